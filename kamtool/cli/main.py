@@ -1,0 +1,163 @@
+"""The root ``kamtool`` command: global options, sub-command registration, exit codes.
+
+This is the only place that turns a :class:`~kamtool.errors.KamtoolError` into an
+exit status. Every other CLI module exports either ``app`` (a Typer group, mounted
+under its ``NAME``) or ``register(root)`` (top-level commands such as ``add``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kamtool import __version__
+from kamtool.cli import (
+    acl,
+    address,
+    alias,
+    dbctl,
+    dispatcher,
+    dlg,
+    domain,
+    htable,
+    monitor,
+    pike,
+    rpc,
+    runtime,
+    serve,
+    subscriber,
+    tm,
+    trusted,
+    ul,
+)
+from kamtool.cli.context import AppContext, set_current
+from kamtool.cli.output import Output
+from kamtool.config import load_settings
+from kamtool.errors import ExitStatus, KamtoolError
+
+app = typer.Typer(
+    name="kamtool",
+    help="Manage a Kamailio SIP server (or kamtool's own proxy): subscribers, ACLs, "
+    "dispatcher, database and runtime state.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Set by main() when --json appears after the command name.
+_json_after_command = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kamtool {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL (sqlite:///rel, sqlite:////abs, mysql://, postgres://).",
+                     envvar=None, show_default=False),
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="kamtool TOML file to use.", show_default=False)
+    ] = None,
+    kamctlrc: Annotated[
+        Path | None, typer.Option("--kamctlrc", help="Read settings from this kamctlrc.",
+                                  show_default=False)
+    ] = None,
+    rpc_url: Annotated[
+        str | None,
+        typer.Option("--rpc", help="JSON-RPC endpoint: http://host:port/RPC, fifo:/path, unix:/path.",
+                     show_default=False),
+    ] = None,
+    domain: Annotated[
+        str | None, typer.Option("--domain", help="Default SIP domain for user names.", show_default=False)
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show kamtool's version.")
+    ] = False,
+) -> None:
+    """Global options go before the command: ``kamtool --json --db URL show``."""
+    json_mode = json_ or _json_after_command or None
+    settings = load_settings(
+        config_file=config,
+        kamctlrc=kamctlrc,
+        overrides={"db_url": db, "json": json_mode, "rpc_url": rpc_url, "sip_domain": domain},
+    )
+    set_current(AppContext(settings=settings, out=Output(settings.json)))
+
+
+for _module in (subscriber,):
+    _module.register(app)
+for _module in (dbctl, address, trusted, dispatcher, domain, alias, acl, ul, dlg, htable, pike, tm):
+    app.add_typer(_module.app, name=_module.NAME)
+for _module in (runtime, rpc, serve, monitor):
+    _module.register(app)
+
+
+def _split_json_flag(argv: list[str]) -> tuple[list[str], bool]:
+    """Remove ``--json`` given after the command name (``kamtool show --json``)."""
+    if "--" in argv:
+        cut = argv.index("--")
+        head, tail = argv[:cut], argv[cut:]
+    else:
+        head, tail = argv, []
+    found = "--json" in head
+    return [a for a in head if a != "--json"] + tail, found
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run kamtool with ``argv`` and return the exit status (never raises)."""
+    global _json_after_command
+    args, _json_after_command = _split_json_flag(list(sys.argv[1:] if argv is None else argv))
+    json_mode = _json_after_command or "--json" in args or os.environ.get("KAMTOOL_JSON") == "1"
+    from typer._click import exceptions as click_exc
+
+    try:
+        rv = app(args=args, prog_name="kamtool", standalone_mode=False)
+        return int(rv) if isinstance(rv, int) else 0
+    except KamtoolError as exc:
+        Output(json_mode).error(exc.to_dict(), exc.hint)
+        return int(exc.exit_status)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.Abort:
+        return int(ExitStatus.INTERRUPTED)
+    except click_exc.NoArgsIsHelpError:
+        return int(ExitStatus.USAGE)  # the help text was printed already
+    except click_exc.ClickException as exc:
+        message = exc.format_message()
+        ctx = getattr(exc, "ctx", None)
+        hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
+        Output(json_mode).error({"code": "usage", "message": message,
+                                 "exit_status": int(ExitStatus.USAGE)}, hint)
+        return int(ExitStatus.USAGE) if exc.exit_code == 2 else exc.exit_code
+    except KeyboardInterrupt:
+        return int(ExitStatus.INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (`kamtool ul show | head`): stay quiet.
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return int(ExitStatus.OK)
+    except Exception as exc:  # a bug: say so, with the traceback for the report
+        traceback.print_exc()
+        Output(json_mode).error({"code": "internal_error", "message": f"internal error: {exc!r}",
+                                 "exit_status": int(ExitStatus.ERROR)})
+        return int(ExitStatus.ERROR)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

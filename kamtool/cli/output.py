@@ -1,0 +1,166 @@
+"""The one renderer: rich tables for people, plain columns in pipes, JSON for scripts.
+
+Data goes to stdout, diagnostics (confirmations, warnings, progress) to stderr.
+In ``--json`` mode every command prints exactly one JSON document on stdout:
+the data on success, ``{"error": {...}}`` on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: ``key`` in the row mappings, ``header`` shown to people."""
+
+    key: str
+    header: str | None = None
+    justify: str = "left"
+
+    @property
+    def title(self) -> str:
+        return self.header if self.header is not None else self.key.replace("_", " ").upper()
+
+
+ColumnSpec = str | Column
+
+
+def _columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[ColumnSpec] | None) -> list[Column]:
+    if columns is None:
+        keys: dict[str, None] = {}
+        for row in rows:
+            keys.update(dict.fromkeys(row))
+        columns = list(keys)
+    return [c if isinstance(c, Column) else Column(c) for c in columns]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Make ``value`` JSON-serialisable (dates become ISO strings, bytes are decoded)."""
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+class Output:
+    """Renders results for one command invocation."""
+
+    def __init__(self, json_mode: bool = False, *, stdout: Any = None, stderr: Any = None):
+        self.json_mode = json_mode
+        self._stdout = stdout if stdout is not None else sys.stdout
+        self._stderr = stderr if stderr is not None else sys.stderr
+        self.console = Console(file=self._stdout, highlight=False, soft_wrap=True)
+        self.err = Console(file=self._stderr, highlight=False, soft_wrap=True)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.console.is_terminal
+
+    # ----------------------------------------------------------------- data out
+
+    def json(self, data: Any) -> None:
+        """Print ``data`` as one JSON document on stdout."""
+        self._stdout.write(json.dumps(to_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+        self._stdout.flush()
+
+    def table(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        columns: Sequence[ColumnSpec] | None = None,
+        *,
+        title: str | None = None,
+        empty: str = "nothing to show",
+    ) -> None:
+        """Rows as a table (terminal), tab-separated columns (pipe) or a JSON list."""
+        rows = list(rows)
+        if self.json_mode:
+            self.json(rows)
+            return
+        if not rows:
+            self.info(empty)
+            return
+        cols = _columns(rows, columns)
+        if not self.is_terminal:
+            self._stdout.write("\t".join(c.title for c in cols) + "\n")
+            for row in rows:
+                self._stdout.write("\t".join(_cell(row.get(c.key)) for c in cols) + "\n")
+            self._stdout.flush()
+            return
+        table = Table(title=title, header_style="bold")
+        for c in cols:
+            table.add_column(c.title, justify=c.justify)  # type: ignore[arg-type]
+        for row in rows:
+            table.add_row(*(_cell(row.get(c.key)) for c in cols))
+        self.console.print(table)
+
+    def record(self, data: Mapping[str, Any], *, title: str | None = None) -> None:
+        """One object: ``key: value`` lines for people, a JSON object for scripts."""
+        if self.json_mode:
+            self.json(data)
+            return
+        if title and self.is_terminal:
+            self.console.print(f"[bold]{title}[/bold]")
+        width = max((len(str(k)) for k in data), default=0)
+        for key, value in data.items():
+            self._stdout.write(f"{str(key):<{width}}  {_cell(value)}\n")
+        self._stdout.flush()
+
+    def data(self, data: Any) -> None:
+        """Arbitrary JSON-like data: indented JSON in both modes."""
+        self.json(data)
+
+    def done(self, message: str, data: Any = None) -> None:
+        """A finished action: a confirmation on stderr, or ``data`` as JSON.
+
+        In JSON mode, ``data`` defaults to ``{"ok": true, "message": message}``.
+        """
+        if self.json_mode:
+            self.json(data if data is not None else {"ok": True, "message": message})
+        else:
+            self.err.print(escape(message))
+
+    # ----------------------------------------------------------------- diagnostics
+
+    def info(self, message: str) -> None:
+        if not self.json_mode:
+            self.err.print(escape(message))
+
+    def warn(self, message: str) -> None:
+        self.err.print(f"[yellow]warning:[/yellow] {escape(message)}")
+
+    def error(self, payload: Mapping[str, Any], hint: str | None = None) -> None:
+        """Report a failure: ``{"error": ...}`` on stdout in JSON mode, else on stderr."""
+        if self.json_mode:
+            self.json({"error": payload})
+            return
+        self.err.print(f"[red]error:[/red] {escape(str(payload.get('message')))}")
+        if hint:
+            self.err.print(f"hint: {escape(hint)}")

@@ -1,0 +1,118 @@
+"""The one error type of kamtool and the exit statuses it maps to.
+
+Core code raises a :class:`KamtoolError` subclass; only ``kamtool.cli.main`` turns
+it into a message and an exit status. Nothing below the CLI calls ``sys.exit``.
+Messages must never contain secrets (passwords, tokens, HA1 values).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Any
+
+
+class ExitStatus(IntEnum):
+    """Exit statuses of the ``kamtool`` command. Documented in the README."""
+
+    OK = 0
+    ERROR = 1  # an unexpected failure
+    USAGE = 2  # bad arguments or bad input (also what the option parser uses)
+    NOT_FOUND = 3  # the thing named does not exist
+    EXISTS = 4  # the thing to create exists already
+    DB_UNAVAILABLE = 5  # cannot connect to / use the database
+    RPC_UNAVAILABLE = 6  # no JSON-RPC endpoint answered
+    RPC_ERROR = 7  # the endpoint answered with a JSON-RPC error
+    CONFIG = 8  # a configuration file is unreadable or invalid
+    SCHEMA = 9  # the database schema is missing or has the wrong version
+    TIMEOUT = 10  # an operation did not finish in time
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class KamtoolError(Exception):
+    """Base of every error kamtool reports to the user.
+
+    ``code`` is a stable snake_case identifier for scripts (``--json`` output),
+    ``hint`` an optional next step for a person.
+    """
+
+    exit_status: ExitStatus = ExitStatus.ERROR
+    code: str = "error"
+
+    def __init__(self, message: str, *, hint: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form printed by ``--json``."""
+        out: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "exit_status": int(self.exit_status),
+        }
+        if self.hint:
+            out["hint"] = self.hint
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+class BadInput(KamtoolError):
+    """An argument or input value is not acceptable (bad IP, port, URI ...)."""
+
+    exit_status = ExitStatus.USAGE
+    code = "bad_input"
+
+
+class NotFound(KamtoolError):
+    exit_status = ExitStatus.NOT_FOUND
+    code = "not_found"
+
+
+class AlreadyExists(KamtoolError):
+    exit_status = ExitStatus.EXISTS
+    code = "already_exists"
+
+
+class DatabaseUnavailable(KamtoolError):
+    exit_status = ExitStatus.DB_UNAVAILABLE
+    code = "db_unavailable"
+
+
+class SchemaError(KamtoolError):
+    exit_status = ExitStatus.SCHEMA
+    code = "schema_mismatch"
+
+
+class RpcUnavailable(KamtoolError):
+    exit_status = ExitStatus.RPC_UNAVAILABLE
+    code = "rpc_unavailable"
+
+
+class RpcError(KamtoolError):
+    """The endpoint answered with a JSON-RPC error (Kamailio's code and message)."""
+
+    exit_status = ExitStatus.RPC_ERROR
+    code = "rpc_error"
+
+    def __init__(self, rpc_code: int, message: str, *, hint: str | None = None, **details: Any):
+        super().__init__(message, hint=hint, rpc_code=rpc_code, **details)
+        self.rpc_code = rpc_code
+
+
+class ConfigError(KamtoolError):
+    exit_status = ExitStatus.CONFIG
+    code = "config_error"
+
+
+class OperationTimeout(KamtoolError):
+    exit_status = ExitStatus.TIMEOUT
+    code = "timeout"
+
+
+class Aborted(KamtoolError):
+    """The user declined a confirmation, or a prompt was needed without a terminal."""
+
+    exit_status = ExitStatus.USAGE
+    code = "aborted"

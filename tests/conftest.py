@@ -1,0 +1,38 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.databases import ENGINES, database
+
+
+@pytest.fixture(autouse=True)
+def _isolated_config(tmp_path, monkeypatch):
+    """Keep tests away from the user's and the system's kamtool/kamctl configuration."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    for var in ("KAMTOOL_DB_URL", "KAMTOOL_CONFIG", "KAMTOOL_RPC_URL", "KAMTOOL_JSON",
+                "KAMTOOL_SIP_DOMAIN", "KAMTOOL_RPC_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr("kamtool.config.SYSTEM_CONFIG", tmp_path / "no-system-kamtool.toml")
+    monkeypatch.setattr("kamtool.config.SYSTEM_KAMCTLRC", tmp_path / "no-system-kamctlrc")
+
+
+@pytest.fixture(params=ENGINES)
+def db_url(request, tmp_path):
+    """A fresh, empty database URL, once per engine (sqlite, mysql, postgres)."""
+    if request.param != "sqlite":
+        request.applymarker(getattr(pytest.mark, request.param))
+    with database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    """A fresh SQLite database URL (Kamailio's four-slash absolute form)."""
+    return "sqlite:///" + str(tmp_path / "kamailio.sqlite")
