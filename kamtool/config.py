@@ -137,6 +137,7 @@ def kamctlrc_settings(values: Mapping[str, str]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- TOML
 
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
@@ -193,6 +194,7 @@ def env_settings(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- loading
+
 
 def load_settings(
     *,

@@ -16,8 +16,14 @@ def _isolated_config(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
-    for var in ("KAMTOOL_DB_URL", "KAMTOOL_CONFIG", "KAMTOOL_RPC_URL", "KAMTOOL_JSON",
-                "KAMTOOL_SIP_DOMAIN", "KAMTOOL_RPC_TOKEN"):
+    for var in (
+        "KAMTOOL_DB_URL",
+        "KAMTOOL_CONFIG",
+        "KAMTOOL_RPC_URL",
+        "KAMTOOL_JSON",
+        "KAMTOOL_SIP_DOMAIN",
+        "KAMTOOL_RPC_TOKEN",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr("kamtool.config.SYSTEM_CONFIG", tmp_path / "no-system-kamtool.toml")
     monkeypatch.setattr("kamtool.config.SYSTEM_KAMCTLRC", tmp_path / "no-system-kamctlrc")

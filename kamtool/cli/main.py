@@ -64,27 +64,36 @@ def _version(value: bool) -> None:
 def root(
     db: Annotated[
         str | None,
-        typer.Option("--db", help="Database URL (sqlite:///rel, sqlite:////abs, mysql://, postgres://).",
-                     envvar=None, show_default=False),
+        typer.Option(
+            "--db",
+            help="Database URL (sqlite:///rel, sqlite:////abs, mysql://, postgres://).",
+            envvar=None,
+            show_default=False,
+        ),
     ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
     config: Annotated[
         Path | None, typer.Option("--config", help="kamtool TOML file to use.", show_default=False)
     ] = None,
     kamctlrc: Annotated[
-        Path | None, typer.Option("--kamctlrc", help="Read settings from this kamctlrc.",
-                                  show_default=False)
+        Path | None,
+        typer.Option("--kamctlrc", help="Read settings from this kamctlrc.", show_default=False),
     ] = None,
     rpc_url: Annotated[
         str | None,
-        typer.Option("--rpc", help="JSON-RPC endpoint: http://host:port/RPC, fifo:/path, unix:/path.",
-                     show_default=False),
+        typer.Option(
+            "--rpc",
+            help="JSON-RPC endpoint: http://host:port/RPC, fifo:/path, unix:/path.",
+            show_default=False,
+        ),
     ] = None,
     domain: Annotated[
-        str | None, typer.Option("--domain", help="Default SIP domain for user names.", show_default=False)
+        str | None,
+        typer.Option("--domain", help="Default SIP domain for user names.", show_default=False),
     ] = None,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show kamtool's version.")
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show kamtool's version."),
     ] = False,
 ) -> None:
     """Global options go before the command: ``kamtool --json --db URL show``."""
@@ -139,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.format_message()
         ctx = getattr(exc, "ctx", None)
         hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
-        Output(json_mode).error({"code": "usage", "message": message,
-                                 "exit_status": int(ExitStatus.USAGE)}, hint)
+        Output(json_mode).error(
+            {"code": "usage", "message": message, "exit_status": int(ExitStatus.USAGE)}, hint
+        )
         return int(ExitStatus.USAGE) if exc.exit_code == 2 else exc.exit_code
     except KeyboardInterrupt:
         return int(ExitStatus.INTERRUPTED)
@@ -153,8 +163,13 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitStatus.OK)
     except Exception as exc:  # a bug: say so, with the traceback for the report
         traceback.print_exc()
-        Output(json_mode).error({"code": "internal_error", "message": f"internal error: {exc!r}",
-                                 "exit_status": int(ExitStatus.ERROR)})
+        Output(json_mode).error(
+            {
+                "code": "internal_error",
+                "message": f"internal error: {exc!r}",
+                "exit_status": int(ExitStatus.ERROR),
+            }
+        )
         return int(ExitStatus.ERROR)
 
 

@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 
 YesOption = Annotated[
-    bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (required without a terminal).")
+    bool,
+    typer.Option("--yes", "-y", help="Do not ask for confirmation (required without a terminal)."),
 ]
 NoReloadOption = Annotated[
-    bool, typer.Option("--no-reload", help="Do not ask the running server to reload after the change.")
+    bool,
+    typer.Option("--no-reload", help="Do not ask the running server to reload after the change."),
 ]

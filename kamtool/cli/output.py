@@ -34,7 +34,9 @@ class Column:
 ColumnSpec = str | Column
 
 
-def _columns(rows: Sequence[Mapping[str, Any]], columns: Sequence[ColumnSpec] | None) -> list[Column]:
+def _columns(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[ColumnSpec] | None
+) -> list[Column]:
     if columns is None:
         keys: dict[str, None] = {}
         for row in rows:

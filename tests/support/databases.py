@@ -34,7 +34,7 @@ def mysql_database() -> Iterator[str]:
     name = "kt_" + uuid.uuid4().hex[:12]
     try:
         conn = pymysql.connect(**MYSQL_ADMIN, autocommit=True)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _unavailable("MariaDB on 127.0.0.1:3306", exc)
     try:
         with conn.cursor() as cur:
@@ -54,7 +54,7 @@ def postgres_database() -> Iterator[str]:
     name = "kt_" + uuid.uuid4().hex[:12]
     try:
         conn = psycopg2.connect(**PG_ADMIN)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         _unavailable("PostgreSQL on 127.0.0.1:5432", exc)
     conn.autocommit = True
     try:
