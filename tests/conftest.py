@@ -42,3 +42,17 @@ def db_url(request, tmp_path):
 def sqlite_url(tmp_path):
     """A fresh SQLite database URL (Kamailio's four-slash absolute form)."""
     return "sqlite:///" + str(tmp_path / "kamailio.sqlite")
+
+
+@pytest.fixture
+def kamailio(tmp_path):
+    """A real Kamailio 5.6 on loopback with a seeded SQLite DB (tests/support/kamailio.py)."""
+    from tests.support.kamailio import Kamailio, kamailio_available
+
+    if not kamailio_available():
+        msg = "kamailio 5.6 with the reference cfg is not installed (scripts/test installs it)"
+        if __import__("os").environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    with Kamailio(tmp_path) as k:
+        yield k
