@@ -1,0 +1,242 @@
+"""ProxyConfig: every knob of the embedded proxy in one frozen object.
+
+Built by :func:`proxy_config` from the merged :class:`~kamtool.config.Settings` (the TOML
+``[proxy]`` section, the ``[db]``/``[sip]`` values) and then the ``kamtool serve`` flags,
+in that order of precedence. Both the CLI and the Python API (tests) construct the
+server from this object, so tests can shrink timers freely::
+
+    [proxy]
+    listen = ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"]
+    rpc_listen = "127.0.0.1:5071"      # "" disables the RPC server
+    domain = "example.com"             # extra names for "myself"; realm stays the From domain
+    auth = true                        # false: no digest at all (labs)
+    calculate_ha1 = true               # false: use the stored ha1/ha1b columns
+    db_mode = 2                        # usrloc: 0 memory, 1 write-through, 2 write-back, 3 DB only
+    timer_interval = 10                # usrloc write-back / expiry sweep, seconds
+    min_expires = 10
+    max_expires = 3600
+    default_expires = 3600
+    fr_timer = 5.0                     # seconds, non-INVITE final-response timeout
+    fr_inv_timer = 120.0               # seconds, INVITE final-response timeout after 1xx
+    dialog_lifetime = 7200             # seconds; both sides get a BYE afterwards
+    server_signature = false
+
+Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from kamtool.config import Settings
+from kamtool.errors import ConfigError
+
+DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
+DEFAULT_RPC_LISTEN = "127.0.0.1:5071"
+PROTOCOLS = ("udp", "tcp")
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """One socket to bind: ``proto:host:port`` (IPv6 hosts in brackets)."""
+
+    proto: str
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Listen:
+        """Parse ``udp:127.0.0.1:5060``, ``tcp:[::1]:5060`` or ``127.0.0.1:5060`` (udp)."""
+        spec = text.strip()
+        proto = "udp"
+        head, sep, rest = spec.partition(":")
+        if sep and head.lower() in PROTOCOLS:
+            proto, spec = head.lower(), rest
+        elif sep and head.lower() in ("tls", "ws", "wss", "sctp"):
+            raise ConfigError(f"listen {text!r}: protocol {head} is not supported yet (udp, tcp)")
+        host, port = _split_host_port(spec, 5060, what=f"listen {text!r}")
+        return cls(proto, host, port)
+
+    @property
+    def socket_str(self) -> str:
+        """Kamailio's socket notation, as stored in ``location.socket``: ``udp:1.2.3.4:5060``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.proto}:{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.socket_str
+
+
+def _split_host_port(spec: str, default_port: int | None, *, what: str) -> tuple[str, int]:
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        port_s = rest[1:] if rest.startswith(":") else ""
+    elif spec.count(":") == 1:
+        host, port_s = spec.split(":")
+    else:
+        host, port_s = spec, ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError as exc:
+        raise ConfigError(f"{what}: {host!r} is not an IP address") from exc
+    if not port_s:
+        if default_port is None:
+            raise ConfigError(f"{what}: a port is required")
+        return host, default_port
+    if not port_s.isdigit() or not 0 < int(port_s) < 65536:
+        raise ConfigError(f"{what}: bad port {port_s!r}")
+    return host, int(port_s)
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``127.0.0.1:5071`` → (host, port) for the RPC listener."""
+    return _split_host_port(text.strip(), None, what=f"rpc listen {text!r}")
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """Configuration of :class:`kamtool.proxy.server.ProxyServer` (see module docstring)."""
+
+    listen: tuple[Listen, ...] = tuple(Listen.parse(s) for s in DEFAULT_LISTEN)
+    db_url: str = ""
+    rpc_listen: str | None = DEFAULT_RPC_LISTEN
+    rpc_token: str | None = None
+    domain: str | None = None
+    aliases: tuple[str, ...] = ()
+    auth: bool = True
+    calculate_ha1: bool = True
+    auth_use_domain: bool = True
+    nonce_expire: int = 300
+    trusted_group: int = 1
+    use_domain: bool = False
+    db_mode: int = 2
+    timer_interval: float = 10.0
+    min_expires: int = 10
+    max_expires: int = 3600
+    default_expires: int = 3600
+    max_contacts: int = 0
+    fr_timer: float = 5.0
+    fr_inv_timer: float = 120.0
+    t1: float = 0.5
+    t2: float = 4.0
+    t4: float = 5.0
+    max_forwards: int = 10
+    dialog_lifetime: int = 7200
+    server_signature: bool = False
+    server_header: str = "kamtool"
+    secret: bytes | None = field(default=None, repr=False)  # nonce signing key; random if None
+    server_id: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.listen:
+            raise ConfigError("at least one --listen address is needed")
+        if self.db_mode not in (0, 1, 2, 3):
+            raise ConfigError(f"db_mode must be 0, 1, 2 or 3, not {self.db_mode}")
+        if not 0 < self.min_expires <= self.default_expires:
+            raise ConfigError("min_expires must be > 0 and <= default_expires")
+        if self.max_expires and self.max_expires < self.min_expires:
+            raise ConfigError("max_expires must be 0 (no limit) or >= min_expires")
+        for name in ("fr_timer", "fr_inv_timer", "timer_interval", "t1", "t2", "t4"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.rpc_listen:
+            parse_host_port(self.rpc_listen)
+
+    @property
+    def local_names(self) -> frozenset[str]:
+        """Host names that mean "this proxy" (``uri == myself``): listen IPs, domain, aliases."""
+        names = {lst.host.lower() for lst in self.listen}
+        if self.domain:
+            names.add(self.domain.lower())
+        names.update(a.lower() for a in self.aliases)
+        if "0.0.0.0" in names or "::" in names:
+            names.update({"127.0.0.1", "localhost"})
+        return frozenset(names)
+
+    def with_changes(self, **changes: Any) -> ProxyConfig:
+        """A copy with some fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+_FIELDS = {f.name: f for f in fields(ProxyConfig)}
+_INT = {
+    "nonce_expire",
+    "trusted_group",
+    "db_mode",
+    "min_expires",
+    "max_expires",
+    "default_expires",
+    "max_contacts",
+    "max_forwards",
+    "dialog_lifetime",
+    "server_id",
+}
+_FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4"}
+_BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature"}
+_STR = {"db_url", "rpc_listen", "rpc_token", "domain", "server_header"}
+
+
+def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in section.items():
+        try:
+            if key == "listen":
+                items = [value] if isinstance(value, str) else list(value)
+                out["listen"] = tuple(Listen.parse(str(v)) for v in items)
+            elif key == "aliases":
+                out["aliases"] = tuple(
+                    str(v) for v in ([value] if isinstance(value, str) else value)
+                )
+            elif key == "secret":
+                out["secret"] = str(value).encode()
+            elif key in _INT:
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise TypeError
+                out[key] = value
+            elif key in _FLOAT:
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise TypeError
+                out[key] = float(value)
+            elif key in _BOOL:
+                if not isinstance(value, bool):
+                    raise TypeError
+                out[key] = value
+            elif key in _STR:
+                out[key] = None if value == "" and key == "rpc_listen" else str(value)
+            else:
+                raise ConfigError(f"[proxy] unknown setting {key!r}")
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"[proxy] {key}: bad value {value!r}") from exc
+    return out
+
+
+def proxy_config(
+    settings: Settings,
+    *,
+    listen: list[str] | None = None,
+    db_url: str | None = None,
+    domain: str | None = None,
+    rpc_listen: str | None = None,
+    **overrides: Any,
+) -> ProxyConfig:
+    """Merge ``settings`` (TOML ``[proxy]``, db url, sip domain) and CLI flags into a config.
+
+    Flags win over the TOML section, which wins over the global settings.
+    """
+    values: dict[str, Any] = {"db_url": settings.effective_db_url, "rpc_token": settings.rpc_token}
+    if settings.sip_domain:
+        values["domain"] = settings.sip_domain
+    values.update(_coerce(settings.section("proxy")))
+    if listen:
+        values["listen"] = tuple(Listen.parse(s) for s in listen)
+    if db_url:
+        values["db_url"] = db_url
+    if domain:
+        values["domain"] = domain
+    if rpc_listen is not None:
+        values["rpc_listen"] = rpc_listen or None
+    values.update({k: v for k, v in overrides.items() if v is not None and k in _FIELDS})
+    return ProxyConfig(**values)

@@ -1,0 +1,217 @@
+"""Thin asyncio transports: bytes in → the routing core, bytes out → sockets. Nothing else.
+
+The core is any callable ``sink(data: bytes, endpoint, addr)``. ``endpoint`` is the
+object the message came in on (a :class:`UdpEndpoint` or a :class:`TcpConnection`);
+both have ``proto``, ``listen`` (the :class:`~kamtool.proxy.config.Listen` it belongs to)
+and ``send(data, addr)``, so a reply goes back the way the request came (RFC 3261
+§18.2.2). New outgoing TCP connections are opened by :meth:`Transports.send`.
+
+TCP byte streams are cut into messages by the SIP core's stream framer
+(Content-Length based, keep-alive CRLFs dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from kamtool.proxy.config import Listen
+
+log = logging.getLogger(__name__)
+
+Addr = tuple[str, int]
+
+
+class Endpoint(Protocol):
+    proto: str
+    listen: Listen
+
+    def send(self, data: bytes, addr: Addr) -> None: ...
+
+
+Sink = Callable[[bytes, Any, Addr], None]
+
+
+class UdpEndpoint(asyncio.DatagramProtocol):
+    """One bound UDP socket."""
+
+    proto = "udp"
+
+    def __init__(self, listen: Listen, sink: Sink) -> None:
+        self.listen = listen
+        self.sink = sink
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Bursts of REGISTER/INVITE must not be dropped by a small default buffer.
+            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, opt, 4 * 1024 * 1024)
+                except OSError:
+                    pass
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        try:
+            self.sink(data, self, (addr[0], addr[1]))
+        except Exception:  # the core must never take the socket down
+            log.exception("error handling a datagram from %s:%s", addr[0], addr[1])
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and friends: the transaction timers handle the loss.
+        log.debug("udp %s: %s", self.listen, exc)
+
+    def send(self, data: bytes, addr: Addr) -> None:
+        if self.transport is not None:
+            self.transport.sendto(data, addr)
+
+
+class TcpConnection(asyncio.Protocol):
+    """One TCP connection, accepted or opened by us."""
+
+    proto = "tcp"
+
+    def __init__(self, listen: Listen, sink: Sink, registry: Transports) -> None:
+        self.listen = listen
+        self.sink = sink
+        self.registry = registry
+        self.framer = registry.new_framer()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Addr = ("", 0)
+        self.pending: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.peer = (peer[0], peer[1])
+        self.registry.connections[self.peer] = self
+        for data in self.pending:
+            self.transport.write(data)
+        self.pending.clear()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            messages = self.framer.feed(data)
+        except Exception as exc:  # a stream we cannot frame cannot be resynchronised
+            log.info("tcp %s:%s: closing, bad stream: %s", *self.peer, exc)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        for msg in messages:
+            try:
+                self.sink(msg, self, self.peer)
+            except Exception:
+                log.exception("error handling a message from tcp %s:%s", *self.peer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.registry.connections.get(self.peer) is self:
+            del self.registry.connections[self.peer]
+        self.transport = None
+
+    def send(self, data: bytes, addr: Addr | None = None) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+        else:
+            self.pending.append(data)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _default_framer() -> Any:
+    from kamtool.sip.parser import StreamFramer
+
+    return StreamFramer()
+
+
+class Transports:
+    """All sockets of one proxy: listeners, TCP connections, and sending by address."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sink: Sink,
+        framer_factory: Callable[[], Any] = _default_framer,
+    ) -> None:
+        self.loop = loop
+        self.sink = sink
+        self.new_framer = framer_factory
+        self.udp: list[UdpEndpoint] = []
+        self.tcp_servers: list[tuple[Listen, asyncio.base_events.Server]] = []
+        self.connections: dict[Addr, TcpConnection] = {}
+
+    async def bind(self, listens: tuple[Listen, ...]) -> None:
+        """Open every listener; raises OSError when an address is taken."""
+        for lst in listens:
+            if lst.proto == "udp":
+                _, proto = await self.loop.create_datagram_endpoint(
+                    lambda lst=lst: UdpEndpoint(lst, self.sink), local_addr=(lst.host, lst.port)
+                )
+                self.udp.append(proto)  # type: ignore[arg-type]
+            else:
+                server = await self.loop.create_server(
+                    lambda lst=lst: TcpConnection(lst, self.sink, self),
+                    host=lst.host,
+                    port=lst.port,
+                    reuse_address=True,
+                )
+                self.tcp_servers.append((lst, server))
+            log.info("listening on %s", lst)
+
+    def endpoint_for(self, proto: str) -> Listen | None:
+        """The local address used for new messages of ``proto`` (first listener of it)."""
+        if proto == "udp" and self.udp:
+            return self.udp[0].listen
+        if proto == "tcp" and self.tcp_servers:
+            return self.tcp_servers[0][0]
+        return None
+
+    def send(self, proto: str, addr: Addr, data: bytes) -> bool:
+        """Send ``data`` to ``addr`` over ``proto``; False when there is no such transport."""
+        if proto == "tcp":
+            conn = self.connections.get(addr)
+            if conn is None:
+                if not self.tcp_servers:
+                    return False
+                conn = TcpConnection(self.tcp_servers[0][0], self.sink, self)
+                self.connections[addr] = conn
+                conn.peer = addr
+                self.loop.create_task(self._connect(conn, addr))
+            conn.send(data)
+            return True
+        if not self.udp:
+            return False
+        self.udp[0].send(data, addr)
+        return True
+
+    async def _connect(self, conn: TcpConnection, addr: Addr) -> None:
+        try:
+            await self.loop.create_connection(lambda: conn, addr[0], addr[1])
+        except OSError as exc:
+            log.info("tcp connect to %s:%s failed: %s", addr[0], addr[1], exc)
+            if self.connections.get(addr) is conn:
+                del self.connections[addr]
+            conn.pending.clear()
+
+    async def close(self) -> None:
+        """Stop listening and close every connection."""
+        for ep in self.udp:
+            if ep.transport is not None:
+                ep.transport.close()
+        for _, server in self.tcp_servers:
+            server.close()
+        for conn in list(self.connections.values()):
+            conn.close()
+        for _, server in self.tcp_servers:
+            try:
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+            except TimeoutError:
+                pass
+        self.udp.clear()
+        self.tcp_servers.clear()

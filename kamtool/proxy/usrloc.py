@@ -1,0 +1,402 @@
+"""The location store (Kamailio's usrloc): AoR → contact bindings, in memory and/or DB.
+
+``db_mode`` has Kamailio's meaning:
+
+* 0: memory only;
+* 1: write-through: every change is written to ``location`` before the REGISTER is
+  answered, so an acknowledged registration survives a crash;
+* 2: write-back: changes are marked dirty and written every ``timer_interval`` seconds and
+  at shutdown (:meth:`LocationStore.flush`);
+* 3: database only: nothing is cached, every lookup reads ``location`` (several proxies
+  can share one table).
+
+Modes 1 and 2 load the table at start. Rows look exactly like the ones Kamailio writes
+(ruid ``uloc-…``, ``q = -1`` when the contact had no q, ``methods`` NULL for "all",
+``connection_id -1`` for UDP, ``socket`` ``udp:IP:port``), so a Kamailio started on the
+same database sees them and we see Kamailio's.
+
+Read API (used by the JSON-RPC ``ul.*`` methods): :meth:`aors`, :meth:`contacts_of`,
+:meth:`get`, :meth:`add`, :meth:`remove`, :meth:`remove_contact`, :meth:`flush`,
+:meth:`stats`. Times are unix seconds (floats); ``Binding.expires == 0`` means permanent.
+
+Database calls are synchronous (peewee) and run on the event loop thread: they are
+short single-row statements, and write-through needs them done before the reply anyway.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# ucontact states as ul.dump prints them
+CS_NEW, CS_SYNC, CS_DIRTY = "CS_NEW", "CS_SYNC", "CS_DIRTY"
+ALL_METHODS = 4294967295  # methods NULL in the DB: every method
+
+
+@dataclass(slots=True)
+class Binding:
+    """One contact of an AoR (Kamailio's ``ucontact``), with the ``location`` columns."""
+
+    aor: str
+    contact: str
+    expires: float  # absolute unix time; 0 = permanent
+    q: float = -1.0  # -1: no q given
+    callid: str = ""
+    cseq: int = 0
+    user_agent: str = ""
+    received: str | None = None
+    path: str | None = None
+    socket: str | None = None
+    methods: int | None = None  # None (NULL) = all methods
+    instance: str | None = None
+    reg_id: int = 0
+    flags: int = 0
+    cflags: int = 0
+    ruid: str = ""
+    server_id: int = 0
+    connection_id: int = -1
+    keepalive: int = 0
+    last_modified: float = 0.0
+    domain: str | None = None
+    state: str = field(default=CS_NEW, compare=False)
+
+    def expired(self, now: float) -> bool:
+        return self.expires != 0 and self.expires <= now
+
+    def q_sort_key(self) -> float:
+        """q for ordering: an absent q counts as 1.0 (RFC 3261 default for forking)."""
+        return 1.0 if self.q < 0 else self.q
+
+    @property
+    def username(self) -> str:
+        return self.aor.split("@", 1)[0]
+
+
+def _ts_to_dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
+
+
+def _dt_to_ts(value: Any) -> float:
+    if value is None:
+        return 0.0
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.timestamp()
+    if isinstance(value, int | float):
+        return float(value)
+    return 0.0
+
+
+class LocationStore:
+    """AoR → bindings with Kamailio's usrloc db_mode semantics (see module docstring)."""
+
+    MAX_DATETIME = 2030  # Kamailio stores permanent contacts with expires 2030-05-28 21:32:15
+
+    def __init__(
+        self,
+        *,
+        db_mode: int = 0,
+        database: Any = None,
+        use_domain: bool = False,
+        clock: Callable[[], float] = time.time,
+        server_id: int = 0,
+    ) -> None:
+        if db_mode and database is None:
+            raise ValueError("db_mode 1-3 needs a database")
+        self.db_mode = db_mode
+        self.database = database
+        self.use_domain = use_domain
+        self.clock = clock
+        self.server_id = server_id
+        self._records: dict[str, list[Binding]] = {}
+        self._deleted: list[Binding] = []  # write-back: rows to delete at the next flush
+        self._ruid = itertools.count(1)
+        self._ruid_prefix = f"uloc-{int(time.time()):x}-{os.getpid():x}"
+        self._model: Any = None
+
+    # ---------------------------------------------------------------- database plumbing
+
+    @property
+    def model(self) -> Any:
+        """The Peewee ``Location`` model bound to our database (imported lazily)."""
+        if self._model is None:
+            from kamtool.db.models import Location
+
+            self._model = Location
+        return self._model
+
+    def _db(self) -> Any:
+        return self.database
+
+    def _row_values(self, b: Binding) -> dict[str, Any]:
+        username, _, domain = b.aor.partition("@")
+        return {
+            "ruid": b.ruid,
+            "username": username if self.use_domain else b.aor,
+            "domain": (domain or None) if self.use_domain else None,
+            "contact": b.contact,
+            "received": b.received,
+            "path": b.path,
+            "expires": _ts_to_dt(b.expires) if b.expires else datetime(2030, 5, 28, 21, 32, 15),
+            "q": b.q,
+            "callid": b.callid,
+            "cseq": b.cseq,
+            "last_modified": _ts_to_dt(b.last_modified),
+            "flags": b.flags,
+            "cflags": b.cflags,
+            "user_agent": b.user_agent,
+            "socket": b.socket,
+            "methods": b.methods,
+            "instance": b.instance,
+            "reg_id": b.reg_id,
+            "server_id": b.server_id,
+            "connection_id": b.connection_id,
+            "keepalive": b.keepalive,
+            "partition": 0,
+        }
+
+    def _from_row(self, row: Any) -> Binding:
+        aor = row.username
+        if self.use_domain and row.domain:
+            aor = f"{row.username}@{row.domain}"
+        expires = _dt_to_ts(row.expires)
+        if expires and datetime.fromtimestamp(expires, UTC).year >= self.MAX_DATETIME:
+            expires = 0.0
+        return Binding(
+            aor=aor,
+            contact=row.contact,
+            expires=expires,
+            q=float(row.q) if row.q is not None else -1.0,
+            callid=row.callid or "",
+            cseq=int(row.cseq or 0),
+            user_agent=row.user_agent or "",
+            received=row.received or None,
+            path=row.path or None,
+            socket=row.socket or None,
+            methods=row.methods,
+            instance=row.instance or None,
+            reg_id=int(row.reg_id or 0),
+            flags=int(row.flags or 0),
+            cflags=int(row.cflags or 0),
+            ruid=row.ruid or "",
+            server_id=int(row.server_id or 0),
+            connection_id=int(row.connection_id if row.connection_id is not None else -1),
+            keepalive=int(row.keepalive or 0),
+            last_modified=_dt_to_ts(row.last_modified),
+            domain=row.domain,
+            state=CS_SYNC,
+        )
+
+    def _db_insert(self, b: Binding) -> None:
+        with self.database.bind_ctx([self.model]):
+            self.model.insert(**self._row_values(b)).execute()
+
+    def _db_update(self, b: Binding) -> None:
+        values = self._row_values(b)
+        with self.database.bind_ctx([self.model]):
+            n = self.model.update(**values).where(self.model.ruid == b.ruid).execute()
+            if not n:
+                self.model.insert(**values).execute()
+
+    def _db_delete(self, bindings: Iterable[Binding]) -> None:
+        ruids = [b.ruid for b in bindings]
+        if not ruids:
+            return
+        with self.database.bind_ctx([self.model]):
+            self.model.delete().where(self.model.ruid.in_(ruids)).execute()
+
+    def _db_select(self, aor: str | None = None) -> list[Binding]:
+        m = self.model
+        with self.database.bind_ctx([m]):
+            query = m.select()
+            if aor is not None:
+                if self.use_domain and "@" in aor:
+                    user, _, dom = aor.partition("@")
+                    query = query.where((m.username == user) & (m.domain == dom))
+                else:
+                    query = query.where(m.username == aor)
+            return [self._from_row(r) for r in query]
+
+    def load(self) -> int:
+        """Read the ``location`` table into memory (modes 1 and 2, at start). Returns rows."""
+        if self.db_mode not in (1, 2):
+            return 0
+        self._records.clear()
+        rows = self._db_select()
+        for b in rows:
+            self._records.setdefault(b.aor, []).append(b)
+        return len(rows)
+
+    # ---------------------------------------------------------------- ids
+
+    def new_ruid(self) -> str:
+        """A record unique id in Kamailio's format (``uloc-<time>-<pid>-<n>``)."""
+        return f"{self._ruid_prefix}-{next(self._ruid)}"
+
+    def aor_key(self, user: str, domain: str | None) -> str:
+        """The AoR string: the user, or ``user@domain`` with use_domain."""
+        return f"{user}@{domain}" if self.use_domain and domain else user
+
+    # ---------------------------------------------------------------- reads
+
+    def aors(self) -> list[str]:
+        """Every AoR with a record (``ul.dump``), in insertion order."""
+        if self.db_mode == 3:
+            seen: dict[str, None] = {}
+            for b in self._db_select():
+                seen.setdefault(b.aor, None)
+            return list(seen)
+        return list(self._records)
+
+    def contacts_of(self, aor: str) -> list[Binding]:
+        """All bindings of ``aor`` (expired ones included until the timer purges them)."""
+        if self.db_mode == 3:
+            return self._db_select(aor)
+        return list(self._records.get(aor, ()))
+
+    def get(self, aor: str) -> list[Binding] | None:
+        """Bindings of ``aor``, or None when there is no record at all (``ul.lookup``)."""
+        if self.db_mode == 3:
+            found = self._db_select(aor)
+            return found or None
+        rec = self._records.get(aor)
+        return None if rec is None else list(rec)
+
+    def lookup(self, aor: str) -> list[Binding]:
+        """Live bindings of ``aor``, highest q first (registration order among equals)."""
+        now = self.clock()
+        live = [b for b in self.contacts_of(aor) if not b.expired(now)]
+        live.sort(key=Binding.q_sort_key, reverse=True)
+        return live
+
+    def stats(self) -> tuple[int, int]:
+        """``(registered_users, location_contacts)`` for the usrloc statistics."""
+        if self.db_mode == 3:
+            rows = self._db_select()
+            return len({b.aor for b in rows}), len(rows)
+        users = sum(1 for rec in self._records.values() if rec)
+        return users, sum(len(rec) for rec in self._records.values())
+
+    # ---------------------------------------------------------------- writes
+
+    def save(self, binding: Binding) -> Binding:
+        """Insert or refresh ``binding`` (matched by ruid when set, else by contact URI)."""
+        binding.last_modified = self.clock()
+        binding.server_id = self.server_id
+        if not binding.ruid:
+            binding.ruid = self.new_ruid()
+        if self.db_mode == 3:
+            self._db_update(binding)
+            return binding
+        rec = self._records.setdefault(binding.aor, [])
+        for i, old in enumerate(rec):
+            if old.ruid == binding.ruid:
+                binding.state = CS_DIRTY if old.state != CS_NEW else CS_NEW
+                rec[i] = binding
+                break
+        else:
+            binding.state = CS_NEW
+            rec.append(binding)
+        if self.db_mode == 1:
+            self._db_update(binding)
+            binding.state = CS_SYNC
+        return binding
+
+    def add(self, binding: Binding) -> Binding:
+        """``ul.add``: save a binding made by hand (ruid prefix ``ulcx``)."""
+        if not binding.ruid:
+            binding.ruid = self.new_ruid().replace("uloc-", "ulcx-", 1)
+        existing = [b for b in self.contacts_of(binding.aor) if b.contact == binding.contact]
+        if existing:
+            binding.ruid = existing[0].ruid
+        return self.save(binding)
+
+    def remove_contact(self, aor: str, contact: str) -> bool:
+        """Remove one binding by its contact URI; False when not found."""
+        for b in self.contacts_of(aor):
+            if b.contact == contact:
+                self._delete([b])
+                return True
+        return False
+
+    def remove_binding(self, binding: Binding) -> None:
+        """Remove one binding (by ruid)."""
+        self._delete([binding])
+
+    def remove(self, aor: str) -> int:
+        """``ul.rm``: remove every binding of ``aor`` (the record stays until the timer)."""
+        found = self.contacts_of(aor)
+        self._delete(found)
+        return len(found)
+
+    def _delete(self, bindings: list[Binding]) -> None:
+        if not bindings:
+            return
+        if self.db_mode != 3:
+            gone = {b.ruid for b in bindings}
+            for b in bindings:
+                rec = self._records.get(b.aor)
+                if rec is not None:
+                    rec[:] = [x for x in rec if x.ruid not in gone]
+        if self.db_mode in (1, 3):
+            self._db_delete(bindings)
+        elif self.db_mode == 2:
+            self._deleted.extend(b for b in bindings if b.state != CS_NEW)
+
+    # ---------------------------------------------------------------- timer
+
+    def timer(self) -> None:
+        """Periodic work: drop expired bindings and empty records, write back dirty ones."""
+        now = self.clock()
+        if self.db_mode == 3:
+            m = self.model
+            with self.database.bind_ctx([m]):
+                m.delete().where(
+                    (m.expires < _ts_to_dt(now)) & (m.expires > datetime(1971, 1, 1))
+                ).execute()
+            return
+        for aor in list(self._records):
+            rec = self._records[aor]
+            expired = [b for b in rec if b.expired(now)]
+            if expired:
+                self._delete(expired)
+            if not rec:
+                del self._records[aor]
+        if self.db_mode == 2:
+            self.flush()
+
+    def flush(self) -> int:
+        """Write every pending change to the DB now (write-back mode). Returns rows written."""
+        if self.db_mode != 2:
+            return 0
+        written = 0
+        with self.database.atomic():
+            if self._deleted:
+                self._db_delete(self._deleted)
+                written += len(self._deleted)
+                self._deleted = []
+            for rec in self._records.values():
+                for b in rec:
+                    if b.state == CS_SYNC:
+                        continue
+                    if b.state == CS_NEW:
+                        self._db_insert(b)
+                    else:
+                        self._db_update(b)
+                    b.state = CS_SYNC
+                    written += 1
+        return written
+
+
+def copy_binding(b: Binding, **changes: Any) -> Binding:
+    """A modified copy of ``b`` (bindings in the store are never changed in place)."""
+    return replace(b, **changes)
