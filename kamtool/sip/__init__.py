@@ -1,1 +1,116 @@
-"""kamtool.sip."""
+"""kamtool.sip: sans-IO SIP (no sockets, no asyncio, no clock reads; bytes in, bytes out).
+
+Parsing and framing::
+
+    from kamtool.sip import parse_message, StreamFramer, ParseError
+    msg = parse_message(datagram)          # Request | Response, or raises ParseError
+    framer = StreamFramer(); framer.feed(tcp_bytes)
+    while (ev := framer.next_event()) is not None: ...   # Request/Response/KeepAlive
+
+    except ParseError as e:                # e.status_code, e.reason, e.headers, e.respond
+        ...                                # 400/505/513...; respond only if e.respond
+
+Messages (:class:`Request`, :class:`Response`), all routing views parsed and cached:
+
+    msg.method, msg.uri (SipURI/TelURI/AbsoluteURI), msg.uri_text     requests
+    msg.status, msg.reason                                             responses
+    msg.call_id (str), msg.cseq (CSeq(num, method)), msg.vias (list[Via], top first),
+    msg.top_via, msg.from_ / msg.to (NameAddr: .uri .display_name .tag .params),
+    msg.from_tag, msg.to_tag, msg.max_forwards, msg.routes, msg.record_routes,
+    msg.contacts (NameAddr; .is_star .expires .q), msg.expires, msg.content_length,
+    msg.content_type, msg.authorizations / msg.proxy_authorizations (Credentials),
+    msg.headers.get/get_all/get_lines/get_bytes/add/prepend/set/remove, msg.body (bytes)
+
+Mutation for a proxy, then ``msg.to_bytes()`` (Content-Length set to match the body):
+
+    req.prepend_via(Via("UDP", host, port, {"branch": make_branch(...)}))
+    resp.pop_via(); req.replace_top_via(via.with_params(received=ip, rport=port))
+    req.decrement_max_forwards(); req.prepend_route(addr); req.pop_route()
+    req.prepend_record_route(NameAddr(SipURI(host, params={"lr": None})))
+    req.uri = "sip:bob@192.0.2.4"; req.headers.remove("Proxy-Authorization")
+    make_response(req, 200, to_tag="...")  # RFC 3261 8.2.6 copy rules
+    check_request(req, role="proxy", supported=...)  # 416/420/483/501 verdicts
+
+URIs: :func:`parse_uri` -> :class:`SipURI` (``==`` is RFC 3261 19.1.4 comparison),
+:class:`TelURI`, :class:`AbsoluteURI`. Branches: :func:`make_branch` (deterministic,
+magic cookie), :data:`MAGIC_COOKIE`, ``Via.is_rfc3261`` tells when RFC 2543 matching
+(:func:`rfc2543_key`) applies.
+
+Text values are ``str`` (UTF-8 with surrogateescape, so any byte survives); raw bytes
+are kept for everything and unknown headers are written back byte-exact.
+"""
+
+from __future__ import annotations
+
+from .branch import rfc2543_key, stateless_branch
+from .errors import LocalProtocolError, ParseError, RemoteProtocolError, SipError
+from .headers import (
+    COMPACT_FORMS,
+    LIST_HEADERS,
+    MAGIC_COOKIE,
+    Credentials,
+    CSeq,
+    NameAddr,
+    Via,
+    canonical_name,
+    make_branch,
+    parse_auth,
+    parse_cseq,
+    parse_name_addr,
+    parse_name_addr_list,
+    parse_params,
+    parse_via,
+    parse_via_list,
+    quote,
+    split_list,
+    unquote,
+)
+from .message import REASON_PHRASES, Headers, Message, Request, Response, make_response
+from .parser import DEFAULT_MAX_MESSAGE_SIZE, KeepAlive, StreamFramer, parse_message
+from .uri import URI, AbsoluteURI, SipURI, TelURI, format_host, parse_uri
+from .validate import check_request
+
+__all__ = [
+    "COMPACT_FORMS",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "LIST_HEADERS",
+    "MAGIC_COOKIE",
+    "REASON_PHRASES",
+    "URI",
+    "AbsoluteURI",
+    "CSeq",
+    "Credentials",
+    "Headers",
+    "KeepAlive",
+    "LocalProtocolError",
+    "Message",
+    "NameAddr",
+    "ParseError",
+    "RemoteProtocolError",
+    "Request",
+    "Response",
+    "SipError",
+    "SipURI",
+    "StreamFramer",
+    "TelURI",
+    "Via",
+    "canonical_name",
+    "check_request",
+    "format_host",
+    "make_branch",
+    "make_response",
+    "parse_auth",
+    "parse_cseq",
+    "parse_message",
+    "parse_name_addr",
+    "parse_name_addr_list",
+    "parse_params",
+    "parse_uri",
+    "parse_via",
+    "parse_via_list",
+    "quote",
+    "rfc2543_key",
+    "split_list",
+    "stateless_branch",
+    "unquote",
+]

@@ -1,0 +1,793 @@
+"""SIP messages: :class:`Request`, :class:`Response` and their :class:`Headers`.
+
+Storage is bytes: every header field is kept as its raw line (name, colon, value, folding
+and all) in arrival order, so headers nobody touches are written back byte-exact. Typed
+views (``msg.vias``, ``msg.from_``, ``msg.cseq`` ...) are parsed on first access and cached
+until the headers change. :func:`kamtool.sip.parse_message` fills the cache eagerly for
+the routing headers, so a message it returns has them validated already.
+
+Text accessors return ``str`` decoded as UTF-8 with ``surrogateescape`` (any byte
+survives a round trip); ``get_bytes``/``raw_lines`` give the bytes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from .errors import LocalProtocolError, ParseError
+from .headers import (
+    LIST_HEADERS,
+    Credentials,
+    CSeq,
+    NameAddr,
+    Via,
+    canonical_name,
+    display_name,
+    parse_auth,
+    parse_cseq,
+    parse_name_addr,
+    parse_name_addr_list,
+    parse_via_list,
+    split_list,
+)
+from .uri import URI, parse_uri
+
+__all__ = ["REASON_PHRASES", "Headers", "Message", "Request", "Response", "make_response"]
+
+_FOLD_RE = re.compile(rb"[ \t]*\r?\n[ \t]*")
+_BAD_VALUE_RE = re.compile(r"[\r\n\x00]")
+
+
+def _decode(b: bytes) -> str:
+    return b.decode("utf-8", "surrogateescape")
+
+
+def _encode(value: str | bytes | object) -> bytes:
+    if isinstance(value, bytes):
+        b = value
+    else:
+        b = str(value).encode("utf-8", "surrogateescape")
+    if b"\r" in b or b"\n" in b:
+        raise LocalProtocolError("header values must not contain CR or LF")
+    return b
+
+
+def _line_value(line: bytes) -> bytes:
+    """Value bytes of a raw header line: after the colon, unfolded and stripped."""
+    v = line[line.index(b":") + 1 :]
+    if b"\n" in v:
+        v = _FOLD_RE.sub(b" ", v)
+    return v.strip()
+
+
+class Headers:
+    """Ordered, case-insensitive header fields that keep their raw bytes.
+
+    Names may be given in any spelling or compact form (``"v"``, ``"VIA"``, ``"Via"``).
+
+    - ``get(name)`` -> first value (str) or None; ``get_bytes(name)`` -> bytes.
+    - ``get_all(name)`` -> every value; for list headers (Via, Route, Contact, Allow,
+      Supported ... see :data:`~kamtool.sip.headers.LIST_HEADERS`) comma-joined lines are
+      split into elements; other headers give one entry per line (Authorization,
+      WWW-Authenticate, Date ... are never split).
+    - ``get_lines(name)`` -> one unsplit value per line.
+    - ``add(name, value)`` appends; ``prepend(name, value)`` puts it before the first field
+      of that name (or at the top); ``set`` replaces; ``remove`` deletes every field.
+    - iteration yields ``(name, value)`` pairs as str, names spelt as received.
+    """
+
+    __slots__ = ("_cache", "_keys", "_lines")
+
+    def __init__(self, items: Iterable[tuple[str | bytes, str | bytes | object]] = ()) -> None:
+        self._keys: list[str] = []
+        self._lines: list[bytes] = []
+        self._cache: dict[str, Any] = {}
+        for name, value in items:
+            self.add(name, value)
+
+    @classmethod
+    def _from_parsed(cls, keys: list[str], lines: list[bytes]) -> Headers:
+        h = cls.__new__(cls)
+        h._keys = keys
+        h._lines = lines
+        h._cache = {}
+        return h
+
+    # -- reading -----------------------------------------------------------------------------
+    def __contains__(self, name: str) -> bool:
+        return canonical_name(name) in self._keys
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for line in self._lines:
+            yield _decode(line[: line.index(b":")].strip()), _decode(_line_value(line))
+
+    def items(self) -> list[tuple[str, str]]:
+        """(name as received, value) for every field, in order."""
+        return list(self)
+
+    def keys(self) -> list[str]:
+        """Canonical (lower-case, compact forms expanded) name of every field, in order."""
+        return list(self._keys)
+
+    def raw_lines(self) -> list[bytes]:
+        """Raw bytes of every field line (no CRLF), folding kept."""
+        return list(self._lines)
+
+    def get_bytes(self, name: str, default: bytes | None = None) -> bytes | None:
+        key = canonical_name(name)
+        for k, line in zip(self._keys, self._lines, strict=True):
+            if k == key:
+                return _line_value(line)
+        return default
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """First value of ``name`` (str, unfolded, stripped), or ``default``."""
+        b = self.get_bytes(name)
+        return default if b is None else _decode(b)
+
+    def get_lines(self, name: str) -> list[str]:
+        """One value per header line (not comma-split)."""
+        key = canonical_name(name)
+        return [
+            _decode(_line_value(line))
+            for k, line in zip(self._keys, self._lines, strict=True)
+            if k == key
+        ]
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value; list headers split at commas (quotes and ``<>`` respected)."""
+        key = canonical_name(name)
+        lines = self.get_lines(key)
+        if key not in LIST_HEADERS:
+            return lines
+        out: list[str] = []
+        for v in lines:
+            out.extend(split_list(v))
+        return out
+
+    def count(self, name: str) -> int:
+        """Number of header lines with this name."""
+        return self._keys.count(canonical_name(name))
+
+    # -- writing -----------------------------------------------------------------------------
+    def _make_line(self, name: str | bytes, value: object) -> tuple[str, bytes]:
+        key = canonical_name(name)
+        if isinstance(name, bytes):
+            nb = name
+        else:
+            nb = name.encode("ascii", "strict") if name else b""
+        if not nb or b":" in nb or b" " in nb or b"\r" in nb or b"\n" in nb:
+            raise LocalProtocolError(f"bad header name {name!r}")
+        return key, nb + b": " + _encode(value)
+
+    def add(self, name: str | bytes, value: object) -> None:
+        """Append a header field (value: str, bytes, or a typed value such as Via)."""
+        key, line = self._make_line(name, value)
+        self._keys.append(key)
+        self._lines.append(line)
+        self._cache.clear()
+
+    def prepend(self, name: str | bytes, value: object) -> None:
+        """Insert before the first field of the same name (at the top if there is none)."""
+        key, line = self._make_line(name, value)
+        try:
+            i = self._keys.index(key)
+        except ValueError:
+            i = 0
+        self._keys.insert(i, key)
+        self._lines.insert(i, line)
+        self._cache.clear()
+
+    def set(self, name: str | bytes, value: object) -> None:
+        """Replace every field of that name by one (kept at the first one's place)."""
+        key, line = self._make_line(name, value)
+        try:
+            i = self._keys.index(key)
+        except ValueError:
+            self._keys.append(key)
+            self._lines.append(line)
+        else:
+            self._lines[i] = line
+            self._drop(key, start=i + 1)
+        self._cache.clear()
+
+    def remove(self, name: str) -> int:
+        """Delete every field of that name; returns how many lines went."""
+        n = self._drop(canonical_name(name))
+        if n:
+            self._cache.clear()
+        return n
+
+    def _drop(self, key: str, start: int = 0) -> int:
+        n = 0
+        i = len(self._keys) - 1
+        while i >= start:
+            if self._keys[i] == key:
+                del self._keys[i]
+                del self._lines[i]
+                n += 1
+            i -= 1
+        return n
+
+    def pop_first_value(self, name: str) -> str | None:
+        """Remove and return the first element of a list header (``Via: a, b`` -> ``a``)."""
+        key = canonical_name(name)
+        try:
+            i = self._keys.index(key)
+        except ValueError:
+            return None
+        line = self._lines[i]
+        items = split_list(_decode(_line_value(line)))
+        if len(items) <= 1:
+            del self._keys[i]
+            del self._lines[i]
+        else:
+            head = line[: line.index(b":")].rstrip()
+            self._lines[i] = head + b": " + ", ".join(items[1:]).encode("utf-8", "surrogateescape")
+        self._cache.clear()
+        return items[0] if items else None
+
+    def replace_first_value(self, name: str, value: object) -> None:
+        """Replace the first element of a list header, keeping the others."""
+        key = canonical_name(name)
+        try:
+            i = self._keys.index(key)
+        except ValueError:
+            raise LocalProtocolError(f"no {name} header to replace") from None
+        line = self._lines[i]
+        items = split_list(_decode(_line_value(line)))
+        items[:1] = [_decode(_encode(value))]
+        head = line[: line.index(b":")].rstrip()
+        self._lines[i] = head + b": " + ", ".join(items).encode("utf-8", "surrogateescape")
+        self._cache.clear()
+
+    def copy(self) -> Headers:
+        return Headers._from_parsed(list(self._keys), list(self._lines))
+
+    def to_bytes(self) -> bytes:
+        """Header block: every line followed by CRLF (no final empty line)."""
+        if not self._lines:
+            return b""
+        return b"\r\n".join(self._lines) + b"\r\n"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return self._keys == other._keys and [_line_value(x) for x in self._lines] == [
+            _line_value(x) for x in other._lines
+        ]
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Headers({self.items()!r})"
+
+    # -- typed, cached ---------------------------------------------------------------------------
+    def parsed(self, key: str, parse: Callable[[Headers], Any]) -> Any:
+        """Return ``parse(self)``, cached until the headers change (internal helper)."""
+        try:
+            return self._cache[key]
+        except KeyError:
+            value = self._cache[key] = parse(self)
+            return value
+
+
+# --- typed header parsers used by the Message properties -----------------------------------------
+def _one(h: Headers, key: str) -> str | None:
+    if h._keys.count(key) > 1:
+        raise ParseError(f"Multiple {display_name(key)} headers")
+    return h.get(key)
+
+
+def _p_vias(h: Headers) -> list[Via]:
+    out: list[Via] = []
+    for v in h.get_lines("via"):
+        out.extend(parse_via_list(v))
+    return out
+
+
+def _p_addr(key: str) -> Callable[[Headers], NameAddr | None]:
+    what = display_name(key)
+
+    def parse(h: Headers) -> NameAddr | None:
+        v = _one(h, key)
+        return None if v is None else parse_name_addr(v, what)
+
+    return parse
+
+
+def _p_addr_list(key: str, allow_star: bool = False) -> Callable[[Headers], list[NameAddr]]:
+    what = display_name(key)
+
+    def parse(h: Headers) -> list[NameAddr]:
+        out: list[NameAddr] = []
+        for v in h.get_lines(key):
+            out.extend(parse_name_addr_list(v, what, allow_star))
+        return out
+
+    return parse
+
+
+def _p_call_id(h: Headers) -> str | None:
+    v = _one(h, "call-id")
+    if v is not None and (not v or " " in v or "\t" in v):
+        raise ParseError("Bad Call-ID header")
+    return v
+
+
+def _p_cseq(h: Headers) -> CSeq | None:
+    v = _one(h, "cseq")
+    return None if v is None else parse_cseq(v)
+
+
+def _p_uint(key: str, limit: int, clamp: bool = False) -> Callable[[Headers], int | None]:
+    what = display_name(key)
+
+    def parse(h: Headers) -> int | None:
+        v = _one(h, key)
+        if v is None:
+            return None
+        if not v.isdigit() or not v.isascii():
+            raise ParseError(f"Bad {what} header")
+        n = int(v) if len(v) < 20 else limit + 1
+        if n > limit:
+            if clamp:
+                return limit
+            raise ParseError(f"{what} value too large")
+        return n
+
+    return parse
+
+
+_P_FROM = _p_addr("from")
+_P_TO = _p_addr("to")
+_P_ROUTES = _p_addr_list("route")
+_P_RECORD_ROUTES = _p_addr_list("record-route")
+_P_CONTACTS = _p_addr_list("contact", allow_star=True)
+_P_MAX_FORWARDS = _p_uint("max-forwards", 255)
+_P_CONTENT_LENGTH = _p_uint("content-length", 2**31 - 1)
+_P_EXPIRES = _p_uint("expires", 2**32 - 1, clamp=True)
+
+
+def _p_auth(key: str) -> Callable[[Headers], list[Credentials]]:
+    def parse(h: Headers) -> list[Credentials]:
+        return [parse_auth(v) for v in h.get_lines(key)]
+
+    return parse
+
+
+_P_AUTHORIZATIONS = _p_auth("authorization")
+_P_PROXY_AUTHORIZATIONS = _p_auth("proxy-authorization")
+
+
+class Message:
+    """Common part of :class:`Request` and :class:`Response`.
+
+    ``headers`` (:class:`Headers`) and ``body`` (bytes) are plain attributes. Typed
+    properties below parse on first use (``parse_message`` already did for routing
+    headers) and may raise :class:`~kamtool.sip.ParseError` for a malformed field.
+    """
+
+    __slots__ = ("body", "headers", "version")
+
+    def __init__(
+        self,
+        headers: Headers | Iterable[tuple[str | bytes, object]] = (),
+        body: bytes = b"",
+        version: str = "SIP/2.0",
+    ) -> None:
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.body = bytes(body)
+        self.version = version
+
+    is_request = False
+
+    # -- routing headers -------------------------------------------------------------------------
+    @property
+    def call_id(self) -> str | None:
+        return self.headers.parsed("call-id", _p_call_id)
+
+    @property
+    def cseq(self) -> CSeq | None:
+        """``CSeq(num, method)``."""
+        return self.headers.parsed("cseq", _p_cseq)
+
+    @property
+    def vias(self) -> list[Via]:
+        """Every Via value, top first (comma-joined lines split)."""
+        return self.headers.parsed("via", _p_vias)
+
+    @property
+    def top_via(self) -> Via | None:
+        v = self.vias
+        return v[0] if v else None
+
+    @property
+    def from_(self) -> NameAddr | None:
+        return self.headers.parsed("from", _P_FROM)
+
+    @property
+    def to(self) -> NameAddr | None:
+        return self.headers.parsed("to", _P_TO)
+
+    @property
+    def from_tag(self) -> str | None:
+        f = self.from_
+        return f.tag if f is not None else None
+
+    @property
+    def to_tag(self) -> str | None:
+        t = self.to
+        return t.tag if t is not None else None
+
+    @property
+    def max_forwards(self) -> int | None:
+        return self.headers.parsed("max-forwards", _P_MAX_FORWARDS)
+
+    @property
+    def routes(self) -> list[NameAddr]:
+        """Route values, top first."""
+        return self.headers.parsed("route", _P_ROUTES)
+
+    @property
+    def record_routes(self) -> list[NameAddr]:
+        """Record-Route values, top first."""
+        return self.headers.parsed("record-route", _P_RECORD_ROUTES)
+
+    @property
+    def contacts(self) -> list[NameAddr]:
+        """Contact values; ``Contact: *`` gives one NameAddr with ``is_star`` True."""
+        return self.headers.parsed("contact", _P_CONTACTS)
+
+    @property
+    def expires(self) -> int | None:
+        """Expires header (delta-seconds, clamped to 2**32-1), or None."""
+        return self.headers.parsed("expires", _P_EXPIRES)
+
+    @property
+    def content_length(self) -> int | None:
+        """Content-Length as declared in the header (None if absent)."""
+        return self.headers.parsed("content-length", _P_CONTENT_LENGTH)
+
+    @property
+    def content_type(self) -> str | None:
+        return self.headers.get("content-type")
+
+    @property
+    def authorizations(self) -> list[Credentials]:
+        """Authorization headers, parsed (one entry per header line)."""
+        return self.headers.parsed("authorization", _P_AUTHORIZATIONS)
+
+    @property
+    def proxy_authorizations(self) -> list[Credentials]:
+        return self.headers.parsed("proxy-authorization", _P_PROXY_AUTHORIZATIONS)
+
+    def validate(self) -> None:
+        """Parse every routing header now; raises :class:`ParseError` if one is malformed."""
+        self.call_id, self.cseq, self.vias, self.from_, self.to  # noqa: B018
+        self.max_forwards, self.content_length, self.expires  # noqa: B018
+        self.routes, self.record_routes, self.contacts  # noqa: B018
+
+    # -- mutation the proxy needs ------------------------------------------------------------------
+    def prepend_via(self, via: Via | str) -> None:
+        """Add a Via on top (RFC 3261 16.6 step 8)."""
+        self.headers.prepend("Via", via)
+
+    def pop_via(self) -> Via | None:
+        """Remove the top Via and return it (a proxy forwarding a response, 16.7 step 3)."""
+        vias = self.vias
+        if not vias:
+            return None
+        self.headers.pop_first_value("via")
+        return vias[0]
+
+    def replace_top_via(self, via: Via | str) -> None:
+        """Rewrite the top Via (e.g. with ``received``/``rport`` added, RFC 3581)."""
+        self.headers.replace_first_value("via", via)
+
+    def prepend_route(self, addr: NameAddr | str) -> None:
+        """Add a Route value on top (pre-loaded route set or next hop)."""
+        self.headers.prepend("Route", addr)
+
+    def pop_route(self) -> NameAddr | None:
+        """Remove the top Route and return it (loose routing, RFC 3261 16.4)."""
+        routes = self.routes
+        if not routes:
+            return None
+        self.headers.pop_first_value("route")
+        return routes[0]
+
+    def prepend_record_route(self, addr: NameAddr | str) -> None:
+        """Add a Record-Route value on top (RFC 3261 16.6 step 4)."""
+        self.headers.prepend("Record-Route", addr)
+
+    # -- serialisation ---------------------------------------------------------------------------
+    def _start_line(self) -> bytes:
+        raise NotImplementedError
+
+    def to_bytes(self) -> bytes:
+        """Wire form. The Content-Length header is set (or added) to match ``body``."""
+        h = self.headers
+        n = len(self.body)
+        try:
+            declared = self.content_length
+        except ParseError:
+            declared = None
+        if declared != n or h._keys.count("content-length") != 1:
+            if "content-length" in h._keys:
+                name = h._lines[h._keys.index("content-length")].split(b":", 1)[0].rstrip()
+                h.set(name, str(n))
+            else:
+                h.add("Content-Length", str(n))
+        lines = h._lines
+        return (
+            b"".join(
+                (
+                    self._start_line(),
+                    b"\r\n",
+                    b"\r\n".join(lines),
+                    b"\r\n\r\n" if lines else b"\r\n",
+                )
+            )
+            + self.body
+        )
+
+    __bytes__ = to_bytes
+
+    def copy(self) -> Message:
+        raise NotImplementedError
+
+
+class Request(Message):
+    """A SIP request: ``method`` (str), ``uri`` (parsed Request-URI), headers, body.
+
+    Build one with ``Request("OPTIONS", "sip:bob@example.com", [("Via", ...), ...])``.
+    ``uri`` may be assigned a URI object or a string (replacing the Request-URI).
+    """
+
+    __slots__ = ("_uri", "_uri_text", "method")
+
+    is_request = True
+
+    def __init__(
+        self,
+        method: str,
+        uri: URI | str,
+        headers: Headers | Iterable[tuple[str | bytes, object]] = (),
+        body: bytes = b"",
+        version: str = "SIP/2.0",
+    ) -> None:
+        super().__init__(headers, body, version)
+        self.method = method
+        self._uri: URI | None = None
+        self._uri_text = ""
+        self.uri = uri  # type: ignore[assignment]
+
+    @property
+    def uri(self) -> URI:
+        """The Request-URI (SipURI, TelURI or AbsoluteURI)."""
+        if self._uri is None:
+            self._uri = parse_uri(self._uri_text, "Request-URI")
+        return self._uri
+
+    @uri.setter
+    def uri(self, value: URI | str) -> None:
+        if isinstance(value, str):
+            if not value or any(c in value for c in " \t\r\n"):
+                raise LocalProtocolError("bad Request-URI")
+            self._uri_text = value
+            self._uri = None
+        else:
+            self._uri = value
+            self._uri_text = str(value)
+
+    @property
+    def uri_text(self) -> str:
+        """The Request-URI exactly as it will be written."""
+        return self._uri_text
+
+    def decrement_max_forwards(self, default: int = 70) -> int:
+        """Max-Forwards minus one, written back; adds ``default - 1`` when absent (16.6 step 3).
+
+        Returns the new value. Check ``max_forwards == 0`` first (483, 16.3 step 2).
+        """
+        mf = self.max_forwards
+        new = default - 1 if mf is None else max(mf - 1, 0)
+        self.headers.set("Max-Forwards", str(new))
+        return new
+
+    def _start_line(self) -> bytes:
+        return f"{self.method} {self._uri_text} {self.version}".encode("utf-8", "surrogateescape")
+
+    def copy(self) -> Request:
+        """Independent copy (headers and body), e.g. one per fork."""
+        r = Request(self.method, self._uri_text, self.headers.copy(), self.body, self.version)
+        r._uri = self._uri
+        return r
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Request):
+            return NotImplemented
+        return (
+            self.method == other.method
+            and self._uri_text == other._uri_text
+            and self.version == other.version
+            and self.headers == other.headers
+            and self.body == other.body
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self._uri_text} call-id={self.call_id!r}>"
+
+
+class Response(Message):
+    """A SIP response: ``status`` (int), ``reason`` (str), headers, body."""
+
+    __slots__ = ("reason", "status")
+
+    def __init__(
+        self,
+        status: int,
+        reason: str | None = None,
+        headers: Headers | Iterable[tuple[str | bytes, object]] = (),
+        body: bytes = b"",
+        version: str = "SIP/2.0",
+    ) -> None:
+        super().__init__(headers, body, version)
+        if not 100 <= status <= 699:
+            raise LocalProtocolError(f"bad status code {status}")
+        self.status = status
+        self.reason = REASON_PHRASES.get(status, "") if reason is None else reason
+
+    @property
+    def status_class(self) -> int:
+        """1 for provisional, 2 for success ... 6 for global failure."""
+        return self.status // 100
+
+    def _start_line(self) -> bytes:
+        return f"{self.version} {self.status} {self.reason}".encode("utf-8", "surrogateescape")
+
+    def copy(self) -> Response:
+        return Response(self.status, self.reason, self.headers.copy(), self.body, self.version)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Response):
+            return NotImplemented
+        return (
+            self.status == other.status
+            and self.reason == other.reason
+            and self.version == other.version
+            and self.headers == other.headers
+            and self.body == other.body
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason} call-id={self.call_id!r}>"
+
+
+#: Default reason phrases (RFC 3261 section 21 and later extensions).
+REASON_PHRASES: dict[int, str] = {
+    100: "Trying",
+    180: "Ringing",
+    181: "Call Is Being Forwarded",
+    182: "Queued",
+    183: "Session Progress",
+    199: "Early Dialog Terminated",
+    200: "OK",
+    202: "Accepted",
+    204: "No Notification",
+    300: "Multiple Choices",
+    301: "Moved Permanently",
+    302: "Moved Temporarily",
+    305: "Use Proxy",
+    380: "Alternative Service",
+    400: "Bad Request",
+    401: "Unauthorized",
+    402: "Payment Required",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    410: "Gone",
+    412: "Conditional Request Failed",
+    413: "Request Entity Too Large",
+    414: "Request-URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Unsupported URI Scheme",
+    420: "Bad Extension",
+    421: "Extension Required",
+    422: "Session Interval Too Small",
+    423: "Interval Too Brief",
+    428: "Use Identity Header",
+    429: "Provide Referrer Identity",
+    433: "Anonymity Disallowed",
+    436: "Bad Identity-Info",
+    437: "Unsupported Certificate",
+    438: "Invalid Identity Header",
+    439: "First Hop Lacks Outbound Support",
+    440: "Max-Breadth Exceeded",
+    469: "Bad Info Package",
+    470: "Consent Needed",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    482: "Loop Detected",
+    483: "Too Many Hops",
+    484: "Address Incomplete",
+    485: "Ambiguous",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    489: "Bad Event",
+    491: "Request Pending",
+    493: "Undecipherable",
+    494: "Security Agreement Required",
+    500: "Server Internal Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Server Time-out",
+    505: "Version Not Supported",
+    513: "Message Too Large",
+    555: "Push Notification Service Not Supported",
+    580: "Precondition Failure",
+    600: "Busy Everywhere",
+    603: "Decline",
+    604: "Does Not Exist Anywhere",
+    606: "Not Acceptable",
+    607: "Unwanted",
+    608: "Rejected",
+}
+
+
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    headers: Iterable[tuple[str, object]] = (),
+    body: bytes = b"",
+    copy_record_route: bool = False,
+) -> Response:
+    """Build a response to ``request`` as RFC 3261 section 8.2.6 says.
+
+    Copies every Via (same order), From, Call-ID, CSeq and To; adds ``to_tag`` to To when
+    To has no tag and the status is above 100 (callers pass a tag, e.g. from
+    :func:`~kamtool.sip.make_branch`-style hashing: no randomness here). A 100 copies
+    Timestamp (8.2.6.1). ``copy_record_route`` copies Record-Route for dialog-creating
+    1xx/2xx (12.1.1). Extra ``headers`` are appended; Content-Length is set on output.
+    """
+    src = request.headers
+    out = Headers()
+    for key, line in zip(src._keys, src._lines, strict=True):
+        if key in ("via", "from", "call-id", "cseq") or (
+            copy_record_route and key == "record-route"
+        ):
+            out._keys.append(key)
+            out._lines.append(line)
+        elif key == "to":
+            out._keys.append(key)
+            if to_tag is not None and status > 100 and request.to_tag is None:
+                to = request.to
+                assert to is not None
+                value = str(to.with_params(tag=to_tag))
+                out._lines.append(line[: line.index(b":")] + b": " + _encode(value))
+            else:
+                out._lines.append(line)
+        elif key == "timestamp" and status == 100:
+            out._keys.append(key)
+            out._lines.append(line)
+    for name, value in headers:
+        out.add(name, value)
+    return Response(status, reason, out, body)
