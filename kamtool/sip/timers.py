@@ -1,0 +1,84 @@
+"""Transaction timer values (RFC 3261 section 17 and Table 4 of appendix A, RFC 6026).
+
+One frozen table: every timer derives from T1, T2 and T4, so a test can shrink them all at
+once (``TimerConfig(t1=0.01, t2=0.04, t4=0.05)``) and a deployment can tune them in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_TIMERS", "TimerConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class TimerConfig:
+    """T1/T2/T4 and the timers A..M derived from them (seconds).
+
+    ``*_reliable`` timers are zero over reliable transports (TCP, TLS, SCTP, WS): there are no
+    retransmissions to absorb there.
+    """
+
+    t1: float = 0.5  # RTT estimate
+    t2: float = 4.0  # maximum retransmit interval for non-INVITE requests and INVITE responses
+    t4: float = 5.0  # maximum duration a message remains in the network
+    d: float = 32.0  # Timer D: "> 32 s" for unreliable transports
+
+    @property
+    def a(self) -> float:
+        """Timer A: initial INVITE retransmit interval (UDP only), doubled each time."""
+        return self.t1
+
+    @property
+    def b(self) -> float:
+        """Timer B: INVITE transaction timeout."""
+        return 64 * self.t1
+
+    def d_for(self, reliable: bool) -> float:
+        """Timer D: wait for response retransmits (0 over reliable transports)."""
+        return 0.0 if reliable else self.d
+
+    @property
+    def e(self) -> float:
+        """Timer E: initial non-INVITE retransmit interval (UDP only), doubled up to T2."""
+        return self.t1
+
+    @property
+    def f(self) -> float:
+        """Timer F: non-INVITE transaction timeout."""
+        return 64 * self.t1
+
+    @property
+    def g(self) -> float:
+        """Timer G: initial INVITE final-response retransmit interval, doubled up to T2."""
+        return self.t1
+
+    @property
+    def h(self) -> float:
+        """Timer H: wait time for ACK receipt."""
+        return 64 * self.t1
+
+    def i_for(self, reliable: bool) -> float:
+        """Timer I: wait time for ACK retransmits."""
+        return 0.0 if reliable else self.t4
+
+    def j_for(self, reliable: bool) -> float:
+        """Timer J: wait time for non-INVITE request retransmits."""
+        return 0.0 if reliable else 64 * self.t1
+
+    def k_for(self, reliable: bool) -> float:
+        """Timer K: wait time for response retransmits."""
+        return 0.0 if reliable else self.t4
+
+    @property
+    def l(self) -> float:  # noqa: E743 - the RFC's name
+        """Timer L (RFC 6026): wait time for accepted INVITE request retransmits."""
+        return 64 * self.t1
+
+    @property
+    def m(self) -> float:
+        """Timer M (RFC 6026): wait time for retransmission of 2xx to INVITE."""
+        return 64 * self.t1
+
+
+DEFAULT_TIMERS = TimerConfig()

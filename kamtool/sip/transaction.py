@@ -1,0 +1,583 @@
+"""SIP transactions (RFC 3261 section 17, with the RFC 6026 "Accepted" states), sans-IO.
+
+A :class:`TransactionLayer` holds every client and server transaction of one SIP element.
+Feed it what happens and perform the events it returns::
+
+    layer = TransactionLayer(TimerConfig())
+    events = layer.receive(message, source_peer, now)       # a parsed message from the wire
+    events = layer.send_request(request, destination, now)  # TU starts a client transaction
+    events = layer.send_response(key, response, now)        # TU answers a server transaction
+    events = layer.handle_timer(now)                        # at/after layer.next_deadline()
+
+Nothing here reads a clock, opens a socket or draws random numbers.
+
+Each of the four state machines is a table ``(state, input) -> (next state, actions)``; an
+input missing from a table is absorbed (RFC 3261 says "discard" or says nothing). Inputs are
+the class of a received or TU-sent response (``1xx``, ``2xx``, ``3xx+``), a received request
+retransmission (``req``) or ACK (``ack``), a fired timer (``A`` .. ``M``) and ``transport_error``.
+Timers live in one heap of ``(deadline, seq, tx, timer)`` with lazy deletion: a transaction
+keeps its live deadlines in ``tx.timers`` and a popped entry that no longer matches is ignored.
+"""
+
+from __future__ import annotations
+
+import heapq
+from itertools import count
+
+from .events import (
+    Event,
+    Peer,
+    RequestReceived,
+    ResponseReceived,
+    Send,
+    Terminated,
+    TransactionTimeout,
+    TransportError,
+    TxKey,
+)
+from .headers import MAGIC_COOKIE
+from .message import Request, make_response
+from .timers import DEFAULT_TIMERS, TimerConfig
+
+__all__ = [
+    "MAGIC_COOKIE",
+    "TransactionLayer",
+    "build_ack",
+    "build_cancel",
+    "client_key",
+    "server_key",
+]
+
+
+# States (plain interned strings: cheaper to hash than Enum members on the hot path).
+CALLING = "Calling"
+TRYING = "Trying"
+PROCEEDING = "Proceeding"
+COMPLETED = "Completed"
+CONFIRMED = "Confirmed"
+ACCEPTED = "Accepted"
+TERMINATED = "Terminated"
+
+# Transaction kinds
+ICT, NICT, IST, NIST = "ict", "nict", "ist", "nist"
+
+# Inputs besides the timer letters
+R1XX, R2XX, RFINAL = "1xx", "2xx", "3xx+"  # responses received (client) or sent by the TU (server)
+REQ, ACK_IN, TERR = "req", "ack", "transport_error"
+
+# --------------------------------------------------------------------------- tables
+# Actions: pass_up (response to TU), retransmit (request), send (TU's response, remembered),
+# resend (last response), ack (build+send ACK for non-2xx), resend_ack, timeout (event),
+# terr (event), start_X / stop_X / double_X (X capped at T2 for E and G) / reset_E (E = T2).
+
+_ICT = {
+    # 17.1.1.2: Calling. Timer A retransmits (doubling, no cap), Timer B gives up.
+    (CALLING, "A"): (CALLING, ("retransmit", "double_A")),
+    (CALLING, "B"): (TERMINATED, ("timeout",)),
+    # A provisional stops retransmissions; B applies to Calling only.
+    (CALLING, R1XX): (PROCEEDING, ("stop_A", "stop_B", "pass_up")),
+    # RFC 6026 section 8.4: a 2xx moves to Accepted (Timer M) instead of Terminated, so 2xx
+    # retransmissions keep flowing to the TU and are not treated as strays.
+    (CALLING, R2XX): (ACCEPTED, ("stop_A", "stop_B", "pass_up", "start_M")),
+    # 17.1.1.2 / 17.1.1.3: 300-699: ACK generated here, hop by hop; Timer D absorbs retransmits.
+    (CALLING, RFINAL): (COMPLETED, ("stop_A", "stop_B", "ack", "pass_up", "start_D")),
+    (CALLING, TERR): (TERMINATED, ("terr",)),  # 17.1.4
+    (PROCEEDING, R1XX): (PROCEEDING, ("pass_up",)),
+    (PROCEEDING, R2XX): (ACCEPTED, ("pass_up", "start_M")),
+    (PROCEEDING, RFINAL): (COMPLETED, ("ack", "pass_up", "start_D")),
+    (PROCEEDING, TERR): (TERMINATED, ("terr",)),
+    # Completed: final-response retransmissions re-send the ACK and are not passed up.
+    (COMPLETED, RFINAL): (COMPLETED, ("resend_ack",)),
+    (COMPLETED, "D"): (TERMINATED, ()),
+    (COMPLETED, TERR): (TERMINATED, ("terr",)),
+    # RFC 6026 section 7.2: Accepted passes every 2xx (retransmission or another fork) up.
+    (ACCEPTED, R2XX): (ACCEPTED, ("pass_up",)),
+    (ACCEPTED, "M"): (TERMINATED, ()),
+}
+
+_NICT = {
+    # 17.1.2.2: Trying. Timer E doubles up to T2; Timer F gives up.
+    (TRYING, "E"): (TRYING, ("retransmit", "double_E")),
+    (TRYING, "F"): (TERMINATED, ("timeout",)),
+    (TRYING, R1XX): (PROCEEDING, ("pass_up",)),
+    (TRYING, R2XX): (COMPLETED, ("stop_E", "stop_F", "pass_up", "start_K")),
+    (TRYING, RFINAL): (COMPLETED, ("stop_E", "stop_F", "pass_up", "start_K")),
+    (TRYING, TERR): (TERMINATED, ("terr",)),
+    # Proceeding: retransmit every T2.
+    (PROCEEDING, "E"): (PROCEEDING, ("retransmit", "reset_E")),
+    (PROCEEDING, "F"): (TERMINATED, ("timeout",)),
+    (PROCEEDING, R1XX): (PROCEEDING, ("pass_up",)),
+    (PROCEEDING, R2XX): (COMPLETED, ("stop_E", "stop_F", "pass_up", "start_K")),
+    (PROCEEDING, RFINAL): (COMPLETED, ("stop_E", "stop_F", "pass_up", "start_K")),
+    (PROCEEDING, TERR): (TERMINATED, ("terr",)),
+    # Completed: response retransmissions absorbed until Timer K.
+    (COMPLETED, "K"): (TERMINATED, ()),
+}
+
+_IST = {
+    # 17.2.1: Proceeding. A request retransmission re-sends the last provisional (if any).
+    # "T": the TU said nothing for 200 ms, so the transaction sends 100 Trying itself.
+    (PROCEEDING, REQ): (PROCEEDING, ("resend",)),
+    (PROCEEDING, "T"): (PROCEEDING, ("trying",)),
+    (PROCEEDING, R1XX): (PROCEEDING, ("stop_T", "send")),
+    # RFC 6026 section 7.1: a 2xx moves to Accepted (Timer L); the TU retransmits 2xx itself.
+    (PROCEEDING, R2XX): (ACCEPTED, ("stop_T", "send", "start_L")),
+    (PROCEEDING, RFINAL): (COMPLETED, ("stop_T", "send", "start_G", "start_H")),
+    (PROCEEDING, TERR): (TERMINATED, ("terr",)),
+    # Completed: Timer G retransmits the final response (doubling up to T2), Timer H gives
+    # up waiting for the ACK; the ACK moves to Confirmed.
+    (COMPLETED, REQ): (COMPLETED, ("resend",)),
+    (COMPLETED, "G"): (COMPLETED, ("resend", "double_G")),
+    (COMPLETED, "H"): (TERMINATED, ("timeout",)),
+    (COMPLETED, ACK_IN): (CONFIRMED, ("stop_G", "stop_H", "start_I")),
+    (COMPLETED, TERR): (TERMINATED, ("terr",)),
+    # Confirmed: ACK retransmissions absorbed until Timer I.
+    (CONFIRMED, "I"): (TERMINATED, ()),
+    # Accepted: INVITE retransmissions absorbed, TU's 2xx retransmissions sent, an ACK that
+    # matches (only possible with RFC 2543 matching) goes to the TU, Timer L ends it.
+    (ACCEPTED, R2XX): (ACCEPTED, ("send",)),
+    (ACCEPTED, ACK_IN): (ACCEPTED, ("pass_up",)),
+    (ACCEPTED, TERR): (ACCEPTED, ("terr",)),
+    (ACCEPTED, "L"): (TERMINATED, ()),
+}
+
+_NIST = {
+    # 17.2.2: Trying absorbs retransmissions (nothing to re-send yet).
+    (TRYING, R1XX): (PROCEEDING, ("send",)),
+    (TRYING, R2XX): (COMPLETED, ("send", "start_J")),
+    (TRYING, RFINAL): (COMPLETED, ("send", "start_J")),
+    (TRYING, TERR): (TERMINATED, ("terr",)),
+    (PROCEEDING, REQ): (PROCEEDING, ("resend",)),
+    (PROCEEDING, R1XX): (PROCEEDING, ("send",)),
+    (PROCEEDING, R2XX): (COMPLETED, ("send", "start_J")),
+    (PROCEEDING, RFINAL): (COMPLETED, ("send", "start_J")),
+    (PROCEEDING, TERR): (TERMINATED, ("terr",)),
+    # Completed: retransmissions get the final response again; later TU responses discarded.
+    (COMPLETED, REQ): (COMPLETED, ("resend",)),
+    (COMPLETED, "J"): (TERMINATED, ()),
+    (COMPLETED, TERR): (TERMINATED, ("terr",)),
+}
+
+_TABLES = {ICT: _ICT, NICT: _NICT, IST: _IST, NIST: _NIST}
+_INITIAL = {ICT: CALLING, NICT: TRYING, IST: PROCEEDING, NIST: TRYING}
+
+
+def _response_class(status: int) -> str:
+    if status < 200:
+        return R1XX
+    return R2XX if status < 300 else RFINAL
+
+
+# --------------------------------------------------------------------------- message access
+# The only places that know the message API of kamtool.sip.message.
+
+
+def _default_port(transport: str) -> int:
+    return 5061 if transport.lower() in ("tls", "wss") else 5060
+
+
+def _via_key(via) -> tuple[str, str, int]:
+    """(branch, sent-by host lower-cased, sent-by port with its default)."""
+    port = via.port or _default_port(via.transport)
+    return (via.branch or "", via.host.lower(), port)
+
+
+def client_key(msg) -> TxKey:
+    """Key of the client transaction a request creates or a response belongs to (17.1.3):
+    top Via branch and CSeq method (a CANCEL has its own transaction, same branch)."""
+    return (msg.vias[0].branch or "", msg.cseq.method)
+
+
+def server_key(request) -> TxKey:
+    """Key of the server transaction a request belongs to (17.2.3).
+
+    With the magic cookie: branch, sent-by and method, ACK counting as INVITE. Without it
+    (RFC 2543 peers) the Request-URI, From tag, Call-ID, CSeq number and top Via stand in for
+    the branch; the To tag is checked separately (see TransactionLayer._find_server).
+    """
+    via = request.vias[0]
+    method = request.method
+    if method == "ACK":
+        method = "INVITE"
+    branch, host, port = _via_key(via)
+    if branch.startswith(MAGIC_COOKIE):
+        return (branch, host, port, method)
+    return (
+        "rfc2543",
+        str(request.uri),
+        request.from_.tag or "",
+        request.call_id,
+        request.cseq.num,
+        branch,
+        host,
+        port,
+        method,
+    )
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+class _Tx:
+    """One transaction's state; fields unused by a kind stay None."""
+
+    __slots__ = (
+        "ack",
+        "cancel_pending",
+        "data",
+        "interval",
+        "key",
+        "kind",
+        "last",
+        "peer",
+        "reliable",
+        "request",
+        "state",
+        "table",
+        "timers",
+        "to_tag",
+    )
+
+    def __init__(self, kind: str, key: TxKey, request, data: bytes | None, peer: Peer) -> None:
+        self.kind = kind
+        self.table = _TABLES[kind]
+        self.state = _INITIAL[kind]
+        self.key = key
+        self.request = request
+        self.data = data  # client: request bytes as sent (retransmitted as is)
+        self.peer = peer  # client: destination; server: where responses go
+        self.reliable = peer.reliable
+        self.timers: dict[str, float] = {}
+        self.interval = 0.0  # current Timer A/E/G interval
+        self.last: bytes | None = None  # server: last response sent
+        self.ack: bytes | None = None  # ICT: the ACK sent for a non-2xx
+        self.to_tag: str | None = None  # IST: To tag of the final response (RFC 2543 ACK match)
+        self.cancel_pending = False  # ICT: CANCEL requested before any provisional
+
+
+class TransactionLayer:
+    """All client and server transactions of one SIP element (RFC 3261 section 17)."""
+
+    def __init__(
+        self, timers: TimerConfig = DEFAULT_TIMERS, *, trying_after: float | None = 0.2
+    ) -> None:
+        """``trying_after``: seconds after which an INVITE server transaction the TU has not
+        answered sends 100 Trying by itself (17.2.1: 200 ms); 0 sends it at once, None never."""
+        self.timers = timers
+        self.trying_after = trying_after
+        self._client: dict[TxKey, _Tx] = {}
+        self._server: dict[TxKey, _Tx] = {}
+        self._heap: list[tuple[float, int, _Tx, str]] = []
+        self._seq = count()
+
+    # ----------------------------------------------------------------- introspection
+
+    def __len__(self) -> int:
+        return len(self._client) + len(self._server)
+
+    def state(self, key: TxKey) -> str | None:
+        """State name of a transaction ("Calling", "Proceeding", ...), None when unknown."""
+        tx = self._client.get(key) or self._server.get(key)
+        return tx.state if tx is not None else None
+
+    def next_deadline(self) -> float | None:
+        """When handle_timer() must be called next, or None when no timer is running."""
+        heap = self._heap
+        while heap:
+            when, _, tx, name = heap[0]
+            if tx.timers.get(name) == when:
+                return when
+            heapq.heappop(heap)  # stale: stopped, restarted or transaction gone
+        return None
+
+    # ----------------------------------------------------------------- inputs
+
+    def send_request(self, request, destination: Peer, now: float) -> list[Event]:
+        """Start a client transaction for ``request`` (not ACK: an ACK for a 2xx is sent by
+        the TU directly, 17.1.1.3) and return the events to perform (the first Send)."""
+        if request.method == "ACK":
+            raise ValueError("ACK does not create a client transaction; send it directly")
+        kind = ICT if request.method == "INVITE" else NICT
+        return self._start_client(
+            kind, client_key(request), request, request.to_bytes(), destination, now
+        )
+
+    def _start_client(
+        self, kind: str, key: TxKey, request, data: bytes, destination: Peer, now: float
+    ) -> list[Event]:
+        if key in self._client:
+            raise ValueError(f"client transaction {key!r} already exists (reused branch?)")
+        tx = _Tx(kind, key, request, data, destination)
+        self._client[key] = tx
+        out: list[Event] = [Send(data, destination, key)]
+        t = self.timers
+        if kind == ICT:
+            if not tx.reliable:
+                tx.interval = t.a
+                self._start(tx, "A", now + t.a)
+            self._start(tx, "B", now + t.b)
+        else:
+            if not tx.reliable:
+                tx.interval = t.e
+                self._start(tx, "E", now + t.e)
+            self._start(tx, "F", now + t.f)
+        return out
+
+    def receive(self, msg, source: Peer, now: float) -> list[Event]:
+        """A parsed message from the network (request or response)."""
+        if msg.is_request:
+            return self._receive_request(msg, source, now)
+        return self._receive_response(msg, source, now)
+
+    def send_response(
+        self, key: TxKey, response, now: float, destination: Peer | None = None
+    ) -> list[Event]:
+        """The TU answers server transaction ``key`` with ``response``.
+
+        Returns the Send (or nothing when the state machine discards the response, e.g. a
+        second final response in Completed). ``destination`` overrides the RFC 3261 section
+        18.2.2 / RFC 3581 choice made when the request arrived.
+        """
+        tx = self._server.get(key)
+        if tx is None:
+            return []
+        if destination is not None:
+            tx.peer = destination
+        out: list[Event] = []
+        self._apply(tx, _response_class(response.status), response, now, out)
+        return out
+
+    def cancel(self, key: TxKey, now: float) -> list[Event]:
+        """Cancel INVITE client transaction ``key``: build the CANCEL (section 9.1) and run
+        it in its own non-INVITE client transaction, key ``(branch, "CANCEL")``.
+
+        A CANCEL must not be sent before a provisional response arrived: until then it is
+        held and goes out with the first provisional. Nothing happens once the INVITE got a
+        final response (the TU sends BYE after a 2xx instead).
+        """
+        tx = self._client.get(key)
+        if tx is None or tx.kind != ICT or tx.state not in (CALLING, PROCEEDING):
+            return []
+        if tx.state == CALLING:
+            tx.cancel_pending = True
+            return []
+        return self._send_cancel(tx, now)
+
+    def _send_cancel(self, tx: _Tx, now: float) -> list[Event]:
+        key = (tx.key[0], "CANCEL")
+        if key in self._client:
+            return []  # already cancelling
+        cancel = build_cancel(tx.request)
+        return self._start_client(NICT, key, cancel, cancel.to_bytes(), tx.peer, now)
+
+    def transport_error(self, key: TxKey, now: float, reason: str = "") -> list[Event]:
+        """The transport failed to send for transaction ``key`` (17.1.4, 17.2.4)."""
+        tx = self._client.get(key) or self._server.get(key)
+        if tx is None:
+            return []
+        out: list[Event] = []
+        self._apply(tx, TERR, reason, now, out)
+        return out
+
+    def handle_timer(self, now: float) -> list[Event]:
+        """Fire every timer due at ``now``."""
+        out: list[Event] = []
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            when, _, tx, name = heapq.heappop(heap)
+            if tx.timers.get(name) != when:
+                continue
+            del tx.timers[name]
+            self._apply(tx, name, None, now, out)
+        return out
+
+    # ----------------------------------------------------------------- receiving
+
+    def _receive_response(self, msg, source: Peer, now: float) -> list[Event]:
+        tx = self._client.get(client_key(msg))
+        if tx is None:
+            # 18.1.2: no transaction: the core decides (a stateful proxy forwards 2xx strays).
+            return [ResponseReceived(msg, source, None)]
+        out: list[Event] = []
+        self._apply(tx, _response_class(msg.status), msg, now, out)
+        return out
+
+    def _receive_request(self, msg, source: Peer, now: float) -> list[Event]:
+        method = msg.method
+        key = server_key(msg)
+        tx = self._find_server(key, msg)
+        if tx is not None:
+            out: list[Event] = []
+            self._apply(tx, ACK_IN if method == "ACK" else REQ, msg, now, out)
+            return out
+        if method == "ACK":
+            # The ACK of a 2xx (new branch) or of a transaction already gone: end to end,
+            # for the TU (17.2.3, RFC 6026 section 7.1).
+            return [RequestReceived(msg, source, None)]
+        kind = IST if method == "INVITE" else NIST
+        tx = _Tx(kind, key, msg, None, _response_peer(msg, source))
+        self._server[key] = tx
+        out = [RequestReceived(msg, source, key)]
+        if kind == IST and self.trying_after is not None:
+            if self.trying_after <= 0:
+                self._apply(tx, "T", None, now, out)
+            else:
+                self._start(tx, "T", now + self.trying_after)
+            return out
+        cancels = None
+        if method == "CANCEL":
+            # 9.2: the INVITE a CANCEL cancels is matched as for a retransmission of it.
+            invite_key = key[:-1] + ("INVITE",)
+            target = self._find_server(invite_key, msg)
+            if target is not None and target.kind == IST:
+                cancels = target.key
+                out[0] = RequestReceived(msg, source, key, cancels)
+        return out
+
+    def _find_server(self, key: TxKey, msg) -> _Tx | None:
+        tx = self._server.get(key)
+        if tx is None or key[0] != "rfc2543":
+            return tx
+        # 17.2.3, RFC 2543 rules: requests match on the original To tag, an ACK on the To
+        # tag of the response the transaction sent.
+        tag = msg.to.tag or ""
+        if msg.method == "ACK" and tx.kind == IST:
+            return tx if tx.to_tag is not None and tag == tx.to_tag else None
+        return tx if tag == (tx.request.to.tag or "") else None
+
+    # ----------------------------------------------------------------- the machine
+
+    def _apply(self, tx: _Tx, event: str, msg, now: float, out: list[Event]) -> None:
+        entry = tx.table.get((tx.state, event))
+        if entry is None:
+            return  # absorbed
+        tx.state, actions = entry
+        t = self.timers
+        for action in actions:
+            if action == "pass_up":
+                if tx.kind == IST:  # an ACK in Accepted (RFC 2543 matching only)
+                    out.append(RequestReceived(msg, tx.peer, None))
+                else:
+                    out.append(ResponseReceived(msg, tx.peer, tx.key))
+                    if tx.cancel_pending:
+                        # 9.1: the held CANCEL goes with the first provisional; after a
+                        # final response there is nothing left to cancel.
+                        tx.cancel_pending = False
+                        if event == R1XX:
+                            out.extend(self._send_cancel(tx, now))
+            elif action == "send":
+                data = msg.to_bytes()
+                tx.last = data
+                if tx.kind == IST and event != R1XX:
+                    tx.to_tag = msg.to.tag or ""
+                out.append(Send(data, tx.peer, tx.key))
+            elif action == "trying":
+                if tx.last is None:
+                    tx.last = make_response(tx.request, 100).to_bytes()
+                    out.append(Send(tx.last, tx.peer, tx.key))
+            elif action == "resend":
+                if tx.last is not None:
+                    out.append(Send(tx.last, tx.peer, tx.key))
+            elif action == "retransmit":
+                out.append(Send(tx.data, tx.peer, tx.key))
+            elif action == "ack":
+                tx.ack = build_ack(tx.request, msg).to_bytes()
+                out.append(Send(tx.ack, tx.peer, tx.key))
+            elif action == "resend_ack":
+                out.append(Send(tx.ack, tx.peer, tx.key))
+            elif action == "timeout":
+                out.append(TransactionTimeout(tx.key, event))
+            elif action == "terr":
+                out.append(TransportError(tx.key, msg or ""))
+            else:
+                verb, name = action.split("_")
+                if verb == "stop":
+                    tx.timers.pop(name, None)
+                elif verb == "double":  # A doubles without bound; E and G up to T2
+                    tx.interval = tx.interval * 2 if name == "A" else min(tx.interval * 2, t.t2)
+                    self._start(tx, name, now + tx.interval)
+                elif verb == "reset":  # E in Proceeding: every T2
+                    tx.interval = t.t2
+                    self._start(tx, name, now + t.t2)
+                else:  # start
+                    self._start(tx, name, now + self._duration(tx, name))
+        if tx.state == TERMINATED:
+            self._remove(tx, out)
+        elif tx.timers:
+            # Zero-length timers (D, I, J, K over reliable transports) fire right away.
+            for name, when in list(tx.timers.items()):
+                if when <= now and tx.state != TERMINATED:
+                    del tx.timers[name]
+                    self._apply(tx, name, None, now, out)
+
+    def _duration(self, tx: _Tx, name: str) -> float:
+        t = self.timers
+        if name == "G":
+            tx.interval = t.g
+            return t.g
+        if name == "D":
+            return t.d_for(tx.reliable)
+        if name == "I":
+            return t.i_for(tx.reliable)
+        if name == "J":
+            return t.j_for(tx.reliable)
+        if name == "K":
+            return t.k_for(tx.reliable)
+        return getattr(t, name.lower())
+
+    def _start(self, tx: _Tx, name: str, when: float) -> None:
+        if name == "G" and tx.reliable:
+            return  # 17.2.1: Timer G only over unreliable transports
+        tx.timers[name] = when
+        heapq.heappush(self._heap, (when, next(self._seq), tx, name))
+
+    def _remove(self, tx: _Tx, out: list[Event]) -> None:
+        tx.timers.clear()
+        table = self._server if tx.kind in (IST, NIST) else self._client
+        if table.get(tx.key) is tx:
+            del table[tx.key]
+        out.append(Terminated(tx.key))
+
+
+def _response_peer(request, source: Peer) -> Peer:
+    """Where responses to ``request`` go (RFC 3261 section 18.2.2, RFC 3581).
+
+    Reliable transports: back over the connection it came on (the source). Otherwise maddr if
+    present; the source address and port with ``rport``; else the source address and the
+    sent-by port (its default when absent).
+    """
+    if source.reliable:
+        return source
+    via = request.vias[0]
+    maddr = via.maddr
+    if maddr:
+        return Peer(source.transport, maddr, via.port or _default_port(via.transport))
+    if via.has_rport:
+        return source
+    return Peer(source.transport, source.host, via.port or _default_port(via.transport))
+
+
+def _request_skeleton(method: str, request, to) -> Request:
+    """An ACK or CANCEL built from ``request`` (9.1, 17.1.1.3): same Request-URI, only the
+    top Via (same branch), From, Call-ID, CSeq number, Route set; To as given."""
+    headers: list[tuple[str, object]] = [
+        ("Via", request.vias[0]),
+        ("From", request.from_),
+        ("To", to),
+        ("Call-ID", request.call_id),
+        ("CSeq", f"{request.cseq.num} {method}"),
+    ]
+    headers.extend(("Route", route) for route in request.routes)
+    headers.append(("Max-Forwards", "70"))
+    return Request(method, request.uri_text, headers)
+
+
+def build_ack(request, response) -> Request:
+    """The hop-by-hop ACK for a non-2xx final ``response`` to INVITE ``request``
+    (17.1.1.3): To (with the tag) from the response, the rest from the request."""
+    return _request_skeleton("ACK", request, response.to)
+
+
+def build_cancel(request) -> Request:
+    """The CANCEL of ``request`` (9.1): same To (no tag added), same branch."""
+    return _request_skeleton("CANCEL", request, request.to)
