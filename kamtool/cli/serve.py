@@ -1,9 +1,97 @@
-"""Top-level serve commands."""
+"""``kamtool serve``: run the embedded SIP proxy (registrar, digest auth, stateful relay)."""
 
 from __future__ import annotations
 
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from kamtool.cli.context import current
 
 
 def register(root: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    root.command("serve")(serve)
+
+
+def serve(
+    listen: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--listen",
+            "-l",
+            help="proto:IP:port to listen on (udp or tcp); repeat it. Replaces the default "
+            "udp+tcp 127.0.0.1:5060.",
+            show_default=False,
+        ),
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL (overrides the global --db).", show_default=False),
+    ] = None,
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            "--domain", help="SIP domain served (besides the listen IPs).", show_default=False
+        ),
+    ] = None,
+    rpc_listen: Annotated[
+        str | None,
+        typer.Option(
+            "--rpc-listen",
+            help="IP:port of the JSON-RPC server (default 127.0.0.1:5071; '' disables it).",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="kamtool TOML file ([proxy] section).", show_default=False),
+    ] = None,
+    db_mode: Annotated[
+        int | None,
+        typer.Option(
+            "--db-mode",
+            help="usrloc db_mode: 0 memory, 1 write-through, 2 write-back, 3 DB only.",
+            show_default=False,
+        ),
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Do not authenticate anybody (labs only).")
+    ] = False,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="debug, info, warning or error.")
+    ] = "info",
+) -> None:
+    """Run kamtool's SIP proxy: registrar with digest auth, location, stateful relay, dialogs."""
+    from kamtool.config import load_settings
+    from kamtool.proxy.config import proxy_config
+    from kamtool.proxy.server import run
+
+    settings = current().settings
+    if config is not None:
+        settings = load_settings(
+            config_file=config,
+            overrides={"db_url": db or settings.db_url or None, "sip_domain": domain},
+        )
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("peewee").setLevel(logging.INFO)  # SQL at debug level is noise
+    cfg = proxy_config(
+        settings,
+        listen=listen,
+        db_url=db,
+        domain=domain,
+        rpc_listen=rpc_listen,
+        db_mode=db_mode,
+        auth=False if no_auth else None,
+    )
+    logging.getLogger("kamtool.serve").info(
+        "kamtool proxy on %s", ", ".join(str(x) for x in cfg.listen)
+    )
+    run(cfg)

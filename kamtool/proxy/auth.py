@@ -72,16 +72,15 @@ class Authenticator:
 
     def _db_lookup(self, user: str, domain: str) -> Any:
         if self._model is None:
-            from kamtool.db.models import Subscriber
+            from kamtool.proxy.usrloc import bound_model
 
-            self._model = Subscriber
+            self._model = bound_model("subscriber", self.database)
         m = self._model
-        with self.database.bind_ctx([m]):
-            return (
-                m.select(m.password, m.ha1, m.ha1b)
-                .where((m.username == user) & (m.domain == domain))
-                .first()
-            )
+        return (
+            m.select(m.password, m.ha1, m.ha1b)
+            .where((m.username == user) & (m.domain == domain))
+            .first()
+        )
 
     def subscriber(self, user: str, domain: str) -> Any:
         """The subscriber row (password, ha1, ha1b) or None; cached for a moment."""

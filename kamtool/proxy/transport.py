@@ -7,7 +7,8 @@ and ``send(data, addr)``, so a reply goes back the way the request came (RFC 326
 §18.2.2). New outgoing TCP connections are opened by :meth:`Transports.send`.
 
 TCP byte streams are cut into messages by the SIP core's stream framer
-(Content-Length based, keep-alive CRLFs dropped).
+(Content-Length based; CRLFCRLF pings answered with CRLF). For TCP the sink gets the parsed
+message (or the ParseError of a malformed one) instead of bytes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kamtool.proxy.config import Listen
+from kamtool.sip.errors import ParseError
+from kamtool.sip.parser import KeepAlive, StreamFramer
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +98,27 @@ class TcpConnection(asyncio.Protocol):
         self.pending.clear()
 
     def data_received(self, data: bytes) -> None:
-        try:
-            messages = self.framer.feed(data)
-        except Exception as exc:  # a stream we cannot frame cannot be resynchronised
-            log.info("tcp %s:%s: closing, bad stream: %s", *self.peer, exc)
-            if self.transport is not None:
-                self.transport.close()
-            return
-        for msg in messages:
+        framer = self.framer
+        framer.feed(data)
+        while True:
             try:
-                self.sink(msg, self, self.peer)
+                event = framer.next_event()
+            except ParseError as exc:
+                if framer.broken is not None:
+                    # the stream lost its framing: it cannot be resynchronised
+                    log.info("tcp %s:%s: closing, bad stream: %s", *self.peer, exc)
+                    if self.transport is not None:
+                        self.transport.close()
+                    return
+                event = exc  # one bad message in a well-framed frame: the core answers it
+            if event is None:
+                return
+            if isinstance(event, KeepAlive):
+                if event.ping and self.transport is not None:
+                    self.transport.write(b"\r\n")  # RFC 5626 pong
+                continue
+            try:
+                self.sink(event, self, self.peer)
             except Exception:
                 log.exception("error handling a message from tcp %s:%s", *self.peer)
 
@@ -125,8 +139,6 @@ class TcpConnection(asyncio.Protocol):
 
 
 def _default_framer() -> Any:
-    from kamtool.sip.parser import StreamFramer
-
     return StreamFramer()
 
 

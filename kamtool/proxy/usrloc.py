@@ -31,7 +31,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -81,19 +81,26 @@ class Binding:
 
 
 def _ts_to_dt(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
+    """Unix time → naive local datetime (what kamtool.db's DATETIME field stores)."""
+    return datetime.fromtimestamp(int(ts))
 
 
 def _dt_to_ts(value: Any) -> float:
     if value is None:
         return 0.0
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
         return value.timestamp()
     if isinstance(value, int | float):
         return float(value)
     return 0.0
+
+
+def bound_model(table: str, database: Any) -> Any:
+    """A Peewee model of ``table`` bound to ``database`` (the proxy's own connection)."""
+    from kamtool.db import schema
+    from kamtool.db.models import make_model
+
+    return make_model(schema.tables()[table], database)
 
 
 class LocationStore:
@@ -127,11 +134,9 @@ class LocationStore:
 
     @property
     def model(self) -> Any:
-        """The Peewee ``Location`` model bound to our database (imported lazily)."""
+        """A ``location`` model bound to our own database (not the shared proxy)."""
         if self._model is None:
-            from kamtool.db.models import Location
-
-            self._model = Location
+            self._model = bound_model("location", self.database)
         return self._model
 
     def _db(self) -> Any:
@@ -169,7 +174,7 @@ class LocationStore:
         if self.use_domain and row.domain:
             aor = f"{row.username}@{row.domain}"
         expires = _dt_to_ts(row.expires)
-        if expires and datetime.fromtimestamp(expires, UTC).year >= self.MAX_DATETIME:
+        if expires and datetime.fromtimestamp(expires).year >= self.MAX_DATETIME:
             expires = 0.0
         return Binding(
             aor=aor,
@@ -197,34 +202,30 @@ class LocationStore:
         )
 
     def _db_insert(self, b: Binding) -> None:
-        with self.database.bind_ctx([self.model]):
-            self.model.insert(**self._row_values(b)).execute()
+        self.model.insert(**self._row_values(b)).execute()
 
     def _db_update(self, b: Binding) -> None:
         values = self._row_values(b)
-        with self.database.bind_ctx([self.model]):
-            n = self.model.update(**values).where(self.model.ruid == b.ruid).execute()
-            if not n:
-                self.model.insert(**values).execute()
+        n = self.model.update(**values).where(self.model.ruid == b.ruid).execute()
+        if not n:
+            self.model.insert(**values).execute()
 
     def _db_delete(self, bindings: Iterable[Binding]) -> None:
         ruids = [b.ruid for b in bindings]
         if not ruids:
             return
-        with self.database.bind_ctx([self.model]):
-            self.model.delete().where(self.model.ruid.in_(ruids)).execute()
+        self.model.delete().where(self.model.ruid.in_(ruids)).execute()
 
     def _db_select(self, aor: str | None = None) -> list[Binding]:
         m = self.model
-        with self.database.bind_ctx([m]):
-            query = m.select()
-            if aor is not None:
-                if self.use_domain and "@" in aor:
-                    user, _, dom = aor.partition("@")
-                    query = query.where((m.username == user) & (m.domain == dom))
-                else:
-                    query = query.where(m.username == aor)
-            return [self._from_row(r) for r in query]
+        query = m.select()
+        if aor is not None:
+            if self.use_domain and "@" in aor:
+                user, _, dom = aor.partition("@")
+                query = query.where((m.username == user) & (m.domain == dom))
+            else:
+                query = query.where(m.username == aor)
+        return [self._from_row(r) for r in query]
 
     def load(self) -> int:
         """Read the ``location`` table into memory (modes 1 and 2, at start). Returns rows."""
@@ -359,10 +360,9 @@ class LocationStore:
         now = self.clock()
         if self.db_mode == 3:
             m = self.model
-            with self.database.bind_ctx([m]):
-                m.delete().where(
-                    (m.expires < _ts_to_dt(now)) & (m.expires > datetime(1971, 1, 1))
-                ).execute()
+            m.delete().where(
+                (m.expires < _ts_to_dt(now)) & (m.expires > datetime(1971, 1, 1))
+            ).execute()
             return
         for aor in list(self._records):
             rec = self._records[aor]

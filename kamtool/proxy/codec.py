@@ -1,0 +1,428 @@
+"""The proxy's use of the sans-IO SIP core: parsing, reading routing fields, building the
+messages a proxy sends (forwarded requests, local replies, ACK, CANCEL, BYE).
+
+Everything the routing logic needs from :mod:`kamtool.sip` goes through :class:`Codec`,
+so the routing module reads like Kamailio's script and this module holds the wire details:
+
+* Via: ``SIP/2.0/UDP IP[:port];branch=z9hG4bK…`` (port omitted for 5060, as Kamailio);
+  ``received``/``rport`` added to the sender's Via when they differ (RFC 3261 §18.2.1,
+  RFC 3581);
+* Record-Route: ``<sip:IP[:port][;transport=tcp];lr;ftag=<from-tag>[;did=<dialog>]>``;
+* To-tags of local replies: ``<32 hex>.<8 hex>`` stateless (sl) and ``<32 hex>-<8 hex>``
+  from transactions (tm), stable for retransmissions of the same request;
+* no Server header unless ``server_signature`` is on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import zlib
+from typing import Any
+
+from kamtool.proxy.config import Listen, ProxyConfig
+from kamtool.proxy.tm import Target
+from kamtool.sip.errors import ParseError
+from kamtool.sip.headers import canonical_name, make_branch, parse_name_addr_list, parse_via
+from kamtool.sip.message import Headers, Request, Response, make_response
+from kamtool.sip.parser import parse_message
+from kamtool.sip.uri import SipURI, format_host, parse_uri
+
+__all__ = ["Codec", "ParseFailure"]
+
+
+class ParseFailure(Exception):
+    """A message we refuse; ``request`` is a best-effort salvage to answer it, or None."""
+
+    def __init__(self, err: ParseError, request: Any = None) -> None:
+        super().__init__(str(err))
+        self.status = err.status_code
+        self.reason = err.reason
+        self.respond = err.respond
+        self.request = request
+
+
+def _salvage(data: bytes) -> Request | None:
+    """A Request holding the raw lines of a malformed one, enough for make_response."""
+    try:
+        head = data.split(b"\r\n\r\n", 1)[0]
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(b" ")
+        if len(parts) < 3:
+            return None
+        keys, out = [], []
+        for line in lines[1:]:
+            i = line.find(b":")
+            if i <= 0:
+                continue
+            keys.append(canonical_name(line[:i].strip()))
+            out.append(line)
+        for k in ("via", "from", "to", "call-id", "cseq"):
+            if k not in keys:
+                return None
+        req = Request.__new__(Request)
+        req.method = parts[0].decode("ascii", "replace")
+        req._uri_text = parts[1].decode("utf-8", "surrogateescape")
+        req._uri = None
+        req.version = "SIP/2.0"
+        req.headers = Headers._from_parsed(keys, out)
+        req.body = b""
+        return req
+    except Exception:
+        return None
+
+
+def dest_of_uri(uri: Any, default_proto: str = "udp") -> tuple[str, str, int] | None:
+    """(proto, host, port) to reach ``uri`` when its host is an IP address (no DNS yet)."""
+    if not isinstance(uri, SipURI):
+        return None
+    host = uri.maddr or uri.host
+    if not _is_ip(host):
+        return None
+    proto = uri.transport or ("tcp" if uri.secure else default_proto)
+    if proto not in ("udp", "tcp"):
+        return None
+    return proto, host, uri.port or 5060
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class Codec:
+    """Reads and builds SIP messages for the router (see module docstring)."""
+
+    def __init__(self, config: ProxyConfig) -> None:
+        self.config = config
+        self.tag_prefix = os.urandom(16).hex()
+        self._branch_prefix = "z9hG4bK" + os.urandom(4).hex() + "."
+        self._branch_seq = itertools.count(1)
+        self._secret = os.urandom(16)
+        self.server_header = [("Server", config.server_header)] if config.server_signature else []
+
+    # ------------------------------------------------------------------ parsing
+
+    def parse(self, data: bytes | Any) -> Any:
+        """bytes (or an already framed message) → Request/Response, or ParseFailure."""
+        if not isinstance(data, bytes | bytearray):
+            return data
+        try:
+            return parse_message(data)
+        except ParseError as err:
+            raise ParseFailure(err, _salvage(bytes(data)) if err.respond else None) from None
+
+    def sanity(self, req: Request) -> None:
+        """Checks beyond the parser (Kamailio sanity_check 17895): R-URI scheme, CSeq."""
+        try:
+            uri = req.uri
+        except ParseError as err:
+            raise ParseFailure(err) from None
+        if not isinstance(uri, SipURI) and req.method not in ("ACK", "CANCEL", "BYE"):
+            raise ParseFailure(ParseError("Unsupported URI Scheme", 416, is_request=True))
+
+    # ------------------------------------------------------------------ reading
+
+    @staticmethod
+    def max_forwards(req: Any) -> int | None:
+        return req.max_forwards
+
+    @staticmethod
+    def ruri(req: Request) -> Any:
+        return req.uri
+
+    @staticmethod
+    def call_id(msg: Any) -> str:
+        return msg.call_id or ""
+
+    @staticmethod
+    def cseq_num(msg: Any) -> int:
+        c = msg.cseq
+        return c.num if c is not None else 0
+
+    @staticmethod
+    def from_tag(msg: Any) -> str | None:
+        return msg.from_tag
+
+    @staticmethod
+    def to_tag(msg: Any) -> str | None:
+        return msg.to_tag
+
+    @staticmethod
+    def from_uri(msg: Any) -> SipURI | None:
+        f = msg.from_
+        return f.uri if f is not None and isinstance(f.uri, SipURI) else None
+
+    @staticmethod
+    def to_uri(msg: Any) -> Any:
+        t = msg.to
+        return t.uri if t is not None else None
+
+    @staticmethod
+    def first_contact_uri(msg: Any) -> str | None:
+        try:
+            contacts = msg.contacts
+        except ParseError:
+            return None
+        for c in contacts:
+            if c.uri is not None:
+                return str(c.uri)
+        return None
+
+    @staticmethod
+    def top_via(msg: Any) -> Any:
+        return msg.top_via
+
+    @staticmethod
+    def second_via(msg: Any) -> Any:
+        vias = msg.vias
+        return vias[1] if len(vias) > 1 else None
+
+    @staticmethod
+    def credentials(req: Request, proxy: bool) -> list[str]:
+        return req.headers.get_lines("proxy-authorization" if proxy else "authorization")
+
+    @staticmethod
+    def remove_credentials(req: Request) -> None:
+        req.headers.remove("proxy-authorization")
+
+    @staticmethod
+    def remove_routes(req: Request) -> None:
+        if "route" in req.headers:
+            req.headers.remove("route")
+
+    def tx_key(self, req: Request, method: str) -> tuple[str, str, str]:
+        """Server transaction key: (branch, sent-by, method), ACK counted as INVITE;
+        RFC 2543 peers (no magic cookie) by Call-ID, From tag and CSeq number."""
+        via = req.top_via
+        if method == "ACK":
+            method = "INVITE"
+        sent_by = f"{via.host}:{via.port or 5060}" if via is not None else ""
+        branch = via.branch if via is not None else None
+        if branch and branch.startswith("z9hG4bK") and len(branch) > 7:
+            return branch, sent_by, method
+        cseq = req.cseq
+        return f"2543:{req.call_id}:{req.from_tag}:{cseq.num if cseq else 0}", sent_by, method
+
+    @staticmethod
+    def reply_address(req: Any, endpoint: Any, addr: tuple[str, int]) -> tuple[str, int]:
+        """Where responses go: the connection's peer for TCP, else source IP and the Via
+        port (the source port with rport, RFC 3581)."""
+        if getattr(endpoint, "proto", "udp") != "udp":
+            return addr
+        via = req.top_via
+        if via is None or via.has_rport:
+            return addr
+        return addr[0], via.port or 5060
+
+    # ------------------------------------------------------------------ building
+
+    def new_branch(self) -> str:
+        """A fresh branch for a new client transaction."""
+        return f"{self._branch_prefix}{next(self._branch_seq):x}"
+
+    def stateless_branch(self, req: Request) -> str:
+        """Deterministic branch for stateless forwarding (retransmissions get the same)."""
+        via = req.top_via
+        return make_branch(
+            via.branch if via else "", req.call_id or "", self.cseq_num(req), secret=self._secret
+        )
+
+    def _to_tag(self, req: Request, stateless: bool) -> str:
+        via = req.top_via
+        seed = f"{req.call_id}|{req.from_tag}|{via.branch if via else ''}".encode()
+        sep = "." if stateless else "-"
+        return f"{self.tag_prefix}{sep}{zlib.crc32(seed):08x}"
+
+    def local_reply(
+        self,
+        req: Request,
+        status: int,
+        reason: str,
+        headers: list[tuple[str, str]],
+        stateless: bool = False,
+    ) -> bytes:
+        """A response made by the proxy (sl_send_reply / t_reply)."""
+        to_tag = None
+        if status > 100:
+            try:
+                to_tag = None if req.to_tag else self._to_tag(req, stateless)
+            except ParseError:
+                to_tag = None
+        try:
+            resp = make_response(
+                req, status, reason, to_tag=to_tag, headers=[*headers, *self.server_header]
+            )
+        except ParseError:
+            resp = make_response(req, status, reason, headers=[*headers, *self.server_header])
+        return resp.to_bytes()
+
+    def via_for(self, local: Listen | None, branch: str) -> str:
+        if local is None:
+            return f"SIP/2.0/UDP 127.0.0.1;branch={branch}"
+        host = format_host(local.host)
+        port = "" if local.port == 5060 else f":{local.port}"
+        return f"SIP/2.0/{local.proto.upper()} {host}{port};branch={branch}"
+
+    def record_route(self, local: Listen, ftag: str | None, did: str | None) -> str:
+        host = format_host(local.host)
+        port = "" if local.port == 5060 else f":{local.port}"
+        transport = ";transport=tcp" if local.proto == "tcp" else ""
+        params = ";lr" + (f";ftag={ftag}" if ftag else "") + (f";did={did}" if did else "")
+        return f"<sip:{host}{port}{transport}{params}>"
+
+    def add_record_route(self, req: Request, endpoint: Any, did: str | None) -> None:
+        req.prepend_record_route(self.record_route(endpoint.listen, req.from_tag, did))
+
+    def mark_received(self, req: Request, addr: tuple[str, int]) -> None:
+        """received=/rport= on the sender's Via (RFC 3261 §18.2.1, RFC 3581)."""
+        via = req.top_via
+        if via is None:
+            return
+        changes: dict[str, Any] = {}
+        if via.host != addr[0]:
+            changes["received"] = addr[0]
+        if via.has_rport and via.rport is None:
+            changes["rport"] = addr[1]
+            changes.setdefault("received", addr[0])
+        if changes:
+            req.replace_top_via(via.with_params(**changes))
+
+    def forward(
+        self,
+        req: Request,
+        target: Target,
+        branch: str,
+        local: Listen | None,
+        max_forwards: int,
+        keep_uri: bool = False,
+    ) -> tuple[bytes, Request]:
+        """The request as it leaves on one branch: (bytes, the Request object)."""
+        out = req.copy()
+        if not keep_uri:
+            out.uri = target.uri
+        for route in reversed(target.path):
+            out.prepend_route(route)
+        out.prepend_via(self.via_for(local, branch))
+        out.decrement_max_forwards(default=max_forwards + 1)
+        return out.to_bytes(), out
+
+    def _hop_request(self, client_req: Request, method: str, to: str) -> bytes:
+        """ACK/CANCEL for a client transaction: same R-URI, top Via, Route (§9.1, §17.1.1.3)."""
+        src = client_req.headers
+        via = client_req.top_via
+        h = Headers()
+        h.add("Via", str(via))
+        h.add("From", src.get("from") or "")
+        h.add("To", to)
+        h.add("Call-ID", client_req.call_id or "")
+        h.add("CSeq", f"{self.cseq_num(client_req)} {method}")
+        for r in src.get_lines("route"):
+            h.add("Route", r)
+        h.add("Max-Forwards", "70")
+        return Request(method, client_req.uri_text, h).to_bytes()
+
+    def ack_for(self, client_req: Request, response: Response) -> bytes:
+        """Hop-by-hop ACK for a non-2xx final response on one branch."""
+        return self._hop_request(client_req, "ACK", response.headers.get("to") or "")
+
+    def cancel_for(self, client_req: Request) -> bytes:
+        return self._hop_request(client_req, "CANCEL", client_req.headers.get("to") or "")
+
+    def strip_via(self, resp: Response) -> bytes:
+        """The response without our top Via, as bytes (for relaying upstream)."""
+        resp.pop_via()
+        return resp.to_bytes()
+
+    def make_bye(self, dialog: Any, side: str, local: Listen | None, branch: str) -> bytes:
+        """A BYE from the proxy to ``side`` of ``dialog`` (lifetime end, dlg.end_dlg)."""
+        if side == "callee":
+            leg, other = dialog.callee, dialog.caller
+            from_ = f"<{dialog.from_uri}>;tag={dialog.caller.tag}"
+            to = f"<{dialog.to_uri}>;tag={dialog.callee.tag}"
+        else:
+            leg, other = dialog.caller, dialog.callee
+            from_ = f"<{dialog.to_uri}>;tag={dialog.callee.tag}"
+            to = f"<{dialog.from_uri}>;tag={dialog.caller.tag}"
+        cseq = int(other.cseq or 0) + 1 if side == "callee" else int(leg.cseq or 0) + 1
+        h = Headers()
+        h.add("Via", self.via_for(local, branch))
+        h.add("From", from_)
+        h.add("To", to)
+        h.add("Call-ID", dialog.call_id)
+        h.add("CSeq", f"{cseq} BYE")
+        if leg.route_set:
+            for r in leg.route_set.split(","):
+                h.add("Route", r.strip())
+        h.add("Max-Forwards", "70")
+        return Request("BYE", leg.contact, h).to_bytes()
+
+    # ------------------------------------------------------------------ targets
+
+    def target_for_uri(self, uri: Any, q: float = 1.0) -> Target | None:
+        dest = dest_of_uri(uri)
+        if dest is None:
+            return None
+        return Target(str(uri), dest, q)
+
+    def target_for_binding(self, b: Any) -> Target | None:
+        """Branch target of a usrloc binding: contact as R-URI; next hop = Path, else
+        received (NAT), else the contact itself."""
+        try:
+            uri = parse_uri(b.contact)
+        except ParseError:
+            return None
+        path: list[str] = []
+        dest = None
+        if b.path:
+            try:
+                routes = parse_name_addr_list(b.path, "Path")
+            except ParseError:
+                routes = []
+            path = [str(r) for r in routes]
+            if routes:
+                dest = dest_of_uri(routes[0].uri)
+        if dest is None and b.received:
+            try:
+                dest = dest_of_uri(parse_uri(b.received))
+            except ParseError:
+                dest = None
+        if dest is None:
+            dest = dest_of_uri(uri)
+        if dest is None:
+            return None
+        return Target(b.contact, dest, b.q_sort_key(), path, b)
+
+    def loose_route(self, req: Request, is_myself: Any) -> tuple[str | None, Target | None] | None:
+        """Kamailio's loose_route(): None when there is no Route; else (did of our
+        Route or None, next-hop target or None when it cannot be reached)."""
+        routes = req.routes
+        if not routes:
+            return None
+        did = None
+        top = routes[0]
+        if is_myself(top.uri):
+            did = top.uri.params.get("did") if isinstance(top.uri, SipURI) else None
+            req.pop_route()
+            routes = req.routes
+            # a double Record-Route (transport change) leaves our second entry on top
+            if routes and is_myself(routes[0].uri):
+                req.pop_route()
+                routes = req.routes
+        if routes:
+            dest = dest_of_uri(routes[0].uri)
+            target = Target(req.uri_text, dest) if dest is not None else None
+        else:
+            dest = dest_of_uri(req.uri)
+            target = Target(req.uri_text, dest) if dest is not None else None
+        return did, target
+
+
+def parse_via_text(text: str) -> Any:
+    """Parse one Via value (tests and tools)."""
+    return parse_via(text)

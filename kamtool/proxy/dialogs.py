@@ -1,0 +1,268 @@
+"""Dialog tracking as Kamailio's dialog module does it (``dlg_manage()``).
+
+Every initial INVITE the proxy record-routes becomes a :class:`Dialog` with Kamailio's
+states, identified by ``(h_entry, h_id)``: ``h_entry`` is the hash bucket of the Call-ID
+(table of :data:`HASH_SIZE`), ``h_id`` a per-bucket counter. The pair is also the ``did``
+cookie the proxy puts into its Record-Route (``did=<h_entry hex>.<h_id hex>``), which is how
+in-dialog requests find their dialog again.
+
+States (``dlg.list`` → ``state``): 1 unconfirmed (INVITE sent, no reply), 2 early (1xx),
+3 confirmed not acked (2xx), 4 confirmed (ACK seen), 5 deleted (BYE, failure, timeout).
+Ended dialogs are kept for a short grace time (so retransmitted BYEs still match and
+``dlg.list`` shows them in state 5, as Kamailio does) and then dropped.
+
+Read API for the RPC server: :meth:`DialogTracker.dialogs` (live ones, creation order),
+:meth:`DialogTracker.get`, :meth:`DialogTracker.end` (``dlg.end_dlg``: BYE both ways),
+:meth:`DialogTracker.counts` (``dlg.stats_active``). Times are unix seconds (ints, like
+Kamailio's ``start_ts``...).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+HASH_SIZE = 4096
+DLG_STATE_UNCONFIRMED = 1
+DLG_STATE_EARLY = 2
+DLG_STATE_CONFIRMED_NA = 3
+DLG_STATE_CONFIRMED = 4
+DLG_STATE_DELETED = 5
+KEEP_ENDED = 10.0  # seconds an ended dialog stays listed (retransmitted BYE/200 still match)
+
+
+@dataclass(slots=True)
+class Leg:
+    """One side of a dialog as ``dlg.list`` shows it (caller or callee)."""
+
+    tag: str | None = None
+    contact: str | None = None
+    cseq: str | None = None  # Kamailio prints the CSeq number as a string
+    route_set: str | None = None  # Record-Route values as this side must use them
+    socket: str | None = None
+    addr: tuple[str, str, int] | None = None  # (proto, host, port) where the leg is reached
+
+
+@dataclass(slots=True)
+class Dialog:
+    """One tracked dialog (fields named after ``dlg.list`` keys)."""
+
+    h_entry: int
+    h_id: int
+    call_id: str
+    from_uri: str
+    to_uri: str
+    state: int = DLG_STATE_UNCONFIRMED
+    init_ts: int = 0
+    start_ts: int = 0
+    end_ts: int = 0
+    lifetime: int = 7200
+    timeout: int = 0
+    dflags: int = 0
+    sflags: int = 0
+    iflags: int = 0
+    ref: int = 1
+    caller: Leg = field(default_factory=Leg)
+    callee: Leg = field(default_factory=Leg)
+    profiles: list[Any] = field(default_factory=list)
+    timer: Any = field(default=None, repr=False)
+    ended_by: str = ""
+
+    @property
+    def did(self) -> str:
+        """The Record-Route cookie: ``<h_entry hex>.<h_id hex>``."""
+        return f"{self.h_entry:x}.{self.h_id:x}"
+
+    @property
+    def duration(self) -> int:
+        if self.state == DLG_STATE_DELETED and self.start_ts == 0:
+            return self.end_ts  # Kamailio quirk: failed dialogs show duration == end_ts
+        if not self.start_ts:
+            return 0
+        return (self.end_ts or int(time.time())) - self.start_ts
+
+
+Sender = Callable[[Dialog, str], None]  # send a BYE towards "caller" or "callee"
+
+
+class DialogTracker:
+    """All dialogs of the proxy; bumps the ``dialog:*`` statistics."""
+
+    def __init__(
+        self,
+        timers: Any,
+        *,
+        lifetime: int = 7200,
+        stats: Any = None,
+        send_bye: Sender | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.timers = timers
+        self.lifetime = lifetime
+        self.clock = clock
+        self.send_bye = send_bye
+        self._by_key: dict[tuple[int, int], Dialog] = {}
+        self._by_callid: dict[str, list[Dialog]] = {}
+        self._next_id = [0] * HASH_SIZE
+        if stats is not None:
+            self._processed = stats.counter("dialog", "processed_dialogs")
+            self._expired = stats.counter("dialog", "expired_dialogs")
+            self._failed = stats.counter("dialog", "failed_dialogs")
+            stats.gauge("dialog", "active_dialogs", lambda: self.counts()["active"])
+            stats.gauge("dialog", "early_dialogs", lambda: self.counts()["early"])
+        else:
+            from kamtool.proxy.stats import Counter
+
+            self._processed, self._expired, self._failed = Counter(), Counter(), Counter()
+
+    # ------------------------------------------------------------------ reading
+
+    def dialogs(self) -> list[Dialog]:
+        """Every dialog still in the table, oldest first (``dlg.list``)."""
+        return list(self._by_key.values())
+
+    def get(self, h_entry: int, h_id: int) -> Dialog | None:
+        return self._by_key.get((h_entry, h_id))
+
+    def by_did(self, did: str) -> Dialog | None:
+        """The dialog of a Record-Route ``did`` cookie, if any."""
+        entry, _, ident = did.partition(".")
+        try:
+            return self._by_key.get((int(entry, 16), int(ident, 16)))
+        except ValueError:
+            return None
+
+    def find(self, call_id: str, tag_a: str | None, tag_b: str | None) -> Dialog | None:
+        """The dialog with this Call-ID whose tags match in either direction."""
+        for d in self._by_callid.get(call_id, ()):
+            tags = {d.caller.tag, d.callee.tag}
+            if tag_a in tags and (tag_b in tags or d.callee.tag is None):
+                return d
+        return None
+
+    def counts(self) -> dict[str, int]:
+        """``dlg.stats_active``: starting, connecting, answering, ongoing, all (+early/active)."""
+        c = {"starting": 0, "connecting": 0, "answering": 0, "ongoing": 0}
+        for d in self._by_key.values():
+            if d.state == DLG_STATE_UNCONFIRMED:
+                c["starting"] += 1
+            elif d.state == DLG_STATE_EARLY:
+                c["connecting"] += 1
+            elif d.state == DLG_STATE_CONFIRMED_NA:
+                c["answering"] += 1
+            elif d.state == DLG_STATE_CONFIRMED:
+                c["ongoing"] += 1
+        c["all"] = sum(c.values())
+        c["early"] = c["connecting"]
+        c["active"] = c["answering"] + c["ongoing"]
+        return c
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def create(
+        self,
+        call_id: str,
+        from_uri: str,
+        to_uri: str,
+        caller: Leg,
+    ) -> Dialog:
+        """A new dialog for an initial INVITE (state 1)."""
+        h_entry = zlib.crc32(call_id.encode()) % HASH_SIZE
+        self._next_id[h_entry] += 1
+        now = int(self.clock())
+        d = Dialog(
+            h_entry=h_entry,
+            h_id=self._next_id[h_entry],
+            call_id=call_id,
+            from_uri=from_uri,
+            to_uri=to_uri,
+            init_ts=now,
+            lifetime=self.lifetime,
+            caller=caller,
+        )
+        self._by_key[(h_entry, d.h_id)] = d
+        self._by_callid.setdefault(call_id, []).append(d)
+        return d
+
+    def provisional(self, d: Dialog, to_tag: str | None) -> None:
+        """A 1xx (other than 100) was relayed: early dialog."""
+        if d.state == DLG_STATE_UNCONFIRMED:
+            d.state = DLG_STATE_EARLY
+        if to_tag and d.callee.tag is None:
+            d.callee.tag = to_tag
+
+    def confirmed(self, d: Dialog, callee: Leg) -> None:
+        """A 2xx was relayed: confirmed (not acked yet); the lifetime timer starts."""
+        if d.state >= DLG_STATE_CONFIRMED_NA:
+            return
+        d.state = DLG_STATE_CONFIRMED_NA
+        d.callee = callee
+        d.start_ts = int(self.clock())
+        d.timeout = d.start_ts + d.lifetime
+        self._processed.value += 1
+        d.timer = self.timers.call_later(d.lifetime, self._lifetime_expired, d)
+
+    def acked(self, d: Dialog) -> None:
+        if d.state == DLG_STATE_CONFIRMED_NA:
+            d.state = DLG_STATE_CONFIRMED
+
+    def failed(self, d: Dialog) -> None:
+        """The INVITE got a final failure (or was cancelled): dialog deleted."""
+        if d.state >= DLG_STATE_CONFIRMED_NA:
+            return
+        self._failed.value += 1
+        self._terminate(d, "failed")
+
+    def bye(self, d: Dialog) -> None:
+        """A BYE was relayed in the dialog."""
+        self._terminate(d, "bye")
+
+    def end(self, h_entry: int, h_id: int) -> bool:
+        """``dlg.end_dlg``: send BYE to both sides and delete the dialog. False if unknown."""
+        d = self._by_key.get((h_entry, h_id))
+        if d is None or d.state == DLG_STATE_DELETED:
+            return False
+        self._send_byes(d)
+        self._terminate(d, "rpc")
+        return True
+
+    def _lifetime_expired(self, d: Dialog) -> None:
+        if d.state == DLG_STATE_DELETED:
+            return
+        log.info("dialog %s (%s) reached its lifetime: BYE both sides", d.did, d.call_id)
+        self._expired.value += 1
+        self._send_byes(d)
+        self._terminate(d, "timeout")
+
+    def _send_byes(self, d: Dialog) -> None:
+        if self.send_bye is None or d.state < DLG_STATE_CONFIRMED_NA:
+            return
+        for side in ("callee", "caller"):
+            try:
+                self.send_bye(d, side)
+            except Exception:
+                log.exception("sending BYE to the %s of dialog %s", side, d.did)
+
+    def _terminate(self, d: Dialog, why: str) -> None:
+        if d.state == DLG_STATE_DELETED:
+            return
+        d.state = DLG_STATE_DELETED
+        d.ended_by = why
+        d.end_ts = int(self.clock())
+        if d.timer is not None:
+            d.timer.cancel()
+        d.timer = self.timers.call_later(KEEP_ENDED, self._drop, d)
+
+    def _drop(self, d: Dialog) -> None:
+        self._by_key.pop((d.h_entry, d.h_id), None)
+        same = self._by_callid.get(d.call_id)
+        if same is not None:
+            same[:] = [x for x in same if x is not d]
+            if not same:
+                del self._by_callid[d.call_id]

@@ -1,0 +1,164 @@
+"""REGISTER handling (Kamailio's ``save("location")``), on a :class:`LocationStore`.
+
+* AoR = the To user (``user@domain`` with use_domain);
+* expires per contact: ``expires`` parameter, else the Expires header, else
+  ``default_expires``; above ``max_expires`` it is lowered, below ``min_expires`` (and not 0)
+  the request gets ``423 Interval Too Brief`` with ``Min-Expires``;
+* ``Contact: *`` needs ``Expires: 0`` and no other contact (else 400) and removes all;
+* no Contact: a query, answered with the current bindings;
+* a binding is matched by ``+sip.instance``/``reg-id`` when given (RFC 5626), else by
+  contact URI; a request with the same Call-ID and a CSeq not above the stored one is an
+  old retransmission and changes nothing;
+* Path (RFC 3327) is stored and echoed; ``Allow`` sets the methods bitmask (NULL = all);
+* the 200 lists every current binding with its remaining expires (and q, instance, reg-id).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kamtool.proxy.usrloc import Binding, LocationStore, copy_binding
+from kamtool.sip.errors import ParseError
+
+log = logging.getLogger(__name__)
+
+Reply = tuple[int, str, list[tuple[str, str]]]
+
+
+def _methods_mask(allow: list[str] | None) -> int | None:
+    from kamtool.proxy.routing import METHOD_BITS
+
+    if not allow:
+        return None
+    mask = 0
+    for m in allow:
+        mask |= METHOD_BITS.get(m.strip().upper(), 0)
+    return mask or None
+
+
+class Registrar:
+    """``save()`` for REGISTER requests (see module docstring)."""
+
+    def __init__(self, config: Any, usrloc: LocationStore, stats: Any) -> None:
+        self.config = config
+        self.usrloc = usrloc
+        self.accepted = stats.counter("registrar", "accepted_regs")
+        self.rejected = stats.counter("registrar", "rejected_regs")
+
+    def save(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> Reply:
+        """Apply a REGISTER; returns (status, reason, extra headers) for the reply."""
+        try:
+            reply = self._save(req, endpoint)
+        except ParseError as exc:
+            reply = (400, exc.reason, [])
+        except Exception:
+            log.exception("registrar: saving failed (database down?)")
+            reply = (500, "Server Internal Error", [])
+        if reply[0] == 200:
+            self.accepted.value += 1
+        else:
+            self.rejected.value += 1
+        return reply
+
+    def _save(self, req: Any, endpoint: Any) -> Reply:
+        cfg = self.config
+        to = req.to
+        uri = to.uri if to is not None else None
+        user = getattr(uri, "user", None)
+        if not user:
+            return 400, "Bad To header (no user)", []
+        aor = self.usrloc.aor_key(user, getattr(uri, "host", None))
+        contacts = req.contacts
+        header_expires = req.expires
+        now = self.usrloc.clock()
+        if any(c.is_star for c in contacts):
+            if len(contacts) != 1 or header_expires != 0:
+                return 400, "Invalid Contact: * (needs Expires: 0 and no other contact)", []
+            self.usrloc.remove(aor)
+            return 200, "OK", []
+        changes: list[tuple[Binding | None, Binding | None]] = []
+        existing = self.usrloc.contacts_of(aor)
+        callid = req.call_id or ""
+        cseq = req.cseq.num if req.cseq else 0
+        path = ", ".join(req.headers.get_all("path")) or None
+        ua = req.headers.get("user-agent") or ""
+        methods = _methods_mask(req.headers.get_all("allow")) if "allow" in req.headers else None
+        for c in contacts:
+            expires = c.expires if c.expires is not None else header_expires
+            if expires is None:
+                expires = cfg.default_expires
+            if expires and expires < cfg.min_expires:
+                return 423, "Interval Too Brief", [("Min-Expires", str(cfg.min_expires))]
+            if cfg.max_expires and expires > cfg.max_expires:
+                expires = cfg.max_expires
+            contact = str(c.uri)
+            instance = c.params.get("+sip.instance")
+            reg_id = c.params.get("reg-id")
+            reg_id_n = int(reg_id) if reg_id and reg_id.isdigit() else 0
+            old = None
+            for b in existing:
+                if instance and b.instance == instance and b.reg_id == reg_id_n:
+                    old = b
+                    break
+                if b.contact == contact:
+                    old = b
+                    break
+            if old is not None and old.callid == callid and cseq <= old.cseq and expires:
+                continue  # an old retransmission
+            if not expires:
+                changes.append((old, None))
+                continue
+            q = c.q if c.q is not None else -1.0
+            fields = dict(
+                aor=aor,
+                contact=contact,
+                expires=now + expires,
+                q=q,
+                callid=callid,
+                cseq=cseq,
+                user_agent=ua,
+                path=path,
+                socket=endpoint.listen.socket_str,
+                methods=methods,
+                instance=instance,
+                reg_id=reg_id_n,
+                connection_id=-1 if endpoint.proto == "udp" else id(endpoint) & 0x7FFFFFFF,
+                domain=getattr(uri, "host", None) if self.usrloc.use_domain else None,
+            )
+            if old is None:
+                changes.append((None, Binding(**fields)))
+            else:
+                changes.append((old, copy_binding(old, **fields)))
+        if cfg.max_contacts:
+            live = {b.ruid for b in existing if not b.expired(now)}
+            for old, new in changes:
+                if old is not None and new is None:
+                    live.discard(old.ruid)
+                elif old is None and new is not None:
+                    live.add(f"new{id(new)}")
+            if len(live) > cfg.max_contacts:
+                return 403, "Too many registered contacts", []
+        for old, new in changes:
+            if new is None:
+                if old is not None:
+                    self.usrloc.remove_binding(old)
+            else:
+                self.usrloc.save(new)
+        headers = [("Contact", self._contact_value(b, now)) for b in self.usrloc.lookup(aor)]
+        if path:
+            headers.append(("Path", path))
+        return 200, "OK", headers
+
+    @staticmethod
+    def _contact_value(b: Binding, now: float) -> str:
+        left = max(int(b.expires - now + 0.5), 0) if b.expires else 0
+        value = f"<{b.contact}>"
+        if b.q >= 0:
+            value += f";q={b.q:g}"
+        value += f";expires={left}"
+        if b.instance:
+            value += f";+sip.instance={b.instance}"
+        if b.reg_id:
+            value += f";reg-id={b.reg_id}"
+        return value

@@ -1,0 +1,528 @@
+"""The default route: what ``kamailio-interop.cfg``'s request_route does, as code.
+
+Order for every request (issue #5, item 2):
+
+1. Max-Forwards: 0 → ``483 Too Many Hops``; absent → set to ``max_forwards`` (10);
+2. sanity: a request the parser refuses gets the parser's status (400 with a reason ...);
+3. ``OPTIONS`` to the proxy itself (no user part) → ``200 Keepalive``;
+4. ``CANCEL`` matched to its INVITE transaction → 200, CANCEL on the branches; no match → 481;
+5. retransmissions absorbed (the last response is sent again); ACK of a non-2xx absorbed;
+6. in-dialog requests (To tag): loose routing on our Record-Route; no Route of ours →
+   ``404 Not here``; an ACK that matches nothing is dropped;
+7. Record-Route on INVITE and SUBSCRIBE: ``<sip:IP:port;lr;ftag=<from-tag>;did=<dialog>>``;
+8. authentication (REGISTER 401, others 407; trusted source addresses skip it for
+   non-REGISTER; 403 when the authenticated user is not the From user; credentials removed
+   before forwarding); requests neither from nor to a local domain → ``403 Not relaying``;
+9. REGISTER → registrar; no user in the R-URI → ``484``;
+10. location lookup → relay to every binding (q-groups in series, equal q in parallel),
+    ``404 User Not Found`` without bindings, ``405`` when the bindings do not accept the
+    method; INVITEs are tracked as dialogs.
+
+Responses are matched to their branch by the top Via branch (ours); the rest are
+forwarded statelessly by the next Via.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from kamtool.proxy.auth import Authenticator
+from kamtool.proxy.codec import Codec, ParseFailure
+from kamtool.proxy.config import ProxyConfig
+from kamtool.proxy.dialogs import DLG_STATE_DELETED, DialogTracker, Leg
+from kamtool.proxy.registrar import Registrar
+from kamtool.proxy.tm import ServerTx, Target, TransactionLayer
+from kamtool.proxy.usrloc import LocationStore
+from kamtool.sip.errors import ParseError
+
+log = logging.getLogger(__name__)
+
+RECORD_ROUTED = frozenset({"INVITE", "SUBSCRIBE"})
+AUTH_407 = frozenset({"INVITE", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER"})
+# bit numbers of Kamailio's method_type_t, for usrloc's methods column (method filtering)
+METHOD_BITS = {
+    "INVITE": 1,
+    "CANCEL": 2,
+    "ACK": 4,
+    "BYE": 8,
+    "INFO": 16,
+    "REGISTER": 32,
+    "SUBSCRIBE": 64,
+    "NOTIFY": 128,
+    "MESSAGE": 256,
+    "OPTIONS": 512,
+    "PRACK": 1024,
+    "UPDATE": 2048,
+    "REFER": 4096,
+    "PUBLISH": 8192,
+}
+
+
+class Router:
+    """Receives every datagram/stream message of the proxy and routes it.
+
+    ``receive(data, endpoint, addr)`` is the transport sink. Modules:
+    ``usrloc``, ``registrar``, ``auth``, ``tm``, ``dialogs``, ``stats``.
+    """
+
+    def __init__(
+        self,
+        config: ProxyConfig,
+        *,
+        timers: Any,
+        usrloc: LocationStore,
+        auth: Authenticator,
+        stats: Any,
+        database: Any = None,
+        trusted: Any = None,
+    ) -> None:
+        self.config = config
+        self.timers = timers
+        self.usrloc = usrloc
+        self.auth = auth
+        self.stats = stats
+        self.database = database
+        self.trusted = trusted  # callable (ip, port) -> bool for address group 1, or None
+        self.accepting = True
+        self.transports: Any = None
+        self.local_names = config.local_names
+        self.local_ports = {lst.port for lst in config.listen}
+        self.codec = Codec(config)
+        self.tm = TransactionLayer(
+            timers,
+            send=self.send_to,
+            reply=self._reply_bytes,
+            codec=self.codec,
+            stats=stats,
+            fr_timer=config.fr_timer,
+            fr_inv_timer=config.fr_inv_timer,
+            t1=config.t1,
+            t2=config.t2,
+        )
+        self.dialogs = DialogTracker(
+            timers, lifetime=config.dialog_lifetime, stats=stats, send_bye=self._send_bye
+        )
+        self.registrar = Registrar(config, usrloc, stats)
+        c = stats.counter
+        self.c_rcv_req = c("core", "rcv_requests")
+        self.c_rcv_rpl = c("core", "rcv_replies")
+        self.c_fwd_req = c("core", "fwd_requests")
+        self.c_fwd_rpl = c("core", "fwd_replies")
+        self.c_drop_req = c("core", "drop_requests")
+        self.c_drop_rpl = c("core", "drop_replies")
+        self.c_err_req = c("core", "err_requests")
+        self.c_err_rpl = c("core", "err_replies")
+        self.c_bad_msg = c("core", "bad_msg_hdr")
+        self.c_by_method = {
+            m: c("core", f"rcv_requests_{m.lower()}")
+            for m in (
+                "ACK BYE CANCEL INFO INVITE MESSAGE NOTIFY OPTIONS PRACK PUBLISH REFER "
+                "REGISTER SUBSCRIBE UPDATE"
+            ).split()
+        }
+        self.c_unsupported = c("core", "unsupported_methods")
+        self.sl = {
+            k: c("sl", f"{k}_replies")
+            for k in ("200", "202", "300", "301", "302", "400", "401", "403", "404", "407")
+            + ("408", "483", "500")
+        }
+        self.sl_class = {k: c("sl", f"{k}xx_replies") for k in range(1, 7)}
+        self.sl_sent = c("sl", "sent_replies")
+        self.sl_err = c("sl", "sent_err_replies")
+        self.sl_acks = c("sl", "received_ACKs")
+        usrloc_stats = stats.gauge
+        usrloc_stats("usrloc", "registered_users", lambda: self.usrloc.stats()[0])
+        usrloc_stats("usrloc", "location_users", lambda: self.usrloc.stats()[0])
+        usrloc_stats("usrloc", "location_contacts", lambda: self.usrloc.stats()[1])
+        usrloc_stats("usrloc", "location_expires", lambda: 0)
+        stats.set_value("registrar", "max_expires", config.max_expires)
+        stats.set_value("registrar", "default_expire", config.default_expires)
+
+    def attach(self, transports: Any) -> None:
+        """Give the router its sockets (after the server bound them)."""
+        self.transports = transports
+
+    # ================================================================== wire
+
+    def send_to(self, dest: tuple[str, str, int], data: bytes) -> None:
+        """Send bytes to ``(proto, host, port)``."""
+        if self.transports is None or not self.transports.send(dest[0], (dest[1], dest[2]), data):
+            log.info("no %s transport to reach %s:%s", *dest)
+
+    def _reply_bytes(self, stx: ServerTx, data: bytes) -> None:
+        if stx.endpoint is None:
+            return  # a transaction we started ourselves (BYE of dlg.end_dlg)
+        stx.endpoint.send(data, stx.reply_addr)
+
+    def _sl_reply(
+        self,
+        request: Any,
+        endpoint: Any,
+        addr: tuple[str, int],
+        status: int,
+        reason: str,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        """Stateless reply (sl_send_reply), To-tag like Kamailio's ``<32hex>.<8hex>``."""
+        data = self.codec.local_reply(request, status, reason, headers or [], stateless=True)
+        endpoint.send(data, self.codec.reply_address(request, endpoint, addr))
+        self.sl_sent.value += 1
+        self.sl_class[min(status // 100, 6)].value += 1
+        counter = self.sl.get(str(status))
+        if counter is not None:
+            counter.value += 1
+        if status >= 300:
+            self.sl_err.value += 1
+
+    # ================================================================== entry
+
+    def receive(self, data: bytes, endpoint: Any, addr: tuple[str, int]) -> None:
+        """Transport sink: one SIP message from ``addr`` on ``endpoint``."""
+        try:
+            if isinstance(data, ParseError):
+                raise ParseFailure(data)
+            msg = self.codec.parse(data)
+        except ParseFailure as exc:
+            self.c_bad_msg.value += 1
+            if exc.request is not None and exc.respond:
+                self.c_rcv_req.value += 1
+                self.c_err_req.value += 1
+                try:
+                    self._sl_reply(exc.request, endpoint, addr, exc.status, exc.reason)
+                except Exception:
+                    log.debug("cannot answer a malformed request from %s:%s", *addr)
+            else:
+                log.debug("dropping malformed message from %s:%s: %s", addr[0], addr[1], exc)
+            return
+        if msg.is_request:
+            self.c_rcv_req.value += 1
+            counter = self.c_by_method.get(msg.method)
+            if counter is not None:
+                counter.value += 1
+            try:
+                self.route_request(msg, endpoint, addr)
+            except ParseFailure as exc:  # a header parsed lazily was bad
+                self.c_err_req.value += 1
+                self._sl_reply(msg, endpoint, addr, exc.status, exc.reason)
+        else:
+            self.c_rcv_rpl.value += 1
+            self.route_response(msg, endpoint, addr)
+
+    # ================================================================== requests
+
+    def route_request(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
+        codec = self.codec
+        method = req.method
+        # -- REQINIT: Max-Forwards and OPTIONS keepalive ------------------------------
+        mf = codec.max_forwards(req)
+        if mf is not None and mf <= 0:
+            if method != "ACK":
+                self._sl_reply(req, endpoint, addr, 483, "Too Many Hops")
+            return
+        ruri = codec.ruri(req)
+        if method == "OPTIONS" and ruri.user is None and self.is_myself(ruri):
+            self._sl_reply(req, endpoint, addr, 200, "Keepalive")
+            return
+        codec.sanity(req)  # raises ParseFailure -> 400 with the reason
+        # -- CANCEL ----------------------------------------------------------------------
+        if method == "CANCEL":
+            stx = self.tm.lookup(codec.tx_key(req, "INVITE"))
+            if stx is None:
+                self._sl_reply(req, endpoint, addr, 481, "Call/Transaction Does Not Exist")
+                return
+            self._sl_reply(req, endpoint, addr, 200, "canceling")
+            self.tm.cancel(stx)
+            return
+        # -- retransmissions ----------------------------------------------------------------
+        key = codec.tx_key(req, method)
+        if method == "ACK":
+            stx = self.tm.lookup(key)
+            if stx is not None:
+                self.sl_acks.value += 1
+                self.tm.ack_received(stx)
+                return
+        else:
+            stx = self.tm.lookup(key)
+            if stx is not None:
+                self.tm.retransmission(stx)
+                return
+        if not self.accepting:
+            if method != "ACK":
+                self._sl_reply(req, endpoint, addr, 503, "Shutting Down")
+            return
+        # -- in-dialog -----------------------------------------------------------------------
+        if codec.to_tag(req):
+            self.within_dialog(req, endpoint, addr, key)
+            return
+        if method == "ACK":
+            self.c_drop_req.value += 1
+            return
+        codec.remove_routes(req)
+        # -- authentication ----------------------------------------------------------------
+        if not self.authorize(req, endpoint, addr):
+            return
+        # -- registrar ---------------------------------------------------------------------
+        if method == "REGISTER":
+            status, reason, headers = self.registrar.save(req, endpoint, addr)
+            self._sl_reply(req, endpoint, addr, status, reason, headers)
+            return
+        if ruri.user is None:
+            self._sl_reply(req, endpoint, addr, 484, "Address Incomplete")
+            return
+        self.relay_initial(req, endpoint, addr, key)
+
+    def is_myself(self, uri: Any) -> bool:
+        """``uri == myself``: the host is one of ours and the port (if any) one of ours."""
+        host = getattr(uri, "host", None)
+        if not host or host.lower() not in self.local_names:
+            return False
+        port = getattr(uri, "port", None)
+        return port is None or port in self.local_ports
+
+    # ------------------------------------------------------------------ auth
+
+    def authorize(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> bool:
+        """route[AUTH]; True when the request may go on."""
+        codec = self.codec
+        method = req.method
+        from_uri = codec.from_uri(req)
+        from_local = from_uri is not None and from_uri.host.lower() in self.local_names
+        if not self.config.auth:
+            return True
+        if method != "REGISTER" and self.trusted is not None and self.trusted(addr[0], addr[1]):
+            return True
+        if method == "REGISTER" or from_local:
+            realm = from_uri.host if from_uri is not None else self.config.domain or addr[0]
+            is_reg = method == "REGISTER"
+            outcome = self.auth.check(
+                method,
+                codec.credentials(req, proxy=not is_reg),
+                realm=realm,
+                from_user=(from_uri.user or "") if from_uri is not None else "",
+                challenge_status=401 if is_reg else 407,
+            )
+            if outcome.status == 403:
+                if is_reg:
+                    self.registrar.rejected.value += 1
+                self._sl_reply(req, endpoint, addr, 403, "Forbidden")
+                return False
+            if outcome.status != 200:
+                if is_reg:
+                    self.registrar.rejected.value += 1
+                name = "WWW-Authenticate" if is_reg else "Proxy-Authenticate"
+                reason = "Unauthorized" if is_reg else "Proxy Authentication Required"
+                self._sl_reply(
+                    req, endpoint, addr, outcome.status, reason, [(name, outcome.challenge or "")]
+                )
+                return False
+            if not is_reg:
+                codec.remove_credentials(req)
+        if not from_local and not self.is_local_domain(codec.ruri(req)):
+            self._sl_reply(req, endpoint, addr, 403, "Not relaying")
+            return False
+        return True
+
+    def is_local_domain(self, uri: Any) -> bool:
+        host = getattr(uri, "host", None)
+        return bool(host) and host.lower() in self.local_names
+
+    # ------------------------------------------------------------------ relay
+
+    def relay_initial(self, req: Any, endpoint: Any, addr: tuple[str, int], key: Any) -> None:
+        """route[LOCATION]: lookup, then t_relay to the bindings."""
+        codec = self.codec
+        method = req.method
+        ruri = codec.ruri(req)
+        if self.is_local_domain(ruri):
+            aor = self.usrloc.aor_key(ruri.user, ruri.host)
+            bindings = self.usrloc.lookup(aor)
+            if not bindings:
+                self._stateful_reply(req, endpoint, addr, key, 404, "User Not Found")
+                return
+            bit = METHOD_BITS.get(method)
+            allowed = [b for b in bindings if b.methods is None or bit is None or b.methods & bit]
+            if not allowed:
+                self._stateful_reply(req, endpoint, addr, key, 405, "Method Not Allowed")
+                return
+            groups: list[list[Target]] = []
+            for b in allowed:
+                target = codec.target_for_binding(b)
+                if target is None:
+                    continue
+                if groups and groups[-1][0].q == target.q:
+                    groups[-1].append(target)
+                else:
+                    groups.append([target])
+        else:
+            target = codec.target_for_uri(ruri)
+            if target is None:
+                self._stateful_reply(req, endpoint, addr, key, 404, "Not Found")
+                return
+            groups = [[target]]
+        reply_addr = codec.reply_address(req, endpoint, addr)
+        codec.mark_received(req, addr)
+        stx = self.tm.new_server(key, method, req, endpoint, reply_addr)
+        stx.build = self._build_branch
+        if method in RECORD_ROUTED:
+            dialog = None
+            if method == "INVITE":
+                dialog = self.dialogs.create(
+                    codec.call_id(req),
+                    str(codec.from_uri(req)),
+                    str(codec.to_uri(req)),
+                    Leg(
+                        tag=codec.from_tag(req),
+                        contact=codec.first_contact_uri(req),
+                        cseq=str(codec.cseq_num(req)),
+                        route_set=None,
+                        socket=endpoint.listen.socket_str,
+                        addr=(endpoint.proto, *stx.reply_addr),
+                    ),
+                )
+                stx.on_response = self._dialog_response
+                stx.on_final = self._dialog_final
+            stx.ctx = dialog
+            codec.add_record_route(req, endpoint, dialog.did if dialog else None)
+        self.c_fwd_req.value += 1
+        self.tm.relay(stx, groups)
+
+    def _stateful_reply(
+        self, req: Any, endpoint: Any, addr: Any, key: Any, status: int, reason: str
+    ) -> None:
+        """t_newtran + send_reply: a local final answer kept for retransmissions."""
+        stx = self.tm.new_server(
+            key, req.method, req, endpoint, self.codec.reply_address(req, endpoint, addr)
+        )
+        self.tm.local_reply(stx, status, reason)
+
+    def _build_branch(self, stx: ServerTx, target: Target, branch: str) -> tuple[bytes, Any]:
+        """The request as it goes out on one branch: R-URI, Via, Path routes, Max-Forwards."""
+        local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
+        return self.codec.forward(stx.request, target, branch, local, self.config.max_forwards)
+
+    # ------------------------------------------------------------------ in-dialog
+
+    def within_dialog(self, req: Any, endpoint: Any, addr: tuple[str, int], key: Any) -> None:
+        """route[WITHINDLG]: loose_route() relay, ACK pass-through, else 404."""
+        codec = self.codec
+        method = req.method
+        routed = codec.loose_route(req, self.is_myself)
+        if routed is None:
+            if method != "ACK":
+                self._sl_reply(req, endpoint, addr, 404, "Not here")
+            else:
+                self.c_drop_req.value += 1
+            return
+        did, target = routed
+        dialog = self.dialogs.by_did(did) if did else None
+        if dialog is None:
+            dialog = self.dialogs.find(codec.call_id(req), codec.from_tag(req), codec.to_tag(req))
+        if target is None:
+            self._sl_reply(req, endpoint, addr, 404, "Not here")
+            return
+        if dialog is not None:
+            if method == "ACK":
+                self.dialogs.acked(dialog)
+            elif method == "BYE":
+                self.dialogs.bye(dialog)
+            elif dialog.state != DLG_STATE_DELETED:
+                self._update_cseq(dialog, req)
+        self.c_fwd_req.value += 1
+        reply_addr = codec.reply_address(req, endpoint, addr)
+        codec.mark_received(req, addr)
+        if method == "ACK":
+            local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
+            branch = codec.stateless_branch(req)
+            data, _ = codec.forward(
+                req, target, branch, local, self.config.max_forwards, keep_uri=True
+            )
+            self.send_to(target.dest, data)
+            return
+        stx = self.tm.new_server(key, method, req, endpoint, reply_addr)
+        stx.build = self._build_in_dialog
+        self.tm.relay(stx, [[target]])
+
+    def _build_in_dialog(self, stx: ServerTx, target: Target, branch: str) -> tuple[bytes, Any]:
+        local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
+        return self.codec.forward(
+            stx.request, target, branch, local, self.config.max_forwards, keep_uri=True
+        )
+
+    def _update_cseq(self, dialog: Any, req: Any) -> None:
+        tag = self.codec.from_tag(req)
+        leg = dialog.caller if tag == dialog.caller.tag else dialog.callee
+        leg.cseq = str(self.codec.cseq_num(req))
+
+    # ------------------------------------------------------------------ dialogs
+
+    def _dialog_response(self, stx: ServerTx, ctx: Any, resp: Any) -> None:
+        dialog = stx.ctx
+        if dialog is None:
+            return
+        status = resp.status
+        if 100 < status < 200:
+            self.dialogs.provisional(dialog, self.codec.to_tag(resp))
+        elif 200 <= status < 300:
+            self.dialogs.confirmed(
+                dialog,
+                Leg(
+                    tag=self.codec.to_tag(resp),
+                    contact=self.codec.first_contact_uri(resp),
+                    cseq="0",
+                    route_set=None,
+                    socket=stx.endpoint.listen.socket_str if stx.endpoint else None,
+                    addr=ctx.target.dest,
+                ),
+            )
+
+    def _dialog_final(self, stx: ServerTx, final: Any) -> None:
+        dialog = stx.ctx
+        if dialog is None:
+            return
+        if final is None or final.status >= 300:
+            self.dialogs.failed(dialog)
+
+    def _send_bye(self, dialog: Any, side: str) -> None:
+        """BYE from the proxy to one side of ``dialog`` (lifetime or dlg.end_dlg)."""
+        leg = dialog.callee if side == "callee" else dialog.caller
+        if leg.addr is None or not leg.contact:
+            return
+        local = self.transports.endpoint_for(leg.addr[0]) if self.transports else None
+        data = self.codec.make_bye(dialog, side, local, self.codec.new_branch())
+        self.tm.total_local += 1
+        self.send_to(leg.addr, data)
+
+    # ================================================================== responses
+
+    def route_response(self, resp: Any, endpoint: Any, addr: tuple[str, int]) -> None:
+        codec = self.codec
+        via = codec.top_via(resp)
+        if via is None or not self._via_is_ours(via):
+            self.c_drop_rpl.value += 1
+            return
+        branch = via.branch or ""
+        if self.tm.response(branch, resp.status, resp):
+            self.c_fwd_rpl.value += 1
+            return
+        # no transaction: forward statelessly by the next Via (2xx retransmissions ...)
+        nxt = codec.second_via(resp)
+        if nxt is None:
+            self.c_drop_rpl.value += 1
+            return
+        host, port = nxt.response_address()
+        self.c_fwd_rpl.value += 1
+        self.send_to((nxt.transport.lower(), host, port), codec.strip_via(resp))
+
+    def _via_is_ours(self, via: Any) -> bool:
+        return via.host.lower() in self.local_names and (via.port or 5060) in self.local_ports
+
+
+def new_tag() -> str:
+    """A random To-tag body (32 hex chars)."""
+    return os.urandom(16).hex()
+
+
+_START = time.time()

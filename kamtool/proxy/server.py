@@ -1,0 +1,227 @@
+"""ProxyServer: bind the sockets, run the routing core, shut down gracefully.
+
+Lifecycle::
+
+    server = ProxyServer(config)
+    await server.start()        # open DB, load usrloc, bind listeners (OSError if taken)
+    ...                         # server.router, server.usrloc, server.dialogs, server.stats
+    await server.stop()         # drain in-flight transactions, flush write-back, close
+
+:func:`run` is what ``kamtool serve`` calls: the loop (uvloop when installed), SIGINT and
+SIGTERM handlers that trigger :meth:`ProxyServer.stop`, and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from typing import Any
+
+from kamtool.config import redact_url
+from kamtool.errors import DatabaseUnavailable
+from kamtool.proxy.config import ProxyConfig
+from kamtool.proxy.stats import Statistics
+from kamtool.proxy.timers import TimerHeap
+from kamtool.proxy.transport import Transports
+from kamtool.proxy.usrloc import LocationStore
+
+log = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 5.0  # longest wait for in-flight transactions at shutdown
+
+
+def open_proxy_database(url: str) -> Any:
+    """Open the proxy's database; a new or empty SQLite file gets Kamailio's tables."""
+    from kamtool.db import schema
+    from kamtool.db.connect import existing_tables, open_database, parse_url
+
+    db = open_database(url)
+    if parse_url(url).engine == "sqlite" and "location" not in existing_tables(db):
+        from kamtool.db.ddl import create_tables
+
+        if not existing_tables(db):
+            create_tables(db, schema.GROUP_NAMES)
+    return db
+
+
+class ProxyServer:
+    """The embedded SIP proxy (see module docstring). State objects for the RPC server:
+
+    * ``usrloc``: :class:`~kamtool.proxy.usrloc.LocationStore`
+    * ``dialogs``: :class:`~kamtool.proxy.dialogs.DialogTracker`
+    * ``tm``: :class:`~kamtool.proxy.tm.TransactionLayer` (``stats()`` for tm.stats)
+    * ``stats``: :class:`~kamtool.proxy.stats.Statistics`
+    * ``started_at``: unix time of start (core.uptime)
+    """
+
+    def __init__(
+        self,
+        config: ProxyConfig,
+        *,
+        database: Any = None,
+        stats: Statistics | None = None,
+    ) -> None:
+        self.config = config
+        self.database = database
+        self.stats = stats or Statistics()
+        self.started_at = 0.0
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.timers: TimerHeap | None = None
+        self.transports: Transports | None = None
+        self.usrloc: LocationStore | None = None
+        self.router: Any = None
+        self.rpc: Any = None
+        self._stopped: asyncio.Event | None = None
+        self._stopping = False
+        self._ul_timer: Any = None
+
+    @property
+    def dialogs(self) -> Any:
+        return self.router.dialogs if self.router else None
+
+    @property
+    def tm(self) -> Any:
+        return self.router.tm if self.router else None
+
+    async def start(self) -> None:
+        """Open the database, build the modules and bind every listener."""
+        from kamtool.proxy.auth import Authenticator
+        from kamtool.proxy.routing import Router
+
+        cfg = self.config
+        self.loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        self.started_at = time.time()
+        if self.database is None:
+            log.info("database %s", redact_url(cfg.db_url))
+            try:
+                self.database = open_proxy_database(cfg.db_url)
+            except Exception as exc:
+                if isinstance(exc, DatabaseUnavailable):
+                    raise
+                raise DatabaseUnavailable(f"cannot open the database: {exc}") from exc
+        self.timers = TimerHeap(self.loop)
+        self.usrloc = LocationStore(
+            db_mode=cfg.db_mode,
+            database=self.database,
+            use_domain=cfg.use_domain,
+            server_id=cfg.server_id,
+        )
+        loaded = self.usrloc.load()
+        if loaded:
+            log.info("usrloc: loaded %d contacts", loaded)
+        auth = Authenticator(
+            self.database,
+            calculate_ha1=cfg.calculate_ha1,
+            nonce_expire=cfg.nonce_expire,
+            secret=cfg.secret,
+        )
+        self.router = Router(
+            cfg,
+            timers=self.timers,
+            usrloc=self.usrloc,
+            auth=auth,
+            stats=self.stats,
+            database=self.database,
+        )
+        self.transports = Transports(self.loop, self.router.receive)
+        self.router.attach(self.transports)
+        try:
+            await self.transports.bind(cfg.listen)
+        except OSError:
+            await self.transports.close()
+            raise
+        self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
+        await self._start_rpc()
+
+    async def _start_rpc(self) -> None:
+        if not self.config.rpc_listen:
+            return
+        try:
+            from kamtool.rpc.server import start_rpc_server  # written by the rpc-server owner
+        except ImportError:
+            log.info("JSON-RPC server not available yet; --rpc-listen ignored")
+            return
+        self.rpc = await start_rpc_server(self, self.config.rpc_listen)
+
+    def _usrloc_tick(self) -> None:
+        assert self.usrloc is not None and self.timers is not None
+        try:
+            self.usrloc.timer()
+        except Exception:
+            log.exception("usrloc timer failed (database down?)")
+        self._ul_timer = self.timers.call_later(self.config.timer_interval, self._usrloc_tick)
+
+    def request_stop(self) -> None:
+        """Ask :meth:`serve_forever` to return (signal handlers call this)."""
+        if self._stopped is not None:
+            self._stopped.set()
+
+    async def serve_forever(self) -> None:
+        """Start, run until :meth:`request_stop`, then stop gracefully."""
+        await self.start()
+        assert self._stopped is not None
+        try:
+            await self._stopped.wait()
+        finally:
+            await self.stop()
+
+    async def stop(self, drain: float = DRAIN_SECONDS) -> None:
+        """Refuse new requests, let in-flight transactions finish (up to ``drain`` s),
+        flush write-back contacts and close everything."""
+        if self._stopping:
+            return
+        self._stopping = True
+        if self.router is not None:
+            self.router.accepting = False
+            deadline = time.monotonic() + drain
+            while self.router.tm.in_flight() and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # shutdown only: not a protocol timer
+        if self.rpc is not None:
+            try:
+                await self.rpc.close()
+            except Exception:
+                log.exception("closing the RPC server")
+        if self.transports is not None:
+            await self.transports.close()
+        if self.timers is not None:
+            self.timers.close()
+        if self.usrloc is not None and self.usrloc.db_mode == 2:
+            try:
+                n = self.usrloc.flush()
+                log.info("usrloc: flushed %d contacts", n)
+            except Exception:
+                log.exception("usrloc flush at shutdown failed")
+        if self.database is not None:
+            try:
+                self.database.close()
+            except Exception:
+                pass
+        if self._stopped is not None:
+            self._stopped.set()
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop when installed, else asyncio's (the one place that chooses)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def run(config: ProxyConfig) -> None:
+    """Run a proxy until SIGINT/SIGTERM (the ``kamtool serve`` entry point)."""
+    loop = new_event_loop()
+    server = ProxyServer(config)
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.request_stop)
+        loop.run_until_complete(server.serve_forever())
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
