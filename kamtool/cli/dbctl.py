@@ -1,8 +1,281 @@
-"""`kamtool dbctl ...`."""
+"""`kamtool dbctl ...`: create, drop, show, back up, restore, copy and migrate the database.
+
+Each command is options + one call into :mod:`kamtool.core.dbctl` + rendering. Progress
+bars (backup, restore, copy) are drawn here on stderr, only on a terminal.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
+from kamtool.cli.context import out, settings
+from kamtool.cli.options import YesOption
+from kamtool.cli.prompt import confirm
+from kamtool.errors import ExitStatus
+
 NAME = "dbctl"
-app = typer.Typer(name=NAME, help="dbctl", no_args_is_help=True)
+app = typer.Typer(
+    name=NAME,
+    help="Create, drop, show, back up, restore, copy and migrate the Kamailio database "
+    "(what kamdbctl does).",
+    no_args_is_help=True,
+)
+
+GroupOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--group",
+        "-g",
+        help="Schema group: standard, presence or extra (repeatable; default: all three).",
+        show_default=False,
+    ),
+]
+
+
+def _url() -> str:
+    return settings().effective_db_url
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress callback drawing a rich bar on stderr (nothing without a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = out().err
+    enabled = console.is_terminal and not out().json_mode
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not enabled,
+    )
+    task = bar.add_task(what, total=None)
+
+    def update(table: str, done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total, description=f"{what} {table}")
+
+    with bar:
+        yield update
+
+
+@app.command("create")
+def create(
+    group: GroupOption = None,
+    users: Annotated[
+        bool, typer.Option("--users", help="Also create the read-write and read-only users.")
+    ] = False,
+    rw_user: Annotated[str, typer.Option(help="Read-write user.")] = "kamailio",
+    rw_password: Annotated[str, typer.Option(help="Read-write user's password.")] = "kamailiorw",
+    ro_user: Annotated[str, typer.Option(help="Read-only user.")] = "kamailioro",
+    ro_password: Annotated[str, typer.Option(help="Read-only user's password.")] = "kamailioro",
+    admin_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Server URL with rights to create databases and users (default: --db's).",
+            show_default=False,
+        ),
+    ] = None,
+    access_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="MySQL: also grant to users at this host (repeatable).", show_default=False
+        ),
+    ] = None,
+    sql: Annotated[
+        str | None,
+        typer.Option(
+            "--sql",
+            help="Only print the DDL for this engine (sqlite, mysql, postgres); touch nothing.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Create the database (MySQL/PostgreSQL), the tables and the version rows."""
+    from kamtool.core import dbctl
+
+    if sql:
+        script = dbctl.create_script(sql, group)
+        if out().json_mode:
+            out().json({"engine": sql, "sql": script})
+        else:
+            typer.echo(script)
+        return
+    result = dbctl.create(
+        _url(),
+        group,
+        users=users,
+        rw=(rw_user, rw_password),
+        ro=(ro_user, ro_password),
+        admin_url=admin_url,
+        access_hosts=access_host or (),
+    )
+    msg = (
+        f"created {len(result['tables'])} tables ({', '.join(result['groups'])}) in {result['url']}"
+    )
+    if result.get("users"):
+        msg += "; users: " + ", ".join(sorted({u["user"] for u in result["users"]}))
+    out().done(msg, result)
+
+
+@app.command("drop")
+def drop(
+    group: GroupOption = None,
+    database: Annotated[
+        bool,
+        typer.Option(
+            "--database",
+            help="Drop the whole database (MySQL/PostgreSQL) or delete the SQLite file.",
+        ),
+    ] = False,
+    admin_url: Annotated[
+        str | None, typer.Option(help="Server URL allowed to drop databases.", show_default=False)
+    ] = None,
+    yes: YesOption = False,
+) -> None:
+    """Drop the Kamailio tables (all data in them is lost)."""
+    from kamtool.config import redact_url
+    from kamtool.core import dbctl
+
+    what = "the whole database" if database else "the Kamailio tables"
+    confirm(f"Drop {what} of {redact_url(_url())}?", yes=yes)
+    result = dbctl.drop(_url(), group, database=database, admin_url=admin_url)
+    if database:
+        out().done(f"dropped database {result['url']}", result)
+    else:
+        out().done(f"dropped {len(result['tables'])} tables in {result['url']}", result)
+
+
+@app.command("reinit")
+def reinit(group: GroupOption = None, yes: YesOption = False) -> None:
+    """Drop and create the tables again (all data in them is lost)."""
+    from kamtool.config import redact_url
+    from kamtool.core import dbctl
+
+    confirm(f"Drop and re-create the Kamailio tables of {redact_url(_url())}?", yes=yes)
+    result = dbctl.reinit(_url(), group)
+    out().done(f"re-created {len(result['tables'])} tables in {result['url']}", result)
+
+
+@app.command("show")
+def show(
+    all_tables: Annotated[
+        bool, typer.Option("--all", help="List tables that are not created too.")
+    ] = False,
+) -> None:
+    """Tables, row counts and version rows, with mismatches against Kamailio 5.6."""
+    from kamtool.core import dbctl
+
+    result = dbctl.show(_url())
+    o = out()
+    if o.json_mode:
+        o.json(result)
+        return
+    rows = [r for r in result["tables"] if all_tables or r["exists"]]
+    o.table(
+        rows,
+        ["table", "group", "rows", "version", "expected_version", "status"],
+        title=f"{result['url']} ({result['engine']}, {result['schema']})",
+        empty="no Kamailio tables (create them: kamtool dbctl create)",
+    )
+    groups = ", ".join(f"{g} {'yes' if ok else 'no'}" for g, ok in result["groups"].items())
+    o.info(f"groups installed: {groups}")
+    for m in result["mismatches"]:
+        o.warn(
+            f"{m['table']}: version {m['version']}, Kamailio 5.6 expects {m['expected_version']}"
+        )
+    if result["unknown_tables"]:
+        o.info("other tables: " + ", ".join(result["unknown_tables"]))
+
+
+@app.command("backup")
+def backup(
+    file: Annotated[Path, typer.Argument(help="Backup file (JSON lines; .gz compresses).")],
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", "-t", help="Only this table (repeatable).", show_default=False),
+    ] = None,
+) -> None:
+    """Write every Kamailio table's rows to FILE (restores into any engine)."""
+    from kamtool.core import dbctl
+
+    with _progress("backup") as progress:
+        result = dbctl.backup(_url(), file, tables=table, progress=progress)
+    out().done(f"backed up {result['rows']} rows of {result['tables']} tables to {file}", result)
+
+
+@app.command("restore")
+def restore(
+    file: Annotated[Path, typer.Argument(help="A file written by 'kamtool dbctl backup'.")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Delete the rows of tables that hold data first.")
+    ] = False,
+    yes: YesOption = False,
+) -> None:
+    """Load FILE into the database (creating what is missing)."""
+    from kamtool.config import redact_url
+    from kamtool.core import dbctl
+
+    if replace:
+        confirm(f"Replace the rows of the restored tables in {redact_url(_url())}?", yes=yes)
+    with _progress("restore") as progress:
+        result = dbctl.restore(_url(), file, replace=replace, progress=progress)
+    out().done(f"restored {result['rows']} rows into {result['tables']} tables", result)
+
+
+@app.command("copy")
+def copy(
+    to: Annotated[str, typer.Option("--to", help="Target database URL.", show_default=False)],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Delete the rows of target tables that hold data.")
+    ] = False,
+    yes: YesOption = False,
+) -> None:
+    """Copy every Kamailio table's rows to another database (any engine)."""
+    from kamtool.config import redact_url
+    from kamtool.core import dbctl
+
+    if replace:
+        confirm(f"Replace the rows of the tables in {redact_url(to)}?", yes=yes)
+    with _progress("copy") as progress:
+        result = dbctl.copy(_url(), to, replace=replace, progress=progress)
+    out().done(
+        f"copied {result['rows']} rows of {result['tables']} tables to {result['to']}", result
+    )
+
+
+@app.command("migrate")
+def migrate(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show what would change.")
+    ] = False,
+) -> int:
+    """Upgrade tables whose version differs from Kamailio 5.6's, where the change is known.
+
+    Exit status 9 when some table could not be upgraded (they are listed).
+    """
+    from kamtool.core import dbctl
+
+    result: dict[str, Any] = dbctl.migrate(_url(), dry_run=dry_run)
+    o = out()
+    if o.json_mode:
+        o.json(result)
+    else:
+        if result["up_to_date"]:
+            o.info("every table has Kamailio 5.6's version")
+        verb = "would upgrade" if dry_run else "upgraded"
+        for e in result["upgraded"]:
+            o.info(f"{verb} {e['table']} {e['found']} -> {e['expected']}: " + "; ".join(e["steps"]))
+        for e in result["not_upgradable"]:
+            o.warn(
+                f"cannot upgrade {e['table']} ({e['found']} -> {e['expected']}): "
+                + "; ".join(e["problems"])
+            )
+    return int(ExitStatus.SCHEMA) if result["not_upgradable"] else 0
