@@ -1,0 +1,162 @@
+"""Named hash tables (Kamailio's htable module): ``ipban`` and ``kv`` of the reference cfg.
+
+Each table has its own ``autoexpire`` (seconds, 0 = never) and a slot count (a power of
+two, Kamailio's ``size`` parameter is the exponent). Values are ``str`` or ``int``.
+Expired items disappear on access and on :meth:`HtableStore.sweep` (the proxy's timer).
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["HashTable", "HtableStore", "Item", "default_tables", "load_db_rows"]
+
+FLAG_STR = 2  # Kamailio's AVP_VAL_STR, what htable.get shows as "flags" for strings
+
+
+@dataclass(slots=True)
+class Item:
+    value: str | int
+    expires: float = 0.0  # absolute unix time, 0 = never
+
+    @property
+    def flags(self) -> int:
+        return FLAG_STR if isinstance(self.value, str) else 0
+
+
+@dataclass
+class HashTable:
+    """One table. ``size`` is the exponent: 2**size slots, as in Kamailio's ``size=8``."""
+
+    name: str
+    size: int = 4
+    autoexpire: int = 0
+    dbtable: str = ""
+    dbmode: int = 0
+    updateexpire: int = 1
+    clock: Callable[[], float] = time.time
+    items: dict[str, Item] = field(default_factory=dict)
+
+    @property
+    def slots(self) -> int:
+        return 1 << self.size
+
+    def slot_of(self, key: str) -> int:
+        return zlib.crc32(key.encode()) & (self.slots - 1)
+
+    def _live(self, key: str) -> Item | None:
+        item = self.items.get(key)
+        if item is not None and item.expires and item.expires <= self.clock():
+            del self.items[key]
+            return None
+        return item
+
+    def get(self, key: str) -> Item | None:
+        """The live item stored under ``key``."""
+        return self._live(key)
+
+    def set(self, key: str, value: str | int) -> None:
+        """Store a value; the item (re)gets the table's autoexpire."""
+        old = self._live(key)
+        if old is not None and not self.updateexpire:
+            expires = old.expires
+        else:
+            expires = self.clock() + self.autoexpire if self.autoexpire else 0.0
+        self.items[key] = Item(value, expires)
+
+    def set_expire(self, key: str, seconds: int) -> bool:
+        """``htable.setex``: a new lifetime for an existing item (0 = never expires)."""
+        item = self._live(key)
+        if item is None:
+            return False
+        item.expires = self.clock() + seconds if seconds else 0.0
+        return True
+
+    def delete(self, key: str) -> bool:
+        return self.items.pop(key, None) is not None
+
+    def clear(self) -> None:
+        self.items.clear()
+
+    def sweep(self) -> int:
+        """Drop expired items; returns how many."""
+        now = self.clock()
+        gone = [k for k, it in self.items.items() if it.expires and it.expires <= now]
+        for k in gone:
+            del self.items[k]
+        return len(gone)
+
+    def buckets(self) -> dict[int, list[tuple[str, Item]]]:
+        """Live items grouped by slot, slots ascending (``htable.dump``)."""
+        self.sweep()
+        out: dict[int, list[tuple[str, Item]]] = {}
+        for key, item in self.items.items():
+            out.setdefault(self.slot_of(key), []).append((key, item))
+        return dict(sorted(out.items()))
+
+
+class HtableStore:
+    """All tables by name. ``loader(table)`` returns DB rows for tables with a dbtable."""
+
+    def __init__(
+        self,
+        tables: Iterable[HashTable] = (),
+        loader: Callable[[HashTable], Iterable[tuple[str, str | int, float]]] | None = None,
+    ) -> None:
+        self.tables: dict[str, HashTable] = {t.name: t for t in tables}
+        self.loader = loader
+
+    def get(self, name: str) -> HashTable | None:
+        return self.tables.get(name)
+
+    def reload(self, name: str) -> bool:
+        """Replace a DB-backed table's content with the DB rows; False for an unknown table."""
+        table = self.tables.get(name)
+        if table is None:
+            return False
+        if table.dbtable and self.loader is not None:
+            rows = list(self.loader(table))
+            table.clear()
+            for key, value, expires in rows:
+                table.items[key] = Item(value, expires)
+        return True
+
+    def sweep(self) -> int:
+        return sum(t.sweep() for t in self.tables.values())
+
+
+def default_tables(clock: Callable[[], float] = time.time) -> list[HashTable]:
+    """The reference cfg's tables: ``kv`` (DB table ``htable``, 16 slots) and ``ipban``
+    (256 slots, autoexpire 300 s), in the order Kamailio lists them."""
+    return [
+        HashTable("kv", size=4, dbtable="htable", clock=clock),
+        HashTable("ipban", size=8, autoexpire=300, clock=clock),
+    ]
+
+
+def load_db_rows(database: Any) -> Callable[[HashTable], list[tuple[str, str | int, float]]]:
+    """A loader reading Kamailio's ``htable`` table layout through a peewee database:
+    ``key_name, key_type (0 = plain), value_type (0 str, 1 int), key_value, expires``."""
+
+    def load(table: HashTable) -> list[tuple[str, str | int, float]]:
+        sql = f'SELECT key_name, value_type, key_value, expires FROM "{table.dbtable}"'
+        if not table.dbtable.replace("_", "").isalnum():
+            raise ValueError(f"bad table name {table.dbtable!r}")
+        if "mysql" in type(database).__name__.lower():
+            sql = sql.replace('"', "`")
+        out: list[tuple[str, str | int, float]] = []
+        for key, vtype, value, expires in database.execute_sql(sql).fetchall():
+            val: str | int = value or ""
+            if vtype == 1:
+                try:
+                    val = int(value)
+                except (TypeError, ValueError):
+                    val = 0
+            out.append((str(key), val, float(expires or 0)))
+        return out
+
+    return load

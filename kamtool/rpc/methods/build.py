@@ -1,0 +1,70 @@
+"""One call that assembles the full method table from whatever state the proxy has."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from kamtool.proxy.cfg import CfgStore, default_cfg
+from kamtool.proxy.htable import HtableStore, default_tables
+from kamtool.proxy.stats import Statistics
+from kamtool.rpc.methods import (
+    Registry,
+    core,
+    dispatcher,
+    dlg,
+    htable,
+    permissions,
+    pike,
+    stats,
+    ul,
+)
+from kamtool.rpc.methods import cfg as cfg_methods
+
+__all__ = ["build_registry"]
+
+
+def build_registry(
+    *,
+    statistics: Statistics,
+    usrloc: ul.Usrloc | None = None,
+    dialogs: dlg.Dialogs | None = None,
+    dispatch: dispatcher.Dispatcher | None = None,
+    perms: permissions.Permissions | None = None,
+    domains: permissions.Domains | None = None,
+    htables: HtableStore | None = None,
+    cfg: CfgStore | None = None,
+    flood: pike.Pike | None = None,
+    started: float | None = None,
+    processes: Callable[[], Sequence[str]] | None = None,
+    sockets: Callable[[], Sequence[tuple[str, str, int]]] | None = None,
+    profiles: Iterable[str] | Callable[[], Iterable[str]] = dlg.DEFAULT_PROFILES,
+    make_binding: Callable[..., Any] | None = None,
+) -> Registry:
+    """A :class:`Registry` with ``system.*``, ``core.*``, ``stats.*``/``sl``/``tm``,
+    ``htable.*``, ``cfg.*``, ``pike.*``, and the ``ul``/``dlg``/``dispatcher``/
+    ``permissions``/``domain`` methods for each object given (left out when None, so
+    ``system.listMethods`` shows only what works)."""
+    reg = Registry()
+    modules = ["kamtool", "sl", "tm", "stats", "htable", "cfg", "pike"]
+    core.register(reg, started=started, processes=processes, sockets=sockets, modules=modules)
+    stats.register(reg, statistics)
+    htable.register(reg, htables if htables is not None else HtableStore(default_tables()))
+    cfg_methods.register(reg, cfg if cfg is not None else default_cfg())
+    pike.register(reg, flood)
+    if usrloc is not None:
+        ul.register(reg, usrloc, make_binding=make_binding)
+        modules.append("usrloc")
+    if dialogs is not None:
+        dlg.register(reg, dialogs, profiles=profiles)
+        modules.append("dialog")
+    if dispatch is not None:
+        dispatcher.register(reg, dispatch)
+        modules.append("dispatcher")
+    if perms is not None:
+        permissions.register(reg, perms)
+        modules.append("permissions")
+    if domains is not None:
+        permissions.register_domain(reg, domains)
+        modules.append("domain")
+    return reg

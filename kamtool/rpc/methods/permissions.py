@@ -1,0 +1,121 @@
+"""``permissions.*`` and ``domain.*`` over the proxy's address, trusted and domain tables."""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any, Protocol
+
+from kamtool.rpc.methods import Registry, RpcFault
+
+__all__ = ["Domains", "Permissions", "register", "register_domain"]
+
+
+class Permissions(Protocol):
+    """What ``permissions.*`` needs.
+
+    * ``addresses()`` → rows of the ``address`` table as loaded: objects with ``grp``,
+      ``ip_addr``, ``mask`` (32/128 for a host), ``port``, ``tag`` (None when empty);
+    * ``trusted()`` → rows of ``trusted``: ``src_ip``, ``proto``, ``from_pattern``,
+      ``ruri_pattern``, ``tag``, ``priority``;
+    * ``reload_addresses()`` / ``reload_trusted()`` re-read the tables.
+    """
+
+    def addresses(self) -> list[Any]: ...
+    def trusted(self) -> list[Any]: ...
+    def reload_addresses(self) -> None: ...
+    def reload_trusted(self) -> None: ...
+
+
+class Domains(Protocol):
+    """``domains()`` → ``(domain, did or None)`` pairs; ``reload()`` re-reads the table."""
+
+    def domains(self) -> list[tuple[str, str | None]]: ...
+    def reload(self) -> None: ...
+
+
+def _is_host(row: Any) -> bool:
+    return row.mask >= (128 if ":" in row.ip_addr else 32)
+
+
+def register(registry: Registry, perms: Permissions) -> None:
+    """Add ``permissions.addressDump|subnetDump|domainDump|addressReload|trustedDump|
+    trustedReload``."""
+
+    def address_dump() -> list[dict[str, Any]]:
+        return [
+            {
+                "table": zlib.crc32(r.ip_addr.encode()) & 127,
+                "group": r.grp,
+                "item": {"ip": r.ip_addr, "port": r.port, "tag": r.tag or "NULL"},
+            }
+            for r in perms.addresses()
+            if _is_host(r)
+        ]
+
+    def subnet_dump() -> list[dict[str, Any]]:
+        subnets = [r for r in perms.addresses() if not _is_host(r)]
+        return [
+            {
+                "id": i,
+                "group": r.grp,
+                "item": {"ip": r.ip_addr, "mask": r.mask, "port": r.port, "tag": r.tag or "NULL"},
+            }
+            for i, r in enumerate(subnets)
+        ]
+
+    def trusted_dump() -> list[dict[str, Any]]:
+        return [
+            {
+                "table": i,
+                "item": {
+                    "ip": r.src_ip,
+                    "proto": r.proto,
+                    "pattern": r.from_pattern or "NULL",
+                    "ruri_pattern": r.ruri_pattern or "NULL",
+                    "tag": r.tag or "NULL",
+                    "priority": r.priority,
+                },
+            }
+            for i, r in enumerate(perms.trusted())
+        ]
+
+    def reload(fn: Any) -> str:
+        try:
+            fn()
+        except Exception as exc:
+            raise RpcFault(500, "Reload failed.") from exc
+        return "Reload OK"
+
+    registry.add("permissions.addressDump", address_dump, "Print host entries of address.")
+    registry.add("permissions.subnetDump", subnet_dump, "Print subnet entries of address.")
+    registry.add("permissions.domainDump", dict, "Print domain name entries of address.")
+    registry.add(
+        "permissions.addressReload",
+        lambda: reload(perms.reload_addresses),
+        "Reload the address table from the database.",
+    )
+    registry.add("permissions.trustedDump", trusted_dump, "Print the trusted table.")
+    registry.add(
+        "permissions.trustedReload",
+        lambda: reload(perms.reload_trusted),
+        "Reload the trusted table from the database.",
+    )
+
+
+def register_domain(registry: Registry, domains: Domains) -> None:
+    """Add ``domain.dump`` and ``domain.reload``."""
+
+    def dump() -> dict[str, Any]:
+        return {
+            "domains": [{"domain": d, "did": did or d} for d, did in domains.domains()],
+            "attributes": [],
+        }
+
+    def reload() -> None:
+        try:
+            domains.reload()
+        except Exception as exc:
+            raise RpcFault(500, "Domain table reload failed") from exc
+
+    registry.add("domain.dump", dump, "Return the contents of the domain table.")
+    registry.add("domain.reload", reload, "Reload the domain table from the database.")

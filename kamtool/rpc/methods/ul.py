@@ -1,0 +1,264 @@
+"""``ul.*``: the location table (Kamailio usrloc's RPCs) over the proxy's location store.
+
+Implemented by :class:`kamtool.proxy.usrloc.LocationStore`; tests use a fake. Shapes
+follow ``rpc/ul.*.json``: ``ul.dump`` wraps everything in ``Domains``/``Domain``,
+contacts are ``{"Contact": {...}}`` with Kamailio's keys in Kamailio's order.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from kamtool.rpc.methods import Param, Registry, RpcFault
+
+__all__ = ["BindingLike", "Usrloc", "contact_info", "register"]
+
+NOT_SET = "[not set]"
+ALL_METHODS = 4294967295
+TABLE_SIZE = 1024  # Kamailio's default hash_size (2^10): shown as "Size"
+
+
+class BindingLike(Protocol):
+    """What ``ul.*`` reads from a binding (:class:`kamtool.proxy.usrloc.Binding`)."""
+
+    aor: str
+    contact: str
+    expires: float  # absolute unix time, 0 = permanent
+    q: float  # -1 = not given
+    callid: str
+    cseq: int
+    user_agent: str
+    received: str | None
+    path: str | None
+    socket: str | None
+    methods: int | None
+    instance: str | None
+    reg_id: int
+    flags: int
+    cflags: int
+    ruid: str
+    server_id: int
+    connection_id: int
+    keepalive: int
+    last_modified: float
+    state: str
+
+
+class Usrloc(Protocol):
+    """The location store as ``ul.*`` needs it (``LocationStore`` provides all of it).
+
+    * ``aors()`` every AoR with a record, ``get(aor)`` its bindings or None when there
+      is no record (an AoR whose contacts were all removed gives ``[]``);
+    * ``add(binding)`` saves a hand-made binding (``ul.add``), ``remove(aor)`` drops every
+      binding of an AoR, ``remove_contact(aor, uri)`` one (False when not found);
+    * ``flush()`` writes pending changes to the database.
+    """
+
+    def aors(self) -> list[str]: ...
+    def get(self, aor: str) -> list[Any] | None: ...
+    def add(self, binding: Any) -> Any: ...
+    def remove(self, aor: str) -> int: ...
+    def remove_contact(self, aor: str, contact: str) -> bool: ...
+    def flush(self) -> int: ...
+
+
+def _text(value: str | None) -> str:
+    return value if value else NOT_SET
+
+
+def contact_info(b: BindingLike, now: float) -> dict[str, Any]:
+    """One ``{"Contact": {...}}`` entry, keys in Kamailio's order."""
+    if not b.expires:
+        expires: int | str = "permanent"
+    elif b.expires <= now:
+        expires = "expired"
+    else:
+        expires = int(b.expires - now)
+    q: float = b.q if b.q == -1 or b.q is None else round(float(b.q), 6)
+    return {
+        "Contact": {
+            "Address": b.contact,
+            "Expires": expires,
+            "Q": -1 if q is None else q,
+            "Call-ID": b.callid,
+            "CSeq": b.cseq,
+            "User-Agent": b.user_agent,
+            "Received": _text(b.received),
+            "Path": _text(b.path),
+            "State": b.state,
+            "Flags": b.flags,
+            "CFlags": b.cflags,
+            "Socket": _text(b.socket),
+            "Methods": ALL_METHODS if b.methods is None else b.methods,
+            "Ruid": b.ruid,
+            "Instance": _text(b.instance),
+            "Reg-Id": b.reg_id,
+            "Server-Id": b.server_id,
+            "Tcpconn-Id": b.connection_id,
+            "Keepalive": b.keepalive,
+            "Last-Keepalive": int(b.last_modified),
+            "KA-Roundtrip": 0,
+            "Last-Modified": int(b.last_modified),
+        }
+    }
+
+
+def aor_hash(aor: str) -> int:
+    """A stable 32-bit id for ``HashID`` (Kamailio uses its own core hash; any is fine)."""
+    return zlib.crc32(aor.encode())
+
+
+def register(
+    registry: Registry,
+    usrloc: Usrloc,
+    *,
+    table: str = "location",
+    clock: Callable[[], float] = time.time,
+    make_binding: Callable[..., Any] | None = None,
+) -> None:
+    """Add ``ul.dump|lookup|rm|rm_contact|add|flush``.
+
+    ``make_binding(**fields)`` builds a binding for ``ul.add``; default
+    :class:`kamtool.proxy.usrloc.Binding`.
+    """
+
+    def check_table(name: str) -> None:
+        if name != table:
+            raise RpcFault(500, "Domain table not found")
+
+    def dump(mode: str | None = None) -> dict[str, Any]:
+        now = clock()
+        aors = usrloc.aors()
+        if mode == "brief":
+            entries: list[Any] = [{"AoR": aor} for aor in aors]
+        else:
+            entries = [
+                {
+                    "Info": {
+                        "AoR": aor,
+                        "HashID": aor_hash(aor),
+                        "Contacts": [contact_info(b, now) for b in usrloc.get(aor) or ()],
+                    }
+                }
+                for aor in aors
+            ]
+        return {
+            "Domains": [
+                {
+                    "Domain": {
+                        "Domain": table,
+                        "Size": TABLE_SIZE,
+                        "AoRs": entries,
+                        "Stats": {"Records": len(aors), "Max-Slots": 1 if aors else 0},
+                    }
+                }
+            ]
+        }
+
+    def lookup(name: str, aor: str) -> dict[str, Any]:
+        check_table(name)
+        bindings = usrloc.get(aor)
+        if bindings is None:
+            raise RpcFault(500, f"AOR not found in {table} table")
+        if not bindings:
+            raise RpcFault(500, "AOR has no contacts")
+        now = clock()
+        return {"AoR": aor, "Contacts": [contact_info(b, now) for b in bindings]}
+
+    def rm(name: str, aor: str) -> None:
+        check_table(name)
+        usrloc.remove(aor)  # unknown AoR: success, as in Kamailio
+
+    def rm_contact(name: str, aor: str, contact: str) -> None:
+        check_table(name)
+        if not usrloc.remove_contact(aor, contact):
+            raise RpcFault(404, "Contact not found")
+
+    def add(
+        name: str,
+        aor: str,
+        contact: str,
+        expires: int,
+        q: float,
+        path: str,
+        flags: int,
+        cflags: int,
+        methods: int,
+    ) -> None:
+        check_table(name)
+        factory = make_binding
+        if factory is None:
+            from kamtool.proxy.usrloc import Binding
+
+            factory = Binding
+        now = clock()
+        usrloc.add(
+            factory(
+                aor=aor,
+                contact=contact,
+                expires=now + expires if expires > 0 else 0,
+                q=q,
+                callid="dfjrewr12386fd6-343@kamailio.rpc",  # Kamailio's fixed ul.add Call-ID
+                cseq=1,
+                user_agent="kamtool - RPC Server",
+                path=path or None,
+                flags=flags,
+                cflags=cflags,
+                methods=None if methods == ALL_METHODS else methods,
+                last_modified=now,
+            )
+        )
+
+    def flush() -> None:
+        usrloc.flush()
+
+    lookup_missing = "Not enough parameters (table and AOR to lookup)"
+    registry.add(
+        "ul.dump",
+        dump,
+        "Dump user location tables.",
+        Param("mode", "str", required=False),
+    )
+    registry.add(
+        "ul.lookup",
+        lookup,
+        "Lookup one AOR in the usrloc location table.",
+        Param("table"),
+        Param("aor"),
+        missing=lookup_missing,
+    )
+    registry.add(
+        "ul.rm",
+        rm,
+        "Delete AOR from usrloc location table.",
+        Param("table"),
+        Param("aor"),
+        missing="Not enough parameters (table and AOR)",
+    )
+    registry.add(
+        "ul.rm_contact",
+        rm_contact,
+        "Delete a contact from an AOR record.",
+        Param("table"),
+        Param("aor"),
+        Param("contact"),
+        missing="Not enough parameters (table, AOR and contact)",
+    )
+    registry.add(
+        "ul.add",
+        add,
+        "Add a new contact for an address of record.",
+        Param("table"),
+        Param("aor"),
+        Param("contact"),
+        Param("expires", "int"),
+        Param("q", "number"),
+        Param("path"),
+        Param("flags", "int"),
+        Param("cflags", "int"),
+        Param("methods", "int"),
+    )
+    registry.add("ul.flush", flush, "Flush cache in database.")

@@ -1,0 +1,118 @@
+"""Prometheus exposition for ``GET /metrics`` (prometheus-client).
+
+Every statistic becomes ``kamailio_<group>_<name>`` (kamailio_exporter's naming:
+``kamailio_core_rcv_requests``, ``kamailio_dialog_active_dialogs``,
+``kamailio_usrloc_registered_users`` ...), characters Prometheus does not allow replaced
+by ``_``. Counters that only grow are exposed as gauges too: ``stats.reset_statistics``
+can move them down, which a Prometheus counter must never do. On top:
+
+* florentchauveau/kamailio_exporter's ``kamailio_up``,
+  ``kamailio_dlg_stats_active_{starting,connecting,answering,ongoing,all}`` and
+  ``kamailio_dispatcher_list_target{setid,destination,flags}`` (1 when active, else 0);
+* ``kamailio_usrloc_contacts`` (bindings) and ``kamtool_uptime_seconds``.
+
+A private CollectorRegistry per server: nothing leaks into the process-wide default one.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from kamtool.proxy.stats import Statistics
+
+__all__ = ["metric_name", "metrics_endpoint"]
+
+_BAD = re.compile(r"[^a-zA-Z0-9_]")
+_STATE_NAMES = {
+    1: "unconfirmed",
+    2: "early",
+    3: "confirmed_not_acked",
+    4: "confirmed",
+    5: "deleted",
+}
+
+
+def metric_name(group: str, name: str) -> str:
+    """``kamailio_<group>_<name>`` made Prometheus-safe (``-`` and ``.`` → ``_``)."""
+    return _BAD.sub("_", f"kamailio_{group}_{name}")
+
+
+class _Collector:
+    def __init__(
+        self,
+        stats: Statistics,
+        dialogs: Any = None,
+        dispatcher: Any = None,
+        usrloc: Any = None,
+        started: float | None = None,
+    ) -> None:
+        self.stats, self.dialogs, self.dispatcher, self.usrloc = stats, dialogs, dispatcher, usrloc
+        self.started = time.time() if started is None else started
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        seen: set[str] = set()
+        for group, name, value in self.stats.items():
+            mname = metric_name(group, name)
+            if mname in seen:
+                continue
+            seen.add(mname)
+            fam = GaugeMetricFamily(mname, f"Kamailio statistic {group}:{name}")
+            fam.add_metric([], value)
+            yield fam
+        yield _single("kamailio_up", "1 while the server answers", 1)
+        yield _single("kamtool_uptime_seconds", "Seconds since start", time.time() - self.started)
+        if self.dialogs is not None:
+            counts = dict.fromkeys(_STATE_NAMES.values(), 0)
+            for d in self.dialogs.dialogs():
+                key = _STATE_NAMES.get(d.state)
+                if key:
+                    counts[key] += 1
+            counts["all"] = sum(counts.values())
+            for key, n in counts.items():
+                yield _single(f"kamailio_dlg_stats_active_{key}", f"Dialogs {key}.", n)
+        if self.dispatcher is not None:
+            fam = GaugeMetricFamily(
+                "kamailio_dispatcher_list_target",
+                "1 when the dispatcher destination is active",
+                labels=["setid", "destination", "flags"],
+            )
+            for set_id, dests in sorted(self.dispatcher.sets().items()):
+                for dst in dests:
+                    fam.add_metric(
+                        [str(set_id), dst.uri, dst.flags], 1 if dst.flags.startswith("A") else 0
+                    )
+            yield fam
+        if self.usrloc is not None:
+            total = sum(len(self.usrloc.get(aor) or ()) for aor in self.usrloc.aors())
+            yield _single("kamailio_usrloc_contacts", "Contact bindings in location", total)
+
+
+def _single(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    fam = GaugeMetricFamily(name, doc)
+    fam.add_metric([], value)
+    return fam
+
+
+def metrics_endpoint(
+    stats: Statistics,
+    *,
+    dialogs: Any = None,
+    dispatcher: Any = None,
+    usrloc: Any = None,
+    started: float | None = None,
+) -> Callable[[], tuple[bytes, str]]:
+    """A function producing ``(body, content_type)`` for ``RpcServer(metrics=...)``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(stats, dialogs, dispatcher, usrloc, started))
+
+    def produce() -> tuple[bytes, str]:
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+    return produce

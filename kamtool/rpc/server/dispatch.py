@@ -1,0 +1,166 @@
+"""JSON-RPC 2.0 request handling shared by the HTTP, FIFO and datagram transports.
+
+Where Kamailio 5.6's jsonrpcs gives a sensible answer we give the same (unknown method →
+``500 "Method Not Found"``; a single notification is executed *and* answered, without
+``id``; a ``params`` object is taken as its values in order; extra params are ignored).
+Where it hangs or silently ignores a bad request, we answer a JSON-RPC 2.0 error instead
+(each one is a deliberate difference, see the reference README §3 "Protocol edge cases"):
+
+=================================  ==============================  ========================
+request                            Kamailio 5.6                    kamtool
+=================================  ==============================  ========================
+malformed JSON / empty body        no reply, connection hangs      -32700 Parse error
+batch ``[{..},{..}]``              ``{}`` without id, not run      JSON-RPC 2.0 batch
+empty batch ``[]``                 ``{}`` without id               -32600 Invalid Request
+not an object (``[1,2]`` items)    ``{}`` without id               -32600 per item
+``jsonrpc`` missing or not "2.0"   ``{}``, not run                 -32600 Invalid Request
+``method`` missing / not string    ``{}``, not run                 -32600 Invalid Request
+``params`` a string                ``{}``, not run                 -32600 Invalid Request
+``id`` null                        echoed as ``0``                 echoed as ``null``
+``id`` object/array/bool           echoed as ``0``                 -32600, ``id: null``
+wrong parameter type               read as 0 / scan fails          -32602 Invalid params
+missing param w/o module message   success ``{}``, nothing done    -32602 Invalid params
+=================================  ==============================  ========================
+
+Inside a batch, notifications get no answer (JSON-RPC 2.0 §6); a batch of only
+notifications answers nothing at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from kamtool.rpc.methods import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    Registry,
+    RpcFault,
+)
+
+__all__ = ["MAX_BATCH", "Reply", "error_object", "handle_bytes", "handle_document"]
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 1000  # requests in one batch; more is refused with -32600
+
+_NO_ID = object()  # marks a notification (no "id" member)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a transport sends back.
+
+    ``body`` is the JSON value to print (None: send nothing, e.g. a batch of
+    notifications); ``status``/``reason`` are the HTTP status line Kamailio would use
+    (the error code and message for errors in 100..599).
+    """
+
+    body: Any
+    status: int = 200
+    reason: str = "OK"
+
+
+_HTTP_FOR_JSONRPC = {
+    PARSE_ERROR: (400, "Bad Request"),
+    INVALID_REQUEST: (400, "Bad Request"),
+    INVALID_PARAMS: (400, "Bad Request"),
+    INTERNAL_ERROR: (500, "Internal Server Error"),
+}
+
+
+def _status_for(code: int, message: str) -> tuple[int, str]:
+    if 100 <= code <= 599:
+        return code, message  # Kamailio: HTTP status = error code, reason = message
+    return _HTTP_FOR_JSONRPC.get(code, (500, "Internal Server Error"))
+
+
+def error_object(code: int, message: str, req_id: Any = _NO_ID) -> dict[str, Any]:
+    """A JSON-RPC error response (no ``id`` member for notifications)."""
+    out: dict[str, Any] = {"jsonrpc": "2.0", "error": {"code": code, "message": message}}
+    if req_id is not _NO_ID:
+        out["id"] = req_id
+    return out
+
+
+def _error_reply(code: int, message: str, req_id: Any = None) -> Reply:
+    status, reason = _status_for(code, message)
+    return Reply(error_object(code, message, req_id), status, reason)
+
+
+async def handle_bytes(registry: Registry, data: bytes) -> Reply:
+    """Parse ``data`` as a JSON-RPC request or batch and run it."""
+    if not data.strip():
+        return _error_reply(PARSE_ERROR, "Parse error: empty request")
+    try:
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        # UnicodeDecodeError is a ValueError too.
+        return _error_reply(PARSE_ERROR, "Parse error: invalid JSON")
+    return await handle_document(registry, doc)
+
+
+async def handle_document(registry: Registry, doc: Any) -> Reply:
+    """Run an already parsed request (object) or batch (array)."""
+    if isinstance(doc, list):
+        if not doc:
+            return _error_reply(INVALID_REQUEST, "Invalid Request: empty batch")
+        if len(doc) > MAX_BATCH:
+            return _error_reply(
+                INVALID_REQUEST, f"Invalid Request: more than {MAX_BATCH} requests in a batch"
+            )
+        answers = []
+        for item in doc:
+            answer, _, _, is_notification = await _run_one(registry, item)
+            if not is_notification:
+                answers.append(answer)
+        return Reply(answers if answers else None)
+    answer, status, reason, _ = await _run_one(registry, doc)
+    return Reply(answer, status, reason)
+
+
+async def _run_one(registry: Registry, req: Any) -> tuple[dict[str, Any], int, str, bool]:
+    """One request object → (response object, HTTP status, reason, was a notification)."""
+
+    def fail(code: int, message: str, req_id: Any = None, notification: bool = False):
+        status, reason = _status_for(code, message)
+        rid = _NO_ID if notification else req_id
+        return error_object(code, message, rid), status, reason, notification
+
+    if not isinstance(req, dict):
+        return fail(INVALID_REQUEST, "Invalid Request: not a JSON object")
+    req_id = req.get("id", _NO_ID)
+    notification = req_id is _NO_ID
+    if not notification and (isinstance(req_id, bool) or not _valid_id(req_id)):
+        return fail(INVALID_REQUEST, "Invalid Request: id must be a string, number or null")
+    if req.get("jsonrpc") != "2.0":
+        return fail(INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be "2.0"', req_id)
+    method = req.get("method")
+    if not isinstance(method, str):
+        return fail(INVALID_REQUEST, 'Invalid Request: "method" must be a string', req_id)
+    params = req.get("params", [])
+    if isinstance(params, dict):
+        params = list(params.values())  # Kamailio: names ignored, values in order
+    elif not isinstance(params, list):
+        return fail(INVALID_REQUEST, 'Invalid Request: "params" must be an array or object', req_id)
+    try:
+        result = await registry.call(method, params)
+    except RpcFault as fault:
+        return fail(fault.code, fault.message, req_id, notification)
+    except Exception:
+        log.exception("RPC method %s failed", method)
+        return fail(INTERNAL_ERROR, "Internal error", req_id, notification)
+    if result is None:
+        result = {}  # Kamailio's answer for methods without a return value
+    answer: dict[str, Any] = {"jsonrpc": "2.0", "result": result}
+    if not notification:
+        answer["id"] = req_id
+    return answer, 200, "OK", notification
+
+
+def _valid_id(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float)

@@ -1,0 +1,283 @@
+"""The FIFO transport, as jsonrpcs offers it (and as kamctl uses it).
+
+A client writes a JSON-RPC request carrying ``"reply_name": "<name>"`` into the server's
+FIFO; the server writes the reply into the FIFO ``<reply_dir>/<name>`` that the client
+created, then closes it. Differences from Kamailio 5.6, all to avoid silent hangs:
+
+* a request without ``reply_name`` cannot be answered (nowhere to write); it is not
+  executed and is logged. Kamailio runs it and then writes into the previous request's
+  reply FIFO;
+* malformed JSON still gets a ``-32700`` reply when a ``reply_name`` can be read from the
+  text; Kamailio answers nothing;
+* a document with unbalanced braces does not swallow later requests: it is dropped when a
+  new document starts at the beginning of a line or after ``STALL_SECONDS`` of silence;
+* the reply path must stay inside ``reply_dir`` and be a FIFO owned by our user (or root);
+  the server never creates or follows anything else there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import logging
+import os
+import re
+import stat
+from pathlib import Path
+
+from kamtool.rpc import kamjson
+from kamtool.rpc.methods import PARSE_ERROR, Registry
+from kamtool.rpc.server.dispatch import error_object, handle_document
+
+__all__ = ["FifoServer"]
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+STALL_SECONDS = 2.0
+REPLY_OPEN_SECONDS = 5.0  # how long we wait for the client to open its reply FIFO
+REPLY_WRITE_SECONDS = 30.0
+
+_REPLY_NAME = re.compile(rb'"reply_name"\s*:\s*"([^"\\]{1,255})"')
+
+
+class FifoServer:
+    """Reads requests from ``path`` (created mode 0600) and answers into reply FIFOs."""
+
+    def __init__(self, registry: Registry, path: Path, reply_dir: Path = Path("/tmp")) -> None:
+        self.registry = registry
+        self.path = Path(path)
+        self.reply_dir = Path(reply_dir)
+        self._fd: int | None = None
+        self._buf = bytearray()
+        self._depth = 0
+        self._in_string = False
+        self._escape = False
+        self._scanned = 0
+        self._stall: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        """Create the FIFO (replacing a stale one) and start reading."""
+        try:
+            if stat.S_ISFIFO(os.lstat(self.path).st_mode) or self.path.is_socket():
+                self.path.unlink()
+        except FileNotFoundError:
+            pass
+        os.mkfifo(self.path, 0o600)
+        os.chmod(self.path, 0o600)
+        # O_RDWR keeps a writer open ourselves, so we never see EOF between clients.
+        self._fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        asyncio.get_running_loop().add_reader(self._fd, self._readable)
+
+    async def close(self) -> None:
+        if self._fd is not None:
+            loop = asyncio.get_running_loop()
+            loop.remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = None
+        if self._stall is not None:
+            self._stall.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+    # ---- request framing -------------------------------------------------------------
+
+    def _readable(self) -> None:
+        assert self._fd is not None
+        try:
+            data = os.read(self._fd, 65536)
+        except BlockingIOError:
+            return
+        if not data:
+            return
+        self._buf += data
+        self._frame()
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+        if self._buf.strip():
+            loop = asyncio.get_running_loop()
+            self._stall = loop.call_later(STALL_SECONDS, self._drop_stalled)
+        if len(self._buf) > MAX_REQUEST_BYTES:
+            log.warning("RPC FIFO: request larger than %d bytes dropped", MAX_REQUEST_BYTES)
+            self._reset(len(self._buf))
+
+    def _frame(self) -> None:
+        """Cut complete documents (balanced braces/brackets outside strings) from the buffer."""
+        buf = self._buf
+        i = self._scanned
+        while i < len(buf):
+            c = buf[i]
+            if self._in_string:
+                if self._escape:
+                    self._escape = False
+                elif c == 0x5C:  # backslash
+                    self._escape = True
+                elif c == 0x22:
+                    self._in_string = False
+            elif c == 0x22:
+                self._in_string = True
+            elif c in (0x7B, 0x5B):  # { [
+                if self._depth > 0 and i > 0 and buf[i - 1] == 0x0A and c == 0x7B:
+                    # a new document at the start of a line while one is still open:
+                    # the open one is broken. Answer it, then start afresh here.
+                    self._emit(bytes(buf[:i]))
+                    del buf[:i]
+                    i = 0
+                    self._depth = 0
+                self._depth += 1
+            elif c in (0x7D, 0x5D):  # } ]
+                self._depth -= 1
+                if self._depth <= 0:
+                    self._emit(bytes(buf[: i + 1]))
+                    del buf[: i + 1]
+                    i = -1
+                    self._depth = 0
+            elif self._depth == 0 and c not in b" \t\r\n":
+                # garbage outside any document: take the rest of the line as one bad request
+                end = buf.find(b"\n", i)
+                if end < 0:
+                    break
+                self._emit(bytes(buf[: end + 1]))
+                del buf[: end + 1]
+                i = -1
+            i += 1
+        self._scanned = i
+        if not buf.strip():
+            buf.clear()
+            self._scanned = 0
+
+    def _reset(self, upto: int) -> None:
+        del self._buf[:upto]
+        self._buf.clear()
+        self._depth = 0
+        self._in_string = self._escape = False
+        self._scanned = 0
+
+    def _drop_stalled(self) -> None:
+        self._stall = None
+        if self._buf.strip():
+            self._emit(bytes(self._buf))
+        self._reset(len(self._buf))
+
+    # ---- answering -------------------------------------------------------------------
+
+    def _emit(self, raw: bytes) -> None:
+        if not raw.strip():
+            return
+        task = asyncio.get_running_loop().create_task(self._serve(raw))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, raw: bytes) -> None:
+        try:
+            doc = json.loads(raw)
+        except (ValueError, RecursionError):
+            found = _REPLY_NAME.search(raw)
+            if found is None:
+                log.warning("RPC FIFO: malformed request without reply_name dropped")
+                return
+            body = error_object(PARSE_ERROR, "Parse error: invalid JSON", None)
+            await self._reply(found.group(1).decode("utf-8", "replace"), body)
+            return
+        reply_name = _reply_name(doc)
+        if reply_name is None:
+            log.warning("RPC FIFO: request without reply_name not executed (no way to answer)")
+            return
+        reply = await handle_document(self.registry, _strip_reply_name(doc))
+        if reply.body is not None:
+            await self._reply(reply_name, reply.body)
+
+    async def _reply(self, name: str, body: object) -> None:
+        path = self._reply_path(name)
+        if path is None:
+            log.warning("RPC FIFO: refused reply_name %r", name[:100])
+            return
+        data = kamjson.dumps(body).encode()
+        try:
+            fd = await self._open_reply(path)
+        except OSError as exc:
+            log.warning("RPC FIFO: cannot open reply FIFO %s: %s", path, exc)
+            return
+        try:
+            await _write_all(fd, data)
+        except (OSError, TimeoutError) as exc:
+            log.warning("RPC FIFO: reply to %s not delivered: %s", path, exc)
+        finally:
+            os.close(fd)
+
+    def _reply_path(self, name: str) -> Path | None:
+        """``reply_dir/name`` if it is a FIFO inside reply_dir owned by us or root."""
+        if not name or "\x00" in name or name.startswith("/"):
+            return None
+        if any(part == ".." for part in Path(name).parts):
+            return None
+        path = self.reply_dir / name
+        try:
+            st = os.lstat(path)
+        except OSError:
+            return None
+        if not stat.S_ISFIFO(st.st_mode) or st.st_uid not in (os.getuid(), 0):
+            return None
+        return path
+
+    async def _open_reply(self, path: Path) -> int:
+        """Open the reply FIFO for writing once the client has it open for reading."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REPLY_OPEN_SECONDS
+        delay = 0.002
+        while True:
+            try:
+                return os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+            except OSError as exc:
+                # ENXIO: nobody reads yet. Poll briefly; a FIFO offers no event for this.
+                if exc.errno != errno.ENXIO or loop.time() > deadline:
+                    raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
+async def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` to a non-blocking fd, waiting for room with the event loop."""
+    loop = asyncio.get_running_loop()
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+            view = view[n:]
+            continue
+        except BlockingIOError:
+            pass
+        ready = loop.create_future()
+        loop.add_writer(fd, ready.set_result, None)
+        try:
+            await asyncio.wait_for(ready, REPLY_WRITE_SECONDS)
+        finally:
+            loop.remove_writer(fd)
+
+
+def _reply_name(doc: object) -> str | None:
+    if isinstance(doc, dict):
+        name = doc.get("reply_name")
+        return name if isinstance(name, str) else None
+    if isinstance(doc, list):  # a batch: the first element naming a reply FIFO
+        for item in doc:
+            if isinstance(item, dict) and isinstance(item.get("reply_name"), str):
+                return item["reply_name"]
+    return None
+
+
+def _strip_reply_name(doc: object) -> object:
+    if isinstance(doc, dict):
+        return {k: v for k, v in doc.items() if k != "reply_name"}
+    if isinstance(doc, list):
+        return [_strip_reply_name(item) for item in doc]
+    return doc

@@ -1,0 +1,324 @@
+"""A small HTTP/1.1 server for ``POST /RPC*`` and ``GET /metrics`` on asyncio streams.
+
+Why our own parser and not h11: the server answers two fixed routes with small bodies,
+Content-Length framing only; the parser below is ~100 lines with strict limits, and
+keeps the dependency list as it is. It is deliberately strict: anything outside what it
+supports gets a clear 4xx, never a hang.
+
+Kamailio conventions kept: HTTP status = JSON-RPC error code and reason = error message
+when the code is an HTTP status; ``Content-Type: application/json``; body printed by
+:mod:`kamtool.rpc.kamjson`; an HTTP/1.0 request gets an ``HTTP/1.0`` status line.
+Differences (Kamailio closes after every reply and hangs on bad input):
+
+* keep-alive is supported (HTTP/1.1 default, ``Connection: close`` honoured);
+* GET/PUT/... on ``/RPC`` → ``405`` with a ``-32600`` error (Kamailio executes a GET with
+  a body and hangs on a GET without one);
+* a path that is neither ``/RPC*`` nor ``/metrics`` → ``404`` (Kamailio's cfg answers
+  ``200`` with an HTML "Wrong URL" page);
+* chunked bodies → ``411`` (clients here always send Content-Length);
+* a request line/headers not complete within ``header_timeout`` or a body not within
+  ``body_timeout`` → the connection is closed (slowloris guard).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+
+from kamtool.rpc import kamjson
+from kamtool.rpc.methods import INVALID_REQUEST, PARSE_ERROR, Registry
+from kamtool.rpc.server.dispatch import Reply, error_object, handle_bytes
+
+__all__ = ["HttpHandler"]
+
+log = logging.getLogger(__name__)
+
+MAX_HEADER_BYTES = 16 * 1024
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+MetricsFn = Callable[[], Awaitable[tuple[bytes, str]] | tuple[bytes, str]]
+
+
+class _BadRequest(Exception):
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        code: int,
+        message: str,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.reason, self.code, self.message = status, reason, code, message
+        self.headers = headers or []
+
+
+def _clean_reason(reason: str) -> str:
+    """A reason phrase safe for the status line (no CR/LF, ASCII only)."""
+    text = "".join(c if " " <= c < "\x7f" else " " for c in reason).strip()
+    return text or "Error"
+
+
+class HttpHandler:
+    """Connection handler for :func:`asyncio.start_server`."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        token: str | None = None,
+        metrics: MetricsFn | None = None,
+        server_header: str = "kamtool",
+        header_timeout: float = 10.0,
+        body_timeout: float = 30.0,
+        idle_timeout: float = 60.0,
+    ) -> None:
+        self.registry = registry
+        self.token = token
+        self.metrics = metrics
+        self.server_header = server_header
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.idle_timeout = idle_timeout
+        self.connections: set[asyncio.StreamWriter] = set()
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections.add(writer)
+        try:
+            first = True
+            while True:
+                keep = await self._one_request(reader, writer, first)
+                first = False
+                if not keep:
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            pass
+        except Exception:  # never let one connection take the server down
+            log.exception("HTTP RPC connection failed")
+        finally:
+            self.connections.discard(writer)
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+
+    async def _one_request(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first: bool
+    ) -> bool:
+        """Serve one request; False when the connection must close."""
+        timeout = self.header_timeout if first else self.idle_timeout
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        except asyncio.LimitOverrunError:
+            await self._send_error(
+                writer,
+                "HTTP/1.1",
+                431,
+                "Request Header Fields Too Large",
+                INVALID_REQUEST,
+                "Invalid Request: headers too large",
+            )
+            return False
+        except asyncio.IncompleteReadError:
+            return False
+        version = "HTTP/1.1"
+        try:
+            method, target, version, headers = _parse_head(head)
+            keep_alive = _keep_alive(version, headers)
+            if "chunked" in headers.get("transfer-encoding", "").lower():
+                raise _BadRequest(
+                    411,
+                    "Length Required",
+                    INVALID_REQUEST,
+                    "Invalid Request: send a Content-Length body",
+                )
+            length = _content_length(headers)
+            body = b""
+            if length:
+                body = await asyncio.wait_for(reader.readexactly(length), self.body_timeout)
+            path = target.split("?", 1)[0]
+            if path == "/metrics" and self.metrics is not None:
+                self._check_token(headers)
+                if method not in ("GET", "HEAD"):
+                    raise _BadRequest(
+                        405,
+                        "Method Not Allowed",
+                        INVALID_REQUEST,
+                        "Invalid Request: use GET for /metrics",
+                        [("Allow", "GET, HEAD")],
+                    )
+                await self._send_metrics(writer, version, keep_alive, method == "HEAD")
+                return keep_alive
+            if not path.startswith("/RPC"):
+                raise _BadRequest(
+                    404,
+                    "Not Found",
+                    INVALID_REQUEST,
+                    f"Invalid Request: no RPC endpoint at {path[:100]}",
+                )
+            self._check_token(headers)
+            if method != "POST":
+                raise _BadRequest(
+                    405,
+                    "Method Not Allowed",
+                    INVALID_REQUEST,
+                    "Invalid Request: POST the JSON-RPC request to /RPC",
+                    [("Allow", "POST")],
+                )
+            reply = await handle_bytes(self.registry, body)
+        except _BadRequest as bad:
+            # Error answers close the connection: simplest way to never misread what follows.
+            await self._send_error(
+                writer, version, bad.status, bad.reason, bad.code, bad.message, bad.headers
+            )
+            return False
+        await self._send_reply(writer, version, reply, keep_alive)
+        return keep_alive
+
+    def _check_token(self, headers: dict[str, str]) -> None:
+        if self.token is None:
+            return
+        auth = headers.get("authorization", "")
+        scheme, _, given = auth.partition(" ")
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), self.token.encode()
+        )
+        if not ok:
+            raise _BadRequest(
+                401,
+                "Unauthorized",
+                401,
+                "Unauthorized: bearer token required",
+                [("WWW-Authenticate", 'Bearer realm="kamtool"')],
+            )
+
+    async def _send_metrics(self, writer, version: str, keep_alive: bool, head_only: bool) -> None:
+        assert self.metrics is not None
+        produced = self.metrics()
+        if asyncio.iscoroutine(produced) or isinstance(produced, Awaitable):
+            produced = await produced
+        body, content_type = produced
+        headers = [("Content-Type", content_type)]
+        await self._write(
+            writer,
+            version,
+            200,
+            "OK",
+            headers,
+            b"" if head_only else body,
+            keep_alive,
+            length=len(body),
+        )
+
+    async def _send_reply(self, writer, version: str, reply: Reply, keep_alive: bool) -> None:
+        if reply.body is None:  # a batch of notifications only
+            await self._write(writer, version, 204, "No Content", [], b"", keep_alive)
+            return
+        body = kamjson.dumps(reply.body).encode()
+        await self._write(
+            writer,
+            version,
+            reply.status,
+            reply.reason,
+            [("Content-Type", "application/json")],
+            body,
+            keep_alive,
+        )
+
+    async def _send_error(
+        self,
+        writer,
+        version,
+        status,
+        reason,
+        code,
+        message,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> None:
+        body = kamjson.dumps(error_object(code, message, None)).encode()
+        headers = [("Content-Type", "application/json"), *(extra or [])]
+        await self._write(writer, version, status, reason, headers, body, keep_alive=False)
+
+    async def _write(
+        self,
+        writer,
+        version,
+        status,
+        reason,
+        headers,
+        body: bytes,
+        keep_alive: bool,
+        length: int | None = None,
+    ) -> None:
+        lines = [
+            f"{version if version in ('HTTP/1.0', 'HTTP/1.1') else 'HTTP/1.1'} "
+            f"{status} {_clean_reason(reason)}"
+        ]
+        lines += [f"{k}: {v}" for k, v in headers]
+        lines.append(f"Server: {self.server_header}")
+        lines.append(f"Content-Length: {len(body) if length is None else length}")
+        if not keep_alive:
+            lines.append("Connection: close")
+        elif version == "HTTP/1.0":
+            lines.append("Connection: keep-alive")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        await writer.drain()
+
+
+def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
+    try:
+        text = head.decode("latin-1")
+    except UnicodeDecodeError as exc:  # pragma: no cover - latin-1 decodes everything
+        raise _BadRequest(400, "Bad Request", PARSE_ERROR, "Parse error: bad HTTP head") from exc
+    lines = text.split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise _BadRequest(
+            400, "Bad Request", INVALID_REQUEST, "Invalid Request: bad HTTP request line"
+        )
+    method, target, version = parts
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise _BadRequest(
+                400, "Bad Request", INVALID_REQUEST, "Invalid Request: bad HTTP header"
+            )
+        key = name.lower()
+        if key in headers and key == "content-length" and headers[key] != value.strip():
+            raise _BadRequest(
+                400, "Bad Request", INVALID_REQUEST, "Invalid Request: conflicting Content-Length"
+            )
+        headers[key] = value.strip()
+    return method, target, version, headers
+
+
+def _content_length(headers: dict[str, str]) -> int:
+    raw = headers.get("content-length")
+    if raw is None:
+        return 0
+    if not raw.isdigit():
+        raise _BadRequest(
+            400, "Bad Request", INVALID_REQUEST, "Invalid Request: bad Content-Length"
+        )
+    length = int(raw)
+    if length > MAX_BODY_BYTES:
+        raise _BadRequest(
+            413,
+            "Content Too Large",
+            INVALID_REQUEST,
+            f"Invalid Request: body larger than {MAX_BODY_BYTES} bytes",
+        )
+    return length
+
+
+def _keep_alive(version: str, headers: dict[str, str]) -> bool:
+    conn = headers.get("connection", "").lower()
+    if version == "HTTP/1.0":
+        return "keep-alive" in conn
+    return "close" not in conn

@@ -1,0 +1,230 @@
+"""The HTTP transport on 127.0.0.1: Kamailio's reply conventions, JSON-RPC errors for the
+requests Kamailio hangs on or ignores, batches, the token, /metrics."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from kamtool.errors import ConfigError
+from kamtool.rpc.methods import Registry
+from kamtool.rpc.server import RpcServer
+from tests.rpcserver.conftest import ServerThread
+
+POST = {"jsonrpc": "2.0", "method": "core.version", "id": 1}
+
+
+def post(rpc: ServerThread, body: bytes | str, path: str = "/RPC", **kw) -> httpx.Response:
+    url = f"http://127.0.0.1:{rpc.server.port}{path}"
+    return httpx.post(url, content=body, timeout=1.0, **kw)
+
+
+def test_result_reply_is_kamailio_formatted(rpc: ServerThread) -> None:
+    r = post(rpc, json.dumps(POST), path="/RPC2")  # any path starting with /RPC
+    assert r.status_code == 200 and r.reason_phrase == "OK"
+    assert r.headers["content-type"] == "application/json"
+    assert r.text.startswith('{\n\t"jsonrpc":\t"2.0",\n\t"result":\t"kamtool ')
+    assert r.text.endswith('",\n\t"id":\t1\n}')
+
+
+def test_error_code_is_http_status_and_message_the_reason(rpc: ServerThread) -> None:
+    r = post(rpc, json.dumps({"jsonrpc": "2.0", "method": "no.such_method", "id": 1}))
+    assert (r.status_code, r.reason_phrase) == (500, "Method Not Found")
+    assert r.json() == {
+        "jsonrpc": "2.0",
+        "error": {"code": 500, "message": "Method Not Found"},
+        "id": 1,
+    }
+    r = post(
+        rpc, json.dumps({"jsonrpc": "2.0", "method": "dlg.end_dlg", "params": [1, 1], "id": 2})
+    )
+    assert (r.status_code, r.reason_phrase) == (404, "Dialog not found")
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ('{"jsonrpc": "2.0", "method": "core.version", "id": 1', -32700),  # malformed
+        ("this is not json", -32700),
+        ("", -32700),  # empty body
+        (b"\xff\xfe", -32700),  # not UTF-8
+        ("[]", -32600),  # empty batch
+        ('{"method": "core.version", "id": 1}', -32600),  # no jsonrpc member
+        ('{"jsonrpc": "1.0", "method": "core.version", "id": 1}', -32600),
+        ('{"jsonrpc": "2.0", "id": 1}', -32600),  # no method
+        ('{"jsonrpc": "2.0", "method": 5, "id": 1}', -32600),
+        ('{"jsonrpc": "2.0", "method": "ul.lookup", "params": "location", "id": 1}', -32600),
+        ('{"jsonrpc": "2.0", "method": "core.version", "id": {"a": 1}}', -32600),
+        ('{"jsonrpc": "2.0", "method": "cfg.seti", "params": ["core", "debug", "3"], "id": 1}',
+         -32602),  # wrong type: Kamailio silently sets 0
+        ('{"jsonrpc": "2.0", "method": "cfg.seti", "params": ["core", "debug"], "id": 1}',
+         -32602),  # missing value: Kamailio answers success and does nothing
+        ('{"jsonrpc": "2.0", "method": "dlg.end_dlg", "params": ["abc", "def"], "id": 1}',
+         -32602),
+    ],
+)  # fmt: skip
+def test_bad_requests_get_a_jsonrpc_error_within_a_second(
+    rpc: ServerThread, body: str | bytes, code: int
+) -> None:
+    started = time.monotonic()
+    r = post(rpc, body)
+    assert time.monotonic() - started < 1.0
+    assert r.status_code == 400
+    reply = r.json()
+    assert reply["jsonrpc"] == "2.0" and reply["error"]["code"] == code
+    assert "result" not in reply
+
+
+def test_missing_params_keep_kamailios_module_message(rpc: ServerThread) -> None:
+    r = post(
+        rpc, json.dumps({"jsonrpc": "2.0", "method": "ul.lookup", "params": ["location"], "id": 1})
+    )
+    assert (r.status_code, r.json()["error"]["message"]) == (
+        500,
+        "Not enough parameters (table and AOR to lookup)",
+    )
+
+
+def test_get_without_body_is_405_not_a_hang(rpc: ServerThread) -> None:
+    r = httpx.get(f"http://127.0.0.1:{rpc.server.port}/RPC", timeout=1.0)
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json()["error"]["code"] == -32600
+
+
+def test_wrong_path_is_404(rpc: ServerThread) -> None:
+    r = post(rpc, json.dumps(POST), path="/foo")
+    assert r.status_code == 404 and r.json()["error"]["code"] == -32600
+
+
+def test_batch_runs_every_request_and_skips_notifications(rpc: ServerThread, state) -> None:
+    batch = [
+        {"jsonrpc": "2.0", "method": "core.version", "id": 1},
+        {"jsonrpc": "2.0", "method": "htable.sets", "params": ["ipban", "k", "v"]},  # notification
+        {"jsonrpc": "2.0", "method": "no.such_method", "id": "x"},
+        1,
+    ]
+    r = post(rpc, json.dumps(batch))
+    assert r.status_code == 200
+    out = r.json()
+    assert [a.get("id") for a in out] == [1, "x", None]
+    assert out[0]["result"].startswith("kamtool")
+    assert out[1]["error"]["code"] == 500 and out[2]["error"]["code"] == -32600
+    assert rpc.call(lambda: state.htables.get("ipban").get("k").value) == "v"
+    only_notes = [{"jsonrpc": "2.0", "method": "core.version"}] * 2
+    r = post(rpc, json.dumps(only_notes))
+    assert r.status_code == 204 and r.content == b""
+
+
+def test_notification_is_run_and_answered_without_id(rpc: ServerThread) -> None:
+    r = post(rpc, json.dumps({"jsonrpc": "2.0", "method": "core.version"}))
+    assert r.status_code == 200 and "id" not in r.json()
+
+
+def test_ids_are_echoed(rpc: ServerThread) -> None:
+    for rid in ("abc-1", 1.5, None, 7):
+        r = post(rpc, json.dumps({"jsonrpc": "2.0", "method": "core.version", "id": rid}))
+        assert r.json()["id"] == rid
+
+
+def test_params_object_values_in_order(rpc: ServerThread) -> None:
+    req = {
+        "jsonrpc": "2.0",
+        "method": "ul.lookup",
+        "params": {"t": "location", "a": "1001"},
+        "id": 1,
+    }
+    assert post(rpc, json.dumps(req)).json()["result"]["AoR"] == "1001"
+
+
+def test_keep_alive_and_http10(rpc: ServerThread) -> None:
+    with httpx.Client(timeout=1.0) as client:
+        url = f"http://127.0.0.1:{rpc.server.port}/RPC"
+        for i in range(3):
+            assert client.post(url, json={**POST, "id": i}).json()["id"] == i
+    with socket.create_connection(("127.0.0.1", rpc.server.port), timeout=1) as s:
+        body = json.dumps(POST).encode()
+        s.sendall(b"POST /RPC HTTP/1.0\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.0 200 OK\r\n")
+
+
+def test_cfg_debug_changes_logging_level(rpc: ServerThread) -> None:
+    import logging
+
+    req = {"jsonrpc": "2.0", "method": "cfg.seti", "params": ["core", "debug", 3], "id": 1}
+    assert post(rpc, json.dumps(req)).json()["result"] == {}
+    assert logging.getLogger("kamtool.test-rpc").level == logging.DEBUG
+    req["params"] = ["core", "debug", 0]
+    post(rpc, json.dumps(req))
+    assert logging.getLogger("kamtool.test-rpc").level == logging.WARNING
+    get = {"jsonrpc": "2.0", "method": "cfg.get", "params": ["core", "debug"], "id": 1}
+    assert post(rpc, json.dumps(get)).json()["result"] == 0
+
+
+def test_metrics_parse_and_move(rpc: ServerThread, state) -> None:
+    def scrape() -> dict[str, float]:
+        r = httpx.get(f"http://127.0.0.1:{rpc.server.port}/metrics", timeout=1.0)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+        return {
+            s.name + (json.dumps(s.labels, sort_keys=True) if s.labels else ""): s.value
+            for fam in text_string_to_metric_families(r.text)
+            for s in fam.samples
+        }
+
+    before = scrape()
+    for name in (
+        "kamailio_core_rcv_requests",
+        "kamailio_dialog_active_dialogs",
+        "kamailio_usrloc_registered_users",
+        "kamailio_sl_200_replies",
+        "kamailio_tmx_UAS_transactions",
+        "kamailio_dlg_stats_active_all",
+        "kamailio_up",
+    ):
+        assert name in before, name
+    assert before["kamailio_usrloc_registered_users"] == 3
+    assert before["kamailio_dlg_stats_active_all"] == 3
+    targets = {k: v for k, v in before.items() if k.startswith("kamailio_dispatcher_list_target")}
+    assert sorted(targets.values()) == [0, 0, 1]
+    counter = state.stats.counter("core", "rcv_requests")
+
+    def bump() -> None:
+        counter.value += 5
+
+    rpc.call(bump)
+    assert scrape()["kamailio_core_rcv_requests"] == before["kamailio_core_rcv_requests"] + 5
+
+
+def _token_server(tmp_path: Path, host: str, token: str | None) -> ServerThread:
+    return ServerThread(
+        lambda: RpcServer(
+            Registry(), host, 0, token=token, runtime_dir=tmp_path / "r", fifo=False, dgram=False
+        )
+    )
+
+
+def test_token_required_and_checked(tmp_path: Path) -> None:
+    srv = _token_server(tmp_path, "127.0.0.1", "s3cret")
+    try:
+        body = json.dumps({"jsonrpc": "2.0", "method": "system.listMethods", "id": 1})
+        r = post(srv, body)
+        assert r.status_code == 401 and r.json()["error"]["code"] == 401
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert post(srv, body, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = post(srv, body, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200 and "system.listMethods" in ok.json()["result"]
+    finally:
+        srv.stop()
+
+
+def test_non_loopback_without_token_refuses_to_start() -> None:
+    with pytest.raises(ConfigError):
+        RpcServer(Registry(), "0.0.0.0", 0, token=None)
