@@ -48,7 +48,7 @@ uri_header = rf"{hchar}+={hchar}*"
 
 # --- header parameters ------------------------------------------------------------------
 # generic-param = token [ EQUAL gen-value ]; gen-value = token / host / quoted-string
-gen_value = rf"(?:{token}|{IPv6reference}|{quoted_string})"
+gen_value = rf"(?:{IPv6reference}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]+|{token}|{quoted_string})"
 generic_param = rf"{token}(?:{SWS}={SWS}{gen_value})?"
 
 # --- start lines ----------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from . import _abnf
 from .errors import ParseError
-from .uri import URI, SipURI, format_host, parse_uri
+from .uri import _HOSTNAME_RE, URI, SipURI, _check_ipv6, format_host, parse_uri
 
 __all__ = [
     "COMPACT_FORMS",
@@ -364,6 +364,10 @@ def parse_via(value: str) -> Via:
     if m is None:
         raise ParseError("Bad Via header")
     name, version, transport, host, port_s, ptext = m.groups()
+    if host[0] == "[":
+        host = _check_ipv6(host[1:-1], "Via")
+    elif not _HOSTNAME_RE.match(host):
+        raise ParseError("Bad Via host")
     port = None
     if port_s is not None:
         port = int(port_s)

@@ -89,17 +89,31 @@ def _canon_host(host: str) -> str:
     return host.lower()
 
 
+def _check_ipv6(host: str, what: str) -> str:
+    """Validate an IPv6 address; tolerate the ``:::`` RFC 3261's ABNF let through (RFC 5118
+    section 4.10) by dropping the extra colon."""
+    try:
+        ipaddress.IPv6Address(host)
+        return host
+    except ValueError:
+        pass
+    if ":::" in host:
+        fixed = host.replace(":::", "::", 1)
+        try:
+            ipaddress.IPv6Address(fixed)
+            return fixed
+        except ValueError:
+            pass
+    raise ParseError(f"Bad IPv6 reference in {what}")
+
+
 def _parse_host(hostport: str, what: str) -> tuple[str, int | None]:
     m = _HOSTPORT_RE.match(hostport)
     if m is None:
         raise ParseError(f"Bad host in {what}")
     host = m.group("host")
     if host[0] == "[":
-        host = host[1:-1]
-        try:
-            ipaddress.IPv6Address(host)
-        except ValueError:
-            raise ParseError(f"Bad IPv6 reference in {what}") from None
+        host = _check_ipv6(host[1:-1], what)
     elif not _HOSTNAME_RE.match(host):
         raise ParseError(f"Bad host in {what}")
     port_s = m.group("port")
