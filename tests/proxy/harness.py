@@ -1,0 +1,184 @@
+"""Run kamtool's proxy in-process (own event loop thread) and real SIP peers against it."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kamtool.proxy.config import Listen, ProxyConfig
+from kamtool.proxy.server import ProxyServer
+from kamtool.sip.digest import ha1, ha1b
+from tests.support.ports import free_port
+
+SIPP_DIR = Path(__file__).resolve().parent.parent / "sipp"
+TIMEOUT = 20
+
+
+def low_free_port() -> int:
+    """A free UDP+TCP port below 10000 (sipsak truncates 5-digit ports in its URIs)."""
+    for _ in range(200):
+        port = random.randint(5100, 9999)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.bind(("127.0.0.1", port))
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                t.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free low port")
+
+
+def add_subscriber(db_url: str, user: str, password: str, domain: str = "127.0.0.1") -> None:
+    """Insert a subscriber row as kamctl would (plain password, ha1, ha1b)."""
+    from kamtool.db.connect import connected
+    from kamtool.db.models import Subscriber
+
+    with connected(db_url):
+        Subscriber.insert(
+            username=user,
+            domain=domain,
+            password=password,
+            ha1=ha1(user, domain, password),
+            ha1b=ha1b(user, domain, password),
+        ).execute()
+
+
+class RunningProxy:
+    """A :class:`ProxyServer` on its own loop thread; ``call(fn)`` runs fn on that loop."""
+
+    def __init__(self, config: ProxyConfig) -> None:
+        self.config = config
+        self.port = config.listen[0].port
+        self.loop = asyncio.new_event_loop()
+        self.server = ProxyServer(config)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.server.start())
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self.loop.run_forever()
+
+    def start(self) -> RunningProxy:
+        self._thread.start()
+        self._ready.wait(TIMEOUT)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn()`` on the proxy's loop and return its result."""
+
+        async def wrapper() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(TIMEOUT)
+
+    def stat(self, name: str) -> int:
+        group, _, key = name.partition(":")
+        return self.call(lambda: self.server.stats.value(group, key))
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            fut = asyncio.run_coroutine_threadsafe(self.server.stop(drain=1.0), self.loop)
+            fut.result(TIMEOUT)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(TIMEOUT)
+        self.loop.close()
+
+
+def make_config(db_url: str, port: int | None = None, **changes: Any) -> ProxyConfig:
+    port = port or low_free_port()
+    listen = (Listen("udp", "127.0.0.1", port), Listen("tcp", "127.0.0.1", port))
+    defaults: dict[str, Any] = dict(
+        listen=listen, db_url=db_url, rpc_listen=None, db_mode=1, timer_interval=1.0
+    )
+    defaults.update(changes)
+    return ProxyConfig(**defaults)
+
+
+def sipp_args(
+    scenario: str,
+    proxy_port: int,
+    local_port: int,
+    *,
+    service: str = "1001",
+    auth: tuple[str, str] | None = None,
+    variables: dict[str, str] | None = None,
+    transport: str = "u1",
+    timeout: int = 15,
+    hold_ms: int = 200,
+) -> list[str]:
+    args = [
+        "sipp",
+        f"127.0.0.1:{proxy_port}",
+        "-sf",
+        str(SIPP_DIR / scenario),
+        "-m",
+        "1",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(local_port),
+        "-s",
+        service,
+        "-t",
+        transport,
+        "-nostdin",
+        "-timeout",
+        f"{timeout}s",
+        "-timeout_error",
+        "-recv_timeout",
+        f"{timeout * 1000}",
+        "-d",
+        str(hold_ms),
+    ]
+    if auth:
+        args += ["-au", auth[0], "-ap", auth[1]]
+    for name, value in (variables or {}).items():
+        args += ["-set", name, value]
+    return args
+
+
+def sipp(scenario: str, proxy_port: int, local_port: int | None = None, **kw: Any) -> Any:
+    """Run one SIPp scenario to completion; returns the CompletedProcess."""
+    local_port = local_port or free_port()
+    return subprocess.run(
+        sipp_args(scenario, proxy_port, local_port, **kw),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT + 10,
+        cwd="/tmp",
+    )
+
+
+def sipp_background(scenario: str, proxy_port: int, local_port: int, **kw: Any) -> Any:
+    """Start a SIPp scenario (a UAS) and return the Popen; wait() it later."""
+    return subprocess.Popen(
+        sipp_args(scenario, proxy_port, local_port, **kw),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd="/tmp",
+    )
+
+
+def explain(proc: Any) -> str:
+    out = proc.stdout if isinstance(proc.stdout, str) else ""
+    err = proc.stderr if isinstance(proc.stderr, str) else ""
+    return f"exit {proc.returncode}\n{out[-3000:]}\n{err[-2000:]}"

@@ -1,0 +1,60 @@
+"""Calls through the proxy between real SIPp peers: record-route, BYE via the proxy,
+CANCEL, busy, timeouts, and the dialogs they leave behind."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.proxy.conftest import USERS, need
+from tests.proxy.harness import explain, sipp, sipp_background
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.sipp
+
+
+def register(proxy, user: str, port: int) -> None:
+    res = sipp(
+        "register.xml",
+        proxy.port,
+        port,
+        service=user,
+        auth=(user, USERS[user]),
+        variables={"expires": "600"},
+    )
+    assert res.returncode == 0, explain(res)
+
+
+def call(proxy, scenario="uac_call.xml", callee="1002", caller="1001", **kw):
+    return sipp(
+        scenario,
+        proxy.port,
+        service=callee,
+        auth=(caller, USERS[caller]),
+        variables={"caller": caller},
+        **kw,
+    )
+
+
+def test_call_with_record_route_and_bye_through_the_proxy(proxy):
+    need("sipp")
+    uas_port = free_port()
+    register(proxy, "1002", uas_port)
+    uas = sipp_background("uas_answer.xml", proxy.port, uas_port)
+    try:
+        res = call(proxy)
+        assert res.returncode == 0, explain(res)
+        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]
+    finally:
+        uas.kill()
+    # INVITE (after 407), ACK and BYE went through us: 2 relayed requests + stateless ACK
+    assert proxy.stat("core:rcv_requests_bye") == 1
+    assert proxy.stat("core:rcv_requests_ack") == 2  # ACK of the 407 + the end-to-end ACK
+    assert proxy.stat("sl:407_replies") == 1
+    dialogs = proxy.call(lambda: proxy.server.dialogs.dialogs())
+    assert len(dialogs) == 1
+    d = dialogs[0]
+    assert d.state == 5 and d.ended_by == "bye"
+    assert d.start_ts > 0 and d.caller.tag and d.callee.tag
+    assert proxy.stat("dialog:processed_dialogs") == 1
+    assert proxy.stat("dialog:active_dialogs") == 0
+    assert proxy.stat("tmx:2xx_transactions") >= 2  # INVITE and BYE

@@ -1,0 +1,112 @@
+"""REGISTER with digest auth against the running proxy, with sipsak and SIPp as clients."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.proxy.conftest import USERS, need
+from tests.proxy.harness import explain, low_free_port, sipp
+
+pytestmark = pytest.mark.sipp
+
+
+def sipsak(*args: str) -> subprocess.CompletedProcess:
+    need("sipsak")
+    return subprocess.run(["sipsak", *args], capture_output=True, text=True, timeout=20)
+
+
+def test_options_to_the_proxy_is_answered_keepalive(proxy):
+    res = sipsak("-s", f"sip:127.0.0.1:{proxy.port}", "-vv")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "SIP/2.0 200 Keepalive" in res.stdout
+    assert proxy.stat("sl:200_replies") == 1
+
+
+def test_sipsak_register_with_digest_saves_the_location_row(proxy):
+    local = low_free_port()
+    res = sipsak(
+        "-U",
+        "-C",
+        f"sip:1001@127.0.0.1:{local}",
+        "-s",
+        f"sip:1001@127.0.0.1:{proxy.port}",
+        "-a",
+        USERS["1001"],
+        "-vv",
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    bindings = proxy.call(lambda: proxy.server.usrloc.lookup("1001"))
+    assert [b.contact for b in bindings] == [f"sip:1001@127.0.0.1:{local}"]
+    # the row as Kamailio writes it (db_mode 1: written before the 200)
+    import sqlite3
+
+    path = proxy.config.db_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        row = conn.execute(
+            "SELECT ruid, username, domain, contact, typeof(expires), q, socket, methods,"
+            " connection_id, typeof(last_modified), user_agent FROM location"
+        ).fetchone()
+    assert row[0].startswith("uloc-")
+    assert row[1:4] == ("1001", None, f"sip:1001@127.0.0.1:{local}")
+    assert row[4] == "real" and row[9] == "real"  # Julian days
+    assert row[5] == -1.0 and row[6] == f"udp:127.0.0.1:{proxy.port}" and row[7] is None
+    assert row[8] == -1 and row[10].startswith("sipsak")
+    assert proxy.stat("registrar:accepted_regs") >= 1
+
+
+def test_sipsak_register_with_wrong_password_fails(proxy):
+    local = low_free_port()
+    res = sipsak(
+        "-U",
+        "-C",
+        f"sip:1001@127.0.0.1:{local}",
+        "-s",
+        f"sip:1001@127.0.0.1:{proxy.port}",
+        "-a",
+        "wrong",
+    )
+    assert res.returncode != 0
+    assert proxy.call(lambda: proxy.server.usrloc.lookup("1001")) == []
+
+
+def test_sipp_register_then_unregister(proxy):
+    need("sipp")
+    res = sipp(
+        "register.xml",
+        proxy.port,
+        service="1002",
+        auth=("1002", USERS["1002"]),
+        variables={"expires": "600"},
+    )
+    assert res.returncode == 0, explain(res)
+    bindings = proxy.call(lambda: proxy.server.usrloc.lookup("1002"))
+    assert len(bindings) == 1 and bindings[0].user_agent == "kamtool-test-sipp"
+    local = int(bindings[0].contact.split(":")[2].split(";")[0])
+    res = sipp(
+        "register.xml",
+        proxy.port,
+        local,
+        service="1002",
+        auth=("1002", USERS["1002"]),
+        variables={"expires": "0"},
+    )
+    assert res.returncode == 0, explain(res)
+    assert proxy.call(lambda: proxy.server.usrloc.lookup("1002")) == []
+
+
+def test_sipp_wrong_password_is_challenged_again(proxy):
+    need("sipp")
+    res = sipp("register_wrong_password.xml", proxy.port, service="1001", auth=("1001", "nope"))
+    assert res.returncode == 0, explain(res)
+    assert proxy.stat("registrar:rejected_regs") == 2
+    assert proxy.stat("sl:401_replies") == 2
+
+
+def test_sipp_auth_user_other_than_from_user_is_forbidden(proxy):
+    need("sipp")
+    res = sipp("register_forbidden.xml", proxy.port, service="1001", auth=("1002", USERS["1002"]))
+    assert res.returncode == 0, explain(res)
+    assert proxy.stat("sl:403_replies") == 1
+    assert proxy.call(lambda: proxy.server.usrloc.aors()) == []
