@@ -32,11 +32,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tests.support.ports import free_port
+from tests.support.reference import REFERENCE
 
-REPO = Path(__file__).resolve().parents[2]
-REFERENCE = Path(
-    os.environ.get("KAMTOOL_KAMAILIO_REF", REPO.parent / "shared" / "reference" / "kamailio-5.6")
-)
 CONFIG = REFERENCE / "kamailio-interop.cfg"
 SCHEMA_DIR = Path("/usr/share/kamailio")
 
