@@ -504,6 +504,11 @@ class Router:
             self.c_drop_rpl.value += 1
             return
         branch = via.branch or ""
+        cseq = resp.cseq
+        if cseq is not None and cseq.method == "CANCEL":
+            # the reply to a CANCEL we sent hop by hop: nothing to forward
+            self.tm.rpl_absorbed()
+            return
         if self.tm.response(branch, resp.status, resp):
             self.c_fwd_rpl.value += 1
             return

@@ -433,6 +433,11 @@ class TransactionLayer:
         self._branch_final(ctx, status, response)
         return True
 
+    def rpl_absorbed(self) -> None:
+        """Count a reply consumed by the proxy (e.g. the 200 of a CANCEL it sent)."""
+        self._rpl_received.value += 1
+        self._rpl_absorbed.value += 1
+
     def _relay_reply(self, stx: ServerTx, ctx: ClientTx, response: Any) -> None:
         if stx.on_response is not None:
             stx.on_response(stx, ctx, response)

@@ -58,3 +58,65 @@ def test_call_with_record_route_and_bye_through_the_proxy(proxy):
     assert proxy.stat("dialog:processed_dialogs") == 1
     assert proxy.stat("dialog:active_dialogs") == 0
     assert proxy.stat("tmx:2xx_transactions") >= 2  # INVITE and BYE
+
+
+def test_cancel_before_answer(proxy):
+    need("sipp")
+    uas_port = free_port()
+    register(proxy, "1002", uas_port)
+    uas = sipp_background("uas_ring.xml", proxy.port, uas_port)
+    try:
+        res = call(proxy, "uac_cancel.xml")
+        assert res.returncode == 0, explain(res)
+        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]
+    finally:
+        uas.kill()
+    assert proxy.stat("core:rcv_requests_cancel") == 1
+    dialogs = proxy.call(lambda: proxy.server.dialogs.dialogs())
+    assert [d.state for d in dialogs] == [5]
+    assert proxy.stat("dialog:failed_dialogs") == 1
+    assert proxy.stat("tmx:4xx_transactions") == 1  # the 487
+
+
+def test_busy_callee_486_is_relayed_and_acked_hop_by_hop(proxy):
+    need("sipp")
+    uas_port = free_port()
+    register(proxy, "1002", uas_port)
+    uas = sipp_background("uas_busy.xml", proxy.port, uas_port)
+    try:
+        res = call(proxy, "uac_busy.xml")
+        assert res.returncode == 0, explain(res)
+        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]  # it got the proxy's ACK
+    finally:
+        uas.kill()
+    assert proxy.stat("dialog:failed_dialogs") == 1
+
+
+def test_unreachable_callee_gets_408_after_fr_timer(start_proxy):
+    need("sipp")
+    proxy = start_proxy(fr_timer=1.0, t1=0.1)
+    register(proxy, "1002", free_port())  # nobody listens there afterwards
+    res = call(proxy, "uac_timeout.xml")
+    assert res.returncode == 0, explain(res)
+    assert proxy.stat("tmx:4xx_transactions") == 1
+
+
+def test_ringing_callee_is_cancelled_after_fr_inv_timer(start_proxy):
+    need("sipp")
+    proxy = start_proxy(fr_inv_timer=1.0)
+    uas_port = free_port()
+    register(proxy, "1002", uas_port)
+    uas = sipp_background("uas_ring.xml", proxy.port, uas_port)
+    try:
+        res = call(proxy, "uac_timeout.xml")
+        assert res.returncode == 0, explain(res)
+        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]  # CANCEL + ACK from us
+    finally:
+        uas.kill()
+
+
+def test_call_to_unregistered_user_is_404(proxy):
+    need("sipp")
+    res = call(proxy, "uac_timeout.xml", callee="1003")
+    assert res.returncode != 0  # it expected a 408
+    assert proxy.call(lambda: proxy.server.tm.stats()["4xx"]) == 1
