@@ -120,3 +120,63 @@ def test_call_to_unregistered_user_is_404(proxy):
     res = call(proxy, "uac_timeout.xml", callee="1003")
     assert res.returncode != 0  # it expected a 408
     assert proxy.call(lambda: proxy.server.tm.stats()["4xx"]) == 1
+
+
+def _established_call(proxy):
+    """A UAS (1002) answering and a UAC (1001) that waits for the proxy's BYE."""
+    uas_port = free_port()
+    register(proxy, "1002", uas_port)
+    uas = sipp_background("uas_answer.xml", proxy.port, uas_port)
+    uac = sipp_background(
+        "uac_wait_bye.xml",
+        proxy.port,
+        free_port(),
+        service="1002",
+        auth=("1001", USERS["1001"]),
+        variables={"caller": "1001"},
+    )
+    return uas, uac
+
+
+def _wait_for(predicate, timeout=10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_ending_a_dialog_on_request_sends_bye_to_both_sides(proxy):
+    need("sipp")
+    uas, uac = _established_call(proxy)
+    try:
+        dialogs = proxy.server.dialogs
+        assert _wait_for(lambda: [d.state for d in proxy.call(dialogs.dialogs)] == [4])
+        d = proxy.call(dialogs.dialogs)[0]
+        assert d.caller.contact.startswith("sip:1001@127.0.0.1:")
+        assert d.callee.contact.startswith("sip:127.0.0.1:")
+        assert proxy.call(lambda: dialogs.end(d.h_entry, d.h_id)) is True
+        assert uac.wait(20) == 0, uac.communicate()[0][-3000:]
+        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]
+    finally:
+        uac.kill()
+        uas.kill()
+    assert proxy.call(lambda: dialogs.end(d.h_entry, d.h_id)) is False
+    assert [x.state for x in proxy.call(dialogs.dialogs)] == [5]
+
+
+def test_dialog_lifetime_ends_the_call_with_bye_both_ways(start_proxy):
+    need("sipp")
+    proxy = start_proxy(dialog_lifetime=1)
+    uas, uac = _established_call(proxy)
+    try:
+        assert uac.wait(20) == 0, uac.communicate()[0][-3000:]
+        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]
+    finally:
+        uac.kill()
+        uas.kill()
+    assert proxy.stat("dialog:expired_dialogs") == 1
+    assert proxy.stat("dialog:active_dialogs") == 0
