@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -54,6 +55,16 @@ class ServerThread:
 @pytest.fixture
 def state() -> FakeState:
     return FakeState()
+
+
+@pytest.fixture(autouse=True)
+def _fast_thread_switch() -> Iterator[None]:
+    """Server and client share one interpreter here: switch threads quickly (the default
+    5 ms GIL switch interval would dominate every loopback round trip)."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(0.0002)
+    yield
+    sys.setswitchinterval(old)
 
 
 @pytest.fixture

@@ -144,8 +144,7 @@ class RpcServer:
         """Stop every transport and remove the FIFO and socket files."""
         if self._server is not None:
             self._server.close()
-            for writer in list(self.http.connections):
-                writer.close()
+            await self.http.close()
             await self._server.wait_closed()
             self._server = None
         if self.fifo:

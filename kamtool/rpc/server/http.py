@@ -83,9 +83,13 @@ class HttpHandler:
         self.body_timeout = body_timeout
         self.idle_timeout = idle_timeout
         self.connections: set[asyncio.StreamWriter] = set()
+        self.tasks: set[asyncio.Task] = set()
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections.add(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
         try:
             first = True
             while True:
@@ -99,6 +103,8 @@ class HttpHandler:
             log.exception("HTTP RPC connection failed")
         finally:
             self.connections.discard(writer)
+            if task is not None:
+                self.tasks.discard(task)
             writer.close()
             try:
                 await writer.wait_closed()
@@ -177,6 +183,16 @@ class HttpHandler:
             return False
         await self._send_reply(writer, version, reply, keep_alive)
         return keep_alive
+
+    async def close(self) -> None:
+        """Stop every open connection (keep-alive ones wait for a next request).
+
+        Aborting the transports ends each handler through its normal EOF path; cancelling
+        the handler tasks instead trips asyncio's stream callback on 3.11."""
+        for writer in list(self.connections):
+            writer.transport.abort()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=5)
 
     def _check_token(self, headers: dict[str, str]) -> None:
         if self.token is None:
