@@ -8,6 +8,7 @@ server from this object, so tests can shrink timers freely::
     [proxy]
     listen = ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"]
     rpc_listen = "127.0.0.1:5071"      # "" disables the RPC server
+    rpc_runtime_dir = "/run/kamtool"   # FIFO and datagram socket (default $XDG_RUNTIME_DIR/kamtool)
     domain = "example.com"             # extra names for "myself"; realm stays the From domain
     auth = true                        # false: no digest at all (labs)
     calculate_ha1 = true               # false: use the stored ha1/ha1b columns
@@ -104,6 +105,7 @@ class ProxyConfig:
     db_url: str = ""
     rpc_listen: str | None = DEFAULT_RPC_LISTEN
     rpc_token: str | None = None
+    rpc_runtime_dir: str | None = None  # FIFO + datagram socket; None: $XDG_RUNTIME_DIR/kamtool
     domain: str | None = None
     aliases: tuple[str, ...] = ()
     auth: bool = True
@@ -176,7 +178,7 @@ _INT = {
 }
 _FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4"}
 _BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature"}
-_STR = {"db_url", "rpc_listen", "rpc_token", "domain", "server_header"}
+_STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header"}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:

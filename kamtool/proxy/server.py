@@ -130,21 +130,43 @@ class ProxyServer:
         self.router.attach(self.transports)
         try:
             await self.transports.bind(cfg.listen)
-        except OSError:
+            await self._start_rpc()
+        except BaseException:
             await self.transports.close()
             raise
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
-        await self._start_rpc()
 
     async def _start_rpc(self) -> None:
-        if not self.config.rpc_listen:
+        """The JSON-RPC server (HTTP + FIFO + datagram, /metrics) over our state objects."""
+        cfg = self.config
+        if not cfg.rpc_listen:
             return
-        try:
-            from kamtool.rpc.server import start_rpc_server  # written by the rpc-server owner
-        except ImportError:
-            log.info("JSON-RPC server not available yet; --rpc-listen ignored")
-            return
-        self.rpc = await start_rpc_server(self, self.config.rpc_listen)
+        from kamtool.proxy.config import parse_host_port
+        from kamtool.rpc.methods.build import build_registry
+        from kamtool.rpc.metrics import metrics_endpoint
+        from kamtool.rpc.server import RpcServer
+
+        registry = build_registry(
+            statistics=self.stats,
+            usrloc=self.usrloc,
+            dialogs=self.dialogs,
+            started=self.started_at,
+            sockets=lambda: [(x.proto, x.host, x.port) for x in cfg.listen],
+        )
+        host, port = parse_host_port(cfg.rpc_listen)
+        rpc = RpcServer(
+            registry,
+            host,
+            port,
+            token=cfg.rpc_token,
+            runtime_dir=cfg.rpc_runtime_dir,
+            metrics=metrics_endpoint(
+                self.stats, dialogs=self.dialogs, usrloc=self.usrloc, started=self.started_at
+            ),
+            server_header=cfg.server_header,
+        )
+        await rpc.start()
+        self.rpc = rpc
 
     def _usrloc_tick(self) -> None:
         assert self.usrloc is not None and self.timers is not None
