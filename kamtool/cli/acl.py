@@ -1,8 +1,65 @@
-"""`kamtool acl ...`."""
+"""`kamtool acl ...`: users' ACL groups (grp table, group module)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from kamtool.cli import provision
+from kamtool.cli.options import NoReloadOption
+
 NAME = "acl"
-app = typer.Typer(name=NAME, help="acl", no_args_is_help=True)
+app = typer.Typer(name=NAME, help="ACL groups of users (grp table).", no_args_is_help=True)
+
+COLUMNS = ["id", "username", "domain", "grp", "last_modified"]
+UserArg = Annotated[
+    str, typer.Argument(help="user, user@domain or sip:user@domain.", show_default=False)
+]
+
+
+@app.command("grant")
+def grant(
+    user: UserArg,
+    groups: Annotated[
+        list[str], typer.Argument(help="One or more group names.", show_default=False)
+    ],
+    no_reload: NoReloadOption = False,
+) -> None:
+    """Put a user in groups (kamctl acl grant USER GROUP...)."""
+    from kamtool.core import acl
+
+    who = provision.user(user)
+    with provision.database() as db:
+        change = acl.grant(db, who, groups)
+    provision.report(change, no_reload=no_reload)
+
+
+@app.command("revoke")
+def revoke(
+    user: UserArg,
+    group: Annotated[
+        str | None, typer.Argument(help="Only this group (default: all).", show_default=False)
+    ] = None,
+    no_reload: NoReloadOption = False,
+) -> None:
+    """Take a user out of one group, or out of all."""
+    from kamtool.core import acl
+
+    who = provision.user(user)
+    with provision.database() as db:
+        change = acl.revoke(db, who, group)
+    provision.report(change, no_reload=no_reload)
+
+
+@app.command("show")
+def show(
+    user: Annotated[str | None, typer.Argument(help="Only this user.", show_default=False)] = None,
+) -> None:
+    """List group memberships."""
+    from kamtool.core import acl
+
+    who = provision.user(user) if user is not None else None
+    with provision.database() as db:
+        rows = acl.show(db, who)
+    provision.show(rows, COLUMNS, empty="no ACL groups")

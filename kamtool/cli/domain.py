@@ -1,8 +1,52 @@
-"""`kamtool domain ...`."""
+"""`kamtool domain ...`: the domain table (domains this proxy serves)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from kamtool.cli import provision
+from kamtool.cli.options import NoReloadOption
+
 NAME = "domain"
-app = typer.Typer(name=NAME, help="domain", no_args_is_help=True)
+app = typer.Typer(name=NAME, help="Local SIP domains (domain table).", no_args_is_help=True)
+
+COLUMNS = ["id", "domain", "did", "last_modified"]
+DomainArg = Annotated[str, typer.Argument(help="Domain name or IP address.", show_default=False)]
+
+
+@app.command("add")
+def add(
+    domain: DomainArg,
+    did: Annotated[
+        str | None, typer.Option("--did", help="Domain id (default: none).", show_default=False)
+    ] = None,
+    no_reload: NoReloadOption = False,
+) -> None:
+    """Add a domain."""
+    from kamtool.core import domains
+
+    with provision.database() as db:
+        change = domains.add(db, domain, did)
+    provision.report(change, no_reload=no_reload)
+
+
+@app.command("rm")
+def rm(domain: DomainArg, no_reload: NoReloadOption = False) -> None:
+    """Remove a domain."""
+    from kamtool.core import domains
+
+    with provision.database() as db:
+        change = domains.remove(db, domain)
+    provision.report(change, no_reload=no_reload)
+
+
+@app.command("show")
+def show() -> None:
+    """List the domain table (from the database)."""
+    from kamtool.core import domains
+
+    with provision.database() as db:
+        rows = domains.show(db)
+    provision.show(rows, COLUMNS, empty="no domains")

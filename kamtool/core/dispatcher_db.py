@@ -1,0 +1,112 @@
+"""The ``dispatcher`` table: destinations grouped in sets.
+
+``add SETID URI [FLAGS] [PRIORITY] [ATTRS] [DESCRIPTION]`` writes kamctl's row,
+``rm ID`` deletes one destination by row id (as kamctl does), ``rmset SETID`` a whole
+set. The flags column is the bitmask 1 inactive, 2 trying, 4 disabled, 8 probing,
+16 skip DNS; Kamailio loads the table at start and on ``dispatcher.reload``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import peewee
+
+from kamtool.core import validate
+from kamtool.core.writes import Change, reading, transaction
+from kamtool.db import models
+from kamtool.errors import AlreadyExists, NotFound
+
+FLAG_BITS = 31  # the five flags above; other bits are rejected as typos
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "setid": r.setid,
+        "destination": r.destination,
+        "flags": r.flags,
+        "priority": r.priority,
+        "attrs": r.attrs,
+        "description": r.description,
+    }
+
+
+def add(
+    db: peewee.Database,
+    setid: str | int,
+    uri: str,
+    flags: str | int = 0,
+    priority: str | int = 0,
+    attrs: str = "",
+    description: str = "",
+) -> Change:
+    """Insert a destination; refuse the same URI twice in one set."""
+    values = {
+        "setid": validate.group_id(setid, "set id"),
+        "destination": validate.sip_uri(uri, "destination"),
+        "flags": validate.integer(flags, "flags", minimum=0, maximum=FLAG_BITS),
+        "priority": validate.integer(priority, "priority"),
+        "attrs": validate.text(attrs or "", "attrs", max_len=128),
+        "description": validate.text(description or "", "description", max_len=64),
+    }
+    D = models.Dispatcher
+    with reading("dispatcher"):
+        dup = D.select(D.id).where(
+            (D.setid == values["setid"]) & (D.destination == values["destination"])
+        )
+        if dup.exists():
+            raise AlreadyExists(
+                f"{values['destination']} is already in dispatcher set {values['setid']}"
+            )
+    with transaction(db, "dispatcher"):
+        new_id = D.insert(**values).execute()
+    return Change(
+        "dispatcher",
+        "added",
+        [{"id": new_id, **values}],
+        1,
+        f"{values['destination']} added to dispatcher set {values['setid']}",
+    )
+
+
+def remove(db: peewee.Database, row_id: str | int) -> Change:
+    """Delete the destination with row id ``row_id`` (the id ``dispatcher show`` prints)."""
+    ident = validate.integer(row_id, "destination id", minimum=0)
+    D = models.Dispatcher
+    with transaction(db, "dispatcher"):
+        rows = [_row(r) for r in D.select().where(D.id == ident)]
+        if rows:
+            D.delete().where(D.id == ident).execute()
+    if not rows:
+        raise NotFound(f"no dispatcher destination with id {ident}")
+    return Change("dispatcher", "removed", rows, 1, f"dispatcher destination {ident} removed")
+
+
+def remove_set(db: peewee.Database, setid: str | int) -> Change:
+    """Delete every destination of set ``setid``."""
+    ident = validate.group_id(setid, "set id")
+    D = models.Dispatcher
+    with transaction(db, "dispatcher"):
+        rows = [_row(r) for r in D.select().where(D.setid == ident).order_by(D.id)]
+        if rows:
+            D.delete().where(D.setid == ident).execute()
+    if not rows:
+        raise NotFound(f"no dispatcher set {ident}")
+    return Change(
+        "dispatcher",
+        "removed",
+        rows,
+        len(rows),
+        f"dispatcher set {ident} removed ({len(rows)} destinations)",
+    )
+
+
+def show(db: peewee.Database, setid: str | int | None = None) -> list[dict[str, Any]]:
+    """Destinations ordered by set and id, optionally of one set."""
+    D = models.Dispatcher
+    query = D.select().order_by(D.setid, D.id)
+    if setid is not None:
+        query = query.where(D.setid == validate.group_id(setid, "set id"))
+    with reading("dispatcher"):
+        return [_row(r) for r in query]

@@ -1,0 +1,63 @@
+"""The ``domain`` table: the SIP domains this proxy is responsible for (domain module).
+
+``last_modified``: kamctl writes ``NOW()`` on MySQL and, on SQLite, the *text* printed
+by ``date`` ('Thu Nov 26 11:36:53 UTC 2026'). The domain module never reads the
+column, but a text date is not something any reader of a TIMESTAMP column can use,
+and db_sqlite reads datetimes correctly only as REAL Julian days. So we store the
+current time through the model's datetime field, which writes what Kamailio itself
+writes on each engine (a REAL Julian day on SQLite, local DATETIME on MySQL).
+``did`` stays NULL unless given (the module then uses the domain as its did).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import peewee
+
+from kamtool.core import validate
+from kamtool.core.writes import Change, reading, transaction
+from kamtool.db import models
+from kamtool.errors import AlreadyExists, NotFound
+
+
+def _row(r: Any) -> dict[str, Any]:
+    return {"id": r.id, "domain": r.domain, "did": r.did, "last_modified": r.last_modified}
+
+
+def add(db: peewee.Database, domain: str, did: str | None = None) -> Change:
+    """Insert ``domain``; AlreadyExists when it is there (kamctl says so and exits 0)."""
+    name = validate.domain_name(domain)
+    values: dict[str, Any] = {
+        "domain": name,
+        "did": validate.text(did, "did", max_len=64) if did else None,
+        "last_modified": dt.datetime.now().replace(microsecond=0),
+    }
+    D = models.Domain
+    with reading("domain"):
+        if D.select(D.id).where(D.domain == name).exists():
+            raise AlreadyExists(f"domain {name} is already in the domain table")
+    with transaction(db, f"domain {name}"):
+        new_id = D.insert(**values).execute()
+    return Change("domain", "added", [{"id": new_id, **values}], 1, f"domain {name} added")
+
+
+def remove(db: peewee.Database, domain: str) -> Change:
+    """Delete ``domain``."""
+    name = validate.domain_name(domain)
+    D = models.Domain
+    with transaction(db, f"domain {name}"):
+        rows = [_row(r) for r in D.select().where(D.domain == name)]
+        if rows:
+            D.delete().where(D.domain == name).execute()
+    if not rows:
+        raise NotFound(f"domain {name} is not in the domain table")
+    return Change("domain", "removed", rows, len(rows), f"domain {name} removed")
+
+
+def show(db: peewee.Database) -> list[dict[str, Any]]:
+    """Every domain row, by name."""
+    D = models.Domain
+    with reading("domain"):
+        return [_row(r) for r in D.select().order_by(D.domain)]
