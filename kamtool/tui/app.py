@@ -1,0 +1,329 @@
+"""``kamtool monitor``: the Textual app.
+
+Polling runs in thread workers, one group per panel, so a slow or dead endpoint never
+freezes the UI and a slow section never holds up the others. A group whose previous
+poll is still running is skipped rather than piled up. Results come back as messages
+(:mod:`kamtool.tui.messages`); the app keeps the state and hands it to the widgets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Label, TabbedContent, TabPane
+from textual.worker import WorkerState
+
+from kamtool.errors import KamtoolError, RpcError, RpcUnavailable
+from kamtool.tui.health import evaluate, worst
+from kamtool.tui.messages import ActionFinished, ActionRequested, Polled, PollFailed
+from kamtool.tui.source import MonitorSource
+from kamtool.tui.traffic import Traffic
+from kamtool.tui.widgets.calls import CallsTable
+from kamtool.tui.widgets.confirm_screen import ConfirmScreen
+from kamtool.tui.widgets.dispatcher_table import DispatcherTable
+from kamtool.tui.widgets.health_panel import HealthPanel
+from kamtool.tui.widgets.help_screen import HelpScreen
+from kamtool.tui.widgets.registrations import RegistrationsPanel
+from kamtool.tui.widgets.security_panel import SecurityPanel
+from kamtool.tui.widgets.status_header import StatusHeader
+from kamtool.tui.widgets.traffic_panel import TrafficPanel
+
+GROUPS = ("server", "contacts", "dialogs", "dispatcher", "security")
+TABS = ("overview", "registrations", "calls", "dispatcher", "security")
+BASELINE_SECONDS = 60.0  # health rates are computed over about this long
+
+
+class MonitorApp(App[None]):
+    """The live dashboard over a :class:`~kamtool.tui.source.MonitorSource`.
+
+    Args:
+        source: where the data comes from (``RpcSource`` live, ``FakeSource`` in tests).
+        interval: seconds between polls; None polls once at start only (tests drive it).
+        clock: wall-clock seconds; tests pass a fixed one so countdowns do not move.
+    """
+
+    CSS_PATH = "monitor.tcss"
+    TITLE = "kamtool monitor"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar = [
+        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "help", "Help"),
+        Binding("r", "refresh", "Refresh"),
+        *(
+            Binding(str(i + 1), f"show_tab('{tab}')", tab.title(), show=False)
+            for i, tab in enumerate(TABS)
+        ),  # fmt: skip
+    ]
+
+    def __init__(
+        self,
+        source: MonitorSource,
+        *,
+        interval: float | None = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.interval = interval
+        self.clock = clock
+        self.traffic = Traffic()
+        self.version: str | None = None
+        self.stats: dict[str, float] = {}
+        self.transactions: dict[str, int] = {}
+        self.destinations: list[Any] = []
+        self.history: deque[tuple[float, dict[str, float], dict[str, int]]] = deque()
+        self.unreachable: str | None = None
+        self.checks = evaluate(target=source.target, stats={}, transactions={}, destinations=[])
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="status")
+        with TabbedContent(initial="overview", id="tabs"):
+            with TabPane("1 Overview", id="overview"), VerticalScroll(id="overview-body"):
+                yield TrafficPanel(id="traffic")
+                yield HealthPanel(id="health")
+            with TabPane("2 Registrations", id="registrations"):
+                yield RegistrationsPanel(id="registrations-panel")
+            with TabPane("3 Calls", id="calls"):
+                yield Label("", id="calls-note", classes="note")
+                yield CallsTable(id="calls-table")
+            with TabPane("4 Dispatcher", id="dispatcher"):
+                yield Label("", id="dispatcher-note", classes="note")
+                yield DispatcherTable(id="dispatcher-table")
+            with TabPane("5 Security", id="security"):
+                yield SecurityPanel(id="security-panel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        # The main screen's widgets, kept so that updates still land while a modal
+        # screen (confirmation, help) is on top: App.query_one searches the top screen.
+        self.main = self.screen
+        header = self.header
+        header.target = self.source.target
+        header.now = self.clock()
+        self.part("#traffic").border_title = "Traffic (messages per second)"
+        self.part(HealthPanel).border_title = "Health"
+        self.part(HealthPanel).show(self.checks)
+        for note in self.main.query(".note"):
+            note.display = False
+        self.poll_all()
+        if self.interval:
+            self.set_interval(self.interval, self.poll_all)
+        self.set_interval(1.0, self.tick)
+
+    def part(self, selector: Any, expect: Any = None) -> Any:
+        """A widget of the main screen (``query_one`` that ignores modal screens)."""
+        if expect is None:
+            return self.main.query_one(selector)
+        return self.main.query_one(selector, expect)
+
+    @property
+    def header(self) -> StatusHeader:
+        return self.part(StatusHeader)
+
+    # ------------------------------------------------------------------ polling
+
+    def busy(self, group: str) -> bool:
+        return any(
+            w.group == group and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            for w in self.workers
+        )
+
+    def poll_all(self) -> None:
+        """Start a poll of every group that is not still waiting for its last one."""
+        for group in GROUPS:
+            if not self.busy(group):
+                getattr(self, f"poll_{group}")()
+
+    def _read(self, group: str, reads: dict[str, Callable[[], Any]], optional: bool) -> None:
+        """Run ``reads`` (in a worker thread) and post the outcome.
+
+        With ``optional``, a section the server refuses (module not loaded) is reported
+        as an ``error:<name>`` entry instead of failing the whole group.
+        """
+        at = self.clock()
+        data: dict[str, Any] = {}
+        try:
+            for name, read in reads.items():
+                try:
+                    data[name] = read()
+                except RpcError as exc:
+                    if not optional:
+                        raise
+                    data[f"error:{name}"] = exc.message
+        except RpcUnavailable as exc:
+            self.post_message(PollFailed(group, exc.message, unreachable=True))
+            return
+        except KamtoolError as exc:
+            self.post_message(PollFailed(group, exc.message, unreachable=False))
+            return
+        except Exception as exc:  # a bad answer must not kill the monitor: show it
+            self.post_message(PollFailed(group, f"bad answer: {exc!r}", unreachable=False))
+            return
+        self.post_message(Polled(group, data, at))
+
+    @work(thread=True, exclusive=True, group="server")
+    def poll_server(self) -> None:
+        reads: dict[str, Callable[[], Any]] = {}
+        if self.version is None:
+            reads["version"] = self.source.version
+        reads.update(
+            uptime=self.source.uptime,
+            stats=self.source.stats,
+            transactions=self.source.transactions,
+        )
+        self._read("server", reads, optional=True)
+
+    @work(thread=True, exclusive=True, group="contacts")
+    def poll_contacts(self) -> None:
+        self._read("contacts", {"contacts": self.source.contacts}, optional=False)
+
+    @work(thread=True, exclusive=True, group="dialogs")
+    def poll_dialogs(self) -> None:
+        self._read("dialogs", {"dialogs": self.source.dialogs}, optional=False)
+
+    @work(thread=True, exclusive=True, group="dispatcher")
+    def poll_dispatcher(self) -> None:
+        self._read("dispatcher", {"dispatcher": self.source.dispatcher}, optional=False)
+
+    @work(thread=True, exclusive=True, group="security")
+    def poll_security(self) -> None:
+        self._read(
+            "security", {"bans": self.source.bans, "pike": self.source.pike_top}, optional=True
+        )
+
+    # ------------------------------------------------------------------ results
+
+    def on_polled(self, message: Polled) -> None:
+        self.unreachable = None
+        now = self.clock()
+        data = message.data
+        header = self.header
+        header.connected, header.now = True, now
+        if message.group == "server":
+            if "version" in data:
+                self.version = data["version"]
+                header.version = self.version or ""
+            if "uptime" in data:
+                header.uptime, header.uptime_at = data["uptime"], message.at
+            self.stats = data.get("stats", {})
+            self.transactions = data.get("transactions", {})
+            self.traffic.add(message.at, self.stats)
+            self.history.append((message.at, self.stats, self.transactions))
+            while len(self.history) > 2 and self.history[1][0] <= message.at - BASELINE_SECONDS:
+                self.history.popleft()
+            self.part(TrafficPanel).show(self.traffic)
+        elif message.group == "contacts":
+            self.part(RegistrationsPanel).show(data["contacts"], message.at, now)
+        elif message.group == "dialogs":
+            self.part(CallsTable).show(data["dialogs"], message.at, now)
+            self.note("#calls-note", "")
+        elif message.group == "dispatcher":
+            self.destinations = data["dispatcher"]
+            self.part(DispatcherTable).show(self.destinations)
+            self.note("#dispatcher-note", "")
+        elif message.group == "security":
+            panel = self.part(SecurityPanel)
+            for name in ("bans", "pike"):
+                if f"error:{name}" in data:
+                    panel.show_error(name, data[f"error:{name}"])
+            if "bans" in data:
+                panel.show_bans(data["bans"], message.at, now)
+            if "pike" in data:
+                panel.show_pike(data["pike"])
+        self.update_health()
+
+    def on_poll_failed(self, message: PollFailed) -> None:
+        if message.unreachable:
+            self.unreachable = message.error
+            header = self.header
+            header.connected, header.error = False, message.error
+        elif message.group in ("dialogs", "dispatcher"):
+            note = "#calls-note" if message.group == "dialogs" else "#dispatcher-note"
+            self.note(note, f"not available: {message.error}")
+        elif message.group == "contacts":
+            self.part(RegistrationsPanel).border_subtitle = f"error: {message.error}"
+        self.update_health()
+
+    def note(self, selector: str, text: str) -> None:
+        label = self.part(selector, Label)
+        label.update(text)
+        label.display = bool(text)
+
+    def update_health(self) -> None:
+        baseline = self.history[0] if len(self.history) > 1 else None
+        self.checks = evaluate(
+            target=self.source.target,
+            stats=self.stats,
+            transactions=self.transactions,
+            destinations=self.destinations,
+            connection_error=self.unreachable,
+            baseline=baseline[1] if baseline else None,
+            baseline_transactions=baseline[2] if baseline else None,
+        )
+        panel = self.part(HealthPanel)
+        panel.show(self.checks)
+        panel.border_title = f"Health: {worst(self.checks)}"
+
+    def tick(self) -> None:
+        """Once a second: move countdowns and durations on, without polling."""
+        now = self.clock()
+        self.header.now = now
+        self.part(RegistrationsPanel).tick(now)
+        self.part(CallsTable).tick(now)
+        self.part(SecurityPanel).tick(now)
+
+    # ------------------------------------------------------------------ actions
+
+    @on(ActionRequested)
+    def request_action(self, message: ActionRequested) -> None:
+        if message.question is None:
+            self.perform(message)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.perform(message)
+
+        self.push_screen(ConfirmScreen(message.question), answered)
+
+    @work(thread=True, group="action")
+    def perform(self, request: ActionRequested) -> None:
+        """Call the source's action in a thread, then report and poll its group again."""
+        try:
+            getattr(self.source, request.method)(*request.args)
+        except KamtoolError as exc:
+            self.post_message(ActionFinished(request.description, request.group, exc.message))
+            return
+        self.post_message(ActionFinished(request.description, request.group))
+
+    def on_action_finished(self, message: ActionFinished) -> None:
+        if message.error:
+            self.notify(f"{message.description}: {message.error}", severity="error", timeout=8)
+        else:
+            self.notify(f"done: {message.description}", timeout=4)
+        if not self.busy(message.group):
+            getattr(self, f"poll_{message.group}")()
+
+    def action_refresh(self) -> None:
+        self.poll_all()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_show_tab(self, tab: str) -> None:
+        self.part(TabbedContent).active = tab
+        pane = self.part(f"#{tab}", TabPane)
+        # Focus must move into the new pane, or the tab switches back to the old focus.
+        tables = [w for w in pane.query("DataTable") if w.focusable]
+        others = [w for w in pane.query("*") if w.focusable]
+        if tables or others:
+            (tables or others)[0].focus()

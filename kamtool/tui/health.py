@@ -1,0 +1,178 @@
+"""Health rules: OK / WARNING / CRITICAL, a one-line reason, and the command to look further.
+
+Pure functions over what the monitor already read; no I/O, no textual. Rates are
+computed between a baseline statistics sample (about a minute old) and the latest one;
+with a single sample (``--once``) the totals since the server started are used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from kamtool.tui.source import Destination
+from kamtool.tui.traffic import reply_class_total
+
+OK, WARNING, CRITICAL = "OK", "WARNING", "CRITICAL"
+_RANK = {OK: 0, WARNING: 1, CRITICAL: 2}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Limits of the rules; fractions are 0..1."""
+
+    error_ratio_warning: float = 0.05
+    error_ratio_critical: float = 0.20
+    min_messages: int = 20  # below this many messages an error ratio means nothing
+    transactions_warning: int = 1000
+    transactions_critical: int = 10000
+    shm_warning: float = 0.80
+    shm_critical: float = 0.95
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one rule."""
+
+    name: str
+    level: str
+    reason: str
+    command: str
+
+
+def worst(checks: Sequence[Check]) -> str:
+    """The most severe level among ``checks`` (OK when there are none)."""
+    return max((c.level for c in checks), key=_RANK.__getitem__, default=OK)
+
+
+def check_connection(target: str, error: str | None) -> Check:
+    if error:
+        return Check("connection", CRITICAL, f"no answer from {target}: {error}",
+                     "kamtool rpc core.version")  # fmt: skip
+    return Check("connection", OK, f"{target} answers", "kamtool rpc core.version")
+
+
+def check_dispatcher(destinations: Sequence[Destination]) -> Check:
+    """Every set needs a usable destination; inactive or disabled ones count as down."""
+    command = "kamtool rpc dispatcher.list"
+    sets: dict[int, list[Destination]] = {}
+    for d in destinations:
+        sets.setdefault(d.set_id, []).append(d)
+    if not sets:
+        return Check("dispatcher", OK, "no dispatcher sets", command)
+    dead, degraded = [], []
+    for set_id, dests in sorted(sets.items()):
+        down = [d for d in dests if d.state in ("inactive", "disabled")]
+        if len(down) == len(dests):
+            dead.append(f"set {set_id}: all {len(dests)} down")
+        elif down:
+            degraded.append(f"set {set_id}: {len(down)} of {len(dests)} down")
+    if dead:
+        return Check("dispatcher", CRITICAL, "; ".join(dead + degraded), command)
+    if degraded:
+        return Check("dispatcher", WARNING, "; ".join(degraded), command)
+    return Check("dispatcher", OK, f"{len(sets)} set(s), every destination up", command)
+
+
+def _errors_and_messages(stats: Mapping[str, float]) -> tuple[float, float]:
+    errors = (
+        stats.get("core:err_requests", 0)
+        + stats.get("core:err_replies", 0)
+        + reply_class_total(stats, "5xx")
+        + reply_class_total(stats, "6xx")
+    )
+    return errors, stats.get("core:rcv_requests", 0) + stats.get("core:rcv_replies", 0)
+
+
+def check_error_rate(
+    stats: Mapping[str, float],
+    baseline: Mapping[str, float] | None = None,
+    limits: Thresholds = Thresholds(),
+) -> Check:
+    """Errors (failed forwards, 5xx and 6xx replies) per message received."""
+    command = "kamtool rpc stats.get_statistics all"
+    if not stats:
+        return Check("error rate", WARNING, "no statistics from the server", command)
+    errors, messages = _errors_and_messages(stats)
+    span = "since start"
+    if baseline:
+        e0, m0 = _errors_and_messages(baseline)
+        if errors >= e0 and messages >= m0:  # else the counters were reset: use totals
+            errors, messages, span = errors - e0, messages - m0, "recently"
+    if messages < limits.min_messages:
+        return Check("error rate", OK, f"{messages:.0f} messages {span}: too few to judge", command)
+    ratio = errors / messages
+    reason = f"{ratio:.1%} errors ({errors:.0f} of {messages:.0f} messages {span})"
+    if ratio >= limits.error_ratio_critical:
+        return Check("error rate", CRITICAL, reason, command)
+    if ratio >= limits.error_ratio_warning:
+        return Check("error rate", WARNING, reason, command)
+    return Check("error rate", OK, reason, command)
+
+
+def current_transactions(
+    stats: Mapping[str, float], transactions: Mapping[str, int] | None
+) -> int | None:
+    """Transactions in memory: tm.stats ``current``, else ``tmx:inuse_transactions``."""
+    if transactions and "current" in transactions:
+        return int(transactions["current"])
+    value = stats.get("tmx:inuse_transactions")
+    return None if value is None else int(value)
+
+
+def check_transactions(
+    stats: Mapping[str, float],
+    transactions: Mapping[str, int] | None,
+    baseline: Mapping[str, float] | None = None,
+    baseline_transactions: Mapping[str, int] | None = None,
+    limits: Thresholds = Thresholds(),
+) -> Check:
+    """Transactions piling up: many in memory, or their number doubling since the baseline."""
+    command = "kamtool rpc tm.stats"
+    now = current_transactions(stats, transactions)
+    if now is None:
+        return Check("transactions", OK, "no transaction statistics (tm not loaded?)", command)
+    if now >= limits.transactions_critical:
+        return Check("transactions", CRITICAL, f"{now} transactions in memory", command)
+    if now >= limits.transactions_warning:
+        return Check("transactions", WARNING, f"{now} transactions in memory", command)
+    before = current_transactions(baseline or {}, baseline_transactions) if baseline else None
+    if before is not None and now >= 100 and now >= 2 * max(before, 1):
+        return Check("transactions", WARNING, f"piling up: {before} -> {now}", command)
+    return Check("transactions", OK, f"{now} transactions in memory", command)
+
+
+def check_shared_memory(stats: Mapping[str, float], limits: Thresholds = Thresholds()) -> Check:
+    """Kamailio's shared memory pool nearly full (``shmem:real_used_size`` of ``total_size``)."""
+    command = "kamtool rpc core.shmmem"
+    total, used = stats.get("shmem:total_size"), stats.get("shmem:real_used_size")
+    if not total or used is None:
+        return Check("shared memory", OK, "not reported by this server", command)
+    ratio = used / total
+    reason = f"{ratio:.0%} used ({used / 2**20:.1f} of {total / 2**20:.1f} MiB)"
+    if ratio >= limits.shm_critical:
+        return Check("shared memory", CRITICAL, reason, command)
+    if ratio >= limits.shm_warning:
+        return Check("shared memory", WARNING, reason, command)
+    return Check("shared memory", OK, reason, command)
+
+
+def evaluate(
+    *,
+    target: str,
+    stats: Mapping[str, float],
+    transactions: Mapping[str, int] | None,
+    destinations: Sequence[Destination],
+    connection_error: str | None = None,
+    baseline: Mapping[str, float] | None = None,
+    baseline_transactions: Mapping[str, int] | None = None,
+    limits: Thresholds = Thresholds(),
+) -> list[Check]:
+    """Run every rule; the order is the display order."""
+    return [
+        check_connection(target, connection_error),
+        check_dispatcher(destinations),
+        check_error_rate(stats, baseline, limits),
+        check_transactions(stats, transactions, baseline, baseline_transactions, limits),
+        check_shared_memory(stats, limits),
+    ]

@@ -1,0 +1,89 @@
+"""Per-second message rates from Kamailio's ever-growing statistics counters.
+
+Each sample of ``stats.get_statistics all`` is reduced to a few totals; two samples give a
+rate per series. A counter that goes down (server restarted, stats reset) starts a new
+baseline instead of producing a negative rate.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+CLASSES = ("2xx", "3xx", "4xx", "5xx", "6xx")
+
+
+@dataclass(frozen=True)
+class Series:
+    """A traffic series: ``name`` shown to people, the stats counters summed into it."""
+
+    name: str
+    counters: tuple[str, ...]
+
+
+SERIES: tuple[Series, ...] = (
+    Series("requests", ("core:rcv_requests",)),
+    Series("replies", ("core:rcv_replies",)),
+    Series("forwarded", ("core:fwd_requests", "core:fwd_replies")),
+    Series("dropped", ("core:drop_requests", "core:drop_replies")),
+    Series("errors", ("core:err_requests", "core:err_replies")),
+)
+
+
+def reply_class_total(stats: Mapping[str, float], cls: str) -> float:
+    """Final replies of class ``cls`` ("4xx") this server sent or relayed.
+
+    tm's per-class transaction counters (``tmx:4xx_transactions``) plus sl's stateless
+    replies (``sl:404_replies``, ``sl:4xx_replies`` ...). A server without tmx/sl
+    counters (kamtool's proxy may publish only ``core:``) falls back to the replies it
+    received, ``core:rcv_replies_4xx``.
+    """
+    digit = cls[0]
+    tm = stats.get(f"tmx:{cls}_transactions")
+    sl = [v for k, v in stats.items() if k.startswith(f"sl:{digit}") and k.endswith("_replies")]
+    if tm is None and not sl:
+        return float(stats.get(f"core:rcv_replies_{cls}", 0))
+    return float(tm or 0) + float(sum(sl))
+
+
+def totals(stats: Mapping[str, float]) -> dict[str, float]:
+    """The counter totals behind every traffic series, keyed by series name."""
+    out = {s.name: float(sum(stats.get(c, 0) for c in s.counters)) for s in SERIES}
+    for cls in CLASSES:
+        out[cls] = reply_class_total(stats, cls)
+    return out
+
+
+SERIES_NAMES: tuple[str, ...] = tuple(s.name for s in SERIES) + CLASSES
+
+
+class Traffic:
+    """Keeps the last ``keep`` rates (messages per second) of every series."""
+
+    def __init__(self, keep: int = 120):
+        self.keep = keep
+        self.rates: dict[str, deque[float]] = {n: deque(maxlen=keep) for n in SERIES_NAMES}
+        self._last: tuple[float, dict[str, float]] | None = None
+
+    def add(self, at: float, stats: Mapping[str, float]) -> None:
+        """Feed one statistics sample taken at time ``at`` (seconds)."""
+        now = totals(stats)
+        last, self._last = self._last, (at, now)
+        if last is None:
+            return
+        then, before = last
+        elapsed = at - then
+        if elapsed <= 0:
+            return
+        if any(now[n] < before[n] for n in SERIES_NAMES):
+            return  # counters went back: a restart or a reset; this sample is the new base
+        for name in SERIES_NAMES:
+            self.rates[name].append((now[name] - before[name]) / elapsed)
+
+    def latest(self, name: str) -> float | None:
+        series = self.rates[name]
+        return series[-1] if series else None
+
+    def window(self, name: str) -> list[float]:
+        return list(self.rates[name])
