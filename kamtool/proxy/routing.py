@@ -137,7 +137,7 @@ class Router:
         usrloc_stats("usrloc", "registered_users", lambda: self.usrloc.stats()[0])
         usrloc_stats("usrloc", "location_users", lambda: self.usrloc.stats()[0])
         usrloc_stats("usrloc", "location_contacts", lambda: self.usrloc.stats()[1])
-        usrloc_stats("usrloc", "location_expires", lambda: 0)
+        usrloc_stats("usrloc", "location_expires", lambda: self.usrloc.expired_total)
         stats.set_value("registrar", "max_expires", config.max_expires)
         stats.set_value("registrar", "default_expire", config.default_expires)
 
@@ -304,14 +304,12 @@ class Router:
                 from_user=(from_uri.user or "") if from_uri is not None else "",
                 challenge_status=401 if is_reg else 407,
             )
+            # registrar:rejected_regs counts failed saves only, as in Kamailio: challenges
+            # and auth failures show up in sl:401_replies / sl:403_replies instead.
             if outcome.status == 403:
-                if is_reg:
-                    self.registrar.rejected.value += 1
                 self._sl_reply(req, endpoint, addr, 403, "Forbidden")
                 return False
             if outcome.status != 200:
-                if is_reg:
-                    self.registrar.rejected.value += 1
                 name = "WWW-Authenticate" if is_reg else "Proxy-Authenticate"
                 reason = "Unauthorized" if is_reg else "Proxy Authentication Required"
                 self._sl_reply(

@@ -126,6 +126,7 @@ class LocationStore:
         self.server_id = server_id
         self._records: dict[str, list[Binding]] = {}
         self._deleted: list[Binding] = []  # write-back: rows to delete at the next flush
+        self.expired_total = 0  # contacts dropped by the timer (usrloc:location_expires)
         self._ruid = itertools.count(1)
         self._ruid_prefix = f"uloc-{int(time.time()):x}-{os.getpid():x}"
         self._model: Any = None
@@ -368,6 +369,7 @@ class LocationStore:
             rec = self._records[aor]
             expired = [b for b in rec if b.expired(now)]
             if expired:
+                self.expired_total += len(expired)
                 self._delete(expired)
             if not rec:
                 del self._records[aor]
