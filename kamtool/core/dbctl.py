@@ -243,7 +243,8 @@ def create(
     with _open(url) as db:
         present = existing_tables(db)
         wanted = schema.tables_in(chosen)
-        clash = [t.name for t in wanted if t.name in present]
+        # an existing version table is reused (it may hold the other groups' rows)
+        clash = [t.name for t in wanted if t.name in present and t.name != "version"]
         if clash:
             raise AlreadyExists(
                 f"{len(clash)} table(s) exist already: {', '.join(clash[:8])}"
@@ -293,9 +294,10 @@ def drop(
         drop_database(u, parse_url(admin_url) if admin_url else None)
         return {"url": u.redacted, "dropped_database": True}
     with _open(url) as db:
-        names = [t.name for t in schema.tables_in(chosen)]
-        # the version table goes last, and only when every group goes
-        names = [n for n in names if n != "version"] + (["version"] if "version" in names else [])
+        names = [t.name for t in schema.tables_in(chosen) if t.name != "version"]
+        others = existing_tables(db) & (set(schema.tables()) - set(names) - {"version"})
+        if "standard" in chosen and not others:
+            names.append("version")  # last, and only when no other group's tables remain
         dropped = ddl.drop_tables(db, names)
     return {"url": u.redacted, "groups": list(chosen), "tables": dropped}
 
@@ -508,8 +510,8 @@ def _fix_sequence(db: peewee.Database, t: schema.Table) -> None:
 # --------------------------------------------------------------------------- backup / restore
 
 
-def _open_file(path: Path, mode: str) -> IO[str]:
-    if path.suffix == ".gz":
+def _open_file(path: Path, mode: str, gz: bool | None = None) -> IO[str]:
+    if path.suffix == ".gz" if gz is None else gz:
         return io.TextIOWrapper(gzip.open(path, mode + "b"), encoding="utf-8")  # type: ignore[arg-type]
     return path.open(mode, encoding="utf-8")
 
@@ -553,7 +555,7 @@ def backup(
         done = 0
         tmp = path.with_name(path.name + ".part")
         try:
-            with _open_file(tmp, "w") as fh:
+            with _open_file(tmp, "w", gz=path.suffix == ".gz") as fh:
                 fh.write(json.dumps(header) + "\n")
                 for t in chosen:
                     fh.write(

@@ -147,27 +147,35 @@ def create_tables(
     """Create the tables of ``groups`` (or exactly ``tables``) with their version rows.
 
     The ``version`` table is created first when it is missing, because every other
-    table registers itself there. On SQLite and PostgreSQL everything runs in one
+    table registers itself there; an existing one is kept and only the rows of the
+    created tables are (re)written. On SQLite and PostgreSQL everything runs in one
     transaction (all or nothing); MySQL commits each DDL statement implicitly.
     Returns the names of the tables created.
     """
     engine = engine_of(db)
     todo = list(tables) if tables is not None else schema.tables_in(groups)
-    names = {t.name for t in todo}
-    if "version" not in names and "version" not in db.get_tables():
+    has_version = "version" in db.get_tables()
+    if has_version:  # keep it (it holds the other groups' rows); replace our rows only
+        todo = [t for t in todo if t.name != "version"]
+    elif all(t.name != "version" for t in todo):
         todo.insert(0, schema.table("version"))
+    if not todo:
+        return []
+    vt = quote(engine, "version")
+    ph = db.param
     with db.atomic():
         for t in todo:
             for stmt in create_table_sql(engine, t):
                 db.execute_sql(stmt)
-        ph = db.param
+        names = [t.name for t in todo] + (["version"] if has_version else [])
+        marks = ", ".join(ph for _ in names)
+        db.execute_sql(f"DELETE FROM {vt} WHERE table_name IN ({marks})", names)
         rows = [(t.name, t.version) for t in todo]
+        if has_version:
+            rows.append(("version", schema.table("version").version))
         values = ", ".join(f"({ph}, {ph})" for _ in rows)
         flat = [v for row in rows for v in row]
-        db.execute_sql(
-            f"INSERT INTO {quote(engine, 'version')} (table_name, table_version) VALUES {values}",
-            flat,
-        )
+        db.execute_sql(f"INSERT INTO {vt} (table_name, table_version) VALUES {values}", flat)
     return [t.name for t in todo]
 
 

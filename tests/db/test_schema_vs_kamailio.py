@@ -71,22 +71,16 @@ def test_same_version_rows(described):
     assert dict(mine["versions"]) == schema.expected_versions()
 
 
-def test_same_columns(described):
+def test_same_columns_and_table_options(described):
     _engine, mine, ref = described
     for table, desc in ref["tables"].items():
         assert mine["tables"][table]["columns"] == desc["columns"], table
+        # MySQL only: storage engine and collation (InnoDB, the server's default charset)
+        options = {k: v for k, v in desc.items() if k not in ("columns", "indexes")}
+        assert {k: mine["tables"][table][k] for k in options} == options, table
 
 
 def test_same_indexes_and_unique_keys(described):
     _engine, mine, ref = described
     for table, desc in ref["tables"].items():
         assert mine["tables"][table]["indexes"] == desc["indexes"], table
-
-
-def test_same_table_options_on_mysql(described):
-    engine, mine, ref = described
-    if engine != "mysql":
-        pytest.skip("storage engine and collation exist on MySQL only")
-    for table, desc in ref["tables"].items():
-        assert mine["tables"][table]["engine"] == desc["engine"] == "InnoDB"
-        assert mine["tables"][table]["collation"] == desc["collation"], table
