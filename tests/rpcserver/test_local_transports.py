@@ -147,3 +147,40 @@ def test_large_reply_arrives_whole_over_dgram_and_fifo(
     assert dump["Stats"]["Records"] == 3003 and len(dump["AoRs"]) == 3003
     raw = fifo_call(rpc, tmp_path, {"jsonrpc": "2.0", "method": "ul.dump", "id": 6}, timeout=10)
     assert len(json.loads(raw)["result"]["Domains"][0]["Domain"]["AoRs"]) == 3003
+
+
+def test_dgram_reply_larger_than_the_send_buffer_comes_in_chunks(tmp_path: Path, state) -> None:
+    import asyncio
+
+    from kamtool.rpc.server.dgram import DgramServer
+
+    for i in range(300):
+        state.usrloc.records[f"c{i}"] = [
+            Binding(aor=f"c{i}", contact=f"sip:c{i}@h", expires=0, ruid=f"x{i}", state="CS_SYNC")
+        ]
+    server = DgramServer(state.registry(), tmp_path / "s.sock", send_buffer=32 * 1024)
+
+    async def main() -> list[bytes]:
+        await server.start()
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        client.bind(str(tmp_path / "c.sock"))
+        client.setblocking(False)
+        loop = asyncio.get_running_loop()
+        req = json.dumps({"jsonrpc": "2.0", "method": "ul.dump", "id": 1}).encode()
+        await loop.sock_sendto(client, req, str(server.path))
+        parts: list[bytes] = []
+        while True:
+            parts.append(await asyncio.wait_for(loop.sock_recv(client, 1 << 20), 5))
+            try:
+                json.loads(b"".join(parts))
+                break
+            except ValueError:
+                continue
+        client.close()
+        await server.close()
+        return parts
+
+    parts = asyncio.run(main())
+    assert len(parts) > 1 and all(len(p) <= server.chunk for p in parts)
+    dump = json.loads(b"".join(parts))["result"]["Domains"][0]["Domain"]
+    assert dump["Stats"]["Records"] == 303

@@ -1,12 +1,14 @@
 """The unix datagram transport, as jsonrpcs offers it.
 
-One request per datagram; the reply is one datagram sent to the address the client bound
-(an unbound client cannot be answered: there is no address to send to). Replies are sent
-whole: the socket's send buffer is raised as far as the system allows (SO_SNDBUFFORCE
-as root, else SO_SNDBUF up to ``net.core.wmem_max``), which carries replies of several
-megabytes on Linux. A reply that still does not fit is replaced by a ``-32603`` error
-naming its size, instead of Kamailio's silent drop (it logs "failed to send the response").
-Malformed JSON gets a ``-32700`` reply; Kamailio sends nothing.
+One request per datagram; the reply goes to the address the client bound (an unbound
+client cannot be answered: there is no address to send to). The socket's send buffer is
+raised as far as the system allows (SO_SNDBUFFORCE as root, else SO_SNDBUF up to
+``net.core.wmem_max``), so replies of a few megabytes leave as one datagram, as with
+Kamailio. A reply too large even for that (a 20,000-contact ``ul.dump`` is ~16 MB) is sent
+as consecutive datagrams of ``CHUNK`` bytes whose concatenation is the JSON text; unix
+datagrams are reliable and ordered, and kamtool's client joins them until the text parses.
+Kamailio instead drops such a reply ("failed to send the response" in its log), leaving
+the client to time out. Malformed JSON gets a ``-32700`` reply; Kamailio sends nothing.
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ import socket
 import stat
 from pathlib import Path
 
-from kamtool.rpc import kamjson
-from kamtool.rpc.methods import INTERNAL_ERROR, Registry
-from kamtool.rpc.server.dispatch import error_object, handle_bytes
+from kamtool.rpc.methods import Registry
+from kamtool.rpc.server.dispatch import handle_bytes, render
 
 __all__ = ["DgramServer"]
 
@@ -30,18 +31,23 @@ log = logging.getLogger(__name__)
 MAX_REQUEST_BYTES = 1024 * 1024
 SEND_BUFFER_BYTES = 64 * 1024 * 1024
 SEND_TIMEOUT = 10.0
+CHUNK = 1 << 20  # datagram size when a reply must be split
 _SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 
 
 class DgramServer:
     """Answers JSON-RPC datagrams on the unix socket ``path`` (mode 0600)."""
 
-    def __init__(self, registry: Registry, path: Path) -> None:
+    def __init__(
+        self, registry: Registry, path: Path, *, send_buffer: int = SEND_BUFFER_BYTES
+    ) -> None:
         self.registry = registry
         self.path = Path(path)
+        self.send_buffer = send_buffer
+        self.chunk = CHUNK
         self._sock: socket.socket | None = None
         self._tasks: set[asyncio.Task] = set()
-        self._send_lock = asyncio.Lock()  # one waiter on the socket's writability at a time
+        self._send_lock = asyncio.Lock()  # one reply at a time: chunks must not interleave
 
     async def start(self) -> None:
         try:
@@ -57,7 +63,10 @@ class DgramServer:
             os.umask(old)
         os.chmod(self.path, 0o600)
         sock.setblocking(False)
-        _grow_send_buffer(sock)
+        _grow_send_buffer(sock, self.send_buffer)
+        # the kernel reports twice the usable size; keep room for its per-datagram overhead
+        usable = sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 2
+        self.chunk = max(4096, min(CHUNK, usable - 1024))
         self._sock = sock
         asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
 
@@ -96,56 +105,59 @@ class DgramServer:
         reply = await handle_bytes(self.registry, data)
         if reply.body is None:
             return
-        payload = kamjson.dumps(reply.body).encode()
+        payload = await render(reply.body)
         try:
             await self._send(payload, addr)
         except OSError as exc:
-            if exc.errno not in (errno.EMSGSIZE, errno.ENOBUFS):
-                log.warning("RPC datagram reply to %s failed: %s", addr, exc)
-                return
-            req_id = reply.body.get("id") if isinstance(reply.body, dict) else None
-            err = error_object(
-                INTERNAL_ERROR,
-                f"Reply of {len(payload)} bytes is too large for a datagram; use HTTP or FIFO",
-                req_id,
-            )
-            try:
-                await self._send(kamjson.dumps(err).encode(), addr)
-            except OSError as exc2:
-                log.warning("RPC datagram reply to %s failed: %s", addr, exc2)
+            log.warning("RPC datagram reply to %s failed: %s", addr, exc)
         except TimeoutError:
             log.warning("RPC datagram reply to %s timed out (client not reading)", addr)
 
     async def _send(self, payload: bytes, addr: str) -> None:
+        """Send ``payload`` as one datagram, or as consecutive CHUNK-sized datagrams when
+        it is larger than the socket can carry at once."""
         sock = self._sock
         if sock is None:
             return
-        loop = asyncio.get_running_loop()
         async with self._send_lock:
-            await self._send_locked(loop, sock, payload, addr)
+            try:
+                await self._send_one(sock, payload, addr)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EMSGSIZE, errno.ENOBUFS):
+                    raise
+            view = memoryview(payload)
+            for start in range(0, len(payload), self.chunk):
+                await self._send_one(sock, view[start : start + self.chunk], addr)
 
-    async def _send_locked(self, loop, sock: socket.socket, payload: bytes, addr: str) -> None:
+    async def _send_one(self, sock: socket.socket, data: bytes | memoryview, addr: str) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                sock.sendto(payload, addr)
+                sock.sendto(data, addr)
                 return
             except (BlockingIOError, InterruptedError):
-                pass
+                pass  # the client's receive queue is full: wait until it reads
             ready = loop.create_future()
-            loop.add_writer(sock.fileno(), ready.set_result, None)
+            loop.add_writer(sock.fileno(), _wake, ready)
             try:
                 await asyncio.wait_for(ready, SEND_TIMEOUT)
             finally:
                 loop.remove_writer(sock.fileno())
 
 
-def _grow_send_buffer(sock: socket.socket) -> None:
+def _wake(fut: asyncio.Future) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+def _grow_send_buffer(sock: socket.socket, size: int) -> None:
     try:
-        sock.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE, SEND_BUFFER_BYTES)
+        sock.setsockopt(socket.SOL_SOCKET, _SO_SNDBUFFORCE, size)
         return
     except OSError:
         pass  # not root: the plain option, capped by net.core.wmem_max
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
     except OSError:
         pass

@@ -28,11 +28,13 @@ notifications answers nothing at all.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
+from kamtool.rpc import kamjson
 from kamtool.rpc.methods import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -42,7 +44,7 @@ from kamtool.rpc.methods import (
     RpcFault,
 )
 
-__all__ = ["MAX_BATCH", "Reply", "error_object", "handle_bytes", "handle_document"]
+__all__ = ["MAX_BATCH", "Reply", "error_object", "handle_bytes", "handle_document", "render"]
 
 log = logging.getLogger(__name__)
 
@@ -164,3 +166,32 @@ async def _run_one(registry: Registry, req: Any) -> tuple[dict[str, Any], int, s
 
 def _valid_id(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float)
+
+
+_LARGE_NODES = 2000  # replies with more JSON nodes are printed off the event loop
+
+
+def _is_large(body: Any) -> bool:
+    """True when ``body`` has more than _LARGE_NODES values (stops counting there)."""
+    budget = _LARGE_NODES
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            budget -= len(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            budget -= len(node)
+            stack.extend(node)
+        if budget < 0:
+            return True
+    return False
+
+
+async def render(body: Any) -> bytes:
+    """``body`` as Kamailio-formatted JSON bytes. Big replies (a 20,000-contact ``ul.dump``
+    takes seconds to print) are printed in a worker thread so the SIP event loop keeps
+    running; the structures printed are fresh copies made by the method."""
+    if _is_large(body):
+        return await asyncio.to_thread(lambda: kamjson.dumps(body).encode())
+    return kamjson.dumps(body).encode()

@@ -26,9 +26,8 @@ import re
 import stat
 from pathlib import Path
 
-from kamtool.rpc import kamjson
 from kamtool.rpc.methods import PARSE_ERROR, Registry
-from kamtool.rpc.server.dispatch import error_object, handle_document
+from kamtool.rpc.server.dispatch import error_object, handle_document, render
 
 __all__ = ["FifoServer"]
 
@@ -201,7 +200,7 @@ class FifoServer:
         if path is None:
             log.warning("RPC FIFO: refused reply_name %r", name[:100])
             return
-        data = kamjson.dumps(body).encode()
+        data = await render(body)
         try:
             fd = await self._open_reply(path)
         except OSError as exc:
@@ -257,7 +256,7 @@ async def _write_all(fd: int, data: bytes) -> None:
         except BlockingIOError:
             pass
         ready = loop.create_future()
-        loop.add_writer(fd, ready.set_result, None)
+        loop.add_writer(fd, _wake, ready)
         try:
             await asyncio.wait_for(ready, REPLY_WRITE_SECONDS)
         finally:
@@ -281,3 +280,8 @@ def _strip_reply_name(doc: object) -> object:
     if isinstance(doc, list):
         return [_strip_reply_name(item) for item in doc]
     return doc
+
+
+def _wake(fut: asyncio.Future) -> None:
+    if not fut.done():  # the fd may be reported writable again before we remove the watch
+        fut.set_result(None)
