@@ -180,3 +180,28 @@ def test_dialog_lifetime_ends_the_call_with_bye_both_ways(start_proxy):
         uas.kill()
     assert proxy.stat("dialog:expired_dialogs") == 1
     assert proxy.stat("dialog:active_dialogs") == 0
+
+
+def test_call_over_tcp(proxy):
+    need("sipp")
+    uas_port = free_port()
+    res = sipp(
+        "register.xml",
+        proxy.port,
+        uas_port,
+        service="1002",
+        auth=("1002", USERS["1002"]),
+        variables={"expires": "600"},
+        transport="t1",
+    )
+    assert res.returncode == 0, explain(res)
+    (b,) = proxy.call(lambda: proxy.server.usrloc.lookup("1002"))
+    assert b.socket == f"tcp:127.0.0.1:{proxy.port}" and b.connection_id != -1
+    uas = sipp_background("uas_answer.xml", proxy.port, uas_port, transport="t1")
+    try:
+        res = call(proxy, transport="t1")
+        assert res.returncode == 0, explain(res)
+        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]
+    finally:
+        uas.kill()
+    assert proxy.stat("core:rcv_requests_bye") == 1
