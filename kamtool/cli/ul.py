@@ -1,8 +1,90 @@
-"""`kamtool ul ...`."""
+"""`kamtool ul ...`: registrations held by the running server (usrloc over JSON-RPC)."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from kamtool.cli.context import out
+from kamtool.cli.output import Column
+from kamtool.cli.runtime import client
+
 NAME = "ul"
-app = typer.Typer(name=NAME, help="ul", no_args_is_help=True)
+app = typer.Typer(
+    name=NAME, help="Registrations in the running server (usrloc).", no_args_is_help=True
+)
+
+COLUMNS = [
+    Column("aor", "AOR"), Column("contact"), Column("expires", justify="right"),
+    Column("q", "Q", "right"), Column("socket"), Column("received"), Column("user_agent"),
+]  # fmt: skip
+TableOption = Annotated[str, typer.Option("--table", help="usrloc table (domain).")]
+
+
+@app.command("show")
+def show(
+    aor: Annotated[str | None, typer.Argument(help="Only this AoR.", show_default=False)] = None,
+    brief: Annotated[bool, typer.Option("--brief", help="Only the AoRs, no contacts.")] = False,
+    table: TableOption = "location",
+) -> None:
+    """Registered contacts (ul.dump, or ul.lookup for one AoR)."""
+    from kamtool.core.runtime import usrloc
+
+    with client() as rpc:
+        rows = usrloc.show(rpc, aor, brief=brief, table=table)
+    what = f"{aor} has no contacts" if aor else "no registrations"
+    out().table(rows, [COLUMNS[0]] if brief else COLUMNS, empty=what)
+
+
+app.command("dump", help="Same as `ul show` (kamctl's name).")(show)
+
+
+@app.command("rm")
+def rm(
+    aor: Annotated[str, typer.Argument(help="The AoR (user, or user@domain with use_domain).")],
+    contact: Annotated[
+        str | None, typer.Argument(help="Only this contact URI.", show_default=False)
+    ] = None,
+    table: TableOption = "location",
+) -> None:
+    """Remove the contacts of an AoR, or one of them (ul.rm / ul.rm_contact)."""
+    from kamtool.core.runtime import usrloc
+
+    with client() as rpc:
+        usrloc.remove(rpc, aor, contact, table=table)
+    what = f"contact {contact} of {aor}" if contact else f"contacts of {aor}"
+    out().done(f"removed {what}", {"ok": True, "aor": aor, "contact": contact})
+
+
+@app.command("add")
+def add(
+    aor: Annotated[str, typer.Argument(help="The AoR.")],
+    contact: Annotated[str, typer.Argument(help="Contact URI, e.g. sip:1001@10.0.0.5:5060.")],
+    expires: Annotated[
+        int, typer.Option("--expires", help="Seconds; 0 = permanent.", min=0)
+    ] = 3600,
+    q: Annotated[
+        float | None, typer.Option("--q", help="q value 0..1 [not given].", show_default=False)
+    ] = None,
+    table: TableOption = "location",
+) -> None:
+    """Add a contact by hand (ul.add), like a REGISTER would."""
+    from kamtool.core.runtime import usrloc
+
+    with client() as rpc:
+        usrloc.add(rpc, aor, contact, expires=expires, q=q, table=table)
+    out().done(
+        f"added {contact} to {aor}",
+        {"ok": True, "aor": aor, "contact": contact, "expires": expires, "q": q},
+    )
+
+
+@app.command("flush")
+def flush() -> None:
+    """Write the in-memory registrations to the database now (ul.flush)."""
+    from kamtool.core.runtime import usrloc
+
+    with client() as rpc:
+        usrloc.flush(rpc)
+    out().done("usrloc flushed to the database")

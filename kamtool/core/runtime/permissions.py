@@ -1,0 +1,73 @@
+"""permissions module at run time: address and trusted tables (dump and reload)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kamtool.core.runtime import Rpc, unset
+
+
+def address_rows(address_dump: Any, subnet_dump: Any = None) -> list[dict[str, Any]]:
+    """``permissions.addressDump`` (hosts) and ``subnetDump`` (networks) as one list of rows
+    ``{group, ip, mask, port, tag}``, sorted by group then address."""
+    rows = []
+    for entry in address_dump or []:
+        item = entry.get("item", {})
+        rows.append(
+            {
+                "group": entry.get("group"),
+                "ip": item.get("ip"),
+                "mask": item.get("mask", 128 if ":" in str(item.get("ip", "")) else 32),
+                "port": item.get("port"),
+                "tag": unset(item.get("tag")),
+            }
+        )
+    for entry in subnet_dump or []:
+        item = entry.get("item", {})
+        rows.append(
+            {
+                "group": entry.get("group"),
+                "ip": item.get("ip"),
+                "mask": item.get("mask"),
+                "port": item.get("port"),
+                "tag": unset(item.get("tag")),
+            }
+        )
+    rows.sort(key=lambda r: (r["group"] if r["group"] is not None else -1, str(r["ip"])))
+    return rows
+
+
+def address_dump(rpc: Rpc) -> list[dict[str, Any]]:
+    """The address table as the server holds it in memory."""
+    return address_rows(rpc.call("permissions.addressDump"), rpc.call("permissions.subnetDump"))
+
+
+def address_reload(rpc: Rpc) -> str:
+    return str(rpc.call("permissions.addressReload"))
+
+
+def trusted_rows(answer: Any) -> list[dict[str, Any]]:
+    """``permissions.trustedDump`` as rows ``{src_ip, proto, pattern, ruri_pattern, tag,
+    priority}`` (Kamailio nests them as ``{"table": .., "item": {...}}``)."""
+    rows = []
+    for entry in answer or []:
+        item = entry.get("item", entry) if isinstance(entry, dict) else {}
+        rows.append(
+            {
+                "src_ip": item.get("ip") or item.get("src_ip"),
+                "proto": item.get("proto"),
+                "pattern": unset(item.get("pattern")),
+                "ruri_pattern": unset(item.get("ruri_pattern")),
+                "tag": unset(item.get("tag")),
+                "priority": item.get("priority"),
+            }
+        )
+    return rows
+
+
+def trusted_dump(rpc: Rpc) -> list[dict[str, Any]]:
+    return trusted_rows(rpc.call("permissions.trustedDump"))
+
+
+def trusted_reload(rpc: Rpc) -> str:
+    return str(rpc.call("permissions.trustedReload"))

@@ -1,0 +1,33 @@
+"""pike at run time: the addresses sending too fast (``pike.top``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kamtool.core.runtime import Rpc
+from kamtool.errors import BadInput
+
+
+def top_rows(answer: Any) -> list[dict[str, Any]]:
+    """``{"max_hits", "list": [{ip_addr, leaf_hits_prev, leaf_hits_curr, expires, status}]}``
+    as rows ``{ip, hits_prev, hits_curr, expires, status}``."""
+    items = answer.get("list", []) if isinstance(answer, dict) else []
+    return [
+        {
+            "ip": i.get("ip_addr"),
+            "hits_prev": i.get("leaf_hits_prev"),
+            "hits_curr": i.get("leaf_hits_curr"),
+            "expires": i.get("expires"),
+            "status": i.get("status"),
+        }
+        for i in items or []
+    ]
+
+
+def top(rpc: Rpc, mode: str = "HOT") -> dict[str, Any]:
+    """``{max_hits, rows}``: HOT addresses (blocked now) or ALL tracked ones."""
+    mode = mode.upper()
+    if mode not in ("HOT", "ALL"):
+        raise BadInput("pike top shows HOT or ALL addresses")
+    answer = rpc.call("pike.top", mode)
+    return {"max_hits": (answer or {}).get("max_hits"), "rows": top_rows(answer)}

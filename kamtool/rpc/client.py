@@ -1,0 +1,121 @@
+"""The JSON-RPC client used by the CLI, the monitor and the tests.
+
+    client = RpcClient("fifo:/run/kamailio/kamailio_rpc.fifo", timeout=5.0)
+    client.call("ul.dump", "brief")          # -> the "result" member
+    client.close()                           # or use it as a context manager
+
+``call`` raises :class:`~kamtool.errors.RpcError` for an error reply (Kamailio's code in
+``rpc_code``), :class:`~kamtool.errors.RpcUnavailable` when no endpoint answers and
+:class:`~kamtool.errors.OperationTimeout` when one stops answering; every message names
+the URL. A client may be shared between threads (the monitor's workers do): the HTTP
+transport is thread-safe, FIFO calls share nothing, and datagram calls take turns.
+
+With ``url=None`` the client tries kamtool's own server (HTTP on 127.0.0.1:5071) and
+then Kamailio's default FIFO, and keeps the first that answers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from kamtool.config import Settings
+from kamtool.errors import RpcUnavailable
+from kamtool.rpc import protocol
+from kamtool.rpc.protocol import Reply
+from kamtool.rpc.transports import EndpointUnreachable, Transport, open_transport
+
+DEFAULT_HTTP_URL = "http://127.0.0.1:5071/RPC"
+DEFAULT_FIFO_URL = "fifo:/run/kamailio/kamailio_rpc.fifo"
+DEFAULT_URLS = (DEFAULT_HTTP_URL, DEFAULT_FIFO_URL)
+
+
+class RpcClient:
+    """A JSON-RPC 2.0 client for one endpoint (or the default candidates)."""
+
+    default_url = f"{DEFAULT_HTTP_URL}, then {DEFAULT_FIFO_URL}"
+
+    def __init__(
+        self, url: str | None = None, timeout: float = 5.0, token: str | None = None
+    ) -> None:
+        self.timeout = float(timeout)
+        self.token = token
+        self._candidates = [url] if url else list(DEFAULT_URLS)
+        self._transport: Transport | None = None
+        self._lock = threading.Lock()
+        if url:
+            self._transport = open_transport(url, token=token)  # bad URLs fail here
+
+    @property
+    def url(self) -> str:
+        """The endpoint in use (the first candidate until one answered)."""
+        return self._transport.url if self._transport is not None else self._candidates[0]
+
+    # ------------------------------------------------------------------ calls
+
+    def call(self, method: str, *params: Any) -> Any:
+        """Call ``method`` with positional ``params``; return its ``result``."""
+        return self.call_params(method, list(params))
+
+    def call_params(self, method: str, params: list[Any] | dict[str, Any] | None) -> Any:
+        """Like :meth:`call`, with the params as one list (or a dict of named params)."""
+        reply = self.request(method, params)
+        return protocol.check(reply, method, url=self.url)
+
+    def request(self, method: str, params: list[Any] | dict[str, Any] | None = None) -> Reply:
+        """Send one request and return the decoded reply, error replies included."""
+        request = protocol.make_request(method, params, protocol.next_id())
+        deadline = time.monotonic() + self.timeout
+        transport, raw = self._exchange(request, deadline)
+        return protocol.decode(raw, url=transport.url)
+
+    def _exchange(self, request: dict[str, Any], deadline: float) -> tuple[Transport, bytes]:
+        with self._lock:
+            chosen = self._transport
+        if chosen is not None:
+            return chosen, chosen.exchange(request, deadline)
+        failures: list[str] = []
+        for url in self._candidates:
+            transport = open_transport(url, token=self.token)
+            try:
+                raw = transport.exchange(request, deadline)
+            except EndpointUnreachable as exc:
+                transport.close()
+                failures.append(exc.message)
+                continue
+            except BaseException:
+                transport.close()
+                raise
+            with self._lock:
+                if self._transport is None:
+                    self._transport = transport
+                elif self._transport is not transport:
+                    transport.close()
+            return transport, raw
+        raise RpcUnavailable(
+            "no JSON-RPC endpoint answered: " + "; ".join(failures),
+            hint="start `kamtool serve` or Kamailio, or name the endpoint with --rpc URL "
+            "(or KAMTOOL_RPC_URL, or [rpc] url in kamtool.toml)",
+            tried=list(self._candidates),
+        )
+
+    # ------------------------------------------------------------------ lifetime
+
+    def close(self) -> None:
+        """Release sockets and HTTP connections; the client reopens them when used again."""
+        with self._lock:
+            transport = self._transport
+        if transport is not None:
+            transport.close()
+
+    def __enter__(self) -> RpcClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def client_from_settings(settings: Settings) -> RpcClient:
+    """The client for ``--rpc`` / ``KAMTOOL_RPC_URL`` / ``[rpc]`` settings."""
+    return RpcClient(settings.rpc_url, timeout=settings.rpc_timeout, token=settings.rpc_token)
