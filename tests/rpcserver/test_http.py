@@ -228,3 +228,51 @@ def test_token_required_and_checked(tmp_path: Path) -> None:
 def test_non_loopback_without_token_refuses_to_start() -> None:
     with pytest.raises(ConfigError):
         RpcServer(Registry(), "0.0.0.0", 0, token=None)
+
+
+def _raw_exchange(rpc: ServerThread, data: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", rpc.server.port), timeout=2) as s:
+        s.sendall(data)
+        out = b""
+        while chunk := s.recv(65536):
+            out += chunk
+            if b"\r\n\r\n" in out:
+                head, _, rest = out.partition(b"\r\n\r\n")
+                if head.startswith(b"HTTP/1.1 100"):
+                    continue
+                length = int(
+                    next(
+                        line.split(b":")[1]
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    )
+                )
+                if len(rest) >= length:
+                    break
+    return out
+
+
+def test_chunked_body_and_expect_continue(rpc: ServerThread) -> None:
+    body = json.dumps(POST).encode()
+    chunked = b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (5, body[:5], len(body) - 5, body[5:])
+    out = _raw_exchange(
+        rpc,
+        b"POST /RPC HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        + chunked,
+    )
+    assert out.startswith(b"HTTP/1.1 200 OK") and b'"result":\t"kamtool' in out
+    out = _raw_exchange(
+        rpc,
+        b"POST /RPC HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body),
+    )
+    assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK")
+
+
+def test_slow_or_oversized_requests_are_cut(rpc: ServerThread) -> None:
+    out = _raw_exchange(
+        rpc, b"POST /RPC HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n"
+    )
+    assert out.startswith(b"HTTP/1.1 413 ")
+    out = _raw_exchange(rpc, b"GARBAGE\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 ")

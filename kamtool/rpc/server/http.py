@@ -15,7 +15,8 @@ Differences (Kamailio closes after every reply and hangs on bad input):
   a body and hangs on a GET without one);
 * a path that is neither ``/RPC*`` nor ``/metrics`` → ``404`` (Kamailio's cfg answers
   ``200`` with an HTML "Wrong URL" page);
-* chunked bodies → ``411`` (clients here always send Content-Length);
+* ``Expect: 100-continue`` is answered (curl waits a second for it on bodies > 1 KiB);
+* chunked request bodies are accepted;
 * a request line/headers not complete within ``header_timeout`` or a body not within
   ``body_timeout`` → the connection is closed (slowloris guard).
 """
@@ -134,16 +135,15 @@ class HttpHandler:
         try:
             method, target, version, headers = _parse_head(head)
             keep_alive = _keep_alive(version, headers)
-            if "chunked" in headers.get("transfer-encoding", "").lower():
-                raise _BadRequest(
-                    411,
-                    "Length Required",
-                    INVALID_REQUEST,
-                    "Invalid Request: send a Content-Length body",
-                )
-            length = _content_length(headers)
+            chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+            length = 0 if chunked else _content_length(headers)
+            if (chunked or length) and headers.get("expect", "").lower() == "100-continue":
+                # curl sends this for bodies over 1 KiB and waits a second without it
+                writer.write(f"{version} 100 Continue\r\n\r\n".encode())
             body = b""
-            if length:
+            if chunked:
+                body = await asyncio.wait_for(_read_chunked(reader), self.body_timeout)
+            elif length:
                 body = await asyncio.wait_for(reader.readexactly(length), self.body_timeout)
             path = target.split("?", 1)[0]
             if path == "/metrics" and self.metrics is not None:
@@ -338,3 +338,33 @@ def _keep_alive(version: str, headers: dict[str, str]) -> bool:
     if version == "HTTP/1.0":
         return "keep-alive" in conn
     return "close" not in conn
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body (trailers read and ignored)."""
+    body = bytearray()
+    while True:
+        line = await reader.readuntil(b"\r\n")
+        size_text = line[:-2].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            raise _BadRequest(
+                400, "Bad Request", INVALID_REQUEST, "Invalid Request: bad chunk size"
+            ) from None
+        if size < 0 or len(body) + size > MAX_BODY_BYTES:
+            raise _BadRequest(
+                413,
+                "Content Too Large",
+                INVALID_REQUEST,
+                f"Invalid Request: body larger than {MAX_BODY_BYTES} bytes",
+            )
+        if size == 0:
+            while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                pass  # trailer fields
+            return bytes(body)
+        body += await reader.readexactly(size)
+        if await reader.readexactly(2) != b"\r\n":
+            raise _BadRequest(
+                400, "Bad Request", INVALID_REQUEST, "Invalid Request: bad chunk framing"
+            )
