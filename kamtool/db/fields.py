@@ -18,7 +18,7 @@ Values are whole seconds, as Kamailio's ``time_t``.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import peewee
@@ -71,6 +71,8 @@ def parse_datetime_text(text: str) -> datetime | None:
             dt = datetime.strptime(text, fmt)
         except ValueError:
             continue
+        if "%Z" in fmt and any(z in text.split() for z in ("UTC", "GMT")):
+            return to_local_naive(dt.replace(tzinfo=UTC))  # `date` ran in UTC
         return dt.replace(tzinfo=None)
     try:
         return to_local_naive(datetime.fromisoformat(text))

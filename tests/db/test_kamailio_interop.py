@@ -1,0 +1,80 @@
+"""A real Kamailio 5.6 runs on databases made by `kamtool dbctl create` and reads the rows
+kamtool writes (the version checks of every module pass at start-up; usrloc loads the
+location rows with the right times)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import pytest
+
+from kamtool.db.connect import connected
+from tests.support.cli import invoke
+from tests.support.databases import mysql_database
+
+pytestmark = pytest.mark.kamailio
+
+
+@pytest.fixture(autouse=True)
+def _needs_kamailio():
+    from tests.support.kamailio import kamailio_available
+
+    if not kamailio_available():
+        pytest.skip("kamailio 5.6 with the reference cfg is not installed (scripts/test does it)")
+
+
+def _write_rows(url: str) -> int:
+    """kamtool writes a registration, a subscriber and an htable entry; returns expires."""
+    from kamtool.db.models import Htable, Location, Subscriber
+
+    now = int(time.time())
+    with connected(url, auto_create=False):
+        Location.create(ruid="kt-1", username="1001", contact="sip:1001@127.0.0.1:5999",
+                        expires=datetime.fromtimestamp(now + 1800),
+                        last_modified=datetime.fromtimestamp(now), callid="kt-call",
+                        cseq=7, user_agent="kamtool", q=0.5)  # fmt: skip
+        Subscriber.create(username="1001", domain="127.0.0.1", password="secret1001")
+        Htable.create(key_name="colour", value_type=0, key_value="blue")
+    return now
+
+
+def _check_kamailio_reads(k, now: int) -> None:
+    dump = k.rpc("ul.lookup", "location", "1001")
+    (c,) = dump["Contacts"]
+    contact = c["Contact"]
+    assert contact["Address"] == "sip:1001@127.0.0.1:5999"
+    assert contact["Call-ID"] == "kt-call" and contact["CSeq"] == 7 and contact["Q"] == 0.5
+    assert contact["Last-Modified"] == now
+    assert 1800 - 60 <= contact["Expires"] <= 1800  # seconds left, not "expired"
+    assert k.rpc("htable.get", "kv", "colour")["item"]["value"] == "blue"
+
+
+def test_kamailio_runs_on_a_kamtool_sqlite_database(tmp_path):
+    from tests.support.kamailio import Kamailio
+
+    path = tmp_path / "kamtool.sqlite"
+    url = "sqlite:///" + str(path)
+    r = invoke("--db", url, "dbctl", "create")
+    assert r.exit_code == 0, r.stderr
+    now = _write_rows(url)
+    with Kamailio(tmp_path, db=str(path), seed=False) as k:
+        _check_kamailio_reads(k, now)
+        assert "ERROR" not in k.log_text() and "WARNING" in k.log_text()  # log was read
+
+
+@pytest.mark.mysql
+def test_kamailio_runs_on_a_kamtool_mariadb_database(tmp_path):
+    from tests.support.kamailio import Kamailio
+
+    with mysql_database() as url:
+        r = invoke("--db", url, "dbctl", "create")
+        assert r.exit_code == 0, r.stderr
+        now = _write_rows(url)
+        with Kamailio(tmp_path, db=url, seed=False) as k:
+            _check_kamailio_reads(k, now)
+            assert (
+                "ERROR" not in k.log_text()
+                and "WARNING" in k.log_text()
+                and "WARNING" in k.log_text()
+            )  # log was read
