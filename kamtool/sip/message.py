@@ -119,11 +119,11 @@ class Headers:
         return list(self._lines)
 
     def get_bytes(self, name: str, default: bytes | None = None) -> bytes | None:
-        key = canonical_name(name)
-        for k, line in zip(self._keys, self._lines, strict=True):
-            if k == key:
-                return _line_value(line)
-        return default
+        try:
+            i = self._keys.index(canonical_name(name))
+        except ValueError:
+            return default
+        return _line_value(self._lines[i])
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """First value of ``name`` (str, unfolded, stripped), or ``default``."""
@@ -132,10 +132,18 @@ class Headers:
 
     def get_lines(self, name: str) -> list[str]:
         """One value per header line (not comma-split)."""
-        key = canonical_name(name)
+        return self._values(canonical_name(name))
+
+    def _values(self, key: str) -> list[str]:
+        keys = self._keys
+        n = keys.count(key)
+        if n == 0:
+            return []
+        if n == 1:
+            return [_decode(_line_value(self._lines[keys.index(key)]))]
         return [
             _decode(_line_value(line))
-            for k, line in zip(self._keys, self._lines, strict=True)
+            for k, line in zip(keys, self._lines, strict=True)
             if k == key
         ]
 
@@ -173,12 +181,17 @@ class Headers:
         self._cache.clear()
 
     def prepend(self, name: str | bytes, value: object) -> None:
-        """Insert before the first field of the same name (at the top if there is none)."""
+        """Insert before the first field of the same name; if there is none, at the top
+        (a Via) or right after the Vias (anything else)."""
         key, line = self._make_line(name, value)
+        keys = self._keys
         try:
-            i = self._keys.index(key)
+            i = keys.index(key)
         except ValueError:
             i = 0
+            if key != "via":
+                while i < len(keys) and keys[i] == "via":
+                    i += 1
         self._keys.insert(i, key)
         self._lines.insert(i, line)
         self._cache.clear()
@@ -279,14 +292,18 @@ class Headers:
 
 # --- typed header parsers used by the Message properties -----------------------------------------
 def _one(h: Headers, key: str) -> str | None:
-    if h._keys.count(key) > 1:
+    keys = h._keys
+    n = keys.count(key)
+    if n == 0:
+        return None
+    if n > 1:
         raise ParseError(f"Multiple {display_name(key)} headers")
-    return h.get(key)
+    return _decode(_line_value(h._lines[keys.index(key)]))
 
 
 def _p_vias(h: Headers) -> list[Via]:
     out: list[Via] = []
-    for v in h.get_lines("via"):
+    for v in h._values("via"):
         out.extend(parse_via_list(v))
     return out
 
@@ -306,7 +323,7 @@ def _p_addr_list(key: str, allow_star: bool = False) -> Callable[[Headers], list
 
     def parse(h: Headers) -> list[NameAddr]:
         out: list[NameAddr] = []
-        for v in h.get_lines(key):
+        for v in h._values(key):
             out.extend(parse_name_addr_list(v, what, allow_star))
         return out
 
@@ -356,7 +373,7 @@ _P_EXPIRES = _p_uint("expires", 2**32 - 1, clamp=True)
 
 def _p_auth(key: str) -> Callable[[Headers], list[Credentials]]:
     def parse(h: Headers) -> list[Credentials]:
-        return [parse_auth(v) for v in h.get_lines(key)]
+        return [parse_auth(v) for v in h._values(key)]
 
     return parse
 

@@ -11,6 +11,7 @@ want (400, 505 ...); nothing else escapes, for any input.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from . import _abnf
@@ -52,6 +53,7 @@ KNOWN_METHODS = frozenset(
 )
 
 _MANDATORY = ("via", "from", "to", "call-id", "cseq")
+_COLONS = itertools.repeat(b":")
 
 
 def _decode(b: bytes) -> str:
@@ -97,7 +99,7 @@ def parse_message(
             raise ParseError("Missing end of header block")
 
     lines = head.split(b"\r\n")
-    if b"\n" in head and any(b"\n" in x for x in lines):
+    if head.count(b"\n") != len(lines) - 1:  # bare LF line ends (lenient)
         lines = _LINE_SPLIT_RE.split(head)
     first = lines[0]
 
@@ -136,29 +138,14 @@ def parse_message(
 
     try:
         # -- header fields --
-        keys: list[str] = []
-        out: list[bytes] = []
-        cache = _name_cache
-        for line in lines[1:]:
-            c = line[:1]
-            if c == b" " or c == b"\t":
-                if not out:
-                    raise ParseError("Continuation line before first header")
-                out[-1] = out[-1] + b"\r\n" + line
-                continue
-            i = line.find(b":")
-            if i <= 0:
-                if not line:
-                    raise ParseError("Empty line inside header block")
-                raise ParseError("Malformed header line")
-            name = line[:i]
-            key = cache.get(name)
-            if key is None:
-                if _NAME_RE.fullmatch(name) is None:
-                    raise ParseError("Malformed header name")
-                key = canonical_name(name)
-            keys.append(key)
-            out.append(line)
+        out = lines[1:]
+        if b"\n " in head or b"\n\t" in head:
+            out = _unfold_lines(out)
+        get = _name_cache.get
+        # fast: every name already known (a line without ':' gets no match: find() is -1)
+        keys = [get(line[: line.find(b":")]) for line in out]
+        if None in keys or not all(map(bytes.__contains__, out, _COLONS)):
+            keys = [_header_key(line) for line in out]
         headers = Headers._from_parsed(keys, out)
         msg.headers = headers
 
@@ -199,6 +186,35 @@ def parse_message(
     return msg
 
 
+def _unfold_lines(lines: list[bytes]) -> list[bytes]:
+    """Join continuation lines (leading SP/HTAB) to the line before, keeping the CRLF."""
+    out: list[bytes] = []
+    for line in lines:
+        c = line[:1]
+        if c == b" " or c == b"\t":
+            if not out:
+                raise ParseError("Continuation line before first header")
+            out[-1] = out[-1] + b"\r\n" + line
+        else:
+            out.append(line)
+    return out
+
+
+def _header_key(line: bytes) -> str:
+    i = line.find(b":")
+    if i <= 0:
+        if not line:
+            raise ParseError("Empty line inside header block")
+        raise ParseError("Malformed header line")
+    name = line[:i]
+    key = _name_cache.get(name)
+    if key is None:
+        if _NAME_RE.fullmatch(name) is None:
+            raise ParseError("Malformed header name")
+        key = canonical_name(name)
+    return key
+
+
 class KeepAlive:
     """A RFC 5626 keep-alive on a stream: ``ping`` (CRLFCRLF, answer with CRLF) or pong."""
 
@@ -229,14 +245,20 @@ class StreamFramer:
         while (event := framer.next_event()) is not None:
             ...  # a Request, a Response, or a KeepAlive (answer a ping with b"\\r\\n")
 
-    Partial input waits for more; one read may hold several messages. A message without
+    Partial input waits for more; one read may hold several messages. A lone CRLF is a
+    pong; on the server side (default) it is held until the next byte shows it is not the
+    first half of a CRLFCRLF ping. A client that sent pings passes ``pongs=True`` to have a
+    lone CRLF reported at once. A message without
     Content-Length is taken to have no body. After a :class:`ParseError` the stream has
     lost its framing: :attr:`broken` is set, every later call raises again, and the
     transport should answer (if ``err.respond``) and close the connection.
     """
 
-    def __init__(self, max_size: int = DEFAULT_MAX_MESSAGE_SIZE, *, eager: bool = True) -> None:
+    def __init__(
+        self, max_size: int = DEFAULT_MAX_MESSAGE_SIZE, *, eager: bool = True, pongs: bool = False
+    ) -> None:
         self._buf = bytearray()
+        self.pongs = pongs
         self.max_size = max_size
         self.eager = eager
         self.broken: ParseError | None = None
@@ -260,10 +282,13 @@ class StreamFramer:
                 del buf[:4]
                 return PING
             if buf[:2] == b"\r\n":
-                if len(buf) == 2 or buf[2:3] != b"\r":
+                if len(buf) == 2 and not self.pongs:
+                    return None  # maybe the first half of a ping
+                if buf[2:3] != b"\r":
                     del buf[:2]
                     return PONG
-                return None  # b"\r\n\r" - wait for the rest of a ping
+                if len(buf) == 3:
+                    return None  # b"\r\n\r": wait for the rest of a ping
             if buf[:1] == b"\n":
                 del buf[:1]
                 return self.next_event()

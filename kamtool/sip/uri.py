@@ -373,6 +373,13 @@ class AbsoluteURI:
 URI = SipURI | TelURI | AbsoluteURI
 
 
+# common case in one match: no escapes, password, URI headers or IPv6
+_FAST_SIP_RE = re.compile(
+    rf"([Ss][Ii][Pp][Ss]?):(?:([A-Za-z0-9\-_.!~*'()&=+$,;?/]+)@)?({_abnf.hostname})"
+    r"(?::(\d{1,5}))?((?:;[A-Za-z0-9\-_.!~*'()\[\]/:&+$]+(?:=[A-Za-z0-9\-_.!~*'()\[\]/:&+$]*)?)*)\Z"
+)
+
+
 def parse_uri(text: str | bytes, what: str = "URI") -> URI:
     """Parse a URI (no angle brackets). Raises :class:`ParseError` (400) when malformed.
 
@@ -380,6 +387,20 @@ def parse_uri(text: str | bytes, what: str = "URI") -> URI:
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8", "surrogateescape")
+    m = _FAST_SIP_RE.match(text)
+    if m is not None:
+        scheme, user, host, port_s, ptext = m.groups()
+        port = None
+        if port_s is not None:
+            port = int(port_s)
+            if port > 65535:
+                raise ParseError(f"Bad port in {what}")
+        params: dict[str, str | None] = {}
+        if ptext:
+            for part in ptext[1:].split(";"):
+                name, eq, value = part.partition("=")
+                params[name.lower()] = value if eq else None
+        return SipURI(host, user, scheme=scheme, port=port, params=params, _raw=text)
     m = _SCHEME_RE.match(text)
     if m is None:
         raise ParseError(f"Bad {what}: no scheme")
