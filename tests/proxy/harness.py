@@ -182,3 +182,95 @@ def explain(proc: Any) -> str:
     out = proc.stdout if isinstance(proc.stdout, str) else ""
     err = proc.stderr if isinstance(proc.stderr, str) else ""
     return f"exit {proc.returncode}\n{out[-3000:]}\n{err[-2000:]}"
+
+
+class UdpClient:
+    """A tiny SIP UA on a UDP socket for crafted requests (digest answered on demand)."""
+
+    def __init__(self, proxy_port: int, timeout: float = 3.0) -> None:
+        self.proxy = ("127.0.0.1", proxy_port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(timeout)
+        self.port = self.sock.getsockname()[1]
+        self._n = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendto(data, self.proxy)
+
+    def recv(self) -> Any:
+        from kamtool.sip.parser import parse_message
+
+        data, _ = self.sock.recvfrom(65535)
+        return parse_message(data)
+
+    def request(
+        self,
+        method: str,
+        uri: str,
+        *,
+        from_user: str = "1001",
+        to: str | None = None,
+        headers: list[str] | None = None,
+        cseq: int = 1,
+        call_id: str | None = None,
+        branch: str | None = None,
+        body: str = "",
+    ) -> bytes:
+        """Wire bytes of a request (Via/From/To/Call-ID/CSeq filled in)."""
+        self._n += 1
+        branch = branch or f"z9hG4bK-cli-{self.port}-{self._n}"
+        call_id = call_id or f"cli-{self.port}-{self._n}@127.0.0.1"
+        lines = [
+            f"{method} {uri} SIP/2.0",
+            f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch={branch};rport",
+            f"From: <sip:{from_user}@127.0.0.1>;tag=ft{self._n}",
+            f"To: {to or f'<{uri}>'}",
+            f"Call-ID: {call_id}",
+            f"CSeq: {cseq} {method}",
+            *(headers or []),
+            f"Content-Length: {len(body)}",
+        ]
+        return ("\r\n".join(lines) + "\r\n\r\n" + body).encode()
+
+    def ask(self, method: str, uri: str, **kw: Any) -> Any:
+        """Send a request, return the first non-100 response."""
+        self.send_raw(self.request(method, uri, **kw))
+        while True:
+            resp = self.recv()
+            if resp.status != 100:
+                return resp
+
+    def register(
+        self,
+        user: str,
+        password: str,
+        contacts: list[str],
+        *,
+        expires: int | None = 600,
+        extra: list[str] | None = None,
+        auth_user: str | None = None,
+    ) -> Any:
+        """REGISTER with digest: challenge, answer, return the final response."""
+        from kamtool.sip.digest import answer_challenge, parse_challenge
+
+        uri = f"sip:127.0.0.1:{self.proxy[1]}"
+        headers = [f"Contact: {c}" for c in contacts] + (extra or [])
+        if expires is not None:
+            headers.append(f"Expires: {expires}")
+        call_id = f"reg-{user}-{self.port}@127.0.0.1"
+        to = f"<sip:{user}@127.0.0.1>"
+        first = self.ask("REGISTER", uri, from_user=user, to=to, headers=headers,
+                         call_id=call_id, cseq=self._n * 2 + 1)  # fmt: skip
+        if first.status != 401:
+            return first
+        ch = parse_challenge(first.headers.get("www-authenticate"))
+        creds = answer_challenge(
+            ch, method="REGISTER", uri=uri, username=auth_user or user, password=password
+        )
+        return self.ask("REGISTER", uri, from_user=user, to=to, call_id=call_id,
+                        cseq=self._n * 2 + 2,
+                        headers=[*headers, f"Authorization: {creds.to_header()}"])  # fmt: skip

@@ -1,0 +1,148 @@
+"""The default route step by step with crafted requests over UDP (no external tools)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.proxy.conftest import USERS
+from tests.proxy.harness import UdpClient
+
+
+@pytest.fixture
+def client(proxy):
+    c = UdpClient(proxy.port)
+    yield c
+    c.close()
+
+
+def test_max_forwards_zero_is_483(proxy, client):
+    resp = client.ask("OPTIONS", "sip:1002@127.0.0.1", headers=["Max-Forwards: 0"])
+    assert (resp.status, resp.reason) == (483, "Too Many Hops")
+
+
+def test_keepalive_options_and_no_server_header(proxy, client):
+    resp = client.ask("OPTIONS", f"sip:127.0.0.1:{proxy.port}")
+    assert (resp.status, resp.reason) == (200, "Keepalive")
+    assert "server" not in resp.headers
+    tag = resp.to_tag
+    assert tag and len(tag.split(".")[0]) == 32 and len(tag.split(".")[1]) == 8
+
+
+def test_malformed_request_gets_400_with_a_reason(proxy, client):
+    client.send_raw(
+        b"INVITE sip:1002@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:"
+        + str(client.port).encode()
+        + b";branch=z9hG4bK-bad\r\nFrom: <sip:1001@127.0.0.1>;tag=a\r\nTo: <sip:1002@127.0.0.1>\r\n"
+        b"Call-ID: bad@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    )
+    resp = client.recv()
+    assert resp.status == 400 and "CSeq" in resp.reason
+    assert proxy.stat("core:err_requests") == 1
+
+
+def test_invite_without_credentials_is_407_and_register_401(proxy, client):
+    resp = client.ask("INVITE", "sip:1002@127.0.0.1")
+    assert resp.status == 407
+    ch = resp.headers.get("proxy-authenticate")
+    assert ch.startswith('Digest realm="127.0.0.1", nonce="') and "qop" not in ch
+    resp = client.ask("REGISTER", "sip:127.0.0.1", to="<sip:1001@127.0.0.1>",
+                      headers=["Contact: <sip:1001@127.0.0.1:5999>"])  # fmt: skip
+    assert resp.status == 401 and resp.headers.get("www-authenticate").startswith("Digest")
+
+
+def test_foreign_domains_are_not_relayed(proxy, client):
+    # neither the From domain nor the R-URI domain is ours: no open relay
+    raw = client.request("MESSAGE", "sip:bob@192.0.2.1").replace(
+        b"From: <sip:1001@127.0.0.1>", b"From: <sip:eve@198.51.100.7>"
+    )
+    client.send_raw(raw)
+    resp = client.recv()
+    assert (resp.status, resp.reason) == (403, "Not relaying")
+
+
+def test_registrar_bindings_q_expires_star_and_423(proxy, client):
+    a, b = "<sip:1001@127.0.0.1:6001>;q=0.5", "<sip:1001@127.0.0.1:6002>"
+    resp = client.register("1001", USERS["1001"], [a, b], expires=600)
+    assert resp.status == 200
+    listed = resp.headers.get_all("contact")
+    assert "<sip:1001@127.0.0.1:6002>;expires=600" in listed
+    assert "<sip:1001@127.0.0.1:6001>;q=0.5;expires=600" in listed
+    order = proxy.call(lambda: [x.contact for x in proxy.server.usrloc.lookup("1001")])
+    assert order == ["sip:1001@127.0.0.1:6002", "sip:1001@127.0.0.1:6001"]  # by q
+    resp = client.register("1001", USERS["1001"], ["<sip:1001@127.0.0.1:6003>"], expires=5)
+    assert resp.status == 423 and resp.headers.get("min-expires") == "10"
+    resp = client.register("1001", USERS["1001"], ["<sip:1001@127.0.0.1:6003>"], expires=99999)
+    assert resp.status == 200
+    assert "<sip:1001@127.0.0.1:6003>;expires=3600" in resp.headers.get_all("contact")
+    resp = client.register("1001", USERS["1001"], ["*"], expires=600)
+    assert resp.status == 400
+    resp = client.register("1001", USERS["1001"], ["*"], expires=0)
+    assert resp.status == 200 and "contact" not in resp.headers
+    assert proxy.call(lambda: proxy.server.usrloc.lookup("1001")) == []
+    assert proxy.stat("registrar:accepted_regs") == 3
+    assert proxy.stat("registrar:rejected_regs") == 2
+
+
+def test_register_path_is_stored_and_echoed(proxy, client):
+    resp = client.register(
+        "1002", USERS["1002"], ["<sip:1002@10.9.9.9:5060>"],
+        extra=["Path: <sip:127.0.0.1:6100;lr>", "Supported: path"],
+    )  # fmt: skip
+    assert resp.status == 200 and resp.headers.get("path") == "<sip:127.0.0.1:6100;lr>"
+    (b,) = proxy.call(lambda: proxy.server.usrloc.lookup("1002"))
+    assert b.path == "<sip:127.0.0.1:6100;lr>"
+    target = proxy.server.router.codec.target_for_binding(b)
+    assert target.dest == ("udp", "127.0.0.1", 6100) and target.path == ["<sip:127.0.0.1:6100;lr>"]
+
+
+def test_unknown_user_404_and_method_filter_405(proxy, client):
+    resp = client.register(
+        "1002", USERS["1002"], ["<sip:1002@127.0.0.1:6200>"], extra=["Allow: INVITE, ACK, BYE"]
+    )
+    assert resp.status == 200
+    from kamtool.sip.digest import answer_challenge, parse_challenge
+
+    def authed(method, user):
+        first = client.ask(method, f"sip:{user}@127.0.0.1")
+        assert first.status == 407
+        ch = parse_challenge(first.headers.get("proxy-authenticate"))
+        creds = answer_challenge(ch, method=method, uri=f"sip:{user}@127.0.0.1",
+                                 username="1001", password=USERS["1001"])  # fmt: skip
+        return client.ask(method, f"sip:{user}@127.0.0.1",
+                          headers=[f"Proxy-Authorization: {creds.to_header()}"])  # fmt: skip
+
+    resp = authed("MESSAGE", "1003")
+    assert (resp.status, resp.reason) == (404, "User Not Found")
+    resp = authed("MESSAGE", "1002")
+    assert resp.status == 405
+
+
+def test_request_retransmission_gets_the_same_reply(proxy, client):
+    data = client.request("MESSAGE", "sip:nobody@127.0.0.1", from_user="eve")
+    data = data.replace(b"<sip:eve@127.0.0.1>", b"<sip:eve@198.51.100.7>")  # no auth: 404
+    client.send_raw(data)
+    first = client.recv()
+    client.send_raw(data)
+    again = client.recv()
+    assert first.status == again.status and first.to_tag == again.to_tag
+
+
+def test_in_dialog_request_without_our_route_is_404(proxy, client):
+    resp = client.ask("BYE", "sip:1002@127.0.0.1:7000", to="<sip:1002@127.0.0.1>;tag=x")
+    assert (resp.status, resp.reason) == (404, "Not here")
+
+
+def test_cancel_without_transaction_is_481(proxy, client):
+    resp = client.ask("CANCEL", "sip:1002@127.0.0.1")
+    assert resp.status == 481
+
+
+def test_auth_can_be_switched_off(start_proxy):
+    proxy = start_proxy(auth=False)
+    c = UdpClient(proxy.port)
+    try:
+        resp = c.ask("REGISTER", "sip:127.0.0.1", to="<sip:1003@127.0.0.1>",
+                     headers=["Contact: <sip:1003@127.0.0.1:6300>", "Expires: 60"])  # fmt: skip
+        assert resp.status == 200
+    finally:
+        c.close()
