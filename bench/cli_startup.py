@@ -1,0 +1,124 @@
+"""Wall time of ``kamtool --help`` and ``kamtool add`` against ``kamctl add``, same SQLite DB.
+
+    python bench/cli_startup.py [--runs 15] [--json]
+
+Creates a throwaway SQLite database with ``kamtool dbctl create``, then alternates
+``kamtool add kt<i> pw`` and ``kamctl add kc<i> pw`` (kamctl reads a ./kamctlrc with
+KAMCTL_TEST=1, DBENGINE=SQLITE, as the reference start script does) so that both see the
+same machine load. Reports median / p90 / min per command and the ratio kamtool:kamctl,
+plus the import time of the heavy dependencies (``python -c 'import X'`` minus an empty
+interpreter), which is where a CLI start-up goes. The target is <= 150 ms for ``kamtool add``
+on the development machine; this is a benchmark, never a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def kamtool_cmd() -> list[str]:
+    """The installed console script next to this interpreter, else ``python -m kamtool``."""
+    script = Path(sys.executable).with_name("kamtool")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "kamtool"]
+
+
+def timed(cmd: list[str], **kw) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
+    return elapsed
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    p90 = ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+    return {
+        "median_ms": round(statistics.median(ordered) * 1000, 1),
+        "p90_ms": round(p90 * 1000, 1),
+        "min_ms": round(ordered[0] * 1000, 1),
+        "runs": len(ordered),
+    }
+
+
+def import_cost(module: str, runs: int) -> float:
+    """Median extra wall time (ms) of ``import module`` over an empty interpreter."""
+    base, withm = [], []
+    for _ in range(runs):
+        base.append(timed([sys.executable, "-c", "pass"]))
+        withm.append(timed([sys.executable, "-c", f"import {module}"]))
+    return round((statistics.median(withm) - statistics.median(base)) * 1000, 1)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="kt-bench-"))
+    try:
+        db = work / "kamailio.sqlite"
+        url = "sqlite:///" + str(db)
+        kt = [*kamtool_cmd(), "--db", url, "--domain", "127.0.0.1"]
+        timed([*kt, "dbctl", "create"])
+        (work / "kamctlrc").write_text(f"DBENGINE=SQLITE\nDB_PATH={db}\nSIP_DOMAIN=127.0.0.1\n")
+        kamctl_env = dict(os.environ, KAMCTL_TEST="1")
+        have_kamctl = shutil.which("kamctl") is not None
+
+        results: dict[str, list[float]] = {"kamtool --help": [], "kamtool add": []}
+        if have_kamctl:
+            results["kamctl add"] = []
+        timed([*kt, "--help"])  # warm the page cache once
+        for i in range(args.runs):
+            results["kamtool --help"].append(timed([*kamtool_cmd(), "--help"]))
+            results["kamtool add"].append(timed([*kt, "add", f"kt{i}", "pw"]))
+            if have_kamctl:
+                results["kamctl add"].append(
+                    timed(["kamctl", "add", f"kc{i}", "pw"], cwd=work, env=kamctl_env)
+                )
+
+        report: dict[str, object] = {name: summary(s) for name, s in results.items()}
+        if have_kamctl:
+            report["ratio_add_kamtool_to_kamctl"] = round(
+                statistics.median(results["kamtool add"])
+                / statistics.median(results["kamctl add"]),
+                3,
+            )
+        runs = max(3, args.runs // 3)
+        report["import_ms"] = {
+            m: import_cost(m, runs)
+            for m in ("typer", "rich.console", "peewee", "pymysql", "psycopg2", "kamtool.cli.main")
+        }
+        report["load_average"] = os.getloadavg()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for name in results:
+        s = report[name]
+        print(
+            f"{name:16} median {s['median_ms']:7.1f} ms"
+            f"  p90 {s['p90_ms']:7.1f}  min {s['min_ms']:7.1f}"
+        )
+    if have_kamctl:
+        print(f"kamtool add / kamctl add (median): {report['ratio_add_kamtool_to_kamctl']}")
+    print("import cost (ms):", ", ".join(f"{k} {v}" for k, v in report["import_ms"].items()))
+    print("load average:", " ".join(f"{x:.2f}" for x in report["load_average"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
