@@ -7,13 +7,23 @@ Expired items disappear on access and on :meth:`HtableStore.sweep` (the proxy's 
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["HashTable", "HtableStore", "Item", "default_tables", "load_db_rows"]
+__all__ = [
+    "HashTable",
+    "HtableStore",
+    "Item",
+    "default_store",
+    "default_tables",
+    "load_db_rows",
+]
+
+log = logging.getLogger(__name__)
 
 FLAG_STR = 2  # Kamailio's AVP_VAL_STR, what htable.get shows as "flags" for strings
 
@@ -142,12 +152,14 @@ def load_db_rows(database: Any) -> Callable[[HashTable], list[tuple[str, str | i
     """A loader reading Kamailio's ``htable`` table layout through a peewee database:
     ``key_name, key_type (0 = plain), value_type (0 str, 1 int), key_value, expires``."""
 
+    from kamtool.db.ddl import quote
+    from kamtool.db.fields import engine_of
+
     def load(table: HashTable) -> list[tuple[str, str | int, float]]:
-        sql = f'SELECT key_name, value_type, key_value, expires FROM "{table.dbtable}"'
         if not table.dbtable.replace("_", "").isalnum():
             raise ValueError(f"bad table name {table.dbtable!r}")
-        if "mysql" in type(database).__name__.lower():
-            sql = sql.replace('"', "`")
+        name = quote(engine_of(database), table.dbtable)
+        sql = f"SELECT key_name, value_type, key_value, expires FROM {name}"
         out: list[tuple[str, str | int, float]] = []
         for key, vtype, value, expires in database.execute_sql(sql).fetchall():
             val: str | int = value or ""
@@ -160,3 +172,20 @@ def load_db_rows(database: Any) -> Callable[[HashTable], list[tuple[str, str | i
         return out
 
     return load
+
+
+def default_store(database: Any = None, clock: Callable[[], float] = time.time) -> HtableStore:
+    """The reference cfg's tables, ``kv`` loaded from ``database`` when one is given (a
+    missing ``htable`` table is logged and leaves ``kv`` empty, as Kamailio starts anyway
+    only with a warning)."""
+    store = HtableStore(
+        default_tables(clock), loader=load_db_rows(database) if database is not None else None
+    )
+    if database is not None:
+        for name, table in store.tables.items():
+            if table.dbtable:
+                try:
+                    store.reload(name)
+                except Exception as exc:  # DB down or table missing: start empty
+                    log.warning("htable %s: cannot load from %s: %s", name, table.dbtable, exc)
+    return store
