@@ -77,7 +77,8 @@ class Router:
         auth: Authenticator,
         stats: Any,
         database: Any = None,
-        trusted: Any = None,
+        permissions: Any = None,
+        domains: Any = None,
     ) -> None:
         self.config = config
         self.timers = timers
@@ -85,7 +86,8 @@ class Router:
         self.auth = auth
         self.stats = stats
         self.database = database
-        self.trusted = trusted  # callable (ip, port) -> bool for address group 1, or None
+        self.permissions = permissions  # address table (allow_source_address), or None
+        self.domains = domains  # domain table (is_from_local / is_uri_host_local), or None
         self.accepting = True
         self.transports: Any = None
         self.local_names = config.local_names
@@ -289,10 +291,15 @@ class Router:
         codec = self.codec
         method = req.method
         from_uri = codec.from_uri(req)
-        from_local = from_uri is not None and from_uri.host.lower() in self.local_names
+        from_local = from_uri is not None and self.is_local_domain(from_uri)
         if not self.config.auth:
             return True
-        if method != "REGISTER" and self.trusted is not None and self.trusted(addr[0], addr[1]):
+        perms = self.permissions
+        if (
+            method != "REGISTER"
+            and perms is not None
+            and perms.allow_source(addr[0], addr[1], self.config.trusted_group)
+        ):
             return True
         if method == "REGISTER" or from_local:
             realm = from_uri.host if from_uri is not None else self.config.domain or addr[0]
@@ -324,8 +331,14 @@ class Router:
         return True
 
     def is_local_domain(self, uri: Any) -> bool:
+        """``uri == myself || is_uri_host_local()``: listen IPs, domain, aliases, domain table."""
         host = getattr(uri, "host", None)
-        return bool(host) and host.lower() in self.local_names
+        if not host:
+            return False
+        host = host.lower()
+        if host in self.local_names:
+            return True
+        return self.domains is not None and host in self.domains.names
 
     # ------------------------------------------------------------------ relay
 

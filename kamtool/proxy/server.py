@@ -53,6 +53,7 @@ class ProxyServer:
     * ``dialogs``: :class:`~kamtool.proxy.dialogs.DialogTracker`
     * ``tm``: :class:`~kamtool.proxy.tm.TransactionLayer` (``stats()`` for tm.stats)
     * ``stats``: :class:`~kamtool.proxy.stats.Statistics`
+    * ``permissions``/``domains``: :mod:`kamtool.proxy.permissions` (address, trusted, domain)
     * ``started_at``: unix time of start (core.uptime)
     """
 
@@ -72,6 +73,8 @@ class ProxyServer:
         self.transports: Transports | None = None
         self.usrloc: LocationStore | None = None
         self.router: Any = None
+        self.permissions: Any = None
+        self.domains: Any = None
         self.rpc: Any = None
         self._stopped: asyncio.Event | None = None
         self._stopping = False
@@ -88,6 +91,7 @@ class ProxyServer:
     async def start(self) -> None:
         """Open the database, build the modules and bind every listener."""
         from kamtool.proxy.auth import Authenticator
+        from kamtool.proxy.permissions import Domains, Permissions
         from kamtool.proxy.routing import Router
 
         cfg = self.config
@@ -118,6 +122,10 @@ class ProxyServer:
             nonce_expire=cfg.nonce_expire,
             secret=cfg.secret,
         )
+        self.permissions = Permissions(self.database)
+        self.permissions.load()
+        self.domains = Domains(self.database, cfg.local_names)
+        self.domains.reload()
         self.router = Router(
             cfg,
             timers=self.timers,
@@ -125,6 +133,8 @@ class ProxyServer:
             auth=auth,
             stats=self.stats,
             database=self.database,
+            permissions=self.permissions,
+            domains=self.domains,
         )
         self.transports = Transports(self.loop, self.router.receive)
         self.router.attach(self.transports)
@@ -150,6 +160,8 @@ class ProxyServer:
             statistics=self.stats,
             usrloc=self.usrloc,
             dialogs=self.dialogs,
+            perms=self.permissions,
+            domains=self.domains,
             started=self.started_at,
             sockets=lambda: [(x.proto, x.host, x.port) for x in cfg.listen],
         )

@@ -146,3 +146,41 @@ def test_auth_can_be_switched_off(start_proxy):
         assert resp.status == 200
     finally:
         c.close()
+
+
+def test_trusted_source_in_address_group_1_skips_auth_but_not_for_register(proxy_db, start_proxy):
+    from kamtool.db.connect import connected
+    from kamtool.db.models import Address
+
+    with connected(proxy_db):
+        Address.insert(grp=1, ip_addr="127.0.0.0", mask=8, port=0, tag="lab").execute()
+    proxy = start_proxy()
+    c = UdpClient(proxy.port)
+    try:
+        resp = c.ask("MESSAGE", "sip:1003@127.0.0.1")
+        assert (resp.status, resp.reason) == (404, "User Not Found")  # no 407
+        resp = c.ask("REGISTER", "sip:127.0.0.1", to="<sip:1003@127.0.0.1>",
+                     headers=["Contact: <sip:1003@127.0.0.1:6300>"])  # fmt: skip
+        assert resp.status == 401
+    finally:
+        c.close()
+    assert proxy.call(lambda: proxy.server.permissions.addresses())[0].tag == "lab"
+
+
+def test_domain_table_entries_are_local(proxy_db, start_proxy):
+    from kamtool.db.connect import connected
+    from kamtool.db.models import Domain
+
+    with connected(proxy_db):
+        Domain.insert(domain="example.org").execute()
+    proxy = start_proxy()
+    c = UdpClient(proxy.port)
+    try:
+        raw = c.request("MESSAGE", "sip:1003@example.org").replace(
+            b"From: <sip:1001@127.0.0.1>", b"From: <sip:eve@198.51.100.7>"
+        )
+        c.send_raw(raw)
+        resp = c.recv()
+        assert (resp.status, resp.reason) == (404, "User Not Found")  # relayed to location
+    finally:
+        c.close()
