@@ -2,11 +2,13 @@
 
 Datetimes are the one column kind whose storage differs between Kamailio's drivers:
 
-* SQLite (db_sqlite): a REAL Julian day number, written as
-  ``(unix_time - 0.5) / 86400 + 2440587.5`` and read back as
-  ``86400 * (jd - 2440587.5) + 0.5``. Text such as the schema defaults
-  (``'2000-01-01 00:00:01'``) or kamctl's ``date`` output is misread by Kamailio, so
-  kamtool never writes text there, but reads it back.
+* SQLite (db_sqlite): a REAL Julian day number. db_sqlite writes
+  ``(t - 0.5) / 86400 + 2440587.5`` and reads ``(time_t)(86400 * (jd - 2440587.5) + 0.5)``,
+  truncating, so about half of its own values come back one second early. kamtool
+  writes ``t / 86400 + 2440587.5`` (what SQLite's ``julianday()`` gives), which
+  db_sqlite's reader turns into exactly ``t``, and reads both forms back exactly.
+  Text such as the schema defaults (``'2000-01-01 00:00:01'``) or kamctl's ``date``
+  output is misread by Kamailio, so kamtool never writes text there, but reads it.
 * MySQL/MariaDB: ``DATETIME`` in the host's local time.
 * PostgreSQL: ``TIMESTAMP WITHOUT TIME ZONE`` in local time.
 
@@ -49,18 +51,17 @@ def engine_of(database: Any) -> str:
 
 
 def unix_to_julian(ts: int) -> float:
-    """A Unix time as db_sqlite writes it (``timet_to_sqlite``)."""
-    return (float(ts) - 0.5) / 86400.0 + JULIAN_UNIX_EPOCH
+    """A Unix time as a Julian day that db_sqlite reads back as exactly ``ts``."""
+    return float(ts) / 86400.0 + JULIAN_UNIX_EPOCH
 
 
 def julian_to_unix(jd: float) -> int:
-    """A stored Julian day back to a Unix time.
+    """A stored Julian day back to a whole Unix time.
 
-    db_sqlite truncates ``86400 * (jd - epoch) + 0.5``, which loses a second whenever
-    the double lands just below the integer (about half of its own writes); rounding
-    gives back exactly the second that was written.
+    Both kamtool's values (``x`` = the second) and db_sqlite's own (``x`` = the second
+    minus 0.5) round to the second that was meant when a quarter second is added.
     """
-    return round(86400.0 * (float(jd) - JULIAN_UNIX_EPOCH) + 0.5)
+    return math.floor(86400.0 * (float(jd) - JULIAN_UNIX_EPOCH) + 0.75)
 
 
 def parse_datetime_text(text: str) -> datetime | None:

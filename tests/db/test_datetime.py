@@ -28,8 +28,19 @@ def reference_rows():
     return json.loads(REFERENCE_ROWS.read_text())
 
 
-def test_kamailio_written_julian_days_read_back_and_write_identically(reference_rows):
-    """Values db_sqlite wrote: we read the exact second and write the same double."""
+def _kamailio_reads(jd: float) -> int:
+    """db_sqlite's sqlite_to_timet(): truncating conversion to time_t."""
+    return int(86400.0 * (jd - 2440587.5) + 0.5)
+
+
+def test_kamailio_reads_back_exactly_the_second_kamtool_wrote():
+    start = 1795693043
+    assert all(_kamailio_reads(unix_to_julian(t)) == t for t in range(start, start + 200_000))
+    assert all(julian_to_unix(unix_to_julian(t)) == t for t in range(start, start + 200_000))
+
+
+def test_kamailio_written_julian_days_read_back_exactly(reference_rows):
+    """Values db_sqlite wrote: we read the exact second it meant."""
     loc = reference_rows["location"]["rows"][0]
     kind, jd = loc["last_modified"]
     assert kind == "real"
@@ -40,7 +51,8 @@ def test_kamailio_written_julian_days_read_back_and_write_identically(reference_
         for row in reference_rows[table]["rows"]:
             kind, value = row[col]
             assert kind == "real"
-            assert unix_to_julian(julian_to_unix(value)) == value  # bit for bit
+            t = julian_to_unix(value)
+            assert value == (t - 0.5) / 86400 + 2440587.5  # db_sqlite's timet_to_sqlite(t)
 
 
 def test_sqlite_stores_real_julian_days_and_reads_every_form(sqlite_url, reference_rows):
