@@ -8,6 +8,7 @@ import typer
 
 from kamtool.cli import provision
 from kamtool.cli.options import NoReloadOption
+from kamtool.cli.runtime import add_address_commands
 
 NAME = "address"
 app = typer.Typer(
@@ -62,3 +63,7 @@ def show(
     with provision.database() as db:
         rows = permissions.address_show(db, grp)
     provision.show(rows, COLUMNS, empty="no addresses")
+
+
+# Run-time views and reloads over JSON-RPC (kamtool/cli/runtime.py).
+add_address_commands(app)

@@ -8,6 +8,7 @@ import typer
 
 from kamtool.cli import provision
 from kamtool.cli.options import NoReloadOption
+from kamtool.cli.runtime import add_dispatcher_commands
 
 NAME = "dispatcher"
 app = typer.Typer(
@@ -75,3 +76,7 @@ def show(
     with provision.database() as db:
         rows = dispatcher_db.show(db, setid)
     provision.show(rows, COLUMNS, empty="no dispatcher destinations")
+
+
+# Run-time views and reloads over JSON-RPC (kamtool/cli/runtime.py).
+add_dispatcher_commands(app)

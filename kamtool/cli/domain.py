@@ -8,6 +8,7 @@ import typer
 
 from kamtool.cli import provision
 from kamtool.cli.options import NoReloadOption
+from kamtool.cli.runtime import add_domain_commands
 
 NAME = "domain"
 app = typer.Typer(name=NAME, help="Local SIP domains (domain table).", no_args_is_help=True)
@@ -50,3 +51,7 @@ def show() -> None:
     with provision.database() as db:
         rows = domains.show(db)
     provision.show(rows, COLUMNS, empty="no domains")
+
+
+# Run-time views and reloads over JSON-RPC (kamtool/cli/runtime.py).
+add_domain_commands(app)

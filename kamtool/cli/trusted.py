@@ -8,6 +8,7 @@ import typer
 
 from kamtool.cli import provision
 from kamtool.cli.options import NoReloadOption
+from kamtool.cli.runtime import add_trusted_commands
 
 NAME = "trusted"
 app = typer.Typer(
@@ -71,3 +72,7 @@ def show(
     with provision.database() as db:
         rows = permissions.trusted_show(db, src_ip)
     provision.show(rows, COLUMNS, empty="no trusted peers")
+
+
+# Run-time views and reloads over JSON-RPC (kamtool/cli/runtime.py).
+add_trusted_commands(app)

@@ -73,7 +73,12 @@ def reload_after_change(
         except KamtoolError as exc:
             return ReloadOutcome(table, "failed", f"not reloaded: {exc.message}", method)
     try:
-        answer = client.call(method)
+        if table == "trusted":  # guarded: a bare trustedReload can crash Kamailio 5.6.3
+            from kamtool.core.runtime.permissions import trusted_reload
+
+            answer = trusted_reload(client)
+        else:
+            answer = client.call(method)
     except OperationTimeout as exc:
         return ReloadOutcome(table, "failed", f"not reloaded: {exc.message}", method, client.url)
     except RpcUnavailable as exc:

@@ -203,6 +203,12 @@ class HttpTransport:
         except httpx.TimeoutException:
             raise _timeout(self.url) from None
         except httpx.RemoteProtocolError as exc:
+            if "without sending a response" in str(exc):
+                raise RpcUnavailable(
+                    f"{self.url} closed the connection without answering",
+                    hint="the server may have crashed or refused the request; see its log",
+                    url=self.url,
+                ) from None
             raise RpcUnavailable(
                 f"{self.url} closed the connection before the whole answer arrived ({_why(exc)})",
                 hint="Kamailio drops HTTP answers bigger than its TCP write queue "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kamtool.core.runtime import Rpc, unset
+from kamtool.errors import NotFound, RpcError
 
 
 def address_rows(address_dump: Any, subnet_dump: Any = None) -> list[dict[str, Any]]:
@@ -70,4 +71,20 @@ def trusted_dump(rpc: Rpc) -> list[dict[str, Any]]:
 
 
 def trusted_reload(rpc: Rpc) -> str:
+    """Reload the trusted table, if the server loaded one.
+
+    Kamailio 5.6.3 crashes (SIGSEGV, and the whole server goes down) on
+    ``permissions.trustedReload`` when permissions runs without a trusted table, so that
+    is asked first with the harmless ``permissions.trustedDump`` ("No trusted table").
+    """
+    try:
+        rpc.call("permissions.trustedDump")
+    except RpcError as exc:
+        if "no trusted table" in str(exc.details.get("rpc_message", "")).lower():
+            raise NotFound(
+                "the server has no trusted table loaded (permissions without db_url/trusted)",
+                hint="nothing to reload; Kamailio would crash on permissions.trustedReload",
+                rpc_code=exc.rpc_code,
+            ) from None
+        raise
     return str(rpc.call("permissions.trustedReload"))
