@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Regenerate ``schema/kamailio-5.6.json`` from Kamailio's installed schema files.
 
-Run once by a developer (``python3 schema/generate.py``); never at run time. It reads
+Run by a developer (``python3 schema/generate.py``; ``--check`` only compares); never
+at run time. It reads
 ``/usr/share/kamailio/{mysql,postgres,db_sqlite}/<module>-create.sql`` (Debian packages
 kamailio-{mysql,postgres,sqlite}-modules) for the module lists of ``kamdbctl create``,
 checks that the three dialects describe the same tables, and writes one engine-neutral
@@ -220,7 +221,12 @@ def main() -> int:
         "modules": modules,
         "tables": tables,
     }
-    OUT.write_text(dumps(doc) + "\n")
+    text = dumps(doc) + "\n"
+    if "--check" in sys.argv[1:]:  # CI: the committed file is what the generator makes
+        same = OUT.read_text() == text
+        print(f"{OUT}: {'up to date' if same else 'OUT OF DATE'}", file=sys.stderr)
+        return 0 if same else 1
+    OUT.write_text(text)
     print(f"{OUT}: {len(tables)} tables", file=sys.stderr)
     return 0
 
