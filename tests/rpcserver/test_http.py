@@ -276,3 +276,19 @@ def test_slow_or_oversized_requests_are_cut(rpc: ServerThread) -> None:
     assert out.startswith(b"HTTP/1.1 413 ")
     out = _raw_exchange(rpc, b"GARBAGE\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 400 ")
+
+
+def test_connection_limit_answers_503(rpc: ServerThread) -> None:
+    rpc.server.http.max_connections = 2
+    idle = [socket.create_connection(("127.0.0.1", rpc.server.port), timeout=2) for _ in range(2)]
+    try:
+        # the server registers connections asynchronously: wait until both are counted
+        deadline = time.monotonic() + 2
+        while rpc.call(lambda: len(rpc.server.http.connections)) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        out = _raw_exchange(rpc, b"")
+        assert out.startswith(b"HTTP/1.1 503 ")
+    finally:
+        for s in idle:
+            s.close()

@@ -184,3 +184,42 @@ def test_dgram_reply_larger_than_the_send_buffer_comes_in_chunks(tmp_path: Path,
     assert len(parts) > 1 and all(len(p) <= server.chunk for p in parts)
     dump = json.loads(b"".join(parts))["result"]["Domains"][0]["Domain"]
     assert dump["Stats"]["Records"] == 303
+
+
+def test_second_server_on_the_same_runtime_dir_keeps_http_only(
+    rpc: ServerThread, tmp_path: Path, state
+) -> None:
+    from kamtool.rpc.server import RpcServer
+
+    second = ServerThread(
+        lambda: RpcServer(state.registry(), "127.0.0.1", 0, runtime_dir=rpc.server.runtime_dir)
+    )
+    try:
+        assert second.server.fifo is None and second.server.dgram is None
+    finally:
+        second.stop()
+    # the first server's endpoints survived the second one's start and stop
+    assert json.loads(fifo_call(rpc, tmp_path, VERSION))["id"] == 1
+    assert json.loads(dgram_call(rpc, tmp_path, json.dumps(VERSION).encode()))["id"] == 1
+
+
+def test_stale_fifo_and_socket_are_replaced(tmp_path: Path, state) -> None:
+    from kamtool.rpc.server import FIFO_NAME, SOCKET_NAME, RpcServer
+
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    os.mkfifo(runtime / FIFO_NAME)
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    stale.bind(str(runtime / SOCKET_NAME))
+    stale.close()  # the file stays, nobody is bound any more
+    srv = ServerThread(
+        lambda: RpcServer(
+            state.registry(), "127.0.0.1", 0, runtime_dir=runtime, fifo_reply_dir=tmp_path
+        )
+    )
+    try:
+        assert srv.server.fifo is not None and srv.server.dgram is not None
+        assert json.loads(fifo_call(srv, tmp_path, VERSION))["id"] == 1
+    finally:
+        srv.stop()
+    assert not (runtime / FIFO_NAME).exists() and not (runtime / SOCKET_NAME).exists()

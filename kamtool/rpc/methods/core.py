@@ -94,7 +94,8 @@ def register(
         ]
 
     def echo(*values: Any) -> list[str]:
-        # Kamailio scans each value with "%s": numbers come back as strings.
+        # Kamailio scans each value with "%s": numbers come back as strings. It truncates
+        # 1.5 to "1"; we keep "1.5".
         return [v if isinstance(v, str) else _scalar_text(v) for v in values]
 
     def sockets_list() -> list[dict[str, Any]]:

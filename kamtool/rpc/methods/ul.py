@@ -77,12 +77,12 @@ def contact_info(b: BindingLike, now: float) -> dict[str, Any]:
         expires = "expired"
     else:
         expires = int(b.expires - now)
-    q: float = b.q if b.q == -1 or b.q is None else round(float(b.q), 6)
+    q = -1 if b.q is None or b.q < 0 else b.q  # -1: no q given
     return {
         "Contact": {
             "Address": b.contact,
             "Expires": expires,
-            "Q": -1 if q is None else q,
+            "Q": q,
             "Call-ID": b.callid,
             "CSeq": b.cseq,
             "User-Agent": b.user_agent,

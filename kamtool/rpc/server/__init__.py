@@ -23,7 +23,7 @@ from pathlib import Path
 from kamtool.errors import ConfigError
 from kamtool.rpc.methods import Registry
 from kamtool.rpc.server.dgram import DgramServer
-from kamtool.rpc.server.fifo import FifoServer
+from kamtool.rpc.server.fifo import EndpointInUse, FifoServer
 from kamtool.rpc.server.http import MAX_HEADER_BYTES, HttpHandler, MetricsFn
 
 __all__ = ["FIFO_NAME", "SOCKET_NAME", "RpcServer", "default_runtime_dir", "is_loopback"]
@@ -131,10 +131,17 @@ class RpcServer:
         if self.port == 0:
             self.port = self._server.sockets[0].getsockname()[1]
         try:
-            if self.fifo:
-                await self.fifo.start()
-            if self.dgram:
-                await self.dgram.start()
+            for name in ("fifo", "dgram"):
+                transport = getattr(self, name)
+                if transport is None:
+                    continue
+                try:
+                    await transport.start()
+                except EndpointInUse as exc:
+                    # e.g. a second proxy on this host with the same runtime dir: it keeps
+                    # HTTP, the first one keeps the FIFO and socket
+                    log.warning("RPC %s disabled: %s", name, exc)
+                    setattr(self, name, None)
         except Exception:
             await self.close()
             raise

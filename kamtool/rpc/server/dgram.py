@@ -23,6 +23,7 @@ from pathlib import Path
 
 from kamtool.rpc.methods import Registry
 from kamtool.rpc.server.dispatch import handle_bytes, render
+from kamtool.rpc.server.fifo import EndpointInUse
 
 __all__ = ["DgramServer"]
 
@@ -50,9 +51,19 @@ class DgramServer:
         self._send_lock = asyncio.Lock()  # one reply at a time: chunks must not interleave
 
     async def start(self) -> None:
+        """Bind the socket (replacing a stale one). Raises :class:`EndpointInUse` when
+        another live server has it."""
         try:
             if stat.S_ISSOCK(os.lstat(self.path).st_mode):
-                self.path.unlink()
+                probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                try:
+                    probe.connect(str(self.path))
+                except ConnectionRefusedError:
+                    self.path.unlink()  # nobody bound to it: left over from a crash
+                else:
+                    raise EndpointInUse(f"another server listens on {self.path}")
+                finally:
+                    probe.close()
         except FileNotFoundError:
             pass
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -71,10 +82,11 @@ class DgramServer:
         asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
 
     async def close(self) -> None:
-        if self._sock is not None:
-            asyncio.get_running_loop().remove_reader(self._sock.fileno())
-            self._sock.close()
-            self._sock = None
+        if self._sock is None:
+            return  # never started (or the path was another server's): leave it alone
+        asyncio.get_running_loop().remove_reader(self._sock.fileno())
+        self._sock.close()
+        self._sock = None
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

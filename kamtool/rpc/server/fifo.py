@@ -29,7 +29,7 @@ from pathlib import Path
 from kamtool.rpc.methods import PARSE_ERROR, Registry
 from kamtool.rpc.server.dispatch import error_object, handle_document, render
 
-__all__ = ["FifoServer"]
+__all__ = ["EndpointInUse", "FifoServer"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,10 @@ REPLY_OPEN_SECONDS = 5.0  # how long we wait for the client to open its reply FI
 REPLY_WRITE_SECONDS = 30.0
 
 _REPLY_NAME = re.compile(rb'"reply_name"\s*:\s*"([^"\\]{1,255})"')
+
+
+class EndpointInUse(OSError):
+    """The FIFO or socket path belongs to another running server."""
 
 
 class FifoServer:
@@ -58,10 +62,19 @@ class FifoServer:
         self._tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
-        """Create the FIFO (replacing a stale one) and start reading."""
+        """Create the FIFO (replacing a stale one) and start reading.
+
+        Raises :class:`EndpointInUse` when another live server reads that FIFO."""
         try:
-            if stat.S_ISFIFO(os.lstat(self.path).st_mode) or self.path.is_socket():
-                self.path.unlink()
+            if stat.S_ISFIFO(os.lstat(self.path).st_mode):
+                try:
+                    os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
+                except OSError as exc:
+                    if exc.errno != errno.ENXIO:
+                        raise
+                    self.path.unlink()  # nobody reads it: left over from a crash
+                else:
+                    raise EndpointInUse(f"another server reads {self.path}")
         except FileNotFoundError:
             pass
         os.mkfifo(self.path, 0o600)
@@ -71,11 +84,12 @@ class FifoServer:
         asyncio.get_running_loop().add_reader(self._fd, self._readable)
 
     async def close(self) -> None:
-        if self._fd is not None:
-            loop = asyncio.get_running_loop()
-            loop.remove_reader(self._fd)
-            os.close(self._fd)
-            self._fd = None
+        if self._fd is None:
+            return  # never started (or the path was another server's): leave it alone
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self._fd)
+        os.close(self._fd)
+        self._fd = None
         if self._stall is not None:
             self._stall.cancel()
         for task in list(self._tasks):

@@ -17,6 +17,7 @@ Differences (Kamailio closes after every reply and hangs on bad input):
   ``200`` with an HTML "Wrong URL" page);
 * ``Expect: 100-continue`` is answered (curl waits a second for it on bodies > 1 KiB);
 * chunked request bodies are accepted;
+* more than ``max_connections`` open connections → ``503`` for the newcomer;
 * a request line/headers not complete within ``header_timeout`` or a body not within
   ``body_timeout`` → the connection is closed (slowloris guard).
 """
@@ -29,7 +30,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from kamtool.rpc import kamjson
-from kamtool.rpc.methods import INVALID_REQUEST, PARSE_ERROR, Registry
+from kamtool.rpc.methods import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, Registry
 from kamtool.rpc.server.dispatch import Reply, error_object, handle_bytes
 
 __all__ = ["HttpHandler"]
@@ -75,6 +76,7 @@ class HttpHandler:
         header_timeout: float = 10.0,
         body_timeout: float = 30.0,
         idle_timeout: float = 60.0,
+        max_connections: int = 256,
     ) -> None:
         self.registry = registry
         self.token = token
@@ -83,10 +85,22 @@ class HttpHandler:
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
         self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
         self.connections: set[asyncio.StreamWriter] = set()
         self.tasks: set[asyncio.Task] = set()
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self.connections) >= self.max_connections:
+            # bounded resources: idle keep-alive clients cannot exhaust the proxy's fds
+            try:
+                await self._send_error(
+                    writer, "HTTP/1.1", 503, "Service Unavailable", INTERNAL_ERROR,
+                    "Too many connections, retry later",
+                )  # fmt: skip
+            except (ConnectionError, OSError):
+                pass
+            writer.close()
+            return
         self.connections.add(writer)
         task = asyncio.current_task()
         if task is not None:
