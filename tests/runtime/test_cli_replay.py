@@ -15,7 +15,6 @@ OVERRIDES = {
     "ul.lookup": "ul.lookup.location.1001",
     "ul.flush": "ul.rm",  # not captured; answers {} like the other no-value methods
     "dlg.profile_get_size": "dlg.profile_get_size.caller.1003",
-    "dlg.dlg_list": "dlg.profile_list.caller.1003",
     "dispatcher.set_state": "dispatcher.set_state.ip",
     "htable.dump": "htable.dump.ipban",
     "htable.get": "htable.get.int",
@@ -97,7 +96,6 @@ def test_dlg_commands(srv):
     prof = kt(srv, "dlg", "profile", "caller", "1003", json_out=True).json()
     assert prof["size"] == 1 and prof["dialogs"][0]["h_id"] == 3692
     assert ("dlg.end_dlg", [4009, 947]) in sent(srv)
-    assert ("dlg.dlg_list", ["1-12442@127.0.0.1"]) in sent(srv)
     assert ("dlg.profile_list", ["caller", "1003"]) in sent(srv)
     assert kt(srv, "dlg", "end", "1").exit_code == 2
 

@@ -74,13 +74,12 @@ def list_dialogs(rpc: Rpc) -> list[dict[str, Any]]:
 
 
 def show(rpc: Rpc, call_id: str) -> list[dict[str, Any]]:
-    """The dialog(s) with Call-ID ``call_id`` (several when the call forked)."""
-    try:
-        rows = dialog_rows(rpc.call("dlg.dlg_list", str(call_id)))
-    except RpcError as exc:
-        if exc.rpc_code != 404:
-            raise
-        rows = []
+    """The dialog(s) with Call-ID ``call_id`` (several when the call forked).
+
+    Filtered from ``dlg.list``: Kamailio 5.6's ``dlg.dlg_list`` wants the From tag as
+    well and answers nothing without it.
+    """
+    rows = [r for r in list_dialogs(rpc) if r["call_id"] == call_id]
     if not rows:
         raise NotFound(f"no dialog with Call-ID {call_id}")
     return rows
