@@ -45,7 +45,7 @@ def test_fuzz_http_endpoint(rpc: ServerThread) -> None:
     with httpx.Client(timeout=2.0) as client:
 
         @settings(
-            max_examples=300,
+            max_examples=200,
             deadline=None,
             database=None,
             suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
