@@ -222,9 +222,16 @@ def unquote(value: str) -> str:
     return value
 
 
+_NEEDS_QUOTED_PAIR = re.compile(r'["\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
+
+
 def quote(value: str) -> str:
-    """Make a quoted-string (escape ``"`` and ``\\``)."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """Make a quoted-string: ``"``, ``\\`` and control characters become quoted-pairs.
+
+    CR and LF cannot be carried (the header would break): adding such a value to a
+    message raises :class:`~kamtool.sip.LocalProtocolError`.
+    """
+    return '"' + _NEEDS_QUOTED_PAIR.sub(lambda m: "\\" + m.group(), value) + '"'
 
 
 def _format_params(params: dict[str, str | None]) -> str:

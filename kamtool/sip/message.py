@@ -48,7 +48,10 @@ def _encode(value: str | bytes | object) -> bytes:
     if isinstance(value, bytes):
         b = value
     else:
-        b = str(value).encode("utf-8", "surrogateescape")
+        try:
+            b = str(value).encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            raise LocalProtocolError("header value is not encodable text") from None
     if b"\r" in b or b"\n" in b:
         raise LocalProtocolError("header values must not contain CR or LF")
     return b
