@@ -158,7 +158,34 @@ _NIST = {
     (COMPLETED, TERR): (TERMINATED, ("terr",)),
 }
 
-_TABLES = {ICT: _ICT, NICT: _NICT, IST: _IST, NIST: _NIST}
+# The tables above are for people; the machine runs them compiled to (opcode, timer) pairs.
+(PASS_UP, SEND_RESP, TRYING_100, RESEND, RETRANSMIT, ACK, RESEND_ACK, TIMEOUT, TERR_EV) = range(9)
+START, STOP, DOUBLE, RESET = range(9, 13)
+_SIMPLE_OPS = {
+    "pass_up": PASS_UP,
+    "send": SEND_RESP,
+    "trying": TRYING_100,
+    "resend": RESEND,
+    "retransmit": RETRANSMIT,
+    "ack": ACK,
+    "resend_ack": RESEND_ACK,
+    "timeout": TIMEOUT,
+    "terr": TERR_EV,
+}
+_TIMER_OPS = {"start": START, "stop": STOP, "double": DOUBLE, "reset": RESET}
+
+
+def _compile(table: dict) -> dict:
+    def op(action: str) -> tuple[int, str | None]:
+        if action in _SIMPLE_OPS:
+            return (_SIMPLE_OPS[action], None)
+        verb, name = action.split("_")
+        return (_TIMER_OPS[verb], name)
+
+    return {k: (state, tuple(op(a) for a in acts)) for k, (state, acts) in table.items()}
+
+
+_TABLES = {ICT: _compile(_ICT), NICT: _compile(_NICT), IST: _compile(_IST), NIST: _compile(_NIST)}
 _INITIAL = {ICT: CALLING, NICT: TRYING, IST: PROCEEDING, NIST: TRYING}
 
 
@@ -265,6 +292,16 @@ class TransactionLayer:
         answered sends 100 Trying by itself (17.2.1: 200 ms); 0 sends it at once, None never."""
         self.timers = timers
         self.trying_after = trying_after
+        t = timers
+        # (timer, reliable transport) -> duration; the per-transport zeros of Table 4
+        self._durations: dict[tuple[str, bool], float] = {}
+        for reliable in (False, True):
+            for name, value in {
+                "A": t.a, "B": t.b, "D": t.d_for(reliable), "E": t.e, "F": t.f, "G": t.g,
+                "H": t.h, "I": t.i_for(reliable), "J": t.j_for(reliable),
+                "K": t.k_for(reliable), "L": t.l, "M": t.m,
+            }.items():  # fmt: skip
+                self._durations[name, reliable] = value
         self._client: dict[TxKey, _Tx] = {}
         self._server: dict[TxKey, _Tx] = {}
         self._heap: list[tuple[float, int, _Tx, str]] = []
@@ -452,9 +489,20 @@ class TransactionLayer:
         if entry is None:
             return  # absorbed
         tx.state, actions = entry
-        t = self.timers
-        for action in actions:
-            if action == "pass_up":
+        for op, name in actions:
+            if op == START:
+                if name == "G":
+                    tx.interval = self.timers.g
+                self._start(tx, name, now + self._durations[name, tx.reliable])
+            elif op == STOP:
+                tx.timers.pop(name, None)
+            elif op == SEND_RESP:
+                data = msg.to_bytes()
+                tx.last = data
+                if tx.kind == IST and event != R1XX:
+                    tx.to_tag = msg.to.tag or ""
+                out.append(Send(data, tx.peer, tx.key))
+            elif op == PASS_UP:
                 if tx.kind == IST:  # an ACK in Accepted (RFC 2543 matching only)
                     out.append(RequestReceived(msg, tx.peer, None))
                 else:
@@ -465,65 +513,39 @@ class TransactionLayer:
                         tx.cancel_pending = False
                         if event == R1XX:
                             out.extend(self._send_cancel(tx, now))
-            elif action == "send":
-                data = msg.to_bytes()
-                tx.last = data
-                if tx.kind == IST and event != R1XX:
-                    tx.to_tag = msg.to.tag or ""
-                out.append(Send(data, tx.peer, tx.key))
-            elif action == "trying":
+            elif op == RESEND:
+                if tx.last is not None:
+                    out.append(Send(tx.last, tx.peer, tx.key))
+            elif op == RETRANSMIT:
+                out.append(Send(tx.data, tx.peer, tx.key))
+            elif op == DOUBLE:  # A doubles without bound; E and G up to T2
+                t2 = self.timers.t2
+                tx.interval = tx.interval * 2 if name == "A" else min(tx.interval * 2, t2)
+                self._start(tx, name, now + tx.interval)
+            elif op == RESET:  # E in Proceeding: every T2
+                tx.interval = self.timers.t2
+                self._start(tx, name, now + tx.interval)
+            elif op == ACK:
+                tx.ack = build_ack(tx.request, msg)
+                out.append(Send(tx.ack, tx.peer, tx.key))
+            elif op == RESEND_ACK:
+                out.append(Send(tx.ack, tx.peer, tx.key))
+            elif op == TRYING_100:
                 if tx.last is None:
                     tx.last = make_response(tx.request, 100).to_bytes()
                     out.append(Send(tx.last, tx.peer, tx.key))
-            elif action == "resend":
-                if tx.last is not None:
-                    out.append(Send(tx.last, tx.peer, tx.key))
-            elif action == "retransmit":
-                out.append(Send(tx.data, tx.peer, tx.key))
-            elif action == "ack":
-                tx.ack = build_ack(tx.request, msg).to_bytes()
-                out.append(Send(tx.ack, tx.peer, tx.key))
-            elif action == "resend_ack":
-                out.append(Send(tx.ack, tx.peer, tx.key))
-            elif action == "timeout":
+            elif op == TIMEOUT:
                 out.append(TransactionTimeout(tx.key, event))
-            elif action == "terr":
+            else:  # TERR_EV
                 out.append(TransportError(tx.key, msg or ""))
-            else:
-                verb, name = action.split("_")
-                if verb == "stop":
-                    tx.timers.pop(name, None)
-                elif verb == "double":  # A doubles without bound; E and G up to T2
-                    tx.interval = tx.interval * 2 if name == "A" else min(tx.interval * 2, t.t2)
-                    self._start(tx, name, now + tx.interval)
-                elif verb == "reset":  # E in Proceeding: every T2
-                    tx.interval = t.t2
-                    self._start(tx, name, now + t.t2)
-                else:  # start
-                    self._start(tx, name, now + self._duration(tx, name))
         if tx.state == TERMINATED:
             self._remove(tx, out)
-        elif tx.timers:
+        elif tx.reliable and tx.timers:
             # Zero-length timers (D, I, J, K over reliable transports) fire right away.
             for name, when in list(tx.timers.items()):
                 if when <= now and tx.state != TERMINATED:
                     del tx.timers[name]
                     self._apply(tx, name, None, now, out)
-
-    def _duration(self, tx: _Tx, name: str) -> float:
-        t = self.timers
-        if name == "G":
-            tx.interval = t.g
-            return t.g
-        if name == "D":
-            return t.d_for(tx.reliable)
-        if name == "I":
-            return t.i_for(tx.reliable)
-        if name == "J":
-            return t.j_for(tx.reliable)
-        if name == "K":
-            return t.k_for(tx.reliable)
-        return getattr(t, name.lower())
 
     def _start(self, tx: _Tx, name: str, when: float) -> None:
         if name == "G" and tx.reliable:
@@ -558,7 +580,7 @@ def _response_peer(request, source: Peer) -> Peer:
 
 
 def _request_skeleton(method: str, request, to) -> Request:
-    """An ACK or CANCEL built from ``request`` (9.1, 17.1.1.3): same Request-URI, only the
+    """A CANCEL (or ACK) built from ``request`` (9.1, 17.1.1.3): same Request-URI, only the
     top Via (same branch), From, Call-ID, CSeq number, Route set; To as given."""
     headers: list[tuple[str, object]] = [
         ("Via", request.vias[0]),
@@ -572,10 +594,21 @@ def _request_skeleton(method: str, request, to) -> Request:
     return Request(method, request.uri_text, headers)
 
 
-def build_ack(request, response) -> Request:
+def build_ack(request, response) -> bytes:
     """The hop-by-hop ACK for a non-2xx final ``response`` to INVITE ``request``
-    (17.1.1.3): To (with the tag) from the response, the rest from the request."""
-    return _request_skeleton("ACK", request, response.to)
+    (17.1.1.3), as bytes: same Request-URI, top Via (same branch), From, Call-ID, CSeq
+    number and Route set as the INVITE; To (with the tag) from the response.
+
+    Written directly rather than through Request/Headers: it is on the hot path of every
+    rejected call (each 401/407 challenge of an INVITE)."""
+    parts = [
+        f"ACK {request.uri_text} SIP/2.0\r\nVia: {request.vias[0]}\r\nFrom: {request.from_}"
+        f"\r\nTo: {response.to}\r\nCall-ID: {request.call_id}\r\nCSeq: {request.cseq.num} ACK\r\n"
+    ]
+    for route in request.routes:
+        parts.append(f"Route: {route}\r\n")
+    parts.append("Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    return "".join(parts).encode("utf-8", "surrogateescape")
 
 
 def build_cancel(request) -> Request:

@@ -168,7 +168,7 @@ def test_build_ack_matches_sipp_trace():
         b"Contact: <sip:1001@127.0.0.1:5070>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
     )
     challenge = make_response(invite, 407, to_tag="9dd61ff61e802d8e2bef5f14621ef3c2.004a687a")
-    assert build_ack(invite, challenge).to_bytes() == (
+    assert build_ack(invite, challenge) == (
         b"ACK sip:1002@127.0.0.1:5060 SIP/2.0\r\n"
         b"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-12397-1-0\r\n"
         b"From: <sip:1001@127.0.0.1>;tag=12397SIPpTag091\r\n"
