@@ -61,17 +61,13 @@ def report(change: Change, *, no_reload: bool) -> None:
 
 
 def after_edit(change: Change) -> None:
-    """Tell a running server about ``change`` (reload its cache, drop removed contacts).
-
-    The hook is ``kamtool.core.reload.after_edit``, owned by the RPC client; until it
-    exists this does nothing and the user reloads by hand, as with kamctl.
-    TODO(rpc-client): after ``subscriber removed`` also call ``ul.rm location <aor>``,
-    as ``kamctl rm`` does (its failure must not fail the removal).
+    """Tell a running server about ``change``: ``kamtool.core.reload.after_edit`` reloads
+    cached tables (address, trusted, dispatcher, domain) and, for a removed subscriber,
+    drops its registrations with ``ul.rm`` as ``kamctl rm`` does. It never raises: the
+    database edit stands whether or not a server answered.
     """
-    try:
-        from kamtool.core import reload as reload_hook  # type: ignore[attr-defined]
-    except ImportError:
-        return
+    from kamtool.core import reload as reload_hook
+
     reload_hook.after_edit(change.kind, settings(), out(), change=change)
 
 

@@ -120,23 +120,29 @@ def test_c_kamtool_and_kamctl_share_a_kamailio_made_database(kamailio):
     assert conn.execute("SELECT count(*) FROM dbaliases").fetchone()[0] == 0
     conn.close()
 
-    # addresses, dispatcher and domains: kamctl lists them, Kamailio loads them on reload
-    ok(url, "address", "add", "5", "10.9.9.9", "32", "5070", "from-kamtool")
-    ok(url, "address", "rm", "1", "10.0.0.10")
+    # addresses, dispatcher and domains: kamctl lists them; with --rpc, kamtool's reload
+    # hook makes Kamailio load them (kamctl needs a separate "kamctl address reload").
+    rpc = ("--rpc", k.rpc_http_url)
+    ok(url, "address", "rm", "1", "10.0.0.10", "--no-reload")
+    assert [e["item"]["ip"] for e in k.rpc("permissions.addressDump")] == ["10.0.0.10"]
+    ok(url, *rpc, "address", "add", "5", "10.9.9.9", "32", "5070", "from-kamtool")
     listed = k.kamctl("address", "show").stdout
     assert "|5|10.9.9.9|32|5070|from-kamtool" in listed
     assert "10.0.0.10" not in listed
-    k.rpc("permissions.addressReload")
     dumped = k.rpc("permissions.addressDump")
-    assert any(e["item"]["ip"] == "10.9.9.9" and e["group"] == 5 for e in dumped)
+    assert [(e["group"], e["item"]["ip"]) for e in dumped] == [(5, "10.9.9.9")]
 
-    ok(url, "dispatcher", "add", "3", "sip:127.0.0.1:5077", "0", "0", "", "from-kamtool")
+    ok(url, *rpc, "dispatcher", "add", "3", "sip:127.0.0.1:5077", "0", "0", "", "from-kamtool")
     assert "sip:127.0.0.1:5077" in k.kamctl("dispatcher", "show").stdout
-    k.rpc("dispatcher.reload")
     sets = k.rpc("dispatcher.list")["RECORDS"]
     assert 3 in [s["SET"]["ID"] for s in sets]
 
-    ok(url, "domain", "add", "kamtool.test")
+    ok(url, *rpc, "domain", "add", "kamtool.test")
     assert "kamtool.test" in k.kamctl("domain", "showdb").stdout
-    k.rpc("domain.reload")
     assert "kamtool.test" in [d["domain"] for d in k.rpc("domain.dump")["domains"]]
+
+    # rm with --rpc also drops the user's registrations (ul.rm), as kamctl rm does
+    assert k.rpc("ul.lookup", "location", "1004")["Contacts"]
+    ok(url, *rpc, "rm", "1004")
+    with pytest.raises(RuntimeError, match="AOR not found"):
+        k.rpc("ul.lookup", "location", "1004")
