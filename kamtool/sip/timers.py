@@ -23,6 +23,12 @@ class TimerConfig:
     t2: float = 4.0  # maximum retransmit interval for non-INVITE requests and INVITE responses
     t4: float = 5.0  # maximum duration a message remains in the network
     d: float = 32.0  # Timer D: "> 32 s" for unreliable transports
+    # Kamailio tm's fr_timer: when set it replaces 64*T1 for B, F and H (no final response /
+    # no ACK); the reference config uses 5 s.
+    fr_timer: float | None = None
+    # Timer C (16.6 step 11, Kamailio's fr_inv_timer): for proxies, None for a UA. Runs in an
+    # INVITE client transaction from the first provisional on, restarted by each one.
+    c: float | None = None
 
     @property
     def a(self) -> float:
@@ -32,7 +38,7 @@ class TimerConfig:
     @property
     def b(self) -> float:
         """Timer B: INVITE transaction timeout."""
-        return 64 * self.t1
+        return 64 * self.t1 if self.fr_timer is None else self.fr_timer
 
     def d_for(self, reliable: bool) -> float:
         """Timer D: wait for response retransmits (0 over reliable transports)."""
@@ -46,7 +52,7 @@ class TimerConfig:
     @property
     def f(self) -> float:
         """Timer F: non-INVITE transaction timeout."""
-        return 64 * self.t1
+        return 64 * self.t1 if self.fr_timer is None else self.fr_timer
 
     @property
     def g(self) -> float:
@@ -56,7 +62,7 @@ class TimerConfig:
     @property
     def h(self) -> float:
         """Timer H: wait time for ACK receipt."""
-        return 64 * self.t1
+        return 64 * self.t1 if self.fr_timer is None else self.fr_timer
 
     def i_for(self, reliable: bool) -> float:
         """Timer I: wait time for ACK retransmits."""

@@ -74,18 +74,24 @@ _ICT = {
     # 17.1.1.2: Calling. Timer A retransmits (doubling, no cap), Timer B gives up.
     (CALLING, "A"): (CALLING, ("retransmit", "double_A")),
     (CALLING, "B"): (TERMINATED, ("timeout",)),
-    # A provisional stops retransmissions; B applies to Calling only.
-    (CALLING, R1XX): (PROCEEDING, ("stop_A", "stop_B", "pass_up")),
+    # A provisional stops retransmissions; B applies to Calling only. Timer C (proxies only,
+    # 16.6 step 11) starts with the first provisional and restarts with each one.
+    (CALLING, R1XX): (PROCEEDING, ("stop_A", "stop_B", "pass_up", "start_C")),
     # RFC 6026 section 8.4: a 2xx moves to Accepted (Timer M) instead of Terminated, so 2xx
     # retransmissions keep flowing to the TU and are not treated as strays.
     (CALLING, R2XX): (ACCEPTED, ("stop_A", "stop_B", "pass_up", "start_M")),
     # 17.1.1.2 / 17.1.1.3: 300-699: ACK generated here, hop by hop; Timer D absorbs retransmits.
     (CALLING, RFINAL): (COMPLETED, ("stop_A", "stop_B", "ack", "pass_up", "start_D")),
     (CALLING, TERR): (TERMINATED, ("terr",)),  # 17.1.4
-    (PROCEEDING, R1XX): (PROCEEDING, ("pass_up",)),
-    (PROCEEDING, R2XX): (ACCEPTED, ("pass_up", "start_M")),
-    (PROCEEDING, RFINAL): (COMPLETED, ("ack", "pass_up", "start_D")),
+    (PROCEEDING, R1XX): (PROCEEDING, ("pass_up", "start_C")),
+    (PROCEEDING, R2XX): (ACCEPTED, ("stop_C", "stop_B", "pass_up", "start_M")),
+    (PROCEEDING, RFINAL): (COMPLETED, ("stop_C", "stop_B", "ack", "pass_up", "start_D")),
     (PROCEEDING, TERR): (TERMINATED, ("terr",)),
+    # 16.8: on Timer C the proxy CANCELs the branch (TransactionLayer.cancel) and answers
+    # 408 itself if nothing better came. So that a branch ignoring the CANCEL cannot hold
+    # the transaction forever, Timer B runs again and then ends it.
+    (PROCEEDING, "C"): (PROCEEDING, ("timeout", "start_B")),
+    (PROCEEDING, "B"): (TERMINATED, ("timeout",)),
     # Completed: final-response retransmissions re-send the ACK and are not passed up.
     (COMPLETED, RFINAL): (COMPLETED, ("resend_ack",)),
     (COMPLETED, "D"): (TERMINATED, ()),
@@ -294,10 +300,10 @@ class TransactionLayer:
         self.trying_after = trying_after
         t = timers
         # (timer, reliable transport) -> duration; the per-transport zeros of Table 4
-        self._durations: dict[tuple[str, bool], float] = {}
+        self._durations: dict[tuple[str, bool], float | None] = {}
         for reliable in (False, True):
             for name, value in {
-                "A": t.a, "B": t.b, "D": t.d_for(reliable), "E": t.e, "F": t.f, "G": t.g,
+                "A": t.a, "B": t.b, "C": t.c, "D": t.d_for(reliable), "E": t.e, "F": t.f, "G": t.g,
                 "H": t.h, "I": t.i_for(reliable), "J": t.j_for(reliable),
                 "K": t.k_for(reliable), "L": t.l, "M": t.m,
             }.items():  # fmt: skip
@@ -306,6 +312,8 @@ class TransactionLayer:
         self._server: dict[TxKey, _Tx] = {}
         self._heap: list[tuple[float, int, _Tx, str]] = []
         self._seq = count()
+        # [created, 1xx..6xx sent (by status // 100), freed, responses received]
+        self._counts = [0] * 9
 
     # ----------------------------------------------------------------- introspection
 
@@ -316,6 +324,41 @@ class TransactionLayer:
         """State name of a transaction ("Calling", "Proceeding", ...), None when unknown."""
         tx = self._client.get(key) or self._server.get(key)
         return tx.state if tx is not None else None
+
+    def request(self, key: TxKey):
+        """The request that created transaction ``key`` (e.g. the INVITE a CANCEL cancels,
+        to answer it with 487), None when the transaction is gone."""
+        tx = self._client.get(key) or self._server.get(key)
+        return tx.request if tx is not None else None
+
+    def counters(self) -> dict[str, int]:
+        """Counters for statistics (the proxy maps them to Kamailio's tm.stats names).
+
+        ``current``: live transactions; ``waiting``: those only absorbing retransmissions
+        (Completed, Confirmed, Accepted); ``client``/``server``: live per side;
+        ``created``/``freed`` since start; ``rpl_received``: responses received by client
+        transactions; ``rpl_sent``: responses sent by server transactions; ``1xx`` ..
+        ``6xx``: those responses by class.
+        """
+        waiting = sum(
+            1
+            for table in (self._client, self._server)
+            for tx in table.values()
+            if tx.state in (COMPLETED, CONFIRMED, ACCEPTED)
+        )
+        c = self._counts
+        out = {
+            "current": len(self),
+            "waiting": waiting,
+            "client": len(self._client),
+            "server": len(self._server),
+            "created": c[0],
+            "freed": c[7],
+            "rpl_received": c[8],
+            "rpl_sent": sum(c[1:7]),
+        }
+        out.update((f"{k}xx", c[k]) for k in range(1, 7))
+        return out
 
     def next_deadline(self) -> float | None:
         """When handle_timer() must be called next, or None when no timer is running."""
@@ -346,6 +389,7 @@ class TransactionLayer:
             raise ValueError(f"client transaction {key!r} already exists (reused branch?)")
         tx = _Tx(kind, key, request, data, destination)
         self._client[key] = tx
+        self._counts[0] += 1
         out: list[Event] = [Send(data, destination, key)]
         t = self.timers
         if kind == ICT:
@@ -435,6 +479,7 @@ class TransactionLayer:
         if tx is None:
             # 18.1.2: no transaction: the core decides (a stateful proxy forwards 2xx strays).
             return [ResponseReceived(msg, source, None)]
+        self._counts[8] += 1
         out: list[Event] = []
         self._apply(tx, _response_class(msg.status), msg, now, out)
         return out
@@ -454,6 +499,7 @@ class TransactionLayer:
         kind = IST if method == "INVITE" else NIST
         tx = _Tx(kind, key, msg, None, _response_peer(msg, source))
         self._server[key] = tx
+        self._counts[0] += 1
         out = [RequestReceived(msg, source, key)]
         if kind == IST and self.trying_after is not None:
             if self.trying_after <= 0:
@@ -491,14 +537,18 @@ class TransactionLayer:
         tx.state, actions = entry
         for op, name in actions:
             if op == START:
+                duration = self._durations[name, tx.reliable]
+                if duration is None:
+                    continue  # Timer C without a configured value: a UA
                 if name == "G":
-                    tx.interval = self.timers.g
-                self._start(tx, name, now + self._durations[name, tx.reliable])
+                    tx.interval = duration
+                self._start(tx, name, now + duration)
             elif op == STOP:
                 tx.timers.pop(name, None)
             elif op == SEND_RESP:
                 data = msg.to_bytes()
                 tx.last = data
+                self._counts[msg.status // 100] += 1
                 if tx.kind == IST and event != R1XX:
                     tx.to_tag = msg.to.tag or ""
                 out.append(Send(data, tx.peer, tx.key))
@@ -533,6 +583,7 @@ class TransactionLayer:
             elif op == TRYING_100:
                 if tx.last is None:
                     tx.last = make_response(tx.request, 100).to_bytes()
+                    self._counts[1] += 1
                     out.append(Send(tx.last, tx.peer, tx.key))
             elif op == TIMEOUT:
                 out.append(TransactionTimeout(tx.key, event))
@@ -558,6 +609,7 @@ class TransactionLayer:
         table = self._server if tx.kind in (IST, NIST) else self._client
         if table.get(tx.key) is tx:
             del table[tx.key]
+            self._counts[7] += 1
         out.append(Terminated(tx.key))
 
 

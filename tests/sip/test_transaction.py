@@ -467,3 +467,61 @@ def test_any_loss_or_duplication_pattern(method, status, fates):
         if not (method == "INVITE" and status == 200):
             assert len(finals) == 1
     assert len(client) == 0 and len(server) == 0
+
+
+# ---------------------------------------------------------------- proxy knobs, introspection
+
+
+def test_fr_timer_replaces_64_t1_like_kamailio():
+    """The reference config's fr_timer=5s: 408 after 5 s with no answer (sip-traces.txt 4)."""
+    client = TransactionLayer(TimerConfig(fr_timer=5.0))
+    invite = request("INVITE")
+    client.send_request(invite, UAS, 0.0)
+    events, _ = run_timers(client, 100)
+    (timeout,) = of(events, TransactionTimeout)
+    assert timeout.timer == "B" and client.next_deadline() is None
+    assert TimerConfig(fr_timer=5.0).f == TimerConfig(fr_timer=5.0).h == 5.0
+
+
+def test_timer_c_for_proxies():
+    client = TransactionLayer(TimerConfig(c=180.0))
+    server = TransactionLayer(FAST, trying_after=None)
+    invite = request("INVITE", branch="z9hG4bK-timer-c")
+    key = client_key(invite)
+    out = client.send_request(invite, UAS, 0.0)
+    (new,) = of(deliver(out, server, UAC, 0.0), RequestReceived)
+    deliver(respond(server, new.key, new.request, 180, 10.0), client, UAS, 10.0)
+    assert client.next_deadline() == 190.0  # C from the first provisional
+    deliver(respond(server, new.key, new.request, 183, 100.0), client, UAS, 100.0)
+    assert client.next_deadline() == 280.0  # restarted by each provisional
+    ev = client.handle_timer(280.0)
+    assert ev == [TransactionTimeout(key, "C")] and client.state(key) == "Proceeding"
+    # the proxy cancels the branch; if the callee never answers, Timer B ends it
+    assert [parse_message(s.data).method for s in sends(client.cancel(key, 280.0))] == ["CANCEL"]
+    events, _ = run_timers(client, 1000)
+    assert TransactionTimeout(key, "B") in events and client.state(key) is None
+    # a UA (c=None) has no Timer C
+    ua = TransactionLayer(FAST)
+    out = ua.send_request(request("INVITE", branch="z9hG4bK-ua"), UAS, 0.0)
+    (n2,) = of(deliver(out, server, UAC, 0.0), RequestReceived)
+    deliver(respond(server, n2.key, n2.request, 180, 0.1), ua, UAS, 0.1)
+    assert ua.next_deadline() is None
+
+
+def test_request_lookup_and_counters():
+    client, server = layers()
+    invite = request("INVITE", branch="z9hG4bK-cnt")
+    out = client.send_request(invite, UAS, 0.0)
+    (new,) = of(deliver(out, server, UAC, 0.0), RequestReceived)
+    assert server.request(new.key) is new.request and client.request(client_key(invite)) is invite
+    deliver(respond(server, new.key, new.request, 180, 0.0), client, UAS, 0.0)
+    deliver(respond(server, new.key, new.request, 486, 0.0), client, UAS, 0.0)
+    c = server.counters()
+    assert (c["current"], c["waiting"], c["created"], c["rpl_sent"], c["1xx"], c["4xx"]) == (
+        1, 1, 1, 2, 1, 1,
+    )  # fmt: skip
+    assert client.counters()["rpl_received"] == 2
+    run_timers(server, 100)
+    run_timers(client, 100)
+    assert server.counters()["freed"] == 1 and server.counters()["current"] == 0
+    assert server.request(new.key) is None
