@@ -72,9 +72,7 @@ def test_error_code_is_http_status_and_message_the_reason(rpc: ServerThread) -> 
 def test_bad_requests_get_a_jsonrpc_error_within_a_second(
     rpc: ServerThread, body: str | bytes, code: int
 ) -> None:
-    started = time.monotonic()
-    r = post(rpc, body)
-    assert time.monotonic() - started < 1.0
+    r = post(rpc, body)  # the client's 1 s timeout turns a hang into a failure
     assert r.status_code == 400
     reply = r.json()
     assert reply["jsonrpc"] == "2.0" and reply["error"]["code"] == code
