@@ -16,7 +16,7 @@ import peewee
 from kamtool.core import validate
 from kamtool.core.writes import Change, reading, transaction
 from kamtool.db import models
-from kamtool.errors import AlreadyExists, NotFound
+from kamtool.errors import AlreadyExists, BadInput, NotFound
 
 
 def _address_row(r: Any) -> dict[str, Any]:
@@ -70,8 +70,16 @@ def address_add(
             raise AlreadyExists(
                 f"address {addr}/{prefix} port {port_no} is already in group {group}"
             )
-    with transaction(db, "address"):
-        new_id = A.insert(**values).execute()
+    try:
+        with transaction(db, "address"):
+            new_id = A.insert(**values).execute()
+    except BadInput:
+        if port_no > 32767:  # Kamailio's PostgreSQL schema has a signed SMALLINT port
+            raise BadInput(
+                f"port {port_no} does not fit this database's address.port column "
+                "(SMALLINT, at most 32767, in Kamailio's PostgreSQL schema)"
+            ) from None
+        raise
     return Change(
         "address",
         "added",

@@ -52,6 +52,17 @@ def test_address_bad_input_exits_2_and_writes_nothing(sqlite_db, args, words):
     assert rows(sqlite_db, "address", "id") == []
 
 
+def test_address_high_port_fits_except_in_postgres_smallint(url):
+    r = kt(url, "address", "add", "1", "10.0.0.1", "32", "40000")
+    if url.startswith("postgres"):
+        assert r.exit_code == 2
+        assert "at most 32767" in r.stderr
+        assert rows(url, "address", "id") == []
+    else:
+        assert r.exit_code == 0, r.stderr
+        assert rows(url, "address", "port") == [(40000,)]
+
+
 def test_address_ipv6_defaults_to_a_host_prefix_and_duplicates_are_refused(sqlite_db):
     ok(sqlite_db, "address", "add", "4", "2001:DB8::1")
     assert rows(sqlite_db, "address", "ip_addr, mask") == [("2001:db8::1", 128)]
