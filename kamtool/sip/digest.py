@@ -131,11 +131,16 @@ def select_ha1(
     ``calculate_ha1=True``: hash the plain ``password`` over the username exactly as received.
     ``calculate_ha1=False``: ``stored_ha1b`` when the username contains ``@``, else ``stored_ha1``
     (hex digests are compared case-insensitively, so they are lower-cased here).
+    An algorithm this module does not support also gives None (verify() then answers
+    UNSUPPORTED), so a client's ``algorithm=`` value can be passed in unchecked.
     """
     if calculate_ha1:
         if password is None:
             return None
-        return ha1(username, realm, password, algorithm)
+        try:
+            return ha1(username, realm, password, algorithm)
+        except DigestParseError:
+            return None
     stored = stored_ha1b if "@" in username else stored_ha1
     return stored.lower() if stored else None
 
@@ -569,6 +574,10 @@ def verify(
     state = signer.check(creds.nonce, realm, now)
     if state is NonceState.INVALID:
         return _RESULTS[AuthStatus.INVALID_NONCE]
+    try:
+        _canon_algorithm(creds.algorithm)
+    except DigestParseError:
+        return _RESULTS[AuthStatus.UNSUPPORTED]
     if ha1_hex is None:
         return _RESULTS[AuthStatus.NO_HA1]
     try:

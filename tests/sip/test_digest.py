@@ -395,6 +395,12 @@ def test_unsupported_qop_or_algorithm():
         verify(odd, "M", realm="r", ha1_hex="00", signer=signer, now=T0).status
         is AuthStatus.UNSUPPORTED
     )
+    # a client's algorithm goes straight into select_ha1: no exception, then UNSUPPORTED
+    assert select_ha1("u", "r", calculate_ha1=True, password="p", algorithm="SHA-1") is None
+    assert (
+        verify(odd, "M", realm="r", ha1_hex=None, signer=signer, now=T0).status
+        is AuthStatus.UNSUPPORTED
+    )
     odd = Credentials(**{**_fields(creds), "qop": "auth-conf", "nc": "00000001", "cnonce": "c"})
     assert (
         verify(odd, "M", realm="r", ha1_hex="00", signer=signer, now=T0).status
