@@ -34,6 +34,7 @@ import peewee
 
 from kamtool.db import ddl, schema
 from kamtool.db.connect import (
+    CREATE_HINT,
     DbUrl,
     existing_tables,
     map_db_errors,
@@ -64,7 +65,12 @@ def _check_name(kind: str, name: str) -> str:
 
 
 @contextmanager
-def _open(url: str) -> Iterator[peewee.Database]:
+def _open(url: str, *, must_exist: bool = False) -> Iterator[peewee.Database]:
+    """Open ``url``; with ``must_exist`` a missing SQLite file is :class:`NotFound`
+    (instead of silently creating an empty one)."""
+    u = parse_url(url)
+    if must_exist and u.engine == "sqlite" and not Path(u.path or "").expanduser().exists():
+        raise NotFound(f"no database file {u.path}", hint=CREATE_HINT)
     db = open_database(url)
     try:
         with map_db_errors(db):
@@ -112,6 +118,11 @@ def _server_connection(u: DbUrl, admin: DbUrl | None) -> Any:
 def ensure_database(u: DbUrl, admin: DbUrl | None = None) -> bool:
     """Create the MySQL/PostgreSQL database of ``u`` unless it exists. True when created."""
     name = _check_name("database", u.database or "")
+    try:  # it may exist already, for a user who cannot reach the server's admin database
+        open_database(u.url).close()
+        return False
+    except DatabaseUnavailable:
+        pass
     conn = _server_connection(u, admin)
     try:
         with conn.cursor() as cur:
@@ -293,7 +304,7 @@ def drop(
             return {"url": u.redacted, "dropped_database": True, "files": removed}
         drop_database(u, parse_url(admin_url) if admin_url else None)
         return {"url": u.redacted, "dropped_database": True}
-    with _open(url) as db:
+    with _open(url, must_exist=True) as db:
         names = [t.name for t in schema.tables_in(chosen) if t.name != "version"]
         others = existing_tables(db) & (set(schema.tables()) - set(names) - {"version"})
         if "standard" in chosen and not others:
@@ -331,7 +342,7 @@ def show(url: str) -> dict[str, Any]:
     ``no_version_row``. ``unknown_tables`` lists tables Kamailio 5.6 does not define.
     """
     u = parse_url(url)
-    with _open(url) as db:
+    with _open(url, must_exist=True) as db:
         present = existing_tables(db)
         versions = read_versions(db)
         rows = []
@@ -527,7 +538,7 @@ def backup(
     progress = progress or _no_progress
     path = Path(file)
     u = parse_url(url)
-    with _open(url) as db:
+    with _open(url, must_exist=True) as db:
         models = build_models(db)
         chosen = _data_tables(db, tables)
         versions = read_versions(db)
@@ -714,7 +725,7 @@ def copy(
         raise BadInput("source and target are the same database")
     if dst_u.engine != "sqlite":
         ensure_database(dst_u)
-    with _open(url) as src, _open(to_url) as dst:
+    with _open(url, must_exist=True) as src, _open(to_url) as dst:
         chosen = _data_tables(src)
         versions = read_versions(src)
         _check_versions({t.name: versions.get(t.name) for t in chosen})
@@ -837,7 +848,7 @@ def _apply(db: peewee.Database, t: schema.Table, entry: dict[str, Any]) -> None:
 def migrate(url: str, *, dry_run: bool = False) -> dict[str, Any]:
     """Upgrade tables whose version differs from Kamailio 5.6's where the change is
     known (see :func:`plan_migration`); report the others. ``dry_run`` only plans."""
-    with _open(url) as db:
+    with _open(url, must_exist=True) as db:
         if "version" not in existing_tables(db):
             raise SchemaError("no version table", hint="kamtool dbctl create")
         plan = plan_migration(db)

@@ -160,10 +160,14 @@ def url_of(db: peewee.Database) -> DbUrl:
 
 @contextmanager
 def map_db_errors(db: peewee.Database | None = None) -> Iterator[None]:
-    """Turn driver errors raised inside the block into :class:`DatabaseUnavailable`."""
+    """Turn driver errors that escape the block into :class:`DatabaseUnavailable`.
+
+    Code that expects a particular error (an IntegrityError for a duplicate) catches it
+    inside the block; only what nobody handled arrives here.
+    """
     try:
         yield
-    except (peewee.OperationalError, peewee.InterfaceError) as exc:
+    except (peewee.DatabaseError, peewee.InterfaceError) as exc:
         where = f" ({url_of(db).redacted})" if db is not None and hasattr(db, "kamtool_url") else ""
         raise DatabaseUnavailable(f"database error{where}: {_describe(exc)}") from exc
 

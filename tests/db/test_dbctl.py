@@ -270,3 +270,19 @@ def test_migrate_upgrades_additive_changes_and_reports_the_rest(db_url):
         db.execute_sql("UPDATE version SET table_version = 4 WHERE table_name = 'dispatcher'")
     done = ok(kt(db_url, "dbctl", "migrate"))
     assert done["up_to_date"] is True
+
+
+def test_commands_on_a_missing_database_fail_clearly(tmp_path):
+    missing = "sqlite:///" + str(tmp_path / "nowhere" / "k.sqlite")
+    for args in (["show"], ["backup", str(tmp_path / "b.jsonl")], ["migrate"], ["drop", "--yes"]):
+        r = kt(missing, "dbctl", *args)
+        assert r.exit_code == 3, args
+        assert r.json()["error"]["hint"] == "kamtool dbctl create"
+    assert not (tmp_path / "nowhere").exists()  # nothing was created on the way
+
+
+@pytest.mark.mysql
+def test_unknown_server_database_is_unavailable_without_the_password():
+    r = kt("mysql://root:hunter2@127.0.0.1:3306/kt_does_not_exist", "dbctl", "show")
+    assert r.exit_code == 5 and r.json()["error"]["code"] == "db_unavailable"
+    assert "hunter2" not in r.stdout + r.stderr
