@@ -113,7 +113,9 @@ class Codec:
         if not isinstance(data, bytes | bytearray):
             return data
         try:
-            return parse_message(data)
+            # Lazy: headers routing never touches are never parsed; a bad one that it does
+            # touch raises ParseError later, which the router answers with 400 the same way.
+            return parse_message(data, eager=False)
         except ParseError as err:
             raise ParseFailure(err, _salvage(bytes(data)) if err.respond else None) from None
 
@@ -234,8 +236,11 @@ class Codec:
         )
 
     def _to_tag(self, req: Request, stateless: bool) -> str:
-        via = req.top_via
-        seed = f"{req.call_id}|{req.from_tag}|{via.branch if via else ''}".encode()
+        # raw bytes of the identifying headers: no parsing, same tag for a retransmission
+        h = req.headers
+        seed = b"|".join(
+            (h.get_bytes("call-id") or b"", h.get_bytes("from") or b"", h.get_bytes("via") or b"")
+        )
         sep = "." if stateless else "-"
         return f"{self.tag_prefix}{sep}{zlib.crc32(seed):08x}"
 

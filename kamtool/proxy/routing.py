@@ -206,12 +206,21 @@ class Router:
                 counter.value += 1
             try:
                 self.route_request(msg, endpoint, addr)
-            except ParseFailure as exc:  # a header parsed lazily was bad
+            except (ParseFailure, ParseError) as exc:  # a header parsed lazily was bad
                 self.c_err_req.value += 1
-                self._sl_reply(msg, endpoint, addr, exc.status, exc.reason)
+                if isinstance(exc, ParseError):
+                    exc = ParseFailure(exc)
+                try:
+                    self._sl_reply(msg, endpoint, addr, exc.status, exc.reason)
+                except ParseError:
+                    log.debug("cannot answer a malformed request from %s:%s", *addr)
         else:
             self.c_rcv_rpl.value += 1
-            self.route_response(msg, endpoint, addr)
+            try:
+                self.route_response(msg, endpoint, addr)
+            except ParseError as exc:
+                self.c_drop_rpl.value += 1
+                log.debug("dropping a malformed reply from %s:%s: %s", addr[0], addr[1], exc)
 
     # ================================================================== requests
 
