@@ -402,6 +402,9 @@ class Router:
                         addr=(endpoint.proto, *stx.reply_addr),
                     ),
                 )
+                # the reference cfg's profiles for calls to local users (dlg.list order)
+                from_user = getattr(codec.from_uri(req), "user", None) or ""
+                dialog.profiles = [{"callee": ruri.user}, {"caller": from_user}, "inbound"]
                 stx.on_response = self._dialog_response
                 stx.on_final = self._dialog_final
             stx.ctx = dialog

@@ -58,6 +58,10 @@ def test_call_with_record_route_and_bye_through_the_proxy(proxy):
     assert proxy.stat("dialog:processed_dialogs") == 1
     assert proxy.stat("dialog:active_dialogs") == 0
     assert proxy.stat("tmx:2xx_transactions") >= 2  # INVITE and BYE
+    assert proxy.stat("tmx:UAS_transactions") >= 2 and proxy.stat("tmx:UAC_transactions") >= 2
+    assert proxy.stat("core:fwd_requests") >= 2 and proxy.stat("core:fwd_replies") >= 3
+    assert proxy.stat("usrloc:registered_users") == 1
+    assert proxy.stat("usrloc:location_contacts") == 1
 
 
 def test_cancel_before_answer(proxy):
@@ -149,23 +153,41 @@ def _wait_for(predicate, timeout=10.0):
     return False
 
 
-def test_ending_a_dialog_on_request_sends_bye_to_both_sides(proxy):
+def rpc(port: int, method: str, *params):
+    import httpx
+
+    body = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}
+    return httpx.post(f"http://127.0.0.1:{port}/RPC", json=body, timeout=10).json()
+
+
+def test_dlg_end_dlg_over_json_rpc_sends_bye_to_both_sides(start_proxy, tmp_path):
     need("sipp")
+    rpc_port = free_port()
+    proxy = start_proxy(rpc_listen=f"127.0.0.1:{rpc_port}", rpc_runtime_dir=str(tmp_path / "rt"))
     uas, uac = _established_call(proxy)
     try:
         dialogs = proxy.server.dialogs
         assert _wait_for(lambda: [d.state for d in proxy.call(dialogs.dialogs)] == [4])
-        d = proxy.call(dialogs.dialogs)[0]
-        assert d.caller.contact.startswith("sip:1001@127.0.0.1:")
-        assert d.callee.contact.startswith("sip:127.0.0.1:")
-        assert proxy.call(lambda: dialogs.end(d.h_entry, d.h_id)) is True
+        (d,) = rpc(rpc_port, "dlg.list")["result"]
+        assert d["caller"]["contact"].startswith("sip:1001@127.0.0.1:")
+        assert d["callee"]["contact"].startswith("sip:127.0.0.1:")
+        assert d["profiles"] == [{"callee": "1002"}, {"caller": "1001"}, "inbound"]
+        assert d["caller"]["cseq"] == "2" and d["duration"] >= 0
+        assert rpc(rpc_port, "dlg.end_dlg", d["h_entry"], d["h_id"]) == {
+            "jsonrpc": "2.0",
+            "result": {},
+            "id": 1,
+        }
         assert uac.wait(20) == 0, uac.communicate()[0][-3000:]
         assert uas.wait(20) == 0, uas.communicate()[0][-3000:]
     finally:
         uac.kill()
         uas.kill()
-    assert proxy.call(lambda: dialogs.end(d.h_entry, d.h_id)) is False
-    assert [x.state for x in proxy.call(dialogs.dialogs)] == [5]
+    again = rpc(rpc_port, "dlg.end_dlg", d["h_entry"], d["h_id"])
+    assert again["error"] == {"code": 404, "message": "Dialog not found"}
+    assert [x["state"] for x in rpc(rpc_port, "dlg.list")["result"]] == [5]
+    stats = rpc(rpc_port, "stats.get_statistics", "dialog:")["result"]
+    assert "dialog:processed_dialogs = 1" in stats and "dialog:active_dialogs = 0" in stats
 
 
 def test_dialog_lifetime_ends_the_call_with_bye_both_ways(start_proxy):
