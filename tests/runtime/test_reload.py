@@ -1,0 +1,114 @@
+"""DB edits trigger reloads (``kamtool.core.reload``): outcomes against a fake server, and
+end to end with a real Kamailio whose database kamtool edits."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kamtool.config import Settings
+from kamtool.core.reload import after_edit, reload_after_change
+from kamtool.core.writes import Change
+from tests.rpc.fakes import FakeHttp, replay
+from tests.support.cli import invoke
+from tests.support.ports import free_port
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.infos: list[str] = []
+        self.warnings: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.infos.append(message)
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+def settings(url: str) -> Settings:
+    return Settings(rpc_url=url, rpc_timeout=2.0)
+
+
+def methods(srv: FakeHttp) -> list[str]:
+    return [req["method"] for _, req in srv.requests]
+
+
+@pytest.mark.parametrize(
+    ("kind", "method"),
+    [("address", "permissions.addressReload"), ("dispatcher", "dispatcher.reload"),
+     ("domain", "domain.reload")],
+)  # fmt: skip
+def test_reloaded(kind, method):
+    rec = Recorder()
+    with FakeHttp(replay()) as srv:
+        outcome = after_edit(kind, settings(srv.url), rec)
+    assert outcome.status == "reloaded" and outcome.method == method
+    assert methods(srv) == [method]
+    assert rec.warnings == [] and method in rec.infos[0]
+
+
+def test_error_reply_is_a_warning_and_skip_does_nothing():
+    rec = Recorder()
+    with FakeHttp(replay({"dispatcher.reload": "dispatcher.reload.too_soon"})) as srv:
+        outcome = after_edit("dispatcher", settings(srv.url), rec)
+        skipped = reload_after_change(settings(srv.url), "address", skip=True)
+    assert outcome.status == "failed" and "Ongoing reload" in rec.warnings[0]
+    assert skipped.status == "skipped" and methods(srv) == ["dispatcher.reload"]
+
+
+def test_no_server_is_only_info():
+    rec = Recorder()
+    outcome = after_edit("domain", settings(f"http://127.0.0.1:{free_port()}/RPC"), rec)
+    assert outcome.status == "unavailable" and rec.warnings == [] and rec.infos
+
+
+def test_trusted_reload_is_not_sent_without_a_trusted_table():
+    """Kamailio 5.6.3 segfaults on trustedReload without a trusted table."""
+    over = {"permissions.trustedDump": "error.unknown_method"}
+
+    def handler(req):
+        if req["method"] == "permissions.trustedDump":
+            doc = {"jsonrpc": "2.0", "id": req["id"],
+                   "error": {"code": 500, "message": "No trusted table"}}  # fmt: skip
+            return 500, json.dumps(doc).encode()
+        return replay(over)(req)
+
+    rec = Recorder()
+    with FakeHttp(handler) as srv:
+        outcome = after_edit("trusted", settings(srv.url), rec)
+    assert outcome.status == "failed" and "no trusted table" in rec.warnings[0]
+    assert methods(srv) == ["permissions.trustedDump"]
+
+
+def test_removed_subscriber_loses_its_registrations():
+    change = Change("subscriber", "removed", rows=[{"username": "1001", "domain": "d.test"}])
+    with FakeHttp(replay({"ul.rm": "ul.rm"})) as srv:
+        assert after_edit("subscriber", settings(srv.url), Recorder(), change=change) is None
+    assert [req["params"] for _, req in srv.requests] == [
+        ["location", "1001"], ["location", "1001@d.test"],
+    ]  # fmt: skip
+
+
+@pytest.mark.kamailio
+def test_provisioning_edits_reach_a_running_kamailio(kamailio):
+    k = kamailio
+
+    def kt(*args):
+        r = invoke("--db", k.db_url, "--rpc", k.rpc_http_url, "--json", *args)
+        assert r.exit_code == 0, (args, r.stdout, r.stderr)
+        return r
+
+    def dumped():
+        return {a["item"]["ip"] for a in k.rpc("permissions.addressDump")}
+
+    kt("address", "add", "1", "10.1.1.1", "--no-reload")
+    assert "10.1.1.1" not in dumped()
+    kt("address", "add", "1", "10.2.2.2")
+    assert {"10.1.1.1", "10.2.2.2"} <= dumped()
+    kt("dispatcher", "add", "3", "sip:127.0.0.1:5070")
+    sets = {s["SET"]["ID"] for s in k.rpc("dispatcher.list")["RECORDS"]}
+    assert 3 in sets
+    kt("domain", "add", "reload.test")
+    assert "reload.test" in {d["domain"] for d in k.rpc("domain.dump")["domains"]}
