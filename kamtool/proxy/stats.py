@@ -17,6 +17,7 @@ Reading follows Kamailio 5.6 (``rpc/stats.*.json`` in the reference captures):
 
 from __future__ import annotations
 
+import os
 import resource
 from collections.abc import Callable, Iterator
 
@@ -228,6 +229,14 @@ def _current_rss_bytes() -> int:
         return _max_rss_bytes()
 
 
+def _total_memory_bytes() -> int:
+    """Physical memory: the ceiling a Python process has instead of Kamailio's shm pool."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
+
+
 class Statistics:
     """All statistics of one proxy (or of a test).
 
@@ -248,6 +257,10 @@ class Statistics:
             self.gauge("shmem", "used_size", _current_rss_bytes)
             self.gauge("shmem", "real_used_size", _current_rss_bytes)
             self.gauge("shmem", "max_used_size", _max_rss_bytes)
+            self.gauge("shmem", "total_size", _total_memory_bytes)
+            self.gauge(
+                "shmem", "free_size", lambda: max(_total_memory_bytes() - _current_rss_bytes(), 0)
+            )
             self.set_value("registrar", "default_expire", 3600)
             self.set_value("registrar", "max_expires", 3600)
 

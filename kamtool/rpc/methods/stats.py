@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kamtool.proxy.stats import Statistics
-from kamtool.rpc.methods import Param, Registry
+from kamtool.rpc.methods import Param, Registry, RpcFault
 
 __all__ = ["register"]
 
@@ -88,5 +88,35 @@ def register(registry: Registry, stats: Statistics) -> None:
         "Clear statistics, returning old values.",
         varargs=names,
     )
+
+    def shmmem() -> dict[str, int]:
+        def v(name: str) -> int:
+            return stats.value("shmem", name) or 0
+
+        return {
+            "total": v("total_size"),
+            "free": v("free_size"),
+            "used": v("used_size"),
+            "real_used": v("real_used_size"),
+            "max_used": v("max_used_size"),
+            "fragments": v("fragments"),
+        }
+
+    def tcp_info() -> dict[str, int]:
+        return {
+            "readers": 1,  # one event loop reads every connection
+            "max_connections": 2048,
+            "max_tls_connections": 0,
+            "opened_connections": stats.value("tcp", "current_opened_connections") or 0,
+            "opened_tls_connections": 0,
+            "write_queued_bytes": stats.value("tcp", "current_write_queue_size") or 0,
+        }
+
+    def tm_hash_stats() -> None:
+        raise RpcFault(500, "Hash statistics not supported")
+
+    registry.add("core.shmmem", shmmem, "Returns shared memory info (process memory here).")
+    registry.add("core.tcp_info", tcp_info, "Returns TCP related info.")
+    registry.add("tm.hash_stats", tm_hash_stats, "Prints hash table statistics.")
     registry.add("sl.stats", sl_stats, "Print the stateless reply statistics.")
     registry.add("tm.stats", tm_stats, "List the transaction statistics.")
