@@ -50,7 +50,15 @@ def described(request, tmp_path_factory):
         with connected(theirs, auto_create=False) as db:
             load_kamailio_schema(db)
             ref = describe(db)
+        # kamtool's view of the database Kamailio's files made
+        ref["show"] = ok(invoke("--db", theirs, "--json", "dbctl", "show"))
+        ref["migrate"] = ok(invoke("--db", theirs, "--json", "dbctl", "migrate", "--dry-run"))
         yield engine, mine, ref
+
+
+def ok(r):
+    assert r.exit_code == 0, r.stdout + r.stderr
+    return r.json()
 
 
 def test_the_module_list_is_kamdbctls():
@@ -84,3 +92,12 @@ def test_same_indexes_and_unique_keys(described):
     _engine, mine, ref = described
     for table, desc in ref["tables"].items():
         assert mine["tables"][table]["indexes"] == desc["indexes"], table
+
+
+def test_kamtool_sees_kamailios_database_as_complete(described):
+    _engine, _mine, ref = described
+    shown = ref["show"]
+    assert shown["groups"] == {"standard": True, "presence": True, "extra": True}
+    assert shown["mismatches"] == [] and shown["unknown_tables"] == []
+    assert {t["status"] for t in shown["tables"]} == {"ok"}
+    assert ref["migrate"]["up_to_date"] is True
