@@ -110,3 +110,49 @@ def test_sigkill_under_register_load_keeps_every_acknowledged_binding(proxy_db):
         db.close()
     missing = [c for c in acked if c not in saved]
     assert missing == []
+
+
+def test_sigterm_flushes_write_back_contacts_and_exits_0(proxy_db, tmp_path):
+    from tests.proxy.harness import UdpClient
+
+    port = low_free_port()
+    cfg = tmp_path / "kamtool.toml"
+    cfg.write_text(
+        f'[proxy]\nlisten = ["udp:127.0.0.1:{port}"]\nrpc_listen = ""\n'
+        "db_mode = 2\ntimer_interval = 600\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kamtool", "--db", proxy_db, "serve", "--config", str(cfg),
+         "--log-level", "info"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    client = UdpClient(port, timeout=0.5)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                resp = client.register("1001", USERS["1001"], ["<sip:1001@127.0.0.1:6400>"])
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("proxy did not start: " + proc.stderr.read()[-2000:])
+        assert resp.status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "usrloc: flushed 1 contacts" in proc.stderr.read()
+    from kamtool.db.connect import open_database
+
+    db = open_database(proxy_db)
+    try:
+        store = LocationStore(db_mode=1, database=db)
+        store.load()
+        assert [b.contact for b in store.lookup("1001")] == ["sip:1001@127.0.0.1:6400"]
+    finally:
+        db.close()
