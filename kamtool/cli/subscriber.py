@@ -93,8 +93,11 @@ def import_(
     ] = False,
     no_reload: NoReloadOption = False,
 ) -> None:
-    """Add many subscribers from a CSV file: USER,PASSWORD lines, or a header naming
-    username, password and optionally domain. All or nothing."""
+    """Add many subscribers from a CSV file, all or nothing.
+
+    Lines are USER,PASSWORD, or a header names the username, password and (optional)
+    domain columns. See the README for the format.
+    """
     import sys
 
     from kamtool.core import importer
