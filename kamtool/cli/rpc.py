@@ -9,6 +9,7 @@ import typer
 
 from kamtool.cli.context import out
 from kamtool.cli.runtime import client
+from kamtool.errors import RpcError
 
 
 def rpc(
@@ -86,13 +87,27 @@ def rpc(
         else:
             params = protocol.parse_cli_params(args or [])
         if not raw:
-            out().data(c.call_params(method, params))
+            try:
+                result = c.call_params(method, params)
+            except RpcError as exc:
+                if exc.hint is None and _has_numbers(params):
+                    exc.hint = (
+                        "numbers are sent as integers (kamcmd's rule); Kamailio fails a call "
+                        "that expects text there: prefix it with s: (e.g. s:1001)"
+                    )
+                raise
+            out().data(result)
             return
         reply = c.request(method, params)
         sys.stdout.write(reply.raw.decode("utf-8", "replace") + "\n")
         sys.stdout.flush()
         if isinstance(reply.document, dict) and "error" in reply.document:
             raise typer.Exit(7)  # the error reply was the output: no second message
+
+
+def _has_numbers(params: object) -> bool:
+    values = params.values() if isinstance(params, dict) else params or []
+    return any(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
 def register(root: typer.Typer) -> None:

@@ -42,6 +42,8 @@ from typing import Any, Protocol
 from kamtool.errors import BadInput, OperationTimeout, RpcUnavailable
 
 DEFAULT_FIFO_REPLY_DIR = "/tmp"
+FIFO_MAX_REQUEST = 8191  # jsonrpcs' FIFO input buffer (8192 with the terminating NUL)
+DGRAM_MAX_REQUEST = 65456  # jsonrpcs' datagram receive buffer
 _READ_CHUNK = 1 << 20
 _F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux): a bigger pipe means fewer wake-ups
 _RCVBUF = 8 << 20
@@ -283,7 +285,16 @@ class FifoTransport:
                 fcntl.fcntl(rfd, _F_SETPIPE_SZ, _READ_CHUNK)
             except OSError:
                 pass
-            self._send(_fifo_encode(dict(request, reply_name=name)) + b"\n", deadline)
+            payload = _fifo_encode(dict(request, reply_name=name)) + b"\n"
+            if len(payload) > FIFO_MAX_REQUEST:
+                # Kamailio reads at most 8 KiB, then parses the rest of a longer request
+                # as the next one: its FIFO stays wedged until a stray '}' line arrives.
+                raise BadInput(
+                    f"the request is too large for Kamailio's FIFO ({len(payload)} bytes, "
+                    f"at most {FIFO_MAX_REQUEST})",
+                    hint="use the HTTP endpoint for large parameters",
+                )
+            self._send(payload, deadline)
             return self._receive(rfd, deadline)
         finally:
             if rfd >= 0:
@@ -398,7 +409,6 @@ class _DatagramTransport:
     timed-out call is never taken for the current one."""
 
     url: str
-    _max_request = 65000
 
     def __init__(self) -> None:
         self._sock: socket.socket | None = None
@@ -412,6 +422,12 @@ class _DatagramTransport:
 
     def exchange(self, request: dict[str, Any], deadline: float) -> bytes:
         payload = _encode(request)
+        if len(payload) > DGRAM_MAX_REQUEST:  # Kamailio would read a cut, invalid request
+            raise BadInput(
+                f"the request is too large for a datagram ({len(payload)} bytes, "
+                f"at most {DGRAM_MAX_REQUEST})",
+                hint="use the HTTP endpoint for large parameters",
+            )
         with self._lock:
             if self._sock is None:
                 self._sock = self._open()

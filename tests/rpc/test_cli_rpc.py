@@ -108,3 +108,10 @@ def test_env_variable_selects_the_endpoint(server):
 
 def test_method_missing_is_usage_error(server):
     assert rpc(server).exit_code == 2
+
+
+def test_number_where_kamailio_wants_text_gets_a_hint():
+    with FakeHttp(replay({"ul.lookup": "error.bad_param_type.ul.lookup_int"})) as srv:
+        r = invoke("--json", "--rpc", srv.url, "rpc", "ul.lookup", "location", "1001")
+    assert r.exit_code == 7
+    assert "s:1001" in r.json()["error"]["hint"]

@@ -276,3 +276,13 @@ def test_one_client_shared_by_threads():
         for t in threads:
             t.join(10)
     assert errors == []
+
+
+def test_requests_too_large_for_kamailio_are_refused_before_sending(tmp_path):
+    """Kamailio reads 8 KiB from its FIFO (the rest would wedge it) and 64 KiB datagrams."""
+    with FakeFifo(replay(), tmp_path) as srv:
+        with pytest.raises(BadInput, match="FIFO"):
+            RpcClient(srv.url, timeout=TIMEOUT).call("htable.sets", "t", "k", "x" * 9000)
+        assert srv.requests == []
+    with FakeDgram(replay()) as srv, pytest.raises(BadInput, match="datagram"):
+        RpcClient(srv.url, timeout=TIMEOUT).call("htable.sets", "t", "k", "x" * 70000)
