@@ -10,6 +10,16 @@ Kamailio's jsonrpcs quirks this module copes with (see the reference README, sec
 * a request it cannot execute (batch, ``"jsonrpc": "1.0"``, no method) is answered with an
   empty ``{}`` result, sometimes without ``id``;
 * ``id`` is echoed as given (a string stays a string).
+
+Error codes Kamailio 5.6 answers with (reference captures): **500** for an unknown method
+("Method Not Found"), missing or mistyped parameters ("Not enough parameters ...",
+"Invalid Parameters") and module refusals ("Ongoing reload", "State Update Failed",
+"No such htable"); **404** for a missing thing ("Dialog not found", "Contact not found",
+"Key not found in htable.", "Profile not found: x"); **400** for cfg variables ("Failed
+to get the variable"). kamtool exits with status 7 for any error reply and puts the code
+and message in ``error.details.rpc_code`` / ``rpc_message`` of ``--json`` output; the
+runtime commands (``ul show AOR``, ``dlg end`` ...) turn "not found" answers into
+status 3 instead.
 """
 
 from __future__ import annotations

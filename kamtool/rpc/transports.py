@@ -260,6 +260,8 @@ class FifoTransport:
         self.path = path
         self.reply_dir = reply_dir
         self.url = f"fifo:{path}"
+        # Writes above PIPE_BUF (4 KiB) are not atomic: our threads take turns writing.
+        self._send_lock = threading.Lock()
 
     def exchange(self, request: dict[str, Any], deadline: float) -> bytes:
         # Kamailio takes only [A-Za-z0-9_-] style names here (no '.' or '/').
@@ -294,7 +296,8 @@ class FifoTransport:
                     f"at most {FIFO_MAX_REQUEST})",
                     hint="use the HTTP endpoint for large parameters",
                 )
-            self._send(payload, deadline)
+            with self._send_lock:
+                self._send(payload, deadline)
             return self._receive(rfd, deadline)
         finally:
             if rfd >= 0:
