@@ -142,3 +142,25 @@ def test_shape_comparator_catches_differences() -> None:
     assert not same_shape({"a": 1}, {"a": "1"})  # type
     assert not same_shape({"a": [{"x": 1}]}, {"a": [{"y": 1}]})  # nested keys
     assert not same_shape([1], {"a": 1})
+
+
+def test_param_checks() -> None:
+    state = FakeState()
+
+    def call(method: str, *params):
+        body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1})
+        return asyncio.run(handle_bytes(state.registry(), body.encode())).body
+
+    add = ["location", "9", "sip:9@h", 60, 1, "", 0, 0, 0]
+    assert call("ul.add", *add)["result"] == {}
+    bad = call("ul.add", *add[:3], 2**40, *add[4:])["error"]
+    assert bad == {
+        "code": -32602,
+        "message": "Invalid params: 'expires' must be an integer in [0, 2147483647]",
+    }
+    assert call("dlg.end_dlg", 2**64, 1)["error"]["code"] == -32602
+    assert call("dlg.end_dlg", True, 1)["error"]["code"] == -32602
+    assert call("core.echo", {"a": 1})["error"]["message"] == (
+        "Invalid params: 'value' must be a string, number, boolean or null"
+    )
+    assert call("core.echo", 1, "x", None)["result"] == ["1", "x", "null"]

@@ -61,19 +61,42 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
 @dataclass(frozen=True)
 class Param:
-    """One positional parameter: ``type`` is ``str``, ``int``, ``number`` or ``any``."""
+    """One positional parameter: ``type`` is ``str``, ``int``, ``number`` or ``any``.
+
+    Integers must lie in ``[min, max]`` (default: signed 64 bits, so nothing downstream
+    such as a database column or a timestamp overflows)."""
 
     name: str
     type: str = "str"
     required: bool = True
     default: Any = None
+    min: int = INT_MIN
+    max: int = INT_MAX
 
     def accepts(self, value: Any) -> bool:
         if isinstance(value, bool):  # JSON true/false are not numbers
             return self.type == "any"
-        return isinstance(value, _TYPES[self.type])
+        if not isinstance(value, _TYPES[self.type]):
+            return False
+        if isinstance(value, int) and self.type != "any":
+            return self.min <= value <= self.max
+        if isinstance(value, float):
+            return value == value and abs(value) != float("inf")
+        return True
+
+    def problem(self) -> str:
+        """The -32602 message for a value this parameter does not accept."""
+        what = {"str": "a string", "int": "an integer", "number": "a number"}.get(
+            self.type, "a string, number, boolean or null"
+        )
+        if self.type in ("int", "number") and (self.min, self.max) != (INT_MIN, INT_MAX):
+            what += f" in [{self.min}, {self.max}]"
+        return f"Invalid params: '{self.name}' must be {what}"
 
 
 @dataclass(frozen=True)
@@ -100,18 +123,12 @@ class Method:
                 continue
             value = params[i]
             if not spec.accepts(value):
-                raise RpcFault(
-                    INVALID_PARAMS, f"Invalid params: '{spec.name}' must be of type {spec.type}"
-                )
+                raise RpcFault(INVALID_PARAMS, spec.problem())
             args.append(float(value) if spec.type == "number" else value)
         if self.varargs is not None:
             for value in params[len(self.params) :]:
                 if not self.varargs.accepts(value):
-                    raise RpcFault(
-                        INVALID_PARAMS,
-                        f"Invalid params: '{self.varargs.name}' must be of type "
-                        f"{self.varargs.type}",
-                    )
+                    raise RpcFault(INVALID_PARAMS, self.varargs.problem())
                 args.append(value)
         return args
 

@@ -254,11 +254,11 @@ def register(
         Param("table"),
         Param("aor"),
         Param("contact"),
-        Param("expires", "int"),
+        Param("expires", "int", min=0, max=2**31 - 1),
         Param("q", "number"),
         Param("path"),
         Param("flags", "int"),
         Param("cflags", "int"),
-        Param("methods", "int"),
+        Param("methods", "int", min=0, max=ALL_METHODS),
     )
     registry.add("ul.flush", flush, "Flush cache in database.")
