@@ -194,12 +194,19 @@ _PARAM_RE = re.compile(
 )
 
 
+_PARAMS_FULL_RE = re.compile(f"(?:{_PARAM_RE.pattern})*")
+
+
 def parse_params(text: str, what: str) -> dict[str, str | None]:
     """Parse ``;name=value;flag`` header parameters to {lower name: value or None}.
 
     Quoted values keep their quotes (so they can be written back unchanged); use
     :func:`unquote` to read them.
     """
+    if _PARAMS_FULL_RE.fullmatch(text) is not None:
+        # one C-level validation, one C-level capture; gen-value is never empty, so ""
+        # means "no value"
+        return {n.lower(): (v if v else None) for n, v in _PARAM_RE.findall(text)}
     params: dict[str, str | None] = {}
     pos = 0
     n = len(text)
@@ -540,8 +547,16 @@ class NameAddr:
     __hash__ = None  # type: ignore[assignment]
 
 
+_BARE_NAME_ADDR_RE = re.compile(r"[ \t]*<([^<>\s\"]*)>(.*)\Z", re.S)
+
+
 def parse_name_addr(value: str, what: str = "address", allow_star: bool = False) -> NameAddr:
     """Parse ``"Name" <uri>;params``, ``Name <uri>``, ``uri;params`` (or ``*`` if allowed)."""
+    m = _BARE_NAME_ADDR_RE.match(value)
+    if m is not None:  # the common "<uri>;params" without display name
+        uri_text, ptext = m.groups()
+        params = parse_params(ptext.rstrip(), what) if ptext.strip() else {}
+        return NameAddr(parse_uri(uri_text, what), None, params, _raw=value.strip())
     m = _NAME_ADDR_RE.match(value)
     if m is not None:
         quoted, tokens, uri_text, ptext = m.groups()

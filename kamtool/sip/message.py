@@ -36,6 +36,7 @@ from .uri import URI, parse_uri
 
 __all__ = ["REASON_PHRASES", "Headers", "Message", "Request", "Response", "make_response"]
 
+_MISSING = object()
 _FOLD_RE = re.compile(rb"[ \t]*\r?\n[ \t]*")
 _BAD_VALUE_RE = re.compile(r"[\r\n\x00]")
 
@@ -181,7 +182,7 @@ class Headers:
         key, line = self._make_line(name, value)
         self._keys.append(key)
         self._lines.append(line)
-        self._cache.clear()
+        self._cache.pop(key, None)
 
     def prepend(self, name: str | bytes, value: object) -> None:
         """Insert before the first field of the same name; if there is none, at the top
@@ -197,7 +198,7 @@ class Headers:
                     i += 1
         self._keys.insert(i, key)
         self._lines.insert(i, line)
-        self._cache.clear()
+        self._cache.pop(key, None)
 
     def set(self, name: str | bytes, value: object) -> None:
         """Replace every field of that name by one (kept at the first one's place)."""
@@ -210,13 +211,14 @@ class Headers:
         else:
             self._lines[i] = line
             self._drop(key, start=i + 1)
-        self._cache.clear()
+        self._cache.pop(key, None)
 
     def remove(self, name: str) -> int:
         """Delete every field of that name; returns how many lines went."""
-        n = self._drop(canonical_name(name))
+        key = canonical_name(name)
+        n = self._drop(key)
         if n:
-            self._cache.clear()
+            self._cache.pop(key, None)
         return n
 
     def _drop(self, key: str, start: int = 0) -> int:
@@ -245,7 +247,7 @@ class Headers:
         else:
             head = line[: line.index(b":")].rstrip()
             self._lines[i] = head + b": " + ", ".join(items[1:]).encode("utf-8", "surrogateescape")
-        self._cache.clear()
+        self._cache.pop(key, None)
         return items[0] if items else None
 
     def replace_first_value(self, name: str, value: object) -> None:
@@ -260,7 +262,7 @@ class Headers:
         items[:1] = [_decode(_encode(value))]
         head = line[: line.index(b":")].rstrip()
         self._lines[i] = head + b": " + ", ".join(items).encode("utf-8", "surrogateescape")
-        self._cache.clear()
+        self._cache.pop(key, None)
 
     def copy(self) -> Headers:
         return Headers._from_parsed(list(self._keys), list(self._lines))
@@ -286,11 +288,10 @@ class Headers:
     # -- typed, cached ---------------------------------------------------------------------------
     def parsed(self, key: str, parse: Callable[[Headers], Any]) -> Any:
         """Return ``parse(self)``, cached until the headers change (internal helper)."""
-        try:
-            return self._cache[key]
-        except KeyError:
+        value = self._cache.get(key, _MISSING)
+        if value is _MISSING:
             value = self._cache[key] = parse(self)
-            return value
+        return value
 
 
 # --- typed header parsers used by the Message properties -----------------------------------------
@@ -383,6 +384,26 @@ def _p_auth(key: str) -> Callable[[Headers], list[Credentials]]:
 
 _P_AUTHORIZATIONS = _p_auth("authorization")
 _P_PROXY_AUTHORIZATIONS = _p_auth("proxy-authorization")
+
+
+def _none() -> None:
+    return None
+
+
+# every header parse_message validates eagerly: (key, parser, value when absent)
+_ROUTING: tuple[tuple[str, Callable[[Headers], Any], Callable[[], Any]], ...] = (
+    ("call-id", _p_call_id, _none),
+    ("cseq", _p_cseq, _none),
+    ("via", _p_vias, list),
+    ("from", _P_FROM, _none),
+    ("to", _P_TO, _none),
+    ("max-forwards", _P_MAX_FORWARDS, _none),
+    ("content-length", _P_CONTENT_LENGTH, _none),
+    ("expires", _P_EXPIRES, _none),
+    ("route", _P_ROUTES, list),
+    ("record-route", _P_RECORD_ROUTES, list),
+    ("contact", _P_CONTACTS, list),
+)
 
 
 class Message:
@@ -489,9 +510,12 @@ class Message:
 
     def validate(self) -> None:
         """Parse every routing header now; raises :class:`ParseError` if one is malformed."""
-        self.call_id, self.cseq, self.vias, self.from_, self.to  # noqa: B018
-        self.max_forwards, self.content_length, self.expires  # noqa: B018
-        self.routes, self.record_routes, self.contacts  # noqa: B018
+        h = self.headers
+        cache = h._cache
+        keys = h._keys
+        for key, parse, empty in _ROUTING:
+            if key not in cache:
+                cache[key] = parse(h) if key in keys else empty()
 
     # -- mutation the proxy needs ------------------------------------------------------------------
     def prepend_via(self, via: Via | str) -> None:

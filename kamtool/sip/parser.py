@@ -167,9 +167,8 @@ def parse_message(
             body = b""
         msg.body = body
 
-        call_id = msg.call_id
         cseq = msg.cseq
-        assert call_id is not None and cseq is not None
+        assert msg.call_id is not None and cseq is not None
         if is_request:
             method_s = msg.method  # type: ignore[union-attr]
             if cseq.method != method_s:
