@@ -19,8 +19,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.support.captures import capture, names
 from tests.support.ports import free_port
+from tests.support.reference import capture, capture_names
+
+
+def result(name: str) -> Any:
+    """The ``result`` member of capture ``name``'s reply."""
+    return capture(name)["response"]["result"]
+
+
+def names(prefix: str = "") -> list[str]:
+    """Every capture name starting with ``prefix``."""
+    return [n for n in capture_names() if n.startswith(prefix)]
+
 
 Handler = Callable[[dict[str, Any]], "tuple[int, bytes] | None"]
 

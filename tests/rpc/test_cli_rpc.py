@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from tests.rpc.fakes import FakeHttp, replay
-from tests.support.captures import capture, result
+from tests.rpc.fakes import FakeHttp, replay, result
 from tests.support.cli import invoke
 from tests.support.ports import free_port
+from tests.support.reference import capture
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import pytest
 
 from kamtool.errors import BadInput, RpcError, RpcUnavailable
 from kamtool.rpc import protocol
-from tests.support.captures import capture, names
+from tests.rpc.fakes import names
+from tests.support.reference import capture
 
 
 @pytest.mark.parametrize(

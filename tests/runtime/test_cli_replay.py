@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from tests.rpc.fakes import FakeHttp, replay
-from tests.support.captures import capture, result
+from tests.rpc.fakes import FakeHttp, replay, result
 from tests.support.cli import invoke
+from tests.support.reference import capture
 
 OVERRIDES = {
     "ul.lookup": "ul.lookup.location.1001",

@@ -16,7 +16,7 @@ from kamtool.core.runtime import (
     usrloc,
 )
 from kamtool.errors import BadInput
-from tests.support.captures import result
+from tests.rpc.fakes import result
 
 
 def test_ul_dump_rows():
