@@ -10,6 +10,8 @@ framer or the lazy header accessors, whatever the input (``bench/fuzz_sip.py`` c
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["LocalProtocolError", "ParseError", "RemoteProtocolError", "SipError"]
 
 
@@ -29,6 +31,10 @@ class ParseError(SipError):
             for a 420 (RFC 3261 section 8.2.2.3).
         is_request: True when the start line was a request line, False for a status line,
             None when not even that could be told. Only requests get an error response.
+        request: for a refused request whose header block could be split into fields, the
+            :class:`~kamtool.sip.Request` with those raw fields (unvalidated, body empty), so
+            that ``make_response(err.request, err.status_code, err.reason)`` can answer it
+            (RFC 3261 8.2.6 copies Via/From/To/Call-ID/CSeq as they are). Else None.
     """
 
     def __init__(
@@ -44,6 +50,7 @@ class ParseError(SipError):
         self.reason = reason
         self.headers = headers
         self.is_request = is_request
+        self.request: Any = None
 
     @property
     def respond(self) -> bool:

@@ -822,9 +822,11 @@ def make_response(
             out._lines.append(line)
         elif key == "to":
             out._keys.append(key)
-            if to_tag is not None and status > 100 and request.to_tag is None:
-                to = request.to
-                assert to is not None
+            try:
+                to = request.to if to_tag is not None and status > 100 else None
+            except ParseError:  # answering a malformed request: copy To as it is
+                to = None
+            if to is not None and to.tag is None:
                 value = str(to.with_params(tag=to_tag))
                 out._lines.append(line[: line.index(b":")] + b": " + _encode(value))
             else:

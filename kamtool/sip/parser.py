@@ -181,6 +181,9 @@ def parse_message(
             msg.validate()
     except ParseError as e:
         e.is_request = is_request
+        if is_request and hasattr(msg, "headers"):
+            msg.body = b""
+            e.request = msg
         raise
     return msg
 

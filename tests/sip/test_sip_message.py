@@ -273,6 +273,24 @@ def test_parse_errors_carry_the_response_to_send(data, status, is_request):
     assert e.value.reason
 
 
+def test_parse_error_carries_the_request_to_answer():
+    bad = INVITE.replace(b"CSeq: 314159 INVITE", b"CSeq: 314159 BYE")
+    with pytest.raises(ParseError) as e:
+        parse_message(bad)
+    resp = make_response(e.value.request, e.value.status_code, e.value.reason, to_tag="t9")
+    wire = resp.to_bytes()
+    assert wire.startswith(b"SIP/2.0 400 CSeq method does not match Request-Line\r\nVia: ")
+    assert b"CSeq: 314159 BYE\r\n" in wire and resp.to_tag == "t9"
+    broken_to = INVITE.replace(b"To: Bob <sip:bob@biloxi.example.com>", b"To: <<<")
+    with pytest.raises(ParseError) as e:
+        parse_message(broken_to)
+    resp = make_response(e.value.request, 400, e.value.reason, to_tag="t9")
+    assert b"To: <<<\r\n" in resp.to_bytes()
+    with pytest.raises(ParseError) as e:
+        parse_message(b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\n\r\n")
+    assert e.value.request is None and not e.value.respond
+
+
 def test_lazy_parse_defers_header_errors_to_access():
     bad = INVITE.replace(b"<sip:alice@atlanta.example.com>", b"<sip:alice@@atlanta>")
     with pytest.raises(ParseError):
