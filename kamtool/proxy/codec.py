@@ -27,6 +27,7 @@ from kamtool.sip.headers import canonical_name, make_branch, parse_name_addr_lis
 from kamtool.sip.message import Headers, Request, Response, make_response
 from kamtool.sip.parser import parse_message
 from kamtool.sip.uri import SipURI, format_host, parse_uri
+from kamtool.sip.validate import check_request
 
 __all__ = ["Codec", "ParseFailure"]
 
@@ -38,6 +39,7 @@ class ParseFailure(Exception):
         super().__init__(str(err))
         self.status = err.status_code
         self.reason = err.reason
+        self.headers = list(err.headers)  # e.g. Unsupported for a 420
         self.respond = err.respond
         self.request = request
 
@@ -57,9 +59,8 @@ def _salvage(data: bytes) -> Request | None:
                 continue
             keys.append(canonical_name(line[:i].strip()))
             out.append(line)
-        for k in ("via", "from", "to", "call-id", "cseq"):
-            if k not in keys:
-                return None
+        if "via" not in keys:
+            return None  # nowhere to send an answer
         req = Request.__new__(Request)
         req.method = parts[0].decode("ascii", "replace")
         req._uri_text = parts[1].decode("utf-8", "surrogateescape")
@@ -120,13 +121,13 @@ class Codec:
             raise ParseFailure(err, _salvage(bytes(data)) if err.respond else None) from None
 
     def sanity(self, req: Request) -> None:
-        """Checks beyond the parser (Kamailio sanity_check 17895): R-URI scheme, CSeq."""
+        """The checks a proxy makes before forwarding (RFC 3261 §16.3; Kamailio's
+        sanity_check): URI scheme (416), headers in the R-URI and ``Contact: *`` misuse
+        (400), Proxy-Require (420 with Unsupported)."""
         try:
-            uri = req.uri
+            check_request(req, role="proxy")
         except ParseError as err:
             raise ParseFailure(err) from None
-        if not isinstance(uri, SipURI) and req.method not in ("ACK", "CANCEL", "BYE"):
-            raise ParseFailure(ParseError("Unsupported URI Scheme", 416, is_request=True))
 
     # ------------------------------------------------------------------ reading
 
@@ -217,7 +218,10 @@ class Codec:
         port (the source port with rport, RFC 3581)."""
         if getattr(endpoint, "proto", "udp") != "udp":
             return addr
-        via = req.top_via
+        try:
+            via = req.top_via
+        except ParseError:
+            return addr  # a Via we cannot read: answer where the request came from
         if via is None or via.has_rport:
             return addr
         return addr[0], via.port or 5060

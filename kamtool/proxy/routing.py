@@ -193,7 +193,7 @@ class Router:
                 self.c_rcv_req.value += 1
                 self.c_err_req.value += 1
                 try:
-                    self._sl_reply(exc.request, endpoint, addr, exc.status, exc.reason)
+                    self._sl_reply(exc.request, endpoint, addr, exc.status, exc.reason, exc.headers)
                 except Exception:
                     log.debug("cannot answer a malformed request from %s:%s", *addr)
             else:
@@ -211,7 +211,7 @@ class Router:
                 if isinstance(exc, ParseError):
                     exc = ParseFailure(exc)
                 try:
-                    self._sl_reply(msg, endpoint, addr, exc.status, exc.reason)
+                    self._sl_reply(msg, endpoint, addr, exc.status, exc.reason, exc.headers)
                 except ParseError:
                     log.debug("cannot answer a malformed request from %s:%s", *addr)
         else:
@@ -234,7 +234,7 @@ class Router:
                 self._sl_reply(req, endpoint, addr, 483, "Too Many Hops")
             return
         ruri = codec.ruri(req)
-        if method == "OPTIONS" and ruri.user is None and self.is_myself(ruri):
+        if method == "OPTIONS" and getattr(ruri, "user", 1) is None and self.is_myself(ruri):
             self._sl_reply(req, endpoint, addr, 200, "Keepalive")
             return
         codec.sanity(req)  # raises ParseFailure -> 400 with the reason
