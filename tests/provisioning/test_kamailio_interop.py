@@ -12,7 +12,9 @@ and kamctl read and edit each other's rows.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
+import subprocess
 
 import pytest
 
@@ -44,6 +46,14 @@ def _provision(url: str) -> None:
     ok(url, "domain", "add", "127.0.0.1")
 
 
+def _sipsak(port: int, password: str) -> subprocess.CompletedProcess[str]:
+    """sipsak's register-with-auth mode (-U) for 1001; exit status 0 means it got a 200."""
+    return subprocess.run(
+        ["sipsak", "-U", "-C", "sip:1001@127.0.0.1:5999", "-s", f"sip:1001@127.0.0.1:{port}",
+         "-a", password, "-x", "60"], capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
 def _check_auth(k: Kamailio, *, ha1_columns: bool) -> None:
     port = k.sip_port
     assert register(port, "1001", "pass") == 200, k.log_text()[-2000:]
@@ -63,6 +73,12 @@ def test_a_kamailio_authenticates_a_kamtool_subscriber_on_sqlite(tmp_path, ha1_c
     _provision(url)
     with Kamailio(tmp_path, db=url, seed=False, auth_ha1_columns=ha1_columns) as k:
         _check_auth(k, ha1_columns=ha1_columns)
+        if not ha1_columns and shutil.which("sipsak"):
+            # sipsak as a second, independent client (it sends username="1001@", which
+            # only the password column can match: README section 6)
+            good, bad = _sipsak(k.sip_port, "pass"), _sipsak(k.sip_port, "wrong")
+            assert good.returncode == 0, good.stdout + good.stderr
+            assert bad.returncode != 0
 
 
 @pytest.mark.mysql
