@@ -8,8 +8,18 @@ Feed it what happens and perform the events it returns::
     events = layer.send_request(request, destination, now)  # TU starts a client transaction
     events = layer.send_response(key, response, now)        # TU answers a server transaction
     events = layer.handle_timer(now)                        # at/after layer.next_deadline()
+    events = layer.cancel(invite_key, now)                  # CANCEL a client INVITE (9.1)
+    events = layer.transport_error(key, now)                # the socket failed for ``key``
 
 Nothing here reads a clock, opens a socket or draws random numbers.
+
+What the TU (proxy core or UA) still does itself, as RFC 3261 divides the work: answer a
+CANCEL (``RequestReceived.cancels`` names the INVITE server transaction; 200 to the CANCEL,
+487 to the INVITE while ``state(key) == "Proceeding"``, 481 when ``cancels`` is None);
+send and retransmit the ACK of a 2xx and the 2xx of a UAS (13.3.1.4); forward ACKs of 2xx
+and stray 2xx responses (``key`` None). For a proxy, ``TimerConfig(c=..., fr_timer=...)``
+adds Timer C and Kamailio's fr_timer; ``TransactionTimeout(key, "C")`` asks it to CANCEL
+the branch (16.8).
 
 Each of the four state machines is a table ``(state, input) -> (next state, actions)``; an
 input missing from a table is absorbed (RFC 3261 says "discard" or says nothing). Inputs are
@@ -631,21 +641,6 @@ def _response_peer(request, source: Peer) -> Peer:
     return Peer(source.transport, source.host, via.port or _default_port(via.transport))
 
 
-def _request_skeleton(method: str, request, to) -> Request:
-    """A CANCEL (or ACK) built from ``request`` (9.1, 17.1.1.3): same Request-URI, only the
-    top Via (same branch), From, Call-ID, CSeq number, Route set; To as given."""
-    headers: list[tuple[str, object]] = [
-        ("Via", request.vias[0]),
-        ("From", request.from_),
-        ("To", to),
-        ("Call-ID", request.call_id),
-        ("CSeq", f"{request.cseq.num} {method}"),
-    ]
-    headers.extend(("Route", route) for route in request.routes)
-    headers.append(("Max-Forwards", "70"))
-    return Request(method, request.uri_text, headers)
-
-
 def build_ack(request, response) -> bytes:
     """The hop-by-hop ACK for a non-2xx final ``response`` to INVITE ``request``
     (17.1.1.3), as bytes: same Request-URI, top Via (same branch), From, Call-ID, CSeq
@@ -664,5 +659,15 @@ def build_ack(request, response) -> bytes:
 
 
 def build_cancel(request) -> Request:
-    """The CANCEL of ``request`` (9.1): same To (no tag added), same branch."""
-    return _request_skeleton("CANCEL", request, request.to)
+    """The CANCEL of ``request`` (9.1): same Request-URI, top Via (same branch), From, To
+    (no tag added), Call-ID, CSeq number and Route set."""
+    headers: list[tuple[str, object]] = [
+        ("Via", request.vias[0]),
+        ("From", request.from_),
+        ("To", request.to),
+        ("Call-ID", request.call_id),
+        ("CSeq", f"{request.cseq.num} CANCEL"),
+    ]
+    headers.extend(("Route", route) for route in request.routes)
+    headers.append(("Max-Forwards", "70"))
+    return Request("CANCEL", request.uri_text, headers)
