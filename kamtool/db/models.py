@@ -4,7 +4,7 @@ One class per table, named after it in CamelCase (``subscriber`` -> ``Subscriber
 ``dialog_vars`` -> ``DialogVars``); field names are the column names. ``MODELS`` maps
 table names to classes, ``GROUPS`` kamdbctl group names to table names.
 
-The module-level models are bound to :data:`database_proxy`; use
+The module-level models (built lazily, on first use) are bound to :data:`database_proxy`; use
 ``kamtool.db.connect.connected(url)`` to point them at a database. Code that needs two
 databases at once (``dbctl copy``) builds separate sets with :func:`build_models`.
 
@@ -14,7 +14,8 @@ peewee's ``create_table``, which knows neither Kamailio's types nor its index na
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import peewee
 
@@ -92,74 +93,108 @@ def build_models(database: Any = None) -> dict[str, type[KamailioModel]]:
     return {name: make_model(t, database) for name, t in schema.tables().items()}
 
 
+class _LazyModels(Mapping[str, type[KamailioModel]]):
+    """``table_name -> model``, each class built on first use (a CLI command touches a
+    few tables; building all 63 would cost start-up time)."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, type[KamailioModel]] = {}
+
+    def __getitem__(self, table: str) -> type[KamailioModel]:
+        model = self._built.get(table)
+        if model is None:
+            model = self._built[table] = make_model(schema.table(table))
+        return model
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(schema.tables())
+
+    def __len__(self) -> int:
+        return len(schema.tables())
+
+
 #: table name -> model class, for every table of the standard, presence and extra groups.
-MODELS: dict[str, type[KamailioModel]] = build_models()
+MODELS: Mapping[str, type[KamailioModel]] = _LazyModels()
 #: kamdbctl group -> its table names, in kamdbctl's creation order.
 GROUPS: dict[str, list[str]] = {
     g: [t.name for t in schema.tables_in([g])] for g in schema.GROUP_NAMES
 }
+_TABLE_OF_CLASS = {class_name(t): t for t in schema.tables()}
 
-# Explicit names so that `from kamtool.db.models import Subscriber` reads (and greps) well.
-Version = MODELS["version"]
-Acc = MODELS["acc"]
-AccCdrs = MODELS["acc_cdrs"]
-MissedCalls = MODELS["missed_calls"]
-LcrGw = MODELS["lcr_gw"]
-LcrRuleTarget = MODELS["lcr_rule_target"]
-LcrRule = MODELS["lcr_rule"]
-Domain = MODELS["domain"]
-DomainAttrs = MODELS["domain_attrs"]
-Grp = MODELS["grp"]
-ReGrp = MODELS["re_grp"]
-Trusted = MODELS["trusted"]
-Address = MODELS["address"]
-Aliases = MODELS["aliases"]
-Location = MODELS["location"]
-LocationAttrs = MODELS["location_attrs"]
-Silo = MODELS["silo"]
-Dbaliases = MODELS["dbaliases"]
-Uri = MODELS["uri"]
-SpeedDial = MODELS["speed_dial"]
-UsrPreferences = MODELS["usr_preferences"]
-Subscriber = MODELS["subscriber"]
-Pdt = MODELS["pdt"]
-Dialog = MODELS["dialog"]
-DialogVars = MODELS["dialog_vars"]
-Dispatcher = MODELS["dispatcher"]
-Dialplan = MODELS["dialplan"]
-ToposD = MODELS["topos_d"]
-ToposT = MODELS["topos_t"]
-Presentity = MODELS["presentity"]
-ActiveWatchers = MODELS["active_watchers"]
-Watchers = MODELS["watchers"]
-Xcap = MODELS["xcap"]
-Pua = MODELS["pua"]
-RlsPresentity = MODELS["rls_presentity"]
-RlsWatchers = MODELS["rls_watchers"]
-ImcRooms = MODELS["imc_rooms"]
-ImcMembers = MODELS["imc_members"]
-Cpl = MODELS["cpl"]
-SipTrace = MODELS["sip_trace"]
-Domainpolicy = MODELS["domainpolicy"]
-Carrierroute = MODELS["carrierroute"]
-Carrierfailureroute = MODELS["carrierfailureroute"]
-CarrierName = MODELS["carrier_name"]
-DomainName = MODELS["domain_name"]
-DrGateways = MODELS["dr_gateways"]
-DrRules = MODELS["dr_rules"]
-DrGwLists = MODELS["dr_gw_lists"]
-DrGroups = MODELS["dr_groups"]
-Userblocklist = MODELS["userblocklist"]
-Globalblocklist = MODELS["globalblocklist"]
-Htable = MODELS["htable"]
-Purplemap = MODELS["purplemap"]
-Uacreg = MODELS["uacreg"]
-PlPipes = MODELS["pl_pipes"]
-Mtree = MODELS["mtree"]
-Mtrees = MODELS["mtrees"]
-ScaSubscriptions = MODELS["sca_subscriptions"]
-Mohqcalls = MODELS["mohqcalls"]
-Mohqueues = MODELS["mohqueues"]
-Rtpproxy = MODELS["rtpproxy"]
-Rtpengine = MODELS["rtpengine"]
-Secfilter = MODELS["secfilter"]
+
+def __getattr__(name: str) -> type[KamailioModel]:
+    """``from kamtool.db.models import Subscriber``: the model, built on first use."""
+    table = _TABLE_OF_CLASS.get(name)
+    if table is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return MODELS[table]
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_TABLE_OF_CLASS])
+
+
+if TYPE_CHECKING:  # the names __getattr__ provides, for readers, greps and type checkers
+    Version: type[KamailioModel]
+    Acc: type[KamailioModel]
+    AccCdrs: type[KamailioModel]
+    MissedCalls: type[KamailioModel]
+    LcrGw: type[KamailioModel]
+    LcrRuleTarget: type[KamailioModel]
+    LcrRule: type[KamailioModel]
+    Domain: type[KamailioModel]
+    DomainAttrs: type[KamailioModel]
+    Grp: type[KamailioModel]
+    ReGrp: type[KamailioModel]
+    Trusted: type[KamailioModel]
+    Address: type[KamailioModel]
+    Aliases: type[KamailioModel]
+    Location: type[KamailioModel]
+    LocationAttrs: type[KamailioModel]
+    Silo: type[KamailioModel]
+    Dbaliases: type[KamailioModel]
+    Uri: type[KamailioModel]
+    SpeedDial: type[KamailioModel]
+    UsrPreferences: type[KamailioModel]
+    Subscriber: type[KamailioModel]
+    Pdt: type[KamailioModel]
+    Dialog: type[KamailioModel]
+    DialogVars: type[KamailioModel]
+    Dispatcher: type[KamailioModel]
+    Dialplan: type[KamailioModel]
+    ToposD: type[KamailioModel]
+    ToposT: type[KamailioModel]
+    Presentity: type[KamailioModel]
+    ActiveWatchers: type[KamailioModel]
+    Watchers: type[KamailioModel]
+    Xcap: type[KamailioModel]
+    Pua: type[KamailioModel]
+    RlsPresentity: type[KamailioModel]
+    RlsWatchers: type[KamailioModel]
+    ImcRooms: type[KamailioModel]
+    ImcMembers: type[KamailioModel]
+    Cpl: type[KamailioModel]
+    SipTrace: type[KamailioModel]
+    Domainpolicy: type[KamailioModel]
+    Carrierroute: type[KamailioModel]
+    Carrierfailureroute: type[KamailioModel]
+    CarrierName: type[KamailioModel]
+    DomainName: type[KamailioModel]
+    DrGateways: type[KamailioModel]
+    DrRules: type[KamailioModel]
+    DrGwLists: type[KamailioModel]
+    DrGroups: type[KamailioModel]
+    Userblocklist: type[KamailioModel]
+    Globalblocklist: type[KamailioModel]
+    Htable: type[KamailioModel]
+    Purplemap: type[KamailioModel]
+    Uacreg: type[KamailioModel]
+    PlPipes: type[KamailioModel]
+    Mtree: type[KamailioModel]
+    Mtrees: type[KamailioModel]
+    ScaSubscriptions: type[KamailioModel]
+    Mohqcalls: type[KamailioModel]
+    Mohqueues: type[KamailioModel]
+    Rtpproxy: type[KamailioModel]
+    Rtpengine: type[KamailioModel]
+    Secfilter: type[KamailioModel]
