@@ -29,6 +29,7 @@ from kamtool.sip import (  # noqa: E402
     ParseError,
     StreamFramer,
     check_request,
+    make_response,
     parse_message,
     parse_uri,
 )
@@ -103,6 +104,9 @@ def exercise(data: bytes, rng: random.Random) -> str:
     try:
         msg = parse_message(data, eager=rng.random() < 0.7)
     except ParseError as e:
+        if e.request is not None:  # answering it must work whatever the headers hold
+            reply = make_response(e.request, e.status_code, e.reason, to_tag="t", headers=e.headers)
+            assert reply.to_bytes().startswith(b"SIP/2.0 ")
         return f"{e.status_code}"
     try:
         msg.validate()

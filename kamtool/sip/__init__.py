@@ -8,7 +8,13 @@ Parsing and framing::
     while (ev := framer.next_event()) is not None: ...   # Request/Response/KeepAlive
 
     except ParseError as e:                # e.status_code, e.reason, e.headers, e.respond
-        ...                                # 400/505/513...; respond only if e.respond
+        if e.respond:                      # 400/505/513...; never answer a bad response
+            make_response(e.request, e.status_code, e.reason, headers=e.headers)
+
+``parse_message(data, eager=False)`` is the header-only fast path: start line, framing,
+Call-ID, CSeq and the mandatory-field checks now, every other typed view on first access
+(which may then raise ParseError). ``eager=True`` (default) validates every routing header.
+``StreamFramer(pongs=True)`` on client connections reports a lone CRLF pong at once.
 
 Messages (:class:`Request`, :class:`Response`), all routing views parsed and cached:
 
