@@ -11,6 +11,8 @@ it?" and raises :class:`~kamtool.sip.ParseError` with the status the RFCs requir
 - 501 Not Implemented: unknown method at a UAS (8.2.1)
 - 400 Bad Request: headers in the Request-URI (19.1.5), ``Contact: *`` misuse (10.2.2)
 - 415 Unsupported Media Type: body type the UAS cannot handle (8.2.3)
+- 406 Not Acceptable: the Accept header allows none of the body types the UAS would answer
+  with (21.4.7, RFC 4475 3.3.15)
 """
 
 from __future__ import annotations
@@ -37,15 +39,18 @@ def check_request(
     methods: Collection[str] = UAS_METHODS,
     schemes: Collection[str] = ("sip", "sips", "tel"),
     content_types: Collection[str] | None = None,
+    answer_types: Collection[str] | None = None,
 ) -> None:
     """Raise :class:`ParseError` with the RFC response if ``req`` must be refused.
 
     ``role`` is ``"proxy"`` (checks Proxy-Require, Max-Forwards) or ``"uas"`` (Require,
     method, body type). ``supported`` lists our option tags; ``content_types`` (UAS only)
-    the body types we accept (None: do not check).
+    the body types we accept and ``answer_types`` those we answer with (None: do not check).
     """
     try:
         _check(req, role, supported, methods, schemes, content_types)
+        if role == "uas" and answer_types is not None and "accept" in req.headers:
+            _check_accept(req, answer_types)
     except ParseError as e:
         e.is_request = True
         raise
@@ -88,3 +93,17 @@ def _check(
             raise ParseError(
                 "Unsupported Media Type", 415, headers=(("Accept", ", ".join(content_types)),)
             )
+
+
+def _check_accept(req: Request, answer_types: Collection[str]) -> None:
+    accepted = set()
+    for item in req.headers.get_all("accept"):
+        media = item.split(";")[0].strip().lower()
+        accepted.add(media)
+    if not accepted:  # an empty Accept means no body may be sent; nothing to refuse
+        return
+    for t in answer_types:
+        t = t.lower()
+        if t in accepted or "*/*" in accepted or t.split("/")[0] + "/*" in accepted:
+            return
+    raise ParseError("Not Acceptable", 406, headers=(("Accept", ", ".join(answer_types)),))
