@@ -286,3 +286,30 @@ def test_requests_too_large_for_kamailio_are_refused_before_sending(tmp_path):
         assert srv.requests == []
     with FakeDgram(replay()) as srv, pytest.raises(BadInput, match="datagram"):
         RpcClient(srv.url, timeout=TIMEOUT).call("htable.sets", "t", "k", "x" * 70000)
+
+
+def test_server_of_another_user_may_write_our_reply_endpoints(tmp_path, monkeypatch):
+    """A Kamailio running as another user gets write (never read) access to our reply
+    FIFO (group, else others) and can reach our datagram socket."""
+    from kamtool.rpc import transports
+
+    monkeypatch.setattr(transports, "_peer_is_us", lambda path: False)
+    with FakeFifo(replay(), tmp_path) as srv:
+        RpcClient(srv.url, timeout=TIMEOUT).call("core.version")
+    assert srv.reply_modes == [0o620]
+    with FakeDgram(replay()) as srv:
+        c = RpcClient(srv.url, timeout=TIMEOUT)
+        c.call("core.version")
+        reply_dir = c._transport._dir
+        assert stat.S_IMODE(os.stat(reply_dir).st_mode) == 0o711
+        assert stat.S_IMODE(os.stat(os.path.join(reply_dir, "reply.sock")).st_mode) == 0o622
+        c.close()
+
+
+def test_http_refusal_without_json_mentions_the_token():
+    def refuse(req):
+        return 401, b"Unauthorized"
+
+    with FakeHttp(refuse) as srv, pytest.raises(RpcUnavailable) as err:
+        RpcClient(srv.url, timeout=TIMEOUT).call("core.version")
+    assert "401" in err.value.message and "token" in err.value.hint

@@ -71,6 +71,7 @@ def test_ul_add_rm_flush_requests(srv):
     assert kt(srv, "ul", "flush").exit_code == 0
     assert sent(srv) == [
         ("ul.add", capture("ul.add")["request"]["params"]),
+        ("ul.lookup", ["location", "1003"]),
         ("ul.rm", ["location", "1003"]),
         ("ul.rm_contact", ["location", "1001", "sip:1001@127.0.0.1:5067"]),
         ("ul.flush", None),

@@ -130,6 +130,23 @@ def test_ul_show(call, transport):
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
+def test_ul_add_and_rm(call, transport):
+    k, _, _, _ = call
+    aor = f"77{TRANSPORTS.index(transport)}"
+    contact = f"sip:{aor}@127.0.0.1:5999"
+    code, _, err = kt(k, transport, "ul", "add", aor, contact, "--expires", "120", "--q", "0.3")
+    assert code == 0, err
+    (row,) = k.rpc("ul.lookup", "location", aor)["Contacts"]
+    assert row["Contact"]["Address"] == contact and row["Contact"]["Q"] == 0.3
+    assert kt(k, transport, "ul", "rm", aor)[0] == 0
+    code, doc, _ = kt(k, transport, "ul", "show", aor)
+    assert code == 3 or doc == []  # gone, or an empty record until usrloc's timer runs
+    if transport == "fifo":
+        assert kt(k, transport, "ul", "rm", "4711")[0] == 3
+        assert kt(k, transport, "ul", "rm", "1001", "sip:nobody@127.0.0.1")[0] == 3
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_dlg_list_and_show(call, transport):
     k, dialog, _, _ = call
     code, rows, err = kt(k, transport, "dlg", "list")

@@ -150,8 +150,13 @@ def show(
 
 
 def remove(rpc: Rpc, aor: str, contact: str | None = None, *, table: str = DEFAULT_TABLE) -> None:
-    """Remove all contacts of ``aor``, or just ``contact``."""
+    """Remove all contacts of ``aor``, or just ``contact``.
+
+    Kamailio's ``ul.rm`` answers ``{}`` even for an AoR it does not know, so the AoR is
+    looked up first: an unknown one raises :class:`NotFound`.
+    """
     if contact is None:
+        show(rpc, aor, brief=True, table=table)  # NotFound for an unknown AoR
         rpc.call("ul.rm", table, str(aor))
         return
     try:
