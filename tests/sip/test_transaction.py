@@ -525,3 +525,76 @@ def test_request_lookup_and_counters():
     run_timers(client, 100)
     assert server.counters()["freed"] == 1 and server.counters()["current"] == 0
     assert server.request(new.key) is None
+
+
+# ---------------------------------------------------------------- random operation sequences
+
+_BRANCHES = ["z9hG4bK-a", "z9hG4bK-b", "old-2543"]
+_ops = st.one_of(
+    st.tuples(st.just("send"), st.sampled_from(["INVITE", "OPTIONS"]), st.integers(0, 2)),
+    st.tuples(
+        st.just("recv_req"), st.sampled_from(["INVITE", "BYE", "ACK", "CANCEL"]), st.integers(0, 2)
+    ),
+    st.tuples(st.just("respond"), st.integers(0, 5), st.sampled_from([100, 180, 200, 404, 603])),
+    st.tuples(
+        st.just("recv_resp"),
+        st.sampled_from(["INVITE", "OPTIONS", "CANCEL"]),
+        st.integers(0, 2),
+        st.sampled_from([100, 183, 200, 486]),
+    ),
+    st.tuples(st.just("cancel"), st.integers(0, 2)),
+    st.tuples(st.just("terr"), st.integers(0, 5)),
+    st.tuples(st.just("time"), st.floats(0, 40)),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_ops, max_size=40))
+def test_random_operation_sequences_keep_invariants(ops):
+    """Any sequence of network input, TU calls and time passing: nothing raises (but the
+    documented ValueError for a reused branch), no Terminated transaction stays in a table,
+    every transaction ends once time runs on, except those waiting for the TU/peer."""
+    layer = TransactionLayer(FAST)
+    now = 0.0
+    server_keys: list = []
+    terminated: set = set()
+    for op in ops:
+        kind = op[0]
+        if kind == "send":
+            try:
+                ev = layer.send_request(request(op[1], branch=_BRANCHES[op[2]]), UAS, now)
+            except ValueError:
+                continue
+        elif kind == "recv_req":
+            tag = "callee" if op[1] == "ACK" else None
+            ev = layer.receive(request(op[1], branch=_BRANCHES[op[2]], to_tag=tag), UAC, now)
+            server_keys.extend(e.key for e in of(ev, RequestReceived) if e.key is not None)
+        elif kind == "respond":
+            if not server_keys:
+                continue
+            key = server_keys[op[1] % len(server_keys)]
+            req = layer.request(key)
+            if req is None:
+                continue
+            ev = respond(layer, key, req, op[2], now)
+        elif kind == "recv_resp":
+            req = request(op[1], branch=_BRANCHES[op[2]])
+            ev = layer.receive(make_response(req, op[3], to_tag="x"), UAS, now)
+        elif kind == "cancel":
+            ev = layer.cancel((_BRANCHES[op[1]], "INVITE"), now)
+        elif kind == "terr":
+            keys = server_keys + [(b, m) for b in _BRANCHES for m in ("INVITE", "OPTIONS")]
+            ev = layer.transport_error(keys[op[1] % len(keys)], now)
+        else:
+            now += op[1]
+            ev = layer.handle_timer(now)
+        terminated.update(e.key for e in of(ev, Terminated))
+        for table in (layer._client, layer._server):
+            assert all(tx.state != "Terminated" for tx in table.values())
+        d = layer.next_deadline()
+        assert d is None or d >= now - 40  # nothing overdue by more than one step
+    layer.handle_timer(now + 10_000)
+    for table in (layer._client, layer._server):
+        # only a transaction waiting for its TU or peer, with no timer, may remain
+        assert all(tx.state in ("Trying", "Proceeding") and not tx.timers for tx in table.values())
+    assert layer.next_deadline() is None
