@@ -157,6 +157,12 @@ class HttpTransport:
     """
 
     def __init__(self, url: str, *, token: str | None = None) -> None:
+        from urllib.parse import urlsplit
+
+        # Kamailio's stock cfg (and kamtool's server) answer JSON-RPC on /RPC only:
+        # a bare http://host:port means that path.
+        if urlsplit(url).path in ("", "/"):
+            url = url.rstrip("/") + "/RPC"
         self.url = url
         self._token = token
         self._client: Any = None

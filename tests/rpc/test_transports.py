@@ -313,3 +313,11 @@ def test_http_refusal_without_json_mentions_the_token():
     with FakeHttp(refuse) as srv, pytest.raises(RpcUnavailable) as err:
         RpcClient(srv.url, timeout=TIMEOUT).call("core.version")
     assert "401" in err.value.message and "token" in err.value.hint
+
+
+def test_http_url_without_path_means_rpc():
+    with FakeHttp(replay()) as srv:
+        bare = srv.url.removesuffix("/RPC")
+        c = RpcClient(bare + "/", timeout=TIMEOUT)
+        assert c.url == srv.url
+        assert c.call("core.version").startswith("kamailio")
