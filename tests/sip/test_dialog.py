@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kamtool.sip.dialog import Dialog, DialogError, DialogState
 from kamtool.sip.events import RequestReceived, ResponseReceived, Terminated
@@ -193,3 +195,19 @@ def test_terminated_event_after_bye_transaction():
     assert of(ev, ResponseReceived)
     ev = client.handle_timer(client.next_deadline())
     assert of(ev, Terminated) == [Terminated(client_key(bye))]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["INFO", "ACK", "UPDATE"]), st.integers(1, 50))))
+def test_remote_cseq_never_goes_backwards(requests):
+    dlg = Dialog.from_uas(invite_with_rr(cseq=1), local_tag="t", confirmed=True)
+    highest = 1
+    for method, num in requests:
+        verdict = dlg.receive_request(request(method, cseq=num, to_tag="t"))
+        if method == "ACK":
+            assert verdict is None  # carries the INVITE's number, never counted
+        elif num < highest:
+            assert verdict == 500
+        else:
+            assert verdict is None
+            highest = num
+        assert dlg.remote_seq == highest
