@@ -227,3 +227,43 @@ def test_call_over_tcp(proxy):
     finally:
         uas.kill()
     assert proxy.stat("core:rcv_requests_bye") == 1
+
+
+@pytest.mark.parametrize(
+    "q_busy,q_answer,busy_rings",
+    [("1.0", "0.5", True), ("0.5", "1.0", False), ("0.7", "0.7", True)],
+    ids=["busy-first-then-next", "answered-first-busy-never-tried", "parallel"],
+)
+def test_forking_serial_by_q_and_parallel_on_equal_q(proxy, q_busy, q_answer, busy_rings):
+    """Two bindings, one busy, one answering. Different q: tried one after the other, the
+    next only after a failure; equal q: both at once. The caller always gets the 200."""
+    need("sipp")
+    from tests.proxy.harness import UdpClient
+
+    busy_port, answer_port = free_port(), free_port()
+    client = UdpClient(proxy.port)
+    try:
+        resp = client.register(
+            "1002",
+            USERS["1002"],
+            [f"<sip:1002@127.0.0.1:{busy_port}>;q={q_busy}",
+             f"<sip:1002@127.0.0.1:{answer_port}>;q={q_answer}"],
+        )  # fmt: skip
+        assert resp.status == 200
+    finally:
+        client.close()
+    busy = sipp_background("uas_busy.xml", proxy.port, busy_port)
+    answer = sipp_background("uas_answer.xml", proxy.port, answer_port)
+    try:
+        res = call(proxy)
+        assert res.returncode == 0, explain(res)
+        assert answer.wait(20) == 0, answer.communicate()[0][-3000:]
+        if busy_rings:
+            assert busy.wait(20) == 0, busy.communicate()[0][-3000:]  # 486 ACKed by us
+        else:
+            assert busy.poll() is None  # never got an INVITE
+    finally:
+        busy.kill()
+        answer.kill()
+    branches = 2 if busy_rings else 1
+    assert proxy.stat("tmx:UAC_transactions") == branches + 1  # INVITE branches + BYE
