@@ -20,7 +20,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Label, TabbedContent, TabPane
 from textual.worker import WorkerState
 
-from kamtool.errors import KamtoolError, RpcError, RpcUnavailable
+from kamtool.errors import KamtoolError, OperationTimeout, RpcUnavailable
 from kamtool.tui.health import evaluate, worst
 from kamtool.tui.messages import ActionFinished, ActionRequested, Polled, PollFailed
 from kamtool.tui.source import MonitorSource
@@ -37,7 +37,11 @@ from kamtool.tui.widgets.traffic_panel import TrafficPanel
 
 GROUPS = ("server", "contacts", "dialogs", "dispatcher", "security")
 TABS = ("overview", "registrations", "calls", "dispatcher", "security")
-BASELINE_SECONDS = 60.0  # health rates are computed over about this long
+BASELINE_SECONDS = 60.0
+UNREACHABLE = (
+    RpcUnavailable,
+    OperationTimeout,
+)  # the server, not the request, is the problem  # health rates are computed over about this long
 
 
 class MonitorApp(App[None]):
@@ -80,6 +84,7 @@ class MonitorApp(App[None]):
         self.destinations: list[Any] = []
         self.history: deque[tuple[float, dict[str, float], dict[str, int]]] = deque()
         self.unreachable: str | None = None
+        self._parts: dict[Any, Any] = {}
         self.checks = evaluate(target=source.target, stats={}, transactions={}, destinations=[])
 
     # ------------------------------------------------------------------ layout
@@ -88,8 +93,8 @@ class MonitorApp(App[None]):
         yield StatusHeader(id="status")
         with TabbedContent(initial="overview", id="tabs"):
             with TabPane("1 Overview", id="overview"), VerticalScroll(id="overview-body"):
+                yield HealthPanel(id="health")  # problems first
                 yield TrafficPanel(id="traffic")
-                yield HealthPanel(id="health")
             with TabPane("2 Registrations", id="registrations"):
                 yield RegistrationsPanel(id="registrations-panel")
             with TabPane("3 Calls", id="calls"):
@@ -106,6 +111,10 @@ class MonitorApp(App[None]):
         # The main screen's widgets, kept so that updates still land while a modal
         # screen (confirmation, help) is on top: App.query_one searches the top screen.
         self.main = self.screen
+        for selector in (StatusHeader, TrafficPanel, HealthPanel, RegistrationsPanel,
+                         CallsTable, DispatcherTable, SecurityPanel, TabbedContent,
+                         "#calls-note", "#dispatcher-note", "#traffic"):  # fmt: skip
+            self.part(selector)
         header = self.header
         header.target = self.source.target
         header.now = self.clock()
@@ -120,10 +129,16 @@ class MonitorApp(App[None]):
         self.set_interval(1.0, self.tick)
 
     def part(self, selector: Any, expect: Any = None) -> Any:
-        """A widget of the main screen (``query_one`` that ignores modal screens)."""
-        if expect is None:
-            return self.main.query_one(selector)
-        return self.main.query_one(selector, expect)
+        """A widget of the main screen, looked up once.
+
+        Cached because ``App.query_one`` searches the top screen (a confirmation may be
+        on top) and finds nothing while the app shuts down, when a timer may still fire.
+        """
+        if selector not in self._parts:
+            found = self.main.query_one(selector) if expect is None else (
+                self.main.query_one(selector, expect))  # fmt: skip
+            self._parts[selector] = found
+        return self._parts[selector]
 
     @property
     def header(self) -> StatusHeader:
@@ -155,11 +170,13 @@ class MonitorApp(App[None]):
             for name, read in reads.items():
                 try:
                     data[name] = read()
-                except RpcError as exc:
+                except UNREACHABLE:
+                    raise
+                except KamtoolError as exc:
                     if not optional:
                         raise
                     data[f"error:{name}"] = exc.message
-        except RpcUnavailable as exc:
+        except UNREACHABLE as exc:
             self.post_message(PollFailed(group, exc.message, unreachable=True))
             return
         except KamtoolError as exc:
@@ -223,15 +240,19 @@ class MonitorApp(App[None]):
             self.part(TrafficPanel).show(self.traffic)
         elif message.group == "contacts":
             self.part(RegistrationsPanel).show(data["contacts"], message.at, now)
+            self.count_in_tab("registrations", len(data["contacts"]))
         elif message.group == "dialogs":
             self.part(CallsTable).show(data["dialogs"], message.at, now)
+            self.count_in_tab("calls", len(data["dialogs"]))
             self.note("#calls-note", "")
         elif message.group == "dispatcher":
             self.destinations = data["dispatcher"]
             self.part(DispatcherTable).show(self.destinations)
+            self.count_in_tab("dispatcher", len(self.destinations))
             self.note("#dispatcher-note", "")
         elif message.group == "security":
             panel = self.part(SecurityPanel)
+            self.count_in_tab("security", len(data.get("bans", [])))
             for name in ("bans", "pike"):
                 if f"error:{name}" in data:
                     panel.show_error(name, data[f"error:{name}"])
@@ -252,6 +273,12 @@ class MonitorApp(App[None]):
         elif message.group == "contacts":
             self.part(RegistrationsPanel).border_subtitle = f"error: {message.error}"
         self.update_health()
+
+    def count_in_tab(self, tab: str, count: int) -> None:
+        """Show a count in a tab's label: "3 Calls (2)"."""
+        number = TABS.index(tab) + 1
+        label = f"{number} {tab.title()} ({count})"
+        self.part(TabbedContent).get_tab(tab).label = label
 
     def note(self, selector: str, text: str) -> None:
         label = self.part(selector, Label)

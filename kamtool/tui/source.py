@@ -6,10 +6,6 @@ The monitor never talks to the network itself. It reads a :class:`MonitorSource`
 tests). Every method blocks, so the app calls them from thread workers.
 
 This module must not import textual: ``kamtool monitor --once --json`` uses it alone.
-
-The flatteners below turn Kamailio 5.6's answer shapes (see the reference README,
-section 4) into plain rows.
-TODO(lead): unify with the parsers in ``kamtool/core`` once they land.
 """
 
 from __future__ import annotations
@@ -21,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from kamtool.errors import KamtoolError, RpcError, RpcUnavailable
-
-NOT_SET = "[not set]"  # how usrloc prints an unset string
+from kamtool.core.runtime import dialogs, dispatcher, htable, pike, system, tm, usrloc
+from kamtool.core.runtime import stats as runtime_stats
+from kamtool.errors import KamtoolError, OperationTimeout, RpcUnavailable
 
 DIALOG_STATES = {
     1: "unconfirmed",
@@ -32,7 +28,6 @@ DIALOG_STATES = {
     4: "confirmed",
     5: "deleted",
 }
-DESTINATION_STATES = {"A": "active", "I": "inactive", "D": "disabled", "T": "trying"}
 
 
 # --------------------------------------------------------------------------- rows
@@ -155,11 +150,11 @@ class RpcCaller(Protocol):
     def call(self, method: str, *params: Any) -> Any: ...
 
 
-# --------------------------------------------------------------------------- flatteners
+# --------------------------------------------------------------------------- RPC source
 
 
 def _text(value: Any) -> str:
-    return "" if value is None or value == NOT_SET else str(value)
+    return "" if value is None else str(value)
 
 
 def _int(value: Any) -> int | None:
@@ -181,137 +176,61 @@ def transport_of(address: str, socket: str) -> str:
     return "UDP"
 
 
-def parse_contacts(result: Any) -> list[Contact]:
-    """Flatten a full ``ul.dump`` answer into one row per contact."""
-    rows: list[Contact] = []
-    for dom in (result or {}).get("Domains", []) or []:
-        for aor_item in (dom.get("Domain") or {}).get("AoRs", []) or []:
-            info = aor_item.get("Info") or {}
-            aor = str(info.get("AoR", ""))
-            for item in info.get("Contacts", []) or []:
-                c = item.get("Contact") or {}
-                address, socket = _text(c.get("Address")), _text(c.get("Socket"))
-                expires = c.get("Expires")
-                q = c.get("Q")
-                rows.append(
-                    Contact(
-                        aor=aor,
-                        address=address,
-                        expires=expires if isinstance(expires, int) else None,
-                        q=None if q in (None, -1) else float(q),
-                        call_id=_text(c.get("Call-ID")),
-                        cseq=_int(c.get("CSeq")),
-                        user_agent=_text(c.get("User-Agent")),
-                        received=_text(c.get("Received")),
-                        path=_text(c.get("Path")),
-                        state=_text(c.get("State")),
-                        socket=socket,
-                        transport=transport_of(address, socket),
-                        instance=_text(c.get("Instance")),
-                        reg_id=_int(c.get("Reg-Id")),
-                        ruid=_text(c.get("Ruid")),
-                        last_modified=_int(c.get("Last-Modified")),
-                    )
-                )
-    return rows
+def contact_of(row: Mapping[str, Any]) -> Contact:
+    """A :class:`Contact` from a ``kamtool.core.runtime.usrloc`` row."""
+    address, socket = _text(row.get("contact")), _text(row.get("socket"))
+    q = row.get("q")
+    return Contact(
+        aor=_text(row.get("aor")),
+        address=address,
+        expires=None if row.get("expired") else _int(row.get("expires")),
+        q=None if q is None else float(q),
+        call_id=_text(row.get("call_id")),
+        cseq=_int(row.get("cseq")),
+        user_agent=_text(row.get("user_agent")),
+        received=_text(row.get("received")),
+        path=_text(row.get("path")),
+        state=_text(row.get("state")),
+        socket=socket,
+        transport=transport_of(address, socket),
+        instance=_text(row.get("instance")),
+        reg_id=_int(row.get("reg_id")),
+        ruid=_text(row.get("ruid")),
+        last_modified=_int(row.get("last_modified")),
+    )
 
 
-def parse_dialogs(result: Any) -> list[Dialog]:
-    """Flatten a ``dlg.list`` answer."""
-    rows = []
-    for d in result or []:
-        state = _int(d.get("state")) or 0
-        rows.append(
-            Dialog(
-                h_entry=int(d["h_entry"]),
-                h_id=int(d["h_id"]),
-                call_id=_text(d.get("call-id")),
-                from_uri=_text(d.get("from_uri")),
-                to_uri=_text(d.get("to_uri")),
-                state=state,
-                state_name=DIALOG_STATES.get(state, str(state)),
-                start_ts=_int(d.get("start_ts")) or 0,
-                duration=_int(d.get("duration")) or 0,
-                timeout=_int(d.get("timeout")) or 0,
-                caller_contact=_text((d.get("caller") or {}).get("contact")),
-                callee_contact=_text((d.get("callee") or {}).get("contact")),
-            )
-        )
-    return rows
+def dialog_of(row: Mapping[str, Any]) -> Dialog:
+    """A :class:`Dialog` from a ``kamtool.core.runtime.dialogs`` row."""
+    state = _int(row.get("state")) or 0
+    return Dialog(
+        h_entry=int(row["h_entry"]),
+        h_id=int(row["h_id"]),
+        call_id=_text(row.get("call_id")),
+        from_uri=_text(row.get("from_uri")),
+        to_uri=_text(row.get("to_uri")),
+        state=state,
+        state_name=DIALOG_STATES.get(state, _text(row.get("state_name"))),
+        start_ts=_int(row.get("start_ts")) or 0,
+        duration=_int(row.get("duration")) or 0,
+        timeout=_int(row.get("timeout")) or 0,
+        caller_contact=_text(row.get("caller_contact")),
+        callee_contact=_text(row.get("callee_contact")),
+    )
 
 
-def parse_dispatcher(result: Any) -> list[Destination]:
-    """Flatten a ``dispatcher.list`` answer, sets in ascending order (Kamailio reverses them)."""
-    rows = []
-    for record in (result or {}).get("RECORDS", []) or []:
-        s = record.get("SET") or {}
-        set_id = int(s.get("ID", 0))
-        for target in s.get("TARGETS", []) or []:
-            dest = target.get("DEST") or {}
-            flags = str(dest.get("FLAGS", ""))
-            attrs = dest.get("ATTRS") or {}
-            rows.append(
-                Destination(
-                    set_id=set_id,
-                    uri=str(dest.get("URI", "")),
-                    flags=flags,
-                    state=DESTINATION_STATES.get(flags[:1], flags[:1] or "?"),
-                    probing="P" in flags[1:],
-                    priority=_int(dest.get("PRIORITY")) or 0,
-                    weight=_int(attrs.get("WEIGHT")) if attrs else None,
-                    attrs=_text(attrs.get("BODY")) if attrs else "",
-                )
-            )
-    rows.sort(key=lambda d: (d.set_id, -d.priority, d.uri))
-    return rows
-
-
-def parse_stats(result: Any) -> dict[str, float]:
-    """``stats.get_statistics all`` lines (``"core:rcv_requests = 77"``) as a dict.
-
-    Keys keep Kamailio's ``group:name`` form: ``{"core:rcv_requests": 77}``.
-
-    ``stats.fetch``-style objects (``{"core.rcv_requests": "77"}``) are accepted too.
-    """
-    pairs: list[tuple[str, Any]] = []
-    if isinstance(result, Mapping):
-        pairs = [(k.replace(".", ":", 1), v) for k, v in result.items()]
-    else:
-        for line in result or []:
-            name, sep, value = str(line).partition(" = ")
-            if sep:
-                pairs.append((name.strip(), value.strip()))
-    out: dict[str, float] = {}
-    for name, value in pairs:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            continue
-        out[name] = int(number) if number.is_integer() else number
-    return out
-
-
-def parse_pike(result: Any) -> list[PikeEntry]:
-    """Rows of a ``pike.top`` answer."""
-    return [
-        PikeEntry(
-            address=str(e.get("ip_addr", "")),
-            hits_prev=_int(e.get("leaf_hits_prev")) or 0,
-            hits_curr=_int(e.get("leaf_hits_curr")) or 0,
-            expires=_int(e.get("expires")) or 0,
-            status=str(e.get("status", "")),
-        )
-        for e in (result or {}).get("list", []) or []
-    ]
-
-
-def parse_htable_names(result: Any) -> list[tuple[str, str]]:
-    """``(name, value)`` pairs of an ``htable.dump`` answer."""
-    return [
-        (str(slot.get("name", "")), str(slot.get("value", "")))
-        for bucket in result or []
-        for slot in bucket.get("slot", []) or []
-    ]
+def destination_of(row: Mapping[str, Any]) -> Destination:
+    """A :class:`Destination` from a ``kamtool.core.runtime.dispatcher`` row."""
+    return Destination(
+        set_id=int(row.get("set_id") or 0),
+        uri=_text(row.get("uri")),
+        flags=_text(row.get("flags")),
+        state=_text(row.get("state")) or "?",
+        probing=bool(row.get("probing")),
+        priority=_int(row.get("priority")) or 0,
+        weight=_int(row.get("weight")),
+        attrs=_text(row.get("attrs")),
+    )
 
 
 def _server_time(text: str) -> datetime | None:
@@ -323,14 +242,12 @@ def _server_time(text: str) -> datetime | None:
     return None
 
 
-# --------------------------------------------------------------------------- RPC source
-
-
 class RpcSource:
     """:class:`MonitorSource` over JSON-RPC, with Kamailio 5.6's method names.
 
-    ``client_factory`` builds a client with ``call(method, *params)``; each thread gets
-    its own, so workers polling in parallel never share a connection.
+    The answers are flattened by ``kamtool.core.runtime`` (shared with the CLI) and
+    turned into the row dataclasses above. ``client_factory`` builds a client with
+    ``call(method, *params)``; each worker thread gets its own.
     """
 
     max_ban_lookups = 50  # htable.get per banned address (for its expiry), at most
@@ -350,75 +267,79 @@ class RpcSource:
         return client.call(method, *params)
 
     def version(self) -> str:
-        return str(self.call("core.version")).strip()
+        return system.version(self)
 
     def uptime(self) -> int:
-        return int(self.call("core.uptime").get("uptime", 0))
+        return int(system.uptime(self).get("uptime", 0))
 
     def stats(self) -> dict[str, float]:
-        return parse_stats(self.call("stats.get_statistics", "all"))
+        values = runtime_stats.sample(self, ["all"])
+        return {k: v for k, v in values.items() if isinstance(v, (int, float))}
 
     def transactions(self) -> dict[str, int]:
-        result = self.call("tm.stats")
-        return {k: int(v) for k, v in (result or {}).items() if _int(v) is not None}
+        return {k: int(v) for k, v in tm.stats(self).items() if _int(v) is not None}
 
     def contacts(self) -> list[Contact]:
-        return parse_contacts(self.call("ul.dump"))
+        return [contact_of(r) for r in usrloc.dump_rows(self.call("ul.dump"), table=self.table)]
 
     def dialogs(self) -> list[Dialog]:
-        return parse_dialogs(self.call("dlg.list"))
+        return [dialog_of(r) for r in dialogs.list_dialogs(self)]
 
     def dispatcher(self) -> list[Destination]:
-        return parse_dispatcher(self.call("dispatcher.list"))
+        return [destination_of(r) for r in dispatcher.list_destinations(self)]
 
     def bans(self) -> list[Ban]:
-        entries = parse_htable_names(self.call("htable.dump", "ipban"))
-        if not entries:
+        rows = htable.dump(self, "ipban")
+        if not rows:
             return []
         # htable.dump has no expiry; htable.get does, as server-local wall time, so
         # compare it with the server's own "now" (core.uptime), never with ours.
-        now = _server_time(str(self.call("core.uptime").get("now", "")))
+        now = _server_time(str(system.uptime(self).get("now", "")))
         bans = []
-        for i, (name, value) in enumerate(entries):
-            left = None
+        for i, row in enumerate(rows):
+            name, left = _text(row.get("name")), None
             if now is not None and i < self.max_ban_lookups:
                 try:
-                    item = self.call("htable.get", "ipban", name).get("item", {})
-                except RpcError:
-                    item = {}
-                expire = _server_time(str(item.get("expire", "")))
+                    expire = _server_time(str(htable.get(self, "ipban", name).get("expire", "")))
+                except KamtoolError as exc:
+                    if isinstance(exc, (RpcUnavailable, OperationTimeout)):
+                        raise
+                    expire = None  # gone since the dump
                 if expire is not None and expire.year > 1970:
                     left = max(0, int((expire - now).total_seconds()))
-            bans.append(Ban(address=name, value=value, expires=left))
+            bans.append(Ban(address=name, value=_text(row.get("value")), expires=left))
         return bans
 
     def pike_top(self) -> list[PikeEntry]:
-        return parse_pike(self.call("pike.top"))
+        return [
+            PikeEntry(
+                address=_text(r.get("ip")),
+                hits_prev=_int(r.get("hits_prev")) or 0,
+                hits_curr=_int(r.get("hits_curr")) or 0,
+                expires=_int(r.get("expires")) or 0,
+                status=_text(r.get("status")),
+            )
+            for r in pike.top(self)["rows"]
+        ]
 
     def remove_contact(self, aor: str, address: str) -> None:
-        self.call("ul.rm_contact", self.table, aor, address)
+        usrloc.remove(self, aor, address, table=self.table)
 
     def end_dialog(self, h_entry: int, h_id: int) -> None:
-        self.call("dlg.end_dlg", h_entry, h_id)
+        dialogs.end(self, h_entry, h_id)
 
     def set_destination_state(self, set_id: int, uri: str, active: bool, probing: bool) -> None:
         # Kamailio's state string: a(ctive)/i(nactive), plus p to keep probing on.
         state = ("a" if active else "i") + ("p" if probing else "")
-        self.call("dispatcher.set_state", state, set_id, uri)
+        dispatcher.set_state(self, state, set_id, uri)
 
 
 def rpc_source(url: str | None, *, timeout: float = 5.0, token: str | None = None) -> RpcSource:
-    """An :class:`RpcSource` on kamtool's RPC client (``url`` None: the client's default)."""
-    try:
-        from kamtool.rpc.client import RpcClient
-    except ImportError as exc:  # the client is written in parallel; say so plainly
-        raise RpcUnavailable("kamtool's JSON-RPC client is not available") from exc
+    """An :class:`RpcSource` on kamtool's RPC client (``url`` None: the client's defaults)."""
+    from kamtool.rpc.client import RpcClient
 
-    def factory() -> RpcCaller:
-        return RpcClient(url, timeout=timeout, token=token)
-
-    target = url or getattr(RpcClient, "default_url", None) or "default RPC endpoint"
-    return RpcSource(factory, str(target))
+    client = RpcClient(url, timeout=timeout, token=token)  # thread-safe: one for all workers
+    return RpcSource(lambda: client, url or RpcClient.default_url)
 
 
 # --------------------------------------------------------------------------- one sample
@@ -459,7 +380,7 @@ def take_sample(source: MonitorSource, *, clock: Callable[[], float] = time.time
     for name in ("uptime", "stats", "transactions", *SECTIONS):
         try:
             setattr(sample, name, getattr(source, name)())
-        except RpcUnavailable:
+        except (RpcUnavailable, OperationTimeout):
             raise
         except KamtoolError as exc:
             sample.errors[name] = exc.message

@@ -94,7 +94,7 @@ async def test_failed_action_is_reported():
         await settle(pilot)
         await pilot.press("3", "e", "y")
         await settle(pilot)
-    assert [m.error for m in finished] == ["Dialog not found"]
+    assert [m.error for m in finished] == ["no dialog 3145:3692"]
 
 
 async def test_filter_narrows_the_registrations():

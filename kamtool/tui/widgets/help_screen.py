@@ -9,26 +9,26 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 HELP = """\
-[b]kamtool monitor[/b]: live view of a Kamailio or kamtool proxy over JSON-RPC
+[b]kamtool monitor[/b]: a live view of Kamailio or kamtool's proxy (JSON-RPC)
 
 [b]Anywhere[/b]
-  1..5       Overview, Registrations, Calls, Dispatcher, Security
-  r          poll the server now
-  ?          this help          q  quit
+  1..5     Overview, Registrations, Calls, Dispatcher, Security
+  r        poll the server now
+  ?        this help            q  quit
 
 [b]Registrations[/b]
-  /          filter contacts by text (Esc clears)
-  d, Del     remove the selected contact (ul.rm_contact), asks first
+  /        filter contacts by text (Esc clears)
+  d, Del   remove the selected contact (ul.rm_contact), asks first
 
 [b]Calls[/b]
-  e          end the selected call (dlg.end_dlg: BYE to both sides), asks first
+  e        end the selected call (dlg.end_dlg, BYE both ways), asks first
 
 [b]Dispatcher[/b]
-  a / i      set the selected destination active / inactive (dispatcher.set_state)
+  a / i    set the destination active / inactive (dispatcher.set_state)
 
-[b]Health[/b] (Overview): OK / WARNING / CRITICAL with the command to look further.
-Polling runs in the background: a dead server shows as unreachable and the
-monitor reconnects by itself.
+[b]Health[/b] (Overview): OK, WARNING or CRITICAL, with the command to
+look further. Polling runs in the background: a dead server shows as
+unreachable and the monitor reconnects by itself.
 
 Esc or ? closes this help."""
 

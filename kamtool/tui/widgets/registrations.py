@@ -55,19 +55,17 @@ class RegistrationsPanel(Vertical):
         self.now = 0.0
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: AoR, address, user agent… (/)", id="reg-filter")
-        table = DataTable(id="reg-table", cursor_type="row", zebra_stripes=True)
+        # Kept rather than queried: a timer may tick while the app tears the DOM down.
+        self.filter = Input(placeholder="filter: AoR, address, user agent… (/)", id="reg-filter")
+        self.table = DataTable(id="reg-table", cursor_type="row", zebra_stripes=True)
         for label, key in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
-
-    @property
-    def table(self) -> DataTable:
-        return self.query_one("#reg-table", DataTable)
+            self.table.add_column(label, key=key)
+        yield self.filter
+        yield self.table
 
     @property
     def needle(self) -> str:
-        return self.query_one("#reg-filter", Input).value.strip()
+        return self.filter.value.strip()
 
     def show(self, contacts: Sequence[Contact], sampled_at: float, now: float) -> None:
         self.contacts, self.sampled_at, self.now = list(contacts), sampled_at, now
@@ -118,10 +116,10 @@ class RegistrationsPanel(Vertical):
         self.table.focus()
 
     def action_filter(self) -> None:
-        self.query_one("#reg-filter", Input).focus()
+        self.filter.focus()
 
     def action_clear_filter(self) -> None:
-        self.query_one("#reg-filter", Input).value = ""
+        self.filter.value = ""
         self.table.focus()
 
     def action_remove(self) -> None:

@@ -31,14 +31,17 @@ class SecurityPanel(Vertical):
         self.sampled_at = 0.0
 
     def compose(self) -> ComposeResult:
-        yield Label("Banned addresses (htable ipban)", id="bans-title")
-        bans = DataTable(id="bans-table", cursor_type="row", zebra_stripes=True)
+        # Kept rather than queried: a timer may tick while the app tears the DOM down.
+        self.bans_title = Label("Banned addresses (htable ipban)", id="bans-title")
+        self.bans_table = bans = DataTable(id="bans-table", cursor_type="row", zebra_stripes=True)
         bans.add_column("Address", key="address")
         bans.add_column("Value", key="value")
         bans.add_column("Expires in", key="expires")
+        yield self.bans_title
         yield bans
-        yield Label("Top sources (pike.top)", id="pike-title")
-        pike = DataTable(id="pike-table", cursor_type="row", zebra_stripes=True)
+        self.pike_title = Label("Top sources (pike.top)", id="pike-title")
+        yield self.pike_title
+        self.pike_table = pike = DataTable(id="pike-table", cursor_type="row", zebra_stripes=True)
         for label, key in (
             ("Address", "address"),
             ("Hits", "hits"),
@@ -53,16 +56,14 @@ class SecurityPanel(Vertical):
         self.bans, self.sampled_at = list(bans), sampled_at
         elapsed = now - sampled_at
         refill(
-            self.query_one("#bans-table", DataTable),
+            self.bans_table,
             [(b.address, [b.address, b.value, ban_expiry(b, elapsed)]) for b in self.bans],
         )
-        self.query_one("#bans-title", Label).update(
-            f"Banned addresses (htable ipban): {len(self.bans)}"
-        )
+        self.bans_title.update(f"Banned addresses (htable ipban): {len(self.bans)}")
 
     def show_pike(self, entries: Sequence[PikeEntry]) -> None:
         refill(
-            self.query_one("#pike-table", DataTable),
+            self.pike_table,
             [
                 (
                     e.address,
@@ -71,15 +72,15 @@ class SecurityPanel(Vertical):
                 for e in entries
             ],
         )
-        self.query_one("#pike-title", Label).update(f"Top sources (pike.top): {len(entries)}")
+        self.pike_title.update(f"Top sources (pike.top): {len(entries)}")
 
     def show_error(self, section: str, error: str) -> None:
-        title = "#bans-title" if section == "bans" else "#pike-title"
+        title = self.bans_title if section == "bans" else self.pike_title
         what = "Banned addresses" if section == "bans" else "Top sources"
-        self.query_one(title, Label).update(f"{what}: not available ({error})")
+        title.update(f"{what}: not available ({error})")
 
     def tick(self, now: float) -> None:
-        table = self.query_one("#bans-table", DataTable)
+        table = self.bans_table
         elapsed = now - self.sampled_at
         for b in self.bans:
             if b.address in table.rows:

@@ -29,14 +29,17 @@ class TrafficPanel(Vertical):
         self.points = width  # how many of the latest rates the sparklines show
 
     def compose(self) -> ComposeResult:
+        self.lines: dict[str, tuple[Sparkline, Label]] = {}
         for name in SERIES_NAMES:
             with Horizontal(classes="traffic-row", id=f"traffic-{name}"):
                 yield Label(name, classes="traffic-name")
-                yield Sparkline([], summary_function=max, id=f"spark-{name}")
-                yield Label("-", classes="traffic-rate", id=f"rate-{name}")
+                spark = Sparkline([], summary_function=max, id=f"spark-{name}")
+                value = Label("-", classes="traffic-rate", id=f"rate-{name}")
+                self.lines[name] = (spark, value)
+                yield spark
+                yield value
 
     def show(self, traffic: Traffic) -> None:
-        for name in SERIES_NAMES:
-            window = traffic.window(name)[-self.points :]
-            self.query_one(f"#spark-{name}", Sparkline).data = window
-            self.query_one(f"#rate-{name}", Label).update(rate(traffic.latest(name)))
+        for name, (spark, value) in self.lines.items():
+            spark.data = traffic.window(name)[-self.points :]
+            value.update(rate(traffic.latest(name)))
