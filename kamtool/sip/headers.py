@@ -439,8 +439,11 @@ def make_branch(*parts: str | bytes | int, secret: bytes = b"") -> str:
 
 
 # --- name-addr / addr-spec ----------------------------------------------------------------
+# unquoted display names: tokens, leniently widened to non-ASCII letters (phones send
+# ``From: Jürgen <sip:...>``); commas and other separators stay refused (RFC 4475 3.1.2.14)
+_dn_token = rf"[{_abnf.token_char}\x80-\U0010ffff]+"
 _NAME_ADDR_RE = re.compile(
-    rf"{_abnf.SWS}(?:({_abnf.quoted_string})|({_abnf.token}(?:{_abnf.LWS}{_abnf.token})*))?"
+    rf"{_abnf.SWS}(?:({_abnf.quoted_string})|({_dn_token}(?:{_abnf.LWS}{_dn_token})*))?"
     rf"{_abnf.SWS}<([^<>\s\"]*)>(.*)\Z",
     re.S,
 )

@@ -131,6 +131,7 @@ def test_name_addr_forms():
     d = parse_name_addr('"UTF-8 ünïcödé" <sip:d@e>')
     assert d.display_name == "UTF-8 ünïcödé"
     assert str(d.with_params(tag="z")) == '"UTF-8 ünïcödé" <sip:d@e>;tag=z'
+    assert parse_name_addr("Jürgen Groß <sip:j@e>").display_name == "Jürgen Groß"
     for bad in ("Bob, Smith <sip:b@c>", "<sip:b@c", '"open <sip:b@c>', "sip:b@c?x=y"):
         with pytest.raises(ParseError):
             parse_name_addr(bad)
