@@ -509,14 +509,15 @@ class Router:
             self.dialogs.failed(dialog)
 
     def _send_bye(self, dialog: Any, side: str) -> None:
-        """BYE from the proxy to one side of ``dialog`` (lifetime or dlg.end_dlg)."""
+        """BYE from the proxy to one side of ``dialog`` (lifetime or dlg.end_dlg), sent as
+        a client transaction (retransmitted over UDP, replies absorbed)."""
         leg = dialog.callee if side == "callee" else dialog.caller
         if leg.addr is None or not leg.contact:
             return
         local = self.transports.endpoint_for(leg.addr[0]) if self.transports else None
-        data = self.codec.make_bye(dialog, side, local, self.codec.new_branch())
-        self.tm.total_local += 1
-        self.send_to(leg.addr, data)
+        self.tm.send_local(
+            "BYE", leg.addr, lambda branch: self.codec.make_bye(dialog, side, local, branch)
+        )
 
     # ================================================================== responses
 

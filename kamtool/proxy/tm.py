@@ -203,6 +203,10 @@ class TransactionLayer:
         """Send a response on ``stx`` (local or relayed), keeping it for retransmissions."""
         if stx.completed and status >= 200:
             return
+        if stx.endpoint is None:  # our own request (send_local): the reply stops here
+            if status >= 200:
+                self._complete(stx, status)
+            return
         stx.last_status = status
         stx.last_response = data
         self._rpl_sent.value += 1
@@ -249,12 +253,34 @@ class TransactionLayer:
     # ------------------------------------------------------------------ forwarding
 
     def relay(self, stx: ServerTx, groups: list[list[Target]]) -> None:
-        """Forward ``stx`` to the targets, group after group (serial forking by q)."""
+        """Forward ``stx`` to the targets, group after group (serial forking by q).
+
+        An INVITE is answered ``100 Trying`` at once (RFC 3261 §16.2; Kamailio's text), so
+        the caller stops retransmitting while the branches ring."""
         stx.groups = [g for g in groups if g]
         if not stx.groups:
             self.local_reply(stx, 404, "Not Found")
             return
+        if stx.method == "INVITE" and stx.endpoint is not None:
+            self.local_reply(stx, 100, "trying -- your call is important to us")
         self._next_group(stx)
+
+    def send_local(
+        self,
+        method: str,
+        dest: Dest,
+        build: Callable[[str], bytes],
+    ) -> ServerTx:
+        """A request the proxy itself originates (the BYEs of dlg.end_dlg / dialog lifetime):
+        a client transaction with retransmissions and fr_timer, whose replies are absorbed.
+        ``build(branch)`` returns the request bytes for the Via branch given."""
+        self.total_local += 1
+        stx = ServerTx(("local", self.codec.new_branch(), method), method, None, None, ("", 0))
+        self.server[stx.key] = stx
+        stx.build = lambda _stx, _target, branch: (build(branch), None)
+        stx.groups = [[Target("", dest)]]
+        self._next_group(stx)
+        return stx
 
     def _next_group(self, stx: ServerTx) -> bool:
         if not stx.groups or stx.canceled:
@@ -333,6 +359,9 @@ class TransactionLayer:
         if stx.completed:
             return
         best = self._best(stx)
+        if stx.endpoint is None:  # our own request: nobody to answer
+            self._complete(stx, best.status)
+            return
         if stx.on_final is not None:
             stx.on_final(stx, best.final)
         if stx.canceled and (best.final is None or best.status == 408):
