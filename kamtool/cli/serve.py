@@ -64,6 +64,9 @@ def serve(
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error.")
     ] = "info",
+    syslog: Annotated[
+        bool, typer.Option("--syslog", help="Log to syslog (/dev/log) instead of stderr.")
+    ] = False,
 ) -> None:
     """Run kamtool's SIP proxy: registrar with digest auth, location, stateful relay, dialogs."""
     from kamtool.config import load_settings
@@ -76,11 +79,19 @@ def serve(
             config_file=config,
             overrides={"db_url": db or settings.db_url or None, "sip_domain": domain},
         )
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = getattr(logging, log_level.upper(), logging.INFO)
+    if syslog:
+        from logging.handlers import SysLogHandler
+
+        handler: logging.Handler = SysLogHandler(address="/dev/log")
+        handler.setFormatter(logging.Formatter("kamtool[%(process)d]: %(name)s: %(message)s"))
+        logging.basicConfig(level=level, handlers=[handler])
+    else:
+        logging.basicConfig(
+            level=level,
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
     logging.getLogger("peewee").setLevel(logging.INFO)  # SQL at debug level is noise
     cfg = proxy_config(
         settings,

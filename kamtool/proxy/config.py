@@ -126,6 +126,7 @@ class ProxyConfig:
     t2: float = 4.0
     t4: float = 5.0
     max_forwards: int = 10
+    tcp_connection_lifetime: float = 3605.0  # idle TCP connections are closed after this
     dialog_lifetime: int = 7200
     server_signature: bool = False
     server_header: str = "kamtool"
@@ -141,7 +142,15 @@ class ProxyConfig:
             raise ConfigError("min_expires must be > 0 and <= default_expires")
         if self.max_expires and self.max_expires < self.min_expires:
             raise ConfigError("max_expires must be 0 (no limit) or >= min_expires")
-        for name in ("fr_timer", "fr_inv_timer", "timer_interval", "t1", "t2", "t4"):
+        for name in (
+            "fr_timer",
+            "fr_inv_timer",
+            "timer_interval",
+            "t1",
+            "t2",
+            "t4",
+            "tcp_connection_lifetime",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.rpc_listen:
@@ -176,7 +185,7 @@ _INT = {
     "dialog_lifetime",
     "server_id",
 }
-_FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4"}
+_FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4", "tcp_connection_lifetime"}
 _BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature"}
 _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header"}
 

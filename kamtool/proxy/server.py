@@ -181,11 +181,14 @@ class ProxyServer:
         self.rpc = rpc
 
     def _usrloc_tick(self) -> None:
+        """Every ``timer_interval``: usrloc expiry/write-back, idle TCP connections."""
         assert self.usrloc is not None and self.timers is not None
         try:
             self.usrloc.timer()
         except Exception:
             log.exception("usrloc timer failed (database down?)")
+        if self.transports is not None:
+            self.transports.close_idle(self.config.tcp_connection_lifetime)
         self._ul_timer = self.timers.call_later(self.config.timer_interval, self._usrloc_tick)
 
     def request_stop(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -87,6 +88,7 @@ class TcpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: Addr = ("", 0)
         self.pending: list[bytes] = []
+        self.last_active = time.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -98,6 +100,7 @@ class TcpConnection(asyncio.Protocol):
         self.pending.clear()
 
     def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
         framer = self.framer
         framer.feed(data)
         while True:
@@ -128,6 +131,7 @@ class TcpConnection(asyncio.Protocol):
         self.transport = None
 
     def send(self, data: bytes, addr: Addr | None = None) -> None:
+        self.last_active = time.monotonic()
         if self.transport is not None:
             self.transport.write(data)
         else:
@@ -210,6 +214,14 @@ class Transports:
             if self.connections.get(addr) is conn:
                 del self.connections[addr]
             conn.pending.clear()
+
+    def close_idle(self, lifetime: float) -> int:
+        """Close TCP connections idle for ``lifetime`` seconds (tcp_connection_lifetime)."""
+        limit = time.monotonic() - lifetime
+        idle = [c for c in self.connections.values() if c.last_active < limit]
+        for conn in idle:
+            conn.close()
+        return len(idle)
 
     async def close(self) -> None:
         """Stop listening and close every connection."""

@@ -184,3 +184,20 @@ def test_domain_table_entries_are_local(proxy_db, start_proxy):
         assert (resp.status, resp.reason) == (404, "User Not Found")  # relayed to location
     finally:
         c.close()
+
+
+def test_tcp_keepalive_options_and_idle_connection_closed(start_proxy):
+    import socket
+
+    proxy = start_proxy(tcp_connection_lifetime=0.5, timer_interval=0.2)
+    c = UdpClient(proxy.port)  # only for building the request bytes
+    try:
+        with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as s:
+            s.sendall(b"\r\n\r\n")  # RFC 5626 ping
+            assert s.recv(2) == b"\r\n"
+            req = c.request("OPTIONS", f"sip:127.0.0.1:{proxy.port}").replace(b"UDP", b"TCP")
+            s.sendall(req)
+            assert s.recv(4096).startswith(b"SIP/2.0 200 Keepalive")
+            assert s.recv(4096) == b""  # closed by the proxy once idle
+    finally:
+        c.close()
