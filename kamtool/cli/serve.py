@@ -48,7 +48,9 @@ def serve(
     ] = None,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="kamtool TOML file ([proxy] section).", show_default=False),
+        typer.Option(
+            "--config", help="kamtool TOML file (its \\[proxy] section).", show_default=False
+        ),
     ] = None,
     db_mode: Annotated[
         int | None,
