@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from kamtool.errors import ConfigError
 from kamtool.proxy.config import Listen
 from kamtool.sip.errors import ParseError
 from kamtool.sip.parser import KeepAlive, StreamFramer
@@ -163,22 +164,31 @@ class Transports:
         self.connections: dict[Addr, TcpConnection] = {}
 
     async def bind(self, listens: tuple[Listen, ...]) -> None:
-        """Open every listener; raises OSError when an address is taken."""
+        """Open every listener; ConfigError when an address cannot be bound."""
         for lst in listens:
-            if lst.proto == "udp":
-                _, proto = await self.loop.create_datagram_endpoint(
-                    lambda lst=lst: UdpEndpoint(lst, self.sink), local_addr=(lst.host, lst.port)
-                )
-                self.udp.append(proto)  # type: ignore[arg-type]
-            else:
-                server = await self.loop.create_server(
-                    lambda lst=lst: TcpConnection(lst, self.sink, self),
-                    host=lst.host,
-                    port=lst.port,
-                    reuse_address=True,
-                )
-                self.tcp_servers.append((lst, server))
+            try:
+                await self._bind_one(lst)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot listen on {lst}: {exc.strerror or exc}",
+                    hint="is another SIP server using it? choose another with --listen",
+                ) from exc
             log.info("listening on %s", lst)
+
+    async def _bind_one(self, lst: Listen) -> None:
+        if lst.proto == "udp":
+            _, proto = await self.loop.create_datagram_endpoint(
+                lambda: UdpEndpoint(lst, self.sink), local_addr=(lst.host, lst.port)
+            )
+            self.udp.append(proto)  # type: ignore[arg-type]
+        else:
+            server = await self.loop.create_server(
+                lambda: TcpConnection(lst, self.sink, self),
+                host=lst.host,
+                port=lst.port,
+                reuse_address=True,
+            )
+            self.tcp_servers.append((lst, server))
 
     def endpoint_for(self, proto: str) -> Listen | None:
         """The local address used for new messages of ``proto`` (first listener of it)."""
