@@ -55,8 +55,11 @@ def test_20000_contacts(tmp_path):
         assert len(rows) == TOTAL
         assert {r["aor"] for r in rows} == {f"u{i}" for i in range(TOTAL)}
 
-        cut = invoke("--json", "--rpc", http, "ul", "show", env={"KAMTOOL_RPC_TIMEOUT": "30"})
-        assert cut.exit_code in (6, 10), cut.stdout  # cut short, or not sent at all
+        t0 = time.monotonic()
+        cut = invoke("--json", "--rpc", http, "ul", "show", env={"KAMTOOL_RPC_TIMEOUT": "5"})
+        print(f"ul show over HTTP: exit {cut.exit_code} after {time.monotonic() - t0:.1f} s")
+        # cut short (6), or nothing sent in time (10: Kamailio may run out of pkg memory)
+        assert cut.exit_code in (6, 10), cut.stdout
         assert http in cut.json()["error"]["message"]
 
         t0 = time.monotonic()  # Kamailio logs "Message too long" once it has built the answer
