@@ -455,7 +455,17 @@ class _DatagramTransport:
                 raise EndpointUnreachable(
                     f"cannot send to {self.url}: {exc.strerror}", url=self.url
                 ) from None
-            return self._receive(sock, request.get("id"), deadline)
+            try:
+                return self._receive(sock, request.get("id"), deadline)
+            except OperationTimeout:
+                # A late answer (or part of one) may still arrive: start afresh next time.
+                self._reset()
+                raise
+
+    def _reset(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
     def _receive(self, sock: socket.socket, req_id: Any, deadline: float) -> bytes:
         parts: list[bytes] = []
@@ -496,9 +506,7 @@ class _DatagramTransport:
 
     def close(self) -> None:
         with self._lock:
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
+            self._reset()
 
 
 def _recv_whole(sock: socket.socket) -> bytes:
@@ -542,8 +550,8 @@ class UnixDgramTransport(_DatagramTransport):
             raise
         return sock
 
-    def close(self) -> None:
-        super().close()
+    def _reset(self) -> None:
+        super()._reset()
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None

@@ -212,8 +212,11 @@ class FakeDgram:
                 wrong = dict(json.loads(payload), id="stale")
                 self.tx.sendto(json.dumps(wrong).encode(), addr)
             step = self.split or len(payload)
-            for i in range(0, len(payload), step):
-                self.tx.sendto(payload[i : i + step], addr)
+            try:
+                for i in range(0, len(payload), step):
+                    self.tx.sendto(payload[i : i + step], addr)
+            except OSError:
+                pass  # the client went away: dropped, as jsonrpcs does
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()

@@ -321,3 +321,20 @@ def test_http_url_without_path_means_rpc():
         c = RpcClient(bare + "/", timeout=TIMEOUT)
         assert c.url == srv.url
         assert c.call("core.version").startswith("kamailio")
+
+
+def test_dgram_after_a_timeout_the_late_answer_is_not_taken():
+    calls = []
+
+    def slow_first(req):
+        calls.append(req["method"])
+        if len(calls) == 1:
+            time.sleep(0.6)  # answers after the client gave up
+        return replay()(req)
+
+    with FakeDgram(slow_first) as srv, RpcClient(srv.url, timeout=0.3) as c:
+        with pytest.raises(OperationTimeout):
+            c.call("core.uptime")
+        time.sleep(0.5)
+        c.timeout = 2.0
+        assert c.call("core.version").startswith("kamailio")
