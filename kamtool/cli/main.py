@@ -2,7 +2,8 @@
 
 This is the only place that turns a :class:`~kamtool.errors.KamtoolError` into an
 exit status. Every other CLI module exports either ``app`` (a Typer group, mounted
-under its ``NAME``) or ``register(root)`` (top-level commands such as ``add``).
+under its ``NAME``) or ``register(root)`` (top-level commands such as ``add``); they are
+listed in :mod:`kamtool.cli.lazy` and imported only when their command runs.
 """
 
 from __future__ import annotations
@@ -16,32 +17,15 @@ from typing import Annotated
 import typer
 
 from kamtool import __version__
-from kamtool.cli import (
-    acl,
-    address,
-    alias,
-    dbctl,
-    dispatcher,
-    dlg,
-    domain,
-    htable,
-    monitor,
-    pike,
-    rpc,
-    runtime,
-    serve,
-    subscriber,
-    tm,
-    trusted,
-    ul,
-)
 from kamtool.cli.context import AppContext, set_current
+from kamtool.cli.lazy import LazyGroup
 from kamtool.cli.output import Output
 from kamtool.config import load_settings
 from kamtool.errors import ExitStatus, KamtoolError
 
 app = typer.Typer(
     name="kamtool",
+    cls=LazyGroup,
     help="Manage a Kamailio SIP server (or kamtool's own proxy): subscribers, ACLs, "
     "dispatcher, database and runtime state.",
     no_args_is_help=True,
@@ -104,14 +88,6 @@ def root(
         overrides={"db_url": db, "json": json_mode, "rpc_url": rpc_url, "sip_domain": domain},
     )
     set_current(AppContext(settings=settings, out=Output(settings.json)))
-
-
-for _module in (subscriber,):
-    _module.register(app)
-for _module in (dbctl, address, trusted, dispatcher, domain, alias, acl, ul, dlg, htable, pike, tm):
-    app.add_typer(_module.app, name=_module.NAME)
-for _module in (runtime, rpc, serve, monitor):
-    _module.register(app)
 
 
 def _split_json_flag(argv: list[str]) -> tuple[list[str], bool]:

@@ -1,0 +1,85 @@
+"""Sub-commands that are imported only when they run.
+
+Importing every command module (and with them peewee, httpx, the SIP core ...) made
+``kamtool --help`` and ``kamtool add`` pay for all of kamtool. The root group lists the
+commands from :data:`COMMANDS` and imports a module only when its command is resolved.
+``tests/test_cli_lazy.py`` checks that this table and the modules agree.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+from typer import _click
+from typer.core import TyperCommand, TyperGroup
+
+# name -> (module, one-line help shown by `kamtool --help`)
+# ruff: noqa: E501
+COMMANDS: dict[str, tuple[str, str]] = {
+    "add": ("kamtool.cli.subscriber", "Add a subscriber (ha1, ha1b and the password as kamctl add writes them)."),
+    "rm": ("kamtool.cli.subscriber", "Remove a subscriber with its ACL groups and aliases."),
+    "passwd": ("kamtool.cli.subscriber", "Change a subscriber's password."),
+    "show": ("kamtool.cli.subscriber", "List subscribers (user, domain; no secrets unless --secrets)."),
+    "import": ("kamtool.cli.subscriber", "Add many subscribers from a CSV file, all or nothing."),
+    "dbctl": ("kamtool.cli.dbctl", "Create, drop, show, back up, restore, copy and migrate the Kamailio database (what kamdbctl does)."),
+    "address": ("kamtool.cli.address", "IP address groups (permissions address table)."),
+    "trusted": ("kamtool.cli.trusted", "Trusted peers (permissions trusted table)."),
+    "dispatcher": ("kamtool.cli.dispatcher", "Dispatcher destinations (dispatcher table)."),
+    "domain": ("kamtool.cli.domain", "Local SIP domains (domain table)."),
+    "alias": ("kamtool.cli.alias", "User aliases (dbaliases table)."),
+    "acl": ("kamtool.cli.acl", "ACL groups of users (grp table)."),
+    "ul": ("kamtool.cli.ul", "Registrations in the running server (usrloc)."),
+    "dlg": ("kamtool.cli.dlg", "Dialogs in the running server (dialog module)."),
+    "htable": ("kamtool.cli.htable", "Hash tables in the running server (htable)."),
+    "pike": ("kamtool.cli.pike", "Flood detection in the running server (pike)."),
+    "tm": ("kamtool.cli.tm", "Transactions in the running server (tm)."),
+    "stats": ("kamtool.cli.runtime", "Show statistics (kamctl stats / kamcmd stats.get_statistics)."),
+    "ps": ("kamtool.cli.runtime", "The server's processes (kamctl ps)."),
+    "uptime": ("kamtool.cli.runtime", "When the server started and how long it has run (core.uptime)."),
+    "version": ("kamtool.cli.runtime", "The server's version (core.version)."),
+    "info": ("kamtool.cli.runtime", "Build details of the server (core.info)."),
+    "debug": ("kamtool.cli.runtime", "Show or set the core log level (cfg.get / cfg.seti core debug)."),
+    "rpc": ("kamtool.cli.rpc", "Call a JSON-RPC method and print its result as JSON (kamcmd / kamctl rpc)."),
+    "serve": ("kamtool.cli.serve", "Run kamtool's SIP proxy: registrar with digest auth, location, stateful relay, dialogs."),
+    "monitor": ("kamtool.cli.monitor", "Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."),
+}  # fmt: skip
+
+
+def load_module_commands(module_name: str) -> _click.Group:
+    """Build the click group holding what ``module_name`` contributes to the root.
+
+    A module exports either ``app`` with ``NAME`` (a command group) or ``register(root)``
+    (top-level commands).
+    """
+    module = importlib.import_module(module_name)
+    holder = typer.Typer()
+    if hasattr(module, "register"):
+        module.register(holder)
+    else:
+        holder.add_typer(module.app, name=module.NAME)
+    return typer.main.get_group(holder)
+
+
+class _Placeholder(TyperCommand):
+    """Stands for a command in help listings until it is really needed."""
+
+    def __init__(self, name: str, module: str, help: str) -> None:
+        super().__init__(name, help=help, short_help=help)
+        self.module = module
+
+
+class LazyGroup(TyperGroup):
+    """The root group: lists every command, imports a command's module only to run it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, (module, help) in COMMANDS.items():
+            self.commands.setdefault(name, _Placeholder(name, module, help))
+
+    def resolve_command(self, ctx, args):
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if isinstance(cmd, _Placeholder):
+            cmd = load_module_commands(cmd.module).get_command(ctx, cmd.name)
+            self.commands[cmd.name] = cmd
+        return name, cmd, rest
