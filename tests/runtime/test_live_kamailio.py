@@ -248,6 +248,33 @@ def test_core_info(call, transport):
     assert code == 7 and doc["error"]["details"]["rpc_code"] == 500
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_one_client_many_threads(call, transport):
+    """The monitor shares one client between worker threads."""
+    import threading
+
+    from kamtool.rpc.client import RpcClient
+
+    k, _, _, _ = call
+    errors: list[BaseException] = []
+    with RpcClient(url_of(k, transport), timeout=10) as client:
+
+        def work() -> None:
+            try:
+                for _ in range(15):
+                    assert client.call("core.uptime")["uptime"] >= 0
+                    assert client.call("ul.dump", "brief")["Domains"]
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert errors == []
+
+
 def test_ps_uptime(call):
     k, _, _, _ = call
     ps = kt(k, "fifo", "ps")[1]
