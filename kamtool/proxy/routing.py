@@ -248,8 +248,13 @@ class Router:
             self.tm.cancel(stx)
             return
         # -- retransmissions ----------------------------------------------------------------
-        key = codec.tx_key(req, method)
-        if method == "ACK":
+        if method == "REGISTER" and not codec.to_tag(req):
+            key = None  # answered statelessly by the registrar: no transaction to find
+        else:
+            key = codec.tx_key(req, method)
+        if key is None:
+            pass
+        elif method == "ACK":
             stx = self.tm.lookup(key)
             if stx is not None:
                 self.sl_acks.value += 1
