@@ -16,7 +16,7 @@ from tests.rpcserver.conftest import ServerThread
 VERSION = {"jsonrpc": "2.0", "method": "core.version", "id": 1}
 
 
-def fifo_call(rpc: ServerThread, reply_dir: Path, raw: bytes | dict, timeout: float = 3.0):
+def fifo_call(rpc: ServerThread, reply_dir: Path, raw: bytes | dict, timeout: float = 10.0):
     """Write ``raw`` (a request with reply_name, or bytes) and read the reply FIFO."""
     name = f"reply_{uuid.uuid4().hex[:8]}"
     path = reply_dir / name
@@ -48,7 +48,7 @@ def fifo_call(rpc: ServerThread, reply_dir: Path, raw: bytes | dict, timeout: fl
     return got[0]
 
 
-def dgram_call(rpc: ServerThread, tmp_path: Path, raw: bytes, timeout: float = 3.0):
+def dgram_call(rpc: ServerThread, tmp_path: Path, raw: bytes, timeout: float = 10.0):
     client = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     addr = tmp_path / f"c{uuid.uuid4().hex[:6]}.sock"
     client.bind(str(addr))
@@ -87,7 +87,7 @@ def test_fifo_request_and_errors(rpc: ServerThread, tmp_path: Path) -> None:
     fd = os.open(rpc.server.fifo_path, os.O_WRONLY)
     os.write(fd, name_holder % name.encode())
     os.close(fd)
-    t.join(3)
+    t.join(10)
     assert json.loads(result[0])["error"]["code"] == -32700
 
 
@@ -170,7 +170,7 @@ def test_dgram_reply_larger_than_the_send_buffer_comes_in_chunks(tmp_path: Path,
         await loop.sock_sendto(client, req, str(server.path))
         parts: list[bytes] = []
         while True:
-            parts.append(await asyncio.wait_for(loop.sock_recv(client, 1 << 20), 5))
+            parts.append(await asyncio.wait_for(loop.sock_recv(client, 1 << 20), 10))
             try:
                 json.loads(b"".join(parts))
                 break

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import httpx
@@ -77,4 +76,6 @@ def test_registration_visible_over_rpc_and_metrics(proxy_with_rpc, tmp_path: Pat
     from kamtool.rpc.client import RpcClient
 
     with RpcClient(f"unix:{tmp_path / 'run' / 'kamtool_rpc.sock'}", timeout=5) as client:
-        assert json.dumps(client.call("ul.dump", "brief")).count('"AoR"') == 2
+        brief = client.call("ul.dump", "brief")["Domains"][0]["Domain"]["AoRs"]
+    # 1001's empty record lasts until the usrloc timer runs (1 s here), as in Kamailio
+    assert {"AoR": "1002"} in brief and len(brief) in (1, 2)
