@@ -154,7 +154,10 @@ _IST = {
     (ACCEPTED, R2XX): (ACCEPTED, ("send",)),
     (ACCEPTED, ACK_IN): (ACCEPTED, ("pass_up",)),
     (ACCEPTED, TERR): (ACCEPTED, ("terr",)),
-    (ACCEPTED, "L"): (TERMINATED, ()),
+    # "R": the UA-core 2xx retransmission of 13.3.1.4 (T1 doubling up to T2), run here for a
+    # UAS that asks for it with send_response(..., retransmit_2xx=True), until the ACK.
+    (ACCEPTED, "R"): (ACCEPTED, ("resend", "double_R")),
+    (ACCEPTED, "L"): (TERMINATED, ("no_ack",)),
 }
 
 _NIST = {
@@ -176,7 +179,7 @@ _NIST = {
 
 # The tables above are for people; the machine runs them compiled to (opcode, timer) pairs.
 (PASS_UP, SEND_RESP, TRYING_100, RESEND, RETRANSMIT, ACK, RESEND_ACK, TIMEOUT, TERR_EV) = range(9)
-START, STOP, DOUBLE, RESET = range(9, 13)
+START, STOP, DOUBLE, RESET, NO_ACK = range(9, 14)
 _SIMPLE_OPS = {
     "pass_up": PASS_UP,
     "send": SEND_RESP,
@@ -187,6 +190,7 @@ _SIMPLE_OPS = {
     "resend_ack": RESEND_ACK,
     "timeout": TIMEOUT,
     "terr": TERR_EV,
+    "no_ack": NO_ACK,
 }
 _TIMER_OPS = {"start": START, "stop": STOP, "double": DOUBLE, "reset": RESET}
 
@@ -266,6 +270,7 @@ class _Tx:
 
     __slots__ = (
         "ack",
+        "ack_key",
         "cancel_pending",
         "data",
         "interval",
@@ -296,6 +301,7 @@ class _Tx:
         self.ack: bytes | None = None  # ICT: the ACK sent for a non-2xx
         self.to_tag: str | None = None  # IST: To tag of the final response (RFC 2543 ACK match)
         self.cancel_pending = False  # ICT: CANCEL requested before any provisional
+        self.ack_key: tuple | None = None  # IST: the 2xx ACK awaited (retransmit_2xx)
 
 
 class TransactionLayer:
@@ -324,6 +330,8 @@ class TransactionLayer:
         self._seq = count()
         # [created, 1xx..6xx sent (by status // 100), freed, responses received]
         self._counts = [0] * 9
+        # (Call-ID, CSeq number, From tag, To tag) -> IST retransmitting its 2xx (13.3.1.4)
+        self._awaiting_ack: dict[tuple, _Tx] = {}
 
     # ----------------------------------------------------------------- introspection
 
@@ -340,6 +348,11 @@ class TransactionLayer:
         to answer it with 487), None when the transaction is gone."""
         tx = self._client.get(key) or self._server.get(key)
         return tx.request if tx is not None else None
+
+    def awaiting_ack(self, key: TxKey) -> bool:
+        """Whether server transaction ``key`` still retransmits its 2xx (retransmit_2xx)."""
+        tx = self._server.get(key)
+        return tx is not None and tx.ack_key is not None
 
     def counters(self) -> dict[str, int]:
         """Counters for statistics (the proxy maps them to Kamailio's tm.stats names).
@@ -421,13 +434,25 @@ class TransactionLayer:
         return self._receive_response(msg, source, now)
 
     def send_response(
-        self, key: TxKey, response, now: float, destination: Peer | None = None
+        self,
+        key: TxKey,
+        response,
+        now: float,
+        destination: Peer | None = None,
+        *,
+        retransmit_2xx: bool = False,
     ) -> list[Event]:
         """The TU answers server transaction ``key`` with ``response``.
 
         Returns the Send (or nothing when the state machine discards the response, e.g. a
         second final response in Completed). ``destination`` overrides the RFC 3261 section
         18.2.2 / RFC 3581 choice made when the request arrived.
+
+        ``retransmit_2xx``: for a UAS answering an INVITE with a 2xx over an unreliable
+        transport, retransmit it (13.3.1.4) until its ACK arrives (matched by Call-ID, CSeq
+        number and tags; the ACK still reaches the TU) or 64*T1 pass, which gives
+        ``TransactionTimeout(key, "ACK")``: the TU then ends the dialog with a BYE. A proxy
+        never sets it (2xx retransmissions come from the UAS through it).
         """
         tx = self._server.get(key)
         if tx is None:
@@ -435,7 +460,16 @@ class TransactionLayer:
         if destination is not None:
             tx.peer = destination
         out: list[Event] = []
+        state = tx.state
         self._apply(tx, _response_class(response.status), response, now, out)
+        if retransmit_2xx and tx.kind == IST and state == PROCEEDING and tx.state == ACCEPTED:
+            req = tx.request
+            ack_key = (req.call_id, req.cseq.num, req.from_.tag or "", tx.to_tag or "")
+            tx.ack_key = ack_key
+            self._awaiting_ack[ack_key] = tx
+            if not tx.reliable:
+                tx.interval = self.timers.t1
+                self._start(tx, "R", now + tx.interval)
         return out
 
     def cancel(self, key: TxKey, now: float) -> list[Event]:
@@ -505,6 +539,8 @@ class TransactionLayer:
         if method == "ACK":
             # The ACK of a 2xx (new branch) or of a transaction already gone: end to end,
             # for the TU (17.2.3, RFC 6026 section 7.1).
+            if self._awaiting_ack:
+                self._ack_2xx(msg)
             return [RequestReceived(msg, source, None)]
         kind = IST if method == "INVITE" else NIST
         tx = _Tx(kind, key, msg, None, _response_peer(msg, source))
@@ -526,6 +562,14 @@ class TransactionLayer:
                 cancels = target.key
                 out[0] = RequestReceived(msg, source, key, cancels)
         return out
+
+    def _ack_2xx(self, ack) -> None:
+        """Stop retransmitting the 2xx this ACK acknowledges (send_response retransmit_2xx)."""
+        k = (ack.call_id, ack.cseq.num, ack.from_.tag or "", ack.to.tag or "")
+        tx = self._awaiting_ack.pop(k, None)
+        if tx is not None:
+            tx.ack_key = None
+            tx.timers.pop("R", None)
 
     def _find_server(self, key: TxKey, msg) -> _Tx | None:
         tx = self._server.get(key)
@@ -597,6 +641,10 @@ class TransactionLayer:
                     out.append(Send(tx.last, tx.peer, tx.key))
             elif op == TIMEOUT:
                 out.append(TransactionTimeout(tx.key, event))
+            elif op == NO_ACK:
+                # 13.3.1.4: the 2xx was retransmitted for 64*T1 and no ACK came
+                if tx.ack_key is not None:
+                    out.append(TransactionTimeout(tx.key, "ACK"))
             else:  # TERR_EV
                 out.append(TransportError(tx.key, msg or ""))
         if tx.state == TERMINATED:
@@ -616,6 +664,8 @@ class TransactionLayer:
 
     def _remove(self, tx: _Tx, out: list[Event]) -> None:
         tx.timers.clear()
+        if tx.ack_key is not None:
+            self._awaiting_ack.pop(tx.ack_key, None)
         table = self._server if tx.kind in (IST, NIST) else self._client
         if table.get(tx.key) is tx:
             del table[tx.key]

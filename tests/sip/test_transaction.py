@@ -598,3 +598,35 @@ def test_random_operation_sequences_keep_invariants(ops):
         # only a transaction waiting for its TU or peer, with no timer, may remain
         assert all(tx.state in ("Trying", "Proceeding") and not tx.timers for tx in table.values())
     assert layer.next_deadline() is None
+
+
+def test_uas_2xx_retransmission_until_ack():
+    """13.3.1.4 on request: the 2xx goes out again (T1 doubling to T2) until the ACK."""
+    client, server = layers()
+    invite = request("INVITE", branch="z9hG4bK-uas2xx")
+    out = client.send_request(invite, UAS, 0.0)
+    (new,) = of(deliver(out, server, UAC, 0.0), RequestReceived)
+    ok = make_response(new.request, 200, to_tag="callee")
+    first = server.send_response(new.key, ok, 0.0, retransmit_2xx=True)
+    events, times = run_timers(server, 4.0)
+    assert times == [0.5, 1.5, 3.5] and {s.data for s in sends(events)} == {first[0].data}
+    # the ACK (new branch) stops it and still reaches the TU
+    ack = request("ACK", branch="z9hG4bK-ack-of-2xx", to_tag="callee")
+    assert server.awaiting_ack(new.key)
+    (ack_in,) = server.receive(ack, UAC, 4.0)
+    assert not server.awaiting_ack(new.key)
+    assert isinstance(ack_in, RequestReceived) and ack_in.key is None
+    events, times = run_timers(server, 100)
+    assert times == [] and of(events, TransactionTimeout) == []
+    assert of(events, Terminated) == [Terminated(new.key)]  # Timer L
+
+
+def test_uas_2xx_without_ack_times_out():
+    _, server = layers()
+    invite = request("INVITE", branch="z9hG4bK-noack")
+    (new,) = of(server.receive(invite, UAC, 0.0), RequestReceived)
+    server.send_response(new.key, make_response(invite, 200, to_tag="x"), 0.0, retransmit_2xx=True)
+    events, times = run_timers(server, 100)
+    assert times == [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
+    assert of(events, TransactionTimeout) == [TransactionTimeout(new.key, "ACK")]
+    assert server._awaiting_ack == {} and len(server) == 0

@@ -157,7 +157,10 @@ def test_register_call_bye_and_cancel_through_kamailio(kamailio):
         def answer(status: int):
             resp = make_response(incoming.request, status, to_tag="uas-a", copy_record_route=True)
             resp.headers.add("Contact", f"<sip:1002@127.0.0.1:{callee.port}>")
-            callee.perform(callee.layer.send_response(incoming.key, resp, time.monotonic()))
+            now = time.monotonic()
+            # a UAS retransmits its 2xx until the ACK (13.3.1.4)
+            sent = callee.layer.send_response(incoming.key, resp, now, retransmit_2xx=True)
+            callee.perform(sent)
 
         answer(180)
         answer(200)
@@ -174,6 +177,7 @@ def test_register_call_bye_and_cancel_through_kamailio(kamailio):
         caller.sock.sendto(ack.to_bytes(), tuple(next_hop(uac))[1:])
         got = callee.wait(lambda e: isinstance(e, RequestReceived) and e.request.method == "ACK")
         assert got.key is None and uas.matches(got.request)
+        assert not callee.layer.awaiting_ack(incoming.key)  # Kamailio's ACK stopped the 2xx
 
         # -- the caller hangs up
         bye = uac.create_request("BYE", via=caller.via())
