@@ -90,8 +90,8 @@ def test_create_makes_the_server_database_and_users(db_url):
         return
     import uuid
 
-    from kamtool.core.dbctl import drop_database
     from kamtool.db.connect import parse_url
+    from kamtool.db.server import drop_database
 
     suffix = uuid.uuid4().hex[:8]
     url = db_url.rsplit("/", 1)[0] + f"/kt_new_{suffix}"

@@ -39,6 +39,17 @@ def _write_rows(url: str) -> int:
     return now
 
 
+def _db_errors(log: str) -> list[str]:
+    """Error lines of the database layer (version checks, queries, type conversions)."""
+    assert "kamailio" in log.lower() or "INFO" in log or "WARNING" in log, "empty log"
+    words = ("db_sqlite", "db_mysql", "srdb", "version", "table", "sql", "usrloc", "convert")
+    return [
+        line
+        for line in log.splitlines()
+        if ("ERROR" in line or "CRITICAL" in line) and any(w in line.lower() for w in words)
+    ]
+
+
 def _check_kamailio_reads(k, now: int) -> None:
     dump = k.rpc("ul.lookup", "location", "1001")
     (c,) = dump["Contacts"]
@@ -60,7 +71,7 @@ def test_kamailio_runs_on_a_kamtool_sqlite_database(tmp_path):
     now = _write_rows(url)
     with Kamailio(tmp_path, db=str(path), seed=False) as k:
         _check_kamailio_reads(k, now)
-        assert "ERROR" not in k.log_text() and "WARNING" in k.log_text()  # log was read
+        assert _db_errors(k.log_text()) == []
 
 
 @pytest.mark.mysql
@@ -73,8 +84,4 @@ def test_kamailio_runs_on_a_kamtool_mariadb_database(tmp_path):
         now = _write_rows(url)
         with Kamailio(tmp_path, db=url, seed=False) as k:
             _check_kamailio_reads(k, now)
-            assert (
-                "ERROR" not in k.log_text()
-                and "WARNING" in k.log_text()
-                and "WARNING" in k.log_text()
-            )  # log was read
+            assert _db_errors(k.log_text()) == []

@@ -25,8 +25,8 @@ def start_proxy(proxy_db):
     """Factory: start_proxy(**ProxyConfig changes) -> RunningProxy (stopped afterwards)."""
     started: list[RunningProxy] = []
 
-    def start(**changes):
-        p = RunningProxy(make_config(proxy_db, **changes)).start()
+    def start(loop="asyncio", **changes):
+        p = RunningProxy(make_config(proxy_db, **changes), loop=loop).start()
         started.append(p)
         return p
 

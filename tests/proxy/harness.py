@@ -54,10 +54,15 @@ def add_subscriber(db_url: str, user: str, password: str, domain: str = "127.0.0
 class RunningProxy:
     """A :class:`ProxyServer` on its own loop thread; ``call(fn)`` runs fn on that loop."""
 
-    def __init__(self, config: ProxyConfig) -> None:
+    def __init__(self, config: ProxyConfig, loop: str = "asyncio") -> None:
         self.config = config
         self.port = config.listen[0].port
-        self.loop = asyncio.new_event_loop()
+        if loop == "uvloop":
+            import uvloop
+
+            self.loop = uvloop.new_event_loop()
+        else:
+            self.loop = asyncio.new_event_loop()
         self.server = ProxyServer(config)
         self._ready = threading.Event()
         self._error: BaseException | None = None

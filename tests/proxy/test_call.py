@@ -35,8 +35,12 @@ def call(proxy, scenario="uac_call.xml", callee="1002", caller="1001", **kw):
     )
 
 
-def test_call_with_record_route_and_bye_through_the_proxy(proxy):
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_call_with_record_route_and_bye_through_the_proxy(start_proxy, loop):
     need("sipp")
+    if loop == "uvloop":
+        pytest.importorskip("uvloop", reason="uvloop is optional (pip install .[fast])")
+    proxy = start_proxy(loop=loop)
     uas_port = free_port()
     register(proxy, "1002", uas_port)
     uas = sipp_background("uas_answer.xml", proxy.port, uas_port)
