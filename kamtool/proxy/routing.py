@@ -494,17 +494,34 @@ class Router:
         if 100 < status < 200:
             self.dialogs.provisional(dialog, self.codec.to_tag(resp))
         elif 200 <= status < 300:
+            caller_routes, callee_routes = self._route_sets(resp, dialog.did)
+            dialog.caller.route_set = caller_routes
             self.dialogs.confirmed(
                 dialog,
                 Leg(
                     tag=self.codec.to_tag(resp),
                     contact=self.codec.first_contact_uri(resp),
                     cseq="0",
-                    route_set=None,
+                    route_set=callee_routes,
                     socket=stx.endpoint.listen.socket_str if stx.endpoint else None,
                     addr=ctx.target.dest,
                 ),
             )
+
+    def _route_sets(self, resp: Any, did: str) -> tuple[str, str]:
+        """(towards the caller, towards the callee) from the 2xx's Record-Route: the
+        entries below ours lead to the caller, those above ours (reversed) to the callee.
+        Comma-joined, "" when there is none (as dlg.list prints them)."""
+        try:
+            rrs = [str(r) for r in resp.record_routes]
+            ours = next(
+                i
+                for i, r in enumerate(resp.record_routes)
+                if self.is_myself(r.uri) and getattr(r.uri, "params", {}).get("did") == did
+            )
+        except (ParseError, StopIteration):
+            return "", ""
+        return ",".join(rrs[ours + 1 :]), ",".join(reversed(rrs[:ours]))
 
     def _dialog_final(self, stx: ServerTx, final: Any) -> None:
         dialog = stx.ctx

@@ -177,6 +177,7 @@ def test_dlg_end_dlg_over_json_rpc_sends_bye_to_both_sides(start_proxy, tmp_path
         assert d["callee"]["contact"].startswith("sip:127.0.0.1:")
         assert d["profiles"] == [{"callee": "1002"}, {"caller": "1001"}, "inbound"]
         assert d["caller"]["cseq"] == "2" and d["duration"] >= 0
+        assert d["caller"]["route_set"] == "" and d["callee"]["route_set"] == ""  # only us
         assert rpc(rpc_port, "dlg.end_dlg", d["h_entry"], d["h_id"]) == {
             "jsonrpc": "2.0",
             "result": {},
