@@ -81,6 +81,12 @@ def wait_for(predicate, what: str, timeout: float = 10.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def udp_bound(port: int) -> bool:
+    """True once something listens on UDP ``port`` (from /proc/net/udp)."""
+    text = Path("/proc/net/udp").read_text()
+    return f":{port:04X} " in text
+
+
 @pytest.fixture(scope="module")
 def call(tmp_path_factory):
     """Kamailio with 1001 and 1002 registered and a confirmed call 1001 -> 1002."""
@@ -102,7 +108,7 @@ def call(tmp_path_factory):
         sipsak_register(k, "1001", uac_port)
         sipsak_register(k, "1002", uas_port)
         uas = sipp(k, "uas_rr.xml", uas_port)
-        time.sleep(0.3)  # let the UAS bind before the INVITE can reach it
+        wait_for(lambda: udp_bound(uas_port), "the SIPp UAS to bind its port")
         uac = sipp(k, "uac_rr.xml", uac_port, "-s", "1002")
         try:
             dialog = wait_for(
