@@ -201,3 +201,21 @@ def test_tcp_keepalive_options_and_idle_connection_closed(start_proxy):
             assert s.recv(4096) == b""  # closed by the proxy once idle
     finally:
         c.close()
+
+
+def test_dialog_route_sets_split_around_our_record_route(proxy):
+    from kamtool.sip.parser import parse_message
+
+    ours = f"<sip:127.0.0.1:{proxy.port};lr;ftag=f;did=a.1>"
+    resp = parse_message(
+        (
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bK1\r\n"
+            "From: <sip:a@x>;tag=f\r\nTo: <sip:b@x>;tag=t\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n"
+            f"Record-Route: <sip:10.0.0.9;lr>, <sip:10.0.0.8;lr>\r\nRecord-Route: {ours}\r\n"
+            "Record-Route: <sip:10.0.0.1;lr>\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+    )
+    caller, callee = proxy.server.router._route_sets(resp, "a.1")
+    assert caller == "<sip:10.0.0.1;lr>"
+    assert callee == "<sip:10.0.0.8;lr>,<sip:10.0.0.9;lr>"
+    assert proxy.server.router._route_sets(resp, "b.2") == ("", "")
