@@ -160,3 +160,19 @@ def test_domain_pike_ps():
         (r["pid"], r["description"]) for r in ps[: len(psx)]
     ]
     assert psx[7] == {"index": 7, "pid": 10503, "description": "JSONRPCS FIFO"}
+
+
+def test_trusted_rows():
+    """No capture (the reference cfg has no trusted table): the shape of Kamailio 5.6's
+    hash_table_rpc_print."""
+    answer = [
+        {"table": 12, "item": {"ip": "10.0.0.1", "proto": 1, "pattern": "NULL", "tag": "gw"}},
+        {"table": 40, "item": {"ip": "10.0.0.2", "proto": 0, "pattern": "^sip:.*$",
+                               "tag": "NULL", "ruri_pattern": "NULL", "priority": 3}},
+    ]  # fmt: skip
+    assert permissions.trusted_rows(answer) == [
+        {"src_ip": "10.0.0.1", "proto": "udp", "pattern": None, "ruri_pattern": None,
+         "tag": "gw", "priority": None},
+        {"src_ip": "10.0.0.2", "proto": "any", "pattern": "^sip:.*$", "ruri_pattern": None,
+         "tag": None, "priority": 3},
+    ]  # fmt: skip

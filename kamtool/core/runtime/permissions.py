@@ -47,16 +47,22 @@ def address_reload(rpc: Rpc) -> str:
     return str(rpc.call("permissions.addressReload"))
 
 
+# Kamailio's protocol numbers (PROTO_NONE = "any" ... PROTO_WSS)
+_PROTOS = {0: "any", 1: "udp", 2: "tcp", 3: "tls", 4: "sctp", 5: "ws", 6: "wss"}
+
+
 def trusted_rows(answer: Any) -> list[dict[str, Any]]:
-    """``permissions.trustedDump`` as rows ``{src_ip, proto, pattern, ruri_pattern, tag,
-    priority}`` (Kamailio nests them as ``{"table": .., "item": {...}}``)."""
+    """``permissions.trustedDump`` (``[{"table": n, "item": {ip, proto, pattern, tag ...}}]``)
+    as rows ``{src_ip, proto, pattern, ruri_pattern, tag, priority}``; the protocol number
+    becomes its name and ``"NULL"`` None."""
     rows = []
     for entry in answer or []:
         item = entry.get("item", entry) if isinstance(entry, dict) else {}
+        proto = item.get("proto")
         rows.append(
             {
                 "src_ip": item.get("ip") or item.get("src_ip"),
-                "proto": item.get("proto"),
+                "proto": _PROTOS.get(proto, proto) if isinstance(proto, int) else proto,
                 "pattern": unset(item.get("pattern")),
                 "ruri_pattern": unset(item.get("ruri_pattern")),
                 "tag": unset(item.get("tag")),
