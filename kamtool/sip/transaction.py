@@ -251,7 +251,7 @@ def server_key(request) -> TxKey:
         return (branch, host, port, method)
     return (
         "rfc2543",
-        str(request.uri),
+        request.uri_text,
         request.from_.tag or "",
         request.call_id,
         request.cseq.num,
