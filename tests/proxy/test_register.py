@@ -110,3 +110,35 @@ def test_sipp_auth_user_other_than_from_user_is_forbidden(proxy):
     assert res.returncode == 0, explain(res)
     assert proxy.stat("sl:403_replies") == 1
     assert proxy.call(lambda: proxy.server.usrloc.aors()) == []
+
+
+def test_ul_rpc_methods_work_on_the_live_location_store(start_proxy, tmp_path):
+    import httpx
+
+    from tests.proxy.harness import UdpClient
+    from tests.support.ports import free_port
+
+    rpc_port = free_port()
+    proxy = start_proxy(rpc_listen=f"127.0.0.1:{rpc_port}", rpc_runtime_dir=str(tmp_path / "rt"))
+
+    def rpc(method, *params):
+        body = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}
+        return httpx.post(f"http://127.0.0.1:{rpc_port}/RPC", json=body, timeout=10).json()
+
+    c = UdpClient(proxy.port)
+    try:
+        assert c.register("1001", USERS["1001"], ["<sip:1001@127.0.0.1:6500>;q=0.5"]).status == 200
+    finally:
+        c.close()
+    found = rpc("ul.lookup", "location", "1001")["result"]
+    (contact,) = found["Contacts"]
+    assert contact["Contact"]["Address"] == "sip:1001@127.0.0.1:6500"
+    assert contact["Contact"]["Q"] == 0.5 and contact["Contact"]["Socket"].startswith("udp:")
+    assert rpc("ul.add", "location", "1004", "sip:1004@127.0.0.1:6501", 60, 0.8, "", 0, 0,
+               4294967295)["result"] == {}  # fmt: skip
+    assert proxy.call(lambda: [b.ruid[:5] for b in proxy.server.usrloc.lookup("1004")]) == ["ulcx-"]
+    assert rpc("ul.rm_contact", "location", "1001", "sip:1001@127.0.0.1:6500")["result"] == {}
+    assert proxy.call(lambda: proxy.server.usrloc.lookup("1001")) == []
+    assert rpc("ul.flush")["result"] == {}
+    stats = rpc("stats.get_statistics", "usrloc:")["result"]
+    assert "usrloc:registered_users = 1" in stats
