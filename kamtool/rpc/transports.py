@@ -40,6 +40,7 @@ import time
 from typing import Any, Protocol
 
 from kamtool.errors import BadInput, OperationTimeout, RpcUnavailable
+from kamtool.rpc.protocol import encode
 
 DEFAULT_FIFO_REPLY_DIR = "/tmp"
 FIFO_MAX_REQUEST = 8191  # jsonrpcs' FIFO input buffer (8192 with the terminating NUL)
@@ -83,10 +84,6 @@ def _peer_is_us(path: str) -> bool:
         return os.stat(path).st_uid == os.geteuid()
     except OSError:
         return True
-
-
-def _encode(request: dict[str, Any]) -> bytes:
-    return json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- URLs
@@ -191,7 +188,7 @@ class HttpTransport:
         import httpx
 
         client = self._http()
-        body = _encode(request)
+        body = encode(request)
         timeout = max(_remaining(deadline), 0.001)
         try:
             with client.stream(
@@ -405,8 +402,7 @@ def _fifo_encode(request: dict[str, Any]) -> bytes:
     backslash (``"a\\\\"``) would leave it "inside a string" and swallow every later
     request. Writing backslashes as ``\\u005c`` keeps the text valid and unambiguous.
     """
-    text = json.dumps(request, ensure_ascii=False, separators=(",", ":"))
-    return text.replace("\\\\", "\\u005c").encode("utf-8")
+    return encode(request).replace(b"\\\\", b"\\u005c")
 
 
 # --------------------------------------------------------------------------- datagrams
@@ -430,7 +426,7 @@ class _DatagramTransport:
         raise NotImplementedError
 
     def exchange(self, request: dict[str, Any], deadline: float) -> bytes:
-        payload = _encode(request)
+        payload = encode(request)
         if len(payload) > DGRAM_MAX_REQUEST:  # Kamailio would read a cut, invalid request
             raise BadInput(
                 f"the request is too large for a datagram ({len(payload)} bytes, "
