@@ -55,6 +55,7 @@ __all__ = [
     "make_challenge",
     "parse_challenge",
     "parse_credentials",
+    "select_challenge",
     "select_ha1",
     "verify",
 ]
@@ -301,6 +302,21 @@ def parse_credentials(value: str | bytes) -> Credentials:
         opaque=p.pop("opaque", None),
         extra=p,
     )
+
+
+def select_challenge(values) -> Challenge | None:
+    """Client side, RFC 8760 section 2.4: of several WWW-/Proxy-Authenticate values (in
+    header order, most preferred first) the first well-formed Digest challenge whose
+    algorithm and qop this module supports; None when there is none."""
+    for value in values:
+        try:
+            challenge = parse_challenge(value)
+            _canon_algorithm(challenge.algorithm)
+        except DigestParseError:
+            continue
+        if not challenge.qop or {"auth", "auth-int"} & set(challenge.qop):
+            return challenge
+    return None
 
 
 # --------------------------------------------------------------------------- response

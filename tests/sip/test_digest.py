@@ -26,6 +26,7 @@ from kamtool.sip.digest import (
     make_challenge,
     parse_challenge,
     parse_credentials,
+    select_challenge,
     select_ha1,
     verify,
 )
@@ -491,3 +492,16 @@ def test_responses_compared_in_constant_time(monkeypatch):
     assert verify(creds, "M", realm="r", ha1_hex=ha1("u", "r", "p"), signer=signer, now=T0).ok
     assert (creds.response.encode(), creds.response.encode()) in calls  # the response check
     assert len(calls) == 2  # and the nonce MAC check
+
+
+def test_select_challenge_rfc8760_order():
+    values = [
+        'Basic realm="r"',
+        'Digest realm="r", nonce="n1", algorithm=SHA-1',  # not supported: skipped
+        'Digest realm="r", nonce="n2", algorithm=SHA-256, qop="auth-conf"',  # qop unsupported
+        'Digest realm="r", nonce="n3", algorithm=SHA-256, qop="auth"',
+        'Digest realm="r", nonce="n4"',
+    ]
+    assert select_challenge(values).nonce == "n3"
+    assert select_challenge(values[-1:]).algorithm is None  # MD5, Kamailio style
+    assert select_challenge(values[:3]) is None
