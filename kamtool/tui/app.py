@@ -115,6 +115,7 @@ class MonitorApp(App[None]):
                          CallsTable, DispatcherTable, SecurityPanel, TabbedContent,
                          "#calls-note", "#dispatcher-note", "#traffic"):  # fmt: skip
             self.part(selector)
+        self.tab_labels = {tab: self.part(TabbedContent).get_tab(tab) for tab in TABS}
         header = self.header
         header.target = self.source.target
         header.now = self.clock()
@@ -278,7 +279,7 @@ class MonitorApp(App[None]):
         """Show a count in a tab's label: "3 Calls (2)"."""
         number = TABS.index(tab) + 1
         label = f"{number} {tab.title()} ({count})"
-        self.part(TabbedContent).get_tab(tab).label = label
+        self.tab_labels[tab].label = label
 
     def note(self, selector: str, text: str) -> None:
         label = self.part(selector, Label)
