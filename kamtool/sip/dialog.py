@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .message import Request
+from .message import Request, Response
 from .uri import SipURI
 
 __all__ = ["Dialog", "DialogError", "DialogState"]
@@ -71,7 +71,7 @@ class Dialog:
     # ------------------------------------------------------------------ creation
 
     @classmethod
-    def from_uac(cls, request: Request, response) -> Dialog:
+    def from_uac(cls, request: Request, response: Response) -> Dialog:
         """Dialog of the UAC from a 101-199 (with To tag) or 2xx response (12.1.2).
 
         Route set: the response's Record-Route in reverse order; remote target: its Contact.
@@ -127,7 +127,7 @@ class Dialog:
 
     # ------------------------------------------------------------------ updates
 
-    def matches(self, msg) -> bool:
+    def matches(self, msg: Request | Response) -> bool:
         """Whether a request (or response) belongs to this dialog (12.2.2)."""
         if msg.call_id != self.call_id:
             return False
@@ -137,7 +137,7 @@ class Dialog:
             local, remote = msg.from_.tag, msg.to.tag
         return local == self.local_tag and (remote or "") == self.remote_tag
 
-    def receive_response(self, response) -> None:
+    def receive_response(self, response: Response) -> None:
         """Update with a response to a request of this dialog (UAC side, 12.1.2, 12.2.1.2).
 
         A 2xx to the INVITE confirms an early dialog and recomputes its route set; a 2xx

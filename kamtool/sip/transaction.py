@@ -46,7 +46,7 @@ from .events import (
     TxKey,
 )
 from .headers import MAGIC_COOKIE
-from .message import Request, make_response
+from .message import Message, Request, Response, make_response
 from .timers import DEFAULT_TIMERS, TimerConfig
 
 __all__ = [
@@ -229,13 +229,13 @@ def _via_key(via) -> tuple[str, str, int]:
     return (via.branch or "", via.host.lower(), port)
 
 
-def client_key(msg) -> TxKey:
+def client_key(msg: Message) -> TxKey:
     """Key of the client transaction a request creates or a response belongs to (17.1.3):
     top Via branch and CSeq method (a CANCEL has its own transaction, same branch)."""
     return (msg.vias[0].branch or "", msg.cseq.method)
 
 
-def server_key(request) -> TxKey:
+def server_key(request: Request) -> TxKey:
     """Key of the server transaction a request belongs to (17.2.3).
 
     With the magic cookie: branch, sent-by and method, ACK counting as INVITE. Without it
@@ -286,7 +286,9 @@ class _Tx:
         "to_tag",
     )
 
-    def __init__(self, kind: str, key: TxKey, request, data: bytes | None, peer: Peer) -> None:
+    def __init__(
+        self, kind: str, key: TxKey, request: Request | None, data: bytes | None, peer: Peer
+    ) -> None:
         self.kind = kind
         self.table = _TABLES[kind]
         self.state = _INITIAL[kind]
@@ -343,7 +345,7 @@ class TransactionLayer:
         tx = self._client.get(key) or self._server.get(key)
         return tx.state if tx is not None else None
 
-    def request(self, key: TxKey):
+    def request(self, key: TxKey) -> Request | None:
         """The request that created transaction ``key`` (e.g. the INVITE a CANCEL cancels,
         to answer it with 487), None when the transaction is gone."""
         tx = self._client.get(key) or self._server.get(key)
@@ -395,7 +397,7 @@ class TransactionLayer:
 
     # ----------------------------------------------------------------- inputs
 
-    def send_request(self, request, destination: Peer, now: float) -> list[Event]:
+    def send_request(self, request: Request, destination: Peer, now: float) -> list[Event]:
         """Start a client transaction for ``request`` (not ACK: an ACK for a 2xx is sent by
         the TU directly, 17.1.1.3) and return the events to perform (the first Send)."""
         if request.method == "ACK":
@@ -427,7 +429,7 @@ class TransactionLayer:
             self._start(tx, "F", now + t.f)
         return out
 
-    def receive(self, msg, source: Peer, now: float) -> list[Event]:
+    def receive(self, msg: Request | Response, source: Peer, now: float) -> list[Event]:
         """A parsed message from the network (request or response)."""
         if msg.is_request:
             return self._receive_request(msg, source, now)
@@ -436,7 +438,7 @@ class TransactionLayer:
     def send_response(
         self,
         key: TxKey,
-        response,
+        response: Response,
         now: float,
         destination: Peer | None = None,
         *,
@@ -518,7 +520,7 @@ class TransactionLayer:
 
     # ----------------------------------------------------------------- receiving
 
-    def _receive_response(self, msg, source: Peer, now: float) -> list[Event]:
+    def _receive_response(self, msg: Response, source: Peer, now: float) -> list[Event]:
         tx = self._client.get(client_key(msg))
         if tx is None:
             # 18.1.2: no transaction: the core decides (a stateful proxy forwards 2xx strays).
@@ -528,7 +530,7 @@ class TransactionLayer:
         self._apply(tx, _response_class(msg.status), msg, now, out)
         return out
 
-    def _receive_request(self, msg, source: Peer, now: float) -> list[Event]:
+    def _receive_request(self, msg: Request, source: Peer, now: float) -> list[Event]:
         method = msg.method
         key = server_key(msg)
         tx = self._find_server(key, msg)
@@ -571,7 +573,7 @@ class TransactionLayer:
             tx.ack_key = None
             tx.timers.pop("R", None)
 
-    def _find_server(self, key: TxKey, msg) -> _Tx | None:
+    def _find_server(self, key: TxKey, msg: Request) -> _Tx | None:
         tx = self._server.get(key)
         if tx is None or key[0] != "rfc2543":
             return tx
@@ -673,7 +675,7 @@ class TransactionLayer:
         out.append(Terminated(tx.key))
 
 
-def _response_peer(request, source: Peer) -> Peer:
+def _response_peer(request: Request, source: Peer) -> Peer:
     """Where responses to ``request`` go (RFC 3261 section 18.2.2, RFC 3581).
 
     Reliable transports: back over the connection it came on (the source). Otherwise maddr if
@@ -691,7 +693,7 @@ def _response_peer(request, source: Peer) -> Peer:
     return Peer(source.transport, source.host, via.port or _default_port(via.transport))
 
 
-def build_ack(request, response) -> bytes:
+def build_ack(request: Request, response: Response) -> bytes:
     """The hop-by-hop ACK for a non-2xx final ``response`` to INVITE ``request``
     (17.1.1.3), as bytes: same Request-URI, top Via (same branch), From, Call-ID, CSeq
     number and Route set as the INVITE; To (with the tag) from the response.
@@ -708,7 +710,7 @@ def build_ack(request, response) -> bytes:
     return "".join(parts).encode("utf-8", "surrogateescape")
 
 
-def build_cancel(request) -> Request:
+def build_cancel(request: Request) -> Request:
     """The CANCEL of ``request`` (9.1): same Request-URI, top Via (same branch), From, To
     (no tag added), Call-ID, CSeq number and Route set."""
     headers: list[tuple[str, object]] = [
