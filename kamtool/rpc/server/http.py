@@ -77,6 +77,7 @@ class HttpHandler:
         body_timeout: float = 30.0,
         idle_timeout: float = 60.0,
         max_connections: int = 256,
+        send_timeout: float = 120.0,
     ) -> None:
         self.registry = registry
         self.token = token
@@ -86,6 +87,7 @@ class HttpHandler:
         self.body_timeout = body_timeout
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
+        self.send_timeout = send_timeout  # a reply the client does not read in time is cut
         self.connections: set[asyncio.StreamWriter] = set()
         self.tasks: set[asyncio.Task] = set()
 
@@ -122,7 +124,9 @@ class HttpHandler:
                 self.tasks.discard(task)
             writer.close()
             try:
-                await writer.wait_closed()
+                await asyncio.wait_for(writer.wait_closed(), 5)
+            except TimeoutError:
+                writer.transport.abort()  # a client that never reads its reply
             except (ConnectionError, OSError):
                 pass
 
@@ -295,7 +299,7 @@ class HttpHandler:
         elif version == "HTTP/1.0":
             lines.append("Connection: keep-alive")
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-        await writer.drain()
+        await asyncio.wait_for(writer.drain(), self.send_timeout)
 
 
 def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
@@ -358,7 +362,12 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
     """A ``Transfer-Encoding: chunked`` body (trailers read and ignored)."""
     body = bytearray()
     while True:
-        line = await reader.readuntil(b"\r\n")
+        try:
+            line = await reader.readuntil(b"\r\n")
+        except asyncio.LimitOverrunError:
+            raise _BadRequest(
+                400, "Bad Request", INVALID_REQUEST, "Invalid Request: bad chunk size"
+            ) from None
         size_text = line[:-2].split(b";", 1)[0].strip()
         try:
             size = int(size_text, 16)
@@ -374,8 +383,13 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
                 f"Invalid Request: body larger than {MAX_BODY_BYTES} bytes",
             )
         if size == 0:
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":
-                pass  # trailer fields
+            try:
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":
+                    pass  # trailer fields
+            except asyncio.LimitOverrunError:
+                raise _BadRequest(
+                    400, "Bad Request", INVALID_REQUEST, "Invalid Request: bad trailer"
+                ) from None
             return bytes(body)
         body += await reader.readexactly(size)
         if await reader.readexactly(2) != b"\r\n":
