@@ -115,3 +115,13 @@ def test_number_where_kamailio_wants_text_gets_a_hint():
         r = invoke("--json", "--rpc", srv.url, "rpc", "ul.lookup", "location", "1001")
     assert r.exit_code == 7
     assert "s:1001" in r.json()["error"]["hint"]
+
+
+def test_token_and_url_from_the_config_file(server, tmp_path):
+    cfg = tmp_path / "kamtool.toml"
+    cfg.write_text(f'[rpc]\nurl = "{server.url}"\ntoken = "from-config"\ntimeout = 2.5\n')
+    r = invoke("--config", str(cfg), "rpc", "core.version")
+    assert r.exit_code == 0, r.stderr
+    assert server.requests[-1][0]["Authorization"] == "Bearer from-config"
+    r = invoke("--config", str(cfg), "rpc", "core.version", env={"KAMTOOL_RPC_TOKEN": "env"})
+    assert server.requests[-1][0]["Authorization"] == "Bearer env"
