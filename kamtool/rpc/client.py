@@ -67,20 +67,24 @@ class RpcClient:
         """Send one request and return the decoded reply, error replies included."""
         request = protocol.make_request(method, params, protocol.next_id())
         deadline = time.monotonic() + self.timeout
-        transport, raw = self._exchange(request, deadline)
-        return protocol.decode(raw, url=transport.url)
-
-    def _exchange(self, request: dict[str, Any], deadline: float) -> tuple[Transport, bytes]:
         with self._lock:
             chosen = self._transport
         if chosen is not None:
-            return chosen, chosen.exchange(request, deadline)
+            return protocol.decode(chosen.exchange(request, deadline), url=chosen.url)
+        return self._first_answering(request, deadline)
+
+    def _first_answering(self, request: dict[str, Any], deadline: float) -> Reply:
+        """Try the default endpoints in turn; keep the first that speaks JSON-RPC.
+
+        Only failures that prove the request was not executed move on to the next one:
+        nothing listening, or something that is not a JSON-RPC server (a web page).
+        """
         failures: list[str] = []
         for url in self._candidates:
             transport = open_transport(url, token=self.token)
             try:
-                raw = transport.exchange(request, deadline)
-            except EndpointUnreachable as exc:
+                reply = protocol.decode(transport.exchange(request, deadline), url=transport.url)
+            except (EndpointUnreachable, protocol.NotJsonRpc) as exc:
                 transport.close()
                 failures.append(exc.message)
                 continue
@@ -92,7 +96,7 @@ class RpcClient:
                     self._transport = transport
                 elif self._transport is not transport:
                     transport.close()
-            return transport, raw
+            return reply
         raise RpcUnavailable(
             "no JSON-RPC endpoint answered: " + "; ".join(failures),
             hint="start `kamtool serve` or Kamailio, or name the endpoint with --rpc URL "

@@ -50,6 +50,10 @@ def next_id() -> int:
         return next(_ids)
 
 
+class NotJsonRpc(RpcUnavailable):
+    """Something answered, but not in JSON-RPC (a web page, another protocol)."""
+
+
 @dataclass(frozen=True)
 class Reply:
     """A decoded reply: the parsed document and the exact bytes received."""
@@ -84,16 +88,20 @@ def decode(raw: bytes, *, url: str) -> Reply:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         snippet = raw[:80].decode("utf-8", "replace").strip()
-        hint = "is the URL right? Kamailio's stock config answers JSON-RPC only on paths /RPC..."
         if raw and raw.lstrip()[:1] in (b"{", b"["):
-            hint = "the reply was cut short: the server could not send the whole answer"
-        raise RpcUnavailable(
+            raise RpcUnavailable(
+                f"{url} sent an incomplete JSON-RPC reply ({len(raw)} bytes)",
+                hint="the reply was cut short: the server could not send the whole answer",
+                url=url,
+            ) from exc
+        hint = "is the URL right? Kamailio's stock config answers JSON-RPC only on paths /RPC..."
+        raise NotJsonRpc(
             f"{url} did not answer with JSON-RPC ({len(raw)} bytes: {snippet!r}...)",
             hint=hint,
             url=url,
         ) from exc
     if not isinstance(doc, dict) or ("result" not in doc and "error" not in doc):
-        raise RpcUnavailable(f"{url} answered with something that is not a JSON-RPC reply", url=url)
+        raise NotJsonRpc(f"{url} answered with something that is not a JSON-RPC reply", url=url)
     return Reply(doc, raw)
 
 

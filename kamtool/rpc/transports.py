@@ -40,7 +40,7 @@ import time
 from typing import Any, Protocol
 
 from kamtool.errors import BadInput, OperationTimeout, RpcUnavailable
-from kamtool.rpc.protocol import encode
+from kamtool.rpc.protocol import NotJsonRpc, encode
 
 DEFAULT_FIFO_REPLY_DIR = "/tmp"
 FIFO_MAX_REQUEST = 8191  # jsonrpcs' FIFO input buffer (8192 with the terminating NUL)
@@ -228,7 +228,7 @@ class HttpTransport:
             hint = None
             if status in (401, 403):
                 hint = "the server wants a token: set [rpc] token or KAMTOOL_RPC_TOKEN"
-            raise RpcUnavailable(
+            raise NotJsonRpc(
                 f"{self.url} answered HTTP {status} {reason} without a JSON-RPC reply",
                 hint=hint,
                 url=self.url,

@@ -341,3 +341,14 @@ def test_dgram_after_a_timeout_the_late_answer_is_not_taken():
         time.sleep(0.5)
         c.timeout = 2.0
         assert c.call("core.version").startswith("kamailio")
+
+
+def test_default_skips_a_web_server_that_is_not_json_rpc(tmp_path, monkeypatch):
+    def page(req):
+        return 404, b"<html>Not Found</html>"
+
+    with FakeHttp(page) as web, FakeFifo(replay(), tmp_path) as srv:
+        monkeypatch.setattr(client_mod, "DEFAULT_URLS", (web.url, srv.url))
+        c = RpcClient(timeout=TIMEOUT)
+        assert c.call("core.version").startswith("kamailio")
+        assert c.url == srv.url
