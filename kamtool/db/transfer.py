@@ -139,26 +139,40 @@ def write_rows(
     rows: Iterable[list[Any]],
     on_rows: Callable[[int], None],
 ) -> int:
-    """Insert decoded rows in batches; returns the count. Unknown columns must be gone."""
+    """Insert decoded rows in batches; returns the count. Unknown columns must be gone.
+
+    Plain multi-row INSERTs with parameters: peewee's query builder costs more than the
+    database here. Only datetime values need the engine's conversion (the model field's).
+    """
     model = models[t.name]
-    fields = [model._meta.fields[c] for c in columns]
+    engine = engine_of(db)
     cols = [t.column(c) for c in columns]
+    to_db = [model._meta.fields[c.name].db_value if c.type == "datetime" else None for c in cols]
+    head = (
+        f"INSERT INTO {ddl.quote(engine, t.name)} "
+        f"({', '.join(ddl.quote(engine, c) for c in columns)}) VALUES "
+    )
+    one = "(" + ", ".join(db.param for _ in columns) + ")"
     batch_size = max(1, 900 // max(1, len(columns)))  # stay under SQLite's variable limit
     count = 0
-    batch: list[list[Any]] = []
+    batch: list[Any] = []
+    n = 0
 
     def flush() -> None:
-        nonlocal batch
-        if batch:
-            model.insert_many(batch, fields=fields).execute()
-            on_rows(len(batch))
-            batch = []
+        nonlocal batch, n
+        if n:
+            db.execute_sql(head + ", ".join([one] * n), batch)
+            on_rows(n)
+            batch, n = [], 0
 
     with db.atomic():
         for raw in rows:
-            batch.append([decode_value(c, v) for c, v in zip(cols, raw, strict=True)])
+            for col, conv, value in zip(cols, to_db, raw, strict=True):
+                value = decode_value(col, value)
+                batch.append(conv(value) if conv is not None and value is not None else value)
+            n += 1
             count += 1
-            if len(batch) >= batch_size:
+            if n >= batch_size:
                 flush()
         flush()
     fix_sequence(db, t)
