@@ -286,3 +286,19 @@ def test_unknown_server_database_is_unavailable_without_the_password():
     r = kt("mysql://root:hunter2@127.0.0.1:3306/kt_does_not_exist", "dbctl", "show")
     assert r.exit_code == 5 and r.json()["error"]["code"] == "db_unavailable"
     assert "hunter2" not in r.stdout + r.stderr
+
+
+def test_progress_reaches_the_total(seeded_sqlite, tmp_path):
+    from kamtool.core import dbctl
+
+    for run in (
+        lambda cb: dbctl.backup(seeded_sqlite, tmp_path / "b.jsonl", progress=cb),
+        lambda cb: dbctl.restore(f"sqlite:///{tmp_path / 'r.sqlite'}", tmp_path / "b.jsonl",
+                                 progress=cb),
+        lambda cb: dbctl.copy(seeded_sqlite, f"sqlite:///{tmp_path / 'c.sqlite'}", progress=cb),
+    ):  # fmt: skip
+        calls: list[tuple[str, int, int]] = []
+        run(lambda table, done, total, calls=calls: calls.append((table, done, total)))
+        done = [d for _, d, _ in calls]
+        assert done == sorted(done) and calls[-1][1] == calls[-1][2] == 1205
+        assert {"subscriber", "xcap"} <= {t for t, _, _ in calls}
