@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -87,6 +89,10 @@ def test_create_makes_the_server_database_and_users(db_url):
     if db_url.startswith("sqlite"):
         r = ok(kt(db_url, "dbctl", "create", "--users", "-g", "standard"))
         assert r["users"] == [] and r["database_created"] is False
+        path = Path(db_url.removeprefix("sqlite:///"))
+        assert path.exists()
+        ok(kt(db_url, "dbctl", "drop", "--database", "--yes"))
+        assert not path.exists()
         return
     import uuid
 
@@ -109,6 +115,8 @@ def test_create_makes_the_server_database_and_users(db_url):
             assert list(db.execute_sql("SELECT domain FROM domain")) == [("rw.example",)]
             with pytest.raises(Exception, match="(?i)denied|permission"):
                 db.execute_sql("INSERT INTO domain (domain) VALUES ('ro.example')")
+        ok(kt(url, "dbctl", "drop", "--database", "--yes"))
+        assert kt(url, "dbctl", "show").exit_code == 5  # the database is gone
     finally:
         drop_database(parse_url(url), parse_url(db_url))
         _drop_users(db_url, rw, ro)
@@ -302,3 +310,21 @@ def test_progress_reaches_the_total(seeded_sqlite, tmp_path):
         done = [d for _, d, _ in calls]
         assert done == sorted(done) and calls[-1][1] == calls[-1][2] == 1205
         assert {"subscriber", "xcap"} <= {t for t, _, _ in calls}
+
+
+def test_create_sql_prints_the_same_schema(tmp_path):
+    """`dbctl create --sql sqlite` is a script that makes what `dbctl create` makes."""
+    from tests.db.introspect import describe
+
+    r = invoke("dbctl", "create", "--sql", "sqlite")
+    assert r.exit_code == 0 and r.stdout.count("CREATE TABLE") == ALL
+    conn = sqlite3.connect(tmp_path / "script.sqlite")
+    conn.executescript(r.stdout)
+    conn.close()
+    made = f"sqlite:///{tmp_path / 'made.sqlite'}"
+    ok(kt(made, "dbctl", "create"))
+    with connected(f"sqlite:///{tmp_path / 'script.sqlite'}", auto_create=False) as db:
+        from_script = describe(db)
+    with connected(made, auto_create=False) as db:
+        assert describe(db) == from_script
+    assert invoke("dbctl", "create", "--sql", "oracle").exit_code == 2
