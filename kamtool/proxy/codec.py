@@ -379,9 +379,10 @@ class Codec:
             return None
         return Target(str(uri), dest, q)
 
-    def target_for_binding(self, b: Any) -> Target | None:
+    def target_for_binding(self, b: Any, tcp_alive: Any = None) -> Target | None:
         """Branch target of a usrloc binding: contact as R-URI; next hop = Path, else
-        received (NAT), else the contact itself."""
+        received (NAT; for TCP only while that connection is still open: ``tcp_alive``),
+        else the contact itself."""
         try:
             uri = parse_uri(b.contact)
         except ParseError:
@@ -401,6 +402,9 @@ class Codec:
                 dest = dest_of_uri(parse_uri(b.received))
             except ParseError:
                 dest = None
+            gone = tcp_alive is not None and not tcp_alive((dest[1], dest[2])) if dest else False
+            if dest is not None and dest[0] == "tcp" and gone:
+                dest = None  # the phone's connection is gone: try its contact address
         if dest is None:
             dest = dest_of_uri(uri)
         if dest is None:

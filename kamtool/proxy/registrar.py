@@ -49,7 +49,7 @@ class Registrar:
     def save(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> Reply:
         """Apply a REGISTER; returns (status, reason, extra headers) for the reply."""
         try:
-            reply = self._save(req, endpoint)
+            reply = self._save(req, endpoint, addr)
         except ParseError as exc:
             reply = (400, exc.reason, [])
         except Exception:
@@ -61,7 +61,7 @@ class Registrar:
             self.rejected.value += 1
         return reply
 
-    def _save(self, req: Any, endpoint: Any) -> Reply:
+    def _save(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> Reply:
         cfg = self.config
         to = req.to
         uri = to.uri if to is not None else None
@@ -124,6 +124,7 @@ class Registrar:
                 instance=instance,
                 reg_id=reg_id_n,
                 connection_id=-1 if endpoint.proto == "udp" else id(endpoint) & 0x7FFFFFFF,
+                received=self._received(c.uri, endpoint, addr),
                 domain=getattr(uri, "host", None) if self.usrloc.use_domain else None,
             )
             if old is None:
@@ -149,6 +150,18 @@ class Registrar:
         if path:
             headers.append(("Path", path))
         return 200, "OK", headers
+
+    @staticmethod
+    def _received(uri: Any, endpoint: Any, addr: tuple[str, int]) -> str | None:
+        """For a contact registered over TCP from another address than the contact's own
+        (the usual case: phones do not listen on TCP), where to reach it: the peer of
+        the connection, which the transport reuses while it is open."""
+        if endpoint.proto != "tcp":
+            return None
+        host, port = getattr(uri, "host", None), getattr(uri, "port", None) or 5060
+        if (host, port) == (addr[0], addr[1]):
+            return None
+        return f"sip:{addr[0]}:{addr[1]};transport=tcp"
 
     @staticmethod
     def _contact_value(b: Binding, now: float) -> str:

@@ -374,7 +374,7 @@ class Router:
                 return
             groups: list[list[Target]] = []
             for b in allowed:
-                target = codec.target_for_binding(b)
+                target = codec.target_for_binding(b, self._tcp_alive)
                 if target is None:
                     continue
                 if groups and groups[-1][0].q == target.q:
@@ -416,6 +416,9 @@ class Router:
             codec.add_record_route(req, endpoint, dialog.did if dialog else None)
         self.c_fwd_req.value += 1
         self.tm.relay(stx, groups)
+
+    def _tcp_alive(self, addr: tuple[str, int]) -> bool:
+        return self.transports is not None and addr in self.transports.connections
 
     def _stateful_reply(
         self, req: Any, endpoint: Any, addr: Any, key: Any, status: int, reason: str

@@ -272,3 +272,47 @@ def test_forking_serial_by_q_and_parallel_on_equal_q(proxy, q_busy, q_answer, bu
         answer.kill()
     branches = 2 if busy_rings else 1
     assert proxy.stat("tmx:UAC_transactions") == branches + 1  # INVITE branches + BYE
+
+
+def test_tcp_registration_is_reached_over_its_own_connection(proxy):
+    """A phone that registers over TCP and listens nowhere: the INVITE comes back on the
+    connection it registered on (received = the connection's peer)."""
+    import socket
+
+    from tests.proxy.harness import UdpClient
+
+    helper = UdpClient(proxy.port)  # builds requests and answers digest challenges
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as phone:
+        local = phone.getsockname()[1]
+
+        def ask(data: bytes) -> bytes:
+            phone.sendall(data.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP"))
+            return phone.recv(65535)
+
+        from kamtool.sip.digest import answer_challenge, parse_challenge
+        from kamtool.sip.parser import parse_message
+
+        reg = dict(from_user="1003", to="<sip:1003@127.0.0.1>", call_id="tcp-reg@x",
+                   headers=["Contact: <sip:1003@10.99.99.99:5060;transport=tcp>"])  # fmt: skip
+        ch = parse_challenge(
+            parse_message(ask(helper.request("REGISTER", "sip:127.0.0.1", **reg))).headers.get(
+                "www-authenticate"
+            )
+        )
+        cred = answer_challenge(ch, method="REGISTER", uri="sip:127.0.0.1",
+                                username="1003", password=USERS["1003"])  # fmt: skip
+        reg["headers"] = [*reg["headers"], f"Authorization: {cred.to_header()}"]
+        ok = parse_message(ask(helper.request("REGISTER", "sip:127.0.0.1", cseq=2, **reg)))
+        assert ok.status == 200
+        (b,) = proxy.call(lambda: proxy.server.usrloc.lookup("1003"))
+        assert b.received == f"sip:127.0.0.1:{local};transport=tcp"
+        # an authenticated MESSAGE from 1001 over UDP reaches the phone on its connection
+        first = helper.ask("MESSAGE", "sip:1003@127.0.0.1")
+        ch = parse_challenge(first.headers.get("proxy-authenticate"))
+        cred = answer_challenge(ch, method="MESSAGE", uri="sip:1003@127.0.0.1",
+                                username="1001", password=USERS["1001"])  # fmt: skip
+        helper.send_raw(helper.request("MESSAGE", "sip:1003@127.0.0.1", body="hi",
+                        headers=[f"Proxy-Authorization: {cred.to_header()}"]))  # fmt: skip
+        got = parse_message(phone.recv(65535))
+        assert got.method == "MESSAGE" and got.uri_text == b.contact and got.body == b"hi"
+    helper.close()
