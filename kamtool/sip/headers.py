@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from . import _abnf
 from .errors import ParseError
-from .uri import _HOSTNAME_RE, URI, SipURI, _check_ipv6, format_host, parse_uri
+from .uri import URI, SipURI, _check_ipv6, format_host, parse_uri
 
 __all__ = [
     "COMPACT_FORMS",
@@ -248,7 +248,7 @@ def _format_params(params: dict[str, str | None]) -> str:
 # --- Via ---------------------------------------------------------------------------------
 _VIA_RE = re.compile(
     rf"({_abnf.token}){_abnf.SWS}/{_abnf.SWS}({_abnf.token}){_abnf.SWS}/{_abnf.SWS}({_abnf.token})"
-    rf"{_abnf.LWS}({_abnf.IPv6reference}|[A-Za-z0-9\-_.]+)(?:{_abnf.SWS}:{_abnf.SWS}(\d{{1,5}}))?"
+    rf"{_abnf.LWS}({_abnf.IPv6reference}|{_abnf.hostname})(?:{_abnf.SWS}:{_abnf.SWS}(\d{{1,5}}))?"
     r"(.*)\Z",
     re.S,
 )
@@ -380,18 +380,17 @@ def parse_via(value: str) -> Via:
     name, version, transport, host, port_s, ptext = m.groups()
     if host[0] == "[":
         host = _check_ipv6(host[1:-1], "Via")
-    elif not _HOSTNAME_RE.match(host):
-        raise ParseError("Bad Via host")
     port = None
     if port_s is not None:
         port = int(port_s)
         if port > 65535:
             raise ParseError("Bad Via port")
     params = parse_params(ptext, "Via") if ptext.strip() else {}
-    for key in ("branch", "received", "maddr", "ttl", "rport"):
-        v = params.get(key, "")
-        if v is not None and v.startswith('"'):
-            raise ParseError(f"Bad Via {key}")
+    if '"' in ptext:  # quoted strings are for extension parameters only
+        for key in ("branch", "received", "maddr", "ttl", "rport"):
+            v = params.get(key, "")
+            if v is not None and v.startswith('"'):
+                raise ParseError(f"Bad Via {key}")
     ttl = params.get("ttl")
     rport = params.get("rport")
     if (ttl is not None and not (ttl.isdigit() and int(ttl) <= 255)) or (

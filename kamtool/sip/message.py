@@ -37,6 +37,7 @@ from .uri import URI, parse_uri
 __all__ = ["REASON_PHRASES", "Headers", "Message", "Request", "Response", "make_response"]
 
 _MISSING = object()
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _FOLD_RE = re.compile(rb"[ \t]*\r?\n[ \t]*")
 _BAD_VALUE_RE = re.compile(r"[\r\n\x00]")
 
@@ -607,6 +608,8 @@ class Request(Message):
         version: str = "SIP/2.0",
     ) -> None:
         super().__init__(headers, body, version)
+        if not _TOKEN_RE.fullmatch(method):
+            raise LocalProtocolError(f"bad method {method!r}")
         self.method = method
         self._uri: URI | None = None
         self._uri_text = ""
@@ -687,6 +690,8 @@ class Response(Message):
         super().__init__(headers, body, version)
         if not 100 <= status <= 699:
             raise LocalProtocolError(f"bad status code {status}")
+        if reason is not None and ("\r" in reason or "\n" in reason):
+            raise LocalProtocolError("reason phrase must not contain CR or LF")
         self.status = status
         self.reason = REASON_PHRASES.get(status, "") if reason is None else reason
 

@@ -203,6 +203,12 @@ def test_header_values_with_crlf_are_refused():
         invite().headers.add("X-Evil", "a\r\nVia: injected")
     with pytest.raises(LocalProtocolError):
         invite().headers.add("Bad Name", "x")
+    with pytest.raises(LocalProtocolError):
+        Request("BAD METHOD", "sip:a@b")
+    with pytest.raises(LocalProtocolError):
+        Response(200, "OK\r\nVia: x")
+    with pytest.raises(LocalProtocolError):
+        Response(99)
 
 
 def test_built_request_round_trips():
