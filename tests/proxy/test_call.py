@@ -111,16 +111,26 @@ def test_unreachable_callee_gets_408_after_fr_timer(start_proxy):
 
 def test_ringing_callee_is_cancelled_after_fr_inv_timer(start_proxy):
     need("sipp")
-    proxy = start_proxy(fr_inv_timer=1.0)
+    proxy = start_proxy(fr_inv_timer=2.0)
     uas_port = free_port()
     register(proxy, "1002", uas_port)
     uas = sipp_background("uas_ring.xml", proxy.port, uas_port)
+    uac = sipp_background(
+        "uac_timeout.xml", proxy.port, free_port(), service="1002",
+        auth=("1001", USERS["1001"]), variables={"caller": "1001"},
+    )  # fmt: skip
     try:
-        res = call(proxy, "uac_timeout.xml")
-        assert res.returncode == 0, explain(res)
+        dialogs = proxy.server.dialogs
+        # while it rings: an early dialog (state 2)
+        assert _wait_for(lambda: [d.state for d in proxy.call(dialogs.dialogs)] == [2])
+        assert proxy.stat("dialog:early_dialogs") == 1
+        assert uac.wait(20) == 0, uac.communicate()[0][-3000:]  # got the 408
         assert uas.wait(20) == 0, uas.communicate()[0][-3000:]  # CANCEL + ACK from us
     finally:
+        uac.kill()
         uas.kill()
+    assert [d.state for d in proxy.call(proxy.server.dialogs.dialogs)] == [5]
+    assert proxy.stat("dialog:failed_dialogs") == 1 and proxy.stat("dialog:early_dialogs") == 0
 
 
 def test_call_to_unregistered_user_is_404(proxy):
