@@ -85,3 +85,40 @@ def test_kamailio_runs_on_a_kamtool_mariadb_database(tmp_path):
         with Kamailio(tmp_path, db=url, seed=False) as k:
             _check_kamailio_reads(k, now)
             assert _db_errors(k.log_text()) == []
+
+
+@pytest.fixture(scope="module")
+def kamctl_backup(tmp_path_factory):
+    """A backup of the database kamctl seeded for a real Kamailio (text dates and all)."""
+    from tests.support.kamailio import Kamailio, kamailio_available
+
+    if not kamailio_available():
+        pytest.skip("kamailio 5.6 with the reference cfg is not installed (scripts/test does it)")
+    tmp = tmp_path_factory.mktemp("kamctl")
+    with Kamailio(tmp) as k:
+        url = k.db_url
+        from kamtool.core import dbctl
+
+        dbctl.backup(url, tmp / "kamctl.jsonl")
+    return url, tmp / "kamctl.jsonl"
+
+
+def test_a_kamctl_database_restores_into_every_engine(kamctl_backup, db_url):
+    from kamtool.db.models import Address, Dbaliases, Dispatcher, Domain, Subscriber
+
+    source, backup = kamctl_backup
+    r = invoke("--db", db_url, "--json", "dbctl", "restore", str(backup))
+    assert r.exit_code == 0, r.stdout + r.stderr
+
+    def rows(url):
+        with connected(url, auto_create=False):
+            return {
+                m.__name__: [tuple(x) for x in m.select().order_by(m.id).tuples()]
+                for m in (Subscriber, Domain, Address, Dispatcher, Dbaliases)
+            }
+
+    restored, original = rows(db_url), rows(source)
+    assert restored == original
+    assert restored["Subscriber"][0][1:4] == ("1001", "127.0.0.1", "secret1001")
+    last_modified = restored["Domain"][0][3]  # kamctl wrote `date` output as text
+    assert isinstance(last_modified, datetime) and last_modified.year >= 2024
