@@ -214,6 +214,13 @@ class Router:
                     self._sl_reply(msg, endpoint, addr, exc.status, exc.reason, exc.headers)
                 except ParseError:
                     log.debug("cannot answer a malformed request from %s:%s", *addr)
+            except Exception:  # a bug or the database gone: say so, keep serving
+                log.exception("error routing %s from %s:%s", msg.method, addr[0], addr[1])
+                if msg.method != "ACK":
+                    try:
+                        self._sl_reply(msg, endpoint, addr, 500, "Server Internal Error")
+                    except Exception:
+                        pass
         else:
             self.c_rcv_rpl.value += 1
             try:

@@ -219,3 +219,19 @@ def test_dialog_route_sets_split_around_our_record_route(proxy):
     assert caller == "<sip:10.0.0.1;lr>"
     assert callee == "<sip:10.0.0.8;lr>,<sip:10.0.0.9;lr>"
     assert proxy.server.router._route_sets(resp, "b.2") == ("", "")
+
+
+def test_database_failure_during_lookup_is_a_500_not_silence(start_proxy):
+    proxy = start_proxy(db_mode=3, auth=False)
+
+    def broken(aor):
+        raise RuntimeError("database is gone")
+
+    proxy.call(lambda: setattr(proxy.server.usrloc, "lookup", broken))
+    c = UdpClient(proxy.port)
+    try:
+        resp = c.ask("MESSAGE", "sip:1002@127.0.0.1")
+        assert (resp.status, resp.reason) == (500, "Server Internal Error")
+        assert c.ask("OPTIONS", f"sip:127.0.0.1:{proxy.port}").status == 200  # still up
+    finally:
+        c.close()
