@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import peewee
@@ -11,8 +12,23 @@ from kamtool.db.connect import existing_tables, read_versions
 from kamtool.db.fields import engine_of
 
 
-def _column_sql_for_add(engine: str, col: schema.Column) -> str:
-    return ddl.column_sql(engine, col)
+def varchar_sizes(db: peewee.Database, table: str) -> dict[str, int]:
+    """Declared VARCHAR sizes of a table's columns, on any engine."""
+    engine = engine_of(db)
+    if engine == "sqlite":
+        out = {}
+        for row in db.execute_sql(f'PRAGMA table_info("{table}")'):
+            m = re.fullmatch(r"\s*(?:VAR)?CHAR\s*\((\d+)\)\s*", str(row[2]), re.I)
+            if m:
+                out[row[1]] = int(m.group(1))
+        return out
+    where = "TABLE_SCHEMA = DATABASE()" if engine == "mysql" else "table_schema = 'public'"
+    cur = db.execute_sql(
+        "SELECT column_name, character_maximum_length FROM information_schema.columns "
+        f"WHERE {where} AND table_name = {db.param} AND character_maximum_length IS NOT NULL",
+        (table,),
+    )
+    return {str(name): int(size) for name, size in cur.fetchall()}
 
 
 def plan_migration(db: peewee.Database) -> dict[str, Any]:
@@ -22,8 +38,9 @@ def plan_migration(db: peewee.Database) -> dict[str, Any]:
     The upgrade is *known* when it is additive: the 5.6 columns that are missing can
     be added (nullable or with a default) and the missing indexes created, and no
     column left in the table would break Kamailio's inserts (an extra NOT NULL column
-    without a default). Anything else (type changes, dropped columns holding data,
-    newer versions than 5.6) is reported, not touched.
+    without a default). Anything else (VARCHAR sizes that differ, NOT NULL columns
+    without a default, versions newer than 5.6) is reported, not touched. Columns that
+    5.6 does not have are kept (``kept_columns``).
     """
     engine = engine_of(db)
     present = existing_tables(db)
@@ -43,16 +60,22 @@ def plan_migration(db: peewee.Database) -> dict[str, Any]:
             if not c.null and not c.has_default and not c.autoincrement:
                 problems.append(f"column {c.name} is NOT NULL without a default")
         known = {c.name for c in t.columns}
-        extra = [name for name, info in actual.items() if name not in known and not info.null]
-        extra_ok = [name for name, info in actual.items() if name not in known and info.null]
-        for name in extra:
-            problems.append(f"column {name} is not in 5.6 and is NOT NULL")
+        for name, info in actual.items():
+            if name not in known and not info.null and info.default is None:
+                problems.append(f"column {name} is not in 5.6 and NOT NULL without a default")
+        extra_ok = [name for name in actual if name not in known]
+        sizes = varchar_sizes(db, t.name)
+        for c in t.columns:
+            if c.type == "string" and c.name in sizes and sizes[c.name] != c.size:
+                problems.append(
+                    f"column {c.name} is VARCHAR({sizes[c.name]}), 5.6 has VARCHAR({c.size})"
+                )
         if found is not None and found > t.version:
             problems.append(f"version {found} is newer than Kamailio 5.6's {t.version}")
         # Matched by columns and uniqueness: SQLite does not keep UNIQUE constraint names.
         have_idx = {(tuple(i.columns), bool(i.unique)) for i in db.get_indexes(t.name)}
         missing_idx = [i for i in t.indexes if (i.columns, i.unique) not in have_idx]
-        steps = [f"ALTER TABLE {t.name} ADD COLUMN {_column_sql_for_add(engine, c)}" for c in add]
+        steps = [f"ALTER TABLE {t.name} ADD COLUMN {ddl.column_sql(engine, c)}" for c in add]
         steps += [
             f"CREATE {'UNIQUE ' if i.unique else ''}INDEX {ddl.index_name(engine, t, i)}"
             for i in missing_idx

@@ -260,6 +260,11 @@ def test_migrate_upgrades_additive_changes_and_reports_the_rest(db_url):
         db.execute_sql("UPDATE version SET table_version = 8 WHERE table_name = 'location'")
         # a version kamtool cannot know how to reach
         db.execute_sql("UPDATE version SET table_version = 99 WHERE table_name = 'dispatcher'")
+        # an older domain table with a narrower column: reported, never altered
+        db.execute_sql("DROP TABLE domain")
+        db.execute_sql("CREATE TABLE domain (id INTEGER PRIMARY KEY, domain VARCHAR(32) NOT NULL,"
+                       " did VARCHAR(64), last_modified TIMESTAMP NULL)")  # fmt: skip
+        db.execute_sql("UPDATE version SET table_version = 1 WHERE table_name = 'domain'")
 
     plan = kt(db_url, "dbctl", "migrate", "--dry-run")
     assert plan.exit_code == 9  # dispatcher cannot be upgraded
@@ -267,15 +272,22 @@ def test_migrate_upgrades_additive_changes_and_reports_the_rest(db_url):
     (loc,) = data["upgraded"]
     assert (loc["table"], loc["found"], loc["expected"]) == ("location", 8, 9)
     assert loc["add_columns"] == ["partition"] and loc["add_indexes"] == ["expires_idx"]
-    (disp,) = data["not_upgradable"]
+    dom, disp = data["not_upgradable"]  # in kamdbctl order
     assert disp["table"] == "dispatcher" and "newer" in disp["problems"][0]
+    assert dom["table"] == "domain"
+    assert dom["problems"] == ["column domain is VARCHAR(32), 5.6 has VARCHAR(64)"]
 
     assert kt(db_url, "dbctl", "migrate").exit_code == 9
     shown = ok(kt(db_url, "dbctl", "show"))
-    assert [m["table"] for m in shown["mismatches"]] == ["dispatcher"]
+    assert [m["table"] for m in shown["mismatches"]] == ["domain", "dispatcher"]
     with connected(db_url, auto_create=False) as db:
         assert "partition" in [c.name for c in db.get_columns("location")]
         db.execute_sql("UPDATE version SET table_version = 4 WHERE table_name = 'dispatcher'")
+        db.execute_sql("DROP TABLE domain")
+    from kamtool.db import ddl, schema
+
+    with connected(db_url, auto_create=False) as db:
+        ddl.create_tables(db, tables=[schema.table("domain")])
     done = ok(kt(db_url, "dbctl", "migrate"))
     assert done["up_to_date"] is True
 
