@@ -20,9 +20,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Label, TabbedContent, TabPane
 from textual.worker import WorkerState
 
-from kamtool.errors import KamtoolError, OperationTimeout, RpcUnavailable
+from kamtool.errors import KamtoolError
 from kamtool.tui.health import evaluate, worst
 from kamtool.tui.messages import ActionFinished, ActionRequested, Polled, PollFailed
+from kamtool.tui.polling import read_group
 from kamtool.tui.source import MonitorSource
 from kamtool.tui.traffic import Traffic
 from kamtool.tui.widgets.calls import CallsTable
@@ -37,11 +38,7 @@ from kamtool.tui.widgets.traffic_panel import TrafficPanel
 
 GROUPS = ("server", "contacts", "dialogs", "dispatcher", "security")
 TABS = ("overview", "registrations", "calls", "dispatcher", "security")
-BASELINE_SECONDS = 60.0
-UNREACHABLE = (
-    RpcUnavailable,
-    OperationTimeout,
-)  # the server, not the request, is the problem  # health rates are computed over about this long
+BASELINE_SECONDS = 60.0  # health rates are computed over about this long
 
 
 class MonitorApp(App[None]):
@@ -160,33 +157,8 @@ class MonitorApp(App[None]):
                 getattr(self, f"poll_{group}")()
 
     def _read(self, group: str, reads: dict[str, Callable[[], Any]], optional: bool) -> None:
-        """Run ``reads`` (in a worker thread) and post the outcome.
-
-        With ``optional``, a section the server refuses (module not loaded) is reported
-        as an ``error:<name>`` entry instead of failing the whole group.
-        """
-        at = self.clock()
-        data: dict[str, Any] = {}
-        try:
-            for name, read in reads.items():
-                try:
-                    data[name] = read()
-                except UNREACHABLE:
-                    raise
-                except KamtoolError as exc:
-                    if not optional:
-                        raise
-                    data[f"error:{name}"] = exc.message
-        except UNREACHABLE as exc:
-            self.post_message(PollFailed(group, exc.message, unreachable=True))
-            return
-        except KamtoolError as exc:
-            self.post_message(PollFailed(group, exc.message, unreachable=False))
-            return
-        except Exception as exc:  # a bad answer must not kill the monitor: show it
-            self.post_message(PollFailed(group, f"bad answer: {exc!r}", unreachable=False))
-            return
-        self.post_message(Polled(group, data, at))
+        """Run ``reads`` (in a worker thread) and post the outcome."""
+        self.post_message(read_group(group, reads, optional=optional, at=self.clock()))
 
     @work(thread=True, exclusive=True, group="server")
     def poll_server(self) -> None:

@@ -12,15 +12,21 @@ from tests.tui.snapshot_app import snapshot_case
 SMALL, LARGE = (80, 24), (160, 48)
 
 
-@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
 @pytest.mark.parametrize(
     "keys",
     [(), ("2",), ("3",), ("4",), ("5",)],
     ids=["overview", "registrations", "calls", "dispatcher", "security"],
 )
-def test_tabs(snap_compare, size, keys):
+def test_tabs_80x24(snap_compare, keys):
     app, run_before = snapshot_case(*keys)
-    assert snap_compare(app, terminal_size=size, run_before=run_before)
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+# At 160x48 the tables only gain empty rows; the overview and the widest table are enough.
+@pytest.mark.parametrize("keys", [(), ("2",)], ids=["overview", "registrations"])
+def test_tabs_160x48(snap_compare, keys):
+    app, run_before = snapshot_case(*keys)
+    assert snap_compare(app, terminal_size=LARGE, run_before=run_before)
 
 
 def test_filtered_registrations(snap_compare):
