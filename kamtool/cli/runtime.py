@@ -91,6 +91,8 @@ def _watch(rpc: RpcClient, sel: list[str], interval: float, count: int) -> None:
             line = {"time": stamp, "seconds": round(t1 - t0, 3), "stats": rows}
             print(json.dumps(line), flush=True)
         else:
+            if o.is_terminal:
+                o.console.clear()  # one screen that updates, like `watch`
             o.table(rows, RATE_COLUMNS, title=f"{stamp} (per second)", empty=f"{stamp}: no change")
         before, t0 = after, t1
         n += 1
