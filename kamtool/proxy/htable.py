@@ -188,4 +188,8 @@ def default_store(database: Any = None, clock: Callable[[], float] = time.time) 
                     store.reload(name)
                 except Exception as exc:  # DB down or table missing: start empty
                     log.warning("htable %s: cannot load from %s: %s", name, table.dbtable, exc)
+                    try:
+                        database.rollback()  # PostgreSQL aborts the transaction on error
+                    except Exception:
+                        pass
     return store

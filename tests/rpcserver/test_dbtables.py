@@ -121,3 +121,16 @@ def test_default_store_loads_kv_and_survives_a_missing_table(sqlite_url: str) ->
         assert store.get("ipban").autoexpire == 300
     finally:
         db.close()
+
+
+def test_build_registry_from_a_database(sqlite_url: str) -> None:
+    db = open_database(sqlite_url)
+    try:
+        create_tables(db, tables=[schema.tables()[t] for t in ("address", "htable")])
+        reg = build_registry(statistics=Statistics(), database=db)
+        # address exists: permissions.*; no domain/dispatcher tables: those are left out
+        assert "permissions.addressDump" in reg.names()
+        assert "domain.dump" not in reg.names() and "dispatcher.list" not in reg.names()
+        assert _rpc(reg, "htable.dump", "kv")["result"] == []
+    finally:
+        db.close()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from kamtool.proxy.cfg import CfgStore, default_cfg
-from kamtool.proxy.htable import HtableStore, default_tables
+from kamtool.proxy.htable import HtableStore, default_store
 from kamtool.proxy.stats import Statistics
 from kamtool.rpc.methods import (
     Registry,
@@ -22,6 +23,8 @@ from kamtool.rpc.methods import (
 from kamtool.rpc.methods import cfg as cfg_methods
 
 __all__ = ["build_registry"]
+
+log = logging.getLogger(__name__)
 
 
 def build_registry(
@@ -40,16 +43,32 @@ def build_registry(
     sockets: Callable[[], Sequence[tuple[str, str, int]]] | None = None,
     profiles: Iterable[str] | Callable[[], Iterable[str]] = dlg.DEFAULT_PROFILES,
     make_binding: Callable[..., Any] | None = None,
+    database: Any = None,
 ) -> Registry:
     """A :class:`Registry` with ``system.*``, ``core.*``, ``stats.*``/``sl``/``tm``,
     ``htable.*``, ``cfg.*``, ``pike.*``, and the ``ul``/``dlg``/``dispatcher``/
     ``permissions``/``domain`` methods for each object given (left out when None, so
-    ``system.listMethods`` shows only what works)."""
+    ``system.listMethods`` shows only what works).
+
+    With ``database`` (a peewee database), objects not given are made from it:
+    :mod:`kamtool.rpc.methods.dbtables` snapshots of ``address``/``trusted``, ``domain``
+    and ``dispatcher`` (each skipped with a warning when its table cannot be read) and the
+    ``kv`` hash table from ``htable``. Pass your own instances when the proxy's routing
+    must see the same tables (``AddressTable.allows`` for trusted sources).
+    """
+    if database is not None:
+        from kamtool.rpc.methods import dbtables
+
+        if htables is None:
+            htables = default_store(database)
+        perms = perms if perms is not None else _try(dbtables.AddressTable, database)
+        domains = domains if domains is not None else _try(dbtables.DomainTable, database)
+        dispatch = dispatch if dispatch is not None else _try(dbtables.DispatcherTable, database)
     reg = Registry()
     modules = ["kamtool", "sl", "tm", "stats", "htable", "cfg", "pike"]
     core.register(reg, started=started, processes=processes, sockets=sockets, modules=modules)
     stats.register(reg, statistics)
-    htable.register(reg, htables if htables is not None else HtableStore(default_tables()))
+    htable.register(reg, htables if htables is not None else default_store())
     cfg_methods.register(reg, cfg if cfg is not None else default_cfg())
     pike.register(reg, flood)
     if usrloc is not None:
@@ -68,3 +87,14 @@ def build_registry(
         permissions.register_domain(reg, domains)
         modules.append("domain")
     return reg
+
+
+def _try(factory: Callable[[Any], Any], database: Any) -> Any:
+    from kamtool.rpc.methods import dbtables
+
+    try:
+        return factory(database)
+    except Exception as exc:  # missing table, database down: leave those methods out
+        log.warning("RPC: %s not available: %s", factory.__name__, exc)
+        dbtables._rollback(database)
+        return None

@@ -14,6 +14,7 @@ A reload that fails (database down) keeps the previous snapshot and raises.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,16 @@ from kamtool.db import schema
 from kamtool.db.models import make_model
 
 __all__ = ["AddressTable", "DispatcherTable", "DomainTable", "Destination"]
+
+log = logging.getLogger(__name__)
+
+
+def _rollback(database: Any) -> None:
+    """After a failed statement (PostgreSQL aborts the transaction until a rollback)."""
+    try:
+        database.rollback()
+    except Exception:
+        pass
 
 
 def _model(database: Any, table: str) -> Any:
@@ -56,7 +67,11 @@ class AddressTable:
         self._trusted: list[TrustedRow] = []
         if load:
             self.reload_addresses()
-            self.reload_trusted()
+            try:
+                self.reload_trusted()
+            except Exception as exc:  # like the reference cfg: address table only
+                log.warning("permissions: trusted table not loaded: %s", exc)
+                _rollback(database)
 
     def addresses(self) -> list[AddressRow]:
         return list(self._addresses)
