@@ -154,6 +154,11 @@ def create_users(
                     cur.execute(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{rw[0]}"')
                     cur.execute(f'GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "{rw[0]}"')
                     cur.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA public TO "{ro[0]}"')
+                    # tables created later (dbctl create --group extra) get the same grants
+                    default = "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT"
+                    cur.execute(f'{default} ALL ON TABLES TO "{rw[0]}"')
+                    cur.execute(f'{default} ALL ON SEQUENCES TO "{rw[0]}"')
+                    cur.execute(f'{default} SELECT ON TABLES TO "{ro[0]}"')
             finally:
                 conn2.close()
         return made

@@ -115,6 +115,9 @@ def test_create_makes_the_server_database_and_users(db_url):
             assert list(db.execute_sql("SELECT domain FROM domain")) == [("rw.example",)]
             with pytest.raises(Exception, match="(?i)denied|permission"):
                 db.execute_sql("INSERT INTO domain (domain) VALUES ('ro.example')")
+        ok(kt(url, "dbctl", "create", "-g", "extra"))  # later tables get the grants too
+        with connected(f"{scheme}://{ro}:ropw@{host}/kt_new_{suffix}", auto_create=False) as db:
+            assert list(db.execute_sql("SELECT COUNT(*) FROM htable")) == [(0,)]
         ok(kt(url, "dbctl", "drop", "--database", "--yes"))
         assert kt(url, "dbctl", "show").exit_code == 5  # the database is gone
     finally:
