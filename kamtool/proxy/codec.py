@@ -23,7 +23,7 @@ from typing import Any
 from kamtool.proxy.config import Listen, ProxyConfig
 from kamtool.proxy.tm import Target
 from kamtool.sip.errors import ParseError
-from kamtool.sip.headers import canonical_name, make_branch, parse_name_addr_list, parse_via
+from kamtool.sip.headers import canonical_name, make_branch, parse_name_addr_list
 from kamtool.sip.message import Headers, Request, Response, make_response
 from kamtool.sip.parser import parse_message
 from kamtool.sip.uri import SipURI, format_host, parse_uri
@@ -434,8 +434,3 @@ class Codec:
             dest = dest_of_uri(req.uri)
             target = Target(req.uri_text, dest) if dest is not None else None
         return did, target
-
-
-def parse_via_text(text: str) -> Any:
-    """Parse one Via value (tests and tools)."""
-    return parse_via(text)

@@ -25,8 +25,6 @@ forwarded statelessly by the next Via.
 from __future__ import annotations
 
 import logging
-import os
-import time
 from typing import Any
 
 from kamtool.proxy.auth import Authenticator
@@ -579,11 +577,3 @@ class Router:
 
     def _via_is_ours(self, via: Any) -> bool:
         return via.host.lower() in self.local_names and (via.port or 5060) in self.local_ports
-
-
-def new_tag() -> str:
-    """A random To-tag body (32 hex chars)."""
-    return os.urandom(16).hex()
-
-
-_START = time.time()
