@@ -295,3 +295,18 @@ def test_connection_limit_answers_503(rpc: ServerThread) -> None:
     finally:
         for s in idle:
             s.close()
+
+
+def test_ipv6_loopback(tmp_path: Path) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this host")
+    srv = ServerThread(lambda: RpcServer(Registry(), "::1", 0, fifo=False, dgram=False))
+    try:
+        assert srv.server.url.startswith("http://[::1]:")
+        r = httpx.post(srv.server.url, json={**POST, "method": "system.listMethods"}, timeout=5)
+        assert "system.methodHelp" in r.json()["result"]
+    finally:
+        srv.stop()

@@ -1,7 +1,7 @@
 """A small HTTP/1.1 server for ``POST /RPC*`` and ``GET /metrics`` on asyncio streams.
 
-Why our own parser and not h11: the server answers two fixed routes with small bodies,
-Content-Length framing only; the parser below is ~100 lines with strict limits, and
+Why our own parser and not h11: the server answers two fixed routes with small request
+bodies (Content-Length or chunked); the parser below is short, has strict limits, and
 keeps the dependency list as it is. It is deliberately strict: anything outside what it
 supports gets a clear 4xx, never a hang.
 
@@ -10,6 +10,7 @@ when the code is an HTTP status; ``Content-Type: application/json``; body printe
 :mod:`kamtool.rpc.kamjson`; an HTTP/1.0 request gets an ``HTTP/1.0`` status line.
 Differences (Kamailio closes after every reply and hangs on bad input):
 
+* no ``Sia:`` header (xhttp's renamed fake Via, meaningless outside SIP);
 * keep-alive is supported (HTTP/1.1 default, ``Connection: close`` honoured);
 * GET/PUT/... on ``/RPC`` → ``405`` with a ``-32600`` error (Kamailio executes a GET with
   a body and hangs on a GET without one);
