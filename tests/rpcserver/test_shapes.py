@@ -11,7 +11,7 @@ import pytest
 
 from kamtool.rpc import kamjson
 from kamtool.rpc.server.dispatch import handle_bytes
-from tests.rpcserver.captures import RPC_DIR, load
+from tests.rpcserver.captures import RPC_DIR, capture, load
 from tests.rpcserver.fakes import FakeState, PikeEntry
 from tests.rpcserver.shape import same_shape, shape_diff
 
@@ -164,3 +164,21 @@ def test_param_checks() -> None:
         "Invalid params: 'value' must be a string, number, boolean or null"
     )
     assert call("core.echo", 1, "x", None)["result"] == ["1", "x", "null"]
+
+
+def test_proxy_dialog_objects_print_like_kamailio() -> None:
+    """The proxy's own Dialog/Leg classes (not the fakes) give dlg.list's shape."""
+    from kamtool.proxy.dialogs import Dialog, Leg
+    from kamtool.rpc.methods.dlg import dialog_info
+
+    d = Dialog(3974, 1196, "1-12180@127.0.0.1", "sip:1001@127.0.0.1", "sip:1002@127.0.0.1")
+    d.state, d.start_ts, d.init_ts, d.timeout = 4, 1795693101, 1795693101, 1795700301
+    d.caller = Leg("a", "sip:1001@127.0.0.1:5070", "2", "", "udp:127.0.0.1:5060")
+    d.callee = Leg("b", "sip:127.0.0.1:5064;transport=UDP", "0", "", "udp:127.0.0.1:5060")
+    d.profiles = [{"callee": "1002"}, {"caller": "1001"}, "inbound"]
+    ref = capture("dlg.list")["result"]
+    assert not shape_diff([dialog_info(d)], ref)
+    unanswered = Dialog(1, 2, "c", "sip:a@h", "sip:b@h")
+    assert dialog_info(unanswered)["callee"] == {
+        "tag": None, "contact": None, "cseq": None, "route_set": None, "socket": None,
+    }  # fmt: skip
