@@ -6,6 +6,7 @@ Textual is imported inside the command body only, so ``kamtool --help`` stays fa
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -51,6 +52,11 @@ def monitor(
         else:
             ctx.out.console.print(render_text(report), highlight=False, markup=False)
         return
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        raise BadInput(
+            "the live monitor needs a terminal",
+            hint="use `kamtool monitor --once --json` in scripts and pipes",
+        )
     from kamtool.tui.app import MonitorApp
 
     MonitorApp(source=source, interval=interval).run()

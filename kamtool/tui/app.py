@@ -198,6 +198,7 @@ class MonitorApp(App[None]):
         data = message.data
         header = self.header
         header.connected, header.now = True, now
+        header.target = self.source.target
         if message.group == "server":
             if "version" in data:
                 self.version = data["version"]

@@ -253,12 +253,21 @@ class RpcSource:
     max_ban_lookups = 50  # htable.get per banned address (for its expiry), at most
 
     def __init__(
-        self, client_factory: Callable[[], RpcCaller], target: str, *, table: str = "location"
+        self,
+        client_factory: Callable[[], RpcCaller],
+        target: str | Callable[[], str],
+        *,
+        table: str = "location",
     ):
-        self.target = target
+        self._target = target
         self.table = table
         self._factory = client_factory
         self._local = threading.local()
+
+    @property
+    def target(self) -> str:
+        """The endpoint watched (a callable target may change once one answered)."""
+        return self._target() if callable(self._target) else self._target
 
     def call(self, method: str, *params: Any) -> Any:
         client = getattr(self._local, "client", None)
@@ -339,7 +348,8 @@ def rpc_source(url: str | None, *, timeout: float = 5.0, token: str | None = Non
     from kamtool.rpc.client import RpcClient
 
     client = RpcClient(url, timeout=timeout, token=token)  # thread-safe: one for all workers
-    return RpcSource(lambda: client, url or RpcClient.default_url)
+    # Without a URL the client tries kamtool's proxy, then Kamailio's FIFO: show the one in use.
+    return RpcSource(lambda: client, lambda: client.url)
 
 
 # --------------------------------------------------------------------------- one sample

@@ -84,6 +84,12 @@ def test_once_notes_a_missing_module(fake):
     assert data["dialogs"] == []
 
 
+def test_live_monitor_without_a_terminal_points_to_once(fake):
+    r = invoke("monitor")
+    assert r.exit_code == 2
+    assert "terminal" in r.stderr and "--once" in r.stderr
+
+
 def test_bad_interval_is_a_usage_error():
     r = invoke("monitor", "--interval", "0")
     assert r.exit_code == 2
