@@ -182,3 +182,21 @@ def test_proxy_dialog_objects_print_like_kamailio() -> None:
     assert dialog_info(unanswered)["callee"] == {
         "tag": None, "contact": None, "cseq": None, "route_set": None, "socket": None,
     }  # fmt: skip
+
+
+def test_ul_dump_uses_a_snapshot_when_the_store_has_one() -> None:
+    state = FakeState()
+    calls: list[str] = []
+    original = state.usrloc.get
+
+    def counting_get(aor: str):
+        calls.append(aor)
+        return original(aor)
+
+    state.usrloc.get = counting_get
+    state.usrloc.snapshot = lambda: {a: list(r) for a, r in state.usrloc.records.items()}
+    reg = state.registry()
+    body = json.dumps({"jsonrpc": "2.0", "method": "ul.dump", "id": 1}).encode()
+    dump = asyncio.run(handle_bytes(reg, body)).body["result"]
+    assert calls == []
+    assert dump["Domains"][0]["Domain"]["Stats"]["Records"] == 3

@@ -55,6 +55,10 @@ class Usrloc(Protocol):
     * ``add(binding)`` saves a hand-made binding (``ul.add``), ``remove(aor)`` drops every
       binding of an AoR, ``remove_contact(aor, uri)`` one (False when not found);
     * ``flush()`` writes pending changes to the database.
+
+    Optional: ``snapshot()`` → ``{aor: [bindings]}`` for every record in one go. ``ul.dump``
+    uses it when present, so a database-only store (db_mode 3) can answer with one query
+    instead of one per AoR.
     """
 
     def aors(self) -> list[str]: ...
@@ -129,21 +133,29 @@ def register(
         if name != table:
             raise RpcFault(500, "Domain table not found")
 
+    def records() -> dict[str, list[Any]]:
+        snapshot = getattr(usrloc, "snapshot", None)
+        if snapshot is not None:
+            return snapshot()
+        return {aor: usrloc.get(aor) or [] for aor in usrloc.aors()}
+
     def dump(mode: str | None = None) -> dict[str, Any]:
         now = clock()
-        aors = usrloc.aors()
         if mode == "brief":
+            aors = usrloc.aors()
             entries: list[Any] = [{"AoR": aor} for aor in aors]
         else:
+            recs = records()
+            aors = list(recs)
             entries = [
                 {
                     "Info": {
                         "AoR": aor,
                         "HashID": aor_hash(aor),
-                        "Contacts": [contact_info(b, now) for b in usrloc.get(aor) or ()],
+                        "Contacts": [contact_info(b, now) for b in bindings],
                     }
                 }
-                for aor in aors
+                for aor, bindings in recs.items()
             ]
         return {
             "Domains": [

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,19 +150,27 @@ async def _run_one(registry: Registry, req: Any) -> tuple[dict[str, Any], int, s
         params = list(params.values())  # Kamailio: names ignored, values in order
     elif not isinstance(params, list):
         return fail(INVALID_REQUEST, 'Invalid Request: "params" must be an array or object', req_id)
+    started = time.perf_counter()
     try:
         result = await registry.call(method, params)
     except RpcFault as fault:
+        log.debug("rpc %.60s: error %d (%.1f ms)", method, fault.code, _ms(started))
         return fail(fault.code, fault.message, req_id, notification)
     except Exception:
         log.exception("RPC method %s failed", method)
         return fail(INTERNAL_ERROR, "Internal error", req_id, notification)
+    # the method name only: parameters may carry values nobody should find in a log
+    log.debug("rpc %.60s: ok (%.1f ms)", method, _ms(started))
     if result is None:
         result = {}  # Kamailio's answer for methods without a return value
     answer: dict[str, Any] = {"jsonrpc": "2.0", "result": result}
     if not notification:
         answer["id"] = req_id
     return answer, 200, "OK", notification
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
 
 
 def _valid_id(value: Any) -> bool:
