@@ -37,10 +37,29 @@ def database() -> Iterator[peewee.Database]:
 
 
 def user(spec: str, what: str = "user") -> User:
-    """``user``, ``user@domain`` or ``sip:user@domain``, with the configured default domain."""
+    """``user``, ``user@domain`` or ``sip:user@domain``, with the default domain.
+
+    The default domain is the configured one; failing that, the only row of the
+    ``domain`` table (what ``kamtool serve`` records), so that ``kamtool add 1001 pass``
+    works on a single-domain server. With neither, kamctl's "domain unknown" error.
+    """
     from kamtool.core.users import parse_user
 
-    return parse_user(spec, settings().sip_domain, what=what)
+    default = settings().sip_domain
+    if default is None and "@" not in spec:
+        default = _sole_domain()
+    return parse_user(spec, default, what=what)
+
+
+def _sole_domain() -> str | None:
+    from kamtool.core.domains import sole_domain
+    from kamtool.errors import KamtoolError
+
+    try:
+        with database() as db:
+            return sole_domain(db)
+    except KamtoolError:  # no database or no table yet: the "domain unknown" error says more
+        return None
 
 
 def password_arg(value: str) -> str:

@@ -61,3 +61,15 @@ def show(db: peewee.Database) -> list[dict[str, Any]]:
     D = models.Domain
     with reading("domain"):
         return [_row(r) for r in D.select().order_by(D.domain)]
+
+
+def sole_domain(db: peewee.Database) -> str | None:
+    """The domain when the ``domain`` table holds exactly one, else ``None``.
+
+    Used as the default domain for user names when none is configured: a single-domain
+    server (``kamtool serve`` records the domain it serves) needs no SIP_DOMAIN.
+    """
+    D = models.Domain
+    with reading("domain"):
+        names = [r.domain for r in D.select(D.domain).limit(2)]
+    return names[0] if len(names) == 1 else None
