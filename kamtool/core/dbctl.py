@@ -218,7 +218,7 @@ def backup(
     progress = progress or _no_progress
     path = Path(file)
     u = parse_url(url)
-    with _open(url, must_exist=True) as db:
+    with _open(url, must_exist=True) as db, transfer.snapshot(db):
         models = build_models(db)
         chosen = transfer.data_tables(db, tables)
         versions = read_versions(db)
@@ -348,7 +348,7 @@ def copy(
         raise BadInput("source and target are the same database")
     if dst_u.engine != "sqlite":
         server.ensure_database(dst_u)
-    with _open(url, must_exist=True) as src, _open(to_url) as dst:
+    with _open(url, must_exist=True) as src, _open(to_url) as dst, transfer.snapshot(src):
         chosen = transfer.data_tables(src)
         versions = read_versions(src)
         transfer.check_versions({t.name: versions.get(t.name) for t in chosen})

@@ -20,6 +20,7 @@ import gzip
 import io
 import json
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +34,20 @@ from kamtool.errors import AlreadyExists, BadInput, NotFound, SchemaError
 
 BACKUP_FORMAT = "kamtool-backup"
 BACKUP_FORMAT_VERSION = 1
+
+
+@contextmanager
+def snapshot(db: peewee.Database) -> Iterator[None]:
+    """A read transaction in which every table is seen at one point in time (REPEATABLE
+    READ; SQLite's read transactions are snapshots), so a backup of a live database
+    is consistent across tables."""
+    engine = engine_of(db)
+    if engine == "mysql":  # before BEGIN: it applies to the next transaction
+        db.execute_sql("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    with db.atomic():
+        if engine == "postgres":  # the first statement of the transaction
+            db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
 
 
 def count_rows(db: peewee.Database, table: str) -> int:
