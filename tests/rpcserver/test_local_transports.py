@@ -223,3 +223,32 @@ def test_stale_fifo_and_socket_are_replaced(tmp_path: Path, state) -> None:
     finally:
         srv.stop()
     assert not (runtime / FIFO_NAME).exists() and not (runtime / SOCKET_NAME).exists()
+
+
+def test_fifo_and_dgram_survive_garbage(rpc: ServerThread, tmp_path: Path) -> None:
+    """Random bytes (quotes, braces, newlines included) never wedge either transport."""
+    import random
+
+    rnd = random.Random(4711)
+    alphabet = b'{}[]"\\\n :,abc1\x00\xff'
+    fd = os.open(rpc.server.fifo_path, os.O_WRONLY)
+    try:
+        for _ in range(200):
+            os.write(fd, bytes(rnd.choice(alphabet) for _ in range(rnd.randint(1, 60))))
+        os.write(fd, b"\n")
+    finally:
+        os.close(fd)
+    assert json.loads(fifo_call(rpc, tmp_path, VERSION))["result"].startswith("kamtool")
+    for _ in range(50):
+        junk = bytes(rnd.choice(alphabet) for _ in range(rnd.randint(0, 80)))
+        reply = dgram_call(rpc, tmp_path, junk)
+        assert reply is None or "error" in json.loads(reply) or "result" in json.loads(reply)
+    assert json.loads(dgram_call(rpc, tmp_path, json.dumps(VERSION).encode()))["id"] == 1
+
+
+def test_fifo_broken_string_ends_at_the_newline(rpc: ServerThread, tmp_path: Path) -> None:
+    fd = os.open(rpc.server.fifo_path, os.O_WRONLY)
+    os.write(fd, b'{"jsonrpc": "2.0", "method": "core.version, "id": 1\n')  # unclosed string
+    os.close(fd)
+    # without the newline rule the next request would be read as part of that string
+    assert json.loads(fifo_call(rpc, tmp_path, VERSION))["id"] == 1

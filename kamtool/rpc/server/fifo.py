@@ -9,8 +9,9 @@ created, then closes it. Differences from Kamailio 5.6, all to avoid silent hang
   reply FIFO;
 * malformed JSON still gets a ``-32700`` reply when a ``reply_name`` can be read from the
   text; Kamailio answers nothing;
-* a document with unbalanced braces does not swallow later requests: it is dropped when a
-  new document starts at the beginning of a line or after ``STALL_SECONDS`` of silence;
+* a broken document does not swallow later requests (Kamailio keeps reading lines until
+  the braces balance): it ends at a raw newline inside a string, at a ``{`` starting a
+  line, or after ``STALL_SECONDS`` without new data, and gets its ``-32700``;
 * the reply path must stay inside ``reply_dir`` and be a FIFO owned by our user (or root);
   the server never creates or follows anything else there.
 """
@@ -121,14 +122,33 @@ class FifoServer:
             self._stall = loop.call_later(STALL_SECONDS, self._drop_stalled)
         if len(self._buf) > MAX_REQUEST_BYTES:
             log.warning("RPC FIFO: request larger than %d bytes dropped", MAX_REQUEST_BYTES)
-            self._reset(len(self._buf))
+            self._reset()
 
     def _frame(self) -> None:
-        """Cut complete documents (balanced braces/brackets outside strings) from the buffer."""
+        """Cut complete documents (balanced braces/brackets outside strings) from the buffer.
+
+        A document is also cut short, and answered as malformed, when it cannot go on as
+        JSON: a raw newline inside a string, or a ``{`` at the start of a line while a
+        document is open (the next request). Text outside any document is taken a line
+        at a time. So one broken request never swallows the ones after it.
+        """
         buf = self._buf
         i = self._scanned
         while i < len(buf):
             c = buf[i]
+            if self._depth == 0:
+                if c in b" \t\r\n":
+                    i += 1
+                elif c in (0x7B, 0x5B):  # { [
+                    self._depth = 1
+                    i += 1
+                else:  # garbage outside any document: the rest of the line
+                    end = buf.find(b"\n", i)
+                    if end < 0:
+                        break  # wait for the newline (or the stall timer)
+                    self._cut(end + 1)
+                    i = 0
+                continue
             if self._in_string:
                 if self._escape:
                     self._escape = False
@@ -136,40 +156,39 @@ class FifoServer:
                     self._escape = True
                 elif c == 0x22:
                     self._in_string = False
+                elif c == 0x0A:  # JSON strings cannot hold a raw newline
+                    self._cut(i + 1)
+                    i = 0
+                    continue
             elif c == 0x22:
                 self._in_string = True
-            elif c in (0x7B, 0x5B):  # { [
-                if self._depth > 0 and i > 0 and buf[i - 1] == 0x0A and c == 0x7B:
-                    # a new document at the start of a line while one is still open:
-                    # the open one is broken. Answer it, then start afresh here.
-                    self._emit(bytes(buf[:i]))
-                    del buf[:i]
-                    i = 0
-                    self._depth = 0
+            elif c in (0x7B, 0x5B):
+                if c == 0x7B and buf[i - 1] == 0x0A:  # the next request begins
+                    self._cut(i)
+                    self._depth = 1
+                    i = 1
+                    continue
                 self._depth += 1
             elif c in (0x7D, 0x5D):  # } ]
                 self._depth -= 1
-                if self._depth <= 0:
-                    self._emit(bytes(buf[: i + 1]))
-                    del buf[: i + 1]
-                    i = -1
-                    self._depth = 0
-            elif self._depth == 0 and c not in b" \t\r\n":
-                # garbage outside any document: take the rest of the line as one bad request
-                end = buf.find(b"\n", i)
-                if end < 0:
-                    break
-                self._emit(bytes(buf[: end + 1]))
-                del buf[: end + 1]
-                i = -1
+                if self._depth == 0:
+                    self._cut(i + 1)
+                    i = 0
+                    continue
             i += 1
         self._scanned = i
         if not buf.strip():
             buf.clear()
             self._scanned = 0
 
-    def _reset(self, upto: int) -> None:
-        del self._buf[:upto]
+    def _cut(self, n: int) -> None:
+        """Hand ``buf[:n]`` over as one request and reset the scanner."""
+        self._emit(bytes(self._buf[:n]))
+        del self._buf[:n]
+        self._depth = 0
+        self._in_string = self._escape = False
+
+    def _reset(self) -> None:
         self._buf.clear()
         self._depth = 0
         self._in_string = self._escape = False
@@ -179,7 +198,7 @@ class FifoServer:
         self._stall = None
         if self._buf.strip():
             self._emit(bytes(self._buf))
-        self._reset(len(self._buf))
+        self._reset()
 
     # ---- answering -------------------------------------------------------------------
 
