@@ -310,3 +310,10 @@ def test_ipv6_loopback(tmp_path: Path) -> None:
         assert "system.methodHelp" in r.json()["result"]
     finally:
         srv.stop()
+
+
+def test_invalid_request_without_id_is_answered_with_id_null(rpc: ServerThread) -> None:
+    r = post(rpc, json.dumps({"jsonrpc": "1.0", "method": "core.version"}))
+    assert r.status_code == 400 and r.json()["id"] is None
+    batch = [{"jsonrpc": "1.0", "method": "core.version"}, {"method": 1}]
+    assert [a["id"] for a in post(rpc, json.dumps(batch)).json()] == [None, None]

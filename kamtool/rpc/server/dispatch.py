@@ -140,16 +140,18 @@ async def _run_one(registry: Registry, req: Any) -> tuple[dict[str, Any], int, s
     notification = req_id is _NO_ID
     if not notification and (isinstance(req_id, bool) or not _valid_id(req_id)):
         return fail(INVALID_REQUEST, "Invalid Request: id must be a string, number or null")
+    # an invalid request is answered even without an id (JSON-RPC 2.0: with id null)
+    bad_id = None if notification else req_id
     if req.get("jsonrpc") != "2.0":
-        return fail(INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be "2.0"', req_id)
+        return fail(INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be "2.0"', bad_id)
     method = req.get("method")
     if not isinstance(method, str):
-        return fail(INVALID_REQUEST, 'Invalid Request: "method" must be a string', req_id)
+        return fail(INVALID_REQUEST, 'Invalid Request: "method" must be a string', bad_id)
     params = req.get("params", [])
     if isinstance(params, dict):
         params = list(params.values())  # Kamailio: names ignored, values in order
     elif not isinstance(params, list):
-        return fail(INVALID_REQUEST, 'Invalid Request: "params" must be an array or object', req_id)
+        return fail(INVALID_REQUEST, 'Invalid Request: "params" must be an array or object', bad_id)
     started = time.perf_counter()
     try:
         result = await registry.call(method, params)
@@ -157,7 +159,7 @@ async def _run_one(registry: Registry, req: Any) -> tuple[dict[str, Any], int, s
         log.debug("rpc %.60s: error %d (%.1f ms)", method, fault.code, _ms(started))
         return fail(fault.code, fault.message, req_id, notification)
     except Exception:
-        log.exception("RPC method %s failed", method)
+        log.exception("RPC method %.60s failed", method)
         return fail(INTERNAL_ERROR, "Internal error", req_id, notification)
     # the method name only: parameters may carry values nobody should find in a log
     log.debug("rpc %.60s: ok (%.1f ms)", method, _ms(started))
