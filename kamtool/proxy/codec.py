@@ -118,7 +118,10 @@ class Codec:
             # touch raises ParseError later, which the router answers with 400 the same way.
             return parse_message(data, eager=False)
         except ParseError as err:
-            raise ParseFailure(err, _salvage(bytes(data)) if err.respond else None) from None
+            request = None
+            if err.respond:  # the parser's own partial request, else our raw salvage
+                request = getattr(err, "request", None) or _salvage(bytes(data))
+            raise ParseFailure(err, request) from None
 
     def sanity(self, req: Request) -> None:
         """The checks a proxy makes before forwarding (RFC 3261 §16.3; Kamailio's
