@@ -53,7 +53,11 @@ def check_connection(target: str, error: str | None) -> Check:
 
 
 def check_dispatcher(destinations: Sequence[Destination]) -> Check:
-    """Every set needs a usable destination; inactive or disabled ones count as down."""
+    """Every set needs a usable destination.
+
+    Inactive and disabled destinations are down; trying ones (failing probes, not yet
+    inactive) are still used but count as a warning.
+    """
     command = "kamtool rpc dispatcher.list"
     sets: dict[int, list[Destination]] = {}
     for d in destinations:
@@ -63,10 +67,13 @@ def check_dispatcher(destinations: Sequence[Destination]) -> Check:
     dead, degraded = [], []
     for set_id, dests in sorted(sets.items()):
         down = [d for d in dests if d.state in ("inactive", "disabled")]
+        trying = [d for d in dests if d.state == "trying"]
         if len(down) == len(dests):
             dead.append(f"set {set_id}: all {len(dests)} down")
-        elif down:
-            degraded.append(f"set {set_id}: {len(down)} of {len(dests)} down")
+        elif down or trying:
+            parts = [f"{len(down)} of {len(dests)} down"] if down else []
+            parts += [f"{len(trying)} trying"] if trying else []
+            degraded.append(f"set {set_id}: " + ", ".join(parts))
     if dead:
         return Check("dispatcher", CRITICAL, "; ".join(dead + degraded), command)
     if degraded:

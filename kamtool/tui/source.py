@@ -21,6 +21,7 @@ from kamtool.core.runtime import dialogs, dispatcher, htable, pike, system, tm, 
 from kamtool.core.runtime import stats as runtime_stats
 from kamtool.errors import KamtoolError, OperationTimeout, RpcUnavailable
 
+# Names shown to people (kamtool.core.runtime.dialogs.STATES has the names for scripts).
 DIALOG_STATES = {
     1: "unconfirmed",
     2: "early",
@@ -126,8 +127,10 @@ class PikeEntry:
 class MonitorSource(Protocol):
     """What the monitor reads and the actions it can take. Every call may block.
 
-    Methods raise :class:`~kamtool.errors.RpcUnavailable` when the server cannot be
-    reached and :class:`~kamtool.errors.RpcError` when it refuses a request.
+    Methods raise :class:`~kamtool.errors.RpcUnavailable` (or
+    :class:`~kamtool.errors.OperationTimeout`) when the server cannot be reached, and
+    another :class:`~kamtool.errors.KamtoolError` (``RpcError``, ``NotFound``) when it
+    refuses one request, e.g. because the module behind it is not loaded.
     """
 
     target: str
