@@ -302,7 +302,8 @@ def restore(
         names = list(htables)
         transfer.prepare_target(db, names, replace)
         models = build_models(db)
-        with transfer.open_backup_file(path, "r") as fh:
+        # one transaction: a damaged file leaves no half-restored data behind
+        with transfer.open_backup_file(path, "r") as fh, db.atomic():
             fh.readline()
             for table, columns, rows in transfer.read_sections(fh, path):
                 if table not in htables:
@@ -358,18 +359,19 @@ def copy(
         src_models, dst_models = build_models(src), build_models(dst)
         done = 0
         per_table: dict[str, int] = {}
-        for t in chosen:
-            known = {c.name for c in t.columns}
-            columns = [c for c in transfer.table_columns(src, t.name) if c in known]
+        with dst.atomic():  # all or nothing
+            for t in chosen:
+                known = {c.name for c in t.columns}
+                columns = [c for c in transfer.table_columns(src, t.name) if c in known]
 
-            def tick(n: int, table: str = t.name) -> None:
-                nonlocal done
-                done += n
-                progress(table, done, total)
+                def tick(n: int, table: str = t.name) -> None:
+                    nonlocal done
+                    done += n
+                    progress(table, done, total)
 
-            rows = transfer.read_rows(src, src_models, t, columns)
-            per_table[t.name] = transfer.write_rows(dst, dst_models, t, columns, rows, tick)
-            progress(t.name, done, total)
+                rows = transfer.read_rows(src, src_models, t, columns)
+                per_table[t.name] = transfer.write_rows(dst, dst_models, t, columns, rows, tick)
+                progress(t.name, done, total)
     return {
         "from": src_u.redacted,
         "to": dst_u.redacted,

@@ -214,11 +214,13 @@ def open_backup_file(path: Path, mode: str, gz: bool | None = None) -> IO[str]:
 def read_backup_header(file: str | Path) -> dict[str, Any]:
     """The header of a backup file (validated)."""
     path = Path(file)
+    if not path.is_file():
+        raise NotFound(f"no backup file {path}")
     try:
         with open_backup_file(path, "r") as fh:
             return parse_header(fh.readline(), path)
-    except OSError as exc:
-        raise NotFound(f"cannot read {path}: {exc.strerror}") from exc
+    except (OSError, EOFError, UnicodeDecodeError) as exc:  # gzip.BadGzipFile is an OSError
+        raise BadInput(f"cannot read {path}: {exc}") from exc
 
 
 def parse_header(line: str, path: Path) -> dict[str, Any]:
@@ -235,13 +237,18 @@ def parse_header(line: str, path: Path) -> dict[str, Any]:
 
 def _parsed_lines(fh: IO[str], path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, JSON value) of every non-empty line after the header."""
-    for lineno, line in enumerate(fh, start=2):
-        if not line.strip():
-            continue
-        try:
-            yield lineno, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise BadInput(f"{path}:{lineno}: not JSON (truncated file?)") from exc
+    lineno = 1
+    try:
+        for lineno, line in enumerate(fh, start=2):
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BadInput(f"{path}:{lineno}: not JSON (truncated file?)") from exc
+            yield lineno, value
+    except (OSError, EOFError, UnicodeDecodeError) as exc:  # a damaged or truncated .gz
+        raise BadInput(f"{path}: unreadable after line {lineno}: {exc}") from exc
 
 
 def read_sections(fh: IO[str], path: Path) -> Iterator[tuple[str, list[str], Iterator[list[Any]]]]:

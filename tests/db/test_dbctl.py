@@ -343,3 +343,21 @@ def test_create_sql_prints_the_same_schema(tmp_path):
     with connected(made, auto_create=False) as db:
         assert describe(db) == from_script
     assert invoke("dbctl", "create", "--sql", "oracle").exit_code == 2
+
+
+def test_a_damaged_backup_restores_nothing(seeded_sqlite, tmp_path):
+    good = tmp_path / "good.jsonl.gz"
+    ok(kt(seeded_sqlite, "dbctl", "backup", str(good)))
+    data = good.read_bytes()
+    truncated = tmp_path / "truncated.jsonl.gz"
+    truncated.write_bytes(data[: len(data) // 2])
+    target = f"sqlite:///{tmp_path / 'target.sqlite'}"
+    r = kt(target, "dbctl", "restore", str(truncated))
+    assert r.exit_code == 2 and r.json()["error"]["code"] == "bad_input"
+    assert "truncated.jsonl.gz" in r.json()["error"]["message"]
+    with connected(target, auto_create=False) as db:
+        assert db.execute_sql("SELECT COUNT(*) FROM subscriber").fetchone()[0] == 0
+    garbage = tmp_path / "garbage.jsonl.gz"
+    garbage.write_bytes(b"\x00\x01 not gzip")
+    r = kt(target, "dbctl", "restore", str(garbage))
+    assert r.exit_code == 2 and r.json()["error"]["code"] == "bad_input"
