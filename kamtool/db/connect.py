@@ -146,8 +146,12 @@ def open_database(url: str, create_dir: bool = True) -> peewee.Database:
     try:
         db.connect(reuse_if_open=True)
     except (peewee.DatabaseError, peewee.InterfaceError, OSError) as exc:
+        reason = _describe(exc)
+        missing = "Unknown database" in reason or "does not exist" in reason
         raise DatabaseUnavailable(
-            f"cannot connect to {u.redacted}: {_describe(exc)}", url=u.redacted
+            f"cannot connect to {u.redacted}: {reason}",
+            hint=CREATE_HINT if missing else None,
+            url=u.redacted,
         ) from exc
     db.kamtool_url = u  # type: ignore[attr-defined]  # for messages and dbctl
     return db

@@ -309,6 +309,8 @@ def test_unknown_server_database_is_unavailable_without_the_password():
     r = kt("mysql://root:hunter2@127.0.0.1:3306/kt_does_not_exist", "dbctl", "show")
     assert r.exit_code == 5 and r.json()["error"]["code"] == "db_unavailable"
     assert "hunter2" not in r.stdout + r.stderr
+    r = kt("mysql://root@127.0.0.1:3306/kt_does_not_exist", "dbctl", "show")
+    assert r.exit_code == 5 and r.json()["error"]["hint"] == "kamtool dbctl create"
 
 
 def test_progress_reaches_the_total(seeded_sqlite, tmp_path):
