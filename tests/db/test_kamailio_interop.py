@@ -122,3 +122,52 @@ def test_a_kamctl_database_restores_into_every_engine(kamctl_backup, db_url):
     assert restored["Subscriber"][0][1:4] == ("1001", "127.0.0.1", "secret1001")
     last_modified = restored["Domain"][0][3]  # kamctl wrote `date` output as text
     assert isinstance(last_modified, datetime) and last_modified.year >= 2024
+
+
+@pytest.mark.mysql
+def test_kamtool_manages_a_database_kamdbctl_made_on_mariadb(tmp_path):
+    """The real `kamdbctl create` (latin1, its own users): kamtool sees it complete,
+    backs it up and restores it into SQLite."""
+    import os
+    import shutil
+    import subprocess
+    import uuid
+
+    from kamtool.db.connect import parse_url
+    from kamtool.db.server import drop_database
+
+    if not shutil.which("kamdbctl"):
+        pytest.skip("kamdbctl is not installed (package kamailio)")
+    with mysql_database() as admin_url:
+        name = "kt_kdb_" + uuid.uuid4().hex[:8]
+        rw, ro = "ktk_rw_" + name[-8:], "ktk_ro_" + name[-8:]
+        env = dict(os.environ, DBENGINE="MYSQL", DBHOST="127.0.0.1", DBNAME=name,
+                   DBROOTUSER="root", CHARSET="latin1", DBRWUSER=rw, DBRWPW="rwpw",
+                   DBROUSER=ro, DBROPW="ropw", INSTALL_EXTRA_TABLES="yes",
+                   INSTALL_PRESENCE_TABLES="yes", INSTALL_DBUID_TABLES="no")  # fmt: skip
+        url = f"mysql://{rw}:rwpw@127.0.0.1:3306/{name}"
+        try:
+            made = subprocess.run(["kamdbctl", "create"], env=env, input="\n\n\n",
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+            assert made.returncode == 0, made.stdout + made.stderr
+            shown = invoke("--db", url, "--json", "dbctl", "show").json()
+            assert {t["status"] for t in shown["tables"]} == {"ok"}
+            from kamtool.db.models import Subscriber
+
+            with connected(url, auto_create=False):
+                Subscriber.create(username="ü1001", domain="127.0.0.1", password="pw")
+            backup = tmp_path / "kdb.jsonl"
+            assert invoke("--db", url, "dbctl", "backup", str(backup)).exit_code == 0
+            target = f"sqlite:///{tmp_path / 'from-kamdbctl.sqlite'}"
+            assert invoke("--db", target, "dbctl", "restore", str(backup)).exit_code == 0
+            with connected(target, auto_create=False):
+                assert Subscriber.get().username == "ü1001"  # latin1 column, round trip
+        finally:
+            drop_database(parse_url(f"mysql://root@127.0.0.1:3306/{name}"))
+            from kamtool.db.connect import open_database
+
+            db = open_database(admin_url)
+            for user in (rw, ro):
+                for host in ("localhost", "127.0.0.1", "%"):
+                    db.execute_sql("DROP USER IF EXISTS %s@%s", (user, host))
+            db.close()
