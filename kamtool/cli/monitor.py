@@ -31,7 +31,9 @@ def monitor(
     once: Annotated[
         bool, typer.Option("--once", help="Read everything once, print it and exit.")
     ] = False,
-    json_: Annotated[bool, typer.Option("--json", help="With --once: one JSON document.")] = False,
+    json_: Annotated[
+        bool, typer.Option("--json", help="One sample as a JSON document (implies --once).")
+    ] = False,
 ) -> None:
     """Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."""
     from kamtool.tui.source import rpc_source
@@ -43,7 +45,7 @@ def monitor(
     source = rpc_source(
         rpc or settings.rpc_url, timeout=settings.rpc_timeout, token=settings.rpc_token
     )
-    if once:
+    if once or json_ or ctx.out.json_mode:  # a JSON document for scripts is one sample
         from kamtool.tui.report import once_report, render_text
 
         report = once_report(source)

@@ -68,6 +68,11 @@ def test_once_text_summary(fake):
     assert "contacts 4, dialogs 3" in r.stdout
 
 
+def test_json_alone_means_one_sample(fake):
+    assert set(invoke("--json", "monitor").json()) == KEYS
+    assert set(invoke("monitor", "--json").json()) == KEYS
+
+
 def test_once_unreachable_exits_6(fake):
     fake.client.down = True
     r = invoke("--json", "monitor", "--once")
