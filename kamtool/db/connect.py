@@ -158,8 +158,15 @@ def open_database(url: str, create_dir: bool = True) -> peewee.Database:
 
 
 def url_of(db: peewee.Database) -> DbUrl:
-    """The parsed URL a database was opened with (by :func:`open_database`)."""
-    return db.kamtool_url  # type: ignore[attr-defined,no-any-return]
+    """The parsed URL a database was opened with (a bare one for databases that
+    :func:`open_database` did not open)."""
+    u = getattr(db, "kamtool_url", None)
+    if u is None:
+        from kamtool.db.fields import engine_of
+
+        name = str(db.database)
+        u = DbUrl(engine_of(db), name, path=name if engine_of(db) == "sqlite" else None)
+    return u  # type: ignore[no-any-return]
 
 
 @contextmanager
@@ -172,7 +179,7 @@ def map_db_errors(db: peewee.Database | None = None) -> Iterator[None]:
     try:
         yield
     except (peewee.DatabaseError, peewee.InterfaceError) as exc:
-        where = f" ({url_of(db).redacted})" if db is not None and hasattr(db, "kamtool_url") else ""
+        where = f" ({url_of(db).redacted})" if db is not None else ""
         raise DatabaseUnavailable(f"database error{where}: {_describe(exc)}") from exc
 
 
