@@ -24,7 +24,7 @@ from kamtool.errors import KamtoolError
 from kamtool.tui.health import evaluate, worst
 from kamtool.tui.messages import ActionFinished, ActionRequested, Polled, PollFailed
 from kamtool.tui.polling import read_group
-from kamtool.tui.source import MonitorSource
+from kamtool.tui.source import Destination, MonitorSource
 from kamtool.tui.traffic import Traffic
 from kamtool.tui.widgets.calls import CallsTable
 from kamtool.tui.widgets.confirm_screen import ConfirmScreen
@@ -78,7 +78,7 @@ class MonitorApp(App[None]):
         self.version: str | None = None
         self.stats: dict[str, float] = {}
         self.transactions: dict[str, int] = {}
-        self.destinations: list[Any] = []
+        self.destinations: list[Destination] = []
         self.history: deque[tuple[float, dict[str, float], dict[str, int]]] = deque()
         self.unreachable: str | None = None
         self._parts: dict[Any, Any] = {}
