@@ -29,7 +29,7 @@ _STATUS_LINE_LOOSE_RE = re.compile(rb"[A-Za-z]+/\d+\.\d+ ")
 _URI_START_RE = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*:")
 _NAME_RE = re.compile(rf"{_abnf.token}[ \t]*".encode())
 _LINE_SPLIT_RE = re.compile(rb"\r?\n")
-_CL_RE = re.compile(rb"(?:\r?\n)(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)", re.I)
+_CL_RE = re.compile(rb"\n(?:content-length|l)[ \t]*:[ \t]*(?:\r?\n[ \t]+)?([^\r\n]*)", re.I)
 
 #: methods RFC 3261 and extensions define; a mismatching CSeq on another method is a 501
 KNOWN_METHODS = frozenset(
@@ -301,12 +301,13 @@ class StreamFramer:
             if len(buf) > self.max_size:
                 return self._fail(ParseError("Message Too Large", 513))
             return None
-        m = _CL_RE.search(buf, 0, end + 2)
+        found = _CL_RE.findall(buf, 0, end + 2)
         length = 0
-        if m is not None:
-            text = m.group(1).strip()
-            if not text.isdigit() or len(text) > 9:
-                return self._fail(ParseError("Bad Content-Length header"))
+        if found:
+            text = found[0].strip()
+            if len(found) > 1 or not text.isdigit() or len(text) > 9:
+                # the framing is lost: nobody knows where the next message starts
+                return self._fail(ParseError("Bad or multiple Content-Length headers"))
             length = int(text)
         total = end + 4 + length
         if total > self.max_size:

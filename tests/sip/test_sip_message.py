@@ -357,6 +357,14 @@ def test_stream_framer_errors():
     assert framer.broken is not None
     with pytest.raises(ParseError):
         framer.next_event()  # stays broken: the transport closes
+    two = StreamFramer()
+    two.feed(INVITE.replace(b"Content-Length: 5", b"Content-Length: 5\r\nl: 3"))
+    with pytest.raises(ParseError):
+        two.next_event()
+    assert two.broken is not None
+    folded = StreamFramer()
+    folded.feed(INVITE.replace(b"Content-Length: 5", b"Content-Length:\r\n 5") + INVITE)
+    assert folded.next_event().body == b"v=0\r\n" and folded.next_event().body == b"v=0\r\n"
     big = StreamFramer(max_size=2000)
     big.feed(b"INVITE sip:a@b SIP/2.0\r\n" + b"X: y\r\n" * 400)
     with pytest.raises(ParseError) as e:
