@@ -26,6 +26,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kamtool.sip import (  # noqa: E402
+    KeepAlive,
     ParseError,
     StreamFramer,
     check_request,
@@ -57,7 +58,11 @@ def load_seeds() -> list[bytes]:
     seeds = list(TYPICAL)
     for f in sorted((ROOT / "tests/sip/data/torture").rglob("*.dat")):
         seeds.append(f.read_bytes())
+    SEEDS_CACHE[:] = seeds
     return seeds
+
+
+SEEDS_CACHE: list[bytes] = []
 
 
 def mutate(rng: random.Random, data: bytes, seeds: list[bytes]) -> bytes:
@@ -99,8 +104,26 @@ def mutate(rng: random.Random, data: bytes, seeds: list[bytes]) -> bytes:
     return bytes(b)
 
 
+def frame(data: bytes, rng: random.Random) -> None:
+    """Feed raw (mutated) bytes to a stream framer in random chunks."""
+    framer = StreamFramer(max_size=rng.choice([300, 65535]), pongs=rng.random() < 0.5)
+    pos = 0
+    try:
+        while pos < len(data):
+            step = rng.randint(1, 300)
+            framer.feed(data[pos : pos + step])
+            pos += step
+            while (ev := framer.next_event()) is not None:
+                if not isinstance(ev, KeepAlive):
+                    ev.to_bytes()
+    except ParseError:
+        pass
+
+
 def exercise(data: bytes, rng: random.Random) -> str:
     """Drive every entry point; return the verdict. Only ParseError may be raised inside."""
+    if rng.random() < 0.2:
+        frame(data + rng.choice(SEEDS_CACHE), rng)
     try:
         msg = parse_message(data, eager=rng.random() < 0.7)
     except ParseError as e:
