@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from kamtool.db.connect import connected
 from kamtool.db.fields import julian_to_unix, unix_to_julian
+from tests.support.kamailio import REFERENCE
 
-REFERENCE_ROWS = (
-    Path(__file__).resolve().parents[3] / "shared/reference/kamailio-5.6/db/sqlite-rows.json"
-)
+REFERENCE_ROWS = REFERENCE / "db" / "sqlite-rows.json"
 
 
 def _local(ts: int) -> datetime:

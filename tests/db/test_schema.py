@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from kamtool.db import models, schema
+from tests.support.kamailio import REFERENCE
 
 REPO = Path(__file__).resolve().parents[2]
-GROUPS_FILE = REPO.parent / "shared/reference/kamailio-5.6/db/tables-by-schema-group.json"
+GROUPS_FILE = REFERENCE / "db" / "tables-by-schema-group.json"
 
 
 def test_tables_groups_and_versions_match_kamdbctl():
