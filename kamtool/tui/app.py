@@ -199,6 +199,7 @@ class MonitorApp(App[None]):
         header = self.header
         header.connected, header.now = True, now
         header.target = self.source.target
+        self.main.remove_class("-offline")
         if message.group == "server":
             if "version" in data:
                 self.version = data["version"]
@@ -241,6 +242,7 @@ class MonitorApp(App[None]):
             self.unreachable = message.error
             header = self.header
             header.connected, header.error = False, message.error
+            self.main.add_class("-offline")  # the tables show the last answer: dim them
         elif message.group in ("dialogs", "dispatcher"):
             note = "#calls-note" if message.group == "dialogs" else "#dispatcher-note"
             self.note(note, f"not available: {message.error}")

@@ -158,12 +158,14 @@ async def test_lost_connection_shows_and_recovers_by_itself():
         await settle(pilot)
         assert header.connected is False
         assert "unreachable" in str(header.render())
+        assert app.screen.has_class("-offline")
         assert app.checks[0].level == "CRITICAL"
         source.client.down = False
         clock.now += 2
         app.poll_all()
         await settle(pilot)
         assert header.connected is True
+        assert not app.screen.has_class("-offline")
         assert app.checks[0].level == "OK"
 
 

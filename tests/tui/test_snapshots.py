@@ -42,3 +42,8 @@ def test_confirm_end_call(snap_compare):
 def test_help(snap_compare):
     app, run_before = snapshot_case("question_mark")
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+def test_server_down(snap_compare):
+    app, run_before = snapshot_case("2", server_down=True)
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
