@@ -177,7 +177,7 @@ def run_step(
     )
 
 
-def wait_idle(pgid: int, timeout: float = 10.0) -> None:
+def wait_idle(pgid: int, timeout: float = 5.0) -> None:
     """Until the server has drained what an overloaded step left in its socket buffer.
 
     Idle means under 5% of a core over 0.25 s; without this the next step would pay for
@@ -194,14 +194,21 @@ def wait_idle(pgid: int, timeout: float = 10.0) -> None:
 
 
 def find_best_rate(
-    run: Callable[[int], Step], start_rate: int, max_rate: int, budget_s: float
+    run: Callable[[int], Step],
+    start_rate: int,
+    max_rate: int,
+    budget_s: float,
+    step_s: float = 0.0,
 ) -> list[Step]:
-    """Double the rate until a step fails, then bisect (to ~5%) while the budget lasts."""
+    """Double the rate until a step fails, then bisect (to ~5%) while the budget lasts.
+
+    A step starts only if ``step_s`` seconds of budget remain.
+    """
     steps: list[Step] = []
     deadline = time.monotonic() + budget_s
     good, bad = 0, None
     rate = start_rate
-    while time.monotonic() < deadline:
+    while time.monotonic() + step_s < deadline:
         step = run(rate)
         steps.append(step)
         if step.passed:
@@ -455,7 +462,7 @@ def main() -> None:
                     return step
 
                 results[(server.name, wl.name)] = find_best_rate(
-                    run, args.start_rate, args.max_rate, args.budget
+                    run, args.start_rate, args.max_rate, args.budget, args.step_seconds + 1
                 )
     rows = summary(results)
     load_after = os.getloadavg()
