@@ -157,6 +157,17 @@ class ProxyConfig:
             parse_host_port(self.rpc_listen)
 
     @property
+    def served_domain(self) -> str | None:
+        """The domain recorded in an empty ``domain`` table: ``domain``, else the first
+        specific listen address (a wildcard address names no domain)."""
+        if self.domain:
+            return self.domain
+        for lst in self.listen:
+            if lst.host not in ("0.0.0.0", "::"):
+                return lst.host
+        return None
+
+    @property
     def local_names(self) -> frozenset[str]:
         """Host names that mean "this proxy" (``uri == myself``): listen IPs, domain, aliases."""
         names = {lst.host.lower() for lst in self.listen}

@@ -133,5 +133,27 @@ class Domains:
     def domains(self) -> list[tuple[str, str | None]]:
         return list(self._rows)
 
+    def record_if_empty(self, name: str) -> bool:
+        """Add ``name`` to an empty ``domain`` table; True when it did.
+
+        A fresh database then names the domain this proxy serves, which is what
+        ``kamtool add 1001 pass`` takes as the default domain. A table that already has
+        rows belongs to the operator and is left alone.
+        """
+        import datetime as dt
+
+        try:
+            m = _model("domain", self.database)
+            if m.select().exists():
+                return False
+            now = dt.datetime.now().replace(microsecond=0)
+            m.insert(domain=name, last_modified=now).execute()
+        except Exception as exc:
+            log.warning("cannot record the served domain %s: %s", name, exc)
+            return False
+        log.info("domain table was empty: recorded %s as the served domain", name)
+        self.reload()
+        return True
+
     def is_local(self, host: str | None) -> bool:
         return bool(host) and host.lower() in self.names  # type: ignore[union-attr]

@@ -126,6 +126,8 @@ class ProxyServer:
         self.permissions.load()
         self.domains = Domains(self.database, cfg.local_names)
         self.domains.reload()
+        if cfg.served_domain:
+            self.domains.record_if_empty(cfg.served_domain)
         self.router = Router(
             cfg,
             timers=self.timers,
