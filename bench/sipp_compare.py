@@ -2,7 +2,7 @@
 
     python bench/sipp_compare.py [--step-seconds 3] [--budget 55] [--users 3]
                                  [--workloads options,register] [--servers kamtool,kamailio]
-                                 [--json-out results.json]
+                                 [--kamailio-children 2] [--json-out results.json]
 
 Workloads (scenarios in bench/sipp/):
   options   OPTIONS to the proxy itself; both answer 200 keepalive (1 transaction per call).
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -296,14 +297,16 @@ class KamailioServer:
 
     The reference cfg's pike limit (200 requests per 2 s per source IP, then a ban) would
     block any load generator, so a copy with that one number raised is used; nothing else
-    changes (children=2 UDP workers, usrloc db_mode 2, auth_db on SQLite).
+    changes (children=2 UDP workers, usrloc db_mode 2, auth_db on SQLite), except
+    ``children`` when asked (1 compares one worker with kamtool's one process).
     """
 
     name = "kamailio"
 
-    def __init__(self, work: Path, users: list[tuple[str, str]]) -> None:
+    def __init__(self, work: Path, users: list[tuple[str, str]], children: int = 2) -> None:
         self.work = work
         self.users = users
+        self.children = children
         self.k = None
 
     def __enter__(self) -> KamailioServer:
@@ -314,7 +317,12 @@ class KamailioServer:
         pike = 'modparam("pike", "reqs_density_per_unit", 200)'
         if pike not in text:
             raise RuntimeError("reference cfg changed: pike limit line not found")
-        cfg.write_text(text.replace(pike, pike.replace("200", "1000000")))
+        text = text.replace(pike, pike.replace("200", "1000000"))
+        if self.children != 2:
+            if "\nchildren=2\n" not in text:
+                raise RuntimeError("reference cfg changed: children=2 line not found")
+            text = text.replace("\nchildren=2\n", f"\nchildren={self.children}\n")
+        cfg.write_text(text)
         original, support.CONFIG = support.CONFIG, cfg
         try:
             self.k = support.Kamailio(self.work, db="sqlite", seed=True).start()
@@ -429,27 +437,36 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=3, help="subscribers 1001.. (>= 1)")
     ap.add_argument("--workloads", default="options,register")
     ap.add_argument("--servers", default="kamtool,kamailio")
+    ap.add_argument(
+        "--kamailio-children", type=int, default=2, help="UDP workers (reference cfg: 2)"
+    )
     ap.add_argument("--json-out", type=Path, help="write every step and the summary here")
     args = ap.parse_args()
 
     users = [(str(1001 + i), f"secret{1001 + i}") for i in range(max(args.users, 1))]
     workloads = [WORKLOADS[w] for w in args.workloads.split(",")]
-    servers = {"kamtool": KamtoolServer, "kamailio": KamailioServer}
-    chosen = [servers[s] for s in args.servers.split(",")]
+    servers = {
+        "kamtool": KamtoolServer,
+        "kamailio": functools.partial(KamailioServer, children=args.kamailio_children),
+    }
+    chosen = [(name, servers[name]) for name in args.servers.split(",")]
     work = Path(tempfile.mkdtemp(prefix="kt-sipp-bench-"))
     users_csv = write_users_csv(work / "users.csv", users)
     load_before = os.getloadavg()
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    print(f"{started}  load average {load_before}  cpus {os.cpu_count()}  work dir {work}")
+    print(
+        f"{started}  load average {load_before}  cpus {os.cpu_count()}  "
+        f"kamailio children {args.kamailio_children}  work dir {work}"
+    )
 
     results: dict[tuple[str, str], list[Step]] = {}
     with contextlib.ExitStack() as stack:
         # Both servers run for the whole benchmark and take turns per workload, so they see
         # the same machine load (the idle one only runs its timers).
         running = []
-        for cls in chosen:
-            (work / cls.name).mkdir()
-            running.append(stack.enter_context(cls(work / cls.name, users)))
+        for name, make in chosen:
+            (work / name).mkdir()
+            running.append(stack.enter_context(make(work / name, users)))
         for wl in workloads:
             for server in running:
 
@@ -474,6 +491,7 @@ def main() -> None:
                 {
                     "started": started,
                     "cpus": os.cpu_count(),
+                    "kamailio_children": args.kamailio_children,
                     "load_before": load_before,
                     "load_after": load_after,
                     "steps": [asdict(s) for steps in results.values() for s in steps],
