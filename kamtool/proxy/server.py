@@ -154,10 +154,14 @@ class ProxyServer:
         if not cfg.rpc_listen:
             return
         from kamtool.proxy.config import parse_host_port
-        from kamtool.rpc.methods.build import build_registry
+        from kamtool.rpc.methods import dbtables
+        from kamtool.rpc.methods.build import build_registry, table_from_db
         from kamtool.rpc.metrics import metrics_endpoint
         from kamtool.rpc.server import RpcServer
 
+        # The dispatcher module is not routing yet: its table and states are served from
+        # the database (dispatcher.list/reload/set_state), like the kv htable.
+        dispatch = table_from_db(dbtables.DispatcherTable, self.database)
         registry = build_registry(
             statistics=self.stats,
             usrloc=self.usrloc,
@@ -166,6 +170,8 @@ class ProxyServer:
             domains=self.domains,
             started=self.started_at,
             sockets=lambda: [(x.proto, x.host, x.port) for x in cfg.listen],
+            dispatch=dispatch,
+            database=self.database,
         )
         host, port = parse_host_port(cfg.rpc_listen)
         rpc = RpcServer(
@@ -175,7 +181,11 @@ class ProxyServer:
             token=cfg.rpc_token,
             runtime_dir=cfg.rpc_runtime_dir,
             metrics=metrics_endpoint(
-                self.stats, dialogs=self.dialogs, usrloc=self.usrloc, started=self.started_at
+                self.stats,
+                dialogs=self.dialogs,
+                usrloc=self.usrloc,
+                dispatcher=dispatch,
+                started=self.started_at,
             ),
             server_header=cfg.server_header,
         )

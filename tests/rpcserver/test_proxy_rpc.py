@@ -79,3 +79,38 @@ def test_registration_visible_over_rpc_and_metrics(proxy_with_rpc, tmp_path: Pat
         brief = client.call("ul.dump", "brief")["Domains"][0]["Domain"]["AoRs"]
     # 1001's empty record lasts until the usrloc timer runs (1 s here), as in Kamailio
     assert {"AoR": "1002"} in brief and len(brief) in (1, 2)
+
+
+def test_dispatcher_permissions_and_domain_methods_on_the_running_proxy(tmp_path: Path) -> None:
+    from tests.support.cli import invoke
+
+    url = "sqlite:///" + str(tmp_path / "kamailio.sqlite")
+    add_subscriber(url, "1001", "secret1001")
+    for args in (
+        ("dispatcher", "add", "1", "sip:127.0.0.1:5062", "0", "10", "weight=50"),
+        ("dispatcher", "add", "2", "sip:127.0.0.1:5063", "2"),
+        ("address", "add", "1", "10.0.0.10", "32", "5060", "gw"),
+    ):
+        assert invoke("--db", url, *args, "--no-reload").exit_code == 0
+    port = free_port()
+    proxy = RunningProxy(
+        make_config(url, rpc_listen=f"127.0.0.1:{port}", rpc_runtime_dir=str(tmp_path / "run"))
+    ).start()
+    rpc_url = f"http://127.0.0.1:{port}/RPC"
+    try:
+        listed = invoke("--rpc", rpc_url, "--json", "dispatcher", "list")
+        assert listed.exit_code == 0, listed.stderr
+        states = {(d["set_id"], d["uri"]): d["flags"] for d in listed.json()}
+        assert states == {(1, "sip:127.0.0.1:5062"): "AX", (2, "sip:127.0.0.1:5063"): "TX"}
+        dumped = invoke("--rpc", rpc_url, "--json", "address", "dump")
+        assert dumped.exit_code == 0, dumped.stderr
+        assert "10.0.0.10" in dumped.stdout
+        assert (
+            "dispatcher.set_state"
+            in httpx.post(
+                rpc_url, json={"jsonrpc": "2.0", "method": "system.listMethods", "id": 1}, timeout=5
+            ).json()["result"]
+        )
+        assert "kamailio_dispatcher" in httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    finally:
+        proxy.stop()

@@ -22,7 +22,7 @@ from kamtool.rpc.methods import (
 )
 from kamtool.rpc.methods import cfg as cfg_methods
 
-__all__ = ["build_registry"]
+__all__ = ["build_registry", "table_from_db"]
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,11 @@ def build_registry(
 
         if htables is None:
             htables = default_store(database)
-        perms = perms if perms is not None else _try(dbtables.AddressTable, database)
-        domains = domains if domains is not None else _try(dbtables.DomainTable, database)
-        dispatch = dispatch if dispatch is not None else _try(dbtables.DispatcherTable, database)
+        perms = perms if perms is not None else table_from_db(dbtables.AddressTable, database)
+        domains = domains if domains is not None else table_from_db(dbtables.DomainTable, database)
+        dispatch = (
+            dispatch if dispatch is not None else table_from_db(dbtables.DispatcherTable, database)
+        )
     reg = Registry()
     modules = ["kamtool", "sl", "tm", "stats", "htable", "cfg", "pike"]
     core.register(reg, started=started, processes=processes, sockets=sockets, modules=modules)
@@ -89,7 +91,8 @@ def build_registry(
     return reg
 
 
-def _try(factory: Callable[[Any], Any], database: Any) -> Any:
+def table_from_db(factory: Callable[[Any], Any], database: Any) -> Any:
+    """``factory(database)``, or None (logged) when its table cannot be read."""
     from kamtool.rpc.methods import dbtables
 
     try:
