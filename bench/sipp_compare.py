@@ -29,6 +29,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -292,11 +293,21 @@ class KamtoolServer:
             self.proc.wait(5)
 
 
+# pike keeps its hit counters in 16 bits: a density above 65535 wraps (1000000 acts as 16960),
+# so the limit is raised to 60000 requests per 1 s unit, far above what SIPp reaches here.
+PIKE_LIMITS = {
+    'modparam("pike", "sampling_time_unit", 2)': 'modparam("pike", "sampling_time_unit", 1)',
+    'modparam("pike", "reqs_density_per_unit", 200)': (
+        'modparam("pike", "reqs_density_per_unit", 60000)'
+    ),
+}
+
+
 class KamailioServer:
     """Kamailio 5.6 with the reference cfg (tests.support.kamailio) and the same subscribers.
 
-    The reference cfg's pike limit (200 requests per 2 s per source IP, then a ban) would
-    block any load generator, so a copy with that one number raised is used; nothing else
+    The reference cfg's pike limit (200 requests per 2 s per source IP, then a 300 s ban)
+    would block any load generator, so a copy with that limit raised is used; nothing else
     changes (children=2 UDP workers, usrloc db_mode 2, auth_db on SQLite), except
     ``children`` when asked (1 compares one worker with kamtool's one process).
     """
@@ -314,10 +325,10 @@ class KamailioServer:
 
         cfg = self.work / "kamailio-bench.cfg"
         text = support.CONFIG.read_text()
-        pike = 'modparam("pike", "reqs_density_per_unit", 200)'
-        if pike not in text:
-            raise RuntimeError("reference cfg changed: pike limit line not found")
-        text = text.replace(pike, pike.replace("200", "1000000"))
+        for line, value in PIKE_LIMITS.items():
+            if line not in text:
+                raise RuntimeError(f"reference cfg changed: {line} not found")
+            text = text.replace(line, value)
         if self.children != 2:
             if "\nchildren=2\n" not in text:
                 raise RuntimeError("reference cfg changed: children=2 line not found")
@@ -341,6 +352,11 @@ class KamailioServer:
     @property
     def port(self) -> int:
         return self.k.sip_port
+
+    def check(self) -> None:
+        """Raise if pike banned the load generator: every later call would fail."""
+        if "pike blocking" in self.k.log_text():
+            raise RuntimeError(f"Kamailio's pike banned 127.0.0.1; see {self.k.log_file}")
 
     @property
     def pgid(self) -> int:
@@ -440,6 +456,7 @@ def main() -> None:
     ap.add_argument(
         "--kamailio-children", type=int, default=2, help="UDP workers (reference cfg: 2)"
     )
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (DBs, logs)")
     ap.add_argument("--json-out", type=Path, help="write every step and the summary here")
     args = ap.parse_args()
 
@@ -475,12 +492,15 @@ def main() -> None:
                         server.name, wl, server.port, server.pgid, rate, args.step_seconds,
                         users_csv, server.work,
                     )  # fmt: skip
+                    getattr(server, "check", lambda: None)()
                     print(json.dumps(asdict(step) | {"cpu_per_1000_tx": _r(step.cpu_per_1000_tx)}))
                     return step
 
                 results[(server.name, wl.name)] = find_best_rate(
                     run, args.start_rate, args.max_rate, args.budget, args.step_seconds + 1
                 )
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
     rows = summary(results)
     load_after = os.getloadavg()
     print(f"\nload average before {load_before}, after {load_after}")
