@@ -48,33 +48,98 @@ are kept for everything and unknown headers are written back byte-exact.
 
 from __future__ import annotations
 
-from .branch import rfc2543_key, stateless_branch
-from .errors import LocalProtocolError, ParseError, RemoteProtocolError, SipError
-from .headers import (
-    COMPACT_FORMS,
-    LIST_HEADERS,
-    MAGIC_COOKIE,
-    Credentials,
-    CSeq,
-    NameAddr,
-    Via,
-    canonical_name,
-    make_branch,
-    parse_auth,
-    parse_cseq,
-    parse_name_addr,
-    parse_name_addr_list,
-    parse_params,
-    parse_via,
-    parse_via_list,
-    quote,
-    split_list,
-    unquote,
-)
-from .message import REASON_PHRASES, Headers, Message, Request, Response, make_response
-from .parser import DEFAULT_MAX_MESSAGE_SIZE, KeepAlive, StreamFramer, parse_message
-from .uri import URI, AbsoluteURI, SipURI, TelURI, format_host, parse_uri
-from .validate import check_request
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .branch import rfc2543_key, stateless_branch
+    from .errors import LocalProtocolError, ParseError, RemoteProtocolError, SipError
+    from .headers import (
+        COMPACT_FORMS,
+        LIST_HEADERS,
+        MAGIC_COOKIE,
+        Credentials,
+        CSeq,
+        NameAddr,
+        Via,
+        canonical_name,
+        make_branch,
+        parse_auth,
+        parse_cseq,
+        parse_name_addr,
+        parse_name_addr_list,
+        parse_params,
+        parse_via,
+        parse_via_list,
+        quote,
+        split_list,
+        unquote,
+    )
+    from .message import REASON_PHRASES, Headers, Message, Request, Response, make_response
+    from .parser import DEFAULT_MAX_MESSAGE_SIZE, KeepAlive, StreamFramer, parse_message
+    from .uri import URI, AbsoluteURI, SipURI, TelURI, format_host, parse_uri
+    from .validate import check_request
+
+# Public names and the module defining each. They are imported on first access
+# (PEP 562), so `import kamtool.sip.digest` (provisioning) does not load the parser.
+_EXPORTS = {
+    "rfc2543_key": "branch",
+    "stateless_branch": "branch",
+    "LocalProtocolError": "errors",
+    "ParseError": "errors",
+    "RemoteProtocolError": "errors",
+    "SipError": "errors",
+    "COMPACT_FORMS": "headers",
+    "CSeq": "headers",
+    "Credentials": "headers",
+    "LIST_HEADERS": "headers",
+    "MAGIC_COOKIE": "headers",
+    "NameAddr": "headers",
+    "Via": "headers",
+    "canonical_name": "headers",
+    "make_branch": "headers",
+    "parse_auth": "headers",
+    "parse_cseq": "headers",
+    "parse_name_addr": "headers",
+    "parse_name_addr_list": "headers",
+    "parse_params": "headers",
+    "parse_via": "headers",
+    "parse_via_list": "headers",
+    "quote": "headers",
+    "split_list": "headers",
+    "unquote": "headers",
+    "Headers": "message",
+    "Message": "message",
+    "REASON_PHRASES": "message",
+    "Request": "message",
+    "Response": "message",
+    "make_response": "message",
+    "DEFAULT_MAX_MESSAGE_SIZE": "parser",
+    "KeepAlive": "parser",
+    "StreamFramer": "parser",
+    "parse_message": "parser",
+    "AbsoluteURI": "uri",
+    "SipURI": "uri",
+    "TelURI": "uri",
+    "URI": "uri",
+    "format_host": "uri",
+    "parse_uri": "uri",
+    "check_request": "validate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kamtool.sip' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"kamtool.sip.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "COMPACT_FORMS",
