@@ -17,6 +17,8 @@ import re
 import sys
 from pathlib import Path
 
+from kamtool.db.ddl import MYSQL_TYPES
+
 SRC = Path("/usr/share/kamailio")
 OUT = Path(__file__).with_name("kamailio-5.6.json")
 
@@ -30,18 +32,7 @@ GROUPS = {
 }
 
 # Default MySQL spelling of each generic type; other spellings are kept as "mysql" overrides.
-MYSQL_DEFAULT = {
-    "int": "INT(11)",
-    "unsigned int": "INT(10) UNSIGNED",
-    "short": "SMALLINT",
-    "unsigned short": "SMALLINT UNSIGNED",
-    "float": "FLOAT",
-    "text": "TEXT",
-    "largetext": "MEDIUMTEXT",
-    "binary": "BLOB",
-    "largebinary": "MEDIUMBLOB",
-    "datetime": "DATETIME",
-}
+MYSQL_DEFAULT = MYSQL_TYPES
 
 COLUMN = re.compile(
     r"^\s+`?(\w+)`?\s+(.*?)(?:\s+DEFAULT\s+(NULL|'[^']*'|[-\d.]+))?(\s+NOT NULL)?,?$"

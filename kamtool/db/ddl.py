@@ -36,7 +36,7 @@ _SQLITE_TYPES = {
     "datetime": "TIMESTAMP WITHOUT TIME ZONE",
 }
 _PG_TYPES = dict(_SQLITE_TYPES, binary="BYTEA", largebinary="BYTEA")
-_MYSQL_TYPES = {
+MYSQL_TYPES = {
     "int": "INT(11)",
     "unsigned int": "INT(10) UNSIGNED",
     "short": "SMALLINT",
@@ -61,7 +61,7 @@ def column_type(engine: str, col: schema.Column) -> str:
     if col.type == "string":
         return f"VARCHAR({col.size})"
     if engine == "mysql":
-        return col.mysql or _MYSQL_TYPES[col.type]
+        return col.mysql or MYSQL_TYPES[col.type]
     return (_PG_TYPES if engine == "postgres" else _SQLITE_TYPES)[col.type]
 
 

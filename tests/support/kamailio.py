@@ -37,16 +37,6 @@ from tests.support.reference import REFERENCE
 CONFIG = REFERENCE / "kamailio-interop.cfg"
 SCHEMA_DIR = Path("/usr/share/kamailio")
 
-# kamdbctl's module lists and order for Kamailio 5.6 (STANDARD_MODULES, PRESENCE_MODULES,
-# EXTRA_MODULES in kamdbctl.base); each module has <module>-create.sql per dialect.
-SCHEMA_MODULES = {
-    "standard": "standard acc lcr domain group permissions registrar usrloc msilo alias_db uri_db "
-    "speeddial avpops auth_db pdt dialog dispatcher dialplan topos".split(),
-    "presence": "presence rls".split(),
-    "extra": "imc cpl siptrace domainpolicy carrierroute drouting userblocklist htable purple "
-    "uac pipelimit mtree sca mohqueue rtpproxy rtpengine secfilter".split(),
-}
-
 
 def kamailio_available() -> bool:
     """True when the kamailio binary, its SQLite module schema and the reference cfg exist."""
@@ -59,10 +49,13 @@ def create_sqlite_with_kamailio_schema(
     path: Path, groups=("standard", "presence", "extra")
 ) -> None:
     """Create ``path`` from Kamailio's own db_sqlite schema files, as kamdbctl does."""
+    from kamtool.db.schema import group_modules  # kamdbctl's module lists, in its order
+
+    modules = group_modules()
     conn = sqlite3.connect(path)
     try:
         for group in groups:
-            for module in SCHEMA_MODULES[group]:
+            for module in modules[group]:
                 conn.executescript((SCHEMA_DIR / "db_sqlite" / f"{module}-create.sql").read_text())
         conn.commit()
     finally:
