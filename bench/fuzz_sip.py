@@ -34,6 +34,7 @@ from kamtool.sip import (  # noqa: E402
     parse_message,
     parse_uri,
 )
+from tests.sip.torture import corpus  # noqa: E402
 
 TYPICAL = [
     b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:5060;rport;branch=z9hG4bK1\r\n"
@@ -56,8 +57,7 @@ SEPARATORS = b':;,<>"\\ \t\r\n[]@%=?/*'
 
 def load_seeds() -> list[bytes]:
     seeds = list(TYPICAL)
-    for f in sorted((ROOT / "tests/sip/data/torture").rglob("*.dat")):
-        seeds.append(f.read_bytes())
+    seeds.extend(corpus().values())
     SEEDS_CACHE[:] = seeds
     return seeds
 

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from tests.proxy.harness import RunningProxy, make_config
-from tests.sip.test_sip_torture import DATA
+from tests.sip.torture import corpus
 
 PORT = 5060  # the torture messages' Vias and URIs assume the default port
 PROXY_IP = "127.0.0.2"  # replies go to the sender's IP and Via port 5060: our client socket
@@ -44,9 +44,9 @@ def main(out: str) -> None:
     sent: dict[str, bytes] = {}
     replies: list[bytes] = []
     try:
-        for path in sorted(Path(DATA).glob("*/*.dat")):
-            sock.sendto(path.read_bytes(), (PROXY_IP, PORT))
-            sent[f"{path.parent.name}/{path.stem}"] = path.read_bytes()
+        for name, data in corpus().items():
+            sock.sendto(data, (PROXY_IP, PORT))
+            sent[name] = data
             while True:  # replies (and retransmissions of earlier ones) until quiet
                 try:
                     replies.append(sock.recv(65535))

@@ -5,7 +5,6 @@ for the long run)."""
 from __future__ import annotations
 
 import ipaddress
-import pathlib
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from kamtool.sip import (
     parse_uri,
     parse_via,
 )
+from tests.sip.torture import corpus
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -159,10 +159,7 @@ def test_message_round_trip(m):
     assert [e == m for e in framer] == [True, False, True]  # message, ping, message
 
 
-SEEDS = [
-    p.read_bytes()
-    for p in sorted((pathlib.Path(__file__).parent / "data" / "torture").rglob("*.dat"))
-]
+SEEDS = list(corpus().values())
 
 
 @settings(max_examples=200, deadline=None)
