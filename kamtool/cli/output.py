@@ -11,11 +11,10 @@ import json
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass(frozen=True)
@@ -79,12 +78,44 @@ class Output:
         self.json_mode = json_mode
         self._stdout = stdout if stdout is not None else sys.stdout
         self._stderr = stderr if stderr is not None else sys.stderr
-        self.console = Console(file=self._stdout, highlight=False, soft_wrap=True)
-        self.err = Console(file=self._stderr, highlight=False, soft_wrap=True)
+        self._console: Console | None = None
+        self._err: Console | None = None
+
+    # rich is imported only when something is drawn for a terminal: plain and JSON
+    # output (scripts, pipes) do not pay for it.
+
+    @property
+    def console(self) -> Console:
+        """rich console on stdout."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self._stdout, highlight=False, soft_wrap=True)
+        return self._console
+
+    @property
+    def err(self) -> Console:
+        """rich console on stderr."""
+        if self._err is None:
+            from rich.console import Console
+
+            self._err = Console(file=self._stderr, highlight=False, soft_wrap=True)
+        return self._err
 
     @property
     def is_terminal(self) -> bool:
-        return self.console.is_terminal
+        return _isatty(self._stdout)
+
+    def _say(self, text: str, label: str = "", style: str = "") -> None:
+        """One diagnostic line on stderr: coloured on a terminal, plain otherwise."""
+        if _isatty(self._stderr):
+            from rich.markup import escape
+
+            head = f"[{style}]{label}[/{style}] " if label else ""
+            self.err.print(head + escape(text))
+        else:
+            self._stderr.write(f"{label} {text}\n" if label else f"{text}\n")
+            self._stderr.flush()
 
     # ----------------------------------------------------------------- data out
 
@@ -116,6 +147,8 @@ class Output:
                 self._stdout.write("\t".join(_cell(row.get(c.key)) for c in cols) + "\n")
             self._stdout.flush()
             return
+        from rich.table import Table
+
         table = Table(title=title, header_style="bold")
         for c in cols:
             table.add_column(c.title, justify=c.justify)  # type: ignore[arg-type]
@@ -147,22 +180,29 @@ class Output:
         if self.json_mode:
             self.json(data if data is not None else {"ok": True, "message": message})
         else:
-            self.err.print(escape(message))
+            self._say(message)
 
     # ----------------------------------------------------------------- diagnostics
 
     def info(self, message: str) -> None:
         if not self.json_mode:
-            self.err.print(escape(message))
+            self._say(message)
 
     def warn(self, message: str) -> None:
-        self.err.print(f"[yellow]warning:[/yellow] {escape(message)}")
+        self._say(message, "warning:", "yellow")
 
     def error(self, payload: Mapping[str, Any], hint: str | None = None) -> None:
         """Report a failure: ``{"error": ...}`` on stdout in JSON mode, else on stderr."""
         if self.json_mode:
             self.json({"error": payload})
             return
-        self.err.print(f"[red]error:[/red] {escape(str(payload.get('message')))}")
+        self._say(str(payload.get("message")), "error:", "red")
         if hint:
-            self.err.print(f"hint: {escape(hint)}")
+            self._say(hint, "hint:", "bold")
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
