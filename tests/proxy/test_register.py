@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from tests.proxy.conftest import USERS, need
-from tests.proxy.harness import explain, low_free_port, sipp
+from tests.proxy.harness import explain, low_free_port, register, sipp
 
 pytestmark = pytest.mark.sipp
 
@@ -73,26 +73,11 @@ def test_sipsak_register_with_wrong_password_fails(proxy):
 
 def test_sipp_register_then_unregister(proxy):
     need("sipp")
-    res = sipp(
-        "register.xml",
-        proxy.port,
-        service="1002",
-        auth=("1002", USERS["1002"]),
-        variables={"expires": "600"},
-    )
-    assert res.returncode == 0, explain(res)
+    register(proxy.port, "1002")
     bindings = proxy.call(lambda: proxy.server.usrloc.lookup("1002"))
     assert len(bindings) == 1 and bindings[0].user_agent == "kamtool-test-sipp"
     local = int(bindings[0].contact.split(":")[2].split(";")[0])
-    res = sipp(
-        "register.xml",
-        proxy.port,
-        local,
-        service="1002",
-        auth=("1002", USERS["1002"]),
-        variables={"expires": "0"},
-    )
-    assert res.returncode == 0, explain(res)
+    register(proxy.port, "1002", local, expires=0)
     assert proxy.call(lambda: proxy.server.usrloc.lookup("1002")) == []
 
 
