@@ -7,6 +7,7 @@ import random
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -226,6 +227,16 @@ def call(proxy_port: int, scenario: str = "uac_call.xml", **kw: Any) -> Any:
     through the proxy; returns the CompletedProcess."""
     who = {k: kw.pop(k) for k in ("callee", "caller") if k in kw}
     return sipp(scenario, proxy_port, **caller_args(**who), **kw)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def explain(proc: Any) -> str:

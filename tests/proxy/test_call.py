@@ -9,7 +9,14 @@ import pytest
 
 from tests.proxy import harness
 from tests.proxy.conftest import USERS, need
-from tests.proxy.harness import caller_args, explain, register, sipp_background, sipp_peer
+from tests.proxy.harness import (
+    caller_args,
+    explain,
+    register,
+    sipp_background,
+    sipp_peer,
+    wait_for,
+)
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.sipp
@@ -96,7 +103,7 @@ def test_ringing_callee_is_cancelled_after_fr_inv_timer(start_proxy):
     ):
         dialogs = proxy.server.dialogs
         # while it rings: an early dialog (state 2)
-        assert _wait_for(lambda: [d.state for d in proxy.call(dialogs.dialogs)] == [2])
+        assert wait_for(lambda: [d.state for d in proxy.call(dialogs.dialogs)] == [2])
         assert proxy.stat("dialog:early_dialogs") == 1
     assert [d.state for d in proxy.call(proxy.server.dialogs.dialogs)] == [5]
     assert proxy.stat("dialog:failed_dialogs") == 1 and proxy.stat("dialog:early_dialogs") == 0
@@ -122,17 +129,6 @@ def _established_call(proxy):
         yield
 
 
-def _wait_for(predicate, timeout=10.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def rpc(port: int, method: str, *params):
     import httpx
 
@@ -146,7 +142,7 @@ def test_dlg_end_dlg_over_json_rpc_sends_bye_to_both_sides(start_proxy, tmp_path
     proxy = start_proxy(rpc_listen=f"127.0.0.1:{rpc_port}", rpc_runtime_dir=str(tmp_path / "rt"))
     with _established_call(proxy):
         dialogs = proxy.server.dialogs
-        assert _wait_for(lambda: [d.state for d in proxy.call(dialogs.dialogs)] == [4])
+        assert wait_for(lambda: [d.state for d in proxy.call(dialogs.dialogs)] == [4])
         (d,) = rpc(rpc_port, "dlg.list")["result"]
         assert d["caller"]["contact"].startswith("sip:1001@127.0.0.1:")
         assert d["callee"]["contact"].startswith("sip:127.0.0.1:")

@@ -17,6 +17,14 @@ def sipsak(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["sipsak", *args], capture_output=True, text=True, timeout=20)
 
 
+def sipsak_register(proxy, local: int, password: str, *args: str) -> subprocess.CompletedProcess:
+    """sipsak registers 1001 with the contact port ``local`` and ``password``."""
+    return sipsak(
+        "-U", "-C", f"sip:1001@127.0.0.1:{local}", "-s", f"sip:1001@127.0.0.1:{proxy.port}",
+        "-a", password, *args,
+    )  # fmt: skip
+
+
 def test_options_to_the_proxy_is_answered_keepalive(proxy):
     res = sipsak("-s", f"sip:127.0.0.1:{proxy.port}", "-vv")
     assert res.returncode == 0, res.stdout + res.stderr
@@ -26,16 +34,7 @@ def test_options_to_the_proxy_is_answered_keepalive(proxy):
 
 def test_sipsak_register_with_digest_saves_the_location_row(proxy):
     local = low_free_port()
-    res = sipsak(
-        "-U",
-        "-C",
-        f"sip:1001@127.0.0.1:{local}",
-        "-s",
-        f"sip:1001@127.0.0.1:{proxy.port}",
-        "-a",
-        USERS["1001"],
-        "-vv",
-    )
+    res = sipsak_register(proxy, local, USERS["1001"], "-vv")
     assert res.returncode == 0, res.stdout + res.stderr
     bindings = proxy.call(lambda: proxy.server.usrloc.lookup("1001"))
     assert [b.contact for b in bindings] == [f"sip:1001@127.0.0.1:{local}"]
@@ -58,15 +57,7 @@ def test_sipsak_register_with_digest_saves_the_location_row(proxy):
 
 def test_sipsak_register_with_wrong_password_fails(proxy):
     local = low_free_port()
-    res = sipsak(
-        "-U",
-        "-C",
-        f"sip:1001@127.0.0.1:{local}",
-        "-s",
-        f"sip:1001@127.0.0.1:{proxy.port}",
-        "-a",
-        "wrong",
-    )
+    res = sipsak_register(proxy, local, "wrong")
     assert res.returncode != 0
     assert proxy.call(lambda: proxy.server.usrloc.lookup("1001")) == []
 
