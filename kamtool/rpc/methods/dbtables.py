@@ -100,6 +100,7 @@ class AddressTable:
             try:
                 net = ipaddress.ip_network(f"{r.ip_addr}/{r.mask}", strict=False)
             except ValueError:
+                # Kamailio skips rows it cannot parse too
                 log.warning("address table: ignoring bad entry %s/%s", r.ip_addr, r.mask)
                 continue
             rows.append(AddressRow(r.grp, r.ip_addr, r.mask, r.port, r.tag or None, net))
