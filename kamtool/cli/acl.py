@@ -30,9 +30,7 @@ def grant(
     from kamtool.core import acl
 
     who = provision.user(user)
-    with provision.database() as db:
-        change = acl.grant(db, who, groups)
-    provision.report(change, no_reload=no_reload)
+    provision.edit(acl.grant, who, groups, no_reload=no_reload)
 
 
 @app.command("revoke")
@@ -47,9 +45,7 @@ def revoke(
     from kamtool.core import acl
 
     who = provision.user(user)
-    with provision.database() as db:
-        change = acl.revoke(db, who, group)
-    provision.report(change, no_reload=no_reload)
+    provision.edit(acl.revoke, who, group, no_reload=no_reload)
 
 
 @app.command("show")
@@ -60,6 +56,4 @@ def show(
     from kamtool.core import acl
 
     who = provision.user(user) if user is not None else None
-    with provision.database() as db:
-        rows = acl.show(db, who)
-    provision.show(rows, COLUMNS, empty="no ACL groups")
+    provision.listing(acl.show, who, columns=COLUMNS, empty="no ACL groups")

@@ -34,9 +34,7 @@ def add(
     """Add an address (kamctl address add GRP IP [MASK] [PORT] [TAG])."""
     from kamtool.core import permissions
 
-    with provision.database() as db:
-        change = permissions.address_add(db, grp, ip, mask, port, tag)
-    provision.report(change, no_reload=no_reload)
+    provision.edit(permissions.address_add, grp, ip, mask, port, tag, no_reload=no_reload)
 
 
 @app.command("rm")
@@ -48,9 +46,7 @@ def rm(
     """Remove an address from a group."""
     from kamtool.core import permissions
 
-    with provision.database() as db:
-        change = permissions.address_remove(db, grp, ip)
-    provision.report(change, no_reload=no_reload)
+    provision.edit(permissions.address_remove, grp, ip, no_reload=no_reload)
 
 
 @app.command("show")
@@ -60,9 +56,7 @@ def show(
     """List the address table (from the database)."""
     from kamtool.core import permissions
 
-    with provision.database() as db:
-        rows = permissions.address_show(db, grp)
-    provision.show(rows, COLUMNS, empty="no addresses")
+    provision.listing(permissions.address_show, grp, columns=COLUMNS, empty="no addresses")
 
 
 # Run-time views and reloads over JSON-RPC (kamtool/cli/runtime.py).

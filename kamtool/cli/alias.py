@@ -28,9 +28,7 @@ def add(
     from kamtool.core import aliases
 
     a, u = provision.user(alias, "alias"), provision.user(user)
-    with provision.database() as db:
-        change = aliases.add(db, a, u)
-    provision.report(change, no_reload=no_reload)
+    provision.edit(aliases.add, a, u, no_reload=no_reload)
 
 
 @app.command("rm")
@@ -39,9 +37,7 @@ def rm(alias: AliasArg, no_reload: NoReloadOption = False) -> None:
     from kamtool.core import aliases
 
     a = provision.user(alias, "alias")
-    with provision.database() as db:
-        change = aliases.remove(db, a)
-    provision.report(change, no_reload=no_reload)
+    provision.edit(aliases.remove, a, no_reload=no_reload)
 
 
 @app.command("show")
@@ -54,6 +50,4 @@ def show(
     from kamtool.core import aliases
 
     u = provision.user(user) if user is not None else None
-    with provision.database() as db:
-        rows = aliases.show(db, u)
-    provision.show(rows, COLUMNS, empty="no aliases")
+    provision.listing(aliases.show, u, columns=COLUMNS, empty="no aliases")

@@ -33,9 +33,9 @@ def add(
     """Add a destination (kamctl order: SETID URI [FLAGS] [PRIORITY] [ATTRS] [DESCRIPTION])."""
     from kamtool.core import dispatcher_db
 
-    with provision.database() as db:
-        change = dispatcher_db.add(db, setid, uri, flags, priority, attrs, description)
-    provision.report(change, no_reload=no_reload)
+    provision.edit(
+        dispatcher_db.add, setid, uri, flags, priority, attrs, description, no_reload=no_reload
+    )
 
 
 @app.command("rm")
@@ -48,9 +48,7 @@ def rm(
     """Remove one destination by its row id."""
     from kamtool.core import dispatcher_db
 
-    with provision.database() as db:
-        change = dispatcher_db.remove(db, row_id)
-    provision.report(change, no_reload=no_reload)
+    provision.edit(dispatcher_db.remove, row_id, no_reload=no_reload)
 
 
 @app.command("rmset")
@@ -61,9 +59,7 @@ def rmset(
     """Remove every destination of a set."""
     from kamtool.core import dispatcher_db
 
-    with provision.database() as db:
-        change = dispatcher_db.remove_set(db, setid)
-    provision.report(change, no_reload=no_reload)
+    provision.edit(dispatcher_db.remove_set, setid, no_reload=no_reload)
 
 
 @app.command("show")
@@ -73,9 +69,9 @@ def show(
     """List the dispatcher table (from the database)."""
     from kamtool.core import dispatcher_db
 
-    with provision.database() as db:
-        rows = dispatcher_db.show(db, setid)
-    provision.show(rows, COLUMNS, empty="no dispatcher destinations")
+    provision.listing(
+        dispatcher_db.show, setid, columns=COLUMNS, empty="no dispatcher destinations"
+    )
 
 
 # Run-time views and reloads over JSON-RPC (kamtool/cli/runtime.py).

@@ -28,9 +28,7 @@ def add(
     """Add a domain."""
     from kamtool.core import domains
 
-    with provision.database() as db:
-        change = domains.add(db, domain, did)
-    provision.report(change, no_reload=no_reload)
+    provision.edit(domains.add, domain, did, no_reload=no_reload)
 
 
 @app.command("rm")
@@ -38,9 +36,7 @@ def rm(domain: DomainArg, no_reload: NoReloadOption = False) -> None:
     """Remove a domain."""
     from kamtool.core import domains
 
-    with provision.database() as db:
-        change = domains.remove(db, domain)
-    provision.report(change, no_reload=no_reload)
+    provision.edit(domains.remove, domain, no_reload=no_reload)
 
 
 @app.command("show")
@@ -48,9 +44,7 @@ def show() -> None:
     """List the domain table (from the database)."""
     from kamtool.core import domains
 
-    with provision.database() as db:
-        rows = domains.show(db)
-    provision.show(rows, COLUMNS, empty="no domains")
+    provision.listing(domains.show, columns=COLUMNS, empty="no domains")
 
 
 # Run-time views and reloads over JSON-RPC (kamtool/cli/runtime.py).

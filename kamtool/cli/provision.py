@@ -9,7 +9,7 @@ and unrelated commands do not pay for them.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +88,24 @@ def after_edit(change: Change) -> None:
     from kamtool.core import reload as reload_hook
 
     reload_hook.after_edit(change.kind, settings(), out(), change=change)
+
+
+def edit(core_call: Callable[..., Change], *args: Any, no_reload: bool, **kwargs: Any) -> None:
+    """The body of an add/rm command: ``core_call(db, *args, **kwargs)`` on the configured
+    database, then :func:`report` the Change it returns."""
+    with database() as db:
+        change = core_call(db, *args, **kwargs)
+    report(change, no_reload=no_reload)
+
+
+def listing(
+    core_call: Callable[..., list[dict[str, Any]]], *args: Any, columns: list[Any], empty: str
+) -> None:
+    """The body of a show command: ``core_call(db, *args)`` rows from the configured
+    database, shown with :func:`show`."""
+    with database() as db:
+        rows = core_call(db, *args)
+    show(rows, columns, empty=empty)
 
 
 def show(rows: list[dict[str, Any]], columns: list[Any], *, empty: str) -> None:

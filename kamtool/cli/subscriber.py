@@ -37,11 +37,10 @@ def add(
 
     who = provision.user(user)
     secret = provision.password_arg(password)
-    with provision.database() as db:
-        change = subscribers.add(
-            db, who, secret, store_plaintext=settings().store_plaintext_pw, email=email
-        )
-    provision.report(change, no_reload=no_reload)
+    plain = settings().store_plaintext_pw
+    provision.edit(
+        subscribers.add, who, secret, store_plaintext=plain, email=email, no_reload=no_reload
+    )
 
 
 def rm(user: UserArg, no_reload: NoReloadOption = False) -> None:
@@ -49,9 +48,7 @@ def rm(user: UserArg, no_reload: NoReloadOption = False) -> None:
     from kamtool.core import subscribers
 
     who = provision.user(user)
-    with provision.database() as db:
-        change = subscribers.remove(db, who)
-    provision.report(change, no_reload=no_reload)
+    provision.edit(subscribers.remove, who, no_reload=no_reload)
 
 
 def passwd(user: UserArg, password: PasswordArg) -> None:
@@ -60,9 +57,9 @@ def passwd(user: UserArg, password: PasswordArg) -> None:
 
     who = provision.user(user)
     secret = provision.password_arg(password)
-    with provision.database() as db:
-        change = subscribers.passwd(db, who, secret, store_plaintext=settings().store_plaintext_pw)
-    provision.report(change, no_reload=True)  # auth_db reads the table on every request
+    plain = settings().store_plaintext_pw
+    # no reload: auth_db reads the table on every request
+    provision.edit(subscribers.passwd, who, secret, store_plaintext=plain, no_reload=True)
 
 
 def show(

@@ -40,11 +40,16 @@ def add(
     """Add a trusted peer (kamctl trusted add SRC_IP PROTO [FROM_PATTERN] [TAG])."""
     from kamtool.core import permissions
 
-    with provision.database() as db:
-        change = permissions.trusted_add(
-            db, src_ip, proto, from_pattern, tag, ruri_pattern=ruri_pattern, priority=priority
-        )
-    provision.report(change, no_reload=no_reload)
+    provision.edit(
+        permissions.trusted_add,
+        src_ip,
+        proto,
+        from_pattern,
+        tag,
+        ruri_pattern=ruri_pattern,
+        priority=priority,
+        no_reload=no_reload,
+    )
 
 
 @app.command("rm")
@@ -55,9 +60,7 @@ def rm(
     """Remove every trusted entry of a source IP."""
     from kamtool.core import permissions
 
-    with provision.database() as db:
-        change = permissions.trusted_remove(db, src_ip)
-    provision.report(change, no_reload=no_reload)
+    provision.edit(permissions.trusted_remove, src_ip, no_reload=no_reload)
 
 
 @app.command("show")
@@ -69,9 +72,7 @@ def show(
     """List the trusted table (from the database)."""
     from kamtool.core import permissions
 
-    with provision.database() as db:
-        rows = permissions.trusted_show(db, src_ip)
-    provision.show(rows, COLUMNS, empty="no trusted peers")
+    provision.listing(permissions.trusted_show, src_ip, columns=COLUMNS, empty="no trusted peers")
 
 
 # Run-time views and reloads over JSON-RPC (kamtool/cli/runtime.py).

@@ -317,7 +317,7 @@ class Router:
         if (
             method != "REGISTER"
             and perms is not None
-            and perms.allow_source(addr[0], addr[1], self.config.trusted_group)
+            and perms.allows(self.config.trusted_group, addr[0], addr[1])
         ):
             return True
         if method == "REGISTER" or from_local:
@@ -357,7 +357,7 @@ class Router:
         host = host.lower()
         if host in self.local_names:
             return True
-        return self.domains is not None and host in self.domains.names
+        return self.domains is not None and self.domains.is_local(host)
 
     # ------------------------------------------------------------------ relay
 

@@ -53,7 +53,7 @@ class ProxyServer:
     * ``dialogs``: :class:`~kamtool.proxy.dialogs.DialogTracker`
     * ``tm``: :class:`~kamtool.proxy.tm.TransactionLayer` (``stats()`` for tm.stats)
     * ``stats``: :class:`~kamtool.proxy.stats.Statistics`
-    * ``permissions``/``domains``: :mod:`kamtool.proxy.permissions` (address, trusted, domain)
+    * ``permissions``/``domains``: :mod:`kamtool.rpc.methods.dbtables` (address, trusted, domain)
     * ``started_at``: unix time of start (core.uptime)
     """
 
@@ -91,8 +91,8 @@ class ProxyServer:
     async def start(self) -> None:
         """Open the database, build the modules and bind every listener."""
         from kamtool.proxy.auth import Authenticator
-        from kamtool.proxy.permissions import Domains, Permissions
         from kamtool.proxy.routing import Router
+        from kamtool.rpc.methods.dbtables import AddressTable, DomainTable
 
         cfg = self.config
         self.loop = asyncio.get_running_loop()
@@ -122,10 +122,10 @@ class ProxyServer:
             nonce_expire=cfg.nonce_expire,
             secret=cfg.secret,
         )
-        self.permissions = Permissions(self.database)
+        self.permissions = AddressTable(self.database, load=False)
         self.permissions.load()
-        self.domains = Domains(self.database, cfg.local_names)
-        self.domains.reload()
+        self.domains = DomainTable(self.database, cfg.local_names, load=False)
+        self.domains.load()
         if cfg.served_domain:
             self.domains.record_if_empty(cfg.served_domain)
         self.router = Router(

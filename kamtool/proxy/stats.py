@@ -33,6 +33,19 @@ class Counter:
         self.value = value
 
 
+# core's per-class reply counters: all replies of the class, then per request method
+_REPLY_SUFFIXES = (
+    "",
+    "_bye",
+    "_cancel",
+    "_invite",
+    "_message",
+    "_prack",
+    "_refer",
+    "_reg",
+    "_update",
+)
+
 # Kamailio 5.6's default groups and names with the reference cfg's module set
 # (stats.get_statistics.all.json). ``tm`` is registered but empty: tm counters live in tmx.
 DEFAULT_STATS: dict[str, tuple[str, ...]] = {
@@ -50,17 +63,7 @@ DEFAULT_STATS: dict[str, tuple[str, ...]] = {
         *(
             f"rcv_replies_{cls}{suffix}"
             for cls in ("1xx", "2xx", "3xx")
-            for suffix in (
-                "",
-                "_bye",
-                "_cancel",
-                "_invite",
-                "_message",
-                "_prack",
-                "_refer",
-                "_reg",
-                "_update",
-            )
+            for suffix in _REPLY_SUFFIXES
         ),
         "rcv_replies_401",
         "rcv_replies_404",
@@ -70,17 +73,7 @@ DEFAULT_STATS: dict[str, tuple[str, ...]] = {
         *(
             f"rcv_replies_{cls}{suffix}"
             for cls in ("4xx", "5xx", "6xx")
-            for suffix in (
-                "",
-                "_bye",
-                "_cancel",
-                "_invite",
-                "_message",
-                "_prack",
-                "_refer",
-                "_reg",
-                "_update",
-            )
+            for suffix in _REPLY_SUFFIXES
         ),
         "rcv_requests",
         *(

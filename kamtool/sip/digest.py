@@ -37,6 +37,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ._abnf import token
+
 __all__ = [
     "ALGORITHMS",
     "AuthResult",
@@ -149,32 +151,52 @@ def select_ha1(
 # --------------------------------------------------------------------------- header syntax
 
 # auth-param = token "=" ( token / quoted-string ), separated by commas with optional LWS.
-_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
-_PARAM_RE = re.compile(
-    rf'\s*({_TOKEN})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|({_TOKEN}|[^\s,"]+))\s*(?:,|$)', re.S
-)
-_SCHEME_RE = re.compile(rf"\s*({_TOKEN})(?:\s+|$)")
+_PARAM_RE = re.compile(rf'\s*({token})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))\s*(?:,|\Z)', re.S)
+_SCHEME_RE = re.compile(rf"\s*({token})(?:\s+|\Z)")
 _UNESCAPE_RE = re.compile(r"\\(.)", re.S)
 
 
-def _parse_params(value: str | bytes, what: str) -> dict[str, str]:
+def split_auth(value: str | bytes) -> tuple[str, list[tuple[str, str]] | None]:
+    """Split an Authorization / WWW-Authenticate value (or a Proxy- one) into the scheme as
+    sent and its auth-params, ``(lower-case name, unquoted value)`` pairs in order.
+
+    The pairs are None when what follows the scheme is not a list of auth-params (the
+    token68 data of ``Basic``, or a malformed Digest value). Raises DigestParseError when
+    the value does not start with a scheme token.
+    """
     if isinstance(value, bytes | bytearray):
         value = bytes(value).decode("utf-8", "replace")
     m = _SCHEME_RE.match(value)
-    if not m or m.group(1).lower() != "digest":
-        raise DigestParseError(f"{what}: not a Digest value")
+    if not m:
+        raise DigestParseError("no authentication scheme")
     pos, end = m.end(), len(value.rstrip())
-    params: dict[str, str] = {}
+    pairs: list[tuple[str, str]] = []
     while pos < end:
         pm = _PARAM_RE.match(value, pos)
-        if not pm or pm.end() == pos:
-            raise DigestParseError(f"{what}: malformed parameter at offset {pos}")
-        name = pm.group(1).lower()
+        if not pm:
+            return m.group(1), None
+        quoted = pm.group(2)
+        unquoted = _UNESCAPE_RE.sub(r"\1", quoted) if quoted is not None else pm.group(3)
+        pairs.append((pm.group(1).lower(), unquoted))
+        pos = pm.end()
+    return m.group(1), pairs
+
+
+def _parse_params(value: str | bytes, what: str) -> dict[str, str]:
+    """The parameters of a Digest value; a repeated parameter is an error."""
+    try:
+        scheme, pairs = split_auth(value)
+    except DigestParseError:
+        scheme, pairs = "", None
+    if scheme.lower() != "digest":
+        raise DigestParseError(f"{what}: not a Digest value")
+    if pairs is None:
+        raise DigestParseError(f"{what}: malformed parameters")
+    params: dict[str, str] = {}
+    for name, val in pairs:
         if name in params:
             raise DigestParseError(f"{what}: duplicate parameter {name!r}")
-        quoted = pm.group(2)
-        params[name] = _UNESCAPE_RE.sub(r"\1", quoted) if quoted is not None else pm.group(3)
-        pos = pm.end()
+        params[name] = val
     return params
 
 

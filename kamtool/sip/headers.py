@@ -14,6 +14,7 @@ import re
 from typing import NamedTuple
 
 from . import _abnf
+from .digest import DigestParseError, split_auth
 from .errors import ParseError
 from .uri import URI, SipURI, _check_ipv6, format_host, parse_uri
 
@@ -618,17 +619,12 @@ def parse_cseq(value: str) -> CSeq:
 
 
 # --- Authorization / WWW-Authenticate -------------------------------------------------------
-_AUTH_SCHEME_RE = re.compile(rf"[ \t]*({_abnf.token})(?:[ \t]+|\Z)")
-_AUTH_PARAM_RE = re.compile(
-    rf"[ \t]*({_abnf.token})[ \t]*=[ \t]*({_abnf.quoted_string_loose}|[^\s,\"]*)[ \t]*(?:,|\Z)"
-)
-
-
 class Credentials(NamedTuple):
     """Authorization/Proxy-Authorization credentials or a WWW/Proxy-Authenticate challenge.
 
     ``scheme`` as sent ("Digest"), ``params`` lower-case name -> unquoted value, ``raw`` the
     header value. Unknown schemes with opaque data keep ``params`` empty (RFC 4475 3.3.7).
+    For the checks authentication needs, see :func:`kamtool.sip.digest.parse_credentials`.
     """
 
     scheme: str
@@ -641,20 +637,10 @@ class Credentials(NamedTuple):
 
 def parse_auth(value: str) -> Credentials:
     """Parse ``Digest username="a", realm="b", ...`` (commas separate params, not values)."""
-    m = _AUTH_SCHEME_RE.match(value)
-    if m is None:
-        raise ParseError("Bad authorization header")
-    scheme = m.group(1)
-    params: dict[str, str] = {}
-    pos = m.end()
-    n = len(value)
-    while pos < n:
-        pm = _AUTH_PARAM_RE.match(value, pos)
-        if pm is None:
-            if scheme.lower() == "digest":
-                raise ParseError("Bad Digest parameters")
-            params = {}
-            break
-        params[pm.group(1).lower()] = unquote(pm.group(2))
-        pos = pm.end()
-    return Credentials(scheme, params, value.strip())
+    try:
+        scheme, pairs = split_auth(value)
+    except DigestParseError:
+        raise ParseError("Bad authorization header") from None
+    if pairs is None and scheme.lower() == "digest":
+        raise ParseError("Bad Digest parameters")
+    return Credentials(scheme, dict(pairs or ()), value.strip())

@@ -6,9 +6,7 @@ import shutil
 
 import pytest
 
-from tests.proxy.harness import RunningProxy, add_subscriber, make_config
-
-USERS = {"1001": "secret1001", "1002": "secret1002", "1003": "secret1003"}
+from tests.proxy.harness import USERS, RunningProxy, add_subscriber, make_config
 
 
 @pytest.fixture

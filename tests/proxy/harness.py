@@ -7,7 +7,9 @@ import random
 import socket
 import subprocess
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,10 @@ from tests.support.ports import free_port
 
 SIPP_DIR = Path(__file__).resolve().parent.parent / "sipp"
 TIMEOUT = 20
+
+
+# the subscribers of the proxy tests' database (user -> password), all @127.0.0.1
+USERS = {"1001": "secret1001", "1002": "secret1002", "1003": "secret1003"}
 
 
 def low_free_port() -> int:
@@ -181,6 +187,56 @@ def sipp_background(scenario: str, proxy_port: int, local_port: int, **kw: Any) 
         text=True,
         cwd="/tmp",
     )
+
+
+@contextmanager
+def sipp_peer(scenario: str, proxy_port: int, local_port: int, **kw: Any) -> Iterator[Any]:
+    """A background SIPp (a UAS, or a UAC that waits) that must complete its scenario
+    (exit 0) by the end of the block; killed in any case."""
+    proc = sipp_background(scenario, proxy_port, local_port, **kw)
+    try:
+        yield proc
+        assert proc.wait(20) == 0, proc.communicate()[0][-3000:]
+    finally:
+        proc.kill()
+
+
+def register(
+    proxy_port: int, user: str, local_port: int | None = None, expires: int = 600, **kw: Any
+) -> None:
+    """``user`` (one of :data:`USERS`) registers through the proxy with SIPp; must succeed."""
+    res = sipp(
+        "register.xml",
+        proxy_port,
+        local_port,
+        service=user,
+        auth=(user, USERS[user]),
+        variables={"expires": str(expires)},
+        **kw,
+    )
+    assert res.returncode == 0, explain(res)
+
+
+def caller_args(callee: str = "1002", caller: str = "1001") -> dict[str, Any]:
+    """SIPp options for ``caller`` (one of :data:`USERS`) calling ``callee``."""
+    return {"service": callee, "auth": (caller, USERS[caller]), "variables": {"caller": caller}}
+
+
+def call(proxy_port: int, scenario: str = "uac_call.xml", **kw: Any) -> Any:
+    """Run a UAC scenario (1001 calls 1002 unless ``callee``/``caller`` say otherwise)
+    through the proxy; returns the CompletedProcess."""
+    who = {k: kw.pop(k) for k in ("callee", "caller") if k in kw}
+    return sipp(scenario, proxy_port, **caller_args(**who), **kw)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def explain(proc: Any) -> str:

@@ -3,36 +3,34 @@ CANCEL, busy, timeouts, and the dialogs they leave behind."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
+from tests.proxy import harness
 from tests.proxy.conftest import USERS, need
-from tests.proxy.harness import explain, sipp, sipp_background
+from tests.proxy.harness import (
+    caller_args,
+    explain,
+    register,
+    sipp_background,
+    sipp_peer,
+    wait_for,
+)
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.sipp
 
 
-def register(proxy, user: str, port: int) -> None:
-    res = sipp(
-        "register.xml",
-        proxy.port,
-        port,
-        service=user,
-        auth=(user, USERS[user]),
-        variables={"expires": "600"},
-    )
+def call(proxy, scenario="uac_call.xml", **kw):
+    """The UAC scenario through ``proxy`` (1001 calls 1002 by default)."""
+    return harness.call(proxy.port, scenario, **kw)
+
+
+def call_ok(proxy, scenario="uac_call.xml", **kw) -> None:
+    """:func:`call`, which must complete its scenario."""
+    res = call(proxy, scenario, **kw)
     assert res.returncode == 0, explain(res)
-
-
-def call(proxy, scenario="uac_call.xml", callee="1002", caller="1001", **kw):
-    return sipp(
-        scenario,
-        proxy.port,
-        service=callee,
-        auth=(caller, USERS[caller]),
-        variables={"caller": caller},
-        **kw,
-    )
 
 
 @pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
@@ -42,14 +40,9 @@ def test_call_with_record_route_and_bye_through_the_proxy(start_proxy, loop):
         pytest.importorskip("uvloop", reason="uvloop is optional (pip install .[fast])")
     proxy = start_proxy(loop=loop)
     uas_port = free_port()
-    register(proxy, "1002", uas_port)
-    uas = sipp_background("uas_answer.xml", proxy.port, uas_port)
-    try:
-        res = call(proxy)
-        assert res.returncode == 0, explain(res)
-        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]
-    finally:
-        uas.kill()
+    register(proxy.port, "1002", uas_port)
+    with sipp_peer("uas_answer.xml", proxy.port, uas_port):
+        call_ok(proxy)
     # INVITE (after 407), ACK and BYE went through us: 2 relayed requests + stateless ACK
     assert proxy.stat("core:rcv_requests_bye") == 1
     assert proxy.stat("core:rcv_requests_ack") == 2  # ACK of the 407 + the end-to-end ACK
@@ -71,14 +64,9 @@ def test_call_with_record_route_and_bye_through_the_proxy(start_proxy, loop):
 def test_cancel_before_answer(proxy):
     need("sipp")
     uas_port = free_port()
-    register(proxy, "1002", uas_port)
-    uas = sipp_background("uas_ring.xml", proxy.port, uas_port)
-    try:
-        res = call(proxy, "uac_cancel.xml")
-        assert res.returncode == 0, explain(res)
-        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]
-    finally:
-        uas.kill()
+    register(proxy.port, "1002", uas_port)
+    with sipp_peer("uas_ring.xml", proxy.port, uas_port):
+        call_ok(proxy, "uac_cancel.xml")
     assert proxy.stat("core:rcv_requests_cancel") == 1
     dialogs = proxy.call(lambda: proxy.server.dialogs.dialogs())
     assert [d.state for d in dialogs] == [5]
@@ -89,23 +77,17 @@ def test_cancel_before_answer(proxy):
 def test_busy_callee_486_is_relayed_and_acked_hop_by_hop(proxy):
     need("sipp")
     uas_port = free_port()
-    register(proxy, "1002", uas_port)
-    uas = sipp_background("uas_busy.xml", proxy.port, uas_port)
-    try:
-        res = call(proxy, "uac_busy.xml")
-        assert res.returncode == 0, explain(res)
-        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]  # it got the proxy's ACK
-    finally:
-        uas.kill()
+    register(proxy.port, "1002", uas_port)
+    with sipp_peer("uas_busy.xml", proxy.port, uas_port):  # it got the proxy's ACK
+        call_ok(proxy, "uac_busy.xml")
     assert proxy.stat("dialog:failed_dialogs") == 1
 
 
 def test_unreachable_callee_gets_408_after_fr_timer(start_proxy):
     need("sipp")
     proxy = start_proxy(fr_timer=1.0, t1=0.1)
-    register(proxy, "1002", free_port())  # nobody listens there afterwards
-    res = call(proxy, "uac_timeout.xml")
-    assert res.returncode == 0, explain(res)
+    register(proxy.port, "1002", free_port())  # nobody listens there afterwards
+    call_ok(proxy, "uac_timeout.xml")
     assert proxy.stat("tmx:4xx_transactions") == 1
 
 
@@ -113,22 +95,16 @@ def test_ringing_callee_is_cancelled_after_fr_inv_timer(start_proxy):
     need("sipp")
     proxy = start_proxy(fr_inv_timer=2.0)
     uas_port = free_port()
-    register(proxy, "1002", uas_port)
-    uas = sipp_background("uas_ring.xml", proxy.port, uas_port)
-    uac = sipp_background(
-        "uac_timeout.xml", proxy.port, free_port(), service="1002",
-        auth=("1001", USERS["1001"]), variables={"caller": "1001"},
-    )  # fmt: skip
-    try:
+    register(proxy.port, "1002", uas_port)
+    # the UAC must get the 408, then the UAS our CANCEL and ACK
+    with (
+        sipp_peer("uas_ring.xml", proxy.port, uas_port),
+        sipp_peer("uac_timeout.xml", proxy.port, free_port(), **caller_args()),
+    ):
         dialogs = proxy.server.dialogs
         # while it rings: an early dialog (state 2)
-        assert _wait_for(lambda: [d.state for d in proxy.call(dialogs.dialogs)] == [2])
+        assert wait_for(lambda: [d.state for d in proxy.call(dialogs.dialogs)] == [2])
         assert proxy.stat("dialog:early_dialogs") == 1
-        assert uac.wait(20) == 0, uac.communicate()[0][-3000:]  # got the 408
-        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]  # CANCEL + ACK from us
-    finally:
-        uac.kill()
-        uas.kill()
     assert [d.state for d in proxy.call(proxy.server.dialogs.dialogs)] == [5]
     assert proxy.stat("dialog:failed_dialogs") == 1 and proxy.stat("dialog:early_dialogs") == 0
 
@@ -140,31 +116,17 @@ def test_call_to_unregistered_user_is_404(proxy):
     assert proxy.call(lambda: proxy.server.tm.stats()["4xx"]) == 1
 
 
+@contextmanager
 def _established_call(proxy):
-    """A UAS (1002) answering and a UAC (1001) that waits for the proxy's BYE."""
+    """A UAS (1002) answering and a UAC (1001) that waits for the proxy's BYE; both must
+    have got it (and finished) by the end of the block."""
     uas_port = free_port()
-    register(proxy, "1002", uas_port)
-    uas = sipp_background("uas_answer.xml", proxy.port, uas_port)
-    uac = sipp_background(
-        "uac_wait_bye.xml",
-        proxy.port,
-        free_port(),
-        service="1002",
-        auth=("1001", USERS["1001"]),
-        variables={"caller": "1001"},
-    )
-    return uas, uac
-
-
-def _wait_for(predicate, timeout=10.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+    register(proxy.port, "1002", uas_port)
+    with (
+        sipp_peer("uas_answer.xml", proxy.port, uas_port),
+        sipp_peer("uac_wait_bye.xml", proxy.port, free_port(), **caller_args()),
+    ):
+        yield
 
 
 def rpc(port: int, method: str, *params):
@@ -178,10 +140,9 @@ def test_dlg_end_dlg_over_json_rpc_sends_bye_to_both_sides(start_proxy, tmp_path
     need("sipp")
     rpc_port = free_port()
     proxy = start_proxy(rpc_listen=f"127.0.0.1:{rpc_port}", rpc_runtime_dir=str(tmp_path / "rt"))
-    uas, uac = _established_call(proxy)
-    try:
+    with _established_call(proxy):
         dialogs = proxy.server.dialogs
-        assert _wait_for(lambda: [d.state for d in proxy.call(dialogs.dialogs)] == [4])
+        assert wait_for(lambda: [d.state for d in proxy.call(dialogs.dialogs)] == [4])
         (d,) = rpc(rpc_port, "dlg.list")["result"]
         assert d["caller"]["contact"].startswith("sip:1001@127.0.0.1:")
         assert d["callee"]["contact"].startswith("sip:127.0.0.1:")
@@ -193,11 +154,6 @@ def test_dlg_end_dlg_over_json_rpc_sends_bye_to_both_sides(start_proxy, tmp_path
             "result": {},
             "id": 1,
         }
-        assert uac.wait(20) == 0, uac.communicate()[0][-3000:]
-        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]
-    finally:
-        uac.kill()
-        uas.kill()
     again = rpc(rpc_port, "dlg.end_dlg", d["h_entry"], d["h_id"])
     assert again["error"] == {"code": 404, "message": "Dialog not found"}
     assert [x["state"] for x in rpc(rpc_port, "dlg.list")["result"]] == [5]
@@ -208,13 +164,8 @@ def test_dlg_end_dlg_over_json_rpc_sends_bye_to_both_sides(start_proxy, tmp_path
 def test_dialog_lifetime_ends_the_call_with_bye_both_ways(start_proxy):
     need("sipp")
     proxy = start_proxy(dialog_lifetime=1)
-    uas, uac = _established_call(proxy)
-    try:
-        assert uac.wait(20) == 0, uac.communicate()[0][-3000:]
-        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]
-    finally:
-        uac.kill()
-        uas.kill()
+    with _established_call(proxy):
+        pass  # the dialog's lifetime ends the call: both sides get a BYE
     assert proxy.stat("dialog:expired_dialogs") == 1
     assert proxy.stat("dialog:active_dialogs") == 0
 
@@ -222,25 +173,11 @@ def test_dialog_lifetime_ends_the_call_with_bye_both_ways(start_proxy):
 def test_call_over_tcp(proxy):
     need("sipp")
     uas_port = free_port()
-    res = sipp(
-        "register.xml",
-        proxy.port,
-        uas_port,
-        service="1002",
-        auth=("1002", USERS["1002"]),
-        variables={"expires": "600"},
-        transport="t1",
-    )
-    assert res.returncode == 0, explain(res)
+    register(proxy.port, "1002", uas_port, transport="t1")
     (b,) = proxy.call(lambda: proxy.server.usrloc.lookup("1002"))
     assert b.socket == f"tcp:127.0.0.1:{proxy.port}" and b.connection_id != -1
-    uas = sipp_background("uas_answer.xml", proxy.port, uas_port, transport="t1")
-    try:
-        res = call(proxy, transport="t1")
-        assert res.returncode == 0, explain(res)
-        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]
-    finally:
-        uas.kill()
+    with sipp_peer("uas_answer.xml", proxy.port, uas_port, transport="t1"):
+        call_ok(proxy, transport="t1")
     assert proxy.stat("core:rcv_requests_bye") == 1
 
 
@@ -268,18 +205,15 @@ def test_forking_serial_by_q_and_parallel_on_equal_q(proxy, q_busy, q_answer, bu
     finally:
         client.close()
     busy = sipp_background("uas_busy.xml", proxy.port, busy_port)
-    answer = sipp_background("uas_answer.xml", proxy.port, answer_port)
     try:
-        res = call(proxy)
-        assert res.returncode == 0, explain(res)
-        assert answer.wait(20) == 0, answer.communicate()[0][-3000:]
+        with sipp_peer("uas_answer.xml", proxy.port, answer_port):
+            call_ok(proxy)
         if busy_rings:
             assert busy.wait(20) == 0, busy.communicate()[0][-3000:]  # 486 ACKed by us
         else:
             assert busy.poll() is None  # never got an INVITE
     finally:
         busy.kill()
-        answer.kill()
     branches = 2 if busy_rings else 1
     assert proxy.stat("tmx:UAC_transactions") == branches + 1  # INVITE branches + BYE
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from tests.proxy.conftest import USERS, need
-from tests.proxy.harness import explain, low_free_port, sipp
+from tests.proxy.harness import explain, low_free_port, register, sipp
 
 pytestmark = pytest.mark.sipp
 
@@ -15,6 +15,14 @@ pytestmark = pytest.mark.sipp
 def sipsak(*args: str) -> subprocess.CompletedProcess:
     need("sipsak")
     return subprocess.run(["sipsak", *args], capture_output=True, text=True, timeout=20)
+
+
+def sipsak_register(proxy, local: int, password: str, *args: str) -> subprocess.CompletedProcess:
+    """sipsak registers 1001 with the contact port ``local`` and ``password``."""
+    return sipsak(
+        "-U", "-C", f"sip:1001@127.0.0.1:{local}", "-s", f"sip:1001@127.0.0.1:{proxy.port}",
+        "-a", password, *args,
+    )  # fmt: skip
 
 
 def test_options_to_the_proxy_is_answered_keepalive(proxy):
@@ -26,16 +34,7 @@ def test_options_to_the_proxy_is_answered_keepalive(proxy):
 
 def test_sipsak_register_with_digest_saves_the_location_row(proxy):
     local = low_free_port()
-    res = sipsak(
-        "-U",
-        "-C",
-        f"sip:1001@127.0.0.1:{local}",
-        "-s",
-        f"sip:1001@127.0.0.1:{proxy.port}",
-        "-a",
-        USERS["1001"],
-        "-vv",
-    )
+    res = sipsak_register(proxy, local, USERS["1001"], "-vv")
     assert res.returncode == 0, res.stdout + res.stderr
     bindings = proxy.call(lambda: proxy.server.usrloc.lookup("1001"))
     assert [b.contact for b in bindings] == [f"sip:1001@127.0.0.1:{local}"]
@@ -58,41 +57,18 @@ def test_sipsak_register_with_digest_saves_the_location_row(proxy):
 
 def test_sipsak_register_with_wrong_password_fails(proxy):
     local = low_free_port()
-    res = sipsak(
-        "-U",
-        "-C",
-        f"sip:1001@127.0.0.1:{local}",
-        "-s",
-        f"sip:1001@127.0.0.1:{proxy.port}",
-        "-a",
-        "wrong",
-    )
+    res = sipsak_register(proxy, local, "wrong")
     assert res.returncode != 0
     assert proxy.call(lambda: proxy.server.usrloc.lookup("1001")) == []
 
 
 def test_sipp_register_then_unregister(proxy):
     need("sipp")
-    res = sipp(
-        "register.xml",
-        proxy.port,
-        service="1002",
-        auth=("1002", USERS["1002"]),
-        variables={"expires": "600"},
-    )
-    assert res.returncode == 0, explain(res)
+    register(proxy.port, "1002")
     bindings = proxy.call(lambda: proxy.server.usrloc.lookup("1002"))
     assert len(bindings) == 1 and bindings[0].user_agent == "kamtool-test-sipp"
     local = int(bindings[0].contact.split(":")[2].split(";")[0])
-    res = sipp(
-        "register.xml",
-        proxy.port,
-        local,
-        service="1002",
-        auth=("1002", USERS["1002"]),
-        variables={"expires": "0"},
-    )
-    assert res.returncode == 0, explain(res)
+    register(proxy.port, "1002", local, expires=0)
     assert proxy.call(lambda: proxy.server.usrloc.lookup("1002")) == []
 
 

@@ -12,10 +12,11 @@ from tests.proxy.conftest import USERS, need
 from tests.proxy.harness import (
     RunningProxy,
     add_subscriber,
+    call,
     explain,
     make_config,
-    sipp,
-    sipp_background,
+    register,
+    sipp_peer,
 )
 from tests.support.databases import database
 from tests.support.ports import free_port
@@ -35,31 +36,13 @@ def test_register_on_a_call_through_b(tmp_path):
         b = RunningProxy(make_config(url, db_mode=3, rpc_listen=None)).start()
         try:
             uas_port = free_port()
-            res = sipp(
-                "register.xml",
-                a.port,
-                uas_port,
-                service="1002",
-                auth=("1002", USERS["1002"]),
-                variables={"expires": "600"},
-            )
-            assert res.returncode == 0, explain(res)
+            register(a.port, "1002", uas_port)
             assert b.call(lambda: [x.contact for x in b.server.usrloc.lookup("1002")]) == [
                 f"sip:1002@127.0.0.1:{uas_port};transport=UDP"
             ]
-            uas = sipp_background("uas_answer.xml", b.port, uas_port)
-            try:
-                res = sipp(
-                    "uac_call.xml",
-                    b.port,
-                    service="1002",
-                    auth=("1001", USERS["1001"]),
-                    variables={"caller": "1001"},
-                )
+            with sipp_peer("uas_answer.xml", b.port, uas_port):
+                res = call(b.port)
                 assert res.returncode == 0, explain(res)
-                assert uas.wait(20) == 0, uas.communicate()[0][-3000:]
-            finally:
-                uas.kill()
             assert a.stat("core:rcv_requests_invite") == 0
             assert b.stat("core:rcv_requests_invite") == 2
         finally:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 
 import pytest
 
 from tests.proxy.conftest import USERS
+from tests.proxy.harness import wait_for
 
 CONFIG = """poll_method\tepoll
 sip_listen\t127.0.0.1:{port}
@@ -57,15 +57,6 @@ def _phone(tmp_path, user: str, proxy_port: int, *commands: str) -> tuple[subpro
     return proc, log
 
 
-def _wait_for(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_two_baresip_phones_register_and_call_through_the_proxy(proxy, tmp_path):
     if shutil.which("baresip") is None:
         pytest.skip("baresip is not installed (apt-get install baresip-core)")
@@ -73,13 +64,13 @@ def test_two_baresip_phones_register_and_call_through_the_proxy(proxy, tmp_path)
     callee, callee_log = _phone(tmp_path, "1002", proxy.port)
     caller = None
     try:
-        assert _wait_for(lambda: proxy.call(lambda: usrloc.lookup("1002")) != []), (
+        assert wait_for(lambda: proxy.call(lambda: usrloc.lookup("1002")) != [], 15), (
             callee_log.read_text()
         )
         caller, caller_log = _phone(
             tmp_path, "1001", proxy.port, f"/dial sip:1002@127.0.0.1:{proxy.port}"
         )
-        assert _wait_for(lambda: [d.state for d in proxy.call(dialogs.dialogs)] == [4]), (
+        assert wait_for(lambda: [d.state for d in proxy.call(dialogs.dialogs)] == [4], 15), (
             caller_log.read_text()[-2000:]
         )
         (d,) = proxy.call(dialogs.dialogs)
@@ -87,7 +78,9 @@ def test_two_baresip_phones_register_and_call_through_the_proxy(proxy, tmp_path)
         assert proxy.call(lambda: dialogs.end(d.h_entry, d.h_id)) is True
         for log in (caller_log, callee_log):  # both phones got our BYE and hung up
             # baresip reports a received BYE as "session closed: Connection reset by peer"
-            assert _wait_for(lambda log=log: "session closed" in log.read_text()), log.read_text()
+            assert wait_for(lambda log=log: "session closed" in log.read_text(), 15), (
+                log.read_text()
+            )
     finally:
         for p in (caller, callee):
             if p is not None:

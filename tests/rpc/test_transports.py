@@ -18,6 +18,7 @@ from kamtool.rpc.client import RpcClient
 from kamtool.rpc.transports import EndpointUnreachable
 from tests.rpc.fakes import FakeDgram, FakeFifo, FakeHttp, replay, result_handler
 from tests.support.ports import free_port
+from tests.support.threads import errors_in_threads
 
 TIMEOUT = 1.0
 # "Never hangs" is checked with room for a loaded CI machine: the bound only has to
@@ -264,21 +265,12 @@ def test_default_tries_http_then_fifo(tmp_path, monkeypatch):
 
 def test_one_client_shared_by_threads():
     with FakeDgram(replay()) as srv, RpcClient(srv.url, timeout=5) as c:
-        errors: list[BaseException] = []
 
         def work():
-            try:
-                for _ in range(20):
-                    assert c.call("core.uptime")["uptime"] == 185
-            except BaseException as exc:  # reported below
-                errors.append(exc)
+            for _ in range(20):
+                assert c.call("core.uptime")["uptime"] == 185
 
-        threads = [threading.Thread(target=work) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(10)
-    assert errors == []
+        assert errors_in_threads(work, timeout=10) == []
 
 
 def test_requests_too_large_for_kamailio_are_refused_before_sending(tmp_path):

@@ -134,3 +134,29 @@ def test_build_registry_from_a_database(sqlite_url: str) -> None:
         assert _rpc(reg, "htable.dump", "kv")["result"] == []
     finally:
         db.close()
+
+
+def test_proxy_load_survives_missing_tables_and_skips_bad_rows(sqlite_url: str) -> None:
+    """The proxy's ``load()`` logs instead of raising (it starts with empty tables), keeps
+    its static local names, and leaves out address rows that are not networks."""
+    db = open_database(sqlite_url)
+    try:
+        addresses = AddressTable(db, load=False)
+        domains = DomainTable(db, frozenset({"proxy.test"}), load=False)
+        addresses.load()
+        domains.load()
+        assert addresses.addresses() == [] and not addresses.allows(1, "10.0.0.10", 5060)
+        assert domains.is_local("PROXY.test") and not domains.is_local(None)
+        models = _seed(db)
+        models["address"].insert(grp=1, ip_addr="not-an-ip", mask=32, port=0).execute()
+        addresses.load()
+        domains.load()
+        assert [r.ip_addr for r in addresses.addresses()] == [
+            "10.0.0.10",
+            "192.168.1.0",
+            "127.0.0.0",
+        ]
+        assert addresses.allows(1, "10.0.0.10", 5060)  # the answer cached before was reset
+        assert domains.is_local("kamailio.test") and domains.is_local("proxy.test")
+    finally:
+        db.close()

@@ -261,28 +261,18 @@ def test_core_info(call, transport):
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_one_client_many_threads(call, transport):
     """The monitor shares one client between worker threads."""
-    import threading
-
     from kamtool.rpc.client import RpcClient
+    from tests.support.threads import errors_in_threads
 
     k, _, _, _ = call
-    errors: list[BaseException] = []
     with RpcClient(url_of(k, transport), timeout=10) as client:
 
         def work() -> None:
-            try:
-                for _ in range(15):
-                    assert client.call("core.uptime")["uptime"] >= 0
-                    assert client.call("ul.dump", "brief")["Domains"]
-            except BaseException as exc:  # reported below
-                errors.append(exc)
+            for _ in range(15):
+                assert client.call("core.uptime")["uptime"] >= 0
+                assert client.call("ul.dump", "brief")["Domains"]
 
-        threads = [threading.Thread(target=work) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-    assert errors == []
+        assert errors_in_threads(work) == []
 
 
 def test_ps_uptime(call):

@@ -382,3 +382,14 @@ def test_parse_auth_digest_and_unknown_scheme():
         "cnonce": "a,b",
     }
     assert parse_auth("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==").scheme == "Basic"
+
+
+@pytest.mark.parametrize("bad", ['Digest realm="a" nonce="b"', "Digest realm=", 'Digest realm="a'])
+def test_message_view_and_digest_check_reject_the_same_credentials(bad):
+    """One auth-param parser: what the message view refuses, authentication refuses too."""
+    from kamtool.sip.digest import DigestParseError, parse_challenge
+
+    with pytest.raises(ParseError):
+        parse_auth(bad)
+    with pytest.raises(DigestParseError):
+        parse_challenge(bad)

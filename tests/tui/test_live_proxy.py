@@ -11,8 +11,8 @@ from textual.widgets import DataTable
 
 from kamtool.tui.app import MonitorApp
 from kamtool.tui.source import rpc_source
-from tests.proxy.conftest import USERS, need, proxy_db, start_proxy  # noqa: F401 (fixtures)
-from tests.proxy.harness import explain, sipp, sipp_background
+from tests.proxy.conftest import need, proxy_db, start_proxy  # noqa: F401 (fixtures)
+from tests.proxy.harness import caller_args, register, sipp_peer
 from tests.support.ports import free_port
 from tests.tui.fake import settle
 
@@ -37,13 +37,12 @@ async def test_monitor_shows_registrations_and_calls_and_ends_the_call(
     rpc_port = free_port()
     proxy = start_proxy(rpc_listen=f"127.0.0.1:{rpc_port}", rpc_runtime_dir=str(tmp_path / "rt"))
     uas_port = free_port()
-    reg = sipp("register.xml", proxy.port, uas_port, service="1002",
-               auth=("1002", USERS["1002"]), variables={"expires": "600"})  # fmt: skip
-    assert reg.returncode == 0, explain(reg)
-    uas = sipp_background("uas_answer.xml", proxy.port, uas_port)
-    uac = sipp_background("uac_wait_bye.xml", proxy.port, free_port(), service="1002",
-                          auth=("1001", USERS["1001"]), variables={"caller": "1001"})  # fmt: skip
-    try:
+    register(proxy.port, "1002", uas_port)
+    # both SIPp sides must get their BYE and finish their scenario
+    with (
+        sipp_peer("uas_answer.xml", proxy.port, uas_port),
+        sipp_peer("uac_wait_bye.xml", proxy.port, free_port(), **caller_args()),
+    ):
         source = rpc_source(f"http://127.0.0.1:{rpc_port}/RPC", timeout=5)
         app = MonitorApp(source, interval=INTERVAL)
         async with app.run_test(size=(120, 40)) as pilot:
@@ -57,9 +56,3 @@ async def test_monitor_shows_registrations_and_calls_and_ends_the_call(
             await pilot.press("3", "e", "y")
             await settle(pilot)
             await until(lambda: calls.row_count == 0 or calls.get_row_at(0)[2] == "deleted")
-        # both SIPp sides got their BYE and finished their scenario
-        assert uac.wait(20) == 0, uac.communicate()[0][-3000:]
-        assert uas.wait(20) == 0, uas.communicate()[0][-3000:]
-    finally:
-        uac.kill()
-        uas.kill()

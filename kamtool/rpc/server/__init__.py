@@ -23,7 +23,8 @@ from pathlib import Path
 from kamtool.errors import ConfigError
 from kamtool.rpc.methods import Registry
 from kamtool.rpc.server.dgram import DgramServer
-from kamtool.rpc.server.fifo import EndpointInUse, FifoServer
+from kamtool.rpc.server.endpoint import EndpointInUse
+from kamtool.rpc.server.fifo import FifoServer
 from kamtool.rpc.server.http import MAX_HEADER_BYTES, HttpHandler, MetricsFn
 
 __all__ = ["FIFO_NAME", "SOCKET_NAME", "RpcServer", "default_runtime_dir", "is_loopback"]

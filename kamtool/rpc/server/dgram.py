@@ -23,7 +23,7 @@ from pathlib import Path
 
 from kamtool.rpc.methods import Registry
 from kamtool.rpc.server.dispatch import handle_bytes, render
-from kamtool.rpc.server.fifo import EndpointInUse
+from kamtool.rpc.server.endpoint import LocalEndpoint
 
 __all__ = ["DgramServer"]
 
@@ -36,36 +36,23 @@ CHUNK = 1 << 20  # datagram size when a reply must be split
 _SO_SNDBUFFORCE = getattr(socket, "SO_SNDBUFFORCE", 32)
 
 
-class DgramServer:
+class DgramServer(LocalEndpoint):
     """Answers JSON-RPC datagrams on the unix socket ``path`` (mode 0600)."""
 
     def __init__(
         self, registry: Registry, path: Path, *, send_buffer: int = SEND_BUFFER_BYTES
     ) -> None:
+        super().__init__(path)
         self.registry = registry
-        self.path = Path(path)
         self.send_buffer = send_buffer
         self.chunk = CHUNK
         self._sock: socket.socket | None = None
-        self._tasks: set[asyncio.Task] = set()
         self._send_lock = asyncio.Lock()  # one reply at a time: chunks must not interleave
 
     async def start(self) -> None:
         """Bind the socket (replacing a stale one). Raises :class:`EndpointInUse` when
         another live server has it."""
-        try:
-            if stat.S_ISSOCK(os.lstat(self.path).st_mode):
-                probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                try:
-                    probe.connect(str(self.path))
-                except ConnectionRefusedError:
-                    self.path.unlink()  # nobody bound to it: left over from a crash
-                else:
-                    raise EndpointInUse(f"another server listens on {self.path}")
-                finally:
-                    probe.close()
-        except FileNotFoundError:
-            pass
+        self._claim_path(stat.S_ISSOCK, self._has_listener)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         old = os.umask(0o177)
         try:
@@ -87,14 +74,18 @@ class DgramServer:
         asyncio.get_running_loop().remove_reader(self._sock.fileno())
         self._sock.close()
         self._sock = None
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._release()
+
+    def _has_listener(self) -> bool:
+        """Whether a process is bound to the socket (connecting is refused if not)."""
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
+            probe.connect(str(self.path))
+        except ConnectionRefusedError:
+            return False
+        finally:
+            probe.close()
+        return True
 
     def _readable(self) -> None:
         assert self._sock is not None
@@ -109,9 +100,7 @@ class DgramServer:
             if not addr:
                 log.warning("RPC datagram from an unbound socket: cannot answer, dropped")
                 continue
-            task = asyncio.get_running_loop().create_task(self._serve(data, addr))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._serve(data, addr))
 
     async def _serve(self, data: bytes, addr: str) -> None:
         reply = await handle_bytes(self.registry, data)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from kamtool.rpc.methods import PARSE_ERROR, Registry
 from kamtool.rpc.server.dispatch import error_object, handle_document, render
+from kamtool.rpc.server.endpoint import EndpointInUse, LocalEndpoint
 
 __all__ = ["EndpointInUse", "FifoServer"]
 
@@ -42,16 +43,12 @@ REPLY_WRITE_SECONDS = 30.0
 _REPLY_NAME = re.compile(rb'"reply_name"\s*:\s*"([^"\\]{1,255})"')
 
 
-class EndpointInUse(OSError):
-    """The FIFO or socket path belongs to another running server."""
-
-
-class FifoServer:
+class FifoServer(LocalEndpoint):
     """Reads requests from ``path`` (created mode 0600) and answers into reply FIFOs."""
 
     def __init__(self, registry: Registry, path: Path, reply_dir: Path = Path("/tmp")) -> None:
+        super().__init__(path)
         self.registry = registry
-        self.path = Path(path)
         self.reply_dir = Path(reply_dir)
         self._fd: int | None = None
         self._buf = bytearray()
@@ -60,29 +57,27 @@ class FifoServer:
         self._escape = False
         self._scanned = 0
         self._stall: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         """Create the FIFO (replacing a stale one) and start reading.
 
         Raises :class:`EndpointInUse` when another live server reads that FIFO."""
-        try:
-            if stat.S_ISFIFO(os.lstat(self.path).st_mode):
-                try:
-                    os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
-                except OSError as exc:
-                    if exc.errno != errno.ENXIO:
-                        raise
-                    self.path.unlink()  # nobody reads it: left over from a crash
-                else:
-                    raise EndpointInUse(f"another server reads {self.path}")
-        except FileNotFoundError:
-            pass
+        self._claim_path(stat.S_ISFIFO, self._has_reader)
         os.mkfifo(self.path, 0o600)
         os.chmod(self.path, 0o600)
         # O_RDWR keeps a writer open ourselves, so we never see EOF between clients.
         self._fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
         asyncio.get_running_loop().add_reader(self._fd, self._readable)
+
+    def _has_reader(self) -> bool:
+        """Whether a process reads the FIFO (opening it for writing fails with ENXIO if not)."""
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            return False
+        return True
 
     async def close(self) -> None:
         if self._fd is None:
@@ -93,14 +88,7 @@ class FifoServer:
         self._fd = None
         if self._stall is not None:
             self._stall.cancel()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
+        await self._release()
 
     # ---- request framing -------------------------------------------------------------
 
@@ -205,9 +193,7 @@ class FifoServer:
     def _emit(self, raw: bytes) -> None:
         if not raw.strip():
             return
-        task = asyncio.get_running_loop().create_task(self._serve(raw))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._serve(raw))
 
     async def _serve(self, raw: bytes) -> None:
         try:
