@@ -65,7 +65,7 @@ def sipsak_register(k: Kamailio, user: str, port: int) -> None:
 def sipp(k: Kamailio, scenario: str, port: int, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         ["sipp", f"127.0.0.1:{k.sip_port}", "-sf", str(SIPP_DIR / scenario), "-m", "1",
-         "-i", "127.0.0.1", "-p", str(port), "-nostdin", "-timeout", "40s", "-timeout_error",
+         "-i", "127.0.0.1", "-p", str(port), "-nostdin", "-timeout", "120s", "-timeout_error",
          *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd="/tmp",
     )  # fmt: skip
@@ -289,6 +289,6 @@ def test_zz_dlg_end_sends_bye_to_both_sides(call):
     assert code == 0, err
     assert doc["ended"] == [f"{dialog['h_entry']}:{dialog['h_id']}"]
     for proc in (uac, uas):  # each scenario passes only after receiving the BYE
-        assert proc.wait(20) == 0, proc.stderr.read() if proc.stderr else ""
+        assert proc.wait(40) == 0, proc.stderr.read() if proc.stderr else ""
     wait_for(lambda: not [d for d in k.rpc("dlg.list") if d["state"] == 4], "the dialog to end")
     assert kt(k, "http", "dlg", "end", str(dialog["h_entry"]), str(dialog["h_id"]))[0] == 3
