@@ -382,3 +382,24 @@ def test_parse_auth_digest_and_unknown_scheme():
         "cnonce": "a,b",
     }
     assert parse_auth("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==").scheme == "Basic"
+
+
+@pytest.mark.parametrize(
+    ("start", "status"),
+    [
+        (b"INVITE sip:bob@biloxi.example.com SIP/7.0", 505),
+        (b"INVITE <sip:bob@biloxi.example.com> SIP/2.0", 400),
+        (b"INVITE  sip:bob@biloxi.example.com   SIP/2.0", 400),
+    ],
+)
+def test_a_refused_request_line_still_gives_the_request_to_answer(start, status):
+    bad = start + INVITE[INVITE.index(b"\r\n") :]
+    with pytest.raises(ParseError) as e:
+        parse_message(bad)
+    assert e.value.status_code == status and e.value.respond
+    wire = make_response(e.value.request, status, e.value.reason).to_bytes()
+    assert wire.startswith(f"SIP/2.0 {status} ".encode()) and b"\r\nVia: " in wire
+    # a start line that does not even split into three tokens leaves nothing to answer
+    with pytest.raises(ParseError) as e:
+        parse_message(b"INVITE" + INVITE[INVITE.index(b"\r\n") :])
+    assert e.value.request is None
