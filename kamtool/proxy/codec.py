@@ -24,7 +24,7 @@ from typing import Any
 from kamtool.proxy.config import Listen, ProxyConfig
 from kamtool.proxy.tm import Target
 from kamtool.sip.errors import ParseError
-from kamtool.sip.headers import make_branch, parse_name_addr_list
+from kamtool.sip.headers import Via, make_branch, parse_name_addr_list
 from kamtool.sip.message import Headers, Request, Response, make_response
 from kamtool.sip.parser import parse_message
 from kamtool.sip.uri import SipURI, format_host, parse_uri
@@ -242,12 +242,12 @@ class Codec:
         """:meth:`reply_message` as bytes."""
         return self.reply_message(req, status, reason, headers, stateless).to_bytes()
 
-    def via_for(self, local: Listen | None, branch: str) -> str:
+    def via_for(self, local: Listen | None, branch: str) -> Via:
+        """Our Via (a parsed value: the transaction layer reads its branch without parsing)."""
         if local is None:
-            return f"SIP/2.0/UDP 127.0.0.1;branch={branch}"
-        host = format_host(local.host)
-        port = "" if local.port == 5060 else f":{local.port}"
-        return f"SIP/2.0/{local.proto.upper()} {host}{port};branch={branch}"
+            return Via("UDP", "127.0.0.1", None, {"branch": branch})
+        port = None if local.port == 5060 else local.port
+        return Via(local.proto, local.host, port, {"branch": branch})
 
     def record_route(self, local: Listen, ftag: str | None, did: str | None) -> str:
         host = format_host(local.host)

@@ -373,9 +373,9 @@ class Router:
                 self._stateful_reply(req, endpoint, addr, 404, "Not Found")
                 return
             groups = [[target]]
-        reply_addr = codec.reply_address(req, endpoint, addr)
+        # the transaction first: its key comes from the Via as parsed, before received=
+        stx = self.tm.new_server(req, endpoint, addr, codec.reply_address(req, endpoint, addr))
         codec.mark_received(req, addr)
-        stx = self.tm.new_server(req, endpoint, addr, reply_addr)
         stx.build = self._build_branch
         if method in RECORD_ROUTED:
             dialog = None
@@ -445,14 +445,15 @@ class Router:
                 self._update_cseq(dialog, req)
         self.c_fwd_req.value += 1
         reply_addr = codec.reply_address(req, endpoint, addr)
-        codec.mark_received(req, addr)
         if method == "ACK":
+            codec.mark_received(req, addr)
             local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
             branch = codec.stateless_branch(req)
             out = codec.forward(req, target, branch, local, self.config.max_forwards, keep_uri=True)
             self.send_to(target.dest, out.to_bytes())
             return
         stx = self.tm.new_server(req, endpoint, addr, reply_addr)
+        codec.mark_received(req, addr)
         stx.build = self._build_in_dialog
         self.tm.relay(stx, [[target]])
 

@@ -403,3 +403,23 @@ def test_a_refused_request_line_still_gives_the_request_to_answer(start, status)
     with pytest.raises(ParseError) as e:
         parse_message(b"INVITE" + INVITE[INVITE.index(b"\r\n") :])
     assert e.value.request is None
+
+
+def test_top_via_edits_keep_the_parsed_vias_in_step():
+    """A proxy's three Via edits (add its own, mark received, strip its own) and copies keep
+    the parsed Via list instead of re-parsing it; it must equal a fresh parse every time."""
+    from kamtool.sip.headers import Via
+
+    m = parse_message(INVITE)
+    assert len(m.vias) == 2
+    out = m.copy()
+    out.prepend_via(Via("UDP", "192.0.2.9", 5070, {"branch": "z9hG4bK-ours"}))
+    out.replace_top_via(out.top_via.with_params(received="192.0.2.8"))
+    fresh = parse_message(out.to_bytes())
+    assert [str(v) for v in out.vias] == [str(v) for v in fresh.vias]
+    assert out.top_via.branch == "z9hG4bK-ours" and out.top_via.received == "192.0.2.8"
+    assert len(m.vias) == 2  # the original is untouched
+    out.pop_via()
+    assert [str(v) for v in out.vias] == [str(v) for v in parse_message(out.to_bytes()).vias]
+    out.prepend_via("SIP/2.0/TCP 192.0.2.7;branch=z9hG4bK-text")  # text: parsed again
+    assert out.top_via.transport == "TCP" and len(out.vias) == 3
