@@ -411,15 +411,15 @@ def test_top_via_edits_keep_the_parsed_vias_in_step():
     from kamtool.sip.headers import Via
 
     m = parse_message(INVITE)
-    assert len(m.vias) == 2
+    before = [str(v) for v in m.vias]
     out = m.copy()
     out.prepend_via(Via("UDP", "192.0.2.9", 5070, {"branch": "z9hG4bK-ours"}))
     out.replace_top_via(out.top_via.with_params(received="192.0.2.8"))
     fresh = parse_message(out.to_bytes())
     assert [str(v) for v in out.vias] == [str(v) for v in fresh.vias]
     assert out.top_via.branch == "z9hG4bK-ours" and out.top_via.received == "192.0.2.8"
-    assert len(m.vias) == 2  # the original is untouched
+    assert [str(v) for v in m.vias] == before  # the original is untouched
     out.pop_via()
     assert [str(v) for v in out.vias] == [str(v) for v in parse_message(out.to_bytes()).vias]
     out.prepend_via("SIP/2.0/TCP 192.0.2.7;branch=z9hG4bK-text")  # text: parsed again
-    assert out.top_via.transport == "TCP" and len(out.vias) == 3
+    assert out.top_via.transport == "TCP" and len(out.vias) == len(before) + 1
