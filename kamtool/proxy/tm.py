@@ -39,7 +39,6 @@ from kamtool.sip.events import (
     Send,
     Terminated,
     TransactionTimeout,
-    TransportError,
 )
 from kamtool.sip.timers import TimerConfig
 from kamtool.sip.transaction import TransactionLayer as SipTransactions
@@ -197,11 +196,8 @@ class TransactionLayer:
                 stx = self.server.get(ev.key)
                 if stx is not None:
                     self._drop_server(stx)
-            elif kind is TransportError:
-                ctx = self.client.get(ev.key)
-                if ctx is not None and not ctx.done:
-                    self._branch_final(ctx, 503, None)
-            # RequestReceived / ResponseReceived: returned to the caller, see below
+            # RequestReceived / ResponseReceived: the caller handles them (match_request,
+            # response); transport errors are not reported (a lost branch times out: 408)
         when = self.sip.next_deadline()
         if when is not None and when < self._armed_at:
             if self._armed is not None:
