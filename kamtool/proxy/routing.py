@@ -100,6 +100,7 @@ class Router:
             fr_inv_timer=config.fr_inv_timer,
             t1=config.t1,
             t2=config.t2,
+            t4=config.t4,
         )
         self.dialogs = DialogTracker(
             timers, lifetime=config.dialog_lifetime, stats=stats, send_bye=self._send_bye

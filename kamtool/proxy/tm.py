@@ -42,7 +42,7 @@ from kamtool.sip.events import (
 )
 from kamtool.sip.timers import TimerConfig
 from kamtool.sip.transaction import TransactionLayer as SipTransactions
-from kamtool.sip.transaction import client_key
+from kamtool.sip.transaction import build_ack, client_key
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class ClientTx:
     server: ServerTx
     key: tuple[str, str]
     target: Target
+    request: Any  # as forwarded (for the ACK of a late non-2xx, see response())
     status: int = 0  # highest status received (0: nothing yet; 408: timed out)
     final: Any = None  # final response (parsed) or None
     done: bool = False
@@ -121,6 +122,7 @@ class TransactionLayer:
         fr_inv_timer: float = 120.0,
         t1: float = 0.5,
         t2: float = 4.0,
+        t4: float = 5.0,
     ) -> None:
         self.timers = timers
         self.send = send
@@ -128,7 +130,7 @@ class TransactionLayer:
         # fr_timer stands in for 64*T1 (B, F, H) and fr_inv_timer is Timer C. No automatic
         # 100 Trying: relay() sends Kamailio's own text, and only for relayed INVITEs.
         self.sip = SipTransactions(
-            TimerConfig(t1=t1, t2=t2, fr_timer=fr_timer, c=fr_inv_timer), trying_after=None
+            TimerConfig(t1=t1, t2=t2, t4=t4, fr_timer=fr_timer, c=fr_inv_timer), trying_after=None
         )
         self.server: dict[tuple, ServerTx] = {}
         self.client: dict[tuple[str, str], ClientTx] = {}
@@ -315,7 +317,7 @@ class TransactionLayer:
         assert stx.build is not None
         branch = self.codec.new_branch()
         request = stx.build(stx, target, branch)
-        ctx = ClientTx(stx, (branch, request.method), target)
+        ctx = ClientTx(stx, (branch, request.method), target, request)
         stx.branches.append(ctx)
         self.client[ctx.key] = ctx
         self._uac.value += 1
@@ -414,7 +416,13 @@ class TransactionLayer:
         key = got.key
         if key is None:  # the sip layer forgot the branch, but the proxy still holds it
             key = client_key(resp)
-        ctx = self.client.get(key)
+            ctx = self.client.get(key)
+            if ctx is not None and ctx.is_invite and resp.status >= 300:
+                # a final after our own 408 (fr_timer, no provisional): still ACK it, so
+                # the callee stops retransmitting
+                self.send(ctx.target.dest, build_ack(ctx.request, resp))
+        else:
+            ctx = self.client.get(key)
         if ctx is None:
             if key[1] == "CANCEL":  # the reply to a CANCEL we sent: nothing to forward
                 self._rpl_received.value += 1
