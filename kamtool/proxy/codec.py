@@ -245,9 +245,13 @@ class Codec:
     def via_for(self, local: Listen | None, branch: str) -> Via:
         """Our Via (a parsed value: the transaction layer reads its branch without parsing)."""
         if local is None:
-            return Via("UDP", "127.0.0.1", None, {"branch": branch})
-        port = None if local.port == 5060 else local.port
-        return Via(local.proto, local.host, port, {"branch": branch})
+            transport, host, port = "UDP", "127.0.0.1", None
+        else:
+            transport, host = local.proto.upper(), local.host
+            port = None if local.port == 5060 else local.port
+        hp = format_host(host) if port is None else f"{format_host(host)}:{port}"
+        raw = f"SIP/2.0/{transport} {hp};branch={branch}"  # written once, as Via would
+        return Via(transport, host, port, {"branch": branch}, _raw=raw)
 
     def record_route(self, local: Listen, ftag: str | None, did: str | None) -> str:
         host = format_host(local.host)
