@@ -1,5 +1,6 @@
 """The proxy's use of the sans-IO SIP core: parsing, reading routing fields, building the
-messages a proxy sends (forwarded requests, local replies, ACK, CANCEL, BYE).
+messages a proxy sends (forwarded requests, local replies, BYE); ACK and CANCEL are
+the transaction layer's (:mod:`kamtool.sip.transaction`).
 
 Everything the routing logic needs from :mod:`kamtool.sip` goes through :class:`Codec`,
 so the routing module reads like Kamailio's script and this module holds the wire details:
@@ -23,7 +24,7 @@ from typing import Any
 from kamtool.proxy.config import Listen, ProxyConfig
 from kamtool.proxy.tm import Target
 from kamtool.sip.errors import ParseError
-from kamtool.sip.headers import canonical_name, make_branch, parse_name_addr_list
+from kamtool.sip.headers import Via, make_branch, parse_name_addr_list
 from kamtool.sip.message import Headers, Request, Response, make_response
 from kamtool.sip.parser import parse_message
 from kamtool.sip.uri import SipURI, format_host, parse_uri
@@ -33,7 +34,8 @@ __all__ = ["Codec", "ParseFailure"]
 
 
 class ParseFailure(Exception):
-    """A message we refuse; ``request`` is a best-effort salvage to answer it, or None."""
+    """A message we refuse; ``request`` is what to answer it with (the parser's partial
+    request, :attr:`kamtool.sip.errors.ParseError.request`), or None."""
 
     def __init__(self, err: ParseError, request: Any = None) -> None:
         super().__init__(str(err))
@@ -42,35 +44,6 @@ class ParseFailure(Exception):
         self.headers = list(err.headers)  # e.g. Unsupported for a 420
         self.respond = err.respond
         self.request = request
-
-
-def _salvage(data: bytes) -> Request | None:
-    """A Request holding the raw lines of a malformed one, enough for make_response."""
-    try:
-        head = data.split(b"\r\n\r\n", 1)[0]
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ")
-        if len(parts) < 3:
-            return None
-        keys, out = [], []
-        for line in lines[1:]:
-            i = line.find(b":")
-            if i <= 0:
-                continue
-            keys.append(canonical_name(line[:i].strip()))
-            out.append(line)
-        if "via" not in keys:
-            return None  # nowhere to send an answer
-        req = Request.__new__(Request)
-        req.method = parts[0].decode("ascii", "replace")
-        req._uri_text = parts[1].decode("utf-8", "surrogateescape")
-        req._uri = None
-        req.version = "SIP/2.0"
-        req.headers = Headers._from_parsed(keys, out)
-        req.body = b""
-        return req
-    except Exception:
-        return None
 
 
 def dest_of_uri(uri: Any, default_proto: str = "udp") -> tuple[str, str, int] | None:
@@ -118,10 +91,8 @@ class Codec:
             # touch raises ParseError later, which the router answers with 400 the same way.
             return parse_message(data, eager=False)
         except ParseError as err:
-            request = None
-            if err.respond:  # the parser's own partial request, else our raw salvage
-                request = getattr(err, "request", None) or _salvage(bytes(data))
-            raise ParseFailure(err, request) from None
+            # the parser's own partial request (raw fields, enough to answer it)
+            raise ParseFailure(err, err.request if err.respond else None) from None
 
     def sanity(self, req: Request) -> None:
         """The checks a proxy makes before forwarding (RFC 3261 §16.3; Kamailio's
@@ -202,19 +173,6 @@ class Codec:
         if "route" in req.headers:
             req.headers.remove("route")
 
-    def tx_key(self, req: Request, method: str) -> tuple[str, str, str]:
-        """Server transaction key: (branch, sent-by, method), ACK counted as INVITE;
-        RFC 2543 peers (no magic cookie) by Call-ID, From tag and CSeq number."""
-        via = req.top_via
-        if method == "ACK":
-            method = "INVITE"
-        sent_by = f"{via.host}:{via.port or 5060}" if via is not None else ""
-        branch = via.branch if via is not None else None
-        if branch and branch.startswith("z9hG4bK") and len(branch) > 7:
-            return branch, sent_by, method
-        cseq = req.cseq
-        return f"2543:{req.call_id}:{req.from_tag}:{cseq.num if cseq else 0}", sent_by, method
-
     @staticmethod
     def reply_address(req: Any, endpoint: Any, addr: tuple[str, int]) -> tuple[str, int]:
         """Where responses go: the connection's peer for TCP, else source IP and the Via
@@ -251,14 +209,14 @@ class Codec:
         sep = "." if stateless else "-"
         return f"{self.tag_prefix}{sep}{zlib.crc32(seed):08x}"
 
-    def local_reply(
+    def reply_message(
         self,
         req: Request,
         status: int,
         reason: str,
         headers: list[tuple[str, str]],
         stateless: bool = False,
-    ) -> bytes:
+    ) -> Response:
         """A response made by the proxy (sl_send_reply / t_reply)."""
         to_tag = None
         if status > 100:
@@ -267,19 +225,33 @@ class Codec:
             except ParseError:
                 to_tag = None
         try:
-            resp = make_response(
+            return make_response(
                 req, status, reason, to_tag=to_tag, headers=[*headers, *self.server_header]
             )
         except ParseError:
-            resp = make_response(req, status, reason, headers=[*headers, *self.server_header])
-        return resp.to_bytes()
+            return make_response(req, status, reason, headers=[*headers, *self.server_header])
 
-    def via_for(self, local: Listen | None, branch: str) -> str:
+    def local_reply(
+        self,
+        req: Request,
+        status: int,
+        reason: str,
+        headers: list[tuple[str, str]],
+        stateless: bool = False,
+    ) -> bytes:
+        """:meth:`reply_message` as bytes."""
+        return self.reply_message(req, status, reason, headers, stateless).to_bytes()
+
+    def via_for(self, local: Listen | None, branch: str) -> Via:
+        """Our Via (a parsed value: the transaction layer reads its branch without parsing)."""
         if local is None:
-            return f"SIP/2.0/UDP 127.0.0.1;branch={branch}"
-        host = format_host(local.host)
-        port = "" if local.port == 5060 else f":{local.port}"
-        return f"SIP/2.0/{local.proto.upper()} {host}{port};branch={branch}"
+            transport, host, port = "UDP", "127.0.0.1", None
+        else:
+            transport, host = local.proto.upper(), local.host
+            port = None if local.port == 5060 else local.port
+        hp = format_host(host) if port is None else f"{format_host(host)}:{port}"
+        raw = f"SIP/2.0/{transport} {hp};branch={branch}"  # written once, as Via would
+        return Via(transport, host, port, {"branch": branch}, _raw=raw)
 
     def record_route(self, local: Listen, ftag: str | None, did: str | None) -> str:
         host = format_host(local.host)
@@ -313,8 +285,8 @@ class Codec:
         local: Listen | None,
         max_forwards: int,
         keep_uri: bool = False,
-    ) -> tuple[bytes, Request]:
-        """The request as it leaves on one branch: (bytes, the Request object)."""
+    ) -> Request:
+        """The request as it leaves on one branch."""
         out = req.copy()
         if not keep_uri:
             out.uri = target.uri
@@ -322,36 +294,14 @@ class Codec:
             out.prepend_route(route)
         out.prepend_via(self.via_for(local, branch))
         out.decrement_max_forwards(default=max_forwards + 1)
-        return out.to_bytes(), out
-
-    def _hop_request(self, client_req: Request, method: str, to: str) -> bytes:
-        """ACK/CANCEL for a client transaction: same R-URI, top Via, Route (§9.1, §17.1.1.3)."""
-        src = client_req.headers
-        via = client_req.top_via
-        h = Headers()
-        h.add("Via", str(via))
-        h.add("From", src.get("from") or "")
-        h.add("To", to)
-        h.add("Call-ID", client_req.call_id or "")
-        h.add("CSeq", f"{self.cseq_num(client_req)} {method}")
-        for r in src.get_lines("route"):
-            h.add("Route", r)
-        h.add("Max-Forwards", "70")
-        return Request(method, client_req.uri_text, h).to_bytes()
-
-    def ack_for(self, client_req: Request, response: Response) -> bytes:
-        """Hop-by-hop ACK for a non-2xx final response on one branch."""
-        return self._hop_request(client_req, "ACK", response.headers.get("to") or "")
-
-    def cancel_for(self, client_req: Request) -> bytes:
-        return self._hop_request(client_req, "CANCEL", client_req.headers.get("to") or "")
+        return out
 
     def strip_via(self, resp: Response) -> bytes:
         """The response without our top Via, as bytes (for relaying upstream)."""
         resp.pop_via()
         return resp.to_bytes()
 
-    def make_bye(self, dialog: Any, side: str, local: Listen | None, branch: str) -> bytes:
+    def make_bye(self, dialog: Any, side: str, local: Listen | None, branch: str) -> Request:
         """A BYE from the proxy to ``side`` of ``dialog`` (lifetime end, dlg.end_dlg)."""
         if side == "callee":
             leg, other = dialog.callee, dialog.caller
@@ -372,7 +322,7 @@ class Codec:
             for r in leg.route_set.split(","):
                 h.add("Route", r.strip())
         h.add("Max-Forwards", "70")
-        return Request("BYE", leg.contact, h).to_bytes()
+        return Request("BYE", leg.contact, h)
 
     # ------------------------------------------------------------------ targets
 

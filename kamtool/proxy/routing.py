@@ -94,13 +94,13 @@ class Router:
         self.tm = TransactionLayer(
             timers,
             send=self.send_to,
-            reply=self._reply_bytes,
             codec=self.codec,
             stats=stats,
             fr_timer=config.fr_timer,
             fr_inv_timer=config.fr_inv_timer,
             t1=config.t1,
             t2=config.t2,
+            t4=config.t4,
         )
         self.dialogs = DialogTracker(
             timers, lifetime=config.dialog_lifetime, stats=stats, send_bye=self._send_bye
@@ -151,11 +151,6 @@ class Router:
         """Send bytes to ``(proto, host, port)``."""
         if self.transports is None or not self.transports.send(dest[0], (dest[1], dest[2]), data):
             log.info("no %s transport to reach %s:%s", *dest)
-
-    def _reply_bytes(self, stx: ServerTx, data: bytes) -> None:
-        if stx.endpoint is None:
-            return  # a transaction we started ourselves (BYE of dlg.end_dlg)
-        stx.endpoint.send(data, stx.reply_addr)
 
     def _sl_reply(
         self,
@@ -243,40 +238,27 @@ class Router:
             self._sl_reply(req, endpoint, addr, 200, "Keepalive")
             return
         codec.sanity(req)  # raises ParseFailure -> 400 with the reason
-        # -- CANCEL ----------------------------------------------------------------------
+        # -- transactions: retransmissions, ACK of a non-2xx, CANCEL ----------------------
+        new = self.tm.match_request(req, endpoint, addr)
+        if new is None:  # the transaction layer answered (or absorbed) it
+            if method == "ACK":
+                self.sl_acks.value += 1
+            return
         if method == "CANCEL":
-            stx = self.tm.lookup(codec.tx_key(req, "INVITE"))
+            stx = self.tm.lookup(new.cancels) if new.cancels is not None else None
             if stx is None:
                 self._sl_reply(req, endpoint, addr, 481, "Call/Transaction Does Not Exist")
                 return
             self._sl_reply(req, endpoint, addr, 200, "canceling")
             self.tm.cancel(stx)
             return
-        # -- retransmissions ----------------------------------------------------------------
-        if method == "REGISTER" and not codec.to_tag(req):
-            key = None  # answered statelessly by the registrar: no transaction to find
-        else:
-            key = codec.tx_key(req, method)
-        if key is None:
-            pass
-        elif method == "ACK":
-            stx = self.tm.lookup(key)
-            if stx is not None:
-                self.sl_acks.value += 1
-                self.tm.ack_received(stx)
-                return
-        else:
-            stx = self.tm.lookup(key)
-            if stx is not None:
-                self.tm.retransmission(stx)
-                return
         if not self.accepting:
             if method != "ACK":
                 self._sl_reply(req, endpoint, addr, 503, "Shutting Down")
             return
         # -- in-dialog -----------------------------------------------------------------------
         if codec.to_tag(req):
-            self.within_dialog(req, endpoint, addr, key)
+            self.within_dialog(req, endpoint, addr)
             return
         if method == "ACK":
             self.c_drop_req.value += 1
@@ -293,7 +275,7 @@ class Router:
         if ruri.user is None:
             self._sl_reply(req, endpoint, addr, 484, "Address Incomplete")
             return
-        self.relay_initial(req, endpoint, addr, key)
+        self.relay_initial(req, endpoint, addr)
 
     def is_myself(self, uri: Any) -> bool:
         """``uri == myself``: the host is one of ours and the port (if any) one of ours."""
@@ -361,7 +343,7 @@ class Router:
 
     # ------------------------------------------------------------------ relay
 
-    def relay_initial(self, req: Any, endpoint: Any, addr: tuple[str, int], key: Any) -> None:
+    def relay_initial(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
         """route[LOCATION]: lookup, then t_relay to the bindings."""
         codec = self.codec
         method = req.method
@@ -370,12 +352,12 @@ class Router:
             aor = self.usrloc.aor_key(ruri.user, ruri.host)
             bindings = self.usrloc.lookup(aor)
             if not bindings:
-                self._stateful_reply(req, endpoint, addr, key, 404, "User Not Found")
+                self._stateful_reply(req, endpoint, addr, 404, "User Not Found")
                 return
             bit = METHOD_BITS.get(method)
             allowed = [b for b in bindings if b.methods is None or bit is None or b.methods & bit]
             if not allowed:
-                self._stateful_reply(req, endpoint, addr, key, 405, "Method Not Allowed")
+                self._stateful_reply(req, endpoint, addr, 405, "Method Not Allowed")
                 return
             groups: list[list[Target]] = []
             for b in allowed:
@@ -389,12 +371,12 @@ class Router:
         else:
             target = codec.target_for_uri(ruri)
             if target is None:
-                self._stateful_reply(req, endpoint, addr, key, 404, "Not Found")
+                self._stateful_reply(req, endpoint, addr, 404, "Not Found")
                 return
             groups = [[target]]
-        reply_addr = codec.reply_address(req, endpoint, addr)
+        # the transaction first: its key comes from the Via as parsed, before received=
+        stx = self.tm.new_server(req, endpoint, addr, codec.reply_address(req, endpoint, addr))
         codec.mark_received(req, addr)
-        stx = self.tm.new_server(key, method, req, endpoint, reply_addr)
         stx.build = self._build_branch
         if method in RECORD_ROUTED:
             dialog = None
@@ -425,23 +407,19 @@ class Router:
     def _tcp_alive(self, addr: tuple[str, int]) -> bool:
         return self.transports is not None and addr in self.transports.connections
 
-    def _stateful_reply(
-        self, req: Any, endpoint: Any, addr: Any, key: Any, status: int, reason: str
-    ) -> None:
+    def _stateful_reply(self, req: Any, endpoint: Any, addr: Any, status: int, reason: str) -> None:
         """t_newtran + send_reply: a local final answer kept for retransmissions."""
-        stx = self.tm.new_server(
-            key, req.method, req, endpoint, self.codec.reply_address(req, endpoint, addr)
-        )
+        stx = self.tm.new_server(req, endpoint, addr, self.codec.reply_address(req, endpoint, addr))
         self.tm.local_reply(stx, status, reason)
 
-    def _build_branch(self, stx: ServerTx, target: Target, branch: str) -> tuple[bytes, Any]:
+    def _build_branch(self, stx: ServerTx, target: Target, branch: str) -> Any:
         """The request as it goes out on one branch: R-URI, Via, Path routes, Max-Forwards."""
         local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
         return self.codec.forward(stx.request, target, branch, local, self.config.max_forwards)
 
     # ------------------------------------------------------------------ in-dialog
 
-    def within_dialog(self, req: Any, endpoint: Any, addr: tuple[str, int], key: Any) -> None:
+    def within_dialog(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
         """route[WITHINDLG]: loose_route() relay, ACK pass-through, else 404."""
         codec = self.codec
         method = req.method
@@ -468,20 +446,19 @@ class Router:
                 self._update_cseq(dialog, req)
         self.c_fwd_req.value += 1
         reply_addr = codec.reply_address(req, endpoint, addr)
-        codec.mark_received(req, addr)
         if method == "ACK":
+            codec.mark_received(req, addr)
             local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
             branch = codec.stateless_branch(req)
-            data, _ = codec.forward(
-                req, target, branch, local, self.config.max_forwards, keep_uri=True
-            )
-            self.send_to(target.dest, data)
+            out = codec.forward(req, target, branch, local, self.config.max_forwards, keep_uri=True)
+            self.send_to(target.dest, out.to_bytes())
             return
-        stx = self.tm.new_server(key, method, req, endpoint, reply_addr)
+        stx = self.tm.new_server(req, endpoint, addr, reply_addr)
+        codec.mark_received(req, addr)
         stx.build = self._build_in_dialog
         self.tm.relay(stx, [[target]])
 
-    def _build_in_dialog(self, stx: ServerTx, target: Target, branch: str) -> tuple[bytes, Any]:
+    def _build_in_dialog(self, stx: ServerTx, target: Target, branch: str) -> Any:
         local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
         return self.codec.forward(
             stx.request, target, branch, local, self.config.max_forwards, keep_uri=True
@@ -557,14 +534,9 @@ class Router:
         if via is None or not self._via_is_ours(via):
             self.c_drop_rpl.value += 1
             return
-        branch = via.branch or ""
-        cseq = resp.cseq
-        if cseq is not None and cseq.method == "CANCEL":
-            # the reply to a CANCEL we sent hop by hop: nothing to forward
-            self.tm.rpl_absorbed()
-            return
-        if self.tm.response(branch, resp.status, resp):
-            self.c_fwd_rpl.value += 1
+        if self.tm.response(resp, endpoint, addr):
+            if resp.cseq.method != "CANCEL":  # the replies to our CANCELs stop here
+                self.c_fwd_rpl.value += 1
             return
         # no transaction: forward statelessly by the next Via (2xx retransmissions ...)
         nxt = codec.second_via(resp)

@@ -1,27 +1,28 @@
-"""Stateful forwarding (Kamailio's tm): server transactions, forked client branches,
-retransmissions, final-response timers, response selection, CANCEL and hop-by-hop ACK.
+"""Stateful forwarding (Kamailio's tm): the proxy policy on top of the sans-IO transactions.
 
-The proxy core (:mod:`kamtool.proxy.routing`) decides *where* a request goes; this module
-does RFC 3261 §16/§17 *how*:
+RFC 3261 §17 itself (matching, retransmissions, timers A-M, the hop-by-hop ACK of a non-2xx,
+building and holding CANCELs) is :class:`kamtool.sip.transaction.TransactionLayer`; this
+module drives it with the proxy's clock and sockets and keeps only what §16 asks of a proxy:
 
-* a :class:`ServerTx` per incoming request that is relayed (or answered statefully),
-  keyed by the top Via branch and sent-by; a retransmitted request gets the last response
-  again; the ACK of a non-2xx final is absorbed here (§17.2.1);
-* a :class:`ClientTx` per branch: our Via branch, retransmissions over UDP (timers A/E
-  with T1/T2), the final-response timer ``fr_timer``, or ``fr_inv_timer`` once an INVITE
-  branch got a provisional reply (Kamailio's semantics; §17.1.1.2 timer B otherwise);
+* a :class:`ServerTx` per request the proxy handles statefully, with a :class:`ClientTx` per
+  forwarded branch; requests answered statelessly (sl) get no transaction at all;
 * forking: the targets come in q-groups; a group is tried in parallel, the next group
   only after every branch of the previous one failed (§16.6 serial by q, Kamailio's
   ``t_load_contacts``/``t_next_contacts``);
 * best-response selection (§16.7): 2xx forwarded at once (every one, for INVITE), 6xx
   ends the search, otherwise the lowest class, with a locally made 408 for silent branches
   and 487 for a cancelled transaction;
-* CANCEL: answered 200 at once, CANCEL sent on every branch that has had a provisional,
-  and on the others as soon as they do (§16.10).
+* CANCEL (§16.10): answered 200 by the router, then every open branch is cancelled (the
+  sip layer holds a CANCEL until the branch's first provisional);
+* Kamailio's timers: ``fr_timer`` for a branch without a provisional (Timer B/F), then
+  ``fr_inv_timer`` for a ringing INVITE branch, restarted by each provisional as with tm's
+  default ``restart_fr_on_each_reply`` (Timer C); on expiry the branch is cancelled and
+  counts as a 408 at once.
 
-All timers live in the proxy's single :class:`~kamtool.proxy.timers.TimerHeap`.
-``stats()`` returns ``tm.stats``-shaped numbers; ``in_flight()`` the number of
-transactions that still wait for a final response (graceful shutdown waits for 0).
+The sip layer's single deadline is kept armed in the proxy's one
+:class:`~kamtool.proxy.timers.TimerHeap`. ``stats()`` returns ``tm.stats``-shaped numbers;
+``in_flight()`` the number of transactions that still wait for a final response (graceful
+shutdown waits for 0).
 """
 
 from __future__ import annotations
@@ -31,9 +32,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from kamtool.sip.events import (
+    Peer,
+    RequestReceived,
+    ResponseReceived,
+    Send,
+    Terminated,
+    TransactionTimeout,
+)
+from kamtool.sip.timers import TimerConfig
+from kamtool.sip.transaction import TransactionLayer as SipTransactions
+from kamtool.sip.transaction import build_ack, client_key
+
 log = logging.getLogger(__name__)
 
 Dest = tuple[str, str, int]  # (proto, host, port)
+_INF = float("inf")
 
 
 @dataclass(slots=True)
@@ -49,20 +63,20 @@ class Target:
 
 @dataclass(eq=False, slots=True)
 class ClientTx:
-    """One forwarded branch of a server transaction."""
+    """One forwarded branch of a server transaction (the sip layer's client transaction
+    ``key``)."""
 
     server: ServerTx
-    branch: str
+    key: tuple[str, str]
     target: Target
-    data: bytes
-    request: Any  # the forwarded request (parsed), for ACK/CANCEL construction
-    status: int = 0  # last status received (0: nothing yet)
+    request: Any  # as forwarded (for the ACK of a late non-2xx, see response())
+    status: int = 0  # highest status received (0: nothing yet; 408: timed out)
     final: Any = None  # final response (parsed) or None
-    interval: float = 0.0
-    retrans: Any = None  # Timer
-    fr: Any = None  # Timer
-    cancel_sent: bool = False
     done: bool = False
+
+    @property
+    def branch(self) -> str:
+        return self.key[0]
 
     @property
     def is_invite(self) -> bool:
@@ -71,38 +85,30 @@ class ClientTx:
 
 @dataclass(eq=False, slots=True)
 class ServerTx:
-    """A request the proxy handles statefully."""
+    """A request the proxy handles statefully (``key``: the sip layer's server transaction;
+    requests the proxy sends itself get a ``("local", ...)`` key and no endpoint)."""
 
-    key: tuple[str, str, str]
+    key: tuple
     method: str
     request: Any
-    endpoint: Any  # where the request came in (reply goes back this way)
+    endpoint: Any  # where the request came in (replies go back this way)
     reply_addr: tuple[str, int]
     branches: list[ClientTx] = field(default_factory=list)
     groups: list[list[Target]] = field(default_factory=list)  # q-groups not yet tried
-    last_status: int = 0
-    last_response: bytes | None = None
     canceled: bool = False
     completed: bool = False  # final response sent
-    retrans: Any = None  # Timer G (INVITE non-2xx final over UDP)
-    interval: float = 0.0
-    cleanup: Any = None  # Timer
     on_final: Callable[[ServerTx, Any], None] | None = None  # before a final is relayed
     on_response: Callable[[ServerTx, ClientTx, Any], None] | None = None  # any relayed reply
-    build: Callable[[ServerTx, Target, str], tuple[bytes, Any]] | None = None
+    build: Callable[[ServerTx, Target, str], Any] | None = None  # -> the branch's Request
     ctx: Any = None  # routing data (dialog ...)
 
 
 class TransactionLayer:
-    """Server and client transactions of the proxy (see module docstring).
+    """The proxy's transactions (see module docstring).
 
-    The routing core supplies:
-
-    * ``send(dest, data)`` and ``reply(stx, data)``: put bytes on the wire;
-    * ``codec``: builds responses, ACKs and CANCELs (``codec.local_reply(request, status,
-      reason)``, ``codec.ack_for(client_request, response)``, ``codec.cancel_for(
-      client_request)``, ``codec.strip_via(response)``); these take and return the SIP
-      core's message objects and bytes.
+    The router supplies ``send(dest, data)`` (bytes to ``(proto, host, port)``) and
+    ``codec`` (``new_branch()``, ``reply_message(request, status, reason, headers)``).
+    Replies go back on the endpoint the request came in on.
     """
 
     def __init__(
@@ -110,31 +116,27 @@ class TransactionLayer:
         timers: Any,
         *,
         send: Callable[[Dest, bytes], None],
-        reply: Callable[[ServerTx, bytes], None],
         codec: Any,
         stats: Any,
         fr_timer: float = 5.0,
         fr_inv_timer: float = 120.0,
         t1: float = 0.5,
         t2: float = 4.0,
+        t4: float = 5.0,
     ) -> None:
         self.timers = timers
         self.send = send
-        self.reply_bytes = reply
         self.codec = codec
-        self.fr_timer = fr_timer
-        self.fr_inv_timer = fr_inv_timer
-        self.t1 = t1
-        self.t2 = t2
-        self.server: dict[tuple[str, str, str], ServerTx] = {}
-        self.client: dict[str, ClientTx] = {}
-        self.waiting = 0
-        self.total = 0
+        # fr_timer stands in for 64*T1 (B, F, H) and fr_inv_timer is Timer C. No automatic
+        # 100 Trying: relay() sends Kamailio's own text, and only for relayed INVITEs.
+        self.sip = SipTransactions(
+            TimerConfig(t1=t1, t2=t2, t4=t4, fr_timer=fr_timer, c=fr_inv_timer), trying_after=None
+        )
+        self.server: dict[tuple, ServerTx] = {}
+        self.client: dict[tuple[str, str], ClientTx] = {}
         self.total_local = 0
-        self.rpl_received = 0
-        self.rpl_generated = 0
-        self.rpl_sent = 0
-        self.status_classes = [0] * 7
+        self._armed: Any = None
+        self._armed_at = _INF
         c = stats.counter
         self._uas = c("tmx", "UAS_transactions")
         self._uac = c("tmx", "UAC_transactions")
@@ -174,43 +176,84 @@ class TransactionLayer:
             "delayed_free": 0,
         }
 
-    def lookup(self, key: tuple[str, str, str]) -> ServerTx | None:
+    def lookup(self, key: Any) -> ServerTx | None:
         return self.server.get(key)
+
+    # ------------------------------------------------------------------ driving the sip layer
+
+    def _run(self, events: list) -> None:
+        """Perform the sip layer's events, then keep its next deadline armed."""
+        for ev in events:
+            kind = type(ev)
+            if kind is Send:
+                stx = self.server.get(ev.key)
+                dest = ev.destination
+                if stx is None:
+                    self.send(dest, ev.data)
+                elif stx.endpoint is not None:
+                    stx.endpoint.send(ev.data, (dest.host, dest.port))
+            elif kind is TransactionTimeout:
+                self._timeout(ev.key, ev.timer)
+            elif kind is Terminated:
+                stx = self.server.get(ev.key)
+                if stx is not None:
+                    self._drop_server(stx)
+            # RequestReceived / ResponseReceived: the caller handles them (match_request,
+            # response); transport errors are not reported (a lost branch times out: 408)
+        when = self.sip.next_deadline()
+        if when is not None and when < self._armed_at:
+            if self._armed is not None:
+                self._armed.cancel()
+            self._armed_at = when
+            self._armed = self.timers.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        # never earlier than the deadline asked for, even if the loop woke a hair early
+        now = max(self.timers.now(), self._armed_at)
+        self._armed = None
+        self._armed_at = _INF
+        self._run(self.sip.handle_timer(now))
 
     # ------------------------------------------------------------------ server side
 
+    def match_request(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> Any:
+        """A request from the network: None when it belongs to a known transaction (a
+        retransmission, answered with the last response; the ACK of a non-2xx final),
+        else the :class:`~kamtool.sip.events.RequestReceived` (``cancels``: the INVITE
+        transaction a CANCEL matches). No transaction is made here (see new_server)."""
+        events = self.sip.receive(
+            req, Peer(endpoint.proto, addr[0], addr[1]), self.timers.now(), create=False
+        )
+        got = None
+        for ev in events:
+            if type(ev) is RequestReceived:
+                got = ev
+        self._run(events)
+        return got
+
     def new_server(
-        self, key: tuple[str, str, str], method: str, request: Any, endpoint: Any, addr: Any
+        self, req: Any, endpoint: Any, addr: tuple[str, int], reply_addr: tuple[str, int]
     ) -> ServerTx:
         """Create the server transaction of a new request (t_newtran)."""
-        stx = ServerTx(key, method, request, endpoint, addr)
+        source = Peer(endpoint.proto, addr[0], addr[1])
+        key, events = self.sip.new_server(req, source, self.timers.now())
+        stx = ServerTx(key, req.method, req, endpoint, reply_addr)
         self.server[key] = stx
         self._uas.value += 1
+        self._run(events)
         return stx
 
-    def retransmission(self, stx: ServerTx) -> None:
-        """The request of ``stx`` came again: resend the last response (if any)."""
-        if stx.last_response is not None:
-            self.reply_bytes(stx, stx.last_response)
-
-    def ack_received(self, stx: ServerTx) -> None:
-        """ACK for our non-2xx final: stop retransmitting it (§17.2.1, timer G)."""
-        if stx.retrans is not None:
-            stx.retrans.cancel()
-            stx.retrans = None
-
-    def reply(self, stx: ServerTx, status: int, data: bytes) -> None:
-        """Send a response on ``stx`` (local or relayed), keeping it for retransmissions."""
+    def reply(self, stx: ServerTx, response: Any) -> None:
+        """Send a response on ``stx`` (local or relayed); the sip layer keeps it for
+        retransmissions of the request."""
+        status = response.status
         if stx.completed and status >= 200:
             return
-        if stx.endpoint is None:  # our own request (send_local): the reply stops here
-            if status >= 200:
-                self._complete(stx, status)
-            return
-        stx.last_status = status
-        stx.last_response = data
-        self._rpl_sent.value += 1
-        self.reply_bytes(stx, data)
+        if stx.endpoint is not None:  # else our own request (send_local): replies stop here
+            events = self.sip.send_response(stx.key, response, self.timers.now())
+            if events:
+                self._rpl_sent.value += 1
+            self._run(events)
         if status >= 200:
             self._complete(stx, status)
 
@@ -219,34 +262,19 @@ class TransactionLayer:
     ) -> None:
         """A response made by the proxy itself (t_reply)."""
         self._rpl_generated.value += 1
-        data = self.codec.local_reply(stx.request, status, reason, headers or [])
-        self.reply(stx, status, data)
+        self.reply(stx, self.codec.reply_message(stx.request, status, reason, headers or []))
 
     def _complete(self, stx: ServerTx, status: int) -> None:
         stx.completed = True
         self._cls[min(status // 100, 6)].value += 1
-        udp = getattr(stx.endpoint, "proto", "udp") == "udp"
-        if stx.method == "INVITE" and status >= 300 and udp:
-            stx.interval = self.t1
-            stx.retrans = self.timers.call_later(stx.interval, self._retransmit_final, stx)
-        linger = 64 * self.t1 if udp else 1.0  # timers H/J
-        if stx.method == "INVITE" and status < 300:
-            linger = 64 * self.t1  # absorb INVITE retransmissions after 2xx (RFC 6026)
         self._cancel_branches(stx)
-        stx.cleanup = self.timers.call_later(linger, self._drop_server, stx)
-
-    def _retransmit_final(self, stx: ServerTx) -> None:
-        if stx.last_response is None or stx.key not in self.server:
-            return
-        self.reply_bytes(stx, stx.last_response)
-        stx.interval = min(stx.interval * 2, self.t2)
-        stx.retrans = self.timers.call_later(stx.interval, self._retransmit_final, stx)
+        if stx.endpoint is None:
+            self._drop_server(stx)  # no server transaction in the sip layer to wait for
 
     def _drop_server(self, stx: ServerTx) -> None:
-        if stx.retrans is not None:
-            stx.retrans.cancel()
         for ctx in stx.branches:
-            self._drop_client(ctx)
+            if self.client.get(ctx.key) is ctx:
+                del self.client[ctx.key]
         if self.server.get(stx.key) is stx:
             del self.server[stx.key]
 
@@ -265,19 +293,14 @@ class TransactionLayer:
             self.local_reply(stx, 100, "trying -- your call is important to us")
         self._next_group(stx)
 
-    def send_local(
-        self,
-        method: str,
-        dest: Dest,
-        build: Callable[[str], bytes],
-    ) -> ServerTx:
+    def send_local(self, method: str, dest: Dest, build: Callable[[str], Any]) -> ServerTx:
         """A request the proxy itself originates (the BYEs of dlg.end_dlg / dialog lifetime):
-        a client transaction with retransmissions and fr_timer, whose replies are absorbed.
-        ``build(branch)`` returns the request bytes for the Via branch given."""
+        a client transaction (retransmitted, fr_timer) whose replies are absorbed.
+        ``build(branch)`` returns the Request for the Via branch given."""
         self.total_local += 1
         stx = ServerTx(("local", self.codec.new_branch(), method), method, None, None, ("", 0))
         self.server[stx.key] = stx
-        stx.build = lambda _stx, _target, branch: (build(branch), None)
+        stx.build = lambda _stx, _target, branch: build(branch)
         stx.groups = [[Target("", dest)]]
         self._next_group(stx)
         return stx
@@ -293,43 +316,26 @@ class TransactionLayer:
     def _start_branch(self, stx: ServerTx, target: Target) -> None:
         assert stx.build is not None
         branch = self.codec.new_branch()
-        data, request = stx.build(stx, target, branch)
-        ctx = ClientTx(stx, branch, target, data, request)
+        request = stx.build(stx, target, branch)
+        ctx = ClientTx(stx, (branch, request.method), target, request)
         stx.branches.append(ctx)
-        self.client[branch] = ctx
+        self.client[ctx.key] = ctx
         self._uac.value += 1
-        self.send(target.dest, data)
-        if target.dest[0] == "udp":
-            ctx.interval = self.t1
-            ctx.retrans = self.timers.call_later(ctx.interval, self._retransmit_request, ctx)
-        ctx.fr = self.timers.call_later(self.fr_timer, self._branch_timeout, ctx)
+        self._run(self.sip.send_request(request, Peer(*target.dest), self.timers.now()))
 
-    def _retransmit_request(self, ctx: ClientTx) -> None:
-        if ctx.done or ctx.status >= 100 and ctx.is_invite:
-            return
-        self.send(ctx.target.dest, ctx.data)
-        # INVITE: timer A doubles without cap; non-INVITE: timer E capped at T2 (§17.1.2.2)
-        ctx.interval = ctx.interval * 2 if ctx.is_invite else min(ctx.interval * 2, self.t2)
-        if ctx.status >= 100:
-            ctx.interval = self.t2
-        ctx.retrans = self.timers.call_later(ctx.interval, self._retransmit_request, ctx)
-
-    def _branch_timeout(self, ctx: ClientTx) -> None:
-        if ctx.done:
-            return
-        log.debug("branch %s to %s timed out", ctx.branch, ctx.target.dest)
-        if ctx.is_invite and ctx.status >= 100 and not ctx.cancel_sent:
-            self._send_cancel(ctx)
+    def _timeout(self, key: Any, timer: str) -> None:
+        ctx = self.client.get(key)
+        if ctx is None or ctx.done:
+            return  # a server transaction (H: no ACK came) or a branch already settled
+        log.debug("branch %s to %s timed out (%s)", ctx.branch, ctx.target.dest, timer)
+        if timer == "C":  # fr_inv_timer: stop the ringing branch (§16.8)
+            self._run(self.sip.cancel(key, self.timers.now()))
         self._branch_final(ctx, 408, None)
 
     def _branch_final(self, ctx: ClientTx, status: int, response: Any) -> None:
         ctx.done = True
         ctx.status = status
         ctx.final = response
-        if ctx.retrans is not None:
-            ctx.retrans.cancel()
-        if ctx.fr is not None:
-            ctx.fr.cancel()
         stx = ctx.server
         if stx.completed:
             return
@@ -370,110 +376,113 @@ class TransactionLayer:
             self.local_reply(stx, 408, "Request Timeout")
         else:
             self._rpl_relayed.value += 1
-            self.reply(stx, best.status, self.codec.strip_via(best.final))
+            best.final.pop_via()
+            self.reply(stx, best.final)
 
     def _cancel_branches(self, stx: ServerTx) -> None:
+        """CANCEL every open INVITE branch (the sip layer holds the CANCEL of a branch
+        without a provisional until it has one, §9.1)."""
+        if stx.method != "INVITE":
+            return
+        now = self.timers.now()
         for ctx in stx.branches:
-            if ctx.done:
-                continue
-            if ctx.status >= 100 and ctx.is_invite:
-                self._send_cancel(ctx)
-            ctx.cancel_sent = ctx.cancel_sent or ctx.status < 100  # CANCEL on first 1xx
+            if not ctx.done:
+                self._run(self.sip.cancel(ctx.key, now))
 
     def cancel(self, stx: ServerTx) -> None:
-        """A CANCEL matched ``stx`` (already answered 200 by the caller)."""
+        """A CANCEL matched ``stx`` (already answered 200 by the router)."""
         if stx.completed:
             return
         stx.canceled = True
         stx.groups = []
-        for ctx in stx.branches:
-            if not ctx.done and ctx.status >= 100:
-                self._send_cancel(ctx)
-        # Branches without a provisional get theirs when it arrives (see response()).
-
-    def _send_cancel(self, ctx: ClientTx) -> None:
-        if ctx.cancel_sent and ctx.status >= 100:
-            return
-        ctx.cancel_sent = True
-        self.total_local += 1
-        self.send(ctx.target.dest, self.codec.cancel_for(ctx.request))
+        self._cancel_branches(stx)
 
     # ------------------------------------------------------------------ responses
 
-    def response(self, branch: str, status: int, response: Any) -> bool:
-        """A response whose top Via carries our ``branch``. False if no branch matches."""
-        ctx = self.client.get(branch)
-        if ctx is None:
-            return False
-        self._rpl_received.value += 1
-        stx = ctx.server
-        if ctx.done:
-            # late or retransmitted final: 2xx for INVITE are forwarded (RFC 6026),
-            # non-2xx get their ACK again
-            if ctx.is_invite and 200 <= status < 300:
-                self._rpl_relayed.value += 1
-                self._relay_reply(stx, ctx, response)
-                self.reply_bytes(stx, self.codec.strip_via(response))
-            elif ctx.is_invite and status >= 300:
-                self.send(ctx.target.dest, self.codec.ack_for(ctx.request, response))
-            else:
-                self._rpl_absorbed.value += 1
+    def response(self, resp: Any, endpoint: Any, addr: tuple[str, int]) -> bool:
+        """A response whose top Via is ours. False when it belongs to no transaction of
+        ours (the router forwards it statelessly by the next Via)."""
+        source = Peer(endpoint.proto, addr[0], addr[1])
+        events = self.sip.receive(resp, source, self.timers.now())
+        got = None
+        for ev in events:
+            if type(ev) is ResponseReceived:
+                got = ev
+        self._run(events)  # the ACK of a non-2xx, a held CANCEL
+        if got is None:  # a retransmission the sip layer absorbed
+            self._rpl_received.value += 1
+            self._rpl_absorbed.value += 1
             return True
-        if status < 200:
-            first = ctx.status < 100
-            ctx.status = max(ctx.status, status)
-            if ctx.is_invite:
-                if ctx.retrans is not None:
-                    ctx.retrans.cancel()
-                    ctx.retrans = None
-                if first:
-                    if ctx.fr is not None:
-                        ctx.fr.cancel()
-                    ctx.fr = self.timers.call_later(self.fr_inv_timer, self._branch_timeout, ctx)
-                if ctx.cancel_sent or stx.canceled or stx.completed:
-                    ctx.cancel_sent = False
-                    self._send_cancel(ctx)
-            if status == 100 or stx.completed:
+        key = got.key
+        if key is None:  # the sip layer forgot the branch, but the proxy still holds it
+            key = client_key(resp)
+            ctx = self.client.get(key)
+            if ctx is not None and ctx.is_invite and resp.status >= 300:
+                # a final after our own 408 (fr_timer, no provisional): still ACK it, so
+                # the callee stops retransmitting
+                self.send(ctx.target.dest, build_ack(ctx.request, resp))
+        else:
+            ctx = self.client.get(key)
+        if ctx is None:
+            if key[1] == "CANCEL":  # the reply to a CANCEL we sent: nothing to forward
+                self._rpl_received.value += 1
                 self._rpl_absorbed.value += 1
                 return True
-            self._rpl_relayed.value += 1
-            self._relay_reply(stx, ctx, response)
-            self.reply(stx, status, self.codec.strip_via(response))
+            # a transaction already gone: 2xx of an INVITE go on statelessly (RFC 6026)
+            if got.key is None or (key[1] == "INVITE" and 200 <= resp.status < 300):
+                return False
+            self._rpl_received.value += 1
+            self._rpl_absorbed.value += 1
             return True
-        if ctx.is_invite and status >= 300:
-            self.send(ctx.target.dest, self.codec.ack_for(ctx.request, response))
+        self._rpl_received.value += 1
+        self._branch_response(ctx, resp)
+        return True
+
+    def _branch_response(self, ctx: ClientTx, resp: Any) -> None:
+        status = resp.status
+        stx = ctx.server
+        if ctx.done:
+            # after our 408, or further 2xx of an INVITE (every one is forwarded, RFC 6026)
+            if ctx.is_invite and 200 <= status < 300:
+                self._relay_2xx(stx, ctx, resp)
+            else:
+                self._rpl_absorbed.value += 1
+            return
+        if status < 200:
+            ctx.status = max(ctx.status, status)
+            if status == 100 or stx.completed:
+                self._rpl_absorbed.value += 1
+                return
+            self._rpl_relayed.value += 1
+            if stx.on_response is not None:
+                stx.on_response(stx, ctx, resp)
+            resp.pop_via()
+            self.reply(stx, resp)
+            return
         if 200 <= status < 300:
             ctx.done = True
             ctx.status = status
-            ctx.final = response
-            for t in (ctx.retrans, ctx.fr):
-                if t is not None:
-                    t.cancel()
-            self._rpl_relayed.value += 1
+            ctx.final = resp
             if not stx.completed and stx.on_final is not None:
-                stx.on_final(stx, response)
-            self._relay_reply(stx, ctx, response)
-            data = self.codec.strip_via(response)
-            if stx.completed:
-                self.reply_bytes(stx, data)  # further 2xx of a forked INVITE
-            else:
-                self.reply(stx, status, data)
-            return True
-        self._branch_final(ctx, status, response)
-        return True
+                stx.on_final(stx, resp)
+            self._relay_2xx(stx, ctx, resp)
+            return
+        self._branch_final(ctx, status, resp)
 
-    def rpl_absorbed(self) -> None:
-        """Count a reply consumed by the proxy (e.g. the 200 of a CANCEL it sent)."""
-        self._rpl_received.value += 1
-        self._rpl_absorbed.value += 1
-
-    def _relay_reply(self, stx: ServerTx, ctx: ClientTx, response: Any) -> None:
+    def _relay_2xx(self, stx: ServerTx, ctx: ClientTx, resp: Any) -> None:
+        self._rpl_relayed.value += 1
         if stx.on_response is not None:
-            stx.on_response(stx, ctx, response)
-
-    def _drop_client(self, ctx: ClientTx) -> None:
-        for t in (ctx.retrans, ctx.fr):
-            if t is not None:
-                t.cancel()
-        if self.client.get(ctx.branch) is ctx:
-            del self.client[ctx.branch]
+            stx.on_response(stx, ctx, resp)
+        resp.pop_via()
+        if not stx.completed:
+            self.reply(stx, resp)
+            return
+        if stx.endpoint is None:
+            return
+        # A further 2xx of a forked INVITE: the server transaction (Accepted) sends it; after
+        # a non-2xx final or once it is gone the proxy forwards it anyway (RFC 6026).
+        events = self.sip.send_response(stx.key, resp, self.timers.now())
+        if events:
+            self._run(events)
+        else:
+            stx.endpoint.send(resp.to_bytes(), stx.reply_addr)

@@ -199,7 +199,9 @@ class Headers:
                     i += 1
         self._keys.insert(i, key)
         self._lines.insert(i, line)
-        self._cache.pop(key, None)
+        vias = self._cache.pop(key, None)
+        if key == "via" and vias is not None and isinstance(value, Via):
+            self._cache[key] = [value, *vias]  # see _keep_vias
 
     def set(self, name: str | bytes, value: object) -> None:
         """Replace every field of that name by one (kept at the first one's place)."""
@@ -248,7 +250,9 @@ class Headers:
         else:
             head = line[: line.index(b":")].rstrip()
             self._lines[i] = head + b": " + ", ".join(items[1:]).encode("utf-8", "surrogateescape")
-        self._cache.pop(key, None)
+        vias = self._cache.pop(key, None)
+        if key == "via" and vias:
+            self._cache[key] = vias[1:]  # see _keep_vias
         return items[0] if items else None
 
     def replace_first_value(self, name: str, value: object) -> None:
@@ -263,10 +267,19 @@ class Headers:
         items[:1] = [_decode(_encode(value))]
         head = line[: line.index(b":")].rstrip()
         self._lines[i] = head + b": " + ", ".join(items).encode("utf-8", "surrogateescape")
-        self._cache.pop(key, None)
+        vias = self._cache.pop(key, None)
+        if key == "via" and vias and isinstance(value, Via):
+            self._cache[key] = [value, *vias[1:]]  # see _keep_vias
+
+    # _keep_vias: a proxy changes only the top Via (adds its own, marks received, strips its
+    # own from a response), and Vias are the costliest fields to parse, so those three edits
+    # keep a parsed Via list in step instead of dropping it; copies share the parsed values
+    # (they are replaced, never changed in place).
 
     def copy(self) -> Headers:
-        return Headers._from_parsed(list(self._keys), list(self._lines))
+        h = Headers._from_parsed(list(self._keys), list(self._lines))
+        h._cache = dict(self._cache)
+        return h
 
     def to_bytes(self) -> bytes:
         """Header block: every line followed by CRLF (no final empty line)."""

@@ -103,6 +103,7 @@ def parse_message(
 
     # -- start line ---------------------------------------------------------------------------
     msg: Request | Response
+    start_error: ParseError | None = None
     if first[:4] == b"SIP/" or _STATUS_LINE_LOOSE_RE.match(first):
         is_request = False
         m = _STATUS_LINE_RE.match(first)
@@ -121,15 +122,23 @@ def parse_message(
     else:
         is_request = True
         m = _REQUEST_LINE_RE.match(first)
-        if m is None:
-            raise ParseError("Malformed Request-Line", is_request=True)
-        method, uri, version = m.groups()
-        if version.upper() != b"SIP/2.0":
-            raise ParseError("Version Not Supported", 505, is_request=True)
-        if not _URI_START_RE.match(uri):
-            raise ParseError("Malformed Request-URI", is_request=True)
+        if m is not None:
+            method, uri, version = m.groups()
+        else:
+            # Refused, but if the line still splits into three tokens the header fields are
+            # read so that ParseError.request can be answered (RFC 3261 8.2.6 needs only Via,
+            # From, To, Call-ID and CSeq).
+            start_error = ParseError("Malformed Request-Line", is_request=True)
+            parts = first.split()
+            if len(parts) < 3:
+                raise start_error
+            method, uri, version = parts[0], parts[1], parts[-1]
+        if start_error is None and version.upper() != b"SIP/2.0":
+            start_error = ParseError("Version Not Supported", 505, is_request=True)
+        if start_error is None and not _URI_START_RE.match(uri):
+            start_error = ParseError("Malformed Request-URI", is_request=True)
         msg = Request.__new__(Request)
-        msg.method = method.decode("ascii")
+        msg.method = method.decode("ascii", "replace")
         msg._uri_text = _decode(uri)
         msg._uri = None
         msg.version = _decode(version)
@@ -147,6 +156,8 @@ def parse_message(
             keys = [_header_key(line) for line in out]
         headers = Headers._from_parsed(keys, out)
         msg.headers = headers
+        if start_error is not None:
+            raise start_error
 
         # -- mandatory fields and framing --
         for key in _MANDATORY:

@@ -429,11 +429,28 @@ class TransactionLayer:
             self._start(tx, "F", now + t.f)
         return out
 
-    def receive(self, msg: Request | Response, source: Peer, now: float) -> list[Event]:
-        """A parsed message from the network (request or response)."""
+    def receive(
+        self, msg: Request | Response, source: Peer, now: float, *, create: bool = True
+    ) -> list[Event]:
+        """A parsed message from the network (request or response).
+
+        ``create=False`` is for a proxy that answers some requests statelessly (Kamailio's
+        sl module): a request matching no server transaction comes back as
+        ``RequestReceived(request, source, None, cancels)`` and no transaction is made; the
+        TU calls :meth:`new_server` for the requests it handles statefully (t_newtran).
+        Retransmissions and ACKs of known transactions are handled as usual.
+        """
         if msg.is_request:
-            return self._receive_request(msg, source, now)
+            return self._receive_request(msg, source, now, create)
         return self._receive_response(msg, source, now)
+
+    def new_server(self, request: Request, source: Peer, now: float) -> tuple[TxKey, list[Event]]:
+        """Create the server transaction of ``request`` (received with ``create=False``):
+        its key and the events (100 Trying when ``trying_after`` is 0)."""
+        key = server_key(request)
+        if key in self._server:
+            raise ValueError(f"server transaction {key!r} already exists")
+        return key, self._new_server(request, key, source, now)
 
     def send_response(
         self,
@@ -530,7 +547,9 @@ class TransactionLayer:
         self._apply(tx, _response_class(msg.status), msg, now, out)
         return out
 
-    def _receive_request(self, msg: Request, source: Peer, now: float) -> list[Event]:
+    def _receive_request(
+        self, msg: Request, source: Peer, now: float, create: bool = True
+    ) -> list[Event]:
         method = msg.method
         key = server_key(msg)
         tx = self._find_server(key, msg)
@@ -544,26 +563,35 @@ class TransactionLayer:
             if self._awaiting_ack:
                 self._ack_2xx(msg)
             return [RequestReceived(msg, source, None)]
+        if not create:
+            cancels = self._cancels(key, msg) if method == "CANCEL" else None
+            return [RequestReceived(msg, source, None, cancels)]
+        return self._new_server(msg, key, source, now)
+
+    def _new_server(self, msg: Request, key: TxKey, source: Peer, now: float) -> list[Event]:
+        method = msg.method
         kind = IST if method == "INVITE" else NIST
         tx = _Tx(kind, key, msg, None, _response_peer(msg, source))
         self._server[key] = tx
         self._counts[0] += 1
-        out = [RequestReceived(msg, source, key)]
+        out: list[Event] = [RequestReceived(msg, source, key)]
         if kind == IST and self.trying_after is not None:
             if self.trying_after <= 0:
                 self._apply(tx, "T", None, now, out)
             else:
                 self._start(tx, "T", now + self.trying_after)
             return out
-        cancels = None
         if method == "CANCEL":
-            # 9.2: the INVITE a CANCEL cancels is matched as for a retransmission of it.
-            invite_key = key[:-1] + ("INVITE",)
-            target = self._find_server(invite_key, msg)
-            if target is not None and target.kind == IST:
-                cancels = target.key
+            cancels = self._cancels(key, msg)
+            if cancels is not None:
                 out[0] = RequestReceived(msg, source, key, cancels)
         return out
+
+    def _cancels(self, key: TxKey, msg: Request) -> TxKey | None:
+        """9.2: the INVITE server transaction a CANCEL cancels, matched as for a
+        retransmission of that INVITE."""
+        target = self._find_server(key[:-1] + ("INVITE",), msg)
+        return target.key if target is not None and target.kind == IST else None
 
     def _ack_2xx(self, ack) -> None:
         """Stop retransmitting the 2xx this ACK acknowledges (send_response retransmit_2xx)."""

@@ -393,3 +393,44 @@ def test_message_view_and_digest_check_reject_the_same_credentials(bad):
         parse_auth(bad)
     with pytest.raises(DigestParseError):
         parse_challenge(bad)
+
+
+@pytest.mark.parametrize(
+    ("start", "status"),
+    [
+        (b"INVITE sip:bob@biloxi.example.com SIP/7.0", 505),
+        (b"INVITE <sip:bob@biloxi.example.com> SIP/2.0", 400),
+        (b"INVITE  sip:bob@biloxi.example.com   SIP/2.0", 400),
+    ],
+)
+def test_a_refused_request_line_still_gives_the_request_to_answer(start, status):
+    bad = start + INVITE[INVITE.index(b"\r\n") :]
+    with pytest.raises(ParseError) as e:
+        parse_message(bad)
+    assert e.value.status_code == status and e.value.respond
+    wire = make_response(e.value.request, status, e.value.reason).to_bytes()
+    assert wire.startswith(f"SIP/2.0 {status} ".encode()) and b"\r\nVia: " in wire
+    # a start line that does not even split into three tokens leaves nothing to answer
+    with pytest.raises(ParseError) as e:
+        parse_message(b"INVITE" + INVITE[INVITE.index(b"\r\n") :])
+    assert e.value.request is None
+
+
+def test_top_via_edits_keep_the_parsed_vias_in_step():
+    """A proxy's three Via edits (add its own, mark received, strip its own) and copies keep
+    the parsed Via list instead of re-parsing it; it must equal a fresh parse every time."""
+    from kamtool.sip.headers import Via
+
+    m = parse_message(INVITE)
+    before = [str(v) for v in m.vias]
+    out = m.copy()
+    out.prepend_via(Via("UDP", "192.0.2.9", 5070, {"branch": "z9hG4bK-ours"}))
+    out.replace_top_via(out.top_via.with_params(received="192.0.2.8"))
+    fresh = parse_message(out.to_bytes())
+    assert [str(v) for v in out.vias] == [str(v) for v in fresh.vias]
+    assert out.top_via.branch == "z9hG4bK-ours" and out.top_via.received == "192.0.2.8"
+    assert [str(v) for v in m.vias] == before  # the original is untouched
+    out.pop_via()
+    assert [str(v) for v in out.vias] == [str(v) for v in parse_message(out.to_bytes()).vias]
+    out.prepend_via("SIP/2.0/TCP 192.0.2.7;branch=z9hG4bK-text")  # text: parsed again
+    assert out.top_via.transport == "TCP" and len(out.vias) == len(before) + 1

@@ -630,3 +630,36 @@ def test_uas_2xx_without_ack_times_out():
     assert times == [0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
     assert of(events, TransactionTimeout) == [TransactionTimeout(new.key, "ACK")]
     assert server._awaiting_ack == {} and len(server) == 0
+
+
+# ---------------------------------------------------------------- stateless first (proxy)
+
+
+def test_receive_without_create_lets_the_tu_choose_stateful_or_stateless():
+    """A proxy answers some requests statelessly (sl) and makes transactions only for those
+    it relays (t_newtran): create=False reports new requests without keeping state."""
+    _, server = layers()
+    invite = request("INVITE", branch="z9hG4bK-sl")
+    (new,) = server.receive(invite, UAC, 0.0, create=False)
+    assert isinstance(new, RequestReceived) and new.key is None and len(server) == 0
+    # nothing kept: the same request again is new again (the TU answers it again, as sl does)
+    assert of(server.receive(invite, UAC, 0.1, create=False), RequestReceived)
+    key, events = server.new_server(invite, UAC, 0.2)
+    assert of(events, RequestReceived)[0].key == key and server.state(key) == "Proceeding"
+    with pytest.raises(ValueError):
+        server.new_server(invite, UAC, 0.2)
+    # now a retransmission is absorbed and answered with the last response
+    respond(server, key, invite, 180, now=0.3)
+    again = server.receive(invite, UAC, 0.4, create=False)
+    assert [parse_message(s.data).status for s in sends(again)] == [180]
+    assert not of(again, RequestReceived)
+    # a CANCEL names the INVITE it cancels, and gets no transaction of its own either
+    (cancel,) = server.receive(request("CANCEL", branch="z9hG4bK-sl"), UAC, 0.5, create=False)
+    assert cancel.key is None and cancel.cancels == key and len(server) == 1
+    # the ACK of a non-2xx final is absorbed; the ACK of a 2xx (new branch) comes through
+    respond(server, key, invite, 486, now=0.6)
+    ack = request("ACK", branch="z9hG4bK-sl", to_tag="callee")
+    assert server.receive(ack, UAC, 0.7, create=False) == []
+    assert server.state(key) == "Confirmed"
+    (end_to_end,) = server.receive(request("ACK", branch="z9hG4bK-2"), UAC, 0.8, create=False)
+    assert end_to_end.key is None
