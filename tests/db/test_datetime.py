@@ -11,6 +11,7 @@ import pytest
 from kamtool.db.connect import connected
 from kamtool.db.fields import julian_to_unix, unix_to_julian
 from tests.support.kamailio import REFERENCE
+from tests.support.require import unavailable
 
 REFERENCE_ROWS = REFERENCE / "db" / "sqlite-rows.json"
 
@@ -22,7 +23,7 @@ def _local(ts: int) -> datetime:
 @pytest.fixture(scope="module")
 def reference_rows():
     if not REFERENCE_ROWS.exists():
-        pytest.skip(f"reference captures not found at {REFERENCE_ROWS}")
+        unavailable(f"reference captures not found at {REFERENCE_ROWS}")
     return json.loads(REFERENCE_ROWS.read_text())
 
 

@@ -12,6 +12,7 @@ import pytest
 from kamtool.db.connect import connected
 from tests.support.cli import invoke
 from tests.support.databases import mysql_database
+from tests.support.require import unavailable
 
 pytestmark = pytest.mark.kamailio
 
@@ -21,7 +22,7 @@ def _needs_kamailio():
     from tests.support.kamailio import kamailio_available
 
     if not kamailio_available():
-        pytest.skip("kamailio 5.6 with the reference cfg is not installed (scripts/test does it)")
+        unavailable("kamailio 5.6 with the reference cfg is not installed (scripts/test does it)")
 
 
 def _write_rows(url: str) -> int:
@@ -93,7 +94,7 @@ def kamctl_backup(tmp_path_factory):
     from tests.support.kamailio import Kamailio, kamailio_available
 
     if not kamailio_available():
-        pytest.skip("kamailio 5.6 with the reference cfg is not installed (scripts/test does it)")
+        unavailable("kamailio 5.6 with the reference cfg is not installed (scripts/test does it)")
     tmp = tmp_path_factory.mktemp("kamctl")
     with Kamailio(tmp) as k:
         url = k.db_url
@@ -137,7 +138,7 @@ def test_kamtool_manages_a_database_kamdbctl_made_on_mariadb(tmp_path):
     from kamtool.db.server import drop_database
 
     if not shutil.which("kamdbctl"):
-        pytest.skip("kamdbctl is not installed (package kamailio)")
+        unavailable("kamdbctl is not installed (package kamailio)")
     with mysql_database() as admin_url:
         name = "kt_kdb_" + uuid.uuid4().hex[:8]
         rw, ro = "ktk_rw_" + name[-8:], "ktk_ro_" + name[-8:]

@@ -7,10 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from kamtool.db import models, schema
 from tests.support.kamailio import REFERENCE
+from tests.support.require import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 GROUPS_FILE = REFERENCE / "db" / "tables-by-schema-group.json"
@@ -18,7 +17,7 @@ GROUPS_FILE = REFERENCE / "db" / "tables-by-schema-group.json"
 
 def test_tables_groups_and_versions_match_kamdbctl():
     if not GROUPS_FILE.exists():
-        pytest.skip(f"reference captures not found at {GROUPS_FILE}")
+        unavailable(f"reference captures not found at {GROUPS_FILE}")
     ref = json.loads(GROUPS_FILE.read_text())["groups"]
     for group in schema.GROUP_NAMES:
         expected = {t: v for mod in ref[group].values() for t, v in mod.items()}

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from tests.proxy.harness import USERS, RunningProxy, add_subscriber, make_config
+from tests.support.require import unavailable
 
 
 @pytest.fixture
@@ -40,4 +41,4 @@ def proxy(start_proxy):
 
 def need(tool: str) -> None:
     if shutil.which(tool) is None:
-        pytest.skip(f"{tool} is not installed (apt-get install {tool})")
+        unavailable(f"{tool} is not installed (apt-get install {tool})")

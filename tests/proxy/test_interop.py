@@ -8,6 +8,7 @@ import pytest
 from tests.proxy.conftest import need
 from tests.proxy.harness import call, explain, register, sipp_peer
 from tests.support.ports import free_port
+from tests.support.require import unavailable
 
 pytestmark = [pytest.mark.kamailio, pytest.mark.sipp]
 
@@ -27,7 +28,7 @@ def test_kamailio_sees_kamtool_contacts_and_kamtool_routes_to_kamailio_ones(
     from tests.support.kamailio import Kamailio, kamailio_available
 
     if not kamailio_available():
-        pytest.skip("kamailio 5.6 with the reference cfg is not installed (scripts/test)")
+        unavailable("kamailio 5.6 with the reference cfg is not installed (scripts/test)")
     need("sipp")
     # 1. kamtool saves 1001 (write-through), then stops
     ours = start_proxy(db_mode=1)

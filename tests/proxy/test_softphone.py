@@ -7,10 +7,9 @@ import shutil
 import socket
 import subprocess
 
-import pytest
-
 from tests.proxy.conftest import USERS
 from tests.proxy.harness import wait_for
+from tests.support.require import unavailable
 
 CONFIG = """poll_method\tepoll
 sip_listen\t127.0.0.1:{port}
@@ -59,7 +58,7 @@ def _phone(tmp_path, user: str, proxy_port: int, *commands: str) -> tuple[subpro
 
 def test_two_baresip_phones_register_and_call_through_the_proxy(proxy, tmp_path):
     if shutil.which("baresip") is None:
-        pytest.skip("baresip is not installed (apt-get install baresip-core)")
+        unavailable("baresip is not installed (apt-get install baresip-core)")
     usrloc, dialogs = proxy.server.usrloc, proxy.server.dialogs
     callee, callee_log = _phone(tmp_path, "1002", proxy.port)
     caller = None

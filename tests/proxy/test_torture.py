@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.sip.test_sip_torture import CHECK_VERDICTS, PARSE_VERDICTS
+from tests.support.require import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,7 @@ def _status(reply: str) -> int:
 @pytest.fixture(scope="module")
 def torture(tmp_path_factory):
     if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
-        pytest.skip("needs root with unshare and ip for a private network namespace")
+        unavailable("needs root with unshare and ip for a private network namespace")
     out = tmp_path_factory.mktemp("torture") / "out.json"
     proc = subprocess.run(
         ["unshare", "-n", "sh", "-c",

@@ -16,6 +16,7 @@ from kamtool.sip.dialog import Dialog, DialogState
 from kamtool.sip.events import RequestReceived
 from kamtool.sip.message import make_response
 from tests.support.ports import free_port
+from tests.support.require import unavailable
 
 from .sipua import UA
 
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.sipp
 
 def test_sipp_uac_call_answered_by_our_uas():
     if shutil.which("sipp") is None:
-        pytest.skip("sipp is not installed (scripts/test installs it)")
+        unavailable("sipp is not installed (scripts/test installs it)")
     callee = UA("1002", proxy_port=0)
     sipp_port = free_port()
     cmd = ["sipp", "-sn", "uac", "-m", "1", "-i", "127.0.0.1", "-p", str(sipp_port),
