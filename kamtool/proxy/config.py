@@ -21,6 +21,11 @@ server from this object, so tests can shrink timers freely::
     fr_inv_timer = 120.0               # seconds, INVITE final-response timeout after 1xx
     dialog_lifetime = 7200             # seconds; both sides get a BYE afterwards
     server_signature = false
+    pike = true                        # flood detection; false: no pike, no bans
+    pike_sampling_time_unit = 2        # seconds per counting window
+    pike_reqs_density_per_unit = 200   # requests per window that get a source banned
+    pike_remove_latency = 4            # seconds a quiet address stays in pike's tree
+    ipban_autoexpire = 300             # seconds a banned address stays in htable ipban
 
 Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
 """
@@ -132,6 +137,12 @@ class ProxyConfig:
     server_header: str = "kamtool"
     secret: bytes | None = field(default=None, repr=False)  # nonce signing key; random if None
     server_id: int = 0
+    # REQINIT flood protection: pike's modparams, and the ipban htable's autoexpire
+    pike: bool = True
+    pike_sampling_time_unit: float = 2.0
+    pike_reqs_density_per_unit: int = 200
+    pike_remove_latency: float = 4.0
+    ipban_autoexpire: int = 300
 
     def __post_init__(self) -> None:
         if not self.listen:
@@ -150,11 +161,16 @@ class ProxyConfig:
             "t2",
             "t4",
             "tcp_connection_lifetime",
+            "pike_sampling_time_unit",
+            "pike_remove_latency",
+            "pike_reqs_density_per_unit",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.rpc_listen:
             parse_host_port(self.rpc_listen)
+        if self.ipban_autoexpire < 0:
+            raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
 
     @property
     def served_domain(self) -> str | None:
@@ -195,9 +211,13 @@ _INT = {
     "max_forwards",
     "dialog_lifetime",
     "server_id",
+    "pike_reqs_density_per_unit",
+    "ipban_autoexpire",
 }
 _FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4", "tcp_connection_lifetime"}
 _BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature"}
+_FLOAT |= {"pike_sampling_time_unit", "pike_remove_latency"}
+_BOOL |= {"pike"}
 _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header"}
 
 

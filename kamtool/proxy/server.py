@@ -75,6 +75,7 @@ class ProxyServer:
         self.router: Any = None
         self.permissions: Any = None
         self.domains: Any = None
+        self.htables: Any = None  # htable store: ipban (REQINIT) and kv, shared with RPC
         self.rpc: Any = None
         self._stopped: asyncio.Event | None = None
         self._stopping = False
@@ -128,6 +129,9 @@ class ProxyServer:
         self.domains.load()
         if cfg.served_domain:
             self.domains.record_if_empty(cfg.served_domain)
+        from kamtool.proxy.htable import default_store
+
+        self.htables = default_store(self.database, ipban_autoexpire=cfg.ipban_autoexpire)
         self.router = Router(
             cfg,
             timers=self.timers,
@@ -137,6 +141,7 @@ class ProxyServer:
             database=self.database,
             permissions=self.permissions,
             domains=self.domains,
+            htables=self.htables,
         )
         self.transports = Transports(self.loop, self.router.receive)
         self.router.attach(self.transports)
@@ -172,6 +177,8 @@ class ProxyServer:
             sockets=lambda: [(x.proto, x.host, x.port) for x in cfg.listen],
             dispatch=dispatch,
             database=self.database,
+            htables=self.htables,
+            flood=self.router.pike,
         )
         host, port = parse_host_port(cfg.rpc_listen)
         rpc = RpcServer(
@@ -193,7 +200,8 @@ class ProxyServer:
         self.rpc = rpc
 
     def _usrloc_tick(self) -> None:
-        """Every ``timer_interval``: usrloc expiry/write-back, idle TCP connections."""
+        """Every ``timer_interval``: usrloc expiry/write-back, idle TCP connections,
+        expired htable items."""
         assert self.usrloc is not None and self.timers is not None
         try:
             self.usrloc.timer()
@@ -201,6 +209,8 @@ class ProxyServer:
             log.exception("usrloc timer failed (database down?)")
         if self.transports is not None:
             self.transports.close_idle(self.config.tcp_connection_lifetime)
+        if self.htables is not None:
+            self.htables.sweep()  # bans of sources that went quiet
         self._ul_timer = self.timers.call_later(self.config.timer_interval, self._usrloc_tick)
 
     def request_stop(self) -> None:
