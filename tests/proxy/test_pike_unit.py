@@ -38,6 +38,16 @@ def test_the_first_blocked_request_is_new_the_rest_are_blocked() -> None:
     assert all(v is Verdict.BLOCKED for v in verdicts[27:])
 
 
+def test_a_neighbour_of_a_flood_shows_warm_as_in_kamailio() -> None:
+    # Kamailio 5.6, same sequence: 127.0.0.3 sent 3 requests after 127.0.0.2's flood and
+    # pike.top ALL listed it with leaf hits 0/2 and WARM (its leaf inherited the /24's hits)
+    d = FloodDetector(max_hits=200, remove_latency=4)
+    first_blocked(d, "127.0.0.2")
+    assert all(d.hit("127.0.0.3", 0.0) is Verdict.OK for _ in range(3))
+    rows = [(e.ip_addr, e.leaf_hits_prev, e.leaf_hits_curr, e.status) for e in d.top("ALL", 0)]
+    assert rows == [("127.0.0.2", 0, 200, "HOT"), ("127.0.0.3", 0, 2, "WARM")]
+
+
 def test_a_neighbour_in_a_busy_subnet_is_cut_at_the_limit_itself() -> None:
     d = FloodDetector(max_hits=200, remove_latency=4)
     first_blocked(d, "127.0.0.2")
