@@ -6,10 +6,17 @@ with the reference cfg, compared."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+import time
 
 import httpx
 import pytest
 
+from kamtool.config import load_settings
+from kamtool.errors import ConfigError
+from kamtool.proxy.config import ProxyConfig, proxy_config
 from tests.support.cli import invoke
 from tests.support.flood import Flooder, leaf, sync_to_sampling_unit
 from tests.support.ports import free_port
@@ -196,3 +203,54 @@ def test_kamailio_keeps_the_density_in_16_bits(tmp_path, monkeypatch):
     with support.Kamailio(tmp_path) as k:
         outcome = flood_after_unit_start(k.sip_port, k.rpc)
     assert outcome["max_hits"] == 200 and outcome["cut_at"] == 200
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def test_serve_flags_set_the_limit(tmp_path):
+    """``kamtool serve --pike-density 5 --pike-unit 600``: 5/4 = 1 hit grows each prefix
+    level, so a fresh source's leaf counts from request 5 and request 9 is its 5th: cut."""
+    sip, rpc_port = free_port(), free_port()
+    db = "sqlite:///" + str(tmp_path / "k.sqlite")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kamtool", "--db", db, "serve", "--listen",
+         f"udp:127.0.0.1:{sip}", "--rpc-listen", f"127.0.0.1:{rpc_port}",
+         "--pike-density", "5", "--pike-unit", "600"],
+        env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(100):  # ready once JSON-RPC answers (bounded: 100 x 0.2 s)
+            if invoke("--rpc", f"http://127.0.0.1:{rpc_port}/RPC", "uptime").exit_code == 0:
+                break
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.2)
+        with Flooder("127.0.0.2", sip) as flood:
+            assert flood.until_unanswered(50) == 9
+        top = rpc_at(rpc_port)("pike.top")
+        assert top["max_hits"] == 5
+        assert [(r["ip_addr"], r["leaf_hits_curr"]) for r in top["list"]] == [("127.0.0.2", 5)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert "pike blocking OPTIONS" in proc.stderr.read()
+
+
+def test_toml_section_tunes_and_disables_pike(tmp_path):
+    cfg = tmp_path / "k.toml"
+    cfg.write_text(
+        "[proxy]\npike_reqs_density_per_unit = 50\npike_sampling_time_unit = 1\n"
+        "pike_remove_latency = 3\nipban_autoexpire = 60\n"
+    )
+    pc = proxy_config(load_settings(config_file=cfg))
+    assert (pc.pike, pc.pike_reqs_density_per_unit, pc.pike_sampling_time_unit) == (True, 50, 1)
+    assert (pc.pike_remove_latency, pc.ipban_autoexpire) == (3, 60)
+    cfg.write_text("[proxy]\npike = false\n")
+    assert proxy_config(load_settings(config_file=cfg)).pike is False
+    defaults = ProxyConfig()  # the reference cfg's values
+    assert (defaults.pike_reqs_density_per_unit, defaults.pike_sampling_time_unit) == (200, 2)
+    assert (defaults.pike_remove_latency, defaults.ipban_autoexpire) == (4, 300)
+    for bad in ("pike_reqs_density_per_unit = 0", 'pike = "yes"', "pike_sampling_time_unit = -1"):
+        cfg.write_text("[proxy]\n" + bad + "\n")
+        with pytest.raises(ConfigError):
+            proxy_config(load_settings(config_file=cfg))
