@@ -80,6 +80,26 @@ def test_flood_is_cut_banned_and_shown(start_proxy, tmp_path, caplog, method):
     assert "127.0.0.2" in blocks[0].getMessage() and method in blocks[0].getMessage()
 
 
+def test_ipv6_flood_is_cut_and_banned_by_its_address(start_proxy, tmp_path):
+    # 16 address bytes: the 5th hit grows the second level, one more each for the other 14,
+    # then 20 of its own
+    from kamtool.proxy.config import Listen
+
+    rpc_port = free_port()
+    proxy = start_proxy(
+        listen=(Listen("udp", "::1", free_port()),),
+        rpc_listen=f"127.0.0.1:{rpc_port}",
+        rpc_runtime_dir=str(tmp_path / "rt"),
+        pike_reqs_density_per_unit=20,
+        pike_sampling_time_unit=600,
+    )
+    with Flooder("::1", proxy.port, target="::1") as flood:
+        assert flood.until_unanswered(100) == 5 + 14 + 20
+    rpc = rpc_at(rpc_port)
+    assert [(r["ip_addr"], r["status"]) for r in rpc("pike.top")["list"]] == [("::1", "HOT")]
+    assert [s["name"] for b in rpc("htable.dump", "ipban") for s in b["slot"]] == ["::1"]
+
+
 def test_ban_expires_and_the_source_is_served_again(start_proxy, tmp_path):
     proxy, rpc_port = start_with_rpc(
         start_proxy,

@@ -16,13 +16,19 @@ REPLY_WAIT = 1.5  # seconds before a request counts as unanswered (loopback: ~1 
 
 
 class Flooder:
-    """UDP requests from ``source`` to ``127.0.0.1:port`` (OPTIONS keepalives by default)."""
+    """UDP requests from ``source`` to ``target:port`` (OPTIONS keepalives by default);
+    for IPv6 give both addresses as IPv6 (``::1``)."""
 
-    def __init__(self, source: str, port: int, method: str = "OPTIONS") -> None:
+    def __init__(
+        self, source: str, port: int, method: str = "OPTIONS", target: str = "127.0.0.1"
+    ) -> None:
         self.source = source
         self.port = port
         self.method = method
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.target = target
+        self.host = f"[{target}]" if ":" in target else target  # in URIs
+        family = socket.AF_INET6 if ":" in source else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.bind((source, 0))
         self.sport = self.sock.getsockname()[1]
         self.sent = 0
@@ -38,17 +44,18 @@ class Flooder:
         self.close()
 
     def _request(self, n: int) -> tuple[bytes, str]:
-        call_id = f"{self.tag}-{n}@{self.source}"
+        call_id = f"{self.tag}-{n}@flood"
+        me = f"[{self.source}]" if ":" in self.source else self.source
         if self.method == "REGISTER":
-            ruri, to = "sip:127.0.0.1", "<sip:flood@127.0.0.1>"
-            extra = f"Contact: <sip:flood@{self.source}:{self.sport}>\r\nExpires: 60\r\n"
+            ruri, to = f"sip:{self.host}", f"<sip:flood@{self.host}>"
+            extra = f"Contact: <sip:flood@{me}:{self.sport}>\r\nExpires: 60\r\n"
         else:
-            ruri, to, extra = f"sip:127.0.0.1:{self.port}", f"<sip:127.0.0.1:{self.port}>", ""
+            ruri, to, extra = f"sip:{self.host}:{self.port}", f"<sip:{self.host}:{self.port}>", ""
         text = (
             f"{self.method} {ruri} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {self.source}:{self.sport};branch=z9hG4bK{self.tag}{n};rport\r\n"
+            f"Via: SIP/2.0/UDP {me}:{self.sport};branch=z9hG4bK{self.tag}{n};rport\r\n"
             "Max-Forwards: 70\r\n"
-            f"From: <sip:flood@127.0.0.1>;tag={self.tag}\r\n"
+            f"From: <sip:flood@{self.host}>;tag={self.tag}\r\n"
             f"To: {to}\r\n"
             f"Call-ID: {call_id}\r\n"
             f"CSeq: {n} {self.method}\r\n"
@@ -61,7 +68,7 @@ class Flooder:
         """Send the next request; its reply's status code, or None if none came in ``wait``."""
         self.sent += 1
         data, call_id = self._request(self.sent)
-        self.sock.sendto(data, ("127.0.0.1", self.port))
+        self.sock.sendto(data, (self.target, self.port))
         deadline = time.monotonic() + wait
         needle = f"Call-ID: {call_id}\r\n".encode()
         while True:
