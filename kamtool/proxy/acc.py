@@ -194,7 +194,7 @@ class Accounting:
                 except Exception as exc:
                     if not failing:
                         log.error(
-                            "acc: cannot write CDRs (%s); keeping %d, retrying every %.0f s",
+                            "acc: cannot write CDRs (%s); keeping %d, retrying every %g s",
                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
                             len(backlog), self.retry,
                         )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,19 @@ def test_cdrs_survive_a_database_that_went_away(proxy_db, start_proxy):
     assert wait_for(lambda: len(read_cdrs(path, "acc")) == 4)
     assert [r["method"] for r in read_cdrs(path, "acc")] == ["INVITE", "BYE", "INVITE", "BYE"]
     conn.close()
+    # the CLI reads them back: the newest N, oldest first
+    res = invoke("--db", proxy_db, "--json", "acc", "show", "--limit", "3")
+    assert res.exit_code == 0, res.stderr
+    rows = res.json()
+    assert [(r["id"], r["method"], r["sip_code"]) for r in rows] == [
+        (2, "BYE", "200"), (3, "INVITE", "200"), (4, "BYE", "200"),
+    ]  # fmt: skip
+    assert abs(datetime.fromisoformat(rows[0]["time"]).timestamp() - time.time()) < 60
+    table = invoke("--db", proxy_db, "acc", "show")
+    assert table.exit_code == 0 and table.stdout.count("INVITE") == 2, table.stdout
+    assert "no missed calls" in invoke("--db", proxy_db, "acc", "show", "--missed").stderr
+    bad = invoke("--db", proxy_db, "acc", "show", "-n", "0")
+    assert bad.exit_code == 2 and "--limit" in bad.stderr
 
 
 def alias_call(port: int, db_url: str) -> None:
