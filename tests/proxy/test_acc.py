@@ -188,3 +188,89 @@ def test_unknown_alias_is_not_found(proxy):
     register(proxy.port, "1002", free_port())
     res = call(proxy.port, "uac_timeout.xml", callee="5556")
     assert res.returncode != 0 and "404" in res.stdout + res.stderr, explain(res)
+
+
+INVITE = (
+    "INVITE sip:1002@127.0.0.1 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-acc-1\r\n"
+    "From: <sip:1001@127.0.0.1>;tag=caller-1\r\n"
+    "To: <sip:1002@127.0.0.1>\r\n"
+    "Call-ID: engines-1@127.0.0.1\r\n"
+    "CSeq: 2 INVITE\r\n"
+    "Content-Length: 0\r\n\r\n"
+)
+BUSY = (
+    "SIP/2.0 486 Busy Here\r\n"
+    "Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-acc-1\r\n"
+    "From: <sip:1001@127.0.0.1>;tag=caller-1\r\n"
+    "To: <sip:1002@127.0.0.1>;tag=callee-1\r\n"
+    "Call-ID: engines-1@127.0.0.1\r\n"
+    "CSeq: 2 INVITE\r\n"
+    "Content-Length: 0\r\n\r\n"
+)
+
+
+def _kill_connections(engine: str, url: str) -> None:
+    """End every server connection to the database of ``url`` (the server side of a
+    database that went away), leaving the writer thread with a dead connection."""
+    name = url.rsplit("/", 1)[1]
+    if engine == "mysql":
+        import pymysql
+
+        from tests.support.databases import MYSQL_ADMIN
+
+        conn = pymysql.connect(**MYSQL_ADMIN, autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute("SELECT id FROM information_schema.processlist WHERE db = %s", (name,))
+            for (ident,) in cur.fetchall():
+                cur.execute(f"KILL {int(ident)}")
+    else:
+        import psycopg2
+
+        from tests.support.databases import PG_ADMIN
+
+        conn = psycopg2.connect(**PG_ADMIN)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+            )
+    conn.close()
+
+
+@pytest.mark.parametrize("engine", ["mysql", "postgres"])
+def test_cdrs_on_every_engine_and_after_the_connection_dies(engine, tmp_path, caplog):
+    """The writer thread on MariaDB/PostgreSQL: rows as on SQLite (time in local
+    DATETIME), and a killed connection is replaced without losing the CDR."""
+    from kamtool.db import schema
+    from kamtool.db.connect import open_database
+    from kamtool.db.ddl import create_tables
+    from kamtool.proxy.acc import ACC_MISSED, Accounting
+    from kamtool.sip.parser import parse_message
+    from tests.support.databases import database
+
+    request, response = parse_message(INVITE.encode()), parse_message(BUSY.encode())
+    with database(engine, tmp_path) as url:
+        db = open_database(url)
+        tables = schema.tables()
+        create_tables(db, tables=[tables[n] for n in ("version", "acc", "missed_calls")])
+        acc = Accounting(db, retry=0.2)
+        acc.start()
+        try:
+            acc.on_reply(ACC_MISSED, request, response)
+            assert wait_for(lambda: acc.written == 1)
+            _kill_connections(engine, url)
+            acc.on_reply(ACC_MISSED, request, response)
+            assert wait_for(lambda: acc.written == 2)
+            assert "acc: cannot write CDRs" in caplog.text  # the dead connection was seen
+        finally:
+            acc.close()
+        db.close()
+        res = invoke("--db", url, "--json", "acc", "show", "--missed")
+        assert res.exit_code == 0, res.stderr
+        rows = res.json()
+        assert [(r["method"], r["sip_code"], r["sip_reason"], r["from_tag"], r["to_tag"],
+                 r["callid"]) for r in rows] == [
+            ("INVITE", "486", "Busy Here", "caller-1", "callee-1", "engines-1@127.0.0.1")
+        ] * 2  # fmt: skip
+        assert abs(datetime.fromisoformat(rows[0]["time"]).timestamp() - time.time()) < 60
