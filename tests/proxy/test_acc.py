@@ -159,27 +159,31 @@ def test_cdrs_survive_a_database_that_went_away(proxy_db, start_proxy):
 
 
 def alias_call(port: int, db_url: str) -> None:
-    """`kamtool alias add 5555 1002`, 1002 registered, 1001 calls 5555: 1002 answers."""
-    res = invoke("--db", db_url, "--domain", "127.0.0.1", "alias", "add", "5555", "1002")
-    assert res.exit_code == 0, res.stdout + res.stderr
+    """`kamtool alias add 5555 1002`, 1002 registered, 1001 calls 5555: 1002 answers. Then
+    an alias in another domain, 5556@elsewhere.example: with alias_db's use_domain 0 the
+    domain is not compared, so 5556@127.0.0.1 rings 1002 too."""
+    for alias in ("5555", "5556@elsewhere.example"):
+        res = invoke("--db", db_url, "--domain", "127.0.0.1", "alias", "add", alias, "1002")
+        assert res.exit_code == 0, res.stdout + res.stderr
     uas = free_port()
     register(port, "1002", uas)
-    with sipp_peer("uas_answer.xml", port, uas):
-        res = call(port, callee="5555")
-        assert res.returncode == 0, explain(res)
+    for callee in ("5555", "5556"):
+        with sipp_peer("uas_answer.xml", port, uas):
+            res = call(port, callee=callee)
+            assert res.returncode == 0, explain(res)
 
 
 @pytest.mark.kamailio
 def test_alias_rings_its_user_as_in_kamailio(tmp_path, kamailio_cls, proxy_db, start_proxy):
     with kamailio_cls(tmp_path) as k:
         alias_call(k.sip_port, k.db_url)
-        assert wait_for(lambda: len(read_cdrs(k.db_file, "acc")) == 2)
+        assert wait_for(lambda: len(read_cdrs(k.db_file, "acc")) == 4)
         theirs = read_cdrs(k.db_file, "acc")
     proxy = start_proxy()
     alias_call(proxy.port, proxy_db)
     proxy.stop()
     ours = read_cdrs(db_file(proxy_db), "acc")
-    expected = [("INVITE", "200", "OK", "real"), ("BYE", "200", "OK", "real")]
+    expected = [("INVITE", "200", "OK", "real"), ("BYE", "200", "OK", "real")] * 2
     assert comparable(ours) == comparable(theirs) == expected
 
 
