@@ -68,6 +68,15 @@ class Cdr:
     sip_reason: str
     time: int
 
+    def describe(self) -> str:
+        """One log line, in the form of acc's log_flag output."""
+        what = "call missed" if self.table == "missed_calls" else "transaction answered"
+        return (
+            f"ACC: {what}: timestamp={self.time};method={self.method};from_tag={self.from_tag};"
+            f"to_tag={self.to_tag};call_id={self.callid};code={self.sip_code};"
+            f"reason={self.sip_reason}"
+        )
+
     def row(self) -> dict[str, Any]:
         """The column values (without ``table``)."""
         values = asdict(self)
@@ -126,6 +135,7 @@ class Accounting:
         self.dropped = 0
         self._queue: queue.SimpleQueue[Cdr | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._give_up_at = float("inf")  # set by close(): stop retrying then
         self._models: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ on the loop
@@ -133,12 +143,7 @@ class Accounting:
     def on_reply(self, flags: int, request: Any, response: Any) -> None:
         """A transaction with ``flags`` sends its final ``response``: queue its CDRs."""
         for cdr in cdrs_for(flags, request, response, self.clock()):
-            # what acc's log_flag prints, for operators without database access
-            log.info(
-                "ACC: %s: method=%s;from_tag=%s;to_tag=%s;call_id=%s;code=%s;reason=%s",
-                "call missed" if cdr.table == "missed_calls" else "transaction answered",
-                cdr.method, cdr.from_tag, cdr.to_tag, cdr.callid, cdr.sip_code, cdr.sip_reason,
-            )  # fmt: skip
+            log.info("%s", cdr.describe())  # acc's log_flag: the CDR in the log as well
             self._queue.put(cdr)
 
     # ------------------------------------------------------------------ writer thread
@@ -154,8 +159,9 @@ class Accounting:
         thread, self._thread = self._thread, None
         if thread is None:
             return
+        self._give_up_at = time.monotonic() + timeout
         self._queue.put(None)
-        thread.join(timeout)
+        thread.join(timeout + self.retry + 1)
         if thread.is_alive():
             log.error("acc: the database did not take the last CDRs in %.0f s", timeout)
 
@@ -175,10 +181,8 @@ class Accounting:
             pass
         excess = len(backlog) - self.max_backlog
         if excess > 0:
-            for _ in range(excess):
-                backlog.popleft()
-            self.dropped += excess
-            log.error("acc: %d CDRs dropped: the database is away and the backlog full", excess)
+            log.error("acc: the database is away and the backlog full: %d CDRs only logged", excess)
+            self._give_up([backlog.popleft() for _ in range(excess)])
         return stop
 
     def _run(self) -> None:
@@ -206,11 +210,19 @@ class Accounting:
                 if failing:
                     log.warning("acc: the database is back, CDRs are written again")
                     failing = False
-            if stopping and (not backlog or failing):
+            if stopping and (not backlog or time.monotonic() >= self._give_up_at):
                 if backlog:
                     log.error("acc: %d CDRs not written at shutdown", len(backlog))
+                    self._give_up(list(backlog))
                 self._close_connection()
                 return
+
+    def _give_up(self, cdrs: list[Cdr]) -> None:
+        """CDRs the database will not get: each in the log at error level, so that an
+        operator can still bill them."""
+        self.dropped += len(cdrs)
+        for cdr in cdrs:
+            log.error("acc: not written to %s: %s", cdr.table, cdr.describe())
 
     def write(self, cdrs: list[Cdr]) -> None:
         """Insert ``cdrs`` in one transaction (raises on a database error)."""

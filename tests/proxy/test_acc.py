@@ -278,3 +278,21 @@ def test_cdrs_on_every_engine_and_after_the_connection_dies(engine, tmp_path, ca
             ("INVITE", "486", "Busy Here", "caller-1", "callee-1", "engines-1@127.0.0.1")
         ] * 2  # fmt: skip
         assert abs(datetime.fromisoformat(rows[0]["time"]).timestamp() - time.time()) < 60
+
+
+def test_shutdown_with_the_database_away_gives_up_in_time_and_says_so(tmp_path, caplog):
+    from kamtool.db.connect import open_database
+    from kamtool.proxy.acc import ACC, Accounting
+    from kamtool.sip.parser import parse_message
+
+    db = open_database("sqlite:///" + str(tmp_path / "empty.sqlite"))  # no acc table
+    acc = Accounting(db, retry=0.1)
+    acc.start()
+    ok = parse_message(BUSY.replace("486 Busy Here", "200 OK").encode())
+    acc.on_reply(ACC, parse_message(INVITE.encode()), ok)
+    acc.close(timeout=0.5)
+    assert acc.written == 0
+    assert "acc: 1 CDRs not written at shutdown" in caplog.text
+    assert acc.dropped == 1  # but in the log, for the operator to bill it
+    assert "not written to acc: ACC: transaction answered: timestamp=" in caplog.text
+    assert "method=INVITE;from_tag=caller-1;to_tag=callee-1;call_id=engines-1@" in caplog.text
