@@ -188,9 +188,12 @@ class Accounting:
     def _run(self) -> None:
         backlog: deque[Cdr] = deque()
         stopping = failing = False
+        next_try = 0.0  # while the database is away: try again every `retry` seconds
         while True:
-            # while the database is away, wake up every `retry` seconds to try again
-            stopping |= self._collect(backlog, self.retry if backlog else None)
+            wait = max(0.0, next_try - time.monotonic()) if backlog else None
+            stopping |= self._collect(backlog, wait)
+            if backlog and not stopping and time.monotonic() < next_try:
+                continue  # a new CDR came in while waiting to retry: keep it, wait on
             while backlog:
                 chunk = [backlog[i] for i in range(min(self.batch, len(backlog)))]
                 try:
@@ -203,6 +206,7 @@ class Accounting:
                             len(backlog), self.retry,
                         )  # fmt: skip
                     failing = True
+                    next_try = time.monotonic() + self.retry
                     self._close_connection()  # the next write reconnects
                     break
                 for _ in chunk:
