@@ -14,9 +14,14 @@ Order for every request (issue #5, item 2):
    non-REGISTER; 403 when the authenticated user is not the From user; credentials removed
    before forwarding); requests neither from nor to a local domain → ``403 Not relaying``;
 9. REGISTER → registrar; no user in the R-URI → ``484``;
-10. location lookup → relay to every binding (q-groups in series, equal q in parallel),
+10. alias_db_lookup (an R-URI user that is an alias becomes its user), location lookup →
+    relay to every binding (q-groups in series, equal q in parallel),
     ``404 User Not Found`` without bindings, ``405`` when the bindings do not accept the
     method; INVITEs are tracked as dialogs.
+
+Accounting flags (:mod:`kamtool.proxy.acc`) go on the transaction as the cfg sets them:
+FLT_ACC on INVITEs, plus FLT_ACCMISSED once the callee was found in the location table;
+FLT_ACC and FLT_ACCFAILED on in-dialog BYEs.
 
 Responses are matched to their branch by the top Via branch (ours); the rest are
 forwarded statelessly by the next Via.
