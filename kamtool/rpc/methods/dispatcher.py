@@ -11,10 +11,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kamtool.rpc.methods import Param, Registry, RpcFault
+from kamtool.rpc.methods.reload_guard import RELOAD_DELTA, ReloadGuard
 
 __all__ = ["Dispatcher", "parse_attrs", "register"]
-
-RELOAD_DELTA = 5  # seconds between reloads, Kamailio's reload_delta default
 
 
 class Dispatcher(Protocol):
@@ -71,7 +70,7 @@ def register(
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Add ``dispatcher.list|reload|set_state|ping_active``."""
-    last_reload = [float("-inf")]
+    refuse_too_soon = ReloadGuard("Ongoing reload", reload_delta, clock)
 
     def list_sets() -> dict[str, Any]:
         sets = dispatcher.sets()
@@ -91,10 +90,7 @@ def register(
         return {"NRSETS": len(sets), "RECORDS": records}
 
     def reload() -> str:
-        now = clock()
-        if now - last_reload[0] < reload_delta:
-            raise RpcFault(500, "Ongoing reload")
-        last_reload[0] = now
+        refuse_too_soon()
         try:
             dispatcher.reload()
         except Exception as exc:
