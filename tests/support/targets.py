@@ -45,6 +45,11 @@ class Target:
     # (load_backends 1, no trusted table), so Kamailio refuses it (its 5.6.3 would crash
     # reading a table it never opened); kamtool's proxy has the trusted table loaded.
     trusted_table_loaded: bool
+    # answers of many MB (a 20,000-contact ul.dump is ~18 MB): Kamailio 5.6.3 delivers
+    # them only over its FIFO (HTTP cuts them at its TCP write queue, the datagram
+    # transport drops anything above ~128 KiB); kamtool's server delivers them whole on
+    # every transport (datagram replies in consecutive chunks)
+    cuts_big_answers: bool
 
     @property
     def sip_port(self) -> int:
@@ -114,11 +119,17 @@ def running(name: str, base_dir: Path, *, seed: bool = True, **kamailio: Any) ->
                 version="kamailio 5.6.3 (x86_64/linux)",
                 callee_bye_always=False,
                 trusted_table_loaded=False,
+                cuts_big_answers=True,
             )
         return
     from kamtool.rpc.methods.core import version_string
 
     with KamtoolProxy(base_dir, seed=seed) as p:
         yield Target(
-            name, p, version=version_string(), callee_bye_always=True, trusted_table_loaded=True
+            name,
+            p,
+            version=version_string(),
+            callee_bye_always=True,
+            trusted_table_loaded=True,
+            cuts_big_answers=False,
         )
