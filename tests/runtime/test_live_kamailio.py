@@ -196,6 +196,11 @@ def test_dispatcher_list_and_set_state(call, transport):
     rows = kt(t, transport, "dispatcher", "list")[1]
     assert [r["state"] for r in rows if r["uri"] == "sip:127.0.0.1:5063"] == ["disabled"]
     assert kt(t, transport, "dispatcher", "set-state", "active", "1", "sip:nowhere")[0] == 3
+    if transport == "dgram":  # probing: read, switched off and on again
+        assert kt(t, transport, "rpc", "dispatcher.ping_active")[1] == {"OldPingState": 1}
+        code, doc, _ = kt(t, transport, "rpc", "dispatcher.ping_active", "0")
+        assert code == 0 and doc == {"NewPingState": 0, "OldPingState": 1}
+        assert t.rpc("dispatcher.ping_active", 1) == {"NewPingState": 1, "OldPingState": 0}
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

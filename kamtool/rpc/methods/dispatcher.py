@@ -105,11 +105,13 @@ def register(
             raise RpcFault(500, "State Update Failed")
         return "Ok. Dispatcher state updated."
 
-    def ping_active(value: int | None = None) -> Any:
+    def ping_active(value: int | None = None) -> dict[str, int]:
+        # Kamailio's answer: the state before, and the new one when one was given
+        old = int(dispatcher.ping_active)
         if value is None:
-            return {"PingActive": int(dispatcher.ping_active)}
+            return {"OldPingState": old}
         dispatcher.ping_active = bool(value)
-        return "Ok. Ping state updated."
+        return {"NewPingState": value, "OldPingState": old}
 
     registry.add("dispatcher.list", list_sets, "Return the content of dispatcher sets.")
     registry.add("dispatcher.reload", reload, "Reload dispatcher destination sets.")

@@ -1,5 +1,6 @@
 """Kamailio's reload_delta on kamtool's RPC server: one reload of a table in 5 s; the next
-within 5 s is refused (500, with the module's own words) and does not touch the table."""
+within 5 s is refused (500, with the module's own words) and does not touch the table.
+Also dispatcher.ping_active, whose answers tests/runtime saw differ from Kamailio's."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from kamtool.rpc.server.dispatch import handle_bytes
 from tests.rpcserver.fakes import FakeDispatcher, FakePermissions
 
 
-def _call(registry: Registry, method: str) -> dict:
-    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": [], "id": 1})
+def _call(registry: Registry, method: str, *params: object) -> dict:
+    body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1})
     return asyncio.run(handle_bytes(registry, body.encode())).body
 
 
@@ -43,3 +44,17 @@ def test_dispatcher_reload_keeps_its_limit_and_message() -> None:
     assert _call(reg, "dispatcher.reload")["error"] == {"code": 500, "message": "Ongoing reload"}
     now[0] += 5
     assert _call(reg, "dispatcher.reload")["result"].startswith("Ok.")
+
+
+def test_dispatcher_ping_active_answers_as_kamailio() -> None:
+    """The old state alone, or old and new (shapes of Kamailio 5.6.3's answers)."""
+    fake = FakeDispatcher()
+    reg = Registry()
+    dispatcher.register(reg, fake)
+    assert _call(reg, "dispatcher.ping_active")["result"] == {"OldPingState": 1}
+    set_off = _call(reg, "dispatcher.ping_active", 0)["result"]
+    assert set_off == {"NewPingState": 0, "OldPingState": 1} and fake.ping_active is False
+    assert _call(reg, "dispatcher.ping_active", 1)["result"] == {
+        "NewPingState": 1,
+        "OldPingState": 0,
+    }
