@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
-import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from kamtool.core.hashes import core_hash
 from kamtool.rpc.methods import Registry, RpcFault
 from kamtool.rpc.methods.reload_guard import RELOAD_DELTA, ReloadGuard
 
@@ -36,6 +37,15 @@ class Domains(Protocol):
     def reload(self) -> None: ...
 
 
+def address_bucket(ip: str) -> int:
+    """Permissions' ``table`` number: the core hash of the binary address, 128 buckets."""
+    try:
+        packed = ipaddress.ip_address(ip).packed
+    except ValueError:
+        packed = ip.encode()
+    return core_hash(packed, 128)
+
+
 def _is_host(row: Any) -> bool:
     return row.mask >= (128 if ":" in row.ip_addr else 32)
 
@@ -49,12 +59,13 @@ def register(
 ) -> None:
     """Add ``permissions.addressDump|subnetDump|domainDump|addressReload|trustedDump|
     trustedReload``. A reload within ``reload_delta`` s of the previous one of the same
-    table is refused with 500 "ongoing reload" (Kamailio's words, in lower case here)."""
+    table is refused with 500 "ongoing reload" (permissions' own words; dispatcher's are
+    "Ongoing reload")."""
 
     def address_dump() -> list[dict[str, Any]]:
         return [
             {
-                "table": zlib.crc32(r.ip_addr.encode()) & 127,
+                "table": address_bucket(r.ip_addr),
                 "group": r.grp,
                 "item": {"ip": r.ip_addr, "port": r.port, "tag": r.tag or "NULL"},
             }
