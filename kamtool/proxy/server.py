@@ -54,6 +54,7 @@ class ProxyServer:
     * ``tm``: :class:`~kamtool.proxy.tm.TransactionLayer` (``stats()`` for tm.stats)
     * ``stats``: :class:`~kamtool.proxy.stats.Statistics`
     * ``permissions``/``domains``: :mod:`kamtool.rpc.methods.dbtables` (address, trusted, domain)
+    * ``dispatcher``: :class:`~kamtool.proxy.dispatcher.Dispatcher` (sets, states, probing)
     * ``started_at``: unix time of start (core.uptime)
     """
 
@@ -75,6 +76,7 @@ class ProxyServer:
         self.router: Any = None
         self.permissions: Any = None
         self.domains: Any = None
+        self.dispatcher: Any = None
         self.rpc: Any = None
         self._stopped: asyncio.Event | None = None
         self._stopping = False
@@ -91,6 +93,7 @@ class ProxyServer:
     async def start(self) -> None:
         """Open the database, build the modules and bind every listener."""
         from kamtool.proxy.auth import Authenticator
+        from kamtool.proxy.dispatcher import Dispatcher
         from kamtool.proxy.routing import Router
         from kamtool.rpc.methods.dbtables import AddressTable, DomainTable
 
@@ -128,6 +131,8 @@ class ProxyServer:
         self.domains.load()
         if cfg.served_domain:
             self.domains.record_if_empty(cfg.served_domain)
+        self.dispatcher = Dispatcher(self.database, cfg.dispatcher_settings, load=False)
+        self.dispatcher.load()
         self.router = Router(
             cfg,
             timers=self.timers,
@@ -137,6 +142,7 @@ class ProxyServer:
             database=self.database,
             permissions=self.permissions,
             domains=self.domains,
+            dispatcher=self.dispatcher,
         )
         self.transports = Transports(self.loop, self.router.receive)
         self.router.attach(self.transports)
@@ -147,6 +153,7 @@ class ProxyServer:
             await self.transports.close()
             raise
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
+        self.dispatcher.start(self.timers, self.router.send_probe)
 
     async def _start_rpc(self) -> None:
         """The JSON-RPC server (HTTP + FIFO + datagram, /metrics) over our state objects."""
@@ -154,14 +161,11 @@ class ProxyServer:
         if not cfg.rpc_listen:
             return
         from kamtool.proxy.config import parse_host_port
-        from kamtool.rpc.methods import dbtables
-        from kamtool.rpc.methods.build import build_registry, table_from_db
+        from kamtool.rpc.methods.build import build_registry
         from kamtool.rpc.metrics import metrics_endpoint
         from kamtool.rpc.server import RpcServer
 
-        # The dispatcher module is not routing yet: its table and states are served from
-        # the database (dispatcher.list/reload/set_state), like the kv htable.
-        dispatch = table_from_db(dbtables.DispatcherTable, self.database)
+        dispatch = self.dispatcher  # the routing state itself (dispatcher.list/set_state ...)
         registry = build_registry(
             statistics=self.stats,
             usrloc=self.usrloc,
@@ -235,6 +239,8 @@ class ProxyServer:
                 log.exception("closing the RPC server")
         if self.transports is not None:
             await self.transports.close()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
         if self.timers is not None:
             self.timers.close()
         if self.usrloc is not None and self.usrloc.db_mode == 2:

@@ -1,7 +1,12 @@
 """``dispatcher.*`` over the proxy's dispatcher (Kamailio dispatcher module RPCs).
 
-Shapes follow ``rpc/dispatcher.*.json``: sets in reverse order of the set id, ``FLAGS``
-two letters (A/I/D/T then P/X), ``ATTRS`` only when the destination has attributes.
+Shapes follow ``rpc/dispatcher.*.json``: sets in the order ``sets()`` gives them (the
+proxy's dispatcher keeps Kamailio's print order), ``FLAGS`` two letters (I/D/T/A then
+P/X), ``ATTRS`` only when the destination has attributes; no sets at all is Kamailio's
+fault 500 "No Destination Sets". ``set_state`` takes Kamailio's states (``a``, ``ip``,
+``1``, ``0p`` ...) and, for ``all``, answers Ok even for a set that does not exist, as
+Kamailio does. ``ping_active`` answers ``{"OldPingState": n}`` (and ``NewPingState`` when
+setting), the keys of Kamailio's dispatcher.c.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from kamtool.proxy.dispatcher import canonical_state
 from kamtool.rpc.methods import Param, Registry, RpcFault
 
 __all__ = ["Dispatcher", "parse_attrs", "register"]
@@ -20,13 +26,14 @@ RELOAD_DELTA = 5  # seconds between reloads, Kamailio's reload_delta default
 class Dispatcher(Protocol):
     """What ``dispatcher.*`` needs.
 
-    * ``sets()`` → ``{set_id: [destination, ...]}``; a destination has ``uri``,
-      ``flags`` (state letters such as ``"AP"``: A active, I inactive, D disabled,
+    * ``sets()`` → ``{set_id: [destination, ...]}`` in listing order; a destination has
+      ``uri``, ``flags`` (state letters such as ``"AP"``: A active, I inactive, D disabled,
       T trying; then P probing or X not), ``priority`` (int) and ``attrs`` (raw
       attribute string, ``""`` when none);
     * ``reload()`` re-reads the destinations from the database;
     * ``set_state(state, set_id, uri)`` with ``state`` one of a/i/d/t plus an optional
-      ``p`` (lower case), ``uri`` a destination or ``"all"``; False when nothing matched;
+      ``p`` (lower case; never ``dp``), ``uri`` a destination or ``"all"``; False when
+      nothing matched;
     * ``ping_active`` (bool attribute): whether OPTIONS probing runs.
     """
 
@@ -75,8 +82,10 @@ def register(
 
     def list_sets() -> dict[str, Any]:
         sets = dispatcher.sets()
+        if not sets:
+            raise RpcFault(500, "No Destination Sets")
         records = []
-        for set_id in sorted(sets, reverse=True):
+        for set_id in sets:
             targets = []
             for dst in sets[set_id]:
                 dest: dict[str, Any] = {
@@ -98,22 +107,25 @@ def register(
         try:
             dispatcher.reload()
         except Exception as exc:
-            raise RpcFault(500, "Dispatcher reload failed") from exc
+            raise RpcFault(500, "Reload Failed") from exc
         return "Ok. Dispatcher successfully reloaded."
 
     def set_state(state: str, set_id: int, uri: str) -> str:
-        letters = state.lower()
-        if not letters or letters[0] not in "aidt" or letters[1:] not in ("", "p"):
-            raise RpcFault(500, "Bad state value")
-        if not dispatcher.set_state(letters, set_id, uri):
+        if not state:
+            raise RpcFault(500, "Invalid State Parameter")
+        letters = canonical_state(state)
+        if letters is None:
+            raise RpcFault(500, "Unknown State Value")
+        if not dispatcher.set_state(letters, set_id, uri) and uri != "all":
             raise RpcFault(500, "State Update Failed")
         return "Ok. Dispatcher state updated."
 
     def ping_active(value: int | None = None) -> Any:
+        old = int(dispatcher.ping_active)
         if value is None:
-            return {"PingActive": int(dispatcher.ping_active)}
+            return {"OldPingState": old}
         dispatcher.ping_active = bool(value)
-        return "Ok. Ping state updated."
+        return {"NewPingState": value, "OldPingState": old}
 
     registry.add("dispatcher.list", list_sets, "Return the content of dispatcher sets.")
     registry.add("dispatcher.reload", reload, "Reload dispatcher destination sets.")
