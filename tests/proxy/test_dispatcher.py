@@ -202,3 +202,30 @@ def test_reload_restores_the_table_and_keeps_sets_when_the_table_is_gone(tmp_pat
 def test_bad_dispatcher_settings_are_config_errors(change):
     with pytest.raises(ConfigError):
         ProxyConfig(**change)
+
+
+def test_toml_settings_and_serve_flags(tmp_path):
+    from kamtool.config import load_settings
+    from kamtool.proxy.config import proxy_config
+    from tests.support.cli import invoke
+
+    cfg = tmp_path / "k.toml"
+    cfg.write_text(
+        "[proxy]\ndispatch_set = 3\ndispatch_alg = 9\nds_ping_interval = 2.5\n"
+        'ds_ping_from = "sip:ping@example.com"\nds_probing_mode = 2\n'
+        'ds_ping_reply_codes = "class=2"\ndispatch_pattern = "^00"\n'
+    )
+    pc = proxy_config(load_settings(config_file=cfg))
+    assert (pc.dispatch_set, pc.dispatch_alg, pc.dispatch_pattern) == (3, 9, "^00")
+    s = pc.dispatcher_settings
+    assert (s.ping_interval, s.ping_from, s.probing_mode, s.ping_reply_codes) == (
+        2.5, "sip:ping@example.com", 2, "class=2",
+    )  # fmt: skip
+    flags = proxy_config(load_settings(config_file=cfg), dispatch_set=1, dispatch_alg=4)
+    assert (flags.dispatch_set, flags.dispatch_alg) == (1, 4)  # the flags win
+    cfg.write_text('[proxy]\nds_ping_interval = "often"\n')
+    with pytest.raises(ConfigError):
+        proxy_config(load_settings(config_file=cfg))
+    res = invoke("--db", f"sqlite:///{tmp_path}/k.sqlite", "serve", "--dispatch-alg", "5")
+    assert res.exit_code == 8
+    assert "dispatch_alg 5 is not supported" in res.stderr
