@@ -487,7 +487,9 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ probing
 
-    def start(self, timers: Any, probe: Callable[[Destination, Callable[[int], None]], None]):
+    def start(
+        self, timers: Any, probe: Callable[[Destination, Callable[[int], None]], None]
+    ) -> None:
         """Probe every ``ping_interval`` seconds (the first round one interval after the
         start, as Kamailio's timer) with ``probe(destination, done)``."""
         self._timers, self._probe = timers, probe

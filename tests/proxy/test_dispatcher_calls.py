@@ -109,6 +109,13 @@ def test_500_fails_over_to_the_next_and_marks_the_destination_inactive(start_pro
     assert states(proxy) == {uri(a): "AX", uri(b): "AX"}
     missing = invoke("--rpc", rpc, "dispatcher", "set-state", "active", "1", "sip:10.9.9.9")
     assert missing.exit_code == 3
+    # probing switched off and on with the CLI
+    shown = invoke("--rpc", rpc, "--json", "dispatcher", "ping-active")
+    assert shown.json() == {"ok": True, "active": True, "was": True}
+    assert invoke("--rpc", rpc, "dispatcher", "ping-active", "off").exit_code == 0
+    assert proxy.call(lambda: proxy.server.dispatcher.ping_active) is False
+    assert invoke("--rpc", rpc, "--json", "dispatcher", "ping-active").json()["active"] is False
+    assert invoke("--rpc", rpc, "dispatcher", "ping-active", "maybe").exit_code == 2
 
 
 def test_a_silent_destination_times_out_and_the_call_fails_over(start_proxy, proxy_db):
