@@ -36,6 +36,7 @@ import logging
 import random
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -167,6 +168,10 @@ class Destination:
     dest: tuple[str, str, int] | None = None  # (proto, host, port) to send to
     weight: int = 0
     failures: int = field(default=0, repr=False)  # Kamailio's message_count
+    host: str = ""  # as written in the URI (dispatcher.list full)
+    port: int = 0  # 0 when the URI has none
+    transport: str = ""  # the URI's transport parameter, lower case
+    resolved_at: float = 0.0  # unix time of the load (DNS lookup)
 
     @property
     def flags(self) -> str:
@@ -363,7 +368,8 @@ class Dispatcher:
             weight = 0
         return Destination(
             set_id, uri, flags & DS_STATES_ALL, priority, attrs, description,
-            _resolve(parsed), weight,
+            _resolve(parsed), weight, 0, parsed.host, parsed.port or 0,
+            (parsed.transport or "").lower(), time.time(),
         )  # fmt: skip
 
     def _weights(self, dests: list[Destination]) -> list[int]:

@@ -67,6 +67,19 @@ def labelled(listing: dict, peers: list[UdpPeer]) -> dict:
     return listing
 
 
+def full_view(listing: dict, peers: list[UdpPeer]) -> list:
+    """``dispatcher.list full`` without what differs by nature (the peers' ports, the
+    resolution time): keys in order, host, address, transport id per destination."""
+    view = []
+    for record in labelled(listing, peers)["RECORDS"]:
+        for target in record["SET"]["TARGETS"]:
+            dest = target["DEST"]
+            port = "peer" if dest["URI"] in "AB" else dest["PORT"]
+            view.append((list(dest), dest["URI"], dest["HOST"], dest["IPADDR"], port,
+                         dest["PROTOID"]))  # fmt: skip
+    return view
+
+
 def busy_call(port: int) -> None:
     res = harness.call(port, "uac_busy.xml", callee="9001")
     assert res.returncode == 0, explain(res)
@@ -118,6 +131,12 @@ def test_dispatcher_against_kamailio(kamailio, start_proxy, proxy_db):
         assert flags["A"] == "IP" and flags["B"] == "AX"
         # rows of sets 1, 3, 2 in that order: an AVL rooted at 2, printed in post-order
         assert [r["SET"]["ID"] for r in our_list["RECORDS"]] == [1, 3, 2]
+
+        short = rpc(ours, "dispatcher.list", "short")
+        assert labelled(short, our_peers) == labelled(k.rpc("dispatcher.list", "short"), kam_peers)
+        assert full_view(rpc(ours, "dispatcher.list", "full"), our_peers) == full_view(
+            k.rpc("dispatcher.list", "full"), kam_peers
+        )
 
         # -- RPC answers Kamailio's dispatcher.c gives for states and ping_active
         for params in (["x", 1, "all"], ["ap", 99, "all"], ["a", 1, "sip:10.9.9.9"],

@@ -70,6 +70,25 @@ def parse_attrs(body: str) -> dict[str, Any]:
     }
 
 
+# Kamailio's proto ids (PROTO_NONE 0 when the URI names no transport)
+_PROTO_IDS = {"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}
+
+
+def _full_fields(dst: Any) -> dict[str, Any]:
+    """``dispatcher.list full``'s extra keys: host and port as written in the URI (0 when
+    absent), the address it resolved to, the transport id, when it was resolved."""
+    resolved = getattr(dst, "dest", None)
+    loaded = float(getattr(dst, "resolved_at", 0.0))
+    return {
+        "HOST": getattr(dst, "host", ""),
+        "IPADDR": resolved[1] if resolved else "",
+        "PORT": getattr(dst, "port", 0),
+        "PROTOID": _PROTO_IDS.get(getattr(dst, "transport", ""), 0),
+        "DNSTIME_SEC": int(loaded),
+        "DNSTIME_USEC": int((loaded % 1) * 1_000_000),
+    }
+
+
 def register(
     registry: Registry,
     dispatcher: Dispatcher,
@@ -80,10 +99,11 @@ def register(
     """Add ``dispatcher.list|reload|set_state|ping_active``."""
     last_reload = [float("-inf")]
 
-    def list_sets() -> dict[str, Any]:
+    def list_sets(mode: str = "") -> dict[str, Any]:
         sets = dispatcher.sets()
         if not sets:
             raise RpcFault(500, "No Destination Sets")
+        mode = mode.lower()
         records = []
         for set_id in sets:
             targets = []
@@ -93,7 +113,9 @@ def register(
                     "FLAGS": dst.flags,
                     "PRIORITY": dst.priority,
                 }
-                if dst.attrs:
+                if mode == "full":
+                    dest.update(_full_fields(dst))
+                if dst.attrs and mode != "short":
                     dest["ATTRS"] = parse_attrs(dst.attrs)
                 targets.append({"DEST": dest})
             records.append({"SET": {"ID": set_id, "TARGETS": targets}})
@@ -127,7 +149,10 @@ def register(
         dispatcher.ping_active = bool(value)
         return {"NewPingState": value, "OldPingState": old}
 
-    registry.add("dispatcher.list", list_sets, "Return the content of dispatcher sets.")
+    registry.add(
+        "dispatcher.list", list_sets, "Return the content of dispatcher sets.",
+        Param("mode", required=False, default=""),
+    )  # fmt: skip
     registry.add("dispatcher.reload", reload, "Reload dispatcher destination sets.")
     registry.add(
         "dispatcher.set_state", set_state, "Set the state of a destination address.",
