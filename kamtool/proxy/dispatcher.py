@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from kamtool.core.hashes import core_hash
 from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import SipURI, parse_uri
 
@@ -109,22 +110,9 @@ def parse_reply_codes(text: str) -> tuple[frozenset[int], frozenset[int]]:
 
 
 def call_id_hash(call_id: str) -> int:
-    """Kamailio's ``ds_get_hash`` over one string (algorithm 0): words of 4 bytes (C
-    ``char``, so signed) folded into 32 bits, then mixed; never 0."""
-    data = [b - 256 if b > 127 else b for b in call_id.strip().encode()]  # C char: signed
-    mask = 0xFFFFFFFF
-    h = 0
-    i = 0
-    while i + 4 <= len(data):
-        v = ((data[i] << 24) + (data[i + 1] << 16) + (data[i + 2] << 8) + data[i + 3]) & mask
-        h = (h + (v ^ (v >> 3))) & mask
-        i += 4
-    v = 0
-    for b in data[i:]:
-        v = ((v << 8) + b) & mask
-    h = (h + (v ^ (v >> 3))) & mask
-    h = ((h + (h >> 11)) + ((h >> 13) + (h >> 23))) & mask
-    return h or 1
+    """Kamailio's ``ds_get_hash`` of one string (algorithm 0): the core hash of the trimmed
+    Call-ID, never 0."""
+    return core_hash(call_id.strip()) or 1
 
 
 def canonical_state(text: str) -> str | None:
