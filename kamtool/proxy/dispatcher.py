@@ -298,10 +298,12 @@ class Dispatcher:
             self.reload()
         except Exception as exc:
             log.warning("cannot load the dispatcher table: %s", exc)
-            try:
-                self.database.rollback()
-            except Exception:
-                pass
+
+    def _rollback(self) -> None:
+        try:
+            self.database.rollback()
+        except Exception:
+            pass
 
     def reload(self) -> None:
         """Re-read the table (``dispatcher.reload``): states restart from the ``flags``
@@ -310,11 +312,15 @@ class Dispatcher:
         from kamtool.db.models import make_model
 
         m = make_model(schema.tables()["dispatcher"], self.database)
-        rows = [
-            (r.setid, r.destination, r.flags or 0, r.priority or 0, r.attrs or "",
-             r.description or "")
-            for r in m.select().order_by(m.id)
-        ]  # fmt: skip
+        try:
+            rows = [
+                (r.setid, r.destination, r.flags or 0, r.priority or 0, r.attrs or "",
+                 r.description or "")
+                for r in m.select().order_by(m.id)
+            ]  # fmt: skip
+        except Exception:
+            self._rollback()  # PostgreSQL refuses everything after a failed statement
+            raise
         self.replace(rows)
 
     def replace(self, rows: list[tuple[int, str, int, int, str, str]]) -> None:

@@ -227,3 +227,17 @@ def test_probing_marks_a_dead_destination_and_brings_it_back(start_proxy, proxy_
     # probing off (dispatcher.ping_active 0): no more probes
     proxy.call(lambda: setattr(proxy.server.dispatcher, "ping_active", False))
     assert proxy.call(lambda: proxy.server.dispatcher.probe_now()) == 0
+
+
+def test_first_by_priority_algorithm_sends_every_call_to_the_first(start_proxy, two):
+    need("sipp")
+    a, b = two
+    proxy = start_proxy(ds_ping_interval=0, dispatch_alg=8)
+    first = sipp_uas("uas_answer.xml", a, calls=2)
+    try:
+        call_ok(proxy, callee="90")
+        call_ok(proxy, callee="912345")
+        assert first.wait(20) == 0
+    finally:
+        stop(first)
+    assert callee_ports(proxy) == [a, a]
