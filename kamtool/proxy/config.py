@@ -27,6 +27,7 @@ server from this object, so tests can shrink timers freely::
     dispatch_pattern = "^9[0-9]+$"     # R-URI user regex; "" turns dispatching off
     ds_ping_interval = 10              # dispatcher OPTIONS probing, seconds (0: off)
     ds_ping_from = "sip:dispatcher@localhost"
+    ds_ping_method = "OPTIONS"
     ds_probing_mode = 1                # 0 none, 1 all, 2 inactive+probing, 3 probing flag
     ds_probing_threshold = 1           # failed probes before inactive
     ds_inactive_threshold = 1          # good probes before active again

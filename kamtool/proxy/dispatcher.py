@@ -211,8 +211,8 @@ def _resolve(uri: SipURI) -> tuple[str, str, int] | None:
 
 def _post_order(ids: list[int]) -> list[int]:
     """Set ids in the order ``dispatcher.list`` prints them: the post-order (left, right,
-    node) of an AVL tree built by inserting ``ids`` in turn."""
-    Node = list  # [id, left, right, height]
+    node) of an AVL tree built by inserting ``ids`` in turn. A node is a list
+    ``[id, left, right, height]``."""
 
     def height(n: Any) -> int:
         return n[3] if n else 0
@@ -230,7 +230,7 @@ def _post_order(ids: list[int]) -> list[int]:
 
     def insert(n: Any, key: int) -> Any:
         if not n:
-            return Node([key, None, None, 1])
+            return [key, None, None, 1]
         if key == n[0]:
             return n
         side = 2 if key > n[0] else 1
