@@ -16,9 +16,14 @@ Order for every request (issue #5, item 2):
 9. REGISTER → registrar; no user in the R-URI → ``484``; an INVITE whose R-URI user
    matches ``dispatch_pattern`` (``^9[0-9]+$``) → the dispatcher (route[DISPATCH], with
    failover on 500 or a silent destination);
-10. location lookup → relay to every binding (q-groups in series, equal q in parallel),
+10. alias_db_lookup (an R-URI user that is an alias becomes its user), location lookup →
+    relay to every binding (q-groups in series, equal q in parallel),
     ``404 User Not Found`` without bindings, ``405`` when the bindings do not accept the
     method; INVITEs are tracked as dialogs.
+
+Accounting flags (:mod:`kamtool.proxy.acc`) go on the transaction as the cfg sets them:
+FLT_ACC on INVITEs, plus FLT_ACCMISSED once the callee was found in the location table;
+FLT_ACC and FLT_ACCFAILED on in-dialog BYEs.
 
 Responses are matched to their branch by the top Via branch (ours); the rest are
 forwarded statelessly by the next Via.
@@ -30,6 +35,7 @@ import logging
 from functools import partial
 from typing import Any
 
+from kamtool.proxy.acc import ACC, ACC_FAILED, ACC_MISSED
 from kamtool.proxy.auth import Authenticator
 from kamtool.proxy.codec import Codec, ParseFailure
 from kamtool.proxy.config import ProxyConfig
@@ -82,6 +88,8 @@ class Router:
         permissions: Any = None,
         domains: Any = None,
         dispatcher: Any = None,
+        accounting: Any = None,
+        aliases: Any = None,
     ) -> None:
         self.config = config
         self.timers = timers
@@ -93,6 +101,7 @@ class Router:
         self.domains = domains  # domain table (is_from_local / is_uri_host_local), or None
         self.dispatcher = dispatcher  # kamtool.proxy.dispatcher.Dispatcher, or None
         self.dispatch_users = user_pattern(config.dispatch_pattern) if dispatcher else None
+        self.aliases = aliases  # dbaliases (alias_db_lookup), or None
         self.accepting = True
         self.transports: Any = None
         self.local_names = config.local_names
@@ -109,6 +118,8 @@ class Router:
             t2=config.t2,
             t4=config.t4,
         )
+        if accounting is not None:  # acc: CDRs of flagged transactions
+            self.tm.on_final_out = accounting.on_reply
         self.dialogs = DialogTracker(
             timers, lifetime=config.dialog_lifetime, stats=stats, send_bye=self._send_bye
         )
@@ -354,11 +365,14 @@ class Router:
     # ------------------------------------------------------------------ relay
 
     def relay_initial(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
-        """route[LOCATION]: lookup, then t_relay to the bindings."""
+        """route[LOCATION]: alias_db_lookup, lookup, then t_relay to the bindings."""
         codec = self.codec
         method = req.method
+        if self.aliases is not None:
+            self.aliases.rewrite(req)
         ruri = codec.ruri(req)
-        if self.is_local_domain(ruri):
+        local = self.is_local_domain(ruri)
+        if local:
             aor = self.usrloc.aor_key(ruri.user, ruri.host)
             bindings = self.usrloc.lookup(aor)
             if not bindings:
@@ -386,21 +400,30 @@ class Router:
             groups = [[target]]
         # the reference cfg's profiles for calls to local users (dlg.list order)
         from_user = getattr(codec.from_uri(req), "user", None) or ""
-        self._relay_new(
-            req, endpoint, addr, groups, [{"callee": ruri.user}, {"caller": from_user}, "inbound"]
-        )
+        profiles = [{"callee": ruri.user}, {"caller": from_user}, "inbound"]
+        # FLT_ACCMISSED once lookup() found the user
+        self._relay_new(req, endpoint, addr, groups, profiles, ACC_MISSED if local else 0)
 
     def _relay_new(
-        self, req: Any, endpoint: Any, addr: Any, groups: list[list[Target]], profiles: list[Any]
+        self,
+        req: Any,
+        endpoint: Any,
+        addr: Any,
+        groups: list[list[Target]],
+        profiles: list[Any],
+        acc_flags: int = 0,
     ) -> ServerTx:
-        """t_relay of an initial request: the transaction, a dialog with ``profiles`` for
-        an INVITE, Record-Route, then the branches."""
+        """t_relay of an initial request: the transaction (an INVITE gets FLT_ACC and
+        ``acc_flags``), a dialog with ``profiles`` for an INVITE, Record-Route, then the
+        branches."""
         codec = self.codec
         method = req.method
         # the transaction first: its key comes from the Via as parsed, before received=
         stx = self.tm.new_server(req, endpoint, addr, codec.reply_address(req, endpoint, addr))
         codec.mark_received(req, addr)
         stx.build = self._build_branch
+        if method == "INVITE":  # setflag(FLT_ACC) for every INVITE
+            stx.flags |= ACC | acc_flags
         if method in RECORD_ROUTED:
             dialog = None
             if method == "INVITE":
@@ -529,6 +552,8 @@ class Router:
             self.send_to(target.dest, out.to_bytes())
             return
         stx = self.tm.new_server(req, endpoint, addr, reply_addr)
+        if method == "BYE":  # setflag(FLT_ACC); setflag(FLT_ACCFAILED)
+            stx.flags |= ACC | ACC_FAILED
         codec.mark_received(req, addr)
         stx.build = self._build_in_dialog
         self.tm.relay(stx, [[target]])

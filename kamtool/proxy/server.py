@@ -55,6 +55,7 @@ class ProxyServer:
     * ``stats``: :class:`~kamtool.proxy.stats.Statistics`
     * ``permissions``/``domains``: :mod:`kamtool.rpc.methods.dbtables` (address, trusted, domain)
     * ``dispatcher``: :class:`~kamtool.proxy.dispatcher.Dispatcher` (sets, states, probing)
+    * ``acc``: :class:`~kamtool.proxy.acc.Accounting` (CDR writer)
     * ``started_at``: unix time of start (core.uptime)
     """
 
@@ -78,6 +79,7 @@ class ProxyServer:
         self.domains: Any = None
         self.dispatcher: Any = None
         self.rpc: Any = None
+        self.acc: Any = None
         self._stopped: asyncio.Event | None = None
         self._stopping = False
         self._ul_timer: Any = None
@@ -92,6 +94,8 @@ class ProxyServer:
 
     async def start(self) -> None:
         """Open the database, build the modules and bind every listener."""
+        from kamtool.proxy.acc import Accounting
+        from kamtool.proxy.aliases import AliasLookup
         from kamtool.proxy.auth import Authenticator
         from kamtool.proxy.dispatcher import Dispatcher
         from kamtool.proxy.routing import Router
@@ -133,6 +137,8 @@ class ProxyServer:
             self.domains.record_if_empty(cfg.served_domain)
         self.dispatcher = Dispatcher(self.database, cfg.dispatcher_settings, load=False)
         self.dispatcher.load()
+        self.acc = Accounting(self.database)
+        self.acc.start()
         self.router = Router(
             cfg,
             timers=self.timers,
@@ -143,6 +149,8 @@ class ProxyServer:
             permissions=self.permissions,
             domains=self.domains,
             dispatcher=self.dispatcher,
+            accounting=self.acc,
+            aliases=AliasLookup(self.database),
         )
         self.transports = Transports(self.loop, self.router.receive)
         self.router.attach(self.transports)
@@ -151,6 +159,7 @@ class ProxyServer:
             await self._start_rpc()
         except BaseException:
             await self.transports.close()
+            self.acc.close()
             raise
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
         self.dispatcher.start(self.timers, self.router.send_probe)
@@ -243,6 +252,8 @@ class ProxyServer:
             self.dispatcher.stop()
         if self.timers is not None:
             self.timers.close()
+        if self.acc is not None:  # the CDRs of the calls drained above
+            await asyncio.get_running_loop().run_in_executor(None, self.acc.close)
         if self.usrloc is not None and self.usrloc.db_mode == 2:
             try:
                 n = self.usrloc.flush()

@@ -104,6 +104,7 @@ class ServerTx:
     ctx: Any = None  # routing data (dialog ...)
     # failure_route: the last branch failed and no q-group is left; new targets or None
     on_failure: Callable[[ServerTx, ClientTx], list[Target] | None] | None = None
+    flags: int = 0  # the cfg's per-transaction flags (setflag), bits 1 << n
 
 
 class TransactionLayer:
@@ -138,6 +139,9 @@ class TransactionLayer:
         self.server: dict[tuple, ServerTx] = {}
         self.client: dict[tuple[str, str], ClientTx] = {}
         self.total_local = 0
+        # acc: called with (flags, request, response) as a flagged transaction's final
+        # response goes out (Kamailio's TMCB_RESPONSE_OUT)
+        self.on_final_out: Callable[[int, Any, Any], None] | None = None
         self._armed: Any = None
         self._armed_at = _INF
         c = stats.counter
@@ -258,6 +262,11 @@ class TransactionLayer:
                 self._rpl_sent.value += 1
             self._run(events)
         if status >= 200:
+            if stx.flags and self.on_final_out is not None:
+                try:
+                    self.on_final_out(stx.flags, stx.request, response)
+                except Exception:  # accounting must never break the call
+                    log.exception("accounting the reply to %s failed", stx.method)
             self._complete(stx, status)
 
     def local_reply(

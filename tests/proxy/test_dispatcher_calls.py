@@ -6,6 +6,8 @@ RPC/CLI/metrics views of the same state."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import httpx
 import pytest
 
@@ -54,7 +56,15 @@ def two(proxy_db):
     return a, b
 
 
-def test_round_robin_alternates_and_tracks_outbound_dialogs(start_proxy, two):
+def cdr_methods(db_file: str, table: str) -> list[str]:
+    conn = sqlite3.connect(db_file)
+    try:
+        return [row[0] for row in conn.execute(f"SELECT method FROM {table} ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def test_round_robin_alternates_and_tracks_outbound_dialogs(start_proxy, two, proxy_db):
     need("sipp")
     a, b = two
     proxy = start_proxy(ds_ping_interval=0)
@@ -71,6 +81,10 @@ def test_round_robin_alternates_and_tracks_outbound_dialogs(start_proxy, two):
     assert dialogs[0].profiles == [{"caller": "1001"}, "outbound"]
     assert all(d.ended_by == "bye" for d in dialogs)
     assert states(proxy) == {uri(a): "AX", uri(b): "AX"}
+    # accounted as the cfg flags them: FLT_ACC on every INVITE (and the BYEs), never missed
+    db_file = proxy_db.removeprefix("sqlite:///")
+    assert wait_for(lambda: cdr_methods(db_file, "acc") == ["INVITE", "BYE"] * 4)
+    assert cdr_methods(db_file, "missed_calls") == []
 
 
 def test_500_fails_over_to_the_next_and_marks_the_destination_inactive(start_proxy, two):
