@@ -86,6 +86,23 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    dispatch_set: Annotated[
+        int | None,
+        typer.Option(
+            "--dispatch-set",
+            help="Dispatcher set for INVITEs to 9<digits> (default 1).",
+            show_default=False,
+        ),
+    ] = None,
+    dispatch_alg: Annotated[
+        int | None,
+        typer.Option(
+            "--dispatch-alg",
+            help="Dispatcher algorithm: 0 Call-ID hash, 4 round-robin (default), "
+            "8 first by priority, 9 weight= attribute.",
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error.")
     ] = "info",
@@ -129,6 +146,8 @@ def serve(
         pike=False if no_pike else None,
         pike_reqs_density_per_unit=pike_density,
         pike_sampling_time_unit=pike_unit,
+        dispatch_set=dispatch_set,
+        dispatch_alg=dispatch_alg,
     )
     logging.getLogger("kamtool.serve").info(
         "kamtool proxy on %s", ", ".join(str(x) for x in cfg.listen)
