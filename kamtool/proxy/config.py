@@ -21,6 +21,11 @@ server from this object, so tests can shrink timers freely::
     fr_inv_timer = 120.0               # seconds, INVITE final-response timeout after 1xx
     dialog_lifetime = 7200             # seconds; both sides get a BYE afterwards
     server_signature = false
+    pike = true                        # flood detection; false: no pike, no bans
+    pike_sampling_time_unit = 2        # seconds per counting window
+    pike_reqs_density_per_unit = 200   # requests per window that get a source banned
+    pike_remove_latency = 4            # seconds a quiet address stays in pike's tree
+    ipban_autoexpire = 300             # seconds a banned address stays in htable ipban
     dispatch_set = 1                   # route[DISPATCH]: INVITEs to dispatch_pattern users ...
     dispatch_alg = 4                   # ... go to this set: 0 Call-ID hash, 4 round-robin,
                                        #     8 first by priority, 9 weight= attribute
@@ -143,6 +148,12 @@ class ProxyConfig:
     server_header: str = "kamtool"
     secret: bytes | None = field(default=None, repr=False)  # nonce signing key; random if None
     server_id: int = 0
+    # REQINIT flood protection: pike's modparams, and the ipban htable's autoexpire
+    pike: bool = True
+    pike_sampling_time_unit: float = 2.0
+    pike_reqs_density_per_unit: int = 200
+    pike_remove_latency: float = 4.0
+    ipban_autoexpire: int = 300
     dispatch_set: int = 1
     dispatch_alg: int = 4
     dispatch_pattern: str = "^9[0-9]+$"
@@ -171,11 +182,16 @@ class ProxyConfig:
             "t2",
             "t4",
             "tcp_connection_lifetime",
+            "pike_sampling_time_unit",
+            "pike_remove_latency",
+            "pike_reqs_density_per_unit",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.rpc_listen:
             parse_host_port(self.rpc_listen)
+        if self.ipban_autoexpire < 0:
+            raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
         self._check_dispatcher()
 
     def _check_dispatcher(self) -> None:
@@ -252,6 +268,8 @@ _INT = {
     "max_forwards",
     "dialog_lifetime",
     "server_id",
+    "pike_reqs_density_per_unit",
+    "ipban_autoexpire",
     "dispatch_set",
     "dispatch_alg",
     "ds_probing_mode",
@@ -261,6 +279,8 @@ _INT = {
 _FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4", "tcp_connection_lifetime",
           "ds_ping_interval"}  # fmt: skip
 _BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature"}
+_FLOAT |= {"pike_sampling_time_unit", "pike_remove_latency"}
+_BOOL |= {"pike"}
 _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header",
         "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes"}  # fmt: skip
 
