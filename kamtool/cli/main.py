@@ -20,6 +20,7 @@ from kamtool import __version__
 from kamtool.cli.context import AppContext, set_current
 from kamtool.cli.lazy import LazyGroup
 from kamtool.cli.output import Output
+from kamtool.cli.richhelp import load_help_renderer
 from kamtool.config import load_settings
 from kamtool.errors import ExitStatus, KamtoolError
 
@@ -101,11 +102,19 @@ def _split_json_flag(argv: list[str]) -> tuple[list[str], bool]:
     return [a for a in head if a != "--json"] + tail, found
 
 
+def _wants_help(args: list[str]) -> bool:
+    """True when the command line asks for a help page (no arguments, ``-h``, ``--help``)."""
+    head = args[: args.index("--")] if "--" in args else args
+    return not head or "--help" in head or "-h" in head
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run kamtool with ``argv`` and return the exit status (never raises)."""
     global _json_after_command
     args, _json_after_command = _split_json_flag(list(sys.argv[1:] if argv is None else argv))
     json_mode = _json_after_command or "--json" in args or os.environ.get("KAMTOOL_JSON") == "1"
+    if _wants_help(args):
+        load_help_renderer()  # before Typer imports its renderer the slow way
     from typer._click import exceptions as click_exc
 
     try:

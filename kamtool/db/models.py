@@ -17,10 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import peewee
-
 from kamtool.db import schema
 from kamtool.db.fields import BytesField, KamailioDateTimeField, parse_datetime_text
+from kamtool.db.orm import peewee
 
 database_proxy = peewee.DatabaseProxy()
 
