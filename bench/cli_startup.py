@@ -42,11 +42,32 @@ def measured_tree() -> str:
     """The directory the kamtool package under test is imported from."""
     code = "import kamtool, os; print(os.path.dirname(os.path.dirname(kamtool.__file__)))"
     return subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=PY_ENV
     ).stdout.strip()
 
 
+# The environment of every timed Python run (see python_env).
+PY_ENV: dict[str, str] = dict(os.environ)
+
+
+def python_env(cache: Path | None) -> dict[str, str]:
+    """The environment for the timed Python runs.
+
+    With ``cache``, compiled modules are written to and read from that directory
+    (``PYTHONPYCACHEPREFIX``), so after the warm-up every module, kamtool's included, loads
+    from bytecode, as in an installed package (pip compiles at install time). Without it the
+    caller's environment is used as it is: an editable tree under ``PYTHONDONTWRITEBYTECODE=1``
+    (the development machine's setting) compiles kamtool's sources on every run.
+    """
+    env = dict(os.environ)
+    if cache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(cache)
+    return env
+
+
 def timed(cmd: list[str], **kw) -> float:
+    kw.setdefault("env", PY_ENV)
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
     elapsed = time.perf_counter() - start
@@ -83,10 +104,17 @@ def main() -> int:
     ap.add_argument(
         "--module", action="store_true", help="run python -m kamtool, not the console script"
     )
+    ap.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="keep the environment's bytecode setting (see python_env)",
+    )
     args = ap.parse_args()
 
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="kt-bench-"))
+    global PY_ENV
+    PY_ENV = python_env(None if args.no_bytecode_cache else work / "pycache")
     try:
         db = work / "kamailio.sqlite"
         url = "sqlite:///" + str(db)
@@ -104,7 +132,10 @@ def main() -> int:
         }
         if have_kamctl:
             results["kamctl add"] = []
-        timed([*kt, "--help"])  # warm the page cache once
+        # warm the page cache (and the bytecode cache) once
+        timed([*kt, "--help"])
+        timed([*kt, "add", "warm-up", "pw"])
+        timed([sys.executable, "-c", "pass"])
         for i in range(args.runs):
             results["python -c pass"].append(timed([sys.executable, "-c", "pass"]))
             results["kamtool --help"].append(timed([*cmd, "--help"]))
@@ -122,6 +153,9 @@ def main() -> int:
         }
         report["command"] = cmd
         report["tree"] = measured_tree()
+        report["bytecode"] = (
+            "as the environment has it" if args.no_bytecode_cache else "cached (as installed)"
+        )
         if have_kamctl:
             report["ratio_add_kamtool_to_kamctl"] = round(
                 statistics.median(results["kamtool add"])
@@ -149,7 +183,7 @@ def main() -> int:
         )
     above = report["above_empty_interpreter_ms"]
     print("above python -c pass (median, ms):", ", ".join(f"{k} {v}" for k, v in above.items()))
-    print("measured:", " ".join(cmd), "from", report["tree"])
+    print("measured:", " ".join(cmd), "from", report["tree"], "- bytecode", report["bytecode"])
     if have_kamctl:
         print(f"kamtool add / kamctl add (median): {report['ratio_add_kamtool_to_kamctl']}")
     if report["import_ms"]:
