@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -66,14 +67,28 @@ def python_env(cache: Path | None) -> dict[str, str]:
     return env
 
 
-def timed(cmd: list[str], **kw) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_timed(cmd: list[str], **kw) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run of ``cmd``; exits if it fails.
+
+    The CPU time varies much less than the wall time when other work shares the machine.
+    """
     kw.setdefault("env", PY_ENV)
+    cpu = _children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
-    return elapsed
+    return elapsed, _children_cpu() - cpu
+
+
+def timed(cmd: list[str], **kw) -> float:
+    return run_timed(cmd, **kw)[0]
 
 
 def summary(samples: list[float]) -> dict[str, float]:
@@ -132,20 +147,29 @@ def main() -> int:
         }
         if have_kamctl:
             results["kamctl add"] = []
+        cpu_results: dict[str, list[float]] = {name: [] for name in results}
         # warm the page cache (and the bytecode cache) once
         timed([*kt, "--help"])
         timed([*kt, "add", "warm-up", "pw"])
         timed([sys.executable, "-c", "pass"])
         for i in range(args.runs):
-            results["python -c pass"].append(timed([sys.executable, "-c", "pass"]))
-            results["kamtool --help"].append(timed([*cmd, "--help"]))
-            results["kamtool add"].append(timed([*kt, "add", f"kt{i}", "pw"]))
+            runs = {
+                "python -c pass": run_timed([sys.executable, "-c", "pass"]),
+                "kamtool --help": run_timed([*cmd, "--help"]),
+                "kamtool add": run_timed([*kt, "add", f"kt{i}", "pw"]),
+            }
             if have_kamctl:
-                results["kamctl add"].append(
-                    timed(["kamctl", "add", f"kc{i}", "pw"], cwd=work, env=kamctl_env)
+                runs["kamctl add"] = run_timed(
+                    ["kamctl", "add", f"kc{i}", "pw"], cwd=work, env=kamctl_env
                 )
+            for name, (wall, cpu) in runs.items():
+                results[name].append(wall)
+                cpu_results[name].append(cpu)
 
         report: dict[str, object] = {name: summary(s) for name, s in results.items()}
+        report["cpu_median_ms"] = {
+            name: round(statistics.median(s) * 1000, 1) for name, s in cpu_results.items()
+        }
         floor = statistics.median(results["python -c pass"])
         report["above_empty_interpreter_ms"] = {
             name: round((statistics.median(results[name]) - floor) * 1000, 1)
@@ -181,6 +205,8 @@ def main() -> int:
             f"{name:16} median {s['median_ms']:7.1f} ms"
             f"  p90 {s['p90_ms']:7.1f}  min {s['min_ms']:7.1f}"
         )
+    cpu = report["cpu_median_ms"]
+    print("CPU time (user+sys, median, ms):", ", ".join(f"{k} {v}" for k, v in cpu.items()))
     above = report["above_empty_interpreter_ms"]
     print("above python -c pass (median, ms):", ", ".join(f"{k} {v}" for k, v in above.items()))
     print("measured:", " ".join(cmd), "from", report["tree"], "- bytecode", report["bytecode"])
