@@ -14,9 +14,14 @@ Order for every request (issue #5, item 2):
    non-REGISTER; 403 when the authenticated user is not the From user; credentials removed
    before forwarding); requests neither from nor to a local domain → ``403 Not relaying``;
 9. REGISTER → registrar; no user in the R-URI → ``484``;
-10. location lookup → relay to every binding (q-groups in series, equal q in parallel),
+10. alias_db_lookup (an R-URI user that is an alias becomes its user), location lookup →
+    relay to every binding (q-groups in series, equal q in parallel),
     ``404 User Not Found`` without bindings, ``405`` when the bindings do not accept the
     method; INVITEs are tracked as dialogs.
+
+Accounting flags (:mod:`kamtool.proxy.acc`) go on the transaction as the cfg sets them:
+FLT_ACC on INVITEs, plus FLT_ACCMISSED once the callee was found in the location table;
+FLT_ACC and FLT_ACCFAILED on in-dialog BYEs.
 
 Responses are matched to their branch by the top Via branch (ours); the rest are
 forwarded statelessly by the next Via.
@@ -27,11 +32,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kamtool.proxy.acc import ACC, ACC_FAILED, ACC_MISSED
 from kamtool.proxy.auth import Authenticator
 from kamtool.proxy.codec import Codec, ParseFailure
 from kamtool.proxy.config import ProxyConfig
 from kamtool.proxy.dialogs import DLG_STATE_DELETED, DialogTracker, Leg
 from kamtool.proxy.registrar import Registrar
+from kamtool.proxy.stats import ReceivedReplies
 from kamtool.proxy.tm import ServerTx, Target, TransactionLayer
 from kamtool.proxy.usrloc import LocationStore
 from kamtool.sip.errors import ParseError
@@ -77,6 +84,8 @@ class Router:
         database: Any = None,
         permissions: Any = None,
         domains: Any = None,
+        accounting: Any = None,
+        aliases: Any = None,
     ) -> None:
         self.config = config
         self.timers = timers
@@ -86,6 +95,7 @@ class Router:
         self.database = database
         self.permissions = permissions  # address table (allow_source_address), or None
         self.domains = domains  # domain table (is_from_local / is_uri_host_local), or None
+        self.aliases = aliases  # dbaliases (alias_db_lookup), or None
         self.accepting = True
         self.transports: Any = None
         self.local_names = config.local_names
@@ -102,13 +112,15 @@ class Router:
             t2=config.t2,
             t4=config.t4,
         )
+        if accounting is not None:  # acc: CDRs of flagged transactions
+            self.tm.on_final_out = accounting.on_reply
         self.dialogs = DialogTracker(
             timers, lifetime=config.dialog_lifetime, stats=stats, send_bye=self._send_bye
         )
         self.registrar = Registrar(config, usrloc, stats)
         c = stats.counter
         self.c_rcv_req = c("core", "rcv_requests")
-        self.c_rcv_rpl = c("core", "rcv_replies")
+        self.rcv_replies = ReceivedReplies(stats)
         self.c_fwd_req = c("core", "fwd_requests")
         self.c_fwd_rpl = c("core", "fwd_replies")
         self.c_drop_req = c("core", "drop_requests")
@@ -130,6 +142,7 @@ class Router:
             + ("408", "483", "500")
         }
         self.sl_class = {k: c("sl", f"{k}xx_replies") for k in range(1, 7)}
+        self.sl_other = c("sl", "xxx_replies")  # codes outside 100-699
         self.sl_sent = c("sl", "sent_replies")
         self.sl_err = c("sl", "sent_err_replies")
         self.sl_acks = c("sl", "received_ACKs")
@@ -160,16 +173,19 @@ class Router:
         status: int,
         reason: str,
         headers: list[tuple[str, str]] | None = None,
+        *,
+        error: bool = False,
     ) -> None:
-        """Stateless reply (sl_send_reply), To-tag like Kamailio's ``<32hex>.<8hex>``."""
+        """Stateless reply (sl_send_reply), To-tag like Kamailio's ``<32hex>.<8hex>``;
+        ``error``: the answer to a failure of our own (sl_reply_error, sl:sent_err_replies)."""
         data = self.codec.local_reply(request, status, reason, headers or [], stateless=True)
         endpoint.send(data, self.codec.reply_address(request, endpoint, addr))
         self.sl_sent.value += 1
-        self.sl_class[min(status // 100, 6)].value += 1
-        counter = self.sl.get(str(status))
-        if counter is not None:
-            counter.value += 1
-        if status >= 300:
+        # as Kamailio's sl: a code with its own counter is not counted in its class
+        # (sl:4xx_replies are the 4xx other than 400, 401, 403 ...), so the two add up
+        counter = self.sl.get(str(status)) or self.sl_class.get(status // 100, self.sl_other)
+        counter.value += 1
+        if error:
             self.sl_err.value += 1
 
     # ================================================================== entry
@@ -211,11 +227,17 @@ class Router:
                 log.exception("error routing %s from %s:%s", msg.method, addr[0], addr[1])
                 if msg.method != "ACK":
                     try:
-                        self._sl_reply(msg, endpoint, addr, 500, "Server Internal Error")
+                        self._sl_reply(
+                            msg, endpoint, addr, 500, "Server Internal Error", error=True
+                        )
                     except Exception:
                         pass
         else:
-            self.c_rcv_rpl.value += 1
+            try:
+                cseq = msg.cseq
+            except ParseError:
+                cseq = None  # still a received reply; dropped below
+            self.rcv_replies.count(msg.status, cseq.method if cseq else None)
             try:
                 self.route_response(msg, endpoint, addr)
             except ParseError as exc:
@@ -344,11 +366,14 @@ class Router:
     # ------------------------------------------------------------------ relay
 
     def relay_initial(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
-        """route[LOCATION]: lookup, then t_relay to the bindings."""
+        """route[LOCATION]: alias_db_lookup, lookup, then t_relay to the bindings."""
         codec = self.codec
         method = req.method
+        if self.aliases is not None:
+            self.aliases.rewrite(req)
         ruri = codec.ruri(req)
-        if self.is_local_domain(ruri):
+        local = self.is_local_domain(ruri)
+        if local:
             aor = self.usrloc.aor_key(ruri.user, ruri.host)
             bindings = self.usrloc.lookup(aor)
             if not bindings:
@@ -378,6 +403,8 @@ class Router:
         stx = self.tm.new_server(req, endpoint, addr, codec.reply_address(req, endpoint, addr))
         codec.mark_received(req, addr)
         stx.build = self._build_branch
+        if method == "INVITE":  # setflag(FLT_ACC); FLT_ACCMISSED once lookup() found the user
+            stx.flags |= ACC | (ACC_MISSED if local else 0)
         if method in RECORD_ROUTED:
             dialog = None
             if method == "INVITE":
@@ -454,6 +481,8 @@ class Router:
             self.send_to(target.dest, out.to_bytes())
             return
         stx = self.tm.new_server(req, endpoint, addr, reply_addr)
+        if method == "BYE":  # setflag(FLT_ACC); setflag(FLT_ACCFAILED)
+            stx.flags |= ACC | ACC_FAILED
         codec.mark_received(req, addr)
         stx.build = self._build_in_dialog
         self.tm.relay(stx, [[target]])

@@ -54,6 +54,7 @@ class ProxyServer:
     * ``tm``: :class:`~kamtool.proxy.tm.TransactionLayer` (``stats()`` for tm.stats)
     * ``stats``: :class:`~kamtool.proxy.stats.Statistics`
     * ``permissions``/``domains``: :mod:`kamtool.rpc.methods.dbtables` (address, trusted, domain)
+    * ``acc``: :class:`~kamtool.proxy.acc.Accounting` (CDR writer)
     * ``started_at``: unix time of start (core.uptime)
     """
 
@@ -76,6 +77,7 @@ class ProxyServer:
         self.permissions: Any = None
         self.domains: Any = None
         self.rpc: Any = None
+        self.acc: Any = None
         self._stopped: asyncio.Event | None = None
         self._stopping = False
         self._ul_timer: Any = None
@@ -90,6 +92,8 @@ class ProxyServer:
 
     async def start(self) -> None:
         """Open the database, build the modules and bind every listener."""
+        from kamtool.proxy.acc import Accounting
+        from kamtool.proxy.aliases import AliasLookup
         from kamtool.proxy.auth import Authenticator
         from kamtool.proxy.routing import Router
         from kamtool.rpc.methods.dbtables import AddressTable, DomainTable
@@ -128,6 +132,8 @@ class ProxyServer:
         self.domains.load()
         if cfg.served_domain:
             self.domains.record_if_empty(cfg.served_domain)
+        self.acc = Accounting(self.database)
+        self.acc.start()
         self.router = Router(
             cfg,
             timers=self.timers,
@@ -137,6 +143,8 @@ class ProxyServer:
             database=self.database,
             permissions=self.permissions,
             domains=self.domains,
+            accounting=self.acc,
+            aliases=AliasLookup(self.database),
         )
         self.transports = Transports(self.loop, self.router.receive)
         self.router.attach(self.transports)
@@ -145,6 +153,7 @@ class ProxyServer:
             await self._start_rpc()
         except BaseException:
             await self.transports.close()
+            self.acc.close()
             raise
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
 
@@ -170,6 +179,7 @@ class ProxyServer:
             domains=self.domains,
             started=self.started_at,
             sockets=lambda: [(x.proto, x.host, x.port) for x in cfg.listen],
+            processes=self._tasks,
             dispatch=dispatch,
             database=self.database,
         )
@@ -191,6 +201,19 @@ class ProxyServer:
         )
         await rpc.start()
         self.rpc = rpc
+
+    def _tasks(self) -> list[str]:
+        """``core.ps``: what Kamailio runs as processes runs here as tasks of one loop;
+        named as Kamailio names them, so ``kamtool ps`` reads the same on both."""
+        tasks = [f"{x.proto} receiver sock={x.host}:{x.port}" for x in self.config.listen]
+        tasks.append("timer")
+        if self.rpc is not None:
+            tasks.append(f"JSONRPCS HTTP sock={self.rpc.host}:{self.rpc.port}")
+            if self.rpc.fifo is not None:
+                tasks.append("JSONRPCS FIFO")
+            if self.rpc.dgram is not None:
+                tasks.append("JSONRPCS DATAGRAM")
+        return tasks
 
     def _usrloc_tick(self) -> None:
         """Every ``timer_interval``: usrloc expiry/write-back, idle TCP connections."""
@@ -237,6 +260,8 @@ class ProxyServer:
             await self.transports.close()
         if self.timers is not None:
             self.timers.close()
+        if self.acc is not None:  # the CDRs of the calls drained above
+            await asyncio.get_running_loop().run_in_executor(None, self.acc.close)
         if self.usrloc is not None and self.usrloc.db_mode == 2:
             try:
                 n = self.usrloc.flush()
