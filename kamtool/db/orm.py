@@ -1,17 +1,17 @@
 """peewee, imported without the MySQL and PostgreSQL drivers until a server database needs one.
 
 At import peewee tries every driver it knows: PyMySQL (which pulls in ``cryptography``) and
-psycopg2 (libpq) cost ~25 ms, about a third of ``kamtool add`` on SQLite, which uses
-neither. kamtool's modules therefore take peewee from here::
+psycopg2 (libpq) cost ~25 ms, a third of what ``kamtool add`` on SQLite (which uses
+neither) cost above an empty interpreter. kamtool's modules therefore take peewee from here::
 
     from kamtool.db.orm import peewee
 
 (``tests/db/test_orm.py`` checks that no other module imports peewee itself), so this is
-the first import: the two driver modules are hidden while peewee loads, and
+the first import: the driver modules are hidden while peewee loads, and
 :func:`load_driver` imports the one a ``mysql://`` or ``postgres://`` URL needs and hands
 it to peewee, as its own import would have, when :func:`kamtool.db.connect.make_database`
-makes such a database. If peewee was imported before kamtool (a program embedding kamtool,
-the test suite), it found its drivers itself and :func:`load_driver` has nothing to do.
+makes such a database. If peewee was imported before kamtool (by a program embedding
+kamtool, or a test), it found its drivers itself and :func:`load_driver` has nothing to do.
 
 The binding sets the names peewee's import sets: ``mysql`` for MySQLDatabase; ``psycopg2``,
 ``pg_extensions``, ``Json_pg2`` (``pg_errors`` in peewee 3) and, in peewee 4, the
