@@ -443,19 +443,24 @@ class Message:
     is_request = False
 
     # -- routing headers -------------------------------------------------------------------------
+    # (each reads the cache itself before calling Headers.parsed: a call less per access,
+    # and routing reads these fields many times per message)
     @property
     def call_id(self) -> str | None:
-        return self.headers.parsed("call-id", _p_call_id)
+        v = self.headers._cache.get("call-id", _MISSING)
+        return self.headers.parsed("call-id", _p_call_id) if v is _MISSING else v
 
     @property
     def cseq(self) -> CSeq | None:
         """``CSeq(num, method)``."""
-        return self.headers.parsed("cseq", _p_cseq)
+        v = self.headers._cache.get("cseq", _MISSING)
+        return self.headers.parsed("cseq", _p_cseq) if v is _MISSING else v
 
     @property
     def vias(self) -> list[Via]:
         """Every Via value, top first (comma-joined lines split)."""
-        return self.headers.parsed("via", _p_vias)
+        v = self.headers._cache.get("via", _MISSING)
+        return self.headers.parsed("via", _p_vias) if v is _MISSING else v
 
     @property
     def top_via(self) -> Via | None:
@@ -464,11 +469,13 @@ class Message:
 
     @property
     def from_(self) -> NameAddr | None:
-        return self.headers.parsed("from", _P_FROM)
+        v = self.headers._cache.get("from", _MISSING)
+        return self.headers.parsed("from", _P_FROM) if v is _MISSING else v
 
     @property
     def to(self) -> NameAddr | None:
-        return self.headers.parsed("to", _P_TO)
+        v = self.headers._cache.get("to", _MISSING)
+        return self.headers.parsed("to", _P_TO) if v is _MISSING else v
 
     @property
     def from_tag(self) -> str | None:
@@ -482,32 +489,38 @@ class Message:
 
     @property
     def max_forwards(self) -> int | None:
-        return self.headers.parsed("max-forwards", _P_MAX_FORWARDS)
+        v = self.headers._cache.get("max-forwards", _MISSING)
+        return self.headers.parsed("max-forwards", _P_MAX_FORWARDS) if v is _MISSING else v
 
     @property
     def routes(self) -> list[NameAddr]:
         """Route values, top first."""
-        return self.headers.parsed("route", _P_ROUTES)
+        v = self.headers._cache.get("route", _MISSING)
+        return self.headers.parsed("route", _P_ROUTES) if v is _MISSING else v
 
     @property
     def record_routes(self) -> list[NameAddr]:
         """Record-Route values, top first."""
-        return self.headers.parsed("record-route", _P_RECORD_ROUTES)
+        v = self.headers._cache.get("record-route", _MISSING)
+        return self.headers.parsed("record-route", _P_RECORD_ROUTES) if v is _MISSING else v
 
     @property
     def contacts(self) -> list[NameAddr]:
         """Contact values; ``Contact: *`` gives one NameAddr with ``is_star`` True."""
-        return self.headers.parsed("contact", _P_CONTACTS)
+        v = self.headers._cache.get("contact", _MISSING)
+        return self.headers.parsed("contact", _P_CONTACTS) if v is _MISSING else v
 
     @property
     def expires(self) -> int | None:
         """Expires header (delta-seconds, clamped to 2**32-1), or None."""
-        return self.headers.parsed("expires", _P_EXPIRES)
+        v = self.headers._cache.get("expires", _MISSING)
+        return self.headers.parsed("expires", _P_EXPIRES) if v is _MISSING else v
 
     @property
     def content_length(self) -> int | None:
         """Content-Length as declared in the header (None if absent)."""
-        return self.headers.parsed("content-length", _P_CONTENT_LENGTH)
+        v = self.headers._cache.get("content-length", _MISSING)
+        return self.headers.parsed("content-length", _P_CONTENT_LENGTH) if v is _MISSING else v
 
     @property
     def content_type(self) -> str | None:
