@@ -162,7 +162,7 @@ def parse_message(
 
         # -- mandatory fields and framing --
         present = set(keys)
-        if not _MANDATORY_SET <= present:
+        if not present >= _MANDATORY_SET:
             for key in _MANDATORY:
                 if key not in present:
                     raise ParseError(f"Missing {display_name(key)} header")
