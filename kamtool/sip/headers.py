@@ -122,6 +122,7 @@ SINGLETON_HEADERS = frozenset(
 )
 
 _name_cache: dict[bytes, str] = {}
+_str_name_cache: dict[str, str] = {}  # the names code asks for ("Via", "user-agent" ...)
 _TOKEN_RE = re.compile(rf"{_abnf.token}\Z")
 
 
@@ -136,8 +137,13 @@ def canonical_name(name: str | bytes) -> str:
         if len(_name_cache) < 4096:  # bounded: header names come from the network
             _name_cache[name] = key
         return key
-    text = name.strip().lower()
-    return COMPACT_FORMS.get(text, text)
+    key = _str_name_cache.get(name)
+    if key is None:
+        text = name.strip().lower()
+        key = COMPACT_FORMS.get(text, text)
+        if len(_str_name_cache) < 4096:
+            _str_name_cache[name] = key
+    return key
 
 
 def display_name(key: str) -> str:
@@ -384,14 +390,10 @@ _FAST_VIA_RE = re.compile(
 def parse_via(value: str) -> Via:
     """Parse one Via value (no commas). Raises :class:`ParseError`."""
     m = _FAST_VIA_RE.match(value)
-    if m is not None:
+    fast = m is not None
+    if fast:
         name, version = "SIP", "2.0"
         transport, host, port_s, ptext = m.groups()
-        params: dict[str, str | None] = {}
-        if ptext:
-            for part in ptext[1:].split(";"):
-                pname, eq, pvalue = part.partition("=")
-                params[pname.lower()] = pvalue if eq else None
     else:
         m = _VIA_RE.match(value)
         if m is None:
@@ -399,12 +401,19 @@ def parse_via(value: str) -> Via:
         name, version, transport, host, port_s, ptext = m.groups()
         if host[0] == "[":
             host = _check_ipv6(host[1:-1], "Via")
-        params = parse_params(ptext, "Via") if ptext.strip() else {}
     port = None
     if port_s is not None:
         port = int(port_s)
         if port > 65535:
             raise ParseError("Bad Via port")
+    params: dict[str, str | None] = {}
+    if fast:
+        if ptext:
+            for part in ptext[1:].split(";"):
+                pname, eq, pvalue = part.partition("=")
+                params[pname.lower()] = pvalue if eq else None
+    elif ptext.strip():
+        params = parse_params(ptext, "Via")
     if '"' in ptext:  # quoted strings are for extension parameters only
         for key in ("branch", "received", "maddr", "ttl", "rport"):
             v = params.get(key, "")

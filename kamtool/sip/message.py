@@ -585,16 +585,18 @@ class Message:
         """Wire form. The Content-Length header is set (or added) to match ``body``."""
         h = self.headers
         n = len(self.body)
-        try:
-            declared = self.content_length
-        except ParseError:
-            declared = None
-        if declared != n or h._keys.count("content-length") != 1:
-            if "content-length" in h._keys:
+        if "content-length" not in h._keys:  # the usual case for a message we built
+            h._keys.append("content-length")
+            h._lines.append(b"Content-Length: %d" % n)
+            h._cache["content-length"] = n
+        else:
+            try:
+                declared = self.content_length
+            except ParseError:
+                declared = None
+            if declared != n or h._keys.count("content-length") != 1:
                 name = h._lines[h._keys.index("content-length")].split(b":", 1)[0].rstrip()
                 h.set(name, str(n))
-            else:
-                h.add("Content-Length", str(n))
         lines = h._lines
         return (
             b"".join(
