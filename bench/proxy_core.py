@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kamtool.proxy.auth import Authenticator
 from kamtool.proxy.config import Listen, ProxyConfig
 from kamtool.proxy.routing import Router
+from kamtool.proxy.server import tune_gc
 from kamtool.proxy.stats import Statistics
 from kamtool.proxy.timers import TimerHeap
 from kamtool.proxy.usrloc import LocationStore
@@ -113,6 +114,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep Python's garbage collector settings (default: tune_gc(), as kamtool serve)",
+    )
     args = ap.parse_args()
     loop = asyncio.new_event_loop()
     # pike stays on (its count is part of every request's cost) but never bans the loop
@@ -138,6 +144,8 @@ def main() -> None:
     ).to_header()
     authed = [register(i, creds) for i in range(2, args.n + 2)]
     plain = [register(i) for i in range(2, args.n + 2)]
+    if not args.default_gc:
+        tune_gc()
     prof = cProfile.Profile() if args.profile else None
     for name, msgs in (("OPTIONS", [OPTIONS] * args.n), ("REGISTER 401", plain),
                        ("REGISTER 200", authed)):  # fmt: skip
