@@ -53,10 +53,12 @@ def dest_of_uri(uri: Any, default_proto: str = "udp") -> tuple[str, str, int] | 
     host = uri.maddr or uri.host
     if not _is_ip(host):
         return None
-    proto = uri.transport or ("tcp" if uri.secure else default_proto)
-    if proto not in ("udp", "tcp"):
+    proto = uri.transport or default_proto
+    if uri.secure and proto in ("udp", "tcp"):
+        proto = "tls"  # sips: TLS on every hop (RFC 5630); transport=tcp means TLS over TCP
+    if proto not in ("udp", "tcp", "tls"):
         return None
-    return proto, host, uri.port or 5060
+    return proto, host, uri.port or (5061 if proto == "tls" else 5060)
 
 
 def _is_ip(host: str) -> bool:
@@ -256,7 +258,7 @@ class Codec:
     def record_route(self, local: Listen, ftag: str | None, did: str | None) -> str:
         host = format_host(local.host)
         port = "" if local.port == 5060 else f":{local.port}"
-        transport = ";transport=tcp" if local.proto == "tcp" else ""
+        transport = "" if local.proto == "udp" else f";transport={local.proto}"
         params = ";lr" + (f";ftag={ftag}" if ftag else "") + (f";did={did}" if did else "")
         return f"<sip:{host}{port}{transport}{params}>"
 
@@ -356,7 +358,7 @@ class Codec:
             except ParseError:
                 dest = None
             gone = tcp_alive is not None and not tcp_alive((dest[1], dest[2])) if dest else False
-            if dest is not None and dest[0] == "tcp" and gone:
+            if dest is not None and dest[0] in ("tcp", "tls") and gone:
                 dest = None  # the phone's connection is gone: try its contact address
         if dest is None:
             dest = dest_of_uri(uri)

@@ -31,6 +31,7 @@ from kamtool.proxy.auth import Authenticator
 from kamtool.proxy.codec import Codec, ParseFailure
 from kamtool.proxy.config import ProxyConfig
 from kamtool.proxy.dialogs import DLG_STATE_DELETED, DialogTracker, Leg
+from kamtool.proxy.nat import NatHelper
 from kamtool.proxy.registrar import Registrar
 from kamtool.proxy.tm import ServerTx, Target, TransactionLayer
 from kamtool.proxy.usrloc import LocationStore
@@ -106,6 +107,7 @@ class Router:
             timers, lifetime=config.dialog_lifetime, stats=stats, send_bye=self._send_bye
         )
         self.registrar = Registrar(config, usrloc, stats)
+        self.nat = NatHelper(config, self.codec, stats)
         c = stats.counter
         self.c_rcv_req = c("core", "rcv_requests")
         self.c_rcv_rpl = c("core", "rcv_replies")
@@ -144,6 +146,7 @@ class Router:
     def attach(self, transports: Any) -> None:
         """Give the router its sockets (after the server bound them)."""
         self.transports = transports
+        self.nat.start_pinging(self.timers, self.usrloc, self.send_to, transports.endpoint_for)
 
     # ================================================================== wire
 
@@ -227,6 +230,10 @@ class Router:
     def route_request(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
         codec = self.codec
         method = req.method
+        # -- NATDETECT: rport for a NATed sender, alias on its Contact -----------------------
+        nated = self.nat.detect(req, endpoint, addr)
+        if nated:
+            self.nat.alias_request(req, endpoint, addr)
         # -- REQINIT: Max-Forwards and OPTIONS keepalive ------------------------------
         mf = codec.max_forwards(req)
         if mf is not None and mf <= 0:
@@ -269,7 +276,8 @@ class Router:
             return
         # -- registrar ---------------------------------------------------------------------
         if method == "REGISTER":
-            status, reason, headers = self.registrar.save(req, endpoint, addr)
+            nat = self.nat.registration(endpoint, addr) if nated else None
+            status, reason, headers = self.registrar.save(req, endpoint, addr, nat)
             self._sl_reply(req, endpoint, addr, status, reason, headers)
             return
         if ruri.user is None:
@@ -401,6 +409,7 @@ class Router:
                 stx.on_final = self._dialog_final
             stx.ctx = dialog
             codec.add_record_route(req, endpoint, dialog.did if dialog else None)
+        stx.on_response = self.nat.reply_hook(stx.on_response, nated_target=False)
         self.c_fwd_req.value += 1
         self.tm.relay(stx, groups)
 
@@ -415,7 +424,15 @@ class Router:
     def _build_branch(self, stx: ServerTx, target: Target, branch: str) -> Any:
         """The request as it goes out on one branch: R-URI, Via, Path routes, Max-Forwards."""
         local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
-        return self.codec.forward(stx.request, target, branch, local, self.config.max_forwards)
+        out = self.codec.forward(stx.request, target, branch, local, self.config.max_forwards)
+        inbound = stx.endpoint.listen if stx.endpoint is not None else None
+        if stx.method in RECORD_ROUTED and local is not None and local != inbound:
+            # enable_double_rr: leaving on another socket (UDP in, TLS out ...) the callee
+            # must reach us on the outbound one and the caller on the inbound one, so a
+            # second entry of ours goes on top; loose_route() consumes both.
+            did = stx.ctx.did if stx.ctx is not None else None
+            out.prepend_record_route(self.codec.record_route(local, out.from_tag, did))
+        return out
 
     # ------------------------------------------------------------------ in-dialog
 
@@ -434,6 +451,11 @@ class Router:
         dialog = self.dialogs.by_did(did) if did else None
         if dialog is None:
             dialog = self.dialogs.find(codec.call_id(req), codec.from_tag(req), codec.to_tag(req))
+        alias_dest = None
+        if not req.routes:  # DLGURI: the R-URI is the next hop (no Route of another proxy)
+            alias_dest = self.nat.handle_ruri_alias(req)
+            if alias_dest is not None:
+                target = Target(req.uri_text, alias_dest)
         if target is None:
             self._sl_reply(req, endpoint, addr, 404, "Not here")
             return
@@ -456,6 +478,8 @@ class Router:
         stx = self.tm.new_server(req, endpoint, addr, reply_addr)
         codec.mark_received(req, addr)
         stx.build = self._build_in_dialog
+        if alias_dest is not None:
+            stx.on_response = self.nat.reply_hook(stx.on_response, nated_target=True)
         self.tm.relay(stx, [[target]])
 
     def _build_in_dialog(self, stx: ServerTx, target: Target, branch: str) -> Any:
@@ -506,7 +530,13 @@ class Router:
             )
         except (ParseError, StopIteration):
             return "", ""
-        return ",".join(rrs[ours + 1 :]), ",".join(reversed(rrs[:ours]))
+        last = ours  # a double Record-Route: both entries are ours
+        while last + 1 < len(rrs) and self._is_our_rr(resp.record_routes[last + 1], did):
+            last += 1
+        return ",".join(rrs[last + 1 :]), ",".join(reversed(rrs[:ours]))
+
+    def _is_our_rr(self, rr: Any, did: str) -> bool:
+        return self.is_myself(rr.uri) and getattr(rr.uri, "params", {}).get("did") == did
 
     def _dialog_final(self, stx: ServerTx, final: Any) -> None:
         dialog = stx.ctx
@@ -533,6 +563,8 @@ class Router:
         via = codec.top_via(resp)
         if via is None or not self._via_is_ours(via):
             self.c_drop_rpl.value += 1
+            return
+        if self.nat.absorb_reply(resp):  # the answer to a NAT keepalive
             return
         if self.tm.response(resp, endpoint, addr):
             if resp.cseq.method != "CANCEL":  # the replies to our CANCELs stop here
