@@ -79,8 +79,10 @@ class NatHelper:
             via_port=via.port,
             contacts=_contact_hostports(req),
         )
-        if nated and not via.has_rport:
-            req.replace_top_via(via.with_params(rport=None))
+        if nated and via.rport is None:
+            # force_rport: filled in here as the transport would (RFC 3581 §4), so the
+            # replies we send and the Via we forward both say where it came from
+            req.replace_top_via(via.with_params(received=addr[0], rport=addr[1]))
         return nated
 
     def registration(self, endpoint: Any, addr: tuple[str, int]) -> tuple[str, int]:

@@ -77,6 +77,9 @@ def tls_contexts(config: Any) -> TlsContexts:
     if ca_list:
         _load_cas(server, ca_list)
     server.verify_mode = ssl.CERT_REQUIRED if config.tls_require_certificate else ssl.CERT_NONE
+    # No TLS 1.3 session tickets: SIP connections are long-lived, and some UAs (sipsak's
+    # GnuTLS client) take the tickets that follow the handshake for a broken reply.
+    server.num_tickets = 0
 
     client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     client.minimum_version = ssl.TLSVersion.TLSv1_2

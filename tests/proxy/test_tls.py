@@ -1,0 +1,225 @@
+"""TLS listeners with a throwaway self-signed certificate: sipsak over TLS (a real peer),
+a TLS phone reached over the connection it registered on, a TLS caller calling a UDP
+user through a double Record-Route, and clear errors for missing or bad files.
+
+SIPp here is built without TLS, so the long-lived TLS phone and caller are Python's ssl
+sockets; sipsak (GnuTLS) is the independent TLS implementation."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import subprocess
+
+import pytest
+
+from kamtool.errors import ConfigError
+from kamtool.proxy.config import Listen, ProxyConfig
+from kamtool.sip.digest import answer_challenge, parse_challenge
+from kamtool.sip.parser import StreamFramer
+from tests.proxy.conftest import USERS, need
+from tests.proxy.harness import UdpClient, explain, register, sipp_peer
+from tests.support.ports import free_port
+from tests.support.require import unavailable
+
+pytestmark = pytest.mark.sipp
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    """(certificate, key) PEM files of a self-signed certificate for 127.0.0.1."""
+    if shutil.which("openssl") is None:
+        unavailable("openssl is not installed")
+    d = tmp_path_factory.mktemp("tls")
+    crt, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(crt), "-days", "2", "-subj", "/CN=127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return str(crt), str(key)
+
+
+@pytest.fixture
+def tls_proxy(start_proxy, cert):
+    from tests.proxy.harness import low_free_port
+
+    port, tls_port = low_free_port(), low_free_port()
+    proxy = start_proxy(
+        listen=(
+            Listen("udp", "127.0.0.1", port),
+            Listen("tcp", "127.0.0.1", port),
+            Listen("tls", "127.0.0.1", tls_port),
+        ),
+        tls_certificate=cert[0],
+        tls_private_key=cert[1],
+    )
+    proxy.tls_port = tls_port
+    return proxy
+
+
+def sipsak(*args: str) -> subprocess.CompletedProcess:
+    need("sipsak")
+    res = subprocess.run(["sipsak", *args], capture_output=True, timeout=30)
+    res.stdout = res.stdout.decode("latin-1")  # it prints the certificate fingerprint raw
+    res.stderr = res.stderr.decode("latin-1")
+    return res
+
+
+class TlsPhone:
+    """A UA on one TLS connection to the proxy; requests built by :class:`UdpClient`."""
+
+    def __init__(self, port: int) -> None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+        self.local = self.sock.getsockname()[1]
+        self.builder = UdpClient(port)  # only its request builder is used
+        self.builder.port = self.local
+        self.framer = StreamFramer()
+
+    def close(self) -> None:
+        self.sock.close()
+        self.builder.close()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data.replace(b"SIP/2.0/UDP", b"SIP/2.0/TLS"))
+
+    def recv(self):
+        while True:
+            ev = self.framer.next_event()
+            if ev is not None and hasattr(ev, "headers"):
+                return ev
+            if ev is None:
+                data = self.sock.recv(65535)
+                assert data, "the proxy closed the TLS connection"
+                self.framer.feed(data)
+
+    def final(self):
+        while True:
+            msg = self.recv()
+            if msg.status >= 200:
+                return msg
+
+    def authed(self, method: str, uri: str, user: str, **kw):
+        """Send, answer the challenge, return the final response."""
+        self.send(self.builder.request(method, uri, from_user=user, **kw))
+        first = self.final()
+        if first.status not in (401, 407):
+            return first
+        name = "www-authenticate" if first.status == 401 else "proxy-authenticate"
+        ch = parse_challenge(first.headers.get(name))
+        cred = answer_challenge(ch, method=method, uri=uri, username=user, password=USERS[user])
+        hdr = "Authorization" if first.status == 401 else "Proxy-Authorization"
+        kw["headers"] = [*kw.get("headers", []), f"{hdr}: {cred.to_header()}"]
+        kw["cseq"] = kw.get("cseq", 1) + 1
+        self.send(self.builder.request(method, uri, from_user=user, **kw))
+        return self.final()
+
+
+def test_sipsak_options_and_register_over_tls(tls_proxy):
+    target = f"sip:127.0.0.1:{tls_proxy.tls_port}"
+    res = sipsak("-s", target, "--transport=tls", "--tls-ignore-cert-failure", "-vv")
+    assert res.returncode == 0 and "SIP/2.0 200 Keepalive" in res.stdout, explain(res)
+    local = free_port()
+    res = sipsak(
+        "-U", "-C", f"sip:1001@127.0.0.1:{local}", "-s", f"sip:1001@127.0.0.1:{tls_proxy.tls_port}",
+        "--transport=tls", "--tls-ignore-cert-failure", "-a", USERS["1001"], "-vv",
+    )  # fmt: skip
+    assert res.returncode == 0, explain(res)
+    bindings = tls_proxy.call(lambda: tls_proxy.server.usrloc.lookup("1001"))
+    assert bindings and all(b.socket == f"tls:127.0.0.1:{tls_proxy.tls_port}" for b in bindings)
+    assert all(b.received.endswith(";transport=tls") for b in bindings)
+
+
+def test_tls_phone_is_reached_over_its_own_connection(tls_proxy):
+    phone = TlsPhone(tls_proxy.tls_port)
+    helper = UdpClient(tls_proxy.port)
+    try:
+        contact = "<sip:1003@10.20.30.40:5061;transport=tls>"
+        ok = phone.authed("REGISTER", "sip:127.0.0.1", "1003", to="<sip:1003@127.0.0.1>",
+                          headers=[f"Contact: {contact}", "Expires: 600"])  # fmt: skip
+        assert ok.status == 200
+        (b,) = tls_proxy.call(lambda: tls_proxy.server.usrloc.lookup("1003"))
+        assert b.received == f"sip:127.0.0.1:{phone.local};transport=tls"
+        assert b.socket == f"tls:127.0.0.1:{tls_proxy.tls_port}" and b.connection_id != -1
+        # 1001 sends a MESSAGE over UDP: it arrives on the phone's TLS connection
+        first = helper.ask("MESSAGE", "sip:1003@127.0.0.1")
+        ch = parse_challenge(first.headers.get("proxy-authenticate"))
+        cred = answer_challenge(ch, method="MESSAGE", uri="sip:1003@127.0.0.1",
+                                username="1001", password=USERS["1001"])  # fmt: skip
+        helper.send_raw(helper.request("MESSAGE", "sip:1003@127.0.0.1", body="hi",
+                        headers=[f"Proxy-Authorization: {cred.to_header()}"]))  # fmt: skip
+        got = phone.recv()
+        assert got.method == "MESSAGE" and got.body == b"hi"
+        assert got.uri_text == b.contact
+        assert got.top_via.transport == "TLS"
+    finally:
+        phone.close()
+        helper.close()
+
+
+def test_tls_caller_to_udp_callee_is_double_record_routed(tls_proxy):
+    need("sipp")
+    uas_port = free_port()
+    register(tls_proxy.port, "1002", uas_port)
+    phone = TlsPhone(tls_proxy.tls_port)
+    try:
+        with sipp_peer("uas_answer.xml", tls_proxy.port, uas_port):
+            call_id = f"tls-call-{phone.local}@127.0.0.1"
+            common = dict(to="<sip:1002@127.0.0.1>", call_id=call_id)
+            contact = f"Contact: <sip:1001@127.0.0.1:{phone.local};transport=tls>"
+            ok = phone.authed("INVITE", "sip:1002@127.0.0.1", "1001", headers=[contact],
+                              **common)  # fmt: skip
+            assert ok.status == 200
+            rrs = [str(r.uri) for r in ok.record_routes]
+            assert len(rrs) == 2, rrs
+            # top: the UDP side the callee uses; then the TLS side the caller uses
+            assert rrs[0].startswith(f"sip:127.0.0.1:{tls_proxy.port};lr")
+            assert rrs[1].startswith(f"sip:127.0.0.1:{tls_proxy.tls_port};transport=tls;lr")
+            routes = [f"Route: <{r}>" for r in reversed(rrs)]
+            remote = str(ok.contacts[0].uri)
+            to = f"<sip:1002@127.0.0.1>;tag={ok.to_tag}"
+            ftag = ok.from_tag
+            for method, cseq in (("ACK", 2), ("BYE", 3)):
+                req = phone.builder.request(method, remote, to=to, call_id=call_id, cseq=cseq,
+                                            headers=routes)  # fmt: skip
+                req = req.replace(f";tag=ft{phone.builder._n}".encode(), f";tag={ftag}".encode())
+                phone.send(req)
+            assert phone.final().status == 200  # the BYE's 200, back over TLS
+    finally:
+        phone.close()
+    assert tls_proxy.stat("core:rcv_requests_bye") == 1
+
+
+def test_missing_or_bad_certificate_files_are_clear_errors(tmp_path, cert, proxy_db):
+    from kamtool.proxy.tls import tls_contexts
+
+    listen = (Listen("tls", "127.0.0.1", 5061),)
+    with pytest.raises(ConfigError, match="tls_certificate and tls_private_key"):
+        ProxyConfig(listen=listen)
+    missing = ProxyConfig(listen=listen, tls_certificate=str(tmp_path / "no.pem"),
+                          tls_private_key=cert[1])  # fmt: skip
+    with pytest.raises(ConfigError, match="no.pem.*no such file"):
+        tls_contexts(missing)
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    bad = ProxyConfig(listen=listen, tls_certificate=str(junk), tls_private_key=cert[1])
+    with pytest.raises(ConfigError, match="not a usable PEM certificate"):
+        tls_contexts(bad)
+    need_ca = ProxyConfig(listen=listen, tls_certificate=cert[0], tls_private_key=cert[1],
+                          tls_require_certificate=True)  # fmt: skip
+    with pytest.raises(ConfigError, match="tls_ca_list"):
+        tls_contexts(need_ca)
+    # and through the command line: exit status of a configuration error, one clear line
+    from tests.support.cli import invoke
+
+    res = invoke(
+        "--db", proxy_db, "serve", "--listen", f"tls:127.0.0.1:{free_port()}",
+        "--tls-certificate", str(junk), "--tls-private-key", cert[1], "--rpc-listen", "",
+    )  # fmt: skip
+    assert res.exit_code == 8
+    assert "not a usable PEM certificate" in res.stderr
+    assert "Traceback" not in res.stderr
