@@ -28,9 +28,14 @@ CALLER_NAT_HOST = "192.168.77.20"
 
 
 def register_nated(proxy, user: str, local_port: int, **kw):
+    register_nated_at(proxy.port, user, local_port, **kw)
+
+
+def register_nated_at(proxy_port: int, user: str, local_port: int, **kw):
+    """SIPp registers ``user`` claiming to be at NAT_HOST:5060, from 127.0.0.1:local_port."""
     res = sipp(
         "register_nat.xml",
-        proxy.port,
+        proxy_port,
         local_port,
         service=user,
         auth=(user, USERS[user]),
@@ -143,3 +148,91 @@ def test_nat_off_keeps_the_contact_address(start_proxy):
         assert b.received is None and b.cflags == 0
     finally:
         client.close()
+
+
+def _nat_cfg(tmp_path):
+    """The reference cfg plus what the stock kamailio.cfg does WITH_NAT for a REGISTER
+    (nathelper loaded, received_avp, nat_bflag 6, sipping_bflag 7, force_rport in
+    REQINIT, NATDETECT before save)."""
+    from tests.support.kamailio import CONFIG
+
+    text = CONFIG.read_text()
+    modules = 'loadmodule "pike.so"\n'
+    registrar = 'route[REGISTRAR] {\n\tif (!is_method("REGISTER")) return;\n'
+    reqinit = "route[REQINIT] {\n"
+    assert modules in text and registrar in text and reqinit in text, "the reference cfg changed"
+    text = text.replace(reqinit, reqinit + "\tforce_rport();\n")
+    text = text.replace(modules, modules + "\n".join([
+        'loadmodule "nathelper.so"',
+        'modparam("nathelper", "natping_interval", 30)',
+        'modparam("nathelper", "ping_nated_only", 1)',
+        'modparam("nathelper", "sipping_bflag", 7)',
+        'modparam("nathelper", "sipping_from", "sip:pinger@kamailio.org")',
+        'modparam("nathelper|registrar", "received_avp", "$avp(RECEIVED)")',
+        'modparam("usrloc", "nat_bflag", 6)',
+        "",
+    ]))  # fmt: skip
+    text = text.replace(registrar, registrar + (
+        '\tif (nat_uac_test("19")) {\n\t\tfix_nated_register();\n'
+        "\t\tsetbflag(6);\n\t\tsetbflag(7);\n\t}\n"
+    ))  # fmt: skip
+    path = tmp_path / "kamailio-nat.cfg"
+    path.write_text(text)
+    return path
+
+
+def _register_1003(port: int) -> tuple[str, str]:
+    """1003 registers from behind a NAT; (200's Contact without received, received with
+    the source port replaced by PORT)."""
+    client = UdpClient(port)
+    try:
+        resp = client.register("1003", USERS["1003"], [f"<sip:1003@{NAT_HOST}:5060>"])
+        assert resp.status == 200
+        head, _, received = resp.headers.get("contact").partition(";received=")
+        return head, received.replace(str(client.port), "PORT")
+    finally:
+        client.close()
+
+
+def test_received_and_flags_match_kamailio_with_nathelper(tmp_path, start_proxy, monkeypatch):
+    """The same NATed REGISTER (SIPp) to a Kamailio running the reference cfg with the
+    stock WITH_NAT registration logic and to kamtool: ul.dump shows the same binding."""
+    from tests.support import kamailio as kam
+
+    if not kam.kamailio_available():
+        from tests.support.require import unavailable
+
+        unavailable("kamailio 5.6 with the reference cfg is not installed (scripts/test)")
+    need("sipp")
+    monkeypatch.setattr(kam, "CONFIG", _nat_cfg(tmp_path))
+    theirs_port = free_port()
+    with kam.Kamailio(tmp_path) as k:
+        register_nated_at(k.sip_port, "1002", theirs_port)
+        their_reply = _register_1003(k.sip_port)
+        (theirs,) = [
+            c["Contact"]
+            for aor in k.rpc("ul.dump")["Domains"][0]["Domain"]["AoRs"]
+            for c in aor["Info"]["Contacts"]
+            if aor["Info"]["AoR"] == "1002"
+        ]
+    rpc_port = free_port()
+    proxy = start_proxy(rpc_listen=f"127.0.0.1:{rpc_port}", rpc_runtime_dir=str(tmp_path / "rt"))
+    ours_port = free_port()
+    register_nated_at(proxy.port, "1002", ours_port)
+    our_reply = _register_1003(proxy.port)
+    # the 200 lists the binding with registrar's received parameter, as Kamailio's does
+    assert our_reply[0] == their_reply[0] and their_reply[0].endswith(";expires=600")
+    assert our_reply[1] == their_reply[1] == '"sip:127.0.0.1:PORT"'
+    (ours,) = [
+        c["Contact"]
+        for aor in rpc(rpc_port, "ul.dump")["result"]["Domains"][0]["Domain"]["AoRs"]
+        for c in aor["Info"]["Contacts"]
+        if aor["Info"]["AoR"] == "1002"
+    ]
+    assert theirs["Received"] == f"sip:127.0.0.1:{theirs_port}"
+    assert ours["Received"] == f"sip:127.0.0.1:{ours_port}"
+    for key in ("Address", "CFlags", "Path", "Socket"):
+        if key == "Socket":
+            assert ours[key].split(":")[:2] == theirs[key].split(":")[:2]
+        else:
+            assert ours[key] == theirs[key], key
