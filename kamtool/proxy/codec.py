@@ -255,11 +255,19 @@ class Codec:
         raw = f"SIP/2.0/{transport} {hp};branch={branch}"  # written once, as Via would
         return Via(transport, host, port, {"branch": branch}, _raw=raw)
 
-    def record_route(self, local: Listen, ftag: str | None, did: str | None) -> str:
+    def record_route(
+        self, local: Listen, ftag: str | None, did: str | None, r2: bool = False
+    ) -> str:
+        """Our Record-Route entry for ``local``; ``r2``: one of a double route."""
         host = format_host(local.host)
         port = "" if local.port == 5060 else f":{local.port}"
         transport = "" if local.proto == "udp" else f";transport={local.proto}"
-        params = ";lr" + (f";ftag={ftag}" if ftag else "") + (f";did={did}" if did else "")
+        params = (
+            (";r2=on" if r2 else "")
+            + ";lr"
+            + (f";ftag={ftag}" if ftag else "")
+            + (f";did={did}" if did else "")
+        )
         return f"<sip:{host}{port}{transport}{params}>"
 
     def add_record_route(self, req: Request, endpoint: Any, did: str | None) -> None:

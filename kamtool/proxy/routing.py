@@ -430,8 +430,11 @@ class Router:
             # enable_double_rr: leaving on another socket (UDP in, TLS out ...) the callee
             # must reach us on the outbound one and the caller on the inbound one, so a
             # second entry of ours goes on top; loose_route() consumes both.
+            # Both entries carry r2=on, as Kamailio's rr module marks a double route.
             did = stx.ctx.did if stx.ctx is not None else None
-            out.prepend_record_route(self.codec.record_route(local, out.from_tag, did))
+            r2 = self.codec.record_route
+            out.headers.replace_first_value("record-route", r2(inbound, out.from_tag, did, r2=True))
+            out.prepend_record_route(r2(local, out.from_tag, did, r2=True))
         return out
 
     # ------------------------------------------------------------------ in-dialog

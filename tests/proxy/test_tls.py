@@ -177,8 +177,10 @@ def test_tls_caller_to_udp_callee_is_double_record_routed(tls_proxy):
             rrs = [str(r.uri) for r in ok.record_routes]
             assert len(rrs) == 2, rrs
             # top: the UDP side the callee uses; then the TLS side the caller uses
-            assert rrs[0].startswith(f"sip:127.0.0.1:{tls_proxy.port};lr")
-            assert rrs[1].startswith(f"sip:127.0.0.1:{tls_proxy.tls_port};transport=tls;lr")
+            assert rrs[0].startswith(f"sip:127.0.0.1:{tls_proxy.port};r2=on;lr;ftag=")
+            assert rrs[1].startswith(
+                f"sip:127.0.0.1:{tls_proxy.tls_port};transport=tls;r2=on;lr;ftag="
+            )
             routes = [f"Route: <{r}>" for r in reversed(rrs)]
             remote = str(ok.contacts[0].uri)
             to = f"<sip:1002@127.0.0.1>;tag={ok.to_tag}"
