@@ -236,3 +236,75 @@ def test_received_and_flags_match_kamailio_with_nathelper(tmp_path, start_proxy,
             assert ours[key].split(":")[:2] == theirs[key].split(":")[:2]
         else:
             assert ours[key] == theirs[key], key
+
+
+def test_nated_tcp_phone_gets_the_whole_call_on_its_connection(proxy):
+    """A phone behind a NAT on TCP (Contact 10.x:5060;transport=tcp, listening nowhere):
+    the INVITE comes on the connection it registered on, and so do the caller's ACK and
+    BYE, routed by the alias the proxy put on the phone's 200."""
+    need("sipp")
+    from kamtool.sip.digest import answer_challenge, parse_challenge
+    from kamtool.sip.parser import StreamFramer
+    from tests.proxy.harness import sipp_background
+
+    contact = "<sip:1003@10.99.99.99:5060;transport=tcp>"
+    helper = UdpClient(proxy.port)  # builds the requests, answers nothing itself
+    framer = StreamFramer()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as phone:
+
+        def next_message():
+            while True:
+                ev = framer.next_event()
+                if ev is not None and hasattr(ev, "headers"):
+                    return ev
+                if ev is None:
+                    data = phone.recv(65535)
+                    assert data, "the proxy closed the phone's connection"
+                    framer.feed(data)
+
+        def send(data: bytes) -> None:
+            phone.sendall(data.replace(b"SIP/2.0/UDP 127.0.0.1", b"SIP/2.0/TCP 10.99.99.99"))
+
+        reg = dict(from_user="1003", to="<sip:1003@127.0.0.1>", call_id="tcp-nat-reg@x",
+                   headers=[f"Contact: {contact}", "Expires: 600"])  # fmt: skip
+        send(helper.request("REGISTER", "sip:127.0.0.1", **reg))
+        ch = parse_challenge(next_message().headers.get("www-authenticate"))
+        cred = answer_challenge(ch, method="REGISTER", uri="sip:127.0.0.1",
+                                username="1003", password=USERS["1003"])  # fmt: skip
+        reg["headers"] = [*reg["headers"], f"Authorization: {cred.to_header()}"]
+        send(helper.request("REGISTER", "sip:127.0.0.1", cseq=2, **reg))
+        assert next_message().status == 200
+        (b,) = proxy.call(lambda: proxy.server.usrloc.lookup("1003"))
+        assert b.received == f"sip:127.0.0.1:{phone.getsockname()[1]};transport=tcp"
+        uac = sipp_background("uac_call.xml", proxy.port, free_port(), **caller_args("1003"))
+        try:
+            invite = next_message()
+            assert (
+                invite.method == "INVITE"
+                and invite.uri_text == "sip:1003@10.99.99.99:5060;transport=tcp"
+            )
+            h = invite.headers
+            ok = "\r\n".join([
+                "SIP/2.0 200 OK",
+                *[f"Via: {v}" for v in h.get_all("via")],
+                *[f"Record-Route: {r}" for r in h.get_all("record-route")],
+                f"From: {h.get('from')}", f"To: {h.get('to')};tag=phone1",
+                f"Call-ID: {invite.call_id}", f"CSeq: {h.get('cseq')}",
+                f"Contact: {contact}", "Content-Length: 0", "", "",
+            ])  # fmt: skip
+            phone.sendall(ok.encode())
+            ack = next_message()
+            assert ack.method == "ACK" and "alias" not in ack.uri_text
+            bye = next_message()
+            assert bye.method == "BYE" and bye.uri_text == "sip:1003@10.99.99.99:5060;transport=tcp"
+            h = bye.headers
+            phone.sendall("\r\n".join([
+                "SIP/2.0 200 OK", *[f"Via: {v}" for v in h.get_all("via")],
+                f"From: {h.get('from')}", f"To: {h.get('to')}", f"Call-ID: {bye.call_id}",
+                f"CSeq: {h.get('cseq')}", "Content-Length: 0", "", "",
+            ]).encode())  # fmt: skip
+            out, err = uac.communicate(timeout=30)
+            assert uac.returncode == 0, out[-3000:] + err[-2000:]
+        finally:
+            uac.kill()
+    helper.close()
