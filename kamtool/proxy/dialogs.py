@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from kamtool.core.hashes import core_hash
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class DialogTracker:
         caller: Leg,
     ) -> Dialog:
         """A new dialog for an initial INVITE (state 1)."""
-        h_entry = zlib.crc32(call_id.encode()) % HASH_SIZE
+        h_entry = core_hash(call_id, HASH_SIZE)
         self._next_id[h_entry] += 1
         now = int(self.clock())
         d = Dialog(

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from kamtool.core.hashes import core_hash
 
 __all__ = [
     "HashTable",
@@ -56,7 +57,7 @@ class HashTable:
         return 1 << self.size
 
     def slot_of(self, key: str) -> int:
-        return zlib.crc32(key.encode()) & (self.slots - 1)
+        return core_hash(key, self.slots, ignore_case=True)
 
     def _live(self, key: str) -> Item | None:
         item = self.items.get(key)

@@ -14,9 +14,14 @@ Order for every request (issue #5, item 2):
    non-REGISTER; 403 when the authenticated user is not the From user; credentials removed
    before forwarding); requests neither from nor to a local domain → ``403 Not relaying``;
 9. REGISTER → registrar; no user in the R-URI → ``484``;
-10. location lookup → relay to every binding (q-groups in series, equal q in parallel),
+10. alias_db_lookup (an R-URI user that is an alias becomes its user), location lookup →
+    relay to every binding (q-groups in series, equal q in parallel),
     ``404 User Not Found`` without bindings, ``405`` when the bindings do not accept the
     method; INVITEs are tracked as dialogs.
+
+Accounting flags (:mod:`kamtool.proxy.acc`) go on the transaction as the cfg sets them:
+FLT_ACC on INVITEs, plus FLT_ACCMISSED once the callee was found in the location table;
+FLT_ACC and FLT_ACCFAILED on in-dialog BYEs.
 
 Responses are matched to their branch by the top Via branch (ours); the rest are
 forwarded statelessly by the next Via.
@@ -27,6 +32,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kamtool.proxy.acc import ACC, ACC_FAILED, ACC_MISSED
 from kamtool.proxy.auth import Authenticator
 from kamtool.proxy.codec import Codec, ParseFailure
 from kamtool.proxy.config import ProxyConfig
@@ -78,6 +84,8 @@ class Router:
         database: Any = None,
         permissions: Any = None,
         domains: Any = None,
+        accounting: Any = None,
+        aliases: Any = None,
     ) -> None:
         self.config = config
         self.timers = timers
@@ -87,6 +95,7 @@ class Router:
         self.database = database
         self.permissions = permissions  # address table (allow_source_address), or None
         self.domains = domains  # domain table (is_from_local / is_uri_host_local), or None
+        self.aliases = aliases  # dbaliases (alias_db_lookup), or None
         self.accepting = True
         self.transports: Any = None
         self.local_names = config.local_names
@@ -103,6 +112,8 @@ class Router:
             t2=config.t2,
             t4=config.t4,
         )
+        if accounting is not None:  # acc: CDRs of flagged transactions
+            self.tm.on_final_out = accounting.on_reply
         self.dialogs = DialogTracker(
             timers, lifetime=config.dialog_lifetime, stats=stats, send_bye=self._send_bye
         )
@@ -352,11 +363,14 @@ class Router:
     # ------------------------------------------------------------------ relay
 
     def relay_initial(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
-        """route[LOCATION]: lookup, then t_relay to the bindings."""
+        """route[LOCATION]: alias_db_lookup, lookup, then t_relay to the bindings."""
         codec = self.codec
         method = req.method
+        if self.aliases is not None:
+            self.aliases.rewrite(req)
         ruri = codec.ruri(req)
-        if self.is_local_domain(ruri):
+        local = self.is_local_domain(ruri)
+        if local:
             aor = self.usrloc.aor_key(ruri.user, ruri.host)
             bindings = self.usrloc.lookup(aor)
             if not bindings:
@@ -386,6 +400,8 @@ class Router:
         stx = self.tm.new_server(req, endpoint, addr, codec.reply_address(req, endpoint, addr))
         codec.mark_received(req, addr)
         stx.build = self._build_branch
+        if method == "INVITE":  # setflag(FLT_ACC); FLT_ACCMISSED once lookup() found the user
+            stx.flags |= ACC | (ACC_MISSED if local else 0)
         if method in RECORD_ROUTED:
             dialog = None
             if method == "INVITE":
@@ -479,6 +495,8 @@ class Router:
             self.send_to(target.dest, out.to_bytes())
             return
         stx = self.tm.new_server(req, endpoint, addr, reply_addr)
+        if method == "BYE":  # setflag(FLT_ACC); setflag(FLT_ACCFAILED)
+            stx.flags |= ACC | ACC_FAILED
         codec.mark_received(req, addr)
         stx.build = self._build_in_dialog
         if alias_dest is not None:

@@ -54,6 +54,7 @@ class ProxyServer:
     * ``tm``: :class:`~kamtool.proxy.tm.TransactionLayer` (``stats()`` for tm.stats)
     * ``stats``: :class:`~kamtool.proxy.stats.Statistics`
     * ``permissions``/``domains``: :mod:`kamtool.rpc.methods.dbtables` (address, trusted, domain)
+    * ``acc``: :class:`~kamtool.proxy.acc.Accounting` (CDR writer)
     * ``started_at``: unix time of start (core.uptime)
     """
 
@@ -76,6 +77,7 @@ class ProxyServer:
         self.permissions: Any = None
         self.domains: Any = None
         self.rpc: Any = None
+        self.acc: Any = None
         self._stopped: asyncio.Event | None = None
         self._stopping = False
         self._ul_timer: Any = None
@@ -90,6 +92,8 @@ class ProxyServer:
 
     async def start(self) -> None:
         """Open the database, build the modules and bind every listener."""
+        from kamtool.proxy.acc import Accounting
+        from kamtool.proxy.aliases import AliasLookup
         from kamtool.proxy.auth import Authenticator
         from kamtool.proxy.routing import Router
         from kamtool.rpc.methods.dbtables import AddressTable, DomainTable
@@ -128,6 +132,8 @@ class ProxyServer:
         self.domains.load()
         if cfg.served_domain:
             self.domains.record_if_empty(cfg.served_domain)
+        self.acc = Accounting(self.database)
+        self.acc.start()
         self.router = Router(
             cfg,
             timers=self.timers,
@@ -137,6 +143,8 @@ class ProxyServer:
             database=self.database,
             permissions=self.permissions,
             domains=self.domains,
+            accounting=self.acc,
+            aliases=AliasLookup(self.database),
         )
         tls = None
         if any(lst.proto == "tls" for lst in cfg.listen):
@@ -150,6 +158,7 @@ class ProxyServer:
             await self._start_rpc()
         except BaseException:
             await self.transports.close()
+            self.acc.close()
             raise
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
 
@@ -242,6 +251,8 @@ class ProxyServer:
             await self.transports.close()
         if self.timers is not None:
             self.timers.close()
+        if self.acc is not None:  # the CDRs of the calls drained above
+            await asyncio.get_running_loop().run_in_executor(None, self.acc.close)
         if self.usrloc is not None and self.usrloc.db_mode == 2:
             try:
                 n = self.usrloc.flush()

@@ -101,6 +101,7 @@ class ServerTx:
     on_response: Callable[[ServerTx, ClientTx, Any], None] | None = None  # any relayed reply
     build: Callable[[ServerTx, Target, str], Any] | None = None  # -> the branch's Request
     ctx: Any = None  # routing data (dialog ...)
+    flags: int = 0  # the cfg's per-transaction flags (setflag), bits 1 << n
 
 
 class TransactionLayer:
@@ -135,6 +136,9 @@ class TransactionLayer:
         self.server: dict[tuple, ServerTx] = {}
         self.client: dict[tuple[str, str], ClientTx] = {}
         self.total_local = 0
+        # acc: called with (flags, request, response) as a flagged transaction's final
+        # response goes out (Kamailio's TMCB_RESPONSE_OUT)
+        self.on_final_out: Callable[[int, Any, Any], None] | None = None
         self._armed: Any = None
         self._armed_at = _INF
         c = stats.counter
@@ -255,6 +259,11 @@ class TransactionLayer:
                 self._rpl_sent.value += 1
             self._run(events)
         if status >= 200:
+            if stx.flags and self.on_final_out is not None:
+                try:
+                    self.on_final_out(stx.flags, stx.request, response)
+                except Exception:  # accounting must never break the call
+                    log.exception("accounting the reply to %s failed", stx.method)
             self._complete(stx, status)
 
     def local_reply(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import zlib
+import ipaddress
 from typing import Any, Protocol
 
+from kamtool.core.hashes import core_hash
 from kamtool.rpc.methods import Registry, RpcFault
 
 __all__ = ["Domains", "Permissions", "register", "register_domain"]
@@ -33,6 +34,15 @@ class Domains(Protocol):
     def reload(self) -> None: ...
 
 
+def address_bucket(ip: str) -> int:
+    """Permissions' ``table`` number: the core hash of the binary address, 128 buckets."""
+    try:
+        packed = ipaddress.ip_address(ip).packed
+    except ValueError:
+        packed = ip.encode()
+    return core_hash(packed, 128)
+
+
 def _is_host(row: Any) -> bool:
     return row.mask >= (128 if ":" in row.ip_addr else 32)
 
@@ -44,7 +54,7 @@ def register(registry: Registry, perms: Permissions) -> None:
     def address_dump() -> list[dict[str, Any]]:
         return [
             {
-                "table": zlib.crc32(r.ip_addr.encode()) & 127,
+                "table": address_bucket(r.ip_addr),
                 "group": r.grp,
                 "item": {"ip": r.ip_addr, "port": r.port, "tag": r.tag or "NULL"},
             }

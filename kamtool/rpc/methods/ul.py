@@ -8,10 +8,10 @@ contacts are ``{"Contact": {...}}`` with Kamailio's keys in Kamailio's order.
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from kamtool.core.hashes import core_hash
 from kamtool.rpc.methods import Param, Registry, RpcFault
 
 __all__ = ["BindingLike", "Usrloc", "contact_info", "register"]
@@ -111,8 +111,8 @@ def contact_info(b: BindingLike, now: float) -> dict[str, Any]:
 
 
 def aor_hash(aor: str) -> int:
-    """A stable 32-bit id for ``HashID`` (Kamailio uses its own core hash; any is fine)."""
-    return zlib.crc32(aor.encode())
+    """``HashID``: Kamailio's core hash of the AoR, the number Kamailio shows."""
+    return core_hash(aor)
 
 
 def register(
