@@ -88,7 +88,7 @@ def test_nated_caller_gets_the_callees_bye_by_its_alias(proxy):
     args = caller_args()
     args["variables"]["nat_host"] = CALLER_NAT_HOST
     with sipp_peer("uac_nat_wait_bye.xml", proxy.port, free_port(), **args):
-        res = sipp("uas_answer_hangup.xml", proxy.port, uas_port)
+        res = sipp("uas_hangup.xml", proxy.port, uas_port)
         assert res.returncode == 0, explain(res)
     assert proxy.stat("core:rcv_requests_bye") == 1
 
