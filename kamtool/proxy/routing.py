@@ -381,6 +381,13 @@ class Router:
             if not allowed:
                 self._stateful_reply(req, endpoint, addr, 405, "Method Not Allowed")
                 return
+            if getattr(ruri, "secure", False):
+                # RFC 3261 §16.5, RFC 5630 §3.1.3: a sips: request only goes to sips:
+                # contacts (TLS on every hop); Kamailio's lookup() does not check this.
+                allowed = [b for b in allowed if b.contact[:5].lower() == "sips:"]
+                if not allowed:
+                    self._stateful_reply(req, endpoint, addr, 480, "Temporarily Unavailable")
+                    return
             groups: list[list[Target]] = []
             for b in allowed:
                 target = codec.target_for_binding(b, self._tcp_alive)

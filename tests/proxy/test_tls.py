@@ -103,8 +103,8 @@ class TlsPhone:
             if msg.status >= 200:
                 return msg
 
-    def authed(self, method: str, uri: str, user: str, **kw):
-        """Send, answer the challenge, return the final response."""
+    def authed(self, method: str, uri: str, user: str, wait: bool = True, **kw):
+        """Send, answer the challenge, return the final response (None: not waited for)."""
         self.send(self.builder.request(method, uri, from_user=user, **kw))
         first = self.final()
         if first.status not in (401, 407):
@@ -116,7 +116,7 @@ class TlsPhone:
         kw["headers"] = [*kw.get("headers", []), f"{hdr}: {cred.to_header()}"]
         kw["cseq"] = kw.get("cseq", 1) + 1
         self.send(self.builder.request(method, uri, from_user=user, **kw))
-        return self.final()
+        return self.final() if wait else None
 
 
 def test_sipsak_options_and_register_over_tls(tls_proxy):
@@ -225,3 +225,40 @@ def test_missing_or_bad_certificate_files_are_clear_errors(tmp_path, cert, proxy
     assert res.exit_code == 8
     assert "not a usable PEM certificate" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_sips_request_uri_only_reaches_sips_contacts(tls_proxy):
+    """RFC 3261 §16.5 / RFC 5630: a sips: Request-URI goes to sips contacts (over TLS)
+    only; a user registered with a plain sip: contact gets 480 instead of a cleartext hop."""
+    phone = TlsPhone(tls_proxy.tls_port)
+    plain = UdpClient(tls_proxy.port)
+    try:
+        ok = phone.authed("REGISTER", "sip:127.0.0.1", "1003", to="<sip:1003@127.0.0.1>",
+                          headers=["Contact: <sips:1003@10.20.30.40>", "Expires: 600"])  # fmt: skip
+        assert ok.status == 200
+        resp = plain.register("1002", USERS["1002"], [f"<sip:1002@127.0.0.1:{free_port()}>"])
+        assert resp.status == 200
+        # 1001 over TLS: MESSAGE to sips:1003 arrives on 1003's TLS connection
+        caller = TlsPhone(tls_proxy.tls_port)
+        try:
+            caller.authed("MESSAGE", "sips:1003@127.0.0.1", "1001", wait=False, body="secure")
+            got = phone.recv()
+            assert got.method == "MESSAGE" and got.uri_text == "sips:1003@10.20.30.40"
+            assert got.top_via.transport == "TLS" and got.body == b"secure"
+            phone.send((f"SIP/2.0 200 OK\r\n{_echo(got)}Content-Length: 0\r\n\r\n").encode())
+            assert caller.final().status == 200
+            # sips:1002 has only a sip: contact over UDP: not reachable securely
+            assert caller.authed("MESSAGE", "sips:1002@127.0.0.1", "1001", body="x").status == 480
+        finally:
+            caller.close()
+    finally:
+        phone.close()
+        plain.close()
+
+
+def _echo(req) -> str:
+    h = req.headers
+    lines = [f"Via: {v}" for v in h.get_all("via")]
+    lines += [f"From: {h.get('from')}", f"To: {h.get('to')};tag=t1", f"Call-ID: {req.call_id}"]
+    lines += [f"CSeq: {h.get('cseq')}"]
+    return "".join(f"{line}\r\n" for line in lines)
