@@ -308,3 +308,22 @@ def test_nated_tcp_phone_gets_the_whole_call_on_its_connection(proxy):
         finally:
             uac.kill()
     helper.close()
+
+
+def test_sipsak_behind_a_nat_registers_with_its_source_as_received(proxy):
+    """sipsak (a real UA) says Contact 192.168.1.5:5060 but sends from 127.0.0.1:lport."""
+    import subprocess
+
+    from tests.proxy.harness import low_free_port
+
+    need("sipsak")
+    lport = low_free_port()
+    res = subprocess.run(
+        ["sipsak", "-U", "-C", "sip:1001@192.168.1.5:5060", "-l", str(lport), "--symmetric",
+         "-s", f"sip:1001@127.0.0.1:{proxy.port}", "-a", USERS["1001"]],
+        capture_output=True, timeout=30,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout.decode("latin-1")[-2000:]
+    (b,) = proxy.call(lambda: proxy.server.usrloc.lookup("1001"))
+    assert b.contact == "sip:1001@192.168.1.5:5060"
+    assert b.received == f"sip:127.0.0.1:{lport}" and b.cflags == 192
