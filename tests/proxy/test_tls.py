@@ -31,8 +31,11 @@ def cert(tmp_path_factory):
     """(certificate, key) PEM files of a self-signed certificate for 127.0.0.1."""
     if shutil.which("openssl") is None:
         unavailable("openssl is not installed")
-    d = tmp_path_factory.mktemp("tls")
-    crt, key = d / "cert.pem", d / "key.pem"
+    return make_cert(tmp_path_factory.mktemp("tls"))
+
+
+def make_cert(d, name: str = "") -> tuple[str, str]:
+    crt, key = d / f"cert{name}.pem", d / f"key{name}.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
          "-out", str(crt), "-days", "2", "-subj", "/CN=127.0.0.1"],
@@ -262,3 +265,92 @@ def _echo(req) -> str:
     lines += [f"From: {h.get('from')}", f"To: {h.get('to')};tag=t1", f"Call-ID: {req.call_id}"]
     lines += [f"CSeq: {h.get('cseq')}"]
     return "".join(f"{line}\r\n" for line in lines)
+
+
+def test_client_certificates_and_outgoing_verified_tls(start_proxy, cert, tmp_path):
+    """tls_require_certificate: a client without a certificate gets no SIP at all, one with
+    a certificate from tls_ca_list is served. tls_verify_certificate: the proxy opens a
+    verified TLS connection to a tls contact and shows its own certificate there."""
+
+    from tests.proxy.harness import low_free_port
+
+    port, tls_port = low_free_port(), low_free_port()
+    start_proxy(
+        listen=(Listen("udp", "127.0.0.1", port), Listen("tls", "127.0.0.1", tls_port)),
+        tls_certificate=cert[0], tls_private_key=cert[1], tls_ca_list=cert[0],
+        tls_require_certificate=True, tls_verify_certificate=True,
+    )  # fmt: skip
+    options = (
+        f"OPTIONS sip:127.0.0.1:{tls_port} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;"
+        "branch=z9hG4bKcert\r\nFrom: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\n"
+        "Call-ID: cert@x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+    def ask(with_cert: bool) -> bytes:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        if with_cert:
+            ctx.load_cert_chain(*cert)
+        try:
+            raw = socket.create_connection(("127.0.0.1", tls_port), timeout=5)
+            with ctx.wrap_socket(raw) as s:
+                s.sendall(options)
+                return s.recv(65535)
+        except (ssl.SSLError, ConnectionError):
+            return b""
+
+    assert ask(with_cert=False) == b""
+    assert ask(with_cert=True).startswith(b"SIP/2.0 200 Keepalive")
+
+    got = _message_to_tls_ua(port, "1002", cert, cert[0])
+    assert got.startswith(b"MESSAGE sip:1002@127.0.0.1:"), got
+    assert b"Via: SIP/2.0/TLS 127.0.0.1:" in got and got.endswith(b"over tls")
+    # a UA whose certificate is not from tls_ca_list: the proxy does not talk to it
+    got = _message_to_tls_ua(port, "1003", make_cert(tmp_path, "other"), cert[0])
+    assert not got.startswith(b"MESSAGE"), got
+
+
+def _message_to_tls_ua(port: int, user: str, ua_cert: tuple[str, str], proxy_ca: str) -> bytes:
+    """``user`` registers (over UDP) a tls contact served by a UA with ``ua_cert`` that
+    trusts ``proxy_ca`` and wants the proxy's certificate; 1001 sends it a MESSAGE;
+    returns what the UA read (or the error it saw)."""
+    import threading
+
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(*ua_cert)
+    server_ctx.load_verify_locations(cafile=proxy_ca)
+    server_ctx.verify_mode = ssl.CERT_OPTIONAL  # checked below: the proxy must show one
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+    ua_port = listener.getsockname()[1]
+    got: list[bytes] = []
+
+    def serve_one() -> None:
+        try:
+            conn, _ = listener.accept()
+            with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.settimeout(10)
+                shown = tls.getpeercert(binary_form=True)
+                got.append(tls.recv(65535) if shown else b"no client certificate")
+        except (OSError, ssl.SSLError) as exc:
+            got.append(repr(exc).encode())
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    uri = f"sip:{user}@127.0.0.1"
+    client = UdpClient(port)
+    try:
+        contact = f"<{uri}:{ua_port};transport=tls>"
+        assert client.register(user, USERS[user], [contact]).status == 200
+        first = client.ask("MESSAGE", uri)
+        ch = parse_challenge(first.headers.get("proxy-authenticate"))
+        cred = answer_challenge(ch, method="MESSAGE", uri=uri, username="1001",
+                                password=USERS["1001"])  # fmt: skip
+        client.send_raw(client.request("MESSAGE", uri, body="over tls",
+                        headers=[f"Proxy-Authorization: {cred.to_header()}"]))  # fmt: skip
+        thread.join(15)
+    finally:
+        client.close()
+        listener.close()
+    return got[0] if got else b""
