@@ -449,16 +449,24 @@ class Router:
         local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
         out = self.codec.forward(stx.request, target, branch, local, self.config.max_forwards)
         inbound = stx.endpoint.listen if stx.endpoint is not None else None
-        if stx.method in RECORD_ROUTED and local is not None and local != inbound:
+        if local is not None and local != inbound and self._record_routed(out):
             # enable_double_rr: leaving on another socket (UDP in, TLS out ...) the callee
             # must reach us on the outbound one and the caller on the inbound one, so a
             # second entry of ours goes on top; loose_route() consumes both.
             # Both entries carry r2=on, as Kamailio's rr module marks a double route.
-            did = stx.ctx.did if stx.ctx is not None else None
+            did = getattr(stx.ctx, "did", None)
             r2 = self.codec.record_route
             out.headers.replace_first_value("record-route", r2(inbound, out.from_tag, did, r2=True))
             out.prepend_record_route(r2(local, out.from_tag, did, r2=True))
         return out
+
+    def _record_routed(self, req: Any) -> bool:
+        """True when the top Record-Route is ours (we record-routed this request)."""
+        try:
+            rrs = req.record_routes
+        except ParseError:
+            return False
+        return bool(rrs) and self.is_myself(rrs[0].uri)
 
     # ------------------------------------------------------------------ in-dialog
 
