@@ -39,6 +39,7 @@ from kamtool.proxy.config import ProxyConfig
 from kamtool.proxy.dialogs import DLG_STATE_DELETED, DialogTracker, Leg
 from kamtool.proxy.nat import NatHelper
 from kamtool.proxy.registrar import Registrar
+from kamtool.proxy.stats import ReceivedReplies
 from kamtool.proxy.tm import ServerTx, Target, TransactionLayer
 from kamtool.proxy.usrloc import LocationStore
 from kamtool.sip.errors import ParseError
@@ -121,7 +122,7 @@ class Router:
         self.nat = NatHelper(config, self.codec, stats)
         c = stats.counter
         self.c_rcv_req = c("core", "rcv_requests")
-        self.c_rcv_rpl = c("core", "rcv_replies")
+        self.rcv_replies = ReceivedReplies(stats)
         self.c_fwd_req = c("core", "fwd_requests")
         self.c_fwd_rpl = c("core", "fwd_replies")
         self.c_drop_req = c("core", "drop_requests")
@@ -143,6 +144,7 @@ class Router:
             + ("408", "483", "500")
         }
         self.sl_class = {k: c("sl", f"{k}xx_replies") for k in range(1, 7)}
+        self.sl_other = c("sl", "xxx_replies")  # codes outside 100-699
         self.sl_sent = c("sl", "sent_replies")
         self.sl_err = c("sl", "sent_err_replies")
         self.sl_acks = c("sl", "received_ACKs")
@@ -174,16 +176,19 @@ class Router:
         status: int,
         reason: str,
         headers: list[tuple[str, str]] | None = None,
+        *,
+        error: bool = False,
     ) -> None:
-        """Stateless reply (sl_send_reply), To-tag like Kamailio's ``<32hex>.<8hex>``."""
+        """Stateless reply (sl_send_reply), To-tag like Kamailio's ``<32hex>.<8hex>``;
+        ``error``: the answer to a failure of our own (sl_reply_error, sl:sent_err_replies)."""
         data = self.codec.local_reply(request, status, reason, headers or [], stateless=True)
         endpoint.send(data, self.codec.reply_address(request, endpoint, addr))
         self.sl_sent.value += 1
-        self.sl_class[min(status // 100, 6)].value += 1
-        counter = self.sl.get(str(status))
-        if counter is not None:
-            counter.value += 1
-        if status >= 300:
+        # as Kamailio's sl: a code with its own counter is not counted in its class
+        # (sl:4xx_replies are the 4xx other than 400, 401, 403 ...), so the two add up
+        counter = self.sl.get(str(status)) or self.sl_class.get(status // 100, self.sl_other)
+        counter.value += 1
+        if error:
             self.sl_err.value += 1
 
     # ================================================================== entry
@@ -225,11 +230,17 @@ class Router:
                 log.exception("error routing %s from %s:%s", msg.method, addr[0], addr[1])
                 if msg.method != "ACK":
                     try:
-                        self._sl_reply(msg, endpoint, addr, 500, "Server Internal Error")
+                        self._sl_reply(
+                            msg, endpoint, addr, 500, "Server Internal Error", error=True
+                        )
                     except Exception:
                         pass
         else:
-            self.c_rcv_rpl.value += 1
+            try:
+                cseq = msg.cseq
+            except ParseError:
+                cseq = None  # still a received reply; dropped below
+            self.rcv_replies.count(msg.status, cseq.method if cseq else None)
             try:
                 self.route_response(msg, endpoint, addr)
             except ParseError as exc:

@@ -184,6 +184,7 @@ class ProxyServer:
             domains=self.domains,
             started=self.started_at,
             sockets=lambda: [(x.proto, x.host, x.port) for x in cfg.listen],
+            processes=self._tasks,
             dispatch=dispatch,
             database=self.database,
         )
@@ -205,6 +206,19 @@ class ProxyServer:
         )
         await rpc.start()
         self.rpc = rpc
+
+    def _tasks(self) -> list[str]:
+        """``core.ps``: what Kamailio runs as processes runs here as tasks of one loop;
+        named as Kamailio names them, so ``kamtool ps`` reads the same on both."""
+        tasks = [f"{x.proto} receiver sock={x.host}:{x.port}" for x in self.config.listen]
+        tasks.append("timer")
+        if self.rpc is not None:
+            tasks.append(f"JSONRPCS HTTP sock={self.rpc.host}:{self.rpc.port}")
+            if self.rpc.fifo is not None:
+                tasks.append("JSONRPCS FIFO")
+            if self.rpc.dgram is not None:
+                tasks.append("JSONRPCS DATAGRAM")
+        return tasks
 
     def _usrloc_tick(self) -> None:
         """Every ``timer_interval``: usrloc expiry/write-back, idle TCP connections."""

@@ -366,3 +366,50 @@ def _read(stat: Stat) -> int:
         return int(stat())
     except Exception:  # a broken gauge must not break stats.get_statistics for all
         return 0
+
+
+# the request methods whose replies core counts per class (``rcv_replies_2xx_reg`` ...)
+_REPLY_METHODS = {
+    "BYE": "bye",
+    "CANCEL": "cancel",
+    "INVITE": "invite",
+    "MESSAGE": "message",
+    "PRACK": "prack",
+    "REFER": "refer",
+    "REGISTER": "reg",
+    "UPDATE": "update",
+}
+
+
+class ReceivedReplies:
+    """core's ``rcv_replies*`` counters, bumped for every reply received (Kamailio's kex
+    counts them before any routing): the total, the class (``4xx`` includes 401), 180-189
+    as ``18x``, five common codes, and the class per CSeq method."""
+
+    def __init__(self, stats: Statistics) -> None:
+        c = stats.counter
+        self.total = c("core", "rcv_replies")
+        self.by_class = {k: c("core", f"rcv_replies_{k}xx") for k in range(1, 7)}
+        self.ringing = c("core", "rcv_replies_18x")
+        self.by_code = {k: c("core", f"rcv_replies_{k}") for k in (401, 404, 407, 480, 486)}
+        self.by_method = {
+            (k, method): c("core", f"rcv_replies_{k}xx_{suffix}")
+            for k in range(1, 7)
+            for method, suffix in _REPLY_METHODS.items()
+        }
+
+    def count(self, status: int, method: str | None) -> None:
+        """One reply with ``status`` to a request of ``method`` (its CSeq method)."""
+        self.total.value += 1
+        cls = status // 100
+        if cls not in self.by_class:
+            return  # not a SIP status (700+): only the total, as Kamailio
+        self.by_class[cls].value += 1
+        if 180 <= status <= 189:
+            self.ringing.value += 1
+        code = self.by_code.get(status)
+        if code is not None:
+            code.value += 1
+        per_method = self.by_method.get((cls, method or ""))
+        if per_method is not None:
+            per_method.value += 1

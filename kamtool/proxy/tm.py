@@ -135,7 +135,6 @@ class TransactionLayer:
         )
         self.server: dict[tuple, ServerTx] = {}
         self.client: dict[tuple[str, str], ClientTx] = {}
-        self.total_local = 0
         # acc: called with (flags, request, response) as a flagged transaction's final
         # response goes out (Kamailio's TMCB_RESPONSE_OUT)
         self.on_final_out: Callable[[int, Any, Any], None] | None = None
@@ -143,6 +142,8 @@ class TransactionLayer:
         self._armed_at = _INF
         c = stats.counter
         self._uas = c("tmx", "UAS_transactions")
+        # tm's client_transactions: requests the proxy originates itself (the BYEs of
+        # dlg.end_dlg, probes), not the branches of relayed requests
         self._uac = c("tmx", "UAC_transactions")
         self._cls = {k: c("tmx", f"{k}xx_transactions") for k in range(2, 7)}
         self._rpl_received = c("tmx", "rpl_received")
@@ -166,7 +167,7 @@ class TransactionLayer:
             "current": cur,
             "waiting": self.in_flight(),
             "total": self._uas.value,
-            "total_local": self.total_local,
+            "total_local": self._uac.value,
             "rpl_received": self._rpl_received.value,
             "rpl_generated": self._rpl_generated.value,
             "rpl_sent": self._rpl_sent.value,
@@ -306,7 +307,10 @@ class TransactionLayer:
         """A request the proxy itself originates (the BYEs of dlg.end_dlg / dialog lifetime):
         a client transaction (retransmitted, fr_timer) whose replies are absorbed.
         ``build(branch)`` returns the Request for the Via branch given."""
-        self.total_local += 1
+        # Kamailio counts a local transaction in both tm totals: "total"
+        # (tmx:UAS_transactions) and "total_local" (tmx:UAC_transactions)
+        self._uas.value += 1
+        self._uac.value += 1
         stx = ServerTx(("local", self.codec.new_branch(), method), method, None, None, ("", 0))
         self.server[stx.key] = stx
         stx.build = lambda _stx, _target, branch: build(branch)
@@ -329,7 +333,6 @@ class TransactionLayer:
         ctx = ClientTx(stx, (branch, request.method), target, request)
         stx.branches.append(ctx)
         self.client[ctx.key] = ctx
-        self._uac.value += 1
         self._run(self.sip.send_request(request, Peer(*target.dest), self.timers.now()))
 
     def _timeout(self, key: Any, timer: str) -> None:

@@ -335,7 +335,8 @@ class LocationStore:
         self._delete([binding])
 
     def remove(self, aor: str) -> int:
-        """``ul.rm``: remove every binding of ``aor`` (the record stays until the timer)."""
+        """``ul.rm``: remove every binding of ``aor``; the record goes with them, except in
+        write-back mode while deleted contacts wait for the timer to leave the DB."""
         found = self.contacts_of(aor)
         self._delete(found)
         return len(found)
@@ -345,10 +346,18 @@ class LocationStore:
             return
         if self.db_mode != 3:
             gone = {b.ruid for b in bindings}
-            for b in bindings:
-                rec = self._records.get(b.aor)
-                if rec is not None:
-                    rec[:] = [x for x in rec if x.ruid not in gone]
+            for aor in {b.aor for b in bindings}:
+                rec = self._records.get(aor)
+                if rec is None:
+                    continue
+                rec[:] = [x for x in rec if x.ruid not in gone]
+                # as Kamailio's release_urecord: an emptied record goes at once, unless a
+                # contact the write-back timer must still delete from the DB was in it
+                awaits_db = self.db_mode == 2 and any(
+                    b.aor == aor and b.state != CS_NEW for b in bindings
+                )
+                if not rec and not awaits_db:
+                    del self._records[aor]
         if self.db_mode in (1, 3):
             self._db_delete(bindings)
         elif self.db_mode == 2:
@@ -372,7 +381,7 @@ class LocationStore:
                 self.expired_total += len(expired)
                 self._delete(expired)
             if not rec:
-                del self._records[aor]
+                self._records.pop(aor, None)  # (_delete may have dropped it already)
         if self.db_mode == 2:
             self.flush()
 

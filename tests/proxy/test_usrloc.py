@@ -120,3 +120,25 @@ def test_lookup_orders_by_q_with_absent_q_as_one(database):
 
 def test_schema_has_location():
     assert "location" in schema.tables()
+
+
+@pytest.mark.parametrize("db_mode", [0, 1, 2])
+def test_removing_every_contact_removes_the_record(database, db_mode):
+    """As Kamailio's ul.rm: the AoR is gone at once (ul.lookup: not found) ..."""
+    store = LocationStore(db_mode=db_mode, database=database)
+    store.add(binding())
+    assert store.remove("1001") == 1
+    assert store.get("1001") is None and store.aors() == []
+
+
+def test_write_back_keeps_an_emptied_record_until_the_db_forgets_its_contacts(database):
+    """... except in write-back mode for a contact already in the DB (Kamailio keeps it
+    as a zombie for the timer): the record lasts, empty, until the timer's write."""
+    store = LocationStore(db_mode=2, database=database)
+    store.save(binding())
+    store.timer()  # written: the contact is now in the DB
+    assert len(rows(store)) == 1
+    store.remove("1001")
+    assert store.get("1001") == []
+    store.timer()
+    assert store.get("1001") is None and rows(store) == []

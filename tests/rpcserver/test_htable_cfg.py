@@ -75,6 +75,12 @@ def test_htable_rpc_over_the_store() -> None:
     assert _rpc(reg, "htable.flush", "ipban")["result"] == {}
     assert _rpc(reg, "htable.dump", "ipban")["result"] == []
     assert _rpc(reg, "htable.seti", "ipban", "k", "notint")["error"]["code"] == -32602
+    # a number where a string is wanted (kamcmd's typing of `htable.sets ipban 10 42`)
+    # means its decimal text; a float or a boolean does not
+    assert _rpc(reg, "htable.sets", "ipban", 10, 42)["result"] == "Ok. Key set to new value."
+    assert _rpc(reg, "htable.get", "ipban", "10")["result"]["item"]["value"] == "42"
+    assert _rpc(reg, "htable.sets", "ipban", 1.5, "x")["error"]["code"] == -32602
+    assert _rpc(reg, "htable.sets", "ipban", True, "x")["error"]["code"] == -32602
 
 
 def test_cfg_store_and_methods() -> None:

@@ -17,7 +17,6 @@ domain, addresses, dispatcher set 1, alias 5001 -> 1001); only for a fresh SQLit
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -26,11 +25,11 @@ import subprocess
 import tempfile
 import time
 import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.support.jsonrpc import http_rpc
 from tests.support.ports import free_port
 from tests.support.reference import REFERENCE
 
@@ -269,15 +268,4 @@ class Kamailio:
 
     def rpc(self, method: str, *params: Any, timeout: float = 10) -> Any:
         """Call ``method`` over HTTP; return ``result`` or raise RuntimeError on an error reply."""
-        body = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1})
-        req = urllib.request.Request(
-            self.rpc_http_url, data=body.encode(), headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                reply = json.loads(resp.read())
-        except urllib.error.HTTPError as exc:  # Kamailio puts the error code in the status
-            reply = json.loads(exc.read())
-        if "error" in reply:
-            raise RuntimeError(f"{method}: {reply['error']}")
-        return reply.get("result")
+        return http_rpc(self.rpc_http_url, method, *params, timeout=timeout)

@@ -122,6 +122,11 @@ class Method:
                 args.append(spec.default)
                 continue
             value = params[i]
+            if spec.type == "str" and type(value) is int:
+                # kamcmd and `kamtool rpc` send a number for an argument that looks like
+                # one (`dlg.profile_list callee 1002`): take its decimal text, as a string
+                # parameter can only mean that (Kamailio's scan fails on some methods).
+                value = str(value)
             if not spec.accepts(value):
                 raise RpcFault(INVALID_PARAMS, spec.problem())
             args.append(float(value) if spec.type == "number" else value)

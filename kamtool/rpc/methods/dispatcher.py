@@ -11,10 +11,9 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kamtool.rpc.methods import Param, Registry, RpcFault
+from kamtool.rpc.methods.reload_guard import RELOAD_DELTA, ReloadGuard
 
 __all__ = ["Dispatcher", "parse_attrs", "register"]
-
-RELOAD_DELTA = 5  # seconds between reloads, Kamailio's reload_delta default
 
 
 class Dispatcher(Protocol):
@@ -71,7 +70,7 @@ def register(
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Add ``dispatcher.list|reload|set_state|ping_active``."""
-    last_reload = [float("-inf")]
+    refuse_too_soon = ReloadGuard("Ongoing reload", reload_delta, clock)
 
     def list_sets() -> dict[str, Any]:
         sets = dispatcher.sets()
@@ -91,10 +90,7 @@ def register(
         return {"NRSETS": len(sets), "RECORDS": records}
 
     def reload() -> str:
-        now = clock()
-        if now - last_reload[0] < reload_delta:
-            raise RpcFault(500, "Ongoing reload")
-        last_reload[0] = now
+        refuse_too_soon()
         try:
             dispatcher.reload()
         except Exception as exc:
@@ -109,11 +105,13 @@ def register(
             raise RpcFault(500, "State Update Failed")
         return "Ok. Dispatcher state updated."
 
-    def ping_active(value: int | None = None) -> Any:
+    def ping_active(value: int | None = None) -> dict[str, int]:
+        # Kamailio's answer: the state before, and the new one when one was given
+        old = int(dispatcher.ping_active)
         if value is None:
-            return {"PingActive": int(dispatcher.ping_active)}
+            return {"OldPingState": old}
         dispatcher.ping_active = bool(value)
-        return "Ok. Ping state updated."
+        return {"NewPingState": value, "OldPingState": old}
 
     registry.add("dispatcher.list", list_sets, "Return the content of dispatcher sets.")
     registry.add("dispatcher.reload", reload, "Reload dispatcher destination sets.")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from kamtool.core.hashes import core_hash
 from kamtool.rpc.methods import Registry, RpcFault
+from kamtool.rpc.methods.reload_guard import RELOAD_DELTA, ReloadGuard
 
 __all__ = ["Domains", "Permissions", "register", "register_domain"]
 
@@ -47,9 +50,17 @@ def _is_host(row: Any) -> bool:
     return row.mask >= (128 if ":" in row.ip_addr else 32)
 
 
-def register(registry: Registry, perms: Permissions) -> None:
+def register(
+    registry: Registry,
+    perms: Permissions,
+    *,
+    reload_delta: float = RELOAD_DELTA,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
     """Add ``permissions.addressDump|subnetDump|domainDump|addressReload|trustedDump|
-    trustedReload``."""
+    trustedReload``. A reload within ``reload_delta`` s of the previous one of the same
+    table is refused with 500 "ongoing reload" (permissions' own words; dispatcher's are
+    "Ongoing reload")."""
 
     def address_dump() -> list[dict[str, Any]]:
         return [
@@ -89,7 +100,14 @@ def register(registry: Registry, perms: Permissions) -> None:
             for i, r in enumerate(perms.trusted())
         ]
 
-    def reload(fn: Any) -> str:
+    # Kamailio 5.6 keeps one reload time for both tables, so an addressReload also
+    # refuses a trustedReload for 5 s (kamailio/kamailio#3318); the limit exists to keep
+    # reloads of the same table apart, so here each table has its own.
+    address_guard = ReloadGuard("ongoing reload", reload_delta, clock)
+    trusted_guard = ReloadGuard("ongoing reload", reload_delta, clock)
+
+    def reload(guard: ReloadGuard, fn: Any) -> str:
+        guard()
         try:
             fn()
         except Exception as exc:
@@ -101,13 +119,13 @@ def register(registry: Registry, perms: Permissions) -> None:
     registry.add("permissions.domainDump", dict, "Print domain name entries of address.")
     registry.add(
         "permissions.addressReload",
-        lambda: reload(perms.reload_addresses),
+        lambda: reload(address_guard, perms.reload_addresses),
         "Reload the address table from the database.",
     )
     registry.add("permissions.trustedDump", trusted_dump, "Print the trusted table.")
     registry.add(
         "permissions.trustedReload",
-        lambda: reload(perms.reload_trusted),
+        lambda: reload(trusted_guard, perms.reload_trusted),
         "Reload the trusted table from the database.",
     )
 

@@ -80,7 +80,9 @@ def contact_info(b: BindingLike, now: float) -> dict[str, Any]:
     elif b.expires <= now:
         expires = "expired"
     else:
-        expires = int(b.expires - now)
+        # whole seconds on both sides, as Kamailio's time(NULL) arithmetic: a contact just
+        # registered for 600 s shows 600, not 599 (the fraction already gone)
+        expires = int(b.expires) - int(now)
     q = -1 if b.q is None or b.q < 0 else b.q  # -1: no q given
     return {
         "Contact": {
