@@ -22,7 +22,8 @@ server from this object, so tests can shrink timers freely::
     dialog_lifetime = 7200             # seconds; both sides get a BYE afterwards
     server_signature = false
     nat = true                         # NAT fix-ups (nathelper as kamailio.cfg WITH_NAT)
-    nat_uac_test = 19                  # nat_uac_test() flags: 1 Contact private, 2/16 Via
+    nat_uac_test = 3                   # nat_uac_test() flags: 1 Contact private, 2 Via host
+                                       # not the source (kamailio.cfg: 19, + 16 Via port)
     natping_interval = 30              # OPTIONS keepalive to NATed UDP contacts; 0: off
     sipping_from = "sip:pinger@kamtool.invalid"
     # TLS listeners (listen = ["tls:IP:5061"]), Kamailio tls module names
@@ -147,7 +148,7 @@ class ProxyConfig:
     secret: bytes | None = field(default=None, repr=False)  # nonce signing key; random if None
     server_id: int = 0
     nat: bool = True
-    nat_uac_test: int = 19
+    nat_uac_test: int = 3  # not 19: see kamtool.proxy.nat (asymmetric signaling)
     natping_interval: int = 30
     sipping_from: str = "sip:pinger@kamtool.invalid"
     tls_certificate: str | None = None

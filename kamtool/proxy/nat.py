@@ -1,7 +1,12 @@
 """NAT traversal: what Kamailio's stock ``kamailio.cfg`` does ``WITH_NAT`` (nathelper).
 
-* **detection** (route[NATDETECT]): ``nat_uac_test`` with the configured flags (19 by
-  default: private Contact, Via host or Via port not the source's);
+* **detection** (route[NATDETECT]): ``nat_uac_test`` with the configured flags; 3 by
+  default: a private Contact, or a Via host that is not the source address. The stock
+  cfg's 19 adds 16 (Via port not the source port), which also fires for UAs that are not
+  behind a NAT but send from one port and listen on another (asymmetric signaling:
+  sipsak, some SBCs); their registrations would then point at the sending port and calls
+  would never reach them. Behind a real NAT the Via names the private address, so 2
+  catches it; ``nat_uac_test = 19`` restores Kamailio's exact test;
 * **rport**: a NATed request gets ``rport`` on its Via (RFC 3581, force_rport), so its
   responses go back to the source port, the one the NAT opened;
 * **REGISTER** (fix_nated_register): the binding's ``received`` is the source address

@@ -83,7 +83,7 @@ def test_nat_and_tls_settings_from_toml(tmp_path):
     )
     assert pc.tls_require_certificate and not pc.tls_verify_certificate
     assert pc.listen[1] == Listen("tls", "127.0.0.1", 6001)
-    assert ProxyConfig().nat and ProxyConfig().nat_uac_test == 19  # on, as kamailio.cfg WITH_NAT
+    assert ProxyConfig().nat and ProxyConfig().nat_uac_test == 3  # on: private Contact or Via
 
 
 def test_config_validation():

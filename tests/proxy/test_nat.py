@@ -216,7 +216,9 @@ def test_received_and_flags_match_kamailio_with_nathelper(tmp_path, start_proxy,
             if aor["Info"]["AoR"] == "1002"
         ]
     rpc_port = free_port()
-    proxy = start_proxy(rpc_listen=f"127.0.0.1:{rpc_port}", rpc_runtime_dir=str(tmp_path / "rt"))
+    proxy = start_proxy(
+        rpc_listen=f"127.0.0.1:{rpc_port}", rpc_runtime_dir=str(tmp_path / "rt"), nat_uac_test=19
+    )
     ours_port = free_port()
     register_nated_at(proxy.port, "1002", ours_port)
     our_reply = _register_1003(proxy.port)
@@ -327,3 +329,27 @@ def test_sipsak_behind_a_nat_registers_with_its_source_as_received(proxy):
     (b,) = proxy.call(lambda: proxy.server.usrloc.lookup("1001"))
     assert b.contact == "sip:1001@192.168.1.5:5060"
     assert b.received == f"sip:127.0.0.1:{lport}" and b.cflags == 192
+
+
+def test_asymmetric_sipsak_registration_is_not_taken_for_nat(proxy):
+    """sipsak sends from another port than it listens on and registers a contact for a
+    SIPp UAS (Via and Contact at 127.0.0.1, the source address): not NATed by the default
+    test (3), so the call goes to the contact, not to sipsak's sending port."""
+    import subprocess
+
+    need("sipsak")
+    need("sipp")
+    from tests.proxy.harness import low_free_port
+
+    uas_port = low_free_port()
+    res = subprocess.run(
+        ["sipsak", "-U", "-C", f"sip:1002@127.0.0.1:{uas_port}",
+         "-s", f"sip:1002@127.0.0.1:{proxy.port}", "-a", USERS["1002"]],
+        capture_output=True, timeout=30,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stdout.decode("latin-1")[-2000:]
+    (b,) = proxy.call(lambda: proxy.server.usrloc.lookup("1002"))
+    assert b.received is None and b.cflags == 0
+    with sipp_peer("uas_answer.xml", proxy.port, uas_port):
+        res = call(proxy.port)
+        assert res.returncode == 0, explain(res)
