@@ -178,7 +178,7 @@ DISPATCHER_COLUMNS = [
 
 
 def add_dispatcher_commands(app: typer.Typer) -> None:
-    """``dispatcher list | reload | set-state`` (run-time state over JSON-RPC)."""
+    """``dispatcher list | reload | set-state | ping-active`` (run-time state over JSON-RPC)."""
 
     @app.command("list")
     def dispatcher_list() -> None:
@@ -212,6 +212,25 @@ def add_dispatcher_commands(app: typer.Typer) -> None:
         with client() as rpc:
             message = dispatcher.set_state(rpc, state, set_id, uri)
         out().done(message, {"ok": True, "message": message})
+
+    @app.command("ping-active")
+    def dispatcher_ping_active(
+        switch: Annotated[
+            str | None,
+            typer.Argument(help="on or off; without it, show the current setting."),
+        ] = None,
+    ) -> None:
+        """Show or switch the OPTIONS probing of destinations (dispatcher.ping_active)."""
+        from kamtool.core.runtime import dispatcher
+        from kamtool.errors import BadInput
+
+        choice = {"on": True, "1": True, "off": False, "0": False}
+        if switch is not None and switch.lower() not in choice:
+            raise BadInput(f"expected on or off, not {switch!r}")
+        with client() as rpc:
+            state = dispatcher.ping_active(rpc, None if switch is None else choice[switch.lower()])
+        word = "on" if state["active"] else "off"
+        out().done(f"dispatcher probing is {word}", {"ok": True, **state})
 
 
 ADDRESS_COLUMNS = [

@@ -63,6 +63,23 @@ def serve(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Do not authenticate anybody (labs only).")
     ] = False,
+    dispatch_set: Annotated[
+        int | None,
+        typer.Option(
+            "--dispatch-set",
+            help="Dispatcher set for INVITEs to 9<digits> (default 1).",
+            show_default=False,
+        ),
+    ] = None,
+    dispatch_alg: Annotated[
+        int | None,
+        typer.Option(
+            "--dispatch-alg",
+            help="Dispatcher algorithm: 0 Call-ID hash, 4 round-robin (default), "
+            "8 first by priority, 9 weight= attribute.",
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error.")
     ] = "info",
@@ -146,6 +163,8 @@ def serve(
         tls_ca_list=tls_ca_list,
         nat=nat,
         natping_interval=natping_interval,
+        dispatch_set=dispatch_set,
+        dispatch_alg=dispatch_alg,
     )
     logging.getLogger("kamtool.serve").info(
         "kamtool proxy on %s", ", ".join(str(x) for x in cfg.listen)

@@ -334,6 +334,25 @@ class Codec:
         h.add("Max-Forwards", "70")
         return Request("BYE", leg.contact, h)
 
+    def make_probe(
+        self, method: str, uri: str, from_uri: str, local: Listen | None, branch: str
+    ) -> Request:
+        """A keepalive request from the proxy (dispatcher probing), laid out as Kamailio's
+        tm makes its own requests: To is the target URI, CSeq 10, a fresh From tag and
+        Call-ID, ``Max-Forwards: 70``, no body (User-Agent only with ``server_signature``)."""
+        host = local.host if local is not None else "127.0.0.1"
+        h = Headers()
+        h.add("Via", self.via_for(local, branch))
+        h.add("To", f"<{uri}>")
+        h.add("From", f"<{from_uri}>;tag={os.urandom(16).hex()}-{os.urandom(4).hex()}")
+        h.add("CSeq", f"10 {method}")
+        h.add("Call-ID", f"{os.urandom(8).hex()}-{os.getpid()}@{format_host(host)}")
+        h.add("Max-Forwards", "70")
+        h.add("Content-Length", "0")
+        if self.config.server_signature:
+            h.add("User-Agent", self.config.server_header)
+        return Request(method, uri, h)
+
     # ------------------------------------------------------------------ targets
 
     def target_for_uri(self, uri: Any, q: float = 1.0) -> Target | None:

@@ -32,6 +32,17 @@ server from this object, so tests can shrink timers freely::
     tls_ca_list = "/etc/kamtool/ca.pem"  # CAs to verify peers with (optional)
     tls_verify_certificate = false     # verify the certificate of servers we connect to
     tls_require_certificate = false    # clients must present a certificate (verified)
+    dispatch_set = 1                   # route[DISPATCH]: INVITEs to dispatch_pattern users ...
+    dispatch_alg = 4                   # ... go to this set: 0 Call-ID hash, 4 round-robin,
+                                       #     8 first by priority, 9 weight= attribute
+    dispatch_pattern = "^9[0-9]+$"     # R-URI user regex; "" turns dispatching off
+    ds_ping_interval = 10              # dispatcher OPTIONS probing, seconds (0: off)
+    ds_ping_from = "sip:dispatcher@localhost"
+    ds_ping_method = "OPTIONS"
+    ds_probing_mode = 1                # 0 none, 1 all, 2 inactive+probing, 3 probing flag
+    ds_probing_threshold = 1           # failed probes before inactive
+    ds_inactive_threshold = 1          # good probes before active again
+    ds_ping_reply_codes = "class=2;code=403;code=404;code=488;class=3"
 
 Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
 """
@@ -156,6 +167,16 @@ class ProxyConfig:
     tls_ca_list: str | None = None
     tls_verify_certificate: bool = False
     tls_require_certificate: bool = False
+    dispatch_set: int = 1
+    dispatch_alg: int = 4
+    dispatch_pattern: str = "^9[0-9]+$"
+    ds_ping_method: str = "OPTIONS"
+    ds_ping_from: str = "sip:dispatcher@localhost"
+    ds_ping_interval: float = 10.0
+    ds_probing_mode: int = 1
+    ds_probing_threshold: int = 1
+    ds_inactive_threshold: int = 1
+    ds_ping_reply_codes: str = "class=2;code=403;code=404;code=488;class=3"
 
     def __post_init__(self) -> None:
         if not self.listen:
@@ -195,6 +216,42 @@ class ProxyConfig:
                 "a tls listener needs tls_certificate and tls_private_key",
                 hint="--tls-certificate FILE --tls-private-key FILE, or the [proxy] section",
             )
+        self._check_dispatcher()
+
+    def _check_dispatcher(self) -> None:
+        import re
+
+        from kamtool.proxy.dispatcher import ALGORITHMS, parse_reply_codes
+
+        if self.dispatch_alg not in ALGORITHMS:
+            known = ", ".join(f"{k} {v}" for k, v in ALGORITHMS.items())
+            raise ConfigError(f"dispatch_alg {self.dispatch_alg} is not supported ({known})")
+        if self.ds_probing_mode not in (0, 1, 2, 3):
+            raise ConfigError("ds_probing_mode must be 0, 1, 2 or 3")
+        if self.ds_ping_interval < 0:
+            raise ConfigError("ds_ping_interval must be 0 (off) or positive")
+        if self.ds_probing_threshold < 1 or self.ds_inactive_threshold < 1:
+            raise ConfigError("ds_probing_threshold and ds_inactive_threshold must be >= 1")
+        try:
+            parse_reply_codes(self.ds_ping_reply_codes)
+            re.compile(self.dispatch_pattern)
+        except (ValueError, re.error) as exc:
+            raise ConfigError(f"dispatcher settings: {exc}") from exc
+
+    @property
+    def dispatcher_settings(self) -> Any:
+        """The :class:`~kamtool.proxy.dispatcher.DispatcherSettings` of this config."""
+        from kamtool.proxy.dispatcher import DispatcherSettings
+
+        return DispatcherSettings(
+            ping_method=self.ds_ping_method,
+            ping_from=self.ds_ping_from,
+            ping_interval=self.ds_ping_interval,
+            probing_threshold=self.ds_probing_threshold,
+            inactive_threshold=self.ds_inactive_threshold,
+            probing_mode=self.ds_probing_mode,
+            ping_reply_codes=self.ds_ping_reply_codes,
+        )
 
     @property
     def served_domain(self) -> str | None:
@@ -235,14 +292,21 @@ _INT = {
     "max_forwards",
     "dialog_lifetime",
     "server_id",
+    "dispatch_set",
+    "dispatch_alg",
+    "ds_probing_mode",
+    "ds_probing_threshold",
+    "ds_inactive_threshold",
     "nat_uac_test",
     "natping_interval",
 }
-_FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4", "tcp_connection_lifetime"}
-_BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature", "nat"}
-_BOOL |= {"tls_verify_certificate", "tls_require_certificate"}
-_STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header"}
-_STR |= {"sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list"}
+_FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4", "tcp_connection_lifetime",
+          "ds_ping_interval"}  # fmt: skip
+_BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature", "nat",
+         "tls_verify_certificate", "tls_require_certificate"}  # fmt: skip
+_STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header",
+        "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes",
+        "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list"}  # fmt: skip
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,9 @@ Order for every request (issue #5, item 2):
 8. authentication (REGISTER 401, others 407; trusted source addresses skip it for
    non-REGISTER; 403 when the authenticated user is not the From user; credentials removed
    before forwarding); requests neither from nor to a local domain → ``403 Not relaying``;
-9. REGISTER → registrar; no user in the R-URI → ``484``;
+9. REGISTER → registrar; no user in the R-URI → ``484``; an INVITE whose R-URI user
+   matches ``dispatch_pattern`` (``^9[0-9]+$``) → the dispatcher (route[DISPATCH], with
+   failover on 500 or a silent destination);
 10. alias_db_lookup (an R-URI user that is an alias becomes its user), location lookup →
     relay to every binding (q-groups in series, equal q in parallel),
     ``404 User Not Found`` without bindings, ``405`` when the bindings do not accept the
@@ -30,6 +32,7 @@ forwarded statelessly by the next Via.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 from kamtool.proxy.acc import ACC, ACC_FAILED, ACC_MISSED
@@ -37,6 +40,7 @@ from kamtool.proxy.auth import Authenticator
 from kamtool.proxy.codec import Codec, ParseFailure
 from kamtool.proxy.config import ProxyConfig
 from kamtool.proxy.dialogs import DLG_STATE_DELETED, DialogTracker, Leg
+from kamtool.proxy.dispatcher import user_pattern
 from kamtool.proxy.nat import NatHelper
 from kamtool.proxy.registrar import Registrar
 from kamtool.proxy.stats import ReceivedReplies
@@ -85,6 +89,7 @@ class Router:
         database: Any = None,
         permissions: Any = None,
         domains: Any = None,
+        dispatcher: Any = None,
         accounting: Any = None,
         aliases: Any = None,
     ) -> None:
@@ -96,6 +101,8 @@ class Router:
         self.database = database
         self.permissions = permissions  # address table (allow_source_address), or None
         self.domains = domains  # domain table (is_from_local / is_uri_host_local), or None
+        self.dispatcher = dispatcher  # kamtool.proxy.dispatcher.Dispatcher, or None
+        self.dispatch_users = user_pattern(config.dispatch_pattern) if dispatcher else None
         self.aliases = aliases  # dbaliases (alias_db_lookup), or None
         self.accepting = True
         self.transports: Any = None
@@ -305,6 +312,9 @@ class Router:
         if ruri.user is None:
             self._sl_reply(req, endpoint, addr, 484, "Address Incomplete")
             return
+        if method == "INVITE" and self.dispatch_users and self.dispatch_users.match(ruri.user):
+            self.dispatch(req, endpoint, addr)
+            return
         self.relay_initial(req, endpoint, addr)
 
     def is_myself(self, uri: Any) -> bool:
@@ -414,12 +424,32 @@ class Router:
                 self._stateful_reply(req, endpoint, addr, 404, "Not Found")
                 return
             groups = [[target]]
+        # the reference cfg's profiles for calls to local users (dlg.list order)
+        from_user = getattr(codec.from_uri(req), "user", None) or ""
+        profiles = [{"callee": ruri.user}, {"caller": from_user}, "inbound"]
+        # FLT_ACCMISSED once lookup() found the user
+        self._relay_new(req, endpoint, addr, groups, profiles, ACC_MISSED if local else 0)
+
+    def _relay_new(
+        self,
+        req: Any,
+        endpoint: Any,
+        addr: Any,
+        groups: list[list[Target]],
+        profiles: list[Any],
+        acc_flags: int = 0,
+    ) -> ServerTx:
+        """t_relay of an initial request: the transaction (an INVITE gets FLT_ACC and
+        ``acc_flags``), a dialog with ``profiles`` for an INVITE, Record-Route, then the
+        branches."""
+        codec = self.codec
+        method = req.method
         # the transaction first: its key comes from the Via as parsed, before received=
         stx = self.tm.new_server(req, endpoint, addr, codec.reply_address(req, endpoint, addr))
         codec.mark_received(req, addr)
         stx.build = self._build_branch
-        if method == "INVITE":  # setflag(FLT_ACC); FLT_ACCMISSED once lookup() found the user
-            stx.flags |= ACC | (ACC_MISSED if local else 0)
+        if method == "INVITE":  # setflag(FLT_ACC) for every INVITE
+            stx.flags |= ACC | acc_flags
         if method in RECORD_ROUTED:
             dialog = None
             if method == "INVITE":
@@ -436,9 +466,7 @@ class Router:
                         addr=(endpoint.proto, *stx.reply_addr),
                     ),
                 )
-                # the reference cfg's profiles for calls to local users (dlg.list order)
-                from_user = getattr(codec.from_uri(req), "user", None) or ""
-                dialog.profiles = [{"callee": ruri.user}, {"caller": from_user}, "inbound"]
+                dialog.profiles = profiles
                 stx.on_response = self._dialog_response
                 stx.on_final = self._dialog_final
             stx.ctx = dialog
@@ -446,6 +474,60 @@ class Router:
         stx.on_response = self.nat.reply_hook(stx.on_response, nated_target=False)
         self.c_fwd_req.value += 1
         self.tm.relay(stx, groups)
+        return stx
+
+    # ------------------------------------------------------------------ dispatcher
+
+    def dispatch(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
+        """route[DISPATCH]: ``ds_select_dst(set, alg)`` (404 "No destination" when nothing
+        in the set is usable), a dialog with the profiles ``outbound`` and ``caller=$fU``,
+        t_relay with failure_route[DISPATCH_FAIL] (:meth:`_dispatch_failure`)."""
+        cfg = self.config
+        chosen = self.dispatcher.select(cfg.dispatch_set, cfg.dispatch_alg, self.codec.call_id(req))
+        candidates = [d for d in chosen or () if d.dest is not None]
+        if not candidates:
+            self._sl_reply(req, endpoint, addr, 404, "No destination")
+            return
+        from_user = getattr(self.codec.from_uri(req), "user", None) or ""
+        first = Target(req.uri_text, candidates[0].dest)
+        stx = self._relay_new(req, endpoint, addr, [[first]], [{"caller": from_user}, "outbound"])
+        stx.on_failure = partial(self._dispatch_failure, candidates)
+
+    def _dispatch_failure(self, candidates: list[Any], stx: ServerTx, ctx: Any) -> Any:
+        """failure_route[DISPATCH_FAIL]: not for a cancelled call; on a 500, or a timeout
+        without any reply, ``ds_mark_dst("ip")`` and ``ds_next_dst()``: the next target,
+        or None (the best reply goes to the caller)."""
+        if stx.canceled:
+            return None
+        timed_out = ctx.final is None and not ctx.replied
+        if not (timed_out or (ctx.final is not None and ctx.status == 500)):
+            return None
+        self.dispatcher.mark(candidates.pop(0), "ip")
+        if not candidates:
+            return None
+        return [Target(stx.request.uri_text, candidates[0].dest)]
+
+    def send_probe(self, dst: Any, done: Any) -> None:
+        """A dispatcher keepalive to ``dst`` through tm; ``done(status)`` with the final
+        status (408 on timeout, 500 when it cannot be sent)."""
+        if dst.dest is None or self.transports is None:
+            done(500)
+            return
+        settings = self.dispatcher.settings
+        local = self.transports.endpoint_for(dst.dest[0])
+        if local is None:
+            done(500)
+            return
+
+        def build(branch: str) -> Any:
+            return self.codec.make_probe(
+                settings.ping_method, dst.uri, settings.ping_from, local, branch
+            )
+
+        def final(_stx: ServerTx, response: Any) -> None:
+            done(response.status if response is not None else 408)
+
+        self.tm.send_local(settings.ping_method, dst.dest, build, on_final=final)
 
     def _tcp_alive(self, addr: tuple[str, int]) -> bool:
         return self.transports is not None and addr in self.transports.connections

@@ -54,6 +54,7 @@ class ProxyServer:
     * ``tm``: :class:`~kamtool.proxy.tm.TransactionLayer` (``stats()`` for tm.stats)
     * ``stats``: :class:`~kamtool.proxy.stats.Statistics`
     * ``permissions``/``domains``: :mod:`kamtool.rpc.methods.dbtables` (address, trusted, domain)
+    * ``dispatcher``: :class:`~kamtool.proxy.dispatcher.Dispatcher` (sets, states, probing)
     * ``acc``: :class:`~kamtool.proxy.acc.Accounting` (CDR writer)
     * ``started_at``: unix time of start (core.uptime)
     """
@@ -76,6 +77,7 @@ class ProxyServer:
         self.router: Any = None
         self.permissions: Any = None
         self.domains: Any = None
+        self.dispatcher: Any = None
         self.rpc: Any = None
         self.acc: Any = None
         self._stopped: asyncio.Event | None = None
@@ -95,6 +97,7 @@ class ProxyServer:
         from kamtool.proxy.acc import Accounting
         from kamtool.proxy.aliases import AliasLookup
         from kamtool.proxy.auth import Authenticator
+        from kamtool.proxy.dispatcher import Dispatcher
         from kamtool.proxy.routing import Router
         from kamtool.rpc.methods.dbtables import AddressTable, DomainTable
 
@@ -132,6 +135,8 @@ class ProxyServer:
         self.domains.load()
         if cfg.served_domain:
             self.domains.record_if_empty(cfg.served_domain)
+        self.dispatcher = Dispatcher(self.database, cfg.dispatcher_settings, load=False)
+        self.dispatcher.load()
         self.acc = Accounting(self.database)
         self.acc.start()
         self.router = Router(
@@ -143,6 +148,7 @@ class ProxyServer:
             database=self.database,
             permissions=self.permissions,
             domains=self.domains,
+            dispatcher=self.dispatcher,
             accounting=self.acc,
             aliases=AliasLookup(self.database),
         )
@@ -161,6 +167,7 @@ class ProxyServer:
             self.acc.close()
             raise
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
+        self.dispatcher.start(self.timers, self.router.send_probe)
 
     async def _start_rpc(self) -> None:
         """The JSON-RPC server (HTTP + FIFO + datagram, /metrics) over our state objects."""
@@ -168,14 +175,11 @@ class ProxyServer:
         if not cfg.rpc_listen:
             return
         from kamtool.proxy.config import parse_host_port
-        from kamtool.rpc.methods import dbtables
-        from kamtool.rpc.methods.build import build_registry, table_from_db
+        from kamtool.rpc.methods.build import build_registry
         from kamtool.rpc.metrics import metrics_endpoint
         from kamtool.rpc.server import RpcServer
 
-        # The dispatcher module is not routing yet: its table and states are served from
-        # the database (dispatcher.list/reload/set_state), like the kv htable.
-        dispatch = table_from_db(dbtables.DispatcherTable, self.database)
+        dispatch = self.dispatcher  # the routing state itself (dispatcher.list/set_state ...)
         registry = build_registry(
             statistics=self.stats,
             usrloc=self.usrloc,
@@ -263,6 +267,8 @@ class ProxyServer:
                 log.exception("closing the RPC server")
         if self.transports is not None:
             await self.transports.close()
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
         if self.timers is not None:
             self.timers.close()
         if self.acc is not None:  # the CDRs of the calls drained above

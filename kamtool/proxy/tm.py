@@ -73,6 +73,7 @@ class ClientTx:
     status: int = 0  # highest status received (0: nothing yet; 408: timed out)
     final: Any = None  # final response (parsed) or None
     done: bool = False
+    replied: bool = False  # any response came (t_branch_replied)
 
     @property
     def branch(self) -> str:
@@ -101,6 +102,8 @@ class ServerTx:
     on_response: Callable[[ServerTx, ClientTx, Any], None] | None = None  # any relayed reply
     build: Callable[[ServerTx, Target, str], Any] | None = None  # -> the branch's Request
     ctx: Any = None  # routing data (dialog ...)
+    # failure_route: the last branch failed and no q-group is left; new targets or None
+    on_failure: Callable[[ServerTx, ClientTx], list[Target] | None] | None = None
     flags: int = 0  # the cfg's per-transaction flags (setflag), bits 1 << n
 
 
@@ -303,10 +306,17 @@ class TransactionLayer:
             self.local_reply(stx, 100, "trying -- your call is important to us")
         self._next_group(stx)
 
-    def send_local(self, method: str, dest: Dest, build: Callable[[str], Any]) -> ServerTx:
-        """A request the proxy itself originates (the BYEs of dlg.end_dlg / dialog lifetime):
-        a client transaction (retransmitted, fr_timer) whose replies are absorbed.
-        ``build(branch)`` returns the Request for the Via branch given."""
+    def send_local(
+        self,
+        method: str,
+        dest: Dest,
+        build: Callable[[str], Any],
+        on_final: Callable[[ServerTx, Any], None] | None = None,
+    ) -> ServerTx:
+        """A request the proxy itself originates (the BYEs of dlg.end_dlg / dialog lifetime,
+        dispatcher probes): a client transaction (retransmitted, fr_timer) whose replies
+        are absorbed. ``build(branch)`` returns the Request for the Via branch given;
+        ``on_final(stx, response)`` gets the final response (None: timed out)."""
         # Kamailio counts a local transaction in both tm totals: "total"
         # (tmx:UAS_transactions) and "total_local" (tmx:UAC_transactions)
         self._uas.value += 1
@@ -314,6 +324,7 @@ class TransactionLayer:
         stx = ServerTx(("local", self.codec.new_branch(), method), method, None, None, ("", 0))
         self.server[stx.key] = stx
         stx.build = lambda _stx, _target, branch: build(branch)
+        stx.on_final = on_final
         stx.groups = [[Target("", dest)]]
         self._next_group(stx)
         return stx
@@ -358,6 +369,12 @@ class TransactionLayer:
         best = self._best(stx)
         if not stx.canceled and best.status < 600 and self._next_group(stx):
             return
+        if stx.on_failure is not None:
+            more = stx.on_failure(stx, ctx)
+            if more:
+                stx.groups.append(more)
+                self._next_group(stx)
+                return
         self._finish(stx)
 
     def _best(self, stx: ServerTx) -> ClientTx:
@@ -377,11 +394,11 @@ class TransactionLayer:
         if stx.completed:
             return
         best = self._best(stx)
+        if stx.on_final is not None:
+            stx.on_final(stx, best.final)
         if stx.endpoint is None:  # our own request: nobody to answer
             self._complete(stx, best.status)
             return
-        if stx.on_final is not None:
-            stx.on_final(stx, best.final)
         if stx.canceled and (best.final is None or best.status == 408):
             self.local_reply(stx, 487, "Request Terminated")
         elif best.final is None:
@@ -453,6 +470,7 @@ class TransactionLayer:
     def _branch_response(self, ctx: ClientTx, resp: Any) -> None:
         status = resp.status
         stx = ctx.server
+        ctx.replied = True
         if ctx.done:
             # after our 408, or further 2xx of an INVITE (every one is forwarded, RFC 6026)
             if ctx.is_invite and 200 <= status < 300:

@@ -1,4 +1,5 @@
-"""Dispatcher destinations at run time: ``dispatcher.list``, ``reload``, ``set_state``."""
+"""Dispatcher destinations at run time: ``dispatcher.list``, ``reload``, ``set_state``,
+``ping_active``."""
 
 from __future__ import annotations
 
@@ -48,8 +49,26 @@ def list_rows(answer: Any) -> list[dict[str, Any]]:
 
 
 def list_destinations(rpc: Rpc) -> list[dict[str, Any]]:
-    """Every destination with its run-time state."""
-    return list_rows(rpc.call("dispatcher.list"))
+    """Every destination with its run-time state (none when nothing is loaded: Kamailio
+    answers that with an error, "No Destination Sets")."""
+    try:
+        return list_rows(rpc.call("dispatcher.list"))
+    except RpcError as exc:
+        if "No Destination Sets" in str(exc.details.get("rpc_message", "")):
+            return []
+        raise
+
+
+def ping_active(rpc: Rpc, active: bool | None = None) -> dict[str, Any]:
+    """Whether the server probes its destinations; with ``active``, switch it first.
+    Returns ``{"active": bool, "was": bool}``."""
+    if active is None:
+        answer = rpc.call("dispatcher.ping_active")
+        was = bool(answer.get("OldPingState")) if isinstance(answer, dict) else None
+        return {"active": was, "was": was}
+    answer = rpc.call("dispatcher.ping_active", 1 if active else 0)
+    was = bool(answer.get("OldPingState")) if isinstance(answer, dict) else None
+    return {"active": active, "was": was}
 
 
 def reload(rpc: Rpc) -> str:

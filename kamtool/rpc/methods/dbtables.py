@@ -21,6 +21,7 @@ from typing import Any
 
 from kamtool.db import schema
 from kamtool.db.models import make_model
+from kamtool.proxy.dispatcher import Destination, Dispatcher
 
 __all__ = ["AddressTable", "DispatcherTable", "DomainTable", "Destination"]
 
@@ -189,77 +190,7 @@ class DomainTable:
         return True
 
 
-# dispatcher flags column / state bits (Kamailio's DS_*_DST)
-DS_INACTIVE, DS_TRYING, DS_DISABLED, DS_PROBING = 1, 2, 4, 8
-
-
-@dataclass(slots=True)
-class Destination:
-    """One dispatcher destination with its run-time state bits."""
-
-    set_id: int
-    uri: str
-    state: int
-    priority: int
-    attrs: str
-    description: str = ""
-
-    @property
-    def flags(self) -> str:
-        """Kamailio's two letters: A/I/D/T, then P (probing) or X."""
-        if self.state & DS_DISABLED:
-            first = "D"
-        elif self.state & DS_INACTIVE:
-            first = "I"
-        elif self.state & DS_TRYING:
-            first = "T"
-        else:
-            first = "A"
-        return first + ("P" if self.state & DS_PROBING else "X")
-
-    @property
-    def usable(self) -> bool:
-        """Eligible for ds_select_dst (active or trying, not inactive/disabled)."""
-        return not self.state & (DS_INACTIVE | DS_DISABLED)
-
-
-_STATE_BITS = {"a": 0, "i": DS_INACTIVE, "d": DS_DISABLED, "t": DS_TRYING}
-
-
-class DispatcherTable:
-    """``dispatcher`` sets with run-time states (the dispatcher module's list)."""
-
-    def __init__(self, database: Any, *, load: bool = True) -> None:
-        self.database = database
-        self.ping_active = True
-        self._sets: dict[int, list[Destination]] = {}
-        if load:
-            self.reload()
-
-    def sets(self) -> dict[int, list[Destination]]:
-        return self._sets
-
-    def reload(self) -> None:
-        """Re-read the table: every state restarts from the ``flags`` column."""
-        m = _model(self.database, "dispatcher")
-        sets: dict[int, list[Destination]] = {}
-        for r in m.select().order_by(m.setid, m.priority.desc(), m.id):
-            sets.setdefault(r.setid, []).append(
-                Destination(r.setid, r.destination, r.flags, r.priority, r.attrs or "",
-                            r.description or "")
-            )  # fmt: skip
-        self._sets = sets
-
-    def set_state(self, state: str, set_id: int, uri: str) -> bool:
-        """``dispatcher.set_state``: ``state`` is a/i/d/t with an optional ``p``."""
-        bits = _STATE_BITS.get(state[:1].lower())
-        if bits is None:
-            return False
-        if state[1:].lower() == "p":
-            bits |= DS_PROBING
-        hit = False
-        for dst in self._sets.get(set_id, ()):
-            if uri == "all" or dst.uri == uri:
-                dst.state = bits
-                hit = True
-        return hit
+# The dispatcher table with its run-time states is the proxy's dispatcher module (one
+# implementation of the states, the order and dispatcher.set_state); without start() it
+# does no probing, which is all a snapshot for the RPC methods needs.
+DispatcherTable = Dispatcher

@@ -1,7 +1,12 @@
 """``dispatcher.*`` over the proxy's dispatcher (Kamailio dispatcher module RPCs).
 
-Shapes follow ``rpc/dispatcher.*.json``: sets in reverse order of the set id, ``FLAGS``
-two letters (A/I/D/T then P/X), ``ATTRS`` only when the destination has attributes.
+Shapes follow ``rpc/dispatcher.*.json``: sets in the order ``sets()`` gives them (the
+proxy's dispatcher keeps Kamailio's print order), ``FLAGS`` two letters (I/D/T/A then
+P/X), ``ATTRS`` only when the destination has attributes; no sets at all is Kamailio's
+fault 500 "No Destination Sets". ``set_state`` takes Kamailio's states (``a``, ``ip``,
+``1``, ``0p`` ...) and, for ``all``, answers Ok even for a set that does not exist, as
+Kamailio does. ``ping_active`` answers ``{"OldPingState": n}`` (and ``NewPingState`` when
+setting), the keys of Kamailio's dispatcher.c.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from kamtool.proxy.dispatcher import canonical_state
 from kamtool.rpc.methods import Param, Registry, RpcFault
 from kamtool.rpc.methods.reload_guard import RELOAD_DELTA, ReloadGuard
 
@@ -19,13 +25,14 @@ __all__ = ["Dispatcher", "parse_attrs", "register"]
 class Dispatcher(Protocol):
     """What ``dispatcher.*`` needs.
 
-    * ``sets()`` → ``{set_id: [destination, ...]}``; a destination has ``uri``,
-      ``flags`` (state letters such as ``"AP"``: A active, I inactive, D disabled,
+    * ``sets()`` → ``{set_id: [destination, ...]}`` in listing order; a destination has
+      ``uri``, ``flags`` (state letters such as ``"AP"``: A active, I inactive, D disabled,
       T trying; then P probing or X not), ``priority`` (int) and ``attrs`` (raw
       attribute string, ``""`` when none);
     * ``reload()`` re-reads the destinations from the database;
     * ``set_state(state, set_id, uri)`` with ``state`` one of a/i/d/t plus an optional
-      ``p`` (lower case), ``uri`` a destination or ``"all"``; False when nothing matched;
+      ``p`` (lower case; never ``dp``), ``uri`` a destination or ``"all"``; False when
+      nothing matched;
     * ``ping_active`` (bool attribute): whether OPTIONS probing runs.
     """
 
@@ -62,6 +69,25 @@ def parse_attrs(body: str) -> dict[str, Any]:
     }
 
 
+# Kamailio's proto ids (PROTO_NONE 0 when the URI names no transport)
+_PROTO_IDS = {"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}
+
+
+def _full_fields(dst: Any) -> dict[str, Any]:
+    """``dispatcher.list full``'s extra keys: host and port as written in the URI (0 when
+    absent), the address it resolved to, the transport id, when it was resolved."""
+    resolved = getattr(dst, "dest", None)
+    loaded = float(getattr(dst, "resolved_at", 0.0))
+    return {
+        "HOST": getattr(dst, "host", ""),
+        "IPADDR": resolved[1] if resolved else "",
+        "PORT": getattr(dst, "port", 0),
+        "PROTOID": _PROTO_IDS.get(getattr(dst, "transport", ""), 0),
+        "DNSTIME_SEC": int(loaded),
+        "DNSTIME_USEC": int((loaded % 1) * 1_000_000),
+    }
+
+
 def register(
     registry: Registry,
     dispatcher: Dispatcher,
@@ -72,10 +98,13 @@ def register(
     """Add ``dispatcher.list|reload|set_state|ping_active``."""
     refuse_too_soon = ReloadGuard("Ongoing reload", reload_delta, clock)
 
-    def list_sets() -> dict[str, Any]:
+    def list_sets(mode: str = "") -> dict[str, Any]:
         sets = dispatcher.sets()
+        if not sets:
+            raise RpcFault(500, "No Destination Sets")
+        mode = mode.lower()
         records = []
-        for set_id in sorted(sets, reverse=True):
+        for set_id in sets:
             targets = []
             for dst in sets[set_id]:
                 dest: dict[str, Any] = {
@@ -83,7 +112,9 @@ def register(
                     "FLAGS": dst.flags,
                     "PRIORITY": dst.priority,
                 }
-                if dst.attrs:
+                if mode == "full":
+                    dest.update(_full_fields(dst))
+                if dst.attrs and mode != "short":
                     dest["ATTRS"] = parse_attrs(dst.attrs)
                 targets.append({"DEST": dest})
             records.append({"SET": {"ID": set_id, "TARGETS": targets}})
@@ -94,14 +125,16 @@ def register(
         try:
             dispatcher.reload()
         except Exception as exc:
-            raise RpcFault(500, "Dispatcher reload failed") from exc
+            raise RpcFault(500, "Reload Failed") from exc
         return "Ok. Dispatcher successfully reloaded."
 
     def set_state(state: str, set_id: int, uri: str) -> str:
-        letters = state.lower()
-        if not letters or letters[0] not in "aidt" or letters[1:] not in ("", "p"):
-            raise RpcFault(500, "Bad state value")
-        if not dispatcher.set_state(letters, set_id, uri):
+        if not state:
+            raise RpcFault(500, "Invalid State Parameter")
+        letters = canonical_state(state)
+        if letters is None:
+            raise RpcFault(500, "Unknown State Value")
+        if not dispatcher.set_state(letters, set_id, uri) and uri != "all":
             raise RpcFault(500, "State Update Failed")
         return "Ok. Dispatcher state updated."
 
@@ -113,7 +146,10 @@ def register(
         dispatcher.ping_active = bool(value)
         return {"NewPingState": value, "OldPingState": old}
 
-    registry.add("dispatcher.list", list_sets, "Return the content of dispatcher sets.")
+    registry.add(
+        "dispatcher.list", list_sets, "Return the content of dispatcher sets.",
+        Param("mode", required=False, default=""),
+    )  # fmt: skip
     registry.add("dispatcher.reload", reload, "Reload dispatcher destination sets.")
     registry.add(
         "dispatcher.set_state", set_state, "Set the state of a destination address.",
