@@ -265,7 +265,7 @@ class KamtoolServer:
         log = (self.work / "kamtool-serve.log").open("wb")
         self.proc = subprocess.Popen(
             [*kamtool, "serve", "--listen", f"udp:127.0.0.1:{self.port}", "--rpc-listen", "",
-             "--log-level", "warning"],
+             "--log-level", "warning", *KAMTOOL_PIKE_LIMITS],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, cwd=self.work,
         )  # fmt: skip
@@ -302,6 +302,9 @@ PIKE_LIMITS = {
         'modparam("pike", "reqs_density_per_unit", 60000)'
     ),
 }
+
+# kamtool's pike gets the same raised limit (it takes the number as given, no 16 bits).
+KAMTOOL_PIKE_LIMITS = ["--pike-unit", "1", "--pike-density", "60000"]
 
 
 class KamailioServer:

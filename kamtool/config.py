@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -97,6 +95,8 @@ def parse_kamctlrc(text: str) -> dict[str, str]:
     Only plain assignments are understood; quoting follows the shell, comments are
     dropped and anything else (functions, conditionals) is ignored.
     """
+    import shlex  # here, like tomllib below: most runs read neither file
+
     values: dict[str, str] = {}
     for line in text.splitlines():
         m = _ASSIGN.match(line)
@@ -139,6 +139,8 @@ def kamctlrc_settings(values: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    import tomllib
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)

@@ -38,3 +38,13 @@ def test_help_imports_no_command_module():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stderr.strip() == ""
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_each_command_can_be_built_on_its_own(name):
+    """Running a command builds only that command of its module (load_module_commands(only=))."""
+    module = COMMANDS[name][0]
+    group = load_module_commands(module, name)
+    ctx = _click.Context(group)
+    assert group.list_commands(ctx) == [name]
+    assert group.get_command(ctx, name).name == name

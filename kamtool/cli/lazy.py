@@ -47,8 +47,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 
 
-def load_module_commands(module_name: str) -> _click.Group:
-    """Build the click group holding what ``module_name`` contributes to the root.
+def load_module_commands(module_name: str, only: str | None = None) -> _click.Group:
+    """Build the click group holding what ``module_name`` contributes to the root
+    (with ``only``: just that top-level command).
 
     A module exports either ``app`` with ``NAME`` (a command group) or ``register(root)``
     (top-level commands).
@@ -57,6 +58,11 @@ def load_module_commands(module_name: str) -> _click.Group:
     holder = typer.Typer()
     if hasattr(module, "register"):
         module.register(holder)
+        if only is not None:
+            # Typer reads the signature and type hints of every registered function to
+            # build its click command: `kamtool add` needs `add`, not rm, passwd, show ...
+            commands = holder.registered_commands
+            holder.registered_commands = [c for c in commands if c.name == only]
     else:
         holder.add_typer(module.app, name=module.NAME)
     return typer.main.get_group(holder)
@@ -81,6 +87,6 @@ class LazyGroup(TyperGroup):
     def resolve_command(self, ctx, args):
         name, cmd, rest = super().resolve_command(ctx, args)
         if isinstance(cmd, _Placeholder):
-            cmd = load_module_commands(cmd.module).get_command(ctx, cmd.name)
+            cmd = load_module_commands(cmd.module, cmd.name).get_command(ctx, cmd.name)
             self.commands[cmd.name] = cmd
         return name, cmd, rest

@@ -12,16 +12,17 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from kamtool import __version__
-from kamtool.cli.context import AppContext, set_current
 from kamtool.cli.lazy import LazyGroup
-from kamtool.cli.output import Output
-from kamtool.config import load_settings
+from kamtool.cli.richhelp import load_help_renderer
 from kamtool.errors import ExitStatus, KamtoolError
+
+if TYPE_CHECKING:
+    from kamtool.cli.output import Output
 
 app = typer.Typer(
     name="kamtool",
@@ -81,6 +82,11 @@ def root(
     ] = False,
 ) -> None:
     """Global options go before the command: ``kamtool --json --db URL show``."""
+    # Imported here: help pages and --version need no settings (start-up time).
+    from kamtool.cli.context import AppContext, set_current
+    from kamtool.cli.output import Output
+    from kamtool.config import load_settings
+
     json_mode = json_ or _json_after_command or None
     settings = load_settings(
         config_file=config,
@@ -101,18 +107,32 @@ def _split_json_flag(argv: list[str]) -> tuple[list[str], bool]:
     return [a for a in head if a != "--json"] + tail, found
 
 
+def _output(json_mode: bool) -> Output:
+    from kamtool.cli.output import Output
+
+    return Output(json_mode)
+
+
+def _wants_help(args: list[str]) -> bool:
+    """True when the command line asks for a help page (no arguments, ``-h``, ``--help``)."""
+    head = args[: args.index("--")] if "--" in args else args
+    return not head or "--help" in head or "-h" in head
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run kamtool with ``argv`` and return the exit status (never raises)."""
     global _json_after_command
     args, _json_after_command = _split_json_flag(list(sys.argv[1:] if argv is None else argv))
     json_mode = _json_after_command or "--json" in args or os.environ.get("KAMTOOL_JSON") == "1"
+    if _wants_help(args):
+        load_help_renderer()  # before Typer imports its renderer the slow way
     from typer._click import exceptions as click_exc
 
     try:
         rv = app(args=args, prog_name="kamtool", standalone_mode=False)
         return int(rv) if isinstance(rv, int) else 0
     except KamtoolError as exc:
-        Output(json_mode).error(exc.to_dict(), exc.hint)
+        _output(json_mode).error(exc.to_dict(), exc.hint)
         return int(exc.exit_status)
     except typer.Exit as exc:
         return exc.exit_code
@@ -124,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.format_message()
         ctx = getattr(exc, "ctx", None)
         hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
-        Output(json_mode).error(
+        _output(json_mode).error(
             {"code": "usage", "message": message, "exit_status": int(ExitStatus.USAGE)}, hint
         )
         return int(ExitStatus.USAGE) if exc.exit_code == 2 else exc.exit_code
@@ -139,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitStatus.OK)
     except Exception as exc:  # a bug: say so, with the traceback for the report
         traceback.print_exc()
-        Output(json_mode).error(
+        _output(json_mode).error(
             {
                 "code": "internal_error",
                 "message": f"internal error: {exc!r}",

@@ -17,10 +17,9 @@ from kamtool.cli.context import out, settings
 from kamtool.errors import BadInput
 
 if TYPE_CHECKING:
-    import peewee
-
     from kamtool.core.users import User
     from kamtool.core.writes import Change
+    from kamtool.db.orm import peewee
 
 
 @contextmanager

@@ -63,6 +63,29 @@ def serve(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Do not authenticate anybody (labs only).")
     ] = False,
+    no_pike: Annotated[
+        bool,
+        typer.Option(
+            "--no-pike", help="No flood detection: never ban a source (labs, load tests)."
+        ),
+    ] = False,
+    pike_density: Annotated[
+        int | None,
+        typer.Option(
+            "--pike-density",
+            help="Requests per sampling unit that get a source banned (pike "
+            "reqs_density_per_unit, default 200).",
+            show_default=False,
+        ),
+    ] = None,
+    pike_unit: Annotated[
+        float | None,
+        typer.Option(
+            "--pike-unit",
+            help="Pike's sampling time unit in seconds (default 2).",
+            show_default=False,
+        ),
+    ] = None,
     dispatch_set: Annotated[
         int | None,
         typer.Option(
@@ -163,6 +186,9 @@ def serve(
         tls_ca_list=tls_ca_list,
         nat=nat,
         natping_interval=natping_interval,
+        pike=False if no_pike else None,
+        pike_reqs_density_per_unit=pike_density,
+        pike_sampling_time_unit=pike_unit,
         dispatch_set=dispatch_set,
         dispatch_alg=dispatch_alg,
     )

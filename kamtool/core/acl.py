@@ -11,12 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import peewee
-
 from kamtool.core import validate
 from kamtool.core.users import User
 from kamtool.core.writes import Change, reading, transaction
 from kamtool.db import models
+from kamtool.db.orm import peewee
 from kamtool.errors import AlreadyExists, BadInput, NotFound
 
 

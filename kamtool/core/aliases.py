@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import peewee
-
 from kamtool.core.users import User
 from kamtool.core.writes import Change, reading, transaction
 from kamtool.db import models
+from kamtool.db.orm import peewee
 from kamtool.errors import AlreadyExists, NotFound
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import peewee
-
 from kamtool.core.writes import reading
 from kamtool.db import models
+from kamtool.db.orm import peewee
 from kamtool.errors import BadInput
 
 FIELDS = ("id", "time", "method", "sip_code", "sip_reason", "callid", "from_tag", "to_tag")

@@ -17,8 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import peewee
-
 from kamtool.db import ddl, schema, server, transfer
 from kamtool.db import migrate as migrate_db
 from kamtool.db.connect import (
@@ -30,6 +28,7 @@ from kamtool.db.connect import (
     read_versions,
 )
 from kamtool.db.models import build_models
+from kamtool.db.orm import peewee
 from kamtool.errors import AlreadyExists, BadInput, NotFound, SchemaError
 
 Progress = Callable[[str, int, int], None]

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import peewee
-
 from kamtool.core import validate
 from kamtool.core.writes import Change, reading, transaction
 from kamtool.db import models
+from kamtool.db.orm import peewee
 from kamtool.errors import AlreadyExists, NotFound
 
 FLAG_BITS = 31  # the five flags above; other bits are rejected as typos

@@ -22,11 +22,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-import peewee
-
 from kamtool.core.users import User, credential_columns, parse_user
 from kamtool.core.writes import Change, reading, transaction
 from kamtool.db import models
+from kamtool.db.orm import peewee
 from kamtool.errors import AlreadyExists, BadInput, KamtoolError
 
 # 5 columns per row: stays under SQLite's historic limit of 999 bound parameters.

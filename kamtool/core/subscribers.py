@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import peewee
-
 from kamtool.core.users import User, credential_columns
 from kamtool.core.writes import Change, reading, transaction
 from kamtool.db import models
+from kamtool.db.orm import peewee
 from kamtool.errors import AlreadyExists, BadInput, NotFound
 
 # Columns of older subscriber tables (version 6 and before) that Kamailio 5.x dropped.

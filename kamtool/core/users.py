@@ -5,7 +5,7 @@ without a domain part the default domain (``Settings.sip_domain``: kamctlrc
 SIP_DOMAIN, ``[sip] domain``, ``KAMTOOL_SIP_DOMAIN`` or ``--domain``) is used, as
 kamctl's ``set_user`` does with ``$SIP_DOMAIN``.
 
-The HA1 values come from :mod:`kamtool.sip.digest` (the one HA1 implementation, shared
+The HA1 values come from :mod:`kamtool.sip.ha1` (the one HA1 implementation, shared
 with the proxy's authenticator); :func:`credential_columns` is the one place that turns
 a password into the subscriber columns, for add, passwd and CSV import alike. The
 values match kamctl's ``_gen_ha1``/``_gen_ha1b`` byte for byte.
@@ -83,7 +83,7 @@ def check_password(password: str, *, store_plaintext: bool) -> str:
 
 def credential_columns(user: User, password: str, *, store_plaintext: bool) -> dict[str, str]:
     """The ``password``, ``ha1`` and ``ha1b`` column values kamctl writes for ``user``."""
-    from kamtool.sip.digest import ha1, ha1b  # imported here: only writers need it
+    from kamtool.sip.ha1 import ha1, ha1b  # imported here: only writers need it
 
     check_password(password, store_plaintext=store_plaintext)
     return {

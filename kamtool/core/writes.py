@@ -13,8 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import peewee
-
+from kamtool.db.orm import peewee
 from kamtool.errors import AlreadyExists, BadInput, DatabaseUnavailable, KamtoolError, SchemaError
 
 # Which table each kind of change touches; the reload hook maps kinds to RPC reloads

@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-import peewee
-
 from kamtool.config import redact_url
 from kamtool.db import schema
+from kamtool.db.orm import load_driver, peewee
 from kamtool.errors import BadInput, DatabaseUnavailable, SchemaError
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -97,7 +96,8 @@ def parse_url(url: str) -> DbUrl:
 
 
 def make_database(u: DbUrl) -> peewee.Database:
-    """An unconnected peewee database for a parsed URL."""
+    """An unconnected peewee database for a parsed URL (its driver loaded, see kamtool.db.orm)."""
+    load_driver(u.engine)
     if u.engine == "sqlite":
         # Kamailio's db_sqlite sets neither WAL nor a busy timeout; WAL lets Kamailio's
         # writers and kamtool work side by side, the timeout waits instead of failing.

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import peewee
-
 from kamtool.db import schema
 from kamtool.db.fields import engine_of
+from kamtool.db.orm import peewee
 
 _SQLITE_TYPES = {
     "int": "INTEGER",

@@ -23,7 +23,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-import peewee
+from kamtool.db.orm import peewee
 
 JULIAN_UNIX_EPOCH = 2440587.5  # Julian day number of 1970-01-01T00:00:00Z
 _TEXT_FORMATS = (

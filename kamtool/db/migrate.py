@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import peewee
-
 from kamtool.db import ddl, schema
 from kamtool.db.connect import existing_tables, read_versions
 from kamtool.db.fields import engine_of
+from kamtool.db.orm import peewee
 
 
 def varchar_sizes(db: peewee.Database, table: str) -> dict[str, int]:

@@ -17,10 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import peewee
-
 from kamtool.db import schema
 from kamtool.db.fields import BytesField, KamailioDateTimeField, parse_datetime_text
+from kamtool.db.orm import peewee
 
 database_proxy = peewee.DatabaseProxy()
 
@@ -107,19 +106,17 @@ class _LazyModels(Mapping[str, type[KamailioModel]]):
         return model
 
     def __iter__(self) -> Iterator[str]:
-        return iter(schema.tables())
+        return iter(schema.table_names())
 
     def __len__(self) -> int:
-        return len(schema.tables())
+        return len(schema.table_names())
 
 
 #: table name -> model class, for every table of the standard, presence and extra groups.
 MODELS: Mapping[str, type[KamailioModel]] = _LazyModels()
 #: kamdbctl group -> its table names, in kamdbctl's creation order.
-GROUPS: dict[str, list[str]] = {
-    g: [t.name for t in schema.tables_in([g])] for g in schema.GROUP_NAMES
-}
-_TABLE_OF_CLASS = {class_name(t): t for t in schema.tables()}
+GROUPS: dict[str, list[str]] = {g: schema.table_names([g]) for g in schema.GROUP_NAMES}
+_TABLE_OF_CLASS = {class_name(t): t for t in schema.table_names()}
 
 
 def __getattr__(name: str) -> type[KamailioModel]:

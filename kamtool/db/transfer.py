@@ -25,11 +25,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-import peewee
-
 from kamtool.db import ddl, schema
 from kamtool.db.connect import existing_tables, read_versions
 from kamtool.db.fields import engine_of, parse_datetime_text, to_local_naive
+from kamtool.db.orm import peewee
 from kamtool.errors import AlreadyExists, BadInput, NotFound, SchemaError
 
 BACKUP_FORMAT = "kamtool-backup"

@@ -32,6 +32,11 @@ server from this object, so tests can shrink timers freely::
     tls_ca_list = "/etc/kamtool/ca.pem"  # CAs to verify peers with (optional)
     tls_verify_certificate = false     # verify the certificate of servers we connect to
     tls_require_certificate = false    # clients must present a certificate (verified)
+    pike = true                        # flood detection; false: no pike, no bans
+    pike_sampling_time_unit = 2        # seconds per counting window
+    pike_reqs_density_per_unit = 200   # requests per window that get a source banned
+    pike_remove_latency = 4            # seconds a quiet address stays in pike's tree
+    ipban_autoexpire = 300             # seconds a banned address stays in htable ipban
     dispatch_set = 1                   # route[DISPATCH]: INVITEs to dispatch_pattern users ...
     dispatch_alg = 4                   # ... go to this set: 0 Call-ID hash, 4 round-robin,
                                        #     8 first by priority, 9 weight= attribute
@@ -167,6 +172,12 @@ class ProxyConfig:
     tls_ca_list: str | None = None
     tls_verify_certificate: bool = False
     tls_require_certificate: bool = False
+    # REQINIT flood protection: pike's modparams, and the ipban htable's autoexpire
+    pike: bool = True
+    pike_sampling_time_unit: float = 2.0
+    pike_reqs_density_per_unit: int = 200
+    pike_remove_latency: float = 4.0
+    ipban_autoexpire: int = 300
     dispatch_set: int = 1
     dispatch_alg: int = 4
     dispatch_pattern: str = "^9[0-9]+$"
@@ -195,6 +206,9 @@ class ProxyConfig:
             "t2",
             "t4",
             "tcp_connection_lifetime",
+            "pike_sampling_time_unit",
+            "pike_remove_latency",
+            "pike_reqs_density_per_unit",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
@@ -216,6 +230,8 @@ class ProxyConfig:
                 "a tls listener needs tls_certificate and tls_private_key",
                 hint="--tls-certificate FILE --tls-private-key FILE, or the [proxy] section",
             )
+        if self.ipban_autoexpire < 0:
+            raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
         self._check_dispatcher()
 
     def _check_dispatcher(self) -> None:
@@ -292,6 +308,8 @@ _INT = {
     "max_forwards",
     "dialog_lifetime",
     "server_id",
+    "pike_reqs_density_per_unit",
+    "ipban_autoexpire",
     "dispatch_set",
     "dispatch_alg",
     "ds_probing_mode",
@@ -304,6 +322,8 @@ _FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4", "tcp_c
           "ds_ping_interval"}  # fmt: skip
 _BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature", "nat",
          "tls_verify_certificate", "tls_require_certificate"}  # fmt: skip
+_FLOAT |= {"pike_sampling_time_unit", "pike_remove_latency"}
+_BOOL |= {"pike"}
 _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header",
         "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes",
         "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list"}  # fmt: skip

@@ -140,12 +140,14 @@ class HtableStore:
         return sum(t.sweep() for t in self.tables.values())
 
 
-def default_tables(clock: Callable[[], float] = time.time) -> list[HashTable]:
+def default_tables(
+    clock: Callable[[], float] = time.time, ipban_autoexpire: int = 300
+) -> list[HashTable]:
     """The reference cfg's tables: ``kv`` (DB table ``htable``, 16 slots) and ``ipban``
-    (256 slots, autoexpire 300 s), in the order Kamailio lists them."""
+    (256 slots, autoexpire 300 s unless told), in the order Kamailio lists them."""
     return [
         HashTable("kv", size=4, dbtable="htable", clock=clock),
-        HashTable("ipban", size=8, autoexpire=300, clock=clock),
+        HashTable("ipban", size=8, autoexpire=ipban_autoexpire, clock=clock),
     ]
 
 
@@ -175,12 +177,15 @@ def load_db_rows(database: Any) -> Callable[[HashTable], list[tuple[str, str | i
     return load
 
 
-def default_store(database: Any = None, clock: Callable[[], float] = time.time) -> HtableStore:
+def default_store(
+    database: Any = None, clock: Callable[[], float] = time.time, ipban_autoexpire: int = 300
+) -> HtableStore:
     """The reference cfg's tables, ``kv`` loaded from ``database`` when one is given (a
     missing ``htable`` table is logged and leaves ``kv`` empty, as Kamailio starts anyway
     only with a warning)."""
     store = HtableStore(
-        default_tables(clock), loader=load_db_rows(database) if database is not None else None
+        default_tables(clock, ipban_autoexpire),
+        loader=load_db_rows(database) if database is not None else None,
     )
     if database is not None:
         for name, table in store.tables.items():

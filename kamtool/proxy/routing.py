@@ -2,6 +2,8 @@
 
 Order for every request (issue #5, item 2):
 
+0. REQINIT flood protection: a source in the ``ipban`` htable is dropped silently; a
+   source pike finds over the limit is logged once, banned and dropped (:meth:`Router.banned`);
 1. Max-Forwards: 0 → ``483 Too Many Hops``; absent → set to ``max_forwards`` (10);
 2. sanity: a request the parser refuses gets the parser's status (400 with a reason ...);
 3. ``OPTIONS`` to the proxy itself (no user part) → ``200 Keepalive``;
@@ -41,7 +43,9 @@ from kamtool.proxy.codec import Codec, ParseFailure
 from kamtool.proxy.config import ProxyConfig
 from kamtool.proxy.dialogs import DLG_STATE_DELETED, DialogTracker, Leg
 from kamtool.proxy.dispatcher import user_pattern
+from kamtool.proxy.htable import HtableStore, default_store
 from kamtool.proxy.nat import NatHelper
+from kamtool.proxy.pike import Pike, Verdict
 from kamtool.proxy.registrar import Registrar
 from kamtool.proxy.stats import ReceivedReplies
 from kamtool.proxy.tm import ServerTx, Target, TransactionLayer
@@ -75,7 +79,8 @@ class Router:
     """Receives every datagram/stream message of the proxy and routes it.
 
     ``receive(data, endpoint, addr)`` is the transport sink. Modules:
-    ``usrloc``, ``registrar``, ``auth``, ``tm``, ``dialogs``, ``stats``.
+    ``usrloc``, ``registrar``, ``auth``, ``tm``, ``dialogs``, ``stats``, ``htables``
+    (``ipban``), ``pike`` (None when disabled).
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class Router:
         database: Any = None,
         permissions: Any = None,
         domains: Any = None,
+        htables: HtableStore | None = None,
         dispatcher: Any = None,
         accounting: Any = None,
         aliases: Any = None,
@@ -127,6 +133,16 @@ class Router:
         )
         self.registrar = Registrar(config, usrloc, stats)
         self.nat = NatHelper(config, self.codec, stats)
+        self.htables = htables if htables is not None else default_store()
+        self.pike: Pike | None = None
+        if config.pike:
+            self.pike = Pike(
+                timers,
+                reqs_density_per_unit=config.pike_reqs_density_per_unit,
+                sampling_time_unit=config.pike_sampling_time_unit,
+                remove_latency=config.pike_remove_latency,
+                blocked_ips=stats.counter("pike", "blocked_ips"),
+            )
         c = stats.counter
         self.c_rcv_req = c("core", "rcv_requests")
         self.rcv_replies = ReceivedReplies(stats)
@@ -208,6 +224,8 @@ class Router:
             msg = self.codec.parse(data)
         except ParseFailure as exc:
             self.c_bad_msg.value += 1
+            if exc.request is not None and exc.respond and self.banned(None, addr):
+                return  # no 400s for a flood of garbage either
             if exc.request is not None and exc.respond:
                 self.c_rcv_req.value += 1
                 self.c_err_req.value += 1
@@ -256,9 +274,35 @@ class Router:
 
     # ================================================================== requests
 
+    def banned(self, req: Any, addr: tuple[str, int]) -> bool:
+        """route[REQINIT]'s flood check: True when the request must be dropped unanswered.
+
+        A source in ``ipban`` is dropped (quietly: one line per block, not per packet); a
+        source that pike finds over the limit is logged, put in ``ipban`` and dropped.
+        """
+        ipban = self.htables.get("ipban")
+        if ipban is not None and ipban.get(addr[0]) is not None:
+            log.debug("request from banned ip %s dropped", addr[0])
+            return True
+        if self.pike is None or self.pike.check(addr[0]) is Verdict.OK:
+            return False
+        what = "a request"
+        if req is not None:
+            try:
+                what = f"{req.method} from {self.codec.from_uri(req)}"
+            except (ParseError, ParseFailure):
+                what = req.method
+        log.warning("pike blocking %s (IP:%s:%s)", what, addr[0], addr[1])
+        if ipban is not None:
+            ipban.set(addr[0], 1)
+        return True
+
     def route_request(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
         codec = self.codec
         method = req.method
+        # -- REQINIT: ipban and pike ----------------------------------------------------
+        if self.banned(req, addr):
+            return
         # -- NATDETECT: rport for a NATed sender, alias on its Contact -----------------------
         nated = self.nat.detect(req, endpoint, addr)
         if nated:

@@ -77,6 +77,7 @@ class ProxyServer:
         self.router: Any = None
         self.permissions: Any = None
         self.domains: Any = None
+        self.htables: Any = None  # htable store: ipban (REQINIT) and kv, shared with RPC
         self.dispatcher: Any = None
         self.rpc: Any = None
         self.acc: Any = None
@@ -135,6 +136,9 @@ class ProxyServer:
         self.domains.load()
         if cfg.served_domain:
             self.domains.record_if_empty(cfg.served_domain)
+        from kamtool.proxy.htable import default_store
+
+        self.htables = default_store(self.database, ipban_autoexpire=cfg.ipban_autoexpire)
         self.dispatcher = Dispatcher(self.database, cfg.dispatcher_settings, load=False)
         self.dispatcher.load()
         self.acc = Accounting(self.database)
@@ -148,6 +152,7 @@ class ProxyServer:
             database=self.database,
             permissions=self.permissions,
             domains=self.domains,
+            htables=self.htables,
             dispatcher=self.dispatcher,
             accounting=self.acc,
             aliases=AliasLookup(self.database),
@@ -191,6 +196,8 @@ class ProxyServer:
             processes=self._tasks,
             dispatch=dispatch,
             database=self.database,
+            htables=self.htables,
+            flood=self.router.pike,
         )
         host, port = parse_host_port(cfg.rpc_listen)
         rpc = RpcServer(
@@ -225,7 +232,8 @@ class ProxyServer:
         return tasks
 
     def _usrloc_tick(self) -> None:
-        """Every ``timer_interval``: usrloc expiry/write-back, idle TCP connections."""
+        """Every ``timer_interval``: usrloc expiry/write-back, idle TCP connections,
+        expired htable items."""
         assert self.usrloc is not None and self.timers is not None
         try:
             self.usrloc.timer()
@@ -233,6 +241,8 @@ class ProxyServer:
             log.exception("usrloc timer failed (database down?)")
         if self.transports is not None:
             self.transports.close_idle(self.config.tcp_connection_lifetime)
+        if self.htables is not None:
+            self.htables.sweep()  # bans of sources that went quiet
         self._ul_timer = self.timers.call_later(self.config.timer_interval, self._usrloc_tick)
 
     def request_stop(self) -> None:

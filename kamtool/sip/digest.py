@@ -38,6 +38,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ._abnf import token
+from .ha1 import ALGORITHMS, DigestParseError, ha1, ha1b
+from .ha1 import HASHES as _HASHES
+from .ha1 import canon_algorithm as _canon_algorithm
+from .ha1 import hasher as _hasher
 
 __all__ = [
     "ALGORITHMS",
@@ -63,49 +67,8 @@ __all__ = [
 ]
 
 
-class DigestParseError(ValueError):
-    """A WWW-Authenticate / Authorization value that is not a well-formed Digest one."""
-
-
-# Algorithm token (case-insensitive, RFC 7616 §3.3) -> hashlib name. "-sess" variants share it.
-_HASHES = {"MD5": "md5", "SHA-256": "sha256", "SHA-512-256": "sha512_256"}
-ALGORITHMS = tuple(a for base in _HASHES for a in (base, base + "-sess"))
-
-
-def _canon_algorithm(algorithm: str | None) -> str:
-    """Canonical spelling of an algorithm token; absent means MD5 (RFC 2617 §3.2.1)."""
-    if not algorithm:
-        return "MD5"
-    up = algorithm.upper()
-    base = up[:-5] if up.endswith("-SESS") else up
-    if base not in _HASHES:
-        raise DigestParseError(f"unsupported digest algorithm {algorithm!r}")
-    return up[: len(base)] + ("-sess" if up.endswith("-SESS") else "")
-
-
-def _hasher(algorithm: str | None):
-    name = _HASHES[_canon_algorithm(algorithm).removesuffix("-sess")]
-
-    def h(data: str) -> str:
-        return hashlib.new(name, data.encode("utf-8")).hexdigest()
-
-    return h
-
-
 # --------------------------------------------------------------------------- HA1 helpers
-
-
-def ha1(user: str, realm: str, password: str, algorithm: str = "MD5") -> str:
-    """H(user ":" realm ":" password): Kamailio's ``ha1`` column (kamctl, with realm = domain)."""
-    return _hasher(algorithm)(f"{user}:{realm}:{password}")
-
-
-def ha1b(user: str, domain: str, password: str, algorithm: str = "MD5") -> str:
-    """H(user "@" domain ":" domain ":" password): Kamailio's ``ha1b`` column.
-
-    It is the HA1 a client gets when it sends ``username="user@domain"`` with realm = domain.
-    """
-    return _hasher(algorithm)(f"{user}@{domain}:{domain}:{password}")
+# In kamtool.sip.ha1, so that writing a subscriber row does not import this module.
 
 
 def lookup_key(username: str, realm: str) -> tuple[str, str]:

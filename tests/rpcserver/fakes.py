@@ -205,8 +205,8 @@ class FakePike:
     def __init__(self) -> None:
         self.hot: list[PikeEntry] = []
 
-    def top(self, all_nodes: bool) -> list[PikeEntry]:
-        return list(self.hot)
+    def top(self, status: str) -> list[PikeEntry]:
+        return [e for e in self.hot if status == "ALL" or e.status == status]
 
 
 class FakeState:

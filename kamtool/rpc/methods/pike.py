@@ -4,27 +4,28 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from kamtool.rpc.methods import Param, Registry
+from kamtool.rpc.methods import Param, Registry, RpcFault
 
 __all__ = ["Pike", "register"]
 
 
 class Pike(Protocol):
     """``max_hits`` (requests per sampling unit that make a source HOT) and
-    ``top(all_nodes)`` → entries with ``ip_addr``, ``leaf_hits_prev``, ``leaf_hits_curr``,
-    ``expires`` (seconds), ``status`` (``"HOT"``/``"WARM"``/``"COLD"``)."""
+    ``top(status)`` (``"HOT"``, ``"WARM"`` or ``"ALL"``) → entries with ``ip_addr``,
+    ``leaf_hits_prev``, ``leaf_hits_curr``, ``expires`` (seconds), ``status`` (``"HOT"``,
+    ``"WARM"`` or ``""``), as :class:`kamtool.proxy.pike.Pike` gives them."""
 
     max_hits: int
 
-    def top(self, all_nodes: bool) -> list[Any]: ...
+    def top(self, status: str) -> list[Any]: ...
 
 
 class NoPike:
-    """Used while the proxy has no flood detector: nothing is ever hot."""
+    """Used while the proxy has no flood detector (``pike = false``): nothing is ever hot."""
 
     max_hits = 200
 
-    def top(self, all_nodes: bool) -> list[Any]:
+    def top(self, status: str) -> list[Any]:
         return []
 
 
@@ -32,6 +33,12 @@ def register(registry: Registry, pike: Pike | None = None) -> None:
     source: Pike = pike if pike is not None else NoPike()
 
     def top(mode: str = "HOT") -> dict[str, Any]:
+        # Kamailio looks for ALL, then HOT, then WARM anywhere in the argument; we also
+        # accept lower case. It answers WARM with an empty list (a bug); we list WARM leaves.
+        wanted = str(mode).upper()
+        status = next((s for s in ("ALL", "HOT", "WARM") if s in wanted), None)
+        if status is None:
+            raise RpcFault(500, "Bad argument. Select: ALL, HOT or WARM")
         rows = [
             {
                 "ip_addr": e.ip_addr,
@@ -40,10 +47,11 @@ def register(registry: Registry, pike: Pike | None = None) -> None:
                 "expires": e.expires,
                 "status": e.status,
             }
-            for e in source.top(mode.upper() == "ALL")
+            for e in source.top(status)
         ]
         return {"max_hits": source.max_hits, "list": rows, "number_of_rows": len(rows)}
 
     mode = Param("mode", required=False, default="HOT")
-    registry.add("pike.top", top, "pike.top [HOT|ALL]: the hottest source addresses.", mode)
+    doc = "pike.top [HOT|WARM|ALL]: the source addresses pike tracks (default: the HOT ones)."
+    registry.add("pike.top", top, doc, mode)
     registry.add("pike.list", top, "Same as pike.top.", mode)
