@@ -307,6 +307,10 @@ class Router:
         nated = self.nat.detect(req, endpoint, addr)
         if nated:
             self.nat.alias_request(req, endpoint, addr)
+        # received=/rport= on the sender's Via (RFC 3261 18.2.1, RFC 3581) before anything
+        # answers or forwards the request: our own replies carry them too, as Kamailio's do.
+        # The transaction key (branch, sent-by, method) does not include them.
+        codec.mark_received(req, addr)
         # -- REQINIT: Max-Forwards and OPTIONS keepalive ------------------------------
         mf = codec.max_forwards(req)
         if mf is not None and mf <= 0:
@@ -488,9 +492,7 @@ class Router:
         branches."""
         codec = self.codec
         method = req.method
-        # the transaction first: its key comes from the Via as parsed, before received=
         stx = self.tm.new_server(req, endpoint, addr, codec.reply_address(req, endpoint, addr))
-        codec.mark_received(req, addr)
         stx.build = self._build_branch
         if method == "INVITE":  # setflag(FLT_ACC) for every INVITE
             stx.flags |= ACC | acc_flags
@@ -640,7 +642,6 @@ class Router:
         self.c_fwd_req.value += 1
         reply_addr = codec.reply_address(req, endpoint, addr)
         if method == "ACK":
-            codec.mark_received(req, addr)
             local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
             branch = codec.stateless_branch(req)
             out = codec.forward(req, target, branch, local, self.config.max_forwards, keep_uri=True)
@@ -649,7 +650,6 @@ class Router:
         stx = self.tm.new_server(req, endpoint, addr, reply_addr)
         if method == "BYE":  # setflag(FLT_ACC); setflag(FLT_ACCFAILED)
             stx.flags |= ACC | ACC_FAILED
-        codec.mark_received(req, addr)
         stx.build = self._build_in_dialog
         if alias_dest is not None:
             stx.on_response = self.nat.reply_hook(stx.on_response, nated_target=True)
