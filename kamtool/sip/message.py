@@ -263,10 +263,13 @@ class Headers:
         except ValueError:
             raise LocalProtocolError(f"no {name} header to replace") from None
         line = self._lines[i]
-        items = split_list(_decode(_line_value(line)))
-        items[:1] = [_decode(_encode(value))]
         head = line[: line.index(b":")].rstrip()
-        self._lines[i] = head + b": " + ", ".join(items).encode("utf-8", "surrogateescape")
+        if b"," not in line:  # one value on the line (the usual Via): no list to split
+            self._lines[i] = head + b": " + _encode(value)
+        else:
+            items = split_list(_decode(_line_value(line)))
+            items[:1] = [_decode(_encode(value))]
+            self._lines[i] = head + b": " + ", ".join(items).encode("utf-8", "surrogateescape")
         vias = self._cache.pop(key, None)
         if key == "via" and vias and isinstance(value, Via):
             self._cache[key] = [value, *vias[1:]]  # see _keep_vias
