@@ -652,15 +652,25 @@ class CSeq(NamedTuple):
 _CSEQ_RE = re.compile(rf"[ \t]*(\d{{1,10}})[ \t]+({_abnf.token})[ \t]*\Z")
 
 
+_CSEQ_CACHE: dict[str, CSeq] = {}  # "1 INVITE", "2 REGISTER" ... (CSeq is immutable)
+
+
 def parse_cseq(value: str) -> CSeq:
     """Parse a CSeq value; the number must be below 2**31 (RFC 3261 section 8.1.1.5)."""
+    cseq = _CSEQ_CACHE.get(value)
+    if cseq is not None:
+        return cseq
     m = _CSEQ_RE.match(value)
     if m is None:
         raise ParseError("Bad CSeq header")
     num = int(m.group(1))
     if num >= 2**31:
         raise ParseError("CSeq number too large")
-    return CSeq(num, m.group(2))
+    cseq = CSeq(num, m.group(2))
+    if len(_CSEQ_CACHE) >= _CACHE_MAX:
+        _CSEQ_CACHE.clear()
+    _CSEQ_CACHE[value] = cseq
+    return cseq
 
 
 # --- Authorization / WWW-Authenticate -------------------------------------------------------

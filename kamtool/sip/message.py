@@ -863,8 +863,9 @@ def make_response(
             except ParseError:  # answering a malformed request: copy To as it is
                 to = None
             if to is not None and to.tag is None:
-                value = str(to.with_params(tag=to_tag))
-                out._lines.append(line[: line.index(b":")] + b": " + _encode(value))
+                # the request's To as it was written, plus the tag (8.2.6.2), as Kamailio does
+                value = _line_value(line) + b";tag=" + _encode(to_tag)
+                out._lines.append(line[: line.index(b":")] + b": " + value)
             else:
                 out._lines.append(line)
         elif key == "timestamp" and status == 100:
