@@ -114,7 +114,10 @@ def select_ha1(
 # --------------------------------------------------------------------------- header syntax
 
 # auth-param = token "=" ( token / quoted-string ), separated by commas with optional LWS.
-_PARAM_RE = re.compile(rf'\s*({token})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))\s*(?:,|\Z)', re.S)
+# (the quoted-string written as an unrolled loop: the same strings, twice as fast in re)
+_PARAM_RE = re.compile(
+    rf'\s*({token})\s*=\s*(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^\s,"]+))\s*(?:,|\Z)', re.S
+)
 _SCHEME_RE = re.compile(rf"\s*({token})(?:\s+|\Z)")
 _UNESCAPE_RE = re.compile(r"\\(.)", re.S)
 _PARAM_LIST_RE = re.compile(f"(?:{_PARAM_RE.pattern})*", re.S)

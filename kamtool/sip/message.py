@@ -446,24 +446,33 @@ class Message:
     is_request = False
 
     # -- routing headers -------------------------------------------------------------------------
-    # (each reads the cache itself before calling Headers.parsed: a call less per access,
-    # and routing reads these fields many times per message)
+    # (each reads and fills the cache itself, as Headers.parsed does, minus a call per
+    # access: routing reads these fields many times per message)
     @property
     def call_id(self) -> str | None:
-        v = self.headers._cache.get("call-id", _MISSING)
-        return self.headers.parsed("call-id", _p_call_id) if v is _MISSING else v
+        h = self.headers
+        v = h._cache.get("call-id", _MISSING)
+        if v is _MISSING:
+            v = h._cache["call-id"] = _p_call_id(h)
+        return v
 
     @property
     def cseq(self) -> CSeq | None:
         """``CSeq(num, method)``."""
-        v = self.headers._cache.get("cseq", _MISSING)
-        return self.headers.parsed("cseq", _p_cseq) if v is _MISSING else v
+        h = self.headers
+        v = h._cache.get("cseq", _MISSING)
+        if v is _MISSING:
+            v = h._cache["cseq"] = _p_cseq(h)
+        return v
 
     @property
     def vias(self) -> list[Via]:
         """Every Via value, top first (comma-joined lines split)."""
-        v = self.headers._cache.get("via", _MISSING)
-        return self.headers.parsed("via", _p_vias) if v is _MISSING else v
+        h = self.headers
+        v = h._cache.get("via", _MISSING)
+        if v is _MISSING:
+            v = h._cache["via"] = _p_vias(h)
+        return v
 
     @property
     def top_via(self) -> Via | None:
@@ -472,13 +481,19 @@ class Message:
 
     @property
     def from_(self) -> NameAddr | None:
-        v = self.headers._cache.get("from", _MISSING)
-        return self.headers.parsed("from", _P_FROM) if v is _MISSING else v
+        h = self.headers
+        v = h._cache.get("from", _MISSING)
+        if v is _MISSING:
+            v = h._cache["from"] = _P_FROM(h)
+        return v
 
     @property
     def to(self) -> NameAddr | None:
-        v = self.headers._cache.get("to", _MISSING)
-        return self.headers.parsed("to", _P_TO) if v is _MISSING else v
+        h = self.headers
+        v = h._cache.get("to", _MISSING)
+        if v is _MISSING:
+            v = h._cache["to"] = _P_TO(h)
+        return v
 
     @property
     def from_tag(self) -> str | None:
@@ -492,38 +507,56 @@ class Message:
 
     @property
     def max_forwards(self) -> int | None:
-        v = self.headers._cache.get("max-forwards", _MISSING)
-        return self.headers.parsed("max-forwards", _P_MAX_FORWARDS) if v is _MISSING else v
+        h = self.headers
+        v = h._cache.get("max-forwards", _MISSING)
+        if v is _MISSING:
+            v = h._cache["max-forwards"] = _P_MAX_FORWARDS(h)
+        return v
 
     @property
     def routes(self) -> list[NameAddr]:
         """Route values, top first."""
-        v = self.headers._cache.get("route", _MISSING)
-        return self.headers.parsed("route", _P_ROUTES) if v is _MISSING else v
+        h = self.headers
+        v = h._cache.get("route", _MISSING)
+        if v is _MISSING:
+            v = h._cache["route"] = _P_ROUTES(h)
+        return v
 
     @property
     def record_routes(self) -> list[NameAddr]:
         """Record-Route values, top first."""
-        v = self.headers._cache.get("record-route", _MISSING)
-        return self.headers.parsed("record-route", _P_RECORD_ROUTES) if v is _MISSING else v
+        h = self.headers
+        v = h._cache.get("record-route", _MISSING)
+        if v is _MISSING:
+            v = h._cache["record-route"] = _P_RECORD_ROUTES(h)
+        return v
 
     @property
     def contacts(self) -> list[NameAddr]:
         """Contact values; ``Contact: *`` gives one NameAddr with ``is_star`` True."""
-        v = self.headers._cache.get("contact", _MISSING)
-        return self.headers.parsed("contact", _P_CONTACTS) if v is _MISSING else v
+        h = self.headers
+        v = h._cache.get("contact", _MISSING)
+        if v is _MISSING:
+            v = h._cache["contact"] = _P_CONTACTS(h)
+        return v
 
     @property
     def expires(self) -> int | None:
         """Expires header (delta-seconds, clamped to 2**32-1), or None."""
-        v = self.headers._cache.get("expires", _MISSING)
-        return self.headers.parsed("expires", _P_EXPIRES) if v is _MISSING else v
+        h = self.headers
+        v = h._cache.get("expires", _MISSING)
+        if v is _MISSING:
+            v = h._cache["expires"] = _P_EXPIRES(h)
+        return v
 
     @property
     def content_length(self) -> int | None:
         """Content-Length as declared in the header (None if absent)."""
-        v = self.headers._cache.get("content-length", _MISSING)
-        return self.headers.parsed("content-length", _P_CONTENT_LENGTH) if v is _MISSING else v
+        h = self.headers
+        v = h._cache.get("content-length", _MISSING)
+        if v is _MISSING:
+            v = h._cache["content-length"] = _P_CONTENT_LENGTH(h)
+        return v
 
     @property
     def content_type(self) -> str | None:
