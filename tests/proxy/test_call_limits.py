@@ -4,18 +4,22 @@ and ``dlg.profile_get_size`` agreeing with what the limits count."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
+from kamtool.config import load_settings
 from kamtool.errors import ConfigError
-from kamtool.proxy.config import ProxyConfig
+from kamtool.proxy.config import ProxyConfig, proxy_config
 from tests.proxy import harness
 from tests.proxy.conftest import need
 from tests.proxy.harness import SIPP_DIR, caller_args, explain, register, wait_for
 from tests.proxy.peers import sipp_uas, stop
+from tests.support.cli import invoke
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.sipp
@@ -144,8 +148,56 @@ def test_callee_and_global_limits(limited, tmp_path, limit, status, counter):
     assert proxy.stat(f"dlglimit:{counter}_refused") == 1
 
 
-def test_no_limit_by_default_and_bad_limits_are_config_errors(tmp_path):
+def test_no_limit_by_default_toml_keys_and_bad_limits(tmp_path):
     cfg = ProxyConfig()
     assert (cfg.max_calls, cfg.max_calls_per_caller, cfg.max_calls_per_callee) == (0, 0, 0)
-    with pytest.raises(ConfigError, match="max_calls_per_caller"):
-        ProxyConfig(max_calls_per_caller=-1)
+    toml = tmp_path / "k.toml"
+    toml.write_text(
+        "[proxy]\nmax_calls = 100\nmax_calls_per_caller = 2\nmax_calls_per_callee = 1\n"
+    )
+    pc = proxy_config(load_settings(config_file=toml))
+    assert (pc.max_calls, pc.max_calls_per_caller, pc.max_calls_per_callee) == (100, 2, 1)
+    assert (
+        proxy_config(load_settings(config_file=toml), max_calls_per_caller=5).max_calls_per_caller
+        == 5
+    )
+    for bad in ("max_calls = -1", 'max_calls_per_caller = "2"', "max_calls_per_callee = 1.5"):
+        toml.write_text("[proxy]\n" + bad + "\n")
+        with pytest.raises(ConfigError, match="max_calls"):
+            proxy_config(load_settings(config_file=toml))
+
+
+def test_serve_flag_limits_the_callee(proxy_db, tmp_path):
+    """``kamtool serve --max-calls-per-callee 1``: a second call to 1002 gets 486."""
+    need("sipp")
+    sip, rpc_port = harness.low_free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kamtool", "--db", proxy_db, "serve", "--listen",
+         f"udp:127.0.0.1:{sip}", "--rpc-listen", f"127.0.0.1:{rpc_port}", "--no-pike",
+         "--max-calls-per-callee", "1"],
+        env=dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path)), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    uas = held = None
+    try:
+        up = f"http://127.0.0.1:{rpc_port}/RPC"
+        assert wait_for(lambda: invoke("--rpc", up, "uptime").exit_code == 0 or proc.poll()), (
+            "serve did not start"
+        )
+        assert proc.poll() is None, proc.stderr.read()
+        uas_port = free_port()
+        register(sip, "1002", uas_port)
+        uas = sipp_uas("uas_answer.xml", uas_port)
+        held = harness.sipp_background("uac_wait_bye.xml", sip, free_port(), **caller_args())
+        assert wait_for(lambda: [d["state"] for d in rpc(rpc_port, "dlg.list")] == [4])
+        res = harness.call(sip, refused_scenario(tmp_path, 486), caller="1003")
+        assert res.returncode == 0, explain(res)
+        stats = rpc(rpc_port, "stats.get_statistics", "dlglimit:")
+        assert "dlglimit:callee_refused = 1" in stats
+    finally:
+        for p in (held, uas):
+            if p is not None:
+                p.kill()
+                p.communicate(timeout=10)
+        proc.terminate()
+        proc.wait(timeout=15)
