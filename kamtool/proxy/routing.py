@@ -44,6 +44,7 @@ from kamtool.proxy.config import ProxyConfig
 from kamtool.proxy.dialogs import DLG_STATE_DELETED, DialogTracker, Leg
 from kamtool.proxy.dispatcher import user_pattern
 from kamtool.proxy.htable import HtableStore, default_store
+from kamtool.proxy.nat import NatHelper
 from kamtool.proxy.pike import Pike, Verdict
 from kamtool.proxy.registrar import Registrar
 from kamtool.proxy.stats import ReceivedReplies
@@ -134,6 +135,7 @@ class Router:
             k: stats.counter("dlglimit", f"{k}_refused") for k in ("global", "caller", "callee")
         }
         self.registrar = Registrar(config, usrloc, stats)
+        self.nat = NatHelper(config, self.codec, stats)
         self.htables = htables if htables is not None else default_store()
         self.pike: Pike | None = None
         if config.pike:
@@ -183,6 +185,7 @@ class Router:
     def attach(self, transports: Any) -> None:
         """Give the router its sockets (after the server bound them)."""
         self.transports = transports
+        self.nat.start_pinging(self.timers, self.usrloc, self.send_to, transports.endpoint_for)
 
     # ================================================================== wire
 
@@ -303,6 +306,14 @@ class Router:
         # -- REQINIT: ipban and pike ----------------------------------------------------
         if self.banned(req, addr):
             return
+        # -- NATDETECT: rport for a NATed sender, alias on its Contact -----------------------
+        nated = self.nat.detect(req, endpoint, addr)
+        if nated:
+            self.nat.alias_request(req, endpoint, addr)
+        # received=/rport= on the sender's Via (RFC 3261 18.2.1, RFC 3581) before anything
+        # answers or forwards the request: our own replies carry them too, as Kamailio's do.
+        # The transaction key (branch, sent-by, method) does not include them.
+        codec.mark_received(req, addr)
         # -- REQINIT: Max-Forwards and OPTIONS keepalive ------------------------------
         mf = codec.max_forwards(req)
         if mf is not None and mf <= 0:
@@ -345,7 +356,8 @@ class Router:
             return
         # -- registrar ---------------------------------------------------------------------
         if method == "REGISTER":
-            status, reason, headers = self.registrar.save(req, endpoint, addr)
+            nat = self.nat.registration(endpoint, addr) if nated else None
+            status, reason, headers = self.registrar.save(req, endpoint, addr, nat)
             self._sl_reply(req, endpoint, addr, status, reason, headers)
             return
         if ruri.user is None:
@@ -441,6 +453,13 @@ class Router:
             if not allowed:
                 self._stateful_reply(req, endpoint, addr, 405, "Method Not Allowed")
                 return
+            if getattr(ruri, "secure", False):
+                # RFC 3261 §16.5, RFC 5630 §3.1.3: a sips: request only goes to sips:
+                # contacts (TLS on every hop); Kamailio's lookup() does not check this.
+                allowed = [b for b in allowed if b.contact[:5].lower() == "sips:"]
+                if not allowed:
+                    self._stateful_reply(req, endpoint, addr, 480, "Temporarily Unavailable")
+                    return
             groups: list[list[Target]] = []
             for b in allowed:
                 target = codec.target_for_binding(b, self._tcp_alive)
@@ -478,9 +497,7 @@ class Router:
         branches."""
         codec = self.codec
         method = req.method
-        # the transaction first: its key comes from the Via as parsed, before received=
         stx = self.tm.new_server(req, endpoint, addr, codec.reply_address(req, endpoint, addr))
-        codec.mark_received(req, addr)
         stx.build = self._build_branch
         if method == "INVITE":  # setflag(FLT_ACC) for every INVITE
             stx.flags |= ACC | acc_flags
@@ -505,6 +522,7 @@ class Router:
                 stx.on_final = self._dialog_final
             stx.ctx = dialog
             codec.add_record_route(req, endpoint, dialog.did if dialog else None)
+        stx.on_response = self.nat.reply_hook(stx.on_response, nated_target=False)
         self.c_fwd_req.value += 1
         self.tm.relay(stx, groups)
         return stx
@@ -613,7 +631,26 @@ class Router:
     def _build_branch(self, stx: ServerTx, target: Target, branch: str) -> Any:
         """The request as it goes out on one branch: R-URI, Via, Path routes, Max-Forwards."""
         local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
-        return self.codec.forward(stx.request, target, branch, local, self.config.max_forwards)
+        out = self.codec.forward(stx.request, target, branch, local, self.config.max_forwards)
+        inbound = stx.endpoint.listen if stx.endpoint is not None else None
+        if local is not None and local != inbound and self._record_routed(out):
+            # enable_double_rr: leaving on another socket (UDP in, TLS out ...) the callee
+            # must reach us on the outbound one and the caller on the inbound one, so a
+            # second entry of ours goes on top; loose_route() consumes both.
+            # Both entries carry r2=on, as Kamailio's rr module marks a double route.
+            did = getattr(stx.ctx, "did", None)
+            r2 = self.codec.record_route
+            out.headers.replace_first_value("record-route", r2(inbound, out.from_tag, did, r2=True))
+            out.prepend_record_route(r2(local, out.from_tag, did, r2=True))
+        return out
+
+    def _record_routed(self, req: Any) -> bool:
+        """True when the top Record-Route is ours (we record-routed this request)."""
+        try:
+            rrs = req.record_routes
+        except ParseError:
+            return False
+        return bool(rrs) and self.is_myself(rrs[0].uri)
 
     # ------------------------------------------------------------------ in-dialog
 
@@ -632,6 +669,11 @@ class Router:
         dialog = self.dialogs.by_did(did) if did else None
         if dialog is None:
             dialog = self.dialogs.find(codec.call_id(req), codec.from_tag(req), codec.to_tag(req))
+        alias_dest = None
+        if not req.routes:  # DLGURI: the R-URI is the next hop (no Route of another proxy)
+            alias_dest = self.nat.handle_ruri_alias(req)
+            if alias_dest is not None:
+                target = Target(req.uri_text, alias_dest)
         if target is None:
             self._sl_reply(req, endpoint, addr, 404, "Not here")
             return
@@ -645,7 +687,6 @@ class Router:
         self.c_fwd_req.value += 1
         reply_addr = codec.reply_address(req, endpoint, addr)
         if method == "ACK":
-            codec.mark_received(req, addr)
             local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
             branch = codec.stateless_branch(req)
             out = codec.forward(req, target, branch, local, self.config.max_forwards, keep_uri=True)
@@ -654,8 +695,9 @@ class Router:
         stx = self.tm.new_server(req, endpoint, addr, reply_addr)
         if method == "BYE":  # setflag(FLT_ACC); setflag(FLT_ACCFAILED)
             stx.flags |= ACC | ACC_FAILED
-        codec.mark_received(req, addr)
         stx.build = self._build_in_dialog
+        if alias_dest is not None:
+            stx.on_response = self.nat.reply_hook(stx.on_response, nated_target=True)
         self.tm.relay(stx, [[target]])
 
     def _build_in_dialog(self, stx: ServerTx, target: Target, branch: str) -> Any:
@@ -706,7 +748,13 @@ class Router:
             )
         except (ParseError, StopIteration):
             return "", ""
-        return ",".join(rrs[ours + 1 :]), ",".join(reversed(rrs[:ours]))
+        last = ours  # a double Record-Route: both entries are ours
+        while last + 1 < len(rrs) and self._is_our_rr(resp.record_routes[last + 1], did):
+            last += 1
+        return ",".join(rrs[last + 1 :]), ",".join(reversed(rrs[:ours]))
+
+    def _is_our_rr(self, rr: Any, did: str) -> bool:
+        return self.is_myself(rr.uri) and getattr(rr.uri, "params", {}).get("did") == did
 
     def _dialog_final(self, stx: ServerTx, final: Any) -> None:
         dialog = stx.ctx
@@ -733,6 +781,8 @@ class Router:
         via = codec.top_via(resp)
         if via is None or not self._via_is_ours(via):
             self.c_drop_rpl.value += 1
+            return
+        if self.nat.absorb_reply(resp):  # the answer to a NAT keepalive
             return
         if self.tm.response(resp, endpoint, addr):
             if resp.cseq.method != "CANCEL":  # the replies to our CANCELs stop here

@@ -157,7 +157,12 @@ class ProxyServer:
             accounting=self.acc,
             aliases=AliasLookup(self.database),
         )
-        self.transports = Transports(self.loop, self.router.receive)
+        tls = None
+        if any(lst.proto == "tls" for lst in cfg.listen):
+            from kamtool.proxy.tls import tls_contexts
+
+            tls = tls_contexts(cfg)  # ConfigError when a file is missing or bad
+        self.transports = Transports(self.loop, self.router.receive, tls=tls)
         self.router.attach(self.transports)
         try:
             await self.transports.bind(cfg.listen)
