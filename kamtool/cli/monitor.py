@@ -35,7 +35,7 @@ def monitor(
         float | None,
         typer.Option(
             "--interval",
-            help="Seconds between two polls ([monitor] interval, else 2).",
+            help="Seconds between two polls (\\[monitor] interval, else 2).",
             show_default=False,
         ),
     ] = None,
@@ -44,7 +44,7 @@ def monitor(
         typer.Option(
             "--threshold",
             help="NAME=VALUE: a health threshold for this run, e.g. shm_warning=70% "
-            "(names as in the [monitor] section); repeat it.",
+            "(names as in the \\[monitor] section); repeat it.",
             show_default=False,
         ),
     ] = None,

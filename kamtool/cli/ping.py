@@ -11,12 +11,15 @@ from kamtool.cli.context import out
 
 def ping(
     uri: Annotated[
-        str, typer.Argument(help="sip:[user@]host[:port][;transport=tcp], or host[:port].")
+        str, typer.Argument(help="sip:\\[user@]host\\[:port]\\[;transport=tcp], or host\\[:port].")
     ],
     transport: Annotated[
         str | None,
         typer.Option(
-            "--transport", "-t", help="udp or tcp [the URI's, else udp].", show_default=False
+            "--transport",
+            "-t",
+            help="udp or tcp (default: the URI's transport=, else udp).",
+            show_default=False,
         ),
     ] = None,  # fmt: skip
     timeout: Annotated[
