@@ -72,7 +72,7 @@ class DbWorker:
         self.retry = retry
         self.name = name
         self.outages = 0  # how many times the database went away (a statistic)
-        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Done | None] | None] = (
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Done | None, bool] | None] = (
             queue.SimpleQueue()
         )
         self._thread: threading.Thread | None = None
@@ -93,12 +93,15 @@ class DbWorker:
             self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
             self._thread.start()
 
-    def submit(self, job: Callable[[], Any], done: Done | None = None) -> None:
+    def submit(
+        self, job: Callable[[], Any], done: Done | None = None, *, force: bool = False
+    ) -> None:
         """Run ``job()`` on the thread; then ``done(result, None)`` or ``done(None, error)``
-        on the loop. Without ``done`` an error is only logged."""
-        self._queue.put((job, done))
+        on the loop. Without ``done`` an error is only logged. ``force``: try even during
+        a known outage (the last writes at shutdown)."""
+        self._queue.put((job, done, force))
 
-    async def run(self, job: Callable[[], Any]) -> Any:
+    async def run(self, job: Callable[[], Any], *, force: bool = False) -> Any:
         """``job()`` on the thread, awaited; raises what the job raised (or DatabaseDown)."""
         future = self.loop.create_future()
 
@@ -110,7 +113,7 @@ class DbWorker:
             else:
                 future.set_result(result)
 
-        self.submit(job, done)
+        self.submit(job, done, force=force)
         return await future
 
     def close(self, timeout: float = 5.0) -> None:
@@ -131,9 +134,9 @@ class DbWorker:
             item = self._queue.get()
             if item is None:
                 break
-            job, done = item
+            job, done, force = item
             try:
-                result, error = self.execute(job), None
+                result, error = self.execute(job, force=force), None
             except BaseException as exc:  # handed to the caller, who decides
                 result, error = None, exc
             if done is not None:
@@ -145,10 +148,11 @@ class DbWorker:
                 log.error("database job failed: %s", describe(error))
         self._close_connection()
 
-    def execute(self, job: Callable[[], Any]) -> Any:
+    def execute(self, job: Callable[[], Any], *, force: bool = False) -> Any:
         """Run ``job`` on the calling thread with the outage rules of the module
         docstring (the worker thread calls it; tests may too)."""
-        if self._down_since is not None and time.monotonic() < self._next_try:
+        waiting = self._down_since is not None and time.monotonic() < self._next_try
+        if waiting and not force:
             raise DatabaseDown("the database is unreachable")
         try:
             result = self._attempt(job)

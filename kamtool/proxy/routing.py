@@ -316,7 +316,7 @@ class Router:
     @staticmethod
     def _log_db_error(what: str, error: BaseException) -> None:
         """An outage is logged once by the worker; anything else is worth a line here."""
-        if isinstance(error, DatabaseDown | connection_errors()):
+        if isinstance(error, (DatabaseDown, *connection_errors())):
             log.debug("%s: database unavailable (%s)", what, describe(error))
         else:
             log.error("%s: database error: %s", what, describe(error))

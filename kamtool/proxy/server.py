@@ -375,7 +375,7 @@ class ProxyServer:
         if ul is not None and self.db is not None and (ul.write_back or ul.db_mode == 3):
             batch = ul.take_pending()  # (a batch in flight is written by the worker anyway)
             try:
-                n = await self.db.run(partial(ul.write_batch, batch)) if batch else 0
+                n = await self.db.run(partial(ul.write_batch, batch), force=True) if batch else 0
                 log.info("usrloc: flushed %d contacts", n)
             except Exception as exc:
                 log.error("usrloc: %d contacts not written at shutdown: %s", len(batch), exc)

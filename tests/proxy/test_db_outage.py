@@ -1,0 +1,191 @@
+"""The proxy keeps serving while its MariaDB/PostgreSQL database is away or hanging.
+
+The proxy reaches the real server through a relay the test cuts or stalls
+(:mod:`tests.support.dbrelay`): while the database is gone, OPTIONS keepalives, phones
+whose subscriber row was read before (SIPp registering with digest) and the RPC server
+are answered; a subscriber never seen gets 500 (auth_db's answer when it cannot query);
+the outage is logged once. When the database is back everything works again without a
+restart and every registration made meanwhile is in the ``location`` table.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+
+from kamtool.proxy.usrloc import LocationStore
+from tests.proxy.harness import (
+    USERS,
+    RunningProxy,
+    UdpClient,
+    add_subscriber,
+    make_config,
+    register,
+    wait_for,
+)
+from tests.support.databases import database
+from tests.support.dbrelay import DbRelay
+from tests.support.jsonrpc import http_rpc
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(params=["mysql", "postgres"])
+def server_db(request, tmp_path):
+    """A throwaway database on the real server with Kamailio's tables and 1001-1003."""
+    from kamtool.db import schema
+    from kamtool.db.connect import connected
+    from kamtool.db.ddl import create_tables
+
+    with database(request.param, tmp_path) as url:
+        with connected(url, auto_create=False) as db:
+            create_tables(db, schema.GROUP_NAMES)
+        for user, pw in USERS.items():
+            add_subscriber(url, user, pw)
+        yield url
+
+
+@pytest.fixture
+def start_proxy():
+    """Factory: start_proxy(db_url, **ProxyConfig changes) -> RunningProxy (stopped after)."""
+    started: list[RunningProxy] = []
+
+    def start(db_url: str, **changes):
+        p = RunningProxy(make_config(db_url, **changes)).start()
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()
+
+
+def location_contacts(url: str, aor: str) -> set[str]:
+    """The contacts of ``aor`` in the ``location`` table (read directly, not via the proxy)."""
+    from kamtool.db.connect import open_database
+
+    db = open_database(url)
+    try:
+        store = LocationStore(db_mode=1, database=db)
+        store.load()
+        return {b.contact for b in store.contacts_of(aor)}
+    finally:
+        db.close()
+
+
+def log_lines(caplog, text: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if text in r.getMessage()]
+
+
+@pytest.mark.parametrize("db_mode", [1, 2])
+def test_sip_and_rpc_go_on_while_the_database_is_cut(
+    server_db, start_proxy, tmp_path, caplog, db_mode
+):
+    caplog.set_level(logging.INFO)
+    relay, url = DbRelay.for_url(server_db)
+    rpc_port = free_port()
+    with relay:
+        proxy = start_proxy(
+            url,
+            db_mode=db_mode,
+            rpc_listen=f"127.0.0.1:{rpc_port}",
+            rpc_runtime_dir=str(tmp_path / "rt"),
+        )
+        rpc_url = f"http://127.0.0.1:{rpc_port}/RPC"
+        register(proxy.port, "1001")  # SIPp with digest: 1001's row is read and cached
+        phone = UdpClient(proxy.port)
+        other = UdpClient(proxy.port)
+        try:
+            relay.cut()
+            # a keepalive needs no database
+            ka = phone.ask("OPTIONS", f"sip:127.0.0.1:{proxy.port}")
+            assert (ka.status, ka.reason) == (200, "Keepalive")
+            # 1001 registers a new contact: its row was read before, the phone is served
+            contact = f"sip:1001@127.0.0.1:{phone.port}"
+            ok = phone.register("1001", USERS["1001"], [f"<{contact}>"])
+            assert ok.status == 200, ok.status
+            # a real SIP peer re-registers too
+            register(proxy.port, "1001")
+            # 1003 was never seen: no row, no way to check the password: 500
+            refused = other.register("1003", USERS["1003"], [f"<sip:1003@127.0.0.1:{other.port}>"])
+            assert (refused.status, refused.reason) == (500, "Server Internal Error")
+            # the RPC server answers, from memory
+            dump = http_rpc(rpc_url, "ul.dump")
+            assert contact in str(dump)
+            assert http_rpc(rpc_url, "core.uptime")["uptime"] >= 0
+            # the new contact waits in memory (the table is read here without the relay)
+            assert contact not in location_contacts(server_db, "1001")
+            relay.restore()
+            # back: the pending contact is written (the timer retries), 1003 registers,
+            # all without a restart
+            assert wait_for(lambda: contact in location_contacts(server_db, "1001"), 20)
+            again = other.register("1003", USERS["1003"], [f"<sip:1003@127.0.0.1:{other.port}>"])
+            assert again.status == 200
+            assert wait_for(lambda: location_contacts(server_db, "1003") != set(), 20)
+        finally:
+            phone.close()
+            other.close()
+    # one line for the outage, one for the end of it: not one per message
+    assert len(log_lines(caplog, "database unreachable")) == 1
+    assert len(log_lines(caplog, "database is back")) == 1
+
+
+def test_a_hanging_database_holds_only_the_requests_that_need_it(server_db, start_proxy, tmp_path):
+    """Stalled (statements hang): the request waiting for its subscriber row is
+    suspended, its retransmission absorbed; keepalives and RPC are answered meanwhile.
+    When the connection breaks the suspended request gets its 500, once."""
+    relay, url = DbRelay.for_url(server_db)
+    rpc_port = free_port()
+    with relay:
+        proxy = start_proxy(
+            url,
+            db_mode=2,
+            rpc_listen=f"127.0.0.1:{rpc_port}",
+            rpc_runtime_dir=str(tmp_path / "rt"),
+        )
+        waiting = UdpClient(proxy.port)
+        keepalive = UdpClient(proxy.port)
+        try:
+            from kamtool.sip.digest import answer_challenge, parse_challenge
+
+            uri = f"sip:127.0.0.1:{proxy.port}"
+            to = "<sip:1003@127.0.0.1>"
+            headers = [f"Contact: <sip:1003@127.0.0.1:{waiting.port}>", "Expires: 600"]
+            first = waiting.ask("REGISTER", uri, from_user="1003", to=to, headers=headers,
+                                call_id="hang-1", cseq=1)  # fmt: skip
+            assert first.status == 401  # a challenge needs no database
+            creds = answer_challenge(
+                parse_challenge(first.headers.get("www-authenticate")),
+                method="REGISTER",
+                uri=uri,
+                username="1003",
+                password=USERS["1003"],
+            )
+            relay.stall()
+            authed = waiting.request(
+                "REGISTER", uri, from_user="1003", to=to, call_id="hang-1", cseq=2,
+                headers=[*headers, f"Authorization: {creds.to_header()}"],
+            )  # fmt: skip
+            waiting.send_raw(authed)
+            waiting.send_raw(authed)  # a retransmission while it waits
+            # meanwhile: keepalives and the RPC server are answered
+            ka = keepalive.ask("OPTIONS", uri)
+            assert (ka.status, ka.reason) == (200, "Keepalive")
+            assert http_rpc(f"http://127.0.0.1:{rpc_port}/RPC", "core.uptime")["uptime"] >= 0
+            # ... and the REGISTER is still waiting for its row
+            waiting.sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                waiting.sock.recv(65535)
+            waiting.sock.settimeout(15)
+            relay.cut()  # the hanging connection breaks
+            answer = waiting.recv()
+            assert (answer.status, answer.reason) == (500, "Server Internal Error")
+            waiting.sock.settimeout(1.0)
+            with pytest.raises(socket.timeout):  # one answer: the copy was absorbed
+                waiting.recv()
+        finally:
+            waiting.close()
+            keepalive.close()
