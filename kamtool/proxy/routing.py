@@ -314,8 +314,9 @@ class Router:
         self.db.submit(job, done)
 
     @staticmethod
-    def _log_db_error(what: str, error: BaseException) -> None:
-        """An outage is logged once by the worker; anything else is worth a line here."""
+    def log_db_error(what: str, error: BaseException) -> None:
+        """A failed database job: an outage is logged once, by the worker (debug here);
+        anything else is worth a line of its own."""
         if isinstance(error, (DatabaseDown, *connection_errors())):
             log.debug("%s: database unavailable (%s)", what, describe(error))
         else:
@@ -326,7 +327,7 @@ class Router:
     ) -> None:
         """A request whose routing needs the database that failed: 500, as Kamailio's
         auth_db answers when it cannot query (sl_reply_error counts it)."""
-        self._log_db_error(what, error)
+        self.log_db_error(what, error)
         if req.method != "ACK":
             self._sl_reply(req, endpoint, addr, 500, "Server Internal Error", error=True)
 
@@ -579,7 +580,7 @@ class Router:
             self._db_failed(req, endpoint, addr, "save(location)", error)
             return
         if error is not None:
-            self._log_db_error("usrloc write-through (kept for the timer)", error)
+            self.log_db_error("usrloc write-through (kept for the timer)", error)
         self._sl_reply(req, endpoint, addr, *reply)
 
     def relay_initial(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
@@ -601,7 +602,7 @@ class Router:
     ) -> None:
         """As alias_db: a lookup that fails counts as no alias; the call goes on."""
         if error is not None:
-            self._log_db_error("alias_db_lookup", error)
+            self.log_db_error("alias_db_lookup", error)
         else:
             self.aliases.apply(req, found)
         self._relay_located(req, endpoint, addr)

@@ -324,12 +324,13 @@ class ProxyServer:
         if not batch:
             return
         self._ul_flushing = True
+        from kamtool.proxy.routing import Router
 
         def done(_written: Any, error: BaseException | None) -> None:
             self._ul_flushing = False
             ul.batch_written(batch, error)
-            if error is not None and ul.db_mode == 3:
-                log.error("usrloc: %d database statements failed", len(batch.ops))
+            if error is not None:  # (an outage is logged by the worker, once)
+                Router.log_db_error(f"usrloc: writing {len(batch)} changes", error)
 
         self.db.submit(partial(ul.write_batch, batch), done)
 

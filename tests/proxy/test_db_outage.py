@@ -11,7 +11,9 @@ restart and every registration made meanwhile is in the ``location`` table.
 from __future__ import annotations
 
 import logging
+import select
 import socket
+import time
 
 import pytest
 
@@ -116,6 +118,8 @@ def test_sip_and_rpc_go_on_while_the_database_is_cut(
             dump = http_rpc(rpc_url, "ul.dump")
             assert contact in str(dump)
             assert http_rpc(rpc_url, "core.uptime")["uptime"] >= 0
+            with pytest.raises(RuntimeError, match="500"):  # a reload needs the table
+                http_rpc(rpc_url, "domain.reload")
             # the new contact waits in memory (the table is read here without the relay)
             assert contact not in location_contacts(server_db, "1001")
             relay.restore()
@@ -125,6 +129,7 @@ def test_sip_and_rpc_go_on_while_the_database_is_cut(
             again = other.register("1003", USERS["1003"], [f"<sip:1003@127.0.0.1:{other.port}>"])
             assert again.status == 200
             assert wait_for(lambda: location_contacts(server_db, "1003") != set(), 20)
+            http_rpc(rpc_url, "domain.reload")  # reads the table again
         finally:
             phone.close()
             other.close()
@@ -189,3 +194,115 @@ def test_a_hanging_database_holds_only_the_requests_that_need_it(server_db, star
         finally:
             waiting.close()
             keepalive.close()
+
+
+def test_calls_between_registered_phones_go_on_while_the_database_is_cut(server_db, start_proxy):
+    """1001 calls 1002 (SIPp peers) with the database gone: 1001's row is cached, the
+    alias lookup fails as no alias (alias_db's behaviour), the location is in memory."""
+    from tests.proxy.conftest import need
+    from tests.proxy.harness import call, explain, sipp_peer
+
+    need("sipp")
+    relay, url = DbRelay.for_url(server_db)
+    with relay:
+        proxy = start_proxy(url, db_mode=1)
+        uas_port = free_port()
+        register(proxy.port, "1002", uas_port)
+        register(proxy.port, "1001")  # caches 1001's row, as any phone's REGISTER does
+        relay.cut()
+        with sipp_peer("uas_answer.xml", proxy.port, uas_port):
+            res = call(proxy.port)
+            assert res.returncode == 0, explain(res)
+        assert proxy.stat("dialog:processed_dialogs") == 1
+
+
+def answer_ok(phone: UdpClient, req) -> None:
+    """``phone`` (a registered contact) answers the request the proxy relayed with 200."""
+    lines = ["SIP/2.0 200 OK"]
+    lines += [f"Via: {v}" for v in req.headers.get_all("via")]
+    lines += [f"From: {req.headers.get('from')}", f"To: {req.headers.get('to')};tag=callee"]
+    lines += [f"Call-ID: {req.headers.get('call-id')}", f"CSeq: {req.headers.get('cseq')}"]
+    phone.send_raw(("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode())
+
+
+def send_message(sender: UdpClient, to_user: str, from_user: str, callee: UdpClient):
+    """A MESSAGE from ``from_user`` (digest answered) to ``to_user``, whose registered
+    contact ``callee`` answers it when it arrives; returns the final answer ``sender`` got."""
+    from kamtool.sip.digest import answer_challenge, parse_challenge
+
+    uri = f"sip:{to_user}@127.0.0.1"
+    kw = dict(from_user=from_user, headers=["Content-Type: text/plain"], body="hello")
+    call_id = f"msg-{sender.port}-{time.monotonic_ns()}"
+    first = sender.ask("MESSAGE", uri, call_id=call_id, cseq=1, **kw)
+    assert first.status == 407, first.status
+    creds = answer_challenge(
+        parse_challenge(first.headers.get("proxy-authenticate")),
+        method="MESSAGE",
+        uri=uri,
+        username=from_user,
+        password=USERS[from_user],
+    )
+    kw["headers"] = [*kw["headers"], f"Proxy-Authorization: {creds.to_header()}"]
+    sender.send_raw(sender.request("MESSAGE", uri, call_id=call_id, cseq=2, **kw))
+    ready, _, _ = select.select([sender.sock, callee.sock], [], [], 5)
+    assert ready, "neither an answer nor the relayed MESSAGE"
+    if callee.sock in ready:
+        relayed = callee.recv()
+        assert relayed.method == "MESSAGE"
+        answer_ok(callee, relayed)
+    final = sender.recv()
+    while final.status < 200:
+        final = sender.recv()
+    return final
+
+
+def test_db_only_mode_answers_500_while_the_database_is_cut_and_recovers(server_db, start_proxy):
+    """db_mode 3 has no memory to serve from: a REGISTER and a request to a user get
+    500 (not a misleading 404), keepalives are answered, and all works when it is back."""
+    relay, url = DbRelay.for_url(server_db)
+    with relay:
+        proxy = start_proxy(url, db_mode=3)
+        phone = UdpClient(proxy.port)
+        sender = UdpClient(proxy.port)
+        try:
+            contact = f"sip:1002@127.0.0.1:{phone.port}"
+            assert phone.register("1002", USERS["1002"], [f"<{contact}>"]).status == 200
+            assert location_contacts(server_db, "1002") == {contact}  # written before the 200
+            # the lookup reads the table: 1001's MESSAGE reaches the phone
+            assert send_message(sender, "1002", "1001", phone).status == 200
+            relay.cut()
+            ka = phone.ask("OPTIONS", f"sip:127.0.0.1:{proxy.port}")
+            assert ka.status == 200
+            again = phone.register("1002", USERS["1002"], [f"<{contact}>"])
+            assert (again.status, again.reason) == (500, "Server Internal Error")
+            failed = send_message(sender, "1002", "1001", phone)  # 1001 cached; lookup fails
+            assert (failed.status, failed.reason) == (500, "Server Internal Error")
+            relay.restore()
+            assert wait_for(
+                lambda: phone.register("1002", USERS["1002"], [f"<{contact}>"]).status == 200,
+                20,
+            )
+            assert send_message(sender, "1002", "1001", phone).status == 200
+        finally:
+            phone.close()
+            sender.close()
+
+
+def test_a_restarted_database_costs_no_outage(server_db, start_proxy, caplog):
+    """The server closes every connection (a restart): the next statement reconnects
+    transparently, nothing is refused and no outage is logged."""
+    relay, url = DbRelay.for_url(server_db)
+    with relay:
+        proxy = start_proxy(url, db_mode=1)
+        phone = UdpClient(proxy.port)
+        try:
+            first = f"sip:1001@127.0.0.1:{phone.port}"
+            assert phone.register("1001", USERS["1001"], [f"<{first}>"]).status == 200
+            relay.cut()
+            relay.restore()  # the proxy's connection is dead, the server is back
+            second = f"sip:1001@127.0.0.1:{phone.port + 1}"
+            assert phone.register("1001", USERS["1001"], [f"<{second}>"]).status == 200
+            assert {first, second} <= location_contacts(server_db, "1001")
+        finally:
+            phone.close()
+    assert log_lines(caplog, "database unreachable") == []
