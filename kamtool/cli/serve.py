@@ -23,8 +23,8 @@ def serve(
         typer.Option(
             "--listen",
             "-l",
-            help="proto:IP:port to listen on (udp or tcp); repeat it. Replaces the default "
-            "udp+tcp 127.0.0.1:5060.",
+            help="proto:IP:port to listen on (udp, tcp or tls); repeat it. Replaces the "
+            "default udp+tcp 127.0.0.1:5060.",
             show_default=False,
         ),
     ] = None,
@@ -109,6 +109,44 @@ def serve(
     syslog: Annotated[
         bool, typer.Option("--syslog", help="Log to syslog (/dev/log) instead of stderr.")
     ] = False,
+    tls_certificate: Annotated[
+        str | None,
+        typer.Option(
+            "--tls-certificate",
+            help="PEM certificate (chain) of tls listeners.",
+            show_default=False,
+        ),
+    ] = None,
+    tls_private_key: Annotated[
+        str | None,
+        typer.Option(
+            "--tls-private-key", help="PEM private key of that certificate.", show_default=False
+        ),
+    ] = None,
+    tls_ca_list: Annotated[
+        str | None,
+        typer.Option(
+            "--tls-ca-list",
+            help="PEM CA certificates to verify TLS peers with.",
+            show_default=False,
+        ),
+    ] = None,
+    nat: Annotated[
+        bool | None,
+        typer.Option(
+            "--nat/--no-nat",
+            help="NAT fix-ups for clients behind NAT (default on).",
+            show_default=False,
+        ),
+    ] = None,
+    natping_interval: Annotated[
+        int | None,
+        typer.Option(
+            "--natping-interval",
+            help="Seconds between OPTIONS keepalives to NATed UDP contacts (default 30; 0: off).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run kamtool's SIP proxy: registrar with digest auth, location, stateful relay, dialogs."""
     from kamtool.config import load_settings
@@ -143,6 +181,11 @@ def serve(
         rpc_listen=rpc_listen,
         db_mode=db_mode,
         auth=False if no_auth else None,
+        tls_certificate=tls_certificate,
+        tls_private_key=tls_private_key,
+        tls_ca_list=tls_ca_list,
+        nat=nat,
+        natping_interval=natping_interval,
         pike=False if no_pike else None,
         pike_reqs_density_per_unit=pike_density,
         pike_sampling_time_unit=pike_unit,

@@ -53,10 +53,12 @@ def dest_of_uri(uri: Any, default_proto: str = "udp") -> tuple[str, str, int] | 
     host = uri.maddr or uri.host
     if not _is_ip(host):
         return None
-    proto = uri.transport or ("tcp" if uri.secure else default_proto)
-    if proto not in ("udp", "tcp"):
+    proto = uri.transport or default_proto
+    if uri.secure and proto in ("udp", "tcp"):
+        proto = "tls"  # sips: TLS on every hop (RFC 5630); transport=tcp means TLS over TCP
+    if proto not in ("udp", "tcp", "tls"):
         return None
-    return proto, host, uri.port or 5060
+    return proto, host, uri.port or (5061 if proto == "tls" else 5060)
 
 
 def _is_ip(host: str) -> bool:
@@ -253,11 +255,19 @@ class Codec:
         raw = f"SIP/2.0/{transport} {hp};branch={branch}"  # written once, as Via would
         return Via(transport, host, port, {"branch": branch}, _raw=raw)
 
-    def record_route(self, local: Listen, ftag: str | None, did: str | None) -> str:
+    def record_route(
+        self, local: Listen, ftag: str | None, did: str | None, r2: bool = False
+    ) -> str:
+        """Our Record-Route entry for ``local``; ``r2``: one of a double route."""
         host = format_host(local.host)
         port = "" if local.port == 5060 else f":{local.port}"
-        transport = ";transport=tcp" if local.proto == "tcp" else ""
-        params = ";lr" + (f";ftag={ftag}" if ftag else "") + (f";did={did}" if did else "")
+        transport = "" if local.proto == "udp" else f";transport={local.proto}"
+        params = (
+            (";r2=on" if r2 else "")
+            + ";lr"
+            + (f";ftag={ftag}" if ftag else "")
+            + (f";did={did}" if did else "")
+        )
         return f"<sip:{host}{port}{transport}{params}>"
 
     def add_record_route(self, req: Request, endpoint: Any, did: str | None) -> None:
@@ -375,7 +385,7 @@ class Codec:
             except ParseError:
                 dest = None
             gone = tcp_alive is not None and not tcp_alive((dest[1], dest[2])) if dest else False
-            if dest is not None and dest[0] == "tcp" and gone:
+            if dest is not None and dest[0] in ("tcp", "tls") and gone:
                 dest = None  # the phone's connection is gone: try its contact address
         if dest is None:
             dest = dest_of_uri(uri)

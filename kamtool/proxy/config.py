@@ -21,6 +21,17 @@ server from this object, so tests can shrink timers freely::
     fr_inv_timer = 120.0               # seconds, INVITE final-response timeout after 1xx
     dialog_lifetime = 7200             # seconds; both sides get a BYE afterwards
     server_signature = false
+    nat = true                         # NAT fix-ups (nathelper as kamailio.cfg WITH_NAT)
+    nat_uac_test = 3                   # nat_uac_test() flags: 1 Contact private, 2 Via host
+                                       # not the source (kamailio.cfg: 19, + 16 Via port)
+    natping_interval = 30              # OPTIONS keepalive to NATed UDP contacts; 0: off
+    sipping_from = "sip:pinger@kamtool.invalid"
+    # TLS listeners (listen = ["tls:IP:5061"]), Kamailio tls module names
+    tls_certificate = "/etc/kamtool/cert.pem"
+    tls_private_key = "/etc/kamtool/key.pem"
+    tls_ca_list = "/etc/kamtool/ca.pem"  # CAs to verify peers with (optional)
+    tls_verify_certificate = false     # verify the certificate of servers we connect to
+    tls_require_certificate = false    # clients must present a certificate (verified)
     pike = true                        # flood detection; false: no pike, no bans
     pike_sampling_time_unit = 2        # seconds per counting window
     pike_reqs_density_per_unit = 200   # requests per window that get a source banned
@@ -53,7 +64,8 @@ from kamtool.errors import ConfigError
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 DEFAULT_RPC_LISTEN = "127.0.0.1:5071"
-PROTOCOLS = ("udp", "tcp")
+PROTOCOLS = ("udp", "tcp", "tls")
+DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +78,18 @@ class Listen:
 
     @classmethod
     def parse(cls, text: str) -> Listen:
-        """Parse ``udp:127.0.0.1:5060``, ``tcp:[::1]:5060`` or ``127.0.0.1:5060`` (udp)."""
+        """Parse ``udp:127.0.0.1:5060``, ``tcp:[::1]:5060``, ``tls:127.0.0.1`` (port 5061)
+        or ``127.0.0.1:5060`` (udp)."""
         spec = text.strip()
         proto = "udp"
         head, sep, rest = spec.partition(":")
         if sep and head.lower() in PROTOCOLS:
             proto, spec = head.lower(), rest
-        elif sep and head.lower() in ("tls", "ws", "wss", "sctp"):
-            raise ConfigError(f"listen {text!r}: protocol {head} is not supported yet (udp, tcp)")
-        host, port = _split_host_port(spec, 5060, what=f"listen {text!r}")
+        elif sep and head.lower() in ("ws", "wss", "sctp"):
+            raise ConfigError(
+                f"listen {text!r}: protocol {head} is not supported yet (udp, tcp, tls)"
+            )
+        host, port = _split_host_port(spec, DEFAULT_PORTS[proto], what=f"listen {text!r}")
         return cls(proto, host, port)
 
     @property
@@ -148,6 +163,15 @@ class ProxyConfig:
     server_header: str = "kamtool"
     secret: bytes | None = field(default=None, repr=False)  # nonce signing key; random if None
     server_id: int = 0
+    nat: bool = True
+    nat_uac_test: int = 3  # not 19: see kamtool.proxy.nat (asymmetric signaling)
+    natping_interval: int = 30
+    sipping_from: str = "sip:pinger@kamtool.invalid"
+    tls_certificate: str | None = None
+    tls_private_key: str | None = None
+    tls_ca_list: str | None = None
+    tls_verify_certificate: bool = False
+    tls_require_certificate: bool = False
     # REQINIT flood protection: pike's modparams, and the ipban htable's autoexpire
     pike: bool = True
     pike_sampling_time_unit: float = 2.0
@@ -190,6 +214,22 @@ class ProxyConfig:
                 raise ConfigError(f"{name} must be positive")
         if self.rpc_listen:
             parse_host_port(self.rpc_listen)
+        from kamtool.sip.nat import SUPPORTED_TESTS
+
+        if self.nat_uac_test < 0 or self.nat_uac_test & ~SUPPORTED_TESTS:
+            raise ConfigError(
+                f"nat_uac_test {self.nat_uac_test}: supported flags are 1, 2, 4, 16, 32 and "
+                "128 (SDP and WebSocket tests are not)"
+            )
+        if self.natping_interval < 0:
+            raise ConfigError("natping_interval must be 0 (off) or positive")
+        if any(lst.proto == "tls" for lst in self.listen) and not (
+            self.tls_certificate and self.tls_private_key
+        ):
+            raise ConfigError(
+                "a tls listener needs tls_certificate and tls_private_key",
+                hint="--tls-certificate FILE --tls-private-key FILE, or the [proxy] section",
+            )
         if self.ipban_autoexpire < 0:
             raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
         self._check_dispatcher()
@@ -275,14 +315,18 @@ _INT = {
     "ds_probing_mode",
     "ds_probing_threshold",
     "ds_inactive_threshold",
+    "nat_uac_test",
+    "natping_interval",
 }
 _FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4", "tcp_connection_lifetime",
           "ds_ping_interval"}  # fmt: skip
-_BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature"}
+_BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature", "nat",
+         "tls_verify_certificate", "tls_require_certificate"}  # fmt: skip
 _FLOAT |= {"pike_sampling_time_unit", "pike_remove_latency"}
 _BOOL |= {"pike"}
 _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header",
-        "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes"}  # fmt: skip
+        "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes",
+        "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list"}  # fmt: skip
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from kamtool.proxy.usrloc import Binding, LocationStore, copy_binding
 from kamtool.sip.errors import ParseError
+from kamtool.sip.nat import received_uri
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,15 @@ class Registrar:
         self.accepted = stats.counter("registrar", "accepted_regs")
         self.rejected = stats.counter("registrar", "rejected_regs")
 
-    def save(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> Reply:
-        """Apply a REGISTER; returns (status, reason, extra headers) for the reply."""
+    def save(
+        self, req: Any, endpoint: Any, addr: tuple[str, int], nat: tuple[str, int] | None = None
+    ) -> Reply:
+        """Apply a REGISTER; returns (status, reason, extra headers) for the reply.
+
+        ``nat``: (received URI, cflags) of a REGISTER from behind a NAT
+        (:meth:`kamtool.proxy.nat.NatHelper.registration`)."""
         try:
-            reply = self._save(req, endpoint, addr)
+            reply = self._save(req, endpoint, addr, nat)
         except ParseError as exc:
             reply = (400, exc.reason, [])
         except Exception:
@@ -61,7 +67,9 @@ class Registrar:
             self.rejected.value += 1
         return reply
 
-    def _save(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> Reply:
+    def _save(
+        self, req: Any, endpoint: Any, addr: tuple[str, int], nat: tuple[str, int] | None
+    ) -> Reply:
         cfg = self.config
         to = req.to
         uri = to.uri if to is not None else None
@@ -124,7 +132,8 @@ class Registrar:
                 instance=instance,
                 reg_id=reg_id_n,
                 connection_id=-1 if endpoint.proto == "udp" else id(endpoint) & 0x7FFFFFFF,
-                received=self._received(c.uri, endpoint, addr),
+                received=nat[0] if nat else self._received(c.uri, endpoint, addr),
+                cflags=nat[1] if nat else 0,
                 domain=getattr(uri, "host", None) if self.usrloc.use_domain else None,
             )
             if old is None:
@@ -156,12 +165,12 @@ class Registrar:
         """For a contact registered over TCP from another address than the contact's own
         (the usual case: phones do not listen on TCP), where to reach it: the peer of
         the connection, which the transport reuses while it is open."""
-        if endpoint.proto != "tcp":
+        if endpoint.proto not in ("tcp", "tls"):
             return None
         host, port = getattr(uri, "host", None), getattr(uri, "port", None) or 5060
         if (host, port) == (addr[0], addr[1]):
             return None
-        return f"sip:{addr[0]}:{addr[1]};transport=tcp"
+        return received_uri(endpoint.proto, addr[0], addr[1])
 
     @staticmethod
     def _contact_value(b: Binding, now: float) -> str:
@@ -174,4 +183,6 @@ class Registrar:
             value += f";+sip.instance={b.instance}"
         if b.reg_id:
             value += f";reg-id={b.reg_id}"
+        if b.received:  # registrar's received_param: where we will reach the UA
+            value += f';received="{b.received}"'
         return value

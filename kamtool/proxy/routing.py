@@ -52,6 +52,7 @@ from kamtool.proxy.dbworker import DatabaseDown, connection_errors, describe
 from kamtool.proxy.dialogs import DLG_STATE_DELETED, DialogTracker, Leg
 from kamtool.proxy.dispatcher import user_pattern
 from kamtool.proxy.htable import HtableStore, default_store
+from kamtool.proxy.nat import NatHelper
 from kamtool.proxy.pike import Pike, Verdict
 from kamtool.proxy.registrar import Registrar
 from kamtool.proxy.stats import ReceivedReplies
@@ -141,6 +142,7 @@ class Router:
             timers, lifetime=config.dialog_lifetime, stats=stats, send_bye=self._send_bye
         )
         self.registrar = Registrar(config, usrloc, stats)
+        self.nat = NatHelper(config, self.codec, stats)
         self.htables = htables if htables is not None else default_store()
         self.pike: Pike | None = None
         if config.pike:
@@ -190,6 +192,7 @@ class Router:
     def attach(self, transports: Any) -> None:
         """Give the router its sockets (after the server bound them)."""
         self.transports = transports
+        self.nat.start_pinging(self.timers, self.usrloc, self.send_to, transports.endpoint_for)
 
     # ================================================================== wire
 
@@ -362,6 +365,14 @@ class Router:
         # -- REQINIT: ipban and pike ----------------------------------------------------
         if self.banned(req, addr):
             return
+        # -- NATDETECT: rport for a NATed sender, alias on its Contact -----------------------
+        nated = self.nat.detect(req, endpoint, addr)
+        if nated:
+            self.nat.alias_request(req, endpoint, addr)
+        # received=/rport= on the sender's Via (RFC 3261 18.2.1, RFC 3581) before anything
+        # answers or forwards the request: our own replies carry them too, as Kamailio's do.
+        # The transaction key (branch, sent-by, method) does not include them.
+        codec.mark_received(req, addr)
         # -- REQINIT: Max-Forwards and OPTIONS keepalive ------------------------------
         mf = codec.max_forwards(req)
         if mf is not None and mf <= 0:
@@ -402,17 +413,20 @@ class Router:
             return
         codec.remove_routes(req)
         # -- authentication ----------------------------------------------------------------
-        if not self.authorize(req, endpoint, addr):
+        if not self.authorize(req, endpoint, addr, nated=nated):
             return  # answered, or suspended until the subscriber row is read
-        self._route_authorized(req, endpoint, addr)
+        self._route_authorized(req, endpoint, addr, nated)
 
-    def _route_authorized(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
-        """The default route after route[AUTH]: registrar, dispatcher or location."""
+    def _route_authorized(
+        self, req: Any, endpoint: Any, addr: tuple[str, int], nated: bool = False
+    ) -> None:
+        """The default route after route[AUTH] (``nated``: NATDETECT's verdict):
+        registrar, dispatcher or location."""
         method = req.method
         ruri = self.codec.ruri(req)
         # -- registrar ---------------------------------------------------------------------
         if method == "REGISTER":
-            self.register(req, endpoint, addr)
+            self.register(req, endpoint, addr, nated)
             return
         if ruri.user is None:
             self._sl_reply(req, endpoint, addr, 484, "Address Incomplete")
@@ -433,7 +447,13 @@ class Router:
     # ------------------------------------------------------------------ auth
 
     def authorize(
-        self, req: Any, endpoint: Any, addr: tuple[str, int], *, stale_ok: bool = False
+        self,
+        req: Any,
+        endpoint: Any,
+        addr: tuple[str, int],
+        *,
+        stale_ok: bool = False,
+        nated: bool = False,
     ) -> bool | None:
         """route[AUTH]; True when the request may go on, None when it waits for its
         subscriber row (the routing goes on in :meth:`_auth_fetched`)."""
@@ -464,7 +484,7 @@ class Router:
             if outcome.status == 0 and outcome.lookup is not None:
                 key = outcome.lookup
                 job = partial(self.auth.fetch, *key)
-                resume = partial(self._auth_fetched, req, endpoint, addr, key)
+                resume = partial(self._auth_fetched, req, endpoint, addr, key, nated)
                 self._await_db(req, endpoint, addr, job, resume)
                 return None
             # registrar:rejected_regs counts failed saves only, as in Kamailio: challenges
@@ -492,6 +512,7 @@ class Router:
         endpoint: Any,
         addr: tuple[str, int],
         key: tuple[str, str],
+        nated: bool,
         row: Any,
         error: BaseException | None,
     ) -> None:
@@ -502,8 +523,8 @@ class Router:
         elif not self.auth.cached(*key, stale_ok=True)[0]:
             self._db_failed(req, endpoint, addr, "auth_check", error)
             return
-        if self.authorize(req, endpoint, addr, stale_ok=error is not None):
-            self._route_authorized(req, endpoint, addr)
+        if self.authorize(req, endpoint, addr, stale_ok=error is not None, nated=nated):
+            self._route_authorized(req, endpoint, addr, nated)
 
     def is_local_domain(self, uri: Any) -> bool:
         """``uri == myself || is_uri_host_local()``: listen IPs, domain, aliases, domain table."""
@@ -519,21 +540,22 @@ class Router:
 
     # ------------------------------------------------------------------ registrar
 
-    def register(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
-        """save("location") and its reply. Deferred usrloc: db_mode 3 reads the AoR on
-        the worker first; write-through (db_mode 1) and db_mode 3 answer once the write
-        is in the database."""
+    def register(self, req: Any, endpoint: Any, addr: tuple[str, int], nated: bool = False) -> None:
+        """save("location") (fix_nated_register first when ``nated``) and its reply.
+        Deferred usrloc: db_mode 3 reads the AoR on the worker first; write-through
+        (db_mode 1) and db_mode 3 answer once the write is in the database."""
         ul = self.usrloc
         to_uri = self.codec.to_uri(req)
         user = getattr(to_uri, "user", None)
         aor = ul.aor_key(user, getattr(to_uri, "host", None)) if user else None
         if aor is not None and ul.needs_fetch(aor):
             job = partial(ul.fetch, aor)
-            resume = partial(self._register_fetched, req, endpoint, addr, aor)
+            resume = partial(self._register_fetched, req, endpoint, addr, aor, nated)
             self._await_db(req, endpoint, addr, job, resume)
             return
+        nat = self.nat.registration(endpoint, addr) if nated else None
         try:
-            reply = self.registrar.save(req, endpoint, addr)
+            reply = self.registrar.save(req, endpoint, addr, nat)
         finally:
             if aor is not None and ul.db_mode == 3:
                 ul.prefetched(aor, None)
@@ -556,6 +578,7 @@ class Router:
         endpoint: Any,
         addr: tuple[str, int],
         aor: str,
+        nated: bool,
         rows: Any,
         error: BaseException | None,
     ) -> None:
@@ -563,7 +586,7 @@ class Router:
             self._db_failed(req, endpoint, addr, "save(location)", error)
             return
         self.usrloc.prefetched(aor, rows)
-        self.register(req, endpoint, addr)
+        self.register(req, endpoint, addr, nated)
 
     def _register_written(
         self,
@@ -650,6 +673,13 @@ class Router:
             if not allowed:
                 self._stateful_reply(req, endpoint, addr, 405, "Method Not Allowed")
                 return
+            if getattr(ruri, "secure", False):
+                # RFC 3261 §16.5, RFC 5630 §3.1.3: a sips: request only goes to sips:
+                # contacts (TLS on every hop); Kamailio's lookup() does not check this.
+                allowed = [b for b in allowed if b.contact[:5].lower() == "sips:"]
+                if not allowed:
+                    self._stateful_reply(req, endpoint, addr, 480, "Temporarily Unavailable")
+                    return
             groups: list[list[Target]] = []
             for b in allowed:
                 target = codec.target_for_binding(b, self._tcp_alive)
@@ -685,9 +715,7 @@ class Router:
         branches."""
         codec = self.codec
         method = req.method
-        # the transaction first: its key comes from the Via as parsed, before received=
         stx = self.tm.new_server(req, endpoint, addr, codec.reply_address(req, endpoint, addr))
-        codec.mark_received(req, addr)
         stx.build = self._build_branch
         if method == "INVITE":  # setflag(FLT_ACC) for every INVITE
             stx.flags |= ACC | acc_flags
@@ -712,6 +740,7 @@ class Router:
                 stx.on_final = self._dialog_final
             stx.ctx = dialog
             codec.add_record_route(req, endpoint, dialog.did if dialog else None)
+        stx.on_response = self.nat.reply_hook(stx.on_response, nated_target=False)
         self.c_fwd_req.value += 1
         self.tm.relay(stx, groups)
         return stx
@@ -780,7 +809,26 @@ class Router:
     def _build_branch(self, stx: ServerTx, target: Target, branch: str) -> Any:
         """The request as it goes out on one branch: R-URI, Via, Path routes, Max-Forwards."""
         local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
-        return self.codec.forward(stx.request, target, branch, local, self.config.max_forwards)
+        out = self.codec.forward(stx.request, target, branch, local, self.config.max_forwards)
+        inbound = stx.endpoint.listen if stx.endpoint is not None else None
+        if local is not None and local != inbound and self._record_routed(out):
+            # enable_double_rr: leaving on another socket (UDP in, TLS out ...) the callee
+            # must reach us on the outbound one and the caller on the inbound one, so a
+            # second entry of ours goes on top; loose_route() consumes both.
+            # Both entries carry r2=on, as Kamailio's rr module marks a double route.
+            did = getattr(stx.ctx, "did", None)
+            r2 = self.codec.record_route
+            out.headers.replace_first_value("record-route", r2(inbound, out.from_tag, did, r2=True))
+            out.prepend_record_route(r2(local, out.from_tag, did, r2=True))
+        return out
+
+    def _record_routed(self, req: Any) -> bool:
+        """True when the top Record-Route is ours (we record-routed this request)."""
+        try:
+            rrs = req.record_routes
+        except ParseError:
+            return False
+        return bool(rrs) and self.is_myself(rrs[0].uri)
 
     # ------------------------------------------------------------------ in-dialog
 
@@ -799,6 +847,11 @@ class Router:
         dialog = self.dialogs.by_did(did) if did else None
         if dialog is None:
             dialog = self.dialogs.find(codec.call_id(req), codec.from_tag(req), codec.to_tag(req))
+        alias_dest = None
+        if not req.routes:  # DLGURI: the R-URI is the next hop (no Route of another proxy)
+            alias_dest = self.nat.handle_ruri_alias(req)
+            if alias_dest is not None:
+                target = Target(req.uri_text, alias_dest)
         if target is None:
             self._sl_reply(req, endpoint, addr, 404, "Not here")
             return
@@ -812,7 +865,6 @@ class Router:
         self.c_fwd_req.value += 1
         reply_addr = codec.reply_address(req, endpoint, addr)
         if method == "ACK":
-            codec.mark_received(req, addr)
             local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
             branch = codec.stateless_branch(req)
             out = codec.forward(req, target, branch, local, self.config.max_forwards, keep_uri=True)
@@ -821,8 +873,9 @@ class Router:
         stx = self.tm.new_server(req, endpoint, addr, reply_addr)
         if method == "BYE":  # setflag(FLT_ACC); setflag(FLT_ACCFAILED)
             stx.flags |= ACC | ACC_FAILED
-        codec.mark_received(req, addr)
         stx.build = self._build_in_dialog
+        if alias_dest is not None:
+            stx.on_response = self.nat.reply_hook(stx.on_response, nated_target=True)
         self.tm.relay(stx, [[target]])
 
     def _build_in_dialog(self, stx: ServerTx, target: Target, branch: str) -> Any:
@@ -873,7 +926,13 @@ class Router:
             )
         except (ParseError, StopIteration):
             return "", ""
-        return ",".join(rrs[ours + 1 :]), ",".join(reversed(rrs[:ours]))
+        last = ours  # a double Record-Route: both entries are ours
+        while last + 1 < len(rrs) and self._is_our_rr(resp.record_routes[last + 1], did):
+            last += 1
+        return ",".join(rrs[last + 1 :]), ",".join(reversed(rrs[:ours]))
+
+    def _is_our_rr(self, rr: Any, did: str) -> bool:
+        return self.is_myself(rr.uri) and getattr(rr.uri, "params", {}).get("did") == did
 
     def _dialog_final(self, stx: ServerTx, final: Any) -> None:
         dialog = stx.ctx
@@ -900,6 +959,8 @@ class Router:
         via = codec.top_via(resp)
         if via is None or not self._via_is_ours(via):
             self.c_drop_rpl.value += 1
+            return
+        if self.nat.absorb_reply(resp):  # the answer to a NAT keepalive
             return
         if self.tm.response(resp, endpoint, addr):
             if resp.cseq.method != "CANCEL":  # the replies to our CANCELs stop here

@@ -188,9 +188,14 @@ class ProxyServer:
             aliases=AliasLookup(self.database),
         )
         self.router.db = self.db
-        self.db.start()
-        self.transports = Transports(self.loop, self.router.receive)
+        tls = None
+        if any(lst.proto == "tls" for lst in cfg.listen):
+            from kamtool.proxy.tls import tls_contexts
+
+            tls = tls_contexts(cfg)  # ConfigError when a file is missing or bad
+        self.transports = Transports(self.loop, self.router.receive, tls=tls)
         self.router.attach(self.transports)
+        self.db.start()
         try:
             await self.transports.bind(cfg.listen)
             await self._start_rpc()

@@ -77,12 +77,13 @@ class UdpEndpoint(asyncio.DatagramProtocol):
 
 
 class TcpConnection(asyncio.Protocol):
-    """One TCP connection, accepted or opened by us."""
+    """One TCP or TLS connection, accepted or opened by us (``proto`` is its listener's)."""
 
     proto = "tcp"
 
     def __init__(self, listen: Listen, sink: Sink, registry: Transports) -> None:
         self.listen = listen
+        self.proto = listen.proto  # "tcp" or "tls"
         self.sink = sink
         self.registry = registry
         self.framer = registry.new_framer()
@@ -155,8 +156,10 @@ class Transports:
         loop: asyncio.AbstractEventLoop,
         sink: Sink,
         framer_factory: Callable[[], Any] = _default_framer,
+        tls: Any = None,
     ) -> None:
         self.loop = loop
+        self.tls = tls  # kamtool.proxy.tls.TlsContexts, needed by tls listeners
         self.sink = sink
         self.new_framer = framer_factory
         self.udp: list[UdpEndpoint] = []
@@ -182,11 +185,14 @@ class Transports:
             )
             self.udp.append(proto)  # type: ignore[arg-type]
         else:
+            if lst.proto == "tls" and self.tls is None:
+                raise ConfigError(f"cannot listen on {lst}: no TLS certificate configured")
             server = await self.loop.create_server(
                 lambda: TcpConnection(lst, self.sink, self),
                 host=lst.host,
                 port=lst.port,
                 reuse_address=True,
+                ssl=self.tls.server if lst.proto == "tls" else None,
             )
             self.tcp_servers.append((lst, server))
 
@@ -194,18 +200,20 @@ class Transports:
         """The local address used for new messages of ``proto`` (first listener of it)."""
         if proto == "udp" and self.udp:
             return self.udp[0].listen
-        if proto == "tcp" and self.tcp_servers:
-            return self.tcp_servers[0][0]
+        for lst, _ in self.tcp_servers:
+            if lst.proto == proto:
+                return lst
         return None
 
     def send(self, proto: str, addr: Addr, data: bytes) -> bool:
         """Send ``data`` to ``addr`` over ``proto``; False when there is no such transport."""
-        if proto == "tcp":
+        if proto in ("tcp", "tls"):
             conn = self.connections.get(addr)
-            if conn is None:
-                if not self.tcp_servers:
+            if conn is None or conn.proto != proto:
+                listen = self.endpoint_for(proto)
+                if listen is None:
                     return False
-                conn = TcpConnection(self.tcp_servers[0][0], self.sink, self)
+                conn = TcpConnection(listen, self.sink, self)
                 self.connections[addr] = conn
                 conn.peer = addr
                 self.loop.create_task(self._connect(conn, addr))
@@ -218,7 +226,8 @@ class Transports:
 
     async def _connect(self, conn: TcpConnection, addr: Addr) -> None:
         try:
-            await self.loop.create_connection(lambda: conn, addr[0], addr[1])
+            ssl_ctx = self.tls.client if conn.proto == "tls" and self.tls else None
+            await self.loop.create_connection(lambda: conn, addr[0], addr[1], ssl=ssl_ctx)
         except OSError as exc:
             log.info("tcp connect to %s:%s failed: %s", addr[0], addr[1], exc)
             if self.connections.get(addr) is conn:

@@ -474,15 +474,18 @@ class LocationStore:
     # ---------------------------------------------------------------- writing pending work
 
     def take_pending(self) -> Batch:
-        """What the database still needs (empty when nothing): deletions and db_mode 3
-        statements leave the store with the batch, dirty contacts stay dirty until
-        :meth:`batch_written` (so a failed batch loses nothing)."""
+        """What the database still needs (empty when nothing); it leaves the store with
+        the batch: dirty contacts count as in sync from now on (the next batch does not
+        write them again) and become dirty again if :meth:`batch_written` reports a
+        failure, so a failed batch loses nothing."""
         batch = Batch()
         if self.db_mode == 3:
             batch.ops, self._ops = self._ops, []
         elif self.write_back:
             batch.deletes, self._deleted = self._deleted, []
             batch.upserts = [b for rec in self._records.values() for b in rec if b.state != CS_SYNC]
+            for b in batch.upserts:
+                b.state = CS_SYNC
         return batch
 
     def write_batch(self, batch: Batch) -> int:
@@ -507,9 +510,9 @@ class LocationStore:
         an ``error``, the deletions wait for the next flush again. db_mode 3 statements
         are not kept: their REGISTER was answered with the error."""
         if error is None:
-            for b in batch.upserts:
-                b.state = CS_SYNC  # a contact changed since is another (dirty) object
             return
+        for b in batch.upserts:
+            b.state = CS_DIRTY  # (a contact changed since is another, dirty, object)
         if batch.deletes:
             self._deleted[:0] = batch.deletes
 

@@ -17,7 +17,9 @@ def test_listen_parsing():
     assert Listen.parse("tcp:[::1]:5070") == Listen("tcp", "::1", 5070)
     assert Listen.parse("127.0.0.1") == Listen("udp", "127.0.0.1", 5060)
     assert Listen.parse("tcp:[::1]:5070").socket_str == "tcp:[::1]:5070"
-    for bad in ("udp:nohost:5060", "udp:127.0.0.1:99999", "tls:127.0.0.1:5061"):
+    assert Listen.parse("tls:127.0.0.1") == Listen("tls", "127.0.0.1", 5061)
+    assert Listen.parse("TLS:127.0.0.1:5071").socket_str == "tls:127.0.0.1:5071"
+    for bad in ("udp:nohost:5060", "udp:127.0.0.1:99999", "ws:127.0.0.1:80", "sctp:127.0.0.1"):
         with pytest.raises(ConfigError):
             Listen.parse(bad)
 
@@ -46,13 +48,42 @@ def test_toml_section_then_flags(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "section", ["db_mode = 7", 'fr_timer = "x"', "nonsense = 1", 'listen = ["udp:x:1"]']
+    "section",
+    [
+        "db_mode = 7",
+        'fr_timer = "x"',
+        "nonsense = 1",
+        'listen = ["udp:x:1"]',
+        "nat_uac_test = 8",
+        "natping_interval = -1",
+        'nat = "yes"',
+        'listen = ["tls:127.0.0.1:5061"]',
+    ],
 )
 def test_bad_proxy_section_is_a_config_error(tmp_path, section):
     cfg = tmp_path / "k.toml"
     cfg.write_text("[proxy]\n" + section + "\n")
     with pytest.raises(ConfigError):
         proxy_config(load_settings(config_file=cfg))
+
+
+def test_nat_and_tls_settings_from_toml(tmp_path):
+    cfg = tmp_path / "k.toml"
+    cfg.write_text(
+        '[proxy]\nlisten = ["udp:127.0.0.1:6000", "tls:127.0.0.1:6001"]\nnat = false\n'
+        'nat_uac_test = 129\nnatping_interval = 0\ntls_certificate = "/c.pem"\n'
+        'tls_private_key = "/k.pem"\ntls_ca_list = "/ca.pem"\ntls_require_certificate = true\n'
+    )
+    pc = proxy_config(load_settings(config_file=cfg))
+    assert (pc.nat, pc.nat_uac_test, pc.natping_interval) == (False, 129, 0)
+    assert (pc.tls_certificate, pc.tls_private_key, pc.tls_ca_list) == (
+        "/c.pem",
+        "/k.pem",
+        "/ca.pem",
+    )
+    assert pc.tls_require_certificate and not pc.tls_verify_certificate
+    assert pc.listen[1] == Listen("tls", "127.0.0.1", 6001)
+    assert ProxyConfig().nat and ProxyConfig().nat_uac_test == 3  # on: private Contact or Via
 
 
 def test_config_validation():

@@ -235,3 +235,26 @@ def test_database_failure_during_lookup_is_a_500_not_silence(start_proxy):
         assert c.ask("OPTIONS", f"sip:127.0.0.1:{proxy.port}").status == 200  # still up
     finally:
         c.close()
+
+
+def test_own_replies_fill_rport_and_received(proxy, client):
+    """RFC 3581 §4: a request whose Via asks for rport gets it filled in (and received=)
+    in every reply, also those the proxy answers itself (sl replies, 401), as Kamailio's."""
+    for method, uri, status in (
+        ("OPTIONS", f"sip:127.0.0.1:{proxy.port}", 200),
+        ("REGISTER", "sip:127.0.0.1", 401),
+        ("INVITE", "sip:1002@127.0.0.1", 407),
+    ):
+        resp = client.ask(method, uri)
+        assert resp.status == status
+        via = resp.top_via
+        assert (via.rport, via.params.get("received")) == (client.port, "127.0.0.1"), method
+    # an asymmetric UA (its Via names another port): the reply still comes back to the
+    # port it sent from, and says which one that was
+    client.send_raw(
+        client.request("OPTIONS", f"sip:127.0.0.1:{proxy.port}").replace(
+            f"127.0.0.1:{client.port};".encode(), b"127.0.0.1:5999;", 1
+        )
+    )
+    resp = client.recv()
+    assert resp.status == 200 and resp.top_via.port == 5999 and resp.top_via.rport == client.port

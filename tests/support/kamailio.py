@@ -19,19 +19,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
-import tempfile
-import time
-import urllib.error
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
-from tests.support.jsonrpc import http_rpc
 from tests.support.ports import free_port
 from tests.support.reference import REFERENCE
+from tests.support.server_process import ServerProcess, demo_rows
 
 CONFIG = REFERENCE / "kamailio-interop.cfg"
 SCHEMA_DIR = Path("/usr/share/kamailio")
@@ -73,8 +68,10 @@ def kamailio_db_url(url: str) -> str:
     return url
 
 
-class Kamailio:
+class Kamailio(ServerProcess):
     """One Kamailio process with its own state directory, ports and database."""
+
+    name = "kamailio"
 
     def __init__(
         self,
@@ -87,24 +84,14 @@ class Kamailio:
         pkg_mb: int = 8,
         sip_domain: str = "127.0.0.1",
     ) -> None:
-        self.dir = Path(base_dir) / f"kamailio-{os.getpid()}-{time.monotonic_ns()}"
-        # Unix socket paths are limited to ~107 bytes: keep the runtime dir short.
-        self.run_dir = Path(tempfile.mkdtemp(prefix="kam-", dir="/tmp"))
+        super().__init__(base_dir, sip_domain=sip_domain)
         self.db = db
         self.seed = seed
         self.auth_ha1_columns = auth_ha1_columns
         self.shm_mb, self.pkg_mb = shm_mb, pkg_mb
-        self.sip_domain = sip_domain
-        self.sip_port = 0
-        self.http_port = 0
         self.db_file: Path | None = None
-        self.proc: subprocess.Popen[bytes] | None = None
 
     # ------------------------------------------------------------------ addresses
-
-    @property
-    def rpc_http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/RPC"
 
     @property
     def fifo_path(self) -> Path:
@@ -119,10 +106,6 @@ class Kamailio:
         return self.run_dir / "kamailio_ctl"
 
     @property
-    def log_file(self) -> Path:
-        return self.dir / "kamailio.log"
-
-    @property
     def db_url(self) -> str:
         """The database URL in kamtool's form (four slashes for an absolute SQLite path)."""
         if self.db_file is not None:
@@ -133,12 +116,6 @@ class Kamailio:
     def kamctlrc(self) -> Path:
         """A kamctlrc for this instance (for ``kamctl`` with ``KAMCTL_TEST=1`` in :attr:`dir`)."""
         return self.dir / "kamctlrc"
-
-    def log_text(self) -> str:
-        try:
-            return self.log_file.read_text(errors="replace")
-        except OSError:
-            return ""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -183,18 +160,7 @@ class Kamailio:
         )
 
     def _seed(self) -> None:
-        d = self.sip_domain
-        for args in (
-            ("add", "1001", "secret1001"),
-            ("add", "1002", "secret1002"),
-            ("add", "1003", "secret1003"),
-            ("domain", "add", d),
-            ("address", "add", "1", "10.0.0.10", "32", "5060", "trusted-gw"),
-            ("address", "add", "2", "127.0.0.0", "8", "0", "loopback"),
-            ("dispatcher", "add", "1", "sip:127.0.0.1:5062", "0", "10", "weight=50", "uas-a"),
-            ("dispatcher", "add", "1", "sip:127.0.0.1:5063", "0", "5"),
-            ("alias_db", "add", f"5001@{d}", f"1001@{d}"),
-        ):
+        for args in demo_rows(self.sip_domain):
             self.kamctl(*args)
 
     def start(self) -> Kamailio:
@@ -216,56 +182,5 @@ class Kamailio:
             args += ["-A", "WITH_MYSQL"]
         if self.auth_ha1_columns:
             args += ["-A", "AUTH_HA1_COLUMNS"]
-        log = self.log_file.open("wb")
-        self.proc = subprocess.Popen(
-            [*args, "-DD", "-E"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"kamailio exited ({self.proc.returncode}):\n{self.log_text()[-3000:]}"
-                )
-            try:
-                self.rpc("core.version", timeout=1)
-                return self
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"kamailio did not answer JSON-RPC:\n{self.log_text()[-3000:]}")
-
-    def stop(self) -> None:
-        """SIGTERM the process group, SIGKILL after 10 s; remove the runtime dir."""
-        try:
-            self._terminate()
-        finally:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
-
-    def _terminate(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
-        except ProcessLookupError:
-            pass
-
-    def __enter__(self) -> Kamailio:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # ------------------------------------------------------------------ JSON-RPC
-
-    def rpc(self, method: str, *params: Any, timeout: float = 10) -> Any:
-        """Call ``method`` over HTTP; return ``result`` or raise RuntimeError on an error reply."""
-        return http_rpc(self.rpc_http_url, method, *params, timeout=timeout)
+        self._spawn([*args, "-DD", "-E"])
+        return self

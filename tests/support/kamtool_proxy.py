@@ -12,32 +12,12 @@ the Kamailio harness, with kamtool's own CLI where the other uses ``kamctl``::
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import time
-import urllib.error
 from pathlib import Path
-from typing import Any
 
-from tests.support.jsonrpc import http_rpc
 from tests.support.ports import free_port
-
-# the demo rows of the Kamailio harness (tests/support/kamailio.py, Kamailio._seed), as
-# kamtool commands: kamtool's CLI takes kamctl's arguments
-SEED = (
-    ("add", "1001", "secret1001"),
-    ("add", "1002", "secret1002"),
-    ("add", "1003", "secret1003"),
-    ("domain", "add", "{domain}"),
-    ("address", "add", "1", "10.0.0.10", "32", "5060", "trusted-gw"),
-    ("address", "add", "2", "127.0.0.0", "8", "0", "loopback"),
-    ("dispatcher", "add", "1", "sip:127.0.0.1:5062", "0", "10", "weight=50", "uas-a"),
-    ("dispatcher", "add", "1", "sip:127.0.0.1:5063", "0", "5"),
-    ("alias", "add", "5001@{domain}", "1001@{domain}"),
-)
+from tests.support.server_process import ServerProcess, demo_rows
 
 
 def isolated_env(home: Path) -> dict[str, str]:
@@ -52,25 +32,18 @@ def isolated_env(home: Path) -> dict[str, str]:
     return env
 
 
-class KamtoolProxy:
+class KamtoolProxy(ServerProcess):
     """One ``kamtool serve`` process with its own state directory, ports and SQLite DB."""
 
+    name = "kamtool"
+    stop_grace = 15.0  # a graceful stop finishes transactions and flushes usrloc
+
     def __init__(self, base_dir: Path, *, seed: bool = True, sip_domain: str = "127.0.0.1"):
-        self.dir = Path(base_dir) / f"kamtool-{os.getpid()}-{time.monotonic_ns()}"
-        # Unix socket paths are limited to ~107 bytes: keep the runtime dir short.
-        self.run_dir = Path(tempfile.mkdtemp(prefix="kt-", dir="/tmp"))
+        super().__init__(base_dir, sip_domain=sip_domain)
         self.seed = seed
-        self.sip_domain = sip_domain
-        self.sip_port = 0
-        self.http_port = 0
         self.db_file = self.dir / "db" / "kamailio.sqlite"
-        self.proc: subprocess.Popen[bytes] | None = None
 
     # ------------------------------------------------------------------ addresses
-
-    @property
-    def rpc_http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/RPC"
 
     @property
     def fifo_path(self) -> Path:
@@ -85,18 +58,8 @@ class KamtoolProxy:
         return self.run_dir / SOCKET_NAME
 
     @property
-    def log_file(self) -> Path:
-        return self.dir / "kamtool.log"
-
-    @property
     def db_url(self) -> str:
         return "sqlite:///" + str(self.db_file)
-
-    def log_text(self) -> str:
-        try:
-            return self.log_file.read_text(errors="replace")
-        except OSError:
-            return ""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -109,8 +72,9 @@ class KamtoolProxy:
         )  # fmt: skip
 
     def _seed(self) -> None:
-        for args in SEED:
-            res = self.kamtool(*(a.format(domain=self.sip_domain) for a in args), "--no-reload")
+        for row in demo_rows(self.sip_domain):
+            args = ("alias", *row[1:]) if row[0] == "alias_db" else row
+            res = self.kamtool(*args, "--no-reload")
             if res.returncode != 0:
                 raise RuntimeError(f"kamtool {' '.join(args)}: {res.stderr}")
 
@@ -130,53 +94,5 @@ class KamtoolProxy:
             "--rpc-listen", f"127.0.0.1:{self.http_port}",
             "--domain", self.sip_domain, "--config", str(cfg), "--log-level", "info",
         ]  # fmt: skip
-        log = self.log_file.open("wb")
-        self.proc = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=isolated_env(self.dir / "home"),
-            start_new_session=True,
-        )
-        log.close()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"kamtool serve exited ({self.proc.returncode}):\n{self.log_text()[-3000:]}"
-                )
-            try:
-                self.rpc("core.version", timeout=1)
-                return self
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"kamtool serve did not answer JSON-RPC:\n{self.log_text()[-3000:]}")
-
-    def stop(self) -> None:
-        """SIGTERM (a graceful stop), SIGKILL after 15 s; remove the runtime dir."""
-        try:
-            if self.proc is not None and self.proc.poll() is None:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGTERM)
-                    self.proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                    self.proc.wait(timeout=5)
-                except ProcessLookupError:
-                    pass
-        finally:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
-
-    def __enter__(self) -> KamtoolProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    # ------------------------------------------------------------------ JSON-RPC
-
-    def rpc(self, method: str, *params: Any, timeout: float = 10) -> Any:
-        """Call ``method`` over HTTP; return ``result`` or raise RuntimeError on an error reply."""
-        return http_rpc(self.rpc_http_url, method, *params, timeout=timeout)
+        self._spawn(args, env=isolated_env(self.dir / "home"), wait=30)
+        return self
