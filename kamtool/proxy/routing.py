@@ -119,7 +119,8 @@ class Router:
         self.dispatch_users = user_pattern(config.dispatch_pattern) if dispatcher else None
         self.aliases = aliases  # dbaliases (alias_db_lookup), or None
         self.db: Any = None  # the DbWorker (see module docstring), or None: DB on the loop
-        self._waiting: set[tuple[Any, ...]] = set()  # requests suspended for the database
+        # requests suspended for the database -> cancelled (by a CANCEL) meanwhile
+        self._waiting: dict[tuple[Any, ...], bool] = {}
         self.accepting = True
         self.transports: Any = None
         self.local_names = config.local_names
@@ -287,11 +288,15 @@ class Router:
 
     # ================================================================== database
 
-    def _wait_key(self, req: Any, addr: tuple[str, int]) -> tuple[Any, ...]:
-        """What makes a retransmission the same request: source, Call-ID, CSeq, branch."""
+    def _wait_key(
+        self, req: Any, addr: tuple[str, int], method: str | None = None
+    ) -> tuple[Any, ...]:
+        """What makes a retransmission the same request: source, Call-ID, CSeq, branch
+        (``method``: the INVITE a CANCEL is for)."""
         via = self.codec.top_via(req)
         branch = getattr(via, "branch", None) if via is not None else None
-        return (addr, self.codec.call_id(req), self.codec.cseq_num(req), req.method, branch)
+        call_id, cseq = self.codec.call_id(req), self.codec.cseq_num(req)
+        return (addr, call_id, cseq, method or req.method, branch)
 
     def _await_db(
         self,
@@ -305,10 +310,12 @@ class Router:
         ``resume(result, error)`` on the loop goes on routing it. Until then a
         retransmission of ``req`` is absorbed (see :meth:`route_request`)."""
         key = self._wait_key(req, addr)
-        self._waiting.add(key)
+        self._waiting[key] = False
 
         def done(result: Any, error: BaseException | None) -> None:
-            self._waiting.discard(key)
+            if self._waiting.pop(key, False):  # cancelled while it waited
+                self._stateful_reply(req, endpoint, addr, 487, "Request Terminated")
+                return
             try:
                 resume(result, error)
             except Exception as exc:
@@ -394,6 +401,12 @@ class Router:
             return  # a retransmission of a request waiting for the database
         if method == "CANCEL":
             stx = self.tm.lookup(new.cancels) if new.cancels is not None else None
+            if stx is None and self._waiting:  # an INVITE still waiting for the database
+                invite = self._wait_key(req, addr, "INVITE")
+                if invite in self._waiting:
+                    self._waiting[invite] = True  # answered 487 when the answer comes
+                    self._sl_reply(req, endpoint, addr, 200, "canceling")
+                    return
             if stx is None:
                 self._sl_reply(req, endpoint, addr, 481, "Call/Transaction Does Not Exist")
                 return

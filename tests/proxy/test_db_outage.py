@@ -306,3 +306,42 @@ def test_a_restarted_database_costs_no_outage(server_db, start_proxy, caplog):
         finally:
             phone.close()
     assert log_lines(caplog, "database unreachable") == []
+
+
+def test_an_invite_cancelled_while_it_waits_for_the_database_gets_487(server_db, start_proxy):
+    """A caller that gives up while its INVITE waits for the subscriber row: the CANCEL
+    is answered 200 at once and the INVITE 487 when the database answers (not 481)."""
+    from kamtool.sip.digest import answer_challenge, parse_challenge
+
+    relay, url = DbRelay.for_url(server_db)
+    with relay:
+        proxy = start_proxy(url, db_mode=2)
+        caller = UdpClient(proxy.port, timeout=15)
+        try:
+            uri = "sip:1002@127.0.0.1"
+            kw = dict(
+                from_user="1003", call_id="cancel-1", headers=["Contact: <sip:1003@127.0.0.1>"]
+            )
+            first = caller.ask("INVITE", uri, cseq=1, **kw)
+            assert first.status == 407
+            caller.send_raw(caller.request("ACK", uri, cseq=1, **kw))
+            creds = answer_challenge(
+                parse_challenge(first.headers.get("proxy-authenticate")),
+                method="INVITE",
+                uri=uri,
+                username="1003",
+                password=USERS["1003"],
+            )
+            relay.stall()
+            branch = "z9hG4bK-cancel-while-waiting"
+            headers = [*kw["headers"], f"Proxy-Authorization: {creds.to_header()}"]
+            invite = dict(kw, headers=headers)
+            caller.send_raw(caller.request("INVITE", uri, cseq=2, branch=branch, **invite))
+            caller.send_raw(caller.request("CANCEL", uri, cseq=2, branch=branch, **kw))
+            cancelled = caller.recv()
+            assert (cancelled.status, cancelled.cseq.method) == (200, "CANCEL")
+            relay.cut()  # the row never comes
+            final = caller.recv()
+            assert (final.status, final.cseq.method) == (487, "INVITE")
+        finally:
+            caller.close()
