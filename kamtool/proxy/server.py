@@ -259,6 +259,7 @@ class ProxyServer:
         "permissions.trustedReload",
         "domain.reload",
         "dispatcher.reload",
+        "htable.reload",
     )
 
     def _offload_reloads(self, registry: Any) -> None:
@@ -285,6 +286,25 @@ class ProxyServer:
             if method is not None:
                 registry.methods[name] = replace(method, fn=offloaded(method.fn))
 
+        async def ul_flush() -> None:
+            """ul.flush: usrloc's pending changes, written by the worker now."""
+            ul = self.usrloc
+            if ul is None or not (ul.write_back or ul.db_mode == 3):
+                return
+            batch = ul.take_pending()
+            if not batch:
+                return
+            try:
+                await worker.run(partial(ul.write_batch, batch), force=True)
+            except Exception as exc:
+                ul.batch_written(batch, exc)
+                raise RpcFault(500, "Database unavailable") from exc
+            ul.batch_written(batch, None)
+
+        flush = registry.get("ul.flush")
+        if flush is not None:
+            registry.methods["ul.flush"] = replace(flush, fn=ul_flush)
+
     def _tasks(self) -> list[str]:
         """``core.ps``: what Kamailio runs as processes runs here as tasks of one loop;
         named as Kamailio names them, so ``kamtool ps`` reads the same on both."""
@@ -307,6 +327,14 @@ class ProxyServer:
         except Exception:
             log.exception("usrloc timer failed")
         self._flush_usrloc()  # write-back, and whatever an outage left pending
+        ul = self.usrloc
+        if ul.deferred and ul.db_mode == 3 and self.db is not None:
+
+            def counted(counts: Any, error: BaseException | None) -> None:
+                if error is None:
+                    ul.db_counts = counts
+
+            self.db.submit(ul.count_rows, counted)
         if self.transports is not None:
             self.transports.close_idle(self.config.tcp_connection_lifetime)
         if self.htables is not None:

@@ -154,6 +154,7 @@ class LocationStore:
         self._ops: list[tuple[str, Any]] = []  # deferred db_mode 3 statements, in order
         self._fetched: dict[str, list[Binding]] = {}  # deferred db_mode 3: rows read first
         self.changed: Callable[[], None] | None = None  # deferred: called after a change
+        self.db_counts = (0, 0)  # deferred db_mode 3: stats() as of the last count_rows()
         self.expired_total = 0  # contacts dropped by the timer (usrloc:location_expires)
         self._ruid = itertools.count(1)
         self._ruid_prefix = f"uloc-{int(time.time()):x}-{os.getpid():x}"
@@ -333,12 +334,18 @@ class LocationStore:
         return live
 
     def stats(self) -> tuple[int, int]:
-        """``(registered_users, location_contacts)`` for the usrloc statistics."""
+        """``(registered_users, location_contacts)`` for the usrloc statistics; deferred
+        db_mode 3 gives the counts :meth:`count_rows` made last (statistics are read on
+        the loop, by every ``stats`` and metrics request)."""
         if self.db_mode == 3:
-            rows = self._db_select()
-            return len({b.aor for b in rows}), len(rows)
+            return self.db_counts if self.deferred else self.count_rows()
         users = sum(1 for rec in self._records.values() if rec)
         return users, sum(len(rec) for rec in self._records.values())
+
+    def count_rows(self) -> tuple[int, int]:
+        """db_mode 3: ``(users, contacts)`` in the table (any thread)."""
+        rows = self._db_select()
+        return len({b.aor for b in rows}), len(rows)
 
     # ---------------------------------------------------------------- writes
 

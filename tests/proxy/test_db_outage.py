@@ -120,6 +120,8 @@ def test_sip_and_rpc_go_on_while_the_database_is_cut(
             assert http_rpc(rpc_url, "core.uptime")["uptime"] >= 0
             with pytest.raises(RuntimeError, match="500"):  # a reload needs the table
                 http_rpc(rpc_url, "domain.reload")
+            with pytest.raises(RuntimeError, match="500"):  # so does a flush; nothing lost
+                http_rpc(rpc_url, "ul.flush")
             # the new contact waits in memory (the table is read here without the relay)
             assert contact not in location_contacts(server_db, "1001")
             relay.restore()
