@@ -21,9 +21,13 @@ cached; the router suspends the request, reads the row off the loop, gives it to
 :meth:`remember` and checks again. While the database is away (``db_down()``) a row
 cached up to ``stale_if_error`` seconds ago still serves (the idea of RFC 5861's
 stale-if-error): phones that registered before the outage keep re-registering and
-calling; a subscriber never seen gets 500 "Server Internal Error", as auth_db answers
-when it cannot query. The price: a password changed or a subscriber deleted just before
-an outage still works with the old row until the database is back.
+calling; a subscriber never seen gets 500 "Server Internal Error". That is auth_db's
+own answer when it cannot query (www_authorize/proxy_authorize), not what Kamailio 5.6
+does with the reference cfg: there auth_check just fails and route[AUTH] challenges
+again (401/407, checked by tests/proxy/test_db_outage.py), which tells the phone its
+password is wrong; a 5xx says the server is at fault. The price of the stale rows: a
+password changed or a subscriber deleted just before an outage still works with the old
+row until the database is back.
 """
 
 from __future__ import annotations

@@ -335,8 +335,9 @@ class Router:
     def _db_failed(
         self, req: Any, endpoint: Any, addr: tuple[str, int], what: str, error: BaseException
     ) -> None:
-        """A request whose routing needs the database that failed: 500, as Kamailio's
-        auth_db answers when it cannot query (sl_reply_error counts it)."""
+        """A request whose routing needs the database that failed: 500 (auth_db's own
+        answer; Kamailio's reference cfg re-challenges instead, see kamtool.proxy.auth),
+        counted as sl_reply_error."""
         self.log_db_error(what, error)
         if req.method != "ACK":
             self._sl_reply(req, endpoint, addr, 500, "Server Internal Error", error=True)

@@ -347,3 +347,39 @@ def test_an_invite_cancelled_while_it_waits_for_the_database_gets_487(server_db,
             assert (final.status, final.cseq.method) == (487, "INVITE")
         finally:
             caller.close()
+
+
+@pytest.mark.mysql
+def test_kamailio_rechallenges_when_auth_db_cannot_query(tmp_path):
+    """The ground truth kamtool departs from: Kamailio 5.6 with the reference cfg and its
+    MariaDB cut answers a REGISTER with good credentials 401, a new challenge: auth_check
+    fails ("failed to query database") and route[AUTH] challenges on any failure. The
+    phone is told its password is wrong; kamtool answers 500 instead (auth_db's own
+    answer in www_authorize/proxy_authorize), which says the server is at fault.
+    Kamailio has no subscriber cache either: even the phone seen a moment ago is refused."""
+    from tests.support.kamailio import Kamailio, kamailio_available
+
+    if not kamailio_available():
+        pytest.skip("Kamailio 5.6 is not installed")
+    with database("mysql", tmp_path) as real_url:
+        from kamtool.db import schema
+        from kamtool.db.connect import connected
+        from kamtool.db.ddl import create_tables
+
+        with connected(real_url, auto_create=False) as db:
+            create_tables(db, schema.GROUP_NAMES)
+        add_subscriber(real_url, "1001", USERS["1001"])
+        relay, url = DbRelay.for_url(real_url)
+        with relay, Kamailio(tmp_path, db=url, seed=False, auth_ha1_columns=True) as k:
+            phone = UdpClient(k.sip_port)
+            try:
+                contact = f"<sip:1001@127.0.0.1:{phone.port}>"
+                assert phone.register("1001", USERS["1001"], [contact]).status == 200
+                relay.cut()
+                ka = phone.ask("OPTIONS", f"sip:127.0.0.1:{k.sip_port}")
+                assert ka.status == 200
+                refused = phone.register("1001", USERS["1001"], [contact])
+                assert refused.status == 401  # with credentials: challenged again
+                assert wait_for(lambda: "failed to query database" in k.log_text(), 10)
+            finally:
+                phone.close()
