@@ -38,7 +38,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from kamtool.sip import digest
 
@@ -46,7 +46,15 @@ log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 2.0
 STALE_IF_ERROR = 7200.0  # twice the usual registration interval
-CACHE_ENTRIES = 10_000
+CACHE_ENTRIES = 100_000  # the oldest goes first; three short strings each
+
+
+class Secrets(NamedTuple):
+    """What a cached subscriber row keeps: the columns digest checking reads."""
+
+    password: str | None
+    ha1: str | None
+    ha1b: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +121,8 @@ class Authenticator:
         """Cache what :meth:`fetch` read (the oldest entry goes when the cache is full)."""
         key = (user, domain)
         self._cache.pop(key, None)  # re-inserted: the dict stays in age order
-        self._cache[key] = (time.monotonic(), row)
+        kept = None if row is None else Secrets(row.password, row.ha1, row.ha1b)
+        self._cache[key] = (time.monotonic(), kept)
         if len(self._cache) > CACHE_ENTRIES:
             del self._cache[next(iter(self._cache))]
 

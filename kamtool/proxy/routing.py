@@ -550,8 +550,6 @@ class Router:
             return True
         return self.domains is not None and self.domains.is_local(host)
 
-    # ------------------------------------------------------------------ relay
-
     # ------------------------------------------------------------------ registrar
 
     def register(self, req: Any, endpoint: Any, addr: tuple[str, int], nated: bool = False) -> None:
@@ -573,9 +571,9 @@ class Router:
         finally:
             if aor is not None and ul.db_mode == 3:
                 ul.prefetched(aor, None)
-        # write-through while the database is known to be away: the contacts stay in
-        # memory, dirty, and the timer writes them when it is back (nothing is lost and
-        # the phone stays reachable; Kamailio would answer 500 to a contact it keeps)
+        # write-through while the database is known to be away: the 200 goes at once,
+        # the contacts stay in memory, dirty, and the timer writes them when it is back
+        # (nothing is lost, the phone stays reachable and is not told to retry)
         through = ul.db_mode == 3 or (ul.db_mode == 1 and ul.deferred and not self.db.down)
         if reply[0] == 200 and ul.deferred and through:
             batch = ul.take_pending()
@@ -619,6 +617,8 @@ class Router:
         if error is not None:
             self.log_db_error("usrloc write-through (kept for the timer)", error)
         self._sl_reply(req, endpoint, addr, *reply)
+
+    # ------------------------------------------------------------------ relay
 
     def relay_initial(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
         """route[LOCATION]: alias_db_lookup (on the database worker, when there is one),
