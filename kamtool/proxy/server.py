@@ -281,7 +281,10 @@ class ProxyServer:
 
             return run
 
-        for name in self.OFFLOADED_RPC:
+        names = list(self.OFFLOADED_RPC)
+        if self.usrloc is not None and self.usrloc.db_mode == 3:
+            names += ["ul.dump", "ul.lookup"]  # they read the table: reads only, any thread
+        for name in names:
             method = registry.get(name)
             if method is not None:
                 registry.methods[name] = replace(method, fn=offloaded(method.fn))
