@@ -25,6 +25,7 @@ class ExitStatus(IntEnum):
     CONFIG = 8  # a configuration file is unreadable or invalid
     SCHEMA = 9  # the database schema is missing or has the wrong version
     TIMEOUT = 10  # an operation did not finish in time
+    UNREACHABLE = 11  # a SIP peer refused or broke the connection (kamtool ping)
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -109,6 +110,14 @@ class ConfigError(KamtoolError):
 class OperationTimeout(KamtoolError):
     exit_status = ExitStatus.TIMEOUT
     code = "timeout"
+
+
+class Unreachable(KamtoolError):
+    """A SIP peer cannot be reached: refused (ICMP or TCP RST), unresolvable, or it broke
+    the connection."""
+
+    exit_status = ExitStatus.UNREACHABLE
+    code = "unreachable"
 
 
 class Aborted(KamtoolError):

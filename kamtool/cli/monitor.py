@@ -7,12 +7,16 @@ Textual is imported inside the command body only, so ``kamtool --help`` stays fa
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from kamtool.cli.context import current
-from kamtool.errors import BadInput
+from kamtool.errors import BadInput, ConfigError
+
+if TYPE_CHECKING:
+    from kamtool.tui.health import Thresholds
 
 
 def register(root: typer.Typer) -> None:
@@ -27,7 +31,23 @@ def monitor(
             "--rpc", help="JSON-RPC endpoint to watch (default: from settings).", show_default=False
         ),
     ] = None,
-    interval: Annotated[float, typer.Option("--interval", help="Seconds between two polls.")] = 2.0,
+    interval: Annotated[
+        float | None,
+        typer.Option(
+            "--interval",
+            help="Seconds between two polls (\\[monitor] interval, else 2).",
+            show_default=False,
+        ),
+    ] = None,
+    threshold: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--threshold",
+            help="NAME=VALUE: a health threshold for this run, e.g. shm_warning=70% "
+            "(names as in the \\[monitor] section); repeat it.",
+            show_default=False,
+        ),
+    ] = None,
     once: Annotated[
         bool, typer.Option("--once", help="Read everything once, print it and exit.")
     ] = False,
@@ -39,16 +59,15 @@ def monitor(
     from kamtool.tui.source import rpc_source
 
     ctx = current()
-    if interval < 0.2:
-        raise BadInput(f"--interval {interval}: use at least 0.2 seconds")
     settings = ctx.settings
+    limits, interval = _monitor_settings(settings.section("monitor"), threshold or [], interval)
     source = rpc_source(
         rpc or settings.rpc_url, timeout=settings.rpc_timeout, token=settings.rpc_token
     )
     if once or json_ or ctx.out.json_mode:  # a JSON document for scripts is one sample
         from kamtool.tui.report import once_report, render_text
 
-        report = once_report(source)
+        report = once_report(source, limits)
         if json_ or ctx.out.json_mode:
             ctx.out.json(report)
         else:
@@ -61,4 +80,32 @@ def monitor(
         )
     from kamtool.tui.app import MonitorApp
 
-    MonitorApp(source=source, interval=interval).run()
+    MonitorApp(source=source, interval=interval, limits=limits).run()
+
+
+def _monitor_settings(
+    section: Mapping[str, Any], flags: list[str], interval: float | None
+) -> tuple[Thresholds, float]:
+    """The health thresholds (defaults, then the [monitor] section, then --threshold
+    flags) and the poll interval (--interval, else [monitor] interval, else 2 s)."""
+    from kamtool.tui.health import Thresholds
+
+    values = dict(section)
+    configured = values.pop("interval", 2.0)
+    if interval is None:
+        if isinstance(configured, bool) or not isinstance(configured, int | float):
+            raise ConfigError(f"[monitor] interval = {configured!r} is not a number")
+        interval = float(configured)
+    if interval < 0.2:
+        raise BadInput(f"interval {interval}: use at least 0.2 seconds")
+    given: dict[str, str] = {}
+    for item in flags:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise BadInput(f"--threshold {item!r}: expected NAME=VALUE, e.g. shm_warning=0.7")
+        given[name.strip()] = value
+    limits = Thresholds().with_values(values, where="[monitor]")
+    try:
+        return limits.with_values(given, where="--threshold"), interval
+    except ConfigError as exc:  # a bad flag is a usage error, not a bad file
+        raise BadInput(exc.message) from None

@@ -24,14 +24,20 @@ def top(
     all_: Annotated[
         bool, typer.Option("--all", help="Every tracked address, not only HOT.")
     ] = False,
+    warm: Annotated[
+        bool, typer.Option("--warm", help="Addresses getting close to the limit (WARM).")
+    ] = False,
 ) -> None:
-    """Addresses sending too fast (pike.top HOT, or ALL)."""
+    """Addresses sending too fast (pike.top HOT, or WARM, or ALL)."""
     from kamtool.core.runtime import pike
+    from kamtool.errors import BadInput
 
+    if all_ and warm:
+        raise BadInput("--all and --warm exclude each other")
     with client() as rpc:
-        result = pike.top(rpc, "ALL" if all_ else "HOT")
+        result = pike.top(rpc, "ALL" if all_ else "WARM" if warm else "HOT")
     if out().json_mode:
         out().json(result)
         return
     out().table(result["rows"], ["ip", "hits_prev", "hits_curr", "expires", "status"],
-                empty="no address over the limit")  # fmt: skip
+                empty="no warm address" if warm else "no address over the limit")  # fmt: skip

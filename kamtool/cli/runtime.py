@@ -159,8 +159,25 @@ def debug(
     out().done(f"debug level {result['previous']} -> {result['debug']}", result)
 
 
+def online(
+    table: Annotated[str, typer.Option("--table", help="usrloc table (domain).")] = "location",
+) -> None:
+    """Users online: AoRs with a contact that has not expired (kamctl online, from ul.dump)."""
+    from kamtool.core.runtime import usrloc
+
+    with client() as rpc:
+        rows = usrloc.online(rpc, table=table)
+    if out().json_mode:
+        out().json(rows)
+    elif not rows:
+        out().info("no user online")
+    else:
+        print("\n".join(r["aor"] for r in rows))  # one AoR a line, as kamctl prints them
+
+
 def register(root: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    root.command("online")(online)
     root.command("stats")(stats)
     root.command("ps")(ps)
     root.command("uptime")(uptime)

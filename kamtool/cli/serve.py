@@ -103,6 +103,33 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    max_calls_per_caller: Annotated[
+        int | None,
+        typer.Option(
+            "--max-calls-per-caller",
+            help="Concurrent calls a caller (From user) may have; more get 403 (0 = no limit).",
+            show_default=False,
+            min=0,
+        ),
+    ] = None,
+    max_calls_per_callee: Annotated[
+        int | None,
+        typer.Option(
+            "--max-calls-per-callee",
+            help="Concurrent calls a local user may receive; more get 486 (0 = no limit).",
+            show_default=False,
+            min=0,
+        ),
+    ] = None,
+    max_calls: Annotated[
+        int | None,
+        typer.Option(
+            "--max-calls",
+            help="Concurrent calls through the proxy; more get 503 (0 = no limit).",
+            show_default=False,
+            min=0,
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error.")
     ] = "info",
@@ -191,6 +218,9 @@ def serve(
         pike_sampling_time_unit=pike_unit,
         dispatch_set=dispatch_set,
         dispatch_alg=dispatch_alg,
+        max_calls_per_caller=max_calls_per_caller,
+        max_calls_per_callee=max_calls_per_callee,
+        max_calls=max_calls,
     )
     logging.getLogger("kamtool.serve").info(
         "kamtool proxy on %s", ", ".join(str(x) for x in cfg.listen)

@@ -20,6 +20,9 @@ server from this object, so tests can shrink timers freely::
     fr_timer = 5.0                     # seconds, non-INVITE final-response timeout
     fr_inv_timer = 120.0               # seconds, INVITE final-response timeout after 1xx
     dialog_lifetime = 7200             # seconds; both sides get a BYE afterwards
+    max_calls_per_caller = 0           # concurrent dialogs per profile caller ($fU); 0: no limit
+    max_calls_per_callee = 0           # ... per profile callee ($rU, calls to local users)
+    max_calls = 0                      # ... in all; over a limit the INVITE is refused
     server_signature = false
     nat = true                         # NAT fix-ups (nathelper as kamailio.cfg WITH_NAT)
     nat_uac_test = 3                   # nat_uac_test() flags: 1 Contact private, 2 Via host
@@ -159,6 +162,10 @@ class ProxyConfig:
     max_forwards: int = 10
     tcp_connection_lifetime: float = 3605.0  # idle TCP connections are closed after this
     dialog_lifetime: int = 7200
+    # call limits on the dialog profiles (get_profile_size in a cfg); 0 = no limit
+    max_calls_per_caller: int = 0
+    max_calls_per_callee: int = 0
+    max_calls: int = 0
     server_signature: bool = False
     server_header: str = "kamtool"
     secret: bytes | None = field(default=None, repr=False)  # nonce signing key; random if None
@@ -232,6 +239,9 @@ class ProxyConfig:
             )
         if self.ipban_autoexpire < 0:
             raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
+        for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be 0 (no limit) or positive")
         self._check_dispatcher()
 
     def _check_dispatcher(self) -> None:
@@ -307,6 +317,9 @@ _INT = {
     "max_contacts",
     "max_forwards",
     "dialog_lifetime",
+    "max_calls_per_caller",
+    "max_calls_per_callee",
+    "max_calls",
     "server_id",
     "pike_reqs_density_per_unit",
     "ipban_autoexpire",

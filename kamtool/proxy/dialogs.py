@@ -13,8 +13,14 @@ Ended dialogs are kept for a short grace time (so retransmitted BYEs still match
 
 Read API for the RPC server: :meth:`DialogTracker.dialogs` (live ones, creation order),
 :meth:`DialogTracker.get`, :meth:`DialogTracker.end` (``dlg.end_dlg``: BYE both ways),
-:meth:`DialogTracker.counts` (``dlg.stats_active``). Times are unix seconds (ints, like
-Kamailio's ``start_ts``...).
+:meth:`DialogTracker.counts` (``dlg.stats_active``), :meth:`DialogTracker.profile_size`
+(``get_profile_size()``, what call limits compare against). Times are unix seconds (ints,
+like Kamailio's ``start_ts``...).
+
+Profiles: a dialog is in its profiles from its creation until it ends (state 5). Kamailio
+unlinks a dialog from its profiles only when the dialog structure is destroyed, shortly
+after the BYE; a call that is over is no longer counted here at all, so that a limit lets
+the next call in as soon as the BYE went through.
 """
 
 from __future__ import annotations
@@ -111,6 +117,8 @@ class DialogTracker:
         self._by_key: dict[tuple[int, int], Dialog] = {}
         self._by_callid: dict[str, list[Dialog]] = {}
         self._next_id = [0] * HASH_SIZE
+        # (profile, None) and (profile, value) -> dialogs not ended; ("", None) -> all
+        self._profile_sizes: dict[tuple[str, str | None], int] = {}
         if stats is not None:
             self._processed = stats.counter("dialog", "processed_dialogs")
             self._expired = stats.counter("dialog", "expired_dialogs")
@@ -147,6 +155,11 @@ class DialogTracker:
                 return d
         return None
 
+    def profile_size(self, profile: str = "", value: str | None = None) -> int:
+        """Dialogs not ended in ``profile`` (with ``value``: only those with that value);
+        ``profile`` "": every dialog not ended. Constant time (kept by create/_terminate)."""
+        return self._profile_sizes.get((profile, value), 0)
+
     def counts(self) -> dict[str, int]:
         """``dlg.stats_active``: starting, connecting, answering, ongoing, all (+early/active)."""
         c = {"starting": 0, "connecting": 0, "answering": 0, "ongoing": 0}
@@ -172,8 +185,10 @@ class DialogTracker:
         from_uri: str,
         to_uri: str,
         caller: Leg,
+        profiles: list[Any] | None = None,
     ) -> Dialog:
-        """A new dialog for an initial INVITE (state 1)."""
+        """A new dialog for an initial INVITE (state 1), in ``profiles``: bare names and
+        ``{"name": "value"}`` dicts (``set_dlg_profile()``)."""
         h_entry = core_hash(call_id, HASH_SIZE)
         self._next_id[h_entry] += 1
         now = int(self.clock())
@@ -186,7 +201,9 @@ class DialogTracker:
             init_ts=now,
             lifetime=self.lifetime,
             caller=caller,
+            profiles=list(profiles or ()),
         )
+        self._count_profiles(d, +1)
         self._by_key[(h_entry, d.h_id)] = d
         self._by_callid.setdefault(call_id, []).append(d)
         return d
@@ -254,11 +271,28 @@ class DialogTracker:
         if d.state == DLG_STATE_DELETED:
             return
         d.state = DLG_STATE_DELETED
+        self._count_profiles(d, -1)
         d.ended_by = why
         d.end_ts = int(self.clock())
         if d.timer is not None:
             d.timer.cancel()
         d.timer = self.timers.call_later(KEEP_ENDED, self._drop, d)
+
+    def _count_profiles(self, d: Dialog, step: int) -> None:
+        sizes = self._profile_sizes
+        keys: list[tuple[str, str | None]] = [("", None)]
+        for p in d.profiles:
+            if isinstance(p, dict):
+                for name, value in p.items():
+                    keys += [(name, None), (name, value)]
+            else:
+                keys.append((p, None))
+        for key in keys:
+            n = sizes.get(key, 0) + step
+            if n > 0:
+                sizes[key] = n
+            else:  # one key per caller ever seen would only grow
+                sizes.pop(key, None)
 
     def _drop(self, d: Dialog) -> None:
         self._by_key.pop((d.h_entry, d.h_id), None)

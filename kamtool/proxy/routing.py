@@ -142,6 +142,9 @@ class Router:
         self.dialogs = DialogTracker(
             timers, lifetime=config.dialog_lifetime, stats=stats, send_bye=self._send_bye
         )
+        self.c_limit = {  # INVITEs refused by the call limits (_over_call_limit)
+            k: stats.counter("dlglimit", f"{k}_refused") for k in ("global", "caller", "callee")
+        }
         self.registrar = Registrar(config, usrloc, stats)
         self.nat = NatHelper(config, self.codec, stats)
         self.htables = htables if htables is not None else default_store()
@@ -712,6 +715,8 @@ class Router:
         # the reference cfg's profiles for calls to local users (dlg.list order)
         from_user = getattr(codec.from_uri(req), "user", None) or ""
         profiles = [{"callee": ruri.user}, {"caller": from_user}, "inbound"]
+        if method == "INVITE" and self._over_call_limit(req, endpoint, addr, profiles):
+            return
         # FLT_ACCMISSED once lookup() found the user
         self._relay_new(req, endpoint, addr, groups, profiles, ACC_MISSED if local else 0)
 
@@ -748,8 +753,8 @@ class Router:
                         socket=endpoint.listen.socket_str,
                         addr=(endpoint.proto, *stx.reply_addr),
                     ),
+                    profiles,
                 )
-                dialog.profiles = profiles
                 stx.on_response = self._dialog_response
                 stx.on_final = self._dialog_final
             stx.ctx = dialog
@@ -758,6 +763,43 @@ class Router:
         self.c_fwd_req.value += 1
         self.tm.relay(stx, groups)
         return stx
+
+    def _over_call_limit(self, req: Any, endpoint: Any, addr: Any, profiles: list[Any]) -> bool:
+        """The usual cfg call limits on the dialog profiles this INVITE would join
+        (``get_profile_size()`` before ``t_relay()``): True when it was refused.
+
+        The statuses are the ones Kamailio deployments answer with: over the global limit
+        the server is out of capacity, a temporary condition the caller may retry
+        elsewhere (503, RFC 3261 21.5.4); over the caller's limit the request is refused
+        to this caller until one of its calls ends (403 "Too Many Calls"); over the
+        callee's limit the callee is busy, so the caller's phone shows busy (486).
+        """
+        cfg = self.config
+        size = self.dialogs.profile_size
+        values = {k: v for p in profiles if isinstance(p, dict) for k, v in p.items()}
+        refusal = None
+        if cfg.max_calls and size() >= cfg.max_calls:
+            refusal = ("global", 503, "Service Unavailable - Too Many Calls")
+        elif (
+            cfg.max_calls_per_caller
+            and "caller" in values
+            and size("caller", values["caller"]) >= cfg.max_calls_per_caller
+        ):
+            refusal = ("caller", 403, "Too Many Calls")
+        elif (
+            cfg.max_calls_per_callee
+            and "callee" in values
+            and size("callee", values["callee"]) >= cfg.max_calls_per_callee
+        ):
+            refusal = ("callee", 486, "Busy Here")
+        if refusal is None:
+            return False
+        which, status, reason = refusal
+        self.c_limit[which].value += 1
+        log.info("%s limit: %s %s to %s refused (%d)", which, req.method,
+                 values.get("caller", ""), req.uri_text, status)  # fmt: skip
+        self._sl_reply(req, endpoint, addr, status, reason)
+        return True
 
     # ------------------------------------------------------------------ dispatcher
 
@@ -772,8 +814,11 @@ class Router:
             self._sl_reply(req, endpoint, addr, 404, "No destination")
             return
         from_user = getattr(self.codec.from_uri(req), "user", None) or ""
+        profiles: list[Any] = [{"caller": from_user}, "outbound"]
+        if self._over_call_limit(req, endpoint, addr, profiles):
+            return
         first = Target(req.uri_text, candidates[0].dest)
-        stx = self._relay_new(req, endpoint, addr, [[first]], [{"caller": from_user}, "outbound"])
+        stx = self._relay_new(req, endpoint, addr, [[first]], profiles)
         stx.on_failure = partial(self._dispatch_failure, candidates)
 
     def _dispatch_failure(self, candidates: list[Any], stx: ServerTx, ctx: Any) -> Any:

@@ -21,7 +21,7 @@ from textual.widgets import Footer, Label, TabbedContent, TabPane
 from textual.worker import WorkerState
 
 from kamtool.errors import KamtoolError
-from kamtool.tui.health import evaluate, worst
+from kamtool.tui.health import Thresholds, evaluate, worst
 from kamtool.tui.messages import ActionFinished, ActionRequested, Polled, PollFailed
 from kamtool.tui.polling import read_group
 from kamtool.tui.source import Destination, MonitorSource
@@ -48,6 +48,7 @@ class MonitorApp(App[None]):
         source: where the data comes from (``RpcSource`` live, ``FakeSource`` in tests).
         interval: seconds between polls; None polls once at start only (tests drive it).
         clock: wall-clock seconds; tests pass a fixed one so countdowns do not move.
+        limits: the health thresholds (``[monitor]`` and ``--threshold``); defaults if None.
     """
 
     CSS_PATH = "monitor.tcss"
@@ -69,9 +70,11 @@ class MonitorApp(App[None]):
         *,
         interval: float | None = 2.0,
         clock: Callable[[], float] = time.time,
+        limits: Thresholds | None = None,
     ) -> None:
         super().__init__()
         self.source = source
+        self.limits = limits or Thresholds()
         self.interval = interval
         self.clock = clock
         self.traffic = Traffic()
@@ -82,7 +85,8 @@ class MonitorApp(App[None]):
         self.history: deque[tuple[float, dict[str, float], dict[str, int]]] = deque()
         self.unreachable: str | None = None
         self._parts: dict[Any, Any] = {}
-        self.checks = evaluate(target=source.target, stats={}, transactions={}, destinations=[])
+        self.checks = evaluate(target=source.target, stats={}, transactions={}, destinations=[],
+                               limits=self.limits)  # fmt: skip
 
     # ------------------------------------------------------------------ layout
 
@@ -271,6 +275,7 @@ class MonitorApp(App[None]):
             connection_error=self.unreachable,
             baseline=baseline[1] if baseline else None,
             baseline_transactions=baseline[2] if baseline else None,
+            limits=self.limits,
         )
         panel = self.part(HealthPanel)
         panel.show(self.checks)

@@ -8,8 +8,9 @@ with a single sample (``--once``) the totals since the server started are used.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
+from kamtool.errors import ConfigError
 from kamtool.tui.source import Destination
 from kamtool.tui.traffic import reply_class_total
 
@@ -19,7 +20,11 @@ _RANK = {OK: 0, WARNING: 1, CRITICAL: 2}
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Limits of the rules; fractions are 0..1."""
+    """Limits of the rules; fractions are 0..1.
+
+    Operators set them in the ``[monitor]`` TOML section under the same names, or with
+    ``kamtool monitor --threshold NAME=VALUE`` (:meth:`with_values` checks both).
+    """
 
     error_ratio_warning: float = 0.05
     error_ratio_critical: float = 0.20
@@ -28,6 +33,51 @@ class Thresholds:
     transactions_critical: int = 10000
     shm_warning: float = 0.80
     shm_critical: float = 0.95
+
+    def with_values(self, values: Mapping[str, object], *, where: str = "[monitor]") -> Thresholds:
+        """A copy with ``values`` (name -> number, or text such as ``"0.9"`` or ``"90%"``
+        for a fraction) applied and checked: known names, numbers of the right kind,
+        fractions within 0..1, each warning level not above its critical one.
+        Raises :class:`~kamtool.errors.ConfigError` naming ``where``."""
+        known = {f.name: f.type for f in fields(self)}
+        changes: dict[str, float | int] = {}
+        for name, raw in values.items():
+            if name not in known:
+                raise ConfigError(
+                    f"{where}: unknown threshold {name!r} (known: {', '.join(known)})"
+                )
+            changes[name] = _number(name, raw, integer=known[name] == "int", where=where)
+        new = replace(self, **changes)
+        for name in ("error_ratio_warning", "error_ratio_critical", "shm_warning", "shm_critical"):
+            if not 0 <= getattr(new, name) <= 1:
+                raise ConfigError(f"{where}: {name} is a fraction between 0 and 1 (0.8 or 80%)")
+        for prefix in ("error_ratio", "transactions", "shm"):
+            if getattr(new, f"{prefix}_warning") > getattr(new, f"{prefix}_critical"):
+                raise ConfigError(f"{where}: {prefix}_warning is above {prefix}_critical")
+        if new.min_messages < 0 or new.transactions_warning < 0:
+            raise ConfigError(f"{where}: thresholds cannot be negative")
+        return new
+
+
+def _number(name: str, raw: object, *, integer: bool, where: str) -> float | int:
+    """A threshold value from TOML (int/float) or a flag (text, ``%`` allowed for
+    fractions)."""
+    bad = ConfigError(f"{where}: {name} = {raw!r} is not a {'whole ' if integer else ''}number")
+    if isinstance(raw, bool):
+        raise bad
+    if isinstance(raw, str):
+        text = raw.strip()
+        try:
+            if text.endswith("%") and not integer:
+                return float(text[:-1]) / 100
+            return int(text) if integer else float(text)
+        except ValueError:
+            raise bad from None
+    if integer and isinstance(raw, int):
+        return raw
+    if not integer and isinstance(raw, int | float):
+        return float(raw)
+    raise bad
 
 
 @dataclass(frozen=True)

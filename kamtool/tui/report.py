@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from kamtool.tui.health import evaluate, worst
+from kamtool.tui.health import Thresholds, evaluate, worst
 from kamtool.tui.source import MonitorSource, take_sample
 from kamtool.tui.traffic import totals
 
 
-def once_report(source: MonitorSource) -> dict[str, Any]:
+def once_report(source: MonitorSource, limits: Thresholds | None = None) -> dict[str, Any]:
     """Read the server once: the sample, its traffic totals and the health checks.
 
     Keys: target, taken_at, version, uptime, stats, transactions, contacts, dialogs,
@@ -21,6 +21,7 @@ def once_report(source: MonitorSource) -> dict[str, Any]:
         stats=sample.stats,
         transactions=sample.transactions,
         destinations=sample.dispatcher,
+        limits=limits or Thresholds(),
     )
     report = sample.to_dict()
     report["traffic_totals"] = totals(sample.stats)

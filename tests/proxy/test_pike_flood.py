@@ -275,3 +275,23 @@ def test_toml_section_tunes_and_disables_pike(tmp_path):
         cfg.write_text("[proxy]\n" + bad + "\n")
         with pytest.raises(ConfigError):
             proxy_config(load_settings(config_file=cfg))
+
+
+def test_pike_top_warm_lists_a_scan_getting_close(start_proxy, tmp_path):
+    """`kamtool pike top --warm`: a scan from one /24, each address sending a little; once
+    the /24 is busy every new address's leaf inherits its hits and is WARM, none is HOT."""
+    proxy, rpc_port = start_with_rpc(
+        start_proxy,
+        tmp_path,
+        pike_reqs_density_per_unit=20,
+        pike_sampling_time_unit=600,
+        pike_remove_latency=600,
+    )
+    for host in range(1, 13):
+        with Flooder(f"127.0.1.{host}", proxy.port) as source:
+            assert [source.one(), source.one()] == [200, 200]
+    warm = kt(rpc_port, "pike", "top", "--warm")["rows"]
+    assert warm and all(r["status"] == "WARM" and r["ip"].startswith("127.0.1.") for r in warm)
+    every = kt(rpc_port, "pike", "top", "--all")["rows"]
+    assert {r["ip"] for r in warm} < {r["ip"] for r in every}  # the first ones are not warm
+    assert kt(rpc_port, "pike", "top")["rows"] == []

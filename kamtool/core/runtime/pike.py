@@ -25,9 +25,11 @@ def top_rows(answer: Any) -> list[dict[str, Any]]:
 
 
 def top(rpc: Rpc, mode: str = "HOT") -> dict[str, Any]:
-    """``{max_hits, rows}``: HOT addresses (blocked now) or ALL tracked ones."""
+    """``{max_hits, rows}``: HOT addresses (blocked now), WARM ones (over half the limit,
+    not blocked) or ALL tracked ones. Kamailio 5.6 answers WARM with an empty list (a bug);
+    kamtool's proxy lists them."""
     mode = mode.upper()
-    if mode not in ("HOT", "ALL"):
-        raise BadInput("pike top shows HOT or ALL addresses")
+    if mode not in ("HOT", "WARM", "ALL"):
+        raise BadInput("pike top shows HOT, WARM or ALL addresses")
     answer = rpc.call("pike.top", mode)
     return {"max_hits": (answer or {}).get("max_hits"), "rows": top_rows(answer)}

@@ -149,6 +149,17 @@ def show(
     return rows
 
 
+def online(rpc: Rpc, *, table: str = DEFAULT_TABLE) -> list[dict[str, Any]]:
+    """The AoRs with at least one contact that has not expired (kamctl online), sorted:
+    ``[{"aor", "contacts"}]``. An AoR whose contacts all expired but are not yet swept
+    from memory is not online."""
+    counts: dict[str, int] = {}
+    for row in dump_rows(rpc.call("ul.dump"), table=table):
+        if not row["expired"]:
+            counts[row["aor"]] = counts.get(row["aor"], 0) + 1
+    return [{"aor": aor, "contacts": n} for aor, n in sorted(counts.items())]
+
+
 def remove(rpc: Rpc, aor: str, contact: str | None = None, *, table: str = DEFAULT_TABLE) -> None:
     """Remove all contacts of ``aor``, or just ``contact``.
 

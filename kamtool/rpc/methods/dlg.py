@@ -94,7 +94,9 @@ def register(
     def members(profile: str, value: str | None) -> list[Any]:
         if profile not in known_profiles():
             raise RpcFault(404, f"Profile not found: {profile}")
-        return [d for d in dialogs.dialogs() if _in_profile(d, profile, value)]
+        # an ended dialog (state 5, still listed for a few seconds) has left its profiles,
+        # as the proxy's call limits count them
+        return [d for d in dialogs.dialogs() if d.state != 5 and _in_profile(d, profile, value)]
 
     def list_all() -> list[dict[str, Any]]:
         return [dialog_info(d) for d in dialogs.dialogs()]
