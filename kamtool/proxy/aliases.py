@@ -23,10 +23,10 @@ class AliasLookup:
         self.use_domain = use_domain
         self._model: Any = None
 
-    def lookup(self, user: str, domain: str | None = None) -> tuple[str, str] | None:
+    def query(self, user: str, domain: str | None = None) -> tuple[str, str] | None:
         """``(username, domain)`` the alias ``user`` (@``domain`` when ``use_domain``)
-        stands for, or None. A database error is logged and counts as no alias, as
-        alias_db's failure does (the call then goes on with its R-URI unchanged)."""
+        stands for, or None; raises on a database error (the proxy runs it on its
+        database worker thread)."""
         if self._model is None:
             from kamtool.proxy.usrloc import bound_model
 
@@ -35,12 +35,25 @@ class AliasLookup:
         where = m.alias_username == user
         if self.use_domain:
             where &= m.alias_domain == (domain or "")
+        row = m.select(m.username, m.domain).where(where).order_by(m.id).first()
+        return None if row is None else (row.username, row.domain)
+
+    def lookup(self, user: str, domain: str | None = None) -> tuple[str, str] | None:
+        """:meth:`query`, with a database error logged and counted as no alias, as
+        alias_db's failure does (the call then goes on with its R-URI unchanged)."""
         try:
-            row = m.select(m.username, m.domain).where(where).order_by(m.id).first()
+            return self.query(user, domain)
         except Exception as exc:
             log.error("alias_db_lookup: cannot read dbaliases: %s", exc)
             return None
-        return None if row is None else (row.username, row.domain)
+
+    @staticmethod
+    def apply(req: Any, found: tuple[str, str] | None) -> bool:
+        """Rewrite ``req``'s R-URI to what an alias stands for; True when it was one."""
+        if found is None:
+            return False
+        req.uri = f"sip:{found[0]}@{found[1]}"
+        return True
 
     def rewrite(self, req: Any) -> bool:
         """Apply the lookup to ``req``'s R-URI; True when it was an alias."""
@@ -48,8 +61,4 @@ class AliasLookup:
         user = getattr(uri, "user", None)
         if not user:
             return False
-        found = self.lookup(user, getattr(uri, "host", None))
-        if found is None:
-            return False
-        req.uri = f"sip:{found[0]}@{found[1]}"
-        return True
+        return self.apply(req, self.lookup(user, getattr(uri, "host", None)))

@@ -14,6 +14,20 @@ What the default route does with it (``auth_check("$fd", "subscriber", "1")`` th
 Nonces are self-signed with a per-process secret and carry their own expiry, so nothing is
 stored per challenge. Subscriber rows are cached for a couple of seconds to keep the
 database off the hot path of retransmitted or repeated requests.
+
+In the proxy the database is read on its worker thread (``deferred``): :meth:`check`
+then answers status 0 with ``lookup`` = the (user, domain) to read when the row is not
+cached; the router suspends the request, reads the row off the loop, gives it to
+:meth:`remember` and checks again. While the database is away (``db_down()``) a row
+cached up to ``stale_if_error`` seconds ago still serves (the idea of RFC 5861's
+stale-if-error): phones that registered before the outage keep re-registering and
+calling; a subscriber never seen gets 500 "Server Internal Error". That is auth_db's
+own answer when it cannot query (www_authorize/proxy_authorize), not what Kamailio 5.6
+does with the reference cfg: there auth_check just fails and route[AUTH] challenges
+again (401/407, checked by tests/proxy/test_db_outage.py), which tells the phone its
+password is wrong; a 5xx says the server is at fault. The price of the stale rows: a
+password changed or a subscriber deleted just before an outage still works with the old
+row until the database is back.
 """
 
 from __future__ import annotations
@@ -24,13 +38,23 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from kamtool.sip import digest
 
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 2.0
+STALE_IF_ERROR = 7200.0  # twice the usual registration interval
+CACHE_ENTRIES = 100_000  # the oldest goes first; three short strings each
+
+
+class Secrets(NamedTuple):
+    """What a cached subscriber row keeps: the columns digest checking reads."""
+
+    password: str | None
+    ha1: str | None
+    ha1b: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +62,15 @@ class AuthOutcome:
     """Result of :meth:`Authenticator.check`.
 
     ``status`` is 200 (authenticated, ``user`` set), 401/407 (send ``challenge`` in
-    WWW-/Proxy-Authenticate) or 403 (authenticated as someone else than the From user).
+    WWW-/Proxy-Authenticate), 403 (authenticated as someone else than the From user) or
+    0: the subscriber row ``lookup`` = (user, domain) must be read first (deferred).
     """
 
     status: int
     user: str | None = None
     challenge: str | None = None
     reason: str = ""
+    lookup: tuple[str, str] | None = None
 
 
 class Authenticator:
@@ -59,14 +85,18 @@ class Authenticator:
         secret: bytes | None = None,
         clock: Callable[[], float] = time.time,
         lookup: Callable[[str, str], Any] | None = None,
+        stale_if_error: float = STALE_IF_ERROR,
     ) -> None:
         self.database = database
         self.calculate_ha1 = calculate_ha1
         self.clock = clock
         self.signer = digest.NonceSigner(secret or os.urandom(32), lifetime=nonce_expire)
-        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}  # key: (fetched at, row)
         self._lookup = lookup or self._db_lookup
         self._model: Any = None
+        self.stale_if_error = stale_if_error
+        self.deferred = False  # rows are read by the caller (the proxy's DB worker)
+        self.db_down: Callable[[], bool] = lambda: False
 
     # ------------------------------------------------------------------ subscriber rows
 
@@ -82,16 +112,38 @@ class Authenticator:
             .first()
         )
 
-    def subscriber(self, user: str, domain: str) -> Any:
-        """The subscriber row (password, ha1, ha1b) or None; cached for a moment."""
-        now = time.monotonic()
+    def fetch(self, user: str, domain: str) -> Any:
+        """Read the subscriber row (password, ha1, ha1b) or None from the database, not
+        cached (any thread: the proxy's DB worker calls it); raises on a database error."""
+        return self._lookup(user, domain)
+
+    def remember(self, user: str, domain: str, row: Any) -> None:
+        """Cache what :meth:`fetch` read (the oldest entry goes when the cache is full)."""
+        key = (user, domain)
+        self._cache.pop(key, None)  # re-inserted: the dict stays in age order
+        kept = None if row is None else Secrets(row.password, row.ha1, row.ha1b)
+        self._cache[key] = (time.monotonic(), kept)
+        if len(self._cache) > CACHE_ENTRIES:
+            del self._cache[next(iter(self._cache))]
+
+    def cached(self, user: str, domain: str, *, stale_ok: bool = False) -> tuple[bool, Any]:
+        """``(True, row)`` when the row is cached and fresh (or, with ``stale_ok``, not
+        older than ``stale_if_error``), else ``(False, None)``."""
         hit = self._cache.get((user, domain))
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        row = self._lookup(user, domain)
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[(user, domain)] = (now + CACHE_SECONDS, row)
+        if hit is None:
+            return False, None
+        age = time.monotonic() - hit[0]
+        if age < CACHE_SECONDS or (stale_ok and age < self.stale_if_error):
+            return True, hit[1]
+        return False, None
+
+    def subscriber(self, user: str, domain: str) -> Any:
+        """The subscriber row (password, ha1, ha1b) or None; cached for a moment. Reads
+        the database on the calling thread when the cache has nothing."""
+        found, row = self.cached(user, domain)
+        if not found:
+            row = self.fetch(user, domain)
+            self.remember(user, domain, row)
         return row
 
     # ------------------------------------------------------------------ checking
@@ -109,11 +161,14 @@ class Authenticator:
         realm: str,
         from_user: str,
         challenge_status: int,
+        stale_ok: bool = False,
     ) -> AuthOutcome:
         """Check the ``Authorization`` (or ``Proxy-Authorization``) values of a request.
 
         ``challenge_status`` is 401 for REGISTER, 407 otherwise. Credentials for other
-        realms are ignored, as auth_check does.
+        realms are ignored, as auth_check does. Deferred, an uncached row gives status 0
+        (see :class:`AuthOutcome`); ``stale_ok`` (the database just failed) accepts an
+        older cached row, as does a known outage.
         """
         creds = None
         for value in credentials:
@@ -127,7 +182,12 @@ class Authenticator:
         if creds is None:
             return AuthOutcome(challenge_status, challenge=self.new_challenge(realm))
         user, domain = digest.lookup_key(creds.username, realm)
-        row = self.subscriber(user, domain)
+        if self.deferred:
+            found, row = self.cached(user, domain, stale_ok=stale_ok or self.db_down())
+            if not found:
+                return AuthOutcome(0, lookup=(user, domain))
+        else:
+            row = self.subscriber(user, domain)
         secret = None
         if row is not None:
             secret = digest.select_ha1(

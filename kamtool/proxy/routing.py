@@ -29,6 +29,13 @@ FLT_ACC and FLT_ACCFAILED on in-dialog BYEs.
 
 Responses are matched to their branch by the top Via branch (ours); the rest are
 forwarded statelessly by the next Via.
+
+Database reads and writes never run here when the router has a database worker
+(``db``, :mod:`kamtool.proxy.dbworker`): a request that needs an answer (the subscriber
+row of an uncached user, an alias, a db_mode 3 location, a write-through REGISTER) is
+suspended while the worker asks, and its routing goes on when the answer comes back
+(:meth:`Router._await_db`); retransmissions meanwhile are absorbed. While the database
+is away such a request gets 500 "Server Internal Error"; everything else flows on.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from kamtool.proxy.acc import ACC, ACC_FAILED, ACC_MISSED
 from kamtool.proxy.auth import Authenticator
 from kamtool.proxy.codec import Codec, ParseFailure
 from kamtool.proxy.config import ProxyConfig
+from kamtool.proxy.dbworker import DatabaseDown, connection_errors, describe
 from kamtool.proxy.dialogs import DLG_STATE_DELETED, DialogTracker, Leg
 from kamtool.proxy.dispatcher import user_pattern
 from kamtool.proxy.htable import HtableStore, default_store
@@ -110,6 +118,9 @@ class Router:
         self.dispatcher = dispatcher  # kamtool.proxy.dispatcher.Dispatcher, or None
         self.dispatch_users = user_pattern(config.dispatch_pattern) if dispatcher else None
         self.aliases = aliases  # dbaliases (alias_db_lookup), or None
+        self.db: Any = None  # the DbWorker (see module docstring), or None: DB on the loop
+        # requests suspended for the database -> cancelled (by a CANCEL) meanwhile
+        self._waiting: dict[tuple[Any, ...], bool] = {}
         self.accepting = True
         self.transports: Any = None
         self.local_names = config.local_names
@@ -246,23 +257,8 @@ class Router:
                 counter.value += 1
             try:
                 self.route_request(msg, endpoint, addr)
-            except (ParseFailure, ParseError) as exc:  # a header parsed lazily was bad
-                self.c_err_req.value += 1
-                if isinstance(exc, ParseError):
-                    exc = ParseFailure(exc)
-                try:
-                    self._sl_reply(msg, endpoint, addr, exc.status, exc.reason, exc.headers)
-                except ParseError:
-                    log.debug("cannot answer a malformed request from %s:%s", *addr)
-            except Exception:  # a bug or the database gone: say so, keep serving
-                log.exception("error routing %s from %s:%s", msg.method, addr[0], addr[1])
-                if msg.method != "ACK":
-                    try:
-                        self._sl_reply(
-                            msg, endpoint, addr, 500, "Server Internal Error", error=True
-                        )
-                    except Exception:
-                        pass
+            except Exception as exc:
+                self._route_failed(msg, endpoint, addr, exc)
         else:
             try:
                 cseq = msg.cseq
@@ -274,6 +270,80 @@ class Router:
             except ParseError as exc:
                 self.c_drop_rpl.value += 1
                 log.debug("dropping a malformed reply from %s:%s: %s", addr[0], addr[1], exc)
+
+    def _route_failed(self, msg: Any, endpoint: Any, addr: tuple[str, int], exc: Exception) -> None:
+        """Routing ``msg`` raised: a header parsed lazily was bad (its 400), or a bug
+        (500, logged with the traceback); the proxy keeps serving either way."""
+        if isinstance(exc, ParseFailure | ParseError):
+            self.c_err_req.value += 1
+            failure = exc if isinstance(exc, ParseFailure) else ParseFailure(exc)
+            try:
+                self._sl_reply(msg, endpoint, addr, failure.status, failure.reason, failure.headers)
+            except ParseError:
+                log.debug("cannot answer a malformed request from %s:%s", *addr)
+            return
+        log.error("error routing %s from %s:%s", msg.method, addr[0], addr[1], exc_info=exc)
+        if msg.method != "ACK":
+            try:
+                self._sl_reply(msg, endpoint, addr, 500, "Server Internal Error", error=True)
+            except Exception:
+                pass
+
+    # ================================================================== database
+
+    def _wait_key(
+        self, req: Any, addr: tuple[str, int], method: str | None = None
+    ) -> tuple[Any, ...]:
+        """What makes a retransmission the same request: source, Call-ID, CSeq, branch
+        (``method``: the INVITE a CANCEL is for)."""
+        via = self.codec.top_via(req)
+        branch = getattr(via, "branch", None) if via is not None else None
+        call_id, cseq = self.codec.call_id(req), self.codec.cseq_num(req)
+        return (addr, call_id, cseq, method or req.method, branch)
+
+    def _await_db(
+        self,
+        req: Any,
+        endpoint: Any,
+        addr: tuple[str, int],
+        job: Any,
+        resume: Any,
+    ) -> None:
+        """Suspend ``req`` while ``job`` runs on the database worker, then
+        ``resume(result, error)`` on the loop goes on routing it. Until then a
+        retransmission of ``req`` is absorbed (see :meth:`route_request`)."""
+        key = self._wait_key(req, addr)
+        self._waiting[key] = False
+
+        def done(result: Any, error: BaseException | None) -> None:
+            if self._waiting.pop(key, False):  # cancelled while it waited
+                self._stateful_reply(req, endpoint, addr, 487, "Request Terminated")
+                return
+            try:
+                resume(result, error)
+            except Exception as exc:
+                self._route_failed(req, endpoint, addr, exc)
+
+        self.db.submit(job, done)
+
+    @staticmethod
+    def log_db_error(what: str, error: BaseException) -> None:
+        """A failed database job: an outage is logged once, by the worker (debug here);
+        anything else is worth a line of its own."""
+        if isinstance(error, (DatabaseDown, *connection_errors())):
+            log.debug("%s: database unavailable (%s)", what, describe(error))
+        else:
+            log.error("%s: database error: %s", what, describe(error))
+
+    def _db_failed(
+        self, req: Any, endpoint: Any, addr: tuple[str, int], what: str, error: BaseException
+    ) -> None:
+        """A request whose routing needs the database that failed: 500 (auth_db's own
+        answer; Kamailio's reference cfg re-challenges instead, see kamtool.proxy.auth),
+        counted as sl_reply_error."""
+        self.log_db_error(what, error)
+        if req.method != "ACK":
+            self._sl_reply(req, endpoint, addr, 500, "Server Internal Error", error=True)
 
     # ================================================================== requests
 
@@ -331,8 +401,16 @@ class Router:
             if method == "ACK":
                 self.sl_acks.value += 1
             return
+        if self._waiting and self._wait_key(req, addr) in self._waiting:
+            return  # a retransmission of a request waiting for the database
         if method == "CANCEL":
             stx = self.tm.lookup(new.cancels) if new.cancels is not None else None
+            if stx is None and self._waiting:  # an INVITE still waiting for the database
+                invite = self._wait_key(req, addr, "INVITE")
+                if invite in self._waiting:
+                    self._waiting[invite] = True  # answered 487 when the answer comes
+                    self._sl_reply(req, endpoint, addr, 200, "canceling")
+                    return
             if stx is None:
                 self._sl_reply(req, endpoint, addr, 481, "Call/Transaction Does Not Exist")
                 return
@@ -352,13 +430,20 @@ class Router:
             return
         codec.remove_routes(req)
         # -- authentication ----------------------------------------------------------------
-        if not self.authorize(req, endpoint, addr):
-            return
+        if not self.authorize(req, endpoint, addr, nated=nated):
+            return  # answered, or suspended until the subscriber row is read
+        self._route_authorized(req, endpoint, addr, nated)
+
+    def _route_authorized(
+        self, req: Any, endpoint: Any, addr: tuple[str, int], nated: bool = False
+    ) -> None:
+        """The default route after route[AUTH] (``nated``: NATDETECT's verdict):
+        registrar, dispatcher or location."""
+        method = req.method
+        ruri = self.codec.ruri(req)
         # -- registrar ---------------------------------------------------------------------
         if method == "REGISTER":
-            nat = self.nat.registration(endpoint, addr) if nated else None
-            status, reason, headers = self.registrar.save(req, endpoint, addr, nat)
-            self._sl_reply(req, endpoint, addr, status, reason, headers)
+            self.register(req, endpoint, addr, nated)
             return
         if ruri.user is None:
             self._sl_reply(req, endpoint, addr, 484, "Address Incomplete")
@@ -378,8 +463,17 @@ class Router:
 
     # ------------------------------------------------------------------ auth
 
-    def authorize(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> bool:
-        """route[AUTH]; True when the request may go on."""
+    def authorize(
+        self,
+        req: Any,
+        endpoint: Any,
+        addr: tuple[str, int],
+        *,
+        stale_ok: bool = False,
+        nated: bool = False,
+    ) -> bool | None:
+        """route[AUTH]; True when the request may go on, None when it waits for its
+        subscriber row (the routing goes on in :meth:`_auth_fetched`)."""
         codec = self.codec
         method = req.method
         from_uri = codec.from_uri(req)
@@ -402,7 +496,14 @@ class Router:
                 realm=realm,
                 from_user=(from_uri.user or "") if from_uri is not None else "",
                 challenge_status=401 if is_reg else 407,
+                stale_ok=stale_ok,
             )
+            if outcome.status == 0 and outcome.lookup is not None:
+                key = outcome.lookup
+                job = partial(self.auth.fetch, *key)
+                resume = partial(self._auth_fetched, req, endpoint, addr, key, nated)
+                self._await_db(req, endpoint, addr, job, resume)
+                return None
             # registrar:rejected_regs counts failed saves only, as in Kamailio: challenges
             # and auth failures show up in sl:401_replies / sl:403_replies instead.
             if outcome.status == 403:
@@ -422,6 +523,26 @@ class Router:
             return False
         return True
 
+    def _auth_fetched(
+        self,
+        req: Any,
+        endpoint: Any,
+        addr: tuple[str, int],
+        key: tuple[str, str],
+        nated: bool,
+        row: Any,
+        error: BaseException | None,
+    ) -> None:
+        """The subscriber row arrived (or the database failed): check again and go on.
+        A failed read still lets a row cached before the outage serve (stale_ok)."""
+        if error is None:
+            self.auth.remember(*key, row)
+        elif not self.auth.cached(*key, stale_ok=True)[0]:
+            self._db_failed(req, endpoint, addr, "auth_check", error)
+            return
+        if self.authorize(req, endpoint, addr, stale_ok=error is not None, nated=nated):
+            self._route_authorized(req, endpoint, addr, nated)
+
     def is_local_domain(self, uri: Any) -> bool:
         """``uri == myself || is_uri_host_local()``: listen IPs, domain, aliases, domain table."""
         host = getattr(uri, "host", None)
@@ -432,18 +553,134 @@ class Router:
             return True
         return self.domains is not None and self.domains.is_local(host)
 
+    # ------------------------------------------------------------------ registrar
+
+    def register(self, req: Any, endpoint: Any, addr: tuple[str, int], nated: bool = False) -> None:
+        """save("location") (fix_nated_register first when ``nated``) and its reply.
+        Deferred usrloc: db_mode 3 reads the AoR on the worker first; write-through
+        (db_mode 1) and db_mode 3 answer once the write is in the database."""
+        ul = self.usrloc
+        to_uri = self.codec.to_uri(req)
+        user = getattr(to_uri, "user", None)
+        aor = ul.aor_key(user, getattr(to_uri, "host", None)) if user else None
+        if aor is not None and ul.needs_fetch(aor):
+            job = partial(ul.fetch, aor)
+            resume = partial(self._register_fetched, req, endpoint, addr, aor, nated)
+            self._await_db(req, endpoint, addr, job, resume)
+            return
+        nat = self.nat.registration(endpoint, addr) if nated else None
+        try:
+            reply = self.registrar.save(req, endpoint, addr, nat)
+        finally:
+            if aor is not None and ul.db_mode == 3:
+                ul.prefetched(aor, None)
+        # write-through while the database is known to be away: the 200 goes at once,
+        # the contacts stay in memory, dirty, and the timer writes them when it is back
+        # (nothing is lost, the phone stays reachable and is not told to retry)
+        through = ul.db_mode == 3 or (ul.db_mode == 1 and ul.deferred and not self.db.down)
+        if reply[0] == 200 and ul.deferred and through:
+            batch = ul.take_pending()
+            if batch:
+                job = partial(ul.write_batch, batch)
+                resume = partial(self._register_written, req, endpoint, addr, batch, reply)
+                self._await_db(req, endpoint, addr, job, resume)
+                return
+        self._sl_reply(req, endpoint, addr, *reply)
+
+    def _register_fetched(
+        self,
+        req: Any,
+        endpoint: Any,
+        addr: tuple[str, int],
+        aor: str,
+        nated: bool,
+        rows: Any,
+        error: BaseException | None,
+    ) -> None:
+        if error is not None:  # db_mode 3: no database, no location
+            self._db_failed(req, endpoint, addr, "save(location)", error)
+            return
+        self.usrloc.prefetched(aor, rows)
+        self.register(req, endpoint, addr, nated)
+
+    def _register_written(
+        self,
+        req: Any,
+        endpoint: Any,
+        addr: tuple[str, int],
+        batch: Any,
+        reply: Any,
+        _written: Any,
+        error: BaseException | None,
+    ) -> None:
+        self.usrloc.batch_written(batch, error)
+        if error is not None and self.usrloc.db_mode == 3:
+            self._db_failed(req, endpoint, addr, "save(location)", error)
+            return
+        if error is not None:
+            self.log_db_error("usrloc write-through (kept for the timer)", error)
+        self._sl_reply(req, endpoint, addr, *reply)
+
     # ------------------------------------------------------------------ relay
 
     def relay_initial(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
-        """route[LOCATION]: alias_db_lookup, lookup, then t_relay to the bindings."""
+        """route[LOCATION]: alias_db_lookup (on the database worker, when there is one),
+        then :meth:`_relay_located`."""
+        aliases = self.aliases
+        if aliases is not None:
+            user = getattr(req.uri, "user", None)
+            if user and self.db is not None:
+                job = partial(aliases.query, user, getattr(req.uri, "host", None))
+                resume = partial(self._alias_found, req, endpoint, addr)
+                self._await_db(req, endpoint, addr, job, resume)
+                return
+            aliases.rewrite(req)
+        self._relay_located(req, endpoint, addr)
+
+    def _alias_found(
+        self, req: Any, endpoint: Any, addr: tuple[str, int], found: Any, error: Any
+    ) -> None:
+        """As alias_db: a lookup that fails counts as no alias; the call goes on."""
+        if error is not None:
+            self.log_db_error("alias_db_lookup", error)
+        else:
+            self.aliases.apply(req, found)
+        self._relay_located(req, endpoint, addr)
+
+    def _located(
+        self,
+        req: Any,
+        endpoint: Any,
+        addr: tuple[str, int],
+        aor: str,
+        rows: Any,
+        error: BaseException | None,
+    ) -> None:
+        """db_mode 3: the bindings of ``aor`` arrived from the worker. Kamailio's
+        lookup() fails the same way for "no contacts" and "no database" (the cfg then
+        says 404); a user who may well be registered gets 500 here instead."""
+        if error is not None:
+            self._db_failed(req, endpoint, addr, "lookup(location)", error)
+            return
+        self.usrloc.prefetched(aor, rows)
+        try:
+            self._relay_located(req, endpoint, addr)
+        finally:
+            self.usrloc.prefetched(aor, None)
+
+    def _relay_located(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
+        """route[LOCATION] after alias_db_lookup: lookup, then t_relay to the bindings."""
         codec = self.codec
         method = req.method
-        if self.aliases is not None:
-            self.aliases.rewrite(req)
         ruri = codec.ruri(req)
         local = self.is_local_domain(ruri)
         if local:
             aor = self.usrloc.aor_key(ruri.user, ruri.host)
+            if self.usrloc.needs_fetch(aor):
+                job = partial(self.usrloc.fetch, aor)
+                resume = partial(self._located, req, endpoint, addr, aor)
+                self._await_db(req, endpoint, addr, job, resume)
+                return
             bindings = self.usrloc.lookup(aor)
             if not bindings:
                 self._stateful_reply(req, endpoint, addr, 404, "User Not Found")

@@ -20,6 +20,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from kamtool.config import redact_url
@@ -35,13 +36,32 @@ log = logging.getLogger(__name__)
 DRAIN_SECONDS = 5.0  # longest wait for in-flight transactions at shutdown
 
 
+# A server that stops answering on an open connection (a cable pulled, a frozen VM)
+# must fail the proxy's statement, not hang its database thread: the drivers wait
+# forever by default. Seconds; the statements are single rows and small batches.
+DB_IO_TIMEOUT = 10
+
+
 def open_proxy_database(url: str) -> Any:
-    """Open the proxy's database; a new or empty SQLite file gets Kamailio's tables."""
+    """Open the proxy's database; a new or empty SQLite file gets Kamailio's tables.
+    Connections made later (the database worker's) give up on a silent server after
+    ``DB_IO_TIMEOUT`` seconds."""
     from kamtool.db import schema
     from kamtool.db.connect import existing_tables, open_database, parse_url
 
     db = open_database(url)
-    if parse_url(url).engine == "sqlite" and "location" not in existing_tables(db):
+    engine = parse_url(url).engine
+    if engine == "mysql":
+        db.connect_params.update(read_timeout=DB_IO_TIMEOUT, write_timeout=DB_IO_TIMEOUT)
+    elif engine == "postgres":  # libpq: unacknowledged data, then idle-connection probes
+        db.connect_params.update(
+            tcp_user_timeout=DB_IO_TIMEOUT * 1000,
+            keepalives=1,
+            keepalives_idle=DB_IO_TIMEOUT,
+            keepalives_interval=2,
+            keepalives_count=3,
+        )
+    if engine == "sqlite" and "location" not in existing_tables(db):
         from kamtool.db.ddl import create_tables
 
         if not existing_tables(db):
@@ -87,6 +107,8 @@ class ProxyServer:
         self._stopped: asyncio.Event | None = None
         self._stopping = False
         self._ul_timer: Any = None
+        self.db: Any = None  # DbWorker: the database work of routing and RPC reloads
+        self._ul_flushing = False
 
     @property
     def dialogs(self) -> Any:
@@ -118,6 +140,9 @@ class ProxyServer:
                     raise
                 raise DatabaseUnavailable(f"cannot open the database: {exc}") from exc
         self.timers = TimerHeap(self.loop)
+        from kamtool.proxy.dbworker import DbWorker
+
+        self.db = DbWorker(self.database, self.loop)
         self.usrloc = LocationStore(
             db_mode=cfg.db_mode,
             database=self.database,
@@ -127,12 +152,17 @@ class ProxyServer:
         loaded = self.usrloc.load()
         if loaded:
             log.info("usrloc: loaded %d contacts", loaded)
+        # from here on, the database is the worker's (the loads above ran before serving)
+        self.usrloc.deferred = True
+        self.usrloc.changed = self._usrloc_changed
         auth = Authenticator(
             self.database,
             calculate_ha1=cfg.calculate_ha1,
             nonce_expire=cfg.nonce_expire,
             secret=cfg.secret,
         )
+        auth.deferred = True
+        auth.db_down = lambda: self.db.down
         self.permissions = AddressTable(self.database, load=False)
         self.permissions.load()
         self.domains = DomainTable(self.database, cfg.local_names, load=False)
@@ -160,6 +190,7 @@ class ProxyServer:
             accounting=self.acc,
             aliases=AliasLookup(self.database),
         )
+        self.router.db = self.db
         tls = None
         if any(lst.proto == "tls" for lst in cfg.listen):
             from kamtool.proxy.tls import tls_contexts
@@ -167,12 +198,14 @@ class ProxyServer:
             tls = tls_contexts(cfg)  # ConfigError when a file is missing or bad
         self.transports = Transports(self.loop, self.router.receive, tls=tls)
         self.router.attach(self.transports)
+        self.db.start()
         try:
             await self.transports.bind(cfg.listen)
             await self._start_rpc()
         except BaseException:
             await self.transports.close()
             self.acc.close()
+            self.db.close()
             raise
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
         self.dispatcher.start(self.timers, self.router.send_probe)
@@ -202,6 +235,7 @@ class ProxyServer:
             htables=self.htables,
             flood=self.router.pike,
         )
+        self._offload_reloads(registry)
         host, port = parse_host_port(cfg.rpc_listen)
         rpc = RpcServer(
             registry,
@@ -220,6 +254,62 @@ class ProxyServer:
         )
         await rpc.start()
         self.rpc = rpc
+
+    # the RPC methods that read whole tables: run on the database worker, never on the
+    # loop (each builds its new snapshot and swaps it in with one assignment)
+    OFFLOADED_RPC = (
+        "permissions.addressReload",
+        "permissions.trustedReload",
+        "domain.reload",
+        "dispatcher.reload",
+        "htable.reload",
+    )
+
+    def _offload_reloads(self, registry: Any) -> None:
+        """Replace the reload methods of ``registry`` by ones that run on the worker;
+        while the database is known to be away they fail at once, with a 500."""
+        from dataclasses import replace
+
+        from kamtool.proxy.dbworker import DatabaseDown
+        from kamtool.rpc.methods import RpcFault
+
+        worker = self.db
+
+        def offloaded(fn: Any) -> Any:
+            async def run(*args: Any) -> Any:
+                try:
+                    return await worker.run(partial(fn, *args))
+                except DatabaseDown as exc:
+                    raise RpcFault(500, "Database unavailable") from exc
+
+            return run
+
+        names = list(self.OFFLOADED_RPC)
+        if self.usrloc is not None and self.usrloc.db_mode == 3:
+            names += ["ul.dump", "ul.lookup"]  # they read the table: reads only, any thread
+        for name in names:
+            method = registry.get(name)
+            if method is not None:
+                registry.methods[name] = replace(method, fn=offloaded(method.fn))
+
+        async def ul_flush() -> None:
+            """ul.flush: usrloc's pending changes, written by the worker now."""
+            ul = self.usrloc
+            if ul is None or not (ul.write_back or ul.db_mode == 3):
+                return
+            batch = ul.take_pending()
+            if not batch:
+                return
+            try:
+                await worker.run(partial(ul.write_batch, batch), force=True)
+            except Exception as exc:
+                ul.batch_written(batch, exc)
+                raise RpcFault(500, "Database unavailable") from exc
+            ul.batch_written(batch, None)
+
+        flush = registry.get("ul.flush")
+        if flush is not None:
+            registry.methods["ul.flush"] = replace(flush, fn=ul_flush)
 
     def _tasks(self) -> list[str]:
         """``core.ps``: what Kamailio runs as processes runs here as tasks of one loop;
@@ -241,12 +331,47 @@ class ProxyServer:
         try:
             self.usrloc.timer()
         except Exception:
-            log.exception("usrloc timer failed (database down?)")
+            log.exception("usrloc timer failed")
+        self._flush_usrloc()  # write-back, and whatever an outage left pending
+        ul = self.usrloc
+        if ul.deferred and ul.db_mode == 3 and self.db is not None:
+
+            def counted(counts: Any, error: BaseException | None) -> None:
+                if error is None:
+                    ul.db_counts = counts
+
+            self.db.submit(ul.count_rows, counted)
         if self.transports is not None:
             self.transports.close_idle(self.config.tcp_connection_lifetime)
         if self.htables is not None:
             self.htables.sweep()  # bans of sources that went quiet
         self._ul_timer = self.timers.call_later(self.config.timer_interval, self._usrloc_tick)
+
+    def _usrloc_changed(self) -> None:
+        """A location change outside a REGISTER's own write (ul.add/ul.rm, expiry):
+        write-through modes write it soon; db_mode 2 waits for the timer."""
+        if self.usrloc is not None and self.usrloc.db_mode in (1, 3) and self.loop:
+            self.loop.call_soon(self._flush_usrloc)
+
+    def _flush_usrloc(self) -> None:
+        """Hand usrloc's pending database work to the worker (one batch at a time: while
+        the database is away the batch fails and everything stays pending)."""
+        ul = self.usrloc
+        if ul is None or self.db is None or self._ul_flushing or not ul.deferred:
+            return
+        batch = ul.take_pending()
+        if not batch:
+            return
+        self._ul_flushing = True
+        from kamtool.proxy.routing import Router
+
+        def done(_written: Any, error: BaseException | None) -> None:
+            self._ul_flushing = False
+            ul.batch_written(batch, error)
+            if error is not None:  # (an outage is logged by the worker, once)
+                Router.log_db_error(f"usrloc: writing {len(batch)} changes", error)
+
+        self.db.submit(partial(ul.write_batch, batch), done)
 
     def request_stop(self) -> None:
         """Ask :meth:`serve_forever` to return (signal handlers call this)."""
@@ -289,12 +414,16 @@ class ProxyServer:
             self.timers.close()
         if self.acc is not None:  # the CDRs of the calls drained above
             await asyncio.get_running_loop().run_in_executor(None, self.acc.close)
-        if self.usrloc is not None and self.usrloc.db_mode == 2:
+        ul = self.usrloc
+        if ul is not None and self.db is not None and (ul.write_back or ul.db_mode == 3):
+            batch = ul.take_pending()  # (a batch in flight is written by the worker anyway)
             try:
-                n = self.usrloc.flush()
+                n = await self.db.run(partial(ul.write_batch, batch), force=True) if batch else 0
                 log.info("usrloc: flushed %d contacts", n)
-            except Exception:
-                log.exception("usrloc flush at shutdown failed")
+            except Exception as exc:
+                log.error("usrloc: %d contacts not written at shutdown: %s", len(batch), exc)
+        if self.db is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.db.close)
         if self.database is not None:
             try:
                 self.database.close()

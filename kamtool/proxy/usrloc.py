@@ -19,8 +19,15 @@ Read API (used by the JSON-RPC ``ul.*`` methods): :meth:`aors`, :meth:`contacts_
 :meth:`get`, :meth:`add`, :meth:`remove`, :meth:`remove_contact`, :meth:`flush`,
 :meth:`stats`. Times are unix seconds (floats); ``Binding.expires == 0`` means permanent.
 
-Database calls are synchronous (peewee) and run on the event loop thread: they are
-short single-row statements, and write-through needs them done before the reply anyway.
+Database calls are synchronous (peewee). In the proxy they run on the database worker
+thread (:mod:`kamtool.proxy.dbworker`), never on the event loop: the store is then
+``deferred``: a change only updates memory and marks what the database still needs
+(dirty contacts, ruids to delete, db_mode 3 statements); :meth:`take_pending` hands
+that to the worker as a batch (:meth:`write_batch`), and :meth:`batch_written` marks the
+contacts synced, or, when the database was away, keeps everything for the next try:
+nothing is lost while the database is down. db_mode 3 reads go through
+:meth:`fetch`/:meth:`prefetched` (the router reads the AoR on the worker first).
+Without ``deferred`` (tools, tests) every call writes at once, on the caller's thread.
 """
 
 from __future__ import annotations
@@ -80,6 +87,23 @@ class Binding:
         return self.aor.split("@", 1)[0]
 
 
+@dataclass(slots=True)
+class Batch:
+    """What the database still needs from a deferred store (see :meth:`LocationStore.take_pending`).
+
+    ``deletes``: ruids to delete; ``upserts``: contacts to write (modes 1 and 2);
+    ``ops``: db_mode 3 statements in order (``("save", Binding)``, ``("delete", [ruid])``,
+    ``("expire", now)``).
+    """
+
+    deletes: list[str] = field(default_factory=list)
+    upserts: list[Binding] = field(default_factory=list)
+    ops: list[tuple[str, Any]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.deletes) + len(self.upserts) + len(self.ops)
+
+
 def _ts_to_dt(ts: float) -> datetime:
     """Unix time → naive local datetime (what kamtool.db's DATETIME field stores)."""
     return datetime.fromtimestamp(int(ts))
@@ -125,7 +149,12 @@ class LocationStore:
         self.clock = clock
         self.server_id = server_id
         self._records: dict[str, list[Binding]] = {}
-        self._deleted: list[Binding] = []  # write-back: rows to delete at the next flush
+        self._deleted: list[str] = []  # ruids to delete at the next flush (write-back)
+        self.deferred = False  # the proxy: database work is left to the worker thread
+        self._ops: list[tuple[str, Any]] = []  # deferred db_mode 3 statements, in order
+        self._fetched: dict[str, list[Binding]] = {}  # deferred db_mode 3: rows read first
+        self.changed: Callable[[], None] | None = None  # deferred: called after a change
+        self.db_counts = (0, 0)  # deferred db_mode 3: stats() as of the last count_rows()
         self.expired_total = 0  # contacts dropped by the timer (usrloc:location_expires)
         self._ruid = itertools.count(1)
         self._ruid_prefix = f"uloc-{int(time.time()):x}-{os.getpid():x}"
@@ -211,8 +240,8 @@ class LocationStore:
         if not n:
             self.model.insert(**values).execute()
 
-    def _db_delete(self, bindings: Iterable[Binding]) -> None:
-        ruids = [b.ruid for b in bindings]
+    def _db_delete(self, bindings: Iterable[Binding | str]) -> None:
+        ruids = [b if isinstance(b, str) else b.ruid for b in bindings]
         if not ruids:
             return
         self.model.delete().where(self.model.ruid.in_(ruids)).execute()
@@ -250,6 +279,23 @@ class LocationStore:
 
     # ---------------------------------------------------------------- reads
 
+    def fetch(self, aor: str) -> list[Binding]:
+        """db_mode 3: read the bindings of ``aor`` (on the worker thread, when deferred);
+        hand them to :meth:`prefetched` on the loop."""
+        return self._db_select(aor)
+
+    def prefetched(self, aor: str, bindings: list[Binding] | None) -> None:
+        """db_mode 3, deferred: the rows :meth:`fetch` read, for the reads of the routing
+        step that follows; None when the step is over."""
+        if bindings is None:
+            self._fetched.pop(aor, None)
+        else:
+            self._fetched[aor] = bindings
+
+    def needs_fetch(self, aor: str) -> bool:
+        """True when reading ``aor`` needs a database round trip first (deferred db_mode 3)."""
+        return self.deferred and self.db_mode == 3 and aor not in self._fetched
+
     def aors(self) -> list[str]:
         """Every AoR with a record (``ul.dump``), in insertion order."""
         if self.db_mode == 3:
@@ -262,16 +308,23 @@ class LocationStore:
     def contacts_of(self, aor: str) -> list[Binding]:
         """All bindings of ``aor`` (expired ones included until the timer purges them)."""
         if self.db_mode == 3:
-            return self._db_select(aor)
+            return self._db3_read(aor)
         return list(self._records.get(aor, ()))
 
     def get(self, aor: str) -> list[Binding] | None:
         """Bindings of ``aor``, or None when there is no record at all (``ul.lookup``)."""
         if self.db_mode == 3:
-            found = self._db_select(aor)
+            found = self._db3_read(aor)
             return found or None
         rec = self._records.get(aor)
         return None if rec is None else list(rec)
+
+    def _db3_read(self, aor: str) -> list[Binding]:
+        found = self._fetched.get(aor)
+        if found is None:
+            # not read ahead: the RPC ul.* methods, which read on the caller's thread
+            return self._db_select(aor)
+        return list(found)
 
     def lookup(self, aor: str) -> list[Binding]:
         """Live bindings of ``aor``, highest q first (registration order among equals)."""
@@ -281,12 +334,18 @@ class LocationStore:
         return live
 
     def stats(self) -> tuple[int, int]:
-        """``(registered_users, location_contacts)`` for the usrloc statistics."""
+        """``(registered_users, location_contacts)`` for the usrloc statistics; deferred
+        db_mode 3 gives the counts :meth:`count_rows` made last (statistics are read on
+        the loop, by every ``stats`` and metrics request)."""
         if self.db_mode == 3:
-            rows = self._db_select()
-            return len({b.aor for b in rows}), len(rows)
+            return self.db_counts if self.deferred else self.count_rows()
         users = sum(1 for rec in self._records.values() if rec)
         return users, sum(len(rec) for rec in self._records.values())
+
+    def count_rows(self) -> tuple[int, int]:
+        """db_mode 3: ``(users, contacts)`` in the table (any thread)."""
+        rows = self._db_select()
+        return len({b.aor for b in rows}), len(rows)
 
     # ---------------------------------------------------------------- writes
 
@@ -297,7 +356,14 @@ class LocationStore:
         if not binding.ruid:
             binding.ruid = self.new_ruid()
         if self.db_mode == 3:
-            self._db_update(binding)
+            if not self.deferred:
+                self._db_update(binding)
+                return binding
+            self._ops.append(("save", binding))
+            seen = self._fetched.get(binding.aor)
+            if seen is not None:  # the reply of this REGISTER lists it
+                seen[:] = [b for b in seen if b.ruid != binding.ruid] + [binding]
+            self._notify()
             return binding
         rec = self._records.setdefault(binding.aor, [])
         for i, old in enumerate(rec):
@@ -308,10 +374,15 @@ class LocationStore:
         else:
             binding.state = CS_NEW
             rec.append(binding)
-        if self.db_mode == 1:
+        if self.db_mode == 1 and not self.deferred:
             self._db_update(binding)
             binding.state = CS_SYNC
+        self._notify()
         return binding
+
+    def _notify(self) -> None:
+        if self.deferred and self.changed is not None:
+            self.changed()
 
     def add(self, binding: Binding) -> Binding:
         """``ul.add``: save a binding made by hand (ruid prefix ``ulcx``)."""
@@ -353,15 +424,31 @@ class LocationStore:
                 rec[:] = [x for x in rec if x.ruid not in gone]
                 # as Kamailio's release_urecord: an emptied record goes at once, unless a
                 # contact the write-back timer must still delete from the DB was in it
-                awaits_db = self.db_mode == 2 and any(
+                awaits_db = self.write_back and any(
                     b.aor == aor and b.state != CS_NEW for b in bindings
                 )
                 if not rec and not awaits_db:
                     del self._records[aor]
-        if self.db_mode in (1, 3):
+        if self.db_mode == 3 and self.deferred:
+            gone = {b.ruid for b in bindings}
+            self._ops.append(("delete", sorted(gone)))
+            for aor in {b.aor for b in bindings}:
+                seen = self._fetched.get(aor)
+                if seen is not None:
+                    seen[:] = [x for x in seen if x.ruid not in gone]
+        elif self.write_back:
+            # deferred: a contact still on its way to the DB (CS_NEW in a batch being
+            # written) must be deleted after it, so every ruid goes to the list
+            self._deleted.extend(b.ruid for b in bindings if self.deferred or b.state != CS_NEW)
+        elif self.db_mode in (1, 3):
             self._db_delete(bindings)
-        elif self.db_mode == 2:
-            self._deleted.extend(b for b in bindings if b.state != CS_NEW)
+        self._notify()
+
+    @property
+    def write_back(self) -> bool:
+        """Changes wait for a flush: db_mode 2, and db_mode 1 when deferred (the flush
+        then follows every change at once, see the module docstring)."""
+        return self.db_mode == 2 or (self.db_mode == 1 and self.deferred)
 
     # ---------------------------------------------------------------- timer
 
@@ -369,10 +456,10 @@ class LocationStore:
         """Periodic work: drop expired bindings and empty records, write back dirty ones."""
         now = self.clock()
         if self.db_mode == 3:
-            m = self.model
-            m.delete().where(
-                (m.expires < _ts_to_dt(now)) & (m.expires > datetime(1971, 1, 1))
-            ).execute()
+            if self.deferred:
+                self._ops.append(("expire", now))
+            else:
+                self._db_expire(now)
             return
         for aor in list(self._records):
             rec = self._records[aor]
@@ -382,29 +469,74 @@ class LocationStore:
                 self._delete(expired)
             if not rec:
                 self._records.pop(aor, None)  # (_delete may have dropped it already)
-        if self.db_mode == 2:
+        if self.db_mode == 2 and not self.deferred:
             self.flush()
 
-    def flush(self) -> int:
-        """Write every pending change to the DB now (write-back mode). Returns rows written."""
-        if self.db_mode != 2:
-            return 0
-        written = 0
+    def _db_expire(self, now: float) -> None:
+        m = self.model
+        m.delete().where(
+            (m.expires < _ts_to_dt(now)) & (m.expires > datetime(1971, 1, 1))
+        ).execute()
+
+    # ---------------------------------------------------------------- writing pending work
+
+    def take_pending(self) -> Batch:
+        """What the database still needs (empty when nothing); it leaves the store with
+        the batch: dirty contacts count as in sync from now on (the next batch does not
+        write them again) and become dirty again if :meth:`batch_written` reports a
+        failure, so a failed batch loses nothing."""
+        batch = Batch()
+        if self.db_mode == 3:
+            batch.ops, self._ops = self._ops, []
+        elif self.write_back:
+            batch.deletes, self._deleted = self._deleted, []
+            batch.upserts = [b for rec in self._records.values() for b in rec if b.state != CS_SYNC]
+            for b in batch.upserts:
+                b.state = CS_SYNC
+        return batch
+
+    def write_batch(self, batch: Batch) -> int:
+        """Write ``batch`` in one transaction (any thread: it only touches the database).
+        Rows are written as update-or-insert, so a batch written twice does no harm."""
         with self.database.atomic():
-            if self._deleted:
-                self._db_delete(self._deleted)
-                written += len(self._deleted)
-                self._deleted = []
-            for rec in self._records.values():
-                for b in rec:
-                    if b.state == CS_SYNC:
-                        continue
-                    if b.state == CS_NEW:
-                        self._db_insert(b)
-                    else:
-                        self._db_update(b)
-                    b.state = CS_SYNC
-                    written += 1
+            if batch.deletes:
+                self._db_delete(batch.deletes)
+            for b in batch.upserts:
+                self._db_update(b)
+            for op, arg in batch.ops:
+                if op == "save":
+                    self._db_update(arg)
+                elif op == "delete":
+                    self._db_delete(arg)
+                else:
+                    self._db_expire(arg)
+        return len(batch)
+
+    def batch_written(self, batch: Batch, error: BaseException | None) -> None:
+        """After :meth:`write_batch` (on the loop): the contacts are in sync, or, after
+        an ``error``, the deletions wait for the next flush again. db_mode 3 statements
+        are not kept: their REGISTER was answered with the error."""
+        if error is None:
+            return
+        for b in batch.upserts:
+            b.state = CS_DIRTY  # (a contact changed since is another, dirty, object)
+        if batch.deletes:
+            self._deleted[:0] = batch.deletes
+
+    def flush(self) -> int:
+        """Write every pending change to the DB now, on this thread (write-back mode,
+        or whatever a deferred store holds). Returns rows written."""
+        if not (self.write_back or (self.db_mode == 3 and self.deferred)):
+            return 0
+        batch = self.take_pending()
+        if not batch:
+            return 0
+        try:
+            written = self.write_batch(batch)
+        except BaseException as exc:
+            self.batch_written(batch, exc)
+            raise
+        self.batch_written(batch, None)
         return written
 
 
