@@ -8,7 +8,9 @@ and of the machine's load:
 * REGISTER without credentials (401 with a fresh nonce);
 * REGISTER with valid digest credentials (verify, save in memory, 200 with the bindings);
 * MESSAGE relayed statefully to the registered contact, and its 200 relayed back (one
-  server and one client transaction: tm's cost; counted per transaction, two messages).
+  server and one client transaction: tm's cost; counted per transaction, two messages);
+* a call: INVITE relayed (100 Trying back, a dialog, Record-Route), its 200, the ACK and
+  the BYE routed by our Record-Route, the BYE's 200 (five messages, counted per call).
 
     python bench/proxy_core.py [--n 20000] [--profile]
 """
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kamtool.proxy.auth import Authenticator
 from kamtool.proxy.config import Listen, ProxyConfig
 from kamtool.proxy.routing import Router
+from kamtool.proxy.server import tune_gc
 from kamtool.proxy.stats import Statistics
 from kamtool.proxy.timers import TimerHeap
 from kamtool.proxy.usrloc import LocationStore
@@ -84,6 +87,42 @@ def answer(request: bytes) -> bytes:
     return b"\r\n".join([b"SIP/2.0 200 OK", *keep, to + b";tag=c", b"Content-Length: 0", b"", b""])
 
 
+def call_request(n: int, method: str, cseq: int, route: bytes = b"", to_tag: str = "") -> bytes:
+    """The caller's INVITE (to the AoR), or its ACK/BYE inside the dialog (to the callee's
+    contact, through our Record-Route)."""
+    ruri = "sip:1001@127.0.0.1" if method == "INVITE" else "sip:1001@127.0.0.1:5999"
+    body = b"v=0\r\no=- 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n"
+    body += b"m=audio 8000 RTP/AVP 0\r\n"
+    if method != "INVITE":
+        body = b""
+    head = (
+        f"{method} {ruri} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.2:5998;branch=z9hG4bK-c{n}-{cseq}{method[0]};rport\r\n"
+        f"From: <sip:bench@127.0.0.2>;tag=c{n}\r\n"
+        f"To: <sip:1001@127.0.0.1>{';tag=' + to_tag if to_tag else ''}\r\n"
+        f"Call-ID: c{n}@bench\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\n"
+        f"Contact: <sip:bench@127.0.0.2:5998>\r\n"
+    ).encode()
+    if route:
+        head += b"Route: " + route + b"\r\n"
+    if body:
+        head += b"Content-Type: application/sdp\r\n"
+    return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def call_answer(request: bytes) -> tuple[bytes, bytes]:
+    """The callee's 200 to a forwarded INVITE or BYE (Record-Route, Contact, To tag), and
+    the Record-Route value the caller will route by."""
+    head = request.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+    keep = [h for h in head if h[:4] in (b"Via:", b"From", b"Call", b"CSeq", b"Reco")]
+    to = next(h for h in head if h.startswith(b"To:"))
+    if b"tag=" not in to:
+        to += b";tag=callee"
+    rr = next((h[len(b"Record-Route: ") :] for h in head if h.startswith(b"Record-Route:")), b"")
+    lines = [b"SIP/2.0 200 OK", *keep, to, b"Contact: <sip:1001@127.0.0.1:5999>"]
+    return b"\r\n".join([*lines, b"Content-Length: 0", b"", b""]), rr
+
+
 def register(n: int, auth: str | None = None) -> bytes:
     lines = [
         "REGISTER sip:127.0.0.1 SIP/2.0",
@@ -113,6 +152,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep Python's garbage collector settings (default: tune_gc(), as kamtool serve)",
+    )
     args = ap.parse_args()
     loop = asyncio.new_event_loop()
     # pike stays on (its count is part of every request's cost) but never bans the loop
@@ -138,6 +182,8 @@ def main() -> None:
     ).to_header()
     authed = [register(i, creds) for i in range(2, args.n + 2)]
     plain = [register(i) for i in range(2, args.n + 2)]
+    if not args.default_gc:
+        tune_gc()
     prof = cProfile.Profile() if args.profile else None
     for name, msgs in (("OPTIONS", [OPTIONS] * args.n), ("REGISTER 401", plain),
                        ("REGISTER 200", authed)):  # fmt: skip
@@ -168,6 +214,31 @@ def main() -> None:
     if prof:
         prof.disable()
     report("MESSAGE relay", len(relayed), dt, sink.last, unit="tx")
+    callee = ("127.0.0.1", 5999)
+    if prof:
+        prof.enable()
+    dt = 0.0
+    calls = args.n // 4
+    for i in range(calls):  # INVITE, 200, ACK, BYE, 200: the router's part only
+        invite = call_request(i, "INVITE", 1)
+        t0 = time.process_time()
+        router.receive(invite, sink, peer)
+        dt += time.process_time() - t0
+        ok, rr = call_answer(wire.last)
+        ack = call_request(i, "ACK", 1, rr, "callee")
+        bye = call_request(i, "BYE", 2, rr, "callee")
+        t0 = time.process_time()
+        router.receive(ok, sink, callee)
+        router.receive(ack, sink, peer)
+        router.receive(bye, sink, peer)
+        dt += time.process_time() - t0
+        bye_ok, _ = call_answer(wire.last)
+        t0 = time.process_time()
+        router.receive(bye_ok, sink, callee)
+        dt += time.process_time() - t0
+    if prof:
+        prof.disable()
+    report("call (5 msgs)", calls, dt, sink.last, unit="call")
     if prof:
         pstats.Stats(prof).sort_stats("tottime").print_stats(20)
 

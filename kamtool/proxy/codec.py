@@ -16,6 +16,8 @@ so the routing module reads like Kamailio's script and this module holds the wir
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import itertools
 import os
 import zlib
@@ -61,9 +63,8 @@ def dest_of_uri(uri: Any, default_proto: str = "udp") -> tuple[str, str, int] | 
     return proto, host, uri.port or (5061 if proto == "tls" else 5060)
 
 
+@functools.lru_cache(maxsize=1024)  # every relayed request asks, mostly for the same hosts
 def _is_ip(host: str) -> bool:
-    import ipaddress
-
     try:
         ipaddress.ip_address(host)
     except ValueError:

@@ -775,6 +775,8 @@ class Router:
         callee's limit the callee is busy, so the caller's phone shows busy (486).
         """
         cfg = self.config
+        if not (cfg.max_calls or cfg.max_calls_per_caller or cfg.max_calls_per_callee):
+            return False  # no limits configured (the default): nothing to count
         size = self.dialogs.profile_size
         values = {k: v for p in profiles if isinstance(p, dict) for k, v in p.items()}
         refusal = None

@@ -114,9 +114,13 @@ def select_ha1(
 # --------------------------------------------------------------------------- header syntax
 
 # auth-param = token "=" ( token / quoted-string ), separated by commas with optional LWS.
-_PARAM_RE = re.compile(rf'\s*({token})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))\s*(?:,|\Z)', re.S)
+# (the quoted-string written as an unrolled loop: the same strings, twice as fast in re)
+_PARAM_RE = re.compile(
+    rf'\s*({token})\s*=\s*(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^\s,"]+))\s*(?:,|\Z)', re.S
+)
 _SCHEME_RE = re.compile(rf"\s*({token})(?:\s+|\Z)")
 _UNESCAPE_RE = re.compile(r"\\(.)", re.S)
+_PARAM_LIST_RE = re.compile(f"(?:{_PARAM_RE.pattern})*", re.S)
 
 
 def split_auth(value: str | bytes) -> tuple[str, list[tuple[str, str]] | None]:
@@ -133,16 +137,15 @@ def split_auth(value: str | bytes) -> tuple[str, list[tuple[str, str]] | None]:
     if not m:
         raise DigestParseError("no authentication scheme")
     pos, end = m.end(), len(value.rstrip())
-    pairs: list[tuple[str, str]] = []
-    while pos < end:
-        pm = _PARAM_RE.match(value, pos)
-        if not pm:
-            return m.group(1), None
-        quoted = pm.group(2)
-        unquoted = _UNESCAPE_RE.sub(r"\1", quoted) if quoted is not None else pm.group(3)
-        pairs.append((pm.group(1).lower(), unquoted))
-        pos = pm.end()
-    return m.group(1), pairs
+    if pos >= end:
+        return m.group(1), []
+    # one C-level check of the whole list, then one C-level capture of its items
+    if _PARAM_LIST_RE.fullmatch(value, pos, end) is None:
+        return m.group(1), None
+    return m.group(1), [
+        (name.lower(), token or (_UNESCAPE_RE.sub(r"\1", quoted) if "\\" in quoted else quoted))
+        for name, quoted, token in _PARAM_RE.findall(value, pos, end)
+    ]
 
 
 def _parse_params(value: str | bytes, what: str) -> dict[str, str]:

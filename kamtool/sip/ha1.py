@@ -8,6 +8,7 @@ every name, so ``digest.ha1`` and ``digest.DigestParseError`` are these objects.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 
@@ -34,12 +35,15 @@ def canon_algorithm(algorithm: str | None) -> str:
     return up[: len(base)] + ("-sess" if up.endswith("-SESS") else "")
 
 
+@functools.lru_cache(maxsize=64)  # a handful of spellings; every digest check asks
 def hasher(algorithm: str | None) -> Callable[[str], str]:
     """H() of an algorithm token (hex digest of the UTF-8 text)."""
     name = HASHES[canon_algorithm(algorithm).removesuffix("-sess")]
+    # the named constructor (hashlib.md5) is quicker than hashlib.new("md5")
+    new = getattr(hashlib, name, None) or functools.partial(hashlib.new, name)
 
     def h(data: str) -> str:
-        return hashlib.new(name, data.encode("utf-8")).hexdigest()
+        return new(data.encode("utf-8")).hexdigest()
 
     return h
 

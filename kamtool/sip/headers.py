@@ -122,6 +122,7 @@ SINGLETON_HEADERS = frozenset(
 )
 
 _name_cache: dict[bytes, str] = {}
+_str_name_cache: dict[str, str] = {}  # the names code asks for ("Via", "user-agent" ...)
 _TOKEN_RE = re.compile(rf"{_abnf.token}\Z")
 
 
@@ -136,8 +137,13 @@ def canonical_name(name: str | bytes) -> str:
         if len(_name_cache) < 4096:  # bounded: header names come from the network
             _name_cache[name] = key
         return key
-    text = name.strip().lower()
-    return COMPACT_FORMS.get(text, text)
+    key = _str_name_cache.get(name)
+    if key is None:
+        text = name.strip().lower()
+        key = COMPACT_FORMS.get(text, text)
+        if len(_str_name_cache) < 4096:
+            _str_name_cache[name] = key
+    return key
 
 
 def display_name(key: str) -> str:
@@ -373,20 +379,41 @@ class Via:
     __hash__ = None  # type: ignore[assignment]
 
 
+# the usual Via in one match: SIP/2.0, a host name or IPv4 address, token parameters, no
+# blanks; anything else (IPv6, quoted or host-valued parameters, LWS) takes _VIA_RE
+_FAST_VIA_RE = re.compile(
+    rf"SIP/2\.0/({_abnf.token}) ({_abnf.hostname})(?::(\d{{1,5}}))?"
+    rf"((?:;{_abnf.token}(?:={_abnf.token})?)*)\Z"
+)
+
+
 def parse_via(value: str) -> Via:
     """Parse one Via value (no commas). Raises :class:`ParseError`."""
-    m = _VIA_RE.match(value)
-    if m is None:
-        raise ParseError("Bad Via header")
-    name, version, transport, host, port_s, ptext = m.groups()
-    if host[0] == "[":
-        host = _check_ipv6(host[1:-1], "Via")
+    m = _FAST_VIA_RE.match(value)
+    fast = m is not None
+    if fast:
+        name, version = "SIP", "2.0"
+        transport, host, port_s, ptext = m.groups()
+    else:
+        m = _VIA_RE.match(value)
+        if m is None:
+            raise ParseError("Bad Via header")
+        name, version, transport, host, port_s, ptext = m.groups()
+        if host[0] == "[":
+            host = _check_ipv6(host[1:-1], "Via")
     port = None
     if port_s is not None:
         port = int(port_s)
         if port > 65535:
             raise ParseError("Bad Via port")
-    params = parse_params(ptext, "Via") if ptext.strip() else {}
+    params: dict[str, str | None] = {}
+    if fast:
+        if ptext:
+            for part in ptext[1:].split(";"):
+                pname, eq, pvalue = part.partition("=")
+                params[pname.lower()] = pvalue if eq else None
+    elif ptext.strip():
+        params = parse_params(ptext, "Via")
     if '"' in ptext:  # quoted strings are for extension parameters only
         for key in ("branch", "received", "maddr", "ttl", "rport"):
             v = params.get(key, "")
@@ -553,8 +580,26 @@ class NameAddr:
 _BARE_NAME_ADDR_RE = re.compile(r"[ \t]*<([^<>\s\"]*)>(.*)\Z", re.S)
 
 
+# Parsed name-addrs by their text: the same From/To/Contact/Route values come again and
+# again (a phone's AoR, its contact, our own Record-Route). NameAddr and URI objects are
+# never changed in place, so sharing them is safe. Bounded: the text comes from the network.
+_NAME_ADDR_CACHE: dict[str, NameAddr] = {}
+_CACHE_MAX = 4096
+
+
 def parse_name_addr(value: str, what: str = "address", allow_star: bool = False) -> NameAddr:
     """Parse ``"Name" <uri>;params``, ``Name <uri>``, ``uri;params`` (or ``*`` if allowed)."""
+    na = _NAME_ADDR_CACHE.get(value)
+    if na is None:
+        na = _parse_name_addr(value, what, allow_star)
+        if na.uri is not None:  # "*" depends on allow_star: never cached
+            if len(_NAME_ADDR_CACHE) >= _CACHE_MAX:
+                _NAME_ADDR_CACHE.clear()
+            _NAME_ADDR_CACHE[value] = na
+    return na
+
+
+def _parse_name_addr(value: str, what: str, allow_star: bool) -> NameAddr:
     m = _BARE_NAME_ADDR_RE.match(value)
     if m is not None:  # the common "<uri>;params" without display name
         uri_text, ptext = m.groups()
@@ -607,15 +652,25 @@ class CSeq(NamedTuple):
 _CSEQ_RE = re.compile(rf"[ \t]*(\d{{1,10}})[ \t]+({_abnf.token})[ \t]*\Z")
 
 
+_CSEQ_CACHE: dict[str, CSeq] = {}  # "1 INVITE", "2 REGISTER" ... (CSeq is immutable)
+
+
 def parse_cseq(value: str) -> CSeq:
     """Parse a CSeq value; the number must be below 2**31 (RFC 3261 section 8.1.1.5)."""
+    cseq = _CSEQ_CACHE.get(value)
+    if cseq is not None:
+        return cseq
     m = _CSEQ_RE.match(value)
     if m is None:
         raise ParseError("Bad CSeq header")
     num = int(m.group(1))
     if num >= 2**31:
         raise ParseError("CSeq number too large")
-    return CSeq(num, m.group(2))
+    cseq = CSeq(num, m.group(2))
+    if len(_CSEQ_CACHE) >= _CACHE_MAX:
+        _CSEQ_CACHE.clear()
+    _CSEQ_CACHE[value] = cseq
+    return cseq
 
 
 # --- Authorization / WWW-Authenticate -------------------------------------------------------

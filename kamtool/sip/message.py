@@ -263,10 +263,13 @@ class Headers:
         except ValueError:
             raise LocalProtocolError(f"no {name} header to replace") from None
         line = self._lines[i]
-        items = split_list(_decode(_line_value(line)))
-        items[:1] = [_decode(_encode(value))]
         head = line[: line.index(b":")].rstrip()
-        self._lines[i] = head + b": " + ", ".join(items).encode("utf-8", "surrogateescape")
+        if b"," not in line:  # one value on the line (the usual Via): no list to split
+            self._lines[i] = head + b": " + _encode(value)
+        else:
+            items = split_list(_decode(_line_value(line)))
+            items[:1] = [_decode(_encode(value))]
+            self._lines[i] = head + b": " + ", ".join(items).encode("utf-8", "surrogateescape")
         vias = self._cache.pop(key, None)
         if key == "via" and vias and isinstance(value, Via):
             self._cache[key] = [value, *vias[1:]]  # see _keep_vias
@@ -443,19 +446,33 @@ class Message:
     is_request = False
 
     # -- routing headers -------------------------------------------------------------------------
+    # (each reads and fills the cache itself, as Headers.parsed does, minus a call per
+    # access: routing reads these fields many times per message)
     @property
     def call_id(self) -> str | None:
-        return self.headers.parsed("call-id", _p_call_id)
+        h = self.headers
+        v = h._cache.get("call-id", _MISSING)
+        if v is _MISSING:
+            v = h._cache["call-id"] = _p_call_id(h)
+        return v
 
     @property
     def cseq(self) -> CSeq | None:
         """``CSeq(num, method)``."""
-        return self.headers.parsed("cseq", _p_cseq)
+        h = self.headers
+        v = h._cache.get("cseq", _MISSING)
+        if v is _MISSING:
+            v = h._cache["cseq"] = _p_cseq(h)
+        return v
 
     @property
     def vias(self) -> list[Via]:
         """Every Via value, top first (comma-joined lines split)."""
-        return self.headers.parsed("via", _p_vias)
+        h = self.headers
+        v = h._cache.get("via", _MISSING)
+        if v is _MISSING:
+            v = h._cache["via"] = _p_vias(h)
+        return v
 
     @property
     def top_via(self) -> Via | None:
@@ -464,11 +481,19 @@ class Message:
 
     @property
     def from_(self) -> NameAddr | None:
-        return self.headers.parsed("from", _P_FROM)
+        h = self.headers
+        v = h._cache.get("from", _MISSING)
+        if v is _MISSING:
+            v = h._cache["from"] = _P_FROM(h)
+        return v
 
     @property
     def to(self) -> NameAddr | None:
-        return self.headers.parsed("to", _P_TO)
+        h = self.headers
+        v = h._cache.get("to", _MISSING)
+        if v is _MISSING:
+            v = h._cache["to"] = _P_TO(h)
+        return v
 
     @property
     def from_tag(self) -> str | None:
@@ -482,32 +507,56 @@ class Message:
 
     @property
     def max_forwards(self) -> int | None:
-        return self.headers.parsed("max-forwards", _P_MAX_FORWARDS)
+        h = self.headers
+        v = h._cache.get("max-forwards", _MISSING)
+        if v is _MISSING:
+            v = h._cache["max-forwards"] = _P_MAX_FORWARDS(h)
+        return v
 
     @property
     def routes(self) -> list[NameAddr]:
         """Route values, top first."""
-        return self.headers.parsed("route", _P_ROUTES)
+        h = self.headers
+        v = h._cache.get("route", _MISSING)
+        if v is _MISSING:
+            v = h._cache["route"] = _P_ROUTES(h)
+        return v
 
     @property
     def record_routes(self) -> list[NameAddr]:
         """Record-Route values, top first."""
-        return self.headers.parsed("record-route", _P_RECORD_ROUTES)
+        h = self.headers
+        v = h._cache.get("record-route", _MISSING)
+        if v is _MISSING:
+            v = h._cache["record-route"] = _P_RECORD_ROUTES(h)
+        return v
 
     @property
     def contacts(self) -> list[NameAddr]:
         """Contact values; ``Contact: *`` gives one NameAddr with ``is_star`` True."""
-        return self.headers.parsed("contact", _P_CONTACTS)
+        h = self.headers
+        v = h._cache.get("contact", _MISSING)
+        if v is _MISSING:
+            v = h._cache["contact"] = _P_CONTACTS(h)
+        return v
 
     @property
     def expires(self) -> int | None:
         """Expires header (delta-seconds, clamped to 2**32-1), or None."""
-        return self.headers.parsed("expires", _P_EXPIRES)
+        h = self.headers
+        v = h._cache.get("expires", _MISSING)
+        if v is _MISSING:
+            v = h._cache["expires"] = _P_EXPIRES(h)
+        return v
 
     @property
     def content_length(self) -> int | None:
         """Content-Length as declared in the header (None if absent)."""
-        return self.headers.parsed("content-length", _P_CONTENT_LENGTH)
+        h = self.headers
+        v = h._cache.get("content-length", _MISSING)
+        if v is _MISSING:
+            v = h._cache["content-length"] = _P_CONTENT_LENGTH(h)
+        return v
 
     @property
     def content_type(self) -> str | None:
@@ -572,16 +621,18 @@ class Message:
         """Wire form. The Content-Length header is set (or added) to match ``body``."""
         h = self.headers
         n = len(self.body)
-        try:
-            declared = self.content_length
-        except ParseError:
-            declared = None
-        if declared != n or h._keys.count("content-length") != 1:
-            if "content-length" in h._keys:
+        if "content-length" not in h._keys:  # the usual case for a message we built
+            h._keys.append("content-length")
+            h._lines.append(b"Content-Length: %d" % n)
+            h._cache["content-length"] = n
+        else:
+            try:
+                declared = self.content_length
+            except ParseError:
+                declared = None
+            if declared != n or h._keys.count("content-length") != 1:
                 name = h._lines[h._keys.index("content-length")].split(b":", 1)[0].rstrip()
                 h.set(name, str(n))
-            else:
-                h.add("Content-Length", str(n))
         lines = h._lines
         return (
             b"".join(
@@ -845,8 +896,9 @@ def make_response(
             except ParseError:  # answering a malformed request: copy To as it is
                 to = None
             if to is not None and to.tag is None:
-                value = str(to.with_params(tag=to_tag))
-                out._lines.append(line[: line.index(b":")] + b": " + _encode(value))
+                # the request's To as it was written, plus the tag (8.2.6.2), as Kamailio does
+                value = _line_value(line) + b";tag=" + _encode(to_tag)
+                out._lines.append(line[: line.index(b":")] + b": " + value)
             else:
                 out._lines.append(line)
         elif key == "timestamp" and status == 100:

@@ -9,6 +9,7 @@ number over (the stock configuration uses 19 = 1 + 2 + 16).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -55,6 +56,9 @@ PROTO_NUMBERS = {"udp": 1, "tcp": 2, "tls": 3, "sctp": 4, "ws": 5, "wss": 6}
 _PROTO_NAMES = {n: p for p, n in PROTO_NUMBERS.items()}
 
 
+# Both run for every request (route[NATDETECT]) on the few addresses a proxy sees again
+# and again, and ipaddress is slow to parse: the answers are memoised (bounded).
+@functools.lru_cache(maxsize=4096)
 def is_private(host: str | None) -> bool:
     """True for RFC 1918 (10/8, 172.16/12, 192.168/16), RFC 6598 (100.64/10) and IPv6
     unique-local addresses; False for anything else, names included."""
@@ -68,6 +72,11 @@ def is_private(host: str | None) -> bool:
 
 
 def _same_ip(a: str, b: str) -> bool:
+    return a == b or _same_ip_parsed(a, b)  # the usual case: the Via names the source
+
+
+@functools.lru_cache(maxsize=4096)
+def _same_ip_parsed(a: str, b: str) -> bool:
     try:
         return ipaddress.ip_address(a.strip("[]")) == ipaddress.ip_address(b.strip("[]"))
     except ValueError:

@@ -380,6 +380,12 @@ _FAST_SIP_RE = re.compile(
 )
 
 
+# Parsed URIs by their text: Request-URIs and contacts repeat from message to message.
+# URI objects are never changed in place, so sharing them is safe; bounded (network input).
+_URI_CACHE: dict[str, URI] = {}
+_URI_CACHE_MAX = 4096
+
+
 def parse_uri(text: str | bytes, what: str = "URI") -> URI:
     """Parse a URI (no angle brackets). Raises :class:`ParseError` (400) when malformed.
 
@@ -387,6 +393,16 @@ def parse_uri(text: str | bytes, what: str = "URI") -> URI:
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8", "surrogateescape")
+    uri = _URI_CACHE.get(text)
+    if uri is None:
+        uri = _parse_uri(text, what)
+        if len(_URI_CACHE) >= _URI_CACHE_MAX:
+            _URI_CACHE.clear()
+        _URI_CACHE[text] = uri
+    return uri
+
+
+def _parse_uri(text: str, what: str) -> URI:
     m = _FAST_SIP_RE.match(text)
     if m is not None:
         scheme, user, host, port_s, ptext = m.groups()
