@@ -41,6 +41,15 @@ def start_with_rpc(start_proxy, tmp_path, **changes):
     return proxy, rpc_port
 
 
+# 20 requests per unit, with units and latency far longer than a test: no unit boundary
+# moves a count while the test runs
+FROZEN_PIKE = {
+    "pike_reqs_density_per_unit": 20,
+    "pike_sampling_time_unit": 600,
+    "pike_remove_latency": 600,
+}
+
+
 def kt(rpc_port: int, *args: str):
     r = invoke("--json", "--rpc", f"http://127.0.0.1:{rpc_port}/RPC", *args)
     assert r.exit_code == 0, r.stderr
@@ -52,13 +61,7 @@ def test_flood_is_cut_banned_and_shown(start_proxy, tmp_path, caplog, method):
     # 20 per unit; units and latency far longer than the test, so no unit boundary moves
     # the count: a fresh source needs 7 requests to grow pike's tree down to its address
     # (20/4 = 5 on the /8, then one per level), then 20 of its own; the 27th is cut.
-    proxy, rpc_port = start_with_rpc(
-        start_proxy,
-        tmp_path,
-        pike_reqs_density_per_unit=20,
-        pike_sampling_time_unit=600,
-        pike_remove_latency=600,
-    )
+    proxy, rpc_port = start_with_rpc(start_proxy, tmp_path, **FROZEN_PIKE)
     caplog.set_level(logging.INFO, logger="kamtool.proxy")
     with Flooder("127.0.0.2", proxy.port, method) as flood:
         assert flood.until_unanswered(100) == 27
@@ -280,13 +283,7 @@ def test_toml_section_tunes_and_disables_pike(tmp_path):
 def test_pike_top_warm_lists_a_scan_getting_close(start_proxy, tmp_path):
     """`kamtool pike top --warm`: a scan from one /24, each address sending a little; once
     the /24 is busy every new address's leaf inherits its hits and is WARM, none is HOT."""
-    proxy, rpc_port = start_with_rpc(
-        start_proxy,
-        tmp_path,
-        pike_reqs_density_per_unit=20,
-        pike_sampling_time_unit=600,
-        pike_remove_latency=600,
-    )
+    proxy, rpc_port = start_with_rpc(start_proxy, tmp_path, **FROZEN_PIKE)
     for host in range(1, 13):
         with Flooder(f"127.0.1.{host}", proxy.port) as source:
             assert [source.one(), source.one()] == [200, 200]

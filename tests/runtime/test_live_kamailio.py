@@ -40,15 +40,6 @@ def kt(t: Target, transport: str, *args: str):
     return r.exit_code, doc, r.stderr
 
 
-def sipsak_register(t: Target, user: str, port: int) -> None:
-    res = subprocess.run(
-        ["sipsak", "-U", "-C", f"sip:{user}@127.0.0.1:{port}", "-s",
-         f"sip:{user}@127.0.0.1:{t.sip_port}", "-a", f"secret{user}", "-x", "600"],
-        capture_output=True, text=True, timeout=20,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stdout + res.stderr
-
-
 def sipp(t: Target, scenario: str, port: int, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         ["sipp", f"127.0.0.1:{t.sip_port}", "-sf", str(SIPP_DIR / scenario), "-m", "1",
@@ -91,8 +82,8 @@ def call(target: Target):
         if not shutil.which(tool):
             unavailable(f"{tool} is not installed")
     uac_port, uas_port = free_port(), free_port()
-    sipsak_register(target, "1001", uac_port)
-    sipsak_register(target, "1002", uas_port)
+    target.sipsak_register("1001", uac_port)
+    target.sipsak_register("1002", uas_port)
     uas = sipp(target, "uas_rr.xml", uas_port)
     wait_for(lambda: udp_bound(uas_port), "the SIPp UAS to bind its port")
     uac = sipp(target, "uac_rr.xml", uac_port, "-s", "1002")

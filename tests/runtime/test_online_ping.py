@@ -5,7 +5,6 @@ silent or refuse."""
 from __future__ import annotations
 
 import socket
-import subprocess
 
 import pytest
 
@@ -15,20 +14,11 @@ from tests.support.ports import free_port
 from tests.support.targets import Target
 
 
-def sipsak_register(t: Target, user: str, port: int) -> None:
-    res = subprocess.run(
-        ["sipsak", "-U", "-C", f"sip:{user}@127.0.0.1:{port}", "-s",
-         f"sip:{user}@127.0.0.1:{t.sip_port}", "-a", f"secret{user}", "-x", "600"],
-        capture_output=True, text=True, timeout=20,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stdout + res.stderr
-
-
 def test_online_lists_the_aors_with_contacts_as_kamctl_does(target: Target):
     url = target.url("http")
     for user in ("1002", "1001"):
-        sipsak_register(target, user, free_port())
-    sipsak_register(target, "1001", free_port())  # a second contact: still one line
+        target.sipsak_register(user, free_port())
+    target.sipsak_register("1001", free_port())  # a second contact: still one line
     r = invoke("--rpc", url, "online")
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines() == ["1001", "1002"]  # sorted, one AoR a line

@@ -11,6 +11,7 @@ legitimately differ, the difference is an attribute of :class:`Target`, with the
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,6 +85,15 @@ class Target:
             db.commit()
         finally:
             db.close()
+
+    def sipsak_register(self, user: str, port: int) -> None:
+        """Register ``user`` (password ``secret<user>``) with sipsak, contact on ``port``."""
+        res = subprocess.run(
+            ["sipsak", "-U", "-C", f"sip:{user}@127.0.0.1:{port}", "-s",
+             f"sip:{user}@127.0.0.1:{self.sip_port}", "-a", f"secret{user}", "-x", "600"],
+            capture_output=True, text=True, timeout=20,
+        )  # fmt: skip
+        assert res.returncode == 0, res.stdout + res.stderr
 
     def seed_runtime_state(self) -> None:
         """127.0.0.1 trusted (address group 1, tag ``t``) and a ``kv`` row in the database.
