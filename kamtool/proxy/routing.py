@@ -20,7 +20,7 @@ Order for every request (issue #5, item 2):
    failover on 500 or a silent destination);
 10. alias_db_lookup (an R-URI user that is an alias becomes its user), location lookup →
     relay to every binding (q-groups in series, equal q in parallel),
-    ``404 User Not Found`` without bindings, ``405`` when the bindings do not accept the
+    ``404 Not Found`` without bindings, ``405`` when the bindings do not accept the
     method; INVITEs are tracked as dialogs.
 
 Accounting flags (:mod:`kamtool.proxy.acc`) go on the transaction as the cfg sets them:
@@ -683,7 +683,7 @@ class Router:
                 return
             bindings = self.usrloc.lookup(aor)
             if not bindings:
-                self._stateful_reply(req, endpoint, addr, 404, "User Not Found")
+                self._stateful_reply(req, endpoint, addr, 404, "Not Found")
                 return
             bit = METHOD_BITS.get(method)
             allowed = [b for b in bindings if b.methods is None or bit is None or b.methods & bit]
