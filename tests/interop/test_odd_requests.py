@@ -179,3 +179,22 @@ def test_options_and_message_to_a_registered_user_are_relayed(target, transport,
             uas.reply_to(got, 200, "OK")
             r = _final(p)
             assert r.status == 200 and r.get("cseq") == f"1 {method}"
+
+
+@pytest.mark.parametrize("uri", ["sip:1002@127.0.0.2:{port}", "sip:1002@localhost", "tel:1002"])
+def test_any_domain_or_a_tel_number_is_looked_up_by_user(target, transport, uri):
+    """usrloc use_domain 0: lookup("location") matches the R-URI user whatever the host,
+    and a tel: number is its user, so these reach 1002's phone; nothing is sent to the
+    R-URI's own host (kamtool used to relay there, and answer tel: with a 500)."""
+    with (
+        registered_uas(target, transport) as uas,
+        Peer(transport, target.sip_port) as p,
+        Peer(transport, target.sip_port) as elsewhere,
+    ):
+        p.send(p.request("MESSAGE", uri.format(port=elsewhere.port), body="x",
+                         headers=["Content-Type: text/plain"]))  # fmt: skip
+        got = uas.recv()
+        assert got.first.startswith("MESSAGE sip:1002@127.0.0.1:")
+        uas.reply_to(got, 200, "OK")
+        assert _final(p).status == 200
+        assert elsewhere.silence(0.3)
