@@ -20,7 +20,17 @@ import pytest
 
 from kamtool.proxy.config import Listen
 from kamtool.sip.parser import parse_message
-from tests.proxy.harness import RunningProxy, make_config
+from tests.proxy.conftest import need
+from tests.proxy.harness import (
+    USERS,
+    RunningProxy,
+    add_subscriber,
+    call,
+    explain,
+    make_config,
+    register,
+    sipp_peer,
+)
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(60)
@@ -202,3 +212,26 @@ def test_same_socket_keeps_a_single_record_route(multi):
     finally:
         caller.close()
         callee.close()
+
+
+def test_sipp_call_from_ipv4_second_socket_to_an_ipv6_phone(proxy_db):
+    """Real SIPp peers with digest: 1002 registers over IPv6 on ``[::1]``, 1001 calls
+    it through the proxy's second IPv4 socket (127.0.0.2); the INVITE reaches the IPv6
+    phone, the ACK and the BYE follow the double Record-Route, both scenarios pass."""
+    need("sipp")
+    # the realm is the host the phone wrote: the subscribers for these two hosts
+    add_subscriber(proxy_db, "1002", USERS["1002"], domain="::1")
+    add_subscriber(proxy_db, "1001", USERS["1001"], domain="127.0.0.2")
+    v4b = Listen("udp", "127.0.0.2", free_port("127.0.0.2"))
+    v6 = Listen("udp", "::1", _free_v6_port())
+    sockets = (Listen("udp", "127.0.0.1", free_port()), v4b, v6)
+    proxy = RunningProxy(make_config(proxy_db, listen=sockets)).start()
+    try:
+        phone_port = _free_v6_port()
+        v6_peer = dict(proxy_host="::1", local_ip="::1")
+        register(v6.port, "1002", local_port=phone_port, **v6_peer)
+        with sipp_peer("uas_answer.xml", v6.port, phone_port, **v6_peer):
+            res = call(v4b.port, proxy_host="127.0.0.2")
+            assert res.returncode == 0, explain(res)
+    finally:
+        proxy.stop()
