@@ -24,6 +24,7 @@ from tests.proxy.conftest import need
 from tests.proxy.harness import (
     USERS,
     RunningProxy,
+    UdpClient,
     add_subscriber,
     call,
     explain,
@@ -34,6 +35,7 @@ from tests.proxy.harness import (
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.timeout(60)
+NAT_HOST = "192.168.77.10"  # what a NATed phone believes its address is
 
 
 def _free_v6_port() -> int:
@@ -234,4 +236,26 @@ def test_sipp_call_from_ipv4_second_socket_to_an_ipv6_phone(proxy_db):
             res = call(v4b.port, proxy_host="127.0.0.2")
             assert res.returncode == 0, explain(res)
     finally:
+        proxy.stop()
+
+
+def test_nat_keepalive_leaves_from_the_socket_the_contact_registered_on(proxy_db):
+    """A NATed phone registered on 127.0.0.2 gets its keepalive OPTIONS from there (its
+    NAT binding is towards that address), with a Via naming it."""
+    first = Listen("udp", "127.0.0.1", free_port())
+    second = Listen("udp", "127.0.0.2", free_port("127.0.0.2"))
+    config = make_config(proxy_db, listen=(first, second), natping_interval=1)
+    proxy = RunningProxy(config).start()
+    client = UdpClient(second.port)
+    client.proxy = (second.host, second.port)
+    try:
+        contact = f"<sip:1003@{NAT_HOST}:5060>"
+        assert client.register("1003", USERS["1003"], [contact]).status == 200
+        data, source = client.sock.recvfrom(65535)
+        ping = parse_message(data)
+        assert ping.method == "OPTIONS"
+        assert source == (second.host, second.port)
+        assert (ping.top_via.host, ping.top_via.port) == (second.host, second.port)
+    finally:
+        client.close()
         proxy.stop()
