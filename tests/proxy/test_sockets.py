@@ -259,3 +259,36 @@ def test_nat_keepalive_leaves_from_the_socket_the_contact_registered_on(proxy_db
     finally:
         client.close()
         proxy.stop()
+
+
+def test_socket_choice_by_family_route_and_forced_destination():
+    """Transports.socket_for on real bound sockets: the destination's family, the
+    address the kernel routes from (mhomed), a forced socket, and None when no socket
+    of that protocol and family exists (no IPv4 socket sends to an IPv6 host)."""
+    import asyncio
+
+    from kamtool.proxy.transport import Transports
+
+    loop = asyncio.new_event_loop()
+    a = Listen("udp", "127.0.0.2", free_port("127.0.0.2"))
+    b = Listen("udp", "127.0.0.1", free_port())
+    v6 = Listen("udp", "::1", _free_v6_port())
+    t = Transports(loop, lambda *args: None)
+    try:
+        loop.run_until_complete(t.bind((a, b)))
+        assert t.socket_for("udp", "::1", 5060) is None  # no IPv6 socket yet
+        assert t.send("udp", ("::1", 5060), b"x") is False
+        assert t.socket_for("tcp", "127.0.0.1", 5060) is None  # no TCP listener
+        loop.run_until_complete(t.bind((v6,)))
+        assert t.socket_for("udp", "::1", 5060) == v6
+        # the kernel reaches 127.0.0.1 from 127.0.0.1: that listener, not the first one
+        assert t.socket_for("udp", "127.0.0.1", 5999) == b
+        assert t.listen_named(a.socket_str) == a
+        assert t.listen_named("udp:10.9.9.9:5060") is None
+        assert t.listen_named("not a socket") is None
+        t.force(("udp", "127.0.0.1", 5999), a)
+        assert t.socket_for("udp", "127.0.0.1", 5999) == a
+        assert t.socket_for("udp", "127.0.0.1", 5998) == b  # only that destination
+    finally:
+        loop.run_until_complete(t.close())
+        loop.close()
