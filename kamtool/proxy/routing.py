@@ -254,7 +254,9 @@ class Router:
         """Transport sink: one SIP message from ``addr`` on ``endpoint``."""
         try:
             if isinstance(data, ParseError):
-                raise ParseFailure(data)
+                # one bad message the stream framer cut out whole: answered as the same
+                # datagram would be (its partial request), not dropped in silence
+                raise ParseFailure(data, data.request if data.respond else None)
             msg = self.codec.parse(data)
         except ParseFailure as exc:
             self.c_bad_msg.value += 1

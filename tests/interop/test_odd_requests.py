@@ -198,3 +198,30 @@ def test_any_domain_or_a_tel_number_is_looked_up_by_user(target, transport, uri)
         uas.reply_to(got, 200, "OK")
         assert _final(p).status == 200
         assert elsewhere.silence(0.3)
+
+
+def test_malformed_or_unsupported_requests(target, transport):
+    """Where kamtool answers and Kamailio 5.6.3 does not (kept on purpose):
+    * ``Proxy-Require: foo``: RFC 3261 §16.3 step 5 says a proxy MUST refuse an unknown
+      extension with 420 and ``Unsupported``; Kamailio (sanity_check proxy-require on)
+      lets it through to lookup (404 here);
+    * ``SIP/3.0``: kamtool answers 505 Version Not Supported, Kamailio drops it;
+    * no Call-ID: kamtool answers 400, Kamailio drops it silently.
+    Both refuse a CSeq whose method differs from the request's, with 400."""
+    kam = target.name == "kamailio"
+    with Peer(transport, target.sip_port) as p:
+        r = p.ask(p.request("OPTIONS", "sip:1002@127.0.0.1", headers=["Proxy-Require: foo"]))
+        assert (r.status, r.get("unsupported")) == ((404, "") if kam else (420, "foo"))
+        bad = p.request("OPTIONS", "sip:1002@127.0.0.1").replace(
+            b"CSeq: 1 OPTIONS", b"CSeq: 1 INVITE"
+        )
+        assert p.ask(bad).status == 400
+        v3 = p.request("OPTIONS", "sip:1002@127.0.0.1").replace(b" SIP/2.0\r\n", b" SIP/3.0\r\n", 1)
+        lines = p.request("OPTIONS", "sip:1002@127.0.0.1").split(b"\r\n")
+        no_call_id = b"\r\n".join(x for x in lines if not x.startswith(b"Call-ID"))
+        for data, status in ((v3, 505), (no_call_id, 400)):
+            p.send(data)
+            if kam:
+                assert p.silence(0.5)
+            else:
+                assert _final(p).status == status
