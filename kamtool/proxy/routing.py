@@ -119,6 +119,7 @@ class Router:
         self.dispatch_users = user_pattern(config.dispatch_pattern) if dispatcher else None
         self.aliases = aliases  # dbaliases (alias_db_lookup), or None
         self.db: Any = None  # the DbWorker (see module docstring), or None: DB on the loop
+        self.overload: Any = None  # kamtool.proxy.overload.OverloadGuard, or None (off)
         # requests suspended for the database -> cancelled (by a CANCEL) meanwhile
         self._waiting: dict[tuple[Any, ...], bool] = {}
         self.accepting = True
@@ -421,6 +422,12 @@ class Router:
             if method != "ACK":
                 self._sl_reply(req, endpoint, addr, 503, "Shutting Down")
             return
+        # -- overload: a new initial request gets a cheap 503 (kamtool.proxy.overload) ----
+        if self.overload is not None and self.overload.overloaded and method != "ACK":
+            if not codec.to_tag(req):
+                headers = self.overload.reject_headers()
+                self._sl_reply(req, endpoint, addr, 503, "Service Unavailable", headers)
+                return
         # -- in-dialog -----------------------------------------------------------------------
         if codec.to_tag(req):
             self.within_dialog(req, endpoint, addr)
