@@ -423,11 +423,11 @@ class Router:
                 self._sl_reply(req, endpoint, addr, 503, "Shutting Down")
             return
         # -- overload: a new initial request gets a cheap 503 (kamtool.proxy.overload) ----
-        if self.overload is not None and self.overload.overloaded and method != "ACK":
-            if not codec.to_tag(req):
-                headers = self.overload.reject_headers()
-                self._sl_reply(req, endpoint, addr, 503, "Service Unavailable", headers)
-                return
+        shed = self.overload
+        if shed is not None and shed.overloaded and method != "ACK" and not codec.to_tag(req):
+            headers = shed.reject_headers()
+            self._sl_reply(req, endpoint, addr, 503, "Service Unavailable", headers)
+            return
         # -- in-dialog -----------------------------------------------------------------------
         if codec.to_tag(req):
             self.within_dialog(req, endpoint, addr)
