@@ -56,7 +56,7 @@ from kamtool.proxy.nat import NatHelper
 from kamtool.proxy.pike import Pike, Verdict
 from kamtool.proxy.registrar import Registrar
 from kamtool.proxy.stats import ReceivedReplies
-from kamtool.proxy.tm import ServerTx, Target, TransactionLayer
+from kamtool.proxy.tm import TRYING, ServerTx, Target, TransactionLayer
 from kamtool.proxy.usrloc import LocationStore
 from kamtool.sip.errors import ParseError
 
@@ -315,6 +315,12 @@ class Router:
         retransmission of ``req`` is absorbed (see :meth:`route_request`)."""
         key = self._wait_key(req, addr)
         self._waiting[key] = False
+        if req.method == "INVITE":
+            # RFC 3261 16.2 / 17.2.1: a stateful proxy answers an INVITE with 100 within
+            # 200 ms, so the caller stops retransmitting; the database may take longer.
+            # (Kamailio's auth_db and alias_db block the worker instead, and its tm sends
+            # the 100 only in t_relay.) The transaction that follows sends its own 100 too.
+            self._trying(req, endpoint, addr)
 
         def done(result: Any, error: BaseException | None) -> None:
             if self._waiting.pop(key, False):  # cancelled while it waited
@@ -326,6 +332,11 @@ class Router:
                 self._route_failed(req, endpoint, addr, exc)
 
         self.db.submit(job, done)
+
+    def _trying(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
+        """100 Trying (tm's text) to an INVITE that waits for the database: stateless,
+        no To tag (RFC 3261 8.2.6.2), counted in sl:1xx_replies."""
+        self._sl_reply(req, endpoint, addr, 100, TRYING)
 
     @staticmethod
     def log_db_error(what: str, error: BaseException) -> None:
@@ -403,7 +414,11 @@ class Router:
                 self.sl_acks.value += 1
             return
         if self._waiting and self._wait_key(req, addr) in self._waiting:
-            return  # a retransmission of a request waiting for the database
+            # a retransmission of a request waiting for the database: an INVITE gets its
+            # 100 again (as a server transaction in Proceeding would, RFC 3261 17.2.1)
+            if method == "INVITE":
+                self._trying(req, endpoint, addr)
+            return
         if method == "CANCEL":
             stx = self.tm.lookup(new.cancels) if new.cancels is not None else None
             if stx is None and self._waiting:  # an INVITE still waiting for the database

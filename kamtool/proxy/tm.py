@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 Dest = tuple[str, str, int]  # (proto, host, port)
 _INF = float("inf")
+TRYING = "trying -- your call is important to us"  # the reason text of Kamailio tm's 100
 
 
 @dataclass(slots=True)
@@ -303,7 +304,7 @@ class TransactionLayer:
             self.local_reply(stx, 404, "Not Found")
             return
         if stx.method == "INVITE" and stx.endpoint is not None:
-            self.local_reply(stx, 100, "trying -- your call is important to us")
+            self.local_reply(stx, 100, TRYING)
         self._next_group(stx)
 
     def send_local(
