@@ -1045,8 +1045,11 @@ class Router:
             return
         if self.nat.absorb_reply(resp):  # the answer to a NAT keepalive
             return
+        local = self.tm.answers_local(resp)
         if self.tm.response(resp, endpoint, addr):
-            if resp.cseq.method != "CANCEL":  # the replies to our CANCELs stop here
+            # the replies to our own requests (dispatcher probes, dlg.end_dlg BYEs) and to
+            # our CANCELs stop here: not forwarded, so not core:fwd_replies (as Kamailio)
+            if not local and resp.cseq.method != "CANCEL":
                 self.c_fwd_rpl.value += 1
             return
         # no transaction: forward statelessly by the next Via (2xx retransmissions ...)
