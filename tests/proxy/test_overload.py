@@ -16,8 +16,9 @@ import time
 
 import pytest
 
+from kamtool.config import load_settings
 from kamtool.errors import ConfigError
-from kamtool.proxy.config import ProxyConfig
+from kamtool.proxy.config import ProxyConfig, proxy_config
 from tests.proxy.conftest import need
 from tests.proxy.harness import register, sipp_args, wait_for
 from tests.support.ports import free_port
@@ -117,6 +118,19 @@ def test_overload_off_switch(start_proxy):
     assert proxy.stat("sl:5xx_replies") == 0
 
 
-def test_overload_settings_are_checked():
+def test_overload_settings_toml_defaults_and_checks(tmp_path):
+    cfg = tmp_path / "k.toml"
+    cfg.write_text("[proxy]\noverload = false\noverload_max_age = 1.5\noverload_retry_after = 30\n")
+    pc = proxy_config(load_settings(config_file=cfg))
+    assert (pc.overload, pc.overload_max_age, pc.overload_retry_after) == (False, 1.5, 30)
+    defaults = ProxyConfig()
+    assert (defaults.overload, defaults.overload_max_age, defaults.overload_retry_after) == (
+        True,
+        0.5,
+        5,
+    )
     with pytest.raises(ConfigError, match="overload_max_age"):
-        ProxyConfig(listen=ProxyConfig().listen, overload_max_age=0)
+        ProxyConfig(overload_max_age=0)
+    cfg.write_text('[proxy]\noverload_max_age = "soon"\n')
+    with pytest.raises(ConfigError, match="overload_max_age"):
+        proxy_config(load_settings(config_file=cfg))
