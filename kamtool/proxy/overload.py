@@ -11,17 +11,19 @@ timers keep firing on time while the backlog grows. What does show it is the *qu
 stamped with the time, to each UDP listener from a socket of its own; it queues behind
 whatever is waiting, and when the router's sink sees it (:meth:`OverloadGuard.wrap`) its age
 is how long a request now waits before we look at it. Ten tiny datagrams a second, no
-/proc reading, no system call per request. A tick that itself runs late (the loop was
-stuck in one long job) starts an episode at once, before its probe comes through.
+/proc reading, no system call per request.
 
-While the age is over ``max_age`` the proxy is overloaded: the router answers new initial
-requests (not ACK, not CANCEL, not in-dialog requests, not responses, not retransmissions
-of transactions it already has) with a stateless ``503 Service Unavailable`` and a
-``Retry-After`` (RFC 3261 21.5.4, RFC 6357 section 5: a cheap rejection keeps the server
-doing useful work; well-behaved UACs back off and may try another server). The episode
-ends when the age is under half of ``max_age`` again (hysteresis, so the state does not
-flap at the threshold). Each episode is logged once when it starts and once when it ends;
-``overload:*`` counters (``/metrics``) count the episodes and the rejected requests.
+When two probes in a row are older than ``max_age`` the proxy is overloaded (one old
+probe is only a stall: the loop or the process was held up once, GC or a busy machine, and
+the queue behind it is short; the probe sent after it comes through young). Then the
+router answers new initial requests (not ACK, not CANCEL, not in-dialog requests, not
+responses, not retransmissions of transactions it already has) with a stateless
+``503 Service Unavailable`` and a ``Retry-After`` (RFC 3261 21.5.4, RFC 6357 section 5: a
+cheap rejection keeps the server doing useful work; well-behaved UACs back off and may try
+another server). The episode ends when the age is under half of ``max_age`` again
+(hysteresis, so the state does not flap at the threshold). Each episode is logged once when
+it starts and once when it ends; ``overload:*`` counters (``/metrics``) count the episodes
+and the rejected requests.
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ class OverloadGuard:
         self._sock: socket.socket | None = None
         self._targets: list[tuple[str, int]] = []
         self._handle: Any = None
-        self._due = 0.0  # when the next tick should run (its lateness is the loop's lag)
+        self._old = 0  # consecutive probes older than max_age (outside an episode)
         self._loop: Any = None
         c = stats.counter
         self.c_rejected = c("overload", "rejected_requests")
@@ -98,13 +100,7 @@ class OverloadGuard:
             self._sock = None
 
     def _tick(self) -> None:
-        now = self.clock()
-        if self._due:  # the loop itself was stuck (a long job, a GC pause): overloaded now
-            lag = now - self._due
-            if lag > self.max_age and not self.overloaded:
-                self.measured(lag)
-        self._due = now + self.probe_interval
-        stamp = PROBE_MAGIC + _STAMP.pack(now)
+        stamp = PROBE_MAGIC + _STAMP.pack(self.clock())
         for target in self._targets:
             try:
                 self._sock.sendto(stamp, target)  # type: ignore[union-attr]
@@ -133,7 +129,10 @@ class OverloadGuard:
     def measured(self, age: float) -> None:
         """A probe came through after ``age`` seconds in the queue: update the state."""
         self.age = age
-        if not self.overloaded and age > self.max_age:
+        if not self.overloaded:
+            self._old = self._old + 1 if age > self.max_age else 0
+        if not self.overloaded and self._old >= 2:
+            self._old = 0
             self.overloaded = True
             self._since = self.clock()
             self.c_episodes.value += 1
