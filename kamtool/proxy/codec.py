@@ -394,20 +394,25 @@ class Codec:
             return None
         return Target(b.contact, dest, b.q_sort_key(), path, b)
 
-    def loose_route(self, req: Request, is_myself: Any) -> tuple[str | None, Target | None] | None:
+    def loose_route(
+        self, req: Request, is_myself: Any
+    ) -> tuple[str | None, Target | None, Any] | None:
         """Kamailio's loose_route(): None when there is no Route; else (did of our
-        Route or None, next-hop target or None when it cannot be reached)."""
+        Route or None, next-hop target or None when it cannot be reached, the URI of our
+        second Route of a double Record-Route or None: the socket to send from)."""
         routes = req.routes
         if not routes:
             return None
-        did = None
+        did = second = None
         top = routes[0]
         if is_myself(top.uri):
             did = top.uri.params.get("did") if isinstance(top.uri, SipURI) else None
             req.pop_route()
             routes = req.routes
-            # a double Record-Route (transport change) leaves our second entry on top
+            # a double Record-Route (socket change) leaves our second entry on top: it
+            # names the socket facing the next hop (rr sets the send socket from it)
             if routes and is_myself(routes[0].uri):
+                second = routes[0].uri
                 req.pop_route()
                 routes = req.routes
         if routes:
@@ -416,4 +421,4 @@ class Codec:
         else:
             dest = dest_of_uri(req.uri)
             target = Target(req.uri_text, dest) if dest is not None else None
-        return did, target
+        return did, target, second

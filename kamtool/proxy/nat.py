@@ -165,7 +165,9 @@ class NatHelper:
                 target = self.codec.target_for_binding(b)
                 if target is None or target.dest[0] != "udp":
                     continue
-                send(target.dest, self.ping_request(b.contact, local("udp")).to_bytes())
+                # from the socket the contact registered on (its NAT binding is there)
+                ping = self.ping_request(b.contact, local(target.dest, b.socket))
+                send(target.dest, ping.to_bytes())
                 n += 1
         self.pings_sent.value += n
         return n

@@ -59,6 +59,7 @@ from kamtool.proxy.stats import ReceivedReplies
 from kamtool.proxy.tm import TRYING, ServerTx, Target, TransactionLayer
 from kamtool.proxy.usrloc import LocationStore
 from kamtool.sip.errors import ParseError
+from kamtool.sip.uri import format_host
 
 log = logging.getLogger(__name__)
 
@@ -197,9 +198,27 @@ class Router:
     def attach(self, transports: Any) -> None:
         """Give the router its sockets (after the server bound them)."""
         self.transports = transports
-        self.nat.start_pinging(self.timers, self.usrloc, self.send_to, transports.endpoint_for)
+        self.nat.start_pinging(self.timers, self.usrloc, self.send_to, self.local_socket)
 
     # ================================================================== wire
+
+    def local_socket(self, dest: tuple[str, str, int], socket: str | None = None) -> Any:
+        """The listener a message to ``dest`` leaves from (its Via and Record-Route name
+        it): ``socket`` (a contact's registered socket, force_send_socket) when it is one
+        of ours of the destination's protocol and family, remembered for the destination
+        so retransmissions follow; else the transports' choice (family, mhomed)."""
+        t = self.transports
+        if t is None:
+            return None
+        forced = t.listen_named(socket)
+        if (
+            forced is not None
+            and forced.proto == dest[0]
+            and (":" in forced.host) == (":" in dest[1])
+        ):
+            t.force(dest, forced)
+            return forced
+        return t.socket_for(*dest)
 
     def send_to(self, dest: tuple[str, str, int], data: bytes) -> None:
         """Send bytes to ``(proto, host, port)``."""
@@ -866,7 +885,7 @@ class Router:
             done(500)
             return
         settings = self.dispatcher.settings
-        local = self.transports.endpoint_for(dst.dest[0])
+        local = self.local_socket(dst.dest)
         if local is None:
             done(500)
             return
@@ -890,12 +909,14 @@ class Router:
         self.tm.local_reply(stx, status, reason)
 
     def _build_branch(self, stx: ServerTx, target: Target, branch: str) -> Any:
-        """The request as it goes out on one branch: R-URI, Via, Path routes, Max-Forwards."""
-        local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
+        """The request as it goes out on one branch: R-URI, Via, Path routes, Max-Forwards;
+        from the contact's registered socket, else the one that reaches it."""
+        local = self.local_socket(target.dest, getattr(target.binding, "socket", None))
         out = self.codec.forward(stx.request, target, branch, local, self.config.max_forwards)
         inbound = stx.endpoint.listen if stx.endpoint is not None else None
         if local is not None and local != inbound and self._record_routed(out):
-            # enable_double_rr: leaving on another socket (UDP in, TLS out ...) the callee
+            # enable_double_rr: leaving on another socket (UDP in, TLS out, another address
+            # or IPv4 in, IPv6 out ...) the callee
             # must reach us on the outbound one and the caller on the inbound one, so a
             # second entry of ours goes on top; loose_route() consumes both.
             # Both entries carry r2=on, as Kamailio's rr module marks a double route.
@@ -926,7 +947,12 @@ class Router:
             else:
                 self.c_drop_req.value += 1
             return
-        did, target = routed
+        did, target, second = routed
+        if second is not None and target is not None and self.transports is not None:
+            # a double Record-Route: send from the socket our second entry names
+            lst = self.transports.listen_named(_socket_of_uri(second))
+            if lst is not None and lst.proto == target.dest[0]:
+                self.transports.force(target.dest, lst)
         dialog = self.dialogs.by_did(did) if did else None
         if dialog is None:
             dialog = self.dialogs.find(codec.call_id(req), codec.from_tag(req), codec.to_tag(req))
@@ -948,7 +974,7 @@ class Router:
         self.c_fwd_req.value += 1
         reply_addr = codec.reply_address(req, endpoint, addr)
         if method == "ACK":
-            local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
+            local = self.local_socket(target.dest)
             branch = codec.stateless_branch(req)
             out = codec.forward(req, target, branch, local, self.config.max_forwards, keep_uri=True)
             self.send_to(target.dest, out.to_bytes())
@@ -962,7 +988,7 @@ class Router:
         self.tm.relay(stx, [[target]])
 
     def _build_in_dialog(self, stx: ServerTx, target: Target, branch: str) -> Any:
-        local = self.transports.endpoint_for(target.dest[0]) if self.transports else None
+        local = self.local_socket(target.dest)
         return self.codec.forward(
             stx.request, target, branch, local, self.config.max_forwards, keep_uri=True
         )
@@ -991,7 +1017,7 @@ class Router:
                     contact=self.codec.first_contact_uri(resp),
                     cseq="0",
                     route_set=callee_routes,
-                    socket=stx.endpoint.listen.socket_str if stx.endpoint else None,
+                    socket=_socket_str(self.local_socket(ctx.target.dest)),  # the one we sent from
                     addr=ctx.target.dest,
                 ),
             )
@@ -1030,7 +1056,7 @@ class Router:
         leg = dialog.callee if side == "callee" else dialog.caller
         if leg.addr is None or not leg.contact:
             return
-        local = self.transports.endpoint_for(leg.addr[0]) if self.transports else None
+        local = self.local_socket(leg.addr, leg.socket)
         self.tm.send_local(
             "BYE", leg.addr, lambda branch: self.codec.make_bye(dialog, side, local, branch)
         )
@@ -1063,3 +1089,19 @@ class Router:
 
     def _via_is_ours(self, via: Any) -> bool:
         return via.host.lower() in self.local_names and (via.port or 5060) in self.local_ports
+
+
+def _socket_str(listen: Any) -> str | None:
+    return listen.socket_str if listen is not None else None
+
+
+def _socket_of_uri(uri: Any) -> str | None:
+    """The socket a Record-Route URI of ours names (``udp:host:port``), or None."""
+    host, port = getattr(uri, "host", None), getattr(uri, "port", None)
+    if not host:
+        return None
+    proto = (getattr(uri, "transport", None) or "udp").lower()
+    if getattr(uri, "secure", False) and proto in ("udp", "tcp"):
+        proto = "tls"
+    port = port or (5061 if proto == "tls" else 5060)
+    return f"{proto}:{format_host(host)}:{port}"

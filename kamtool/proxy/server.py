@@ -307,19 +307,63 @@ class ProxyServer:
             ul = self.usrloc
             if ul is None or not (ul.write_back or ul.db_mode == 3):
                 return
-            batch = ul.take_pending()
-            if not batch:
-                return
-            try:
-                await worker.run(partial(ul.write_batch, batch), force=True)
-            except Exception as exc:
-                ul.batch_written(batch, exc)
-                raise RpcFault(500, "Database unavailable") from exc
-            ul.batch_written(batch, None)
+            await self._write_usrloc_now()
 
         flush = registry.get("ul.flush")
         if flush is not None:
             registry.methods["ul.flush"] = replace(flush, fn=ul_flush)
+        if self.usrloc is not None and self.usrloc.db_mode == 3:
+            for name in self.PREFETCHED_RPC:
+                method = registry.get(name)
+                if method is not None:
+                    registry.methods[name] = replace(method, fn=self._prefetching(method.fn))
+
+    # the RPC methods that change one AoR: in db_mode 3 they read its rows first (as a
+    # REGISTER does) on the worker, change memory on the loop, and answer once the worker
+    # wrote the change (Kamailio's db_mode 3 writes before it answers)
+    PREFETCHED_RPC = ("ul.add", "ul.rm", "ul.rm_contact")
+
+    def _prefetching(self, fn: Any) -> Any:
+        """``fn(table, aor, ...)`` run with the rows of ``aor`` read ahead on the worker."""
+        from kamtool.proxy.dbworker import DatabaseDown, connection_errors
+        from kamtool.rpc.methods import RpcFault
+
+        async def run(table: str, aor: str, *args: Any) -> Any:
+            ul, worker = self.usrloc, self.db
+            assert ul is not None and worker is not None
+            own = ul.needs_fetch(aor)  # else a request in flight read it: its rows are current
+            if own:
+                try:
+                    rows = await worker.run(partial(ul.fetch, aor))
+                except (DatabaseDown, *connection_errors()) as exc:
+                    raise RpcFault(500, "Database unavailable") from exc
+                ul.prefetched(aor, rows)
+            try:
+                result = fn(table, aor, *args)
+            finally:
+                if own:
+                    ul.prefetched(aor, None)
+            await self._write_usrloc_now()
+            return result
+
+        return run
+
+    async def _write_usrloc_now(self) -> None:
+        """Write usrloc's pending changes on the worker and wait for it; RpcFault 500 when
+        the database is away (the changes stay pending: nothing is lost)."""
+        from kamtool.rpc.methods import RpcFault
+
+        ul, worker = self.usrloc, self.db
+        assert ul is not None and worker is not None
+        batch = ul.take_pending()
+        if not batch:
+            return
+        try:
+            await worker.run(partial(ul.write_batch, batch), force=True)
+        except Exception as exc:
+            ul.batch_written(batch, exc)
+            raise RpcFault(500, "Database unavailable") from exc
+        ul.batch_written(batch, None)
 
     def _tasks(self) -> list[str]:
         """``core.ps``: what Kamailio runs as processes runs here as tasks of one loop;

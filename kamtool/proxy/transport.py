@@ -28,6 +28,7 @@ from kamtool.sip.parser import KeepAlive, StreamFramer
 log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
+_FORCED_MAX = 65536  # destinations remembered with their socket (bounded memory)
 
 
 class Endpoint(Protocol):
@@ -165,6 +166,10 @@ class Transports:
         self.udp: list[UdpEndpoint] = []
         self.tcp_servers: list[tuple[Listen, asyncio.base_events.Server]] = []
         self.connections: dict[Addr, TcpConnection] = {}
+        # destination (proto, host, port) -> the socket it must be reached from (a contact's
+        # registered socket, the socket a double Record-Route names): see socket_for()
+        self._forced: dict[tuple[str, str, int], Listen] = {}
+        self._source_cache: dict[str, str | None] = {}  # host -> local address (mhomed)
 
     async def bind(self, listens: tuple[Listen, ...]) -> None:
         """Open every listener; ConfigError when an address cannot be bound."""
@@ -196,21 +201,88 @@ class Transports:
             )
             self.tcp_servers.append((lst, server))
 
+    def listens(self, proto: str) -> list[Listen]:
+        """The listeners of ``proto``, in the order given."""
+        if proto == "udp":
+            return [ep.listen for ep in self.udp]
+        return [lst for lst, _ in self.tcp_servers if lst.proto == proto]
+
     def endpoint_for(self, proto: str) -> Listen | None:
-        """The local address used for new messages of ``proto`` (first listener of it)."""
-        if proto == "udp" and self.udp:
-            return self.udp[0].listen
-        for lst, _ in self.tcp_servers:
-            if lst.proto == proto:
+        """The default listener of ``proto`` (the first one): where no destination is known."""
+        found = self.listens(proto)
+        return found[0] if found else None
+
+    def listen_named(self, socket_str: str | None) -> Listen | None:
+        """Our listener written as ``socket_str`` (``udp:1.2.3.4:5060``, the ``location``
+        table's socket column), or None when we have no such socket."""
+        if not socket_str:
+            return None
+        try:
+            wanted = Listen.parse(socket_str).socket_str
+        except ConfigError:
+            return None
+        for lst in (*self.listens("udp"), *(lst for lst, _ in self.tcp_servers)):
+            if lst.socket_str == wanted:
                 return lst
         return None
 
+    def force(self, dest: tuple[str, str, int], listen: Listen) -> None:
+        """From now on reach ``dest`` from ``listen`` (Kamailio's force_send_socket for a
+        contact's registered socket): retransmissions and later requests follow."""
+        key = (dest[0], dest[1], dest[2])
+        if self._forced.get(key) == listen:
+            return
+        if len(self._forced) >= _FORCED_MAX:  # bounded: the oldest association goes
+            del self._forced[next(iter(self._forced))]
+        self._forced[key] = listen
+
+    def socket_for(self, proto: str, host: str, port: int) -> Listen | None:
+        """The listener a message to ``(proto, host, port)`` leaves from, as Kamailio
+        chooses it: the socket forced for that destination (:meth:`force`), else one of
+        ``proto`` and the destination's address family (an IPv6 host needs an IPv6
+        socket) whose address the kernel would use to reach it (mhomed), else the first
+        of that family. None: no socket can reach it."""
+        forced = self._forced.get((proto, host, port))
+        if forced is not None:
+            return forced
+        v6 = ":" in host
+        family = [lst for lst in self.listens(proto) if (":" in lst.host) == v6]
+        if len(family) <= 1:
+            return family[0] if family else None
+        source = self._source_address(host)
+        wildcard = None
+        for lst in family:
+            if lst.host == source:
+                return lst
+            if wildcard is None and lst.host in ("0.0.0.0", "::"):
+                wildcard = lst
+        return wildcard or family[0]
+
+    def _source_address(self, host: str) -> str | None:
+        """The local address the kernel routes ``host`` from (a connected UDP socket
+        sends nothing), memoised per host."""
+        if host in self._source_cache:
+            return self._source_cache[host]
+        source = None
+        try:
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                               socket.SOCK_DGRAM) as probe:  # fmt: skip
+                probe.connect((host, 9))
+                source = probe.getsockname()[0]
+        except OSError:
+            source = None
+        if len(self._source_cache) >= _FORCED_MAX:
+            self._source_cache.clear()
+        self._source_cache[host] = source
+        return source
+
     def send(self, proto: str, addr: Addr, data: bytes) -> bool:
-        """Send ``data`` to ``addr`` over ``proto``; False when there is no such transport."""
+        """Send ``data`` to ``addr`` over ``proto`` from the socket :meth:`socket_for`
+        picks; False when there is no such transport."""
         if proto in ("tcp", "tls"):
             conn = self.connections.get(addr)
             if conn is None or conn.proto != proto:
-                listen = self.endpoint_for(proto)
+                listen = self.socket_for(proto, addr[0], addr[1])
                 if listen is None:
                     return False
                 conn = TcpConnection(listen, self.sink, self)
@@ -219,15 +291,25 @@ class Transports:
                 self.loop.create_task(self._connect(conn, addr))
             conn.send(data)
             return True
-        if not self.udp:
+        listen = self.socket_for(proto, addr[0], addr[1])
+        if listen is None:
             return False
-        self.udp[0].send(data, addr)
-        return True
+        for ep in self.udp:
+            if ep.listen is listen or ep.listen == listen:
+                ep.send(data, addr)
+                return True
+        return False
 
     async def _connect(self, conn: TcpConnection, addr: Addr) -> None:
         try:
             ssl_ctx = self.tls.client if conn.proto == "tls" and self.tls else None
-            await self.loop.create_connection(lambda: conn, addr[0], addr[1], ssl=ssl_ctx)
+            host = conn.listen.host
+            # from our socket's address (any port), as Kamailio's tcp_send binds it, so
+            # the peer sees the address our Via and Record-Route name
+            local = None if host in ("0.0.0.0", "::") else (host, 0)
+            await self.loop.create_connection(
+                lambda: conn, addr[0], addr[1], ssl=ssl_ctx, local_addr=local
+            )
         except OSError as exc:
             log.info("tcp connect to %s:%s failed: %s", addr[0], addr[1], exc)
             if self.connections.get(addr) is conn:

@@ -134,16 +134,21 @@ def sipp_args(
     transport: str = "u1",
     timeout: int = 15,
     hold_ms: int = 200,
+    proxy_host: str = "127.0.0.1",
+    local_ip: str = "127.0.0.1",
 ) -> list[str]:
+    """SIPp's command line (``proxy_host``/``local_ip``: another proxy socket or an
+    IPv6 peer, e.g. ``::1``)."""
+    target = f"[{proxy_host}]" if ":" in proxy_host else proxy_host
     args = [
         "sipp",
-        f"127.0.0.1:{proxy_port}",
+        f"{target}:{proxy_port}",
         "-sf",
         str(SIPP_DIR / scenario),
         "-m",
         "1",
         "-i",
-        "127.0.0.1",
+        local_ip,
         "-p",
         str(local_port),
         "-s",

@@ -394,3 +394,69 @@ def test_kamailio_rechallenges_when_auth_db_cannot_query(tmp_path):
                 assert wait_for(lambda: "failed to query database" in k.log_text(), 10)
             finally:
                 phone.close()
+
+
+def test_db_only_ul_add_rm_run_on_the_worker(server_db, start_proxy, tmp_path):
+    """db_mode 3: ``ul.add``, ``ul.rm_contact`` and ``ul.rm`` read the AoR and write the
+    change on the database worker: each answer comes once the table holds the change, and
+    while the database hangs the proxy still answers SIP (the loop never waits for it);
+    a cut database gets a 500 and the table is left as it was."""
+    import threading
+
+    relay, url = DbRelay.for_url(server_db)
+    rpc_port = free_port()
+    with relay:
+        proxy = start_proxy(
+            url, db_mode=3, rpc_listen=f"127.0.0.1:{rpc_port}", rpc_runtime_dir=str(tmp_path / "rt")
+        )
+        rpc_url = f"http://127.0.0.1:{rpc_port}/RPC"
+        phone = UdpClient(proxy.port)
+        try:
+            a, b = "sip:1001@127.0.0.1:7001", "sip:1001@127.0.0.1:7002"
+            for contact in (a, b):
+                http_rpc(rpc_url, "ul.add", "location", "1001", contact, 600, 1, "", 0, 0, 0)
+            assert location_contacts(server_db, "1001") == {a, b}  # written before the answer
+            http_rpc(rpc_url, "ul.rm_contact", "location", "1001", a)
+            assert location_contacts(server_db, "1001") == {b}
+            with pytest.raises(RuntimeError, match="404"):
+                http_rpc(rpc_url, "ul.rm_contact", "location", "1001", a)
+
+            relay.stall()  # the database hangs: ul.rm waits on the worker, not on the loop
+            answers: list[object] = []
+            rm = threading.Thread(
+                target=lambda: answers.append(
+                    _rpc_or_error(rpc_url, "ul.rm", "location", "1001", timeout=60)
+                )
+            )
+            rm.start()
+            try:
+                ka = phone.ask("OPTIONS", f"sip:127.0.0.1:{proxy.port}")
+                assert (ka.status, ka.reason) == (200, "Keepalive")
+                assert answers == []  # still waiting for the database
+            finally:
+                relay.restore()
+                rm.join(60)
+            assert not rm.is_alive()
+            assert wait_for(lambda: location_contacts(server_db, "1001") == set(), 20)
+
+            relay.cut()
+            with pytest.raises(RuntimeError, match="500"):
+                http_rpc(rpc_url, "ul.add", "location", "1001", a, 600, 1, "", 0, 0, 0)
+            relay.restore()
+            assert wait_for(
+                lambda: not isinstance(
+                    _rpc_or_error(rpc_url, "ul.add", "location", "1002", b, 600, 1, "", 0, 0, 0),
+                    Exception,
+                ),
+                20,
+            )  # fmt: skip
+            assert location_contacts(server_db, "1002") == {b}
+        finally:
+            phone.close()
+
+
+def _rpc_or_error(url: str, method: str, *params: object, timeout: float = 10) -> object:
+    try:
+        return http_rpc(url, method, *params, timeout=timeout)
+    except (RuntimeError, OSError) as exc:
+        return exc

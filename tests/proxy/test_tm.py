@@ -41,6 +41,15 @@ class Net:
     def endpoint_for(self, proto: str) -> Listen:
         return PROXY
 
+    def socket_for(self, proto: str, host: str, port: int) -> Listen:  # one socket only
+        return PROXY
+
+    def listen_named(self, socket_str: str | None) -> Listen | None:
+        return PROXY if socket_str == PROXY.socket_str else None
+
+    def force(self, dest: tuple, listen: Listen) -> None:
+        pass
+
 
 @pytest.fixture
 def net():

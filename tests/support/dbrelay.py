@@ -33,6 +33,7 @@ class DbRelay:
         self.accepted = 0
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
+        self._pumps: list[threading.Thread] = []
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -69,10 +70,28 @@ class DbRelay:
         self.mode = OPEN
 
     def close(self) -> None:
+        """Stop accepting, drop every connection and join every thread (idempotent)."""
         self._closed.set()
+        # close() alone does not wake a thread blocked in accept() on Linux (the thread
+        # then lives on, idle, until the process ends); shutdown() does.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self._drop_all()
         self._thread.join(5)
+        with self._lock:
+            pumps, self._pumps = self._pumps, []
+        for t in pumps:
+            t.join(5)
+        if self._thread.is_alive() or any(t.is_alive() for t in pumps):
+            raise RuntimeError("DbRelay: a relay thread did not end")
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The relay's threads still alive (none after close())."""
+        with self._lock:
+            pumps = list(self._pumps)
+        return [t for t in (self._thread, *pumps) if t.is_alive()]
 
     def __enter__(self) -> DbRelay:
         return self
@@ -100,6 +119,9 @@ class DbRelay:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self._closed.is_set():  # accepted just as the relay closed
+                client.close()
+                return
             self.accepted += 1
             if self.mode == CUT:
                 client.close()
@@ -113,7 +135,11 @@ class DbRelay:
                 client.close()
                 continue
             self._track(server)
-            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+            pump = threading.Thread(target=self._pump, args=(client, server), daemon=True)
+            with self._lock:
+                self._pumps = [t for t in self._pumps if t.is_alive()]
+                self._pumps.append(pump)
+            pump.start()
 
     def _pump(self, a: socket.socket, b: socket.socket) -> None:
         """Copy both ways until either side closes; hold the bytes while stalled."""
