@@ -66,8 +66,8 @@ class OverloadGuard:
         self.overloaded = False
         self.age = 0.0  # the last queue age measured, seconds
         self._since = 0.0  # when the current episode started
-        self._sock: socket.socket | None = None
-        self._targets: list[tuple[str, int]] = []
+        self._socks: dict[int, socket.socket] = {}
+        self._targets: list[tuple[socket.socket, tuple[str, int]]] = []
         self._handle: Any = None
         self._old = 0  # consecutive probes older than max_age (outside an episode)
         self._loop: Any = None
@@ -84,10 +84,12 @@ class OverloadGuard:
         if not targets:
             return
         self._loop = loop
-        self._targets = list(targets)
-        family = socket.AF_INET6 if ":" in targets[0][0] else socket.AF_INET
-        self._sock = socket.socket(family, socket.SOCK_DGRAM)
-        self._sock.setblocking(False)
+        for host, port in targets:  # a socket per address family (IPv4 and IPv6 listeners)
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            if family not in self._socks:
+                self._socks[family] = socket.socket(family, socket.SOCK_DGRAM)
+                self._socks[family].setblocking(False)
+            self._targets.append((self._socks[family], (host, port)))
         self._tick()
 
     def stop(self) -> None:
@@ -95,15 +97,16 @@ class OverloadGuard:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        for sock in self._socks.values():
+            sock.close()
+        self._socks.clear()
+        self._targets.clear()
 
     def _tick(self) -> None:
         stamp = PROBE_MAGIC + _STAMP.pack(self.clock())
-        for target in self._targets:
+        for sock, target in self._targets:
             try:
-                self._sock.sendto(stamp, target)  # type: ignore[union-attr]
+                sock.sendto(stamp, target)
             except OSError:  # a full buffer is overload too: the next probe tells
                 pass
         self._handle = self._loop.call_later(self.probe_interval, self._tick)
