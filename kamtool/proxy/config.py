@@ -40,7 +40,7 @@ server from this object, so tests can shrink timers freely::
     pike_reqs_density_per_unit = 200   # requests per window that get a source banned
     pike_remove_latency = 4            # seconds a quiet address stays in pike's tree
     ipban_autoexpire = 300             # seconds a banned address stays in htable ipban
-    overload = true                    # 503 new requests while the receive queue is old
+    overload = false                   # true: 503 new requests while the receive queue is old
     overload_max_age = 0.5             # seconds a request may wait before that (T1)
     overload_retry_after = 5           # Retry-After of those 503s, seconds
     dispatch_set = 1                   # route[DISPATCH]: INVITEs to dispatch_pattern users ...
@@ -189,7 +189,8 @@ class ProxyConfig:
     pike_remove_latency: float = 4.0
     ipban_autoexpire: int = 300
     # overload protection (kamtool.proxy.overload): queue age limit and the 503's Retry-After
-    overload: bool = True
+    # off by default: at 2-3x capacity the 503s cost most of the goodput (bench/README.md)
+    overload: bool = False
     overload_max_age: float = 0.5
     overload_retry_after: int = 5
     dispatch_set: int = 1

@@ -44,7 +44,7 @@ def flood_with_stall(proxy) -> subprocess.CompletedProcess[str]:
 
 def test_overload_answers_503_then_recovers(start_proxy, caplog):
     need("sipp")
-    proxy = start_proxy(pike=False, overload_max_age=0.05, overload_retry_after=7)
+    proxy = start_proxy(pike=False, overload=True, overload_max_age=0.05, overload_retry_after=7)
     with caplog.at_level(logging.WARNING, logger="kamtool.proxy.overload"):
         flood_with_stall(proxy)
         # the episode ends once the queue is young again
@@ -89,9 +89,10 @@ def _request(method: str, port: int, n: int, to_tag: str = "", ruri: str = "") -
     )
 
 
-def test_only_new_initial_requests_are_rejected(proxy):
+def test_only_new_initial_requests_are_rejected(start_proxy):
     """While overloaded: a new request gets 503 + Retry-After; a CANCEL, an in-dialog
     request and an OPTIONS keepalive are handled as always; an ACK gets nothing."""
+    proxy = start_proxy(overload=True)
     proxy.call(lambda: setattr(proxy.server.router.overload, "overloaded", True))
     port = proxy.port
     reply = _send(port, _request("MESSAGE", port, 1))
@@ -128,7 +129,7 @@ def test_overload_settings_toml_defaults_and_checks(tmp_path):
     assert (pc.overload, pc.overload_max_age, pc.overload_retry_after) == (False, 1.5, 30)
     defaults = ProxyConfig()
     assert (defaults.overload, defaults.overload_max_age, defaults.overload_retry_after) == (
-        True,
+        False,
         0.5,
         5,
     )
