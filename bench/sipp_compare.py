@@ -247,9 +247,17 @@ class KamtoolServer:
 
     name = "kamtool"
 
-    def __init__(self, work: Path, users: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        work: Path,
+        users: list[tuple[str, str]],
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.work = work
         self.users = users
+        self.extra = extra or []  # more serve flags (bench/overload.py: --rpc-listen)
+        self.env = env
         self.db_url = "sqlite:///" + str(work / "kamtool.sqlite")
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -265,9 +273,9 @@ class KamtoolServer:
         log = (self.work / "kamtool-serve.log").open("wb")
         self.proc = subprocess.Popen(
             [*kamtool, "serve", "--listen", f"udp:127.0.0.1:{self.port}", "--rpc-listen", "",
-             "--log-level", "warning", *KAMTOOL_PIKE_LIMITS],
+             "--log-level", "warning", *KAMTOOL_PIKE_LIMITS, *self.extra],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=self.work,
+            start_new_session=True, cwd=self.work, env=self.env,
         )  # fmt: skip
         log.close()
         try:

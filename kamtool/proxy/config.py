@@ -40,6 +40,9 @@ server from this object, so tests can shrink timers freely::
     pike_reqs_density_per_unit = 200   # requests per window that get a source banned
     pike_remove_latency = 4            # seconds a quiet address stays in pike's tree
     ipban_autoexpire = 300             # seconds a banned address stays in htable ipban
+    overload = false                   # true: 503 new requests while the receive queue is old
+    overload_max_age = 0.5             # seconds a request may wait before that (T1)
+    overload_retry_after = 5           # Retry-After of those 503s, seconds
     dispatch_set = 1                   # route[DISPATCH]: INVITEs to dispatch_pattern users ...
     dispatch_alg = 4                   # ... go to this set: 0 Call-ID hash, 4 round-robin,
                                        #     8 first by priority, 9 weight= attribute
@@ -185,6 +188,11 @@ class ProxyConfig:
     pike_reqs_density_per_unit: int = 200
     pike_remove_latency: float = 4.0
     ipban_autoexpire: int = 300
+    # overload protection (kamtool.proxy.overload): queue age limit and the 503's Retry-After
+    # off by default: at 2-3x capacity the 503s cost most of the goodput (bench/README.md)
+    overload: bool = False
+    overload_max_age: float = 0.5
+    overload_retry_after: int = 5
     dispatch_set: int = 1
     dispatch_alg: int = 4
     dispatch_pattern: str = "^9[0-9]+$"
@@ -216,6 +224,7 @@ class ProxyConfig:
             "pike_sampling_time_unit",
             "pike_remove_latency",
             "pike_reqs_density_per_unit",
+            "overload_max_age",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
@@ -323,6 +332,7 @@ _INT = {
     "server_id",
     "pike_reqs_density_per_unit",
     "ipban_autoexpire",
+    "overload_retry_after",
     "dispatch_set",
     "dispatch_alg",
     "ds_probing_mode",
@@ -336,7 +346,8 @@ _FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4", "tcp_c
 _BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature", "nat",
          "tls_verify_certificate", "tls_require_certificate"}  # fmt: skip
 _FLOAT |= {"pike_sampling_time_unit", "pike_remove_latency"}
-_BOOL |= {"pike"}
+_BOOL |= {"pike", "overload"}
+_FLOAT |= {"overload_max_age"}
 _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header",
         "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes",
         "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list"}  # fmt: skip

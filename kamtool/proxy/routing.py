@@ -57,7 +57,7 @@ from kamtool.proxy.nat import NatHelper
 from kamtool.proxy.pike import Pike, Verdict
 from kamtool.proxy.registrar import Registrar
 from kamtool.proxy.stats import ReceivedReplies
-from kamtool.proxy.tm import ServerTx, Target, TransactionLayer
+from kamtool.proxy.tm import TRYING, ServerTx, Target, TransactionLayer
 from kamtool.proxy.usrloc import LocationStore
 from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import TelURI, format_host
@@ -121,6 +121,7 @@ class Router:
         self.dispatch_users = user_pattern(config.dispatch_pattern) if dispatcher else None
         self.aliases = aliases  # dbaliases (alias_db_lookup), or None
         self.db: Any = None  # the DbWorker (see module docstring), or None: DB on the loop
+        self.overload: Any = None  # kamtool.proxy.overload.OverloadGuard, or None (off)
         # requests suspended for the database -> cancelled (by a CANCEL) meanwhile
         self._waiting: dict[tuple[Any, ...], bool] = {}
         self.accepting = True
@@ -336,6 +337,12 @@ class Router:
         retransmission of ``req`` is absorbed (see :meth:`route_request`)."""
         key = self._wait_key(req, addr)
         self._waiting[key] = False
+        if req.method == "INVITE":
+            # RFC 3261 16.2 / 17.2.1: a stateful proxy answers an INVITE with 100 within
+            # 200 ms, so the caller stops retransmitting; the database may take longer.
+            # (Kamailio's auth_db and alias_db block the worker instead, and its tm sends
+            # the 100 only in t_relay.) The transaction that follows sends its own 100 too.
+            self._trying(req, endpoint, addr)
 
         def done(result: Any, error: BaseException | None) -> None:
             if self._waiting.pop(key, False):  # cancelled while it waited
@@ -347,6 +354,11 @@ class Router:
                 self._route_failed(req, endpoint, addr, exc)
 
         self.db.submit(job, done)
+
+    def _trying(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
+        """100 Trying (tm's text) to an INVITE that waits for the database: stateless,
+        no To tag (RFC 3261 8.2.6.2), counted in sl:1xx_replies."""
+        self._sl_reply(req, endpoint, addr, 100, TRYING)
 
     @staticmethod
     def log_db_error(what: str, error: BaseException) -> None:
@@ -424,7 +436,11 @@ class Router:
                 self.sl_acks.value += 1
             return
         if self._waiting and self._wait_key(req, addr) in self._waiting:
-            return  # a retransmission of a request waiting for the database
+            # a retransmission of a request waiting for the database: an INVITE gets its
+            # 100 again (as a server transaction in Proceeding would, RFC 3261 17.2.1)
+            if method == "INVITE":
+                self._trying(req, endpoint, addr)
+            return
         if method == "CANCEL":
             stx = self.tm.lookup(new.cancels) if new.cancels is not None else None
             if stx is None and self._waiting:  # an INVITE still waiting for the database
@@ -442,6 +458,12 @@ class Router:
         if not self.accepting:
             if method != "ACK":
                 self._sl_reply(req, endpoint, addr, 503, "Shutting Down")
+            return
+        # -- overload: a new initial request gets a cheap 503 (kamtool.proxy.overload) ----
+        shed = self.overload
+        if shed is not None and shed.overloaded and method != "ACK" and not codec.to_tag(req):
+            headers = shed.reject_headers()
+            self._sl_reply(req, endpoint, addr, 503, "Service Unavailable", headers)
             return
         # -- in-dialog -----------------------------------------------------------------------
         if codec.to_tag(req):
@@ -1052,8 +1074,11 @@ class Router:
             return
         if self.nat.absorb_reply(resp):  # the answer to a NAT keepalive
             return
+        local = self.tm.answers_local(resp)
         if self.tm.response(resp, endpoint, addr):
-            if resp.cseq.method != "CANCEL":  # the replies to our CANCELs stop here
+            # the replies to our own requests (dispatcher probes, dlg.end_dlg BYEs) and to
+            # our CANCELs stop here: not forwarded, so not core:fwd_replies (as Kamailio)
+            if not local and resp.cseq.method != "CANCEL":
                 self.c_fwd_rpl.value += 1
             return
         # no transaction: forward statelessly by the next Via (2xx retransmissions ...)

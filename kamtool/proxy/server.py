@@ -196,7 +196,15 @@ class ProxyServer:
             from kamtool.proxy.tls import tls_contexts
 
             tls = tls_contexts(cfg)  # ConfigError when a file is missing or bad
-        self.transports = Transports(self.loop, self.router.receive, tls=tls)
+        sink = self.router.receive
+        if cfg.overload:
+            from kamtool.proxy.overload import OverloadGuard
+
+            self.router.overload = OverloadGuard(
+                self.stats, max_age=cfg.overload_max_age, retry_after=cfg.overload_retry_after
+            )
+            sink = self.router.overload.wrap(sink)
+        self.transports = Transports(self.loop, sink, tls=tls)
         self.router.attach(self.transports)
         self.db.start()
         try:
@@ -207,6 +215,8 @@ class ProxyServer:
             self.acc.close()
             self.db.close()
             raise
+        if self.router.overload is not None:
+            self.router.overload.start(self.loop, _probe_targets(self.transports))
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
         self.dispatcher.start(self.timers, self.router.send_probe)
 
@@ -450,6 +460,8 @@ class ProxyServer:
                 await self.rpc.close()
             except Exception:
                 log.exception("closing the RPC server")
+        if self.router is not None and self.router.overload is not None:
+            self.router.overload.stop()
         if self.transports is not None:
             await self.transports.close()
         if self.dispatcher is not None:
@@ -475,6 +487,17 @@ class ProxyServer:
                 pass
         if self._stopped is not None:
             self._stopped.set()
+
+
+def _probe_targets(transports: Any) -> list[tuple[str, int]]:
+    """Where the overload guard's probes go: every UDP listener (a wildcard one through
+    its loopback address)."""
+    wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+    out = []
+    for ep in transports.udp:
+        host, port = ep.listen.host, ep.listen.port
+        out.append((wildcard.get(host, host), port))
+    return out
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

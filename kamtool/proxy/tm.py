@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 Dest = tuple[str, str, int]  # (proto, host, port)
 _INF = float("inf")
+TRYING = "trying -- your call is important to us"  # the reason text of Kamailio tm's 100
 
 
 @dataclass(slots=True)
@@ -187,6 +188,12 @@ class TransactionLayer:
     def lookup(self, key: Any) -> ServerTx | None:
         return self.server.get(key)
 
+    def answers_local(self, resp: Any) -> bool:
+        """True when ``resp`` answers a request the proxy sent itself (:meth:`send_local`):
+        its replies stop here, nothing is forwarded."""
+        ctx = self.client.get(client_key(resp))
+        return ctx is not None and ctx.server.endpoint is None
+
     # ------------------------------------------------------------------ driving the sip layer
 
     def _run(self, events: list) -> None:
@@ -303,7 +310,7 @@ class TransactionLayer:
             self.local_reply(stx, 404, "Not Found")
             return
         if stx.method == "INVITE" and stx.endpoint is not None:
-            self.local_reply(stx, 100, "trying -- your call is important to us")
+            self.local_reply(stx, 100, TRYING)
         self._next_group(stx)
 
     def send_local(
@@ -397,6 +404,10 @@ class TransactionLayer:
         if stx.on_final is not None:
             stx.on_final(stx, best.final)
         if stx.endpoint is None:  # our own request: nobody to answer
+            if best.final is not None:
+                # as Kamailio's tm (local_reply): the winning reply to a local request
+                # counts as sent, so tmx:rpl_relayed (2xx counted in _relay_2xx)
+                self._rpl_relayed.value += 1
             self._complete(stx, best.status)
             return
         if stx.canceled and (best.final is None or best.status == 408):
@@ -480,8 +491,8 @@ class TransactionLayer:
             return
         if status < 200:
             ctx.status = max(ctx.status, status)
-            if status == 100 or stx.completed:
-                self._rpl_absorbed.value += 1
+            if status == 100 or stx.completed or stx.endpoint is None:
+                self._rpl_absorbed.value += 1  # (a provisional to our own request too)
                 return
             self._rpl_relayed.value += 1
             if stx.on_response is not None:

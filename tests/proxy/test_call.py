@@ -150,11 +150,16 @@ def test_dlg_end_dlg_over_json_rpc_sends_bye_to_both_sides(start_proxy, tmp_path
         assert d["profiles"] == [{"callee": "1002"}, {"caller": "1001"}, "inbound"]
         assert d["caller"]["cseq"] == "2" and d["duration"] >= 0
         assert d["caller"]["route_set"] == "" and d["callee"]["route_set"] == ""  # only us
+        forwarded, relayed = proxy.stat("core:fwd_replies"), proxy.stat("tmx:rpl_relayed")
         assert rpc(rpc_port, "dlg.end_dlg", d["h_entry"], d["h_id"]) == {
             "jsonrpc": "2.0",
             "result": {},
             "id": 1,
         }
+    # the two 200s to our BYEs stop here: tm relays them to nobody, core forwards nothing
+    assert wait_for(lambda: proxy.stat("core:rcv_replies_2xx_bye") == 2)
+    assert proxy.stat("core:fwd_replies") == forwarded
+    assert proxy.stat("tmx:rpl_relayed") == relayed + 2
     again = rpc(rpc_port, "dlg.end_dlg", d["h_entry"], d["h_id"])
     assert again["error"] == {"code": 404, "message": "Dialog not found"}
     assert [x["state"] for x in rpc(rpc_port, "dlg.list")["result"]] == [5]

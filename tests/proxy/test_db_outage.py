@@ -311,8 +311,9 @@ def test_a_restarted_database_costs_no_outage(server_db, start_proxy, caplog):
 
 
 def test_an_invite_cancelled_while_it_waits_for_the_database_gets_487(server_db, start_proxy):
-    """A caller that gives up while its INVITE waits for the subscriber row: the CANCEL
-    is answered 200 at once and the INVITE 487 when the database answers (not 481)."""
+    """A caller that gives up while its INVITE waits for the subscriber row: the INVITE
+    gets its 100 Trying meanwhile (each retransmission too), the CANCEL is answered 200 at
+    once and the INVITE 487 when the database answers (not 481)."""
     from kamtool.sip.digest import answer_challenge, parse_challenge
 
     relay, url = DbRelay.for_url(server_db)
@@ -338,7 +339,17 @@ def test_an_invite_cancelled_while_it_waits_for_the_database_gets_487(server_db,
             branch = "z9hG4bK-cancel-while-waiting"
             headers = [*kw["headers"], f"Proxy-Authorization: {creds.to_header()}"]
             invite = dict(kw, headers=headers)
-            caller.send_raw(caller.request("INVITE", uri, cseq=2, branch=branch, **invite))
+            wire = caller.request("INVITE", uri, cseq=2, branch=branch, **invite)
+            caller.send_raw(wire)
+            # suspended for the subscriber row, the INVITE is still answered 100 at once
+            # (RFC 3261 16.2), without a To tag, and again for a retransmission
+            for _ in range(2):
+                trying = caller.recv()
+                assert (trying.status, trying.cseq.method) == (100, "INVITE")
+                assert trying.to_tag is None
+                caller.send_raw(wire)
+            trying = caller.recv()
+            assert (trying.status, trying.cseq.method) == (100, "INVITE")
             caller.send_raw(caller.request("CANCEL", uri, cseq=2, branch=branch, **kw))
             cancelled = caller.recv()
             assert (cancelled.status, cancelled.cseq.method) == (200, "CANCEL")

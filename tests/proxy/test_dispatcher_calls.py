@@ -243,6 +243,33 @@ def test_probing_marks_a_dead_destination_and_brings_it_back(start_proxy, proxy_
     assert proxy.call(lambda: proxy.server.dispatcher.probe_now()) == 0
 
 
+def test_probe_replies_count_as_kamailio_counts_them(start_proxy, proxy_db):
+    """The replies to the proxy's own OPTIONS probes stop at the proxy: never in
+    core:fwd_replies (stateless forwarding only), and, as in Kamailio's capture
+    (stats.fetch.all.json: 15 OPTIONS 2xx, rpl_received = rpl_relayed, rpl_absorbed 0),
+    each final reply of a probe is received and "relayed" by tm, 2xx or not."""
+    up, picky = UdpPeer({"OPTIONS": 200}), UdpPeer({"OPTIONS": 404})
+    seed(proxy_db, (up.uri, 10), (picky.uri, 5))
+    proxy = start_proxy(ds_ping_interval=0.2)
+    names = ["core:rcv_replies", "core:fwd_replies", "tmx:rpl_received", "tmx:rpl_relayed",
+             "tmx:rpl_absorbed", "tmx:UAC_transactions"]  # fmt: skip
+
+    def snapshot() -> dict[str, int]:
+        stats = proxy.server.stats
+        return {n: stats.value(*n.split(":")) for n in names}
+
+    try:
+        assert wait_for(lambda: proxy.call(snapshot)["core:rcv_replies"] >= 6, 10)
+    finally:
+        up.close()
+        picky.close()
+    got = proxy.call(snapshot)
+    assert got["core:fwd_replies"] == 0
+    assert got["tmx:rpl_received"] == got["tmx:rpl_relayed"] == got["core:rcv_replies"]
+    assert got["tmx:rpl_absorbed"] == 0
+    assert got["tmx:UAC_transactions"] >= got["tmx:rpl_relayed"]
+
+
 def test_first_by_priority_algorithm_sends_every_call_to_the_first(start_proxy, two):
     need("sipp")
     a, b = two
