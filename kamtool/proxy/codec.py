@@ -356,12 +356,6 @@ class Codec:
 
     # ------------------------------------------------------------------ targets
 
-    def target_for_uri(self, uri: Any, q: float = 1.0) -> Target | None:
-        dest = dest_of_uri(uri)
-        if dest is None:
-            return None
-        return Target(str(uri), dest, q)
-
     def target_for_binding(self, b: Any, tcp_alive: Any = None) -> Target | None:
         """Branch target of a usrloc binding: contact as R-URI; next hop = Path, else
         received (NAT; for TCP only while that connection is still open: ``tcp_alive``),

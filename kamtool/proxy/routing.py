@@ -18,9 +18,10 @@ Order for every request (issue #5, item 2):
 9. REGISTER → registrar; no user in the R-URI → ``484``; an INVITE whose R-URI user
    matches ``dispatch_pattern`` (``^9[0-9]+$``) → the dispatcher (route[DISPATCH], with
    failover on 500 or a silent destination);
-10. alias_db_lookup (an R-URI user that is an alias becomes its user), location lookup →
+10. alias_db_lookup (an R-URI user that is an alias becomes its user), location lookup
+    (by user, whatever the R-URI domain, as use_domain 0; tel: numbers too) →
     relay to every binding (q-groups in series, equal q in parallel),
-    ``404 User Not Found`` without bindings, ``405`` when the bindings do not accept the
+    ``404 Not Found`` without bindings, ``405`` when the bindings do not accept the
     method; INVITEs are tracked as dialogs.
 
 Accounting flags (:mod:`kamtool.proxy.acc`) go on the transaction as the cfg sets them:
@@ -59,7 +60,7 @@ from kamtool.proxy.stats import ReceivedReplies
 from kamtool.proxy.tm import TRYING, ServerTx, Target, TransactionLayer
 from kamtool.proxy.usrloc import LocationStore
 from kamtool.sip.errors import ParseError
-from kamtool.sip.uri import format_host
+from kamtool.sip.uri import TelURI, format_host
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +255,9 @@ class Router:
         """Transport sink: one SIP message from ``addr`` on ``endpoint``."""
         try:
             if isinstance(data, ParseError):
-                raise ParseFailure(data)
+                # one bad message the stream framer cut out whole: answered as the same
+                # datagram would be (its partial request), not dropped in silence
+                raise ParseFailure(data, data.request if data.respond else None)
             msg = self.codec.parse(data)
         except ParseFailure as exc:
             self.c_bad_msg.value += 1
@@ -486,10 +489,11 @@ class Router:
         if method == "REGISTER":
             self.register(req, endpoint, addr, nated)
             return
-        if ruri.user is None:
+        user = request_user(ruri)
+        if user is None:  # $rU == $null
             self._sl_reply(req, endpoint, addr, 484, "Address Incomplete")
             return
-        if method == "INVITE" and self.dispatch_users and self.dispatch_users.match(ruri.user):
+        if method == "INVITE" and self.dispatch_users and self.dispatch_users.match(user):
             self.dispatch(req, endpoint, addr)
             return
         self.relay_initial(req, endpoint, addr)
@@ -710,56 +714,55 @@ class Router:
             self.usrloc.prefetched(aor, None)
 
     def _relay_located(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
-        """route[LOCATION] after alias_db_lookup: lookup, then t_relay to the bindings."""
+        """route[LOCATION] after alias_db_lookup: lookup, then t_relay to the bindings.
+
+        As the reference cfg, lookup("location") runs for every R-URI, whatever its
+        domain: with usrloc's use_domain 0 the AoR is the user alone, so a request for
+        sip:1002@another-host (or tel:1002) from a local user reaches 1002's phones, and
+        a user without bindings gets 404 at any domain; the proxy never relays to the
+        R-URI's host itself (route[AUTH] has already refused foreign-to-foreign with 403)."""
         codec = self.codec
         method = req.method
         ruri = codec.ruri(req)
-        local = self.is_local_domain(ruri)
-        if local:
-            aor = self.usrloc.aor_key(ruri.user, ruri.host)
-            if self.usrloc.needs_fetch(aor):
-                job = partial(self.usrloc.fetch, aor)
-                resume = partial(self._located, req, endpoint, addr, aor)
-                self._await_db(req, endpoint, addr, job, resume)
-                return
-            bindings = self.usrloc.lookup(aor)
-            if not bindings:
-                self._stateful_reply(req, endpoint, addr, 404, "User Not Found")
-                return
-            bit = METHOD_BITS.get(method)
-            allowed = [b for b in bindings if b.methods is None or bit is None or b.methods & bit]
+        user = request_user(ruri) or ""
+        aor = self.usrloc.aor_key(user, getattr(ruri, "host", None))
+        if self.usrloc.needs_fetch(aor):
+            job = partial(self.usrloc.fetch, aor)
+            resume = partial(self._located, req, endpoint, addr, aor)
+            self._await_db(req, endpoint, addr, job, resume)
+            return
+        bindings = self.usrloc.lookup(aor)
+        if not bindings:
+            self._stateful_reply(req, endpoint, addr, 404, "Not Found")
+            return
+        bit = METHOD_BITS.get(method)
+        allowed = [b for b in bindings if b.methods is None or bit is None or b.methods & bit]
+        if not allowed:
+            self._stateful_reply(req, endpoint, addr, 405, "Method Not Allowed")
+            return
+        if getattr(ruri, "secure", False):
+            # RFC 3261 §16.5, RFC 5630 §3.1.3: a sips: request only goes to sips:
+            # contacts (TLS on every hop); Kamailio's lookup() does not check this.
+            allowed = [b for b in allowed if b.contact[:5].lower() == "sips:"]
             if not allowed:
-                self._stateful_reply(req, endpoint, addr, 405, "Method Not Allowed")
+                self._stateful_reply(req, endpoint, addr, 480, "Temporarily Unavailable")
                 return
-            if getattr(ruri, "secure", False):
-                # RFC 3261 §16.5, RFC 5630 §3.1.3: a sips: request only goes to sips:
-                # contacts (TLS on every hop); Kamailio's lookup() does not check this.
-                allowed = [b for b in allowed if b.contact[:5].lower() == "sips:"]
-                if not allowed:
-                    self._stateful_reply(req, endpoint, addr, 480, "Temporarily Unavailable")
-                    return
-            groups: list[list[Target]] = []
-            for b in allowed:
-                target = codec.target_for_binding(b, self._tcp_alive)
-                if target is None:
-                    continue
-                if groups and groups[-1][0].q == target.q:
-                    groups[-1].append(target)
-                else:
-                    groups.append([target])
-        else:
-            target = codec.target_for_uri(ruri)
+        groups: list[list[Target]] = []
+        for b in allowed:
+            target = codec.target_for_binding(b, self._tcp_alive)
             if target is None:
-                self._stateful_reply(req, endpoint, addr, 404, "Not Found")
-                return
-            groups = [[target]]
+                continue
+            if groups and groups[-1][0].q == target.q:
+                groups[-1].append(target)
+            else:
+                groups.append([target])
         # the reference cfg's profiles for calls to local users (dlg.list order)
         from_user = getattr(codec.from_uri(req), "user", None) or ""
-        profiles = [{"callee": ruri.user}, {"caller": from_user}, "inbound"]
+        profiles = [{"callee": user}, {"caller": from_user}, "inbound"]
         if method == "INVITE" and self._over_call_limit(req, endpoint, addr, profiles):
             return
         # FLT_ACCMISSED once lookup() found the user
-        self._relay_new(req, endpoint, addr, groups, profiles, ACC_MISSED if local else 0)
+        self._relay_new(req, endpoint, addr, groups, profiles, ACC_MISSED)
 
     def _relay_new(
         self,
@@ -1089,6 +1092,14 @@ class Router:
 
     def _via_is_ours(self, via: Any) -> bool:
         return via.host.lower() in self.local_names and (via.port or 5060) in self.local_ports
+
+
+def request_user(uri: Any) -> str | None:
+    """``$rU``: the user of a sip:/sips: URI, the number of a tel: URI (as Kamailio reads
+    it), else None (the cfg then answers 484)."""
+    if isinstance(uri, TelURI):
+        return uri.number or None
+    return getattr(uri, "user", None)
 
 
 def _socket_str(listen: Any) -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import socket
 import subprocess
 import threading
@@ -16,7 +15,7 @@ from typing import Any
 from kamtool.proxy.config import Listen, ProxyConfig
 from kamtool.proxy.server import ProxyServer
 from kamtool.sip.digest import ha1, ha1b
-from tests.support.ports import free_port
+from tests.support.ports import free_port, low_free_port
 
 SIPP_DIR = Path(__file__).resolve().parent.parent / "sipp"
 TIMEOUT = 20
@@ -24,22 +23,6 @@ TIMEOUT = 20
 
 # the subscribers of the proxy tests' database (user -> password), all @127.0.0.1
 USERS = {"1001": "secret1001", "1002": "secret1002", "1003": "secret1003"}
-
-
-def low_free_port() -> int:
-    """A free UDP+TCP port below 10000 (sipsak truncates 5-digit ports in its URIs)."""
-    for _ in range(200):
-        port = random.randint(5100, 9999)
-        try:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                u.bind(("127.0.0.1", port))
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                t.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free low port")
 
 
 def add_subscriber(db_url: str, user: str, password: str, domain: str = "127.0.0.1") -> None:

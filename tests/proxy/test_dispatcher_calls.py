@@ -193,7 +193,7 @@ def test_disabled_destinations_and_no_destination(start_proxy, two, proxy_db):
         resp = invite(client, target)
         assert (resp.status, resp.reason) == (404, "No destination")
         # not a 9xxx user: the location route as before
-        assert invite(client, f"sip:8001@127.0.0.1:{proxy.port}").reason == "User Not Found"
+        assert invite(client, f"sip:8001@127.0.0.1:{proxy.port}").reason == "Not Found"
     finally:
         client.close()
 

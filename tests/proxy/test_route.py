@@ -112,7 +112,7 @@ def test_unknown_user_404_and_method_filter_405(proxy, client):
                           headers=[f"Proxy-Authorization: {creds.to_header()}"])  # fmt: skip
 
     resp = authed("MESSAGE", "1003")
-    assert (resp.status, resp.reason) == (404, "User Not Found")
+    assert (resp.status, resp.reason) == (404, "Not Found")
     resp = authed("MESSAGE", "1002")
     assert resp.status == 405
 
@@ -158,7 +158,7 @@ def test_trusted_source_in_address_group_1_skips_auth_but_not_for_register(proxy
     c = UdpClient(proxy.port)
     try:
         resp = c.ask("MESSAGE", "sip:1003@127.0.0.1")
-        assert (resp.status, resp.reason) == (404, "User Not Found")  # no 407
+        assert (resp.status, resp.reason) == (404, "Not Found")  # no 407
         resp = c.ask("REGISTER", "sip:127.0.0.1", to="<sip:1003@127.0.0.1>",
                      headers=["Contact: <sip:1003@127.0.0.1:6300>"])  # fmt: skip
         assert resp.status == 401
@@ -181,7 +181,7 @@ def test_domain_table_entries_are_local(proxy_db, start_proxy):
         )
         c.send_raw(raw)
         resp = c.recv()
-        assert (resp.status, resp.reason) == (404, "User Not Found")  # relayed to location
+        assert (resp.status, resp.reason) == (404, "Not Found")  # relayed to location
     finally:
         c.close()
 

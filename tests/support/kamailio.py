@@ -83,8 +83,10 @@ class Kamailio(ServerProcess):
         shm_mb: int = 64,
         pkg_mb: int = 8,
         sip_domain: str = "127.0.0.1",
+        sip_port: int | None = None,
     ) -> None:
         super().__init__(base_dir, sip_domain=sip_domain)
+        self.wanted_sip_port = sip_port  # None: any free port
         self.db = db
         self.seed = seed
         self.auth_ha1_columns = auth_ha1_columns
@@ -170,7 +172,7 @@ class Kamailio(ServerProcess):
         self._write_kamctlrc()
         if self.seed and str(self.db) == "sqlite":
             self._seed()
-        self.sip_port, self.http_port = free_port(), free_port()
+        self.sip_port, self.http_port = self.wanted_sip_port or free_port(), free_port()
         args = [
             "kamailio", "-f", str(CONFIG), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
             "-Y", str(self.run_dir), "-w", str(self.run_dir),

@@ -38,8 +38,16 @@ class KamtoolProxy(ServerProcess):
     name = "kamtool"
     stop_grace = 15.0  # a graceful stop finishes transactions and flushes usrloc
 
-    def __init__(self, base_dir: Path, *, seed: bool = True, sip_domain: str = "127.0.0.1"):
+    def __init__(
+        self,
+        base_dir: Path,
+        *,
+        seed: bool = True,
+        sip_domain: str = "127.0.0.1",
+        sip_port: int | None = None,
+    ):
         super().__init__(base_dir, sip_domain=sip_domain)
+        self.wanted_sip_port = sip_port  # None: any free port
         self.seed = seed
         self.db_file = self.dir / "db" / "kamailio.sqlite"
 
@@ -84,7 +92,7 @@ class KamtoolProxy(ServerProcess):
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         if self.seed:
             self._seed()  # the first command creates the SQLite file with every table
-        self.sip_port, self.http_port = free_port(), free_port()
+        self.sip_port, self.http_port = self.wanted_sip_port or free_port(), free_port()
         cfg = self.dir / "kamtool.toml"
         cfg.write_text(f'[proxy]\nrpc_runtime_dir = "{self.run_dir}"\n')
         args = [

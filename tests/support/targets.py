@@ -117,12 +117,15 @@ def require(name: str) -> None:
 
 
 @contextmanager
-def running(name: str, base_dir: Path, *, seed: bool = True, **kamailio: Any) -> Iterator[Target]:
-    """Start target ``name`` ("kamailio" or "kamtool") with the demo rows (``seed``);
-    ``kamailio`` options (``pkg_mb``...) go to the Kamailio harness only."""
+def running(
+    name: str, base_dir: Path, *, seed: bool = True, sip_port: int | None = None, **kamailio: Any
+) -> Iterator[Target]:
+    """Start target ``name`` ("kamailio" or "kamtool") with the demo rows (``seed``), on
+    ``sip_port`` if given (sipsak needs one below 10000); ``kamailio`` options
+    (``pkg_mb``...) go to the Kamailio harness only."""
     require(name)
     if name == "kamailio":
-        with Kamailio(base_dir, seed=seed, **kamailio) as k:
+        with Kamailio(base_dir, seed=seed, sip_port=sip_port, **kamailio) as k:
             yield Target(
                 name,
                 k,
@@ -134,7 +137,7 @@ def running(name: str, base_dir: Path, *, seed: bool = True, **kamailio: Any) ->
         return
     from kamtool.rpc.methods.core import version_string
 
-    with KamtoolProxy(base_dir, seed=seed) as p:
+    with KamtoolProxy(base_dir, seed=seed, sip_port=sip_port) as p:
         yield Target(
             name,
             p,
