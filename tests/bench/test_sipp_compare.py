@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.require import unavailable
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "sipp_compare.py"
 
 
@@ -85,8 +87,9 @@ def test_users_csv(tmp_path):
 
 @pytest.mark.sipp
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp is not installed")
 def test_low_rate_steps_against_kamtool_serve(tmp_path):
+    if shutil.which("sipp") is None:
+        unavailable("sipp is not installed (apt-get install sip-tester)")
     users = [("1001", "secret1001"), ("1002", "secret1002")]
     csv = sc.write_users_csv(tmp_path / "users.csv", users)
     with sc.KamtoolServer(tmp_path, users) as server:

@@ -22,11 +22,14 @@ from kamtool.db.connect import connected
 from tests.db.introspect import describe, kamailio_sql_files, load_kamailio_schema
 from tests.support.cli import invoke
 from tests.support.databases import database
+from tests.support.require import unavailable
 
-pytestmark = pytest.mark.skipif(
-    not Path("/usr/share/kamailio/db_sqlite/standard-create.sql").exists(),
-    reason="Kamailio's schema files are not installed (kamailio-*-modules packages)",
-)
+
+@pytest.fixture(autouse=True)
+def _kamailio_schema_files() -> None:
+    if not Path("/usr/share/kamailio/db_sqlite/standard-create.sql").exists():
+        unavailable("Kamailio's schema files are not installed (kamailio-*-modules packages)")
+
 
 ENGINE_PARAMS = [
     pytest.param("sqlite"),

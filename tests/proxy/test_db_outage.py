@@ -31,6 +31,7 @@ from tests.support.databases import database
 from tests.support.dbrelay import DbRelay
 from tests.support.jsonrpc import http_rpc
 from tests.support.ports import free_port
+from tests.support.require import unavailable
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -371,7 +372,7 @@ def test_kamailio_rechallenges_when_auth_db_cannot_query(tmp_path):
     from tests.support.kamailio import Kamailio, kamailio_available
 
     if not kamailio_available():
-        pytest.skip("Kamailio 5.6 is not installed")
+        unavailable("Kamailio 5.6 is not installed (scripts/test installs it)")
     with database("mysql", tmp_path) as real_url:
         from kamtool.db import schema
         from kamtool.db.connect import connected

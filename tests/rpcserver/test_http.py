@@ -16,6 +16,7 @@ from kamtool.errors import ConfigError
 from kamtool.rpc.methods import Registry
 from kamtool.rpc.server import RpcServer
 from tests.rpcserver.conftest import ServerThread
+from tests.support.require import unavailable
 
 POST = {"jsonrpc": "2.0", "method": "core.version", "id": 1}
 # Generous for a loaded 2-core CI box; answers take milliseconds. Kamailio never answers
@@ -302,7 +303,7 @@ def test_ipv6_loopback(tmp_path: Path) -> None:
         with socket.socket(socket.AF_INET6) as probe:
             probe.bind(("::1", 0))
     except OSError:
-        pytest.skip("no IPv6 loopback on this host")
+        unavailable("no IPv6 loopback (::1) on this host")
     srv = ServerThread(lambda: RpcServer(Registry(), "::1", 0, fifo=False, dgram=False))
     try:
         assert srv.server.url.startswith("http://[::1]:")
