@@ -1,6 +1,6 @@
 """A real Kamailio 5.6 on loopback for interop tests.
 
-Uses the reference configuration in ``../shared/reference/kamailio-5.6/`` (SIP on UDP and
+Uses the reference configuration in ``tests/reference/kamailio-5.6/`` (SIP on UDP and
 TCP, JSON-RPC over HTTP, FIFO and unix datagram, BINRPC for kamcmd) and Debian's
 ``kamailio`` packages, which ``scripts/test`` installs. Each instance gets its own state
 directory and free ports, so tests can run several side by side::

@@ -1,7 +1,7 @@
 """Where the captured Kamailio 5.6 reference material lives, and loaders for it.
 
-CI clones the repository next to a copy of ``shared/``, so the default is
-``<repo>/../shared/reference/kamailio-5.6``; ``KAMTOOL_KAMAILIO_REF`` overrides it.
+The material lives in the repository (``tests/reference/kamailio-5.6``, re-captured from a
+real Kamailio by ``scripts/capture-reference``); ``KAMTOOL_KAMAILIO_REF`` points elsewhere.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = Path(
-    os.environ.get("KAMTOOL_KAMAILIO_REF", REPO.parent / "shared" / "reference" / "kamailio-5.6")
+    os.environ.get("KAMTOOL_KAMAILIO_REF", REPO / "tests" / "reference" / "kamailio-5.6")
 )
 RPC_CAPTURES = REFERENCE / "rpc"
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 from kamtool.tui.app import MonitorApp
 from kamtool.tui.capture import FakeSource
+from tests.support.reference import RPC_CAPTURES
 
-CAPTURES = Path(__file__).resolve().parents[2] / "../shared/reference/kamailio-5.6/rpc"
+CAPTURES = RPC_CAPTURES
 START = 1795693214.0  # the server's clock when the captures were taken
 
 # counter -> messages per poll; the k-th poll adds rate * (1 + k*7 % 5) so sparklines vary
