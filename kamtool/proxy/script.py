@@ -113,7 +113,7 @@ def load_script(path: str) -> RouteScript:
             style = "app_python3"
             init = getattr(target, "child_init", None)
             if callable(init):
-                init(0)
+                init(1)  # one process: Kamailio's first SIP worker's rank
         else:
             target, style = module, "app_python3s"
     except ConfigError:

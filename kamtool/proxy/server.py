@@ -253,10 +253,12 @@ class ProxyServer:
         )
         self._offload_reloads(registry)
         if self.router.script is not None:
-            registry.add(
-                "app_python3.reload", self._reload_route,
-                "Reload the route script (transactions and dialogs in flight go on).",
-            )  # fmt: skip
+            # Kamailio 5.6's app_python3 registers its RPC as app_python.*; app_python3.* too
+            for name in ("app_python.reload", "app_python3.reload"):
+                registry.add(
+                    name, self._reload_route,
+                    "Reload the route script (transactions and dialogs in flight go on).",
+                )  # fmt: skip
         host, port = parse_host_port(cfg.rpc_listen)
         rpc = RpcServer(
             registry,
