@@ -308,15 +308,10 @@ class Router:
                 log.debug("dropping a malformed reply from %s:%s: %s", addr[0], addr[1], exc)
 
     def _script_request(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
-        """A request for the route script: refused while shutting down or overloaded
-        (as the built-in route does), else the script's request route."""
-        refuse = not self.accepting or (self.overload is not None and self.overload.overloaded)
-        if refuse and req.method != "ACK" and not self.codec.to_tag(req):
-            if not self.accepting:
-                self._sl_reply(req, endpoint, addr, 503, "Shutting Down")
-            else:
-                headers = self.overload.reject_headers()
-                self._sl_reply(req, endpoint, addr, 503, "Service Unavailable", headers)
+        """A request for the route script: a new one is refused while shutting down,
+        else the script's request route (which sheds load with KSR.kamtool.refuse_new)."""
+        if not self.accepting and req.method != "ACK" and not self.codec.to_tag(req):
+            self._sl_reply(req, endpoint, addr, 503, "Shutting Down")
             return
         self.script.request(req, endpoint, addr)
 
