@@ -89,6 +89,12 @@ class MsgContext:
         return self._match
 
 
+class RouteExit(SystemExit):
+    """``KSR.x.exit()`` (and ``sys.exit()`` in a route): the route stops here. A
+    SystemExit, as app_python3 raises it, so a script's ``except Exception`` does not
+    swallow it; the engine catches it."""
+
+
 class _State:
     """The context of the route running now (None between routes)."""
 
@@ -152,8 +158,6 @@ def wait_db(job: Any) -> Any:
     if ctx.cancelled:  # CANCELled while it waited: 487, and the route ends here
         ctx.router._stateful_reply(ctx.msg, ctx.endpoint, ctx.addr, 487, "Request Terminated")
         ctx.replied = True
-        from kamtool.proxy.ksr.core import RouteExit
-
         raise RouteExit()
     if error is not None:
         raise error

@@ -39,6 +39,17 @@ from kamtool.sip.errors import ParseError
 log = logging.getLogger("kamtool.route")
 
 
+def engine_for(path: str) -> Any:
+    """Load the script at ``path`` (ConfigError when it is broken) and return
+    ``make(router, aliases=None)``: the engine running it for a router."""
+    script = load_script(path)
+
+    def make(router: Any, aliases: Any = None) -> ScriptEngine:
+        return ScriptEngine(router, script, aliases)
+
+    return make
+
+
 class ScriptEngine:
     """The proxy's routes as a script's functions (see module docstring)."""
 

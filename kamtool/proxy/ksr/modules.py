@@ -15,7 +15,7 @@ from typing import Any
 from kamtool.proxy.ksr.context import MsgContext, current, wait_db
 from kamtool.proxy.ksr.msgops import reply
 from kamtool.proxy.ksr.pv import _ruser, _try
-from kamtool.proxy.routing import METHOD_BITS
+from kamtool.proxy.usrloc import METHOD_BITS
 from kamtool.sip.nat import nat_uac_test as _nat_uac_test
 from kamtool.sip.nat import parse_alias
 
