@@ -31,6 +31,7 @@ class MsgContext:
     ``ds_select_dst()`` found, the transaction once there is one, and the tm routes armed."""
 
     engine: Any  # kamtool.proxy.ksr.engine.ScriptEngine
+    router: Any  # the engine's router (the proxy's parts the KSR functions use)
     msg: Any  # Request or Response
     endpoint: Any
     addr: tuple[str, int]
@@ -71,10 +72,6 @@ class MsgContext:
     failed_branch: Any = None  # the branch a failure route runs for
     _match: Any = None
     _matched: bool = False
-
-    @property
-    def router(self) -> Any:
-        return self.engine.router
 
     @property
     def is_request(self) -> bool:

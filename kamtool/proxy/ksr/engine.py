@@ -79,7 +79,7 @@ class ScriptEngine:
     def request(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
         """Route one request (the router's parse, counters and shutdown checks done)."""
         self.router.codec.mark_received(req, addr)
-        ctx = MsgContext(self, req, endpoint, addr)
+        ctx = MsgContext(self, self.router, req, endpoint, addr)
         pool = self._pool
         self.resume(pool.pop() if pool else RouteGreenlet(), ctx, (self._run_request, ctx))
 
@@ -121,7 +121,7 @@ class ScriptEngine:
     def response(self, resp: Any, endpoint: Any, addr: tuple[str, int]) -> None:
         """``ksr_reply_route`` first (when the script has one), then tm."""
         if self.script.route("ksr_reply_route") is not None:
-            ctx = MsgContext(self, resp, endpoint, addr, kind=REPLY)
+            ctx = MsgContext(self, self.router, resp, endpoint, addr, kind=REPLY)
             self._run_inline(ctx, "ksr_reply_route")
             if ctx.drop:
                 self.router.c_drop_rpl.value += 1
@@ -139,7 +139,7 @@ class ScriptEngine:
             proto, host, port = branch.target.dest
             binding = branch.target.binding
             bflags = origin.bflags | (binding.cflags if binding is not None else 0)
-            ctx = MsgContext(self, resp, _peer(proto, stx), (host, port), kind=ONREPLY,
+            ctx = MsgContext(self, self.router, resp, _peer(proto, stx), (host, port), kind=ONREPLY,
                              stx=stx, flags=stx.flags, bflags=bflags)  # fmt: skip
             self._run_inline(ctx, name)
 
@@ -150,8 +150,8 @@ class ScriptEngine:
 
         def on_failure(stx: Any, branch: Any) -> list[Any] | None:
             best = self.router.tm._best(stx)
-            ctx = MsgContext(self, stx.request, stx.endpoint, origin.addr, kind=FAILURE,
-                             stx=stx, flags=stx.flags, bflags=origin.bflags,
+            ctx = MsgContext(self, self.router, stx.request, stx.endpoint, origin.addr,
+                             kind=FAILURE, stx=stx, flags=stx.flags, bflags=origin.bflags,
                              reply=best.final, reply_code=best.status, failed_branch=branch,
                              avps=origin.avps, vars=dict(origin.vars))  # fmt: skip
             self._run_inline(ctx, name)
@@ -172,8 +172,8 @@ class ScriptEngine:
             return base
 
         def build(stx: Any, target: Any, branch: str) -> Any:
-            bctx = MsgContext(self, stx.request, stx.endpoint, ctx.addr, kind=BRANCH, stx=stx,
-                              flags=stx.flags, bflags=ctx.bflags,
+            bctx = MsgContext(self, self.router, stx.request, stx.endpoint, ctx.addr,
+                              kind=BRANCH, stx=stx, flags=stx.flags, bflags=ctx.bflags,
                               branch_idx=len(stx.branches))  # fmt: skip
             self._run_inline(bctx, name)
             return base(stx, target, branch)
@@ -195,7 +195,10 @@ class ScriptEngine:
         if fn is None:
             return  # a route the script does not define is skipped
         try:
-            fn(LegacyMessage(ctx))
+            if self.script.takes_msg:
+                fn(LegacyMessage(ctx))
+            else:
+                fn()
         except SystemExit:
             pass  # KSR.x.exit(), sys.exit(): the route ends here
         except (ParseFailure, ParseError) as exc:
