@@ -171,3 +171,10 @@ def wait_db(job: Any) -> Any:
     if error is not None:
         raise error
     return result
+
+
+def db_error(ctx: MsgContext, what: str, error: BaseException) -> int:
+    """A database failure inside a KSR call: logged (an outage once, by the worker);
+    the function fails with -1 and the route decides what to answer."""
+    ctx.router.log_db_error(what, error)
+    return -1
