@@ -15,7 +15,7 @@ their signatures stay Kamailio's (no ``msg`` argument to pass around).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from greenlet import greenlet
@@ -47,7 +47,7 @@ class MsgContext:
     rr_params: str = ""  # add_rr_param()
     loose: Any = None  # loose_route()'s result (did, target, second) for t_relay
     dialog: bool = False  # dlg_manage(): track the INVITE as a dialog
-    profiles: list[Any] = field(default_factory=list)  # set_dlg_profile()
+    profiles_: list[Any] | None = None  # set_dlg_profile() (see profiles)
     on_branch: str | None = None  # t_on_branch()
     on_reply: str | None = None  # t_on_reply()
     on_failure: str | None = None  # t_on_failure()
@@ -56,15 +56,15 @@ class MsgContext:
     branch_idx: int = 0  # $T_branch_idx
     reply: Any = None  # failure/onreply routes: the reply the route is about
     reply_code: int = 0  # $T_reply_code (408 for a timeout without reply)
-    route_params: dict[str, Any] = field(default_factory=dict)  # of our Route (loose_route)
+    route_params: dict[str, Any] | None = None  # of our Route (loose_route)
     new_targets: list[Any] | None = None  # t_relay() in a failure route
     nated: bool = False  # nat_uac_test() was true (fix_nated_register applies)
     fix_register: bool = False  # fix_nated_register() asked for
     auth_user: str | None = None  # the user auth_check() accepted
     ds: list[Any] | None = None  # dispatcher destinations not tried yet (ds_next_dst)
     ds_current: Any = None  # the destination in use (ds_mark_dst)
-    vars: dict[str, Any] = field(default_factory=dict)  # $var(...)
-    avps: dict[str, Any] = field(default_factory=dict)  # $avp(...)
+    vars_: dict[str, Any] | None = None  # $var(...) (see vars)
+    avps_: dict[str, Any] | None = None  # $avp(...) and module state (see avps)
     pkey: Any = None  # this request's key while t_precheck_trans marks it
     early_trying: bool = False  # an INVITE that waits for the database gets 100 first
     cancelled: bool = False  # a CANCEL came while the route waited for the database
@@ -72,6 +72,25 @@ class MsgContext:
     failed_branch: Any = None  # the branch a failure route runs for
     _match: Any = None
     _matched: bool = False
+
+    # made on first use: most messages never need them
+    @property
+    def vars(self) -> dict[str, Any]:
+        if self.vars_ is None:
+            self.vars_ = {}
+        return self.vars_
+
+    @property
+    def avps(self) -> dict[str, Any]:
+        if self.avps_ is None:
+            self.avps_ = {}
+        return self.avps_
+
+    @property
+    def profiles(self) -> list[Any]:
+        if self.profiles_ is None:
+            self.profiles_ = []
+        return self.profiles_
 
     @property
     def is_request(self) -> bool:

@@ -153,7 +153,7 @@ class ScriptEngine:
             ctx = MsgContext(self, self.router, stx.request, stx.endpoint, origin.addr,
                              kind=FAILURE, stx=stx, flags=stx.flags, bflags=origin.bflags,
                              reply=best.final, reply_code=best.status, failed_branch=branch,
-                             avps=origin.avps, vars=dict(origin.vars))  # fmt: skip
+                             avps_=origin.avps, vars_=dict(origin.vars))  # fmt: skip
             self._run_inline(ctx, name)
             if stx.completed or not ctx.new_targets:
                 return None

@@ -127,6 +127,10 @@ def _template(text: str) -> Callable[[MsgContext], str]:
     writes each variable's value in its place."""
     if "$" not in text:
         return lambda _ctx: text
+    whole = _INNER.fullmatch(text) if text.startswith("$") else None
+    if whole is not None:  # the usual key: one variable ($si)
+        one = _getter(text)
+        return lambda ctx: "" if (v := one(ctx)) is None else str(v)
     parts: list[Any] = []
     pos = 0
     for m in _INNER.finditer(text):

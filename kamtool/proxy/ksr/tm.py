@@ -342,7 +342,7 @@ def loose_route() -> int:
 
 def check_route_param(param: str) -> int:
     name, _, value = str(param).lstrip(";").partition("=")
-    params = current().route_params
+    params = current().route_params or {}
     if name not in params:
         return -1
     return 1 if not value or params[name] == value else -1
@@ -350,7 +350,7 @@ def check_route_param(param: str) -> int:
 
 def is_direction(direction: str) -> int:
     ctx = current()
-    ftag = ctx.route_params.get("ftag")
+    ftag = (ctx.route_params or {}).get("ftag")
     if ftag is None:
         return -1
     downstream = ftag == _try(lambda: ctx.msg.from_tag)
