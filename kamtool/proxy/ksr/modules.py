@@ -324,6 +324,11 @@ def setting(name: str) -> Any:
     return getattr(current().router.config, str(name))
 
 
+def settings() -> Any:
+    """The proxy's configuration (frozen: a script may keep it)."""
+    return current().router.config
+
+
 def call_limits() -> int:
     """The configured call limits (max_calls, max_calls_per_caller/_callee) on the
     profiles this INVITE joins: 1 when it was refused (and answered), -1 otherwise."""
@@ -370,8 +375,9 @@ def refuse_new() -> int:
 
 def kamtool_functions() -> dict[str, Any]:
     """``KSR.kamtool``: what kamtool's default route needs beyond Kamailio's modules."""
-    return dict(setting=setting, call_limits=call_limits, early_trying=early_trying,
-                cancel_waiting=cancel_waiting, refuse_new=refuse_new)  # fmt: skip
+    return dict(setting=setting, settings=settings, call_limits=call_limits,
+                early_trying=early_trying, cancel_waiting=cancel_waiting,
+                refuse_new=refuse_new)  # fmt: skip
 
 
 def misc_functions() -> dict[str, dict[str, Any]]:
