@@ -58,7 +58,7 @@ def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
                     db_error(ctx, "save(location)", exc)
                     reply(ctx, 500, "Server Internal Error", error=True)
                     return -1
-                r.logdb_error("usrloc write-through (kept for the timer)", exc)
+                r.log_db_error("usrloc write-through (kept for the timer)", exc)
     if not int(flags) & 0x02:  # 0x02: no reply
         reply(ctx, status, reason, headers)
     return 1 if status == 200 else -1
