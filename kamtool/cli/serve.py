@@ -187,6 +187,7 @@ def serve(
     from kamtool.config import load_settings
     from kamtool.proxy.config import proxy_config
     from kamtool.proxy.server import run
+    from kamtool.rpc.server.proxy import start_proxy_rpc
 
     settings = current().settings
     if config is not None:
@@ -234,4 +235,4 @@ def serve(
     logging.getLogger("kamtool.serve").info(
         "kamtool proxy on %s", ", ".join(str(x) for x in cfg.listen)
     )
-    run(cfg)
+    run(cfg, rpc=start_proxy_rpc)
