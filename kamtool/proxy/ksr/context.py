@@ -15,7 +15,6 @@ their signatures stay Kamailio's (no ``msg`` argument to pass around).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from greenlet import greenlet
@@ -24,17 +23,14 @@ from greenlet import greenlet
 REQUEST, REPLY, ONREPLY, FAILURE, BRANCH = "request", "reply", "onreply", "failure", "branch"
 
 
-@dataclass(eq=False, slots=True)
 class MsgContext:
     """What a route sees of one SIP message (Kamailio's ``sip_msg_t`` plus the route's
     state): the message, where it came from, flags, ``$du``, the targets ``lookup()`` or
-    ``ds_select_dst()`` found, the transaction once there is one, and the tm routes armed."""
+    ``ds_select_dst()`` found, the transaction once there is one, and the tm routes armed.
 
-    engine: Any  # kamtool.proxy.ksr.engine.ScriptEngine
-    router: Any  # the engine's router (the proxy's parts the KSR functions use)
-    msg: Any  # Request or Response
-    endpoint: Any
-    addr: tuple[str, int]
+    A plain class whose defaults are class attributes: a context is made for every message
+    and most of these are never set, so only what is set costs anything."""
+
     kind: str = REQUEST
     flags: int = 0  # setflag(): bits 1 << n, given to the transaction (acc flags)
     bflags: int = 0  # setbflag(): branch flags (saved with a contact: cflags)
@@ -72,6 +68,19 @@ class MsgContext:
     failed_branch: Any = None  # the branch a failure route runs for
     _match: Any = None
     _matched: bool = False
+
+    def __init__(self, engine: Any, router: Any, msg: Any, endpoint: Any,
+                 addr: tuple[str, int], **fields: Any) -> None:  # fmt: skip
+        self.engine = engine  # kamtool.proxy.ksr.engine.ScriptEngine
+        self.router = router  # the engine's router (the proxy's parts KSR functions use)
+        self.msg = msg  # Request or Response
+        self.endpoint = endpoint
+        self.addr = addr
+        if fields:
+            for name, value in fields.items():
+                if not hasattr(MsgContext, name):
+                    raise TypeError(f"MsgContext has no field {name!r}")
+                setattr(self, name, value)
 
     # made on first use: most messages never need them
     @property
