@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from kamtool.proxy.ksr.context import MsgContext, current, db_error, wait_db
+from kamtool.proxy.ksr.context import MsgContext, db_error, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
 from kamtool.proxy.ksr.pv import _try
 
@@ -25,7 +25,7 @@ def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
     such user, -4 stale nonce, -5 no credentials, -6 nonce reused, -8 the auth user is
     not the From user. The challenge ``auth_challenge()`` sends next is the one this check
     made (``stale=true`` after a stale nonce)."""
-    ctx = current()
+    ctx = state.ctx
     r = ctx.router
     req = ctx.msg
     realm = str(realm) or (r.config.domain or ctx.addr[0])
@@ -63,7 +63,7 @@ def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
 
 def auth_challenge(realm: str, flags: int = 0) -> int:
     """401 (REGISTER) or 407 (others) with a fresh challenge for ``realm``."""
-    ctx = current()
+    ctx = state.ctx
     r = ctx.router
     realm = str(realm) or (r.config.domain or ctx.addr[0])
     if ctx.msg.method == "REGISTER":
@@ -81,13 +81,13 @@ def _challenge(ctx: MsgContext, realm: str, status: int) -> int:
 
 
 def consume_credentials() -> int:
-    msg = current().msg
+    msg = state.ctx.msg
     n = msg.headers.remove("proxy-authorization") + msg.headers.remove("authorization")
     return 1 if n else -1
 
 
 def has_credentials(realm: str) -> int:
-    msg = current().msg
+    msg = state.ctx.msg
     for creds in (_try(lambda: msg.authorizations) or []) + (
         _try(lambda: msg.proxy_authorizations) or []
     ):
@@ -100,8 +100,8 @@ def auth_functions() -> dict[str, Any]:
     return dict(
         auth_challenge=auth_challenge, consume_credentials=consume_credentials,
         has_credentials=has_credentials,
-        www_challenge=lambda realm, flags=0: _challenge(current(), str(realm), 401),
-        proxy_challenge=lambda realm, flags=0: _challenge(current(), str(realm), 407),
+        www_challenge=lambda realm, flags=0: _challenge(state.ctx, str(realm), 401),
+        proxy_challenge=lambda realm, flags=0: _challenge(state.ctx, str(realm), 407),
     )  # fmt: skip
 
 

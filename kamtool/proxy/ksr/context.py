@@ -126,9 +126,23 @@ class _State:
     __slots__ = ("ctx",)
 
     def __init__(self) -> None:
-        self.ctx: MsgContext | None = None
+        self.ctx: Any = NO_ROUTE
 
 
+class _NoRoute:
+    """``state.ctx`` between routes: any use says what went wrong. (The KSR functions
+    read ``state.ctx`` directly: they run for every message, a check each would cost.)"""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("KSR functions can only be used while a route runs")
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NO_ROUTE = _NoRoute()
 state = _State()
 
 
@@ -153,7 +167,7 @@ class RouteGreenlet(greenlet):
 def current() -> MsgContext:
     """The context of the running route; a KSR call outside a route is an error."""
     ctx = state.ctx
-    if ctx is None:
+    if ctx is NO_ROUTE:
         raise RuntimeError("KSR functions can only be used while a route runs")
     return ctx
 
@@ -174,7 +188,7 @@ def wait_db(job: Any) -> Any:
     without blocking the event loop when called from a request route's greenlet."""
     g = greenlet.getcurrent()
     ctx = state.ctx
-    worker = ctx.router.db if ctx is not None else None
+    worker = ctx.router.db if ctx is not NO_ROUTE else None
     if not isinstance(g, RouteGreenlet) or worker is None:
         return job()  # outside a request route (or no worker): inline
     engine = ctx.engine

@@ -64,12 +64,14 @@ class ScriptEngine:
         self._reported: set[tuple[Any, ...]] = set()
         self.reloads = 0
         self._pool: list[RouteGreenlet] = []  # idle route greenlets (this loop's thread)
+        self._request_route = script.route("ksr_request_route")
 
     def reload(self) -> str:
         """Load the script again (``app_python3.reload``): new messages run the new
         routes; transactions and dialogs in flight keep going (their tm routes are
         looked up by name in the new script)."""
         self.script = load_script(self.script.path)
+        self._request_route = self.script.route("ksr_request_route")
         self.reloads += 1
         self._reported.clear()
         return self.script.path
@@ -91,7 +93,7 @@ class ScriptEngine:
 
     def _run_request(self, ctx: MsgContext) -> None:
         try:
-            self._call(ctx, "ksr_request_route")
+            self._invoke(ctx, "ksr_request_route", self._request_route)
             if ctx.msg.method == "ACK" and not ctx.forwarded and ctx.match() is not None:
                 self.router.c_drop_req.value += 1  # an ACK nobody wanted
         finally:
@@ -192,8 +194,10 @@ class ScriptEngine:
 
     def _call(self, ctx: MsgContext, name: str) -> None:
         fn = self.script.route(name)
-        if fn is None:
-            return  # a route the script does not define is skipped
+        if fn is not None:  # a route the script does not define is skipped
+            self._invoke(ctx, name, fn)
+
+    def _invoke(self, ctx: MsgContext, name: str, fn: Any) -> None:
         try:
             if self.script.takes_msg:
                 fn(LegacyMessage(ctx))

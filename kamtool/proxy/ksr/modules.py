@@ -10,9 +10,12 @@ import logging
 from typing import Any
 
 from kamtool.proxy.ksr.auth import auth_db_functions, auth_functions
-from kamtool.proxy.ksr.context import MsgContext, current
+from kamtool.proxy.ksr.context import MsgContext, state
 from kamtool.proxy.ksr.pv import _try
 from kamtool.proxy.ksr.registrar import alias_db_lookup, registrar_functions
+from kamtool.proxy.nat import alias_contact, contact_hostports
+from kamtool.proxy.pike import Verdict
+from kamtool.sip.errors import ParseError
 from kamtool.sip.nat import nat_uac_test as _nat_uac_test
 from kamtool.sip.nat import parse_alias
 
@@ -22,27 +25,30 @@ log = logging.getLogger("kamtool.route")
 
 
 def allow_source_address(group: int = 1) -> int:
-    ctx = current()
+    ctx = state.ctx
     perms = ctx.router.permissions
     if perms is None:
         return -1
     return 1 if perms.allows(int(group), ctx.addr[0], ctx.addr[1]) else -1
 
 
+_VERDICTS = {Verdict.OK: 1, Verdict.BLOCKED: -1, Verdict.NEW_BLOCK: -2}
+
+
 def pike_check_req() -> int:
     """1 below the limit; -1 (already blocked) or -2 (blocked now) over it."""
-    ctx = current()
+    ctx = state.ctx
     pike = ctx.router.pike
     if pike is None:
         return 1
-    return pike.check(ctx.addr[0]).value
+    return _VERDICTS[pike.check(ctx.addr[0])]
 
 
 # ------------------------------------------------------------------ htable
 
 
 def _table(name: str) -> Any:
-    store = current().router.htables
+    store = state.ctx.router.htables
     return store.get(str(name)) if store is not None else None
 
 
@@ -112,22 +118,24 @@ def htable_functions() -> dict[str, Any]:
 
 
 def nat_uac_test(flags: int) -> int:
-    ctx = current()
+    """1 when the sender looks NATed by the tests ``flags`` names (nathelper's)."""
+    ctx = state.ctx
     msg = ctx.msg
-    via = _try(lambda: msg.top_via)
+    try:
+        via = msg.top_via
+    except ParseError:
+        return -1
     if via is None:
         return -1
-    from kamtool.proxy.nat import _contact_hostports
-
     nated = _nat_uac_test(int(flags), source=ctx.addr, via_host=via.host, via_port=via.port,
-                          contacts=_contact_hostports(msg))  # fmt: skip
+                          contacts=contact_hostports(msg))  # fmt: skip
     ctx.nated = ctx.nated or nated
     return 1 if nated else -1
 
 
 def fix_nated_register() -> int:
     """The REGISTER's source becomes the ``received`` of its contacts (save() stores it)."""
-    ctx = current()
+    ctx = state.ctx
     if ctx.msg.method != "REGISTER":
         return -1
     ctx.fix_register = True
@@ -137,16 +145,14 @@ def fix_nated_register() -> int:
 def set_contact_alias() -> int:
     """``;alias=ip~port~proto`` on the Contact: of a request, its source; of a reply in an
     onreply route, the address it came from."""
-    from kamtool.proxy.nat import alias_contact
-
-    ctx = current()
+    ctx = state.ctx
     return 1 if alias_contact(ctx.msg, ctx.endpoint.proto, ctx.addr) else -1
 
 
 def handle_ruri_alias() -> int:
     """An R-URI with ``;alias=``: the parameter goes and ``$du`` becomes that address.
     A malformed alias is a bad request (400), as a malformed header is."""
-    ctx = current()
+    ctx = state.ctx
     uri = _try(lambda: ctx.msg.uri)
     params = getattr(uri, "params", None) or {}
     if "alias" not in params:
@@ -175,7 +181,7 @@ def nathelper_functions() -> dict[str, Any]:
 def ds_select_dst(set_id: int, alg: int, limit: int = 0) -> int:
     """``$du`` becomes the first usable destination of ``set_id`` chosen by ``alg``; the
     others wait for ``ds_next_dst()``. -1 when none is usable."""
-    ctx = current()
+    ctx = state.ctx
     ds = ctx.router.dispatcher
     if ds is None:
         return -1
@@ -198,7 +204,7 @@ def _keep_ds(ctx: MsgContext) -> None:
 
 
 def ds_next_dst() -> int:
-    ctx = current()
+    ctx = state.ctx
     left, _cur = ctx.avps.get("\0ds", (None, None))
     if not left:
         return -1
@@ -210,7 +216,7 @@ def ds_next_dst() -> int:
 
 
 def ds_mark_dst(state: str = "ip") -> int:
-    ctx = current()
+    ctx = state.ctx
     _left, cur = ctx.avps.get("\0ds", (None, None))
     ds = ctx.router.dispatcher
     if cur is None or ds is None:
@@ -219,7 +225,7 @@ def ds_mark_dst(state: str = "ip") -> int:
 
 
 def ds_is_from_list(group: int = -1) -> int:
-    ctx = current()
+    ctx = state.ctx
     ds = ctx.router.dispatcher
     if ds is None:
         return -1
@@ -243,14 +249,14 @@ def dispatcher_functions() -> dict[str, Any]:
 
 
 def dlg_manage() -> int:
-    current().dialog = True
+    state.ctx.dialog = True
     return 1
 
 
 def set_dlg_profile(profile: str, value: str = "") -> int:
     """Put the dialog in ``profile`` (with ``value``); the latest first, as dlg.list
     shows Kamailio's."""
-    ctx = current()
+    ctx = state.ctx
     ctx.dialog = True
     ctx.profiles.insert(0, {str(profile): str(value)} if value else str(profile))
     return 1
@@ -258,14 +264,14 @@ def set_dlg_profile(profile: str, value: str = "") -> int:
 
 def get_profile_size(profile: str, value: str = "", pv: str = "") -> int:
     """Dialogs in ``profile`` (with ``value``); kamtool: ``""`` counts every dialog."""
-    dialogs = current().router.dialogs
+    dialogs = state.ctx.router.dialogs
     return dialogs.profile_size(str(profile), str(value) if value else None)
 
 
 def dialog_functions() -> dict[str, Any]:
     return dict(dlg_manage=dlg_manage, set_dlg_profile=set_dlg_profile,
                 get_profile_size=get_profile_size,
-                is_known_dlg=lambda: 1 if current().loose else -1)  # fmt: skip
+                is_known_dlg=lambda: 1 if state.ctx.loose else -1)  # fmt: skip
 
 
 def acc_functions() -> dict[str, Any]:
@@ -302,15 +308,15 @@ def media_functions(module: str) -> dict[str, Any]:
 
 
 def _domain_local(host: Any) -> int:
-    domains = current().router.domains
+    domains = state.ctx.router.domains
     return 1 if host and domains is not None and domains.is_local(str(host)) else -1
 
 
 def domain_functions() -> dict[str, Any]:
     return dict(
-        is_from_local=lambda: _domain_local(getattr(_try(lambda: current().msg.from_.uri),
+        is_from_local=lambda: _domain_local(getattr(_try(lambda: state.ctx.msg.from_.uri),
                                                     "host", None)),
-        is_uri_host_local=lambda: _domain_local(getattr(_try(lambda: current().msg.uri),
+        is_uri_host_local=lambda: _domain_local(getattr(_try(lambda: state.ctx.msg.uri),
                                                         "host", None)),
         is_domain_local=_domain_local,
     )  # fmt: skip
@@ -321,18 +327,18 @@ def domain_functions() -> dict[str, Any]:
 
 def setting(name: str) -> Any:
     """A value of the proxy's configuration (``[proxy]`` in kamtool.toml)."""
-    return getattr(current().router.config, str(name))
+    return getattr(state.ctx.router.config, str(name))
 
 
 def settings() -> Any:
     """The proxy's configuration (frozen: a script may keep it)."""
-    return current().router.config
+    return state.ctx.router.config
 
 
 def call_limits() -> int:
     """The configured call limits (max_calls, max_calls_per_caller/_callee) on the
     profiles this INVITE joins: 1 when it was refused (and answered), -1 otherwise."""
-    ctx = current()
+    ctx = state.ctx
     r = ctx.router
     refused = r._over_call_limit(ctx.msg, ctx.endpoint, ctx.addr, ctx.profiles)
     if refused:
@@ -342,14 +348,14 @@ def call_limits() -> int:
 
 def early_trying() -> int:
     """An INVITE whose route waits for the database is answered 100 first."""
-    current().early_trying = True
+    state.ctx.early_trying = True
     return 1
 
 
 def cancel_waiting() -> int:
     """A CANCEL for an INVITE whose route waits for the database: that INVITE gets 487
     when its answer comes (1); -1 when no such INVITE waits."""
-    ctx = current()
+    ctx = state.ctx
     r = ctx.router
     key = r._wait_key(ctx.msg, ctx.addr, "INVITE")
     invite = ctx.engine.processing.get(key)
@@ -362,7 +368,7 @@ def cancel_waiting() -> int:
 def refuse_new() -> int:
     """Overload protection (``[proxy] overload``): while the proxy is overloaded a new
     initial request gets a stateless 503 with Retry-After (1); -1 otherwise."""
-    ctx = current()
+    ctx = state.ctx
     r = ctx.router
     shed = r.overload
     msg = ctx.msg

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from kamtool.proxy.ksr.context import MsgContext, current
+from kamtool.proxy.ksr.context import MsgContext, state
 from kamtool.proxy.ksr.core import method_of
 from kamtool.proxy.ksr.namespace import KsrNameError
 from kamtool.sip.errors import ParseError
@@ -225,7 +225,7 @@ def _getter(name: str) -> Callable[[MsgContext], Any]:
 def get(name: str) -> Any:
     """``$name`` / ``$name(arg)``: its value, None when it has none."""
     getter = _GETTERS.get(name) or _getter(name)
-    return getter(current())
+    return getter(state.ctx)
 
 
 def gete(name: str) -> Any:
@@ -253,7 +253,7 @@ def is_null(name: str) -> bool:
 
 
 def _set(name: str, value: Any) -> int:
-    ctx = current()
+    ctx = state.ctx
     pv, arg = _split(name)
     if arg is not None:
         if pv == "var":
@@ -293,7 +293,7 @@ def seti(name: str, value: int) -> int:
 
 
 def unset(name: str) -> int:
-    ctx = current()
+    ctx = state.ctx
     pv, arg = _split(name)
     if pv == "var" and arg is not None:
         ctx.vars.pop(arg, None)
@@ -319,7 +319,7 @@ def functions() -> dict[str, Any]:
 
 def _kx(pv: str) -> Callable[[], Any]:
     def getter() -> Any:
-        value = GETTERS[pv](current())
+        value = GETTERS[pv](state.ctx)
         if pv in INT_NAMES:
             return -1 if value is None else value
         return "" if value is None else str(value)

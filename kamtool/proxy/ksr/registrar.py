@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from kamtool.proxy.ksr.context import current, db_error, wait_db
+from kamtool.proxy.ksr.context import db_error, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
 from kamtool.proxy.ksr.pv import _ruser, _try
 from kamtool.proxy.usrloc import METHOD_BITS
@@ -20,7 +20,7 @@ from kamtool.proxy.usrloc import METHOD_BITS
 def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
     """Store the REGISTER's contacts and answer it (200 with the bindings, or the error
     status); 1 on success, -1 on failure (the error was answered already)."""
-    ctx = current()
+    ctx = state.ctx
     r = ctx.router
     req = ctx.msg
     ul = r.usrloc
@@ -72,7 +72,7 @@ def lookup(table: str = "location", uri: str = "") -> int:
     """The bindings of the R-URI's user: 1 (the R-URI becomes the first contact and
     ``t_relay()`` forks to all, q-groups in series); -1 none, -2 none accepts the
     method, -3 error (the database)."""
-    ctx = current()
+    ctx = state.ctx
     r = ctx.router
     req = ctx.msg
     ul = r.usrloc
@@ -120,7 +120,7 @@ def lookup(table: str = "location", uri: str = "") -> int:
 
 
 def registered(table: str = "location", uri: str = "") -> int:
-    ctx = current()
+    ctx = state.ctx
     ul = ctx.router.usrloc
     text = str(uri) if uri else ctx.msg.uri_text
     from kamtool.sip.uri import parse_uri
@@ -149,7 +149,7 @@ def registrar_functions() -> dict[str, Any]:
 
 def alias_db_lookup(table: str = "dbaliases", flags: int = 0) -> int:
     """An R-URI user that is an alias becomes the user it stands for: 1; -1 otherwise."""
-    ctx = current()
+    ctx = state.ctx
     aliases = ctx.engine.aliases
     uri = _try(lambda: ctx.msg.uri)
     user = getattr(uri, "user", None)

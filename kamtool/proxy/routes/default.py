@@ -38,10 +38,11 @@ def cfg():
 
 def ksr_request_route():
     method = KSR.kx.get_method()  # read once: the route blocks compare it
+    settings = cfg()
     if reqinit_flood() == EXIT:
         return 1
-    natdetect(method)
-    if reqinit(method) == EXIT:
+    natdetect(method, settings)
+    if reqinit(method, settings) == EXIT:
         return 1
     if method == "CANCEL":
         if KSR.tm.t_check_trans() > 0:
@@ -59,7 +60,7 @@ def ksr_request_route():
             return 1
         if KSR.tm.t_check_trans() == 0:
             return 1  # a retransmission: tm sent its reply again
-    if cfg().overload and KSR.kamtool.refuse_new() > 0:
+    if settings.overload and KSR.kamtool.refuse_new() > 0:
         return 1  # overloaded: 503 (kamtool's overload protection, [proxy] overload)
     if withindlg(method) == EXIT:
         return 1
@@ -102,10 +103,9 @@ def reqinit_flood():
     return 1
 
 
-def natdetect(method):
+def natdetect(method, settings):
     """NATDETECT (kamailio.cfg WITH_NAT): force rport, the source as the contact of a
     NATed REGISTER, an alias on other requests straight from the UA."""
-    settings = cfg()
     if not settings.nat:
         return 1
     if KSR.nathelper.nat_uac_test(settings.nat_uac_test) > 0:
@@ -118,9 +118,9 @@ def natdetect(method):
     return 1
 
 
-def reqinit(method):
+def reqinit(method, settings):
     """route[REQINIT], the rest: Max-Forwards, OPTIONS keepalive, sanity."""
-    if KSR.maxfwd.process_maxfwd(cfg().max_forwards) < 0:
+    if KSR.maxfwd.process_maxfwd(settings.max_forwards) < 0:
         KSR.sl.sl_send_reply(483, "Too Many Hops")
         return EXIT
     if method == "OPTIONS" and KSR.is_myself_ruri() and KSR.corex.has_ruri_user() < 0:
