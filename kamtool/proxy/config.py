@@ -54,7 +54,9 @@ server from this object, so tests can shrink timers freely::
     ds_probing_threshold = 1           # failed probes before inactive
     ds_inactive_threshold = 1          # good probes before active again
     ds_ping_reply_codes = "class=2;code=403;code=404;code=488;class=3"
-    route = "/etc/kamtool/route.py"    # a KEMI route script (KSR API) instead of the built-in route
+    route = "/etc/kamtool/route.py"    # the KEMI route script (KSR API); default: kamtool's own
+                                       # (kamtool/proxy/routes/default.py); "builtin": the
+                                       # route in Python code (kept for comparison)
     rr_enable_full_lr = false          # rr modparams: ";lr=on" instead of ";lr" in Record-Route
     rr_append_fromtag = true           # ";ftag=" in Record-Route (the reference cfg's)
     nat_bflag = 6                      # usrloc nat_bflag: contacts with it get keepalive=1
@@ -76,6 +78,7 @@ DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 DEFAULT_RPC_LISTEN = "127.0.0.1:5071"
 PROTOCOLS = ("udp", "tcp", "tls")
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
+BUILTIN_ROUTE = "builtin"  # [proxy] route: the route coded in kamtool.proxy.routing
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +210,9 @@ class ProxyConfig:
     ds_probing_threshold: int = 1
     ds_inactive_threshold: int = 1
     ds_ping_reply_codes: str = "class=2;code=403;code=404;code=488;class=3"
-    route: str | None = None  # a KEMI Python route script (kamtool.proxy.script); None: built-in
+    # the KEMI Python route script (kamtool.proxy.script); None: routes/default.py;
+    # BUILTIN_ROUTE: the route coded in kamtool.proxy.routing (for comparison)
+    route: str | None = None
     rr_enable_full_lr: bool = False
     rr_append_fromtag: bool = True
     nat_bflag: int = 6

@@ -25,7 +25,7 @@ from typing import Any
 
 from kamtool.config import redact_url
 from kamtool.errors import DatabaseUnavailable
-from kamtool.proxy.config import ProxyConfig
+from kamtool.proxy.config import BUILTIN_ROUTE, ProxyConfig
 from kamtool.proxy.stats import Statistics
 from kamtool.proxy.timers import TimerHeap
 from kamtool.proxy.transport import Transports
@@ -133,10 +133,11 @@ class ProxyServer:
 
         cfg = self.config
         script = None
-        if cfg.route:  # first: a broken script stops the start before anything opens
+        if cfg.route != BUILTIN_ROUTE:  # first: a broken script stops the start early
             from kamtool.proxy.ksr.engine import engine_for
+            from kamtool.proxy.routes import DEFAULT_ROUTE
 
-            script = engine_for(cfg.route)
+            script = engine_for(cfg.route or DEFAULT_ROUTE)
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self.started_at = time.time()
