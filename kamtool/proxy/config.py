@@ -129,6 +129,14 @@ def _split_host_port(spec: str, default_port: int | None, *, what: str) -> tuple
     return host, int(port_s)
 
 
+def _loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or ``localhost`` (as :func:`kamtool.rpc.server.is_loopback`)."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def parse_host_port(text: str) -> tuple[str, int]:
     """``127.0.0.1:5071`` → (host, port) for the RPC listener."""
     return _split_host_port(text.strip(), None, what=f"rpc listen {text!r}")
@@ -229,7 +237,14 @@ class ProxyConfig:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.rpc_listen:
-            parse_host_port(self.rpc_listen)
+            rpc_host, _ = parse_host_port(self.rpc_listen)
+            if not self.rpc_token and not _loopback(rpc_host):
+                # here, before anything is bound (the RPC server checks again)
+                raise ConfigError(
+                    f"refusing to serve JSON-RPC on non-loopback address {rpc_host} "
+                    "without a token",
+                    hint="set [rpc] token in the config file or KAMTOOL_RPC_TOKEN",
+                )
         from kamtool.sip.nat import SUPPORTED_TESTS
 
         if self.nat_uac_test < 0 or self.nat_uac_test & ~SUPPORTED_TESTS:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from kamtool.errors import ConfigError
+from kamtool.errors import ConfigError, bind_hint
 from kamtool.proxy.config import Listen
 from kamtool.sip.errors import ParseError
 from kamtool.sip.parser import KeepAlive, StreamFramer
@@ -179,7 +179,7 @@ class Transports:
             except OSError as exc:
                 raise ConfigError(
                     f"cannot listen on {lst}: {exc.strerror or exc}",
-                    hint="is another SIP server using it? choose another with --listen",
+                    hint=bind_hint(exc, "--listen"),
                 ) from exc
             log.info("listening on %s", lst)
 

@@ -31,7 +31,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +47,16 @@ from kamtool.rpc.methods import (
     RpcFault,
 )
 
-__all__ = ["MAX_BATCH", "Reply", "error_object", "handle_bytes", "handle_document", "render"]
+__all__ = [
+    "MAX_BATCH",
+    "Reply",
+    "error_object",
+    "handle_bytes",
+    "handle_document",
+    "loads",
+    "method_names",
+    "render",
+]
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +106,37 @@ def _error_reply(code: int, message: str, req_id: Any = None) -> Reply:
     return Reply(error_object(code, message, req_id), status, reason)
 
 
-async def handle_bytes(registry: Registry, data: bytes) -> Reply:
-    """Parse ``data`` as a JSON-RPC request or batch and run it."""
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(data: bytes | str) -> Any:
+    """Strict JSON: Python's parser also takes ``NaN``/``Infinity``, which JSON has not
+    (an ``"id": NaN`` could then never be echoed back)."""
+    return json.loads(data, parse_constant=_no_constant)
+
+
+async def handle_bytes(
+    registry: Registry, data: bytes, admit: Callable[[Any], None] | None = None
+) -> Reply:
+    """Parse ``data`` as a JSON-RPC request or batch and run it. ``admit(doc)`` may
+    refuse the parsed document (by raising) before anything runs."""
     if not data.strip():
         return _error_reply(PARSE_ERROR, "Parse error: empty request")
     try:
-        doc = json.loads(data)
+        doc = loads(data)
     except (ValueError, RecursionError):
         # UnicodeDecodeError is a ValueError too.
         return _error_reply(PARSE_ERROR, "Parse error: invalid JSON")
+    if admit is not None:
+        admit(doc)
     return await handle_document(registry, doc)
+
+
+def method_names(doc: Any) -> list[Any]:
+    """The ``method`` members of a request or batch (whatever their type)."""
+    items = doc if isinstance(doc, list) else [doc]
+    return [item.get("method") if isinstance(item, dict) else None for item in items]
 
 
 async def handle_document(registry: Registry, doc: Any) -> Reply:
@@ -176,7 +208,9 @@ def _ms(started: float) -> float:
 
 
 def _valid_id(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, str | int)
 
 
 _LARGE_NODES = 2000  # replies with more JSON nodes are printed off the event loop

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import logging
 import os
 import re
@@ -28,7 +27,7 @@ import stat
 from pathlib import Path
 
 from kamtool.rpc.methods import PARSE_ERROR, Registry
-from kamtool.rpc.server.dispatch import error_object, handle_document, render
+from kamtool.rpc.server.dispatch import error_object, handle_document, loads, render
 from kamtool.rpc.server.endpoint import EndpointInUse, LocalEndpoint
 
 __all__ = ["EndpointInUse", "FifoServer"]
@@ -197,7 +196,7 @@ class FifoServer(LocalEndpoint):
 
     async def _serve(self, raw: bytes) -> None:
         try:
-            doc = json.loads(raw)
+            doc = loads(raw)
         except (ValueError, RecursionError):
             found = _REPLY_NAME.search(raw)
             if found is None:

@@ -20,7 +20,11 @@ Differences (Kamailio closes after every reply and hangs on bad input):
 * chunked request bodies are accepted;
 * more than ``max_connections`` open connections → ``503`` for the newcomer;
 * a request line/headers not complete within ``header_timeout`` or a body not within
-  ``body_timeout`` → the connection is closed (slowloris guard).
+  ``body_timeout`` → the connection is closed (slowloris guard);
+* cross-site requests are refused (:mod:`kamtool.rpc.server.guard`: Host allow-list,
+  foreign ``Origin``, state-changing calls without a JSON content type);
+* only ``/RPC`` followed by letters, digits, ``_``, ``-`` or ``/`` is an RPC path: ``/RPC/../x``
+  and percent-escapes are 404, not ``/RPC``.
 """
 
 from __future__ import annotations
@@ -28,11 +32,13 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterable
 
 from kamtool.rpc import kamjson
 from kamtool.rpc.methods import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, Registry
-from kamtool.rpc.server.dispatch import Reply, error_object, handle_bytes
+from kamtool.rpc.server.dispatch import Reply, error_object, handle_bytes, method_names, render
+from kamtool.rpc.server.guard import CrossSiteGuard
 
 __all__ = ["HttpHandler"]
 
@@ -40,6 +46,8 @@ log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 16 * 1024 * 1024
+
+_RPC_PATH = re.compile(r"/RPC[A-Za-z0-9_/-]*")
 
 MetricsFn = Callable[[], Awaitable[tuple[bytes, str]] | tuple[bytes, str]]
 
@@ -79,6 +87,8 @@ class HttpHandler:
         idle_timeout: float = 60.0,
         max_connections: int = 256,
         send_timeout: float = 120.0,
+        port: Callable[[], int] = lambda: 0,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self.registry = registry
         self.token = token
@@ -91,6 +101,7 @@ class HttpHandler:
         self.send_timeout = send_timeout  # a reply the client does not read in time is cut
         self.connections: set[asyncio.StreamWriter] = set()
         self.tasks: set[asyncio.Task] = set()
+        self.guard = CrossSiteGuard(port, allowed_hosts)
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self.connections) >= self.max_connections:
@@ -165,6 +176,7 @@ class HttpHandler:
             elif length:
                 body = await asyncio.wait_for(reader.readexactly(length), self.body_timeout)
             path = target.split("?", 1)[0]
+            self._check_site(headers)
             if path == "/metrics" and self.metrics is not None:
                 self._check_token(headers)
                 if method not in ("GET", "HEAD"):
@@ -177,7 +189,7 @@ class HttpHandler:
                     )
                 await self._send_metrics(writer, version, keep_alive, method == "HEAD")
                 return keep_alive
-            if not path.startswith("/RPC"):
+            if not _RPC_PATH.fullmatch(path) or "//" in path:
                 raise _BadRequest(
                     404,
                     "Not Found",
@@ -193,7 +205,9 @@ class HttpHandler:
                     "Invalid Request: POST the JSON-RPC request to /RPC",
                     [("Allow", "POST")],
                 )
-            reply = await handle_bytes(self.registry, body)
+            reply = await handle_bytes(
+                self.registry, body, lambda doc: self._check_type(headers, doc)
+            )
         except _BadRequest as bad:
             # Error answers close the connection: simplest way to never misread what follows.
             await self._send_error(
@@ -212,6 +226,17 @@ class HttpHandler:
             writer.transport.abort()
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=5)
+
+    def _check_site(self, headers: dict[str, str]) -> None:
+        problem = self.guard.host_problem(headers) or self.guard.origin_problem(headers)
+        if problem is not None:
+            log.info("HTTP RPC request refused: %s", problem)
+            raise _BadRequest(403, "Forbidden", INVALID_REQUEST, problem)
+
+    def _check_type(self, headers: dict[str, str], doc: object) -> None:
+        problem = self.guard.content_problem(headers, method_names(doc))
+        if problem is not None:
+            raise _BadRequest(415, "Unsupported Media Type", INVALID_REQUEST, problem)
 
     def _check_token(self, headers: dict[str, str]) -> None:
         if self.token is None:
@@ -252,7 +277,7 @@ class HttpHandler:
         if reply.body is None:  # a batch of notifications only
             await self._write(writer, version, 204, "No Content", [], b"", keep_alive)
             return
-        body = kamjson.dumps(reply.body).encode()
+        body = await render(reply.body)  # big ones off the event loop
         await self._write(
             writer,
             version,
