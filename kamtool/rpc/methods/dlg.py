@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from kamtool.rpc.kamjson import LazyList, chunks_of
 from kamtool.rpc.methods import Param, Registry, RpcFault
 
 __all__ = ["DEFAULT_PROFILES", "Dialogs", "dialog_info", "register"]
@@ -98,8 +99,13 @@ def register(
         # as the proxy's call limits count them
         return [d for d in dialogs.dialogs() if d.state != 5 and _in_profile(d, profile, value)]
 
-    def list_all() -> list[dict[str, Any]]:
-        return [dialog_info(d) for d in dialogs.dialogs()]
+    def list_all() -> LazyList:
+        # streamed: dialogs listed now, printed 200 at a time (see kamjson.LazyList)
+        listed = list(dialogs.dialogs())
+        return LazyList(lambda: ([dialog_info(d) for d in c] for c in chunks_of(listed, 200)))
+
+    def count() -> int:
+        return len(dialogs.dialogs())
 
     def briefing() -> list[dict[str, Any]]:
         return [
@@ -138,8 +144,10 @@ def register(
         if not dialogs.end(h_entry, h_id):
             raise RpcFault(404, "Dialog not found")
 
-    registry.add("dlg.list", list_all, "Print all dialogs.")
-    registry.add("dlg.list_ctx", list_all, "Print all dialogs with associated context.")
+    registry.add("dlg.list", list_all, "Print all dialogs.", cost=count)
+    registry.add(
+        "dlg.list_ctx", list_all, "Print all dialogs with associated context.", cost=count
+    )
     registry.add("dlg.briefing", briefing, "Print a summary of all dialogs.")
     registry.add("dlg.stats_active", stats_active, "Dialog counts by state.")
     profile, value = Param("profile"), Param("value", required=False)

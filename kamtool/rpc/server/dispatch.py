@@ -55,12 +55,16 @@ __all__ = [
     "handle_document",
     "loads",
     "method_names",
+    "is_streamed",
     "render",
 ]
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000  # requests in one batch; more is refused with -32600
+# rows (contacts, dialogs, htable items) a whole batch may print: a batch of 200 ul.dump
+# calls made a 1 GB answer before this bound. One big call alone is fine: it is streamed.
+MAX_BATCH_COST = 50_000
 
 _NO_ID = object()  # marks a notification (no "id" member)
 
@@ -148,11 +152,19 @@ async def handle_document(registry: Registry, doc: Any) -> Reply:
             return _error_reply(
                 INVALID_REQUEST, f"Invalid Request: more than {MAX_BATCH} requests in a batch"
             )
+        cost = sum(registry.cost(name) for name in method_names(doc))
+        if cost > MAX_BATCH_COST:
+            return _error_reply(
+                INVALID_REQUEST,
+                f"Invalid Request: batch too costly ({cost} rows to answer, at most "
+                f"{MAX_BATCH_COST}): send the big calls one by one",
+            )
         answers = []
         for item in doc:
             answer, _, _, is_notification = await _run_one(registry, item)
             if not is_notification:
                 answers.append(answer)
+            await asyncio.sleep(0)  # SIP messages that arrived meanwhile go first
         return Reply(answers if answers else None)
     answer, status, reason, _ = await _run_one(registry, doc)
     return Reply(answer, status, reason)
@@ -231,6 +243,14 @@ def _is_large(body: Any) -> bool:
         if budget < 0:
             return True
     return False
+
+
+def is_streamed(body: Any) -> bool:
+    """Whether ``body`` must be sent with :func:`kamtool.rpc.kamjson.stream` (it holds a
+    :class:`~kamtool.rpc.kamjson.LazyList`)."""
+    if isinstance(body, list):  # a batch: look into each answer's result
+        return any(isinstance(a, dict) and kamjson.contains_lazy(a.get("result")) for a in body)
+    return isinstance(body, dict) and kamjson.contains_lazy(body.get("result"))
 
 
 async def render(body: Any) -> bytes:

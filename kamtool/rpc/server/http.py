@@ -37,7 +37,14 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from kamtool.rpc import kamjson
 from kamtool.rpc.methods import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, Registry
-from kamtool.rpc.server.dispatch import Reply, error_object, handle_bytes, method_names, render
+from kamtool.rpc.server.dispatch import (
+    Reply,
+    error_object,
+    handle_bytes,
+    is_streamed,
+    method_names,
+    render,
+)
 from kamtool.rpc.server.guard import CrossSiteGuard
 
 __all__ = ["HttpHandler"]
@@ -45,7 +52,7 @@ __all__ = ["HttpHandler"]
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
-MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_BODY_BYTES = 1024 * 1024  # JSON parsing holds the GIL: a bigger body would stall SIP
 
 _RPC_PATH = re.compile(r"/RPC[A-Za-z0-9_/-]*")
 
@@ -214,6 +221,8 @@ class HttpHandler:
                 writer, version, bad.status, bad.reason, bad.code, bad.message, bad.headers
             )
             return False
+        if version != "HTTP/1.1" and is_streamed(reply.body):
+            keep_alive = False  # no chunked encoding: the body ends where the connection does
         await self._send_reply(writer, version, reply, keep_alive)
         return keep_alive
 
@@ -277,6 +286,9 @@ class HttpHandler:
         if reply.body is None:  # a batch of notifications only
             await self._write(writer, version, 204, "No Content", [], b"", keep_alive)
             return
+        if is_streamed(reply.body):
+            await self._stream_reply(writer, version, reply, keep_alive)
+            return
         body = await render(reply.body)  # big ones off the event loop
         await self._write(
             writer,
@@ -287,6 +299,34 @@ class HttpHandler:
             body,
             keep_alive,
         )
+
+    async def _stream_reply(self, writer, version: str, reply: Reply, keep_alive: bool) -> None:
+        """A big answer in pieces as it is printed: chunked on HTTP/1.1, and on HTTP/1.0
+        (no chunked encoding) delimited by closing the connection. Each piece waits until
+        the client has taken the previous ones (bounded memory, and a client that stops
+        reading is cut after ``send_timeout``)."""
+        chunked = version == "HTTP/1.1"
+        lines = [f"{version} {reply.status} {_clean_reason(reply.reason)}",
+                 "Content-Type: application/json", f"Server: {self.server_header}"]  # fmt: skip
+        if chunked:
+            lines.append("Transfer-Encoding: chunked")
+            if not keep_alive:
+                lines.append("Connection: close")
+        else:
+            lines.append("Connection: close")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+        async def write(data: bytes) -> None:
+            if chunked:
+                writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+            else:
+                writer.write(data)
+            await asyncio.wait_for(writer.drain(), self.send_timeout)
+
+        await kamjson.stream(reply.body, write)
+        if chunked:
+            writer.write(b"0\r\n\r\n")
+        await asyncio.wait_for(writer.drain(), self.send_timeout)
 
     async def _send_error(
         self,
