@@ -17,10 +17,19 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from json.encoder import encode_basestring  # the C escaper: same escapes as cJSON
 from typing import Any
 
-__all__ = ["LazyList", "contains_lazy", "dumps", "format_number", "stream"]
+__all__ = [
+    "LazyList",
+    "chunks_of",
+    "contains_lazy",
+    "dumps",
+    "format_number",
+    "off_loop",
+    "stream",
+]
 
 # Python's escaper and cJSON's agree: \" \\ \b \f \n \r \t, other controls as \u00xx
 # (lower-case hex), everything else (including non-ASCII) raw.
@@ -188,6 +197,19 @@ def dumps(value: Any) -> str:
 
 STREAM_FLUSH_BYTES = 256 * 1024
 
+_printer_thread: ThreadPoolExecutor | None = None
+
+
+async def off_loop(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(*args)`` on the one printing thread. One, not a pool: each thread printing
+    Python code competes for the GIL with the event loop, and with several the loop
+    waited 100 ms for it (three parallel 20,000-contact dumps); big answers queue instead.
+    """
+    global _printer_thread
+    if _printer_thread is None:
+        _printer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rpc-print")
+    return await asyncio.get_running_loop().run_in_executor(_printer_thread, fn, *args)
+
 
 class _Stream:
     """One :func:`stream` call: text collects in ``parts`` and leaves in ~256 KiB writes."""
@@ -216,7 +238,7 @@ class _Stream:
             for chunk in v.produce():  # made on the loop, a bounded part at a time
                 if not chunk:
                     continue
-                text = await asyncio.to_thread(p.items, chunk, depth + 1)
+                text = await off_loop(p.items, chunk, depth + 1)
                 self.add(text if first else ", " + text)
                 first = False
                 await self.flush()
