@@ -156,3 +156,25 @@ def test_fd_limit_keeps_headroom_for_rpc_and_new_clients(tmp_path):
         assert _warnings(p, "closing the oldest idle") == 1
         for s in conns:
             s.close()
+
+
+@pytest.mark.kamailio
+@pytest.mark.slow
+def test_kamailio_keeps_slowloris_and_silent_connections(kamailio):
+    """Recorded difference, measured: Kamailio 5.6 with the reference cfg still holds the
+    same slow and silent connections after three times kamtool's timeouts above (2 s):
+    5.6 has no tcp_msg_read_timeout/tcp_msg_data_timeout, only the 3605 s lifetime."""
+    port = kamailio.sip_port
+    slow = [_connect(port) for _ in range(3)]
+    silent = [_connect(port) for _ in range(3)]
+    for s in slow:
+        s.sendall(b"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9\r\n")
+    end = time.monotonic() + 6
+    while time.monotonic() < end:
+        for s in slow:
+            s.sendall(b"X-Slow: 1\r\n")
+        time.sleep(0.5)
+    for s in slow + silent:
+        s.settimeout(0.2)
+        assert not _closed_by_peer(s)
+        s.close()
