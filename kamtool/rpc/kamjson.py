@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from json.encoder import encode_basestring  # the C escaper: same escapes as cJSON
@@ -40,17 +42,23 @@ class LazyList:
     """A JSON array whose items are made when it is printed, chunk by chunk.
 
     Big RPC answers (a 100,000-contact ``ul.dump``) are not built whole: the method
-    returns its envelope with a LazyList where the long array goes. ``produce()`` is
-    called once, on the event loop, when printing reaches it, and yields lists of
-    items: each chunk is a fresh copy of a bounded part of the live state (taken on the
-    loop, so it is consistent with what the loop does), then printed in a worker thread
-    and sent before the next chunk is made. Memory stays at about one chunk per answer.
+    returns its envelope with a LazyList where the long array goes, over a snapshot it
+    took (the list of AoRs, of dialogs, of buckets). ``produce()`` yields lists of items,
+    each made from a bounded part of that snapshot; with ``threaded`` (the default) the
+    items are made *and* printed on the printing thread, chunk after chunk, each sent
+    before the next is made: the event loop only hands the text on, and memory stays at
+    about one chunk per answer. Items are read from the live objects the snapshot names,
+    attribute by attribute (each read is atomic under the GIL; an object changed at that
+    very moment may show old and new fields, as a row read without a lock would).
+    ``threaded=False`` makes the items on the loop (a source that must not be read from
+    another thread, such as a database connection of the loop's).
     """
 
-    __slots__ = ("produce",)
+    __slots__ = ("produce", "threaded")
 
-    def __init__(self, produce: Callable[[], Iterable[list[Any]]]) -> None:
+    def __init__(self, produce: Callable[[], Iterable[list[Any]]], threaded: bool = True) -> None:
         self.produce = produce
+        self.threaded = threaded
 
     def items(self) -> list[Any]:
         """Everything at once (:func:`dumps` and in-process callers)."""
@@ -88,12 +96,13 @@ def chunks_of(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def contains_lazy(value: Any, depth: int = 0) -> bool:
-    """Whether a LazyList sits in ``value``'s envelope (dicts and short lists, 8 deep)."""
+    """Whether a LazyList sits in ``value``'s envelope (small dicts and lists, 8 deep:
+    a streamed answer's envelope is small, and a big plain answer is not walked)."""
     if isinstance(value, LazyList):
         return True
     if depth > 8:
         return False
-    if type(value) is dict:
+    if type(value) is dict and len(value) <= 64:
         return any(contains_lazy(v, depth + 1) for v in value.values())
     if type(value) is list and len(value) <= 64:
         return any(contains_lazy(v, depth + 1) for v in value)
@@ -208,7 +217,17 @@ async def off_loop(fn: Callable[..., Any], *args: Any) -> Any:
     global _printer_thread
     if _printer_thread is None:
         _printer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rpc-print")
+        # the loop waits up to one switch interval for the GIL while this thread prints:
+        # 5 ms by default, for each of the few times a SIP message needs it; 1 ms keeps
+        # a message's delay small at a negligible switching cost
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
     return await asyncio.get_running_loop().run_in_executor(_printer_thread, fn, *args)
+
+
+def _next_text(printer: _Printer, chunks: Iterator[list[Any]], depth: int) -> str | None:
+    """The next chunk printed ("" for an empty one), None at the end."""
+    chunk = next(chunks, None)
+    return None if chunk is None else printer.items(chunk, depth)
 
 
 class _Stream:
@@ -235,13 +254,19 @@ class _Stream:
         if isinstance(v, LazyList):
             self.add("[")
             first = True
-            for chunk in v.produce():  # made on the loop, a bounded part at a time
-                if not chunk:
-                    continue
-                text = await off_loop(p.items, chunk, depth + 1)
-                self.add(text if first else ", " + text)
-                first = False
-                await self.flush()
+            chunks = iter(v.produce())
+            while True:
+                if v.threaded:  # made and printed on the printing thread
+                    text = await off_loop(_next_text, p, chunks, depth + 1)
+                else:  # made on the loop, a bounded part at a time, printed off it
+                    chunk = next(chunks, None)
+                    text = None if chunk is None else await off_loop(p.items, chunk, depth + 1)
+                if text is None:
+                    break
+                if text:
+                    self.add(text if first else ", " + text)
+                    first = False
+                    await self.flush()
             self.add("]")
         elif type(v) is dict and v and contains_lazy(v):
             self.add("{\n")
@@ -265,7 +290,16 @@ async def stream(value: Any, write: Callable[[bytes], Awaitable[None]]) -> None:
     about 256 KiB; LazyLists are made and printed chunk by chunk (see :class:`LazyList`),
     so neither the answer nor its text is ever whole in memory and the event loop only
     ever works on one chunk at a time."""
-    out = _Stream(write)
-    await out.emit(value, 0)
-    await out.flush(force=True)
+    lock = _stream_locks.get(asyncio.get_running_loop())
+    if lock is None:
+        lock = _stream_locks[asyncio.get_running_loop()] = asyncio.Lock()
+    async with lock:  # one at a time: they share the one printing thread anyway
+        out = _Stream(write)
+        await out.emit(value, 0)
+        await out.flush(force=True)
 
+
+# streams of each event loop (tests run several loops in one process)
+_stream_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)

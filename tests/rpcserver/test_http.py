@@ -224,6 +224,11 @@ def test_token_required_and_checked(tmp_path: Path) -> None:
         assert post(srv, body, headers={"Authorization": "Bearer wrong"}).status_code == 401
         ok = post(srv, body, headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200 and "system.listMethods" in ok.json()["result"]
+        # with a token any Host name is served (rebinding gains nothing without the token)
+        named = {"Authorization": "Bearer s3cret", "Host": "sip-proxy.example.net:5071"}
+        assert post(srv, body, headers=named).status_code == 200
+        foreign = {"Authorization": "Bearer s3cret", "Origin": "http://evil.example"}
+        assert post(srv, body, headers=foreign).status_code == 403
     finally:
         srv.stop()
 

@@ -145,9 +145,7 @@ def register(
             raise RpcFault(404, "Dialog not found")
 
     registry.add("dlg.list", list_all, "Print all dialogs.", cost=count)
-    registry.add(
-        "dlg.list_ctx", list_all, "Print all dialogs with associated context.", cost=count
-    )
+    registry.add("dlg.list_ctx", list_all, "Print all dialogs with associated context.", cost=count)
     registry.add("dlg.briefing", briefing, "Print a summary of all dialogs.")
     registry.add("dlg.stats_active", stats_active, "Dialog counts by state.")
     profile, value = Param("profile"), Param("value", required=False)

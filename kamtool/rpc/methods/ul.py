@@ -148,8 +148,9 @@ def register(
 
     def dump(mode: str | None = None) -> dict[str, Any]:
         # The AoRs are listed now; their contacts are read and printed CHUNK AoRs at a
-        # time while the answer streams (kamjson.LazyList), so a 100,000-contact dump
-        # never blocks SIP or sits whole in memory. An AoR removed meanwhile is left out.
+        # time on the printing thread while the answer streams (kamjson.LazyList), so a
+        # 100,000-contact dump never blocks SIP or sits whole in memory. An AoR removed
+        # meanwhile is left out.
         now = clock()
         snapshot = getattr(usrloc, "snapshot", None)
         if mode == "brief":
@@ -169,7 +170,8 @@ def register(
                     found = [(a, usrloc.get(a)) for a in chunk]
                     yield [entry(a, b, now) for a, b in found if b is not None]
 
-            entries = LazyList(produce)
+            # db_mode 3 reads each AoR from the database: on the loop's connection
+            entries = LazyList(produce, threaded=getattr(usrloc, "db_mode", 0) != 3)
         return {
             "Domains": [
                 {

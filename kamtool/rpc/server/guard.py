@@ -8,6 +8,7 @@ makes the answers same-origin. Three rules, each answered with a clear 4xx:
 * **Host allow-list** (403): an IP literal, ``localhost`` (and ``*.localhost``), this
   host's name, or a name given in ``allowed_hosts``. Rebinding always carries the
   attacker's own name in ``Host``; tools that send no ``Host`` (HTTP/1.0) are served.
+  Only without a token: a rebound page has no token to send.
 * **Origin** (403): browsers add ``Origin`` to cross-origin POSTs, and modern ones
   ``Sec-Fetch-Site``; we serve no web pages, so any Origin other than our own address
   is foreign.

@@ -237,7 +237,10 @@ class HttpHandler:
             await asyncio.wait(list(self.tasks), timeout=5)
 
     def _check_site(self, headers: dict[str, str]) -> None:
-        problem = self.guard.host_problem(headers) or self.guard.origin_problem(headers)
+        # With a token (always, off loopback) DNS rebinding gains nothing: the page has no
+        # token. Then any Host is served, whatever name the operator's tools use.
+        host = self.guard.host_problem(headers) if self.token is None else None
+        problem = host or self.guard.origin_problem(headers)
         if problem is not None:
             log.info("HTTP RPC request refused: %s", problem)
             raise _BadRequest(403, "Forbidden", INVALID_REQUEST, problem)
