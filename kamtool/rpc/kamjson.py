@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from json.encoder import encode_basestring  # the C escaper: same escapes as cJSON
@@ -290,16 +289,8 @@ async def stream(value: Any, write: Callable[[bytes], Awaitable[None]]) -> None:
     about 256 KiB; LazyLists are made and printed chunk by chunk (see :class:`LazyList`),
     so neither the answer nor its text is ever whole in memory and the event loop only
     ever works on one chunk at a time."""
-    lock = _stream_locks.get(asyncio.get_running_loop())
-    if lock is None:
-        lock = _stream_locks[asyncio.get_running_loop()] = asyncio.Lock()
-    async with lock:  # one at a time: they share the one printing thread anyway
-        out = _Stream(write)
-        await out.emit(value, 0)
-        await out.flush(force=True)
-
-
-# streams of each event loop (tests run several loops in one process)
-_stream_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
+    # Not one stream at a time: a client that reads slowly would hold up everybody's
+    # answers. Parallel streams share the one printing thread chunk by chunk instead.
+    out = _Stream(write)
+    await out.emit(value, 0)
+    await out.flush(force=True)
