@@ -49,6 +49,7 @@ class MonitorApp(App[None]):
         interval: seconds between polls; None polls once at start only (tests drive it).
         clock: wall-clock seconds; tests pass a fixed one so countdowns do not move.
         limits: the health thresholds (``[monitor]`` and ``--threshold``); defaults if None.
+        greeting: a note shown once at start (``kamtool demo`` says what is going on).
     """
 
     CSS_PATH = "monitor.tcss"
@@ -71,8 +72,10 @@ class MonitorApp(App[None]):
         interval: float | None = 2.0,
         clock: Callable[[], float] = time.time,
         limits: Thresholds | None = None,
+        greeting: str | None = None,
     ) -> None:
         super().__init__()
+        self.greeting = greeting
         self.source = source
         self.limits = limits or Thresholds()
         self.interval = interval
@@ -125,6 +128,8 @@ class MonitorApp(App[None]):
         self.part(HealthPanel).show(self.checks)
         for note in self.main.query(".note"):
             note.display = False
+        if self.greeting:
+            self.notify(self.greeting, timeout=20)
         self.poll_all()
         if self.interval:
             self.set_interval(self.interval, self.poll_all)
