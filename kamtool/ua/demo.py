@@ -73,6 +73,7 @@ class DemoLab:
         self.passwords = {u: secrets.token_urlsafe(9) for u in (CALLER, CALLEE)}
         self.sip = (DOMAIN, 0)
         self.rpc_url = ""
+        self.run_dir: Path | None = None
 
     @property
     def db_url(self) -> str:
@@ -110,9 +111,10 @@ class DemoLab:
         self.sip = (DOMAIN, sip_port)
         self.rpc_url = f"http://127.0.0.1:{rpc_port}/RPC"
         config = self.dir / "kamtool.toml"
-        # The FIFO and datagram socket go to the temporary directory too, not to the
+        # The FIFO and datagram socket go to a temporary directory too, not to the
         # runtime directory a real `kamtool serve` of this user may be using.
-        config.write_text(f'[proxy]\nrpc_runtime_dir = "{self.dir / "run"}"\n')
+        self.run_dir = self._runtime_dir()
+        config.write_text(f'[proxy]\nrpc_runtime_dir = "{self.run_dir}"\n')
         args = [
             sys.executable, "-m", "kamtool", "--db", self.db_url, "serve",
             "--listen", f"udp:127.0.0.1:{sip_port}", "--rpc-listen", f"127.0.0.1:{rpc_port}",
@@ -126,6 +128,17 @@ class DemoLab:
                 start_new_session=True,  # Ctrl-C in the terminal is ours to handle
             )  # fmt: skip
         self._wait_ready()
+
+    def _runtime_dir(self) -> Path:
+        """``run`` in the temporary directory, or a directory of its own in /tmp when a
+        long TMPDIR would make the socket's path too long for AF_UNIX (108 bytes)."""
+        from kamtool.rpc.server import SOCKET_NAME
+
+        assert self.dir is not None
+        run = self.dir / "run"
+        if len(str(run / SOCKET_NAME).encode()) < 100:
+            return run
+        return Path(tempfile.mkdtemp(prefix="kamtool-demo-run-", dir="/tmp"))
 
     def _wait_ready(self) -> None:
         from kamtool.errors import RpcUnavailable
@@ -187,8 +200,9 @@ class DemoLab:
     def stop(self) -> None:
         """Stop the proxy and remove the temporary directory."""
         self.stop_proxy()
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
+        for path in (self.run_dir, self.dir):
+            if path is not None:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 class LoopThread:
@@ -217,7 +231,7 @@ class LoopThread:
             return future.result(timeout)
         except TimeoutError:
             future.cancel()
-            raise OperationTimeout(f"the demo phones did not finish within {timeout:g} s")
+            raise OperationTimeout(f"the demo phones did not finish within {timeout:g} s") from None
 
 
 @dataclass
@@ -262,8 +276,10 @@ class DemoPhones:
         self.call_ = await self.caller.call(CALLEE)
         for _ in range(250):  # the ACK is on its way from the proxy: 5 s at most
             answered = self.callee.active_call()
-            if answered is not None and answered.dialog is not None and any(
-                e.summary.startswith("ACK") for e in self.callee.trace if not e.outgoing
+            if (
+                answered is not None
+                and answered.dialog is not None
+                and any(e.summary.startswith("ACK") for e in self.callee.trace if not e.outgoing)
             ):
                 break
             await asyncio.sleep(0.02)
