@@ -35,6 +35,8 @@ def test_demo_monitor_shows_the_call_and_ends_it():
             seen["aors"] = sorted(contacts.get_row_at(i)[0] for i in range(2))
             await until(lambda: calls.row_count == 1 and calls.get_row_at(0)[2] == "confirmed")
             seen["call"] = calls.get_row_at(0)[:2]
+            overview = app.overview  # the first tab says the same
+            seen["overview"] = (overview.calls.border_title, len(overview.registrations.rows()))
             await pilot.press("3", "e", "y")  # end the call: the proxy sends BYE both ways
             await settle(pilot)
             await until(lambda: calls.row_count == 0 or calls.get_row_at(0)[2] == "deleted")
@@ -44,6 +46,7 @@ def test_demo_monitor_shows_the_call_and_ends_it():
     outcome = run_demo(monitor=lambda lab: asyncio.run(drive(lab)))
     assert seen["aors"] == ["1001", "1002"]
     assert seen["call"] == ["sip:1001@127.0.0.1", "sip:1002@127.0.0.1"]
+    assert seen["overview"] == ("Calls now: 1 (1 confirmed)", 2)
     # the call was over before the demo would have hung up: no BYE of its own
     assert (outcome.call_status, outcome.ended_by, outcome.bye_status) == (200, "them", None)
     got_bye = {(r["to"], r["message"].split()[0]) for r in outcome.trace if r["from"] == "proxy"}
