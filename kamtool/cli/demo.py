@@ -76,10 +76,16 @@ def _print(outcome: Outcome) -> None:
     write(f"kamtool demo: kamtool's proxy on {outcome.proxy} (JSON-RPC {outcome.rpc_url})\n")
     write(f"database and runtime files in {outcome.directory} (temporary)\n")
     write(f"registered: {', '.join(outcome.registered) or 'nobody'}\n\n")
-    width = max((len(r["from"]) + len(r["to"]) for r in outcome.trace), default=10) + 4
-    for row in outcome.trace:
+    # the keepalives sent while the monitor was open are not the story
+    keepalive = [r for r in outcome.trace if "OPTIONS" in r["message"].split(" ", 1)[0]
+                 or r["message"].endswith("(OPTIONS)")]  # fmt: skip
+    rows = [r for r in outcome.trace if r not in keepalive]
+    width = max((len(r["from"]) + len(r["to"]) for r in rows), default=10) + 4
+    for row in rows:
         path = f"{row['from']} → {row['to']}"
         write(f"  {row['t']:7.3f}  {path:<{width}} {row['message']}\n")
+    if keepalive:
+        write(f"  (and {len(keepalive)} OPTIONS keepalive messages)\n")
     write("\n")
     write(_summary(outcome) + "\n")
     for row in outcome.cdrs:

@@ -292,6 +292,17 @@ class DemoPhones:
         response = await self.caller.hang_up(self.call_)
         return response.status if response is not None else None
 
+    async def keep_alive(self, interval: float = 1.0) -> None:
+        """Both phones send OPTIONS keepalives every ``interval`` seconds until cancelled
+        (so that the monitor's traffic moves)."""
+        while True:
+            await asyncio.sleep(interval)
+            for phone in (self.caller, self.callee):
+                try:
+                    await phone.options()
+                except KamtoolError:
+                    pass  # one lost keepalive is no news; the monitor shows the server
+
     async def close(self) -> None:
         self.caller.close()
         self.callee.close()
@@ -335,7 +346,11 @@ def run_demo(hold: float = 1.0, monitor: Any = None, *, log_level: str = "info")
                 str(d.get("state_name", d.get("state"))) for d in list_dialogs(lab)
             ]
             if monitor is not None:
-                monitor(lab)
+                pinging = asyncio.run_coroutine_threadsafe(phones.keep_alive(), loop.loop)
+                try:
+                    monitor(lab)
+                finally:
+                    pinging.cancel()
             else:
                 time.sleep(hold)
             outcome.bye_status = loop.run(phones.hang_up())

@@ -226,6 +226,14 @@ class Phone:
         self._send_ack(call)
         return call
 
+    async def options(self) -> Response:
+        """An OPTIONS to the proxy, as phones send to keep their NAT binding open."""
+        self._cseq += 1
+        request = self._request("OPTIONS", f"sip:{self.domain}", self._cseq,
+                                to=f"<sip:{self.domain}>", call_id=self._token() + "@" + self.host,
+                                extra=[("Accept", "application/sdp")])  # fmt: skip
+        return await self._transact(request, self.proxy)
+
     async def hang_up(self, call: Call | None = None) -> Response | None:
         """BYE on ``call`` (default: the last call still up); its final response."""
         call = call or next((c for c in reversed(self.calls) if c.up), None)

@@ -161,7 +161,7 @@ class SourcesGlance(Glance):
         self.entries: list[PikeEntry] = []
 
     def show(self, entries: Sequence[PikeEntry]) -> None:
-        self.entries = sorted(entries, key=lambda e: e.hits_curr + e.hits_prev, reverse=True)
+        self.entries = list(entries)  # busiest first (RpcSource.pike_top)
         self.error = None
         self.refresh(layout=True)
 
