@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "debug": ("kamtool.cli.runtime", "Show or set the core log level (cfg.get / cfg.seti core debug)."),
     "rpc": ("kamtool.cli.rpc", "Call a JSON-RPC method and print its result as JSON (kamcmd / kamctl rpc)."),
     "serve": ("kamtool.cli.serve", "Run kamtool's SIP proxy: registrar with digest auth, location, stateful relay, dialogs."),
+    "config": ("kamtool.cli.config", "Effective settings and where they came from."),
+    "instance": ("kamtool.cli.instance", "Named servers ([instance.NAME] in kamtool.toml; -i NAME)."),
     "monitor": ("kamtool.cli.monitor", "Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."),
 }  # fmt: skip
 
