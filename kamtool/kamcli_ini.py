@@ -177,4 +177,3 @@ def _aliases(parser: configparser.ConfigParser) -> dict[str, str]:
         if mapped is not None:
             out[alias] = mapped
     return out
-

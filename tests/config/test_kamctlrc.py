@@ -24,7 +24,7 @@ def test_shell_quoting_continuations_and_expansions():
         '                  lcr domain"\n'
         "DBPORT=${PORT:-3307}\n"
         'SIP_DOMAIN="${DBHOST}"; VERIFY_ACL=0\n'
-        "if [ -z \"$X\" ]; then FOO=1; fi\n"
+        'if [ -z "$X" ]; then FOO=1; fi\n'
         "DB_PATH=$HOME/kam.sqlite\n"
         "RPCFIFOPATH=`echo /x`\n"
     )
@@ -67,7 +67,10 @@ def test_search_order_files_override_the_environment(tmp_path, monkeypatch):
     assert s.sip_domain == "home"
     assert s.origins["sip_domain"] == f"kamctlrc: {home / '.kamctlrc'}"
     assert s.watch_period == 7.0 and s.acl_groups == ("a", "b")
-    assert s.verify_user is False and s.origins["verify_user"] == "kamctlrc: environment ($VERIFY_USER)"
+    assert (
+        s.verify_user is False
+        and s.origins["verify_user"] == "kamctlrc: environment ($VERIFY_USER)"
+    )
     assert s.db_url == "mysql://kamailio:kamailiorw@envhost/kamailio"  # ${DBHOST:-keep}
     assert s.files == (str(system), str(local), str(home / ".kamctlrc"))
 

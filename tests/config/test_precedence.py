@@ -33,7 +33,11 @@ def test_each_source_overrides_the_one_before(tmp_path):
     s = load_settings(kamctlrc=rc, kamcli_ini_file=ini, config_file=toml, env={})
     assert s.sip_domain == "toml" and s.origins["sip_domain"] == str(toml)
     s = load_settings(kamctlrc=rc, kamcli_ini_file=ini, config_file=toml, instance="edge", env={})
-    assert (s.sip_domain, s.db_url, s.instance) == ("edge", "postgres://u:edgesecret@edge/k", "edge")
+    assert (s.sip_domain, s.db_url, s.instance) == (
+        "edge",
+        "postgres://u:edgesecret@edge/k",
+        "edge",
+    )
     assert s.origins["sip_domain"] == f"instance edge ({toml})"
     assert s.rpc_url == "unix:/ini/rpc.sock"  # not set by the instance: the lower sources
     env = {"KAMTOOL_SIP_DOMAIN": "env", "KAMTOOL_INSTANCE": "edge"}

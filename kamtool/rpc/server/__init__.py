@@ -33,7 +33,6 @@ __all__ = ["FIFO_NAME", "SOCKET_NAME", "RpcServer", "default_runtime_dir", "is_l
 log = logging.getLogger(__name__)
 
 
-
 def is_loopback(host: str) -> bool:
     """True for 127.0.0.0/8, ::1 and ``localhost``."""
     if host == "localhost":
