@@ -100,8 +100,8 @@ def load(
                     parser.set(section, key, value)
                 except ValueError as exc:  # a lone '%': configparser's syntax, as in kamcli
                     raise ConfigError(f"invalid {path} [{section}] {key}: {exc}") from exc
-                where[(section, key)] = str(path)
-        out.files.append(str(path))
+                where[(section, key)] = str(path.absolute())
+        out.files.append(str(path.absolute()))
     if not out.files:
         return out
 

@@ -124,8 +124,8 @@ def load(
         assigned = parse(text, scope, warnings=out.warnings, source=str(path))
         for name, value in assigned.items():
             out.values[name] = value
-            out.origins[name] = str(path)
-        out.files.append(str(path))
+            out.origins[name] = str(path.absolute())
+        out.files.append(str(path.absolute()))
     for old, new in ALIASES.items():
         if out.values.get(old) and not out.values.get(new):
             out.values[new], out.origins[new] = out.values[old], out.origins[old]
