@@ -98,6 +98,7 @@ class Settings:
     watch_period: float = 2.0  # seconds between refreshes of watching commands
     db_ro_url: str | None = None
     db_root_url: str | None = None
+    kamctl_db_users: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # dbctl
     # kamcli command aliases that name a kamtool command: alias -> command
     command_aliases: Mapping[str, str] = field(default_factory=dict)
     # Raw sections for the subsystems that own them ([proxy], [monitor], ...).
@@ -337,6 +338,25 @@ def instance_names(settings: Settings) -> list[str]:
     """The ``[instance.NAME]`` names of the TOML files read."""
     section = settings.section("instance")
     return sorted(k for k, v in section.items() if isinstance(v, Mapping))
+
+
+def default_table_groups(settings: Settings) -> list[str] | None:
+    """The schema groups ``dbctl create`` makes without ``--group``: kamdbctl's
+    INSTALL_PRESENCE_TABLES / INSTALL_EXTRA_TABLES (``ask`` and unset: yes); None = all."""
+    if settings.install_extra_tables is None and settings.install_presence_tables is None:
+        return None
+    groups = ["standard"]
+    if settings.install_presence_tables is not False:
+        groups.append("presence")
+    if settings.install_extra_tables is not False:
+        groups.append("extra")
+    return groups
+
+
+def kamctl_db_users(settings: Settings) -> dict[str, tuple[str, str]]:
+    """kamdbctl's read-write and read-only users (DBRWUSER/DBRWPW, DBROUSER/DBROPW) when
+    a kamctlrc names a database engine: ``{"rw": (user, password), "ro": ...}``."""
+    return dict(settings.kamctl_db_users)
 
 
 def with_overrides(settings: Settings, **changes: Any) -> Settings:

@@ -328,6 +328,9 @@ def settings_layer(v: KamctlVars) -> tuple[dict[str, Any], dict[str, str]]:
         put("db_ro_url", url(v.get("DBROUSER"), v.get("DBROPW")), *db_vars, "DBROUSER", "DBROPW")
         root = url(v.get("DBROOTUSER"), v.get("DBROOTPW"), "/")
         put("db_root_url", root, *db_vars, "DBROOTUSER", "DBROOTPW")
+        users = {"rw": (v.get("DBRWUSER"), v.get("DBRWPW")),
+                 "ro": (v.get("DBROUSER"), v.get("DBROPW"))}  # fmt: skip
+        put("kamctl_db_users", users, "DBRWUSER", "DBRWPW", "DBROUSER", "DBROPW")
     elif engine == "SQLITE":
         path = v.get("DB_PATH")
         if path:
