@@ -21,12 +21,14 @@ What kamtool takes from it:
 
 from __future__ import annotations
 
-import configparser
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kamtool.errors import ConfigError
+
+if TYPE_CHECKING:
+    import configparser
 
 SYSTEM_FILE = Path("/etc/kamcli/kamcli.ini")
 
@@ -79,11 +81,14 @@ def load(
 ) -> KamcliConfig:
     """Read kamcli's files (see the module doc); map them to kamtool settings."""
     out = KamcliConfig()
+    paths = [p for p in candidate_files(home, extra, system_file) if p == extra or p.is_file()]
+    if not paths:
+        return out
+    import configparser  # here: most runs have no kamcli.ini
+
     parser = configparser.ConfigParser()
     where: dict[tuple[str, str], str] = {}  # (section, key) -> the file that set it last
-    for path in candidate_files(home, extra, system_file):
-        if path != extra and not path.is_file():
-            continue
+    for path in paths:
         one = configparser.ConfigParser(interpolation=None)
         try:
             with path.open(encoding="utf-8", errors="replace") as fh:

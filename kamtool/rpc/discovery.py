@@ -49,6 +49,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _trusted(path: Path) -> bool:
+    """True when ``path`` is ours and nobody else may write it: a record planted by
+    another user (in a shared /tmp) must not send our requests, or our token, elsewhere."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
 def write_record(urls: list[str], directory: Path | None = None, pid: int | None = None) -> Path:
     """Record ``urls`` as the endpoints of process ``pid`` (default: this one)."""
     directory = directory or default_runtime_dir()
@@ -66,6 +76,8 @@ def write_record(urls: list[str], directory: Path | None = None, pid: int | None
 def recorded_endpoints(directory: Path | None = None) -> list[str]:
     """The endpoints of every live recorded ``kamtool serve``, newest record first."""
     directory = directory or default_runtime_dir()
+    if not _trusted(directory):
+        return []
     try:
         records = sorted(
             directory.glob(f"{RECORD_PREFIX}*.json"),
@@ -76,6 +88,8 @@ def recorded_endpoints(directory: Path | None = None) -> list[str]:
         return []
     urls: list[str] = []
     for path in records:
+        if not _trusted(path):
+            continue
         try:
             doc = json.loads(path.read_text())
             pid, endpoints = int(doc["pid"]), [str(u) for u in doc["endpoints"]]

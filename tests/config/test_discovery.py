@@ -77,3 +77,15 @@ def test_ul_show_finds_a_running_kamtool_serve_without_flags(tmp_path):
         assert invoke("--rpc", dead, "ul", "show", env=env).exit_code == 6
         assert invoke("ul", "show", env={**env, "KAMTOOL_RPC_URL": dead}).exit_code == 6
     assert not any(os.scandir(p.dir / "home" / "run" / "kamtool"))  # record gone on exit
+
+
+def test_records_others_could_write_are_ignored(tmp_path):
+    directory = tmp_path / "rt"
+    discovery.write_record(["http://127.0.0.1:3/RPC"], directory)
+    assert discovery.recorded_endpoints(directory) == ["http://127.0.0.1:3/RPC"]
+    directory.chmod(0o777)  # a shared directory: anybody could have planted it
+    assert discovery.recorded_endpoints(directory) == []
+    directory.chmod(0o700)
+    record = next(directory.glob("serve-*.json"))
+    record.chmod(0o666)
+    assert discovery.recorded_endpoints(directory) == []
