@@ -168,14 +168,12 @@ def test_debian_kamctlrc_each_line_uncommented_alone_reads_without_error(tmp_pat
     for i, line in enumerate(lines):
         if not line.startswith("# ") or "=" not in line:
             continue
-        one = [*lines[:i], line[2:], *lines[i + 1 :]]
-        if line[2:].count('"') % 2:  # the opening line of a value spanning lines
-            j = i + 1
-            while '"' not in lines[j]:
-                j += 1
-            one = [*lines[:i], *(x.removeprefix("#") for x in lines[i : j + 1])][: j + 1]
-            one[i] = line[2:]
-            one += lines[j + 1 :]
+        end = i
+        if line[2:].count('"') % 2:  # a quoted value going on over the next commented lines
+            end += 1
+            while '"' not in lines[end]:
+                end += 1
+        one = [*lines[:i], line[2:], *(x[1:] for x in lines[i + 1 : end + 1]), *lines[end + 1 :]]
         f.write_text("\n".join(one) + "\n")
         s = load_settings(kamctlrc=f, env={})
         assert s.warnings == (), (line, s.warnings)
