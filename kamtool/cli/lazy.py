@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rpc": ("kamtool.cli.rpc", "Call a JSON-RPC method and print its result as JSON (kamcmd / kamctl rpc)."),
     "serve": ("kamtool.cli.serve", "Run kamtool's SIP proxy: registrar with digest auth, location, stateful relay, dialogs."),
     "config": ("kamtool.cli.config", "Effective settings and where they came from."),
-    "instance": ("kamtool.cli.instance", "Named servers ([instance.NAME] in kamtool.toml; -i NAME)."),
+    "instance": ("kamtool.cli.instance", "Named servers: the instance.NAME tables of kamtool.toml (-i NAME)."),
     "monitor": ("kamtool.cli.monitor", "Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."),
 }  # fmt: skip
 

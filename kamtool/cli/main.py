@@ -75,7 +75,7 @@ def root(
         typer.Option(
             "--instance",
             "-i",
-            help="Use the [instance.NAME] section of kamtool.toml (kamtool instance list).",
+            help="Use the \\[instance.NAME] section of kamtool.toml (kamtool instance list).",
             show_default=False,
         ),
     ] = None,
