@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.cli import invoke
 
 
@@ -47,3 +49,25 @@ def test_without_kamctlrc_any_group_is_taken_unless_toml_asks(tmp_path, sqlite_u
     base = ("--config", toml, "--db", sqlite_url, "--domain", "d.org", "acl", "grant")
     assert invoke(*base, "4002", "local").exit_code == 2
     assert invoke(*base, "4002", "intl").exit_code == 3  # no such subscriber
+
+
+@pytest.mark.kamailio
+def test_same_answers_as_kamctl_with_the_same_kamctlrc(kamailio):
+    """kamctl and kamtool read one kamctlrc (the harness's: SQLite, SIP_DOMAIN) and agree."""
+    k = kamailio
+    rc = k.kamctlrc
+    bad = k.kamctl("acl", "grant", "1001", "intl", check=False)
+    assert "Invalid privilege" in bad.stdout + bad.stderr
+    r = invoke("--kamctlrc", rc, "acl", "grant", "1001", "intl")
+    assert r.exit_code == 2 and "invalid privilege: intl" in r.stderr
+
+    nobody = k.kamctl("acl", "grant", "1999", "local", check=False)  # no answer on stdin
+    assert "Non-existent user" in nobody.stdout + nobody.stderr and nobody.returncode != 0
+    r = invoke("--kamctlrc", rc, "acl", "grant", "1999", "local")
+    assert r.exit_code == 3 and "non-existent user '1999@127.0.0.1'" in r.stderr
+
+    k.kamctl("acl", "grant", "1001", "local")
+    r = invoke("--kamctlrc", rc, "acl", "grant", "1001", "ld")
+    assert r.exit_code == 0, r.stderr
+    rows = invoke("--kamctlrc", rc, "--json", "acl", "show", "1001").json()
+    assert sorted(row["grp"] for row in rows) == ["ld", "local"]  # one table, both tools
