@@ -59,9 +59,9 @@ def _runtime_commands_work(*flags: str) -> None:
     r = invoke(*flags, "--json", "dispatcher", "list")
     assert r.exit_code == 0, r.stderr
     assert DEST in r.stdout
-    r = invoke(*flags, "--json", "stats", "usrloc:")
+    r = invoke(*flags, "stats")  # every statistic, as the operator types it
     assert r.exit_code == 0, r.stderr
-    assert any(s["name"] == "registered_users" for s in r.json())
+    assert "registered_users" in r.stdout and "rcv_requests" in r.stdout
     r = invoke(*flags, "ul", "rm", "1001")
     assert r.exit_code == 0, r.stderr
 
