@@ -123,16 +123,13 @@ class Settings:
 
 parse_kamctlrc = rc.parse
 
-kamctlrc_layer = rc.settings_layer
-_layer_warnings = rc.pop_warnings
-
 
 def kamctlrc_settings(values: Mapping[str, str] | rc.KamctlVars) -> dict[str, Any]:
     """Settings fields from kamctlrc variables (a parsed file, or a loaded set)."""
     if not isinstance(values, rc.KamctlVars):
         values = rc.KamctlVars(values=dict(values), origins=dict.fromkeys(values, "kamctlrc"))
-    layer, _ = kamctlrc_layer(values)
-    _layer_warnings(layer)
+    layer, _ = rc.settings_layer(values)
+    rc.pop_warnings(layer)
     return layer
 
 
@@ -275,8 +272,8 @@ def load_settings(
 
     system = (SYSTEM_KAMCTLRC, LOCAL_KAMCTLRC)
     kv = rc.load(env, Path(kamctlrc) if kamctlrc else None, system)
-    layer, layer_origins = kamctlrc_layer(kv)
-    warnings += kv.warnings + [f"kamctlrc: {w}" for w in _layer_warnings(layer)]
+    layer, layer_origins = rc.settings_layer(kv)
+    warnings += kv.warnings + [f"kamctlrc: {w}" for w in rc.pop_warnings(layer)]
     apply(layer, layer_origins)
     files += kv.files
 
