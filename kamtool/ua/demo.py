@@ -120,8 +120,11 @@ class DemoLab:
             "--listen", f"udp:127.0.0.1:{sip_port}", "--rpc-listen", f"127.0.0.1:{rpc_port}",
             "--domain", DOMAIN, "--config", str(config), "--log-level", self.log_level,
         ]  # fmt: skip
-        # The user's own settings (KAMTOOL_DB_URL ...) must not leak into the demo's server.
+        # The user's own settings (KAMTOOL_DB_URL ...) must not leak into the demo's server,
+        # nor its discovery record (kamtool.rpc.discovery) into the user's runtime
+        # directory, where plain `kamtool` commands would then find the demo first.
         env = {k: v for k, v in os.environ.items() if not k.startswith("KAMTOOL_")}
+        env["XDG_RUNTIME_DIR"] = str(self.dir)
         with open(self.log_file, "wb") as log:
             self.process = subprocess.Popen(
                 args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
