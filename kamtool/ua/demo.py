@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kamtool.errors import KamtoolError, OperationTimeout
-from kamtool.ua.phone import Call, Phone, TraceEntry
+from kamtool.ua.call import Call, TraceEntry
+from kamtool.ua.phone import Phone
 
 DOMAIN = "127.0.0.1"
 CALLER, CALLEE = "1001", "1002"
