@@ -136,6 +136,10 @@ async def test_an_idle_server_reads_idle_and_no_calls():
         assert str(overview.registrations.render()) == "no registrations"
         assert str(overview.bans.render()) == "no bans"
         assert overview.calls.border_title == "Calls now"
+        # the tabs' tables say it under their header too
+        for table, text in (("#calls-table", "no calls"), ("#reg-table", "no registrations"),
+                            ("#bans-table", "no bans")):  # fmt: skip
+            assert app.query_one(table).render_line(1).text.strip() == text
 
 
 async def test_a_busy_server_fills_the_boxes_and_cuts_what_does_not_fit():

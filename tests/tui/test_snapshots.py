@@ -57,3 +57,9 @@ def test_help(snap_compare):
 def test_server_down(snap_compare):
     app, run_before = snapshot_case("2", server_down=True)
     assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
+
+
+@pytest.mark.parametrize("keys", [("2",), ("3",)], ids=["registrations", "calls"])
+def test_idle_tabs_80x24(snap_compare, keys):
+    app, run_before = snapshot_case(*keys, scene="idle")
+    assert snap_compare(app, terminal_size=SMALL, run_before=run_before)
