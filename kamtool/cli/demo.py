@@ -31,15 +31,18 @@ def demo(
     ] = False,
     hold: Annotated[
         float,
-        typer.Option("--hold", help="Seconds the call stays up with --no-monitor.", min=0),
+        typer.Option(
+            "--hold", help="Seconds the call stays up with --no-monitor.", min=0, metavar="SECONDS"
+        ),
     ] = 1.0,
 ) -> None:
     """Try kamtool with nothing else installed: proxy, two phones and a call, in the monitor.
 
-    Starts kamtool's proxy on a temporary SQLite database on free loopback ports, adds the
-    users 1001 and 1002, registers two simulated phones (kamtool's own SIP code), calls
-    1002 from 1001 (digest 407, 180, 200, ACK) and opens the monitor on it; quitting the
-    monitor hangs up (BYE) and removes everything.
+    Starts kamtool's proxy on a temporary SQLite database on free loopback
+    ports, adds the users 1001 and 1002, registers two simulated phones
+    (kamtool's own SIP code), calls 1002 from 1001 (digest 407, 180, 200,
+    ACK) and opens the monitor on it. Quitting hangs up (BYE), stops the
+    proxy and removes everything.
     """
     from kamtool.ua.demo import run_demo
 
