@@ -224,6 +224,7 @@ class MonitorApp(App[None]):
                 self.events.uptime(message.at, data["uptime"])
             self.stats = data.get("stats", {})
             self.events.stats(message.at, self.stats)
+            overview.since_start.show(self.stats)
             self.transactions = data.get("transactions", {})
             self.traffic.add(message.at, self.stats)
             self.history.append((message.at, self.stats, self.transactions))

@@ -159,3 +159,20 @@ async def test_a_busy_server_fills_the_boxes_and_cuts_what_does_not_fit():
         assert body.max_scroll_y == 0
         for box in ("#calls-glance", "#regs-glance", "#events", "#traffic", "#bans-glance"):
             assert app.query_one(box).region.bottom <= body.region.bottom
+
+
+def test_since_start_lines_come_from_the_counters_the_server_publishes():
+    from kamtool.tui.traffic import since_start
+
+    stats = {
+        "registrar:accepted_regs": 4, "registrar:rejected_regs": 1,
+        "dialog:processed_dialogs": 5, "dialog:failed_dialogs": 1, "dialog:expired_dialogs": 0,
+        "tmx:4xx_transactions": 3, "sl:404_replies": 2,
+    }  # fmt: skip
+    assert since_start(stats) == [
+        ("Registrations", "4 accepted · 1 rejected"),
+        ("Dialogs", "5 calls · 1 failed · 0 expired"),
+        ("Final replies", "2xx 0 · 3xx 0 · 4xx 5 · 5xx 0 · 6xx 0"),
+    ]
+    # a server without registrar or dialog counters: only what it has
+    assert [label for label, _ in since_start({"core:rcv_replies_4xx": 2})] == ["Final replies"]

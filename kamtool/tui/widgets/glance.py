@@ -151,8 +151,9 @@ class RegistrationsGlance(Glance):
 class SourcesGlance(Glance):
     """The addresses sending the most requests (pike), busiest first."""
 
+    # the status (HOT, WARM) needs no header: it leaves room for an IPv4 address
     COLUMNS = (("Address", {"min_width": 15}), ("Hits", {"justify": "right"}),
-               ("Status", {"min_width": 6}))  # fmt: skip
+               ("", {"min_width": 4}))  # fmt: skip
     EMPTY = "no busy sources"
     MORE = " (5 Security)"
 

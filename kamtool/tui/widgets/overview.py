@@ -1,7 +1,8 @@
 """The first tab: what an operator looks at first, on one screen.
 
 Left: health, the calls up now, the newest registrations. Right: traffic, the busiest
-sources and the bans, recent events (errors, bans, reloads). On a wide terminal the two
+sources and the bans, totals since the server started, recent events (errors, bans,
+reloads). On a wide terminal the two
 columns stand side by side and share the height; on a narrow one they stack and scroll
 (``monitor.tcss``). Every box here is read-only; the numbered tabs act.
 """
@@ -15,6 +16,7 @@ from kamtool.tui.events import EventLog
 from kamtool.tui.widgets.events_panel import EventsPanel
 from kamtool.tui.widgets.glance import BansGlance, CallsGlance, RegistrationsGlance, SourcesGlance
 from kamtool.tui.widgets.health_panel import HealthPanel
+from kamtool.tui.widgets.since_start import SinceStart
 from kamtool.tui.widgets.traffic_panel import TrafficPanel
 
 TITLES = {
@@ -24,6 +26,7 @@ TITLES = {
     "#traffic": "Traffic (messages per second)",
     "#sources-glance": "Busiest sources (pike)",
     "#bans-glance": "Bans",
+    "#since-start": "Since the server started",
     "#events": "Recent events",
 }
 
@@ -42,6 +45,7 @@ class OverviewPane(VerticalScroll):
         self.sources = SourcesGlance(id="sources-glance", classes="ov-box")
         self.bans = BansGlance(id="bans-glance", classes="ov-box")
         self.events = EventsPanel(self.event_log, id="events", classes="ov-box")
+        self.since_start = SinceStart(id="since-start", classes="ov-box")
         with Vertical(id="ov-left", classes="ov-column"):
             yield HealthPanel(id="health")  # problems first
             yield self.calls
@@ -51,6 +55,7 @@ class OverviewPane(VerticalScroll):
             with Horizontal(id="ov-security"):
                 yield self.sources
                 yield self.bans
+            yield self.since_start
             yield self.events
 
     def on_mount(self) -> None:
