@@ -26,9 +26,9 @@ class TrafficPanel(Vertical):
     TrafficPanel .traffic-rate.-idle { color: $text-muted; }
     """
 
-    def __init__(self, width: int = 60, **kwargs) -> None:
+    def __init__(self, width: int = 120, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.points = width  # how many of the latest rates the sparklines show
+        self.points = width  # rates kept for the sparklines, which show what fits
 
     def compose(self) -> ComposeResult:
         self.lines: dict[str, tuple[RateLine, Label]] = {}
