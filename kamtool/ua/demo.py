@@ -108,14 +108,26 @@ class DemoLab:
             domains.add(db, DOMAIN)
             for user, password in self.passwords.items():
                 subscribers.add(db, User(user, DOMAIN), password)
-        sip_port, rpc_port = free_port(), free_port()
-        self.sip = (DOMAIN, sip_port)
-        self.rpc_url = f"http://127.0.0.1:{rpc_port}/RPC"
         config = self.dir / "kamtool.toml"
         # The FIFO and datagram socket go to a temporary directory too, not to the
         # runtime directory a real `kamtool serve` of this user may be using.
         self.run_dir = self._runtime_dir()
         config.write_text(f'[proxy]\nrpc_runtime_dir = "{self.run_dir}"\n')
+        for attempt in range(3):
+            try:
+                self._spawn(config)
+                return
+            except KamtoolError:
+                # a port found free was taken before the proxy bound it: other ports
+                log = self.log_tail()
+                if attempt == 2 or not any(w in log for w in ("cannot listen", "in use")):
+                    raise
+
+    def _spawn(self, config: Path) -> None:
+        """Start ``kamtool serve`` on ports free now and wait until it answers."""
+        sip_port, rpc_port = free_port(), free_port()
+        self.sip = (DOMAIN, sip_port)
+        self.rpc_url = f"http://127.0.0.1:{rpc_port}/RPC"
         args = [
             sys.executable, "-m", "kamtool", "--db", self.db_url, "serve",
             "--listen", f"udp:127.0.0.1:{sip_port}", "--rpc-listen", f"127.0.0.1:{rpc_port}",
@@ -125,6 +137,7 @@ class DemoLab:
         # nor its discovery record (kamtool.rpc.discovery) into the user's runtime
         # directory, where plain `kamtool` commands would then find the demo first.
         env = {k: v for k, v in os.environ.items() if not k.startswith("KAMTOOL_")}
+        assert self.dir is not None
         env["XDG_RUNTIME_DIR"] = str(self.dir)
         with open(self.log_file, "wb") as log:
             self.process = subprocess.Popen(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from kamtool.ua.call import CallFailed
@@ -49,3 +51,22 @@ def test_calling_a_user_who_is_not_registered_fails_with_the_proxys_answer(lab):
     assert phone.calls[-1].status == 404 and not phone.calls[-1].up
     # the 404 was ACKed by the transaction layer (hop by hop)
     assert [e.summary.split()[0] for e in phone.trace if e.outgoing][-1] == "ACK"
+
+
+def test_a_port_taken_after_it_was_chosen_means_other_ports(monkeypatch):
+    from kamtool.ua import demo
+
+    real = demo.free_port
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        taken = busy.getsockname()[1]
+        chosen: list[int] = []
+
+        def free_port(host: str = "127.0.0.1") -> int:
+            chosen.append(taken if not chosen else real(host))  # the first one is taken
+            return chosen[-1]
+
+        monkeypatch.setattr(demo, "free_port", free_port)
+        with DemoLab(log_level="warning") as lab:
+            assert chosen[0] == taken and lab.sip[1] not in (0, taken)
+            assert lab.call("core.version")
