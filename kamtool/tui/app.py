@@ -223,8 +223,9 @@ class MonitorApp(App[None]):
                 header.uptime, header.uptime_at = data["uptime"], message.at
                 self.events.uptime(message.at, data["uptime"])
             self.stats = data.get("stats", {})
-            self.events.stats(message.at, self.stats)
-            overview.since_start.show(self.stats)
+            if "stats" in data:  # a refused read is not every counter falling to zero
+                self.events.stats(message.at, self.stats)
+                overview.since_start.show(self.stats)
             self.transactions = data.get("transactions", {})
             self.traffic.add(message.at, self.stats)
             self.history.append((message.at, self.stats, self.transactions))

@@ -19,7 +19,8 @@ def _result(name: str):
 
 
 def busy(source: FakeSource) -> None:
-    """30 contacts of 24 AoRs, 8 calls (2 ringing), 6 tracked sources, 4 bans."""
+    """30 contacts of 24 AoRs, 8 calls (2 ringing), 6 tracked sources (pike's order is not
+    by hits), 4 bans."""
     answers = source.client.results
     dump = _result("ul.dump")
     domain = dump["Domains"][0]["Domain"]
@@ -66,9 +67,9 @@ def busy(source: FakeSource) -> None:
     top["list"] = [
         dict(row, ip_addr=ip, leaf_hits_prev=prev, leaf_hits_curr=curr, status=status)
         for ip, prev, curr, status in (
-            ("203.0.113.7", 180, 211, "HOT"), ("198.51.100.20", 31, 44, ""),
-            ("198.51.100.25", 12, 19, ""), ("192.168.10.21", 6, 9, ""),
-            ("192.168.10.22", 4, 5, ""), ("192.168.11.24", 2, 3, ""),
+            ("192.168.10.22", 4, 5, ""), ("198.51.100.20", 31, 44, ""),
+            ("198.51.100.25", 12, 19, ""), ("203.0.113.7", 180, 211, "HOT"),
+            ("192.168.11.24", 2, 3, ""), ("192.168.10.21", 6, 9, ""),
         )
     ]  # fmt: skip
     answers["pike.top"] = top

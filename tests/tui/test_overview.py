@@ -153,7 +153,11 @@ async def test_a_busy_server_fills_the_boxes_and_cuts_what_does_not_fit():
         assert overview.registrations.border_title == "Registrations: 30 contacts of 24 AoRs"
         shown = str(overview.registrations.render().renderables[-1])
         assert shown.startswith("… ") and shown.endswith("more (2 Registrations)")
-        assert [r[0] for r in overview.sources.rows()][:2] == ["203.0.113.7", "198.51.100.20"]
+        assert ("pike.top", ("ALL",)) in source.client.calls  # every tracked source, not HOT
+        assert [r[0] for r in overview.sources.rows()] == [
+            "203.0.113.7", "198.51.100.20", "198.51.100.25", "192.168.10.21", "192.168.10.22",
+            "192.168.11.24",
+        ]  # fmt: skip
         # every box is on screen: nothing of the overview needs scrolling at 120x40
         body = app.query_one("#overview-body")
         assert body.max_scroll_y == 0
@@ -176,3 +180,17 @@ def test_since_start_lines_come_from_the_counters_the_server_publishes():
     ]
     # a server without registrar or dialog counters: only what it has
     assert [label for label, _ in since_start({"core:rcv_replies_4xx": 2})] == ["Final replies"]
+
+
+async def test_a_refused_statistics_read_is_not_a_counter_reset():
+    from kamtool.errors import RpcError
+
+    app, source, clock = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        source.client.results["stats.get_statistics"] = RpcError(500, "stats not loaded")
+        clock.now += 2.0
+        app.poll_all()
+        await settle(pilot)
+        assert app.stats == {}
+        assert not [e for e in app.events.events if e.kind.startswith(("counters", "errors"))]
