@@ -45,7 +45,13 @@ class Glance(Widget):
         self.sampled_at = 0.0
         self.error: str | None = None
 
-    def rows(self) -> list[Row]:
+    def count(self) -> int:
+        """How many rows there are."""
+        return 0
+
+    def rows(self, limit: int | None = None) -> list[Row]:
+        """The first ``limit`` rows (all with None), formatted: only what is shown is built
+        (a busy server has thousands of contacts, and this runs every second)."""
         return []
 
     def tick(self, now: float) -> None:
@@ -63,24 +69,24 @@ class Glance(Widget):
         its ``max-height``; :meth:`render` then cuts to what fits)."""
         if self.error:
             return 1
-        rows = len(self.rows())
+        rows = self.count()
         return rows + 1 if rows else 1
 
     def render(self) -> RenderableType:
         if self.error:
             return Text(f"not available: {self.error}", style="italic yellow")
-        rows = self.rows()
-        if not rows:
+        total = self.count()
+        if not total:
             return Text(self.EMPTY, style="dim italic")
         fit = max(1, self.content_size.height - 1)  # one line for the header
-        shown = rows if len(rows) <= fit else rows[: max(0, fit - 1)]
+        shown = self.rows(fit if total <= fit else max(0, fit - 1))
         table = Table(box=None, expand=True, show_edge=False, pad_edge=False,
                       header_style="bold", padding=(0, 1))  # fmt: skip
         for header, options in self.COLUMNS:
             table.add_column(header, no_wrap=True, overflow="ellipsis", **options)
         for row in shown:
             table.add_row(*row)
-        hidden = len(rows) - len(shown)
+        hidden = total - len(shown)
         if not hidden:
             return table
         return Group(table, Text(f"… {hidden} more{self.MORE}", style="dim"))
@@ -107,10 +113,13 @@ class CallsGlance(Glance):
         self.border_title = f"Calls now: {len(self.dialogs)} ({detail})" if detail else "Calls now"
         self.refresh(layout=True)
 
-    def rows(self) -> list[Row]:
+    def count(self) -> int:
+        return len(self.dialogs)
+
+    def rows(self, limit: int | None = None) -> list[Row]:
         elapsed = self.now - self.sampled_at
         out: list[Row] = []
-        for d in self.dialogs:
+        for d in self.dialogs[:limit]:
             state = Text(d.state_name, style="green" if d.state in (3, 4) else "yellow")
             out.append([short_uri(d.from_uri), short_uri(d.to_uri), state, running(d, elapsed)])
         return out
@@ -139,12 +148,15 @@ class RegistrationsGlance(Glance):
         self.border_subtitle = " · ".join(f"{p} {n}" for p, n in sorted(protos.items()))
         self.refresh(layout=True)
 
-    def rows(self) -> list[Row]:
+    def count(self) -> int:
+        return len(self.contacts)
+
+    def rows(self, limit: int | None = None) -> list[Row]:
         elapsed = self.now - self.sampled_at
         return [
             [c.aor, short_uri(c.address), c.transport, countdown(c.expires, elapsed),
              c.user_agent or "-"]
-            for c in self.contacts
+            for c in self.contacts[:limit]
         ]  # fmt: skip
 
 
@@ -166,10 +178,13 @@ class SourcesGlance(Glance):
         self.error = None
         self.refresh(layout=True)
 
-    def rows(self) -> list[Row]:
+    def count(self) -> int:
+        return len(self.entries)
+
+    def rows(self, limit: int | None = None) -> list[Row]:
         style = {"HOT": "bold red", "WARM": "yellow"}
         return [[e.address, str(e.hits_curr + e.hits_prev), Text(e.status, style.get(e.status, ""))]
-                for e in self.entries]  # fmt: skip
+                for e in self.entries[:limit]]  # fmt: skip
 
 
 class BansGlance(Glance):
@@ -188,6 +203,9 @@ class BansGlance(Glance):
         self.border_title = f"Bans: {len(self.bans)}" if self.bans else "Bans"
         self.refresh(layout=True)
 
-    def rows(self) -> list[Row]:
+    def count(self) -> int:
+        return len(self.bans)
+
+    def rows(self, limit: int | None = None) -> list[Row]:
         elapsed = self.now - self.sampled_at
-        return [[b.address, ban_expiry(b, elapsed)] for b in self.bans]
+        return [[b.address, ban_expiry(b, elapsed)] for b in self.bans[:limit]]
