@@ -84,7 +84,8 @@ def test_demo_calls_with_digest_ringing_answer_ack_and_bye(tmp_path):
     rpc_port = int(re.search(r"JSON-RPC http://127\.0\.0\.1:(\d+)/RPC", out).group(1))
     assert_free(proxy_port)
     assert_free(rpc_port)
-    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").rglob("*"))
+    # nor anything in HOME or the runtime directory (no discovery record, no database)
+    assert [p.name for p in tmp_path.iterdir()] == ["tmp"]
 
 
 def test_demo_json_reports_the_call(tmp_path):
