@@ -18,11 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """``kamtool demo ARGS`` in a child with its own HOME and TMPDIR (to see what stays)."""
-    temp = tmp_path / "tmp"
-    temp.mkdir()
+    """``kamtool demo ARGS`` in a child whose HOME (with the XDG directories and TMPDIR in
+    it) is ``tmp_path/user``, to see what stays behind."""
+    user = tmp_path / "user"
+    (user / "tmp").mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAMTOOL_")}
-    env.update(HOME=str(tmp_path), TMPDIR=str(temp), XDG_RUNTIME_DIR=str(tmp_path / "run"),
+    env.update(HOME=str(user), TMPDIR=str(user / "tmp"), XDG_RUNTIME_DIR=str(user / "run"),
+               XDG_CONFIG_HOME=str(user / ".config"), XDG_DATA_HOME=str(user / ".local/share"),
                PYTHONPATH=str(ROOT))  # fmt: skip
     return subprocess.run(
         [sys.executable, "-m", "kamtool", "demo", "--no-monitor", "--hold", "0.2", *args],
@@ -79,13 +81,13 @@ def test_demo_calls_with_digest_ringing_answer_ack_and_bye(tmp_path):
     assert "the proxy's dialog: confirmed; BYE: 200" in out
     assert "accounted (acc): INVITE 200 OK" in out and "accounted (acc): BYE 200 OK" in out
     # nothing left behind: no temporary directory, the proxy's ports free again
-    assert list((tmp_path / "tmp").iterdir()) == []
+    assert list((tmp_path / "user" / "tmp").iterdir()) == []
     proxy_port = int(re.search(r"on udp:127\.0\.0\.1:(\d+)", out).group(1))
     rpc_port = int(re.search(r"JSON-RPC http://127\.0\.0\.1:(\d+)/RPC", out).group(1))
     assert_free(proxy_port)
     assert_free(rpc_port)
     # nor anything in HOME or the runtime directory (no discovery record, no database)
-    assert [p.name for p in tmp_path.iterdir()] == ["tmp"]
+    assert [p.name for p in (tmp_path / "user").iterdir()] == ["tmp"]
 
 
 def test_demo_json_reports_the_call(tmp_path):
@@ -101,7 +103,7 @@ def test_demo_json_reports_the_call(tmp_path):
         ("BYE", "200"),
     ]
     assert "password" not in proc.stdout.lower()
-    assert list((tmp_path / "tmp").iterdir()) == []
+    assert list((tmp_path / "user" / "tmp").iterdir()) == []
 
 
 def test_demo_without_a_terminal_asks_for_no_monitor():
