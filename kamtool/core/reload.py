@@ -30,6 +30,7 @@ RELOAD_METHODS = {
     "trusted": "permissions.trustedReload",
     "dispatcher": "dispatcher.reload",
     "domain": "domain.reload",
+    "dialplan": "dialplan.reload",
 }
 
 
