@@ -31,6 +31,7 @@ RELOAD_METHODS = {
     "dispatcher": "dispatcher.reload",
     "domain": "domain.reload",
     "dialplan": "dialplan.reload",
+    "mtree": "mtree.reload",
 }
 
 

@@ -20,7 +20,17 @@ from kamtool.errors import AlreadyExists, BadInput, DatabaseUnavailable, Kamtool
 # (address -> permissions.addressReload, trusted -> permissions.trustedReload,
 # dispatcher -> dispatcher.reload, domain -> domain.reload; subscriber/alias/acl need none
 # because auth_db, alias_db and group read the database on every request).
-KINDS = ("subscriber", "address", "trusted", "dispatcher", "domain", "alias", "acl", "dialplan")
+KINDS = (
+    "subscriber",
+    "address",
+    "trusted",
+    "dispatcher",
+    "domain",
+    "alias",
+    "acl",
+    "dialplan",
+    "mtree",
+)
 
 
 @dataclass

@@ -155,3 +155,51 @@ def test_dialplan_rows_written_by_kamctl_are_shown(server):
     ]
     server.ok("dialplan", "reload")
     assert server.ok("--json", "dialplan", "translate", "4", "44207").json()["Output"] == "+44207"
+
+
+# ----------------------------------------------------------------------------- mtree
+
+CHARS = ("--char-list", "0123456789*#+")  # the test cfg's char_list
+MTREE_ROWS = [
+    ("cc", "49", "de"), ("cc", "4930", "berlin"), ("cc", "1", "nanp"), ("cc", "1212", "nyc"),
+    ("cc", "+44", "uk"), ("cc", "*9", "star"), ("gw", "0", "local"), ("gw", "00", "intl"),
+]  # fmt: skip
+MTREE_INPUTS = [
+    ("cc", "493012"), ("cc", "4931"), ("cc", "49"), ("cc", "4"), ("cc", "12125550"),
+    ("cc", "1213"), ("cc", "+4420"), ("cc", "*90"), ("cc", "49a"), ("cc", "1x"),
+    ("cc", "5"), ("gw", "0049"), ("gw", "0"), ("gw", "1"), ("none", "1"),
+]  # fmt: skip
+
+
+def test_mtree_rows_reach_kamailio_and_matches_agree(server):
+    server.clear("mtrees")
+    for row in MTREE_ROWS:
+        server.ok("mtree", "add", *row, *CHARS)
+    listed = server.ok("--json", "mtree", "list").json()
+    assert sorted((r["tname"], r["tprefix"], r["tvalue"]) for r in listed) == sorted(MTREE_ROWS)
+    summary = {r["tname"]: r for r in server.ok("--json", "mtree", "summary").json()}
+    assert summary["cc"]["nritems"] == 6 and summary["gw"]["nritems"] == 2
+    for tname, value in MTREE_INPUTS:
+        live = server.kt("--json", "mtree", "match", tname, value)
+        offline = server.kt("--json", "mtree", "match", "--offline", *CHARS, tname, value)
+        assert live.exit_code == offline.exit_code, (tname, value, live.stdout, offline.stdout)
+        if live.exit_code != 0:
+            assert live.exit_code == 3, live.stderr
+            continue
+        (a,), (b,) = live.json(), offline.json()
+        assert a["TVALUE"] == b["TVALUE"], (tname, value)
+        # Kamailio's PREFIX is the part it walked; kamtool's the prefix that matched
+        assert a["PREFIX"].startswith(b["PREFIX"]) and value.startswith(a["PREFIX"])
+        every = server.kt("--json", "mtree", "match", "--offline", "--all", *CHARS, tname, value)
+        live_all = server.ok("--json", "mtree", "match", "--all", tname, value).json()
+        assert live_all == every.json()[-1:]  # Kamailio's JSON-RPC keeps the last one only
+
+
+def test_mtree_removal_and_csv_import_reach_kamailio(server):
+    server.clear("mtrees")
+    csv = "tname;tprefix;tvalue\n" + "".join(f"big;{n};v{n}\n" for n in range(100, 400))
+    server.ok("mtree", "import", "-", stdin=csv)
+    assert server.ok("--json", "mtree", "match", "big", "1234").json()[0]["TVALUE"] == "v123"
+    server.ok("mtree", "rm", "big", "123")
+    assert server.kt("mtree", "match", "big", "1234").exit_code == 3
+    assert len(server.ok("--json", "mtree", "list", "big").json()) == 299
