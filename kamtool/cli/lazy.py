@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alias": ("kamtool.cli.alias", "User aliases (dbaliases table)."),
     "dialplan": ("kamtool.cli.dialplan", "Number translation rules (dialplan table)."),
     "mtree": ("kamtool.cli.mtree", "Prefix trees (mtrees table)."),
+    "uacreg": ("kamtool.cli.uacreg", "Upstream registrations (uac module, uacreg table)."),
     "acc": ("kamtool.cli.acc", "Call detail records (acc, missed_calls tables)."),
     "acl": ("kamtool.cli.acl", "ACL groups of users (grp table)."),
     "ul": ("kamtool.cli.ul", "Registrations in the running server (usrloc)."),

@@ -203,3 +203,39 @@ def test_mtree_removal_and_csv_import_reach_kamailio(server):
     server.ok("mtree", "rm", "big", "123")
     assert server.kt("mtree", "match", "big", "1234").exit_code == 3
     assert len(server.ok("--json", "mtree", "list", "big").json()) == 299
+
+
+# ----------------------------------------------------------------------------- uacreg
+
+
+def test_uacreg_rows_reach_kamailio_and_the_runtime_commands(server):
+    from tests.support.ports import free_port
+
+    server.clear("uacreg")
+    upstream = f"127.0.0.1:{free_port()}"  # nothing answers there: loopback only
+    for n in (1, 2):
+        server.ok(
+            "uacreg", "add", f"line{n}", f"100{n}", "127.0.0.1", f"49300{n}", upstream, "",
+            f"49300{n}", f"pw-{n}", f"sip:{upstream}", "600", "--reg-delay", "300",
+        )  # fmt: skip
+    live = server.ok("--json", "uacreg", "list").json()
+    assert [(r["l_uuid"], r["r_username"], r["expires"]) for r in live] == [
+        ("line1", "493001", 600), ("line2", "493002", 600),
+    ]  # fmt: skip
+    assert all("auth_password" not in r for r in live)
+    with_secrets = server.ok("--json", "uacreg", "list", "--secrets").json()
+    assert [r["auth_password"] for r in with_secrets] == ["pw-1", "pw-2"]
+    info = server.ok("--json", "uacreg", "info", "493002", "--by", "r_username").json()
+    assert info["l_uuid"] == "line2" and "auth_password" not in info
+    server.ok("uacreg", "disable", "line1")
+    assert "disabled" in server.ok("--json", "uacreg", "info", "line1").json()["state"]
+    server.ok("uacreg", "enable", "line1")
+    assert "disabled" not in server.ok("--json", "uacreg", "info", "line1").json()["state"]
+    assert server.kt("uacreg", "info", "nope").exit_code == 3
+    # a password change reaches the server with refresh; removal with the reload
+    server.ok("uacreg", "passwd", "line2", "new-pw", "--no-reload")
+    server.ok("uacreg", "refresh", "line2")
+    got = server.ok("--json", "uacreg", "info", "line2", "--secrets").json()
+    assert got["auth_password"] == "new-pw"
+    server.ok("uacreg", "rm", "line1")
+    assert [r["l_uuid"] for r in server.ok("--json", "uacreg", "list").json()] == ["line2"]
