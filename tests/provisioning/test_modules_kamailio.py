@@ -239,3 +239,59 @@ def test_uacreg_rows_reach_kamailio_and_the_runtime_commands(server):
     assert got["auth_password"] == "new-pw"
     server.ok("uacreg", "rm", "line1")
     assert [r["l_uuid"] for r in server.ok("--json", "uacreg", "list").json()] == ["line2"]
+
+
+# ----------------------------------------------------------------------------- speeddial, avp
+
+
+def probe(port: int, kind: str, from_user: str, to_user: str) -> tuple[int, str]:
+    """An OPTIONS with ``X-Probe: kind`` to the test cfg; (status, reason) of its answer."""
+    import socket
+    import uuid
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        lport = sock.getsockname()[1]
+        call_id = uuid.uuid4().hex
+        request = (
+            f"OPTIONS sip:{to_user}@127.0.0.1 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{lport};branch=z9hG4bK{call_id[:12]};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:{from_user}@127.0.0.1>;tag={call_id[:6]}\r\n"
+            f"To: <sip:{to_user}@127.0.0.1>\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nX-Probe: {kind}\r\n"
+            "Content-Length: 0\r\n\r\n"
+        )
+        sock.sendto(request.encode(), ("127.0.0.1", port))
+        status_line = sock.recv(65535).decode(errors="replace").split("\r\n", 1)[0]
+    _, code, reason = status_line.split(" ", 2)
+    return int(code), reason
+
+
+def test_speeddial_and_preferences_are_used_by_kamailio(server):
+    server.clear("speed_dial", "usr_preferences")
+    port = server.k.sip_port
+    assert probe(port, "sd", "1001", "12")[0] == 404
+    server.ok("--domain", "127.0.0.1", "speeddial", "add", "1001", "12", "sip:4930123@127.0.0.1")
+    assert probe(port, "sd", "1001", "12") == (200, "sip:4930123@127.0.0.1")
+    assert probe(port, "sd", "1002", "12")[0] == 404  # another user's short number
+    server.ok("--domain", "127.0.0.1", "speeddial", "rm", "1001", "12")
+    assert probe(port, "sd", "1001", "12")[0] == 404
+    assert probe(port, "avp", "1001", "x")[0] == 404
+    server.ok("avp", "add", "1001@127.0.0.1", "callfwd", "0", "sip:voicemail@127.0.0.1")
+    assert probe(port, "avp", "1001", "x") == (200, "sip:voicemail@127.0.0.1")
+
+
+@KAMCTL
+def test_speeddial_and_avp_rows_written_by_kamctl_are_shown(server):
+    server.clear("speed_dial", "usr_preferences")
+    server.k.kamctl("speeddial", "add", "1001@127.0.0.1", "7@127.0.0.1", "sip:7777@127.0.0.1", "x")
+    server.k.kamctl("avp", "add", "1001@127.0.0.1", "lang", "0", "de")
+    sd = server.ok("--json", "speeddial", "show", "1001@127.0.0.1").json()
+    assert [(r["sd_username"], r["new_uri"], r["description"]) for r in sd] == [
+        ("7", "sip:7777@127.0.0.1", "x")
+    ]
+    prefs = server.ok("--json", "avp", "list", "-u", "1001@127.0.0.1").json()
+    assert [(r["attribute"], r["type"], r["value"]) for r in prefs] == [("lang", 0, "de")]
+    assert prefs[0]["last_modified"]  # kamctl's NOW() reads back as a date
