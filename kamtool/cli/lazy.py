@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "avp": ("kamtool.cli.avp", "User preferences loaded as AVPs (usr_preferences table)."),
     "rpid": ("kamtool.cli.rpid", "Remote-Party-ID of users (rpid preference)."),
     "subscriber": ("kamtool.cli.subscriber_attrs", "Extra columns of subscriber rows (kamcli setattrs/setattri/setattrnull)."),
+    "lcr": ("kamtool.cli.lcr", "Least cost routing: gateways, rules, targets (lcr tables)."),
     "acc": ("kamtool.cli.acc", "Call detail records (acc, missed_calls tables)."),
     "acl": ("kamtool.cli.acl", "ACL groups of users (grp table)."),
     "ul": ("kamtool.cli.ul", "Registrations in the running server (usrloc)."),

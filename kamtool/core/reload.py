@@ -32,6 +32,7 @@ RELOAD_METHODS = {
     "domain": "domain.reload",
     "dialplan": "dialplan.reload",
     "mtree": "mtree.reload",
+    "lcr": "lcr.reload",
 }
 
 

@@ -1,0 +1,210 @@
+"""Kamailio's lcr gateway selection (``load_gws``) as a pure function of the lcr tables.
+
+As Kamailio 5.6's lcr module selects for a request URI user, a From URI and a request
+URI in one ``lcr_id``:
+
+* rules are tried by prefix length, longest first; a rule applies when its ``prefix``
+  starts the URI user, its ``from_uri`` regex (if any) is found in the From URI, its
+  ``request_uri`` regex (if any) in the request URI, and its ``mt_tvalue`` (if any, and
+  a From URI was given) is among the mtree values of the From user;
+* each applying rule contributes its targets, except defunct and inactive gateways;
+  a rule with ``stopper`` ends the search after it; disabled rules were never loaded;
+* the gateways are ordered by prefix length (longer first), then priority (lower first),
+  then ``weight x random`` (bigger first), and each gateway is kept once, where it
+  ranks best.
+
+Rules of one prefix length are tried in reverse load order (the module inserts each at
+the head of its hash chain); this only matters with ``stopper``. A rule with a
+``request_uri`` pattern when no request URI is given makes Kamailio's whole selection
+fail, as here (:class:`LcrError`).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMES = {1: "sip", 2: "sips"}
+TRANSPORTS = {1: "udp", 2: "tcp", 3: "tls", 4: "sctp"}
+MAX_PREFIX = 16
+
+
+class LcrError(ValueError):
+    """A row Kamailio would refuse, or a selection it would fail."""
+
+
+@dataclass
+class Gateway:
+    """One ``lcr_gw`` row."""
+
+    id: int
+    lcr_id: int
+    gw_name: str | None = None
+    ip_addr: str | None = None
+    hostname: str | None = None
+    port: int | None = None
+    params: str | None = None
+    uri_scheme: int | None = None
+    transport: int | None = None
+    strip: int | None = None
+    prefix: str | None = None
+    tag: str | None = None
+    flags: int = 0
+    defunct: int | None = None
+
+    @property
+    def uri(self) -> str:
+        """The gateway's URI as lcr builds it (scheme, host, port, params, transport)."""
+        scheme = SCHEMES.get(self.uri_scheme or 1, "sip")
+        host = self.hostname or self.ip_addr or "0.0.0.0"
+        if self.ip_addr and ":" in self.ip_addr and not self.hostname:
+            host = f"[{self.ip_addr}]"
+        port = f":{self.port}" if self.port else ""
+        transport = f";transport={TRANSPORTS[self.transport]}" if self.transport else ""
+        return f"{scheme}:{host}{port}{self.params or ''}{transport}"
+
+
+@dataclass
+class LcrRule:
+    """One enabled ``lcr_rule`` row with its targets ``(gw_id, priority, weight)``."""
+
+    id: int
+    lcr_id: int
+    prefix: str = ""
+    from_uri: str | None = None
+    request_uri: str | None = None
+    mt_tvalue: str | None = None
+    stopper: int = 0
+    targets: list[tuple[int, int, int]] = field(default_factory=list)
+    _from: re.Pattern[str] | None = field(default=None, repr=False)
+    _ruri: re.Pattern[str] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.prefix) > MAX_PREFIX:
+            raise LcrError(f"rule {self.id}: prefix longer than {MAX_PREFIX}")
+        self._from = _compile(self.from_uri, f"rule {self.id} from_uri")
+        self._ruri = _compile(self.request_uri, f"rule {self.id} request_uri")
+
+
+def _compile(pattern: str | None, what: str) -> re.Pattern[str] | None:
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise LcrError(f"{what} '{pattern}' is not a valid regular expression: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Selected:
+    """A gateway chosen for a call, with the rule and target that brought it."""
+
+    gateway: Gateway
+    rule_id: int
+    prefix_len: int
+    priority: int
+    weight: int
+
+
+class Lcr:
+    """The gateways and enabled rules of every lcr_id."""
+
+    def __init__(self, gateways: Iterable[Gateway], rules: Iterable[LcrRule]) -> None:
+        self.gateways = {g.id: g for g in gateways}
+        self.rules: dict[int, list[LcrRule]] = {}
+        for rule in sorted(rules, key=lambda r: r.id):
+            self.rules.setdefault(rule.lcr_id, []).append(rule)
+
+    @classmethod
+    def from_rows(
+        cls,
+        gws: Iterable[Mapping[str, Any]],
+        rules: Iterable[Mapping[str, Any]],
+        targets: Iterable[Mapping[str, Any]],
+    ) -> Lcr:
+        gateways = [
+            Gateway(**{k: g[k] for k in Gateway.__dataclass_fields__ if k in g}) for g in gws
+        ]
+        by_rule: dict[int, list[tuple[int, int, int]]] = {}
+        for t in sorted(targets, key=lambda t: t["id"]):
+            by_rule.setdefault(t["rule_id"], []).append((t["gw_id"], t["priority"], t["weight"]))
+        loaded = [
+            LcrRule(
+                id=r["id"], lcr_id=r["lcr_id"], prefix=r.get("prefix") or "",
+                from_uri=r.get("from_uri"), request_uri=r.get("request_uri"),
+                mt_tvalue=r.get("mt_tvalue"), stopper=r.get("stopper") or 0,
+                targets=by_rule.get(r["id"], []),
+            )
+            for r in rules
+            if r.get("enabled", 1)
+        ]  # fmt: skip
+        return cls(gateways, loaded)
+
+    def select(
+        self,
+        lcr_id: int,
+        uri_user: str,
+        from_uri: str = "",
+        request_uri: str = "",
+        *,
+        now: float = 0,
+        inactive: Iterable[int] = (),
+        mt_values: Callable[[str], list[str]] | None = None,
+        rng: Callable[[], int] | None = None,
+    ) -> list[Selected]:
+        """The gateways for a call, best first (``load_gws``); ``now`` compares with
+        ``defunct`` (a time until which a gateway is out), ``inactive`` are gateway ids
+        that failed their pings, ``mt_values(user)`` gives the mtree values of the From
+        user and ``rng`` draws the 23-bit random numbers that scale the weights."""
+        draw = rng or (lambda: random.getrandbits(31) >> 8)
+        off = set(inactive)
+        rules = self.rules.get(lcr_id, [])
+        lengths = sorted({len(r.prefix) for r in rules}, reverse=True)
+        from_user = _uri_user(from_uri)
+        found: list[Selected] = []
+        for length in lengths:
+            if len(uri_user) < length:
+                continue
+            for rule in reversed([r for r in rules if len(r.prefix) == length]):
+                if not uri_user.startswith(rule.prefix):
+                    continue
+                if rule._from is not None and not rule._from.search(from_uri):
+                    continue
+                if from_uri and rule.mt_tvalue:
+                    values = mt_values(from_user) if mt_values is not None else []
+                    if rule.mt_tvalue not in values:
+                        continue
+                if rule._ruri is not None:
+                    if not request_uri:
+                        raise LcrError(
+                            f"rule {rule.id} has a request_uri pattern and no request URI was given"
+                        )
+                    if not rule._ruri.search(request_uri):
+                        continue
+                for gw_id, priority, weight in rule.targets:
+                    gw = self.gateways.get(gw_id)
+                    if gw is None or gw_id in off or (gw.defunct or 0) > now:
+                        continue
+                    found.append(Selected(gw, rule.id, length, priority, weight * draw()))
+                if rule.stopper:
+                    return _ranked(found)
+        return _ranked(found)
+
+
+def _uri_user(uri: str) -> str:
+    m = re.match(r"^(?:sips?:)?([^@;?]*)@", uri.strip("<>"), re.IGNORECASE)
+    return m.group(1) if m else ""
+
+
+def _ranked(found: list[Selected]) -> list[Selected]:
+    ordered = sorted(found, key=lambda s: (-s.prefix_len, s.priority, -s.weight))
+    seen: set[int] = set()
+    best = []
+    for s in ordered:
+        if s.gateway.id not in seen:
+            seen.add(s.gateway.id)
+            best.append(s)
+    return best
