@@ -296,12 +296,19 @@ def select(
 # ----------------------------------------------------------------------------- CSV
 
 
+def _cells(cells: Mapping[str, str], columns: tuple[str, ...]) -> dict[str, Any]:
+    """The cells as keyword arguments of gw_values / rule_values (lcr_id is ``lcr``)."""
+    kwargs: dict[str, Any] = {k: cells.get(k) for k in columns if k in cells}
+    kwargs["lcr"] = kwargs.pop("lcr_id", None)
+    return kwargs
+
+
 def _gw_cells(cells: Mapping[str, str]) -> dict[str, Any]:
-    return gw_values(**{k: cells.get(k) for k in GW_COLUMNS if k in cells})
+    return gw_values(**_cells(cells, GW_COLUMNS))
 
 
 def _rule_cells(cells: Mapping[str, str]) -> dict[str, Any]:
-    return rule_values(**{k: cells.get(k) for k in RULE_COLUMNS if k in cells})
+    return rule_values(**_cells(cells, RULE_COLUMNS))
 
 
 def import_csv(db: peewee.Database, stream: TextIO, table: str) -> Change:
