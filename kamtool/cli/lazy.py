@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rpid": ("kamtool.cli.rpid", "Remote-Party-ID of users (rpid preference)."),
     "subscriber": ("kamtool.cli.subscriber_attrs", "Extra columns of subscriber rows (kamcli setattrs/setattri/setattrnull)."),
     "lcr": ("kamtool.cli.lcr", "Least cost routing: gateways, rules, targets (lcr tables)."),
+    "cr": ("kamtool.cli.cr", "Carrier routing: carriers, domains, routes (carrierroute tables)."),
     "acc": ("kamtool.cli.acc", "Call detail records (acc, missed_calls tables)."),
     "acl": ("kamtool.cli.acl", "ACL groups of users (grp table)."),
     "ul": ("kamtool.cli.ul", "Registrations in the running server (usrloc)."),

@@ -33,6 +33,7 @@ RELOAD_METHODS = {
     "dialplan": "dialplan.reload",
     "mtree": "mtree.reload",
     "lcr": "lcr.reload",
+    "carrierroute": "cr.reload_routes",
 }
 
 

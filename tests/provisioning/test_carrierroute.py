@@ -1,0 +1,82 @@
+"""`kamtool cr`: carrierroute's names, routes and failure routes on each engine, and a real
+Kamailio 5.6 loading them (cr.dump_routes after cr.reload_routes), with kamctl's rows."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.provisioning.conftest import create_standard_tables, rows
+from tests.support.cli import invoke
+from tests.support.kamailio import kamailio_available
+from tests.support.require import unavailable
+
+
+def kt(url: str, *args: str):
+    return invoke("--db", url, *args)
+
+
+def ok(url: str, *args: str):
+    r = kt(url, *args)
+    assert r.exit_code == 0, (args, r.stdout, r.stderr)
+    return r
+
+
+def test_names_routes_failure_routes(url):
+    ok(url, "cr", "carrier", "add", "1", "default")
+    ok(url, "cr", "domain", "add", "1", "proxy")
+    ok(url, "cr", "domain", "add", "2", "fallback")
+    assert kt(url, "cr", "carrier", "add", "1", "other").exit_code == 4
+    assert kt(url, "cr", "carrier", "add", "2", "default").exit_code == 4
+    ok(url, "cr", "route", "add", "1", "49", "1", "gw1.example.com", "0.5", "2", "+49", "",
+       "--comment", "germany")  # fmt: skip
+    ok(url, "cr", "route", "add", "1", "49", "1", "gw2.example.com", "0.5")
+    assert rows(url, "carrierroute", "carrier, domain, scan_prefix, prob, strip, rewrite_host, "
+                "rewrite_prefix, description") == [
+        (1, 1, "49", 0.5, 2, "gw1.example.com", "+49", "germany"),
+        (1, 1, "49", 0.5, 0, "gw2.example.com", "", None),
+    ]  # fmt: skip
+    assert kt(url, "cr", "route", "add", "9", "49", "1", "gw").exit_code == 3  # no carrier 9
+    assert kt(url, "cr", "route", "add", "1", "4", "2", "gw", "1.5").exit_code == 2
+    zero = kt(url, "cr", "route", "add", "1", "4", "2", "gw", "0")
+    assert zero.exit_code == 2 and "probability 0" in zero.stderr
+    ok(url, "cr", "failure", "add", "1", "1", "49", "gw1.example.com", "5..", "2")
+    assert kt(url, "cr", "failure", "add", "1", "1", "49", "gw1", "5x.", "2").exit_code == 2
+    assert kt(url, "cr", "failure", "add", "1", "1", "49", "gw1", "503", "7").exit_code == 3
+    busy = kt(url, "cr", "domain", "rm", "2")
+    assert busy.exit_code == 2 and "routes still use domain 2" in busy.stderr
+    (fid,) = rows(url, "carrierfailureroute", "id")[0]
+    ok(url, "cr", "failure", "rm", str(fid))
+    ok(url, "cr", "domain", "rm", "2")
+    r = ok(url, "--json", "cr", "route", "rm", "1", "49", "1").json()
+    assert r["count"] == 2
+    assert [c["carrier"] for c in ok(url, "--json", "cr", "carrier", "show").json()] == ["default"]
+
+
+@pytest.mark.kamailio
+def test_kamailio_loads_the_routes_and_kamctls_rows_are_shown(tmp_path):
+    if not kamailio_available():
+        unavailable("kamailio 5.6 is not installed (scripts/test installs it)")
+    from tests.support.kamailio_modules import ModulesKamailio
+
+    url = "sqlite:///" + str(tmp_path / "cr.sqlite")
+    create_standard_tables(url)
+    # carrierroute does not start without a carrier: provision before starting
+    ok(url, "cr", "carrier", "add", "1", "default", "--no-reload")
+    ok(url, "cr", "domain", "add", "1", "proxy", "--no-reload")
+    ok(url, "cr", "route", "add", "1", "49", "1", "gw1.example.com", "1", "0", "+49", "--no-reload")
+    with ModulesKamailio(tmp_path, db=url, carrierroute=True) as k:
+        rpc = ("--rpc", k.rpc_http_url)
+        dumped = ok(url, *rpc, "--json", "cr", "dump").json()
+        assert [(d["carrier"], d["domain"], d["host"], d["rewrite_prefix"]) for d in dumped] == [
+            ("default", "proxy", "gw1.example.com", "+49")
+        ]
+        ok(url, *rpc, "cr", "route", "add", "1", "44", "1", "gw2.example.com", "1")  # reloads
+        hosts = sorted(d["host"] for d in ok(url, *rpc, "--json", "cr", "dump").json())
+        assert hosts == ["gw1.example.com", "gw2.example.com"]
+        k.kamctl("cr", "addcarrier", "1", "33", "1", "gw3.example.com", "1", "1", "+33")
+        shown = ok(url, "--json", "cr", "route", "show").json()
+        assert ("33", "gw3.example.com", 1, "+33") in [
+            (r["scan_prefix"], r["rewrite_host"], r["strip"], r["rewrite_prefix"]) for r in shown
+        ]
+        ok(url, *rpc, "cr", "reload")
+        assert len(ok(url, *rpc, "--json", "cr", "dump").json()) == 3
