@@ -208,6 +208,10 @@ def select(
     offline: Annotated[
         bool, typer.Option("--offline", help="Select from the database, without a server.")
     ] = False,
+    mtree: Annotated[
+        str | None, _opt("--mtree", "With --offline: lcr's mtree tree (for mt_tvalue rules).")
+    ] = None,
+    char_list: Annotated[str | None, _opt("--char-list", "mtree's char_list.")] = None,
 ) -> None:
     """The gateways a call would try, best first (lcr.load_gws, or --offline)."""
     from kamtool.core import validate
@@ -217,7 +221,9 @@ def select(
         from kamtool.core import lcr
 
         with provision.database() as db:
-            rows = lcr.select(db, number, uri_user, from_uri, request_uri)
+            rows = lcr.select(
+                db, number, uri_user, from_uri, request_uri, mtree=mtree, char_list=char_list
+            )
     else:
         from kamtool.cli.runtime import client
         from kamtool.core.runtime import lcr as rt

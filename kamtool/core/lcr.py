@@ -280,14 +280,33 @@ def gw_public(gw: Any) -> dict[str, Any]:
 
 
 def select(
-    db: peewee.Database, lcr: Any, uri_user: str, from_uri: str = "", request_uri: str = ""
+    db: peewee.Database,
+    lcr: Any,
+    uri_user: str,
+    from_uri: str = "",
+    request_uri: str = "",
+    *,
+    mtree: str | None = None,
+    char_list: str | None = None,
 ) -> list[dict[str, Any]]:
     """``lcr.load_gws`` offline: the gateways in the order Kamailio would try them (ties
-    of priority are broken by weighted chance, as in Kamailio)."""
+    of priority are broken by weighted chance, as in Kamailio). ``mtree`` names the tree
+    (lcr's ``mtree`` modparam) whose values of the From user ``mt_tvalue`` rules need."""
     import time
 
+    mt_values: Any = None
+    if mtree:
+        from kamtool.core import mtree as mtrees
+
+        trees = mtrees.load(db, char_list or mtrees.DEFAULT_CHAR_LIST)
+
+        def mt_values(user: str) -> list[str]:
+            return [m.value for m in trees.match_all(mtree, user)]
+
     try:
-        chosen = load(db).select(lcr_id(lcr), uri_user, from_uri, request_uri, now=time.time())
+        chosen = load(db).select(
+            lcr_id(lcr), uri_user, from_uri, request_uri, now=time.time(), mt_values=mt_values
+        )
     except LcrError as exc:
         raise BadInput(str(exc)) from None
     return [{**gw_public(s.gateway), "rule_id": s.rule_id, "priority": s.priority} for s in chosen]

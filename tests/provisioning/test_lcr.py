@@ -148,3 +148,16 @@ def test_csv_imports(url):
     assert rows(url, "lcr_rule_target", "lcr_id, rule_id, gw_id, priority, weight") == [
         (1, r1, g1, 1, 7)
     ]
+
+
+def test_offline_select_reads_mt_tvalue_from_an_mtree(sqlite_db):
+    url = sqlite_db
+    gw = ok(url, "--json", "lcr", "gw", "add", "10.0.0.9").json()["rows"][0]["id"]
+    rule = ok(url, "--json", "lcr", "rule", "add", "33", "--mt-tvalue", "gold").json()
+    ok(url, "lcr", "target", "add", str(rule["rows"][0]["id"]), str(gw), "1")
+    ok(url, "mtree", "add", "lcrtree", "555", "gold")
+    args = ("--json", "lcr", "select", "--offline", "--mtree", "lcrtree", "3312")
+    gold = ok(url, *args, "--from-uri", "sip:5551@x", "--request-uri", "sip:3312@x").json()
+    assert [g["gw_id"] for g in gold] == [gw]
+    other = ok(url, *args, "--from-uri", "sip:7771@x", "--request-uri", "sip:3312@x").json()
+    assert other == []
