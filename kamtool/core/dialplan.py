@@ -171,7 +171,9 @@ def translate(db: peewee.Database, dpid: str | int, value: str) -> dict[str, Any
     result = plan.translate(number, value)
     if result is None:
         raise NotFound(f"No translation of {value!r} in dialplan {number}")
-    return {"Output": result.output, "Attributes": result.attrs, "rule_id": result.rule.id}
+    # Kamailio answers null for a rule without attrs: the same here
+    attrs = result.attrs or None
+    return {"Output": result.output, "Attributes": attrs, "rule_id": result.rule.id}
 
 
 def _check_cells(cells: Mapping[str, str]) -> dict[str, Any]:

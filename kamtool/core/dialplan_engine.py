@@ -19,8 +19,8 @@ against ``dialplan.translate`` of a real Kamailio in tests/provisioning):
 * without a SIP message (``dialplan.translate`` over RPC, and offline) ``\\u`` and
   pseudo-variables are copied literally, as Kamailio does.
 
-Python's ``re`` stands in for PCRE: the expressions dialplans use (anchors, classes,
-groups, quantifiers) behave alike; PCRE-only syntax (``\\K``, ``\\R``, ``\\h``) is refused.
+Python's ``re`` stands in for PCRE (:mod:`kamtool.core.pcre` rewrites what differs and
+refuses the PCRE-only syntax it cannot check).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from kamtool.core.pcre import PcreError, compile_pcre
 
 OP_EQUAL, OP_REGEX, OP_FNMATCH = 0, 1, 2
 MATCH_OPS = {"equal": OP_EQUAL, "regexp": OP_REGEX, "regex": OP_REGEX, "fnmatch": OP_FNMATCH}
@@ -203,19 +205,12 @@ def fnmatch_regex(pattern: str) -> re.Pattern[str]:
 # ------------------------------------------------------------------ rules
 
 
-_PCRE_ONLY = re.compile(r"\\[KRhHvVX]|\(\*|\\g\{|\\Q")
-
-
 def compile_regex(expression: str, what: str) -> re.Pattern[str]:
     """``expression`` as PCRE would read it, or DialplanError naming ``what``."""
-    if _PCRE_ONLY.search(expression):
-        raise DialplanError(f"{what} '{expression}' uses PCRE-only syntax kamtool cannot check")
     try:
-        return re.compile(expression)
-    except re.error as exc:
-        raise DialplanError(
-            f"{what} '{expression}' is not a valid regular expression: {exc}"
-        ) from None
+        return compile_pcre(expression)
+    except PcreError as exc:
+        raise DialplanError(f"{what} '{expression}' {exc}") from None
 
 
 @dataclass

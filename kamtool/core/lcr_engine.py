@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kamtool.core.pcre import PcreError, compile_pcre
+
 SCHEMES = {1: "sip", 2: "sips"}
 TRANSPORTS = {1: "udp", 2: "tcp", 3: "tls", 4: "sctp"}
 MAX_PREFIX = 16
@@ -93,9 +95,9 @@ def _compile(pattern: str | None, what: str) -> re.Pattern[str] | None:
     if not pattern:
         return None
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise LcrError(f"{what} '{pattern}' is not a valid regular expression: {exc}") from None
+        return compile_pcre(pattern)
+    except PcreError as exc:
+        raise LcrError(f"{what} '{pattern}' {exc}") from None
 
 
 @dataclass(frozen=True)

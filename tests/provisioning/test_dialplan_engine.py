@@ -119,3 +119,17 @@ def test_replacement_tokens():
     assert tokens[2].raw == "$avp(x)[0]"
     assert tokens[4].value == "q"
     assert highest == 1
+
+
+def test_pcre_spellings_python_reads_differently():
+    from kamtool.core.pcre import PcreError, compile_pcre, to_python
+
+    assert to_python("^[[:digit:]x]+$") == "^[0-9x]+$"
+    assert compile_pcre("(?<cc>[[:digit:]]{2})(?'rest'.*)").match("4930").group("rest") == "30"
+    assert compile_pcre("a\\z").search("a\n") is None
+    assert compile_pcre("a\\Z").search("a\n") is not None
+    assert compile_pcre("[]a]").match("]")
+    assert compile_pcre("(?<=x)y").search("xy")  # a lookbehind stays one
+    for bad in ("[[:nope:]]", "a\\Kb", "(*SKIP)", "\\Qa\\E"):
+        with pytest.raises(PcreError):
+            compile_pcre(bad)
