@@ -117,8 +117,14 @@ class Lcr:
     def __init__(self, gateways: Iterable[Gateway], rules: Iterable[LcrRule]) -> None:
         self.gateways = {g.id: g for g in gateways}
         self.rules: dict[int, list[LcrRule]] = {}
+        # lcr_id -> prefix -> rules in the order they are tried (reverse load order)
+        self._by_prefix: dict[int, dict[str, list[LcrRule]]] = {}
+        self._lengths: dict[int, list[int]] = {}
         for rule in sorted(rules, key=lambda r: r.id):
             self.rules.setdefault(rule.lcr_id, []).append(rule)
+            self._by_prefix.setdefault(rule.lcr_id, {}).setdefault(rule.prefix, []).insert(0, rule)
+        for lcr_id, by_prefix in self._by_prefix.items():
+            self._lengths[lcr_id] = sorted({len(p) for p in by_prefix}, reverse=True)
 
     @classmethod
     def from_rows(
@@ -163,16 +169,13 @@ class Lcr:
         user and ``rng`` draws the 23-bit random numbers that scale the weights."""
         draw = rng or (lambda: random.getrandbits(31) >> 8)
         off = set(inactive)
-        rules = self.rules.get(lcr_id, [])
-        lengths = sorted({len(r.prefix) for r in rules}, reverse=True)
+        by_prefix = self._by_prefix.get(lcr_id, {})
         from_user = _uri_user(from_uri)
         found: list[Selected] = []
-        for length in lengths:
+        for length in self._lengths.get(lcr_id, []):
             if len(uri_user) < length:
                 continue
-            for rule in reversed([r for r in rules if len(r.prefix) == length]):
-                if not uri_user.startswith(rule.prefix):
-                    continue
+            for rule in by_prefix.get(uri_user[:length], ()):
                 if rule._from is not None and not rule._from.search(from_uri):
                     continue
                 if from_uri and rule.mt_tvalue:
