@@ -11,6 +11,7 @@ fail, as does a prefix given twice in one tree. Walks stop after 64 characters.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,17 +37,18 @@ class Mtree:
 
     def __init__(self, char_list: str = DEFAULT_CHAR_LIST) -> None:
         self.char_list = char_list or DEFAULT_CHAR_LIST
+        self._outside = re.compile("[^" + re.escape(self.char_list) + "]")
         self.trees: dict[str, dict[str, str]] = {}
-        # per tree, the prefixes that have a node below them ('' is the tree's head)
-        self._inner: dict[str, set[str]] = {}
+        # per tree, a trie as Kamailio builds it: node = [value or None, {char: node}]
+        self._tries: dict[str, list[Any]] = {}
 
     def check_prefix(self, prefix: str) -> None:
         if not prefix:
             raise MtreeError("the prefix must not be empty (Kamailio skips such rows)")
         if len(prefix) >= MAX_DEPTH:
             raise MtreeError(f"the prefix is longer than {MAX_DEPTH - 1} characters")
-        bad = sorted({c for c in prefix if c not in self.char_list})
-        if bad:
+        if self._outside.search(prefix):
+            bad = sorted({c for c in prefix if c not in self.char_list})
             raise MtreeError(
                 f"prefix '{prefix}' has character(s) {''.join(bad)!r} outside the mtree "
                 f"char_list '{self.char_list}'"
@@ -58,7 +60,13 @@ class Mtree:
         if prefix in tree:
             raise MtreeError(f"prefix '{prefix}' is twice in tree '{tname}'")
         tree[prefix] = value
-        self._inner.setdefault(tname, set()).update(prefix[:i] for i in range(len(prefix)))
+        node = self._tries.setdefault(tname, [None, {}])
+        for c in prefix:
+            child = node[1].get(c)
+            if child is None:
+                child = node[1][c] = [None, {}]
+            node = child
+        node[0] = value
 
     @classmethod
     def from_rows(
@@ -77,16 +85,19 @@ class Mtree:
     def walk(self, tname: str, value: str) -> list[Match] | None:
         """Every prefix of ``value`` in the tree, shortest first; None when the walk
         meets a character outside char_list before leaving the tree."""
-        tree = self.trees.get(tname, {})
-        inner = self._inner.get(tname, set())
+        children = self._tries.get(tname, [None, {}])[1]
         found: list[Match] = []
         for i, c in enumerate(value[:MAX_DEPTH]):
-            if value[:i] not in inner:  # left the tree
+            if not children:  # no node at this depth: the walk has left the tree
                 break
             if c not in self.char_list:
                 return None
-            if value[: i + 1] in tree:
-                found.append(Match(value[: i + 1], tree[value[: i + 1]]))
+            node = children.get(c)
+            if node is None:
+                break
+            if node[0] is not None:
+                found.append(Match(value[: i + 1], node[0]))
+            children = node[1]
         return found
 
     def match(self, tname: str, value: str) -> Match | None:
