@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from kamtool.core import csvrows, validate
-from kamtool.core.lcr_engine import SCHEMES, TRANSPORTS, Lcr, LcrError, _compile
+from kamtool.core.lcr_engine import SCHEMES, TRANSPORTS, Lcr, LcrError, compile_pattern
 from kamtool.core.writes import Change, reading, transaction
 from kamtool.db import models
 from kamtool.db.orm import peewee
@@ -140,8 +140,8 @@ def rule_values(
                                     minimum=0, maximum=1),
     }  # fmt: skip
     try:
-        _compile(values["from_uri"], "from_uri")
-        _compile(values["request_uri"], "request_uri")
+        compile_pattern(values["from_uri"], "from_uri")
+        compile_pattern(values["request_uri"], "request_uri")
     except LcrError as exc:
         raise BadInput(str(exc)) from None
     return values

@@ -87,11 +87,11 @@ class LcrRule:
     def __post_init__(self) -> None:
         if len(self.prefix) > MAX_PREFIX:
             raise LcrError(f"rule {self.id}: prefix longer than {MAX_PREFIX}")
-        self._from = _compile(self.from_uri, f"rule {self.id} from_uri")
-        self._ruri = _compile(self.request_uri, f"rule {self.id} request_uri")
+        self._from = compile_pattern(self.from_uri, f"rule {self.id} from_uri")
+        self._ruri = compile_pattern(self.request_uri, f"rule {self.id} request_uri")
 
 
-def _compile(pattern: str | None, what: str) -> re.Pattern[str] | None:
+def compile_pattern(pattern: str | None, what: str) -> re.Pattern[str] | None:
     if not pattern:
         return None
     try:
