@@ -176,3 +176,42 @@ def dump() -> None:
     with client() as rpc:
         rows = rt.dump(rpc)
     out().table(rows, empty="the server holds no routes")
+
+
+# kamctl's spellings, hidden from the help: `kamctl cr addcn|rmcn|adddn|rmdn|addcarrier|
+# rmcarrier|show`
+@app.command("addcn", hidden=True)
+def addcn(number: NumberArg, name: NameArg, no_reload: NoReloadOption = False) -> None:
+    """Add a carrier name (kamctl cr addcn)."""
+    from kamtool.core import carrierroute
+
+    provision.edit(carrierroute.name_add, "carrier", number, name, no_reload=no_reload)
+
+
+@app.command("adddn", hidden=True)
+def adddn(number: NumberArg, name: NameArg, no_reload: NoReloadOption = False) -> None:
+    """Add a domain name (kamctl cr adddn)."""
+    from kamtool.core import carrierroute
+
+    provision.edit(carrierroute.name_add, "domain", number, name, no_reload=no_reload)
+
+
+@app.command("rmcn", hidden=True)
+def rmcn(number: NumberArg, no_reload: NoReloadOption = False) -> None:
+    """Remove a carrier name (kamctl cr rmcn)."""
+    from kamtool.core import carrierroute
+
+    provision.edit(carrierroute.name_remove, "carrier", number, no_reload=no_reload)
+
+
+@app.command("rmdn", hidden=True)
+def rmdn(number: NumberArg, no_reload: NoReloadOption = False) -> None:
+    """Remove a domain name (kamctl cr rmdn)."""
+    from kamtool.core import carrierroute
+
+    provision.edit(carrierroute.name_remove, "domain", number, no_reload=no_reload)
+
+
+app.command("addcarrier", hidden=True)(route_add)
+app.command("rmcarrier", hidden=True)(route_rm)
+app.command("show", hidden=True)(route_show)

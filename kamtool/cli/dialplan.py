@@ -74,8 +74,7 @@ def import_(
     file: Annotated[Path, _arg("CSV file with a header line ('-' for stdin).")],
     no_reload: NoReloadOption = False,
 ) -> None:
-    """Add many rules from CSV (columns dpid, pr, match_op, match_exp, match_len,
-    subst_exp, repl_exp, attrs), all or nothing."""
+    """Add many rules from CSV, all or nothing (columns: dpid, pr, match_op, ...)."""
     from kamtool.core import dialplan
 
     with provision.text_input(file) as stream, provision.database() as db:
@@ -132,3 +131,27 @@ def dump(dpid: Annotated[str, _arg("Dialplan id.")]) -> None:
     with client() as rpc:
         rows = rt.dump(rpc, number)
     out().table(rows, COLUMNS[1:], empty=f"the server holds no rules for dpid {number}")
+
+
+# kamctl's spellings, hidden from the help: `kamctl dialplan addrule|rmrule|rmdpid`
+app.command("addrule", hidden=True)(add)
+
+
+@app.command("rmrule", hidden=True)
+def rmrule(
+    dpid: Annotated[str, _arg("Dialplan id.")],
+    pr: Annotated[str, _arg("Priority.")],
+    no_reload: NoReloadOption = False,
+) -> None:
+    """Remove the rules of DPID with priority PR (kamctl dialplan rmrule)."""
+    from kamtool.core import dialplan
+
+    provision.edit(dialplan.remove, dpid, pr, no_reload=no_reload)
+
+
+@app.command("rmdpid", hidden=True)
+def rmdpid(dpid: Annotated[str, _arg("Dialplan id.")], no_reload: NoReloadOption = False) -> None:
+    """Remove every rule of DPID (kamctl dialplan rmdpid)."""
+    from kamtool.core import dialplan
+
+    provision.edit(dialplan.remove, dpid, whole=True, no_reload=no_reload)

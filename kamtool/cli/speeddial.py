@@ -53,3 +53,7 @@ def show(owner: Annotated[str | None, _arg("Only this user's.")] = None) -> None
 
     who = provision.user(owner, "owner") if owner else None
     provision.listing(speeddial.show, who, columns=COLUMNS, empty="no speed dials")
+
+
+# kamctl's spelling, hidden from the help: `kamctl speeddial list [OWNER]`
+app.command("list", hidden=True)(show)

@@ -52,6 +52,17 @@ def test_names_routes_failure_routes(url):
     assert [c["carrier"] for c in ok(url, "--json", "cr", "carrier", "show").json()] == ["default"]
 
 
+def test_kamctl_spellings_work(url):
+    ok(url, "cr", "addcn", "1", "default")
+    ok(url, "cr", "adddn", "1", "proxy")
+    ok(url, "cr", "addcarrier", "1", "49", "1", "gw1", "1", "0", "+49")
+    assert [r["rewrite_host"] for r in ok(url, "--json", "cr", "show").json()] == ["gw1"]
+    ok(url, "cr", "rmcarrier", "1", "49", "1")
+    ok(url, "cr", "rmdn", "1")
+    ok(url, "cr", "rmcn", "1")
+    assert rows(url, "carrier_name", "id") == [] and rows(url, "carrierroute", "id") == []
+
+
 @pytest.mark.kamailio
 def test_kamailio_loads_the_routes_and_kamctls_rows_are_shown(tmp_path):
     if not kamailio_available():

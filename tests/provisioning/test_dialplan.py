@@ -107,3 +107,12 @@ def test_offline_translate_reads_the_table(url):
     assert kt(url, "dialplan", "translate", "--offline", "1", "301").exit_code == 3
     missing = kt(url, "dialplan", "translate", "--offline", "5", "301")
     assert missing.exit_code == 3 and "Dialplan ID not matched" in missing.stderr
+
+
+def test_kamctl_spellings_work(url):
+    ok(url, "dialplan", "addrule", "3", "1", "equal", "12", "0", "", "x")
+    ok(url, "dialplan", "addrule", "3", "2", "equal", "13", "0", "", "y")
+    ok(url, "dialplan", "addrule", "4", "2", "equal", "14", "0", "", "z")
+    ok(url, "dialplan", "rmrule", "3", "1")
+    ok(url, "dialplan", "rmdpid", "4")
+    assert rows(url, "dialplan", "dpid, pr") == [(3, 2)]
