@@ -29,7 +29,7 @@ GW_COLUMNS = ["id", "lcr_id", "gw_name", "ip_addr", "hostname", "port", "params"
 RULE_COLUMNS = ["id", "lcr_id", "prefix", "from_uri", "request_uri", "mt_tvalue", "stopper",
                 "enabled"]  # fmt: skip
 TARGET_COLUMNS = ["id", "lcr_id", "rule_id", "gw_id", "priority", "weight"]
-SELECT_COLUMNS = ["gw_id", "gw_name", "uri", "tag", "strip", "prefix"]
+SELECT_COLUMNS = ["gw_id", "gw_name", "ruri", "dst_uri", "tag"]
 LcrIdOption = Annotated[str, typer.Option("--lcr-id", help="The lcr instance [1].")]
 
 
@@ -57,6 +57,9 @@ def gw_add(
     address: Annotated[str, _arg("IP address or host name of the gateway.")],
     lcr_id: LcrIdOption = "1",
     name: Annotated[str | None, _opt("--name", "gw_name.")] = None,
+    ip: Annotated[
+        str | None, _opt("--ip", "With a host name: the IP to send to (the R-URI keeps the name).")
+    ] = None,
     port: Annotated[str | None, _opt("--port", "Port.")] = None,
     params: Annotated[str | None, _opt("--params", "URI params, e.g. ';user=phone'.")] = None,
     scheme: Annotated[str | None, _opt("--scheme", "sip or sips.")] = None,
@@ -72,12 +75,14 @@ def gw_add(
     from kamtool.errors import BadInput
 
     try:
-        ip, host = str(validate.ip_address(address)), None
+        address_ip, host = str(validate.ip_address(address)), None
     except BadInput:
-        ip, host = None, address
+        address_ip, host = None, address
+    if ip is not None and address_ip is not None:
+        raise BadInput("--ip goes with a host name: ADDRESS is an IP address already")
     provision.edit(
-        lcr.gw_add, lcr_id, name, ip, host, port, params, scheme, transport, strip, prefix, tag,
-        flags, no_reload=no_reload,
+        lcr.gw_add, lcr_id, name, address_ip or ip, host, port, params, scheme, transport,
+        strip, prefix, tag, flags, no_reload=no_reload,
     )  # fmt: skip
 
 

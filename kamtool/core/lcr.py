@@ -309,7 +309,15 @@ def select(
         )
     except LcrError as exc:
         raise BadInput(str(exc)) from None
-    return [{**gw_public(s.gateway), "rule_id": s.rule_id, "priority": s.priority} for s in chosen]
+    rows = []
+    for s in chosen:
+        try:
+            ruri, dst = s.gateway.next_hop(uri_user)
+        except LcrError:  # strip longer than the user: Kamailio's next_gw fails on it
+            ruri, dst = None, None
+        rows.append({**gw_public(s.gateway), "rule_id": s.rule_id, "priority": s.priority,
+                     "ruri": ruri, "dst_uri": dst})  # fmt: skip
+    return rows
 
 
 # ----------------------------------------------------------------------------- CSV

@@ -59,14 +59,49 @@ class Gateway:
 
     @property
     def uri(self) -> str:
-        """The gateway's URI as lcr builds it (scheme, host, port, params, transport)."""
+        """The gateway's address as a URI (host name, else IP; port; params; transport)."""
         scheme = SCHEMES.get(self.uri_scheme or 1, "sip")
-        host = self.hostname or self.ip_addr or "0.0.0.0"
-        if self.ip_addr and ":" in self.ip_addr and not self.hostname:
-            host = f"[{self.ip_addr}]"
+        host = self.hostname or _bracketed(self.ip_addr) or "0.0.0.0"
         port = f":{self.port}" if self.port else ""
         transport = f";transport={TRANSPORTS[self.transport]}" if self.transport else ""
         return f"{scheme}:{host}{port}{self.params or ''}{transport}"
+
+    def next_hop(self, ruri_user: str, *, keep_user: bool = False) -> tuple[str, str | None]:
+        """The request URI and destination URI ``next_gw()`` sets for a call to
+        ``ruri_user`` (``keep_user``: the ``dont_strip_or_prefix_flag`` is set)."""
+        return next_hop(
+            SCHEMES.get(self.uri_scheme or 1, "sip") + ":", self.ip_addr or "",
+            self.hostname or "", str(self.port or ""), self.params or "",
+            f";transport={TRANSPORTS[self.transport]}" if self.transport else "",
+            0 if keep_user else (self.strip or 0), "" if keep_user else (self.prefix or ""),
+            ruri_user,
+        )  # fmt: skip
+
+
+def _bracketed(ip: str | None) -> str:
+    return f"[{ip}]" if ip and ":" in ip else (ip or "")
+
+
+def next_hop(
+    scheme: str, ip: str, hostname: str, port: str, params: str, transport: str,
+    strip: int, prefix: str, ruri_user: str,
+) -> tuple[str, str | None]:  # fmt: skip
+    """lcr's URIs for one gateway: the user loses ``strip`` characters and gains ``prefix``.
+    With an IP address and a host name, the request URI names the host (with params, no
+    port) and the destination URI the IP (port, transport); with one of them, the request
+    URI holds host, port, transport and then params, and there is no destination URI.
+    Kamailio fails the call when ``strip`` is longer than the user (LcrError here)."""
+    if strip > len(ruri_user):
+        raise LcrError(f"strip count {strip} is larger than the user '{ruri_user}'")
+    user = prefix + ruri_user[strip:]
+    port_part = f":{port}" if port and port != "0" else ""
+    if ip and hostname:
+        return (
+            f"{scheme}{user}@{hostname}{params}",
+            f"{scheme}{_bracketed(ip)}{port_part}{transport}",
+        )
+    host = _bracketed(ip) if ip else hostname
+    return f"{scheme}{user}@{host}{port_part}{transport}{params}", None
 
 
 @dataclass

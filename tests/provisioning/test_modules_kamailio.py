@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import ExitStack
 
 import pytest
@@ -262,6 +263,12 @@ def test_uacreg_rows_reach_kamailio_and_the_runtime_commands(server):
 
 def probe(port: int, kind: str, from_user: str, to_user: str) -> tuple[int, str]:
     """An OPTIONS with ``X-Probe: kind`` to the test cfg; (status, reason) of its answer."""
+    code, reason, _ = probe_answer(port, kind, from_user, to_user)
+    return code, reason
+
+
+def probe_answer(port: int, kind: str, from_user: str, to_user: str) -> tuple[int, str, str]:
+    """(status, reason, the whole answer) of an ``X-Probe: kind`` OPTIONS."""
     import socket
     import uuid
 
@@ -280,9 +287,9 @@ def probe(port: int, kind: str, from_user: str, to_user: str) -> tuple[int, str]
             "Content-Length: 0\r\n\r\n"
         )
         sock.sendto(request.encode(), ("127.0.0.1", port))
-        status_line = sock.recv(65535).decode(errors="replace").split("\r\n", 1)[0]
-    _, code, reason = status_line.split(" ", 2)
-    return int(code), reason
+        answer = sock.recv(65535).decode(errors="replace")
+    _, code, reason = answer.split("\r\n", 1)[0].split(" ", 2)
+    return int(code), reason, answer
 
 
 def test_speeddial_and_preferences_are_used_by_kamailio(server):
@@ -363,3 +370,47 @@ def test_lcr_rows_reach_kamailio_and_selections_agree(server):
     server.ok("lcr", "defunct", str(gws[2]), "600")
     live = [g["gw_id"] for g in server.ok("--json", "lcr", "select", "493012").json()]
     assert gws[2] not in live and live[0] == gws[0]
+
+
+# (gateway options, R-URI user): one rule per gateway, its prefix the user's first digits
+LCR_HOPS = [
+    (("127.0.0.1", "--port", "5070", "--transport", "udp", "--params", ";user=phone"), "801"),
+    (("gw.example.com", "--strip", "2", "--prefix", "+49"), "8021234"),
+    (
+        (
+            "gw.example.com",
+            "--ip",
+            "127.0.0.2",
+            "--port",
+            "5071",
+            "--transport",
+            "tcp",
+            "--params",
+            ";x=y",
+        ),
+        "803",
+    ),
+    (("127.0.0.3", "--scheme", "sips", "--transport", "tls"), "804"),
+]
+
+
+def test_lcr_next_gw_uris_agree(server):
+    server.clear("lcr_gw", "lcr_rule", "lcr_rule_target")
+    for gw_args, user in LCR_HOPS:
+        gw = server.ok("--json", "lcr", "gw", "add", *gw_args, "--no-reload").json()
+        rule = server.ok("--json", "lcr", "rule", "add", user[:3], "--no-reload").json()
+        server.ok("lcr", "target", "add", str(rule["rows"][0]["id"]),
+                  str(gw["rows"][0]["id"]), "1", "--no-reload")  # fmt: skip
+    server.ok("lcr", "reload")
+    for _, user in LCR_HOPS:
+        status, ruri, answer = probe_answer(server.k.sip_port, "lcr", "1001", user)
+        assert status == 200, (ruri, server.k.log_text()[-1500:])
+        dst = re.search(r"^X-Dst: (.*?)\r$", answer, re.MULTILINE).group(1)
+        (first, *_) = server.ok(
+            "--json", "lcr", "select", "--offline", user, "--from-uri", "sip:1001@127.0.0.1"
+        ).json()
+        assert (ruri, dst if dst not in ("", "<null>") else None) == (
+            first["ruri"], first["dst_uri"]
+        ), user  # fmt: skip
+        live = server.ok("--json", "lcr", "select", user).json()
+        assert (live[0]["ruri"], live[0]["dst_uri"]) == (first["ruri"], first["dst_uri"])

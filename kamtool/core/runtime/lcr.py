@@ -72,7 +72,23 @@ def load_gws(
         params.append(request_uri)
     answer = rpc.call("lcr.load_gws", *params)
     gws = [g for g in answer or [] if isinstance(g, dict)] if isinstance(answer, list) else []
-    return [{**g, "uri": gw_uri(g)} for g in gws]
+    return [{**g, "uri": gw_uri(g), **_hop(g, uri_user)} for g in gws]
+
+
+def _hop(gw: dict[str, Any], uri_user: str) -> dict[str, Any]:
+    """The URIs next_gw() would set for this dumped gateway."""
+    from kamtool.core.lcr_engine import LcrError, next_hop
+
+    ip = gw.get("ip_addr") or ""
+    try:
+        ruri, dst = next_hop(
+            gw.get("scheme") or "sip:", "" if ip == "0.0.0.0" else ip, gw.get("hostname") or "",
+            str(gw.get("port") or ""), gw.get("params") or "", gw.get("transport") or "",
+            int(gw.get("strip") or 0), gw.get("prefix") or "", uri_user,
+        )  # fmt: skip
+    except LcrError:
+        ruri, dst = None, None
+    return {"ruri": ruri, "dst_uri": dst}
 
 
 def gw_uri(gw: dict[str, Any]) -> str:
