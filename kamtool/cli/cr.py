@@ -156,6 +156,29 @@ def failure_show() -> None:
     provision.listing(carrierroute.failure_show, columns=FAILURE_COLUMNS, empty="none")
 
 
+@app.command("select")
+def select(
+    carrier: Annotated[str, _arg("Carrier name or id.")],
+    domain: Annotated[str, _arg("Routing domain name or id.")],
+    number: Annotated[str, _arg("The number matched against the prefixes.")],
+    hash_value: Annotated[
+        str, typer.Option("--hash-value", help="Text of the hash source, e.g. the Call-ID.")
+    ],
+    user: Annotated[
+        str | None, typer.Option("--user", help="The user to rewrite [NUMBER].")
+    ] = None,
+    flags: Annotated[str, typer.Option("--flags", help="Message flags.")] = "0",
+) -> None:
+    """Where cr_route() sends a call, from the database (CRC32 hash algorithm)."""
+    from kamtool.core import carrierroute
+
+    with provision.database() as db:
+        result = carrierroute.select(
+            db, carrier, domain, number, hash_value, user=user, flags=flags
+        )
+    out().record(result)
+
+
 @app.command("reload")
 def reload() -> None:
     """Reload the routing data from the database (cr.reload_routes)."""

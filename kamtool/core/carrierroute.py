@@ -107,6 +107,9 @@ def route_values(
         raise BadInput(f"prob must be a number from 0 to 1, not {prob!r}") from None
     if not 0 <= probability <= 1:
         raise BadInput(f"prob must be from 0 to 1, not {probability}")
+    if scan_prefix and not scan_prefix.isdigit():
+        # Kamailio's default match_mode 10 keeps digits only: such a row fails its load
+        raise BadInput(f"scan_prefix {scan_prefix!r} is not digits")
     return {
         "carrier": _id(carrier, "carrier id"),
         "domain": _id(domain, "domain id"),
@@ -217,3 +220,38 @@ def failure_show(db: peewee.Database) -> list[dict[str, Any]]:
     with reading("carrierfailureroute"):
         query = F.select().order_by(F.carrier, F.domain, F.scan_prefix, F.id)
         return [_row(r, FAILURE_COLUMNS) for r in query]
+
+
+# ----------------------------------------------------------------------------- offline
+
+
+def select(
+    db: peewee.Database,
+    carrier: str,
+    domain: str,
+    number: str,
+    hash_value: str,
+    *,
+    user: str | None = None,
+    flags: Any = 0,
+) -> dict[str, Any]:
+    """``cr_route`` offline (CRC32 algorithm): the request URI for ``number`` (the user
+    rewritten is ``user``, default ``number``), ``hash_value`` being the text of the hash
+    source, e.g. the Call-ID. NotFound when nothing routes, as cr_route fails."""
+    from kamtool.core.carrierroute_engine import CarrierRoute, CarrierRouteError
+
+    try:
+        data = CarrierRoute.from_rows(
+            [{"id": r["id"], "carrier": r["carrier"]} for r in name_show(db, "carrier")],
+            [{"id": r["id"], "domain": r["domain"]} for r in name_show(db, "domain")],
+            route_show(db),
+        )
+        routed = data.route(carrier, domain, number, number if user is None else user,
+                            hash_value, flags=_id(flags, "flags"))  # fmt: skip
+    except CarrierRouteError as exc:
+        raise BadInput(str(exc)) from None
+    if routed is None:
+        raise NotFound(f"no route for {number!r} in carrier {carrier}, domain {domain}")
+    r = routed.route
+    return {"uri": routed.uri, "route_id": r.id, "rewrite_host": r.rewrite_host,
+            "scan_prefix": r.scan_prefix, "prob": r.prob}  # fmt: skip

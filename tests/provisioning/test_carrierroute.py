@@ -63,6 +63,52 @@ def test_kamctl_spellings_work(url):
     assert rows(url, "carrier_name", "id") == [] and rows(url, "carrierroute", "id") == []
 
 
+# (scan_prefix, rewrite_host, prob, strip, rewrite_prefix, rewrite_suffix)
+CR_ROUTES = [
+    ("49", "gw1.example.com", "0.5", "0", "+", ""),
+    ("49", "gw2.example.com", "0.3", "0", "", "x"),
+    ("49", "gw3.example.com", "0.2", "2", "", ""),
+    ("4930", "berlin.example.com", "1", "4", "030", ""),
+    ("", "default.example.com", "1", "0", "00", ""),
+    ("44", "", "1", "0", "", ""),  # no host: a blocklisted destination, the call fails
+    ("33", "off.example.com", "0", "0", "", ""),
+    ("33", "paris.example.com", "0.7", "0", "", ""),
+]
+CR_NUMBERS = ["49123", "4930555", "1234", "44777", "33999", "+49123"]
+
+
+def test_cr_select_agrees_with_kamailios_cr_route(tmp_path):
+    if not kamailio_available():
+        unavailable("kamailio 5.6 is not installed (scripts/test installs it)")
+    from tests.support.kamailio_modules import ModulesKamailio
+    from tests.support.sip_probe import probe_answer
+
+    url = "sqlite:///" + str(tmp_path / "cr.sqlite")
+    create_standard_tables(url)
+    ok(url, "cr", "carrier", "add", "1", "default", "--no-reload")
+    ok(url, "cr", "domain", "add", "1", "proxy", "--no-reload")
+    for prefix, host, prob, strip, rprefix, rsuffix in CR_ROUTES:
+        ok(url, "cr", "route", "add", "1", prefix, "1", host, prob, strip, rprefix, rsuffix,
+           "--no-reload")  # fmt: skip
+    with ModulesKamailio(tmp_path, db=url, carrierroute=True) as k:
+        seen = set()
+        for number in CR_NUMBERS:
+            for n in range(12):
+                call_id = f"call-{n}-{number}@test"
+                status, reason, _ = probe_answer(k.sip_port, "cr", "1001", number, call_id=call_id)
+                offline = kt(url, "--json", "cr", "select", "default", "proxy", number,
+                             "--hash-value", call_id)  # fmt: skip
+                if status != 200:
+                    assert status == 404 and offline.exit_code == 3, (number, reason)
+                    continue
+                assert offline.exit_code == 0, offline.stderr
+                assert reason == offline.json()["uri"], (number, call_id)
+                seen.add(offline.json()["rewrite_host"])
+        # the hash spread the 49 calls over the three weighted gateways
+        assert {"gw1.example.com", "gw2.example.com", "gw3.example.com"} <= seen
+        assert "off.example.com" not in seen
+
+
 @pytest.mark.kamailio
 def test_kamailio_loads_the_routes_and_kamctls_rows_are_shown(tmp_path):
     if not kamailio_available():
@@ -91,3 +137,27 @@ def test_kamailio_loads_the_routes_and_kamctls_rows_are_shown(tmp_path):
         ]
         ok(url, *rpc, "cr", "reload")
         assert len(ok(url, *rpc, "--json", "cr", "dump").json()) == 3
+
+
+def test_engine_flags_masks_and_users():
+    from kamtool.core.carrierroute_engine import CarrierRoute, CarrierRouteError, CrRoute
+
+    data = CarrierRoute(
+        {1: "default"}, {1: "proxy"},
+        [
+            CrRoute(1, 1, 1, "1", flags=0, mask=0, rewrite_host="any.example.com"),
+            CrRoute(2, 1, 1, "1", flags=2, mask=2, rewrite_host="flagged.example.com"),
+            CrRoute(3, 1, 1, "12", rewrite_host="h", strip=9, rewrite_prefix="p"),
+        ],
+    )  # fmt: skip
+    assert data.route("default", "proxy", "19", "19", "c").uri == "sip:19@any.example.com"
+    assert data.route(1, 1, "19", "19", "c", flags=2).route.id == 2  # mask 2 is tried first
+    assert data.route(1, 1, "19", "19", "c", flags=4).route.id == 1
+    assert data.route(1, 1, "123", "123", "c").uri == "sip:p@h"  # strip beyond the user
+    assert data.route(1, 1, "123", "", "c").uri == "sip:h"  # no user: the host alone
+    assert data.route(1, 1, "123", "123", "c", sips=True).uri.startswith("sips:")
+    assert data.route(1, 1, "9", "9", "c") is None  # no prefix matches
+    with pytest.raises(CarrierRouteError, match="no carrier named"):
+        data.route("other", "proxy", "1", "1", "c")
+    with pytest.raises(CarrierRouteError, match="not digits"):
+        CarrierRoute({1: "d"}, {1: "p"}, [CrRoute(1, 1, 1, "1a", rewrite_host="h")])
