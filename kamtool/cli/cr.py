@@ -122,7 +122,7 @@ def failure_add(
     domain: Annotated[str, _arg("Domain id.")],
     scan_prefix: Annotated[str, _arg("Number prefix.")],
     host_name: Annotated[str, _arg("Host whose reply this is.")],
-    reply_code: Annotated[str, _arg("Reply code, '.' for any digit (5..).")],
+    reply_code: Annotated[str, _arg("Reply code, '.' for any digit (5.., ... = any).")],
     next_domain: Annotated[str, _arg("Domain id to continue in.")],
     mask: Annotated[str, typer.Option("--mask", help="Flag mask.")] = "0",
     flags: Annotated[str, typer.Option("--flags", help="Flags.")] = "0",
@@ -175,6 +175,25 @@ def select(
     with provision.database() as db:
         result = carrierroute.select(
             db, carrier, domain, number, hash_value, user=user, flags=flags
+        )
+    out().record(result)
+
+
+@app.command("next-domain")
+def next_domain(
+    carrier: Annotated[str, _arg("Carrier name or id.")],
+    domain: Annotated[str, _arg("Routing domain name or id.")],
+    number: Annotated[str, _arg("The number matched against the prefixes.")],
+    host: Annotated[str, _arg("The host that failed.")],
+    reply_code: Annotated[str, _arg("Its reply code.")],
+    flags: Annotated[str, typer.Option("--flags", help="Message flags.")] = "0",
+) -> None:
+    """Where cr_next_domain() continues a failed call, from the database."""
+    from kamtool.core import carrierroute
+
+    with provision.database() as db:
+        result = carrierroute.next_domain(
+            db, carrier, domain, number, host, reply_code, flags=flags
         )
     out().record(result)
 

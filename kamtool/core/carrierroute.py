@@ -182,7 +182,9 @@ def failure_add(
     """Add a failure route: a reply ``reply_code`` (digits, '.' any) from ``host_name``
     continues routing in ``next_domain``."""
     code = str(reply_code).strip()
-    if not _REPLY_CODE.match(code):
+    if scan_prefix and not scan_prefix.isdigit():
+        raise BadInput(f"scan_prefix {scan_prefix!r} is not digits")
+    if not _REPLY_CODE.match(code):  # Kamailio refuses to load an empty one
         raise BadInput(f"reply_code {reply_code!r} is not three digits or dots (e.g. 5.., 408)")
     values = {
         "carrier": _id(carrier, "carrier id"), "domain": _id(domain, "domain id"),
@@ -255,3 +257,35 @@ def select(
     r = routed.route
     return {"uri": routed.uri, "route_id": r.id, "rewrite_host": r.rewrite_host,
             "scan_prefix": r.scan_prefix, "prob": r.prob}  # fmt: skip
+
+
+def next_domain(
+    db: peewee.Database,
+    carrier: str,
+    domain: str,
+    number: str,
+    host: str,
+    reply_code: str,
+    *,
+    flags: Any = 0,
+) -> dict[str, Any]:
+    """``cr_next_domain`` offline: the domain a failed call continues in."""
+    from kamtool.core.carrierroute_engine import CarrierRoute, CarrierRouteError
+
+    try:
+        data = CarrierRoute.from_rows(
+            [{"id": r["id"], "carrier": r["carrier"]} for r in name_show(db, "carrier")],
+            [{"id": r["id"], "domain": r["domain"]} for r in name_show(db, "domain")],
+            [],
+            failure_show(db),
+        )
+        rule = data.next_domain(
+            carrier, domain, number, host, reply_code, flags=_id(flags, "flags")
+        )
+    except CarrierRouteError as exc:
+        raise BadInput(str(exc)) from None
+    if rule is None:
+        raise NotFound(f"no failure route for {number!r}, {host!r}, {reply_code}")
+    names = {r["id"]: r["domain"] for r in name_show(db, "domain")}
+    return {"next_domain": rule.next_domain, "domain_name": names.get(rule.next_domain),
+            "failure_route_id": rule.id}  # fmt: skip

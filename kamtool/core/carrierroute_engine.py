@@ -50,6 +50,34 @@ class CrRoute:
 
 
 @dataclass
+class CrFailure:
+    """One ``carrierfailureroute`` row."""
+
+    id: int
+    carrier: int
+    domain: int
+    scan_prefix: str = ""
+    host_name: str = ""
+    reply_code: str = ""
+    flags: int = 0
+    mask: int = 0
+    next_domain: int = 0
+    description: str | None = None
+
+    def rank(self) -> tuple[bool, int, int]:
+        """Kamailio's order: a named host first, then fewer '.' in the code, then mask."""
+        return (not self.host_name, self.reply_code.count("."), -self.mask)
+
+    def applies(self, host: str, reply_code: str, flags: int) -> bool:
+        code = self.reply_code
+        code_ok = not code or (
+            len(code) == len(reply_code)
+            and all(w in (".", c) for w, c in zip(code, reply_code, strict=True))
+        )
+        return (flags & self.mask) == self.flags and self.host_name in ("", host) and code_ok
+
+
+@dataclass
 class _FlagSet:
     flags: int
     mask: int
@@ -79,7 +107,11 @@ class CarrierRoute:
     """The routing data of every carrier and domain."""
 
     def __init__(
-        self, carriers: Mapping[int, str], domains: Mapping[int, str], routes: Iterable[CrRoute]
+        self,
+        carriers: Mapping[int, str],
+        domains: Mapping[int, str],
+        routes: Iterable[CrRoute],
+        failures: Iterable[CrFailure] = (),
     ) -> None:
         self.carriers = dict(carriers)
         self.domains = dict(domains)
@@ -96,6 +128,17 @@ class CarrierRoute:
             for sets in tree.values():
                 for flag_set in sets:
                     self._dice(flag_set, carrier, domain)
+        # (carrier, domain) -> scan_prefix -> failure rules in the order they are tried
+        self.failures: dict[tuple[int, int], dict[str, list[CrFailure]]] = {}
+        for rule in sorted(failures, key=lambda r: r.id):
+            if rule.scan_prefix and not rule.scan_prefix.isdigit():
+                raise CarrierRouteError(f"failure route {rule.id}: scan_prefix is not digits")
+            rules = self.failures.setdefault((rule.carrier, rule.domain), {}).setdefault(
+                rule.scan_prefix, []
+            )
+            # before the first rule that does not rank above it (equals: newest first)
+            at = next((i for i, r in enumerate(rules) if rule.rank() <= r.rank()), len(rules))
+            rules.insert(at, rule)
 
     @staticmethod
     def _add(sets: list[_FlagSet], route: CrRoute) -> None:
@@ -125,13 +168,43 @@ class CarrierRoute:
         carriers: Iterable[Mapping[str, Any]],
         domains: Iterable[Mapping[str, Any]],
         routes: Iterable[Mapping[str, Any]],
+        failures: Iterable[Mapping[str, Any]] = (),
     ) -> CarrierRoute:
         return cls(
             {c["id"]: c["carrier"] for c in carriers},
             {d["id"]: d["domain"] for d in domains},
             [CrRoute(**{k: r[k] for k in CrRoute.__dataclass_fields__ if k in r and k != "dice_to"})
              for r in routes],
+            [CrFailure(**{k: r[k] for k in CrFailure.__dataclass_fields__ if k in r})
+             for r in failures],
         )  # fmt: skip
+
+    def next_domain(
+        self,
+        carrier: int | str,
+        domain: int | str,
+        prefix_matching: str,
+        host: str,
+        reply_code: str,
+        *,
+        flags: int = 0,
+    ) -> CrFailure | None:
+        """``cr_next_domain``: the failure rule (its ``next_domain``) for a call to
+        ``prefix_matching`` that ``host`` answered with ``reply_code``: at the longest
+        matching prefix, the first rule whose host (or none), code pattern ('.' any digit,
+        or none) and flags/mask fit. None when no rule does."""
+        key = (
+            self._id(self.carriers, carrier, "carrier"),
+            self._id(self.domains, domain, "domain"),
+        )
+        tree = self.failures.get(key)
+        if not tree:
+            return None
+        number = _digits_prefix(prefix_matching)
+        found = next((number[:n] for n in range(len(number), -1, -1) if number[:n] in tree), None)
+        if found is None:
+            return None
+        return next((r for r in tree[found] if r.applies(host, reply_code, flags)), None)
 
     def _id(self, names: Mapping[int, str], value: int | str, what: str) -> int:
         if isinstance(value, int) or str(value).isdigit():

@@ -109,6 +109,54 @@ def test_cr_select_agrees_with_kamailios_cr_route(tmp_path):
         assert "off.example.com" not in seen
 
 
+# (scan_prefix, host_name, reply_code, next domain id, mask, flags)
+CR_FAILURES = [
+    ("49", "gw1.example.com", "5..", "2", "0", "0"),
+    ("49", "", "486", "3", "0", "0"),
+    ("49", "", "4..", "4", "0", "0"),
+    ("49", "gw1.example.com", "503", "5", "0", "0"),
+    ("", "", "...", "6", "0", "0"),
+    ("4930", "", "408", "7", "0", "0"),
+]
+# (number, host, reply code)
+CR_FAILED_CALLS = [
+    ("49123", "gw1.example.com", "503"), ("49123", "gw1.example.com", "500"),
+    ("49123", "gw2.example.com", "486"), ("49123", "gw2.example.com", "404"),
+    ("49123", "gw2.example.com", "503"), ("4930555", "gw1.example.com", "408"),
+    ("4930555", "gw1.example.com", "503"), ("1234", "x", "600"),
+]  # fmt: skip
+
+
+def test_cr_next_domain_agrees_with_kamailio(tmp_path):
+    if not kamailio_available():
+        unavailable("kamailio 5.6 is not installed (scripts/test installs it)")
+    from tests.support.kamailio_modules import ModulesKamailio
+    from tests.support.sip_probe import probe_answer
+
+    url = "sqlite:///" + str(tmp_path / "crf.sqlite")
+    create_standard_tables(url)
+    ok(url, "cr", "carrier", "add", "1", "default", "--no-reload")
+    for n in range(1, 8):
+        ok(url, "cr", "domain", "add", str(n), "proxy" if n == 1 else f"d{n}", "--no-reload")
+    ok(url, "cr", "route", "add", "1", "", "1", "gw1.example.com", "--no-reload")
+    for prefix, host, code, nxt, mask, flags in CR_FAILURES:
+        ok(url, "cr", "failure", "add", "1", "1", prefix, host, code, nxt,
+           "--mask", mask, "--flags", flags, "--no-reload")  # fmt: skip
+    answered = 0
+    with ModulesKamailio(tmp_path, db=url, carrierroute=True) as k:
+        for number, host, code in CR_FAILED_CALLS:
+            headers = {"X-Host": host, "X-Code": code}
+            status, reason, _ = probe_answer(k.sip_port, "crf", "1001", number, headers=headers)
+            offline = kt(url, "--json", "cr", "next-domain", "default", "proxy", number, host, code)
+            if status != 200:
+                assert status == 404 and offline.exit_code == 3, (number, host, code, reason)
+            else:
+                assert offline.exit_code == 0, offline.stderr
+                assert int(reason) == offline.json()["next_domain"], (number, host, code)
+                answered += 1
+    assert answered >= 6
+
+
 @pytest.mark.kamailio
 def test_kamailio_loads_the_routes_and_kamctls_rows_are_shown(tmp_path):
     if not kamailio_available():

@@ -14,7 +14,13 @@ def probe(port: int, kind: str, from_user: str, to_user: str) -> tuple[int, str]
 
 
 def probe_answer(
-    port: int, kind: str, from_user: str, to_user: str, *, call_id: str | None = None
+    port: int,
+    kind: str,
+    from_user: str,
+    to_user: str,
+    *,
+    call_id: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, str, str]:
     """(status, reason, the whole answer) of an ``X-Probe: kind`` OPTIONS."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -30,7 +36,8 @@ def probe_answer(
             f"From: <sip:{from_user}@127.0.0.1>;tag={tag[12:18]}\r\n"
             f"To: <sip:{to_user}@127.0.0.1>\r\n"
             f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nX-Probe: {kind}\r\n"
-            "Content-Length: 0\r\n\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+            + "Content-Length: 0\r\n\r\n"
         )
         sock.sendto(request.encode(), ("127.0.0.1", port))
         answer = sock.recv(65535).decode(errors="replace")
