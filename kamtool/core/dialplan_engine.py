@@ -254,6 +254,14 @@ class Rule:
                     f"repl_exp '{self.repl_exp}' refers to group {highest} but subst_exp "
                     f"'{self.subst_exp}' has {groups}"
                 )
+            copied = self._subst is None or all(t.kind == "text" for t in self._repl)
+            if copied and len(self.repl_exp.encode()) > MAX_OUTPUT:
+                # Kamailio copies such a replacement into its 127-byte output buffer
+                # without a length check (a buffer overflow): refused here
+                raise DialplanError(
+                    f"repl_exp is longer than {MAX_OUTPUT} bytes, the most Kamailio's "
+                    "output can hold"
+                )
         if len(self.attrs) > MAX_ATTRS:
             raise DialplanError(f"attrs longer than {MAX_ATTRS} characters")
 
@@ -299,6 +307,8 @@ class Rule:
             else:
                 parts.append(message.pv(token.raw) or "")
         out = "".join(parts)
+        # Kamailio fails outputs over its buffer (it does not check the text after the
+        # last escape, and could overflow there: failed here too)
         return out if len(out.encode()) <= MAX_OUTPUT else None
 
 

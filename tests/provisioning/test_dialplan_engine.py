@@ -105,6 +105,7 @@ def test_outputs_over_126_bytes_fail():
         ((1, 1, 0, "x", 0, "(((((((((((a)))))))))))", "", ""), "11 groups"),
         ((1, 1, 0, "x", 0, "", "$(bad", ""), "pseudo-variable"),
         ((1, 1, 1, "\\Kx", 0, "", "", ""), "PCRE-only"),
+        ((1, 1, 1, "x", 0, "", "y" * 127, ""), "longer than 126 bytes"),
     ],
 )
 def test_rules_kamailio_refuses_to_load(row, words):
