@@ -36,12 +36,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.support.kamtool_proxy import KamtoolProxy  # noqa: E402
-from tests.support.sip_probe import OptionsProbe, fill_contacts, post, rss_kb  # noqa: E402
+from tests.support.stall_probe import OptionsProbe, fill_contacts, post, rss_kb  # noqa: E402
 
 _CLIENT = """
 import json, sys, threading
 sys.path.insert(0, sys.argv[1])
-from tests.support.sip_probe import post
+from tests.support.stall_probe import post
 docs = json.loads(sys.stdin.read())
 sizes = [0] * len(docs)
 def one(i):

@@ -21,7 +21,7 @@ import pytest
 
 from kamtool.rpc.client import RpcClient
 from tests.support.kamtool_proxy import KamtoolProxy
-from tests.support.sip_probe import OptionsProbe, fill_contacts, post, rss_kb
+from tests.support.stall_probe import OptionsProbe, fill_contacts, post, rss_kb
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
