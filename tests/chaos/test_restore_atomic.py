@@ -136,3 +136,22 @@ def test_kill_9_during_copy_leaves_old_or_new_rows(seeded, tmp_path):
     cmd = [sys.executable, "-m", "kamtool", "--db", source, "--json",
            "dbctl", "copy", "--to", seeded, "--replace", "--yes"]  # fmt: skip
     _kill_at_fractions(cmd, seeded, tmp_path)
+
+
+@pytest.mark.mysql
+def test_replace_refuses_non_transactional_mysql_tables(tmp_path):
+    """A MyISAM table (as old kamdbctl set-ups made) cannot take back a DELETE: --replace
+    refuses it with a hint instead of risking an empty table."""
+    from tests.support.databases import database
+
+    with database("mysql", tmp_path) as url:
+        old = _backup(tmp_path / "old.jsonl", OLD_ROWS, prefix="old")
+        assert invoke("--db", url, "dbctl", "restore", str(old)).exit_code == 0
+        with connected(url, auto_create=False) as db:
+            db.execute_sql("ALTER TABLE subscriber ENGINE=MyISAM")
+        new = _backup(tmp_path / "new.jsonl", 10, prefix="new")
+        r = invoke("--db", url, "--json", "dbctl", "restore", str(new), "--replace", "--yes")
+        assert r.exit_code == 2, r.stdout + r.stderr
+        err = r.json()["error"]
+        assert "non-transactional" in err["message"] and "InnoDB" in err["hint"]
+        assert _count(url) == (OLD_ROWS, 0)
