@@ -51,3 +51,44 @@ def test_a_big_answer_leaves_in_many_bounded_pieces() -> None:
 def test_lazy_list_reads_as_a_list_in_process() -> None:
     lazy = LazyList(lambda: chunks_of(range(5), 2))
     assert lazy == [0, 1, 2, 3, 4] and len(lazy) == 5 and lazy[-1] == 4 and list(lazy)[0] == 0
+
+
+def test_http_streams_chunked_on_1_1_and_until_close_on_1_0(rpc, state) -> None:
+    import json
+    import socket
+
+    from kamtool.proxy.usrloc import Binding
+
+    def fill() -> None:
+        for i in range(2000):
+            aor = f"s{i:05d}"
+            state.usrloc.records[aor] = [
+                Binding(aor=aor, contact=f"sip:{aor}@h", expires=0, ruid=f"r{i}", state="CS_SYNC")
+            ]
+
+    rpc.call(fill)
+    body = json.dumps({"jsonrpc": "2.0", "method": "ul.dump", "id": 1}).encode()
+    for version in (b"HTTP/1.1", b"HTTP/1.0"):
+        with socket.create_connection(("127.0.0.1", rpc.server.port), timeout=10) as s:
+            s.sendall(b"POST /RPC %s\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                      b"Connection: close\r\nContent-Length: %d\r\n\r\n%s"
+                      % (version, len(body), body))  # fmt: skip
+            raw = b""
+            while chunk := s.recv(1 << 16):  # the server closes after the answer
+                raw += chunk
+        head, _, payload = raw.partition(b"\r\n\r\n")
+        assert head.startswith(version + b" 200 OK")
+        if version == b"HTTP/1.1":
+            assert b"Transfer-Encoding: chunked" in head
+            text, rest = b"", payload
+            while True:
+                size_line, _, rest = rest.partition(b"\r\n")
+                size = int(size_line, 16)
+                if size == 0:
+                    break
+                text, rest = text + rest[:size], rest[size + 2 :]
+            payload = text
+        else:
+            assert b"Content-Length" not in head and b"Connection: close" in head
+        dump = json.loads(payload)["result"]["Domains"][0]["Domain"]
+        assert len(dump["AoRs"]) >= 2000 and dump["Stats"]["Records"] == len(dump["AoRs"])
