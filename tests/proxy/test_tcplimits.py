@@ -3,6 +3,8 @@ tests/chaos/test_tcp_limits.py)."""
 
 from __future__ import annotations
 
+import pytest
+
 from kamtool.proxy.stats import Statistics
 from kamtool.proxy.tcplimits import TcpGuard
 from kamtool.sip.parser import StreamFramer
@@ -63,3 +65,29 @@ def test_message_clock_restarts_with_each_completed_message() -> None:
     conn.framer = StreamFramer()
     g.received(conn, 1)  # nothing buffered: no message in progress
     assert conn.partial_since is None
+
+
+@pytest.mark.chaos
+def test_tls_handshake_that_never_comes_is_closed(start_proxy, tmp_path) -> None:
+    """A client that opens the TLS port and never starts the handshake is a silent
+    connection: closed after tcp_msg_data_timeout (asyncio's default would be 60 s)."""
+    import shutil
+    import socket
+
+    from kamtool.proxy.config import Listen
+    from tests.proxy.harness import low_free_port
+    from tests.proxy.test_tls import make_cert
+    from tests.support.require import unavailable
+
+    if shutil.which("openssl") is None:
+        unavailable("openssl is not installed")
+    crt, key = make_cert(tmp_path)
+    port, tls_port = low_free_port(), low_free_port()
+    start_proxy(
+        listen=(Listen("udp", "127.0.0.1", port), Listen("tls", "127.0.0.1", tls_port)),
+        tls_certificate=crt, tls_private_key=key, tcp_msg_data_timeout=1.0,
+    )  # fmt: skip
+    with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as s:
+        # closed by the proxy: asyncio's own 60 s handshake timeout would end in a
+        # TimeoutError of this recv instead
+        assert s.recv(16) == b""
