@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("kamtool.cli.serve", "Run kamtool's SIP proxy: registrar with digest auth, location, stateful relay, dialogs."),
     "config": ("kamtool.cli.config", "Effective settings and where they came from."),
     "instance": ("kamtool.cli.instance", "Named servers: the instance.NAME tables of kamtool.toml (-i NAME)."),
+    "diagnose": ("kamtool.cli.diagnose", "Check the server, database and certificates: OK/WARNING/CRITICAL per rule; exit 0/1/2."),
     "monitor": ("kamtool.cli.monitor", "Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."),
 }  # fmt: skip
 
