@@ -43,6 +43,7 @@ class Facts:
     stats: dict[str, float] = field(default_factory=dict)
     baseline: dict[str, float] | None = None
     transactions: dict[str, int] | None = None
+    dialogs: dict[str, Any] | None = None
     destinations: list[Any] = field(default_factory=list)
     pkg: list[dict[str, Any]] | None = None
     bans: list[str] | None = None
@@ -84,7 +85,7 @@ def read_server(
 ) -> None:  # fmt: skip
     """Fill ``facts`` from the server's JSON-RPC (statistics twice when ``sample_seconds``
     is given: rates over that window instead of totals since start)."""
-    from kamtool.core.runtime import dispatcher, htable, tm
+    from kamtool.core.runtime import dialogs, dispatcher, htable, tm
 
     facts.target = target
     if rpc is None:
@@ -102,6 +103,7 @@ def read_server(
         facts.connection_error = exc.message
         return
     facts.transactions = _optional(lambda: tm.stats(rpc))
+    facts.dialogs = _optional(lambda: dialogs.stats(rpc))
     rows = _optional(lambda: dispatcher.list_destinations(rpc)) or []
     facts.destinations = [_Row(r) for r in rows]
     facts.pkg = _pkg_rows(_optional(lambda: rpc.call("pkg.stats")))
@@ -175,29 +177,37 @@ def read_certificates(paths: Iterable[str], facts: Facts, *, now: datetime | Non
             facts.certificates.append((path, None, f"not a PEM certificate: {exc}"))
 
 
-def judge(facts: Facts, limits: Thresholds) -> dict[str, list[Check]]:
-    """Every rule, grouped by area."""
+def judge(facts: Facts, limits: Thresholds, areas: Iterable[str] = AREAS) -> dict[str, list[Check]]:
+    """The rules of ``areas``, grouped by area (only what was read is judged)."""
     s = facts.stats
-    checks = {
-        "connection": [health.check_connection(facts.target, facts.connection_error)],
-        "error rate": [health.check_error_rate(s, facts.baseline, limits)],
-        "dispatcher": [health.check_dispatcher(facts.destinations)],
-        "transactions": [health.check_transactions(s, facts.transactions, None, None, limits)],
-        "dialogs": [health.check_dialogs(s, limits)],
-        "shared memory": [health.check_shared_memory(s, limits)],
-        "private memory": [health.check_private_memory(facts.pkg, limits)],
-        "database": [health.check_database(facts.db_target, facts.db_seconds, facts.db_error,
-                                           limits)],  # fmt: skip
-        "bans": [health.check_bans(facts.bans, s.get("pike:blocked_ips"), limits)],
-        "auth failures": [health.check_auth_failures(s, facts.baseline, limits)],
-        "tls certificate": [health.check_certificate(p, d, e, limits)
-                            for p, d, e in facts.certificates],  # fmt: skip
+    rules: dict[str, Callable[[], list[Check]]] = {
+        "connection": lambda: [health.check_connection(facts.target, facts.connection_error)],
+        "error rate": lambda: [health.check_error_rate(s, facts.baseline, limits)],
+        "dispatcher": lambda: [health.check_dispatcher(facts.destinations)],
+        "transactions": lambda: [health.check_transactions(s, facts.transactions, None, None,
+                                                           limits)],  # fmt: skip
+        "dialogs": lambda: [health.check_dialogs(s, facts.dialogs, limits)],
+        "shared memory": lambda: [health.check_shared_memory(s, limits)],
+        "private memory": lambda: [health.check_private_memory(facts.pkg, limits)],
+        "database": lambda: [health.check_database(facts.db_target, facts.db_seconds,
+                                                   facts.db_error, limits)],  # fmt: skip
+        "bans": lambda: [health.check_bans(facts.bans, s.get("pike:blocked_ips"), limits)],
+        "auth failures": lambda: [health.check_auth_failures(s, facts.baseline, limits)],
+        "tls certificate": lambda: [health.check_certificate(p, d, e, limits)
+                                    for p, d, e in facts.certificates],  # fmt: skip
     }
-    if facts.connection_error:  # nothing else of the server was read: say so once
-        for name in ("error rate", "dispatcher", "transactions", "dialogs", "shared memory",
-                     "private memory", "bans", "auth failures"):  # fmt: skip
-            checks[name] = []
-    return {area: [c for name in names for c in checks[name]] for area, names in AREAS.items()}
+    # With no answer from the server, only the connection rule speaks for it.
+    server_rules = {"error rate", "dispatcher", "transactions", "dialogs", "shared memory",
+                    "private memory", "bans", "auth failures"}  # fmt: skip
+    out: dict[str, list[Check]] = {}
+    for area in areas:
+        out[area] = [
+            c
+            for name in AREAS[area]
+            if not (facts.connection_error and name in server_rules)
+            for c in rules[name]()
+        ]
+    return out
 
 
 def areas_for(area: str) -> tuple[str, ...]:
@@ -211,8 +221,8 @@ def areas_for(area: str) -> tuple[str, ...]:
 
 def report(facts: Facts, limits: Thresholds, area: str = "full") -> dict[str, Any]:
     """The JSON document of ``kamtool diagnose``: status, exit status, checks by area."""
-    by_area = judge(facts, limits)
     wanted = areas_for(area)
+    by_area = judge(facts, limits, wanted)
     rows = [
         {"area": a, "rule": c.name, "level": c.level, "reason": c.reason, "command": c.command}
         for a in wanted
