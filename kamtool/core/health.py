@@ -373,8 +373,8 @@ def check_auth_failures(
 
     A phone that registers gets one challenge and one 200 (a ratio of 0.5); a wrong
     password, or a scanner trying accounts, only gets challenges (the ratio nears 1).
-    Kamailio's sl also counts the 200s of its xhttp answers (JSON-RPC over HTTP) as
-    replies, which pulls the ratio down a little on a server polled over HTTP.
+    On Kamailio 5.6 this rule is only as good as its ``sl:`` counters, which change from
+    read to read over JSON-RPC (and count the 200s of xhttp's HTTP answers).
     """
     command = "kamtool stats sl:"
     failures, good = _auth_counts(stats)
