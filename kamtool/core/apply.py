@@ -118,14 +118,14 @@ _EXPORTERS = {
 
 def to_toml(doc: dict[str, list[dict[str, Any]]]) -> str:
     """A desired-state document as TOML (arrays of tables; values are text, numbers, lists
-    of text)."""
+    of text). Empty sections come first: after a ``[[table]]`` a ``key = []`` would
+    belong to that table."""
     import json
 
-    lines: list[str] = []
+    lines = [f"{section} = []" for section, entries in doc.items() if not entries]
+    if lines:
+        lines.append("")
     for section, entries in doc.items():
-        if not entries:
-            lines += [f"{section} = []", ""]
-            continue
         for entry in entries:
             lines.append(f"[[{section}]]")
             for k, v in entry.items():
@@ -222,10 +222,9 @@ def database_keys(table: str) -> set[tuple[Any, ...]]:
 
 def memory_differences(db_keys: dict[str, set[tuple[Any, ...]]],
                        memory: MemoryCheck) -> list[Difference]:  # fmt: skip
-    """Rows in the table but not in memory and the other way round: a reload is due."""
+    """Rows in the table but not in memory and the other way round: a reload is due.
+    (Tables the server would not dump are in ``memory.errors``: not compared.)"""
     out = []
-    for table, error in memory.errors.items():
-        out.append(Difference("db/memory", table, "(cannot read)", error))
     for table, held in memory.rows.items():
         stored = db_keys.get(table, set())
         for key in sorted(stored - held, key=str):

@@ -40,7 +40,8 @@ def _seed(url: str) -> None:
         # the callee hangs up: its BYE has the tags the other way round
         ("BYE", "tb", "fb", "call-b", "200", "OK", t0 + timedelta(seconds=30),
          "2002", "10.0.0.9", "1001", "1001"),
-        ("INVITE", "fc", "tc", "call-c", "404", "Not Found", t0, "1002", "10.0.0.2", "2001", "2001"),
+        ("INVITE", "fc", "tc", "call-c", "404", "Not Found", t0,
+         "1002", "10.0.0.2", "2001", "2001"),
         ("INVITE", "fd", "td", "call-d", "487", "Request Terminated", t0,
          "1003", "10.0.0.2", "2001", "2001"),
         ("INVITE", "fe", "te", "call-e", "200", "OK", t0, "1004", "10.0.0.4", "2003", "2003"),
