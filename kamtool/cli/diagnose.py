@@ -21,6 +21,13 @@ COLUMNS = [Column("level"), Column("area"), Column("rule"), Column("reason"),
 _SERVER_AREAS = {"sip", "load", "memory", "security"}
 
 
+def _default_db_exists(settings: object) -> bool:
+    """Whether the default SQLite file exists (no database configured: nothing to check)."""
+    from kamtool.config import default_db_path
+
+    return default_db_path().exists()
+
+
 def register(root: typer.Typer) -> None:
     """Add this module's commands to the root app."""
     root.command("diagnose")(diagnose)
@@ -71,7 +78,7 @@ def diagnose(
                     dg.read_server(rpc, rpc.url, facts, sample_seconds=sample)
                 finally:
                     facts.target = rpc.url
-    if "db" in areas:
+    if "db" in areas and (s.db_url or _default_db_exists(s)):
         dg.read_database(s.effective_db_url, facts, timeout=limits.db_latency_critical)
     if "security" in areas:
         configured = s.section("proxy").get("tls_certificate")

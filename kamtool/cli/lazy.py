@@ -48,10 +48,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("kamtool.cli.serve", "Run kamtool's SIP proxy: registrar with digest auth, location, stateful relay, dialogs."),
     "config": ("kamtool.cli.config", "Effective settings and where they came from."),
     "instance": ("kamtool.cli.instance", "Named servers: the instance.NAME tables of kamtool.toml (-i NAME)."),
-    "apply": ("kamtool.cli.apply", "Make the database what a desired-state file (TOML/YAML) says; --plan shows the changes."),
-    "export": ("kamtool.cli.apply", "Write the provisioning tables as a desired-state file (TOML or YAML)."),
-    "drift": ("kamtool.cli.apply", "Compare a desired-state file, the database and the running server; exit 9 on a difference."),
-    "diagnose": ("kamtool.cli.diagnose", "Check the server, database and certificates: OK/WARNING/CRITICAL per rule; exit 0/1/2."),
+    "apply": ("kamtool.cli.apply", "Make the database what FILE says (one transaction), then reload what changed."),
+    "export": ("kamtool.cli.apply", "Write the database's provisioning tables as a desired-state file."),
+    "drift": ("kamtool.cli.apply", "Compare FILE, the database and the running server; exit 9 naming each difference."),
+    "diagnose": ("kamtool.cli.diagnose", "Check the server, its database and certificates; exit 0 OK, 1 WARNING, 2 CRITICAL."),
     "monitor": ("kamtool.cli.monitor", "Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."),
 }  # fmt: skip
 
