@@ -74,40 +74,17 @@ def apply(
 def _reload(sections: list[str], *, skip: bool) -> list[Any]:
     """Reload every cached table that changed; report each outcome."""
     from kamtool.core.desired import KINDS
-    from kamtool.core.reload import RELOAD_METHODS, reload_after_change
+    from kamtool.core.reload import reload_after_change
 
     outcomes = []
     for section in sections:
         table = KINDS[section].reload
         if table is None:
             continue
-        if table in RELOAD_METHODS:
-            outcome = reload_after_change(settings(), table, skip=skip)
-        else:
-            outcome = _dialplan_reload(skip) if table == "dialplan" else None
-            if outcome is None:
-                continue
+        outcome = reload_after_change(settings(), table, skip=skip)
         (out().warn if outcome.status == "failed" else out().info)(outcome.message)
         outcomes.append(outcome)
     return outcomes
-
-
-def _dialplan_reload(skip: bool) -> Any:
-    from kamtool.core.reload import ReloadOutcome
-    from kamtool.errors import KamtoolError, RpcUnavailable
-    from kamtool.rpc.client import client_from_settings
-
-    method = "dialplan.reload"
-    if skip:
-        return ReloadOutcome("dialplan", "skipped", "reload skipped (--no-reload)", method)
-    try:
-        with client_from_settings(settings()) as rpc:
-            rpc.call(method)
-    except RpcUnavailable as exc:
-        return ReloadOutcome("dialplan", "unavailable", f"not reloaded: {exc.message}", method)
-    except KamtoolError as exc:
-        return ReloadOutcome("dialplan", "failed", f"reload failed: {exc.message}", method)
-    return ReloadOutcome("dialplan", "reloaded", f"{method}: reloaded", method)
 
 
 def export(
