@@ -221,12 +221,13 @@ def _dispatcher(e: dict[str, Any], dd: str | None, settings: Any) -> list[dict[s
 
 
 def _dialplan(e: dict[str, Any], dd: str | None, settings: Any) -> list[dict[str, Any]]:
+    from kamtool.core.dialplan import rule_values  # Kamailio's checks of a rule
+
     _take(e, {"dpid", "pr", "match_op", "match_exp", "match_len", "subst_exp", "repl_exp",
               "attrs"}, "dialplan")  # fmt: skip
-    return [{"dpid": int(e["dpid"]), "pr": int(e.get("pr", 0)),
-             "match_op": int(e.get("match_op", 1)), "match_exp": str(e["match_exp"]),
-             "match_len": int(e.get("match_len", 0)), "subst_exp": str(e.get("subst_exp", "")),
-             "repl_exp": str(e.get("repl_exp", "")), "attrs": str(e.get("attrs", ""))}]  # fmt: skip
+    return [rule_values(e["dpid"], e.get("pr", 0), e.get("match_op", 1), str(e["match_exp"]),
+                        e.get("match_len"), e.get("subst_exp"), e.get("repl_exp"),
+                        e.get("attrs"))]  # fmt: skip
 
 
 def _text_or_none(value: Any) -> str | None:

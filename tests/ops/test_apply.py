@@ -157,6 +157,7 @@ def test_yaml_manages_only_its_sections(std_url, tmp_path):
         ('[[domains]]\ndomain = "a.example"\n[[domains]]\ndomain = "a.example"\n', "twice"),
         ("[[dispatcher]]\nset = 1\nuri = \"10.0.0.1\"\n", "not a sip:"),
         ("not toml at all [", "not valid TOML"),
+        ('[[dialplan]]\ndpid = 1\nmatch_op = 1\nmatch_exp = "(unclosed"\n', "dialplan #1"),
     ],
 )
 def test_bad_files_are_config_errors(tmp_path, text, message):
