@@ -22,7 +22,7 @@ from typing import Any
 from kamtool.core import health
 from kamtool.core.health import Check, Thresholds
 from kamtool.core.runtime import Rpc
-from kamtool.errors import BadInput, KamtoolError, NotFound, RpcError
+from kamtool.errors import BadInput, KamtoolError
 
 AREAS: dict[str, tuple[str, ...]] = {
     "sip": ("connection", "error rate", "dispatcher"),
@@ -72,10 +72,11 @@ def _stats(rpc: Rpc) -> dict[str, float]:
 
 
 def _optional(read: Callable[[], Any]) -> Any:
-    """``read()``, or None when the server lacks the method (error 500 or not found)."""
+    """``read()``, or None when the server lacks the method (error 500, not found) or
+    stopped answering after the statistics were read (that rule then has no data)."""
     try:
         return read()
-    except (RpcError, NotFound):
+    except KamtoolError:
         return None
 
 
