@@ -63,23 +63,29 @@ def diagnose(
     areas = set(dg.areas_for(area))
     limits, _ = _monitor_settings(s.section("monitor"), threshold or [], None)
     facts = dg.Facts(target="")
-    if areas & _SERVER_AREAS:
-        from kamtool.errors import KamtoolError
-        from kamtool.rpc.client import client_from_settings
+    from kamtool.errors import KamtoolError
+    from kamtool.rpc.client import client_from_settings
 
-        try:
-            rpc = client_from_settings(s)
-        except KamtoolError as exc:  # a malformed endpoint URL
-            dg.read_server(None, s.rpc_url or "JSON-RPC", facts)
-            facts.connection_error = exc.message
-        else:
-            with rpc:
+    try:
+        rpc = client_from_settings(s)
+    except KamtoolError as exc:  # a malformed endpoint URL
+        rpc, facts.connection_error = None, exc.message
+    try:
+        if areas & _SERVER_AREAS:
+            if rpc is None:
+                facts.target = s.rpc_url or "JSON-RPC"
+            else:
                 try:
                     dg.read_server(rpc, rpc.url, facts, sample_seconds=sample)
                 finally:
                     facts.target = rpc.url
-    if "db" in areas and (s.db_url or _default_db_exists(s)):
-        dg.read_database(s.effective_db_url, facts, timeout=limits.db_latency_critical)
+        if "db" in areas and (s.db_url or _default_db_exists(s)):
+            dg.read_database(s.effective_db_url, facts, timeout=limits.db_latency_critical)
+            if facts.db_error is None and not facts.connection_error:
+                dg.read_reloads(s.effective_db_url, rpc, facts)
+    finally:
+        if rpc is not None:
+            rpc.close()
     if "security" in areas:
         configured = s.section("proxy").get("tls_certificate")
         paths = [str(p) for p in cert] if cert else ([str(configured)] if configured else [])

@@ -28,7 +28,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "sip": ("connection", "error rate", "dispatcher"),
     "load": ("transactions", "dialogs"),
     "memory": ("shared memory", "private memory"),
-    "db": ("database",),
+    "db": ("database", "reloads"),
     "security": ("bans", "auth failures", "tls certificate"),
 }
 ALL_AREAS = (*AREAS, "brief", "full")
@@ -51,6 +51,8 @@ class Facts:
     db_seconds: float | None = None
     db_error: str | None = None
     certificates: list[tuple[str, float | None, str | None]] = field(default_factory=list)
+    stale: dict[str, tuple[int, int, bool]] | None = None
+    stale_error: str | None = None
 
 
 class _Row:
@@ -160,6 +162,33 @@ def read_database(url: str, facts: Facts, *, timeout: float) -> None:
         facts.db_seconds = float(outcome["seconds"])
 
 
+CACHED_TABLES = ("dispatcher", "address", "domain")
+
+
+def read_reloads(url: str, rpc: Rpc | None, facts: Facts) -> None:
+    """Compare the tables the server caches with the database (what ``drift`` does)."""
+    from kamtool.core import apply
+    from kamtool.db.connect import connected
+
+    if rpc is None:
+        facts.stale_error = "no JSON-RPC endpoint"
+        return
+    try:
+        with connected(url, auto_create=False) as db:
+            present = db.get_tables()
+            stored = {t: apply.database_keys(t) for t in CACHED_TABLES if t in present}
+        held = apply.read_memory(rpc, stored)
+    except KamtoolError as exc:
+        facts.stale_error = exc.message
+        return
+    if held.errors and not held.rows:
+        facts.stale_error = next(iter(held.errors.values()))
+        return
+    facts.stale = {
+        t: (len(stored[t] - rows), len(rows - stored[t]), not rows) for t, rows in held.rows.items()
+    }
+
+
 def read_certificates(paths: Iterable[str], facts: Facts, *, now: datetime | None = None) -> None:
     """Days until each PEM certificate expires."""
     now = now or datetime.now(UTC)
@@ -192,6 +221,7 @@ def judge(facts: Facts, limits: Thresholds, areas: Iterable[str] = AREAS) -> dic
         "private memory": lambda: [health.check_private_memory(facts.pkg, limits)],
         "database": lambda: [health.check_database(facts.db_target, facts.db_seconds,
                                                    facts.db_error, limits)],  # fmt: skip
+        "reloads": lambda: [health.check_reloads(facts.stale, facts.stale_error)],
         "bans": lambda: [health.check_bans(facts.bans, s.get("pike:blocked_ips"), limits)],
         "auth failures": lambda: [health.check_auth_failures(s, facts.baseline, limits)],
         "tls certificate": lambda: [health.check_certificate(p, d, e, limits)

@@ -412,6 +412,29 @@ def check_certificate(
     return Check(name, OK, reason, command)
 
 
+def check_reloads(
+    stale: Mapping[str, tuple[int, int, bool]] | None, error: str | None = None
+) -> Check:
+    """Tables the server caches compared with the database: ``stale`` maps a table to
+    (rows only in the database, rows only in memory, memory empty). A difference means a
+    reload is due (one was skipped, or a row was written behind the server's back); a
+    server holding nothing of a table the database fills is CRITICAL."""
+    command = "kamtool drift FILE (or kamtool TABLE reload)"
+    if error:
+        return Check("reloads", OK, f"not compared: {error}", command)
+    if not stale:
+        return Check("reloads", OK, "nothing to compare", command)
+    empty = [t for t, (db_only, _, none) in stale.items() if none and db_only]
+    differ = [f"{t} ({a} only in the database, {b} only in memory)"
+              for t, (a, b, _) in stale.items() if a or b]  # fmt: skip
+    if empty:
+        return Check("reloads", CRITICAL, f"the server holds no {', '.join(empty)} rows; "
+                     + "; ".join(differ), command)  # fmt: skip
+    if differ:
+        return Check("reloads", WARNING, "reload due: " + "; ".join(differ), command)
+    return Check("reloads", OK, f"{', '.join(stale)}: memory matches the database", command)
+
+
 def evaluate(
     *,
     target: str,

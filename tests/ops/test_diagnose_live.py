@@ -148,6 +148,23 @@ def test_error_replies(target):
     assert (code, levels["error rate"]) == (1, "WARNING"), doc
 
 
+def test_reload_due(target):
+    code, levels, doc = diagnose(target, "db")
+    assert (code, levels["reloads"]) == (0, "OK"), doc
+    for port in (5071, 5072):  # nothing listens there: only the tables matter
+        kt(target, "dispatcher", "add", "2", f"sip:127.0.0.1:{port}", "--no-reload")
+    code, levels, doc = diagnose(target, "db")
+    assert (code, levels["reloads"]) == (2, "CRITICAL"), doc  # the server holds no set
+    kt(target, "dispatcher", "reload")
+    code, levels, doc = diagnose(target, "db")
+    assert (code, levels["reloads"]) == (0, "OK"), doc
+    kt(target, "dispatcher", "add", "2", "sip:127.0.0.1:5073", "--no-reload")
+    code, levels, doc = diagnose(target, "db")
+    assert (code, levels["reloads"]) == (1, "WARNING"), doc
+    reason = next(c["reason"] for c in doc["checks"] if c["rule"] == "reloads")
+    assert "dispatcher (1 only in the database, 0 only in memory)" in reason
+
+
 def test_memory_against_thresholds(target):
     code, levels, doc = diagnose(target, "memory")
     assert code == 0, doc
