@@ -93,14 +93,17 @@ class KamtoolProxy(ServerProcess):
         if self.seed:
             self._seed()  # the first command creates the SQLite file with every table
         self.sip_port, self.http_port = self.wanted_sip_port or free_port(), free_port()
+        self._spawn(self.serve_args(), env=isolated_env(self.dir / "home"), wait=30)
+        return self
+
+    def serve_args(self) -> list[str]:
+        """The ``kamtool serve`` command line (subclasses add options)."""
         cfg = self.dir / "kamtool.toml"
         cfg.write_text(f'[proxy]\nrpc_runtime_dir = "{self.run_dir}"\n')
-        args = [
+        return [
             sys.executable, "-m", "kamtool", "--db", self.db_url, "serve",
             "--listen", f"udp:127.0.0.1:{self.sip_port}",
             "--listen", f"tcp:127.0.0.1:{self.sip_port}",
             "--rpc-listen", f"127.0.0.1:{self.http_port}",
             "--domain", self.sip_domain, "--config", str(cfg), "--log-level", "info",
         ]  # fmt: skip
-        self._spawn(args, env=isolated_env(self.dir / "home"), wait=30)
-        return self

@@ -1,0 +1,222 @@
+"""Kamailio's Python KEMI example (``kamailio-basic-kemi-python.py`` as Debian ships it, run
+unmodified) on a real Kamailio 5.6 with app_python3 and on ``kamtool serve --route``: the
+same requests get the same replies and leave the same rows in the database.
+
+The peers are sipsak, SIPp and the interop battery's hand-written peer; 127.0.0.1 is one of
+the server's own addresses, so the script's flood check (``is_myself($si)``) never applies,
+and it is not a trusted address (``allow_source_address(1)``), so every call is challenged.
+Users: 1001 calls, 1002 answers (a SIPp UAS), 1003 registers."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from tests.interop.test_sipp import message_rows, successful_calls
+from tests.interop.test_sipsak import replies
+from tests.interop.wire import Peer, register
+from tests.ksr.peers import ForeignUA, ask_authenticated, sipp, sipp_uas, sipsak_register
+from tests.support.ports import free_port, low_free_port
+
+# location columns that legitimately differ between two servers (or two runs): the row id,
+# usrloc's unique id (ruid), the clock (expires, last_modified: checked as a difference),
+# the Call-ID each tool run picks, and Kamailio's internal usrloc partition (timer slot)
+LOCATION_VARIES = ("id", "ruid", "expires", "last_modified", "callid", "partition")
+CALLS = 20
+
+
+def location(target, user: str) -> list[dict]:
+    """``user``'s location rows without :data:`LOCATION_VARIES`, after checking that each
+    expires 600 s after it was written."""
+    rows = target.location_rows(user)
+    for row in rows:
+        assert abs((row["expires"] - row["last_modified"]) * 86400 - 600) < 2, row
+    return [{k: v for k, v in row.items() if k not in LOCATION_VARIES} for row in rows]
+
+
+def contact_row(user: str, contact: str, sip_port: int, **changes) -> dict:
+    """The location row Kamailio 5.6 writes for a plain UDP registration with this cfg."""
+    row = {
+        "username": user, "domain": None, "contact": contact, "received": None,
+        "path": None, "q": -1.0, "cseq": 2, "flags": 0, "cflags": 0, "user_agent": "",
+        "socket": f"udp:127.0.0.1:{sip_port}", "methods": None, "instance": None,
+        "reg_id": 0, "server_id": 0, "connection_id": -1, "keepalive": 0,
+    }  # fmt: skip
+    row.update(changes)
+    return row
+
+
+def eventually(read, done, timeout: float = 5.0):
+    """``read()`` until ``done(value)`` or ``timeout`` seconds; the last value either way."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        value = read()
+    return value
+
+
+def test_sipsak_registers_with_digest(target):
+    """401 then 200. sipsak's Via names another port than the one it sends from, which
+    ``nat_uac_test(19)`` takes for NAT: the contact is stored with its source as
+    ``received``, the NAT branch flags (cflags 64+128) and NAT keepalives on."""
+    port = low_free_port()
+    res = sipsak_register(target.sip_port, "1003", port)
+    assert res.returncode == 0, res.stdout + res.stderr
+    got = replies(res.stdout + res.stderr)
+    assert [r.status for r in got] == [401, 200], res.stdout
+    assert 'realm="127.0.0.1"' in got[0].get("www-authenticate")
+    source = re.search(r";rport=(\d+)", got[1].get("via")).group(1)
+    received = f"sip:127.0.0.1:{source}"
+    assert got[1].get("contact") == (
+        f'<sip:1003@127.0.0.1:{port}>;expires=600;received="{received}"'
+    )
+    assert location(target, "1003") == [
+        contact_row("1003", f"sip:1003@127.0.0.1:{port}", target.sip_port, received=received,
+                    cflags=192, keepalive=1, user_agent="sipsak 0.9.8.1")
+    ]  # fmt: skip
+    gone = sipsak_register(target.sip_port, "1003", port, expires=0)
+    assert gone.returncode == 0, gone.stdout
+    assert target.location_rows("1003") == []
+
+
+def test_sipp_registers_with_digest(target):
+    """SIPp's scenario insists on 401 then 200; the row is a plain contact."""
+    port = free_port()
+    res = sipp(target.sip_port, "register.xml", port, "-m", "1", "-s", "1003",
+               "-au", "1003", "-ap", "secret1003", "-set", "expires", "600")  # fmt: skip
+    assert res.returncode == 0, res.stdout[-3000:]
+    assert [r[0] for r in message_rows(res.stdout, "401")] == [1]
+    assert location(target, "1003") == [
+        contact_row("1003", f"sip:1003@127.0.0.1:{port};transport=UDP", target.sip_port,
+                    user_agent="kamtool-test-sipp")
+    ]  # fmt: skip
+    with Peer("udp", target.sip_port) as p:
+        assert register(p, "1003", ["Contact: *", "Expires: 0"]).status == 200
+    assert target.location_rows("1003") == []
+
+
+def test_wrong_password_is_challenged_again(target):
+    with Peer("udp", target.sip_port) as p:
+        uri = f"sip:127.0.0.1:{target.sip_port}"
+        first = p.ask(p.request("REGISTER", uri, from_user="1003", to="<sip:1003@127.0.0.1>",
+                                headers=["Contact: <sip:1003@127.0.0.1:5999>"]))  # fmt: skip
+        assert first.status == 401
+        from tests.interop.wire import digest_answer
+
+        auth = digest_answer(first.get("www-authenticate"), "REGISTER", uri, "1003", "wrong")
+        again = p.ask(p.request("REGISTER", uri, from_user="1003", to="<sip:1003@127.0.0.1>",
+                                cseq=2, headers=["Contact: <sip:1003@127.0.0.1:5999>",
+                                                 f"Authorization: {auth}"]))  # fmt: skip
+    assert again.status == 401
+    assert target.location_rows("1003") == []
+
+
+@pytest.mark.parametrize(
+    ("method", "agent"), [("REGISTER", "friendly-scanner"), ("OPTIONS", "sipvicious 0.3")]
+)
+def test_scanner_user_agent_gets_200_processed(target, method, agent):
+    """The script's REQINIT answers scanners 200 "Processed" before anything else: no
+    challenge, no registration."""
+    with Peer("udp", target.sip_port) as p:
+        r = p.ask(p.request(method, f"sip:1003@127.0.0.1:{target.sip_port}", from_user="1003",
+                            headers=[f"User-Agent: {agent}",
+                                     "Contact: <sip:1003@127.0.0.1:5999>"]))  # fmt: skip
+    assert (r.status, r.reason) == (200, "Processed")
+    assert not r.get("contact") and not r.get("www-authenticate")
+    assert target.location_rows("1003") == []
+
+
+def test_foreign_domain_is_relayed_with_the_p_hint_header(target):
+    """A local user (challenged with 407 first) sending to a domain that is not the server's
+    own: the script's SIPOUT route adds ``P-Hint: outbound`` and relays; the credentials
+    were consumed on the way."""
+    with ForeignUA() as foreign, Peer("udp", target.sip_port) as p:
+        uri = f"sip:4711@127.0.0.2:{foreign.port}"
+        first, last = ask_authenticated(p, "MESSAGE", uri, body="hello")
+    assert first.status == 407 and 'realm="127.0.0.1"' in first.get("proxy-authenticate")
+    assert (last.status, last.reason) == (200, "OK")
+    (req,) = foreign.received
+    assert req.first == f"MESSAGE {uri} SIP/2.0"
+    assert req.all("p-hint") == ["outbound"]
+    assert not req.get("proxy-authorization") and req.body == b"hello"
+    assert len(req.all("via")) == 2  # the server's Via on top of ours
+
+
+def test_foreign_caller_to_a_foreign_domain_is_not_relayed(target):
+    with ForeignUA() as foreign, Peer("udp", target.sip_port) as p:
+        data = p.request("MESSAGE", f"sip:4711@127.0.0.2:{foreign.port}", from_user="mallory")
+        data = data.replace(b"<sip:mallory@127.0.0.1>", b"<sip:mallory@example.org>")
+        r = p.ask(data)
+    assert (r.status, r.reason) == (403, "Not relaying")
+    assert foreign.received == []
+
+
+def test_unknown_local_user_is_404(target):
+    with Peer("udp", target.sip_port) as p:
+        first, last = ask_authenticated(p, "MESSAGE", "sip:4711@127.0.0.1", body="hi")
+    assert first.status == 407
+    assert (last.status, last.reason) == (404, "Not Found")
+
+
+def test_request_uri_without_user_is_484(target):
+    with Peer("udp", target.sip_port) as p:
+        first, last = ask_authenticated(p, "MESSAGE", f"sip:127.0.0.1:{target.sip_port}",
+                                        body="hi")  # fmt: skip
+    assert first.status == 407
+    assert (last.status, last.reason) == (484, "Address Incomplete")
+
+
+def test_in_dialog_request_without_route_is_404_not_here(target):
+    with Peer("udp", target.sip_port) as p:
+        r = p.ask(p.request("BYE", "sip:1002@127.0.0.1", to="<sip:1002@127.0.0.1>;tag=gone"))
+    assert (r.status, r.reason) == (404, "Not here")
+
+
+@pytest.mark.slow
+@pytest.mark.sipp
+def test_calls_follow_the_record_route_to_a_registered_uas(target):
+    """20 SIPp calls 1001 -> 1002: each INVITE challenged (407), then ringing, answered,
+    ACK and BYE through the Record-Route set to the UAS, which counts every call done.
+    Accounting: the INVITE and the BYE of every call in ``acc`` (flag FLT_ACC)."""
+    acc_before = len(target.query("SELECT id FROM acc"))
+    with sipp_uas(target.sip_port, "uas_answer.xml", "1002", CALLS) as uas:
+        uac = sipp(target.sip_port, "uac_call.xml", free_port(), "-s", "1002", "-m", str(CALLS),
+                   "-r", "10", "-l", "5", "-d", "100", "-au", "1001", "-ap", "secret1001",
+                   "-set", "caller", "1001")  # fmt: skip
+        uas_out, _ = uas.communicate(timeout=30)
+    assert uac.returncode == 0 and successful_calls(uac.stdout) == CALLS, uac.stdout[-3000:]
+    assert message_rows(uac.stdout, "407")[0][0] == CALLS
+    assert uas.returncode == 0 and successful_calls(uas_out) == CALLS, uas_out[-3000:]
+    # the row of a transaction is written as its final reply goes out: the last may lag
+    rows = eventually(lambda: target.query(
+        "SELECT method, sip_code FROM acc WHERE id > ? ORDER BY id", acc_before
+    ), lambda rows: len(rows) >= 2 * CALLS)  # fmt: skip
+    assert sorted((r["method"], r["sip_code"]) for r in rows) == sorted(
+        [("INVITE", "200"), ("BYE", "200")] * CALLS
+    )
+    with Peer("udp", target.sip_port) as p:
+        assert register(p, "1002", ["Contact: *", "Expires: 0"]).status == 200
+
+
+@pytest.mark.sipp
+def test_cancelled_call_is_487_and_a_missed_call(target):
+    """1001 calls 1002, which rings; the caller's CANCEL gets 200 and the INVITE 487 (the
+    script relays the CANCEL after ``t_check_trans()``); ``missed_calls`` has the call."""
+    missed_before = len(target.query("SELECT id FROM missed_calls"))
+    with sipp_uas(target.sip_port, "uas_ring.xml", "1002", 1) as uas:
+        uac = sipp(target.sip_port, "uac_cancel.xml", free_port(), "-s", "1002", "-m", "1",
+                   "-au", "1001", "-ap", "secret1001", "-set", "caller", "1001")  # fmt: skip
+        uas_out, _ = uas.communicate(timeout=30)
+    assert uac.returncode == 0 and successful_calls(uac.stdout) == 1, uac.stdout[-3000:]
+    assert uas.returncode == 0, uas_out[-3000:]
+    rows = eventually(lambda: target.query(
+        "SELECT method, sip_code, sip_reason FROM missed_calls WHERE id > ?", missed_before
+    ), bool)  # fmt: skip
+    assert [(r["method"], r["sip_code"], r["sip_reason"]) for r in rows] == [
+        ("INVITE", "487", "Request Terminated")
+    ]
+    with Peer("udp", target.sip_port) as p:
+        assert register(p, "1002", ["Contact: *", "Expires: 0"]).status == 200
