@@ -10,14 +10,23 @@ Users: 1001 calls, 1002 answers (a SIPp UAS), 1003 registers."""
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 
 import pytest
 
 from tests.interop.test_sipp import message_rows, successful_calls
 from tests.interop.test_sipsak import replies
-from tests.interop.wire import Peer, register
-from tests.ksr.peers import ForeignUA, ask_authenticated, sipp, sipp_uas, sipsak_register
+from tests.interop.wire import Peer, digest_answer, register
+from tests.ksr.peers import (
+    ForeignUA,
+    ask_authenticated,
+    sipp,
+    sipp_args,
+    sipp_uas,
+    sipsak_register,
+)
+from tests.support.cli import invoke
 from tests.support.ports import free_port, low_free_port
 
 # location columns that legitimately differ between two servers (or two runs): the row id,
@@ -104,8 +113,6 @@ def test_wrong_password_is_challenged_again(target):
         first = p.ask(p.request("REGISTER", uri, from_user="1003", to="<sip:1003@127.0.0.1>",
                                 headers=["Contact: <sip:1003@127.0.0.1:5999>"]))  # fmt: skip
         assert first.status == 401
-        from tests.interop.wire import digest_answer
-
         auth = digest_answer(first.get("www-authenticate"), "REGISTER", uri, "1003", "wrong")
         again = p.ask(p.request("REGISTER", uri, from_user="1003", to="<sip:1003@127.0.0.1>",
                                 cseq=2, headers=["Contact: <sip:1003@127.0.0.1:5999>",
@@ -218,5 +225,42 @@ def test_cancelled_call_is_487_and_a_missed_call(target):
     assert [(r["method"], r["sip_code"], r["sip_reason"]) for r in rows] == [
         ("INVITE", "487", "Request Terminated")
     ]
+    with Peer("udp", target.sip_port) as p:
+        assert register(p, "1002", ["Contact: *", "Expires: 0"]).status == 200
+
+
+@pytest.mark.sipp
+def test_reload_during_a_call_keeps_the_call(target):
+    """``app_python.reload`` while a call is up: its ACK-ed dialog state lives outside the
+    script (Record-Route, transactions), so the BYE after the reload still reaches the
+    callee and is accounted."""
+    acc_before = len(target.query("SELECT id FROM acc"))
+    with sipp_uas(target.sip_port, "uas_answer.xml", "1002", 1) as uas:
+        uac = subprocess.Popen(
+            sipp_args(target.sip_port, "uac_call.xml", free_port(), "-s", "1002", "-m", "1",
+                      "-d", "3000", "-au", "1001", "-ap", "secret1001", "-set", "caller",
+                      "1001"),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/tmp",
+        )  # fmt: skip
+        try:
+            answered = eventually(
+                lambda: target.query("SELECT method FROM acc WHERE id > ?", acc_before), bool
+            )
+            assert [r["method"] for r in answered] == ["INVITE"]
+            r = invoke("--json", "--rpc", target.dgram_url, "rpc", "app_python.reload")
+            assert r.exit_code == 0 and r.json()["new"] == r.json()["old"] + 1, r.stderr
+            uac_out, _ = uac.communicate(timeout=30)
+        finally:
+            if uac.poll() is None:
+                uac.kill()
+                uac.communicate(timeout=10)
+        uas_out, _ = uas.communicate(timeout=30)
+    assert uac.returncode == 0 and successful_calls(uac_out) == 1, uac_out[-3000:]
+    assert uas.returncode == 0, uas_out[-3000:]
+    rows = eventually(
+        lambda: target.query("SELECT method FROM acc WHERE id > ?", acc_before),
+        lambda rows: len(rows) >= 2,
+    )
+    assert [r["method"] for r in rows] == ["INVITE", "BYE"]
     with Peer("udp", target.sip_port) as p:
         assert register(p, "1002", ["Contact: *", "Expires: 0"]).status == 200
