@@ -18,7 +18,7 @@ import pytest
 from tests.interop.test_sipp import message_rows, successful_calls
 from tests.interop.test_sipsak import replies
 from tests.interop.wire import Peer, digest_answer, register
-from tests.ksr.peers import (
+from tests.ksr.outside import (
     ForeignUA,
     ask_authenticated,
     sipp,

@@ -11,7 +11,7 @@ import pytest
 
 from tests.interop.wire import Peer, register
 from tests.ksr.conftest import TARGETS
-from tests.ksr.peers import sipsak_register
+from tests.ksr.outside import sipsak_register
 from tests.support.cli import invoke
 from tests.support.kemi import kemi_server
 from tests.support.ports import low_free_port
