@@ -54,6 +54,7 @@ server from this object, so tests can shrink timers freely::
     ds_probing_threshold = 1           # failed probes before inactive
     ds_inactive_threshold = 1          # good probes before active again
     ds_ping_reply_codes = "class=2;code=403;code=404;code=488;class=3"
+    route = "/etc/kamtool/route.py"    # a KEMI route script (KSR API) instead of the built-in route
 
 Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
 """
@@ -203,6 +204,7 @@ class ProxyConfig:
     ds_probing_threshold: int = 1
     ds_inactive_threshold: int = 1
     ds_ping_reply_codes: str = "class=2;code=403;code=404;code=488;class=3"
+    route: str | None = None  # a KEMI Python route script (kamtool.proxy.script); None: built-in
 
     def __post_init__(self) -> None:
         if not self.listen:
@@ -351,6 +353,7 @@ _FLOAT |= {"overload_max_age"}
 _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header",
         "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes",
         "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list"}  # fmt: skip
+_STR |= {"route"}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:

@@ -108,6 +108,7 @@ class Router:
         dispatcher: Any = None,
         accounting: Any = None,
         aliases: Any = None,
+        script: Any = None,
     ) -> None:
         self.config = config
         self.timers = timers
@@ -120,6 +121,12 @@ class Router:
         self.dispatcher = dispatcher  # kamtool.proxy.dispatcher.Dispatcher, or None
         self.dispatch_users = user_pattern(config.dispatch_pattern) if dispatcher else None
         self.aliases = aliases  # dbaliases (alias_db_lookup), or None
+        # a KEMI route script (kamtool.proxy.script.RouteScript) replaces route_request
+        self.script: Any = None
+        if script is not None:
+            from kamtool.proxy.ksr.engine import ScriptEngine
+
+            self.script = ScriptEngine(self, script, aliases)
         self.db: Any = None  # the DbWorker (see module docstring), or None: DB on the loop
         self.overload: Any = None  # kamtool.proxy.overload.OverloadGuard, or None (off)
         # requests suspended for the database -> cancelled (by a CANCEL) meanwhile
@@ -279,7 +286,10 @@ class Router:
             if counter is not None:
                 counter.value += 1
             try:
-                self.route_request(msg, endpoint, addr)
+                if self.script is not None:
+                    self._script_request(msg, endpoint, addr)
+                else:
+                    self.route_request(msg, endpoint, addr)
             except Exception as exc:
                 self._route_failed(msg, endpoint, addr, exc)
         else:
@@ -289,10 +299,26 @@ class Router:
                 cseq = None  # still a received reply; dropped below
             self.rcv_replies.count(msg.status, cseq.method if cseq else None)
             try:
-                self.route_response(msg, endpoint, addr)
+                if self.script is not None:
+                    self.script.response(msg, endpoint, addr)
+                else:
+                    self.route_response(msg, endpoint, addr)
             except ParseError as exc:
                 self.c_drop_rpl.value += 1
                 log.debug("dropping a malformed reply from %s:%s: %s", addr[0], addr[1], exc)
+
+    def _script_request(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
+        """A request for the route script: refused while shutting down or overloaded
+        (as the built-in route does), else the script's request route."""
+        refuse = not self.accepting or (self.overload is not None and self.overload.overloaded)
+        if refuse and req.method != "ACK" and not self.codec.to_tag(req):
+            if not self.accepting:
+                self._sl_reply(req, endpoint, addr, 503, "Shutting Down")
+            else:
+                headers = self.overload.reject_headers()
+                self._sl_reply(req, endpoint, addr, 503, "Service Unavailable", headers)
+            return
+        self.script.request(req, endpoint, addr)
 
     def _route_failed(self, msg: Any, endpoint: Any, addr: tuple[str, int], exc: Exception) -> None:
         """Routing ``msg`` raised: a header parsed lazily was bad (its 400), or a bug
