@@ -29,8 +29,7 @@ def options_reason(target) -> str:
 @pytest.mark.parametrize("name", TARGETS)
 def test_app_python_reload_runs_the_changed_script(name, tmp_path):
     """``kamtool rpc app_python.reload`` (app_python3's method name in Kamailio 5.6)
-    answers the reload counter; the next request runs the script as it is on disk now.
-    ``app_python3.reload`` is no method of Kamailio 5.6: exit status 7 on both."""
+    answers the reload counter; the next request runs the script as it is on disk now."""
     script = tmp_path / "route.py"
     shutil.copy(SCRIPTS / "reply_reason.py", script)
     with kemi_server(name, tmp_path, script) as t:
@@ -43,9 +42,13 @@ def test_app_python_reload_runs_the_changed_script(name, tmp_path):
         assert options_reason(t) == "second"
         r = invoke("--json", "--rpc", t.dgram_url, "rpc", "app_python.reload")
         assert r.exit_code == 0 and r.json() == {"old": 1, "new": 2}, r.stderr
-        wrong = invoke("--json", "--rpc", t.dgram_url, "rpc", "app_python3.reload")
-        assert wrong.exit_code == 7
-        assert wrong.json()["error"]["details"]["rpc_message"] == "Method Not Found"
+        # the name issue 11 gives: no method of Kamailio 5.6; kamtool serves it as an alias
+        other = invoke("--json", "--rpc", t.dgram_url, "rpc", "app_python3.reload")
+        if name == "kamailio":
+            assert other.exit_code == 7
+            assert other.json()["error"]["details"]["rpc_message"] == "Method Not Found"
+        else:
+            assert other.exit_code == 0 and other.json() == {"old": 2, "new": 3}, other.stderr
 
 
 def test_module_level_script_on_kamtool(tmp_path):
