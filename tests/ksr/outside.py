@@ -128,3 +128,27 @@ class ForeignUA:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def ack_for(reply: Msg, uri: str) -> bytes:
+    """The ACK of a non-2xx final ``reply`` to an INVITE sent to ``uri``: same Via branch,
+    the reply's To tag (RFC 3261 17.1.1.3)."""
+    lines = [
+        f"ACK {uri} SIP/2.0",
+        f"Via: {reply.get('via')}",
+        f"From: {reply.get('from')}",
+        f"To: {reply.get('to')}",
+        f"Call-ID: {reply.get('call-id')}",
+        f"CSeq: {reply.get('cseq').split()[0]} ACK",
+        "Max-Forwards: 70",
+        "Content-Length: 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def next_request(peer: Peer, method: str) -> Msg:
+    """The next request ``method`` ``peer`` receives (replies and other requests skipped)."""
+    while True:
+        msg = peer.recv()
+        if msg.method == method:
+            return msg

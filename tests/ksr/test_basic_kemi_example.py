@@ -20,7 +20,9 @@ from tests.interop.test_sipsak import replies
 from tests.interop.wire import Peer, digest_answer, register
 from tests.ksr.outside import (
     ForeignUA,
+    ack_for,
     ask_authenticated,
+    next_request,
     sipp,
     sipp_args,
     sipp_uas,
@@ -189,6 +191,50 @@ def test_in_dialog_request_without_route_is_404_not_here(target):
     with Peer("udp", target.sip_port) as p:
         r = p.ask(p.request("BYE", "sip:1002@127.0.0.1", to="<sip:1002@127.0.0.1>;tag=gone"))
     assert (r.status, r.reason) == (404, "Not here")
+
+
+def test_a_call_is_record_routed_and_its_ack_and_bye_follow_the_route(target):
+    """One call by hand, to see what the peers see: the 407 is ACKed, the INVITE with
+    credentials reaches the callee with the server's Record-Route (``;lr=on``: the cfg's
+    enable_full_lr, no From tag: append_fromtag 0) and without the credentials; the 200
+    carries it back; ACK and BYE with that Route reach the callee at its contact."""
+    rr = f"<sip:127.0.0.1:{target.sip_port};lr=on>"
+    with Peer("udp", target.sip_port) as uas, Peer("udp", target.sip_port) as caller:
+        ok = register(uas, "1002", [f"Contact: {uas.contact('1002')}", "Expires: 600"])
+        assert ok.status == 200, ok.first
+        uri, call_id = "sip:1002@127.0.0.1", f"rr-{caller.port}@127.0.0.1"
+        contact = [f"Contact: {caller.contact('1001')}"]
+        first = caller.ask(caller.request("INVITE", uri, call_id=call_id, headers=contact))
+        assert first.status == 407, first.first
+        caller.send(ack_for(first, uri))
+        auth = digest_answer(first.get("proxy-authenticate"), "INVITE", uri, "1001",
+                             "secret1001")  # fmt: skip
+        caller.send(caller.request("INVITE", uri, call_id=call_id, cseq=2,
+                                   headers=[*contact, f"Proxy-Authorization: {auth}"]))  # fmt: skip
+        invite = next_request(uas, "INVITE")
+        assert invite.first == f"INVITE {uas.contact('1002')[1:-1]} SIP/2.0"
+        assert invite.all("record-route") == [rr]
+        assert not invite.get("proxy-authorization")
+        uas.reply_to(invite, 200, "OK")
+        answer = caller.recv()
+        while answer.status < 200:
+            answer = caller.recv()
+        assert answer.status == 200 and answer.all("record-route") == [rr]
+        target_uri = uas.contact("1002")[1:-1]
+        to = answer.get("to")
+        caller.send(caller.request("ACK", target_uri, call_id=call_id, cseq=2, to=to,
+                                   headers=[f"Route: {rr}"]))  # fmt: skip
+        ack = next_request(uas, "ACK")
+        assert ack.first == f"ACK {target_uri} SIP/2.0" and not ack.get("route")
+        caller.send(caller.request("BYE", target_uri, call_id=call_id, cseq=3, to=to,
+                                   headers=[f"Route: {rr}"]))  # fmt: skip
+        bye = next_request(uas, "BYE")
+        assert bye.first == f"BYE {target_uri} SIP/2.0" and not bye.get("route")
+        uas.reply_to(bye, 200, "OK")
+        done = caller.recv()
+        while done.status < 200:
+            done = caller.recv()
+        assert done.status == 200 and done.get("cseq") == "3 BYE"
 
 
 @pytest.mark.slow

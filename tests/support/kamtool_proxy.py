@@ -11,6 +11,7 @@ the Kamailio harness, with kamtool's own CLI where the other uses ``kamctl``::
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -96,10 +97,15 @@ class KamtoolProxy(ServerProcess):
         self._spawn(self.serve_args(), env=isolated_env(self.dir / "home"), wait=30)
         return self
 
+    def proxy_settings(self) -> dict[str, str | int | float | bool]:
+        """The ``[proxy]`` section of the instance's TOML file (subclasses add settings)."""
+        return {"rpc_runtime_dir": str(self.run_dir)}
+
     def serve_args(self) -> list[str]:
         """The ``kamtool serve`` command line (subclasses add options)."""
         cfg = self.dir / "kamtool.toml"
-        cfg.write_text(f'[proxy]\nrpc_runtime_dir = "{self.run_dir}"\n')
+        lines = [f"{k} = {json.dumps(v)}" for k, v in self.proxy_settings().items()]
+        cfg.write_text("[proxy]\n" + "\n".join(lines) + "\n")  # JSON scalars are TOML's
         return [
             sys.executable, "-m", "kamtool", "--db", self.db_url, "serve",
             "--listen", f"udp:127.0.0.1:{self.sip_port}",
