@@ -15,8 +15,9 @@ import re
 from typing import NamedTuple
 
 from . import _abnf
-from .digest import DigestParseError, split_auth
+from .digest_header import split_auth
 from .errors import ParseError
+from .ha1 import DigestParseError
 from .name_addr import NameAddr, parse_name_addr, parse_name_addr_list
 from .params import parse_params, quote, split_list, unquote
 from .via import MAGIC_COOKIE, Via, make_branch, parse_via, parse_via_list

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from kamtool.sip import ParseError, make_response, parse_message
-from kamtool.sip import digest as digest_mod
+from kamtool.sip import digest_header as auth_syntax
 from kamtool.sip import headers as headers_mod
 from kamtool.sip import name_addr as name_addr_mod
 from kamtool.sip import uri as uri_mod
@@ -95,15 +95,15 @@ def test_memos_are_bounded(monkeypatch):
 def test_auth_param_scan_matches_a_param_by_param_scan(value):
     scheme, pairs = split_auth(value)
     # the reference: one auth-param at a time, as RFC 2617's grammar reads
-    pos, end = digest_mod._SCHEME_RE.match(value).end(), len(value.rstrip())
+    pos, end = auth_syntax._SCHEME_RE.match(value).end(), len(value.rstrip())
     expected: list[tuple[str, str]] | None = []
     while pos < end:
-        m = digest_mod._PARAM_RE.match(value, pos)
+        m = auth_syntax._PARAM_RE.match(value, pos)
         if m is None:
             expected = None
             break
         quoted = m.group(2)
-        text = digest_mod._UNESCAPE_RE.sub(r"\1", quoted) if quoted is not None else m.group(3)
+        text = auth_syntax._UNESCAPE_RE.sub(r"\1", quoted) if quoted is not None else m.group(3)
         expected.append((m.group(1).lower(), text))
         pos = m.end()
     assert (scheme, pairs) == (value.split()[0], expected)
