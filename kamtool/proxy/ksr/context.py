@@ -65,6 +65,10 @@ class MsgContext:
     vars: dict[str, Any] = field(default_factory=dict)  # $var(...)
     avps: dict[str, Any] = field(default_factory=dict)  # $avp(...)
     pkey: Any = None  # this request's key while t_precheck_trans marks it
+    early_trying: bool = False  # an INVITE that waits for the database gets 100 first
+    cancelled: bool = False  # a CANCEL came while the route waited for the database
+    forwarded: bool = False  # relayed (statefully or not)
+    failed_branch: Any = None  # the branch a failure route runs for
     _match: Any = None
     _matched: bool = False
 
@@ -132,6 +136,11 @@ def wait_db(job: Any) -> Any:
         return job()  # outside a request route (or no worker): inline
     engine = ctx.engine
     engine.suspended(ctx, True)
+    if ctx.early_trying and ctx.msg.method == "INVITE" and not ctx.replied:
+        # RFC 3261 16.2 / 17.2.1: a stateful proxy answers an INVITE with 100 within
+        # 200 ms, so the caller stops retransmitting; the database may take longer
+        # (Kamailio blocks its worker instead and sends the 100 only in t_relay)
+        ctx.router._trying(ctx.msg, ctx.endpoint, ctx.addr)
 
     def done(result: Any, error: BaseException | None) -> None:
         enter(g, ctx, (result, error))
@@ -140,6 +149,12 @@ def wait_db(job: Any) -> Any:
     assert g.parent is not None
     result, error = g.parent.switch()
     engine.suspended(ctx, False)
+    if ctx.cancelled:  # CANCELled while it waited: 487, and the route ends here
+        ctx.router._stateful_reply(ctx.msg, ctx.endpoint, ctx.addr, 487, "Request Terminated")
+        ctx.replied = True
+        from kamtool.proxy.ksr.core import RouteExit
+
+        raise RouteExit()
     if error is not None:
         raise error
     return result

@@ -72,6 +72,8 @@ class ScriptEngine:
     def _run_request(self, ctx: MsgContext) -> None:
         try:
             self._call(ctx, "ksr_request_route")
+            if ctx.msg.method == "ACK" and not ctx.forwarded and ctx.match() is not None:
+                self.router.c_drop_req.value += 1  # an ACK nobody wanted
         finally:
             key = ctx.pkey
             if key is not None and self.processing.get(key) is ctx:
@@ -106,15 +108,19 @@ class ScriptEngine:
                 return
         self.router.route_response(resp, endpoint, addr)
 
-    def onreply_hook(self, name: str, inner: Any) -> Any:
-        """The transaction's ``on_response``: ``inner`` (dialog), then route ``name``."""
+    def onreply_hook(self, name: str, inner: Any, origin: MsgContext) -> Any:
+        """The transaction's ``on_response``: ``inner`` (dialog), then route ``name``.
+        The branch flags are the request's, plus the cflags of the branch's contact (as
+        lookup() loads them)."""
 
         def on_response(stx: Any, branch: Any, resp: Any) -> None:
             if inner is not None:
                 inner(stx, branch, resp)
             proto, host, port = branch.target.dest
+            binding = branch.target.binding
+            bflags = origin.bflags | (binding.cflags if binding is not None else 0)
             ctx = MsgContext(self, resp, _peer(proto, stx), (host, port), kind=ONREPLY,
-                             stx=stx, flags=stx.flags)  # fmt: skip
+                             stx=stx, flags=stx.flags, bflags=bflags)  # fmt: skip
             self._run_inline(ctx, name)
 
         return on_response
@@ -122,11 +128,11 @@ class ScriptEngine:
     def failure_hook(self, name: str, origin: MsgContext) -> Any:
         """The transaction's ``on_failure``: route ``name``; the branches it adds."""
 
-        def on_failure(stx: Any, _branch: Any) -> list[Any] | None:
+        def on_failure(stx: Any, branch: Any) -> list[Any] | None:
             best = self.router.tm._best(stx)
             ctx = MsgContext(self, stx.request, stx.endpoint, origin.addr, kind=FAILURE,
                              stx=stx, flags=stx.flags, bflags=origin.bflags,
-                             reply=best.final, reply_code=best.status,
+                             reply=best.final, reply_code=best.status, failed_branch=branch,
                              avps=origin.avps, vars=dict(origin.vars))  # fmt: skip
             self._run_inline(ctx, name)
             if stx.completed or not ctx.new_targets:

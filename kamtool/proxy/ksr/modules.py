@@ -111,6 +111,12 @@ def lookup(table: str = "location", uri: str = "") -> int:
     allowed = [b for b in bindings if b.methods is None or bit is None or b.methods & bit]
     if not allowed:
         return -2
+    if getattr(_try(lambda: req.uri), "secure", False):
+        # RFC 3261 16.5, RFC 5630 3.1.3: a sips: request only goes to sips: contacts
+        # (TLS on every hop); Kamailio's lookup() does not check this
+        allowed = [b for b in allowed if b.contact[:5].lower() == "sips:"]
+        if not allowed:
+            return -1
     groups: list[list[Any]] = []
     for b in allowed:
         target = r.codec.target_for_binding(b, r._tcp_alive)
@@ -156,10 +162,18 @@ def registrar_functions() -> dict[str, Any]:
 # ------------------------------------------------------------------ auth, auth_db
 
 
+# AuthStatus values (kamtool.sip.digest) -> auth_check()'s codes, as Kamailio's auth:
+# -2 invalid password, -3 invalid user, -4 nonce expired, -6 nonce reused
+_AUTH_CODES = {"stale_nonce": -4, "replay": -6, "no_ha1": -3, "bad_response": -2,
+               "invalid_nonce": -2, "realm_mismatch": -2, "unsupported": -1}  # fmt: skip
+
+
 def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
     """Check the credentials for ``realm`` against the subscriber table: 1 when good;
-    -2 wrong password, -3 stale nonce, -4 no credentials, -5 no such user (Kamailio's
-    codes, close enough for the cfg's ``< 0``), -8 auth user is not the From user."""
+    Kamailio's codes otherwise: -1 error (the database failed), -2 wrong password, -3 no
+    such user, -4 stale nonce, -5 no credentials, -6 nonce reused, -8 the auth user is
+    not the From user. The challenge ``auth_challenge()`` sends next is the one this check
+    made (``stale=true`` after a stale nonce)."""
     ctx = current()
     r = ctx.router
     req = ctx.msg
@@ -190,10 +204,10 @@ def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
         return 1
     if outcome.status == 403:
         return -8
-    if not creds:
-        return -4
-    reason = outcome.reason or ""
-    return -3 if "stale" in reason else -2
+    ctx.avps["\0challenge"] = (realm, outcome.challenge)
+    if outcome.reason is None:
+        return -5  # no credentials for this realm
+    return _AUTH_CODES.get(outcome.reason, -1)
 
 
 def auth_challenge(realm: str, flags: int = 0) -> int:
@@ -207,7 +221,9 @@ def auth_challenge(realm: str, flags: int = 0) -> int:
 
 
 def _challenge(ctx: MsgContext, realm: str, status: int) -> int:
-    value = ctx.router.auth.new_challenge(realm)
+    made = ctx.avps.get("\0challenge")
+    value = made[1] if made and made[0] == realm and made[1] else None
+    value = value or ctx.router.auth.new_challenge(realm)
     if status == 401:
         return reply(ctx, 401, "Unauthorized", [("WWW-Authenticate", value)])
     return reply(ctx, 407, "Proxy Authentication Required", [("Proxy-Authenticate", value)])
@@ -498,13 +514,16 @@ def dlg_manage() -> int:
 
 
 def set_dlg_profile(profile: str, value: str = "") -> int:
+    """Put the dialog in ``profile`` (with ``value``); the latest first, as dlg.list
+    shows Kamailio's."""
     ctx = current()
     ctx.dialog = True
-    ctx.profiles.append({str(profile): str(value)} if value else str(profile))
+    ctx.profiles.insert(0, {str(profile): str(value)} if value else str(profile))
     return 1
 
 
 def get_profile_size(profile: str, value: str = "", pv: str = "") -> int:
+    """Dialogs in ``profile`` (with ``value``); kamtool: ``""`` counts every dialog."""
     dialogs = current().router.dialogs
     return dialogs.profile_size(str(profile), str(value) if value else None)
 
@@ -545,6 +564,68 @@ def media_functions(module: str) -> dict[str, Any]:
             or (prefix == "rtpproxy" and n == "unforce_rtp_proxy")}  # fmt: skip
 
 
+# ------------------------------------------------------------------ domain
+
+
+def _domain_local(host: Any) -> int:
+    domains = current().router.domains
+    return 1 if host and domains is not None and domains.is_local(str(host)) else -1
+
+
+def domain_functions() -> dict[str, Any]:
+    return dict(
+        is_from_local=lambda: _domain_local(getattr(_try(lambda: current().msg.from_.uri),
+                                                    "host", None)),
+        is_uri_host_local=lambda: _domain_local(getattr(_try(lambda: current().msg.uri),
+                                                        "host", None)),
+        is_domain_local=_domain_local,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ kamtool's own
+
+
+def setting(name: str) -> Any:
+    """A value of the proxy's configuration (``[proxy]`` in kamtool.toml)."""
+    return getattr(current().router.config, str(name))
+
+
+def call_limits() -> int:
+    """The configured call limits (max_calls, max_calls_per_caller/_callee) on the
+    profiles this INVITE joins: 1 when it was refused (and answered), -1 otherwise."""
+    ctx = current()
+    r = ctx.router
+    refused = r._over_call_limit(ctx.msg, ctx.endpoint, ctx.addr, ctx.profiles)
+    if refused:
+        ctx.replied = True
+    return 1 if refused else -1
+
+
+def early_trying() -> int:
+    """An INVITE whose route waits for the database is answered 100 first."""
+    current().early_trying = True
+    return 1
+
+
+def cancel_waiting() -> int:
+    """A CANCEL for an INVITE whose route waits for the database: that INVITE gets 487
+    when its answer comes (1); -1 when no such INVITE waits."""
+    ctx = current()
+    r = ctx.router
+    key = r._wait_key(ctx.msg, ctx.addr, "INVITE")
+    invite = ctx.engine.processing.get(key)
+    if invite is None or invite.replied:
+        return -1
+    invite.cancelled = True
+    return 1
+
+
+def kamtool_functions() -> dict[str, Any]:
+    """``KSR.kamtool``: what kamtool's default route needs beyond Kamailio's modules."""
+    return dict(setting=setting, call_limits=call_limits, early_trying=early_trying,
+                cancel_waiting=cancel_waiting)  # fmt: skip
+
+
 def misc_functions() -> dict[str, dict[str, Any]]:
     """The modules of this file, by KSR name."""
     return {
@@ -559,6 +640,8 @@ def misc_functions() -> dict[str, dict[str, Any]]:
         "dispatcher": dispatcher_functions(),
         "dialog": dialog_functions(),
         "acc": acc_functions(),
+        "domain": domain_functions(),
+        "kamtool": kamtool_functions(),
         "rtpproxy": media_functions("rtpproxy"),
         "rtpengine": media_functions("rtpengine"),
     }

@@ -226,9 +226,11 @@ def sanity_check(msg_checks: int = 0, uri_checks: int = 0) -> int:
     try:
         ctx.router.codec.sanity(ctx.msg)
     except ParseFailure as exc:
+        ctx.router.c_err_req.value += 1
         reply(ctx, exc.status, exc.reason, exc.headers)
         return -1
     except ParseError:
+        ctx.router.c_err_req.value += 1
         reply(ctx, 400, "Bad Request")
         return -1
     return 1

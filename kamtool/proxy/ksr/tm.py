@@ -56,6 +56,8 @@ def t_check_trans() -> int:
         stx = ctx.router.tm.lookup(cancels) if cancels is not None else None
         return 1 if stx is not None else -1
     if m is None:
+        if ctx.msg.method == "ACK":  # of a negative reply of ours: absorbed
+            ctx.router.sl_acks.value += 1
         return 0
     return 1 if ctx.stx is not None else -1
 
@@ -93,6 +95,7 @@ def _forward_stateless(ctx: MsgContext) -> int:
     branch = r.codec.stateless_branch(ctx.msg)
     out = r.codec.forward(ctx.msg, target, branch, local, r.config.max_forwards, keep_uri=True)
     r.c_fwd_req.value += 1
+    ctx.forwarded = True
     r.send_to(target.dest, out.to_bytes())
     return 1
 
@@ -127,6 +130,8 @@ def t_relay() -> int:
     if method == "CANCEL":
         return _relay_cancel(ctx)
     if method == "ACK":
+        if _try(lambda: msg.to_tag):
+            _in_dialog(ctx)
         return _forward_stateless(ctx)
     groups = ctx.targets
     if not groups:
@@ -140,6 +145,7 @@ def t_relay() -> int:
     _arm(ctx, ctx.stx)
     r = ctx.router
     r.c_fwd_req.value += 1
+    ctx.forwarded = True
     r.tm.relay(ctx.stx, groups)
     return 1
 
@@ -172,7 +178,7 @@ def _arm(ctx: MsgContext, stx: Any) -> None:
     stx.build = engine.branch_builder(ctx, in_dialog)
     on_response = r._dialog_response if dialog is not None else None
     if ctx.on_reply:
-        on_response = engine.onreply_hook(ctx.on_reply, on_response)
+        on_response = engine.onreply_hook(ctx.on_reply, on_response, ctx)
     stx.on_response = on_response
     if dialog is not None:
         stx.on_final = r._dialog_final
@@ -247,13 +253,15 @@ def t_set_fr(fr_inv_ms: int, fr_ms: int = 0) -> int:
 
 
 def t_branch_timeout() -> int:
-    ctx = current()
-    return 1 if ctx.kind == FAILURE and ctx.reply is None else -1
+    """In a failure route: 1 when the branch it runs for timed out."""
+    branch = current().failed_branch
+    return 1 if branch is not None and branch.final is None else -1
 
 
 def t_branch_replied() -> int:
-    ctx = current()
-    return 1 if ctx.stx is not None and any(b.replied for b in ctx.stx.branches) else -1
+    """In a failure route: 1 when the branch it runs for got any reply."""
+    branch = current().failed_branch
+    return 1 if branch is not None and branch.replied else -1
 
 
 def t_check_status(regex: str) -> int:
