@@ -284,6 +284,7 @@ def test_cancelled_call_is_487_and_a_missed_call(target):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.sipp
 def test_reload_during_a_call_keeps_the_call(target):
     """``app_python.reload`` while a call is up: its ACK-ed dialog state lives outside the
