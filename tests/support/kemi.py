@@ -175,12 +175,11 @@ def kemi_server(name: str, base_dir: Path, script: Path = EXAMPLE_SCRIPT,
     """Start ``name`` ("kamailio" or "kamtool") running ``script`` with the demo rows."""
     if name == "kamailio":
         require_app_python3()
-    elif not Path(script).is_file():  # the example, from Debian's kamailio package
-        unavailable(f"{script} is missing (scripts/test installs kamailio)")
-    if name == "kamailio":
         with KemiKamailio(base_dir, script, **kw) as k:
             yield KemiTarget(name, k)
         return
+    if not Path(script).is_file():  # the example, from Debian's kamailio package
+        unavailable(f"{script} is missing (scripts/test installs kamailio)")
     with KemiKamtool(base_dir, script, **kw) as p:
         yield KemiTarget(name, p)
 
