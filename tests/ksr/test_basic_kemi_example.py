@@ -10,6 +10,7 @@ Users: 1001 calls, 1002 answers (a SIPp UAS), 1003 registers."""
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import time
 
@@ -17,7 +18,7 @@ import pytest
 
 from tests.interop.test_sipp import message_rows, successful_calls
 from tests.interop.test_sipsak import replies
-from tests.interop.wire import Peer, digest_answer, register
+from tests.interop.wire import Peer, digest_answer, parse, register
 from tests.ksr.outside import (
     ForeignUA,
     ack_for,
@@ -318,3 +319,43 @@ def test_reload_during_a_call_keeps_the_call(target):
         lambda rows: len(rows) >= 2,
     )
     assert [r["method"] for r in rows] == ["INVITE", "BYE"]
+
+
+def test_flood_from_a_foreign_address_is_banned(target):
+    """127.0.0.2 is none of the server's addresses, so the script's REQINIT runs pike on it
+    (16 requests per 2 s): a burst of 40 keepalive OPTIONS gets answers up to the limit,
+    then the source lands in the ``ipban`` htable (``$sht(ipban=>$si) = 1``) and nothing
+    from it is answered any more."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.2", 0))
+    port = sock.getsockname()[1]
+
+    def options(n: int) -> bytes:
+        return (f"OPTIONS sip:127.0.0.1:{target.sip_port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.2:{port};branch=z9hG4bK-flood-{n};rport\r\n"
+                f"From: <sip:flood@127.0.0.2>;tag=f{n}\r\nTo: <sip:127.0.0.1>\r\n"
+                f"Call-ID: flood-{n}-{port}@127.0.0.2\r\nCSeq: 1 OPTIONS\r\n"
+                "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode()  # fmt: skip
+
+    try:
+        for n in range(40):
+            sock.sendto(options(n), ("127.0.0.1", target.sip_port))
+        answered: list[int] = []
+        sock.settimeout(1.0)
+        try:
+            while True:
+                reply = parse(sock.recv(65535))
+                assert (reply.status, reply.reason) == (200, "Keepalive")
+                answered.append(int(reply.get("call-id").split("-")[1]))
+        except TimeoutError:
+            pass
+        # pike counts per sampling unit: about 16 get through, never all 40
+        assert 8 <= len(answered) <= 32, answered
+        assert answered == list(range(len(answered)))  # the first ones, in order
+        sock.sendto(options(99), ("127.0.0.1", target.sip_port))
+        sock.settimeout(1.0)
+        with pytest.raises(TimeoutError):
+            sock.recv(65535)  # banned: dropped without an answer
+    finally:
+        sock.close()
+    assert target.rpc("htable.get", "ipban", "127.0.0.2")["item"]["value"] == 1
