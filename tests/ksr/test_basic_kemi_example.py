@@ -121,6 +121,24 @@ def test_sipp_registers_with_digest(target):
     assert target.location_rows("1003") == []
 
 
+def test_sipp_registers_over_tcp(target):
+    """Over TCP the row names the TCP socket and the connection it came on (the id is the
+    server's own number: only its presence is compared)."""
+    port = free_port()
+    res = sipp(target.sip_port, "register.xml", port, "-t", "t1", "-m", "1", "-s", "1003",
+               "-au", "1003", "-ap", "secret1003", "-set", "expires", "600")  # fmt: skip
+    assert res.returncode == 0, res.stdout[-3000:]
+    (row,) = location(target, "1003")
+    assert row.pop("connection_id") > 0
+    assert row == {
+        k: v
+        for k, v in contact_row("1003", f"sip:1003@127.0.0.1:{port};transport=TCP",
+                                target.sip_port, user_agent="kamtool-test-sipp",
+                                socket=f"tcp:127.0.0.1:{target.sip_port}").items()
+        if k != "connection_id"
+    }  # fmt: skip
+
+
 def test_wrong_password_is_challenged_again(target):
     with Peer("udp", target.sip_port) as p:
         uri = f"sip:127.0.0.1:{target.sip_port}"
