@@ -202,6 +202,20 @@ def test_unknown_local_user_is_404(target):
     assert (last.status, last.reason) == (404, "Not Found")
 
 
+def test_method_the_contact_does_not_allow_is_405(target):
+    """registrar's method_filtering: the contact's Allow goes to ``location.methods``
+    (Kamailio's method bits: INVITE 1, CANCEL 2, ACK 4, BYE 8) and ``lookup()`` returns
+    -2 for a MESSAGE, which the script answers 405."""
+    with Peer("udp", target.sip_port) as uas, Peer("udp", target.sip_port) as caller:
+        ok = register(uas, "1002", [f"Contact: {uas.contact('1002')}", "Expires: 600",
+                                    "Allow: INVITE, ACK, CANCEL, BYE"])  # fmt: skip
+        assert ok.status == 200, ok.first
+        assert [r["methods"] for r in target.location_rows("1002")] == [15]
+        first, last = ask_authenticated(caller, "MESSAGE", "sip:1002@127.0.0.1", body="hi")
+    assert first.status == 407
+    assert (last.status, last.reason) == (405, "Method Not Allowed")
+
+
 def test_request_uri_without_user_is_484(target):
     with Peer("udp", target.sip_port) as p:
         first, last = ask_authenticated(p, "MESSAGE", f"sip:127.0.0.1:{target.sip_port}",
