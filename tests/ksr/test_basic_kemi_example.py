@@ -182,6 +182,7 @@ def test_foreign_domain_is_relayed_with_the_p_hint_header(target):
     (req,) = foreign.received
     assert req.first == f"MESSAGE {uri} SIP/2.0"
     assert req.all("p-hint") == ["outbound"]
+    assert req.get("max-forwards") == "69"  # process_maxfwd(10) decrements a present one
     assert not req.get("proxy-authorization") and req.body == b"hello"
     assert len(req.all("via")) == 2  # the server's Via on top of ours
 
@@ -222,6 +223,12 @@ def test_request_uri_without_user_is_484(target):
                                         body="hi")  # fmt: skip
     assert first.status == 407
     assert (last.status, last.reason) == (484, "Address Incomplete")
+
+
+def test_max_forwards_zero_is_483(target):
+    with Peer("udp", target.sip_port) as p:
+        r = p.ask(p.request("OPTIONS", "sip:1002@127.0.0.1", max_forwards=0))
+    assert (r.status, r.reason) == (483, "Too Many Hops")
 
 
 def test_in_dialog_request_without_route_is_404_not_here(target):
