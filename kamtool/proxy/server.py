@@ -130,9 +130,9 @@ class ProxyServer:
         cfg = self.config
         script = None
         if cfg.route:  # first: a broken script stops the start before anything opens
-            from kamtool.proxy.script import load_script
+            from kamtool.proxy.ksr.engine import engine_for
 
-            script = load_script(cfg.route)
+            script = engine_for(cfg.route)
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self.started_at = time.time()
@@ -193,8 +193,8 @@ class ProxyServer:
             htables=self.htables,
             dispatcher=self.dispatcher,
             accounting=self.acc,
-            aliases=AliasLookup(self.database),
-            script=script,
+            aliases=(aliases := AliasLookup(self.database)),
+            script=partial(script, aliases=aliases) if script else None,
         )
         self.router.db = self.db
         tls = None

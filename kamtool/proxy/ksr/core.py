@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kamtool.proxy.ksr.context import current
+from kamtool.proxy.ksr.context import RouteExit, current
 from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import SipURI, parse_uri
 
@@ -28,12 +28,6 @@ METHODS = (
     "INVITE ACK BYE CANCEL REGISTER OPTIONS MESSAGE SUBSCRIBE NOTIFY PUBLISH INFO PRACK "
     "UPDATE REFER KDMQ GET POST PUT DELETE"
 ).split()
-
-
-class RouteExit(SystemExit):
-    """``KSR.x.exit()`` (and ``sys.exit()`` in a route): the route stops here. A
-    SystemExit, as app_python3 raises it, so a script's ``except Exception`` does not
-    swallow it; the engine catches it."""
 
 
 def method_of(msg: Any) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 from kamtool.proxy.codec import ParseFailure
 from kamtool.proxy.ksr.context import (
     BRANCH,
+    DONE,
     FAILURE,
     ONREPLY,
     REPLY,
@@ -38,6 +39,19 @@ from kamtool.sip.errors import ParseError
 
 log = logging.getLogger("kamtool.route")
 
+POOL_SIZE = 256  # idle route greenlets kept for reuse (more are made while routes wait)
+
+
+def engine_for(path: str) -> Any:
+    """Load the script at ``path`` (ConfigError when it is broken) and return
+    ``make(router, aliases=None)``: the engine running it for a router."""
+    script = load_script(path)
+
+    def make(router: Any, aliases: Any = None) -> ScriptEngine:
+        return ScriptEngine(router, script, aliases)
+
+    return make
+
 
 class ScriptEngine:
     """The proxy's routes as a script's functions (see module docstring)."""
@@ -49,6 +63,7 @@ class ScriptEngine:
         self.processing: dict[tuple[Any, ...], MsgContext] = {}  # t_precheck_trans
         self._reported: set[tuple[Any, ...]] = set()
         self.reloads = 0
+        self._pool: list[RouteGreenlet] = []  # idle route greenlets (this loop's thread)
 
     def reload(self) -> str:
         """Load the script again (``app_python3.reload``): new messages run the new
@@ -65,9 +80,14 @@ class ScriptEngine:
         """Route one request (the router's parse, counters and shutdown checks done)."""
         self.router.codec.mark_received(req, addr)
         ctx = MsgContext(self, req, endpoint, addr)
-        g = RouteGreenlet(self._run_request)
-        g.ctx = ctx
-        enter(g, ctx, ctx)
+        pool = self._pool
+        self.resume(pool.pop() if pool else RouteGreenlet(), ctx, (self._run_request, ctx))
+
+    def resume(self, g: RouteGreenlet, ctx: MsgContext, value: Any) -> None:
+        """Run ``g`` (a route, or its answer from the database) until the route ends
+        (the greenlet goes back to the pool) or waits again."""
+        if enter(g, ctx, value) is DONE and len(self._pool) < POOL_SIZE:
+            self._pool.append(g)
 
     def _run_request(self, ctx: MsgContext) -> None:
         try:

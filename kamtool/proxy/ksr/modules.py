@@ -15,7 +15,7 @@ from typing import Any
 from kamtool.proxy.ksr.context import MsgContext, current, wait_db
 from kamtool.proxy.ksr.msgops import reply
 from kamtool.proxy.ksr.pv import _ruser, _try
-from kamtool.proxy.routing import METHOD_BITS
+from kamtool.proxy.usrloc import METHOD_BITS
 from kamtool.sip.nat import nat_uac_test as _nat_uac_test
 from kamtool.sip.nat import parse_alias
 
@@ -205,7 +205,7 @@ def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
     if outcome.status == 403:
         return -8
     ctx.avps["\0challenge"] = (realm, outcome.challenge)
-    if outcome.reason is None:
+    if not outcome.reason:
         return -5  # no credentials for this realm
     return _AUTH_CODES.get(outcome.reason, -1)
 
@@ -408,16 +408,14 @@ def set_contact_alias() -> int:
 
 
 def handle_ruri_alias() -> int:
-    """An R-URI with ``;alias=``: the parameter goes and ``$du`` becomes that address."""
+    """An R-URI with ``;alias=``: the parameter goes and ``$du`` becomes that address.
+    A malformed alias is a bad request (400), as a malformed header is."""
     ctx = current()
     uri = _try(lambda: ctx.msg.uri)
     params = getattr(uri, "params", None) or {}
     if "alias" not in params:
         return -1
-    try:
-        proto, host, port = parse_alias(params["alias"])
-    except Exception:
-        return -1
+    proto, host, port = parse_alias(params["alias"])
     ctx.msg.uri = uri.without_params("alias")
     shown = f"[{host}]" if ":" in host else host
     ctx.dst_uri = f"sip:{shown}:{port}" + ("" if proto == "udp" else f";transport={proto}")
@@ -620,10 +618,24 @@ def cancel_waiting() -> int:
     return 1
 
 
+def refuse_new() -> int:
+    """Overload protection (``[proxy] overload``): while the proxy is overloaded a new
+    initial request gets a stateless 503 with Retry-After (1); -1 otherwise."""
+    ctx = current()
+    r = ctx.router
+    shed = r.overload
+    msg = ctx.msg
+    if shed is None or not shed.overloaded or msg.method == "ACK" or _try(lambda: msg.to_tag):
+        return -1
+    r._sl_reply(msg, ctx.endpoint, ctx.addr, 503, "Service Unavailable", shed.reject_headers())
+    ctx.replied = True
+    return 1
+
+
 def kamtool_functions() -> dict[str, Any]:
     """``KSR.kamtool``: what kamtool's default route needs beyond Kamailio's modules."""
     return dict(setting=setting, call_limits=call_limits, early_trying=early_trying,
-                cancel_waiting=cancel_waiting)  # fmt: skip
+                cancel_waiting=cancel_waiting, refuse_new=refuse_new)  # fmt: skip
 
 
 def misc_functions() -> dict[str, dict[str, Any]]:

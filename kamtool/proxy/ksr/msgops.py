@@ -225,13 +225,17 @@ def sanity_check(msg_checks: int = 0, uri_checks: int = 0) -> int:
         return 1
     try:
         ctx.router.codec.sanity(ctx.msg)
+        if int(msg_checks) & 1024:  # SANITY_PARSE_URIS: R-URI, From and To parse
+            msg = ctx.msg
+            _ = msg.uri, msg.from_, msg.to
     except ParseFailure as exc:
         ctx.router.c_err_req.value += 1
         reply(ctx, exc.status, exc.reason, exc.headers)
         return -1
-    except ParseError:
+    except ParseError as exc:
         ctx.router.c_err_req.value += 1
-        reply(ctx, 400, "Bad Request")
+        failure = ParseFailure(exc)
+        reply(ctx, failure.status, failure.reason, failure.headers)
         return -1
     return 1
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kamtool.proxy.codec import dest_of_uri
+from kamtool.proxy.codec import dest_of_uri, socket_of_uri
 from kamtool.proxy.dialogs import DLG_STATE_DELETED, Leg
 from kamtool.proxy.ksr.context import BRANCH, FAILURE, ONREPLY, REPLY, MsgContext, current
 from kamtool.proxy.ksr.pv import _try
@@ -193,9 +193,7 @@ def _in_dialog(ctx: MsgContext) -> None:
     msg = ctx.msg
     did, target, second = ctx.loose or (None, None, None)
     if second is not None and target is not None and r.transports is not None:
-        from kamtool.proxy.routing import _socket_of_uri
-
-        lst = r.transports.listen_named(_socket_of_uri(second))
+        lst = r.transports.listen_named(socket_of_uri(second))
         if lst is not None and lst.proto == target.dest[0]:
             r.transports.force(target.dest, lst)
     dialog = r.dialogs.by_did(did) if did else None

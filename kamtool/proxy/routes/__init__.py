@@ -7,4 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kamtool.proxy.ksr import ensure_installed
+
 DEFAULT_ROUTE = str(Path(__file__).with_name("default.py"))
+
+# the scripts here ``import KSR``: importing one outside the proxy (a layering test that
+# walks every module, pydoc) finds kamtool's KSR too
+ensure_installed()

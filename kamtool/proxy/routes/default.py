@@ -48,6 +48,8 @@ def ksr_request_route():
             return 1
         if KSR.tm.t_check_trans() == 0:
             return 1  # a retransmission: tm sent its reply again
+    if KSR.kamtool.refuse_new() > 0:
+        return 1  # overloaded: 503 (kamtool's overload protection, [proxy] overload)
     if withindlg() == EXIT:
         return 1
     if KSR.is_ACK():
