@@ -3,9 +3,10 @@ unmodified) on a real Kamailio 5.6 with app_python3 and on ``kamtool serve --rou
 same requests get the same replies and leave the same rows in the database.
 
 The peers are sipsak, SIPp and the interop battery's hand-written peer; 127.0.0.1 is one of
-the server's own addresses, so the script's flood check (``is_myself($si)``) never applies,
-and it is not a trusted address (``allow_source_address(1)``), so every call is challenged.
-Users: 1001 calls, 1002 answers (a SIPp UAS), 1003 registers."""
+the server's own addresses, so the script's flood check (``is_myself($si)``) spares them
+(the flood test sends from 127.0.0.2), and it is not a trusted address
+(``allow_source_address(1)``), so every call is challenged. Users: 1001 calls, 1002
+answers, 1003 registers."""
 
 from __future__ import annotations
 
