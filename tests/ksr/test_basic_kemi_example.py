@@ -4,7 +4,7 @@ same requests get the same replies and leave the same rows in the database.
 
 The peers are sipsak, SIPp and the interop battery's hand-written peer; 127.0.0.1 is one of
 the server's own addresses, so the script's flood check (``is_myself($si)``) spares them
-(the flood test sends from 127.0.0.2), and it is not a trusted address
+(the flood test sends from 127.0.0.3), and it is not a trusted address
 (``allow_source_address(1)``), so every call is challenged. Users: 1001 calls, 1002
 answers, 1003 registers."""
 
@@ -362,19 +362,19 @@ def test_reload_during_a_call_keeps_the_call(target):
 
 
 def test_flood_from_a_foreign_address_is_banned(target):
-    """127.0.0.2 is none of the server's addresses, so the script's REQINIT runs pike on it
+    """127.0.0.3 is none of the server's addresses, so the script's REQINIT runs pike on it
     (16 requests per 2 s): a burst of 40 keepalive OPTIONS gets answers up to the limit,
     then the source lands in the ``ipban`` htable (``$sht(ipban=>$si) = 1``) and nothing
-    from it is answered any more."""
+    from it is answered any more (for 300 s: hence not ForeignUA's 127.0.0.2)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.2", 0))
+    sock.bind(("127.0.0.3", 0))
     port = sock.getsockname()[1]
 
     def options(n: int) -> bytes:
         return (f"OPTIONS sip:127.0.0.1:{target.sip_port} SIP/2.0\r\n"
-                f"Via: SIP/2.0/UDP 127.0.0.2:{port};branch=z9hG4bK-flood-{n};rport\r\n"
-                f"From: <sip:flood@127.0.0.2>;tag=f{n}\r\nTo: <sip:127.0.0.1>\r\n"
-                f"Call-ID: flood-{n}-{port}@127.0.0.2\r\nCSeq: 1 OPTIONS\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.3:{port};branch=z9hG4bK-flood-{n};rport\r\n"
+                f"From: <sip:flood@127.0.0.3>;tag=f{n}\r\nTo: <sip:127.0.0.1>\r\n"
+                f"Call-ID: flood-{n}-{port}@127.0.0.3\r\nCSeq: 1 OPTIONS\r\n"
                 "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode()  # fmt: skip
 
     try:
@@ -398,4 +398,4 @@ def test_flood_from_a_foreign_address_is_banned(target):
             sock.recv(65535)  # banned: dropped without an answer
     finally:
         sock.close()
-    assert target.rpc("htable.get", "ipban", "127.0.0.2")["item"]["value"] == 1
+    assert target.rpc("htable.get", "ipban", "127.0.0.3")["item"]["value"] == 1
