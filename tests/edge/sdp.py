@@ -24,8 +24,9 @@ def invite(call_id: str, port: int = 49170, sdp: bool = True):
     return parse_message(text.encode())
 
 
-def reply(call_id: str, status: int = 200, port: int = 50000, method: str = "INVITE",
-          sdp: bool = True):
+def reply(
+    call_id: str, status: int = 200, port: int = 50000, method: str = "INVITE", sdp: bool = True
+):
     body = SDP.replace("alice", "bob").replace("10.1.2.3", "10.9.8.7").format(port=port)
     body = body if sdp else ""
     text = (

@@ -39,8 +39,24 @@ def test_unsorted_keys_are_read():
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"i01e", b"i-0e", b"ie", b"i12", b"3:ab", b"02:ab", b"l", b"d1:a", b"d1:ai1e1:ai2ee",
-     b"di1ei2ee", b"i1ei2e", b"x", b"-1:a", b"i1.5e", "i١e".encode()],
+    [
+        b"",
+        b"i01e",
+        b"i-0e",
+        b"ie",
+        b"i12",
+        b"3:ab",
+        b"02:ab",
+        b"l",
+        b"d1:a",
+        b"d1:ai1e1:ai2ee",
+        b"di1ei2ee",
+        b"i1ei2e",
+        b"x",
+        b"-1:a",
+        b"i1.5e",
+        "i١e".encode(),
+    ],
 )
 def test_malformed_input_is_refused(data):
     with pytest.raises(BencodeError):

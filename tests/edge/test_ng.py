@@ -96,8 +96,15 @@ def test_manage_decisions(msg, had_sdp, action):
 def test_node_list_syntax():
     nodes = parse_nodes("udp:127.0.0.1:2222=3 udp:[::1]:2223")
     assert [(n.host, n.port, n.weight) for n in nodes] == [("127.0.0.1", 2222, 3), ("::1", 2223, 1)]
-    for bad in ("", "tcp:1.2.3.4:5", "udp:1.2.3.4", "udp:1.2.3.4:0", "udp:h:1=0", "udp:h:1=x",
-                "udp:h:1 udp:h:1"):
+    for bad in (
+        "",
+        "tcp:1.2.3.4:5",
+        "udp:1.2.3.4",
+        "udp:1.2.3.4:0",
+        "udp:h:1=0",
+        "udp:h:1=x",
+        "udp:h:1 udp:h:1",
+    ):
         with pytest.raises(NgError):
             parse_nodes(bad)
 

@@ -60,8 +60,10 @@ def test_manage_follows_the_call_and_cancel_and_failure_delete(daemon):
     async def run():
         rtp = RtpEngine(daemon.url, timeout=0.5, retries=3)
         try:
-            for call, end in (("edge-cancel", request("CANCEL", "edge-cancel")),
-                              ("edge-busy", reply("edge-busy", 486, sdp=False))):
+            for call, end in (
+                ("edge-cancel", request("CANCEL", "edge-cancel")),
+                ("edge-busy", reply("edge-busy", 486, sdp=False)),
+            ):
                 inv = invite(call)
                 assert (await rtp.manage(inv, FLAGS))["result"] == "ok"
                 assert (await rtp.query(call))["result"] == "ok"
@@ -92,10 +94,16 @@ def test_second_rtpengine_takes_over(tmp_path):
             rtp = RtpEngine(f"{one.url}=1 {two.url}=1", timeout=0.2, retries=2)
             try:
                 # a call that hashes to the first instance
-                call = next(c for c in (f"fo-{i}" for i in range(100))
-                            if rtp.set.candidates(c, 0)[0].url == one.url)
-                other = next(c for c in (f"fo2-{i}" for i in range(100))
-                             if rtp.set.candidates(c, 0)[0].url == one.url)
+                call = next(
+                    c
+                    for c in (f"fo-{i}" for i in range(100))
+                    if rtp.set.candidates(c, 0)[0].url == one.url
+                )
+                other = next(
+                    c
+                    for c in (f"fo2-{i}" for i in range(100))
+                    if rtp.set.candidates(c, 0)[0].url == one.url
+                )
                 r = await rtp.offer(invite(call), FLAGS)
                 assert r["node"] == one.url
                 one.stop()

@@ -48,8 +48,9 @@ def sink(received: list):
 async def _server(policy=WsPolicy(), ssl_context=None):
     received: list = []
     reg = WsRegistry()
-    server = await serve_ws("127.0.0.1", 0, sink(received), policy=policy, registry=reg,
-                            ssl_context=ssl_context)
+    server = await serve_ws(
+        "127.0.0.1", 0, sink(received), policy=policy, registry=reg, ssl_context=ssl_context
+    )
     port = server.sockets[0].getsockname()[1]
     return server, port, reg, received
 
@@ -62,8 +63,9 @@ def test_register_flow_with_origin_and_subprotocol():
     async def go():
         server, port, reg, received = await _server(WsPolicy(origins=(ORIGIN,)))
         async with server:
-            async with connect(f"ws://127.0.0.1:{port}/", subprotocols=["sip"],
-                               origin=ORIGIN) as ws:
+            async with connect(
+                f"ws://127.0.0.1:{port}/", subprotocols=["sip"], origin=ORIGIN
+            ) as ws:
                 assert ws.subprotocol == "sip"
                 await ws.send(options(1))
                 answer = parse_message((await ws.recv()).encode())
@@ -107,9 +109,12 @@ def test_plain_http_and_bad_version_get_http_errors():
         async with server:
             for head, status in (
                 (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"400"),
-                (b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n"
-                 b"Sec-WebSocket-Protocol: sip\r\n\r\n", b"426"),
+                (
+                    b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n"
+                    b"Sec-WebSocket-Protocol: sip\r\n\r\n",
+                    b"426",
+                ),
             ):
                 r, w = await asyncio.open_connection("127.0.0.1", port)
                 w.write(head)
@@ -128,7 +133,7 @@ def test_fragments_ping_pong_and_close():
             async with connect(f"ws://127.0.0.1:{port}/", subprotocols=["sip"]) as ws:
                 text = options(2, pad="y" * 3000)
                 # one SIP message in five fragments, then a binary one
-                await ws.send([text[i:i + 700] for i in range(0, len(text), 700)])
+                await ws.send([text[i : i + 700] for i in range(0, len(text), 700)])
                 assert parse_message((await ws.recv()).encode()).call_id == "ws-2"
                 await ws.send(options(3).encode())
                 assert parse_message((await ws.recv()).encode()).call_id == "ws-3"
@@ -188,8 +193,10 @@ def test_secure_websocket(tmp_path):
 
     async def go():
         server, port, reg, received = await _server(ssl_context=server_ctx)
-        async with server, connect(f"wss://127.0.0.1:{port}/", subprotocols=["sip"],
-                           ssl=client_ctx) as ws:
+        async with (
+            server,
+            connect(f"wss://127.0.0.1:{port}/", subprotocols=["sip"], ssl=client_ctx) as ws,
+        ):
             await ws.send(options(7))
             assert parse_message((await ws.recv()).encode()).status == 200
             assert received[0][1] == "wss" and reg.dump()[0]["proto"] == "wss"
