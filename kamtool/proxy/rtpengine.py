@@ -202,14 +202,46 @@ class RtpEngine:
         return reply is not None and reply.get("result") == "pong"
 
     # -- the RPCs ---------------------------------------------------------------------------------
-    def show(self) -> list[dict[str, Any]]:
-        """``rtpengine.show all``: one row per node."""
-        now = self.clock()
-        return [dict(n.as_dict(now), set=0, index=i) for i, n in enumerate(self.set.nodes)]
-
-    def enable(self, url: str, on: bool) -> None:
-        """``rtpengine.enable URL 0|1``."""
+    def _named(self, url: str) -> list[NgNode]:
         try:
-            self.set.enable(url, on)
+            return self.set.select(url)
         except NgError as e:
             raise BadInput(str(e)) from None
+
+    def show(self, url: str = "all") -> list[dict[str, Any]]:
+        """``rtpengine.show URL|all``: one row per node."""
+        now = self.clock()
+        wanted = self._named(url)
+        return [
+            dict(n.as_dict(now), set=0, index=i)
+            for i, n in enumerate(self.set.nodes)
+            if n in wanted
+        ]
+
+    async def ping_nodes(self, url: str = "all") -> dict[str, str]:
+        """``rtpengine.ping URL|all``: a node that does not answer is disabled for
+        ``disable_for``; one that answers is enabled again unless it is off by hand."""
+        failed = False
+        for node in self._named(url):
+            if await self.ping(node.url):
+                if not node.manual:
+                    self.set.answered(node)
+            else:
+                self.set.failed(node, self.clock())
+                failed = True
+        return {"url": url, "status": "fail" if failed else "success"}
+
+    async def enable(self, url: str, on: bool) -> dict[str, str]:
+        """``rtpengine.enable URL|all 0|1``: off by hand, or on after a good ping (a
+        node that fails the ping stays off for ``disable_for``: status ``fail``)."""
+        status = "enable" if on else "disable"
+        for node in self._named(url):
+            if not on:
+                self.set.enable(node.url, False)
+            elif await self.ping(node.url):
+                self.set.enable(node.url, True)
+            else:
+                node.manual = False
+                self.set.failed(node, self.clock())
+                status = "fail"
+        return {"url": url, "status": status}

@@ -214,12 +214,13 @@ class NgNode:
         return not self.manual and now >= self.disabled_until
 
     def as_dict(self, now: float) -> dict[str, Any]:
-        """The row ``rtpengine.show`` prints for this node."""
+        """The fields ``rtpengine.show`` gives for this node (``recheck_ticks`` -1: off
+        by hand until enabled; else the seconds left before a failed node is tried)."""
         return {
             "url": self.url,
             "weight": self.weight,
             "disabled": 0 if self.usable(now) else 1,
-            "recheck_ticks": 0 if self.manual else max(0, round(self.disabled_until - now)),
+            "recheck_ticks": -1 if self.manual else max(0, round(self.disabled_until - now)),
         }
 
 
@@ -308,8 +309,12 @@ class NgSet:
     def answered(self, node: NgNode) -> None:
         node.disabled_until = 0.0
 
+    def select(self, url: str) -> list[NgNode]:
+        """The nodes an RPC names: one URL, or ``all``."""
+        return list(self.nodes) if url == "all" else [self.node(url)]
+
     def enable(self, url: str, on: bool) -> None:
-        """``rtpengine.enable``: switch a node on or off by hand."""
+        """Switch a node on or off by hand (``rtpengine.enable`` after its ping)."""
         n = self.node(url)
         n.manual = not on
         if on:

@@ -49,3 +49,25 @@ def request(method: str, call_id: str):
         "Content-Length: 0\r\n\r\n"
     )
     return parse_message(text.encode())
+
+
+# what a browser offers: DTLS-SRTP over ICE, RTCP multiplexed
+WEBRTC_SDP = (
+    "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+    "a=group:BUNDLE 0\r\na=msid-semantic: WMS\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\n"
+    "a=rtcp:9 IN IP4 0.0.0.0\r\n"
+    "a=candidate:1 1 udp 2122260223 10.1.2.3 56143 typ host generation 0\r\n"
+    "a=ice-ufrag:Fj4k\r\na=ice-pwd:0ZfEJ7vOyPR9aDqtPxzKzD3G\r\na=ice-options:trickle\r\n"
+    "a=fingerprint:sha-256 "
+    + ":".join(f"{i * 7 % 256:02X}" for i in range(32))
+    + "\r\na=setup:actpass\r\na=mid:0\r\na=sendrecv\r\na=rtcp-mux\r\n"
+    "a=rtpmap:111 opus/48000/2\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+def with_body(msg, body: str):
+    """``msg`` carrying ``body`` as its SDP."""
+    msg.body = body.encode()
+    msg.headers.set("Content-Type", "application/sdp")
+    return msg

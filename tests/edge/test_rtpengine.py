@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from kamtool.errors import KamtoolError
+from kamtool.errors import BadInput, KamtoolError
 from kamtool.proxy.rtpengine import RtpEngine, RtpEngineError, RtpEngineUnavailable
-from tests.edge.sdp import invite, reply, request
+from tests.edge.sdp import WEBRTC_SDP, invite, reply, request, with_body
 from tests.support.rtpengine_daemon import RtpEngineDaemon
 
 FLAGS = "replace-origin replace-session-connection ICE=remove RTP/AVP"
@@ -117,12 +117,19 @@ def test_second_rtpengine_takes_over(tmp_path):
                 inv = invite(other)
                 assert (await rtp.offer(inv, FLAGS))["node"] == two.url
                 assert _media(inv.body)[1] in range(two.port_min, two.port_max + 1)
-                rtp.enable(two.url, False)
+                # the RPCs: off by hand, on again after a ping; a dead one fails
+                assert await rtp.enable(two.url, False) == {"url": two.url, "status": "disable"}
+                assert rtp.show(two.url)[0]["recheck_ticks"] == -1
                 with pytest.raises(RtpEngineUnavailable):
                     await rtp.query(call)
-                rtp.enable(two.url, True)
-                assert await rtp.ping(two.url)
-                assert not await rtp.ping(one.url)
+                assert (await rtp.enable(two.url, True))["status"] == "enable"
+                assert (await rtp.query(call))["node"] == two.url
+                assert (await rtp.enable(one.url, True))["status"] == "fail"
+                assert (await rtp.ping_nodes("all"))["status"] == "fail"
+                assert (await rtp.ping_nodes(two.url))["status"] == "success"
+                assert [r["index"] for r in rtp.show("all")] == [0, 1]
+                with pytest.raises(BadInput):
+                    rtp.show("udp:127.0.0.1:1")
             finally:
                 rtp.close()
 
@@ -186,3 +193,33 @@ def test_nothing_answers_and_bad_settings():
         dead.close()
     with pytest.raises(KamtoolError, match="udp:HOST:PORT"):
         RtpEngine("udp:nowhere")
+
+
+def test_browser_offer_to_a_plain_rtp_phone_and_back(daemon):
+    """The edge's flags: the browser's DTLS-SRTP/ICE offer becomes plain RTP for the
+    phone, and the phone's RTP answer becomes DTLS-SRTP/ICE for the browser."""
+
+    async def run():
+        rtp = RtpEngine(daemon.url, timeout=0.5, retries=3)
+        try:
+            inv = with_body(invite("edge-webrtc"), WEBRTC_SDP)
+            await rtp.offer(inv, "ICE=remove RTP/AVP rtcp-mux-demux replace-origin "
+                                 "replace-session-connection")  # fmt: skip
+            to_phone = inv.body.decode()
+            assert re.search(r"^m=audio \d+ RTP/AVP ", to_phone, re.M), to_phone
+            for gone in ("a=ice-ufrag", "a=candidate", "a=fingerprint", "a=rtcp-mux", "10.1.2.3"):
+                assert gone not in to_phone, to_phone
+            ok = reply("edge-webrtc")
+            await rtp.answer(ok, "ICE=force UDP/TLS/RTP/SAVPF DTLS=passive rtcp-mux-require "
+                                 "replace-origin replace-session-connection")  # fmt: skip
+            to_browser = ok.body.decode()
+            assert re.search(r"^m=audio \d+ UDP/TLS/RTP/SAVPF ", to_browser, re.M), to_browser
+            for there in ("a=ice-ufrag:", "a=candidate:", "a=fingerprint:", "a=setup:passive",
+                          "a=rtcp-mux"):  # fmt: skip
+                assert there in to_browser, to_browser
+            assert "10.9.8.7" not in to_browser
+            await rtp.delete(request("BYE", "edge-webrtc"))
+        finally:
+            rtp.close()
+
+    asyncio.run(run())
