@@ -36,6 +36,7 @@ from wsproto.events import (
     BytesMessage,
     CloseConnection,
     Ping,
+    Pong,
     RejectConnection,
     RejectData,
     Request,
@@ -100,7 +101,7 @@ class WsConnection(asyncio.Protocol):
         self.proto = getattr(listen, "proto", proto)  # "ws" or "wss"
         self.sink = sink
         self.policy = policy
-        self.registry = registry
+        self.registry = registry if registry is not None else WsRegistry()
         self.ws = WSConnection(ConnectionType.SERVER)
         self.transport: asyncio.Transport | None = None
         self.peer: Addr = ("", 0)
@@ -109,6 +110,7 @@ class WsConnection(asyncio.Protocol):
         self.origin: str | None = None
         self.opened = self.last_active = time.monotonic()
         self.open = False  # upgraded and not closed
+        self.awaiting_pong = False
         self._parts: list[str | bytes] = []
         self._size = 0
 
@@ -137,8 +139,7 @@ class WsConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.open = False
         self.transport = None
-        if self.registry is not None:
-            self.registry.forget(self)
+        self.registry.forget(self)
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and data:
@@ -152,9 +153,12 @@ class WsConnection(asyncio.Protocol):
             self._message_part(event)
         elif isinstance(event, Ping):
             self._write(self.ws.send(event.response()))
+        elif isinstance(event, Pong):
+            self.awaiting_pong = False
         elif isinstance(event, CloseConnection):
             if self.ws.state is ConnectionState.REMOTE_CLOSING:
                 self._write(self.ws.send(event.response()))
+                self.registry.count("ws_remote_closed_connections")
             self.open = False
             if self.transport is not None:
                 self.transport.close()
@@ -168,6 +172,7 @@ class WsConnection(asyncio.Protocol):
         if SUBPROTOCOL not in (p.strip().lower() for p in req.subprotocols):
             self._reject(400, "the sip WebSocket subprotocol is required (RFC 7118)")
             return
+        self.registry.count("ws_successful_handshakes")
         self._write(
             self.ws.send(
                 AcceptConnection(
@@ -177,12 +182,12 @@ class WsConnection(asyncio.Protocol):
             )
         )
         self.open = True
-        if self.registry is not None:
-            self.registry.add(self)
+        self.registry.add(self)
 
     def _reject(
         self, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None
     ) -> None:
+        self.registry.count("ws_failed_handshakes")
         body = text.encode() + b"\n"
         head = [*(headers or ()), (b"Content-Type", b"text/plain")]
         head.append((b"Content-Length", b"%d" % len(body)))
@@ -203,6 +208,7 @@ class WsConnection(asyncio.Protocol):
         if not event.message_finished:
             return
         parts, self._parts, self._size = self._parts, [], 0
+        self.registry.count("ws_received_frames")
         data = b"".join(p.encode() if isinstance(p, str) else p for p in parts)
         try:
             msg: Any = parse_message(data)
@@ -216,6 +222,7 @@ class WsConnection(asyncio.Protocol):
     def _close_with(self, code: int, reason: str) -> None:
         try:
             self._write(self.ws.send(CloseConnection(code=code, reason=reason)))
+            self.registry.count("ws_local_closed_connections")
         except LocalProtocolError:
             pass
         self.open = False
@@ -233,11 +240,22 @@ class WsConnection(asyncio.Protocol):
         except UnicodeDecodeError:
             event = BytesMessage(data)
         self._write(self.ws.send(event))
+        self.registry.count("ws_transmitted_frames")
 
-    def ping(self, payload: bytes = b"") -> None:
-        """A keepalive Ping (the browser's Pong is handled by wsproto)."""
-        if self.open:
-            self._write(self.ws.send(Ping(payload)))
+    def ping(self, payload: bytes = b"") -> bool:
+        """A keepalive Ping; its Pong clears :attr:`awaiting_pong`."""
+        if not self.open:
+            return False
+        self._write(self.ws.send(Ping(payload)))
+        self.awaiting_pong = True
+        return True
+
+    def pong(self, payload: bytes = b"") -> bool:
+        """An unsolicited Pong (RFC 6455 5.5.3: a one-way heartbeat)."""
+        if not self.open:
+            return False
+        self._write(self.ws.send(Pong(payload)))
+        return True
 
     def close(self, code: int = CloseReason.NORMAL_CLOSURE, reason: str = "") -> None:
         """Start the closing handshake (``ws.close``)."""
@@ -246,8 +264,29 @@ class WsConnection(asyncio.Protocol):
         elif self.transport is not None:
             self.transport.close()
 
+    @property
+    def state(self) -> str:
+        """CONNECTING, OPEN, CLOSING or CLOSED, as ``ws.dump`` says them."""
+        st = self.ws.state
+        if st is ConnectionState.CONNECTING:
+            return "CONNECTING"
+        if st is ConnectionState.OPEN and self.open:
+            return "OPEN"
+        if st in (ConnectionState.LOCAL_CLOSING, ConnectionState.REMOTE_CLOSING):
+            return "CLOSING"
+        return "CLOSED"
+
+    def dump_line(self, now: float) -> str:
+        """The line Kamailio's ``ws.dump`` gives a connection."""
+        pong = "awaiting Pong, " if self.awaiting_pong else ""
+        return (
+            f"{self.id}: {self.proto}:{self.peer[0]}:{self.peer[1]} -> "
+            f"{self.proto}:{self.local[0]}:{self.local[1]} (state: {self.state}, "
+            f"{pong}last used {int(now - self.last_active)}s ago, sub-protocol: {SUBPROTOCOL})"
+        )
+
     def info(self) -> dict[str, Any]:
-        """One ``ws.dump`` row."""
+        """A connection's details, for the monitor."""
         now = time.monotonic()
         return {
             "id": self.id,
@@ -261,41 +300,89 @@ class WsConnection(asyncio.Protocol):
         }
 
 
+STAT_NAMES = (
+    "ws_current_connections",
+    "ws_max_concurrent_connections",
+    "ws_successful_handshakes",
+    "ws_failed_handshakes",
+    "ws_local_closed_connections",
+    "ws_remote_closed_connections",
+    "ws_received_frames",
+    "ws_transmitted_frames",
+)
+
+
 class WsRegistry:
-    """The open WebSocket connections of a proxy, by id and by peer address."""
+    """The open WebSocket connections of a proxy, by id and by peer address, and the
+    counters of Kamailio's ``websocket`` statistics group (SIP frames only: each
+    counts messages, as Kamailio's do)."""
 
     def __init__(self) -> None:
         self._ids = itertools.count(1)
         self.by_id: dict[int, WsConnection] = {}
         self.by_peer: dict[Addr, WsConnection] = {}
+        self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)
+
+    def count(self, name: str) -> None:
+        self.stats[name] += 1
 
     def add(self, conn: WsConnection) -> None:
         conn.id = next(self._ids)
         self.by_id[conn.id] = conn
         self.by_peer[conn.peer] = conn
+        n = self.stats["ws_current_connections"] = len(self.by_id)
+        if n > self.stats["ws_max_concurrent_connections"]:
+            self.stats["ws_max_concurrent_connections"] = n
 
     def forget(self, conn: WsConnection) -> None:
         if self.by_id.get(conn.id) is conn:
             del self.by_id[conn.id]
         if self.by_peer.get(conn.peer) is conn:
             del self.by_peer[conn.peer]
+        self.stats["ws_current_connections"] = len(self.by_id)
+
+    def connections(self, order: str = "id_hash") -> list[WsConnection]:
+        """Open connections by id (``id_hash``), most recently used first
+        (``used_desc``) or last (``used_asc``); ValueError for another order."""
+        conns = sorted(self.by_id.values(), key=lambda c: c.id)
+        if order == "used_desc":
+            conns.sort(key=lambda c: c.last_active, reverse=True)
+        elif order == "used_asc":
+            conns.sort(key=lambda c: c.last_active)
+        elif order != "id_hash":
+            raise ValueError(f"bad display order {order!r}")
+        return conns
 
     def dump(self) -> list[dict[str, Any]]:
-        return [c.info() for c in sorted(self.by_id.values(), key=lambda c: c.id)]
+        return [c.info() for c in self.connections()]
 
     def close(self, conn_id: int) -> bool:
-        """Close connection ``conn_id``; False when there is none."""
+        """Close connection ``conn_id`` (1000, as ``ws.close`` does); False when there
+        is none."""
         conn = self.by_id.get(conn_id)
         if conn is None:
             return False
-        conn.close(CloseReason.GOING_AWAY, "closed by the administrator")
+        conn.close(CloseReason.NORMAL_CLOSURE, "Normal closure")
         return True
 
     def ping_all(self) -> int:
         """Send every open connection a keepalive Ping; how many were sent."""
-        for conn in self.by_id.values():
-            conn.ping(b"kamtool")
-        return len(self.by_id)
+        return sum(conn.ping(b"kamtool") for conn in list(self.by_id.values()))
+
+    def keepalive(self, now: float, idle: float) -> tuple[int, int]:
+        """Ping connections idle for ``idle`` seconds; close those whose last Ping
+        got no Pong (a browser tab gone without a close). ``(pinged, closed)``."""
+        pinged = closed = 0
+        for conn in list(self.by_id.values()):
+            if now - conn.last_active < idle:
+                continue
+            if conn.awaiting_pong:
+                conn.close(CloseReason.GOING_AWAY, "no Pong")
+                closed += 1
+            elif conn.ping(b"kamtool"):
+                conn.last_active = now  # the next check waits ``idle`` for the Pong
+                pinged += 1
+        return pinged, closed
 
 
 async def serve_ws(

@@ -223,3 +223,35 @@ def test_browser_offer_to_a_plain_rtp_phone_and_back(daemon):
             rtp.close()
 
     asyncio.run(run())
+
+
+def test_rtpengine_rpcs(daemon):
+    from kamtool.rpc.methods import Registry, RpcFault
+    from kamtool.rpc.methods import rtpengine as rtp_methods
+
+    async def run():
+        rtp = RtpEngine(f"{daemon.url}=2", timeout=0.3, retries=2)
+        rpc = Registry()
+        rtp_methods.register(rpc, rtp)
+        try:
+            assert await rpc.call("rtpengine.show", ["all"]) == [
+                {"url": daemon.url, "set": 0, "index": 0, "weight": 2, "disabled": 0,
+                 "recheck_ticks": 0}
+            ]  # fmt: skip
+            assert await rpc.call("rtpengine.ping", [daemon.url]) == {
+                "url": daemon.url, "status": "success"}  # fmt: skip
+            assert (await rpc.call("rtpengine.enable", [daemon.url, 0]))["status"] == "disable"
+            [row] = await rpc.call("rtpengine.show", [daemon.url])
+            assert (row["disabled"], row["recheck_ticks"]) == (1, -1)
+            assert (await rpc.call("rtpengine.enable", ["all", 1]))["status"] == "enable"
+            assert (await rpc.call("rtpengine.show", ["all"]))[0]["disabled"] == 0
+            for method, args in (("rtpengine.show", ["udp:127.0.0.1:9"]),
+                                 ("rtpengine.enable", ["udp:127.0.0.1:9", 1])):  # fmt: skip
+                with pytest.raises(RpcFault, match="Instance not found"):
+                    await rpc.call(method, args)
+            with pytest.raises(RpcFault, match="Not enough parameters"):
+                await rpc.call("rtpengine.enable", [daemon.url])
+        finally:
+            rtp.close()
+
+    asyncio.run(run())

@@ -172,7 +172,7 @@ def test_oversized_message_and_admin_close():
                 assert reg.close(row["id"]) and not reg.close(row["id"] + 100)
                 with pytest.raises(ConnectionClosed):
                     await ws.recv()
-            assert ws.close_code == 1001
+            assert ws.close_code == 1000
 
     run(go())
 
@@ -200,5 +200,88 @@ def test_secure_websocket(tmp_path):
             await ws.send(options(7))
             assert parse_message((await ws.recv()).encode()).status == 200
             assert received[0][1] == "wss" and reg.dump()[0]["proto"] == "wss"
+
+    run(go())
+
+
+def test_ws_rpcs_and_statistics():
+    from kamtool.rpc.methods import Registry, RpcFault
+    from kamtool.rpc.methods import ws as ws_methods
+
+    async def go():
+        server, port, reg, _ = await _server(WsPolicy(origins=(ORIGIN,)))
+        rpc = Registry()
+        ws_methods.register(rpc, reg)
+        async with server:
+            with pytest.raises(InvalidStatus):
+                async with connect(f"ws://127.0.0.1:{port}/", subprotocols=["sip"]):
+                    pass
+            async with connect(
+                f"ws://127.0.0.1:{port}/", subprotocols=["sip"], origin=ORIGIN
+            ) as ws:
+                await ws.send(options(8))
+                await ws.recv()
+                out = await rpc.call("ws.dump", [])
+                [line] = out["connections"]
+                host, cport = ws.local_address[:2]
+                assert line.startswith(f"1: ws:{host}:{cport} -> ws:127.0.0.1:{port} (state: OPEN")
+                assert line.endswith("sub-protocol: sip)")
+                assert out["info"] == {"wscounter": 1, "truncated": "no"}
+                assert (await rpc.call("ws.dump", ["used_desc"]))["connections"] == [line]
+                with pytest.raises(RpcFault, match="Bad parameter"):
+                    await rpc.call("ws.dump", ["sideways"])
+                await rpc.call("ws.ping", [1])
+                assert "awaiting Pong" in (await rpc.call("ws.dump", []))["connections"][0]
+                await ws.send(options(9))  # the client's Pong went before this
+                await ws.recv()
+                assert "awaiting Pong" not in (await rpc.call("ws.dump", []))["connections"][0]
+                await rpc.call("ws.pong", [1])
+                for method in ("ws.close", "ws.ping", "ws.pong"):
+                    with pytest.raises(RpcFault, match="Unknown connection ID"):
+                        await rpc.call(method, [42])
+                    with pytest.raises(RpcFault, match="Invalid Parameters"):
+                        await rpc.call(method, [])
+                assert await rpc.call("ws.close", [1]) is None
+                with pytest.raises(ConnectionClosed):
+                    await ws.recv()
+            assert ws.close_code == 1000
+            await asyncio.sleep(0.2)
+            assert reg.stats == {
+                "ws_current_connections": 0,
+                "ws_max_concurrent_connections": 1,
+                "ws_successful_handshakes": 1,
+                "ws_failed_handshakes": 1,
+                "ws_local_closed_connections": 1,
+                "ws_remote_closed_connections": 0,
+                "ws_received_frames": 2,
+                "ws_transmitted_frames": 2,
+            }
+
+    run(go())
+
+
+def test_keepalive_closes_a_silent_peer():
+    """A peer that never answers Pings (a raw socket after the upgrade) is closed after
+    one unanswered keepalive round; a live client is only pinged."""
+
+    async def go():
+        server, port, reg, _ = await _server()
+        async with server, connect(f"ws://127.0.0.1:{port}/", subprotocols=["sip"]):
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            w.write(
+                b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                b"Sec-WebSocket-Protocol: sip\r\n\r\n"
+            )
+            assert b" 101 " in await r.readuntil(b"\r\n\r\n")
+            assert len(reg.by_id) == 2
+            now = max(c.last_active for c in reg.by_id.values()) + 100
+            assert reg.keepalive(now, idle=30) == (2, 0)
+            await asyncio.sleep(0.3)  # the websockets client answers its Ping
+            assert reg.keepalive(now + 100, idle=30) == (1, 1)
+            assert await r.read() != b""  # the silent one got a Close frame, then EOF
+            w.close()
+            await asyncio.sleep(0.2)
+            assert len(reg.by_id) == 1
 
     run(go())
