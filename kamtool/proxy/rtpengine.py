@@ -127,42 +127,108 @@ class RtpEngine:
         finally:
             del self._waiters[cookie]
 
-    async def request(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Send ``params`` to the call's node, failing over; the reply (``result: ok``)."""
-        key = str(params.get("call-id", ""))
-        tried: list[str] = []
-        for node in self.set.candidates(key, self.clock()):
-            tried.append(node.url)
-            reply = await self._ask(node, params)
-            if reply is None:
-                self.set.failed(node, self.clock())
-                continue
-            self.set.answered(node)
-            if reply.get("result") == "error":
-                raise RtpEngineError(
-                    f"rtpengine {node.url}: {reply.get('error-reason', 'error')}",
-                    command=params.get("command"),
-                )
-            reply.setdefault("node", node.url)
-            return reply
-        raise RtpEngineUnavailable(
+    def _ask_blocking(self, node: NgNode, params: dict[str, Any]) -> dict[str, Any] | None:
+        """:meth:`_ask` on a blocking socket, for a caller that cannot wait on the loop."""
+        cookie = f"{self._prefix}_{next(self._seq)}"
+        data = request_bytes(cookie, params)
+        family = socket.AF_INET6 if ":" in node.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            for wait in self.schedule:
+                sock.sendto(data, (node.host, node.port))
+                deadline = time.monotonic() + wait
+                while (left := deadline - time.monotonic()) > 0:
+                    sock.settimeout(left)
+                    try:
+                        got = sock.recv(65535)
+                    except TimeoutError:
+                        break
+                    except OSError:  # ICMP unreachable: wait out the interval
+                        time.sleep(max(0.0, deadline - time.monotonic()))
+                        break
+                    try:
+                        rcookie, reply = parse_reply(got)
+                    except NgError:
+                        continue
+                    if rcookie == cookie:
+                        return reply
+        return None
+
+    def _settle(
+        self, node: NgNode, params: dict[str, Any], reply: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Book ``node``'s answer: None (it failed: try the next), else the reply."""
+        if reply is None:
+            self.set.failed(node, self.clock())
+            return None
+        self.set.answered(node)
+        if reply.get("result") == "error":
+            raise RtpEngineError(
+                f"rtpengine {node.url}: {reply.get('error-reason', 'error')}",
+                command=params.get("command"),
+            )
+        reply.setdefault("node", node.url)
+        return reply
+
+    @staticmethod
+    def _unavailable(tried: list[str]) -> RtpEngineUnavailable:
+        return RtpEngineUnavailable(
             "no RTPEngine answered" + (f" (tried {', '.join(tried)})" if tried else ""),
             hint="check rtpengine_sock and that RTPEngine is running",
         )
 
+    async def request(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Send ``params`` to the call's node, failing over; the reply (``result: ok``)."""
+        tried: list[str] = []
+        for node in self.set.candidates(str(params.get("call-id", "")), self.clock()):
+            tried.append(node.url)
+            reply = self._settle(node, params, await self._ask(node, params))
+            if reply is not None:
+                return reply
+        raise self._unavailable(tried)
+
+    def request_blocking(self, params: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`request` without the event loop: it blocks the caller (as Kamailio
+        blocks its worker), for routes that must answer at once (reply routes)."""
+        tried: list[str] = []
+        for node in self.set.candidates(str(params.get("call-id", "")), self.clock()):
+            tried.append(node.url)
+            reply = self._settle(node, params, self._ask_blocking(node, params))
+            if reply is not None:
+                return reply
+        raise self._unavailable(tried)
+
     # -- the KSR.rtpengine.* operations -----------------------------------------------------------
-    async def _rewrite(self, command: str, msg: Message, flags: str) -> dict[str, Any]:
+    @staticmethod
+    def _params(command: str, msg: Message, flags: str) -> dict[str, Any]:
         try:
-            params = build_params(command, msg, flags)
+            return build_params(command, msg, flags)
         except NgError as e:
             raise BadInput(f"rtpengine_{command}: {e}") from None
-        reply = await self.request(params)
+
+    @staticmethod
+    def _apply(command: str, msg: Message, reply: dict[str, Any]) -> dict[str, Any]:
         if command in ("offer", "answer"):
             sdp = reply.get("sdp")
             if not isinstance(sdp, str):
                 raise RtpEngineError(f"rtpengine {command}: the reply has no SDP")
             msg.body = sdp.encode()  # to_bytes() sets Content-Length
         return reply
+
+    async def _rewrite(self, command: str, msg: Message, flags: str) -> dict[str, Any]:
+        reply = await self.request(self._params(command, msg, flags))
+        return self._apply(command, msg, reply)
+
+    def rewrite_blocking(self, command: str, msg: Message, flags: str = "") -> dict[str, Any]:
+        """``offer``/``answer``/``delete`` of ``msg`` through :meth:`request_blocking`."""
+        reply = self.request_blocking(self._params(command, msg, flags))
+        return self._apply(command, msg, reply)
+
+    def manage_blocking(
+        self, msg: Message, flags: str = "", request_had_sdp: bool = True
+    ) -> dict[str, Any] | None:
+        """:meth:`manage` through :meth:`request_blocking`."""
+        action = manage_action(msg, request_had_sdp)
+        return None if action is None else self.rewrite_blocking(action, msg, flags)
 
     async def offer(self, msg: Message, flags: str = "") -> dict[str, Any]:
         """``rtpengine_offer``: the SDP offer in ``msg`` rewritten in place."""

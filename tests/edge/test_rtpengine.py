@@ -255,3 +255,29 @@ def test_rtpengine_rpcs(daemon):
             rtp.close()
 
     asyncio.run(run())
+
+
+def test_blocking_calls_for_routes_that_cannot_wait(tmp_path):
+    """The blocking path (reply routes): same SDP rewrite, same failover."""
+    with RtpEngineDaemon(tmp_path) as one, RtpEngineDaemon(tmp_path) as two:
+        rtp = RtpEngine(f"{one.url} {two.url}", timeout=0.2, retries=2)
+        call = next(
+            c for c in (f"blk-{i}" for i in range(100))
+            if rtp.set.candidates(c, 0)[0].url == one.url
+        )  # fmt: skip
+        inv = invite(call)
+        assert rtp.manage_blocking(inv, FLAGS)["node"] == one.url
+        ok = reply(call, 200)
+        assert rtp.manage_blocking(ok, FLAGS)["node"] == one.url
+        assert _media(ok.body)[0] == "127.0.0.1" and b"10.9.8.7" not in ok.body
+        assert rtp.manage_blocking(reply(call, 100, sdp=False)) is None
+        one.stop()
+        inv2 = invite(call)
+        assert rtp.rewrite_blocking("offer", inv2, FLAGS)["node"] == two.url
+        assert rtp.show(one.url)[0]["disabled"] == 1
+        assert rtp.manage_blocking(request("BYE", call))["node"] == two.url
+        with pytest.raises(RtpEngineError, match="Unknown call-id"):
+            rtp.request_blocking({"command": "query", "call-id": call})
+        two.stop()
+        with pytest.raises(RtpEngineUnavailable):
+            rtp.rewrite_blocking("offer", invite(call + "x"), FLAGS)
