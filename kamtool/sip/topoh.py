@@ -17,8 +17,14 @@ A proxy at the edge rewrites what would tell one side about the other:
 From and To are identities, not topology: they are left alone (as topoh does; Kamailio
 rewrites them with uac_replace_from/to when needed).
 
-Direction (``downstream``) is the caller's to say, as Kamailio's rr module tells it:
-an initial request and an in-dialog request from the caller's side go downstream.
+Direction (``downstream``): an initial request and an in-dialog request from the
+caller's side go downstream (Kamailio's rr module tells it by the ``ftag`` of the
+proxy's Route). A proxy either passes it to the four steps itself, or calls the two
+hooks :meth:`TopoHiding.received` and :meth:`TopoHiding.sent` on every message, which
+carry it in a ``th`` Via parameter while the proxy holds the message: on the sender's
+Via of a received request (responses copy it; it travels masked in forwarded requests
+and is removed before a reply leaves) and on the proxy's own Via of a sent request (the
+replies bring it back). Kamailio keeps it in an internal header instead.
 
 Masking is an obfuscation keyed by ``mask_key`` (a key-dependent stream XORed in and a
 key-shuffled base64 alphabet, ``*`` padding): it hides addresses from casual reading and
@@ -45,6 +51,7 @@ _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-"
 _PAD = "*"
 
 OwnUri = Callable[[SipURI], bool]
+DIR_PARAM = "th"  # d|u on a Via while the proxy holds the message (see the hooks)
 
 
 def _stream(key: bytes, label: bytes, n: int) -> bytes:
@@ -235,6 +242,57 @@ class TopoHiding:
             self._contacts(resp, mask=True)
         if not downstream:
             self._set_callid(resp, mask=True)
+
+    # -- the hooks: every message in, every message out ------------------------------------------
+    @staticmethod
+    def _mark_top_via(msg: Message, downstream: bool) -> None:
+        via = msg.top_via
+        if via is not None:
+            msg.replace_top_via(via.with_params(**{DIR_PARAM: "d" if downstream else "u"}))
+
+    def received(self, msg: Message, own: OwnUri) -> None:
+        """A message just received: unmask what came back, note the direction."""
+        if isinstance(msg, Request):
+            downstream = self.direction(msg, own)
+            if msg.to_tag:
+                self.unmask_request(msg, downstream)
+            self._mark_top_via(msg, downstream)
+            return
+        vias = msg.headers.get_all("Via")
+        if len(vias) > 1:
+            self._rewrite(msg, "Via", [vias[0]] + [self._unmask_via(v) for v in vias[1:]])
+        top = msg.top_via
+        mark = top.params.get(DIR_PARAM) if top is not None else None
+        if mark is None:
+            return  # not a reply to a request this hook sent
+        rrs = self._addrs(msg, "Record-Route")
+        if rrs:
+            self._rewrite(msg, "Record-Route", [self._unmask_addr(a) for a in rrs])
+        if mark == "d":
+            self._set_callid(msg, mask=False)
+
+    def sent(self, msg: Message, own: OwnUri) -> None:
+        """A message about to be sent: mask it for the side it goes to."""
+        if isinstance(msg, Request):
+            vias = msg.vias
+            mark = vias[1].params.get(DIR_PARAM) if len(vias) > 1 else None
+            if mark is None:
+                # a request of the proxy's own: ACK and CANCEL follow the INVITE
+                # downstream; anything else (a dialog's BYE) is left as it is, as topoh does
+                if msg.method not in ("ACK", "CANCEL"):
+                    return
+                self._mark_top_via(msg, True)
+                self._set_callid(msg, mask=True)
+                return
+            self._mark_top_via(msg, mark == "d")
+            self.mask_request(msg, own, downstream=mark == "d")
+            return
+        top = msg.top_via
+        if top is None or DIR_PARAM not in top.params:
+            return  # a reply the hooks never saw the request of
+        mark = top.params[DIR_PARAM]
+        msg.replace_top_via(top.without_params(DIR_PARAM))
+        self.mask_reply(msg, own, downstream=mark == "d")
 
     @staticmethod
     def direction(req: Request, own: OwnUri) -> bool:

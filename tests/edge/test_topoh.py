@@ -182,3 +182,90 @@ def test_keys_differ_and_junk_is_refused():
     assert TH._unmask_via("SIP/2.0/UDP 192.0.2.200;branch=z9hG4bK-plain") == (
         "SIP/2.0/UDP 192.0.2.200;branch=z9hG4bK-plain"
     )
+
+
+# -- the same call through the two hooks, as a proxy would call them ---------------------------
+def proxy_request(data: bytes, record_route: bool = False) -> tuple[object, str, object]:
+    """An edge proxy relaying a request: received hook, its own routing, sent hook.
+    Returns (what the next hop parses, its text, a 100 Trying the proxy sent back)."""
+    req = parse_message(data)
+    TH.received(req, own)
+    routes = req.routes
+    if routes and own(routes[0].uri):
+        req.pop_route()
+    trying = make_response(req, 100)  # a local reply, made from the received request
+    TH.sent(trying, own)
+    req.prepend_via(Via("UDP", EDGE, 5060, {"branch": f"z9hG4bK-h-{req.cseq.num}"}))
+    if record_route:
+        req.prepend_record_route(NameAddr(SipURI(EDGE, params={"lr": None, "ftag": "atag"})))
+    TH.sent(req, own)
+    nxt, text = wire(req)
+    return nxt, text, wire(trying)[0]
+
+
+def proxy_reply(resp) -> tuple[object, str]:
+    resp, _ = wire(resp)
+    TH.received(resp, own)
+    resp.pop_via()
+    TH.sent(resp, own)
+    return wire(resp)
+
+
+def test_the_hooks_carry_the_direction_through_a_whole_call():
+    bob_inv, text, trying = proxy_request(INVITE.encode(), record_route=True)
+    assert not INSIDE.search(text)
+    assert text.count("th=") == 1 and str(bob_inv.vias[0]).endswith(";th=d")  # ours only
+    assert trying.call_id == "c0ffee@10.0.0.1" and "th" not in trying.vias[0].params
+    ok = make_response(bob_inv, 200, to_tag="btag", copy_record_route=True,
+                       headers=[("Contact", "<sip:bob@203.0.113.5:5080>")])  # fmt: skip
+    alice_ok, text = proxy_reply(ok)
+    assert not OUTSIDE.search(text) and "th=" not in text
+    assert alice_ok.call_id == "c0ffee@10.0.0.1"
+    assert str(alice_ok.vias[0]) == "SIP/2.0/UDP 10.0.0.2:5060;branch=z9hG4bK-p1"
+
+    # Bob hangs up through his route set; Alice's side answers
+    routes = ", ".join(str(r) for r in bob_inv.record_routes)
+    bye = (
+        f"BYE {bob_inv.contacts[0].uri} SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 203.0.113.5:5080;branch=z9hG4bK-bbye\r\n"
+        f"Route: {routes}\r\n"
+        "From: <sip:bob@example.net>;tag=btag\r\n"
+        'To: "Alice" <sip:alice@example.com>;tag=atag\r\n'
+        f"Call-ID: {bob_inv.call_id}\r\nCSeq: 7 BYE\r\nMax-Forwards: 70\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
+    alice_bye, text, trying = proxy_request(bye)
+    assert alice_bye.uri_text == "sip:alice@10.0.0.1:5070;transport=tcp"
+    assert alice_bye.call_id == "c0ffee@10.0.0.1" and not OUTSIDE.search(text)
+    assert [str(r) for r in alice_bye.routes] == ["<sip:10.0.0.2;lr>"]
+    assert trying.call_id == bob_inv.call_id  # a local reply to Bob: masked again
+    bob_ok, text = proxy_reply(make_response(alice_bye, 200))
+    assert bob_ok.call_id == bob_inv.call_id and not INSIDE.search(text)
+    assert [str(v) for v in bob_ok.vias] == ["SIP/2.0/UDP 203.0.113.5:5080;branch=z9hG4bK-bbye"]
+
+
+def test_hooks_on_the_proxys_own_requests():
+    cancel = parse_message((
+        "CANCEL sip:bob@203.0.113.5 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {EDGE}:5060;branch=z9hG4bK-h-1\r\n"
+        "From: <sip:alice@example.com>;tag=atag\r\nTo: <sip:bob@example.net>\r\n"
+        "Call-ID: c0ffee@10.0.0.1\r\nCSeq: 1 CANCEL\r\nMax-Forwards: 70\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode())  # fmt: skip
+    TH.sent(cancel, own)
+    bob_cancel, _ = wire(cancel)
+    assert bob_cancel.call_id == TH.encode("c0ffee@10.0.0.1", "!!:")
+    ok = make_response(bob_cancel, 200, to_tag="btag")
+    ok, _ = wire(ok)
+    TH.received(ok, own)
+    assert ok.call_id == "c0ffee@10.0.0.1"
+    # a reply the hooks never saw the request of, and a local BYE, pass untouched
+    stray = parse_message(
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.9;branch=z9hG4bK-s\r\n"
+        b"From: <sip:a@x>;tag=1\r\nTo: <sip:b@y>;tag=2\r\nCall-ID: s@10.0.0.9\r\n"
+        b"CSeq: 1 BYE\r\nContact: <sip:a@10.0.0.9>\r\nContent-Length: 0\r\n\r\n"
+    )
+    before = stray.to_bytes()
+    TH.sent(stray, own)
+    TH.received(stray, own)
+    assert stray.to_bytes() == before
