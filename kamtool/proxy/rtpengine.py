@@ -199,9 +199,9 @@ class RtpEngine:
 
     # -- the KSR.rtpengine.* operations -----------------------------------------------------------
     @staticmethod
-    def _params(command: str, msg: Message, flags: str) -> dict[str, Any]:
+    def _params(command: str, msg: Message, flags: str, source: str | None) -> dict[str, Any]:
         try:
-            return build_params(command, msg, flags)
+            return build_params(command, msg, flags, source)
         except NgError as e:
             raise BadInput(f"rtpengine_{command}: {e}") from None
 
@@ -214,42 +214,61 @@ class RtpEngine:
             msg.body = sdp.encode()  # to_bytes() sets Content-Length
         return reply
 
-    async def _rewrite(self, command: str, msg: Message, flags: str) -> dict[str, Any]:
-        reply = await self.request(self._params(command, msg, flags))
+    async def _rewrite(
+        self, command: str, msg: Message, flags: str, source: str | None = None
+    ) -> dict[str, Any]:
+        reply = await self.request(self._params(command, msg, flags, source))
         return self._apply(command, msg, reply)
 
-    def rewrite_blocking(self, command: str, msg: Message, flags: str = "") -> dict[str, Any]:
+    def rewrite_blocking(
+        self, command: str, msg: Message, flags: str = "", source: str | None = None
+    ) -> dict[str, Any]:
         """``offer``/``answer``/``delete`` of ``msg`` through :meth:`request_blocking`."""
-        reply = self.request_blocking(self._params(command, msg, flags))
+        reply = self.request_blocking(self._params(command, msg, flags, source))
         return self._apply(command, msg, reply)
 
     def manage_blocking(
-        self, msg: Message, flags: str = "", request_had_sdp: bool = True
+        self,
+        msg: Message,
+        flags: str = "",
+        request_had_sdp: bool = True,
+        source: str | None = None,
     ) -> dict[str, Any] | None:
         """:meth:`manage` through :meth:`request_blocking`."""
         action = manage_action(msg, request_had_sdp)
-        return None if action is None else self.rewrite_blocking(action, msg, flags)
+        return None if action is None else self.rewrite_blocking(action, msg, flags, source)
 
-    async def offer(self, msg: Message, flags: str = "") -> dict[str, Any]:
+    async def offer(
+        self, msg: Message, flags: str = "", source: str | None = None
+    ) -> dict[str, Any]:
         """``rtpengine_offer``: the SDP offer in ``msg`` rewritten in place."""
-        return await self._rewrite("offer", msg, flags)
+        return await self._rewrite("offer", msg, flags, source)
 
-    async def answer(self, msg: Message, flags: str = "") -> dict[str, Any]:
+    async def answer(
+        self, msg: Message, flags: str = "", source: str | None = None
+    ) -> dict[str, Any]:
         """``rtpengine_answer``: the SDP answer in ``msg`` rewritten in place."""
-        return await self._rewrite("answer", msg, flags)
+        return await self._rewrite("answer", msg, flags, source)
 
-    async def delete(self, msg: Message, flags: str = "") -> dict[str, Any]:
+    async def delete(
+        self, msg: Message, flags: str = "", source: str | None = None
+    ) -> dict[str, Any]:
         """``rtpengine_delete``: the call's media session is torn down."""
-        return await self._rewrite("delete", msg, flags)
+        return await self._rewrite("delete", msg, flags, source)
 
     async def manage(
-        self, msg: Message, flags: str = "", request_had_sdp: bool = True
+        self,
+        msg: Message,
+        flags: str = "",
+        request_had_sdp: bool = True,
+        source: str | None = None,
     ) -> dict[str, Any] | None:
-        """``rtpengine_manage``: offer, answer or delete as ``msg`` calls for (None: nothing)."""
+        """``rtpengine_manage``: offer, answer or delete as ``msg`` calls for (None:
+        nothing). ``source``: the address ``msg`` came from (``received-from``)."""
         action = manage_action(msg, request_had_sdp)
         if action is None:
             return None
-        return await self._rewrite(action, msg, flags)
+        return await self._rewrite(action, msg, flags, source)
 
     async def query(self, call_id: str, from_tag: str = "") -> dict[str, Any]:
         """The ng ``query`` of one call (streams, totals)."""

@@ -40,6 +40,8 @@ TRANSPORT_PROTOCOLS = frozenset(
 LIST_PREFIXES = ("replace-", "rtcp-mux-", "SDES-")
 # key=value flags whose values collect into a list
 LIST_KEYS = frozenset({"direction", "received-from", "replace", "rtcp-mux", "SDES", "flags"})
+# flag entries Kamailio sends only with an offer or answer
+SDP_ONLY = ("SDES", "codec", "direction", "replace", "rtcp-mux")
 CODEC_VERBS = ("strip", "offer", "transcode", "mask", "except", "accept", "consume", "set")
 
 
@@ -145,24 +147,56 @@ def has_sdp(msg: Message) -> bool:
     return ctype == "application/sdp"
 
 
-def build_params(command: str, msg: Message, flags: str = "") -> dict[str, Any]:
-    """The ng request for ``command`` about ``msg``: Call-ID, tags, the top Via branch,
-    the SDP (offer/answer) and the parsed ``flags``. Flags may override the tags
-    (``from-tag=...``) or the Call-ID, as Kamailio's do."""
+def _via_branch(msg: Message, mode: str) -> str | None:
+    """The branch the ``via-branch=`` flag names: ``1`` the first Via, ``2`` the second,
+    ``auto`` the first of a request and the second of a reply (the sender's, below
+    the proxy's own)."""
+    if mode == "auto":
+        mode = "1" if isinstance(msg, Request) else "2"
+    if mode not in ("1", "2"):
+        raise NgError(f"via-branch={mode}: 1, 2 or auto")
+    vias = msg.vias
+    i = int(mode) - 1
+    return vias[i].branch if len(vias) > i else None
+
+
+def build_params(
+    command: str, msg: Message, flags: str = "", source: str | None = None
+) -> dict[str, Any]:
+    """The ng request for ``command`` about ``msg``, as Kamailio's rtpengine module
+    builds it: the parsed ``flags``, Call-ID, From tag, the To tag (offer and answer;
+    a delete only with the ``to-tag`` flag, else it ends the whole call), the SDP,
+    ``received-from`` (``source``: the address the message came from) and ``supports``.
+    ``via-branch=1|2|auto`` adds a Via branch; ``call-id=``/``from-tag=``/``to-tag=``
+    override the message's."""
     params: dict[str, Any] = parse_flags(flags)
+    words = params.get("flags", [])
+    want_to_tag = "to-tag" in words
+    if want_to_tag:
+        words.remove("to-tag")
+        if not words:
+            del params["flags"]
+    via_mode = params.pop("via-branch", None)
     params["command"] = command
     params.setdefault("call-id", msg.call_id or "")
     if msg.from_tag:
         params.setdefault("from-tag", msg.from_tag)
-    if msg.to_tag:
+    if msg.to_tag and (command != "delete" or want_to_tag):
         params.setdefault("to-tag", msg.to_tag)
-    via = msg.top_via
-    if via is not None and via.branch and command in ("offer", "answer", "delete"):
-        params.setdefault("via-branch", via.branch)
+    if via_mode is not None:
+        branch = _via_branch(msg, via_mode)
+        if branch:
+            params["via-branch"] = branch
     if command in ("offer", "answer"):
         if not has_sdp(msg):
             raise NgError(f"{command} needs a message with an SDP body")
         params["sdp"] = msg.body
+    else:
+        for key in SDP_ONLY:  # about rewriting SDP: Kamailio sends them with one only
+            params.pop(key, None)
+    if source:
+        params.setdefault("received-from", ["IP6" if ":" in source else "IP4", source])
+    params.setdefault("supports", ["load limit"])
     if not params["call-id"]:
         raise NgError("the message has no Call-ID")
     return params

@@ -14,7 +14,7 @@ def invite(call_id: str, port: int = 49170, sdp: bool = True):
     body = SDP.format(port=port) if sdp else ""
     text = (
         "INVITE sip:bob@127.0.0.1 SIP/2.0\r\n"
-        "Via: SIP/2.0/UDP 10.1.2.3:5060;branch=z9hG4bK-inv1\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;rport;branch=z9hG4bK-inv1\r\n"
         "From: <sip:alice@127.0.0.1>;tag=alicetag\r\nTo: <sip:bob@127.0.0.1>\r\n"
         f"Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
         "Contact: <sip:alice@10.1.2.3>\r\n"
@@ -31,7 +31,7 @@ def reply(
     body = body if sdp else ""
     text = (
         f"SIP/2.0 {status} Whatever\r\n"
-        "Via: SIP/2.0/UDP 10.1.2.3:5060;branch=z9hG4bK-inv1\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;rport;branch=z9hG4bK-inv1\r\n"
         "From: <sip:alice@127.0.0.1>;tag=alicetag\r\nTo: <sip:bob@127.0.0.1>;tag=bobtag\r\n"
         f"Call-ID: {call_id}\r\nCSeq: 1 {method}\r\n"
         + ("Content-Type: application/sdp\r\n" if sdp else "")
@@ -43,7 +43,7 @@ def reply(
 def request(method: str, call_id: str):
     text = (
         f"{method} sip:bob@127.0.0.1 SIP/2.0\r\n"
-        "Via: SIP/2.0/UDP 10.1.2.3:5060;branch=z9hG4bK-other\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;rport;branch=z9hG4bK-other\r\n"
         "From: <sip:alice@127.0.0.1>;tag=alicetag\r\nTo: <sip:bob@127.0.0.1>;tag=bobtag\r\n"
         f"Call-ID: {call_id}\r\nCSeq: 2 {method}\r\nMax-Forwards: 70\r\n"
         "Content-Length: 0\r\n\r\n"

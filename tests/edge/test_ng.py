@@ -56,14 +56,22 @@ def test_flags_as_kamailio_passes_them():
 
 def test_build_params_from_messages():
     inv = invite("call-a")
-    p = build_params("offer", inv, "ICE=force from-tag=override")
+    p = build_params("offer", inv, "ICE=force from-tag=override via-branch=auto", "::1")
     assert p["call-id"] == "call-a" and p["from-tag"] == "override"
     assert p["via-branch"] == "z9hG4bK-inv1" and p["ICE"] == "force"
     assert b"m=audio 49170" in p["sdp"] and "to-tag" not in p
-    a = build_params("answer", reply("call-a"))
+    assert p["received-from"] == ["IP6", "::1"] and p["supports"] == ["load limit"]
+    a = build_params("answer", reply("call-a"), "via-branch=1")
     assert (a["from-tag"], a["to-tag"]) == ("alicetag", "bobtag")
+    assert a["via-branch"] == "z9hG4bK-inv1" and "received-from" not in a
+    assert "via-branch" not in build_params("answer", reply("call-a"), "via-branch=2")
+    # a delete ends the whole call unless the to-tag flag asks for one dialog
     d = build_params("delete", request("BYE", "call-a"))
-    assert "sdp" not in d and d["to-tag"] == "bobtag"
+    assert "sdp" not in d and "to-tag" not in d and "via-branch" not in d
+    d = build_params("delete", request("BYE", "call-a"), "to-tag")
+    assert d["to-tag"] == "bobtag" and "flags" not in d
+    with pytest.raises(NgError, match="via-branch"):
+        build_params("delete", request("BYE", "call-a"), "via-branch=3")
     with pytest.raises(NgError, match="SDP"):
         build_params("offer", invite("call-b", sdp=False))
     # the whole request encodes
