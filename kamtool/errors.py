@@ -125,3 +125,18 @@ class Aborted(KamtoolError):
 
     exit_status = ExitStatus.USAGE
     code = "aborted"
+
+
+def bind_hint(exc: OSError, option: str) -> str:
+    """The next step after ``exc`` from binding a listening socket named by ``option``."""
+    import errno
+
+    while exc.errno is None and isinstance(exc.__cause__, OSError):
+        exc = exc.__cause__  # uvloop wraps the socket's error in one without errno
+    if exc.errno == errno.EADDRINUSE:
+        return f"is another server using it? choose another with {option}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"this host has no such address (see 'ip addr'); choose another with {option}"
+    if exc.errno == errno.EACCES:
+        return "ports below 1024 need root or CAP_NET_BIND_SERVICE"
+    return f"choose another address with {option}"
