@@ -24,19 +24,21 @@ hooks :meth:`TopoHiding.received` and :meth:`TopoHiding.sent` on every message, 
 carry it in a ``th`` Via parameter while the proxy holds the message: on the sender's
 Via of a received request (responses copy it; it travels masked in forwarded requests
 and is removed before a reply leaves) and on the proxy's own Via of a sent request (the
-replies bring it back). Kamailio keeps it in an internal header instead.
+replies bring it back). Kamailio does the same with its ``TH`` Via cookie (``div``,
+``dcv``, ``ucv``): kamtool writes the same values, so Kamailio finds its cookie in a
+Via kamtool masked.
 
-Masking is an obfuscation keyed by ``mask_key`` (a key-dependent stream XORed in and a
-key-shuffled base64 alphabet, ``*`` padding): it hides addresses from casual reading and
-keeps values stable for one key, but it is no encryption with integrity. Kamailio's
-topoh does likewise (a shuffled alphabet alone); the masked strings of the two are not
-interchangeable.
+Masking is Kamailio's: base64 over an alphabet shuffled by ``mask_key`` (``.`` and ``-``
+for ``+`` and ``/``, ``*`` padding), so for one key kamtool's masked values equal
+Kamailio's and either can restore the other's (an edge can move from one to the other
+with dialogs in progress). It is an obfuscation that hides addresses from reading, not
+encryption: whoever knows or guesses the key reads them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -51,16 +53,37 @@ _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-"
 _PAD = "*"
 
 OwnUri = Callable[[SipURI], bool]
-DIR_PARAM = "th"  # d|u on a Via while the proxy holds the message (see the hooks)
+# Kamailio's cookie, on a Via while the proxy holds the message (see the hooks): d or u
+# (downstream, upstream), i or c (initial, in-dialog), v (on a Via)
+DIR_PARAM = "th"
 
 
-def _stream(key: bytes, label: bytes, n: int) -> bytes:
-    out = bytearray()
-    counter = 0
-    while len(out) < n:
-        out += hmac.new(key, label + counter.to_bytes(4, "big"), hashlib.sha256).digest()
-        counter += 1
-    return bytes(out[:n])
+def _crc16_x25(data: bytes) -> int:
+    """CRC-16/X-25 (reflected CCITT polynomial, initial and final value 0xFFFF): what
+    Kamailio's ``crcitt_string`` computes."""
+    crc = 0xFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFF
+
+
+def _alphabet(key: bytes) -> str:
+    """The base64 alphabet topoh derives from its key: a swap shuffle of
+    :data:`_ALPHABET` driven by MD5(key key) (as four little-endian words), the key's
+    CRC and its bytes taken as C ``char`` (signed), so masks equal Kamailio's."""
+    words = struct.unpack("<4I", hashlib.md5(key + key, usedforsecurity=False).digest())
+    crc = _crc16_x25(key)
+    n = len(key)
+    table = list(_ALPHABET)
+    for last in range(64, 1, -1):
+        pick = crc + last + n
+        char = key[pick % n]
+        char = char - 256 if char > 127 else char
+        r = ((words[pick % 4] + char) & 0xFFFFFFFF) % last
+        table[r], table[last - 1] = table[last - 1], table[r]
+    return "".join(table)
 
 
 @dataclass
@@ -81,24 +104,13 @@ class TopoHiding:
     def __post_init__(self) -> None:
         if not self.mask_key:
             raise ValueError("topoh needs a mask key")
-        key = self.mask_key.encode()
-        # Fisher-Yates over the alphabet, driven by the key
-        table = list(_ALPHABET)
-        rnd = _stream(key, b"alphabet", 64 * 4)
-        for last in range(63, 0, -1):
-            r = int.from_bytes(rnd[4 * last : 4 * last + 4], "big") % (last + 1)
-            table[r], table[last] = table[last], table[r]
-        self._enc = "".join(table)
+        self._enc = _alphabet(self.mask_key.encode())
         self._dec = {c: i for i, c in enumerate(self._enc)}
-        self._key = key
 
     # -- the value codec --------------------------------------------------------------------------
     def encode(self, text: str, prefix: str = "") -> str:
         """``prefix`` + the masked form of ``text``."""
         data = text.encode("utf-8", "surrogateescape")
-        data = bytes(
-            a ^ b for a, b in zip(data, _stream(self._key, b"xor", len(data)), strict=True)
-        )
         out = [prefix]
         for i in range(0, len(data), 3):
             chunk = data[i : i + 3]
@@ -128,8 +140,7 @@ class TopoHiding:
                 block = (block << 6) | v
             block <<= 6 * n
             out += block.to_bytes(3, "big")[: 3 - n]
-        data = bytes(a ^ b for a, b in zip(out, _stream(self._key, b"xor", len(out)), strict=True))
-        return data.decode("utf-8", "surrogateescape")
+        return bytes(out).decode("utf-8", "surrogateescape")
 
     # -- URIs, Vias, Call-ID ----------------------------------------------------------------------
     def mask_uri(self, uri: str) -> str:
@@ -248,7 +259,9 @@ class TopoHiding:
     def _mark_top_via(msg: Message, downstream: bool) -> None:
         via = msg.top_via
         if via is not None:
-            msg.replace_top_via(via.with_params(**{DIR_PARAM: "d" if downstream else "u"}))
+            kind = "c" if msg.to_tag else "i"
+            cookie = ("d" if downstream else "u") + kind + "v"
+            msg.replace_top_via(via.with_params(**{DIR_PARAM: cookie}))
 
     def received(self, msg: Message, own: OwnUri) -> None:
         """A message just received: unmask what came back, note the direction."""
@@ -268,7 +281,7 @@ class TopoHiding:
         rrs = self._addrs(msg, "Record-Route")
         if rrs:
             self._rewrite(msg, "Record-Route", [self._unmask_addr(a) for a in rrs])
-        if mark == "d":
+        if mark.startswith("d"):
             self._set_callid(msg, mask=False)
 
     def sent(self, msg: Message, own: OwnUri) -> None:
@@ -284,15 +297,15 @@ class TopoHiding:
                 self._mark_top_via(msg, True)
                 self._set_callid(msg, mask=True)
                 return
-            self._mark_top_via(msg, mark == "d")
-            self.mask_request(msg, own, downstream=mark == "d")
+            self._mark_top_via(msg, mark.startswith("d"))
+            self.mask_request(msg, own, downstream=mark.startswith("d"))
             return
         top = msg.top_via
         if top is None or DIR_PARAM not in top.params:
             return  # a reply the hooks never saw the request of
         mark = top.params[DIR_PARAM]
         msg.replace_top_via(top.without_params(DIR_PARAM))
-        self.mask_reply(msg, own, downstream=mark == "d")
+        self.mask_reply(msg, own, downstream=mark.startswith("d"))
 
     @staticmethod
     def direction(req: Request, own: OwnUri) -> bool:
