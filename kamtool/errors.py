@@ -24,6 +24,7 @@ class ExitStatus(IntEnum):
     RPC_ERROR = 7  # the endpoint answered with a JSON-RPC error
     CONFIG = 8  # a configuration file is unreadable or invalid
     SCHEMA = 9  # the database schema is missing or has the wrong version
+    DRIFT = 9  # kamtool drift: file, database and server differ (an alias of SCHEMA)
     TIMEOUT = 10  # an operation did not finish in time
     UNREACHABLE = 11  # a SIP peer refused or broke the connection (kamtool ping)
     INTERRUPTED = 130  # Ctrl-C

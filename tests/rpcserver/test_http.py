@@ -197,6 +197,10 @@ def test_metrics_parse_and_move(rpc: ServerThread, state) -> None:
     assert before["kamailio_dlg_stats_active_all"] == 3
     targets = {k: v for k, v in before.items() if k.startswith("kamailio_dispatcher_list_target")}
     assert sorted(targets.values()) == [0, 0, 1]
+    # the diagnose rules: set 2 has no usable destination (CRITICAL), the rest is quiet
+    assert before['kamtool_health{"rule": "dispatcher"}'] == 2
+    assert before['kamtool_health{"rule": "transactions"}'] == 0
+    assert before["kamtool_health_worst"] == 2
     counter = state.stats.counter("core", "rcv_requests")
 
     def bump() -> None:
