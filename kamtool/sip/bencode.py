@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "BencodeError", "decode", "encode"]
+__all__ = ["MAX_DEPTH", "MAX_DIGITS", "BencodeError", "decode", "encode"]
 
 MAX_DEPTH = 64  # deeper than any ng message; bounds recursion on hostile input
+MAX_DIGITS = 20  # a 64-bit integer or length; longer is hostile (and slow to convert)
 
 
 class BencodeError(ValueError):
@@ -83,7 +84,7 @@ def decode(data: bytes) -> Any:
 def _int_at(data: bytes, start: int, end: int) -> int:
     digits = data[start:end]
     body = digits[1:] if digits[:1] == b"-" else digits
-    if not body.isdigit() or not body.isascii():
+    if not body.isdigit() or not body.isascii() or len(body) > MAX_DIGITS:
         raise BencodeError(f"bad integer at offset {start}")
     if (len(body) > 1 and body[:1] == b"0") or digits == b"-0":
         raise BencodeError(f"non-canonical integer at offset {start}")

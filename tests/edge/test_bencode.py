@@ -63,6 +63,14 @@ def test_malformed_input_is_refused(data):
         decode(data)
 
 
+def test_huge_numbers_are_refused():
+    with pytest.raises(BencodeError):
+        decode(b"i" + b"9" * 5000 + b"e")
+    with pytest.raises(BencodeError):
+        decode(b"9" * 30 + b":x")
+    assert decode(b"i" + b"9" * 20 + b"e") == int("9" * 20)
+
+
 def test_nesting_is_bounded():
     with pytest.raises(BencodeError, match="deep"):
         decode(b"l" * (MAX_DEPTH + 5) + b"e" * (MAX_DEPTH + 5))
