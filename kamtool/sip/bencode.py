@@ -46,6 +46,8 @@ def _encode(value: Any, out: list[bytes], depth: int) -> None:
     if isinstance(value, bool):  # bool is an int subclass, but never meant as one here
         raise BencodeError("booleans have no bencoding; use a flag or 0/1")
     if isinstance(value, int):
+        if len(str(abs(value))) > MAX_DIGITS:
+            raise BencodeError("integer too large")
         out.append(b"i%de" % value)
     elif isinstance(value, str):
         data = value.encode()

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from kamtool.sip.bencode import MAX_DEPTH, BencodeError, decode, encode
 
 values = st.recursive(
-    st.integers() | st.binary(max_size=20),
+    st.integers(-(2**63), 2**64 - 1) | st.binary(max_size=20),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.binary(max_size=6), inner, max_size=4)
     ),
@@ -69,6 +69,8 @@ def test_huge_numbers_are_refused():
     with pytest.raises(BencodeError):
         decode(b"9" * 30 + b":x")
     assert decode(b"i" + b"9" * 20 + b"e") == int("9" * 20)
+    with pytest.raises(BencodeError):
+        encode(10**20)
 
 
 def test_nesting_is_bounded():
