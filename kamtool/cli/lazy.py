@@ -58,6 +58,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "instance": ("kamtool.cli.instance", "Named servers: the instance.NAME tables of kamtool.toml (-i NAME)."),
     "monitor": ("kamtool.cli.monitor", "Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."),
     "demo": ("kamtool.cli.demo", "Try kamtool with nothing else installed: proxy, two phones and a call, in the monitor."),
+    "srv": ("kamtool.cli.srv", "The server: sockets, aliases, modules, RPC methods, run info."),
+    "shm": ("kamtool.cli.shm", "Shared memory of the server (one pool for all processes)."),
+    "pkg": ("kamtool.cli.pkg", "Private (per-process) memory of the server."),
+    "tcp": ("kamtool.cli.tcp", "TCP settings and connections of the server."),
+    "tls": ("kamtool.cli.tls", "TLS certificates and the server's TLS connections."),
+    "pipelimit": ("kamtool.cli.pipelimit", "Rate-limiting pipes of the server (pipelimit)."),
+    "shv": ("kamtool.cli.shv", "Shared variables of the server ($shv)."),
 }  # fmt: skip
 
 

@@ -45,8 +45,10 @@ class KamtoolProxy(ServerProcess):
         seed: bool = True,
         sip_domain: str = "127.0.0.1",
         sip_port: int | None = None,
+        extra_args: tuple[str, ...] = (),
     ):
         super().__init__(base_dir, sip_domain=sip_domain)
+        self.extra_args = extra_args  # more `kamtool serve` options (--listen tls:...)
         self.wanted_sip_port = sip_port  # None: any free port
         self.seed = seed
         self.db_file = self.dir / "db" / "kamailio.sqlite"
@@ -101,6 +103,7 @@ class KamtoolProxy(ServerProcess):
             "--listen", f"tcp:127.0.0.1:{self.sip_port}",
             "--rpc-listen", f"127.0.0.1:{self.http_port}",
             "--domain", self.sip_domain, "--config", str(cfg), "--log-level", "info",
+            *self.extra_args,
         ]  # fmt: skip
         self._spawn(args, env=isolated_env(self.dir / "home"), wait=30)
         return self
