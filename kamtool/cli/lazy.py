@@ -65,6 +65,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tls": ("kamtool.cli.tls", "TLS certificates and the server's TLS connections."),
     "pipelimit": ("kamtool.cli.pipelimit", "Rate-limiting pipes of the server (pipelimit)."),
     "shv": ("kamtool.cli.shv", "Shared variables of the server ($shv)."),
+    "trap": ("kamtool.cli.trap", "Full gdb backtraces of every server process into a file, and where they wait."),
+    "pstrap": ("kamtool.cli.trap", "As trap, with each process's ps line (state, memory, CPU, wait channel)."),
 }  # fmt: skip
 
 
