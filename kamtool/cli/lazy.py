@@ -67,6 +67,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shv": ("kamtool.cli.shv", "Shared variables of the server ($shv)."),
     "trap": ("kamtool.cli.trap", "Full gdb backtraces of every server process into a file, and where they wait."),
     "pstrap": ("kamtool.cli.trap", "As trap, with each process's ps line (state, memory, CPU, wait channel)."),
+    "shell": ("kamtool.cli.shell", "Run kamtool's commands in an interactive shell (history, completion, help)."),
 }  # fmt: skip
 
 

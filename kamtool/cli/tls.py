@@ -119,8 +119,10 @@ def usercert(
         bool, typer.Option("--tls-cfg", help="Print the tls.cfg profile for Kamailio.")
     ] = False,
 ) -> None:  # fmt: skip
-    """A key and a certificate signed by the CA in DIR/NAME/ (kamctl tls userCERT):
-    NAME-cert.pem, NAME-privkey.pem and NAME-calist.pem, for a server or a client."""
+    """A key and a certificate signed by the CA, for a server or a client (kamctl tls userCERT).
+
+    Written to DIR/NAME/: NAME-cert.pem, NAME-privkey.pem and NAME-calist.pem.
+    """
     from kamtool.core import certs
 
     cn = common_name or name
