@@ -68,6 +68,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trap": ("kamtool.cli.trap", "Full gdb backtraces of every server process into a file, and where they wait."),
     "pstrap": ("kamtool.cli.trap", "As trap, with each process's ps line (state, memory, CPU, wait channel)."),
     "shell": ("kamtool.cli.shell", "Run kamtool's commands in an interactive shell (history, completion, help)."),
+    "sipreq": ("kamtool.cli.sipreq", "Send any SIP request and print every reply with its time."),
 }  # fmt: skip
 
 
