@@ -120,8 +120,11 @@ class Peer:
             except (TimeoutError, OSError):
                 return
             self.got.append((data, addr))
-            if self.answer:
-                self.sock.sendto(make_response(parse_message(data), 200, "OK").to_bytes(), addr)
+            req = parse_message(data)
+            if self.answer and req.method != "ACK":
+                contact = [("Contact", f"<sip:peer@127.0.0.1:{self.port}>")]
+                resp = make_response(req, 200, "OK", to_tag="peer1", headers=contact)
+                self.sock.sendto(resp.to_bytes(), addr)
 
     def close(self) -> None:
         self.sock.close()
@@ -158,6 +161,24 @@ def test_headers_body_and_source_socket_reach_the_peer(tmp_path):
     finally:
         peer.close()
     assert len(peer.got) == before + 1
+
+
+def test_an_answered_invite_is_acked_and_hung_up():
+    """A 2xx to INVITE: the ACK (a new branch, CSeq of the INVITE) and a BYE in the dialog
+    (To tag of the 200, request to its Contact)."""
+    peer = Peer()
+    try:
+        code, doc, err = kt("sipreq", "INVITE", f"sip:bob@127.0.0.1:{peer.port}")
+        assert code == 0, err
+        assert doc["status"] == 200 and doc["sent_requests"] == ["INVITE", "ACK", "BYE"]
+        assert [r["cseq"] for r in doc["replies"]] == ["1 INVITE", "2 BYE"]
+    finally:
+        peer.close()
+    invite, ack, bye = (parse_message(d) for d, _ in peer.got)
+    assert (invite.method, ack.method, bye.method) == ("INVITE", "ACK", "BYE")
+    assert ack.cseq.num == invite.cseq.num and ack.top_via.branch != invite.top_via.branch
+    assert ack.to_tag == bye.to_tag == "peer1" and bye.cseq.num == invite.cseq.num + 1
+    assert str(bye.uri) == f"sip:peer@127.0.0.1:{peer.port}"
 
 
 @pytest.mark.sipp
@@ -210,3 +231,17 @@ def test_naptr_srv_resolution_with_failover(server):
         assert code in (10, 11) and "127.0.0.1:5060" in doc["error"]["message"]
         code, doc, _ = kt("sipreq", "OPTIONS", "sip:nowhere.test", "--dns-server", server_arg)
         assert code == 11 and "no NAPTR, SRV, A or AAAA" in doc["error"]["message"]
+
+
+def test_srv_order_is_by_priority_then_weight():
+    import random
+    from types import SimpleNamespace as R
+
+    from kamtool.core.sipresolve import srv_order
+
+    recs = [R(priority=20, weight=0, port=3), R(priority=10, weight=10, port=2),
+            R(priority=10, weight=90, port=1)]  # fmt: skip
+    rng = random.Random(7)
+    firsts = [srv_order(recs, rng)[0].port for _ in range(1000)]
+    assert all(srv_order(recs, rng)[2].port == 3 for _ in range(50))  # priority 20 last
+    assert 820 < firsts.count(1) < 970  # weight 90 of 100 goes first ~90% of the time
