@@ -46,9 +46,13 @@ class KamtoolProxy(ServerProcess):
         sip_domain: str = "127.0.0.1",
         sip_port: int | None = None,
         extra_args: tuple[str, ...] = (),
+        proxy_toml: str = "",
+        wrapper: tuple[str, ...] = (),
     ):
         super().__init__(base_dir, sip_domain=sip_domain)
-        self.extra_args = extra_args  # more `kamtool serve` options (--listen tls:...)
+        self.extra_args = extra_args  # more `kamtool serve` options
+        self.proxy_toml = proxy_toml  # more lines of the [proxy] section
+        self.wrapper = wrapper  # a command that execs the server (e.g. prlimit ... --)
         self.wanted_sip_port = sip_port  # None: any free port
         self.seed = seed
         self.db_file = self.dir / "db" / "kamailio.sqlite"
@@ -96,9 +100,9 @@ class KamtoolProxy(ServerProcess):
             self._seed()  # the first command creates the SQLite file with every table
         self.sip_port, self.http_port = self.wanted_sip_port or free_port(), free_port()
         cfg = self.dir / "kamtool.toml"
-        cfg.write_text(f'[proxy]\nrpc_runtime_dir = "{self.run_dir}"\n')
+        cfg.write_text(f'[proxy]\nrpc_runtime_dir = "{self.run_dir}"\n{self.proxy_toml}\n')
         args = [
-            sys.executable, "-m", "kamtool", "--db", self.db_url, "serve",
+            *self.wrapper, sys.executable, "-m", "kamtool", "--db", self.db_url, "serve",
             "--listen", f"udp:127.0.0.1:{self.sip_port}",
             "--listen", f"tcp:127.0.0.1:{self.sip_port}",
             "--rpc-listen", f"127.0.0.1:{self.http_port}",
