@@ -53,7 +53,7 @@ class Shell:
 
     def __init__(self, root_params: dict[str, Any]) -> None:
         self.params = {k: v for k, v in root_params.items() if k in _GLOBAL_FLAGS}
-        self.json = bool(root_params.get("json_"))
+        self.json = settings().json  # --json before or after `shell`, or KAMTOOL_JSON
         self._methods: list[str] | None = None
         self.status = 0
 

@@ -89,3 +89,15 @@ def test_history_survives_the_session(spawn):
     child.send("\r")
     child.expect("uptime_secs")
     child.expect(PROMPT)
+
+
+def test_without_a_terminal_the_lines_of_stdin_run(proxy):
+    from tests.support.cli import invoke
+
+    script = "# a comment\nsrv runinfo\nuse nowhere\nsrv rpchelp no.such\n"
+    r = invoke("--json", "--rpc", proxy.rpc_http_url, "shell", stdin=script)
+    assert '"uptime_secs"' in r.stdout
+    assert "no [instance.nowhere]" in r.stderr and "[exit 3]" in r.stderr
+    assert r.exit_code == 3  # the status of the last line
+    r = invoke("--rpc", proxy.rpc_http_url, "shell", stdin="srv modules\nexit\nsrv nope\n")
+    assert r.exit_code == 0 and "kamtool" in r.stdout.split()
