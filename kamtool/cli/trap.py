@@ -37,16 +37,16 @@ def _processes(no_rpc: bool, name: str):
     from kamtool.errors import RpcError, RpcUnavailable
 
     if no_rpc:
-        return trap.pidof(name), None
+        return trap.pidof(name)
     from kamtool.cli.runtime import client
     from kamtool.core.runtime import system
 
     try:
         with client() as rpc:
-            return trap.from_psx(system.processes(rpc)), rpc
+            return trap.from_psx(system.processes(rpc))
     except (RpcUnavailable, RpcError) as exc:
         out().warn(f"core.psx failed ({exc.message}): tracing every process named {name!r}")
-        return trap.pidof(name), None
+        return trap.pidof(name)
 
 
 def _details() -> dict[str, Any]:
@@ -72,7 +72,7 @@ def _run(file: Path | None, no_rpc: bool, name: str, all_: bool, jobs: int, gdb:
     from kamtool.core import trap
 
     gdb_path = trap.find_gdb(gdb)
-    procs, _ = _processes(no_rpc, name)
+    procs = _processes(no_rpc, name)
     if ps:
         trap.add_ps_lines(procs)
     details = _details() if all_ and not no_rpc else None

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kamtool.errors import AlreadyExists, BadInput, NotFound
+from kamtool.errors import AlreadyExists, BadInput, KamtoolError, NotFound
 
 DIGESTS = ("sha256", "sha384", "sha512")
 KEY_SIZES = (2048, 3072, 4096)
@@ -118,11 +118,17 @@ def _hash(digest: str):
 
 
 def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a key is created 0600 from the start: never readable by others, not even briefly
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # a key is created 0600 from the start: never readable by others, not even briefly
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
+        if secret:
+            os.fchmod(fd, 0o600)  # an existing file (--force) keeps its mode otherwise
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise KamtoolError(f"cannot write {path}: {exc.strerror or exc}",
+                           hint="choose another directory with --dir") from None  # fmt: skip
 
 
 def _refuse_existing(paths: Sequence[Path], force: bool) -> None:

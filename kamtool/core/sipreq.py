@@ -222,9 +222,9 @@ class _Exchange:
 
     def _tls(self, sock: socket.socket) -> ssl.SSLSocket:
         ctx = ssl.create_default_context(cafile=self.spec.tls_ca)
-        host = self.uri.host.strip("[]") if not self.spec.proxy else None
-        if self.spec.proxy:
-            host = parse_uri_text(self.spec.proxy).host.strip("[]")
+        # the certificate must name the hop we resolved: the proxy's host, else the R-URI's
+        hop = parse_uri_text(self.spec.proxy) if self.spec.proxy else self.uri
+        host = hop.host.strip("[]")
         if not self.spec.tls_verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE

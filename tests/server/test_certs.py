@@ -93,6 +93,10 @@ def test_refusals_with_exit_statuses(pki, tmp_path):
     r = invoke("--json", "tls", "usercert", "../x", "--dir", str(pki.base))
     assert r.exit_code == 2
     assert not (tmp_path / "CA").exists()  # nothing written by the refused calls
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    r = invoke("--json", "tls", "rootca", "--dir", str(blocker / "pki"), "--key-size", "2048")
+    assert r.exit_code == 1 and "cannot write" in r.json()["error"]["message"]
 
 
 def test_serve_copies_land_where_the_config_points(pki, tmp_path):
