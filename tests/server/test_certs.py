@@ -118,7 +118,6 @@ def test_serve_copies_land_where_the_config_points(pki, tmp_path):
     assert files["cert"].read_bytes() == (pki.base / "edge" / "edge-cert.pem").read_bytes()
 
 
-@pytest.mark.sipp
 def test_kamtool_serve_with_the_generated_certificate(pki, tmp_path):
     """A TLS client that verifies against the generated CA (host name included) gets an
     answer to OPTIONS from `kamtool serve` on the generated certificate; a client trusting

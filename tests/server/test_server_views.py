@@ -12,8 +12,6 @@ import pytest
 from tests.server.conftest import ALIAS, PIPE, SHV
 from tests.support.cli import invoke
 
-pytestmark = pytest.mark.kamailio
-
 
 def kt(url: str, *args: str):
     r = invoke("--json", "--rpc", url, *args)
@@ -29,6 +27,7 @@ def kam(kamailio_plus):
     return kamailio_plus[0]
 
 
+@pytest.mark.kamailio
 def test_srv_sockets_and_aliases_of_kamailio(kamailio_plus):
     k, _, tls_port = kamailio_plus
     code, rows = kt(k.rpc_http_url, "srv", "sockets")
@@ -39,6 +38,7 @@ def test_srv_sockets_and_aliases_of_kamailio(kamailio_plus):
     assert code == 0 and ALIAS in {r["address"] for r in rows}
 
 
+@pytest.mark.kamailio
 def test_srv_modules_rpclist_rpchelp(kam):
     code, mods = kt(kam.rpc_http_url, "srv", "modules")
     assert code == 0 and {"tls", "pipelimit", "tm", "pv"} <= set(mods)
@@ -50,6 +50,7 @@ def test_srv_modules_rpclist_rpchelp(kam):
     assert code == 3 and doc["error"]["code"] == "not_found"
 
 
+@pytest.mark.kamailio
 def test_srv_info_and_runinfo(kam):
     code, info = kt(kam.rpc_http_url, "srv", "info")
     assert code == 0 and info["version"].startswith("kamailio 5.6")
@@ -57,6 +58,7 @@ def test_srv_info_and_runinfo(kam):
     assert code == 0 and run["name"] == "kamailio" and run["uptime_secs"] >= 0
 
 
+@pytest.mark.kamailio
 def test_memory_views_of_kamailio(kam):
     code, shm = kt(kam.rpc_http_url, "shm", "stats")
     assert code == 0 and shm["total"] == kam.shm_mb * 1024 * 1024
@@ -71,6 +73,7 @@ def test_memory_views_of_kamailio(kam):
     assert code == 3 and "pid 1" in doc["error"]["message"]
 
 
+@pytest.mark.kamailio
 def test_tcp_views_of_kamailio(kam):
     code, opts = kt(kam.rpc_http_url, "tcp", "options")
     assert code == 0 and opts["connection_lifetime"] == 3605
@@ -81,6 +84,7 @@ def test_tcp_views_of_kamailio(kam):
     assert code == 0 and kam.http_port in {c["dst_port"] for c in conns}
 
 
+@pytest.mark.kamailio
 def test_tls_views_with_a_verified_client(kamailio_plus):
     """A client verifying against kamtool's CA connects; tls info and list show it."""
     k, pki, tls_port = kamailio_plus
@@ -97,6 +101,7 @@ def test_tls_views_with_a_verified_client(kamailio_plus):
     assert code == 0 and doc["ok"] is True
 
 
+@pytest.mark.kamailio
 def test_pipelimit_list_stats_set(kam):
     name, alg, limit = PIPE
     code, pipes = kt(kam.rpc_http_url, "pipelimit", "list")
@@ -112,6 +117,7 @@ def test_pipelimit_list_stats_set(kam):
     assert code == 2 and "TAILDROP" in doc["error"]["message"]
 
 
+@pytest.mark.kamailio
 def test_shv_get_and_set_on_kamailio(kam):
     name, value = SHV
     code, rows = kt(kam.rpc_http_url, "shv", "get", name)

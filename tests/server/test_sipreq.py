@@ -88,6 +88,7 @@ def test_message_with_body_and_invite_with_ack(server, tmp_path):
     assert doc["status"] == 404 and doc["sent_requests"] == ["INVITE", "INVITE"]
 
 
+@pytest.mark.kamailio
 def test_through_the_server_with_t_uac_wait_block(kam):
     code, doc, err = kt("--rpc", kam.rpc_http_url, "sipreq", "OPTIONS",
                         f"sip:127.0.0.1:{kam.sip_port}", "--server")  # fmt: skip
@@ -181,7 +182,6 @@ def test_an_answered_invite_is_acked_and_hung_up():
     assert str(bye.uri) == f"sip:peer@127.0.0.1:{peer.port}"
 
 
-@pytest.mark.sipp
 def test_tls_verified_against_kamtools_ca(tmp_path):
     pki = make_pki(tmp_path / "pki")
     tls_port = free_port()
