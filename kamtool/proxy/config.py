@@ -59,6 +59,10 @@ server from this object, so tests can shrink timers freely::
     ds_probing_threshold = 1           # failed probes before inactive
     ds_inactive_threshold = 1          # good probes before active again
     ds_ping_reply_codes = "class=2;code=403;code=404;code=488;class=3"
+    route = "/etc/kamtool/route.py"    # a KEMI route script (KSR API) instead of the built-in route
+    rr_enable_full_lr = false          # rr modparams: ";lr=on" instead of ";lr" in Record-Route
+    rr_append_fromtag = true           # ";ftag=" in Record-Route (the reference cfg's)
+    nat_bflag = 6                      # usrloc nat_bflag: contacts with it get keepalive=1
 
 Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
 """
@@ -222,6 +226,10 @@ class ProxyConfig:
     ds_probing_threshold: int = 1
     ds_inactive_threshold: int = 1
     ds_ping_reply_codes: str = "class=2;code=403;code=404;code=488;class=3"
+    route: str | None = None  # a KEMI Python route script (kamtool.proxy.script); None: built-in
+    rr_enable_full_lr: bool = False
+    rr_append_fromtag: bool = True
+    nat_bflag: int = 6
 
     def __post_init__(self) -> None:
         if not self.listen:
@@ -382,6 +390,9 @@ _FLOAT |= {"tcp_msg_read_timeout", "tcp_msg_data_timeout"}
 _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header",
         "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes",
         "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list"}  # fmt: skip
+_STR |= {"route"}
+_BOOL |= {"rr_enable_full_lr", "rr_append_fromtag"}
+_INT |= {"nat_bflag"}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:

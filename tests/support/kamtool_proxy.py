@@ -11,6 +11,7 @@ the Kamailio harness, with kamtool's own CLI where the other uses ``kamctl``::
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -99,9 +100,20 @@ class KamtoolProxy(ServerProcess):
         if self.seed:
             self._seed()  # the first command creates the SQLite file with every table
         self.sip_port, self.http_port = self.wanted_sip_port or free_port(), free_port()
+        self._spawn(self.serve_args(), env=isolated_env(self.dir / "home"), wait=30)
+        return self
+
+    def proxy_settings(self) -> dict[str, str | int | float | bool]:
+        """The ``[proxy]`` section of the instance's TOML file (subclasses add settings)."""
+        return {"rpc_runtime_dir": str(self.run_dir)}
+
+    def serve_args(self) -> list[str]:
+        """The ``kamtool serve`` command line (subclasses add options)."""
         cfg = self.dir / "kamtool.toml"
-        cfg.write_text(f'[proxy]\nrpc_runtime_dir = "{self.run_dir}"\n{self.proxy_toml}\n')
-        args = [
+        lines = [f"{k} = {json.dumps(v)}" for k, v in self.proxy_settings().items()]
+        # JSON scalars are TOML's; proxy_toml adds raw lines of the [proxy] section
+        cfg.write_text("[proxy]\n" + "\n".join(lines) + f"\n{self.proxy_toml}\n")
+        return [
             *self.wrapper, sys.executable, "-m", "kamtool", "--db", self.db_url, "serve",
             "--listen", f"udp:127.0.0.1:{self.sip_port}",
             "--listen", f"tcp:127.0.0.1:{self.sip_port}",
@@ -109,5 +121,3 @@ class KamtoolProxy(ServerProcess):
             "--domain", self.sip_domain, "--config", str(cfg), "--log-level", "info",
             *self.extra_args,
         ]  # fmt: skip
-        self._spawn(args, env=isolated_env(self.dir / "home"), wait=30)
-        return self
