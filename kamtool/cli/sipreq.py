@@ -56,6 +56,8 @@ def sipreq(
     dns_server: Annotated[str | None, typer.Option(
         "--dns-server", help="DNS server IP[:PORT] for NAPTR/SRV/A (default: the system's).",
         show_default=False)] = None,
+    verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="Print every message sent and received in full.")] = False,
     server: Annotated[bool, typer.Option(
         "--server", help="Have the server send it (tm.t_uac_wait_block over JSON-RPC): "
         "final answer only.")] = False,
@@ -75,7 +77,7 @@ def sipreq(
         content_type=content_type, transport=transport,
         source=core.parse_source(source) if source else None, proxy=proxy, user=user,
         password=password, timeout=timeout, wait=wait, tls_ca=str(ca) if ca else None,
-        tls_verify=not insecure,
+        tls_verify=not insecure, verbose=verbose,
         dns_server=core.parse_dns_server(dns_server) if dns_server else None,
     )  # fmt: skip
     if server:
@@ -100,10 +102,21 @@ def sipreq(
     if not result.waited:
         print("sent; not waiting for replies (--no-wait)")
         return
+    if verbose:
+        _print_messages(result)
+        return
     for r in result.replies:
         print(f"{r.ms:9.1f} ms  {r.status_line}  [{r.cseq}]")
     if result.retransmissions:
         print(f"{result.retransmissions} retransmissions")
+
+
+def _print_messages(result) -> None:
+    """Every message sent and received, in order, with its time."""
+    for entry in result.trace:
+        arrow = "-->" if entry["direction"] == "sent" else "<--"
+        print(f"{arrow} {entry['direction']} at {entry['ms']:.1f} ms")
+        print(entry["message"].rstrip("\r\n") + "\n")
 
 
 def _header(text: str) -> tuple[str, str]:

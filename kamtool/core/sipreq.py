@@ -48,6 +48,7 @@ class RequestSpec:
     tls_ca: str | None = None  # CA file to verify a TLS server with (default: the system's)
     tls_verify: bool = True
     dns_server: tuple[str, int] | None = None
+    verbose: bool = False  # keep every message sent and received, as text
     from_user: str = "sipreq"
     user_agent: str = "kamtool sipreq"
     t1: float = 0.5
@@ -63,6 +64,7 @@ class Reply:
     ms: float
     cseq: str
     server: str | None = None
+    message: str | None = None  # the whole response (verbose)
 
     @property
     def status_line(self) -> str:
@@ -81,6 +83,8 @@ class SipReqResult:
     retransmissions: int = 0
     sent_requests: list[str] = field(default_factory=list)  # "INVITE", "ACK", "BYE" ...
     waited: bool = True
+    # verbose: every message in order, {"direction": "sent"|"received", "ms", "message"}
+    trace: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def final(self) -> Reply | None:
@@ -178,6 +182,14 @@ class _Exchange:
         self.result = SipReqResult(method, str(uri), self.dest, target.how, waited=spec.wait)
         self.framer: Any = None
         self.seed = secrets.token_hex(12)
+        self.started = time.monotonic()
+
+    def _log(self, direction: str, data: bytes) -> None:
+        """Keep a message for --verbose (a retransmission once more, with its time)."""
+        if self.spec.verbose:
+            ms = round((time.monotonic() - self.started) * 1000, 3)
+            text = data.decode("utf-8", "replace")
+            self.result.trace.append({"direction": direction, "ms": ms, "message": text})
 
     # ------------------------------------------------------------------ socket
 
@@ -346,6 +358,7 @@ class _Exchange:
                     self.result.replies.append(
                         Reply(resp.status, resp.reason, ms, str(resp.cseq), server)
                     )
+                    self._log("received", resp.to_bytes())
                     if resp.status >= 200:
                         return resp
                 elif isinstance(ev, TransactionTimeout):
@@ -400,6 +413,7 @@ class _Exchange:
             pass  # the INVITE's answer is the result; a lost BYE is the peer's to expire
 
     def _send(self, sock: socket.socket, data: bytes) -> None:
+        self._log("sent", data)
         try:
             sock.sendall(data) if sock.type == socket.SOCK_STREAM else sock.send(data)
         except ConnectionRefusedError:  # an ICMP error from an earlier datagram

@@ -245,3 +245,21 @@ def test_srv_order_is_by_priority_then_weight():
     firsts = [srv_order(recs, rng)[0].port for _ in range(1000)]
     assert all(srv_order(recs, rng)[2].port == 3 for _ in range(50))  # priority 20 last
     assert 820 < firsts.count(1) < 970  # weight 90 of 100 goes first ~90% of the time
+
+
+def test_verbose_shows_every_message_in_order(server):
+    uri = f"sip:127.0.0.1:{server.sip_port}"
+    code, doc, err = kt("sipreq", "REGISTER", uri, "-u", "1003", "-p", "secret1003", "-v")
+    assert code == 0, err
+    trace = doc["trace"]
+    assert [t["direction"] for t in trace] == ["sent", "received", "sent", "received"]
+    assert trace[0]["message"].startswith(f"REGISTER {uri} SIP/2.0\r\n")
+    assert trace[1]["message"].startswith("SIP/2.0 401 ")
+    assert (
+        "Authorization: Digest " in trace[2]["message"] and "secret1003" not in trace[2]["message"]
+    )
+    assert trace[3]["message"].startswith("SIP/2.0 200 ")
+    assert [t["ms"] for t in trace] == sorted(t["ms"] for t in trace)
+    r = invoke("sipreq", "OPTIONS", uri, "-v")
+    assert r.exit_code == 0 and "--> sent at" in r.stdout and "<-- received at" in r.stdout
+    assert "SIP/2.0 200 Keepalive" in r.stdout
