@@ -47,18 +47,23 @@ def test_completion_and_commands_end_to_end(spawn, proxy):
     start, home = spawn
     child = start()
     # an RPC method name, completed from the server's system.listMethods
-    # (what the terminal shows is redrawn piecemeal: the answers prove the completions)
     child.send("rpc core.upt\t")
+    # wait until the completion is drawn (it runs asynchronously): only the inserted rest
+    # of the word is written, between escape sequences
+    child.expect("ime")
     child.send("\r")
     child.expect('"up_since"')
     child.expect(PROMPT)
     # a command, a sub-command and its argument
     child.send("ver\t")
+    child.expect("sion")
     child.send("\r")
     child.expect(r"kamtool \d")  # core.version of kamtool's proxy
     child.expect(PROMPT)
     child.send("srv rpch\t")
+    child.expect("elp")
     child.send(" pv.shvS\t")
+    child.expect("et")
     child.send("\r")
     child.expect(r"Set \$shv\(name\) value\.")
     child.expect(PROMPT)
