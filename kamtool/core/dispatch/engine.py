@@ -21,7 +21,7 @@ import random
 from collections.abc import Iterable, Iterator
 
 from kamtool.core.dispatch.attrs import parse_attrs
-from kamtool.core.dispatch.hashing import HashError, hash_string, uri_hash
+from kamtool.core.dispatch.hashing import HashError, digest_user, hash_string, uri_hash
 from kamtool.core.dispatch.latency import LatencyStats
 from kamtool.core.dispatch.model import (
     DS_DISABLED,
@@ -211,8 +211,8 @@ class DsEngine:
             if alg in (1, 2, 3):
                 uri = (req.from_uri, req.to_uri, req.ruri)[alg - 1]
                 return uri_hash(uri, flags & DS_HASH_USER_ONLY), alg, False
-            if alg == 5 and req.auth_user:
-                return hash_string(req.auth_user, "user name"), alg, False
+            if alg == 5 and req.auth_user and digest_user(req.auth_user):
+                return hash_string(digest_user(req.auth_user), "user name"), alg, False
             if alg == 7:
                 return hash_string(req.pv_value or "", "hash_pvar value"), alg, False
         except HashError as exc:
@@ -254,7 +254,7 @@ class DsEngine:
         start, alg, round_robin = self._start(dset, alg, req)
         vlast = dset.last
         wrap = self._wrap(n)
-        start %= wrap
+        start = start if alg == 10 and start == n - 1 else start % wrap  # see _least_loaded
         i = start
         while skipped(dests[i].flags):
             i = (i + 1) % wrap
@@ -284,8 +284,7 @@ class DsEngine:
             d for j, d in [*enumerate(dests)][i + 1 :] + [*enumerate(dests)][:i]
             if self._in_failover(d, j, n, sel.alg)
         ][: max(0, limit - 1)]  # fmt: skip
-        if self.params.use_default and i != n - 1 and len(sel.failover) < limit:
-            sel.failover.append(dests[n - 1])
+        self._append_default(sel, dset, i, limit)
         return sel
 
     def _in_failover(self, d: DsDest, j: int, n: int, alg: int) -> bool:
@@ -294,10 +293,22 @@ class DsEngine:
         return not (alg == 10 and d.attrs.maxload and d.dload >= d.attrs.maxload)
 
     def _least_loaded(self, dset: DsSet) -> int:
+        """The usable destination with the fewest calls under its maxload (-1: none).
+
+        With ``use_default`` Kamailio counts the default destination in, then maps its
+        index onto the first one by the modulo and books the call on the default while it
+        goes elsewhere (a bug: loads no longer match the calls). We choose among the
+        others and take the default only when all of them are full."""
+        dests = dset.dests
+        n = self._wrap(len(dests))
         best, load = -1, 0x7FFFFFFF
-        for j, d in enumerate(dset.dests):
+        candidates = list(range(n)) + ([len(dests) - 1] if n < len(dests) else [])
+        for j in candidates:
+            d = dests[j]
             if d.usable and (d.attrs.maxload == 0 or d.dload < d.attrs.maxload) and d.dload < load:
                 best, load = j, d.dload
+            if j == n - 1 and best >= 0:
+                break  # the default only when nothing else has room
         return best
 
     def _select_latency(self, dset: DsSet, limit: int, call_id: str) -> Selection:
@@ -306,7 +317,14 @@ class DsEngine:
         dests, n = dset.dests, len(dset.dests)
         order: list[tuple[int, int]] = []  # (rpriority or -1, index or -1)
         z = dset.last
+        seen: set[int] = set()
         for _ in range(n):
+            if z in seen:
+                # with use_default Kamailio's walk wraps before the default and visits the
+                # first destinations twice (they appear twice in its failover list): once
+                z = (z + 1) % self._wrap(n)
+                continue
+            seen.add(z)
             d = dests[z]
             latency = int(d.latency.estimate)
             if d.attrs.cc:
@@ -329,7 +347,14 @@ class DsEngine:
         if self.params.flags & DS_FAILOVER_ON:
             sel.failover = [dests[j] for _, j in order if j >= 0
                             and not (self.params.use_default and j == n - 1)][:limit]  # fmt: skip
+            self._append_default(sel, dset, first, limit)
         return sel
+
+    def _append_default(self, sel: Selection, dset: DsSet, chosen: int, limit: int) -> None:
+        """With ``use_default`` the last destination ends every failover list."""
+        n = len(dset.dests)
+        if self.params.use_default and chosen != n - 1 and len(sel.failover) < limit:
+            sel.failover.append(dset.dests[n - 1])
 
     def next_dst(self, sel: Selection) -> DsDest | None:
         """``ds_next_dst``/``ds_next_domain``: drop the current record and use the next;

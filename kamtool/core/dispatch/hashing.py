@@ -5,15 +5,15 @@ host[:port]) and folds once; 0 becomes 1. The URI algorithms (1 From, 2 To, 3 R-
 the URI's user (raw, as written) and its host with the port when the port is written and
 is not the scheme's default (5060, 5061 for ``sips``); with the module's flag 1
 (``DS_HASH_USER_ONLY``) the user alone. Algorithm 0 hashes the trimmed Call-ID, 5 the
-digest user name of the credentials, 7 the expanded ``hash_pvar`` text (trimmed; empty is
-an error).
+user part of the credentials' digest user name, 7 the expanded ``hash_pvar`` text
+(trimmed; empty is an error).
 """
 
 from __future__ import annotations
 
 from kamtool.core.hashes import fold, word_sum
 
-__all__ = ["HashError", "ds_hash", "hash_string", "uri_hash", "uri_hash_keys"]
+__all__ = ["HashError", "digest_user", "ds_hash", "hash_string", "uri_hash", "uri_hash_keys"]
 
 DS_HASH_USER_ONLY = 1
 
@@ -42,6 +42,16 @@ def hash_string(text: str, what: str = "value") -> int:
     if not value:
         raise HashError(f"empty {what}")
     return ds_hash(value)
+
+
+def digest_user(username: str) -> str:
+    """The user part of a digest ``username`` as Kamailio's credentials parser splits it:
+    before the first ``@``, after a ``:`` in that (``sip:alice@example.com`` → ``alice``);
+    names of up to two characters are taken whole. Algorithm 5 hashes this part."""
+    if len(username) <= 2:
+        return username
+    user = username.split("@", 1)[0]
+    return user.split(":", 1)[1] if ":" in user else user
 
 
 def uri_hash_keys(uri: str, flags: int = 0) -> tuple[str | None, str]:
