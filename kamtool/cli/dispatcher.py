@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -18,6 +18,10 @@ app = typer.Typer(
 COLUMNS = ["id", "setid", "destination", "flags", "priority", "attrs", "description"]
 
 
+def _opt(help_text: str, metavar: str) -> Any:
+    return typer.Option(help=help_text, metavar=metavar, show_default=False)
+
+
 @app.command("add")
 def add(
     setid: Annotated[int, typer.Argument(help="Set id.", show_default=False)],
@@ -28,14 +32,38 @@ def add(
     priority: Annotated[str, typer.Argument(help="Priority within the set.")] = "0",
     attrs: Annotated[str, typer.Argument(help="Attributes (weight=50;duid=x ...).")] = "",
     description: Annotated[str, typer.Argument(help="Free text.")] = "",
+    weight: Annotated[int | None, _opt("Share in % for algorithm 9 (1-100).", "1-100")] = None,
+    rweight: Annotated[
+        int | None, _opt("Relative weight for algorithm 11 (1-100).", "1-100")
+    ] = None,
+    duid: Annotated[str | None, _opt("Unique id for call load (algorithm 10).", "ID")] = None,
+    maxload: Annotated[
+        int | None, _opt("Calls at most at a time (algorithm 10, 0 no limit).", "N")
+    ] = None,
+    socket: Annotated[
+        str | None, _opt("Local socket to send from ([proto:]addr[:port]).", "SOCKET")
+    ] = None,
+    obproxy: Annotated[str | None, _opt("Outbound proxy SIP URI.", "URI")] = None,
+    ping_from: Annotated[str | None, _opt("From URI of the OPTIONS probes.", "URI")] = None,
+    latency: Annotated[
+        int | None, _opt("Initial latency estimate in ms (algorithm 13).", "MS")
+    ] = None,
     no_reload: NoReloadOption = False,
 ) -> None:
-    """Add a destination (kamctl order: SETID URI [FLAGS] [PRIORITY] [ATTRS] [DESCRIPTION])."""
+    """Add a destination (kamctl order: SETID URI [FLAGS] [PRIORITY] [ATTRS] [DESCRIPTION]).
+
+    Attributes may also be given one by one (--weight 50 --duid gw1 ...); all of them
+    are checked as the dispatcher reads them, so a typo is refused, not loaded as unset.
+    """
     from kamtool.core import dispatcher_db
 
+    named = {"weight": weight, "rweight": rweight, "duid": duid, "maxload": maxload,
+             "socket": socket, "obproxy": obproxy, "ping_from": ping_from,
+             "latency": latency}  # fmt: skip
     provision.edit(
-        dispatcher_db.add, setid, uri, flags, priority, attrs, description, no_reload=no_reload
-    )
+        dispatcher_db.add, setid, uri, flags, priority, attrs, description, named=named,
+        no_reload=no_reload,
+    )  # fmt: skip
 
 
 @app.command("rm")

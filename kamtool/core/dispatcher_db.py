@@ -1,6 +1,7 @@
 """The ``dispatcher`` table: destinations grouped in sets.
 
-``add SETID URI [FLAGS] [PRIORITY] [ATTRS] [DESCRIPTION]`` writes kamctl's row,
+``add SETID URI [FLAGS] [PRIORITY] [ATTRS] [DESCRIPTION]`` writes kamctl's row (the
+attributes checked strictly: see :mod:`kamtool.core.dispatch.attrs`),
 ``rm ID`` deletes one destination by row id (as kamctl does), ``rmset SETID`` a whole
 set. The flags column is the bitmask 1 inactive, 2 trying, 4 disabled, 8 probing,
 16 skip DNS; Kamailio loads the table at start and on ``dispatcher.reload``.
@@ -14,7 +15,7 @@ from kamtool.core import validate
 from kamtool.core.writes import Change, reading, transaction
 from kamtool.db import models
 from kamtool.db.orm import peewee
-from kamtool.errors import AlreadyExists, NotFound
+from kamtool.errors import AlreadyExists, BadInput, NotFound
 
 FLAG_BITS = 31  # the five flags above; other bits are rejected as typos
 
@@ -31,6 +32,30 @@ def _row(r: Any) -> dict[str, Any]:
     }
 
 
+def attributes(attrs: str = "", named: dict[str, Any] | None = None) -> str:
+    """``attrs`` with the ``named`` attributes (``{"weight": 50}``; None: not given)
+    appended, checked as the dispatcher reads them; BadInput names what is wrong."""
+    from kamtool.core.dispatch.attrs import AttrError, validate_attrs
+
+    text = (attrs or "").strip()
+    extra = [f"{k}={v}" for k, v in (named or {}).items() if v is not None]
+    if extra:
+        text = ";".join([text.rstrip(";")] + extra if text else extra)
+    text = validate.text(text, "attrs", max_len=128)
+    try:
+        validate_attrs(text)
+    except AttrError as exc:
+        raise BadInput(str(exc), hint=ATTRS_HINT) from None
+    return text
+
+
+ATTRS_HINT = (
+    "attributes are name=value;... with weight and rweight 1-100, maxload, cc 0/1 and "
+    "latency integers, duid a token, socket [proto:]address[:port], obproxy and ping_from "
+    "SIP URIs"
+)
+
+
 def add(
     db: peewee.Database,
     setid: str | int,
@@ -39,14 +64,16 @@ def add(
     priority: str | int = 0,
     attrs: str = "",
     description: str = "",
+    named: dict[str, Any] | None = None,
 ) -> Change:
-    """Insert a destination; refuse the same URI twice in one set."""
+    """Insert a destination; refuse the same URI twice in one set. ``named`` attributes
+    (``weight``, ``duid`` ...) are added to ``attrs``."""
     values = {
         "setid": validate.group_id(setid, "set id"),
         "destination": validate.sip_uri(uri, "destination"),
         "flags": validate.integer(flags, "flags", minimum=0, maximum=FLAG_BITS),
         "priority": validate.integer(priority, "priority"),
-        "attrs": validate.text(attrs or "", "attrs", max_len=128),
+        "attrs": attributes(attrs, named),
         "description": validate.text(description or "", "description", max_len=64),
     }
     D = models.Dispatcher
