@@ -107,9 +107,13 @@ def test_state_thresholds():
 
 
 def test_relative_weights_follow_state_changes():
-    e = DsEngine(rows((1, "sip:127.0.0.1:5071", 0, 0, "rweight=25"),
-                      (1, "sip:127.0.0.1:5072", 0, 0, "rweight=75")), rng=random.Random(1))  # fmt: skip
-    pick = lambda: collections.Counter(e.select(1, 11).dest.uri for _ in range(100))  # noqa: E731
+    spec = [(1, "sip:127.0.0.1:5071", 0, 0, "rweight=25"),
+            (1, "sip:127.0.0.1:5072", 0, 0, "rweight=75")]  # fmt: skip
+    e = DsEngine(rows(*spec), rng=random.Random(1))
+
+    def pick() -> collections.Counter:
+        return collections.Counter(e.select(1, 11).dest.uri for _ in range(100))
+
     assert pick() == {"sip:127.0.0.1:5071": 25, "sip:127.0.0.1:5072": 75}
     e.set_state(1, "sip:127.0.0.1:5072", DS_INACTIVE)
     assert pick() == {"sip:127.0.0.1:5071": 100}  # the table is rebuilt without it
