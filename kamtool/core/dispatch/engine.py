@@ -46,6 +46,7 @@ from kamtool.core.dispatch.model import (
     skipped,
 )
 from kamtool.core.dispatch.order import avl_post_order
+from kamtool.core.dispatch.resolve import is_ip
 
 __all__ = ["DsEngine"]
 
@@ -109,6 +110,8 @@ class DsEngine:
                       port=port, proto=proto)  # fmt: skip
         if parsed.latency is not None:
             dest.latency = LatencyStats.initial(parsed.latency)
+        if is_ip(host):
+            dest.address = host.strip("[]")  # names: kamtool.core.dispatch.resolve
         return dest
 
     # ------------------------------------------------------------------ weights

@@ -79,6 +79,8 @@ class DsDest:
     message_count: int = 0  # failures (or successes while inactive) in a row
     rpriority: int = 0  # latency-adjusted priority (algorithm 13)
     address: str | None = None  # resolved IP (None: not resolved)
+    resolved_port: int = 0  # the port an SRV record gave (0: none)
+    dnstime: float = 0.0  # unix time of the last successful lookup
     host: str = ""
     port: int = 0  # as written, 0 when absent
     proto: int = 0  # PROTO_IDS of the transport parameter
