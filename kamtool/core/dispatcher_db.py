@@ -136,3 +136,76 @@ def show(db: peewee.Database, setid: str | int | None = None) -> list[dict[str, 
         query = query.where(D.setid == validate.group_id(setid, "set id"))
     with reading("dispatcher"):
         return [_row(r) for r in query]
+
+
+SELECT_HINT = (
+    "algorithm 0 hashes --call-id, 1 --from-uri, 2 --to-uri, 3 --ruri, 5 --auth-user "
+    "(else round-robin), 7 --key"
+)
+
+
+def select(
+    db: peewee.Database,
+    setid: str | int,
+    alg: str | int,
+    request: dict[str, str | None] | None = None,
+    *,
+    calls: int = 1,
+    flags: int = 2,
+    use_default: bool = False,
+) -> dict[str, Any]:
+    """``ds_select_dst(setid, alg)`` offline on the table as Kamailio loads it: the first
+    call's destination and failover list (``request``: ``call_id``, ``from_uri``,
+    ``to_uri``, ``ruri``, ``auth_user``, ``pv_value``); with ``calls`` > 1 also how many
+    of that many calls each destination gets. NotFound when nothing is selected."""
+    from kamtool.core.dispatch.engine import DsEngine
+    from kamtool.core.dispatch.model import (
+        ALGORITHMS,
+        DsParams,
+        DsRequest,
+        MissingInput,
+        SelectError,
+    )
+
+    ident = validate.group_id(setid, "set id")
+    algorithm = validate.integer(alg, "algorithm", minimum=0, maximum=max(ALGORITHMS))
+    count = validate.integer(calls, "calls", minimum=1, maximum=100000)
+    engine = DsEngine(
+        [(r["setid"], r["destination"], r["flags"], r["priority"], r["attrs"] or "",
+          r["description"] or "") for r in show(db, ident)],
+        DsParams(flags=flags, use_default=use_default),
+    )  # fmt: skip
+    req = DsRequest(**{k: v for k, v in (request or {}).items() if v is not None})
+    counts: dict[str, int] = {}
+    first = None
+    for n in range(count):
+        if n and algorithm == 10:
+            req.call_id = f"{req.call_id}-{n}"  # one call each (call load keys on it)
+        try:
+            sel = engine.select(ident, algorithm, req)
+        except MissingInput as exc:
+            raise BadInput(f"algorithm {algorithm}: {exc}", hint=SELECT_HINT) from None
+        except SelectError as exc:
+            if first is None:
+                raise NotFound(f"dispatcher set {ident}, algorithm {algorithm}: {exc}") from None
+            counts["(none)"] = counts.get("(none)", 0) + 1
+            continue
+        if first is None:
+            first = {
+                "set": ident, "algorithm": algorithm, "method": ALGORITHMS[algorithm],
+                "destination": sel.dest.uri, "failover": [d.uri for d in sel.failover],
+                "branches": [d.uri for d in sel.branches],
+            }  # fmt: skip
+        counts[sel.dest.uri] = counts.get(sel.dest.uri, 0) + 1
+    assert first is not None
+    return {**first, "counts": counts} if count > 1 else first
+
+
+def hash_of(value: str, value2: str | None = None, slots: int | str = 0) -> dict[str, int]:
+    """``dispatcher.hash``: the dispatcher's hash of one or two strings, and its slot
+    among ``slots`` (0: 0)."""
+    from kamtool.core.dispatch.hashing import ds_hash
+
+    nslots = validate.integer(slots, "slots", minimum=0)
+    hashid = ds_hash(value, value2)
+    return {"hashid": hashid, "slot": hashid % nslots if nslots > 0 else 0}

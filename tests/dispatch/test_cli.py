@@ -117,3 +117,35 @@ def test_kamailio_loads_what_add_wrote_and_list_shows_load_and_latency(db, tmp_p
         header = table.stdout.splitlines()[0]
         for title in ("AVG ms", "EST ms", "MAX ms", "TIMEOUTS", "LOAD"):
             assert title in header, header
+
+
+def test_select_and_hash_agree_with_kamailio(db, tmp_path):
+    """``dispatcher select`` (from the database) picks what Kamailio's ds_select_dst picks
+    for the same rows and request; ``dispatcher hash`` is Kamailio's dispatcher.hash."""
+    if not kamailio_available():
+        unavailable("kamailio 5.6 is not installed (scripts/test installs it)")
+    from tests.support.kamailio_dispatcher import DispatcherKamailio
+
+    for port, prio in ((5091, 0), (5092, 5), (5093, 5), (5094, 0)):
+        assert kt(db, "dispatcher", "add", "3", f"sip:127.0.0.1:{port}", "0", str(prio),
+                  "--no-reload").exit_code == 0  # fmt: skip
+    rows = [(r["setid"], r["destination"], r["flags"], r["priority"], r["attrs"])
+            for r in shown(db)]  # fmt: skip
+    with DispatcherKamailio(tmp_path, rows) as k:
+        for n in range(12):
+            call_id, uri = f"cli-{n}@x", f"sip:u{n}@h{n}.example.com:50{60 + n}"
+            for alg, option, value in ((0, "--call-id", call_id), (1, "--from-uri", uri),
+                                       (3, "--ruri", uri)):  # fmt: skip
+                theirs = k.select(3, alg, call_id=call_id, from_uri=uri, ruri=uri)
+                ours = kt(db, "--json", "dispatcher", "select", "3", str(alg), option, value)
+                assert ours.exit_code == 0, ours.stderr
+                assert (theirs[1], theirs[2]) == (
+                    ours.json()["destination"], ours.json()["failover"]), (alg, value)  # fmt: skip
+            for args in ((call_id,), (f"u{n}", f"h{n}.example.com")):
+                theirs = k.rpc("dispatcher.hash", 7, *args)
+                ours = invoke("--json", "dispatcher", "hash", *args, "--slots", "7")
+                assert ours.json() == theirs, args
+    missing = kt(db, "dispatcher", "select", "3", "2")
+    assert missing.exit_code == 2 and "--to-uri" in missing.stderr
+    assert kt(db, "dispatcher", "select", "4", "0", "--call-id", "x").exit_code == 3
+    assert kt(db, "dispatcher", "select", "3", "14").exit_code == 2

@@ -41,6 +41,7 @@ from kamtool.core.dispatch.model import (
     DsRequest,
     DsSet,
     Load,
+    MissingInput,
     SelectError,
     Selection,
     skipped,
@@ -219,7 +220,7 @@ class DsEngine:
             if alg == 7:
                 return hash_string(req.pv_value or "", "hash_pvar value"), alg, False
         except HashError as exc:
-            raise SelectError(str(exc)) from None
+            raise MissingInput(str(exc)) from None
         if alg in (4, 5):  # 5 without credentials: round-robin
             start = dset.last
             dset.last = (dset.last + 1) % n

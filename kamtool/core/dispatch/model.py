@@ -9,7 +9,7 @@ from kamtool.core.dispatch.latency import LatencyStats
 
 __all__ = [
     "ALGORITHMS", "DS_DISABLED", "DS_INACTIVE", "DS_PROBING", "DS_TRYING", "DsDest",
-    "DsParams", "DsRequest", "DsSet", "SelectError", "Selection", "skipped",
+    "DsParams", "DsRequest", "DsSet", "MissingInput", "SelectError", "Selection", "skipped",
 ]  # fmt: skip
 
 # Kamailio's DS_*_DST state bits
@@ -33,6 +33,10 @@ SLOTS = 100
 class SelectError(LookupError):
     """Nothing selected: unknown set, no usable destination, or the request lacks what
     the algorithm needs (``ds_select_dst`` returns false)."""
+
+
+class MissingInput(SelectError):
+    """The request lacks what the hash algorithm reads (empty Call-ID, no From URI ...)."""
 
 
 def skipped(flags: int) -> bool:
