@@ -279,13 +279,30 @@ def test_latency_priority_round_robin(kam):
 
 
 def test_attributes_read_as_kamailio_reads_them(kam):
+    from kamtool.rpc.methods.dispatcher import parse_attrs as rpc_attrs
+
     engine = engine_for(kam)
     (record,) = [r for r in kam.rpc("dispatcher.list")["RECORDS"] if r["SET"]["ID"] == 9]
+    raw = {uri: attrs for s, uri, _, _, attrs in kam.engine_rows if s == 9}
     for target in record["SET"]["TARGETS"]:
         dest = target["DEST"]
+        assert rpc_attrs(raw[dest["URI"]]) == dest["ATTRS"]  # kamtool's dispatcher.list
         a = engine.find(9, dest["URI"]).attrs
         assert dest["ATTRS"] == {
             "BODY": a.body, "DUID": a.duid or None, "MAXLOAD": a.maxload, "WEIGHT": a.weight,
             "RWEIGHT": a.rweight, "SOCKET": a.socket or None, "SOCKNAME": a.sockname or None,
             "OBPROXY": a.obproxy or None,
         }, dest["URI"]  # fmt: skip
+
+
+def test_hash_rpc_answers_as_kamailios(kam):
+    import asyncio
+
+    from kamtool.rpc.methods import Registry
+    from kamtool.rpc.methods.dispatcher import register
+
+    registry = Registry()
+    register(registry, engine_for(kam))  # only dispatcher.hash is called: no proxy needed
+    for params in ([7, "abc"], [16, "alice", "example.com:5070"], [0, "x" * 40], [3, "é"]):
+        theirs = kam.rpc("dispatcher.hash", *params)
+        assert asyncio.run(registry.call("dispatcher.hash", params)) == theirs, params

@@ -44,28 +44,20 @@ class Dispatcher(Protocol):
 
 
 def parse_attrs(body: str) -> dict[str, Any]:
-    """Kamailio's ``ATTRS`` object for an attribute string like ``weight=50;duid=gw1``."""
-    fields: dict[str, str] = {}
-    for part in body.split(";"):
-        key, sep, value = part.partition("=")
-        if sep:
-            fields[key.strip().lower()] = value.strip()
+    """Kamailio's ``ATTRS`` object for an attribute string like ``weight=50;duid=gw1``
+    (read as the module reads it: a weight out of 1..100 is 0, a trailing ``;`` dropped)."""
+    from kamtool.core.dispatch.attrs import parse_attrs as read
 
-    def num(key: str) -> int:
-        try:
-            return int(fields.get(key, "0"))
-        except ValueError:
-            return 0
-
+    a = read(body)
     return {
-        "BODY": body,
-        "DUID": fields.get("duid"),
-        "MAXLOAD": num("maxload"),
-        "WEIGHT": num("weight"),
-        "RWEIGHT": num("rweight"),
-        "SOCKET": fields.get("socket"),
-        "SOCKNAME": fields.get("sockname"),
-        "OBPROXY": fields.get("obproxy"),
+        "BODY": a.body,
+        "DUID": a.duid or None,
+        "MAXLOAD": a.maxload,
+        "WEIGHT": a.weight,
+        "RWEIGHT": a.rweight,
+        "SOCKET": a.socket or None,
+        "SOCKNAME": a.sockname or None,
+        "OBPROXY": a.obproxy or None,
     }
 
 
@@ -95,7 +87,7 @@ def register(
     reload_delta: float = RELOAD_DELTA,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Add ``dispatcher.list|reload|set_state|ping_active``."""
+    """Add ``dispatcher.list|reload|set_state|ping_active|hash``."""
     refuse_too_soon = ReloadGuard("Ongoing reload", reload_delta, clock)
 
     def list_sets(mode: str = "") -> dict[str, Any]:
@@ -138,6 +130,12 @@ def register(
             raise RpcFault(500, "State Update Failed")
         return "Ok. Dispatcher state updated."
 
+    def hash_value(nslots: int, val1: str, val2: str | None = None) -> dict[str, int]:
+        from kamtool.core.dispatch.hashing import ds_hash
+
+        hashid = ds_hash(str(val1), None if val2 is None else str(val2))
+        return {"hashid": hashid, "slot": hashid % nslots if nslots > 0 else 0}
+
     def ping_active(value: int | None = None) -> dict[str, int]:
         # Kamailio's answer: the state before, and the new one when one was given
         old = int(dispatcher.ping_active)
@@ -151,6 +149,11 @@ def register(
         Param("mode", required=False, default=""),
     )  # fmt: skip
     registry.add("dispatcher.reload", reload, "Reload dispatcher destination sets.")
+    registry.add(
+        "dispatcher.hash", hash_value, "Compute the hash id and slot of the values.",
+        Param("nslots", "int"), Param("val1"), Param("val2", required=False),
+        missing="Invalid Parameters",
+    )  # fmt: skip
     registry.add(
         "dispatcher.set_state", set_state, "Set the state of a destination address.",
         Param("state"), Param("group", "int"), Param("address"), missing="Invalid Parameters",
