@@ -49,6 +49,9 @@ ROWS = [
     # set 9: attributes as the module reads them
     (9, d(5901), 0, 0, "weight=500;maxload=3x;duid=g1;rweight=50x"),
     (9, d(5902), 0, 0, "socket=udp:127.0.0.1:SIPPORT;obproxy=sip:127.0.0.1:5999;foo=bar;"),
+    # set 10: ds_select_domain (R-URI mode)
+    (10, d(5611, ";transport=tcp"), 0, 0, ""), (10, "sips:127.0.0.1:5612", 0, 0, ""),
+    (10, d(5613, ";lr"), 0, 5, ""),
 ]  # fmt: skip
 
 CALL_IDS = [
@@ -306,3 +309,22 @@ def test_hash_rpc_answers_as_kamailios(kam):
     for params in ([7, "abc"], [16, "alice", "example.com:5070"], [0, "x" * 40], [3, "é"]):
         theirs = kam.rpc("dispatcher.hash", *params)
         assert asyncio.run(registry.call("dispatcher.hash", params)) == theirs, params
+
+
+RURIS = [
+    "sip:bob@old.example.com:5062;transport=tcp", "sips:alice:pw@h.example.com",
+    "sip:h.example.com", "sip:+4930123;user=phone@gw.example.com;x=y",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("alg", [8, 12, 3])
+def test_select_domain_rewrites_the_ruri_as_kamailio(kam, alg):
+    from kamtool.core.dispatch.uris import branch_ruri, domain_ruri
+
+    engine = engine_for(kam)
+    for ruri in RURIS:
+        code, new_ruri, _, branches = kam.select(10, alg, ruri=ruri, extra={"X-Ds-Mode": "domain"})
+        sel = engine.select(10, alg, DsRequest(ruri=ruri, method="OPTIONS"))
+        assert (code, new_ruri) == (200, domain_ruri(ruri, sel.dest.uri)), ruri
+        assert branches == [branch_ruri(ruri, b.uri) for b in sel.branches], ruri
+        assert bool(branches) == (alg == 12)
