@@ -328,3 +328,23 @@ def test_select_domain_rewrites_the_ruri_as_kamailio(kam, alg):
         assert (code, new_ruri) == (200, domain_ruri(ruri, sel.dest.uri)), ruri
         assert branches == [branch_ruri(ruri, b.uri) for b in sel.branches], ruri
         assert bool(branches) == (alg == 12)
+
+
+@pytest.mark.parametrize(
+    ("rules", "limit"),
+    [("2=8;6=8", 0), ("1=0;2=8", 0), ("99=4;6=8", 0), ("2=8;6=8;3=8", 5), ("99=8", 0)],
+)
+def test_select_routes_concatenates_sets(kam, rules, limit):
+    engine = engine_for(kam)
+    headers = {"X-Ds-Routes": rules, **({"X-Ds-Limit": str(limit)} if limit else {})}
+    code, du, failover, _ = kam_answer(kam, 0, 0, call_id="routes", extra=headers)
+    try:
+        sel = engine.select_routes(rules, DsRequest(call_id="routes", method="OPTIONS"), limit)
+        ours = (200, sel.dest.uri, [x.uri for x in sel.failover])
+    except SelectError:
+        ours = (404, None, [])
+    if limit and len(failover) > limit:
+        # Kamailio adds each later set's chosen record past the limit: we keep to it
+        assert rules == "2=8;6=8;3=8" and len(failover) == limit + 1
+        failover = failover[:limit]
+    assert (code, du, failover) == ours

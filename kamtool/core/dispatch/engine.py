@@ -24,13 +24,8 @@ from kamtool.core.dispatch.attrs import parse_attrs
 from kamtool.core.dispatch.hashing import HashError, digest_user, hash_string, uri_hash
 from kamtool.core.dispatch.latency import LatencyStats
 from kamtool.core.dispatch.model import (
-    DS_DISABLED,
     DS_FAILOVER_ON,
     DS_HASH_USER_ONLY,
-    DS_INACTIVE,
-    DS_PROBING,
-    DS_STATES_ALL,
-    DS_TRYING,
     MATCH_ACTIVE,
     MATCH_NOPORT,
     MATCH_NOPROTO,
@@ -48,8 +43,9 @@ from kamtool.core.dispatch.model import (
 )
 from kamtool.core.dispatch.order import avl_post_order
 from kamtool.core.dispatch.resolve import is_ip
+from kamtool.core.dispatch.state import LoadsAndStates
 
-__all__ = ["DsEngine"]
+__all__ = ["DsEngine", "parse_routes"]
 
 
 def _uri_parts(uri: str) -> tuple[str, int, int]:
@@ -61,7 +57,7 @@ def _uri_parts(uri: str) -> tuple[str, int, int]:
     return str(getattr(parsed, "host", "")), int(getattr(parsed, "port", 0) or 0), proto
 
 
-class DsEngine:
+class DsEngine(LoadsAndStates):
     """All sets; one instance per loaded table (a reload builds a new one and may carry
     the call loads over with :meth:`adopt_loads`)."""
 
@@ -291,6 +287,33 @@ class DsEngine:
         self._append_default(sel, dset, i, limit)
         return sel
 
+    def select_routes(self, rules: str, req: DsRequest | None = None, limit: int = 0
+                      ) -> Selection:  # fmt: skip
+        """``ds_select_routes("1=4;2=8", mode[, limit])``: each ``set=alg`` in turn; the
+        first that selects gives the destination, every one adds its failover records,
+        at most ``limit`` in all. A set that selects nothing is skipped, as Kamailio does.
+
+        Kamailio adds each later set's chosen record even once ``limit`` is reached (its
+        count only guards the records after it); we keep to the limit."""
+        cap = limit or 0xFFFFFFFF
+        first: Selection | None = None
+        last_error: SelectError | None = None
+        for set_id, alg in parse_routes(rules):
+            try:
+                sel = self.select(set_id, alg, req)
+            except SelectError as exc:
+                last_error = exc
+                continue
+            if first is None:
+                first = sel
+                first.failover = first.failover[:cap]
+            else:
+                room = max(0, cap - len(first.failover))
+                first.failover.extend(sel.failover[:room])
+        if first is None:
+            raise last_error or SelectError(f"no rules in {rules!r}")
+        return first
+
     def _in_failover(self, d: DsDest, j: int, n: int, alg: int) -> bool:
         if skipped(d.flags) or (self.params.use_default and j == n - 1):
             return False
@@ -374,111 +397,14 @@ class DsEngine:
         sel.failover.clear()
         return None
 
-    # ------------------------------------------------------------------ call load
 
-    def _load_replace(self, call_id: str, new: DsDest) -> bool:
-        load = self.loads.get(call_id)
-        if load is None:
-            return True  # Kamailio logs "cannot find load" and keeps the destination
-        dset = self.sets.get(load.set_id)
-        if dset is None or not any(d is new for d in dset.dests):
-            return False
-        old = next((d for d in dset.dests if d.attrs.duid.lower() == load.duid.lower()), None)
-        if old is not None and old.dload > 0:
-            old.dload -= 1
-        self.loads[call_id] = Load(load.set_id, new.attrs.duid)
-        new.dload += 1
-        return True
-
-    def load_update(self, call_id: str, method: str = "", status: int = 0,
-                    cseq_method: str = "") -> None:  # fmt: skip
-        """``ds_load_update``: a BYE or CANCEL request frees the call's slot; a 2xx to the
-        INVITE confirms it."""
-        if method.upper() in ("BYE", "CANCEL"):
-            self.load_unset(call_id)
-        elif (not method and cseq_method.upper() == "INVITE" and 200 <= status < 300
-              and call_id in self.loads):  # fmt: skip
-            self.loads[call_id].confirmed = True
-
-    def load_unset(self, call_id: str) -> bool:
-        """``ds_load_unset``: free the call's slot now (False when it held none)."""
-        load = self.loads.pop(call_id, None)
-        if load is None:
-            return False
-        dset = self.sets.get(load.set_id)
-        for d in dset.dests if dset else []:
-            if d.attrs.duid.lower() == load.duid.lower():
-                d.dload = max(0, d.dload - 1)
-                break
-        return True
-
-    def adopt_loads(self, old: DsEngine) -> None:
-        """After a reload: keep the calls in progress counted (by duid, as Kamailio's
-        load table outlives reloads)."""
-        for call_id, load in old.loads.items():
-            dset = self.sets.get(load.set_id)
-            for d in dset.dests if dset else []:
-                if d.attrs.duid.lower() == load.duid.lower():
-                    d.dload += 1
-                    self.loads[call_id] = Load(load.set_id, d.attrs.duid, load.confirmed)
-                    break
-
-    # ------------------------------------------------------------------ states
-
-    def set_state(self, set_id: int, uri: str, bits: int) -> bool:
-        """``dispatcher.set_state`` / ``ds_reinit_state``: replace the state bits of one
-        destination (``uri == "all"``: every one of the set). False when none matched."""
-        dset = self.sets.get(set_id)
-        if dset is None:
-            return False
-        targets = (
-            dset.dests
-            if uri == "all"
-            else [d for d in dset.dests if d.uri.lower() == uri.lower()][:1]
-        )
-        for d in targets:
-            old = d.flags
-            d.flags = (d.flags & ~DS_STATES_ALL) | bits
-            self._up_down(dset, d, old)
-        return bool(targets)
-
-    def update_state(self, set_id: int, uri: str, state: int) -> bool:
-        """``ds_update_state`` (``ds_mark_dst``, probe results) with the thresholds."""
-        dset = self.sets.get(set_id)
-        d = self.find(set_id, uri)
-        if dset is None or d is None:
-            return False
-        old, asked = d.flags, state
-        if state & DS_TRYING and old & DS_INACTIVE:
-            state = (state & ~DS_TRYING) | DS_INACTIVE  # inactive must go active first
-        d.flags = (old & ~DS_STATES_ALL) | (DS_DISABLED if state & DS_DISABLED else state)
-        if state & DS_TRYING:
-            d.message_count += 1
-            if d.message_count >= self.params.probing_threshold:
-                d.flags = (d.flags & ~DS_TRYING) | DS_INACTIVE
-                d.message_count = 0
-        elif not asked & DS_TRYING and old & DS_INACTIVE:
-            d.message_count += 1
-            if d.message_count < self.params.inactive_threshold:
-                d.flags |= DS_INACTIVE | (old & DS_PROBING)
-            else:
-                d.message_count = 0
-        else:
-            d.message_count = 0
-        self._up_down(dset, d, old)
-        return True
-
-    def _up_down(self, dset: DsSet, d: DsDest, old: int) -> None:
-        if d.attrs.rweight > 0 and skipped(old) != skipped(d.flags):
-            self._init_rweights(dset)
-
-    def probe_latency(self, set_id: int, uri: str, status: int, ms: int) -> None:
-        """``ds_update_latency`` for a probe answered ``status`` after ``ms`` (only
-        destinations in probing state count, as in Kamailio)."""
-        d = self.find(set_id, uri)
-        if d is None or not d.flags & DS_PROBING:
-            return
-        if status == 408:
-            d.latency.timed_out()
-        else:
-            d.latency.update(ms, self.params.latency_alpha)
+def parse_routes(rules: str) -> list[tuple[int, int]]:
+    """``"1=4;2=8"`` → [(1, 4), (2, 8)] as Kamailio reads the rules (digits only; an
+    empty number is 0; anything else is an error)."""
+    out: list[tuple[int, int]] = []
+    for part in rules.split(";") if rules else []:
+        set_text, _, alg_text = part.partition("=")
+        if not (set_text + alg_text).isdigit() and (set_text + alg_text) != "":
+            raise ValueError(f"invalid character in dispatcher rules {rules!r}")
+        out.append((int(set_text or 0), int(alg_text or 0)))
+    return out
