@@ -52,6 +52,9 @@ ROWS = [
     # set 10: ds_select_domain (R-URI mode)
     (10, d(5611, ";transport=tcp"), 0, 0, ""), (10, "sips:127.0.0.1:5612", 0, 0, ""),
     (10, d(5613, ";lr"), 0, 5, ""),
+    # sets 11 and 12: no port, so the test client's address matches (ds_is_from_list)
+    (11, "sip:127.0.0.1", 0, 0, ""), (12, "sip:127.0.0.1;transport=tcp", 0, 0, ""),
+    (12, "sip:127.0.0.2", 0, 0, ""),
 ]  # fmt: skip
 
 CALL_IDS = [
@@ -348,3 +351,13 @@ def test_select_routes_concatenates_sets(kam, rules, limit):
         assert rules == "2=8;6=8;3=8" and len(failover) == limit + 1
         failover = failover[:limit]
     assert (code, du, failover) == ours
+
+
+def test_is_from_list_finds_the_same_set(kam):
+    engine = engine_for(kam)
+    port = kam.sock.getsockname()[1]
+    for group in (-1, 11, 12, 2, 99):
+        code, reason, _ = kam.request("OPTIONS", {"X-Ds-From": str(group), "X-Ds-Set": "0"})
+        ours = engine.is_from("127.0.0.1", port, "udp", set_id=group)
+        expected = (200, str(ours if group == -1 else -1)) if ours is not None else (404, None)
+        assert (code, reason if code == 200 else None) == expected, group
