@@ -160,3 +160,12 @@ def test_slow_destination_is_chosen_less_by_latency():
     assert e.find(1, slow).latency.timeout == 1
     chosen = collections.Counter(e.select(1, 13).dest.uri for _ in range(10))
     assert chosen == {fast: 10}  # 300 ms over priority 10 costs 30: priority 1 vs 10
+
+
+def test_set_duid_state():
+    e = DsEngine(rows((1, "sip:127.0.0.1:5071", 0, 0, "duid=GW1"),
+                      (1, "sip:127.0.0.1:5072", 0, 0, "duid=gw2")))  # fmt: skip
+    assert e.set_duid_state(1, "gw1", DS_INACTIVE)
+    assert e.find(1, "sip:127.0.0.1:5071").flags == DS_INACTIVE
+    assert not e.set_duid_state(1, "gw3", 0) and not e.set_duid_state(2, "gw1", 0)
+    assert e.select(1, 8).dest.uri == "sip:127.0.0.1:5072"

@@ -101,6 +101,21 @@ class LoadsAndStates:
             self._up_down(dset, d, old)
         return bool(targets)
 
+    def set_duid_state(self, set_id: int, duid: str, bits: int) -> bool:
+        """``dispatcher.set_duid_state``: as :meth:`set_state` for the destination with
+        that ``duid`` (case-insensitive; the first one)."""
+        dset = self.sets.get(set_id)
+        wanted = duid.lower()
+        dest = (
+            next((d for d in dset.dests if d.attrs.duid.lower() == wanted), None) if dset else None
+        )
+        if dset is None or dest is None:
+            return False
+        old = dest.flags
+        dest.flags = (dest.flags & ~DS_STATES_ALL) | bits
+        self._up_down(dset, dest, old)
+        return True
+
     def update_state(self, set_id: int, uri: str, state: int) -> bool:
         """``ds_update_state`` (``ds_mark_dst``, probe results) with the thresholds."""
         dset = self.sets.get(set_id)
