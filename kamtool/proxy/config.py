@@ -45,7 +45,8 @@ server from this object, so tests can shrink timers freely::
     overload_retry_after = 5           # Retry-After of those 503s, seconds
     dispatch_set = 1                   # route[DISPATCH]: INVITEs to dispatch_pattern users ...
     dispatch_alg = 4                   # ... go to this set: 0 Call-ID hash, 4 round-robin,
-                                       #     8 first by priority, 9 weight= attribute
+                                       #     6 random, 8 first by priority, 9 weight=,
+                                       #     11 rweight=, 13 latency-adjusted priority
     dispatch_pattern = "^9[0-9]+$"     # R-URI user regex; "" turns dispatching off
     ds_ping_interval = 10              # dispatcher OPTIONS probing, seconds (0: off)
     ds_ping_from = "sip:dispatcher@localhost"

@@ -1,0 +1,60 @@
+"""The proxy's dispatcher on the engine: names resolved at load (and, inside the event loop,
+after it without blocking), probe answer times feeding the latency statistics, and the
+whole request reaching the URI hash algorithms (what route scripts give)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from kamtool.core.dispatch.model import DsRequest
+from kamtool.proxy.dispatcher import Dispatcher
+
+NAMED = (1, "sip:localhost:5070", 0, 0, "", "")
+IP = (1, "sip:127.0.0.1:5071;transport=tcp", 0, 0, "", "")
+
+
+def test_names_resolve_at_load_and_later_inside_the_loop():
+    ds = Dispatcher(load=False)
+    ds.replace([NAMED, IP])  # no loop running: looked up at once
+    dests = {d.uri: d.dest for d in ds.destinations()}
+    assert dests[IP[1]] == ("tcp", "127.0.0.1", 5071)
+    assert dests[NAMED[1]] in (("udp", "127.0.0.1", 5070), ("udp", "::1", 5070))
+
+    async def reload_in_loop():
+        ds.replace([NAMED, IP])
+        before = ds.find(1, NAMED[1]).dest  # the lookup runs as a task: not yet
+        await ds._dns_task
+        return before, ds.find(1, NAMED[1]).dest
+
+    before, after = asyncio.run(reload_in_loop())
+    assert before is None and after is not None and after[2] == 5070
+
+
+def test_probe_answer_times_feed_latency(monkeypatch):
+    import kamtool.proxy.dispatcher as module
+
+    ds = Dispatcher(load=False)
+    ds.replace([(1, "sip:127.0.0.1:5072", 8, 10, "", "")])
+    pending = []
+    ds._probe = lambda dst, done: pending.append(done)
+    clock = iter([100.0, 100.25, 200.0, 200.05])
+    monkeypatch.setattr(module.time, "monotonic", lambda: next(clock))
+    ds.probe_now()
+    pending.pop()(200)  # answered after 250 ms
+    ds.probe_now()
+    pending.pop()(200)  # after 50 ms
+    stats = ds.engine.find(1, "sip:127.0.0.1:5072").latency
+    assert (stats.count, stats.min, stats.max, stats.average) == (2, 50, 250, 150.0)
+
+
+def test_uri_hash_algorithms_take_the_request():
+    ds = Dispatcher(load=False)
+    ds.replace([(1, f"sip:127.0.0.1:{p}", 0, 0, "", "") for p in range(5080, 5085)])
+    chosen = {
+        ds.select(1, 1, request=DsRequest(from_uri=f"sip:user{n}@example.com"))[0].uri
+        for n in range(20)
+    }
+    assert len(chosen) > 1  # spread by From user
+    again = ds.select(1, 1, request=DsRequest(from_uri="sip:user3@example.com"))[0].uri
+    assert again == ds.select(1, 1, request=DsRequest(from_uri="sip:user3@example.com"))[0].uri
+    assert ds.select(1, 1) is None  # no From URI: nothing selected, as Kamailio
