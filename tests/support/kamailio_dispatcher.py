@@ -92,6 +92,12 @@ class DispatcherKamailio(ServerProcess):
             + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
             + "Content-Length: 0\r\n\r\n"
         )
+        return self.send_text(text, branch)
+
+    def send_text(self, text: str, branch: str) -> tuple[int, str, dict[str, str]]:
+        """Send a request as written (its Via branch ``z9hG4bK`` + ``branch``) and read
+        its answer."""
+        assert self.sock is not None
         self.sock.sendto(text.encode(), ("127.0.0.1", self.sip_port))
         while True:  # skip a late answer to an earlier request
             answer = self.sock.recv(65535).decode(errors="replace")
