@@ -60,6 +60,8 @@ server from this object, so tests can shrink timers freely::
     ds_probing_threshold = 1           # failed probes before inactive
     ds_inactive_threshold = 1          # good probes before active again
     ds_ping_reply_codes = "class=2;code=403;code=404;code=488;class=3"
+    ds_ping_latency_stats = false      # probe answer times: LATENCY in dispatcher.list
+    ds_hash_size = 0                   # > 0: call load kept (RUNTIME DLGLOAD in the list)
     route = "/etc/kamtool/route.py"    # a KEMI route script (KSR API) instead of the built-in route
     rr_enable_full_lr = false          # rr modparams: ";lr=on" instead of ";lr" in Record-Route
     rr_append_fromtag = true           # ";ftag=" in Record-Route (the reference cfg's)
@@ -227,6 +229,8 @@ class ProxyConfig:
     ds_probing_threshold: int = 1
     ds_inactive_threshold: int = 1
     ds_ping_reply_codes: str = "class=2;code=403;code=404;code=488;class=3"
+    ds_ping_latency_stats: bool = False
+    ds_hash_size: int = 0
     route: str | None = None  # a KEMI Python route script (kamtool.proxy.script); None: built-in
     rr_enable_full_lr: bool = False
     rr_append_fromtag: bool = True
@@ -324,6 +328,8 @@ class ProxyConfig:
             inactive_threshold=self.ds_inactive_threshold,
             probing_mode=self.ds_probing_mode,
             ping_reply_codes=self.ds_ping_reply_codes,
+            latency_stats=self.ds_ping_latency_stats,
+            hash_size=self.ds_hash_size,
         )
 
     @property
@@ -394,6 +400,8 @@ _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "serve
 _STR |= {"route"}
 _BOOL |= {"rr_enable_full_lr", "rr_append_fromtag"}
 _INT |= {"nat_bflag"}
+_BOOL |= {"ds_ping_latency_stats"}
+_INT |= {"ds_hash_size"}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:

@@ -104,6 +104,8 @@ class DispatcherSettings:
     inactive_threshold: int = 1
     probing_mode: int = PROBE_ALL
     ping_reply_codes: str = "class=2;code=403;code=404;code=488;class=3"
+    latency_stats: bool = False  # ds_ping_latency_stats: LATENCY in dispatcher.list
+    hash_size: int = 0  # ds_hash_size: > 0 shows the call load (RUNTIME) in dispatcher.list
 
 
 def parse_reply_codes(text: str) -> tuple[frozenset[int], frozenset[int]]:
@@ -175,6 +177,9 @@ class Destination:
     @property
     def attrs(self) -> str:
         return self.ds.attrs.body
+
+    latency = property(lambda self: self.ds.latency)  # LatencyStats
+    dload = property(lambda self: self.ds.dload)  # calls counted (algorithm 10)
 
     @property
     def transport(self) -> str:

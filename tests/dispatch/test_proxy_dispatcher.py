@@ -58,3 +58,35 @@ def test_uri_hash_algorithms_take_the_request():
     again = ds.select(1, 1, request=DsRequest(from_uri="sip:user3@example.com"))[0].uri
     assert again == ds.select(1, 1, request=DsRequest(from_uri="sip:user3@example.com"))[0].uri
     assert ds.select(1, 1) is None  # no From URI: nothing selected, as Kamailio
+
+
+def test_dispatcher_list_matches_kamailios_with_latency_and_load(tmp_path):
+    """kamtool's dispatcher.list with ds_ping_latency_stats and ds_hash_size: the same
+    answer as Kamailio's for the same rows, after one call on each."""
+    from kamtool.proxy.dispatcher import DispatcherSettings
+    from kamtool.rpc.methods import Registry
+    from kamtool.rpc.methods.dispatcher import register
+    from tests.support.kamailio import kamailio_available
+    from tests.support.require import unavailable
+
+    if not kamailio_available():
+        unavailable("kamailio 5.6 is not installed (scripts/test installs it)")
+    from tests.support.kamailio_dispatcher import DispatcherKamailio
+
+    rows = [(1, "sip:127.0.0.1:5091", 0, 5, "duid=a;latency=25;weight=40"),
+            (1, "sip:127.0.0.1:5092", 8, 5, "duid=b;maxload=3"),
+            (2, "sip:127.0.0.1:5093", 0, 0, ""), (1, "sip:127.0.0.1:5094", 0, 0, "")]  # fmt: skip
+    ds = Dispatcher(load=False, settings=DispatcherSettings(latency_stats=True, hash_size=9))
+    ds.replace([(*r, "") for r in rows])
+    registry = Registry()
+    register(registry, ds)
+    with DispatcherKamailio(tmp_path, rows) as k:
+        for n in range(2):
+            k.select(1, 10, method="INVITE", call_id=f"c{n}")
+            ds.select(1, 10, request=DsRequest(call_id=f"c{n}"))
+        theirs = k.rpc("dispatcher.list")
+    ours = asyncio.run(registry.call("dispatcher.list", []))
+    assert ours == theirs
+    set1 = {t["DEST"]["URI"]: t["DEST"] for t in theirs["RECORDS"][1]["SET"]["TARGETS"]}
+    assert set1["sip:127.0.0.1:5091"]["LATENCY"]["EST"] == 25  # the latency attribute
+    assert sum(d["RUNTIME"]["DLGLOAD"] for d in set1.values()) == 2

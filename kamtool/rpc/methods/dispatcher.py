@@ -80,6 +80,18 @@ def _full_fields(dst: Any) -> dict[str, Any]:
     }
 
 
+def _runtime_fields(dispatcher: Any, dst: Any) -> dict[str, Any]:
+    """``LATENCY`` (with ``ds_ping_latency_stats``) and ``RUNTIME`` (``ds_hash_size`` > 0),
+    as Kamailio adds them."""
+    settings = getattr(dispatcher, "settings", None)
+    out: dict[str, Any] = {}
+    if getattr(settings, "latency_stats", False) and hasattr(dst, "latency"):
+        out["LATENCY"] = dst.latency.as_rpc()
+    if getattr(settings, "hash_size", 0) > 0 and hasattr(dst, "dload"):
+        out["RUNTIME"] = {"DLGLOAD": dst.dload}
+    return out
+
+
 def register(
     registry: Registry,
     dispatcher: Dispatcher,
@@ -108,6 +120,7 @@ def register(
                     dest.update(_full_fields(dst))
                 if dst.attrs and mode != "short":
                     dest["ATTRS"] = parse_attrs(dst.attrs)
+                dest.update(_runtime_fields(dispatcher, dst))
                 targets.append({"DEST": dest})
             records.append({"SET": {"ID": set_id, "TARGETS": targets}})
         return {"NRSETS": len(sets), "RECORDS": records}
