@@ -62,6 +62,7 @@ server from this object, so tests can shrink timers freely::
     ds_ping_reply_codes = "class=2;code=403;code=404;code=488;class=3"
     ds_ping_latency_stats = false      # probe answer times: LATENCY in dispatcher.list
     ds_hash_size = 0                   # > 0: call load kept (RUNTIME DLGLOAD in the list)
+    ds_hash_pvar = ""                  # what algorithm 7 hashes in route scripts ("$fU@$fd")
     route = "/etc/kamtool/route.py"    # a KEMI route script (KSR API) instead of the built-in route
     rr_enable_full_lr = false          # rr modparams: ";lr=on" instead of ";lr" in Record-Route
     rr_append_fromtag = true           # ";ftag=" in Record-Route (the reference cfg's)
@@ -231,6 +232,7 @@ class ProxyConfig:
     ds_ping_reply_codes: str = "class=2;code=403;code=404;code=488;class=3"
     ds_ping_latency_stats: bool = False
     ds_hash_size: int = 0
+    ds_hash_pvar: str = ""
     route: str | None = None  # a KEMI Python route script (kamtool.proxy.script); None: built-in
     rr_enable_full_lr: bool = False
     rr_append_fromtag: bool = True
@@ -402,6 +404,7 @@ _BOOL |= {"rr_enable_full_lr", "rr_append_fromtag"}
 _INT |= {"nat_bflag"}
 _BOOL |= {"ds_ping_latency_stats"}
 _INT |= {"ds_hash_size"}
+_STR |= {"ds_hash_pvar"}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:
