@@ -229,4 +229,3 @@ def list_cdrs(db: peewee.Database, r: Range, limit: int = 100) -> list[dict[str,
         row["duration"] = float(row["duration"])
         out.append(row)
     return out
-

@@ -63,6 +63,8 @@ server from this object, so tests can shrink timers freely::
     ds_ping_latency_stats = false      # probe answer times: LATENCY in dispatcher.list
     ds_hash_size = 0                   # > 0: call load kept (RUNTIME DLGLOAD in the list)
     ds_hash_pvar = ""                  # what algorithm 7 hashes in route scripts ("$fU@$fd")
+    ds_dns_mode = 1                    # names: 1 resolved at load, +4 refreshed, +8 SRV first
+    ds_dns_interval = 600              # seconds between refreshes (ds_dns_mode 4)
     route = "/etc/kamtool/route.py"    # a KEMI route script (KSR API) instead of the built-in route
     rr_enable_full_lr = false          # rr modparams: ";lr=on" instead of ";lr" in Record-Route
     rr_append_fromtag = true           # ";ftag=" in Record-Route (the reference cfg's)
@@ -233,6 +235,8 @@ class ProxyConfig:
     ds_ping_latency_stats: bool = False
     ds_hash_size: int = 0
     ds_hash_pvar: str = ""
+    ds_dns_mode: int = 1
+    ds_dns_interval: float = 600.0
     route: str | None = None  # a KEMI Python route script (kamtool.proxy.script); None: built-in
     rr_enable_full_lr: bool = False
     rr_append_fromtag: bool = True
@@ -309,6 +313,11 @@ class ProxyConfig:
             raise ConfigError("ds_probing_mode must be 0, 1, 2 or 3")
         if self.ds_ping_interval < 0:
             raise ConfigError("ds_ping_interval must be 0 (off) or positive")
+        if not 0 <= self.ds_dns_mode <= 15 or self.ds_dns_mode & 2:
+            # 2 (look up again at every ds_is_from_list) is not offered: a lookup per request
+            raise ConfigError("ds_dns_mode must combine 1 (at load), 4 (refresh), 8 (SRV)")
+        if self.ds_dns_interval <= 0:
+            raise ConfigError("ds_dns_interval must be positive")
         if self.ds_probing_threshold < 1 or self.ds_inactive_threshold < 1:
             raise ConfigError("ds_probing_threshold and ds_inactive_threshold must be >= 1")
         try:
@@ -332,6 +341,8 @@ class ProxyConfig:
             ping_reply_codes=self.ds_ping_reply_codes,
             latency_stats=self.ds_ping_latency_stats,
             hash_size=self.ds_hash_size,
+            dns_mode=self.ds_dns_mode,
+            dns_interval=self.ds_dns_interval,
         )
 
     @property
@@ -405,6 +416,8 @@ _INT |= {"nat_bflag"}
 _BOOL |= {"ds_ping_latency_stats"}
 _INT |= {"ds_hash_size"}
 _STR |= {"ds_hash_pvar"}
+_INT |= {"ds_dns_mode"}
+_FLOAT |= {"ds_dns_interval"}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:

@@ -59,7 +59,7 @@ from kamtool.core.dispatch.model import (  # Kamailio's DS_*_DST bits
     SelectError,
 )
 from kamtool.core.dispatch.order import avl_post_order
-from kamtool.core.dispatch.resolve import DNS_INIT, query_for
+from kamtool.core.dispatch.resolve import DNS_INIT, DNS_TIMER, query_for
 
 __all__ = [
     "ALGORITHMS",
@@ -106,6 +106,8 @@ class DispatcherSettings:
     ping_reply_codes: str = "class=2;code=403;code=404;code=488;class=3"
     latency_stats: bool = False  # ds_ping_latency_stats: LATENCY in dispatcher.list
     hash_size: int = 0  # ds_hash_size: > 0 shows the call load (RUNTIME) in dispatcher.list
+    dns_mode: int = DNS_INIT  # ds_dns_mode: 1 at load, 4 refresh, 8 SRV first (no port)
+    dns_interval: float = 600.0  # ds_dns_interval: seconds between refreshes (mode 4)
 
 
 def parse_reply_codes(text: str) -> tuple[frozenset[int], frozenset[int]]:
@@ -249,6 +251,7 @@ class Dispatcher:
         *,
         load: bool = True,
         rng: random.Random | None = None,
+        resolver: Any = None,
     ) -> None:
         self.database = database
         self.settings = settings or DispatcherSettings()
@@ -258,6 +261,8 @@ class Dispatcher:
         self._views: dict[int, list[Destination]] = {}
         self._dns_task: Any = None
         self._rng = rng or random.Random()
+        self._resolver = resolver  # kamtool.core.dispatch.resolve.Resolver; None: the system's
+        self._refresher: Any = None
         self._timers: Any = None
         self._timer: Any = None
         self._probe: Callable[[Destination, Callable[[int], None]], None] | None = None
@@ -319,16 +324,26 @@ class Dispatcher:
     def _resolve_names(self) -> None:
         """Look up the destinations given by name: on the event loop when one runs (a
         reload over RPC must not block it), else at once."""
-        if not any(query_for(d) for d in self.engine.destinations()):
+        mode = self.settings.dns_mode
+        if not mode or not any(query_for(d, mode) for d in self.engine.destinations()):
             return
-        from kamtool.proxy.ds_dns import AsyncDnsResolver, refresh
+        from kamtool.proxy.ds_dns import refresh
 
+        job = refresh(self.engine, self.resolver(), mode, self.settings.dns_interval)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            asyncio.run(refresh(self.engine, AsyncDnsResolver(), DNS_INIT))
+            asyncio.run(job)
         else:
-            self._dns_task = loop.create_task(refresh(self.engine, AsyncDnsResolver(), DNS_INIT))
+            self._dns_task = loop.create_task(job)
+
+    def resolver(self) -> Any:
+        """The resolver names are looked up with (the system's unless one was given)."""
+        if self._resolver is None:
+            from kamtool.proxy.ds_dns import AsyncDnsResolver
+
+            self._resolver = AsyncDnsResolver()
+        return self._resolver
 
     def sets(self) -> dict[int, list[Destination]]:
         """``{set_id: destinations}`` in ``dispatcher.list`` order (see module docstring)."""
@@ -405,11 +420,29 @@ class Dispatcher:
         self._timers, self._probe = timers, probe
         if self.settings.ping_interval > 0:
             self._timer = timers.call_later(self.settings.ping_interval, self._tick)
+        if self.settings.dns_mode & DNS_TIMER:
+            self.start_dns_refresh()
+
+    def start_dns_refresh(self) -> None:
+        """Look the names up again every ``dns_interval`` seconds (``ds_dns_mode`` 4), on
+        the running event loop."""
+        from kamtool.proxy.ds_dns import DnsRefresher
+
+        mode, interval = self.settings.dns_mode, self.settings.dns_interval
+        self._refresher = DnsRefresher(self._current_engine, self.resolver(), mode, interval)
+        self._refresher.start()
+
+    def _current_engine(self) -> DsEngine:
+        assert self.engine is not None
+        return self.engine
 
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._refresher is not None and self._refresher._task is not None:
+            self._refresher._task.cancel()
+            self._refresher = None
 
     def _should_probe(self, dst: Destination) -> bool:
         mode = self.settings.probing_mode

@@ -90,3 +90,35 @@ def test_dispatcher_list_matches_kamailios_with_latency_and_load(tmp_path):
     set1 = {t["DEST"]["URI"]: t["DEST"] for t in theirs["RECORDS"][1]["SET"]["TARGETS"]}
     assert set1["sip:127.0.0.1:5091"]["LATENCY"]["EST"] == 25  # the latency attribute
     assert sum(d["RUNTIME"]["DLGLOAD"] for d in set1.values()) == 2
+
+
+def test_timer_mode_follows_a_changed_record_on_the_running_loop():
+    """ds_dns_mode 1+4+8: SRV for the name without a port at load, and a changed record
+    picked up by the refresh timer while the loop runs."""
+    from kamtool.proxy.dispatcher import DispatcherSettings
+    from kamtool.proxy.ds_dns import AsyncDnsResolver
+    from tests.support.dns_server import DnsServer
+
+    with DnsServer() as srv:
+        srv.records[("_sip._udp.gw.test.", "SRV")] = ["10 10 5090 a.gw.test."]
+        srv.records[("a.gw.test.", "A")] = ["127.0.0.31"]
+        settings = DispatcherSettings(ping_interval=0, dns_mode=1 | 4 | 8, dns_interval=0.05)
+        ds = Dispatcher(load=False, settings=settings,
+                        resolver=AsyncDnsResolver([("127.0.0.1", srv.port)]))  # fmt: skip
+
+        async def run():
+            ds.replace([(1, "sip:gw.test", 0, 0, "", "")])
+            await ds._dns_task
+            first = ds.find(1, "sip:gw.test").dest
+            ds.start(None, lambda dst, done: None)
+            srv.records[("a.gw.test.", "A")] = ["127.0.0.32"]
+            for _ in range(200):
+                if ds.find(1, "sip:gw.test").dest != first:
+                    break
+                await asyncio.sleep(0.02)
+            ds.stop()
+            return first, ds.find(1, "sip:gw.test").dest
+
+        first, later = asyncio.run(run())
+    assert first == ("udp", "127.0.0.31", 5090)
+    assert later == ("udp", "127.0.0.32", 5090)
