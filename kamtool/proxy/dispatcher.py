@@ -60,6 +60,7 @@ from kamtool.core.dispatch.model import (  # Kamailio's DS_*_DST bits
 )
 from kamtool.core.dispatch.order import avl_post_order
 from kamtool.core.dispatch.resolve import DNS_INIT, DNS_TIMER, query_for
+from kamtool.proxy.ds_destination import Destination
 
 __all__ = [
     "ALGORITHMS",
@@ -155,87 +156,6 @@ def state_bits(letters: str) -> int:
     return bits | (DS_PROBING if letters[1:] == "p" else 0)
 
 
-_PROTO_NAMES = {0: "", 1: "udp", 2: "tcp", 3: "tls", 4: "sctp", 5: "ws", 6: "wss"}
-
-
-class Destination:
-    """One destination of a set as the proxy sees it: a view of the engine's
-    :class:`~kamtool.core.dispatch.model.DsDest` (the engine keeps the state)."""
-
-    __slots__ = ("ds",)
-
-    def __init__(self, ds: DsDest) -> None:
-        self.ds = ds
-
-    set_id = property(lambda self: self.ds.set_id)
-    uri = property(lambda self: self.ds.uri)
-    priority = property(lambda self: self.ds.priority)
-    description = property(lambda self: self.ds.description)
-    host = property(lambda self: self.ds.host)  # as written in the URI (dispatcher.list full)
-    port = property(lambda self: self.ds.port)  # 0 when the URI has none
-    weight = property(lambda self: self.ds.attrs.weight)
-    resolved_at = property(lambda self: self.ds.dnstime)  # unix time of the last lookup
-
-    @property
-    def attrs(self) -> str:
-        return self.ds.attrs.body
-
-    latency = property(lambda self: self.ds.latency)  # LatencyStats
-    dload = property(lambda self: self.ds.dload)  # calls counted (algorithm 10)
-
-    @property
-    def transport(self) -> str:
-        """The URI's transport parameter, lower case ("" when none)."""
-        return _PROTO_NAMES.get(self.ds.proto, "")
-
-    @property
-    def state(self) -> int:
-        return self.ds.flags
-
-    @state.setter
-    def state(self, bits: int) -> None:
-        self.ds.flags = bits
-
-    @property
-    def failures(self) -> int:  # Kamailio's message_count
-        return self.ds.message_count
-
-    @property
-    def dest(self) -> tuple[str, str, int] | None:
-        """(proto, address, port) to send to; None until the name is resolved, or for a
-        transport the proxy does not speak."""
-        d = self.ds
-        if d.address is None:
-            return None
-        secure = d.uri[:5].lower() == "sips:"
-        proto = self.transport or ("tls" if secure else "udp")
-        if secure and proto == "tcp":
-            proto = "tls"
-        if proto not in ("udp", "tcp", "tls"):
-            return None
-        port = d.port or d.resolved_port or (5061 if proto == "tls" else 5060)
-        return proto, d.address, port
-
-    @property
-    def flags(self) -> str:
-        """Kamailio's two letters: I/D/T/A, then P (probing) or X."""
-        s = self.ds.flags
-        if s & DS_INACTIVE:
-            first = "I"
-        elif s & DS_DISABLED:
-            first = "D"
-        elif s & DS_TRYING:
-            first = "T"
-        else:
-            first = "A"
-        return first + ("P" if s & DS_PROBING else "X")
-
-    @property
-    def usable(self) -> bool:
-        """Eligible for selection: neither inactive nor disabled (trying is)."""
-        return not self.ds.flags & (DS_INACTIVE | DS_DISABLED)
-
-
 class Dispatcher:
     """Destination sets with run-time states (see module docstring).
 
@@ -305,13 +225,53 @@ class Dispatcher:
     def replace(self, rows: list[tuple[int, str, int, int, str, str]]) -> None:
         """New sets from ``(setid, uri, flags, priority, attrs, description)`` rows in
         table order; a URI that does not parse is skipped (logged), as Kamailio does.
-        Calls in progress keep their load (algorithm 10)."""
+        Destinations given by name are looked up first and, as Kamailio refuses them at
+        load, left out when they do not resolve (unless flagged 16, no DNS): without an
+        event loop at once, on a running loop (a reload over RPC) in a task, the old sets
+        serving until it is done. Calls in progress keep their load (algorithm 10)."""
+        engine = self._engine(rows)
+        for set_id, uri, why in engine.skipped_rows:
+            log.warning("dispatcher: skipping %s %r in set %d", why, uri, set_id)
+        mode = self.settings.dns_mode
+        if not mode or not any(query_for(d, mode) for d in engine.destinations()):
+            self._install(engine)
+            return
+        job = self._resolve_and_install(rows, engine)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(job)
+        else:
+            self._dns_task = loop.create_task(job)
+
+    def _engine(self, rows: list[tuple[int, str, int, int, str, str]]) -> DsEngine:
         s = self.settings
         params = DsParams(probing_threshold=s.probing_threshold,
                           inactive_threshold=s.inactive_threshold)  # fmt: skip
-        engine = DsEngine(rows, params, self._rng)
-        for set_id, uri, why in engine.skipped_rows:
-            log.warning("dispatcher: skipping %s %r in set %d", why, uri, set_id)
+        return DsEngine(rows, params, self._rng)
+
+    async def _resolve_and_install(
+        self, rows: list[tuple[int, str, int, int, str, str]], engine: DsEngine
+    ) -> None:
+        from kamtool.proxy.ds_dns import refresh
+
+        mode = self.settings.dns_mode
+        await refresh(engine, self.resolver(), mode, self.settings.dns_interval)
+        gone = [d for d in engine.destinations() if query_for(d, mode) and d.address is None]
+        if gone:
+            for d in gone:
+                log.warning("dispatcher: %s does not resolve: left out of set %d (flag 16 "
+                            "keeps a destination without DNS)", d.uri, d.set_id)  # fmt: skip
+            dropped = {d.row for d in gone}
+            found = {d.row: d for d in engine.destinations()}
+            engine = self._engine([r for n, r in enumerate(rows) if n not in dropped])
+            kept = sorted(n for n in found if n not in dropped)
+            for new_row, d in enumerate(sorted(engine.destinations(), key=lambda d: d.row)):
+                old = found[kept[new_row]]
+                d.address, d.resolved_port, d.dnstime = old.address, old.resolved_port, old.dnstime
+        self._install(engine)
+
+    def _install(self, engine: DsEngine) -> None:
         if self.engine is not None:
             engine.adopt_loads(self.engine)
         self.engine = engine
@@ -319,23 +279,6 @@ class Dispatcher:
             set_id: [Destination(d) for d in engine.sets[set_id].dests]
             for set_id in avl_post_order(list(engine.sets))
         }
-        self._resolve_names()
-
-    def _resolve_names(self) -> None:
-        """Look up the destinations given by name: on the event loop when one runs (a
-        reload over RPC must not block it), else at once."""
-        mode = self.settings.dns_mode
-        if not mode or not any(query_for(d, mode) for d in self.engine.destinations()):
-            return
-        from kamtool.proxy.ds_dns import refresh
-
-        job = refresh(self.engine, self.resolver(), mode, self.settings.dns_interval)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            asyncio.run(job)
-        else:
-            self._dns_task = loop.create_task(job)
 
     def resolver(self) -> Any:
         """The resolver names are looked up with (the system's unless one was given)."""

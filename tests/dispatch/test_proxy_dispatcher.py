@@ -19,15 +19,34 @@ def test_names_resolve_at_load_and_later_inside_the_loop():
     dests = {d.uri: d.dest for d in ds.destinations()}
     assert dests[IP[1]] == ("tcp", "127.0.0.1", 5071)
     assert dests[NAMED[1]] in (("udp", "127.0.0.1", 5070), ("udp", "::1", 5070))
+    later = (1, "sip:localhost:5075", 0, 0, "", "")
 
     async def reload_in_loop():
-        ds.replace([NAMED, IP])
-        before = ds.find(1, NAMED[1]).dest  # the lookup runs as a task: not yet
+        ds.replace([IP, later])
+        serving = [d.uri for d in ds.destinations()]  # the lookup runs: the old sets serve
         await ds._dns_task
-        return before, ds.find(1, NAMED[1]).dest
+        return serving, ds.find(1, later[1]).dest
 
-    before, after = asyncio.run(reload_in_loop())
-    assert before is None and after is not None and after[2] == 5070
+    serving, after = asyncio.run(reload_in_loop())
+    assert sorted(serving) == sorted([NAMED[1], IP[1]])
+    assert after is not None and after[2] == 5075
+
+
+def test_names_that_do_not_resolve_are_left_out_unless_flagged():
+    """As Kamailio refuses them at load ("could not resolve"); flag 16 keeps one without
+    DNS. The rows after it keep their places and addresses."""
+    from kamtool.proxy.ds_dns import AsyncDnsResolver
+    from tests.support.dns_server import DnsServer
+
+    with DnsServer() as srv:
+        srv.records[("good.test.", "A")] = ["127.0.0.41"]
+        ds = Dispatcher(load=False, resolver=AsyncDnsResolver([("127.0.0.1", srv.port)]))
+        ds.replace([(1, "sip:gone.test:5060", 0, 0, "", ""),
+                    (1, "sip:good.test:5061", 0, 0, "", ""),
+                    (1, "sip:nodns.test:5062", 16, 0, "", ""), IP])  # fmt: skip
+    got = {d.uri: d.dest for d in ds.destinations()}
+    assert got == {"sip:good.test:5061": ("udp", "127.0.0.41", 5061),
+                   "sip:nodns.test:5062": None, IP[1]: ("tcp", "127.0.0.1", 5071)}  # fmt: skip
 
 
 def test_probe_answer_times_feed_latency(monkeypatch):

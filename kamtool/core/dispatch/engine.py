@@ -73,10 +73,11 @@ class DsEngine(LoadsAndStates):
         self.loads: dict[str, Load] = {}  # Call-ID -> the destination it loads
         self.skipped_rows: list[tuple[int, str, str]] = []  # (set, uri, why)
         grouped: dict[int, list[DsDest]] = {}
-        for set_id, uri, flags, priority, attrs, description in rows:
+        for n, (set_id, uri, flags, priority, attrs, description) in enumerate(rows):
             dest = self._dest(int(set_id), str(uri), int(flags or 0), int(priority or 0),
                               attrs or "", description or "")  # fmt: skip
             if dest is not None:
+                dest.row = n
                 grouped.setdefault(dest.set_id, []).append(dest)
         for set_id, dests in grouped.items():
             ordered = sorted(reversed(dests), key=lambda d: -d.priority)  # stable

@@ -85,6 +85,7 @@ class DsDest:
     address: str | None = None  # resolved IP (None: not resolved)
     resolved_port: int = 0  # the port an SRV record gave (0: none)
     dnstime: float = 0.0  # unix time of the last successful lookup
+    row: int = 0  # position in the table as loaded
     host: str = ""
     port: int = 0  # as written, 0 when absent
     proto: int = 0  # PROTO_IDS of the transport parameter
