@@ -40,30 +40,18 @@ def diagnose(
     ] = "full",
     threshold: Annotated[
         list[str] | None,
-        typer.Option(
-            "--threshold",
-            help="NAME=VALUE for this run, e.g. shm_warning=70% "
-            "(names as in the \\[monitor] section); repeat it.",
-            show_default=False,
-        ),
+        typer.Option("--threshold", help="NAME=VALUE for this run, e.g. shm_warning=70% "
+                     "(names as in the \\[monitor] section); repeat it.", show_default=False),
     ] = None,  # fmt: skip
     cert: Annotated[
         list[Path] | None,
-        typer.Option(
-            "--cert",
-            help="A PEM certificate whose expiry to check (repeat it; "
-            "default: \\[proxy] tls_certificate).",
-            show_default=False,
-        ),
+        typer.Option("--cert", help="A PEM certificate whose expiry to check (repeat it; "
+                     "default: \\[proxy] tls_certificate).", show_default=False),
     ] = None,  # fmt: skip
     sample: Annotated[
         float,
-        typer.Option(
-            "--sample",
-            help="Judge rates over this many seconds (two reads of the "
-            "statistics) instead of the totals since the server started.",
-            min=0,
-        ),
+        typer.Option("--sample", help="Judge rates over this many seconds (two reads of the "
+                     "statistics) instead of the totals since the server started.", min=0),
     ] = 0.0,  # fmt: skip
 ) -> None:
     """Check the server, its database and certificates; exit 0 OK, 1 WARNING, 2 CRITICAL."""

@@ -229,3 +229,4 @@ def list_cdrs(db: peewee.Database, r: Range, limit: int = 100) -> list[dict[str,
         row["duration"] = float(row["duration"])
         out.append(row)
     return out
+

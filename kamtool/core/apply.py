@@ -228,21 +228,9 @@ def memory_differences(db_keys: dict[str, set[tuple[Any, ...]]],
     for table, held in memory.rows.items():
         stored = db_keys.get(table, set())
         for key in sorted(stored - held, key=str):
-            out.append(
-                Difference(
-                    "db/memory",
-                    table,
-                    " ".join(map(str, key)),
-                    "in the database, not in the server's memory (reload due)",
-                )
-            )
+            out.append(Difference("db/memory", table, " ".join(map(str, key)),
+                                  "in the database, not in the server's memory (reload due)"))
         for key in sorted(held - stored, key=str):
-            out.append(
-                Difference(
-                    "db/memory",
-                    table,
-                    " ".join(map(str, key)),
-                    "in the server's memory, not in the database (reload due)",
-                )
-            )
+            out.append(Difference("db/memory", table, " ".join(map(str, key)),
+                                  "in the server's memory, not in the database (reload due)"))
     return out

@@ -214,21 +214,18 @@ def judge(facts: Facts, limits: Thresholds, areas: Iterable[str] = AREAS) -> dic
         "connection": lambda: [health.check_connection(facts.target, facts.connection_error)],
         "error rate": lambda: [health.check_error_rate(s, facts.baseline, limits)],
         "dispatcher": lambda: [health.check_dispatcher(facts.destinations)],
-        "transactions": lambda: [
-            health.check_transactions(s, facts.transactions, None, None, limits)
-        ],  # fmt: skip
+        "transactions": lambda: [health.check_transactions(s, facts.transactions, None, None,
+                                                           limits)],  # fmt: skip
         "dialogs": lambda: [health.check_dialogs(s, facts.dialogs, limits)],
         "shared memory": lambda: [health.check_shared_memory(s, limits)],
         "private memory": lambda: [health.check_private_memory(facts.pkg, limits)],
-        "database": lambda: [
-            health.check_database(facts.db_target, facts.db_seconds, facts.db_error, limits)
-        ],  # fmt: skip
+        "database": lambda: [health.check_database(facts.db_target, facts.db_seconds,
+                                                   facts.db_error, limits)],  # fmt: skip
         "reloads": lambda: [health.check_reloads(facts.stale, facts.stale_error)],
         "bans": lambda: [health.check_bans(facts.bans, s.get("pike:blocked_ips"), limits)],
         "auth failures": lambda: [health.check_auth_failures(s, facts.baseline, limits)],
-        "tls certificate": lambda: [
-            health.check_certificate(p, d, e, limits) for p, d, e in facts.certificates
-        ],  # fmt: skip
+        "tls certificate": lambda: [health.check_certificate(p, d, e, limits)
+                                    for p, d, e in facts.certificates],  # fmt: skip
     }
     # With no answer from the server, only the connection rule speaks for it.
     server_rules = {"error rate", "dispatcher", "transactions", "dialogs", "shared memory",

@@ -95,7 +95,9 @@ class Thresholds:
         for prefix in _FRACTIONS:
             for name in (f"{prefix}_warning", f"{prefix}_critical"):
                 if not 0 <= getattr(new, name) <= 1:
-                    raise ConfigError(f"{where}: {name} is a fraction between 0 and 1 (0.8 or 80%)")
+                    raise ConfigError(
+                        f"{where}: {name} is a fraction between 0 and 1 (0.8 or 80%)"
+                    )
         for prefix in _PAIRS:
             if getattr(new, f"{prefix}_warning") > getattr(new, f"{prefix}_critical"):
                 raise ConfigError(f"{where}: {prefix}_warning is above {prefix}_critical")

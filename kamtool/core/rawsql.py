@@ -72,7 +72,10 @@ def _describe(exc: Exception) -> str:
 def _sql_error(exc: Exception, write: bool) -> BadInput | DatabaseUnavailable:
     """A driver error while running the user's SQL: their input, mostly (exit 2)."""
     text = _describe(exc)
-    read_only = any(s in text.lower() for s in ("read only", "read-only", "readonly", "query_only"))
+    read_only = any(
+        s in text.lower()
+        for s in ("read only", "read-only", "readonly", "query_only")
+    )
     if read_only and not write:
         return BadInput(f"the database refused a write in read-only mode: {text}",
                         hint=READ_ONLY_HINT)  # fmt: skip
