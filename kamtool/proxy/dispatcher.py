@@ -315,6 +315,16 @@ class Dispatcher:
             return False
         return self.engine.set_state(set_id, uri, state_bits(letters))
 
+    def set_duid_state(self, state: str, set_id: int, duid: str) -> bool:
+        """``dispatcher.set_duid_state``: as :meth:`set_state` for the destination with
+        that ``duid`` (``all``: every one of the set)."""
+        letters = canonical_state(state)
+        if letters is None or self.engine is None:
+            return False
+        if duid == "all":
+            return self.engine.set_state(set_id, "all", state_bits(letters))
+        return self.engine.set_duid_state(set_id, duid, state_bits(letters))
+
     def update_state(self, set_id: int, uri: str, state: int) -> bool:
         """``ds_update_state``: what ``ds_mark_dst`` and probe results do, with the
         thresholds. False when the destination is not there (any more)."""

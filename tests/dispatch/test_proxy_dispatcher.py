@@ -141,3 +141,45 @@ def test_timer_mode_follows_a_changed_record_on_the_running_loop():
         first, later = asyncio.run(run())
     assert first == ("udp", "127.0.0.31", 5090)
     assert later == ("udp", "127.0.0.32", 5090)
+
+
+def test_set_duid_state_answers_as_kamailio(tmp_path):
+    from kamtool.rpc.methods import Registry, RpcFault
+    from kamtool.rpc.methods.dispatcher import register
+    from tests.support.kamailio import kamailio_available
+    from tests.support.require import unavailable
+
+    if not kamailio_available():
+        unavailable("kamailio 5.6 is not installed (scripts/test installs it)")
+    from tests.support.kamailio_dispatcher import DispatcherKamailio
+
+    rows = [
+        (1, "sip:127.0.0.1:5095", 0, 0, "duid=GW1"),
+        (1, "sip:127.0.0.1:5096", 0, 0, "duid=gw2"),
+    ]
+    ds = Dispatcher(load=False)
+    ds.replace([(*r, "") for r in rows])
+    registry = Registry()
+    register(registry, ds)
+
+    def ours(*params):
+        try:
+            return asyncio.run(registry.call("dispatcher.set_duid_state", list(params)))
+        except RpcFault as fault:
+            return (fault.code, fault.message)
+
+    def theirs(k, *params):
+        try:
+            return k.rpc("dispatcher.set_duid_state", *params)
+        except RuntimeError as exc:
+            return (500, str(exc).split("'message': '")[1].split("'")[0])
+
+    def flags(listing):
+        return [t["DEST"]["FLAGS"] for t in listing["RECORDS"][0]["SET"]["TARGETS"]]
+
+    with DispatcherKamailio(tmp_path, rows) as k:
+        for params in (("ip", 1, "gw1"), ("d", 1, "GW2"), ("x", 1, "gw1"), ("a", 1, "gw9"),
+                       ("a", 1, "all"), ("ip", 1, "gw2")):  # fmt: skip
+            assert ours(*params) == theirs(k, *params), params
+            assert flags(asyncio.run(registry.call("dispatcher.list", []))) == flags(
+                k.rpc("dispatcher.list")), params  # fmt: skip

@@ -133,15 +133,19 @@ def register(
             raise RpcFault(500, "Reload Failed") from exc
         return "Ok. Dispatcher successfully reloaded."
 
-    def set_state(state: str, set_id: int, uri: str) -> str:
+    def set_state(state: str, set_id: int, uri: str, *, by_duid: bool = False) -> str:
         if not state:
             raise RpcFault(500, "Invalid State Parameter")
         letters = canonical_state(state)
         if letters is None:
             raise RpcFault(500, "Unknown State Value")
-        if not dispatcher.set_state(letters, set_id, uri) and uri != "all":
+        change = dispatcher.set_duid_state if by_duid else dispatcher.set_state
+        if not change(letters, set_id, uri) and uri != "all":
             raise RpcFault(500, "State Update Failed")
         return "Ok. Dispatcher state updated."
+
+    def set_duid_state(state: str, set_id: int, duid: str) -> str:
+        return set_state(state, set_id, duid, by_duid=True)
 
     def hash_value(nslots: int, val1: str, val2: str | None = None) -> dict[str, int]:
         from kamtool.core.dispatch.hashing import ds_hash
@@ -171,6 +175,12 @@ def register(
         "dispatcher.set_state", set_state, "Set the state of a destination address.",
         Param("state"), Param("group", "int"), Param("address"), missing="Invalid Parameters",
     )  # fmt: skip
+    if hasattr(dispatcher, "set_duid_state"):
+        registry.add(
+            "dispatcher.set_duid_state", set_duid_state,
+            "Set the state of a destination by its duid attribute.",
+            Param("state"), Param("group", "int"), Param("duid"), missing="Invalid Parameters",
+        )  # fmt: skip
     registry.add(
         "dispatcher.ping_active", ping_active, "Get or set the global pinging state.",
         Param("value", "int", required=False),
