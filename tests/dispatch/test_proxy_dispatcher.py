@@ -183,3 +183,18 @@ def test_set_duid_state_answers_as_kamailio(tmp_path):
             assert ours(*params) == theirs(k, *params), params
             assert flags(asyncio.run(registry.call("dispatcher.list", []))) == flags(
                 k.rpc("dispatcher.list")), params  # fmt: skip
+
+
+def test_proxy_settings_of_the_dispatcher():
+    import pytest
+
+    from kamtool.errors import ConfigError
+    from kamtool.proxy.config import ProxyConfig
+
+    for bad in ({"ds_dns_mode": 2}, {"ds_dns_mode": 16}, {"ds_dns_interval": 0},
+                {"dispatch_alg": 10}, {"dispatch_alg": 12}):  # fmt: skip
+        with pytest.raises(ConfigError):
+            ProxyConfig(**bad)
+    cfg = ProxyConfig(dispatch_alg=13, ds_dns_mode=13, ds_ping_latency_stats=True, ds_hash_size=4)
+    s = cfg.dispatcher_settings
+    assert (s.dns_mode, s.latency_stats, s.hash_size) == (13, True, 4)
