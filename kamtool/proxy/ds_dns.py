@@ -59,7 +59,10 @@ class AsyncDnsResolver:
         return self._dns
 
     async def lookup(self, query: Query) -> Answer | None:
-        if query.srv:
+        from kamtool.core.sipresolve import _local_name
+
+        # localhost and /etc/hosts names never become DNS questions (RFC 6761), as sipreq
+        if query.srv and (self.nameservers or not _local_name(query.host)):
             picked = pick_srv(await self._srv(query.srv))
             if picked is not None:
                 port, target = picked
