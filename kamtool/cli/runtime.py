@@ -67,7 +67,7 @@ def stats(
             out().done(f"statistics reset: {' '.join(sel) or 'all'}")
             return
         if watch is None:
-            out().table(core_stats.get(rpc, sel), STAT_COLUMNS, empty="no such statistic")
+            out().table(core_stats.get_found(rpc, sel), STAT_COLUMNS, empty="no statistics")
             return
         _watch(rpc, sel, watch, count)
 

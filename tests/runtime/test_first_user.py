@@ -1,7 +1,10 @@
-"""Two quick edits of a cached table (issue 13): add, then remove within a second. The
-second reload meets the server's 5-second reload guard ("Ongoing reload"); kamtool waits
-it out and retries, so the server's own list ends without the removed row. Run against a
-real Kamailio 5.6 and against ``kamtool serve`` (the ``target`` fixture)."""
+"""A first user's commands against a real Kamailio 5.6 and against ``kamtool serve`` (the
+``target`` fixture), issue 13.
+
+Two quick edits of a cached table: add, then remove within a second. The second reload
+meets the server's 5-second reload guard ("Ongoing reload"); kamtool waits it out and
+retries, so the server's own list ends without the removed row. Plain mistakes (a
+statistic that does not exist, ``tm:`` for ``tmx:``) get "not found" and exit 3."""
 
 from __future__ import annotations
 
@@ -99,3 +102,33 @@ def test_a_reload_that_keeps_failing_exits_non_zero(tmp_path, monkeypatch):
     assert err["code"] == "reload_failed" and err["details"]["change"]["kind"] == "address"
     shown = invoke("--db", db, "--json", "dispatcher", "show").json()
     assert [row["destination"] for row in shown] == ["sip:127.0.0.1:5090"]  # the edit stands
+
+
+@pytest.mark.parametrize(
+    ("selector", "hint"),
+    [("nosuch_stat", None), ("tm:", "tmx:"), ("tm:rpl_received", "tmx:rpl_received")],
+)
+def test_stats_not_found_exits_3_with_a_suggestion(target, selector, hint):
+    r = invoke("--rpc", target.server.rpc_http_url, "stats", selector)
+    assert r.exit_code == 3, (r.stdout, r.stderr)
+    assert f"no such statistic: {selector}" in r.stderr
+    if hint:
+        assert hint in r.stderr
+    j = invoke("--rpc", target.server.rpc_http_url, "--json", "stats", "core:", selector).json()
+    assert j["error"]["code"] == "not_found" and j["error"]["exit_status"] == 3
+    ok = invoke("--rpc", target.server.rpc_http_url, "--json", "stats", "tmx:", "rcv_requests")
+    assert ok.exit_code == 0 and {r["group"] for r in ok.json()} == {"tmx", "core"}
+
+
+def test_ul_add_refuses_a_contact_that_is_no_uri(target):
+    """`ul add 1001 notauri` was accepted; calls to 1001 then got 404."""
+    rpc = ("--rpc", target.server.rpc_http_url)
+    r = invoke(*rpc, "ul", "add", "7001", "notauri")
+    assert r.exit_code == 2 and "contact 'notauri' is not a SIP URI" in r.stderr
+    shown = invoke(*rpc, "--json", "ul", "show", "7001")
+    assert shown.exit_code == 3, shown.stdout  # nothing was added
+    good = invoke(*rpc, "ul", "add", "7001", "sip:7001@127.0.0.1:5099;transport=tcp")
+    assert good.exit_code == 0, good.stderr
+    doc = invoke(*rpc, "--json", "ul", "show", "7001").json()
+    assert "sip:7001@127.0.0.1:5099;transport=tcp" in str(doc)
+    assert invoke(*rpc, "ul", "rm", "7001").exit_code == 0
