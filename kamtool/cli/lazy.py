@@ -67,7 +67,9 @@ def load_module_commands(module_name: str, only: str | None = None) -> _click.Gr
             holder.registered_commands = [c for c in commands if c.name == only]
     else:
         holder.add_typer(module.app, name=module.NAME)
-    return typer.main.get_group(holder)
+    from kamtool.cli import usage
+
+    return usage.apply(typer.main.get_group(holder))
 
 
 class _Placeholder(TyperCommand):
