@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "passwd": ("kamtool.cli.subscriber", "Change a subscriber's password."),
     "show": ("kamtool.cli.subscriber", "List subscribers (user, domain; no secrets unless --secrets)."),
     "import": ("kamtool.cli.subscriber", "Add many subscribers from a CSV file, all or nothing."),
+    "config": ("kamtool.cli.config", "kamtool's own configuration file: `config example` prints every [proxy] key."),
     "dbctl": ("kamtool.cli.dbctl", "Create, drop, show, back up, restore, copy and migrate the Kamailio database (what kamdbctl does)."),
     "address": ("kamtool.cli.address", "IP address groups (permissions address table)."),
     "trusted": ("kamtool.cli.trusted", "Trusted peers (permissions trusted table)."),

@@ -39,9 +39,24 @@ app = typer.Typer(
 _json_after_command = False
 
 
+def version_text() -> str:
+    """kamtool's version, then the Python and the event loop ``kamtool serve`` runs on
+    (uvloop when installed: kamtool.proxy.server.new_event_loop). Nothing is imported."""
+    import importlib.metadata
+    import importlib.util
+
+    impl = sys.implementation.name.replace("cpython", "CPython")
+    py = ".".join(str(n) for n in sys.version_info[:3])
+    if importlib.util.find_spec("uvloop") is not None:
+        loop = f"uvloop {importlib.metadata.version('uvloop')}"
+    else:
+        loop = "asyncio (uvloop is not installed)"
+    return f"kamtool {__version__}\nPython {py} ({impl})\nevent loop: {loop}"
+
+
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"kamtool {__version__}")
+        typer.echo(version_text())
         raise typer.Exit()
 
 
