@@ -17,7 +17,11 @@ import typer
 from kamtool.cli.context import out
 
 NAME = "config"
-app = typer.Typer(name=NAME, help="kamtool's own configuration file.", no_args_is_help=True)
+app = typer.Typer(
+    name=NAME,
+    help="kamtool's own configuration file: `config example` prints every [proxy] key.",
+    no_args_is_help=True,
+)
 
 # key -> what it does (one or two short lines); the order of ProxyConfig is kept
 DESCRIPTIONS: dict[str, str] = {
