@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kamtool.cli import completion
 from kamtool.cli.context import out, settings
 from kamtool.cli.output import Column
 
@@ -41,7 +42,10 @@ RATE_COLUMNS = [*STAT_COLUMNS, Column("rate", "RATE/S", justify="right")]
 def stats(
     selectors: Annotated[
         list[str] | None,
-        typer.Argument(help="all (default), GROUP: (e.g. core: usrloc:) or statistic names."),
+        typer.Argument(
+            help="all (default), GROUP: (e.g. core: usrloc:) or statistic names.",
+            autocompletion=completion.stat_selectors,
+        ),
     ] = None,
     reset: Annotated[bool, typer.Option("--reset", help="Reset the statistics to 0.")] = False,
     watch: Annotated[
@@ -220,7 +224,10 @@ def add_dispatcher_commands(app: typer.Typer) -> None:
         state: Annotated[
             str, typer.Argument(help="active|inactive|disabled|trying[+probing], or a, ip, ...")
         ],
-        set_id: Annotated[int, typer.Argument(help="Destination set id.")],
+        set_id: Annotated[
+            int,
+            typer.Argument(help="Destination set id.", autocompletion=completion.dispatcher_sets),
+        ],
         uri: Annotated[str, typer.Argument(help="Destination URI, or 'all'.")],
     ) -> None:
         """Change a destination's state (dispatcher.set_state)."""
