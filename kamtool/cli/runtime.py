@@ -6,7 +6,7 @@ dump`` ...), attached by those groups with one ``add_*_commands(app)`` line each
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
@@ -100,6 +100,13 @@ def _watch(rpc: RpcClient, sel: list[str], interval: float, count: int) -> None:
             o.table(rows, RATE_COLUMNS, title=f"{stamp} (per second)", empty=f"{stamp}: no change")
         before, t0 = after, t1
         n += 1
+
+
+def _guarded_reload(call: Callable[[], str]) -> str:
+    """``call()`` (a reload), waiting out the server's 5 s reload guard."""
+    from kamtool.core.reload import past_reload_guard
+
+    return past_reload_guard(call, on_retry=out().info)
 
 
 # --------------------------------------------------------------------------- core.*
@@ -216,7 +223,7 @@ def add_dispatcher_commands(app: typer.Typer) -> None:
         from kamtool.core.runtime import dispatcher
 
         with client() as rpc:
-            message = dispatcher.reload(rpc)
+            message = _guarded_reload(lambda: dispatcher.reload(rpc))
         out().done(message, {"ok": True, "message": message})
 
     @app.command("set-state")
@@ -272,7 +279,7 @@ def add_address_commands(app: typer.Typer) -> None:
         from kamtool.core.runtime import permissions
 
         with client() as rpc:
-            message = permissions.address_reload(rpc)
+            message = _guarded_reload(lambda: permissions.address_reload(rpc))
         out().done(message, {"ok": True, "message": message})
 
     @app.command("dump")
@@ -294,7 +301,7 @@ def add_trusted_commands(app: typer.Typer) -> None:
         from kamtool.core.runtime import permissions
 
         with client() as rpc:
-            message = permissions.trusted_reload(rpc)
+            message = _guarded_reload(lambda: permissions.trusted_reload(rpc))
         out().done(message, {"ok": True, "message": message})
 
     @app.command("dump")

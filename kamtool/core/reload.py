@@ -76,6 +76,38 @@ class ReloadOutcome:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "error"}
 
 
+def past_reload_guard(
+    call: Callable[[], Any],
+    *,
+    retry_for: float | None = None,
+    retry_every: float | None = None,
+    on_retry: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    count: list[int] | None = None,
+) -> Any:
+    """``call()``, again every ``retry_every`` s for up to ``retry_for`` s while the
+    server's reload guard refuses it ("Ongoing reload"); other errors, and the refusal
+    once the time is up, are raised. ``on_retry`` hears about the first wait; ``count[0]``
+    (when given) ends as the number of retries."""
+    retry_for = RETRY_FOR if retry_for is None else retry_for
+    retry_every = RETRY_EVERY if retry_every is None else retry_every
+    count = [0] if count is None else count
+    deadline = time.monotonic() + retry_for
+    while True:
+        try:
+            return call()
+        except RpcError as exc:
+            if not is_ongoing_reload(exc) or time.monotonic() + retry_every > deadline:
+                raise
+            if count[0] == 0 and on_retry is not None:
+                on_retry(
+                    f"{exc.message}; the server allows one reload in 5 s, "
+                    f"retrying for up to {retry_for:g} s"
+                )
+            count[0] += 1
+            sleep(retry_every)
+
+
 def reload_after_change(
     settings: Settings,
     table: str,
@@ -107,28 +139,19 @@ def reload_after_change(
             client = client_from_settings(settings)
         except KamtoolError as exc:
             return ReloadOutcome(table, "failed", f"not reloaded: {exc.message}", method, error=exc)
-    retry_for = RETRY_FOR if retry_for is None else retry_for
-    retry_every = RETRY_EVERY if retry_every is None else retry_every
-    retries = 0
-    deadline = time.monotonic() + retry_for
+    tries = [0]
     try:
-        while True:
-            try:
-                answer = _call_reload(client, table, method)
-                break
-            except RpcError as exc:
-                if not is_ongoing_reload(exc) or time.monotonic() + retry_every > deadline:
-                    raise
-                if retries == 0 and on_retry is not None:
-                    on_retry(
-                        f"{exc.message}; the server allows one reload in 5 s, "
-                        f"retrying for up to {retry_for:g} s"
-                    )
-                retries += 1
-                sleep(retry_every)
+        answer = past_reload_guard(
+            lambda: _call_reload(client, table, method),
+            retry_for=retry_for,
+            retry_every=retry_every,
+            on_retry=on_retry,
+            sleep=sleep,
+            count=tries,
+        )
     except OperationTimeout as exc:
         return ReloadOutcome(
-            table, "failed", f"not reloaded: {exc.message}", method, client.url, retries, exc
+            table, "failed", f"not reloaded: {exc.message}", method, client.url, tries[0], exc
         )
     except RpcUnavailable as exc:
         return ReloadOutcome(
@@ -137,21 +160,21 @@ def reload_after_change(
             f"not reloaded (no running server answered): {exc.message}",
             method,
             client.url,
-            retries,
+            tries[0],
         )
     except NotFound as exc:  # the server does not load this table: nothing to bring up to date
         return ReloadOutcome(
-            table, "unused", f"not reloaded: {exc.message}", method, client.url, retries
+            table, "unused", f"not reloaded: {exc.message}", method, client.url, tries[0]
         )
     except KamtoolError as exc:
         return ReloadOutcome(
-            table, "failed", f"reload failed: {exc.message}", method, client.url, retries, exc
+            table, "failed", f"reload failed: {exc.message}", method, client.url, tries[0], exc
         )
     finally:
         if own:
             client.close()
     text = answer if isinstance(answer, str) and answer else "reloaded"
-    return ReloadOutcome(table, "reloaded", f"{method}: {text}", method, client.url, retries)
+    return ReloadOutcome(table, "reloaded", f"{method}: {text}", method, client.url, tries[0])
 
 
 def _call_reload(client: Any, table: str, method: str) -> Any:

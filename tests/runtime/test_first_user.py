@@ -132,3 +132,15 @@ def test_ul_add_refuses_a_contact_that_is_no_uri(target):
     doc = invoke(*rpc, "--json", "ul", "show", "7001").json()
     assert "sip:7001@127.0.0.1:5099;transport=tcp" in str(doc)
     assert invoke(*rpc, "ul", "rm", "7001").exit_code == 0
+
+
+def test_an_explicit_reload_right_after_another_waits_for_the_guard(target):
+    """`dispatcher reload` twice in a row: the second is refused by the 5 s guard
+    ("Ongoing reload"), then retried, and succeeds; so does `address reload`."""
+    rpc = ("--rpc", target.server.rpc_http_url)
+    for group in ("dispatcher", "address"):
+        first = invoke(*rpc, group, "reload")
+        assert first.exit_code == 0, first.stderr
+        second = invoke(*rpc, group, "reload")
+        assert second.exit_code == 0, second.stderr
+        assert "retrying" in second.stderr.lower()
