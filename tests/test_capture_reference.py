@@ -105,3 +105,32 @@ def test_recaptured_database_rows_have_the_committed_storage_types(recaptured):
     assert json.loads((recaptured / "db" / groups).read_text()) == json.loads(
         (REFERENCE / "db" / groups).read_text()
     )
+
+
+def test_skip_messages_name_what_is_really_missing(monkeypatch, tmp_path):
+    """A clone with Kamailio installed but no cfg used to hear "kamailio 5.6 with the
+    reference cfg is not installed"; each prerequisite now has its own words."""
+    from tests.support import kamailio
+
+    if kamailio.kamailio_missing() is not None:
+        unavailable(kamailio.kamailio_missing() or "")
+    monkeypatch.setattr(kamailio, "CONFIG", tmp_path / "kamailio-interop.cfg")
+    assert kamailio.kamailio_missing() == (
+        f"the reference cfg is missing ({tmp_path / 'kamailio-interop.cfg'})"
+    )
+    monkeypatch.setattr(kamailio, "SCHEMA_DIR", tmp_path)
+    assert "SQLite schema files are missing" in (kamailio.kamailio_missing() or "")
+    monkeypatch.setattr(kamailio.shutil, "which", lambda name: None)
+    assert kamailio.kamailio_missing() == (
+        "kamailio is not installed (scripts/test apt-installs kamailio)"
+    )
+
+
+def test_the_script_names_a_missing_cfg(tmp_path):
+    """Pointed at a folder without the cfg, the script says so and exits 2."""
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), str(tmp_path / "out"), "--source", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert f"the reference cfg is missing ({tmp_path / 'kamailio-interop.cfg'})" in proc.stderr
