@@ -65,13 +65,13 @@ def test_config_example_has_every_proxy_key_with_its_default():
     section = tomllib.loads(uncommented_proxy_section(r.stdout))["proxy"]
     keys = [f.name for f in fields(ProxyConfig)]
     assert sorted(section) == sorted(keys)
-    from kamtool.cli.config import DESCRIPTIONS
+    from kamtool.cli.config_example import DESCRIPTIONS
 
     assert [k for k in keys if k not in DESCRIPTIONS] == []  # each one explained
     # the values load as they are: defaults, or an example where the default is "not set"
     defaults = ProxyConfig()
     cfg = proxy_config(Settings(db_url="sqlite:////tmp/x.sqlite", sections={"proxy": section}))
-    from kamtool.cli.config import PLACEHOLDERS
+    from kamtool.cli.config_example import PLACEHOLDERS
 
     for key in keys:
         if key not in PLACEHOLDERS:

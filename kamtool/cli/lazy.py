@@ -22,7 +22,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "passwd": ("kamtool.cli.subscriber", "Change a subscriber's password."),
     "show": ("kamtool.cli.subscriber", "List subscribers (user, domain; no secrets unless --secrets)."),
     "import": ("kamtool.cli.subscriber", "Add many subscribers from a CSV file, all or nothing."),
-    "config": ("kamtool.cli.config", "kamtool's own configuration file: `config example` prints every [proxy] key."),
     "dbctl": ("kamtool.cli.dbctl", "Create, drop, show, back up, restore, copy and migrate the Kamailio database (what kamdbctl does)."),
     "address": ("kamtool.cli.address", "IP address groups (permissions address table)."),
     "trusted": ("kamtool.cli.trusted", "Trusted peers (permissions trusted table)."),
@@ -46,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "debug": ("kamtool.cli.runtime", "Show or set the core log level (cfg.get / cfg.seti core debug)."),
     "rpc": ("kamtool.cli.rpc", "Call a JSON-RPC method and print its result as JSON (kamcmd / kamctl rpc)."),
     "serve": ("kamtool.cli.serve", "Run kamtool's SIP proxy: registrar with digest auth, location, stateful relay, dialogs."),
+    "config": ("kamtool.cli.config", "Effective settings and where they came from; an example file."),
+    "instance": ("kamtool.cli.instance", "Named servers: the instance.NAME tables of kamtool.toml (-i NAME)."),
     "monitor": ("kamtool.cli.monitor", "Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."),
 }  # fmt: skip
 
@@ -90,8 +91,28 @@ class LazyGroup(TyperGroup):
             self.commands.setdefault(name, _Placeholder(name, module, help))
 
     def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands:
+            args = [_kamcli_alias(ctx, args[0]), *args[1:]]
         name, cmd, rest = super().resolve_command(ctx, args)
         if isinstance(cmd, _Placeholder):
             cmd = load_module_commands(cmd.module, cmd.name).get_command(ctx, cmd.name)
             self.commands[cmd.name] = cmd
         return name, cmd, rest
+
+
+def _kamcli_alias(ctx, name: str) -> str:
+    """The kamtool command a kamcli alias names (kamcli.ini [cmdaliases], kamcli's built-in
+    ``acl``/``rpc``/``sht``), else ``name`` itself. Read only for unknown names."""
+    import os
+    from pathlib import Path
+
+    from kamtool import config, kamcli_ini
+
+    given = ctx.params.get("kamcli_ini")
+    try:
+        ini = kamcli_ini.load(
+            os.environ.get("HOME"), Path(given) if given else None, config.SYSTEM_KAMCLI_INI
+        )
+    except Exception:  # a broken file is reported by the root callback, with its exit status
+        return name
+    return ini.aliases.get(name, name)

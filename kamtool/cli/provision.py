@@ -44,10 +44,16 @@ def user(spec: str, what: str = "user") -> User:
     """
     from kamtool.core.users import parse_user
 
-    default = settings().sip_domain
+    s = settings()
+    default = s.sip_domain
     if default is None and "@" not in spec:
         default = _sole_domain()
-    return parse_user(spec, default, what=what)
+    parsed = parse_user(spec, default, what=what)
+    if s.username_re:  # kamctlrc USERNAME_RE
+        from kamtool.core.users import check_username_re
+
+        check_username_re(parsed, s.username_re)
+    return parsed
 
 
 def _sole_domain() -> str | None:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kamtool.errors import ConfigError
+from kamtool.rpc.discovery import FIFO_NAME, SOCKET_NAME, default_runtime_dir
 from kamtool.rpc.methods import Registry
 from kamtool.rpc.server.dgram import DgramServer
 from kamtool.rpc.server.endpoint import EndpointInUse
@@ -30,19 +31,6 @@ from kamtool.rpc.server.http import MAX_HEADER_BYTES, HttpHandler, MetricsFn
 __all__ = ["FIFO_NAME", "SOCKET_NAME", "RpcServer", "default_runtime_dir", "is_loopback"]
 
 log = logging.getLogger(__name__)
-
-FIFO_NAME = "kamtool_rpc.fifo"
-SOCKET_NAME = "kamtool_rpc.sock"
-
-
-def default_runtime_dir() -> Path:
-    """``$XDG_RUNTIME_DIR/kamtool``, ``/run/kamtool`` as root, else ``/tmp/kamtool-<uid>``."""
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg:
-        return Path(xdg) / "kamtool"
-    if os.geteuid() == 0:
-        return Path("/run/kamtool")
-    return Path(f"/tmp/kamtool-{os.geteuid()}")
 
 
 def is_loopback(host: str) -> bool:
