@@ -104,6 +104,8 @@ def _settings(ctx: typer.Context) -> Any:
     return load_settings(
         config_file=root.get("config"),
         kamctlrc=root.get("kamctlrc"),
+        kamcli_ini_file=root.get("kamcli_ini"),
+        instance=root.get("instance"),
         overrides={"db_url": root.get("db"), "rpc_url": root.get("rpc_url")},
     )
 

@@ -89,6 +89,9 @@ class LazyGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         for name, (module, help) in COMMANDS.items():
             self.commands.setdefault(name, _Placeholder(name, module, help))
+        from kamtool.cli import usage
+
+        usage.apply(self)  # the root options' metavars (the commands get theirs on loading)
 
     def resolve_command(self, ctx, args):
         if args and args[0] not in self.commands:
