@@ -79,7 +79,7 @@ def get_found(rpc: Rpc, selectors: list[str] | tuple[str, ...] = ()) -> list[dic
     tm's counters are in ``tmx:``)."""
     sel = normalize_selectors(selectors)
     rows = get(rpc, sel)
-    missing = [s for s in sel if not any(matches(s, r) for r in rows)]
+    missing = [s for s in sel if s != "all" and not any(matches(s, r) for r in rows)]
     if not missing:
         return rows
     known = get(rpc, ["all"])
