@@ -88,6 +88,8 @@ def test_bash_completes_commands_options_and_values(env, server):
     assert all(m.startswith("dispatcher.") for m in methods)
     assert "ipban" in bash_complete(env, ["kamtool", *rpc, "htable", "dump", ""])
     assert "tmx:" in bash_complete(env, ["kamtool", *rpc, "stats", "tm"])
+    groups = bash_complete(env, ["kamtool", "dbctl", "create", "--group", ""])
+    assert groups == ["standard", "presence", "extra"]
 
 
 def test_values_are_quietly_absent_without_server_or_database(env, tmp_path):

@@ -10,7 +10,8 @@ only then) answer with commands, options and, where that is cheap, values:
 * RPC method names (``rpc METHOD``) from the server's ``system.listMethods``,
 * statistic groups and names (``stats``) from ``stats.get_statistics all``,
 * hash table names (``htable dump TABLE``) from ``htable.listTables``,
-* dispatcher sets and row ids (``dispatcher rmset SETID``, ``rm ID``) from the database.
+* dispatcher sets and row ids (``dispatcher rmset SETID``, ``rm ID``) from the database,
+* schema groups (``dbctl create --group``).
 
 Root options (``kamtool --rpc URL --db URL ...``) given before the command are honoured.
 A value completer never fails and never waits long: no answer within a second, or no
@@ -198,3 +199,11 @@ def dispatcher_ids(ctx: typer.Context) -> list[Item]:
     with _database(ctx) as db:
         found = rows(db)
     return [(str(r["id"]), f"set {r['setid']} {r['destination']}") for r in found]
+
+
+@_quietly
+def schema_groups(ctx: typer.Context) -> list[Item]:
+    """kamdbctl's schema groups, with their table counts."""
+    from kamtool.db.schema import GROUP_NAMES, tables_in
+
+    return [(g, f"{len(tables_in([g]))} tables") for g in GROUP_NAMES]

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from kamtool.cli import completion
 from kamtool.cli.context import out, settings
 from kamtool.cli.options import YesOption
 from kamtool.cli.prompt import confirm
@@ -33,6 +34,7 @@ GroupOption = Annotated[
         "-g",
         help="Schema group: standard, presence or extra (repeatable; default: all three).",
         show_default=False,
+        autocompletion=completion.schema_groups,
     ),
 ]
 
