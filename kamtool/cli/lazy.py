@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("kamtool.cli.config", "Effective settings and where they came from; an example file."),
     "instance": ("kamtool.cli.instance", "Named servers: the instance.NAME tables of kamtool.toml (-i NAME)."),
     "monitor": ("kamtool.cli.monitor", "Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."),
+    "demo": ("kamtool.cli.demo", "Try kamtool with nothing else installed: proxy, two phones and a call, in the monitor."),
 }  # fmt: skip
 
 
