@@ -69,8 +69,8 @@ def test_recaptured_rpc_answers_have_the_committed_shapes(recaptured):
         old = json.loads((REFERENCE / "rpc" / name).read_text())
         new = json.loads((recaptured / "rpc" / name).read_text())
         if found := shape_differences(old, new):
-            problems[name] = found
-    assert problems == {}
+            problems[name] = found[:5]
+    assert not problems, json.dumps(problems, indent=1)[:6000]
 
 
 @pytest.mark.slow
