@@ -80,6 +80,15 @@ class ReloadOutcome:
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "error"}
 
 
+def is_unknown_method(exc: KamtoolError) -> bool:
+    """True when the server has no such method: the module that caches the table is not
+    loaded there (Kamailio's 500 "Method Not Found", JSON-RPC's -32601)."""
+    if not isinstance(exc, RpcError):
+        return False
+    message = str(exc.details.get("rpc_message", "")).lower()
+    return exc.rpc_code == -32601 or message == "method not found"
+
+
 def past_reload_guard(
     call: Callable[[], Any],
     *,
@@ -162,6 +171,19 @@ def reload_after_change(
             table,
             "unavailable",
             f"not reloaded (no running server answered): {exc.message}",
+            method,
+            client.url,
+            tries[0],
+        )
+    except RpcError as exc:
+        if not is_unknown_method(exc):
+            return ReloadOutcome(
+                table, "failed", f"reload failed: {exc.message}", method, client.url, tries[0], exc
+            )
+        return ReloadOutcome(  # the module is not loaded there: the table is not cached
+            table,
+            "unused",
+            f"not reloaded: the server does not run the module of {table} ({exc.message})",
             method,
             client.url,
             tries[0],

@@ -139,3 +139,13 @@ def test_provisioning_edits_reach_a_running_kamailio(kamailio):
     assert 3 in sets
     kt("domain", "add", "reload.test")
     assert "reload.test" in {d["domain"] for d in k.rpc("domain.dump")["domains"]}
+
+
+def test_a_server_without_the_module_is_a_warning_not_a_failure():
+    """dialplan.reload answered "Method Not Found": the server does not cache that table,
+    so there is nothing to reload (a warning, exit 0), unlike a reload that failed."""
+    rec = Recorder()
+    with FakeHttp(replay()) as srv:  # unknown methods get Kamailio's 500 Method Not Found
+        outcome = after_edit("dialplan", settings(srv.url), rec)
+    assert outcome.status == "unused" and outcome.error is None
+    assert "does not run the module of dialplan" in rec.warnings[0]
