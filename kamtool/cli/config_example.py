@@ -46,6 +46,15 @@ DESCRIPTIONS: dict[str, str] = {
     "max_calls_per_caller": "concurrent calls per caller (From user); more get 403 (0: no limit)",
     "max_calls_per_callee": "concurrent calls per local callee; more get 486 (0: no limit)",
     "max_calls": "concurrent calls through the proxy; more get 503 (0: no limit)",
+    "tcp_max_connections": "TCP/TLS connections in all; newcomers are refused",
+    "tcp_accept_iplimit": "TCP/TLS connections from one source address (0: no limit)",
+    "tcp_msg_read_timeout": "seconds to complete a message once begun",
+    "tcp_msg_data_timeout": "seconds for a new connection to send something",
+    "tcp_fd_headroom": "file descriptors kept free; the oldest idle connection goes first",
+    "route": "a KEMI route script (KSR API) instead of the built-in route",
+    "rr_enable_full_lr": 'rr: ";lr=on" instead of ";lr" in Record-Route',
+    "rr_append_fromtag": 'rr: ";ftag=" in Record-Route (as the reference cfg)',
+    "nat_bflag": "usrloc nat_bflag: contacts registered with it get NAT keepalives",
     "server_signature": "add a Server header to our own replies",
     "server_header": "the value of that Server header",
     "secret": "key that signs digest nonces (random at each start when not set)",
@@ -90,6 +99,7 @@ PLACEHOLDERS: dict[str, Any] = {
     "tls_ca_list": "/etc/kamtool/ca.pem",
     "db_url": "sqlite:////var/lib/kamtool/kamailio.sqlite",
     "aliases": ["sip.example.com"],
+    "route": "/etc/kamtool/route.py",
 }
 
 HEADER = """\
