@@ -56,7 +56,7 @@ def test_version_matches_package():
 
     r = invoke("--version")
     assert r.exit_code == 0
-    assert r.stdout.strip() == f"kamtool {kamtool.__version__}"
+    assert r.stdout.splitlines()[0] == f"kamtool {kamtool.__version__}"
 
 
 # Today's import cycles between kamtool modules (the strongly connected components of the
@@ -65,7 +65,6 @@ def test_version_matches_package():
 # as written (then write the smaller cycle here, or delete the entry). The route work of
 # issue 11 removes both.
 ALLOWED_CYCLES = [
-    {"kamtool.proxy.codec", "kamtool.proxy.config", "kamtool.proxy.dispatcher"},
     {"kamtool.proxy.registrar", "kamtool.proxy.routing"},
 ]
 
