@@ -207,10 +207,9 @@ class CallGroups:
         summary.messages += 1
         if msg.is_request and msg.method not in summary.methods:
             summary.methods.append(msg.method)
-        if msg.status is not None and msg.status >= 200 and msg.method == "INVITE":
-            summary.final = msg.first_line
-        elif msg.status is not None and msg.status >= 200 and not summary.final:
-            summary.final = msg.first_line
+        final = msg.status is not None and msg.status >= 200
+        if final and (msg.method == "INVITE" or not summary.final):
+            summary.final = msg.first_line  # the INVITE's answer says how the call went
         return summary.number
 
 

@@ -54,6 +54,11 @@ server from this object, so tests can shrink timers freely::
     ds_probing_threshold = 1           # failed probes before inactive
     ds_inactive_threshold = 1          # good probes before active again
     ds_ping_reply_codes = "class=2;code=403;code=404;code=488;class=3"
+    hep = "udp:127.0.0.1:9060"         # mirror every SIP message as HEPv3 (siptrace; "" none)
+    hep_capture_id = 1                 # HEP capture agent id (siptrace hep_capture_id)
+    hep_auth_key = ""                  # HEP auth key chunk (siptrace auth_key)
+    hep_trace_on = true                # siptrace trace_on (Kamailio's default is 0); the
+                                       # siptrace.status RPC switches it at run time
 
 Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
 """
@@ -203,6 +208,11 @@ class ProxyConfig:
     ds_probing_threshold: int = 1
     ds_inactive_threshold: int = 1
     ds_ping_reply_codes: str = "class=2;code=403;code=404;code=488;class=3"
+    # HEP agent (kamtool.proxy.hep): siptrace's duplicate_uri, hep_capture_id, auth_key, trace_on
+    hep: str = ""
+    hep_capture_id: int = 1
+    hep_auth_key: str = field(default="", repr=False)
+    hep_trace_on: bool = True
 
     def __post_init__(self) -> None:
         if not self.listen:
@@ -252,6 +262,12 @@ class ProxyConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 (no limit) or positive")
         self._check_dispatcher()
+        if self.hep:
+            from kamtool.proxy.hep import parse_hep_uri
+
+            parse_hep_uri(self.hep)
+        if not 0 <= self.hep_capture_id <= 0xFFFFFFFF:
+            raise ConfigError("hep_capture_id must be between 0 and 4294967295")
 
     def _check_dispatcher(self) -> None:
         import re
@@ -348,9 +364,12 @@ _BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signa
 _FLOAT |= {"pike_sampling_time_unit", "pike_remove_latency"}
 _BOOL |= {"pike", "overload"}
 _FLOAT |= {"overload_max_age"}
+_INT |= {"hep_capture_id"}
+_BOOL |= {"hep_trace_on"}
 _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header",
         "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes",
         "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list"}  # fmt: skip
+_STR |= {"hep", "hep_auth_key"}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:

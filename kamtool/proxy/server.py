@@ -104,6 +104,7 @@ class ProxyServer:
         self.dispatcher: Any = None
         self.rpc: Any = None
         self.acc: Any = None
+        self.hep: Any = None  # HepAgent (kamtool.proxy.hep): siptrace
         self._stopped: asyncio.Event | None = None
         self._stopping = False
         self._ul_timer: Any = None
@@ -205,6 +206,12 @@ class ProxyServer:
             )
             sink = self.router.overload.wrap(sink)
         self.transports = Transports(self.loop, sink, tls=tls)
+        from kamtool.proxy.hep import HepAgent
+
+        self.hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
+                            auth_key=cfg.hep_auth_key or None,
+                            trace_on=cfg.hep_trace_on)  # fmt: skip
+        self.hep.attach(self.transports)
         self.router.attach(self.transports)
         self.db.start()
         try:
@@ -246,6 +253,9 @@ class ProxyServer:
             flood=self.router.pike,
         )
         self._offload_reloads(registry)
+        from kamtool.rpc.methods import siptrace
+
+        siptrace.register(registry, self.hep)
         host, port = parse_host_port(cfg.rpc_listen)
         rpc = RpcServer(
             registry,
@@ -464,6 +474,8 @@ class ProxyServer:
             self.router.overload.stop()
         if self.transports is not None:
             await self.transports.close()
+        if self.hep is not None:
+            self.hep.close()
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self.timers is not None:

@@ -72,6 +72,8 @@ class Kamailio(ServerProcess):
     """One Kamailio process with its own state directory, ports and database."""
 
     name = "kamailio"
+    config: Path = CONFIG  # a test may run its own cfg (e.g. one that includes the reference)
+    defines: tuple[str, ...] = ()  # extra -A NAME[=VALUE] for that cfg
 
     def __init__(
         self,
@@ -174,7 +176,7 @@ class Kamailio(ServerProcess):
             self._seed()
         self.sip_port, self.http_port = self.wanted_sip_port or free_port(), free_port()
         args = [
-            "kamailio", "-f", str(CONFIG), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
+            "kamailio", "-f", str(self.config), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
             "-Y", str(self.run_dir), "-w", str(self.run_dir),
             "-P", str(self.run_dir / "kamailio.pid"),
             "-A", "LISTEN_IP=127.0.0.1", "-A", f"SIP_PORT={self.sip_port}",
@@ -184,5 +186,7 @@ class Kamailio(ServerProcess):
             args += ["-A", "WITH_MYSQL"]
         if self.auth_ha1_columns:
             args += ["-A", "AUTH_HA1_COLUMNS"]
+        for define in self.defines:
+            args += ["-A", define]
         self._spawn([*args, "-DD", "-E"])
         return self
