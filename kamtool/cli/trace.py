@@ -81,8 +81,10 @@ def trace(
             writer = PcapWriter(pcap_file)
         if not no_rpc:
             rpc, state = _switch_on(collector.uri)
-        o.info(f"listening for HEP on {collector.uri}" + (
-            f" for {for_:g} s" if for_ is not None else " (Ctrl-C to stop)"))  # fmt: skip
+        # always on stderr (also with --json): scripts wait for it before sending
+        print(f"listening for HEP on {collector.uri}" + (
+            f" for {for_:g} s" if for_ is not None else " (Ctrl-C to stop)"),
+            file=sys.stderr, flush=True)  # fmt: skip
         groups = CallGroups()
         until = time.monotonic() + for_ if for_ is not None else None
         try:

@@ -121,22 +121,30 @@ def _data_chunk(ctype: int, value: bytes) -> bytes:
 
 
 def encode_hep3(pkt: HepPacket) -> bytes:
-    """The HEPv3 datagram of ``pkt`` (chunks in the order Kamailio's siptrace writes them)."""
+    """The HEPv3 datagram of ``pkt`` (chunks in the order Kamailio's siptrace writes them);
+    HepError when a field does not fit (an address, a value out of range, over 64 KiB)."""
+    try:
+        return _encode_hep3(pkt)
+    except struct.error as exc:
+        raise HepError(f"cannot encode as HEP: {exc}") from exc
+
+
+def _encode_hep3(pkt: HepPacket) -> bytes:
     src, dst = _packed(pkt.src_ip), _packed(pkt.dst_ip)
     if len(src) != len(dst):
         raise HepError("source and destination addresses of different families")
     v6 = len(src) == 16
     parts = [
         _U8.pack(0, 1, 7, AF_INET6 if v6 else AF_INET),
-        _U8.pack(0, 2, 7, pkt.ip_proto & 0xFF),
+        _U8.pack(0, 2, 7, pkt.ip_proto),
         _data_chunk(5 if v6 else 3, src),
         _data_chunk(6 if v6 else 4, dst),
-        _U16.pack(0, 7, 8, pkt.src_port & 0xFFFF),
-        _U16.pack(0, 8, 8, pkt.dst_port & 0xFFFF),
-        _U32.pack(0, 9, 10, pkt.ts_sec & 0xFFFFFFFF),
-        _U32.pack(0, 10, 10, pkt.ts_usec & 0xFFFFFFFF),
-        _U8.pack(0, 11, 7, pkt.proto_type & 0xFF),
-        _U32.pack(0, 12, 10, pkt.capture_id & 0xFFFFFFFF),
+        _U16.pack(0, 7, 8, pkt.src_port),
+        _U16.pack(0, 8, 8, pkt.dst_port),
+        _U32.pack(0, 9, 10, pkt.ts_sec),
+        _U32.pack(0, 10, 10, pkt.ts_usec),
+        _U8.pack(0, 11, 7, pkt.proto_type),
+        _U32.pack(0, 12, 10, pkt.capture_id),
     ]
     if pkt.correlation_id:
         parts.append(_data_chunk(17, pkt.correlation_id))
@@ -144,6 +152,8 @@ def encode_hep3(pkt: HepPacket) -> bytes:
         parts.append(_data_chunk(14, pkt.auth_key))
     for vendor, ctype, value in pkt.extra:
         parts.append(_CHUNK.pack(vendor, ctype, 6 + len(value)) + value)
+    if len(pkt.payload) > 0xFFFF - 6:
+        raise HepError(f"HEP packet too large (payload of {len(pkt.payload)} bytes)")
     parts.append(_data_chunk(15, pkt.payload))
     body = b"".join(parts)
     total = 6 + len(body)
