@@ -74,6 +74,12 @@ class Trace:
             out, err = self.proc.communicate(timeout=10)
         return self.proc.returncode, out, self.first_err + err
 
+    def stop(self) -> list[dict[str, Any]]:
+        """Ctrl-C (how a trace ends without ``--for``); the JSON objects it printed."""
+        time.sleep(0.5)  # the last HEP datagrams are on their way
+        self.proc.send_signal(signal.SIGINT)
+        return self.messages()
+
     def messages(self, timeout: float = 30.0) -> list[dict[str, Any]]:
         code, out, err = self.finish(timeout)
         assert code == 0, err
