@@ -66,6 +66,7 @@ class HepAgent:
         self._transports: Any = None
         self._socks: dict[int, socket.socket] = {}
         self._dests: tuple[tuple[socket.socket, tuple[str, int]], ...] = ()
+        self._update()
 
     # ---------------------------------------------------------------- control
 

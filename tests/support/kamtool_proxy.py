@@ -36,6 +36,7 @@ class KamtoolProxy(ServerProcess):
     """One ``kamtool serve`` process with its own state directory, ports and SQLite DB."""
 
     name = "kamtool"
+    extra_toml = ""  # more [proxy] lines for a test (e.g. hep = "udp:127.0.0.1:9060")
     stop_grace = 15.0  # a graceful stop finishes transactions and flushes usrloc
 
     def __init__(
@@ -94,7 +95,7 @@ class KamtoolProxy(ServerProcess):
             self._seed()  # the first command creates the SQLite file with every table
         self.sip_port, self.http_port = self.wanted_sip_port or free_port(), free_port()
         cfg = self.dir / "kamtool.toml"
-        cfg.write_text(f'[proxy]\nrpc_runtime_dir = "{self.run_dir}"\n')
+        cfg.write_text(f'[proxy]\nrpc_runtime_dir = "{self.run_dir}"\n{self.extra_toml}')
         args = [
             sys.executable, "-m", "kamtool", "--db", self.db_url, "serve",
             "--listen", f"udp:127.0.0.1:{self.sip_port}",
