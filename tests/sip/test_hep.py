@@ -80,7 +80,7 @@ def test_round_trip_ipv6_tcp_with_correlation_id_and_vendor_chunks():
 
 
 def test_tls_is_marked_as_kamailio_does_and_named_back():
-    assert ip_proto_name(22) == "tls" and ip_proto_name(132) == "sctp" and ip_proto_name(99) == "ip99"
+    assert [ip_proto_name(n) for n in (22, 132, 99)] == ["tls", "sctp", "ip99"]
 
 
 def test_unknown_chunks_are_kept_and_compressed_payloads_inflated():
@@ -96,7 +96,8 @@ def test_trailing_bytes_after_the_declared_length_are_ignored():
 @pytest.mark.parametrize("version", [1, 2])
 def test_hep_v1_and_v2_as_kamailio_writes_them(version):
     # version, header length (8 + 2 addresses), AF_INET, UDP, ports in network order
-    data = struct.pack("!BBBBHH", version, 16, 2, 17, 5060, 5070) + bytes([10, 0, 0, 1, 10, 0, 0, 2])
+    data = struct.pack("!BBBBHH", version, 16, 2, 17, 5060, 5070)
+    data += bytes([10, 0, 0, 1, 10, 0, 0, 2])
     if version == 2:  # tv_sec, tv_usec, capture id: little endian, padded to 12 bytes
         data += struct.pack("<IIH", 1_700_000_000, 250_000, 42) + b"\x00\x00"
     pkt = decode_hep(data + SIP)

@@ -65,8 +65,8 @@ def test_proxy_hep_feed_decodes_in_sngrep_and_kamtool_trace(tmp_path, transport)
                         'hep_auth_key = "k3y"\n')  # fmt: skip
     with proxy:
         sngrep = Sngrep(hep_port, tmp_path / "sngrep.pcap")
-        capture = LoopbackCapture(tmp_path / "lo.pcap", f"(port {proxy.sip_port} or port {uas})"
-                                  f" and not port {hep_port} and not port {trace_port}")  # fmt: skip
+        bpf = f"(port {proxy.sip_port} or port {uas}) and not port {hep_port}"
+        capture = LoopbackCapture(tmp_path / "lo.pcap", f"{bpf} and not port {trace_port}")
         trace = Trace(tmp_path / "home", "--listen", f"udp:127.0.0.1:{trace_port}",
                       "--auth-key", "k3y", "--pcap", str(tmp_path / "trace.pcap"),
                       rpc=proxy.rpc_http_url)  # fmt: skip
