@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from kamtool.errors import ConfigError
-from kamtool.sip.hep import IPPROTO, HepError, HepPacket, encode_hep3
+from kamtool.sip.hep import IPPROTO, HepError, hep3_datagram
 
 log = logging.getLogger(__name__)
 
@@ -134,20 +134,10 @@ class HepAgent:
         """Mirror one message that went from ``src`` to ``dst`` over ``proto``."""
         now = time.time()
         sec = int(now)
-        pkt = HepPacket(
-            payload=data,
-            src_ip=src[0],
-            src_port=src[1],
-            dst_ip=dst[0],
-            dst_port=dst[1],
-            ts_sec=sec,
-            ts_usec=int((now - sec) * 1_000_000),
-            ip_proto=IPPROTO.get(proto, 17),
-            capture_id=self.capture_id,
-            auth_key=self.auth_key,
-        )
         try:
-            datagram = encode_hep3(pkt)
+            datagram = hep3_datagram(data, src[0], src[1], dst[0], dst[1], sec,
+                                     int((now - sec) * 1_000_000), IPPROTO.get(proto, 17),
+                                     self.capture_id, self.auth_key)  # fmt: skip
         except HepError as exc:  # a message too big for one datagram, a mixed family
             self.errors += 1
             log.debug("hep: not mirrored: %s", exc)

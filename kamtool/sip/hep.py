@@ -37,6 +37,7 @@ __all__ = [
     "decode_hep",
     "encode_hep2",
     "encode_hep3",
+    "hep3_datagram",
     "ip_proto_name",
     "is_hep",
 ]
@@ -123,38 +124,58 @@ def _data_chunk(ctype: int, value: bytes) -> bytes:
 def encode_hep3(pkt: HepPacket) -> bytes:
     """The HEPv3 datagram of ``pkt`` (chunks in the order Kamailio's siptrace writes them);
     HepError when a field does not fit (an address, a value out of range, over 64 KiB)."""
+    return hep3_datagram(
+        pkt.payload, pkt.src_ip, pkt.src_port, pkt.dst_ip, pkt.dst_port, pkt.ts_sec,
+        pkt.ts_usec, pkt.ip_proto, pkt.capture_id, pkt.auth_key, pkt.correlation_id,
+        pkt.proto_type, pkt.extra,
+    )  # fmt: skip
+
+
+def hep3_datagram(
+    payload: bytes,
+    src_ip: str,
+    src_port: int,
+    dst_ip: str,
+    dst_port: int,
+    ts_sec: int,
+    ts_usec: int,
+    ip_proto: int = 17,
+    capture_id: int = 0,
+    auth_key: bytes | None = None,
+    correlation_id: bytes | None = None,
+    proto_type: int = PROTO_SIP,
+    extra: tuple[tuple[int, int, bytes], ...] = (),
+) -> bytes:
+    """:func:`encode_hep3` from the fields, without building a :class:`HepPacket` (the
+    proxy's agent calls this for every message while tracing)."""
     try:
-        return _encode_hep3(pkt)
+        src, dst = _packed(src_ip), _packed(dst_ip)
+        if len(src) != len(dst):
+            raise HepError("source and destination addresses of different families")
+        v6 = len(src) == 16
+        parts = [
+            _U8.pack(0, 1, 7, AF_INET6 if v6 else AF_INET),
+            _U8.pack(0, 2, 7, ip_proto),
+            _data_chunk(5 if v6 else 3, src),
+            _data_chunk(6 if v6 else 4, dst),
+            _U16.pack(0, 7, 8, src_port),
+            _U16.pack(0, 8, 8, dst_port),
+            _U32.pack(0, 9, 10, ts_sec),
+            _U32.pack(0, 10, 10, ts_usec),
+            _U8.pack(0, 11, 7, proto_type),
+            _U32.pack(0, 12, 10, capture_id),
+        ]
+        if correlation_id:
+            parts.append(_data_chunk(17, correlation_id))
+        if auth_key:
+            parts.append(_data_chunk(14, auth_key))
+        for vendor, ctype, value in extra:
+            parts.append(_CHUNK.pack(vendor, ctype, 6 + len(value)) + value)
     except struct.error as exc:
         raise HepError(f"cannot encode as HEP: {exc}") from exc
-
-
-def _encode_hep3(pkt: HepPacket) -> bytes:
-    src, dst = _packed(pkt.src_ip), _packed(pkt.dst_ip)
-    if len(src) != len(dst):
-        raise HepError("source and destination addresses of different families")
-    v6 = len(src) == 16
-    parts = [
-        _U8.pack(0, 1, 7, AF_INET6 if v6 else AF_INET),
-        _U8.pack(0, 2, 7, pkt.ip_proto),
-        _data_chunk(5 if v6 else 3, src),
-        _data_chunk(6 if v6 else 4, dst),
-        _U16.pack(0, 7, 8, pkt.src_port),
-        _U16.pack(0, 8, 8, pkt.dst_port),
-        _U32.pack(0, 9, 10, pkt.ts_sec),
-        _U32.pack(0, 10, 10, pkt.ts_usec),
-        _U8.pack(0, 11, 7, pkt.proto_type),
-        _U32.pack(0, 12, 10, pkt.capture_id),
-    ]
-    if pkt.correlation_id:
-        parts.append(_data_chunk(17, pkt.correlation_id))
-    if pkt.auth_key:
-        parts.append(_data_chunk(14, pkt.auth_key))
-    for vendor, ctype, value in pkt.extra:
-        parts.append(_CHUNK.pack(vendor, ctype, 6 + len(value)) + value)
-    if len(pkt.payload) > 0xFFFF - 6:
-        raise HepError(f"HEP packet too large (payload of {len(pkt.payload)} bytes)")
-    parts.append(_data_chunk(15, pkt.payload))
+    if len(payload) > 0xFFFF - 6:
+        raise HepError(f"HEP packet too large (payload of {len(payload)} bytes)")
+    parts.append(_data_chunk(15, payload))
     body = b"".join(parts)
     total = 6 + len(body)
     if total > 0xFFFF:
