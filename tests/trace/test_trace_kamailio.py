@@ -18,7 +18,7 @@ from tests.support.ports import free_port
 from tests.support.require import unavailable
 from tests.trace.support import LoopbackCapture, Trace, key, need, sip_packets
 
-pytestmark = [pytest.mark.sipp, pytest.mark.slow]
+pytestmark = [pytest.mark.kamailio, pytest.mark.sipp, pytest.mark.slow]
 
 CFG = Path(__file__).resolve().parent / "kamailio-siptrace.cfg"
 
