@@ -69,6 +69,7 @@ def trace(
     collector = HepCollector(host, port, auth_key=auth_key)
     writer = pcap_file = None
     rpc = state = None
+    sockets: frozenset[tuple[str, int]] = frozenset()
     o = out()
     try:
         if pcap is not None:
@@ -81,6 +82,10 @@ def trace(
             writer = PcapWriter(pcap_file)
         if not no_rpc:
             rpc, state = _switch_on(collector.uri)
+            if rpc is not None:
+                from kamtool.core.trace import server_sockets
+
+                sockets = server_sockets(rpc)  # for the direction: in / out
         # always on stderr (also with --json): scripts wait for it before sending
         print(f"listening for HEP on {collector.uri}" + (
             f" for {for_:g} s" if for_ is not None else " (Ctrl-C to stop)"),
@@ -93,9 +98,9 @@ def trace(
                     continue
                 number = groups.add(msg)
                 if o.json_mode:
-                    line = json.dumps(msg.to_dict(number, full), ensure_ascii=False)
+                    line = json.dumps(msg.to_dict(number, full, sockets), ensure_ascii=False)
                 else:
-                    line = msg.line(number)
+                    line = msg.line(number, sockets)
                     if full:
                         line += "\n" + msg.hep.payload.decode("utf-8", "replace").rstrip() + "\n"
                 sys.stdout.write(line + "\n")

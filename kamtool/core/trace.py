@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kamtool.errors import BadInput, RpcError
+from kamtool.errors import BadInput, KamtoolError, RpcError
 from kamtool.sip.hep import HepError, HepPacket, decode_hep
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "TraceFilter",
     "TracedMessage",
     "parse_listen",
+    "server_sockets",
     "start_tracing",
     "stop_tracing",
 ]
@@ -88,11 +89,23 @@ class TracedMessage:
         call_id = call.group(1).strip().decode("utf-8", "replace") if call else ""
         return cls(pkt, first, call_id, method, status, "", "", "")
 
-    def to_dict(self, call: int | None = None, full: bool = False) -> dict[str, Any]:
+    def direction(self, sockets: Sockets) -> str:
+        """``in`` (to one of the server's ``sockets``), ``out`` (from one), or ``""``."""
+        h = self.hep
+        if _listens(sockets, h.dst_ip, h.dst_port):
+            return "in"
+        if _listens(sockets, h.src_ip, h.src_port):
+            return "out"
+        return ""
+
+    def to_dict(
+        self, call: int | None = None, full: bool = False, sockets: Sockets = frozenset()
+    ) -> dict[str, Any]:
         """The JSON object ``kamtool trace --json`` prints for this message."""
         h = self.hep
         out: dict[str, Any] = {
             "time": round(h.timestamp, 6),
+            "direction": self.direction(sockets),
             "proto": h.transport,
             "src": f"{_host(h.src_ip)}:{h.src_port}",
             "dst": f"{_host(h.dst_ip)}:{h.dst_port}",
@@ -108,15 +121,46 @@ class TracedMessage:
             out["message"] = h.payload.decode("utf-8", "replace")
         return out
 
-    def line(self, call: int | None = None) -> str:
-        """One line for people: time, call number, transport, addresses, first line, Call-ID."""
+    def line(self, call: int | None = None, sockets: Sockets = frozenset()) -> str:
+        """One line for people: time, call number, direction (when the server's sockets
+        are known), transport, addresses, first line, Call-ID."""
         h = self.hep
         stamp = time.strftime("%H:%M:%S", time.localtime(h.ts_sec)) + f".{h.ts_usec:06d}"
         tag = f"[{call}] " if call is not None else ""
+        way = self.direction(sockets)
+        tag += f"{way:<3} " if way else ""
         return (
             f"{stamp} {tag}{h.transport} {_host(h.src_ip)}:{h.src_port} -> "
             f"{_host(h.dst_ip)}:{h.dst_port} {self.first_line}  Call-ID: {self.call_id}"
         )
+
+
+Sockets = frozenset[tuple[str, int]]  # the server's listening (ip, port); ip "" = any
+
+
+def _listens(sockets: Sockets, ip: str, port: int) -> bool:
+    return bool(sockets) and ((ip, port) in sockets or ("", port) in sockets)
+
+
+def server_sockets(rpc: Any) -> Sockets:
+    """The server's listening sockets from ``core.sockets_list`` (Kamailio's and kamtool's
+    shape); empty when it cannot tell. A wildcard address matches any address."""
+    try:
+        answer = rpc.call("core.sockets_list")
+    except KamtoolError:
+        return frozenset()
+    found = set()
+    for item in answer if isinstance(answer, list) else []:
+        sock = item.get("socket", item) if isinstance(item, dict) else None
+        if not isinstance(sock, dict):
+            continue
+        ip = str(sock.get("ipaddress") or sock.get("address") or "").strip("[]")
+        try:
+            port = int(sock.get("port", 0))
+        except (TypeError, ValueError):
+            continue
+        found.add(("" if ip in ("0.0.0.0", "::") else ip, port))
+    return frozenset(found)
 
 
 def _user(uri: Any) -> str:

@@ -80,12 +80,12 @@ def test_trace_prints_every_message_once_grouped_by_call_and_filters_hold(tmp_pa
     for name, (args, _) in FILTERS.items():
         port = free_port()
         runs[name] = (port, Trace(tmp_path / "home", "--no-rpc", "--listen",
-                                  f"udp:127.0.0.1:{port}", "--for", "4", *args))  # fmt: skip
+                                  f"udp:127.0.0.1:{port}", *args))  # fmt: skip
     packets = datagrams()
     for port, _ in runs.values():
         send(port, packets)
     for name, (_, trace) in runs.items():
-        got = trace.messages()
+        got = trace.stop()  # Ctrl-C
         want = FILTERS[name][1]
         assert [m["first_line"] for m in got] == [
             MESSAGES[i][0].split(b"\r\n", 1)[0].decode() for i in want
@@ -104,7 +104,7 @@ def test_trace_prints_every_message_once_grouped_by_call_and_filters_hold(tmp_pa
 def test_calls_are_numbered_and_summarised_in_text_mode_and_full_prints_messages(tmp_path):
     port = free_port()
     trace = Trace(tmp_path / "home", "--no-rpc", "--listen", f"udp:127.0.0.1:{port}",
-                  "--for", "3", "--full", json_=False)  # fmt: skip
+                  "--for", "5", "--full", json_=False)  # fmt: skip
     send(port, datagrams())
     code, out, err = trace.finish()
     assert code == 0, err
@@ -124,9 +124,9 @@ def test_pcap_export_is_read_by_tshark_with_original_addresses_and_times(tmp_pat
     need("tshark")
     port, pcap = free_port(), tmp_path / "trace.pcap"
     trace = Trace(tmp_path / "home", "--no-rpc", "--listen", f"udp:127.0.0.1:{port}",
-                  "--for", "3", "--pcap", str(pcap))  # fmt: skip
+                  "--pcap", str(pcap))  # fmt: skip
     send(port, datagrams())
-    shown = trace.messages()
+    shown = trace.stop()
     rows = sip_packets(pcap)
     assert [key(r) for r in rows] == [key(m) for m in shown]
     assert [r["proto"] for r in rows] == [m["proto"] for m in shown]
@@ -136,10 +136,10 @@ def test_pcap_export_is_read_by_tshark_with_original_addresses_and_times(tmp_pat
 def test_auth_key_drops_hep_without_the_key(tmp_path):
     port = free_port()
     trace = Trace(tmp_path / "home", "--no-rpc", "--listen", f"udp:127.0.0.1:{port}",
-                  "--for", "3", "--auth-key", "s3cret")  # fmt: skip
+                  "--auth-key", "s3cret")  # fmt: skip
     good = datagrams(b"s3cret")
     send(port, datagrams(b"wrong")[:3] + [good[0]] + datagrams()[1:3], junk=False)
-    got = trace.messages()
+    got = trace.stop()
     assert [m["first_line"] for m in got] == ["INVITE sip:bob@example.com SIP/2.0"]
 
 
@@ -156,11 +156,10 @@ def test_hep_encoded_by_sngrep_is_decoded(tmp_path):
             if proto == 17:  # sngrep replays UDP only
                 writer.write(payload, src, dst, T0 + i, 5, "udp")
     port = free_port()
-    trace = Trace(tmp_path / "home", "--no-rpc", "--listen", f"udp:127.0.0.1:{port}",
-                  "--for", "4")  # fmt: skip
+    trace = Trace(tmp_path / "home", "--no-rpc", "--listen", f"udp:127.0.0.1:{port}")
     subprocess.run(["sngrep", "-N", "-q", "-I", str(source), "-H", f"udp:127.0.0.1:{port}"],
                    capture_output=True, timeout=20, check=True)  # fmt: skip
-    got = trace.messages()
+    got = trace.stop()
     assert [key(m) for m in got] == [key(r) for r in sip_packets(source)]
     assert len(got) == 5 and [m["time"] for m in got] == pytest.approx(
         [T0 + i + 5e-6 for i, m in enumerate(MESSAGES) if m[3] == 17]
@@ -195,7 +194,7 @@ def test_a_port_in_use_exits_2():
 
 def test_without_a_server_trace_warns_and_still_collects(tmp_path):
     port = free_port()
-    trace = Trace(tmp_path / "home", "--listen", f"udp:127.0.0.1:{port}", "--for", "3",
+    trace = Trace(tmp_path / "home", "--listen", f"udp:127.0.0.1:{port}", "--for", "5",
                   rpc=f"http://127.0.0.1:{free_port()}/RPC")  # fmt: skip
     send(port, datagrams()[:2])
     code, out, err = trace.finish()

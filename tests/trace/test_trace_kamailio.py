@@ -75,6 +75,7 @@ def test_kamailio_siptrace_feeds_kamtool_trace(tmp_path, transport):
         wire = sip_packets(capture.stop())
         shown = trace.stop()
         assert k.rpc("siptrace.status", "check") == "Disabled"  # switched off on exit
+        sip_port = k.sip_port
 
     # every message Kamailio received or sent, once, with its addresses
     assert sorted(wire_key(m, transport) for m in shown) == sorted(
@@ -86,6 +87,11 @@ def test_kamailio_siptrace_feeds_kamtool_trace(tmp_path, transport):
     # caller->Kamailio and Kamailio->callee legs interleave; the caller's side comes first
     assert flow[:3] == ["INVITE", "407", "ACK"] and flow.count("BYE") == 2
     assert {m["capture_id"] for m in shown} == {4711}
+    if transport == "u1":  # the direction, from the server's core.sockets_list
+        local = f"127.0.0.1:{sip_port}"
+        assert [m["direction"] for m in shown] == [
+            "in" if m["dst"] == local else "out" for m in shown]  # fmt: skip
+        assert {m["direction"] for m in shown} == {"in", "out"}
     assert {m["proto"] for m in shown} == {"udp" if transport == "u1" else "tcp"}
     # the pcap: tshark finds the same messages (Call-IDs, methods, addresses)
     written = sip_packets(pcap)

@@ -88,6 +88,9 @@ def test_proxy_hep_feed_decodes_in_sngrep_and_kamtool_trace(tmp_path, transport)
     assert sorted(ports_free_key(m, transport) for m in shown) == want
     assert sorted(ports_free_key(r, transport) for r in decoded) == want
     assert {m["capture_id"] for m in shown} == {77}
+    local = f"127.0.0.1:{proxy.sip_port}"  # direction: from the proxy's core.sockets_list
+    assert [m["direction"] for m in shown] == [
+        "in" if m["dst"] == local else "out" for m in shown]  # fmt: skip
     written = sip_packets(tmp_path / "trace.pcap")
     assert sorted(ports_free_key(r, transport) for r in written) == want
 
