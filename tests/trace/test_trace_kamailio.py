@@ -27,13 +27,14 @@ class SiptraceKamailio(Kamailio):
     config = CFG
 
 
-def start_kamailio(tmp_path: Path, hep_port: int) -> Kamailio:
+def start_kamailio(tmp_path: Path, hep_port: int, version: int = 3) -> Kamailio:
     if not kamailio_available():
         unavailable("Kamailio 5.6 is not installed (apt-get install kamailio)")
     need("sipp")
     need("tshark")
     k = SiptraceKamailio(tmp_path)
     k.defines = (f'HEP_URI="sip:127.0.0.1:{hep_port}"', "HEP_CAPTURE_ID=4711",
+                 f"HEP_VERSION={version}",
                  'HEP_AUTH_KEY="hep-secret"')  # fmt: skip
     return k  # started by `with`
 
@@ -58,18 +59,20 @@ def wire_key(row: dict, transport: str) -> tuple:
     return k
 
 
-@pytest.mark.parametrize("transport", ["u1", "t1"])
-def test_kamailio_siptrace_feeds_kamtool_trace(tmp_path, transport):
+@pytest.mark.parametrize("transport, version", [("u1", 3), ("t1", 3), ("u1", 2)],
+                         ids=["udp-hep3", "tcp-hep3", "udp-hep2"])  # fmt: skip
+def test_kamailio_siptrace_feeds_kamtool_trace(tmp_path, transport, version):
     hep_port = free_port()
-    with start_kamailio(tmp_path, hep_port) as k:
+    # HEPv2 has no auth key chunk: Kamailio sends it only in v3
+    key_args = ["--auth-key", "hep-secret"] if version == 3 else []
+    with start_kamailio(tmp_path, hep_port, version) as k:
         assert k.rpc("siptrace.status", "check") == "Disabled"
         uas = free_port()  # Kamailio reaches it over TCP from a port of its own
         capture = LoopbackCapture(tmp_path / "lo.pcap", f"(port {k.sip_port} or port {uas}) "
                                   f"and not port {hep_port}")  # fmt: skip
         pcap = tmp_path / "trace.pcap"
         trace = Trace(tmp_path / "home", "--listen", f"udp:127.0.0.1:{hep_port}",
-                      "--pcap", str(pcap), "--auth-key", "hep-secret",
-                      rpc=k.rpc_http_url)  # fmt: skip
+                      "--pcap", str(pcap), *key_args, rpc=k.rpc_http_url)  # fmt: skip
         assert k.rpc("siptrace.status", "check") == "Enabled"
         calls(k.sip_port, transport, uas)
         wire = sip_packets(capture.stop())
