@@ -117,3 +117,25 @@ def test_a_filtered_trace_of_kamailio_shows_only_its_calls(tmp_path):
                   for m in shown) == ["200", "200", "BYE", "BYE"]  # fmt: skip
     assert {m["method"] for m in shown} == {"BYE"}
 
+
+
+def test_siptrace_status_answers_match_kamailio(tmp_path):
+    """kamtool's proxy answers siptrace.status as Kamailio 5.6 does, errors included."""
+    from tests.support.kamtool_proxy import KamtoolProxy
+
+    calls_ = [("check",), ("on",), ("ON",), ("checking",), ("off",), ("bogus",), ()]
+    answers = {}
+    for name, server in (("kamailio", start_kamailio(tmp_path, free_port())),
+                         ("kamtool", KamtoolProxy(tmp_path))):  # fmt: skip
+        if name == "kamtool":
+            server.extra_toml = "hep_trace_on = false\n"  # Kamailio's trace_on 0
+        with server:
+            got = []
+            for params in calls_:
+                try:
+                    got.append(server.rpc("siptrace.status", *params))
+                except RuntimeError as exc:
+                    got.append(str(exc))
+            answers[name] = got
+    assert answers["kamailio"][:5] == ["Disabled", "Enabled", "Enabled", "Enabled", "Disabled"]
+    assert answers["kamtool"] == answers["kamailio"]
