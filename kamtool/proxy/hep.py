@@ -132,6 +132,10 @@ class HepAgent:
 
     def tap(self, data: bytes, proto: str, src: tuple[str, int], dst: tuple[str, int]) -> None:
         """Mirror one message that went from ``src`` to ``dst`` over ``proto``."""
+        if not data[:1].isalpha():
+            # not SIP: CRLF keep-alives, STUN, the overload guard's probes (a NUL first);
+            # Kamailio drops those before its receive event too
+            return
         now = time.time()
         sec = int(now)
         try:

@@ -86,9 +86,21 @@ def test_the_tap_is_installed_only_while_tracing_with_a_destination():
     agent.close()
 
 
+def test_what_is_not_sip_is_not_mirrored(collector):
+    from kamtool.proxy.overload import PROBE_MAGIC
+
+    agent = HepAgent(f"udp:127.0.0.1:{collector.getsockname()[1]}")
+    for data in (b"\r\n\r\n", PROBE_MAGIC + b"12345678", b"\x00\x01\x00\x00stun", b""):
+        agent.tap(data, "udp", ("127.0.0.1", 1), ("127.0.0.1", 2))
+    agent.tap(b"OPTIONS sip:x SIP/2.0\r\n\r\n", "udp", ("127.0.0.1", 1), ("127.0.0.1", 2))
+    assert decode_hep(collector.recv(65535)).payload.startswith(b"OPTIONS ")
+    assert agent.sent == 1
+    agent.close()
+
+
 def test_an_unreachable_collector_costs_the_copy_not_the_call(collector):
     agent = HepAgent("udp:127.0.0.1:1")  # nothing listens: ICMP, then errors on send
-    agent.tap(b"x" * 70000, "udp", ("127.0.0.1", 1), ("127.0.0.1", 2))  # too big for HEP
+    agent.tap(b"X" * 70000, "udp", ("127.0.0.1", 1), ("127.0.0.1", 2))  # too big for HEP
     for _ in range(3):
         agent.tap(b"OPTIONS", "tcp", ("127.0.0.1", 1), ("127.0.0.1", 2))
     assert agent.errors >= 1 and agent.sent + agent.errors == 4
