@@ -72,7 +72,7 @@ class Kamailio(ServerProcess):
     """One Kamailio process with its own state directory, ports and database."""
 
     name = "kamailio"
-    config: Path = CONFIG  # a test may run its own cfg (e.g. one that includes the reference)
+    config: Path | None = None  # a cfg of the test's own (None: CONFIG, read when started)
     defines: tuple[str, ...] = ()  # extra -A NAME[=VALUE] for that cfg
 
     def __init__(
@@ -175,8 +175,9 @@ class Kamailio(ServerProcess):
         if self.seed and str(self.db) == "sqlite":
             self._seed()
         self.sip_port, self.http_port = self.wanted_sip_port or free_port(), free_port()
+        config = self.config or CONFIG
         args = [
-            "kamailio", "-f", str(self.config), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
+            "kamailio", "-f", str(config), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
             "-Y", str(self.run_dir), "-w", str(self.run_dir),
             "-P", str(self.run_dir / "kamailio.pid"),
             "-A", "LISTEN_IP=127.0.0.1", "-A", f"SIP_PORT={self.sip_port}",
