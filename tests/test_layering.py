@@ -10,7 +10,7 @@ import pytest
 
 import kamtool
 
-LOWER = ["kamtool.sip", "kamtool.db", "kamtool.core", "kamtool.rpc", "kamtool.proxy"]
+LOWER = ["kamtool.sip", "kamtool.db", "kamtool.core", "kamtool.rpc", "kamtool.proxy", "kamtool.ua"]
 FORBIDDEN = ("typer", "rich", "textual", "click")
 
 

@@ -28,6 +28,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dispatcher": ("kamtool.cli.dispatcher", "Dispatcher destinations (dispatcher table)."),
     "domain": ("kamtool.cli.domain", "Local SIP domains (domain table)."),
     "alias": ("kamtool.cli.alias", "User aliases (dbaliases table)."),
+    "dialplan": ("kamtool.cli.dialplan", "Number translation rules (dialplan table)."),
+    "mtree": ("kamtool.cli.mtree", "Prefix trees (mtrees table)."),
+    "uacreg": ("kamtool.cli.uacreg", "Upstream registrations (uac module, uacreg table)."),
+    "speeddial": ("kamtool.cli.speeddial", "Speed dials of users (speed_dial table)."),
+    "avp": ("kamtool.cli.avp", "User preferences loaded as AVPs (usr_preferences table)."),
+    "rpid": ("kamtool.cli.rpid", "Remote-Party-ID of users (rpid preference)."),
+    "subscriber": ("kamtool.cli.subscriber_attrs", "Extra columns of subscriber rows (kamcli setattrs/setattri/setattrnull)."),
+    "lcr": ("kamtool.cli.lcr", "Least cost routing: gateways, rules, targets (lcr tables)."),
+    "cr": ("kamtool.cli.cr", "Carrier routing: carriers, domains, routes (carrierroute tables)."),
     "acc": ("kamtool.cli.acc", "Call detail records (acc, missed_calls tables)."),
     "acl": ("kamtool.cli.acl", "ACL groups of users (grp table)."),
     "ul": ("kamtool.cli.ul", "Registrations in the running server (usrloc)."),
@@ -49,6 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("kamtool.cli.config", "Effective settings and where they came from."),
     "instance": ("kamtool.cli.instance", "Named servers: the instance.NAME tables of kamtool.toml (-i NAME)."),
     "monitor": ("kamtool.cli.monitor", "Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."),
+    "demo": ("kamtool.cli.demo", "Try kamtool with nothing else installed: proxy, two phones and a call, in the monitor."),
 }  # fmt: skip
 
 

@@ -122,6 +122,11 @@ def _summary(problems: list[str], what: str) -> str:
     return f"{len(problems)} {what}{'s' if len(problems) != 1 else ''}: {shown}{tail}"
 
 
+# shared with kamtool.core.csvrows (the table imports: dialplan, mtree, lcr)
+sniff_dialect = _dialect
+summary = _summary
+
+
 def existing(entries: Iterable[Entry]) -> set[User]:
     """The users among ``entries`` that are in the subscriber table already."""
     S = models.Subscriber
