@@ -61,15 +61,17 @@ class HepFeed:
         return self.collector.uri
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="hep-feed", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
+        """Switch the server's tracing on (before returning: what happens next is seen),
+        then collect in a thread."""
         if self.rpc is not None:
             try:
                 self.state = start_tracing(self.rpc, self.uri)
             except KamtoolError as exc:
                 self.error = f"tracing not switched on: {exc}"
+        self._thread = threading.Thread(target=self._run, name="hep-feed", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
         batch: list[TracedMessage] = []
         while not self._stop.is_set():
             for msg in self.collector.messages(time.monotonic() + 0.2):
