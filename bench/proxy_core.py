@@ -12,7 +12,10 @@ and of the machine's load:
 * a call: INVITE relayed (100 Trying back, a dialog, Record-Route), its 200, the ACK and
   the BYE routed by our Record-Route, the BYE's 200 (five messages, counted per call).
 
-    python bench/proxy_core.py [--n 20000] [--profile]
+    python bench/proxy_core.py [--n 20000] [--profile] [--route default|FILE.py]
+
+``--route``: the same messages through a KEMI route script (``default``: kamtool's own
+``kamtool/proxy/routes/default.py``) instead of the built-in route.
 """
 
 from __future__ import annotations
@@ -62,6 +65,15 @@ class Wire:
         self.last = b""
 
     def endpoint_for(self, proto: str) -> Listen:
+        return Sink.listen
+
+    def listen_named(self, socket_str: str | None) -> Listen | None:
+        return Sink.listen if socket_str == Sink.listen.socket_str else None
+
+    def force(self, dest: tuple[str, str, int], listen: Listen) -> None:
+        pass
+
+    def socket_for(self, proto: str, host: str, port: int) -> Listen | None:
         return Sink.listen
 
     def send(self, proto: str, addr: tuple[str, int], data: bytes) -> bool:
@@ -152,6 +164,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--route", help="a KEMI route script, or 'default' (kamtool's)")
     ap.add_argument(
         "--default-gc",
         action="store_true",
@@ -166,12 +179,19 @@ def main() -> None:
         pike_reqs_density_per_unit=10**9,
     )
     auth = Authenticator(None, lookup=lambda u, d: Row())
+    script = None
+    if args.route:
+        from kamtool.proxy.ksr.engine import engine_for
+        from kamtool.proxy.routes import DEFAULT_ROUTE
+
+        script = engine_for(DEFAULT_ROUTE if args.route == "default" else args.route)
     router = Router(
         cfg,
         timers=TimerHeap(loop),
         usrloc=LocationStore(db_mode=0),
         auth=auth,
         stats=Statistics(),
+        script=script,
     )
     sink = Sink()
     addr = ("127.0.0.1", 5999)

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "passwd": ("kamtool.cli.subscriber", "Change a subscriber's password."),
     "show": ("kamtool.cli.subscriber", "List subscribers (user, domain; no secrets unless --secrets)."),
     "import": ("kamtool.cli.subscriber", "Add many subscribers from a CSV file, all or nothing."),
+    "db": ("kamtool.cli.db", "Raw SQL on the Kamailio database: query, show, runfile, showcreate (read-only unless --write)."),
     "dbctl": ("kamtool.cli.dbctl", "Create, drop, show, back up, restore, copy and migrate the Kamailio database (what kamdbctl does)."),
     "address": ("kamtool.cli.address", "IP address groups (permissions address table)."),
     "trusted": ("kamtool.cli.trusted", "Trusted peers (permissions trusted table)."),
@@ -57,6 +58,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("kamtool.cli.serve", "Run kamtool's SIP proxy: registrar with digest auth, location, stateful relay, dialogs."),
     "config": ("kamtool.cli.config", "Effective settings and where they came from."),
     "instance": ("kamtool.cli.instance", "Named servers: the instance.NAME tables of kamtool.toml (-i NAME)."),
+    "apply": ("kamtool.cli.apply", "Make the database what FILE says (one transaction), then reload what changed."),
+    "export": ("kamtool.cli.apply", "Write the database's provisioning tables as a desired-state file."),
+    "drift": ("kamtool.cli.apply", "Compare FILE, the database and the running server; exit 9 naming each difference."),
+    "diagnose": ("kamtool.cli.diagnose", "Check the server, its database and certificates; exit 0 OK, 1 WARNING, 2 CRITICAL."),
     "monitor": ("kamtool.cli.monitor", "Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."),
     "demo": ("kamtool.cli.demo", "Try kamtool with nothing else installed: proxy, two phones and a call, in the monitor."),
 }  # fmt: skip

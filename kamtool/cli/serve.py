@@ -130,6 +130,14 @@ def serve(
             min=0,
         ),
     ] = None,
+    route: Annotated[
+        Path | None,
+        typer.Option(
+            "--route",
+            help="A KEMI Python route script (import KSR) instead of the built-in route.",
+            show_default=False,
+        ),
+    ] = None,
     log_level: Annotated[
         str, typer.Option("--log-level", help="debug, info, warning or error.")
     ] = "info",
@@ -221,6 +229,7 @@ def serve(
         max_calls_per_caller=max_calls_per_caller,
         max_calls_per_callee=max_calls_per_callee,
         max_calls=max_calls,
+        route=str(route) if route is not None else None,
     )
     logging.getLogger("kamtool.serve").info(
         "kamtool proxy on %s", ", ".join(str(x) for x in cfg.listen)

@@ -263,10 +263,11 @@ class Codec:
         host = format_host(local.host)
         port = "" if local.port == 5060 else f":{local.port}"
         transport = "" if local.proto == "udp" else f";transport={local.proto}"
+        cfg = self.config
         params = (
             (";r2=on" if r2 else "")
-            + ";lr"
-            + (f";ftag={ftag}" if ftag else "")
+            + (";lr=on" if cfg.rr_enable_full_lr else ";lr")
+            + (f";ftag={ftag}" if ftag and cfg.rr_append_fromtag else "")
             + (f";did={did}" if did else "")
         )
         return f"<sip:{host}{port}{transport}{params}>"
@@ -416,3 +417,15 @@ class Codec:
             dest = dest_of_uri(req.uri)
             target = Target(req.uri_text, dest) if dest is not None else None
         return did, target, second
+
+
+def socket_of_uri(uri: Any) -> str | None:
+    """The socket a Record-Route URI of ours names (``udp:host:port``), or None."""
+    host, port = getattr(uri, "host", None), getattr(uri, "port", None)
+    if not host:
+        return None
+    proto = (getattr(uri, "transport", None) or "udp").lower()
+    if getattr(uri, "secure", False) and proto in ("udp", "tcp"):
+        proto = "tls"
+    port = port or (5061 if proto == "tls" else 5060)
+    return f"{proto}:{format_host(host)}:{port}"

@@ -134,6 +134,8 @@ class Registrar:
                 connection_id=-1 if endpoint.proto == "udp" else id(endpoint) & 0x7FFFFFFF,
                 received=nat[0] if nat else self._received(c.uri, endpoint, addr),
                 cflags=nat[1] if nat else 0,
+                # usrloc: a contact with the nat_bflag is kept alive (location.keepalive)
+                keepalive=1 if nat and nat[1] & (1 << cfg.nat_bflag) else 0,
                 domain=getattr(uri, "host", None) if self.usrloc.use_domain else None,
             )
             if old is None:

@@ -47,7 +47,7 @@ from typing import Any
 
 from kamtool.proxy.acc import ACC, ACC_FAILED, ACC_MISSED
 from kamtool.proxy.auth import Authenticator
-from kamtool.proxy.codec import Codec, ParseFailure
+from kamtool.proxy.codec import Codec, ParseFailure, socket_of_uri
 from kamtool.proxy.config import ProxyConfig
 from kamtool.proxy.dbworker import DatabaseDown, connection_errors, describe
 from kamtool.proxy.dialogs import DLG_STATE_DELETED, DialogTracker, Leg
@@ -58,31 +58,14 @@ from kamtool.proxy.pike import Pike, Verdict
 from kamtool.proxy.registrar import Registrar
 from kamtool.proxy.stats import ReceivedReplies
 from kamtool.proxy.tm import TRYING, ServerTx, Target, TransactionLayer
-from kamtool.proxy.usrloc import LocationStore
+from kamtool.proxy.usrloc import METHOD_BITS, LocationStore
 from kamtool.sip.errors import ParseError
-from kamtool.sip.uri import TelURI, format_host
+from kamtool.sip.uri import TelURI
 
 log = logging.getLogger(__name__)
 
 RECORD_ROUTED = frozenset({"INVITE", "SUBSCRIBE"})
 AUTH_407 = frozenset({"INVITE", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER"})
-# bit numbers of Kamailio's method_type_t, for usrloc's methods column (method filtering)
-METHOD_BITS = {
-    "INVITE": 1,
-    "CANCEL": 2,
-    "ACK": 4,
-    "BYE": 8,
-    "INFO": 16,
-    "REGISTER": 32,
-    "SUBSCRIBE": 64,
-    "NOTIFY": 128,
-    "MESSAGE": 256,
-    "OPTIONS": 512,
-    "PRACK": 1024,
-    "UPDATE": 2048,
-    "REFER": 4096,
-    "PUBLISH": 8192,
-}
 
 
 class Router:
@@ -108,6 +91,7 @@ class Router:
         dispatcher: Any = None,
         accounting: Any = None,
         aliases: Any = None,
+        script: Any = None,
     ) -> None:
         self.config = config
         self.timers = timers
@@ -120,6 +104,9 @@ class Router:
         self.dispatcher = dispatcher  # kamtool.proxy.dispatcher.Dispatcher, or None
         self.dispatch_users = user_pattern(config.dispatch_pattern) if dispatcher else None
         self.aliases = aliases  # dbaliases (alias_db_lookup), or None
+        # a KEMI route script replaces route_request: ``script(router)`` makes its engine
+        # (kamtool.proxy.ksr.engine.ScriptEngine), which routes with this router's parts
+        self.script: Any = script(self) if script is not None else None
         self.db: Any = None  # the DbWorker (see module docstring), or None: DB on the loop
         self.overload: Any = None  # kamtool.proxy.overload.OverloadGuard, or None (off)
         # requests suspended for the database -> cancelled (by a CANCEL) meanwhile
@@ -279,7 +266,10 @@ class Router:
             if counter is not None:
                 counter.value += 1
             try:
-                self.route_request(msg, endpoint, addr)
+                if self.script is not None:
+                    self._script_request(msg, endpoint, addr)
+                else:
+                    self.route_request(msg, endpoint, addr)
             except Exception as exc:
                 self._route_failed(msg, endpoint, addr, exc)
         else:
@@ -289,10 +279,21 @@ class Router:
                 cseq = None  # still a received reply; dropped below
             self.rcv_replies.count(msg.status, cseq.method if cseq else None)
             try:
-                self.route_response(msg, endpoint, addr)
+                if self.script is not None:
+                    self.script.response(msg, endpoint, addr)
+                else:
+                    self.route_response(msg, endpoint, addr)
             except ParseError as exc:
                 self.c_drop_rpl.value += 1
                 log.debug("dropping a malformed reply from %s:%s: %s", addr[0], addr[1], exc)
+
+    def _script_request(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
+        """A request for the route script: a new one is refused while shutting down,
+        else the script's request route (which sheds load with KSR.kamtool.refuse_new)."""
+        if not self.accepting and req.method != "ACK" and not self.codec.to_tag(req):
+            self._sl_reply(req, endpoint, addr, 503, "Shutting Down")
+            return
+        self.script.request(req, endpoint, addr)
 
     def _route_failed(self, msg: Any, endpoint: Any, addr: tuple[str, int], exc: Exception) -> None:
         """Routing ``msg`` raised: a header parsed lazily was bad (its 400), or a bug
@@ -959,7 +960,7 @@ class Router:
         did, target, second = routed
         if second is not None and target is not None and self.transports is not None:
             # a double Record-Route: send from the socket our second entry names
-            lst = self.transports.listen_named(_socket_of_uri(second))
+            lst = self.transports.listen_named(socket_of_uri(second))
             if lst is not None and lst.proto == target.dest[0]:
                 self.transports.force(target.dest, lst)
         dialog = self.dialogs.by_did(did) if did else None
@@ -1110,15 +1111,3 @@ def request_user(uri: Any) -> str | None:
 
 def _socket_str(listen: Any) -> str | None:
     return listen.socket_str if listen is not None else None
-
-
-def _socket_of_uri(uri: Any) -> str | None:
-    """The socket a Record-Route URI of ours names (``udp:host:port``), or None."""
-    host, port = getattr(uri, "host", None), getattr(uri, "port", None)
-    if not host:
-        return None
-    proto = (getattr(uri, "transport", None) or "udp").lower()
-    if getattr(uri, "secure", False) and proto in ("udp", "tcp"):
-        proto = "tls"
-    port = port or (5061 if proto == "tls" else 5060)
-    return f"{proto}:{format_host(host)}:{port}"

@@ -24,7 +24,7 @@ from functools import partial
 from typing import Any
 
 from kamtool.config import redact_url
-from kamtool.errors import DatabaseUnavailable
+from kamtool.errors import ConfigError, DatabaseUnavailable
 from kamtool.proxy.config import ProxyConfig
 from kamtool.proxy.stats import Statistics
 from kamtool.proxy.timers import TimerHeap
@@ -129,6 +129,11 @@ class ProxyServer:
         from kamtool.rpc.methods.dbtables import AddressTable, DomainTable
 
         cfg = self.config
+        script = None
+        if cfg.route:  # first: a broken script stops the start before anything opens
+            from kamtool.proxy.ksr.engine import engine_for
+
+            script = engine_for(cfg.route)
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self.started_at = time.time()
@@ -189,7 +194,8 @@ class ProxyServer:
             htables=self.htables,
             dispatcher=self.dispatcher,
             accounting=self.acc,
-            aliases=AliasLookup(self.database),
+            aliases=(aliases := AliasLookup(self.database)),
+            script=partial(script, aliases=aliases) if script else None,
         )
         self.router.db = self.db
         tls = None
@@ -205,7 +211,10 @@ class ProxyServer:
                 self.stats, max_age=cfg.overload_max_age, retry_after=cfg.overload_retry_after
             )
             sink = self.router.overload.wrap(sink)
-        self.transports = Transports(self.loop, sink, tls=tls)
+        from kamtool.proxy.tcplimits import TcpGuard
+
+        guard = TcpGuard.from_config(cfg, self.stats)  # TCP/TLS limits (issue #12)
+        self.transports = Transports(self.loop, sink, tls=tls, guard=guard)
         from kamtool.proxy.hep import HepAgent
 
         self.hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
@@ -251,11 +260,16 @@ class ProxyServer:
             database=self.database,
             htables=self.htables,
             flood=self.router.pike,
+            tracer=self.hep,  # siptrace.status, siptrace.dest_add / dest_rm
         )
         self._offload_reloads(registry)
-        from kamtool.rpc.methods import siptrace
-
-        siptrace.register(registry, self.hep)
+        if self.router.script is not None:
+            # Kamailio 5.6's app_python3 registers its RPC as app_python.*; app_python3.* too
+            for name in ("app_python.reload", "app_python3.reload"):
+                registry.add(
+                    name, self._reload_route,
+                    "Reload the route script (transactions and dialogs in flight go on).",
+                )  # fmt: skip
         host, port = parse_host_port(cfg.rpc_listen)
         rpc = RpcServer(
             registry,
@@ -274,6 +288,20 @@ class ProxyServer:
         )
         await rpc.start()
         self.rpc = rpc
+
+    def _reload_route(self) -> dict[str, int]:
+        """app_python3.reload: the script loaded again; a broken one is refused (the
+        running script stays) with the error's file:line."""
+        from kamtool.rpc.methods import RpcFault
+
+        engine = self.router.script
+        before = engine.reloads
+        try:
+            engine.reload()
+        except ConfigError as exc:
+            raise RpcFault(500, f"Reload failed: {exc}") from exc
+        log.info("route script %s reloaded", engine.script.path)
+        return {"old": before, "new": engine.reloads}
 
     # the RPC methods that read whole tables: run on the database worker, never on the
     # loop (each builds its new snapshot and swaps it in with one assignment)

@@ -48,6 +48,25 @@ CS_NEW, CS_SYNC, CS_DIRTY = "CS_NEW", "CS_SYNC", "CS_DIRTY"
 ALL_METHODS = 4294967295  # methods NULL in the DB: every method
 
 
+# bit numbers of Kamailio's method_type_t, for usrloc's methods column (method filtering)
+METHOD_BITS = {
+    "INVITE": 1,
+    "CANCEL": 2,
+    "ACK": 4,
+    "BYE": 8,
+    "INFO": 16,
+    "REGISTER": 32,
+    "SUBSCRIBE": 64,
+    "NOTIFY": 128,
+    "MESSAGE": 256,
+    "OPTIONS": 512,
+    "PRACK": 1024,
+    "UPDATE": 2048,
+    "REFER": 4096,
+    "PUBLISH": 8192,
+}
+
+
 @dataclass(slots=True)
 class Binding:
     """One contact of an AoR (Kamailio's ``ucontact``), with the ``location`` columns."""

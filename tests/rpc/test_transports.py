@@ -288,9 +288,9 @@ def test_requests_too_large_for_kamailio_are_refused_before_sending(tmp_path):
 def test_server_of_another_user_may_write_our_reply_endpoints(tmp_path, monkeypatch):
     """A Kamailio running as another user gets write (never read) access to our reply
     FIFO (group, else others) and can reach our datagram socket."""
-    from kamtool.rpc import transports
+    from kamtool.rpc import transport_base
 
-    monkeypatch.setattr(transports, "_peer_is_us", lambda path: False)
+    monkeypatch.setattr(transport_base, "peer_is_us", lambda path: False)
     with FakeFifo(replay(), tmp_path) as srv:
         RpcClient(srv.url, timeout=TIMEOUT).call("core.version")
     assert srv.reply_modes == [0o620]

@@ -128,7 +128,7 @@ def test_siptrace_status_answers_match_kamailio(tmp_path):
     for name, server in (("kamailio", start_kamailio(tmp_path, free_port())),
                          ("kamtool", KamtoolProxy(tmp_path))):  # fmt: skip
         if name == "kamtool":
-            server.extra_toml = "hep_trace_on = false\n"  # Kamailio's trace_on 0
+            server.proxy_toml = "hep_trace_on = false\n"  # Kamailio's trace_on 0
         with server:
             got = []
             for params in calls_:

@@ -61,7 +61,7 @@ def test_proxy_hep_feed_decodes_in_sngrep_and_kamtool_trace(tmp_path, transport)
     need("sipp")
     hep_port, trace_port, uas = free_port(), free_port(), free_port()
     proxy = KamtoolProxy(tmp_path)
-    proxy.extra_toml = (f'hep = "udp:127.0.0.1:{hep_port}"\nhep_capture_id = 77\n'
+    proxy.proxy_toml = (f'hep = "udp:127.0.0.1:{hep_port}"\nhep_capture_id = 77\n'
                         'hep_auth_key = "k3y"\n')  # fmt: skip
     with proxy:
         sngrep = Sngrep(hep_port, tmp_path / "sngrep.pcap")
@@ -98,7 +98,7 @@ def test_proxy_hep_feed_decodes_in_sngrep_and_kamtool_trace(tmp_path, transport)
 def test_siptrace_status_off_stops_the_feed(tmp_path):
     hep_port, trace_port = free_port(), free_port()
     proxy = KamtoolProxy(tmp_path)
-    proxy.extra_toml = f'hep = "udp:127.0.0.1:{hep_port}"\nhep_trace_on = false\n'
+    proxy.proxy_toml = f'hep = "udp:127.0.0.1:{hep_port}"\nhep_trace_on = false\n'
     with proxy:
         assert proxy.rpc("siptrace.status", "check") == "Disabled"
         trace = Trace(tmp_path / "home", "--listen", f"udp:127.0.0.1:{trace_port}",

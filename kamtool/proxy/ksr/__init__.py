@@ -1,0 +1,51 @@
+"""kamtool's KSR API: Kamailio's KEMI functions for Python route scripts.
+
+A script does ``import KSR`` and calls ``KSR.tm.t_relay()``, ``KSR.pv.get("$ru")`` ...
+with Kamailio's names, arguments and return conventions (positive: true/success,
+negative: false/error, 0: stop; the tests of methods and flags return booleans). One
+module object serves every route: the message a call is about is the running route's
+context (:mod:`kamtool.proxy.ksr.context`).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from kamtool.proxy.ksr.namespace import KsrModule, KsrNameError, build_module, install
+
+__all__ = ["KsrNameError", "build", "ensure_installed"]
+
+
+def build() -> KsrModule:
+    """A fresh KSR module object with every function kamtool exports."""
+    from kamtool.proxy.ksr import core, modules, msgops, pv, tm
+
+    subs: dict[str, dict[str, Any]] = {
+        "x": core.x_functions(),
+        "pv": pv.functions(),
+        "kx": pv.kx_functions(),
+        "sl": msgops.sl_functions(),
+        "hdr": msgops.hdr_functions(),
+        "textops": msgops.textops_functions(),
+        "textopsx": msgops.textopsx_functions(),
+        "siputils": msgops.siputils_functions(),
+        "corex": msgops.corex_functions(),
+        "maxfwd": msgops.maxfwd_functions(),
+        "sanity": msgops.sanity_functions(),
+        "tm": tm.tm_functions(),
+        "tmx": tm.tmx_functions(),
+        "rr": tm.rr_functions(),
+        **modules.misc_functions(),
+    }
+    return build_module(core.functions(), subs)
+
+
+def ensure_installed() -> KsrModule:
+    """``sys.modules["KSR"]``: kamtool's module (built once per process)."""
+    ksr = sys.modules.get("KSR")
+    if isinstance(ksr, KsrModule):
+        return ksr
+    ksr = build()
+    install(ksr)
+    return ksr

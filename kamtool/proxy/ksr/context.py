@@ -1,0 +1,176 @@
+"""The message a route is running for, and how a route waits for the database.
+
+A KEMI script is plain synchronous Python (``if KSR.auth_db.auth_check(...) < 0: ...``)
+while the proxy is one event loop. Each request route runs in its own greenlet: a KSR
+function that needs the database (:func:`wait_db`) hands the job to the database worker
+and switches back to the loop; when the answer comes, the loop switches into the
+greenlet again and the script goes on where it stopped. Nothing blocks the loop, and the
+script reads top to bottom. Routes run outside such a greenlet (reply, failure and
+branch routes, which the transaction layer calls and needs an answer from at once) run
+a database job inline instead.
+
+:data:`state` holds the context of the route running now: the KSR functions read it, so
+their signatures stay Kamailio's (no ``msg`` argument to pass around).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from greenlet import greenlet
+
+# route kinds (Kamailio's route types the tm/tmx functions look at)
+REQUEST, REPLY, ONREPLY, FAILURE, BRANCH = "request", "reply", "onreply", "failure", "branch"
+
+
+@dataclass(eq=False, slots=True)
+class MsgContext:
+    """What a route sees of one SIP message (Kamailio's ``sip_msg_t`` plus the route's
+    state): the message, where it came from, flags, ``$du``, the targets ``lookup()`` or
+    ``ds_select_dst()`` found, the transaction once there is one, and the tm routes armed."""
+
+    engine: Any  # kamtool.proxy.ksr.engine.ScriptEngine
+    msg: Any  # Request or Response
+    endpoint: Any
+    addr: tuple[str, int]
+    kind: str = REQUEST
+    flags: int = 0  # setflag(): bits 1 << n, given to the transaction (acc flags)
+    bflags: int = 0  # setbflag(): branch flags (saved with a contact: cflags)
+    dst_uri: str | None = None  # $du
+    targets: list[Any] | None = None  # q-groups of Targets from lookup()/ds_select_dst()
+    stx: Any = None  # the server transaction (t_newtran, t_relay)
+    replied: bool = False  # a final reply was sent by the route
+    drop: bool = False  # set_drop()/drop(): do not send
+    record_route: bool = False  # record_route() asked for; added by t_relay
+    rr_params: str = ""  # add_rr_param()
+    loose: Any = None  # loose_route()'s result (did, target, second) for t_relay
+    dialog: bool = False  # dlg_manage(): track the INVITE as a dialog
+    profiles: list[Any] = field(default_factory=list)  # set_dlg_profile()
+    on_branch: str | None = None  # t_on_branch()
+    on_reply: str | None = None  # t_on_reply()
+    on_failure: str | None = None  # t_on_failure()
+    fr_timer: float | None = None  # t_set_fr()
+    fr_inv_timer: float | None = None
+    branch_idx: int = 0  # $T_branch_idx
+    reply: Any = None  # failure/onreply routes: the reply the route is about
+    reply_code: int = 0  # $T_reply_code (408 for a timeout without reply)
+    route_params: dict[str, Any] = field(default_factory=dict)  # of our Route (loose_route)
+    new_targets: list[Any] | None = None  # t_relay() in a failure route
+    nated: bool = False  # nat_uac_test() was true (fix_nated_register applies)
+    fix_register: bool = False  # fix_nated_register() asked for
+    auth_user: str | None = None  # the user auth_check() accepted
+    ds: list[Any] | None = None  # dispatcher destinations not tried yet (ds_next_dst)
+    ds_current: Any = None  # the destination in use (ds_mark_dst)
+    vars: dict[str, Any] = field(default_factory=dict)  # $var(...)
+    avps: dict[str, Any] = field(default_factory=dict)  # $avp(...)
+    pkey: Any = None  # this request's key while t_precheck_trans marks it
+    early_trying: bool = False  # an INVITE that waits for the database gets 100 first
+    cancelled: bool = False  # a CANCEL came while the route waited for the database
+    forwarded: bool = False  # relayed (statefully or not)
+    failed_branch: Any = None  # the branch a failure route runs for
+    _match: Any = None
+    _matched: bool = False
+
+    @property
+    def router(self) -> Any:
+        return self.engine.router
+
+    @property
+    def is_request(self) -> bool:
+        return self.msg.is_request
+
+    def match(self) -> Any:
+        """tm's look-up of this request, once (a retransmission is answered here): the
+        ``RequestReceived`` of a new request, or None when tm absorbed it."""
+        if not self._matched:
+            self._matched = True
+            self._match = self.router.tm.match_request(self.msg, self.endpoint, self.addr)
+        return self._match
+
+
+class RouteExit(SystemExit):
+    """``KSR.x.exit()`` (and ``sys.exit()`` in a route): the route stops here. A
+    SystemExit, as app_python3 raises it, so a script's ``except Exception`` does not
+    swallow it; the engine catches it."""
+
+
+class _State:
+    """The context of the route running now (None between routes)."""
+
+    __slots__ = ("ctx",)
+
+    def __init__(self) -> None:
+        self.ctx: MsgContext | None = None
+
+
+state = _State()
+
+
+DONE = object()  # what a route greenlet switches back with when its route has ended
+
+
+class RouteGreenlet(greenlet):
+    """A greenlet that runs request routes, one after the other (:func:`wait_db` switches
+    out of these only). Reused: making a greenlet costs about ten times a switch."""
+
+    def __init__(self) -> None:
+        super().__init__(self._serve)
+
+    @staticmethod
+    def _serve(job: tuple[Any, MsgContext]) -> None:
+        while True:
+            fn, ctx = job
+            fn(ctx)
+            job = greenlet.getcurrent().parent.switch(DONE)
+
+
+def current() -> MsgContext:
+    """The context of the running route; a KSR call outside a route is an error."""
+    ctx = state.ctx
+    if ctx is None:
+        raise RuntimeError("KSR functions can only be used while a route runs")
+    return ctx
+
+
+def enter(g: greenlet, ctx: MsgContext, value: Any = None) -> Any:
+    """Switch into ``g`` with ``ctx`` as the current context; back here when it ends or
+    waits."""
+    prev = state.ctx
+    state.ctx = ctx
+    try:
+        return g.switch(value)
+    finally:
+        state.ctx = prev
+
+
+def wait_db(job: Any) -> Any:
+    """Run ``job()`` on the database worker and return its result (raise its error),
+    without blocking the event loop when called from a request route's greenlet."""
+    g = greenlet.getcurrent()
+    ctx = state.ctx
+    worker = ctx.router.db if ctx is not None else None
+    if not isinstance(g, RouteGreenlet) or worker is None:
+        return job()  # outside a request route (or no worker): inline
+    engine = ctx.engine
+    engine.suspended(ctx, True)
+    if ctx.early_trying and ctx.msg.method == "INVITE" and not ctx.replied:
+        # RFC 3261 16.2 / 17.2.1: a stateful proxy answers an INVITE with 100 within
+        # 200 ms, so the caller stops retransmitting; the database may take longer
+        # (Kamailio blocks its worker instead and sends the 100 only in t_relay)
+        ctx.router._trying(ctx.msg, ctx.endpoint, ctx.addr)
+
+    def done(result: Any, error: BaseException | None) -> None:
+        engine.resume(g, ctx, (result, error))
+
+    worker.submit(job, done)
+    assert g.parent is not None
+    result, error = g.parent.switch()
+    engine.suspended(ctx, False)
+    if ctx.cancelled:  # CANCELled while it waited: 487, and the route ends here
+        ctx.router._stateful_reply(ctx.msg, ctx.endpoint, ctx.addr, 487, "Request Terminated")
+        ctx.replied = True
+        raise RouteExit()
+    if error is not None:
+        raise error
+    return result

@@ -1,0 +1,248 @@
+"""The KSR modules that read and change the message in hand: ``sl``, ``hdr``,
+``textops``/``textopsx``, ``siputils``, ``corex``, ``maxfwd``, ``sanity``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kamtool.proxy.codec import ParseFailure
+from kamtool.proxy.ksr.context import MsgContext, current
+from kamtool.proxy.ksr.pv import _ruser, _try
+from kamtool.sip.errors import ParseError
+
+# ------------------------------------------------------------------ sl
+
+
+def reply(ctx: MsgContext, code: int, reason: str, headers: Any = None, *, error: bool = False,
+          stateful: bool = False) -> int:  # fmt: skip
+    """Answer the request in hand: statelessly, or on its transaction (``stateful`` and
+    one exists). Never an ACK (nothing answers an ACK)."""
+    msg = ctx.msg
+    if not msg.is_request or msg.method == "ACK":
+        return -1
+    router = ctx.router
+    code = int(code)
+    if stateful and ctx.stx is not None:
+        router.tm.local_reply(ctx.stx, code, str(reason), headers)
+    else:
+        router._sl_reply(msg, ctx.endpoint, ctx.addr, code, str(reason), headers, error=error)
+    if code >= 200:
+        ctx.replied = True
+    return 1
+
+
+def sl_send_reply(code: int, reason: str) -> int:
+    return reply(current(), code, reason)
+
+
+def send_reply(code: int, reason: str) -> int:
+    """Statefully when the request has a transaction (t_newtran), else stateless."""
+    return reply(current(), code, reason, stateful=True)
+
+
+def sl_reply_error() -> int:
+    """The answer to an error of ours: 500 (unless the route already answered)."""
+    ctx = current()
+    if ctx.replied:
+        return 1
+    return reply(ctx, 500, "Server Internal Error", error=True, stateful=True)
+
+
+def sl_functions() -> dict[str, Any]:
+    return dict(sl_send_reply=sl_send_reply, send_reply=send_reply,
+                sl_reply_error=sl_reply_error,
+                send_reply_error=sl_reply_error)  # fmt: skip
+
+
+# ------------------------------------------------------------------ hdr
+
+
+def _parse_line(line: str) -> tuple[str, str]:
+    name, sep, value = str(line).partition(":")
+    if not sep or not name.strip():
+        raise ValueError(f"hdr.append: {line!r} is not a header line (Name: value\\r\\n)")
+    return name.strip(), value.strip()
+
+
+def hdr_append(line: str) -> int:
+    """Add a whole header line (``"P-Hint: outbound\\r\\n"``) after the others."""
+    name, value = _parse_line(line)
+    current().msg.headers.add(name, value)
+    return 1
+
+
+def hdr_insert(line: str) -> int:
+    """Add a whole header line before the others."""
+    name, value = _parse_line(line)
+    current().msg.headers.prepend(name, value)
+    return 1
+
+
+def hdr_remove(name: str) -> int:
+    n = current().msg.headers.remove(str(name))
+    return 1 if n else -1
+
+
+def hdr_is_present(name: str) -> int:
+    return 1 if str(name) in current().msg.headers else -1
+
+
+def hdr_get(name: str) -> Any:
+    return current().msg.headers.get(str(name))
+
+
+def hdr_functions() -> dict[str, Any]:
+    return dict(append=hdr_append, insert=hdr_insert, remove=hdr_remove,
+                is_present=hdr_is_present, get=hdr_get, append_to_reply=hdr_append,
+                rmappend=lambda rm, line: (hdr_remove(rm), hdr_append(line))[1])  # fmt: skip
+
+
+# ------------------------------------------------------------------ textops
+
+
+def _message_text(ctx: MsgContext) -> str:
+    return ctx.msg.to_bytes().decode("utf-8", "replace")
+
+
+def search(regex: str) -> int:
+    return 1 if re.search(str(regex), _message_text(current())) else -1
+
+
+def search_body(regex: str) -> int:
+    body = current().msg.body or b""
+    return 1 if re.search(str(regex), body.decode("utf-8", "replace")) else -1
+
+
+def is_present_hf(name: str) -> int:
+    return hdr_is_present(name)
+
+
+def has_body() -> int:
+    return 1 if current().msg.body else -1
+
+
+def textops_functions() -> dict[str, Any]:
+    return dict(search=search, search_body=search_body, is_present_hf=is_present_hf,
+                append_hf=hdr_append, remove_hf=hdr_remove, has_body=has_body,
+                insert_hf=hdr_insert)  # fmt: skip
+
+
+def textopsx_functions() -> dict[str, Any]:
+    return dict(remove_hf_value=hdr_remove, msg_apply_changes=lambda: 1)
+
+
+# ------------------------------------------------------------------ siputils
+
+
+def has_totag() -> int:
+    return 1 if _try(lambda: current().msg.to_tag) else -1
+
+
+def is_first_hop() -> int:
+    msg = current().msg
+    vias = _try(lambda: msg.vias) or []
+    if msg.is_request:
+        return 1 if len(vias) <= 1 else -1
+    return 1 if len(vias) <= 2 else -1
+
+
+def is_request() -> int:
+    return 1 if current().msg.is_request else -1
+
+
+def is_reply() -> int:
+    return -1 if current().msg.is_request else 1
+
+
+def is_e164(number: str) -> int:
+    return 1 if re.fullmatch(r"\+[1-9][0-9]{1,14}", str(number)) else -1
+
+
+def is_uri_user_e164(uri: str) -> int:
+    m = re.match(r"(?:sips?|tel):([^@;]+)", str(uri))
+    return is_e164(m.group(1)) if m else -1
+
+
+def uri_param(name: str) -> int:
+    uri = _try(lambda: current().msg.uri)
+    params = getattr(uri, "params", {}) or {}
+    return 1 if str(name) in params else -1
+
+
+def uri_param_value(name: str, value: str) -> int:
+    uri = _try(lambda: current().msg.uri)
+    params = getattr(uri, "params", {}) or {}
+    return 1 if params.get(str(name)) == str(value) else -1
+
+
+def siputils_functions() -> dict[str, Any]:
+    return dict(has_totag=has_totag, is_first_hop=is_first_hop, is_request=is_request,
+                is_reply=is_reply, is_e164=is_e164, is_uri_user_e164=is_uri_user_e164,
+                uri_param=uri_param, uri_param_value=uri_param_value)  # fmt: skip
+
+
+# ------------------------------------------------------------------ corex
+
+
+def has_ruri_user() -> int:
+    ctx = current()
+    return 1 if ctx.msg.is_request and _ruser(ctx) else -1
+
+
+def has_user_agent() -> int:
+    return 1 if "user-agent" in current().msg.headers else -1
+
+
+def corex_functions() -> dict[str, Any]:
+    return dict(has_ruri_user=has_ruri_user, has_user_agent=has_user_agent)
+
+
+# ------------------------------------------------------------------ maxfwd, sanity
+
+
+def process_maxfwd(limit: int) -> int:
+    """-1 when Max-Forwards is 0 (the route answers 483); a request without one gets
+    ``limit`` on the way out. (The decrement happens as the request is forwarded.)"""
+    msg = current().msg
+    mf = msg.max_forwards
+    if mf is None:
+        msg.headers.add("Max-Forwards", str(int(limit) + 1))  # forward() takes one off
+        return 2
+    return -1 if mf <= 0 else 1
+
+
+def is_maxfwd_lt(limit: int) -> int:
+    mf = current().msg.max_forwards
+    return 1 if mf is not None and mf < int(limit) else -1
+
+
+def sanity_check(msg_checks: int = 0, uri_checks: int = 0) -> int:
+    """The checks a proxy makes before forwarding; a request that fails them is answered
+    (400 with the reason, 416, 420) as Kamailio's sanity does, and gets -1."""
+    ctx = current()
+    if not ctx.msg.is_request:
+        return 1
+    try:
+        ctx.router.codec.sanity(ctx.msg)
+        if int(msg_checks) & 1024:  # SANITY_PARSE_URIS: R-URI, From and To parse
+            msg = ctx.msg
+            _ = msg.uri, msg.from_, msg.to
+    except ParseFailure as exc:
+        ctx.router.c_err_req.value += 1
+        reply(ctx, exc.status, exc.reason, exc.headers)
+        return -1
+    except ParseError as exc:
+        ctx.router.c_err_req.value += 1
+        failure = ParseFailure(exc)
+        reply(ctx, failure.status, failure.reason, failure.headers)
+        return -1
+    return 1
+
+
+def sanity_functions() -> dict[str, Any]:
+    return dict(sanity_check=sanity_check, sanity_check_defaults=lambda: sanity_check())
+
+
+def maxfwd_functions() -> dict[str, Any]:
+    return dict(process_maxfwd=process_maxfwd, is_maxfwd_lt=is_maxfwd_lt)

@@ -1,0 +1,364 @@
+"""``KSR.tm``, ``KSR.tmx`` and ``KSR.rr``: transactions, relaying and record-routing.
+
+``t_relay()`` forwards the request in hand statefully: to ``$du`` when set, else to the
+R-URI, or to every binding ``registrar.lookup()`` found (q-groups in series); in a failure
+route it adds the new branch to the transaction. The transaction gets the route's flags
+(acc), the tm routes armed with ``t_on_branch``/``t_on_reply``/``t_on_failure``, a
+Record-Route when ``rr.record_route()`` was called, and a dialog after ``dlg_manage()``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kamtool.proxy.codec import dest_of_uri, socket_of_uri
+from kamtool.proxy.dialogs import DLG_STATE_DELETED, Leg
+from kamtool.proxy.ksr.context import BRANCH, FAILURE, ONREPLY, REPLY, MsgContext, current
+from kamtool.proxy.ksr.pv import _try
+from kamtool.proxy.tm import Target
+from kamtool.sip.errors import ParseError
+from kamtool.sip.uri import parse_uri
+
+log = logging.getLogger("kamtool.route")
+
+# ------------------------------------------------------------------ transactions
+
+
+def t_newtran() -> int:
+    """The request's server transaction: 1 (made or there), 0 when the request is a
+    retransmission tm has answered."""
+    ctx = current()
+    if ctx.stx is not None:
+        return 1
+    if ctx.match() is None:
+        return 0
+    r = ctx.router
+    msg = ctx.msg
+    ctx.stx = r.tm.new_server(
+        msg, ctx.endpoint, ctx.addr, r.codec.reply_address(msg, ctx.endpoint, ctx.addr)
+    )
+    return 1
+
+
+def t_check_trans() -> int:
+    """CANCEL: 1 when its INVITE transaction is known, else -1. Other requests: 0 for
+    a retransmission (answered with the last reply) or the ACK of a negative reply
+    (absorbed), 1 when the request already has a transaction, else -1."""
+    ctx = current()
+    if ctx.kind != "request":
+        return 1 if ctx.stx is not None else -1
+    m = ctx.match()
+    if ctx.msg.method == "CANCEL":
+        if m is None:
+            return 0
+        cancels = getattr(m, "cancels", None)
+        stx = ctx.router.tm.lookup(cancels) if cancels is not None else None
+        return 1 if stx is not None else -1
+    if m is None:
+        if ctx.msg.method == "ACK":  # of a negative reply of ours: absorbed
+            ctx.router.sl_acks.value += 1
+        return 0
+    return 1 if ctx.stx is not None else -1
+
+
+def t_reply(code: int, reason: str) -> int:
+    """A stateful reply (the transaction is made first when there is none)."""
+    ctx = current()
+    from kamtool.proxy.ksr.msgops import reply
+
+    if ctx.kind == FAILURE:
+        return reply(ctx, code, reason, stateful=True)
+    rc = t_newtran()
+    if rc <= 0:
+        return rc
+    return reply(ctx, code, reason, stateful=True)
+
+
+def _target(ctx: MsgContext) -> Target | None:
+    """Where a single-branch relay goes: ``$du``, else the R-URI."""
+    text = ctx.dst_uri or ctx.msg.uri_text
+    try:
+        dest = dest_of_uri(parse_uri(text))
+    except ParseError:
+        return None
+    return Target(ctx.msg.uri_text, dest) if dest is not None else None
+
+
+def _forward_stateless(ctx: MsgContext) -> int:
+    """An ACK (of a 2xx) goes on statelessly, as tm does with it."""
+    r = ctx.router
+    target = _target(ctx)
+    if target is None:
+        return -1
+    local = r.local_socket(target.dest)
+    branch = r.codec.stateless_branch(ctx.msg)
+    out = r.codec.forward(ctx.msg, target, branch, local, r.config.max_forwards, keep_uri=True)
+    r.c_fwd_req.value += 1
+    ctx.forwarded = True
+    r.send_to(target.dest, out.to_bytes())
+    return 1
+
+
+def _relay_cancel(ctx: MsgContext) -> int:
+    r = ctx.router
+    m = ctx.match()
+    if m is None:
+        return 0
+    cancels = getattr(m, "cancels", None)
+    stx = r.tm.lookup(cancels) if cancels is not None else None
+    if stx is None:
+        return -1
+    r._sl_reply(ctx.msg, ctx.endpoint, ctx.addr, 200, "canceling")
+    ctx.replied = True
+    r.tm.cancel(stx)
+    return 1
+
+
+def t_relay() -> int:
+    """Forward the request statefully (see module docstring): 1 on success, 0 when it
+    was a retransmission tm answered, -1 when it cannot be forwarded."""
+    ctx = current()
+    if ctx.kind == FAILURE:
+        target = _target(ctx)
+        if target is None:
+            return -1
+        ctx.new_targets = (ctx.new_targets or []) + [target]
+        return 1
+    msg = ctx.msg
+    method = msg.method
+    if method == "CANCEL":
+        return _relay_cancel(ctx)
+    if method == "ACK":
+        if _try(lambda: msg.to_tag):
+            _in_dialog(ctx)
+        return _forward_stateless(ctx)
+    groups = ctx.targets
+    if not groups:
+        target = _target(ctx)
+        if target is None:
+            return -1
+        groups = [[target]]
+    rc = t_newtran()
+    if rc <= 0:
+        return rc
+    _arm(ctx, ctx.stx)
+    r = ctx.router
+    r.c_fwd_req.value += 1
+    ctx.forwarded = True
+    r.tm.relay(ctx.stx, groups)
+    return 1
+
+
+def _arm(ctx: MsgContext, stx: Any) -> None:
+    """Give the transaction what the route set up: flags, routes, dialog, Record-Route."""
+    r = ctx.router
+    engine = ctx.engine
+    msg = ctx.msg
+    stx.flags |= ctx.flags
+    in_dialog = bool(_try(lambda: msg.to_tag))
+    if in_dialog:
+        _in_dialog(ctx)
+    dialog = None
+    if ctx.dialog and msg.method == "INVITE" and not in_dialog:
+        codec = r.codec
+        dialog = r.dialogs.create(
+            codec.call_id(msg), str(codec.from_uri(msg)), str(codec.to_uri(msg)),
+            Leg(tag=codec.from_tag(msg), contact=codec.first_contact_uri(msg),
+                cseq=str(codec.cseq_num(msg)), route_set=None,
+                socket=ctx.endpoint.listen.socket_str,
+                addr=(ctx.endpoint.proto, *stx.reply_addr)),
+            ctx.profiles or [],
+        )  # fmt: skip
+        stx.ctx = dialog
+    if ctx.record_route and not in_dialog:
+        local = ctx.endpoint.listen
+        rr = r.codec.record_route(local, msg.from_tag, dialog.did if dialog else None)
+        msg.prepend_record_route(rr[:-1] + ctx.rr_params + ">" if ctx.rr_params else rr)
+    stx.build = engine.branch_builder(ctx, in_dialog)
+    on_response = r._dialog_response if dialog is not None else None
+    if ctx.on_reply:
+        on_response = engine.onreply_hook(ctx.on_reply, on_response, ctx)
+    stx.on_response = on_response
+    if dialog is not None:
+        stx.on_final = r._dialog_final
+    if ctx.on_failure:
+        stx.on_failure = engine.failure_hook(ctx.on_failure, ctx)
+
+
+def _in_dialog(ctx: MsgContext) -> None:
+    """What the dialog module and rr do for a request inside a dialog of ours: the
+    dialog's state (ACK, BYE, CSeq), and the socket our second Route names."""
+    r = ctx.router
+    msg = ctx.msg
+    did, target, second = ctx.loose or (None, None, None)
+    if second is not None and target is not None and r.transports is not None:
+        lst = r.transports.listen_named(socket_of_uri(second))
+        if lst is not None and lst.proto == target.dest[0]:
+            r.transports.force(target.dest, lst)
+    dialog = r.dialogs.by_did(did) if did else None
+    if dialog is None:
+        codec = r.codec
+        dialog = r.dialogs.find(codec.call_id(msg), codec.from_tag(msg), codec.to_tag(msg))
+    if dialog is None:
+        return
+    if msg.method == "ACK":
+        r.dialogs.acked(dialog)
+    elif msg.method == "BYE":
+        r.dialogs.bye(dialog)
+    elif dialog.state != DLG_STATE_DELETED:
+        r._update_cseq(dialog, msg)
+
+
+def t_on_branch(name: str) -> int:
+    current().on_branch = str(name)
+    return 1
+
+
+def t_on_reply(name: str) -> int:
+    current().on_reply = str(name)
+    return 1
+
+
+def t_on_failure(name: str) -> int:
+    current().on_failure = str(name)
+    return 1
+
+
+def t_is_set(target: str) -> int:
+    ctx = current()
+    value = {"branch_route": ctx.on_branch, "onreply_route": ctx.on_reply,
+             "failure_route": ctx.on_failure}.get(str(target))  # fmt: skip
+    return 1 if value else -1
+
+
+def t_is_canceled() -> int:
+    stx = current().stx
+    return 1 if stx is not None and stx.canceled else -1
+
+
+def t_is_expired() -> int:
+    return -1
+
+
+def t_set_fr(fr_inv_ms: int, fr_ms: int = 0) -> int:
+    """Recorded only: kamtool's transaction timers are the proxy's fr_timer and
+    fr_inv_timer (per-transaction timers are not supported yet)."""
+    ctx = current()
+    ctx.fr_inv_timer = int(fr_inv_ms) / 1000 if fr_inv_ms else None
+    ctx.fr_timer = int(fr_ms) / 1000 if fr_ms else None
+    return 1
+
+
+def t_branch_timeout() -> int:
+    """In a failure route: 1 when the branch it runs for timed out."""
+    branch = current().failed_branch
+    return 1 if branch is not None and branch.final is None else -1
+
+
+def t_branch_replied() -> int:
+    """In a failure route: 1 when the branch it runs for got any reply."""
+    branch = current().failed_branch
+    return 1 if branch is not None and branch.replied else -1
+
+
+def t_check_status(regex: str) -> int:
+    import re
+
+    ctx = current()
+    code = ctx.reply_code if ctx.kind == FAILURE else getattr(ctx.msg, "status", 0)
+    return 1 if code and re.match(str(regex), str(code)) else -1
+
+
+def tm_functions() -> dict[str, Any]:
+    return dict(t_relay=t_relay, t_newtran=t_newtran, t_check_trans=t_check_trans,
+                t_reply=t_reply, t_send_reply=t_reply, t_on_branch=t_on_branch,
+                t_on_reply=t_on_reply, t_on_failure=t_on_failure, t_is_set=t_is_set,
+                t_is_canceled=t_is_canceled, t_is_expired=t_is_expired, t_set_fr=t_set_fr,
+                t_branch_timeout=t_branch_timeout, t_branch_replied=t_branch_replied,
+                t_check_status=t_check_status)  # fmt: skip
+
+
+# ------------------------------------------------------------------ tmx
+
+
+def t_precheck_trans() -> int:
+    """1 when another copy of this request is being routed right now (its route waits
+    for the database): the caller retransmitted; -1 otherwise (this copy is marked)."""
+    ctx = current()
+    return 1 if ctx.engine.precheck(ctx) else -1
+
+
+def tmx_functions() -> dict[str, Any]:
+    return dict(
+        t_precheck_trans=t_precheck_trans,
+        t_is_branch_route=lambda: 1 if current().kind == BRANCH else -1,
+        t_is_failure_route=lambda: 1 if current().kind == FAILURE else -1,
+        t_is_reply_route=lambda: 1 if current().kind in (REPLY, ONREPLY) else -1,
+        t_is_request_route=lambda: 1 if current().kind == "request" else -1,
+    )
+
+
+# ------------------------------------------------------------------ rr
+
+
+def record_route() -> int:
+    """Record-Route on the request (added as it is relayed, with its dialog's did)."""
+    current().record_route = True
+    return 1
+
+
+def record_route_params(params: str) -> int:
+    add_rr_param(params)
+    return record_route()
+
+
+def add_rr_param(param: str) -> int:
+    ctx = current()
+    text = str(param)
+    ctx.rr_params += text if text.startswith(";") else ";" + text
+    return 1
+
+
+def loose_route() -> int:
+    """Kamailio's loose_route(): -1 without a Route; else our Route entries are taken
+    off, ``$du`` names the next Route when one is left, and 1."""
+    ctx = current()
+    r = ctx.router
+    msg = ctx.msg
+    top = _try(lambda: msg.routes)
+    if not top:
+        return -1
+    params = dict(getattr(top[0].uri, "params", {}) or {}) if r.is_myself(top[0].uri) else {}
+    routed = r.codec.loose_route(msg, r.is_myself)
+    if routed is None:
+        return -1
+    ctx.loose = routed
+    ctx.route_params = params
+    rest = msg.routes
+    ctx.dst_uri = str(rest[0].uri) if rest else None
+    return 1
+
+
+def check_route_param(param: str) -> int:
+    name, _, value = str(param).lstrip(";").partition("=")
+    params = current().route_params
+    if name not in params:
+        return -1
+    return 1 if not value or params[name] == value else -1
+
+
+def is_direction(direction: str) -> int:
+    ctx = current()
+    ftag = ctx.route_params.get("ftag")
+    if ftag is None:
+        return -1
+    downstream = ftag == _try(lambda: ctx.msg.from_tag)
+    return 1 if downstream == (str(direction) == "downstream") else -1
+
+
+def rr_functions() -> dict[str, Any]:
+    return dict(record_route=record_route, record_route_params=record_route_params,
+                add_rr_param=add_rr_param, loose_route=loose_route,
+                check_route_param=check_route_param, is_direction=is_direction,
+                remove_record_route=lambda: 1)  # fmt: skip

@@ -1,0 +1,281 @@
+"""kamtool's default route: the reference ``kamailio-interop.cfg`` as a KEMI script.
+
+It reads top to bottom like the cfg's ``request_route`` (REQINIT, NATDETECT, CANCEL and
+retransmissions, WITHINDLG, AUTH, REGISTRAR, DISPATCH, LOCATION, RELAY, the failure
+route of DISPATCH and the NAT reply route), in the KSR API any user script has. Where
+kamtool does more than the cfg it says so: NAT handling as the stock kamailio.cfg's
+WITH_NAT, call limits on the dialog profiles, sips: only to sips: contacts, 500 when
+the database fails, and an INVITE that waits for the database gets 100 Trying (and 487
+when CANCELled meanwhile). Those use ``KSR.kamtool`` (kamtool's own functions), which
+also reads the ``[proxy]`` settings.
+
+Run it as any script (``kamtool serve --route``) to start a policy of your own from it.
+"""
+
+import KSR
+
+EXIT = -255  # the scripts' convention: the route block ended the processing
+
+FLT_ACC = 1
+FLT_ACCMISSED = 2
+FLT_ACCFAILED = 3
+FLT_NATS = 5
+FLB_NATB = 6
+FLB_NATSIPPING = 7
+
+TRYING = "trying -- your call is important to us"  # Kamailio tm's 100 text
+
+
+def ksr_request_route():
+    if reqinit_flood() == EXIT:
+        return 1
+    natdetect()
+    if reqinit() == EXIT:
+        return 1
+    if KSR.is_CANCEL():
+        if KSR.tm.t_check_trans() > 0:
+            relay()
+        elif KSR.kamtool.cancel_waiting() > 0:
+            KSR.sl.sl_send_reply(200, "canceling")
+        else:
+            KSR.sl.sl_send_reply(481, "Call/Transaction Does Not Exist")
+        return 1
+    if not KSR.is_ACK():
+        if KSR.tmx.t_precheck_trans() > 0:
+            # the first copy still waits for the database
+            if KSR.is_INVITE():
+                KSR.sl.sl_send_reply(100, TRYING)
+            return 1
+        if KSR.tm.t_check_trans() == 0:
+            return 1  # a retransmission: tm sent its reply again
+    if KSR.kamtool.refuse_new() > 0:
+        return 1  # overloaded: 503 (kamtool's overload protection, [proxy] overload)
+    if withindlg() == EXIT:
+        return 1
+    if KSR.is_ACK():
+        return 1  # no transaction and no dialog of ours: dropped
+    KSR.hdr.remove("Route")
+    if KSR.is_method_in("IS"):
+        KSR.rr.record_route()
+    if KSR.is_INVITE():
+        KSR.setflag(FLT_ACC)
+        KSR.kamtool.early_trying()
+    if auth() == EXIT:
+        return 1
+    if registrar() == EXIT:
+        return 1
+    if KSR.corex.has_ruri_user() < 0:
+        KSR.sl.sl_send_reply(484, "Address Incomplete")
+        return 1
+    if dispatch() == EXIT:
+        return 1
+    location()
+    return 1
+
+
+def reqinit_flood():
+    """route[REQINIT], flood part: banned sources and pike."""
+    if not KSR.pv.is_null("$sht(ipban=>$si)"):
+        KSR.dbg("request from banned ip " + KSR.pv.get("$si") + " dropped\n")
+        return EXIT
+    rc = KSR.pike.pike_check_req()
+    if rc < 0:
+        if rc == -2:  # the request that made the source hot: one line per block
+            source = KSR.pv.get("$si") + ":" + str(KSR.pv.get("$sp"))
+            what = KSR.pv.get("$rm") + " from " + KSR.pv.gete("$fu")
+            KSR.warn("pike blocking " + what + " (IP:" + source + ")\n")
+        KSR.pv.seti("$sht(ipban=>$si)", 1)
+        return EXIT
+    return 1
+
+
+def natdetect():
+    """NATDETECT (kamailio.cfg WITH_NAT): force rport, the source as the contact of a
+    NATed REGISTER, an alias on other requests straight from the UA."""
+    if not KSR.kamtool.setting("nat"):
+        return 1
+    if KSR.nathelper.nat_uac_test(KSR.kamtool.setting("nat_uac_test")) > 0:
+        KSR.force_rport()
+        if KSR.is_REGISTER():
+            KSR.nathelper.fix_nated_register()
+        elif KSR.siputils.is_first_hop() > 0:
+            KSR.nathelper.set_contact_alias()
+        KSR.setflag(FLT_NATS)
+    return 1
+
+
+def reqinit():
+    """route[REQINIT], the rest: Max-Forwards, OPTIONS keepalive, sanity."""
+    if KSR.maxfwd.process_maxfwd(KSR.kamtool.setting("max_forwards")) < 0:
+        KSR.sl.sl_send_reply(483, "Too Many Hops")
+        return EXIT
+    if KSR.is_OPTIONS() and KSR.is_myself_ruri() and KSR.corex.has_ruri_user() < 0:
+        KSR.sl.sl_send_reply(200, "Keepalive")
+        return EXIT
+    if KSR.sanity.sanity_check(17895, 7) < 0:
+        return EXIT  # answered with the reason
+    return 1
+
+
+def relay():
+    """route[RELAY]."""
+    if KSR.tm.t_relay() < 0:
+        KSR.sl.sl_reply_error()
+    return EXIT
+
+
+def withindlg():
+    """route[WITHINDLG]: loose routing on our Record-Route, else 404 Not here."""
+    if KSR.siputils.has_totag() < 0:
+        return 1
+    if KSR.rr.loose_route() > 0:
+        if not KSR.isdsturiset() and KSR.nathelper.handle_ruri_alias() > 0:
+            KSR.setbflag(FLB_NATB)  # DLGURI: the R-URI's alias is the next hop
+        if KSR.is_BYE():
+            KSR.setflag(FLT_ACC)
+            KSR.setflag(FLT_ACCFAILED)
+        nat_replies()
+        if KSR.tm.t_relay() < 0:
+            KSR.sl.sl_send_reply(404, "Not here")
+        return EXIT
+    if KSR.is_ACK():
+        if KSR.tm.t_check_trans() > 0:
+            relay()
+        return EXIT
+    KSR.sl.sl_send_reply(404, "Not here")
+    return EXIT
+
+
+def auth():
+    """route[AUTH]: trusted sources, digest (401/407; 403 for another user's
+    credentials), no open relay."""
+    if not KSR.kamtool.setting("auth"):
+        return 1
+    trusted = KSR.kamtool.setting("trusted_group")
+    if not KSR.is_REGISTER() and KSR.permissions.allow_source_address(trusted) > 0:
+        return 1
+    from_local = KSR.is_myself_furi() or KSR.domain.is_from_local() > 0
+    if KSR.is_REGISTER() or from_local:
+        realm = KSR.pv.get("$fd") or KSR.kamtool.setting("domain") or KSR.pv.get("$si")
+        rc = KSR.auth_db.auth_check(realm, "subscriber", 1)
+        if rc == -8:
+            KSR.sl.sl_send_reply(403, "Forbidden")
+            return EXIT
+        if rc == -1:  # the database failed: 500 (the cfg would challenge again)
+            KSR.sl.sl_reply_error()
+            return EXIT
+        if rc < 0:
+            KSR.auth.auth_challenge(realm, 0)
+            return EXIT
+        if not KSR.is_method_in("R"):
+            KSR.auth.consume_credentials()
+    if not from_local and not (KSR.is_myself_ruri() or KSR.domain.is_uri_host_local() > 0):
+        KSR.sl.sl_send_reply(403, "Not relaying")
+        return EXIT
+    return 1
+
+
+def registrar():
+    """route[REGISTRAR]: save("location"), the NAT flags of a NATed phone."""
+    if not KSR.is_REGISTER():
+        return 1
+    if KSR.isflagset(FLT_NATS):
+        KSR.setbflag(FLB_NATB)
+        if KSR.kamtool.setting("natping_interval") > 0:
+            KSR.setbflag(FLB_NATSIPPING)
+    if KSR.registrar.save("location", 0) < 0:
+        KSR.sl.sl_reply_error()
+    return EXIT
+
+
+def dispatch():
+    """route[DISPATCH]: INVITEs to the dispatch pattern go to the dispatcher set."""
+    pattern = KSR.kamtool.setting("dispatch_pattern")
+    if not KSR.is_INVITE() or not pattern:
+        return 1
+    if KSR.pv.get("$rU") is None or not _matches(pattern, KSR.pv.get("$rU")):
+        return 1
+    set_id, alg = KSR.kamtool.setting("dispatch_set"), KSR.kamtool.setting("dispatch_alg")
+    if KSR.dispatcher.ds_select_dst(set_id, alg) < 0:
+        KSR.sl.send_reply(404, "No destination")
+        return EXIT
+    KSR.dialog.dlg_manage()
+    KSR.dialog.set_dlg_profile("outbound")
+    KSR.dialog.set_dlg_profile("caller", KSR.pv.gete("$fU"))
+    if KSR.kamtool.call_limits() > 0:
+        return EXIT
+    KSR.tm.t_on_failure("dispatch_fail")
+    nat_replies()
+    relay()
+    return EXIT
+
+
+def location():
+    """route[LOCATION]: alias, lookup (404/405; 480 for sips: without a sips: contact;
+    500 when the database failed), the dialog and its limits, relay."""
+    KSR.alias_db.lookup("dbaliases")
+    rc = KSR.registrar.lookup("location")
+    if rc == -3:
+        KSR.sl.sl_reply_error()
+        return EXIT
+    if rc < 0:
+        KSR.tm.t_newtran()
+        if rc == -2:
+            KSR.sl.send_reply(405, "Method Not Allowed")
+        elif KSR.pv.get("$rz") == "sips" and KSR.registrar.registered("location") > 0:
+            # RFC 5630: a sips: request reaches sips: contacts only (lookup() of
+            # Kamailio would relay it over any transport)
+            KSR.sl.send_reply(480, "Temporarily Unavailable")
+        else:
+            KSR.sl.send_reply(404, "Not Found")
+        return EXIT
+    if KSR.is_INVITE():
+        KSR.dialog.dlg_manage()
+        KSR.dialog.set_dlg_profile("inbound")
+        KSR.dialog.set_dlg_profile("caller", KSR.pv.gete("$fU"))
+        KSR.dialog.set_dlg_profile("callee", KSR.pv.gete("$rU"))
+        if KSR.kamtool.call_limits() > 0:
+            return EXIT
+        KSR.setflag(FLT_ACCMISSED)
+    nat_replies()
+    relay()
+    return EXIT
+
+
+def nat_replies():
+    """Replies of NATed callees get the alias of where they came from."""
+    if KSR.kamtool.setting("nat"):
+        KSR.tm.t_on_reply("nat_reply")
+
+
+def nat_reply():
+    """onreply route: set_contact_alias on the replies of a NATed branch that come
+    straight from the UA (two Vias: ours and the caller's)."""
+    if KSR.isbflagset(FLB_NATB) and KSR.is_method_in("ISUNL") and KSR.siputils.is_first_hop() > 0:
+        KSR.nathelper.set_contact_alias()
+    return 1
+
+
+def dispatch_fail():
+    """failure_route[DISPATCH_FAIL]: a 500 or a silent destination: the next one."""
+    if KSR.tm.t_is_canceled() > 0:
+        return 1
+    timeout = KSR.tm.t_branch_timeout() > 0 and KSR.tm.t_branch_replied() < 0
+    if KSR.tm.t_check_status("500") > 0 or timeout:
+        KSR.dispatcher.ds_mark_dst("ip")
+        if KSR.dispatcher.ds_next_dst() > 0:
+            KSR.tm.t_on_failure("dispatch_fail")
+            KSR.tm.t_relay()
+    return 1
+
+
+_patterns = {}
+
+
+def _matches(pattern, text):
+    import re
+
+    compiled = _patterns.get(pattern)
+    if compiled is None:
+        compiled = _patterns[pattern] = re.compile(pattern)
+    return compiled.match(text) is not None
