@@ -257,15 +257,16 @@ class CallGroups:
         return summary.number
 
 
-def parse_listen(text: str) -> tuple[str, int]:
-    """``udp:IP:PORT`` (or ``IP:PORT``, ``udp:[::1]:PORT``) → (ip, port); UDP only."""
+def parse_listen(text: str, what: str = "--listen") -> tuple[str, int]:
+    """``udp:IP:PORT`` (or ``IP:PORT``, ``udp:[::1]:PORT``) → (ip, port); UDP only.
+    ``what`` names the setting in the BadInput message."""
     import ipaddress
 
     spec = text.strip()
     proto, sep, rest = spec.partition(":")
     if sep and proto.lower() in ("udp", "tcp", "tls"):
         if proto.lower() != "udp":
-            raise BadInput(f"--listen {text}: HEP is collected over UDP only")
+            raise BadInput(f"{what} {text}: HEP is collected over UDP only")
         spec = rest
     if spec.startswith("["):
         host, _, port_s = spec[1:].partition("]")
@@ -275,9 +276,9 @@ def parse_listen(text: str) -> tuple[str, int]:
     try:
         ipaddress.ip_address(host)
     except ValueError as exc:
-        raise BadInput(f"--listen {text}: {host!r} is not an IP address") from exc
+        raise BadInput(f"{what} {text}: {host!r} is not an IP address") from exc
     if not port_s.isdigit() or not 0 <= int(port_s) < 65536:
-        raise BadInput(f"--listen {text}: bad port {port_s!r} (udp:IP:PORT)")
+        raise BadInput(f"{what} {text}: bad port {port_s!r} (udp:IP:PORT)")
     return host, int(port_s)
 
 

@@ -32,15 +32,19 @@ MAX_DESTINATIONS = 16  # dynamic ones (siptrace.dest_add): bounded
 def parse_hep_uri(text: str) -> tuple[str, int]:
     """``udp:IP:PORT`` (also ``sip:IP:PORT``, Kamailio's duplicate_uri form, or
     ``IP:PORT``) → (ip, port); ConfigError otherwise. HEP goes over UDP only."""
-    from kamtool.proxy.config import Listen
+    from kamtool.core.trace import parse_listen
+    from kamtool.errors import BadInput
 
     spec = text.strip()
     if spec.lower().startswith("sip:"):
         spec = "udp:" + spec[4:]
-    if not spec or spec.lower().startswith(("tcp:", "tls:")):
-        raise ConfigError(f"hep {text!r}: udp:IP:PORT expected (HEP is sent over UDP)")
-    lst = Listen.parse(spec)
-    return lst.host, lst.port
+    try:
+        host, port = parse_listen(spec, what="hep")
+    except BadInput as exc:
+        raise ConfigError(exc.message, hint="udp:IP:PORT") from exc
+    if port == 0:
+        raise ConfigError(f"hep {text!r}: a port is required (udp:IP:PORT)")
+    return host, port
 
 
 class HepAgent:
