@@ -72,7 +72,6 @@ class Kamailio(ServerProcess):
     """One Kamailio process with its own state directory, ports and database."""
 
     name = "kamailio"
-    config: Path | None = None  # a cfg of the test's own (None: CONFIG, read when started)
     defines: tuple[str, ...] = ()  # extra -A NAME[=VALUE] for that cfg
 
     def __init__(
@@ -86,8 +85,12 @@ class Kamailio(ServerProcess):
         pkg_mb: int = 8,
         sip_domain: str = "127.0.0.1",
         sip_port: int | None = None,
+        config: Path | None = None,
     ) -> None:
         super().__init__(base_dir, sip_domain=sip_domain)
+        # a cfg derived from the reference one (extra modules); None: CONFIG, read at start
+        # (tests monkeypatch CONFIG)
+        self.config = config
         self.wanted_sip_port = sip_port  # None: any free port
         self.db = db
         self.seed = seed

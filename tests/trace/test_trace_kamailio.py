@@ -23,16 +23,12 @@ pytestmark = [pytest.mark.kamailio, pytest.mark.sipp, pytest.mark.slow]
 CFG = Path(__file__).resolve().parent / "kamailio-siptrace.cfg"
 
 
-class SiptraceKamailio(Kamailio):
-    config = CFG
-
-
 def start_kamailio(tmp_path: Path, hep_port: int, version: int = 3) -> Kamailio:
     if not kamailio_available():
         unavailable("Kamailio 5.6 is not installed (apt-get install kamailio)")
     need("sipp")
     need("tshark")
-    k = SiptraceKamailio(tmp_path)
+    k = Kamailio(tmp_path, config=CFG)
     k.defines = (f'HEP_URI="sip:127.0.0.1:{hep_port}"', "HEP_CAPTURE_ID=4711",
                  f"HEP_VERSION={version}",
                  'HEP_AUTH_KEY="hep-secret"')  # fmt: skip
