@@ -411,9 +411,6 @@ _BOOL |= {"rr_enable_full_lr", "rr_append_fromtag"}
 _INT |= {"nat_bflag"}
 _INT |= {"hep_capture_id"}
 _BOOL |= {"hep_trace_on"}
-_STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header",
-        "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes",
-        "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list"}  # fmt: skip
 _STR |= {"hep", "hep_auth_key"}
 
 
