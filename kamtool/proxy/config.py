@@ -70,10 +70,8 @@ server from this object, so tests can shrink timers freely::
     rr_append_fromtag = true           # ";ftag=" in Record-Route (the reference cfg's)
     nat_bflag = 6                      # usrloc nat_bflag: contacts with it get keepalive=1
     hep = "udp:127.0.0.1:9060"         # mirror every SIP message as HEPv3 (siptrace; "" none)
-    hep_capture_id = 1                 # HEP capture agent id (siptrace hep_capture_id)
-    hep_auth_key = ""                  # HEP auth key chunk (siptrace auth_key)
-    hep_trace_on = true                # siptrace trace_on (Kamailio's default is 0); the
-                                       # siptrace.status RPC switches it at run time
+    hep_capture_id = 1                 # with hep_auth_key = "...": siptrace's parameters
+    hep_trace_on = true                # siptrace trace_on (Kamailio's: 0); siptrace.status RPC
 
 Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
 """
@@ -246,8 +244,7 @@ class ProxyConfig:
     rr_enable_full_lr: bool = False
     rr_append_fromtag: bool = True
     nat_bflag: int = 6
-    # HEP agent (kamtool.proxy.hep): siptrace's duplicate_uri, hep_capture_id, auth_key, trace_on
-    hep: str = ""
+    hep: str = ""  # the HEP agent (kamtool.proxy.hep): siptrace's duplicate_uri, ...
     hep_capture_id: int = 1
     hep_auth_key: str = field(default="", repr=False)
     hep_trace_on: bool = True
