@@ -86,6 +86,10 @@ DESCRIPTIONS: dict[str, str] = {
     "ds_probing_threshold": "failed probes before a destination is inactive",
     "ds_inactive_threshold": "good probes before it is active again",
     "ds_ping_reply_codes": "replies that count as alive, besides 200",
+    "hep": "mirror every SIP message as HEPv3 to udp:IP:PORT (Homer, kamtool trace)",
+    "hep_capture_id": "HEP capture agent id (siptrace hep_capture_id)",
+    "hep_auth_key": "HEP auth key chunk (siptrace auth_key)",
+    "hep_trace_on": "tracing on at start (siptrace trace_on; siptrace.status switches it)",
 }
 
 # shown for keys whose default is "not set"
@@ -100,6 +104,8 @@ PLACEHOLDERS: dict[str, Any] = {
     "db_url": "sqlite:////var/lib/kamtool/kamailio.sqlite",
     "aliases": ["sip.example.com"],
     "route": "/etc/kamtool/route.py",
+    "hep": "udp:127.0.0.1:9060",
+    "hep_auth_key": "a-shared-secret",
 }
 
 HEADER = """\
