@@ -16,11 +16,8 @@ if TYPE_CHECKING:
     from kamtool.core.users import User
 
 NAME = "alias"
-app = typer.Typer(
-    name=NAME,
-    help="User aliases (dbaliases table, or usrloc's aliases table with ALIASES_TYPE=UL).",
-    no_args_is_help=True,
-)
+# the help stays as kamtool.cli.lazy lists it; ALIASES_TYPE=UL is told per command
+app = typer.Typer(name=NAME, help="User aliases (dbaliases table).", no_args_is_help=True)
 
 COLUMNS = ["id", "alias", "user"]
 UL_COLUMNS = ["alias", "user", "contact"]
@@ -73,7 +70,7 @@ def _ul_add(a: User, u: User, *, force: bool) -> None:
 
 @app.command("rm")
 def rm(alias: AliasArg, no_reload: NoReloadOption = False) -> None:
-    """Remove an alias."""
+    """Remove an alias (with ALIASES_TYPE=UL: ul.rm on the aliases table)."""
     from kamtool.core import aliases
 
     a = provision.user(alias, "alias")
@@ -94,7 +91,7 @@ def show(
         str | None, typer.Argument(help="Only aliases of this user.", show_default=False)
     ] = None,
 ) -> None:
-    """List aliases."""
+    """List aliases (with ALIASES_TYPE=UL: the server's aliases usrloc table)."""
     from kamtool.core import aliases
 
     u = provision.user(user) if user is not None else None

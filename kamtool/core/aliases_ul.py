@@ -56,6 +56,16 @@ def _contacts(rpc: Rpc, alias: User) -> list[dict[str, Any]]:
         raise
 
 
+def refuse_subscriber_over_alias(rpc: Rpc, user: User) -> None:
+    """``kamctl add`` with ALIASES_TYPE=UL: a new subscriber may not be named like an alias
+    in the server's ``aliases`` table (lookup("aliases") would rewrite calls to it)."""
+    current = _contacts(rpc, user)
+    if current:
+        raise AlreadyExists(
+            f"user '{user}' already exists as an alias of '{_target(current[0]['contact'])}'"
+        )
+
+
 def add(rpc: Rpc, alias: User, user: User, *, is_subscriber: Any) -> Change:
     """Make ``alias`` stand for ``user`` in the server's ``aliases`` table.
 

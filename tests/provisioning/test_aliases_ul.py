@@ -93,6 +93,11 @@ def test_kamtool_alias_add_lands_in_usrloc_and_kamctl_shows_it(kam):
     rows = ok(kam, "--json", "alias", "show").json()
     assert [(r["alias"], r["user"]) for r in rows] == [("5002", "1002@127.0.0.1")]
     assert ok(kam, "--json", "alias", "show", "1001").json() == []
+    # as kamctl add with ALIASES_TYPE=UL: no subscriber named like a usrloc alias
+    taken = kt(kam, "add", "5002", "pw")
+    assert taken.exit_code != 0
+    assert "already exists as an alias of '1002@127.0.0.1'" in taken.stderr
+    ok(kam, "add", "5010", "pw")
 
 
 def test_kamctl_alias_add_is_seen_and_removed_by_kamtool(kam):
