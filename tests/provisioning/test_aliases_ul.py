@@ -137,3 +137,26 @@ def test_a_server_without_the_aliases_table_gets_a_clear_error(tmp_path, monkeyp
         assert r.exit_code != 0
         r = kt(k, "alias", "add", "5002", "1002")
         assert r.exit_code != 0 and "no usrloc table 'aliases'" in r.stderr
+
+
+def test_kamtool_serve_has_no_aliases_table_so_ul_aliases_are_refused(tmp_path, monkeypatch):
+    """kamtool serve keeps usrloc's "location" table only (its alias lookups are
+    alias_db's): with ALIASES_TYPE=UL the alias commands say so; DB aliases still work."""
+    from tests.support.kamtool_proxy import KamtoolProxy
+
+    monkeypatch.delenv("KAMTOOL_RPC_URL")
+    with KamtoolProxy(tmp_path / "kt") as p:
+        rc = tmp_path / "kamctlrc"
+        common = (
+            f"SIP_DOMAIN=127.0.0.1\nCTLENGINE=RPCFIFO\nRPCFIFOPATH={p.fifo_path}\n"
+            f"DBENGINE=SQLITE\nDB_PATH={p.db_file}\n"
+        )
+        rc.write_text(common + 'ALIASES_TYPE="UL"\n')
+        for args in (("alias", "add", "5002", "1002"), ("alias", "show"), ("alias", "rm", "5001")):
+            r = invoke("--kamctlrc", str(rc), *args)
+            assert r.exit_code == 2, (args, r.stdout, r.stderr)
+            assert "no usrloc table 'aliases'" in r.stderr
+        rc.write_text(common + 'ALIASES_TYPE="DB"\n')
+        r = invoke("--kamctlrc", str(rc), "--json", "alias", "show")
+        assert r.exit_code == 0, r.stderr
+        assert [(a["alias"], a["user"]) for a in r.json()] == [("5001@127.0.0.1", "1001@127.0.0.1")]
