@@ -60,6 +60,10 @@ async def start_proxy_rpc(server: Any) -> RpcServer:
         flood=server.router.pike,
         tracer=server.hep,  # siptrace.status, siptrace.dest_add / dest_rm
     )
+    if getattr(server, "uacreg", None) is not None:
+        from kamtool.rpc.methods import uac
+
+        uac.register(registry, server.uacreg)  # uac.reg_* (kamtool/proxy/uacreg.py)
     _offload(server, registry)
     if server.router.script is not None:
         # Kamailio 5.6's app_python3 registers its RPC as app_python.*; app_python3.* too
