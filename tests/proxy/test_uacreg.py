@@ -1,0 +1,197 @@
+"""Upstream registrations (uacreg) on kamtool serve: a small UDP registrar in the test plays
+the carrier (digest with qop=auth, checked here), the proxy registers the line, refreshes
+it, registers again after the carrier restarts; a call from the carrier to the line
+reaches the local user; ``kamtool uacreg list/info/disable/enable/refresh`` over RPC."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from typing import Any
+
+import pytest
+
+from kamtool.sip.digest import compute_response, ha1
+from kamtool.sip.digest_header import parse_credentials
+from kamtool.sip.message import make_response
+from kamtool.sip.parser import parse_message
+from tests.proxy.harness import USERS, UdpClient, wait_for
+from tests.support.cli import invoke
+from tests.support.ports import free_port
+
+REALM, USER, PASSWORD = "carrier.test", "trunk7", "s3cret-trunk"
+LINE = "line1"  # l_uuid: the user part of our Contact at the carrier
+GRANTED = 3  # seconds the carrier grants: refreshes come quickly
+
+
+class Carrier:
+    """A registrar on 127.0.0.1:``port``: 401 with a qop=auth challenge, 200 (with the
+    binding's expires) for correct credentials, 403 for wrong ones. ``registered`` holds
+    each REGISTER it accepted; ``bad`` counts wrong credentials."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.registered: list[Any] = []
+        self.bad = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _check(self, req: Any) -> bool:
+        creds = parse_credentials(req.headers.get("Authorization"))
+        expected = compute_response(
+            ha1(USER, REALM, PASSWORD), method="REGISTER", uri=creds.uri, nonce=creds.nonce,
+            qop=creds.qop, nc=creds.nc, cnonce=creds.cnonce,
+        )  # fmt: skip
+        return creds.username == USER and creds.realm == REALM and creds.response == expected
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            msg = parse_message(data)
+            if not msg.is_request or msg.method != "REGISTER":
+                continue
+            if msg.headers.get("Authorization") is None:
+                reply = make_response(msg, 401, to_tag="c1")
+                reply.headers.add(
+                    "WWW-Authenticate", f'Digest realm="{REALM}", nonce="n{len(self.registered)}x", qop="auth"'
+                )
+            elif self._check(msg):
+                self.registered.append(msg)
+                reply = make_response(msg, 200, to_tag="c1")
+                reply.headers.add("Contact", f"{msg.headers.get('Contact')};expires={GRANTED}")
+            else:
+                self.bad += 1
+                reply = make_response(msg, 403, to_tag="c1")
+            self.sock.sendto(reply.to_bytes(), addr)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def carrier_port(proxy_db):
+    """A free port for the carrier and the line's row pointing there (kamtool uacreg add)."""
+    port = free_port()
+    r = invoke("--db", proxy_db, "uacreg", "add", LINE, "1001", "127.0.0.1", USER,
+               "127.0.0.1", REALM, USER, PASSWORD, f"sip:127.0.0.1:{port}", "60")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    return port
+
+
+def start(start_proxy, **changes: Any) -> Any:
+    return start_proxy(uac_reg_timer_interval=1.0, uac_reg_retry_interval=0.5,
+                       fr_timer=1.0, **changes)  # fmt: skip
+
+
+def flags(proxy) -> int:
+    return proxy.call(lambda: proxy.server.uacreg.lines[LINE].flags)
+
+
+def status(proxy) -> int:
+    return proxy.call(lambda: proxy.server.uacreg.status(LINE))
+
+
+def test_registers_with_digest_and_refreshes(start_proxy, carrier_port):
+    carrier = Carrier(carrier_port)
+    try:
+        proxy = start(start_proxy)
+        assert wait_for(lambda: len(carrier.registered) >= 1, 10), "no authenticated REGISTER"
+        first = carrier.registered[0]
+        assert str(first.uri) == "sip:127.0.0.1"
+        assert first.headers.get("To") == f"<sip:{USER}@127.0.0.1>"
+        assert f"sip:{LINE}@127.0.0.1:{proxy.port}" in first.headers.get("Contact")
+        assert wait_for(lambda: status(proxy) == 1, 5)
+        # refreshed before the 3 s binding runs out, on the same Call-ID with a higher CSeq
+        assert wait_for(lambda: len(carrier.registered) >= 3, 10), "no refresh"
+        again = carrier.registered[-1]
+        assert again.call_id == first.call_id and again.cseq.num > first.cseq.num
+        assert carrier.bad == 0
+    finally:
+        carrier.close()
+
+
+def test_registers_again_after_the_carrier_restarts(start_proxy, carrier_port):
+    carrier = Carrier(carrier_port)
+    proxy = start(start_proxy)
+    try:
+        assert wait_for(lambda: status(proxy) == 1, 10)
+    finally:
+        carrier.close()
+    # the carrier is away: the refresh times out, the line is no longer online
+    assert wait_for(lambda: not flags(proxy) & 4, 10)  # ONLINE no longer
+    assert status(proxy) != 1
+    carrier = Carrier(carrier_port)  # back, with no bindings
+    try:
+        assert wait_for(lambda: len(carrier.registered) >= 1, 15), "not registered again"
+        assert wait_for(lambda: status(proxy) == 1, 5)
+    finally:
+        carrier.close()
+
+
+def test_call_from_the_carrier_reaches_the_local_user(start_proxy, carrier_port):
+    carrier = Carrier(carrier_port)
+    phone = UdpClient(0)
+    try:
+        proxy = start(start_proxy)
+        phone.proxy = ("127.0.0.1", proxy.port)
+        contact = f"<sip:1001@127.0.0.1:{phone.port}>"
+        assert phone.register("1001", USERS["1001"], [contact]).status == 200
+        assert wait_for(lambda: status(proxy) == 1, 10)
+        # the carrier calls our Contact there (sip:line1@proxy), from its own address
+        invite = (
+            f"INVITE sip:{LINE}@127.0.0.1:{proxy.port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{carrier_port};branch=z9hG4bK-carrier-1\r\n"
+            f"From: <sip:+15551234@{REALM}>;tag=cx1\r\n"
+            f"To: <sip:{USER}@{REALM}>\r\n"
+            "Call-ID: carrier-call-1\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+            f"Contact: <sip:+15551234@127.0.0.1:{carrier_port}>\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+        carrier.sock.sendto(invite, ("127.0.0.1", proxy.port))
+        got = phone.recv()
+        while not got.is_request:
+            got = phone.recv()
+        assert got.method == "INVITE"
+        assert str(got.uri) == f"sip:1001@127.0.0.1:{phone.port}"
+        assert got.call_id == "carrier-call-1"
+    finally:
+        phone.close()
+        carrier.close()
+
+
+def test_uacreg_cli_against_kamtool_serve(start_proxy, carrier_port):
+    carrier = Carrier(carrier_port)
+    rpc_port = free_port()
+    rpc = f"http://127.0.0.1:{rpc_port}/RPC"
+    try:
+        proxy = start(start_proxy, rpc_listen=f"127.0.0.1:{rpc_port}")
+        assert wait_for(lambda: status(proxy) == 1, 10)
+        listed = invoke("--rpc", rpc, "--json", "uacreg", "list")
+        assert listed.exit_code == 0, listed.stderr
+        rows = json.loads(listed.stdout)
+        rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
+        assert [r["l_uuid"] for r in rows] == [LINE]
+        assert "online" in rows[0]["state"] and PASSWORD not in listed.stdout
+        info = invoke("--rpc", rpc, "--json", "uacreg", "info", LINE)
+        assert info.exit_code == 0 and json.loads(info.stdout)["r_username"] == USER
+        assert invoke("--rpc", rpc, "uacreg", "disable", LINE).exit_code == 0
+        assert status(proxy) == -2
+        sent = len(carrier.registered)
+        assert invoke("--rpc", rpc, "uacreg", "enable", LINE).exit_code == 0
+        assert wait_for(lambda: len(carrier.registered) > sent and status(proxy) == 1, 10)
+        assert invoke("--rpc", rpc, "uacreg", "refresh", LINE).exit_code == 0
+        missing = invoke("--rpc", rpc, "uacreg", "info", "nosuchline")
+        assert missing.exit_code != 0
+    finally:
+        carrier.close()
