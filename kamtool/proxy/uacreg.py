@@ -281,17 +281,18 @@ class UacRegistrar:
         return f"sip:{line.l_username}@{line.l_domain}" if line is not None else None
 
     def status(self, l_uuid: str) -> int:
-        """uac_reg_status: 1 registered; -1 unknown, -2 disabled, -3 in progress, -99
-        not registered (Kamailio's codes)."""
+        """uac_reg_status, Kamailio's codes: 1 a valid registration (a refresh may be in
+        flight); -1 unknown, -2 an attempt in flight and no valid registration, -3
+        disabled, -99 no valid registration, waiting for the next attempt."""
         line = self.lines.get(l_uuid)
         if line is None:
             return -1
         if line.flags & DISABLED:
-            return -2
-        if line.flags & ONGOING:
             return -3
         if line.flags & ONLINE and line.timer_expires > time.time():
             return 1
+        if line.flags & ONGOING:
+            return -2
         return -99
 
 

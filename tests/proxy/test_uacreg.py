@@ -186,12 +186,77 @@ def test_uacreg_cli_against_kamtool_serve(start_proxy, carrier_port):
         info = invoke("--rpc", rpc, "--json", "uacreg", "info", LINE)
         assert info.exit_code == 0 and json.loads(info.stdout)["r_username"] == USER
         assert invoke("--rpc", rpc, "uacreg", "disable", LINE).exit_code == 0
-        assert status(proxy) == -2
+        assert status(proxy) == -3  # Kamailio's code for a disabled line
         sent = len(carrier.registered)
         assert invoke("--rpc", rpc, "uacreg", "enable", LINE).exit_code == 0
         assert wait_for(lambda: len(carrier.registered) > sent and status(proxy) == 1, 10)
         assert invoke("--rpc", rpc, "uacreg", "refresh", LINE).exit_code == 0
         missing = invoke("--rpc", rpc, "uacreg", "info", "nosuchline")
         assert missing.exit_code != 0
+    finally:
+        carrier.close()
+
+
+def rpc_call(url: str, method: str, *params: Any) -> dict[str, Any]:
+    import httpx
+
+    body = {"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}
+    return httpx.post(url, json=body, timeout=10).json()
+
+
+def test_rpc_answers_in_kamailios_shapes(start_proxy, carrier_port, proxy_db):
+    carrier = Carrier(carrier_port)
+    rpc_port = free_port()
+    url = f"http://127.0.0.1:{rpc_port}/RPC"
+    try:
+        proxy = start(start_proxy, rpc_listen=f"127.0.0.1:{rpc_port}")
+        assert wait_for(lambda: status(proxy) == 1, 10)
+        dump = rpc_call(url, "uac.reg_dump")["result"]
+        assert len(dump) == 1
+        record = dump[0]
+        assert {"l_uuid", "l_username", "l_domain", "r_username", "r_domain", "realm",
+                "auth_username", "auth_password", "auth_proxy", "expires", "flags",
+                "diff_expires", "timer_expires", "reg_init", "reg_delay"} <= set(record)  # fmt: skip
+        assert record["flags"] & 4 and not record["flags"] & 1
+        assert 0 < record["diff_expires"] <= GRANTED
+        assert record["auth_ha1"] == "none"  # Kamailio's word for an empty value
+        by_user = rpc_call(url, "uac.reg_info", "r_username", USER)["result"]
+        assert by_user["l_uuid"] == LINE
+        missing = rpc_call(url, "uac.reg_info", "l_uuid", "nosuch")["error"]
+        assert missing["code"] == 404 and missing["message"] == "Record not found"
+        assert rpc_call(url, "uac.reg_info", "realm", REALM)["error"]["code"] == 400
+        assert rpc_call(url, "uac.reg_disable", "l_uuid", "nosuch")["error"]["code"] == 404
+        # remove drops it from memory; refresh loads it again from the table
+        assert "error" not in rpc_call(url, "uac.reg_remove", LINE)
+        assert rpc_call(url, "uac.reg_dump")["result"] == []
+        assert rpc_call(url, "uac.reg_remove", LINE)["error"]["code"] == 404
+        assert "error" not in rpc_call(url, "uac.reg_refresh", LINE)
+        assert wait_for(lambda: status(proxy) == 1, 10)
+        assert rpc_call(url, "uac.reg_refresh", "nosuch")["error"]["code"] == 500
+        # a row added to the table is registered after uac.reg_reload
+        r = invoke("--db", proxy_db, "uacreg", "add", "line2", "1002", "127.0.0.1", "trunk8",
+                   "127.0.0.1", REALM, "trunk8", "other", f"sip:127.0.0.1:{carrier_port}",
+                   "60", "--no-reload")  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        assert "error" not in rpc_call(url, "uac.reg_reload")
+        uuids = sorted(x["l_uuid"] for x in rpc_call(url, "uac.reg_dump")["result"])
+        assert uuids == [LINE, "line2"]
+    finally:
+        carrier.close()
+
+
+def test_wrong_password_is_retried_with_back_off(start_proxy, proxy_db):
+    port = free_port()
+    r = invoke("--db", proxy_db, "uacreg", "add", LINE, "1001", "127.0.0.1", USER,
+               "127.0.0.1", REALM, USER, "not-the-password", f"sip:127.0.0.1:{port}", "60")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    carrier = Carrier(port)
+    try:
+        proxy = start(start_proxy)
+        # each attempt answers the challenge once, gets 403, and waits longer next time
+        assert wait_for(lambda: carrier.bad >= 3, 15), "no retries"
+        line = proxy.call(lambda: proxy.server.uacreg.lines[LINE])
+        assert line.failures >= 3 and not carrier.registered
+        assert status(proxy) in (-2, -99)
     finally:
         carrier.close()

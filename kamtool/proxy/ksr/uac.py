@@ -35,7 +35,7 @@ def uac_reg_lookup(uuid: str, dst: str) -> int:
 
 
 def uac_reg_status(uuid: str) -> int:
-    """1 registered; -1 unknown, -2 disabled, -3 in progress, -99 not registered."""
+    """1 registered; -1 unknown, -2 in progress, -3 disabled, -99 not registered."""
     reg = _registrar()
     if reg is None:
         return -1
