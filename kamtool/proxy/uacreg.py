@@ -308,8 +308,6 @@ def _granted(response: Any, asked: int) -> int:
     return asked
 
 
-
-
 def load_uacreg(database: Any, router: Any, timers: Any, config: Any) -> UacRegistrar | None:
     """The registrar of a starting proxy, its lines loaded (``start()`` sends); None
     when the ``uacreg`` table cannot be read (logged: the proxy serves without it)."""
