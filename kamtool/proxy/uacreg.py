@@ -22,6 +22,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from kamtool.db import schema
@@ -106,7 +107,7 @@ class UacRegistrar:
         self.retry = float(config.uac_reg_retry_interval)
         self.lines: dict[str, Line] = {}
         self.by_user: dict[str, Line] = {}
-        self._ticker: Any = None
+        self.worker: Any = None  # DbWorker: table reads once the proxy serves
 
     # ------------------------------------------------------------------ table
     def _rows(self, l_uuid: str | None = None) -> list[Any]:
@@ -117,18 +118,36 @@ class UacRegistrar:
         return list(q)
 
     def load(self) -> int:
-        """Every row, in place of what was loaded (the state starts again)."""
+        """Every row, read here (at start, before the worker owns the database)."""
+        return self.apply(self._rows())
+
+    def apply(self, rows: list[Any]) -> int:
+        """``rows`` in place of what was loaded (the state starts again)."""
         for line in self.lines.values():
             self._cancel(line)
         self.lines, self.by_user = {}, {}
         now = time.time()
-        for row in self._rows():
+        for row in rows:
             self._add(line_of_row(row, now))
         return len(self.lines)
 
-    def refresh(self, l_uuid: str) -> bool:
-        """One row again from the table; False when it is not there (it is dropped)."""
-        rows = self._rows(l_uuid)
+    async def read(self, l_uuid: str | None = None) -> list[Any]:
+        """The rows (of one l_uuid), read on the database worker: the loop never waits
+        on the database once it serves."""
+        if self.worker is None:
+            return self._rows(l_uuid)
+        return await self.worker.run(partial(self._rows, l_uuid))
+
+    async def reload(self) -> int:
+        """uac.reg_reload: every row again; each line registers anew."""
+        count = self.apply(await self.read())
+        self.start()
+        return count
+
+    async def refresh(self, l_uuid: str) -> bool:
+        """uac.reg_refresh: one row again from the table, registered anew; False when it
+        is not there (then it is dropped from memory too)."""
+        rows = await self.read(l_uuid)
         self.remove(l_uuid)
         if not rows:
             return False
@@ -312,6 +331,7 @@ def load_uacreg(database: Any, router: Any, timers: Any, config: Any) -> UacRegi
     """The registrar of a starting proxy, its lines loaded (``start()`` sends); None
     when the ``uacreg`` table cannot be read (logged: the proxy serves without it)."""
     registrar = UacRegistrar(database, router, timers, config)
+    registrar.worker = getattr(router, "db", None)
     try:
         count = registrar.load()
     except Exception as exc:

@@ -36,16 +36,15 @@ def register(registry: Registry, uacreg: Any) -> None:
     def reg_disable(attr: str, value: str) -> None:
         uacreg.set_enabled(_line(attr, value), False)
 
-    def reg_reload() -> None:
+    async def reg_reload() -> None:
         try:
-            uacreg.load()
-        except Exception as exc:  # the table cannot be read: the old records are gone too
+            await uacreg.reload()
+        except Exception as exc:  # the table cannot be read (the database is away ...)
             raise RpcFault(500, "Failed to reload records - check log messages") from exc
-        uacreg.start()
 
-    def reg_refresh(l_uuid: str) -> None:
+    async def reg_refresh(l_uuid: str) -> None:
         try:
-            found = uacreg.refresh(l_uuid)
+            found = await uacreg.refresh(l_uuid)
         except Exception as exc:
             raise RpcFault(500, "Failed to refresh record - check log messages") from exc
         if not found:
