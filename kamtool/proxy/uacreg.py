@@ -253,13 +253,18 @@ class UacRegistrar:
         line.flags &= ~ONGOING
         status = response.status if response is not None else 408
         if 200 <= status < 300:
-            granted = _granted(response, line.expires)
+            granted = _granted(response, line)
             line.flags = (line.flags | ONLINE) & ~(AUTHSENT | INIT)
             line.failures = 0
             line.timer_expires = int(time.time()) + granted
             # refresh ahead of expiry: Kamailio renews at its timer once fewer than
             # reg_timer_interval seconds are left; never later than half-way
             self._schedule(line, max(min(granted - self.interval, granted / 2), 1.0))
+            return
+        min_expires = response.headers.get("Min-Expires") if status == 423 else None
+        if min_expires and min_expires.strip().isdigit() and int(min_expires) > line.expires:
+            line.expires = int(min_expires)  # RFC 3261 10.2.8: ask again for at least that
+            self._send(line, None)
             return
         if status in (401, 407) and not line.flags & AUTHSENT:
             header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
@@ -315,16 +320,17 @@ class UacRegistrar:
         return -99
 
 
-def _granted(response: Any, asked: int) -> int:
-    """The binding's lifetime the registrar granted: the expires of a returned Contact,
-    else the Expires header, else what we asked for."""
+def _granted(response: Any, line: Line) -> int:
+    """The binding's lifetime the registrar granted: the expires of our Contact among
+    those it returns (the AoR may have others), else the Expires header, else what we
+    asked for."""
     for c in response.contacts:
-        value = c.params.get("expires") if hasattr(c, "params") else None
-        if value and str(value).isdigit():
+        value = c.params.get("expires")
+        if getattr(c.uri, "user", None) == line.l_uuid and value and str(value).isdigit():
             return int(value)
     if response.expires is not None:
         return int(response.expires)
-    return asked
+    return line.expires
 
 
 def load_uacreg(database: Any, router: Any, timers: Any, config: Any) -> UacRegistrar | None:

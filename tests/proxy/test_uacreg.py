@@ -30,8 +30,10 @@ class Carrier:
     binding's expires) for correct credentials, 403 for wrong ones. ``registered`` holds
     each REGISTER it accepted; ``bad`` counts wrong credentials."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, min_expires: int = 0) -> None:
         self.port = port
+        self.min_expires = min_expires  # a shorter Expires gets 423 Interval Too Brief
+        self.asked: list[int] = []  # the Expires of each REGISTER
         self.registered: list[Any] = []
         self.bad = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -60,7 +62,11 @@ class Carrier:
             msg = parse_message(data)
             if not msg.is_request or msg.method != "REGISTER":
                 continue
-            if msg.headers.get("Authorization") is None:
+            self.asked.append(msg.expires or 0)
+            if (msg.expires or 0) < self.min_expires:
+                reply = make_response(msg, 423, to_tag="c1")
+                reply.headers.add("Min-Expires", str(self.min_expires))
+            elif msg.headers.get("Authorization") is None:
                 reply = make_response(msg, 401, to_tag="c1")
                 nonce = f"n{len(self.registered)}x"
                 challenge = f'Digest realm="{REALM}", nonce="{nonce}", qop="auth"'
@@ -260,5 +266,63 @@ def test_wrong_password_is_retried_with_back_off(start_proxy, proxy_db):
         line = proxy.call(lambda: proxy.server.uacreg.lines[LINE])
         assert line.failures >= 3 and not carrier.registered
         assert status(proxy) in (-2, -99)
+    finally:
+        carrier.close()
+
+
+def test_interval_too_brief_asks_again_for_min_expires(start_proxy, carrier_port):
+    carrier = Carrier(carrier_port, min_expires=120)  # the row asks for 60
+    try:
+        proxy = start(start_proxy)
+        assert wait_for(lambda: status(proxy) == 1, 10)
+        assert carrier.asked[0] == 60 and carrier.registered[0].expires == 120
+        assert proxy.call(lambda: proxy.server.uacreg.lines[LINE].expires) == 120
+    finally:
+        carrier.close()
+
+
+@pytest.mark.slow
+def test_kamtool_serve_registers_a_line_added_with_the_cli(tmp_path):
+    """The real ``kamtool serve`` process: ``kamtool uacreg add`` on the running server
+    (uac.reg_refresh) starts the registration; list/disable/enable go over its RPC."""
+    from tests.support.kamtool_proxy import KamtoolProxy
+
+    port = free_port()
+    carrier = Carrier(port)
+    toml = "uac_reg_timer_interval = 1.0\nuac_reg_retry_interval = 0.5"
+    try:
+        with KamtoolProxy(tmp_path, proxy_toml=toml) as p:
+            rpc = ("--rpc", p.rpc_http_url)
+            added = p.kamtool(
+                *rpc,
+                "uacreg",
+                "add",
+                LINE,
+                "1001",
+                "127.0.0.1",
+                USER,
+                "127.0.0.1",
+                REALM,
+                USER,
+                PASSWORD,
+                f"sip:127.0.0.1:{port}",
+                "60",
+            )
+            assert added.returncode == 0, added.stderr
+            assert wait_for(lambda: len(carrier.registered) >= 1, 15), p.log_text()[-2000:]
+
+            def state() -> str:
+                listed = p.kamtool(*rpc, "--json", "uacreg", "list")
+                assert listed.returncode == 0, listed.stderr
+                rows = json.loads(listed.stdout)
+                rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
+                return rows[0]["state"]
+
+            assert wait_for(lambda: "online" in state(), 10)
+            assert p.kamtool(*rpc, "uacreg", "disable", LINE).returncode == 0
+            assert "disabled" in state()
+            sent = len(carrier.registered)
+            assert p.kamtool(*rpc, "uacreg", "enable", LINE).returncode == 0
+            assert wait_for(lambda: len(carrier.registered) > sent, 10)
     finally:
         carrier.close()
