@@ -221,7 +221,7 @@ class ProxyConfig:
     pike_reqs_density_per_unit: int = 200
     pike_remove_latency: float = 4.0
     ipban_autoexpire: int = 300
-    uac_reg_timer_interval: float = 90.0  # uac's reg_timer_interval (kamtool/proxy/uacreg.py)
+    uac_reg_timer_interval: float = 90.0  # uacreg: refresh with this much left (Kamailio's)
     uac_reg_retry_interval: float = 60.0  # first retry after a failure; doubles up to 8x
     # overload protection (kamtool.proxy.overload): queue age limit and the 503's Retry-After
     # off by default: at 2-3x capacity the 503s cost most of the goodput (bench/README.md)
@@ -418,16 +418,14 @@ _FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4", "tcp_c
           "ds_ping_interval"}  # fmt: skip
 _BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature", "nat",
          "tls_verify_certificate", "tls_require_certificate"}  # fmt: skip
-_FLOAT |= {"pike_sampling_time_unit", "pike_remove_latency"}
-_BOOL |= {"pike", "overload"}
-_FLOAT |= {"overload_max_age", "uac_reg_timer_interval", "uac_reg_retry_interval"}
+_FLOAT |= {"pike_sampling_time_unit", "pike_remove_latency", "overload_max_age"}
+_FLOAT |= {"uac_reg_timer_interval", "uac_reg_retry_interval"}  # kamtool/proxy/uacreg.py
 _INT |= {"tcp_max_connections", "tcp_accept_iplimit", "tcp_fd_headroom"}
 _FLOAT |= {"tcp_msg_read_timeout", "tcp_msg_data_timeout"}
 _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header",
         "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes",
-        "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list"}  # fmt: skip
-_STR |= {"route"}
-_BOOL |= {"rr_enable_full_lr", "rr_append_fromtag"}
+        "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list", "route"}  # fmt: skip
+_BOOL |= {"pike", "overload", "rr_enable_full_lr", "rr_append_fromtag"}
 _INT |= {"nat_bflag"}
 _BOOL |= {"ds_ping_latency_stats"}
 _INT |= {"ds_hash_size"}
