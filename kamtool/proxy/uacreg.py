@@ -69,6 +69,7 @@ class Line:
     cseq: int = 0
     failures: int = 0
     timer: Any = None
+    contact_used: str = ""  # host:port of our Contact (the row's, else the listener's)
 
     def record(self, now: float) -> dict[str, Any]:
         """The uac.reg_dump / uac.reg_info record (Kamailio prints "none" for empty
@@ -82,7 +83,8 @@ class Line:
             "expires": self.expires, "flags": self.flags,
             "diff_expires": int(self.timer_expires - now), "timer_expires": self.timer_expires,
             "reg_init": self.reg_init, "reg_delay": self.reg_delay,
-            "contact_addr": none(self.contact_addr), "socket": self.socket,
+            "contact_addr": none(self.contact_addr or self.contact_used),
+            "socket": self.socket,
         }  # fmt: skip
 
 
@@ -92,7 +94,7 @@ def line_of_row(row: Any, now: float) -> Line:
     line = Line(**{k: v if v is not None else (0 if k in numbers else "")
                    for k, v in values.items()})  # fmt: skip
     line.flags = (int(line.flags) & DISABLED) | INIT
-    line.reg_init = int(now)
+    line.reg_init = line.timer_expires = int(now)  # as Kamailio shows a line not yet sent
     return line
 
 
@@ -225,7 +227,7 @@ class UacRegistrar:
         line.cseq += 1
         cseq = line.cseq
         host = f"[{local.host}]" if ":" in local.host else local.host
-        contact = line.contact_addr or f"{host}:{local.port}"
+        contact = line.contact_used = line.contact_addr or f"{host}:{local.port}"
 
         def build(branch: str) -> Request:
             h = Headers()
@@ -254,7 +256,7 @@ class UacRegistrar:
         status = response.status if response is not None else 408
         if 200 <= status < 300:
             granted = _granted(response, line)
-            line.flags = (line.flags | ONLINE) & ~(AUTHSENT | INIT)
+            line.flags = (line.flags | ONLINE) & ~AUTHSENT  # INIT stays: 20 as Kamailio
             line.failures = 0
             line.timer_expires = int(time.time()) + granted
             # refresh ahead of expiry: Kamailio renews at its timer once fewer than

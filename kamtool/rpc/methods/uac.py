@@ -47,8 +47,8 @@ def register(registry: Registry, uacreg: Any) -> None:
             found = await uacreg.refresh(l_uuid)
         except Exception as exc:
             raise RpcFault(500, "Failed to refresh record - check log messages") from exc
-        if not found:
-            raise RpcFault(500, "Failed to refresh record - check log messages")
+        if not found:  # as Kamailio 5.6 answers for an l_uuid the table does not have
+            raise RpcFault(404, "Record not found")
 
     def reg_remove(l_uuid: str) -> None:
         if not uacreg.remove(l_uuid):
