@@ -69,6 +69,7 @@ class Line:
     cseq: int = 0
     failures: int = 0
     timer: Any = None
+    stale_answered: bool = False  # this attempt answered a stale=true challenge already
     contact_used: str = ""  # host:port of our Contact (the row's, else the listener's)
 
     def record(self, now: float) -> dict[str, Any]:
@@ -224,6 +225,7 @@ class UacRegistrar:
         line.flags |= ONGOING
         if credentials is None:
             line.flags &= ~AUTHSENT
+            line.stale_answered = False
         line.cseq += 1
         cseq = line.cseq
         host = f"[{local.host}]" if ":" in local.host else local.host
@@ -268,21 +270,34 @@ class UacRegistrar:
             line.expires = int(min_expires)  # RFC 3261 10.2.8: ask again for at least that
             self._send(line, None)
             return
-        if status in (401, 407) and not line.flags & AUTHSENT:
-            header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
-            challenge = select_challenge(response.headers.get_lines(header))
-            if challenge is not None:
-                creds = answer_challenge(
-                    challenge, method="REGISTER", uri=f"sip:{line.r_domain}",
-                    username=line.auth_username, password=line.auth_password or None,
-                    ha1_hex=line.auth_ha1 or None, cnonce=os.urandom(8).hex(),
-                )  # fmt: skip
-                line.flags |= AUTHSENT
-                name = "Authorization" if status == 401 else "Proxy-Authorization"
-                self._send(line, (name, creds.to_header()))
-                return
+        if status in (401, 407) and self._authenticate(line, status, response):
+            return
         log.warning("uacreg %s: registration at %s failed (%d)", line.l_uuid, line.r_domain, status)
         self._failed(line)
+
+    def _authenticate(self, line: Line, status: int, response: Any) -> bool:
+        """Answer a 401/407 challenge: once per attempt, and once more when the registrar
+        says our nonce was only stale (RFC 2617 3.2.1); False when we cannot."""
+        header = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+        challenge = select_challenge(response.headers.get_lines(header))
+        if challenge is None:
+            return False
+        if line.flags & AUTHSENT and not (challenge.stale and not line.stale_answered):
+            return False
+        line.stale_answered = bool(line.flags & AUTHSENT)
+        try:
+            creds = answer_challenge(
+                challenge, method="REGISTER", uri=f"sip:{line.r_domain}",
+                username=line.auth_username, password=line.auth_password or None,
+                ha1_hex=line.auth_ha1 or None, cnonce=os.urandom(8).hex(),
+            )  # fmt: skip
+        except ValueError as exc:  # neither password nor HA1, an odd algorithm ...
+            log.warning("uacreg %s: cannot answer the challenge: %s", line.l_uuid, exc)
+            return False
+        line.flags |= AUTHSENT
+        name = "Authorization" if status == 401 else "Proxy-Authorization"
+        self._send(line, (name, creds.to_header()))
+        return True
 
     def _failed(self, line: Line) -> None:
         line.flags &= ~(ONLINE | ONGOING | AUTHSENT)

@@ -30,8 +30,9 @@ class Carrier:
     binding's expires) for correct credentials, 403 for wrong ones. ``registered`` holds
     each REGISTER it accepted; ``bad`` counts wrong credentials."""
 
-    def __init__(self, port: int, min_expires: int = 0) -> None:
+    def __init__(self, port: int, min_expires: int = 0, stale: int = 0) -> None:
         self.port = port
+        self.stale = stale  # this many correct answers get 401 stale=true first
         self.min_expires = min_expires  # a shorter Expires gets 423 Interval Too Brief
         self.asked: list[int] = []  # the Expires of each REGISTER
         self.registered: list[Any] = []
@@ -71,6 +72,11 @@ class Carrier:
                 nonce = f"n{len(self.registered)}x"
                 challenge = f'Digest realm="{REALM}", nonce="{nonce}", qop="auth"'
                 reply.headers.add("WWW-Authenticate", challenge)
+            elif self.stale > 0 and self._check(msg):
+                self.stale -= 1
+                reply = make_response(msg, 401, to_tag="c1")
+                challenge = f'Digest realm="{REALM}", nonce="fresh{self.stale}", qop="auth"'
+                reply.headers.add("WWW-Authenticate", challenge + ", stale=true")
             elif self._check(msg):
                 self.registered.append(msg)
                 reply = make_response(msg, 200, to_tag="c1")
@@ -325,5 +331,18 @@ def test_kamtool_serve_registers_a_line_added_with_the_cli(tmp_path):
             sent = len(carrier.registered)
             assert p.kamtool(*rpc, "uacreg", "enable", LINE).returncode == 0
             assert wait_for(lambda: len(carrier.registered) > sent, 10)
+    finally:
+        carrier.close()
+
+
+def test_stale_nonce_is_answered_again(start_proxy, carrier_port):
+    carrier = Carrier(carrier_port, stale=1)
+    try:
+        proxy = start(start_proxy)
+        assert wait_for(lambda: status(proxy) == 1, 10)
+        assert carrier.stale == 0 and carrier.bad == 0
+        # challenge, stale, answered again in the same attempt: the third REGISTER got 200
+        # (a failed attempt and a new one would have needed four)
+        assert carrier.registered[0].cseq.num == 3
     finally:
         carrier.close()
