@@ -18,8 +18,10 @@ memory swap, which we do not have).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -70,6 +72,7 @@ class Line:
     failures: int = 0
     timer: Any = None
     stale_answered: bool = False  # this attempt answered a stale=true challenge already
+    resolved: Any = None  # (proto, address, port) of a named auth_proxy, for one send
     contact_used: str = ""  # host:port of our Contact (the row's, else the listener's)
 
     def record(self, now: float) -> dict[str, Any]:
@@ -217,6 +220,13 @@ class UacRegistrar:
         except Exception:
             target = None
         dest = dest_of_uri(target) if target is not None else None
+        if dest is None and target is not None and line.resolved is None:
+            # a host name: its address first (A/AAAA through the system's resolver, off the
+            # loop; no SRV/NAPTR yet), then this send again
+            asyncio.ensure_future(self._resolve(line, credentials, target))
+            return
+        if dest is None and line.resolved is not None:
+            dest, line.resolved = line.resolved, None  # one lookup per attempt
         local = self.router.local_socket(dest, line.socket or None) if dest else None
         if dest is None or local is None:
             log.warning("uacreg %s: cannot reach %s", line.l_uuid, line.auth_proxy)
@@ -250,6 +260,26 @@ class UacRegistrar:
         self.router.tm.send_local(
             "REGISTER", dest, build, on_final=lambda _stx, resp: self._answer(line, resp)
         )
+
+    async def _resolve(self, line: Line, credentials: Any, target: Any) -> None:
+        proto = getattr(target, "transport", None) or ("tls" if target.secure else "udp")
+        port = target.port or (5061 if proto == "tls" else 5060)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                target.host, port, type=socket.SOCK_DGRAM
+            )
+        except OSError as exc:
+            infos = []
+            log.warning("uacreg %s: cannot resolve %s: %s", line.l_uuid, target.host, exc)
+        # IPv4 first: the usual listener (local_socket() still needs one of the family)
+        addrs = sorted({i[4][0] for i in infos}, key=lambda a: ":" in a)
+        if self.lines.get(line.l_uuid) is not line or line.flags & DISABLED:
+            return
+        if not addrs:
+            self._failed(line)
+            return
+        line.resolved = (proto, addrs[0], port)
+        self._send(line, credentials)
 
     def _answer(self, line: Line, response: Any) -> None:
         if self.lines.get(line.l_uuid) is not line or line.flags & DISABLED:

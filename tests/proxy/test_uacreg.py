@@ -346,3 +346,18 @@ def test_stale_nonce_is_answered_again(start_proxy, carrier_port):
         assert carrier.registered[0].cseq.num == 3
     finally:
         carrier.close()
+
+
+def test_auth_proxy_by_name(start_proxy, proxy_db):
+    """auth_proxy sip:localhost:PORT: the name is resolved (/etc/hosts) before sending."""
+    port = free_port()
+    r = invoke("--db", proxy_db, "uacreg", "add", LINE, "1001", "127.0.0.1", USER,
+               "127.0.0.1", REALM, USER, PASSWORD, f"sip:localhost:{port}", "60")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    carrier = Carrier(port)
+    try:
+        proxy = start(start_proxy)
+        assert wait_for(lambda: status(proxy) == 1, 10)
+        assert carrier.registered
+    finally:
+        carrier.close()
