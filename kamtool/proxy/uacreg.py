@@ -166,8 +166,10 @@ class UacRegistrar:
         if line is None:
             return False
         self._cancel(line)
-        if self.by_user.get(line.r_username) is line:
+        if self.by_user.get(line.r_username) is line:  # another line of that user takes over
             del self.by_user[line.r_username]
+            for other in self.lines.values():
+                self.by_user.setdefault(other.r_username, other)
         return True
 
     def _add(self, line: Line) -> None:
