@@ -64,6 +64,7 @@ from bench.sippbench.measure import (  # noqa: E402, F401
     percentile,
     run_sipp,
     run_step,
+    sipp_command,
     wait_idle,
     write_users_csv,
 )
