@@ -169,7 +169,9 @@ OPTIONS = (
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20000)
-    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="cProfile each scenario")
+    ap.add_argument("--profile-top", type=int, default=15, help="functions shown per profile")
+    ap.add_argument("--profile-sort", default="tottime", help="pstats sort key (cumulative...)")
     ap.add_argument("--markers", action="store_true", help="callgrind markers (callgrind.py)")
     ap.add_argument("--route", help="a KEMI route script, or 'default' (kamtool's)")
     ap.add_argument(
@@ -226,6 +228,7 @@ def main() -> None:
         if prof:
             prof.disable()
         report(name, len(msgs), dt, sink.last)
+        prof = show_profile(prof, name, args)
     wire = Wire()
     router.attach(wire)
     relayed = [message(i) for i in range(args.n)]
@@ -249,6 +252,7 @@ def main() -> None:
     if prof:
         prof.disable()
     report("MESSAGE relay", len(relayed), dt, sink.last, unit="tx")
+    prof = show_profile(prof, "MESSAGE relay (with its callee's side)", args)
     if args.markers:  # the callee's side alone, to subtract
         sent = [bytes(s) for s in sent]
         mark.start()
@@ -286,6 +290,7 @@ def main() -> None:
     if prof:
         prof.disable()
     report("call (5 msgs)", calls, dt, sink.last, unit="call")
+    prof = show_profile(prof, "call (with its caller's and callee's side)", args)
     if args.markers:  # the caller's and callee's side alone, to subtract
         mark.start()
         for i, (invite_out, bye_out) in enumerate(outs):
@@ -295,8 +300,18 @@ def main() -> None:
             call_request(i, "BYE", 2, rr, "callee")
             call_answer(bye_out)
         mark.stop("call (5 msgs) harness", len(outs), "call")
-    if prof:
-        pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+
+
+def show_profile(
+    prof: cProfile.Profile | None, name: str, args: argparse.Namespace
+) -> cProfile.Profile | None:
+    """Print one scenario's profile; a fresh profiler for the next one."""
+    if prof is None:
+        return None
+    prof.disable()
+    print(f"--- cProfile: {name}, top {args.profile_top} by {args.profile_sort}")
+    pstats.Stats(prof).sort_stats(args.profile_sort).print_stats(args.profile_top)
+    return cProfile.Profile()
 
 
 class Marks:
