@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kamtool.cli import provision
+from kamtool.cli import completion, provision
 from kamtool.cli.options import NoReloadOption
 from kamtool.cli.runtime import add_dispatcher_commands
 
@@ -41,7 +41,13 @@ def add(
 @app.command("rm")
 def rm(
     row_id: Annotated[
-        int, typer.Argument(metavar="ID", help="Row id (see show).", show_default=False)
+        int,
+        typer.Argument(
+            metavar="ID",
+            help="Row id (see show).",
+            show_default=False,
+            autocompletion=completion.dispatcher_ids,
+        ),
     ],
     no_reload: NoReloadOption = False,
 ) -> None:
@@ -53,7 +59,12 @@ def rm(
 
 @app.command("rmset")
 def rmset(
-    setid: Annotated[int, typer.Argument(help="Set id.", show_default=False)],
+    setid: Annotated[
+        int,
+        typer.Argument(
+            help="Set id.", show_default=False, autocompletion=completion.dispatcher_sets
+        ),
+    ],
     no_reload: NoReloadOption = False,
 ) -> None:
     """Remove every destination of a set."""

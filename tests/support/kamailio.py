@@ -32,11 +32,32 @@ CONFIG = REFERENCE / "kamailio-interop.cfg"
 SCHEMA_DIR = Path("/usr/share/kamailio")
 
 
+def kamailio_missing() -> str | None:
+    """What keeps a reference Kamailio from starting here, in words; None when nothing does."""
+    if not shutil.which("kamailio"):
+        return "kamailio is not installed (scripts/test apt-installs kamailio)"
+    if not (SCHEMA_DIR / "db_sqlite").is_dir():
+        return (
+            f"Kamailio's SQLite schema files are missing ({SCHEMA_DIR / 'db_sqlite'}; "
+            "package kamailio-sqlite-modules)"
+        )
+    if not CONFIG.is_file():
+        return f"the reference cfg is missing ({CONFIG})"
+    return None
+
+
 def kamailio_available() -> bool:
     """True when the kamailio binary, its SQLite module schema and the reference cfg exist."""
-    return (
-        bool(shutil.which("kamailio")) and (SCHEMA_DIR / "db_sqlite").is_dir() and CONFIG.is_file()
-    )
+    return kamailio_missing() is None
+
+
+def require_kamailio() -> None:
+    """Skip (fail in CI) naming what is missing when a reference Kamailio cannot start."""
+    from tests.support.require import unavailable
+
+    reason = kamailio_missing()
+    if reason:
+        unavailable(reason)
 
 
 def create_sqlite_with_kamailio_schema(
@@ -84,8 +105,10 @@ class Kamailio(ServerProcess):
         pkg_mb: int = 8,
         sip_domain: str = "127.0.0.1",
         sip_port: int | None = None,
+        config: Path = CONFIG,
     ) -> None:
         super().__init__(base_dir, sip_domain=sip_domain)
+        self.config = config  # a cfg derived from the reference one (extra modules)
         self.wanted_sip_port = sip_port  # None: any free port
         self.db = db
         self.seed = seed
@@ -174,7 +197,7 @@ class Kamailio(ServerProcess):
             self._seed()
         self.sip_port, self.http_port = self.wanted_sip_port or free_port(), free_port()
         args = [
-            "kamailio", "-f", str(CONFIG), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
+            "kamailio", "-f", str(self.config), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
             "-Y", str(self.run_dir), "-w", str(self.run_dir),
             "-P", str(self.run_dir / "kamailio.pid"),
             "-A", "LISTEN_IP=127.0.0.1", "-A", f"SIP_PORT={self.sip_port}",
