@@ -116,13 +116,17 @@ def run_workload(server, wl: Workload, args, users_csv: Path, callee: str, rate:
                  record: list[Step]) -> list[Step]:  # fmt: skip
     """The rate search for one server and workload (``rate`` given: one step at that rate)."""
 
-    def run(r: int) -> Step:
+    def run(r: int, again: bool = True) -> Step:
         step = run_step(
             server.name, wl, server.port, server.pgid, r, args.step_seconds, users_csv,
             server.work, callee, args.hold_ms,
         )  # fmt: skip
         step.tags.append("search" if rate is None else "half")
-        getattr(server, "check", lambda: None)()
+        if getattr(server, "check", lambda: False)():  # Kamailio's pike banned SIPp
+            print(f"{server.name}: pike banned 127.0.0.1 at {r} cps; ban lifted", flush=True)
+            if not again:
+                raise RuntimeError(f"{server.name}: pike banned SIPp twice in a row")
+            return run(r, again=False)
         print(json.dumps(asdict(step) | {"cpu_us_per_tx": step.cpu_us_per_tx}), flush=True)
         record.append(step)
         return step
