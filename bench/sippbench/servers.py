@@ -185,18 +185,25 @@ class KamailioServer:
 
         Seen once at 250 OPTIONS/s, far under the raised limit, right after kamtool's
         32000/s step (cause not found): the ban (the cfg's ipban htable, 300 s) would fail
-        every later step, so it is flushed over the ctl socket and the caller repeats the
-        step; a second ban in a row raises.
+        every later step, so once pike unblocks the address it is flushed over the ctl
+        socket and the caller repeats the step; a second ban in a row raises.
         """
         bans = self.k.log_text().count("pike blocking")
         if bans == self.bans:
             return False
         self.bans = bans
+        # pike keeps the address blocked until its timer unblocks the node (it logs
+        # "UNBLOCKing"); the cfg's ipban entry is flushed after that
+        deadline = time.monotonic() + 30
+        blocked = self.k.log_text().count("BLOCKing ip")
+        while self.k.log_text().count("UNBLOCKing") < blocked:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kamailio's pike kept 127.0.0.1 blocked; {self.k.log_file}")
+            time.sleep(0.5)
         subprocess.run(
             ["kamcmd", "-s", f"unix:{self.k.ctl_socket}", "htable.flush", "ipban"],
             check=True, capture_output=True, timeout=30,
         )  # fmt: skip
-        time.sleep(2.5)  # pike's own verdict on the address decays in a few 1 s units
         return True
 
     @property
