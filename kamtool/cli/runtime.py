@@ -203,6 +203,12 @@ DISPATCHER_COLUMNS = [
     Column("set_id", "SET", "right"), Column("uri", "URI"), Column("flags"), Column("state"),
     Column("priority", "PRIO", "right"), Column("attrs"),
 ]  # fmt: skip
+# shown when the server keeps them (latency statistics, call load)
+DISPATCHER_RUNTIME_COLUMNS = [
+    Column("latency_avg", "AVG ms", "right"), Column("latency_est", "EST ms", "right"),
+    Column("latency_max", "MAX ms", "right"), Column("timeouts", "TIMEOUTS", "right"),
+    Column("load", "LOAD", "right"),
+]  # fmt: skip
 
 
 def add_dispatcher_commands(app: typer.Typer) -> None:
@@ -215,7 +221,12 @@ def add_dispatcher_commands(app: typer.Typer) -> None:
 
         with client() as rpc:
             rows = dispatcher.list_destinations(rpc)
-        out().table(rows, DISPATCHER_COLUMNS, empty="no dispatcher destinations loaded")
+        extra = [c for c in DISPATCHER_RUNTIME_COLUMNS if any(c.key in r for r in rows)]
+        for row in rows:  # floats as Kamailio prints them are long: two decimals for people
+            for key in ("latency_avg", "latency_est"):
+                if isinstance(row.get(key), float) and not out().json_mode:
+                    row[key] = round(row[key], 2)
+        out().table(rows, DISPATCHER_COLUMNS + extra, empty="no dispatcher destinations loaded")
 
     @app.command("reload")
     def dispatcher_reload() -> None:
