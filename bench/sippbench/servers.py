@@ -159,11 +159,7 @@ class KamailioServer:
 
         cfg = self.work / "kamailio-bench.cfg"
         cfg.write_text(self.config_text(support.CONFIG.read_text()))
-        original, support.CONFIG = support.CONFIG, cfg
-        try:
-            self.k = support.Kamailio(self.work, db="sqlite", seed=True).start()
-        finally:
-            support.CONFIG = original
+        self.k = support.Kamailio(self.work, db="sqlite", seed=True, config=cfg).start()
         try:
             for user, password in self.users:
                 if (user, password) not in SEED_USERS:  # the seed added 1001..1003
