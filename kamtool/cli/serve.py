@@ -187,6 +187,7 @@ def serve(
     from kamtool.config import load_settings
     from kamtool.proxy.config import proxy_config
     from kamtool.proxy.server import run
+    from kamtool.rpc.server.proxy import start_proxy_rpc
 
     settings = current().settings
     if config is not None:
@@ -242,4 +243,4 @@ def serve(
         server_urls(*parse_host_port(cfg.rpc_listen), cfg.rpc_runtime_dir) if cfg.rpc_listen else []
     )
     with serving(urls):
-        run(cfg)
+        run(cfg, rpc=start_proxy_rpc)

@@ -65,7 +65,7 @@ server from this object, so tests can shrink timers freely::
     ds_hash_pvar = ""                  # what algorithm 7 hashes in route scripts ("$fU@$fd")
     ds_dns_mode = 1                    # names: 1 resolved at load, +4 refreshed, +8 SRV first
     ds_dns_interval = 600              # seconds between refreshes (ds_dns_mode 4)
-    route = "/etc/kamtool/route.py"    # a KEMI route script (KSR API) instead of the built-in route
+    route = "/etc/kamtool/route.py"    # KEMI script (default routes/default.py; "builtin")
     rr_enable_full_lr = false          # rr modparams: ";lr=on" instead of ";lr" in Record-Route
     rr_append_fromtag = true           # ";ftag=" in Record-Route (the reference cfg's)
     nat_bflag = 6                      # usrloc nat_bflag: contacts with it get keepalive=1
@@ -90,6 +90,7 @@ DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 DEFAULT_RPC_LISTEN = "127.0.0.1:5071"
 PROTOCOLS = ("udp", "tcp", "tls")
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
+BUILTIN_ROUTE = "builtin"  # [proxy] route: the route coded in kamtool.proxy.routing
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,7 +241,7 @@ class ProxyConfig:
     ds_hash_pvar: str = ""
     ds_dns_mode: int = 1
     ds_dns_interval: float = 600.0
-    route: str | None = None  # a KEMI Python route script (kamtool.proxy.script); None: built-in
+    route: str | None = None  # KEMI script; None: routes/default.py; BUILTIN_ROUTE: routing.py
     rr_enable_full_lr: bool = False
     rr_append_fromtag: bool = True
     nat_bflag: int = 6

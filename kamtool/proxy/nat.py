@@ -82,7 +82,7 @@ class NatHelper:
             source=addr,
             via_host=via.host,
             via_port=via.port,
-            contacts=_contact_hostports(req),
+            contacts=contact_hostports(req),
         )
         if nated and via.rport is None:
             # force_rport: filled in here as the transport would (RFC 3581 §4), so the
@@ -194,7 +194,7 @@ class NatHelper:
         return True
 
 
-def _contact_hostports(msg: Any) -> list[tuple[str, int | None]]:
+def contact_hostports(msg: Any) -> list[tuple[str, int | None]]:
     try:
         contacts = msg.contacts
     except ParseError:

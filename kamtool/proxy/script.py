@@ -64,8 +64,13 @@ class RouteScript:
         self.style = style  # "app_python3" or "app_python3s"
         self._cache: dict[str, Any] = {}
 
+    @property
+    def takes_msg(self) -> bool:
+        """app_python3 routes take the legacy ``msg``; app_python3s routes nothing."""
+        return self.style == "app_python3"
+
     def route(self, name: str) -> Any:
-        """The callable of route ``name`` (taking the legacy msg or nothing), or None."""
+        """The callable of route ``name``, or None."""
         try:
             return self._cache[name]
         except KeyError:
@@ -73,9 +78,6 @@ class RouteScript:
         fn = getattr(self.target, name, None)
         if fn is not None and not callable(fn):
             fn = None
-        if fn is not None and self.style == "app_python3s":
-            inner = fn
-            fn = lambda _msg: inner()  # noqa: E731 (module-level routes take no msg)
         self._cache[name] = fn
         return fn
 

@@ -19,13 +19,13 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
 from kamtool.config import redact_url
-from kamtool.errors import ConfigError, DatabaseUnavailable
-from kamtool.proxy.config import ProxyConfig
+from kamtool.errors import DatabaseUnavailable
+from kamtool.proxy.config import BUILTIN_ROUTE, ProxyConfig
 from kamtool.proxy.stats import Statistics
 from kamtool.proxy.timers import TimerHeap
 from kamtool.proxy.transport import Transports
@@ -76,7 +76,7 @@ class ProxyServer:
     * ``dialogs``: :class:`~kamtool.proxy.dialogs.DialogTracker`
     * ``tm``: :class:`~kamtool.proxy.tm.TransactionLayer` (``stats()`` for tm.stats)
     * ``stats``: :class:`~kamtool.proxy.stats.Statistics`
-    * ``permissions``/``domains``: :mod:`kamtool.rpc.methods.dbtables` (address, trusted, domain)
+    * ``permissions``/``domains``: :mod:`kamtool.proxy.tables` (address, trusted, domain)
     * ``dispatcher``: :class:`~kamtool.proxy.dispatcher.Dispatcher` (sets, states, probing)
     * ``acc``: :class:`~kamtool.proxy.acc.Accounting` (CDR writer)
     * ``started_at``: unix time of start (core.uptime)
@@ -88,8 +88,12 @@ class ProxyServer:
         *,
         database: Any = None,
         stats: Statistics | None = None,
+        rpc: Callable[[ProxyServer], Awaitable[Any]] | None = None,
     ) -> None:
         self.config = config
+        # builds the JSON-RPC server over this proxy's state once it started (kamtool serve
+        # passes kamtool.rpc.server.proxy.start_proxy_rpc); None: no RPC server
+        self._rpc_factory = rpc
         self.database = database
         self.stats = stats or Statistics()
         self.started_at = 0.0
@@ -126,14 +130,15 @@ class ProxyServer:
         from kamtool.proxy.auth import Authenticator
         from kamtool.proxy.dispatcher import Dispatcher
         from kamtool.proxy.routing import Router
-        from kamtool.rpc.methods.dbtables import AddressTable, DomainTable
+        from kamtool.proxy.tables import AddressTable, DomainTable
 
         cfg = self.config
         script = None
-        if cfg.route:  # first: a broken script stops the start before anything opens
+        if cfg.route != BUILTIN_ROUTE:  # first: a broken script stops the start early
             from kamtool.proxy.ksr.engine import engine_for
+            from kamtool.proxy.routes import DEFAULT_ROUTE
 
-            script = engine_for(cfg.route)
+            script = engine_for(cfg.route or DEFAULT_ROUTE)
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self.started_at = time.time()
@@ -182,6 +187,13 @@ class ProxyServer:
         self.dispatcher.load()
         self.acc = Accounting(self.database)
         self.acc.start()
+        overload = None
+        if cfg.overload:
+            from kamtool.proxy.overload import OverloadGuard
+
+            overload = OverloadGuard(
+                self.stats, max_age=cfg.overload_max_age, retry_after=cfg.overload_retry_after
+            )
         self.router = Router(
             cfg,
             timers=self.timers,
@@ -196,21 +208,15 @@ class ProxyServer:
             accounting=self.acc,
             aliases=(aliases := AliasLookup(self.database)),
             script=partial(script, aliases=aliases) if script else None,
+            db=self.db,
+            overload=overload,
         )
-        self.router.db = self.db
         tls = None
         if any(lst.proto == "tls" for lst in cfg.listen):
             from kamtool.proxy.tls import tls_contexts
 
             tls = tls_contexts(cfg)  # ConfigError when a file is missing or bad
-        sink = self.router.receive
-        if cfg.overload:
-            from kamtool.proxy.overload import OverloadGuard
-
-            self.router.overload = OverloadGuard(
-                self.stats, max_age=cfg.overload_max_age, retry_after=cfg.overload_retry_after
-            )
-            sink = self.router.overload.wrap(sink)
+        sink = self.router.receive if overload is None else overload.wrap(self.router.receive)
         from kamtool.proxy.tcplimits import TcpGuard
 
         guard = TcpGuard.from_config(cfg, self.stats)  # TCP/TLS limits (issue #12)
@@ -225,7 +231,8 @@ class ProxyServer:
         self.db.start()
         try:
             await self.transports.bind(cfg.listen)
-            await self._start_rpc()
+            if self._rpc_factory is not None and cfg.rpc_listen:
+                self.rpc = await self._rpc_factory(self)
         except BaseException:
             await self.transports.close()
             self.acc.close()
@@ -235,186 +242,6 @@ class ProxyServer:
             self.router.overload.start(self.loop, _probe_targets(self.transports))
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
         self.dispatcher.start(self.timers, self.router.send_probe)
-
-    async def _start_rpc(self) -> None:
-        """The JSON-RPC server (HTTP + FIFO + datagram, /metrics) over our state objects."""
-        cfg = self.config
-        if not cfg.rpc_listen:
-            return
-        from kamtool.proxy.config import parse_host_port
-        from kamtool.rpc.methods.build import build_registry
-        from kamtool.rpc.metrics import metrics_endpoint
-        from kamtool.rpc.server import RpcServer
-
-        dispatch = self.dispatcher  # the routing state itself (dispatcher.list/set_state ...)
-        registry = build_registry(
-            statistics=self.stats,
-            usrloc=self.usrloc,
-            dialogs=self.dialogs,
-            perms=self.permissions,
-            domains=self.domains,
-            started=self.started_at,
-            sockets=lambda: [(x.proto, x.host, x.port) for x in cfg.listen],
-            processes=self._tasks,
-            dispatch=dispatch,
-            database=self.database,
-            htables=self.htables,
-            flood=self.router.pike,
-            tracer=self.hep,  # siptrace.status, siptrace.dest_add / dest_rm
-        )
-        self._offload_reloads(registry)
-        if self.router.script is not None:
-            # Kamailio 5.6's app_python3 registers its RPC as app_python.*; app_python3.* too
-            for name in ("app_python.reload", "app_python3.reload"):
-                registry.add(
-                    name, self._reload_route,
-                    "Reload the route script (transactions and dialogs in flight go on).",
-                )  # fmt: skip
-        host, port = parse_host_port(cfg.rpc_listen)
-        rpc = RpcServer(
-            registry,
-            host,
-            port,
-            token=cfg.rpc_token,
-            runtime_dir=cfg.rpc_runtime_dir,
-            metrics=metrics_endpoint(
-                self.stats,
-                dialogs=self.dialogs,
-                usrloc=self.usrloc,
-                dispatcher=dispatch,
-                started=self.started_at,
-            ),
-            server_header=cfg.server_header,
-        )
-        await rpc.start()
-        self.rpc = rpc
-
-    def _reload_route(self) -> dict[str, int]:
-        """app_python3.reload: the script loaded again; a broken one is refused (the
-        running script stays) with the error's file:line."""
-        from kamtool.rpc.methods import RpcFault
-
-        engine = self.router.script
-        before = engine.reloads
-        try:
-            engine.reload()
-        except ConfigError as exc:
-            raise RpcFault(500, f"Reload failed: {exc}") from exc
-        log.info("route script %s reloaded", engine.script.path)
-        return {"old": before, "new": engine.reloads}
-
-    # the RPC methods that read whole tables: run on the database worker, never on the
-    # loop (each builds its new snapshot and swaps it in with one assignment)
-    OFFLOADED_RPC = (
-        "permissions.addressReload",
-        "permissions.trustedReload",
-        "domain.reload",
-        "dispatcher.reload",
-        "htable.reload",
-    )
-
-    def _offload_reloads(self, registry: Any) -> None:
-        """Replace the reload methods of ``registry`` by ones that run on the worker;
-        while the database is known to be away they fail at once, with a 500."""
-        from dataclasses import replace
-
-        from kamtool.proxy.dbworker import DatabaseDown
-        from kamtool.rpc.methods import RpcFault
-
-        worker = self.db
-
-        def offloaded(fn: Any) -> Any:
-            async def run(*args: Any) -> Any:
-                try:
-                    return await worker.run(partial(fn, *args))
-                except DatabaseDown as exc:
-                    raise RpcFault(500, "Database unavailable") from exc
-
-            return run
-
-        names = list(self.OFFLOADED_RPC)
-        if self.usrloc is not None and self.usrloc.db_mode == 3:
-            names += ["ul.dump", "ul.lookup"]  # they read the table: reads only, any thread
-        for name in names:
-            method = registry.get(name)
-            if method is not None:
-                registry.methods[name] = replace(method, fn=offloaded(method.fn))
-
-        async def ul_flush() -> None:
-            """ul.flush: usrloc's pending changes, written by the worker now."""
-            ul = self.usrloc
-            if ul is None or not (ul.write_back or ul.db_mode == 3):
-                return
-            await self._write_usrloc_now()
-
-        flush = registry.get("ul.flush")
-        if flush is not None:
-            registry.methods["ul.flush"] = replace(flush, fn=ul_flush)
-        if self.usrloc is not None and self.usrloc.db_mode == 3:
-            for name in self.PREFETCHED_RPC:
-                method = registry.get(name)
-                if method is not None:
-                    registry.methods[name] = replace(method, fn=self._prefetching(method.fn))
-
-    # the RPC methods that change one AoR: in db_mode 3 they read its rows first (as a
-    # REGISTER does) on the worker, change memory on the loop, and answer once the worker
-    # wrote the change (Kamailio's db_mode 3 writes before it answers)
-    PREFETCHED_RPC = ("ul.add", "ul.rm", "ul.rm_contact")
-
-    def _prefetching(self, fn: Any) -> Any:
-        """``fn(table, aor, ...)`` run with the rows of ``aor`` read ahead on the worker."""
-        from kamtool.proxy.dbworker import DatabaseDown, connection_errors
-        from kamtool.rpc.methods import RpcFault
-
-        async def run(table: str, aor: str, *args: Any) -> Any:
-            ul, worker = self.usrloc, self.db
-            assert ul is not None and worker is not None
-            own = ul.needs_fetch(aor)  # else a request in flight read it: its rows are current
-            if own:
-                try:
-                    rows = await worker.run(partial(ul.fetch, aor))
-                except (DatabaseDown, *connection_errors()) as exc:
-                    raise RpcFault(500, "Database unavailable") from exc
-                ul.prefetched(aor, rows)
-            try:
-                result = fn(table, aor, *args)
-            finally:
-                if own:
-                    ul.prefetched(aor, None)
-            await self._write_usrloc_now()
-            return result
-
-        return run
-
-    async def _write_usrloc_now(self) -> None:
-        """Write usrloc's pending changes on the worker and wait for it; RpcFault 500 when
-        the database is away (the changes stay pending: nothing is lost)."""
-        from kamtool.rpc.methods import RpcFault
-
-        ul, worker = self.usrloc, self.db
-        assert ul is not None and worker is not None
-        batch = ul.take_pending()
-        if not batch:
-            return
-        try:
-            await worker.run(partial(ul.write_batch, batch), force=True)
-        except Exception as exc:
-            ul.batch_written(batch, exc)
-            raise RpcFault(500, "Database unavailable") from exc
-        ul.batch_written(batch, None)
-
-    def _tasks(self) -> list[str]:
-        """``core.ps``: what Kamailio runs as processes runs here as tasks of one loop;
-        named as Kamailio names them, so ``kamtool ps`` reads the same on both."""
-        tasks = [f"{x.proto} receiver sock={x.host}:{x.port}" for x in self.config.listen]
-        tasks.append("timer")
-        if self.rpc is not None:
-            tasks.append(f"JSONRPCS HTTP sock={self.rpc.host}:{self.rpc.port}")
-            if self.rpc.fifo is not None:
-                tasks.append("JSONRPCS FIFO")
-            if self.rpc.dgram is not None:
-                tasks.append("JSONRPCS DATAGRAM")
-        return tasks
 
     def _usrloc_tick(self) -> None:
         """Every ``timer_interval``: usrloc expiry/write-back, idle TCP connections,
@@ -570,10 +397,11 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def run(config: ProxyConfig) -> None:
-    """Run a proxy until SIGINT/SIGTERM (the ``kamtool serve`` entry point)."""
+def run(config: ProxyConfig, rpc: Callable[[ProxyServer], Awaitable[Any]] | None = None) -> None:
+    """Run a proxy until SIGINT/SIGTERM (the ``kamtool serve`` entry point); ``rpc``
+    builds its JSON-RPC server (see :class:`ProxyServer`)."""
     loop = new_event_loop()
-    server = ProxyServer(config)
+    server = ProxyServer(config, rpc=rpc)
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.request_stop)

@@ -52,7 +52,9 @@ class RunningProxy:
             self.loop = uvloop.new_event_loop()
         else:
             self.loop = asyncio.new_event_loop()
-        self.server = ProxyServer(config)
+        from kamtool.rpc.server.proxy import start_proxy_rpc
+
+        self.server = ProxyServer(config, rpc=start_proxy_rpc)
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -15,7 +15,6 @@ their signatures stay Kamailio's (no ``msg`` argument to pass around).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from greenlet import greenlet
@@ -24,16 +23,14 @@ from greenlet import greenlet
 REQUEST, REPLY, ONREPLY, FAILURE, BRANCH = "request", "reply", "onreply", "failure", "branch"
 
 
-@dataclass(eq=False, slots=True)
 class MsgContext:
     """What a route sees of one SIP message (Kamailio's ``sip_msg_t`` plus the route's
     state): the message, where it came from, flags, ``$du``, the targets ``lookup()`` or
-    ``ds_select_dst()`` found, the transaction once there is one, and the tm routes armed."""
+    ``ds_select_dst()`` found, the transaction once there is one, and the tm routes armed.
 
-    engine: Any  # kamtool.proxy.ksr.engine.ScriptEngine
-    msg: Any  # Request or Response
-    endpoint: Any
-    addr: tuple[str, int]
+    A plain class whose defaults are class attributes: a context is made for every message
+    and most of these are never set, so only what is set costs anything."""
+
     kind: str = REQUEST
     flags: int = 0  # setflag(): bits 1 << n, given to the transaction (acc flags)
     bflags: int = 0  # setbflag(): branch flags (saved with a contact: cflags)
@@ -46,7 +43,7 @@ class MsgContext:
     rr_params: str = ""  # add_rr_param()
     loose: Any = None  # loose_route()'s result (did, target, second) for t_relay
     dialog: bool = False  # dlg_manage(): track the INVITE as a dialog
-    profiles: list[Any] = field(default_factory=list)  # set_dlg_profile()
+    profiles_: list[Any] | None = None  # set_dlg_profile() (see profiles)
     on_branch: str | None = None  # t_on_branch()
     on_reply: str | None = None  # t_on_reply()
     on_failure: str | None = None  # t_on_failure()
@@ -55,15 +52,15 @@ class MsgContext:
     branch_idx: int = 0  # $T_branch_idx
     reply: Any = None  # failure/onreply routes: the reply the route is about
     reply_code: int = 0  # $T_reply_code (408 for a timeout without reply)
-    route_params: dict[str, Any] = field(default_factory=dict)  # of our Route (loose_route)
+    route_params: dict[str, Any] | None = None  # of our Route (loose_route)
     new_targets: list[Any] | None = None  # t_relay() in a failure route
     nated: bool = False  # nat_uac_test() was true (fix_nated_register applies)
     fix_register: bool = False  # fix_nated_register() asked for
     auth_user: str | None = None  # the user auth_check() accepted
     ds: list[Any] | None = None  # dispatcher destinations not tried yet (ds_next_dst)
     ds_current: Any = None  # the destination in use (ds_mark_dst)
-    vars: dict[str, Any] = field(default_factory=dict)  # $var(...)
-    avps: dict[str, Any] = field(default_factory=dict)  # $avp(...)
+    vars_: dict[str, Any] | None = None  # $var(...) (see vars)
+    avps_: dict[str, Any] | None = None  # $avp(...) and module state (see avps)
     pkey: Any = None  # this request's key while t_precheck_trans marks it
     early_trying: bool = False  # an INVITE that waits for the database gets 100 first
     cancelled: bool = False  # a CANCEL came while the route waited for the database
@@ -72,9 +69,37 @@ class MsgContext:
     _match: Any = None
     _matched: bool = False
 
+    def __init__(self, engine: Any, router: Any, msg: Any, endpoint: Any,
+                 addr: tuple[str, int], **fields: Any) -> None:  # fmt: skip
+        self.engine = engine  # kamtool.proxy.ksr.engine.ScriptEngine
+        self.router = router  # the engine's router (the proxy's parts KSR functions use)
+        self.msg = msg  # Request or Response
+        self.endpoint = endpoint
+        self.addr = addr
+        if fields:
+            for name, value in fields.items():
+                if not hasattr(MsgContext, name):
+                    raise TypeError(f"MsgContext has no field {name!r}")
+                setattr(self, name, value)
+
+    # made on first use: most messages never need them
     @property
-    def router(self) -> Any:
-        return self.engine.router
+    def vars(self) -> dict[str, Any]:
+        if self.vars_ is None:
+            self.vars_ = {}
+        return self.vars_
+
+    @property
+    def avps(self) -> dict[str, Any]:
+        if self.avps_ is None:
+            self.avps_ = {}
+        return self.avps_
+
+    @property
+    def profiles(self) -> list[Any]:
+        if self.profiles_ is None:
+            self.profiles_ = []
+        return self.profiles_
 
     @property
     def is_request(self) -> bool:
@@ -101,9 +126,23 @@ class _State:
     __slots__ = ("ctx",)
 
     def __init__(self) -> None:
-        self.ctx: MsgContext | None = None
+        self.ctx: Any = NO_ROUTE
 
 
+class _NoRoute:
+    """``state.ctx`` between routes: any use says what went wrong. (The KSR functions
+    read ``state.ctx`` directly: they run for every message, a check each would cost.)"""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("KSR functions can only be used while a route runs")
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NO_ROUTE = _NoRoute()
 state = _State()
 
 
@@ -128,7 +167,7 @@ class RouteGreenlet(greenlet):
 def current() -> MsgContext:
     """The context of the running route; a KSR call outside a route is an error."""
     ctx = state.ctx
-    if ctx is None:
+    if ctx is NO_ROUTE:
         raise RuntimeError("KSR functions can only be used while a route runs")
     return ctx
 
@@ -149,7 +188,7 @@ def wait_db(job: Any) -> Any:
     without blocking the event loop when called from a request route's greenlet."""
     g = greenlet.getcurrent()
     ctx = state.ctx
-    worker = ctx.router.db if ctx is not None else None
+    worker = ctx.router.db if ctx is not NO_ROUTE else None
     if not isinstance(g, RouteGreenlet) or worker is None:
         return job()  # outside a request route (or no worker): inline
     engine = ctx.engine
@@ -174,3 +213,10 @@ def wait_db(job: Any) -> Any:
     if error is not None:
         raise error
     return result
+
+
+def db_error(ctx: MsgContext, what: str, error: BaseException) -> int:
+    """A database failure inside a KSR call: logged (an outage once, by the worker);
+    the function fails with -1 and the route decides what to answer."""
+    ctx.router.log_db_error(what, error)
+    return -1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kamtool.proxy.ksr.context import RouteExit, current
+from kamtool.proxy.ksr.context import RouteExit, state
 from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import SipURI, parse_uri
 
@@ -40,7 +40,7 @@ def method_of(msg: Any) -> str:
 
 def _method_test(name: str) -> Any:
     def test() -> bool:
-        return method_of(current().msg) == name
+        return method_of(state.ctx.msg) == name
 
     test.__name__ = f"is_{name}"
     test.__doc__ = f"True when the message is a {name} (a reply: its CSeq method is)."
@@ -49,14 +49,14 @@ def _method_test(name: str) -> Any:
 
 def is_method_in(letters: str) -> bool:
     """True when the method is one of ``letters`` (``"IBSU"``: INVITE, BYE, SUBSCRIBE, UPDATE)."""
-    method = method_of(current().msg)
+    method = method_of(state.ctx.msg)
     return any(METHOD_LETTERS.get(c.upper()) == method for c in letters)
 
 
 def _check_self(host: str | None, port: int | None) -> bool:
     """Kamailio's check_self(): the host is a listen address, alias or served domain and
     the port (when given) one we listen on."""
-    router = current().router
+    router = state.ctx.router
     if not host:
         return False
     host = host.lower().strip("[]")
@@ -82,27 +82,33 @@ def is_myself(uri: str) -> bool:
 
 
 def is_myself_ruri() -> bool:
-    msg = current().msg
-    return msg.is_request and _uri_is_myself(_safe(lambda: msg.uri))
+    msg = state.ctx.msg
+    if not msg.is_request:
+        return False
+    try:
+        uri = msg.uri
+    except ParseError:
+        return False
+    return _check_self(getattr(uri, "host", None), getattr(uri, "port", None))
 
 
 def is_myself_furi() -> bool:
-    msg = current().msg
+    msg = state.ctx.msg
     return _uri_is_myself(_safe(lambda: msg.from_.uri))
 
 
 def is_myself_turi() -> bool:
-    msg = current().msg
+    msg = state.ctx.msg
     return _uri_is_myself(_safe(lambda: msg.to.uri))
 
 
 def is_myself_duri() -> bool:
-    du = current().dst_uri
+    du = state.ctx.dst_uri
     return bool(du) and is_myself(du)
 
 
 def is_myself_srcip() -> bool:
-    return _check_self(current().addr[0], None)
+    return _check_self(state.ctx.addr[0], None)
 
 
 def _safe(get: Any) -> Any:
@@ -113,31 +119,31 @@ def _safe(get: Any) -> Any:
 
 
 def setflag(flag: int) -> int:
-    current().flags |= 1 << int(flag)
+    state.ctx.flags |= 1 << int(flag)
     return 1
 
 
 def resetflag(flag: int) -> int:
-    current().flags &= ~(1 << int(flag))
+    state.ctx.flags &= ~(1 << int(flag))
     return 1
 
 
 def isflagset(flag: int) -> bool:
-    return bool(current().flags & (1 << int(flag)))
+    return bool(state.ctx.flags & (1 << int(flag)))
 
 
 def setbflag(flag: int) -> int:
-    current().bflags |= 1 << int(flag)
+    state.ctx.bflags |= 1 << int(flag)
     return 1
 
 
 def resetbflag(flag: int) -> int:
-    current().bflags &= ~(1 << int(flag))
+    state.ctx.bflags &= ~(1 << int(flag))
     return 1
 
 
 def isbflagset(flag: int) -> bool:
-    return bool(current().bflags & (1 << int(flag)))
+    return bool(state.ctx.bflags & (1 << int(flag)))
 
 
 def setbiflag(flag: int, branch: int) -> int:
@@ -150,7 +156,7 @@ def isbiflagset(flag: int, branch: int) -> bool:
 
 def force_rport() -> int:
     """rport on the sender's Via: replies go back to the source port (RFC 3581)."""
-    ctx = current()
+    ctx = state.ctx
     via = _safe(lambda: ctx.msg.top_via)
     if via is not None and via.rport is None:
         ctx.msg.replace_top_via(via.with_params(received=ctx.addr[0], rport=ctx.addr[1]))
@@ -168,26 +174,26 @@ def set_forward_no_connect() -> int:
 
 
 def isdsturiset() -> bool:
-    return bool(current().dst_uri)
+    return bool(state.ctx.dst_uri)
 
 
 def setdsturi(uri: str) -> int:
-    current().dst_uri = str(uri)
+    state.ctx.dst_uri = str(uri)
     return 1
 
 
 def resetdsturi() -> int:
-    current().dst_uri = None
+    state.ctx.dst_uri = None
     return 1
 
 
 def seturi(uri: str) -> int:
-    current().msg.uri = str(uri)
+    state.ctx.msg.uri = str(uri)
     return 1
 
 
 def _set_uri_part(**changes: Any) -> int:
-    msg = current().msg
+    msg = state.ctx.msg
     uri = _safe(lambda: msg.uri)
     if not isinstance(uri, SipURI):
         return -1
@@ -205,7 +211,7 @@ def sethost(host: str) -> int:
 
 def set_drop() -> int:
     """Do not send the message (a reply in reply_route, a request's branch)."""
-    current().drop = True
+    state.ctx.drop = True
     return 1
 
 

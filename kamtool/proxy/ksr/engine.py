@@ -64,12 +64,14 @@ class ScriptEngine:
         self._reported: set[tuple[Any, ...]] = set()
         self.reloads = 0
         self._pool: list[RouteGreenlet] = []  # idle route greenlets (this loop's thread)
+        self._request_route = script.route("ksr_request_route")
 
     def reload(self) -> str:
         """Load the script again (``app_python3.reload``): new messages run the new
         routes; transactions and dialogs in flight keep going (their tm routes are
         looked up by name in the new script)."""
         self.script = load_script(self.script.path)
+        self._request_route = self.script.route("ksr_request_route")
         self.reloads += 1
         self._reported.clear()
         return self.script.path
@@ -79,7 +81,7 @@ class ScriptEngine:
     def request(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
         """Route one request (the router's parse, counters and shutdown checks done)."""
         self.router.codec.mark_received(req, addr)
-        ctx = MsgContext(self, req, endpoint, addr)
+        ctx = MsgContext(self, self.router, req, endpoint, addr)
         pool = self._pool
         self.resume(pool.pop() if pool else RouteGreenlet(), ctx, (self._run_request, ctx))
 
@@ -91,7 +93,7 @@ class ScriptEngine:
 
     def _run_request(self, ctx: MsgContext) -> None:
         try:
-            self._call(ctx, "ksr_request_route")
+            self._invoke(ctx, "ksr_request_route", self._request_route)
             if ctx.msg.method == "ACK" and not ctx.forwarded and ctx.match() is not None:
                 self.router.c_drop_req.value += 1  # an ACK nobody wanted
         finally:
@@ -121,7 +123,7 @@ class ScriptEngine:
     def response(self, resp: Any, endpoint: Any, addr: tuple[str, int]) -> None:
         """``ksr_reply_route`` first (when the script has one), then tm."""
         if self.script.route("ksr_reply_route") is not None:
-            ctx = MsgContext(self, resp, endpoint, addr, kind=REPLY)
+            ctx = MsgContext(self, self.router, resp, endpoint, addr, kind=REPLY)
             self._run_inline(ctx, "ksr_reply_route")
             if ctx.drop:
                 self.router.c_drop_rpl.value += 1
@@ -139,7 +141,7 @@ class ScriptEngine:
             proto, host, port = branch.target.dest
             binding = branch.target.binding
             bflags = origin.bflags | (binding.cflags if binding is not None else 0)
-            ctx = MsgContext(self, resp, _peer(proto, stx), (host, port), kind=ONREPLY,
+            ctx = MsgContext(self, self.router, resp, _peer(proto, stx), (host, port), kind=ONREPLY,
                              stx=stx, flags=stx.flags, bflags=bflags)  # fmt: skip
             self._run_inline(ctx, name)
 
@@ -150,10 +152,10 @@ class ScriptEngine:
 
         def on_failure(stx: Any, branch: Any) -> list[Any] | None:
             best = self.router.tm._best(stx)
-            ctx = MsgContext(self, stx.request, stx.endpoint, origin.addr, kind=FAILURE,
-                             stx=stx, flags=stx.flags, bflags=origin.bflags,
+            ctx = MsgContext(self, self.router, stx.request, stx.endpoint, origin.addr,
+                             kind=FAILURE, stx=stx, flags=stx.flags, bflags=origin.bflags,
                              reply=best.final, reply_code=best.status, failed_branch=branch,
-                             avps=origin.avps, vars=dict(origin.vars))  # fmt: skip
+                             avps_=origin.avps, vars_=dict(origin.vars))  # fmt: skip
             self._run_inline(ctx, name)
             if stx.completed or not ctx.new_targets:
                 return None
@@ -172,8 +174,8 @@ class ScriptEngine:
             return base
 
         def build(stx: Any, target: Any, branch: str) -> Any:
-            bctx = MsgContext(self, stx.request, stx.endpoint, ctx.addr, kind=BRANCH, stx=stx,
-                              flags=stx.flags, bflags=ctx.bflags,
+            bctx = MsgContext(self, self.router, stx.request, stx.endpoint, ctx.addr,
+                              kind=BRANCH, stx=stx, flags=stx.flags, bflags=ctx.bflags,
                               branch_idx=len(stx.branches))  # fmt: skip
             self._run_inline(bctx, name)
             return base(stx, target, branch)
@@ -192,10 +194,15 @@ class ScriptEngine:
 
     def _call(self, ctx: MsgContext, name: str) -> None:
         fn = self.script.route(name)
-        if fn is None:
-            return  # a route the script does not define is skipped
+        if fn is not None:  # a route the script does not define is skipped
+            self._invoke(ctx, name, fn)
+
+    def _invoke(self, ctx: MsgContext, name: str, fn: Any) -> None:
         try:
-            fn(LegacyMessage(ctx))
+            if self.script.takes_msg:
+                fn(LegacyMessage(ctx))
+            else:
+                fn()
         except SystemExit:
             pass  # KSR.x.exit(), sys.exit(): the route ends here
         except (ParseFailure, ParseError) as exc:

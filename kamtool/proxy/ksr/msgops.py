@@ -7,9 +7,10 @@ import re
 from typing import Any
 
 from kamtool.proxy.codec import ParseFailure
-from kamtool.proxy.ksr.context import MsgContext, current
-from kamtool.proxy.ksr.pv import _ruser, _try
+from kamtool.proxy.ksr.context import MsgContext, state
+from kamtool.proxy.ksr.pv import _try
 from kamtool.sip.errors import ParseError
+from kamtool.sip.uri import TelURI
 
 # ------------------------------------------------------------------ sl
 
@@ -33,17 +34,17 @@ def reply(ctx: MsgContext, code: int, reason: str, headers: Any = None, *, error
 
 
 def sl_send_reply(code: int, reason: str) -> int:
-    return reply(current(), code, reason)
+    return reply(state.ctx, code, reason)
 
 
 def send_reply(code: int, reason: str) -> int:
     """Statefully when the request has a transaction (t_newtran), else stateless."""
-    return reply(current(), code, reason, stateful=True)
+    return reply(state.ctx, code, reason, stateful=True)
 
 
 def sl_reply_error() -> int:
     """The answer to an error of ours: 500 (unless the route already answered)."""
-    ctx = current()
+    ctx = state.ctx
     if ctx.replied:
         return 1
     return reply(ctx, 500, "Server Internal Error", error=True, stateful=True)
@@ -68,28 +69,28 @@ def _parse_line(line: str) -> tuple[str, str]:
 def hdr_append(line: str) -> int:
     """Add a whole header line (``"P-Hint: outbound\\r\\n"``) after the others."""
     name, value = _parse_line(line)
-    current().msg.headers.add(name, value)
+    state.ctx.msg.headers.add(name, value)
     return 1
 
 
 def hdr_insert(line: str) -> int:
     """Add a whole header line before the others."""
     name, value = _parse_line(line)
-    current().msg.headers.prepend(name, value)
+    state.ctx.msg.headers.prepend(name, value)
     return 1
 
 
 def hdr_remove(name: str) -> int:
-    n = current().msg.headers.remove(str(name))
+    n = state.ctx.msg.headers.remove(str(name))
     return 1 if n else -1
 
 
 def hdr_is_present(name: str) -> int:
-    return 1 if str(name) in current().msg.headers else -1
+    return 1 if str(name) in state.ctx.msg.headers else -1
 
 
 def hdr_get(name: str) -> Any:
-    return current().msg.headers.get(str(name))
+    return state.ctx.msg.headers.get(str(name))
 
 
 def hdr_functions() -> dict[str, Any]:
@@ -106,11 +107,11 @@ def _message_text(ctx: MsgContext) -> str:
 
 
 def search(regex: str) -> int:
-    return 1 if re.search(str(regex), _message_text(current())) else -1
+    return 1 if re.search(str(regex), _message_text(state.ctx)) else -1
 
 
 def search_body(regex: str) -> int:
-    body = current().msg.body or b""
+    body = state.ctx.msg.body or b""
     return 1 if re.search(str(regex), body.decode("utf-8", "replace")) else -1
 
 
@@ -119,7 +120,7 @@ def is_present_hf(name: str) -> int:
 
 
 def has_body() -> int:
-    return 1 if current().msg.body else -1
+    return 1 if state.ctx.msg.body else -1
 
 
 def textops_functions() -> dict[str, Any]:
@@ -136,11 +137,11 @@ def textopsx_functions() -> dict[str, Any]:
 
 
 def has_totag() -> int:
-    return 1 if _try(lambda: current().msg.to_tag) else -1
+    return 1 if _try(lambda: state.ctx.msg.to_tag) else -1
 
 
 def is_first_hop() -> int:
-    msg = current().msg
+    msg = state.ctx.msg
     vias = _try(lambda: msg.vias) or []
     if msg.is_request:
         return 1 if len(vias) <= 1 else -1
@@ -148,11 +149,11 @@ def is_first_hop() -> int:
 
 
 def is_request() -> int:
-    return 1 if current().msg.is_request else -1
+    return 1 if state.ctx.msg.is_request else -1
 
 
 def is_reply() -> int:
-    return -1 if current().msg.is_request else 1
+    return -1 if state.ctx.msg.is_request else 1
 
 
 def is_e164(number: str) -> int:
@@ -165,13 +166,13 @@ def is_uri_user_e164(uri: str) -> int:
 
 
 def uri_param(name: str) -> int:
-    uri = _try(lambda: current().msg.uri)
+    uri = _try(lambda: state.ctx.msg.uri)
     params = getattr(uri, "params", {}) or {}
     return 1 if str(name) in params else -1
 
 
 def uri_param_value(name: str, value: str) -> int:
-    uri = _try(lambda: current().msg.uri)
+    uri = _try(lambda: state.ctx.msg.uri)
     params = getattr(uri, "params", {}) or {}
     return 1 if params.get(str(name)) == str(value) else -1
 
@@ -186,12 +187,20 @@ def siputils_functions() -> dict[str, Any]:
 
 
 def has_ruri_user() -> int:
-    ctx = current()
-    return 1 if ctx.msg.is_request and _ruser(ctx) else -1
+    msg = state.ctx.msg
+    if not msg.is_request:
+        return -1
+    try:
+        uri = msg.uri
+    except ParseError:
+        return -1
+    if isinstance(uri, TelURI):
+        return 1 if uri.number else -1
+    return 1 if getattr(uri, "user", None) else -1
 
 
 def has_user_agent() -> int:
-    return 1 if "user-agent" in current().msg.headers else -1
+    return 1 if "user-agent" in state.ctx.msg.headers else -1
 
 
 def corex_functions() -> dict[str, Any]:
@@ -204,7 +213,7 @@ def corex_functions() -> dict[str, Any]:
 def process_maxfwd(limit: int) -> int:
     """-1 when Max-Forwards is 0 (the route answers 483); a request without one gets
     ``limit`` on the way out. (The decrement happens as the request is forwarded.)"""
-    msg = current().msg
+    msg = state.ctx.msg
     mf = msg.max_forwards
     if mf is None:
         msg.headers.add("Max-Forwards", str(int(limit) + 1))  # forward() takes one off
@@ -213,14 +222,14 @@ def process_maxfwd(limit: int) -> int:
 
 
 def is_maxfwd_lt(limit: int) -> int:
-    mf = current().msg.max_forwards
+    mf = state.ctx.msg.max_forwards
     return 1 if mf is not None and mf < int(limit) else -1
 
 
 def sanity_check(msg_checks: int = 0, uri_checks: int = 0) -> int:
     """The checks a proxy makes before forwarding; a request that fails them is answered
     (400 with the reason, 416, 420) as Kamailio's sanity does, and gets -1."""
-    ctx = current()
+    ctx = state.ctx
     if not ctx.msg.is_request:
         return 1
     try:

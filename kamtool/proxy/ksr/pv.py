@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from kamtool.proxy.ksr.context import MsgContext, current
+from kamtool.proxy.ksr.context import MsgContext, state
 from kamtool.proxy.ksr.core import method_of
 from kamtool.proxy.ksr.namespace import KsrNameError
 from kamtool.sip.errors import ParseError
@@ -122,57 +122,115 @@ GETTERS: dict[str, Callable[[MsgContext], Any]] = {
 INT_NAMES = frozenset({"rp", "cs", "rs", "sp", "Rp", "T_branch_idx", "T_reply_code"})
 
 
-def _expand(text: str) -> str:
-    """A name with variables inside (``ipban=>$si``): each replaced by its value."""
+def _template(text: str) -> Callable[[MsgContext], str]:
+    """A name with variables inside (``ipban=>$si``) as a function of the context that
+    writes each variable's value in its place."""
     if "$" not in text:
-        return text
-    return _INNER.sub(lambda m: str(get(m.group(0)) or ""), text)
+        return lambda _ctx: text
+    whole = _INNER.fullmatch(text) if text.startswith("$") else None
+    if whole is not None:  # the usual key: one variable ($si)
+        one = _getter(text)
+        return lambda ctx: "" if (v := one(ctx)) is None else str(v)
+    parts: list[Any] = []
+    pos = 0
+    for m in _INNER.finditer(text):
+        parts.append(text[pos : m.start()])
+        parts.append(_getter(m.group(0)))
+        pos = m.end()
+    parts.append(text[pos:])
+
+    def write(ctx: MsgContext) -> str:
+        out = []
+        for part in parts:
+            if isinstance(part, str):
+                out.append(part)
+            else:
+                value = part(ctx)
+                out.append("" if value is None else str(value))
+        return "".join(out)
+
+    return write
 
 
-def _sht(arg: str) -> tuple[Any, str]:
+def _expand(text: str) -> str:
+    """``text`` with the variables in it replaced by their values for the running route."""
+    return _template(text)(state.ctx)
+
+
+def _table(ctx: MsgContext, name: str) -> Any:
+    store = ctx.router.htables
+    ht = store.get(name) if store is not None else None
+    if ht is None:
+        raise KsrNameError(f"$sht: no htable named {name!r}")
+    return ht
+
+
+def _sht_ref(arg: str) -> tuple[str, Callable[[MsgContext], str]]:
     table, sep, key = arg.partition("=>")
     if not sep:
         raise KsrNameError(f"$sht({arg}): expected $sht(table=>key)")
-    store = current().router.htables
-    ht = store.get(table.strip()) if store is not None else None
-    if ht is None:
-        raise KsrNameError(f"$sht: no htable named {table.strip()!r}")
-    return ht, _expand(key)
+    return table.strip(), _template(key)
 
 
 def _dialog_vars(ctx: MsgContext) -> dict[str, Any]:
     return ctx.avps.setdefault("\0dlg_var", {})
 
 
+_SPLIT: dict[str, tuple[str, str | None]] = {}  # names seen, parsed
+_GETTERS: dict[str, Callable[[MsgContext], Any]] = {}  # names seen -> their getters
+_CACHE_MAX = 4096  # scripts use a few dozen names; names built at run time are not kept
+
+
 def _split(name: str) -> tuple[str, str | None]:
+    parsed = _SPLIT.get(name)
+    if parsed is not None:
+        return parsed
     m = _PV.match(str(name).strip())
     if m is None:
         raise KsrNameError(f"{name!r} is not a pseudo-variable ($name or $name(arg))")
-    return m.group(1), m.group(2)
+    parsed = m.group(1), m.group(2)
+    if len(_SPLIT) < _CACHE_MAX:
+        _SPLIT[name] = parsed
+    return parsed
 
 
-def get(name: str) -> Any:
-    """``$name`` / ``$name(arg)``: its value, None when it has none."""
-    ctx = current()
+def _getter(name: str) -> Callable[[MsgContext], Any]:
+    """The function reading ``name`` from a context (made once per name)."""
+    getter = _GETTERS.get(name)
+    if getter is not None:
+        return getter
     pv, arg = _split(name)
     if arg is None:
         getter = GETTERS.get(pv)
         if getter is None:
             raise KsrNameError(f"pseudo-variable ${pv} is not supported by kamtool")
-        return getter(ctx)
-    if pv == "hdr":
-        return ctx.msg.headers.get(_expand(arg))
-    if pv == "var":
-        return ctx.vars.get(arg)
-    if pv == "avp":
-        return ctx.avps.get(arg)
-    if pv == "dlg_var":
-        return _dialog_vars(ctx).get(arg)
-    if pv == "sht":
-        ht, key = _sht(arg)
-        item = ht.get(key)
-        return item.value if item is not None else None
-    raise KsrNameError(f"pseudo-variable ${pv}(...) is not supported by kamtool")
+    elif pv == "hdr":
+        header = _template(arg)
+        getter = lambda c: c.msg.headers.get(header(c))  # noqa: E731
+    elif pv == "var":
+        getter = lambda c: c.vars.get(arg)  # noqa: E731
+    elif pv == "avp":
+        getter = lambda c: c.avps.get(arg)  # noqa: E731
+    elif pv == "dlg_var":
+        getter = lambda c: _dialog_vars(c).get(arg)  # noqa: E731
+    elif pv == "sht":
+        table, key = _sht_ref(arg)
+
+        def getter(c: MsgContext) -> Any:
+            item = _table(c, table).get(key(c))
+            return item.value if item is not None else None
+
+    else:
+        raise KsrNameError(f"pseudo-variable ${pv}(...) is not supported by kamtool")
+    if len(_GETTERS) < _CACHE_MAX:
+        _GETTERS[name] = getter
+    return getter
+
+
+def get(name: str) -> Any:
+    """``$name`` / ``$name(arg)``: its value, None when it has none."""
+    getter = _GETTERS.get(name) or _getter(name)
+    return getter(state.ctx)
 
 
 def gete(name: str) -> Any:
@@ -200,7 +258,7 @@ def is_null(name: str) -> bool:
 
 
 def _set(name: str, value: Any) -> int:
-    ctx = current()
+    ctx = state.ctx
     pv, arg = _split(name)
     if arg is not None:
         if pv == "var":
@@ -210,8 +268,8 @@ def _set(name: str, value: Any) -> int:
         elif pv == "dlg_var":
             _dialog_vars(ctx)[arg] = value
         elif pv == "sht":
-            ht, key = _sht(arg)
-            ht.set(key, value)
+            table, key = _sht_ref(arg)
+            _table(ctx, table).set(key(ctx), value)
         else:
             raise KsrNameError(f"pseudo-variable ${pv}(...) cannot be set in kamtool")
         return 1
@@ -240,7 +298,7 @@ def seti(name: str, value: int) -> int:
 
 
 def unset(name: str) -> int:
-    ctx = current()
+    ctx = state.ctx
     pv, arg = _split(name)
     if pv == "var" and arg is not None:
         ctx.vars.pop(arg, None)
@@ -249,8 +307,8 @@ def unset(name: str) -> int:
     elif pv == "dlg_var" and arg is not None:
         _dialog_vars(ctx).pop(arg, None)
     elif pv == "sht" and arg is not None:
-        ht, key = _sht(arg)
-        ht.delete(key)
+        table, key = _sht_ref(arg)
+        _table(ctx, table).delete(key(ctx))
     elif pv == "du" and arg is None:
         ctx.dst_uri = None
     else:
@@ -266,7 +324,7 @@ def functions() -> dict[str, Any]:
 
 def _kx(pv: str) -> Callable[[], Any]:
     def getter() -> Any:
-        value = GETTERS[pv](current())
+        value = GETTERS[pv](state.ctx)
         if pv in INT_NAMES:
             return -1 if value is None else value
         return "" if value is None else str(value)

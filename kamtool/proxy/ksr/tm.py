@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kamtool.proxy.codec import dest_of_uri, socket_of_uri
+from kamtool.proxy.codec import socket_of_uri
+from kamtool.proxy.dest import dest_of_uri
 from kamtool.proxy.dialogs import DLG_STATE_DELETED, Leg
-from kamtool.proxy.ksr.context import BRANCH, FAILURE, ONREPLY, REPLY, MsgContext, current
+from kamtool.proxy.ksr.context import BRANCH, FAILURE, ONREPLY, REPLY, MsgContext, state
 from kamtool.proxy.ksr.pv import _try
 from kamtool.proxy.tm import Target
 from kamtool.sip.errors import ParseError
@@ -28,7 +29,7 @@ log = logging.getLogger("kamtool.route")
 def t_newtran() -> int:
     """The request's server transaction: 1 (made or there), 0 when the request is a
     retransmission tm has answered."""
-    ctx = current()
+    ctx = state.ctx
     if ctx.stx is not None:
         return 1
     if ctx.match() is None:
@@ -45,7 +46,7 @@ def t_check_trans() -> int:
     """CANCEL: 1 when its INVITE transaction is known, else -1. Other requests: 0 for
     a retransmission (answered with the last reply) or the ACK of a negative reply
     (absorbed), 1 when the request already has a transaction, else -1."""
-    ctx = current()
+    ctx = state.ctx
     if ctx.kind != "request":
         return 1 if ctx.stx is not None else -1
     m = ctx.match()
@@ -64,7 +65,7 @@ def t_check_trans() -> int:
 
 def t_reply(code: int, reason: str) -> int:
     """A stateful reply (the transaction is made first when there is none)."""
-    ctx = current()
+    ctx = state.ctx
     from kamtool.proxy.ksr.msgops import reply
 
     if ctx.kind == FAILURE:
@@ -118,7 +119,7 @@ def _relay_cancel(ctx: MsgContext) -> int:
 def t_relay() -> int:
     """Forward the request statefully (see module docstring): 1 on success, 0 when it
     was a retransmission tm answered, -1 when it cannot be forwarded."""
-    ctx = current()
+    ctx = state.ctx
     if ctx.kind == FAILURE:
         target = _target(ctx)
         if target is None:
@@ -211,29 +212,29 @@ def _in_dialog(ctx: MsgContext) -> None:
 
 
 def t_on_branch(name: str) -> int:
-    current().on_branch = str(name)
+    state.ctx.on_branch = str(name)
     return 1
 
 
 def t_on_reply(name: str) -> int:
-    current().on_reply = str(name)
+    state.ctx.on_reply = str(name)
     return 1
 
 
 def t_on_failure(name: str) -> int:
-    current().on_failure = str(name)
+    state.ctx.on_failure = str(name)
     return 1
 
 
 def t_is_set(target: str) -> int:
-    ctx = current()
+    ctx = state.ctx
     value = {"branch_route": ctx.on_branch, "onreply_route": ctx.on_reply,
              "failure_route": ctx.on_failure}.get(str(target))  # fmt: skip
     return 1 if value else -1
 
 
 def t_is_canceled() -> int:
-    stx = current().stx
+    stx = state.ctx.stx
     return 1 if stx is not None and stx.canceled else -1
 
 
@@ -244,7 +245,7 @@ def t_is_expired() -> int:
 def t_set_fr(fr_inv_ms: int, fr_ms: int = 0) -> int:
     """Recorded only: kamtool's transaction timers are the proxy's fr_timer and
     fr_inv_timer (per-transaction timers are not supported yet)."""
-    ctx = current()
+    ctx = state.ctx
     ctx.fr_inv_timer = int(fr_inv_ms) / 1000 if fr_inv_ms else None
     ctx.fr_timer = int(fr_ms) / 1000 if fr_ms else None
     return 1
@@ -252,20 +253,20 @@ def t_set_fr(fr_inv_ms: int, fr_ms: int = 0) -> int:
 
 def t_branch_timeout() -> int:
     """In a failure route: 1 when the branch it runs for timed out."""
-    branch = current().failed_branch
+    branch = state.ctx.failed_branch
     return 1 if branch is not None and branch.final is None else -1
 
 
 def t_branch_replied() -> int:
     """In a failure route: 1 when the branch it runs for got any reply."""
-    branch = current().failed_branch
+    branch = state.ctx.failed_branch
     return 1 if branch is not None and branch.replied else -1
 
 
 def t_check_status(regex: str) -> int:
     import re
 
-    ctx = current()
+    ctx = state.ctx
     code = ctx.reply_code if ctx.kind == FAILURE else getattr(ctx.msg, "status", 0)
     return 1 if code and re.match(str(regex), str(code)) else -1
 
@@ -285,17 +286,17 @@ def tm_functions() -> dict[str, Any]:
 def t_precheck_trans() -> int:
     """1 when another copy of this request is being routed right now (its route waits
     for the database): the caller retransmitted; -1 otherwise (this copy is marked)."""
-    ctx = current()
+    ctx = state.ctx
     return 1 if ctx.engine.precheck(ctx) else -1
 
 
 def tmx_functions() -> dict[str, Any]:
     return dict(
         t_precheck_trans=t_precheck_trans,
-        t_is_branch_route=lambda: 1 if current().kind == BRANCH else -1,
-        t_is_failure_route=lambda: 1 if current().kind == FAILURE else -1,
-        t_is_reply_route=lambda: 1 if current().kind in (REPLY, ONREPLY) else -1,
-        t_is_request_route=lambda: 1 if current().kind == "request" else -1,
+        t_is_branch_route=lambda: 1 if state.ctx.kind == BRANCH else -1,
+        t_is_failure_route=lambda: 1 if state.ctx.kind == FAILURE else -1,
+        t_is_reply_route=lambda: 1 if state.ctx.kind in (REPLY, ONREPLY) else -1,
+        t_is_request_route=lambda: 1 if state.ctx.kind == "request" else -1,
     )
 
 
@@ -304,7 +305,7 @@ def tmx_functions() -> dict[str, Any]:
 
 def record_route() -> int:
     """Record-Route on the request (added as it is relayed, with its dialog's did)."""
-    current().record_route = True
+    state.ctx.record_route = True
     return 1
 
 
@@ -314,7 +315,7 @@ def record_route_params(params: str) -> int:
 
 
 def add_rr_param(param: str) -> int:
-    ctx = current()
+    ctx = state.ctx
     text = str(param)
     ctx.rr_params += text if text.startswith(";") else ";" + text
     return 1
@@ -323,7 +324,7 @@ def add_rr_param(param: str) -> int:
 def loose_route() -> int:
     """Kamailio's loose_route(): -1 without a Route; else our Route entries are taken
     off, ``$du`` names the next Route when one is left, and 1."""
-    ctx = current()
+    ctx = state.ctx
     r = ctx.router
     msg = ctx.msg
     top = _try(lambda: msg.routes)
@@ -342,15 +343,15 @@ def loose_route() -> int:
 
 def check_route_param(param: str) -> int:
     name, _, value = str(param).lstrip(";").partition("=")
-    params = current().route_params
+    params = state.ctx.route_params or {}
     if name not in params:
         return -1
     return 1 if not value or params[name] == value else -1
 
 
 def is_direction(direction: str) -> int:
-    ctx = current()
-    ftag = ctx.route_params.get("ftag")
+    ctx = state.ctx
+    ftag = (ctx.route_params or {}).get("ftag")
     if ftag is None:
         return -1
     downstream = ftag == _try(lambda: ctx.msg.from_tag)

@@ -7,7 +7,8 @@ kamtool does more than the cfg it says so: NAT handling as the stock kamailio.cf
 WITH_NAT, call limits on the dialog profiles, sips: only to sips: contacts, 500 when
 the database fails, and an INVITE that waits for the database gets 100 Trying (and 487
 when CANCELled meanwhile). Those use ``KSR.kamtool`` (kamtool's own functions), which
-also reads the ``[proxy]`` settings.
+also gives the ``[proxy]`` settings. The method is read once and compared as a string
+(each KSR call costs about a microsecond; this route runs for every request).
 
 Run it as any script (``kamtool serve --route``) to start a policy of your own from it.
 """
@@ -25,14 +26,25 @@ FLB_NATSIPPING = 7
 
 TRYING = "trying -- your call is important to us"  # Kamailio tm's 100 text
 
+_settings = []  # the [proxy] settings, read at the first request (one object per script load)
+
+
+def cfg():
+    """The proxy's settings (``KSR.kamtool.settings()``; frozen, so read once)."""
+    if not _settings:
+        _settings.append(KSR.kamtool.settings())
+    return _settings[0]
+
 
 def ksr_request_route():
+    method = KSR.kx.get_method()  # read once: the route blocks compare it
+    settings = cfg()
     if reqinit_flood() == EXIT:
         return 1
-    natdetect()
-    if reqinit() == EXIT:
+    natdetect(method, settings)
+    if reqinit(method, settings) == EXIT:
         return 1
-    if KSR.is_CANCEL():
+    if method == "CANCEL":
         if KSR.tm.t_check_trans() > 0:
             relay()
         elif KSR.kamtool.cancel_waiting() > 0:
@@ -40,36 +52,38 @@ def ksr_request_route():
         else:
             KSR.sl.sl_send_reply(481, "Call/Transaction Does Not Exist")
         return 1
-    if not KSR.is_ACK():
+    if method != "ACK":
         if KSR.tmx.t_precheck_trans() > 0:
             # the first copy still waits for the database
-            if KSR.is_INVITE():
+            if method == "INVITE":
                 KSR.sl.sl_send_reply(100, TRYING)
             return 1
         if KSR.tm.t_check_trans() == 0:
             return 1  # a retransmission: tm sent its reply again
-    if KSR.kamtool.refuse_new() > 0:
+    if settings.overload and KSR.kamtool.refuse_new() > 0:
         return 1  # overloaded: 503 (kamtool's overload protection, [proxy] overload)
-    if withindlg() == EXIT:
+    if withindlg(method) == EXIT:
         return 1
-    if KSR.is_ACK():
+    if method == "ACK":
         return 1  # no transaction and no dialog of ours: dropped
     KSR.hdr.remove("Route")
-    if KSR.is_method_in("IS"):
+    if method == "INVITE" or method == "SUBSCRIBE":
         KSR.rr.record_route()
-    if KSR.is_INVITE():
+    if method == "INVITE":
         KSR.setflag(FLT_ACC)
         KSR.kamtool.early_trying()
-    if auth() == EXIT:
+    if auth(method) == EXIT:
         return 1
-    if registrar() == EXIT:
+    if method == "REGISTER":
+        registrar()
         return 1
-    if KSR.corex.has_ruri_user() < 0:
+    user = KSR.pv.get("$rU")
+    if user is None:
         KSR.sl.sl_send_reply(484, "Address Incomplete")
         return 1
-    if dispatch() == EXIT:
+    if method == "INVITE" and dispatch(user) == EXIT:
         return 1
-    location()
+    location(method)
     return 1
 
 
@@ -89,14 +103,14 @@ def reqinit_flood():
     return 1
 
 
-def natdetect():
+def natdetect(method, settings):
     """NATDETECT (kamailio.cfg WITH_NAT): force rport, the source as the contact of a
     NATed REGISTER, an alias on other requests straight from the UA."""
-    if not KSR.kamtool.setting("nat"):
+    if not settings.nat:
         return 1
-    if KSR.nathelper.nat_uac_test(KSR.kamtool.setting("nat_uac_test")) > 0:
+    if KSR.nathelper.nat_uac_test(settings.nat_uac_test) > 0:
         KSR.force_rport()
-        if KSR.is_REGISTER():
+        if method == "REGISTER":
             KSR.nathelper.fix_nated_register()
         elif KSR.siputils.is_first_hop() > 0:
             KSR.nathelper.set_contact_alias()
@@ -104,12 +118,12 @@ def natdetect():
     return 1
 
 
-def reqinit():
+def reqinit(method, settings):
     """route[REQINIT], the rest: Max-Forwards, OPTIONS keepalive, sanity."""
-    if KSR.maxfwd.process_maxfwd(KSR.kamtool.setting("max_forwards")) < 0:
+    if KSR.maxfwd.process_maxfwd(settings.max_forwards) < 0:
         KSR.sl.sl_send_reply(483, "Too Many Hops")
         return EXIT
-    if KSR.is_OPTIONS() and KSR.is_myself_ruri() and KSR.corex.has_ruri_user() < 0:
+    if method == "OPTIONS" and KSR.is_myself_ruri() and KSR.corex.has_ruri_user() < 0:
         KSR.sl.sl_send_reply(200, "Keepalive")
         return EXIT
     if KSR.sanity.sanity_check(17895, 7) < 0:
@@ -124,21 +138,21 @@ def relay():
     return EXIT
 
 
-def withindlg():
+def withindlg(method):
     """route[WITHINDLG]: loose routing on our Record-Route, else 404 Not here."""
     if KSR.siputils.has_totag() < 0:
         return 1
     if KSR.rr.loose_route() > 0:
         if not KSR.isdsturiset() and KSR.nathelper.handle_ruri_alias() > 0:
             KSR.setbflag(FLB_NATB)  # DLGURI: the R-URI's alias is the next hop
-        if KSR.is_BYE():
+        if method == "BYE":
             KSR.setflag(FLT_ACC)
             KSR.setflag(FLT_ACCFAILED)
         nat_replies()
         if KSR.tm.t_relay() < 0:
             KSR.sl.sl_send_reply(404, "Not here")
         return EXIT
-    if KSR.is_ACK():
+    if method == "ACK":
         if KSR.tm.t_check_trans() > 0:
             relay()
         return EXIT
@@ -146,17 +160,18 @@ def withindlg():
     return EXIT
 
 
-def auth():
+def auth(method):
     """route[AUTH]: trusted sources, digest (401/407; 403 for another user's
     credentials), no open relay."""
-    if not KSR.kamtool.setting("auth"):
+    settings = cfg()
+    if not settings.auth:
         return 1
-    trusted = KSR.kamtool.setting("trusted_group")
-    if not KSR.is_REGISTER() and KSR.permissions.allow_source_address(trusted) > 0:
+    register = method == "REGISTER"
+    if not register and KSR.permissions.allow_source_address(settings.trusted_group) > 0:
         return 1
     from_local = KSR.is_myself_furi() or KSR.domain.is_from_local() > 0
-    if KSR.is_REGISTER() or from_local:
-        realm = KSR.pv.get("$fd") or KSR.kamtool.setting("domain") or KSR.pv.get("$si")
+    if register or from_local:
+        realm = KSR.pv.get("$fd") or settings.domain or KSR.pv.get("$si")
         rc = KSR.auth_db.auth_check(realm, "subscriber", 1)
         if rc == -8:
             KSR.sl.sl_send_reply(403, "Forbidden")
@@ -167,7 +182,7 @@ def auth():
         if rc < 0:
             KSR.auth.auth_challenge(realm, 0)
             return EXIT
-        if not KSR.is_method_in("R"):
+        if not register:
             KSR.auth.consume_credentials()
     if not from_local and not (KSR.is_myself_ruri() or KSR.domain.is_uri_host_local() > 0):
         KSR.sl.sl_send_reply(403, "Not relaying")
@@ -177,26 +192,21 @@ def auth():
 
 def registrar():
     """route[REGISTRAR]: save("location"), the NAT flags of a NATed phone."""
-    if not KSR.is_REGISTER():
-        return 1
     if KSR.isflagset(FLT_NATS):
         KSR.setbflag(FLB_NATB)
-        if KSR.kamtool.setting("natping_interval") > 0:
+        if cfg().natping_interval > 0:
             KSR.setbflag(FLB_NATSIPPING)
     if KSR.registrar.save("location", 0) < 0:
         KSR.sl.sl_reply_error()
     return EXIT
 
 
-def dispatch():
+def dispatch(user):
     """route[DISPATCH]: INVITEs to the dispatch pattern go to the dispatcher set."""
-    pattern = KSR.kamtool.setting("dispatch_pattern")
-    if not KSR.is_INVITE() or not pattern:
+    settings = cfg()
+    if not settings.dispatch_pattern or not _matches(settings.dispatch_pattern, user):
         return 1
-    if KSR.pv.get("$rU") is None or not _matches(pattern, KSR.pv.get("$rU")):
-        return 1
-    set_id, alg = KSR.kamtool.setting("dispatch_set"), KSR.kamtool.setting("dispatch_alg")
-    if KSR.dispatcher.ds_select_dst(set_id, alg) < 0:
+    if KSR.dispatcher.ds_select_dst(settings.dispatch_set, settings.dispatch_alg) < 0:
         KSR.sl.send_reply(404, "No destination")
         return EXIT
     KSR.dialog.dlg_manage()
@@ -210,7 +220,7 @@ def dispatch():
     return EXIT
 
 
-def location():
+def location(method):
     """route[LOCATION]: alias, lookup (404/405; 480 for sips: without a sips: contact;
     500 when the database failed), the dialog and its limits, relay."""
     KSR.alias_db.lookup("dbaliases")
@@ -229,7 +239,7 @@ def location():
         else:
             KSR.sl.send_reply(404, "Not Found")
         return EXIT
-    if KSR.is_INVITE():
+    if method == "INVITE":
         KSR.dialog.dlg_manage()
         KSR.dialog.set_dlg_profile("inbound")
         KSR.dialog.set_dlg_profile("caller", KSR.pv.gete("$fU"))
@@ -244,7 +254,7 @@ def location():
 
 def nat_replies():
     """Replies of NATed callees get the alias of where they came from."""
-    if KSR.kamtool.setting("nat"):
+    if cfg().nat:
         KSR.tm.t_on_reply("nat_reply")
 
 

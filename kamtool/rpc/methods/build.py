@@ -100,11 +100,11 @@ def build_registry(
 
 def table_from_db(factory: Callable[[Any], Any], database: Any) -> Any:
     """``factory(database)``, or None (logged) when its table cannot be read."""
-    from kamtool.rpc.methods import dbtables
+    from kamtool.proxy.tables import rollback
 
     try:
         return factory(database)
     except Exception as exc:  # missing table, database down: leave those methods out
         log.warning("RPC: %s not available: %s", factory.__name__, exc)
-        dbtables._rollback(database)
+        rollback(database)
         return None

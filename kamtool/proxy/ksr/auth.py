@@ -1,0 +1,115 @@
+"""``KSR.auth`` and ``KSR.auth_db``: digest authentication against the subscriber
+table (the row read on the database worker while the route waits)."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from kamtool.proxy.ksr.context import MsgContext, db_error, state, wait_db
+from kamtool.proxy.ksr.msgops import reply
+from kamtool.proxy.ksr.pv import _try
+
+# ------------------------------------------------------------------ auth, auth_db
+
+
+# AuthStatus values (kamtool.sip.digest) -> auth_check()'s codes, as Kamailio's auth:
+# -2 invalid password, -3 invalid user, -4 nonce expired, -6 nonce reused
+_AUTH_CODES = {"stale_nonce": -4, "replay": -6, "no_ha1": -3, "bad_response": -2,
+               "invalid_nonce": -2, "realm_mismatch": -2, "unsupported": -1}  # fmt: skip
+
+
+def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
+    """Check the credentials for ``realm`` against the subscriber table: 1 when good;
+    Kamailio's codes otherwise: -1 error (the database failed), -2 wrong password, -3 no
+    such user, -4 stale nonce, -5 no credentials, -6 nonce reused, -8 the auth user is
+    not the From user. The challenge ``auth_challenge()`` sends next is the one this check
+    made (``stale=true`` after a stale nonce)."""
+    ctx = state.ctx
+    r = ctx.router
+    req = ctx.msg
+    realm = str(realm) or (r.config.domain or ctx.addr[0])
+    is_reg = req.method == "REGISTER"
+    from_uri = r.codec.from_uri(req)
+    from_user = (from_uri.user or "") if from_uri is not None else ""
+    creds = r.codec.credentials(req, proxy=not is_reg)
+    if not creds:
+        creds = r.codec.credentials(req, proxy=is_reg)
+    outcome = r.auth.check(req.method, creds, realm=realm, from_user=from_user,
+                           challenge_status=401)  # fmt: skip
+    if outcome.status == 0 and outcome.lookup is not None:
+        key = outcome.lookup
+        try:
+            row = wait_db(partial(r.auth.fetch, *key))
+            r.auth.remember(*key, row)
+            stale_ok = False
+        except Exception as exc:
+            if not r.auth.cached(*key, stale_ok=True)[0]:
+                db_error(ctx, "auth_check", exc)
+                return -1
+            stale_ok = True
+        outcome = r.auth.check(req.method, creds, realm=realm, from_user=from_user,
+                               challenge_status=401, stale_ok=stale_ok)  # fmt: skip
+    if outcome.status == 200:
+        ctx.auth_user = outcome.user
+        return 1
+    if outcome.status == 403:
+        return -8
+    ctx.avps["\0challenge"] = (realm, outcome.challenge)
+    if not outcome.reason:
+        return -5  # no credentials for this realm
+    return _AUTH_CODES.get(outcome.reason, -1)
+
+
+def auth_challenge(realm: str, flags: int = 0) -> int:
+    """401 (REGISTER) or 407 (others) with a fresh challenge for ``realm``."""
+    ctx = state.ctx
+    r = ctx.router
+    realm = str(realm) or (r.config.domain or ctx.addr[0])
+    if ctx.msg.method == "REGISTER":
+        return _challenge(ctx, realm, 401)
+    return _challenge(ctx, realm, 407)
+
+
+def _challenge(ctx: MsgContext, realm: str, status: int) -> int:
+    made = ctx.avps.get("\0challenge")
+    value = made[1] if made and made[0] == realm and made[1] else None
+    value = value or ctx.router.auth.new_challenge(realm)
+    if status == 401:
+        return reply(ctx, 401, "Unauthorized", [("WWW-Authenticate", value)])
+    return reply(ctx, 407, "Proxy Authentication Required", [("Proxy-Authenticate", value)])
+
+
+def consume_credentials() -> int:
+    msg = state.ctx.msg
+    n = msg.headers.remove("proxy-authorization") + msg.headers.remove("authorization")
+    return 1 if n else -1
+
+
+def has_credentials(realm: str) -> int:
+    msg = state.ctx.msg
+    for creds in (_try(lambda: msg.authorizations) or []) + (
+        _try(lambda: msg.proxy_authorizations) or []
+    ):
+        if getattr(creds, "realm", None) == str(realm):
+            return 1
+    return -1
+
+
+def auth_functions() -> dict[str, Any]:
+    return dict(
+        auth_challenge=auth_challenge, consume_credentials=consume_credentials,
+        has_credentials=has_credentials,
+        www_challenge=lambda realm, flags=0: _challenge(state.ctx, str(realm), 401),
+        proxy_challenge=lambda realm, flags=0: _challenge(state.ctx, str(realm), 407),
+    )  # fmt: skip
+
+
+def auth_db_functions() -> dict[str, Any]:
+    return dict(
+        auth_check=auth_check,
+        www_authenticate=lambda realm, table, method="": auth_check(realm, table, 0),
+        www_authorize=lambda realm, table: auth_check(realm, table, 0),
+        proxy_authenticate=lambda realm, table: auth_check(realm, table, 0),
+        proxy_authorize=lambda realm, table: auth_check(realm, table, 0),
+    )

@@ -1,0 +1,162 @@
+"""``KSR.registrar`` and ``KSR.alias_db``: contacts saved and looked up, aliases.
+
+Database work goes through :func:`~kamtool.proxy.ksr.context.wait_db`: the route waits,
+the loop does not. Return codes are Kamailio's.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from kamtool.proxy.ksr.context import db_error, state, wait_db
+from kamtool.proxy.ksr.msgops import reply
+from kamtool.proxy.ksr.pv import _ruser, _try
+from kamtool.proxy.usrloc import METHOD_BITS
+
+# ------------------------------------------------------------------ registrar
+
+
+def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
+    """Store the REGISTER's contacts and answer it (200 with the bindings, or the error
+    status); 1 on success, -1 on failure (the error was answered already)."""
+    ctx = state.ctx
+    r = ctx.router
+    req = ctx.msg
+    ul = r.usrloc
+    to_uri = r.codec.to_uri(req)
+    user = getattr(to_uri, "user", None)
+    aor = ul.aor_key(user, getattr(to_uri, "host", None)) if user else None
+    fetched = False
+    if aor is not None and ul.needs_fetch(aor):
+        try:
+            ul.prefetched(aor, wait_db(partial(ul.fetch, aor)))
+            fetched = True
+        except Exception as exc:
+            db_error(ctx, "save(location)", exc)
+            reply(ctx, 500, "Server Internal Error", error=True)
+            return -1
+    nat = None
+    if ctx.fix_register or ctx.bflags:
+        received = r.nat.registration(ctx.endpoint, ctx.addr)[0] if ctx.fix_register else None
+        nat = (received, ctx.bflags)
+    try:
+        status, reason, headers = r.registrar.save(req, ctx.endpoint, ctx.addr, nat)
+    finally:
+        if fetched or (aor is not None and ul.db_mode == 3):
+            ul.prefetched(aor, None)
+    through = ul.db_mode == 3 or (ul.db_mode == 1 and ul.deferred and not _db_down(r))
+    if status == 200 and ul.deferred and through:
+        batch = ul.take_pending()
+        if batch:
+            try:
+                wait_db(partial(ul.write_batch, batch))
+                ul.batch_written(batch, None)
+            except Exception as exc:
+                ul.batch_written(batch, exc)
+                if ul.db_mode == 3:
+                    db_error(ctx, "save(location)", exc)
+                    reply(ctx, 500, "Server Internal Error", error=True)
+                    return -1
+                r.log_db_error("usrloc write-through (kept for the timer)", exc)
+    if not int(flags) & 0x02:  # 0x02: no reply
+        reply(ctx, status, reason, headers)
+    return 1 if status == 200 else -1
+
+
+def _db_down(router: Any) -> bool:
+    return router.db is not None and router.db.down
+
+
+def lookup(table: str = "location", uri: str = "") -> int:
+    """The bindings of the R-URI's user: 1 (the R-URI becomes the first contact and
+    ``t_relay()`` forks to all, q-groups in series); -1 none, -2 none accepts the
+    method, -3 error (the database)."""
+    ctx = state.ctx
+    r = ctx.router
+    req = ctx.msg
+    ul = r.usrloc
+    user = _ruser(ctx) or ""
+    aor = ul.aor_key(user, getattr(_try(lambda: req.uri), "host", None))
+    fetched = False
+    if ul.needs_fetch(aor):
+        try:
+            ul.prefetched(aor, wait_db(partial(ul.fetch, aor)))
+            fetched = True
+        except Exception as exc:
+            return db_error(ctx, "lookup(location)", exc) * 3
+    try:
+        bindings = ul.lookup(aor)
+    finally:
+        if fetched:
+            ul.prefetched(aor, None)
+    if not bindings:
+        return -1
+    bit = METHOD_BITS.get(req.method)
+    allowed = [b for b in bindings if b.methods is None or bit is None or b.methods & bit]
+    if not allowed:
+        return -2
+    if getattr(_try(lambda: req.uri), "secure", False):
+        # RFC 3261 16.5, RFC 5630 3.1.3: a sips: request only goes to sips: contacts
+        # (TLS on every hop); Kamailio's lookup() does not check this
+        allowed = [b for b in allowed if b.contact[:5].lower() == "sips:"]
+        if not allowed:
+            return -1
+    groups: list[list[Any]] = []
+    for b in allowed:
+        target = r.codec.target_for_binding(b, r._tcp_alive)
+        if target is None:
+            continue
+        if groups and groups[-1][0].q == target.q:
+            groups[-1].append(target)
+        else:
+            groups.append([target])
+    if not groups:
+        return -1
+    ctx.targets = groups
+    req.uri = groups[0][0].uri
+    ctx.dst_uri = None
+    return 1
+
+
+def registered(table: str = "location", uri: str = "") -> int:
+    ctx = state.ctx
+    ul = ctx.router.usrloc
+    text = str(uri) if uri else ctx.msg.uri_text
+    from kamtool.sip.uri import parse_uri
+
+    parsed = _try(lambda: parse_uri(text))
+    user = getattr(parsed, "user", None)
+    if not user:
+        return -1
+    aor = ul.aor_key(user, getattr(parsed, "host", None))
+    if ul.needs_fetch(aor):
+        try:
+            rows = wait_db(partial(ul.fetch, aor))
+        except Exception as exc:
+            return db_error(ctx, "registered(location)", exc)
+        return 1 if rows else -1
+    return 1 if ul.lookup(aor) else -1
+
+
+def registrar_functions() -> dict[str, Any]:
+    return dict(save=save, lookup=lookup, registered=registered,
+                lookup_uri=lambda table, uri: lookup(table, uri))  # fmt: skip
+
+
+# ------------------------------------------------------------------ alias_db
+
+
+def alias_db_lookup(table: str = "dbaliases", flags: int = 0) -> int:
+    """An R-URI user that is an alias becomes the user it stands for: 1; -1 otherwise."""
+    ctx = state.ctx
+    aliases = ctx.engine.aliases
+    uri = _try(lambda: ctx.msg.uri)
+    user = getattr(uri, "user", None)
+    if aliases is None or not user:
+        return -1
+    try:
+        found = wait_db(partial(aliases.query, user, getattr(uri, "host", None)))
+    except Exception as exc:
+        return db_error(ctx, "alias_db_lookup", exc)
+    return 1 if aliases.apply(ctx.msg, found) else -1
