@@ -24,6 +24,7 @@ class ExitStatus(IntEnum):
     RPC_ERROR = 7  # the endpoint answered with a JSON-RPC error
     CONFIG = 8  # a configuration file is unreadable or invalid
     SCHEMA = 9  # the database schema is missing or has the wrong version
+    DRIFT = 9  # kamtool drift: file, database and server differ (an alias of SCHEMA)
     TIMEOUT = 10  # an operation did not finish in time
     UNREACHABLE = 11  # a SIP peer refused or broke the connection (kamtool ping)
     INTERRUPTED = 130  # Ctrl-C
@@ -125,3 +126,18 @@ class Aborted(KamtoolError):
 
     exit_status = ExitStatus.USAGE
     code = "aborted"
+
+
+def bind_hint(exc: OSError, option: str) -> str:
+    """The next step after ``exc`` from binding a listening socket named by ``option``."""
+    import errno
+
+    while exc.errno is None and isinstance(exc.__cause__, OSError):
+        exc = exc.__cause__  # uvloop wraps the socket's error in one without errno
+    if exc.errno == errno.EADDRINUSE:
+        return f"is another server using it? choose another with {option}"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"this host has no such address (see 'ip addr'); choose another with {option}"
+    if exc.errno == errno.EACCES:
+        return "ports below 1024 need root or CAP_NET_BIND_SERVICE"
+    return f"choose another address with {option}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kamtool.kamctlrc import VARIABLES as KAMCTL_VARIABLES
 from tests.support.databases import ENGINES, database
 from tests.support.require import unavailable
 
@@ -24,10 +25,16 @@ def _isolated_config(tmp_path, monkeypatch):
         "KAMTOOL_JSON",
         "KAMTOOL_SIP_DOMAIN",
         "KAMTOOL_RPC_TOKEN",
+        "KAMTOOL_INSTANCE",
+        "KAMCTL_TEST",
+        "DBPATH",
+        *KAMCTL_VARIABLES,  # kamctl reads its variables from the environment too
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr("kamtool.config.SYSTEM_CONFIG", tmp_path / "no-system-kamtool.toml")
     monkeypatch.setattr("kamtool.config.SYSTEM_KAMCTLRC", tmp_path / "no-system-kamctlrc")
+    monkeypatch.setattr("kamtool.config.LOCAL_KAMCTLRC", tmp_path / "no-local-kamctlrc")
+    monkeypatch.setattr("kamtool.config.SYSTEM_KAMCLI_INI", tmp_path / "no-system-kamcli.ini")
 
 
 @pytest.fixture(params=ENGINES)

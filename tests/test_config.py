@@ -1,4 +1,4 @@
-"""Settings precedence: defaults < kamctlrc < TOML < KAMTOOL_* env < flags."""
+"""Settings precedence: defaults < kamctlrc < kamcli.ini < TOML < KAMTOOL_* env < flags."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_precedence_kamctlrc_toml_env_flags(tmp_path):
 
     s = load_settings(config_file=toml, kamctlrc=rc, env={"KAMTOOL_SIP_DOMAIN": "from-env"})
     assert s.sip_domain == "from-env"
-    assert s.origins["sip_domain"] == "environment"
+    assert s.origins["sip_domain"] == "environment ($KAMTOOL_SIP_DOMAIN)"
 
     s = load_settings(
         config_file=toml, kamctlrc=rc, env={"KAMTOOL_SIP_DOMAIN": "from-env"},

@@ -25,12 +25,35 @@ def grant(
         list[str], typer.Argument(help="One or more group names.", show_default=False)
     ],
     no_reload: NoReloadOption = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Grant even if the user has no subscriber row.")
+    ] = False,
 ) -> None:
-    """Put a user in groups (kamctl acl grant USER GROUP...)."""
-    from kamtool.core import acl
+    """Put a user in groups (kamctl acl grant USER GROUP...).
 
+    As kamctl: with VERIFY_ACL=1 only the names of ACL_GROUPS are accepted, with
+    VERIFY_USER=1 only existing users (on a terminal kamtool asks, as kamctl does).
+    """
+    import sys
+
+    from kamtool.cli.context import settings
+    from kamtool.core import acl
+    from kamtool.errors import NotFound
+
+    s = settings()
     who = provision.user(user)
-    provision.edit(acl.grant, who, groups, no_reload=no_reload)
+    allowed = s.acl_groups if s.verify_acl else None
+    check_user = s.verify_user and not force
+    try:
+        provision.edit(
+            acl.grant, who, groups, allowed=allowed, user_must_exist=check_user, no_reload=no_reload
+        )
+    except NotFound as exc:
+        if not (check_user and exc.message.startswith("non-existent user") and sys.stdin.isatty()):
+            raise
+        if not typer.confirm(f"Non-existent user '{who}'. Still proceeding?", default=False):
+            raise
+        provision.edit(acl.grant, who, groups, allowed=allowed, no_reload=no_reload)
 
 
 @app.command("revoke")

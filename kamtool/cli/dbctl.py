@@ -72,10 +72,18 @@ def create(
     users: Annotated[
         bool, typer.Option("--users", help="Also create the read-write and read-only users.")
     ] = False,
-    rw_user: Annotated[str, typer.Option(help="Read-write user.")] = "kamailio",
-    rw_password: Annotated[str, typer.Option(help="Read-write user's password.")] = "kamailiorw",
-    ro_user: Annotated[str, typer.Option(help="Read-only user.")] = "kamailioro",
-    ro_password: Annotated[str, typer.Option(help="Read-only user's password.")] = "kamailioro",
+    rw_user: Annotated[
+        str | None, typer.Option(help="Read-write user (kamctlrc DBRWUSER, else kamailio).")
+    ] = None,
+    rw_password: Annotated[
+        str | None, typer.Option(help="Its password (DBRWPW, else kamailiorw).")
+    ] = None,
+    ro_user: Annotated[
+        str | None, typer.Option(help="Read-only user (DBROUSER, else kamailioro).")
+    ] = None,
+    ro_password: Annotated[
+        str | None, typer.Option(help="Its password (DBROPW, else kamailioro).")
+    ] = None,
     admin_url: Annotated[
         str | None,
         typer.Option(
@@ -99,8 +107,13 @@ def create(
     ] = None,
 ) -> None:
     """Create the database (MySQL/PostgreSQL), the tables and the version rows."""
+    from kamtool.config import default_table_groups, kamctl_db_users
     from kamtool.core import dbctl
 
+    group = group or default_table_groups(settings())  # kamdbctl's INSTALL_*_TABLES
+    kam = kamctl_db_users(settings())
+    rw = kam.get("rw", ("kamailio", "kamailiorw"))
+    ro = kam.get("ro", ("kamailioro", "kamailioro"))
     if sql:
         script = dbctl.create_script(sql, group)
         if out().json_mode:
@@ -112,8 +125,8 @@ def create(
         _url(),
         group,
         users=users,
-        rw=(rw_user, rw_password),
-        ro=(ro_user, ro_password),
+        rw=(rw_user or rw[0], rw_password or rw[1]),
+        ro=(ro_user or ro[0], ro_password or ro[1]),
         admin_url=admin_url,
         access_hosts=access_host or (),
     )

@@ -22,12 +22,22 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "passwd": ("kamtool.cli.subscriber", "Change a subscriber's password."),
     "show": ("kamtool.cli.subscriber", "List subscribers (user, domain; no secrets unless --secrets)."),
     "import": ("kamtool.cli.subscriber", "Add many subscribers from a CSV file, all or nothing."),
+    "db": ("kamtool.cli.db", "Raw SQL on the Kamailio database: query, show, runfile, showcreate (read-only unless --write)."),
     "dbctl": ("kamtool.cli.dbctl", "Create, drop, show, back up, restore, copy and migrate the Kamailio database (what kamdbctl does)."),
     "address": ("kamtool.cli.address", "IP address groups (permissions address table)."),
     "trusted": ("kamtool.cli.trusted", "Trusted peers (permissions trusted table)."),
     "dispatcher": ("kamtool.cli.dispatcher", "Dispatcher destinations (dispatcher table)."),
     "domain": ("kamtool.cli.domain", "Local SIP domains (domain table)."),
     "alias": ("kamtool.cli.alias", "User aliases (dbaliases table)."),
+    "dialplan": ("kamtool.cli.dialplan", "Number translation rules (dialplan table)."),
+    "mtree": ("kamtool.cli.mtree", "Prefix trees (mtrees table)."),
+    "uacreg": ("kamtool.cli.uacreg", "Upstream registrations (uac module, uacreg table)."),
+    "speeddial": ("kamtool.cli.speeddial", "Speed dials of users (speed_dial table)."),
+    "avp": ("kamtool.cli.avp", "User preferences loaded as AVPs (usr_preferences table)."),
+    "rpid": ("kamtool.cli.rpid", "Remote-Party-ID of users (rpid preference)."),
+    "subscriber": ("kamtool.cli.subscriber_attrs", "Extra columns of subscriber rows (kamcli setattrs/setattri/setattrnull)."),
+    "lcr": ("kamtool.cli.lcr", "Least cost routing: gateways, rules, targets (lcr tables)."),
+    "cr": ("kamtool.cli.cr", "Carrier routing: carriers, domains, routes (carrierroute tables)."),
     "acc": ("kamtool.cli.acc", "Call detail records (acc, missed_calls tables)."),
     "acl": ("kamtool.cli.acl", "ACL groups of users (grp table)."),
     "ul": ("kamtool.cli.ul", "Registrations in the running server (usrloc)."),
@@ -45,7 +55,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "debug": ("kamtool.cli.runtime", "Show or set the core log level (cfg.get / cfg.seti core debug)."),
     "rpc": ("kamtool.cli.rpc", "Call a JSON-RPC method and print its result as JSON (kamcmd / kamctl rpc)."),
     "serve": ("kamtool.cli.serve", "Run kamtool's SIP proxy: registrar with digest auth, location, stateful relay, dialogs."),
+    "config": ("kamtool.cli.config", "Effective settings and where they came from."),
+    "instance": ("kamtool.cli.instance", "Named servers: the instance.NAME tables of kamtool.toml (-i NAME)."),
+    "apply": ("kamtool.cli.apply", "Make the database what FILE says (one transaction), then reload what changed."),
+    "export": ("kamtool.cli.apply", "Write the database's provisioning tables as a desired-state file."),
+    "drift": ("kamtool.cli.apply", "Compare FILE, the database and the running server; exit 9 naming each difference."),
+    "diagnose": ("kamtool.cli.diagnose", "Check the server, its database and certificates; exit 0 OK, 1 WARNING, 2 CRITICAL."),
     "monitor": ("kamtool.cli.monitor", "Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."),
+    "demo": ("kamtool.cli.demo", "Try kamtool with nothing else installed: proxy, two phones and a call, in the monitor."),
 }  # fmt: skip
 
 
@@ -87,8 +104,28 @@ class LazyGroup(TyperGroup):
             self.commands.setdefault(name, _Placeholder(name, module, help))
 
     def resolve_command(self, ctx, args):
+        if args and args[0] not in self.commands:
+            args = [_kamcli_alias(ctx, args[0]), *args[1:]]
         name, cmd, rest = super().resolve_command(ctx, args)
         if isinstance(cmd, _Placeholder):
             cmd = load_module_commands(cmd.module, cmd.name).get_command(ctx, cmd.name)
             self.commands[cmd.name] = cmd
         return name, cmd, rest
+
+
+def _kamcli_alias(ctx, name: str) -> str:
+    """The kamtool command a kamcli alias names (kamcli.ini [cmdaliases], kamcli's built-in
+    ``acl``/``rpc``/``sht``), else ``name`` itself. Read only for unknown names."""
+    import os
+    from pathlib import Path
+
+    from kamtool import config, kamcli_ini
+
+    given = ctx.params.get("kamcli_ini")
+    try:
+        ini = kamcli_ini.load(
+            os.environ.get("HOME"), Path(given) if given else None, config.SYSTEM_KAMCLI_INI
+        )
+    except Exception:  # a broken file is reported by the root callback, with its exit status
+        return name
+    return ini.aliases.get(name, name)

@@ -64,6 +64,21 @@ def root(
         Path | None,
         typer.Option("--kamctlrc", help="Read settings from this kamctlrc.", show_default=False),
     ] = None,
+    kamcli_ini: Annotated[
+        Path | None,
+        typer.Option(
+            "--kamcli-ini", help="Read settings from this kamcli.ini.", show_default=False
+        ),
+    ] = None,
+    instance: Annotated[
+        str | None,
+        typer.Option(
+            "--instance",
+            "-i",
+            help="Use the \\[instance.NAME] section of kamtool.toml (kamtool instance list).",
+            show_default=False,
+        ),
+    ] = None,
     rpc_url: Annotated[
         str | None,
         typer.Option(
@@ -91,6 +106,8 @@ def root(
     settings = load_settings(
         config_file=config,
         kamctlrc=kamctlrc,
+        kamcli_ini_file=kamcli_ini,
+        instance=instance,
         overrides={"db_url": db, "json": json_mode, "rpc_url": rpc_url, "sip_domain": domain},
     )
     set_current(AppContext(settings=settings, out=Output(settings.json)))

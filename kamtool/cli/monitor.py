@@ -60,7 +60,9 @@ def monitor(
 
     ctx = current()
     settings = ctx.settings
-    limits, interval = _monitor_settings(settings.section("monitor"), threshold or [], interval)
+    limits, interval = _monitor_settings(
+        settings.section("monitor"), threshold or [], interval, _kamctl_period(settings)
+    )
     source = rpc_source(
         rpc or settings.rpc_url, timeout=settings.rpc_timeout, token=settings.rpc_token
     )
@@ -83,15 +85,24 @@ def monitor(
     MonitorApp(source=source, interval=interval, limits=limits).run()
 
 
+def _kamctl_period(settings: Any) -> float | None:
+    """kamctl's WATCH_PERIOD (kamctl monitor's refresh) when a kamctlrc set it."""
+    return settings.watch_period if "watch_period" in settings.origins else None
+
+
 def _monitor_settings(
-    section: Mapping[str, Any], flags: list[str], interval: float | None
+    section: Mapping[str, Any],
+    flags: list[str],
+    interval: float | None,
+    fallback: float | None = None,
 ) -> tuple[Thresholds, float]:
     """The health thresholds (defaults, then the [monitor] section, then --threshold
-    flags) and the poll interval (--interval, else [monitor] interval, else 2 s)."""
+    flags) and the poll interval (--interval, else [monitor] interval, else ``fallback``
+    (kamctlrc WATCH_PERIOD), else 2 s)."""
     from kamtool.tui.health import Thresholds
 
     values = dict(section)
-    configured = values.pop("interval", 2.0)
+    configured = values.pop("interval", 2.0 if fallback is None else fallback)
     if interval is None:
         if isinstance(configured, bool) or not isinstance(configured, int | float):
             raise ConfigError(f"[monitor] interval = {configured!r} is not a number")

@@ -44,10 +44,16 @@ def user(spec: str, what: str = "user") -> User:
     """
     from kamtool.core.users import parse_user
 
-    default = settings().sip_domain
+    s = settings()
+    default = s.sip_domain
     if default is None and "@" not in spec:
         default = _sole_domain()
-    return parse_user(spec, default, what=what)
+    parsed = parse_user(spec, default, what=what)
+    if s.username_re:  # kamctlrc USERNAME_RE
+        from kamtool.core.users import check_username_re
+
+        check_username_re(parsed, s.username_re)
+    return parsed
 
 
 def _sole_domain() -> str | None:
@@ -110,3 +116,22 @@ def listing(
 def show(rows: list[dict[str, Any]], columns: list[Any], *, empty: str) -> None:
     """Rows as a table (or a JSON list)."""
     out().table(rows, columns, empty=empty)
+
+
+@contextmanager
+def text_input(file: Any) -> Iterator[Any]:
+    """The UTF-8 text of ``file`` (``-``: stdin) as a stream; unreadable or non-UTF-8
+    input is BadInput naming the file."""
+    import io
+    from pathlib import Path
+
+    try:
+        if str(file) == "-":
+            text = sys.stdin.read()
+        else:
+            text = Path(file).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise BadInput(f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise BadInput(f"{file} is not UTF-8 text") from None
+    yield io.StringIO(text, newline=None)

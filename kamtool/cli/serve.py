@@ -235,4 +235,12 @@ def serve(
     logging.getLogger("kamtool.serve").info(
         "kamtool proxy on %s", ", ".join(str(x) for x in cfg.listen)
     )
-    run(cfg, rpc=start_proxy_rpc)
+    from kamtool.proxy.config import parse_host_port
+    from kamtool.rpc.discovery import server_urls, serving
+
+    # recorded in the runtime directory: `kamtool ul show` then finds this server
+    urls = (
+        server_urls(*parse_host_port(cfg.rpc_listen), cfg.rpc_runtime_dir) if cfg.rpc_listen else []
+    )
+    with serving(urls):
+        run(cfg, rpc=start_proxy_rpc)

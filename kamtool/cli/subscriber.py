@@ -37,10 +37,11 @@ def add(
 
     who = provision.user(user)
     secret = provision.password_arg(password)
-    plain = settings().store_plaintext_pw
+    s = settings()
     provision.edit(
-        subscribers.add, who, secret, store_plaintext=plain, email=email, no_reload=no_reload
-    )
+        subscribers.add, who, secret, store_plaintext=s.store_plaintext_pw, email=email,
+        algorithm=s.ha1_algorithm, no_reload=no_reload,
+    )  # fmt: skip
 
 
 def rm(user: UserArg, no_reload: NoReloadOption = False) -> None:
@@ -57,9 +58,12 @@ def passwd(user: UserArg, password: PasswordArg) -> None:
 
     who = provision.user(user)
     secret = provision.password_arg(password)
-    plain = settings().store_plaintext_pw
+    s = settings()
     # no reload: auth_db reads the table on every request
-    provision.edit(subscribers.passwd, who, secret, store_plaintext=plain, no_reload=True)
+    provision.edit(
+        subscribers.passwd, who, secret, store_plaintext=s.store_plaintext_pw,
+        algorithm=s.ha1_algorithm, no_reload=True,
+    )  # fmt: skip
 
 
 def show(
@@ -104,13 +108,15 @@ def import_(
     try:
         if str(file) == "-":
             entries = importer.read_csv(
-                sys.stdin, default_domain=s.sip_domain, store_plaintext=s.store_plaintext_pw
-            )
+                sys.stdin, default_domain=s.sip_domain, store_plaintext=s.store_plaintext_pw,
+                algorithm=s.ha1_algorithm,
+            )  # fmt: skip
         else:
             with file.open(encoding="utf-8-sig", newline="") as fh:
                 entries = importer.read_csv(
-                    fh, default_domain=s.sip_domain, store_plaintext=s.store_plaintext_pw
-                )
+                    fh, default_domain=s.sip_domain, store_plaintext=s.store_plaintext_pw,
+                    algorithm=s.ha1_algorithm,
+                )  # fmt: skip
     except OSError as exc:
         raise BadInput(f"cannot read {file}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -1,14 +1,18 @@
 """ACL groups of users: the ``grp`` table that the group module's is_user_in() reads.
 
 ``grant USER GROUP...`` inserts one row per group (kamctl acl grant), ``revoke USER
-[GROUP]`` deletes one or all of the user's groups. kamctl only accepts the names in
-its ACL_GROUPS list by default; the group module has no such list, so any name is
-taken. ``last_modified`` is written as in :mod:`kamtool.core.domains`.
+[GROUP]`` deletes one or all of the user's groups. The group module has no list of
+names, but kamctl (VERIFY_ACL=1, its default) takes only the names of its ACL_GROUPS and
+(VERIFY_USER=1) only existing subscribers: ``grant`` applies both rules when asked
+(``allowed``, ``user_must_exist``). kamctl warns "Invalid privilege" and skips a bad name
+while inserting the others; kamtool refuses the whole command, so nothing half-done is
+left to clean up. ``last_modified`` is written as in :mod:`kamtool.core.domains`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from kamtool.core import validate
@@ -36,11 +40,43 @@ def group_name(value: str) -> str:
     return name
 
 
-def grant(db: peewee.Database, user: User, groups: list[str]) -> Change:
-    """Put ``user`` in each of ``groups``; AlreadyExists (nothing written) if in any already."""
+def grant(
+    db: peewee.Database,
+    user: User,
+    groups: list[str],
+    *,
+    allowed: Sequence[str] | None = None,
+    user_must_exist: bool = False,
+) -> Change:
+    """Put ``user`` in each of ``groups``; AlreadyExists (nothing written) if in any already.
+
+    ``allowed`` (kamctl's ACL_GROUPS when VERIFY_ACL=1): other names are BadInput.
+    ``user_must_exist`` (VERIFY_USER=1): a user with no subscriber row is NotFound.
+    """
     names = list(dict.fromkeys(group_name(g) for g in groups))
     if not names:
         raise BadInput("name at least one group")
+    if allowed is not None:
+        invalid = [g for g in names if g not in allowed]
+        if invalid:
+            raise BadInput(
+                f"invalid privilege: {', '.join(invalid)} (not in ACL_GROUPS)",
+                hint="ACL privileges are: "
+                + " ".join(allowed)
+                + " (kamctlrc ACL_GROUPS, or VERIFY_ACL=0; [acl] in kamtool.toml)",
+            )
+    if user_must_exist:
+        S = models.Subscriber
+        with reading("subscriber"):
+            exists = (
+                S.select().where((S.username == user.username) & (S.domain == user.domain)).exists()
+            )
+        if not exists:
+            raise NotFound(
+                f"non-existent user '{user}'",
+                hint="add the user first, or grant anyway with --force "
+                "(kamctlrc VERIFY_USER=0 turns the check off)",
+            )
     G = models.Grp
     who = (G.username == user.username) & (G.domain == user.domain)
     with reading("grp"):

@@ -291,27 +291,26 @@ def restore(
     if unknown:
         raise SchemaError(f"backup has tables Kamailio 5.6 does not define: {', '.join(unknown)}")
     transfer.check_versions({n: v.get("version") for n, v in htables.items()})
+    # the whole file is checked before the target is touched: a truncated or damaged
+    # backup changes nothing
+    counts = transfer.validate_backup(path, header)
     u = parse_url(url)
     if u.engine != "sqlite":
         server.ensure_database(u)
-    total = sum(int(v.get("rows", 0)) for v in htables.values())
+    total = sum(counts.values())
     done = 0
     per_table: dict[str, int] = {}
     with _open(url) as db:
         names = list(htables)
-        transfer.prepare_target(db, names, replace)
+        full = transfer.prepare_target(db, names, replace)
         models = build_models(db)
-        # one transaction: a damaged file leaves no half-restored data behind
+        # one transaction for the DELETEs and the INSERTs: a failure or a kill -9 at any
+        # point leaves the old rows (SQLite's journal, PostgreSQL and InnoDB roll back)
         with transfer.open_backup_file(path, "r") as fh, db.atomic():
+            transfer.empty_tables(db, full)
             fh.readline()
             for table, columns, rows in transfer.read_sections(fh, path):
-                if table not in htables:
-                    raise BadInput(f"{path}: table {table} is not in the header")
                 t = schema.table(table)
-                known = {c.name for c in t.columns}
-                bad = [c for c in columns if c not in known]
-                if bad:
-                    raise SchemaError(f"{table}: unknown column(s) {', '.join(bad)} in the backup")
 
                 def tick(n: int, table: str = table) -> None:
                     nonlocal done
@@ -354,11 +353,12 @@ def copy(
         transfer.check_versions({t.name: versions.get(t.name) for t in chosen})
         counts = {t.name: transfer.count_rows(src, t.name) for t in chosen}
         total = sum(counts.values())
-        transfer.prepare_target(dst, [t.name for t in chosen], replace)
+        full = transfer.prepare_target(dst, [t.name for t in chosen], replace)
         src_models, dst_models = build_models(src), build_models(dst)
         done = 0
         per_table: dict[str, int] = {}
-        with dst.atomic():  # all or nothing
+        with dst.atomic():  # all or nothing: the old rows go in the same transaction
+            transfer.empty_tables(dst, full)
             for t in chosen:
                 known = {c.name for c in t.columns}
                 columns = [c for c in transfer.table_columns(src, t.name) if c in known]

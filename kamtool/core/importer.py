@@ -49,7 +49,9 @@ def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
         return csv.excel
 
 
-def read_csv(stream: TextIO, *, default_domain: str | None, store_plaintext: bool) -> list[Entry]:
+def read_csv(
+    stream: TextIO, *, default_domain: str | None, store_plaintext: bool, algorithm: str = "MD5"
+) -> list[Entry]:
     """Parse and check every line; BadInput lists the bad lines (no passwords shown)."""
     text = stream.read()
     rows = list(csv.reader(io.StringIO(text), _dialect(text[:4096])))
@@ -70,7 +72,7 @@ def read_csv(stream: TextIO, *, default_domain: str | None, store_plaintext: boo
         if not any(cell.strip() for cell in row):
             continue  # blank line
         try:
-            entry = _entry(number, row, header, default_domain, store_plaintext)
+            entry = _entry(number, row, header, default_domain, store_plaintext, algorithm)
         except KamtoolError as exc:
             problems.append(f"line {number}: {exc.message}")
             continue
@@ -90,6 +92,7 @@ def _entry(
     header: dict[str, int] | None,
     default_domain: str | None,
     store_plaintext: bool,
+    algorithm: str = "MD5",
 ) -> Entry:
     def cell(name: str, position: int) -> str:
         index = header.get(name) if header is not None else position
@@ -106,7 +109,10 @@ def _entry(
         raise BadInput("more cells than the header names")
     domain = cell("domain", -1) if header is not None and "domain" in header else ""
     user = parse_user(spec, domain or default_domain)
-    return Entry(number, user, credential_columns(user, password, store_plaintext=store_plaintext))
+    columns = credential_columns(
+        user, password, store_plaintext=store_plaintext, algorithm=algorithm
+    )
+    return Entry(number, user, columns)
 
 
 def _summary(problems: list[str], what: str) -> str:
@@ -114,6 +120,11 @@ def _summary(problems: list[str], what: str) -> str:
     more = len(problems) - MAX_REPORTED
     tail = f" (and {more} more)" if more > 0 else ""
     return f"{len(problems)} {what}{'s' if len(problems) != 1 else ''}: {shown}{tail}"
+
+
+# shared with kamtool.core.csvrows (the table imports: dialplan, mtree, lcr)
+sniff_dialect = _dialect
+summary = _summary
 
 
 def existing(entries: Iterable[Entry]) -> set[User]:

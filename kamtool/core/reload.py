@@ -30,6 +30,10 @@ RELOAD_METHODS = {
     "trusted": "permissions.trustedReload",
     "dispatcher": "dispatcher.reload",
     "domain": "domain.reload",
+    "dialplan": "dialplan.reload",
+    "mtree": "mtree.reload",
+    "lcr": "lcr.reload",
+    "carrierroute": "cr.reload_routes",
 }
 
 
@@ -120,6 +124,8 @@ def after_edit(
         outcome = reload_after_change(settings, kind, client=client)
         (reporter.warn if outcome.status == "failed" else reporter.info)(outcome.message)
         return outcome
+    if kind == "uacreg":
+        return _sync_registrations(settings, reporter, change, client)
     if kind == "subscriber" and getattr(change, "action", None) == "removed":
         _drop_registrations(settings, getattr(change, "rows", []) or [], client)
     return None
@@ -145,3 +151,36 @@ def _drop_registrations(settings: Settings, rows: list[dict[str, Any]], client: 
     finally:
         if own and client is not None:
             client.close()
+
+
+def _sync_registrations(
+    settings: Settings, reporter: Reporter, change: Any, client: Any
+) -> ReloadOutcome:
+    """Bring the uac module up to date row by row: ``uac.reg_refresh`` (re)loads an added
+    or changed registration, ``uac.reg_remove`` drops a removed one. (``uac.reg_reload``
+    would reload them all, but Kamailio refuses it for ``reg_gc_interval``, 150 s, after
+    the previous one.)"""
+    removed = getattr(change, "action", None) == "removed"
+    method = "uac.reg_remove" if removed else "uac.reg_refresh"
+    own = client is None
+    try:
+        if own:
+            from kamtool.rpc.client import client_from_settings
+
+            client = client_from_settings(settings)
+        for row in getattr(change, "rows", []) or []:
+            client.call(method, str(row["l_uuid"]))
+    except RpcUnavailable as exc:
+        outcome = ReloadOutcome(
+            "uacreg", "unavailable", f"not reloaded (no running server answered): {exc.message}",
+            method,
+        )  # fmt: skip
+    except KamtoolError as exc:
+        outcome = ReloadOutcome("uacreg", "failed", f"{method} failed: {exc.message}", method)
+    else:
+        outcome = ReloadOutcome("uacreg", "reloaded", f"{method}: done", method)
+    finally:
+        if own and client is not None:
+            client.close()
+    (reporter.warn if outcome.status == "failed" else reporter.info)(outcome.message)
+    return outcome

@@ -67,9 +67,12 @@ def add(
     *,
     store_plaintext: bool = True,
     email: str | None = None,
+    algorithm: str = "MD5",
 ) -> Change:
     """Insert ``user`` as kamctl add does; AlreadyExists (nothing written) if present."""
-    columns = credential_columns(user, password, store_plaintext=store_plaintext)
+    columns = credential_columns(
+        user, password, store_plaintext=store_plaintext, algorithm=algorithm
+    )
     if email is not None and not has_email_column(db):
         raise BadInput(
             "this subscriber table has no email_address column (Kamailio 5.x removed it)",
@@ -94,10 +97,17 @@ def add(
 
 
 def passwd(
-    db: peewee.Database, user: User, password: str, *, store_plaintext: bool = True
+    db: peewee.Database,
+    user: User,
+    password: str,
+    *,
+    store_plaintext: bool = True,
+    algorithm: str = "MD5",
 ) -> Change:
     """Set a new password (and both HA1 columns) for an existing user."""
-    columns = credential_columns(user, password, store_plaintext=store_plaintext)
+    columns = credential_columns(
+        user, password, store_plaintext=store_plaintext, algorithm=algorithm
+    )
     S = models.Subscriber
     with transaction(db, f"user '{user}'"):
         n = (

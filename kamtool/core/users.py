@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kamtool.core import validate
-from kamtool.errors import BadInput
+from kamtool.errors import BadInput, ConfigError
 
 NO_DOMAIN_MESSAGE = "domain unknown: use usernames with domain or set default domain in SIP_DOMAIN"
 NO_DOMAIN_HINT = (
@@ -66,6 +66,21 @@ def parse_user(spec: str, default_domain: str | None, *, what: str = "user") -> 
     return User(validate.username(user), validate.domain_name(domain))
 
 
+def check_username_re(user: User, pattern: str) -> None:
+    """BadInput unless the user part matches ``pattern`` (kamctlrc USERNAME_RE) whole."""
+    import re
+
+    try:
+        ok = re.fullmatch(pattern, user.username) is not None
+    except re.error as exc:
+        raise ConfigError(f"USERNAME_RE {pattern!r} is not a valid pattern: {exc}") from None
+    if not ok:
+        raise BadInput(
+            f"user name {user.username!r} does not match USERNAME_RE",
+            hint=f"the kamctlrc allows user names matching {pattern}",
+        )
+
+
 def check_password(password: str, *, store_plaintext: bool) -> str:
     """Reject unusable passwords. Messages never echo the password."""
     if not password:
@@ -81,13 +96,19 @@ def check_password(password: str, *, store_plaintext: bool) -> str:
     return password
 
 
-def credential_columns(user: User, password: str, *, store_plaintext: bool) -> dict[str, str]:
-    """The ``password``, ``ha1`` and ``ha1b`` column values kamctl writes for ``user``."""
+def credential_columns(
+    user: User, password: str, *, store_plaintext: bool, algorithm: str = "MD5"
+) -> dict[str, str]:
+    """The ``password``, ``ha1`` and ``ha1b`` column values kamctl writes for ``user``.
+
+    ``algorithm`` follows kamctl's MD5 variable (the program it hashes with): MD5 as
+    ``md5sum``, SHA-256 as ``sha256sum`` (for auth with ``algorithm=SHA-256``).
+    """
     from kamtool.sip.ha1 import ha1, ha1b  # imported here: only writers need it
 
     check_password(password, store_plaintext=store_plaintext)
     return {
         "password": password if store_plaintext else "",
-        "ha1": ha1(user.username, user.domain, password),
-        "ha1b": ha1b(user.username, user.domain, password),
+        "ha1": ha1(user.username, user.domain, password, algorithm),
+        "ha1b": ha1b(user.username, user.domain, password, algorithm),
     }

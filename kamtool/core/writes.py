@@ -19,8 +19,26 @@ from kamtool.errors import AlreadyExists, BadInput, DatabaseUnavailable, Kamtool
 # Which table each kind of change touches; the reload hook maps kinds to RPC reloads
 # (address -> permissions.addressReload, trusted -> permissions.trustedReload,
 # dispatcher -> dispatcher.reload, domain -> domain.reload; subscriber/alias/acl need none
-# because auth_db, alias_db and group read the database on every request).
-KINDS = ("subscriber", "address", "trusted", "dispatcher", "domain", "alias", "acl")
+# because auth_db, alias_db and group read the database on every request; dialplan ->
+# dialplan.reload, mtree -> mtree.reload, lcr -> lcr.reload, carrierroute ->
+# cr.reload_routes; uacreg rows go one by one with uac.reg_refresh / uac.reg_remove;
+# speeddial and avp are read on every lookup).
+KINDS = (
+    "subscriber",
+    "address",
+    "trusted",
+    "dispatcher",
+    "domain",
+    "alias",
+    "acl",
+    "dialplan",
+    "mtree",
+    "uacreg",
+    "speeddial",
+    "avp",
+    "lcr",
+    "carrierroute",
+)
 
 
 @dataclass

@@ -124,12 +124,16 @@ def check_versions(t_versions: dict[str, int | None]) -> None:
         )
 
 
-def prepare_target(db: peewee.Database, names: list[str], replace: bool) -> None:
-    """Create missing tables; refuse (or with ``replace`` empty) tables that hold rows."""
+def prepare_target(db: peewee.Database, names: list[str], replace: bool) -> list[str]:
+    """Create missing tables; refuse tables that hold rows unless ``replace``.
+
+    Nothing is deleted here: the tables to empty are returned, for :func:`empty_tables`
+    inside the transaction that writes the new rows (old rows or new rows, never none).
+    """
     present = existing_tables(db)
     missing = [schema.table(n) for n in names if n not in present]
     if missing:
-        ddl.create_tables(db, tables=missing)
+        ddl.create_tables(db, tables=missing)  # empty tables: nothing to lose if we stop
     versions = read_versions(db)
     check_versions({n: versions.get(n) for n in names})
     full = [n for n in names if n in present and count_rows(db, n) > 0]
@@ -139,10 +143,68 @@ def prepare_target(db: peewee.Database, names: list[str], replace: bool) -> None
             hint="use --replace to delete their rows first",
             tables=full,
         )
+    check_transactional(db, full)
+    return full
+
+
+def check_transactional(db: peewee.Database, names: list[str]) -> None:
+    """Refuse to replace the rows of MySQL tables whose engine has no transactions
+    (MyISAM, ...): their DELETE could not be undone if the restore fails."""
+    if engine_of(db) != "mysql" or not names:
+        return
+    marks = ", ".join(["%s"] * len(names))
+    cursor = db.execute_sql(
+        "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+        f"DATABASE() AND TABLE_NAME IN ({marks})",
+        names,
+    )
+    plain = sorted(str(name) for name, eng in cursor.fetchall() if str(eng).lower() != "innodb")
+    if plain:
+        raise BadInput(
+            f"cannot replace rows atomically in non-transactional table(s): {', '.join(plain)}",
+            hint="convert them first: ALTER TABLE <name> ENGINE=InnoDB",
+            tables=plain,
+        )
+
+
+def empty_tables(db: peewee.Database, names: list[str]) -> None:
+    """DELETE every row of ``names``; call inside the transaction that refills them
+    (DELETE, not TRUNCATE: TRUNCATE commits on MySQL)."""
     engine = engine_of(db)
-    with db.atomic():
-        for n in full:
-            db.execute_sql(f"DELETE FROM {ddl.quote(engine, n)}")
+    for n in names:
+        db.execute_sql(f"DELETE FROM {ddl.quote(engine, n)}")
+
+
+def validate_backup(path: Path, header: dict[str, Any]) -> dict[str, int]:
+    """Read the whole backup once and check it, before anything in the target changes:
+    every line JSON, every section a table of the header with known columns, every row
+    as wide as its columns and every value decodable. Returns the rows per table."""
+    htables: dict[str, Any] = header.get("tables", {})
+    counts: dict[str, int] = {}
+    try:
+        with open_backup_file(path, "r") as fh:
+            fh.readline()
+            for table, columns, rows in read_sections(fh, path):
+                if table not in htables:
+                    raise BadInput(f"{path}: table {table} is not in the header")
+                t = schema.table(table)
+                known = {c.name for c in t.columns}
+                bad = [c for c in columns if c not in known]
+                if bad:
+                    raise SchemaError(f"{table}: unknown column(s) {', '.join(bad)} in the backup")
+                cols = [t.column(c) for c in columns]
+                n = 0
+                for row in rows:
+                    for col, value in zip(cols, row, strict=True):
+                        try:
+                            decode_value(col, value)
+                        except (ValueError, TypeError) as exc:  # binascii.Error is a ValueError
+                            raise BadInput(f"{path}: {table}.{col.name}: bad value") from exc
+                    n += 1
+                counts[table] = counts.get(table, 0) + n
+    except (OSError, EOFError) as exc:
+        raise BadInput(f"{path}: unreadable: {exc}") from exc
+    return counts
 
 
 def write_rows(

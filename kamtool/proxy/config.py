@@ -43,6 +43,11 @@ server from this object, so tests can shrink timers freely::
     overload = false                   # true: 503 new requests while the receive queue is old
     overload_max_age = 0.5             # seconds a request may wait before that (T1)
     overload_retry_after = 5           # Retry-After of those 503s, seconds
+    tcp_max_connections = 2048         # TCP/TLS connections in all (newcomers refused)
+    tcp_accept_iplimit = 256           # ... from one source address (0: no limit)
+    tcp_msg_read_timeout = 20          # seconds to complete a message once begun
+    tcp_msg_data_timeout = 20          # seconds for a new connection to send something
+    tcp_fd_headroom = 128              # fds kept free; the oldest idle connection goes first
     dispatch_set = 1                   # route[DISPATCH]: INVITEs to dispatch_pattern users ...
     dispatch_alg = 4                   # ... go to this set: 0 Call-ID hash, 4 round-robin,
                                        #     8 first by priority, 9 weight= attribute
@@ -136,6 +141,14 @@ def _split_host_port(spec: str, default_port: int | None, *, what: str) -> tuple
     return host, int(port_s)
 
 
+def _loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or ``localhost`` (as :func:`kamtool.rpc.server.is_loopback`)."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def parse_host_port(text: str) -> tuple[str, int]:
     """``127.0.0.1:5071`` → (host, port) for the RPC listener."""
     return _split_host_port(text.strip(), None, what=f"rpc listen {text!r}")
@@ -171,6 +184,12 @@ class ProxyConfig:
     t4: float = 5.0
     max_forwards: int = 10
     tcp_connection_lifetime: float = 3605.0  # idle TCP connections are closed after this
+    # TCP/TLS limits (kamtool/proxy/tcplimits.py; Kamailio's names, the last three 5.8's)
+    tcp_max_connections: int = 2048  # open TCP+TLS connections in all
+    tcp_accept_iplimit: int = 256  # accepted connections per source address; 0: no limit
+    tcp_msg_read_timeout: float = 20.0  # a message begun must be complete within this
+    tcp_msg_data_timeout: float = 20.0  # an accepted connection must send data within this
+    tcp_fd_headroom: int = 128  # file descriptors kept free for JSON-RPC, DB, new clients
     dialog_lifetime: int = 7200
     # call limits on the dialog profiles (get_profile_size in a cfg); 0 = no limit
     max_calls_per_caller: int = 0
@@ -238,11 +257,21 @@ class ProxyConfig:
             "pike_remove_latency",
             "pike_reqs_density_per_unit",
             "overload_max_age",
+            "tcp_max_connections",
+            "tcp_msg_read_timeout",
+            "tcp_msg_data_timeout",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
         if self.rpc_listen:
-            parse_host_port(self.rpc_listen)
+            rpc_host, _ = parse_host_port(self.rpc_listen)
+            if not self.rpc_token and not _loopback(rpc_host):
+                # here, before anything is bound (the RPC server checks again)
+                raise ConfigError(
+                    f"refusing to serve JSON-RPC on non-loopback address {rpc_host} "
+                    "without a token",
+                    hint="set [rpc] token in the config file or KAMTOOL_RPC_TOKEN",
+                )
         from kamtool.sip.nat import SUPPORTED_TESTS
 
         if self.nat_uac_test < 0 or self.nat_uac_test & ~SUPPORTED_TESTS:
@@ -361,6 +390,8 @@ _BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signa
 _FLOAT |= {"pike_sampling_time_unit", "pike_remove_latency"}
 _BOOL |= {"pike", "overload"}
 _FLOAT |= {"overload_max_age"}
+_INT |= {"tcp_max_connections", "tcp_accept_iplimit", "tcp_fd_headroom"}
+_FLOAT |= {"tcp_msg_read_timeout", "tcp_msg_data_timeout"}
 _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header",
         "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes",
         "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list"}  # fmt: skip

@@ -215,7 +215,10 @@ class ProxyServer:
                 self.stats, max_age=cfg.overload_max_age, retry_after=cfg.overload_retry_after
             )
             sink = self.router.overload.wrap(sink)
-        self.transports = Transports(self.loop, sink, tls=tls)
+        from kamtool.proxy.tcplimits import TcpGuard
+
+        guard = TcpGuard.from_config(cfg, self.stats)  # TCP/TLS limits (issue #12)
+        self.transports = Transports(self.loop, sink, tls=tls, guard=guard)
         self.router.attach(self.transports)
         self.db.start()
         try:

@@ -20,8 +20,9 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from kamtool.errors import ConfigError
+from kamtool.errors import ConfigError, bind_hint
 from kamtool.proxy.config import Listen
+from kamtool.proxy.tcplimits import TcpGuard
 from kamtool.sip.errors import ParseError
 from kamtool.sip.parser import KeepAlive, StreamFramer
 
@@ -92,20 +93,35 @@ class TcpConnection(asyncio.Protocol):
         self.peer: Addr = ("", 0)
         self.pending: list[bytes] = []
         self.last_active = time.monotonic()
+        self.outbound = False  # opened by us (Transports.send), not accepted
+        self.got_data = False  # tcplimits: anything received yet
+        self.partial_since: float | None = None  # tcplimits: a message in progress since
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.peer = (peer[0], peer[1])
+        guard = self.registry.guard
+        if self.outbound:
+            guard.track(self)
+        elif not guard.admit(self):  # over a limit (tcplimits): reset it at once
+            self.transport = None
+            transport.abort()  # type: ignore[attr-defined]
+            return
         self.registry.connections[self.peer] = self
         for data in self.pending:
             self.transport.write(data)
         self.pending.clear()
 
     def data_received(self, data: bytes) -> None:
+        self.registry.guard.received(self, self._frame(data))
+
+    def _frame(self, data: bytes) -> int:
+        """Feed ``data`` to the framer and hand out what it completes; how many events."""
         self.last_active = time.monotonic()
         framer = self.framer
         framer.feed(data)
+        events = 0
         while True:
             try:
                 event = framer.next_event()
@@ -115,10 +131,11 @@ class TcpConnection(asyncio.Protocol):
                     log.info("tcp %s:%s: closing, bad stream: %s", *self.peer, exc)
                     if self.transport is not None:
                         self.transport.close()
-                    return
+                    return events
                 event = exc  # one bad message in a well-framed frame: the core answers it
             if event is None:
-                return
+                return events
+            events += 1
             if isinstance(event, KeepAlive):
                 if event.ping and self.transport is not None:
                     self.transport.write(b"\r\n")  # RFC 5626 pong
@@ -129,6 +146,7 @@ class TcpConnection(asyncio.Protocol):
                 log.exception("error handling a message from tcp %s:%s", *self.peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.registry.guard.forget(self)
         if self.registry.connections.get(self.peer) is self:
             del self.registry.connections[self.peer]
         self.transport = None
@@ -158,8 +176,10 @@ class Transports:
         sink: Sink,
         framer_factory: Callable[[], Any] = _default_framer,
         tls: Any = None,
+        guard: TcpGuard | None = None,
     ) -> None:
         self.loop = loop
+        self.guard = guard or TcpGuard()  # TCP/TLS limits and timeouts (tcplimits)
         self.tls = tls  # kamtool.proxy.tls.TlsContexts, needed by tls listeners
         self.sink = sink
         self.new_framer = framer_factory
@@ -179,9 +199,11 @@ class Transports:
             except OSError as exc:
                 raise ConfigError(
                     f"cannot listen on {lst}: {exc.strerror or exc}",
-                    hint="is another SIP server using it? choose another with --listen",
+                    hint=bind_hint(exc, "--listen"),
                 ) from exc
             log.info("listening on %s", lst)
+        if self.tcp_servers:
+            self.guard.start(self.loop)
 
     async def _bind_one(self, lst: Listen) -> None:
         if lst.proto == "udp":
@@ -198,6 +220,8 @@ class Transports:
                 port=lst.port,
                 reuse_address=True,
                 ssl=self.tls.server if lst.proto == "tls" else None,
+                # a handshake that never completes is a silent connection (tcplimits)
+                ssl_handshake_timeout=self.guard.data_timeout if lst.proto == "tls" else None,
             )
             self.tcp_servers.append((lst, server))
 
@@ -286,6 +310,7 @@ class Transports:
                 if listen is None:
                     return False
                 conn = TcpConnection(listen, self.sink, self)
+                conn.outbound = True
                 self.connections[addr] = conn
                 conn.peer = addr
                 self.loop.create_task(self._connect(conn, addr))
@@ -326,6 +351,7 @@ class Transports:
 
     async def close(self) -> None:
         """Stop listening and close every connection."""
+        self.guard.stop()
         for ep in self.udp:
             if ep.transport is not None:
                 ep.transport.close()

@@ -10,8 +10,9 @@
 the URL. A client may be shared between threads (the monitor's workers do): the HTTP
 transport is thread-safe, FIFO calls share nothing, and datagram calls take turns.
 
-With ``url=None`` the client tries kamtool's own server (HTTP on 127.0.0.1:5071) and
-then Kamailio's default FIFO, and keeps the first that answers.
+With ``url=None`` the client tries a running ``kamtool serve`` (found through its record in
+the runtime directory), kamtool's default HTTP endpoint and Kamailio's usual FIFO and
+socket (:mod:`kamtool.rpc.discovery`), and keeps the first that answers.
 """
 
 from __future__ import annotations
@@ -22,26 +23,30 @@ from typing import Any
 
 from kamtool.config import Settings
 from kamtool.errors import RpcUnavailable
-from kamtool.rpc import protocol
+from kamtool.rpc import discovery, protocol
 from kamtool.rpc.protocol import Reply
 from kamtool.rpc.transports import EndpointUnreachable, Transport, open_transport
 
-DEFAULT_HTTP_URL = "http://127.0.0.1:5071/RPC"
-DEFAULT_FIFO_URL = "fifo:/run/kamailio/kamailio_rpc.fifo"
-DEFAULT_URLS = (DEFAULT_HTTP_URL, DEFAULT_FIFO_URL)
+DEFAULT_HTTP_URL = discovery.DEFAULT_HTTP_URL
+DEFAULT_FIFO_URL = f"fifo:{discovery.KAMAILIO_FIFOS[0]}"
+
+
+def default_candidates() -> list[str]:
+    """The endpoints tried when none is configured (tests replace this)."""
+    return discovery.candidates()
 
 
 class RpcClient:
     """A JSON-RPC 2.0 client for one endpoint (or the default candidates)."""
 
-    default_url = f"{DEFAULT_HTTP_URL}, then {DEFAULT_FIFO_URL}"
+    default_url = f"a running kamtool serve, {DEFAULT_HTTP_URL}, then Kamailio's FIFO and socket"
 
     def __init__(
         self, url: str | None = None, timeout: float = 5.0, token: str | None = None
     ) -> None:
         self.timeout = float(timeout)
         self.token = token
-        self._candidates = [url] if url else list(DEFAULT_URLS)
+        self._candidates = [url] if url else default_candidates()
         self._transport: Transport | None = None
         self._lock = threading.Lock()
         if url:
@@ -98,7 +103,7 @@ class RpcClient:
                     transport.close()
             return reply
         raise RpcUnavailable(
-            "no JSON-RPC endpoint answered: " + "; ".join(failures),
+            "no JSON-RPC endpoint answered; tried: " + "; ".join(failures),
             hint="start `kamtool serve` or Kamailio, or name the endpoint with --rpc URL "
             "(or KAMTOOL_RPC_URL, or [rpc] url in kamtool.toml)",
             tried=list(self._candidates),

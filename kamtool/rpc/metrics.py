@@ -9,7 +9,10 @@ can move them down, which a Prometheus counter must never do. On top:
 * florentchauveau/kamailio_exporter's ``kamailio_up``,
   ``kamailio_dlg_stats_active_{starting,connecting,answering,ongoing,all}`` and
   ``kamailio_dispatcher_list_target{setid,destination,flags}`` (1 when active, else 0);
-* ``kamailio_usrloc_contacts`` (bindings) and ``kamtool_uptime_seconds``.
+* ``kamailio_usrloc_contacts`` (bindings) and ``kamtool_uptime_seconds``;
+* ``kamtool_health{rule}``: the level of each rule of ``kamtool diagnose`` that the
+  proxy can judge from its own state (0 OK, 1 WARNING, 2 CRITICAL; rates over the
+  totals since start), and ``kamtool_health_worst``.
 
 A private CollectorRegistry per server: nothing leaks into the process-wide default one.
 """
@@ -25,6 +28,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from kamtool.core import health
 from kamtool.proxy.stats import Statistics
 
 __all__ = ["metric_name", "metrics_endpoint"]
@@ -52,9 +56,11 @@ class _Collector:
         dispatcher: Any = None,
         usrloc: Any = None,
         started: float | None = None,
+        limits: health.Thresholds | None = None,
     ) -> None:
         self.stats, self.dialogs, self.dispatcher, self.usrloc = stats, dialogs, dispatcher, usrloc
         self.started = time.time() if started is None else started
+        self.limits = limits or health.Thresholds()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         seen: set[str] = set()
@@ -92,6 +98,43 @@ class _Collector:
         if self.usrloc is not None:
             total = sum(len(self.usrloc.get(aor) or ()) for aor in self.usrloc.aors())
             yield _single("kamailio_usrloc_contacts", "Contact bindings in location", total)
+        yield from self._health()
+
+    def _health(self) -> Iterator[GaugeMetricFamily]:
+        """The diagnose rules over the proxy's own statistics and dispatcher state."""
+        flat = {f"{g}:{n}": float(v) for g, n, v in self.stats.items()}
+        limits = self.limits
+        checks = [
+            health.check_error_rate(flat, None, limits),
+            health.check_transactions(flat, None, limits=limits),
+            health.check_dialogs(flat, None, limits),
+            health.check_shared_memory(flat, limits),
+            health.check_bans(None, flat.get("pike:blocked_ips"), limits),
+            health.check_auth_failures(flat, None, limits),
+        ]
+        if self.dispatcher is not None:
+            dests = [_DestState(set_id, dst.flags)
+                     for set_id, ds in self.dispatcher.sets().items() for dst in ds]  # fmt: skip
+            checks.append(health.check_dispatcher(dests))
+        fam = GaugeMetricFamily(
+            "kamtool_health", "Level of a kamtool diagnose rule: 0 OK, 1 WARNING, 2 CRITICAL",
+            labels=["rule"],
+        )
+        for check in checks:
+            fam.add_metric([check.name], health.level_rank(check.level))
+        yield fam
+        yield _single("kamtool_health_worst", "The worst level of kamtool_health",
+                      health.level_rank(health.worst(checks)))  # fmt: skip
+
+
+class _DestState:
+    """A dispatcher destination as the health rule reads it (state from the flags)."""
+
+    _STATES = {"A": "active", "I": "inactive", "D": "disabled", "T": "trying"}
+
+    def __init__(self, set_id: int, flags: str) -> None:
+        self.set_id = int(set_id)
+        self.state = self._STATES.get(flags[:1], "active")
 
 
 def _single(name: str, doc: str, value: float) -> GaugeMetricFamily:
@@ -107,10 +150,12 @@ def metrics_endpoint(
     dispatcher: Any = None,
     usrloc: Any = None,
     started: float | None = None,
+    limits: health.Thresholds | None = None,
 ) -> Callable[[], tuple[bytes, str]]:
-    """A function producing ``(body, content_type)`` for ``RpcServer(metrics=...)``."""
+    """A function producing ``(body, content_type)`` for ``RpcServer(metrics=...)``;
+    ``limits``: the health thresholds (``[monitor]``), defaults when None."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(stats, dialogs, dispatcher, usrloc, started))
+    registry.register(_Collector(stats, dialogs, dispatcher, usrloc, started, limits))
 
     def produce() -> tuple[bytes, str]:
         return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -16,11 +16,11 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.widgets import Footer, Label, TabbedContent, TabPane
 from textual.worker import WorkerState
 
 from kamtool.errors import KamtoolError
+from kamtool.tui.events import EventLog
 from kamtool.tui.health import Thresholds, evaluate, worst
 from kamtool.tui.messages import ActionFinished, ActionRequested, Polled, PollFailed
 from kamtool.tui.polling import read_group
@@ -31,6 +31,7 @@ from kamtool.tui.widgets.confirm_screen import ConfirmScreen
 from kamtool.tui.widgets.dispatcher_table import DispatcherTable
 from kamtool.tui.widgets.health_panel import HealthPanel
 from kamtool.tui.widgets.help_screen import HelpScreen
+from kamtool.tui.widgets.overview import OverviewPane
 from kamtool.tui.widgets.registrations import RegistrationsPanel
 from kamtool.tui.widgets.security_panel import SecurityPanel
 from kamtool.tui.widgets.status_header import StatusHeader
@@ -49,6 +50,7 @@ class MonitorApp(App[None]):
         interval: seconds between polls; None polls once at start only (tests drive it).
         clock: wall-clock seconds; tests pass a fixed one so countdowns do not move.
         limits: the health thresholds (``[monitor]`` and ``--threshold``); defaults if None.
+        greeting: a note shown once at start (``kamtool demo`` says what is going on).
     """
 
     CSS_PATH = "monitor.tcss"
@@ -71,8 +73,10 @@ class MonitorApp(App[None]):
         interval: float | None = 2.0,
         clock: Callable[[], float] = time.time,
         limits: Thresholds | None = None,
+        greeting: str | None = None,
     ) -> None:
         super().__init__()
+        self.greeting = greeting
         self.source = source
         self.limits = limits or Thresholds()
         self.interval = interval
@@ -84,6 +88,7 @@ class MonitorApp(App[None]):
         self.destinations: list[Destination] = []
         self.history: deque[tuple[float, dict[str, float], dict[str, int]]] = deque()
         self.unreachable: str | None = None
+        self.events = EventLog()
         self._parts: dict[Any, Any] = {}
         self.checks = evaluate(target=source.target, stats={}, transactions={}, destinations=[],
                                limits=self.limits)  # fmt: skip
@@ -93,9 +98,8 @@ class MonitorApp(App[None]):
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="status")
         with TabbedContent(initial="overview", id="tabs"):
-            with TabPane("1 Overview", id="overview"), VerticalScroll(id="overview-body"):
-                yield HealthPanel(id="health")  # problems first
-                yield TrafficPanel(id="traffic")
+            with TabPane("1 Overview", id="overview"):
+                yield OverviewPane(self.events, id="overview-body")
             with TabPane("2 Registrations", id="registrations"):
                 yield RegistrationsPanel(id="registrations-panel")
             with TabPane("3 Calls", id="calls"):
@@ -113,18 +117,19 @@ class MonitorApp(App[None]):
         # screen (confirmation, help) is on top: App.query_one searches the top screen.
         self.main = self.screen
         for selector in (StatusHeader, TrafficPanel, HealthPanel, RegistrationsPanel,
-                         CallsTable, DispatcherTable, SecurityPanel, TabbedContent,
-                         "#calls-note", "#dispatcher-note", "#traffic"):  # fmt: skip
+                         CallsTable, DispatcherTable, SecurityPanel, TabbedContent, OverviewPane,
+                         "#calls-note", "#dispatcher-note"):  # fmt: skip
             self.part(selector)
         self.tab_labels = {tab: self.part(TabbedContent).get_tab(tab) for tab in TABS}
         header = self.header
         header.target = self.source.target
         header.now = self.clock()
-        self.part("#traffic").border_title = "Traffic (messages per second)"
-        self.part(HealthPanel).border_title = "Health"
+        self.overview.events.started = self.overview.events.now = header.now
         self.part(HealthPanel).show(self.checks)
         for note in self.main.query(".note"):
             note.display = False
+        if self.greeting:
+            self.notify(self.greeting, timeout=20)
         self.poll_all()
         if self.interval:
             self.set_interval(self.interval, self.poll_all)
@@ -145,6 +150,10 @@ class MonitorApp(App[None]):
     @property
     def header(self) -> StatusHeader:
         return self.part(StatusHeader)
+
+    @property
+    def overview(self) -> OverviewPane:
+        return self.part(OverviewPane)
 
     # ------------------------------------------------------------------ polling
 
@@ -204,13 +213,19 @@ class MonitorApp(App[None]):
         header.connected, header.now = True, now
         header.target = self.source.target
         self.main.remove_class("-offline")
+        self.events.connection(now, None)
+        overview = self.overview
         if message.group == "server":
             if "version" in data:
                 self.version = data["version"]
                 header.version = self.version or ""
             if "uptime" in data:
                 header.uptime, header.uptime_at = data["uptime"], message.at
+                self.events.uptime(message.at, data["uptime"])
             self.stats = data.get("stats", {})
+            if "stats" in data:  # a refused read is not every counter falling to zero
+                self.events.stats(message.at, self.stats)
+                overview.since_start.show(self.stats)
             self.transactions = data.get("transactions", {})
             self.traffic.add(message.at, self.stats)
             self.history.append((message.at, self.stats, self.transactions))
@@ -219,26 +234,33 @@ class MonitorApp(App[None]):
             self.part(TrafficPanel).show(self.traffic)
         elif message.group == "contacts":
             self.part(RegistrationsPanel).show(data["contacts"], message.at, now)
+            overview.registrations.show(data["contacts"], message.at, now)
             self.count_in_tab("registrations", len(data["contacts"]))
         elif message.group == "dialogs":
             self.part(CallsTable).show(data["dialogs"], message.at, now)
+            overview.calls.show(data["dialogs"], message.at, now)
             self.count_in_tab("calls", len(data["dialogs"]))
             self.note("#calls-note", "")
         elif message.group == "dispatcher":
             self.destinations = data["dispatcher"]
             self.part(DispatcherTable).show(self.destinations)
+            self.events.dispatcher(message.at, self.destinations)
             self.count_in_tab("dispatcher", len(self.destinations))
             self.note("#dispatcher-note", "")
         elif message.group == "security":
             panel = self.part(SecurityPanel)
             self.count_in_tab("security", len(data.get("bans", [])))
-            for name in ("bans", "pike"):
+            for name, glance in (("bans", overview.bans), ("pike", overview.sources)):
                 if f"error:{name}" in data:
                     panel.show_error(name, data[f"error:{name}"])
+                    glance.show_error(data[f"error:{name}"])
             if "bans" in data:
                 panel.show_bans(data["bans"], message.at, now)
+                overview.bans.show(data["bans"], message.at, now)
+                self.events.bans(message.at, data["bans"])
             if "pike" in data:
                 panel.show_pike(data["pike"])
+                overview.sources.show(data["pike"])
         self.update_health()
 
     def on_poll_failed(self, message: PollFailed) -> None:
@@ -247,11 +269,15 @@ class MonitorApp(App[None]):
             header = self.header
             header.connected, header.error = False, message.error
             self.main.add_class("-offline")  # the tables show the last answer: dim them
+            self.events.connection(self.clock(), message.error)
         elif message.group in ("dialogs", "dispatcher"):
             note = "#calls-note" if message.group == "dialogs" else "#dispatcher-note"
             self.note(note, f"not available: {message.error}")
+            if message.group == "dialogs":
+                self.overview.calls.show_error(message.error)
         elif message.group == "contacts":
             self.part(RegistrationsPanel).border_subtitle = f"error: {message.error}"
+            self.overview.registrations.show_error(message.error)
         self.update_health()
 
     def count_in_tab(self, tab: str, count: int) -> None:
@@ -280,6 +306,10 @@ class MonitorApp(App[None]):
         panel = self.part(HealthPanel)
         panel.show(self.checks)
         panel.border_title = f"Health: {worst(self.checks)}"
+        if self.stats or self.unreachable:  # before the first answer there is nothing to judge
+            self.events.health(self.clock(), self.checks)
+        self.overview.events.now = self.clock()
+        self.overview.events.refresh(layout=True)
 
     def tick(self) -> None:
         """Once a second: move countdowns and durations on, without polling."""
@@ -288,6 +318,7 @@ class MonitorApp(App[None]):
         self.part(RegistrationsPanel).tick(now)
         self.part(CallsTable).tick(now)
         self.part(SecurityPanel).tick(now)
+        self.overview.tick(now)
 
     # ------------------------------------------------------------------ actions
 

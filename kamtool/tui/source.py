@@ -254,6 +254,7 @@ class RpcSource:
     """
 
     max_ban_lookups = 50  # htable.get per banned address (for its expiry), at most
+    max_sources = 20  # pike's busiest sources kept
 
     def __init__(
         self,
@@ -323,7 +324,13 @@ class RpcSource:
         return bans
 
     def pike_top(self) -> list[PikeEntry]:
-        return [
+        """Every source pike tracks, busiest first (the overview's "busiest sources").
+
+        ``ALL`` rather than Kamailio's default ``HOT`` (only those blocked now): pike
+        forgets a quiet address within seconds, so the list is the recent senders; kept
+        to ``max_sources``.
+        """
+        entries = [
             PikeEntry(
                 address=_text(r.get("ip")),
                 hits_prev=_int(r.get("hits_prev")) or 0,
@@ -331,8 +338,10 @@ class RpcSource:
                 expires=_int(r.get("expires")) or 0,
                 status=_text(r.get("status")),
             )
-            for r in pike.top(self)["rows"]
+            for r in pike.top(self, "ALL")["rows"]
         ]
+        entries.sort(key=lambda e: e.hits_curr + e.hits_prev, reverse=True)
+        return entries[: self.max_sources]
 
     def remove_contact(self, aor: str, address: str) -> None:
         usrloc.remove(self, aor, address, table=self.table)

@@ -87,3 +87,26 @@ class Traffic:
 
     def window(self, name: str) -> list[float]:
         return list(self.rates[name])
+
+
+def _count(stats: Mapping[str, float], name: str) -> int | None:
+    value = stats.get(name)
+    return None if value is None else int(value)
+
+
+def since_start(stats: Mapping[str, float]) -> list[tuple[str, str]]:
+    """The counters an operator reads as totals, as (label, text) lines; a line whose
+    counters this server does not publish is left out."""
+    lines: list[tuple[str, str]] = []
+    accepted, rejected = (_count(stats, f"registrar:{k}_regs") for k in ("accepted", "rejected"))
+    if accepted is not None:
+        lines.append(("Registrations", f"{accepted} accepted · {rejected or 0} rejected"))
+    processed = _count(stats, "dialog:processed_dialogs")
+    if processed is not None:
+        parts = [f"{processed} calls"] + [
+            f"{_count(stats, f'dialog:{k}_dialogs') or 0} {k}" for k in ("failed", "expired")
+        ]
+        lines.append(("Dialogs", " · ".join(parts)))
+    replies = [f"{cls} {int(reply_class_total(stats, cls))}" for cls in CLASSES]
+    lines.append(("Final replies", " · ".join(replies)))
+    return lines

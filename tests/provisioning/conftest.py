@@ -22,12 +22,13 @@ def _no_stray_reloads(monkeypatch):
 
 
 def create_standard_tables(url: str) -> None:
-    """Create the standard kamdbctl group with kamtool's own DDL."""
+    """Create the standard and extra kamdbctl groups with kamtool's own DDL (the extra
+    group has uac's, mtree's and carrierroute's tables)."""
     from kamtool.db.connect import connected
     from kamtool.db.ddl import create_tables
 
     with connected(url, auto_create=False) as db:
-        create_tables(db, ["standard"])
+        create_tables(db, ["standard", "extra"])
 
 
 # The tables the provisioning commands write; emptied between tests.
@@ -39,13 +40,25 @@ PROVISIONING_TABLES = (
     "trusted",
     "dispatcher",
     "domain",
+    "dialplan",
+    "mtrees",
+    "uacreg",
+    "speed_dial",
+    "usr_preferences",
+    "lcr_gw",
+    "lcr_rule",
+    "lcr_rule_target",
+    "carrierroute",
+    "carrierfailureroute",
+    "carrier_name",
+    "domain_name",
 )
 
 
 @pytest.fixture(scope="session")
 def _engine_databases(tmp_path_factory):
-    """One throwaway database per engine for the whole session, standard tables created
-    once: creating 29 tables per test costs about half a second on MariaDB/PostgreSQL."""
+    """One throwaway database per engine for the whole session, standard and extra tables
+    created once: creating the tables per test costs about half a second on MariaDB/PostgreSQL."""
     stack = ExitStack()
     cache: dict[str, str] = {}
 

@@ -252,11 +252,13 @@ def test_bare_paths_pick_the_transport(tmp_path):
 def test_default_tries_http_then_fifo(tmp_path, monkeypatch):
     dead_http = f"http://127.0.0.1:{free_port()}/RPC"
     with FakeFifo(replay(), tmp_path) as srv:
-        monkeypatch.setattr(client_mod, "DEFAULT_URLS", (dead_http, srv.url))
+        monkeypatch.setattr(client_mod, "default_candidates", lambda: [dead_http, srv.url])
         c = RpcClient(timeout=TIMEOUT)
         assert c.call("core.version").startswith("kamailio")
         assert c.url == srv.url
-    monkeypatch.setattr(client_mod, "DEFAULT_URLS", (dead_http, f"fifo:{tmp_path}/none"))
+    monkeypatch.setattr(
+        client_mod, "default_candidates", lambda: [dead_http, f"fifo:{tmp_path}/none"]
+    )
     with pytest.raises(RpcUnavailable) as err:
         RpcClient(timeout=TIMEOUT).call("core.version")
     assert dead_http in err.value.message and f"{tmp_path}/none" in err.value.message
@@ -286,9 +288,9 @@ def test_requests_too_large_for_kamailio_are_refused_before_sending(tmp_path):
 def test_server_of_another_user_may_write_our_reply_endpoints(tmp_path, monkeypatch):
     """A Kamailio running as another user gets write (never read) access to our reply
     FIFO (group, else others) and can reach our datagram socket."""
-    from kamtool.rpc import transports
+    from kamtool.rpc import transport_base
 
-    monkeypatch.setattr(transports, "_peer_is_us", lambda path: False)
+    monkeypatch.setattr(transport_base, "peer_is_us", lambda path: False)
     with FakeFifo(replay(), tmp_path) as srv:
         RpcClient(srv.url, timeout=TIMEOUT).call("core.version")
     assert srv.reply_modes == [0o620]
@@ -340,7 +342,7 @@ def test_default_skips_a_web_server_that_is_not_json_rpc(tmp_path, monkeypatch):
         return 404, b"<html>Not Found</html>"
 
     with FakeHttp(page) as web, FakeFifo(replay(), tmp_path) as srv:
-        monkeypatch.setattr(client_mod, "DEFAULT_URLS", (web.url, srv.url))
+        monkeypatch.setattr(client_mod, "default_candidates", lambda: [web.url, srv.url])
         c = RpcClient(timeout=TIMEOUT)
         assert c.call("core.version").startswith("kamailio")
         assert c.url == srv.url

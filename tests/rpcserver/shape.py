@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kamtool.rpc.kamjson import LazyList
+
 
 def _kind(v: Any) -> str:
     if v is None:
@@ -30,6 +32,8 @@ def shape_diff(ours: Any, ref: Any, path: str = "$") -> list[str]:
     element of the reference (arrays can be mixed, e.g. dlg profiles); an empty array on
     either side cannot be compared element-wise and only has to be an array.
     """
+    if isinstance(ours, LazyList):  # a streamed answer's long array, made on demand
+        ours = ours.items()
     k_ours, k_ref = _kind(ours), _kind(ref)
     if {k_ours, k_ref} <= {"null", "string"}:
         return []

@@ -26,7 +26,8 @@ TIMEOUT = 5.0
 
 def post(rpc: ServerThread, body: bytes | str, path: str = "/RPC", **kw) -> httpx.Response:
     url = f"http://127.0.0.1:{rpc.server.port}{path}"
-    return httpx.post(url, content=body, timeout=TIMEOUT, **kw)
+    headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
+    return httpx.post(url, content=body, timeout=TIMEOUT, headers=headers, **kw)
 
 
 def test_result_reply_is_kamailio_formatted(rpc: ServerThread) -> None:
@@ -196,6 +197,10 @@ def test_metrics_parse_and_move(rpc: ServerThread, state) -> None:
     assert before["kamailio_dlg_stats_active_all"] == 3
     targets = {k: v for k, v in before.items() if k.startswith("kamailio_dispatcher_list_target")}
     assert sorted(targets.values()) == [0, 0, 1]
+    # the diagnose rules: set 2 has no usable destination (CRITICAL), the rest is quiet
+    assert before['kamtool_health{"rule": "dispatcher"}'] == 2
+    assert before['kamtool_health{"rule": "transactions"}'] == 0
+    assert before["kamtool_health_worst"] == 2
     counter = state.stats.counter("core", "rcv_requests")
 
     def bump() -> None:
@@ -223,6 +228,11 @@ def test_token_required_and_checked(tmp_path: Path) -> None:
         assert post(srv, body, headers={"Authorization": "Bearer wrong"}).status_code == 401
         ok = post(srv, body, headers={"Authorization": "Bearer s3cret"})
         assert ok.status_code == 200 and "system.listMethods" in ok.json()["result"]
+        # with a token any Host name is served (rebinding gains nothing without the token)
+        named = {"Authorization": "Bearer s3cret", "Host": "sip-proxy.example.net:5071"}
+        assert post(srv, body, headers=named).status_code == 200
+        foreign = {"Authorization": "Bearer s3cret", "Origin": "http://evil.example"}
+        assert post(srv, body, headers=foreign).status_code == 403
     finally:
         srv.stop()
 
@@ -259,13 +269,14 @@ def test_chunked_body_and_expect_continue(rpc: ServerThread) -> None:
     chunked = b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (5, body[:5], len(body) - 5, body[5:])
     out = _raw_exchange(
         rpc,
-        b"POST /RPC HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        b"POST /RPC HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n"
         + chunked,
     )
     assert out.startswith(b"HTTP/1.1 200 OK") and b'"result":\t"kamtool' in out
     out = _raw_exchange(
         rpc,
-        b"POST /RPC HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nConnection: close\r\n"
+        b"POST /RPC HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\nConnection: close\r\n"
         b"Content-Length: %d\r\n\r\n%s" % (len(body), body),
     )
     assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK")
@@ -273,7 +284,7 @@ def test_chunked_body_and_expect_continue(rpc: ServerThread) -> None:
 
 def test_slow_or_oversized_requests_are_cut(rpc: ServerThread) -> None:
     out = _raw_exchange(
-        rpc, b"POST /RPC HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n"
+        rpc, b"POST /RPC HTTP/1.1\r\nHost: localhost\r\nContent-Length: 999999999999\r\n\r\n"
     )
     assert out.startswith(b"HTTP/1.1 413 ")
     out = _raw_exchange(rpc, b"GARBAGE\r\n\r\n")

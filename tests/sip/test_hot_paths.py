@@ -7,9 +7,11 @@ from __future__ import annotations
 import pytest
 
 from kamtool.sip import ParseError, make_response, parse_message
-from kamtool.sip import digest as digest_mod
+from kamtool.sip import digest_header as auth_syntax
 from kamtool.sip import headers as headers_mod
+from kamtool.sip import name_addr as name_addr_mod
 from kamtool.sip import uri as uri_mod
+from kamtool.sip import via as via_mod
 from kamtool.sip.digest import split_auth
 from kamtool.sip.headers import parse_cseq, parse_name_addr, parse_via
 from kamtool.sip.uri import parse_uri
@@ -44,7 +46,7 @@ def test_via_fast_path_matches_the_general_parser(value, monkeypatch):
         def match(_value):
             return None
 
-    monkeypatch.setattr(headers_mod, "_FAST_VIA_RE", NoMatch)
+    monkeypatch.setattr(via_mod, "_FAST_VIA_RE", NoMatch)
     assert fast == _outcome(parse_via, value)
 
 
@@ -63,16 +65,17 @@ def test_parse_errors_are_not_memoised_and_star_depends_on_allow_star():
     assert parse_name_addr("*", "Contact", allow_star=True).is_star
     with pytest.raises(ParseError):
         parse_name_addr("*", "Contact")
-    assert "<sip:bad host>" not in headers_mod._NAME_ADDR_CACHE
+    assert "<sip:bad host>" not in name_addr_mod._NAME_ADDR_CACHE
 
 
 def test_memos_are_bounded(monkeypatch):
     monkeypatch.setattr(headers_mod, "_CACHE_MAX", 8)
+    monkeypatch.setattr(name_addr_mod, "_CACHE_MAX", 8)
     monkeypatch.setattr(uri_mod, "_URI_CACHE_MAX", 8)
     for i in range(50):  # values from the network: the memo must not grow without end
         parse_name_addr(f"<sip:u{i}@example.com>", "To")
         parse_cseq(f"{i} OPTIONS")
-    assert len(headers_mod._NAME_ADDR_CACHE) <= 8
+    assert len(name_addr_mod._NAME_ADDR_CACHE) <= 8
     assert len(headers_mod._CSEQ_CACHE) <= 8
     assert len(uri_mod._URI_CACHE) <= 8
 
@@ -92,15 +95,15 @@ def test_memos_are_bounded(monkeypatch):
 def test_auth_param_scan_matches_a_param_by_param_scan(value):
     scheme, pairs = split_auth(value)
     # the reference: one auth-param at a time, as RFC 2617's grammar reads
-    pos, end = digest_mod._SCHEME_RE.match(value).end(), len(value.rstrip())
+    pos, end = auth_syntax._SCHEME_RE.match(value).end(), len(value.rstrip())
     expected: list[tuple[str, str]] | None = []
     while pos < end:
-        m = digest_mod._PARAM_RE.match(value, pos)
+        m = auth_syntax._PARAM_RE.match(value, pos)
         if m is None:
             expected = None
             break
         quoted = m.group(2)
-        text = digest_mod._UNESCAPE_RE.sub(r"\1", quoted) if quoted is not None else m.group(3)
+        text = auth_syntax._UNESCAPE_RE.sub(r"\1", quoted) if quoted is not None else m.group(3)
         expected.append((m.group(1).lower(), text))
         pos = m.end()
     assert (scheme, pairs) == (value.split()[0], expected)

@@ -7,6 +7,8 @@ the relay sees what it would see if they were:
   are accepted: "the server went away" (what a restart or a crash looks like);
 * ``stall()``: connections stay open but nothing is forwarded and new ones get no
   greeting: "the server is slow or the network is gone" (statements hang);
+* ``slow(seconds)``: every chunk waits ``seconds`` before it is forwarded: "the server
+  is slow" (a statement takes a few round trips of that);
 * ``restore()``: forwarding again (stalled connections are dropped: their state is lost).
 
 Threads only, bounded: one accept thread and two pumps per connection, all daemons,
@@ -30,6 +32,7 @@ class DbRelay:
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
         self.mode = OPEN
+        self.delay = 0.0  # seconds each forwarded chunk waits (slow())
         self.accepted = 0
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
@@ -63,11 +66,16 @@ class DbRelay:
         """The server stops answering: keep connections open, forward nothing."""
         self.mode = STALL
 
+    def slow(self, seconds: float) -> None:
+        """Forward, but hold every chunk ``seconds`` first (0: full speed again)."""
+        self.delay = seconds
+
     def restore(self) -> None:
-        """Forward again; connections held by a stall are dropped first."""
+        """Forward again at full speed; connections held by a stall are dropped first."""
         if self.mode == STALL:
             self._drop_all()
         self.mode = OPEN
+        self.delay = 0.0
 
     def close(self) -> None:
         """Stop accepting, drop every connection and join every thread (idempotent)."""
@@ -156,6 +164,8 @@ class DbRelay:
                     data = s.recv(65536)
                     if not data:
                         return
+                    if self.delay:
+                        self._closed.wait(self.delay)
                     peers[s].sendall(data)
         except (OSError, ValueError):
             return

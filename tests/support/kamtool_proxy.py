@@ -11,6 +11,7 @@ the Kamailio harness, with kamtool's own CLI where the other uses ``kamctl``::
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,8 +46,14 @@ class KamtoolProxy(ServerProcess):
         seed: bool = True,
         sip_domain: str = "127.0.0.1",
         sip_port: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        proxy_toml: str = "",
+        wrapper: tuple[str, ...] = (),
     ):
         super().__init__(base_dir, sip_domain=sip_domain)
+        self.extra_args = extra_args  # more `kamtool serve` options
+        self.proxy_toml = proxy_toml  # more lines of the [proxy] section
+        self.wrapper = wrapper  # a command that execs the server (e.g. prlimit ... --)
         self.wanted_sip_port = sip_port  # None: any free port
         self.seed = seed
         self.db_file = self.dir / "db" / "kamailio.sqlite"
@@ -93,14 +100,24 @@ class KamtoolProxy(ServerProcess):
         if self.seed:
             self._seed()  # the first command creates the SQLite file with every table
         self.sip_port, self.http_port = self.wanted_sip_port or free_port(), free_port()
+        self._spawn(self.serve_args(), env=isolated_env(self.dir / "home"), wait=30)
+        return self
+
+    def proxy_settings(self) -> dict[str, str | int | float | bool]:
+        """The ``[proxy]`` section of the instance's TOML file (subclasses add settings)."""
+        return {"rpc_runtime_dir": str(self.run_dir)}
+
+    def serve_args(self) -> list[str]:
+        """The ``kamtool serve`` command line (subclasses add options)."""
         cfg = self.dir / "kamtool.toml"
-        cfg.write_text(f'[proxy]\nrpc_runtime_dir = "{self.run_dir}"\n')
-        args = [
-            sys.executable, "-m", "kamtool", "--db", self.db_url, "serve",
+        lines = [f"{k} = {json.dumps(v)}" for k, v in self.proxy_settings().items()]
+        # JSON scalars are TOML's; proxy_toml adds raw lines of the [proxy] section
+        cfg.write_text("[proxy]\n" + "\n".join(lines) + f"\n{self.proxy_toml}\n")
+        return [
+            *self.wrapper, sys.executable, "-m", "kamtool", "--db", self.db_url, "serve",
             "--listen", f"udp:127.0.0.1:{self.sip_port}",
             "--listen", f"tcp:127.0.0.1:{self.sip_port}",
             "--rpc-listen", f"127.0.0.1:{self.http_port}",
             "--domain", self.sip_domain, "--config", str(cfg), "--log-level", "info",
+            *self.extra_args,
         ]  # fmt: skip
-        self._spawn(args, env=isolated_env(self.dir / "home"), wait=30)
-        return self

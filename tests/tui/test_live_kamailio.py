@@ -79,3 +79,32 @@ async def test_live_app_removes_a_contact_and_deactivates_a_destination(kamailio
         for t in s["SET"]["TARGETS"]
     }
     assert flags["sip:127.0.0.1:5062"].startswith("I")
+
+
+async def test_live_overview_shows_contacts_bans_and_a_dispatcher_reload(kamailio):
+    """The overview on a real Kamailio: the contact and the ban now, then a ban and a
+    dispatcher reload made between two polls show as events, the reload as the last one."""
+    register(kamailio, "1002", 5996)
+    kamailio.rpc("htable.sets", "ipban", "10.9.9.7", "manual")
+    app = MonitorApp(rpc_source(kamailio.rpc_http_url, timeout=5), interval=None)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        overview = app.overview
+        assert [row[1] for row in overview.registrations.rows()] == ["1002@127.0.0.1:5996"]
+        assert [row[0] for row in overview.bans.rows()] == ["10.9.9.7"]
+        assert overview.calls.rows() == [] and "no calls" in str(overview.calls.render())
+        assert not app.events.last_reload.seen  # only the server's start so far
+        kamailio.rpc("htable.sets", "ipban", "10.9.9.8", "manual")
+        r = invoke("--db", kamailio.db_url, "dispatcher", "add", "1", "sip:127.0.0.1:5077",
+                   "--no-reload")  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        kamailio.rpc("dispatcher.reload")
+        await pilot.press("r")
+        await settle(pilot)
+        texts = [e.text for e in app.events.events]
+        assert "banned 10.9.9.8" in texts
+        reload = app.events.last_reload
+        assert reload.seen and reload.text.startswith("dispatcher reloaded")
+        assert "(+1 −0)" in reload.text
+        shown = str(overview.events.render())
+        assert "dispatcher reloaded" in shown and "banned 10.9.9.8" in shown

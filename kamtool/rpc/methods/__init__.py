@@ -109,6 +109,7 @@ class Method:
     params: tuple[Param, ...] = ()
     missing: str | None = None
     varargs: Param | None = None
+    cost: Callable[[], int] | None = None  # rows it would print now; None: 1
 
     def bind(self, params: list[Any]) -> list[Any]:
         """Check ``params`` against the spec; the argument list for ``fn``."""
@@ -167,9 +168,11 @@ class Registry:
         *params: Param,
         missing: str | None = None,
         varargs: Param | None = None,
+        cost: Callable[[], int] | None = None,
     ) -> None:
-        """Register (or replace) method ``name``."""
-        self.methods[name] = Method(name, fn, help, tuple(params), missing, varargs)
+        """Register (or replace) method ``name``. ``cost()`` estimates, cheaply, how many
+        rows (contacts, dialogs, items) it would answer now: batches are bounded by it."""
+        self.methods[name] = Method(name, fn, help, tuple(params), missing, varargs, cost)
 
     def get(self, name: str) -> Method | None:
         return self.methods.get(name)
@@ -177,6 +180,16 @@ class Registry:
     def names(self) -> list[str]:
         """Method names in ASCII order (system.listMethods)."""
         return sorted(self.methods)
+
+    def cost(self, name: Any) -> int:
+        """What calling ``name`` would cost now (1 for an ordinary or unknown method)."""
+        method = self.methods.get(name) if isinstance(name, str) else None
+        if method is None or method.cost is None:
+            return 1
+        try:
+            return max(1, int(method.cost()))
+        except Exception:  # an estimate must never break the call
+            return 1
 
     async def call(self, name: str, params: list[Any]) -> Any:
         """Run method ``name``; raises :class:`RpcFault` for error answers."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from kamtool.rpc.kamjson import LazyList, chunks_of
 from kamtool.rpc.methods import Param, Registry, RpcFault
 
 __all__ = ["DEFAULT_PROFILES", "Dialogs", "dialog_info", "register"]
@@ -98,22 +99,28 @@ def register(
         # as the proxy's call limits count them
         return [d for d in dialogs.dialogs() if d.state != 5 and _in_profile(d, profile, value)]
 
-    def list_all() -> list[dict[str, Any]]:
-        return [dialog_info(d) for d in dialogs.dialogs()]
+    def list_all() -> LazyList:
+        # streamed: dialogs listed now, printed 200 at a time (see kamjson.LazyList)
+        listed = list(dialogs.dialogs())
+        return LazyList(lambda: ([dialog_info(d) for d in c] for c in chunks_of(listed, 200)))
 
-    def briefing() -> list[dict[str, Any]]:
-        return [
-            {
-                "h_entry": d.h_entry,
-                "h_id": d.h_id,
-                "from_uri": d.from_uri,
-                "to_uri": d.to_uri,
-                "call-id": d.call_id,
-                "from_tag": d.caller.tag or "",
-                "to_tag": d.callee.tag or "",
-            }
-            for d in dialogs.dialogs()
-        ]
+    def count() -> int:
+        return len(dialogs.dialogs())
+
+    def brief(d: Any) -> dict[str, Any]:
+        return {
+            "h_entry": d.h_entry,
+            "h_id": d.h_id,
+            "from_uri": d.from_uri,
+            "to_uri": d.to_uri,
+            "call-id": d.call_id,
+            "from_tag": d.caller.tag or "",
+            "to_tag": d.callee.tag or "",
+        }
+
+    def briefing() -> LazyList:
+        listed = list(dialogs.dialogs())  # streamed as list_all
+        return LazyList(lambda: ([brief(d) for d in c] for c in chunks_of(listed, 200)))
 
     def stats_active() -> dict[str, int]:
         counts = dict.fromkeys((1, 2, 3, 4), 0)
@@ -128,8 +135,9 @@ def register(
             "all": sum(counts.values()),
         }
 
-    def profile_list(profile: str, value: str | None = None) -> list[dict[str, Any]]:
-        return [dialog_info(d) for d in members(profile, value)]
+    def profile_list(profile: str, value: str | None = None) -> LazyList:
+        found = members(profile, value)  # streamed as list_all
+        return LazyList(lambda: ([dialog_info(d) for d in c] for c in chunks_of(found, 200)))
 
     def profile_get_size(profile: str, value: str | None = None) -> int:
         return len(members(profile, value))
@@ -138,9 +146,9 @@ def register(
         if not dialogs.end(h_entry, h_id):
             raise RpcFault(404, "Dialog not found")
 
-    registry.add("dlg.list", list_all, "Print all dialogs.")
-    registry.add("dlg.list_ctx", list_all, "Print all dialogs with associated context.")
-    registry.add("dlg.briefing", briefing, "Print a summary of all dialogs.")
+    registry.add("dlg.list", list_all, "Print all dialogs.", cost=count)
+    registry.add("dlg.list_ctx", list_all, "Print all dialogs with associated context.", cost=count)
+    registry.add("dlg.briefing", briefing, "Print a summary of all dialogs.", cost=count)
     registry.add("dlg.stats_active", stats_active, "Dialog counts by state.")
     profile, value = Param("profile"), Param("value", required=False)
     registry.add(

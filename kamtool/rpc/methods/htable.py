@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from kamtool.proxy.htable import HashTable, HtableStore
+from kamtool.rpc.kamjson import LazyList, chunks_of
 from kamtool.rpc.methods import Param, Registry, RpcFault
 
 __all__ = ["register"]
@@ -55,22 +56,26 @@ def register(registry: Registry, store: HtableStore) -> None:
             raise RpcFault(404, "Key not found in htable.")
         return "Ok. Key deleted."
 
-    def dump(name: str) -> list[dict[str, Any]]:
-        return [
-            {
-                "entry": slot,
-                "size": len(items),
-                "slot": [
-                    {
-                        "name": key,
-                        "value": item.value,
-                        "type": "str" if isinstance(item.value, str) else "int",
-                    }
-                    for key, item in items
-                ],
-            }
-            for slot, items in table(name).buckets().items()
-        ]
+    def bucket(slot: int, items: list[Any]) -> dict[str, Any]:
+        return {
+            "entry": slot,
+            "size": len(items),
+            "slot": [
+                {
+                    "name": key,
+                    "value": item.value,
+                    "type": "str" if isinstance(item.value, str) else "int",
+                }
+                for key, item in items
+            ],
+        }
+
+    def dump(name: str) -> LazyList:
+        # streamed (kamjson.LazyList): buckets listed now, printed 200 at a time
+        slots = list(table(name).buckets().items())
+        return LazyList(
+            lambda: ([bucket(s, list(items)) for s, items in c] for c in chunks_of(slots, 200))
+        )
 
     def reload(name: str) -> None:
         table(name)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from kamtool.core.hashes import core_hash
+from kamtool.rpc.kamjson import LazyList, chunks_of
 from kamtool.rpc.methods import Registry, RpcFault
 from kamtool.rpc.methods.reload_guard import RELOAD_DELTA, ReloadGuard
 
@@ -62,16 +63,17 @@ def register(
     table is refused with 500 "ongoing reload" (permissions' own words; dispatcher's are
     "Ongoing reload")."""
 
-    def address_dump() -> list[dict[str, Any]]:
-        return [
-            {
-                "table": address_bucket(r.ip_addr),
-                "group": r.grp,
-                "item": {"ip": r.ip_addr, "port": r.port, "tag": r.tag or "NULL"},
-            }
-            for r in perms.addresses()
-            if _is_host(r)
-        ]
+    def address_entry(r: Any) -> dict[str, Any]:
+        return {
+            "table": address_bucket(r.ip_addr),
+            "group": r.grp,
+            "item": {"ip": r.ip_addr, "port": r.port, "tag": r.tag or "NULL"},
+        }
+
+    def address_dump() -> LazyList:
+        # streamed (kamjson.LazyList): the cached rows listed now, printed 500 at a time
+        hosts = [r for r in perms.addresses() if _is_host(r)]
+        return LazyList(lambda: ([address_entry(r) for r in c] for c in chunks_of(hosts, 500)))
 
     def subnet_dump() -> list[dict[str, Any]]:
         subnets = [r for r in perms.addresses() if not _is_host(r)]
@@ -84,21 +86,22 @@ def register(
             for i, r in enumerate(subnets)
         ]
 
-    def trusted_dump() -> list[dict[str, Any]]:
-        return [
-            {
-                "table": i,
-                "item": {
-                    "ip": r.src_ip,
-                    "proto": r.proto,
-                    "pattern": r.from_pattern or "NULL",
-                    "ruri_pattern": r.ruri_pattern or "NULL",
-                    "tag": r.tag or "NULL",
-                    "priority": r.priority,
-                },
-            }
-            for i, r in enumerate(perms.trusted())
-        ]
+    def trusted_entry(i: int, r: Any) -> dict[str, Any]:
+        return {
+            "table": i,
+            "item": {
+                "ip": r.src_ip,
+                "proto": r.proto,
+                "pattern": r.from_pattern or "NULL",
+                "ruri_pattern": r.ruri_pattern or "NULL",
+                "tag": r.tag or "NULL",
+                "priority": r.priority,
+            },
+        }
+
+    def trusted_dump() -> LazyList:
+        rows = list(enumerate(perms.trusted()))  # streamed as address_dump
+        return LazyList(lambda: ([trusted_entry(i, r) for i, r in c] for c in chunks_of(rows, 500)))
 
     # Kamailio 5.6 keeps one reload time for both tables, so an addressReload also
     # refuses a trustedReload for 5 s (kamailio/kamailio#3318); the limit exists to keep

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from kamtool.rpc.kamjson import LazyList, chunks_of
 from kamtool.rpc.methods import Param, Registry, RpcFault
 
 __all__ = ["Pike", "register"]
@@ -29,6 +30,16 @@ class NoPike:
         return []
 
 
+def _row(e: Any) -> dict[str, Any]:
+    return {
+        "ip_addr": e.ip_addr,
+        "leaf_hits_prev": e.leaf_hits_prev,
+        "leaf_hits_curr": e.leaf_hits_curr,
+        "expires": e.expires,
+        "status": e.status,
+    }
+
+
 def register(registry: Registry, pike: Pike | None = None) -> None:
     source: Pike = pike if pike is not None else NoPike()
 
@@ -39,17 +50,10 @@ def register(registry: Registry, pike: Pike | None = None) -> None:
         status = next((s for s in ("ALL", "HOT", "WARM") if s in wanted), None)
         if status is None:
             raise RpcFault(500, "Bad argument. Select: ALL, HOT or WARM")
-        rows = [
-            {
-                "ip_addr": e.ip_addr,
-                "leaf_hits_prev": e.leaf_hits_prev,
-                "leaf_hits_curr": e.leaf_hits_curr,
-                "expires": e.expires,
-                "status": e.status,
-            }
-            for e in source.top(status)
-        ]
-        return {"max_hits": source.max_hits, "list": rows, "number_of_rows": len(rows)}
+        # under attack pike tracks many sources: streamed (kamjson.LazyList)
+        found = list(source.top(status))
+        rows = LazyList(lambda: ([_row(e) for e in c] for c in chunks_of(found, 500)))
+        return {"max_hits": source.max_hits, "list": rows, "number_of_rows": len(found)}
 
     mode = Param("mode", required=False, default="HOT")
     doc = "pike.top [HOT|WARM|ALL]: the source addresses pike tracks (default: the HOT ones)."

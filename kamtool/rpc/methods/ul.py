@@ -8,10 +8,11 @@ contacts are ``{"Contact": {...}}`` with Kamailio's keys in Kamailio's order.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from kamtool.core.hashes import core_hash
+from kamtool.rpc.kamjson import LazyList, chunks_of
 from kamtool.rpc.methods import Param, Registry, RpcFault
 
 __all__ = ["BindingLike", "Usrloc", "contact_info", "register"]
@@ -19,6 +20,7 @@ __all__ = ["BindingLike", "Usrloc", "contact_info", "register"]
 NOT_SET = "[not set]"
 ALL_METHODS = 4294967295
 TABLE_SIZE = 1024  # Kamailio's default hash_size (2^10): shown as "Size"
+CHUNK = 200  # AoRs read and printed at a time by a streamed ul.dump
 
 
 class BindingLike(Protocol):
@@ -135,30 +137,41 @@ def register(
         if name != table:
             raise RpcFault(500, "Domain table not found")
 
-    def records() -> dict[str, list[Any]]:
-        snapshot = getattr(usrloc, "snapshot", None)
-        if snapshot is not None:
-            return snapshot()
-        return {aor: usrloc.get(aor) or [] for aor in usrloc.aors()}
+    def entry(aor: str, bindings: list[Any], now: float) -> dict[str, Any]:
+        return {
+            "Info": {
+                "AoR": aor,
+                "HashID": aor_hash(aor),
+                "Contacts": [contact_info(b, now) for b in bindings],
+            }
+        }
 
     def dump(mode: str | None = None) -> dict[str, Any]:
+        # The AoRs are listed now; their contacts are read and printed CHUNK AoRs at a
+        # time on the printing thread while the answer streams (kamjson.LazyList), so a
+        # 100,000-contact dump never blocks SIP or sits whole in memory. An AoR removed
+        # meanwhile is left out.
         now = clock()
+        snapshot = getattr(usrloc, "snapshot", None)
         if mode == "brief":
             aors = usrloc.aors()
-            entries: list[Any] = [{"AoR": aor} for aor in aors]
-        else:
-            recs = records()
+            entries = LazyList(lambda: ([{"AoR": a} for a in c] for c in chunks_of(aors, 2000)))
+        elif snapshot is not None:  # a database-only store: one query for everything
+            recs = snapshot()
             aors = list(recs)
-            entries = [
-                {
-                    "Info": {
-                        "AoR": aor,
-                        "HashID": aor_hash(aor),
-                        "Contacts": [contact_info(b, now) for b in bindings],
-                    }
-                }
-                for aor, bindings in recs.items()
-            ]
+            entries = LazyList(
+                lambda: ([entry(a, recs[a], now) for a in c] for c in chunks_of(aors, CHUNK))
+            )
+        else:
+            aors = usrloc.aors()
+
+            def produce() -> Iterator[list[Any]]:
+                for chunk in chunks_of(aors, CHUNK):
+                    found = [(a, usrloc.get(a)) for a in chunk]
+                    yield [entry(a, b, now) for a, b in found if b is not None]
+
+            # db_mode 3 reads each AoR from the database: on the loop's connection
+            entries = LazyList(produce, threaded=getattr(usrloc, "db_mode", 0) != 3)
         return {
             "Domains": [
                 {
@@ -171,6 +184,9 @@ def register(
                 }
             ]
         }
+
+    def contacts_now() -> int:
+        return usrloc.stats()[1]  # type: ignore[attr-defined]
 
     def lookup(name: str, aor: str) -> dict[str, Any]:
         check_table(name)
@@ -235,6 +251,7 @@ def register(
         dump,
         "Dump user location tables.",
         Param("mode", "str", required=False),
+        cost=contacts_now,
     )
     registry.add(
         "ul.lookup",

@@ -20,7 +20,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from kamtool.errors import ConfigError
+from kamtool.errors import ConfigError, bind_hint
+from kamtool.rpc.discovery import FIFO_NAME, SOCKET_NAME, default_runtime_dir
 from kamtool.rpc.methods import Registry
 from kamtool.rpc.server.dgram import DgramServer
 from kamtool.rpc.server.endpoint import EndpointInUse
@@ -30,19 +31,6 @@ from kamtool.rpc.server.http import MAX_HEADER_BYTES, HttpHandler, MetricsFn
 __all__ = ["FIFO_NAME", "SOCKET_NAME", "RpcServer", "default_runtime_dir", "is_loopback"]
 
 log = logging.getLogger(__name__)
-
-FIFO_NAME = "kamtool_rpc.fifo"
-SOCKET_NAME = "kamtool_rpc.sock"
-
-
-def default_runtime_dir() -> Path:
-    """``$XDG_RUNTIME_DIR/kamtool``, ``/run/kamtool`` as root, else ``/tmp/kamtool-<uid>``."""
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg:
-        return Path(xdg) / "kamtool"
-    if os.geteuid() == 0:
-        return Path("/run/kamtool")
-    return Path(f"/tmp/kamtool-{os.geteuid()}")
 
 
 def is_loopback(host: str) -> bool:
@@ -89,6 +77,7 @@ class RpcServer:
         fifo_reply_dir: Path | str = "/tmp",
         metrics: MetricsFn | Callable[[], tuple[bytes, str]] | None = None,
         server_header: str = "kamtool",
+        allowed_hosts: tuple[str, ...] = (),
     ) -> None:
         if not is_loopback(host) and not token:
             raise ConfigError(
@@ -100,7 +89,14 @@ class RpcServer:
         self.port = port
         self.token = token
         self.runtime_dir = Path(runtime_dir) if runtime_dir else default_runtime_dir()
-        self.http = HttpHandler(registry, token=token, metrics=metrics, server_header=server_header)
+        self.http = HttpHandler(
+            registry,
+            token=token,
+            metrics=metrics,
+            server_header=server_header,
+            port=lambda: self.port,
+            allowed_hosts=(host, *allowed_hosts),  # Host names accepted (IPs always are)
+        )
         self.fifo = (
             FifoServer(registry, self.runtime_dir / FIFO_NAME, Path(fifo_reply_dir))
             if fifo
@@ -123,12 +119,18 @@ class RpcServer:
         return self.dgram.path if self.dgram else None
 
     async def start(self) -> None:
-        """Bind every transport; raises OSError if the port is taken."""
+        """Bind every transport; ConfigError (with a hint) if the HTTP port cannot be bound."""
         if self.fifo or self.dgram:
             _private_dir(self.runtime_dir)
-        self._server = await asyncio.start_server(
-            self.http, self.host, self.port, limit=MAX_HEADER_BYTES, reuse_address=True
-        )
+        try:
+            self._server = await asyncio.start_server(
+                self.http, self.host, self.port, limit=MAX_HEADER_BYTES, reuse_address=True
+            )
+        except OSError as exc:  # the same clean error as a SIP listener that cannot bind
+            raise ConfigError(
+                f"cannot serve JSON-RPC on {self.host}:{self.port}: {exc.strerror or exc}",
+                hint=bind_hint(exc, "--rpc-listen"),
+            ) from exc
         if self.port == 0:
             self.port = self._server.sockets[0].getsockname()[1]
         try:

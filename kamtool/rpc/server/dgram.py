@@ -21,8 +21,9 @@ import socket
 import stat
 from pathlib import Path
 
+from kamtool.rpc import kamjson
 from kamtool.rpc.methods import Registry
-from kamtool.rpc.server.dispatch import handle_bytes, render
+from kamtool.rpc.server.dispatch import handle_bytes, is_streamed, render
 from kamtool.rpc.server.endpoint import LocalEndpoint
 
 __all__ = ["DgramServer"]
@@ -106,8 +107,11 @@ class DgramServer(LocalEndpoint):
         reply = await handle_bytes(self.registry, data)
         if reply.body is None:
             return
-        payload = await render(reply.body)
         try:
+            if is_streamed(reply.body):
+                await self._send_streamed(reply.body, addr)
+                return
+            payload = await render(reply.body)
             await self._send(payload, addr)
         except OSError as exc:
             log.warning("RPC datagram reply to %s failed: %s", addr, exc)
@@ -130,6 +134,17 @@ class DgramServer(LocalEndpoint):
             view = memoryview(payload)
             for start in range(0, len(payload), self.chunk):
                 await self._send_one(sock, view[start : start + self.chunk], addr)
+
+    async def _send_streamed(self, body: object, addr: str) -> None:
+        """A big answer printed in pieces (the event loop keeps serving SIP), then sent as
+        :meth:`_send` sends any answer: clients read one datagram, so it must be whole."""
+        payload = bytearray()
+
+        async def collect(data: bytes) -> None:
+            payload.extend(data)
+
+        await kamjson.stream(body, collect)
+        await self._send(bytes(payload), addr)
 
     async def _send_one(self, sock: socket.socket, data: bytes | memoryview, addr: str) -> None:
         loop = asyncio.get_running_loop()

@@ -31,7 +31,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +47,29 @@ from kamtool.rpc.methods import (
     RpcFault,
 )
 
-__all__ = ["MAX_BATCH", "Reply", "error_object", "handle_bytes", "handle_document", "render"]
+__all__ = [
+    "MAX_BATCH",
+    "Reply",
+    "error_object",
+    "handle_bytes",
+    "handle_document",
+    "loads",
+    "method_names",
+    "is_streamed",
+    "render",
+]
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000  # requests in one batch; more is refused with -32600
+# rows (contacts, dialogs, htable items) a whole batch may print: a batch of 200 ul.dump
+# calls made a 1 GB answer before this bound. One big call alone is fine: it is streamed.
+MAX_BATCH_COST = 50_000
+# event-loop time a batch's calls may take in all; the calls after it are answered with
+# SERVER_BUSY instead of run (1,000 cheap calls fit; 1,000 `stats.get_statistics all`
+# with 100,000 contacts would hold the loop ~20 s in 20 ms slices)
+BATCH_TIME_BUDGET = 1.0
+SERVER_BUSY = -32000  # JSON-RPC 2.0's implementation-defined server error range
 
 _NO_ID = object()  # marks a notification (no "id" member)
 
@@ -95,16 +115,37 @@ def _error_reply(code: int, message: str, req_id: Any = None) -> Reply:
     return Reply(error_object(code, message, req_id), status, reason)
 
 
-async def handle_bytes(registry: Registry, data: bytes) -> Reply:
-    """Parse ``data`` as a JSON-RPC request or batch and run it."""
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads(data: bytes | str) -> Any:
+    """Strict JSON: Python's parser also takes ``NaN``/``Infinity``, which JSON has not
+    (an ``"id": NaN`` could then never be echoed back)."""
+    return json.loads(data, parse_constant=_no_constant)
+
+
+async def handle_bytes(
+    registry: Registry, data: bytes, admit: Callable[[Any], None] | None = None
+) -> Reply:
+    """Parse ``data`` as a JSON-RPC request or batch and run it. ``admit(doc)`` may
+    refuse the parsed document (by raising) before anything runs."""
     if not data.strip():
         return _error_reply(PARSE_ERROR, "Parse error: empty request")
     try:
-        doc = json.loads(data)
+        doc = loads(data)
     except (ValueError, RecursionError):
         # UnicodeDecodeError is a ValueError too.
         return _error_reply(PARSE_ERROR, "Parse error: invalid JSON")
+    if admit is not None:
+        admit(doc)
     return await handle_document(registry, doc)
+
+
+def method_names(doc: Any) -> list[Any]:
+    """The ``method`` members of a request or batch (whatever their type)."""
+    items = doc if isinstance(doc, list) else [doc]
+    return [item.get("method") if isinstance(item, dict) else None for item in items]
 
 
 async def handle_document(registry: Registry, doc: Any) -> Reply:
@@ -116,14 +157,43 @@ async def handle_document(registry: Registry, doc: Any) -> Reply:
             return _error_reply(
                 INVALID_REQUEST, f"Invalid Request: more than {MAX_BATCH} requests in a batch"
             )
+        names = method_names(doc)
+        unit = {name: registry.cost(name) for name in set(names) if isinstance(name, str)}
+        cost = sum(unit.get(name, 1) if isinstance(name, str) else 1 for name in names)
+        if cost > MAX_BATCH_COST:
+            return _error_reply(
+                INVALID_REQUEST,
+                f"Invalid Request: batch too costly ({cost} rows to answer, at most "
+                f"{MAX_BATCH_COST}): send the big calls one by one",
+            )
         answers = []
+        spent = 0.0  # seconds the batch's calls held the event loop
         for item in doc:
-            answer, _, _, is_notification = await _run_one(registry, item)
+            if spent > BATCH_TIME_BUDGET:
+                answer, is_notification = _over_budget(item, spent)
+            else:
+                started = time.perf_counter()
+                answer, _, _, is_notification = await _run_one(registry, item)
+                spent += time.perf_counter() - started
             if not is_notification:
                 answers.append(answer)
+            await asyncio.sleep(0)  # SIP messages that arrived meanwhile go first
         return Reply(answers if answers else None)
     answer, status, reason, _ = await _run_one(registry, doc)
     return Reply(answer, status, reason)
+
+
+def _over_budget(item: Any, spent: float) -> tuple[dict[str, Any], bool]:
+    """The answer for a batch item not run because the batch used up its time."""
+    req_id = item.get("id", _NO_ID) if isinstance(item, dict) else None
+    notification = req_id is _NO_ID
+    if not notification and (isinstance(req_id, bool) or not _valid_id(req_id)):
+        req_id = None
+    message = (
+        f"Server error: batch over its time budget ({spent * 1000:.0f} ms): not run, "
+        "send it again in a later request"
+    )
+    return error_object(SERVER_BUSY, message, _NO_ID if notification else req_id), notification
 
 
 async def _run_one(registry: Registry, req: Any) -> tuple[dict[str, Any], int, str, bool]:
@@ -176,7 +246,9 @@ def _ms(started: float) -> float:
 
 
 def _valid_id(value: Any) -> bool:
-    return value is None or isinstance(value, str | int | float)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, str | int)
 
 
 _LARGE_NODES = 2000  # replies with more JSON nodes are printed off the event loop
@@ -199,10 +271,18 @@ def _is_large(body: Any) -> bool:
     return False
 
 
+def is_streamed(body: Any) -> bool:
+    """Whether ``body`` must be sent with :func:`kamtool.rpc.kamjson.stream` (it holds a
+    :class:`~kamtool.rpc.kamjson.LazyList`)."""
+    if isinstance(body, list):  # a batch: look into each answer's result
+        return any(isinstance(a, dict) and kamjson.contains_lazy(a.get("result")) for a in body)
+    return isinstance(body, dict) and kamjson.contains_lazy(body.get("result"))
+
+
 async def render(body: Any) -> bytes:
     """``body`` as Kamailio-formatted JSON bytes. Big replies (a 20,000-contact ``ul.dump``
     takes seconds to print) are printed in a worker thread so the SIP event loop keeps
     running; the structures printed are fresh copies made by the method."""
     if _is_large(body):
-        return await asyncio.to_thread(lambda: kamjson.dumps(body).encode())
+        return await kamjson.off_loop(lambda: kamjson.dumps(body).encode())
     return kamjson.dumps(body).encode()

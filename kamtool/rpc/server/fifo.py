@@ -20,22 +20,28 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import json
 import logging
 import os
 import re
 import stat
 from pathlib import Path
 
+from kamtool.rpc import kamjson
 from kamtool.rpc.methods import PARSE_ERROR, Registry
-from kamtool.rpc.server.dispatch import error_object, handle_document, render
+from kamtool.rpc.server.dispatch import (
+    error_object,
+    handle_document,
+    is_streamed,
+    loads,
+    render,
+)
 from kamtool.rpc.server.endpoint import EndpointInUse, LocalEndpoint
 
 __all__ = ["EndpointInUse", "FifoServer"]
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MAX_REQUEST_BYTES = 1024 * 1024  # a 1000-call batch is ~100 KB; parsing more blocks SIP
 STALL_SECONDS = 2.0
 REPLY_OPEN_SECONDS = 5.0  # how long we wait for the client to open its reply FIFO
 REPLY_WRITE_SECONDS = 30.0
@@ -197,7 +203,7 @@ class FifoServer(LocalEndpoint):
 
     async def _serve(self, raw: bytes) -> None:
         try:
-            doc = json.loads(raw)
+            doc = loads(raw)
         except (ValueError, RecursionError):
             found = _REPLY_NAME.search(raw)
             if found is None:
@@ -219,14 +225,18 @@ class FifoServer(LocalEndpoint):
         if path is None:
             log.warning("RPC FIFO: refused reply_name %r", name[:100])
             return
-        data = await render(body)
+        streamed = is_streamed(body)
+        data = b"" if streamed else await render(body)
         try:
             fd = await self._open_reply(path)
         except OSError as exc:
             log.warning("RPC FIFO: cannot open reply FIFO %s: %s", path, exc)
             return
         try:
-            await _write_all(fd, data)
+            if streamed:  # printed and written in pieces (kamjson.LazyList)
+                await kamjson.stream(body, lambda piece: _write_all(fd, piece))
+            else:
+                await _write_all(fd, data)
         except (OSError, TimeoutError) as exc:
             log.warning("RPC FIFO: reply to %s not delivered: %s", path, exc)
         finally:

@@ -20,7 +20,11 @@ Differences (Kamailio closes after every reply and hangs on bad input):
 * chunked request bodies are accepted;
 * more than ``max_connections`` open connections → ``503`` for the newcomer;
 * a request line/headers not complete within ``header_timeout`` or a body not within
-  ``body_timeout`` → the connection is closed (slowloris guard).
+  ``body_timeout`` → the connection is closed (slowloris guard);
+* cross-site requests are refused (:mod:`kamtool.rpc.server.guard`: Host allow-list,
+  foreign ``Origin``, state-changing calls without a JSON content type);
+* only ``/RPC`` followed by letters, digits, ``_``, ``-`` or ``/`` is an RPC path: ``/RPC/../x``
+  and percent-escapes are 404, not ``/RPC``.
 """
 
 from __future__ import annotations
@@ -28,18 +32,29 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterable
 
 from kamtool.rpc import kamjson
 from kamtool.rpc.methods import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, Registry
-from kamtool.rpc.server.dispatch import Reply, error_object, handle_bytes
+from kamtool.rpc.server.dispatch import (
+    Reply,
+    error_object,
+    handle_bytes,
+    is_streamed,
+    method_names,
+    render,
+)
+from kamtool.rpc.server.guard import CrossSiteGuard
 
 __all__ = ["HttpHandler"]
 
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
-MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_BODY_BYTES = 1024 * 1024  # JSON parsing holds the GIL: a bigger body would stall SIP
+
+_RPC_PATH = re.compile(r"/RPC[A-Za-z0-9_/-]*")
 
 MetricsFn = Callable[[], Awaitable[tuple[bytes, str]] | tuple[bytes, str]]
 
@@ -79,6 +94,8 @@ class HttpHandler:
         idle_timeout: float = 60.0,
         max_connections: int = 256,
         send_timeout: float = 120.0,
+        port: Callable[[], int] = lambda: 0,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self.registry = registry
         self.token = token
@@ -91,6 +108,7 @@ class HttpHandler:
         self.send_timeout = send_timeout  # a reply the client does not read in time is cut
         self.connections: set[asyncio.StreamWriter] = set()
         self.tasks: set[asyncio.Task] = set()
+        self.guard = CrossSiteGuard(port, allowed_hosts)
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self.connections) >= self.max_connections:
@@ -165,6 +183,7 @@ class HttpHandler:
             elif length:
                 body = await asyncio.wait_for(reader.readexactly(length), self.body_timeout)
             path = target.split("?", 1)[0]
+            self._check_site(headers)
             if path == "/metrics" and self.metrics is not None:
                 self._check_token(headers)
                 if method not in ("GET", "HEAD"):
@@ -177,7 +196,7 @@ class HttpHandler:
                     )
                 await self._send_metrics(writer, version, keep_alive, method == "HEAD")
                 return keep_alive
-            if not path.startswith("/RPC"):
+            if not _RPC_PATH.fullmatch(path) or "//" in path:
                 raise _BadRequest(
                     404,
                     "Not Found",
@@ -193,13 +212,17 @@ class HttpHandler:
                     "Invalid Request: POST the JSON-RPC request to /RPC",
                     [("Allow", "POST")],
                 )
-            reply = await handle_bytes(self.registry, body)
+            reply = await handle_bytes(
+                self.registry, body, lambda doc: self._check_type(headers, doc)
+            )
         except _BadRequest as bad:
             # Error answers close the connection: simplest way to never misread what follows.
             await self._send_error(
                 writer, version, bad.status, bad.reason, bad.code, bad.message, bad.headers
             )
             return False
+        if version != "HTTP/1.1" and is_streamed(reply.body):
+            keep_alive = False  # no chunked encoding: the body ends where the connection does
         await self._send_reply(writer, version, reply, keep_alive)
         return keep_alive
 
@@ -212,6 +235,20 @@ class HttpHandler:
             writer.transport.abort()
         if self.tasks:
             await asyncio.wait(list(self.tasks), timeout=5)
+
+    def _check_site(self, headers: dict[str, str]) -> None:
+        # With a token (always, off loopback) DNS rebinding gains nothing: the page has no
+        # token. Then any Host is served, whatever name the operator's tools use.
+        host = self.guard.host_problem(headers) if self.token is None else None
+        problem = host or self.guard.origin_problem(headers)
+        if problem is not None:
+            log.info("HTTP RPC request refused: %s", problem)
+            raise _BadRequest(403, "Forbidden", INVALID_REQUEST, problem)
+
+    def _check_type(self, headers: dict[str, str], doc: object) -> None:
+        problem = self.guard.content_problem(headers, method_names(doc))
+        if problem is not None:
+            raise _BadRequest(415, "Unsupported Media Type", INVALID_REQUEST, problem)
 
     def _check_token(self, headers: dict[str, str]) -> None:
         if self.token is None:
@@ -252,7 +289,10 @@ class HttpHandler:
         if reply.body is None:  # a batch of notifications only
             await self._write(writer, version, 204, "No Content", [], b"", keep_alive)
             return
-        body = kamjson.dumps(reply.body).encode()
+        if is_streamed(reply.body):
+            await self._stream_reply(writer, version, reply, keep_alive)
+            return
+        body = await render(reply.body)  # big ones off the event loop
         await self._write(
             writer,
             version,
@@ -262,6 +302,34 @@ class HttpHandler:
             body,
             keep_alive,
         )
+
+    async def _stream_reply(self, writer, version: str, reply: Reply, keep_alive: bool) -> None:
+        """A big answer in pieces as it is printed: chunked on HTTP/1.1, and on HTTP/1.0
+        (no chunked encoding) delimited by closing the connection. Each piece waits until
+        the client has taken the previous ones (bounded memory, and a client that stops
+        reading is cut after ``send_timeout``)."""
+        chunked = version == "HTTP/1.1"
+        lines = [f"{version} {reply.status} {_clean_reason(reply.reason)}",
+                 "Content-Type: application/json", f"Server: {self.server_header}"]  # fmt: skip
+        if chunked:
+            lines.append("Transfer-Encoding: chunked")
+            if not keep_alive:
+                lines.append("Connection: close")
+        else:
+            lines.append("Connection: close")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+        async def write(data: bytes) -> None:
+            if chunked:
+                writer.write(b"%x\r\n%s\r\n" % (len(data), data))
+            else:
+                writer.write(data)
+            await asyncio.wait_for(writer.drain(), self.send_timeout)
+
+        await kamjson.stream(reply.body, write)
+        if chunked:
+            writer.write(b"0\r\n\r\n")
+        await asyncio.wait_for(writer.drain(), self.send_timeout)
 
     async def _send_error(
         self,

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from textual.binding import Binding
-from textual.widgets import DataTable
 
 from kamtool.tui.fmt import duration
 from kamtool.tui.messages import ActionRequested
 from kamtool.tui.source import Dialog
-from kamtool.tui.widgets.rows import refill, selected_key
+from kamtool.tui.widgets.rows import Table, refill, selected_key
 
 COLUMNS = (
     ("From", "from"),
@@ -28,13 +27,13 @@ def running(dialog: Dialog, elapsed: float) -> str:
     return duration(dialog.duration)
 
 
-class CallsTable(DataTable):
+class CallsTable(Table):
     """One row per dialog. ``e`` ends the selected call (BYE to both sides)."""
 
     BINDINGS = [Binding("e", "end_call", "End call")]
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(cursor_type="row", zebra_stripes=True, empty="no calls", **kwargs)
         self.dialogs: list[Dialog] = []
         self.sampled_at = 0.0
         for label, key in COLUMNS:

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import DataTable
 
 from kamtool.tui.messages import ActionRequested
 from kamtool.tui.source import Destination
-from kamtool.tui.widgets.rows import refill, selected_key
+from kamtool.tui.widgets.rows import Table, refill, selected_key
 
 STATE_STYLE = {
     "active": "bold green",
@@ -30,7 +29,7 @@ COLUMNS = (
 )
 
 
-class DispatcherTable(DataTable):
+class DispatcherTable(Table):
     """One row per destination, grouped by set. ``a`` activates, ``i`` deactivates."""
 
     BINDINGS = [
@@ -39,7 +38,8 @@ class DispatcherTable(DataTable):
     ]
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        super().__init__(cursor_type="row", zebra_stripes=True,
+                         empty="no dispatcher destinations", **kwargs)  # fmt: skip
         self.destinations: list[Destination] = []
         for label, key in COLUMNS:
             self.add_column(label, key=key)

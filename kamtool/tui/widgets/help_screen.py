@@ -26,8 +26,10 @@ HELP = """\
 [b]Dispatcher[/b]
   a / i    set the destination active / inactive (dispatcher.set_state)
 
-[b]Health[/b] (Overview): OK, WARNING or CRITICAL, with the command to
-look further. Polling runs in the background: a dead server shows as
+[b]Overview[/b]: health (OK, WARNING or CRITICAL, with the command to look
+further), calls now, registrations, traffic, busiest sources, bans, and
+recent events: errors, bans, dispatcher changes, health changes and the
+last reload seen. Polling runs in the background: a dead server shows as
 unreachable and the monitor reconnects by itself.
 
 Esc or ? closes this help."""

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Input
+from textual.widgets import Input
 
 from kamtool.tui.fmt import countdown
 from kamtool.tui.messages import ActionRequested
 from kamtool.tui.source import Contact
-from kamtool.tui.widgets.rows import refill, selected_key
+from kamtool.tui.widgets.rows import Table, refill, selected_key
 
 COLUMNS = (
     ("AoR", "aor"),
@@ -57,7 +57,8 @@ class RegistrationsPanel(Vertical):
     def compose(self) -> ComposeResult:
         # Kept rather than queried: a timer may tick while the app tears the DOM down.
         self.filter = Input(placeholder="filter: AoR, address, user agent… (/)", id="reg-filter")
-        self.table = DataTable(id="reg-table", cursor_type="row", zebra_stripes=True)
+        self.table = Table(id="reg-table", cursor_type="row", zebra_stripes=True,
+                           empty="no registrations")  # fmt: skip
         for label, key in COLUMNS:
             self.table.add_column(label, key=key)
         yield self.filter
@@ -87,6 +88,7 @@ class RegistrationsPanel(Vertical):
             )
             for c in self.visible()
         ]
+        self.table.empty = "no contact matches the filter" if self.contacts else "no registrations"
         refill(self.table, rows)
         self.border_subtitle = f"{len(rows)} of {len(self.contacts)} contacts"
 

@@ -1,13 +1,32 @@
-"""Refill a DataTable from keyed rows without losing the user's place."""
+"""Tables that say when they are empty, refilled from keyed rows without losing the user's
+place."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich.style import Style
 from rich.text import Text
+from textual.strip import Strip
 from textual.widgets import DataTable
 
 Cell = str | Text
+
+
+class Table(DataTable):
+    """A DataTable that writes ``empty`` ("no calls") under its header when it has no rows,
+    instead of showing the header alone."""
+
+    def __init__(self, *, empty: str = "nothing to show", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.empty = empty
+
+    def render_line(self, y: int) -> Strip:
+        if self.row_count == 0 and y == (1 if self.show_header else 0) and self.empty:
+            text = Text(f" {self.empty}", style=Style(italic=True, dim=True))
+            segments = list(text.render(self.app.console))
+            return Strip(segments).extend_cell_length(self.size.width).apply_style(self.rich_style)
+        return super().render_line(y)
 
 
 def refill(table: DataTable, rows: Sequence[tuple[str, Sequence[Cell]]]) -> None:

@@ -6,11 +6,11 @@ from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Label
+from textual.widgets import Label
 
 from kamtool.tui.fmt import countdown
 from kamtool.tui.source import Ban, PikeEntry
-from kamtool.tui.widgets.rows import refill
+from kamtool.tui.widgets.rows import Table, refill
 
 
 def ban_expiry(ban: Ban, elapsed: float) -> str:
@@ -33,7 +33,8 @@ class SecurityPanel(Vertical):
     def compose(self) -> ComposeResult:
         # Kept rather than queried: a timer may tick while the app tears the DOM down.
         self.bans_title = Label("Banned addresses (htable ipban)", id="bans-title")
-        self.bans_table = bans = DataTable(id="bans-table", cursor_type="row", zebra_stripes=True)
+        self.bans_table = bans = Table(id="bans-table", cursor_type="row", zebra_stripes=True,
+                                       empty="no bans")  # fmt: skip
         bans.add_column("Address", key="address")
         bans.add_column("Value", key="value")
         bans.add_column("Expires in", key="expires")
@@ -41,7 +42,8 @@ class SecurityPanel(Vertical):
         yield bans
         self.pike_title = Label("Top sources (pike.top)", id="pike-title")
         yield self.pike_title
-        self.pike_table = pike = DataTable(id="pike-table", cursor_type="row", zebra_stripes=True)
+        self.pike_table = pike = Table(id="pike-table", cursor_type="row", zebra_stripes=True,
+                                       empty="no busy sources")  # fmt: skip
         for label, key in (
             ("Address", "address"),
             ("Hits", "hits"),
