@@ -12,6 +12,17 @@ server from this object, so tests can shrink timers freely::
     domain = "example.com"             # extra names for "myself"; realm stays the From domain
     auth = true                        # false: no digest at all (labs)
     calculate_ha1 = true               # false: use the stored ha1/ha1b columns
+    auth_qop = true                    # challenges offer qop="auth" (auth_challenge flag 1)
+    nonce_count = true                 # each nc of a qop answer is accepted once (Kamailio: off)
+    one_time_nonce = true              # a nonce answered without qop: one request (Kamailio: off)
+    auth_checks_register = 0           # bind REGISTER nonces: 1 R-URI, 2 Call-ID, 4 From tag,
+    auth_checks_no_dlg = 0             #   8 source IP (Kamailio's bits); ... out of dialog,
+    auth_checks_in_dlg = 0             #   ... within a dialog (e.g. 8: same source address)
+    auth_fail_limit = 10               # failed authentications from one address that ban it
+                                       #   (htable ipban); 0: count and log only
+    auth_fail_window = 600             # seconds a failure counts (htable authfail autoexpire)
+    scanner_user_agents = "friendly|scanner|sipcli|sipvicious|VaxSIPUserAgent|pplsip"
+                                       # User-Agent regex of requests dropped silently ("": off)
     db_mode = 2                        # usrloc: 0 memory, 1 write-through, 2 write-back, 3 DB only
     timer_interval = 10                # usrloc write-back / expiry sweep, seconds
     min_expires = 10
@@ -169,6 +180,17 @@ class ProxyConfig:
     calculate_ha1: bool = True
     auth_use_domain: bool = True
     nonce_expire: int = 300
+    # replay protection (kamtool.proxy.auth): on by default, unlike Kamailio's auth module
+    auth_qop: bool = True
+    nonce_count: bool = True
+    one_time_nonce: bool = True
+    auth_checks_register: int = 0
+    auth_checks_no_dlg: int = 0
+    auth_checks_in_dlg: int = 0
+    # brute force (routes/default.py auth_failed): a ban after auth_fail_limit failures
+    auth_fail_limit: int = 10
+    auth_fail_window: int = 600
+    scanner_user_agents: str = "friendly|scanner|sipcli|sipvicious|VaxSIPUserAgent|pplsip"
     trusted_group: int = 1
     use_domain: bool = False
     db_mode: int = 2
@@ -288,6 +310,18 @@ class ProxyConfig:
                 "a tls listener needs tls_certificate and tls_private_key",
                 hint="--tls-certificate FILE --tls-private-key FILE, or the [proxy] section",
             )
+        for name in ("auth_checks_register", "auth_checks_no_dlg", "auth_checks_in_dlg"):
+            if not 0 <= getattr(self, name) <= 15:
+                raise ConfigError(f"{name} must be 0-15 (1 R-URI, 2 Call-ID, 4 From tag, 8 IP)")
+        if self.auth_fail_limit < 0 or self.auth_fail_window <= 0:
+            raise ConfigError("auth_fail_limit must be 0 (no ban) or more, auth_fail_window > 0")
+        if self.scanner_user_agents:
+            import re
+
+            try:
+                re.compile(self.scanner_user_agents)
+            except re.error as exc:
+                raise ConfigError(f"scanner_user_agents: bad regex: {exc}") from exc
         if self.ipban_autoexpire < 0:
             raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
         for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):
@@ -398,6 +432,10 @@ _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "serve
 _STR |= {"route"}
 _BOOL |= {"rr_enable_full_lr", "rr_append_fromtag"}
 _INT |= {"nat_bflag"}
+_BOOL |= {"auth_qop", "nonce_count", "one_time_nonce"}
+_INT |= {"auth_checks_register", "auth_checks_no_dlg", "auth_checks_in_dlg", "auth_fail_limit",
+         "auth_fail_window"}  # fmt: skip
+_STR |= {"scanner_user_agents"}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:

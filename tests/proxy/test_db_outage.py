@@ -167,6 +167,7 @@ def test_a_hanging_database_holds_only_the_requests_that_need_it(server_db, star
             assert first.status == 401  # a challenge needs no database
             creds = answer_challenge(
                 parse_challenge(first.headers.get("www-authenticate")),
+                cnonce="0a4f113b",
                 method="REGISTER",
                 uri=uri,
                 username="1003",
@@ -240,6 +241,7 @@ def send_message(sender: UdpClient, to_user: str, from_user: str, callee: UdpCli
     assert first.status == 407, first.status
     creds = answer_challenge(
         parse_challenge(first.headers.get("proxy-authenticate")),
+        cnonce="0a4f113b",
         method="MESSAGE",
         uri=uri,
         username=from_user,
@@ -331,6 +333,7 @@ def test_an_invite_cancelled_while_it_waits_for_the_database_gets_487(server_db,
             caller.send_raw(caller.request("ACK", uri, cseq=1, **kw))
             creds = answer_challenge(
                 parse_challenge(first.headers.get("proxy-authenticate")),
+                cnonce="0a4f113b",
                 method="INVITE",
                 uri=uri,
                 username="1003",

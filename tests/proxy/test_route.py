@@ -106,7 +106,7 @@ def test_unknown_user_404_and_method_filter_405(proxy, client):
         first = client.ask(method, f"sip:{user}@127.0.0.1")
         assert first.status == 407
         ch = parse_challenge(first.headers.get("proxy-authenticate"))
-        creds = answer_challenge(ch, method=method, uri=f"sip:{user}@127.0.0.1",
+        creds = answer_challenge(ch, cnonce="0a4f113b", method=method, uri=f"sip:{user}@127.0.0.1",
                                  username="1001", password=USERS["1001"])  # fmt: skip
         return client.ask(method, f"sip:{user}@127.0.0.1",
                           headers=[f"Proxy-Authorization: {creds.to_header()}"])  # fmt: skip
