@@ -85,6 +85,7 @@ class AuthOutcome:
     challenge: str | None = None
     reason: str = ""
     lookup: tuple[str, str] | None = None
+    stale: bool = False  # the challenge says stale=true
 
 
 class Authenticator:
@@ -246,6 +247,7 @@ class Authenticator:
                 challenge_status,
                 challenge=self.new_challenge(realm, stale=stale, bound=bound),
                 reason=result.status.value,
+                stale=stale,
             )
         if not hmac.compare_digest(user.encode(), from_user.encode()):
             log.info("auth user %r is not the From user %r", user, from_user)

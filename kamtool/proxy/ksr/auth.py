@@ -59,7 +59,7 @@ def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
     if outcome.status == 403:
         return -8
     # what auth_challenge() sends next: stale=true when this check says so
-    ctx.avps["\0challenge"] = (realm, 'stale="true"' in (outcome.challenge or "").lower())
+    ctx.avps["\0challenge"] = (realm, outcome.stale)
     if not outcome.reason:
         return -5  # no credentials for this realm
     return _AUTH_CODES.get(outcome.reason, -1)
