@@ -41,3 +41,6 @@ def top(
         return
     out().table(result["rows"], ["ip", "hits_prev", "hits_curr", "expires", "status"],
                 empty="no warm address" if warm else "no address over the limit")  # fmt: skip
+    if result.get("auth_failures"):
+        # counted by the default route; at [proxy] auth_fail_limit the source is in ipban
+        out().table(result["auth_failures"], ["source", "failures"], empty="")

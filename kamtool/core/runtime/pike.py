@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kamtool.core.runtime import Rpc
-from kamtool.errors import BadInput
+from kamtool.errors import BadInput, RpcError
 
 
 def top_rows(answer: Any) -> list[dict[str, Any]]:
@@ -24,12 +24,29 @@ def top_rows(answer: Any) -> list[dict[str, Any]]:
     ]
 
 
+def auth_failures(rpc: Rpc) -> list[dict[str, Any]]:
+    """Failed authentications counted by kamtool's default route (htable ``authfail``:
+    keys are source addresses and ``user:<user>@<realm>``) as rows ``{source, failures}``,
+    most first; [] when the server has no such table (Kamailio, or the count is off)."""
+    from kamtool.core.runtime.htable import dump_rows
+
+    try:
+        answer = rpc.call("htable.dump", "authfail")
+    except RpcError:
+        return []
+    rows = [{"source": r["name"], "failures": r["value"]} for r in dump_rows(answer)]
+    rows.sort(key=lambda r: r["failures"] if isinstance(r["failures"], int) else 0, reverse=True)
+    return rows
+
+
 def top(rpc: Rpc, mode: str = "HOT") -> dict[str, Any]:
-    """``{max_hits, rows}``: HOT addresses (blocked now), WARM ones (over half the limit,
-    not blocked) or ALL tracked ones. Kamailio 5.6 answers WARM with an empty list (a bug);
-    kamtool's proxy lists them."""
+    """``{max_hits, rows, auth_failures}``: HOT addresses (blocked now), WARM ones (over
+    half the limit, not blocked) or ALL tracked ones, and the failed authentications
+    per source and user (:func:`auth_failures`). Kamailio 5.6 answers WARM with an empty
+    list (a bug); kamtool's proxy lists them."""
     mode = mode.upper()
     if mode not in ("HOT", "WARM", "ALL"):
         raise BadInput("pike top shows HOT, WARM or ALL addresses")
     answer = rpc.call("pike.top", mode)
-    return {"max_hits": (answer or {}).get("max_hits"), "rows": top_rows(answer)}
+    return {"max_hits": (answer or {}).get("max_hits"), "rows": top_rows(answer),
+            "auth_failures": auth_failures(rpc)}  # fmt: skip
