@@ -115,7 +115,7 @@ def has_credentials(realm: str) -> int:
     for creds in (_try(lambda: msg.authorizations) or []) + (
         _try(lambda: msg.proxy_authorizations) or []
     ):
-        if getattr(creds, "realm", None) == str(realm):
+        if creds.get("realm") == str(realm):
             return 1
     return -1
 
