@@ -24,6 +24,8 @@ server from this object, so tests can shrink timers freely::
     scanner_user_agents = "friendly|scanner|sipcli|sipvicious|VaxSIPUserAgent|pplsip"
                                        # User-Agent regex of requests dropped silently ("": off)
     db_mode = 2                        # usrloc: 0 memory, 1 write-through, 2 write-back, 3 DB only
+    usrloc_ack_unstored = false        # db_mode 1, database away: true answers 200 anyway
+                                       #   (Kamailio; lost on a crash), false 503 + Retry-After
     timer_interval = 10                # usrloc write-back / expiry sweep, seconds
     min_expires = 10
     max_expires = 3600
@@ -194,6 +196,7 @@ class ProxyConfig:
     trusted_group: int = 1
     use_domain: bool = False
     db_mode: int = 2
+    usrloc_ack_unstored: bool = False  # db_mode 1: 200 for a contact the DB did not take
     timer_interval: float = 10.0
     min_expires: int = 10
     max_expires: int = 3600
@@ -432,7 +435,7 @@ _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "serve
 _STR |= {"route"}
 _BOOL |= {"rr_enable_full_lr", "rr_append_fromtag"}
 _INT |= {"nat_bflag"}
-_BOOL |= {"auth_qop", "nonce_count", "one_time_nonce"}
+_BOOL |= {"auth_qop", "nonce_count", "one_time_nonce", "usrloc_ack_unstored"}
 _INT |= {"auth_checks_register", "auth_checks_no_dlg", "auth_checks_in_dlg", "auth_fail_limit",
          "auth_fail_window"}  # fmt: skip
 _STR |= {"scanner_user_agents"}
