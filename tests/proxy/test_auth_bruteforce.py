@@ -108,3 +108,33 @@ def test_log_line_cannot_name_another_address(start_proxy, caplog):
     assert lines == [("REGISTER", "x%20from%3D192.0.2.66", "127.0.0.1"),
                      ("REGISTER", "1001", "127.0.0.1")]  # fmt: skip
     assert _table(proxy, "ipban") == {} and _table(proxy, "authfail") == {}  # limit 0: log only
+
+
+def test_ban_shows_in_pike_top_htable_dump_and_the_monitor(start_proxy, tmp_path):
+    # three wrong passwords (auth_fail_limit = 3), no SIPVicious needed
+    import json
+
+    from kamtool.tui.source import rpc_source
+    from tests.support.cli import invoke
+    from tests.support.ports import free_port
+
+    rpc = f"http://127.0.0.1:{free_port()}/RPC"
+    proxy = start_proxy(auth_fail_limit=3, rpc_listen=rpc[7:-4],
+                        rpc_runtime_dir=str(tmp_path / "rt"))  # fmt: skip
+    client = UdpClient(proxy.port, timeout=1.0)
+    try:
+        for _ in range(2):
+            assert client.register("1001", "wrong", ["<sip:1001@127.0.0.1:9>"]).status == 401
+        top = json.loads(invoke("--rpc", rpc, "--json", "pike", "top").stdout)
+        assert top["auth_failures"] == [{"source": "127.0.0.1", "failures": 2},
+                                        {"source": "user:1001@127.0.0.1", "failures": 2}]
+        with pytest.raises(socket.timeout):  # the third failure bans: no answer
+            client.register("1001", "wrong", ["<sip:1001@127.0.0.1:9>"])
+    finally:
+        client.close()
+    dumped = json.loads(invoke("--rpc", rpc, "--json", "htable", "dump", "ipban").stdout)
+    assert [row["name"] for row in dumped] == ["127.0.0.1"]
+    bans = rpc_source(rpc).bans()  # the monitor's Security tab
+    assert [b.address for b in bans] == ["127.0.0.1"] and 0 < bans[0].expires <= 300
+    top = json.loads(invoke("--rpc", rpc, "--json", "pike", "top").stdout)
+    assert top["auth_failures"] == [{"source": "user:1001@127.0.0.1", "failures": 3}]
