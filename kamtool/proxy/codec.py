@@ -16,14 +16,13 @@ so the routing module reads like Kamailio's script and this module holds the wir
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import itertools
 import os
 import zlib
 from typing import Any
 
 from kamtool.proxy.config import Listen, ProxyConfig
+from kamtool.proxy.dest import dest_of_uri
 from kamtool.proxy.tm import Target
 from kamtool.sip.errors import ParseError
 from kamtool.sip.headers import Via, make_branch, parse_name_addr_list
@@ -46,30 +45,6 @@ class ParseFailure(Exception):
         self.headers = list(err.headers)  # e.g. Unsupported for a 420
         self.respond = err.respond
         self.request = request
-
-
-def dest_of_uri(uri: Any, default_proto: str = "udp") -> tuple[str, str, int] | None:
-    """(proto, host, port) to reach ``uri`` when its host is an IP address (no DNS yet)."""
-    if not isinstance(uri, SipURI):
-        return None
-    host = uri.maddr or uri.host
-    if not _is_ip(host):
-        return None
-    proto = uri.transport or default_proto
-    if uri.secure and proto in ("udp", "tcp"):
-        proto = "tls"  # sips: TLS on every hop (RFC 5630); transport=tcp means TLS over TCP
-    if proto not in ("udp", "tcp", "tls"):
-        return None
-    return proto, host, uri.port or (5061 if proto == "tls" else 5060)
-
-
-@functools.lru_cache(maxsize=1024)  # every relayed request asks, mostly for the same hosts
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 class Codec:

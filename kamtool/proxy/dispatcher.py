@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kamtool.core.hashes import core_hash
+from kamtool.proxy.dest import dest_of_uri
 from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import SipURI, parse_uri
 
@@ -193,8 +194,6 @@ class _Set:
 def _resolve(uri: SipURI) -> tuple[str, str, int] | None:
     """Where to send to ``uri``: an IP host as is, a name resolved once (at load, as the
     module does with its default DNS mode)."""
-    from kamtool.proxy.codec import dest_of_uri
-
     dest = dest_of_uri(uri)
     if dest is not None or uri.maddr:
         return dest

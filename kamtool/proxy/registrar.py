@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kamtool.proxy.usrloc import Binding, LocationStore, copy_binding
+from kamtool.proxy.usrloc import METHOD_BITS, Binding, LocationStore, copy_binding
 from kamtool.sip.errors import ParseError
 from kamtool.sip.nat import received_uri
 
@@ -28,8 +28,6 @@ Reply = tuple[int, str, list[tuple[str, str]]]
 
 
 def _methods_mask(allow: list[str] | None) -> int | None:
-    from kamtool.proxy.routing import METHOD_BITS
-
     if not allow:
         return None
     mask = 0

@@ -95,6 +95,8 @@ class Router:
         accounting: Any = None,
         aliases: Any = None,
         script: Any = None,
+        db: Any = None,
+        overload: Any = None,
     ) -> None:
         self.config = config
         self.timers = timers
@@ -110,8 +112,8 @@ class Router:
         # a KEMI route script replaces route_request: ``script(router)`` makes its engine
         # (kamtool.proxy.ksr.engine.ScriptEngine), which routes with this router's parts
         self.script: Any = script(self) if script is not None else None
-        self.db: Any = None  # the DbWorker (see module docstring), or None: DB on the loop
-        self.overload: Any = None  # kamtool.proxy.overload.OverloadGuard, or None (off)
+        self.db = db  # the DbWorker (see module docstring), or None: DB on the loop
+        self.overload = overload  # kamtool.proxy.overload.OverloadGuard, or None (off)
         # requests suspended for the database -> cancelled (by a CANCEL) meanwhile
         self._waiting: dict[tuple[Any, ...], bool] = {}
         self.accepting = True

@@ -193,6 +193,13 @@ class ProxyServer:
         self.dispatcher.load()
         self.acc = Accounting(self.database)
         self.acc.start()
+        overload = None
+        if cfg.overload:
+            from kamtool.proxy.overload import OverloadGuard
+
+            overload = OverloadGuard(
+                self.stats, max_age=cfg.overload_max_age, retry_after=cfg.overload_retry_after
+            )
         self.router = Router(
             cfg,
             timers=self.timers,
@@ -207,21 +214,15 @@ class ProxyServer:
             accounting=self.acc,
             aliases=(aliases := AliasLookup(self.database)),
             script=partial(script, aliases=aliases) if script else None,
+            db=self.db,
+            overload=overload,
         )
-        self.router.db = self.db
         tls = None
         if any(lst.proto == "tls" for lst in cfg.listen):
             from kamtool.proxy.tls import tls_contexts
 
             tls = tls_contexts(cfg)  # ConfigError when a file is missing or bad
-        sink = self.router.receive
-        if cfg.overload:
-            from kamtool.proxy.overload import OverloadGuard
-
-            self.router.overload = OverloadGuard(
-                self.stats, max_age=cfg.overload_max_age, retry_after=cfg.overload_retry_after
-            )
-            sink = self.router.overload.wrap(sink)
+        sink = self.router.receive if overload is None else overload.wrap(self.router.receive)
         from kamtool.proxy.tcplimits import TcpGuard
 
         guard = TcpGuard.from_config(cfg, self.stats)  # TCP/TLS limits (issue #12)

@@ -215,13 +215,14 @@ def ds_next_dst() -> int:
     return 1
 
 
-def ds_mark_dst(state: str = "ip") -> int:
+def ds_mark_dst(flags: str = "ip") -> int:
+    """Mark the destination in use (``"ip"``: inactive and probing)."""
     ctx = state.ctx
     _left, cur = ctx.avps.get("\0ds", (None, None))
     ds = ctx.router.dispatcher
     if cur is None or ds is None:
         return -1
-    return 1 if ds.mark(cur, str(state)) else -1
+    return 1 if ds.mark(cur, str(flags)) else -1
 
 
 def ds_is_from_list(group: int = -1) -> int:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kamtool.proxy.codec import dest_of_uri, socket_of_uri
+from kamtool.proxy.codec import socket_of_uri
+from kamtool.proxy.dest import dest_of_uri
 from kamtool.proxy.dialogs import DLG_STATE_DELETED, Leg
 from kamtool.proxy.ksr.context import BRANCH, FAILURE, ONREPLY, REPLY, MsgContext, state
 from kamtool.proxy.ksr.pv import _try

@@ -1,0 +1,37 @@
+"""Where a SIP URI is reached: ``(proto, host, port)`` of a URI whose host is an address.
+
+Below the codec and the dispatcher alike (both resolve URIs; neither imports the other
+for it). No DNS yet: a host name is not reached.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+from typing import Any
+
+from kamtool.sip.uri import SipURI
+
+
+def dest_of_uri(uri: Any, default_proto: str = "udp") -> tuple[str, str, int] | None:
+    """(proto, host, port) to reach ``uri`` when its host is an IP address (no DNS yet)."""
+    if not isinstance(uri, SipURI):
+        return None
+    host = uri.maddr or uri.host
+    if not _is_ip(host):
+        return None
+    proto = uri.transport or default_proto
+    if uri.secure and proto in ("udp", "tcp"):
+        proto = "tls"  # sips: TLS on every hop (RFC 5630); transport=tcp means TLS over TCP
+    if proto not in ("udp", "tcp", "tls"):
+        return None
+    return proto, host, uri.port or (5061 if proto == "tls" else 5060)
+
+
+@functools.lru_cache(maxsize=1024)  # every relayed request asks, mostly for the same hosts
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
