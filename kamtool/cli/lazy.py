@@ -63,6 +63,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": ("kamtool.cli.diagnose", "Check the server, its database and certificates; exit 0 OK, 1 WARNING, 2 CRITICAL."),
     "monitor": ("kamtool.cli.monitor", "Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."),
     "demo": ("kamtool.cli.demo", "Try kamtool with nothing else installed: proxy, two phones and a call, in the monitor."),
+    "srv": ("kamtool.cli.srv", "The server: sockets, aliases, modules, RPC methods, run info."),
+    "shm": ("kamtool.cli.shm", "Shared memory of the server (one pool for all processes)."),
+    "pkg": ("kamtool.cli.pkg", "Private (per-process) memory of the server."),
+    "tcp": ("kamtool.cli.tcp", "TCP settings and connections of the server."),
+    "tls": ("kamtool.cli.tls", "TLS certificates and the server's TLS connections."),
+    "pipelimit": ("kamtool.cli.pipelimit", "Rate-limiting pipes of the server (pipelimit)."),
+    "shv": ("kamtool.cli.shv", "Shared variables of the server ($shv)."),
+    "trap": ("kamtool.cli.trap", "Full gdb backtraces of every server process into a file, and where they wait."),
+    "pstrap": ("kamtool.cli.trap", "As trap, with each process's ps line (state, memory, CPU, wait channel)."),
+    "shell": ("kamtool.cli.shell", "Run kamtool's commands in an interactive shell (history, completion, help)."),
+    "sipreq": ("kamtool.cli.sipreq", "Send any SIP request and print every reply with its time."),
 }  # fmt: skip
 
 

@@ -18,7 +18,7 @@ def ping(
         typer.Option(
             "--transport",
             "-t",
-            help="udp or tcp (default: the URI's transport=, else udp).",
+            help="udp, tcp or tls (default: the URI's transport=, else RFC 3263).",
             show_default=False,
         ),
     ] = None,  # fmt: skip
@@ -26,15 +26,30 @@ def ping(
         float,
         typer.Option("--timeout", help="Seconds to wait for a final answer (Timer F).", min=0.1),
     ] = 5.0,
-) -> None:
+    source: Annotated[str | None, typer.Option(
+        "--source", "-s", help="Send from this local IP[:PORT].", show_default=False)] = None,
+    ca: Annotated[str | None, typer.Option(
+        "--ca", help="CA file to verify a TLS server with (default: the system's).",
+        show_default=False)] = None,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Do not verify the TLS server's certificate.")] = False,
+    dns_server: Annotated[str | None, typer.Option(
+        "--dns-server", help="DNS server IP[:PORT] for NAPTR/SRV/A (default: the system's).",
+        show_default=False)] = None,
+) -> None:  # fmt: skip
     """Send a SIP OPTIONS to URI; print the reply's status line and the round trip.
 
     Any final answer means the peer is alive (exit 0; scripts read `status` in --json).
     No answer in time exits 10, a refused or unreachable peer 11.
     """
     from kamtool.core.sipping import ping as send_ping
+    from kamtool.core.sipreq import parse_dns_server, parse_source
 
-    result = send_ping(uri, transport=transport, timeout=timeout)
+    result = send_ping(
+        uri, transport=transport, timeout=timeout, tls_ca=ca, tls_verify=not insecure,
+        source=parse_source(source) if source else None,
+        dns_server=parse_dns_server(dns_server) if dns_server else None,
+    )  # fmt: skip
     if out().json_mode:
         out().json(result.to_dict())
         return

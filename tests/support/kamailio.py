@@ -84,8 +84,10 @@ class Kamailio(ServerProcess):
         pkg_mb: int = 8,
         sip_domain: str = "127.0.0.1",
         sip_port: int | None = None,
+        config: Path = CONFIG,
     ) -> None:
         super().__init__(base_dir, sip_domain=sip_domain)
+        self.config = config  # a cfg derived from the reference one (extra modules)
         self.wanted_sip_port = sip_port  # None: any free port
         self.db = db
         self.seed = seed
@@ -174,7 +176,7 @@ class Kamailio(ServerProcess):
             self._seed()
         self.sip_port, self.http_port = self.wanted_sip_port or free_port(), free_port()
         args = [
-            "kamailio", "-f", str(CONFIG), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
+            "kamailio", "-f", str(self.config), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
             "-Y", str(self.run_dir), "-w", str(self.run_dir),
             "-P", str(self.run_dir / "kamailio.pid"),
             "-A", "LISTEN_IP=127.0.0.1", "-A", f"SIP_PORT={self.sip_port}",

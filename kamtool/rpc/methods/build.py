@@ -21,6 +21,7 @@ from kamtool.rpc.methods import (
     ul,
 )
 from kamtool.rpc.methods import cfg as cfg_methods
+from kamtool.rpc.methods import server as server_methods
 
 __all__ = ["build_registry", "table_from_db"]
 
@@ -73,6 +74,7 @@ def build_registry(
     htable.register(reg, htables if htables is not None else default_store())
     cfg_methods.register(reg, cfg if cfg is not None else default_cfg())
     pike.register(reg, flood)
+    server_methods.register(reg, statistics)
     if usrloc is not None:
         ul.register(reg, usrloc, make_binding=make_binding)
         modules.append("usrloc")
