@@ -21,7 +21,11 @@ From tag or Request-URI (``auth_checks_*``, off by default as in Kamailio). A re
 answer (right password, used nonce) and a nonce used from elsewhere are challenged again
 with ``stale=true``. Kamailio sends no stale=true after a reused nonce; kamtool does, as
 RFC 7616 §3.3 asks for a valid response with an unusable nonce, so the phone retries
-instead of asking its user for a new password. The used counts are kept in memory
+instead of asking its user for a new password (this includes a UDP retransmission of
+a REGISTER whose 200 was lost: the route answers REGISTER statelessly, so the copy is a
+second use; as with Kamailio's nonce_count, the phone answers the new challenge, one
+round trip more, rather than anything accepting a Contact the digest does not cover
+twice). The used counts are kept in memory
 (:class:`~kamtool.sip.nonce.NonceCountTracker`): a restart forgets them, but it also
 changes the secret unless ``[proxy] secret`` is set (then nonces issued before a restart
 could be replayed once after it, for at most ``nonce_expire`` seconds).
