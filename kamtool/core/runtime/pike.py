@@ -40,13 +40,11 @@ def auth_failures(rpc: Rpc) -> list[dict[str, Any]]:
 
 
 def top(rpc: Rpc, mode: str = "HOT") -> dict[str, Any]:
-    """``{max_hits, rows, auth_failures}``: HOT addresses (blocked now), WARM ones (over
-    half the limit, not blocked) or ALL tracked ones, and the failed authentications
-    per source and user (:func:`auth_failures`). Kamailio 5.6 answers WARM with an empty
-    list (a bug); kamtool's proxy lists them."""
+    """``{max_hits, rows}``: HOT addresses (blocked now), WARM ones (over half the limit,
+    not blocked) or ALL tracked ones. Kamailio 5.6 answers WARM with an empty list (a bug);
+    kamtool's proxy lists them."""
     mode = mode.upper()
     if mode not in ("HOT", "WARM", "ALL"):
         raise BadInput("pike top shows HOT, WARM or ALL addresses")
     answer = rpc.call("pike.top", mode)
-    return {"max_hits": (answer or {}).get("max_hits"), "rows": top_rows(answer),
-            "auth_failures": auth_failures(rpc)}  # fmt: skip
+    return {"max_hits": (answer or {}).get("max_hits"), "rows": top_rows(answer)}
