@@ -121,6 +121,18 @@ class Unreachable(KamtoolError):
     code = "unreachable"
 
 
+class ReloadFailed(KamtoolError):
+    """A database edit was made but the running server did not reload the table, so it
+    goes on using the old rows. The exit status is that of the cause (7 for an error
+    answer, 10 for a timeout)."""
+
+    code = "reload_failed"
+
+    def __init__(self, message: str, cause: KamtoolError, **details: Any) -> None:
+        super().__init__(message, hint=cause.hint, **details)
+        self.exit_status = cause.exit_status
+
+
 class Aborted(KamtoolError):
     """The user declined a confirmation, or a prompt was needed without a terminal."""
 

@@ -6,7 +6,6 @@ import pytest
 
 from kamtool.kamctlrc import VARIABLES as KAMCTL_VARIABLES
 from tests.support.databases import ENGINES, database
-from tests.support.require import unavailable
 
 
 @pytest.fixture(autouse=True)
@@ -55,9 +54,8 @@ def sqlite_url(tmp_path):
 @pytest.fixture
 def kamailio(tmp_path):
     """A real Kamailio 5.6 on loopback with a seeded SQLite DB (tests/support/kamailio.py)."""
-    from tests.support.kamailio import Kamailio, kamailio_available
+    from tests.support.kamailio import Kamailio, require_kamailio
 
-    if not kamailio_available():
-        unavailable("kamailio 5.6 with the reference cfg is not installed (scripts/test does it)")
+    require_kamailio()
     with Kamailio(tmp_path) as k:
         yield k

@@ -11,7 +11,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # today's oversized files, all in the proxy that issue 11's route work is taking apart
 ALLOWED_OVERSIZED = {
-    "kamtool/proxy/dispatcher.py",
     "kamtool/proxy/routing.py",
     "kamtool/proxy/tm.py",
     "kamtool/proxy/usrloc.py",

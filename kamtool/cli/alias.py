@@ -22,13 +22,16 @@ AliasArg = Annotated[
 def add(
     alias: AliasArg,
     user: Annotated[str, typer.Argument(help="The user it stands for.", show_default=False)],
+    force: Annotated[
+        bool, typer.Option("--force", help="Also when USER is not a subscriber here.")
+    ] = False,
     no_reload: NoReloadOption = False,
 ) -> None:
     """Add an alias for a user (kamctl alias_db add ALIAS USER)."""
     from kamtool.core import aliases
 
     a, u = provision.user(alias, "alias"), provision.user(user)
-    provision.edit(aliases.add, a, u, no_reload=no_reload)
+    provision.edit(aliases.add, a, u, force=force, no_reload=no_reload)
 
 
 @app.command("rm")

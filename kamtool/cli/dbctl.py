@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from kamtool.cli import completion
 from kamtool.cli.context import out, settings
 from kamtool.cli.options import YesOption
 from kamtool.cli.prompt import confirm
@@ -33,6 +34,7 @@ GroupOption = Annotated[
         "-g",
         help="Schema group: standard, presence or extra (repeatable; default: all three).",
         show_default=False,
+        autocompletion=completion.schema_groups,
     ),
 ]
 
@@ -105,6 +107,10 @@ def create(
             show_default=False,
         ),
     ] = None,
+    missing: Annotated[
+        bool,
+        typer.Option("--missing", help="Only create the tables that do not exist (dropped ones)."),
+    ] = False,
 ) -> None:
     """Create the database (MySQL/PostgreSQL), the tables and the version rows."""
     from kamtool.config import default_table_groups, kamctl_db_users
@@ -129,7 +135,11 @@ def create(
         ro=(ro_user or ro[0], ro_password or ro[1]),
         admin_url=admin_url,
         access_hosts=access_host or (),
+        missing=missing,
     )
+    if missing and not result["tables"]:
+        out().done(f"no table missing in {result['url']}", result)
+        return
     msg = (
         f"created {len(result['tables'])} tables ({', '.join(result['groups'])}) in {result['url']}"
     )
@@ -141,26 +151,31 @@ def create(
 @app.command("drop")
 def drop(
     group: GroupOption = None,
-    database: Annotated[
+    keep_database: Annotated[
         bool,
         typer.Option(
-            "--database",
-            help="Drop the whole database (MySQL/PostgreSQL) or delete the SQLite file.",
+            "--keep-database",
+            help="Drop every Kamailio table but keep the (empty) database or SQLite file.",
         ),
+    ] = False,
+    database: Annotated[
+        bool, typer.Option("--database", hidden=True, help="The default without --group.")
     ] = False,
     admin_url: Annotated[
         str | None, typer.Option(help="Server URL allowed to drop databases.", show_default=False)
     ] = None,
     yes: YesOption = False,
 ) -> None:
-    """Drop the Kamailio tables (all data in them is lost)."""
+    """Drop the whole database (MySQL/PostgreSQL) or SQLite file, as kamdbctl drop does;
+    with --group only that group's tables (all data in them is lost)."""
     from kamtool.config import redact_url
     from kamtool.core import dbctl
 
-    what = "the whole database" if database else "the Kamailio tables"
+    whole = database or (not group and not keep_database)
+    what = "the whole database" if whole else "the Kamailio tables"
     confirm(f"Drop {what} of {redact_url(_url())}?", yes=yes)
-    result = dbctl.drop(_url(), group, database=database, admin_url=admin_url)
-    if database:
+    result = dbctl.drop(_url(), group, database=whole, admin_url=admin_url)
+    if whole:
         out().done(f"dropped database {result['url']}", result)
     else:
         out().done(f"dropped {len(result['tables'])} tables in {result['url']}", result)
@@ -203,6 +218,12 @@ def show(
     for m in result["mismatches"]:
         o.warn(
             f"{m['table']}: version {m['version']}, Kamailio 5.6 expects {m['expected_version']}"
+        )
+    if result["missing_tables"]:
+        o.warn(
+            "missing from installed groups (dropped?): "
+            + ", ".join(result["missing_tables"])
+            + "; kamtool dbctl create --missing recreates them"
         )
     if result["unknown_tables"]:
         o.info("other tables: " + ", ".join(result["unknown_tables"]))
@@ -272,7 +293,8 @@ def migrate(
 ) -> int:
     """Upgrade tables whose version differs from Kamailio 5.6's, where the change is known.
 
-    Exit status 9 when some table could not be upgraded (they are listed).
+    Exit status 9 when some table could not be upgraded or is missing from an installed
+    group (they are listed; ``dbctl create --missing`` recreates missing ones).
     """
     from kamtool.core import dbctl
 
@@ -291,4 +313,9 @@ def migrate(
                 f"cannot upgrade {e['table']} ({e['found']} -> {e['expected']}): "
                 + "; ".join(e["problems"])
             )
-    return int(ExitStatus.SCHEMA) if result["not_upgradable"] else 0
+        for e in result["missing_tables"]:
+            o.warn(
+                f"{e['table']} ({e['group']} group) is missing: "
+                "kamtool dbctl create --missing recreates it"
+            )
+    return int(ExitStatus.SCHEMA) if result["not_upgradable"] or result["missing_tables"] else 0

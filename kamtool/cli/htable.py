@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from kamtool.cli import completion
 from kamtool.cli.context import out
 from kamtool.cli.runtime import client
 
@@ -13,7 +14,12 @@ NAME = "htable"
 app = typer.Typer(name=NAME, help="Hash tables in the running server (htable).",
                   no_args_is_help=True)  # fmt: skip
 
-TableArg = Annotated[str, typer.Argument(metavar="TABLE", help="Hash table name.")]
+TableArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="TABLE", help="Hash table name.", autocompletion=completion.htable_names
+    ),
+]
 KeyArg = Annotated[str, typer.Argument(metavar="KEY", help="Item name.")]
 
 

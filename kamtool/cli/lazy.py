@@ -55,7 +55,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "debug": ("kamtool.cli.runtime", "Show or set the core log level (cfg.get / cfg.seti core debug)."),
     "rpc": ("kamtool.cli.rpc", "Call a JSON-RPC method and print its result as JSON (kamcmd / kamctl rpc)."),
     "serve": ("kamtool.cli.serve", "Run kamtool's SIP proxy: registrar with digest auth, location, stateful relay, dialogs."),
-    "config": ("kamtool.cli.config", "Effective settings and where they came from."),
+    "config": ("kamtool.cli.config", "Effective settings and where they came from; an example file."),
     "instance": ("kamtool.cli.instance", "Named servers: the instance.NAME tables of kamtool.toml (-i NAME)."),
     "apply": ("kamtool.cli.apply", "Make the database what FILE says (one transaction), then reload what changed."),
     "export": ("kamtool.cli.apply", "Write the database's provisioning tables as a desired-state file."),
@@ -95,7 +95,9 @@ def load_module_commands(module_name: str, only: str | None = None) -> _click.Gr
             holder.registered_commands = [c for c in commands if c.name == only]
     else:
         holder.add_typer(module.app, name=module.NAME)
-    return typer.main.get_group(holder)
+    from kamtool.cli import usage
+
+    return usage.apply(typer.main.get_group(holder))
 
 
 class _Placeholder(TyperCommand):
@@ -113,6 +115,9 @@ class LazyGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         for name, (module, help) in COMMANDS.items():
             self.commands.setdefault(name, _Placeholder(name, module, help))
+        from kamtool.cli import usage
+
+        usage.apply(self)  # the root options' metavars (the commands get theirs on loading)
 
     def resolve_command(self, ctx, args):
         if args and args[0] not in self.commands:

@@ -39,10 +39,39 @@ app = typer.Typer(
 _json_after_command = False
 
 
+def version_text() -> str:
+    """kamtool's version, then the Python and the event loop ``kamtool serve`` runs on
+    (uvloop when installed: kamtool.proxy.server.new_event_loop). Nothing is imported."""
+    import importlib.metadata
+    import importlib.util
+
+    impl = sys.implementation.name.replace("cpython", "CPython")
+    py = ".".join(str(n) for n in sys.version_info[:3])
+    if importlib.util.find_spec("uvloop") is not None:
+        loop = f"uvloop {importlib.metadata.version('uvloop')}"
+    else:
+        loop = "asyncio (uvloop is not installed)"
+    return f"kamtool {__version__}\nPython {py} ({impl})\nevent loop: {loop}"
+
+
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"kamtool {__version__}")
+        typer.echo(version_text())
         raise typer.Exit()
+
+
+def _install_completion(value: str | None) -> None:
+    if value is not None:
+        from kamtool.cli import completion
+
+        completion.install(value)
+
+
+def _show_completion(value: str | None) -> None:
+    if value is not None:
+        from kamtool.cli import completion
+
+        completion.show(value)
 
 
 @app.callback()
@@ -95,6 +124,30 @@ def root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Show kamtool's version."),
     ] = False,
+    install_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--install-completion",
+            callback=_install_completion,
+            is_eager=True,
+            metavar="[SHELL]",
+            expose_value=False,
+            help="Install completion for bash, zsh or fish (default: this shell).",
+            show_default=False,
+        ),
+    ] = None,
+    show_completion: Annotated[
+        str | None,
+        typer.Option(
+            "--show-completion",
+            callback=_show_completion,
+            is_eager=True,
+            metavar="[SHELL]",
+            expose_value=False,
+            help="Print the completion script for bash, zsh or fish (default: this shell).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Global options go before the command: ``kamtool --json --db URL show``."""
     # Imported here: help pages and --version need no settings (start-up time).
@@ -124,6 +177,21 @@ def _split_json_flag(argv: list[str]) -> tuple[list[str], bool]:
     return [a for a in head if a != "--json"] + tail, found
 
 
+def _completion_shell_default(argv: list[str]) -> list[str]:
+    """A bare ``--show-completion`` / ``--install-completion`` means the running shell."""
+    flags = ("--show-completion", "--install-completion")
+    if not any(a in flags for a in argv):
+        return argv
+    from kamtool.cli.completion import AUTO
+
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        if arg in flags and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append(AUTO)
+    return out
+
+
 def _output(json_mode: bool) -> Output:
     from kamtool.cli.output import Output
 
@@ -140,9 +208,14 @@ def main(argv: list[str] | None = None) -> int:
     """Run kamtool with ``argv`` and return the exit status (never raises)."""
     global _json_after_command
     args, _json_after_command = _split_json_flag(list(sys.argv[1:] if argv is None else argv))
+    args = _completion_shell_default(args)
     json_mode = _json_after_command or "--json" in args or os.environ.get("KAMTOOL_JSON") == "1"
     if _wants_help(args):
         load_help_renderer()  # before Typer imports its renderer the slow way
+    if os.environ.get("_KAMTOOL_COMPLETE"):  # the shell asks for completions
+        from kamtool.cli import completion
+
+        completion.prepare()
     from typer._click import exceptions as click_exc
 
     try:

@@ -78,21 +78,45 @@ def password_arg(value: str) -> str:
 
 
 def report(change: Change, *, no_reload: bool) -> None:
-    """Print what changed (a message, or the Change as JSON), then run the reload hook."""
+    """Print what changed (a message, or the Change as JSON), then run the reload hook.
+
+    A reload that finally fails raises :class:`~kamtool.errors.ReloadFailed` (exit
+    non-zero: the server still uses the old table); with ``--json`` the change then goes
+    into the error document, so that stdout stays one JSON document.
+    """
+    if out().json_mode:
+        outcome = None if no_reload else after_edit(change)
+        _raise_if_failed(change, outcome)
+        out().done(change.message, change.to_dict())
+        return
     out().done(change.message, change.to_dict())
     if not no_reload:
-        after_edit(change)
+        _raise_if_failed(change, after_edit(change))
 
 
-def after_edit(change: Change) -> None:
+def _raise_if_failed(change: Change, outcome: Any) -> None:
+    from kamtool.errors import ReloadFailed
+
+    if outcome is None or outcome.status != "failed" or outcome.error is None:
+        return
+    raise ReloadFailed(
+        f"{change.message}, but the running server did not reload it ({outcome.message}); "
+        f"it still uses the old {change.kind} table: run `kamtool {change.kind} reload`",
+        outcome.error,
+        change=change.to_dict(),
+        reload=outcome.to_dict(),
+    )
+
+
+def after_edit(change: Change) -> Any:
     """Tell a running server about ``change``: ``kamtool.core.reload.after_edit`` reloads
     cached tables (address, trusted, dispatcher, domain) and, for a removed subscriber,
-    drops its registrations with ``ul.rm`` as ``kamctl rm`` does. It never raises: the
-    database edit stands whether or not a server answered.
+    drops its registrations with ``ul.rm`` as ``kamctl rm`` does. The database edit stands
+    whether or not a server answered; the reload's outcome (or None) is returned.
     """
     from kamtool.core import reload as reload_hook
 
-    reload_hook.after_edit(change.kind, settings(), out(), change=change)
+    return reload_hook.after_edit(change.kind, settings(), out(), change=change)
 
 
 def edit(core_call: Callable[..., Change], *args: Any, no_reload: bool, **kwargs: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from kamtool.cli import completion
 from kamtool.cli.context import out
 from kamtool.cli.runtime import client
 from kamtool.errors import RpcError
@@ -15,7 +16,12 @@ from kamtool.errors import RpcError
 def rpc(
     ctx: typer.Context,
     method: Annotated[
-        str | None, typer.Argument(help="Method, e.g. core.uptime.", show_default=False)
+        str | None,
+        typer.Argument(
+            help="Method, e.g. core.uptime.",
+            show_default=False,
+            autocompletion=completion.rpc_methods,
+        ),
     ] = None,
     args: Annotated[
         list[str] | None,

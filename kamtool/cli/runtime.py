@@ -6,13 +6,14 @@ dump`` ...), attached by those groups with one ``add_*_commands(app)`` line each
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kamtool.cli import completion
 from kamtool.cli.context import out, settings
 from kamtool.cli.output import Column
 
@@ -41,7 +42,10 @@ RATE_COLUMNS = [*STAT_COLUMNS, Column("rate", "RATE/S", justify="right")]
 def stats(
     selectors: Annotated[
         list[str] | None,
-        typer.Argument(help="all (default), GROUP: (e.g. core: usrloc:) or statistic names."),
+        typer.Argument(
+            help="all (default), GROUP: (e.g. core: usrloc:) or statistic names.",
+            autocompletion=completion.stat_selectors,
+        ),
     ] = None,
     reset: Annotated[bool, typer.Option("--reset", help="Reset the statistics to 0.")] = False,
     watch: Annotated[
@@ -67,7 +71,7 @@ def stats(
             out().done(f"statistics reset: {' '.join(sel) or 'all'}")
             return
         if watch is None:
-            out().table(core_stats.get(rpc, sel), STAT_COLUMNS, empty="no such statistic")
+            out().table(core_stats.get_found(rpc, sel), STAT_COLUMNS, empty="no statistics")
             return
         _watch(rpc, sel, watch, count)
 
@@ -96,6 +100,13 @@ def _watch(rpc: RpcClient, sel: list[str], interval: float, count: int) -> None:
             o.table(rows, RATE_COLUMNS, title=f"{stamp} (per second)", empty=f"{stamp}: no change")
         before, t0 = after, t1
         n += 1
+
+
+def _guarded_reload(call: Callable[[], str]) -> str:
+    """``call()`` (a reload), waiting out the server's 5 s reload guard."""
+    from kamtool.core.reload import past_reload_guard
+
+    return past_reload_guard(call, on_retry=out().info)
 
 
 # --------------------------------------------------------------------------- core.*
@@ -192,6 +203,12 @@ DISPATCHER_COLUMNS = [
     Column("set_id", "SET", "right"), Column("uri", "URI"), Column("flags"), Column("state"),
     Column("priority", "PRIO", "right"), Column("attrs"),
 ]  # fmt: skip
+# shown when the server keeps them (latency statistics, call load)
+DISPATCHER_RUNTIME_COLUMNS = [
+    Column("latency_avg", "AVG ms", "right"), Column("latency_est", "EST ms", "right"),
+    Column("latency_max", "MAX ms", "right"), Column("timeouts", "TIMEOUTS", "right"),
+    Column("load", "LOAD", "right"),
+]  # fmt: skip
 
 
 def add_dispatcher_commands(app: typer.Typer) -> None:
@@ -204,7 +221,12 @@ def add_dispatcher_commands(app: typer.Typer) -> None:
 
         with client() as rpc:
             rows = dispatcher.list_destinations(rpc)
-        out().table(rows, DISPATCHER_COLUMNS, empty="no dispatcher destinations loaded")
+        extra = [c for c in DISPATCHER_RUNTIME_COLUMNS if any(c.key in r for r in rows)]
+        for row in rows:  # floats as Kamailio prints them are long: two decimals for people
+            for key in ("latency_avg", "latency_est"):
+                if isinstance(row.get(key), float) and not out().json_mode:
+                    row[key] = round(row[key], 2)
+        out().table(rows, DISPATCHER_COLUMNS + extra, empty="no dispatcher destinations loaded")
 
     @app.command("reload")
     def dispatcher_reload() -> None:
@@ -212,7 +234,7 @@ def add_dispatcher_commands(app: typer.Typer) -> None:
         from kamtool.core.runtime import dispatcher
 
         with client() as rpc:
-            message = dispatcher.reload(rpc)
+            message = _guarded_reload(lambda: dispatcher.reload(rpc))
         out().done(message, {"ok": True, "message": message})
 
     @app.command("set-state")
@@ -220,7 +242,10 @@ def add_dispatcher_commands(app: typer.Typer) -> None:
         state: Annotated[
             str, typer.Argument(help="active|inactive|disabled|trying[+probing], or a, ip, ...")
         ],
-        set_id: Annotated[int, typer.Argument(help="Destination set id.")],
+        set_id: Annotated[
+            int,
+            typer.Argument(help="Destination set id.", autocompletion=completion.dispatcher_sets),
+        ],
         uri: Annotated[str, typer.Argument(help="Destination URI, or 'all'.")],
     ) -> None:
         """Change a destination's state (dispatcher.set_state)."""
@@ -265,7 +290,7 @@ def add_address_commands(app: typer.Typer) -> None:
         from kamtool.core.runtime import permissions
 
         with client() as rpc:
-            message = permissions.address_reload(rpc)
+            message = _guarded_reload(lambda: permissions.address_reload(rpc))
         out().done(message, {"ok": True, "message": message})
 
     @app.command("dump")
@@ -287,7 +312,7 @@ def add_trusted_commands(app: typer.Typer) -> None:
         from kamtool.core.runtime import permissions
 
         with client() as rpc:
-            message = permissions.trusted_reload(rpc)
+            message = _guarded_reload(lambda: permissions.trusted_reload(rpc))
         out().done(message, {"ok": True, "message": message})
 
     @app.command("dump")

@@ -99,7 +99,7 @@ def serve(
         typer.Option(
             "--dispatch-alg",
             help="Dispatcher algorithm: 0 Call-ID hash, 4 round-robin (default), "
-            "8 first by priority, 9 weight= attribute.",
+            "6 random, 8 first by priority, 9 weight=, 11 rweight=, 13 latency.",
             show_default=False,
         ),
     ] = None,

@@ -28,8 +28,11 @@ def _row(r: Any) -> dict[str, Any]:
     }
 
 
-def add(db: peewee.Database, alias: User, user: User) -> Change:
-    """Make ``alias`` resolve to ``user``."""
+def add(db: peewee.Database, alias: User, user: User, *, force: bool = False) -> Change:
+    """Make ``alias`` resolve to ``user``, who must be a subscriber unless ``force``
+    (an alias of nobody turns every call to it into a 404; kamctl does not check)."""
+    from kamtool.core import subscribers
+
     A = models.Dbaliases
     with reading("dbaliases"):
         current = (
@@ -40,6 +43,12 @@ def add(db: peewee.Database, alias: User, user: User) -> Change:
     if current is not None:
         raise AlreadyExists(
             f"alias '{alias}' already points to '{current.username}@{current.domain}'"
+        )
+    if not force and not subscribers.exists(user):
+        raise NotFound(
+            f"no subscriber '{user}' for alias '{alias}' to stand for",
+            hint=f"add the user first (kamtool add {user} PASSWORD), or --force to alias "
+            "a user that is not a subscriber here",
         )
     values = {
         "username": user.username,

@@ -66,12 +66,14 @@ def create(
     ro: tuple[str, str] = server.DEFAULT_RO,
     admin_url: str | None = None,
     access_hosts: Iterable[str] = (),
+    missing: bool = False,
 ) -> dict[str, Any]:
     """``kamdbctl create``: the database (MySQL/PostgreSQL), the tables of ``groups``
     (default all three) with their version rows and, with ``users``, the DB users.
 
     Raises :class:`AlreadyExists` when any of the tables exists already (nothing is
-    changed then).
+    changed then). With ``missing`` only the tables of ``groups`` that do not exist are
+    created (a table dropped by mistake comes back empty; the others are left alone).
     """
     chosen = schema.check_groups(groups)
     u = parse_url(url)
@@ -82,6 +84,8 @@ def create(
     with _open(url) as db:
         present = existing_tables(db)
         wanted = schema.tables_in(chosen)
+        if missing:
+            wanted = [t for t in wanted if t.name not in present]
         # an existing version table is reused (it may hold the other groups' rows)
         clash = [t.name for t in wanted if t.name in present and t.name != "version"]
         if clash:
@@ -116,7 +120,8 @@ def drop(
     admin_url: str | None = None,
 ) -> dict[str, Any]:
     """Drop the Kamailio tables of ``groups`` (default all); with ``database`` the whole
-    MySQL/PostgreSQL database, or the SQLite file, as ``kamdbctl drop`` does."""
+    MySQL/PostgreSQL database, or the SQLite file, as ``kamdbctl drop`` does (the CLI's
+    default when no group is named)."""
     chosen = schema.check_groups(groups)
     u = parse_url(url)
     if database:
@@ -128,7 +133,7 @@ def drop(
                     p.unlink()
                     removed.append(str(p))
             if not removed:
-                raise NotFound(f"no database file {u.path}")
+                raise NotFound(f"no database file {u.path}", hint=CREATE_HINT)
             return {"url": u.redacted, "dropped_database": True, "files": removed}
         server.drop_database(u, parse_url(admin_url) if admin_url else None)
         return {"url": u.redacted, "dropped_database": True}
@@ -162,7 +167,9 @@ def show(url: str) -> dict[str, Any]:
     """Every Kamailio table: group, present or not, row count, version vs expected.
 
     ``status`` per table: ``ok``, ``missing`` (not created), ``version_mismatch``,
-    ``no_version_row``. ``unknown_tables`` lists tables Kamailio 5.6 does not define.
+    ``no_version_row``. ``missing_tables`` names the missing tables of groups that are
+    otherwise installed (dropped: Kamailio's modules will fail on them).
+    ``unknown_tables`` lists tables Kamailio 5.6 does not define.
     """
     u = parse_url(url)
     with _open(url, must_exist=True) as db:
@@ -197,6 +204,7 @@ def show(url: str) -> dict[str, Any]:
         "groups": groups_installed,
         "tables": rows,
         "mismatches": [r for r in rows if r["status"] in ("version_mismatch", "no_version_row")],
+        "missing_tables": [t.name for t in migrate_db.missing_from_groups(present)],
         "unknown_tables": sorted(present - set(schema.tables())),
         "orphan_version_rows": sorted(set(versions) - present),
     }
@@ -382,8 +390,9 @@ def copy(
 
 def migrate(url: str, *, dry_run: bool = False) -> dict[str, Any]:
     """Upgrade tables whose version differs from Kamailio 5.6's where the change is
-    known (see :func:`kamtool.db.migrate.plan_migration`); report the others.
-    ``dry_run`` only plans."""
+    known (see :func:`kamtool.db.migrate.plan_migration`); report the others, and the
+    tables missing from an installed group (``kamtool dbctl create --missing`` makes
+    them). ``dry_run`` only plans."""
     with _open(url, must_exist=True) as db:
         if "version" not in existing_tables(db):
             raise SchemaError("no version table", hint="kamtool dbctl create")
@@ -401,5 +410,6 @@ def migrate(url: str, *, dry_run: bool = False) -> dict[str, Any]:
         "dry_run": dry_run,
         "upgraded": upgraded,
         "not_upgradable": refused,
-        "up_to_date": not plan["tables"],
+        "missing_tables": plan["missing"],
+        "up_to_date": not plan["tables"] and not plan["missing"],
     }

@@ -14,7 +14,7 @@ and folds the sum at the end.
 
 from __future__ import annotations
 
-__all__ = ["core_hash"]
+__all__ = ["core_hash", "fold", "word_sum"]
 
 _MASK = 0xFFFFFFFF
 
@@ -27,6 +27,13 @@ def core_hash(data: bytes | str, size: int = 0, *, ignore_case: bool = False) ->
     raw = data.encode() if isinstance(data, str) else data
     if ignore_case:
         raw = raw.lower()
+    h = fold(word_sum(raw))
+    return h & (size - 1) if size else h
+
+
+def word_sum(raw: bytes) -> int:
+    """The running sum over one string, before :func:`fold` (the dispatcher hashes two
+    strings into one sum)."""
     # Kamailio reads the bytes through a (signed, on x86) char pointer: an octet >= 0x80
     # enters the word as a negative number. ASCII text is unaffected; binary addresses
     # (permissions) are, and the captures show Kamailio's numbers follow the signed reading.
@@ -41,6 +48,10 @@ def core_hash(data: bytes | str, size: int = 0, *, ignore_case: bool = False) ->
     tail = 0  # the leftover 0-3 octets as one word (0 when there are none, as in Kamailio)
     for octet in octets[whole:]:
         tail = ((tail << 8) + octet) & _MASK
-    h = (h + (tail ^ (tail >> 3))) & _MASK
-    h = ((h + (h >> 11)) + ((h >> 13) + (h >> 23))) & _MASK
-    return h & (size - 1) if size else h
+    return (h + (tail ^ (tail >> 3))) & _MASK
+
+
+def fold(h: int) -> int:
+    """The final mixing step of Kamailio's string hashes."""
+    h &= _MASK
+    return ((h + (h >> 11)) + ((h >> 13) + (h >> 23))) & _MASK

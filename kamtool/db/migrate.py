@@ -30,6 +30,18 @@ def varchar_sizes(db: peewee.Database, table: str) -> dict[str, int]:
     return {str(name): int(size) for name, size in cur.fetchall()}
 
 
+def missing_from_groups(present: set[str]) -> list[schema.Table]:
+    """Tables missing from a group that is otherwise installed: dropped by hand (or lost),
+    while Kamailio's modules of that group still expect them. A group none of whose
+    tables exist is simply not installed and is not reported."""
+    out = []
+    for group in schema.GROUP_NAMES:
+        tables = [t for t in schema.tables_in([group]) if t.name != "version"]
+        if any(t.name in present for t in tables):
+            out += [t for t in tables if t.name not in present]
+    return out
+
+
 def plan_migration(db: peewee.Database) -> dict[str, Any]:
     """Compare the database with Kamailio 5.6's schema, table by table.
 
@@ -89,7 +101,11 @@ def plan_migration(db: peewee.Database) -> dict[str, Any]:
             problems=problems,
         )
         plan.append(entry)
-    return {"tables": plan}
+    missing = [
+        {"table": t.name, "group": t.group, "expected": t.version}
+        for t in missing_from_groups(present)
+    ]
+    return {"tables": plan, "missing": missing}
 
 
 def apply_upgrade(db: peewee.Database, t: schema.Table, entry: dict[str, Any]) -> None:

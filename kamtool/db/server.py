@@ -103,7 +103,11 @@ def drop_database(u: DbUrl, admin: DbUrl | None = None) -> bool:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
             return True
     except Exception as exc:
-        raise DatabaseUnavailable(f"cannot drop database {name}: {exc}") from exc
+        raise DatabaseUnavailable(
+            f"cannot drop database {name}: {exc}",
+            hint="--admin-url with a user allowed to drop databases, or --keep-database "
+            "to drop only the tables",
+        ) from exc
     finally:
         conn.close()
 

@@ -59,7 +59,8 @@ server from this object, so tests can shrink timers freely::
     tcp_fd_headroom = 128              # fds kept free; the oldest idle connection goes first
     dispatch_set = 1                   # route[DISPATCH]: INVITEs to dispatch_pattern users ...
     dispatch_alg = 4                   # ... go to this set: 0 Call-ID hash, 4 round-robin,
-                                       #     8 first by priority, 9 weight= attribute
+                                       #     6 random, 8 first by priority, 9 weight=,
+                                       #     11 rweight=, 13 latency-adjusted priority
     dispatch_pattern = "^9[0-9]+$"     # R-URI user regex; "" turns dispatching off
     ds_ping_interval = 10              # dispatcher OPTIONS probing, seconds (0: off)
     ds_ping_from = "sip:dispatcher@localhost"
@@ -68,6 +69,11 @@ server from this object, so tests can shrink timers freely::
     ds_probing_threshold = 1           # failed probes before inactive
     ds_inactive_threshold = 1          # good probes before active again
     ds_ping_reply_codes = "class=2;code=403;code=404;code=488;class=3"
+    ds_ping_latency_stats = false      # probe answer times: LATENCY in dispatcher.list
+    ds_hash_size = 0                   # > 0: call load kept (RUNTIME DLGLOAD in the list)
+    ds_hash_pvar = ""                  # what algorithm 7 hashes in route scripts ("$fU@$fd")
+    ds_dns_mode = 1                    # names: 1 resolved at load, +4 refreshed, +8 SRV first
+    ds_dns_interval = 600              # seconds between refreshes (ds_dns_mode 4)
     route = "/etc/kamtool/route.py"    # the KEMI route script (KSR API); default: kamtool's own
                                        # (kamtool/proxy/routes/default.py); "builtin": the
                                        # route in Python code (kept for comparison)
@@ -250,6 +256,11 @@ class ProxyConfig:
     ds_probing_threshold: int = 1
     ds_inactive_threshold: int = 1
     ds_ping_reply_codes: str = "class=2;code=403;code=404;code=488;class=3"
+    ds_ping_latency_stats: bool = False
+    ds_hash_size: int = 0
+    ds_hash_pvar: str = ""
+    ds_dns_mode: int = 1
+    ds_dns_interval: float = 600.0
     # the KEMI Python route script (kamtool.proxy.script); None: routes/default.py;
     # BUILTIN_ROUTE: the route coded in kamtool.proxy.routing (for comparison)
     route: str | None = None
@@ -331,6 +342,11 @@ class ProxyConfig:
             raise ConfigError("ds_probing_mode must be 0, 1, 2 or 3")
         if self.ds_ping_interval < 0:
             raise ConfigError("ds_ping_interval must be 0 (off) or positive")
+        if not 0 <= self.ds_dns_mode <= 15 or self.ds_dns_mode & 2:
+            # 2 (look up again at every ds_is_from_list) is not offered: a lookup per request
+            raise ConfigError("ds_dns_mode must combine 1 (at load), 4 (refresh), 8 (SRV)")
+        if self.ds_dns_interval <= 0:
+            raise ConfigError("ds_dns_interval must be positive")
         if self.ds_probing_threshold < 1 or self.ds_inactive_threshold < 1:
             raise ConfigError("ds_probing_threshold and ds_inactive_threshold must be >= 1")
         try:
@@ -352,6 +368,10 @@ class ProxyConfig:
             inactive_threshold=self.ds_inactive_threshold,
             probing_mode=self.ds_probing_mode,
             ping_reply_codes=self.ds_ping_reply_codes,
+            latency_stats=self.ds_ping_latency_stats,
+            hash_size=self.ds_hash_size,
+            dns_mode=self.ds_dns_mode,
+            dns_interval=self.ds_dns_interval,
         )
 
     @property
@@ -426,6 +446,11 @@ _BOOL |= {"auth_qop", "nonce_count", "one_time_nonce", "usrloc_ack_unstored"}
 _INT |= {"auth_checks_register", "auth_checks_no_dlg", "auth_checks_in_dlg", "auth_fail_limit",
          "auth_fail_window"}  # fmt: skip
 _STR |= {"scanner_user_agents"}
+_BOOL |= {"ds_ping_latency_stats"}
+_INT |= {"ds_hash_size"}
+_STR |= {"ds_hash_pvar"}
+_INT |= {"ds_dns_mode"}
+_FLOAT |= {"ds_dns_interval"}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:

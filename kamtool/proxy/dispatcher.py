@@ -1,11 +1,17 @@
 """The dispatcher module: destination sets from the ``dispatcher`` table, load balancing,
 OPTIONS probing and failover, with Kamailio 5.6's semantics.
 
+Sets, states and the selection are :class:`kamtool.core.dispatch.engine.DsEngine`'s (every
+algorithm 0-13, attributes, call load, latency statistics, checked against a real
+Kamailio in tests/dispatch); this class loads the table into it, resolves destination
+names without blocking the event loop (``kamtool/proxy/ds_dns.py``), probes, and shows
+each destination as a :class:`Destination`.
+
 State per destination is Kamailio's bit set (``flags`` column on load, then run time):
-:data:`DS_INACTIVE` 1, :data:`DS_TRYING` 2, :data:`DS_DISABLED` 4, :data:`DS_PROBING` 8
-(16, skip DNS, is kept but has no meaning here). ``dispatcher.list`` shows it as two
-letters: ``I``/``D``/``T``/``A`` (first bit set, in that order), then ``P`` or ``X``.
-Inactive and disabled destinations are never selected.
+:data:`DS_INACTIVE` 1, :data:`DS_TRYING` 2, :data:`DS_DISABLED` 4, :data:`DS_PROBING` 8,
+16 no DNS lookup. ``dispatcher.list`` shows it as two letters: ``I``/``D``/``T``/``A``
+(first bit set, in that order), then ``P`` or ``X``. Inactive and disabled destinations
+are never selected.
 
 * Order inside a set is Kamailio's: highest priority first; among equal priorities the row
   loaded last comes first (the module builds an ascending list and copies it backwards).
@@ -14,17 +20,16 @@ Inactive and disabled destinations are never selected.
   returns them in that order.
 * :meth:`Dispatcher.select` is ``ds_select_dst(set, alg)`` with failover on (``flags`` 2):
   the chosen destination, then the usable ones after it, then those before it, which is
-  the list ``ds_next_dst()`` walks. Algorithms: 0 hash over the Call-ID (Kamailio's hash,
-  so a Call-ID lands on the same index as in Kamailio), 4 round-robin, 8 first usable by
-  priority, 9 weighted by the ``weight=`` attribute (a shuffled table of 100 slots per
-  set, as Kamailio; it needs a weight on the first destination, else it behaves as 8).
+  the list ``ds_next_dst()`` walks. The built-in route passes the Call-ID only, so it
+  offers the algorithms in :data:`ALGORITHMS`; route scripts pass the whole request.
 * Probing (``ds_ping_interval``): every interval each destination the probing mode covers
   gets a ``ds_ping_method`` request from ``ds_ping_from`` through the proxy's transaction
   layer. A 2xx or a code of ``ds_ping_reply_codes`` is a success: the destination becomes
   active (``AP`` in mode 1) once ``ds_inactive_threshold`` successes in a row were seen
   while it was inactive; anything else (a timeout is 408) is a failure: ``trying``, and
   ``inactive`` once ``ds_probing_threshold`` failures in a row were seen. Disabled
-  destinations are neither probed nor changed by probe results.
+  destinations are neither probed nor changed by probe results. The time to each answer
+  feeds the latency statistics (algorithm 13).
 
 The class holds no sockets: :meth:`Dispatcher.start` takes the proxy's timer heap and a
 ``probe(destination, done)`` function (the router sends the request, ``done(status)``).
@@ -32,19 +37,30 @@ The class holds no sockets: :meth:`Dispatcher.start` takes the proxy's timer hea
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from kamtool.core.hashes import core_hash
-from kamtool.proxy.dest import dest_of_uri
-from kamtool.sip.errors import ParseError
-from kamtool.sip.uri import SipURI, parse_uri
+from kamtool.core.dispatch.engine import DsEngine
+from kamtool.core.dispatch.hashing import ds_hash
+from kamtool.core.dispatch.model import (  # Kamailio's DS_*_DST bits
+    DS_DISABLED,
+    DS_INACTIVE,
+    DS_PROBING,
+    DS_TRYING,
+    DsDest,
+    DsParams,
+    DsRequest,
+    SelectError,
+)
+from kamtool.core.dispatch.order import avl_post_order
+from kamtool.core.dispatch.resolve import DNS_INIT, DNS_TIMER, query_for
+from kamtool.proxy.ds_destination import Destination
 
 __all__ = [
     "ALGORITHMS",
@@ -62,19 +78,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Kamailio's DS_*_DST bits (dispatch.h)
-DS_INACTIVE, DS_TRYING, DS_DISABLED, DS_PROBING, DS_NODNSARES = 1, 2, 4, 8, 16
-DS_STATES_ALL = 31
 # ds_probing_mode
 PROBE_NONE, PROBE_ALL, PROBE_INACTIVE, PROBE_FLAGGED = 0, 1, 2, 3
 
+# what the built-in route can use (it gives the Call-ID only; the URI, user and PV hashes,
+# call load and parallel forking are for route scripts: KSR.dispatcher)
 ALGORITHMS = {
     0: "hash over the Call-ID",
     4: "round-robin",
+    6: "random",
     8: "first usable by priority",
     9: "weighted (attribute weight=)",
+    11: "relative weight (attribute rweight=)",
+    13: "latency-adjusted priority",
 }
-_WEIGHT_SLOTS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +105,10 @@ class DispatcherSettings:
     inactive_threshold: int = 1
     probing_mode: int = PROBE_ALL
     ping_reply_codes: str = "class=2;code=403;code=404;code=488;class=3"
+    latency_stats: bool = False  # ds_ping_latency_stats: LATENCY in dispatcher.list
+    hash_size: int = 0  # ds_hash_size: > 0 shows the call load (RUNTIME) in dispatcher.list
+    dns_mode: int = DNS_INIT  # ds_dns_mode: 1 at load, 4 refresh, 8 SRV first (no port)
+    dns_interval: float = 600.0  # ds_dns_interval: seconds between refreshes (mode 4)
 
 
 def parse_reply_codes(text: str) -> tuple[frozenset[int], frozenset[int]]:
@@ -111,9 +132,9 @@ def parse_reply_codes(text: str) -> tuple[frozenset[int], frozenset[int]]:
 
 
 def call_id_hash(call_id: str) -> int:
-    """Kamailio's ``ds_get_hash`` of one string (algorithm 0): the core hash of the trimmed
+    """Kamailio's ``ds_get_hash`` of one string (algorithm 0): the hash of the trimmed
     Call-ID, never 0."""
-    return core_hash(call_id.strip()) or 1
+    return ds_hash(call_id.strip())
 
 
 def canonical_state(text: str) -> str | None:
@@ -135,132 +156,6 @@ def state_bits(letters: str) -> int:
     return bits | (DS_PROBING if letters[1:] == "p" else 0)
 
 
-def _attr_fields(body: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for part in body.split(";"):
-        key, sep, value = part.partition("=")
-        if sep:
-            fields[key.strip().lower()] = value.strip()
-    return fields
-
-
-@dataclass(eq=False, slots=True)
-class Destination:
-    """One destination of a set with its run-time state bits."""
-
-    set_id: int
-    uri: str
-    state: int
-    priority: int
-    attrs: str = ""
-    description: str = ""
-    dest: tuple[str, str, int] | None = None  # (proto, host, port) to send to
-    weight: int = 0
-    failures: int = field(default=0, repr=False)  # Kamailio's message_count
-    host: str = ""  # as written in the URI (dispatcher.list full)
-    port: int = 0  # 0 when the URI has none
-    transport: str = ""  # the URI's transport parameter, lower case
-    resolved_at: float = 0.0  # unix time of the load (DNS lookup)
-
-    @property
-    def flags(self) -> str:
-        """Kamailio's two letters: I/D/T/A, then P (probing) or X."""
-        s = self.state
-        if s & DS_INACTIVE:
-            first = "I"
-        elif s & DS_DISABLED:
-            first = "D"
-        elif s & DS_TRYING:
-            first = "T"
-        else:
-            first = "A"
-        return first + ("P" if s & DS_PROBING else "X")
-
-    @property
-    def usable(self) -> bool:
-        """Eligible for selection: neither inactive nor disabled (trying is)."""
-        return not self.state & (DS_INACTIVE | DS_DISABLED)
-
-
-@dataclass(eq=False, slots=True)
-class _Set:
-    id: int
-    dests: list[Destination]
-    last: int = 0  # next round-robin index
-    wlist: list[int] = field(default_factory=list)  # weight slots (algorithm 9)
-    wlast: int = 0
-
-
-def _resolve(uri: SipURI) -> tuple[str, str, int] | None:
-    """Where to send to ``uri``: an IP host as is, a name resolved once (at load, as the
-    module does with its default DNS mode)."""
-    dest = dest_of_uri(uri)
-    if dest is not None or uri.maddr:
-        return dest
-    try:
-        infos = socket.getaddrinfo(uri.host, None, type=socket.SOCK_DGRAM)
-    except OSError:
-        log.warning("dispatcher: cannot resolve %s", uri.host)
-        return None
-    proto = uri.transport or ("tcp" if uri.secure else "udp")
-    if proto not in ("udp", "tcp") or not infos:
-        return None
-    return proto, str(infos[0][4][0]), uri.port or 5060
-
-
-def _post_order(ids: list[int]) -> list[int]:
-    """Set ids in the order ``dispatcher.list`` prints them: the post-order (left, right,
-    node) of an AVL tree built by inserting ``ids`` in turn. A node is a list
-    ``[id, left, right, height]``."""
-
-    def height(n: Any) -> int:
-        return n[3] if n else 0
-
-    def fix(n: Any) -> Any:
-        n[3] = 1 + max(height(n[1]), height(n[2]))
-        return n
-
-    def rotate(n: Any, left: bool) -> Any:
-        a, b = (2, 1) if left else (1, 2)
-        top = n[a]
-        n[a] = top[b]
-        top[b] = fix(n)
-        return fix(top)
-
-    def insert(n: Any, key: int) -> Any:
-        if not n:
-            return [key, None, None, 1]
-        if key == n[0]:
-            return n
-        side = 2 if key > n[0] else 1
-        n[side] = insert(n[side], key)
-        fix(n)
-        balance = height(n[1]) - height(n[2])
-        if balance > 1:
-            if key > n[1][0]:
-                n[1] = rotate(n[1], left=True)
-            return rotate(n, left=False)
-        if balance < -1:
-            if key < n[2][0]:
-                n[2] = rotate(n[2], left=False)
-            return rotate(n, left=True)
-        return n
-
-    root = None
-    for key in ids:
-        root = insert(root, key)
-    out: list[int] = []
-
-    def walk(n: Any) -> None:
-        if n:
-            walk(n[1])
-            walk(n[2])
-            out.append(n[0])
-
-    walk(root)
-    return out
-
-
 class Dispatcher:
     """Destination sets with run-time states (see module docstring).
 
@@ -276,13 +171,18 @@ class Dispatcher:
         *,
         load: bool = True,
         rng: random.Random | None = None,
+        resolver: Any = None,
     ) -> None:
         self.database = database
         self.settings = settings or DispatcherSettings()
         self.codes, self.classes = parse_reply_codes(self.settings.ping_reply_codes)
         self.ping_active = True
-        self._sets: dict[int, _Set] = {}
+        self.engine: DsEngine | None = None  # kamtool.core.dispatch: states, selection
+        self._views: dict[int, list[Destination]] = {}
+        self._dns_task: Any = None
         self._rng = rng or random.Random()
+        self._resolver = resolver  # kamtool.core.dispatch.resolve.Resolver; None: the system's
+        self._refresher: Any = None
         self._timers: Any = None
         self._timer: Any = None
         self._probe: Callable[[Destination, Callable[[int], None]], None] | None = None
@@ -324,75 +224,85 @@ class Dispatcher:
 
     def replace(self, rows: list[tuple[int, str, int, int, str, str]]) -> None:
         """New sets from ``(setid, uri, flags, priority, attrs, description)`` rows in
-        table order; a URI that does not parse is skipped (logged), as Kamailio does."""
-        grouped: dict[int, list[Destination]] = {}
-        for set_id, uri, flags, priority, attrs, description in rows:
-            dst = self._destination(int(set_id), str(uri), int(flags), int(priority), attrs,
-                                    description)  # fmt: skip
-            if dst is not None:
-                grouped.setdefault(dst.set_id, []).append(dst)
-        sets: dict[int, _Set] = {}
-        for set_id in _post_order(list(grouped)):
-            # stable sort on -priority of the reversed rows: equal priorities, last row first
-            dests = sorted(reversed(grouped[set_id]), key=lambda d: -d.priority)
-            sets[set_id] = _Set(set_id, dests, wlist=self._weights(dests))
-        self._sets = sets
-
-    def _destination(
-        self, set_id: int, uri: str, flags: int, priority: int, attrs: str, description: str
-    ) -> Destination | None:
+        table order; a URI that does not parse is skipped (logged), as Kamailio does.
+        Destinations given by name are looked up first and, as Kamailio refuses them at
+        load, left out when they do not resolve (unless flagged 16, no DNS): without an
+        event loop at once, on a running loop (a reload over RPC) in a task, the old sets
+        serving until it is done. Calls in progress keep their load (algorithm 10)."""
+        engine = self._engine(rows)
+        for set_id, uri, why in engine.skipped_rows:
+            log.warning("dispatcher: skipping %s %r in set %d", why, uri, set_id)
+        mode = self.settings.dns_mode
+        if not mode or not any(query_for(d, mode) for d in engine.destinations()):
+            self._install(engine)
+            return
+        job = self._resolve_and_install(rows, engine)
         try:
-            parsed = parse_uri(uri)
-        except ParseError:
-            try:  # Kamailio adds a missing "sip:" and tries again
-                parsed = parse_uri("sip:" + uri)
-                uri = "sip:" + uri
-            except ParseError:
-                log.warning("dispatcher: skipping bad URI %r in set %d", uri, set_id)
-                return None
-        if not isinstance(parsed, SipURI):
-            log.warning("dispatcher: skipping non-SIP URI %r in set %d", uri, set_id)
-            return None
-        try:
-            weight = int(_attr_fields(attrs).get("weight", "0"))
-        except ValueError:
-            weight = 0
-        if not 1 <= weight <= 100:  # Kamailio ignores weights out of 1..100
-            weight = 0
-        return Destination(
-            set_id, uri, flags & DS_STATES_ALL, priority, attrs, description,
-            _resolve(parsed), weight, 0, parsed.host, parsed.port or 0,
-            (parsed.transport or "").lower(), time.time(),
-        )  # fmt: skip
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(job)
+        else:
+            self._dns_task = loop.create_task(job)
 
-    def _weights(self, dests: list[Destination]) -> list[int]:
-        """Algorithm 9's 100 slots: each destination's index ``weight`` times (the rest go
-        to the last one), shuffled; all zeros when the first has no weight."""
-        if not dests or dests[0].weight == 0:
-            return [0] * _WEIGHT_SLOTS
-        slots: list[int] = []
-        for i, d in enumerate(dests):
-            slots.extend([i] * d.weight)
-        slots = slots[:_WEIGHT_SLOTS]
-        slots.extend([len(dests) - 1] * (_WEIGHT_SLOTS - len(slots)))
-        self._rng.shuffle(slots)
-        return slots
+    def _engine(self, rows: list[tuple[int, str, int, int, str, str]]) -> DsEngine:
+        s = self.settings
+        params = DsParams(probing_threshold=s.probing_threshold,
+                          inactive_threshold=s.inactive_threshold)  # fmt: skip
+        return DsEngine(rows, params, self._rng)
+
+    async def _resolve_and_install(
+        self, rows: list[tuple[int, str, int, int, str, str]], engine: DsEngine
+    ) -> None:
+        from kamtool.proxy.ds_dns import refresh
+
+        mode = self.settings.dns_mode
+        await refresh(engine, self.resolver(), mode, self.settings.dns_interval)
+        gone = [d for d in engine.destinations() if query_for(d, mode) and d.address is None]
+        if gone:
+            for d in gone:
+                log.warning("dispatcher: %s does not resolve: left out of set %d (flag 16 "
+                            "keeps a destination without DNS)", d.uri, d.set_id)  # fmt: skip
+            dropped = {d.row for d in gone}
+            found = {d.row: d for d in engine.destinations()}
+            engine = self._engine([r for n, r in enumerate(rows) if n not in dropped])
+            kept = sorted(n for n in found if n not in dropped)
+            for new_row, d in enumerate(sorted(engine.destinations(), key=lambda d: d.row)):
+                old = found[kept[new_row]]
+                d.address, d.resolved_port, d.dnstime = old.address, old.resolved_port, old.dnstime
+        self._install(engine)
+
+    def _install(self, engine: DsEngine) -> None:
+        if self.engine is not None:
+            engine.adopt_loads(self.engine)
+        self.engine = engine
+        self._views = {
+            set_id: [Destination(d) for d in engine.sets[set_id].dests]
+            for set_id in avl_post_order(list(engine.sets))
+        }
+
+    def resolver(self) -> Any:
+        """The resolver names are looked up with (the system's unless one was given)."""
+        if self._resolver is None:
+            from kamtool.proxy.ds_dns import AsyncDnsResolver
+
+            self._resolver = AsyncDnsResolver()
+        return self._resolver
 
     def sets(self) -> dict[int, list[Destination]]:
         """``{set_id: destinations}`` in ``dispatcher.list`` order (see module docstring)."""
-        return {s.id: s.dests for s in self._sets.values()}
+        return self._views
 
     def destinations(self) -> Iterator[Destination]:
-        for s in self._sets.values():
-            yield from s.dests
+        for views in self._views.values():
+            yield from views
+
+    def _view(self, ds: DsDest) -> Destination:
+        return next(v for v in self._views[ds.set_id] if v.ds is ds)
 
     def find(self, set_id: int, uri: str) -> Destination | None:
         """The destination ``uri`` of set ``set_id`` (URIs compare case-insensitively)."""
-        s = self._sets.get(set_id)
-        if s is None:
-            return None
-        wanted = uri.lower()
-        return next((d for d in s.dests if d.uri.lower() == wanted), None)
+        ds = self.engine.find(set_id, uri) if self.engine else None
+        return self._view(ds) if ds is not None else None
 
     # ------------------------------------------------------------------ states
 
@@ -401,18 +311,19 @@ class Dispatcher:
         ``uri`` a destination or ``all``; the state bits are replaced, counters kept.
         False when nothing matched."""
         letters = canonical_state(state)
-        if letters is None:
+        if letters is None or self.engine is None:
             return False
-        bits = state_bits(letters)
-        if uri == "all":
-            s = self._sets.get(set_id)
-            targets = s.dests if s is not None else []
-        else:
-            dst = self.find(set_id, uri)
-            targets = [dst] if dst is not None else []
-        for dst in targets:
-            dst.state = (dst.state & ~DS_STATES_ALL) | bits
-        return bool(targets)
+        return self.engine.set_state(set_id, uri, state_bits(letters))
+
+    def set_duid_state(self, state: str, set_id: int, duid: str) -> bool:
+        """``dispatcher.set_duid_state``: as :meth:`set_state` for the destination with
+        that ``duid`` (``all``: every one of the set)."""
+        letters = canonical_state(state)
+        if letters is None or self.engine is None:
+            return False
+        if duid == "all":
+            return self.engine.set_state(set_id, "all", state_bits(letters))
+        return self.engine.set_duid_state(set_id, duid, state_bits(letters))
 
     def update_state(self, set_id: int, uri: str, state: int) -> bool:
         """``ds_update_state``: what ``ds_mark_dst`` and probe results do, with the
@@ -420,28 +331,9 @@ class Dispatcher:
         dst = self.find(set_id, uri)
         if dst is None:
             return False
-        old = dst.state
-        asked = state
-        if state & DS_TRYING and old & DS_INACTIVE:
-            # inactive stays inactive: it has to become active before it can be "trying"
-            state = (state & ~DS_TRYING) | DS_INACTIVE
-        new = old & ~DS_STATES_ALL
-        new |= DS_DISABLED if state & DS_DISABLED else state
-        if state & DS_TRYING:
-            dst.failures += 1
-            if dst.failures >= self.settings.probing_threshold:
-                new = (new & ~DS_TRYING) | DS_INACTIVE
-                dst.failures = 0
-        elif not asked & DS_TRYING and old & DS_INACTIVE:
-            dst.failures += 1  # a success while inactive: count towards the threshold
-            if dst.failures < self.settings.inactive_threshold:
-                new |= DS_INACTIVE | (old & DS_PROBING)
-            else:
-                dst.failures = 0
-        else:
-            dst.failures = 0
-        dst.state = new
-        if dst.usable != (not old & (DS_INACTIVE | DS_DISABLED)):
+        was = dst.usable
+        self.engine.update_state(set_id, uri, state)
+        if dst.usable != was:
             log.info("dispatcher: %s in set %d is now %s", uri, set_id, dst.flags)
         return True
 
@@ -454,35 +346,22 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ selection
 
-    def select(self, set_id: int, alg: int, call_id: str = "") -> list[Destination] | None:
+    def select(
+        self, set_id: int, alg: int, call_id: str = "", request: DsRequest | None = None
+    ) -> list[Destination] | None:
         """``ds_select_dst(set_id, alg)``: the chosen destination first, then the failover
-        list; None when the set is missing or nothing in it is usable."""
-        s = self._sets.get(set_id)
-        if s is None or not s.dests:
+        list (algorithm 12: then the parallel branches); None when the set is missing or
+        nothing in it is usable. ``request`` carries what the hash algorithms other than
+        the Call-ID's read."""
+        if self.engine is None:
             return None
-        dests = s.dests
-        n = len(dests)
-        round_robin = alg == 4
-        if alg == 0:
-            h = call_id_hash(call_id)
-        elif round_robin:
-            h = s.last
-            s.last = (s.last + 1) % n
-        elif alg == 9:
-            h = s.wlist[s.wlast]
-            s.wlast = (s.wlast + 1) % _WEIGHT_SLOTS
-        else:  # 8, and (as Kamailio warns) anything not implemented: the first entry
-            h = 0
-        start = i = h % n
-        while not dests[i].usable:
-            i = (i + 1) % n
-            if i == start:
-                return None
-        if round_robin:
-            s.last = (i + 1) % n  # next time: after the one actually used
-        return [dests[i], *(d for d in dests[i + 1 :] if d.usable)] + [
-            d for d in dests[:i] if d.usable
-        ]
+        req = request or DsRequest(call_id=call_id)
+        try:
+            sel = self.engine.select(set_id, alg, req)
+        except SelectError:
+            return None
+        chosen = sel.failover or [sel.dest, *sel.branches]
+        return [self._view(d) for d in chosen]
 
     # ------------------------------------------------------------------ probing
 
@@ -494,11 +373,29 @@ class Dispatcher:
         self._timers, self._probe = timers, probe
         if self.settings.ping_interval > 0:
             self._timer = timers.call_later(self.settings.ping_interval, self._tick)
+        if self.settings.dns_mode & DNS_TIMER:
+            self.start_dns_refresh()
+
+    def start_dns_refresh(self) -> None:
+        """Look the names up again every ``dns_interval`` seconds (``ds_dns_mode`` 4), on
+        the running event loop."""
+        from kamtool.proxy.ds_dns import DnsRefresher
+
+        mode, interval = self.settings.dns_mode, self.settings.dns_interval
+        self._refresher = DnsRefresher(self._current_engine, self.resolver(), mode, interval)
+        self._refresher.start()
+
+    def _current_engine(self) -> DsEngine:
+        assert self.engine is not None
+        return self.engine
 
     def stop(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._refresher is not None and self._refresher._task is not None:
+            self._refresher._task.cancel()
+            self._refresher = None
 
     def _should_probe(self, dst: Destination) -> bool:
         mode = self.settings.probing_mode
@@ -518,15 +415,18 @@ class Dispatcher:
         for dst in list(self.destinations()):
             if self._should_probe(dst):
                 sent += 1
-                self._probe(dst, self._on_result(dst.set_id, dst.uri))
+                self._probe(dst, self._on_result(dst.set_id, dst.uri, time.monotonic()))
         return sent
 
     def _tick(self) -> None:
         self._timer = self._timers.call_later(self.settings.ping_interval, self._tick)
         self.probe_now()
 
-    def _on_result(self, set_id: int, uri: str) -> Callable[[int], None]:
+    def _on_result(self, set_id: int, uri: str, sent: float) -> Callable[[int], None]:
         def done(status: int) -> None:
+            if self.engine is not None:  # latency statistics, before the state changes
+                ms = int((time.monotonic() - sent) * 1000)
+                self.engine.probe_latency(set_id, uri, status, ms)
             self.probe_result(set_id, uri, status)
 
         return done

@@ -15,8 +15,7 @@ import pytest
 
 from tests.support.cli import invoke
 from tests.support.databases import MYSQL_ADMIN, mysql_database
-from tests.support.kamailio import Kamailio, kamailio_available
-from tests.support.require import unavailable
+from tests.support.kamailio import Kamailio, require_kamailio
 
 pytestmark = [pytest.mark.kamailio, pytest.mark.mysql]
 
@@ -29,8 +28,7 @@ def kamailio_mariadb(tmp_path):
     """(Kamailio, database name, rw user, rw password) on a fresh MariaDB database."""
     import pymysql
 
-    if not kamailio_available():
-        unavailable("kamailio 5.6 with the reference cfg is not installed (scripts/test does it)")
+    require_kamailio()
     with mysql_database() as url:
         name = url.rsplit("/", 1)[1]
         assert invoke("--db", url, "dbctl", "create").exit_code == 0

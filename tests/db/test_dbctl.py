@@ -78,10 +78,51 @@ def test_create_show_drop_reinit(db_url):
     with connected(db_url, auto_create=False) as db:
         assert "htable" not in db.get_tables() and "htable" not in read_versions(db)
         assert read_versions(db)["presentity"] == 5
-    dropped = ok(kt(db_url, "dbctl", "drop", "--yes"))
+    dropped = ok(kt(db_url, "dbctl", "drop", "--yes", "--keep-database"))
     assert len(dropped["tables"]) == ALL - 27
     with connected(db_url, auto_create=False) as db:
         assert db.get_tables() == []
+
+
+def test_drop_drops_the_database_as_kamdbctl_does(db_url):
+    """`dbctl drop` without --group drops the whole database (MySQL/PostgreSQL) or removes
+    the SQLite file, as kamdbctl drop does; it used to leave the empty database."""
+    ok(kt(db_url, "dbctl", "create", "-g", "standard"))
+    dropped = ok(kt(db_url, "dbctl", "drop", "--yes"))
+    assert dropped["dropped_database"] is True
+    if db_url.startswith("sqlite"):
+        assert not Path(db_url.removeprefix("sqlite:///")).exists()
+        assert kt(db_url, "dbctl", "show").exit_code == 3
+    else:
+        assert kt(db_url, "dbctl", "show").exit_code == 5  # no such database any more
+
+
+def test_a_dropped_table_is_reported_and_recreated(db_url):
+    """`acc_cdrs` dropped by hand: show and migrate --dry-run say so (migrate exits 9),
+    `dbctl create --missing` brings back that table alone, empty, with its version row."""
+    ok(kt(db_url, "dbctl", "create"))
+    with connected(db_url, auto_create=False) as db:
+        db.execute_sql("INSERT INTO domain (domain) VALUES ('kept.example')")
+        db.execute_sql("DROP TABLE acc_cdrs")
+        db.execute_sql("DELETE FROM version WHERE table_name = 'acc_cdrs'")
+    shown = ok(kt(db_url, "dbctl", "show"))
+    assert shown["missing_tables"] == ["acc_cdrs"]
+    text = invoke("--db", db_url, "dbctl", "show")
+    assert "acc_cdrs" in text.stderr and "create --missing" in text.stderr
+    plan = kt(db_url, "dbctl", "migrate", "--dry-run")
+    assert plan.exit_code == 9 and plan.json()["up_to_date"] is False
+    assert [m["table"] for m in plan.json()["missing_tables"]] == ["acc_cdrs"]
+    dry = invoke("--db", db_url, "dbctl", "migrate", "--dry-run")
+    assert "acc_cdrs" in dry.stderr and "every table" not in dry.stderr
+    made = ok(kt(db_url, "dbctl", "create", "--missing"))
+    assert made["tables"] == ["acc_cdrs"]
+    with connected(db_url, auto_create=False) as db:
+        assert read_versions(db) == schema.expected_versions()
+        assert list(db.execute_sql("SELECT domain FROM domain")) == [("kept.example",)]
+    assert ok(kt(db_url, "dbctl", "show"))["missing_tables"] == []
+    assert ok(kt(db_url, "dbctl", "migrate"))["up_to_date"] is True
+    again = ok(kt(db_url, "dbctl", "create", "--missing"))
+    assert again["tables"] == []
 
 
 def test_create_makes_the_server_database_and_users(db_url):

@@ -19,10 +19,9 @@ pytestmark = pytest.mark.kamailio
 
 @pytest.fixture(autouse=True)
 def _needs_kamailio():
-    from tests.support.kamailio import kamailio_available
+    from tests.support.kamailio import require_kamailio
 
-    if not kamailio_available():
-        unavailable("kamailio 5.6 with the reference cfg is not installed (scripts/test does it)")
+    require_kamailio()
 
 
 def _write_rows(url: str) -> int:
@@ -91,10 +90,9 @@ def test_kamailio_runs_on_a_kamtool_mariadb_database(tmp_path):
 @pytest.fixture(scope="module")
 def kamctl_backup(tmp_path_factory):
     """A backup of the database kamctl seeded for a real Kamailio (text dates and all)."""
-    from tests.support.kamailio import Kamailio, kamailio_available
+    from tests.support.kamailio import Kamailio, require_kamailio
 
-    if not kamailio_available():
-        unavailable("kamailio 5.6 with the reference cfg is not installed (scripts/test does it)")
+    require_kamailio()
     tmp = tmp_path_factory.mktemp("kamctl")
     with Kamailio(tmp) as k:
         url = k.db_url

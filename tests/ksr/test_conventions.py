@@ -154,3 +154,20 @@ def test_a_script_without_a_request_route_is_refused(tmp_path):
     empty.write_text("import KSR\n")
     with pytest.raises(ConfigError, match="no ksr_request_route"):
         load_script(str(empty))
+
+
+def test_serve_runs_the_default_script_unless_told_builtin(start_proxy):
+    """No route configured: kamtool's routes/default.py; ``route = "builtin"``: the route
+    coded in kamtool.proxy.routing. Both answer a keepalive the same way."""
+    from kamtool.proxy.routes import DEFAULT_ROUTE
+
+    for route, script in ((None, DEFAULT_ROUTE), ("builtin", None)):
+        proxy = start_proxy(route=route)
+        engine = proxy.server.router.script
+        assert (engine.script.path if engine else None) == script
+        client = UdpClient(proxy.port)
+        try:
+            resp = client.ask("OPTIONS", f"sip:127.0.0.1:{proxy.port}")
+            assert (resp.status, resp.reason) == (200, "Keepalive")
+        finally:
+            client.close()

@@ -7,8 +7,7 @@ import pytest
 
 from tests.provisioning.conftest import create_standard_tables, rows
 from tests.support.cli import invoke
-from tests.support.kamailio import kamailio_available
-from tests.support.require import unavailable
+from tests.support.kamailio import require_kamailio
 
 
 def kt(url: str, *args: str):
@@ -78,8 +77,7 @@ CR_NUMBERS = ["49123", "4930555", "1234", "44777", "33999", "+49123"]
 
 
 def test_cr_select_agrees_with_kamailios_cr_route(tmp_path):
-    if not kamailio_available():
-        unavailable("kamailio 5.6 is not installed (scripts/test installs it)")
+    require_kamailio()
     from tests.support.kamailio_modules import ModulesKamailio
     from tests.support.sip_probe import probe_answer
 
@@ -128,8 +126,7 @@ CR_FAILED_CALLS = [
 
 
 def test_cr_next_domain_agrees_with_kamailio(tmp_path):
-    if not kamailio_available():
-        unavailable("kamailio 5.6 is not installed (scripts/test installs it)")
+    require_kamailio()
     from tests.support.kamailio_modules import ModulesKamailio
     from tests.support.sip_probe import probe_answer
 
@@ -159,8 +156,7 @@ def test_cr_next_domain_agrees_with_kamailio(tmp_path):
 
 @pytest.mark.kamailio
 def test_kamailio_loads_the_routes_and_kamctls_rows_are_shown(tmp_path):
-    if not kamailio_available():
-        unavailable("kamailio 5.6 is not installed (scripts/test installs it)")
+    require_kamailio()
     from tests.support.kamailio_modules import ModulesKamailio
 
     url = "sqlite:///" + str(tmp_path / "cr.sqlite")

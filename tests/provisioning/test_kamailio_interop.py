@@ -20,16 +20,14 @@ import pytest
 
 from tests.provisioning.sip_register import register
 from tests.support.cli import invoke
-from tests.support.kamailio import Kamailio, kamailio_available
-from tests.support.require import unavailable
+from tests.support.kamailio import Kamailio, require_kamailio
 
 pytestmark = pytest.mark.kamailio
 
 
 @pytest.fixture(autouse=True)
 def _kamailio_installed() -> None:
-    if not kamailio_available():
-        unavailable("kamailio 5.6 is not installed (scripts/test installs it)")
+    require_kamailio()
 
 
 def kt(url: str, *args: str):

@@ -17,8 +17,7 @@ import pytest
 from tests.provisioning.conftest import create_standard_tables
 from tests.support.cli import invoke
 from tests.support.databases import ENGINES, database
-from tests.support.kamailio import kamailio_available
-from tests.support.require import unavailable
+from tests.support.kamailio import require_kamailio
 from tests.support.sip_probe import probe, probe_answer
 
 pytestmark = pytest.mark.kamailio
@@ -49,8 +48,7 @@ class Server:
 @pytest.fixture(scope="module", params=ENGINES)
 def server(request, tmp_path_factory):
     """A Kamailio per engine, started once for this module's tests."""
-    if not kamailio_available():
-        unavailable("kamailio 5.6 is not installed (scripts/test installs it)")
+    require_kamailio()
     if request.param != "sqlite":
         request.applymarker(getattr(pytest.mark, request.param))
     from tests.support.kamailio_modules import ModulesKamailio

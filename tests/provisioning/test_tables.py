@@ -199,6 +199,11 @@ def test_domain_last_modified_is_a_julian_day_on_sqlite(sqlite_db):
 
 
 def test_alias_add_writes_kamctls_row(url):
+    # an alias of nobody (issue 13: `alias add 6666 nosuchuser` was accepted) is refused
+    missing = kt(url, "alias", "add", "5001@127.0.0.1", "1001@127.0.0.1")
+    assert missing.exit_code == 3 and "no subscriber '1001@127.0.0.1'" in missing.stderr
+    assert rows(url, "dbaliases", "id") == []
+    ok(url, "add", "1001@127.0.0.1", "secret1001")
     ok(url, "alias", "add", "5001@127.0.0.1", "1001@127.0.0.1")
     [ref] = reference_rows("dbaliases")
     cols = "alias_username, alias_domain, username, domain"
@@ -213,6 +218,8 @@ def test_alias_add_writes_kamctls_row(url):
     ok(url, "alias", "rm", "sip:5001@127.0.0.1")
     assert kt(url, "alias", "rm", "5001").exit_code == 3
     assert rows(url, "dbaliases", "id") == []
+    ok(url, "alias", "add", "6666@127.0.0.1", "gateway@127.0.0.1", "--force")
+    assert rows(url, "dbaliases", "username") == [("gateway",)]
 
 
 # ----------------------------------------------------------------------------- acl

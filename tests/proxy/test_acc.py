@@ -15,7 +15,6 @@ from tests.proxy.conftest import need
 from tests.proxy.harness import call, explain, register, sipp_peer, wait_for
 from tests.support.cli import invoke
 from tests.support.ports import free_port
-from tests.support.require import unavailable
 
 pytestmark = [pytest.mark.sipp]
 
@@ -81,10 +80,9 @@ def db_file(url: str) -> Path:
 
 @pytest.fixture
 def kamailio_cls():
-    from tests.support.kamailio import Kamailio, kamailio_available
+    from tests.support.kamailio import Kamailio, require_kamailio
 
-    if not kamailio_available():
-        unavailable("kamailio 5.6 with the reference cfg is not installed (scripts/test)")
+    require_kamailio()
     need("sipp")
     return Kamailio
 

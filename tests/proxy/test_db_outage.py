@@ -31,7 +31,6 @@ from tests.support.databases import database
 from tests.support.dbrelay import DbRelay
 from tests.support.jsonrpc import http_rpc
 from tests.support.ports import free_port
-from tests.support.require import unavailable
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -378,10 +377,9 @@ def test_kamailio_rechallenges_when_auth_db_cannot_query(tmp_path):
     phone is told its password is wrong; kamtool answers 500 instead (auth_db's own
     answer in www_authorize/proxy_authorize), which says the server is at fault.
     Kamailio has no subscriber cache either: even the phone seen a moment ago is refused."""
-    from tests.support.kamailio import Kamailio, kamailio_available
+    from tests.support.kamailio import Kamailio, require_kamailio
 
-    if not kamailio_available():
-        unavailable("Kamailio 5.6 is not installed (scripts/test installs it)")
+    require_kamailio()
     with database("mysql", tmp_path) as real_url:
         from kamtool.db import schema
         from kamtool.db.connect import connected

@@ -8,7 +8,6 @@ import pytest
 from tests.proxy.conftest import need
 from tests.proxy.harness import call, explain, register, sipp_peer
 from tests.support.ports import free_port
-from tests.support.require import unavailable
 
 pytestmark = [pytest.mark.kamailio, pytest.mark.sipp]
 
@@ -25,10 +24,9 @@ def _contacts(dump):
 def test_kamailio_sees_kamtool_contacts_and_kamtool_routes_to_kamailio_ones(
     tmp_path, proxy_db, start_proxy
 ):
-    from tests.support.kamailio import Kamailio, kamailio_available
+    from tests.support.kamailio import Kamailio, require_kamailio
 
-    if not kamailio_available():
-        unavailable("kamailio 5.6 with the reference cfg is not installed (scripts/test)")
+    require_kamailio()
     need("sipp")
     # 1. kamtool saves 1001 (write-through), then stops
     ours = start_proxy(db_mode=1)

@@ -20,7 +20,6 @@ from kamtool.proxy.config import ProxyConfig, proxy_config
 from tests.support.cli import invoke
 from tests.support.flood import Flooder, leaf, sync_to_sampling_unit
 from tests.support.ports import free_port
-from tests.support.require import unavailable
 
 
 def rpc_at(port: int):
@@ -176,10 +175,9 @@ def flood_after_unit_start(port: int, rpc) -> dict:
 
 
 def kamailio_or_skip():
-    from tests.support.kamailio import kamailio_available
+    from tests.support.kamailio import require_kamailio
 
-    if not kamailio_available():
-        unavailable("kamailio 5.6 with db_sqlite and the reference cfg is needed")
+    require_kamailio()
 
 
 def test_same_flood_same_outcome_as_kamailio(start_proxy, tmp_path):

@@ -52,10 +52,37 @@ def test_reloaded(kind, method):
 def test_error_reply_is_a_warning_and_skip_does_nothing():
     rec = Recorder()
     with FakeHttp(replay({"dispatcher.reload": "dispatcher.reload.too_soon"})) as srv:
-        outcome = after_edit("dispatcher", settings(srv.url), rec)
+        outcome = after_edit("dispatcher", settings(srv.url), rec, retry_for=0)
         skipped = reload_after_change(settings(srv.url), "address", skip=True)
     assert outcome.status == "failed" and "Ongoing reload" in rec.warnings[0]
+    assert outcome.error is not None and outcome.error.rpc_code == 500
     assert skipped.status == "skipped" and methods(srv) == ["dispatcher.reload"]
+
+
+def test_ongoing_reload_is_waited_out_and_retried():
+    """Kamailio's reload guard refuses twice, then accepts: the reload is not dropped."""
+    refusals = {"dispatcher.reload": 2, "permissions.addressReload": 2}
+
+    def handler(req):
+        if refusals.get(req["method"], 0) > 0:
+            refusals[req["method"]] -= 1
+            text = "Ongoing reload" if req["method"] == "dispatcher.reload" else "ongoing reload"
+            doc = {"jsonrpc": "2.0", "id": req["id"], "error": {"code": 500, "message": text}}
+            return 500, json.dumps(doc).encode()
+        return replay()(req)
+
+    rec = Recorder()
+    sleeps: list[float] = []
+    with FakeHttp(handler) as srv:
+        ds = after_edit("dispatcher", settings(srv.url), rec, sleep=sleeps.append)
+        addr = after_edit("address", settings(srv.url), rec, sleep=sleeps.append)
+    assert (ds.status, ds.retries) == ("reloaded", 2) and (addr.status, addr.retries) == (
+        "reloaded",
+        2,
+    )
+    assert methods(srv) == ["dispatcher.reload"] * 3 + ["permissions.addressReload"] * 3
+    assert sleeps == [0.5] * 4 and rec.warnings == []
+    assert any("retrying" in line for line in rec.infos)
 
 
 def test_no_server_is_only_info():
@@ -78,7 +105,7 @@ def test_trusted_reload_is_not_sent_without_a_trusted_table():
     rec = Recorder()
     with FakeHttp(handler) as srv:
         outcome = after_edit("trusted", settings(srv.url), rec)
-    assert outcome.status == "failed" and "no trusted table" in rec.warnings[0]
+    assert outcome.status == "unused" and "no trusted table" in rec.warnings[0]
     assert methods(srv) == ["permissions.trustedDump"]
 
 
@@ -112,3 +139,13 @@ def test_provisioning_edits_reach_a_running_kamailio(kamailio):
     assert 3 in sets
     kt("domain", "add", "reload.test")
     assert "reload.test" in {d["domain"] for d in k.rpc("domain.dump")["domains"]}
+
+
+def test_a_server_without_the_module_is_a_warning_not_a_failure():
+    """dialplan.reload answered "Method Not Found": the server does not cache that table,
+    so there is nothing to reload (a warning, exit 0), unlike a reload that failed."""
+    rec = Recorder()
+    with FakeHttp(replay()) as srv:  # unknown methods get Kamailio's 500 Method Not Found
+        outcome = after_edit("dialplan", settings(srv.url), rec)
+    assert outcome.status == "unused" and outcome.error is None
+    assert "does not run the module of dialplan" in rec.warnings[0]

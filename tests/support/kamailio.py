@@ -32,11 +32,32 @@ CONFIG = REFERENCE / "kamailio-interop.cfg"
 SCHEMA_DIR = Path("/usr/share/kamailio")
 
 
+def kamailio_missing() -> str | None:
+    """What keeps a reference Kamailio from starting here, in words; None when nothing does."""
+    if not shutil.which("kamailio"):
+        return "kamailio is not installed (scripts/test apt-installs kamailio)"
+    if not (SCHEMA_DIR / "db_sqlite").is_dir():
+        return (
+            f"Kamailio's SQLite schema files are missing ({SCHEMA_DIR / 'db_sqlite'}; "
+            "package kamailio-sqlite-modules)"
+        )
+    if not CONFIG.is_file():
+        return f"the reference cfg is missing ({CONFIG})"
+    return None
+
+
 def kamailio_available() -> bool:
     """True when the kamailio binary, its SQLite module schema and the reference cfg exist."""
-    return (
-        bool(shutil.which("kamailio")) and (SCHEMA_DIR / "db_sqlite").is_dir() and CONFIG.is_file()
-    )
+    return kamailio_missing() is None
+
+
+def require_kamailio() -> None:
+    """Skip (fail in CI) naming what is missing when a reference Kamailio cannot start."""
+    from tests.support.require import unavailable
+
+    reason = kamailio_missing()
+    if reason:
+        unavailable(reason)
 
 
 def create_sqlite_with_kamailio_schema(

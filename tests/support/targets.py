@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.support.kamailio import Kamailio, kamailio_available
+from tests.support.kamailio import Kamailio, require_kamailio
 from tests.support.kamtool_proxy import KamtoolProxy
-from tests.support.require import unavailable
 
 TRANSPORTS = ("http", "fifo", "dgram")
 
@@ -112,8 +111,8 @@ class Target:
 
 def require(name: str) -> None:
     """Skip (fail in CI) when the target's prerequisites are missing."""
-    if name == "kamailio" and not kamailio_available():
-        unavailable("kamailio 5.6 with the reference cfg is not installed (scripts/test does it)")
+    if name == "kamailio":
+        require_kamailio()
 
 
 @contextmanager

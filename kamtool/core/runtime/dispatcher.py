@@ -32,7 +32,25 @@ def dest_row(set_id: Any, dest: dict[str, Any]) -> dict[str, Any]:
         "socket": attrs.get("SOCKET"),
         "sockname": attrs.get("SOCKNAME"),
         "obproxy": attrs.get("OBPROXY"),
+        **_runtime_fields(dest),
     }
+
+
+def _runtime_fields(dest: dict[str, Any]) -> dict[str, Any]:
+    """Latency statistics (``ds_ping_latency_stats``) and call load (``ds_hash_size``):
+    Kamailio adds ``LATENCY`` and ``RUNTIME`` only when those are on."""
+    fields: dict[str, Any] = {}
+    latency = dest.get("LATENCY")
+    if isinstance(latency, dict):
+        fields.update(
+            latency_avg=latency.get("AVG"), latency_std=latency.get("STD"),
+            latency_est=latency.get("EST"), latency_max=latency.get("MAX"),
+            timeouts=latency.get("TIMEOUT"),
+        )  # fmt: skip
+    runtime = dest.get("RUNTIME")
+    if isinstance(runtime, dict):
+        fields["load"] = runtime.get("DLGLOAD")
+    return fields
 
 
 def list_rows(answer: Any) -> list[dict[str, Any]]:

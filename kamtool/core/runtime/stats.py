@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from kamtool.core.runtime import Rpc
+from kamtool.errors import NotFound
+
+# groups Kamailio users type for another one: tm's counters live in tmx (tm: is empty)
+GROUP_ALIASES = {"tm": "tmx"}
 
 
 def _number(text: str) -> int | float | str:
@@ -55,6 +60,57 @@ def normalize_selectors(selectors: list[str] | tuple[str, ...]) -> list[str]:
 def get(rpc: Rpc, selectors: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """Statistics matching ``selectors`` as rows."""
     return stat_rows(rpc.call("stats.get_statistics", *normalize_selectors(selectors)))
+
+
+def matches(selector: str, row: dict[str, Any]) -> bool:
+    """Whether ``row`` is one of the statistics ``selector`` (``all``, ``grp:``,
+    ``grp:name`` or ``name``) names."""
+    if selector == "all":
+        return True
+    group, sep, name = selector.partition(":")
+    if not sep:
+        return row["name"] == selector
+    return row["group"] == group and (not name or row["name"] == name)
+
+
+def get_found(rpc: Rpc, selectors: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """:func:`get`, but a selector that names nothing raises :class:`NotFound` with a
+    suggestion (Kamailio answers ``[]`` for an unknown name; ``tm:`` is empty because
+    tm's counters are in ``tmx:``)."""
+    sel = normalize_selectors(selectors)
+    rows = get(rpc, sel)
+    missing = [s for s in sel if s != "all" and not any(matches(s, r) for r in rows)]
+    if not missing:
+        return rows
+    known = get(rpc, ["all"])
+    hints = [h for h in (suggest(s, known) for s in missing) if h]
+    raise NotFound(
+        "no such statistic: " + ", ".join(missing),
+        hint="; ".join(hints) or "kamtool stats lists them all",
+        selectors=missing,
+    )
+
+
+def suggest(selector: str, known: list[dict[str, Any]]) -> str | None:
+    """A "did you mean" for a selector that matched nothing, from the server's own names."""
+    groups = sorted({r["group"] for r in known})
+    group, sep, name = selector.partition(":")
+    if sep and not name:
+        alias = GROUP_ALIASES.get(group)
+        if alias in groups:
+            return f"the {group} counters are in the {alias}: group: kamtool stats {alias}:"
+        close = difflib.get_close_matches(group, groups, n=1)
+        return f"did you mean {close[0]}:?" if close else None
+    if sep:
+        if group in GROUP_ALIASES and any(
+            r["group"] == GROUP_ALIASES[group] and r["name"] == name for r in known
+        ):
+            return f"did you mean {GROUP_ALIASES[group]}:{name}?"
+        names = [f"{r['group']}:{r['name']}" for r in known]
+    else:
+        names = sorted({r["name"] for r in known})
+    close = difflib.get_close_matches(selector, names, n=1)
+    return f"did you mean {close[0]}?" if close else None
 
 
 def reset(rpc: Rpc, selectors: list[str] | tuple[str, ...] = ()) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kamtool.core.runtime import Rpc, unset
+from kamtool.core.validate import sip_uri
 from kamtool.errors import BadInput, NotFound, RpcError
 
 DEFAULT_TABLE = "location"
@@ -195,6 +196,10 @@ def add(
     methods``. ``expires`` 0 makes a permanent contact; ``q`` None means "not given"."""
     if expires < 0:
         raise BadInput("expires must be 0 (permanent) or a number of seconds")
+    # Kamailio stores any text; a contact that is no SIP URI only turns calls into 404s
+    contact = sip_uri(contact, "contact", max_len=512)
+    if not str(aor).strip():
+        raise BadInput("the AoR must not be empty")
     if q is not None and not 0.0 <= q <= 1.0:
         raise BadInput("q must be between 0 and 1")
     rpc.call(

@@ -10,7 +10,8 @@ import logging
 from typing import Any
 
 from kamtool.proxy.ksr.auth import auth_db_functions, auth_functions
-from kamtool.proxy.ksr.context import MsgContext, state
+from kamtool.proxy.ksr.context import state
+from kamtool.proxy.ksr.dispatcher import dispatcher_functions
 from kamtool.proxy.ksr.pv import _try
 from kamtool.proxy.ksr.registrar import alias_db_lookup, registrar_functions
 from kamtool.proxy.nat import alias_contact, contact_hostports
@@ -173,77 +174,6 @@ def nathelper_functions() -> dict[str, Any]:
                 set_contact_alias=set_contact_alias, handle_ruri_alias=handle_ruri_alias,
                 add_contact_alias=add_contact_alias,
                 fix_nated_contact=set_contact_alias)  # fmt: skip
-
-
-# ------------------------------------------------------------------ dispatcher
-
-
-def ds_select_dst(set_id: int, alg: int, limit: int = 0) -> int:
-    """``$du`` becomes the first usable destination of ``set_id`` chosen by ``alg``; the
-    others wait for ``ds_next_dst()``. -1 when none is usable."""
-    ctx = state.ctx
-    ds = ctx.router.dispatcher
-    if ds is None:
-        return -1
-    chosen = ds.select(int(set_id), int(alg), _try(lambda: ctx.msg.call_id) or "")
-    candidates = [d for d in chosen or () if d.dest is not None]
-    if int(limit) > 0:
-        candidates = candidates[: int(limit)]
-    if not candidates:
-        return -1
-    ctx.ds = candidates[1:]
-    ctx.ds_current = candidates[0]
-    ctx.dst_uri = candidates[0].uri
-    _keep_ds(ctx)
-    return 1
-
-
-def _keep_ds(ctx: MsgContext) -> None:
-    # the destinations left travel with the transaction to its failure route
-    ctx.avps["\0ds"] = (ctx.ds, ctx.ds_current)
-
-
-def ds_next_dst() -> int:
-    ctx = state.ctx
-    left, _cur = ctx.avps.get("\0ds", (None, None))
-    if not left:
-        return -1
-    ctx.ds_current = left[0]
-    ctx.ds = left[1:]
-    ctx.dst_uri = left[0].uri
-    _keep_ds(ctx)
-    return 1
-
-
-def ds_mark_dst(flags: str = "ip") -> int:
-    """Mark the destination in use (``"ip"``: inactive and probing)."""
-    ctx = state.ctx
-    _left, cur = ctx.avps.get("\0ds", (None, None))
-    ds = ctx.router.dispatcher
-    if cur is None or ds is None:
-        return -1
-    return 1 if ds.mark(cur, str(flags)) else -1
-
-
-def ds_is_from_list(group: int = -1) -> int:
-    ctx = state.ctx
-    ds = ctx.router.dispatcher
-    if ds is None:
-        return -1
-    ip, port = ctx.addr
-    for dst in ds.destinations():
-        if int(group) >= 0 and getattr(dst, "set_id", None) != int(group):
-            continue
-        dest = dst.dest
-        if dest is not None and dest[1] == ip and dest[2] == port:
-            return 1
-    return -1
-
-
-def dispatcher_functions() -> dict[str, Any]:
-    return dict(ds_select_dst=ds_select_dst, ds_next_dst=ds_next_dst, ds_mark_dst=ds_mark_dst,
-                ds_is_from_list=ds_is_from_list,
-                ds_select_domain=lambda s, a: ds_select_dst(s, a))  # fmt: skip
 
 
 # ------------------------------------------------------------------ dialog, acc

@@ -158,6 +158,11 @@ def _template(text: str) -> Callable[[MsgContext], str]:
     return write
 
 
+def _expand(text: str) -> str:
+    """``text`` with the variables in it replaced by their values for the running route."""
+    return _template(text)(state.ctx)
+
+
 def _table(ctx: MsgContext, name: str) -> Any:
     store = ctx.router.htables
     ht = store.get(name) if store is not None else None

@@ -44,28 +44,20 @@ class Dispatcher(Protocol):
 
 
 def parse_attrs(body: str) -> dict[str, Any]:
-    """Kamailio's ``ATTRS`` object for an attribute string like ``weight=50;duid=gw1``."""
-    fields: dict[str, str] = {}
-    for part in body.split(";"):
-        key, sep, value = part.partition("=")
-        if sep:
-            fields[key.strip().lower()] = value.strip()
+    """Kamailio's ``ATTRS`` object for an attribute string like ``weight=50;duid=gw1``
+    (read as the module reads it: a weight out of 1..100 is 0, a trailing ``;`` dropped)."""
+    from kamtool.core.dispatch.attrs import parse_attrs as read
 
-    def num(key: str) -> int:
-        try:
-            return int(fields.get(key, "0"))
-        except ValueError:
-            return 0
-
+    a = read(body)
     return {
-        "BODY": body,
-        "DUID": fields.get("duid"),
-        "MAXLOAD": num("maxload"),
-        "WEIGHT": num("weight"),
-        "RWEIGHT": num("rweight"),
-        "SOCKET": fields.get("socket"),
-        "SOCKNAME": fields.get("sockname"),
-        "OBPROXY": fields.get("obproxy"),
+        "BODY": a.body,
+        "DUID": a.duid or None,
+        "MAXLOAD": a.maxload,
+        "WEIGHT": a.weight,
+        "RWEIGHT": a.rweight,
+        "SOCKET": a.socket or None,
+        "SOCKNAME": a.sockname or None,
+        "OBPROXY": a.obproxy or None,
     }
 
 
@@ -88,6 +80,18 @@ def _full_fields(dst: Any) -> dict[str, Any]:
     }
 
 
+def _runtime_fields(dispatcher: Any, dst: Any) -> dict[str, Any]:
+    """``LATENCY`` (with ``ds_ping_latency_stats``) and ``RUNTIME`` (``ds_hash_size`` > 0),
+    as Kamailio adds them."""
+    settings = getattr(dispatcher, "settings", None)
+    out: dict[str, Any] = {}
+    if getattr(settings, "latency_stats", False) and hasattr(dst, "latency"):
+        out["LATENCY"] = dst.latency.as_rpc()
+    if getattr(settings, "hash_size", 0) > 0 and hasattr(dst, "dload"):
+        out["RUNTIME"] = {"DLGLOAD": dst.dload}
+    return out
+
+
 def register(
     registry: Registry,
     dispatcher: Dispatcher,
@@ -95,7 +99,7 @@ def register(
     reload_delta: float = RELOAD_DELTA,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
-    """Add ``dispatcher.list|reload|set_state|ping_active``."""
+    """Add ``dispatcher.list|reload|set_state|ping_active|hash``."""
     refuse_too_soon = ReloadGuard("Ongoing reload", reload_delta, clock)
 
     def list_sets(mode: str = "") -> dict[str, Any]:
@@ -116,6 +120,7 @@ def register(
                     dest.update(_full_fields(dst))
                 if dst.attrs and mode != "short":
                     dest["ATTRS"] = parse_attrs(dst.attrs)
+                dest.update(_runtime_fields(dispatcher, dst))
                 targets.append({"DEST": dest})
             records.append({"SET": {"ID": set_id, "TARGETS": targets}})
         return {"NRSETS": len(sets), "RECORDS": records}
@@ -128,15 +133,25 @@ def register(
             raise RpcFault(500, "Reload Failed") from exc
         return "Ok. Dispatcher successfully reloaded."
 
-    def set_state(state: str, set_id: int, uri: str) -> str:
+    def set_state(state: str, set_id: int, uri: str, *, by_duid: bool = False) -> str:
         if not state:
             raise RpcFault(500, "Invalid State Parameter")
         letters = canonical_state(state)
         if letters is None:
             raise RpcFault(500, "Unknown State Value")
-        if not dispatcher.set_state(letters, set_id, uri) and uri != "all":
+        change = dispatcher.set_duid_state if by_duid else dispatcher.set_state
+        if not change(letters, set_id, uri) and uri != "all":
             raise RpcFault(500, "State Update Failed")
         return "Ok. Dispatcher state updated."
+
+    def set_duid_state(state: str, set_id: int, duid: str) -> str:
+        return set_state(state, set_id, duid, by_duid=True)
+
+    def hash_value(nslots: int, val1: str, val2: str | None = None) -> dict[str, int]:
+        from kamtool.core.dispatch.hashing import ds_hash
+
+        hashid = ds_hash(str(val1), None if val2 is None else str(val2))
+        return {"hashid": hashid, "slot": hashid % nslots if nslots > 0 else 0}
 
     def ping_active(value: int | None = None) -> dict[str, int]:
         # Kamailio's answer: the state before, and the new one when one was given
@@ -152,9 +167,20 @@ def register(
     )  # fmt: skip
     registry.add("dispatcher.reload", reload, "Reload dispatcher destination sets.")
     registry.add(
+        "dispatcher.hash", hash_value, "Compute the hash id and slot of the values.",
+        Param("nslots", "int"), Param("val1"), Param("val2", required=False),
+        missing="Invalid Parameters",
+    )  # fmt: skip
+    registry.add(
         "dispatcher.set_state", set_state, "Set the state of a destination address.",
         Param("state"), Param("group", "int"), Param("address"), missing="Invalid Parameters",
     )  # fmt: skip
+    if hasattr(dispatcher, "set_duid_state"):
+        registry.add(
+            "dispatcher.set_duid_state", set_duid_state,
+            "Set the state of a destination by its duid attribute.",
+            Param("state"), Param("group", "int"), Param("duid"), missing="Invalid Parameters",
+        )  # fmt: skip
     registry.add(
         "dispatcher.ping_active", ping_active, "Get or set the global pinging state.",
         Param("value", "int", required=False),

@@ -1,0 +1,157 @@
+"""The example kamtool.toml that `kamtool config example` prints: every ``[proxy]`` key,
+commented out, with its default.
+
+The keys and their defaults come from :class:`kamtool.proxy.config.ProxyConfig` itself, so
+the example cannot fall behind the code: a key added there appears here with its default
+(``tests/test_setup_files.py`` also checks that each one has a description below).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import MISSING, fields
+from typing import Any
+
+# key -> what it does (one or two short lines); the order of ProxyConfig is kept
+DESCRIPTIONS: dict[str, str] = {
+    "listen": "SIP sockets, proto:IP:port (udp, tcp, tls; IPv6 in brackets)",
+    "db_url": "database of this proxy (else [db] url, else the SQLite file in the data dir)",
+    "rpc_listen": 'IP:port of the JSON-RPC HTTP server; "" turns it off',
+    "rpc_token": "bearer token JSON-RPC clients must send (needed off loopback)",
+    "rpc_runtime_dir": "JSON-RPC FIFO and datagram socket directory "
+    "($XDG_RUNTIME_DIR/kamtool, else /run/kamtool)",
+    "domain": "SIP domain served, besides the listen addresses (recorded in an empty domain table)",
+    "aliases": "other host names that mean this proxy (uri == myself)",
+    "auth": "digest authentication; false: nobody is challenged (labs only)",
+    "calculate_ha1": "true: HA1 from the password column; false: the stored ha1/ha1b columns",
+    "auth_use_domain": "find the subscriber by user and realm (auth_db use_domain)",
+    "nonce_expire": "seconds a digest nonce stays valid",
+    "trusted_group": "address group whose sources skip authentication (not for REGISTER)",
+    "use_domain": "usrloc/alias_db keyed on user@domain instead of user",
+    "db_mode": "usrloc: 0 memory, 1 write-through, 2 write-back, 3 database only",
+    "timer_interval": "seconds between usrloc write-back / expiry sweeps",
+    "min_expires": "shortest registration accepted (shorter gets 423), seconds",
+    "max_expires": "longest registration granted, seconds (0: no limit)",
+    "default_expires": "registration time when the REGISTER names none, seconds",
+    "max_contacts": "contacts per AoR (0: no limit)",
+    "fr_timer": "seconds to wait for a final response (non-INVITE, or INVITE before 1xx)",
+    "fr_inv_timer": "seconds to wait for the final response of an INVITE after a 1xx",
+    "t1": "RFC 3261 T1, seconds (retransmission start)",
+    "t2": "RFC 3261 T2, seconds (retransmission cap)",
+    "t4": "RFC 3261 T4, seconds (how long a message stays in the network)",
+    "max_forwards": "Max-Forwards set on requests that have none",
+    "tcp_connection_lifetime": "seconds an idle TCP/TLS connection is kept",
+    "dialog_lifetime": "seconds a call may last; both sides get a BYE afterwards",
+    "max_calls_per_caller": "concurrent calls per caller (From user); more get 403 (0: no limit)",
+    "max_calls_per_callee": "concurrent calls per local callee; more get 486 (0: no limit)",
+    "max_calls": "concurrent calls through the proxy; more get 503 (0: no limit)",
+    "tcp_max_connections": "TCP/TLS connections in all; newcomers are refused",
+    "tcp_accept_iplimit": "TCP/TLS connections from one source address (0: no limit)",
+    "tcp_msg_read_timeout": "seconds to complete a message once begun",
+    "tcp_msg_data_timeout": "seconds for a new connection to send something",
+    "tcp_fd_headroom": "file descriptors kept free; the oldest idle connection goes first",
+    "route": "a KEMI route script (KSR API) instead of the built-in route",
+    "rr_enable_full_lr": 'rr: ";lr=on" instead of ";lr" in Record-Route',
+    "rr_append_fromtag": 'rr: ";ftag=" in Record-Route (as the reference cfg)',
+    "nat_bflag": "usrloc nat_bflag: contacts registered with it get NAT keepalives",
+    "server_signature": "add a Server header to our own replies",
+    "server_header": "the value of that Server header",
+    "secret": "key that signs digest nonces (random at each start when not set)",
+    "server_id": "usrloc server_id written with each contact",
+    "nat": "NAT fix-ups for phones behind NAT (nathelper, as kamailio.cfg WITH_NAT)",
+    "nat_uac_test": "nat_uac_test() flags: 1 private Contact, 2 Via host not the source, 16 port",
+    "natping_interval": "seconds between OPTIONS keepalives to NATed UDP contacts (0: off)",
+    "sipping_from": "From URI of those keepalives",
+    "tls_certificate": "PEM certificate (chain) of the tls listeners",
+    "tls_private_key": "PEM private key of that certificate",
+    "tls_ca_list": "PEM CA certificates to verify TLS peers with",
+    "tls_verify_certificate": "verify the certificate of servers we connect to",
+    "tls_require_certificate": "clients must present a certificate (verified)",
+    "pike": "flood detection; false: no pike, no bans",
+    "pike_sampling_time_unit": "seconds per pike counting window",
+    "pike_reqs_density_per_unit": "requests per window that get a source banned",
+    "pike_remove_latency": "seconds a quiet address stays in pike's tree",
+    "ipban_autoexpire": "seconds a banned source stays in htable ipban (0: forever)",
+    "overload": "503 new requests while the receive queue is older than overload_max_age",
+    "overload_max_age": "seconds a request may wait in the receive queue (T1)",
+    "overload_retry_after": "Retry-After of those 503s, seconds",
+    "dispatch_set": "dispatcher set for INVITEs whose user matches dispatch_pattern",
+    "dispatch_alg": "0 Call-ID hash, 4 round-robin, 8 first by priority, 9 weight= attribute",
+    "dispatch_pattern": 'R-URI user regex that goes to the dispatcher; "" turns it off',
+    "ds_ping_method": "method of the dispatcher probes",
+    "ds_ping_from": "From URI of the dispatcher probes",
+    "ds_ping_interval": "seconds between dispatcher probes (0: off)",
+    "ds_probing_mode": "0 none, 1 all, 2 inactive and probing, 3 probing flag only",
+    "ds_probing_threshold": "failed probes before a destination is inactive",
+    "ds_inactive_threshold": "good probes before it is active again",
+    "ds_ping_reply_codes": "replies that count as alive, besides 200",
+}
+
+# shown for keys whose default is "not set"
+PLACEHOLDERS: dict[str, Any] = {
+    "rpc_token": "a-long-random-string",
+    "rpc_runtime_dir": "/run/kamtool",
+    "domain": "example.com",
+    "secret": "a-long-random-string",
+    "tls_certificate": "/etc/kamtool/cert.pem",
+    "tls_private_key": "/etc/kamtool/key.pem",
+    "tls_ca_list": "/etc/kamtool/ca.pem",
+    "db_url": "sqlite:////var/lib/kamtool/kamailio.sqlite",
+    "aliases": ["sip.example.com"],
+    "route": "/etc/kamtool/route.py",
+}
+
+HEADER = """\
+# kamtool.toml: /etc/kamtool/kamtool.toml, ~/.config/kamtool/kamtool.toml or --config FILE.
+# Every [proxy] key of `kamtool serve`, with its default; `kamtool serve` flags win over
+# these. Uncomment what you change.
+
+# [db]
+# url = "mysql://kamailio:kamailiorw@127.0.0.1/kamailio"
+# [sip]
+# domain = "example.com"
+# [rpc]
+# url = "http://127.0.0.1:5071/RPC"
+
+[proxy]
+"""
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as a TOML literal (strings, numbers, booleans and arrays of those)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))  # a TOML basic string is a JSON string
+
+
+def _default(f: Any) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return None
+
+
+def example_toml() -> str:
+    """The example file: every ProxyConfig key, commented out, with its default."""
+    from kamtool.proxy.config import ProxyConfig
+
+    lines = [HEADER.rstrip("\n")]
+    for f in fields(ProxyConfig):
+        value = _default(f)
+        if f.name == "listen":
+            value = [str(listen) for listen in value]
+        about = DESCRIPTIONS.get(f.name, "(see kamtool/proxy/config.py)")
+        if value in (None, (), ""):
+            value = PLACEHOLDERS.get(f.name, "")
+            about += "; not set by default, for example:"
+        lines += textwrap.wrap(about, 88, initial_indent="# ", subsequent_indent="#   ")
+        lines += [f"# {f.name} = {toml_value(value)}", ""]
+    return "\n".join(lines)

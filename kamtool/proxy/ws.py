@@ -1,0 +1,407 @@
+"""SIP over WebSocket (RFC 7118): the server side of ``ws:`` and ``wss:`` listeners.
+
+The HTTP upgrade, framing, fragments, ping/pong and the closing handshake are
+``wsproto``'s (a sans-IO library by the h11 authors); this module adds what SIP needs:
+
+- the upgrade must offer the ``sip`` subprotocol (RFC 7118 section 4.1), else 400;
+- an ``Origin`` allow-list (browsers send Origin; a page from elsewhere must not reach
+  the proxy with its users' cookies and certificates), else 403;
+- each complete WebSocket message is one SIP message (RFC 7118 section 5.2), parsed and
+  handed to the core's sink like a TCP message; fragments are joined first and a
+  message over :attr:`WsPolicy.max_message` closes the connection with 1009;
+- SIP goes out as text frames (what Kamailio sends; a browser stack reads either).
+
+A :class:`WsConnection` has the endpoint interface of
+:class:`~kamtool.proxy.transport.TcpConnection` (``proto``, ``listen``, ``peer``,
+``send``, ``close``), so replies and requests to a ``;transport=ws`` contact go back over
+the browser's open connection. :class:`WsRegistry` numbers the open connections for the
+``ws.dump`` and ``ws.close`` RPCs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Pong,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.frame_protocol import CloseReason
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from kamtool.sip.errors import ParseError
+from kamtool.sip.parser import parse_message
+
+__all__ = ["WsConnection", "WsPolicy", "WsRegistry", "serve_ws"]
+
+log = logging.getLogger(__name__)
+
+Addr = tuple[str, int]
+Sink = Callable[[Any, Any, Addr], None]
+SUBPROTOCOL = "sip"
+
+
+@dataclass(frozen=True)
+class WsPolicy:
+    """What a WebSocket listener accepts.
+
+    ``origins``: allowed ``Origin`` values (``scheme://host[:port]``, compared without
+    case); empty allows any, including none (non-browser clients send no Origin). When
+    the list is set, a request without Origin is refused too.
+    """
+
+    origins: tuple[str, ...] = ()
+    max_message: int = 65535  # a SIP message; Kamailio's default buffer is of this order
+    server: str = "kamtool"
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        if not self.origins or "*" in self.origins:
+            return True
+        if origin is None:
+            return False
+        o = origin.strip().rstrip("/").lower()
+        return any(o == a.rstrip("/").lower() for a in self.origins)
+
+
+def _header(req: Request, name: bytes) -> str | None:
+    for k, v in req.extra_headers:
+        if k.lower() == name:
+            return v.decode("latin-1")
+    return None
+
+
+class WsConnection(asyncio.Protocol):
+    """One accepted WebSocket connection carrying SIP."""
+
+    def __init__(
+        self,
+        listen: Any,
+        sink: Sink,
+        policy: WsPolicy,
+        registry: WsRegistry | None = None,
+        proto: str = "ws",
+    ) -> None:
+        self.listen = listen
+        self.proto = getattr(listen, "proto", proto)  # "ws" or "wss"
+        self.sink = sink
+        self.policy = policy
+        self.registry = registry if registry is not None else WsRegistry()
+        self.ws = WSConnection(ConnectionType.SERVER)
+        self.transport: asyncio.Transport | None = None
+        self.peer: Addr = ("", 0)
+        self.local: Addr = ("", 0)
+        self.id = 0
+        self.origin: str | None = None
+        self.opened = self.last_active = time.monotonic()
+        self.open = False  # upgraded and not closed
+        self.awaiting_pong = False
+        self._parts: list[str | bytes] = []
+        self._size = 0
+
+    # -- asyncio side -----------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        self.peer = (peer[0], peer[1])
+        self.local = (sock[0], sock[1])
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
+        try:
+            self.ws.receive_data(data)
+            for event in self.ws.events():
+                self._handle(event)
+        except RemoteProtocolError as e:
+            # a bad upgrade request gets the HTTP answer wsproto suggests; a broken
+            # frame after the upgrade is a protocol error (1002)
+            if self.ws.state is ConnectionState.CONNECTING and e.event_hint is not None:
+                self._reject(e.event_hint.status_code, str(e), list(e.event_hint.headers))
+            else:
+                self._close_with(CloseReason.PROTOCOL_ERROR, str(e))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        self.transport = None
+        self.registry.forget(self)
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and data:
+            self.transport.write(data)
+
+    # -- WebSocket events -------------------------------------------------------------------------
+    def _handle(self, event: Any) -> None:
+        if isinstance(event, Request):
+            self._upgrade(event)
+        elif isinstance(event, TextMessage | BytesMessage):
+            self._message_part(event)
+        elif isinstance(event, Ping):
+            self._write(self.ws.send(event.response()))
+        elif isinstance(event, Pong):
+            self.awaiting_pong = False
+        elif isinstance(event, CloseConnection):
+            if self.ws.state is ConnectionState.REMOTE_CLOSING:
+                self._write(self.ws.send(event.response()))
+                self.registry.count("ws_remote_closed_connections")
+            self.open = False
+            if self.transport is not None:
+                self.transport.close()
+
+    def _upgrade(self, req: Request) -> None:
+        self.origin = _header(req, b"origin")
+        if not self.policy.origin_allowed(self.origin):
+            log.info("ws %s:%s: origin %r refused", *self.peer, self.origin)
+            self._reject(403, "Origin not allowed")
+            return
+        if SUBPROTOCOL not in (p.strip().lower() for p in req.subprotocols):
+            self._reject(400, "the sip WebSocket subprotocol is required (RFC 7118)")
+            return
+        self.registry.count("ws_successful_handshakes")
+        self._write(
+            self.ws.send(
+                AcceptConnection(
+                    subprotocol=SUBPROTOCOL,
+                    extra_headers=[(b"Server", self.policy.server.encode())],
+                )
+            )
+        )
+        self.open = True
+        self.registry.add(self)
+
+    def _reject(
+        self, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        self.registry.count("ws_failed_handshakes")
+        body = text.encode() + b"\n"
+        head = [*(headers or ()), (b"Content-Type", b"text/plain")]
+        head.append((b"Content-Length", b"%d" % len(body)))
+        try:
+            self._write(self.ws.send(RejectConnection(status, head, has_body=True)))
+            self._write(self.ws.send(RejectData(body)))
+        except LocalProtocolError:
+            pass
+        if self.transport is not None:
+            self.transport.close()
+
+    def _message_part(self, event: TextMessage | BytesMessage) -> None:
+        self._parts.append(event.data)
+        self._size += len(event.data)
+        if self._size > self.policy.max_message:
+            self._close_with(CloseReason.MESSAGE_TOO_BIG, "SIP message too large")
+            return
+        if not event.message_finished:
+            return
+        parts, self._parts, self._size = self._parts, [], 0
+        self.registry.count("ws_received_frames")
+        data = b"".join(p.encode() if isinstance(p, str) else p for p in parts)
+        try:
+            msg: Any = parse_message(data)
+        except ParseError as exc:
+            msg = exc  # the core answers a bad request, as for TCP
+        try:
+            self.sink(msg, self, self.peer)
+        except Exception:  # the core must never take the connection down
+            log.exception("error handling a message from ws %s:%s", *self.peer)
+
+    def _close_with(self, code: int, reason: str) -> None:
+        try:
+            self._write(self.ws.send(CloseConnection(code=code, reason=reason)))
+            self.registry.count("ws_local_closed_connections")
+        except LocalProtocolError:
+            pass
+        self.open = False
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- endpoint interface -----------------------------------------------------------------------
+    def send(self, data: bytes, addr: Addr | None = None) -> None:
+        """Send one SIP message as one text frame (binary when it is not UTF-8)."""
+        if not self.open:
+            return
+        self.last_active = time.monotonic()
+        try:
+            event: Any = TextMessage(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            event = BytesMessage(data)
+        self._write(self.ws.send(event))
+        self.registry.count("ws_transmitted_frames")
+
+    def ping(self, payload: bytes = b"") -> bool:
+        """A keepalive Ping; its Pong clears :attr:`awaiting_pong`."""
+        if not self.open:
+            return False
+        self._write(self.ws.send(Ping(payload)))
+        self.awaiting_pong = True
+        return True
+
+    def pong(self, payload: bytes = b"") -> bool:
+        """An unsolicited Pong (RFC 6455 5.5.3: a one-way heartbeat)."""
+        if not self.open:
+            return False
+        self._write(self.ws.send(Pong(payload)))
+        return True
+
+    def close(self, code: int = CloseReason.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Start the closing handshake (``ws.close``)."""
+        if self.open:
+            self._close_with(code, reason)
+        elif self.transport is not None:
+            self.transport.close()
+
+    @property
+    def state(self) -> str:
+        """CONNECTING, OPEN, CLOSING or CLOSED, as ``ws.dump`` says them."""
+        st = self.ws.state
+        if st is ConnectionState.CONNECTING:
+            return "CONNECTING"
+        if st is ConnectionState.OPEN and self.open:
+            return "OPEN"
+        if st in (ConnectionState.LOCAL_CLOSING, ConnectionState.REMOTE_CLOSING):
+            return "CLOSING"
+        return "CLOSED"
+
+    def dump_line(self, now: float) -> str:
+        """The line Kamailio's ``ws.dump`` gives a connection."""
+        pong = "awaiting Pong, " if self.awaiting_pong else ""
+        return (
+            f"{self.id}: {self.proto}:{self.peer[0]}:{self.peer[1]} -> "
+            f"{self.proto}:{self.local[0]}:{self.local[1]} (state: {self.state}, "
+            f"{pong}last used {int(now - self.last_active)}s ago, sub-protocol: {SUBPROTOCOL})"
+        )
+
+    def info(self) -> dict[str, Any]:
+        """A connection's details, for the monitor."""
+        now = time.monotonic()
+        return {
+            "id": self.id,
+            "proto": self.proto,
+            "src": f"{self.peer[0]}:{self.peer[1]}",
+            "dst": f"{self.local[0]}:{self.local[1]}",
+            "origin": self.origin or "",
+            "lifetime": int(now - self.opened),
+            "idle": int(now - self.last_active),
+            "subprotocol": SUBPROTOCOL,
+        }
+
+
+STAT_NAMES = (
+    "ws_current_connections",
+    "ws_max_concurrent_connections",
+    "ws_successful_handshakes",
+    "ws_failed_handshakes",
+    "ws_local_closed_connections",
+    "ws_remote_closed_connections",
+    "ws_received_frames",
+    "ws_transmitted_frames",
+)
+
+
+class WsRegistry:
+    """The open WebSocket connections of a proxy, by id and by peer address, and the
+    counters of Kamailio's ``websocket`` statistics group (SIP frames only: each
+    counts messages, as Kamailio's do)."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self.by_id: dict[int, WsConnection] = {}
+        self.by_peer: dict[Addr, WsConnection] = {}
+        self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)
+
+    def count(self, name: str) -> None:
+        self.stats[name] += 1
+
+    def add(self, conn: WsConnection) -> None:
+        conn.id = next(self._ids)
+        self.by_id[conn.id] = conn
+        self.by_peer[conn.peer] = conn
+        n = self.stats["ws_current_connections"] = len(self.by_id)
+        if n > self.stats["ws_max_concurrent_connections"]:
+            self.stats["ws_max_concurrent_connections"] = n
+
+    def forget(self, conn: WsConnection) -> None:
+        if self.by_id.get(conn.id) is conn:
+            del self.by_id[conn.id]
+        if self.by_peer.get(conn.peer) is conn:
+            del self.by_peer[conn.peer]
+        self.stats["ws_current_connections"] = len(self.by_id)
+
+    def connections(self, order: str = "id_hash") -> list[WsConnection]:
+        """Open connections by id (``id_hash``), most recently used first
+        (``used_desc``) or last (``used_asc``); ValueError for another order."""
+        conns = sorted(self.by_id.values(), key=lambda c: c.id)
+        if order == "used_desc":
+            conns.sort(key=lambda c: c.last_active, reverse=True)
+        elif order == "used_asc":
+            conns.sort(key=lambda c: c.last_active)
+        elif order != "id_hash":
+            raise ValueError(f"bad display order {order!r}")
+        return conns
+
+    def dump(self) -> list[dict[str, Any]]:
+        return [c.info() for c in self.connections()]
+
+    def close(self, conn_id: int) -> bool:
+        """Close connection ``conn_id`` (1000, as ``ws.close`` does); False when there
+        is none."""
+        conn = self.by_id.get(conn_id)
+        if conn is None:
+            return False
+        conn.close(CloseReason.NORMAL_CLOSURE, "Normal closure")
+        return True
+
+    def ping_all(self) -> int:
+        """Send every open connection a keepalive Ping; how many were sent."""
+        return sum(conn.ping(b"kamtool") for conn in list(self.by_id.values()))
+
+    def keepalive(self, now: float, idle: float) -> tuple[int, int]:
+        """Ping connections idle for ``idle`` seconds; close those whose last Ping
+        got no Pong (a browser tab gone without a close). ``(pinged, closed)``."""
+        pinged = closed = 0
+        for conn in list(self.by_id.values()):
+            if now - conn.last_active < idle:
+                continue
+            if conn.awaiting_pong:
+                conn.close(CloseReason.GOING_AWAY, "no Pong")
+                closed += 1
+            elif conn.ping(b"kamtool"):
+                conn.last_active = now  # the next check waits ``idle`` for the Pong
+                pinged += 1
+        return pinged, closed
+
+
+async def serve_ws(
+    host: str,
+    port: int,
+    sink: Sink,
+    *,
+    policy: WsPolicy | None = None,
+    registry: WsRegistry | None = None,
+    listen: Any = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> asyncio.Server:
+    """Listen for WebSocket (``ssl_context``: secure WebSocket) SIP connections."""
+    pol = policy or WsPolicy()
+    reg = registry if registry is not None else WsRegistry()
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: WsConnection(listen, sink, pol, reg, "wss" if ssl_context else "ws"),
+        host,
+        port,
+        ssl=ssl_context,
+    )
