@@ -67,24 +67,6 @@ STALE_IF_ERROR = 7200.0  # twice the usual registration interval
 CACHE_ENTRIES = 100_000  # the oldest goes first; three short strings each
 
 
-def check_settings(cfg: Any) -> None:
-    """ConfigError for bad replay and brute-force settings of a ProxyConfig."""
-    from kamtool.errors import ConfigError
-
-    for name in ("auth_checks_register", "auth_checks_no_dlg", "auth_checks_in_dlg"):
-        if not 0 <= getattr(cfg, name) <= 15:
-            raise ConfigError(f"{name} must be 0-15 (1 R-URI, 2 Call-ID, 4 From tag, 8 IP)")
-    if cfg.auth_fail_limit < 0 or cfg.auth_fail_window <= 0:
-        raise ConfigError("auth_fail_limit must be 0 (no ban) or more, auth_fail_window > 0")
-    if cfg.scanner_user_agents:
-        import re
-
-        try:
-            re.compile(cfg.scanner_user_agents)
-        except re.error as exc:
-            raise ConfigError(f"scanner_user_agents: bad regex: {exc}") from exc
-
-
 class Secrets(NamedTuple):
     """What a cached subscriber row keeps: the columns digest checking reads."""
 

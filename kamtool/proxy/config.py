@@ -12,16 +12,9 @@ server from this object, so tests can shrink timers freely::
     domain = "example.com"             # extra names for "myself"; realm stays the From domain
     auth = true                        # false: no digest at all (labs)
     calculate_ha1 = true               # false: use the stored ha1/ha1b columns
-    auth_qop = true                    # replays (README): qop="auth" offered, each nonce
-    nonce_count = true                 # count once, a no-qop nonce for one request; nonces
-    one_time_nonce = true              # bound (auth_checks_register/_no_dlg/_in_dlg) to:
-    auth_checks_register = 0           # 1 R-URI, 2 Call-ID, 4 From tag, 8 source IP
-    auth_fail_limit = 10               # failed authentications that ban a source; 0: log only
-    auth_fail_window = 600             # seconds a failure counts (htable authfail autoexpire)
-    scanner_user_agents = "friendly|scanner|sipcli|sipvicious|VaxSIPUserAgent|pplsip"  # "": off
+    auth_qop = true                    # replays, guessing: kamtool/proxy/authconfig.py
     db_mode = 2                        # usrloc: 0 memory, 1 write-through, 2 write-back, 3 DB only
-    usrloc_ack_unstored = false        # db_mode 1, database away: true answers 200 anyway
-                                       #   (Kamailio; lost on a crash), false 503 + Retry-After
+    usrloc_ack_unstored = false        # db_mode 1, DB away: 503 (true: 200, as Kamailio)
     timer_interval = 10                # usrloc write-back / expiry sweep, seconds
     min_expires = 10
     max_expires = 3600
@@ -93,6 +86,7 @@ from typing import Any
 
 from kamtool.config import Settings
 from kamtool.errors import ConfigError
+from kamtool.proxy.authconfig import AUTH_BOOL, AUTH_INT, AUTH_STR, AuthSettings
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 DEFAULT_RPC_LISTEN = "127.0.0.1:5071"
@@ -170,7 +164,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
-class ProxyConfig:
+class ProxyConfig(AuthSettings):
     """Configuration of :class:`kamtool.proxy.server.ProxyServer` (see module docstring)."""
 
     listen: tuple[Listen, ...] = tuple(Listen.parse(s) for s in DEFAULT_LISTEN)
@@ -184,17 +178,6 @@ class ProxyConfig:
     calculate_ha1: bool = True
     auth_use_domain: bool = True
     nonce_expire: int = 300
-    # replay protection (kamtool.proxy.auth): on by default, unlike Kamailio's auth module
-    auth_qop: bool = True
-    nonce_count: bool = True
-    one_time_nonce: bool = True
-    auth_checks_register: int = 0
-    auth_checks_no_dlg: int = 0
-    auth_checks_in_dlg: int = 0
-    # brute force (routes/default.py auth_failed): a ban after auth_fail_limit failures
-    auth_fail_limit: int = 10
-    auth_fail_window: int = 600
-    scanner_user_agents: str = "friendly|scanner|sipcli|sipvicious|VaxSIPUserAgent|pplsip"
     trusted_group: int = 1
     use_domain: bool = False
     db_mode: int = 2
@@ -320,9 +303,7 @@ class ProxyConfig:
                 "a tls listener needs tls_certificate and tls_private_key",
                 hint="--tls-certificate FILE --tls-private-key FILE, or the [proxy] section",
             )
-        from kamtool.proxy.auth import check_settings
-
-        check_settings(self)
+        self.check_auth_settings()
         if self.ipban_autoexpire < 0:
             raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
         for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):
@@ -442,10 +423,9 @@ _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "serve
 _STR |= {"route"}
 _BOOL |= {"rr_enable_full_lr", "rr_append_fromtag"}
 _INT |= {"nat_bflag"}
-_BOOL |= {"auth_qop", "nonce_count", "one_time_nonce", "usrloc_ack_unstored"}
-_INT |= {"auth_checks_register", "auth_checks_no_dlg", "auth_checks_in_dlg", "auth_fail_limit",
-         "auth_fail_window"}  # fmt: skip
-_STR |= {"scanner_user_agents"}
+_BOOL |= AUTH_BOOL | {"usrloc_ack_unstored"}
+_INT |= AUTH_INT
+_STR |= AUTH_STR
 _BOOL |= {"ds_ping_latency_stats"}
 _INT |= {"ds_hash_size"}
 _STR |= {"ds_hash_pvar"}
