@@ -3,7 +3,8 @@
 What the default route does with it (``auth_check("$fd", "subscriber", "1")`` then
 ``auth_challenge("$fd", "0")`` in the reference cfg):
 
-* realm = the From domain; challenges carry only realm and nonce (no qop, no opaque);
+* realm = the From domain; challenges carry realm, nonce and (by default, ``auth_qop``)
+  ``qop="auth"``, as ``auth_challenge("$fd", "1")`` makes them;
 * the subscriber row is found with use_domain=1: the domain part of ``username="u@d"`` when
   there is one, otherwise the realm;
 * HA1 is computed from the plain ``password`` column (calculate_ha1=yes) or read from
@@ -12,8 +13,25 @@ What the default route does with it (``auth_check("$fd", "subscriber", "1")`` th
   (Kamailio challenges again, which makes clients loop on a configuration error).
 
 Nonces are self-signed with a per-process secret and carry their own expiry, so nothing is
-stored per challenge. Subscriber rows are cached for a couple of seconds to keep the
-database off the hot path of retransmitted or repeated requests.
+stored per challenge. Replays are refused as Kamailio's auth module does when asked (and
+kamtool asks by default): each nonce count of a qop answer is accepted once
+(``nonce_count``), a nonce answered without qop is good for one request
+(``one_time_nonce``), and a nonce may be bound to the request's source address, Call-ID,
+From tag or Request-URI (``auth_checks_*``, off by default as in Kamailio). A replayed
+answer (right password, used nonce) and a nonce used from elsewhere are challenged again
+with ``stale=true``. Kamailio sends no stale=true after a reused nonce; kamtool does, as
+RFC 7616 §3.3 asks for a valid response with an unusable nonce, so the phone retries
+instead of asking its user for a new password (this includes a UDP retransmission of
+a REGISTER whose 200 was lost: the route answers REGISTER statelessly, so the copy is a
+second use; as with Kamailio's nonce_count, the phone answers the new challenge, one
+round trip more, rather than anything accepting a Contact the digest does not cover
+twice). The used counts are kept in memory
+(:class:`~kamtool.sip.nonce.NonceCountTracker`): a restart forgets them, but it also
+changes the secret unless ``[proxy] secret`` is set (then nonces issued before a restart
+could be replayed once after it, for at most ``nonce_expire`` seconds).
+
+Subscriber rows are cached for a couple of seconds to keep the database off the hot path
+of retransmitted or repeated requests.
 
 In the proxy the database is read on its worker thread (``deferred``): :meth:`check`
 then answers status 0 with ``lookup`` = the (user, domain) to read when the row is not
@@ -71,6 +89,7 @@ class AuthOutcome:
     challenge: str | None = None
     reason: str = ""
     lookup: tuple[str, str] | None = None
+    stale: bool = False  # the challenge says stale=true
 
 
 class Authenticator:
@@ -86,6 +105,10 @@ class Authenticator:
         clock: Callable[[], float] = time.time,
         lookup: Callable[[str, str], Any] | None = None,
         stale_if_error: float = STALE_IF_ERROR,
+        qop: bool = True,
+        nonce_count: bool = True,
+        one_time_nonce: bool = True,
+        max_nonces: int = 100_000,
     ) -> None:
         self.database = database
         self.calculate_ha1 = calculate_ha1
@@ -97,6 +120,11 @@ class Authenticator:
         self.stale_if_error = stale_if_error
         self.deferred = False  # rows are read by the caller (the proxy's DB worker)
         self.db_down: Callable[[], bool] = lambda: False
+        self.qop = qop  # challenges made by check() offer qop="auth"
+        self.nonce_count = nonce_count
+        self.one_time_nonce = one_time_nonce
+        self.used = digest.NonceCountTracker(max_nonces)  # nonce counts already accepted
+        self._pruned = 0.0
 
     # ------------------------------------------------------------------ subscriber rows
 
@@ -148,10 +176,15 @@ class Authenticator:
 
     # ------------------------------------------------------------------ checking
 
-    def new_challenge(self, realm: str, stale: bool = False) -> str:
-        """A header value ``Digest realm="…", nonce="…"`` (plus ``stale=true``)."""
-        nonce = self.signer.issue(realm, self.clock(), os.urandom(4))
-        return digest.make_challenge(realm, nonce, stale=stale).to_header()
+    def new_challenge(
+        self, realm: str, stale: bool = False, *, qop: bool | None = None, bound: bytes = b""
+    ) -> str:
+        """A header value ``Digest realm="…", nonce="…"`` (plus ``qop="auth"`` when
+        ``qop``, by default :attr:`qop`, and ``stale=true``); ``bound``: the request values
+        the nonce is bound to (:func:`kamtool.sip.nonce.binding`)."""
+        nonce = self.signer.issue(realm, self.clock(), os.urandom(4), bound)
+        offer = ("auth",) if (self.qop if qop is None else qop) else ()
+        return digest.make_challenge(realm, nonce, stale=stale, qop=offer).to_header()
 
     def check(
         self,
@@ -162,13 +195,15 @@ class Authenticator:
         from_user: str,
         challenge_status: int,
         stale_ok: bool = False,
+        bound: bytes = b"",
     ) -> AuthOutcome:
         """Check the ``Authorization`` (or ``Proxy-Authorization``) values of a request.
 
         ``challenge_status`` is 401 for REGISTER, 407 otherwise. Credentials for other
         realms are ignored, as auth_check does. Deferred, an uncached row gives status 0
         (see :class:`AuthOutcome`); ``stale_ok`` (the database just failed) accepts an
-        older cached row, as does a known outage.
+        older cached row, as does a known outage. ``bound``: what the nonce must be bound
+        to (the challenge made here is bound to it too).
         """
         creds = None
         for value in credentials:
@@ -180,7 +215,7 @@ class Authenticator:
                 creds = parsed
                 break
         if creds is None:
-            return AuthOutcome(challenge_status, challenge=self.new_challenge(realm))
+            return AuthOutcome(challenge_status, challenge=self.new_challenge(realm, bound=bound))
         user, domain = digest.lookup_key(creds.username, realm)
         if self.deferred:
             found, row = self.cached(user, domain, stale_ok=stale_ok or self.db_down())
@@ -199,15 +234,24 @@ class Authenticator:
                 stored_ha1b=row.ha1b,
                 algorithm=creds.algorithm or "MD5",
             )
+        now = self.clock()
+        if now - self._pruned > 30.0:
+            self._pruned = now
+            self.used.prune(now)
         result = digest.verify(
-            creds, method, realm=realm, ha1_hex=secret, signer=self.signer, now=self.clock()
-        )
+            creds, method, realm=realm, ha1_hex=secret, signer=self.signer, now=now,
+            nonce_counts=self.used, count_nc=self.nonce_count,
+            single_use_without_qop=self.one_time_nonce, bound=bound,
+        )  # fmt: skip
         if not result.ok:
             log.info("auth failed for %r in realm %r: %s", user, realm, result.status.value)
+            # a replay carries a right response: stale=true (see the module docstring)
+            stale = result.stale or result.status is digest.AuthStatus.REPLAY
             return AuthOutcome(
                 challenge_status,
-                challenge=self.new_challenge(realm, stale=result.stale),
+                challenge=self.new_challenge(realm, stale=stale, bound=bound),
                 reason=result.status.value,
+                stale=stale,
             )
         if not hmac.compare_digest(user.encode(), from_user.encode()):
             log.info("auth user %r is not the From user %r", user, from_user)

@@ -12,7 +12,9 @@ server from this object, so tests can shrink timers freely::
     domain = "example.com"             # extra names for "myself"; realm stays the From domain
     auth = true                        # false: no digest at all (labs)
     calculate_ha1 = true               # false: use the stored ha1/ha1b columns
+    auth_qop = true                    # replays, guessing: kamtool/proxy/authconfig.py
     db_mode = 2                        # usrloc: 0 memory, 1 write-through, 2 write-back, 3 DB only
+    usrloc_ack_unstored = false        # db_mode 1, DB away: 503 (true: 200, as Kamailio)
     timer_interval = 10                # usrloc write-back / expiry sweep, seconds
     min_expires = 10
     max_expires = 3600
@@ -85,6 +87,7 @@ from typing import Any
 
 from kamtool.config import Settings
 from kamtool.errors import ConfigError
+from kamtool.proxy.authconfig import AUTH_BOOL, AUTH_INT, AUTH_STR, AuthSettings
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 DEFAULT_RPC_LISTEN = "127.0.0.1:5071"
@@ -162,7 +165,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
-class ProxyConfig:
+class ProxyConfig(AuthSettings):
     """Configuration of :class:`kamtool.proxy.server.ProxyServer` (see module docstring)."""
 
     listen: tuple[Listen, ...] = tuple(Listen.parse(s) for s in DEFAULT_LISTEN)
@@ -179,6 +182,7 @@ class ProxyConfig:
     trusted_group: int = 1
     use_domain: bool = False
     db_mode: int = 2
+    usrloc_ack_unstored: bool = False  # db_mode 1: 200 for a contact the DB did not take
     timer_interval: float = 10.0
     min_expires: int = 10
     max_expires: int = 3600
@@ -304,6 +308,7 @@ class ProxyConfig:
                 "a tls listener needs tls_certificate and tls_private_key",
                 hint="--tls-certificate FILE --tls-private-key FILE, or the [proxy] section",
             )
+        self.check_auth_settings()
         if self.ipban_autoexpire < 0:
             raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
         for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):
@@ -427,6 +432,9 @@ _STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "serve
         "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list", "route"}  # fmt: skip
 _BOOL |= {"pike", "overload", "rr_enable_full_lr", "rr_append_fromtag"}
 _INT |= {"nat_bflag"}
+_BOOL |= AUTH_BOOL | {"usrloc_ack_unstored"}
+_INT |= AUTH_INT
+_STR |= AUTH_STR
 _BOOL |= {"ds_ping_latency_stats"}
 _INT |= {"ds_hash_size"}
 _STR |= {"ds_hash_pvar"}

@@ -178,15 +178,20 @@ def load_db_rows(database: Any) -> Callable[[HashTable], list[tuple[str, str | i
 
 
 def default_store(
-    database: Any = None, clock: Callable[[], float] = time.time, ipban_autoexpire: int = 300
+    database: Any = None,
+    clock: Callable[[], float] = time.time,
+    ipban_autoexpire: int = 300,
+    authfail_autoexpire: int = 0,
 ) -> HtableStore:
     """The reference cfg's tables, ``kv`` loaded from ``database`` when one is given (a
     missing ``htable`` table is logged and leaves ``kv`` empty, as Kamailio starts anyway
-    only with a warning)."""
-    store = HtableStore(
-        default_tables(clock, ipban_autoexpire),
-        loader=load_db_rows(database) if database is not None else None,
-    )
+    only with a warning). ``authfail_autoexpire`` > 0 adds kamtool's ``authfail`` table
+    (failed authentications per source and per user, counted by the default route; each
+    failure restarts the expiry, as htable's updateexpire=1 does)."""
+    tables = default_tables(clock, ipban_autoexpire)
+    if authfail_autoexpire > 0:
+        tables.append(HashTable("authfail", size=8, autoexpire=authfail_autoexpire, clock=clock))
+    store = HtableStore(tables, loader=load_db_rows(database) if database is not None else None)
     if database is not None:
         for name, table in store.tables.items():
             if table.dbtable:

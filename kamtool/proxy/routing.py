@@ -58,11 +58,14 @@ from kamtool.proxy.pike import Pike, Verdict
 from kamtool.proxy.registrar import Registrar
 from kamtool.proxy.stats import ReceivedReplies
 from kamtool.proxy.tm import TRYING, ServerTx, Target, TransactionLayer
-from kamtool.proxy.usrloc import METHOD_BITS, LocationStore
+from kamtool.proxy.usrloc import METHOD_BITS, UNSTORED_RETRY_AFTER, LocationStore
 from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import TelURI
 
 log = logging.getLogger(__name__)
+
+# db_mode 1, the database away: the answer instead of a 200 for an unstored contact
+_UNSTORED = (503, "Service Unavailable", [("Retry-After", str(UNSTORED_RETRY_AFTER))])
 
 RECORD_ROUTED = frozenset({"INVITE", "SUBSCRIBE"})
 AUTH_407 = frozenset({"INVITE", "MESSAGE", "SUBSCRIBE", "NOTIFY", "REFER"})
@@ -628,10 +631,13 @@ class Router:
         finally:
             if aor is not None and ul.db_mode == 3:
                 ul.prefetched(aor, None)
-        # write-through while the database is known to be away: the 200 goes at once,
-        # the contacts stay in memory, dirty, and the timer writes them when it is back
-        # (nothing is lost, the phone stays reachable and is not told to retry)
+        # write-through while the database is known to be away: 503 + Retry-After (or,
+        # usrloc_ack_unstored, Kamailio's 200 at once); the contacts stay in memory,
+        # dirty, and the timer writes them when it is back
         through = ul.db_mode == 3 or (ul.db_mode == 1 and ul.deferred and not self.db.down)
+        lenient = self.config.usrloc_ack_unstored
+        if reply[0] == 200 and ul.deferred and ul.db_mode == 1 and not through and not lenient:
+            reply = _UNSTORED
         if reply[0] == 200 and ul.deferred and through:
             batch = ul.take_pending()
             if batch:
@@ -673,6 +679,8 @@ class Router:
             return
         if error is not None:
             self.log_db_error("usrloc write-through (kept for the timer)", error)
+            if not self.config.usrloc_ack_unstored:
+                reply = _UNSTORED
         self._sl_reply(req, endpoint, addr, *reply)
 
     # ------------------------------------------------------------------ relay

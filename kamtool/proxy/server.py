@@ -172,6 +172,9 @@ class ProxyServer:
             calculate_ha1=cfg.calculate_ha1,
             nonce_expire=cfg.nonce_expire,
             secret=cfg.secret,
+            qop=cfg.auth_qop,
+            nonce_count=cfg.nonce_count,
+            one_time_nonce=cfg.one_time_nonce,
         )
         auth.deferred = True
         auth.db_down = lambda: self.db.down
@@ -183,7 +186,11 @@ class ProxyServer:
             self.domains.record_if_empty(cfg.served_domain)
         from kamtool.proxy.htable import default_store
 
-        self.htables = default_store(self.database, ipban_autoexpire=cfg.ipban_autoexpire)
+        self.htables = default_store(
+            self.database,
+            ipban_autoexpire=cfg.ipban_autoexpire,
+            authfail_autoexpire=cfg.auth_fail_window,
+        )
         self.dispatcher = Dispatcher(self.database, cfg.dispatcher_settings, load=False)
         self.dispatcher.load()
         self.acc = Accounting(self.database)

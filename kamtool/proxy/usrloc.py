@@ -4,7 +4,12 @@
 
 * 0: memory only;
 * 1: write-through: every change is written to ``location`` before the REGISTER is
-  answered, so an acknowledged registration survives a crash;
+  answered, so an acknowledged registration survives a crash. While the write fails
+  (the database is away) the REGISTER gets 503 with ``Retry-After`` (the registrar's
+  part, :mod:`kamtool.proxy.ksr.registrar`); the contact stays in memory, pending, and
+  is written when the database is back. Kamailio answers 200 then (its write-through
+  only logs the failed insert), so a crash loses what it acknowledged; ``[proxy]
+  usrloc_ack_unstored = true`` gives that behaviour;
 * 2: write-back: changes are marked dirty and written every ``timer_interval`` seconds and
   at shutdown (:meth:`LocationStore.flush`);
 * 3: database only: nothing is cached, every lookup reads ``location`` (several proxies
@@ -42,6 +47,9 @@ from datetime import datetime
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# db_mode 1: the Retry-After (seconds) of the 503 a REGISTER gets while it cannot be stored
+UNSTORED_RETRY_AFTER = 30
 
 # ucontact states as ul.dump prints them
 CS_NEW, CS_SYNC, CS_DIRTY = "CS_NEW", "CS_SYNC", "CS_DIRTY"

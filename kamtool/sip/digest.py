@@ -256,18 +256,23 @@ def verify(
     nonce_counts: NonceCountTracker | None = None,
     body: bytes = b"",
     single_use_without_qop: bool = False,
+    count_nc: bool = True,
+    bound: bytes = b"",
 ) -> AuthResult:
     """Check ``creds`` for a request of ``method``; ``ha1_hex`` from select_ha1() for the
     algorithm the credentials name (HA1 differs per hash algorithm).
 
     Order: realm, nonce signature, algorithm/qop, response (constant-time compare), then
     expiry (stale only for a correct response, RFC 2617 §3.2.1) and last the nonce count,
-    so a wrong response can never burn a count. Without qop there is no nc: like Kamailio
-    by default the nonce may be reused until it expires, unless ``single_use_without_qop``.
+    so a wrong response can never burn a count. With ``nonce_counts`` each nc of a qop
+    request is accepted once (``count_nc``, Kamailio's ``nonce_count``). Without qop there
+    is no nc: the nonce may be reused until it expires (Kamailio's default), unless
+    ``single_use_without_qop`` (Kamailio's ``one_time_nonce``). ``bound``: the request
+    values the nonce must be bound to (:func:`kamtool.sip.nonce.binding`).
     """
     if creds.realm != realm:
         return _RESULTS[AuthStatus.REALM_MISMATCH]
-    state = signer.check(creds.nonce, realm, now)
+    state = signer.check(creds.nonce, realm, now, bound)
     if state is NonceState.INVALID:
         return _RESULTS[AuthStatus.INVALID_NONCE]
     try:
@@ -294,8 +299,15 @@ def verify(
         return _RESULTS[AuthStatus.BAD_RESPONSE]
     if state is NonceState.STALE:
         return _RESULTS[AuthStatus.STALE_NONCE]
-    if nonce_counts is not None and (creds.nc is not None or single_use_without_qop):
-        nc = int(creds.nc, 16) if creds.nc is not None else 1
+    if creds.nc is not None:
+        counted = count_nc
+    else:
+        counted = single_use_without_qop
+    if nonce_counts is not None and counted:
+        try:
+            nc = int(creds.nc, 16) if creds.nc is not None else 1
+        except ValueError:
+            return _RESULTS[AuthStatus.UNSUPPORTED]
         expires = signer.expires(creds.nonce)
         assert expires is not None  # the signer accepted it
         seen = nonce_counts.check(creds.nonce, nc, expires)

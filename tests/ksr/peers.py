@@ -21,7 +21,8 @@ def ask_authenticated(client: UdpClient, method: str, uri: str, user: str = "100
     if first.status != 407:
         return first
     ch = parse_challenge(first.headers.get("proxy-authenticate"))
-    creds = answer_challenge(ch, method=method, uri=uri, username=user, password=USERS[user])
+    creds = answer_challenge(ch, cnonce="0a4f113b", method=method, uri=uri, username=user,
+                             password=USERS[user])  # fmt: skip
     return client.ask(method, uri, from_user=user, call_id=call_id, cseq=2,
                       headers=[*headers, f"Proxy-Authorization: {creds.to_header()}"],
                       **kw)  # fmt: skip

@@ -55,6 +55,7 @@ def test_a_route_waiting_for_the_database_does_not_block_the_loop(mariadb, debia
                                 call_id="hang-1", cseq=1)  # fmt: skip
             assert first.status == 401
             creds = answer_challenge(parse_challenge(first.headers.get("www-authenticate")),
+                                     cnonce="0a4f113b",
                                      method="REGISTER", uri=uri, username="1003",
                                      password=USERS["1003"])  # fmt: skip
             relay.stall()

@@ -124,7 +124,7 @@ def test_foreign_domain_gets_the_scripts_header_and_record_route(proxy, client):
         first = client.ask("MESSAGE", uri, call_id="out-1@x", cseq=1)
         assert first.status == 407
         ch = parse_challenge(first.headers.get("proxy-authenticate"))
-        creds = answer_challenge(ch, method="MESSAGE", uri=uri, username="1001",
+        creds = answer_challenge(ch, cnonce="0a4f113b", method="MESSAGE", uri=uri, username="1001",
                                  password=USERS["1001"])  # fmt: skip
         client.send_raw(client.request("MESSAGE", uri, call_id="out-1@x", cseq=2,
                         headers=[f"Proxy-Authorization: {creds.to_header()}"]))  # fmt: skip

@@ -320,7 +320,8 @@ class UdpClient:
             return first
         ch = parse_challenge(first.headers.get("www-authenticate"))
         creds = answer_challenge(
-            ch, method="REGISTER", uri=uri, username=auth_user or user, password=password
+            ch, method="REGISTER", uri=uri, username=auth_user or user, password=password,
+            cnonce="0a4f113b",
         )
         return self.ask("REGISTER", uri, from_user=user, to=to, call_id=call_id,
                         cseq=self._n * 2 + 2,

@@ -34,7 +34,8 @@ def auth(calculate_ha1=True, now=1000.0):
 def creds(a, username, password="secret1001", method="INVITE"):
     ch = parse_challenge(a.new_challenge("127.0.0.1"))
     return answer_challenge(
-        ch, method=method, uri="sip:1002@127.0.0.1", username=username, password=password
+        ch, method=method, uri="sip:1002@127.0.0.1", username=username, password=password,
+        cnonce="0a4f113b",
     ).to_header()
 
 

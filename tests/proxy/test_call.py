@@ -251,7 +251,7 @@ def test_tcp_registration_is_reached_over_its_own_connection(proxy):
                 "www-authenticate"
             )
         )
-        cred = answer_challenge(ch, method="REGISTER", uri="sip:127.0.0.1",
+        cred = answer_challenge(ch, cnonce="0a4f113b", method="REGISTER", uri="sip:127.0.0.1",
                                 username="1003", password=USERS["1003"])  # fmt: skip
         reg["headers"] = [*reg["headers"], f"Authorization: {cred.to_header()}"]
         ok = parse_message(ask(helper.request("REGISTER", "sip:127.0.0.1", cseq=2, **reg)))
@@ -261,7 +261,7 @@ def test_tcp_registration_is_reached_over_its_own_connection(proxy):
         # an authenticated MESSAGE from 1001 over UDP reaches the phone on its connection
         first = helper.ask("MESSAGE", "sip:1003@127.0.0.1")
         ch = parse_challenge(first.headers.get("proxy-authenticate"))
-        cred = answer_challenge(ch, method="MESSAGE", uri="sip:1003@127.0.0.1",
+        cred = answer_challenge(ch, cnonce="0a4f113b", method="MESSAGE", uri="sip:1003@127.0.0.1",
                                 username="1001", password=USERS["1001"])  # fmt: skip
         helper.send_raw(helper.request("MESSAGE", "sip:1003@127.0.0.1", body="hi",
                         headers=[f"Proxy-Authorization: {cred.to_header()}"]))  # fmt: skip

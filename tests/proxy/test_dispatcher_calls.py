@@ -207,7 +207,7 @@ def invite(client, target: str):
     if first.status != 407:
         return first
     ch = parse_challenge(first.headers.get("proxy-authenticate"))
-    creds = answer_challenge(ch, method="INVITE", uri=target, username="1001",
+    creds = answer_challenge(ch, cnonce="0a4f113b", method="INVITE", uri=target, username="1001",
                              password=harness.USERS["1001"])  # fmt: skip
     return client.ask("INVITE", target, call_id=call_id, cseq=2,
                       headers=[f"Proxy-Authorization: {creds.to_header()}"])  # fmt: skip

@@ -268,7 +268,7 @@ def test_nated_tcp_phone_gets_the_whole_call_on_its_connection(proxy):
                    headers=[f"Contact: {contact}", "Expires: 600"])  # fmt: skip
         send(helper.request("REGISTER", "sip:127.0.0.1", **reg))
         ch = parse_challenge(next_message().headers.get("www-authenticate"))
-        cred = answer_challenge(ch, method="REGISTER", uri="sip:127.0.0.1",
+        cred = answer_challenge(ch, cnonce="0a4f113b", method="REGISTER", uri="sip:127.0.0.1",
                                 username="1003", password=USERS["1003"])  # fmt: skip
         reg["headers"] = [*reg["headers"], f"Authorization: {cred.to_header()}"]
         send(helper.request("REGISTER", "sip:127.0.0.1", cseq=2, **reg))

@@ -73,6 +73,7 @@ def test_sigkill_under_register_load_keeps_every_acknowledged_binding(proxy_db):
                     ch = parse_challenge(challenge.headers.get("www-authenticate"))
                     creds = answer_challenge(
                         ch,
+                        cnonce="0a4f113b",
                         method="REGISTER",
                         uri=f"sip:127.0.0.1:{port}",
                         username="1001",

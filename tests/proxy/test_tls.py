@@ -114,7 +114,8 @@ class TlsPhone:
             return first
         name = "www-authenticate" if first.status == 401 else "proxy-authenticate"
         ch = parse_challenge(first.headers.get(name))
-        cred = answer_challenge(ch, method=method, uri=uri, username=user, password=USERS[user])
+        cred = answer_challenge(ch, cnonce="0a4f113b", method=method, uri=uri, username=user,
+                                password=USERS[user])  # fmt: skip
         hdr = "Authorization" if first.status == 401 else "Proxy-Authorization"
         kw["headers"] = [*kw.get("headers", []), f"{hdr}: {cred.to_header()}"]
         kw["cseq"] = kw.get("cseq", 1) + 1
@@ -151,7 +152,7 @@ def test_tls_phone_is_reached_over_its_own_connection(tls_proxy):
         # 1001 sends a MESSAGE over UDP: it arrives on the phone's TLS connection
         first = helper.ask("MESSAGE", "sip:1003@127.0.0.1")
         ch = parse_challenge(first.headers.get("proxy-authenticate"))
-        cred = answer_challenge(ch, method="MESSAGE", uri="sip:1003@127.0.0.1",
+        cred = answer_challenge(ch, cnonce="0a4f113b", method="MESSAGE", uri="sip:1003@127.0.0.1",
                                 username="1001", password=USERS["1001"])  # fmt: skip
         helper.send_raw(helper.request("MESSAGE", "sip:1003@127.0.0.1", body="hi",
                         headers=[f"Proxy-Authorization: {cred.to_header()}"]))  # fmt: skip
@@ -345,7 +346,7 @@ def _message_to_tls_ua(port: int, user: str, ua_cert: tuple[str, str], proxy_ca:
         assert client.register(user, USERS[user], [contact]).status == 200
         first = client.ask("MESSAGE", uri)
         ch = parse_challenge(first.headers.get("proxy-authenticate"))
-        cred = answer_challenge(ch, method="MESSAGE", uri=uri, username="1001",
+        cred = answer_challenge(ch, cnonce="0a4f113b", method="MESSAGE", uri=uri, username="1001",
                                 password=USERS["1001"])  # fmt: skip
         client.send_raw(client.request("MESSAGE", uri, body="over tls",
                         headers=[f"Proxy-Authorization: {cred.to_header()}"]))  # fmt: skip

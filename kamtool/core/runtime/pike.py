@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kamtool.core.runtime import Rpc
-from kamtool.errors import BadInput
+from kamtool.errors import BadInput, RpcError
 
 
 def top_rows(answer: Any) -> list[dict[str, Any]]:
@@ -22,6 +22,21 @@ def top_rows(answer: Any) -> list[dict[str, Any]]:
         }
         for i in items or []
     ]
+
+
+def auth_failures(rpc: Rpc) -> list[dict[str, Any]]:
+    """Failed authentications counted by kamtool's default route (htable ``authfail``:
+    keys are source addresses and ``user:<user>@<realm>``) as rows ``{source, failures}``,
+    most first; [] when the server has no such table (Kamailio, or the count is off)."""
+    from kamtool.core.runtime.htable import dump_rows
+
+    try:
+        answer = rpc.call("htable.dump", "authfail")
+    except RpcError:
+        return []
+    rows = [{"source": r["name"], "failures": r["value"]} for r in dump_rows(answer)]
+    rows.sort(key=lambda r: r["failures"] if isinstance(r["failures"], int) else 0, reverse=True)
+    return rows
 
 
 def top(rpc: Rpc, mode: str = "HOT") -> dict[str, Any]:

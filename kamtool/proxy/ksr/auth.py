@@ -9,6 +9,7 @@ from typing import Any
 from kamtool.proxy.ksr.context import MsgContext, db_error, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
 from kamtool.proxy.ksr.pv import _try
+from kamtool.sip.nonce import binding
 
 # ------------------------------------------------------------------ auth, auth_db
 
@@ -35,8 +36,9 @@ def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
     creds = r.codec.credentials(req, proxy=not is_reg)
     if not creds:
         creds = r.codec.credentials(req, proxy=is_reg)
+    bound = _bound(ctx)
     outcome = r.auth.check(req.method, creds, realm=realm, from_user=from_user,
-                           challenge_status=401)  # fmt: skip
+                           challenge_status=401, bound=bound)  # fmt: skip
     if outcome.status == 0 and outcome.lookup is not None:
         key = outcome.lookup
         try:
@@ -49,32 +51,54 @@ def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
                 return -1
             stale_ok = True
         outcome = r.auth.check(req.method, creds, realm=realm, from_user=from_user,
-                               challenge_status=401, stale_ok=stale_ok)  # fmt: skip
+                               challenge_status=401, stale_ok=stale_ok,
+                               bound=bound)  # fmt: skip
     if outcome.status == 200:
         ctx.auth_user = outcome.user
         return 1
     if outcome.status == 403:
         return -8
-    ctx.avps["\0challenge"] = (realm, outcome.challenge)
+    # what auth_challenge() sends next: stale=true when this check says so
+    ctx.avps["\0challenge"] = (realm, outcome.stale)
     if not outcome.reason:
         return -5  # no credentials for this realm
     return _AUTH_CODES.get(outcome.reason, -1)
 
 
+def _bound(ctx: MsgContext) -> bytes:
+    """The request values this request's nonces are bound to: ``auth_checks_register``
+    for REGISTER, ``auth_checks_in_dlg`` with a To tag, ``auth_checks_no_dlg`` without."""
+    cfg = ctx.router.config
+    req = ctx.msg
+    if req.method == "REGISTER":
+        checks = cfg.auth_checks_register
+    elif req.to_tag:
+        checks = cfg.auth_checks_in_dlg
+    else:
+        checks = cfg.auth_checks_no_dlg
+    if not checks:
+        return b""
+    return binding(checks, ruri=str(req.uri), call_id=req.call_id or "",
+                   from_tag=req.from_tag or "", src_ip=ctx.addr[0])  # fmt: skip
+
+
 def auth_challenge(realm: str, flags: int = 0) -> int:
-    """401 (REGISTER) or 407 (others) with a fresh challenge for ``realm``."""
+    """401 (REGISTER) or 407 (others) with a fresh challenge for ``realm``; ``flags``
+    as Kamailio's: 1 offers qop="auth" (2, auth-int, is offered as auth)."""
     ctx = state.ctx
     r = ctx.router
     realm = str(realm) or (r.config.domain or ctx.addr[0])
     if ctx.msg.method == "REGISTER":
-        return _challenge(ctx, realm, 401)
-    return _challenge(ctx, realm, 407)
+        return _challenge(ctx, realm, 401, flags)
+    return _challenge(ctx, realm, 407, flags)
 
 
-def _challenge(ctx: MsgContext, realm: str, status: int) -> int:
+def _challenge(ctx: MsgContext, realm: str, status: int, flags: int = 0) -> int:
     made = ctx.avps.get("\0challenge")
-    value = made[1] if made and made[0] == realm and made[1] else None
-    value = value or ctx.router.auth.new_challenge(realm)
+    stale = bool(made and made[0] == realm and made[1])
+    value = ctx.router.auth.new_challenge(
+        realm, stale, qop=bool(int(flags) & 3), bound=_bound(ctx)
+    )
     if status == 401:
         return reply(ctx, 401, "Unauthorized", [("WWW-Authenticate", value)])
     return reply(ctx, 407, "Proxy Authentication Required", [("Proxy-Authenticate", value)])
@@ -91,7 +115,7 @@ def has_credentials(realm: str) -> int:
     for creds in (_try(lambda: msg.authorizations) or []) + (
         _try(lambda: msg.proxy_authorizations) or []
     ):
-        if getattr(creds, "realm", None) == str(realm):
+        if creds.get("realm") == str(realm):
             return 1
     return -1
 
@@ -100,8 +124,8 @@ def auth_functions() -> dict[str, Any]:
     return dict(
         auth_challenge=auth_challenge, consume_credentials=consume_credentials,
         has_credentials=has_credentials,
-        www_challenge=lambda realm, flags=0: _challenge(state.ctx, str(realm), 401),
-        proxy_challenge=lambda realm, flags=0: _challenge(state.ctx, str(realm), 407),
+        www_challenge=lambda realm, flags=0: _challenge(state.ctx, str(realm), 401, flags),
+        proxy_challenge=lambda realm, flags=0: _challenge(state.ctx, str(realm), 407, flags),
     )  # fmt: skip
 
 

@@ -69,6 +69,12 @@ def _credentials(ctx: MsgContext) -> Any:
     return creds[0] if creds else None
 
 
+def _credential(ctx: MsgContext, name: str) -> str | None:
+    """A parameter of the first credentials (kamtool.sip.headers.Credentials.get)."""
+    creds = _credentials(ctx)
+    return creds.get(name) if creds is not None else None
+
+
 def _header(ctx: MsgContext, name: str) -> str | None:
     return ctx.msg.headers.get(name)
 
@@ -111,8 +117,8 @@ GETTERS: dict[str, Callable[[MsgContext], Any]] = {
     "pr": lambda c: getattr(c.endpoint, "proto", "udp"),
     "proto": lambda c: getattr(c.endpoint, "proto", "udp"),
     "ua": lambda c: _header(c, "user-agent"),
-    "au": lambda c: getattr(_credentials(c), "username", None),
-    "ar": lambda c: getattr(_credentials(c), "realm", None),
+    "au": lambda c: _credential(c, "username"),
+    "ar": lambda c: _credential(c, "realm"),
     "ct": lambda c: _header(c, "contact"),
     "rb": lambda c: c.msg.body.decode("utf-8", "replace") if c.msg.body else None,
     "mb": lambda c: c.msg.to_bytes().decode("utf-8", "replace"),

@@ -12,7 +12,7 @@ from typing import Any
 from kamtool.proxy.ksr.context import db_error, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
 from kamtool.proxy.ksr.pv import _ruser, _try
-from kamtool.proxy.usrloc import METHOD_BITS
+from kamtool.proxy.usrloc import METHOD_BITS, UNSTORED_RETRY_AFTER
 
 # ------------------------------------------------------------------ registrar
 
@@ -45,7 +45,11 @@ def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
     finally:
         if fetched or (aor is not None and ul.db_mode == 3):
             ul.prefetched(aor, None)
+    strict = ul.db_mode == 3 or (ul.db_mode == 1 and not r.config.usrloc_ack_unstored)
     through = ul.db_mode == 3 or (ul.db_mode == 1 and ul.deferred and not _db_down(r))
+    if status == 200 and ul.deferred and ul.db_mode == 1 and strict and not through:
+        # the database is known to be away: no 200 for what it does not hold
+        return _unstored(ctx, None)
     if status == 200 and ul.deferred and through:
         batch = ul.take_pending()
         if batch:
@@ -58,10 +62,24 @@ def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
                     db_error(ctx, "save(location)", exc)
                     reply(ctx, 500, "Server Internal Error", error=True)
                     return -1
+                if strict:
+                    return _unstored(ctx, exc)
                 r.log_db_error("usrloc write-through (kept for the timer)", exc)
     if not int(flags) & 0x02:  # 0x02: no reply
         reply(ctx, status, reason, headers)
     return 1 if status == 200 else -1
+
+
+def _unstored(ctx: Any, exc: BaseException | None) -> int:
+    """db_mode 1, the write failed: 503 with Retry-After, not Kamailio's 200 (see
+    kamtool.proxy.usrloc; ``usrloc_ack_unstored`` keeps the 200). The contact stays in
+    memory and is written when the database is back, like any pending change."""
+    r = ctx.router
+    if exc is not None:
+        r.log_db_error("usrloc write-through (503 sent, kept for the timer)", exc)
+    retry = [("Retry-After", str(UNSTORED_RETRY_AFTER))]
+    reply(ctx, 503, "Service Unavailable", retry, error=True)
+    return -1
 
 
 def _db_down(router: Any) -> bool:

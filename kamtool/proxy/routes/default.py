@@ -39,7 +39,7 @@ def cfg():
 def ksr_request_route():
     method = KSR.kx.get_method()  # read once: the route blocks compare it
     settings = cfg()
-    if reqinit_flood() == EXIT:
+    if reqinit_flood(settings) == EXIT:
         return 1
     natdetect(method, settings)
     if reqinit(method, settings) == EXIT:
@@ -87,10 +87,16 @@ def ksr_request_route():
     return 1
 
 
-def reqinit_flood():
-    """route[REQINIT], flood part: banned sources and pike."""
+def reqinit_flood(settings):
+    """route[REQINIT], flood part: banned sources, scanners (the stock kamailio.cfg's
+    User-Agent rule: dropped silently) and pike."""
     if not KSR.pv.is_null("$sht(ipban=>$si)"):
         KSR.dbg("request from banned ip " + KSR.pv.get("$si") + " dropped\n")
+        return EXIT
+    if settings.scanner_user_agents and _search_nocase(
+        settings.scanner_user_agents, KSR.pv.gete("$ua")
+    ):
+        KSR.dbg("request from scanner " + KSR.pv.get("$si") + " dropped\n")
         return EXIT
     rc = KSR.pike.pike_check_req()
     if rc < 0:
@@ -179,13 +185,38 @@ def auth(method):
         if rc == -1:  # the database failed: 500 (the cfg would challenge again)
             KSR.sl.sl_reply_error()
             return EXIT
+        # a wrong password or no such user: counted, maybe banned (then dropped)
+        if (rc == -2 or rc == -3) and auth_failed(method, realm, settings) == EXIT:
+            return EXIT
         if rc < 0:
-            KSR.auth.auth_challenge(realm, 0)
+            KSR.auth.auth_challenge(realm, 1 if settings.auth_qop else 0)
             return EXIT
         if not register:
             KSR.auth.consume_credentials()
     if not from_local and not (KSR.is_myself_ruri() or KSR.domain.is_uri_host_local() > 0):
         KSR.sl.sl_send_reply(403, "Not relaying")
+        return EXIT
+    return 1
+
+
+def auth_failed(method, realm, settings):
+    """A failed authentication: one fail2ban line, counted per source and per user in
+    htable ``authfail`` (each failure restarts its expiry, auth_fail_window); the
+    source goes to ``ipban`` at auth_fail_limit failures (and this request is dropped).
+    A spoofed UDP source can get an address banned this way, as with pike: trusted
+    peers belong in the permissions table (route[AUTH] lets them through first)."""
+    source = KSR.pv.get("$si")
+    user = KSR.pv.gete("$au")
+    KSR.warn("AUTH_FAILED: method=" + _log_safe(method) + " user=" + _log_safe(user)
+             + " from=" + source + "\n")  # fmt: skip
+    if not settings.auth_fail_limit:
+        return 1
+    KSR.htable.sht_inc("authfail", "user:" + user + "@" + realm)
+    if KSR.htable.sht_inc("authfail", source) >= settings.auth_fail_limit:
+        KSR.htable.sht_rm("authfail", source)
+        KSR.htable.sht_seti("ipban", source, 1)
+        KSR.warn("AUTH_BANNED: from=" + source + " after " + str(settings.auth_fail_limit)
+                 + " failed authentications\n")  # fmt: skip
         return EXIT
     return 1
 
@@ -292,3 +323,22 @@ def _matches(pattern, text):
     if compiled is None:
         compiled = _patterns[pattern] = re.compile(pattern)
     return compiled.match(text) is not None
+
+
+def _search_nocase(pattern, text):
+    """The cfg's ``=~``: a case-insensitive search."""
+    import re
+
+    key = ("i", pattern)
+    compiled = _patterns.get(key)
+    if compiled is None:
+        compiled = _patterns[key] = re.compile(pattern, re.IGNORECASE)
+    return compiled.search(text) is not None
+
+
+def _log_safe(text):
+    """``text`` for a log line a fail2ban regex reads: no spaces, quotes or control
+    characters from the network (a user name "x from=10.0.0.1" must not name an address)."""
+    from urllib.parse import quote
+
+    return quote(text or "-", safe="@.-_+~!*()'")
