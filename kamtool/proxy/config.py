@@ -87,7 +87,7 @@ from typing import Any
 
 from kamtool.config import Settings
 from kamtool.errors import ConfigError
-from kamtool.proxy.authconfig import AUTH_BOOL, AUTH_INT, AUTH_STR, AuthSettings
+from kamtool.proxy.authconfig import AuthSettings
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 DEFAULT_RPC_LISTEN = "127.0.0.1:5071"
@@ -392,57 +392,9 @@ class ProxyConfig(AuthSettings):
 
 
 _FIELDS = {f.name: f for f in fields(ProxyConfig)}
-_INT = {
-    "nonce_expire",
-    "trusted_group",
-    "db_mode",
-    "min_expires",
-    "max_expires",
-    "default_expires",
-    "max_contacts",
-    "max_forwards",
-    "dialog_lifetime",
-    "max_calls_per_caller",
-    "max_calls_per_callee",
-    "max_calls",
-    "server_id",
-    "pike_reqs_density_per_unit",
-    "ipban_autoexpire",
-    "overload_retry_after",
-    "dispatch_set",
-    "dispatch_alg",
-    "ds_probing_mode",
-    "ds_probing_threshold",
-    "ds_inactive_threshold",
-    "nat_uac_test",
-    "natping_interval",
-}
-_FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4", "tcp_connection_lifetime",
-          "ds_ping_interval"}  # fmt: skip
-_BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature", "nat",
-         "tls_verify_certificate", "tls_require_certificate"}  # fmt: skip
-_FLOAT |= {"pike_sampling_time_unit", "pike_remove_latency"}
-_BOOL |= {"pike", "overload"}
-_FLOAT |= {"overload_max_age"}
-_INT |= {"tcp_max_connections", "tcp_accept_iplimit", "tcp_fd_headroom"}
-_FLOAT |= {"tcp_msg_read_timeout", "tcp_msg_data_timeout"}
-_STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header",
-        "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes",
-        "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list"}  # fmt: skip
-_STR |= {"route"}
-_BOOL |= {"rr_enable_full_lr", "rr_append_fromtag"}
-_INT |= {"nat_bflag"}
-_BOOL |= AUTH_BOOL | {"usrloc_ack_unstored"}
-_INT |= AUTH_INT
-_STR |= AUTH_STR
-_BOOL |= {"ds_ping_latency_stats"}
-_INT |= {"ds_hash_size"}
-_STR |= {"ds_hash_pvar"}
-_INT |= {"ds_dns_mode"}
-_FLOAT |= {"ds_dns_interval"}
-_INT |= {"hep_capture_id"}
-_BOOL |= {"hep_trace_on"}
-_STR |= {"hep", "hep_auth_key"}
+# a TOML value's type follows its field's annotation ("int", "float | None" ...): one list of
+# settings, the dataclass; listen, aliases and secret are converted by hand in _coerce
+_KIND = {name: str(f.type).removesuffix(" | None") for name, f in _FIELDS.items()}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:
@@ -458,19 +410,19 @@ def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:
                 )
             elif key == "secret":
                 out["secret"] = str(value).encode()
-            elif key in _INT:
+            elif _KIND.get(key) == "int":
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise TypeError
                 out[key] = value
-            elif key in _FLOAT:
+            elif _KIND.get(key) == "float":
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise TypeError
                 out[key] = float(value)
-            elif key in _BOOL:
+            elif _KIND.get(key) == "bool":
                 if not isinstance(value, bool):
                     raise TypeError
                 out[key] = value
-            elif key in _STR:
+            elif _KIND.get(key) == "str":
                 out[key] = None if value == "" and key == "rpc_listen" else str(value)
             else:
                 raise ConfigError(f"[proxy] unknown setting {key!r}")
