@@ -241,6 +241,9 @@ class ProxyConfig:
     ds_ping_latency_stats: bool = False
     ds_hash_size: int = 0
     ds_hash_pvar: str = ""
+    dp_attrs_pvar: str = ""
+    mt_char_list: str = "0123456789"
+    mt_pv_value: str = "$avp(s:tvalue)"
     ds_dns_mode: int = 1
     ds_dns_interval: float = 600.0
     # the KEMI Python route script (kamtool.proxy.script); None: routes/default.py;
@@ -433,7 +436,7 @@ _BOOL |= {"rr_enable_full_lr", "rr_append_fromtag"}
 _INT |= {"nat_bflag"}
 _BOOL |= {"ds_ping_latency_stats"}
 _INT |= {"ds_hash_size"}
-_STR |= {"ds_hash_pvar"}
+_STR |= {"ds_hash_pvar", "dp_attrs_pvar", "mt_char_list", "mt_pv_value"}
 _INT |= {"ds_dns_mode"}
 _FLOAT |= {"ds_dns_interval"}
 _INT |= {"hep_capture_id"}

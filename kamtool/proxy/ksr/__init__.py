@@ -19,7 +19,7 @@ __all__ = ["KsrNameError", "build", "ensure_installed"]
 
 def build() -> KsrModule:
     """A fresh KSR module object with every function kamtool exports."""
-    from kamtool.proxy.ksr import core, modules, msgops, pv, tm
+    from kamtool.proxy.ksr import core, dialplan, modules, msgops, pv, tm
 
     subs: dict[str, dict[str, Any]] = {
         "x": core.x_functions(),
@@ -37,6 +37,8 @@ def build() -> KsrModule:
         "tmx": tm.tmx_functions(),
         "rr": tm.rr_functions(),
         **modules.misc_functions(),
+        "dialplan": dialplan.dialplan_functions(),
+        "mtree": dialplan.mtree_functions(),
     }
     return build_module(core.functions(), subs)
 
