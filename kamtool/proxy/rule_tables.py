@@ -1,9 +1,12 @@
-"""The proxy's in-memory copies of the ``dialplan`` and ``mtrees`` tables, as Kamailio's
-dialplan and mtree modules keep them: loaded at start, replaced as a whole on reload
-(``dialplan.reload``, ``mtree.reload``), never read from the database per request.
+"""The proxy's in-memory copies of the ``dialplan``, ``mtrees`` and lcr tables, as
+Kamailio's dialplan, mtree and lcr modules keep them: loaded at start, replaced as a whole
+on reload (``dialplan.reload``, ``mtree.reload``, ``lcr.reload``), never read from the
+database per request.
 
 The translations and lookups themselves are the pure engines of kamtool/core
-(:mod:`kamtool.core.dialplan_engine`, :mod:`kamtool.core.mtree_engine`). As in
+(:mod:`kamtool.core.dialplan_engine`, :mod:`kamtool.core.mtree_engine`,
+:mod:`kamtool.core.lcr_engine`). A gateway taken out of service at run time
+(``lcr.defunct_gw``) stays so until its time or the next reload, as in Kamailio. As in
 Kamailio, a reload that meets a row the module would refuse (or a database that cannot be
 read) fails and keeps the rules loaded before.
 """
@@ -15,6 +18,8 @@ import time
 from typing import Any
 
 from kamtool.core.dialplan_engine import Dialplan, DialplanError, Rule
+from kamtool.core.lcr import GW_COLUMNS, RULE_COLUMNS, TARGET_COLUMNS
+from kamtool.core.lcr_engine import Lcr, LcrError
 from kamtool.core.mtree_engine import DEFAULT_CHAR_LIST, Mtree, MtreeError
 from kamtool.db import schema
 from kamtool.db.models import make_model
@@ -53,10 +58,15 @@ class RuleTables:
         self.mtree = Mtree(self.char_list)
         self.mtree_reloads = 0
         self.mtree_loaded_at = 0
+        self.lcr = Lcr([], [])
 
     def load(self) -> None:
         """Both tables at start; one that cannot be read is logged and stays empty."""
-        for name, reload in (("dialplan", self.reload_dialplan), ("mtrees", self.reload_mtree)):
+        for name, reload in (
+            ("dialplan", self.reload_dialplan),
+            ("mtrees", self.reload_mtree),
+            ("lcr", self.reload_lcr),
+        ):
             try:
                 reload(initial=True)
             except TableLoadError as exc:
@@ -87,3 +97,20 @@ class RuleTables:
         if not initial:
             self.mtree_reloads += 1
         self.mtree_loaded_at = int(time.time())
+
+    def reload_lcr(self, *, initial: bool = False) -> None:
+        if self.database is None:
+            raise TableLoadError("no database")
+        try:
+            gws = _rows(self.database, "lcr_gw", ("id", *GW_COLUMNS, "defunct"))
+            rules = _rows(self.database, "lcr_rule", ("id", *RULE_COLUMNS))
+            targets = _rows(self.database, "lcr_rule_target", ("id", "lcr_id", *TARGET_COLUMNS))
+            self.lcr = Lcr.from_rows(gws, rules, targets)
+        except LcrError as exc:
+            raise TableLoadError(f"the lcr tables do not load: {exc}") from None
+        except Exception as exc:
+            raise TableLoadError(str(exc)) from None
+
+    def lcr_gateways(self, lcr_id: int) -> list[Any]:
+        """The gateways of ``lcr_id`` in load order: ``gw_index`` is the place here, from 1."""
+        return [g for g in self.lcr.gateways.values() if g.lcr_id == lcr_id]

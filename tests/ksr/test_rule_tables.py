@@ -16,6 +16,7 @@ from tests.provisioning.conftest import create_standard_tables
 from tests.provisioning.test_modules_kamailio import (
     CHARS,
     DIALPLAN_RULES,
+    LCR_RULES,
     MTREE_ROWS,
     Server,
 )
@@ -24,6 +25,9 @@ from tests.provisioning.test_modules_kamailio import (
 )
 from tests.provisioning.test_modules_kamailio import (
     test_dialplan_rows_reach_kamailio_and_translations_agree as dialplan_rows_and_translations,
+)
+from tests.provisioning.test_modules_kamailio import (
+    test_lcr_rows_reach_kamailio_and_selections_agree as lcr_rows_and_selections,
 )
 from tests.provisioning.test_modules_kamailio import (
     test_mtree_removal_and_csv_import_reach_kamailio as mtree_removal_and_import,
@@ -153,10 +157,10 @@ def test_mtree_commands(server):
 # ------------------------------------------------------------------- KSR over SIP
 
 
-def ask(server: Target, user: str, op: str) -> str:
-    """The reason phrase of rule_lookups.py's answer to an OPTIONS for ``user``."""
+def ask(server: Target, user: str, op: str, host: str = "127.0.0.1") -> str:
+    """The reason phrase of rule_lookups.py's answer to an OPTIONS for ``user@host``."""
     with Peer("udp", server.k.sip_port) as p:
-        r = p.ask(p.request("OPTIONS", f"sip:{user}@127.0.0.1", headers=[f"X-Op: {op}"]))
+        r = p.ask(p.request("OPTIONS", f"sip:{user}@{host}", headers=[f"X-Op: {op}"]))
     assert r.status == 200, r.first
     return r.reason
 
@@ -187,3 +191,132 @@ def test_ksr_dialplan_and_mtree_in_a_route(server):
     assert ask(server, "1", "translate 9") == "rc=-1 out=1 attrs=-"
     server.ok("dialplan", "reload")
     assert ask(server, "1", "translate 9") == "rc=1 out=one attrs="
+
+
+# ------------------------------------------------------------------------------- lcr
+
+
+def _load_lcr(server: Target) -> list[int]:
+    """LCR_RULES's gateways gw1..gw5 (gw1 with strip, prefix, tag and flags) and gw6 (a
+    host name and an IP address, sips over TCP, params) behind a rule of its own, "66"."""
+    server.clear("lcr_gw", "lcr_rule", "lcr_rule_target")
+    gws = []
+    for n in range(1, 6):
+        extra = ["--tag", "t1", "--flags", "3", "--strip", "1", "--prefix", "+"] if n == 1 else []
+        r = server.ok("--json", "lcr", "gw", "add", f"127.0.0.{n}", "--name", f"gw{n}",
+                      "--port", str(5060 + n), *extra, "--no-reload")  # fmt: skip
+        gws.append(r.json()["rows"][0]["id"])
+    r = server.ok("--json", "lcr", "gw", "add", "gw.example.com", "--ip", "127.0.0.9",
+                  "--transport", "tcp", "--params", ";x=y", "--scheme", "sips",
+                  "--no-reload")  # fmt: skip
+    gws.append(r.json()["rows"][0]["id"])
+    for prefix, from_uri, ruri, stopper, targets in [
+        *LCR_RULES,
+        ("66", None, None, 0, [(6, 1, 1)]),
+    ]:
+        args = [prefix, "--no-reload"]
+        args += ["--from-uri", from_uri] if from_uri else []
+        args += ["--request-uri", ruri] if ruri else []
+        args += ["--stopper"] if stopper else []
+        rule = server.ok("--json", "lcr", "rule", "add", *args).json()["rows"][0]["id"]
+        for n, priority, weight in targets:
+            server.ok("lcr", "target", "add", str(rule), str(gws[n - 1]), str(priority),
+                      str(weight), "--no-reload")  # fmt: skip
+    server.ok("lcr", "reload")
+    return gws
+
+
+def test_lcr_rpc_answers(server):
+    gws = _load_lcr(server)
+    rpc = server.k.rpc
+    assert rpc("lcr.reload") == {}
+    dumped = rpc("lcr.dump_gws")["gw"]
+    assert [g["gw_id"] for g in dumped] == gws and [g["gw_index"] for g in dumped] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]
+    assert dumped[0] == {
+        "lcr_id": 1, "gw_index": 1, "gw_id": gws[0], "gw_name": "gw1", "scheme": "sip:",
+        "ip_addr": "127.0.0.1", "hostname": "", "port": 5061, "params": "", "transport": "",
+        "strip": 1, "prefix": "+", "tag": "t1", "flags": 3, "state": 0, "defunct_until": "0",
+    }  # fmt: skip
+    assert dumped[5] == {
+        "lcr_id": 1, "gw_index": 6, "gw_id": gws[5], "gw_name": "", "scheme": "sips:",
+        "ip_addr": "127.0.0.9", "hostname": "gw.example.com", "port": 0, "params": ";x=y",
+        "transport": ";transport=tcp", "strip": 0, "prefix": "", "tag": "", "flags": 0,
+        "state": 0, "defunct_until": "0",
+    }  # fmt: skip
+    rules = rpc("lcr.dump_rules")
+    assert rules["prefix_len"] == [4, 2, 0]
+    by_prefix = {}
+    for r in rules["rule"]:
+        by_prefix.setdefault(r["prefix"], []).append(
+            (r["from_uri"], r["request_uri"], r["stopper"],
+             [(t["gw_index"], t["priority"], t["weight"]) for t in r["gw"]])
+        )  # fmt: skip
+    assert by_prefix["49"] == [("", "", 0, [(2, 1, 1), (1, 2, 1)])]  # targets by priority
+    assert by_prefix["4930"] == [("", "", 0, [(1, 0, 1), (3, 1, 1)])]
+    assert sorted(by_prefix["4940"]) == [("", ";user=phone", 0, [(2, 4, 1)]),
+                                         ("^sip:100[0-9]@", "", 1, [(4, 3, 1)])]  # fmt: skip
+    assert len(rules["rule"]) == len(LCR_RULES) + 1
+    assert "'code': 404, 'message': 'Empty reply'" in server.fault("lcr.dump_rules", 2)
+
+    def chosen(*params) -> list[int]:
+        return [gws.index(g["gw_id"]) + 1 for g in rpc("lcr.load_gws", 1, *params)]
+
+    assert chosen("493012") == [1, 3, 2, 5]
+    assert chosen("494012", "sip:1001@x", "sip:494012@x") == [4]  # the stopper rule
+    assert chosen("494012", "sip:2000@x", "sip:494012@x;user=phone") == [2, 1, 5]
+    assert chosen("7") == [5]
+    assert rpc("lcr.load_gws", 1, "7")[0]["gw_name"] == "gw5"
+    # defunct_gw's third parameter is a period (Kamailio adds it to the time)
+    assert rpc("lcr.defunct_gw", 1, gws[2], 600) == {}
+    assert chosen("493012") == [1, 2, 5]
+    until = int(rpc("lcr.dump_gws")["gw"][2]["defunct_until"])
+    assert 500 < until - __import__("time").time() <= 600
+    assert "'code': 400, 'message': 'parameter value error (see syslog)'" in server.fault(
+        "lcr.defunct_gw", 1, 999, 600
+    )
+    rpc("lcr.defunct_gw", 1, gws[2], 0)
+    assert chosen("493012") == [1, 3, 2, 5]
+
+
+def test_lcr_commands(server):
+    lcr_rows_and_selections(server)
+
+
+def test_ksr_lcr_in_a_route(server):
+    """``KSR.lcr``: load_gws and next_gw set each gateway's R-URI and $du as
+    ``kamtool lcr select --offline`` computes them (Kamailio's next_gw URIs, compared
+    with a real Kamailio in tests/provisioning); defunct_gw, from_gw, to_gw."""
+    if server.name != "kamtool":
+        pytest.skip("the KSR route runs on kamtool serve only")
+    gws = _load_lcr(server)
+    for user in ("493012", "494012", "661", "44", "7"):
+        offline = server.ok("--json", "lcr", "select", "--offline", user,
+                            "--from-uri", "sip:1001@127.0.0.1",
+                            "--request-uri", f"sip:{user}@127.0.0.1").json()  # fmt: skip
+        hops = " ".join(f"{g['ruri']}>{g['dst_uri'] or 'null'}" for g in offline)
+        assert ask(server, user, "lcr 1") == f"rc=1 out={hops} attrs=-", user
+    assert ask(server, "661", "lcr 1").split()[1] == (
+        "out=sips:661@gw.example.com;x=y>sips:127.0.0.9;transport=tcp"
+    )
+    assert ask(server, "493012", "lcr 1").split()[1] == "out=sip:+93012@127.0.0.1:5061>null"
+    assert ask(server, "1", "lcr 3") == "rc=2 out= attrs=-"  # no gateway: 2
+    # the first gateway taken out of service by the route: the next call starts at gw3
+    assert (
+        ask(server, "493012", "lcr 1 defunct") == "rc=1 out=sip:+93012@127.0.0.1:5061>null attrs=-"
+    )
+    assert ask(server, "493012", "lcr 1").split()[1] == "out=sip:493012@127.0.0.3:5063>null"
+    assert int(server.k.rpc("lcr.dump_gws")["gw"][0]["defunct_until"]) > 0
+    server.ok("lcr", "reload")  # the table's state again
+    assert gws[0] == server.k.rpc("lcr.load_gws", 1, "493012")[0]["gw_id"]
+    # the test client sends from 127.0.0.1 over UDP: gw1's address (no transport set)
+    assert ask(server, "1", "fromgw 1") == "rc=1 out=1 attrs=-"
+    assert ask(server, "1", "fromgw 2") == "rc=-1 out=1 attrs=-"
+    assert ask(server, "1", "togw 1", host="127.0.0.4") == "rc=1 out=1 attrs=-"
+    assert ask(server, "1", "togw 1", host="127.0.0.99") == "rc=-1 out=1 attrs=-"

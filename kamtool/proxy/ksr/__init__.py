@@ -19,7 +19,7 @@ __all__ = ["KsrNameError", "build", "ensure_installed"]
 
 def build() -> KsrModule:
     """A fresh KSR module object with every function kamtool exports."""
-    from kamtool.proxy.ksr import core, dialplan, modules, msgops, pv, tm
+    from kamtool.proxy.ksr import core, dialplan, lcr, modules, msgops, pv, tm
 
     subs: dict[str, dict[str, Any]] = {
         "x": core.x_functions(),
@@ -39,6 +39,7 @@ def build() -> KsrModule:
         **modules.misc_functions(),
         "dialplan": dialplan.dialplan_functions(),
         "mtree": dialplan.mtree_functions(),
+        "lcr": lcr.lcr_functions(),
     }
     return build_module(core.functions(), subs)
 

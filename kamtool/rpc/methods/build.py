@@ -96,11 +96,13 @@ def build_registry(
     if tracer is not None:
         siptrace.register(reg, tracer)
         modules.append("siptrace")
-    if rules is not None:  # kamtool.proxy.rule_tables.RuleTables: dialplan.*, mtree.*
+    if rules is not None:  # kamtool.proxy.rule_tables.RuleTables: dialplan, mtree, lcr
+        from kamtool.rpc.methods import lcr as lcr_methods
         from kamtool.rpc.methods import rules as rule_methods
 
         rule_methods.register(reg, rules)
-        modules += ["dialplan", "mtree"]
+        lcr_methods.register(reg, rules)
+        modules += ["dialplan", "mtree", "lcr"]
     return reg
 
 

@@ -5,6 +5,10 @@
 #   "replace DPID"    KSR.dialplan.dp_replace(DPID, $rU, "$var(out)"), reports $var(out)
 #   "match DPID"      KSR.dialplan.dp_match(DPID, $rU)
 #   "mtree TNAME MODE" KSR.mtree.mt_match(TNAME, $rU, MODE), reports $avp(s:tvalue)
+#   "lcr ID"          KSR.lcr.load_gws(ID), then next_gw() until it fails: reports each
+#                     "$ru>$du" (space-separated); "lcr ID defunct" takes the first one
+#                     out of service (defunct_gw) after it
+#   "fromgw ID" / "togw ID"  KSR.lcr.from_gw(ID) / to_gw(ID)
 # The matching dialplan rule's attrs are in $var(dpattrs) ([proxy] dp_attrs_pvar).
 import KSR
 
@@ -29,6 +33,19 @@ def ksr_request_route():
         KSR.pv.unset("$avp(s:tvalue)")
         rc = KSR.mtree.mt_match(op[1], user, int(op[2]))
         out = KSR.pv.gete("$avp(s:tvalue)")
+    elif op[:1] == ["lcr"]:
+        rc = KSR.lcr.load_gws(int(op[1]))
+        hops = []
+        while rc == 1 and KSR.lcr.next_gw() > 0:
+            hops.append(KSR.pv.gete("$ru") + ">" + (KSR.pv.get("$du") or "null"))
+            if op[2:] == ["defunct"]:
+                KSR.lcr.defunct_gw(600)
+                break
+        out = " ".join(hops)
+    elif op[:1] in (["fromgw"], ["togw"]):
+        test = KSR.lcr.from_gw if op[0] == "fromgw" else KSR.lcr.to_gw
+        rc = test(int(op[1]))
+        out = user
     else:
         KSR.sl.sl_send_reply(400, "No X-Op")
         return 1
