@@ -35,9 +35,14 @@ from tests.provisioning.test_modules_kamailio import (
 from tests.provisioning.test_modules_kamailio import (
     test_mtree_rows_reach_kamailio_and_matches_agree as mtree_rows_and_matches,
 )
+from tests.provisioning.test_modules_kamailio import (
+    test_speeddial_and_preferences_are_used_by_kamailio as speeddial_and_preferences,
+)
 from tests.support.kamailio import require_kamailio
 
 TARGETS = [pytest.param("kamailio", marks=pytest.mark.kamailio), "kamtool"]
+# the KSR route runs on kamtool serve only (the Kamailio here runs a native cfg)
+KAMTOOL_ONLY = pytest.mark.parametrize("server", ["kamtool"], indirect=True)
 PROXY_TOML = 'dp_attrs_pvar = "$var(dpattrs)"\nmt_char_list = "0123456789*#+"'
 
 
@@ -165,11 +170,9 @@ def ask(server: Target, user: str, op: str, host: str = "127.0.0.1") -> str:
     return r.reason
 
 
+@KAMTOOL_ONLY
 def test_ksr_dialplan_and_mtree_in_a_route(server):
-    """``KSR.dialplan`` and ``KSR.mtree`` in a route script, over SIP (kamtool only: the
-    Kamailio of these tests runs a native cfg, not a KEMI script)."""
-    if server.name != "kamtool":
-        pytest.skip("the KSR route runs on kamtool serve only")
+    """``KSR.dialplan`` and ``KSR.mtree`` in a route script, over SIP."""
     _load_rows(server)
     assert ask(server, "0049301", "translate 1") == "rc=1 out=+49301 attrs=intl"
     assert ask(server, "0301", "translate 1") == "rc=1 out=+49301 attrs="
@@ -289,12 +292,11 @@ def test_lcr_commands(server):
     lcr_rows_and_selections(server)
 
 
+@KAMTOOL_ONLY
 def test_ksr_lcr_in_a_route(server):
     """``KSR.lcr``: load_gws and next_gw set each gateway's R-URI and $du as
     ``kamtool lcr select --offline`` computes them (Kamailio's next_gw URIs, compared
     with a real Kamailio in tests/provisioning); defunct_gw, from_gw, to_gw."""
-    if server.name != "kamtool":
-        pytest.skip("the KSR route runs on kamtool serve only")
     gws = _load_lcr(server)
     for user in ("493012", "494012", "661", "44", "7"):
         offline = server.ok("--json", "lcr", "select", "--offline", user,
@@ -320,3 +322,12 @@ def test_ksr_lcr_in_a_route(server):
     assert ask(server, "1", "fromgw 2") == "rc=-1 out=1 attrs=-"
     assert ask(server, "1", "togw 1", host="127.0.0.4") == "rc=1 out=1 attrs=-"
     assert ask(server, "1", "togw 1", host="127.0.0.99") == "rc=-1 out=1 attrs=-"
+
+
+# ------------------------------------------------------------------ speeddial, avpops
+
+
+def test_sd_lookup_and_avp_db_load(server):
+    """The provisioning cfg's sd/avp probes against Kamailio; rule_lookups.py answers the
+    same probes with KSR.speeddial.sd_lookup and KSR.avpops.avp_db_load on kamtool."""
+    speeddial_and_preferences(server)

@@ -19,7 +19,7 @@ __all__ = ["KsrNameError", "build", "ensure_installed"]
 
 def build() -> KsrModule:
     """A fresh KSR module object with every function kamtool exports."""
-    from kamtool.proxy.ksr import core, dialplan, lcr, modules, msgops, pv, tm
+    from kamtool.proxy.ksr import core, dialplan, lcr, modules, msgops, pv, tm, userdata
 
     subs: dict[str, dict[str, Any]] = {
         "x": core.x_functions(),
@@ -40,6 +40,8 @@ def build() -> KsrModule:
         "dialplan": dialplan.dialplan_functions(),
         "mtree": dialplan.mtree_functions(),
         "lcr": lcr.lcr_functions(),
+        "speeddial": userdata.speeddial_functions(),
+        "avpops": userdata.avpops_functions(),
     }
     return build_module(core.functions(), subs)
 

@@ -10,11 +10,31 @@
 #                     out of service (defunct_gw) after it
 #   "fromgw ID" / "togw ID"  KSR.lcr.from_gw(ID) / to_gw(ID)
 # The matching dialplan rule's attrs are in $var(dpattrs) ([proxy] dp_attrs_pvar).
+# The header X-Probe ("sd" or "avp") gets the answers of tests/support/
+# kamailio-provisioning.cfg's probes instead: sd_lookup and avp_db_load.
 import KSR
+
+
+def probe(kind):
+    if kind == "sd":
+        if KSR.speeddial.sd_lookup("speed_dial") > 0:
+            KSR.sl.sl_send_reply(200, KSR.pv.gete("$ru"))
+        else:
+            KSR.sl.sl_send_reply(404, "No speed dial")
+    elif kind == "avp":
+        if KSR.avpops.avp_db_load("$fu", "$avp(s:callfwd)") > 0:
+            KSR.sl.sl_send_reply(200, KSR.pv.gete("$avp(s:callfwd)"))
+        else:
+            KSR.sl.sl_send_reply(404, "No preference")
+    else:
+        KSR.sl.sl_send_reply(400, "Unknown probe")
 
 
 def ksr_request_route():
     if KSR.is_ACK():
+        return 1
+    if KSR.pv.get("$hdr(X-Probe)"):
+        probe(KSR.pv.gete("$hdr(X-Probe)"))
         return 1
     op = (KSR.pv.gete("$hdr(X-Op)") or "").split()
     user = KSR.pv.gete("$rU")
