@@ -7,6 +7,7 @@ own ``dialplan``/``mtree`` commands work against kamtool serve, and a route scri
 from __future__ import annotations
 
 from contextlib import ExitStack
+from types import SimpleNamespace
 
 import pytest
 
@@ -38,6 +39,8 @@ from tests.provisioning.test_modules_kamailio import (
 from tests.provisioning.test_modules_kamailio import (
     test_speeddial_and_preferences_are_used_by_kamailio as speeddial_and_preferences,
 )
+from tests.support.cli import invoke
+from tests.support.databases import ENGINES, database
 from tests.support.kamailio import require_kamailio
 
 TARGETS = [pytest.param("kamailio", marks=pytest.mark.kamailio), "kamtool"]
@@ -69,7 +72,6 @@ def server(request, tmp_path_factory):
     with ExitStack() as stack:
         if request.param == "kamailio":
             require_kamailio()
-            from tests.support.databases import database
             from tests.support.kamailio_modules import ModulesKamailio
 
             url = stack.enter_context(database("sqlite", base))
@@ -331,3 +333,57 @@ def test_sd_lookup_and_avp_db_load(server):
     """The provisioning cfg's sd/avp probes against Kamailio; rule_lookups.py answers the
     same probes with KSR.speeddial.sd_lookup and KSR.avpops.avp_db_load on kamtool."""
     speeddial_and_preferences(server)
+
+
+# ------------------------------------------------------------- the tables on each engine
+
+
+@pytest.mark.parametrize(
+    "engine", [e if e == "sqlite" else pytest.param(e, marks=getattr(pytest.mark, e))
+               for e in ENGINES],
+)  # fmt: skip
+def test_rule_tables_load_on_every_engine(engine, tmp_path):
+    """The proxy's copies load from each database; a database without the tables leaves
+    them empty (logged) and the connection usable; a bad row fails the reload and keeps
+    the rules loaded before."""
+    from kamtool.proxy.rule_tables import RuleTables, TableLoadError
+    from kamtool.proxy.server import open_proxy_database
+
+    with database(engine, tmp_path) as url:
+        if engine != "sqlite":  # an empty server database: no tables at all
+            empty = open_proxy_database(url)
+            tables = RuleTables(empty)
+            tables.load()
+            assert 1 not in tables.dialplan and not tables.mtree.trees and not tables.lcr.rules
+            assert empty.execute_sql("SELECT 1").fetchone()[0] == 1
+            empty.close()
+        create_standard_tables(url)
+        def ok(*args: str):
+            r = invoke("--db", url, *args)
+            assert r.exit_code == 0, (args, r.stderr)
+            return r
+
+        kt = SimpleNamespace(ok=ok)
+        kt.ok("dialplan", "add", "1", "1", "regexp", "^0", "0", "^0(.*)", "+49\\1", "de",
+              "--no-reload")  # fmt: skip
+        kt.ok("mtree", "add", "cc", "49", "de", "--no-reload")
+        gw = kt.ok("--json", "lcr", "gw", "add", "127.0.0.7", "--no-reload").json()["rows"][0]
+        rule = kt.ok("--json", "lcr", "rule", "add", "49", "--no-reload").json()["rows"][0]
+        kt.ok("lcr", "target", "add", str(rule["id"]), str(gw["id"]), "1", "--no-reload")
+        db = open_proxy_database(url)
+        try:
+            tables = RuleTables(db)
+            tables.load()
+            assert tables.dialplan.translate(1, "0301").output == "+49301"
+            assert tables.mtree.match("cc", "4930").value == "de"
+            assert [s.gateway.ip_addr for s in tables.lcr.select(1, "4930")] == ["127.0.0.7"]
+            db.execute_sql(
+                "INSERT INTO dialplan (dpid, pr, match_op, match_exp, match_len, subst_exp, "
+                f"repl_exp, attrs) VALUES (1, 2, 1, '^2', 0, '', {db.param}, '')",
+                ("x\\1",),  # a back-reference without a subst_exp: Kamailio refuses it
+            )
+            with pytest.raises(TableLoadError):
+                tables.reload_dialplan()
+            assert tables.dialplan.translate(1, "0301").output == "+49301"
+        finally:
+            db.close()
