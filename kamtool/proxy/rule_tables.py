@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from kamtool.core.dialplan_engine import Dialplan, DialplanError, Rule
@@ -48,8 +50,8 @@ def _rows(database: Any, table: str, columns: tuple[str, ...]) -> list[dict[str,
 
 
 class RuleTables:
-    """``dialplan`` (a :class:`Dialplan`) and ``mtree`` (a :class:`Mtree`) of one proxy,
-    with mtree's reload counter and time (``mtree.summary``)."""
+    """``dialplan`` (a :class:`Dialplan`), ``mtree`` (a :class:`Mtree`) and ``lcr`` (an
+    :class:`Lcr`) of one proxy, with mtree's reload counter and time (``mtree.summary``)."""
 
     def __init__(self, database: Any, *, char_list: str = "") -> None:
         self.database = database
@@ -61,55 +63,51 @@ class RuleTables:
         self.lcr = Lcr([], [])
 
     def load(self) -> None:
-        """Both tables at start; one that cannot be read is logged and stays empty."""
-        for name, reload in (
-            ("dialplan", self.reload_dialplan),
-            ("mtrees", self.reload_mtree),
-            ("lcr", self.reload_lcr),
-        ):
+        """Every table at start; one that cannot be read is logged and stays empty."""
+        for name, reload in (("dialplan", self.reload_dialplan),
+                             ("mtrees", partial(self.reload_mtree, initial=True)),
+                             ("lcr", self.reload_lcr)):  # fmt: skip
             try:
-                reload(initial=True)
+                reload()
             except TableLoadError as exc:
                 log.warning("cannot load the %s table: %s", name, exc)
 
-    def reload_dialplan(self, *, initial: bool = False) -> None:
+    def _read(self, build: Callable[[], Any]) -> Any:
+        """``build()`` (which reads the tables), its failure a :class:`TableLoadError`."""
         if self.database is None:
             raise TableLoadError("no database")
         try:
-            rows = _rows(self.database, "dialplan", _DIALPLAN_COLUMNS)
-            self.dialplan = Dialplan(Rule.from_row(r) for r in rows)
-        except DialplanError as exc:
-            raise TableLoadError(f"a dialplan rule does not load: {exc}") from None
-        except Exception as exc:
+            return build()
+        except (DialplanError, MtreeError, LcrError) as exc:
+            raise TableLoadError(f"a row does not load: {exc}") from None
+        except Exception as exc:  # missing table, database down
             raise TableLoadError(str(exc)) from None
 
+    def reload_dialplan(self) -> None:
+        self.dialplan = self._read(
+            lambda: Dialplan(
+                Rule.from_row(r) for r in _rows(self.database, "dialplan", _DIALPLAN_COLUMNS)
+            )
+        )
+
     def reload_mtree(self, *, initial: bool = False) -> None:
-        if self.database is None:
-            raise TableLoadError("no database")
-        try:
-            rows = _rows(self.database, "mtrees", ("id", "tname", "tprefix", "tvalue"))
-            trees = Mtree.from_rows(rows, self.char_list)
-        except MtreeError as exc:
-            raise TableLoadError(f"an mtrees row does not load: {exc}") from None
-        except Exception as exc:
-            raise TableLoadError(str(exc)) from None
-        self.mtree = trees
+        columns = ("id", "tname", "tprefix", "tvalue")
+        self.mtree = self._read(
+            lambda: Mtree.from_rows(_rows(self.database, "mtrees", columns), self.char_list)
+        )
         if not initial:
             self.mtree_reloads += 1
         self.mtree_loaded_at = int(time.time())
 
-    def reload_lcr(self, *, initial: bool = False) -> None:
-        if self.database is None:
-            raise TableLoadError("no database")
-        try:
-            gws = _rows(self.database, "lcr_gw", ("id", *GW_COLUMNS, "defunct"))
-            rules = _rows(self.database, "lcr_rule", ("id", *RULE_COLUMNS))
-            targets = _rows(self.database, "lcr_rule_target", ("id", "lcr_id", *TARGET_COLUMNS))
-            self.lcr = Lcr.from_rows(gws, rules, targets)
-        except LcrError as exc:
-            raise TableLoadError(f"the lcr tables do not load: {exc}") from None
-        except Exception as exc:
-            raise TableLoadError(str(exc)) from None
+    def reload_lcr(self) -> None:
+        def build() -> Lcr:
+            return Lcr.from_rows(
+                _rows(self.database, "lcr_gw", ("id", *GW_COLUMNS, "defunct")),
+                _rows(self.database, "lcr_rule", ("id", *RULE_COLUMNS)),
+                _rows(self.database, "lcr_rule_target", ("id", "lcr_id", *TARGET_COLUMNS)),
+            )
+
+        self.lcr = self._read(build)
 
     def lcr_gateways(self, lcr_id: int) -> list[Any]:
         """The gateways of ``lcr_id`` in load order: ``gw_index`` is the place here, from 1."""
