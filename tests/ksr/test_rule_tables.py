@@ -111,6 +111,9 @@ def test_dialplan_rpc_answers(server):
     assert first == {"PRIO": 30, "MATCHOP": 2, "MATCHEXP": "9[0-4]*", "MATCHLEN": 4,
                      "SUBSTEXP": "^9(...)", "REPLEXP": "\\1|\\0\\n", "ATTRS": "fn"}  # fmt: skip
     assert rpc("dialplan.translate", 1, "0049301") == {"Output": "+49301", "Attributes": "intl"}
+    # the same through `kamtool rpc` (its arguments typed as kamcmd does)
+    r = server.ok("--json", "rpc", "dialplan.translate", "1", "s:0049301")
+    assert r.json() == {"Output": "+49301", "Attributes": "intl"}
     assert rpc("dialplan.translate", 1, "112") == {"Output": "sos", "Attributes": "emergency"}
     assert rpc("dialplan.translate", 1, "5x") == {"Output": "", "Attributes": "no-repl"}
     assert "'code': 500, 'message': 'No translation'" in server.fault(
@@ -141,6 +144,8 @@ def test_mtree_rpc_answers(server):
         assert item["reload_time"] > 1_700_000_000
     assert rpc("mtree.match", "cc", "493012", 0) == {"PREFIX": "4930", "TVALUE": "berlin"}
     assert rpc("mtree.match", "cc", "4931", 0) == {"PREFIX": "4931", "TVALUE": "de"}
+    r = server.ok("--json", "rpc", "mtree.match", "cc", "s:4931", "0")
+    assert r.json() == {"PREFIX": "4931", "TVALUE": "de"}
     assert rpc("mtree.match", "cc", "493012", 2) == {"PREFIX": "4930", "TVALUE": "berlin"}
     assert "'code': 404, 'message': 'Prefix not found'" in server.fault("mtree.match", "cc", "5", 0)
     assert "'code': 404, 'message': 'Tree not found'" in server.fault("mtree.match", "none", "1", 0)
@@ -277,6 +282,8 @@ def test_lcr_rpc_answers(server):
     assert chosen("494012", "sip:1001@x", "sip:494012@x") == [4]  # the stopper rule
     assert chosen("494012", "sip:2000@x", "sip:494012@x;user=phone") == [2, 1, 5]
     assert chosen("7") == [5]
+    r = server.ok("--json", "rpc", "lcr.load_gws", "1", "s:7")  # s: keeps it a string
+    assert [g["gw_id"] for g in r.json()] == [gws[4]]
     assert rpc("lcr.load_gws", 1, "7")[0]["gw_name"] == "gw5"
     # defunct_gw's third parameter is a period (Kamailio adds it to the time)
     assert rpc("lcr.defunct_gw", 1, gws[2], 600) == {}
