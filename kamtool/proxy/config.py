@@ -243,6 +243,9 @@ class ProxyConfig(AuthSettings):
     ds_ping_latency_stats: bool = False
     ds_hash_size: int = 0
     ds_hash_pvar: str = ""
+    dp_attrs_pvar: str = ""
+    mt_char_list: str = "0123456789"
+    mt_pv_value: str = "$avp(s:tvalue)"
     ds_dns_mode: int = 1
     ds_dns_interval: float = 600.0
     route: str | None = None  # KEMI script; None: routes/default.py; BUILTIN_ROUTE: routing.py

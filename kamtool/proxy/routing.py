@@ -97,6 +97,7 @@ class Router:
         script: Any = None,
         db: Any = None,
         overload: Any = None,
+        rules: Any = None,
     ) -> None:
         self.config = config
         self.timers = timers
@@ -107,6 +108,7 @@ class Router:
         self.permissions = permissions  # address table (allow_source_address), or None
         self.domains = domains  # domain table (is_from_local / is_uri_host_local), or None
         self.dispatcher = dispatcher  # kamtool.proxy.dispatcher.Dispatcher, or None
+        self.rules = rules  # dialplan and mtrees (kamtool.proxy.rule_tables), or None
         self.dispatch_users = user_pattern(config.dispatch_pattern) if dispatcher else None
         self.aliases = aliases  # dbaliases (alias_db_lookup), or None
         # a KEMI route script replaces route_request: ``script(router)`` makes its engine

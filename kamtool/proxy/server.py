@@ -106,6 +106,7 @@ class ProxyServer:
         self.domains: Any = None
         self.htables: Any = None  # htable store: ipban (REQINIT) and kv, shared with RPC
         self.dispatcher: Any = None
+        self.rules: Any = None  # RuleTables: dialplan and mtrees (KSR.dialplan, KSR.mtree)
         self.rpc: Any = None
         self.acc: Any = None
         self.hep: Any = None  # HepAgent (kamtool.proxy.hep): siptrace
@@ -192,6 +193,10 @@ class ProxyServer:
         )
         self.dispatcher = Dispatcher(self.database, cfg.dispatcher_settings, load=False)
         self.dispatcher.load()
+        from kamtool.proxy.rule_tables import RuleTables
+
+        self.rules = RuleTables(self.database, char_list=cfg.mt_char_list)
+        self.rules.load()
         self.acc = Accounting(self.database)
         self.acc.start()
         overload = None
@@ -217,6 +222,7 @@ class ProxyServer:
             script=partial(script, aliases=aliases) if script else None,
             db=self.db,
             overload=overload,
+            rules=self.rules,
         )
         tls = None
         if any(lst.proto == "tls" for lst in cfg.listen):

@@ -19,7 +19,7 @@ __all__ = ["KsrNameError", "build", "ensure_installed"]
 
 def build() -> KsrModule:
     """A fresh KSR module object with every function kamtool exports."""
-    from kamtool.proxy.ksr import core, modules, msgops, pv, tm
+    from kamtool.proxy.ksr import core, dialplan, lcr, modules, msgops, pv, tm, userdata
 
     subs: dict[str, dict[str, Any]] = {
         "x": core.x_functions(),
@@ -37,6 +37,11 @@ def build() -> KsrModule:
         "tmx": tm.tmx_functions(),
         "rr": tm.rr_functions(),
         **modules.misc_functions(),
+        "dialplan": dialplan.dialplan_functions(),
+        "mtree": dialplan.mtree_functions(),
+        "lcr": lcr.lcr_functions(),
+        "speeddial": userdata.speeddial_functions(),
+        "avpops": userdata.avpops_functions(),
     }
     return build_module(core.functions(), subs)
 

@@ -33,6 +33,9 @@ OFFLOADED_RPC = (
     "domain.reload",
     "dispatcher.reload",
     "htable.reload",
+    "dialplan.reload",
+    "mtree.reload",
+    "lcr.reload",
 )
 # the RPC methods that change one AoR: in db_mode 3 they read its rows first (as a
 # REGISTER does) on the worker, change memory on the loop, and answer once the worker
@@ -59,6 +62,7 @@ async def start_proxy_rpc(server: Any) -> RpcServer:
         htables=server.htables,
         flood=server.router.pike,
         tracer=server.hep,  # siptrace.status, siptrace.dest_add / dest_rm
+        rules=server.rules,  # dialplan.*, mtree.*, lcr.*
     )
     _offload(server, registry)
     if server.router.script is not None:
