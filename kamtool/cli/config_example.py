@@ -86,6 +86,15 @@ DESCRIPTIONS: dict[str, str] = {
     "ds_probing_threshold": "failed probes before a destination is inactive",
     "ds_inactive_threshold": "good probes before it is active again",
     "ds_ping_reply_codes": "replies that count as alive, besides 200",
+    "ds_ping_latency_stats": "keep probe answer times (LATENCY in dispatcher.list)",
+    "ds_hash_size": "> 0 keeps call load per destination (algorithm 10, RUNTIME DLGLOAD)",
+    "ds_hash_pvar": "what algorithm 7 hashes in route scripts, e.g. \"$fU@$fd\"",
+    "ds_dns_mode": "host names: 1 resolved at load, +4 refreshed, +8 SRV first",
+    "ds_dns_interval": "seconds between DNS refreshes (ds_dns_mode 4)",
+    "hep": "mirror every SIP message as HEPv3 to udp:IP:PORT (Homer, kamtool trace)",
+    "hep_capture_id": "HEP capture agent id (siptrace hep_capture_id)",
+    "hep_auth_key": "HEP auth key chunk (siptrace auth_key)",
+    "hep_trace_on": "tracing on at start (siptrace trace_on; siptrace.status switches it)",
 }
 
 # shown for keys whose default is "not set"
@@ -100,6 +109,8 @@ PLACEHOLDERS: dict[str, Any] = {
     "db_url": "sqlite:////var/lib/kamtool/kamailio.sqlite",
     "aliases": ["sip.example.com"],
     "route": "/etc/kamtool/route.py",
+    "hep": "udp:127.0.0.1:9060",
+    "hep_auth_key": "a-shared-secret",
 }
 
 HEADER = """\

@@ -46,6 +46,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pike": ("kamtool.cli.pike", "Flood detection in the running server (pike)."),
     "tm": ("kamtool.cli.tm", "Transactions in the running server (tm)."),
     "online": ("kamtool.cli.runtime", "Users online: AoRs with a contact that has not expired (kamctl online, from ul.dump)."),
+    "trace": ("kamtool.cli.trace", "Show the server's SIP messages as they happen, grouped by call (sngrep for the CLI)."),
     "ping": ("kamtool.cli.ping", "Send a SIP OPTIONS to URI; print the reply's status line and the round trip."),
     "stats": ("kamtool.cli.runtime", "Show statistics (kamctl stats / kamcmd stats.get_statistics)."),
     "ps": ("kamtool.cli.runtime", "The server's processes (kamctl ps)."),

@@ -54,6 +54,12 @@ def monitor(
     json_: Annotated[
         bool, typer.Option("--json", help="One sample as a JSON document (implies --once).")
     ] = False,
+    hep: Annotated[
+        str | None,
+        typer.Option("--hep", help="Collect HEP on udp:IP:PORT for the Trace screen (t) and "
+                     "the calls' ladders (Enter); tracing is switched on meanwhile.",
+                     show_default=False),
+    ] = None,  # fmt: skip
 ) -> None:
     """Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."""
     from kamtool.tui.source import rpc_source
@@ -82,7 +88,18 @@ def monitor(
         )
     from kamtool.tui.app import MonitorApp
 
-    MonitorApp(source=source, interval=interval, limits=limits).run()
+    feed = None
+    if hep:
+        from kamtool.core.trace import parse_listen
+        from kamtool.tui.hep_feed import HepFeed
+
+        feed = HepFeed(*parse_listen(hep), rpc=source)
+        feed.start()
+    try:
+        MonitorApp(source=source, interval=interval, limits=limits, hep=feed).run()
+    finally:
+        if feed is not None:
+            feed.stop()
 
 
 def _kamctl_period(settings: Any) -> float | None:

@@ -38,6 +38,12 @@ def add(
     who = provision.user(user)
     secret = provision.password_arg(password)
     s = settings()
+    if (s.aliases_type or "").upper() == "UL":  # kamctl checks the server's aliases then
+        from kamtool.cli.runtime import client
+        from kamtool.core import aliases_ul
+
+        with client() as rpc:
+            aliases_ul.refuse_subscriber_over_alias(rpc, who)
     provision.edit(
         subscribers.add, who, secret, store_plaintext=s.store_plaintext_pw, email=email,
         algorithm=s.ha1_algorithm, no_reload=no_reload,

@@ -71,6 +71,9 @@ server from this object, so tests can shrink timers freely::
     rr_enable_full_lr = false          # rr modparams: ";lr=on" instead of ";lr" in Record-Route
     rr_append_fromtag = true           # ";ftag=" in Record-Route (the reference cfg's)
     nat_bflag = 6                      # usrloc nat_bflag: contacts with it get keepalive=1
+    hep = "udp:127.0.0.1:9060"         # mirror every SIP message as HEPv3 (siptrace; "" none)
+    hep_capture_id = 1                 # with hep_auth_key = "...": siptrace's parameters
+    hep_trace_on = true                # siptrace trace_on (Kamailio's: 0); siptrace.status RPC
 
 Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
 """
@@ -246,6 +249,10 @@ class ProxyConfig:
     rr_enable_full_lr: bool = False
     rr_append_fromtag: bool = True
     nat_bflag: int = 6
+    hep: str = ""  # the HEP agent (kamtool.proxy.hep): siptrace's duplicate_uri, ...
+    hep_capture_id: int = 1
+    hep_auth_key: str = field(default="", repr=False)
+    hep_trace_on: bool = True
 
     def __post_init__(self) -> None:
         if not self.listen:
@@ -305,6 +312,12 @@ class ProxyConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 (no limit) or positive")
         self._check_dispatcher()
+        if self.hep:
+            from kamtool.proxy.hep import parse_hep_uri
+
+            parse_hep_uri(self.hep)
+        if not 0 <= self.hep_capture_id <= 0xFFFFFFFF:
+            raise ConfigError("hep_capture_id must be between 0 and 4294967295")
 
     def _check_dispatcher(self) -> None:
         import re
@@ -423,6 +436,9 @@ _INT |= {"ds_hash_size"}
 _STR |= {"ds_hash_pvar"}
 _INT |= {"ds_dns_mode"}
 _FLOAT |= {"ds_dns_interval"}
+_INT |= {"hep_capture_id"}
+_BOOL |= {"hep_trace_on"}
+_STR |= {"hep", "hep_auth_key"}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:

@@ -552,6 +552,12 @@ class Router:
                 resume = partial(self._auth_fetched, req, endpoint, addr, key, nated)
                 self._await_db(req, endpoint, addr, job, resume)
                 return None
+            if outcome.reason not in ("", "stale_nonce") and outcome.status in (401, 403, 407):
+                # credentials given and refused: one line per failure with the source
+                # address first, for fail2ban (README "Seeing traffic")
+                log.warning("auth failure from %s port %s: %s %s for %s@%s (%s)", addr[0],
+                            addr[1], method, outcome.status, from_uri.user if from_uri else "",
+                            realm, outcome.reason)  # fmt: skip
             # registrar:rejected_regs counts failed saves only, as in Kamailio: challenges
             # and auth failures show up in sl:401_replies / sl:403_replies instead.
             if outcome.status == 403:

@@ -108,6 +108,7 @@ class ProxyServer:
         self.dispatcher: Any = None
         self.rpc: Any = None
         self.acc: Any = None
+        self.hep: Any = None  # HepAgent (kamtool.proxy.hep): siptrace
         self._stopped: asyncio.Event | None = None
         self._stopping = False
         self._ul_timer: Any = None
@@ -220,6 +221,12 @@ class ProxyServer:
 
         guard = TcpGuard.from_config(cfg, self.stats)  # TCP/TLS limits (issue #12)
         self.transports = Transports(self.loop, sink, tls=tls, guard=guard)
+        from kamtool.proxy.hep import HepAgent
+
+        self.hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
+                            auth_key=cfg.hep_auth_key or None,
+                            trace_on=cfg.hep_trace_on)  # fmt: skip
+        self.hep.attach(self.transports)
         self.router.attach(self.transports)
         self.db.start()
         try:
@@ -322,6 +329,8 @@ class ProxyServer:
             self.router.overload.stop()
         if self.transports is not None:
             await self.transports.close()
+        if self.hep is not None:
+            self.hep.close()
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self.timers is not None:

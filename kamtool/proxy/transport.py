@@ -40,6 +40,9 @@ class Endpoint(Protocol):
 
 
 Sink = Callable[[bytes, Any, Addr], None]
+# Transports.tap: called with (data, proto, source, destination) for every SIP message
+# received and sent while set (the HEP agent, kamtool.proxy.hep, sets it while tracing)
+Tap = Callable[[bytes, str, Addr, Addr], None]
 
 
 class UdpEndpoint(asyncio.DatagramProtocol):
@@ -47,9 +50,10 @@ class UdpEndpoint(asyncio.DatagramProtocol):
 
     proto = "udp"
 
-    def __init__(self, listen: Listen, sink: Sink) -> None:
+    def __init__(self, listen: Listen, sink: Sink, registry: Transports | None = None) -> None:
         self.listen = listen
         self.sink = sink
+        self.registry = registry
         self.transport: asyncio.DatagramTransport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -64,6 +68,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
                     pass
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        if self.registry is not None and self.registry.tap is not None:
+            self.registry.tap(data, "udp", (addr[0], addr[1]), (self.listen.host, self.listen.port))
         try:
             self.sink(data, self, (addr[0], addr[1]))
         except Exception:  # the core must never take the socket down
@@ -76,6 +82,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     def send(self, data: bytes, addr: Addr) -> None:
         if self.transport is not None:
             self.transport.sendto(data, addr)
+            if self.registry is not None and self.registry.tap is not None:
+                self.registry.tap(data, "udp", (self.listen.host, self.listen.port), addr)
 
 
 class TcpConnection(asyncio.Protocol):
@@ -140,6 +148,9 @@ class TcpConnection(asyncio.Protocol):
                 if event.ping and self.transport is not None:
                     self.transport.write(b"\r\n")  # RFC 5626 pong
                 continue
+            if self.registry.tap is not None and not isinstance(event, ParseError):
+                self.registry.tap(event.to_bytes(), self.proto, self.peer,
+                                  (self.listen.host, self.listen.port))  # fmt: skip
             try:
                 self.sink(event, self, self.peer)
             except Exception:
@@ -153,6 +164,8 @@ class TcpConnection(asyncio.Protocol):
 
     def send(self, data: bytes, addr: Addr | None = None) -> None:
         self.last_active = time.monotonic()
+        if self.registry.tap is not None:
+            self.registry.tap(data, self.proto, (self.listen.host, self.listen.port), self.peer)
         if self.transport is not None:
             self.transport.write(data)
         else:
@@ -183,6 +196,7 @@ class Transports:
         self.tls = tls  # kamtool.proxy.tls.TlsContexts, needed by tls listeners
         self.sink = sink
         self.new_framer = framer_factory
+        self.tap: Tap | None = None  # see Tap
         self.udp: list[UdpEndpoint] = []
         self.tcp_servers: list[tuple[Listen, asyncio.base_events.Server]] = []
         self.connections: dict[Addr, TcpConnection] = {}
@@ -208,7 +222,7 @@ class Transports:
     async def _bind_one(self, lst: Listen) -> None:
         if lst.proto == "udp":
             _, proto = await self.loop.create_datagram_endpoint(
-                lambda: UdpEndpoint(lst, self.sink), local_addr=(lst.host, lst.port)
+                lambda: UdpEndpoint(lst, self.sink, self), local_addr=(lst.host, lst.port)
             )
             self.udp.append(proto)  # type: ignore[arg-type]
         else:

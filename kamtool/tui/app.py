@@ -60,6 +60,7 @@ class MonitorApp(App[None]):
         Binding("q", "quit", "Quit"),
         Binding("question_mark", "help", "Help"),
         Binding("r", "refresh", "Refresh"),
+        Binding("t", "trace", "Trace", show=False),  # the HEP feed (kamtool.tui.hep_feed)
         *(
             Binding(str(i + 1), f"show_tab('{tab}')", tab.title(), show=False)
             for i, tab in enumerate(TABS)
@@ -73,9 +74,11 @@ class MonitorApp(App[None]):
         interval: float | None = 2.0,
         clock: Callable[[], float] = time.time,
         limits: Thresholds | None = None,
+        hep: Any = None,
         greeting: str | None = None,
     ) -> None:
         super().__init__()
+        self.hep = hep  # HepFeed: the Trace screen and the calls' ladders
         self.greeting = greeting
         self.source = source
         self.limits = limits or Thresholds()
@@ -357,6 +360,22 @@ class MonitorApp(App[None]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
+
+    def action_trace(self) -> None:
+        from kamtool.tui.widgets.trace_screen import TraceScreen
+
+        if not self.is_screen_installed("trace"):
+            self.install_screen(TraceScreen(self.hep), "trace")
+        self.push_screen("trace")
+
+    @on(CallsTable.RowSelected)
+    def call_flow(self, event: CallsTable.RowSelected) -> None:
+        """Enter on a call: its ladder, from the messages the HEP feed collected."""
+        from kamtool.tui.widgets.trace_panel import ladder_for
+
+        dialog = self.part(CallsTable).selected()
+        if dialog is not None:
+            self.push_screen(ladder_for(self.hep, dialog.call_id))
 
     def action_show_tab(self, tab: str) -> None:
         self.part(TabbedContent).active = tab

@@ -93,6 +93,7 @@ class Kamailio(ServerProcess):
     """One Kamailio process with its own state directory, ports and database."""
 
     name = "kamailio"
+    defines: tuple[str, ...] = ()  # extra -A NAME[=VALUE] for that cfg
 
     def __init__(
         self,
@@ -105,10 +106,12 @@ class Kamailio(ServerProcess):
         pkg_mb: int = 8,
         sip_domain: str = "127.0.0.1",
         sip_port: int | None = None,
-        config: Path = CONFIG,
+        config: Path | None = None,
     ) -> None:
         super().__init__(base_dir, sip_domain=sip_domain)
-        self.config = config  # a cfg derived from the reference one (extra modules)
+        # a cfg derived from the reference one (extra modules); None: CONFIG, read at start
+        # (tests monkeypatch CONFIG)
+        self.config = config
         self.wanted_sip_port = sip_port  # None: any free port
         self.db = db
         self.seed = seed
@@ -196,8 +199,9 @@ class Kamailio(ServerProcess):
         if self.seed and str(self.db) == "sqlite":
             self._seed()
         self.sip_port, self.http_port = self.wanted_sip_port or free_port(), free_port()
+        config = self.config or CONFIG
         args = [
-            "kamailio", "-f", str(self.config), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
+            "kamailio", "-f", str(config), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
             "-Y", str(self.run_dir), "-w", str(self.run_dir),
             "-P", str(self.run_dir / "kamailio.pid"),
             "-A", "LISTEN_IP=127.0.0.1", "-A", f"SIP_PORT={self.sip_port}",
@@ -207,5 +211,7 @@ class Kamailio(ServerProcess):
             args += ["-A", "WITH_MYSQL"]
         if self.auth_ha1_columns:
             args += ["-A", "AUTH_HA1_COLUMNS"]
+        for define in self.defines:
+            args += ["-A", define]
         self._spawn([*args, "-DD", "-E"])
         return self

@@ -17,6 +17,7 @@ from kamtool.rpc.methods import (
     htable,
     permissions,
     pike,
+    siptrace,
     stats,
     ul,
 )
@@ -39,6 +40,7 @@ def build_registry(
     htables: HtableStore | None = None,
     cfg: CfgStore | None = None,
     flood: pike.Pike | None = None,
+    tracer: siptrace.Tracer | None = None,
     started: float | None = None,
     processes: Callable[[], Sequence[str]] | None = None,
     sockets: Callable[[], Sequence[tuple[str, str, int]]] | None = None,
@@ -48,8 +50,8 @@ def build_registry(
 ) -> Registry:
     """A :class:`Registry` with ``system.*``, ``core.*``, ``stats.*``/``sl``/``tm``,
     ``htable.*``, ``cfg.*``, ``pike.*``, and the ``ul``/``dlg``/``dispatcher``/
-    ``permissions``/``domain`` methods for each object given (left out when None, so
-    ``system.listMethods`` shows only what works).
+    ``permissions``/``domain``/``siptrace`` (``tracer``) methods for each object given (left
+    out when None, so ``system.listMethods`` shows only what works).
 
     With ``database`` (a peewee database), objects not given are made from it:
     :mod:`kamtool.rpc.methods.dbtables` snapshots of ``address``/``trusted``, ``domain``
@@ -90,6 +92,9 @@ def build_registry(
     if domains is not None:
         permissions.register_domain(reg, domains)
         modules.append("domain")
+    if tracer is not None:
+        siptrace.register(reg, tracer)
+        modules.append("siptrace")
     return reg
 
 

@@ -137,6 +137,18 @@ def register(
         if name != table:
             raise RpcFault(500, "Domain table not found")
 
+    def fix_aor(aor: str) -> str:
+        # As usrloc's RPCs: with use_domain 0 the AoR is the user part alone, so
+        # `ul.add location 1001@host ...` files the contact under "1001", where a
+        # REGISTER and lookup("location") put and find it; with use_domain the
+        # domain is required.
+        user, at, _domain = aor.partition("@")
+        if getattr(usrloc, "use_domain", False):
+            if not at:
+                raise RpcFault(500, "Domain missing in AOR")
+            return aor
+        return user
+
     def entry(aor: str, bindings: list[Any], now: float) -> dict[str, Any]:
         return {
             "Info": {
@@ -190,6 +202,7 @@ def register(
 
     def lookup(name: str, aor: str) -> dict[str, Any]:
         check_table(name)
+        aor = fix_aor(aor)
         bindings = usrloc.get(aor)
         if bindings is None:
             raise RpcFault(500, f"AOR not found in {table} table")
@@ -200,11 +213,11 @@ def register(
 
     def rm(name: str, aor: str) -> None:
         check_table(name)
-        usrloc.remove(aor)  # unknown AoR: success, as in Kamailio
+        usrloc.remove(fix_aor(aor))  # unknown AoR: success, as in Kamailio
 
     def rm_contact(name: str, aor: str, contact: str) -> None:
         check_table(name)
-        if not usrloc.remove_contact(aor, contact):
+        if not usrloc.remove_contact(fix_aor(aor), contact):
             raise RpcFault(404, "Contact not found")
 
     def add(
@@ -227,7 +240,7 @@ def register(
         now = clock()
         usrloc.add(
             factory(
-                aor=aor,
+                aor=fix_aor(aor),
                 contact=contact,
                 expires=now + expires if expires > 0 else 0,
                 q=q,

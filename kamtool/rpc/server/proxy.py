@@ -58,6 +58,7 @@ async def start_proxy_rpc(server: Any) -> RpcServer:
         database=server.database,
         htables=server.htables,
         flood=server.router.pike,
+        tracer=server.hep,  # siptrace.status, siptrace.dest_add / dest_rm
     )
     _offload(server, registry)
     if server.router.script is not None:

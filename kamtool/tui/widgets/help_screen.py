@@ -22,6 +22,9 @@ HELP = """\
 
 [b]Calls[/b]
   e        end the selected call (dlg.end_dlg, BYE both ways), asks first
+  Enter    the call's ladder (its messages, from --hep udp:IP:PORT)
+
+[b]Trace[/b] (t; with --hep): live SIP messages; Enter: the call's ladder
 
 [b]Dispatcher[/b]
   a / i    set the destination active / inactive (dispatcher.set_state)
