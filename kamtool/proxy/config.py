@@ -74,6 +74,7 @@ server from this object, so tests can shrink timers freely::
     hep = "udp:127.0.0.1:9060"         # mirror every SIP message as HEPv3 (siptrace; "" none)
     hep_capture_id = 1                 # with hep_auth_key = "...": siptrace's parameters
     hep_trace_on = true                # siptrace trace_on (Kamailio's: 0); siptrace.status RPC
+    ws_origins = "https://a.example"   # ws:/wss: allowed Origins, comma-separated ("" any)
 
 Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
 """
@@ -90,8 +91,8 @@ from kamtool.errors import ConfigError
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 DEFAULT_RPC_LISTEN = "127.0.0.1:5071"
-PROTOCOLS = ("udp", "tcp", "tls")
-DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
+PROTOCOLS = ("udp", "tcp", "tls", "ws", "wss")  # ws/wss: SIP over WebSocket (RFC 7118)
+DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
 BUILTIN_ROUTE = "builtin"  # [proxy] route: the route coded in kamtool.proxy.routing
 
 
@@ -112,9 +113,9 @@ class Listen:
         head, sep, rest = spec.partition(":")
         if sep and head.lower() in PROTOCOLS:
             proto, spec = head.lower(), rest
-        elif sep and head.lower() in ("ws", "wss", "sctp"):
+        elif sep and head.lower() == "sctp":
             raise ConfigError(
-                f"listen {text!r}: protocol {head} is not supported yet (udp, tcp, tls)"
+                f"listen {text!r}: protocol {head} is not supported yet (udp, tcp, tls, ws, wss)"
             )
         host, port = _split_host_port(spec, DEFAULT_PORTS[proto], what=f"listen {text!r}")
         return cls(proto, host, port)
@@ -253,6 +254,7 @@ class ProxyConfig:
     hep_capture_id: int = 1
     hep_auth_key: str = field(default="", repr=False)
     hep_trace_on: bool = True
+    ws_origins: str = ""  # the Origin allow-list of ws:/wss: listeners (kamtool.proxy.ws)
 
     def __post_init__(self) -> None:
         if not self.listen:
@@ -299,11 +301,11 @@ class ProxyConfig:
             )
         if self.natping_interval < 0:
             raise ConfigError("natping_interval must be 0 (off) or positive")
-        if any(lst.proto == "tls" for lst in self.listen) and not (
+        if any(lst.proto in ("tls", "wss") for lst in self.listen) and not (
             self.tls_certificate and self.tls_private_key
         ):
             raise ConfigError(
-                "a tls listener needs tls_certificate and tls_private_key",
+                "a tls or wss listener needs tls_certificate and tls_private_key",
                 hint="--tls-certificate FILE --tls-private-key FILE, or the [proxy] section",
             )
         if self.ipban_autoexpire < 0:
@@ -439,6 +441,7 @@ _FLOAT |= {"ds_dns_interval"}
 _INT |= {"hep_capture_id"}
 _BOOL |= {"hep_trace_on"}
 _STR |= {"hep", "hep_auth_key"}
+_STR |= {"ws_origins"}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:

@@ -212,7 +212,7 @@ class ProxyServer:
             overload=overload,
         )
         tls = None
-        if any(lst.proto == "tls" for lst in cfg.listen):
+        if any(lst.proto in ("tls", "wss") for lst in cfg.listen):
             from kamtool.proxy.tls import tls_contexts
 
             tls = tls_contexts(cfg)  # ConfigError when a file is missing or bad
@@ -221,6 +221,8 @@ class ProxyServer:
 
         guard = TcpGuard.from_config(cfg, self.stats)  # TCP/TLS limits (issue #12)
         self.transports = Transports(self.loop, sink, tls=tls, guard=guard)
+        if any(lst.proto in ("ws", "wss") for lst in cfg.listen):
+            _websocket(self.transports, cfg, self.stats)
         from kamtool.proxy.hep import HepAgent
 
         self.hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
@@ -354,6 +356,16 @@ class ProxyServer:
                 pass
         if self._stopped is not None:
             self._stopped.set()
+
+
+def _websocket(transports: Transports, cfg: ProxyConfig, stats: Statistics) -> None:
+    """ws:/wss: listeners: their Origin allow-list, the ``websocket`` statistics."""
+    from kamtool.proxy.ws import STAT_NAMES, WsPolicy
+
+    origins = tuple(o.strip() for o in cfg.ws_origins.split(",") if o.strip())
+    transports.ws_policy = WsPolicy(origins=origins, server=cfg.server_header)
+    for name in STAT_NAMES:
+        stats.gauge("websocket", name, lambda n=name: transports.ws.stats[n])
 
 
 def _probe_targets(transports: Any) -> list[tuple[str, int]]:

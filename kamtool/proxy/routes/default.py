@@ -106,9 +106,13 @@ def reqinit_flood():
 def natdetect(method, settings):
     """NATDETECT (kamailio.cfg WITH_NAT): force rport, the source as the contact of a
     NATed REGISTER, an alias on other requests straight from the UA."""
-    if not settings.nat:
+    # a browser over WebSocket (RFC 7118) is reached over its connection only, whatever
+    # its Contact says (a made-up .invalid host): NATed always, as Kamailio's WebRTC cfg
+    # treats it with nat_uac_test(64), even without WITH_NAT
+    websocket = KSR.pv.get("$pr") in ("ws", "wss")
+    if not settings.nat and not websocket:
         return 1
-    if KSR.nathelper.nat_uac_test(settings.nat_uac_test) > 0:
+    if websocket or KSR.nathelper.nat_uac_test(settings.nat_uac_test) > 0:
         KSR.force_rport()
         if method == "REGISTER":
             KSR.nathelper.fix_nated_register()
@@ -254,14 +258,16 @@ def location(method):
 
 def nat_replies():
     """Replies of NATed callees get the alias of where they came from."""
-    if cfg().nat:
+    settings = cfg()
+    if settings.nat or any(x.proto in ("ws", "wss") for x in settings.listen):
         KSR.tm.t_on_reply("nat_reply")
 
 
 def nat_reply():
     """onreply route: set_contact_alias on the replies of a NATed branch that come
     straight from the UA (two Vias: ours and the caller's)."""
-    if KSR.isbflagset(FLB_NATB) and KSR.is_method_in("ISUNL") and KSR.siputils.is_first_hop() > 0:
+    nated = KSR.isbflagset(FLB_NATB) or KSR.pv.get("$pr") in ("ws", "wss")
+    if nated and KSR.is_method_in("ISUNL") and KSR.siputils.is_first_hop() > 0:
         KSR.nathelper.set_contact_alias()
     return 1
 

@@ -1,0 +1,92 @@
+"""``kamtool serve`` with ws:/wss: listeners (issue #18): a real browser (headless
+Chromium running SIP.js) registers over secure WebSocket and calls a SIPp phone that
+registered over UDP, through the proxy's default route."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tests.ksr.outside import sipp_uas
+from tests.support.browser import Browser, PageServer, need_sipjs
+from tests.support.kamtool_proxy import KamtoolProxy
+from tests.support.ports import free_port
+from tests.support.require import unavailable
+
+pytestmark = pytest.mark.slow
+
+UAS = __import__("pathlib").Path(__file__).resolve().parent / "webrtc_uas.xml"
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    if shutil.which("openssl") is None:
+        unavailable("openssl is not installed")
+    d = tmp_path_factory.mktemp("wss")
+    crt, key = d / "c.pem", d / "k.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(crt), "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return crt, key
+
+
+@pytest.fixture
+def pages():
+    need_sipjs()
+    server = PageServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def edge(tmp_path, cert, pages):
+    """kamtool serve with a wss: listener that admits the test page's Origin only."""
+    crt, key = cert
+    wss = free_port()
+    proxy = KamtoolProxy(
+        tmp_path,
+        extra_args=("--listen", f"wss:127.0.0.1:{wss}"),
+        proxy_toml=f'tls_certificate = "{crt}"\ntls_private_key = "{key}"\n'
+        f'ws_origins = "{pages.origin}"',
+    ).start()
+    proxy.wss_port = wss
+    yield proxy
+    proxy.stop()
+
+
+def test_browser_registers_over_wss_and_calls_a_udp_phone(edge, pages):
+    with sipp_uas(edge.sip_port, str(UAS), "1002", 1) as uas:
+        browser = Browser(
+            pages.url("call.html", aor="sip:1001@127.0.0.1", user="1001", password="secret1001",
+                      ws=f"wss://127.0.0.1:{edge.wss_port}", call="sip:1002@127.0.0.1")
+        )  # fmt: skip
+        try:
+            seen = pages.wait_for("registration:Registered", timeout=60)
+            assert "connected" in seen
+            contacts = {
+                c["Contact"]["Address"]: c["Contact"]
+                for aor in edge.rpc("ul.dump")["Domains"][0]["Domain"]["AoRs"]
+                for c in aor["Info"]["Contacts"]
+            }
+            [(addr, row)] = [(a, c) for a, c in contacts.items() if "transport=ws" in a]
+            assert row["Socket"] == f"wss:127.0.0.1:{edge.wss_port}", row
+            assert row["Received"].endswith(";transport=wss"), row
+            [conn] = edge.rpc("ws.dump")["connections"]
+            assert f"-> wss:127.0.0.1:{edge.wss_port} (state: OPEN" in conn, conn
+            seen = pages.wait_for("bye:", timeout=60)
+            assert "answered:200" in seen and seen[-1] == "bye:200", seen
+            out, _ = uas.communicate(timeout=30)
+            assert uas.returncode == 0, out
+            stats = edge.rpc("stats.get_statistics", "websocket:")
+            assert "websocket:ws_successful_handshakes = 1" in stats, stats
+        except AssertionError:
+            print(browser.output()[-3000:])
+            print(edge.log_text()[-5000:])
+            raise
+        finally:
+            browser.close()
