@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.ksr.outside import sipp_uas
+from tests.ksr.outside import sipp, sipp_uas
 from tests.support.browser import Browser, PageServer, need_sipjs
 from tests.support.kamtool_proxy import KamtoolProxy
 from tests.support.ports import free_port
@@ -17,7 +18,8 @@ from tests.support.require import unavailable
 
 pytestmark = pytest.mark.slow
 
-UAS = __import__("pathlib").Path(__file__).resolve().parent / "webrtc_uas.xml"
+HERE = Path(__file__).resolve().parent
+UAS, UAC = HERE / "webrtc_uas.xml", HERE / "webrtc_uac.xml"
 
 
 @pytest.fixture(scope="module")
@@ -90,3 +92,22 @@ def test_browser_registers_over_wss_and_calls_a_udp_phone(edge, pages):
             raise
         finally:
             browser.close()
+
+
+def test_a_udp_phone_calls_the_browser_over_its_wss_connection(edge, pages):
+    browser = Browser(
+        pages.url("call.html", aor="sip:1001@127.0.0.1", user="1001", password="secret1001",
+                  ws=f"wss://127.0.0.1:{edge.wss_port}")
+    )  # fmt: skip
+    try:
+        pages.wait_for("registration:Registered", timeout=60)
+        res = sipp(edge.sip_port, str(UAC), free_port(), "-m", "1", "-s", "1001",
+                   "-set", "caller", "1002", "-au", "1002", "-ap", "secret1002", "-d", "500")  # fmt: skip
+        assert res.returncode == 0, res.stdout + res.stderr
+        seen = pages.wait_for("session:Terminated", timeout=30)
+        assert "incoming:1002" in seen and "session:Established" in seen, seen
+    except AssertionError:
+        print(edge.log_text()[-5000:])
+        raise
+    finally:
+        browser.close()
