@@ -94,7 +94,7 @@ DESCRIPTIONS: dict[str, str] = {
     "hep": "mirror every SIP message as HEPv3 to udp:IP:PORT (Homer, kamtool trace)",
     "hep_capture_id": "HEP capture agent id (siptrace hep_capture_id)",
     "hep_auth_key": "HEP auth key chunk (siptrace auth_key)",
-    "ws_origins": "Origins a browser page may connect to ws:/wss: from (comma-separated; empty: any)",
+    "ws_origins": "Origins a browser page may open ws:/wss: from (comma-separated; empty: any)",
     "hep_trace_on": "tracing on at start (siptrace trace_on; siptrace.status switches it)",
 }
 

@@ -102,7 +102,7 @@ def test_a_udp_phone_calls_the_browser_over_its_wss_connection(edge, pages):
     try:
         pages.wait_for("registration:Registered", timeout=60)
         res = sipp(edge.sip_port, str(UAC), free_port(), "-m", "1", "-s", "1001",
-                   "-set", "caller", "1002", "-au", "1002", "-ap", "secret1002", "-d", "500")  # fmt: skip
+                   "-set", "caller", "1002", "-au", "1002", "-ap", "secret1002", "-d", "500")
         assert res.returncode == 0, res.stdout + res.stderr
         seen = pages.wait_for("session:Terminated", timeout=30)
         assert "incoming:1002" in seen and "session:Established" in seen, seen
