@@ -95,6 +95,7 @@ DESCRIPTIONS: dict[str, str] = {
     "hep_capture_id": "HEP capture agent id (siptrace hep_capture_id)",
     "hep_auth_key": "HEP auth key chunk (siptrace auth_key)",
     "ws_origins": "Origins a browser page may open ws:/wss: from (comma-separated; empty: any)",
+    "rtpengine": "RTPEngine ng sockets (rtpengine_sock, =weight); the default route uses them",
     "hep_trace_on": "tracing on at start (siptrace trace_on; siptrace.status switches it)",
 }
 

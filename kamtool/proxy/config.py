@@ -75,6 +75,7 @@ server from this object, so tests can shrink timers freely::
     hep_capture_id = 1                 # with hep_auth_key = "...": siptrace's parameters
     hep_trace_on = true                # siptrace trace_on (Kamailio's: 0); siptrace.status RPC
     ws_origins = "https://a.example"   # ws:/wss: allowed Origins, comma-separated ("" any)
+    rtpengine = "udp:127.0.0.1:2223=2 udp:127.0.0.1:2224"  # RTPEngines (weights); "" none
 
 Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
 """
@@ -255,6 +256,7 @@ class ProxyConfig:
     hep_auth_key: str = field(default="", repr=False)
     hep_trace_on: bool = True
     ws_origins: str = ""  # the Origin allow-list of ws:/wss: listeners (kamtool.proxy.ws)
+    rtpengine: str = ""  # rtpengine_sock: the default route relays media through them
 
     def __post_init__(self) -> None:
         if not self.listen:
@@ -441,7 +443,7 @@ _FLOAT |= {"ds_dns_interval"}
 _INT |= {"hep_capture_id"}
 _BOOL |= {"hep_trace_on"}
 _STR |= {"hep", "hep_auth_key"}
-_STR |= {"ws_origins"}
+_STR |= {"ws_origins", "rtpengine"}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:

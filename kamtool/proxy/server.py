@@ -223,6 +223,10 @@ class ProxyServer:
         self.transports = Transports(self.loop, sink, tls=tls, guard=guard)
         if any(lst.proto in ("ws", "wss") for lst in cfg.listen):
             _websocket(self.transports, cfg, self.stats)
+        if cfg.rtpengine:
+            from kamtool.proxy.rtpengine import RtpEngine
+
+            self.router.rtpengine = RtpEngine(cfg.rtpengine)  # KSR.rtpengine (ConfigError)
         from kamtool.proxy.hep import HepAgent
 
         self.hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
@@ -333,6 +337,8 @@ class ProxyServer:
             await self.transports.close()
         if self.hep is not None:
             self.hep.close()
+        if getattr(self.router, "rtpengine", None) is not None:
+            self.router.rtpengine.close()
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self.timers is not None:

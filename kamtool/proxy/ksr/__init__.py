@@ -38,6 +38,9 @@ def build() -> KsrModule:
         "rr": tm.rr_functions(),
         **modules.misc_functions(),
     }
+    from kamtool.proxy.ksr.rtpengine import rtpengine_functions
+
+    subs["rtpengine"] = rtpengine_functions()  # over [proxy] rtpengine (issue #18)
     return build_module(core.functions(), subs)
 
 

@@ -137,6 +137,7 @@ def reqinit(method, settings):
 
 def relay():
     """route[RELAY]."""
+    media()
     if KSR.tm.t_relay() < 0:
         KSR.sl.sl_reply_error()
     return EXIT
@@ -153,6 +154,7 @@ def withindlg(method):
             KSR.setflag(FLT_ACC)
             KSR.setflag(FLT_ACCFAILED)
         nat_replies()
+        media()  # a re-INVITE's offer, an ACK's answer, a BYE's delete
         if KSR.tm.t_relay() < 0:
             KSR.sl.sl_send_reply(404, "Not here")
         return EXIT
@@ -259,7 +261,8 @@ def location(method):
 def nat_replies():
     """Replies of NATed callees get the alias of where they came from."""
     settings = cfg()
-    if settings.nat or any(x.proto in ("ws", "wss") for x in settings.listen):
+    websocket = any(x.proto in ("ws", "wss") for x in settings.listen)
+    if settings.nat or websocket or settings.rtpengine:
         KSR.tm.t_on_reply("nat_reply")
 
 
@@ -269,6 +272,20 @@ def nat_reply():
     nated = KSR.isbflagset(FLB_NATB) or KSR.pv.get("$pr") in ("ws", "wss")
     if nated and KSR.is_method_in("ISUNL") and KSR.siputils.is_first_hop() > 0:
         KSR.nathelper.set_contact_alias()
+    media()  # the answer in a 183/200, the delete of a failed INVITE
+    return 1
+
+
+RTPENGINE_FLAGS = "replace-origin replace-session-connection"  # kamailio.cfg's NATMANAGE
+
+
+def media():
+    """route[NATMANAGE] of kamailio.cfg WITH_RTPENGINE: rtpengine_manage() on requests
+    and replies, when ``[proxy] rtpengine`` is set. kamailio.cfg relays the media of
+    NATed calls only; kamtool's default route relays every call's (an edge in front of
+    the inside network hides it for media too)."""
+    if cfg().rtpengine:
+        KSR.rtpengine.rtpengine_manage(RTPENGINE_FLAGS)
     return 1
 
 

@@ -91,11 +91,16 @@ async def start_proxy_rpc(server: Any) -> RpcServer:
 
 
 def _edge_methods(server: Any, registry: Registry) -> None:
-    """``ws.*`` with ws:/wss: listeners (the edge, issue #18)."""
+    """``ws.*`` with ws:/wss: listeners, ``rtpengine.*`` with RTPEngines (issue #18)."""
     if any(lst.proto in ("ws", "wss") for lst in server.config.listen):
         from kamtool.rpc.methods import ws
 
         ws.register(registry, server.transports.ws)
+    engines = getattr(server.router, "rtpengine", None)
+    if engines is not None:
+        from kamtool.rpc.methods import rtpengine
+
+        rtpengine.register(registry, engines)
 
 
 def _reload_route(engine: Any) -> dict[str, int]:
