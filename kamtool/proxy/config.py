@@ -74,8 +74,6 @@ server from this object, so tests can shrink timers freely::
     hep = "udp:127.0.0.1:9060"         # mirror every SIP message as HEPv3 (siptrace; "" none)
     hep_capture_id = 1                 # with hep_auth_key = "...": siptrace's parameters
     hep_trace_on = true                # siptrace trace_on (Kamailio's: 0); siptrace.status RPC
-    ws_origins = "https://a.example"   # ws:/wss: allowed Origins, comma-separated ("" any)
-    rtpengine = "udp:127.0.0.1:2223=2 udp:127.0.0.1:2224"  # RTPEngines (weights); "" none
 
 Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
 """
@@ -89,6 +87,7 @@ from typing import Any
 
 from kamtool.config import Settings
 from kamtool.errors import ConfigError
+from kamtool.proxy.config_edge import EDGE_BOOL, EDGE_STR, EdgeSettings
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 DEFAULT_RPC_LISTEN = "127.0.0.1:5071"
@@ -115,9 +114,7 @@ class Listen:
         if sep and head.lower() in PROTOCOLS:
             proto, spec = head.lower(), rest
         elif sep and head.lower() == "sctp":
-            raise ConfigError(
-                f"listen {text!r}: protocol {head} is not supported yet (udp, tcp, tls, ws, wss)"
-            )
+            raise ConfigError(f"listen {text!r}: sctp is not supported (udp, tcp, tls, ws, wss)")
         host, port = _split_host_port(spec, DEFAULT_PORTS[proto], what=f"listen {text!r}")
         return cls(proto, host, port)
 
@@ -166,7 +163,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
-class ProxyConfig:
+class ProxyConfig(EdgeSettings):
     """Configuration of :class:`kamtool.proxy.server.ProxyServer` (see module docstring)."""
 
     listen: tuple[Listen, ...] = tuple(Listen.parse(s) for s in DEFAULT_LISTEN)
@@ -255,8 +252,6 @@ class ProxyConfig:
     hep_capture_id: int = 1
     hep_auth_key: str = field(default="", repr=False)
     hep_trace_on: bool = True
-    ws_origins: str = ""  # the Origin allow-list of ws:/wss: listeners (kamtool.proxy.ws)
-    rtpengine: str = ""  # rtpengine_sock: the default route relays media through them
 
     def __post_init__(self) -> None:
         if not self.listen:
@@ -310,6 +305,7 @@ class ProxyConfig:
                 "a tls or wss listener needs tls_certificate and tls_private_key",
                 hint="--tls-certificate FILE --tls-private-key FILE, or the [proxy] section",
             )
+        self.check_edge()
         if self.ipban_autoexpire < 0:
             raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
         for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):
@@ -443,7 +439,8 @@ _FLOAT |= {"ds_dns_interval"}
 _INT |= {"hep_capture_id"}
 _BOOL |= {"hep_trace_on"}
 _STR |= {"hep", "hep_auth_key"}
-_STR |= {"ws_origins", "rtpengine"}
+_STR |= EDGE_STR
+_BOOL |= EDGE_BOOL
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:
