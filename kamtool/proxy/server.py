@@ -234,6 +234,10 @@ class ProxyServer:
                             trace_on=cfg.hep_trace_on)  # fmt: skip
         self.hep.attach(self.transports)
         self.router.attach(self.transports)
+        if cfg.topoh:
+            from kamtool.proxy.topoh import install
+
+            install(self.transports, self.router, cfg)  # before bind: endpoints keep the sink
         self.db.start()
         try:
             await self.transports.bind(cfg.listen)

@@ -81,6 +81,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         log.debug("udp %s: %s", self.listen, exc)
 
     def send(self, data: bytes, addr: Addr) -> None:
+        if self.registry is not None and self.registry.out_filter is not None:
+            data = self.registry.out_filter(data)  # topoh
         if self.transport is not None:
             self.transport.sendto(data, addr)
             if self.registry is not None and self.registry.tap is not None:
@@ -165,6 +167,8 @@ class TcpConnection(asyncio.Protocol):
 
     def send(self, data: bytes, addr: Addr | None = None) -> None:
         self.last_active = time.monotonic()
+        if self.registry.out_filter is not None:
+            data = self.registry.out_filter(data)  # topoh
         if self.registry.tap is not None:
             self.registry.tap(data, self.proto, (self.listen.host, self.listen.port), self.peer)
         if self.transport is not None:
@@ -198,6 +202,8 @@ class Transports:
         self.sink = sink
         self.new_framer = framer_factory
         self.tap: Tap | None = None  # see Tap
+        # every UDP/TCP/TLS message on its way out (topoh's masks: kamtool.proxy.topoh)
+        self.out_filter: Callable[[bytes], bytes] | None = None
         self.udp: list[UdpEndpoint] = []
         self.tcp_servers: list[tuple[Listen, asyncio.base_events.Server]] = []
         self.connections: dict[Addr, TcpConnection] = {}
@@ -328,6 +334,7 @@ class Transports:
 
     def _ws_sink(self, msg: Any, conn: Any, addr: Addr) -> None:
         """A SIP message from a WebSocket: traced like a TCP one, then to the core."""
+        conn.out_filter = self.out_filter
         if self.tap is not None and not isinstance(msg, ParseError):
             self.tap(msg.to_bytes(), conn.proto, addr, conn.local)
         self.sink(msg, conn, addr)
