@@ -39,7 +39,6 @@ def build() -> KsrModule:
         **modules.misc_functions(),
     }
     from kamtool.proxy.ksr.rtpengine import rtpengine_functions
-
     from kamtool.proxy.ksr.websocket import websocket_functions
 
     subs["rtpengine"] = rtpengine_functions()  # over [proxy] rtpengine (issue #18)
