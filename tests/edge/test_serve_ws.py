@@ -15,6 +15,7 @@ from tests.support.browser import Browser, PageServer, need_sipjs
 from tests.support.kamtool_proxy import KamtoolProxy
 from tests.support.ports import free_port
 from tests.support.require import unavailable
+from tests.support.rtpengine_daemon import RtpEngineDaemon
 
 pytestmark = pytest.mark.slow
 
@@ -45,8 +46,7 @@ def pages():
     server.close()
 
 
-@pytest.fixture
-def edge(tmp_path, cert, pages):
+def _edge(tmp_path, cert, pages, more: str = "") -> KamtoolProxy:
     """kamtool serve with a wss: listener that admits the test page's Origin only."""
     crt, key = cert
     wss = free_port()
@@ -54,11 +54,27 @@ def edge(tmp_path, cert, pages):
         tmp_path,
         extra_args=("--listen", f"wss:127.0.0.1:{wss}"),
         proxy_toml=f'tls_certificate = "{crt}"\ntls_private_key = "{key}"\n'
-        f'ws_origins = "{pages.origin}"',
+        f'ws_origins = "{pages.origin}"\n{more}',
     ).start()
     proxy.wss_port = wss
+    return proxy
+
+
+@pytest.fixture
+def edge(tmp_path, cert, pages):
+    proxy = _edge(tmp_path, cert, pages)
     yield proxy
     proxy.stop()
+
+
+@pytest.fixture
+def media_edge(tmp_path, cert, pages):
+    """The edge with an RTPEngine (rtpengine-daemon) for the media."""
+    with RtpEngineDaemon(tmp_path) as daemon:
+        proxy = _edge(tmp_path, cert, pages, f'rtpengine = "{daemon.url}"')
+        proxy.daemon = daemon
+        yield proxy
+        proxy.stop()
 
 
 def test_browser_registers_over_wss_and_calls_a_udp_phone(edge, pages):
@@ -108,6 +124,34 @@ def test_a_udp_phone_calls_the_browser_over_its_wss_connection(edge, pages):
         assert "incoming:1002" in seen and "session:Established" in seen, seen
     except AssertionError:
         print(edge.log_text()[-5000:])
+        raise
+    finally:
+        browser.close()
+
+
+def test_browser_and_plain_rtp_phone_call_each_other_through_rtpengine(media_edge, pages):
+    """The phone's SDP is plain RTP/AVP (tests/sipp's scenarios): the browser reaches
+    Established only as RTPEngine rewrote it (ICE, DTLS-SRTP; without RTPEngine the
+    browser refuses the answer), and the phone gets plain RTP back."""
+    browser = Browser(
+        pages.url("call.html", aor="sip:1001@127.0.0.1", user="1001", password="secret1001",
+                  ws=f"wss://127.0.0.1:{media_edge.wss_port}", call="sip:1002@127.0.0.1")
+    )  # fmt: skip
+    try:
+        with sipp_uas(media_edge.sip_port, "uas_answer.xml", "1002", 1) as uas:
+            seen = pages.wait_for("bye:", timeout=60)
+            assert "answered:200" in seen and seen[-1] == "bye:200", seen
+            out, _ = uas.communicate(timeout=30)
+            assert uas.returncode == 0, out
+        res = sipp(media_edge.sip_port, "uac_call.xml", free_port(), "-m", "1", "-s", "1001",
+                   "-set", "caller", "1002", "-au", "1002", "-ap", "secret1002", "-d", "500")
+        assert res.returncode == 0, res.stdout + res.stderr
+        seen = pages.wait_for("session:Terminated", timeout=30)
+        assert "incoming:1002" in seen and "session:Established" in seen, seen
+        assert "Unknown call-id" not in media_edge.daemon.log()  # offer before answer
+    except AssertionError:
+        print(browser.output()[-2000:])
+        print(media_edge.log_text()[-4000:])
         raise
     finally:
         browser.close()
