@@ -65,9 +65,7 @@ server from this object, so tests can shrink timers freely::
     ds_hash_pvar = ""                  # what algorithm 7 hashes in route scripts ("$fU@$fd")
     ds_dns_mode = 1                    # names: 1 resolved at load, +4 refreshed, +8 SRV first
     ds_dns_interval = 600              # seconds between refreshes (ds_dns_mode 4)
-    route = "/etc/kamtool/route.py"    # the KEMI route script (KSR API); default: kamtool's own
-                                       # (kamtool/proxy/routes/default.py); "builtin": the
-                                       # route in Python code (kept for comparison)
+    route = "/etc/kamtool/route.py"    # KEMI script (default routes/default.py; "builtin")
     rr_enable_full_lr = false          # rr modparams: ";lr=on" instead of ";lr" in Record-Route
     rr_append_fromtag = true           # ";ftag=" in Record-Route (the reference cfg's)
     nat_bflag = 6                      # usrloc nat_bflag: contacts with it get keepalive=1
@@ -188,9 +186,7 @@ class ProxyConfig(EdgeSettings):
     ds_hash_pvar: str = ""
     ds_dns_mode: int = 1
     ds_dns_interval: float = 600.0
-    # the KEMI Python route script (kamtool.proxy.script); None: routes/default.py;
-    # BUILTIN_ROUTE: the route coded in kamtool.proxy.routing (for comparison)
-    route: str | None = None
+    route: str | None = None  # KEMI script; None: routes/default.py; BUILTIN_ROUTE: routing.py
     rr_enable_full_lr: bool = False
     rr_append_fromtag: bool = True
     nat_bflag: int = 6
