@@ -34,6 +34,9 @@ def _run(job: Any, what: str) -> int:
     except KamtoolError as exc:  # unavailable, error reply, bad flags: logged, -1
         log.warning("%s: %s", what, exc)
         return -1
+    except Exception as exc:  # the worker refused it (database away): the call goes on
+        log.warning("%s: not done: %s", what, exc)
+        return -1
     return 1
 
 
