@@ -12,7 +12,7 @@ import pytest
 
 from kamtool.proxy.rtpengine import RtpEngine
 from tests.interop.wire import Peer, register
-from tests.ksr.outside import sipp, sipp_args
+from tests.ksr.outside import sipp, sipp_args, sipp_uas
 from tests.support.kamtool_proxy import KamtoolProxy
 from tests.support.kemi import need
 from tests.support.ports import free_port
@@ -89,3 +89,37 @@ def test_a_call_through_serve_has_its_media_relayed_by_rtpengine(proxy, daemon, 
     assert _calls(daemon) == []  # deleted after the BYE
     [node] = proxy.rpc("rtpengine.show", "all")
     assert node["url"] == daemon.url and node["disabled"] == 0, node
+
+
+def test_a_cancelled_call_is_deleted_and_a_second_rtpengine_takes_over(tmp_path):
+    """Two RTPEngines: the call's media lives on one; after a CANCEL it is gone there.
+    Then the first is stopped: the next call is relayed by the second."""
+    need("sipp")
+    with RtpEngineDaemon(tmp_path) as first, RtpEngineDaemon(tmp_path) as second:
+        proxy = KamtoolProxy(
+            tmp_path, proxy_toml=f'rtpengine = "{first.url}=1000 {second.url}"'
+        ).start()  # the weights put (nearly) every call on the first
+        try:
+            with sipp_uas(proxy.sip_port, "uas_ring.xml", "1002", 1) as uas:
+                res = sipp(proxy.sip_port, "uac_cancel.xml", free_port(), "-m", "1",
+                           "-s", "1002", "-set", "caller", "1001", "-au", "1001",
+                           "-ap", "secret1001")  # fmt: skip
+                assert res.returncode == 0, res.stdout + res.stderr
+                uas.communicate(timeout=30)
+            assert "Received command 'offer'" in first.log()
+            assert "Received command 'delete'" in first.log()
+            assert _calls(first) == [] and _calls(second) == []  # deleted after the CANCEL
+            first.stop()
+            before = second.log().count("Received command 'offer'")
+            with sipp_uas(proxy.sip_port, "uas_answer.xml", "1002", 1) as uas:
+                res = sipp(proxy.sip_port, "uac_call.xml", free_port(), "-m", "1", "-s", "1002",
+                           "-set", "caller", "1001", "-au", "1001", "-ap", "secret1001",
+                           "-d", "300")  # fmt: skip
+                assert res.returncode == 0, res.stdout + res.stderr + proxy.log_text()[-3000:]
+                uas.communicate(timeout=30)
+            assert second.log().count("Received command 'offer'") > before, second.log()[-2000:]
+            [one, two] = proxy.rpc("rtpengine.show", "all")
+            assert one["url"] == first.url and one["disabled"] == 1, one  # failed over
+            assert two["disabled"] == 0, two
+        finally:
+            proxy.stop()
