@@ -12,7 +12,12 @@ and of the machine's load:
 * a call: INVITE relayed (100 Trying back, a dialog, Record-Route), its 200, the ACK and
   the BYE routed by our Record-Route, the BYE's 200 (five messages, counted per call).
 
-    python bench/proxy_core.py [--n 20000] [--profile] [--route default|FILE.py]
+    python bench/proxy_core.py [--n 20000] [--profile] [--route default|FILE.py] [--markers]
+
+``--markers``: for ``bench/callgrind.py``: each measured part runs between ``os.getppid()``
+and ``os.getpgrp()`` (callgrind zeroes its counters at the first and dumps at the second) and
+is named on stdout (``MARK name count unit``); the relays' callee side (building the answers
+from what the router sent) is replayed alone afterwards as ``... harness``, to be subtracted.
 
 ``--route``: the same messages through a KEMI route script (``default``: kamtool's own
 ``kamtool/proxy/routes/default.py``) instead of the built-in route.
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import sys
 import time
@@ -163,7 +169,10 @@ OPTIONS = (
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20000)
-    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="cProfile each scenario")
+    ap.add_argument("--profile-top", type=int, default=15, help="functions shown per profile")
+    ap.add_argument("--profile-sort", default="tottime", help="pstats sort key (cumulative...)")
+    ap.add_argument("--markers", action="store_true", help="callgrind markers (callgrind.py)")
     ap.add_argument("--route", help="a KEMI route script, or 'default' (kamtool's)")
     ap.add_argument(
         "--default-gc",
@@ -204,18 +213,25 @@ def main() -> None:
     plain = [register(i) for i in range(2, args.n + 2)]
     if not args.default_gc:
         tune_gc()
+    mark = Marks(args.markers)
     prof = cProfile.Profile() if args.profile else None
+    # The relays time the router's part alone, six clock reads per call; under cProfile
+    # those reads would be a tenth of the profile, so they are skipped (no times then).
+    clock = _no_clock if args.profile else time.process_time
     for name, msgs in (("OPTIONS", [OPTIONS] * args.n), ("REGISTER 401", plain),
                        ("REGISTER 200", authed)):  # fmt: skip
         if prof:
             prof.enable()
+        mark.start()
         t0 = time.process_time()  # CPU time: the machine may be busy
         for m in msgs:
             router.receive(m, sink, addr)
         dt = time.process_time() - t0
+        mark.stop(name, len(msgs), "msg")
         if prof:
             prof.disable()
         report(name, len(msgs), dt, sink.last)
+        prof = show_profile(prof, name, args)
     wire = Wire()
     router.attach(wire)
     relayed = [message(i) for i in range(args.n)]
@@ -223,48 +239,110 @@ def main() -> None:
     if prof:
         prof.enable()
     dt = 0.0
+    sent: list[bytes] = []
+    mark.start()
     for m in relayed:  # only the router's part is timed, not the callee's
-        t0 = time.process_time()
+        t0 = clock()
         router.receive(m, sink, peer)
-        t1 = time.process_time()
+        t1 = clock()
         reply = answer(wire.last)
-        t2 = time.process_time()
+        t2 = clock()
         router.receive(reply, sink, ("127.0.0.1", 5999))
-        dt += time.process_time() - t2 + t1 - t0
+        dt += clock() - t2 + t1 - t0
+        if args.markers:
+            sent.append(wire.last)
+    mark.stop("MESSAGE relay", len(relayed), "tx")
     if prof:
         prof.disable()
     report("MESSAGE relay", len(relayed), dt, sink.last, unit="tx")
+    prof = show_profile(prof, "MESSAGE relay (with its callee's side)", args)
+    if args.markers:  # the callee's side alone, to subtract
+        sent = [bytes(s) for s in sent]
+        mark.start()
+        for s in sent:
+            answer(s)
+        mark.stop("MESSAGE relay harness", len(sent), "tx")
     callee = ("127.0.0.1", 5999)
     if prof:
         prof.enable()
     dt = 0.0
     calls = args.n // 4
+    outs: list[tuple[bytes, bytes]] = []
+    mark.start()
     for i in range(calls):  # INVITE, 200, ACK, BYE, 200: the router's part only
         invite = call_request(i, "INVITE", 1)
-        t0 = time.process_time()
+        t0 = clock()
         router.receive(invite, sink, peer)
-        dt += time.process_time() - t0
+        dt += clock() - t0
+        invite_out = wire.last
         ok, rr = call_answer(wire.last)
         ack = call_request(i, "ACK", 1, rr, "callee")
         bye = call_request(i, "BYE", 2, rr, "callee")
-        t0 = time.process_time()
+        t0 = clock()
         router.receive(ok, sink, callee)
         router.receive(ack, sink, peer)
         router.receive(bye, sink, peer)
-        dt += time.process_time() - t0
+        dt += clock() - t0
+        if args.markers:
+            outs.append((invite_out, wire.last))
         bye_ok, _ = call_answer(wire.last)
-        t0 = time.process_time()
+        t0 = clock()
         router.receive(bye_ok, sink, callee)
-        dt += time.process_time() - t0
+        dt += clock() - t0
+    mark.stop("call (5 msgs)", calls, "call")
     if prof:
         prof.disable()
     report("call (5 msgs)", calls, dt, sink.last, unit="call")
-    if prof:
-        pstats.Stats(prof).sort_stats("tottime").print_stats(20)
+    prof = show_profile(prof, "call (with its caller's and callee's side)", args)
+    if args.markers:  # the caller's and callee's side alone, to subtract
+        mark.start()
+        for i, (invite_out, bye_out) in enumerate(outs):
+            call_request(i, "INVITE", 1)
+            _, rr = call_answer(invite_out)
+            call_request(i, "ACK", 1, rr, "callee")
+            call_request(i, "BYE", 2, rr, "callee")
+            call_answer(bye_out)
+        mark.stop("call (5 msgs) harness", len(outs), "call")
+
+
+def show_profile(
+    prof: cProfile.Profile | None, name: str, args: argparse.Namespace
+) -> cProfile.Profile | None:
+    """Print one scenario's profile; a fresh profiler for the next one."""
+    if prof is None:
+        return None
+    prof.disable()
+    print(f"--- cProfile: {name}, top {args.profile_top} by {args.profile_sort}")
+    pstats.Stats(prof).sort_stats(args.profile_sort).print_stats(args.profile_top)
+    return cProfile.Profile()
+
+
+class Marks:
+    """Callgrind markers: ``os.getppid()`` starts a part (callgrind.py zeroes the counters
+    there), ``os.getpgrp()`` ends it (callgrind dumps them); the router calls neither."""
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+
+    def start(self) -> None:
+        if self.on:
+            os.getppid()
+
+    def stop(self, name: str, count: int, unit: str) -> None:
+        if self.on:
+            os.getpgrp()
+            print(f"MARK {name}\t{count}\t{unit}", flush=True)
+
+
+def _no_clock() -> float:
+    return 0.0
 
 
 def report(name: str, n: int, dt: float, last: bytes, unit: str = "msg") -> None:
     status = parse_message(last).status
+    if not dt:  # profiled relays are not timed
+        print(f"{name:13} {'-':>9} {unit}/s   {'-':>6} us/{unit}  last={status}")
+        return
     print(f"{name:13} {n / dt:9.0f} {unit}/s   {1e6 * dt / n:6.1f} us/{unit}  last={status}")
 
 
