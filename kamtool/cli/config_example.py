@@ -107,6 +107,12 @@ DESCRIPTIONS: dict[str, str] = {
     "hep": "mirror every SIP message as HEPv3 to udp:IP:PORT (Homer, kamtool trace)",
     "hep_capture_id": "HEP capture agent id (siptrace hep_capture_id)",
     "hep_auth_key": "HEP auth key chunk (siptrace auth_key)",
+    "ws_origins": "Origins a browser page may open ws:/wss: from (comma-separated; empty: any)",
+    "rtpengine": "RTPEngine ng sockets (rtpengine_sock, =weight); the default route uses them",
+    "topoh": "topology hiding (Kamailio's topoh): no inside address in what leaves",
+    "topoh_mask_key": "topoh mask_key: the secret the masks are made with (needed with topoh)",
+    "topoh_mask_ip": "topoh mask_ip: the address that replaces hidden hosts",
+    "topoh_mask_callid": "topoh mask_callid: the Call-ID masked towards the callee side too",
     "hep_trace_on": "tracing on at start (siptrace trace_on; siptrace.status switches it)",
 }
 

@@ -88,67 +88,12 @@ from typing import Any
 from kamtool.config import Settings
 from kamtool.errors import ConfigError
 from kamtool.proxy.authconfig import AuthSettings
+from kamtool.proxy.config_edge import EdgeSettings
+from kamtool.proxy.listen import Listen, _split_host_port
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 DEFAULT_RPC_LISTEN = "127.0.0.1:5071"
-PROTOCOLS = ("udp", "tcp", "tls")
-DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
 BUILTIN_ROUTE = "builtin"  # [proxy] route: the route coded in kamtool.proxy.routing
-
-
-@dataclass(frozen=True, slots=True)
-class Listen:
-    """One socket to bind: ``proto:host:port`` (IPv6 hosts in brackets)."""
-
-    proto: str
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, text: str) -> Listen:
-        """Parse ``udp:127.0.0.1:5060``, ``tcp:[::1]:5060``, ``tls:127.0.0.1`` (port 5061)
-        or ``127.0.0.1:5060`` (udp)."""
-        spec = text.strip()
-        proto = "udp"
-        head, sep, rest = spec.partition(":")
-        if sep and head.lower() in PROTOCOLS:
-            proto, spec = head.lower(), rest
-        elif sep and head.lower() in ("ws", "wss", "sctp"):
-            raise ConfigError(
-                f"listen {text!r}: protocol {head} is not supported yet (udp, tcp, tls)"
-            )
-        host, port = _split_host_port(spec, DEFAULT_PORTS[proto], what=f"listen {text!r}")
-        return cls(proto, host, port)
-
-    @property
-    def socket_str(self) -> str:
-        """Kamailio's socket notation, as stored in ``location.socket``: ``udp:1.2.3.4:5060``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.proto}:{host}:{self.port}"
-
-    def __str__(self) -> str:
-        return self.socket_str
-
-
-def _split_host_port(spec: str, default_port: int | None, *, what: str) -> tuple[str, int]:
-    if spec.startswith("["):
-        host, _, rest = spec[1:].partition("]")
-        port_s = rest[1:] if rest.startswith(":") else ""
-    elif spec.count(":") == 1:
-        host, port_s = spec.split(":")
-    else:
-        host, port_s = spec, ""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError as exc:
-        raise ConfigError(f"{what}: {host!r} is not an IP address") from exc
-    if not port_s:
-        if default_port is None:
-            raise ConfigError(f"{what}: a port is required")
-        return host, default_port
-    if not port_s.isdigit() or not 0 < int(port_s) < 65536:
-        raise ConfigError(f"{what}: bad port {port_s!r}")
-    return host, int(port_s)
 
 
 def _loopback(host: str) -> bool:
@@ -165,7 +110,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
-class ProxyConfig(AuthSettings):
+class ProxyConfig(AuthSettings, EdgeSettings):
     """Configuration of :class:`kamtool.proxy.server.ProxyServer` (see module docstring)."""
 
     listen: tuple[Listen, ...] = tuple(Listen.parse(s) for s in DEFAULT_LISTEN)
@@ -302,14 +247,15 @@ class ProxyConfig(AuthSettings):
             )
         if self.natping_interval < 0:
             raise ConfigError("natping_interval must be 0 (off) or positive")
-        if any(lst.proto == "tls" for lst in self.listen) and not (
+        if any(lst.proto in ("tls", "wss") for lst in self.listen) and not (
             self.tls_certificate and self.tls_private_key
         ):
             raise ConfigError(
-                "a tls listener needs tls_certificate and tls_private_key",
+                "a tls or wss listener needs tls_certificate and tls_private_key",
                 hint="--tls-certificate FILE --tls-private-key FILE, or the [proxy] section",
             )
         self.check_auth_settings()
+        self.check_edge()
         if self.ipban_autoexpire < 0:
             raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
         for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):

@@ -923,7 +923,7 @@ class Router:
         self.tm.send_local(settings.ping_method, dst.dest, build, on_final=final)
 
     def _tcp_alive(self, addr: tuple[str, int]) -> bool:
-        return self.transports is not None and addr in self.transports.connections
+        return self.transports is not None and self.transports.alive(addr)
 
     def _stateful_reply(self, req: Any, endpoint: Any, addr: Any, status: int, reason: str) -> None:
         """t_newtran + send_reply: a local final answer kept for retransmissions."""

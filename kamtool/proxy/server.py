@@ -225,7 +225,7 @@ class ProxyServer:
             rules=self.rules,
         )
         tls = None
-        if any(lst.proto == "tls" for lst in cfg.listen):
+        if any(lst.proto in ("tls", "wss") for lst in cfg.listen):
             from kamtool.proxy.tls import tls_contexts
 
             tls = tls_contexts(cfg)  # ConfigError when a file is missing or bad
@@ -234,6 +234,12 @@ class ProxyServer:
 
         guard = TcpGuard.from_config(cfg, self.stats)  # TCP/TLS limits (issue #12)
         self.transports = Transports(self.loop, sink, tls=tls, guard=guard)
+        if any(lst.proto in ("ws", "wss") for lst in cfg.listen):
+            _websocket(self.transports, cfg, self.stats)
+        if cfg.rtpengine:
+            from kamtool.proxy.rtpengine import RtpEngine
+
+            self.router.rtpengine = RtpEngine(cfg.rtpengine)  # KSR.rtpengine (ConfigError)
         from kamtool.proxy.hep import HepAgent
 
         self.hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
@@ -241,6 +247,10 @@ class ProxyServer:
                             trace_on=cfg.hep_trace_on)  # fmt: skip
         self.hep.attach(self.transports)
         self.router.attach(self.transports)
+        if cfg.topoh:
+            from kamtool.proxy.topoh import install
+
+            install(self.transports, self.router, cfg)  # before bind: endpoints keep the sink
         self.db.start()
         try:
             await self.transports.bind(cfg.listen)
@@ -344,6 +354,8 @@ class ProxyServer:
             await self.transports.close()
         if self.hep is not None:
             self.hep.close()
+        if getattr(self.router, "rtpengine", None) is not None:
+            self.router.rtpengine.close()
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self.timers is not None:
@@ -367,6 +379,16 @@ class ProxyServer:
                 pass
         if self._stopped is not None:
             self._stopped.set()
+
+
+def _websocket(transports: Transports, cfg: ProxyConfig, stats: Statistics) -> None:
+    """ws:/wss: listeners: their Origin allow-list, the ``websocket`` statistics."""
+    from kamtool.proxy.ws import STAT_NAMES, WsPolicy
+
+    origins = tuple(o.strip() for o in cfg.ws_origins.split(",") if o.strip())
+    transports.ws_policy = WsPolicy(origins=origins, server=cfg.server_header)
+    for name in STAT_NAMES:
+        stats.gauge("websocket", name, lambda n=name: transports.ws.stats[n])
 
 
 def _probe_targets(transports: Any) -> list[tuple[str, int]]:

@@ -43,6 +43,11 @@ def build() -> KsrModule:
         "speeddial": userdata.speeddial_functions(),
         "avpops": userdata.avpops_functions(),
     }
+    from kamtool.proxy.ksr.rtpengine import rtpengine_functions
+    from kamtool.proxy.ksr.websocket import websocket_functions
+
+    subs["rtpengine"] = rtpengine_functions()  # over [proxy] rtpengine (issue #18)
+    subs["websocket"] = websocket_functions()  # over the ws:/wss: connections
     return build_module(core.functions(), subs)
 
 

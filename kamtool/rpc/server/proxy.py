@@ -65,6 +65,7 @@ async def start_proxy_rpc(server: Any) -> RpcServer:
         rules=server.rules,  # dialplan.*, mtree.*, lcr.*
     )
     _offload(server, registry)
+    _edge_methods(server, registry)
     if server.router.script is not None:
         # Kamailio 5.6's app_python3 registers its RPC as app_python.*; app_python3.* too
         for name in ("app_python.reload", "app_python3.reload"):
@@ -91,6 +92,19 @@ async def start_proxy_rpc(server: Any) -> RpcServer:
     await rpc.start()
     holder.append(rpc)
     return rpc
+
+
+def _edge_methods(server: Any, registry: Registry) -> None:
+    """``ws.*`` with ws:/wss: listeners, ``rtpengine.*`` with RTPEngines (issue #18)."""
+    if any(lst.proto in ("ws", "wss") for lst in server.config.listen):
+        from kamtool.rpc.methods import ws
+
+        ws.register(registry, server.transports.ws)
+    engines = getattr(server.router, "rtpengine", None)
+    if engines is not None:
+        from kamtool.rpc.methods import rtpengine
+
+        rtpengine.register(registry, engines)
 
 
 def _reload_route(engine: Any) -> dict[str, int]:
