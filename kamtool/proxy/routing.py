@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from urllib.parse import quote
 from typing import Any
 
 from kamtool.proxy.acc import ACC, ACC_FAILED, ACC_MISSED
@@ -558,11 +559,10 @@ class Router:
                 self._await_db(req, endpoint, addr, job, resume)
                 return None
             if outcome.reason not in ("", "stale_nonce") and outcome.status in (401, 403, 407):
-                # credentials given and refused: one line per failure with the source
-                # address first, for fail2ban (README "Seeing traffic")
-                log.warning("auth failure from %s port %s: %s %s for %s@%s (%s)", addr[0],
-                            addr[1], method, outcome.status, from_uri.user if from_uri else "",
-                            realm, outcome.reason)  # fmt: skip
+                # credentials given and refused: the default route's fail2ban line
+                # (README "Failed authentication"), the user URL-escaped as there
+                user = quote((from_uri.user if from_uri else "") or "-", safe="@.-_+~!*()'")
+                log.warning("AUTH_FAILED: method=%s user=%s from=%s", method, user, addr[0])
             # registrar:rejected_regs counts failed saves only, as in Kamailio: challenges
             # and auth failures show up in sl:401_replies / sl:403_replies instead.
             if outcome.status == 403:
