@@ -43,8 +43,8 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from kamtool.proxy.acc import ACC, ACC_FAILED, ACC_MISSED
 from kamtool.proxy.auth import Authenticator
