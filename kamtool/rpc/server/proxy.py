@@ -43,9 +43,10 @@ OFFLOADED_RPC = (
 PREFETCHED_RPC = ("ul.add", "ul.rm", "ul.rm_contact")
 
 
-async def start_proxy_rpc(server: Any) -> RpcServer:
+async def start_proxy_rpc(server: Any, *, limits: Any = None) -> RpcServer:
     """The JSON-RPC server (HTTP + FIFO + datagram, /metrics) of ``server`` (a started
-    :class:`~kamtool.proxy.server.ProxyServer`), listening."""
+    :class:`~kamtool.proxy.server.ProxyServer`), listening; ``limits``: the health
+    thresholds /metrics judges with (``[monitor]``, as ``kamtool diagnose``)."""
     cfg = server.config
     holder: list[RpcServer] = []
     registry = build_registry(
@@ -86,6 +87,7 @@ async def start_proxy_rpc(server: Any) -> RpcServer:
             usrloc=server.usrloc,
             dispatcher=server.dispatcher,
             started=server.started_at,
+            limits=limits,
         ),
         server_header=cfg.server_header,
     )
