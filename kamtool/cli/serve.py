@@ -242,5 +242,11 @@ def serve(
     urls = (
         server_urls(*parse_host_port(cfg.rpc_listen), cfg.rpc_runtime_dir) if cfg.rpc_listen else []
     )
+    from functools import partial
+
+    from kamtool.cli.monitor import _monitor_settings
+
+    # /metrics judges the health rules with the [monitor] thresholds, as diagnose does
+    limits, _ = _monitor_settings(settings.section("monitor"), [], None)
     with serving(urls):
-        run(cfg, rpc=start_proxy_rpc)
+        run(cfg, rpc=partial(start_proxy_rpc, limits=limits))

@@ -100,6 +100,32 @@ class Mtree:
             children = node[1]
         return found
 
+    def walked(self, tname: str, value: str) -> int:
+        """How many characters of ``value`` Kamailio's ``mtree.match`` RPC reports as
+        PREFIX in mode 0: up to and with the first character that has no branch below
+        it (so more than the matching prefix when longer prefixes share its start)."""
+        children = self._tries.get(tname, [None, {}])[1]
+        length = 0
+        for c in value[:MAX_DEPTH]:
+            if not children:
+                break
+            length += 1
+            node = children.get(c)
+            if node is None:
+                break
+            children = node[1]
+        return length
+
+    def nodes(self, tname: str) -> int:
+        """The tree's branching nodes, root included (``nrnodes`` of ``mtree.summary``)."""
+        pending, count = [self._tries.get(tname, [None, {}])], 0
+        while pending:
+            node = pending.pop()
+            if node[1]:
+                count += 1
+                pending.extend(node[1].values())
+        return count
+
     def match(self, tname: str, value: str) -> Match | None:
         """The longest prefix of ``value`` in ``tname`` (``mt_match`` mode 0)."""
         found = self.walk(tname, value)

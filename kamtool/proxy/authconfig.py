@@ -22,12 +22,7 @@ from dataclasses import dataclass
 
 from kamtool.errors import ConfigError
 
-__all__ = ["AUTH_BOOL", "AUTH_INT", "AUTH_STR", "AuthSettings"]
-
-AUTH_BOOL = {"auth_qop", "nonce_count", "one_time_nonce"}
-AUTH_INT = {"auth_checks_register", "auth_checks_no_dlg", "auth_checks_in_dlg",
-            "auth_fail_limit", "auth_fail_window"}  # fmt: skip
-AUTH_STR = {"scanner_user_agents"}
+__all__ = ["AuthSettings"]
 
 
 @dataclass(frozen=True)

@@ -356,7 +356,7 @@ class Codec:
             except ParseError:
                 dest = None
             gone = tcp_alive is not None and not tcp_alive((dest[1], dest[2])) if dest else False
-            if dest is not None and dest[0] in ("tcp", "tls") and gone:
+            if dest is not None and dest[0] in ("tcp", "tls", "ws", "wss") and gone:
                 dest = None  # the phone's connection is gone: try its contact address
         if dest is None:
             dest = dest_of_uri(uri)

@@ -87,68 +87,13 @@ from typing import Any
 
 from kamtool.config import Settings
 from kamtool.errors import ConfigError
-from kamtool.proxy.authconfig import AUTH_BOOL, AUTH_INT, AUTH_STR, AuthSettings
+from kamtool.proxy.authconfig import AuthSettings
+from kamtool.proxy.config_edge import EdgeSettings
+from kamtool.proxy.listen import Listen, _split_host_port
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 DEFAULT_RPC_LISTEN = "127.0.0.1:5071"
-PROTOCOLS = ("udp", "tcp", "tls")
-DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
 BUILTIN_ROUTE = "builtin"  # [proxy] route: the route coded in kamtool.proxy.routing
-
-
-@dataclass(frozen=True, slots=True)
-class Listen:
-    """One socket to bind: ``proto:host:port`` (IPv6 hosts in brackets)."""
-
-    proto: str
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, text: str) -> Listen:
-        """Parse ``udp:127.0.0.1:5060``, ``tcp:[::1]:5060``, ``tls:127.0.0.1`` (port 5061)
-        or ``127.0.0.1:5060`` (udp)."""
-        spec = text.strip()
-        proto = "udp"
-        head, sep, rest = spec.partition(":")
-        if sep and head.lower() in PROTOCOLS:
-            proto, spec = head.lower(), rest
-        elif sep and head.lower() in ("ws", "wss", "sctp"):
-            raise ConfigError(
-                f"listen {text!r}: protocol {head} is not supported yet (udp, tcp, tls)"
-            )
-        host, port = _split_host_port(spec, DEFAULT_PORTS[proto], what=f"listen {text!r}")
-        return cls(proto, host, port)
-
-    @property
-    def socket_str(self) -> str:
-        """Kamailio's socket notation, as stored in ``location.socket``: ``udp:1.2.3.4:5060``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.proto}:{host}:{self.port}"
-
-    def __str__(self) -> str:
-        return self.socket_str
-
-
-def _split_host_port(spec: str, default_port: int | None, *, what: str) -> tuple[str, int]:
-    if spec.startswith("["):
-        host, _, rest = spec[1:].partition("]")
-        port_s = rest[1:] if rest.startswith(":") else ""
-    elif spec.count(":") == 1:
-        host, port_s = spec.split(":")
-    else:
-        host, port_s = spec, ""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError as exc:
-        raise ConfigError(f"{what}: {host!r} is not an IP address") from exc
-    if not port_s:
-        if default_port is None:
-            raise ConfigError(f"{what}: a port is required")
-        return host, default_port
-    if not port_s.isdigit() or not 0 < int(port_s) < 65536:
-        raise ConfigError(f"{what}: bad port {port_s!r}")
-    return host, int(port_s)
 
 
 def _loopback(host: str) -> bool:
@@ -165,7 +110,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
-class ProxyConfig(AuthSettings):
+class ProxyConfig(AuthSettings, EdgeSettings):
     """Configuration of :class:`kamtool.proxy.server.ProxyServer` (see module docstring)."""
 
     listen: tuple[Listen, ...] = tuple(Listen.parse(s) for s in DEFAULT_LISTEN)
@@ -245,6 +190,9 @@ class ProxyConfig(AuthSettings):
     ds_ping_latency_stats: bool = False
     ds_hash_size: int = 0
     ds_hash_pvar: str = ""
+    dp_attrs_pvar: str = ""
+    mt_char_list: str = "0123456789"
+    mt_pv_value: str = "$avp(s:tvalue)"
     ds_dns_mode: int = 1
     ds_dns_interval: float = 600.0
     route: str | None = None  # KEMI script; None: routes/default.py; BUILTIN_ROUTE: routing.py
@@ -301,14 +249,15 @@ class ProxyConfig(AuthSettings):
             )
         if self.natping_interval < 0:
             raise ConfigError("natping_interval must be 0 (off) or positive")
-        if any(lst.proto == "tls" for lst in self.listen) and not (
+        if any(lst.proto in ("tls", "wss") for lst in self.listen) and not (
             self.tls_certificate and self.tls_private_key
         ):
             raise ConfigError(
-                "a tls listener needs tls_certificate and tls_private_key",
+                "a tls or wss listener needs tls_certificate and tls_private_key",
                 hint="--tls-certificate FILE --tls-private-key FILE, or the [proxy] section",
             )
         self.check_auth_settings()
+        self.check_edge()
         if self.ipban_autoexpire < 0:
             raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
         for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):
@@ -394,55 +343,9 @@ class ProxyConfig(AuthSettings):
 
 
 _FIELDS = {f.name: f for f in fields(ProxyConfig)}
-_INT = {
-    "nonce_expire",
-    "trusted_group",
-    "db_mode",
-    "min_expires",
-    "max_expires",
-    "default_expires",
-    "max_contacts",
-    "max_forwards",
-    "dialog_lifetime",
-    "max_calls_per_caller",
-    "max_calls_per_callee",
-    "max_calls",
-    "server_id",
-    "pike_reqs_density_per_unit",
-    "ipban_autoexpire",
-    "overload_retry_after",
-    "dispatch_set",
-    "dispatch_alg",
-    "ds_probing_mode",
-    "ds_probing_threshold",
-    "ds_inactive_threshold",
-    "nat_uac_test",
-    "natping_interval",
-}
-_FLOAT = {"timer_interval", "fr_timer", "fr_inv_timer", "t1", "t2", "t4", "tcp_connection_lifetime",
-          "ds_ping_interval"}  # fmt: skip
-_BOOL = {"auth", "calculate_ha1", "auth_use_domain", "use_domain", "server_signature", "nat",
-         "tls_verify_certificate", "tls_require_certificate"}  # fmt: skip
-_FLOAT |= {"pike_sampling_time_unit", "pike_remove_latency", "overload_max_age"}
-_FLOAT |= {"uac_reg_timer_interval", "uac_reg_retry_interval"}  # kamtool/proxy/uacreg.py
-_INT |= {"tcp_max_connections", "tcp_accept_iplimit", "tcp_fd_headroom"}
-_FLOAT |= {"tcp_msg_read_timeout", "tcp_msg_data_timeout"}
-_STR = {"db_url", "rpc_listen", "rpc_token", "rpc_runtime_dir", "domain", "server_header",
-        "dispatch_pattern", "ds_ping_method", "ds_ping_from", "ds_ping_reply_codes",
-        "sipping_from", "tls_certificate", "tls_private_key", "tls_ca_list", "route"}  # fmt: skip
-_BOOL |= {"pike", "overload", "rr_enable_full_lr", "rr_append_fromtag"}
-_INT |= {"nat_bflag"}
-_BOOL |= AUTH_BOOL | {"usrloc_ack_unstored"}
-_INT |= AUTH_INT
-_STR |= AUTH_STR
-_BOOL |= {"ds_ping_latency_stats"}
-_INT |= {"ds_hash_size"}
-_STR |= {"ds_hash_pvar"}
-_INT |= {"ds_dns_mode"}
-_FLOAT |= {"ds_dns_interval"}
-_INT |= {"hep_capture_id"}
-_BOOL |= {"hep_trace_on"}
-_STR |= {"hep", "hep_auth_key"}
+# a TOML value's type follows its field's annotation ("int", "float | None" ...): one list of
+# settings, the dataclass; listen, aliases and secret are converted by hand in _coerce
+_KIND = {name: str(f.type).removesuffix(" | None") for name, f in _FIELDS.items()}
 
 
 def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:
@@ -458,19 +361,19 @@ def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:
                 )
             elif key == "secret":
                 out["secret"] = str(value).encode()
-            elif key in _INT:
+            elif _KIND.get(key) == "int":
                 if isinstance(value, bool) or not isinstance(value, int):
                     raise TypeError
                 out[key] = value
-            elif key in _FLOAT:
+            elif _KIND.get(key) == "float":
                 if isinstance(value, bool) or not isinstance(value, int | float):
                     raise TypeError
                 out[key] = float(value)
-            elif key in _BOOL:
+            elif _KIND.get(key) == "bool":
                 if not isinstance(value, bool):
                     raise TypeError
                 out[key] = value
-            elif key in _STR:
+            elif _KIND.get(key) == "str":
                 out[key] = None if value == "" and key == "rpc_listen" else str(value)
             else:
                 raise ConfigError(f"[proxy] unknown setting {key!r}")

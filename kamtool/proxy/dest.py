@@ -23,9 +23,12 @@ def dest_of_uri(uri: Any, default_proto: str = "udp") -> tuple[str, str, int] | 
     proto = uri.transport or default_proto
     if uri.secure and proto in ("udp", "tcp"):
         proto = "tls"  # sips: TLS on every hop (RFC 5630); transport=tcp means TLS over TCP
-    if proto not in ("udp", "tcp", "tls"):
+    if proto not in ("udp", "tcp", "tls", "ws", "wss"):
         return None
-    return proto, host, uri.port or (5061 if proto == "tls" else 5060)
+    return proto, host, uri.port or _DEFAULT_PORT.get(proto, 5060)
+
+
+_DEFAULT_PORT = {"tls": 5061, "ws": 80, "wss": 443}
 
 
 @functools.lru_cache(maxsize=1024)  # every relayed request asks, mostly for the same hosts

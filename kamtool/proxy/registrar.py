@@ -165,7 +165,7 @@ class Registrar:
         """For a contact registered over TCP from another address than the contact's own
         (the usual case: phones do not listen on TCP), where to reach it: the peer of
         the connection, which the transport reuses while it is open."""
-        if endpoint.proto not in ("tcp", "tls"):
+        if endpoint.proto not in ("tcp", "tls", "ws", "wss"):
             return None
         host, port = getattr(uri, "host", None), getattr(uri, "port", None) or 5060
         if (host, port) == (addr[0], addr[1]):

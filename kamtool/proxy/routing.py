@@ -44,6 +44,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 from typing import Any
+from urllib.parse import quote
 
 from kamtool.proxy.acc import ACC, ACC_FAILED, ACC_MISSED
 from kamtool.proxy.auth import Authenticator
@@ -97,6 +98,7 @@ class Router:
         script: Any = None,
         db: Any = None,
         overload: Any = None,
+        rules: Any = None,
     ) -> None:
         self.config = config
         self.timers = timers
@@ -107,6 +109,7 @@ class Router:
         self.permissions = permissions  # address table (allow_source_address), or None
         self.domains = domains  # domain table (is_from_local / is_uri_host_local), or None
         self.dispatcher = dispatcher  # kamtool.proxy.dispatcher.Dispatcher, or None
+        self.rules = rules  # dialplan and mtrees (kamtool.proxy.rule_tables), or None
         self.dispatch_users = user_pattern(config.dispatch_pattern) if dispatcher else None
         self.aliases = aliases  # dbaliases (alias_db_lookup), or None
         # a KEMI route script replaces route_request: ``script(router)`` makes its engine
@@ -556,11 +559,10 @@ class Router:
                 self._await_db(req, endpoint, addr, job, resume)
                 return None
             if outcome.reason not in ("", "stale_nonce") and outcome.status in (401, 403, 407):
-                # credentials given and refused: one line per failure with the source
-                # address first, for fail2ban (README "Seeing traffic")
-                log.warning("auth failure from %s port %s: %s %s for %s@%s (%s)", addr[0],
-                            addr[1], method, outcome.status, from_uri.user if from_uri else "",
-                            realm, outcome.reason)  # fmt: skip
+                # credentials given and refused: the default route's fail2ban line
+                # (README "Failed authentication"), the user URL-escaped as there
+                user = quote((from_uri.user if from_uri else "") or "-", safe="@.-_+~!*()'")
+                log.warning("AUTH_FAILED: method=%s user=%s from=%s", method, user, addr[0])
             # registrar:rejected_regs counts failed saves only, as in Kamailio: challenges
             # and auth failures show up in sl:401_replies / sl:403_replies instead.
             if outcome.status == 403:
@@ -921,7 +923,7 @@ class Router:
         self.tm.send_local(settings.ping_method, dst.dest, build, on_final=final)
 
     def _tcp_alive(self, addr: tuple[str, int]) -> bool:
-        return self.transports is not None and addr in self.transports.connections
+        return self.transports is not None and self.transports.alive(addr)
 
     def _stateful_reply(self, req: Any, endpoint: Any, addr: Any, status: int, reason: str) -> None:
         """t_newtran + send_reply: a local final answer kept for retransmissions."""

@@ -106,6 +106,7 @@ class ProxyServer:
         self.domains: Any = None
         self.htables: Any = None  # htable store: ipban (REQINIT) and kv, shared with RPC
         self.dispatcher: Any = None
+        self.rules: Any = None  # RuleTables: dialplan and mtrees (KSR.dialplan, KSR.mtree)
         self.rpc: Any = None
         self.acc: Any = None
         self.hep: Any = None  # HepAgent (kamtool.proxy.hep): siptrace
@@ -193,6 +194,10 @@ class ProxyServer:
         )
         self.dispatcher = Dispatcher(self.database, cfg.dispatcher_settings, load=False)
         self.dispatcher.load()
+        from kamtool.proxy.rule_tables import RuleTables
+
+        self.rules = RuleTables(self.database, char_list=cfg.mt_char_list)
+        self.rules.load()
         self.acc = Accounting(self.database)
         self.acc.start()
         overload = None
@@ -218,9 +223,10 @@ class ProxyServer:
             script=partial(script, aliases=aliases) if script else None,
             db=self.db,
             overload=overload,
+            rules=self.rules,
         )
         tls = None
-        if any(lst.proto == "tls" for lst in cfg.listen):
+        if any(lst.proto in ("tls", "wss") for lst in cfg.listen):
             from kamtool.proxy.tls import tls_contexts
 
             tls = tls_contexts(cfg)  # ConfigError when a file is missing or bad
@@ -229,6 +235,12 @@ class ProxyServer:
 
         guard = TcpGuard.from_config(cfg, self.stats)  # TCP/TLS limits (issue #12)
         self.transports = Transports(self.loop, sink, tls=tls, guard=guard)
+        if any(lst.proto in ("ws", "wss") for lst in cfg.listen):
+            _websocket(self.transports, cfg, self.stats)
+        if cfg.rtpengine:
+            from kamtool.proxy.rtpengine import RtpEngine
+
+            self.router.rtpengine = RtpEngine(cfg.rtpengine)  # KSR.rtpengine (ConfigError)
         from kamtool.proxy.hep import HepAgent
 
         self.hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
@@ -239,6 +251,10 @@ class ProxyServer:
         from kamtool.proxy.uacreg import load_uacreg
 
         self.uacreg = self.router.uacreg = load_uacreg(self.database, self.router, self.timers, cfg)
+        if cfg.topoh:
+            from kamtool.proxy.topoh import install
+
+            install(self.transports, self.router, cfg)  # before bind: endpoints keep the sink
         self.db.start()
         try:
             await self.transports.bind(cfg.listen)
@@ -344,6 +360,8 @@ class ProxyServer:
             await self.transports.close()
         if self.hep is not None:
             self.hep.close()
+        if getattr(self.router, "rtpengine", None) is not None:
+            self.router.rtpengine.close()
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self.uacreg is not None:
@@ -369,6 +387,16 @@ class ProxyServer:
                 pass
         if self._stopped is not None:
             self._stopped.set()
+
+
+def _websocket(transports: Transports, cfg: ProxyConfig, stats: Statistics) -> None:
+    """ws:/wss: listeners: their Origin allow-list, the ``websocket`` statistics."""
+    from kamtool.proxy.ws import STAT_NAMES, WsPolicy
+
+    origins = tuple(o.strip() for o in cfg.ws_origins.split(",") if o.strip())
+    transports.ws_policy = WsPolicy(origins=origins, server=cfg.server_header)
+    for name in STAT_NAMES:
+        stats.gauge("websocket", name, lambda n=name: transports.ws.stats[n])
 
 
 def _probe_targets(transports: Any) -> list[tuple[str, int]]:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from kamtool.errors import ConfigError, bind_hint
 from kamtool.proxy.config import Listen
 from kamtool.proxy.tcplimits import TcpGuard
+from kamtool.proxy.ws import WsPolicy, WsRegistry, serve_ws
 from kamtool.sip.errors import ParseError
 from kamtool.sip.parser import KeepAlive, StreamFramer
 
@@ -80,6 +81,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         log.debug("udp %s: %s", self.listen, exc)
 
     def send(self, data: bytes, addr: Addr) -> None:
+        if self.registry is not None and self.registry.out_filter is not None:
+            data = self.registry.out_filter(data)  # topoh
         if self.transport is not None:
             self.transport.sendto(data, addr)
             if self.registry is not None and self.registry.tap is not None:
@@ -164,6 +167,8 @@ class TcpConnection(asyncio.Protocol):
 
     def send(self, data: bytes, addr: Addr | None = None) -> None:
         self.last_active = time.monotonic()
+        if self.registry.out_filter is not None:
+            data = self.registry.out_filter(data)  # topoh
         if self.registry.tap is not None:
             self.registry.tap(data, self.proto, (self.listen.host, self.listen.port), self.peer)
         if self.transport is not None:
@@ -197,9 +202,15 @@ class Transports:
         self.sink = sink
         self.new_framer = framer_factory
         self.tap: Tap | None = None  # see Tap
+        # every UDP/TCP/TLS message on its way out (topoh's masks: kamtool.proxy.topoh)
+        self.out_filter: Callable[[bytes], bytes] | None = None
         self.udp: list[UdpEndpoint] = []
         self.tcp_servers: list[tuple[Listen, asyncio.base_events.Server]] = []
         self.connections: dict[Addr, TcpConnection] = {}
+        # ws:/wss: listeners (RFC 7118): their open connections, by id and peer (ws.dump);
+        # a WebSocket is never opened by us, only reused while the browser keeps it
+        self.ws = WsRegistry()
+        self.ws_policy = WsPolicy()
         # destination (proto, host, port) -> the socket it must be reached from (a contact's
         # registered socket, the socket a double Record-Route names): see socket_for()
         self._forced: dict[tuple[str, str, int], Listen] = {}
@@ -225,6 +236,13 @@ class Transports:
                 lambda: UdpEndpoint(lst, self.sink, self), local_addr=(lst.host, lst.port)
             )
             self.udp.append(proto)  # type: ignore[arg-type]
+        elif lst.proto in ("ws", "wss"):
+            if lst.proto == "wss" and self.tls is None:
+                raise ConfigError(f"cannot listen on {lst}: no TLS certificate configured")
+            ctx = self.tls.server if lst.proto == "wss" else None
+            server = await serve_ws(lst.host, lst.port, self._ws_sink, policy=self.ws_policy,
+                                    registry=self.ws, listen=lst, ssl_context=ctx)  # fmt: skip
+            self.tcp_servers.append((lst, server))
         else:
             if lst.proto == "tls" and self.tls is None:
                 raise ConfigError(f"cannot listen on {lst}: no TLS certificate configured")
@@ -314,9 +332,28 @@ class Transports:
         self._source_cache[host] = source
         return source
 
+    def _ws_sink(self, msg: Any, conn: Any, addr: Addr) -> None:
+        """A SIP message from a WebSocket: traced like a TCP one, then to the core."""
+        conn.out_filter = self.out_filter
+        if self.tap is not None and not isinstance(msg, ParseError):
+            self.tap(msg.to_bytes(), conn.proto, addr, conn.local)
+        self.sink(msg, conn, addr)
+
+    def alive(self, addr: Addr) -> bool:
+        """A TCP, TLS or WebSocket connection to ``addr`` is open."""
+        return addr in self.connections or addr in self.ws.by_peer
+
     def send(self, proto: str, addr: Addr, data: bytes) -> bool:
         """Send ``data`` to ``addr`` over ``proto`` from the socket :meth:`socket_for`
         picks; False when there is no such transport."""
+        if proto in ("ws", "wss"):
+            conn = self.ws.by_peer.get(addr)  # only the browser's own connection reaches it
+            if conn is None or conn.proto != proto:
+                return False
+            if self.tap is not None:
+                self.tap(data, proto, conn.local, addr)
+            conn.send(data)
+            return True
         if proto in ("tcp", "tls"):
             conn = self.connections.get(addr)
             if conn is None or conn.proto != proto:
@@ -373,6 +410,8 @@ class Transports:
             server.close()
         for conn in list(self.connections.values()):
             conn.close()
+        for ws in list(self.ws.by_id.values()):
+            ws.close(1001, "Going away")
         for _, server in self.tcp_servers:
             try:
                 await asyncio.wait_for(server.wait_closed(), 1.0)

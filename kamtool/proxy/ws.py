@@ -89,6 +89,8 @@ def _header(req: Request, name: bytes) -> str | None:
 class WsConnection(asyncio.Protocol):
     """One accepted WebSocket connection carrying SIP."""
 
+    out_filter: Callable[[bytes], bytes] | None = None  # every message on its way out
+
     def __init__(
         self,
         listen: Any,
@@ -235,6 +237,8 @@ class WsConnection(asyncio.Protocol):
         if not self.open:
             return
         self.last_active = time.monotonic()
+        if self.out_filter is not None:
+            data = self.out_filter(data)  # topoh (kamtool.proxy.topoh)
         try:
             event: Any = TextMessage(data.decode("utf-8"))
         except UnicodeDecodeError:

@@ -11,6 +11,8 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from kamtool.core.health import reply_class_total
+
 CLASSES = ("2xx", "3xx", "4xx", "5xx", "6xx")
 
 
@@ -29,22 +31,6 @@ SERIES: tuple[Series, ...] = (
     Series("dropped", ("core:drop_requests", "core:drop_replies")),
     Series("errors", ("core:err_requests", "core:err_replies")),
 )
-
-
-def reply_class_total(stats: Mapping[str, float], cls: str) -> float:
-    """Final replies of class ``cls`` ("4xx") this server sent or relayed.
-
-    tm's per-class transaction counters (``tmx:4xx_transactions``) plus sl's stateless
-    replies (``sl:404_replies``, ``sl:4xx_replies`` ...). A server without tmx/sl
-    counters (kamtool's proxy may publish only ``core:``) falls back to the replies it
-    received, ``core:rcv_replies_4xx``.
-    """
-    digit = cls[0]
-    tm = stats.get(f"tmx:{cls}_transactions")
-    sl = [v for k, v in stats.items() if k.startswith(f"sl:{digit}") and k.endswith("_replies")]
-    if tm is None and not sl:
-        return float(stats.get(f"core:rcv_replies_{cls}", 0))
-    return float(tm or 0) + float(sum(sl))
 
 
 def totals(stats: Mapping[str, float]) -> dict[str, float]:

@@ -19,7 +19,7 @@ def test_listen_parsing():
     assert Listen.parse("tcp:[::1]:5070").socket_str == "tcp:[::1]:5070"
     assert Listen.parse("tls:127.0.0.1") == Listen("tls", "127.0.0.1", 5061)
     assert Listen.parse("TLS:127.0.0.1:5071").socket_str == "tls:127.0.0.1:5071"
-    for bad in ("udp:nohost:5060", "udp:127.0.0.1:99999", "ws:127.0.0.1:80", "sctp:127.0.0.1"):
+    for bad in ("udp:nohost:5060", "udp:127.0.0.1:99999", "sctp:127.0.0.1"):
         with pytest.raises(ConfigError):
             Listen.parse(bad)
 

@@ -19,7 +19,7 @@ __all__ = ["KsrNameError", "build", "ensure_installed"]
 
 def build() -> KsrModule:
     """A fresh KSR module object with every function kamtool exports."""
-    from kamtool.proxy.ksr import core, modules, msgops, pv, tm, uac
+    from kamtool.proxy.ksr import core, dialplan, lcr, modules, msgops, pv, tm, uac, userdata
 
     subs: dict[str, dict[str, Any]] = {
         "x": core.x_functions(),
@@ -38,7 +38,17 @@ def build() -> KsrModule:
         "rr": tm.rr_functions(),
         "uac": uac.uac_functions(),
         **modules.misc_functions(),
+        "dialplan": dialplan.dialplan_functions(),
+        "mtree": dialplan.mtree_functions(),
+        "lcr": lcr.lcr_functions(),
+        "speeddial": userdata.speeddial_functions(),
+        "avpops": userdata.avpops_functions(),
     }
+    from kamtool.proxy.ksr.rtpengine import rtpengine_functions
+    from kamtool.proxy.ksr.websocket import websocket_functions
+
+    subs["rtpengine"] = rtpengine_functions()  # over [proxy] rtpengine (issue #18)
+    subs["websocket"] = websocket_functions()  # over the ws:/wss: connections
     return build_module(core.functions(), subs)
 
 

@@ -23,6 +23,7 @@ FLT_ACCFAILED = 3
 FLT_NATS = 5
 FLB_NATB = 6
 FLB_NATSIPPING = 7
+FLT_SRC_WS = 8  # the request came over a WebSocket: a browser
 
 TRYING = "trying -- your call is important to us"  # Kamailio tm's 100 text
 
@@ -112,9 +113,15 @@ def reqinit_flood(settings):
 def natdetect(method, settings):
     """NATDETECT (kamailio.cfg WITH_NAT): force rport, the source as the contact of a
     NATed REGISTER, an alias on other requests straight from the UA."""
-    if not settings.nat:
+    # a browser over WebSocket (RFC 7118) is reached over its connection only, whatever
+    # its Contact says (a made-up .invalid host): NATed always, as Kamailio's WebRTC cfg
+    # treats it with nat_uac_test(64), even without WITH_NAT
+    websocket = KSR.pv.get("$pr") in ("ws", "wss")
+    if websocket:
+        KSR.setflag(FLT_SRC_WS)  # its replies go back to a browser (media())
+    if not settings.nat and not websocket:
         return 1
-    if KSR.nathelper.nat_uac_test(settings.nat_uac_test) > 0:
+    if websocket or KSR.nathelper.nat_uac_test(settings.nat_uac_test) > 0:
         KSR.force_rport()
         if method == "REGISTER":
             KSR.nathelper.fix_nated_register()
@@ -139,6 +146,7 @@ def reqinit(method, settings):
 
 def relay():
     """route[RELAY]."""
+    media()
     if KSR.tm.t_relay() < 0:
         KSR.sl.sl_reply_error()
     return EXIT
@@ -155,6 +163,7 @@ def withindlg(method):
             KSR.setflag(FLT_ACC)
             KSR.setflag(FLT_ACCFAILED)
         nat_replies()
+        media()  # a re-INVITE's offer, an ACK's answer, a BYE's delete
         if KSR.tm.t_relay() < 0:
             KSR.sl.sl_send_reply(404, "Not here")
         return EXIT
@@ -288,15 +297,51 @@ def location(method):
 
 def nat_replies():
     """Replies of NATed callees get the alias of where they came from."""
-    if cfg().nat:
+    settings = cfg()
+    websocket = any(x.proto in ("ws", "wss") for x in settings.listen)
+    if settings.nat or websocket or settings.rtpengine:
         KSR.tm.t_on_reply("nat_reply")
 
 
 def nat_reply():
     """onreply route: set_contact_alias on the replies of a NATed branch that come
     straight from the UA (two Vias: ours and the caller's)."""
-    if KSR.isbflagset(FLB_NATB) and KSR.is_method_in("ISUNL") and KSR.siputils.is_first_hop() > 0:
+    nated = KSR.isbflagset(FLB_NATB) or KSR.pv.get("$pr") in ("ws", "wss")
+    if nated and KSR.is_method_in("ISUNL") and KSR.siputils.is_first_hop() > 0:
         KSR.nathelper.set_contact_alias()
+    media(reply=True)  # the answer in a 183/200, the delete of a failed INVITE
+    return 1
+
+
+MEDIA = "replace-origin replace-session-connection"  # kamailio.cfg's NATMANAGE
+# SDP towards a browser (ICE, DTLS-SRTP, RTCP on the RTP port) and from one towards a
+# plain RTP phone: RTPEngine bridges the two (RFC 8827's media for the browser)
+TO_BROWSER = MEDIA + " ICE=force DTLS=passive RTP/SAVPF rtcp-mux-require generate-mid SDES-off"
+TO_PHONE = MEDIA + " ICE=remove DTLS=off RTP/AVP rtcp-mux-demux"
+
+
+def media(reply=False):
+    """route[NATMANAGE] of kamailio.cfg WITH_RTPENGINE: rtpengine_manage() on requests
+    and replies, when ``[proxy] rtpengine`` is set. kamailio.cfg relays the media of
+    NATed calls only; kamtool's default route relays every call's (an edge in front of
+    the inside network hides it for media too), with the flags of a browser on either
+    side: a request goes to a browser when its R-URI (the contact lookup() chose, or
+    the dialog's target) is a ;transport=ws one, a reply when the request came over a
+    WebSocket."""
+    if not cfg().rtpengine:
+        return 1
+    from_browser = KSR.pv.get("$pr") in ("ws", "wss")
+    if reply:
+        to_browser = KSR.isflagset(FLT_SRC_WS)
+    else:
+        to_browser = ";transport=ws" in (KSR.pv.get("$ru") or "").lower()
+    if to_browser:
+        flags = TO_BROWSER
+    elif from_browser:
+        flags = TO_PHONE
+    else:
+        flags = MEDIA
+    KSR.rtpengine.rtpengine_manage(flags)
     return 1
 
 

@@ -41,6 +41,7 @@ def build_registry(
     cfg: CfgStore | None = None,
     flood: pike.Pike | None = None,
     tracer: siptrace.Tracer | None = None,
+    rules: Any = None,
     started: float | None = None,
     processes: Callable[[], Sequence[str]] | None = None,
     sockets: Callable[[], Sequence[tuple[str, str, int]]] | None = None,
@@ -95,6 +96,13 @@ def build_registry(
     if tracer is not None:
         siptrace.register(reg, tracer)
         modules.append("siptrace")
+    if rules is not None:  # kamtool.proxy.rule_tables.RuleTables: dialplan, mtree, lcr
+        from kamtool.rpc.methods import lcr as lcr_methods
+        from kamtool.rpc.methods import rules as rule_methods
+
+        rule_methods.register(reg, rules)
+        lcr_methods.register(reg, rules)
+        modules += ["dialplan", "mtree", "lcr"]
     return reg
 
 

@@ -33,6 +33,9 @@ OFFLOADED_RPC = (
     "domain.reload",
     "dispatcher.reload",
     "htable.reload",
+    "dialplan.reload",
+    "mtree.reload",
+    "lcr.reload",
 )
 # the RPC methods that change one AoR: in db_mode 3 they read its rows first (as a
 # REGISTER does) on the worker, change memory on the loop, and answer once the worker
@@ -40,9 +43,10 @@ OFFLOADED_RPC = (
 PREFETCHED_RPC = ("ul.add", "ul.rm", "ul.rm_contact")
 
 
-async def start_proxy_rpc(server: Any) -> RpcServer:
+async def start_proxy_rpc(server: Any, *, limits: Any = None) -> RpcServer:
     """The JSON-RPC server (HTTP + FIFO + datagram, /metrics) of ``server`` (a started
-    :class:`~kamtool.proxy.server.ProxyServer`), listening."""
+    :class:`~kamtool.proxy.server.ProxyServer`), listening; ``limits``: the health
+    thresholds /metrics judges with (``[monitor]``, as ``kamtool diagnose``)."""
     cfg = server.config
     holder: list[RpcServer] = []
     registry = build_registry(
@@ -59,12 +63,14 @@ async def start_proxy_rpc(server: Any) -> RpcServer:
         htables=server.htables,
         flood=server.router.pike,
         tracer=server.hep,  # siptrace.status, siptrace.dest_add / dest_rm
+        rules=server.rules,  # dialplan.*, mtree.*, lcr.*
     )
     if getattr(server, "uacreg", None) is not None:
         from kamtool.rpc.methods import uac
 
         uac.register(registry, server.uacreg)  # uac.reg_* (kamtool/proxy/uacreg.py)
     _offload(server, registry)
+    _edge_methods(server, registry)
     if server.router.script is not None:
         # Kamailio 5.6's app_python3 registers its RPC as app_python.*; app_python3.* too
         for name in ("app_python.reload", "app_python3.reload"):
@@ -85,12 +91,26 @@ async def start_proxy_rpc(server: Any) -> RpcServer:
             usrloc=server.usrloc,
             dispatcher=server.dispatcher,
             started=server.started_at,
+            limits=limits,
         ),
         server_header=cfg.server_header,
     )
     await rpc.start()
     holder.append(rpc)
     return rpc
+
+
+def _edge_methods(server: Any, registry: Registry) -> None:
+    """``ws.*`` with ws:/wss: listeners, ``rtpengine.*`` with RTPEngines (issue #18)."""
+    if any(lst.proto in ("ws", "wss") for lst in server.config.listen):
+        from kamtool.rpc.methods import ws
+
+        ws.register(registry, server.transports.ws)
+    engines = getattr(server.router, "rtpengine", None)
+    if engines is not None:
+        from kamtool.rpc.methods import rtpengine
+
+        rtpengine.register(registry, engines)
 
 
 def _reload_route(engine: Any) -> dict[str, int]:

@@ -1,0 +1,84 @@
+"""``KSR.rtpengine``: Kamailio's rtpengine functions for route scripts, over the proxy's
+RTPEngine set (:class:`kamtool.proxy.rtpengine.RtpEngine`, ``[proxy] rtpengine``).
+
+Each call rewrites the SDP of the route's message in place (offer, answer) or ends the
+call's media session (delete). The ng exchange runs through :func:`wait_db`: from a
+request route on the proxy's worker thread while the route's greenlet waits (the event
+loop goes on); from a reply route inline, blocking, as Kamailio's worker blocks. Return
+codes are Kamailio's: 1 done, -1 not done (no RTPEngine configured, none answered, an
+error reply, or a message without the SDP the command needs).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any
+
+from kamtool.errors import KamtoolError
+from kamtool.proxy.ksr.context import ONREPLY, REPLY, state, wait_db
+from kamtool.sip.ng import has_sdp, manage_action
+
+__all__ = ["rtpengine_functions"]
+
+log = logging.getLogger(__name__)
+
+
+def _engine() -> Any:
+    return getattr(state.ctx.router, "rtpengine", None)
+
+
+def _run(job: Any, what: str) -> int:
+    try:
+        wait_db(job)
+    except KamtoolError as exc:  # unavailable, error reply, bad flags: logged, -1
+        log.warning("%s: %s", what, exc)
+        return -1
+    except Exception as exc:  # the worker refused it (database away): the call goes on
+        log.warning("%s: not done: %s", what, exc)
+        return -1
+    return 1
+
+
+def _source() -> str | None:
+    addr = state.ctx.addr
+    return addr[0] if addr else None
+
+
+def rtpengine_manage(flags: str = "") -> int:
+    """Offer, answer or delete as the message calls for (INVITE/UPDATE with SDP: offer;
+    its 1xx/2xx with SDP: answer, or offer when the request had none; BYE, CANCEL and a
+    failed INVITE: delete); -1 when there is nothing to do."""
+    engine = _engine()
+    if engine is None:
+        return -1
+    ctx = state.ctx
+    had_sdp = True
+    if ctx.kind in (REPLY, ONREPLY) and ctx.stx is not None:
+        had_sdp = has_sdp(ctx.stx.request)
+    if manage_action(ctx.msg, had_sdp) is None:
+        return -1
+    job = partial(engine.manage_blocking, ctx.msg, str(flags), had_sdp, _source())
+    return _run(job, "rtpengine_manage")
+
+
+def _command(command: str) -> Any:
+    def fn(flags: str = "") -> int:
+        engine = _engine()
+        if engine is None:
+            return -1
+        job = partial(engine.rewrite_blocking, command, state.ctx.msg, str(flags), _source())
+        return _run(job, f"rtpengine_{command}")
+
+    fn.__name__ = f"rtpengine_{command}"
+    fn.__doc__ = f"rtpengine_{command}(flags): the ng ``{command}`` of the route's message."
+    return fn
+
+
+def rtpengine_functions() -> dict[str, Any]:
+    return dict(
+        rtpengine_manage=rtpengine_manage,
+        rtpengine_offer=_command("offer"),
+        rtpengine_answer=_command("answer"),
+        rtpengine_delete=_command("delete"),
+    )
