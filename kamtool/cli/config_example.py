@@ -72,6 +72,8 @@ DESCRIPTIONS: dict[str, str] = {
     "pike_sampling_time_unit": "seconds per pike counting window",
     "pike_reqs_density_per_unit": "requests per window that get a source banned",
     "pike_remove_latency": "seconds a quiet address stays in pike's tree",
+    "uac_reg_timer_interval": "seconds between checks of the upstream registrations (uacreg)",
+    "uac_reg_retry_interval": "seconds before a failed upstream registration is retried (doubles)",
     "ipban_autoexpire": "seconds a banned source stays in htable ipban (0: forever)",
     "overload": "503 new requests while the receive queue is older than overload_max_age",
     "overload_max_age": "seconds a request may wait in the receive queue (T1)",

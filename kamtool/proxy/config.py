@@ -170,6 +170,8 @@ class ProxyConfig(AuthSettings, EdgeSettings):
     pike_reqs_density_per_unit: int = 200
     pike_remove_latency: float = 4.0
     ipban_autoexpire: int = 300
+    uac_reg_timer_interval: float = 90.0  # uacreg: refresh with this much left (Kamailio's)
+    uac_reg_retry_interval: float = 60.0  # first retry after a failure; doubles up to 8x
     # overload protection (kamtool.proxy.overload): queue age limit and the 503's Retry-After
     # off by default: at 2-3x capacity the 503s cost most of the goodput (bench/README.md)
     overload: bool = False

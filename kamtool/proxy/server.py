@@ -110,6 +110,7 @@ class ProxyServer:
         self.rpc: Any = None
         self.acc: Any = None
         self.hep: Any = None  # HepAgent (kamtool.proxy.hep): siptrace
+        self.uacreg: Any = None  # UacRegistrar (kamtool.proxy.uacreg): upstream registrations
         self._stopped: asyncio.Event | None = None
         self._stopping = False
         self._ul_timer: Any = None
@@ -247,6 +248,9 @@ class ProxyServer:
                             trace_on=cfg.hep_trace_on)  # fmt: skip
         self.hep.attach(self.transports)
         self.router.attach(self.transports)
+        from kamtool.proxy.uacreg import load_uacreg
+
+        self.uacreg = self.router.uacreg = load_uacreg(self.database, self.router, self.timers, cfg)
         if cfg.topoh:
             from kamtool.proxy.topoh import install
 
@@ -265,6 +269,8 @@ class ProxyServer:
             self.router.overload.start(self.loop, _probe_targets(self.transports))
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
         self.dispatcher.start(self.timers, self.router.send_probe)
+        if self.uacreg is not None:
+            self.uacreg.start()
 
     def _usrloc_tick(self) -> None:
         """Every ``timer_interval``: usrloc expiry/write-back, idle TCP connections,
@@ -358,6 +364,8 @@ class ProxyServer:
             self.router.rtpengine.close()
         if self.dispatcher is not None:
             self.dispatcher.stop()
+        if self.uacreg is not None:
+            self.uacreg.stop()
         if self.timers is not None:
             self.timers.close()
         if self.acc is not None:  # the CDRs of the calls drained above

@@ -19,7 +19,7 @@ __all__ = ["KsrNameError", "build", "ensure_installed"]
 
 def build() -> KsrModule:
     """A fresh KSR module object with every function kamtool exports."""
-    from kamtool.proxy.ksr import core, dialplan, lcr, modules, msgops, pv, tm, userdata
+    from kamtool.proxy.ksr import core, dialplan, lcr, modules, msgops, pv, tm, uac, userdata
 
     subs: dict[str, dict[str, Any]] = {
         "x": core.x_functions(),
@@ -36,6 +36,7 @@ def build() -> KsrModule:
         "tm": tm.tm_functions(),
         "tmx": tm.tmx_functions(),
         "rr": tm.rr_functions(),
+        "uac": uac.uac_functions(),
         **modules.misc_functions(),
         "dialplan": dialplan.dialplan_functions(),
         "mtree": dialplan.mtree_functions(),

@@ -264,6 +264,9 @@ def location(method):
     """route[LOCATION]: alias, lookup (404/405; 480 for sips: without a sips: contact;
     500 when the database failed), the dialog and its limits, relay."""
     KSR.alias_db.lookup("dbaliases")
+    # a call from the carrier to a line we register upstream (uacreg) goes to its local
+    # user; uac_reg_lookup returns -1 at once when there are no uacreg rows
+    KSR.uac.uac_reg_lookup("$rU", "$ru")
     rc = KSR.registrar.lookup("location")
     if rc == -3:
         KSR.sl.sl_reply_error()

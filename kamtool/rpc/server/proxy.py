@@ -65,6 +65,10 @@ async def start_proxy_rpc(server: Any, *, limits: Any = None) -> RpcServer:
         tracer=server.hep,  # siptrace.status, siptrace.dest_add / dest_rm
         rules=server.rules,  # dialplan.*, mtree.*, lcr.*
     )
+    if getattr(server, "uacreg", None) is not None:
+        from kamtool.rpc.methods import uac
+
+        uac.register(registry, server.uacreg)  # uac.reg_* (kamtool/proxy/uacreg.py)
     _offload(server, registry)
     _edge_methods(server, registry)
     if server.router.script is not None:
