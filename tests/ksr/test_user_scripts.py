@@ -63,3 +63,35 @@ def test_a_prefix_goes_to_the_gateway(start_proxy, tmp_path):
         assert resp.status == 404
     finally:
         client.close()
+
+
+REPLY_HEADER_SCRIPT = '''
+import KSR
+
+
+def ksr_request_route():
+    KSR.hdr.append_to_reply("X-Why: policy\\r\\n")
+    if KSR.pv.get("$fU") == "1003":
+        KSR.sl.sl_send_reply(403, "Forbidden by policy")
+        return 1
+    KSR.auth.auth_challenge(KSR.pv.get("$fd"), 0)
+    return 1
+'''
+
+
+def test_append_to_reply_reaches_our_replies_not_the_request(start_proxy, tmp_path):
+    """hdr.append_to_reply adds its line to each reply the route makes (sl_send_reply,
+    auth_challenge) and leaves the request alone, as textops' append_to_reply."""
+    script = tmp_path / "reply_header.py"
+    script.write_text(REPLY_HEADER_SCRIPT)
+    proxy = start_proxy(route=str(script))
+    client = UdpClient(proxy.port)
+    try:
+        uri = f"sip:1002@127.0.0.1:{proxy.port}"
+        resp = client.ask("MESSAGE", uri, from_user="1003")
+        assert (resp.status, resp.headers.get("x-why")) == (403, "policy")
+        resp = client.ask("MESSAGE", uri, from_user="1001")
+        assert resp.status == 407 and resp.headers.get("x-why") == "policy"
+        assert resp.headers.get("proxy-authenticate")
+    finally:
+        client.close()

@@ -52,6 +52,7 @@ class MsgContext:
     branch_idx: int = 0  # $T_branch_idx
     reply: Any = None  # failure/onreply routes: the reply the route is about
     reply_code: int = 0  # $T_reply_code (408 for a timeout without reply)
+    reply_lumps: list[tuple[str, str]] | None = None  # append_to_reply() headers
     route_params: dict[str, Any] | None = None  # of our Route (loose_route)
     new_targets: list[Any] | None = None  # t_relay() in a failure route
     nated: bool = False  # nat_uac_test() was true (fix_nated_register applies)

@@ -24,6 +24,8 @@ def reply(ctx: MsgContext, code: int, reason: str, headers: Any = None, *, error
         return -1
     router = ctx.router
     code = int(code)
+    if ctx.reply_lumps:  # append_to_reply(): headers for every reply the route makes
+        headers = [*(headers or ()), *ctx.reply_lumps]
     if stateful and ctx.stx is not None:
         router.tm.local_reply(ctx.stx, code, str(reason), headers)
     else:
@@ -73,6 +75,14 @@ def hdr_append(line: str) -> int:
     return 1
 
 
+def hdr_append_to_reply(line: str) -> int:
+    """Add a header line to the replies this route makes itself (sl_send_reply,
+    t_reply, auth challenges), not to the request (textops' append_to_reply)."""
+    ctx = state.ctx
+    ctx.reply_lumps = [*(ctx.reply_lumps or ()), _parse_line(line)]
+    return 1
+
+
 def hdr_insert(line: str) -> int:
     """Add a whole header line before the others."""
     name, value = _parse_line(line)
@@ -95,7 +105,7 @@ def hdr_get(name: str) -> Any:
 
 def hdr_functions() -> dict[str, Any]:
     return dict(append=hdr_append, insert=hdr_insert, remove=hdr_remove,
-                is_present=hdr_is_present, get=hdr_get, append_to_reply=hdr_append,
+                is_present=hdr_is_present, get=hdr_get, append_to_reply=hdr_append_to_reply,
                 rmappend=lambda rm, line: (hdr_remove(rm), hdr_append(line))[1])  # fmt: skip
 
 
