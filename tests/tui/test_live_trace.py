@@ -49,7 +49,10 @@ async def test_enter_on_a_live_call_shows_its_ladder_from_the_proxys_hep(
                         for m in screen.messages]  # fmt: skip
                 # caller -> proxy: INVITE, 407, ACK, INVITE, 100; proxy -> callee: INVITE
                 assert flow[:5] == ["INVITE", 407, "ACK", "INVITE", 100] and "INVITE" in flow[5:]
-                assert flow.count(180) == 2 and flow.count(200) == 2 and "ACK" in flow[5:]
+                # each 180/200 once on each leg; a 200 comes again while its ACK is on the
+                # way (RFC 3261 13.3.1.4), so a loaded machine may show it more often
+                assert flow.count(180) == 2 and "ACK" in flow[5:]
+                assert flow.count(200) >= 2
                 await pilot.press("escape")
                 await pilot.press("e", "y")  # end the call: both SIPp sides get their BYE
                 await settle(pilot)
