@@ -13,7 +13,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLOWED_OVERSIZED = {
     "kamtool/proxy/routing.py",
     "kamtool/proxy/tm.py",
-    "kamtool/proxy/usrloc.py",
 }
 
 
