@@ -116,6 +116,7 @@ DESCRIPTIONS: dict[str, str] = {
     "topoh_mask_ip": "topoh mask_ip: the address that replaces hidden hosts",
     "topoh_mask_callid": "topoh mask_callid: the Call-ID masked towards the callee side too",
     "hep_trace_on": "tracing on at start (siptrace trace_on; siptrace.status switches it)",
+    "workers": 'processes sharing the SIP sockets (SO_REUSEPORT); "auto": one per CPU',
 }
 
 # shown for keys whose default is "not set"

@@ -74,6 +74,7 @@ server from this object, so tests can shrink timers freely::
     hep = "udp:127.0.0.1:9060"         # mirror every SIP message as HEPv3 (siptrace; "" none)
     hep_capture_id = 1                 # with hep_auth_key = "...": siptrace's parameters
     hep_trace_on = true                # siptrace trace_on (Kamailio's: 0); siptrace.status RPC
+    workers = 1                        # processes sharing the sockets; "auto": one per CPU
 
 Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
 """
@@ -89,6 +90,7 @@ from kamtool.config import Settings
 from kamtool.errors import ConfigError
 from kamtool.proxy.authconfig import AuthSettings
 from kamtool.proxy.config_edge import EdgeSettings
+from kamtool.proxy.config_workers import WorkerSettings, parse_workers
 from kamtool.proxy.listen import Listen, _split_host_port
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
@@ -110,7 +112,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
-class ProxyConfig(AuthSettings, EdgeSettings):
+class ProxyConfig(AuthSettings, EdgeSettings, WorkerSettings):
     """Configuration of :class:`kamtool.proxy.server.ProxyServer` (see module docstring)."""
 
     listen: tuple[Listen, ...] = tuple(Listen.parse(s) for s in DEFAULT_LISTEN)
@@ -258,6 +260,7 @@ class ProxyConfig(AuthSettings, EdgeSettings):
             )
         self.check_auth_settings()
         self.check_edge()
+        self.check_workers()
         if self.ipban_autoexpire < 0:
             raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
         for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):
@@ -359,6 +362,8 @@ def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:
                 out["aliases"] = tuple(
                     str(v) for v in ([value] if isinstance(value, str) else value)
                 )
+            elif key == "workers":  # a count or "auto" (config_workers)
+                out["workers"] = parse_workers(value)
             elif key == "secret":
                 out["secret"] = str(value).encode()
             elif _KIND.get(key) == "int":

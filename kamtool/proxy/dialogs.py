@@ -130,6 +130,11 @@ class DialogTracker:
 
             self._processed, self._expired, self._failed = Counter(), Counter(), Counter()
 
+    def reserve_ids(self, base: int) -> None:
+        """Number new dialogs' ``h_id`` from ``base`` on: each of several workers takes
+        its own range, so ``(h_entry, h_id)`` names one dialog among all of them."""
+        self._next_id = [max(n, base) for n in self._next_id]
+
     # ------------------------------------------------------------------ reading
 
     def dialogs(self) -> list[Dialog]:

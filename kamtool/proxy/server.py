@@ -89,8 +89,11 @@ class ProxyServer:
         database: Any = None,
         stats: Statistics | None = None,
         rpc: Callable[[ProxyServer], Awaitable[Any]] | None = None,
+        worker: Any = None,
     ) -> None:
         self.config = config
+        # --workers N: this process's WorkerRuntime (kamtool.proxy.workers.runtime); None alone
+        self.worker = worker
         # builds the JSON-RPC server over this proxy's state once it started (kamtool serve
         # passes kamtool.rpc.server.proxy.start_proxy_rpc); None: no RPC server
         self._rpc_factory = rpc
@@ -251,6 +254,8 @@ class ProxyServer:
         from kamtool.proxy.uacreg import load_uacreg
 
         self.uacreg = self.router.uacreg = load_uacreg(self.database, self.router, self.timers, cfg)
+        if self.worker is not None:  # before topoh: the owner switch reads unmasked messages
+            self.worker.install(self)
         if cfg.topoh:
             from kamtool.proxy.topoh import install
 
@@ -260,6 +265,8 @@ class ProxyServer:
             await self.transports.bind(cfg.listen)
             if self._rpc_factory is not None and cfg.rpc_listen:
                 self.rpc = await self._rpc_factory(self)
+            if self.worker is not None:
+                await self.worker.started()
         except BaseException:
             await self.transports.close()
             self.acc.close()
@@ -268,6 +275,9 @@ class ProxyServer:
         if self.router.overload is not None:
             self.router.overload.start(self.loop, _probe_targets(self.transports))
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
+        if self.worker is not None and not self.worker.runs_timers:
+            self.router.nat.stop_pinging()  # probing, pings, uacreg: worker 0's alone
+            return
         self.dispatcher.start(self.timers, self.router.send_probe)
         if self.uacreg is not None:
             self.uacreg.start()
@@ -354,6 +364,8 @@ class ProxyServer:
                 await self.rpc.close()
             except Exception:
                 log.exception("closing the RPC server")
+        if self.worker is not None:
+            await self.worker.close()
         if self.router is not None and self.router.overload is not None:
             self.router.overload.stop()
         if self.transports is not None:
@@ -440,15 +452,27 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def run(config: ProxyConfig, rpc: Callable[[ProxyServer], Awaitable[Any]] | None = None) -> None:
+def run(
+    config: ProxyConfig,
+    rpc: Callable[[ProxyServer], Awaitable[Any]] | None = None,
+    worker: Any = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
     """Run a proxy until SIGINT/SIGTERM (the ``kamtool serve`` entry point); ``rpc``
-    builds its JSON-RPC server (see :class:`ProxyServer`)."""
+    builds its JSON-RPC server (see :class:`ProxyServer`); ``worker``: this process's
+    part in ``--workers N`` (:mod:`kamtool.proxy.workers`), ``ready`` called once it serves."""
     loop = new_event_loop()
-    server = ProxyServer(config, rpc=rpc)
+    server = ProxyServer(config, rpc=rpc, worker=worker)
+
+    def started() -> None:
+        tune_gc()
+        if ready is not None:
+            ready()
+
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.request_stop)
-        loop.run_until_complete(server.serve_forever(started=tune_gc))
+        loop.run_until_complete(server.serve_forever(started=started))
     finally:
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())

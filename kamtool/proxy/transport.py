@@ -215,6 +215,11 @@ class Transports:
         # registered socket, the socket a double Record-Route names): see socket_for()
         self._forced: dict[tuple[str, str, int], Listen] = {}
         self._source_cache: dict[str, str | None] = {}  # host -> local address (mhomed)
+        # --workers N: every worker binds the same addresses (SO_REUSEPORT), and a TCP/TLS/WS
+        # peer whose connection another worker holds is reached through it: ``remote``, a
+        # kamtool.proxy.workers.links.ConnectionDirectory (send(proto, addr, data), alive)
+        self.reuse_port = False
+        self.remote: Any = None
 
     async def bind(self, listens: tuple[Listen, ...]) -> None:
         """Open every listener; ConfigError when an address cannot be bound."""
@@ -233,7 +238,9 @@ class Transports:
     async def _bind_one(self, lst: Listen) -> None:
         if lst.proto == "udp":
             _, proto = await self.loop.create_datagram_endpoint(
-                lambda: UdpEndpoint(lst, self.sink, self), local_addr=(lst.host, lst.port)
+                lambda: UdpEndpoint(lst, self.sink, self),
+                local_addr=(lst.host, lst.port),
+                reuse_port=self.reuse_port or None,
             )
             self.udp.append(proto)  # type: ignore[arg-type]
         elif lst.proto in ("ws", "wss"):
@@ -241,7 +248,8 @@ class Transports:
                 raise ConfigError(f"cannot listen on {lst}: no TLS certificate configured")
             ctx = self.tls.server if lst.proto == "wss" else None
             server = await serve_ws(lst.host, lst.port, self._ws_sink, policy=self.ws_policy,
-                                    registry=self.ws, listen=lst, ssl_context=ctx)  # fmt: skip
+                                    registry=self.ws, listen=lst, ssl_context=ctx,
+                                    reuse_port=self.reuse_port)  # fmt: skip
             self.tcp_servers.append((lst, server))
         else:
             if lst.proto == "tls" and self.tls is None:
@@ -251,6 +259,7 @@ class Transports:
                 host=lst.host,
                 port=lst.port,
                 reuse_address=True,
+                reuse_port=self.reuse_port or None,
                 ssl=self.tls.server if lst.proto == "tls" else None,
                 # a handshake that never completes is a silent connection (tcplimits)
                 ssl_handshake_timeout=self.guard.data_timeout if lst.proto == "tls" else None,
@@ -341,7 +350,9 @@ class Transports:
 
     def alive(self, addr: Addr) -> bool:
         """A TCP, TLS or WebSocket connection to ``addr`` is open."""
-        return addr in self.connections or addr in self.ws.by_peer
+        if addr in self.connections or addr in self.ws.by_peer:
+            return True
+        return self.remote is not None and self.remote.alive(addr)
 
     def send(self, proto: str, addr: Addr, data: bytes) -> bool:
         """Send ``data`` to ``addr`` over ``proto`` from the socket :meth:`socket_for`
@@ -349,13 +360,15 @@ class Transports:
         if proto in ("ws", "wss"):
             conn = self.ws.by_peer.get(addr)  # only the browser's own connection reaches it
             if conn is None or conn.proto != proto:
-                return False
+                return self.remote is not None and self.remote.send(proto, addr, data)
             if self.tap is not None:
                 self.tap(data, proto, conn.local, addr)
             conn.send(data)
             return True
         if proto in ("tcp", "tls"):
             conn = self.connections.get(addr)
+            if conn is None and self.remote is not None and self.remote.send(proto, addr, data):
+                return True  # another worker holds the connection: it sends
             if conn is None or conn.proto != proto:
                 listen = self.socket_for(proto, addr[0], addr[1])
                 if listen is None:

@@ -398,8 +398,10 @@ async def serve_ws(
     registry: WsRegistry | None = None,
     listen: Any = None,
     ssl_context: ssl.SSLContext | None = None,
+    reuse_port: bool = False,
 ) -> asyncio.Server:
-    """Listen for WebSocket (``ssl_context``: secure WebSocket) SIP connections."""
+    """Listen for WebSocket (``ssl_context``: secure WebSocket) SIP connections;
+    ``reuse_port``: shared with other workers (SO_REUSEPORT)."""
     pol = policy or WsPolicy()
     reg = registry if registry is not None else WsRegistry()
     loop = asyncio.get_running_loop()
@@ -408,4 +410,5 @@ async def serve_ws(
         host,
         port,
         ssl=ssl_context,
+        reuse_port=reuse_port or None,
     )
