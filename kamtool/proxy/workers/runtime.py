@@ -42,6 +42,7 @@ class WorkerRuntime:
         self.directory: ConnectionDirectory | None = None
         self.location: SharedLocation | None = None
         self.link = RpcLink(ctx)
+        self.stats: Any = None
 
     @property
     def runs_timers(self) -> bool:
@@ -67,7 +68,7 @@ class WorkerRuntime:
             self.location = SharedLocation(ul, channel, writes_expiry=ctx.runs_timers)
             self.link.internal["workers.location"] = self.location.snapshot
         self.link.internal["workers.row"] = self.row
-        stats = server.stats
+        self.stats = stats = server.stats
         for name in ("received", "forwarded", "taken"):
             stats.gauge("workers", name, lambda n=name: getattr(self.switch, n))
         stats.gauge("workers", "channel_dropped", lambda: channel.dropped)
@@ -84,6 +85,11 @@ class WorkerRuntime:
             "channel_dropped": ch.dropped if ch else 0,
             "contact_copies": self.location.copies_in if self.location else 0,
             "remote_connections": len(self.directory.holders) if self.directory else 0,
+            # what it routed as the owner: proof of the kernel's spreading in tests
+            **{
+                f"rcv_requests_{m}": (self.stats.value("core", f"rcv_requests_{m}") or 0)
+                for m in ("invite", "register", "cancel", "ack", "bye")
+            },
         }
 
     async def started(self) -> None:

@@ -88,6 +88,15 @@ def _policy(name: str) -> str | None:
     return None
 
 
+def _params(args: tuple[Any, ...]) -> list[Any]:
+    """The bound arguments as parameters again: the optional ones not given (None) are
+    left out, as the caller did (a None would not pass the other worker's type check)."""
+    out = list(args)
+    while out and out[-1] is None:
+        out.pop()
+    return out
+
+
 async def _local(fn: Any, args: tuple[Any, ...]) -> Any:
     result = fn(*args)
     if inspect.isawaitable(result):
@@ -102,7 +111,7 @@ def _fanned(link: Any, name: str, fn: Any, policy: str) -> Any:
         if policy == "owner":
             return await _owner(link, name, fn, args)
         local = await _local(fn, args)
-        answers = await link.call_others(name, list(args))
+        answers = await link.call_others(name, _params(args))
         if policy == "all":
             for a in answers:
                 if "error" in a:
@@ -124,7 +133,7 @@ async def _owner(link: Any, name: str, fn: Any, args: tuple[Any, ...]) -> Any:
             raise
         for index in link.ctx.others:
             try:
-                answer = await link.call(index, name, list(args))
+                answer = await link.call(index, name, _params(args))
             except Exception:
                 continue
             if "result" in answer:
