@@ -240,7 +240,7 @@ def test_a_dead_worker_is_restarted_and_the_other_goes_on(workers):
     old = rows(p)[1]["pid"]
     os.kill(old, signal.SIGKILL)
     assert wait_for(lambda: len(rows(p)) == 2 and rows(p)[1]["pid"] != old, 20), p.log_text()
-    assert "worker 1 (pid %d) died (signal SIGKILL); restarting it" % old in p.log_text()
+    assert f"worker 1 (pid {old}) died (signal SIGKILL); restarting it" in p.log_text()
     # the new worker 1 has the registration worker 0 holds, and routes a call with it
     assert wait_for(lambda: "copied from worker 0" in p.log_text(), 10), p.log_text()[-2000:]
     uac = port_on(p, 1, avoid={uas})
