@@ -3,7 +3,7 @@ calls at the points of its start and stop where a worker differs from a lone pro
 
 * :meth:`WorkerRuntime.install` (the transports exist, nothing is bound): the channel,
   the owner switch in front of the router, SO_REUSEPORT, the owner mark in branches and
-  Record-Routes, dialog ids of its own range, shared registrations;
+  Record-Routes, dialog ids of its own range, shared registrations and dispatcher states;
 * :meth:`WorkerRuntime.started` (everything listens): the RPC link; a restarted worker
   tells the others and copies the registrations worker 0 holds;
 * :meth:`WorkerRuntime.close`.
@@ -23,6 +23,7 @@ from kamtool.proxy.workers import WorkerContext
 from kamtool.proxy.workers.channel import Channel
 from kamtool.proxy.workers.relay import ConnectionDirectory, OwnerSwitch
 from kamtool.proxy.workers.rpc_link import RpcLink, WorkerUnavailable
+from kamtool.proxy.workers.shared_dispatcher import SharedDispatcher
 from kamtool.proxy.workers.shared_location import SharedLocation
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class WorkerRuntime:
         if ul is not None and ul.db_mode != 3 and not getattr(server.config, "state", ""):
             self.location = SharedLocation(ul, channel, writes_expiry=ctx.runs_timers)
             self.link.internal["workers.location"] = self.location.snapshot
+        if server.dispatcher is not None:
+            SharedDispatcher(server.dispatcher, channel)
         self.link.internal["workers.row"] = self.row
         self.stats = stats = server.stats
         for name in ("received", "forwarded", "taken"):
