@@ -64,9 +64,15 @@ class Supervisor:
         self.rundir = tempfile.mkdtemp(prefix="kamtool-workers-")  # mode 0700
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            for index in range(self.count):
-                self._spawn(index, restarted=False)
-            log.info("supervisor %d: %d workers", os.getpid(), self.count)
+            # worker 0 first: a new database gets its tables (and an empty domain table
+            # its row) once, not from N processes at the same moment
+            self._spawn(0, restarted=False)
+            while 0 not in self.served and self.children and not self.stopping:
+                self._watch_once()
+            if 0 in self.served and not self.stopping:
+                for index in range(1, self.count):
+                    self._spawn(index, restarted=False)
+                log.info("supervisor %d: %d workers", os.getpid(), self.count)
             self._watch()
         finally:
             for sig, handler in old.items():
@@ -130,23 +136,27 @@ class Supervisor:
 
     def _watch(self) -> None:
         while self.children:
-            if self.ready:
-                try:
-                    readable, _, _ = select.select(list(self.ready), [], [], 0.2)
-                except InterruptedError:
-                    readable = []
-                for fd in readable:
-                    self._read_ready(fd)
-            else:
-                time.sleep(0.2)  # (a signal cuts it short)
-            while self.children:
-                try:
-                    pid, status = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    return
-                if pid == 0:
-                    break
-                self._exited(pid, status)
+            self._watch_once()
+
+    def _watch_once(self) -> None:
+        """Read the ready pipes and reap the workers that exited (~0.2 s at most)."""
+        if self.ready:
+            try:
+                readable, _, _ = select.select(list(self.ready), [], [], 0.2)
+            except InterruptedError:
+                readable = []
+            for fd in readable:
+                self._read_ready(fd)
+        else:
+            time.sleep(0.2)  # (a signal cuts it short)
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self._exited(pid, status)
 
     def _read_ready(self, fd: int) -> None:
         """A worker's pipe: "r" it serves, "e" + JSON the error it stopped with."""
