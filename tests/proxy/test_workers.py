@@ -248,3 +248,86 @@ def test_a_dead_worker_is_restarted_and_the_other_goes_on(workers):
         res = sipp("uac_call.xml", p.sip_port, uac, **caller_args())
         assert res.returncode == 0, explain(res)
     assert rows(p)[1]["rcv_requests_invite"] >= 1
+
+
+def _read_sip(conn: socket.socket, buf: bytearray) -> str:
+    """One SIP message from a TCP stream (Content-Length 0 in this test)."""
+    while b"\r\n\r\n" not in buf:
+        chunk = conn.recv(65536)
+        assert chunk, "connection closed"
+        buf.extend(chunk)
+    end = buf.index(b"\r\n\r\n") + 4
+    text = buf[:end].decode()
+    del buf[:end]
+    return text
+
+
+def _headers(msg: str, name: str) -> list[str]:
+    return [line for line in msg.split("\r\n") if line.lower().startswith(name.lower() + ":")]
+
+
+def test_phone_on_tcp_is_reached_through_the_worker_holding_its_connection(tmp_path):
+    """A phone registers over TCP (its connection accepted by one worker) and is called
+    through the other: the INVITE leaves on the phone's own connection, and its 486
+    comes back through the holder to the transaction's owner."""
+    need("sipp")
+    p = KamtoolProxy(tmp_path, extra_args=("--workers", "2", "--no-pike", "--no-auth")).start()
+    try:
+        assert wait_for(lambda: len(rows(p)) == 2, 20), p.log_text()[-3000:]
+        phone = socket.create_connection(("127.0.0.1", p.sip_port), timeout=10)
+        buf = bytearray()
+        port = phone.getsockname()[1]
+        tag = os.urandom(4).hex()
+        phone.sendall(
+            (
+                f"REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+                f"Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK{tag}\r\n"
+                f"From: <sip:1002@127.0.0.1>;tag={tag}\r\nTo: <sip:1002@127.0.0.1>\r\n"
+                f"Call-ID: {tag}@phone\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\n"
+                f"Contact: <sip:1002@127.0.0.1:{port};transport=tcp>\r\nExpires: 600\r\n"
+                "Content-Length: 0\r\n\r\n"
+            ).encode()
+        )
+        assert _read_sip(phone, buf).startswith("SIP/2.0 200")
+        holder = [r["rcv_requests_register"] for r in rows(p)].index(1)
+        caller = port_on(p, 1 - holder)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", caller))
+            udp.settimeout(10)
+            ctag = os.urandom(4).hex()
+            invite = (
+                f"INVITE sip:1002@127.0.0.1:{p.sip_port} SIP/2.0\r\n"
+                f"Via: SIP/2.0/UDP 127.0.0.1:{caller};branch=z9hG4bK{ctag};rport\r\n"
+                f"From: <sip:1001@127.0.0.1>;tag={ctag}\r\nTo: <sip:1002@127.0.0.1>\r\n"
+                f"Call-ID: {ctag}@caller\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+                f"Contact: <sip:1001@127.0.0.1:{caller}>\r\nContent-Length: 0\r\n\r\n"
+            )
+            udp.sendto(invite.encode(), ("127.0.0.1", p.sip_port))
+            got = _read_sip(phone, buf)  # on the phone's own connection
+            assert got.startswith("INVITE sip:1002@127.0.0.1:"), got
+            reply = "\r\n".join(
+                [
+                    "SIP/2.0 486 Busy Here",
+                    *_headers(got, "Via"),
+                    *_headers(got, "From"),
+                    _headers(got, "To")[0] + ";tag=busy",
+                    *_headers(got, "Call-ID"),
+                    *_headers(got, "CSeq"),
+                    "Content-Length: 0",
+                    "",
+                    "",
+                ]
+            )
+            phone.sendall(reply.encode())
+            ack = _read_sip(phone, buf)  # the proxy's hop-by-hop ACK, on the connection
+            assert ack.startswith("ACK "), ack
+            statuses = []
+            while 486 not in statuses:
+                data, _ = udp.recvfrom(65536)
+                statuses.append(int(data.split(b" ", 2)[1]))
+        owner = rows(p)[1 - holder]
+        assert owner["rcv_requests_invite"] == 1 and owner["remote_connections"] >= 1
+        assert rows(p)[holder]["forwarded"] >= 1  # the 486, to the INVITE's owner
+        phone.close()
+    finally:
+        p.stop()
