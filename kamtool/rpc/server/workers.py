@@ -8,12 +8,13 @@ whose answer depends on every worker's state ask the others
 * **merge**: dumps (``dlg.list``, ``dlg.briefing``, ``dlg.profile_list``, ``pike.list``,
   ``core.workers``): the lists put together;
 * **all**: reloads and changes of state every worker keeps (``*.reload``, ``cfg.set*``,
-  ``htable.set*``, ``dispatcher.set_state`` ...): run everywhere, worker 0's answer;
+  ``htable.set*``, ``dispatcher.set_state``, ``ul.flush`` ...): run everywhere, worker
+  0's answer;
 * **owner**: ``dlg.end_dlg`` and ``ws.*``: tried here, then on the others until the
   worker holding the dialog or connection answers.
 
-Every other method answers from worker 0 alone: registrations (``ul.*``) are the same in
-every worker, and what runs once (dispatcher probing, upstream registrations) runs there.
+Every other method answers from worker 0 alone: registrations (the other ``ul.*``) are the
+same in every worker (a change made here is copied to the others), and what runs once (dispatcher probing, upstream registrations) runs there.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ ALL = {
     "permissions.addressReload", "permissions.trustedReload", "domain.reload",
     "dispatcher.reload", "htable.reload", "dialplan.reload", "mtree.reload", "lcr.reload",
     "app_python.reload", "app_python3.reload", "cfg.set", "cfg.seti", "cfg.sets",
-    "dispatcher.set_state", "dispatcher.set_duid_state", "htable.sets", "htable.seti",
+    "dispatcher.set_state", "dispatcher.set_duid_state", "htable.sets", "htable.seti", "ul.flush",
     "htable.setex", "htable.delete", "htable.flush", "pv.shvSet", "stats.reset_statistics",
     "siptrace.status", "siptrace.dest_add", "siptrace.dest_rm", "lcr.defunct_gw",
 }  # fmt: skip
