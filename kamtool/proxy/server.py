@@ -156,6 +156,9 @@ class ProxyServer:
                     raise
                 raise DatabaseUnavailable(f"cannot open the database: {exc}") from exc
         self.timers = TimerHeap(self.loop)
+        worker = self.worker  # --workers N: the listeners the parts share state through
+        if worker is not None:
+            worker.open(self.loop, cfg)
         from kamtool.proxy.dbworker import DbWorker
 
         self.db = DbWorker(self.database, self.loop)
@@ -164,6 +167,8 @@ class ProxyServer:
             database=self.database,
             use_domain=cfg.use_domain,
             server_id=cfg.server_id,
+            shared=worker.location if worker else None,
+            expires_in_db=worker is None or worker.runs_timers,
         )
         loaded = self.usrloc.load()
         if loaded:
@@ -195,7 +200,12 @@ class ProxyServer:
             ipban_autoexpire=cfg.ipban_autoexpire,
             authfail_autoexpire=cfg.auth_fail_window,
         )
-        self.dispatcher = Dispatcher(self.database, cfg.dispatcher_settings, load=False)
+        self.dispatcher = Dispatcher(
+            self.database,
+            cfg.dispatcher_settings,
+            load=False,
+            shared=worker.dispatcher_states if worker else None,
+        )
         self.dispatcher.load()
         from kamtool.proxy.rule_tables import RuleTables
 
@@ -237,7 +247,16 @@ class ProxyServer:
         from kamtool.proxy.tcplimits import TcpGuard
 
         guard = TcpGuard.from_config(cfg, self.stats)  # TCP/TLS limits (issue #12)
-        self.transports = Transports(self.loop, sink, tls=tls, guard=guard)
+        if worker is not None:  # what another worker owns goes to it
+            sink = worker.switch(sink, cfg.listen)
+        self.transports = Transports(
+            self.loop,
+            sink,
+            tls=tls,
+            guard=guard,
+            reuse_port=worker is not None,
+            remote=worker.directory if worker else None,
+        )
         if any(lst.proto in ("ws", "wss") for lst in cfg.listen):
             _websocket(self.transports, cfg, self.stats)
         if cfg.rtpengine:
@@ -254,8 +273,8 @@ class ProxyServer:
         from kamtool.proxy.uacreg import load_uacreg
 
         self.uacreg = self.router.uacreg = load_uacreg(self.database, self.router, self.timers, cfg)
-        if self.worker is not None:  # before topoh: the owner switch reads unmasked messages
-            self.worker.install(self)
+        if worker is not None:  # before topoh: the owner switch reads unmasked messages
+            worker.install(self)
         if cfg.topoh:
             from kamtool.proxy.topoh import install
 
@@ -265,8 +284,8 @@ class ProxyServer:
             await self.transports.bind(cfg.listen)
             if self._rpc_factory is not None and cfg.rpc_listen:
                 self.rpc = await self._rpc_factory(self)
-            if self.worker is not None:
-                await self.worker.started()
+            if worker is not None:
+                await worker.started()
         except BaseException:
             await self.transports.close()
             self.acc.close()
@@ -275,7 +294,7 @@ class ProxyServer:
         if self.router.overload is not None:
             self.router.overload.start(self.loop, _probe_targets(self.transports))
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
-        if self.worker is not None and not self.worker.runs_timers:
+        if worker is not None and not worker.runs_timers:
             self.router.nat.stop_pinging()  # probing, pings, uacreg: worker 0's alone
             return
         self.dispatcher.start(self.timers, self.router.send_probe)

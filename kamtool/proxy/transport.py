@@ -195,6 +195,8 @@ class Transports:
         framer_factory: Callable[[], Any] = _default_framer,
         tls: Any = None,
         guard: TcpGuard | None = None,
+        reuse_port: bool = False,
+        remote: Any = None,
     ) -> None:
         self.loop = loop
         self.guard = guard or TcpGuard()  # TCP/TLS limits and timeouts (tcplimits)
@@ -206,20 +208,23 @@ class Transports:
         self.out_filter: Callable[[bytes], bytes] | None = None
         self.udp: list[UdpEndpoint] = []
         self.tcp_servers: list[tuple[Listen, asyncio.base_events.Server]] = []
-        self.connections: dict[Addr, TcpConnection] = {}
+        # --workers N: every worker binds the same addresses (SO_REUSEPORT), and a TCP/TLS/WS
+        # peer whose connection another worker holds is reached through it: ``remote``, a
+        # kamtool.proxy.workers.relay.ConnectionDirectory (send(proto, addr, data), alive),
+        # which also hears of every connection opened and closed here (its watched dicts)
+        self.reuse_port = reuse_port
+        self.remote = remote
+        self.connections: dict[Addr, TcpConnection] = remote.watched() if remote else {}
         # ws:/wss: listeners (RFC 7118): their open connections, by id and peer (ws.dump);
         # a WebSocket is never opened by us, only reused while the browser keeps it
         self.ws = WsRegistry()
+        if remote is not None:
+            self.ws.by_peer = remote.watched()
         self.ws_policy = WsPolicy()
         # destination (proto, host, port) -> the socket it must be reached from (a contact's
         # registered socket, the socket a double Record-Route names): see socket_for()
         self._forced: dict[tuple[str, str, int], Listen] = {}
         self._source_cache: dict[str, str | None] = {}  # host -> local address (mhomed)
-        # --workers N: every worker binds the same addresses (SO_REUSEPORT), and a TCP/TLS/WS
-        # peer whose connection another worker holds is reached through it: ``remote``, a
-        # kamtool.proxy.workers.links.ConnectionDirectory (send(proto, addr, data), alive)
-        self.reuse_port = False
-        self.remote: Any = None
 
     async def bind(self, listens: tuple[Listen, ...]) -> None:
         """Open every listener; ConfigError when an address cannot be bound."""

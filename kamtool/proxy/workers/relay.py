@@ -64,17 +64,23 @@ class RemoteConnection:
 
 
 class ConnectionDirectory:
-    """Which worker holds the connection to which peer (``Transports.remote``)."""
+    """Which worker holds the connection to which peer: the transports' ``remote``. Their
+    connection tables are :meth:`watched` dicts, so the others hear of each one."""
 
-    def __init__(self, channel: Channel, transports: Any) -> None:
+    def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self.transports = transports
+        self.transports: Any = None
         self.holders: dict[Addr, tuple[str, int]] = {}  # peer -> (proto, worker)
         channel.on(CONN, self._announced)
-        channel.on(SEND, self._send_here)
-        transports.connections = _Announced(self, transports.connections)
-        transports.ws.by_peer = _Announced(self, transports.ws.by_peer)
-        transports.remote = self
+
+    def watched(self) -> dict[Addr, Any]:
+        """A connection table that tells the other workers what opens and closes."""
+        return _Announced(self)
+
+    def serve(self, transports: Any) -> None:
+        """Send what the other workers pass for our connections on ``transports``."""
+        self.transports = transports
+        self.channel.on(SEND, self._send_here)
 
     def restarted(self, index: int) -> None:
         """Worker ``index`` started again: the connections it held are gone."""
@@ -118,8 +124,8 @@ class ConnectionDirectory:
 class _Announced(dict):  # type: ignore[type-arg]
     """A connections dict that tells the other workers what opens and closes."""
 
-    def __init__(self, directory: ConnectionDirectory, initial: dict[Any, Any]) -> None:
-        super().__init__(initial)
+    def __init__(self, directory: ConnectionDirectory) -> None:
+        super().__init__()
         self.directory = directory
 
     def __setitem__(self, peer: Addr, conn: Any) -> None:
@@ -143,15 +149,19 @@ class OwnerSwitch:
     """The transports' sink with ``--workers N`` (see module docstring). Counts what
     this worker received from the network and what it passed on or was given."""
 
-    def __init__(self, channel: Channel, sink: Sink, transports: Any, listens: tuple) -> None:
+    def __init__(self, channel: Channel, sink: Sink, listens: tuple) -> None:
         self.channel = channel
         self.sink = sink
-        self.transports = transports
+        self.transports: Any = None
         self.listens = listens
         self.me = channel.ctx.index
         self.count = channel.ctx.count
         self.received = self.forwarded = self.taken = 0
-        channel.on(SIP, self._delivered)
+
+    def serve(self, transports: Any) -> None:
+        """Take the messages the other workers pass, as if ``transports`` received them."""
+        self.transports = transports
+        self.channel.on(SIP, self._delivered)
 
     def __call__(self, data: Any, endpoint: Any, addr: Addr) -> None:
         self.received += 1

@@ -1,20 +1,27 @@
 """One worker's part in ``--workers N``: what :class:`~kamtool.proxy.server.ProxyServer`
-calls at the points of its start and stop where a worker differs from a lone proxy.
+gives its parts when it builds them, and calls at the points of its start and stop where
+a worker differs from a lone proxy.
 
-* :meth:`WorkerRuntime.install` (the transports exist, nothing is bound): the channel,
-  the owner switch in front of the router, SO_REUSEPORT, the owner mark in branches and
-  Record-Routes, dialog ids of its own range, shared registrations and dispatcher states;
+* :meth:`WorkerRuntime.open` (first): the channel to the other workers and the
+  listeners the parts are built with: :attr:`~WorkerRuntime.location` (the location
+  store's ``shared``, without Redis), :attr:`~WorkerRuntime.dispatcher_states` (the
+  dispatcher's), :attr:`~WorkerRuntime.directory` (the transports' ``remote``), and
+  :meth:`~WorkerRuntime.switch`, the transports' sink;
+* :meth:`WorkerRuntime.install` (the parts exist, nothing is bound): each listener is
+  given the part the others' changes go to; the owner mark in branches and
+  Record-Routes; dialog ids of this worker's own range;
 * :meth:`WorkerRuntime.started` (everything listens): the RPC link; a restarted worker
   tells the others and copies the registrations worker 0 holds;
 * :meth:`WorkerRuntime.close`.
 
 The ``workers`` statistics group counts, per worker, the messages it received from the
-network, passed to their owner, and took from the others: ``stats.fetch workers.``
-over JSON-RPC shows them summed; ``core.workers`` one row per worker.
+network, passed to their owner, and took from the others (``stats.fetch workers.`` over
+JSON-RPC sums them); ``core.workers`` lists each worker's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -39,9 +46,10 @@ class WorkerRuntime:
         self.ctx = ctx
         self.restarted = restarted
         self.channel: Channel | None = None
-        self.switch: OwnerSwitch | None = None
-        self.directory: ConnectionDirectory | None = None
         self.location: SharedLocation | None = None
+        self.dispatcher_states: SharedDispatcher | None = None
+        self.directory: ConnectionDirectory | None = None
+        self._switch: OwnerSwitch | None = None
         self.link = RpcLink(ctx)
         self.stats: Any = None
 
@@ -49,36 +57,50 @@ class WorkerRuntime:
     def runs_timers(self) -> bool:
         return self.ctx.runs_timers
 
-    def install(self, server: Any) -> None:
-        """Hook this worker into ``server`` before it binds (see module docstring)."""
-        ctx, transports, router = self.ctx, server.transports, server.router
-        self.channel = channel = Channel(ctx, server.loop)
-        transports.reuse_port = True
-        self.directory = ConnectionDirectory(channel, transports)
-        channel.on(HELLO, lambda data: self.directory.restarted(data[0]))
-        self.switch = OwnerSwitch(channel, transports.sink, transports, server.config.listen)
-        transports.sink = self.switch
-        router.codec.mark_owner(ctx.index)
-        dialogs = getattr(router, "dialogs", None)
-        if dialogs is not None:
-            dialogs.reserve_ids(ctx.index * DIALOG_ID_BLOCK)
-        ul = server.usrloc
+    def open(self, loop: asyncio.AbstractEventLoop, config: Any) -> None:
+        """The channel, and the listeners the server's parts are built with."""
+        self.channel = channel = Channel(self.ctx, loop)
         # with [proxy] state (Redis) the state backend shares registrations; db_mode 3
         # shares them through the table itself
-        if ul is not None and ul.db_mode != 3 and not getattr(server.config, "state", ""):
-            self.location = SharedLocation(ul, channel, writes_expiry=ctx.runs_timers)
+        if config.db_mode != 3 and not getattr(config, "state", ""):
+            self.location = SharedLocation(channel)
             self.link.internal["workers.location"] = self.location.snapshot
-        if server.dispatcher is not None:
-            SharedDispatcher(server.dispatcher, channel)
+        self.dispatcher_states = SharedDispatcher(channel)
+        self.directory = ConnectionDirectory(channel)
+        channel.on(HELLO, lambda data: self.directory.restarted(data[0]))  # type: ignore[union-attr]
         self.link.internal["workers.row"] = self.row
+
+    def switch(self, sink: Any, listens: tuple) -> OwnerSwitch:
+        """The transports' sink: ``sink`` for what this worker owns, the owner otherwise;
+        ``listens``: the server's listeners, in the same order in every worker."""
+        assert self.channel is not None
+        self._switch = OwnerSwitch(self.channel, sink, listens)
+        return self._switch
+
+    def install(self, server: Any) -> None:
+        """The server's parts exist (nothing is bound): connect the listeners to them."""
+        assert self.channel is not None and self._switch is not None
+        self._switch.serve(server.transports)
+        if self.directory is not None:
+            self.directory.serve(server.transports)
+        if self.location is not None and server.usrloc is not None:
+            self.location.serve(server.usrloc)
+        if self.dispatcher_states is not None and server.dispatcher is not None:
+            self.dispatcher_states.serve(server.dispatcher)
+        router = server.router
+        router.codec.mark_owner(self.ctx.index)
+        dialogs = getattr(router, "dialogs", None)
+        if dialogs is not None:
+            dialogs.reserve_ids(self.ctx.index * DIALOG_ID_BLOCK)
         self.stats = stats = server.stats
+        switch, channel = self._switch, self.channel
         for name in ("received", "forwarded", "taken"):
-            stats.gauge("workers", name, lambda n=name: getattr(self.switch, n))
+            stats.gauge("workers", name, lambda n=name: getattr(switch, n))
         stats.gauge("workers", "channel_dropped", lambda: channel.dropped)
 
     def row(self) -> dict[str, Any]:
         """This worker as ``core.workers`` lists it."""
-        sw, ch = self.switch, self.channel
+        sw, ch = self._switch, self.channel
         return {
             "index": self.ctx.index,
             "pid": os.getpid(),

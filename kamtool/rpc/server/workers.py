@@ -14,7 +14,8 @@ whose answer depends on every worker's state ask the others
   worker holding the dialog or connection answers.
 
 Every other method answers from worker 0 alone: registrations (the other ``ul.*``) are the
-same in every worker (a change made here is copied to the others), and what runs once (dispatcher probing, upstream registrations) runs there.
+same in every worker (a change made here is copied to the others), and what runs once
+(dispatcher probing, upstream registrations) runs there.
 """
 
 from __future__ import annotations
