@@ -331,3 +331,51 @@ def test_phone_on_tcp_is_reached_through_the_worker_holding_its_connection(tmp_p
         phone.close()
     finally:
         p.stop()
+
+
+def _final_status(udp: socket.socket) -> int:
+    while True:
+        data, _ = udp.recvfrom(65536)
+        if data.startswith(b"SIP/2.0 "):
+            status = int(data.split(b" ", 2)[1])
+            if status >= 200:
+                return status
+
+
+def test_dispatcher_states_probed_by_worker_0_hold_in_worker_1(tmp_path):
+    """Worker 0 alone probes the dispatcher set (seeded: 127.0.0.1:5062 and :5063, both
+    silent) and marks it inactive; an INVITE for the set that worker 1 routes then finds no
+    destination (404 at once) instead of trying the silent ones."""
+    need("sipp")
+    p = KamtoolProxy(
+        tmp_path,
+        extra_args=("--workers", "2", "--no-pike", "--no-auth"),
+        proxy_toml="ds_ping_interval = 1\nfr_timer = 1.0",
+    ).start()
+    try:
+        assert wait_for(lambda: len(rows(p)) == 2, 20), p.log_text()[-3000:]
+
+        def flags() -> list[str]:
+            listed = p.rpc("dispatcher.list")["RECORDS"][0]["SET"]["TARGETS"]
+            return [t["DEST"]["FLAGS"] for t in listed]
+
+        assert wait_for(lambda: all(f.startswith("I") for f in flags()), 20), flags()
+        caller = port_on(p, 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", caller))
+            udp.settimeout(10)
+            tag = os.urandom(4).hex()
+            udp.sendto(
+                (
+                    f"INVITE sip:9001@127.0.0.1:{p.sip_port} SIP/2.0\r\n"
+                    f"Via: SIP/2.0/UDP 127.0.0.1:{caller};branch=z9hG4bK{tag};rport\r\n"
+                    f"From: <sip:1001@127.0.0.1>;tag={tag}\r\nTo: <sip:9001@127.0.0.1>\r\n"
+                    f"Call-ID: {tag}@caller\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\n"
+                    f"Contact: <sip:1001@127.0.0.1:{caller}>\r\nContent-Length: 0\r\n\r\n"
+                ).encode(),
+                ("127.0.0.1", p.sip_port),
+            )
+            assert _final_status(udp) == 404
+        assert rows(p)[1]["rcv_requests_invite"] == 1
+    finally:
+        p.stop()
