@@ -109,3 +109,11 @@ def test_merged_answers():
         {"h_id": 1}, {"h_id": 16777217},
     ]  # fmt: skip
     assert _params((1, 2, None)) == [1, 2]
+
+
+def test_serve_refuses_a_bad_worker_count(tmp_path):
+    from tests.support.cli import invoke
+
+    res = invoke("--db", f"sqlite:///{tmp_path}/k.sqlite", "serve", "--workers", "many")
+    assert res.exit_code == 8
+    assert "workers: 'many' is not a number or 'auto'" in res.stderr

@@ -101,15 +101,22 @@ class Supervisor:
     def _spawn(self, index: int, *, restarted: bool) -> None:
         ctx = WorkerContext(index, self.count, self.rundir)
         r, w = os.pipe()
+        # a signal between the fork and the worker's own handlers must not run the
+        # supervisor's handler in the worker: blocked until those are in place
+        stop_signals = {signal.SIGTERM, signal.SIGINT}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
         pid = os.fork()
+        if pid != 0:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
         if pid == 0:  # the worker
             os.close(r)
             for fd in self.ready:  # the other workers' pipes are the supervisor's
                 os.close(fd)
             code = 1
             try:
-                for sig in (signal.SIGTERM, signal.SIGINT):
+                for sig in stop_signals:
                     signal.signal(sig, signal.SIG_DFL)  # the worker's loop installs its own
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
                 _tag_logging(index)
 
                 def ready() -> None:
