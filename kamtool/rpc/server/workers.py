@@ -10,8 +10,8 @@ whose answer depends on every worker's state ask the others
 * **all**: reloads and changes of state every worker keeps (``*.reload``, ``cfg.set*``,
   ``htable.set*``, ``dispatcher.set_state``, ``ul.flush`` ...): run everywhere, worker
   0's answer;
-* **owner**: ``dlg.end_dlg`` and ``ws.*``: tried here, then on the others until the
-  worker holding the dialog or connection answers.
+* **owner**: ``dlg.end_dlg``: tried here, then on the others until the worker holding
+  the dialog answers (dialog ids are unique across the workers).
 
 Every other method answers from worker 0 alone: registrations (the other ``ul.*``) are the
 same in every worker (a change made here is copied to the others), and what runs once
@@ -45,7 +45,8 @@ ALL = {
     "htable.setex", "htable.delete", "htable.flush", "pv.shvSet", "stats.reset_statistics",
     "siptrace.status", "siptrace.dest_add", "siptrace.dest_rm", "lcr.defunct_gw",
 }  # fmt: skip
-OWNER = {"dlg.end_dlg", "ws.close", "ws.ping", "ws.pong"}
+# (ws.* stay worker 0's: WebSocket connection ids are counted per worker)
+OWNER = {"dlg.end_dlg"}
 # statistics every worker holds the same value of (copied registrations, settings):
 # worker 0's value is the answer, not the sum
 SAME_EVERYWHERE = ("usrloc", "registrar:max_expires", "registrar:default_expire",
