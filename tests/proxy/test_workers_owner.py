@@ -117,3 +117,35 @@ def test_serve_refuses_a_bad_worker_count(tmp_path):
     res = invoke("--db", f"sqlite:///{tmp_path}/k.sqlite", "serve", "--workers", "many")
     assert res.exit_code == 8
     assert "workers: 'many' is not a number or 'auto'" in res.stderr
+
+
+def test_the_channel_keeps_what_a_busy_worker_cannot_take_yet(tmp_path):
+    """A unix datagram queue holds few datagrams (net.unix.max_dgram_qlen, 10 by default):
+    what a worker sends while the other is busy waits, in order, and arrives when it reads."""
+    import asyncio
+
+    from kamtool.proxy.workers import WorkerContext
+    from kamtool.proxy.workers.channel import Channel
+
+    async def run() -> tuple[list[bytes], int, int]:
+        loop = asyncio.get_running_loop()
+        a = Channel(WorkerContext(0, 2, str(tmp_path)), loop)
+        b = Channel(WorkerContext(1, 2, str(tmp_path)), loop)
+        got: list[bytes] = []
+        b.on(b"S", got.append)
+        loop.remove_reader(b.sock.fileno())  # worker 1 is busy: it reads nothing
+        for i in range(200):
+            assert a.send(1, b"S", b"%d" % i)
+        queued = len(a._peers[1].queue)
+        loop.add_reader(b.sock.fileno(), b._readable)  # and now it reads
+        for _ in range(200):
+            if len(got) == 200:
+                break
+            await asyncio.sleep(0.01)
+        a.close()
+        b.close()
+        return got, queued, a.dropped
+
+    got, queued, dropped = asyncio.run(run())
+    assert queued > 0  # the kernel took only some of them
+    assert got == [b"%d" % i for i in range(200)] and dropped == 0
