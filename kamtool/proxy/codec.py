@@ -50,12 +50,15 @@ class ParseFailure(Exception):
 class Codec:
     """Reads and builds SIP messages for the router (see module docstring)."""
 
-    def __init__(self, config: ProxyConfig) -> None:
+    def __init__(self, config: ProxyConfig, owner: int | None = None) -> None:
+        """``owner``: this worker's index with --workers N (see :meth:`mark_owner`)."""
         self.config = config
         self.tag_prefix = os.urandom(16).hex()
         self._branch_prefix = "z9hG4bK" + os.urandom(4).hex() + "."
         self._branch_seq = itertools.count(1)
         self._rr_owner = ""  # ";kw=<worker>" with --workers N (mark_owner)
+        if owner is not None:
+            self.mark_owner(owner)
         self._secret = os.urandom(16)
         self.server_header = [("Server", config.server_header)] if config.server_signature else []
 

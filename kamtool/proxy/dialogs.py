@@ -109,6 +109,7 @@ class DialogTracker:
         stats: Any = None,
         send_bye: Sender | None = None,
         clock: Callable[[], float] = time.time,
+        id_base: int = 0,
     ) -> None:
         self.timers = timers
         self.lifetime = lifetime
@@ -116,7 +117,8 @@ class DialogTracker:
         self.send_bye = send_bye
         self._by_key: dict[tuple[int, int], Dialog] = {}
         self._by_callid: dict[str, list[Dialog]] = {}
-        self._next_id = [0] * HASH_SIZE
+        # --workers N: each worker numbers its dialogs from its own base (reserve_ids)
+        self._next_id = [id_base] * HASH_SIZE
         # (profile, None) and (profile, value) -> dialogs not ended; ("", None) -> all
         self._profile_sizes: dict[tuple[str, str | None], int] = {}
         if stats is not None:
