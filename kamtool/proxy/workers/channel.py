@@ -60,22 +60,23 @@ class Channel:
         """Call ``handler(payload)`` for every datagram of ``kind`` (one byte)."""
         self.handlers[kind[0]] = handler
 
-    def send(self, to: int, kind: bytes, payload: bytes) -> bool:
+    def send(self, to: int, kind: bytes, payload: bytes, *, expected: bool = False) -> bool:
         """Send one datagram to worker ``to`` (now, or queued until it reads); False when
-        it was dropped (the worker is not there)."""
+        it was dropped (the worker is not there), counted unless the loss was
+        ``expected`` (a hello to workers that may not have started yet)."""
         peer = self._peers.get(to)
         if peer is None:
             peer = self._peers[to] = _Peer(self, to)
         if peer.send(kind + payload):
             self.sent += 1
             return True
-        self.dropped += 1
+        self.dropped += not expected
         return False
 
-    def broadcast(self, kind: bytes, payload: bytes) -> None:
+    def broadcast(self, kind: bytes, payload: bytes, *, expected: bool = False) -> None:
         """Send one datagram to every other worker."""
         for index in self.ctx.others:
-            self.send(index, kind, payload)
+            self.send(index, kind, payload, expected=expected)
 
     def _readable(self) -> None:
         for _ in range(_BATCH):

@@ -121,7 +121,7 @@ class WorkerRuntime:
         """Everything listens: open the RPC link; a replacement worker catches up."""
         await self.link.start()
         if self.channel is not None:
-            self.channel.broadcast(HELLO, bytes((self.ctx.index,)))
+            self.channel.broadcast(HELLO, bytes((self.ctx.index,)), expected=True)
         if self.restarted and self.location is not None:
             for index in self.ctx.others:
                 try:
