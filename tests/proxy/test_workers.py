@@ -175,6 +175,7 @@ def test_many_callers_spread_over_both_workers(workers):
         server.kill()
     w0, w1 = rows(p)
     assert w0["rcv_requests_invite"] > 0 and w1["rcv_requests_invite"] > 0  # spread
+    assert w0["channel_dropped"] == w1["channel_dropped"] == 0  # nothing lost on the way
     invites = w0["rcv_requests_invite"] + w1["rcv_requests_invite"]
     assert stat(p, "core:rcv_requests_invite") == invites  # summed by stats.fetchn
     assert stat(p, "dialog:processed_dialogs") == calls
