@@ -4,7 +4,7 @@ Lifecycle::
 
     server = ProxyServer(config)
     await server.start()        # open DB, load usrloc, bind listeners (OSError if taken)
-    ...                         # server.router, server.usrloc, server.dialogs, server.stats
+    ...                         # server.parts, server.usrloc, server.dialogs, server.stats
     await server.stop()         # drain in-flight transactions, flush write-back, close
 
 :func:`run` is what ``kamtool serve`` calls: the loop (uvloop when installed), SIGINT and
@@ -25,7 +25,7 @@ from typing import Any
 
 from kamtool.config import redact_url
 from kamtool.errors import DatabaseUnavailable
-from kamtool.proxy.config import BUILTIN_ROUTE, ProxyConfig
+from kamtool.proxy.config import ProxyConfig
 from kamtool.proxy.stats import Statistics
 from kamtool.proxy.timers import TimerHeap
 from kamtool.proxy.transport import Transports
@@ -101,7 +101,8 @@ class ProxyServer:
         self.timers: TimerHeap | None = None
         self.transports: Transports | None = None
         self.usrloc: LocationStore | None = None
-        self.router: Any = None
+        self.parts: Any = None  # kamtool.proxy.parts.Parts: the step modules
+        self.engine: Any = None  # kamtool.proxy.engine.Engine: receives every message
         self.permissions: Any = None
         self.domains: Any = None
         self.htables: Any = None  # htable store: ipban (REQINIT) and kv, shared with RPC
@@ -119,28 +120,31 @@ class ProxyServer:
 
     @property
     def dialogs(self) -> Any:
-        return self.router.dialogs if self.router else None
+        return self.parts.dialogs if self.parts else None
 
     @property
     def tm(self) -> Any:
-        return self.router.tm if self.router else None
+        return self.parts.tm if self.parts else None
+
+    @property
+    def pike(self) -> Any:
+        return self.parts.pike if self.parts else None
+
+    @property
+    def rtpengine(self) -> Any:
+        return self.parts.rtpengine if self.parts else None
 
     async def start(self) -> None:
         """Open the database, build the modules and bind every listener."""
         from kamtool.proxy.acc import Accounting
-        from kamtool.proxy.aliases import AliasLookup
         from kamtool.proxy.auth import Authenticator
         from kamtool.proxy.dispatcher import Dispatcher
-        from kamtool.proxy.routing import Router
         from kamtool.proxy.tables import AddressTable, DomainTable
 
         cfg = self.config
-        script = None
-        if cfg.route != BUILTIN_ROUTE:  # first: a broken script stops the start early
-            from kamtool.proxy.ksr.engine import engine_for
-            from kamtool.proxy.routes import DEFAULT_ROUTE
+        from kamtool.proxy.wiring import load_route
 
-            script = engine_for(cfg.route or DEFAULT_ROUTE)
+        script = load_route(cfg)  # first: a broken script stops the start early
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self.started_at = time.time()
@@ -207,57 +211,53 @@ class ProxyServer:
             overload = OverloadGuard(
                 self.stats, max_age=cfg.overload_max_age, retry_after=cfg.overload_retry_after
             )
-        self.router = Router(
-            cfg,
-            timers=self.timers,
-            usrloc=self.usrloc,
-            auth=auth,
-            stats=self.stats,
-            database=self.database,
-            permissions=self.permissions,
-            domains=self.domains,
-            htables=self.htables,
-            dispatcher=self.dispatcher,
-            accounting=self.acc,
-            aliases=(aliases := AliasLookup(self.database)),
-            script=partial(script, aliases=aliases) if script else None,
-            db=self.db,
-            overload=overload,
-            rules=self.rules,
-        )
+        rtpengine = None
+        if cfg.rtpengine:
+            from kamtool.proxy.rtpengine import RtpEngine
+
+            rtpengine = RtpEngine(cfg.rtpengine)  # KSR.rtpengine (ConfigError)
         tls = None
         if any(lst.proto in ("tls", "wss") for lst in cfg.listen):
             from kamtool.proxy.tls import tls_contexts
 
             tls = tls_contexts(cfg)  # ConfigError when a file is missing or bad
-        sink = self.router.receive if overload is None else overload.wrap(self.router.receive)
+        from kamtool.proxy.myself import Myself
         from kamtool.proxy.tcplimits import TcpGuard
 
+        topoh = None
+        if cfg.topoh:
+            from kamtool.proxy.topoh import hooks_for
+
+            topoh = hooks_for(cfg, Myself(cfg, self.domains).is_myself)
         guard = TcpGuard.from_config(cfg, self.stats)  # TCP/TLS limits (issue #12)
-        self.transports = Transports(self.loop, sink, tls=tls, guard=guard)
+        self.transports = Transports(self.loop, tls=tls, guard=guard,
+                                     out_filter=topoh.outbound if topoh else None)  # fmt: skip
         if any(lst.proto in ("ws", "wss") for lst in cfg.listen):
             _websocket(self.transports, cfg, self.stats)
-        if cfg.rtpengine:
-            from kamtool.proxy.rtpengine import RtpEngine
-
-            self.router.rtpengine = RtpEngine(cfg.rtpengine)  # KSR.rtpengine (ConfigError)
         from kamtool.proxy.hep import HepAgent
 
         self.hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
                             auth_key=cfg.hep_auth_key or None,
-                            trace_on=cfg.hep_trace_on)  # fmt: skip
-        self.hep.attach(self.transports)
-        self.router.attach(self.transports)
-        from kamtool.proxy.uacreg import load_uacreg
+                            trace_on=cfg.hep_trace_on, transports=self.transports)  # fmt: skip
+        from kamtool.proxy.aliases import AliasLookup
+        from kamtool.proxy.wiring import build_engine, build_parts
 
-        self.uacreg = self.router.uacreg = load_uacreg(self.database, self.router, self.timers, cfg)
-        if cfg.topoh:
-            from kamtool.proxy.topoh import install
-
-            install(self.transports, self.router, cfg)  # before bind: endpoints keep the sink
+        self.parts = build_parts(
+            cfg, timers=self.timers, stats=self.stats, transports=self.transports,
+            usrloc=self.usrloc, auth=auth, database=self.database, db=self.db,
+            permissions=self.permissions, domains=self.domains, htables=self.htables,
+            dispatcher=self.dispatcher, accounting=self.acc,
+            aliases=AliasLookup(self.database), overload=overload, rules=self.rules,
+            rtpengine=rtpengine, uacreg=True,
+        )  # fmt: skip
+        self.engine = build_engine(self.parts, script)
+        self.uacreg = self.parts.uacreg
+        sink = self.engine.receive if overload is None else overload.wrap(self.engine.receive)
+        if topoh is not None:
+            sink = topoh.inbound(sink)  # outermost: the core sees every message unmasked
         self.db.start()
         try:
-            await self.transports.bind(cfg.listen)
+            await self.transports.bind(cfg.listen, sink)
             if self._rpc_factory is not None and cfg.rpc_listen:
                 self.rpc = await self._rpc_factory(self)
         except BaseException:
@@ -265,10 +265,10 @@ class ProxyServer:
             self.acc.close()
             self.db.close()
             raise
-        if self.router.overload is not None:
-            self.router.overload.start(self.loop, _probe_targets(self.transports))
+        if overload is not None:
+            overload.start(self.loop, _probe_targets(self.transports))
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
-        self.dispatcher.start(self.timers, self.router.send_probe)
+        self.dispatcher.start(self.timers, self.parts.prober.probe)
         if self.uacreg is not None:
             self.uacreg.start()
 
@@ -311,13 +311,13 @@ class ProxyServer:
         if not batch:
             return
         self._ul_flushing = True
-        from kamtool.proxy.routing import Router
+        from kamtool.proxy.dbworker import log_db_error
 
         def done(_written: Any, error: BaseException | None) -> None:
             self._ul_flushing = False
             ul.batch_written(batch, error)
             if error is not None:  # (an outage is logged by the worker, once)
-                Router.log_db_error(f"usrloc: writing {len(batch)} changes", error)
+                log_db_error(f"usrloc: writing {len(batch)} changes", error)
 
         self.db.submit(partial(ul.write_batch, batch), done)
 
@@ -344,24 +344,24 @@ class ProxyServer:
         if self._stopping:
             return
         self._stopping = True
-        if self.router is not None:
-            self.router.accepting = False
+        if self.engine is not None:
+            self.engine.accepting = False
             deadline = time.monotonic() + drain
-            while self.router.tm.in_flight() and time.monotonic() < deadline:
+            while self.parts.tm.in_flight() and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)  # shutdown only: not a protocol timer
         if self.rpc is not None:
             try:
                 await self.rpc.close()
             except Exception:
                 log.exception("closing the RPC server")
-        if self.router is not None and self.router.overload is not None:
-            self.router.overload.stop()
+        if self.parts is not None and self.parts.overload is not None:
+            self.parts.overload.stop()
         if self.transports is not None:
             await self.transports.close()
         if self.hep is not None:
             self.hep.close()
-        if getattr(self.router, "rtpengine", None) is not None:
-            self.router.rtpengine.close()
+        if self.parts is not None and self.parts.rtpengine is not None:
+            self.parts.rtpengine.close()
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self.uacreg is not None:

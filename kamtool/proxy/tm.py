@@ -111,7 +111,7 @@ class ServerTx:
 class TransactionLayer:
     """The proxy's transactions (see module docstring).
 
-    The router supplies ``send(dest, data)`` (bytes to ``(proto, host, port)``) and
+    The wiring supplies ``send(dest, data)`` (bytes to ``(proto, host, port)``) and
     ``codec`` (``new_branch()``, ``reply_message(request, status, reason, headers)``).
     Replies go back on the endpoint the request came in on.
     """
@@ -128,6 +128,7 @@ class TransactionLayer:
         t1: float = 0.5,
         t2: float = 4.0,
         t4: float = 5.0,
+        on_final_out: Callable[[int, Any, Any], None] | None = None,
     ) -> None:
         self.timers = timers
         self.send = send
@@ -141,7 +142,7 @@ class TransactionLayer:
         self.client: dict[tuple[str, str], ClientTx] = {}
         # acc: called with (flags, request, response) as a flagged transaction's final
         # response goes out (Kamailio's TMCB_RESPONSE_OUT)
-        self.on_final_out: Callable[[int, Any, Any], None] | None = None
+        self.on_final_out = on_final_out
         self._armed: Any = None
         self._armed_at = _INF
         c = stats.counter
