@@ -54,11 +54,12 @@ def child(mode: str, scenario: str, n: int, route: str | None) -> None:
         raise SystemExit(f"mode {mode!r}: this tree runs route scripts only")
     loop = asyncio.new_event_loop()
     cfg = ProxyConfig(listen=(Listen("udp", "127.0.0.1", 5060),), rpc_listen=None,
-                      pike_reqs_density_per_unit=10**9)  # fmt: skip
+                      pike_reqs_density_per_unit=10**9, auth_qop=False)  # fmt: skip
     wire = b.Wire()
     usrloc = LocationStore(db_mode=0)
     r = build_proxy(cfg, script=load_script(route) if route else None, timers=TimerHeap(loop),
-                    usrloc=usrloc, auth=Authenticator(None, lookup=lambda u, d: b.Row()),
+                    usrloc=usrloc, auth=Authenticator(None, lookup=lambda u, d: b.Row(), qop=False,
+                                      nonce_count=False, one_time_nonce=False),
                     stats=Statistics(), transports=wire)  # fmt: skip
     usrloc.save(Binding(aor="1001", contact="sip:1001@127.0.0.1:5999",
                           expires=time.time() + 3600, q=-1.0, callid="x", cseq=1,
