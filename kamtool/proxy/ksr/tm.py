@@ -15,7 +15,7 @@ from typing import Any
 from kamtool.proxy.dest import dest_of_uri
 from kamtool.proxy.ksr.context import BRANCH, FAILURE, ONREPLY, REPLY, MsgContext, state
 from kamtool.proxy.ksr.pv import _try
-from kamtool.proxy.tm import Target
+from kamtool.proxy.transaction import Target
 from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import parse_uri
 
@@ -153,6 +153,7 @@ def _arm(ctx: MsgContext, stx: Any) -> None:
     engine = ctx.engine
     msg = ctx.msg
     stx.flags |= ctx.flags
+    _timers(ctx, stx)
     in_dialog = bool(_try(lambda: msg.to_tag))
     if in_dialog:
         _in_dialog(ctx)
@@ -214,12 +215,31 @@ def t_is_expired() -> int:
 
 
 def t_set_fr(fr_inv_ms: int, fr_ms: int = 0) -> int:
-    """Recorded only: kamtool's transaction timers are the proxy's fr_timer and
-    fr_inv_timer (per-transaction timers are not supported yet)."""
+    """This transaction's fr_inv_timer (a ringing INVITE branch's wait for a final reply)
+    and fr_timer (a branch's wait for any reply), in milliseconds, as Kamailio's tm: 0
+    leaves that timer as it is (the proxy's, or an earlier t_set_fr's); -1 for a negative
+    value. The branches sent afterwards (``t_relay()``, a failure route's new branch)
+    use them; Kamailio also changes the timers of branches already running, kamtool
+    does not."""
+    fr_inv, fr = int(fr_inv_ms), int(fr_ms)
+    if fr_inv < 0 or fr < 0:
+        return -1
     ctx = state.ctx
-    ctx.fr_inv_timer = int(fr_inv_ms) / 1000 if fr_inv_ms else None
-    ctx.fr_timer = int(fr_ms) / 1000 if fr_ms else None
+    if fr_inv:
+        ctx.fr_inv_timer = fr_inv / 1000
+    if fr:
+        ctx.fr_timer = fr / 1000
+    if ctx.stx is not None:  # after t_relay()/t_newtran(), or in a failure route
+        _timers(ctx, ctx.stx)
     return 1
+
+
+def _timers(ctx: MsgContext, stx: Any) -> None:
+    """t_set_fr's values onto the transaction (what is unset stays the proxy's)."""
+    if ctx.fr_inv_timer is not None:
+        stx.fr_inv_timer = ctx.fr_inv_timer
+    if ctx.fr_timer is not None:
+        stx.fr_timer = ctx.fr_timer
 
 
 def t_branch_timeout() -> int:
