@@ -8,10 +8,11 @@ ScriptEngine`), which call the step modules through ``KSR``. A route that raises
 
 A REGISTER from datagram to location row, module by module (issue #11 asks for <= ~8):
 ``transport`` (UdpEndpoint.datagram_received) -> ``engine`` (Engine.receive) ->
-``codec`` (parse) -> ``ksr.engine`` (ScriptEngine.request, the greenlet) ->
-``routes/default.py`` (ksr_request_route) -> ``ksr.registrar`` (KSR.registrar.save) ->
-``registrar`` (Registrar.save) -> ``usrloc`` (LocationStore.save): 8 hops (the script's
-other KSR calls before ``save`` return to it; they are not on the way to the row).
+``ksr.engine`` (ScriptEngine.request) -> ``ksr.context`` (the route greenlet) ->
+``ksr.engine`` (_run_request) -> ``routes/default.py`` (ksr_request_route, registrar) ->
+``ksr.registrar`` (KSR.registrar.save) -> ``registrar`` (Registrar.save) -> ``usrloc``
+(LocationStore.save): 8 hops. Calls that return before the next hop (``codec.parse``,
+the script's other KSR calls, the reply through ``sl``) are not on the way to the row.
 """
 
 from __future__ import annotations
