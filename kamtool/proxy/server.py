@@ -27,9 +27,6 @@ from kamtool.config import redact_url
 from kamtool.errors import DatabaseUnavailable
 from kamtool.proxy.config import ProxyConfig
 from kamtool.proxy.stats import Statistics
-from kamtool.proxy.timers import TimerHeap
-from kamtool.proxy.transport import Transports
-from kamtool.proxy.usrloc import LocationStore
 
 log = logging.getLogger(__name__)
 
@@ -98,20 +95,11 @@ class ProxyServer:
         self.stats = stats or Statistics()
         self.started_at = 0.0
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.timers: TimerHeap | None = None
-        self.transports: Transports | None = None
-        self.usrloc: LocationStore | None = None
-        self.parts: Any = None  # kamtool.proxy.parts.Parts: the step modules
+        self.parts: Any = None  # kamtool.proxy.parts.Parts: the step modules and tables
         self.engine: Any = None  # kamtool.proxy.engine.Engine: receives every message
-        self.permissions: Any = None
-        self.domains: Any = None
-        self.htables: Any = None  # htable store: ipban (REQINIT) and kv, shared with RPC
-        self.dispatcher: Any = None
-        self.rules: Any = None  # RuleTables: dialplan and mtrees (KSR.dialplan, KSR.mtree)
         self.rpc: Any = None
-        self.acc: Any = None
+        self.acc: Any = None  # Accounting (kamtool.proxy.acc): the CDR writer
         self.hep: Any = None  # HepAgent (kamtool.proxy.hep): siptrace
-        self.uacreg: Any = None  # UacRegistrar (kamtool.proxy.uacreg): upstream registrations
         self._stopped: asyncio.Event | None = None
         self._stopping = False
         self._ul_timer: Any = None
@@ -134,16 +122,23 @@ class ProxyServer:
     def rtpengine(self) -> Any:
         return self.parts.rtpengine if self.parts else None
 
+    # the state the RPC server and the tests read, as kamtool.proxy.wiring built it
+    timers = property(lambda self: self.parts.timers if self.parts else None)
+    transports = property(lambda self: self.parts.transports if self.parts else None)
+    usrloc = property(lambda self: self.parts.usrloc if self.parts else None)
+    permissions = property(lambda self: self.parts.permissions if self.parts else None)
+    domains = property(lambda self: self.parts.domains if self.parts else None)
+    htables = property(lambda self: self.parts.htables if self.parts else None)
+    dispatcher = property(lambda self: self.parts.dispatcher if self.parts else None)
+    rules = property(lambda self: self.parts.rules if self.parts else None)
+    uacreg = property(lambda self: self.parts.uacreg if self.parts else None)
+
     async def start(self) -> None:
-        """Open the database, build the modules and bind every listener."""
-        from kamtool.proxy.acc import Accounting
-        from kamtool.proxy.auth import Authenticator
-        from kamtool.proxy.dispatcher import Dispatcher
-        from kamtool.proxy.tables import AddressTable, DomainTable
+        """Open the database, build the modules (:func:`~kamtool.proxy.wiring.build_served`)
+        and bind every listener."""
+        from kamtool.proxy.wiring import build_served, load_route
 
         cfg = self.config
-        from kamtool.proxy.wiring import load_route
-
         script = load_route(cfg)  # first: a broken script stops the start early
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
@@ -156,108 +151,16 @@ class ProxyServer:
                 if isinstance(exc, DatabaseUnavailable):
                     raise
                 raise DatabaseUnavailable(f"cannot open the database: {exc}") from exc
-        self.timers = TimerHeap(self.loop)
-        from kamtool.proxy.dbworker import DbWorker
-
-        self.db = DbWorker(self.database, self.loop)
-        self.usrloc = LocationStore(
-            db_mode=cfg.db_mode,
-            database=self.database,
-            use_domain=cfg.use_domain,
-            server_id=cfg.server_id,
-        )
-        loaded = self.usrloc.load()
-        if loaded:
-            log.info("usrloc: loaded %d contacts", loaded)
-        # from here on, the database is the worker's (the loads above ran before serving)
-        self.usrloc.deferred = True
-        self.usrloc.changed = self._usrloc_changed
-        auth = Authenticator(
-            self.database,
-            calculate_ha1=cfg.calculate_ha1,
-            nonce_expire=cfg.nonce_expire,
-            secret=cfg.secret,
-            qop=cfg.auth_qop,
-            nonce_count=cfg.nonce_count,
-            one_time_nonce=cfg.one_time_nonce,
-        )
-        auth.deferred = True
-        auth.db_down = lambda: self.db.down
-        self.permissions = AddressTable(self.database, load=False)
-        self.permissions.load()
-        self.domains = DomainTable(self.database, cfg.local_names, load=False)
-        self.domains.load()
-        if cfg.served_domain:
-            self.domains.record_if_empty(cfg.served_domain)
-        from kamtool.proxy.htable import default_store
-
-        self.htables = default_store(
-            self.database,
-            ipban_autoexpire=cfg.ipban_autoexpire,
-            authfail_autoexpire=cfg.auth_fail_window,
-        )
-        self.dispatcher = Dispatcher(self.database, cfg.dispatcher_settings, load=False)
-        self.dispatcher.load()
-        from kamtool.proxy.rule_tables import RuleTables
-
-        self.rules = RuleTables(self.database, char_list=cfg.mt_char_list)
-        self.rules.load()
-        self.acc = Accounting(self.database)
-        self.acc.start()
-        overload = None
-        if cfg.overload:
-            from kamtool.proxy.overload import OverloadGuard
-
-            overload = OverloadGuard(
-                self.stats, max_age=cfg.overload_max_age, retry_after=cfg.overload_retry_after
-            )
-        rtpengine = None
-        if cfg.rtpengine:
-            from kamtool.proxy.rtpengine import RtpEngine
-
-            rtpengine = RtpEngine(cfg.rtpengine)  # KSR.rtpengine (ConfigError)
-        tls = None
-        if any(lst.proto in ("tls", "wss") for lst in cfg.listen):
-            from kamtool.proxy.tls import tls_contexts
-
-            tls = tls_contexts(cfg)  # ConfigError when a file is missing or bad
-        from kamtool.proxy.myself import Myself
-        from kamtool.proxy.tcplimits import TcpGuard
-
-        topoh = None
-        if cfg.topoh:
-            from kamtool.proxy.topoh import hooks_for
-
-            topoh = hooks_for(cfg, Myself(cfg, self.domains).is_myself)
-        guard = TcpGuard.from_config(cfg, self.stats)  # TCP/TLS limits (issue #12)
-        self.transports = Transports(self.loop, tls=tls, guard=guard,
-                                     out_filter=topoh.outbound if topoh else None)  # fmt: skip
-        if any(lst.proto in ("ws", "wss") for lst in cfg.listen):
-            _websocket(self.transports, cfg, self.stats)
-        from kamtool.proxy.hep import HepAgent
-
-        self.hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
-                            auth_key=cfg.hep_auth_key or None,
-                            trace_on=cfg.hep_trace_on, transports=self.transports)  # fmt: skip
-        from kamtool.proxy.aliases import AliasLookup
-        from kamtool.proxy.wiring import build_engine, build_parts
-
-        self.parts = build_parts(
-            cfg, timers=self.timers, stats=self.stats, transports=self.transports,
-            usrloc=self.usrloc, auth=auth, database=self.database, db=self.db,
-            permissions=self.permissions, domains=self.domains, htables=self.htables,
-            dispatcher=self.dispatcher, accounting=self.acc,
-            aliases=AliasLookup(self.database), overload=overload, rules=self.rules,
-            rtpengine=rtpengine, uacreg=True,
+        served = build_served(cfg, script, loop=self.loop, database=self.database,
+                              stats=self.stats, usrloc_changed=self._usrloc_changed)  # fmt: skip
+        self.parts, self.engine, self.hep, self.acc = (
+            served.parts, served.engine, served.hep, served.acc,
         )  # fmt: skip
-        self.engine = build_engine(self.parts, script)
-        self.uacreg = self.parts.uacreg
-        sink = self.engine.receive if overload is None else overload.wrap(self.engine.receive)
-        if topoh is not None:
-            sink = topoh.inbound(sink)  # outermost: the core sees every message unmasked
+        self.db = self.parts.db
+        overload = self.parts.overload
         self.db.start()
         try:
-            await self.transports.bind(cfg.listen, sink)
+            await self.transports.bind(cfg.listen, served.sink)
             if self._rpc_factory is not None and cfg.rpc_listen:
                 self.rpc = await self._rpc_factory(self)
         except BaseException:
@@ -387,16 +290,6 @@ class ProxyServer:
                 pass
         if self._stopped is not None:
             self._stopped.set()
-
-
-def _websocket(transports: Transports, cfg: ProxyConfig, stats: Statistics) -> None:
-    """ws:/wss: listeners: their Origin allow-list, the ``websocket`` statistics."""
-    from kamtool.proxy.ws import STAT_NAMES, WsPolicy
-
-    origins = tuple(o.strip() for o in cfg.ws_origins.split(",") if o.strip())
-    transports.ws_policy = WsPolicy(origins=origins, server=cfg.server_header)
-    for name in STAT_NAMES:
-        stats.gauge("websocket", name, lambda n=name: transports.ws.stats[n])
 
 
 def _probe_targets(transports: Any) -> list[tuple[str, int]]:

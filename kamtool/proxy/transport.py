@@ -200,6 +200,7 @@ class Transports:
         tls: Any = None,
         guard: TcpGuard | None = None,
         out_filter: Callable[[bytes], bytes] | None = None,
+        ws_policy: WsPolicy | None = None,
     ) -> None:
         self.loop = loop
         self.guard = guard or TcpGuard()  # TCP/TLS limits and timeouts (tcplimits)
@@ -217,7 +218,7 @@ class Transports:
         # ws:/wss: listeners (RFC 7118): their open connections, by id and peer (ws.dump);
         # a WebSocket is never opened by us, only reused while the browser keeps it
         self.ws = WsRegistry()
-        self.ws_policy = WsPolicy()
+        self.ws_policy = ws_policy or WsPolicy()  # ws:/wss: Origin allow-list, Server
         # destination (proto, host, port) -> the socket it must be reached from (a contact's
         # registered socket, the socket a double Record-Route names): see socket_for()
         self._forced: dict[tuple[str, str, int], Listen] = {}

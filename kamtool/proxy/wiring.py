@@ -7,14 +7,15 @@ through :class:`~kamtool.proxy.wire.Wire`; the engine's ``receive`` is handed to
 ``Transports.bind`` when the sockets open, as asyncio hands a protocol factory to
 ``create_datagram_endpoint``.
 
-:class:`~kamtool.proxy.server.ProxyServer` calls :func:`build_parts` and :func:`build_engine`
-with the database-backed tables it opened; tests and benchmarks call :func:`build_proxy`
-with in-memory ones.
+:class:`~kamtool.proxy.server.ProxyServer` calls :func:`build_served` (the database-backed
+tables, the sockets, the parts and the engine); tests and benchmarks call
+:func:`build_proxy` with in-memory tables and fake sockets.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, NamedTuple
 
 from kamtool.proxy.call_limits import CallLimits
 from kamtool.proxy.codec import Codec
@@ -33,6 +34,8 @@ from kamtool.proxy.response import ReplyStep
 from kamtool.proxy.sl import CoreCounters, StatelessReplies
 from kamtool.proxy.tm import TransactionLayer
 from kamtool.proxy.wire import Wire
+
+log = logging.getLogger(__name__)
 
 
 def build_parts(
@@ -151,3 +154,124 @@ def load_route(config: Any) -> Any:
 
     route = config.route
     return load_script(DEFAULT_ROUTE if route in (None, "", BUILTIN_ROUTE) else route)
+
+
+class Served(NamedTuple):
+    """What :func:`build_served` made: the parts, the engine, the sink to bind the
+    sockets with, and the two services the server also closes."""
+
+    parts: Parts
+    engine: Engine
+    sink: Any  # engine.receive, behind overload and topoh when they are on
+    hep: Any  # hep.HepAgent: siptrace
+    acc: Any  # acc.Accounting: the CDR writer (started)
+
+
+def build_served(
+    config: Any, script: Any, *, loop: Any, database: Any, stats: Any, usrloc_changed: Any
+) -> Served:
+    """A served proxy's state over ``database`` (opened): its tables loaded, the sockets
+    (not bound yet), the parts and the engine running ``script``. ``usrloc_changed``:
+    called after a location change outside a REGISTER's own write. ConfigError for a
+    bad TLS file or RTPEngine address."""
+    from kamtool.proxy.acc import Accounting
+    from kamtool.proxy.aliases import AliasLookup
+    from kamtool.proxy.auth import Authenticator
+    from kamtool.proxy.dbworker import DbWorker
+    from kamtool.proxy.dispatcher import Dispatcher
+    from kamtool.proxy.hep import HepAgent
+    from kamtool.proxy.rule_tables import RuleTables
+    from kamtool.proxy.tables import AddressTable, DomainTable
+    from kamtool.proxy.timers import TimerHeap
+    from kamtool.proxy.usrloc import LocationStore
+
+    cfg = config
+    timers = TimerHeap(loop)
+    db = DbWorker(database, loop)
+    usrloc = LocationStore(db_mode=cfg.db_mode, database=database, use_domain=cfg.use_domain,
+                           server_id=cfg.server_id)  # fmt: skip
+    loaded = usrloc.load()
+    if loaded:
+        log.info("usrloc: loaded %d contacts", loaded)
+    # from here on, the database is the worker's (the loads here run before serving)
+    usrloc.deferred = True
+    usrloc.changed = usrloc_changed
+    auth = Authenticator(database, calculate_ha1=cfg.calculate_ha1,
+                         nonce_expire=cfg.nonce_expire, secret=cfg.secret, qop=cfg.auth_qop,
+                         nonce_count=cfg.nonce_count, one_time_nonce=cfg.one_time_nonce,
+                         deferred=True, db_down=lambda: db.down)  # fmt: skip
+    permissions = AddressTable(database, load=False)
+    permissions.load()
+    domains = DomainTable(database, cfg.local_names, load=False)
+    domains.load()
+    if cfg.served_domain:
+        domains.record_if_empty(cfg.served_domain)
+    htables = default_store(database, ipban_autoexpire=cfg.ipban_autoexpire,
+                            authfail_autoexpire=cfg.auth_fail_window)  # fmt: skip
+    dispatcher = Dispatcher(database, cfg.dispatcher_settings, load=False)
+    dispatcher.load()
+    rules = RuleTables(database, char_list=cfg.mt_char_list)
+    rules.load()
+    acc = Accounting(database)
+    acc.start()
+    overload = None
+    if cfg.overload:
+        from kamtool.proxy.overload import OverloadGuard
+
+        overload = OverloadGuard(stats, max_age=cfg.overload_max_age,
+                                 retry_after=cfg.overload_retry_after)  # fmt: skip
+    rtpengine = None
+    if cfg.rtpengine:
+        from kamtool.proxy.rtpengine import RtpEngine
+
+        rtpengine = RtpEngine(cfg.rtpengine)  # KSR.rtpengine (ConfigError)
+    topoh = None
+    if cfg.topoh:
+        from kamtool.proxy.topoh import hooks_for
+
+        topoh = hooks_for(cfg, Myself(cfg, domains).is_myself)
+    transports = _transports(cfg, loop, stats, topoh)
+    hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
+                   auth_key=cfg.hep_auth_key or None, trace_on=cfg.hep_trace_on,
+                   transports=transports)  # fmt: skip
+    parts = build_parts(
+        cfg, timers=timers, stats=stats, transports=transports, usrloc=usrloc, auth=auth,
+        database=database, db=db, permissions=permissions, domains=domains,
+        htables=htables, dispatcher=dispatcher, accounting=acc,
+        aliases=AliasLookup(database), overload=overload, rules=rules,
+        rtpengine=rtpengine, uacreg=True,
+    )  # fmt: skip
+    engine = build_engine(parts, script)
+    sink = engine.receive if overload is None else overload.wrap(engine.receive)
+    if topoh is not None:
+        sink = topoh.inbound(sink)  # outermost: the core sees every message unmasked
+    return Served(parts, engine, sink, hep, acc)
+
+
+def _transports(cfg: Any, loop: Any, stats: Any, topoh: Any) -> Any:
+    """The sockets (unbound): TLS contexts (ConfigError when a file is missing or bad),
+    TCP/TLS limits, topoh's outbound filter, the ws:/wss: Origin allow-list."""
+    from kamtool.proxy.tcplimits import TcpGuard
+    from kamtool.proxy.transport import Transports
+
+    tls = None
+    if any(lst.proto in ("tls", "wss") for lst in cfg.listen):
+        from kamtool.proxy.tls import tls_contexts
+
+        tls = tls_contexts(cfg)
+    ws_policy = None
+    websocket = any(lst.proto in ("ws", "wss") for lst in cfg.listen)
+    if websocket:
+        from kamtool.proxy.ws import WsPolicy
+
+        origins = tuple(o.strip() for o in cfg.ws_origins.split(",") if o.strip())
+        ws_policy = WsPolicy(origins=origins, server=cfg.server_header)
+    transports = Transports(loop, tls=tls, guard=TcpGuard.from_config(cfg, stats),
+                            out_filter=topoh.outbound if topoh is not None else None,
+                            ws_policy=ws_policy)  # fmt: skip
+    if websocket:
+        from kamtool.proxy.ws import STAT_NAMES
+
+        for name in STAT_NAMES:
+            stats.gauge("websocket", name, lambda n=name: transports.ws.stats[n])
+    return transports
