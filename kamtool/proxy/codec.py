@@ -23,7 +23,7 @@ from typing import Any
 
 from kamtool.proxy.config import Listen, ProxyConfig
 from kamtool.proxy.dest import dest_of_uri
-from kamtool.proxy.tm import Target
+from kamtool.proxy.transaction import Target
 from kamtool.sip.errors import ParseError
 from kamtool.sip.headers import Via, make_branch, parse_name_addr_list
 from kamtool.sip.message import Headers, Request, Response, make_response
@@ -51,7 +51,8 @@ class Codec:
     """Reads and builds SIP messages for the router (see module docstring)."""
 
     def __init__(self, config: ProxyConfig, owner: int | None = None) -> None:
-        """``owner``: this worker's index with --workers N (see :meth:`mark_owner`)."""
+        """``owner``: this worker's index with --workers N: its branches and
+        Record-Routes name it (:meth:`mark_owner`)."""
         self.config = config
         self.tag_prefix = os.urandom(16).hex()
         self._branch_prefix = "z9hG4bK" + os.urandom(4).hex() + "."

@@ -117,7 +117,8 @@ class DialogTracker:
         self.send_bye = send_bye
         self._by_key: dict[tuple[int, int], Dialog] = {}
         self._by_callid: dict[str, list[Dialog]] = {}
-        # --workers N: each worker numbers its dialogs from its own base (reserve_ids)
+        # --workers N: each worker numbers its dialogs from its own base, so (h_entry,
+        # h_id) names one dialog among all of them
         self._next_id = [id_base] * HASH_SIZE
         # (profile, None) and (profile, value) -> dialogs not ended; ("", None) -> all
         self._profile_sizes: dict[tuple[str, str | None], int] = {}
@@ -131,11 +132,6 @@ class DialogTracker:
             from kamtool.proxy.stats import Counter
 
             self._processed, self._expired, self._failed = Counter(), Counter(), Counter()
-
-    def reserve_ids(self, base: int) -> None:
-        """Number new dialogs' ``h_id`` from ``base`` on: each of several workers takes
-        its own range, so ``(h_entry, h_id)`` names one dialog among all of them."""
-        self._next_id = [max(n, base) for n in self._next_id]
 
     # ------------------------------------------------------------------ reading
 

@@ -154,12 +154,6 @@ class NatHelper:
 
         self._timer = timers.call_later(self.interval, tick)
 
-    def stop_pinging(self) -> None:
-        """Stop the keepalive timer (with --workers N only worker 0 pings)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
     def ping_all(self, usrloc: Any, send: Callable[[Dest, bytes], None],
                  local: Callable[[str], Any]) -> int:  # fmt: skip
         """One keepalive round: OPTIONS to every NATed UDP binding. Returns pings sent."""

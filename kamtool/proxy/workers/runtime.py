@@ -57,6 +57,11 @@ class WorkerRuntime:
     def runs_timers(self) -> bool:
         return self.ctx.runs_timers
 
+    @property
+    def dialog_id_base(self) -> int:
+        """The first dialog ``h_id`` of this worker (``DialogTracker(id_base=)``)."""
+        return self.ctx.index * DIALOG_ID_BLOCK
+
     def open(self, loop: asyncio.AbstractEventLoop, config: Any) -> None:
         """The channel, and the listeners the server's parts are built with."""
         self.channel = channel = Channel(self.ctx, loop)
@@ -87,11 +92,6 @@ class WorkerRuntime:
             self.location.serve(server.usrloc)
         if self.dispatcher_states is not None and server.dispatcher is not None:
             self.dispatcher_states.serve(server.dispatcher)
-        router = server.router
-        router.codec.mark_owner(self.ctx.index)
-        dialogs = getattr(router, "dialogs", None)
-        if dialogs is not None:
-            dialogs.reserve_ids(self.ctx.index * DIALOG_ID_BLOCK)
         self.stats = stats = server.stats
         switch, channel = self._switch, self.channel
         for name in ("received", "forwarded", "taken"):
