@@ -51,6 +51,9 @@ class HashTable:
     updateexpire: int = 1
     clock: Callable[[], float] = time.time
     items: dict[str, Item] = field(default_factory=dict)
+    # set by the shared state (kamtool.proxy.shared_state): told of every item set or
+    # removed here, as (table, key, item or None); another node's changes go to items
+    on_change: Callable[[str, str, Item | None], None] | None = field(default=None, repr=False)
 
     @property
     def slots(self) -> int:
@@ -77,7 +80,9 @@ class HashTable:
             expires = old.expires
         else:
             expires = self.clock() + self.autoexpire if self.autoexpire else 0.0
-        self.items[key] = Item(value, expires)
+        self.items[key] = item = Item(value, expires)
+        if self.on_change is not None:
+            self.on_change(self.name, key, item)
 
     def set_expire(self, key: str, seconds: int) -> bool:
         """``htable.setex``: a new lifetime for an existing item (0 = never expires)."""
@@ -85,10 +90,15 @@ class HashTable:
         if item is None:
             return False
         item.expires = self.clock() + seconds if seconds else 0.0
+        if self.on_change is not None:
+            self.on_change(self.name, key, item)
         return True
 
     def delete(self, key: str) -> bool:
-        return self.items.pop(key, None) is not None
+        found = self.items.pop(key, None) is not None
+        if found and self.on_change is not None:
+            self.on_change(self.name, key, None)
+        return found
 
     def clear(self) -> None:
         self.items.clear()

@@ -116,6 +116,7 @@ class ProxyServer:
         self._ul_timer: Any = None
         self.db: Any = None  # DbWorker: the database work of routing and RPC reloads
         self._ul_flushing = False
+        self.state: Any = None  # SharedState (kamtool.proxy.shared_state): [proxy] state
 
     @property
     def dialogs(self) -> Any:
@@ -257,11 +258,16 @@ class ProxyServer:
             install(self.transports, self.router, cfg)  # before bind: endpoints keep the sink
         self.db.start()
         try:
+            from kamtool.proxy.shared_state import start_shared_state
+
+            self.state = await start_shared_state(self)  # before serving: the snapshot
             await self.transports.bind(cfg.listen)
             if self._rpc_factory is not None and cfg.rpc_listen:
                 self.rpc = await self._rpc_factory(self)
         except BaseException:
             await self.transports.close()
+            if self.state is not None:
+                await self.state.close()
             self.acc.close()
             self.db.close()
             raise
@@ -370,6 +376,8 @@ class ProxyServer:
             self.timers.close()
         if self.acc is not None:  # the CDRs of the calls drained above
             await asyncio.get_running_loop().run_in_executor(None, self.acc.close)
+        if self.state is not None:  # (the last changes of the drain go to Redis)
+            await self.state.close()
         ul = self.usrloc
         if ul is not None and self.db is not None and (ul.write_back or ul.db_mode == 3):
             batch = ul.take_pending()  # (a batch in flight is written by the worker anyway)

@@ -20,9 +20,9 @@ Modes 1 and 2 load the table at start. Rows look exactly like the ones Kamailio 
 ``connection_id -1`` for UDP, ``socket`` ``udp:IP:port``), so a Kamailio started on the
 same database sees them and we see Kamailio's.
 
-Read API (used by the JSON-RPC ``ul.*`` methods): :meth:`aors`, :meth:`contacts_of`,
-:meth:`get`, :meth:`add`, :meth:`remove`, :meth:`remove_contact`, :meth:`flush`,
-:meth:`stats`. Times are unix seconds (floats); ``Binding.expires == 0`` means permanent.
+Read API (the JSON-RPC ``ul.*`` methods): :meth:`aors`, :meth:`contacts_of`, :meth:`get`,
+:meth:`add`, :meth:`remove`, :meth:`remove_contact`, :meth:`flush`, :meth:`stats`. Times
+are unix seconds (floats); ``Binding.expires == 0`` means permanent.
 
 Database calls are synchronous (peewee). In the proxy they run on the database worker
 thread (:mod:`kamtool.proxy.dbworker`), never on the event loop: the store is then
@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 # db_mode 1: the Retry-After (seconds) of the 503 a REGISTER gets while it cannot be stored
 UNSTORED_RETRY_AFTER = 30
+
 
 def _ts_to_dt(ts: float) -> datetime:
     """Unix time → naive local datetime (what kamtool.db's DATETIME field stores)."""
@@ -111,6 +112,7 @@ class LocationStore:
         self._ops: list[tuple[str, Any]] = []  # deferred db_mode 3 statements, in order
         self._fetched: dict[str, list[Binding]] = {}  # deferred db_mode 3: rows read first
         self.changed: Callable[[], None] | None = None  # deferred: called after a change
+        self.shared: Any = None  # SharedState (db_mode 0-2): told of every change
         self.db_counts = (0, 0)  # deferred db_mode 3: stats() as of the last count_rows()
         self.expired_total = 0  # contacts dropped by the timer (usrloc:location_expires)
         self._ruid = itertools.count(1)
@@ -125,9 +127,6 @@ class LocationStore:
         if self._model is None:
             self._model = bound_model("location", self.database)
         return self._model
-
-    def _db(self) -> Any:
-        return self.database
 
     def _row_values(self, b: Binding) -> dict[str, Any]:
         username, _, domain = b.aor.partition("@")
@@ -334,10 +333,12 @@ class LocationStore:
         if self.db_mode == 1 and not self.deferred:
             self._db_update(binding)
             binding.state = CS_SYNC
-        self._notify()
+        self._notify(binding)
         return binding
 
-    def _notify(self) -> None:
+    def _notify(self, saved: Binding | None = None, deleted: list[Binding] | None = None) -> None:
+        if self.shared is not None:
+            self.shared.ul_changed(saved, deleted)
         if self.deferred and self.changed is not None:
             self.changed()
 
@@ -399,7 +400,7 @@ class LocationStore:
             self._deleted.extend(b.ruid for b in bindings if self.deferred or b.state != CS_NEW)
         elif self.db_mode in (1, 3):
             self._db_delete(bindings)
-        self._notify()
+        self._notify(deleted=bindings)
 
     @property
     def write_back(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from kamtool.proxy.ksr.context import db_error, state, wait_db
+from kamtool.proxy.ksr.context import db_error, in_route, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
 from kamtool.proxy.ksr.pv import _ruser, _try
 from kamtool.proxy.usrloc import METHOD_BITS, UNSTORED_RETRY_AFTER
@@ -65,6 +65,9 @@ def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
                 if strict:
                     return _unstored(ctx, exc)
                 r.log_db_error("usrloc write-through (kept for the timer)", exc)
+    if status == 200 and ul.shared is not None and ul.shared.up and in_route():
+        # the 200 once Redis holds the contacts: the next INVITE may reach another node
+        _shared_wait(ul.shared, ul.shared.barrier)
     if not int(flags) & 0x02:  # 0x02: no reply
         reply(ctx, status, reason, headers)
     return 1 if status == 200 else -1
@@ -80,6 +83,25 @@ def _unstored(ctx: Any, exc: BaseException | None) -> int:
     retry = [("Retry-After", str(UNSTORED_RETRY_AFTER))]
     reply(ctx, 503, "Service Unavailable", retry, error=True)
     return -1
+
+
+def _shared_wait(shared: Any, job: Any) -> Any:
+    """``job()`` on the shared state's Redis thread; None when Redis is away (the local
+    state answers, as during a database outage)."""
+    try:
+        return wait_db(job, worker=shared.link)
+    except Exception:  # StateDown (logged once by the link), or a bad answer
+        return None
+
+
+def _shared_miss(ul: Any, aor: str) -> None:
+    """Nothing local for ``aor``: a contact registered a moment ago on another node may
+    not have reached this one yet; ask Redis."""
+    shared = ul.shared
+    if shared is not None and shared.up and in_route():
+        found = _shared_wait(shared, partial(shared.read_aor, aor))
+        if found:
+            shared.merge_aor(aor, found)
 
 
 def _db_down(router: Any) -> bool:
@@ -108,6 +130,9 @@ def lookup(table: str = "location", uri: str = "") -> int:
     finally:
         if fetched:
             ul.prefetched(aor, None)
+    if not bindings and ul.shared is not None:
+        _shared_miss(ul, aor)
+        bindings = ul.lookup(aor)
     if not bindings:
         return -1
     bit = METHOD_BITS.get(req.method)
@@ -154,6 +179,8 @@ def registered(table: str = "location", uri: str = "") -> int:
         except Exception as exc:
             return db_error(ctx, "registered(location)", exc)
         return 1 if rows else -1
+    if not ul.lookup(aor) and ul.shared is not None:
+        _shared_miss(ul, aor)
     return 1 if ul.lookup(aor) else -1
 
 

@@ -1,0 +1,515 @@
+"""State shared by several kamtool processes (workers, hosts) through Redis.
+
+``[proxy] state = "redis://127.0.0.1:6379/0"`` makes every process a *node* of one
+cluster (its own id: host name, pid, random); :class:`SharedState` ties three of the
+proxy's in-memory stores to Redis through a :class:`~kamtool.proxy.redis_link.RedisLink`:
+
+* **registrations** (usrloc, db_mode 0-2): every contact saved or removed on a node is
+  written to the hash ``<prefix>:loc:<aor>`` (field: the ruid) and announced on the events
+  channel; the other nodes put it in their own :class:`~kamtool.proxy.usrloc.LocationStore`
+  memory as a synced contact (they never write it to SQL: the node that took the REGISTER
+  does, as its db_mode says, so SQL stays the store of record). Lookups stay local and
+  cost nothing more; a route script's ``lookup()`` that finds nothing asks Redis for the
+  AoR (a contact registered a moment ago on another node), and ``save()`` answers its 200
+  once Redis holds the contact, so a REGISTER answered by one node is found by the next
+  INVITE on any other. db_mode 3 already shares every contact through SQL: its
+  registrations are left there.
+* **bans**: items of the shared htables (``ipban``: pike's and the auth-failure bans) live
+  in ``<prefix>:ht:<table>:<key>`` with Redis expiring them as the table does, so a source
+  banned on one node is dropped by all.
+* **dialog profile sizes** (``get_profile_size()``, the call limits): each node keeps its
+  own counts in ``<prefix>:prof:<node>`` (refreshed every ``beat`` seconds, so a node that
+  died stops counting after three beats) and a profile's size is the local count plus the
+  other live nodes'. Dialogs themselves stay with the node that owns them.
+
+While Redis is away every node goes on with what it has (one log line per outage, see
+:mod:`kamtool.proxy.redis_link`); changes are replayed when it is back, then a snapshot
+brings the node up to date. After an outage Redis is the reference: a contact another
+node removed meanwhile goes here too. If Redis came back empty (restarted without
+persistence), every node writes its contacts and bans back.
+
+Known limit: an htable ``flush`` (clear) is not shared, only item changes are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import fields
+from typing import Any
+
+from kamtool.proxy.binding import CS_SYNC, Binding
+from kamtool.proxy.htable import Item
+from kamtool.proxy.redis_link import IO_TIMEOUT, RedisLink
+
+log = logging.getLogger(__name__)
+
+_FIELDS = tuple(f.name for f in fields(Binding) if f.name != "state")
+KEY_GRACE = 60  # seconds a location key outlives its last contact's expiry (a backstop)
+READ_CHUNK = 500  # keys per pipelined read of a snapshot
+
+
+def encode_binding(b: Binding) -> str:
+    return json.dumps([getattr(b, name) for name in _FIELDS], separators=(",", ":"))
+
+
+def decode_binding(text: str) -> Binding:
+    """A contact as another node wrote it (ValueError/TypeError when malformed)."""
+    values = json.loads(text)
+    if not isinstance(values, list) or len(values) != len(_FIELDS):
+        raise ValueError("not a contact")
+    b = Binding(**dict(zip(_FIELDS, values, strict=True)))
+    b.state = CS_SYNC
+    return b
+
+
+def _profile_field(key: tuple[str, str | None]) -> str:
+    name, value = key
+    return name if value is None else f"{name}\t{value}"
+
+
+def _profile_key(text: str) -> tuple[str, str | None]:
+    name, tab, value = text.partition("\t")
+    return (name, value if tab else None)
+
+
+def _glob(text: str) -> str:
+    """``text`` matched literally by SCAN's MATCH."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def new_node_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class SharedState:
+    """The proxy's stores on Redis (see module docstring). Built and attached by
+    :class:`~kamtool.proxy.server.ProxyServer` when ``[proxy] state`` is set."""
+
+    def __init__(
+        self,
+        url: str,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        prefix: str = "kamtool",
+        retry: float = 2.0,
+        beat: float = 5.0,
+        tables: Iterable[str] = ("ipban",),
+        node: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.node = node or new_node_id()
+        self.prefix = prefix
+        self.beat = beat
+        self.clock = clock
+        self.tables = tuple(tables)
+        self.link = RedisLink(
+            url,
+            loop,
+            prefix=prefix,
+            retry=retry,
+            on_event=self._event,
+            on_sync=self._sync,
+            snapshot=self._snapshot,
+        )
+        self.usrloc: Any = None
+        self.htables: Any = None
+        self.dialogs: Any = None
+        self.synced = asyncio.Event()
+        self._remote: dict[str, dict[tuple[str, str | None], int]] = {}  # node -> sizes
+        self._remote_sum: dict[tuple[str, str | None], int] = {}
+        self._beat_timer: Any = None
+        self._timers: Any = None
+
+    # ------------------------------------------------------------------ life cycle
+
+    def attach(self, *, usrloc: Any = None, htables: Any = None, dialogs: Any = None) -> None:
+        """Hook the stores: their changes come here, remote changes go into them."""
+        if usrloc is not None and usrloc.db_mode != 3:
+            self.usrloc = usrloc
+            usrloc.shared = self
+        if htables is not None:
+            self.htables = htables
+            for name in self.tables:
+                table = htables.get(name)
+                if table is not None:
+                    table.on_change = self.ht_changed
+        if dialogs is not None:
+            self.dialogs = dialogs
+            dialogs.shared = self
+
+    async def start(self, timers: Any = None, wait: float = IO_TIMEOUT) -> None:
+        """Connect; wait up to ``wait`` s for the first snapshot (a node that starts
+        while Redis is away serves anyway, and catches up when it is back)."""
+        self.link.start()
+        self._timers = timers
+        if timers is not None and self.dialogs is not None:
+            self._beat_timer = timers.call_later(self.beat, self._beat)
+        try:
+            await asyncio.wait_for(self.synced.wait(), wait)
+        except TimeoutError:
+            log.warning("shared state: no snapshot from Redis yet; serving from local state")
+
+    async def close(self) -> None:
+        """Write what is queued and disconnect (the stores keep working, unshared)."""
+        if self._beat_timer is not None:
+            self._beat_timer.cancel()
+        if self.usrloc is not None:
+            self.usrloc.shared = None
+        if self.dialogs is not None:
+            self.dialogs.shared = None
+            if self.dialogs.profile_sizes():
+                self.link.write(lambda pipe: pipe.delete(self._prof_key(self.node)))
+        if self.htables is not None:
+            for table in self.htables.tables.values():
+                if table.on_change == self.ht_changed:
+                    table.on_change = None
+        await asyncio.get_running_loop().run_in_executor(None, self.link.close)
+
+    @property
+    def up(self) -> bool:
+        return not self.link.down
+
+    def _loc_key(self, aor: str) -> str:
+        return f"{self.prefix}:loc:{aor}"
+
+    def _ht_key(self, table: str, key: str) -> str:
+        return f"{self.prefix}:ht:{table}:{key}"
+
+    def _prof_key(self, node: str) -> str:
+        return f"{self.prefix}:prof:{node}"
+
+    # ------------------------------------------------------------------ registrations
+
+    def ul_changed(self, saved: Binding | None, deleted: list[Binding] | None) -> None:
+        """From the location store: a contact saved, or contacts removed."""
+        if saved is not None:
+            self._ul_write(saved.aor, [saved], [])
+        if deleted:
+            now = self.clock()
+            by_aor: dict[str, list[str]] = {}
+            quiet = True
+            for b in deleted:
+                by_aor.setdefault(b.aor, []).append(b.ruid)
+                quiet = quiet and b.expired(now)
+            for aor, ruids in by_aor.items():
+                # every node expires contacts on its own clock: no event for those
+                self._ul_write(aor, [], ruids, announce=not quiet)
+
+    def _ul_write(
+        self, aor: str, saved: list[Binding], ruids: list[str], announce: bool = True
+    ) -> None:
+        key = self._loc_key(aor)
+        values = {b.ruid: encode_binding(b) for b in saved}
+        permanent = any(b.expires == 0 for b in saved)
+        until = int(max((b.expires for b in saved), default=0)) + KEY_GRACE
+        event = {"k": "ul", "n": self.node, "a": aor, "s": values, "d": ruids}
+        link = self.link
+
+        def write(pipe: Any) -> None:
+            if values:
+                pipe.hset(key, mapping=values)
+                if permanent:
+                    pipe.persist(key)
+                else:  # the key lives as long as its longest contact
+                    pipe.expireat(key, until, nx=True)
+                    pipe.expireat(key, until, gt=True)
+            if ruids:
+                pipe.hdel(key, *ruids)
+            if announce:
+                link.publish(pipe, event)
+
+        link.write(write)
+
+    def read_aor(self, aor: str) -> list[Binding]:
+        """On the link's thread: the contacts Redis holds for ``aor``."""
+        return _decode_all(self.link.client.hgetall(self._loc_key(aor)).values())
+
+    def merge_aor(self, aor: str, bindings: list[Binding]) -> None:
+        """On the loop: contacts read by :meth:`read_aor` join the local store."""
+        if bindings:
+            self._apply_ul(aor, bindings, ())
+
+    def barrier(self) -> None:
+        """A job that does nothing: waiting for it waits for the writes before it."""
+
+    def _apply_ul(self, aor: str, saved: Iterable[Binding], ruids: Iterable[str]) -> None:
+        # Another node's change goes straight into the store's memory, as synced contacts:
+        # no database write (the node that took the REGISTER writes it), no event back.
+        records = self.usrloc._records
+        rec = records.get(aor)
+        gone = set(ruids)
+        if gone and rec:
+            self._forget([x.ruid for x in rec if x.ruid in gone])
+            rec[:] = [x for x in rec if x.ruid not in gone]
+        for b in saved:
+            if rec is None:
+                rec = records.setdefault(aor, [])
+            for i, old in enumerate(rec):
+                if old.ruid == b.ruid:
+                    if old.state == CS_SYNC or old.last_modified <= b.last_modified:
+                        rec[i] = b
+                    break
+            else:
+                rec.append(b)
+        if rec is not None and not rec:
+            records.pop(aor, None)
+
+    def _forget(self, ruids: list[str]) -> None:
+        """Contacts another node removed leave this node's database too (when the nodes
+        share one, the row is gone already and the DELETE finds nothing)."""
+        ul = self.usrloc
+        if ruids and ul.write_back:
+            ul._deleted.extend(ruids)
+            ul._notify()  # (db_mode 1: written at once; 2: by the timer)
+
+    # ------------------------------------------------------------------ bans (htables)
+
+    def ht_changed(self, table: str, key: str, item: Item | None) -> None:
+        """From a shared htable: an item set (``item``) or removed (None)."""
+        rkey = self._ht_key(table, key)
+        link = self.link
+        if item is None:
+            event: dict[str, Any] = {"k": "ht", "n": self.node, "t": table, "key": key}
+        else:
+            event = {"k": "ht", "n": self.node, "t": table, "key": key}
+            event.update(v=item.value, x=item.expires)
+        value = None if item is None else json.dumps([item.value, item.expires])
+        until = int(item.expires) + 1 if item is not None and item.expires else None
+
+        def write(pipe: Any) -> None:
+            if value is None:
+                pipe.delete(rkey)
+            else:
+                pipe.set(rkey, value, exat=until)
+            link.publish(pipe, event)
+
+        link.write(write)
+
+    def _apply_ht(self, table_name: str, key: str, value: Any, expires: float | None) -> None:
+        table = self.htables.get(table_name) if self.htables is not None else None
+        if table is None or table_name not in self.tables:
+            return
+        if expires is None:
+            table.items.pop(key, None)
+        elif not isinstance(value, str | int) or isinstance(value, bool):
+            raise ValueError("bad htable value")
+        elif not expires or expires > self.clock():
+            table.items[key] = Item(value, float(expires))
+
+    # ------------------------------------------------------------------ dialog profiles
+
+    def profiles_changed(self, sizes: dict[tuple[str, str | None], int]) -> None:
+        """From the dialog tracker: this node's new counts of the profiles that changed."""
+        key = self._prof_key(self.node)
+        values = {_profile_field(k): n for k, n in sizes.items() if n > 0}
+        zeros = [_profile_field(k) for k, n in sizes.items() if n <= 0]
+        event = {"k": "prof", "n": self.node, "c": {**values, **dict.fromkeys(zeros, 0)}}
+        ttl = int(self.beat * 3) + 1
+        link = self.link
+
+        def write(pipe: Any) -> None:
+            if values:
+                pipe.hset(key, mapping=values)
+            if zeros:
+                pipe.hdel(key, *zeros)
+            pipe.expire(key, ttl)
+            link.publish(pipe, event)
+
+        link.write(write)
+
+    def remote_profile_size(self, key: tuple[str, str | None]) -> int:
+        """The other live nodes' dialogs in a profile (see :meth:`profiles_changed`)."""
+        return self._remote_sum.get(key, 0)
+
+    def _set_remote(self, node: str, changes: dict[tuple[str, str | None], int]) -> None:
+        mine = self._remote.setdefault(node, {})
+        for key, n in changes.items():
+            old = mine.get(key, 0)
+            if n > 0:
+                mine[key] = n
+            else:
+                mine.pop(key, None)
+            total = self._remote_sum.get(key, 0) + n - old
+            if total > 0:
+                self._remote_sum[key] = total
+            else:
+                self._remote_sum.pop(key, None)
+        if not mine:
+            self._remote.pop(node, None)
+
+    def _replace_remote(self, nodes: dict[str, dict[tuple[str, str | None], int]]) -> None:
+        self._remote = {n: s for n, s in nodes.items() if n != self.node and s}
+        total: dict[tuple[str, str | None], int] = {}
+        for sizes in self._remote.values():
+            for key, n in sizes.items():
+                total[key] = total.get(key, 0) + n
+        self._remote_sum = total
+
+    def _read_profiles(self) -> dict[str, dict[tuple[str, str | None], int]]:
+        """On the link's thread: every node's counts (an expired node's are gone)."""
+        client = self.link.client
+        head = f"{self.prefix}:prof:"
+        keys = list(client.scan_iter(match=_glob(head) + "*", count=1000))
+        pipe = client.pipeline(transaction=False)
+        for k in keys:
+            pipe.hgetall(k)
+        out: dict[str, dict[tuple[str, str | None], int]] = {}
+        for k, sizes in zip(keys, pipe.execute() if keys else (), strict=True):
+            out[k[len(head) :]] = {_profile_key(f): int(n) for f, n in sizes.items()}
+        return out
+
+    def _beat(self) -> None:
+        """Every ``beat`` s: keep this node's counts alive; re-read everyone's (a node
+        that died drops out)."""
+        key, ttl = self._prof_key(self.node), int(self.beat * 3) + 1
+        self.link.write(lambda pipe: pipe.expire(key, ttl))
+
+        def read(nodes: Any, error: BaseException | None) -> None:
+            if error is None:
+                self._replace_remote(nodes)
+
+        self.link.submit(self._read_profiles, read)
+        self._beat_timer = self._timers.call_later(self.beat, self._beat)
+
+    # ------------------------------------------------------------------ events, snapshot
+
+    def _event(self, event: dict[str, Any]) -> None:
+        """On the loop: another node's change."""
+        if event.get("n") == self.node:
+            return
+        try:
+            kind = event["k"]
+            if kind == "ul" and self.usrloc is not None:
+                saved = _decode_all(event["s"].values())
+                self._apply_ul(str(event["a"]), saved, [str(r) for r in event["d"]])
+            elif kind == "ht":
+                expires = float(event["x"]) if "x" in event else None
+                self._apply_ht(str(event["t"]), str(event["key"]), event.get("v"), expires)
+            elif kind == "prof" and self.dialogs is not None:
+                changes = {_profile_key(f): int(n) for f, n in event["c"].items()}
+                self._set_remote(str(event["n"]), changes)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("shared state: ignoring a malformed %r event: %s", event.get("k"), exc)
+
+    def _snapshot(self, client: Any) -> dict[str, Any]:
+        """On the link's thread: everything this node mirrors, as Redis has it now."""
+        snap: dict[str, Any] = {"at": self.clock(), "loc": {}, "ht": {}, "prof": None}
+        if self.usrloc is not None:
+            head = f"{self.prefix}:loc:"
+            keys = list(client.scan_iter(match=_glob(head) + "*", count=1000))
+            for part in _chunks(keys, READ_CHUNK):
+                pipe = client.pipeline(transaction=False)
+                for k in part:
+                    pipe.hgetall(k)
+                for k, values in zip(part, pipe.execute(), strict=True):
+                    snap["loc"][k[len(head) :]] = _decode_all(values.values())
+        for table in self.tables:
+            head = f"{self.prefix}:ht:{table}:"
+            keys = list(client.scan_iter(match=_glob(head) + "*", count=1000))
+            values = client.mget(keys) if keys else []
+            items = snap["ht"].setdefault(table, {})
+            for k, v in zip(keys, values, strict=True):
+                if v is not None:
+                    items[k[len(head) :]] = json.loads(v)
+        if self.dialogs is not None:
+            snap["prof"] = self._read_profiles()
+        return snap
+
+    def _sync(self, snap: dict[str, Any], fresh: bool) -> None:
+        """On the loop: catch up with Redis after (re)connecting (see module docstring)."""
+        if fresh:
+            log.info("shared state: node %s joined %s", self.node, self.link.prefix)
+        if self.usrloc is not None:
+            self._sync_usrloc(snap["loc"], snap["at"], fresh)
+        if self.htables is not None:
+            self._sync_tables(snap["ht"], fresh)
+        if self.dialogs is not None and snap["prof"] is not None:
+            self._replace_remote(snap["prof"])
+            mine = self.dialogs.profile_sizes()
+            if fresh and mine:
+                self.profiles_changed(mine)
+        self.synced.set()
+
+    def _sync_usrloc(self, remote: dict[str, list[Binding]], at: float, fresh: bool) -> None:
+        records = self.usrloc._records
+        push: list[Binding] = []
+        for aor, rec in list(records.items()):
+            theirs = {b.ruid for b in remote.get(aor, ())}
+            missing = [b for b in rec if b.ruid not in theirs]
+            if fresh:  # Redis lacks them: it was empty, or this node is new
+                push.extend(missing)
+            elif missing:  # removed elsewhere meanwhile (unless changed here since)
+                kept = {b.ruid for b in missing if b.last_modified >= at}
+                self._forget([b.ruid for b in missing if b.ruid not in kept])
+                rec[:] = [b for b in rec if b.ruid in theirs or b.ruid in kept]
+                if not rec:
+                    del records[aor]
+        for aor, bindings in remote.items():
+            self._apply_ul(aor, bindings, ())
+        for b in push:
+            self._ul_write(b.aor, [b], [])
+        if push:
+            log.info("shared state: %d local contacts written to Redis", len(push))
+
+    def _sync_tables(self, remote: dict[str, dict[str, Any]], fresh: bool) -> None:
+        for name in self.tables:
+            table = self.htables.get(name)
+            if table is None:
+                continue
+            theirs = remote.get(name, {})
+            for key, pair in theirs.items():
+                try:
+                    self._apply_ht(name, key, pair[0], float(pair[1]))
+                except (TypeError, ValueError, IndexError):
+                    log.warning("shared state: ignoring a malformed %s item", name)
+            if fresh:
+                for key, item in list(table.items.items()):
+                    if key not in theirs:
+                        self.ht_changed(name, key, item)
+
+
+def _decode_all(texts: Iterable[str]) -> list[Binding]:
+    out = []
+    for text in texts:
+        try:
+            out.append(decode_binding(text))
+        except (TypeError, ValueError):
+            log.warning("shared state: ignoring a malformed contact in Redis")
+    return out
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+async def start_shared_state(server: Any) -> SharedState | None:
+    """The :class:`SharedState` of a :class:`~kamtool.proxy.server.ProxyServer` whose
+    config sets ``state`` (None otherwise), attached to its stores and connected."""
+    cfg = server.config
+    if not cfg.state:
+        return None
+    from kamtool.config import redact_url
+
+    state = SharedState(
+        cfg.state,
+        server.loop,
+        prefix=cfg.state_prefix,
+        retry=cfg.state_retry,
+        tables=cfg.shared_tables,
+    )
+    dialogs = server.router.dialogs if server.router is not None else None
+    state.attach(usrloc=server.usrloc, htables=server.htables, dialogs=dialogs)
+    log.info("shared state: %s (prefix %s) as node %s", redact_url(cfg.state), state.prefix,
+             state.node)  # fmt: skip
+    if server.usrloc is not None and server.usrloc.db_mode == 3:
+        log.info("shared state: db_mode 3 shares registrations through the database")
+    await state.start(server.timers)
+    return state
