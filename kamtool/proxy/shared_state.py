@@ -41,54 +41,29 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import fields
 from typing import Any
 
 from kamtool.proxy.binding import CS_SYNC, Binding
 from kamtool.proxy.htable import Item
 from kamtool.proxy.redis_link import IO_TIMEOUT, RedisLink
+from kamtool.proxy.shared_sync import (
+    KEY_GRACE,
+    SnapshotSync,
+    decode_all,
+    encode_binding,
+    glob,
+    profile_field,
+    profile_key,
+)
 
 log = logging.getLogger(__name__)
-
-_FIELDS = tuple(f.name for f in fields(Binding) if f.name != "state")
-KEY_GRACE = 60  # seconds a location key outlives its last contact's expiry (a backstop)
-READ_CHUNK = 500  # keys per pipelined read of a snapshot
-
-
-def encode_binding(b: Binding) -> str:
-    return json.dumps([getattr(b, name) for name in _FIELDS], separators=(",", ":"))
-
-
-def decode_binding(text: str) -> Binding:
-    """A contact as another node wrote it (ValueError/TypeError when malformed)."""
-    values = json.loads(text)
-    if not isinstance(values, list) or len(values) != len(_FIELDS):
-        raise ValueError("not a contact")
-    b = Binding(**dict(zip(_FIELDS, values, strict=True)))
-    b.state = CS_SYNC
-    return b
-
-
-def _profile_field(key: tuple[str, str | None]) -> str:
-    name, value = key
-    return name if value is None else f"{name}\t{value}"
-
-
-def _profile_key(text: str) -> tuple[str, str | None]:
-    name, tab, value = text.partition("\t")
-    return (name, value if tab else None)
-
-
-def _glob(text: str) -> str:
-    """``text`` matched literally by SCAN's MATCH."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def new_node_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-class SharedState:
+class SharedState(SnapshotSync):
     """The proxy's stores on Redis (see module docstring). Built and attached by
     :class:`~kamtool.proxy.server.ProxyServer` when ``[proxy] state`` is set."""
 
@@ -229,7 +204,7 @@ class SharedState:
 
     def read_aor(self, aor: str) -> list[Binding]:
         """On the link's thread: the contacts Redis holds for ``aor``."""
-        return _decode_all(self.link.client.hgetall(self._loc_key(aor)).values())
+        return decode_all(self.link.client.hgetall(self._loc_key(aor)).values())
 
     def merge_aor(self, aor: str, bindings: list[Binding]) -> None:
         """On the loop: contacts read by :meth:`read_aor` join the local store."""
@@ -308,8 +283,8 @@ class SharedState:
     def profiles_changed(self, sizes: dict[tuple[str, str | None], int]) -> None:
         """From the dialog tracker: this node's new counts of the profiles that changed."""
         key = self._prof_key(self.node)
-        values = {_profile_field(k): n for k, n in sizes.items() if n > 0}
-        zeros = [_profile_field(k) for k, n in sizes.items() if n <= 0]
+        values = {profile_field(k): n for k, n in sizes.items() if n > 0}
+        zeros = [profile_field(k) for k, n in sizes.items() if n <= 0]
         event = {"k": "prof", "n": self.node, "c": {**values, **dict.fromkeys(zeros, 0)}}
         ttl = int(self.beat * 3) + 1
         link = self.link
@@ -356,13 +331,13 @@ class SharedState:
         """On the link's thread: every node's counts (an expired node's are gone)."""
         client = self.link.client
         head = f"{self.prefix}:prof:"
-        keys = list(client.scan_iter(match=_glob(head) + "*", count=1000))
+        keys = list(client.scan_iter(match=glob(head) + "*", count=1000))
         pipe = client.pipeline(transaction=False)
         for k in keys:
             pipe.hgetall(k)
         out: dict[str, dict[tuple[str, str | None], int]] = {}
         for k, sizes in zip(keys, pipe.execute() if keys else (), strict=True):
-            out[k[len(head) :]] = {_profile_key(f): int(n) for f, n in sizes.items()}
+            out[k[len(head) :]] = {profile_key(f): int(n) for f, n in sizes.items()}
         return out
 
     def _beat(self) -> None:
@@ -387,107 +362,16 @@ class SharedState:
         try:
             kind = event["k"]
             if kind == "ul" and self.usrloc is not None:
-                saved = _decode_all(event["s"].values())
+                saved = decode_all(event["s"].values())
                 self._apply_ul(str(event["a"]), saved, [str(r) for r in event["d"]])
             elif kind == "ht":
                 expires = float(event["x"]) if "x" in event else None
                 self._apply_ht(str(event["t"]), str(event["key"]), event.get("v"), expires)
             elif kind == "prof" and self.dialogs is not None:
-                changes = {_profile_key(f): int(n) for f, n in event["c"].items()}
+                changes = {profile_key(f): int(n) for f, n in event["c"].items()}
                 self._set_remote(str(event["n"]), changes)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("shared state: ignoring a malformed %r event: %s", event.get("k"), exc)
-
-    def _snapshot(self, client: Any) -> dict[str, Any]:
-        """On the link's thread: everything this node mirrors, as Redis has it now."""
-        snap: dict[str, Any] = {"at": self.clock(), "loc": {}, "ht": {}, "prof": None}
-        if self.usrloc is not None:
-            head = f"{self.prefix}:loc:"
-            keys = list(client.scan_iter(match=_glob(head) + "*", count=1000))
-            for part in _chunks(keys, READ_CHUNK):
-                pipe = client.pipeline(transaction=False)
-                for k in part:
-                    pipe.hgetall(k)
-                for k, values in zip(part, pipe.execute(), strict=True):
-                    snap["loc"][k[len(head) :]] = _decode_all(values.values())
-        for table in self.tables:
-            head = f"{self.prefix}:ht:{table}:"
-            keys = list(client.scan_iter(match=_glob(head) + "*", count=1000))
-            values = client.mget(keys) if keys else []
-            items = snap["ht"].setdefault(table, {})
-            for k, v in zip(keys, values, strict=True):
-                if v is not None:
-                    items[k[len(head) :]] = json.loads(v)
-        if self.dialogs is not None:
-            snap["prof"] = self._read_profiles()
-        return snap
-
-    def _sync(self, snap: dict[str, Any], fresh: bool) -> None:
-        """On the loop: catch up with Redis after (re)connecting (see module docstring)."""
-        if fresh:
-            log.info("shared state: node %s joined %s", self.node, self.link.prefix)
-        if self.usrloc is not None:
-            self._sync_usrloc(snap["loc"], snap["at"], fresh)
-        if self.htables is not None:
-            self._sync_tables(snap["ht"], fresh)
-        if self.dialogs is not None and snap["prof"] is not None:
-            self._replace_remote(snap["prof"])
-            mine = self.dialogs.profile_sizes()
-            if fresh and mine:
-                self.profiles_changed(mine)
-        self.synced.set()
-
-    def _sync_usrloc(self, remote: dict[str, list[Binding]], at: float, fresh: bool) -> None:
-        records = self.usrloc._records
-        push: list[Binding] = []
-        for aor, rec in list(records.items()):
-            theirs = {b.ruid for b in remote.get(aor, ())}
-            missing = [b for b in rec if b.ruid not in theirs]
-            if fresh:  # Redis lacks them: it was empty, or this node is new
-                push.extend(missing)
-            elif missing:  # removed elsewhere meanwhile (unless changed here since)
-                kept = {b.ruid for b in missing if b.last_modified >= at}
-                self._forget([b.ruid for b in missing if b.ruid not in kept])
-                rec[:] = [b for b in rec if b.ruid in theirs or b.ruid in kept]
-                if not rec:
-                    del records[aor]
-        for aor, bindings in remote.items():
-            self._apply_ul(aor, bindings, ())
-        for b in push:
-            self._ul_write(b.aor, [b], [])
-        if push:
-            log.info("shared state: %d local contacts written to Redis", len(push))
-
-    def _sync_tables(self, remote: dict[str, dict[str, Any]], fresh: bool) -> None:
-        for name in self.tables:
-            table = self.htables.get(name)
-            if table is None:
-                continue
-            theirs = remote.get(name, {})
-            for key, pair in theirs.items():
-                try:
-                    self._apply_ht(name, key, pair[0], float(pair[1]))
-                except (TypeError, ValueError, IndexError):
-                    log.warning("shared state: ignoring a malformed %s item", name)
-            if fresh:
-                for key, item in list(table.items.items()):
-                    if key not in theirs:
-                        self.ht_changed(name, key, item)
-
-
-def _decode_all(texts: Iterable[str]) -> list[Binding]:
-    out = []
-    for text in texts:
-        try:
-            out.append(decode_binding(text))
-        except (TypeError, ValueError):
-            log.warning("shared state: ignoring a malformed contact in Redis")
-    return out
-
-
-def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 async def start_shared_state(server: Any) -> SharedState | None:

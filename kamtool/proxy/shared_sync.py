@@ -1,0 +1,169 @@
+"""How a node catches up with Redis, and how the shared state is written there.
+
+:class:`SnapshotSync` is the half of :class:`~kamtool.proxy.shared_state.SharedState`
+that runs after each (re)connection: read everything the node mirrors (on the link's
+thread), then merge it into the local stores (on the loop), as the module docstring of
+:mod:`kamtool.proxy.shared_state` describes. The codec functions say how contacts,
+profile keys and key patterns look in Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import fields
+from typing import Any
+
+from kamtool.proxy.binding import CS_SYNC, Binding
+
+log = logging.getLogger("kamtool.proxy.shared_state")  # one logger for the whole feature
+
+_FIELDS = tuple(f.name for f in fields(Binding) if f.name != "state")
+KEY_GRACE = 60  # seconds a location key outlives its last contact's expiry (a backstop)
+READ_CHUNK = 500  # keys per pipelined read of a snapshot
+
+
+def encode_binding(b: Binding) -> str:
+    """A contact as Redis keeps it: its ``location`` columns, a JSON list."""
+    return json.dumps([getattr(b, name) for name in _FIELDS], separators=(",", ":"))
+
+
+def decode_binding(text: str) -> Binding:
+    """A contact as another node wrote it (ValueError/TypeError when malformed)."""
+    values = json.loads(text)
+    if not isinstance(values, list) or len(values) != len(_FIELDS):
+        raise ValueError("not a contact")
+    b = Binding(**dict(zip(_FIELDS, values, strict=True)))
+    b.state = CS_SYNC
+    return b
+
+
+def profile_field(key: tuple[str, str | None]) -> str:
+    """A profile key (name, value or None) as a hash field: ``name`` or ``name<TAB>value``."""
+    name, value = key
+    return name if value is None else f"{name}\t{value}"
+
+
+def profile_key(text: str) -> tuple[str, str | None]:
+    name, tab, value = text.partition("\t")
+    return (name, value if tab else None)
+
+
+def glob(text: str) -> str:
+    """``text`` matched literally by SCAN's MATCH."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def decode_all(texts: Iterable[str]) -> list[Binding]:
+    out = []
+    for text in texts:
+        try:
+            out.append(decode_binding(text))
+        except (TypeError, ValueError):
+            log.warning("shared state: ignoring a malformed contact in Redis")
+    return out
+
+
+def chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class SnapshotSync:
+    """The snapshot and merge methods of :class:`~kamtool.proxy.shared_state.SharedState`
+    (a mixin: they use its stores, link and write methods)."""
+
+    usrloc: Any
+    htables: Any
+    dialogs: Any
+    tables: tuple[str, ...]
+    prefix: str
+    link: Any
+    synced: Any
+    clock: Any
+    node: str
+    _apply_ul: Any
+    _apply_ht: Any
+    _forget: Any
+    _ul_write: Any
+    _read_profiles: Any
+    _replace_remote: Any
+    ht_changed: Any
+    profiles_changed: Any
+
+    def _snapshot(self, client: Any) -> dict[str, Any]:
+        """On the link's thread: everything this node mirrors, as Redis has it now."""
+        snap: dict[str, Any] = {"at": self.clock(), "loc": {}, "ht": {}, "prof": None}
+        if self.usrloc is not None:
+            head = f"{self.prefix}:loc:"
+            keys = list(client.scan_iter(match=glob(head) + "*", count=1000))
+            for part in chunks(keys, READ_CHUNK):
+                pipe = client.pipeline(transaction=False)
+                for k in part:
+                    pipe.hgetall(k)
+                for k, values in zip(part, pipe.execute(), strict=True):
+                    snap["loc"][k[len(head) :]] = decode_all(values.values())
+        for table in self.tables:
+            head = f"{self.prefix}:ht:{table}:"
+            keys = list(client.scan_iter(match=glob(head) + "*", count=1000))
+            values = client.mget(keys) if keys else []
+            items = snap["ht"].setdefault(table, {})
+            for k, v in zip(keys, values, strict=True):
+                if v is not None:
+                    items[k[len(head) :]] = json.loads(v)
+        if self.dialogs is not None:
+            snap["prof"] = self._read_profiles()
+        return snap
+
+    def _sync(self, snap: dict[str, Any], fresh: bool) -> None:
+        """On the loop: catch up with Redis after (re)connecting (see module docstring)."""
+        if fresh:
+            log.info("shared state: node %s joined %s", self.node, self.link.prefix)
+        if self.usrloc is not None:
+            self._sync_usrloc(snap["loc"], snap["at"], fresh)
+        if self.htables is not None:
+            self._sync_tables(snap["ht"], fresh)
+        if self.dialogs is not None and snap["prof"] is not None:
+            self._replace_remote(snap["prof"])
+            mine = self.dialogs.profile_sizes()
+            if fresh and mine:
+                self.profiles_changed(mine)
+        self.synced.set()
+
+    def _sync_usrloc(self, remote: dict[str, list[Binding]], at: float, fresh: bool) -> None:
+        records = self.usrloc._records
+        push: list[Binding] = []
+        for aor, rec in list(records.items()):
+            theirs = {b.ruid for b in remote.get(aor, ())}
+            missing = [b for b in rec if b.ruid not in theirs]
+            if fresh:  # Redis lacks them: it was empty, or this node is new
+                push.extend(missing)
+            elif missing:  # removed elsewhere meanwhile (unless changed here since)
+                kept = {b.ruid for b in missing if b.last_modified >= at}
+                self._forget([b.ruid for b in missing if b.ruid not in kept])
+                rec[:] = [b for b in rec if b.ruid in theirs or b.ruid in kept]
+                if not rec:
+                    del records[aor]
+        for aor, bindings in remote.items():
+            self._apply_ul(aor, bindings, ())
+        for b in push:
+            self._ul_write(b.aor, [b], [])
+        if push:
+            log.info("shared state: %d local contacts written to Redis", len(push))
+
+    def _sync_tables(self, remote: dict[str, dict[str, Any]], fresh: bool) -> None:
+        for name in self.tables:
+            table = self.htables.get(name)
+            if table is None:
+                continue
+            theirs = remote.get(name, {})
+            for key, pair in theirs.items():
+                try:
+                    self._apply_ht(name, key, pair[0], float(pair[1]))
+                except (TypeError, ValueError, IndexError):
+                    log.warning("shared state: ignoring a malformed %s item", name)
+            if fresh:
+                for key, item in list(table.items.items()):
+                    if key not in theirs:
+                        self.ht_changed(name, key, item)
