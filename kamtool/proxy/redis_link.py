@@ -87,9 +87,11 @@ class RedisLink:
         self.client = redis.Redis.from_url(
             url,
             decode_responses=True,
+            encoding_errors="replace",  # junk on the channel is a malformed event, not a crash
             socket_timeout=IO_TIMEOUT,
             socket_connect_timeout=IO_TIMEOUT,
             retry_on_timeout=False,
+            health_check_interval=IO_TIMEOUT * 5,  # a quiet subscription notices a dead link
         )
         self._errors = connection_errors()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any
@@ -20,6 +21,12 @@ from kamtool.proxy.binding import CS_SYNC, Binding
 log = logging.getLogger("kamtool.proxy.shared_state")  # one logger for the whole feature
 
 _FIELDS = tuple(f.name for f in fields(Binding) if f.name != "state")
+# what each column may hold ("str | None" ...): another node's data is checked before
+# it reaches lookups that compare and format it
+_KINDS = {
+    f.name: (str(f.type).removesuffix(" | None"), str(f.type).endswith("| None"))
+    for f in fields(Binding)
+}
 KEY_GRACE = 60  # seconds a location key outlives its last contact's expiry (a backstop)
 READ_CHUNK = 500  # keys per pipelined read of a snapshot
 
@@ -34,7 +41,21 @@ def decode_binding(text: str) -> Binding:
     values = json.loads(text)
     if not isinstance(values, list) or len(values) != len(_FIELDS):
         raise ValueError("not a contact")
-    b = Binding(**dict(zip(_FIELDS, values, strict=True)))
+    checked: dict[str, Any] = {}
+    for name, value in zip(_FIELDS, values, strict=True):
+        kind, optional = _KINDS[name]
+        if value is None and optional:
+            ok = True
+        elif kind == "str":
+            ok = isinstance(value, str)
+        else:  # int or float: finite, and whole for an int
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value) and (kind == "float" or value == int(value))
+            value = value if not ok or kind == "float" else int(value)
+        if not ok:
+            raise ValueError(f"contact field {name}: {value!r}")
+        checked[name] = value
+    b = Binding(**checked)
     b.state = CS_SYNC
     return b
 

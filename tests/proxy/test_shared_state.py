@@ -90,10 +90,14 @@ def _contacts(node: RunningProxy, aor: str) -> list[str]:
 def test_registered_on_a_called_through_b(tmp_path, prefix):
     """A REGISTER answered by A is found by the very next INVITE on B (no waiting):
     A's 200 waits for Redis, B asks Redis for an AoR it does not have yet."""
+    import redis
+
     need("sipp")
+    client = redis.Redis.from_url(REDIS, decode_responses=True)
     with _nodes(tmp_path, REDIS, prefix) as (a, b):
         uas_port = free_port()
         register(a.port, "1002", uas_port)
+        assert len(client.hgetall(f"{prefix}:loc:1002")) == 1  # in Redis before the 200
         with sipp_peer("uas_answer.xml", b.port, uas_port):
             res = call(b.port)
             assert res.returncode == 0, explain(res)
@@ -104,6 +108,32 @@ def test_registered_on_a_called_through_b(tmp_path, prefix):
         # B's copy is a mirror: B's own database never gets A's contact
         assert b.call(lambda: b.server.usrloc.count_rows()) == (0, 0)
         assert wait_for(lambda: a.call(lambda: a.server.usrloc.count_rows()) == (1, 1))
+    client.close()
+
+
+@pytest.mark.sipp
+def test_lookup_miss_reads_redis(tmp_path, prefix):
+    """A contact in Redis that no event announced (missed, or on its way) is found by the
+    lookup that needs it."""
+    import redis
+
+    from kamtool.proxy.binding import Binding
+    from kamtool.proxy.shared_sync import encode_binding
+
+    need("sipp")
+    client = redis.Redis.from_url(REDIS, decode_responses=True)
+    with _nodes(tmp_path, REDIS, prefix, n=1) as (b,):
+        uas_port = free_port()
+        contact = f"sip:1002@127.0.0.1:{uas_port};transport=UDP"
+        b1 = Binding(aor="1002", contact=contact, expires=time.time() + 600, ruid="uloc-x-1",
+                     last_modified=time.time(), socket=f"udp:127.0.0.1:{b.port}")  # fmt: skip
+        client.hset(f"{prefix}:loc:1002", "uloc-x-1", encode_binding(b1))
+        assert _contacts(b, "1002") == []
+        with sipp_peer("uas_answer.xml", b.port, uas_port):
+            res = call(b.port)
+            assert res.returncode == 0, explain(res)
+        assert _contacts(b, "1002") == [contact]
+    client.close()
 
 
 def test_unregister_and_expiry_reach_the_other_node(tmp_path, prefix):
@@ -199,7 +229,6 @@ def _own_redis(port: int, tmp_path: Path):
         proc.wait(10)
 
 
-@pytest.mark.slow
 def test_redis_outage_local_state_goes_on(tmp_path, prefix):
     need("sipp")
     lines = _Lines()
@@ -238,3 +267,42 @@ def test_redis_outage_local_state_goes_on(tmp_path, prefix):
                 assert lines.count("Redis is back") == 2, lines.lines
     finally:
         logger.removeHandler(lines)
+
+
+def test_malformed_events_and_data_are_ignored(tmp_path, prefix):
+    """Whatever else writes to the prefix (a bug, another version): logged, ignored, and
+    sharing goes on."""
+    import redis
+
+    need("sipp")
+    client = redis.Redis.from_url(REDIS)
+    client.hset(f"{prefix}:loc:1003", "bad", '["1003", "sip:x", "soon"]')
+    client.set(f"{prefix}:ht:ipban:192.0.2.9", "not json")
+    with _nodes(tmp_path, REDIS, prefix) as (a, b):
+        channel = f"{prefix}:events"
+        for junk in (
+            b"\xff\xfe",
+            "[1, 2]",
+            '{"k": "ul", "n": "x", "a": "1003", "s": {"r": "[1]"}, "d": []}',
+            '{"k": "ul", "n": "x", "a": "1003", "s": 5, "d": []}',
+            '{"k": "ht", "n": "x", "t": "ipban", "key": "192.0.2.8", "v": [1], "x": 1e12}',
+            '{"k": "prof", "n": "x", "c": {"caller\\t1001": "many"}}',
+            '{"k": "nonsense", "n": "x"}',
+        ):
+            client.publish(channel, junk)
+        register(a.port, "1001", free_port())
+        assert wait_for(lambda: len(_contacts(b, "1001")) == 1)
+        assert _contacts(b, "1003") == []
+        assert b.call(lambda: b.server.htables.get("ipban").get("192.0.2.8")) is None
+        assert b.call(lambda: b.server.dialogs.profile_size("caller", "1001")) == 0
+    client.close()
+
+
+def test_node_started_while_redis_is_away_catches_up(tmp_path, prefix):
+    need("sipp")
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    with _nodes(tmp_path, url, prefix, n=1, state_retry=0.5) as (a,):
+        register(a.port, "1001", free_port())  # Redis never seen yet: local only
+        with _own_redis(port, tmp_path), _nodes(tmp_path / "b", url, prefix, n=1) as (b,):
+            assert wait_for(lambda: len(_contacts(b, "1001")) == 1, timeout=15)
