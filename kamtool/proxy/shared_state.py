@@ -48,6 +48,7 @@ from kamtool.proxy.htable import Item
 from kamtool.proxy.redis_link import IO_TIMEOUT, RedisLink
 from kamtool.proxy.shared_sync import (
     KEY_GRACE,
+    SCRIPTS,
     SnapshotSync,
     decode_all,
     encode_binding,
@@ -88,6 +89,8 @@ class SharedState(SnapshotSync):
             url,
             loop,
             prefix=prefix,
+            node=self.node,
+            scripts=SCRIPTS,
             retry=retry,
             on_event=self._event,
             on_sync=self._sync,
@@ -180,27 +183,17 @@ class SharedState(SnapshotSync):
     def _ul_write(
         self, aor: str, saved: list[Binding], ruids: list[str], announce: bool = True
     ) -> None:
-        key = self._loc_key(aor)
         values = {b.ruid: encode_binding(b) for b in saved}
         permanent = any(b.expires == 0 for b in saved)
-        until = int(max((b.expires for b in saved), default=0)) + KEY_GRACE
-        event = {"k": "ul", "n": self.node, "a": aor, "s": values, "d": ruids}
+        until = 0 if permanent else int(max((b.expires for b in saved), default=0)) + KEY_GRACE
         link = self.link
-
-        def write(pipe: Any) -> None:
-            if values:
-                pipe.hset(key, mapping=values)
-                if permanent:
-                    pipe.persist(key)
-                else:  # the key lives as long as its longest contact
-                    pipe.expireat(key, until, nx=True)
-                    pipe.expireat(key, until, gt=True)
-            if ruids:
-                pipe.hdel(key, *ruids)
-            if announce:
-                link.publish(pipe, event)
-
-        link.write(write)
+        event = {"k": "ul", "n": self.node, "a": aor, "s": values, "d": ruids}
+        args = [link.channel, link.event_text(event) if announce else "", until, len(values)]
+        for ruid, text in values.items():
+            args += (ruid, text)
+        args += ruids
+        keys = [self._loc_key(aor)]
+        link.write(lambda pipe: link.script(pipe, "ul", keys, args))
 
     def read_aor(self, aor: str) -> list[Binding]:
         """On the link's thread: the contacts Redis holds for ``aor``."""
@@ -210,9 +203,6 @@ class SharedState(SnapshotSync):
         """On the loop: contacts read by :meth:`read_aor` join the local store."""
         if bindings:
             self._apply_ul(aor, bindings, ())
-
-    def barrier(self) -> None:
-        """A job that does nothing: waiting for it waits for the writes before it."""
 
     def _apply_ul(self, aor: str, saved: Iterable[Binding], ruids: Iterable[str]) -> None:
         # Another node's change goes straight into the store's memory, as synced contacts:
@@ -248,24 +238,17 @@ class SharedState(SnapshotSync):
 
     def ht_changed(self, table: str, key: str, item: Item | None) -> None:
         """From a shared htable: an item set (``item``) or removed (None)."""
-        rkey = self._ht_key(table, key)
         link = self.link
+        event: dict[str, Any] = {"k": "ht", "n": self.node, "t": table, "key": key}
         if item is None:
-            event: dict[str, Any] = {"k": "ht", "n": self.node, "t": table, "key": key}
+            value, until = "", 0
         else:
-            event = {"k": "ht", "n": self.node, "t": table, "key": key}
             event.update(v=item.value, x=item.expires)
-        value = None if item is None else json.dumps([item.value, item.expires])
-        until = int(item.expires) + 1 if item is not None and item.expires else None
-
-        def write(pipe: Any) -> None:
-            if value is None:
-                pipe.delete(rkey)
-            else:
-                pipe.set(rkey, value, exat=until)
-            link.publish(pipe, event)
-
-        link.write(write)
+            value = json.dumps([item.value, item.expires])
+            until = int(item.expires) + 1 if item.expires else 0
+        keys = [self._ht_key(table, key)]
+        args = [link.channel, link.event_text(event), value, until]
+        link.write(lambda pipe: link.script(pipe, "ht", keys, args))
 
     def _apply_ht(self, table_name: str, key: str, value: Any, expires: float | None) -> None:
         table = self.htables.get(table_name) if self.htables is not None else None
@@ -282,22 +265,14 @@ class SharedState(SnapshotSync):
 
     def profiles_changed(self, sizes: dict[tuple[str, str | None], int]) -> None:
         """From the dialog tracker: this node's new counts of the profiles that changed."""
-        key = self._prof_key(self.node)
-        values = {profile_field(k): n for k, n in sizes.items() if n > 0}
-        zeros = [profile_field(k) for k, n in sizes.items() if n <= 0]
-        event = {"k": "prof", "n": self.node, "c": {**values, **dict.fromkeys(zeros, 0)}}
-        ttl = int(self.beat * 3) + 1
+        counts = {profile_field(k): max(n, 0) for k, n in sizes.items()}
         link = self.link
-
-        def write(pipe: Any) -> None:
-            if values:
-                pipe.hset(key, mapping=values)
-            if zeros:
-                pipe.hdel(key, *zeros)
-            pipe.expire(key, ttl)
-            link.publish(pipe, event)
-
-        link.write(write)
+        event = {"k": "prof", "n": self.node, "c": counts}
+        args: list[Any] = [link.channel, link.event_text(event), int(self.beat * 3) + 1]
+        for field_name, n in counts.items():
+            args += (field_name, n)
+        keys = [self._prof_key(self.node)]
+        link.write(lambda pipe: link.script(pipe, "prof", keys, args))
 
     def remote_profile_size(self, key: tuple[str, str | None]) -> int:
         """The other live nodes' dialogs in a profile (see :meth:`profiles_changed`)."""

@@ -31,6 +31,62 @@ KEY_GRACE = 60  # seconds a location key outlives its last contact's expiry (a b
 READ_CHUNK = 500  # keys per pipelined read of a snapshot
 
 
+# The writes, one Lua script each (see kamtool.proxy.redis_link): ARGV[1] is the events
+# channel, ARGV[2] the event to publish ("" none).
+SCRIPTS = {
+    # KEYS[1] an AoR's hash; ARGV[3] until when the key lives (unix s; 0: for ever), ARGV[4]
+    # n contacts saved, then n (ruid, contact) pairs, then the ruids removed. A new key, or
+    # one that would die sooner, lives until then: the key outlives its contacts.
+    "ul": """
+local key, n = KEYS[1], tonumber(ARGV[4])
+local new = redis.call('EXISTS', key) == 0
+local i = 5
+for _ = 1, n do
+  redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+for j = i, #ARGV do redis.call('HDEL', key, ARGV[j]) end
+local untl = tonumber(ARGV[3])
+if n > 0 and untl == 0 then
+  redis.call('PERSIST', key)
+elseif n > 0 then
+  local ttl = redis.call('TTL', key)
+  if new or (ttl >= 0 and tonumber(redis.call('TIME')[1]) + ttl < untl) then
+    redis.call('EXPIREAT', key, untl)
+  end
+end
+if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+return 0
+""",
+    # KEYS[1] an htable item; ARGV[3] its value ("" removes it), ARGV[4] expires (unix s, 0 never)
+    "ht": """
+if ARGV[3] == '' then
+  redis.call('DEL', KEYS[1])
+elseif tonumber(ARGV[4]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[3], 'EXAT', ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[3])
+end
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 0
+""",
+    # KEYS[1] a node's profile counts; ARGV[3] their time to live (s), then (field, count)
+    # pairs, a count of 0 removes the field
+    "prof": """
+for i = 4, #ARGV, 2 do
+  if ARGV[i + 1] == '0' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+return 0
+""",
+}
+
+
 def encode_binding(b: Binding) -> str:
     """A contact as Redis keeps it: its ``location`` columns, a JSON list."""
     return json.dumps([getattr(b, name) for name in _FIELDS], separators=(",", ":"))

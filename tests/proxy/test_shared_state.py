@@ -289,7 +289,8 @@ def test_malformed_events_and_data_are_ignored(tmp_path, prefix):
             '{"k": "prof", "n": "x", "c": {"caller\\t1001": "many"}}',
             '{"k": "nonsense", "n": "x"}',
         ):
-            client.publish(channel, junk)
+            client.publish(channel, junk if isinstance(junk, bytes) else "x\n" + junk)
+        client.publish(channel, '{"k": "ht", "n": "x", "t": "ipban", "key": "192.0.2.8"}')
         register(a.port, "1001", free_port())
         assert wait_for(lambda: len(_contacts(b, "1001")) == 1)
         assert _contacts(b, "1003") == []

@@ -67,7 +67,7 @@ def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
                 r.log_db_error("usrloc write-through (kept for the timer)", exc)
     if status == 200 and ul.shared is not None and ul.shared.up and in_route():
         # the 200 once Redis holds the contacts: the next INVITE may reach another node
-        _shared_wait(ul.shared, ul.shared.barrier)
+        _shared_wait(ul.shared.link.flushed, None)
     if not int(flags) & 0x02:  # 0x02: no reply
         reply(ctx, status, reason, headers)
     return 1 if status == 200 else -1
@@ -85,11 +85,11 @@ def _unstored(ctx: Any, exc: BaseException | None) -> int:
     return -1
 
 
-def _shared_wait(shared: Any, job: Any) -> Any:
+def _shared_wait(worker: Any, job: Any) -> Any:
     """``job()`` on the shared state's Redis thread; None when Redis is away (the local
     state answers, as during a database outage)."""
     try:
-        return wait_db(job, worker=shared.link)
+        return wait_db(job, worker=worker)
     except Exception:  # StateDown (logged once by the link), or a bad answer
         return None
 
@@ -99,7 +99,7 @@ def _shared_miss(ul: Any, aor: str) -> None:
     not have reached this one yet; ask Redis."""
     shared = ul.shared
     if shared is not None and shared.up and in_route():
-        found = _shared_wait(shared, partial(shared.read_aor, aor))
+        found = _shared_wait(shared.link, partial(shared.read_aor, aor))
         if found:
             shared.merge_aor(aor, found)
 
