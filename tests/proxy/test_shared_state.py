@@ -22,9 +22,11 @@ from tests.proxy.harness import (
     RunningProxy,
     add_subscriber,
     call,
+    caller_args,
     explain,
     make_config,
     register,
+    sipp_background,
     sipp_peer,
     wait_for,
 )
@@ -307,3 +309,82 @@ def test_node_started_while_redis_is_away_catches_up(tmp_path, prefix):
         register(a.port, "1001", free_port())  # Redis never seen yet: local only
         with _own_redis(port, tmp_path), _nodes(tmp_path / "b", url, prefix, n=1) as (b,):
             assert wait_for(lambda: len(_contacts(b, "1001")) == 1, timeout=15)
+
+
+@pytest.mark.sipp
+def test_call_limit_counts_the_calls_of_every_node(tmp_path, prefix):
+    """max_calls_per_caller = 1: 1001's call held up through A makes B refuse 1001's next
+    call (403, nothing relayed); once A's call ended, B lets it through."""
+    from tests.proxy.peers import sipp_uas, stop
+    from tests.proxy.test_call_limits import refused_scenario
+
+    need("sipp")
+    with _nodes(tmp_path, REDIS, prefix, max_calls_per_caller=1) as (a, b):
+        uas_port = free_port()
+        register(a.port, "1002", uas_port)
+        uas = sipp_uas("uas_answer.xml", uas_port)
+        held = sipp_background("uac_wait_bye.xml", a.port, free_port(), **caller_args())
+        try:
+            dlg_a, dlg_b = a.server.dialogs, b.server.dialogs
+            assert wait_for(lambda: a.call(lambda: dlg_a.counts()["ongoing"]) == 1)
+            assert wait_for(lambda: b.call(lambda: dlg_b.profile_size("caller", "1001")) == 1)
+            assert b.call(lambda: dlg_b.counts()["all"]) == 0  # the dialog stays on A
+            res = call(b.port, refused_scenario(tmp_path, 403))
+            assert res.returncode == 0, explain(res)
+            assert b.stat("dlglimit:caller_refused") == 1
+            d = a.call(lambda: dlg_a.dialogs()[0])
+            assert a.call(lambda: dlg_a.end(d.h_entry, d.h_id))  # BYE both ways
+            assert held.wait(20) == 0
+            assert wait_for(lambda: b.call(lambda: dlg_b.profile_size("caller", "1001")) == 0)
+            res = call(b.port)
+            assert res.returncode == 0, explain(res)
+        finally:
+            held.kill()
+            held.communicate(timeout=10)
+            stop(uas)
+
+
+def test_bad_state_settings_are_refused():
+    from kamtool.errors import ConfigError
+
+    for bad in ({"state": "http://127.0.0.1:6379"}, {"state_prefix": "a b"},
+                {"state_retry": 0}):  # fmt: skip
+        with pytest.raises(ConfigError):
+            make_config("sqlite:///x.sqlite", **bad)
+
+
+@pytest.mark.slow
+def test_stalled_redis_costs_one_timeout_then_nothing(tmp_path, prefix):
+    """A Redis that stops answering (SIGSTOP: the connection stays open) fails the first
+    write after its timeout; from then on the nodes do not wait for it, and they catch
+    up once it answers again."""
+    import signal
+
+    need("sipp")
+    lines = _Lines()
+    logger = logging.getLogger("kamtool.proxy.redis_link")
+    logger.addHandler(lines)
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        with (
+            _own_redis(port, tmp_path) as redis_proc,
+            _nodes(tmp_path, url, prefix, state_retry=0.5) as (a, b),
+        ):
+            uas = free_port()
+            register(a.port, "1002", uas)
+            redis_proc.send_signal(signal.SIGSTOP)
+            try:
+                for user in ("1001", "1003"):
+                    register(a.port, user, free_port())
+                with sipp_peer("uas_answer.xml", b.port, uas):
+                    res = call(b.port, caller="1003")
+                    assert res.returncode == 0, explain(res)
+                assert lines.count("Redis unreachable") >= 1
+            finally:
+                redis_proc.send_signal(signal.SIGCONT)
+            assert wait_for(lambda: len(_contacts(b, "1003")) == 1, timeout=20)
+            assert len(_contacts(b, "1001")) == 1
+            assert wait_for(lambda: lines.count("Redis is back") >= 1)
+    finally:
+        logger.removeHandler(lines)
