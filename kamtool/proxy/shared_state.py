@@ -100,6 +100,10 @@ class SharedState(SnapshotSync):
         self.htables: Any = None
         self.dialogs: Any = None
         self.synced = asyncio.Event()
+        # contacts that appeared or went (not refreshes): a REGISTER that made some waits
+        # for Redis before its 200 (see kamtool.proxy.ksr.registrar.save)
+        self.news = 0
+        self._known: set[str] = set()  # ruids of the contacts Redis has, as far as we know
         self._remote: dict[str, dict[tuple[str, str | None], int]] = {}  # node -> sizes
         self._remote_sum: dict[tuple[str, str | None], int] = {}
         self._beat_timer: Any = None
@@ -168,8 +172,13 @@ class SharedState(SnapshotSync):
     def ul_changed(self, saved: Binding | None, deleted: list[Binding] | None) -> None:
         """From the location store: a contact saved, or contacts removed."""
         if saved is not None:
+            if saved.ruid not in self._known:
+                self._known.add(saved.ruid)
+                self.news += 1  # (a refresh changes nothing another node would look for)
             self._ul_write(saved.aor, [saved], [])
         if deleted:
+            self.news += 1
+            self._known.difference_update(b.ruid for b in deleted)
             now = self.clock()
             by_aor: dict[str, list[str]] = {}
             quiet = True
@@ -210,10 +219,12 @@ class SharedState(SnapshotSync):
         records = self.usrloc._records
         rec = records.get(aor)
         gone = set(ruids)
+        self._known -= gone
         if gone and rec:
             self._forget([x.ruid for x in rec if x.ruid in gone])
             rec[:] = [x for x in rec if x.ruid not in gone]
         for b in saved:
+            self._known.add(b.ruid)
             if rec is None:
                 rec = records.setdefault(aor, [])
             for i, old in enumerate(rec):

@@ -40,6 +40,7 @@ def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
     if ctx.fix_register or ctx.bflags:
         received = r.nat.registration(ctx.endpoint, ctx.addr)[0] if ctx.fix_register else None
         nat = (received, ctx.bflags)
+    news = ul.shared.news if ul.shared is not None else 0
     try:
         status, reason, headers = r.registrar.save(req, ctx.endpoint, ctx.addr, nat)
     finally:
@@ -65,9 +66,11 @@ def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
                 if strict:
                     return _unstored(ctx, exc)
                 r.log_db_error("usrloc write-through (kept for the timer)", exc)
-    if status == 200 and ul.shared is not None and ul.shared.up and in_route():
-        # the 200 once Redis holds the contacts: the next INVITE may reach another node
-        _shared_wait(ul.shared.link.flushed, None)
+    shared = ul.shared
+    if status == 200 and shared is not None and shared.news != news and shared.up and in_route():
+        # a new contact (or one removed): the 200 once Redis has it, as the next INVITE
+        # may reach another node; a refresh does not wait
+        _shared_wait(shared.link.flushed, None)
     if not int(flags) & 0x02:  # 0x02: no reply
         reply(ctx, status, reason, headers)
     return 1 if status == 200 else -1
