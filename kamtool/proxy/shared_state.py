@@ -59,6 +59,8 @@ from kamtool.proxy.shared_sync import (
 
 log = logging.getLogger(__name__)
 
+PROFILE_DELAY = 0.02  # seconds a profile count waits to be sent with the next ones
+
 
 def new_node_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -107,6 +109,8 @@ class SharedState(SnapshotSync):
         self._remote: dict[str, dict[tuple[str, str | None], int]] = {}  # node -> sizes
         self._remote_sum: dict[tuple[str, str | None], int] = {}
         self._beat_timer: Any = None
+        self._prof_dirty: dict[tuple[str, str | None], int] = {}  # changed, not yet sent
+        self._prof_timer: Any = None
         self._timers: Any = None
 
     # ------------------------------------------------------------------ life cycle
@@ -144,10 +148,14 @@ class SharedState(SnapshotSync):
             self._beat_timer.cancel()
         if self.usrloc is not None:
             self.usrloc.shared = None
+        if self._prof_timer is not None:
+            self._prof_timer.cancel()
         if self.dialogs is not None:
             self.dialogs.shared = None
-            if self.dialogs.profile_sizes():
-                self.link.write(lambda pipe: pipe.delete(self._prof_key(self.node)))
+            # the other nodes stop counting this one's dialogs now, not at the next beat
+            gone = dict.fromkeys([*self.dialogs.profile_sizes(), *self._prof_dirty], 0)
+            self._prof_dirty = gone
+            self._flush_profiles()
         if self.htables is not None:
             for table in self.htables.tables.values():
                 if table.on_change == self.ht_changed:
@@ -275,8 +283,22 @@ class SharedState(SnapshotSync):
     # ------------------------------------------------------------------ dialog profiles
 
     def profiles_changed(self, sizes: dict[tuple[str, str | None], int]) -> None:
-        """From the dialog tracker: this node's new counts of the profiles that changed."""
-        counts = {profile_field(k): max(n, 0) for k, n in sizes.items()}
+        """From the dialog tracker: this node's new counts of the profiles that changed.
+        Sent within ``PROFILE_DELAY`` s, every change of that time in one write (a call
+        changes its profiles twice; at hundreds of calls a second one write per change
+        would cost more than the calls)."""
+        self._prof_dirty.update(sizes)
+        if self._prof_timer is None and self._timers is not None:
+            self._prof_timer = self._timers.call_later(PROFILE_DELAY, self._flush_profiles)
+        elif self._timers is None:
+            self._flush_profiles()
+
+    def _flush_profiles(self) -> None:
+        self._prof_timer = None
+        counts = {profile_field(k): max(n, 0) for k, n in self._prof_dirty.items()}
+        self._prof_dirty.clear()
+        if not counts:
+            return
         link = self.link
         event = {"k": "prof", "n": self.node, "c": counts}
         args: list[Any] = [link.channel, link.event_text(event), int(self.beat * 3) + 1]
