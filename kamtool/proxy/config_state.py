@@ -13,6 +13,7 @@ them; kept here so the main settings file stays small::
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from kamtool.errors import ConfigError
 
@@ -37,6 +38,21 @@ class StateSettings:
                 "state must be a Redis URL (redis://, rediss:// or unix://)",
                 hint='state = "redis://127.0.0.1:6379/0"',
             )
+        if self.state:
+            try:
+                from redis.connection import parse_url
+            except ImportError:
+                raise ConfigError(
+                    "state needs the redis package", hint="pip install redis hiredis"
+                ) from None
+            try:
+                parse_url(self.state)
+            except ValueError as exc:
+                raise ConfigError(f"state: {exc}") from None
+            db = urlsplit(self.state).path.strip("/")
+            if not self.state.startswith("unix://") and db and not db.isdigit():
+                # (redis-py would take database 0 without a word)
+                raise ConfigError(f"state: the database must be a number, not {db!r}")
         if not self.state_prefix or any(c.isspace() for c in self.state_prefix):
             raise ConfigError("state_prefix must be a non-empty word")
         if self.state_retry <= 0:

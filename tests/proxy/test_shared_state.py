@@ -347,8 +347,8 @@ def test_call_limit_counts_the_calls_of_every_node(tmp_path, prefix):
 def test_bad_state_settings_are_refused():
     from kamtool.errors import ConfigError
 
-    for bad in ({"state": "http://127.0.0.1:6379"}, {"state_prefix": "a b"},
-                {"state_retry": 0}):  # fmt: skip
+    for bad in ({"state": "http://127.0.0.1:6379"}, {"state": "redis://127.0.0.1:6379/x"},
+                {"state_prefix": "a b"}, {"state_retry": 0}):  # fmt: skip
         with pytest.raises(ConfigError):
             make_config("sqlite:///x.sqlite", **bad)
 
