@@ -112,6 +112,7 @@ class RedisLink:
         self._next_try = 0.0
         self._generation: str | None = None
         self._held: Any = None  # a job taken from the queue while batching writes
+        self._writes: list[tuple[Callable[[Any], Any] | None, Done | None]] = []  # loop's
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -133,13 +134,23 @@ class RedisLink:
     def write(self, fn: Callable[[Any], Any] | None, done: Done | None = None) -> None:
         """Queue ``fn(pipeline)`` (it adds commands); kept and replayed through an outage.
         ``done(None, error)`` on the loop: ``error`` is :class:`StateDown` when the write
-        waits for Redis to come back."""
-        self._queue.put(("w", fn, done))
+        waits for Redis to come back. On the loop only: the writes of one pass of the
+        loop go to the thread together (one wake-up, one pipeline)."""
+        self._writes.append((fn, done))
+        if len(self._writes) == 1:
+            self.loop.call_soon(self.hand_over)
+
+    def hand_over(self) -> None:
+        """Give the writes queued on the loop to the writer thread (on the loop)."""
+        if self._writes:
+            batch, self._writes = self._writes, []
+            self._queue.put(("w", batch, None))
 
     def submit(self, job: Callable[[], Any], done: Done | None = None) -> None:
         """Run ``job()`` (it uses :attr:`client`) on the writer thread, after the writes
         queued before it; ``done(result, error)`` on the loop (the interface of
         :mod:`kamtool.proxy.dbworker`, so a route script waits on it with ``wait_db``)."""
+        self.hand_over()
         self._queue.put(("r", job, done))
 
     @property
@@ -229,8 +240,8 @@ class RedisLink:
             if kind == "r":
                 self._run_read(fn, done)
                 continue
-            batch: list[tuple[Callable[[Any], Any], Done | None]] = [(fn, done)]
-            while True:  # the writes queued meanwhile go in the same transaction
+            batch: list[tuple[Callable[[Any], Any] | None, Done | None]] = list(fn)
+            while True:  # the writes queued meanwhile go in the same pipeline
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -238,10 +249,10 @@ class RedisLink:
                 if nxt[0] != "w":
                     self._held = nxt  # next, after these writes (order is kept)
                     break
-                batch.append((nxt[1], nxt[2]))
+                batch.extend(nxt[1])
             self._flush_writes(batch)
 
-    def _flush_writes(self, batch: list[tuple[Callable[[Any], Any], Done | None]]) -> None:
+    def _flush_writes(self, batch: list[tuple[Callable[[Any], Any] | None, Done | None]]) -> None:
         for fn, _ in batch:
             if fn is not None:  # (None: a barrier, see flushed())
                 self._pending.append(fn)
@@ -332,7 +343,7 @@ class RedisLink:
                     pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                     pubsub.subscribe(self.channel)
                     self._next_try = 0.0  # the writer may try at once
-                    self.submit(self._sync_job, self._synced)
+                    self._queue.put(("r", self._sync_job, self._synced))  # (not on the loop)
                 message = pubsub.get_message(timeout=0.5)
             except self._errors as exc:
                 self._went_down(exc)

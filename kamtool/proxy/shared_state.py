@@ -160,6 +160,7 @@ class SharedState(SnapshotSync):
             for table in self.htables.tables.values():
                 if table.on_change == self.ht_changed:
                     table.on_change = None
+        self.link.hand_over()  # (before close: what the loop still holds goes too)
         await asyncio.get_running_loop().run_in_executor(None, self.link.close)
 
     @property
