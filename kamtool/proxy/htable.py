@@ -52,8 +52,11 @@ class HashTable:
     clock: Callable[[], float] = time.time
     items: dict[str, Item] = field(default_factory=dict)
     # set by the shared state (kamtool.proxy.shared_state): told of every item set or
-    # removed here, as (table, key, item or None); another node's changes go to items
-    on_change: Callable[[str, str, Item | None], None] | None = field(default=None, repr=False)
+    # removed here, as (table, key or None for all, item or None); another node's changes
+    # go to items directly
+    on_change: Callable[[str, str | None, Item | None], None] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def slots(self) -> int:
@@ -102,6 +105,8 @@ class HashTable:
 
     def clear(self) -> None:
         self.items.clear()
+        if self.on_change is not None:
+            self.on_change(self.name, None, None)  # (every key)
 
     def sweep(self) -> int:
         """Drop expired items; returns how many."""
@@ -141,7 +146,7 @@ class HtableStore:
             return False
         if table.dbtable and self.loader is not None:
             rows = list(self.loader(table))
-            table.clear()
+            table.items.clear()  # (a reload is this node's: not a shared flush)
             for key, value, expires in rows:
                 table.items[key] = Item(value, expires)
         return True

@@ -28,7 +28,8 @@ brings the node up to date. After an outage Redis is the reference: a contact an
 node removed meanwhile goes here too. If Redis came back empty (restarted without
 persistence), every node writes its contacts and bans back.
 
-Known limit: an htable ``flush`` (clear) is not shared, only item changes are.
+An htable ``flush`` empties the table on every node (one made while Redis is away stays
+local); a ``reload`` of a database-backed table is each node's own.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from kamtool.proxy.binding import CS_SYNC, Binding
@@ -50,6 +52,7 @@ from kamtool.proxy.shared_sync import (
     KEY_GRACE,
     SCRIPTS,
     SnapshotSync,
+    chunks,
     decode_all,
     encode_binding,
     glob,
@@ -256,9 +259,13 @@ class SharedState(SnapshotSync):
 
     # ------------------------------------------------------------------ bans (htables)
 
-    def ht_changed(self, table: str, key: str, item: Item | None) -> None:
-        """From a shared htable: an item set (``item``) or removed (None)."""
+    def ht_changed(self, table: str, key: str | None, item: Item | None) -> None:
+        """From a shared htable: an item set (``item``) or removed (None); ``key`` None:
+        the table was flushed (``htable.flush``)."""
         link = self.link
+        if key is None:  # (a flush while Redis is away stays this node's)
+            link.submit(partial(self._flush_table, table))
+            return
         event: dict[str, Any] = {"k": "ht", "n": self.node, "t": table, "key": key}
         if item is None:
             value, until = "", 0
@@ -269,6 +276,18 @@ class SharedState(SnapshotSync):
         keys = [self._ht_key(table, key)]
         args = [link.channel, link.event_text(event), value, until]
         link.write(lambda pipe: link.script(pipe, "ht", keys, args))
+
+    def _flush_table(self, table: str) -> None:
+        """On the link's thread: every item of ``table`` goes, and the others are told."""
+        client = self.link.client
+        head = f"{self.prefix}:ht:{table}:"
+        keys = list(client.scan_iter(match=glob(head) + "*", count=1000))
+        pipe = client.pipeline(transaction=False)
+        for part in chunks(keys, 1000):
+            pipe.unlink(*part)
+        event = {"k": "ht", "n": self.node, "t": table, "clear": 1}
+        pipe.publish(self.link.channel, self.link.event_text(event))
+        pipe.execute()
 
     def _apply_ht(self, table_name: str, key: str, value: Any, expires: float | None) -> None:
         table = self.htables.get(table_name) if self.htables is not None else None
@@ -373,6 +392,10 @@ class SharedState(SnapshotSync):
             if kind == "ul" and self.usrloc is not None:
                 saved = decode_all(event["s"].values())
                 self._apply_ul(str(event["a"]), saved, [str(r) for r in event["d"]])
+            elif kind == "ht" and event.get("clear"):
+                table = self.htables.get(str(event["t"])) if self.htables is not None else None
+                if table is not None and table.name in self.tables:
+                    table.items.clear()
             elif kind == "ht":
                 expires = float(event["x"]) if "x" in event else None
                 self._apply_ht(str(event["t"]), str(event["key"]), event.get("v"), expires)

@@ -160,6 +160,16 @@ def test_bans_are_shared(tmp_path, prefix):
         b.call(lambda: ipban_b.delete("192.0.2.7"))
         ipban_a = a.server.htables.get("ipban")
         assert wait_for(lambda: a.call(lambda: ipban_a.get("192.0.2.7")) is None)
+        # a flush empties the table on every node
+        a.call(lambda: ipban_a.set("192.0.2.10", 1))
+        assert wait_for(lambda: b.call(lambda: ipban_b.get("192.0.2.10")) is not None)
+        b.call(lambda: ipban_b.clear())
+        assert wait_for(lambda: a.call(lambda: len(ipban_a.items)) == 0)
+        import redis
+
+        client = redis.Redis.from_url(REDIS)
+        assert list(client.scan_iter(match=f"{prefix}:ht:*")) == []
+        client.close()
         # a table that is not shared stays local
         a.call(lambda: a.server.htables.get("kv").set("k", "v"))
         time.sleep(0.3)
