@@ -109,6 +109,7 @@ class DialogTracker:
         stats: Any = None,
         send_bye: Sender | None = None,
         clock: Callable[[], float] = time.time,
+        shared: Any = None,
     ) -> None:
         self.timers = timers
         self.lifetime = lifetime
@@ -119,7 +120,7 @@ class DialogTracker:
         self._next_id = [0] * HASH_SIZE
         # (profile, None) and (profile, value) -> dialogs not ended; ("", None) -> all
         self._profile_sizes: dict[tuple[str, str | None], int] = {}
-        self.shared: Any = None  # SharedState: profile sizes of the other nodes (Redis)
+        self.shared = shared  # SharedState: profile sizes of the other nodes (Redis)
         if stats is not None:
             self._processed = stats.counter("dialog", "processed_dialogs")
             self._expired = stats.counter("dialog", "expired_dialogs")

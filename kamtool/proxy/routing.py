@@ -99,6 +99,7 @@ class Router:
         db: Any = None,
         overload: Any = None,
         rules: Any = None,
+        shared_state: Any = None,
     ) -> None:
         self.config = config
         self.timers = timers
@@ -137,9 +138,8 @@ class Router:
         )
         if accounting is not None:  # acc: CDRs of flagged transactions
             self.tm.on_final_out = accounting.on_reply
-        self.dialogs = DialogTracker(
-            timers, lifetime=config.dialog_lifetime, stats=stats, send_bye=self._send_bye
-        )
+        self.dialogs = DialogTracker(timers, lifetime=config.dialog_lifetime, stats=stats,
+                                     send_bye=self._send_bye, shared=shared_state)  # fmt: skip
         self.c_limit = {  # INVITEs refused by the call limits (_over_call_limit)
             k: stats.counter("dlglimit", f"{k}_refused") for k in ("global", "caller", "callee")
         }

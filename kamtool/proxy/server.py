@@ -157,11 +157,15 @@ class ProxyServer:
         from kamtool.proxy.dbworker import DbWorker
 
         self.db = DbWorker(self.database, self.loop)
+        from kamtool.proxy.shared_state import shared_state_for
+
+        self.state = state = shared_state_for(cfg, self.loop)  # [proxy] state: Redis
         self.usrloc = LocationStore(
             db_mode=cfg.db_mode,
             database=self.database,
             use_domain=cfg.use_domain,
             server_id=cfg.server_id,
+            shared=state if cfg.db_mode != 3 else None,
         )
         loaded = self.usrloc.load()
         if loaded:
@@ -192,6 +196,8 @@ class ProxyServer:
             self.database,
             ipban_autoexpire=cfg.ipban_autoexpire,
             authfail_autoexpire=cfg.auth_fail_window,
+            on_change=state.ht_changed if state else None,
+            shared=cfg.shared_tables,
         )
         self.dispatcher = Dispatcher(self.database, cfg.dispatcher_settings, load=False)
         self.dispatcher.load()
@@ -225,7 +231,10 @@ class ProxyServer:
             db=self.db,
             overload=overload,
             rules=self.rules,
+            shared_state=state,
         )
+        if state is not None:
+            state.attach(usrloc=self.usrloc, htables=self.htables, dialogs=self.router.dialogs)
         tls = None
         if any(lst.proto in ("tls", "wss") for lst in cfg.listen):
             from kamtool.proxy.tls import tls_contexts
@@ -258,9 +267,8 @@ class ProxyServer:
             install(self.transports, self.router, cfg)  # before bind: endpoints keep the sink
         self.db.start()
         try:
-            from kamtool.proxy.shared_state import start_shared_state
-
-            self.state = await start_shared_state(self)  # before serving: the snapshot
+            if state is not None:
+                await state.start(self.timers)  # before serving: the snapshot
             await self.transports.bind(cfg.listen)
             if self._rpc_factory is not None and cfg.rpc_listen:
                 self.rpc = await self._rpc_factory(self)

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from kamtool.proxy.binding import CS_SYNC, Binding
+from kamtool.proxy.binding import Binding
 from kamtool.proxy.htable import Item
 from kamtool.proxy.redis_link import IO_TIMEOUT, RedisLink
 from kamtool.proxy.shared_sync import (
@@ -115,23 +115,19 @@ class SharedState(SnapshotSync):
         self._prof_dirty: dict[tuple[str, str | None], int] = {}  # changed, not yet sent
         self._prof_timer: Any = None
         self._timers: Any = None
+        self.closed = False  # after close(): the stores' changes are not sent any more
 
     # ------------------------------------------------------------------ life cycle
 
     def attach(self, *, usrloc: Any = None, htables: Any = None, dialogs: Any = None) -> None:
-        """Hook the stores: their changes come here, remote changes go into them."""
+        """The stores other nodes' changes go to. They were built with this object as
+        their listener (``LocationStore(shared=)``, ``default_store(on_change=)``,
+        ``DialogTracker(shared=)``); a db_mode 3 store shares through its database and
+        is left alone."""
         if usrloc is not None and usrloc.db_mode != 3:
             self.usrloc = usrloc
-            usrloc.shared = self
-        if htables is not None:
-            self.htables = htables
-            for name in self.tables:
-                table = htables.get(name)
-                if table is not None:
-                    table.on_change = self.ht_changed
-        if dialogs is not None:
-            self.dialogs = dialogs
-            dialogs.shared = self
+        self.htables = htables
+        self.dialogs = dialogs
 
     async def start(self, timers: Any = None, wait: float = IO_TIMEOUT) -> None:
         """Connect; wait up to ``wait`` s for the first snapshot (a node that starts
@@ -146,23 +142,17 @@ class SharedState(SnapshotSync):
             log.warning("shared state: no snapshot from Redis yet; serving from local state")
 
     async def close(self) -> None:
-        """Write what is queued and disconnect (the stores keep working, unshared)."""
+        """Write what is queued and disconnect; later changes of the stores stay local."""
         if self._beat_timer is not None:
             self._beat_timer.cancel()
-        if self.usrloc is not None:
-            self.usrloc.shared = None
         if self._prof_timer is not None:
             self._prof_timer.cancel()
-        if self.dialogs is not None:
-            self.dialogs.shared = None
+        if self.dialogs is not None and not self.closed:
             # the other nodes stop counting this one's dialogs now, not at the next beat
             gone = dict.fromkeys([*self.dialogs.profile_sizes(), *self._prof_dirty], 0)
             self._prof_dirty = gone
             self._flush_profiles()
-        if self.htables is not None:
-            for table in self.htables.tables.values():
-                if table.on_change == self.ht_changed:
-                    table.on_change = None
+        self.closed = True
         self.link.hand_over()  # (before close: what the loop still holds goes too)
         await asyncio.get_running_loop().run_in_executor(None, self.link.close)
 
@@ -183,6 +173,8 @@ class SharedState(SnapshotSync):
 
     def ul_changed(self, saved: Binding | None, deleted: list[Binding] | None) -> None:
         """From the location store: a contact saved, or contacts removed."""
+        if self.closed:
+            return
         if saved is not None:
             if saved.ruid not in self._known:
                 self._known.add(saved.ruid)
@@ -225,43 +217,20 @@ class SharedState(SnapshotSync):
         if bindings:
             self._apply_ul(aor, bindings, ())
 
-    def _apply_ul(self, aor: str, saved: Iterable[Binding], ruids: Iterable[str]) -> None:
-        # Another node's change goes straight into the store's memory, as synced contacts:
-        # no database write (the node that took the REGISTER writes it), no event back.
-        records = self.usrloc._records
-        rec = records.get(aor)
-        gone = set(ruids)
-        self._known -= gone
-        if gone and rec:
-            self._forget([x.ruid for x in rec if x.ruid in gone])
-            rec[:] = [x for x in rec if x.ruid not in gone]
-        for b in saved:
-            self._known.add(b.ruid)
-            if rec is None:
-                rec = records.setdefault(aor, [])
-            for i, old in enumerate(rec):
-                if old.ruid == b.ruid:
-                    if old.state == CS_SYNC or old.last_modified <= b.last_modified:
-                        rec[i] = b
-                    break
-            else:
-                rec.append(b)
-        if rec is not None and not rec:
-            records.pop(aor, None)
-
-    def _forget(self, ruids: list[str]) -> None:
-        """Contacts another node removed leave this node's database too (when the nodes
-        share one, the row is gone already and the DELETE finds nothing)."""
-        ul = self.usrloc
-        if ruids and ul.write_back:
-            ul._deleted.extend(ruids)
-            ul._notify()  # (db_mode 1: written at once; 2: by the timer)
+    def _apply_ul(self, aor: str, saved: list[Binding], ruids: list[str]) -> None:
+        # Another node's change: into this node's memory only (LocationStore.mirror: no
+        # database write, the node that took the REGISTER stored it; no event back).
+        self._known.difference_update(ruids)
+        self._known.update(b.ruid for b in saved)
+        self.usrloc.mirror(saved=saved, removed=[(aor, ruid) for ruid in ruids])
 
     # ------------------------------------------------------------------ bans (htables)
 
     def ht_changed(self, table: str, key: str | None, item: Item | None) -> None:
         """From a shared htable: an item set (``item``) or removed (None); ``key`` None:
         the table was flushed (``htable.flush``)."""
+        if self.closed:
+            return
         link = self.link
         if key is None:  # (a flush while Redis is away stays this node's)
             link.submit(partial(self._flush_table, table))
@@ -307,6 +276,8 @@ class SharedState(SnapshotSync):
         Sent within ``PROFILE_DELAY`` s, every change of that time in one write (a call
         changes its profiles twice; at hundreds of calls a second one write per change
         would cost more than the calls)."""
+        if self.closed:
+            return
         self._prof_dirty.update(sizes)
         if self._prof_timer is None and self._timers is not None:
             self._prof_timer = self._timers.call_later(PROFILE_DELAY, self._flush_profiles)
@@ -406,26 +377,18 @@ class SharedState(SnapshotSync):
             log.warning("shared state: ignoring a malformed %r event: %s", event.get("k"), exc)
 
 
-async def start_shared_state(server: Any) -> SharedState | None:
-    """The :class:`SharedState` of a :class:`~kamtool.proxy.server.ProxyServer` whose
-    config sets ``state`` (None otherwise), attached to its stores and connected."""
-    cfg = server.config
-    if not cfg.state:
+def shared_state_for(config: Any, loop: asyncio.AbstractEventLoop) -> SharedState | None:
+    """The :class:`SharedState` of a proxy whose config sets ``state`` (None otherwise);
+    the builder passes it to the stores, then :meth:`SharedState.attach` and
+    :meth:`SharedState.start`."""
+    if not config.state:
         return None
     from kamtool.config import redact_url
 
-    state = SharedState(
-        cfg.state,
-        server.loop,
-        prefix=cfg.state_prefix,
-        retry=cfg.state_retry,
-        tables=cfg.shared_tables,
-    )
-    dialogs = server.router.dialogs if server.router is not None else None
-    state.attach(usrloc=server.usrloc, htables=server.htables, dialogs=dialogs)
-    log.info("shared state: %s (prefix %s) as node %s", redact_url(cfg.state), state.prefix,
+    state = SharedState(config.state, loop, prefix=config.state_prefix,
+                        retry=config.state_retry, tables=config.shared_tables)  # fmt: skip
+    log.info("shared state: %s (prefix %s) as node %s", redact_url(config.state), state.prefix,
              state.node)  # fmt: skip
-    if server.usrloc is not None and server.usrloc.db_mode == 3:
+    if config.db_mode == 3:
         log.info("shared state: db_mode 3 shares registrations through the database")
-    await state.start(server.timers)
     return state

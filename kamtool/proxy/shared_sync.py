@@ -162,7 +162,6 @@ class SnapshotSync:
     node: str
     _apply_ul: Any
     _apply_ht: Any
-    _forget: Any
     _ul_write: Any
     _read_profiles: Any
     _replace_remote: Any
@@ -209,21 +208,18 @@ class SnapshotSync:
         self.synced.set()
 
     def _sync_usrloc(self, remote: dict[str, list[Binding]], at: float, fresh: bool) -> None:
-        records = self.usrloc._records
+        ul = self.usrloc
         push: list[Binding] = []
-        for aor, rec in list(records.items()):
+        for aor in ul.aors():
             theirs = {b.ruid for b in remote.get(aor, ())}
-            missing = [b for b in rec if b.ruid not in theirs]
+            missing = [b for b in ul.contacts_of(aor) if b.ruid not in theirs]
             if fresh:  # Redis lacks them: it was empty, or this node is new
                 push.extend(missing)
             elif missing:  # removed elsewhere meanwhile (unless changed here since)
-                kept = {b.ruid for b in missing if b.last_modified >= at}
-                self._forget([b.ruid for b in missing if b.ruid not in kept])
-                rec[:] = [b for b in rec if b.ruid in theirs or b.ruid in kept]
-                if not rec:
-                    del records[aor]
+                gone = [b.ruid for b in missing if b.last_modified < at]
+                self._apply_ul(aor, [], gone)
         for aor, bindings in remote.items():
-            self._apply_ul(aor, bindings, ())
+            self._apply_ul(aor, bindings, [])
         for b in push:
             self._ul_write(b.aor, [b], [])
         if push:
