@@ -293,9 +293,10 @@ class SharedState(SnapshotSync):
         link = self.link
         event = {"k": "prof", "n": self.node, "c": counts}
         args: list[Any] = [link.channel, link.event_text(event), int(self.beat * 3) + 1]
+        args.append(self.node)
         for field_name, n in counts.items():
             args += (field_name, n)
-        keys = [self._prof_key(self.node)]
+        keys = [self._prof_key(self.node), f"{self.prefix}:nodes"]
         link.write(lambda pipe: link.script(pipe, "prof", keys, args))
 
     def remote_profile_size(self, key: tuple[str, str | None]) -> int:
@@ -327,16 +328,23 @@ class SharedState(SnapshotSync):
         self._remote_sum = total
 
     def _read_profiles(self) -> dict[str, dict[tuple[str, str | None], int]]:
-        """On the link's thread: every node's counts (an expired node's are gone)."""
+        """On the link's thread: every node's counts. The nodes are a set (no SCAN of the
+        keyspace, which holds a key per AoR); a node whose counts expired leaves it."""
         client = self.link.client
-        head = f"{self.prefix}:prof:"
-        keys = list(client.scan_iter(match=glob(head) + "*", count=1000))
+        members = f"{self.prefix}:nodes"
+        nodes = sorted(client.smembers(members))
         pipe = client.pipeline(transaction=False)
-        for k in keys:
-            pipe.hgetall(k)
+        for node in nodes:
+            pipe.hgetall(self._prof_key(node))
         out: dict[str, dict[tuple[str, str | None], int]] = {}
-        for k, sizes in zip(keys, pipe.execute() if keys else (), strict=True):
-            out[k[len(head) :]] = {profile_key(f): int(n) for f, n in sizes.items()}
+        gone = []
+        for node, sizes in zip(nodes, pipe.execute() if nodes else (), strict=True):
+            if sizes:
+                out[node] = {profile_key(f): int(n) for f, n in sizes.items()}
+            else:
+                gone.append(node)
+        if gone:
+            client.srem(members, *gone)
         return out
 
     def _beat(self) -> None:

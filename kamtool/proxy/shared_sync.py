@@ -70,10 +70,11 @@ end
 redis.call('PUBLISH', ARGV[1], ARGV[2])
 return 0
 """,
-    # KEYS[1] a node's profile counts; ARGV[3] their time to live (s), then (field, count)
-    # pairs, a count of 0 removes the field
+    # KEYS[1] a node's profile counts, KEYS[2] the set of nodes that have some; ARGV[3]
+    # their time to live (s), ARGV[4] the node, then (field, count) pairs, 0 removes one
     "prof": """
-for i = 4, #ARGV, 2 do
+redis.call('SADD', KEYS[2], ARGV[4])
+for i = 5, #ARGV, 2 do
   if ARGV[i + 1] == '0' then
     redis.call('HDEL', KEYS[1], ARGV[i])
   else
