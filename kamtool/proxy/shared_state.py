@@ -116,6 +116,7 @@ class SharedState(SnapshotSync):
         self._prof_timer: Any = None
         self._timers: Any = None
         self.closed = False  # after close(): the stores' changes are not sent any more
+        self.changed_meanwhile: set[str] | None = None  # see SnapshotSync._sync
 
     # ------------------------------------------------------------------ life cycle
 
@@ -175,6 +176,8 @@ class SharedState(SnapshotSync):
         """From the location store: a contact saved, or contacts removed."""
         if self.closed:
             return
+        if self.changed_meanwhile is not None:  # newer than the snapshot being applied
+            self.changed_meanwhile.update(b.aor for b in [saved, *(deleted or ())] if b)
         if saved is not None:
             if saved.ruid not in self._known:
                 self._known.add(saved.ruid)
@@ -370,7 +373,10 @@ class SharedState(SnapshotSync):
             kind = event["k"]
             if kind == "ul" and self.usrloc is not None:
                 saved = decode_all(event["s"].values())
-                self._apply_ul(str(event["a"]), saved, [str(r) for r in event["d"]])
+                aor = str(event["a"])
+                self._apply_ul(aor, saved, [str(r) for r in event["d"]])
+                if self.changed_meanwhile is not None:  # a snapshot is being applied
+                    self.changed_meanwhile.add(aor)
             elif kind == "ht" and event.get("clear"):
                 table = self.htables.get(str(event["t"])) if self.htables is not None else None
                 if table is not None and table.name in self.tables:

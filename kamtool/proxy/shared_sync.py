@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable
+import operator
+from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from typing import Any
 
@@ -27,6 +28,15 @@ _KINDS = {
     f.name: (str(f.type).removesuffix(" | None"), str(f.type).endswith("| None"))
     for f in fields(Binding)
 }
+# per column, in order: the Python types a value may have (a float column takes an int)
+_TYPES = tuple(
+    {"str": (str,), "int": (int,), "float": (float, int)}[_KINDS[name][0]]
+    + ((type(None),) if _KINDS[name][1] else ())
+    for name in _FIELDS
+)
+_values_of = operator.attrgetter(*_FIELDS)
+SYNC_STEP = 2000  # AoRs a snapshot brings into the store per pass of the loop
+_DONE = object()
 KEY_GRACE = 60  # seconds a location key outlives its last contact's expiry (a backstop)
 READ_CHUNK = 500  # keys per pipelined read of a snapshot
 
@@ -90,29 +100,20 @@ return 0
 
 def encode_binding(b: Binding) -> str:
     """A contact as Redis keeps it: its ``location`` columns, a JSON list."""
-    return json.dumps([getattr(b, name) for name in _FIELDS], separators=(",", ":"))
+    return json.dumps(_values_of(b), separators=(",", ":"))
 
 
 def decode_binding(text: str) -> Binding:
-    """A contact as another node wrote it (ValueError/TypeError when malformed)."""
+    """A contact as another node wrote it (ValueError when malformed: every column is
+    checked, so what reaches the lookups compares and formats as a local contact)."""
     values = json.loads(text)
-    if not isinstance(values, list) or len(values) != len(_FIELDS):
+    if type(values) is not list or len(values) != len(_FIELDS):
         raise ValueError("not a contact")
-    checked: dict[str, Any] = {}
-    for name, value in zip(_FIELDS, values, strict=True):
-        kind, optional = _KINDS[name]
-        if value is None and optional:
-            ok = True
-        elif kind == "str":
-            ok = isinstance(value, str)
-        else:  # int or float: finite, and whole for an int
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            ok = ok and math.isfinite(value) and (kind == "float" or value == int(value))
-            value = value if not ok or kind == "float" else int(value)
-        if not ok:
+    for value, types, name in zip(values, _TYPES, _FIELDS, strict=True):
+        # type() is: bool is an int subclass, and not a column's type
+        if type(value) not in types or (type(value) is float and not math.isfinite(value)):
             raise ValueError(f"contact field {name}: {value!r}")
-        checked[name] = value
-    b = Binding(**checked)
+    b = Binding(*values)
     b.state = CS_SYNC
     return b
 
@@ -167,6 +168,7 @@ class SnapshotSync:
     _read_profiles: Any
     _replace_remote: Any
     ht_changed: Any
+    changed_meanwhile: set[str] | None
     profiles_changed: Any
 
     def _snapshot(self, client: Any) -> dict[str, Any]:
@@ -194,11 +196,23 @@ class SnapshotSync:
         return snap
 
     def _sync(self, snap: dict[str, Any], fresh: bool) -> None:
-        """On the loop: catch up with Redis after (re)connecting (see module docstring)."""
+        """On the loop: catch up with Redis after (re)connecting (see module docstring),
+        ``SYNC_STEP`` AoRs per pass of the loop: 100k contacts take about a second of
+        Python, which must not stop the SIP traffic."""
         if fresh:
             log.info("shared state: node %s joined %s", self.node, self.link.prefix)
+        self.changed_meanwhile = set()  # AoRs another node changed since the snapshot
+        self._drive(self._sync_steps(snap, fresh))
+
+    def _drive(self, steps: Iterator[None]) -> None:
+        for _ in range(SYNC_STEP):
+            if next(steps, _DONE) is _DONE:
+                return
+        self.link.loop.call_soon(self._drive, steps)
+
+    def _sync_steps(self, snap: dict[str, Any], fresh: bool) -> Iterator[None]:
         if self.usrloc is not None:
-            self._sync_usrloc(snap["loc"], snap["at"], fresh)
+            yield from self._sync_usrloc(snap["loc"], snap["at"], fresh)
         if self.htables is not None:
             self._sync_tables(snap["ht"], fresh)
         if self.dialogs is not None and snap["prof"] is not None:
@@ -206,21 +220,27 @@ class SnapshotSync:
             mine = self.dialogs.profile_sizes()
             if fresh and mine:
                 self.profiles_changed(mine)
+        self.changed_meanwhile = None
         self.synced.set()
 
-    def _sync_usrloc(self, remote: dict[str, list[Binding]], at: float, fresh: bool) -> None:
+    def _sync_usrloc(
+        self, remote: dict[str, list[Binding]], at: float, fresh: bool
+    ) -> Iterator[None]:
         ul = self.usrloc
         push: list[Binding] = []
         for aor in ul.aors():
+            yield
             theirs = {b.ruid for b in remote.get(aor, ())}
             missing = [b for b in ul.contacts_of(aor) if b.ruid not in theirs]
             if fresh:  # Redis lacks them: it was empty, or this node is new
                 push.extend(missing)
-            elif missing:  # removed elsewhere meanwhile (unless changed here since)
-                gone = [b.ruid for b in missing if b.last_modified < at]
-                self._apply_ul(aor, [], gone)
+            elif missing and aor not in self.changed_meanwhile:
+                # removed elsewhere meanwhile (unless changed here since)
+                self._apply_ul(aor, [], [b.ruid for b in missing if b.last_modified < at])
         for aor, bindings in remote.items():
-            self._apply_ul(aor, bindings, [])
+            yield
+            if aor not in self.changed_meanwhile:  # (an event newer than the snapshot)
+                self._apply_ul(aor, bindings, [])
         for b in push:
             self._ul_write(b.aor, [b], [])
         if push:
