@@ -399,3 +399,25 @@ def test_stalled_redis_costs_one_timeout_then_nothing(tmp_path, prefix):
             assert wait_for(lambda: lines.count("Redis is back") >= 1)
     finally:
         logger.removeHandler(lines)
+
+
+def test_joining_node_gets_every_contact_in_redis(tmp_path, prefix):
+    """A snapshot larger than one pass of the loop (SYNC_STEP AoRs) arrives whole."""
+    import redis
+
+    from kamtool.proxy.binding import Binding
+    from kamtool.proxy.shared_sync import SYNC_STEP, encode_binding
+
+    n = SYNC_STEP * 2 + 7
+    client = redis.Redis.from_url(REDIS, decode_responses=True)
+    pipe = client.pipeline(transaction=False)
+    until = time.time() + 600
+    for i in range(n):
+        b = Binding(aor=f"u{i}", contact=f"sip:u{i}@192.0.2.1:5060", expires=until,
+                    ruid=f"uloc-big-{i}", last_modified=time.time())  # fmt: skip
+        pipe.hset(f"{prefix}:loc:u{i}", b.ruid, encode_binding(b))
+    pipe.execute()
+    client.close()
+    with _nodes(tmp_path, REDIS, prefix, n=1) as (a,):
+        assert wait_for(lambda: a.call(lambda: a.server.usrloc.stats()) == (n, n))
+        assert _contacts(a, f"u{n - 1}") == [f"sip:u{n - 1}@192.0.2.1:5060"]
