@@ -76,6 +76,7 @@ class RedisLink:
         on_event: Callable[[dict[str, Any]], None] | None = None,
         on_sync: Callable[[Any, bool], None] | None = None,
         snapshot: Callable[[Any], Any] | None = None,
+        on_subscribed: Callable[[], None] | None = None,
     ) -> None:
         import redis
 
@@ -90,6 +91,7 @@ class RedisLink:
         self.on_event = on_event
         self.on_sync = on_sync
         self.snapshot = snapshot
+        self.on_subscribed = on_subscribed  # (on the loop, before that subscription's events)
         self.outages = 0
         self.dropped = 0  # writes lost because the pending list was full
         self.client = redis.Redis.from_url(
@@ -342,6 +344,8 @@ class RedisLink:
                 if pubsub is None:
                     pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                     pubsub.subscribe(self.channel)
+                    if self.on_subscribed is not None:
+                        self._deliver(self._subscribed, None, None)
                     self._next_try = 0.0  # the writer may try at once
                     self._queue.put(("r", self._sync_job, self._synced))  # (not on the loop)
                 message = pubsub.get_message(timeout=0.5)
@@ -368,6 +372,10 @@ class RedisLink:
             if self.on_event is not None and isinstance(event, dict):
                 self._deliver(lambda ev, _e: self.on_event(ev), event, None)  # type: ignore[misc]
         _close_quietly(pubsub)
+
+    def _subscribed(self, _result: Any, _error: BaseException | None) -> None:
+        if self.on_subscribed is not None:
+            self.on_subscribed()
 
     def _sync_job(self) -> tuple[Any, bool]:
         """On the writer thread: the generation check, then the owner's snapshot."""

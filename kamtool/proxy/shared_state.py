@@ -100,6 +100,7 @@ class SharedState(SnapshotSync):
             on_event=self._event,
             on_sync=self._sync,
             snapshot=self._snapshot,
+            on_subscribed=self._collect_changes,
         )
         self.usrloc: Any = None
         self.htables: Any = None

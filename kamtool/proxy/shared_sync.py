@@ -201,8 +201,14 @@ class SnapshotSync:
         Python, which must not stop the SIP traffic."""
         if fresh:
             log.info("shared state: node %s joined %s", self.node, self.link.prefix)
-        self.changed_meanwhile = set()  # AoRs another node changed since the snapshot
+        if self.changed_meanwhile is None:
+            self.changed_meanwhile = set()
         self._drive(self._sync_steps(snap, fresh))
+
+    def _collect_changes(self) -> None:
+        """Subscribed again: from now on (before the snapshot is even read) the AoRs
+        changed here or by an event are newer than what the snapshot may say of them."""
+        self.changed_meanwhile = set()
 
     def _drive(self, steps: Iterator[None]) -> None:
         for _ in range(SYNC_STEP):
