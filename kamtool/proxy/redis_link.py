@@ -5,13 +5,14 @@ decides what is stored). It follows :mod:`kamtool.proxy.dbworker`'s pattern, for
 reasons: the loop is the bottleneck, so it only puts jobs on a queue.
 
 * **Writer thread.** Jobs run in submission order. Writes (:meth:`RedisLink.write`: a
-  function that adds commands to a pipeline) that are queued together go to Redis in one
-  pipeline: a burst of REGISTERs costs one round trip. A change and the ``PUBLISH`` that
+  function that adds commands to a pipeline) made in one pass of the loop reach the
+  thread together, and what is queued together goes to Redis in one pipeline: a burst of
+  REGISTERs costs one wake-up and one round trip. A change and the ``PUBLISH`` that
   announces it are one Lua script (:meth:`RedisLink.script`): atomic, so every node sees
   changes in the order Redis made them, and one command (redis-py spends tens of
   microseconds of the proxy's CPU per command; a ``MULTI`` of five cost 200 us).
   Reads (:meth:`RedisLink.submit`) run on the same thread, so a read sees every write
-  queued before it (what :meth:`barrier` relies on).
+  queued before it; :attr:`RedisLink.flushed` waits for the writes alone.
 * **Listener thread.** Subscribed to the events channel; every event goes to the loop
   (``on_event``). After each (re)subscription it asks the writer for a snapshot
   (``snapshot(client)``, handed to ``on_sync(snapshot, fresh)``), so whatever was missed
