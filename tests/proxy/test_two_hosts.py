@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,17 @@ from kamtool.db import schema
 from kamtool.db.connect import open_database
 from kamtool.db.ddl import create_tables
 from tests.proxy.conftest import USERS, need
-from tests.proxy.harness import add_subscriber, call, explain, register, sipp_peer, wait_for
+from tests.proxy.harness import (
+    add_subscriber,
+    call,
+    caller_args,
+    explain,
+    register,
+    sipp_args,
+    sipp_background,
+    wait_for,
+)
+from tests.proxy.test_call_limits import refused_scenario
 from tests.support.databases import database
 from tests.support.dbrelay import DbRelay
 from tests.support.kamtool_proxy import isolated_env
@@ -61,7 +72,7 @@ class Host:
         self.config.write_text(
             f'[db]\nurl = "{db_url}"\n[proxy]\nlisten = ["udp:{self.ip}:{SIP_PORT}"]\n'
             f'rpc_listen = ""\nstate = "{redis_url}"\nstate_prefix = "twohosts"\n'
-            "db_mode = 2\ntimer_interval = 60\n"
+            "db_mode = 2\ntimer_interval = 60\nmax_calls_per_caller = 1\n"
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = base / f"host{i}.log"
@@ -112,6 +123,36 @@ def _redis_server(ip: str, port: int, base: Path) -> subprocess.Popen[bytes]:
     )
 
 
+def _redis_dump(url: str) -> str:
+    """The keys of the shared state, for a failure's message."""
+    import redis
+
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        keys = sorted(client.scan_iter(match="twohosts:*"))
+
+        def show(k: str) -> str:
+            kind = client.type(k)
+            value = client.hgetall(k) if kind == "hash" and ":loc:" not in k else ""
+            return f"{k} ({kind}, ttl {client.ttl(k)}) {value}"
+
+        return "\nRedis: " + ", ".join(show(k) for k in keys)
+    finally:
+        client.close()
+
+
+def _counted(url: str, field: str) -> int:
+    """A profile count summed over the nodes, as Redis holds them."""
+    import redis
+
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        keys = list(client.scan_iter(match="twohosts:prof:*"))
+        return sum(int(client.hget(k, field) or 0) for k in keys)
+    finally:
+        client.close()
+
+
 def _location_rows(url: str) -> int:
     db = open_database(url)
     try:
@@ -120,7 +161,18 @@ def _location_rows(url: str) -> int:
         db.close()
 
 
+def _answering_phone(port: int, ip: str, proxy: str) -> subprocess.Popen[str]:
+    """1002's phone: a SIPp UAS on ``ip:port`` that answers every call for two minutes."""
+    args = sipp_args("uas_answer.xml", SIP_PORT, port, proxy_host=proxy, local_ip=ip,
+                     timeout=120)  # fmt: skip
+    args[args.index("-m") + 1] = "1000"
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd="/tmp")  # fmt: skip
+
+
 def test_registered_through_a_called_through_b_after_a_is_killed(tmp_path):
+    """Also the call limits across hosts: 1001 may have one call; while one is up through
+    A, B refuses 1001's next (403); A killed, its count expires and B lets 1001 call."""
     need("sipp")
     with Hosts(2) as net, database("postgres", tmp_path) as url:
         db = open_database(url)
@@ -129,7 +181,7 @@ def test_registered_through_a_called_through_b_after_a_is_killed(tmp_path):
             db.execute_sql("INSERT INTO domain (domain) VALUES (%s)", (ip,))
         db.close()
         for ip in net.ips:
-            for user in ("1001", "1002"):
+            for user in ("1001", "1002", "1003"):
                 add_subscriber(url, user, USERS[user], domain=ip)
         relay = DbRelay("127.0.0.1", 5432, listen_host=net.gateway)
         host_url = url.replace("127.0.0.1:5432", f"{net.gateway}:{relay.port}")
@@ -137,6 +189,7 @@ def test_registered_through_a_called_through_b_after_a_is_killed(tmp_path):
         redis = _redis_server(net.gateway, redis_port, tmp_path)
         redis_url = f"redis://{net.gateway}:{redis_port}/0"
         hosts: list[Host] = []
+        peers: list[subprocess.Popen[str]] = []
         try:
             a = Host(net, 0, tmp_path, host_url, redis_url).start()
             b = Host(net, 1, tmp_path, host_url, redis_url).start()
@@ -144,24 +197,41 @@ def test_registered_through_a_called_through_b_after_a_is_killed(tmp_path):
             phone = free_port(net.gateway)
             sip = {"local_ip": net.gateway}
             register(SIP_PORT, "1002", phone, proxy_host=a.ip, **sip)
+            peers.append(_answering_phone(phone, net.gateway, a.ip))
 
-            def call_through_b() -> None:
-                with sipp_peer("uas_answer.xml", SIP_PORT, phone, proxy_host=b.ip, **sip):
-                    res = call(SIP_PORT, proxy_host=b.ip, **sip)
-                    assert res.returncode == 0, explain(res) + b.log.read_text()[-3000:]
+            def call_through_b(caller: str = "1003", scenario: str = "uac_call.xml") -> Any:
+                return call(SIP_PORT, scenario, caller=caller, proxy_host=b.ip, **sip)
 
-            call_through_b()
+            res = call_through_b()
+            assert res.returncode == 0, explain(res) + b.log.read_text()[-3000:]
+            # 1001's one call, held up through A, counts on B
+            peers.append(sipp_background("uac_wait_bye.xml", SIP_PORT, free_port(net.gateway),
+                                         proxy_host=a.ip, **sip, **caller_args()))  # fmt: skip
+            # (wait until A's count is in Redis: a call B let through would stay up)
+            assert wait_for(lambda: _counted(redis_url, "caller\t1001") == 1, 30)
+            res = call_through_b("1001", refused_scenario(tmp_path, 403))
+            assert res.returncode == 0, explain(res) + b.log.read_text()[-3000:]
             assert a.proc is not None
             a.proc.kill()  # SIGKILL: no flush, no goodbye
             assert a.proc.wait(10) == -9
-            call_through_b()
+            res = call_through_b()
+            assert res.returncode == 0, explain(res) + b.log.read_text()[-3000:]
+            # A's dialog count dies with A (its key expires, B's next beat drops it)
+            last: list[Any] = []
+            ok = wait_for(lambda: (last.append(r := call_through_b("1001")), r.returncode)[1] == 0,
+                          60)  # fmt: skip
+            assert ok, explain(last[-1]) + _redis_dump(redis_url) + b.log.read_text()[-6000:]
             b.stop()  # a new B knows the phone from Redis alone
             hosts.append(b := Host(net, 1, tmp_path, host_url, redis_url).start())
             assert _location_rows(url) == 0
-            call_through_b()
+            res = call_through_b()
+            assert res.returncode == 0, explain(res) + b.log.read_text()[-3000:]
         finally:
             for h in hosts:
                 h.stop()
+            for p in peers:
+                p.kill()
+                p.communicate(timeout=10)
             redis.kill()
             redis.wait(10)
             relay.close()
