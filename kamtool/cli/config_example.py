@@ -116,6 +116,10 @@ DESCRIPTIONS: dict[str, str] = {
     "topoh_mask_ip": "topoh mask_ip: the address that replaces hidden hosts",
     "topoh_mask_callid": "topoh mask_callid: the Call-ID masked towards the callee side too",
     "hep_trace_on": "tracing on at start (siptrace trace_on; siptrace.status switches it)",
+    "state": "Redis URL: registrations, bans, profile sizes shared by nodes (\"\": not)",
+    "state_prefix": "Redis key prefix: one per cluster of kamtool nodes",
+    "state_retry": "seconds between attempts to reach Redis again",
+    "state_tables": "htables shared through Redis (comma-separated)",
 }
 
 # shown for keys whose default is "not set"

@@ -186,12 +186,14 @@ def enter(g: greenlet, ctx: MsgContext, value: Any = None) -> Any:
         state.ctx = prev
 
 
-def wait_db(job: Any) -> Any:
-    """Run ``job()`` on the database worker and return its result (raise its error),
+def wait_db(job: Any, worker: Any = None) -> Any:
+    """Run ``job()`` on the database worker (or another ``worker`` with its ``submit``,
+    such as the shared state's Redis link) and return its result (raise its error),
     without blocking the event loop when called from a request route's greenlet."""
     g = greenlet.getcurrent()
     ctx = state.ctx
-    worker = ctx.parts.db if ctx is not NO_ROUTE else None
+    if worker is None:
+        worker = ctx.parts.db if ctx is not NO_ROUTE else None
     if not isinstance(g, RouteGreenlet) or worker is None:
         return job()  # outside a request route (or no worker): inline
     engine = ctx.engine
@@ -219,6 +221,11 @@ def wait_db(job: Any) -> Any:
     if error is not None:
         raise error
     return result
+
+
+def in_route() -> bool:
+    """True in a request route's greenlet, where :func:`wait_db` can wait."""
+    return isinstance(greenlet.getcurrent(), RouteGreenlet) and state.ctx is not NO_ROUTE
 
 
 def db_error(ctx: MsgContext, what: str, error: BaseException) -> int:
