@@ -391,12 +391,12 @@ class ProxyServer:
 
 def _websocket(transports: Transports, cfg: ProxyConfig, stats: Statistics) -> None:
     """ws:/wss: listeners: their Origin allow-list, the ``websocket`` statistics."""
-    from kamtool.proxy.ws import STAT_NAMES, WsPolicy
+    from kamtool.proxy.ws import KAMAILIO_STAT_NAMES, WsPolicy
 
     origins = tuple(o.strip() for o in cfg.ws_origins.split(",") if o.strip())
     transports.ws_policy = WsPolicy(origins=origins, server=cfg.server_header)
-    for name in STAT_NAMES:
-        stats.gauge("websocket", name, lambda n=name: transports.ws.stats[n])
+    for name in KAMAILIO_STAT_NAMES:
+        stats.gauge("websocket", name, lambda n=name: transports.ws.stat(n))
 
 
 def _probe_targets(transports: Any) -> list[tuple[str, int]]:

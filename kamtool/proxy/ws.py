@@ -136,6 +136,7 @@ class WsConnection(asyncio.Protocol):
             if self.ws.state is ConnectionState.CONNECTING and e.event_hint is not None:
                 self._reject(e.event_hint.status_code, str(e), list(e.event_hint.headers))
             else:
+                self.registry.failed += 1
                 self._close_with(CloseReason.PROTOCOL_ERROR, str(e))
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -205,6 +206,7 @@ class WsConnection(asyncio.Protocol):
         self._parts.append(event.data)
         self._size += len(event.data)
         if self._size > self.policy.max_message:
+            self.registry.failed += 1
             self._close_with(CloseReason.MESSAGE_TOO_BIG, "SIP message too large")
             return
         if not event.message_finished:
@@ -282,11 +284,13 @@ class WsConnection(asyncio.Protocol):
 
     def dump_line(self, now: float) -> str:
         """The line Kamailio's ``ws.dump`` gives a connection."""
-        pong = "awaiting Pong, " if self.awaiting_pong else ""
+        # Kamailio 5.6 writes "state: OPEN, " then "awaiting Pong, " or nothing, then
+        # " last used": two spaces when no Pong is awaited; the same bytes here
+        pong = "awaiting Pong," if self.awaiting_pong else ""
         return (
             f"{self.id}: {self.proto}:{self.peer[0]}:{self.peer[1]} -> "
             f"{self.proto}:{self.local[0]}:{self.local[1]} (state: {self.state}, "
-            f"{pong}last used {int(now - self.last_active)}s ago, sub-protocol: {SUBPROTOCOL})"
+            f"{pong} last used {int(now - self.last_active)}s ago, sub-protocol: {SUBPROTOCOL})"
         )
 
     def info(self) -> dict[str, Any]:
@@ -316,6 +320,21 @@ STAT_NAMES = (
 )
 
 
+# Kamailio's websocket group also counts per sub-protocol (every kamtool connection is
+# ``sip``; ``msrp`` is not offered) and ``ws_failed_connections`` (closed by us for a
+# protocol error, an oversized message or a missing Pong)
+KAMAILIO_STAT_NAMES = tuple(
+    sorted(
+        {*STAT_NAMES, "ws_failed_connections"}
+        | {n.replace("ws_", f"ws_{sub}_", 1) for sub in ("sip", "msrp") for n in (
+            "ws_current_connections", "ws_max_concurrent_connections",
+            "ws_failed_connections", "ws_local_closed_connections",
+            "ws_remote_closed_connections", "ws_received_frames",
+            "ws_transmitted_frames", "ws_successful_handshakes")}
+    )
+)  # fmt: skip
+
+
 class WsRegistry:
     """The open WebSocket connections of a proxy, by id and by peer address, and the
     counters of Kamailio's ``websocket`` statistics group (SIP frames only: each
@@ -326,9 +345,20 @@ class WsRegistry:
         self.by_id: dict[int, WsConnection] = {}
         self.by_peer: dict[Addr, WsConnection] = {}
         self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)
+        self.failed = 0  # ws_failed_connections (kept apart: ``stats`` is the public eight)
 
     def count(self, name: str) -> None:
         self.stats[name] += 1
+
+    def stat(self, name: str) -> int:
+        """A counter of Kamailio's ``websocket`` group by its name (see
+        :data:`KAMAILIO_STAT_NAMES`): ``ws_sip_*`` are the plain ones, ``ws_msrp_*`` 0."""
+        if name.startswith("ws_msrp_"):
+            return 0
+        name = name.replace("ws_sip_", "ws_", 1)
+        if name == "ws_failed_connections":
+            return self.failed
+        return self.stats.get(name, 0)
 
     def add(self, conn: WsConnection) -> None:
         conn.id = next(self._ids)
@@ -381,6 +411,7 @@ class WsRegistry:
             if now - conn.last_active < idle:
                 continue
             if conn.awaiting_pong:
+                self.failed += 1
                 conn.close(CloseReason.GOING_AWAY, "no Pong")
                 closed += 1
             elif conn.ping(b"kamtool"):
