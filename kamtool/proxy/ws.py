@@ -376,13 +376,14 @@ class WsRegistry:
         self.stats["ws_current_connections"] = len(self.by_id)
 
     def connections(self, order: str = "id_hash") -> list[WsConnection]:
-        """Open connections by id (``id_hash``), most recently used first
-        (``used_desc``) or last (``used_asc``); ValueError for another order."""
+        """Open connections by id (``id_hash``), least recently used first
+        (``used_desc``: by "last used ... ago" going down, as Kamailio 5.6 orders it) or
+        most recently used first (``used_asc``); ValueError for another order."""
         conns = sorted(self.by_id.values(), key=lambda c: c.id)
         if order == "used_desc":
-            conns.sort(key=lambda c: c.last_active, reverse=True)
-        elif order == "used_asc":
             conns.sort(key=lambda c: c.last_active)
+        elif order == "used_asc":
+            conns.sort(key=lambda c: c.last_active, reverse=True)
         elif order != "id_hash":
             raise ValueError(f"bad display order {order!r}")
         return conns

@@ -367,7 +367,7 @@ class RpcSource:
         """The open WebSocket connections, most recently used first; None when the
         server has no WebSocket support (Kamailio without its websocket module)."""
         try:
-            answer = websocket.dump(self, "used_desc")
+            answer = websocket.dump(self, "used_asc")
         except RpcError as exc:
             if "method not found" in exc.message.lower():
                 return None

@@ -69,7 +69,7 @@ def test_once_report_has_the_connections_or_none_without_websocket():
     assert [w["id"] for w in report["websockets"]] == [2, 1]
     assert report["websockets"][1]["awaiting_pong"] is True
     assert "WebSocket connections 2" in render_text(report)
-    assert ("ws.dump", ("used_desc",)) in source.client.calls
+    assert ("ws.dump", ("used_asc",)) in source.client.calls
 
 
 @pytest.mark.anyio
@@ -98,7 +98,7 @@ async def test_panel_hidden_without_websocket_and_closes_a_connection():
         await pilot.press("y")
         await settle(pilot)
         assert source.client.actions() == [("ws.close", (1,))]
-        assert source.client.calls[-1] == ("ws.dump", ("used_desc",))  # read again
+        assert source.client.calls[-1] == ("ws.dump", ("used_asc",))  # read again
 
 
 def test_registrations_with_websockets_80x24(snap_compare):
