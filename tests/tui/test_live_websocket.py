@@ -22,10 +22,10 @@ from websockets.sync.client import ClientConnection, connect
 from kamtool.tui.app import MonitorApp
 from kamtool.tui.source import rpc_source
 from tests.support.cli import invoke
+from tests.support.jsonrpc import http_rpc
 from tests.support.kamtool_proxy import KamtoolProxy
 from tests.support.ports import free_port
 from tests.support.require import unavailable
-from tests.support.jsonrpc import http_rpc
 from tests.tui.fake import settle
 
 pytestmark = [pytest.mark.slow, pytest.mark.anyio]
@@ -86,6 +86,11 @@ def kamtool(tmp_path: Path) -> Iterator[Server]:
 SERVERS = {"kamailio": kamailio, "kamtool": kamtool}
 
 
+def _addr(ws: ClientConnection) -> str:
+    host, port = ws.local_address[:2]
+    return f"{host}:{port}"
+
+
 def _clients(stack: ExitStack, url: str, n: int) -> list[ClientConnection]:
     """``n`` WebSocket clients, each having sent an OPTIONS and read its answer."""
     clients = []
@@ -105,9 +110,7 @@ def test_once_json_lists_the_connections(server, tmp_path):
         assert r.exit_code == 0, r.stdout + r.stderr
         rows = r.json()["websockets"]
         port = int(srv.ws_url.rsplit(":", 1)[1].strip("/"))
-        assert {w["source"] for w in rows} == {
-            "%s:%d" % c.local_address[:2] for c in clients
-        }  # fmt: skip
+        assert {w["source"] for w in rows} == {_addr(c) for c in clients}
         for w in rows:
             assert (w["proto"], w["local"], w["state"]) == ("ws", f"127.0.0.1:{port}", "OPEN")
             assert w["subprotocol"] == "sip" and not w["awaiting_pong"]
@@ -140,14 +143,14 @@ async def test_live_monitor_shows_and_closes_a_connection(server, tmp_path):
             await pilot.press("2")
             table = app.query_one("#ws-table", DataTable)
             sources = [table.get_row_at(i)[2] for i in range(table.row_count)]
-            assert sorted(sources) == sorted("%s:%d" % c.local_address[:2] for c in (first, second))
+            assert sorted(sources) == sorted(_addr(c) for c in (first, second))
             # the second client is used last, so it comes first (used_asc)
             second.send(OPTIONS.format(n=9))
             second.recv(timeout=10)
             time.sleep(1.1)  # "last used" has a resolution of one second
             app.poll_all()
             await settle(pilot)
-            assert table.get_row_at(0)[2] == "%s:%d" % second.local_address[:2]
+            assert table.get_row_at(0)[2] == _addr(second)
             table.focus()
             await pilot.press("down", "w", "y")  # close the first client's connection
             await settle(pilot)
@@ -160,6 +163,4 @@ async def test_live_monitor_shows_and_closes_a_connection(server, tmp_path):
                 if table.row_count == 1:
                     break
                 time.sleep(0.1)
-            assert [table.get_row_at(i)[2] for i in range(table.row_count)] == [
-                "%s:%d" % second.local_address[:2]
-            ]
+            assert [table.get_row_at(i)[2] for i in range(table.row_count)] == [_addr(second)]

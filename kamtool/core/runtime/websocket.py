@@ -53,8 +53,9 @@ def parse_line(line: str) -> dict[str, Any] | None:
 
 def dump(rpc: Rpc, order: str = "used_asc") -> dict[str, Any]:
     """``{rows, truncated}``: the open connections (``order``: ``id_hash``; ``used_asc``,
-    most recently used first; ``used_desc``, least recently used first); ``truncated`` when the server listed only its first ones (50 in
-    Kamailio). Lines of an unknown shape are skipped."""
+    most recently used first; ``used_desc``, least recently used first); ``truncated``
+    when the server listed only its first ones (50 in Kamailio). Lines of an unknown
+    shape are skipped."""
     answer = rpc.call("ws.dump", order)
     answer = answer if isinstance(answer, dict) else {}
     lines = answer.get("connections") or []
