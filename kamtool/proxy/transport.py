@@ -124,6 +124,11 @@ class TcpConnection(asyncio.Protocol):
             self.transport.write(data)
         self.pending.clear()
 
+    @property
+    def buffered(self) -> bool:
+        """A message begun and not complete (tcplimits' read timeout)."""
+        return bool(self.framer.buffered)
+
     def data_received(self, data: bytes) -> None:
         self.registry.guard.received(self, self._frame(data))
 
@@ -241,7 +246,8 @@ class Transports:
                 raise ConfigError(f"cannot listen on {lst}: no TLS certificate configured")
             ctx = self.tls.server if lst.proto == "wss" else None
             server = await serve_ws(lst.host, lst.port, self._ws_sink, policy=self.ws_policy,
-                                    registry=self.ws, listen=lst, ssl_context=ctx)  # fmt: skip
+                                    registry=self.ws, listen=lst, ssl_context=ctx,
+                                    guard=self.guard)  # fmt: skip
             self.tcp_servers.append((lst, server))
         else:
             if lst.proto == "tls" and self.tls is None:

@@ -98,6 +98,7 @@ class WsConnection(asyncio.Protocol):
         policy: WsPolicy,
         registry: WsRegistry | None = None,
         proto: str = "ws",
+        guard: Any = None,
     ) -> None:
         self.listen = listen
         self.proto = getattr(listen, "proto", proto)  # "ws" or "wss"
@@ -115,6 +116,12 @@ class WsConnection(asyncio.Protocol):
         self.awaiting_pong = False
         self._parts: list[str | bytes] = []
         self._size = 0
+        # kamtool.proxy.tcplimits: a WebSocket is a TCP connection, under the same
+        # tcp_max_connections, tcp_accept_iplimit, timeouts and idle eviction
+        self.guard = guard
+        self.outbound = False  # a WebSocket is never opened by us
+        self.got_data = False
+        self.partial_since: float | None = None
 
     # -- asyncio side -----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -123,12 +130,28 @@ class WsConnection(asyncio.Protocol):
         sock = transport.get_extra_info("sockname")
         self.peer = (peer[0], peer[1])
         self.local = (sock[0], sock[1])
+        if self.guard is not None and not self.guard.admit(self):
+            self.transport = None  # over a limit (tcplimits): reset at once
+            transport.abort()  # type: ignore[attr-defined]
+
+    @property
+    def buffered(self) -> bool:
+        """Something begun and not finished (tcplimits' read timeout runs meanwhile): an
+        HTTP upgrade request not complete yet (slowloris on the handshake), a frame
+        partly received or a fragmented message not complete."""
+        if self.ws.state is ConnectionState.CONNECTING:
+            return self.got_data
+        return bool(self._parts) or _frame_pending(self.ws)
 
     def data_received(self, data: bytes) -> None:
         self.last_active = time.monotonic()
+        done = 0  # handshakes and messages completed by this read
         try:
             self.ws.receive_data(data)
             for event in self.ws.events():
+                done += isinstance(event, Request) or (
+                    isinstance(event, TextMessage | BytesMessage) and event.message_finished
+                )
                 self._handle(event)
         except RemoteProtocolError as e:
             # a bad upgrade request gets the HTTP answer wsproto suggests; a broken
@@ -138,11 +161,15 @@ class WsConnection(asyncio.Protocol):
             else:
                 self.registry.failed += 1
                 self._close_with(CloseReason.PROTOCOL_ERROR, str(e))
+        if self.guard is not None and self.transport is not None:
+            self.guard.received(self, done)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.open = False
         self.transport = None
         self.registry.forget(self)
+        if self.guard is not None:
+            self.guard.forget(self)
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and data:
@@ -308,6 +335,17 @@ class WsConnection(asyncio.Protocol):
         }
 
 
+def _frame_pending(ws: WSConnection) -> bool:
+    """wsproto holds part of a frame: bytes in its frame decoder's buffer, or a header
+    parsed whose payload has not all come. wsproto has no public call for this; if its
+    internals move, only fragmented messages count as in progress (the frame-level
+    case is covered by tests/chaos/test_ws_limits.py)."""
+    decoder = getattr(getattr(ws.connection, "_proto", None), "_frame_decoder", None)
+    if decoder is None:
+        return False
+    return len(getattr(decoder, "buffer", ())) > 0 or getattr(decoder, "header", None) is not None
+
+
 STAT_NAMES = (
     "ws_current_connections",
     "ws_max_concurrent_connections",
@@ -430,14 +468,20 @@ async def serve_ws(
     registry: WsRegistry | None = None,
     listen: Any = None,
     ssl_context: ssl.SSLContext | None = None,
+    guard: Any = None,
 ) -> asyncio.Server:
-    """Listen for WebSocket (``ssl_context``: secure WebSocket) SIP connections."""
+    """Listen for WebSocket (``ssl_context``: secure WebSocket) SIP connections;
+    ``guard``: the :class:`~kamtool.proxy.tcplimits.TcpGuard` admitting them."""
     pol = policy or WsPolicy()
     reg = registry if registry is not None else WsRegistry()
     loop = asyncio.get_running_loop()
+    proto = "wss" if ssl_context else "ws"
     return await loop.create_server(
-        lambda: WsConnection(listen, sink, pol, reg, "wss" if ssl_context else "ws"),
+        lambda: WsConnection(listen, sink, pol, reg, proto, guard),
         host,
         port,
         ssl=ssl_context,
+        reuse_address=True,
+        # a TLS handshake that never completes is a silent connection (tcplimits)
+        ssl_handshake_timeout=guard.data_timeout if guard is not None and ssl_context else None,
     )

@@ -20,6 +20,10 @@ class Conn:
         self.framer = StreamFramer()
         self.closed = False
 
+    @property
+    def buffered(self) -> bool:
+        return bool(self.framer.buffered)
+
     def close(self) -> None:
         self.closed = True
 
