@@ -89,8 +89,6 @@ def _header(req: Request, name: bytes) -> str | None:
 class WsConnection(asyncio.Protocol):
     """One accepted WebSocket connection carrying SIP."""
 
-    out_filter: Callable[[bytes], bytes] | None = None  # every message on its way out
-
     def __init__(
         self,
         listen: Any,
@@ -99,6 +97,7 @@ class WsConnection(asyncio.Protocol):
         registry: WsRegistry | None = None,
         proto: str = "ws",
         guard: Any = None,
+        hooks: Any = None,
     ) -> None:
         self.listen = listen
         self.proto = getattr(listen, "proto", proto)  # "ws" or "wss"
@@ -119,6 +118,10 @@ class WsConnection(asyncio.Protocol):
         # kamtool.proxy.tcplimits: a WebSocket is a TCP connection, under the same
         # tcp_max_connections, tcp_accept_iplimit, timeouts and idle eviction
         self.guard = guard
+        # what every message sent goes through, read at each send since both come and go
+        # (kamtool.proxy.transport.Transports): ``out_filter`` (topoh's masks) and
+        # ``tap`` (the HEP agent while tracing)
+        self.hooks = hooks
         self.outbound = False  # a WebSocket is never opened by us
         self.got_data = False
         self.partial_since: float | None = None
@@ -266,14 +269,18 @@ class WsConnection(asyncio.Protocol):
         if not self.open:
             return
         self.last_active = time.monotonic()
-        if self.out_filter is not None:
-            data = self.out_filter(data)  # topoh (kamtool.proxy.topoh)
+        hooks = self.hooks
+        if hooks is not None and hooks.out_filter is not None:
+            data = hooks.out_filter(data)  # topoh (kamtool.proxy.topoh)
         try:
             event: Any = TextMessage(data.decode("utf-8"))
         except UnicodeDecodeError:
             event = BytesMessage(data)
         self._write(self.ws.send(event))
         self.registry.count("ws_transmitted_frames")
+        if hooks is not None and hooks.tap is not None:
+            # replies and requests alike, as they went out (masked): HEP (kamtool trace)
+            hooks.tap(data, self.proto, self.local, self.peer)
 
     def ping(self, payload: bytes = b"") -> bool:
         """A keepalive Ping; its Pong clears :attr:`awaiting_pong`."""
@@ -469,15 +476,17 @@ async def serve_ws(
     listen: Any = None,
     ssl_context: ssl.SSLContext | None = None,
     guard: Any = None,
+    hooks: Any = None,
 ) -> asyncio.Server:
     """Listen for WebSocket (``ssl_context``: secure WebSocket) SIP connections;
-    ``guard``: the :class:`~kamtool.proxy.tcplimits.TcpGuard` admitting them."""
+    ``guard``: the :class:`~kamtool.proxy.tcplimits.TcpGuard` admitting them; ``hooks``:
+    an object whose ``out_filter`` and ``tap`` every message sent goes through."""
     pol = policy or WsPolicy()
     reg = registry if registry is not None else WsRegistry()
     loop = asyncio.get_running_loop()
     proto = "wss" if ssl_context else "ws"
     return await loop.create_server(
-        lambda: WsConnection(listen, sink, pol, reg, proto, guard),
+        lambda: WsConnection(listen, sink, pol, reg, proto, guard, hooks),
         host,
         port,
         ssl=ssl_context,
