@@ -255,6 +255,10 @@ class ProxyServer:
             from kamtool.proxy.topoh import install
 
             install(self.transports, self.router, cfg)  # before bind: endpoints keep the sink
+        elif cfg.topos:
+            from kamtool.proxy.topos import install as install_topos
+
+            install_topos(self.transports, self.router)
         self.db.start()
         try:
             await self.transports.bind(cfg.listen)

@@ -1,0 +1,95 @@
+"""Topology stripping in ``kamtool serve`` (``[proxy] topos = true``): Kamailio's topos
+module, on the raw messages the core receives and sends, whatever the route does.
+
+The same two hooks as topoh (:mod:`kamtool.proxy.topoh`): every message received is
+parsed and handed to :meth:`~kamtool.sip.topos.TopoStrip.received` (with the socket it
+came in on) before the core sees it, and every message sent goes through
+:meth:`~kamtool.sip.topos.TopoStrip.sent` on its way to the socket. Retransmissions go
+through again and come out the same: the records are keyed by branch and dialog.
+The records themselves and their rules are sans-IO in :mod:`kamtool.sip.topos`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kamtool.sip.errors import ParseError
+from kamtool.sip.parser import parse_message
+from kamtool.sip.topos import Socket, TopoStrip
+
+__all__ = ["ToposHooks", "install"]
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[Any, Any, tuple[str, int]], None]
+PURGE_EVERY = 10.0  # seconds between sweeps of expired records
+
+
+def _socket_of(endpoint: Any) -> Socket:
+    """The (host, port, transport) of the listener ``endpoint`` belongs to."""
+    listen = getattr(endpoint, "listen", None)
+    proto = str(getattr(endpoint, "proto", "udp")).lower()
+    if listen is None:
+        return ("127.0.0.1", 5060, proto)
+    return (listen.host, listen.port, proto)
+
+
+class ToposHooks:
+    """The two hooks over one :class:`TopoStrip`."""
+
+    def __init__(self, ts: TopoStrip, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ts = ts
+        self.clock = clock
+        self._swept = clock()
+
+    def _sweep(self, now: float) -> None:
+        if now - self._swept >= PURGE_EVERY:
+            self._swept = now
+            self.ts.purge(now)
+
+    def inbound(self, sink: Sink) -> Sink:
+        """``sink`` seeing every message with what topos took out put back (bytes of a
+        datagram parsed first; one that does not parse goes on as it came)."""
+
+        def receive(data: Any, endpoint: Any, addr: tuple[str, int]) -> None:
+            msg = data
+            if isinstance(data, bytes | bytearray):
+                try:
+                    msg = parse_message(bytes(data))
+                except ParseError:
+                    sink(data, endpoint, addr)
+                    return
+            if not isinstance(msg, ParseError):
+                try:
+                    self.ts.received(msg, _socket_of(endpoint), self.clock())
+                except ParseError as exc:  # a header topos must read is broken
+                    log.info("topos: %s:%s: %s", addr[0], addr[1], exc)
+            sink(msg, endpoint, addr)
+
+        return receive
+
+    def outbound(self, data: bytes) -> bytes:
+        """``data`` as it must leave: stripped of the other side's topology."""
+        if data in (b"\r\n", b"\r\n\r\n") or not data.strip():
+            return data  # keepalives
+        now = self.clock()
+        self._sweep(now)
+        try:
+            msg = parse_message(data)
+            self.ts.sent(msg, now)
+        except ParseError as exc:
+            log.info("topos: not stripped, %s", exc)
+            return data
+        return msg.to_bytes()
+
+
+def install(transports: Any, router: Any) -> ToposHooks:
+    """Put the topos hooks on ``transports``: the sink the core receives through and
+    the filter every UDP/TCP/TLS/WS send goes through."""
+    hooks = ToposHooks(TopoStrip(router.is_myself))
+    transports.sink = hooks.inbound(transports.sink)
+    transports.out_filter = hooks.outbound
+    return hooks
