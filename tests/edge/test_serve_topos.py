@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def proxy(tmp_path):
-    p = KamtoolProxy(tmp_path, proxy_toml="nat = false\ntopos = true\n").start()
+    p = KamtoolProxy(tmp_path, proxy_toml="topos = true\n").start()
     yield p
     p.stop()
 
