@@ -68,7 +68,8 @@ class TpsDialog:
     a_sock: Socket | None = None
     b_sock: Socket | None = None
     expires: float = 0.0
-    ended: bool = False  # a BYE was answered 2xx: kept only for retransmissions
+    confirmed: bool = False  # the initial INVITE was answered 2xx
+    ended: bool = False  # a BYE answered 2xx, or the INVITE failed: kept for retransmissions
 
     def touch(self, now: float) -> None:
         if not self.ended:
@@ -175,6 +176,8 @@ class TopoStrip:
         dlg, from_a = self._dialog_of(msg)
         if dlg is None or not from_a:
             return
+        if status >= 200:
+            dlg.confirmed = True
         if not dlg.b_tag or status >= 200:  # the first early dialog, or the answer
             dlg.b_tag = msg.to_tag
             contacts = msg.contacts
@@ -226,7 +229,11 @@ class TopoStrip:
         if sock is not None:
             self._set_contact(msg, _contact_uri(prefix, uuid, sock))
         cseq = msg.cseq
-        if cseq is not None and cseq.method == "BYE" and 200 <= getattr(msg, "status", 0) < 300:
+        status = getattr(msg, "status", 0)
+        if cseq is not None and (
+            (cseq.method == "BYE" and 200 <= status < 300)
+            or (cseq.method == "INVITE" and status >= 300 and not dlg.confirmed)
+        ):  # the dialog is over (or never was): its records go once retransmissions are
             dlg.ended, dlg.expires = True, min(dlg.expires, now + ENDED_LINGER)
 
     def _request_out(self, req: Request, now: float) -> None:

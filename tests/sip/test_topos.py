@@ -131,6 +131,9 @@ Content-Length: 0
     terminated = msg(OK_IN.replace("200 OK", "487 Request Terminated"))
     ts.received(terminated, P, 1.0)
     assert len(terminated.vias) == 3  # the CANCEL (same branch) did not clobber them
+    terminated.pop_via()
+    ts.sent(terminated, 1.0)  # the call failed: its dialog goes once retransmissions are
+    assert ts.purge(1.0 + 33.0) == 1 and not ts.by_key
     for i in range(10):
         ts.sent(msg(INVITE_OUT.replace("c1", f"c{i + 2}").replace("p1", f"p{i + 2}")), 2.0)
     assert len(ts.by_key) == 2 and len(ts.by_uuid) == 4 and len(ts.branches) == 4
