@@ -116,6 +116,7 @@ DESCRIPTIONS: dict[str, str] = {
     "topoh_mask_ip": "topoh mask_ip: the address that replaces hidden hosts",
     "topoh_mask_callid": "topoh mask_callid: the Call-ID masked towards the callee side too",
     "topos": "topology stripping (Kamailio's topos): Via/Record-Route/Contact kept here",
+    "topos_storage": "topos records: memory, or db (also in topos_d: survive a restart)",
     "hep_trace_on": "tracing on at start (siptrace trace_on; siptrace.status switches it)",
 }
 

@@ -257,8 +257,10 @@ class ProxyServer:
             install(self.transports, self.router, cfg)  # before bind: endpoints keep the sink
         elif cfg.topos:
             from kamtool.proxy.topos import install as install_topos
+            from kamtool.proxy.topos_db import ToposStore
 
-            install_topos(self.transports, self.router)
+            store = ToposStore(self.db, self.database) if cfg.topos_storage == "db" else None
+            install_topos(self.transports, self.router, store)
         self.db.start()
         try:
             await self.transports.bind(cfg.listen)

@@ -11,6 +11,7 @@ The records themselves and their rules are sans-IO in :mod:`kamtool.sip.topos`.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from typing import Any
 
 from kamtool.sip.errors import ParseError
 from kamtool.sip.parser import parse_message
-from kamtool.sip.topos import Socket, TopoStrip
+from kamtool.sip.topos import DIALOG_EXPIRE, Socket, TopoStrip
 
 __all__ = ["ToposHooks", "install"]
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 Sink = Callable[[Any, Any, tuple[str, int]], None]
 PURGE_EVERY = 10.0  # seconds between sweeps of expired records
+CLEAN_EVERY = 300.0  # seconds between deletions of expired topos_d rows
 
 
 def _socket_of(endpoint: Any) -> Socket:
@@ -38,17 +40,25 @@ def _socket_of(endpoint: Any) -> Socket:
 
 
 class ToposHooks:
-    """The two hooks over one :class:`TopoStrip`."""
+    """The two hooks over one :class:`TopoStrip` (and its ``topos_d`` store, if any)."""
 
-    def __init__(self, ts: TopoStrip, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ts: TopoStrip, clock: Callable[[], float] = time.monotonic,
+                 store: Any = None) -> None:  # fmt: skip
         self.ts = ts
         self.clock = clock
-        self._swept = clock()
+        self._swept = self._cleaned = clock()
+        self.store = store  # kamtool.proxy.topos_db.ToposStore
+        if store is not None:
+            ts.on_save, ts.on_drop = store.save, store.drop
 
     def _sweep(self, now: float) -> None:
         if now - self._swept >= PURGE_EVERY:
             self._swept = now
             self.ts.purge(now)
+        if self.store is not None and now - self._cleaned >= CLEAN_EVERY:
+            self._cleaned = now
+            cutoff = datetime.datetime.now() - datetime.timedelta(seconds=DIALOG_EXPIRE)
+            self.store.clean(cutoff)
 
     def inbound(self, sink: Sink) -> Sink:
         """``sink`` seeing every message with what topos took out put back (bytes of a
@@ -62,11 +72,29 @@ class ToposHooks:
                 except ParseError:
                     sink(data, endpoint, addr)
                     return
-            if not isinstance(msg, ParseError):
+            if isinstance(msg, ParseError):
+                sink(msg, endpoint, addr)
+                return
+            uuid = self.ts.missing(msg) if self.store is not None else None
+            if uuid is None:
+                deliver(msg, endpoint, addr)
+                return
+
+            def found(dlg: Any) -> None:  # back from the database, on the loop
+                if dlg is not None:
+                    self.ts.load(dlg)
                 try:
-                    self.ts.received(msg, _socket_of(endpoint), self.clock())
-                except ParseError as exc:  # a header topos must read is broken
-                    log.info("topos: %s:%s: %s", addr[0], addr[1], exc)
+                    deliver(msg, endpoint, addr)
+                except Exception:  # the core must never take the worker's callback down
+                    log.exception("topos: error handling a message from %s:%s", *addr)
+
+            self.store.fetch(uuid, self.clock(), found)
+
+        def deliver(msg: Any, endpoint: Any, addr: tuple[str, int]) -> None:
+            try:
+                self.ts.received(msg, _socket_of(endpoint), self.clock())
+            except ParseError as exc:  # a header topos must read is broken
+                log.info("topos: %s:%s: %s", addr[0], addr[1], exc)
             sink(msg, endpoint, addr)
 
         return receive
@@ -86,10 +114,11 @@ class ToposHooks:
         return msg.to_bytes()
 
 
-def install(transports: Any, router: Any) -> ToposHooks:
+def install(transports: Any, router: Any, store: Any = None) -> ToposHooks:
     """Put the topos hooks on ``transports``: the sink the core receives through and
-    the filter every UDP/TCP/TLS/WS send goes through."""
-    hooks = ToposHooks(TopoStrip(router.is_myself))
+    the filter every UDP/TCP/TLS/WS send goes through; ``store``: a
+    :class:`~kamtool.proxy.topos_db.ToposStore` (``topos_storage = "db"``)."""
+    hooks = ToposHooks(TopoStrip(router.is_myself), store=store)
     transports.sink = hooks.inbound(transports.sink)
     transports.out_filter = hooks.outbound
     return hooks

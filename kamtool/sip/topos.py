@@ -106,6 +106,10 @@ class TopoStrip:
         self.by_uuid: dict[str, TpsDialog] = {}
         self.branches: OrderedDict[tuple[str, str], _Branch] = OrderedDict()
         self._arrived: OrderedDict[tuple[str, str], Socket] = OrderedDict()  # before a dialog
+        # storage beyond memory (Kamailio's topos_d): told of each dialog created or
+        # answered, and of each that ended; :meth:`load` puts one back
+        self.on_save: Callable[[TpsDialog], None] | None = None
+        self.on_drop: Callable[[TpsDialog], None] | None = None
 
     # ------------------------------------------------------------------ records
 
@@ -139,7 +143,30 @@ class TopoStrip:
             self._forget(next(iter(self.by_key.values())))
         self.by_key[key] = dlg
         self.by_uuid[dlg.a_uuid] = self.by_uuid[dlg.b_uuid] = dlg
+        self._save(dlg)
         return dlg
+
+    def load(self, dlg: TpsDialog) -> None:
+        """Take a dialog back from storage (a restart, another instance)."""
+        if dlg.a_uuid in self.by_uuid:
+            return
+        while len(self.by_key) >= self.max_dialogs:
+            self._forget(next(iter(self.by_key.values())))
+        self.by_key[(dlg.call_id, dlg.a_tag)] = dlg
+        self.by_uuid[dlg.a_uuid] = self.by_uuid[dlg.b_uuid] = dlg
+
+    def missing(self, msg: Message) -> str | None:
+        """The key of the dialog an in-dialog request names in its Request-URI when that
+        dialog is not in memory (storage may have it), else None."""
+        uri = getattr(msg, "uri", None)
+        user = uri.user if isinstance(uri, SipURI) else None
+        if not user or user[:6] not in (A_PREFIX, B_PREFIX) or not self.own(uri):
+            return None
+        return None if user[6:] in self.by_uuid else user[6:]
+
+    def _save(self, dlg: TpsDialog) -> None:
+        if self.on_save is not None:
+            self.on_save(dlg)
 
     def _forget(self, dlg: TpsDialog) -> None:
         self.by_key.pop((dlg.call_id, dlg.a_tag), None)
@@ -176,14 +203,16 @@ class TopoStrip:
         dlg, from_a = self._dialog_of(msg)
         if dlg is None or not from_a:
             return
-        if status >= 200:
-            dlg.confirmed = True
-        if not dlg.b_tag or status >= 200:  # the first early dialog, or the answer
+        answered = status >= 200 and not dlg.confirmed  # its first 2xx (not a retransmission)
+        if not dlg.b_tag or answered:  # the first early dialog, or the answer
+            dlg.confirmed = dlg.confirmed or status >= 200
             dlg.b_tag = msg.to_tag
             contacts = msg.contacts
             if contacts and contacts[0].uri is not None:
                 dlg.b_contact = str(contacts[0].uri)
             dlg.b_rr = [str(rr) for rr in msg.record_routes]
+            if answered:
+                self._save(dlg)
         dlg.b_sock = dlg.b_sock or sock
 
     def _request_in(self, req: Request, sock: Socket, now: float) -> None:
@@ -234,6 +263,8 @@ class TopoStrip:
             (cseq.method == "BYE" and 200 <= status < 300)
             or (cseq.method == "INVITE" and status >= 300 and not dlg.confirmed)
         ):  # the dialog is over (or never was): its records go once retransmissions are
+            if not dlg.ended and self.on_drop is not None:
+                self.on_drop(dlg)
             dlg.ended, dlg.expires = True, min(dlg.expires, now + ENDED_LINGER)
 
     def _request_out(self, req: Request, now: float) -> None:

@@ -8,8 +8,10 @@ either side. A tshark capture of the outside leg shows the same."""
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import time
+from contextlib import closing
 
 import pytest
 
@@ -95,3 +97,58 @@ def test_each_side_sees_only_the_proxy(proxy, tmp_path, uas, uac):
     for saw in (outside_saw, inside_saw):
         starts = re.findall(r"[A-Z]+ sip:\S+ SIP/2\.0|SIP/2\.0 \d{3} ", saw)
         assert len(re.findall(r"Via:", saw, re.I)) == len(starts) >= 3, saw
+
+
+def _topos_rows(proxy) -> list[tuple]:
+    with closing(sqlite3.connect(proxy.db_file, timeout=10)) as db:
+        return db.execute("SELECT a_uuid, b_uuid, iflags FROM topos_d").fetchall()
+
+
+def test_dialogs_in_topos_d_survive_a_restart(tmp_path):
+    """``topos_storage = "db"``: the proxy restarts in the middle of a call; the caller's
+    BYE, to the Contact the proxy gave it before, still reaches the callee."""
+    need("sipp")
+    proxy = KamtoolProxy(tmp_path, proxy_toml='topos = true\ntopos_storage = "db"\n').start()
+    caller = callee = None
+    try:
+        uas_port = free_port()
+        with Peer("udp", proxy.sip_port) as reg:
+            ok = register(reg, "1002", [f"Contact: <sip:1002@{OUTSIDE}:{uas_port}>",
+                                        "Expires: 600"])  # fmt: skip
+            assert ok.status == 200, ok.first
+        callee = subprocess.Popen(
+            _args(proxy, "uas_answer.xml", OUTSIDE, uas_port, tmp_path / "uas.msg"),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/tmp",
+        )  # fmt: skip
+        time.sleep(0.3)  # SIPp binds its socket
+        caller = subprocess.Popen(
+            _args(proxy, "uac_call.xml", INSIDE, free_port(), tmp_path / "uac.msg", "-s", "1002",
+                  "-set", "caller", "1001", "-au", "1001", "-ap", "secret1001", "-d", "15000",
+                  "-cid_str", "%u-%p@topos.invalid"),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/tmp",
+        )  # fmt: skip
+        for _ in range(200):  # until the answered dialog is in topos_d
+            rows = _topos_rows(proxy)
+            if rows and rows[0][2] & 1:
+                break
+            time.sleep(0.05)
+        [(a_uuid, b_uuid, _)] = rows
+        proxy.stop()
+        proxy.seed, proxy.wanted_sip_port = False, proxy.sip_port
+        proxy.start()  # a new process: nothing of the dialog in memory
+        out, _ = caller.communicate(timeout=90)
+        assert caller.returncode == 0, out + proxy.log_text()[-3000:]
+        out, _ = callee.communicate(timeout=30)
+        assert callee.returncode == 0, out + proxy.log_text()[-3000:]
+        assert f"BYE sip:btpsh-{b_uuid}@" in (tmp_path / "uac.msg").read_text()
+        for _ in range(100):  # the BYE's 200 deleted the row
+            if not _topos_rows(proxy):
+                break
+            time.sleep(0.05)
+        assert _topos_rows(proxy) == []
+    finally:
+        for p in (caller, callee):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.communicate(timeout=10)
+        proxy.stop()
