@@ -152,3 +152,38 @@ def test_dialogs_in_topos_d_survive_a_restart(tmp_path):
                 p.kill()
                 p.communicate(timeout=10)
         proxy.stop()
+
+
+def test_over_tcp_each_side_sees_only_the_proxy(proxy, tmp_path):
+    """The same call over TCP: the Contacts the proxy gives out name its TCP socket."""
+    need("sipp")
+    uas_port = free_port()
+    with Peer("udp", proxy.sip_port) as reg:
+        ok = register(reg, "1002", [f"Contact: <sip:1002@{OUTSIDE}:{uas_port};transport=tcp>",
+                                    "Expires: 600"])  # fmt: skip
+        assert ok.status == 200, ok.first
+    uas_log, uac_log = tmp_path / "uas.msg", tmp_path / "uac.msg"
+    callee = subprocess.Popen(
+        _args(proxy, "uas_answer.xml", OUTSIDE, uas_port, uas_log, "-t", "t1"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd="/tmp",
+    )  # fmt: skip
+    try:
+        time.sleep(0.3)  # SIPp binds its socket
+        res = run(_args(proxy, "uac_call.xml", INSIDE, free_port(), uac_log, "-t", "t1",
+                        "-s", "1002", "-set", "caller", "1001", "-au", "1001",
+                        "-ap", "secret1001", "-d", "300",
+                        "-cid_str", "%u-%p@topos.invalid"), timeout=60)  # fmt: skip
+        assert res.returncode == 0, res.stdout + res.stderr + proxy.log_text()[-3000:]
+        out, _ = callee.communicate(timeout=30)
+        assert callee.returncode == 0, out + proxy.log_text()[-3000:]
+    finally:
+        if callee.poll() is None:
+            callee.kill()
+            callee.communicate(timeout=10)
+    outside_saw, inside_saw = _received_headers(uas_log), _received_headers(uac_log)
+    assert "BYE " in inside_saw + outside_saw
+    assert INSIDE not in outside_saw and OUTSIDE not in inside_saw
+    assert re.search(rf"Contact: <sip:atpsh-\w+@127\.0\.0\.1:{proxy.sip_port};transport=tcp>",
+                     outside_saw), outside_saw  # fmt: skip
+    assert re.search(rf"Contact: <sip:btpsh-\w+@127\.0\.0\.1:{proxy.sip_port};transport=tcp>",
+                     inside_saw), inside_saw  # fmt: skip
