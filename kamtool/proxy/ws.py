@@ -9,7 +9,10 @@ The HTTP upgrade, framing, fragments, ping/pong and the closing handshake are
 - each complete WebSocket message is one SIP message (RFC 7118 section 5.2), parsed and
   handed to the core's sink like a TCP message; fragments are joined first and a
   message over :attr:`WsPolicy.max_message` closes the connection with 1009;
-- SIP goes out as text frames (what Kamailio sends; a browser stack reads either).
+- SIP goes out as text frames (what Kamailio sends; a browser stack reads either);
+- a WebSocket is a TCP connection under :mod:`kamtool.proxy.tcplimits` (admitted, timed
+  and evicted with the others), and what it sends goes through the transports' hooks
+  (topoh/topos, the HEP tap) like any other message.
 
 A :class:`WsConnection` has the endpoint interface of
 :class:`~kamtool.proxy.transport.TcpConnection` (``proto``, ``listen``, ``peer``,
