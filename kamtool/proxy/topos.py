@@ -21,7 +21,7 @@ from kamtool.sip.errors import ParseError
 from kamtool.sip.parser import parse_message
 from kamtool.sip.topos import DIALOG_EXPIRE, Socket, TopoStrip
 
-__all__ = ["ToposHooks", "install"]
+__all__ = ["ToposHooks", "hooks_for"]
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +114,14 @@ class ToposHooks:
         return msg.to_bytes()
 
 
-def install(transports: Any, router: Any, store: Any = None) -> ToposHooks:
-    """Put the topos hooks on ``transports``: the sink the core receives through and
-    the filter every UDP/TCP/TLS/WS send goes through; ``store``: a
-    :class:`~kamtool.proxy.topos_db.ToposStore` (``topos_storage = "db"``)."""
-    hooks = ToposHooks(TopoStrip(router.is_myself), store=store)
-    transports.sink = hooks.inbound(transports.sink)
-    transports.out_filter = hooks.outbound
-    return hooks
+def hooks_for(cfg: Any, own: Callable[[Any], bool], db: Any, database: Any) -> ToposHooks:
+    """The hooks of ``cfg``'s topos settings (``own``: the proxy's ``is_myself``; ``db``
+    and ``database``: the worker and connection of ``topos_storage = "db"``): the wiring
+    wraps the sink the core receives through in :meth:`ToposHooks.inbound` and gives the
+    transports :meth:`ToposHooks.outbound` as the filter of every send."""
+    store = None
+    if cfg.topos_storage == "db":
+        from kamtool.proxy.topos_db import ToposStore
+
+        store = ToposStore(db, database)
+    return ToposHooks(TopoStrip(own), store=store)

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def _engine() -> Any:
-    return getattr(state.ctx.router, "rtpengine", None)
+    return getattr(state.ctx.parts, "rtpengine", None)
 
 
 def _run(start: Any, inline: Any, what: str) -> int:
