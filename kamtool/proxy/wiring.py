@@ -233,11 +233,15 @@ def build_served(
         from kamtool.proxy.rtpengine import RtpEngine
 
         rtpengine = RtpEngine(cfg.rtpengine)  # KSR.rtpengine (ConfigError)
-    topoh = None
+    topoh = None  # topoh's hooks, or topos' (the same two: inbound, outbound)
     if cfg.topoh:
         from kamtool.proxy.topoh import hooks_for
 
         topoh = hooks_for(cfg, Myself(cfg, domains).is_myself)
+    elif cfg.topos:
+        from kamtool.proxy.topos import hooks_for as topos_hooks
+
+        topoh = topos_hooks(cfg, Myself(cfg, domains).is_myself, db, database)
     transports = _transports(cfg, loop, stats, topoh)
     hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
                    auth_key=cfg.hep_auth_key or None, trace_on=cfg.hep_trace_on,
@@ -280,8 +284,8 @@ def _transports(cfg: Any, loop: Any, stats: Any, topoh: Any) -> Any:
                             out_filter=topoh.outbound if topoh is not None else None,
                             ws_policy=ws_policy)  # fmt: skip
     if websocket:
-        from kamtool.proxy.ws import STAT_NAMES
+        from kamtool.proxy.ws import KAMAILIO_STAT_NAMES
 
-        for name in STAT_NAMES:
-            stats.gauge("websocket", name, lambda n=name: transports.ws.stats[n])
+        for name in KAMAILIO_STAT_NAMES:
+            stats.gauge("websocket", name, lambda n=name: transports.ws.stat(n))
     return transports
