@@ -90,6 +90,7 @@ from kamtool.config import Settings
 from kamtool.errors import ConfigError
 from kamtool.proxy.authconfig import AuthSettings
 from kamtool.proxy.config_edge import EdgeSettings
+from kamtool.proxy.config_state import StateSettings
 from kamtool.proxy.config_workers import WorkerSettings, parse_workers
 from kamtool.proxy.listen import Listen, _split_host_port
 
@@ -112,7 +113,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
-class ProxyConfig(AuthSettings, EdgeSettings, WorkerSettings):
+class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, WorkerSettings):
     """Configuration of :class:`kamtool.proxy.server.ProxyServer` (see module docstring)."""
 
     listen: tuple[Listen, ...] = tuple(Listen.parse(s) for s in DEFAULT_LISTEN)
@@ -261,6 +262,7 @@ class ProxyConfig(AuthSettings, EdgeSettings, WorkerSettings):
         self.check_auth_settings()
         self.check_edge()
         self.check_workers()
+        self.check_state()
         if self.ipban_autoexpire < 0:
             raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
         for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):

@@ -58,6 +58,7 @@ def build_parts(
     rules: Any = None,
     rtpengine: Any = None,
     uacreg: bool = False,
+    shared_state: Any = None,
     worker: Any = None,
 ) -> Parts:
     """The proxy's step modules over the given tables and sockets (see module docstring).
@@ -82,6 +83,7 @@ def build_parts(
     )
     dialogs = DialogTracker(timers, lifetime=config.dialog_lifetime, stats=stats,
                             send_bye=ByeSender(tm, wire, codec).send,
+                            shared=shared_state,
                             id_base=worker.dialog_id_base if worker else 0)  # fmt: skip
     htables = htables if htables is not None else default_store()
     pike = None
@@ -169,6 +171,7 @@ class Served(NamedTuple):
     sink: Any  # engine.receive, behind overload and topoh when they are on
     hep: Any  # hep.HepAgent: siptrace
     acc: Any  # acc.Accounting: the CDR writer (started)
+    state: Any  # shared_state.SharedState ([proxy] state: Redis), or None
 
 
 def build_served(
@@ -193,6 +196,7 @@ def build_served(
     from kamtool.proxy.dispatcher import Dispatcher
     from kamtool.proxy.hep import HepAgent
     from kamtool.proxy.rule_tables import RuleTables
+    from kamtool.proxy.shared_state import shared_state_for
     from kamtool.proxy.tables import AddressTable, DomainTable
     from kamtool.proxy.timers import TimerHeap
     from kamtool.proxy.usrloc import LocationStore
@@ -200,9 +204,10 @@ def build_served(
     cfg = config
     timers = TimerHeap(loop)
     db = DbWorker(database, loop)
+    state = shared_state_for(cfg, loop)  # [proxy] state: the stores' listener, or None
     usrloc = LocationStore(db_mode=cfg.db_mode, database=database, use_domain=cfg.use_domain,
                            server_id=cfg.server_id,
-                           shared=worker.location if worker else None,
+                           shared=_location_listener(cfg, state, worker),
                            expires_in_db=worker is None or worker.runs_timers)  # fmt: skip
     loaded = usrloc.load()
     if loaded:
@@ -221,7 +226,9 @@ def build_served(
     if cfg.served_domain:
         domains.record_if_empty(cfg.served_domain)
     htables = default_store(database, ipban_autoexpire=cfg.ipban_autoexpire,
-                            authfail_autoexpire=cfg.auth_fail_window)  # fmt: skip
+                            authfail_autoexpire=cfg.auth_fail_window,
+                            on_change=state.ht_changed if state else None,
+                            shared=cfg.shared_tables)  # fmt: skip
     dispatcher = Dispatcher(database, cfg.dispatcher_settings, load=False,
                             shared=worker.dispatcher_states if worker else None)  # fmt: skip
     dispatcher.load()
@@ -240,11 +247,15 @@ def build_served(
         from kamtool.proxy.rtpengine import RtpEngine
 
         rtpengine = RtpEngine(cfg.rtpengine)  # KSR.rtpengine (ConfigError)
-    topoh = None
+    topoh = None  # topoh's hooks, or topos' (the same two: inbound, outbound)
     if cfg.topoh:
         from kamtool.proxy.topoh import hooks_for
 
         topoh = hooks_for(cfg, Myself(cfg, domains).is_myself)
+    elif cfg.topos:
+        from kamtool.proxy.topos import hooks_for as topos_hooks
+
+        topoh = topos_hooks(cfg, Myself(cfg, domains).is_myself, db, database)
     transports = _transports(cfg, loop, stats, topoh, worker)
     hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
                    auth_key=cfg.hep_auth_key or None, trace_on=cfg.hep_trace_on,
@@ -254,15 +265,27 @@ def build_served(
         database=database, db=db, permissions=permissions, domains=domains,
         htables=htables, dispatcher=dispatcher, accounting=acc,
         aliases=AliasLookup(database), overload=overload, rules=rules,
-        rtpengine=rtpengine, uacreg=True, worker=worker,
+        rtpengine=rtpengine, uacreg=True, shared_state=state, worker=worker,
     )  # fmt: skip
+    if state is not None:  # (started by the server, before the sockets open)
+        state.attach(usrloc=usrloc, htables=htables, dialogs=parts.dialogs)
     engine = build_engine(parts, script)
     sink = engine.receive if overload is None else overload.wrap(engine.receive)
     if worker is not None:  # what another worker owns goes to it (read unmasked: topoh's)
         sink = worker.switch(sink, cfg.listen)
     if topoh is not None:
         sink = topoh.inbound(sink)  # outermost: the core sees every message unmasked
-    return Served(parts, engine, sink, hep, acc)
+    return Served(parts, engine, sink, hep, acc, state)
+
+
+def _location_listener(cfg: Any, state: Any, worker: Any) -> Any:
+    """Who hears of the location store's changes: the Redis state ([proxy] state), else
+    the other workers (--workers N); nobody in db_mode 3 (the table is shared)."""
+    if cfg.db_mode == 3:
+        return None
+    if state is not None:
+        return state
+    return worker.location if worker is not None else None
 
 
 def _transports(cfg: Any, loop: Any, stats: Any, topoh: Any, worker: Any = None) -> Any:
@@ -289,8 +312,8 @@ def _transports(cfg: Any, loop: Any, stats: Any, topoh: Any, worker: Any = None)
                             ws_policy=ws_policy, reuse_port=worker is not None,
                             remote=worker.directory if worker else None)  # fmt: skip
     if websocket:
-        from kamtool.proxy.ws import STAT_NAMES
+        from kamtool.proxy.ws import KAMAILIO_STAT_NAMES
 
-        for name in STAT_NAMES:
-            stats.gauge("websocket", name, lambda n=name: transports.ws.stats[n])
+        for name in KAMAILIO_STAT_NAMES:
+            stats.gauge("websocket", name, lambda n=name: transports.ws.stat(n))
     return transports
