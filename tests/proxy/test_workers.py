@@ -20,8 +20,10 @@ import pytest
 
 from tests.proxy.conftest import need
 from tests.proxy.harness import caller_args, explain, sipp, sipp_args, sipp_peer, wait_for
+from tests.proxy.test_shared_state import REDIS, _redis_up
 from tests.support.kamtool_proxy import KamtoolProxy
 from tests.support.ports import free_port
+from tests.support.require import unavailable
 
 pytestmark = [pytest.mark.sipp, pytest.mark.slow]
 
@@ -378,5 +380,48 @@ def test_dispatcher_states_probed_by_worker_0_hold_in_worker_1(tmp_path):
             )
             assert _final_status(udp) == 404
         assert rows(p)[1]["rcv_requests_invite"] == 1
+    finally:
+        p.stop()
+
+
+@pytest.fixture
+def prefix():
+    """A Redis key prefix of this test's own (database 15); its keys deleted afterwards."""
+    try:
+        import redis
+    except ImportError:
+        unavailable("redis-py is not installed (pip install redis)")
+    if not _redis_up():
+        unavailable("no Redis on 127.0.0.1:6379 (apt-get install redis-server)")
+    name = "kt-test-" + os.urandom(4).hex()
+    yield name
+    client = redis.Redis.from_url(REDIS)
+    keys = list(client.scan_iter(match=name + ":*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def test_with_redis_state_a_register_on_one_worker_is_found_by_another(tmp_path, prefix):
+    """``[proxy] state`` set: the workers share registrations through Redis (the state
+    backend, not the worker channel's copy), and a call routed by the other worker finds
+    the callee."""
+    need("sipp")
+    p = KamtoolProxy(
+        tmp_path,
+        extra_args=("--workers", "2", "--no-pike"),
+        proxy_toml=f'state = "{REDIS}"\nstate_prefix = "{prefix}"',
+    ).start()
+    try:
+        assert wait_for(lambda: len(rows(p)) == 2, 20), p.log_text()[-3000:]
+        uas = port_on(p, 0)
+        uac = port_on(p, 1, avoid={uas})
+        register(p, "1002", uas)
+        with sipp_peer("uas_answer.xml", p.sip_port, uas):
+            res = sipp("uac_call.xml", p.sip_port, uac, **caller_args())
+            assert res.returncode == 0, explain(res)
+        w0, w1 = rows(p)
+        assert w0["rcv_requests_register"] >= 1 and w1["rcv_requests_invite"] >= 1
+        assert w1["contact_copies"] == 0  # Redis carried it, not the worker channel
     finally:
         p.stop()
