@@ -220,6 +220,7 @@ def show(
     for m in result["mismatches"]:
         o.warn(
             f"{m['table']}: version {m['version']}, Kamailio 5.6 expects {m['expected_version']}"
+            + (f" ({m['note']})" if m.get("note") else "")
         )
     if result["missing_tables"]:
         o.warn(

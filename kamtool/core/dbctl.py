@@ -210,6 +210,11 @@ def show(url: str) -> dict[str, Any]:
                 entry["status"] = "no_version_row"
             elif entry["version"] != t.version:
                 entry["status"] = "version_mismatch"
+                if entry["version"] == t.kamailio_files_version:
+                    entry["note"] = (
+                        f"kamdbctl writes {t.kamailio_files_version}, Kamailio's usrloc "
+                        f"refuses it (wants {t.version}): kamtool dbctl migrate"
+                    )
             else:
                 entry["status"] = "ok"
             rows.append(entry)
