@@ -28,6 +28,7 @@ from kamtool.core.dispatch.resolve import (
     pick_srv,
     query_for,
 )
+from kamtool.core.sipdns import SrvRecord, addresses, local_name, make_resolver, srv_records
 
 __all__ = ["AsyncDnsResolver", "DnsRefresher", "refresh"]
 
@@ -48,30 +49,20 @@ class AsyncDnsResolver:
         if self._dns is None:
             import dns.asyncresolver
 
-            if self.nameservers:
-                r = dns.asyncresolver.Resolver(configure=False)
-                r.nameservers = [ip for ip, _ in self.nameservers]
-                r.port = self.nameservers[0][1]
-            else:
-                r = dns.asyncresolver.Resolver()
-            r.lifetime = self.timeout
-            self._dns = r
+            self._dns = make_resolver(dns.asyncresolver.Resolver, self.nameservers, self.timeout)
         return self._dns
 
     async def lookup(self, query: Query) -> Answer | None:
-        from kamtool.core.sipresolve import _local_name
-
         # localhost and /etc/hosts names never become DNS questions (RFC 6761), as sipreq
-        if query.srv and (self.nameservers or not _local_name(query.host)):
+        if query.srv and (self.nameservers or not local_name(query.host)):
             picked = pick_srv(await self._srv(query.srv))
             if picked is not None:
-                port, target = picked
-                address = await self._address(target)
-                return Answer(address, port) if address else None
+                address = await self._address(picked.target)
+                return Answer(address, picked.port) if address else None
         address = await self._address(query.host)
         return Answer(address) if address else None
 
-    async def _srv(self, name: str) -> list[tuple[int, int, int, str]]:
+    async def _srv(self, name: str) -> list[SrvRecord]:
         import dns.exception
 
         try:
@@ -79,7 +70,7 @@ class AsyncDnsResolver:
         except (dns.exception.DNSException, OSError) as exc:
             log.debug("dispatcher: no SRV for %s: %s", name, exc)
             return []
-        return [(r.priority, r.weight, r.port, r.target.to_text()) for r in answer]
+        return srv_records(answer)
 
     async def _address(self, host: str) -> str | None:
         if self.nameservers:
@@ -90,8 +81,8 @@ class AsyncDnsResolver:
                     answer = await self._resolver().resolve(host, rdtype, raise_on_no_answer=False)
                 except dns.exception.DNSException:
                     continue
-                for record in answer:
-                    return record.to_text()
+                for address in addresses(answer):
+                    return address
             return None
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_DGRAM)

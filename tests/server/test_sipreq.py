@@ -235,12 +235,12 @@ def test_naptr_srv_resolution_with_failover(server):
 
 def test_srv_order_is_by_priority_then_weight():
     import random
-    from types import SimpleNamespace as R
 
-    from kamtool.core.sipresolve import srv_order
+    from kamtool.core.sipdns import SrvRecord as R
+    from kamtool.core.sipdns import srv_order
 
-    recs = [R(priority=20, weight=0, port=3), R(priority=10, weight=10, port=2),
-            R(priority=10, weight=90, port=1)]  # fmt: skip
+    recs = [R(priority=20, weight=0, port=3, target="c"), R(priority=10, weight=10, port=2,
+            target="b"), R(priority=10, weight=90, port=1, target="a")]  # fmt: skip
     rng = random.Random(7)
     firsts = [srv_order(recs, rng)[0].port for _ in range(1000)]
     assert all(srv_order(recs, rng)[2].port == 3 for _ in range(50))  # priority 20 last

@@ -23,11 +23,12 @@ Kamailio's xhttp + jsonrpcs checks none of this (any ``POST /RPC`` runs).
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
+
+from kamtool.core.sipdns import is_ip
 
 __all__ = ["JSON_TYPES", "READ_ONLY_METHODS", "CrossSiteGuard"]
 
@@ -49,14 +50,6 @@ READ_ONLY_METHODS = frozenset({
 })  # fmt: skip
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _host_part(value: str) -> str:
     """``name:port``/``[v6]:port``/``name`` → the host, lower case, no trailing dot."""
     value = value.strip().lower()
@@ -76,7 +69,7 @@ class CrossSiteGuard:
         self.names = names | {_host_part(h) for h in allowed_hosts if h}
 
     def allowed_host(self, host: str) -> bool:
-        return _is_ip(host) or host in self.names or host.endswith(".localhost")
+        return is_ip(host) or host in self.names or host.endswith(".localhost")
 
     def host_problem(self, headers: dict[str, str]) -> str | None:
         raw = headers.get("host")
