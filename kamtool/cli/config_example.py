@@ -111,7 +111,8 @@ DESCRIPTIONS: dict[str, str] = {
     "dp_attrs_pvar": 'where KSR.dialplan puts the matching rule\'s attrs, e.g. "$var(attrs)"',
     "mt_char_list": "the characters mtree prefixes may hold (mtree char_list)",
     "mt_pv_value": "where KSR.mtree.mt_match puts the value found (mtree pv_value)",
-    "ds_dns_mode": "host names: 1 resolved at load, +4 refreshed, +8 SRV first",
+    "ds_dns_mode": "host names: 1 resolved at load, +2 again at each ds_is_from_list (at "
+    "most once a second), +4 refreshed, +8 SRV first",
     "ds_dns_interval": "seconds between DNS refreshes (ds_dns_mode 4)",
     "hep": 'mirror every SIP message as HEPv3 to udp:IP:PORT (Homer, kamtool trace; "": none)',
     "hep_capture_id": "HEP capture agent id (siptrace hep_capture_id)",

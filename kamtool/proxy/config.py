@@ -221,9 +221,11 @@ class ProxyConfig(AuthSettings, EdgeSettings):
             raise ConfigError("ds_probing_mode must be 0, 1, 2 or 3")
         if self.ds_ping_interval < 0:
             raise ConfigError("ds_ping_interval must be 0 (off) or positive")
-        if not 0 <= self.ds_dns_mode <= 15 or self.ds_dns_mode & 2:
-            # 2 (look up again at every ds_is_from_list) is not offered: a lookup per request
-            raise ConfigError("ds_dns_mode must combine 1 (at load), 4 (refresh), 8 (SRV)")
+        if not 0 <= self.ds_dns_mode <= 15:
+            raise ConfigError(
+                "ds_dns_mode must combine 1 (at load), 2 (at each ds_is_from_list), "
+                "4 (refresh), 8 (SRV)"
+            )
         if self.ds_dns_interval <= 0:
             raise ConfigError("ds_dns_interval must be positive")
         if self.ds_probing_threshold < 1 or self.ds_inactive_threshold < 1:

@@ -5,7 +5,8 @@ system's resolver (``getaddrinfo`` in the loop's executor: /etc/hosts and nsswit
 as for Kamailio's ``resolvehost``), SRV with dnspython's asynchronous resolver. Given
 ``nameservers`` it asks those servers for everything (tests run their own server on
 loopback). :func:`refresh` resolves the destinations that are due, all at once;
-:class:`DnsRefresher` does it every ``interval`` seconds (``ds_dns_mode`` 4).
+:class:`DnsRefresher` does it every ``interval`` seconds (``ds_dns_mode`` 4) and
+:class:`LookupOnMatch` when ``ds_is_from_list`` compares addresses (``ds_dns_mode`` 2).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from kamtool.core.dispatch.engine import DsEngine
 from kamtool.core.dispatch.resolve import (
+    DNS_ALWAYS,
     DNS_TIMER,
     Answer,
     Query,
@@ -30,7 +32,10 @@ from kamtool.core.dispatch.resolve import (
 )
 from kamtool.core.sipdns import SrvRecord, addresses, local_name, make_resolver, srv_records
 
-__all__ = ["AsyncDnsResolver", "DnsRefresher", "refresh"]
+__all__ = ["AsyncDnsResolver", "DnsRefresher", "LookupOnMatch", "refresh"]
+
+#: ds_dns_mode 2: a name is asked again when its last answer is this old (seconds)
+ON_MATCH_MIN_AGE = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -142,3 +147,39 @@ class DnsRefresher:
             if not self.mode & DNS_TIMER:
                 return
             await asyncio.sleep(self.interval)
+
+
+class LookupOnMatch:
+    """``ds_dns_mode`` 2: the names are looked up again whenever ``ds_is_from_list``
+    compares a source address with the destinations.
+
+    Kamailio resolves each name right there, blocking its SIP worker for the lookup (its
+    DNS cache answers most of them). One event loop serves every request here and must
+    not wait, so a match compares with the last answers and starts a lookup of the names
+    whose answer is older than :data:`ON_MATCH_MIN_AGE` (standing in for that cache;
+    one round at a time): a changed record is seen by the matches that follow it.
+    """
+
+    def __init__(
+        self, engine: Callable[[], DsEngine], resolver: Resolver, mode: int,
+        min_age: float = ON_MATCH_MIN_AGE,
+    ) -> None:  # fmt: skip
+        self.engine, self.resolver = engine, resolver
+        self.mode, self.min_age = mode | DNS_ALWAYS | DNS_TIMER, min_age
+        self.task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        """Start a round of lookups unless one runs (nothing without a running loop)."""
+        if self.task is not None and not self.task.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self.task = loop.create_task(self._round())
+
+    async def _round(self) -> None:
+        try:
+            await refresh(self.engine(), self.resolver, self.mode, self.min_age)
+        except Exception:  # a broken resolver must not break the matches
+            log.exception("dispatcher: DNS lookup on ds_is_from_list failed")
