@@ -249,3 +249,20 @@ def test_proxy_tcp_and_tls_views_have_kamailios_shapes(kamailio_plus, tmp_path):
         assert tls_conn["cipher"].split()[0] == p_conn.cipher()[0]
         assert ours["tls.info"]["opened_connections"] == 1
         assert ours["tls.options"]["certificate"] == str(pki.cert)
+
+
+def test_proxy_memory_total_is_its_address_space_limit(tmp_path):
+    """Under ``ulimit -v`` (prlimit --as) core.shmmem's total and shmem:total_size are that
+    limit, not the machine's memory (a Python process has no shm pool: the ceiling is)."""
+    import shutil
+
+    from tests.support.kamtool_proxy import KamtoolProxy
+    from tests.support.require import unavailable
+
+    if not shutil.which("prlimit"):
+        unavailable("prlimit is not installed (util-linux)")
+    limit = 3 << 30
+    with KamtoolProxy(tmp_path, seed=False, wrapper=("prlimit", f"--as={limit}", "--")) as p:
+        shm = p.rpc("core.shmmem")
+        assert shm["total"] == limit and 0 < shm["real_used"] < limit
+        assert p.rpc("stats.fetch", "shmem:total_size") == {"shmem.total_size": str(limit)}
