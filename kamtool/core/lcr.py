@@ -261,12 +261,30 @@ def target_show(db: peewee.Database, lcr: Any = None) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- offline
 
 
+def rules_in_load_order(model: Any, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The ``lcr_rule`` rows of ``model`` (bound to a database) in the order Kamailio's
+    lcr module reads them: one query per lcr_id, ``WHERE lcr_id = N`` and no ORDER BY,
+    so in the database's own order (SQLite and MySQL walk the unique key: by prefix,
+    then from_uri, NULL first; PostgreSQL mostly the order the rows were written in).
+
+    The order is not cosmetic: rules of one prefix are tried in reverse of it, which
+    decides where a ``stopper`` ends the search. The same query here gets the same order
+    from the same database.
+    """
+    ids = sorted({r.lcr_id for r in model.select(model.lcr_id).distinct()})
+    out: list[dict[str, Any]] = []
+    for lcr_id in ids:
+        query = model.select().where(model.lcr_id == lcr_id)
+        out += [{c: getattr(r, c) for c in columns} for r in query]
+    return out
+
+
 def load(db: peewee.Database) -> Lcr:
     """The tables as the module loads them."""
     G, R, T = models.LcrGw, models.LcrRule, models.LcrRuleTarget
     with reading("lcr_gw"):
         gws = [_row(r, (*GW_COLUMNS, "defunct")) for r in G.select()]
-        rules = [_row(r, RULE_COLUMNS) for r in R.select()]
+        rules = rules_in_load_order(R, ("id", *RULE_COLUMNS))
         targets = [_row(r, ("lcr_id", *TARGET_COLUMNS)) for r in T.select()]
     try:
         return Lcr.from_rows(gws, rules, targets)

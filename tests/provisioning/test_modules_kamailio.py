@@ -298,12 +298,19 @@ LCR_RULES = [
     ("4940", None, ";user=phone", 0, [(2, 4, 1)]),
     ("", None, None, 0, [(5, 9, 1)]),
     ("44", None, None, 0, [(2, 1, 1)]),
+    # one prefix, four rules, a stopper among them: where the search ends follows the order
+    # the database returns the rows in (by from_uri on SQLite and MySQL), not the rule ids
+    ("47", None, None, 0, [(1, 1, 1)]),
+    ("47", "sip", None, 0, [(2, 2, 1)]),
+    ("47", "s", None, 1, [(3, 3, 1)]),
+    ("47", "i", None, 0, [(4, 0, 1)]),
 ]
 # (uri_user, from_uri, request_uri): every tie of priority has one gateway
 LCR_INPUTS = [
     ("493012", "sip:2000@x", "sip:493012@x"), ("4912", "sip:2000@x", "sip:4912@x"),
     ("494012", "sip:1001@x", "sip:494012@x"), ("494012", "sip:2000@x", "sip:494012@x;user=phone"),
     ("494012", "sip:2000@x", "sip:494012@x"), ("44", "", ""), ("1", "", ""), ("4", "", ""),
+    ("4712", "sip:2000@x", "sip:4712@x"), ("4712", "sip:2000@x", ""), ("4712", "", ""),
 ]  # fmt: skip
 
 
@@ -328,7 +335,8 @@ def test_lcr_rows_reach_kamailio_and_selections_agree(server):
     assert sorted(g["gw_name"] for g in dumped) == [f"gw{n}" for n in range(1, 6)]
     assert len(server.ok("--json", "lcr", "dump-rules").json()) == len(LCR_RULES)
     for user, from_uri, ruri in LCR_INPUTS:
-        opts = ["--from-uri", from_uri, "--request-uri", ruri] if from_uri else []
+        opts = ["--from-uri", from_uri] if from_uri else []
+        opts += ["--request-uri", ruri] if ruri else []
         live = server.ok("--json", "lcr", "select", user, *opts).json()
         offline = server.ok("--json", "lcr", "select", "--offline", user, *opts).json()
         assert [g["gw_id"] for g in live] == [g["gw_id"] for g in offline], (user, from_uri, ruri)
