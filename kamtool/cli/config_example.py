@@ -111,6 +111,9 @@ DESCRIPTIONS: dict[str, str] = {
     "dp_attrs_pvar": 'where KSR.dialplan puts the matching rule\'s attrs, e.g. "$var(attrs)"',
     "mt_char_list": "the characters mtree prefixes may hold (mtree char_list)",
     "mt_pv_value": "where KSR.mtree.mt_match puts the value found (mtree pv_value)",
+    "lcr_count": "lcr_ids served, 1 to this (lcr lcr_count; others are errors)",
+    "lcr_tag_avp": 'where KSR.lcr.next_gw and from_gw put the gateway\'s tag, e.g. "$avp(tag)"',
+    "lcr_flags_avp": "where they put the gateway's flags (lcr flags_avp)",
     "ds_dns_mode": "host names: 1 resolved at load, +2 again at each ds_is_from_list (at "
     "most once a second), +4 refreshed, +8 SRV first",
     "ds_dns_interval": "seconds between DNS refreshes (ds_dns_mode 4)",

@@ -131,6 +131,9 @@ class ProxyConfig(AuthSettings, EdgeSettings):
     dp_attrs_pvar: str = ""
     mt_char_list: str = "0123456789"
     mt_pv_value: str = "$avp(s:tvalue)"
+    lcr_count: int = 1  # lcr modparams: lcr_ids 1..lcr_count served (Kamailio's default 1)
+    lcr_tag_avp: str = ""
+    lcr_flags_avp: str = ""
     ds_dns_mode: int = 1
     ds_dns_interval: float = 600.0
     route: str | None = None  # KEMI script; None: routes/default.py; BUILTIN_ROUTE: routing.py
@@ -228,6 +231,8 @@ class ProxyConfig(AuthSettings, EdgeSettings):
             )
         if self.ds_dns_interval <= 0:
             raise ConfigError("ds_dns_interval must be positive")
+        if self.lcr_count < 1:
+            raise ConfigError("lcr_count must be 1 or more (lcr_ids 1 to lcr_count are served)")
         if self.ds_probing_threshold < 1 or self.ds_inactive_threshold < 1:
             raise ConfigError("ds_probing_threshold and ds_inactive_threshold must be >= 1")
         try:

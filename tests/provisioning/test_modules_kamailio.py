@@ -350,7 +350,22 @@ def test_lcr_rows_reach_kamailio_and_selections_agree(server):
 
 # (gateway options, R-URI user): one rule per gateway, its prefix the user's first digits
 LCR_HOPS = [
-    (("127.0.0.1", "--port", "5070", "--transport", "udp", "--params", ";user=phone"), "801"),
+    (
+        (
+            "127.0.0.1",
+            "--port",
+            "5070",
+            "--transport",
+            "udp",
+            "--params",
+            ";user=phone",
+            "--tag",
+            "edge-a",
+            "--flags",
+            "5",
+        ),
+        "801",
+    ),  # fmt: skip
     (("gw.example.com", "--strip", "2", "--prefix", "+49"), "8021234"),
     (
         (
@@ -390,3 +405,8 @@ def test_lcr_next_gw_uris_agree(server):
         ), user  # fmt: skip
         live = server.ok("--json", "lcr", "select", user).json()
         assert (live[0]["ruri"], live[0]["dst_uri"]) == (first["ruri"], first["dst_uri"])
+        # next_gw wrote the gateway's tag and flags to tag_avp and flags_avp (as kamtool's
+        # KSR.lcr does with lcr_tag_avp/lcr_flags_avp: tests/ksr/test_rule_tables.py)
+        tag = re.search(r"^X-Tag: (.*?)\r$", answer, re.MULTILINE).group(1)
+        flags = re.search(r"^X-Flags: (.*?)\r$", answer, re.MULTILINE).group(1)
+        assert (tag, int(flags)) == (first["tag"] or "", first["flags"] or 0), user

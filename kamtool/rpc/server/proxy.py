@@ -64,6 +64,7 @@ async def start_proxy_rpc(server: Any, *, limits: Any = None) -> RpcServer:
         flood=server.router.pike,
         tracer=server.hep,  # siptrace.status, siptrace.dest_add / dest_rm
         rules=server.rules,  # dialplan.*, mtree.*, lcr.*
+        lcr_count=cfg.lcr_count,
     )
     if getattr(server, "uacreg", None) is not None:
         from kamtool.rpc.methods import uac
