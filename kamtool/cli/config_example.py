@@ -109,6 +109,8 @@ DESCRIPTIONS: dict[str, str] = {
     "ds_hash_size": "> 0 keeps call load per destination (algorithm 10, RUNTIME DLGLOAD)",
     "ds_hash_pvar": 'what algorithm 7 hashes in route scripts, e.g. "$fU@$fd"',
     "dp_attrs_pvar": 'where KSR.dialplan puts the matching rule\'s attrs, e.g. "$var(attrs)"',
+    "dp_match_dynamic": "variables in a regexp match_exp (^$var(pre)) take their values "
+    "(dialplan match_dynamic)",
     "mt_char_list": "the characters mtree prefixes may hold (mtree char_list)",
     "mt_pv_value": "where KSR.mtree.mt_match puts the value found (mtree pv_value)",
     "lcr_count": "lcr_ids served, 1 to this (lcr lcr_count; others are errors)",

@@ -129,6 +129,7 @@ class ProxyConfig(AuthSettings, EdgeSettings):
     ds_hash_size: int = 0
     ds_hash_pvar: str = ""
     dp_attrs_pvar: str = ""
+    dp_match_dynamic: bool = False  # dialplan match_dynamic: variables in regexp match_exp
     mt_char_list: str = "0123456789"
     mt_pv_value: str = "$avp(s:tvalue)"
     lcr_count: int = 1  # lcr modparams: lcr_ids 1..lcr_count served (Kamailio's default 1)

@@ -17,6 +17,8 @@ from tests.provisioning.conftest import create_standard_tables
 from tests.provisioning.test_modules_kamailio import (
     CHARS,
     DIALPLAN_RULES,
+    DYNAMIC_INPUTS,
+    DYNAMIC_RULES,
     LCR_RULES,
     MTREE_ROWS,
     Server,
@@ -49,7 +51,7 @@ KAMTOOL_ONLY = pytest.mark.parametrize("server", ["kamtool"], indirect=True)
 # the modparams of tests/support/kamailio-provisioning.cfg that kamtool serve has too
 PROXY_TOML = (
     'dp_attrs_pvar = "$var(dpattrs)"\nmt_char_list = "0123456789*#+"\nlcr_count = 4\n'
-    'lcr_tag_avp = "$avp(lcr_tag)"\nlcr_flags_avp = "$avp(lcr_flags)"'
+    'lcr_tag_avp = "$avp(lcr_tag)"\nlcr_flags_avp = "$avp(lcr_flags)"\ndp_match_dynamic = true'
 )
 
 
@@ -194,6 +196,15 @@ def test_ksr_dialplan_and_mtree_in_a_route(server):
     assert ask(server, "zzz", "translate 1") == "rc=-1 out=zzz attrs=-"
     assert ask(server, "6", "replace 1") == "rc=-1 out=- attrs=-"  # the rule's subst fails
     assert ask(server, "1", "translate 9") == "rc=-1 out=1 attrs=-"  # no such dpid
+    # dp_match_dynamic (Kamailio's match_dynamic: the same rows and inputs against a real
+    # Kamailio in tests/provisioning/test_modules_kamailio.py)
+    for rule in DYNAMIC_RULES:
+        server.ok("dialplan", "add", *rule, "--no-reload")
+    server.ok("dialplan", "reload")
+    for pre, user, want in DYNAMIC_INPUTS:
+        got = ask(server, user, f"translatepre 7 {pre or '-'}")
+        assert got == (f"rc=1 out={want} attrs=" + ("dyn" if want == "dynamic" else "")
+                       if want else f"rc=-1 out={user} attrs=-"), (pre, user)  # fmt: skip
     assert ask(server, "493012", "mtree cc 0") == "rc=1 out=berlin attrs=-"
     assert ask(server, "4931", "mtree cc 0") == "rc=1 out=de attrs=-"
     assert ask(server, "4931", "mtree cc 2") == "rc=1 out=de attrs=-"

@@ -288,6 +288,29 @@ def test_speeddial_and_avp_rows_written_by_kamctl_are_shown(server):
     assert prefs[0]["last_modified"]  # kamctl's NOW() reads back as a date
 
 
+# regexp match_exp with a variable, in dpid 7 (the cfg's "dp" probe sets $var(pre))
+DYNAMIC_RULES = [
+    ("7", "1", "regexp", "^$var(pre)[0-9]", "0", "", "dynamic", "dyn"),
+    ("7", "2", "regexp", "^x", "0", "", "plain", ""),
+]
+# (X-Pre, R-URI user, the answer): with match_dynamic the variable takes its value
+DYNAMIC_INPUTS = [("55", "551", "dynamic"), ("66", "551", None), ("", "5", "dynamic"),
+                  ("55", "x1", "plain")]  # fmt: skip
+
+
+def test_dialplan_match_dynamic(server):
+    """dialplan's match_dynamic (cfg: 1): Kamailio fills the variables of a regexp
+    match_exp in before it matches (kamtool's KSR side: tests/ksr/test_rule_tables.py)."""
+    server.clear("dialplan")
+    for rule in DYNAMIC_RULES:
+        server.ok("dialplan", "add", *rule)
+    for pre, user, want in DYNAMIC_INPUTS:
+        status, reason, _ = probe_answer(server.k.sip_port, "dp", "1001", user,
+                                         headers={"X-Pre": pre})  # fmt: skip
+        assert (status, reason if status == 200 else None) == (200 if want else 404, want), (
+            pre, user, server.k.log_text()[-1500:])  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- lcr
 
 # (prefix, from_uri, request_uri, stopper, [(gateway number, priority, weight)])

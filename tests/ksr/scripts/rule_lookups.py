@@ -3,6 +3,7 @@
 # header X-Op says what to do with the R-URI user ($rU):
 #   "translate DPID"  KSR.dialplan.dp_translate(DPID, "$rU/$rU"), then reports $rU
 #   "replace DPID"    KSR.dialplan.dp_replace(DPID, $rU, "$var(out)"), reports $var(out)
+#   "translatepre DPID PRE"  $var(pre) = PRE ("-": empty), then as "translate DPID"
 #   "match DPID"      KSR.dialplan.dp_match(DPID, $rU)
 #   "mtree TNAME MODE" KSR.mtree.mt_match(TNAME, $rU, MODE), reports $avp(s:tvalue)
 #   "lcr ID"          KSR.lcr.load_gws(ID), then next_gw() until it fails: reports each
@@ -43,6 +44,10 @@ def ksr_request_route():
     user = KSR.pv.gete("$rU")
     KSR.pv.sets("$var(dpattrs)", "-")
     KSR.pv.sets("$var(out)", "-")
+    if op[:1] == ["translatepre"]:
+        KSR.pv.sets("$var(pre)", "" if op[2] == "-" else op[2])
+        op = op[:2]
+        op[0] = "translate"
     if op[:1] == ["translate"]:
         rc = KSR.dialplan.dp_translate(int(op[1]), "$rU/$rU")
         out = KSR.pv.gete("$rU")
