@@ -30,11 +30,11 @@ _KEY = "\0lcr"  # the avp the selection is kept in: [gateways, next place, R-URI
 
 
 def _tables(ctx: MsgContext) -> Any:
-    return getattr(ctx.router, "rules", None)
+    return getattr(ctx.parts, "rules", None)
 
 
 def _lcr_count(ctx: MsgContext) -> int:
-    return int(getattr(ctx.router.config, "lcr_count", 1))
+    return int(getattr(ctx.parts.config, "lcr_count", 1))
 
 
 def _valid(ctx: MsgContext, lcr_id: int) -> bool:
@@ -46,8 +46,8 @@ def _store(ctx: MsgContext, gw: Any) -> None:
     """The gateway's tag and flags into ``lcr_tag_avp``/``lcr_flags_avp`` (when set)."""
     from kamtool.proxy.ksr import pv
 
-    tag_avp = getattr(ctx.router.config, "lcr_tag_avp", "") or ""
-    flags_avp = getattr(ctx.router.config, "lcr_flags_avp", "") or ""
+    tag_avp = getattr(ctx.parts.config, "lcr_tag_avp", "") or ""
+    flags_avp = getattr(ctx.parts.config, "lcr_flags_avp", "") or ""
     if tag_avp:
         pv.sets(tag_avp, gw.tag or "")
     if flags_avp:
