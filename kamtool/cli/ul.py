@@ -61,6 +61,21 @@ def rm(
 def add(
     aor: Annotated[str, typer.Argument(help="The AoR.")],
     contact: Annotated[str, typer.Argument(help="Contact URI, e.g. sip:1001@10.0.0.5:5060.")],
+    expires_arg: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="EXPIRES",
+            help="Seconds, as kamctl ul add takes it (same as --expires).",
+            min=0,
+            show_default=False,
+        ),
+    ] = None,  # fmt: skip
+    path_arg: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="PATH", help="Path header value (kamctl's 4th argument).", show_default=False
+        ),
+    ] = None,  # fmt: skip
     expires: Annotated[
         int, typer.Option("--expires", help="Seconds; 0 = permanent.", min=0)
     ] = 3600,
@@ -69,14 +84,20 @@ def add(
     ] = None,
     table: TableOption = "location",
 ) -> None:
-    """Add a contact by hand (ul.add), like a REGISTER would."""
+    """Add a contact by hand (ul.add), like a REGISTER would.
+
+    kamctl's form, ul add AOR CONTACT [EXPIRES [PATH]], works too.
+    """
     from kamtool.core.runtime import usrloc
 
+    if expires_arg is not None:
+        expires = expires_arg
+    path = "" if path_arg in (None, ".", "0") else str(path_arg)  # kamctl sends "." for none
     with client() as rpc:
-        usrloc.add(rpc, aor, contact, expires=expires, q=q, table=table)
+        usrloc.add(rpc, aor, contact, expires=expires, q=q, path=path, table=table)
     out().done(
         f"added {contact} to {aor}",
-        {"ok": True, "aor": aor, "contact": contact, "expires": expires, "q": q},
+        {"ok": True, "aor": usrloc.aor_of(aor), "contact": contact, "expires": expires, "q": q},
     )
 
 
