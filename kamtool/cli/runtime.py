@@ -228,6 +228,8 @@ def add_dispatcher_commands(app: typer.Typer) -> None:
                     row[key] = round(row[key], 2)
         out().table(rows, DISPATCHER_COLUMNS + extra, empty="no dispatcher destinations loaded")
 
+    app.command("dump", hidden=True)(dispatcher_list)  # kamctl's name for it
+
     @app.command("reload")
     def dispatcher_reload() -> None:
         """Reload the destinations from the database (dispatcher.reload)."""
