@@ -95,9 +95,7 @@ class Thresholds:
         for prefix in _FRACTIONS:
             for name in (f"{prefix}_warning", f"{prefix}_critical"):
                 if not 0 <= getattr(new, name) <= 1:
-                    raise ConfigError(
-                        f"{where}: {name} is a fraction between 0 and 1 (0.8 or 80%)"
-                    )
+                    raise ConfigError(f"{where}: {name} is a fraction between 0 and 1 (0.8 or 80%)")
         for prefix in _PAIRS:
             if getattr(new, f"{prefix}_warning") > getattr(new, f"{prefix}_critical"):
                 raise ConfigError(f"{where}: {prefix}_warning is above {prefix}_critical")
@@ -180,6 +178,21 @@ def check_dispatcher(destinations: Sequence[Destination]) -> Check:
     return Check("dispatcher", OK, f"{len(sets)} set(s), every destination up", command)
 
 
+def sip_requests(stats: Mapping[str, float]) -> float:
+    """SIP requests received: the sum of the per-method counters
+    (``core:rcv_requests_invite`` ...) where the server has them.
+
+    Kamailio's ``core:rcv_requests`` also counts every HTTP request its xhttp module
+    takes, JSON-RPC calls included, and none of those has a SIP method counter: an idle
+    server polled over JSON-RPC looked busy, and its RPC error answers (which sl counts
+    as 500 replies) looked like SIP errors.
+    """
+    per_method = [v for k, v in stats.items() if k.startswith("core:rcv_requests_")]
+    if per_method:
+        return float(sum(per_method))
+    return float(stats.get("core:rcv_requests", 0))
+
+
 def _errors_and_messages(stats: Mapping[str, float]) -> tuple[float, float]:
     errors = (
         stats.get("core:err_requests", 0)
@@ -187,7 +200,7 @@ def _errors_and_messages(stats: Mapping[str, float]) -> tuple[float, float]:
         + reply_class_total(stats, "5xx")
         + reply_class_total(stats, "6xx")
     )
-    return errors, stats.get("core:rcv_requests", 0) + stats.get("core:rcv_replies", 0)
+    return errors, sip_requests(stats) + stats.get("core:rcv_replies", 0)
 
 
 def check_error_rate(
