@@ -93,6 +93,11 @@ KAMCTL_COMMANDS = {
     "console": "monitor",
     "con": "monitor",
 }
+# kamctl's commands that are sub-commands in kamtool: `kamctl sets USER COLUMN VALUE`
+KAMCTL_SUBCOMMANDS = {
+    "sets": ("subscriber", "setattrs"),
+    "setn": ("subscriber", "setattri"),
+}
 
 
 def load_module_commands(module_name: str, only: str | None = None) -> _click.Group:
@@ -140,7 +145,10 @@ class LazyGroup(TyperGroup):
     def resolve_command(self, ctx, args):
         if args and args[0] not in self.commands:
             name = _kamcli_alias(ctx, args[0])
-            args = [KAMCTL_COMMANDS.get(name, name), *args[1:]]
+            if name in KAMCTL_SUBCOMMANDS:
+                args = [*KAMCTL_SUBCOMMANDS[name], *args[1:]]
+            else:
+                args = [KAMCTL_COMMANDS.get(name, name), *args[1:]]
         name, cmd, rest = super().resolve_command(ctx, args)
         if isinstance(cmd, _Placeholder):
             cmd = load_module_commands(cmd.module, cmd.name).get_command(ctx, cmd.name)

@@ -52,3 +52,30 @@ def test_kamctl_command_names(target):
     assert kt("speed_dial", "show", "1001") == kt("speeddial", "show", "1001")
     version = kt("fifo", "core.version")
     assert version == kt("kamcmd", "core.version") and version.strip() == target.version
+
+
+def test_kamctl_sets_setn_and_db_exec(tmp_path):
+    """``kamctl sets|setn USER COLUMN VALUE`` and ``kamctl db exec|roexec|showg`` were
+    "No such command"."""
+    import sqlite3
+
+    path = tmp_path / "k.sqlite"
+    db = ("--db", f"sqlite:///{path}", "--domain", "example.com")
+    assert invoke(*db, "add", "1001", "pw").exit_code == 0
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE subscriber ADD COLUMN email_address VARCHAR(64) DEFAULT ''")
+    conn.execute("ALTER TABLE subscriber ADD COLUMN cnt INTEGER DEFAULT 0")
+    conn.commit()
+    conn.close()
+    assert invoke(*db, "sets", "1001", "email_address", "a@example.com").exit_code == 0
+    assert invoke(*db, "setn", "1001", "cnt", "5").exit_code == 0
+    assert invoke(*db, "setn", "1001", "cnt", "five").exit_code == 2
+    row = invoke(*db, "--json", "subscriber", "getattrs", "1001").json()
+    assert (row["email_address"], row["cnt"]) == ("a@example.com", 5)
+    r = invoke(*db, "db", "exec", "UPDATE subscriber SET cnt = 6 WHERE username = '1001'")
+    assert r.exit_code == 0, r.stderr
+    refused = invoke(*db, "db", "roexec", "UPDATE subscriber SET cnt = 7")
+    assert refused.exit_code == 2  # read-only, as kamctl's roexec uses the RO user
+    got = invoke(*db, "--json", "db", "roexec", "SELECT cnt FROM subscriber").json()
+    assert got == [{"cnt": 6}]
+    assert invoke(*db, "--json", "db", "showg", "subscriber").json()[0]["cnt"] == 6
