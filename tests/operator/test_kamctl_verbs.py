@@ -79,3 +79,14 @@ def test_kamctl_sets_setn_and_db_exec(tmp_path):
     got = invoke(*db, "--json", "db", "roexec", "SELECT cnt FROM subscriber").json()
     assert got == [{"cnt": 6}]
     assert invoke(*db, "--json", "db", "showg", "subscriber").json()[0]["cnt"] == 6
+
+
+def test_kamctl_srv_version_and_debug(target):
+    """``kamctl srv version`` and ``kamctl srv debug`` were "No such command"."""
+    rpc = ("--json", "--rpc", target.url("http"))
+    r = invoke(*rpc, "srv", "version")
+    assert r.exit_code == 0, r.stderr
+    assert r.json() == invoke(*rpc, "version").json()
+    r = invoke(*rpc, "srv", "debug")
+    assert r.exit_code == 0, r.stderr
+    assert r.json() == invoke(*rpc, "debug").json()
