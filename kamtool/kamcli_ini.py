@@ -35,6 +35,7 @@ SYSTEM_FILE = Path("/etc/kamcli/kamcli.ini")
 # kamcli command -> kamtool command (None: kamtool has no such command)
 KAMCLI_COMMANDS: dict[str, str | None] = {
     "group": "acl",
+    "subscriber": "subscriber",
     "jsonrpc": "rpc",
     "htable": "htable",
     "dispatcher": "dispatcher",

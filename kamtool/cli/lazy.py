@@ -171,4 +171,6 @@ def _kamcli_alias(ctx, name: str) -> str:
         )
     except Exception:  # a broken file is reported by the root callback, with its exit status
         return name
-    return ini.aliases.get(name, name)
+    # kamcli's own aliases (sht, subs ...) hold without any kamcli.ini, as in kamcli
+    builtin = kamcli_ini.KAMCLI_COMMANDS.get(kamcli_ini.BUILTIN_ALIASES.get(name, ""))
+    return ini.aliases.get(name) or builtin or name

@@ -90,3 +90,24 @@ def test_kamctl_srv_version_and_debug(target):
     r = invoke(*rpc, "srv", "debug")
     assert r.exit_code == 0, r.stderr
     assert r.json() == invoke(*rpc, "debug").json()
+
+
+def test_kamcli_subscriber_verbs_and_builtin_aliases(tmp_path, monkeypatch):
+    """kamcli's ``subscriber add|passwd|show|rm`` and its built-in aliases ``subs`` and
+    ``sht`` (which kamcli has with no kamcli.ini) were "No such command"."""
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kamcli/kamcli.ini
+    monkeypatch.chdir(tmp_path)
+    db = ("--db", f"sqlite:///{tmp_path / 'k.sqlite'}", "--domain", "example.com")
+    assert invoke(*db, "subscriber", "add", "1001", "pw").exit_code == 0
+    assert invoke(*db, "subs", "passwd", "1001", "pw2").exit_code == 0
+    shown = invoke(*db, "--json", "subscriber", "show", "1001", "--secrets").json()
+    assert [(r["username"], r["password"]) for r in shown] == [("1001", "pw2")]
+    assert invoke(*db, "subs", "rm", "1001").exit_code == 0
+    assert invoke(*db, "show", "1001").exit_code == 3
+
+
+def test_kamcli_sht_alias(target):
+    rpc = ("--json", "--rpc", target.url("http"))
+    r = invoke(*rpc, "sht", "list")
+    assert r.exit_code == 0, r.stderr
+    assert r.json() == invoke(*rpc, "htable", "list").json()
