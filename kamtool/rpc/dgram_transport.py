@@ -85,9 +85,9 @@ class _DatagramTransport:
             if left <= 0:
                 raise base.timeout_error(
                     self.url,
-                    "Kamailio sends each answer as one datagram and drops answers above "
-                    "~128 KiB (its log says 'Message too long'): use HTTP or the FIFO for "
-                    "big answers"
+                    "the server may be hung, or the answer too big: Kamailio sends each "
+                    "answer as one datagram and drops answers above ~128 KiB (its log says "
+                    "'Message too long'): use HTTP or the FIFO for big answers"
                     if not parts
                     else None,
                 )

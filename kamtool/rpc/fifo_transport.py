@@ -141,7 +141,8 @@ class FifoTransport:
             if left <= 0:
                 raise base.timeout_error(
                     self.url,
-                    "Kamailio does not answer requests it cannot parse or execute; look at its log"
+                    "the server may be overloaded or hung; Kamailio also leaves requests it "
+                    "cannot parse or execute unanswered: look at its log"
                     if not chunks
                     else None,
                 )
