@@ -63,6 +63,14 @@ class _DatagramTransport:
                     raise BadInput(
                         f"the request is too large for a datagram ({len(payload)} B)"
                     ) from None
+                if exc.errno == errno.EPROTOTYPE:  # a stream socket: kamcmd's, not ours
+                    raise EndpointUnreachable(
+                        f"{self.url} is a stream socket, not a JSON-RPC datagram socket",
+                        hint="kamcmd's ctl socket (kamailio_ctl) speaks BINRPC; kamtool "
+                        "speaks JSON-RPC: use jsonrpcs' socket (kamailio_rpc.sock), its FIFO "
+                        "(fifo:/run/kamailio/kamailio_rpc.fifo) or HTTP (http://HOST:PORT/RPC)",
+                        url=self.url,
+                    ) from None
                 raise EndpointUnreachable(
                     f"cannot send to {self.url}: {exc.strerror}", url=self.url
                 ) from None
