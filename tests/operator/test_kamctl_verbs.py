@@ -111,3 +111,13 @@ def test_kamcli_sht_alias(target):
     r = invoke(*rpc, "sht", "list")
     assert r.exit_code == 0, r.stderr
     assert r.json() == invoke(*rpc, "htable", "list").json()
+
+
+def test_kamctl_acc_initdb_and_showdb(tmp_path):
+    """``kamctl acc initdb`` (the extra acc columns) and ``acc showdb``."""
+    db = ("--json", "--db", f"sqlite:///{tmp_path / 'k.sqlite'}")
+    r = invoke(*db, "acc", "initdb")
+    assert r.exit_code == 0, r.stderr
+    assert "acc.src_user" in r.json()["added"]
+    assert invoke(*db, "acc", "struct-update").json()["added"] == []  # the same columns
+    assert invoke(*db, "acc", "showdb").json() == invoke(*db, "acc", "show").json() == []
