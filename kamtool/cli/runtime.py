@@ -82,6 +82,7 @@ def _watch(rpc: RpcClient, sel: list[str], interval: float, count: int) -> None:
     from kamtool.core.runtime import stats as core_stats
 
     o = out()
+    sel = core_stats.resolve(rpc, sel)
     before, t0 = core_stats.sample(rpc, sel), time.monotonic()
     n = 0
     while count <= 0 or n < count:

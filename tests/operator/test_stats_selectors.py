@@ -40,3 +40,14 @@ def test_reset_of_group_and_name_resets_it(target):
     assert r.exit_code == 0, r.stderr
     after = invoke("--json", "--rpc", url, "stats", "core:rcv_requests").json()
     assert after == [{"group": "core", "name": "rcv_requests", "value": 0}]
+
+
+def test_watch_a_group_given_as_kamctl_does(target):
+    """``stats usrloc --watch``: the bare group sampled nothing (an empty line per sample)."""
+    r = invoke("--json", "--rpc", target.url("http"), "stats", "usrloc", "tmx:2xx_transactions",
+               "--watch", "0.1", "--count", "1")  # fmt: skip
+    assert r.exit_code == 0, r.stderr
+    sample = r.json()["stats"]
+    assert {row["group"] for row in sample} == {"usrloc", "tmx"}
+    assert "location_users" in {row["name"] for row in sample}
+    assert [row["name"] for row in sample if row["group"] == "tmx"] == ["2xx_transactions"]

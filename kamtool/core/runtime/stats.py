@@ -120,6 +120,17 @@ def get_found(rpc: Rpc, selectors: list[str] | tuple[str, ...] = ()) -> list[dic
     )
 
 
+def resolve(rpc: Rpc, selectors: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The selectors with kamctl's bare group names (``usrloc``) as groups (``usrloc:``),
+    for commands that sample again and again (``stats --watch``)."""
+    sel = normalize_selectors(selectors)
+    if all(":" in s or s == "all" for s in sel):
+        return sel
+    known = get(rpc, ["all"])
+    groups, names = {r["group"] for r in known}, {r["name"] for r in known}
+    return [f"{s}:" if ":" not in s and s in groups and s not in names else s for s in sel]
+
+
 def suggest(selector: str, known: list[dict[str, Any]]) -> str | None:
     """A "did you mean" for a selector that matched nothing, from the server's own names."""
     groups = sorted({r["group"] for r in known})
