@@ -121,3 +121,16 @@ def test_kamctl_acc_initdb_and_showdb(tmp_path):
     assert "acc.src_user" in r.json()["added"]
     assert invoke(*db, "acc", "struct-update").json()["added"] == []  # the same columns
     assert invoke(*db, "acc", "showdb").json() == invoke(*db, "acc", "show").json() == []
+
+
+def test_kamcli_ini_aliases_of_more_commands(tmp_path, monkeypatch):
+    """kamcli.ini ``[cmdaliases]`` naming kamcli's dialplan, uacreg, mtree ... (which kamtool
+    has under the same names) were dropped: ``kamtool dp show`` was "No such command"."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ini = tmp_path / "kamcli.ini"
+    ini.write_text("[cmdaliases]\ndp = dialplan\nreg = uacreg\nmt = mtree\n")
+    db = ("--kamcli-ini", str(ini), "--json", "--db", f"sqlite:///{tmp_path / 'k.sqlite'}")
+    for alias, command in (("dp", "dialplan"), ("reg", "uacreg"), ("mt", "mtree")):
+        r = invoke(*db, alias, "show")
+        assert r.exit_code == 0, (alias, r.stdout, r.stderr)
+        assert r.json() == invoke(*db, command, "show").json() == []
