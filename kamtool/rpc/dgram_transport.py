@@ -154,7 +154,9 @@ class UnixDgramTransport(_DatagramTransport):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             sock.bind(os.path.join(self._dir, "reply.sock"))
-            if not base.peer_is_us(self.path):
+            if base.grant_to_server(self.path, self._dir, os.path.join(self._dir, "reply.sock")):
+                pass  # root, the server another user: directory and socket are now its
+            elif not base.peer_is_us(self.path):
                 # The server (another user) must reach our socket: directory searchable
                 # but not listable (its name is random), socket writable.
                 os.chmod(self._dir, 0o711)
