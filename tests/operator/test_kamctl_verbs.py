@@ -134,3 +134,15 @@ def test_kamcli_ini_aliases_of_more_commands(tmp_path, monkeypatch):
         r = invoke(*db, alias, "show")
         assert r.exit_code == 0, (alias, r.stdout, r.stderr)
         assert r.json() == invoke(*db, command, "show").json() == []
+
+
+def test_kamdbctl_presence_and_extra(tmp_path):
+    """``kamdbctl presence`` / ``kamdbctl extra`` add that group's tables to a database
+    made with the standard ones only (were "No such command")."""
+    db = ("--json", "--db", f"sqlite:///{tmp_path / 'k.sqlite'}")
+    assert invoke(*db, "dbctl", "create", "--group", "standard").exit_code == 0
+    for group, table in (("presence", "presentity"), ("extra", "uacreg")):
+        r = invoke(*db, "dbctl", group)
+        assert r.exit_code == 0, (group, r.stdout, r.stderr)
+        assert r.json()["groups"] == [group] and table in r.json()["tables"]
+    assert invoke(*db, "dbctl", "extra").exit_code == 4  # there already
