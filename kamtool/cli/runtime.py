@@ -67,7 +67,7 @@ def stats(
     sel = list(selectors or [])
     with client() as rpc:
         if reset:
-            core_stats.reset(rpc, sel)
+            core_stats.reset(rpc, core_stats.resolve(rpc, sel))
             out().done(f"statistics reset: {' '.join(sel) or 'all'}")
             return
         if watch is None:

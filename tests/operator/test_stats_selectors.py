@@ -51,3 +51,12 @@ def test_watch_a_group_given_as_kamctl_does(target):
     assert {row["group"] for row in sample} == {"usrloc", "tmx"}
     assert "location_users" in {row["name"] for row in sample}
     assert [row["name"] for row in sample if row["group"] == "tmx"] == ["2xx_transactions"]
+
+
+def test_reset_of_a_group_given_as_kamctl_does(target):
+    """``stats --reset core``: the bare group was sent as a statistic name (nothing reset)."""
+    url = target.url("fifo")
+    assert invoke("ping", f"sip:127.0.0.1:{target.sip_port}").exit_code == 0  # one request
+    assert invoke("--rpc", url, "stats", "--reset", "core").exit_code == 0
+    after = invoke("--json", "--rpc", url, "stats", "core:rcv_requests").json()
+    assert after == [{"group": "core", "name": "rcv_requests", "value": 0}]
