@@ -17,3 +17,21 @@ def test_rpc_errors_are_not_sip_errors(target):
                "diagnose", "sip")  # fmt: skip
     checks = {c["rule"]: c for c in r.json()["checks"]}
     assert checks["error rate"]["level"] == "OK", checks["error rate"]
+
+
+def test_rpc_answers_do_not_hide_password_guessing(target):
+    """Kamailio counts the 200s of its JSON-RPC-over-HTTP answers in ``sl:200_replies``:
+    a server polled by a monitor showed 25 refused REGISTERs among 100+ "successful
+    replies", an OK auth-failure ratio while every SIP request failed."""
+    from tests.support.flood import Flooder
+
+    with Flooder("127.0.0.71", target.sip_port, method="REGISTER") as reg:
+        for _ in range(25):
+            assert reg.one() == 401
+    url = target.url("http")
+    for _ in range(100):
+        assert invoke("--rpc", url, "version").exit_code == 0
+    r = invoke("--json", "--db", "sqlite:///" + str(target.db_file), "--rpc", url,
+               "diagnose", "security")  # fmt: skip
+    checks = {c["rule"]: c for c in r.json()["checks"]}
+    assert checks["auth failures"]["level"] == "CRITICAL", checks["auth failures"]
