@@ -55,6 +55,7 @@ from kamtool.proxy.dialogs import DLG_STATE_DELETED, DialogTracker, Leg
 from kamtool.proxy.dispatcher import user_pattern
 from kamtool.proxy.htable import HtableStore, default_store
 from kamtool.proxy.nat import NatHelper
+from kamtool.proxy.outbound import FLOW_FAILED, choose_flows
 from kamtool.proxy.pike import Pike, Verdict
 from kamtool.proxy.registrar import Registrar
 from kamtool.proxy.stats import ReceivedReplies
@@ -766,6 +767,11 @@ class Router:
             if not allowed:
                 self._stateful_reply(req, endpoint, addr, 480, "Temporarily Unavailable")
                 return
+        allowed, dead = choose_flows(allowed, self._tcp_alive)  # RFC 5626: live flows only
+        if not allowed:
+            status = FLOW_FAILED if dead else (404, "Not Found")
+            self._stateful_reply(req, endpoint, addr, *status)
+            return
         groups: list[list[Target]] = []
         for b in allowed:
             target = codec.target_for_binding(b, self._tcp_alive)

@@ -310,11 +310,17 @@ def refuse_new() -> int:
     return 1
 
 
+def flow_failed() -> int:
+    """1 when ``lookup()`` or ``loose_route()`` found the UA's flows closed: the request
+    gets ``430 Flow Failed`` (RFC 5626 5.3, 11.5); -1 otherwise."""
+    return 1 if state.ctx.flow_failed else -1
+
+
 def kamtool_functions() -> dict[str, Any]:
     """``KSR.kamtool``: what kamtool's default route needs beyond Kamailio's modules."""
     return dict(setting=setting, settings=settings, call_limits=call_limits,
                 early_trying=early_trying, cancel_waiting=cancel_waiting,
-                refuse_new=refuse_new)  # fmt: skip
+                refuse_new=refuse_new, flow_failed=flow_failed)  # fmt: skip
 
 
 def misc_functions() -> dict[str, dict[str, Any]]:

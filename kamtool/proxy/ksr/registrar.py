@@ -12,6 +12,7 @@ from typing import Any
 from kamtool.proxy.ksr.context import db_error, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
 from kamtool.proxy.ksr.pv import _ruser, _try
+from kamtool.proxy.outbound import choose_flows
 from kamtool.proxy.usrloc import METHOD_BITS, UNSTORED_RETRY_AFTER
 
 # ------------------------------------------------------------------ registrar
@@ -89,7 +90,8 @@ def _db_down(router: Any) -> bool:
 def lookup(table: str = "location", uri: str = "") -> int:
     """The bindings of the R-URI's user: 1 (the R-URI becomes the first contact and
     ``t_relay()`` forks to all, q-groups in series); -1 none, -2 none accepts the
-    method, -3 error (the database)."""
+    method, -3 error (the database). Outbound bindings whose flow is closed are left out
+    (-1 when nothing else is left; ``KSR.kamtool.flow_failed()`` then says so: 430)."""
     ctx = state.ctx
     r = ctx.router
     req = ctx.msg
@@ -114,6 +116,10 @@ def lookup(table: str = "location", uri: str = "") -> int:
     allowed = [b for b in bindings if b.methods is None or bit is None or b.methods & bit]
     if not allowed:
         return -2
+    allowed, dead = choose_flows(allowed, r._tcp_alive)  # RFC 5626: live flows only
+    if not allowed:
+        ctx.flow_failed = dead  # KSR.kamtool.flow_failed(): the route answers 430
+        return -1
     if getattr(_try(lambda: req.uri), "secure", False):
         # RFC 3261 16.5, RFC 5630 3.1.3: a sips: request only goes to sips: contacts
         # (TLS on every hop); Kamailio's lookup() does not check this
