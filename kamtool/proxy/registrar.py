@@ -42,6 +42,11 @@ def _methods_mask(allow: list[str] | None) -> int | None:
     return mask or None
 
 
+def _same(instance: str, other: str) -> bool:
+    """Two ``+sip.instance`` values name the same UA (the angle brackets aside)."""
+    return instance.strip("<>") == other.strip("<>")
+
+
 class Registrar:
     """``save()`` for REGISTER requests (see module docstring)."""
 
@@ -118,11 +123,12 @@ class Registrar:
                 return 400, "Invalid Reg-Id number", []  # Kamailio's R_INV_REGID
             reg_id_n = int(reg_id) if reg_id else 0
             old = None
-            for b in existing:
-                if instance and b.instance == instance and b.reg_id == reg_id_n:
-                    old = b
-                    break
-                if b.contact == contact:
+            for b in existing:  # as usrloc: by instance and reg-id when given, else URI
+                if instance:
+                    if b.instance and b.reg_id == reg_id_n and _same(b.instance, instance):
+                        old = b
+                        break
+                elif b.contact == contact:
                     old = b
                     break
             if old is not None and old.callid == callid and cseq <= old.cseq and expires:
@@ -133,9 +139,15 @@ class Registrar:
             if old is not None and instance and old.callid != callid:
                 # a new Call-ID from the same instance: the UA restarted, so its other
                 # registrations are stale (Kamailio's save() drops them as well)
-                changes += [(b, None) for b in existing if b is not old and b.instance == instance
+                changes += [(b, None) for b in existing if b is not old and b.instance
+                            and _same(b.instance, instance)
                             and all(b is not o for o, _ in changes)]  # fmt: skip
             q = c.q if c.q is not None else -1.0
+            # where the UA is reached: the edge's received= (path_use_received), the NAT
+            # address, else (no Path: the flow is ours) the connection's peer
+            received = path_rcv or (nat[0] if nat else None)
+            if received is None and not path:
+                received = self._received(c.uri, endpoint, addr)
             fields = dict(
                 aor=aor,
                 contact=contact,
@@ -150,7 +162,7 @@ class Registrar:
                 instance=instance,
                 reg_id=reg_id_n,
                 connection_id=-1 if endpoint.proto == "udp" else id(endpoint) & 0x7FFFFFFF,
-                received=path_rcv or (nat[0] if nat else self._received(c.uri, endpoint, addr)),
+                received=received,
                 # path_use_received: the contact is NATed (usrloc's nat_bflag), as Kamailio
                 cflags=(nat[1] if nat else 0) | ((1 << cfg.nat_bflag) if path_rcv else 0),
                 # usrloc: a contact with the nat_bflag is kept alive (location.keepalive)
