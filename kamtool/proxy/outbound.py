@@ -200,7 +200,8 @@ def path_check(req: Any, cfg: Any, path: str | None) -> Reply | None:
         return None
     if "path" in option_tags(req, "supported"):
         return None
-    return 420, "Bad Extension", [("Unsupported", "path"), ("Path", path)]
+    ob = [h for h in reply_headers(req, cfg, None) if h[0] != "Path"]  # as Kamailio's 420
+    return 420, "Bad Extension", [("Unsupported", "path"), ("Path", path), *ob]
 
 
 def reply_headers(req: Any, cfg: Any, path: str | None) -> list[tuple[str, str]]:
