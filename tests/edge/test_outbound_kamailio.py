@@ -9,13 +9,17 @@ correspond to: ``use_path 1``, ``path_mode 2``, ``outbound_mode 1``."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
+from kamtool.proxy.config import Listen
 from tests.edge.flow_ua import INSTANCE, FlowUA
 from tests.proxy.conftest import proxy_db, start_proxy  # noqa: F401 (fixtures)
+from tests.proxy.harness import UdpClient
 from tests.support.kamailio import CONFIG, Kamailio, require_kamailio
+from tests.support.ports import free_port
 
 pytestmark = [pytest.mark.kamailio, pytest.mark.slow]
 
@@ -130,3 +134,61 @@ def test_same_answers_and_location_values_as_kamailio(kamailio, start_proxy, nam
         return
     assert ours == kam, f"{name}: kamtool {ours} != Kamailio {kam}"
     assert rows[1] == rows[0], f"{name}: kamtool {rows[1]} != Kamailio {rows[0]}"
+
+
+def _authed_invite(caller: UdpClient, user: str) -> None:
+    """Send an INVITE from 1002 to ``user`` through Kamailio, its 407 answered; the
+    caller reads the answers."""
+    from kamtool.sip.digest import answer_challenge, parse_challenge
+
+    uri = f"sip:{user}@127.0.0.1"
+    call_id = f"ob-call-{caller.port}-{caller._n}@127.0.0.1"
+    contact = "Contact: <sip:1002@127.0.0.1>"
+    first = caller.ask("INVITE", uri, from_user="1002", call_id=call_id, headers=[contact])
+    assert first.status == 407, first.status
+    ch = parse_challenge(first.headers.get("proxy-authenticate"))
+    creds = answer_challenge(ch, method="INVITE", uri=uri, username="1002",
+                             password="secret1002", cnonce="0b5e2a1c")  # fmt: skip
+    auth = f"Proxy-Authorization: {creds.to_header()}"
+    caller.send_raw(caller.request("INVITE", uri, from_user="1002", call_id=call_id, cseq=2,
+                                   headers=[contact, auth]))  # fmt: skip
+
+
+def test_kamtool_edge_in_front_of_kamailio(kamailio, start_proxy):  # noqa: F811
+    """A UA on a WebSocket (as a browser) registers with Kamailio through kamtool's edge
+    (Path with a flow token and ;ob); Kamailio's lookup() sends a call along that Path and
+    the edge puts it on the WebSocket; once the WebSocket is gone the edge answers 430."""
+    port, ws = free_port(), free_port()
+    edge = start_proxy(
+        port=port,
+        listen=(Listen("udp", "127.0.0.1", port), Listen("tcp", "127.0.0.1", port),
+                Listen("ws", "127.0.0.1", ws)),
+        edge_registrar=f"sip:127.0.0.1:{kamailio.sip_port};transport=tcp",
+    )  # fmt: skip
+    ua = FlowUA("ws", ws, user="1003", password="secret1003")
+    caller = UdpClient(kamailio.sip_port)
+    try:
+        resp = ua.register()
+        assert resp.status == 200 and resp.headers.get_all("require") == ["outbound"]
+        (path,) = resp.headers.get_all("path")
+        assert f"@127.0.0.1:{port};transport=tcp;lr;" in path and path.endswith(";ob>")
+        assert _kamailio_contact(kamailio, "1003")["path"] == path
+        _authed_invite(caller, "1003")
+        inv = ua.recv()  # Kamailio -> Path -> kamtool edge -> the WebSocket
+        assert inv.method == "INVITE" and inv.uri_text.startswith("sip:1003@ua.invalid")
+        ua.answer(inv)
+        while (resp := caller.recv()).status < 200:
+            pass
+        assert resp.status == 200
+        ua.close()
+        deadline = time.monotonic() + 5
+        while edge.call(lambda: edge.server.router.transports.alive(ua.local)):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        _authed_invite(caller, "1003")
+        while (resp := caller.recv()).status < 200:
+            pass
+        assert (resp.status, resp.reason) == (430, "Flow Failed")
+    finally:
+        ua.close()
+        caller.close()
