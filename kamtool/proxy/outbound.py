@@ -270,24 +270,27 @@ def choose_flows(bindings: list[Any], alive: Any) -> tuple[list[Any], bool]:
     of one instance only the newest registration is (RFC 5626 6: one flow per instance at
     a time). Kamailio's lookup() forks to every contact, dead connections included."""
     dead = False
-    newest: dict[str, Any] = {}
     live = []
+    newest: dict[str, Any] = {}  # instance -> its newest live outbound binding
     for b in bindings:
-        if not (b.instance and b.reg_id):
-            live.append(b)
-            continue
-        flow = binding_flow(b)
-        if flow is not None and not alive((flow.host, flow.port)):
-            dead = True
-            continue
-        key = b.instance.strip("<>").lower()
-        best = newest.get(key)
-        if best is None or b.last_modified > best.last_modified:
-            newest[key] = b
+        if _outbound(b):
+            flow = binding_flow(b)
+            if flow is not None and not alive((flow.host, flow.port)):
+                dead = True
+                continue
+            best = newest.get(_instance_key(b))
+            if best is None or b.last_modified > best.last_modified:
+                newest[_instance_key(b)] = b
         live.append(b)
-    chosen = [b for b in live if not (b.instance and b.reg_id) or newest.get(
-        b.instance.strip("<>").lower()) is b]  # fmt: skip
-    return chosen, dead
+    return [b for b in live if not _outbound(b) or newest[_instance_key(b)] is b], dead
+
+
+def _outbound(b: Any) -> bool:
+    return bool(b.instance and b.reg_id)
+
+
+def _instance_key(b: Any) -> str:
+    return b.instance.strip("<>").lower()
 
 
 # ------------------------------------------------------------------ edge: Path, Record-Route
