@@ -74,6 +74,12 @@ server from this object, so tests can shrink timers freely::
     hep = "udp:127.0.0.1:9060"         # mirror every SIP message as HEPv3 (siptrace; "" none)
     hep_capture_id = 1                 # with hep_auth_key = "...": siptrace's parameters
     hep_trace_on = true                # siptrace trace_on (Kamailio's: 0); siptrace.status RPC
+    use_path = true                    # registrar: store Path (RFC 3327; Kamailio's default 0)
+    path_mode = 2                      # 0 not echoed, 1 echoed if supported, 2 else 420
+    outbound_mode = 1                  # RFC 5626: 0 none, 1 supported, 2 required (Kamailio: 0)
+    edge_registrar = "sip:10.0.0.5:5060;transport=tcp"  # default route as edge proxy in
+                                       # front of it: Path/Record-Route with flow tokens
+                                       # (kamtool/proxy/config_outbound.py: the rest)
 
 Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
 """
