@@ -65,27 +65,8 @@ def test_each_side_sees_no_address_of_the_other(proxy, tmp_path, uas, uac):
     )  # fmt: skip
     try:
         time.sleep(0.3)  # SIPp binds its socket
-        res = run(
-            _args(
-                proxy,
-                uac,
-                INSIDE,
-                free_port(),
-                uac_log,
-                "-s",
-                "1002",
-                "-set",
-                "caller",
-                "1001",
-                "-au",
-                "1001",
-                "-ap",
-                "secret1001",
-                "-d",
-                "300",
-            ),
-            timeout=60,
-        )
+        res = run(_args(proxy, uac, INSIDE, free_port(), uac_log, "-s", "1002", "-set", "caller",
+                        "1001", "-au", "1001", "-ap", "secret1001", "-d", "300"), timeout=60)
         assert res.returncode == 0, res.stdout + res.stderr + proxy.log_text()[-3000:]
         out, _ = callee.communicate(timeout=30)
         assert callee.returncode == 0, out + proxy.log_text()[-3000:]

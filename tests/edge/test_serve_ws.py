@@ -117,24 +117,8 @@ def test_a_udp_phone_calls_the_browser_over_its_wss_connection(edge, pages):
     )  # fmt: skip
     try:
         pages.wait_for("registration:Registered", timeout=60)
-        res = sipp(
-            edge.sip_port,
-            str(UAC),
-            free_port(),
-            "-m",
-            "1",
-            "-s",
-            "1001",
-            "-set",
-            "caller",
-            "1002",
-            "-au",
-            "1002",
-            "-ap",
-            "secret1002",
-            "-d",
-            "500",
-        )
+        res = sipp(edge.sip_port, str(UAC), free_port(), "-m", "1", "-s", "1001",
+                   "-set", "caller", "1002", "-au", "1002", "-ap", "secret1002", "-d", "500")
         assert res.returncode == 0, res.stdout + res.stderr
         seen = pages.wait_for("session:Terminated", timeout=30)
         assert "incoming:1002" in seen and "session:Established" in seen, seen
@@ -159,24 +143,8 @@ def test_browser_and_plain_rtp_phone_call_each_other_through_rtpengine(media_edg
             assert "answered:200" in seen and seen[-1] == "bye:200", seen
             out, _ = uas.communicate(timeout=30)
             assert uas.returncode == 0, out
-        res = sipp(
-            media_edge.sip_port,
-            "uac_call.xml",
-            free_port(),
-            "-m",
-            "1",
-            "-s",
-            "1001",
-            "-set",
-            "caller",
-            "1002",
-            "-au",
-            "1002",
-            "-ap",
-            "secret1002",
-            "-d",
-            "500",
-        )
+        res = sipp(media_edge.sip_port, "uac_call.xml", free_port(), "-m", "1", "-s", "1001",
+                   "-set", "caller", "1002", "-au", "1002", "-ap", "secret1002", "-d", "500")
         assert res.returncode == 0, res.stdout + res.stderr
         seen = pages.wait_for("session:Terminated", timeout=30)
         assert "incoming:1002" in seen and "session:Established" in seen, seen

@@ -1,6 +1,5 @@
 """A route script for the KSR.websocket test: an OPTIONS over a WebSocket is answered
 with whether handle_handshake() saw one; a MESSAGE closes the connection (1001)."""
-
 import KSR
 
 
