@@ -26,10 +26,12 @@ import hmac
 import os
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
+from kamtool.proxy.dest import dest_of_uri
 from kamtool.sip.errors import ParseError
-from kamtool.sip.uri import format_host
+from kamtool.sip.name_addr import parse_name_addr_list
+from kamtool.sip.uri import format_host, parse_uri
 
 Reply = tuple[int, str, list[tuple[str, str]]]
 
@@ -180,8 +182,6 @@ def register_check(req: Any, cfg: Any) -> tuple[Reply | None, bool]:
 
 
 def _top_path_has_ob(req: Any) -> bool:
-    from kamtool.sip.name_addr import parse_name_addr_list
-
     paths = req.headers.get_all("path")
     if not paths:
         return False
@@ -224,10 +224,6 @@ def reply_headers(req: Any, cfg: Any, path: str | None) -> list[tuple[str, str]]
 
 def path_received(path: str | None) -> str | None:
     """path_use_received: the ``received`` parameter of the first Path URI, unescaped."""
-    from urllib.parse import unquote
-
-    from kamtool.sip.name_addr import parse_name_addr_list
-
     if not path:
         return None
     try:
@@ -247,9 +243,6 @@ def binding_flow(b: Any) -> Flow | None:
     contact's own)."""
     if b.path or not b.socket:
         return None
-    from kamtool.proxy.dest import dest_of_uri
-    from kamtool.sip.uri import parse_uri
-
     proto = b.socket.split(":", 1)[0].lower()
     if proto not in CONNECTED:
         return None
@@ -349,8 +342,6 @@ def with_flow_rr(build: Any, token: str, is_myself: Any) -> Any:
 
 
 def _ours(value: str, is_myself: Any) -> bool:
-    from kamtool.sip.name_addr import parse_name_addr_list
-
     try:
         return bool(is_myself(parse_name_addr_list(value, "Record-Route")[0].uri))
     except (ParseError, IndexError):
