@@ -199,6 +199,23 @@ def test_ws_flow_through_an_edge_proxy(edge, registrar, caller):
     assert (resp.status, resp.reason) == (430, "Flow Failed")
 
 
+def test_a_udp_phone_without_outbound_through_the_edge(edge, registrar, caller):
+    """No outbound, no Path support announced: the edge adds Path with received= (and
+    says Supported: path for the phone); calls come back to where it sent from."""
+    phone = UdpClient(edge.port)
+    try:
+        resp = phone.register("1003", "", ["<sip:1003@192.0.2.99:5060>"])  # not reachable
+        assert resp.status == 200 and "require" not in resp.headers
+        (b,) = bindings(registrar, "1003")
+        assert b.path.endswith(f";lr;received=sip:127.0.0.1:{phone.port}>") and b.instance is None
+        caller.send_raw(invite(caller, "1003"))
+        while (inv := phone.recv()).method != "INVITE":
+            pass
+        assert inv.uri_text == "sip:1003@192.0.2.99:5060"
+    finally:
+        phone.close()
+
+
 def test_a_forged_flow_token_is_refused(edge):
     client = UdpClient(edge.port)
     try:

@@ -328,6 +328,10 @@ def edge(method, settings):
         KSR.setdsturi(settings.edge_registrar)
         if method == "REGISTER":
             KSR.path.add_path_received()  # the flow: a token, received= without outbound
+            if KSR.siputils.is_supported("path") < 0:
+                # a phone that does not announce Path support would get 420 from a strict
+                # registrar (path_mode 2): the edge says it, as the path module's docs do
+                KSR.hdr.append("Supported: path\r\n")
     if not in_dialog and (method == "INVITE" or method == "SUBSCRIBE"):
         KSR.rr.record_route()
     nat_replies()
