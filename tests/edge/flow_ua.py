@@ -116,6 +116,12 @@ class FlowUA:
         return resp
 
     def _ask(self, method: str, uri: str, headers: list[str], edge: bool = False) -> Any:
+        self.send_request(method, uri, headers, edge=edge)
+        return self.recv_final()
+
+    def send_request(self, method: str, uri: str, headers: list[str], *, to: str = "",
+                     edge: bool = False) -> None:  # fmt: skip
+        """A request on the flow (From us, To ``to`` or ourselves, the UA's Call-ID)."""
         self.cseq += 1
         transport = "WS" if self.proto == "ws" else "TCP"
         edge_via = f"Via: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK-edge-{self.cseq};rport"
@@ -125,7 +131,7 @@ class FlowUA:
             f"Via: SIP/2.0/{transport} ua.invalid;branch=z9hG4bK-flow-{self.cseq}-{self.local[1]}"
             ";rport",
             f"From: <sip:{self.user}@127.0.0.1>;tag=ua{self.local[1]}",
-            f"To: <sip:{self.user}@127.0.0.1>",
+            f"To: {to or f'<sip:{self.user}@127.0.0.1>'}",
             f"Call-ID: {self.call_id}",
             f"CSeq: {self.cseq} {method}",
             "Max-Forwards: 70",
@@ -133,7 +139,6 @@ class FlowUA:
             "Content-Length: 0",
         ]
         self.send(("\r\n".join(lines) + "\r\n\r\n").encode())
-        return self.recv_final()
 
     def answer(self, req: Any, status: int = 200, reason: str = "OK") -> None:
         """Answer ``req`` on the flow (To tag and, for a 2xx, our Contact)."""

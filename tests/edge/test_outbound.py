@@ -199,6 +199,54 @@ def test_ws_flow_through_an_edge_proxy(edge, registrar, caller):
     assert (resp.status, resp.reason) == (430, "Flow Failed")
 
 
+def test_the_browser_calls_a_phone_and_the_phone_hangs_up_over_the_flow(edge, registrar):
+    """An INVITE from the WebSocket UA (Contact ;ob) through the edge is record-routed with
+    its flow token, so the phone's BYE later comes back over the WebSocket."""
+    ua = FlowUA("ws", edge.ws_port)
+    phone = UdpClient(registrar.port)
+    try:
+        assert phone.register("1003", "", [f"<sip:1003@127.0.0.1:{phone.port}>"]).status == 200
+        contact = "Contact: <sip:1001@ua.invalid;transport=ws;ob>"
+        ua.send_request("INVITE", "sip:1003@127.0.0.1", [contact], to="<sip:1003@127.0.0.1>")
+        while (inv := phone.recv()).method != "INVITE":
+            pass
+        rrs = inv.headers.get_all("record-route")
+        assert len(rrs) >= 2 and ";ob>" in rrs[-1] and "@" in rrs[-1], rrs  # the edge's
+        phone.send_raw(answer_for(inv, phone))
+        ok = ua.recv_final()
+        assert ok.status == 200 and ok.call_id == ua.call_id
+        phone.send_raw(phone_bye(inv, phone))  # the phone's route set: the Record-Routes
+        bye = ua.recv()
+        assert bye.method == "BYE" and bye.call_id == ua.call_id
+    finally:
+        ua.close()
+        phone.close()
+
+
+def answer_for(inv, phone: UdpClient) -> bytes:
+    lines = ["SIP/2.0 200 OK"]
+    for name in ("via", "record-route", "from", "call-id", "cseq"):
+        lines += [f"{name}: {v}" for v in inv.headers.get_lines(name)]
+    lines += [f"To: {inv.headers.get('to')};tag=ph1", f"Contact: <sip:1003@127.0.0.1:{phone.port}>",
+              "Content-Length: 0"]  # fmt: skip
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def phone_bye(inv, phone: UdpClient) -> bytes:
+    lines = [
+        f"BYE {inv.headers.get('contact').strip('<>')} SIP/2.0",
+        f"Via: SIP/2.0/UDP 127.0.0.1:{phone.port};branch=z9hG4bK-phbye;rport",
+        *(f"Route: {rr}" for rr in inv.headers.get_all("record-route")),
+        f"From: {inv.headers.get('to')};tag=ph1",
+        f"To: {inv.headers.get('from')}",
+        f"Call-ID: {inv.call_id}",
+        "CSeq: 1 BYE",
+        "Max-Forwards: 70",
+        "Content-Length: 0",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 def test_a_udp_phone_without_outbound_through_the_edge(edge, registrar, caller):
     """No outbound, no Path support announced: the edge adds Path with received= (and
     says Supported: path for the phone); calls come back to where it sent from."""
