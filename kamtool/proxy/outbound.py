@@ -283,7 +283,7 @@ def _outbound(b: Any) -> bool:
 
 
 def _instance_key(b: Any) -> str:
-    return b.instance.strip("<>").lower()
+    return b.instance.strip('"<>').lower()
 
 
 # ------------------------------------------------------------------ edge: Path, Record-Route

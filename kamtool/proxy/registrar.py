@@ -43,8 +43,9 @@ def _methods_mask(allow: list[str] | None) -> int | None:
 
 
 def _same(instance: str, other: str) -> bool:
-    """Two ``+sip.instance`` values name the same UA (the angle brackets aside)."""
-    return instance.strip("<>") == other.strip("<>")
+    """Two ``+sip.instance`` values name the same UA (angle brackets aside, and the quotes
+    older kamtool versions stored)."""
+    return instance.strip('"<>') == other.strip('"<>')
 
 
 class Registrar:
