@@ -150,6 +150,21 @@ def test_registrar_outbound_and_path_refusals(start_proxy):  # noqa: F811
     other.close()
 
 
+def test_flow_timer_and_outbound_off(start_proxy):  # noqa: F811
+    timed = start_proxy(auth=False, flow_timer=25)
+    ua = FlowUA("tcp", timed.port)
+    resp = ua.register()
+    assert resp.headers.get("flow-timer") == "25" and resp.headers.get("require") == "outbound"
+    ua.close()
+    off = start_proxy(auth=False, outbound_mode=0)  # Kamailio's default
+    ua = FlowUA("tcp", off.port)
+    resp = ua.register()
+    assert resp.status == 200 and "require" not in resp.headers and "supported" not in resp.headers
+    resp = ua.register(extra=("Require: outbound",))
+    assert (resp.status, resp.headers.get("unsupported")) == (420, "outbound")
+    ua.close()
+
+
 # ------------------------------------------------------------------ through an edge proxy
 
 
