@@ -278,6 +278,18 @@ def choose_flows(bindings: list[Any], alive: Any) -> tuple[list[Any], bool]:
     return [b for b in live if not _outbound(b) or newest[_instance_key(b)] is b], dead
 
 
+def spare_flows(bindings: list[Any], chosen: list[Any], alive: Any) -> list[Any]:
+    """The live outbound bindings :func:`choose_flows` left out (older flows of a chosen
+    instance), newest first: where a request goes after a 430 (RFC 5626 7)."""
+    picked = {id(b) for b in chosen}
+    spares = [
+        b for b in bindings
+        if _outbound(b) and id(b) not in picked
+        and ((flow := binding_flow(b)) is None or alive((flow.host, flow.port)))
+    ]  # fmt: skip
+    return sorted(spares, key=lambda b: b.last_modified, reverse=True)
+
+
 def _outbound(b: Any) -> bool:
     return bool(b.instance and b.reg_id)
 

@@ -214,6 +214,30 @@ def test_ws_flow_through_an_edge_proxy(edge, registrar, caller):
     assert (resp.status, resp.reason) == (430, "Flow Failed")
 
 
+def test_a_430_from_the_edge_moves_the_call_to_the_other_flow(edge, registrar, caller):
+    """Two flows of one instance through the edge (reg-id 1 and 2); the newer one closes
+    without the registrar knowing: the edge's 430 makes it try the older (RFC 5626 7)."""
+    call_id = "two-ws-flows@ua.invalid"
+    old = FlowUA("ws", edge.ws_port, reg_id=1, call_id=call_id)
+    new = FlowUA("ws", edge.ws_port, reg_id=2, call_id=call_id)
+    try:
+        assert old.register().status == 200
+        time.sleep(0.01)
+        new.cseq = old.cseq
+        assert new.register().status == 200
+        assert sorted(b.reg_id for b in bindings(registrar)) == [1, 2]
+        wait_closed(edge, new)
+        caller.send_raw(invite(caller))
+        inv = old.recv()
+        assert inv.method == "INVITE"
+        old.answer(inv)
+        assert final(caller).status == 200
+        assert registrar.stat("core:rcv_replies_4xx") >= 1  # the edge's 430 came first
+    finally:
+        old.close()
+        new.close()
+
+
 def test_the_browser_calls_a_phone_and_the_phone_hangs_up_over_the_flow(edge, registrar):
     """An INVITE from the WebSocket UA (Contact ;ob) through the edge is record-routed with
     its flow token, so the phone's BYE later comes back over the WebSocket."""

@@ -12,8 +12,10 @@ from typing import Any
 from kamtool.proxy.ksr.context import db_error, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
 from kamtool.proxy.ksr.pv import _ruser, _try
-from kamtool.proxy.outbound import choose_flows
+from kamtool.proxy.outbound import choose_flows, spare_flows
 from kamtool.proxy.usrloc import METHOD_BITS, UNSTORED_RETRY_AFTER
+
+SPARE_FLOWS = "registrar:spare_flows"  # ctx.avps: other flows of the instances lookup() chose
 
 # ------------------------------------------------------------------ registrar
 
@@ -116,10 +118,14 @@ def lookup(table: str = "location", uri: str = "") -> int:
     allowed = [b for b in bindings if b.methods is None or bit is None or b.methods & bit]
     if not allowed:
         return -2
-    allowed, dead = choose_flows(allowed, r._tcp_alive)  # RFC 5626: live flows only
-    if not allowed:
+    chosen, dead = choose_flows(allowed, r._tcp_alive)  # RFC 5626: live flows only
+    if not chosen:
         ctx.flow_failed = dead  # KSR.kamtool.flow_failed(): the route answers 430
         return -1
+    spares = spare_flows(allowed, chosen, r._tcp_alive)
+    if spares:  # after a 430: KSR.kamtool.next_flow() in a failure route
+        ctx.avps[SPARE_FLOWS] = spares
+    allowed = chosen
     if getattr(_try(lambda: req.uri), "secure", False):
         # RFC 3261 16.5, RFC 5630 3.1.3: a sips: request only goes to sips: contacts
         # (TLS on every hop); Kamailio's lookup() does not check this
@@ -161,6 +167,25 @@ def registered(table: str = "location", uri: str = "") -> int:
             return db_error(ctx, "registered(location)", exc)
         return 1 if rows else -1
     return 1 if ul.lookup(aor) else -1
+
+
+def spare_flows_left() -> int:
+    """1 when lookup() kept other flows of an instance it chose (RFC 5626 7), -1 not."""
+    return 1 if state.ctx.avps.get(SPARE_FLOWS) else -1
+
+
+def next_flow() -> int:
+    """In a failure route: a branch to the next flow of the instance (after a 430 Flow
+    Failed of its newest, RFC 5626 7); 1, or -1 when there is none."""
+    ctx = state.ctx
+    r = ctx.router
+    spares = ctx.avps.get(SPARE_FLOWS) or []
+    while spares:
+        target = r.codec.target_for_binding(spares.pop(0), r._tcp_alive)
+        if target is not None:
+            ctx.new_targets = (ctx.new_targets or []) + [target]
+            return 1
+    return -1
 
 
 def registrar_functions() -> dict[str, Any]:

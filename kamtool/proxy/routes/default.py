@@ -296,9 +296,21 @@ def location(method):
         if KSR.kamtool.call_limits() > 0:
             return EXIT
         KSR.setflag(FLT_ACCMISSED)
+    if KSR.kamtool.spare_flows() > 0:
+        KSR.tm.t_on_failure("flow_failover")
     nat_replies()
     relay()
     return EXIT
+
+
+def flow_failover():
+    """failure_route: a 430 Flow Failed from the flow lookup() chose for an instance
+    that registered more than one: its next newest flow (RFC 5626 7)."""
+    if KSR.tm.t_is_canceled() > 0:
+        return 1
+    if KSR.tm.t_check_status("430") > 0 and KSR.kamtool.next_flow() > 0:
+        KSR.tm.t_on_failure("flow_failover")
+    return 1
 
 
 def edge(method, settings):
