@@ -21,6 +21,7 @@ Where Kamailio differs it is said at the place.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -97,13 +98,15 @@ class FlowTokens:
             return None
 
 
-def tokens(router: Any) -> FlowTokens:
-    """The router's flow tokens (made on first use, with ``[proxy] flow_token_key``)."""
-    found = getattr(router, "_flow_tokens", None)
-    if found is None:
-        found = FlowTokens(getattr(router.config, "flow_token_key", ""))
-        router._flow_tokens = found
-    return found
+def tokens(parts: Any) -> FlowTokens:
+    """The flow tokens of a proxy (``[proxy] flow_token_key``; without one, a random key
+    of this process)."""
+    return _tokens(getattr(parts.config, "flow_token_key", "") or "")
+
+
+@functools.lru_cache(maxsize=8)
+def _tokens(key: str) -> FlowTokens:
+    return FlowTokens(key)
 
 
 # ------------------------------------------------------------------ message tests

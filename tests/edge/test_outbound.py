@@ -34,7 +34,7 @@ def wait_closed(proxy, ua: FlowUA) -> None:
     """Until the proxy has seen the UA's connection go (the close is asynchronous)."""
     ua.close()
     deadline = time.monotonic() + 5
-    while proxy.call(lambda: proxy.server.router.transports.alive(ua.local)):
+    while proxy.call(lambda: proxy.server.parts.transports.alive(ua.local)):
         assert time.monotonic() < deadline, "the proxy never saw the connection close"
         time.sleep(0.05)
 

@@ -182,7 +182,7 @@ def test_kamtool_edge_in_front_of_kamailio(kamailio, start_proxy):  # noqa: F811
         assert resp.status == 200
         ua.close()
         deadline = time.monotonic() + 5
-        while edge.call(lambda: edge.server.router.transports.alive(ua.local)):
+        while edge.call(lambda: edge.server.parts.transports.alive(ua.local)):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         _authed_invite(caller, "1003")

@@ -26,13 +26,13 @@ __all__ = ["path_functions"]
 
 def _add(user: str, params: str, received: bool) -> int:
     ctx = state.ctx
-    r = ctx.router
+    r = ctx.parts
     msg = ctx.msg
     try:
         dest = dest_of_uri(parse_uri(ctx.dst_uri or msg.uri_text))
     except ParseError:
         dest = None
-    local = r.local_socket(dest) if dest is not None else ctx.endpoint.listen
+    local = r.wire.local_socket(dest) if dest is not None else ctx.endpoint.listen
     if local is None:
         return -1
     ob = False
