@@ -31,7 +31,7 @@ thread (:mod:`kamtool.proxy.dbworker`), never on the event loop: the store is th
 that to the worker as a batch (:meth:`write_batch`), and :meth:`batch_written` marks the
 contacts synced, or, when the database was away, keeps everything for the next try:
 nothing is lost while the database is down. db_mode 3 reads go through
-:meth:`fetch`/:meth:`prefetched` (the router reads the AoR on the worker first).
+:meth:`fetch`/:meth:`prefetched` (the route reads the AoR on the worker first).
 Without ``deferred`` (tools, tests) every call writes at once, on the caller's thread.
 """
 
