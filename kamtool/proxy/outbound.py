@@ -26,7 +26,7 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, unquote
 
 from kamtool.proxy.dest import dest_of_uri
@@ -112,6 +112,17 @@ def _tokens(key: str) -> FlowTokens:
 # ------------------------------------------------------------------ message tests
 
 
+class Tags(NamedTuple):
+    """A request's option tags, read once: ``Supported`` and ``Require``."""
+
+    supported: frozenset[str]
+    require: frozenset[str]
+
+
+def tags_of(req: Any) -> Tags:
+    return Tags(frozenset(option_tags(req, "supported")), frozenset(option_tags(req, "require")))
+
+
 def option_tags(req: Any, name: str) -> set[str]:
     """The option tags of the ``Supported``/``Require`` headers (compact ``k`` too)."""
     return {t.strip().lower() for t in req.headers.get_all(name) if t.strip()}
@@ -161,19 +172,19 @@ def unquote_instance(value: str | None) -> str | None:
 # ------------------------------------------------------------------ registrar
 
 
-def register_check(req: Any, cfg: Any) -> tuple[Reply | None, bool]:
+def register_check(req: Any, cfg: Any, tags: Tags) -> tuple[Reply | None, bool]:
     """save()'s outbound checks: (the error reply or None, whether ``reg-id`` counts).
 
     Statuses as Kamailio's registrar: 421 (outbound required, not supported), 420 (the UA
     requires outbound, the registrar has none), 439 (not the first hop and no ``;ob`` Path:
     the edge proxy lacks outbound, RFC 5626 6). Kamailio checks the 421 case only when
     the REGISTER has a Supported header at all; kamtool also refuses one without."""
-    supported = option_tags(req, "supported")
+    supported = tags.supported
     mode = cfg.outbound_mode
     if mode == 2 and OUTBOUND not in supported:
         hdrs = [("Require", OUTBOUND), ("Supported", OUTBOUND)]
         return (421, "Extension Required", hdrs), False
-    if mode == 0 and OUTBOUND in option_tags(req, "require"):
+    if mode == 0 and OUTBOUND in tags.require:
         return (420, "Bad Extension", [("Unsupported", OUTBOUND)]), False
     use_regid = True
     if mode and not cfg.regid_mode and not first_hop(req) and not _top_path_has_ob(req):
@@ -195,27 +206,26 @@ def _top_path_has_ob(req: Any) -> bool:
     return "ob" in (getattr(top.uri, "params", None) or {})
 
 
-def path_check(req: Any, cfg: Any, path: str | None) -> Reply | None:
+def path_check(tags: Tags, cfg: Any, path: str | None) -> Reply | None:
     """path_mode 2 (strict, RFC 3327 5.3): a Path the UA does not support gets 420 with
     ``Unsupported: path``. Kamailio stores the contact first and then answers 420; kamtool
     answers before storing anything, as the RFC has it."""
     if not (cfg.use_path and path and cfg.path_mode == 2):
         return None
-    if "path" in option_tags(req, "supported"):
+    if "path" in tags.supported:
         return None
-    ob = [h for h in reply_headers(req, cfg, None) if h[0] != "Path"]  # as Kamailio's 420
+    ob = [h for h in reply_headers(tags, cfg, None) if h[0] != "Path"]  # as Kamailio's 420
     return 420, "Bad Extension", [("Unsupported", "path"), ("Path", path), *ob]
 
 
-def reply_headers(req: Any, cfg: Any, path: str | None) -> list[tuple[str, str]]:
+def reply_headers(tags: Tags, cfg: Any, path: str | None) -> list[tuple[str, str]]:
     """The 200's headers after the contacts, in Kamailio's order: Path (path_mode 1 and 2
     when the UA supports it), then Require/Supported: outbound and Flow-Timer."""
     out: list[tuple[str, str]] = []
-    supported = option_tags(req, "supported")
-    if cfg.use_path and path and cfg.path_mode and "path" in supported:
+    if cfg.use_path and path and cfg.path_mode and "path" in tags.supported:
         out.append(("Path", path))
     mode = cfg.outbound_mode
-    wants = OUTBOUND in supported or OUTBOUND in option_tags(req, "require")
+    wants = OUTBOUND in tags.supported or OUTBOUND in tags.require
     if mode == 2 or (mode == 1 and wants):
         out.append(("Require", OUTBOUND))
     if mode:

@@ -87,11 +87,12 @@ class Registrar:
         if not user:
             return 400, "Bad To header (no user)", []
         aor = self.usrloc.aor_key(user, getattr(uri, "host", None))
-        refused, use_regid = outbound.register_check(req, cfg)
+        tags = outbound.tags_of(req)  # Supported/Require, read once
+        refused, use_regid = outbound.register_check(req, cfg, tags)
         if refused is not None:
             return refused
         path = (", ".join(req.headers.get_all("path")) or None) if cfg.use_path else None
-        refused = outbound.path_check(req, cfg, path)
+        refused = outbound.path_check(tags, cfg, path)
         if refused is not None:
             return refused
         contacts = req.contacts
@@ -101,7 +102,7 @@ class Registrar:
             if len(contacts) != 1 or header_expires != 0:
                 return 400, "Invalid Contact: * (needs Expires: 0 and no other contact)", []
             self.usrloc.remove(aor)
-            return 200, "OK", outbound.reply_headers(req, cfg, path)
+            return 200, "OK", outbound.reply_headers(tags, cfg, path)
         changes: list[tuple[Binding | None, Binding | None]] = []
         existing = self.usrloc.contacts_of(aor)
         callid = req.call_id or ""
@@ -190,7 +191,7 @@ class Registrar:
             else:
                 self.usrloc.save(new)
         headers = [("Contact", self._contact_value(b, now)) for b in self.usrloc.lookup(aor)]
-        return 200, "OK", headers + outbound.reply_headers(req, cfg, path)
+        return 200, "OK", headers + outbound.reply_headers(tags, cfg, path)
 
     @staticmethod
     def _received(uri: Any, endpoint: Any, addr: tuple[str, int]) -> str | None:

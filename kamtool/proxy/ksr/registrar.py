@@ -118,14 +118,15 @@ def lookup(table: str = "location", uri: str = "") -> int:
     allowed = [b for b in bindings if b.methods is None or bit is None or b.methods & bit]
     if not allowed:
         return -2
-    chosen, dead = choose_flows(allowed, r.wire.tcp_alive)  # RFC 5626: live flows only
-    if not chosen:
-        ctx.flow_failed = dead  # KSR.kamtool.flow_failed(): the route answers 430
-        return -1
-    spares = spare_flows(allowed, chosen, r.wire.tcp_alive)
-    if spares:  # after a 430: KSR.kamtool.next_flow() in a failure route
-        ctx.avps[SPARE_FLOWS] = spares
-    allowed = chosen
+    if any(b.reg_id and b.instance for b in allowed):  # outbound: live flows only
+        chosen, dead = choose_flows(allowed, r.wire.tcp_alive)
+        if not chosen:
+            ctx.flow_failed = dead  # KSR.kamtool.flow_failed(): the route answers 430
+            return -1
+        spares = spare_flows(allowed, chosen, r.wire.tcp_alive)
+        if spares:  # after a 430: KSR.kamtool.next_flow() in a failure route
+            ctx.avps[SPARE_FLOWS] = spares
+        allowed = chosen
     if getattr(_try(lambda: req.uri), "secure", False):
         # RFC 3261 16.5, RFC 5630 3.1.3: a sips: request only goes to sips: contacts
         # (TLS on every hop); Kamailio's lookup() does not check this
