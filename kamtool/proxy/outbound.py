@@ -119,8 +119,14 @@ class Tags(NamedTuple):
     require: frozenset[str]
 
 
+_NONE: frozenset[str] = frozenset()
+
+
 def tags_of(req: Any) -> Tags:
-    return Tags(frozenset(option_tags(req, "supported")), frozenset(option_tags(req, "require")))
+    h = req.headers  # most phones send neither header: no scan of their values then
+    supported = frozenset(option_tags(req, "supported")) if "supported" in h else _NONE
+    require = frozenset(option_tags(req, "require")) if "require" in h else _NONE
+    return Tags(supported, require)
 
 
 def option_tags(req: Any, name: str) -> set[str]:

@@ -91,7 +91,8 @@ class Registrar:
         refused, use_regid = outbound.register_check(req, cfg, tags)
         if refused is not None:
             return refused
-        path = (", ".join(req.headers.get_all("path")) or None) if cfg.use_path else None
+        use_path = cfg.use_path and "path" in req.headers
+        path = (", ".join(req.headers.get_all("path")) or None) if use_path else None
         refused = outbound.path_check(tags, cfg, path)
         if refused is not None:
             return refused
