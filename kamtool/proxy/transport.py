@@ -14,6 +14,7 @@ message (or the ParseError of a malformed one) instead of bytes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 import time
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
 _FORCED_MAX = 65536  # destinations remembered with their socket (bounded memory)
+_CONN_IDS = itertools.count(1)  # TCP/TLS connection ids, as core.tcp_list shows them
 
 
 class Endpoint(Protocol):
@@ -107,6 +109,7 @@ class TcpConnection(asyncio.Protocol):
         self.outbound = False  # opened by us (Transports.send), not accepted
         self.got_data = False  # tcplimits: anything received yet
         self.partial_since: float | None = None  # tcplimits: a message in progress since
+        self.id = next(_CONN_IDS)  # core.tcp_list, tls.list
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -123,6 +126,11 @@ class TcpConnection(asyncio.Protocol):
         for data in self.pending:
             self.transport.write(data)
         self.pending.clear()
+
+    @property
+    def buffered(self) -> bool:
+        """A message begun and not complete (tcplimits' read timeout)."""
+        return bool(self.framer.buffered)
 
     def data_received(self, data: bytes) -> None:
         self.registry.guard.received(self, self._frame(data))
@@ -252,7 +260,8 @@ class Transports:
                 raise ConfigError(f"cannot listen on {lst}: no TLS certificate configured")
             ctx = self.tls.server if lst.proto == "wss" else None
             server = await serve_ws(lst.host, lst.port, self._ws_sink, policy=self.ws_policy,
-                                    registry=self.ws, listen=lst, ssl_context=ctx)  # fmt: skip
+                                    registry=self.ws, listen=lst, ssl_context=ctx,
+                                    guard=self.guard, hooks=self)  # fmt: skip
             self.tcp_servers.append((lst, server))
         else:
             if lst.proto == "tls" and self.tls is None:
@@ -345,7 +354,6 @@ class Transports:
 
     def _ws_sink(self, msg: Any, conn: Any, addr: Addr) -> None:
         """A SIP message from a WebSocket: traced like a TCP one, then to the core."""
-        conn.out_filter = self.out_filter
         if self.tap is not None and not isinstance(msg, ParseError):
             self.tap(msg.to_bytes(), conn.proto, addr, conn.local)
         self.sink(msg, conn, addr)
@@ -361,9 +369,7 @@ class Transports:
             conn = self.ws.by_peer.get(addr)  # only the browser's own connection reaches it
             if conn is None or conn.proto != proto:
                 return False
-            if self.tap is not None:
-                self.tap(data, proto, conn.local, addr)
-            conn.send(data)
+            conn.send(data)  # traced there, after topoh (what goes out)
             return True
         if proto in ("tcp", "tls"):
             conn = self.connections.get(addr)

@@ -55,25 +55,13 @@ from kamtool.proxy.binding import (  # noqa: F401  (re-exported: usrloc's public
     Binding,
     copy_binding,
 )
+from kamtool.proxy.ul_replication import LocationReplication
+from kamtool.proxy.usrloc_rows import binding_from_row, row_values, ts_to_dt
 
 log = logging.getLogger(__name__)
 
 # db_mode 1: the Retry-After (seconds) of the 503 a REGISTER gets while it cannot be stored
 UNSTORED_RETRY_AFTER = 30
-
-def _ts_to_dt(ts: float) -> datetime:
-    """Unix time → naive local datetime (what kamtool.db's DATETIME field stores)."""
-    return datetime.fromtimestamp(int(ts))
-
-
-def _dt_to_ts(value: Any) -> float:
-    if value is None:
-        return 0.0
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, int | float):
-        return float(value)
-    return 0.0
 
 
 def bound_model(table: str, database: Any) -> Any:
@@ -87,8 +75,6 @@ def bound_model(table: str, database: Any) -> Any:
 class LocationStore:
     """AoR → bindings with Kamailio's usrloc db_mode semantics (see module docstring)."""
 
-    MAX_DATETIME = 2030  # Kamailio stores permanent contacts with expires 2030-05-28 21:32:15
-
     def __init__(
         self,
         *,
@@ -97,6 +83,8 @@ class LocationStore:
         use_domain: bool = False,
         clock: Callable[[], float] = time.time,
         server_id: int = 0,
+        shared: LocationReplication | None = None,
+        expires_in_db: bool = True,
     ) -> None:
         if db_mode and database is None:
             raise ValueError("db_mode 1-3 needs a database")
@@ -111,6 +99,8 @@ class LocationStore:
         self._ops: list[tuple[str, Any]] = []  # deferred db_mode 3 statements, in order
         self._fetched: dict[str, list[Binding]] = {}  # deferred db_mode 3: rows read first
         self.changed: Callable[[], None] | None = None  # deferred: called after a change
+        self.shared = shared  # ul_changed(saved, deleted) of every change (modes 0-2)
+        self.expires_in_db = expires_in_db  # False: the timer expires memory only
         self.db_counts = (0, 0)  # deferred db_mode 3: stats() as of the last count_rows()
         self.expired_total = 0  # contacts dropped by the timer (usrloc:location_expires)
         self._ruid = itertools.count(1)
@@ -130,63 +120,10 @@ class LocationStore:
         return self.database
 
     def _row_values(self, b: Binding) -> dict[str, Any]:
-        username, _, domain = b.aor.partition("@")
-        return {
-            "ruid": b.ruid,
-            "username": username if self.use_domain else b.aor,
-            "domain": (domain or None) if self.use_domain else None,
-            "contact": b.contact,
-            "received": b.received,
-            "path": b.path,
-            "expires": _ts_to_dt(b.expires) if b.expires else datetime(2030, 5, 28, 21, 32, 15),
-            "q": b.q,
-            "callid": b.callid,
-            "cseq": b.cseq,
-            "last_modified": _ts_to_dt(b.last_modified),
-            "flags": b.flags,
-            "cflags": b.cflags,
-            "user_agent": b.user_agent,
-            "socket": b.socket,
-            "methods": b.methods,
-            "instance": b.instance,
-            "reg_id": b.reg_id,
-            "server_id": b.server_id,
-            "connection_id": b.connection_id,
-            "keepalive": b.keepalive,
-            "partition": 0,
-        }
+        return row_values(b, self.use_domain)
 
     def _from_row(self, row: Any) -> Binding:
-        aor = row.username
-        if self.use_domain and row.domain:
-            aor = f"{row.username}@{row.domain}"
-        expires = _dt_to_ts(row.expires)
-        if expires and datetime.fromtimestamp(expires).year >= self.MAX_DATETIME:
-            expires = 0.0
-        return Binding(
-            aor=aor,
-            contact=row.contact,
-            expires=expires,
-            q=float(row.q) if row.q is not None else -1.0,
-            callid=row.callid or "",
-            cseq=int(row.cseq or 0),
-            user_agent=row.user_agent or "",
-            received=row.received or None,
-            path=row.path or None,
-            socket=row.socket or None,
-            methods=row.methods,
-            instance=row.instance or None,
-            reg_id=int(row.reg_id or 0),
-            flags=int(row.flags or 0),
-            cflags=int(row.cflags or 0),
-            ruid=row.ruid or "",
-            server_id=int(row.server_id or 0),
-            connection_id=int(row.connection_id if row.connection_id is not None else -1),
-            keepalive=int(row.keepalive or 0),
-            last_modified=_dt_to_ts(row.last_modified),
-            domain=row.domain,
-            state=CS_SYNC,
-        )
+        return binding_from_row(row, self.use_domain)
 
     def _db_insert(self, b: Binding) -> None:
         self.model.insert(**self._row_values(b)).execute()
@@ -306,10 +243,12 @@ class LocationStore:
 
     # ---------------------------------------------------------------- writes
 
-    def save(self, binding: Binding) -> Binding:
-        """Insert or refresh ``binding`` (matched by ruid when set, else by contact URI)."""
-        binding.last_modified = self.clock()
-        binding.server_id = self.server_id
+    def save(self, binding: Binding, *, stored: bool = False) -> Binding:
+        """Insert or refresh ``binding`` (matched by ruid when set, else by contact URI);
+        ``stored``: a copy of what another worker or node saved (see :meth:`mirror`)."""
+        if not stored:
+            binding.last_modified = self.clock()
+            binding.server_id = self.server_id
         if not binding.ruid:
             binding.ruid = self.new_ruid()
         if self.db_mode == 3:
@@ -331,13 +270,18 @@ class LocationStore:
         else:
             binding.state = CS_NEW
             rec.append(binding)
+        if stored:  # written where it was saved
+            binding.state = CS_SYNC
+            return binding
         if self.db_mode == 1 and not self.deferred:
             self._db_update(binding)
             binding.state = CS_SYNC
-        self._notify()
+        self._notify(binding)
         return binding
 
-    def _notify(self) -> None:
+    def _notify(self, saved: Binding | None = None, deleted: list[Binding] | None = None) -> None:
+        if self.shared is not None:
+            self.shared.ul_changed(saved, deleted)
         if self.deferred and self.changed is not None:
             self.changed()
 
@@ -369,7 +313,19 @@ class LocationStore:
         self._delete(found)
         return len(found)
 
-    def _delete(self, bindings: list[Binding]) -> None:
+    def mirror(
+        self, saved: Iterable[Binding] = (), removed: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        """What another worker or node saved and removed (``(aor, ruid)``) and stored:
+        memory only (db_mode 0-2), nothing written, ``shared`` not told."""
+        for b in saved if self.db_mode != 3 else ():
+            self.save(b, stored=True)
+        gone = {ruid for _, ruid in removed}
+        aors = {aor for aor, _ in removed} if self.db_mode != 3 else ()
+        found = [b for aor in aors for b in self._records.get(aor, ()) if b.ruid in gone]
+        self._delete(found, stored=True)
+
+    def _delete(self, bindings: list[Binding], *, stored: bool = False) -> None:
         if not bindings:
             return
         if self.db_mode != 3:
@@ -386,6 +342,8 @@ class LocationStore:
                 )
                 if not rec and not awaits_db:
                     del self._records[aor]
+        if stored:
+            return
         if self.db_mode == 3 and self.deferred:
             gone = {b.ruid for b in bindings}
             self._ops.append(("delete", sorted(gone)))
@@ -399,7 +357,7 @@ class LocationStore:
             self._deleted.extend(b.ruid for b in bindings if self.deferred or b.state != CS_NEW)
         elif self.db_mode in (1, 3):
             self._db_delete(bindings)
-        self._notify()
+        self._notify(deleted=bindings)
 
     @property
     def write_back(self) -> bool:
@@ -423,7 +381,7 @@ class LocationStore:
             expired = [b for b in rec if b.expired(now)]
             if expired:
                 self.expired_total += len(expired)
-                self._delete(expired)
+                self._delete(expired, stored=not self.expires_in_db)
             if not rec:
                 self._records.pop(aor, None)  # (_delete may have dropped it already)
         if self.db_mode == 2 and not self.deferred:
@@ -431,9 +389,7 @@ class LocationStore:
 
     def _db_expire(self, now: float) -> None:
         m = self.model
-        m.delete().where(
-            (m.expires < _ts_to_dt(now)) & (m.expires > datetime(1971, 1, 1))
-        ).execute()
+        m.delete().where((m.expires < ts_to_dt(now)) & (m.expires > datetime(1971, 1, 1))).execute()
 
     # ---------------------------------------------------------------- writing pending work
 
