@@ -322,3 +322,16 @@ def migrate(
                 "kamtool dbctl create --missing recreates it"
             )
     return int(ExitStatus.SCHEMA) if result["not_upgradable"] or result["missing_tables"] else 0
+
+
+# kamdbctl's `presence` and `extra`: add that group's tables to an existing database
+@app.command("presence", hidden=True)
+def presence() -> None:
+    """kamdbctl presence: create the presence tables."""
+    create(group=["presence"])
+
+
+@app.command("extra", hidden=True)
+def extra() -> None:
+    """kamdbctl extra: create the extra tables."""
+    create(group=["extra"])
