@@ -28,8 +28,8 @@ def route_rows(answer: Any) -> list[dict[str, Any]]:
                         "domain": domain.get("domain"), "domain_id": domain.get("id"),
                         "host": item.get("host"), "prob": item.get("prob"),
                         "status": item.get("status"), "strip": item.get("strip"),
-                        "scan_prefix": scan, "rewrite_prefix": rewrite, "suffix": item.get("suffix"),
-                        "comment": item.get("comment"),
+                        "scan_prefix": scan, "rewrite_prefix": rewrite,
+                        "suffix": item.get("suffix"), "comment": item.get("comment"),
                     }
                 )  # fmt: skip
     return rows
