@@ -27,6 +27,7 @@ from kamtool.config import Settings
 from kamtool.errors import ConfigError
 from kamtool.proxy.authconfig import AuthSettings
 from kamtool.proxy.config_edge import EdgeSettings
+from kamtool.proxy.config_outbound import OutboundSettings
 from kamtool.proxy.config_state import StateSettings
 from kamtool.proxy.listen import Listen, _split_host_port
 
@@ -49,7 +50,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
-class ProxyConfig(AuthSettings, EdgeSettings, StateSettings):
+class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings):
     """Configuration of :class:`kamtool.proxy.server.ProxyServer` (see module docstring)."""
 
     listen: tuple[Listen, ...] = tuple(Listen.parse(s) for s in DEFAULT_LISTEN)
@@ -202,6 +203,7 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings):
         self.check_auth_settings()
         self.check_edge()
         self.check_state()
+        self.check_outbound()
         if self.ipban_autoexpire < 0:
             raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
         for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):

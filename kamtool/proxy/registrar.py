@@ -9,7 +9,12 @@
 * a binding is matched by ``+sip.instance``/``reg-id`` when given (RFC 5626), else by
   contact URI; a request with the same Call-ID and a CSeq not above the stored one is an
   old retransmission and changes nothing;
-* Path (RFC 3327) is stored and echoed; ``Allow`` sets the methods bitmask (NULL = all);
+* ``+sip.instance`` is stored without its quotes and ``reg-id`` only with an instance, as
+  Kamailio's usrloc; outbound (``outbound_mode``, ``regid_mode``, ``flow_timer``: the 421,
+  420 and 439 refusals, ``Require: outbound``) is :mod:`kamtool.proxy.outbound`'s;
+* Path (RFC 3327) is stored with ``use_path`` and echoed as ``path_mode`` says (420 in
+  strict mode when the UA does not support it); ``Allow`` sets the methods bitmask
+  (NULL = all);
 * the 200 lists every current binding with its remaining expires (and q, instance, reg-id).
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kamtool.proxy import outbound
 from kamtool.proxy.usrloc import METHOD_BITS, Binding, LocationStore, copy_binding
 from kamtool.sip.errors import ParseError
 from kamtool.sip.nat import received_uri
@@ -34,6 +40,12 @@ def _methods_mask(allow: list[str] | None) -> int | None:
     for m in allow:
         mask |= METHOD_BITS.get(m.strip().upper(), 0)
     return mask or None
+
+
+def _same(instance: str, other: str) -> bool:
+    """Two ``+sip.instance`` values name the same UA (angle brackets aside, and the quotes
+    older kamtool versions stored)."""
+    return instance.strip('"<>') == other.strip('"<>')
 
 
 class Registrar:
@@ -75,6 +87,15 @@ class Registrar:
         if not user:
             return 400, "Bad To header (no user)", []
         aor = self.usrloc.aor_key(user, getattr(uri, "host", None))
+        tags = outbound.tags_of(req)  # Supported/Require, read once
+        refused, use_regid = outbound.register_check(req, cfg, tags)
+        if refused is not None:
+            return refused
+        use_path = cfg.use_path and "path" in req.headers
+        path = (", ".join(req.headers.get_all("path")) or None) if use_path else None
+        refused = outbound.path_check(tags, cfg, path)
+        if refused is not None:
+            return refused
         contacts = req.contacts
         header_expires = req.expires
         now = self.usrloc.clock()
@@ -82,12 +103,12 @@ class Registrar:
             if len(contacts) != 1 or header_expires != 0:
                 return 400, "Invalid Contact: * (needs Expires: 0 and no other contact)", []
             self.usrloc.remove(aor)
-            return 200, "OK", []
+            return 200, "OK", outbound.reply_headers(tags, cfg, path)
         changes: list[tuple[Binding | None, Binding | None]] = []
         existing = self.usrloc.contacts_of(aor)
         callid = req.call_id or ""
         cseq = req.cseq.num if req.cseq else 0
-        path = ", ".join(req.headers.get_all("path")) or None
+        path_rcv = outbound.path_received(path) if cfg.path_use_received else None
         ua = req.headers.get("user-agent") or ""
         methods = _methods_mask(req.headers.get_all("allow")) if "allow" in req.headers else None
         for c in contacts:
@@ -99,15 +120,18 @@ class Registrar:
             if cfg.max_expires and expires > cfg.max_expires:
                 expires = cfg.max_expires
             contact = str(c.uri)
-            instance = c.params.get("+sip.instance")
-            reg_id = c.params.get("reg-id")
-            reg_id_n = int(reg_id) if reg_id and reg_id.isdigit() else 0
+            instance = outbound.unquote_instance(c.params.get("+sip.instance"))
+            reg_id = c.params.get("reg-id") if instance and use_regid else None
+            if reg_id is not None and (not reg_id.isdigit() or int(reg_id) == 0):
+                return 400, "Invalid Reg-Id number", []  # Kamailio's R_INV_REGID
+            reg_id_n = int(reg_id) if reg_id else 0
             old = None
-            for b in existing:
-                if instance and b.instance == instance and b.reg_id == reg_id_n:
-                    old = b
-                    break
-                if b.contact == contact:
+            for b in existing:  # as usrloc: by instance and reg-id when given, else URI
+                if instance:
+                    if b.instance and b.reg_id == reg_id_n and _same(b.instance, instance):
+                        old = b
+                        break
+                elif b.contact == contact:
                     old = b
                     break
             if old is not None and old.callid == callid and cseq <= old.cseq and expires:
@@ -115,7 +139,18 @@ class Registrar:
             if not expires:
                 changes.append((old, None))
                 continue
+            if old is not None and instance and old.callid != callid:
+                # a new Call-ID from the same instance: the UA restarted, so its other
+                # registrations are stale (Kamailio's save() drops them as well)
+                changes += [(b, None) for b in existing if b is not old and b.instance
+                            and _same(b.instance, instance)
+                            and all(b is not o for o, _ in changes)]  # fmt: skip
             q = c.q if c.q is not None else -1.0
+            # where the UA is reached: the edge's received= (path_use_received), the NAT
+            # address, else (no Path: the flow is ours) the connection's peer
+            received = path_rcv or (nat[0] if nat else None)
+            if received is None and not path:
+                received = self._received(c.uri, endpoint, addr)
             fields = dict(
                 aor=aor,
                 contact=contact,
@@ -130,8 +165,9 @@ class Registrar:
                 instance=instance,
                 reg_id=reg_id_n,
                 connection_id=-1 if endpoint.proto == "udp" else id(endpoint) & 0x7FFFFFFF,
-                received=nat[0] if nat else self._received(c.uri, endpoint, addr),
-                cflags=nat[1] if nat else 0,
+                received=received,
+                # path_use_received: the contact is NATed (usrloc's nat_bflag), as Kamailio
+                cflags=(nat[1] if nat else 0) | ((1 << cfg.nat_bflag) if path_rcv else 0),
                 # usrloc: a contact with the nat_bflag is kept alive (location.keepalive)
                 keepalive=1 if nat and nat[1] & (1 << cfg.nat_bflag) else 0,
                 domain=getattr(uri, "host", None) if self.usrloc.use_domain else None,
@@ -156,9 +192,7 @@ class Registrar:
             else:
                 self.usrloc.save(new)
         headers = [("Contact", self._contact_value(b, now)) for b in self.usrloc.lookup(aor)]
-        if path:
-            headers.append(("Path", path))
-        return 200, "OK", headers
+        return 200, "OK", headers + outbound.reply_headers(tags, cfg, path)
 
     @staticmethod
     def _received(uri: Any, endpoint: Any, addr: tuple[str, int]) -> str | None:
@@ -180,7 +214,7 @@ class Registrar:
             value += f";q={b.q:g}"
         value += f";expires={left}"
         if b.instance:
-            value += f";+sip.instance={b.instance}"
+            value += f';+sip.instance="{b.instance}"'
         if b.reg_id:
             value += f";reg-id={b.reg_id}"
         if b.received:  # registrar's received_param: where we will reach the UA
