@@ -32,6 +32,7 @@ import os
 import pstats
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -141,10 +142,10 @@ def call_answer(request: bytes) -> tuple[bytes, bytes]:
     return b"\r\n".join([*lines, b"Content-Length: 0", b"", b""]), rr
 
 
-def register(n: int, auth: str | None = None) -> bytes:
+def register(n: int, auth: str | None = None, tag: str = "") -> bytes:
     lines = [
         "REGISTER sip:127.0.0.1 SIP/2.0",
-        f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-{n}-{1 if auth else 0};rport",
+        f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-{n}-{1 if auth else 0}{tag};rport",
         "From: <sip:1001@127.0.0.1>;tag=abc",
         "To: <sip:1001@127.0.0.1>",
         "Call-ID: bench-reg@127.0.0.1",
@@ -164,6 +165,16 @@ OPTIONS = (
     b"From: <sip:bench@127.0.0.1>;tag=o1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: o@x\r\n"
     b"CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
 )
+
+
+def engine_for_route(route: str | None) -> object:
+    """The KEMI script engine for ``--route`` (None: the built-in route)."""
+    if not route:
+        return None
+    from kamtool.proxy.ksr.engine import engine_for
+    from kamtool.proxy.routes import DEFAULT_ROUTE
+
+    return engine_for(DEFAULT_ROUTE if route == "default" else route)
 
 
 def main() -> None:
@@ -188,12 +199,7 @@ def main() -> None:
         pike_reqs_density_per_unit=10**9,
     )
     auth = Authenticator(None, lookup=lambda u, d: Row())
-    script = None
-    if args.route:
-        from kamtool.proxy.ksr.engine import engine_for
-        from kamtool.proxy.routes import DEFAULT_ROUTE
-
-        script = engine_for(DEFAULT_ROUTE if args.route == "default" else args.route)
+    script = engine_for_route(args.route)
     router = Router(
         cfg,
         timers=TimerHeap(loop),
@@ -206,11 +212,25 @@ def main() -> None:
     addr = ("127.0.0.1", 5999)
     router.receive(register(1), sink, addr)
     ch = parse_challenge(parse_message(sink.last).headers.get("www-authenticate"))
-    creds = answer_challenge(
-        ch, method="REGISTER", uri="sip:127.0.0.1", username="1001", password="secret"
-    ).to_header()
-    authed = [register(i, creds) for i in range(2, args.n + 2)]
+    # one nonce answered with a growing nc (qop=auth, nonce_count on: each nc once)
+    authed = [
+        register(i, answer_challenge(ch, method="REGISTER", uri="sip:127.0.0.1",
+                                     username="1001", password="secret", cnonce="bench",
+                                     nc=i).to_header())
+        for i in range(2, args.n + 2)
+    ]  # fmt: skip
     plain = [register(i) for i in range(2, args.n + 2)]
+    # REGISTER without auth (sipp_compare's register_noauth, `kamtool serve --no-auth`):
+    # a second router, the same route, no digest
+    noauth = Router(
+        replace(cfg, auth=False),
+        timers=TimerHeap(loop),
+        usrloc=LocationStore(db_mode=0),
+        auth=auth,
+        stats=Statistics(),
+        script=engine_for_route(args.route),
+    )
+    unauthed = [register(i, None, "noauth") for i in range(2, args.n + 2)]
     if not args.default_gc:
         tune_gc()
     mark = Marks(args.markers)
@@ -218,14 +238,18 @@ def main() -> None:
     # The relays time the router's part alone, six clock reads per call; under cProfile
     # those reads would be a tenth of the profile, so they are skipped (no times then).
     clock = _no_clock if args.profile else time.process_time
-    for name, msgs in (("OPTIONS", [OPTIONS] * args.n), ("REGISTER 401", plain),
-                       ("REGISTER 200", authed)):  # fmt: skip
+    for name, msgs, target in (
+        ("OPTIONS", [OPTIONS] * args.n, router),
+        ("REGISTER 401", plain, router),
+        ("REGISTER 200", authed, router),
+        ("REGISTER noauth", unauthed, noauth),
+    ):
         if prof:
             prof.enable()
         mark.start()
         t0 = time.process_time()  # CPU time: the machine may be busy
         for m in msgs:
-            router.receive(m, sink, addr)
+            target.receive(m, sink, addr)
         dt = time.process_time() - t0
         mark.stop(name, len(msgs), "msg")
         if prof:
