@@ -13,6 +13,7 @@ __all__ = ["DEFAULT_PORTS", "PROTOCOLS", "Listen"]
 
 PROTOCOLS = ("udp", "tcp", "tls", "ws", "wss")  # ws/wss: SIP over WebSocket (RFC 7118)
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
+_SOCKET_STRS: dict[Listen, str] = {}  # Listen -> socket_str (frozen: the text never changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +41,13 @@ class Listen:
     @property
     def socket_str(self) -> str:
         """Kamailio's socket notation, as stored in ``location.socket``: ``udp:1.2.3.4:5060``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.proto}:{host}:{self.port}"
+        text = _SOCKET_STRS.get(self)
+        if text is None:  # (read for every REGISTER: written once per socket)
+            host = f"[{self.host}]" if ":" in self.host else self.host
+            text = f"{self.proto}:{host}:{self.port}"
+            if len(_SOCKET_STRS) < 1024:
+                _SOCKET_STRS[self] = text
+        return text
 
     def __str__(self) -> str:
         return self.socket_str

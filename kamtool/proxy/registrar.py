@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kamtool.proxy.usrloc import METHOD_BITS, Binding, LocationStore, copy_binding
+from kamtool.proxy.usrloc import METHOD_BITS, Binding, LocationStore
 from kamtool.sip.errors import ParseError
 from kamtool.sip.nat import received_uri
 
@@ -90,6 +90,10 @@ class Registrar:
         path = ", ".join(req.headers.get_all("path")) or None
         ua = req.headers.get("user-agent") or ""
         methods = _methods_mask(req.headers.get_all("allow")) if "allow" in req.headers else None
+        socket = endpoint.listen.socket_str
+        udp = endpoint.proto == "udp"
+        connection_id = -1 if udp else id(endpoint) & 0x7FFFFFFF
+        domain = getattr(uri, "host", None) if self.usrloc.use_domain else None
         for c in contacts:
             expires = c.expires if c.expires is not None else header_expires
             if expires is None:
@@ -116,7 +120,13 @@ class Registrar:
                 changes.append((old, None))
                 continue
             q = c.q if c.q is not None else -1.0
-            fields = dict(
+            if nat:
+                received = nat[0]
+            else:
+                received = None if udp else self._received(c.uri, endpoint, addr)
+            # a refresh is a new binding with the old one's ruid and flags (the store
+            # never changes a binding in place; save() sets state and last_modified)
+            new = Binding(
                 aor=aor,
                 contact=contact,
                 expires=now + expires,
@@ -124,22 +134,21 @@ class Registrar:
                 callid=callid,
                 cseq=cseq,
                 user_agent=ua,
+                received=received,
                 path=path,
-                socket=endpoint.listen.socket_str,
+                socket=socket,
                 methods=methods,
                 instance=instance,
                 reg_id=reg_id_n,
-                connection_id=-1 if endpoint.proto == "udp" else id(endpoint) & 0x7FFFFFFF,
-                received=nat[0] if nat else self._received(c.uri, endpoint, addr),
+                flags=old.flags if old is not None else 0,
                 cflags=nat[1] if nat else 0,
+                ruid=old.ruid if old is not None else "",
+                connection_id=connection_id,
                 # usrloc: a contact with the nat_bflag is kept alive (location.keepalive)
                 keepalive=1 if nat and nat[1] & (1 << cfg.nat_bflag) else 0,
-                domain=getattr(uri, "host", None) if self.usrloc.use_domain else None,
+                domain=domain,
             )
-            if old is None:
-                changes.append((None, Binding(**fields)))
-            else:
-                changes.append((old, copy_binding(old, **fields)))
+            changes.append((old, new))
         if cfg.max_contacts:
             live = {b.ruid for b in existing if not b.expired(now)}
             for old, new in changes:

@@ -327,6 +327,8 @@ class LocationStore:
             return
         if self.db_mode != 3:
             gone = {b.ruid for b in bindings}
+            # AoRs with a contact the write-back timer must still delete from the DB
+            in_db = {b.aor for b in bindings if b.state != CS_NEW} if self.write_back else ()
             for aor in {b.aor for b in bindings}:
                 rec = self._records.get(aor)
                 if rec is None:
@@ -342,10 +344,7 @@ class LocationStore:
                 rec[:] = kept
                 # as Kamailio's release_urecord: an emptied record goes at once, unless a
                 # contact the write-back timer must still delete from the DB was in it
-                awaits_db = self.write_back and any(
-                    b.aor == aor and b.state != CS_NEW for b in bindings
-                )
-                if not rec and not awaits_db:
+                if not rec and aor not in in_db:
                     del self._records[aor]
                     self._empty.discard(aor)
                 elif not rec:
