@@ -97,6 +97,7 @@ class LocationStore:
         self._expiry = ExpiryBuckets()  # ruid -> AoR, by expiry second
         self._dirty: dict[str, Binding] = {}  # write-back: ruid -> contact to write
         self._empty: set[str] = set()  # AoRs whose emptied record waits for the timer
+        self._flagged: dict[str, str] = {}  # ruid -> AoR of contacts with NAT flags
         self._contacts = 0
         self._deleted: list[str] = []  # ruids to delete at the next flush (write-back)
         self.deferred = False  # the proxy: database work is left to the worker thread
@@ -161,10 +162,13 @@ class LocationStore:
         self._expiry.clear()
         self._dirty.clear()
         self._empty.clear()
+        self._flagged.clear()
         rows = self._db_select()
         for b in rows:
             self._records.setdefault(b.aor, []).append(b)
             self._expiry.add(b.ruid, b.aor, b.expires)
+            if b.cflags or b.keepalive:
+                self._flagged[b.ruid] = b.aor
         self._contacts = len(rows)
         return len(rows)
 
@@ -234,6 +238,19 @@ class LocationStore:
         live.sort(key=Binding.q_sort_key, reverse=True)
         return live
 
+    def flagged(self) -> list[Binding]:
+        """Live bindings with NAT flags (``cflags`` or ``keepalive`` set): what the NAT
+        keepalive pings, found without walking every contact (db_mode 3 reads them all)."""
+        if self.db_mode == 3:
+            return [b for a in self.aors() for b in self.lookup(a) if b.cflags or b.keepalive]
+        now = self.clock()
+        out = []
+        for ruid, aor in self._flagged.items():
+            for b in self._records.get(aor, ()):
+                if b.ruid == ruid and not b.expired(now):
+                    out.append(b)
+        return out
+
     def stats(self) -> tuple[int, int]:
         """``(registered_users, location_contacts)`` for the usrloc statistics; deferred
         db_mode 3 gives the counts :meth:`count_rows` made last (statistics are read on
@@ -282,6 +299,10 @@ class LocationStore:
             rec.append(binding)
             self._contacts += 1
         self._expiry.add(ruid, aor, binding.expires)
+        if binding.cflags or binding.keepalive:
+            self._flagged[ruid] = aor
+        else:
+            self._flagged.pop(ruid, None)
         if self.db_mode == 1 and not self.deferred:
             self._db_update(binding)
             binding.state = CS_SYNC
@@ -338,6 +359,7 @@ class LocationStore:
                     if x.ruid in gone:
                         self._expiry.remove(x.ruid, x.expires)
                         self._dirty.pop(x.ruid, None)
+                        self._flagged.pop(x.ruid, None)
                     else:
                         kept.append(x)
                 self._contacts -= len(rec) - len(kept)

@@ -116,9 +116,7 @@ class Via:
                 if k not in merged:
                     raw += f";{k}" if v is None else f";{k}={v}"
                 elif merged[k] is None and v is not None:
-                    raw, n = re.subn(rf";{re.escape(k)}(?=;|\Z)", f";{k}={v}", raw, flags=re.I)
-                    if n != 1:
-                        raw = None
+                    raw = _give_value(raw, k, v)
                 elif merged[k] != v:
                     raw = None
             merged[k] = v
@@ -155,6 +153,18 @@ class Via:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _give_value(raw: str, name: str, value: str) -> str | None:
+    """``raw`` with its one bare ``;name`` parameter given ``value`` (``;rport`` ->
+    ``;rport=5060``); None when the text is not that plain (blanks, another such name)."""
+    tag = ";" + name
+    low = raw.lower()
+    i = low.find(tag)
+    end = i + len(tag)
+    if i < 0 or (end < len(raw) and raw[end] != ";") or low.find(tag, end) >= 0:
+        return None
+    return f"{raw[:end]}={value}{raw[end:]}"
 
 
 # the usual Via in one match: SIP/2.0, a host name or IPv4 address, token parameters, no

@@ -109,3 +109,27 @@ def test_a_contact_removed_while_its_write_failed_is_not_written_back(database):
     store.batch_written(batch, OSError("database away"))
     retry = store.take_pending()
     assert retry.upserts == [] and len(retry.deletes) == 1  # only its delete is due
+
+
+def test_flagged_lists_the_live_nated_contacts_only(database):
+    now = [1000.0]
+    store = LocationStore(db_mode=2, database=database, clock=lambda: now[0])
+    nated = store.save(Binding(aor="a", contact="sip:a@h", expires=1100.0, cflags=64, keepalive=1))
+    store.save(Binding(aor="b", contact="sip:b@h", expires=1100.0))
+    short = store.save(Binding(aor="c", contact="sip:c@h", expires=1010.0, cflags=64))
+    assert {b.ruid for b in store.flagged()} == {nated.ruid, short.ruid}
+    now[0] = 1020.0  # c expired (not yet swept): not pinged
+    assert [b.ruid for b in store.flagged()] == [nated.ruid]
+    # a refresh from the same phone, no longer behind a NAT: not pinged either
+    store.save(Binding(aor="a", contact="sip:a@h", expires=1100.0, ruid=nated.ruid))
+    assert store.flagged() == []
+    store.save(Binding(aor="a", contact="sip:a@h", expires=1100.0, ruid=nated.ruid, cflags=64))
+    store.remove("a")
+    store.timer()
+    assert store.flagged() == []
+    store.flush()
+    again = LocationStore(db_mode=2, database=database, clock=lambda: now[0])
+    again.save(Binding(aor="d", contact="sip:d@h", expires=1100.0, keepalive=1))
+    again.flush()
+    again.load()  # loaded rows are indexed too
+    assert [b.aor for b in again.flagged()] == ["d"]
