@@ -106,8 +106,10 @@ def summarise(data: dict, run, calls: int) -> dict:
         "calls": calls,
         "p50_ms": percentile(run.rtts_ms, 50),
         "p99_ms": percentile(run.rtts_ms, 99),
-        "gc": {g: {"count": len(v), "max_ms": round(max(v), 1), "total_ms": round(sum(v), 1)}
-               for g, v in sorted(by_gen.items())},  # fmt: skip
+        "gc": {
+            g: {"count": len(v), "max_ms": round(max(v), 1), "total_ms": round(sum(v), 1)}
+            for g, v in sorted(by_gen.items())
+        },  # fmt: skip
         "stalls_ms": sorted(round(s["ms"]) for s in data["stalls"]),
     }
 

@@ -419,12 +419,14 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-# Garbage collector settings for a running proxy (see tune_gc). The young generation's
-# count is objects made minus objects freed, so a pass comes after ~5,000 new lasting
-# objects (transactions, dialogs, contacts) and walks about that many: a few ms, not the
-# tens of ms a 20,000 threshold held the loop (issue #17, p99). The older generations
-# still run after the same number of new objects as with (20000, 20, 20).
-GC_THRESHOLDS = (5_000, 80, 20)
+# Garbage collector settings for a running proxy (see tune_gc). A generation's count is
+# objects made minus objects freed, so the young pass comes after ~5,000 new lasting
+# objects (transactions, dialogs, contacts) and walks about that many (under 1 ms), the
+# middle one after 10 young passes walks ~50,000; the full pass comes after the same
+# number of new objects as with the (20000, 20, 20) used before, which held the loop
+# 15-30 ms per young pass and 0.6-1.6 s per middle pass on this machine under load
+# (bench/README.md, issue #17: p99).
+GC_THRESHOLDS = (5_000, 10, 160)
 
 
 def tune_gc() -> None:
