@@ -5,7 +5,7 @@ parsed and written in Kamailio's socket notation. Re-exported by
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kamtool.errors import ConfigError
 
@@ -13,7 +13,6 @@ __all__ = ["DEFAULT_PORTS", "PROTOCOLS", "Listen"]
 
 PROTOCOLS = ("udp", "tcp", "tls", "ws", "wss")  # ws/wss: SIP over WebSocket (RFC 7118)
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061, "ws": 80, "wss": 443}
-_SOCKET_STRS: dict[Listen, str] = {}  # Listen -> socket_str (frozen: the text never changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,16 +37,17 @@ class Listen:
         host, port = _split_host_port(spec, DEFAULT_PORTS[proto], what=f"listen {text!r}")
         return cls(proto, host, port)
 
+    # read for every REGISTER and relayed request: written once
+    _socket_str: str = field(init=False, repr=False, compare=False, default="")
+
+    def __post_init__(self) -> None:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        object.__setattr__(self, "_socket_str", f"{self.proto}:{host}:{self.port}")
+
     @property
     def socket_str(self) -> str:
         """Kamailio's socket notation, as stored in ``location.socket``: ``udp:1.2.3.4:5060``."""
-        text = _SOCKET_STRS.get(self)
-        if text is None:  # (read for every REGISTER: written once per socket)
-            host = f"[{self.host}]" if ":" in self.host else self.host
-            text = f"{self.proto}:{host}:{self.port}"
-            if len(_SOCKET_STRS) < 1024:
-                _SOCKET_STRS[self] = text
-        return text
+        return self._socket_str
 
     def __str__(self) -> str:
         return self.socket_str

@@ -117,7 +117,8 @@ class _Collector:
                      for set_id, ds in self.dispatcher.sets().items() for dst in ds]  # fmt: skip
             checks.append(health.check_dispatcher(dests))
         fam = GaugeMetricFamily(
-            "kamtool_health", "Level of a kamtool diagnose rule: 0 OK, 1 WARNING, 2 CRITICAL",
+            "kamtool_health",
+            "Level of a kamtool diagnose rule: 0 OK, 1 WARNING, 2 CRITICAL",
             labels=["rule"],
         )
         for check in checks:
