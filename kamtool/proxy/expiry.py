@@ -54,12 +54,17 @@ class ExpiryBuckets:
         if bucket is not None and bucket.pop(key, None) is not None:
             self._count -= 1
 
-    def pop_due(self, now: float) -> list[tuple[str, str]]:
+    def due(self, now: float) -> bool:
+        """True when a bucket has fallen due at ``now``."""
+        return bool(self._heap) and self._heap[0] <= now
+
+    def pop_due(self, now: float, limit: int = 0) -> list[tuple[str, str]]:
         """The ``(key, value)`` pairs whose deadline's second has begun at ``now`` (some
-        may expire up to a second later: see the class docstring); they are forgotten."""
+        may expire up to a second later: see the class docstring); they are forgotten.
+        ``limit``: stop after the bucket that reaches it (the rest stays due)."""
         due: list[tuple[str, str]] = []
         heap, buckets = self._heap, self._buckets
-        while heap and heap[0] <= now:
+        while heap and heap[0] <= now and not (limit and len(due) >= limit):
             bucket = buckets.pop(heapq.heappop(heap))
             due.extend(bucket.items())
         self._count -= len(due)

@@ -394,16 +394,18 @@ class LocationStore:
 
     # ---------------------------------------------------------------- timer
 
-    def timer(self) -> None:
-        """Periodic work: drop expired bindings and empty records, write back dirty ones."""
+    def timer(self, limit: int = 0) -> bool:
+        """Periodic work: drop expired bindings and empty records, write back dirty ones.
+        ``limit``: expire about that many at most (the event loop is not held long);
+        True when more are due (call again soon)."""
         now = self.clock()
         if self.db_mode == 3:
             if self.deferred:
                 self._ops.append(("expire", now))
             else:
                 self._db_expire(now)
-            return
-        due = self._expiry.pop_due(now)  # only the contacts whose time has come
+            return False
+        due = self._expiry.pop_due(now, limit)  # only the contacts whose time has come
         expired = []
         for ruid, aor in due:
             for b in self._records.get(aor, ()):
@@ -421,6 +423,7 @@ class LocationStore:
         self._empty.clear()
         if self.db_mode == 2 and not self.deferred:
             self.flush()
+        return self._expiry.due(now)
 
     def _db_expire(self, now: float) -> None:
         m = self.model

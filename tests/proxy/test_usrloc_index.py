@@ -133,3 +133,18 @@ def test_flagged_lists_the_live_nated_contacts_only(database):
     again.flush()
     again.load()  # loaded rows are indexed too
     assert [b.aor for b in again.flagged()] == ["d"]
+
+
+def test_a_mass_expiry_goes_in_slices(database):
+    now = [1000.0]
+    store = LocationStore(db_mode=2, database=database, clock=lambda: now[0])
+    for i in range(50):  # ten seconds' worth of expiries, five per second
+        store.save(Binding(aor=f"u{i}", contact=f"sip:u{i}@h", expires=1001.0 + i // 5))
+    store.save(Binding(aor="late", contact="sip:late@h", expires=5000.0))
+    now[0] = 2000.0
+    slices = 1
+    while store.timer(limit=12):  # stops after the bucket (second) that reaches 12
+        assert store.stats()[1] > 1
+        slices += 1
+    assert slices == 4 and store.expired_total == 50
+    assert store.stats() == (1, 1) and not store.timer(limit=12)
