@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from kamtool.proxy.usrloc import METHOD_BITS, Binding, LocationStore
@@ -88,7 +89,8 @@ class Registrar:
         callid = req.call_id or ""
         cseq = req.cseq.num if req.cseq else 0
         path = ", ".join(req.headers.get_all("path")) or None
-        ua = req.headers.get("user-agent") or ""
+        # one string per distinct User-Agent, not per contact (100k phones, a few models)
+        ua = sys.intern(req.headers.get("user-agent") or "")
         methods = _methods_mask(req.headers.get_all("allow")) if "allow" in req.headers else None
         socket = endpoint.listen.socket_str
         udp = endpoint.proto == "udp"
