@@ -133,7 +133,7 @@ class Headers:
             i = self._keys.index(_str_name_cache.get(name) or canonical_name(name))
         except ValueError:
             return default
-        return _decode(_line_value(self._lines[i]))
+        return _line_value(self._lines[i]).decode("utf-8", "surrogateescape")
 
     def get_lines(self, name: str) -> list[str]:
         """One value per header line (not comma-split)."""
@@ -145,9 +145,9 @@ class Headers:
         if n == 0:
             return []
         if n == 1:
-            return [_decode(_line_value(self._lines[keys.index(key)]))]
+            return [_line_value(self._lines[keys.index(key)]).decode("utf-8", "surrogateescape")]
         return [
-            _decode(_line_value(line))
+            _line_value(line).decode("utf-8", "surrogateescape")
             for k, line in zip(keys, self._lines, strict=True)
             if k == key
         ]
@@ -312,6 +312,7 @@ class Headers:
 
 
 # --- typed header parsers used by the Message properties -----------------------------------------
+# (the hot readers decode inline: a call less per field, for every message)
 def _one(h: Headers, key: str) -> str | None:
     keys = h._keys
     n = keys.count(key)
@@ -319,7 +320,11 @@ def _one(h: Headers, key: str) -> str | None:
         return None
     if n > 1:
         raise ParseError(f"Multiple {display_name(key)} headers")
-    return _decode(_line_value(h._lines[keys.index(key)]))
+    line = h._lines[keys.index(key)]
+    v = line[line.index(b":") + 1 :]  # _line_value, inline
+    if b"\n" in v:
+        v = _FOLD_RE.sub(b" ", v)
+    return v.strip().decode("utf-8", "surrogateescape")
 
 
 def _p_vias(h: Headers) -> list[Via]:
