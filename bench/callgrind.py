@@ -131,7 +131,7 @@ def main() -> None:
         print(json.dumps(rows, indent=2))
         return
     tree = args.tree or ROOT
-    print(f"callgrind, {args.n} messages per scenario, route {args.route or 'built-in'}, {tree}")
+    print(f"callgrind, {args.n} messages per scenario, route {args.route or 'default'}, {tree}")
     for r in rows:
         print(f"{r['scenario']:16} {r['instructions']:>10,} instructions/{r['unit']}")
 

@@ -1,12 +1,13 @@
 """The proxy's routing core without sockets: messages per second on one core.
 
-Feeds prepared datagrams straight into ``Router.receive`` (what the UDP transport does) and
+Feeds prepared datagrams straight into ``Engine.receive`` (what the UDP transport does) and
 discards the replies, so the number is the Python cost per request, independent of SIPp
 and of the machine's load:
 
 * OPTIONS keepalive (parse, Max-Forwards, reply 200);
 * REGISTER without credentials (401 with a fresh nonce);
 * REGISTER with valid digest credentials (verify, save in memory, 200 with the bindings);
+* REGISTER to a proxy without authentication (``kamtool serve --no-auth``: save, 200);
 * MESSAGE relayed statefully to the registered contact, and its 200 relayed back (one
   server and one client transaction: tm's cost; counted per transaction, two messages);
 * a call: INVITE relayed (100 Trying back, a dialog, Record-Route), its 200, the ACK and
@@ -17,10 +18,10 @@ and of the machine's load:
 ``--markers``: for ``bench/callgrind.py``: each measured part runs between ``os.getppid()``
 and ``os.getpgrp()`` (callgrind zeroes its counters at the first and dumps at the second) and
 is named on stdout (``MARK name count unit``); the relays' callee side (building the answers
-from what the router sent) is replayed alone afterwards as ``... harness``, to be subtracted.
+from what the proxy sent) is replayed alone afterwards as ``... harness``, to be subtracted.
 
-``--route``: the same messages through a KEMI route script (``default``: kamtool's own
-``kamtool/proxy/routes/default.py``) instead of the built-in route.
+``--route FILE.py``: the same messages through another KEMI route script than kamtool's
+default route (``kamtool/proxy/routes/default.py``; ``default`` names it too).
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kamtool.proxy.auth import Authenticator
 from kamtool.proxy.config import Listen, ProxyConfig
-from kamtool.proxy.routing import Router
 from kamtool.proxy.server import tune_gc
 from kamtool.proxy.stats import Statistics
 from kamtool.proxy.timers import TimerHeap
 from kamtool.proxy.usrloc import LocationStore
+from kamtool.proxy.wiring import build_proxy
 from kamtool.sip.digest import answer_challenge, parse_challenge
 from kamtool.sip.parser import parse_message
 
@@ -64,7 +65,7 @@ class Sink:
 
 
 class Wire:
-    """The transports as the router sees them: keeps what was sent to the next hop."""
+    """The transports as the proxy sees them: keeps what was sent to the next hop."""
 
     connections: dict = {}
 
@@ -167,16 +168,6 @@ OPTIONS = (
 )
 
 
-def engine_for_route(route: str | None) -> object:
-    """The KEMI script engine for ``--route`` (None: the built-in route)."""
-    if not route:
-        return None
-    from kamtool.proxy.ksr.engine import engine_for
-    from kamtool.proxy.routes import DEFAULT_ROUTE
-
-    return engine_for(DEFAULT_ROUTE if route == "default" else route)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=20000)
@@ -197,45 +188,51 @@ def main() -> None:
         listen=(Listen("udp", "127.0.0.1", 5060),),
         rpc_listen=None,
         pike_reqs_density_per_unit=10**9,
+        auth_qop=False,  # Kamailio's defaults: the same credentials answer every time
     )
-    auth = Authenticator(None, lookup=lambda u, d: Row())
-    script = engine_for_route(args.route)
-    router = Router(
+    auth = Authenticator(None, lookup=lambda u, d: Row(), qop=False, nonce_count=False,
+                         one_time_nonce=False)
+    script = None
+    if args.route and args.route != "default":
+        from kamtool.proxy.script import load_script
+
+        script = load_script(args.route)
+    wire = Wire()
+    router = build_proxy(
         cfg,
+        script=script,
         timers=TimerHeap(loop),
         usrloc=LocationStore(db_mode=0),
         auth=auth,
         stats=Statistics(),
-        script=script,
+        transports=wire,
     )
     sink = Sink()
     addr = ("127.0.0.1", 5999)
     router.receive(register(1), sink, addr)
     ch = parse_challenge(parse_message(sink.last).headers.get("www-authenticate"))
-    # one nonce answered with a growing nc (qop=auth, nonce_count on: each nc once)
-    authed = [
-        register(i, answer_challenge(ch, method="REGISTER", uri="sip:127.0.0.1",
-                                     username="1001", password="secret", cnonce="bench",
-                                     nc=i).to_header())
-        for i in range(2, args.n + 2)
-    ]  # fmt: skip
+    creds = answer_challenge(
+        ch, method="REGISTER", uri="sip:127.0.0.1", username="1001", password="secret"
+    ).to_header()
+    authed = [register(i, creds) for i in range(2, args.n + 2)]
     plain = [register(i) for i in range(2, args.n + 2)]
     # REGISTER without auth (sipp_compare's register_noauth, `kamtool serve --no-auth`):
-    # a second router, the same route, no digest
-    noauth = Router(
+    # a second proxy, the same route, no digest
+    noauth = build_proxy(
         replace(cfg, auth=False),
+        script=script,
         timers=TimerHeap(loop),
         usrloc=LocationStore(db_mode=0),
         auth=auth,
         stats=Statistics(),
-        script=engine_for_route(args.route),
+        transports=Wire(),
     )
-    unauthed = [register(i, None, "noauth") for i in range(2, args.n + 2)]
+    unauthed = [register(i, None, "n") for i in range(2, args.n + 2)]
     if not args.default_gc:
         tune_gc()
     mark = Marks(args.markers)
     prof = cProfile.Profile() if args.profile else None
-    # The relays time the router's part alone, six clock reads per call; under cProfile
+    # The relays time the proxy's part alone, six clock reads per call; under cProfile
     # those reads would be a tenth of the profile, so they are skipped (no times then).
     clock = _no_clock if args.profile else time.process_time
     for name, msgs, target in (
@@ -256,8 +253,6 @@ def main() -> None:
             prof.disable()
         report(name, len(msgs), dt, sink.last)
         prof = show_profile(prof, name, args)
-    wire = Wire()
-    router.attach(wire)
     relayed = [message(i) for i in range(args.n)]
     peer = ("127.0.0.2", 5998)
     if prof:
@@ -265,7 +260,7 @@ def main() -> None:
     dt = 0.0
     sent: list[bytes] = []
     mark.start()
-    for m in relayed:  # only the router's part is timed, not the callee's
+    for m in relayed:  # only the proxy's part is timed, not the callee's
         t0 = clock()
         router.receive(m, sink, peer)
         t1 = clock()
@@ -293,7 +288,7 @@ def main() -> None:
     calls = args.n // 4
     outs: list[tuple[bytes, bytes]] = []
     mark.start()
-    for i in range(calls):  # INVITE, 200, ACK, BYE, 200: the router's part only
+    for i in range(calls):  # INVITE, 200, ACK, BYE, 200: the proxy's part only
         invite = call_request(i, "INVITE", 1)
         t0 = clock()
         router.receive(invite, sink, peer)
@@ -343,7 +338,7 @@ def show_profile(
 
 class Marks:
     """Callgrind markers: ``os.getppid()`` starts a part (callgrind.py zeroes the counters
-    there), ``os.getpgrp()`` ends it (callgrind dumps them); the router calls neither."""
+    there), ``os.getpgrp()`` ends it (callgrind dumps them); the proxy calls neither."""
 
     def __init__(self, on: bool) -> None:
         self.on = on

@@ -1,4 +1,4 @@
-"""Instructions per message: the route as a KSR script vs the route coded in Python.
+"""Instructions per message of the KSR route script, against a baseline checkout.
 
 Runs each scenario of ``proxy_core.py`` (OPTIONS, REGISTER 401 + 200, MESSAGE relayed
 and its 200, a call INVITE/200/ACK/BYE/200) through the routing core under
@@ -7,10 +7,13 @@ instructions one iteration costs, start-up excluded. Instruction counts do not d
 the machine's load (CPU time does), so small differences are real::
 
     python bench/route_callgrind.py [--n 150] [--scenarios options,register,message,call]
-                                    [--route FILE.py]
+                                    [--route FILE.py] [--baseline DIR [--baseline-mode M]]
 
-About a minute of valgrind per run (4 runs per scenario). ``--route``: another script
-than kamtool's default route.
+About a minute of valgrind per run (2 runs per scenario and tree). ``--route``: another
+script than kamtool's default route. ``--baseline DIR``: also measure the checkout in DIR
+(e.g. ``git archive REV | tar -x -C DIR``) with its own ``bench/route_callgrind.py``;
+``--baseline-mode builtin`` measures the route once coded in Python there (trees before
+the route split), ``route`` (default) its KSR route.
 """
 
 from __future__ import annotations
@@ -32,31 +35,33 @@ SCENARIOS = ("options", "register", "message", "call")
 
 
 def child(mode: str, scenario: str, n: int, route: str | None) -> None:
-    """One scenario ``n`` times through one router (what valgrind measures)."""
+    """One scenario ``n`` times through one proxy (what valgrind measures); ``mode``:
+    ``route`` (this tree has no other)."""
     import proxy_core as b
 
     from kamtool.proxy.auth import Authenticator
     from kamtool.proxy.config import Listen, ProxyConfig
-    from kamtool.proxy.ksr.engine import engine_for
-    from kamtool.proxy.routes import DEFAULT_ROUTE
-    from kamtool.proxy.routing import Router
+    from kamtool.proxy.script import load_script
     from kamtool.proxy.server import tune_gc
     from kamtool.proxy.stats import Statistics
     from kamtool.proxy.timers import TimerHeap
     from kamtool.proxy.usrloc import Binding, LocationStore
+    from kamtool.proxy.wiring import build_proxy
     from kamtool.sip.digest import answer_challenge, parse_challenge
     from kamtool.sip.parser import parse_message
 
+    if mode != "route":
+        raise SystemExit(f"mode {mode!r}: this tree runs route scripts only")
     loop = asyncio.new_event_loop()
     cfg = ProxyConfig(listen=(Listen("udp", "127.0.0.1", 5060),), rpc_listen=None,
-                      pike_reqs_density_per_unit=10**9)  # fmt: skip
-    script = engine_for(route or DEFAULT_ROUTE) if mode == "route" else None
-    r = Router(cfg, timers=TimerHeap(loop), usrloc=LocationStore(db_mode=0),
-               auth=Authenticator(None, lookup=lambda u, d: b.Row()), stats=Statistics(),
-               script=script)  # fmt: skip
+                      pike_reqs_density_per_unit=10**9, auth_qop=False)  # fmt: skip
     wire = b.Wire()
-    r.attach(wire)
-    r.usrloc.save(Binding(aor="1001", contact="sip:1001@127.0.0.1:5999",
+    usrloc = LocationStore(db_mode=0)
+    r = build_proxy(cfg, script=load_script(route) if route else None, timers=TimerHeap(loop),
+                    usrloc=usrloc, auth=Authenticator(None, lookup=lambda u, d: b.Row(), qop=False,
+                                      nonce_count=False, one_time_nonce=False),
+                    stats=Statistics(), transports=wire)  # fmt: skip
+    usrloc.save(Binding(aor="1001", contact="sip:1001@127.0.0.1:5999",
                           expires=time.time() + 3600, q=-1.0, callid="x", cseq=1,
                           socket="udp:127.0.0.1:5060"))  # fmt: skip
     sink, peer, callee = b.Sink(), ("127.0.0.2", 5998), ("127.0.0.1", 5999)
@@ -87,12 +92,14 @@ def child(mode: str, scenario: str, n: int, route: str | None) -> None:
         raise SystemExit(f"{scenario}: unexpected last answer {status}")
 
 
-def instructions(mode: str, scenario: str, n: int, route: str | None) -> int:
-    """Ir of one child run under callgrind."""
+def instructions(mode: str, scenario: str, n: int, route: str | None,
+                 tree: Path = ROOT) -> int:  # fmt: skip
+    """Ir of one child run under callgrind (of the checkout in ``tree``)."""
+    script = tree / "bench" / "route_callgrind.py"
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "callgrind.out")
         cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-               sys.executable, __file__, "--child", mode, scenario, str(n)]  # fmt: skip
+               sys.executable, str(script), "--child", mode, scenario, str(n)]  # fmt: skip
         if route:
             cmd += ["--route", route]
         subprocess.run(cmd, check=True, capture_output=True, timeout=1800)
@@ -108,20 +115,28 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=150)
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--route", help="a route script instead of kamtool's default route")
+    ap.add_argument("--baseline", type=Path, help="a checkout to compare with")
+    ap.add_argument("--baseline-mode", default="route", choices=("route", "builtin"))
     ap.add_argument("--child", nargs=3, metavar=("MODE", "SCENARIO", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]), args.route)
         return
-    print(f"{'scenario':10} {'coded route':>14} {'KSR script':>14}  difference")
+    print(f"{'scenario':10} {'baseline':>14} {'this tree':>14}  difference")
     for scenario in args.scenarios.split(","):
-        per = {}
-        for mode in ("builtin", "route"):
-            low = instructions(mode, scenario, args.n, args.route)
-            high = instructions(mode, scenario, 2 * args.n, args.route)
-            per[mode] = (high - low) / args.n
-        diff = 100 * (per["route"] / per["builtin"] - 1)
-        print(f"{scenario:10} {per['builtin']:14,.0f} {per['route']:14,.0f}  {diff:+.1f}%")
+
+        def per_iteration(mode: str, tree: Path, scenario: str = scenario) -> float:
+            low = instructions(mode, scenario, args.n, args.route, tree)
+            high = instructions(mode, scenario, 2 * args.n, args.route, tree)
+            return (high - low) / args.n
+
+        mine = per_iteration("route", ROOT)
+        if args.baseline is None:
+            print(f"{scenario:10} {'-':>14} {mine:14,.0f}")
+            continue
+        base = per_iteration(args.baseline_mode, args.baseline.resolve())
+        diff = 100 * (mine / base - 1)
+        print(f"{scenario:10} {base:14,.0f} {mine:14,.0f}  {diff:+.1f}%")
 
 
 if __name__ == "__main__":

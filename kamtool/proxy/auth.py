@@ -109,6 +109,8 @@ class Authenticator:
         nonce_count: bool = True,
         one_time_nonce: bool = True,
         max_nonces: int = 100_000,
+        deferred: bool = False,
+        db_down: Callable[[], bool] | None = None,
     ) -> None:
         self.database = database
         self.calculate_ha1 = calculate_ha1
@@ -118,8 +120,8 @@ class Authenticator:
         self._lookup = lookup or self._db_lookup
         self._model: Any = None
         self.stale_if_error = stale_if_error
-        self.deferred = False  # rows are read by the caller (the proxy's DB worker)
-        self.db_down: Callable[[], bool] = lambda: False
+        self.deferred = deferred  # rows are read by the caller (the proxy's DB worker)
+        self.db_down: Callable[[], bool] = db_down or (lambda: False)
         self.qop = qop  # challenges made by check() offer qop="auth"
         self.nonce_count = nonce_count
         self.one_time_nonce = one_time_nonce

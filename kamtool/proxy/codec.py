@@ -23,7 +23,7 @@ from typing import Any
 
 from kamtool.proxy.config import Listen, ProxyConfig
 from kamtool.proxy.dest import dest_of_uri
-from kamtool.proxy.tm import Target
+from kamtool.proxy.transaction import Target
 from kamtool.sip.errors import ParseError
 from kamtool.sip.headers import Via, make_branch, parse_name_addr_list
 from kamtool.sip.message import Headers, Request, Response, make_response

@@ -93,7 +93,7 @@ from kamtool.proxy.listen import Listen, _split_host_port
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 DEFAULT_RPC_LISTEN = "127.0.0.1:5071"
-BUILTIN_ROUTE = "builtin"  # [proxy] route: the route coded in kamtool.proxy.routing
+BUILTIN_ROUTE = "builtin"  # [proxy] route: an old name of the default route script
 
 
 def _loopback(host: str) -> bool:
@@ -195,7 +195,7 @@ class ProxyConfig(AuthSettings, EdgeSettings):
     mt_pv_value: str = "$avp(s:tvalue)"
     ds_dns_mode: int = 1
     ds_dns_interval: float = 600.0
-    route: str | None = None  # KEMI script; None: routes/default.py; BUILTIN_ROUTE: routing.py
+    route: str | None = None  # KEMI script; None (or BUILTIN_ROUTE): routes/default.py
     rr_enable_full_lr: bool = False
     rr_append_fromtag: bool = True
     nat_bflag: int = 6

@@ -56,6 +56,15 @@ def describe(exc: BaseException) -> str:
     return lines[0] if lines else type(exc).__name__
 
 
+def log_db_error(what: str, error: BaseException) -> None:
+    """A failed database job of the routing: an outage is logged once, by the worker
+    (debug here); anything else is worth a line of its own."""
+    if isinstance(error, (DatabaseDown, *connection_errors())):
+        log.debug("%s: database unavailable (%s)", what, describe(error))
+    else:
+        log.error("%s: database error: %s", what, describe(error))
+
+
 class DbWorker:
     """Runs database jobs on one thread (see module docstring)."""
 

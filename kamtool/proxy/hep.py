@@ -57,6 +57,7 @@ class HepAgent:
         capture_id: int = 1,
         auth_key: str | None = None,
         trace_on: bool = True,
+        transports: Any = None,
     ) -> None:
         self.capture_id = capture_id
         self.auth_key = auth_key.encode() if auth_key else None
@@ -67,7 +68,7 @@ class HepAgent:
         self.trace_on = trace_on
         self.sent = 0
         self.errors = 0
-        self._transports: Any = None
+        self._transports = transports  # where the trace taps in (attach() moves it)
         self._socks: dict[int, socket.socket] = {}
         self._dests: tuple[tuple[socket.socket, tuple[str, int]], ...] = ()
         self._update()

@@ -4,7 +4,7 @@ Lifecycle::
 
     server = ProxyServer(config)
     await server.start()        # open DB, load usrloc, bind listeners (OSError if taken)
-    ...                         # server.router, server.usrloc, server.dialogs, server.stats
+    ...                         # server.parts, server.usrloc, server.dialogs, server.stats
     await server.stop()         # drain in-flight transactions, flush write-back, close
 
 :func:`run` is what ``kamtool serve`` calls: the loop (uvloop when installed), SIGINT and
@@ -25,11 +25,8 @@ from typing import Any
 
 from kamtool.config import redact_url
 from kamtool.errors import DatabaseUnavailable
-from kamtool.proxy.config import BUILTIN_ROUTE, ProxyConfig
+from kamtool.proxy.config import ProxyConfig
 from kamtool.proxy.stats import Statistics
-from kamtool.proxy.timers import TimerHeap
-from kamtool.proxy.transport import Transports
-from kamtool.proxy.usrloc import LocationStore
 
 log = logging.getLogger(__name__)
 
@@ -99,19 +96,11 @@ class ProxyServer:
         self.stats = stats or Statistics()
         self.started_at = 0.0
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.timers: TimerHeap | None = None
-        self.transports: Transports | None = None
-        self.usrloc: LocationStore | None = None
-        self.router: Any = None
-        self.permissions: Any = None
-        self.domains: Any = None
-        self.htables: Any = None  # htable store: ipban (REQINIT) and kv, shared with RPC
-        self.dispatcher: Any = None
-        self.rules: Any = None  # RuleTables: dialplan and mtrees (KSR.dialplan, KSR.mtree)
+        self.parts: Any = None  # kamtool.proxy.parts.Parts: the step modules and tables
+        self.engine: Any = None  # kamtool.proxy.engine.Engine: receives every message
         self.rpc: Any = None
-        self.acc: Any = None
+        self.acc: Any = None  # Accounting (kamtool.proxy.acc): the CDR writer
         self.hep: Any = None  # HepAgent (kamtool.proxy.hep): siptrace
-        self.uacreg: Any = None  # UacRegistrar (kamtool.proxy.uacreg): upstream registrations
         self._stopped: asyncio.Event | None = None
         self._stopping = False
         self._ul_timer: Any = None
@@ -120,28 +109,38 @@ class ProxyServer:
 
     @property
     def dialogs(self) -> Any:
-        return self.router.dialogs if self.router else None
+        return self.parts.dialogs if self.parts else None
 
     @property
     def tm(self) -> Any:
-        return self.router.tm if self.router else None
+        return self.parts.tm if self.parts else None
+
+    @property
+    def pike(self) -> Any:
+        return self.parts.pike if self.parts else None
+
+    @property
+    def rtpengine(self) -> Any:
+        return self.parts.rtpengine if self.parts else None
+
+    # the state the RPC server and the tests read, as kamtool.proxy.wiring built it
+    timers = property(lambda self: self.parts.timers if self.parts else None)
+    transports = property(lambda self: self.parts.transports if self.parts else None)
+    usrloc = property(lambda self: self.parts.usrloc if self.parts else None)
+    permissions = property(lambda self: self.parts.permissions if self.parts else None)
+    domains = property(lambda self: self.parts.domains if self.parts else None)
+    htables = property(lambda self: self.parts.htables if self.parts else None)
+    dispatcher = property(lambda self: self.parts.dispatcher if self.parts else None)
+    rules = property(lambda self: self.parts.rules if self.parts else None)
+    uacreg = property(lambda self: self.parts.uacreg if self.parts else None)
 
     async def start(self) -> None:
-        """Open the database, build the modules and bind every listener."""
-        from kamtool.proxy.acc import Accounting
-        from kamtool.proxy.aliases import AliasLookup
-        from kamtool.proxy.auth import Authenticator
-        from kamtool.proxy.dispatcher import Dispatcher
-        from kamtool.proxy.routing import Router
-        from kamtool.proxy.tables import AddressTable, DomainTable
+        """Open the database, build the modules (:func:`~kamtool.proxy.wiring.build_served`)
+        and bind every listener."""
+        from kamtool.proxy.wiring import build_served, load_route
 
         cfg = self.config
-        script = None
-        if cfg.route != BUILTIN_ROUTE:  # first: a broken script stops the start early
-            from kamtool.proxy.ksr.engine import engine_for
-            from kamtool.proxy.routes import DEFAULT_ROUTE
-
-            script = engine_for(cfg.route or DEFAULT_ROUTE)
+        script = load_route(cfg)  # first: a broken script stops the start early
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self.started_at = time.time()
@@ -153,112 +152,16 @@ class ProxyServer:
                 if isinstance(exc, DatabaseUnavailable):
                     raise
                 raise DatabaseUnavailable(f"cannot open the database: {exc}") from exc
-        self.timers = TimerHeap(self.loop)
-        from kamtool.proxy.dbworker import DbWorker
-
-        self.db = DbWorker(self.database, self.loop)
-        self.usrloc = LocationStore(
-            db_mode=cfg.db_mode,
-            database=self.database,
-            use_domain=cfg.use_domain,
-            server_id=cfg.server_id,
-        )
-        loaded = self.usrloc.load()
-        if loaded:
-            log.info("usrloc: loaded %d contacts", loaded)
-        # from here on, the database is the worker's (the loads above ran before serving)
-        self.usrloc.deferred = True
-        self.usrloc.changed = self._usrloc_changed
-        auth = Authenticator(
-            self.database,
-            calculate_ha1=cfg.calculate_ha1,
-            nonce_expire=cfg.nonce_expire,
-            secret=cfg.secret,
-            qop=cfg.auth_qop,
-            nonce_count=cfg.nonce_count,
-            one_time_nonce=cfg.one_time_nonce,
-        )
-        auth.deferred = True
-        auth.db_down = lambda: self.db.down
-        self.permissions = AddressTable(self.database, load=False)
-        self.permissions.load()
-        self.domains = DomainTable(self.database, cfg.local_names, load=False)
-        self.domains.load()
-        if cfg.served_domain:
-            self.domains.record_if_empty(cfg.served_domain)
-        from kamtool.proxy.htable import default_store
-
-        self.htables = default_store(
-            self.database,
-            ipban_autoexpire=cfg.ipban_autoexpire,
-            authfail_autoexpire=cfg.auth_fail_window,
-        )
-        self.dispatcher = Dispatcher(self.database, cfg.dispatcher_settings, load=False)
-        self.dispatcher.load()
-        from kamtool.proxy.rule_tables import RuleTables
-
-        self.rules = RuleTables(self.database, char_list=cfg.mt_char_list)
-        self.rules.load()
-        self.acc = Accounting(self.database)
-        self.acc.start()
-        overload = None
-        if cfg.overload:
-            from kamtool.proxy.overload import OverloadGuard
-
-            overload = OverloadGuard(
-                self.stats, max_age=cfg.overload_max_age, retry_after=cfg.overload_retry_after
-            )
-        self.router = Router(
-            cfg,
-            timers=self.timers,
-            usrloc=self.usrloc,
-            auth=auth,
-            stats=self.stats,
-            database=self.database,
-            permissions=self.permissions,
-            domains=self.domains,
-            htables=self.htables,
-            dispatcher=self.dispatcher,
-            accounting=self.acc,
-            aliases=(aliases := AliasLookup(self.database)),
-            script=partial(script, aliases=aliases) if script else None,
-            db=self.db,
-            overload=overload,
-            rules=self.rules,
-        )
-        tls = None
-        if any(lst.proto in ("tls", "wss") for lst in cfg.listen):
-            from kamtool.proxy.tls import tls_contexts
-
-            tls = tls_contexts(cfg)  # ConfigError when a file is missing or bad
-        sink = self.router.receive if overload is None else overload.wrap(self.router.receive)
-        from kamtool.proxy.tcplimits import TcpGuard
-
-        guard = TcpGuard.from_config(cfg, self.stats)  # TCP/TLS limits (issue #12)
-        self.transports = Transports(self.loop, sink, tls=tls, guard=guard)
-        if any(lst.proto in ("ws", "wss") for lst in cfg.listen):
-            _websocket(self.transports, cfg, self.stats)
-        if cfg.rtpengine:
-            from kamtool.proxy.rtpengine import RtpEngine
-
-            self.router.rtpengine = RtpEngine(cfg.rtpengine)  # KSR.rtpengine (ConfigError)
-        from kamtool.proxy.hep import HepAgent
-
-        self.hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
-                            auth_key=cfg.hep_auth_key or None,
-                            trace_on=cfg.hep_trace_on)  # fmt: skip
-        self.hep.attach(self.transports)
-        self.router.attach(self.transports)
-        from kamtool.proxy.uacreg import load_uacreg
-
-        self.uacreg = self.router.uacreg = load_uacreg(self.database, self.router, self.timers, cfg)
-        if cfg.topoh:
-            from kamtool.proxy.topoh import install
-
-            install(self.transports, self.router, cfg)  # before bind: endpoints keep the sink
+        served = build_served(cfg, script, loop=self.loop, database=self.database,
+                              stats=self.stats, usrloc_changed=self._usrloc_changed)  # fmt: skip
+        self.parts, self.engine, self.hep, self.acc = (
+            served.parts, served.engine, served.hep, served.acc,
+        )  # fmt: skip
+        self.db = self.parts.db
+        overload = self.parts.overload
         self.db.start()
         try:
-            await self.transports.bind(cfg.listen)
+            await self.transports.bind(cfg.listen, served.sink)
             if self._rpc_factory is not None and cfg.rpc_listen:
                 self.rpc = await self._rpc_factory(self)
         except BaseException:
@@ -266,10 +169,10 @@ class ProxyServer:
             self.acc.close()
             self.db.close()
             raise
-        if self.router.overload is not None:
-            self.router.overload.start(self.loop, _probe_targets(self.transports))
+        if overload is not None:
+            overload.start(self.loop, _probe_targets(self.transports))
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
-        self.dispatcher.start(self.timers, self.router.send_probe)
+        self.dispatcher.start(self.timers, self.parts.prober.probe)
         if self.uacreg is not None:
             self.uacreg.start()
 
@@ -319,13 +222,13 @@ class ProxyServer:
         if not batch:
             return
         self._ul_flushing = True
-        from kamtool.proxy.routing import Router
+        from kamtool.proxy.dbworker import log_db_error
 
         def done(_written: Any, error: BaseException | None) -> None:
             self._ul_flushing = False
             ul.batch_written(batch, error)
             if error is not None:  # (an outage is logged by the worker, once)
-                Router.log_db_error(f"usrloc: writing {len(batch)} changes", error)
+                log_db_error(f"usrloc: writing {len(batch)} changes", error)
 
         self.db.submit(partial(ul.write_batch, batch), done)
 
@@ -352,24 +255,24 @@ class ProxyServer:
         if self._stopping:
             return
         self._stopping = True
-        if self.router is not None:
-            self.router.accepting = False
+        if self.engine is not None:
+            self.engine.accepting = False
             deadline = time.monotonic() + drain
-            while self.router.tm.in_flight() and time.monotonic() < deadline:
+            while self.parts.tm.in_flight() and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)  # shutdown only: not a protocol timer
         if self.rpc is not None:
             try:
                 await self.rpc.close()
             except Exception:
                 log.exception("closing the RPC server")
-        if self.router is not None and self.router.overload is not None:
-            self.router.overload.stop()
+        if self.parts is not None and self.parts.overload is not None:
+            self.parts.overload.stop()
         if self.transports is not None:
             await self.transports.close()
         if self.hep is not None:
             self.hep.close()
-        if getattr(self.router, "rtpengine", None) is not None:
-            self.router.rtpengine.close()
+        if self.parts is not None and self.parts.rtpengine is not None:
+            self.parts.rtpengine.close()
         if self.dispatcher is not None:
             self.dispatcher.stop()
         if self.uacreg is not None:
@@ -395,16 +298,6 @@ class ProxyServer:
                 pass
         if self._stopped is not None:
             self._stopped.set()
-
-
-def _websocket(transports: Transports, cfg: ProxyConfig, stats: Statistics) -> None:
-    """ws:/wss: listeners: their Origin allow-list, the ``websocket`` statistics."""
-    from kamtool.proxy.ws import STAT_NAMES, WsPolicy
-
-    origins = tuple(o.strip() for o in cfg.ws_origins.split(",") if o.strip())
-    transports.ws_policy = WsPolicy(origins=origins, server=cfg.server_header)
-    for name in STAT_NAMES:
-        stats.gauge("websocket", name, lambda n=name: transports.ws.stats[n])
 
 
 def _probe_targets(transports: Any) -> list[tuple[str, int]]:

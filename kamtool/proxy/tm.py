@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from kamtool.proxy.transaction import ClientTx, Dest, ServerTx, Target
 from kamtool.sip.events import (
     Peer,
     RequestReceived,
@@ -44,74 +44,18 @@ from kamtool.sip.timers import TimerConfig
 from kamtool.sip.transaction import TransactionLayer as SipTransactions
 from kamtool.sip.transaction import build_ack, client_key
 
+__all__ = ["TRYING", "ClientTx", "ServerTx", "Target", "TransactionLayer"]
+
 log = logging.getLogger(__name__)
 
-Dest = tuple[str, str, int]  # (proto, host, port)
 _INF = float("inf")
 TRYING = "trying -- your call is important to us"  # the reason text of Kamailio tm's 100
-
-
-@dataclass(slots=True)
-class Target:
-    """Where one branch goes: the new Request-URI and the next hop."""
-
-    uri: str
-    dest: Dest
-    q: float = 1.0
-    path: list[str] = field(default_factory=list)  # Route values to push (registrar Path)
-    binding: Any = None
-
-
-@dataclass(eq=False, slots=True)
-class ClientTx:
-    """One forwarded branch of a server transaction (the sip layer's client transaction
-    ``key``)."""
-
-    server: ServerTx
-    key: tuple[str, str]
-    target: Target
-    request: Any  # as forwarded (for the ACK of a late non-2xx, see response())
-    status: int = 0  # highest status received (0: nothing yet; 408: timed out)
-    final: Any = None  # final response (parsed) or None
-    done: bool = False
-    replied: bool = False  # any response came (t_branch_replied)
-
-    @property
-    def branch(self) -> str:
-        return self.key[0]
-
-    @property
-    def is_invite(self) -> bool:
-        return self.server.method == "INVITE"
-
-
-@dataclass(eq=False, slots=True)
-class ServerTx:
-    """A request the proxy handles statefully (``key``: the sip layer's server transaction;
-    requests the proxy sends itself get a ``("local", ...)`` key and no endpoint)."""
-
-    key: tuple
-    method: str
-    request: Any
-    endpoint: Any  # where the request came in (replies go back this way)
-    reply_addr: tuple[str, int]
-    branches: list[ClientTx] = field(default_factory=list)
-    groups: list[list[Target]] = field(default_factory=list)  # q-groups not yet tried
-    canceled: bool = False
-    completed: bool = False  # final response sent
-    on_final: Callable[[ServerTx, Any], None] | None = None  # before a final is relayed
-    on_response: Callable[[ServerTx, ClientTx, Any], None] | None = None  # any relayed reply
-    build: Callable[[ServerTx, Target, str], Any] | None = None  # -> the branch's Request
-    ctx: Any = None  # routing data (dialog ...)
-    # failure_route: the last branch failed and no q-group is left; new targets or None
-    on_failure: Callable[[ServerTx, ClientTx], list[Target] | None] | None = None
-    flags: int = 0  # the cfg's per-transaction flags (setflag), bits 1 << n
 
 
 class TransactionLayer:
     """The proxy's transactions (see module docstring).
 
-    The router supplies ``send(dest, data)`` (bytes to ``(proto, host, port)``) and
+    The wiring supplies ``send(dest, data)`` (bytes to ``(proto, host, port)``) and
     ``codec`` (``new_branch()``, ``reply_message(request, status, reason, headers)``).
     Replies go back on the endpoint the request came in on.
     """
@@ -128,6 +72,7 @@ class TransactionLayer:
         t1: float = 0.5,
         t2: float = 4.0,
         t4: float = 5.0,
+        on_final_out: Callable[[int, Any, Any], None] | None = None,
     ) -> None:
         self.timers = timers
         self.send = send
@@ -141,7 +86,7 @@ class TransactionLayer:
         self.client: dict[tuple[str, str], ClientTx] = {}
         # acc: called with (flags, request, response) as a flagged transaction's final
         # response goes out (Kamailio's TMCB_RESPONSE_OUT)
-        self.on_final_out: Callable[[int, Any, Any], None] | None = None
+        self.on_final_out = on_final_out
         self._armed: Any = None
         self._armed_at = _INF
         c = stats.counter
@@ -351,7 +296,11 @@ class TransactionLayer:
         ctx = ClientTx(stx, (branch, request.method), target, request)
         stx.branches.append(ctx)
         self.client[ctx.key] = ctx
-        self._run(self.sip.send_request(request, Peer(*target.dest), self.timers.now()))
+        now = self.timers.now()
+        events = self.sip.send_request(request, Peer(*target.dest), now)
+        if stx.fr_timer is not None or stx.fr_inv_timer is not None:  # t_set_fr
+            self.sip.set_timeouts(ctx.key, now, stx.fr_timer, stx.fr_inv_timer)
+        self._run(events)
 
     def _timeout(self, key: Any, timer: str) -> None:
         ctx = self.client.get(key)

@@ -18,7 +18,7 @@ from kamtool.sip.errors import ParseError
 from kamtool.sip.parser import parse_message
 from kamtool.sip.topoh import TopoHiding
 
-__all__ = ["TopohHooks", "install"]
+__all__ = ["TopohHooks", "hooks_for"]
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,10 @@ class TopohHooks:
         return msg.to_bytes()
 
 
-def install(transports: Any, router: Any, cfg: Any) -> TopohHooks:
-    """Put the hooks of ``cfg``'s topoh settings on ``transports``: the sink the core
-    receives through and the filter every UDP/TCP/TLS send goes through."""
+def hooks_for(cfg: Any, own: Callable[[Any], bool]) -> TopohHooks:
+    """The hooks of ``cfg``'s topoh settings (``own``: the proxy's ``is_myself``): the
+    wiring wraps the sink the core receives through in :meth:`TopohHooks.inbound` and
+    gives the transports :meth:`TopohHooks.outbound` as the filter of every send."""
     th = TopoHiding(cfg.topoh_mask_key, mask_ip=cfg.topoh_mask_ip,
                     mask_callid=cfg.topoh_mask_callid)  # fmt: skip
-    hooks = TopohHooks(th, router.is_myself)
-    transports.sink = hooks.inbound(transports.sink)
-    transports.out_filter = hooks.outbound
-    return hooks
+    return TopohHooks(th, own)

@@ -185,39 +185,50 @@ def _default_framer() -> Any:
     return StreamFramer()
 
 
+def _no_sink(data: Any, endpoint: Any, addr: Addr) -> None:
+    log.debug("no receiver yet: message from %s:%s dropped", *addr)
+
+
 class Transports:
     """All sockets of one proxy: listeners, TCP connections, and sending by address."""
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        sink: Sink,
+        sink: Sink | None = None,
         framer_factory: Callable[[], Any] = _default_framer,
         tls: Any = None,
         guard: TcpGuard | None = None,
+        out_filter: Callable[[bytes], bytes] | None = None,
+        ws_policy: WsPolicy | None = None,
     ) -> None:
         self.loop = loop
         self.guard = guard or TcpGuard()  # TCP/TLS limits and timeouts (tcplimits)
         self.tls = tls  # kamtool.proxy.tls.TlsContexts, needed by tls listeners
-        self.sink = sink
+        # the core every message goes to; given here or to bind() (the core sends through
+        # these transports, so it is often built after them)
+        self.sink: Sink = sink or _no_sink
         self.new_framer = framer_factory
         self.tap: Tap | None = None  # see Tap
         # every UDP/TCP/TLS message on its way out (topoh's masks: kamtool.proxy.topoh)
-        self.out_filter: Callable[[bytes], bytes] | None = None
+        self.out_filter = out_filter
         self.udp: list[UdpEndpoint] = []
         self.tcp_servers: list[tuple[Listen, asyncio.base_events.Server]] = []
         self.connections: dict[Addr, TcpConnection] = {}
         # ws:/wss: listeners (RFC 7118): their open connections, by id and peer (ws.dump);
         # a WebSocket is never opened by us, only reused while the browser keeps it
         self.ws = WsRegistry()
-        self.ws_policy = WsPolicy()
+        self.ws_policy = ws_policy or WsPolicy()  # ws:/wss: Origin allow-list, Server
         # destination (proto, host, port) -> the socket it must be reached from (a contact's
         # registered socket, the socket a double Record-Route names): see socket_for()
         self._forced: dict[tuple[str, str, int], Listen] = {}
         self._source_cache: dict[str, str | None] = {}  # host -> local address (mhomed)
 
-    async def bind(self, listens: tuple[Listen, ...]) -> None:
-        """Open every listener; ConfigError when an address cannot be bound."""
+    async def bind(self, listens: tuple[Listen, ...], sink: Sink | None = None) -> None:
+        """Open every listener, delivering to ``sink`` (when given: the receiving core);
+        ConfigError when an address cannot be bound."""
+        if sink is not None:
+            self.sink = sink
         for lst in listens:
             try:
                 await self._bind_one(lst)

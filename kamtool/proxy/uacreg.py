@@ -103,17 +103,20 @@ def line_of_row(row: Any, now: float) -> Line:
 
 
 class UacRegistrar:
-    """The registrations of one proxy: loaded from ``uacreg``, sent through ``router``."""
+    """The registrations of one proxy: loaded from ``uacreg``, sent through tm."""
 
-    def __init__(self, database: Any, router: Any, timers: Any, config: Any) -> None:
+    def __init__(self, database: Any, wire: Any, codec: Any, tm: Any, timers: Any,
+                 config: Any, worker: Any = None) -> None:  # fmt: skip
         self.database = database
-        self.router = router
+        self.wire = wire  # kamtool.proxy.wire.Wire: the socket a REGISTER leaves from
+        self.codec = codec
+        self.tm = tm
         self.timers = timers
         self.interval = float(config.uac_reg_timer_interval)
         self.retry = float(config.uac_reg_retry_interval)
         self.lines: dict[str, Line] = {}
         self.by_user: dict[str, Line] = {}
-        self.worker: Any = None  # DbWorker: table reads once the proxy serves
+        self.worker = worker  # DbWorker: table reads once the proxy serves
 
     # ------------------------------------------------------------------ table
     def _rows(self, l_uuid: str | None = None) -> list[Any]:
@@ -229,7 +232,7 @@ class UacRegistrar:
             return
         if dest is None and line.resolved is not None:
             dest, line.resolved = line.resolved, None  # one lookup per attempt
-        local = self.router.local_socket(dest, line.socket or None) if dest else None
+        local = self.wire.local_socket(dest, line.socket or None) if dest else None
         if dest is None or local is None:
             log.warning("uacreg %s: cannot reach %s", line.l_uuid, line.auth_proxy)
             self._failed(line)
@@ -245,7 +248,7 @@ class UacRegistrar:
 
         def build(branch: str) -> Request:
             h = Headers()
-            h.add("Via", self.router.codec.via_for(local, branch))
+            h.add("Via", self.codec.via_for(local, branch))
             aor = f"sip:{line.r_username}@{line.r_domain}"
             h.add("From", f"<{aor}>;tag={line.from_tag}")
             h.add("To", f"<{aor}>")
@@ -259,7 +262,7 @@ class UacRegistrar:
             h.add("Content-Length", "0")
             return Request("REGISTER", f"sip:{line.r_domain}", h)
 
-        self.router.tm.send_local(
+        self.tm.send_local(
             "REGISTER", dest, build, on_final=lambda _stx, resp: self._answer(line, resp)
         )
 
@@ -382,11 +385,11 @@ def _granted(response: Any, line: Line) -> int:
     return line.expires
 
 
-def load_uacreg(database: Any, router: Any, timers: Any, config: Any) -> UacRegistrar | None:
+def load_uacreg(database: Any, wire: Any, codec: Any, tm: Any, timers: Any, config: Any,
+                worker: Any = None) -> UacRegistrar | None:  # fmt: skip
     """The registrar of a starting proxy, its lines loaded (``start()`` sends); None
     when the ``uacreg`` table cannot be read (logged: the proxy serves without it)."""
-    registrar = UacRegistrar(database, router, timers, config)
-    registrar.worker = getattr(router, "db", None)
+    registrar = UacRegistrar(database, wire, codec, tm, timers, config, worker)
     try:
         count = registrar.load()
     except Exception as exc:

@@ -88,14 +88,8 @@ from .transaction_state import (
     _Tx,
 )
 
-__all__ = [
-    "MAGIC_COOKIE",
-    "TransactionLayer",
-    "build_ack",
-    "build_cancel",
-    "client_key",
-    "server_key",
-]
+__all__ = ["MAGIC_COOKIE", "TransactionLayer", "build_ack", "build_cancel"]
+__all__ += ["client_key", "server_key"]
 
 
 # --------------------------------------------------------------------------- transactions
@@ -201,6 +195,12 @@ class TransactionLayer:
         return self._start_client(
             kind, client_key(request), request, request.to_bytes(), destination, now
         )
+
+    def set_timeouts(self, key: TxKey, now: float, fr: float | None, c: float | None) -> None:
+        """Client ``key``'s own Timer B/F (``fr`` s from now) and C (a proxy's t_set_fr)."""
+        (tx := self._client[key]).ringing = c
+        if fr is not None:
+            self._start(tx, "B" if tx.kind == ICT else "F", now + fr)
 
     def _start_client(
         self, kind: str, key: TxKey, request, data: bytes, destination: Peer, now: float
@@ -417,6 +417,8 @@ class TransactionLayer:
         for op, name in actions:
             if op == START:
                 duration = self._durations[name, tx.reliable]
+                if name == "C" and tx.ringing is not None:
+                    duration = tx.ringing  # this transaction's own fr_inv_timer
                 if duration is None:
                     continue  # Timer C without a configured value: a UA
                 if name == "G":

@@ -183,6 +183,7 @@ class _Tx:
         "peer",
         "reliable",
         "request",
+        "ringing",
         "state",
         "table",
         "timers",
@@ -207,3 +208,4 @@ class _Tx:
         self.to_tag: str | None = None  # IST: To tag of the final response (RFC 2543 ACK match)
         self.cancel_pending = False  # ICT: CANCEL requested before any provisional
         self.ack_key: tuple | None = None  # IST: the 2xx ACK awaited (retransmit_2xx)
+        self.ringing: float | None = None  # ICT: this transaction's Timer C (t_set_fr)

@@ -28,12 +28,12 @@ def probe(start_proxy):
 
 
 def results(proxy) -> list:
-    module = proxy.server.router.script.script.module
+    module = proxy.server.engine.script.script.module
     return proxy.call(lambda: list(module.RESULTS))
 
 
 def probe_values(proxy, client, user: str, **kw) -> dict[str, object]:
-    module = proxy.server.router.script.script.module
+    module = proxy.server.engine.script.script.module
     proxy.call(module.RESULTS.clear)
     resp = client.ask("MESSAGE", f"sip:{user}@127.0.0.1:{proxy.port}", **kw)
     assert (resp.status, resp.reason) == (200, "Probed")
@@ -89,7 +89,7 @@ def test_pseudo_variables_and_kx_getters(probe):
 
 def test_hdr_takes_whole_lines(probe):
     proxy, client = probe
-    module = proxy.server.router.script.script.module
+    module = proxy.server.engine.script.script.module
     proxy.call(module.RESULTS.clear)
     client.ask("MESSAGE", f"sip:hdr@127.0.0.1:{proxy.port}")
     got = results(proxy)
@@ -156,15 +156,15 @@ def test_a_script_without_a_request_route_is_refused(tmp_path):
         load_script(str(empty))
 
 
-def test_serve_runs_the_default_script_unless_told_builtin(start_proxy):
-    """No route configured: kamtool's routes/default.py; ``route = "builtin"``: the route
-    coded in kamtool.proxy.routing. Both answer a keepalive the same way."""
+def test_serve_runs_the_default_script_also_when_told_builtin(start_proxy):
+    """No route configured: kamtool's routes/default.py; ``route = "builtin"`` (the old
+    name of the route once coded in Python) runs the same script. Both answer a
+    keepalive the same way."""
     from kamtool.proxy.routes import DEFAULT_ROUTE
 
-    for route, script in ((None, DEFAULT_ROUTE), ("builtin", None)):
+    for route in (None, "builtin"):
         proxy = start_proxy(route=route)
-        engine = proxy.server.router.script
-        assert (engine.script.path if engine else None) == script
+        assert proxy.server.engine.script.script.path == DEFAULT_ROUTE
         client = UdpClient(proxy.port)
         try:
             resp = client.ask("OPTIONS", f"sip:127.0.0.1:{proxy.port}")

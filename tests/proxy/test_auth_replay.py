@@ -68,7 +68,7 @@ class _Clock:
         import time
 
         self.now = time.time()
-        proxy.call(lambda: setattr(proxy.server.router.auth, "clock", lambda: self.now))
+        proxy.call(lambda: setattr(proxy.server.parts.auth, "clock", lambda: self.now))
 
 
 @pytest.mark.parametrize("qop", [True, False], ids=["qop-auth", "no-qop"])

@@ -93,7 +93,7 @@ def test_only_new_initial_requests_are_rejected(start_proxy):
     """While overloaded: a new request gets 503 + Retry-After; a CANCEL, an in-dialog
     request and an OPTIONS keepalive are handled as always; an ACK gets nothing."""
     proxy = start_proxy(overload=True)
-    proxy.call(lambda: setattr(proxy.server.router.overload, "overloaded", True))
+    proxy.call(lambda: setattr(proxy.server.parts.overload, "overloaded", True))
     port = proxy.port
     reply = _send(port, _request("MESSAGE", port, 1))
     assert reply is not None and reply.startswith(b"SIP/2.0 503 Service Unavailable\r\n")
@@ -107,7 +107,7 @@ def test_only_new_initial_requests_are_rejected(start_proxy):
     assert reply is not None and reply.startswith(b"SIP/2.0 200 Keepalive")
     assert _send(port, _request("ACK", port, 5), wait=0.5) is None
     assert proxy.stat("overload:rejected_requests") == 1
-    proxy.call(lambda: setattr(proxy.server.router.overload, "overloaded", False))
+    proxy.call(lambda: setattr(proxy.server.parts.overload, "overloaded", False))
     reply = _send(port, _request("MESSAGE", port, 6))
     assert reply is not None and not reply.startswith(b"SIP/2.0 503")
 
@@ -116,7 +116,7 @@ def test_overload_off_switch(start_proxy):
     """overload = false: no guard, no probes, the same stall gets no 503 at all."""
     need("sipp")
     proxy = start_proxy(pike=False, overload=False)
-    assert proxy.server.router.overload is None
+    assert proxy.server.parts.overload is None
     flood_with_stall(proxy)
     assert wait_for(lambda: proxy.stat("sl:401_replies") > 0)
     assert proxy.stat("sl:5xx_replies") == 0

@@ -130,7 +130,7 @@ def test_pike_can_be_disabled(start_proxy):
     proxy = start_proxy(pike=False, pike_reqs_density_per_unit=5)
     with Flooder("127.0.0.2", proxy.port) as flood:
         assert flood.until_unanswered(300) is None
-    assert proxy.server.router.pike is None
+    assert proxy.server.parts.pike is None
 
 
 def test_malformed_requests_count_and_banned_ones_get_no_400(start_proxy):

@@ -93,7 +93,7 @@ def test_register_path_is_stored_and_echoed(proxy, client):
     assert resp.status == 200 and resp.headers.get("path") == "<sip:127.0.0.1:6100;lr>"
     (b,) = proxy.call(lambda: proxy.server.usrloc.lookup("1002"))
     assert b.path == "<sip:127.0.0.1:6100;lr>"
-    target = proxy.server.router.codec.target_for_binding(b)
+    target = proxy.server.parts.codec.target_for_binding(b)
     assert target.dest == ("udp", "127.0.0.1", 6100) and target.path == ["<sip:127.0.0.1:6100;lr>"]
 
 
@@ -217,10 +217,10 @@ def test_dialog_route_sets_split_around_our_record_route(proxy):
             "Record-Route: <sip:10.0.0.1;lr>\r\nContent-Length: 0\r\n\r\n"
         ).encode()
     )
-    caller, callee = proxy.server.router._route_sets(resp, "a.1")
+    caller, callee = proxy.server.parts.dialog_steps.route_sets(resp, "a.1")
     assert caller == "<sip:10.0.0.1;lr>"
     assert callee == "<sip:10.0.0.8;lr>,<sip:10.0.0.9;lr>"
-    assert proxy.server.router._route_sets(resp, "b.2") == ("", "")
+    assert proxy.server.parts.dialog_steps.route_sets(resp, "b.2") == ("", "")
 
 
 def test_database_failure_during_lookup_is_a_500_not_silence(start_proxy):

@@ -9,10 +9,10 @@ import pytest
 
 from kamtool.proxy.auth import Authenticator
 from kamtool.proxy.config import Listen, ProxyConfig
-from kamtool.proxy.routing import Router
 from kamtool.proxy.stats import Statistics
 from kamtool.proxy.timers import TimerHeap
 from kamtool.proxy.usrloc import LocationStore
+from kamtool.proxy.wiring import build_proxy
 from kamtool.sip.parser import parse_message
 
 PROXY = Listen("udp", "127.0.0.1", 5060)
@@ -57,15 +57,15 @@ def net():
     cfg = ProxyConfig(
         listen=(PROXY,), rpc_listen=None, auth=False, fr_timer=0.3, fr_inv_timer=0.8, t1=0.05
     )
-    router = Router(
+    n = Net()
+    router = build_proxy(
         cfg,
         timers=TimerHeap(loop),
         usrloc=LocationStore(db_mode=0),
         auth=Authenticator(None, lookup=lambda u, d: None),
         stats=Statistics(),
+        transports=n,
     )
-    n = Net()
-    router.attach(n)
     n.router, n.loop = router, loop
     register = (
         "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-r\r\n"
@@ -130,7 +130,7 @@ def test_cancel_is_held_until_the_branch_rings_and_retransmitted_until_answered(
     assert statuses(net.up) == [100, 200, 180, 487]  # 200 for the CANCEL; 180 still relayed
     r.receive(answer(branch, 487), net, CALLEE)  # retransmitted: ACKed again, not relayed
     assert net.down[-1].method == "ACK" and len(net.up) == 4
-    assert r.tm.in_flight() == 0
+    assert r.parts.tm.in_flight() == 0
 
 
 def test_silent_branch_gets_408_and_a_late_final_is_still_acked(net):
@@ -148,7 +148,7 @@ def test_silent_branch_gets_408_and_a_late_final_is_still_acked(net):
         net,
         CALLER,
     )
-    assert r.stats.value("sl", "received_ACKs") == 1  # the ACK of our 408 ends it here
+    assert r.parts.stats.value("sl", "received_ACKs") == 1  # the ACK of our 408 ends it here
     sent = len(net.up)
     wait(net, 0.2)
     assert len(net.up) == sent  # no more 408 retransmissions after the ACK

@@ -27,7 +27,7 @@ def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
     not the From user. The challenge ``auth_challenge()`` sends next is the one this check
     made (``stale=true`` after a stale nonce)."""
     ctx = state.ctx
-    r = ctx.router
+    r = ctx.parts
     req = ctx.msg
     realm = str(realm) or (r.config.domain or ctx.addr[0])
     is_reg = req.method == "REGISTER"
@@ -68,7 +68,7 @@ def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
 def _bound(ctx: MsgContext) -> bytes:
     """The request values this request's nonces are bound to: ``auth_checks_register``
     for REGISTER, ``auth_checks_in_dlg`` with a To tag, ``auth_checks_no_dlg`` without."""
-    cfg = ctx.router.config
+    cfg = ctx.parts.config
     req = ctx.msg
     if req.method == "REGISTER":
         checks = cfg.auth_checks_register
@@ -86,7 +86,7 @@ def auth_challenge(realm: str, flags: int = 0) -> int:
     """401 (REGISTER) or 407 (others) with a fresh challenge for ``realm``; ``flags``
     as Kamailio's: 1 offers qop="auth" (2, auth-int, is offered as auth)."""
     ctx = state.ctx
-    r = ctx.router
+    r = ctx.parts
     realm = str(realm) or (r.config.domain or ctx.addr[0])
     if ctx.msg.method == "REGISTER":
         return _challenge(ctx, realm, 401, flags)
@@ -96,9 +96,7 @@ def auth_challenge(realm: str, flags: int = 0) -> int:
 def _challenge(ctx: MsgContext, realm: str, status: int, flags: int = 0) -> int:
     made = ctx.avps.get("\0challenge")
     stale = bool(made and made[0] == realm and made[1])
-    value = ctx.router.auth.new_challenge(
-        realm, stale, qop=bool(int(flags) & 3), bound=_bound(ctx)
-    )
+    value = ctx.parts.auth.new_challenge(realm, stale, qop=bool(int(flags) & 3), bound=_bound(ctx))
     if status == 401:
         return reply(ctx, 401, "Unauthorized", [("WWW-Authenticate", value)])
     return reply(ctx, 407, "Proxy Authentication Required", [("Proxy-Authenticate", value)])

@@ -19,6 +19,8 @@ from typing import Any
 
 from greenlet import greenlet
 
+from kamtool.proxy.dbworker import log_db_error
+
 # route kinds (Kamailio's route types the tm/tmx functions look at)
 REQUEST, REPLY, ONREPLY, FAILURE, BRANCH = "request", "reply", "onreply", "failure", "branch"
 
@@ -70,10 +72,10 @@ class MsgContext:
     _match: Any = None
     _matched: bool = False
 
-    def __init__(self, engine: Any, router: Any, msg: Any, endpoint: Any,
+    def __init__(self, engine: Any, parts: Any, msg: Any, endpoint: Any,
                  addr: tuple[str, int], **fields: Any) -> None:  # fmt: skip
         self.engine = engine  # kamtool.proxy.ksr.engine.ScriptEngine
-        self.router = router  # the engine's router (the proxy's parts KSR functions use)
+        self.parts = parts  # kamtool.proxy.parts.Parts: the step modules KSR functions call
         self.msg = msg  # Request or Response
         self.endpoint = endpoint
         self.addr = addr
@@ -111,7 +113,7 @@ class MsgContext:
         ``RequestReceived`` of a new request, or None when tm absorbed it."""
         if not self._matched:
             self._matched = True
-            self._match = self.router.tm.match_request(self.msg, self.endpoint, self.addr)
+            self._match = self.parts.tm.match_request(self.msg, self.endpoint, self.addr)
         return self._match
 
 
@@ -189,7 +191,7 @@ def wait_db(job: Any) -> Any:
     without blocking the event loop when called from a request route's greenlet."""
     g = greenlet.getcurrent()
     ctx = state.ctx
-    worker = ctx.router.db if ctx is not NO_ROUTE else None
+    worker = ctx.parts.db if ctx is not NO_ROUTE else None
     if not isinstance(g, RouteGreenlet) or worker is None:
         return job()  # outside a request route (or no worker): inline
     engine = ctx.engine
@@ -198,7 +200,7 @@ def wait_db(job: Any) -> Any:
         # RFC 3261 16.2 / 17.2.1: a stateful proxy answers an INVITE with 100 within
         # 200 ms, so the caller stops retransmitting; the database may take longer
         # (Kamailio blocks its worker instead and sends the 100 only in t_relay)
-        ctx.router._trying(ctx.msg, ctx.endpoint, ctx.addr)
+        ctx.parts.sl.trying(ctx.msg, ctx.endpoint, ctx.addr)
 
     def done(result: Any, error: BaseException | None) -> None:
         engine.resume(g, ctx, (result, error))
@@ -208,7 +210,10 @@ def wait_db(job: Any) -> Any:
     result, error = g.parent.switch()
     engine.suspended(ctx, False)
     if ctx.cancelled:  # CANCELled while it waited: 487, and the route ends here
-        ctx.router._stateful_reply(ctx.msg, ctx.endpoint, ctx.addr, 487, "Request Terminated")
+        parts, msg, endpoint, addr = ctx.parts, ctx.msg, ctx.endpoint, ctx.addr
+        reply_addr = parts.codec.reply_address(msg, endpoint, addr)
+        stx = parts.tm.new_server(msg, endpoint, addr, reply_addr)
+        parts.tm.local_reply(stx, 487, "Request Terminated")
         ctx.replied = True
         raise RouteExit()
     if error is not None:
@@ -219,5 +224,15 @@ def wait_db(job: Any) -> Any:
 def db_error(ctx: MsgContext, what: str, error: BaseException) -> int:
     """A database failure inside a KSR call: logged (an outage once, by the worker);
     the function fails with -1 and the route decides what to answer."""
-    ctx.router.log_db_error(what, error)
+    log_db_error(what, error)
     return -1
+
+
+def request_key(
+    codec: Any, req: Any, addr: tuple[str, int], method: str | None = None
+) -> tuple[Any, ...]:
+    """What makes a retransmission the same request: source, Call-ID, CSeq, branch
+    (``method``: the INVITE a CANCEL is for)."""
+    via = codec.top_via(req)
+    branch = getattr(via, "branch", None) if via is not None else None
+    return (addr, codec.call_id(req), codec.cseq_num(req), method or req.method, branch)

@@ -56,14 +56,14 @@ def is_method_in(letters: str) -> bool:
 def _check_self(host: str | None, port: int | None) -> bool:
     """Kamailio's check_self(): the host is a listen address, alias or served domain and
     the port (when given) one we listen on."""
-    router = state.ctx.router
+    myself = state.ctx.parts.myself
     if not host:
         return False
     host = host.lower().strip("[]")
-    names = router.local_names
+    names = myself.names
     if host not in names and f"[{host}]" not in names:
         return False
-    return not port or port in router.local_ports
+    return not port or port in myself.ports
 
 
 def _uri_is_myself(uri: Any) -> bool:

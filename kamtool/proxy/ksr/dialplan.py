@@ -21,7 +21,7 @@ __all__ = ["dialplan_functions", "mtree_functions"]
 
 
 def _tables() -> Any:
-    return getattr(current().router, "rules", None)
+    return getattr(current().parts, "rules", None)
 
 
 def _text(value: Any) -> str:
@@ -35,7 +35,7 @@ def _translate(dpid: int, value: str) -> Translation | None:
     ctx = current()
     message = Message(ruri=_text(ctx.msg.uri), pv=lambda name: _value(name))
     found = tables.dialplan.translate(int(dpid), value, message)
-    attrs_pvar = getattr(ctx.router.config, "dp_attrs_pvar", "") or ""
+    attrs_pvar = getattr(ctx.parts.config, "dp_attrs_pvar", "") or ""
     if found is not None and attrs_pvar:
         pv.sets(attrs_pvar, found.attrs)
     return found
@@ -98,7 +98,7 @@ def mt_match(tname: str, value: str, mode: int = 0) -> int:
     found = tables.mtree.walk(str(tname), _text(value))
     if not found:
         return -1
-    target = getattr(current().router.config, "mt_pv_value", "") or "$avp(s:tvalue)"
+    target = getattr(current().parts.config, "mt_pv_value", "") or "$avp(s:tvalue)"
     pv.sets(target, found[-1].value)
     return 1
 

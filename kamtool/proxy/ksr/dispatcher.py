@@ -22,7 +22,7 @@ _KEY = "\0ds"  # the avp the selection is kept in
 
 
 def _pv_value(ctx: MsgContext) -> str | None:
-    template = getattr(ctx.router.config, "ds_hash_pvar", "") or ""
+    template = getattr(ctx.parts.config, "ds_hash_pvar", "") or ""
     if not template:
         return None
     from kamtool.proxy.ksr.pv import _expand
@@ -34,7 +34,7 @@ def _use(ctx: MsgContext, sel: Any, mode: str) -> int:
     """Apply the record in use: ``$du`` (mode "d") or the R-URI's host part ("r")."""
     if sel is None:
         return -1
-    ds = ctx.router.dispatcher
+    ds = ctx.parts.dispatcher
     ctx.avps[_KEY] = (sel, mode)
     ctx.ds_current = ds.find(sel.dest.set_id, sel.dest.uri)
     ctx.ds = [ds.find(d.set_id, d.uri) for d in sel.failover[1:]]
@@ -61,7 +61,7 @@ def _du(uri: str, view: Any) -> str:
 
 def _select(set_id: int, alg: int, limit: int, mode: str) -> int:
     ctx = current()
-    sel = ds_ksr.select_dst(ctx.router.dispatcher, ctx.msg, set_id, alg, limit, _pv_value(ctx))
+    sel = ds_ksr.select_dst(ctx.parts.dispatcher, ctx.msg, set_id, alg, limit, _pv_value(ctx))
     return _use(ctx, sel, mode)
 
 
@@ -88,14 +88,14 @@ def ds_select_routes(rules: str, mode: str, limit: int = 0) -> int:
     use = {"0": "d", "d": "d", "1": "r", "r": "r", "2": "x", "x": "x"}.get(first)
     if use is None:
         return -1
-    sel = ds_ksr.select_routes(ctx.router.dispatcher, ctx.msg, str(rules), limit, _pv_value(ctx))
+    sel = ds_ksr.select_routes(ctx.parts.dispatcher, ctx.msg, str(rules), limit, _pv_value(ctx))
     return _use(ctx, sel, use)
 
 
 def _next(want_mode: str) -> int:
     ctx = current()
     sel, _mode = ctx.avps.get(_KEY, (None, None))
-    nxt = ds_ksr.next_dst(ctx.router.dispatcher, sel)
+    nxt = ds_ksr.next_dst(ctx.parts.dispatcher, sel)
     if nxt is None:
         return -1
     return _use(ctx, sel, want_mode)
@@ -116,7 +116,7 @@ def ds_mark_dst(state: str = "ip") -> int:
     ctx = current()
     sel, _mode = ctx.avps.get(_KEY, (None, None))
     try:
-        return 1 if ds_ksr.mark_dst(ctx.router.dispatcher, sel, str(state)) else -1
+        return 1 if ds_ksr.mark_dst(ctx.parts.dispatcher, sel, str(state)) else -1
     except ValueError:
         return -1
 
@@ -135,23 +135,23 @@ def ds_is_from_list(group: int = -1, mode: int = 2, uri: str = "") -> int:
             return -1
         host, port = getattr(parsed, "host", ""), getattr(parsed, "port", None) or 5060
         addr, proto = (host, port), str(getattr(parsed, "transport", "") or "udp")
-    found = ds_ksr.is_from_list(ctx.router.dispatcher, addr, proto, int(group), int(mode))
+    found = ds_ksr.is_from_list(ctx.parts.dispatcher, addr, proto, int(group), int(mode))
     return 1 if found is not None else -1
 
 
 def ds_list_exists(set_id: int) -> int:
-    return 1 if ds_ksr.list_exists(current().router.dispatcher, set_id) else -1
+    return 1 if ds_ksr.list_exists(current().parts.dispatcher, set_id) else -1
 
 
 def ds_load_update() -> int:
     ctx = current()
-    ds_ksr.load_update(ctx.router.dispatcher, ctx.reply if ctx.reply is not None else ctx.msg)
+    ds_ksr.load_update(ctx.parts.dispatcher, ctx.reply if ctx.reply is not None else ctx.msg)
     return 1
 
 
 def ds_load_unset() -> int:
     ctx = current()
-    return 1 if ds_ksr.load_unset(ctx.router.dispatcher, ctx.msg) else -1
+    return 1 if ds_ksr.load_unset(ctx.parts.dispatcher, ctx.msg) else -1
 
 
 def dispatcher_functions() -> dict[str, Any]:

@@ -32,6 +32,7 @@ from kamtool.proxy.ksr.context import (
     MsgContext,
     RouteGreenlet,
     enter,
+    request_key,
     state,
 )
 from kamtool.proxy.script import LegacyMessage, RouteScript, load_script
@@ -44,11 +45,11 @@ POOL_SIZE = 256  # idle route greenlets kept for reuse (more are made while rout
 
 def engine_for(path: str) -> Any:
     """Load the script at ``path`` (ConfigError when it is broken) and return
-    ``make(router, aliases=None)``: the engine running it for a router."""
+    ``make(parts)``: the engine running it over a proxy's parts."""
     script = load_script(path)
 
-    def make(router: Any, aliases: Any = None) -> ScriptEngine:
-        return ScriptEngine(router, script, aliases)
+    def make(parts: Any) -> ScriptEngine:
+        return ScriptEngine(parts, script)
 
     return make
 
@@ -56,10 +57,9 @@ def engine_for(path: str) -> Any:
 class ScriptEngine:
     """The proxy's routes as a script's functions (see module docstring)."""
 
-    def __init__(self, router: Any, script: RouteScript, aliases: Any = None) -> None:
-        self.router = router
+    def __init__(self, parts: Any, script: RouteScript) -> None:
+        self.parts = parts  # kamtool.proxy.parts.Parts
         self.script = script
-        self.aliases = aliases  # dbaliases (alias_db.lookup), or None
         self.processing: dict[tuple[Any, ...], MsgContext] = {}  # t_precheck_trans
         self._reported: set[tuple[Any, ...]] = set()
         self.reloads = 0
@@ -79,9 +79,9 @@ class ScriptEngine:
     # ------------------------------------------------------------------ requests
 
     def request(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> None:
-        """Route one request (the router's parse, counters and shutdown checks done)."""
-        self.router.codec.mark_received(req, addr)
-        ctx = MsgContext(self, self.router, req, endpoint, addr)
+        """Route one request (kamtool.proxy.engine parsed and counted it)."""
+        self.parts.codec.mark_received(req, addr)
+        ctx = MsgContext(self, self.parts, req, endpoint, addr)
         pool = self._pool
         self.resume(pool.pop() if pool else RouteGreenlet(), ctx, (self._run_request, ctx))
 
@@ -95,7 +95,7 @@ class ScriptEngine:
         try:
             self._invoke(ctx, "ksr_request_route", self._request_route)
             if ctx.msg.method == "ACK" and not ctx.forwarded and ctx.match() is not None:
-                self.router.c_drop_req.value += 1  # an ACK nobody wanted
+                self.parts.counters.drop_req.value += 1  # an ACK nobody wanted
         finally:
             key = ctx.pkey
             if key is not None and self.processing.get(key) is ctx:
@@ -104,7 +104,7 @@ class ScriptEngine:
     def precheck(self, ctx: MsgContext) -> bool:
         """t_precheck_trans: True when another copy of ``ctx``'s request is in a route;
         else ``ctx`` is marked as the one being routed."""
-        key = ctx.pkey or self.router._wait_key(ctx.msg, ctx.addr)
+        key = ctx.pkey or request_key(self.parts.codec, ctx.msg, ctx.addr)
         other = self.processing.get(key)
         if other is not None and other is not ctx:
             return True
@@ -123,12 +123,12 @@ class ScriptEngine:
     def response(self, resp: Any, endpoint: Any, addr: tuple[str, int]) -> None:
         """``ksr_reply_route`` first (when the script has one), then tm."""
         if self.script.route("ksr_reply_route") is not None:
-            ctx = MsgContext(self, self.router, resp, endpoint, addr, kind=REPLY)
+            ctx = MsgContext(self, self.parts, resp, endpoint, addr, kind=REPLY)
             self._run_inline(ctx, "ksr_reply_route")
             if ctx.drop:
-                self.router.c_drop_rpl.value += 1
+                self.parts.counters.drop_rpl.value += 1
                 return
-        self.router.route_response(resp, endpoint, addr)
+        self.parts.replies.route(resp, endpoint, addr)
 
     def onreply_hook(self, name: str, inner: Any, origin: MsgContext) -> Any:
         """The transaction's ``on_response``: ``inner`` (dialog), then route ``name``.
@@ -141,7 +141,7 @@ class ScriptEngine:
             proto, host, port = branch.target.dest
             binding = branch.target.binding
             bflags = origin.bflags | (binding.cflags if binding is not None else 0)
-            ctx = MsgContext(self, self.router, resp, _peer(proto, stx), (host, port), kind=ONREPLY,
+            ctx = MsgContext(self, self.parts, resp, _peer(proto, stx), (host, port), kind=ONREPLY,
                              stx=stx, flags=stx.flags, bflags=bflags)  # fmt: skip
             self._run_inline(ctx, name)
 
@@ -151,8 +151,8 @@ class ScriptEngine:
         """The transaction's ``on_failure``: route ``name``; the branches it adds."""
 
         def on_failure(stx: Any, branch: Any) -> list[Any] | None:
-            best = self.router.tm._best(stx)
-            ctx = MsgContext(self, self.router, stx.request, stx.endpoint, origin.addr,
+            best = self.parts.tm._best(stx)
+            ctx = MsgContext(self, self.parts, stx.request, stx.endpoint, origin.addr,
                              kind=FAILURE, stx=stx, flags=stx.flags, bflags=origin.bflags,
                              reply=best.final, reply_code=best.status, failed_branch=branch,
                              avps_=origin.avps, vars_=dict(origin.vars))  # fmt: skip
@@ -167,14 +167,14 @@ class ScriptEngine:
 
     def branch_builder(self, ctx: MsgContext, in_dialog: bool) -> Any:
         """The transaction's ``build``: route ``t_on_branch`` names, then the branch."""
-        r = self.router
-        base = r._build_in_dialog if in_dialog else r._build_branch
+        branches = self.parts.branches
+        base = branches.in_dialog if in_dialog else branches.initial
         name = ctx.on_branch
         if not name:
             return base
 
         def build(stx: Any, target: Any, branch: str) -> Any:
-            bctx = MsgContext(self, self.router, stx.request, stx.endpoint, ctx.addr,
+            bctx = MsgContext(self, self.parts, stx.request, stx.endpoint, ctx.addr,
                               kind=BRANCH, stx=stx, flags=stx.flags, bflags=ctx.bflags,
                               branch_idx=len(stx.branches))  # fmt: skip
             self._run_inline(bctx, name)
@@ -207,7 +207,7 @@ class ScriptEngine:
             pass  # KSR.x.exit(), sys.exit(): the route ends here
         except (ParseFailure, ParseError) as exc:
             if ctx.kind == "request" and not ctx.replied:
-                self.router._route_failed(ctx.msg, ctx.endpoint, ctx.addr, exc)
+                self.parts.sl.route_failed(ctx.msg, ctx.endpoint, ctx.addr, exc)
         except Exception as exc:
             self._report(ctx, name, exc)
             if ctx.kind == "request" and not _handled(ctx) and ctx.msg.method != "ACK":

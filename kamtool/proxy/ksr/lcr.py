@@ -25,7 +25,7 @@ _KEY = "\0lcr"  # the avp the selection is kept in: [gateways, next place, R-URI
 
 
 def _tables(ctx: MsgContext) -> Any:
-    return getattr(ctx.router, "rules", None)
+    return getattr(ctx.parts, "rules", None)
 
 
 def _ruri_part(ctx: MsgContext, part: str) -> str:

@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from kamtool.proxy.ksr.auth import auth_db_functions, auth_functions
-from kamtool.proxy.ksr.context import state
+from kamtool.proxy.ksr.context import request_key, state
 from kamtool.proxy.ksr.dispatcher import dispatcher_functions
 from kamtool.proxy.ksr.pv import _try
 from kamtool.proxy.ksr.registrar import alias_db_lookup, registrar_functions
@@ -27,7 +27,7 @@ log = logging.getLogger("kamtool.route")
 
 def allow_source_address(group: int = 1) -> int:
     ctx = state.ctx
-    perms = ctx.router.permissions
+    perms = ctx.parts.permissions
     if perms is None:
         return -1
     return 1 if perms.allows(int(group), ctx.addr[0], ctx.addr[1]) else -1
@@ -39,7 +39,7 @@ _VERDICTS = {Verdict.OK: 1, Verdict.BLOCKED: -1, Verdict.NEW_BLOCK: -2}
 def pike_check_req() -> int:
     """1 below the limit; -1 (already blocked) or -2 (blocked now) over it."""
     ctx = state.ctx
-    pike = ctx.router.pike
+    pike = ctx.parts.pike
     if pike is None:
         return 1
     return _VERDICTS[pike.check(ctx.addr[0])]
@@ -49,7 +49,7 @@ def pike_check_req() -> int:
 
 
 def _table(name: str) -> Any:
-    store = state.ctx.router.htables
+    store = state.ctx.parts.htables
     return store.get(str(name)) if store is not None else None
 
 
@@ -195,7 +195,7 @@ def set_dlg_profile(profile: str, value: str = "") -> int:
 
 def get_profile_size(profile: str, value: str = "", pv: str = "") -> int:
     """Dialogs in ``profile`` (with ``value``); kamtool: ``""`` counts every dialog."""
-    dialogs = state.ctx.router.dialogs
+    dialogs = state.ctx.parts.dialogs
     return dialogs.profile_size(str(profile), str(value) if value else None)
 
 
@@ -239,7 +239,7 @@ def media_functions(module: str) -> dict[str, Any]:
 
 
 def _domain_local(host: Any) -> int:
-    domains = state.ctx.router.domains
+    domains = state.ctx.parts.domains
     return 1 if host and domains is not None and domains.is_local(str(host)) else -1
 
 
@@ -258,20 +258,20 @@ def domain_functions() -> dict[str, Any]:
 
 def setting(name: str) -> Any:
     """A value of the proxy's configuration (``[proxy]`` in kamtool.toml)."""
-    return getattr(state.ctx.router.config, str(name))
+    return getattr(state.ctx.parts.config, str(name))
 
 
 def settings() -> Any:
     """The proxy's configuration (frozen: a script may keep it)."""
-    return state.ctx.router.config
+    return state.ctx.parts.config
 
 
 def call_limits() -> int:
     """The configured call limits (max_calls, max_calls_per_caller/_callee) on the
     profiles this INVITE joins: 1 when it was refused (and answered), -1 otherwise."""
     ctx = state.ctx
-    r = ctx.router
-    refused = r._over_call_limit(ctx.msg, ctx.endpoint, ctx.addr, ctx.profiles)
+    r = ctx.parts
+    refused = r.call_limits.over(ctx.msg, ctx.endpoint, ctx.addr, ctx.profiles)
     if refused:
         ctx.replied = True
     return 1 if refused else -1
@@ -287,8 +287,8 @@ def cancel_waiting() -> int:
     """A CANCEL for an INVITE whose route waits for the database: that INVITE gets 487
     when its answer comes (1); -1 when no such INVITE waits."""
     ctx = state.ctx
-    r = ctx.router
-    key = r._wait_key(ctx.msg, ctx.addr, "INVITE")
+    r = ctx.parts
+    key = request_key(r.codec, ctx.msg, ctx.addr, "INVITE")
     invite = ctx.engine.processing.get(key)
     if invite is None or invite.replied:
         return -1
@@ -300,12 +300,12 @@ def refuse_new() -> int:
     """Overload protection (``[proxy] overload``): while the proxy is overloaded a new
     initial request gets a stateless 503 with Retry-After (1); -1 otherwise."""
     ctx = state.ctx
-    r = ctx.router
+    r = ctx.parts
     shed = r.overload
     msg = ctx.msg
     if shed is None or not shed.overloaded or msg.method == "ACK" or _try(lambda: msg.to_tag):
         return -1
-    r._sl_reply(msg, ctx.endpoint, ctx.addr, 503, "Service Unavailable", shed.reject_headers())
+    r.sl.reply(msg, ctx.endpoint, ctx.addr, 503, "Service Unavailable", shed.reject_headers())
     ctx.replied = True
     return 1
 

@@ -22,14 +22,14 @@ def reply(ctx: MsgContext, code: int, reason: str, headers: Any = None, *, error
     msg = ctx.msg
     if not msg.is_request or msg.method == "ACK":
         return -1
-    router = ctx.router
+    parts = ctx.parts
     code = int(code)
     if ctx.reply_lumps:  # append_to_reply(): headers for every reply the route makes
         headers = [*(headers or ()), *ctx.reply_lumps]
     if stateful and ctx.stx is not None:
-        router.tm.local_reply(ctx.stx, code, str(reason), headers)
+        parts.tm.local_reply(ctx.stx, code, str(reason), headers)
     else:
-        router._sl_reply(msg, ctx.endpoint, ctx.addr, code, str(reason), headers, error=error)
+        parts.sl.reply(msg, ctx.endpoint, ctx.addr, code, str(reason), headers, error=error)
     if code >= 200:
         ctx.replied = True
     return 1
@@ -243,16 +243,16 @@ def sanity_check(msg_checks: int = 0, uri_checks: int = 0) -> int:
     if not ctx.msg.is_request:
         return 1
     try:
-        ctx.router.codec.sanity(ctx.msg)
+        ctx.parts.codec.sanity(ctx.msg)
         if int(msg_checks) & 1024:  # SANITY_PARSE_URIS: R-URI, From and To parse
             msg = ctx.msg
             _ = msg.uri, msg.from_, msg.to
     except ParseFailure as exc:
-        ctx.router.c_err_req.value += 1
+        ctx.parts.counters.err_req.value += 1
         reply(ctx, exc.status, exc.reason, exc.headers)
         return -1
     except ParseError as exc:
-        ctx.router.c_err_req.value += 1
+        ctx.parts.counters.err_req.value += 1
         failure = ParseFailure(exc)
         reply(ctx, failure.status, failure.reason, failure.headers)
         return -1

@@ -164,7 +164,7 @@ def _expand(text: str) -> str:
 
 
 def _table(ctx: MsgContext, name: str) -> Any:
-    store = ctx.router.htables
+    store = ctx.parts.htables
     ht = store.get(name) if store is not None else None
     if ht is None:
         raise KsrNameError(f"$sht: no htable named {name!r}")

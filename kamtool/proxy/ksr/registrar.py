@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from kamtool.proxy.dbworker import log_db_error
 from kamtool.proxy.ksr.context import db_error, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
 from kamtool.proxy.ksr.pv import _ruser, _try
@@ -21,7 +22,7 @@ def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
     """Store the REGISTER's contacts and answer it (200 with the bindings, or the error
     status); 1 on success, -1 on failure (the error was answered already)."""
     ctx = state.ctx
-    r = ctx.router
+    r = ctx.parts
     req = ctx.msg
     ul = r.usrloc
     to_uri = r.codec.to_uri(req)
@@ -64,7 +65,7 @@ def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
                     return -1
                 if strict:
                     return _unstored(ctx, exc)
-                r.log_db_error("usrloc write-through (kept for the timer)", exc)
+                log_db_error("usrloc write-through (kept for the timer)", exc)
     if not int(flags) & 0x02:  # 0x02: no reply
         reply(ctx, status, reason, headers)
     return 1 if status == 200 else -1
@@ -74,16 +75,15 @@ def _unstored(ctx: Any, exc: BaseException | None) -> int:
     """db_mode 1, the write failed: 503 with Retry-After, not Kamailio's 200 (see
     kamtool.proxy.usrloc; ``usrloc_ack_unstored`` keeps the 200). The contact stays in
     memory and is written when the database is back, like any pending change."""
-    r = ctx.router
     if exc is not None:
-        r.log_db_error("usrloc write-through (503 sent, kept for the timer)", exc)
+        log_db_error("usrloc write-through (503 sent, kept for the timer)", exc)
     retry = [("Retry-After", str(UNSTORED_RETRY_AFTER))]
     reply(ctx, 503, "Service Unavailable", retry, error=True)
     return -1
 
 
-def _db_down(router: Any) -> bool:
-    return router.db is not None and router.db.down
+def _db_down(parts: Any) -> bool:
+    return parts.db is not None and parts.db.down
 
 
 def lookup(table: str = "location", uri: str = "") -> int:
@@ -91,7 +91,7 @@ def lookup(table: str = "location", uri: str = "") -> int:
     ``t_relay()`` forks to all, q-groups in series); -1 none, -2 none accepts the
     method, -3 error (the database)."""
     ctx = state.ctx
-    r = ctx.router
+    r = ctx.parts
     req = ctx.msg
     ul = r.usrloc
     user = _ruser(ctx) or ""
@@ -122,7 +122,7 @@ def lookup(table: str = "location", uri: str = "") -> int:
             return -1
     groups: list[list[Any]] = []
     for b in allowed:
-        target = r.codec.target_for_binding(b, r._tcp_alive)
+        target = r.codec.target_for_binding(b, r.wire.tcp_alive)
         if target is None:
             continue
         if groups and groups[-1][0].q == target.q:
@@ -139,7 +139,7 @@ def lookup(table: str = "location", uri: str = "") -> int:
 
 def registered(table: str = "location", uri: str = "") -> int:
     ctx = state.ctx
-    ul = ctx.router.usrloc
+    ul = ctx.parts.usrloc
     text = str(uri) if uri else ctx.msg.uri_text
     from kamtool.sip.uri import parse_uri
 
@@ -168,7 +168,7 @@ def registrar_functions() -> dict[str, Any]:
 def alias_db_lookup(table: str = "dbaliases", flags: int = 0) -> int:
     """An R-URI user that is an alias becomes the user it stands for: 1; -1 otherwise."""
     ctx = state.ctx
-    aliases = ctx.engine.aliases
+    aliases = ctx.parts.aliases
     uri = _try(lambda: ctx.msg.uri)
     user = getattr(uri, "user", None)
     if aliases is None or not user:

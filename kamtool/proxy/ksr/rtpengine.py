@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def _engine() -> Any:
-    return getattr(state.ctx.router, "rtpengine", None)
+    return getattr(state.ctx.parts, "rtpengine", None)
 
 
 def _run(job: Any, what: str) -> int:

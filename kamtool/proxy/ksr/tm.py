@@ -12,12 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kamtool.proxy.codec import socket_of_uri
 from kamtool.proxy.dest import dest_of_uri
-from kamtool.proxy.dialogs import DLG_STATE_DELETED, Leg
 from kamtool.proxy.ksr.context import BRANCH, FAILURE, ONREPLY, REPLY, MsgContext, state
 from kamtool.proxy.ksr.pv import _try
-from kamtool.proxy.tm import Target
+from kamtool.proxy.transaction import Target
 from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import parse_uri
 
@@ -34,7 +32,7 @@ def t_newtran() -> int:
         return 1
     if ctx.match() is None:
         return 0
-    r = ctx.router
+    r = ctx.parts
     msg = ctx.msg
     ctx.stx = r.tm.new_server(
         msg, ctx.endpoint, ctx.addr, r.codec.reply_address(msg, ctx.endpoint, ctx.addr)
@@ -54,11 +52,11 @@ def t_check_trans() -> int:
         if m is None:
             return 0
         cancels = getattr(m, "cancels", None)
-        stx = ctx.router.tm.lookup(cancels) if cancels is not None else None
+        stx = ctx.parts.tm.lookup(cancels) if cancels is not None else None
         return 1 if stx is not None else -1
     if m is None:
         if ctx.msg.method == "ACK":  # of a negative reply of ours: absorbed
-            ctx.router.sl_acks.value += 1
+            ctx.parts.sl.acks.value += 1
         return 0
     return 1 if ctx.stx is not None else -1
 
@@ -88,21 +86,19 @@ def _target(ctx: MsgContext) -> Target | None:
 
 def _forward_stateless(ctx: MsgContext) -> int:
     """An ACK (of a 2xx) goes on statelessly, as tm does with it."""
-    r = ctx.router
+    r = ctx.parts
     target = _target(ctx)
     if target is None:
         return -1
-    local = r.local_socket(target.dest)
-    branch = r.codec.stateless_branch(ctx.msg)
-    out = r.codec.forward(ctx.msg, target, branch, local, r.config.max_forwards, keep_uri=True)
-    r.c_fwd_req.value += 1
+    data = r.branches.stateless(ctx.msg, target)
+    r.counters.fwd_req.value += 1
     ctx.forwarded = True
-    r.send_to(target.dest, out.to_bytes())
+    r.wire.send_to(target.dest, data)
     return 1
 
 
 def _relay_cancel(ctx: MsgContext) -> int:
-    r = ctx.router
+    r = ctx.parts
     m = ctx.match()
     if m is None:
         return 0
@@ -110,7 +106,7 @@ def _relay_cancel(ctx: MsgContext) -> int:
     stx = r.tm.lookup(cancels) if cancels is not None else None
     if stx is None:
         return -1
-    r._sl_reply(ctx.msg, ctx.endpoint, ctx.addr, 200, "canceling")
+    r.sl.reply(ctx.msg, ctx.endpoint, ctx.addr, 200, "canceling")
     ctx.replied = True
     r.tm.cancel(stx)
     return 1
@@ -144,8 +140,8 @@ def t_relay() -> int:
     if rc <= 0:
         return rc
     _arm(ctx, ctx.stx)
-    r = ctx.router
-    r.c_fwd_req.value += 1
+    r = ctx.parts
+    r.counters.fwd_req.value += 1
     ctx.forwarded = True
     r.tm.relay(ctx.stx, groups)
     return 1
@@ -153,36 +149,30 @@ def t_relay() -> int:
 
 def _arm(ctx: MsgContext, stx: Any) -> None:
     """Give the transaction what the route set up: flags, routes, dialog, Record-Route."""
-    r = ctx.router
+    r = ctx.parts
     engine = ctx.engine
     msg = ctx.msg
     stx.flags |= ctx.flags
+    _timers(ctx, stx)
     in_dialog = bool(_try(lambda: msg.to_tag))
     if in_dialog:
         _in_dialog(ctx)
     dialog = None
+    steps = r.dialog_steps
     if ctx.dialog and msg.method == "INVITE" and not in_dialog:
-        codec = r.codec
-        dialog = r.dialogs.create(
-            codec.call_id(msg), str(codec.from_uri(msg)), str(codec.to_uri(msg)),
-            Leg(tag=codec.from_tag(msg), contact=codec.first_contact_uri(msg),
-                cseq=str(codec.cseq_num(msg)), route_set=None,
-                socket=ctx.endpoint.listen.socket_str,
-                addr=(ctx.endpoint.proto, *stx.reply_addr)),
-            ctx.profiles or [],
-        )  # fmt: skip
+        dialog = steps.create(msg, ctx.endpoint, stx, ctx.profiles or [])
         stx.ctx = dialog
     if ctx.record_route and not in_dialog:
         local = ctx.endpoint.listen
         rr = r.codec.record_route(local, msg.from_tag, dialog.did if dialog else None)
         msg.prepend_record_route(rr[:-1] + ctx.rr_params + ">" if ctx.rr_params else rr)
     stx.build = engine.branch_builder(ctx, in_dialog)
-    on_response = r._dialog_response if dialog is not None else None
+    on_response = steps.on_response if dialog is not None else None
     if ctx.on_reply:
         on_response = engine.onreply_hook(ctx.on_reply, on_response, ctx)
     stx.on_response = on_response
     if dialog is not None:
-        stx.on_final = r._dialog_final
+        stx.on_final = steps.on_final
     if ctx.on_failure:
         stx.on_failure = engine.failure_hook(ctx.on_failure, ctx)
 
@@ -190,25 +180,7 @@ def _arm(ctx: MsgContext, stx: Any) -> None:
 def _in_dialog(ctx: MsgContext) -> None:
     """What the dialog module and rr do for a request inside a dialog of ours: the
     dialog's state (ACK, BYE, CSeq), and the socket our second Route names."""
-    r = ctx.router
-    msg = ctx.msg
-    did, target, second = ctx.loose or (None, None, None)
-    if second is not None and target is not None and r.transports is not None:
-        lst = r.transports.listen_named(socket_of_uri(second))
-        if lst is not None and lst.proto == target.dest[0]:
-            r.transports.force(target.dest, lst)
-    dialog = r.dialogs.by_did(did) if did else None
-    if dialog is None:
-        codec = r.codec
-        dialog = r.dialogs.find(codec.call_id(msg), codec.from_tag(msg), codec.to_tag(msg))
-    if dialog is None:
-        return
-    if msg.method == "ACK":
-        r.dialogs.acked(dialog)
-    elif msg.method == "BYE":
-        r.dialogs.bye(dialog)
-    elif dialog.state != DLG_STATE_DELETED:
-        r._update_cseq(dialog, msg)
+    ctx.parts.dialog_steps.in_dialog(ctx.msg, ctx.loose)
 
 
 def t_on_branch(name: str) -> int:
@@ -243,12 +215,31 @@ def t_is_expired() -> int:
 
 
 def t_set_fr(fr_inv_ms: int, fr_ms: int = 0) -> int:
-    """Recorded only: kamtool's transaction timers are the proxy's fr_timer and
-    fr_inv_timer (per-transaction timers are not supported yet)."""
+    """This transaction's fr_inv_timer (a ringing INVITE branch's wait for a final reply)
+    and fr_timer (a branch's wait for any reply), in milliseconds, as Kamailio's tm: 0
+    leaves that timer as it is (the proxy's, or an earlier t_set_fr's); -1 for a negative
+    value. The branches sent afterwards (``t_relay()``, a failure route's new branch)
+    use them; Kamailio also changes the timers of branches already running, kamtool
+    does not."""
+    fr_inv, fr = int(fr_inv_ms), int(fr_ms)
+    if fr_inv < 0 or fr < 0:
+        return -1
     ctx = state.ctx
-    ctx.fr_inv_timer = int(fr_inv_ms) / 1000 if fr_inv_ms else None
-    ctx.fr_timer = int(fr_ms) / 1000 if fr_ms else None
+    if fr_inv:
+        ctx.fr_inv_timer = fr_inv / 1000
+    if fr:
+        ctx.fr_timer = fr / 1000
+    if ctx.stx is not None:  # after t_relay()/t_newtran(), or in a failure route
+        _timers(ctx, ctx.stx)
     return 1
+
+
+def _timers(ctx: MsgContext, stx: Any) -> None:
+    """t_set_fr's values onto the transaction (what is unset stays the proxy's)."""
+    if ctx.fr_inv_timer is not None:
+        stx.fr_inv_timer = ctx.fr_inv_timer
+    if ctx.fr_timer is not None:
+        stx.fr_timer = ctx.fr_timer
 
 
 def t_branch_timeout() -> int:
@@ -325,13 +316,13 @@ def loose_route() -> int:
     """Kamailio's loose_route(): -1 without a Route; else our Route entries are taken
     off, ``$du`` names the next Route when one is left, and 1."""
     ctx = state.ctx
-    r = ctx.router
+    r = ctx.parts
     msg = ctx.msg
     top = _try(lambda: msg.routes)
     if not top:
         return -1
-    params = dict(getattr(top[0].uri, "params", {}) or {}) if r.is_myself(top[0].uri) else {}
-    routed = r.codec.loose_route(msg, r.is_myself)
+    params = dict(getattr(top[0].uri, "params", {}) or {}) if r.myself.is_myself(top[0].uri) else {}
+    routed = r.codec.loose_route(msg, r.myself.is_myself)
     if routed is None:
         return -1
     ctx.loose = routed

@@ -17,7 +17,7 @@ __all__ = ["uac_functions"]
 
 
 def _registrar() -> Any:
-    return getattr(current().router, "uacreg", None)
+    return getattr(current().parts, "uacreg", None)
 
 
 def uac_reg_lookup(uuid: str, dst: str) -> int:

@@ -53,7 +53,7 @@ def sd_lookup(table: str = "speed_dial", owner: str = "") -> int:
     short = getattr(ctx.msg.uri, "user", None)
     if who is None or not short:
         return -1
-    job = partial(_query, ctx.router.database, str(table),
+    job = partial(_query, ctx.parts.database, str(table),
                   {"username": who[0], "sd_username": short}, ("new_uri",))  # fmt: skip
     try:
         rows = wait_db(job)
@@ -83,7 +83,7 @@ def avp_db_load(source: str, name: str, table: str = "usr_preferences") -> int:
     if m is None or where is None:
         return -1
     where["attribute"] = m.group(2)
-    job = partial(_query, ctx.router.database, str(table), where, ("type", "value"))
+    job = partial(_query, ctx.parts.database, str(table), where, ("type", "value"))
     try:
         rows = wait_db(job)
     except Exception as exc:

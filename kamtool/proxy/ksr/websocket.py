@@ -44,7 +44,7 @@ def close() -> int:
 
 def close_conid(status: int, reason: str, conid: int) -> int:
     """Close WebSocket connection ``conid`` (the id ``ws.dump`` shows)."""
-    transports = getattr(state.ctx.router, "transports", None)
+    transports = getattr(state.ctx.parts, "transports", None)
     conn = transports.ws.by_id.get(int(conid)) if transports is not None else None
     if conn is None:
         return -1

@@ -61,7 +61,7 @@ async def start_proxy_rpc(server: Any, *, limits: Any = None) -> RpcServer:
         dispatch=server.dispatcher,  # the routing state itself (dispatcher.list/set_state)
         database=server.database,
         htables=server.htables,
-        flood=server.router.pike,
+        flood=server.pike,
         tracer=server.hep,  # siptrace.status, siptrace.dest_add / dest_rm
         rules=server.rules,  # dialplan.*, mtree.*, lcr.*
     )
@@ -71,11 +71,11 @@ async def start_proxy_rpc(server: Any, *, limits: Any = None) -> RpcServer:
         uac.register(registry, server.uacreg)  # uac.reg_* (kamtool/proxy/uacreg.py)
     _offload(server, registry)
     _edge_methods(server, registry)
-    if server.router.script is not None:
+    if server.engine is not None:
         # Kamailio 5.6's app_python3 registers its RPC as app_python.*; app_python3.* too
         for name in ("app_python.reload", "app_python3.reload"):
             registry.add(
-                name, partial(_reload_route, server.router.script),
+                name, partial(_reload_route, server.engine.script),
                 "Reload the route script (transactions and dialogs in flight go on).",
             )  # fmt: skip
     host, port = parse_host_port(cfg.rpc_listen)
@@ -106,7 +106,7 @@ def _edge_methods(server: Any, registry: Registry) -> None:
         from kamtool.rpc.methods import ws
 
         ws.register(registry, server.transports.ws)
-    engines = getattr(server.router, "rtpengine", None)
+    engines = server.rtpengine
     if engines is not None:
         from kamtool.rpc.methods import rtpengine
 

@@ -1,0 +1,72 @@
+"""The proxy's transaction records: a :class:`ServerTx` per request handled statefully,
+a :class:`ClientTx` per forwarded branch, a :class:`Target` per place a branch goes.
+:mod:`kamtool.proxy.tm` drives them; the route's steps read and arm them (``build``,
+``on_response``, ``on_failure``, ``flags``, per-transaction timers)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Dest = tuple[str, str, int]  # (proto, host, port)
+
+
+@dataclass(slots=True)
+class Target:
+    """Where one branch goes: the new Request-URI and the next hop."""
+
+    uri: str
+    dest: Dest
+    q: float = 1.0
+    path: list[str] = field(default_factory=list)  # Route values to push (registrar Path)
+    binding: Any = None
+
+
+@dataclass(eq=False, slots=True)
+class ClientTx:
+    """One forwarded branch of a server transaction (the sip layer's client transaction
+    ``key``)."""
+
+    server: ServerTx
+    key: tuple[str, str]
+    target: Target
+    request: Any  # as forwarded (for the ACK of a late non-2xx, see response())
+    status: int = 0  # highest status received (0: nothing yet; 408: timed out)
+    final: Any = None  # final response (parsed) or None
+    done: bool = False
+    replied: bool = False  # any response came (t_branch_replied)
+
+    @property
+    def branch(self) -> str:
+        return self.key[0]
+
+    @property
+    def is_invite(self) -> bool:
+        return self.server.method == "INVITE"
+
+
+@dataclass(eq=False, slots=True)
+class ServerTx:
+    """A request the proxy handles statefully (``key``: the sip layer's server transaction;
+    requests the proxy sends itself get a ``("local", ...)`` key and no endpoint)."""
+
+    key: tuple
+    method: str
+    request: Any
+    endpoint: Any  # where the request came in (replies go back this way)
+    reply_addr: tuple[str, int]
+    branches: list[ClientTx] = field(default_factory=list)
+    groups: list[list[Target]] = field(default_factory=list)  # q-groups not yet tried
+    canceled: bool = False
+    completed: bool = False  # final response sent
+    on_final: Callable[[ServerTx, Any], None] | None = None  # before a final is relayed
+    on_response: Callable[[ServerTx, ClientTx, Any], None] | None = None  # any relayed reply
+    build: Callable[[ServerTx, Target, str], Any] | None = None  # -> the branch's Request
+    ctx: Any = None  # routing data (dialog ...)
+    # failure_route: the last branch failed and no q-group is left; new targets or None
+    on_failure: Callable[[ServerTx, ClientTx], list[Target] | None] | None = None
+    flags: int = 0  # the cfg's per-transaction flags (setflag), bits 1 << n
+    # t_set_fr: this transaction's fr_timer and fr_inv_timer (seconds; None: the proxy's)
+    fr_timer: float | None = None
+    fr_inv_timer: float | None = None
