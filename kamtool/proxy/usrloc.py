@@ -241,9 +241,10 @@ class LocationStore:
     def flagged(self) -> list[Binding]:
         """Live bindings with NAT flags (``cflags`` or ``keepalive`` set): what the NAT
         keepalive pings, found without walking every contact (db_mode 3 reads them all)."""
-        if self.db_mode == 3:
-            return [b for a in self.aors() for b in self.lookup(a) if b.cflags or b.keepalive]
         now = self.clock()
+        if self.db_mode == 3:  # one query (was one per AoR)
+            rows = self._db_select()
+            return [b for b in rows if (b.cflags or b.keepalive) and not b.expired(now)]
         out = []
         for ruid, aor in self._flagged.items():
             for b in self._records.get(aor, ()):

@@ -148,3 +148,13 @@ def test_a_mass_expiry_goes_in_slices(database):
         slices += 1
     assert slices == 4 and store.expired_total == 50
     assert store.stats() == (1, 1) and not store.timer(limit=12)
+
+
+def test_flagged_reads_the_table_in_db_mode_3(database):
+    now = [1000.0]
+    store = LocationStore(db_mode=3, database=database, clock=lambda: now[0])
+    store.save(Binding(aor="a", contact="sip:a@h", expires=1100.0, cflags=64, keepalive=1))
+    store.save(Binding(aor="b", contact="sip:b@h", expires=1100.0))
+    store.save(Binding(aor="c", contact="sip:c@h", expires=1010.0, cflags=64))
+    now[0] = 1050.0
+    assert [b.aor for b in store.flagged()] == ["a"]
