@@ -190,8 +190,9 @@ def main() -> None:
         pike_reqs_density_per_unit=10**9,
         auth_qop=False,  # Kamailio's defaults: the same credentials answer every time
     )
-    auth = Authenticator(None, lookup=lambda u, d: Row(), qop=False, nonce_count=False,
-                         one_time_nonce=False)
+    auth = Authenticator(
+        None, lookup=lambda u, d: Row(), qop=False, nonce_count=False, one_time_nonce=False
+    )
     script = None
     if args.route and args.route != "default":
         from kamtool.proxy.script import load_script

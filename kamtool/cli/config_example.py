@@ -115,7 +115,13 @@ DESCRIPTIONS: dict[str, str] = {
     "topoh_mask_key": "topoh mask_key: the secret the masks are made with (needed with topoh)",
     "topoh_mask_ip": "topoh mask_ip: the address that replaces hidden hosts",
     "topoh_mask_callid": "topoh mask_callid: the Call-ID masked towards the callee side too",
+    "topos": "topology stripping (Kamailio's topos): Via/Record-Route/Contact kept here",
+    "topos_storage": "topos records: memory, or db (also in topos_d: survive a restart)",
     "hep_trace_on": "tracing on at start (siptrace trace_on; siptrace.status switches it)",
+    "state": "Redis URL: registrations, bans, profile sizes shared by nodes (\"\": not)",
+    "state_prefix": "Redis key prefix: one per cluster of kamtool nodes",
+    "state_retry": "seconds between attempts to reach Redis again",
+    "state_tables": "htables shared through Redis (comma-separated)",
 }
 
 # shown for keys whose default is "not set"

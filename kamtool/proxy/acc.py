@@ -16,7 +16,7 @@ the callee's, or the proxy's own for a locally made 408/487), ``callid``, ``sip_
 Checked against a real Kamailio 5.6 with the reference cfg by
 ``tests/proxy/test_acc.py``. The cfg's other acc parameters are the only behaviour built:
 ``early_media 0`` (no row for a 183), ``report_ack 0`` (ACKs are never accounted: the
-router does not flag them), ``report_cancels 0`` (a CANCEL is answered statelessly and has
+route does not flag them), ``report_cancels 0`` (a CANCEL is answered statelessly and has
 no transaction to account), ``detect_direction 0`` (a BYE from the callee keeps its own
 From/To tags).
 

@@ -35,7 +35,7 @@ of retransmitted or repeated requests.
 
 In the proxy the database is read on its worker thread (``deferred``): :meth:`check`
 then answers status 0 with ``lookup`` = the (user, domain) to read when the row is not
-cached; the router suspends the request, reads the row off the loop, gives it to
+cached; the route (KSR.auth_db) suspends the request, reads the row off the loop, gives it to
 :meth:`remember` and checks again. While the database is away (``db_down()``) a row
 cached up to ``stale_if_error`` seconds ago still serves (the idea of RFC 5861's
 stale-if-error): phones that registered before the outage keep re-registering and

@@ -48,7 +48,7 @@ class ParseFailure(Exception):
 
 
 class Codec:
-    """Reads and builds SIP messages for the router (see module docstring)."""
+    """Reads and builds SIP messages for the proxy's steps (see module docstring)."""
 
     def __init__(self, config: ProxyConfig) -> None:
         self.config = config
@@ -66,7 +66,7 @@ class Codec:
             return data
         try:
             # Lazy: headers routing never touches are never parsed; a bad one that it does
-            # touch raises ParseError later, which the router answers with 400 the same way.
+            # touch raises ParseError later, which the engine answers with 400 the same way.
             return parse_message(data, eager=False)
         except ParseError as err:
             # the parser's own partial request (raw fields, enough to answer it)

@@ -109,6 +109,7 @@ class DialogTracker:
         stats: Any = None,
         send_bye: Sender | None = None,
         clock: Callable[[], float] = time.time,
+        shared: Any = None,
     ) -> None:
         self.timers = timers
         self.lifetime = lifetime
@@ -119,6 +120,7 @@ class DialogTracker:
         self._next_id = [0] * HASH_SIZE
         # (profile, None) and (profile, value) -> dialogs not ended; ("", None) -> all
         self._profile_sizes: dict[tuple[str, str | None], int] = {}
+        self.shared = shared  # SharedState: profile sizes of the other nodes (Redis)
         if stats is not None:
             self._processed = stats.counter("dialog", "processed_dialogs")
             self._expired = stats.counter("dialog", "expired_dialogs")
@@ -157,8 +159,16 @@ class DialogTracker:
 
     def profile_size(self, profile: str = "", value: str | None = None) -> int:
         """Dialogs not ended in ``profile`` (with ``value``: only those with that value);
-        ``profile`` "": every dialog not ended. Constant time (kept by create/_terminate)."""
-        return self._profile_sizes.get((profile, value), 0)
+        ``profile`` "": every dialog not ended. Constant time (kept by create/_terminate);
+        with shared state, the other nodes' dialogs count too."""
+        n = self._profile_sizes.get((profile, value), 0)
+        if self.shared is not None:
+            n += self.shared.remote_profile_size((profile, value))
+        return n
+
+    def profile_sizes(self) -> dict[tuple[str, str | None], int]:
+        """This node's own profile sizes (what it shares with the others)."""
+        return dict(self._profile_sizes)
 
     def counts(self) -> dict[str, int]:
         """``dlg.stats_active``: starting, connecting, answering, ongoing, all (+early/active)."""
@@ -293,6 +303,8 @@ class DialogTracker:
                 sizes[key] = n
             else:  # one key per caller ever seen would only grow
                 sizes.pop(key, None)
+        if self.shared is not None:
+            self.shared.profiles_changed({key: sizes.get(key, 0) for key in keys})
 
     def _drop(self, d: Dialog) -> None:
         self._by_key.pop((d.h_entry, d.h_id), None)

@@ -32,7 +32,7 @@ are never selected.
   feeds the latency statistics (algorithm 13).
 
 The class holds no sockets: :meth:`Dispatcher.start` takes the proxy's timer heap and a
-``probe(destination, done)`` function (the router sends the request, ``done(status)``).
+``probe(destination, done)`` function (proxy.probe.Prober sends the request, ``done(status)``).
 """
 
 from __future__ import annotations

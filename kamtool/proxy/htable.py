@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kamtool.core.hashes import core_hash
@@ -51,6 +51,12 @@ class HashTable:
     updateexpire: int = 1
     clock: Callable[[], float] = time.time
     items: dict[str, Item] = field(default_factory=dict)
+    # the shared state's listener (kamtool.proxy.shared_state, see default_store): told
+    # of every item set or removed here, as (table, key or None for all, item or None);
+    # another node's changes go to items directly
+    on_change: Callable[[str, str | None, Item | None], None] | None = field(
+        default=None, repr=False
+    )
 
     @property
     def slots(self) -> int:
@@ -77,7 +83,9 @@ class HashTable:
             expires = old.expires
         else:
             expires = self.clock() + self.autoexpire if self.autoexpire else 0.0
-        self.items[key] = Item(value, expires)
+        self.items[key] = item = Item(value, expires)
+        if self.on_change is not None:
+            self.on_change(self.name, key, item)
 
     def set_expire(self, key: str, seconds: int) -> bool:
         """``htable.setex``: a new lifetime for an existing item (0 = never expires)."""
@@ -85,13 +93,20 @@ class HashTable:
         if item is None:
             return False
         item.expires = self.clock() + seconds if seconds else 0.0
+        if self.on_change is not None:
+            self.on_change(self.name, key, item)
         return True
 
     def delete(self, key: str) -> bool:
-        return self.items.pop(key, None) is not None
+        found = self.items.pop(key, None) is not None
+        if found and self.on_change is not None:
+            self.on_change(self.name, key, None)
+        return found
 
     def clear(self) -> None:
         self.items.clear()
+        if self.on_change is not None:
+            self.on_change(self.name, None, None)  # (every key)
 
     def sweep(self) -> int:
         """Drop expired items; returns how many."""
@@ -131,7 +146,7 @@ class HtableStore:
             return False
         if table.dbtable and self.loader is not None:
             rows = list(self.loader(table))
-            table.clear()
+            table.items.clear()  # (a reload is this node's: not a shared flush)
             for key, value, expires in rows:
                 table.items[key] = Item(value, expires)
         return True
@@ -182,15 +197,19 @@ def default_store(
     clock: Callable[[], float] = time.time,
     ipban_autoexpire: int = 300,
     authfail_autoexpire: int = 0,
+    on_change: Callable[[str, str | None, Item | None], None] | None = None,
+    shared: tuple[str, ...] = (),
 ) -> HtableStore:
     """The reference cfg's tables, ``kv`` loaded from ``database`` when one is given (a
     missing ``htable`` table is logged and leaves ``kv`` empty, as Kamailio starts anyway
     only with a warning). ``authfail_autoexpire`` > 0 adds kamtool's ``authfail`` table
     (failed authentications per source and per user, counted by the default route; each
-    failure restarts the expiry, as htable's updateexpire=1 does)."""
+    failure restarts the expiry, as htable's updateexpire=1 does). The tables named in
+    ``shared`` tell ``on_change`` of their changes (the shared state on Redis)."""
     tables = default_tables(clock, ipban_autoexpire)
     if authfail_autoexpire > 0:
         tables.append(HashTable("authfail", size=8, autoexpire=authfail_autoexpire, clock=clock))
+    tables = [replace(t, on_change=on_change) if t.name in shared else t for t in tables]
     store = HtableStore(tables, loader=load_db_rows(database) if database is not None else None)
     if database is not None:
         for name, table in store.tables.items():

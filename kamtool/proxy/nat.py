@@ -55,7 +55,7 @@ OnResponse = Callable[[Any, Any, Any], None]
 
 
 class NatHelper:
-    """The router's NAT module (see module docstring); inert when ``config.nat`` is off."""
+    """The proxy's NAT module (see module docstring); inert when ``config.nat`` is off."""
 
     def __init__(self, config: Any, codec: Any, stats: Any) -> None:
         self.enabled = bool(config.nat)

@@ -9,15 +9,16 @@ Event-loop lag does not show this: asyncio reads one datagram per socket per loo
 timers keep firing on time while the backlog grows. What does show it is the *queue age*
 (the sojourn time of CoDel): every ``probe_interval`` the guard sends a small datagram,
 stamped with the time, to each UDP listener from a socket of its own; it queues behind
-whatever is waiting, and when the router's sink sees it (:meth:`OverloadGuard.wrap`) its age
+whatever is waiting, and when the engine's sink sees it (:meth:`OverloadGuard.wrap`) its age
 is how long a request now waits before we look at it. Ten tiny datagrams a second, no
 /proc reading, no system call per request.
 
 When two probes in a row are older than ``max_age`` the proxy is overloaded (one old
 probe is only a stall: the loop or the process was held up once, GC or a busy machine, and
 the queue behind it is short; the probe sent after it comes through young). Then the
-router answers new initial requests (not ACK, not CANCEL, not in-dialog requests, not
-responses, not retransmissions of transactions it already has) with a stateless
+route (``KSR.kamtool.refuse_new()``) answers new initial requests (not ACK, not CANCEL,
+not in-dialog requests, not responses, not retransmissions of transactions it already
+has) with a stateless
 ``503 Service Unavailable`` and a ``Retry-After`` (RFC 3261 21.5.4, RFC 6357 section 5: a
 cheap rejection keeps the server doing useful work; well-behaved UACs back off and may try
 another server). The episode ends when the age is under half of ``max_age`` again

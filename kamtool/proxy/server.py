@@ -106,6 +106,7 @@ class ProxyServer:
         self._ul_timer: Any = None
         self.db: Any = None  # DbWorker: the database work of routing and RPC reloads
         self._ul_flushing = False
+        self.state: Any = None  # SharedState (kamtool.proxy.shared_state): [proxy] state
 
     @property
     def dialogs(self) -> Any:
@@ -154,18 +155,22 @@ class ProxyServer:
                 raise DatabaseUnavailable(f"cannot open the database: {exc}") from exc
         served = build_served(cfg, script, loop=self.loop, database=self.database,
                               stats=self.stats, usrloc_changed=self._usrloc_changed)  # fmt: skip
-        self.parts, self.engine, self.hep, self.acc = (
-            served.parts, served.engine, served.hep, served.acc,
+        self.parts, self.engine, self.hep, self.acc, self.state = (
+            served.parts, served.engine, served.hep, served.acc, served.state,
         )  # fmt: skip
         self.db = self.parts.db
         overload = self.parts.overload
         self.db.start()
         try:
+            if self.state is not None:
+                await self.state.start(self.timers)  # before serving: the snapshot
             await self.transports.bind(cfg.listen, served.sink)
             if self._rpc_factory is not None and cfg.rpc_listen:
                 self.rpc = await self._rpc_factory(self)
         except BaseException:
             await self.transports.close()
+            if self.state is not None:
+                await self.state.close()
             self.acc.close()
             self.db.close()
             raise
@@ -281,6 +286,8 @@ class ProxyServer:
             self.timers.close()
         if self.acc is not None:  # the CDRs of the calls drained above
             await asyncio.get_running_loop().run_in_executor(None, self.acc.close)
+        if self.state is not None:  # (the last changes of the drain go to Redis)
+            await self.state.close()
         ul = self.usrloc
         if ul is not None and self.db is not None and (ul.write_back or ul.db_mode == 3):
             batch = ul.take_pending()  # (a batch in flight is written by the worker anyway)

@@ -1,4 +1,4 @@
-"""Limits on SIP over TCP/TLS connections: what keeps idle, slow and numerous clients from
+"""Limits on SIP over TCP/TLS/WS/WSS connections: what keeps idle, slow and numerous clients from
 taking the proxy's file descriptors (and with them SIP over TCP and JSON-RPC).
 
 Kamailio's knobs, with its names (the last three are Kamailio 5.8's; 5.6 has only the
@@ -45,7 +45,9 @@ SWEEP_EVERY = 1.0  # seconds between timeout checks
 
 
 class TcpGuard:
-    """Admission and timeouts of :class:`~kamtool.proxy.transport.TcpConnection` objects.
+    """Admission and timeouts of :class:`~kamtool.proxy.transport.TcpConnection` and
+    :class:`~kamtool.proxy.ws.WsConnection` objects (a WebSocket is a TCP connection, as
+    in Kamailio: the same caps and timeouts; a slow HTTP upgrade is a slow message).
 
     The transport calls :meth:`admit` when a client connects (False: reset it),
     :meth:`track` for connections we open, :meth:`received` after each read and
@@ -174,7 +176,7 @@ class TcpGuard:
         """After a read that framed ``messages`` messages: restart or stop the clock of
         the message in progress."""
         conn.got_data = True
-        if not conn.framer.buffered:
+        if not conn.buffered:
             conn.partial_since = None
         elif messages or conn.partial_since is None:
             conn.partial_since = self.clock()

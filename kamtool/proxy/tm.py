@@ -12,8 +12,9 @@ module drives it with the proxy's clock and sockets and keeps only what §16 ask
 * best-response selection (§16.7): 2xx forwarded at once (every one, for INVITE), 6xx
   ends the search, otherwise the lowest class, with a locally made 408 for silent branches
   and 487 for a cancelled transaction;
-* CANCEL (§16.10): answered 200 by the router, then every open branch is cancelled (the
-  sip layer holds a CANCEL until the branch's first provisional);
+* CANCEL (§16.10): answered 200 by the route (``t_relay()`` of the CANCEL), then every
+  open branch is cancelled (the sip layer holds a CANCEL until the branch's first
+  provisional);
 * Kamailio's timers: ``fr_timer`` for a branch without a provisional (Timer B/F), then
   ``fr_inv_timer`` for a ringing INVITE branch, restarted by each provisional as with tm's
   default ``restart_fr_on_each_reply`` (Timer C); on expiry the branch is cancelled and
@@ -379,7 +380,7 @@ class TransactionLayer:
                 self._run(self.sip.cancel(ctx.key, now))
 
     def cancel(self, stx: ServerTx) -> None:
-        """A CANCEL matched ``stx`` (already answered 200 by the router)."""
+        """A CANCEL matched ``stx`` (already answered 200 by the route)."""
         if stx.completed:
             return
         stx.canceled = True
@@ -390,7 +391,7 @@ class TransactionLayer:
 
     def response(self, resp: Any, endpoint: Any, addr: tuple[str, int]) -> bool:
         """A response whose top Via is ours. False when it belongs to no transaction of
-        ours (the router forwards it statelessly by the next Via)."""
+        ours (proxy.response forwards it statelessly by the next Via)."""
         source = Peer(endpoint.proto, addr[0], addr[1])
         events = self.sip.receive(resp, source, self.timers.now())
         got = None

@@ -124,6 +124,11 @@ class TcpConnection(asyncio.Protocol):
             self.transport.write(data)
         self.pending.clear()
 
+    @property
+    def buffered(self) -> bool:
+        """A message begun and not complete (tcplimits' read timeout)."""
+        return bool(self.framer.buffered)
+
     def data_received(self, data: bytes) -> None:
         self.registry.guard.received(self, self._frame(data))
 
@@ -252,7 +257,8 @@ class Transports:
                 raise ConfigError(f"cannot listen on {lst}: no TLS certificate configured")
             ctx = self.tls.server if lst.proto == "wss" else None
             server = await serve_ws(lst.host, lst.port, self._ws_sink, policy=self.ws_policy,
-                                    registry=self.ws, listen=lst, ssl_context=ctx)  # fmt: skip
+                                    registry=self.ws, listen=lst, ssl_context=ctx,
+                                    guard=self.guard, hooks=self)  # fmt: skip
             self.tcp_servers.append((lst, server))
         else:
             if lst.proto == "tls" and self.tls is None:
@@ -345,7 +351,6 @@ class Transports:
 
     def _ws_sink(self, msg: Any, conn: Any, addr: Addr) -> None:
         """A SIP message from a WebSocket: traced like a TCP one, then to the core."""
-        conn.out_filter = self.out_filter
         if self.tap is not None and not isinstance(msg, ParseError):
             self.tap(msg.to_bytes(), conn.proto, addr, conn.local)
         self.sink(msg, conn, addr)
@@ -361,9 +366,7 @@ class Transports:
             conn = self.ws.by_peer.get(addr)  # only the browser's own connection reaches it
             if conn is None or conn.proto != proto:
                 return False
-            if self.tap is not None:
-                self.tap(data, proto, conn.local, addr)
-            conn.send(data)
+            conn.send(data)  # traced there, after topoh (what goes out)
             return True
         if proto in ("tcp", "tls"):
             conn = self.connections.get(addr)

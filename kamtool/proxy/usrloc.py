@@ -31,7 +31,7 @@ thread (:mod:`kamtool.proxy.dbworker`), never on the event loop: the store is th
 that to the worker as a batch (:meth:`write_batch`), and :meth:`batch_written` marks the
 contacts synced, or, when the database was away, keeps everything for the next try:
 nothing is lost while the database is down. db_mode 3 reads go through
-:meth:`fetch`/:meth:`prefetched` (the router reads the AoR on the worker first).
+:meth:`fetch`/:meth:`prefetched` (the route reads the AoR on the worker first).
 Without ``deferred`` (tools, tests) every call writes at once, on the caller's thread.
 """
 
@@ -42,7 +42,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any
 
 from kamtool.proxy.binding import (  # noqa: F401  (re-exported: usrloc's public names)
@@ -56,7 +55,8 @@ from kamtool.proxy.binding import (  # noqa: F401  (re-exported: usrloc's public
     copy_binding,
 )
 from kamtool.proxy.expiry import ExpiryBuckets
-from kamtool.proxy.usrloc_rows import binding_from_row, row_values, ts_to_dt
+from kamtool.proxy.ul_replication import LocationReplication
+from kamtool.proxy.usrloc_rows import LocationTable, bound_model  # noqa: F401 (bound_model: used by others)
 
 log = logging.getLogger(__name__)
 
@@ -64,15 +64,7 @@ log = logging.getLogger(__name__)
 UNSTORED_RETRY_AFTER = 30
 
 
-def bound_model(table: str, database: Any) -> Any:
-    """A Peewee model of ``table`` bound to ``database`` (the proxy's own connection)."""
-    from kamtool.db import schema
-    from kamtool.db.models import make_model
-
-    return make_model(schema.tables()[table], database)
-
-
-class LocationStore:
+class LocationStore(LocationTable):
     """AoR → bindings with Kamailio's usrloc db_mode semantics (see module docstring)."""
 
     def __init__(
@@ -83,6 +75,8 @@ class LocationStore:
         use_domain: bool = False,
         clock: Callable[[], float] = time.time,
         server_id: int = 0,
+        shared: LocationReplication | None = None,
+        expires_in_db: bool = True,
     ) -> None:
         if db_mode and database is None:
             raise ValueError("db_mode 1-3 needs a database")
@@ -104,55 +98,13 @@ class LocationStore:
         self._ops: list[tuple[str, Any]] = []  # deferred db_mode 3 statements, in order
         self._fetched: dict[str, list[Binding]] = {}  # deferred db_mode 3: rows read first
         self.changed: Callable[[], None] | None = None  # deferred: called after a change
+        self.shared = shared  # ul_changed(saved, deleted) of every change (modes 0-2)
+        self.expires_in_db = expires_in_db  # False: the timer expires memory only
         self.db_counts = (0, 0)  # deferred db_mode 3: stats() as of the last count_rows()
         self.expired_total = 0  # contacts dropped by the timer (usrloc:location_expires)
         self._ruid = itertools.count(1)
         self._ruid_prefix = f"uloc-{int(time.time()):x}-{os.getpid():x}"
         self._model: Any = None
-
-    # ---------------------------------------------------------------- database plumbing
-
-    @property
-    def model(self) -> Any:
-        """A ``location`` model bound to our own database (not the shared proxy)."""
-        if self._model is None:
-            self._model = bound_model("location", self.database)
-        return self._model
-
-    def _db(self) -> Any:
-        return self.database
-
-    def _row_values(self, b: Binding) -> dict[str, Any]:
-        return row_values(b, self.use_domain)
-
-    def _from_row(self, row: Any) -> Binding:
-        return binding_from_row(row, self.use_domain)
-
-    def _db_insert(self, b: Binding) -> None:
-        self.model.insert(**self._row_values(b)).execute()
-
-    def _db_update(self, b: Binding) -> None:
-        values = self._row_values(b)
-        n = self.model.update(**values).where(self.model.ruid == b.ruid).execute()
-        if not n:
-            self.model.insert(**values).execute()
-
-    def _db_delete(self, bindings: Iterable[Binding | str]) -> None:
-        ruids = [b if isinstance(b, str) else b.ruid for b in bindings]
-        if not ruids:
-            return
-        self.model.delete().where(self.model.ruid.in_(ruids)).execute()
-
-    def _db_select(self, aor: str | None = None) -> list[Binding]:
-        m = self.model
-        query = m.select()
-        if aor is not None:
-            if self.use_domain and "@" in aor:
-                user, _, dom = aor.partition("@")
-                query = query.where((m.username == user) & (m.domain == dom))
-            else:
-                query = query.where(m.username == aor)
-        return [self._from_row(r) for r in query]
 
     def load(self) -> int:
         """Read the ``location`` table into memory (modes 1 and 2, at start). Returns rows."""
@@ -267,10 +219,12 @@ class LocationStore:
 
     # ---------------------------------------------------------------- writes
 
-    def save(self, binding: Binding) -> Binding:
-        """Insert or refresh ``binding`` (matched by ruid when set, else by contact URI)."""
-        binding.last_modified = self.clock()
-        binding.server_id = self.server_id
+    def save(self, binding: Binding, *, stored: bool = False) -> Binding:
+        """Insert or refresh ``binding`` (matched by ruid when set, else by contact URI);
+        ``stored``: a copy of what another worker or node saved (see :meth:`mirror`)."""
+        if not stored:
+            binding.last_modified = self.clock()
+            binding.server_id = self.server_id
         if not binding.ruid:
             binding.ruid = self.new_ruid()
         if self.db_mode == 3:
@@ -304,15 +258,21 @@ class LocationStore:
             self._flagged[ruid] = aor
         else:
             self._flagged.pop(ruid, None)
+        if stored:  # written where it was saved
+            binding.state = CS_SYNC
+            self._dirty.pop(ruid, None)
+            return binding
         if self.db_mode == 1 and not self.deferred:
             self._db_update(binding)
             binding.state = CS_SYNC
         elif self.db_mode:  # (a contact of db_mode 0 is never written)
             self._dirty[ruid] = binding
-        self._notify()
+        self._notify(binding)
         return binding
 
-    def _notify(self) -> None:
+    def _notify(self, saved: Binding | None = None, deleted: list[Binding] | None = None) -> None:
+        if self.shared is not None:
+            self.shared.ul_changed(saved, deleted)
         if self.deferred and self.changed is not None:
             self.changed()
 
@@ -344,7 +304,19 @@ class LocationStore:
         self._delete(found)
         return len(found)
 
-    def _delete(self, bindings: list[Binding]) -> None:
+    def mirror(
+        self, saved: Iterable[Binding] = (), removed: Iterable[tuple[str, str]] = ()
+    ) -> None:
+        """What another worker or node saved and removed (``(aor, ruid)``) and stored:
+        memory only (db_mode 0-2), nothing written, ``shared`` not told."""
+        for b in saved if self.db_mode != 3 else ():
+            self.save(b, stored=True)
+        gone = {ruid for _, ruid in removed}
+        aors = {aor for aor, _ in removed} if self.db_mode != 3 else ()
+        found = [b for aor in aors for b in self._records.get(aor, ()) if b.ruid in gone]
+        self._delete(found, stored=True)
+
+    def _delete(self, bindings: list[Binding], *, stored: bool = False) -> None:
         if not bindings:
             return
         if self.db_mode != 3:
@@ -372,6 +344,8 @@ class LocationStore:
                     self._empty.discard(aor)
                 elif not rec:
                     self._empty.add(aor)
+        if stored:
+            return
         if self.db_mode == 3 and self.deferred:
             gone = {b.ruid for b in bindings}
             self._ops.append(("delete", sorted(gone)))
@@ -385,7 +359,7 @@ class LocationStore:
             self._deleted.extend(b.ruid for b in bindings if self.deferred or b.state != CS_NEW)
         elif self.db_mode in (1, 3):
             self._db_delete(bindings)
-        self._notify()
+        self._notify(deleted=bindings)
 
     @property
     def write_back(self) -> bool:
@@ -417,7 +391,7 @@ class LocationStore:
                         self._expiry.add(ruid, aor, b.expires)
         if expired:
             self.expired_total += len(expired)
-            self._delete(expired)
+            self._delete(expired, stored=not self.expires_in_db)
         for aor in self._empty:  # emptied records go at the tick after (release_urecord)
             if not self._records.get(aor, True):
                 del self._records[aor]
@@ -425,10 +399,6 @@ class LocationStore:
         if self.db_mode == 2 and not self.deferred:
             self.flush()
         return self._expiry.due(now)
-
-    def _db_expire(self, now: float) -> None:
-        m = self.model
-        m.delete().where((m.expires < ts_to_dt(now)) & (m.expires > datetime(1971, 1, 1))).execute()
 
     # ---------------------------------------------------------------- writing pending work
 
@@ -447,23 +417,6 @@ class LocationStore:
             for b in batch.upserts:
                 b.state = CS_SYNC
         return batch
-
-    def write_batch(self, batch: Batch) -> int:
-        """Write ``batch`` in one transaction (any thread: it only touches the database).
-        Rows are written as update-or-insert, so a batch written twice does no harm."""
-        with self.database.atomic():
-            if batch.deletes:
-                self._db_delete(batch.deletes)
-            for b in batch.upserts:
-                self._db_update(b)
-            for op, arg in batch.ops:
-                if op == "save":
-                    self._db_update(arg)
-                elif op == "delete":
-                    self._db_delete(arg)
-                else:
-                    self._db_expire(arg)
-        return len(batch)
 
     def batch_written(self, batch: Batch, error: BaseException | None) -> None:
         """After :meth:`write_batch` (on the loop): the contacts are in sync, or, after

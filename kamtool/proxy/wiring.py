@@ -58,6 +58,7 @@ def build_parts(
     rules: Any = None,
     rtpengine: Any = None,
     uacreg: bool = False,
+    shared_state: Any = None,
 ) -> Parts:
     """The proxy's step modules over the given tables and sockets (see module docstring).
     ``uacreg``: load the ``uacreg`` table from ``database`` (upstream registrations)."""
@@ -79,7 +80,8 @@ def build_parts(
         on_final_out=accounting.on_reply if accounting is not None else None,  # acc's CDRs
     )
     dialogs = DialogTracker(timers, lifetime=config.dialog_lifetime, stats=stats,
-                            send_bye=ByeSender(tm, wire, codec).send)  # fmt: skip
+                            send_bye=ByeSender(tm, wire, codec).send,
+                            shared=shared_state)  # fmt: skip
     htables = htables if htables is not None else default_store()
     pike = None
     if config.pike:
@@ -165,6 +167,7 @@ class Served(NamedTuple):
     sink: Any  # engine.receive, behind overload and topoh when they are on
     hep: Any  # hep.HepAgent: siptrace
     acc: Any  # acc.Accounting: the CDR writer (started)
+    state: Any  # shared_state.SharedState ([proxy] state: Redis), or None
 
 
 def build_served(
@@ -181,6 +184,7 @@ def build_served(
     from kamtool.proxy.dispatcher import Dispatcher
     from kamtool.proxy.hep import HepAgent
     from kamtool.proxy.rule_tables import RuleTables
+    from kamtool.proxy.shared_state import shared_state_for
     from kamtool.proxy.tables import AddressTable, DomainTable
     from kamtool.proxy.timers import TimerHeap
     from kamtool.proxy.usrloc import LocationStore
@@ -188,8 +192,10 @@ def build_served(
     cfg = config
     timers = TimerHeap(loop)
     db = DbWorker(database, loop)
+    state = shared_state_for(cfg, loop)  # [proxy] state: the stores' listener, or None
     usrloc = LocationStore(db_mode=cfg.db_mode, database=database, use_domain=cfg.use_domain,
-                           server_id=cfg.server_id)  # fmt: skip
+                           server_id=cfg.server_id,
+                           shared=state if cfg.db_mode != 3 else None)  # fmt: skip
     loaded = usrloc.load()
     if loaded:
         log.info("usrloc: loaded %d contacts", loaded)
@@ -207,7 +213,9 @@ def build_served(
     if cfg.served_domain:
         domains.record_if_empty(cfg.served_domain)
     htables = default_store(database, ipban_autoexpire=cfg.ipban_autoexpire,
-                            authfail_autoexpire=cfg.auth_fail_window)  # fmt: skip
+                            authfail_autoexpire=cfg.auth_fail_window,
+                            on_change=state.ht_changed if state else None,
+                            shared=cfg.shared_tables)  # fmt: skip
     dispatcher = Dispatcher(database, cfg.dispatcher_settings, load=False)
     dispatcher.load()
     rules = RuleTables(database, char_list=cfg.mt_char_list)
@@ -225,11 +233,15 @@ def build_served(
         from kamtool.proxy.rtpengine import RtpEngine
 
         rtpengine = RtpEngine(cfg.rtpengine)  # KSR.rtpengine (ConfigError)
-    topoh = None
+    topoh = None  # topoh's hooks, or topos' (the same two: inbound, outbound)
     if cfg.topoh:
         from kamtool.proxy.topoh import hooks_for
 
         topoh = hooks_for(cfg, Myself(cfg, domains).is_myself)
+    elif cfg.topos:
+        from kamtool.proxy.topos import hooks_for as topos_hooks
+
+        topoh = topos_hooks(cfg, Myself(cfg, domains).is_myself, db, database)
     transports = _transports(cfg, loop, stats, topoh)
     hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
                    auth_key=cfg.hep_auth_key or None, trace_on=cfg.hep_trace_on,
@@ -239,13 +251,15 @@ def build_served(
         database=database, db=db, permissions=permissions, domains=domains,
         htables=htables, dispatcher=dispatcher, accounting=acc,
         aliases=AliasLookup(database), overload=overload, rules=rules,
-        rtpengine=rtpengine, uacreg=True,
+        rtpengine=rtpengine, uacreg=True, shared_state=state,
     )  # fmt: skip
+    if state is not None:  # (started by the server, before the sockets open)
+        state.attach(usrloc=usrloc, htables=htables, dialogs=parts.dialogs)
     engine = build_engine(parts, script)
     sink = engine.receive if overload is None else overload.wrap(engine.receive)
     if topoh is not None:
         sink = topoh.inbound(sink)  # outermost: the core sees every message unmasked
-    return Served(parts, engine, sink, hep, acc)
+    return Served(parts, engine, sink, hep, acc, state)
 
 
 def _transports(cfg: Any, loop: Any, stats: Any, topoh: Any) -> Any:
@@ -270,8 +284,8 @@ def _transports(cfg: Any, loop: Any, stats: Any, topoh: Any) -> Any:
                             out_filter=topoh.outbound if topoh is not None else None,
                             ws_policy=ws_policy)  # fmt: skip
     if websocket:
-        from kamtool.proxy.ws import STAT_NAMES
+        from kamtool.proxy.ws import KAMAILIO_STAT_NAMES
 
-        for name in STAT_NAMES:
-            stats.gauge("websocket", name, lambda n=name: transports.ws.stats[n])
+        for name in KAMAILIO_STAT_NAMES:
+            stats.gauge("websocket", name, lambda n=name: transports.ws.stat(n))
     return transports

@@ -9,7 +9,10 @@ The HTTP upgrade, framing, fragments, ping/pong and the closing handshake are
 - each complete WebSocket message is one SIP message (RFC 7118 section 5.2), parsed and
   handed to the core's sink like a TCP message; fragments are joined first and a
   message over :attr:`WsPolicy.max_message` closes the connection with 1009;
-- SIP goes out as text frames (what Kamailio sends; a browser stack reads either).
+- SIP goes out as text frames (what Kamailio sends; a browser stack reads either);
+- a WebSocket is a TCP connection under :mod:`kamtool.proxy.tcplimits` (admitted, timed
+  and evicted with the others), and what it sends goes through the transports' hooks
+  (topoh/topos, the HEP tap) like any other message.
 
 A :class:`WsConnection` has the endpoint interface of
 :class:`~kamtool.proxy.transport.TcpConnection` (``proto``, ``listen``, ``peer``,
@@ -89,8 +92,6 @@ def _header(req: Request, name: bytes) -> str | None:
 class WsConnection(asyncio.Protocol):
     """One accepted WebSocket connection carrying SIP."""
 
-    out_filter: Callable[[bytes], bytes] | None = None  # every message on its way out
-
     def __init__(
         self,
         listen: Any,
@@ -98,6 +99,8 @@ class WsConnection(asyncio.Protocol):
         policy: WsPolicy,
         registry: WsRegistry | None = None,
         proto: str = "ws",
+        guard: Any = None,
+        hooks: Any = None,
     ) -> None:
         self.listen = listen
         self.proto = getattr(listen, "proto", proto)  # "ws" or "wss"
@@ -115,6 +118,16 @@ class WsConnection(asyncio.Protocol):
         self.awaiting_pong = False
         self._parts: list[str | bytes] = []
         self._size = 0
+        # kamtool.proxy.tcplimits: a WebSocket is a TCP connection, under the same
+        # tcp_max_connections, tcp_accept_iplimit, timeouts and idle eviction
+        self.guard = guard
+        # what every message sent goes through, read at each send since both come and go
+        # (kamtool.proxy.transport.Transports): ``out_filter`` (topoh's masks) and
+        # ``tap`` (the HEP agent while tracing)
+        self.hooks = hooks
+        self.outbound = False  # a WebSocket is never opened by us
+        self.got_data = False
+        self.partial_since: float | None = None
 
     # -- asyncio side -----------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -123,12 +136,28 @@ class WsConnection(asyncio.Protocol):
         sock = transport.get_extra_info("sockname")
         self.peer = (peer[0], peer[1])
         self.local = (sock[0], sock[1])
+        if self.guard is not None and not self.guard.admit(self):
+            self.transport = None  # over a limit (tcplimits): reset at once
+            transport.abort()  # type: ignore[attr-defined]
+
+    @property
+    def buffered(self) -> bool:
+        """Something begun and not finished (tcplimits' read timeout runs meanwhile): an
+        HTTP upgrade request not complete yet (slowloris on the handshake), a frame
+        partly received or a fragmented message not complete."""
+        if self.ws.state is ConnectionState.CONNECTING:
+            return self.got_data
+        return bool(self._parts) or _frame_pending(self.ws)
 
     def data_received(self, data: bytes) -> None:
         self.last_active = time.monotonic()
+        done = 0  # handshakes and messages completed by this read
         try:
             self.ws.receive_data(data)
             for event in self.ws.events():
+                done += isinstance(event, Request) or (
+                    isinstance(event, TextMessage | BytesMessage) and event.message_finished
+                )
                 self._handle(event)
         except RemoteProtocolError as e:
             # a bad upgrade request gets the HTTP answer wsproto suggests; a broken
@@ -136,12 +165,17 @@ class WsConnection(asyncio.Protocol):
             if self.ws.state is ConnectionState.CONNECTING and e.event_hint is not None:
                 self._reject(e.event_hint.status_code, str(e), list(e.event_hint.headers))
             else:
+                self.registry.failed += 1
                 self._close_with(CloseReason.PROTOCOL_ERROR, str(e))
+        if self.guard is not None and self.transport is not None:
+            self.guard.received(self, done)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.open = False
         self.transport = None
         self.registry.forget(self)
+        if self.guard is not None:
+            self.guard.forget(self)
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and data:
@@ -205,6 +239,7 @@ class WsConnection(asyncio.Protocol):
         self._parts.append(event.data)
         self._size += len(event.data)
         if self._size > self.policy.max_message:
+            self.registry.failed += 1
             self._close_with(CloseReason.MESSAGE_TOO_BIG, "SIP message too large")
             return
         if not event.message_finished:
@@ -237,14 +272,18 @@ class WsConnection(asyncio.Protocol):
         if not self.open:
             return
         self.last_active = time.monotonic()
-        if self.out_filter is not None:
-            data = self.out_filter(data)  # topoh (kamtool.proxy.topoh)
+        hooks = self.hooks
+        if hooks is not None and hooks.out_filter is not None:
+            data = hooks.out_filter(data)  # topoh (kamtool.proxy.topoh)
         try:
             event: Any = TextMessage(data.decode("utf-8"))
         except UnicodeDecodeError:
             event = BytesMessage(data)
         self._write(self.ws.send(event))
         self.registry.count("ws_transmitted_frames")
+        if hooks is not None and hooks.tap is not None:
+            # replies and requests alike, as they went out (masked): HEP (kamtool trace)
+            hooks.tap(data, self.proto, self.local, self.peer)
 
     def ping(self, payload: bytes = b"") -> bool:
         """A keepalive Ping; its Pong clears :attr:`awaiting_pong`."""
@@ -282,11 +321,13 @@ class WsConnection(asyncio.Protocol):
 
     def dump_line(self, now: float) -> str:
         """The line Kamailio's ``ws.dump`` gives a connection."""
-        pong = "awaiting Pong, " if self.awaiting_pong else ""
+        # Kamailio 5.6 writes "state: OPEN, " then "awaiting Pong, " or nothing, then
+        # " last used": two spaces when no Pong is awaited; the same bytes here
+        pong = "awaiting Pong," if self.awaiting_pong else ""
         return (
             f"{self.id}: {self.proto}:{self.peer[0]}:{self.peer[1]} -> "
             f"{self.proto}:{self.local[0]}:{self.local[1]} (state: {self.state}, "
-            f"{pong}last used {int(now - self.last_active)}s ago, sub-protocol: {SUBPROTOCOL})"
+            f"{pong} last used {int(now - self.last_active)}s ago, sub-protocol: {SUBPROTOCOL})"
         )
 
     def info(self) -> dict[str, Any]:
@@ -304,6 +345,17 @@ class WsConnection(asyncio.Protocol):
         }
 
 
+def _frame_pending(ws: WSConnection) -> bool:
+    """wsproto holds part of a frame: bytes in its frame decoder's buffer, or a header
+    parsed whose payload has not all come. wsproto has no public call for this; if its
+    internals move, only fragmented messages count as in progress (the frame-level
+    case is covered by tests/chaos/test_ws_limits.py)."""
+    decoder = getattr(getattr(ws.connection, "_proto", None), "_frame_decoder", None)
+    if decoder is None:
+        return False
+    return len(getattr(decoder, "buffer", ())) > 0 or getattr(decoder, "header", None) is not None
+
+
 STAT_NAMES = (
     "ws_current_connections",
     "ws_max_concurrent_connections",
@@ -316,6 +368,21 @@ STAT_NAMES = (
 )
 
 
+# Kamailio's websocket group also counts per sub-protocol (every kamtool connection is
+# ``sip``; ``msrp`` is not offered) and ``ws_failed_connections`` (closed by us for a
+# protocol error, an oversized message or a missing Pong)
+KAMAILIO_STAT_NAMES = tuple(
+    sorted(
+        {*STAT_NAMES, "ws_failed_connections"}
+        | {n.replace("ws_", f"ws_{sub}_", 1) for sub in ("sip", "msrp") for n in (
+            "ws_current_connections", "ws_max_concurrent_connections",
+            "ws_failed_connections", "ws_local_closed_connections",
+            "ws_remote_closed_connections", "ws_received_frames",
+            "ws_transmitted_frames", "ws_successful_handshakes")}
+    )
+)  # fmt: skip
+
+
 class WsRegistry:
     """The open WebSocket connections of a proxy, by id and by peer address, and the
     counters of Kamailio's ``websocket`` statistics group (SIP frames only: each
@@ -326,9 +393,20 @@ class WsRegistry:
         self.by_id: dict[int, WsConnection] = {}
         self.by_peer: dict[Addr, WsConnection] = {}
         self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)
+        self.failed = 0  # ws_failed_connections (kept apart: ``stats`` is the public eight)
 
     def count(self, name: str) -> None:
         self.stats[name] += 1
+
+    def stat(self, name: str) -> int:
+        """A counter of Kamailio's ``websocket`` group by its name (see
+        :data:`KAMAILIO_STAT_NAMES`): ``ws_sip_*`` are the plain ones, ``ws_msrp_*`` 0."""
+        if name.startswith("ws_msrp_"):
+            return 0
+        name = name.replace("ws_sip_", "ws_", 1)
+        if name == "ws_failed_connections":
+            return self.failed
+        return self.stats.get(name, 0)
 
     def add(self, conn: WsConnection) -> None:
         conn.id = next(self._ids)
@@ -346,13 +424,14 @@ class WsRegistry:
         self.stats["ws_current_connections"] = len(self.by_id)
 
     def connections(self, order: str = "id_hash") -> list[WsConnection]:
-        """Open connections by id (``id_hash``), most recently used first
-        (``used_desc``) or last (``used_asc``); ValueError for another order."""
+        """Open connections by id (``id_hash``), least recently used first
+        (``used_desc``: by "last used ... ago" going down, as Kamailio 5.6 orders it) or
+        most recently used first (``used_asc``); ValueError for another order."""
         conns = sorted(self.by_id.values(), key=lambda c: c.id)
         if order == "used_desc":
-            conns.sort(key=lambda c: c.last_active, reverse=True)
-        elif order == "used_asc":
             conns.sort(key=lambda c: c.last_active)
+        elif order == "used_asc":
+            conns.sort(key=lambda c: c.last_active, reverse=True)
         elif order != "id_hash":
             raise ValueError(f"bad display order {order!r}")
         return conns
@@ -381,6 +460,7 @@ class WsRegistry:
             if now - conn.last_active < idle:
                 continue
             if conn.awaiting_pong:
+                self.failed += 1
                 conn.close(CloseReason.GOING_AWAY, "no Pong")
                 closed += 1
             elif conn.ping(b"kamtool"):
@@ -398,14 +478,22 @@ async def serve_ws(
     registry: WsRegistry | None = None,
     listen: Any = None,
     ssl_context: ssl.SSLContext | None = None,
+    guard: Any = None,
+    hooks: Any = None,
 ) -> asyncio.Server:
-    """Listen for WebSocket (``ssl_context``: secure WebSocket) SIP connections."""
+    """Listen for WebSocket (``ssl_context``: secure WebSocket) SIP connections;
+    ``guard``: the :class:`~kamtool.proxy.tcplimits.TcpGuard` admitting them; ``hooks``:
+    an object whose ``out_filter`` and ``tap`` every message sent goes through."""
     pol = policy or WsPolicy()
     reg = registry if registry is not None else WsRegistry()
     loop = asyncio.get_running_loop()
+    proto = "wss" if ssl_context else "ws"
     return await loop.create_server(
-        lambda: WsConnection(listen, sink, pol, reg, "wss" if ssl_context else "ws"),
+        lambda: WsConnection(listen, sink, pol, reg, proto, guard, hooks),
         host,
         port,
         ssl=ssl_context,
+        reuse_address=True,
+        # a TLS handshake that never completes is a silent connection (tcplimits)
+        ssl_handshake_timeout=guard.data_timeout if guard is not None and ssl_context else None,
     )

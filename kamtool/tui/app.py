@@ -36,8 +36,9 @@ from kamtool.tui.widgets.registrations import RegistrationsPanel
 from kamtool.tui.widgets.security_panel import SecurityPanel
 from kamtool.tui.widgets.status_header import StatusHeader
 from kamtool.tui.widgets.traffic_panel import TrafficPanel
+from kamtool.tui.widgets.websockets import WebSocketPanel
 
-GROUPS = ("server", "contacts", "dialogs", "dispatcher", "security")
+GROUPS = ("server", "contacts", "dialogs", "dispatcher", "security", "websockets")
 TABS = ("overview", "registrations", "calls", "dispatcher", "security")
 BASELINE_SECONDS = 60.0  # health rates are computed over about this long
 
@@ -105,6 +106,7 @@ class MonitorApp(App[None]):
                 yield OverviewPane(self.events, id="overview-body")
             with TabPane("2 Registrations", id="registrations"):
                 yield RegistrationsPanel(id="registrations-panel")
+                yield WebSocketPanel(id="ws-panel")
             with TabPane("3 Calls", id="calls"):
                 yield Label("", id="calls-note", classes="note")
                 yield CallsTable(id="calls-table")
@@ -121,6 +123,7 @@ class MonitorApp(App[None]):
         self.main = self.screen
         for selector in (StatusHeader, TrafficPanel, HealthPanel, RegistrationsPanel,
                          CallsTable, DispatcherTable, SecurityPanel, TabbedContent, OverviewPane,
+                         WebSocketPanel,
                          "#calls-note", "#dispatcher-note"):  # fmt: skip
             self.part(selector)
         self.tab_labels = {tab: self.part(TabbedContent).get_tab(tab) for tab in TABS}
@@ -131,6 +134,7 @@ class MonitorApp(App[None]):
         self.part(HealthPanel).show(self.checks)
         for note in self.main.query(".note"):
             note.display = False
+        self.part(WebSocketPanel).display = False  # until ws.dump answers
         if self.greeting:
             self.notify(self.greeting, timeout=20)
         self.poll_all()
@@ -206,6 +210,10 @@ class MonitorApp(App[None]):
             "security", {"bans": self.source.bans, "pike": self.source.pike_top}, optional=True
         )
 
+    @work(thread=True, exclusive=True, group="websockets")
+    def poll_websockets(self) -> None:
+        self._read("websockets", {"websockets": self.source.websockets}, optional=False)
+
     # ------------------------------------------------------------------ results
 
     def on_polled(self, message: Polled) -> None:
@@ -239,6 +247,8 @@ class MonitorApp(App[None]):
             self.part(RegistrationsPanel).show(data["contacts"], message.at, now)
             overview.registrations.show(data["contacts"], message.at, now)
             self.count_in_tab("registrations", len(data["contacts"]))
+        elif message.group == "websockets":
+            self.part(WebSocketPanel).show(data["websockets"], message.at, now)
         elif message.group == "dialogs":
             self.part(CallsTable).show(data["dialogs"], message.at, now)
             overview.calls.show(data["dialogs"], message.at, now)
@@ -278,6 +288,8 @@ class MonitorApp(App[None]):
             self.note(note, f"not available: {message.error}")
             if message.group == "dialogs":
                 self.overview.calls.show_error(message.error)
+        elif message.group == "websockets":
+            self.part(WebSocketPanel).show_error(message.error)
         elif message.group == "contacts":
             self.part(RegistrationsPanel).border_subtitle = f"error: {message.error}"
             self.overview.registrations.show_error(message.error)
@@ -321,6 +333,7 @@ class MonitorApp(App[None]):
         self.part(RegistrationsPanel).tick(now)
         self.part(CallsTable).tick(now)
         self.part(SecurityPanel).tick(now)
+        self.part(WebSocketPanel).tick(now)
         self.overview.tick(now)
 
     # ------------------------------------------------------------------ actions

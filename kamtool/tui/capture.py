@@ -82,7 +82,7 @@ class CaptureClient:
 
     def actions(self) -> list[tuple[str, tuple[Any, ...]]]:
         """The calls that change state (everything but reads)."""
-        writes = ("ul.rm_contact", "dlg.end_dlg", "dispatcher.set_state")
+        writes = ("ul.rm_contact", "dlg.end_dlg", "dispatcher.set_state", "ws.close")
         return [c for c in self.calls if c[0] in writes]
 
 

@@ -13,7 +13,8 @@ def once_report(source: MonitorSource, limits: Thresholds | None = None) -> dict
     """Read the server once: the sample, its traffic totals and the health checks.
 
     Keys: target, taken_at, version, uptime, stats, transactions, contacts, dialogs,
-    dispatcher, bans, pike_top, errors, traffic_totals, health, status.
+    dispatcher, bans, pike_top, websockets (None: no WebSocket support), errors,
+    traffic_totals, health, status.
     """
     sample = take_sample(source)
     checks = evaluate(
@@ -38,6 +39,8 @@ def render_text(report: dict[str, Any]) -> str:
         f"contacts {len(report['contacts'])}, dialogs {len(report['dialogs'])}, "
         f"dispatcher destinations {len(report['dispatcher'])}, bans {len(report['bans'])}",
     ]
+    if report.get("websockets") is not None:
+        lines[-1] += f", WebSocket connections {len(report['websockets'])}"
     for check in report["health"]:
         lines.append(f"  {check['level']:<8} {check['name']:<14} {check['reason']}")
     for section, why in report["errors"].items():

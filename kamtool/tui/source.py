@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from kamtool.core.runtime import dialogs, dispatcher, htable, pike, system, tm, usrloc
+from kamtool.core.runtime import dialogs, dispatcher, htable, pike, system, tm, usrloc, websocket
 from kamtool.core.runtime import stats as runtime_stats
-from kamtool.errors import KamtoolError, OperationTimeout, RpcUnavailable
+from kamtool.errors import KamtoolError, OperationTimeout, RpcError, RpcUnavailable
 
 # Names shown to people (kamtool.core.runtime.dialogs.STATES has the names for scripts).
 DIALOG_STATES = {
@@ -120,6 +120,24 @@ class PikeEntry:
     status: str
 
 
+@dataclass(frozen=True)
+class WebSocket:
+    """One open WebSocket connection (``ws.dump``); ``idle``: seconds since last used."""
+
+    id: int
+    proto: str
+    source: str
+    local: str
+    state: str
+    awaiting_pong: bool
+    idle: int
+    subprotocol: str
+
+    @property
+    def key(self) -> str:
+        return str(self.id)
+
+
 # --------------------------------------------------------------------------- interface
 
 
@@ -144,6 +162,8 @@ class MonitorSource(Protocol):
     def dispatcher(self) -> list[Destination]: ...
     def bans(self) -> list[Ban]: ...
     def pike_top(self) -> list[PikeEntry]: ...
+    def websockets(self) -> list[WebSocket] | None: ...
+    def close_websocket(self, conn_id: int) -> None: ...
     def remove_contact(self, aor: str, address: str) -> None: ...
     def end_dialog(self, h_entry: int, h_id: int) -> None: ...
     def set_destination_state(self, set_id: int, uri: str, active: bool, probing: bool) -> None: ...
@@ -343,6 +363,20 @@ class RpcSource:
         entries.sort(key=lambda e: e.hits_curr + e.hits_prev, reverse=True)
         return entries[: self.max_sources]
 
+    def websockets(self) -> list[WebSocket] | None:
+        """The open WebSocket connections, most recently used first; None when the
+        server has no WebSocket support (Kamailio without its websocket module)."""
+        try:
+            answer = websocket.dump(self, "used_asc")
+        except RpcError as exc:
+            if "method not found" in exc.message.lower():
+                return None
+            raise
+        return [WebSocket(**row) for row in answer["rows"]]
+
+    def close_websocket(self, conn_id: int) -> None:
+        websocket.close(self, conn_id)
+
     def remove_contact(self, aor: str, address: str) -> None:
         usrloc.remove(self, aor, address, table=self.table)
 
@@ -367,7 +401,7 @@ def rpc_source(url: str | None, *, timeout: float = 5.0, token: str | None = Non
 # --------------------------------------------------------------------------- one sample
 
 
-SECTIONS = ("contacts", "dialogs", "dispatcher", "bans", "pike_top")
+SECTIONS = ("contacts", "dialogs", "dispatcher", "bans", "pike_top", "websockets")
 
 
 @dataclass
@@ -385,6 +419,7 @@ class Sample:
     dispatcher: list[Destination] = field(default_factory=list)
     bans: list[Ban] = field(default_factory=list)
     pike_top: list[PikeEntry] = field(default_factory=list)
+    websockets: list[WebSocket] | None = None  # None: the server has no WebSocket support
     errors: dict[str, str] = field(default_factory=dict)  # section -> why it is missing
 
     def to_dict(self) -> dict[str, Any]:

@@ -228,7 +228,7 @@ def test_ws_rpcs_and_statistics():
                 assert line.endswith("sub-protocol: sip)")
                 assert out["info"] == {"wscounter": 1, "truncated": "no"}
                 assert (await rpc.call("ws.dump", ["used_desc"]))["connections"] == [line]
-                with pytest.raises(RpcFault, match="Bad parameter"):
+                with pytest.raises(RpcFault, match="Bad display order parameter"):
                     await rpc.call("ws.dump", ["sideways"])
                 await rpc.call("ws.ping", [1])
                 assert "awaiting Pong" in (await rpc.call("ws.dump", []))["connections"][0]

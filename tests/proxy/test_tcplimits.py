@@ -20,6 +20,10 @@ class Conn:
         self.framer = StreamFramer()
         self.closed = False
 
+    @property
+    def buffered(self) -> bool:
+        return bool(self.framer.buffered)
+
     def close(self) -> None:
         self.closed = True
 
@@ -91,3 +95,56 @@ def test_tls_handshake_that_never_comes_is_closed(start_proxy, tmp_path) -> None
         # closed by the proxy: asyncio's own 60 s handshake timeout would end in a
         # TimeoutError of this recv instead
         assert s.recv(16) == b""
+
+
+@pytest.mark.chaos
+def test_wss_silent_handshake_and_slow_upgrade_are_closed(start_proxy, tmp_path) -> None:
+    """wss: a client that never starts TLS is closed after tcp_msg_data_timeout (not
+    asyncio's 60 s); one that finishes TLS and then dribbles its HTTP upgrade, after
+    tcp_msg_read_timeout."""
+    import shutil
+    import socket
+    import ssl
+
+    from kamtool.proxy.config import Listen
+    from tests.chaos.test_ws_limits import UPGRADE
+    from tests.proxy.harness import low_free_port
+    from tests.proxy.test_tls import make_cert
+    from tests.support.require import unavailable
+
+    if shutil.which("openssl") is None:
+        unavailable("openssl is not installed")
+    crt, key = make_cert(tmp_path)
+    port, wss_port = low_free_port(), low_free_port()
+    start_proxy(
+        listen=(Listen("udp", "127.0.0.1", port), Listen("wss", "127.0.0.1", wss_port)),
+        tls_certificate=crt, tls_private_key=key, tcp_msg_data_timeout=1.0,
+        tcp_msg_read_timeout=1.0,
+    )  # fmt: skip
+    silent = socket.create_connection(("127.0.0.1", wss_port), timeout=10)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    slow = ctx.wrap_socket(socket.create_connection(("127.0.0.1", wss_port), timeout=10))
+    slow.sendall(UPGRADE.split(b"Upgrade:")[0])
+    closed = False
+    for _ in range(40):  # a header line every 0.25 s, never the end, for at most 10 s
+        try:
+            slow.sendall(b"X-Slow: 1\r\n")
+        except OSError:
+            closed = True
+            break
+        slow.settimeout(0.25)
+        try:
+            if slow.recv(16) == b"":
+                closed = True
+                break
+        except TimeoutError:
+            continue
+        except OSError:
+            closed = True
+            break
+    assert closed, "a slow upgrade over TLS stayed open"
+    # asyncio's own 60 s handshake timeout would end in a TimeoutError here instead
+    assert silent.recv(16) == b""
+    silent.close()
+    slow.close()

@@ -29,7 +29,7 @@ OPEN, CUT, STALL = "open", "cut", "stall"
 class DbRelay:
     """``DbRelay(host, port)``; ``.port`` is where to connect; see the module docstring."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, listen_host: str = "127.0.0.1") -> None:
         self.target = (host, port)
         self.mode = OPEN
         self.delay = 0.0  # seconds each forwarded chunk waits (slow())
@@ -39,7 +39,7 @@ class DbRelay:
         self._pumps: list[threading.Thread] = []
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._listener.bind(("127.0.0.1", 0))
+        self._listener.bind((listen_host, 0))  # (another address: reached from a netns)
         self._listener.listen(64)
         self.port = self._listener.getsockname()[1]
         self._closed = threading.Event()

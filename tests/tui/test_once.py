@@ -13,7 +13,8 @@ from tests.tui.fake import CAPTURES
 
 KEYS = {
     "target", "taken_at", "version", "uptime", "stats", "transactions", "contacts", "dialogs",
-    "dispatcher", "bans", "pike_top", "errors", "traffic_totals", "health", "status",
+    "dispatcher", "bans", "pike_top", "websockets", "errors", "traffic_totals", "health",
+    "status",
 }  # fmt: skip
 
 

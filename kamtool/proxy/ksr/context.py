@@ -7,7 +7,8 @@ and switches back to the loop; when the answer comes, the loop switches into the
 greenlet again and the script goes on where it stopped. Nothing blocks the loop, and the
 script reads top to bottom. Routes run outside such a greenlet (reply, failure and
 branch routes, which the transaction layer calls and needs an answer from at once) run
-a database job inline instead.
+a database job inline instead. :func:`wait_async` does the same for a coroutine (network
+I/O with its own asyncio client, off the database worker).
 
 :data:`state` holds the context of the route running now: the KSR functions read it, so
 their signatures stay Kamailio's (no ``msg`` argument to pass around).
@@ -15,6 +16,8 @@ their signatures stay Kamailio's (no ``msg`` argument to pass around).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from greenlet import greenlet
@@ -186,14 +189,49 @@ def enter(g: greenlet, ctx: MsgContext, value: Any = None) -> Any:
         state.ctx = prev
 
 
-def wait_db(job: Any) -> Any:
-    """Run ``job()`` on the database worker and return its result (raise its error),
+def wait_db(job: Any, worker: Any = None) -> Any:
+    """Run ``job()`` on the database worker (or another ``worker`` with its ``submit``,
+    such as the shared state's Redis link) and return its result (raise its error),
     without blocking the event loop when called from a request route's greenlet."""
     g = greenlet.getcurrent()
     ctx = state.ctx
-    worker = ctx.parts.db if ctx is not NO_ROUTE else None
+    if worker is None:
+        worker = ctx.parts.db if ctx is not NO_ROUTE else None
     if not isinstance(g, RouteGreenlet) or worker is None:
         return job()  # outside a request route (or no worker): inline
+    return _suspend(g, ctx, lambda done: worker.submit(job, done))
+
+
+def wait_async(start: Callable[[], Awaitable[Any]], inline: Callable[[], Any]) -> Any:
+    """Await ``start()`` on the event loop and return its result (raise its error),
+    without blocking the loop when called from a request route's greenlet; elsewhere
+    (reply, failure and branch routes, which must answer at once) run ``inline()``.
+
+    For network I/O that has its own asyncio client (RTPEngine's ng protocol): it then
+    waits neither for the database worker nor holds it up (:func:`wait_db` shares one
+    thread among all database jobs)."""
+    g = greenlet.getcurrent()
+    ctx = state.ctx
+    if not isinstance(g, RouteGreenlet) or ctx is NO_ROUTE:
+        return inline()
+
+    def begin(done: Callable[[Any, BaseException | None], None]) -> None:
+        def finished(task: asyncio.Task[Any]) -> None:
+            if task.cancelled():
+                done(None, asyncio.CancelledError())
+            elif (error := task.exception()) is not None:
+                done(None, error)
+            else:
+                done(task.result(), None)
+
+        asyncio.ensure_future(start()).add_done_callback(finished)
+
+    return _suspend(g, ctx, begin)
+
+
+def _suspend(g: RouteGreenlet, ctx: MsgContext, begin: Callable[[Any], None]) -> Any:
+    """Switch out of the route's greenlet until what ``begin(done)`` started calls
+    ``done(result, error)`` on the loop; then go on with that result."""
     engine = ctx.engine
     engine.suspended(ctx, True)
     if ctx.early_trying and ctx.msg.method == "INVITE" and not ctx.replied:
@@ -205,7 +243,7 @@ def wait_db(job: Any) -> Any:
     def done(result: Any, error: BaseException | None) -> None:
         engine.resume(g, ctx, (result, error))
 
-    worker.submit(job, done)
+    begin(done)
     assert g.parent is not None
     result, error = g.parent.switch()
     engine.suspended(ctx, False)
@@ -219,6 +257,11 @@ def wait_db(job: Any) -> Any:
     if error is not None:
         raise error
     return result
+
+
+def in_route() -> bool:
+    """True in a request route's greenlet, where :func:`wait_db` can wait."""
+    return isinstance(greenlet.getcurrent(), RouteGreenlet) and state.ctx is not NO_ROUTE
 
 
 def db_error(ctx: MsgContext, what: str, error: BaseException) -> int:

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from kamtool.proxy.dbworker import log_db_error
-from kamtool.proxy.ksr.context import db_error, state, wait_db
+from kamtool.proxy.ksr.context import db_error, in_route, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
 from kamtool.proxy.ksr.pv import _ruser, _try
 from kamtool.proxy.usrloc import METHOD_BITS, UNSTORED_RETRY_AFTER
@@ -41,6 +41,7 @@ def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
     if ctx.fix_register or ctx.bflags:
         received = r.nat.registration(ctx.endpoint, ctx.addr)[0] if ctx.fix_register else None
         nat = (received, ctx.bflags)
+    news = ul.shared.news if ul.shared is not None else 0
     try:
         status, reason, headers = r.registrar.save(req, ctx.endpoint, ctx.addr, nat)
     finally:
@@ -66,6 +67,11 @@ def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
                 if strict:
                     return _unstored(ctx, exc)
                 log_db_error("usrloc write-through (kept for the timer)", exc)
+    shared = ul.shared
+    if status == 200 and shared is not None and shared.news != news and shared.up and in_route():
+        # a new contact (or one removed): the 200 once Redis has it, as the next INVITE
+        # may reach another node; a refresh does not wait
+        _shared_wait(shared.link.flushed, None)
     if not int(flags) & 0x02:  # 0x02: no reply
         reply(ctx, status, reason, headers)
     return 1 if status == 200 else -1
@@ -80,6 +86,25 @@ def _unstored(ctx: Any, exc: BaseException | None) -> int:
     retry = [("Retry-After", str(UNSTORED_RETRY_AFTER))]
     reply(ctx, 503, "Service Unavailable", retry, error=True)
     return -1
+
+
+def _shared_wait(worker: Any, job: Any) -> Any:
+    """``job()`` on the shared state's Redis thread; None when Redis is away (the local
+    state answers, as during a database outage)."""
+    try:
+        return wait_db(job, worker=worker)
+    except Exception:  # StateDown (logged once by the link), or a bad answer
+        return None
+
+
+def _shared_miss(ul: Any, aor: str) -> None:
+    """Nothing local for ``aor``: a contact registered a moment ago on another node may
+    not have reached this one yet; ask Redis."""
+    shared = ul.shared
+    if shared is not None and shared.up and in_route():
+        found = _shared_wait(shared.link, partial(shared.read_aor, aor))
+        if found:
+            shared.merge_aor(aor, found)
 
 
 def _db_down(parts: Any) -> bool:
@@ -108,6 +133,9 @@ def lookup(table: str = "location", uri: str = "") -> int:
     finally:
         if fetched:
             ul.prefetched(aor, None)
+    if not bindings and ul.shared is not None:
+        _shared_miss(ul, aor)
+        bindings = ul.lookup(aor)
     if not bindings:
         return -1
     bit = METHOD_BITS.get(req.method)
@@ -154,6 +182,8 @@ def registered(table: str = "location", uri: str = "") -> int:
         except Exception as exc:
             return db_error(ctx, "registered(location)", exc)
         return 1 if rows else -1
+    if not ul.lookup(aor) and ul.shared is not None:
+        _shared_miss(ul, aor)
     return 1 if ul.lookup(aor) else -1
 
 

@@ -2,9 +2,11 @@
 RTPEngine set (:class:`kamtool.proxy.rtpengine.RtpEngine`, ``[proxy] rtpengine``).
 
 Each call rewrites the SDP of the route's message in place (offer, answer) or ends the
-call's media session (delete). The ng exchange runs through :func:`wait_db`: from a
-request route on the proxy's worker thread while the route's greenlet waits (the event
-loop goes on); from a reply route inline, blocking, as Kamailio's worker blocks. Return
+call's media session (delete). The ng exchange runs through :func:`wait_async`: from a
+request route on the event loop, by RTPEngine's asyncio client, while the route's
+greenlet waits (off the database worker: a slow database does not delay media control,
+nor a slow RTPEngine the database); from a reply route inline, blocking, as Kamailio's
+worker blocks. Return
 codes are Kamailio's: 1 done, -1 not done (no RTPEngine configured, none answered, an
 error reply, or a message without the SDP the command needs).
 """
@@ -16,7 +18,7 @@ from functools import partial
 from typing import Any
 
 from kamtool.errors import KamtoolError
-from kamtool.proxy.ksr.context import ONREPLY, REPLY, state, wait_db
+from kamtool.proxy.ksr.context import ONREPLY, REPLY, state, wait_async
 from kamtool.sip.ng import has_sdp, manage_action
 
 __all__ = ["rtpengine_functions"]
@@ -28,9 +30,12 @@ def _engine() -> Any:
     return getattr(state.ctx.parts, "rtpengine", None)
 
 
-def _run(job: Any, what: str) -> int:
+def _run(start: Any, inline: Any, what: str) -> int:
+    """Do an ng request: in a request route on the event loop (RTPEngine's asyncio
+    client: neither waiting behind database jobs nor holding them up), elsewhere
+    blocking, as Kamailio's worker blocks."""
     try:
-        wait_db(job)
+        wait_async(start, inline)
     except KamtoolError as exc:  # unavailable, error reply, bad flags: logged, -1
         log.warning("%s: %s", what, exc)
         return -1
@@ -58,8 +63,9 @@ def rtpengine_manage(flags: str = "") -> int:
         had_sdp = has_sdp(ctx.stx.request)
     if manage_action(ctx.msg, had_sdp) is None:
         return -1
-    job = partial(engine.manage_blocking, ctx.msg, str(flags), had_sdp, _source())
-    return _run(job, "rtpengine_manage")
+    args = (ctx.msg, str(flags), had_sdp, _source())
+    return _run(partial(engine.manage, *args), partial(engine.manage_blocking, *args),
+                "rtpengine_manage")  # fmt: skip
 
 
 def _command(command: str) -> Any:
@@ -67,8 +73,10 @@ def _command(command: str) -> Any:
         engine = _engine()
         if engine is None:
             return -1
-        job = partial(engine.rewrite_blocking, command, state.ctx.msg, str(flags), _source())
-        return _run(job, f"rtpengine_{command}")
+        args = (state.ctx.msg, str(flags), _source())
+        return _run(partial(getattr(engine, command), *args),
+                    partial(engine.rewrite_blocking, command, *args),
+                    f"rtpengine_{command}")  # fmt: skip
 
     fn.__name__ = f"rtpengine_{command}"
     fn.__doc__ = f"rtpengine_{command}(flags): the ng ``{command}`` of the route's message."

@@ -20,7 +20,7 @@ def register(registry: Registry, connections: WsRegistry) -> None:
         try:
             conns = connections.connections(str(order).lower())
         except ValueError:
-            raise RpcFault(400, "Bad parameter") from None
+            raise RpcFault(400, "Bad display order parameter") from None  # Kamailio's words
         now = time.monotonic()
         lines = [c.dump_line(now) for c in conns[:MAX_DUMP]]
         return {

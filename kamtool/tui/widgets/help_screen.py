@@ -19,6 +19,7 @@ HELP = """\
 [b]Registrations[/b]
   /        filter contacts by text (Esc clears)
   d, Del   remove the selected contact (ul.rm_contact), asks first
+  w        close the selected WebSocket connection (ws.close), asks first
 
 [b]Calls[/b]
   e        end the selected call (dlg.end_dlg, BYE both ways), asks first
