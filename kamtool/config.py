@@ -108,6 +108,8 @@ class Settings:
     files: tuple[str, ...] = ()  # every configuration file read
     shadowed: Mapping[str, Any] = field(default_factory=dict)  # what the instance replaced
     warnings: tuple[str, ...] = ()  # lines of those files kamtool did not take
+    # kamctlrc's DBENGINE when it names an engine kamtool cannot use (DBTEXT, ORACLE ...)
+    unsupported_db_engine: str = ""
 
     def section(self, name: str) -> Mapping[str, Any]:
         """A raw TOML section, empty when absent."""
@@ -115,7 +117,20 @@ class Settings:
 
     @property
     def effective_db_url(self) -> str:
-        """The database URL, or the default SQLite file when none is configured."""
+        """The database URL, or the default SQLite file when none is configured.
+
+        A kamctlrc whose DBENGINE kamtool cannot use (DBTEXT, ORACLE ...) and no URL from
+        another source raise :class:`ConfigError`: the default SQLite file would answer
+        "no subscribers" about a database that is somewhere else.
+        """
+        if not self.db_url and self.unsupported_db_engine:
+            engine = self.unsupported_db_engine
+            raise ConfigError(
+                f"kamctlrc DBENGINE={engine}: kamtool works with MYSQL, PGSQL and SQLITE "
+                f"databases, not {engine}",
+                hint="give the database with --db URL (or KAMTOOL_DB_URL, [db] url in "
+                "kamtool.toml)",
+            )
         return self.db_url or "sqlite:///" + str(default_db_path())
 
 
@@ -424,7 +439,10 @@ def describe(settings: Settings) -> list[dict[str, Any]]:
         if name not in names:
             continue
         value = getattr(settings, name)
-        if name == "db_url" and not value:
+        if name == "db_url" and not value and settings.unsupported_db_engine:
+            value = None
+            origin = f"none: kamctlrc DBENGINE={settings.unsupported_db_engine} is not supported"
+        elif name == "db_url" and not value:
             value, origin = settings.effective_db_url, "default"
         elif name == "rpc_url" and not value:
             value, origin = None, "default (found: a running kamtool serve, then the usual)"

@@ -32,9 +32,30 @@ if TYPE_CHECKING:
 
 SYSTEM_FILE = Path("/etc/kamcli/kamcli.ini")
 
+_SAME_NAME = (
+    "uacreg",
+    "dialplan",
+    "mtree",
+    "speeddial",
+    "avp",
+    "srv",
+    "shv",
+    "tcp",
+    "tls",
+    "pipelimit",
+    "sipreq",
+    "trap",
+    "pstrap",
+    "db",
+    "shell",
+    "tm",
+    "online",
+    "trusted",
+)
 # kamcli command -> kamtool command (None: kamtool has no such command)
 KAMCLI_COMMANDS: dict[str, str | None] = {
     "group": "acl",
+    "subscriber": "subscriber",
     "jsonrpc": "rpc",
     "htable": "htable",
     "dispatcher": "dispatcher",
@@ -50,6 +71,8 @@ KAMCLI_COMMANDS: dict[str, str | None] = {
     "ping": "ping",
     "pike": "pike",
     "acc": "acc",
+    # kamcli commands with a kamtool twin of the same name
+    **{name: name for name in _SAME_NAME},
 }
 BUILTIN_ALIASES = {"acl": "group", "rpc": "jsonrpc", "subs": "subscriber", "sht": "htable"}
 

@@ -338,6 +338,7 @@ def settings_layer(v: KamctlVars) -> tuple[dict[str, Any], dict[str, str]]:
     elif engine:
         # DBTEXT, DB_BERKELEY, ORACLE: kamctl knows them, kamtool's database layer does not
         out["_warn_engine"] = engine
+        put("unsupported_db_engine", engine, "DBENGINE")
     if v.is_set("SIP_DOMAIN"):
         put("sip_domain", v.get("SIP_DOMAIN"), "SIP_DOMAIN")
     if wanted("STORE_PLAINTEXT_PW"):

@@ -128,3 +128,8 @@ def struct_update() -> None:
         added = accreports.struct_update(db)
     out().done(f"added {len(added)} column(s)" + (f": {', '.join(added)}" if added else ""),
                {"ok": True, "added": added})  # fmt: skip
+
+
+# kamctl's `acc initdb` (the same extra columns) and `acc showdb` (the acc rows)
+app.command("initdb", hidden=True)(struct_update)
+app.command("showdb", hidden=True)(show)

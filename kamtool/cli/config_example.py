@@ -13,7 +13,8 @@ import textwrap
 from dataclasses import MISSING, fields
 from typing import Any
 
-# key -> what it does (one or two short lines); the order of ProxyConfig is kept
+# key -> what it does (one or two short lines): the one place the [proxy] keys are
+# explained (kamtool/proxy/config.py's docstring points here); ProxyConfig's order is kept
 DESCRIPTIONS: dict[str, str] = {
     "listen": "SIP sockets, proto:IP:port (udp, tcp, tls; IPv6 in brackets)",
     "db_url": "database of this proxy (else [db] url, else the SQLite file in the data dir)",
@@ -21,7 +22,8 @@ DESCRIPTIONS: dict[str, str] = {
     "rpc_token": "bearer token JSON-RPC clients must send (needed off loopback)",
     "rpc_runtime_dir": "JSON-RPC FIFO and datagram socket directory "
     "($XDG_RUNTIME_DIR/kamtool, else /run/kamtool)",
-    "domain": "SIP domain served, besides the listen addresses (recorded in an empty domain table)",
+    "domain": "SIP domain served, besides the listen addresses (recorded in an empty domain "
+    "table); the digest realm stays the From domain",
     "aliases": "other host names that mean this proxy (uri == myself)",
     "auth": "digest authentication; false: nobody is challenged (labs only)",
     "calculate_ha1": "true: HA1 from the password column; false: the stored ha1/ha1b columns",
@@ -43,7 +45,8 @@ DESCRIPTIONS: dict[str, str] = {
     "max_forwards": "Max-Forwards set on requests that have none",
     "tcp_connection_lifetime": "seconds an idle TCP/TLS connection is kept",
     "dialog_lifetime": "seconds a call may last; both sides get a BYE afterwards",
-    "max_calls_per_caller": "concurrent calls per caller (From user); more get 403 (0: no limit)",
+    "max_calls_per_caller": "concurrent calls per caller (From user, profile caller); more "
+    "get 403 (0: no limit)",
     "max_calls_per_callee": "concurrent calls per local callee; more get 486 (0: no limit)",
     "max_calls": "concurrent calls through the proxy; more get 503 (0: no limit)",
     "tcp_max_connections": "TCP/TLS connections in all; newcomers are refused",
@@ -51,7 +54,8 @@ DESCRIPTIONS: dict[str, str] = {
     "tcp_msg_read_timeout": "seconds to complete a message once begun",
     "tcp_msg_data_timeout": "seconds for a new connection to send something",
     "tcp_fd_headroom": "file descriptors kept free; the oldest idle connection goes first",
-    "route": "a KEMI route script (KSR API) instead of the built-in route",
+    "route": "a KEMI route script (KSR API; default kamtool/proxy/routes/default.py); "
+    '"builtin": the route coded in kamtool.proxy.routing',
     "rr_enable_full_lr": 'rr: ";lr=on" instead of ";lr" in Record-Route',
     "rr_append_fromtag": 'rr: ";ftag=" in Record-Route (as the reference cfg)',
     "nat_bflag": "usrloc nat_bflag: contacts registered with it get NAT keepalives",
@@ -60,7 +64,8 @@ DESCRIPTIONS: dict[str, str] = {
     "secret": "key that signs digest nonces (random at each start when not set)",
     "server_id": "usrloc server_id written with each contact",
     "nat": "NAT fix-ups for phones behind NAT (nathelper, as kamailio.cfg WITH_NAT)",
-    "nat_uac_test": "nat_uac_test() flags: 1 private Contact, 2 Via host not the source, 16 port",
+    "nat_uac_test": "nat_uac_test() flags: 1 private Contact, 2 Via host not the source, "
+    "16 Via port not the source (kamailio.cfg: 19)",
     "natping_interval": "seconds between OPTIONS keepalives to NATed UDP contacts (0: off)",
     "sipping_from": "From URI of those keepalives",
     "tls_certificate": "PEM certificate (chain) of the tls listeners",
@@ -79,7 +84,8 @@ DESCRIPTIONS: dict[str, str] = {
     "overload_max_age": "seconds a request may wait in the receive queue (T1)",
     "overload_retry_after": "Retry-After of those 503s, seconds",
     "dispatch_set": "dispatcher set for INVITEs whose user matches dispatch_pattern",
-    "dispatch_alg": "0 Call-ID hash, 4 round-robin, 8 first by priority, 9 weight= attribute",
+    "dispatch_alg": "0 Call-ID hash, 4 round-robin, 6 random, 8 first by priority, "
+    "9 weight= attribute, 11 rweight=, 13 latency-adjusted priority",
     "dispatch_pattern": 'R-URI user regex that goes to the dispatcher; "" turns it off',
     "ds_ping_method": "method of the dispatcher probes",
     "ds_ping_from": "From URI of the dispatcher probes",
@@ -88,7 +94,8 @@ DESCRIPTIONS: dict[str, str] = {
     "ds_probing_threshold": "failed probes before a destination is inactive",
     "ds_inactive_threshold": "good probes before it is active again",
     "ds_ping_reply_codes": "replies that count as alive, besides 200",
-    "auth_qop": "challenges offer qop=auth (nonce counts then stop replays)",
+    "auth_qop": "challenges offer qop=auth (nonce counts then stop replays; the defences: "
+    "kamtool/proxy/authconfig.py)",
     "nonce_count": "each nonce count accepted once (Kamailio's nonce_count)",
     "one_time_nonce": "a nonce answered without qop is good for one request",
     "auth_checks_register": "REGISTER nonces bound to: 1 R-URI, 2 Call-ID, 4 From tag, 8 source IP",
@@ -96,17 +103,23 @@ DESCRIPTIONS: dict[str, str] = {
     "auth_checks_in_dlg": "the same binding for in-dialog requests",
     "auth_fail_limit": "failed authentications from one source before an ipban (0: never)",
     "auth_fail_window": "seconds a source's failures are remembered",
-    "scanner_user_agents": "User-Agent regex of scanners dropped unanswered (\"\": off)",
+    "scanner_user_agents": 'User-Agent regex of scanners dropped unanswered ("": off)',
     "usrloc_ack_unstored": "db_mode 1, database away: true answers 200 (Kamailio), false 503",
     "ds_ping_latency_stats": "keep probe answer times (LATENCY in dispatcher.list)",
     "ds_hash_size": "> 0 keeps call load per destination (algorithm 10, RUNTIME DLGLOAD)",
-    "ds_hash_pvar": "what algorithm 7 hashes in route scripts, e.g. \"$fU@$fd\"",
-    "dp_attrs_pvar": "where KSR.dialplan puts the matching rule's attrs, e.g. \"$var(attrs)\"",
+    "ds_hash_pvar": 'what algorithm 7 hashes in route scripts, e.g. "$fU@$fd"',
+    "dp_attrs_pvar": 'where KSR.dialplan puts the matching rule\'s attrs, e.g. "$var(attrs)"',
+    "dp_match_dynamic": "variables in a regexp match_exp (^$var(pre)) take their values "
+    "(dialplan match_dynamic)",
     "mt_char_list": "the characters mtree prefixes may hold (mtree char_list)",
     "mt_pv_value": "where KSR.mtree.mt_match puts the value found (mtree pv_value)",
-    "ds_dns_mode": "host names: 1 resolved at load, +4 refreshed, +8 SRV first",
+    "lcr_count": "lcr_ids served, 1 to this (lcr lcr_count; others are errors)",
+    "lcr_tag_avp": 'where KSR.lcr.next_gw and from_gw put the gateway\'s tag, e.g. "$avp(tag)"',
+    "lcr_flags_avp": "where they put the gateway's flags (lcr flags_avp)",
+    "ds_dns_mode": "host names: 1 resolved at load, +2 again at each ds_is_from_list (at "
+    "most once a second), +4 refreshed, +8 SRV first",
     "ds_dns_interval": "seconds between DNS refreshes (ds_dns_mode 4)",
-    "hep": "mirror every SIP message as HEPv3 to udp:IP:PORT (Homer, kamtool trace)",
+    "hep": 'mirror every SIP message as HEPv3 to udp:IP:PORT (Homer, kamtool trace; "": none)',
     "hep_capture_id": "HEP capture agent id (siptrace hep_capture_id)",
     "hep_auth_key": "HEP auth key chunk (siptrace auth_key)",
     "ws_origins": "Origins a browser page may open ws:/wss: from (comma-separated; empty: any)",
@@ -117,8 +130,9 @@ DESCRIPTIONS: dict[str, str] = {
     "topoh_mask_callid": "topoh mask_callid: the Call-ID masked towards the callee side too",
     "topos": "topology stripping (Kamailio's topos): Via/Record-Route/Contact kept here",
     "topos_storage": "topos records: memory, or db (also in topos_d: survive a restart)",
-    "hep_trace_on": "tracing on at start (siptrace trace_on; siptrace.status switches it)",
-    "state": "Redis URL: registrations, bans, profile sizes shared by nodes (\"\": not)",
+    "hep_trace_on": "tracing on at start (siptrace trace_on, whose Kamailio default is off; "
+    "siptrace.status switches it)",
+    "state": 'Redis URL: registrations, bans, profile sizes shared by nodes ("": not)',
     "state_prefix": "Redis key prefix: one per cluster of kamtool nodes",
     "state_retry": "seconds between attempts to reach Redis again",
     "state_tables": "htables shared through Redis (comma-separated)",

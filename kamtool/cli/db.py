@@ -46,6 +46,15 @@ def query(
     _print(rawsql.query(settings().effective_db_url, text, write=write))
 
 
+@app.command("exec", hidden=True)
+def exec_(sql: Annotated[str, typer.Argument(help="One SQL statement.")]) -> None:
+    """kamctl db exec: one statement with write access (kamtool db query --write)."""
+    query(sql, write=True)
+
+
+app.command("roexec", hidden=True)(query)  # kamctl db roexec: read-only
+
+
 @app.command("show")
 def show(
     table: Annotated[str, typer.Argument(help="Table name.")],
@@ -94,3 +103,6 @@ def showcreate(table: Annotated[str, typer.Argument(help="Table name.")]) -> Non
         out().json({"table": table, "sql": text})
     else:
         typer.echo(text)
+
+
+app.command("showg", hidden=True)(show)  # kamctl db showg: the same rows

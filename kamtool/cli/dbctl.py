@@ -89,7 +89,8 @@ def create(
     admin_url: Annotated[
         str | None,
         typer.Option(
-            help="Server URL with rights to create databases and users (default: --db's).",
+            help="Server URL with rights to create databases and users (default: kamctlrc's "
+            "DBROOTUSER on the same server, else --db's).",
             show_default=False,
         ),
     ] = None,
@@ -133,7 +134,7 @@ def create(
         users=users,
         rw=(rw_user or rw[0], rw_password or rw[1]),
         ro=(ro_user or ro[0], ro_password or ro[1]),
-        admin_url=admin_url,
+        admin_url=admin_url or dbctl.default_admin_url(_url(), settings().db_root_url),
         access_hosts=access_host or (),
         missing=missing,
     )
@@ -174,6 +175,7 @@ def drop(
     whole = database or (not group and not keep_database)
     what = "the whole database" if whole else "the Kamailio tables"
     confirm(f"Drop {what} of {redact_url(_url())}?", yes=yes)
+    admin_url = admin_url or dbctl.default_admin_url(_url(), settings().db_root_url)
     result = dbctl.drop(_url(), group, database=whole, admin_url=admin_url)
     if whole:
         out().done(f"dropped database {result['url']}", result)
@@ -218,6 +220,7 @@ def show(
     for m in result["mismatches"]:
         o.warn(
             f"{m['table']}: version {m['version']}, Kamailio 5.6 expects {m['expected_version']}"
+            + (f" ({m['note']})" if m.get("note") else "")
         )
     if result["missing_tables"]:
         o.warn(
@@ -319,3 +322,16 @@ def migrate(
                 "kamtool dbctl create --missing recreates it"
             )
     return int(ExitStatus.SCHEMA) if result["not_upgradable"] or result["missing_tables"] else 0
+
+
+# kamdbctl's `presence` and `extra`: add that group's tables to an existing database
+@app.command("presence", hidden=True)
+def presence() -> None:
+    """kamdbctl presence: create the presence tables."""
+    create(group=["presence"])
+
+
+@app.command("extra", hidden=True)
+def extra() -> None:
+    """kamdbctl extra: create the extra tables."""
+    create(group=["extra"])

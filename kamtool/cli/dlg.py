@@ -42,11 +42,23 @@ def _records(rows: list[dict[str, Any]]) -> None:
 
 
 @app.command("show")
-def show(call_id: Annotated[str, typer.Argument(metavar="CALLID", help="The Call-ID.")]) -> None:
-    """One dialog in full (dlg.dlg_list)."""
+def show(
+    call_id: Annotated[
+        str | None,
+        typer.Argument(metavar="[CALLID]", help="The Call-ID.", show_default=False),
+    ] = None,
+) -> None:
+    """One dialog in full (dlg.dlg_list); without CALLID every dialog, as kamctl dialog show."""
     from kamtool.core.runtime import dialogs
 
     with client() as rpc:
+        if call_id is None:
+            rows = dialogs.list_dialogs(rpc)
+            if not rows and not out().json_mode:
+                out().info("no dialogs")
+                return
+            _records(rows)
+            return
         _records(dialogs.show(rpc, call_id))
 
 

@@ -47,5 +47,8 @@ def show() -> None:
     provision.listing(domains.show, columns=COLUMNS, empty="no domains")
 
 
+app.command("showdb", hidden=True)(show)  # kamctl's name for it
+
+
 # Run-time views and reloads over JSON-RPC (kamtool/cli/runtime.py).
 add_domain_commands(app)

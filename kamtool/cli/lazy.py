@@ -78,6 +78,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }  # fmt: skip
 
 
+# kamctl's command names for kamtool's commands (hidden: resolved, not listed)
+KAMCTL_COMMANDS = {
+    "alias_db": "alias",  # kamctl's alias_db edits dbaliases; its `alias` is usrloc
+    "aliasdb": "alias",
+    "dialog": "dlg",
+    "speed_dial": "speeddial",
+    "usrloc": "ul",
+    "fifo": "rpc",
+    "kamcmd": "rpc",
+    "sercmd": "rpc",
+    "ser": "rpc",
+    "moni": "monitor",
+    "console": "monitor",
+    "con": "monitor",
+}
+# kamctl's commands that are sub-commands in kamtool: `kamctl sets USER COLUMN VALUE`
+KAMCTL_SUBCOMMANDS = {
+    "sets": ("subscriber", "setattrs"),
+    "setn": ("subscriber", "setattri"),
+}
+
+
 def load_module_commands(module_name: str, only: str | None = None) -> _click.Group:
     """Build the click group holding what ``module_name`` contributes to the root
     (with ``only``: just that top-level command).
@@ -122,7 +144,11 @@ class LazyGroup(TyperGroup):
 
     def resolve_command(self, ctx, args):
         if args and args[0] not in self.commands:
-            args = [_kamcli_alias(ctx, args[0]), *args[1:]]
+            name = _kamcli_alias(ctx, args[0])
+            if name in KAMCTL_SUBCOMMANDS:
+                args = [*KAMCTL_SUBCOMMANDS[name], *args[1:]]
+            else:
+                args = [KAMCTL_COMMANDS.get(name, name), *args[1:]]
         name, cmd, rest = super().resolve_command(ctx, args)
         if isinstance(cmd, _Placeholder):
             cmd = load_module_commands(cmd.module, cmd.name).get_command(ctx, cmd.name)
@@ -145,4 +171,6 @@ def _kamcli_alias(ctx, name: str) -> str:
         )
     except Exception:  # a broken file is reported by the root callback, with its exit status
         return name
-    return ini.aliases.get(name, name)
+    # kamcli's own aliases (sht, subs ...) hold without any kamcli.ini, as in kamcli
+    builtin = kamcli_ini.KAMCLI_COMMANDS.get(kamcli_ini.BUILTIN_ALIASES.get(name, ""))
+    return ini.aliases.get(name) or builtin or name

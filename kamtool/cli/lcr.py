@@ -292,3 +292,12 @@ def defunct(
     with client() as rpc:
         rt.defunct(rpc, validate.integer(lcr_id, "lcr_id", minimum=1), gw, until)
     out().done(f"gateway {gw} defunct for {period} s", {"ok": True, "gw_id": gw, "until": until})
+
+
+# kamctl's spellings, hidden from the help: `kamctl lcr show_gws|show_routes|dump_gws|
+# dump_routes` (kamctl's dump_routes calls lcr.dump_lcrs, which 5.6 no longer has: the
+# rules are lcr.dump_rules)
+app.command("show_gws", hidden=True)(gw_show)
+app.command("show_routes", hidden=True)(rule_show)
+app.command("dump_gws", hidden=True)(dump_gws)
+app.command("dump_routes", hidden=True)(dump_rules)

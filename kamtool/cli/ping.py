@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from kamtool.cli.context import out
+from kamtool.cli.options import DnsServerOption, InsecureOption, TlsCaOption
 
 
 def ping(
@@ -28,14 +29,9 @@ def ping(
     ] = 5.0,
     source: Annotated[str | None, typer.Option(
         "--source", "-s", help="Send from this local IP[:PORT].", show_default=False)] = None,
-    ca: Annotated[str | None, typer.Option(
-        "--ca", help="CA file to verify a TLS server with (default: the system's).",
-        show_default=False)] = None,
-    insecure: Annotated[bool, typer.Option(
-        "--insecure", help="Do not verify the TLS server's certificate.")] = False,
-    dns_server: Annotated[str | None, typer.Option(
-        "--dns-server", help="DNS server IP[:PORT] for NAPTR/SRV/A (default: the system's).",
-        show_default=False)] = None,
+    ca: TlsCaOption = None,
+    insecure: InsecureOption = False,
+    dns_server: DnsServerOption = None,
 ) -> None:  # fmt: skip
     """Send a SIP OPTIONS to URI; print the reply's status line and the round trip.
 

@@ -31,8 +31,37 @@ def database() -> Iterator[peewee.Database]:
     """
     from kamtool.db.connect import connected
 
-    with connected(settings().effective_db_url) as db:
+    url = settings().effective_db_url
+    _kamailio_sqlite_must_exist(url)
+    with connected(url) as db:
         yield db
+
+
+def _kamailio_sqlite_must_exist(url: str) -> None:
+    """Refuse to create the SQLite file a kamctlrc (DB_PATH) or kamcli.ini names.
+
+    That file is Kamailio's database: when it is missing the path is wrong (or this is
+    not the server's machine), and a new empty database would answer "no subscribers"
+    (exit 0) as kamtool's own default database rightly does on first use.
+    """
+    from pathlib import Path
+
+    from kamtool.db.connect import parse_url
+    from kamtool.errors import DatabaseUnavailable
+
+    origin = settings().origins.get("db_url", "")
+    if not origin.startswith(("kamctlrc", "kamcli.ini")):
+        return
+    u = parse_url(url)
+    if u.engine != "sqlite" or not u.path or u.path == ":memory:":
+        return
+    if not Path(u.path).expanduser().exists():
+        raise DatabaseUnavailable(
+            f"no SQLite database at {u.path} (the database of {origin})",
+            hint="check DB_PATH (kamctlrc) or [db] rwurl (kamcli.ini); "
+            "kamtool dbctl create makes a new one",
+            url=url,
+        )
 
 
 def user(spec: str, what: str = "user") -> User:

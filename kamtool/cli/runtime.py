@@ -67,7 +67,7 @@ def stats(
     sel = list(selectors or [])
     with client() as rpc:
         if reset:
-            core_stats.reset(rpc, sel)
+            core_stats.reset(rpc, core_stats.resolve(rpc, sel))
             out().done(f"statistics reset: {' '.join(sel) or 'all'}")
             return
         if watch is None:
@@ -82,6 +82,7 @@ def _watch(rpc: RpcClient, sel: list[str], interval: float, count: int) -> None:
     from kamtool.core.runtime import stats as core_stats
 
     o = out()
+    sel = core_stats.resolve(rpc, sel)
     before, t0 = core_stats.sample(rpc, sel), time.monotonic()
     n = 0
     while count <= 0 or n < count:
@@ -227,6 +228,8 @@ def add_dispatcher_commands(app: typer.Typer) -> None:
                 if isinstance(row.get(key), float) and not out().json_mode:
                     row[key] = round(row[key], 2)
         out().table(rows, DISPATCHER_COLUMNS + extra, empty="no dispatcher destinations loaded")
+
+    app.command("dump", hidden=True)(dispatcher_list)  # kamctl's name for it
 
     @app.command("reload")
     def dispatcher_reload() -> None:

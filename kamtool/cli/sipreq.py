@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from kamtool.cli.context import out
+from kamtool.cli.options import DnsServerOption, InsecureOption, TlsCaOption
 
 
 def sipreq(
@@ -48,14 +49,9 @@ def sipreq(
         "--wait/--no-wait", help="Wait for the final answer, or only send.")] = True,
     timeout: Annotated[float, typer.Option(
         "--timeout", help="Seconds to wait for a final answer (Timer B/F).", min=0.1)] = 5.0,
-    ca: Annotated[Path | None, typer.Option(
-        "--ca", help="CA file to verify a TLS server with (default: the system's).",
-        show_default=False)] = None,
-    insecure: Annotated[bool, typer.Option(
-        "--insecure", help="Do not verify the TLS server's certificate.")] = False,
-    dns_server: Annotated[str | None, typer.Option(
-        "--dns-server", help="DNS server IP[:PORT] for NAPTR/SRV/A (default: the system's).",
-        show_default=False)] = None,
+    ca: TlsCaOption = None,
+    insecure: InsecureOption = False,
+    dns_server: DnsServerOption = None,
     verbose: Annotated[bool, typer.Option(
         "--verbose", "-v", help="Print every message sent and received in full.")] = False,
     server: Annotated[bool, typer.Option(
@@ -76,7 +72,7 @@ def sipreq(
         headers=[_header(h) for h in headers or []], body=_body(body_file),
         content_type=content_type, transport=transport,
         source=core.parse_source(source) if source else None, proxy=proxy, user=user,
-        password=password, timeout=timeout, wait=wait, tls_ca=str(ca) if ca else None,
+        password=password, timeout=timeout, wait=wait, tls_ca=ca,
         tls_verify=not insecure, verbose=verbose,
         dns_server=core.parse_dns_server(dns_server) if dns_server else None,
     )  # fmt: skip

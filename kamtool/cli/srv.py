@@ -9,7 +9,7 @@ import typer
 
 from kamtool.cli.context import out
 from kamtool.cli.output import Column
-from kamtool.cli.runtime import client
+from kamtool.cli.runtime import client, debug, version
 
 NAME = "srv"
 app = typer.Typer(name=NAME, help="The server: sockets, aliases, modules, RPC methods, run info.",
@@ -92,3 +92,8 @@ def runinfo() -> None:
     """Name, version, start time and uptime (core.runinfo)."""
     with client() as rpc:
         out().record(dict(rpc.call("core.runinfo")))
+
+
+# kamctl's `srv version` and `srv debug [LEVEL]` (kamtool's top-level version and debug)
+app.command("version", hidden=True)(version)
+app.command("debug", hidden=True)(debug)

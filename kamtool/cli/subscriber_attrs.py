@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kamtool.cli import provision
+from kamtool.cli import provision, subscriber
 from kamtool.cli.context import out
 
 NAME = "subscriber"
@@ -54,3 +54,8 @@ def getattrs(user: UserArg) -> None:
 
     with provision.database() as db:
         out().record(subscriber_attrs.get_attrs(db, provision.user(user)))
+
+
+# kamcli's `subscriber add|rm|passwd|show` (kamtool's top-level add, rm, passwd, show)
+for _verb in (subscriber.add, subscriber.rm, subscriber.passwd, subscriber.show):
+    app.command(_verb.__name__, hidden=True)(_verb)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from kamtool.cli.context import out
+from kamtool.cli.context import out, settings
 from kamtool.cli.output import Column
 from kamtool.cli.runtime import client
 
@@ -22,6 +22,19 @@ COLUMNS = [
 TableOption = Annotated[str, typer.Option("--table", help="usrloc table (domain).")]
 
 
+def _aor(aor: str) -> str:
+    """The AoR as kamctl sends it: a bare user gets the default domain (SIP_DOMAIN,
+    --domain ...), which a server with usrloc ``use_domain 1`` needs ("Domain missing in
+    AOR" otherwise) and one with ``use_domain 0`` drops; a ``sip:`` scheme is removed."""
+    from kamtool.core.runtime import usrloc
+
+    text = usrloc.aor_of(aor)
+    domain = settings().sip_domain
+    if text and "@" not in text and domain:
+        return f"{text}@{domain}"
+    return text
+
+
 @app.command("show")
 def show(
     aor: Annotated[str | None, typer.Argument(help="Only this AoR.", show_default=False)] = None,
@@ -32,7 +45,7 @@ def show(
     from kamtool.core.runtime import usrloc
 
     with client() as rpc:
-        rows = usrloc.show(rpc, aor, brief=brief, table=table)
+        rows = usrloc.show(rpc, _aor(aor) if aor else aor, brief=brief, table=table)
     what = f"{aor} has no contacts" if aor else "no registrations"
     out().table(rows, [COLUMNS[0]] if brief else COLUMNS, empty=what)
 
@@ -52,7 +65,7 @@ def rm(
     from kamtool.core.runtime import usrloc
 
     with client() as rpc:
-        usrloc.remove(rpc, aor, contact, table=table)
+        usrloc.remove(rpc, _aor(aor), contact, table=table)
     what = f"contact {contact} of {aor}" if contact else f"contacts of {aor}"
     out().done(f"removed {what}", {"ok": True, "aor": aor, "contact": contact})
 
@@ -61,6 +74,21 @@ def rm(
 def add(
     aor: Annotated[str, typer.Argument(help="The AoR.")],
     contact: Annotated[str, typer.Argument(help="Contact URI, e.g. sip:1001@10.0.0.5:5060.")],
+    expires_arg: Annotated[
+        int | None,
+        typer.Argument(
+            metavar="EXPIRES",
+            help="Seconds, as kamctl ul add takes it (same as --expires).",
+            min=0,
+            show_default=False,
+        ),
+    ] = None,  # fmt: skip
+    path_arg: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="PATH", help="Path header value (kamctl's 4th argument).", show_default=False
+        ),
+    ] = None,  # fmt: skip
     expires: Annotated[
         int, typer.Option("--expires", help="Seconds; 0 = permanent.", min=0)
     ] = 3600,
@@ -69,11 +97,18 @@ def add(
     ] = None,
     table: TableOption = "location",
 ) -> None:
-    """Add a contact by hand (ul.add), like a REGISTER would."""
+    """Add a contact by hand (ul.add), like a REGISTER would.
+
+    kamctl's form, ul add AOR CONTACT [EXPIRES [PATH]], works too.
+    """
     from kamtool.core.runtime import usrloc
 
+    if expires_arg is not None:
+        expires = expires_arg
+    path = "" if path_arg in (None, ".", "0") else str(path_arg)  # kamctl sends "." for none
+    aor = _aor(aor)
     with client() as rpc:
-        usrloc.add(rpc, aor, contact, expires=expires, q=q, table=table)
+        usrloc.add(rpc, aor, contact, expires=expires, q=q, path=path, table=table)
     out().done(
         f"added {contact} to {aor}",
         {"ok": True, "aor": aor, "contact": contact, "expires": expires, "q": q},

@@ -77,11 +77,20 @@ def create(
     """
     chosen = schema.check_groups(groups)
     u = parse_url(url)
-    admin = parse_url(admin_url) if admin_url else None
+    admin = server.parse_admin_url(admin_url) if admin_url else None
     created_db = False
+    made_users: list[dict[str, str]] | None = None
+    tables_url = url
     if u.engine != "sqlite":
         created_db = server.ensure_database(u, admin)
-    with _open(url) as db:
+        if users:
+            # As kamdbctl: the users first, then the tables made as the admin (kamdbctl's
+            # DBROOTUSER). The URL's user is often the read-write user these calls make,
+            # so it cannot connect before. On PostgreSQL the admin's default privileges,
+            # set here, give the new tables to both users.
+            made_users = server.create_users(u, rw, ro, admin, access_hosts)
+            tables_url = server.in_database(admin or u, u.database or "")
+    with _open(tables_url) as db:
         present = existing_tables(db)
         wanted = schema.tables_in(chosen)
         if missing:
@@ -104,12 +113,22 @@ def create(
         "tables": made,
     }
     if users:
+        out["users"] = made_users or []
         if u.engine == "sqlite":
-            out["users"] = []
             out["note"] = "SQLite has no database users"
-        else:
-            out["users"] = server.create_users(u, rw, ro, admin, access_hosts)
     return out
+
+
+def default_admin_url(url: str, root_url: str | None) -> str | None:
+    """kamctlrc's DBROOTUSER URL (``root_url``) as the admin of ``url`` when both name
+    the same server, as kamdbctl connects as DBROOTUSER; otherwise none (``url`` itself
+    then creates the database and users)."""
+    if not root_url:
+        return None
+    u = parse_url(url)
+    if u.engine == "sqlite":
+        return None
+    return root_url if server.same_server(u, server.parse_admin_url(root_url)) else None
 
 
 def drop(
@@ -135,7 +154,7 @@ def drop(
             if not removed:
                 raise NotFound(f"no database file {u.path}", hint=CREATE_HINT)
             return {"url": u.redacted, "dropped_database": True, "files": removed}
-        server.drop_database(u, parse_url(admin_url) if admin_url else None)
+        server.drop_database(u, server.parse_admin_url(admin_url) if admin_url else None)
         return {"url": u.redacted, "dropped_database": True}
     with _open(url, must_exist=True) as db:
         names = [t.name for t in schema.tables_in(chosen) if t.name != "version"]
@@ -191,6 +210,11 @@ def show(url: str) -> dict[str, Any]:
                 entry["status"] = "no_version_row"
             elif entry["version"] != t.version:
                 entry["status"] = "version_mismatch"
+                if entry["version"] == t.kamailio_files_version:
+                    entry["note"] = (
+                        f"kamdbctl writes {t.kamailio_files_version}, Kamailio's usrloc "
+                        f"refuses it (wants {t.version}): kamtool dbctl migrate"
+                    )
             else:
                 entry["status"] = "ok"
             rows.append(entry)

@@ -25,6 +25,7 @@ refuses the PCRE-only syntax it cannot check).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -274,12 +275,24 @@ class Rule:
             attrs=row["attrs"] or "", id=row.get("id"),
         )  # fmt: skip
 
-    def matches(self, value: str) -> bool:
+    def matches(self, value: str, message: Message | None = None) -> bool:
+        """``value`` matches; with ``message`` (dialplan's ``match_dynamic``) the
+        pseudo-variables of a regexp ``match_exp`` are replaced by their values first."""
         if self.match_op == OP_EQUAL:
             return bool(self.match_exp) and self.match_exp == value
         if self.match_op == OP_REGEX:
-            return self._match.search(value) is not None
+            pattern = self._match
+            if message is not None and self._dynamic:
+                pattern = _dynamic_regex(_expand_pvs(self.match_exp, message))
+                if pattern is None:
+                    return False
+            return pattern.search(value) is not None
         return self._match is not None and self._match.match(value) is not None
+
+    @property
+    def _dynamic(self) -> bool:
+        """A regexp ``match_exp`` with pseudo-variables (``^$var(prefix)``)."""
+        return self.match_op == OP_REGEX and _PV_START.search(self.match_exp) is not None
 
     def output(self, value: str, message: Message | None = None) -> str | None:
         """The translation of ``value`` (which matched), or None when it fails."""
@@ -310,6 +323,50 @@ class Rule:
         # Kamailio fails outputs over its buffer (it does not check the text after the
         # last escape, and could overflow there: failed here too)
         return out if len(out.encode()) <= MAX_OUTPUT else None
+
+
+# "$" that starts a pseudo-variable ($var(x), $rU, $(avp(a)[0])), not a regex's end anchor
+_PV_START = re.compile(r"\$[(A-Za-z_]")
+
+
+def _match_pv_end(text: str, start: int) -> int:
+    """End of the variable at ``text[start] == '$'`` in a match_exp: ``$(...)`` whole,
+    else the name and its ``(...)``; a ``[`` after that is the regex's own (a character
+    class, as Kamailio reads ``^$var(pre)[0-9]``). -1 when it is no variable."""
+    i = start + 1
+    if i < len(text) and text[i] == "(":
+        return _balanced(text, i, "(", ")")
+    m = _PV_NAME.match(text, i)
+    if not m:
+        return -1
+    end = m.end()
+    if end < len(text) and text[end] == "(":
+        return _balanced(text, end, "(", ")")
+    return end
+
+
+def _expand_pvs(expression: str, message: Message) -> str:
+    """``expression`` with each pseudo-variable replaced by its value ("" when unset)."""
+    out, i = [], 0
+    for m in _PV_START.finditer(expression):
+        if m.start() < i:
+            continue
+        end = _match_pv_end(expression, m.start())
+        if end < 0:
+            continue
+        out += [expression[i : m.start()], message.pv(expression[m.start() : end]) or ""]
+        i = end
+    return "".join(out) + expression[i:]
+
+
+@functools.lru_cache(maxsize=256)  # the same values come again and again
+def _dynamic_regex(expression: str) -> re.Pattern[str] | None:
+    """A ``match_exp`` compiled once its variables are in (None: no valid regex then, and
+    the rule does not match, as Kamailio's failed compile)."""
+    try:
+        return compile_regex(expression, "match_exp")
+    except DialplanError:
+        return None
 
 
 @dataclass
@@ -361,20 +418,25 @@ class Dialplan:
             r for r in rules if r.match_len == 0
         ]
 
-    def match(self, dpid: int, value: str) -> Rule | None:
-        """The rule that decides ``value`` in ``dpid`` (``dp_match``), or None."""
+    def match(
+        self, dpid: int, value: str, message: Message | None = None, *, dynamic: bool = False
+    ) -> Rule | None:
+        """The rule that decides ``value`` in ``dpid`` (``dp_match``), or None. With
+        ``dynamic`` (``match_dynamic``) and a ``message``, variables in regexp
+        ``match_exp`` take their values from it; otherwise they are regex text."""
         if not value:
             return None
+        context = message if dynamic else None
         for rule in self.candidates(dpid, value):
-            if rule.matches(value):
+            if rule.matches(value, context):
                 return rule
         return None
 
     def translate(
-        self, dpid: int, value: str, message: Message | None = None
+        self, dpid: int, value: str, message: Message | None = None, *, dynamic: bool = False
     ) -> Translation | None:
         """``dp_translate``: None when no rule matches or the matching rule fails."""
-        rule = self.match(dpid, value)
+        rule = self.match(dpid, value, message, dynamic=dynamic)
         if rule is None:
             return None
         output = rule.output(value, message)

@@ -18,7 +18,9 @@ def _row(name: str, s: Settings, current: bool) -> dict[str, Any]:
     return {
         "name": name,
         "current": current,
-        "db_url": redact_url(s.effective_db_url),
+        "db_url": redact_url(s.effective_db_url)
+        if not s.unsupported_db_engine or s.db_url
+        else f"(none: DBENGINE={s.unsupported_db_engine})",
         "rpc_url": s.rpc_url or "(found automatically)",
         "domain": s.sip_domain,
     }

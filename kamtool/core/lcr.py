@@ -92,18 +92,26 @@ def gw_add(db: peewee.Database, *args: Any, **kwargs: Any) -> Change:
     )  # fmt: skip
 
 
+def _remove_with_targets(
+    db: peewee.Database, model: Any, columns: tuple[str, ...], what: str, key: Any
+) -> Change:
+    """Delete the ``model`` row ``key`` (a gateway or a rule) and the targets naming it."""
+    number = validate.integer(key, f"{what} id", minimum=0)
+    T = models.LcrRuleTarget
+    link = T.gw_id if model is models.LcrGw else T.rule_id
+    with transaction(db, model._meta.table_name):
+        rows = [_row(r, columns) for r in model.select().where(model.id == number)]
+        if rows:
+            targets = T.delete().where(link == number).execute()
+            model.delete().where(model.id == number).execute()
+    if not rows:
+        raise NotFound(f"no {what} {number}")
+    return Change("lcr", "removed", rows, 1, f"{what} {number} removed with {targets} target(s)")
+
+
 def gw_remove(db: peewee.Database, gw_id: Any) -> Change:
     """Delete a gateway and the targets that use it."""
-    number = validate.integer(gw_id, "gateway id", minimum=0)
-    G, T = models.LcrGw, models.LcrRuleTarget
-    with transaction(db, "lcr_gw"):
-        rows = [_row(r, GW_COLUMNS) for r in G.select().where(G.id == number)]
-        if rows:
-            targets = T.delete().where(T.gw_id == number).execute()
-            G.delete().where(G.id == number).execute()
-    if not rows:
-        raise NotFound(f"no gateway {number}")
-    return Change("lcr", "removed", rows, 1, f"gateway {number} removed with {targets} target(s)")
+    return _remove_with_targets(db, models.LcrGw, GW_COLUMNS, "gateway", gw_id)
 
 
 def gw_show(db: peewee.Database, lcr: Any = None) -> list[dict[str, Any]]:
@@ -172,16 +180,7 @@ def rule_add(db: peewee.Database, *args: Any, **kwargs: Any) -> Change:
 
 def rule_remove(db: peewee.Database, rule_id: Any) -> Change:
     """Delete a rule and its targets."""
-    number = validate.integer(rule_id, "rule id", minimum=0)
-    R, T = models.LcrRule, models.LcrRuleTarget
-    with transaction(db, "lcr_rule"):
-        rows = [_row(r, RULE_COLUMNS) for r in R.select().where(R.id == number)]
-        if rows:
-            targets = T.delete().where(T.rule_id == number).execute()
-            R.delete().where(R.id == number).execute()
-    if not rows:
-        raise NotFound(f"no rule {number}")
-    return Change("lcr", "removed", rows, 1, f"rule {number} removed with {targets} target(s)")
+    return _remove_with_targets(db, models.LcrRule, RULE_COLUMNS, "rule", rule_id)
 
 
 def rule_show(db: peewee.Database, lcr: Any = None) -> list[dict[str, Any]]:
@@ -261,12 +260,30 @@ def target_show(db: peewee.Database, lcr: Any = None) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- offline
 
 
+def rules_in_load_order(model: Any, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The ``lcr_rule`` rows of ``model`` (bound to a database) in the order Kamailio's
+    lcr module reads them: one query per lcr_id, ``WHERE lcr_id = N`` and no ORDER BY,
+    so in the database's own order (SQLite and MySQL walk the unique key: by prefix,
+    then from_uri, NULL first; PostgreSQL mostly the order the rows were written in).
+
+    The order is not cosmetic: rules of one prefix are tried in reverse of it, which
+    decides where a ``stopper`` ends the search. The same query here gets the same order
+    from the same database.
+    """
+    ids = sorted({r.lcr_id for r in model.select(model.lcr_id).distinct()})
+    out: list[dict[str, Any]] = []
+    for lcr_id in ids:
+        query = model.select().where(model.lcr_id == lcr_id)
+        out += [{c: getattr(r, c) for c in columns} for r in query]
+    return out
+
+
 def load(db: peewee.Database) -> Lcr:
     """The tables as the module loads them."""
     G, R, T = models.LcrGw, models.LcrRule, models.LcrRuleTarget
     with reading("lcr_gw"):
         gws = [_row(r, (*GW_COLUMNS, "defunct")) for r in G.select()]
-        rules = [_row(r, RULE_COLUMNS) for r in R.select()]
+        rules = rules_in_load_order(R, ("id", *RULE_COLUMNS))
         targets = [_row(r, ("lcr_id", *TARGET_COLUMNS)) for r in T.select()]
     try:
         return Lcr.from_rows(gws, rules, targets)

@@ -13,8 +13,9 @@ URI in one ``lcr_id``:
   then ``weight x random`` (bigger first), and each gateway is kept once, where it
   ranks best.
 
-Rules of one prefix length are tried in reverse load order (the module inserts each at
-the head of its hash chain); this only matters with ``stopper``. A rule with a
+Rules of one prefix are tried in reverse load order (the module inserts each at the
+head of its hash chain); this only matters with ``stopper``. The load order is the
+database's (see :func:`kamtool.core.lcr.rules_in_load_order`), not the rule ids'. A rule with a
 ``request_uri`` pattern when no request URI is given makes Kamailio's whole selection
 fail, as here (:class:`LcrError`).
 """
@@ -150,12 +151,13 @@ class Lcr:
     """The gateways and enabled rules of every lcr_id."""
 
     def __init__(self, gateways: Iterable[Gateway], rules: Iterable[LcrRule]) -> None:
+        """``rules`` in the order Kamailio loads them (the database's)."""
         self.gateways = {g.id: g for g in gateways}
         self.rules: dict[int, list[LcrRule]] = {}
         # lcr_id -> prefix -> rules in the order they are tried (reverse load order)
         self._by_prefix: dict[int, dict[str, list[LcrRule]]] = {}
         self._lengths: dict[int, list[int]] = {}
-        for rule in sorted(rules, key=lambda r: r.id):
+        for rule in rules:  # in load order
             self.rules.setdefault(rule.lcr_id, []).append(rule)
             self._by_prefix.setdefault(rule.lcr_id, {}).setdefault(rule.prefix, []).insert(0, rule)
         for lcr_id, by_prefix in self._by_prefix.items():

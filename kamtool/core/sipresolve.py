@@ -9,24 +9,31 @@
 
 Names that are not DNS names (``localhost`` and its subdomains, RFC 6761, and names of
 ``/etc/hosts``) go to the system resolver only: no DNS query leaves the host for them.
+What this shares with the dispatcher's resolver is in :mod:`kamtool.core.sipdns`.
 DNS queries go to the system's servers, or to ``dns_server`` (tests use one on loopback).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import socket
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from kamtool.core.sipdns import (
+    addresses,
+    default_port,
+    is_ip,
+    local_name,
+    make_resolver,
+    srv_name,
+    srv_order,
+    srv_records,
+)
 from kamtool.errors import BadInput, Unreachable
 
 PROTOCOLS = ("udp", "tcp", "tls")
 NAPTR_SERVICES = {"SIP+D2U": "udp", "SIP+D2T": "tcp", "SIPS+D2T": "tls"}
-SRV_PREFIX = {"udp": "_sip._udp", "tcp": "_sip._tcp", "tls": "_sips._tcp"}
-HOSTS_FILE = Path("/etc/hosts")
 
 
 @dataclass(frozen=True)
@@ -44,41 +51,13 @@ class Target:
         return f"{self.proto}:{host}:{self.port}"
 
 
-def default_port(proto: str) -> int:
-    return 5061 if proto == "tls" else 5060
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def _local_name(host: str) -> bool:
-    """localhost (RFC 6761) or a name /etc/hosts lists: never a DNS question."""
-    name = host.lower().rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        lines = HOSTS_FILE.read_text().splitlines()
-    except OSError:
-        return False
-    return any(name in (w.lower() for w in line.split("#", 1)[0].split()[1:]) for line in lines)
-
-
 class _Dns:
     """DNS questions through dnspython (imported only when a name needs DNS)."""
 
     def __init__(self, server: tuple[str, int] | None, timeout: float) -> None:
         import dns.resolver
 
-        self.resolver = dns.resolver.Resolver(configure=server is None)
-        if server is not None:
-            self.resolver.nameservers = [server[0]]
-            self.resolver.port = server[1]
-        self.resolver.lifetime = timeout
+        self.resolver = make_resolver(dns.resolver.Resolver, [server] if server else None, timeout)
         self.server = server
 
     def query(self, name: str, rdtype: str) -> list[Any]:
@@ -97,8 +76,7 @@ class _Dns:
         return list(answer)
 
     def addresses(self, name: str) -> list[str]:
-        found = [r.address for r in self.query(name, "A")]
-        return found + [r.address for r in self.query(name, "AAAA")]
+        return addresses(self.query(name, "A")) + addresses(self.query(name, "AAAA"))
 
 
 def _system_addresses(host: str, port: int) -> list[str]:
@@ -110,23 +88,6 @@ def _system_addresses(host: str, port: int) -> list[str]:
     for info in infos:
         seen.setdefault(str(info[4][0]), None)
     return list(seen)
-
-
-def srv_order(records: list[Any], rng: random.Random) -> list[Any]:
-    """RFC 2782: by priority; within one, weighted random (weight 0 rarely first)."""
-    ordered: list[Any] = []
-    for prio in sorted({r.priority for r in records}):
-        group = sorted((r for r in records if r.priority == prio), key=lambda r: r.weight)
-        while group:
-            total = sum(r.weight for r in group)
-            pick = rng.uniform(0, total) if total else 0
-            running = 0
-            for i, r in enumerate(group):
-                running += r.weight
-                if running >= pick:
-                    ordered.append(group.pop(i))
-                    break
-    return ordered
 
 
 def resolve(
@@ -150,9 +111,9 @@ def resolve(
             raise BadInput("a sips: URI needs TLS, not UDP (RFC 3261 26.2)")
     host = host.strip("[]")
     fallback = proto or ("tls" if secure else "udp")
-    if _is_ip(host):
+    if is_ip(host):
         return [Target(fallback, host, port or default_port(fallback), "address")]
-    if port is not None or _local_name(host) or host.endswith(".invalid"):
+    if port is not None or local_name(host) or host.endswith(".invalid"):
         p = port or default_port(fallback)
         return [Target(fallback, ip, p, "A/AAAA") for ip in _system_addresses(host, p)]
     dns = _Dns(dns_server, timeout)
@@ -170,7 +131,7 @@ def resolve(
     if not targets:
         wanted = [proto] if proto else (["tls"] if secure else ["udp", "tcp", "tls"])
         for p in wanted:
-            targets += _srv(dns, f"{SRV_PREFIX[p]}.{host}", p, rng, "")
+            targets += _srv(dns, srv_name(p, host), p, rng, "")
             if targets and proto is None:
                 break  # the first transport with records (RFC 3263 4.1)
     if targets:
@@ -183,10 +144,9 @@ def resolve(
 
 def _srv(dns: _Dns, name: str, proto: str, rng: random.Random, via: str) -> list[Target]:
     out = []
-    for r in srv_order(dns.query(name, "SRV"), rng):
-        target = str(r.target).rstrip(".")
-        if not target:  # "." : the service is decidedly not available here
+    for r in srv_order(srv_records(dns.query(name, "SRV")), rng):
+        if not r.target:  # "." : the service is decidedly not available here
             continue
-        ips = [target] if _is_ip(target) else dns.addresses(target)
+        ips = [r.target] if is_ip(r.target) else dns.addresses(r.target)
         out += [Target(proto, ip, r.port, f"{via}SRV {name}") for ip in ips]
     return out

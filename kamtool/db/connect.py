@@ -128,6 +128,26 @@ def _describe(exc: Exception) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def _connect_hint(reason: str) -> str | None:
+    """What to do about a refused connection, from the driver's words."""
+    text = reason.lower()
+    if "access denied" in text and "to database" in text:  # MariaDB 1044
+        return (
+            "the user may not use that database, or it does not exist: kamtool dbctl create "
+            "(--users also makes kamdbctl's users with their grants)"
+        )
+    # MariaDB 1045 "Access denied for user"; PostgreSQL
+    # 'password authentication failed', 'role "x" does not exist'
+    if "access denied" in text or "authentication failed" in text or "role " in text:
+        return (
+            "check the user and password (DBRWUSER/DBRWPW in kamctlrc, or the URL); "
+            "kamtool dbctl create --users makes kamdbctl's users"
+        )
+    if "unknown database" in text or "does not exist" in text:
+        return CREATE_HINT
+    return None
+
+
 def open_database(url: str, create_dir: bool = True) -> peewee.Database:
     """Open (connect) the database at ``url``.
 
@@ -147,11 +167,8 @@ def open_database(url: str, create_dir: bool = True) -> peewee.Database:
         db.connect(reuse_if_open=True)
     except (peewee.DatabaseError, peewee.InterfaceError, OSError) as exc:
         reason = _describe(exc)
-        missing = "Unknown database" in reason or "does not exist" in reason
         raise DatabaseUnavailable(
-            f"cannot connect to {u.redacted}: {reason}",
-            hint=CREATE_HINT if missing else None,
-            url=u.redacted,
+            f"cannot connect to {u.redacted}: {reason}", hint=_connect_hint(reason), url=u.redacted
         ) from exc
     db.kamtool_url = u  # type: ignore[attr-defined]  # for messages and dbctl
     return db

@@ -58,6 +58,9 @@ class Table:
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
     indexes: tuple[Index, ...]  # unique keys first, then plain indexes, in Kamailio's order
+    # the version Kamailio's own schema files write where their modules refuse it
+    # (``aliases``: 8, usrloc wants 9; see schema/generate.py); same columns either way
+    kamailio_files_version: int | None = None
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -105,6 +108,7 @@ def _table(name: str, doc: dict[str, Any]) -> Table:
         columns=tuple(_column(c) for c in doc["columns"]),
         primary_key=tuple(doc["primary_key"]),
         indexes=tuple(idx),
+        kamailio_files_version=doc.get("kamailio_files_version"),
     )
 
 

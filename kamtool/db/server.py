@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from kamtool.db.connect import DbUrl, open_database
+from kamtool.db.connect import DbUrl, open_database, parse_url
 from kamtool.errors import BadInput, DatabaseUnavailable
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$-]{0,62}$")
@@ -20,6 +21,32 @@ def check_name(kind: str, name: str) -> str:
     if not _NAME_RE.match(name):
         raise BadInput(f"invalid {kind} name {name!r}")
     return name
+
+
+#: the database an admin URL without one connects to (kamdbctl's ``template1`` works too)
+_MAINTENANCE_DB = {"mysql": "mysql", "postgres": "postgres"}
+
+
+def parse_admin_url(url: str) -> DbUrl:
+    """An admin (server) URL; it may name no database (``mysql://root@host/``, the form
+    kamctlrc's DBROOTUSER gives): then the engine's maintenance database."""
+    parts = urlsplit(url.strip())
+    if "://" in url and not parts.path.strip("/"):
+        scheme = parts.scheme.lower()
+        engine = "postgres" if scheme.startswith("postgres") else "mysql"
+        url = urlunsplit(parts._replace(path="/" + _MAINTENANCE_DB[engine]))
+    return parse_url(url)
+
+
+def same_server(a: DbUrl, b: DbUrl) -> bool:
+    """True when both URLs reach the same server (engine, host and port)."""
+    return (a.engine, a.host, a.port) == (b.engine, b.host, b.port)
+
+
+def in_database(admin: DbUrl, name: str) -> str:
+    """``admin``'s URL (its user and password) for the database ``name``."""
+    parts = urlsplit(admin.url)
+    return urlunsplit(parts._replace(path="/" + check_name("database", name)))
 
 
 def server_connection(u: DbUrl, admin: DbUrl | None) -> Any:

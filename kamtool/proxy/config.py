@@ -8,72 +8,10 @@ server from this object, so tests can shrink timers freely::
     [proxy]
     listen = ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"]
     rpc_listen = "127.0.0.1:5071"      # "" disables the RPC server
-    rpc_runtime_dir = "/run/kamtool"   # FIFO and datagram socket (default $XDG_RUNTIME_DIR/kamtool)
-    domain = "example.com"             # extra names for "myself"; realm stays the From domain
-    auth = true                        # false: no digest at all (labs)
-    calculate_ha1 = true               # false: use the stored ha1/ha1b columns
-    auth_qop = true                    # replays, guessing: kamtool/proxy/authconfig.py
-    db_mode = 2                        # usrloc: 0 memory, 1 write-through, 2 write-back, 3 DB only
-    usrloc_ack_unstored = false        # db_mode 1, DB away: 503 (true: 200, as Kamailio)
-    timer_interval = 10                # usrloc write-back / expiry sweep, seconds
-    min_expires = 10
-    max_expires = 3600
-    default_expires = 3600
-    fr_timer = 5.0                     # seconds, non-INVITE final-response timeout
-    fr_inv_timer = 120.0               # seconds, INVITE final-response timeout after 1xx
-    dialog_lifetime = 7200             # seconds; both sides get a BYE afterwards
-    max_calls_per_caller = 0           # concurrent dialogs per profile caller ($fU); 0: no limit
-    max_calls_per_callee = 0           # ... per profile callee ($rU, calls to local users)
-    max_calls = 0                      # ... in all; over a limit the INVITE is refused
-    server_signature = false
-    nat = true                         # NAT fix-ups (nathelper as kamailio.cfg WITH_NAT)
-    nat_uac_test = 3                   # nat_uac_test() flags: 1 Contact private, 2 Via host
-                                       # not the source (kamailio.cfg: 19, + 16 Via port)
-    natping_interval = 30              # OPTIONS keepalive to NATed UDP contacts; 0: off
-    sipping_from = "sip:pinger@kamtool.invalid"
-    # TLS listeners (listen = ["tls:IP:5061"]), Kamailio tls module names
-    tls_certificate = "/etc/kamtool/cert.pem"
-    tls_private_key = "/etc/kamtool/key.pem"
-    tls_ca_list = "/etc/kamtool/ca.pem"  # CAs to verify peers with (optional)
-    tls_verify_certificate = false     # verify the certificate of servers we connect to
-    tls_require_certificate = false    # clients must present a certificate (verified)
-    pike = true                        # flood detection; false: no pike, no bans
-    pike_sampling_time_unit = 2        # seconds per counting window
-    pike_reqs_density_per_unit = 200   # requests per window that get a source banned
-    pike_remove_latency = 4            # seconds a quiet address stays in pike's tree
-    ipban_autoexpire = 300             # seconds a banned address stays in htable ipban
-    overload = false                   # true: 503 new requests while the receive queue is old
-    overload_max_age = 0.5             # seconds a request may wait before that (T1)
-    overload_retry_after = 5           # Retry-After of those 503s, seconds
-    tcp_max_connections = 2048         # TCP/TLS connections in all (newcomers refused)
-    tcp_accept_iplimit = 256           # ... from one source address (0: no limit)
-    tcp_msg_read_timeout = 20          # seconds to complete a message once begun
-    tcp_msg_data_timeout = 20          # seconds for a new connection to send something
-    tcp_fd_headroom = 128              # fds kept free; the oldest idle connection goes first
-    dispatch_set = 1                   # route[DISPATCH]: INVITEs to dispatch_pattern users ...
-    dispatch_alg = 4                   # ... go to this set: 0 Call-ID hash, 4 round-robin,
-                                       #     6 random, 8 first by priority, 9 weight=,
-                                       #     11 rweight=, 13 latency-adjusted priority
-    dispatch_pattern = "^9[0-9]+$"     # R-URI user regex; "" turns dispatching off
-    ds_ping_interval = 10              # dispatcher OPTIONS probing, seconds (0: off)
-    ds_ping_from = "sip:dispatcher@localhost"
-    ds_ping_method = "OPTIONS"
-    ds_probing_mode = 1                # 0 none, 1 all, 2 inactive+probing, 3 probing flag
-    ds_probing_threshold = 1           # failed probes before inactive
-    ds_inactive_threshold = 1          # good probes before active again
-    ds_ping_reply_codes = "class=2;code=403;code=404;code=488;class=3"
-    ds_ping_latency_stats = false      # probe answer times: LATENCY in dispatcher.list
-    ds_hash_size = 0                   # > 0: call load kept (RUNTIME DLGLOAD in the list)
-    ds_hash_pvar = ""                  # what algorithm 7 hashes in route scripts ("$fU@$fd")
-    ds_dns_mode = 1                    # names: 1 resolved at load, +4 refreshed, +8 SRV first
-    ds_dns_interval = 600              # seconds between refreshes (ds_dns_mode 4)
-    route = "/etc/kamtool/route.py"    # KEMI script (default routes/default.py; "builtin")
-    rr_enable_full_lr = false          # rr modparams: ";lr=on" instead of ";lr" in Record-Route
-    rr_append_fromtag = true           # ";ftag=" in Record-Route (the reference cfg's)
-    nat_bflag = 6                      # usrloc nat_bflag: contacts with it get keepalive=1
-    hep = "udp:127.0.0.1:9060"         # mirror every SIP message as HEPv3 (siptrace; "" none)
-    hep_capture_id = 1                 # with hep_auth_key = "...": siptrace's parameters
-    hep_trace_on = true                # siptrace trace_on (Kamailio's: 0); siptrace.status RPC
+
+Every key with its meaning and default: ``kamtool config example`` (the words are in
+``kamtool/cli/config_example.py``, one place for all of them; a test checks that each
+field here has its line there).
 
 Defaults follow ``kamailio-interop.cfg`` (the reference configuration) where it sets a value.
 """
@@ -192,8 +130,12 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings):
     ds_hash_size: int = 0
     ds_hash_pvar: str = ""
     dp_attrs_pvar: str = ""
+    dp_match_dynamic: bool = False  # dialplan match_dynamic: variables in regexp match_exp
     mt_char_list: str = "0123456789"
     mt_pv_value: str = "$avp(s:tvalue)"
+    lcr_count: int = 1  # lcr modparams: lcr_ids 1..lcr_count served (Kamailio's default 1)
+    lcr_tag_avp: str = ""
+    lcr_flags_avp: str = ""
     ds_dns_mode: int = 1
     ds_dns_interval: float = 600.0
     route: str | None = None  # KEMI script; None (or BUILTIN_ROUTE): routes/default.py
@@ -285,11 +227,15 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings):
             raise ConfigError("ds_probing_mode must be 0, 1, 2 or 3")
         if self.ds_ping_interval < 0:
             raise ConfigError("ds_ping_interval must be 0 (off) or positive")
-        if not 0 <= self.ds_dns_mode <= 15 or self.ds_dns_mode & 2:
-            # 2 (look up again at every ds_is_from_list) is not offered: a lookup per request
-            raise ConfigError("ds_dns_mode must combine 1 (at load), 4 (refresh), 8 (SRV)")
+        if not 0 <= self.ds_dns_mode <= 15:
+            raise ConfigError(
+                "ds_dns_mode must combine 1 (at load), 2 (at each ds_is_from_list), "
+                "4 (refresh), 8 (SRV)"
+            )
         if self.ds_dns_interval <= 0:
             raise ConfigError("ds_dns_interval must be positive")
+        if self.lcr_count < 1:
+            raise ConfigError("lcr_count must be 1 or more (lcr_ids 1 to lcr_count are served)")
         if self.ds_probing_threshold < 1 or self.ds_inactive_threshold < 1:
             raise ConfigError("ds_probing_threshold and ds_inactive_threshold must be >= 1")
         try:

@@ -7,9 +7,9 @@ for it). No DNS yet: a host name is not reached.
 from __future__ import annotations
 
 import functools
-import ipaddress
 from typing import Any
 
+from kamtool.core.sipdns import is_ip
 from kamtool.sip.uri import SipURI
 
 
@@ -31,10 +31,5 @@ def dest_of_uri(uri: Any, default_proto: str = "udp") -> tuple[str, str, int] | 
 _DEFAULT_PORT = {"tls": 5061, "ws": 80, "wss": 443}
 
 
-@functools.lru_cache(maxsize=1024)  # every relayed request asks, mostly for the same hosts
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+# every relayed request asks, mostly for the same hosts
+_is_ip = functools.lru_cache(maxsize=1024)(is_ip)

@@ -59,7 +59,7 @@ from kamtool.core.dispatch.model import (  # Kamailio's DS_*_DST bits
     SelectError,
 )
 from kamtool.core.dispatch.order import avl_post_order
-from kamtool.core.dispatch.resolve import DNS_INIT, DNS_TIMER, query_for
+from kamtool.core.dispatch.resolve import DNS_ALWAYS, DNS_INIT, DNS_TIMER, query_for
 from kamtool.proxy.ds_destination import Destination
 
 __all__ = [
@@ -107,7 +107,7 @@ class DispatcherSettings:
     ping_reply_codes: str = "class=2;code=403;code=404;code=488;class=3"
     latency_stats: bool = False  # ds_ping_latency_stats: LATENCY in dispatcher.list
     hash_size: int = 0  # ds_hash_size: > 0 shows the call load (RUNTIME) in dispatcher.list
-    dns_mode: int = DNS_INIT  # ds_dns_mode: 1 at load, 4 refresh, 8 SRV first (no port)
+    dns_mode: int = DNS_INIT  # ds_dns_mode: 1 at load, 2 at each match, 4 refresh, 8 SRV
     dns_interval: float = 600.0  # ds_dns_interval: seconds between refreshes (mode 4)
 
 
@@ -183,6 +183,7 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self._resolver = resolver  # kamtool.core.dispatch.resolve.Resolver; None: the system's
         self._refresher: Any = None
+        self._on_match: Any = None  # ds_dns_mode 2: kamtool.proxy.ds_dns.LookupOnMatch
         self._timers: Any = None
         self._timer: Any = None
         self._probe: Callable[[Destination, Callable[[int], None]], None] | None = None
@@ -384,6 +385,19 @@ class Dispatcher:
         mode, interval = self.settings.dns_mode, self.settings.dns_interval
         self._refresher = DnsRefresher(self._current_engine, self.resolver(), mode, interval)
         self._refresher.start()
+
+    def address_matched(self) -> None:
+        """``ds_is_from_list`` compares addresses: with ``ds_dns_mode`` 2 the names are
+        looked up again (on the loop; see :class:`kamtool.proxy.ds_dns.LookupOnMatch`)."""
+        if not self.settings.dns_mode & DNS_ALWAYS or self.engine is None:
+            return
+        if self._on_match is None:
+            from kamtool.proxy.ds_dns import LookupOnMatch
+
+            self._on_match = LookupOnMatch(
+                self._current_engine, self.resolver(), self.settings.dns_mode
+            )
+        self._on_match.poke()
 
     def _current_engine(self) -> DsEngine:
         assert self.engine is not None

@@ -5,7 +5,8 @@ system's resolver (``getaddrinfo`` in the loop's executor: /etc/hosts and nsswit
 as for Kamailio's ``resolvehost``), SRV with dnspython's asynchronous resolver. Given
 ``nameservers`` it asks those servers for everything (tests run their own server on
 loopback). :func:`refresh` resolves the destinations that are due, all at once;
-:class:`DnsRefresher` does it every ``interval`` seconds (``ds_dns_mode`` 4).
+:class:`DnsRefresher` does it every ``interval`` seconds (``ds_dns_mode`` 4) and
+:class:`LookupOnMatch` when ``ds_is_from_list`` compares addresses (``ds_dns_mode`` 2).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from kamtool.core.dispatch.engine import DsEngine
 from kamtool.core.dispatch.resolve import (
+    DNS_ALWAYS,
     DNS_TIMER,
     Answer,
     Query,
@@ -28,8 +30,12 @@ from kamtool.core.dispatch.resolve import (
     pick_srv,
     query_for,
 )
+from kamtool.core.sipdns import SrvRecord, addresses, local_name, make_resolver, srv_records
 
-__all__ = ["AsyncDnsResolver", "DnsRefresher", "refresh"]
+__all__ = ["AsyncDnsResolver", "DnsRefresher", "LookupOnMatch", "refresh"]
+
+#: ds_dns_mode 2: a name is asked again when its last answer is this old (seconds)
+ON_MATCH_MIN_AGE = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -48,30 +54,20 @@ class AsyncDnsResolver:
         if self._dns is None:
             import dns.asyncresolver
 
-            if self.nameservers:
-                r = dns.asyncresolver.Resolver(configure=False)
-                r.nameservers = [ip for ip, _ in self.nameservers]
-                r.port = self.nameservers[0][1]
-            else:
-                r = dns.asyncresolver.Resolver()
-            r.lifetime = self.timeout
-            self._dns = r
+            self._dns = make_resolver(dns.asyncresolver.Resolver, self.nameservers, self.timeout)
         return self._dns
 
     async def lookup(self, query: Query) -> Answer | None:
-        from kamtool.core.sipresolve import _local_name
-
         # localhost and /etc/hosts names never become DNS questions (RFC 6761), as sipreq
-        if query.srv and (self.nameservers or not _local_name(query.host)):
+        if query.srv and (self.nameservers or not local_name(query.host)):
             picked = pick_srv(await self._srv(query.srv))
             if picked is not None:
-                port, target = picked
-                address = await self._address(target)
-                return Answer(address, port) if address else None
+                address = await self._address(picked.target)
+                return Answer(address, picked.port) if address else None
         address = await self._address(query.host)
         return Answer(address) if address else None
 
-    async def _srv(self, name: str) -> list[tuple[int, int, int, str]]:
+    async def _srv(self, name: str) -> list[SrvRecord]:
         import dns.exception
 
         try:
@@ -79,7 +75,7 @@ class AsyncDnsResolver:
         except (dns.exception.DNSException, OSError) as exc:
             log.debug("dispatcher: no SRV for %s: %s", name, exc)
             return []
-        return [(r.priority, r.weight, r.port, r.target.to_text()) for r in answer]
+        return srv_records(answer)
 
     async def _address(self, host: str) -> str | None:
         if self.nameservers:
@@ -90,8 +86,8 @@ class AsyncDnsResolver:
                     answer = await self._resolver().resolve(host, rdtype, raise_on_no_answer=False)
                 except dns.exception.DNSException:
                     continue
-                for record in answer:
-                    return record.to_text()
+                for address in addresses(answer):
+                    return address
             return None
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_DGRAM)
@@ -151,3 +147,39 @@ class DnsRefresher:
             if not self.mode & DNS_TIMER:
                 return
             await asyncio.sleep(self.interval)
+
+
+class LookupOnMatch:
+    """``ds_dns_mode`` 2: the names are looked up again whenever ``ds_is_from_list``
+    compares a source address with the destinations.
+
+    Kamailio resolves each name right there, blocking its SIP worker for the lookup (its
+    DNS cache answers most of them). One event loop serves every request here and must
+    not wait, so a match compares with the last answers and starts a lookup of the names
+    whose answer is older than :data:`ON_MATCH_MIN_AGE` (standing in for that cache;
+    one round at a time): a changed record is seen by the matches that follow it.
+    """
+
+    def __init__(
+        self, engine: Callable[[], DsEngine], resolver: Resolver, mode: int,
+        min_age: float = ON_MATCH_MIN_AGE,
+    ) -> None:  # fmt: skip
+        self.engine, self.resolver = engine, resolver
+        self.mode, self.min_age = mode | DNS_ALWAYS | DNS_TIMER, min_age
+        self.task: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        """Start a round of lookups unless one runs (nothing without a running loop)."""
+        if self.task is not None and not self.task.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self.task = loop.create_task(self._round())
+
+    async def _round(self) -> None:
+        try:
+            await refresh(self.engine(), self.resolver, self.mode, self.min_age)
+        except Exception:  # a broken resolver must not break the matches
+            log.exception("dispatcher: DNS lookup on ds_is_from_list failed")

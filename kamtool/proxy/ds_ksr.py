@@ -111,6 +111,7 @@ def is_from_list(dispatcher: Any, addr: tuple[str, int], proto: str = "udp",
     2, the default: any transport), None when none."""
     if dispatcher is None or dispatcher.engine is None:
         return None
+    dispatcher.address_matched()  # ds_dns_mode 2: the names looked up again
     return dispatcher.engine.is_from(addr[0], int(addr[1]), proto, int(group), int(mode))
 
 

@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from kamtool.core.dialplan_engine import Dialplan, DialplanError, Rule
-from kamtool.core.lcr import GW_COLUMNS, RULE_COLUMNS, TARGET_COLUMNS
+from kamtool.core.lcr import GW_COLUMNS, RULE_COLUMNS, TARGET_COLUMNS, rules_in_load_order
 from kamtool.core.lcr_engine import Lcr, LcrError
 from kamtool.core.mtree_engine import DEFAULT_CHAR_LIST, Mtree, MtreeError
 from kamtool.db import schema
@@ -41,6 +41,8 @@ class TableLoadError(Exception):
 def _rows(database: Any, table: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
     m = make_model(schema.tables()[table], database)
     try:
+        if table == "lcr_rule":  # Kamailio's order: it decides where a stopper ends
+            return rules_in_load_order(m, columns)
         return [{c: getattr(r, c) for c in columns} for r in m.select().order_by(m.id)]
     except Exception:
         from kamtool.proxy.tables import rollback

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import resource
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 __all__ = ["DEFAULT_STATS", "NO_RESET", "Counter", "Statistics"]
 
@@ -222,12 +223,64 @@ def _current_rss_bytes() -> int:
         return _max_rss_bytes()
 
 
-def _total_memory_bytes() -> int:
-    """Physical memory: the ceiling a Python process has instead of Kamailio's shm pool."""
+#: cgroup files holding the memory limit of a cgroup (v2, v1), read under
+#: :data:`CGROUP_ROOT` at the process's own cgroup path
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_NO_LIMIT = 1 << 62  # cgroup v1 writes "no limit" as a number near 2**63
+
+
+def _cgroup_limit() -> int | None:
+    """The memory limit of this process's cgroup (systemd's MemoryMax=, a container's
+    memory limit): the smallest on the way from its cgroup up to the root; None when
+    none is set or cgroups are not mounted."""
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    limits = []
+    for line in lines:
+        _id, controllers, path = line.split(":", 2)
+        if controllers == "":  # v2: one unified hierarchy, memory.max
+            base, name = CGROUP_ROOT, "memory.max"
+            if not (base / "cgroup.controllers").exists():
+                base = CGROUP_ROOT / "unified"
+        elif "memory" in controllers.split(","):
+            base, name = CGROUP_ROOT / "memory", "memory.limit_in_bytes"
+        else:
+            continue
+        rel = Path(path.lstrip("/"))
+        for directory in (rel, *rel.parents):
+            try:
+                text = (base / directory / name).read_text().strip()
+            except OSError:
+                continue
+            if text.isdigit() and int(text) < _NO_LIMIT:
+                limits.append(int(text))
+    return min(limits) if limits else None
+
+
+def _memory_ceiling_bytes() -> int:
+    """What ``shmem:total_size`` reports: the most memory this process can use.
+
+    Kamailio reports its shared memory pool (``-m``), a ceiling it cannot pass. A Python
+    process has no pool; its ceiling is the smallest of: the cgroup's memory limit (the
+    kernel stops it there), the address space limit (``ulimit -v``, RLIMIT_AS: resident
+    memory never exceeds it) and the machine's physical memory. So ``real_used_size`` of
+    ``total_size`` (the health check's ratio) says how close the proxy is to being
+    stopped, as it does for Kamailio's pool.
+    """
+    ceilings = []
+    try:
+        ceilings.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (OSError, ValueError):
-        return 0
+        pass
+    address_space = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if address_space != resource.RLIM_INFINITY:
+        ceilings.append(address_space)
+    cgroup = _cgroup_limit()
+    if cgroup is not None:
+        ceilings.append(cgroup)
+    return min(ceilings, default=0)
 
 
 class Statistics:
@@ -235,7 +288,8 @@ class Statistics:
 
     Starts with Kamailio's default groups and names, every one a zero :class:`Counter`,
     except ``shmem:*`` which report this process's memory (Python has no shared memory
-    pool; RSS is the honest equivalent) and the registrar's configuration values.
+    pool; RSS is the honest equivalent, of the ceiling :func:`_memory_ceiling_bytes`
+    finds) and the registrar's configuration values.
     """
 
     def __init__(self, *, defaults: bool = True) -> None:
@@ -250,9 +304,9 @@ class Statistics:
             self.gauge("shmem", "used_size", _current_rss_bytes)
             self.gauge("shmem", "real_used_size", _current_rss_bytes)
             self.gauge("shmem", "max_used_size", _max_rss_bytes)
-            self.gauge("shmem", "total_size", _total_memory_bytes)
+            self.gauge("shmem", "total_size", _memory_ceiling_bytes)
             self.gauge(
-                "shmem", "free_size", lambda: max(_total_memory_bytes() - _current_rss_bytes(), 0)
+                "shmem", "free_size", lambda: max(_memory_ceiling_bytes() - _current_rss_bytes(), 0)
             )
             self.set_value("registrar", "default_expire", 3600)
             self.set_value("registrar", "max_expires", 3600)

@@ -14,6 +14,7 @@ message (or the ParseError of a malformed one) instead of bytes.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import socket
 import time
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
 _FORCED_MAX = 65536  # destinations remembered with their socket (bounded memory)
+_CONN_IDS = itertools.count(1)  # TCP/TLS connection ids, as core.tcp_list shows them
 
 
 class Endpoint(Protocol):
@@ -107,6 +109,7 @@ class TcpConnection(asyncio.Protocol):
         self.outbound = False  # opened by us (Transports.send), not accepted
         self.got_data = False  # tcplimits: anything received yet
         self.partial_since: float | None = None  # tcplimits: a message in progress since
+        self.id = next(_CONN_IDS)  # core.tcp_list, tls.list
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]

@@ -63,6 +63,14 @@ class _DatagramTransport:
                     raise BadInput(
                         f"the request is too large for a datagram ({len(payload)} B)"
                     ) from None
+                if exc.errno == errno.EPROTOTYPE:  # a stream socket: kamcmd's, not ours
+                    raise EndpointUnreachable(
+                        f"{self.url} is a stream socket, not a JSON-RPC datagram socket",
+                        hint="kamcmd's ctl socket (kamailio_ctl) speaks BINRPC; kamtool "
+                        "speaks JSON-RPC: use jsonrpcs' socket (kamailio_rpc.sock), its FIFO "
+                        "(fifo:/run/kamailio/kamailio_rpc.fifo) or HTTP (http://HOST:PORT/RPC)",
+                        url=self.url,
+                    ) from None
                 raise EndpointUnreachable(
                     f"cannot send to {self.url}: {exc.strerror}", url=self.url
                 ) from None
@@ -85,9 +93,9 @@ class _DatagramTransport:
             if left <= 0:
                 raise base.timeout_error(
                     self.url,
-                    "Kamailio sends each answer as one datagram and drops answers above "
-                    "~128 KiB (its log says 'Message too long'): use HTTP or the FIFO for "
-                    "big answers"
+                    "the server may be hung, or the answer too big: Kamailio sends each "
+                    "answer as one datagram and drops answers above ~128 KiB (its log says "
+                    "'Message too long'): use HTTP or the FIFO for big answers"
                     if not parts
                     else None,
                 )
@@ -146,7 +154,9 @@ class UnixDgramTransport(_DatagramTransport):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             sock.bind(os.path.join(self._dir, "reply.sock"))
-            if not base.peer_is_us(self.path):
+            if base.grant_to_server(self.path, self._dir, os.path.join(self._dir, "reply.sock")):
+                pass  # root, the server another user: directory and socket are now its
+            elif not base.peer_is_us(self.path):
                 # The server (another user) must reach our socket: directory searchable
                 # but not listable (its name is random), socket writable.
                 os.chmod(self._dir, 0o711)

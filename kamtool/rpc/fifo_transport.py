@@ -80,6 +80,8 @@ class FifoTransport:
 
     def _grant(self, reply_path: str) -> None:
         """Let a server running as another user write (never read) our reply FIFO."""
+        if base.grant_to_server(self.path, reply_path):
+            return  # root, the server another user: the FIFO is now that user's (0600)
         if base.peer_is_us(self.path):
             return
         try:
@@ -141,7 +143,8 @@ class FifoTransport:
             if left <= 0:
                 raise base.timeout_error(
                     self.url,
-                    "Kamailio does not answer requests it cannot parse or execute; look at its log"
+                    "the server may be overloaded or hung; Kamailio also leaves requests it "
+                    "cannot parse or execute unanswered: look at its log"
                     if not chunks
                     else None,
                 )

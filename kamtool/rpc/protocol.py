@@ -82,10 +82,34 @@ def encode(request: dict[str, Any]) -> bytes:
     return json.dumps(request, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+class Repeated(list):  # type: ignore[type-arg]
+    """The values of a key an object holds more than once, in order.
+
+    Kamailio's RPC structs may repeat a member name (``pv.shvGet`` answers
+    ``{"items": {"shv": {...}, "shv": {...}}}``); a plain ``json.loads`` keeps only the
+    last of them, so a reply with three variables read as one.
+    """
+
+
+def _keep_repeated(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key not in obj:
+            obj[key] = value
+        elif isinstance(obj[key], Repeated):
+            obj[key].append(value)
+        else:
+            obj[key] = Repeated([obj[key], value])
+    return obj
+
+
 def decode(raw: bytes, *, url: str) -> Reply:
-    """Parse reply bytes; a reply that is not JSON-RPC raises :class:`RpcUnavailable`."""
+    """Parse reply bytes; a reply that is not JSON-RPC raises :class:`RpcUnavailable`.
+
+    A member name an object repeats keeps all its values (:class:`Repeated`).
+    """
     try:
-        doc = json.loads(raw)
+        doc = json.loads(raw, object_pairs_hook=_keep_repeated)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         snippet = raw[:80].decode("utf-8", "replace").strip()
         if raw and raw.lstrip()[:1] in (b"{", b"["):

@@ -14,6 +14,7 @@ domain=ini.example
 [cmdaliases]
 grp = group
 mt = mtree
+rtp = rtpengine
 [db]
 type=mysql
 driver=pymysql
@@ -41,7 +42,8 @@ def test_db_url_domain_fifo_and_aliases(tmp_path):
     assert s.origins["rpc_url"] == f"kamcli.ini: {f}"
     # kamcli's built-in aliases and the file's, where kamtool has the command
     assert s.command_aliases["grp"] == "acl" and s.command_aliases["acl"] == "acl"
-    assert s.command_aliases["rpc"] == "rpc" and "mt" not in s.command_aliases
+    assert s.command_aliases["rpc"] == "rpc" and s.command_aliases["mt"] == "mtree"
+    assert "rtp" not in s.command_aliases  # kamcli's rtpengine: no kamtool twin
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kamtool.config import redact_url
 from kamtool.db import schema
 from kamtool.db.connect import connected, read_versions
 from tests.support.cli import invoke
@@ -164,6 +165,61 @@ def test_create_makes_the_server_database_and_users(db_url):
     finally:
         drop_database(parse_url(url), parse_url(db_url))
         _drop_users(db_url, rw, ro)
+
+
+SERVERS = {
+    "mysql": ("MYSQL", "127.0.0.1", "3306", "root", "mysql://root@127.0.0.1:3306/mysql"),
+    "postgres": ("PGSQL", "127.0.0.1", "5432", "postgres",
+                 "postgres://postgres@127.0.0.1:5432/postgres"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "engine", [pytest.param(e, marks=getattr(pytest.mark, e)) for e in SERVERS]
+)
+def test_create_users_for_a_url_whose_user_does_not_exist_yet(engine, tmp_path):
+    """kamdbctl's own case: the kamctlrc names a read-write user that does not exist yet.
+    `dbctl create --users` makes the database and users as DBROOTUSER first, then the
+    tables (it used to make the tables over the new user's URL first: exit 5); `drop`
+    drops as DBROOTUSER too."""
+    import uuid
+
+    from kamtool.db.connect import parse_url
+    from kamtool.db.server import drop_database
+
+    dbengine, host, port, root, admin_url = SERVERS[engine]
+    suffix = uuid.uuid4().hex[:8]
+    name, rw, ro = f"kt_new_{suffix}", f"ktrw_{suffix}", f"ktro_{suffix}"
+    rc = tmp_path / "kamctlrc"
+    rc.write_text(
+        f"SIP_DOMAIN=example.org\nDBENGINE={dbengine}\nDBHOST={host}\nDBPORT={port}\nDBNAME={name}\n"
+        f"DBRWUSER={rw}\nDBRWPW=rwpw\nDBROUSER={ro}\nDBROPW=ropw\nDBROOTUSER={root}\n"
+    )
+    url = f"{engine}://{rw}:rwpw@{host}:{port}/{name}"
+    try:
+        r = invoke("--kamctlrc", rc, "--json", "dbctl", "create", "-g", "standard", "--users")
+        assert r.exit_code == 0, r.stdout + r.stderr
+        assert r.json()["database_created"] is True and r.json()["url"] == redact_url(url)
+        assert {u["user"] for u in r.json()["users"]} == {rw, ro}
+        assert invoke("--kamctlrc", rc, "add", "1001", "pw").exit_code == 0  # as DBRWUSER
+        ro_url = f"{engine}://{ro}:ropw@{host}:{port}/{name}"
+        with connected(ro_url, auto_create=False) as db:
+            assert list(db.execute_sql("SELECT username FROM subscriber")) == [("1001",)]
+            with pytest.raises(Exception, match="(?i)denied|permission"):
+                db.execute_sql("DELETE FROM subscriber")
+        # the same with --admin-url, the users existing already: nothing new to make
+        other = f"{engine}://{rw}:rwpw@{host}:{port}/{name}_2"
+        r = invoke("--db", other, "--json", "dbctl", "create", "-g", "standard", "--users",
+                   "--rw-user", rw, "--ro-user", ro, "--admin-url", admin_url)  # fmt: skip
+        assert r.exit_code == 0, r.stdout + r.stderr
+        assert r.json()["database_created"] is True
+        assert invoke("--db", other, "add", "1002@example.org", "pw").exit_code == 0
+        assert invoke("--kamctlrc", rc, "--json", "dbctl", "drop", "--yes").exit_code == 0
+        assert invoke("--kamctlrc", rc, "dbctl", "show").exit_code == 5  # gone
+    finally:
+        drop_database(parse_url(url), parse_url(admin_url))
+        drop_database(parse_url(url + "_2"), parse_url(admin_url))
+        _drop_users(admin_url, rw, ro)
 
 
 def _drop_users(admin_url, *users):

@@ -21,6 +21,9 @@ def test_tables_groups_and_versions_match_kamdbctl():
     ref = json.loads(GROUPS_FILE.read_text())["groups"]
     for group in schema.GROUP_NAMES:
         expected = {t: v for mod in ref[group].values() for t, v in mod.items()}
+        if group == "standard":  # the one row Kamailio's usrloc refuses (schema/generate.py)
+            assert expected["aliases"] == schema.table("aliases").kamailio_files_version == 8
+            expected["aliases"] = 9
         assert schema.expected_versions([group]) == expected, group
         assert list(ref[group]) == schema.group_modules()[group]  # kamdbctl's module order
     assert len(schema.tables()) == 63

@@ -108,3 +108,33 @@ def test_a_waiting_lookup_does_not_block_the_loop():
 
         assert run(scenario()) == ["0", "1", "2", "3", "4"]
         assert engine.find(1, "sip:gw.test:5080").address == "127.0.0.5"
+
+
+def test_the_same_srv_records_through_both_resolvers():
+    """sipreq's resolver (RFC 2782 order, every target) and the dispatcher's (Kamailio's
+    one pick: lowest priority, highest weight) read SRV answers through one parser
+    (kamtool.core.sipdns); a "." target means no service for both."""
+    import random
+
+    from kamtool.core.dispatch.resolve import Query
+    from kamtool.core.sipresolve import resolve
+
+    with DnsServer() as srv:
+        srv.records[("_sip._udp.pair.test.", "SRV")] = [
+            "10 10 5071 light.test.", "10 90 5070 heavy.test.", "20 0 5072 last.test."]  # fmt: skip
+        srv.records[("_sip._udp.none.test.", "SRV")] = ["0 0 0 ."]
+        for name, ip in (("light", "127.0.0.11"), ("heavy", "127.0.0.12"), ("last", "127.0.0.13")):
+            srv.records[(f"{name}.test.", "A")] = [ip]
+        srv.records[("none.test.", "A")] = ["127.0.0.14"]
+        server = ("127.0.0.1", srv.port)
+        targets = resolve("pair.test", None, transport="udp", dns_server=server,
+                          rng=random.Random(1))  # fmt: skip
+        assert {t.text for t in targets[:2]} == {"udp:127.0.0.11:5071", "udp:127.0.0.12:5070"}
+        assert targets[2].text == "udp:127.0.0.13:5072" and len(targets) == 3
+        dispatcher = AsyncDnsResolver([server])
+        answer = run(dispatcher.lookup(Query("pair.test", "_sip._udp.pair.test")))
+        assert (answer.address, answer.port) == ("127.0.0.12", 5070)
+        answer = run(dispatcher.lookup(Query("none.test", "_sip._udp.none.test")))
+        assert (answer.address, answer.port) == ("127.0.0.14", 0)  # the name's own A record
+        [only] = resolve("none.test", None, transport="udp", dns_server=server)
+        assert (only.text, only.how) == ("udp:127.0.0.14:5060", "A/AAAA")

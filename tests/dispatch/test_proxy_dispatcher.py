@@ -191,10 +191,53 @@ def test_proxy_settings_of_the_dispatcher():
     from kamtool.errors import ConfigError
     from kamtool.proxy.config import ProxyConfig
 
-    for bad in ({"ds_dns_mode": 2}, {"ds_dns_mode": 16}, {"ds_dns_interval": 0},
+    for bad in ({"ds_dns_mode": -1}, {"ds_dns_mode": 16}, {"ds_dns_interval": 0},
                 {"dispatch_alg": 10}, {"dispatch_alg": 12}):  # fmt: skip
         with pytest.raises(ConfigError):
             ProxyConfig(**bad)
     cfg = ProxyConfig(dispatch_alg=13, ds_dns_mode=13, ds_ping_latency_stats=True, ds_hash_size=4)
     s = cfg.dispatcher_settings
     assert (s.dns_mode, s.latency_stats, s.hash_size) == (13, True, 4)
+    assert ProxyConfig(ds_dns_mode=3).dispatcher_settings.dns_mode == 3
+
+
+def test_dns_mode_2_looks_names_up_again_when_addresses_are_matched():
+    """ds_dns_mode 1+2: ds_is_from_list compares with the names' current addresses. The
+    loop never waits for DNS: a match starts a lookup of the names whose answer is old
+    (one round at a time) and the matches after it see the new record; without mode 2
+    nothing is asked again."""
+    from kamtool.proxy import ds_ksr
+    from kamtool.proxy.dispatcher import DispatcherSettings
+    from kamtool.proxy.ds_dns import AsyncDnsResolver
+    from tests.support.dns_server import DnsServer
+
+    async def settle(ds):
+        while ds._on_match is not None and not ds._on_match.task.done():
+            await asyncio.sleep(0.02)
+
+    async def run(srv, mode):
+        settings = DispatcherSettings(ping_interval=0, dns_mode=mode)
+        ds = Dispatcher(load=False, settings=settings,
+                        resolver=AsyncDnsResolver([("127.0.0.1", srv.port)]))  # fmt: skip
+        ds.replace([(1, "sip:gw.test:5090", 0, 0, "", ""), (2, "sip:127.0.0.9:5090", 0, 0, "", "")])
+        await ds._dns_task
+        seen = [ds_ksr.is_from_list(ds, ("127.0.0.41", 5090))]
+        await settle(ds)  # the answer of the load is younger than ON_MATCH_MIN_AGE: not asked
+        asked = srv.queries[("gw.test.", "A")]
+        if ds._on_match is not None:
+            ds._on_match.min_age = 0.0  # from now on every answer is old enough
+        srv.records[("gw.test.", "A")] = ["127.0.0.42"]
+        seen.append(ds_ksr.is_from_list(ds, ("127.0.0.42", 5090)))  # the old answer still
+        await settle(ds)
+        seen.append(ds_ksr.is_from_list(ds, ("127.0.0.42", 5090)))
+        seen.append(ds_ksr.is_from_list(ds, ("127.0.0.9", 5090)))  # IP literals never asked
+        await settle(ds)
+        return seen, srv.queries[("gw.test.", "A")] - asked
+
+    with DnsServer() as srv:
+        srv.records[("gw.test.", "A")] = ["127.0.0.41"]
+        seen, asked = asyncio.run(run(srv, 1 | 2))
+        assert seen == [1, None, 1, 2] and asked >= 1
+    with DnsServer() as srv:
+        srv.records[("gw.test.", "A")] = ["127.0.0.41"]
+        assert asyncio.run(run(srv, 1)) == ([1, None, None, 2], 0)

@@ -17,6 +17,8 @@ from tests.provisioning.conftest import create_standard_tables
 from tests.provisioning.test_modules_kamailio import (
     CHARS,
     DIALPLAN_RULES,
+    DYNAMIC_INPUTS,
+    DYNAMIC_RULES,
     LCR_RULES,
     MTREE_ROWS,
     Server,
@@ -46,7 +48,11 @@ from tests.support.kamailio import require_kamailio
 TARGETS = [pytest.param("kamailio", marks=pytest.mark.kamailio), "kamtool"]
 # the KSR route runs on kamtool serve only (the Kamailio here runs a native cfg)
 KAMTOOL_ONLY = pytest.mark.parametrize("server", ["kamtool"], indirect=True)
-PROXY_TOML = 'dp_attrs_pvar = "$var(dpattrs)"\nmt_char_list = "0123456789*#+"'
+# the modparams of tests/support/kamailio-provisioning.cfg that kamtool serve has too
+PROXY_TOML = (
+    'dp_attrs_pvar = "$var(dpattrs)"\nmt_char_list = "0123456789*#+"\nlcr_count = 4\n'
+    'lcr_tag_avp = "$avp(lcr_tag)"\nlcr_flags_avp = "$avp(lcr_flags)"\ndp_match_dynamic = true'
+)
 
 
 class Target(Server):
@@ -190,6 +196,15 @@ def test_ksr_dialplan_and_mtree_in_a_route(server):
     assert ask(server, "zzz", "translate 1") == "rc=-1 out=zzz attrs=-"
     assert ask(server, "6", "replace 1") == "rc=-1 out=- attrs=-"  # the rule's subst fails
     assert ask(server, "1", "translate 9") == "rc=-1 out=1 attrs=-"  # no such dpid
+    # dp_match_dynamic (Kamailio's match_dynamic: the same rows and inputs against a real
+    # Kamailio in tests/provisioning/test_modules_kamailio.py)
+    for rule in DYNAMIC_RULES:
+        server.ok("dialplan", "add", *rule, "--no-reload")
+    server.ok("dialplan", "reload")
+    for pre, user, want in DYNAMIC_INPUTS:
+        got = ask(server, user, f"translatepre 7 {pre or '-'}")
+        assert got == (f"rc=1 out={want} attrs=" + ("dyn" if want == "dynamic" else "")
+                       if want else f"rc=-1 out={user} attrs=-"), (pre, user)  # fmt: skip
     assert ask(server, "493012", "mtree cc 0") == "rc=1 out=berlin attrs=-"
     assert ask(server, "4931", "mtree cc 0") == "rc=1 out=de attrs=-"
     assert ask(server, "4931", "mtree cc 2") == "rc=1 out=de attrs=-"
@@ -331,6 +346,16 @@ def test_ksr_lcr_in_a_route(server):
     assert ask(server, "1", "fromgw 2") == "rc=-1 out=1 attrs=-"
     assert ask(server, "1", "togw 1", host="127.0.0.4") == "rc=1 out=1 attrs=-"
     assert ask(server, "1", "togw 1", host="127.0.0.99") == "rc=-1 out=1 attrs=-"
+    # lcr modparams: tag_avp and flags_avp (gw1: tag t1, flags 3; gw3: none), lcr_count 4
+    assert ask(server, "493012", "lcrtag 1") == "rc=1 out=t1/3 attrs=-"
+    assert ask(server, "44", "lcrtag 1") == "rc=1 out=/0 attrs=-"  # gw2
+    assert ask(server, "1", "fromgwtag 1") == "rc=1 out=t1/3 attrs=-"  # from gw1's address
+    assert ask(server, "1", "fromgwtag 2") == "rc=-1 out=None/None attrs=-"
+    assert ask(server, "1", "fromany") == "rc=1 out=1 attrs=-"  # the lcr_id of gw1
+    assert ask(server, "1", "toany", host="127.0.0.99") == "rc=-1 out=1 attrs=-"
+    assert ask(server, "1", "lcr 4") == "rc=2 out= attrs=-"  # served, nothing in it
+    assert ask(server, "1", "lcr 5") == "rc=-1 out= attrs=-"  # beyond lcr_count: an error
+    assert "excution error" in server.fault("lcr.load_gws", 5, "1")
 
 
 # ------------------------------------------------------------------ speeddial, avpops
@@ -365,6 +390,7 @@ def test_rule_tables_load_on_every_engine(engine, tmp_path):
             assert empty.execute_sql("SELECT 1").fetchone()[0] == 1
             empty.close()
         create_standard_tables(url)
+
         def ok(*args: str):
             r = invoke("--db", url, *args)
             assert r.exit_code == 0, (args, r.stderr)

@@ -24,24 +24,16 @@ pytestmark = pytest.mark.kamailio
 ALIASES_ROUTE = '\nroute[ALIASES] {\n\tlookup("aliases");\n}\n'
 
 
-
-
 def aliases_db(path) -> str:
     """Kamailio's SQLite schema with 1001..1003, and an ``aliases`` table usrloc 5.6 takes.
 
     Kamailio 5.6's own schema files create ``aliases`` at version 8 while its usrloc
-    wants the location table's version 9 (and columns) for every usrloc table, so a cfg
-    using "aliases" does not start on a database kamdbctl made: the table is made here
-    like ``location``.
+    wants the location table's version 9, so a cfg using "aliases" does not start on a
+    database kamdbctl made: ``kamtool dbctl migrate`` sets the version usrloc takes.
     """
     create_sqlite_with_kamailio_schema(path)
-    conn = sqlite3.connect(path)
-    (ddl,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'location'").fetchone()
-    conn.execute("DROP TABLE aliases")
-    conn.execute(ddl.replace("location", "aliases", 1))
-    conn.execute("UPDATE version SET table_version = 9 WHERE table_name = 'aliases'")
-    conn.commit()
-    conn.close()
+    r = invoke("--db", "sqlite:///" + str(path), "dbctl", "migrate")
+    assert r.exit_code == 0, r.stderr
     url = "sqlite:///" + str(path)
     for n in ("1001", "1002", "1003"):
         r = invoke("--db", url, "--domain", "127.0.0.1", "add", n, f"secret{n}")
@@ -120,8 +112,11 @@ def test_kamctl_alias_add_is_seen_and_removed_by_kamtool(kam):
     assert nobody.exit_code != 0 and "no subscriber" in nobody.stderr
 
     ok(kam, "alias", "rm", "5003")
-    assert "AOR not found" in kam.kamctl("alias", "show", "5003", check=False).stdout + \
-        kam.kamctl("alias", "show", "5003", check=False).stderr
+    assert (
+        "AOR not found"
+        in kam.kamctl("alias", "show", "5003", check=False).stdout
+        + kam.kamctl("alias", "show", "5003", check=False).stderr
+    )
     assert ok(kam, "--json", "alias", "show").json() == []
     gone = kt(kam, "alias", "rm", "5003")
     assert gone.exit_code != 0 and "non-existent alias" in gone.stderr

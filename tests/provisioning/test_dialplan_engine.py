@@ -134,3 +134,20 @@ def test_pcre_spellings_python_reads_differently():
     for bad in ("[[:nope:]]", "a\\Kb", "(*SKIP)", "\\Qa\\E"):
         with pytest.raises(PcreError):
             compile_pcre(bad)
+
+
+def test_match_dynamic_fills_variables_into_regexp_match_exp():
+    """dialplan's match_dynamic: a regexp match_exp's variables take the message's values
+    (a "[" after "$var(x)" is the regex's); without it, or without a message (RPC), the
+    text is the regex as written; "$" at the end stays an anchor."""
+    d = Dialplan([Rule(7, 1, 1, "^$var(pre)[0-9]", repl_exp="dyn", id=1),
+                  Rule(7, 2, 1, "^$rU$", repl_exp="self", id=2)])  # fmt: skip
+    values = {"$var(pre)": "55", "$rU": "x1"}
+    msg = Message(pv=values.get)
+    assert d.translate(7, "551", msg, dynamic=True).output == "dyn"
+    assert d.translate(7, "x1", msg, dynamic=True).output == "self"
+    assert d.translate(7, "661", msg, dynamic=True) is None
+    assert d.translate(7, "551", msg) is None  # match_dynamic off: "$v..." never matches
+    assert d.translate(7, "551", None, dynamic=True) is None
+    values["$var(pre)"] = "("  # no regex once filled in: the rule does not match
+    assert d.translate(7, "551", msg, dynamic=True) is None

@@ -288,6 +288,29 @@ def test_speeddial_and_avp_rows_written_by_kamctl_are_shown(server):
     assert prefs[0]["last_modified"]  # kamctl's NOW() reads back as a date
 
 
+# regexp match_exp with a variable, in dpid 7 (the cfg's "dp" probe sets $var(pre))
+DYNAMIC_RULES = [
+    ("7", "1", "regexp", "^$var(pre)[0-9]", "0", "", "dynamic", "dyn"),
+    ("7", "2", "regexp", "^x", "0", "", "plain", ""),
+]
+# (X-Pre, R-URI user, the answer): with match_dynamic the variable takes its value
+DYNAMIC_INPUTS = [("55", "551", "dynamic"), ("66", "551", None), ("", "5", "dynamic"),
+                  ("55", "x1", "plain")]  # fmt: skip
+
+
+def test_dialplan_match_dynamic(server):
+    """dialplan's match_dynamic (cfg: 1): Kamailio fills the variables of a regexp
+    match_exp in before it matches (kamtool's KSR side: tests/ksr/test_rule_tables.py)."""
+    server.clear("dialplan")
+    for rule in DYNAMIC_RULES:
+        server.ok("dialplan", "add", *rule)
+    for pre, user, want in DYNAMIC_INPUTS:
+        status, reason, _ = probe_answer(server.k.sip_port, "dp", "1001", user,
+                                         headers={"X-Pre": pre})  # fmt: skip
+        assert (status, reason if status == 200 else None) == (200 if want else 404, want), (
+            pre, user, server.k.log_text()[-1500:])  # fmt: skip
+
+
 # ----------------------------------------------------------------------------- lcr
 
 # (prefix, from_uri, request_uri, stopper, [(gateway number, priority, weight)])
@@ -298,12 +321,19 @@ LCR_RULES = [
     ("4940", None, ";user=phone", 0, [(2, 4, 1)]),
     ("", None, None, 0, [(5, 9, 1)]),
     ("44", None, None, 0, [(2, 1, 1)]),
+    # one prefix, four rules, a stopper among them: where the search ends follows the order
+    # the database returns the rows in (by from_uri on SQLite and MySQL), not the rule ids
+    ("47", None, None, 0, [(1, 1, 1)]),
+    ("47", "sip", None, 0, [(2, 2, 1)]),
+    ("47", "s", None, 1, [(3, 3, 1)]),
+    ("47", "i", None, 0, [(4, 0, 1)]),
 ]
 # (uri_user, from_uri, request_uri): every tie of priority has one gateway
 LCR_INPUTS = [
     ("493012", "sip:2000@x", "sip:493012@x"), ("4912", "sip:2000@x", "sip:4912@x"),
     ("494012", "sip:1001@x", "sip:494012@x"), ("494012", "sip:2000@x", "sip:494012@x;user=phone"),
     ("494012", "sip:2000@x", "sip:494012@x"), ("44", "", ""), ("1", "", ""), ("4", "", ""),
+    ("4712", "sip:2000@x", "sip:4712@x"), ("4712", "sip:2000@x", ""), ("4712", "", ""),
 ]  # fmt: skip
 
 
@@ -328,7 +358,8 @@ def test_lcr_rows_reach_kamailio_and_selections_agree(server):
     assert sorted(g["gw_name"] for g in dumped) == [f"gw{n}" for n in range(1, 6)]
     assert len(server.ok("--json", "lcr", "dump-rules").json()) == len(LCR_RULES)
     for user, from_uri, ruri in LCR_INPUTS:
-        opts = ["--from-uri", from_uri, "--request-uri", ruri] if from_uri else []
+        opts = ["--from-uri", from_uri] if from_uri else []
+        opts += ["--request-uri", ruri] if ruri else []
         live = server.ok("--json", "lcr", "select", user, *opts).json()
         offline = server.ok("--json", "lcr", "select", "--offline", user, *opts).json()
         assert [g["gw_id"] for g in live] == [g["gw_id"] for g in offline], (user, from_uri, ruri)
@@ -342,7 +373,22 @@ def test_lcr_rows_reach_kamailio_and_selections_agree(server):
 
 # (gateway options, R-URI user): one rule per gateway, its prefix the user's first digits
 LCR_HOPS = [
-    (("127.0.0.1", "--port", "5070", "--transport", "udp", "--params", ";user=phone"), "801"),
+    (
+        (
+            "127.0.0.1",
+            "--port",
+            "5070",
+            "--transport",
+            "udp",
+            "--params",
+            ";user=phone",
+            "--tag",
+            "edge-a",
+            "--flags",
+            "5",
+        ),
+        "801",
+    ),  # fmt: skip
     (("gw.example.com", "--strip", "2", "--prefix", "+49"), "8021234"),
     (
         (
@@ -382,3 +428,8 @@ def test_lcr_next_gw_uris_agree(server):
         ), user  # fmt: skip
         live = server.ok("--json", "lcr", "select", user).json()
         assert (live[0]["ruri"], live[0]["dst_uri"]) == (first["ruri"], first["dst_uri"])
+        # next_gw wrote the gateway's tag and flags to tag_avp and flags_avp (as kamtool's
+        # KSR.lcr does with lcr_tag_avp/lcr_flags_avp: tests/ksr/test_rule_tables.py)
+        tag = re.search(r"^X-Tag: (.*?)\r$", answer, re.MULTILINE).group(1)
+        flags = re.search(r"^X-Flags: (.*?)\r$", answer, re.MULTILINE).group(1)
+        assert (tag, int(flags)) == (first["tag"] or "", first["flags"] or 0), user

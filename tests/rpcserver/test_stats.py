@@ -64,3 +64,41 @@ def test_broken_gauge_reads_zero() -> None:
     stats = Statistics()
     stats.gauge("x", "y", lambda: 1 // 0)
     assert stats.select("x:") == [("x", "y", 0)]
+
+
+def test_shmem_total_is_the_cgroup_limit_when_it_is_the_lowest(tmp_path, monkeypatch) -> None:
+    """shmem:total_size is the process's memory ceiling: the smallest of the cgroup limits
+    on its cgroup's path (v1 memory.limit_in_bytes, v2 memory.max; "max" and v1's huge
+    "no limit" number mean none), the address space limit and the physical memory."""
+    from pathlib import Path
+
+    from kamtool.proxy import stats as stats_mod
+
+    physical = stats_mod._memory_ceiling_bytes()  # this test runs without limits
+    lines = Path("/proc/self/cgroup").read_text().splitlines()
+    v1 = next((p for _i, c, p in (x.split(":", 2) for x in lines) if "memory" in c.split(",")),
+              None)  # fmt: skip
+    v2 = next((p for _i, c, p in (x.split(":", 2) for x in lines) if c == ""), None)
+    if v1 is None and v2 is None:
+        from tests.support.require import unavailable
+
+        unavailable("/proc/self/cgroup names no cgroup (cgroups not mounted)")
+    monkeypatch.setattr(stats_mod, "CGROUP_ROOT", tmp_path)
+    assert stats_mod._cgroup_limit() is None
+    (tmp_path / "cgroup.controllers").write_text("memory\n")
+    if v2 is not None:
+        (tmp_path / v2.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        (tmp_path / v2.lstrip("/") / "memory.max").write_text("max\n")
+        (tmp_path / "memory.max").write_text(f"{2 << 30}\n")  # a parent's limit counts
+        assert stats_mod._cgroup_limit() == 2 << 30
+    if v1 is not None:
+        leaf = tmp_path / "memory" / v1.lstrip("/")
+        leaf.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+        (leaf / "memory.limit_in_bytes").write_text(f"{1 << 30}\n")
+        assert stats_mod._cgroup_limit() == 1 << 30
+    if v1 is None:
+        assert Statistics().value("shmem", "total_size") == min(2 << 30, physical)
+    else:
+        assert Statistics().value("shmem", "total_size") == min(1 << 30, physical)
+    assert 0 <= Statistics().value("shmem", "free_size") < min(1 << 30, physical)

@@ -169,7 +169,100 @@ def test_proxy_shv_set_then_get(proxy):
 
 
 def test_proxy_says_what_it_has_not(proxy):
-    """No pipelimit or tls module in kamtool's proxy: the RPC error, exit 7."""
-    for args in (("pipelimit", "list"), ("tls", "list"), ("tcp", "options")):
+    """No pipelimit in kamtool's proxy, and no tls.* without a tls: listener (as Kamailio
+    without its tls module): the RPC error, exit 7."""
+    for args in (("pipelimit", "list"), ("tls", "list"), ("tls", "info")):
         code, doc = kt(proxy.rpc_http_url, *args)
         assert code == 7 and "not found" in doc["error"]["message"].lower(), args
+
+
+def _open_tls(port: int, ca) -> ssl.SSLSocket:
+    """A verified TLS connection that has sent a keepalive (so both servers know it)."""
+    ctx = ssl.create_default_context(cafile=str(ca))
+    conn = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                           server_hostname="127.0.0.1")  # fmt: skip
+    conn.sendall(b"\r\n\r\n")
+    return conn
+
+
+def _wait_for(server, method: str, want):
+    """``method``'s answer once ``want(answer)`` holds (the servers see a connection a
+    moment after the client)."""
+    import time
+
+    for _ in range(50):
+        doc = server.rpc(method)
+        if want(doc):
+            return doc
+        time.sleep(0.1)
+    raise AssertionError(f"{method}: {doc}")
+
+
+@pytest.mark.kamailio
+def test_proxy_tcp_and_tls_views_have_kamailios_shapes(kamailio_plus, tmp_path):
+    """core.tcp_list, core.tcp_options, tls.list, tls.info and tls.options of kamtool's
+    proxy (with a tls: listener) against Kamailio 5.6's answers with the same kind of
+    connections open: the same keys and JSON types (the options: a subset of Kamailio's
+    keys, those kamtool has), and the connections themselves in them."""
+    from tests.server.conftest import make_pki
+    from tests.support.kamtool_proxy import KamtoolProxy
+    from tests.support.ports import free_port
+    from tests.support.reference import shape_differences
+
+    k, kpki, k_tls = kamailio_plus
+    pki = make_pki(tmp_path / "pki")
+    tls_port = free_port()
+    args = ("--listen", f"tls:127.0.0.1:{tls_port}", "--tls-certificate", str(pki.cert),
+            "--tls-private-key", str(pki.key))  # fmt: skip
+    with KamtoolProxy(tmp_path / "p", seed=False, extra_args=args) as p, \
+            _open_tls(k_tls, kpki.ca), _open_tls(tls_port, pki.ca) as p_conn, \
+            socket.create_connection(("127.0.0.1", p.sip_port)) as silent:  # fmt: skip
+        local = p_conn.getsockname()[1]
+
+        def seen(doc):  # our TLS connection with its keepalive read, and the silent one
+            ports = {c["src_port"] for c in doc}
+            read = any(c["src_port"] == local and c["state"] != "CONN_ACCEPT" for c in doc)
+            return read and silent.getsockname()[1] in ports
+
+        ours, theirs = {}, {}
+        for method in ("core.tcp_list", "tls.list"):
+            theirs[method] = _wait_for(k, method, lambda d: len(d) >= 1)
+            ours[method] = _wait_for(p, method, seen if method == "core.tcp_list" else bool)
+        for method in ("tls.info", "tls.options", "core.tcp_options"):
+            theirs[method], ours[method] = k.rpc(method), p.rpc(method)
+        for method in ("core.tcp_list", "tls.list", "tls.info"):
+            assert shape_differences(theirs[method], ours[method]) == [], method
+        for method in ("tls.options", "core.tcp_options"):
+            kept = {key: theirs[method][key] for key in ours[method]}
+            assert shape_differences(kept, ours[method]) == [], method
+            assert len(ours[method]) >= 5
+        tcp = {c["src_port"]: c for c in ours["core.tcp_list"]}
+        mine = tcp[local]
+        assert (mine["type"], mine["state"], mine["dst_port"]) == ("TLS", "CONN_OK", tls_port)
+        assert 0 < mine["timeout"] <= mine["lifetime"] == 3605
+        quiet = tcp[silent.getsockname()[1]]  # nothing sent yet: accepted, as Kamailio says
+        assert (quiet["type"], quiet["state"], quiet["dst_port"]) == ("TCP", "CONN_ACCEPT",
+                                                                      p.sip_port)  # fmt: skip
+        assert quiet["id"] != mine["id"] and quiet["timeout"] <= 20  # tcp_msg_data_timeout
+        (tls_conn,) = ours["tls.list"]
+        assert tls_conn["id"] == mine["id"] and tls_conn["state"] == "established"
+        assert tls_conn["cipher"].split()[0] == p_conn.cipher()[0]
+        assert ours["tls.info"]["opened_connections"] == 1
+        assert ours["tls.options"]["certificate"] == str(pki.cert)
+
+
+def test_proxy_memory_total_is_its_address_space_limit(tmp_path):
+    """Under ``ulimit -v`` (prlimit --as) core.shmmem's total and shmem:total_size are that
+    limit, not the machine's memory (a Python process has no shm pool: the ceiling is)."""
+    import shutil
+
+    from tests.support.kamtool_proxy import KamtoolProxy
+    from tests.support.require import unavailable
+
+    if not shutil.which("prlimit"):
+        unavailable("prlimit is not installed (util-linux)")
+    limit = 3 << 30
+    with KamtoolProxy(tmp_path, seed=False, wrapper=("prlimit", f"--as={limit}", "--")) as p:
+        shm = p.rpc("core.shmmem")
+        assert shm["total"] == limit and 0 < shm["real_used"] < limit
+        assert p.rpc("stats.fetch", "shmem:total_size") == {"shmem.total_size": str(limit)}

@@ -13,8 +13,8 @@ import pytest
 
 from kamtool.sip import parse_message
 from tests.server.conftest import make_pki
-from tests.server.dnsstub import DnsStub
 from tests.support.cli import invoke
+from tests.support.dns_server import DnsServer
 from tests.support.kamailio import Kamailio, kamailio_available
 from tests.support.kamtool_proxy import KamtoolProxy
 from tests.support.ports import free_port
@@ -213,7 +213,7 @@ def test_naptr_srv_resolution_with_failover(server):
         ("srvonly.test", "TXT", '"no naptr here"'),
         ("plain.test", "A", "127.0.0.1"),
     ]
-    with DnsStub(records) as dns:
+    with DnsServer(records) as dns:
         server_arg = f"127.0.0.1:{dns.port}"
         code, doc, err = kt("sipreq", "OPTIONS", "sip:sip.test", "--dns-server", server_arg)
         assert code == 0, err
@@ -224,7 +224,7 @@ def test_naptr_srv_resolution_with_failover(server):
         code, doc, err = kt("ping", "sip:srvonly.test", "--dns-server", server_arg)
         assert code == 0, err
         assert doc["destination"] == f"udp:127.0.0.1:{port}" and doc["status"] in (200, 407)
-        assert ("_sip._udp.srvonly.test", "SRV") in dns.questions
+        assert dns.queries[("_sip._udp.srvonly.test.", "SRV")] > 0
         # neither NAPTR nor SRV: A record, port 5060 (nobody there: refused)
         code, doc, _ = kt("sipreq", "OPTIONS", "sip:plain.test", "--dns-server", server_arg,
                           "--timeout", "2")  # fmt: skip
@@ -235,12 +235,12 @@ def test_naptr_srv_resolution_with_failover(server):
 
 def test_srv_order_is_by_priority_then_weight():
     import random
-    from types import SimpleNamespace as R
 
-    from kamtool.core.sipresolve import srv_order
+    from kamtool.core.sipdns import SrvRecord as R
+    from kamtool.core.sipdns import srv_order
 
-    recs = [R(priority=20, weight=0, port=3), R(priority=10, weight=10, port=2),
-            R(priority=10, weight=90, port=1)]  # fmt: skip
+    recs = [R(priority=20, weight=0, port=3, target="c"), R(priority=10, weight=10, port=2,
+            target="b"), R(priority=10, weight=90, port=1, target="a")]  # fmt: skip
     rng = random.Random(7)
     firsts = [srv_order(recs, rng)[0].port for _ in range(1000)]
     assert all(srv_order(recs, rng)[2].port == 3 for _ in range(50))  # priority 20 last

@@ -1,11 +1,14 @@
-"""A tiny authoritative DNS server on loopback UDP for the dispatcher's DNS tests::
+"""A tiny authoritative DNS server on loopback UDP for RFC 3263 and dispatcher DNS tests::
 
-    with DnsServer() as dns_srv:                    # dns_srv.port
-        dns_srv.records[("gw.test.", "A")] = ["127.0.0.5"]
-        dns_srv.records[("_sip._udp.gw.test.", "SRV")] = ["10 60 5070 host1.test."]
-        dns_srv.hold.set()                          # answers wait until hold is cleared
+    with DnsServer([("sip.test", "A", "127.0.0.1")]) as d:  # (name, type, rdata text)
+        d.port                                   # sipreq --dns-server 127.0.0.1:PORT
+        d.records[("gw.test.", "A")] = ["127.0.0.5"]  # added (or changed) later
+        d.hold.set()                             # answers wait until hold is cleared
 
-Unknown names get NXDOMAIN; ``queries`` counts what was asked.
+Names are absolute and lower case in ``records`` and ``queries`` (``"gw.test."``); the
+constructor takes them with or without the final dot. Unknown names get NXDOMAIN, a
+known name without records of the asked type an empty answer; ``queries`` counts what
+was asked. Built on dnspython's message classes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import collections
 import socket
 import threading
+from collections.abc import Iterable
 
 import dns.message
 import dns.rcode
@@ -20,9 +24,17 @@ import dns.rdatatype
 import dns.rrset
 
 
+def _absolute(name: str) -> str:
+    return name.lower().rstrip(".") + "."
+
+
 class DnsServer:
-    def __init__(self) -> None:
+    """The server; ``records`` maps (name, type) to rdata texts."""
+
+    def __init__(self, records: Iterable[tuple[str, str, str]] = ()) -> None:
         self.records: dict[tuple[str, str], list[str]] = {}
+        for name, rdtype, rdata in records:
+            self.records.setdefault((_absolute(name), rdtype), []).append(rdata)
         self.queries: collections.Counter[tuple[str, str]] = collections.Counter()
         self.hold = threading.Event()
         self.held = threading.Event()  # set while a query waits on hold
@@ -51,7 +63,7 @@ class DnsServer:
                 continue
             query = dns.message.from_wire(data)
             question = query.question[0]
-            key = (question.name.to_text(), dns.rdatatype.to_text(question.rdtype))
+            key = (_absolute(question.name.to_text()), dns.rdatatype.to_text(question.rdtype))
             self.queries[key] += 1
             while self.hold.is_set() and not self._stop.is_set():
                 self.held.set()

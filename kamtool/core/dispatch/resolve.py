@@ -1,8 +1,9 @@
 """DNS for dispatcher destinations, as Kamailio 5.6's ``ds_dns_mode`` does it, without
 doing any I/O here: what to ask for a destination (:func:`query_for`), which SRV record
-to use (:func:`pick_srv`), how an answer changes the destination (:func:`apply`), which
-destinations a refresh covers (:func:`due`), and the :class:`Resolver` interface the
-proxy implements with asyncio (``kamtool/proxy/ds_dns.py``).
+to use (:func:`pick_srv`, shared with sipreq's resolver in :mod:`kamtool.core.sipdns`),
+how an answer changes the destination (:func:`apply`), which destinations a refresh
+covers (:func:`due`), and the :class:`Resolver` interface the proxy implements with
+asyncio (``kamtool/proxy/ds_dns.py``).
 
 Modes (bits): 1 resolve at load, 2 resolve again on every address match
 (``ds_is_from_list``), 4 refresh every ``ds_dns_interval`` seconds, 8 SRV first for
@@ -18,11 +19,12 @@ the written port and the SRV port apart, so a refresh follows SRV changes too.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import Protocol
 
+from kamtool.core import sipdns
 from kamtool.core.dispatch.model import DS_NODNSARES, DsDest
+from kamtool.core.sipdns import pick_srv
 
 __all__ = [
     "DNS_ALWAYS", "DNS_INIT", "DNS_QSRV", "DNS_TIMER", "Answer", "Query", "Resolver",
@@ -30,8 +32,8 @@ __all__ = [
 ]  # fmt: skip
 
 DNS_INIT, DNS_ALWAYS, DNS_TIMER, DNS_QSRV = 1, 2, 4, 8
-_SRV_PREFIX = {0: "_sip._udp.", 1: "_sip._udp.", 2: "_sip._tcp.", 3: "_sips._tcp.",
-               4: "_sip._sctp.", 5: "_sip._tcp.", 6: "_sips._tcp."}  # fmt: skip
+# Kamailio's proto numbers to the transport whose SRV records they ask (WS: TCP's)
+_SRV_PROTO = {0: "udp", 1: "udp", 2: "tcp", 3: "tls", 4: "sctp", 5: "tcp", 6: "tls"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +61,7 @@ class Resolver(Protocol):
 
 def is_ip(host: str) -> bool:
     """True for an IPv4 address or a (bracketed) IPv6 address."""
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
+    return sipdns.is_ip(host.strip("[]"))
 
 
 def query_for(dest: DsDest, mode: int = DNS_INIT) -> Query | None:
@@ -73,19 +71,8 @@ def query_for(dest: DsDest, mode: int = DNS_INIT) -> Query | None:
     srv = None
     if mode & DNS_QSRV and dest.port == 0:
         secure = dest.uri[:5].lower() == "sips:"
-        srv = ("_sips._tcp." if secure else _SRV_PREFIX.get(dest.proto, "_sip._udp.")) + dest.host
+        srv = sipdns.srv_name(_SRV_PROTO.get(dest.proto, "udp"), dest.host, secure=secure)
     return Query(dest.host, srv)
-
-
-def pick_srv(records: list[tuple[int, int, int, str]]) -> tuple[int, str] | None:
-    """(port, target) of the record to use among (priority, weight, port, target): the
-    lowest priority, the highest weight among those (Kamailio takes the first of its
-    sorted list); None for no records (or only the "no service" target ``.``)."""
-    usable = [r for r in records if r[3] not in ("", ".")]
-    if not usable:
-        return None
-    best = min(usable, key=lambda r: (r[0], -r[1]))
-    return best[2], best[3].rstrip(".")
 
 
 def apply(dest: DsDest, answer: Answer | None, now: float) -> bool:
@@ -110,4 +97,4 @@ def due(dests: list[DsDest], now: float, interval: float, mode: int) -> list[DsD
 
 def send_port(dest: DsDest) -> int:
     """The port to send to: written, else from SRV, else 5061 for TLS, 5060."""
-    return dest.port or dest.resolved_port or (5061 if dest.proto in (3, 6) else 5060)
+    return dest.port or dest.resolved_port or sipdns.default_port(_SRV_PROTO.get(dest.proto, ""))

@@ -27,8 +27,10 @@ def dump_rows(answer: Any, table: str | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def _not_found(exc: RpcError, what: str) -> NotFound | RpcError:
+def _not_found(exc: RpcError, what: str, table: str | None = None) -> NotFound | RpcError:
     msg = str(exc.details.get("rpc_message", "")).lower()
+    if table is not None and "no such htable" in msg:  # the table, not the key, is missing
+        return NotFound(f"no hash table {table}", hint="kamtool htable list", rpc_code=exc.rpc_code)
     if exc.rpc_code == 404 or "no such htable" in msg or "doesn't exist" in msg:
         return NotFound(what, rpc_code=exc.rpc_code)
     return exc
@@ -46,7 +48,7 @@ def get(rpc: Rpc, table: str, key: str) -> dict[str, Any]:
     try:
         answer = rpc.call("htable.get", str(table), str(key))
     except RpcError as exc:
-        raise _not_found(exc, f"no key {key} in hash table {table}") from None
+        raise _not_found(exc, f"no key {key} in hash table {table}", table) from None
     item = answer.get("item", answer) if isinstance(answer, dict) else {"value": answer}
     return {"table": table, **item}
 
@@ -64,7 +66,7 @@ def delete(rpc: Rpc, table: str, key: str) -> str:
     try:
         return str(rpc.call("htable.delete", str(table), str(key)))
     except RpcError as exc:
-        raise _not_found(exc, f"no key {key} in hash table {table}") from None
+        raise _not_found(exc, f"no key {key} in hash table {table}", table) from None
 
 
 def reload(rpc: Rpc, table: str) -> Any:

@@ -72,8 +72,25 @@ def trusted_rows(answer: Any) -> list[dict[str, Any]]:
     return rows
 
 
+_NO_TRUSTED = "the server has no trusted table loaded (permissions without db_url/trusted)"
+
+
+def _no_trusted_table(exc: RpcError) -> bool:
+    return "no trusted table" in str(exc.details.get("rpc_message", "")).lower()
+
+
 def trusted_dump(rpc: Rpc) -> list[dict[str, Any]]:
-    return trusted_rows(rpc.call("permissions.trustedDump"))
+    """The trusted table as the server holds it; :class:`NotFound` when it loaded none."""
+    try:
+        return trusted_rows(rpc.call("permissions.trustedDump"))
+    except RpcError as exc:
+        if _no_trusted_table(exc):
+            raise NotFound(
+                _NO_TRUSTED,
+                hint="the permissions module reads it with db_url and load_backends 2 (or 3)",
+                rpc_code=exc.rpc_code,
+            ) from None
+        raise
 
 
 def trusted_reload(rpc: Rpc) -> str:
@@ -86,9 +103,9 @@ def trusted_reload(rpc: Rpc) -> str:
     try:
         rpc.call("permissions.trustedDump")
     except RpcError as exc:
-        if "no trusted table" in str(exc.details.get("rpc_message", "")).lower():
+        if _no_trusted_table(exc):
             raise NotFound(
-                "the server has no trusted table loaded (permissions without db_url/trusted)",
+                _NO_TRUSTED,
                 hint="nothing to reload; Kamailio would crash on permissions.trustedReload",
                 rpc_code=exc.rpc_code,
             ) from None

@@ -188,7 +188,24 @@ def shv_get(rpc: Rpc, name: str | None = None) -> list[dict[str, Any]]:
         if exc.rpc_code == 404 or "not found" in exc.message.lower():
             raise NotFound(f"no shared variable {name!r}", hint="kamtool shv get") from exc
         raise
-    return [dict(v) for v in _items(answer, "items") if isinstance(v, Mapping)]
+    return [dict(v) for v in _shv_items(answer) if isinstance(v, Mapping)]
+
+
+def _shv_items(answer: Any) -> list[Any]:
+    """The variables of a ``pv.shvGet`` answer: Kamailio's ``{"items": {"shv": {...},
+    "shv": {...}}}`` (one member per variable, all named ``shv``; ``{}`` for none), one
+    bare ``{name, type, value}``, or a list of those (kamtool's proxy). The JSON-RPC
+    client reads a repeated member as a list of its values."""
+    items = answer.get("items", answer) if isinstance(answer, Mapping) else answer
+    if isinstance(items, list):
+        return items
+    if isinstance(items, Mapping):
+        if "name" in items:
+            return [items]
+        return [
+            v for value in items.values() for v in (value if isinstance(value, list) else [value])
+        ]
+    return []
 
 
 def shv_set(rpc: Rpc, name: str, value: str, *, as_int: bool | None = None) -> dict[str, Any]:

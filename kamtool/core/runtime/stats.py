@@ -57,9 +57,29 @@ def normalize_selectors(selectors: list[str] | tuple[str, ...]) -> list[str]:
     return [s.strip() for s in selectors if s.strip()] or ["all"]
 
 
+def server_selectors(selectors: list[str]) -> list[str]:
+    """The selectors in the forms Kamailio's ``stats.get_statistics`` and
+    ``stats.reset_statistics`` know: ``all``, ``group:`` or a bare name.
+
+    Kamailio looks a name up without its group, so ``tmx:2xx_transactions`` matches
+    nothing there (it answers ``[]``, and a reset of it does nothing): the name goes alone
+    and :func:`get` keeps only the rows of the group asked for.
+    """
+    out = []
+    for sel in selectors:
+        group, sep, name = sel.partition(":")
+        out.append(name if sep and name and group else sel)
+    return list(dict.fromkeys(out))
+
+
 def get(rpc: Rpc, selectors: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Statistics matching ``selectors`` as rows."""
-    return stat_rows(rpc.call("stats.get_statistics", *normalize_selectors(selectors)))
+    """Statistics matching ``selectors`` (``all``, ``group:``, ``group:name`` or ``name``)
+    as rows."""
+    sel = normalize_selectors(selectors)
+    rows = stat_rows(rpc.call("stats.get_statistics", *server_selectors(sel)))
+    if sel == server_selectors(sel):
+        return rows
+    return [r for r in rows if any(matches(s, r) for s in sel)]
 
 
 def matches(selector: str, row: dict[str, Any]) -> bool:
@@ -83,12 +103,32 @@ def get_found(rpc: Rpc, selectors: list[str] | tuple[str, ...] = ()) -> list[dic
     if not missing:
         return rows
     known = get(rpc, ["all"])
+    # kamctl's form: `kamctl stats usrloc` asks for the group usrloc: (no statistic has
+    # a group's name, so a bare word naming a group means the group)
+    groups = {r["group"] for r in known}
+    as_group = [s for s in missing if ":" not in s and s in groups]
+    if as_group:
+        rows += [r for r in known if r["group"] in as_group]
+        missing = [s for s in missing if s not in as_group]
+        if not missing:
+            return rows
     hints = [h for h in (suggest(s, known) for s in missing) if h]
     raise NotFound(
         "no such statistic: " + ", ".join(missing),
         hint="; ".join(hints) or "kamtool stats lists them all",
         selectors=missing,
     )
+
+
+def resolve(rpc: Rpc, selectors: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The selectors with kamctl's bare group names (``usrloc``) as groups (``usrloc:``),
+    for commands that sample again and again (``stats --watch``)."""
+    sel = normalize_selectors(selectors)
+    if all(":" in s or s == "all" for s in sel):
+        return sel
+    known = get(rpc, ["all"])
+    groups, names = {r["group"] for r in known}, {r["name"] for r in known}
+    return [f"{s}:" if ":" not in s and s in groups and s not in names else s for s in sel]
 
 
 def suggest(selector: str, known: list[dict[str, Any]]) -> str | None:
@@ -114,8 +154,9 @@ def suggest(selector: str, known: list[dict[str, Any]]) -> str | None:
 
 
 def reset(rpc: Rpc, selectors: list[str] | tuple[str, ...] = ()) -> None:
-    """Reset the matching statistics to zero."""
-    rpc.call("stats.reset_statistics", *normalize_selectors(selectors))
+    """Reset the matching statistics to zero (a ``group:name`` resets that name: Kamailio
+    resets by name)."""
+    rpc.call("stats.reset_statistics", *server_selectors(normalize_selectors(selectors)))
 
 
 def sample(rpc: Rpc, selectors: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:

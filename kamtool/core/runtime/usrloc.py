@@ -125,6 +125,16 @@ def lookup_rows(answer: Any) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- calls
 
 
+def aor_of(aor: str | None) -> str:
+    """The AoR as usrloc keys it: ``sip:1001@example.com`` -> ``1001@example.com``
+    (kamctl strips the scheme too; Kamailio would look the URI up as it is and miss)."""
+    text = str(aor or "").strip()
+    for scheme in ("sip:", "sips:"):
+        if text.lower().startswith(scheme):
+            return text[len(scheme) :]
+    return text
+
+
 def show(
     rpc: Rpc, aor: str | None = None, *, brief: bool = False, table: str = DEFAULT_TABLE
 ) -> list[dict[str, Any]]:
@@ -134,7 +144,8 @@ def show(
             return brief_rows(rpc.call("ul.dump", "brief"), table=table)
         return dump_rows(rpc.call("ul.dump"), table=table)
     try:
-        answer = rpc.call("ul.lookup", table, str(aor))  # a number here must stay a string
+        aor = aor_of(aor)
+        answer = rpc.call("ul.lookup", table, aor)  # a number here must stay a string
     except RpcError as exc:
         msg = str(exc.details.get("rpc_message", exc.message))
         if "has no contacts" in msg:
@@ -167,6 +178,7 @@ def remove(rpc: Rpc, aor: str, contact: str | None = None, *, table: str = DEFAU
     Kamailio's ``ul.rm`` answers ``{}`` even for an AoR it does not know, so the AoR is
     looked up first: an unknown one raises :class:`NotFound`.
     """
+    aor = aor_of(aor)
     if contact is None:
         show(rpc, aor, brief=True, table=table)  # NotFound for an unknown AoR
         rpc.call("ul.rm", table, str(aor))
@@ -198,7 +210,8 @@ def add(
         raise BadInput("expires must be 0 (permanent) or a number of seconds")
     # Kamailio stores any text; a contact that is no SIP URI only turns calls into 404s
     contact = sip_uri(contact, "contact", max_len=512)
-    if not str(aor).strip():
+    aor = aor_of(aor)
+    if not aor:
         raise BadInput("the AoR must not be empty")
     if q is not None and not 0.0 <= q <= 1.0:
         raise BadInput("q must be between 0 and 1")

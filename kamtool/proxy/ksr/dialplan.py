@@ -34,7 +34,8 @@ def _translate(dpid: int, value: str) -> Translation | None:
         return None
     ctx = current()
     message = Message(ruri=_text(ctx.msg.uri), pv=lambda name: _value(name))
-    found = tables.dialplan.translate(int(dpid), value, message)
+    dynamic = bool(getattr(ctx.parts.config, "dp_match_dynamic", False))
+    found = tables.dialplan.translate(int(dpid), value, message, dynamic=dynamic)
     attrs_pvar = getattr(ctx.parts.config, "dp_attrs_pvar", "") or ""
     if found is not None and attrs_pvar:
         pv.sets(attrs_pvar, found.attrs)

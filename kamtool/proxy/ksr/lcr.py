@@ -7,7 +7,12 @@ lcr tables (:mod:`kamtool.proxy.rule_tables`, selection by
 sets the R-URI (user stripped and prefixed for the gateway) and ``$du`` for the next one.
 ``from_gw``/``to_gw`` test the source address or the R-URI host against a gateway's
 IP address (and its transport, when the gateway has one). Return codes are Kamailio's:
-``load_gws`` 1 when gateways were found, 2 when none, -1 on error; the others 1 or -1.
+``load_gws`` 1 when gateways were found, 2 when none, -1 on error; ``from_any_gw`` and
+``to_any_gw`` the lcr_id of the gateway found; the others 1 or -1.
+
+Kamailio's lcr modparams, in ``[proxy]``: ``lcr_count`` (lcr_ids 1 to it are served, any
+other is an error, -1), ``lcr_tag_avp`` and ``lcr_flags_avp`` (when set, ``next_gw`` and
+a matching ``from_gw``/``from_any_gw`` write the gateway's tag and flags there).
 """
 
 from __future__ import annotations
@@ -28,6 +33,27 @@ def _tables(ctx: MsgContext) -> Any:
     return getattr(ctx.parts, "rules", None)
 
 
+def _lcr_count(ctx: MsgContext) -> int:
+    return int(getattr(ctx.parts.config, "lcr_count", 1))
+
+
+def _valid(ctx: MsgContext, lcr_id: int) -> bool:
+    """``lcr_id`` is one the module serves (1 to lcr_count)."""
+    return 1 <= int(lcr_id) <= _lcr_count(ctx)
+
+
+def _store(ctx: MsgContext, gw: Any) -> None:
+    """The gateway's tag and flags into ``lcr_tag_avp``/``lcr_flags_avp`` (when set)."""
+    from kamtool.proxy.ksr import pv
+
+    tag_avp = getattr(ctx.parts.config, "lcr_tag_avp", "") or ""
+    flags_avp = getattr(ctx.parts.config, "lcr_flags_avp", "") or ""
+    if tag_avp:
+        pv.sets(tag_avp, gw.tag or "")
+    if flags_avp:
+        pv.seti(flags_avp, int(gw.flags or 0))
+
+
 def _ruri_part(ctx: MsgContext, part: str) -> str:
     value = getattr(ctx.msg.uri, part, None)
     return "" if value is None else str(value)
@@ -42,7 +68,7 @@ def _from_uri() -> str:
 def _load(lcr_id: int, uri_user: str, from_uri: str) -> int:
     ctx = current()
     tables = _tables(ctx)
-    if tables is None or int(lcr_id) < 1:
+    if tables is None or not _valid(ctx, lcr_id):
         return -1
     try:
         chosen = tables.lcr.select(
@@ -86,6 +112,7 @@ def next_gw() -> int:
     ctx.msg.uri = ruri
     ctx.dst_uri = dst
     ctx.avps["\0lcr_gw"] = gw
+    _store(ctx, gw)
     return 1
 
 
@@ -105,18 +132,19 @@ def _same_ip(a: str | None, b: str) -> bool:
         return False
 
 
-def _gateway_at(lcr_id: int | None, addr: str, proto: str) -> bool:
+def _gateway_at(lcr_id: int, addr: str, proto: str) -> Any:
+    """The gateway of ``lcr_id`` at ``addr`` (and ``proto``, when it has a transport)."""
     tables = _tables(current())
     if tables is None:
-        return False
+        return None
     for gw in tables.lcr.gateways.values():
-        if lcr_id is not None and gw.lcr_id != int(lcr_id):
+        if gw.lcr_id != int(lcr_id):
             continue
         if _same_ip(gw.ip_addr, addr) and (
             not gw.transport or TRANSPORTS.get(gw.transport) == proto.lower()
         ):
-            return True
-    return False
+            return gw
+    return None
 
 
 def _source(ctx: MsgContext) -> tuple[str, str]:
@@ -129,26 +157,46 @@ def _target(ctx: MsgContext) -> tuple[str, str]:
     return _ruri_part(ctx, "host"), str(proto or "udp")
 
 
+def _from(lcr_ids: range, addr: str, transport: str) -> int:
+    """The first lcr_id with a gateway at the source (its tag and flags stored), or -1."""
+    ctx = current()
+    src, proto = (addr, transport or "udp") if addr else _source(ctx)
+    for lcr_id in lcr_ids:
+        gw = _gateway_at(lcr_id, src, proto)
+        if gw is not None:
+            _store(ctx, gw)
+            return lcr_id
+    return -1
+
+
+def _to(lcr_ids: range, addr: str, transport: str) -> int:
+    """The first lcr_id with a gateway at the R-URI host (or ``addr``), or -1."""
+    host, proto = (addr, transport or "udp") if addr else _target(current())
+    return next((i for i in lcr_ids if _gateway_at(i, host, proto) is not None), -1)
+
+
 def from_gw(lcr_id: int, addr: str = "", transport: str = "") -> int:
     """The request comes from a gateway of ``lcr_id`` (or ``addr``/``transport`` is one)."""
-    src, proto = (addr, transport or "udp") if addr else _source(current())
-    return 1 if _gateway_at(lcr_id, src, proto) else -1
+    if not _valid(current(), lcr_id):
+        return -1
+    return 1 if _from(range(int(lcr_id), int(lcr_id) + 1), addr, transport) > 0 else -1
 
 
 def from_any_gw(addr: str = "", transport: str = "") -> int:
-    src, proto = (addr, transport or "udp") if addr else _source(current())
-    return 1 if _gateway_at(None, src, proto) else -1
+    """The lcr_id of the first gateway at the source (lcr_ids in order), or -1."""
+    return _from(range(1, _lcr_count(current()) + 1), addr, transport)
 
 
 def to_gw(lcr_id: int, addr: str = "", transport: str = "") -> int:
     """The R-URI (or ``addr``/``transport``) is the address of a gateway of ``lcr_id``."""
-    host, proto = (addr, transport or "udp") if addr else _target(current())
-    return 1 if _gateway_at(lcr_id, host, proto) else -1
+    if not _valid(current(), lcr_id):
+        return -1
+    return 1 if _to(range(int(lcr_id), int(lcr_id) + 1), addr, transport) > 0 else -1
 
 
 def to_any_gw(addr: str = "", transport: str = "") -> int:
-    host, proto = (addr, transport or "udp") if addr else _target(current())
-    return 1 if _gateway_at(None, host, proto) else -1
+    """The lcr_id of the first gateway at the R-URI host (or ``addr``), or -1."""
+    return _to(range(1, _lcr_count(current()) + 1), addr, transport)
 
 
 def lcr_functions() -> dict[str, Any]:

@@ -48,6 +48,7 @@ def build_registry(
     profiles: Iterable[str] | Callable[[], Iterable[str]] = dlg.DEFAULT_PROFILES,
     make_binding: Callable[..., Any] | None = None,
     database: Any = None,
+    lcr_count: int | None = None,
 ) -> Registry:
     """A :class:`Registry` with ``system.*``, ``core.*``, ``stats.*``/``sl``/``tm``,
     ``htable.*``, ``cfg.*``, ``pike.*``, and the ``ul``/``dlg``/``dispatcher``/
@@ -101,7 +102,7 @@ def build_registry(
         from kamtool.rpc.methods import rules as rule_methods
 
         rule_methods.register(reg, rules)
-        lcr_methods.register(reg, rules)
+        lcr_methods.register(reg, rules, lcr_count)
         modules += ["dialplan", "mtree", "lcr"]
     return reg
 

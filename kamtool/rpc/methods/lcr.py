@@ -34,12 +34,17 @@ def _answer(records: list[dict[str, Any]]) -> Any:
     return records[0] if len(records) == 1 else records if records else {}
 
 
-def register(registry: Registry, tables: Any) -> None:
-    """The lcr methods of ``tables``."""
+def register(registry: Registry, tables: Any, lcr_count: int | None = None) -> None:
+    """The lcr methods of ``tables``; with ``lcr_count`` (Kamailio's modparam) only lcr_ids
+    1 to it exist, as in Kamailio (None: every lcr_id in the tables)."""
     from kamtool.proxy.rule_tables import TableLoadError
 
+    def served(lcr_id: int) -> bool:
+        return lcr_id >= 1 and (lcr_count is None or lcr_id <= lcr_count)
+
     def lcr_ids() -> list[int]:
-        return sorted({g.lcr_id for g in tables.lcr.gateways.values()} | set(tables.lcr.rules))
+        found = {g.lcr_id for g in tables.lcr.gateways.values()} | set(tables.lcr.rules)
+        return sorted(i for i in found if served(i))
 
     def index_of(lcr_id: int) -> dict[int, int]:
         return {g.id: i for i, g in enumerate(tables.lcr_gateways(lcr_id), 1)}
@@ -98,7 +103,7 @@ def register(registry: Registry, tables: Any) -> None:
         # Kamailio's help says "until the Unix time" but it adds the number to now: a
         # period in seconds, as kamtool lcr defunct sends it (and no 32-bit overflow here)
         gw = tables.lcr.gateways.get(gw_id)
-        if gw is None or gw.lcr_id != lcr_id:
+        if gw is None or gw.lcr_id != lcr_id or not served(lcr_id):
             raise RpcFault(400, "parameter value error (see syslog)")
         gw.defunct = int(time.time()) + period
         return {}
@@ -106,7 +111,7 @@ def register(registry: Registry, tables: Any) -> None:
     def load_gws(
         lcr_id: int, uri_user: str, caller_uri: str = "", request_uri: str = ""
     ) -> list[dict[str, Any]]:
-        if lcr_id < 1:
+        if not served(lcr_id):
             raise RpcFault(400, "load_gws excution error (see syslog)")
         try:
             chosen = tables.lcr.select(

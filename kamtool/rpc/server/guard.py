@@ -23,11 +23,12 @@ Kamailio's xhttp + jsonrpcs checks none of this (any ``POST /RPC`` runs).
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
+
+from kamtool.core.sipdns import is_ip
 
 __all__ = ["JSON_TYPES", "READ_ONLY_METHODS", "CrossSiteGuard"]
 
@@ -38,23 +39,16 @@ JSON_TYPES = frozenset({"application/json", "application/json-rpc", "application
 READ_ONLY_METHODS = frozenset({
     "cfg.get", "cfg.help", "cfg.list", "core.echo", "core.info", "core.modules", "core.ps",
     "core.psa", "core.psx", "core.runinfo", "core.shmmem", "core.sockets_list",
-    "core.tcp_info", "core.uptime", "core.version", "dispatcher.list", "dlg.briefing",
+    "core.tcp_info", "core.tcp_list", "core.tcp_options", "core.uptime", "core.version",
+    "dispatcher.list", "dlg.briefing",
     "dlg.list", "dlg.list_ctx", "dlg.profile_get_size", "dlg.profile_list",
     "dlg.stats_active", "domain.dump", "htable.dump", "htable.get", "htable.listTables",
     "htable.stats", "jsonrpc.echo", "permissions.addressDump", "permissions.domainDump",
     "permissions.subnetDump", "permissions.trustedDump", "pike.list", "pike.top",
     "sl.stats", "stats.fetch", "stats.fetchn", "stats.get_statistics",
     "system.listMethods", "system.methodHelp", "system.methodSignature", "tm.hash_stats",
-    "tm.stats", "ul.dump", "ul.lookup",
+    "tls.info", "tls.list", "tls.options", "tm.stats", "ul.dump", "ul.lookup",
 })  # fmt: skip
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _host_part(value: str) -> str:
@@ -76,7 +70,7 @@ class CrossSiteGuard:
         self.names = names | {_host_part(h) for h in allowed_hosts if h}
 
     def allowed_host(self, host: str) -> bool:
-        return _is_ip(host) or host in self.names or host.endswith(".localhost")
+        return is_ip(host) or host in self.names or host.endswith(".localhost")
 
     def host_problem(self, headers: dict[str, str]) -> str | None:
         raw = headers.get("host")

@@ -64,6 +64,7 @@ async def start_proxy_rpc(server: Any, *, limits: Any = None) -> RpcServer:
         flood=server.pike,
         tracer=server.hep,  # siptrace.status, siptrace.dest_add / dest_rm
         rules=server.rules,  # dialplan.*, mtree.*, lcr.*
+        lcr_count=cfg.lcr_count,
     )
     if getattr(server, "uacreg", None) is not None:
         from kamtool.rpc.methods import uac
@@ -71,6 +72,10 @@ async def start_proxy_rpc(server: Any, *, limits: Any = None) -> RpcServer:
         uac.register(registry, server.uacreg)  # uac.reg_* (kamtool/proxy/uacreg.py)
     _offload(server, registry)
     _edge_methods(server, registry)
+    from kamtool.rpc.methods import transport
+
+    transport.register(registry, server.transports, cfg,
+                       tls=any(lst.proto == "tls" for lst in cfg.listen))  # fmt: skip
     if server.engine is not None:
         # Kamailio 5.6's app_python3 registers its RPC as app_python.*; app_python3.* too
         for name in ("app_python.reload", "app_python3.reload"):

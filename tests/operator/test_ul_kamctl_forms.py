@@ -1,0 +1,26 @@
+"""`kamtool ul` with what a kamctl user types, on Kamailio 5.6 and on kamtool's proxy:
+``ul add AOR CONTACT EXPIRES [PATH]`` (kamctl's positional form was refused as "unexpected
+extra arguments") and an AoR written as a SIP URI (``ul show sip:1001@dom`` looked the URI
+up as it is and answered "not registered"; kamctl strips the scheme)."""
+
+from __future__ import annotations
+
+from tests.support.cli import invoke
+
+
+def test_kamctl_positional_expires_and_sip_uri_aor(target):
+    rpc = ("--rpc", target.url("http"))
+    aor = "sip:7101@127.0.0.1"
+    r = invoke(*rpc, "ul", "add", aor, "sip:7101@127.0.0.1:5099", "120")
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    r = invoke(*rpc, "ul", "add", "7101", "sip:7101@127.0.0.1:5098", "0", ".")
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    shown = invoke(*rpc, "--json", "ul", "show", aor)
+    assert shown.exit_code == 0, shown.stderr
+    contacts = {row["contact"]: row for row in shown.json()}
+    assert set(contacts) == {"sip:7101@127.0.0.1:5099", "sip:7101@127.0.0.1:5098"}
+    assert 0 < contacts["sip:7101@127.0.0.1:5099"]["expires"] <= 120  # not the 3600 default
+    assert contacts["sip:7101@127.0.0.1:5098"]["path"] is None  # kamctl's "." is no path
+    assert invoke(*rpc, "ul", "rm", aor).exit_code == 0
+    after = invoke(*rpc, "--json", "ul", "show", "7101")
+    assert after.exit_code == 3 or after.json() == [], after.stdout
