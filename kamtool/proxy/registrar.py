@@ -21,10 +21,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from kamtool.proxy import outbound
-from kamtool.proxy.usrloc import METHOD_BITS, Binding, LocationStore, copy_binding
+from kamtool.proxy.usrloc import METHOD_BITS, Binding, LocationStore
 from kamtool.sip.errors import ParseError
 from kamtool.sip.nat import received_uri
 
@@ -109,8 +110,13 @@ class Registrar:
         callid = req.call_id or ""
         cseq = req.cseq.num if req.cseq else 0
         path_rcv = outbound.path_received(path) if cfg.path_use_received else None
-        ua = req.headers.get("user-agent") or ""
+        # one string per distinct User-Agent, not per contact (100k phones, a few models)
+        ua = sys.intern(req.headers.get("user-agent") or "")
         methods = _methods_mask(req.headers.get_all("allow")) if "allow" in req.headers else None
+        socket = endpoint.listen.socket_str
+        udp = endpoint.proto == "udp"
+        connection_id = -1 if udp else id(endpoint) & 0x7FFFFFFF
+        domain = getattr(uri, "host", None) if self.usrloc.use_domain else None
         for c in contacts:
             expires = c.expires if c.expires is not None else header_expires
             if expires is None:
@@ -149,9 +155,11 @@ class Registrar:
             # where the UA is reached: the edge's received= (path_use_received), the NAT
             # address, else (no Path: the flow is ours) the connection's peer
             received = path_rcv or (nat[0] if nat else None)
-            if received is None and not path:
+            if received is None and not path and not udp:
                 received = self._received(c.uri, endpoint, addr)
-            fields = dict(
+            # a refresh is a new binding with the old one's ruid and flags (the store
+            # never changes a binding in place; save() sets state and last_modified)
+            new = Binding(
                 aor=aor,
                 contact=contact,
                 expires=now + expires,
@@ -159,23 +167,22 @@ class Registrar:
                 callid=callid,
                 cseq=cseq,
                 user_agent=ua,
+                received=received,
                 path=path,
-                socket=endpoint.listen.socket_str,
+                socket=socket,
                 methods=methods,
                 instance=instance,
                 reg_id=reg_id_n,
-                connection_id=-1 if endpoint.proto == "udp" else id(endpoint) & 0x7FFFFFFF,
-                received=received,
+                flags=old.flags if old is not None else 0,
                 # path_use_received: the contact is NATed (usrloc's nat_bflag), as Kamailio
                 cflags=(nat[1] if nat else 0) | ((1 << cfg.nat_bflag) if path_rcv else 0),
+                ruid=old.ruid if old is not None else "",
+                connection_id=connection_id,
                 # usrloc: a contact with the nat_bflag is kept alive (location.keepalive)
                 keepalive=1 if nat and nat[1] & (1 << cfg.nat_bflag) else 0,
-                domain=getattr(uri, "host", None) if self.usrloc.use_domain else None,
+                domain=domain,
             )
-            if old is None:
-                changes.append((None, Binding(**fields)))
-            else:
-                changes.append((old, copy_binding(old, **fields)))
+            changes.append((old, new))
         if cfg.max_contacts:
             live = {b.ruid for b in existing if not b.expired(now)}
             for old, new in changes:
