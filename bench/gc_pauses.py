@@ -32,24 +32,23 @@ def run_one(thresholds: tuple[int, ...], calls: int) -> dict:
     from bench import proxy_core as pc
     from kamtool.proxy.auth import Authenticator
     from kamtool.proxy.config import Listen, ProxyConfig
-    from kamtool.proxy.routing import Router
     from kamtool.proxy.stats import Statistics
     from kamtool.proxy.timers import TimerHeap
     from kamtool.proxy.usrloc import LocationStore
+    from kamtool.proxy.wiring import build_proxy
 
     cfg = ProxyConfig(listen=(Listen("udp", "127.0.0.1", 5060),), rpc_listen=None,
                       pike_reqs_density_per_unit=10**9, auth=False)  # fmt: skip
-    router = Router(
+    sink, wire = pc.Sink(), pc.Wire()
+    router = build_proxy(
         cfg,
         timers=TimerHeap(asyncio.new_event_loop()),
         usrloc=LocationStore(db_mode=0),
         auth=Authenticator(None, lookup=lambda u, d: pc.Row()),
         stats=Statistics(),
-        script=pc.engine_for_route("default"),
+        transports=wire,
     )
-    sink, wire = pc.Sink(), pc.Wire()
     router.receive(pc.register(1, None), sink, ("127.0.0.1", 5999))  # the callee
-    router.attach(wire)
     gc.collect()
     gc.freeze()
     gc.set_threshold(*thresholds)

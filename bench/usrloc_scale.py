@@ -3,7 +3,7 @@
     python bench/usrloc_scale.py [--contacts 100000] [--route default] [--json]
 
 Each contact is registered by its own REGISTER (a user, Call-ID, From tag, branch and
-contact address of its own, as phones would send) through ``Router.receive`` with the
+contact address of its own, as phones would send) through ``Engine.receive`` with the
 default route and no authentication, into a write-back store (usrloc db_mode 2) on a
 SQLite file. Then:
 
@@ -42,11 +42,11 @@ from kamtool.db.connect import open_database  # noqa: E402
 from kamtool.db.ddl import create_tables  # noqa: E402
 from kamtool.proxy.auth import Authenticator  # noqa: E402
 from kamtool.proxy.config import Listen, ProxyConfig  # noqa: E402
-from kamtool.proxy.routing import Router  # noqa: E402
 from kamtool.proxy.server import tune_gc  # noqa: E402
 from kamtool.proxy.stats import Statistics  # noqa: E402
 from kamtool.proxy.timers import TimerHeap  # noqa: E402
 from kamtool.proxy.usrloc import LocationStore  # noqa: E402
+from kamtool.proxy.wiring import build_proxy  # noqa: E402
 
 
 class Sink:
@@ -90,20 +90,20 @@ def main() -> None:
     now = [time.time()]
     store = LocationStore(db_mode=2, database=db, clock=lambda: now[0])
     store.deferred = True  # as kamtool serve: the database write is the worker's
-    script = None
-    if args.route != "builtin":
-        from kamtool.proxy.ksr.engine import engine_for
-        from kamtool.proxy.routes import DEFAULT_ROUTE
+    script = None  # "builtin" and "default": kamtool's default route
+    if args.route not in ("builtin", "default"):
+        from kamtool.proxy.script import load_script
 
-        script = engine_for(DEFAULT_ROUTE if args.route == "default" else args.route)
+        script = load_script(args.route)
     cfg = ProxyConfig(listen=(Sink.listen,), rpc_listen=None, auth=False, pike=False)
-    router = Router(
+    router = build_proxy(
         cfg,
+        script=script,
         timers=TimerHeap(asyncio.new_event_loop()),
         usrloc=store,
         auth=Authenticator(None, lookup=lambda u, d: None),
         stats=Statistics(),
-        script=script,
+        transports=Sink(),  # nothing is relayed: every REGISTER is answered
     )
     n = args.contacts
     # a tenth expire after 60 s, the rest after an hour
