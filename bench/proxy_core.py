@@ -7,6 +7,7 @@ and of the machine's load:
 * OPTIONS keepalive (parse, Max-Forwards, reply 200);
 * REGISTER without credentials (401 with a fresh nonce);
 * REGISTER with valid digest credentials (verify, save in memory, 200 with the bindings);
+* REGISTER to a proxy without authentication (``kamtool serve --no-auth``: save, 200);
 * MESSAGE relayed statefully to the registered contact, and its 200 relayed back (one
   server and one client transaction: tm's cost; counted per transaction, two messages);
 * a call: INVITE relayed (100 Trying back, a dialog, Record-Route), its 200, the ACK and
@@ -32,6 +33,7 @@ import os
 import pstats
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -141,10 +143,10 @@ def call_answer(request: bytes) -> tuple[bytes, bytes]:
     return b"\r\n".join([*lines, b"Content-Length: 0", b"", b""]), rr
 
 
-def register(n: int, auth: str | None = None) -> bytes:
+def register(n: int, auth: str | None = None, tag: str = "") -> bytes:
     lines = [
         "REGISTER sip:127.0.0.1 SIP/2.0",
-        f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-{n}-{1 if auth else 0};rport",
+        f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-{n}-{1 if auth else 0}{tag};rport",
         "From: <sip:1001@127.0.0.1>;tag=abc",
         "To: <sip:1001@127.0.0.1>",
         "Call-ID: bench-reg@127.0.0.1",
@@ -215,6 +217,18 @@ def main() -> None:
     ).to_header()
     authed = [register(i, creds) for i in range(2, args.n + 2)]
     plain = [register(i) for i in range(2, args.n + 2)]
+    # REGISTER without auth (sipp_compare's register_noauth, `kamtool serve --no-auth`):
+    # a second proxy, the same route, no digest
+    noauth = build_proxy(
+        replace(cfg, auth=False),
+        script=script,
+        timers=TimerHeap(loop),
+        usrloc=LocationStore(db_mode=0),
+        auth=auth,
+        stats=Statistics(),
+        transports=Wire(),
+    )
+    unauthed = [register(i, None, "n") for i in range(2, args.n + 2)]
     if not args.default_gc:
         tune_gc()
     mark = Marks(args.markers)
@@ -222,14 +236,18 @@ def main() -> None:
     # The relays time the proxy's part alone, six clock reads per call; under cProfile
     # those reads would be a tenth of the profile, so they are skipped (no times then).
     clock = _no_clock if args.profile else time.process_time
-    for name, msgs in (("OPTIONS", [OPTIONS] * args.n), ("REGISTER 401", plain),
-                       ("REGISTER 200", authed)):  # fmt: skip
+    for name, msgs, target in (
+        ("OPTIONS", [OPTIONS] * args.n, router),
+        ("REGISTER 401", plain, router),
+        ("REGISTER 200", authed, router),
+        ("REGISTER noauth", unauthed, noauth),
+    ):
         if prof:
             prof.enable()
         mark.start()
         t0 = time.process_time()  # CPU time: the machine may be busy
         for m in msgs:
-            router.receive(m, sink, addr)
+            target.receive(m, sink, addr)
         dt = time.process_time() - t0
         mark.stop(name, len(msgs), "msg")
         if prof:

@@ -137,10 +137,22 @@ DESCRIPTIONS: dict[str, str] = {
     "state_prefix": "Redis key prefix: one per cluster of kamtool nodes",
     "state_retry": "seconds between attempts to reach Redis again",
     "state_tables": "htables shared through Redis (comma-separated)",
+    "use_path": "registrar use_path: store the REGISTER's Path (RFC 3327; Kamailio's default: off)",
+    "path_mode": "registrar path_mode: 0 Path not echoed, 1 echoed when supported, 2 else 420",
+    "path_use_received": "registrar path_use_received: the top Path URI's received= is the contact",
+    "outbound_mode": "registrar outbound_mode (RFC 5626): 0 none, 1 supported, 2 required",
+    "regid_mode": "registrar regid_mode: 1 keeps reg-id when outbound is not used",
+    "flow_timer": "registrar flow_timer: Flow-Timer seconds in outbound 200s (0: none)",
+    "edge_registrar": "act as an edge proxy (RFC 5626/3327) in front of this registrar URI: "
+    "Path with a flow token, Record-Route ;ob, calls back over the client's connection",
+    "flow_token_key": "outbound flow_token_key: the secret flow tokens are signed with "
+    "(empty: random at each start)",
 }
 
 # shown for keys whose default is "not set"
 PLACEHOLDERS: dict[str, Any] = {
+    "edge_registrar": "sip:10.0.0.5:5060;transport=tcp",
+    "flow_token_key": "a-long-random-string",
     "rpc_token": "a-long-random-string",
     "rpc_runtime_dir": "/run/kamtool",
     "domain": "example.com",

@@ -55,7 +55,8 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple
 
 from kamtool.sip import digest
@@ -86,10 +87,17 @@ class AuthOutcome:
 
     status: int
     user: str | None = None
-    challenge: str | None = None
     reason: str = ""
     lookup: tuple[str, str] | None = None
     stale: bool = False  # the challenge says stale=true
+    make_challenge: Callable[[], str] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def challenge(self) -> str | None:
+        """The WWW-/Proxy-Authenticate value to send, made (with a fresh nonce) when
+        read: KSR's ``auth_check`` only reports the status and the route challenges by
+        itself, so a nonce made here every time was wasted (an HMAC per 401)."""
+        return None if self.make_challenge is None else self.make_challenge()
 
 
 class Authenticator:
@@ -217,7 +225,9 @@ class Authenticator:
                 creds = parsed
                 break
         if creds is None:
-            return AuthOutcome(challenge_status, challenge=self.new_challenge(realm, bound=bound))
+            return AuthOutcome(
+                challenge_status, make_challenge=partial(self.new_challenge, realm, bound=bound)
+            )
         user, domain = digest.lookup_key(creds.username, realm)
         if self.deferred:
             found, row = self.cached(user, domain, stale_ok=stale_ok or self.db_down())
@@ -251,7 +261,7 @@ class Authenticator:
             stale = result.stale or result.status is digest.AuthStatus.REPLAY
             return AuthOutcome(
                 challenge_status,
-                challenge=self.new_challenge(realm, stale=stale, bound=bound),
+                make_challenge=partial(self.new_challenge, realm, stale=stale, bound=bound),
                 reason=result.status.value,
                 stale=stale,
             )

@@ -27,6 +27,7 @@ from kamtool.config import Settings
 from kamtool.errors import ConfigError
 from kamtool.proxy.authconfig import AuthSettings
 from kamtool.proxy.config_edge import EdgeSettings
+from kamtool.proxy.config_outbound import OutboundSettings
 from kamtool.proxy.config_state import StateSettings
 from kamtool.proxy.config_workers import WorkerSettings, parse_workers
 from kamtool.proxy.listen import Listen, _split_host_port
@@ -50,7 +51,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
-class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, WorkerSettings):
+class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, WorkerSettings):
     """Configuration of :class:`kamtool.proxy.server.ProxyServer` (see module docstring)."""
 
     listen: tuple[Listen, ...] = tuple(Listen.parse(s) for s in DEFAULT_LISTEN)
@@ -204,6 +205,7 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, WorkerSettings):
         self.check_edge()
         self.check_workers()
         self.check_state()
+        self.check_outbound()
         if self.ipban_autoexpire < 0:
             raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
         for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):

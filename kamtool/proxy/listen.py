@@ -5,7 +5,7 @@ parsed and written in Kamailio's socket notation. Re-exported by
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kamtool.errors import ConfigError
 
@@ -37,11 +37,17 @@ class Listen:
         host, port = _split_host_port(spec, DEFAULT_PORTS[proto], what=f"listen {text!r}")
         return cls(proto, host, port)
 
+    # read for every REGISTER and relayed request: written once
+    _socket_str: str = field(init=False, repr=False, compare=False, default="")
+
+    def __post_init__(self) -> None:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        object.__setattr__(self, "_socket_str", f"{self.proto}:{host}:{self.port}")
+
     @property
     def socket_str(self) -> str:
         """Kamailio's socket notation, as stored in ``location.socket``: ``udp:1.2.3.4:5060``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.proto}:{host}:{self.port}"
+        return self._socket_str
 
     def __str__(self) -> str:
         return self.socket_str

@@ -46,6 +46,7 @@ from kamtool.sip.uri import SipURI
 log = logging.getLogger(__name__)
 
 NATB = 1 << 6  # usrloc nat_bflag (FLB_NATB 6 in kamailio.cfg)
+PING_SLICE = 500  # keepalives sent per loop iteration
 NATSIPPING = 1 << 7  # nathelper sipping_bflag (FLB_NATSIPPING 7)
 ALIAS_METHODS = frozenset({"INVITE", "SUBSCRIBE", "UPDATE", "NOTIFY", "REFER"})
 
@@ -147,28 +148,41 @@ class NatHelper:
 
         def tick() -> None:
             try:
-                self.ping_all(usrloc, send, local)
+                some(usrloc.flagged(), 0)
             except Exception:
                 log.exception("nathelper: keepalive round failed (database down?)")
             self._timer = timers.call_later(self.interval, tick)
+
+        def some(bindings: list[Any], start: int) -> None:
+            # a round in slices, each in its own loop iteration: 100k NATed phones
+            # would otherwise hold the loop for seconds
+            end = start + PING_SLICE
+            self.ping(bindings[start:end], send, local)
+            if end < len(bindings):
+                timers.call_later(0.001, some, bindings, end)
 
         self._timer = timers.call_later(self.interval, tick)
 
     def ping_all(self, usrloc: Any, send: Callable[[Dest, bytes], None],
                  local: Callable[[str], Any]) -> int:  # fmt: skip
-        """One keepalive round: OPTIONS to every NATed UDP binding. Returns pings sent."""
+        """One keepalive round at once: OPTIONS to every NATed UDP binding. Returns
+        pings sent."""
+        return self.ping(usrloc.flagged(), send, local)
+
+    def ping(self, bindings: list[Any], send: Callable[[Dest, bytes], None],
+             local: Callable[[str], Any]) -> int:  # fmt: skip
+        """OPTIONS to those of ``bindings`` that are NATed and on UDP; pings sent."""
         n = 0
-        for aor in usrloc.aors():
-            for b in usrloc.lookup(aor):
-                if not b.cflags & NATB:
-                    continue
-                target = self.codec.target_for_binding(b)
-                if target is None or target.dest[0] != "udp":
-                    continue
-                # from the socket the contact registered on (its NAT binding is there)
-                ping = self.ping_request(b.contact, local(target.dest, b.socket))
-                send(target.dest, ping.to_bytes())
-                n += 1
+        for b in bindings:
+            if not b.cflags & NATB:
+                continue
+            target = self.codec.target_for_binding(b)
+            if target is None or target.dest[0] != "udp":
+                continue
+            # from the socket the contact registered on (its NAT binding is there)
+            ping = self.ping_request(b.contact, local(target.dest, b.socket))
+            send(target.dest, ping.to_bytes())
+            n += 1
         self.pings_sent.value += n
         return n
 

@@ -9,16 +9,23 @@
 * a binding is matched by ``+sip.instance``/``reg-id`` when given (RFC 5626), else by
   contact URI; a request with the same Call-ID and a CSeq not above the stored one is an
   old retransmission and changes nothing;
-* Path (RFC 3327) is stored and echoed; ``Allow`` sets the methods bitmask (NULL = all);
+* ``+sip.instance`` is stored without its quotes and ``reg-id`` only with an instance, as
+  Kamailio's usrloc; outbound (``outbound_mode``, ``regid_mode``, ``flow_timer``: the 421,
+  420 and 439 refusals, ``Require: outbound``) is :mod:`kamtool.proxy.outbound`'s;
+* Path (RFC 3327) is stored with ``use_path`` and echoed as ``path_mode`` says (420 in
+  strict mode when the UA does not support it); ``Allow`` sets the methods bitmask
+  (NULL = all);
 * the 200 lists every current binding with its remaining expires (and q, instance, reg-id).
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
-from kamtool.proxy.usrloc import METHOD_BITS, Binding, LocationStore, copy_binding
+from kamtool.proxy import outbound
+from kamtool.proxy.usrloc import METHOD_BITS, Binding, LocationStore
 from kamtool.sip.errors import ParseError
 from kamtool.sip.nat import received_uri
 
@@ -34,6 +41,12 @@ def _methods_mask(allow: list[str] | None) -> int | None:
     for m in allow:
         mask |= METHOD_BITS.get(m.strip().upper(), 0)
     return mask or None
+
+
+def _same(instance: str, other: str) -> bool:
+    """Two ``+sip.instance`` values name the same UA (angle brackets aside, and the quotes
+    older kamtool versions stored)."""
+    return instance.strip('"<>') == other.strip('"<>')
 
 
 class Registrar:
@@ -75,6 +88,15 @@ class Registrar:
         if not user:
             return 400, "Bad To header (no user)", []
         aor = self.usrloc.aor_key(user, getattr(uri, "host", None))
+        tags = outbound.tags_of(req)  # Supported/Require, read once
+        refused, use_regid = outbound.register_check(req, cfg, tags)
+        if refused is not None:
+            return refused
+        use_path = cfg.use_path and "path" in req.headers
+        path = (", ".join(req.headers.get_all("path")) or None) if use_path else None
+        refused = outbound.path_check(tags, cfg, path)
+        if refused is not None:
+            return refused
         contacts = req.contacts
         header_expires = req.expires
         now = self.usrloc.clock()
@@ -82,14 +104,19 @@ class Registrar:
             if len(contacts) != 1 or header_expires != 0:
                 return 400, "Invalid Contact: * (needs Expires: 0 and no other contact)", []
             self.usrloc.remove(aor)
-            return 200, "OK", []
+            return 200, "OK", outbound.reply_headers(tags, cfg, path)
         changes: list[tuple[Binding | None, Binding | None]] = []
         existing = self.usrloc.contacts_of(aor)
         callid = req.call_id or ""
         cseq = req.cseq.num if req.cseq else 0
-        path = ", ".join(req.headers.get_all("path")) or None
-        ua = req.headers.get("user-agent") or ""
+        path_rcv = outbound.path_received(path) if cfg.path_use_received else None
+        # one string per distinct User-Agent, not per contact (100k phones, a few models)
+        ua = sys.intern(req.headers.get("user-agent") or "")
         methods = _methods_mask(req.headers.get_all("allow")) if "allow" in req.headers else None
+        socket = endpoint.listen.socket_str
+        udp = endpoint.proto == "udp"
+        connection_id = -1 if udp else id(endpoint) & 0x7FFFFFFF
+        domain = getattr(uri, "host", None) if self.usrloc.use_domain else None
         for c in contacts:
             expires = c.expires if c.expires is not None else header_expires
             if expires is None:
@@ -99,15 +126,18 @@ class Registrar:
             if cfg.max_expires and expires > cfg.max_expires:
                 expires = cfg.max_expires
             contact = str(c.uri)
-            instance = c.params.get("+sip.instance")
-            reg_id = c.params.get("reg-id")
-            reg_id_n = int(reg_id) if reg_id and reg_id.isdigit() else 0
+            instance = outbound.unquote_instance(c.params.get("+sip.instance"))
+            reg_id = c.params.get("reg-id") if instance and use_regid else None
+            if reg_id is not None and (not reg_id.isdigit() or int(reg_id) == 0):
+                return 400, "Invalid Reg-Id number", []  # Kamailio's R_INV_REGID
+            reg_id_n = int(reg_id) if reg_id else 0
             old = None
-            for b in existing:
-                if instance and b.instance == instance and b.reg_id == reg_id_n:
-                    old = b
-                    break
-                if b.contact == contact:
+            for b in existing:  # as usrloc: by instance and reg-id when given, else URI
+                if instance:
+                    if b.instance and b.reg_id == reg_id_n and _same(b.instance, instance):
+                        old = b
+                        break
+                elif b.contact == contact:
                     old = b
                     break
             if old is not None and old.callid == callid and cseq <= old.cseq and expires:
@@ -115,8 +145,21 @@ class Registrar:
             if not expires:
                 changes.append((old, None))
                 continue
+            if old is not None and instance and old.callid != callid:
+                # a new Call-ID from the same instance: the UA restarted, so its other
+                # registrations are stale (Kamailio's save() drops them as well)
+                changes += [(b, None) for b in existing if b is not old and b.instance
+                            and _same(b.instance, instance)
+                            and all(b is not o for o, _ in changes)]  # fmt: skip
             q = c.q if c.q is not None else -1.0
-            fields = dict(
+            # where the UA is reached: the edge's received= (path_use_received), the NAT
+            # address, else (no Path: the flow is ours) the connection's peer
+            received = path_rcv or (nat[0] if nat else None)
+            if received is None and not path and not udp:
+                received = self._received(c.uri, endpoint, addr)
+            # a refresh is a new binding with the old one's ruid and flags (the store
+            # never changes a binding in place; save() sets state and last_modified)
+            new = Binding(
                 aor=aor,
                 contact=contact,
                 expires=now + expires,
@@ -124,22 +167,22 @@ class Registrar:
                 callid=callid,
                 cseq=cseq,
                 user_agent=ua,
+                received=received,
                 path=path,
-                socket=endpoint.listen.socket_str,
+                socket=socket,
                 methods=methods,
                 instance=instance,
                 reg_id=reg_id_n,
-                connection_id=-1 if endpoint.proto == "udp" else id(endpoint) & 0x7FFFFFFF,
-                received=nat[0] if nat else self._received(c.uri, endpoint, addr),
-                cflags=nat[1] if nat else 0,
+                flags=old.flags if old is not None else 0,
+                # path_use_received: the contact is NATed (usrloc's nat_bflag), as Kamailio
+                cflags=(nat[1] if nat else 0) | ((1 << cfg.nat_bflag) if path_rcv else 0),
+                ruid=old.ruid if old is not None else "",
+                connection_id=connection_id,
                 # usrloc: a contact with the nat_bflag is kept alive (location.keepalive)
                 keepalive=1 if nat and nat[1] & (1 << cfg.nat_bflag) else 0,
-                domain=getattr(uri, "host", None) if self.usrloc.use_domain else None,
+                domain=domain,
             )
-            if old is None:
-                changes.append((None, Binding(**fields)))
-            else:
-                changes.append((old, copy_binding(old, **fields)))
+            changes.append((old, new))
         if cfg.max_contacts:
             live = {b.ruid for b in existing if not b.expired(now)}
             for old, new in changes:
@@ -156,9 +199,7 @@ class Registrar:
             else:
                 self.usrloc.save(new)
         headers = [("Contact", self._contact_value(b, now)) for b in self.usrloc.lookup(aor)]
-        if path:
-            headers.append(("Path", path))
-        return 200, "OK", headers
+        return 200, "OK", headers + outbound.reply_headers(tags, cfg, path)
 
     @staticmethod
     def _received(uri: Any, endpoint: Any, addr: tuple[str, int]) -> str | None:
@@ -180,7 +221,7 @@ class Registrar:
             value += f";q={b.q:g}"
         value += f";expires={left}"
         if b.instance:
-            value += f";+sip.instance={b.instance}"
+            value += f';+sip.instance="{b.instance}"'
         if b.reg_id:
             value += f";reg-id={b.reg_id}"
         if b.received:  # registrar's received_param: where we will reach the UA

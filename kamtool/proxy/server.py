@@ -31,6 +31,7 @@ from kamtool.proxy.stats import Statistics
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 5.0  # longest wait for in-flight transactions at shutdown
+EXPIRE_SLICE = 1000  # expired contacts dropped per loop iteration
 
 
 # A server that stops answering on an open connection (a cable pulled, a frozen VM)
@@ -197,10 +198,7 @@ class ProxyServer:
         """Every ``timer_interval``: usrloc expiry/write-back, idle TCP connections,
         expired htable items."""
         assert self.usrloc is not None and self.timers is not None
-        try:
-            self.usrloc.timer()
-        except Exception:
-            log.exception("usrloc timer failed")
+        self._usrloc_expire()
         self._flush_usrloc()  # write-back, and whatever an outage left pending
         ul = self.usrloc
         if ul.deferred and ul.db_mode == 3 and self.db is not None:
@@ -215,6 +213,16 @@ class ProxyServer:
         if self.htables is not None:
             self.htables.sweep()  # bans of sources that went quiet
         self._ul_timer = self.timers.call_later(self.config.timer_interval, self._usrloc_tick)
+
+    def _usrloc_expire(self) -> None:
+        """Expired contacts out, a slice per loop iteration (a mass expiry of 10,000
+        contacts held the loop ~80 ms)."""
+        assert self.usrloc is not None and self.timers is not None
+        try:
+            if self.usrloc.timer(limit=EXPIRE_SLICE):
+                self.timers.call_later(0.001, self._usrloc_expire)
+        except Exception:
+            log.exception("usrloc timer failed")
 
     def _usrloc_changed(self) -> None:
         """A location change outside a REGISTER's own write (ul.add/ul.rm, expiry):
@@ -334,8 +342,14 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-# Garbage collector settings for a running proxy (see tune_gc).
-GC_THRESHOLDS = (20_000, 20, 20)
+# Garbage collector settings for a running proxy (see tune_gc). A generation's count is
+# objects made minus objects freed, so the young pass comes after ~5,000 new lasting
+# objects (transactions, dialogs, contacts) and walks about that many (under 1 ms), the
+# middle one after 10 young passes walks ~50,000; the full pass comes after the same
+# number of new objects as with the (20000, 20, 20) used before, which held the loop
+# 15-30 ms per young pass and 0.6-1.6 s per middle pass on this machine under load
+# (bench/README.md, issue #17: p99).
+GC_THRESHOLDS = (5_000, 10, 160)
 
 
 def tune_gc() -> None:

@@ -1,13 +1,15 @@
 """usrloc's ``location`` rows: a :class:`~kamtool.proxy.binding.Binding` to column values
 and back, in the form Kamailio writes them (``q = -1`` when no q was given, ``methods``
-NULL for "all", permanent contacts with expires 2030-05-28 21:32:15)."""
+NULL for "all", permanent contacts with expires 2030-05-28 21:32:15), and the table's SQL
+(:class:`LocationTable`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from kamtool.proxy.binding import CS_SYNC, Binding
+from kamtool.proxy.binding import CS_SYNC, Batch, Binding
 
 # Kamailio stores permanent contacts with expires 2030-05-28 21:32:15
 PERMANENT = datetime(2030, 5, 28, 21, 32, 15)
@@ -91,3 +93,84 @@ def binding_from_row(row: Any, use_domain: bool) -> Binding:
         domain=row.domain,
         state=CS_SYNC,
     )
+
+
+def bound_model(table: str, database: Any) -> Any:
+    """A Peewee model of ``table`` bound to ``database`` (the proxy's own connection)."""
+    from kamtool.db import schema
+    from kamtool.db.models import make_model
+
+    return make_model(schema.tables()[table], database)
+
+
+class LocationTable:
+    """The ``location`` table's SQL for :class:`~kamtool.proxy.usrloc.LocationStore`
+    (a base class: it uses the store's ``database``, ``use_domain`` and ``_model``).
+    Synchronous; in the proxy it runs on the database worker thread."""
+
+    database: Any
+    use_domain: bool
+    _model: Any
+
+    @property
+    def model(self) -> Any:
+        """A ``location`` model bound to our own database (not the shared proxy)."""
+        if self._model is None:
+            self._model = bound_model("location", self.database)
+        return self._model
+
+    def _db(self) -> Any:
+        return self.database
+
+    def _row_values(self, b: Binding) -> dict[str, Any]:
+        return row_values(b, self.use_domain)
+
+    def _from_row(self, row: Any) -> Binding:
+        return binding_from_row(row, self.use_domain)
+
+    def _db_insert(self, b: Binding) -> None:
+        self.model.insert(**self._row_values(b)).execute()
+
+    def _db_update(self, b: Binding) -> None:
+        values = self._row_values(b)
+        n = self.model.update(**values).where(self.model.ruid == b.ruid).execute()
+        if not n:
+            self.model.insert(**values).execute()
+
+    def _db_delete(self, bindings: Iterable[Binding | str]) -> None:
+        ruids = [b if isinstance(b, str) else b.ruid for b in bindings]
+        if not ruids:
+            return
+        self.model.delete().where(self.model.ruid.in_(ruids)).execute()
+
+    def _db_select(self, aor: str | None = None) -> list[Binding]:
+        m = self.model
+        query = m.select()
+        if aor is not None:
+            if self.use_domain and "@" in aor:
+                user, _, dom = aor.partition("@")
+                query = query.where((m.username == user) & (m.domain == dom))
+            else:
+                query = query.where(m.username == aor)
+        return [self._from_row(r) for r in query]
+
+    def _db_expire(self, now: float) -> None:
+        m = self.model
+        m.delete().where((m.expires < ts_to_dt(now)) & (m.expires > datetime(1971, 1, 1))).execute()
+
+    def write_batch(self, batch: Batch) -> int:
+        """Write ``batch`` in one transaction (any thread: it only touches the database).
+        Rows are written as update-or-insert, so a batch written twice does no harm."""
+        with self.database.atomic():
+            if batch.deletes:
+                self._db_delete(batch.deletes)
+            for b in batch.upserts:
+                self._db_update(b)
+            for op, arg in batch.ops:
+                if op == "save":
+                    self._db_update(arg)
+                elif op == "delete":
+                    self._db_delete(arg)
+                else:
+                    self._db_expire(arg)
+        return len(batch)

@@ -20,6 +20,7 @@ from .headers import (
     CSeq,
     NameAddr,
     Via,
+    _str_name_cache,
     canonical_name,
     display_name,
     parse_auth,
@@ -95,8 +96,10 @@ class Headers:
         return h
 
     # -- reading -----------------------------------------------------------------------------
+    # The accessors look a name up in canonical_name's cache themselves: code asks for a
+    # handful of names ("via", "user-agent" ...), thousands of times a second.
     def __contains__(self, name: str) -> bool:
-        return canonical_name(name) in self._keys
+        return (_str_name_cache.get(name) or canonical_name(name)) in self._keys
 
     def __len__(self) -> int:
         return len(self._lines)
@@ -119,19 +122,22 @@ class Headers:
 
     def get_bytes(self, name: str, default: bytes | None = None) -> bytes | None:
         try:
-            i = self._keys.index(canonical_name(name))
+            i = self._keys.index(_str_name_cache.get(name) or canonical_name(name))
         except ValueError:
             return default
         return _line_value(self._lines[i])
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """First value of ``name`` (str, unfolded, stripped), or ``default``."""
-        b = self.get_bytes(name)
-        return default if b is None else _decode(b)
+        try:
+            i = self._keys.index(_str_name_cache.get(name) or canonical_name(name))
+        except ValueError:
+            return default
+        return _line_value(self._lines[i]).decode("utf-8", "surrogateescape")
 
     def get_lines(self, name: str) -> list[str]:
         """One value per header line (not comma-split)."""
-        return self._values(canonical_name(name))
+        return self._values(_str_name_cache.get(name) or canonical_name(name))
 
     def _values(self, key: str) -> list[str]:
         keys = self._keys
@@ -139,9 +145,9 @@ class Headers:
         if n == 0:
             return []
         if n == 1:
-            return [_decode(_line_value(self._lines[keys.index(key)]))]
+            return [_line_value(self._lines[keys.index(key)]).decode("utf-8", "surrogateescape")]
         return [
-            _decode(_line_value(line))
+            _line_value(line).decode("utf-8", "surrogateescape")
             for k, line in zip(keys, self._lines, strict=True)
             if k == key
         ]
@@ -306,6 +312,7 @@ class Headers:
 
 
 # --- typed header parsers used by the Message properties -----------------------------------------
+# (the hot readers decode inline: a call less per field, for every message)
 def _one(h: Headers, key: str) -> str | None:
     keys = h._keys
     n = keys.count(key)
@@ -313,7 +320,11 @@ def _one(h: Headers, key: str) -> str | None:
         return None
     if n > 1:
         raise ParseError(f"Multiple {display_name(key)} headers")
-    return _decode(_line_value(h._lines[keys.index(key)]))
+    line = h._lines[keys.index(key)]
+    v = line[line.index(b":") + 1 :]  # _line_value, inline
+    if b"\n" in v:
+        v = _FOLD_RE.sub(b" ", v)
+    return v.strip().decode("utf-8", "surrogateescape")
 
 
 def _p_vias(h: Headers) -> list[Via]:

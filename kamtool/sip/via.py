@@ -102,11 +102,25 @@ class Via:
         return host, port
 
     def with_params(self, **params: str | int | None) -> Via:
-        """Copy with parameters set (``via.with_params(received="192.0.2.1", rport=5060)``)."""
+        """Copy with parameters set (``via.with_params(received="192.0.2.1", rport=5060)``).
+
+        The text as received is kept and extended where that is plain (a new parameter
+        appended, a bare ``;rport`` given its value: what a proxy does to every request
+        it receives); otherwise the copy is written anew from its parts."""
         merged = dict(self.params)
+        raw = self._raw if self._raw is not None and '"' not in self._raw else None
         for k, v in params.items():
-            merged[k.lower()] = None if v is None else str(v)
-        return Via(self.transport, self.host, self.port, merged, protocol=self.protocol)
+            k = k.lower()
+            v = None if v is None else str(v)
+            if raw is not None:
+                if k not in merged:
+                    raw += f";{k}" if v is None else f";{k}={v}"
+                elif merged[k] is None and v is not None:
+                    raw = _give_value(raw, k, v)
+                elif merged[k] != v:
+                    raw = None
+            merged[k] = v
+        return Via(self.transport, self.host, self.port, merged, protocol=self.protocol, _raw=raw)
 
     def without_params(self, *names: str) -> Via:
         drop = {n.lower() for n in names}
@@ -139,6 +153,18 @@ class Via:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _give_value(raw: str, name: str, value: str) -> str | None:
+    """``raw`` with its one bare ``;name`` parameter given ``value`` (``;rport`` ->
+    ``;rport=5060``); None when the text is not that plain (blanks, another such name)."""
+    tag = ";" + name
+    low = raw.lower()
+    i = low.find(tag)
+    end = i + len(tag)
+    if i < 0 or (end < len(raw) and raw[end] != ";") or low.find(tag, end) >= 0:
+        return None
+    return f"{raw[:end]}={value}{raw[end:]}"
 
 
 # the usual Via in one match: SIP/2.0, a host name or IPv4 address, token parameters, no

@@ -168,9 +168,11 @@ def test_kamailio_loads_the_routes_and_kamctls_rows_are_shown(tmp_path):
     with ModulesKamailio(tmp_path, db=url, carrierroute=True) as k:
         rpc = ("--rpc", k.rpc_http_url)
         dumped = ok(url, *rpc, "--json", "cr", "dump").json()
-        assert [(d["carrier"], d["domain"], d["host"], d["rewrite_prefix"]) for d in dumped] == [
-            ("default", "proxy", "gw1.example.com", "+49")
-        ]
+        # Kamailio names both prefixes "prefix": both are kept, scan prefix first
+        assert [
+            (d["carrier"], d["domain"], d["host"], d["scan_prefix"], d["rewrite_prefix"])
+            for d in dumped
+        ] == [("default", "proxy", "gw1.example.com", "49", "+49")]
         ok(url, *rpc, "cr", "route", "add", "1", "44", "1", "gw2.example.com", "1")  # reloads
         hosts = sorted(d["host"] for d in ok(url, *rpc, "--json", "cr", "dump").json())
         assert hosts == ["gw1.example.com", "gw2.example.com"]

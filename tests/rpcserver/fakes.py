@@ -29,6 +29,10 @@ class FakeUsrloc:
         rec = self.records.get(aor)
         return None if rec is None else list(rec)
 
+    def stats(self) -> tuple[int, int]:
+        recs = self.records.values()
+        return sum(1 for rec in recs if rec), sum(len(rec) for rec in recs)
+
     def add(self, b: Binding) -> Binding:
         b.ruid = b.ruid or f"ulcx-test-{len(self.records)}"
         rec = self.records.setdefault(b.aor, [])

@@ -207,3 +207,28 @@ def test_rfc2543_key():
         ("UDP", "a.example", None, "1"),
     )
     assert rfc2543_key(parse_message(_req("ACK", "1")), include_to_tag=False) == key
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        # the received text is kept and extended: a proxy changes only what it adds
+        (
+            "SIP/2.0/UDP h:5062;Branch=z9hG4bKa;RPort",
+            "SIP/2.0/UDP h:5062;Branch=z9hG4bKa;RPort=4;received=10.0.0.1",
+        ),
+        # not plain: blanks, a lookalike name, a quoted value: written anew from the parts
+        (
+            "SIP/2.0/UDP h ; rport ; branch=z9hG4bKb",
+            "SIP/2.0/UDP h;rport=4;branch=z9hG4bKb;received=10.0.0.1",
+        ),
+        ("SIP/2.0/UDP h;rportx=1;rport", "SIP/2.0/UDP h;rportx=1;rport=4;received=10.0.0.1"),
+        ('SIP/2.0/UDP h;x="a;rport";rport', 'SIP/2.0/UDP h;x="a;rport";rport=4;received=10.0.0.1'),
+        # a value that changes: written anew
+        ("SIP/2.0/UDP h;rport=9;received=10.9.9.9", "SIP/2.0/UDP h;rport=4;received=10.0.0.1"),
+    ],
+)
+def test_via_with_params_keeps_the_received_text_when_it_is_plain(text, written):
+    w = parse_via(text).with_params(received="10.0.0.1", rport=4)
+    assert str(w) == written
+    assert parse_via(str(w)) == w and w.rport == 4 and w.received == "10.0.0.1"

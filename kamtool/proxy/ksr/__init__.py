@@ -44,11 +44,13 @@ def build() -> KsrModule:
         "speeddial": userdata.speeddial_functions(),
         "avpops": userdata.avpops_functions(),
     }
+    from kamtool.proxy.ksr.path import path_functions
     from kamtool.proxy.ksr.rtpengine import rtpengine_functions
     from kamtool.proxy.ksr.websocket import websocket_functions
 
     subs["rtpengine"] = rtpengine_functions()  # over [proxy] rtpengine (issue #18)
     subs["websocket"] = websocket_functions()  # over the ws:/wss: connections
+    subs["path"] = path_functions()  # an edge proxy's Path, with outbound flow tokens
     return build_module(core.functions(), subs)
 
 

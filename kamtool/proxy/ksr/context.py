@@ -72,6 +72,8 @@ class MsgContext:
     cancelled: bool = False  # a CANCEL came while the route waited for the database
     forwarded: bool = False  # relayed (statefully or not)
     failed_branch: Any = None  # the branch a failure route runs for
+    flow_failed: bool = False  # lookup()/loose_route() found only closed flows (RFC 5626)
+    rr_token: str = ""  # the flow token our Record-Route carries (RFC 5626 5.3)
     _match: Any = None
     _matched: bool = False
 

@@ -13,7 +13,12 @@ from kamtool.proxy.ksr.auth import auth_db_functions, auth_functions
 from kamtool.proxy.ksr.context import request_key, state
 from kamtool.proxy.ksr.dispatcher import dispatcher_functions
 from kamtool.proxy.ksr.pv import _try
-from kamtool.proxy.ksr.registrar import alias_db_lookup, registrar_functions
+from kamtool.proxy.ksr.registrar import (
+    alias_db_lookup,
+    next_flow,
+    registrar_functions,
+    spare_flows_left,
+)
 from kamtool.proxy.nat import alias_contact, contact_hostports
 from kamtool.proxy.pike import Verdict
 from kamtool.sip.errors import ParseError
@@ -310,11 +315,18 @@ def refuse_new() -> int:
     return 1
 
 
+def flow_failed() -> int:
+    """1 when ``lookup()`` or ``loose_route()`` found the UA's flows closed: the request
+    gets ``430 Flow Failed`` (RFC 5626 5.3, 11.5); -1 otherwise."""
+    return 1 if state.ctx.flow_failed else -1
+
+
 def kamtool_functions() -> dict[str, Any]:
     """``KSR.kamtool``: what kamtool's default route needs beyond Kamailio's modules."""
     return dict(setting=setting, settings=settings, call_limits=call_limits,
                 early_trying=early_trying, cancel_waiting=cancel_waiting,
-                refuse_new=refuse_new)  # fmt: skip
+                refuse_new=refuse_new, flow_failed=flow_failed, next_flow=next_flow,
+                spare_flows=spare_flows_left)  # fmt: skip
 
 
 def misc_functions() -> dict[str, dict[str, Any]]:

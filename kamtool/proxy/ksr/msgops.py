@@ -187,10 +187,18 @@ def uri_param_value(name: str, value: str) -> int:
     return 1 if params.get(str(name)) == str(value) else -1
 
 
+def is_supported(option: str) -> int:
+    """1 when a ``Supported`` header of the message names ``option`` (path, outbound ...)."""
+    from kamtool.proxy.outbound import option_tags
+
+    return 1 if str(option).lower() in option_tags(state.ctx.msg, "supported") else -1
+
+
 def siputils_functions() -> dict[str, Any]:
     return dict(has_totag=has_totag, is_first_hop=is_first_hop, is_request=is_request,
                 is_reply=is_reply, is_e164=is_e164, is_uri_user_e164=is_uri_user_e164,
-                uri_param=uri_param, uri_param_value=uri_param_value)  # fmt: skip
+                uri_param=uri_param, uri_param_value=uri_param_value,
+                is_supported=is_supported)  # fmt: skip
 
 
 # ------------------------------------------------------------------ corex

@@ -13,7 +13,10 @@ from kamtool.proxy.dbworker import log_db_error
 from kamtool.proxy.ksr.context import db_error, in_route, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
 from kamtool.proxy.ksr.pv import _ruser, _try
+from kamtool.proxy.outbound import choose_flows, spare_flows
 from kamtool.proxy.usrloc import METHOD_BITS, UNSTORED_RETRY_AFTER
+
+SPARE_FLOWS = "registrar:spare_flows"  # ctx.avps: other flows of the instances lookup() chose
 
 # ------------------------------------------------------------------ registrar
 
@@ -114,7 +117,8 @@ def _db_down(parts: Any) -> bool:
 def lookup(table: str = "location", uri: str = "") -> int:
     """The bindings of the R-URI's user: 1 (the R-URI becomes the first contact and
     ``t_relay()`` forks to all, q-groups in series); -1 none, -2 none accepts the
-    method, -3 error (the database)."""
+    method, -3 error (the database). Outbound bindings whose flow is closed are left out
+    (-1 when nothing else is left; ``KSR.kamtool.flow_failed()`` then says so: 430)."""
     ctx = state.ctx
     r = ctx.parts
     req = ctx.msg
@@ -142,6 +146,15 @@ def lookup(table: str = "location", uri: str = "") -> int:
     allowed = [b for b in bindings if b.methods is None or bit is None or b.methods & bit]
     if not allowed:
         return -2
+    if any(b.reg_id and b.instance for b in allowed):  # outbound: live flows only
+        chosen, dead = choose_flows(allowed, r.wire.tcp_alive)
+        if not chosen:
+            ctx.flow_failed = dead  # KSR.kamtool.flow_failed(): the route answers 430
+            return -1
+        spares = spare_flows(allowed, chosen, r.wire.tcp_alive)
+        if spares:  # after a 430: KSR.kamtool.next_flow() in a failure route
+            ctx.avps[SPARE_FLOWS] = spares
+        allowed = chosen
     if getattr(_try(lambda: req.uri), "secure", False):
         # RFC 3261 16.5, RFC 5630 3.1.3: a sips: request only goes to sips: contacts
         # (TLS on every hop); Kamailio's lookup() does not check this
@@ -185,6 +198,25 @@ def registered(table: str = "location", uri: str = "") -> int:
     if not ul.lookup(aor) and ul.shared is not None:
         _shared_miss(ul, aor)
     return 1 if ul.lookup(aor) else -1
+
+
+def spare_flows_left() -> int:
+    """1 when lookup() kept other flows of an instance it chose (RFC 5626 7), -1 not."""
+    return 1 if state.ctx.avps.get(SPARE_FLOWS) else -1
+
+
+def next_flow() -> int:
+    """In a failure route: a branch to the next flow of the instance (after a 430 Flow
+    Failed of its newest, RFC 5626 7); 1, or -1 when there is none."""
+    ctx = state.ctx
+    r = ctx.parts
+    spares = ctx.avps.get(SPARE_FLOWS) or []
+    while spares:
+        target = r.codec.target_for_binding(spares.pop(0), r.wire.tcp_alive)
+        if target is not None:
+            ctx.new_targets = (ctx.new_targets or []) + [target]
+            return 1
+    return -1
 
 
 def registrar_functions() -> dict[str, Any]:

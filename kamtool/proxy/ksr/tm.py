@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import unquote
 
+from kamtool.proxy import outbound
 from kamtool.proxy.dest import dest_of_uri
 from kamtool.proxy.ksr.context import BRANCH, FAILURE, ONREPLY, REPLY, MsgContext, state
 from kamtool.proxy.ksr.pv import _try
@@ -167,6 +169,8 @@ def _arm(ctx: MsgContext, stx: Any) -> None:
         rr = r.codec.record_route(local, msg.from_tag, dialog.did if dialog else None)
         msg.prepend_record_route(rr[:-1] + ctx.rr_params + ">" if ctx.rr_params else rr)
     stx.build = engine.branch_builder(ctx, in_dialog)
+    if ctx.record_route and ctx.rr_token and not in_dialog:  # RFC 5626 5.3: ;ob flow token
+        stx.build = outbound.with_flow_rr(stx.build, ctx.rr_token, r.myself.is_myself)
     on_response = steps.on_response if dialog is not None else None
     if ctx.on_reply:
         on_response = engine.onreply_hook(ctx.on_reply, on_response, ctx)
@@ -295,8 +299,14 @@ def tmx_functions() -> dict[str, Any]:
 
 
 def record_route() -> int:
-    """Record-Route on the request (added as it is relayed, with its dialog's did)."""
-    state.ctx.record_route = True
+    """Record-Route on the request (added as it is relayed, with its dialog's did). A
+    dialog-forming request straight from a UA with ``;ob`` in its Contact gets the flow
+    token of its connection in our Record-Route (RFC 5626 5.3, the outbound module's)."""
+    ctx = state.ctx
+    ctx.record_route = True
+    msg = ctx.msg
+    if not ctx.rr_token and outbound.outbound_dialog(msg) and outbound.first_hop(msg):
+        ctx.rr_token = outbound.tokens(ctx.parts).encode(outbound.flow_of(ctx.endpoint, ctx.addr))
     return 1
 
 
@@ -314,14 +324,19 @@ def add_rr_param(param: str) -> int:
 
 def loose_route() -> int:
     """Kamailio's loose_route(): -1 without a Route; else our Route entries are taken
-    off, ``$du`` names the next Route when one is left, and 1."""
+    off, ``$du`` names the next Route when one is left, and 1. A Route of ours with a
+    flow token (RFC 5626) sends the request over that flow: -2 when the token is not
+    ours (Kamailio's "tampered": 403), -3 when the flow is closed (kamtool's: 430,
+    ``KSR.kamtool.flow_failed()``); a ``received=`` of our Path is followed likewise."""
     ctx = state.ctx
     r = ctx.parts
     msg = ctx.msg
     top = _try(lambda: msg.routes)
     if not top:
         return -1
-    params = dict(getattr(top[0].uri, "params", {}) or {}) if r.myself.is_myself(top[0].uri) else {}
+    ours = r.myself.is_myself(top[0].uri)
+    params = dict(getattr(top[0].uri, "params", {}) or {}) if ours else {}
+    user = getattr(top[0].uri, "user", None) if ours else None
     routed = r.codec.loose_route(msg, r.myself.is_myself)
     if routed is None:
         return -1
@@ -329,6 +344,38 @@ def loose_route() -> int:
     ctx.route_params = params
     rest = msg.routes
     ctx.dst_uri = str(rest[0].uri) if rest else None
+    if user or "received" in params:
+        return route_flow(ctx, user, params)
+    return 1
+
+
+def route_flow(ctx: MsgContext, user: str | None, params: dict[str, Any]) -> int:
+    """loose_route() on a Route of ours with a flow token or ``received=``: ``$du`` is
+    the flow (from its socket), unless the request came over that very flow (the UA's
+    own in-dialog request: it goes on along the route set)."""
+    r = ctx.parts
+    flow = outbound.tokens(r).decode(user) if user else None
+    if user and flow is None:
+        if "ob" in params:
+            return -2  # a flow token we did not make
+        return 1  # a user part of some other meaning: ordinary loose routing
+    if flow is None:
+        try:
+            dest = dest_of_uri(parse_uri(unquote(params["received"] or "")))
+        except ParseError:
+            return 1
+        if dest is None:
+            return 1
+        flow = outbound.Flow(*dest, ctx.endpoint.listen.socket_str)
+    if outbound.flow_of(ctx.endpoint, ctx.addr).dest == flow.dest:
+        return 1
+    if flow.proto in outbound.CONNECTED and not r.wire.tcp_alive((flow.host, flow.port)):
+        ctx.flow_failed = True
+        return -3
+    r.wire.force_named(flow.dest, flow.socket)
+    ctx.dst_uri = flow.uri
+    if user:
+        ctx.rr_token = user  # a dialog it starts is record-routed with the same flow
     return 1
 
 

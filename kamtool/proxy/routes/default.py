@@ -63,6 +63,9 @@ def ksr_request_route():
             return 1  # a retransmission: tm sent its reply again
     if settings.overload and KSR.kamtool.refuse_new() > 0:
         return 1  # overloaded: 503 (kamtool's overload protection, [proxy] overload)
+    if settings.edge_registrar:
+        edge(method, settings)  # an edge proxy in front of the registrar (RFC 5626)
+        return 1
     if withindlg(method) == EXIT:
         return 1
     if method == "ACK":
@@ -275,6 +278,9 @@ def location(method):
         KSR.tm.t_newtran()
         if rc == -2:
             KSR.sl.send_reply(405, "Method Not Allowed")
+        elif KSR.kamtool.flow_failed() > 0:
+            # RFC 5626 5.3: registered, but over connections that are closed now
+            KSR.sl.send_reply(430, "Flow Failed")
         elif KSR.pv.get("$rz") == "sips" and KSR.registrar.registered("location") > 0:
             # RFC 5630: a sips: request reaches sips: contacts only (lookup() of
             # Kamailio would relay it over any transport)
@@ -290,6 +296,56 @@ def location(method):
         if KSR.kamtool.call_limits() > 0:
             return EXIT
         KSR.setflag(FLT_ACCMISSED)
+    if KSR.kamtool.spare_flows() > 0:
+        KSR.tm.t_on_failure("flow_failover")
+    nat_replies()
+    relay()
+    return EXIT
+
+
+def flow_failover():
+    """failure_route: a 430 Flow Failed from the flow lookup() chose for an instance
+    that registered more than one: its next newest flow (RFC 5626 7)."""
+    if KSR.tm.t_is_canceled() > 0:
+        return 1
+    if KSR.tm.t_check_status("430") > 0 and KSR.kamtool.next_flow() > 0:
+        KSR.tm.t_on_failure("flow_failover")
+    return 1
+
+
+def edge(method, settings):
+    """``[proxy] edge_registrar``: an edge proxy (RFC 5626 5, RFC 3327) in front of the
+    registrar, as Kamailio's outbound edge.cfg. A Route of ours with a flow token (the
+    Path or Record-Route we added) sends the request over that flow: 403 for a token we
+    did not make, 430 when the flow is closed. What the clients send goes to the
+    registrar: a REGISTER with our Path (received=, and a flow token and ;ob when it asks
+    for outbound), a dialog record-routed (;ob with the flow token when its Contact has
+    ;ob). No authentication here: the registrar challenges, the edge relays."""
+    rc = KSR.rr.loose_route()
+    if rc == -2:
+        KSR.sl.sl_send_reply(403, "Forbidden")
+        return EXIT
+    if rc == -3:
+        KSR.sl.sl_send_reply(430, "Flow Failed")
+        return EXIT
+    in_dialog = KSR.siputils.has_totag() > 0
+    if rc < 0 and in_dialog:
+        if method == "ACK":
+            if KSR.tm.t_check_trans() > 0:
+                relay()
+            return EXIT
+        KSR.sl.sl_send_reply(404, "Not here")
+        return EXIT
+    if not KSR.isdsturiset():  # from a client: on to the registrar
+        KSR.setdsturi(settings.edge_registrar)
+        if method == "REGISTER":
+            KSR.path.add_path_received()  # the flow: a token, received= without outbound
+            if KSR.siputils.is_supported("path") < 0:
+                # a phone that does not announce Path support would get 420 from a strict
+                # registrar (path_mode 2): the edge says it, as the path module's docs do
+                KSR.hdr.append("Supported: path\r\n")
+    if not in_dialog and (method == "INVITE" or method == "SUBSCRIBE"):
+        KSR.rr.record_route()
     nat_replies()
     relay()
     return EXIT
