@@ -2,7 +2,7 @@
 
     python bench/sipp_compare.py [--step-seconds 3] [--budget 30] [--users 3] [--hold-ms 1000]
         [--workloads options,register,register_noauth,call,call_digest]
-        [--servers kamtool,kamailio] [--workers 2] [--kamailio-children 2]
+        [--servers kamtool,kamailio] [--workers 2] [--kamailio-children 2] [--transport un]
         [--json-out sipp_compare.json] [--keep]
 
 Workloads (scenarios in bench/sipp/):
@@ -26,6 +26,10 @@ summed over its process group (Kamailio's workers and timers; kamtool's process(
 and after each step, divided by the transactions (and calls) that step completed. p50/p99 are
 SIPp's response time 1 (-trace_rtt, whole milliseconds): request sent to final 200 received
 (for the calls: first INVITE to its 200, the callee's answer included).
+
+With a ``--workers N`` column SIPp opens a socket per call (``-t un``) for every server in
+the run: Linux spreads datagrams over the workers by source address, so SIPp's usual single
+socket would reach one worker only (``--transport`` overrides).
 
 Everything runs on 127.0.0.1. The servers share the machine with SIPp (and with whatever else
 runs there): read the ratio kamtool/Kamailio, not the absolute numbers.
@@ -119,7 +123,7 @@ def run_workload(server, wl: Workload, args, users_csv: Path, callee: str, rate:
     def run(r: int, again: bool = True) -> Step:
         step = run_step(
             server.name, wl, server.port, server.pgid, r, args.step_seconds, users_csv,
-            server.work, callee, args.hold_ms,
+            server.work, callee, args.hold_ms, transport=args.transport,
         )  # fmt: skip
         step.tags.append("search" if rate is None else "half")
         if getattr(server, "check", lambda: False)():  # Kamailio's pike banned SIPp
@@ -189,11 +193,19 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="kamtool serve --workers N column")
     ap.add_argument("--hold-ms", type=int, default=1000, help="calls: ACK to BYE")
     ap.add_argument(
+        "--transport", choices=("auto", "u1", "un"), default="auto",
+        help="SIPp's -t for every server: u1 one socket, un one per call (the kernel spreads "
+        "those over kamtool's workers); auto: un when a --workers column runs",
+    )  # fmt: skip
+    ap.add_argument(
         "--kamailio-children", type=int, default=2, help="UDP workers (reference cfg: 2)"
     )
     ap.add_argument("--keep", action="store_true", help="keep the work dir (DBs, logs)")
     ap.add_argument("--json-out", type=Path, default=Path("sipp_compare.json"))
     args = ap.parse_args()
+    if args.transport == "auto":
+        workers_column = "kamtool" in args.servers.split(",") and args.workers > 1
+        args.transport = "un" if workers_column else "u1"
 
     users = [(str(1001 + i), f"secret{1001 + i}") for i in range(max(args.users, 2))]
     workloads = [WORKLOADS[w] for w in args.workloads.split(",")]
@@ -227,7 +239,8 @@ def main() -> None:
     notes.append(
         f"{started}, {time.monotonic() - t0:.0f} s; load average before {_load(load_before)}, "
         f"after {_load(load_after)}; {os.cpu_count()} CPUs; "
-        f"Kamailio children={args.kamailio_children}; calls held {args.hold_ms} ms."
+        f"Kamailio children={args.kamailio_children}; calls held {args.hold_ms} ms; "
+        f"SIPp -t {args.transport}."
     )
     print()
     print(markdown_table(rows, notes))

@@ -170,8 +170,11 @@ class SippRun:
 def sipp_command(
     workload: Workload, port: int, rate: int, calls: int, users_csv: Path | None,
     callee: str | None = None, hold_ms: int = 0, local_port: int | None = None,
+    transport: str = "u1",
 ) -> list[str]:  # fmt: skip
-    """The SIPp command line of one fixed-rate run against 127.0.0.1:port."""
+    """The SIPp command line of one fixed-rate run against 127.0.0.1:port; ``transport``
+    ``un``: a socket (source port) per call, which the kernel spreads over the workers of
+    ``kamtool serve --workers N`` (one port all goes to one worker)."""
     limit = max(rate * 3, 10)
     if workload.call:  # calls stay open for the hold: room for them all
         limit = max(limit, int(rate * (hold_ms / 1000 + 3)))
@@ -186,6 +189,8 @@ def sipp_command(
         if callee is None:
             raise ValueError(f"{workload.name} needs a registered callee")
         cmd += ["-key", "callee", callee, "-d", str(hold_ms)]
+    if transport != "u1":
+        cmd += ["-t", transport, "-max_socket", str(limit + 100)]
     if workload.uses_users:
         if users_csv is None:
             raise ValueError(f"{workload.name} needs an injection file of users")
@@ -196,9 +201,12 @@ def sipp_command(
 def run_sipp(
     workload: Workload, port: int, rate: int, calls: int, users_csv: Path | None, cwd: Path,
     callee: str | None = None, hold_ms: int = 0, local_port: int | None = None,
+    transport: str = "u1",
 ) -> SippRun:  # fmt: skip
     """Run ``calls`` calls at ``rate`` cps; successful calls, wall time, response times."""
-    cmd = sipp_command(workload, port, rate, calls, users_csv, callee, hold_ms, local_port)
+    cmd = sipp_command(
+        workload, port, rate, calls, users_csv, callee, hold_ms, local_port, transport
+    )
     with tempfile.TemporaryDirectory(dir=cwd, prefix="sipp-") as tmp:
         t0 = time.monotonic()
         proc = subprocess.run(
@@ -232,12 +240,15 @@ def wait_idle(pgid: int, timeout: float = 5.0) -> None:
 def run_step(
     server: str, workload: Workload, port: int, pgid: int, rate: int, seconds: float,
     users_csv: Path | None, cwd: Path, callee: str | None = None, hold_ms: int = 0,
+    transport: str = "u1",
 ) -> Step:  # fmt: skip
     """One rate step; failed = calls that did not complete (error, timeout or never sent)."""
     calls = max(int(rate * seconds), 1)
     wait_idle(pgid)
     before = cpu_seconds(pgid)
-    run = run_sipp(workload, port, rate, calls, users_csv, cwd, callee, hold_ms)
+    run = run_sipp(
+        workload, port, rate, calls, users_csv, cwd, callee, hold_ms, transport=transport
+    )
     cpu = cpu_seconds(pgid) - before
     failed = calls - run.ok
     # On time: SIPp throttles itself (-l) instead of failing when replies lag, so a step

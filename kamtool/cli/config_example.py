@@ -132,6 +132,7 @@ DESCRIPTIONS: dict[str, str] = {
     "topos_storage": "topos records: memory, or db (also in topos_d: survive a restart)",
     "hep_trace_on": "tracing on at start (siptrace trace_on, whose Kamailio default is off; "
     "siptrace.status switches it)",
+    "workers": 'processes sharing the SIP sockets (SO_REUSEPORT); "auto": one per CPU',
     "state": 'Redis URL: registrations, bans, profile sizes shared by nodes ("": not)',
     "state_prefix": "Redis key prefix: one per cluster of kamtool nodes",
     "state_retry": "seconds between attempts to reach Redis again",

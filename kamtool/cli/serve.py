@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -174,6 +174,15 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    workers: Annotated[
+        str | None,
+        typer.Option(
+            "--workers",
+            help="Processes sharing the SIP sockets (SO_REUSEPORT), or 'auto' for one per "
+            "CPU (default 1).",
+            show_default=False,
+        ),
+    ] = None,
     natping_interval: Annotated[
         int | None,
         typer.Option(
@@ -186,6 +195,7 @@ def serve(
     """Run kamtool's SIP proxy: registrar with digest auth, location, stateful relay, dialogs."""
     from kamtool.config import load_settings
     from kamtool.proxy.config import proxy_config
+    from kamtool.proxy.config_workers import parse_workers
     from kamtool.proxy.server import run
     from kamtool.rpc.server.proxy import start_proxy_rpc
 
@@ -231,6 +241,7 @@ def serve(
         max_calls_per_callee=max_calls_per_callee,
         max_calls=max_calls,
         route=str(route) if route is not None else None,
+        workers=parse_workers(workers) if workers is not None else None,
     )
     logging.getLogger("kamtool.serve").info(
         "kamtool proxy on %s", ", ".join(str(x) for x in cfg.listen)
@@ -248,5 +259,15 @@ def serve(
 
     # /metrics judges the health rules with the [monitor] thresholds, as diagnose does
     limits, _ = _monitor_settings(settings.section("monitor"), [], None)
+    rpc = partial(start_proxy_rpc, limits=limits)
     with serving(urls):
-        run(cfg, rpc=partial(start_proxy_rpc, limits=limits))
+        if cfg.workers == 1:
+            run(cfg, rpc=rpc)
+            return
+        from kamtool.proxy.workers.runtime import WorkerRuntime
+        from kamtool.proxy.workers.supervisor import Supervisor
+
+        def run_worker(config: Any, ctx: Any, restarted: bool, ready: Any) -> None:
+            run(config, rpc=rpc, worker=WorkerRuntime(ctx, restarted=restarted), ready=ready)
+
+        Supervisor(cfg, run_worker).run()

@@ -50,11 +50,16 @@ class ParseFailure(Exception):
 class Codec:
     """Reads and builds SIP messages for the proxy's steps (see module docstring)."""
 
-    def __init__(self, config: ProxyConfig) -> None:
+    def __init__(self, config: ProxyConfig, owner: int | None = None) -> None:
+        """``owner``: this worker's index with --workers N: its branches and
+        Record-Routes name it (:meth:`mark_owner`)."""
         self.config = config
         self.tag_prefix = os.urandom(16).hex()
         self._branch_prefix = "z9hG4bK" + os.urandom(4).hex() + "."
         self._branch_seq = itertools.count(1)
+        self._rr_owner = ""  # ";kw=<worker>" with --workers N (mark_owner)
+        if owner is not None:
+            self.mark_owner(owner)
         self._secret = os.urandom(16)
         self.server_header = [("Server", config.server_header)] if config.server_signature else []
 
@@ -171,6 +176,15 @@ class Codec:
         """A fresh branch for a new client transaction."""
         return f"{self._branch_prefix}{next(self._branch_seq):x}"
 
+    def mark_owner(self, index: int) -> None:
+        """Worker ``index`` of several: its branches and Record-Routes name it, so replies
+        and in-dialog requests that reach another worker are passed to it
+        (:mod:`kamtool.proxy.workers.owner`)."""
+        from kamtool.proxy.workers.owner import branch_prefix, rr_param
+
+        self._branch_prefix = branch_prefix(index, os.urandom(4).hex())
+        self._rr_owner = rr_param(index)
+
     def stateless_branch(self, req: Request) -> str:
         """Deterministic branch for stateless forwarding (retransmissions get the same)."""
         via = req.top_via
@@ -244,6 +258,7 @@ class Codec:
             + (";lr=on" if cfg.rr_enable_full_lr else ";lr")
             + (f";ftag={ftag}" if ftag and cfg.rr_append_fromtag else "")
             + (f";did={did}" if did else "")
+            + self._rr_owner
         )
         return f"<sip:{host}{port}{transport}{params}>"
 

@@ -29,6 +29,7 @@ from kamtool.proxy.authconfig import AuthSettings
 from kamtool.proxy.config_edge import EdgeSettings
 from kamtool.proxy.config_outbound import OutboundSettings
 from kamtool.proxy.config_state import StateSettings
+from kamtool.proxy.config_workers import WorkerSettings, parse_workers
 from kamtool.proxy.listen import Listen, _split_host_port
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
@@ -50,7 +51,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
-class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings):
+class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, WorkerSettings):
     """Configuration of :class:`kamtool.proxy.server.ProxyServer` (see module docstring)."""
 
     listen: tuple[Listen, ...] = tuple(Listen.parse(s) for s in DEFAULT_LISTEN)
@@ -202,6 +203,7 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings):
             )
         self.check_auth_settings()
         self.check_edge()
+        self.check_workers()
         self.check_state()
         self.check_outbound()
         if self.ipban_autoexpire < 0:
@@ -309,6 +311,8 @@ def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:
                 out["aliases"] = tuple(
                     str(v) for v in ([value] if isinstance(value, str) else value)
                 )
+            elif key == "workers":  # a count or "auto" (config_workers)
+                out["workers"] = parse_workers(value)
             elif key == "secret":
                 out["secret"] = str(value).encode()
             elif _KIND.get(key) == "int":

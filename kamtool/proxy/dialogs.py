@@ -109,6 +109,7 @@ class DialogTracker:
         stats: Any = None,
         send_bye: Sender | None = None,
         clock: Callable[[], float] = time.time,
+        id_base: int = 0,
         shared: Any = None,
     ) -> None:
         self.timers = timers
@@ -117,7 +118,9 @@ class DialogTracker:
         self.send_bye = send_bye
         self._by_key: dict[tuple[int, int], Dialog] = {}
         self._by_callid: dict[str, list[Dialog]] = {}
-        self._next_id = [0] * HASH_SIZE
+        # --workers N: each worker numbers its dialogs from its own base, so (h_entry,
+        # h_id) names one dialog among all of them
+        self._next_id = [id_base] * HASH_SIZE
         # (profile, None) and (profile, value) -> dialogs not ended; ("", None) -> all
         self._profile_sizes: dict[tuple[str, str | None], int] = {}
         self.shared = shared  # SharedState: profile sizes of the other nodes (Redis)

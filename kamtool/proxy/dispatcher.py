@@ -172,8 +172,12 @@ class Dispatcher:
         load: bool = True,
         rng: random.Random | None = None,
         resolver: Any = None,
+        shared: Any = None,
     ) -> None:
         self.database = database
+        # told of every state change, ds_changed(set_id, uri, state): the other workers
+        # of --workers N (kamtool.proxy.workers.shared_dispatcher) copy it with mirror_state
+        self.shared = shared
         self.settings = settings or DispatcherSettings()
         self.codes, self.classes = parse_reply_codes(self.settings.ping_reply_codes)
         self.ping_active = True
@@ -332,11 +336,18 @@ class Dispatcher:
         dst = self.find(set_id, uri)
         if dst is None:
             return False
-        was = dst.usable
+        was, bits = dst.usable, dst.state
         self.engine.update_state(set_id, uri, state)
         if dst.usable != was:
             log.info("dispatcher: %s in set %d is now %s", uri, set_id, dst.flags)
+        if self.shared is not None and dst.state != bits:
+            self.shared.ds_changed(set_id, uri, dst.state)
         return True
+
+    def mirror_state(self, set_id: int, uri: str, state: int) -> None:
+        """A state another worker set (its probe or ds_mark_dst): taken as it is."""
+        if self.engine is not None and self.find(set_id, uri) is not None:
+            self.engine.set_state(set_id, uri, state)
 
     def mark(self, dst: Destination, state: str = "ip") -> bool:
         """``ds_mark_dst(state)`` for a destination a call was sent to."""

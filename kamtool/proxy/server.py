@@ -87,8 +87,11 @@ class ProxyServer:
         database: Any = None,
         stats: Statistics | None = None,
         rpc: Callable[[ProxyServer], Awaitable[Any]] | None = None,
+        worker: Any = None,
     ) -> None:
         self.config = config
+        # --workers N: this process's WorkerRuntime (kamtool.proxy.workers.runtime); None alone
+        self.worker = worker
         # builds the JSON-RPC server over this proxy's state once it started (kamtool serve
         # passes kamtool.rpc.server.proxy.start_proxy_rpc); None: no RPC server
         self._rpc_factory = rpc
@@ -153,13 +156,19 @@ class ProxyServer:
                 if isinstance(exc, DatabaseUnavailable):
                     raise
                 raise DatabaseUnavailable(f"cannot open the database: {exc}") from exc
+        worker = self.worker  # --workers N: the listeners the parts share state through
+        if worker is not None:
+            worker.open(self.loop, cfg)
         served = build_served(cfg, script, loop=self.loop, database=self.database,
-                              stats=self.stats, usrloc_changed=self._usrloc_changed)  # fmt: skip
+                              stats=self.stats, usrloc_changed=self._usrloc_changed,
+                              worker=worker)  # fmt: skip
         self.parts, self.engine, self.hep, self.acc, self.state = (
             served.parts, served.engine, served.hep, served.acc, served.state,
         )  # fmt: skip
         self.db = self.parts.db
         overload = self.parts.overload
+        if worker is not None:
+            worker.install(self)
         self.db.start()
         try:
             if self.state is not None:
@@ -167,6 +176,8 @@ class ProxyServer:
             await self.transports.bind(cfg.listen, served.sink)
             if self._rpc_factory is not None and cfg.rpc_listen:
                 self.rpc = await self._rpc_factory(self)
+            if worker is not None:
+                await worker.started()
         except BaseException:
             await self.transports.close()
             if self.state is not None:
@@ -177,6 +188,8 @@ class ProxyServer:
         if overload is not None:
             overload.start(self.loop, _probe_targets(self.transports))
         self._ul_timer = self.timers.call_later(cfg.timer_interval, self._usrloc_tick)
+        if worker is not None and not worker.runs_timers:
+            return  # probing, NAT pings, uacreg: worker 0's alone
         self.dispatcher.start(self.timers, self.parts.prober.probe)
         if self.uacreg is not None:
             self.uacreg.start()
@@ -270,6 +283,8 @@ class ProxyServer:
                 await self.rpc.close()
             except Exception:
                 log.exception("closing the RPC server")
+        if self.worker is not None:
+            await self.worker.close()
         if self.parts is not None and self.parts.overload is not None:
             self.parts.overload.stop()
         if self.transports is not None:
@@ -354,15 +369,27 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def run(config: ProxyConfig, rpc: Callable[[ProxyServer], Awaitable[Any]] | None = None) -> None:
+def run(
+    config: ProxyConfig,
+    rpc: Callable[[ProxyServer], Awaitable[Any]] | None = None,
+    worker: Any = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
     """Run a proxy until SIGINT/SIGTERM (the ``kamtool serve`` entry point); ``rpc``
-    builds its JSON-RPC server (see :class:`ProxyServer`)."""
+    builds its JSON-RPC server (see :class:`ProxyServer`); ``worker``: this process's
+    part in ``--workers N`` (:mod:`kamtool.proxy.workers`), ``ready`` called once it serves."""
     loop = new_event_loop()
-    server = ProxyServer(config, rpc=rpc)
+    server = ProxyServer(config, rpc=rpc, worker=worker)
+
+    def started() -> None:
+        tune_gc()
+        if ready is not None:
+            ready()
+
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.request_stop)
-        loop.run_until_complete(server.serve_forever(started=tune_gc))
+        loop.run_until_complete(server.serve_forever(started=started))
     finally:
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())

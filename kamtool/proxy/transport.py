@@ -209,6 +209,8 @@ class Transports:
         guard: TcpGuard | None = None,
         out_filter: Callable[[bytes], bytes] | None = None,
         ws_policy: WsPolicy | None = None,
+        reuse_port: bool = False,
+        remote: Any = None,
     ) -> None:
         self.loop = loop
         self.guard = guard or TcpGuard()  # TCP/TLS limits and timeouts (tcplimits)
@@ -222,10 +224,18 @@ class Transports:
         self.out_filter = out_filter
         self.udp: list[UdpEndpoint] = []
         self.tcp_servers: list[tuple[Listen, asyncio.base_events.Server]] = []
-        self.connections: dict[Addr, TcpConnection] = {}
+        # --workers N: every worker binds the same addresses (SO_REUSEPORT), and a TCP/TLS/WS
+        # peer whose connection another worker holds is reached through it: ``remote``, a
+        # kamtool.proxy.workers.relay.ConnectionDirectory (send(proto, addr, data), alive),
+        # which also hears of every connection opened and closed here (its watched dicts)
+        self.reuse_port = reuse_port
+        self.remote = remote
+        self.connections: dict[Addr, TcpConnection] = remote.watched() if remote else {}
         # ws:/wss: listeners (RFC 7118): their open connections, by id and peer (ws.dump);
         # a WebSocket is never opened by us, only reused while the browser keeps it
         self.ws = WsRegistry()
+        if remote is not None:
+            self.ws.by_peer = remote.watched()
         self.ws_policy = ws_policy or WsPolicy()  # ws:/wss: Origin allow-list, Server
         # destination (proto, host, port) -> the socket it must be reached from (a contact's
         # registered socket, the socket a double Record-Route names): see socket_for()
@@ -252,7 +262,9 @@ class Transports:
     async def _bind_one(self, lst: Listen) -> None:
         if lst.proto == "udp":
             _, proto = await self.loop.create_datagram_endpoint(
-                lambda: UdpEndpoint(lst, self.sink, self), local_addr=(lst.host, lst.port)
+                lambda: UdpEndpoint(lst, self.sink, self),
+                local_addr=(lst.host, lst.port),
+                reuse_port=self.reuse_port or None,
             )
             self.udp.append(proto)  # type: ignore[arg-type]
         elif lst.proto in ("ws", "wss"):
@@ -271,6 +283,7 @@ class Transports:
                 host=lst.host,
                 port=lst.port,
                 reuse_address=True,
+                reuse_port=self.reuse_port or None,
                 ssl=self.tls.server if lst.proto == "tls" else None,
                 # a handshake that never completes is a silent connection (tcplimits)
                 ssl_handshake_timeout=self.guard.data_timeout if lst.proto == "tls" else None,
@@ -360,7 +373,9 @@ class Transports:
 
     def alive(self, addr: Addr) -> bool:
         """A TCP, TLS or WebSocket connection to ``addr`` is open."""
-        return addr in self.connections or addr in self.ws.by_peer
+        if addr in self.connections or addr in self.ws.by_peer:
+            return True
+        return self.remote is not None and self.remote.alive(addr)
 
     def send(self, proto: str, addr: Addr, data: bytes) -> bool:
         """Send ``data`` to ``addr`` over ``proto`` from the socket :meth:`socket_for`
@@ -368,11 +383,13 @@ class Transports:
         if proto in ("ws", "wss"):
             conn = self.ws.by_peer.get(addr)  # only the browser's own connection reaches it
             if conn is None or conn.proto != proto:
-                return False
+                return self.remote is not None and self.remote.send(proto, addr, data)
             conn.send(data)  # traced there, after topoh (what goes out)
             return True
         if proto in ("tcp", "tls"):
             conn = self.connections.get(addr)
+            if conn is None and self.remote is not None and self.remote.send(proto, addr, data):
+                return True  # another worker holds the connection: it sends
             if conn is None or conn.proto != proto:
                 listen = self.socket_for(proto, addr[0], addr[1])
                 if listen is None:

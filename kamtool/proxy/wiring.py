@@ -59,10 +59,12 @@ def build_parts(
     rtpengine: Any = None,
     uacreg: bool = False,
     shared_state: Any = None,
+    worker: Any = None,
 ) -> Parts:
     """The proxy's step modules over the given tables and sockets (see module docstring).
-    ``uacreg``: load the ``uacreg`` table from ``database`` (upstream registrations)."""
-    codec = Codec(config)
+    ``uacreg``: load the ``uacreg`` table from ``database`` (upstream registrations);
+    ``worker``: this process's part in ``--workers N`` (kamtool.proxy.workers.runtime)."""
+    codec = Codec(config, owner=worker.ctx.index if worker else None)
     myself = Myself(config, domains)
     wire = Wire(transports)
     counters = CoreCounters(stats)
@@ -81,7 +83,8 @@ def build_parts(
     )
     dialogs = DialogTracker(timers, lifetime=config.dialog_lifetime, stats=stats,
                             send_bye=ByeSender(tm, wire, codec).send,
-                            shared=shared_state)  # fmt: skip
+                            shared=shared_state,
+                            id_base=worker.dialog_id_base if worker else 0)  # fmt: skip
     htables = htables if htables is not None else default_store()
     pike = None
     if config.pike:
@@ -117,7 +120,8 @@ def build_parts(
         overload=overload, rtpengine=rtpengine, uacreg=registrar,
     )  # fmt: skip
     _usrloc_statistics(stats, usrloc, config)
-    nat.start_pinging(timers, usrloc, wire.send_to, wire.local_socket)
+    if worker is None or worker.runs_timers:  # (--workers N: worker 0 pings for all)
+        nat.start_pinging(timers, usrloc, wire.send_to, wire.local_socket)
     return parts
 
 
@@ -171,12 +175,20 @@ class Served(NamedTuple):
 
 
 def build_served(
-    config: Any, script: Any, *, loop: Any, database: Any, stats: Any, usrloc_changed: Any
+    config: Any,
+    script: Any,
+    *,
+    loop: Any,
+    database: Any,
+    stats: Any,
+    usrloc_changed: Any,
+    worker: Any = None,
 ) -> Served:
     """A served proxy's state over ``database`` (opened): its tables loaded, the sockets
     (not bound yet), the parts and the engine running ``script``. ``usrloc_changed``:
-    called after a location change outside a REGISTER's own write. ConfigError for a
-    bad TLS file or RTPEngine address."""
+    called after a location change outside a REGISTER's own write; ``worker``: this
+    process's part in ``--workers N`` (opened: the listeners the parts share state
+    through). ConfigError for a bad TLS file or RTPEngine address."""
     from kamtool.proxy.acc import Accounting
     from kamtool.proxy.aliases import AliasLookup
     from kamtool.proxy.auth import Authenticator
@@ -195,7 +207,8 @@ def build_served(
     state = shared_state_for(cfg, loop)  # [proxy] state: the stores' listener, or None
     usrloc = LocationStore(db_mode=cfg.db_mode, database=database, use_domain=cfg.use_domain,
                            server_id=cfg.server_id,
-                           shared=state if cfg.db_mode != 3 else None)  # fmt: skip
+                           shared=_location_listener(cfg, state, worker),
+                           expires_in_db=worker is None or worker.runs_timers)  # fmt: skip
     loaded = usrloc.load()
     if loaded:
         log.info("usrloc: loaded %d contacts", loaded)
@@ -216,7 +229,8 @@ def build_served(
                             authfail_autoexpire=cfg.auth_fail_window,
                             on_change=state.ht_changed if state else None,
                             shared=cfg.shared_tables)  # fmt: skip
-    dispatcher = Dispatcher(database, cfg.dispatcher_settings, load=False)
+    dispatcher = Dispatcher(database, cfg.dispatcher_settings, load=False,
+                            shared=worker.dispatcher_states if worker else None)  # fmt: skip
     dispatcher.load()
     rules = RuleTables(database, char_list=cfg.mt_char_list)
     rules.load()
@@ -242,7 +256,7 @@ def build_served(
         from kamtool.proxy.topos import hooks_for as topos_hooks
 
         topoh = topos_hooks(cfg, Myself(cfg, domains).is_myself, db, database)
-    transports = _transports(cfg, loop, stats, topoh)
+    transports = _transports(cfg, loop, stats, topoh, worker)
     hep = HepAgent(cfg.hep or None, capture_id=cfg.hep_capture_id,
                    auth_key=cfg.hep_auth_key or None, trace_on=cfg.hep_trace_on,
                    transports=transports)  # fmt: skip
@@ -251,20 +265,33 @@ def build_served(
         database=database, db=db, permissions=permissions, domains=domains,
         htables=htables, dispatcher=dispatcher, accounting=acc,
         aliases=AliasLookup(database), overload=overload, rules=rules,
-        rtpengine=rtpengine, uacreg=True, shared_state=state,
+        rtpengine=rtpengine, uacreg=True, shared_state=state, worker=worker,
     )  # fmt: skip
     if state is not None:  # (started by the server, before the sockets open)
         state.attach(usrloc=usrloc, htables=htables, dialogs=parts.dialogs)
     engine = build_engine(parts, script)
     sink = engine.receive if overload is None else overload.wrap(engine.receive)
+    if worker is not None:  # what another worker owns goes to it (read unmasked: topoh's)
+        sink = worker.switch(sink, cfg.listen)
     if topoh is not None:
         sink = topoh.inbound(sink)  # outermost: the core sees every message unmasked
     return Served(parts, engine, sink, hep, acc, state)
 
 
-def _transports(cfg: Any, loop: Any, stats: Any, topoh: Any) -> Any:
+def _location_listener(cfg: Any, state: Any, worker: Any) -> Any:
+    """Who hears of the location store's changes: the Redis state ([proxy] state), else
+    the other workers (--workers N); nobody in db_mode 3 (the table is shared)."""
+    if cfg.db_mode == 3:
+        return None
+    if state is not None:
+        return state
+    return worker.location if worker is not None else None
+
+
+def _transports(cfg: Any, loop: Any, stats: Any, topoh: Any, worker: Any = None) -> Any:
     """The sockets (unbound): TLS contexts (ConfigError when a file is missing or bad),
-    TCP/TLS limits, topoh's outbound filter, the ws:/wss: Origin allow-list."""
+    TCP/TLS limits, topoh's outbound filter, the ws:/wss: Origin allow-list; with
+    ``worker``, shared with the other workers (SO_REUSEPORT, their connections)."""
     from kamtool.proxy.tcplimits import TcpGuard
     from kamtool.proxy.transport import Transports
 
@@ -282,7 +309,8 @@ def _transports(cfg: Any, loop: Any, stats: Any, topoh: Any) -> Any:
         ws_policy = WsPolicy(origins=origins, server=cfg.server_header)
     transports = Transports(loop, tls=tls, guard=TcpGuard.from_config(cfg, stats),
                             out_filter=topoh.outbound if topoh is not None else None,
-                            ws_policy=ws_policy)  # fmt: skip
+                            ws_policy=ws_policy, reuse_port=worker is not None,
+                            remote=worker.directory if worker else None)  # fmt: skip
     if websocket:
         from kamtool.proxy.ws import KAMAILIO_STAT_NAMES
 

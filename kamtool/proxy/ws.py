@@ -494,6 +494,7 @@ async def serve_ws(
         port,
         ssl=ssl_context,
         reuse_address=True,
+        reuse_port=getattr(hooks, "reuse_port", False) or None,  # --workers N
         # a TLS handshake that never completes is a silent connection (tcplimits)
         ssl_handshake_timeout=guard.data_timeout if guard is not None and ssl_context else None,
     )

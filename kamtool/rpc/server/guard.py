@@ -40,7 +40,7 @@ READ_ONLY_METHODS = frozenset({
     "cfg.get", "cfg.help", "cfg.list", "core.echo", "core.info", "core.modules", "core.ps",
     "core.psa", "core.psx", "core.runinfo", "core.shmmem", "core.sockets_list",
     "core.tcp_info", "core.tcp_list", "core.tcp_options", "core.uptime", "core.version",
-    "dispatcher.list", "dlg.briefing",
+    "core.workers", "dispatcher.list", "dlg.briefing",
     "dlg.list", "dlg.list_ctx", "dlg.profile_get_size", "dlg.profile_list",
     "dlg.stats_active", "domain.dump", "htable.dump", "htable.get", "htable.listTables",
     "htable.stats", "jsonrpc.echo", "permissions.addressDump", "permissions.domainDump",

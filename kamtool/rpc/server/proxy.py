@@ -83,6 +83,11 @@ async def start_proxy_rpc(server: Any, *, limits: Any = None) -> RpcServer:
                 name, partial(_reload_route, server.engine.script),
                 "Reload the route script (transactions and dialogs in flight go on).",
             )  # fmt: skip
+    if getattr(server, "worker", None) is not None:  # --workers N
+        from kamtool.rpc.server.workers import NotListening, join_workers
+
+        if not join_workers(server, registry):
+            return NotListening()  # type: ignore[return-value]
     host, port = parse_host_port(cfg.rpc_listen)
     rpc = RpcServer(
         registry,

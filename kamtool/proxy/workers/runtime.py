@@ -1,0 +1,138 @@
+"""One worker's part in ``--workers N``: what :class:`~kamtool.proxy.server.ProxyServer`
+gives its parts when it builds them, and calls at the points of its start and stop where
+a worker differs from a lone proxy.
+
+* :meth:`WorkerRuntime.open` (first): the channel to the other workers and the
+  listeners the parts are built with: :attr:`~WorkerRuntime.location` (the location
+  store's ``shared``, without Redis), :attr:`~WorkerRuntime.dispatcher_states` (the
+  dispatcher's), :attr:`~WorkerRuntime.directory` (the transports' ``remote``), and
+  :meth:`~WorkerRuntime.switch`, the transports' sink;
+* :meth:`WorkerRuntime.install` (the parts exist, nothing is bound): each listener is
+  given the part the others' changes go to; the owner mark in branches and
+  Record-Routes; dialog ids of this worker's own range;
+* :meth:`WorkerRuntime.started` (everything listens): the RPC link; a restarted worker
+  tells the others and copies the registrations worker 0 holds;
+* :meth:`WorkerRuntime.close`.
+
+The ``workers`` statistics group counts, per worker, the messages it received from the
+network, passed to their owner, and took from the others (``stats.fetch workers.`` over
+JSON-RPC sums them); ``core.workers`` lists each worker's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+from kamtool.proxy.workers import WorkerContext
+from kamtool.proxy.workers.channel import Channel
+from kamtool.proxy.workers.relay import ConnectionDirectory, OwnerSwitch
+from kamtool.proxy.workers.rpc_link import RpcLink, WorkerUnavailable
+from kamtool.proxy.workers.shared_dispatcher import SharedDispatcher
+from kamtool.proxy.workers.shared_location import SharedLocation
+
+log = logging.getLogger(__name__)
+
+HELLO = b"H"  # channel kind: "I (re)started", so the others forget my old connections
+DIALOG_ID_BLOCK = 1 << 24  # each worker's dialogs take h_id from their own range
+
+
+class WorkerRuntime:
+    """See module docstring. ``restarted``: this process replaces a worker that died."""
+
+    def __init__(self, ctx: WorkerContext, *, restarted: bool = False) -> None:
+        self.ctx = ctx
+        self.restarted = restarted
+        self.channel: Channel | None = None
+        self.location: SharedLocation | None = None
+        self.dispatcher_states: SharedDispatcher | None = None
+        self.directory: ConnectionDirectory | None = None
+        self._switch: OwnerSwitch | None = None
+        self.link = RpcLink(ctx)
+        self.stats: Any = None
+
+    @property
+    def runs_timers(self) -> bool:
+        return self.ctx.runs_timers
+
+    @property
+    def dialog_id_base(self) -> int:
+        """The first dialog ``h_id`` of this worker (``DialogTracker(id_base=)``)."""
+        return self.ctx.index * DIALOG_ID_BLOCK
+
+    def open(self, loop: asyncio.AbstractEventLoop, config: Any) -> None:
+        """The channel, and the listeners the server's parts are built with."""
+        self.channel = channel = Channel(self.ctx, loop)
+        # with [proxy] state (Redis) the state backend shares registrations; db_mode 3
+        # shares them through the table itself
+        if config.db_mode != 3 and not getattr(config, "state", ""):
+            self.location = SharedLocation(channel)
+            self.link.internal["workers.location"] = self.location.snapshot
+        self.dispatcher_states = SharedDispatcher(channel)
+        self.directory = ConnectionDirectory(channel)
+        channel.on(HELLO, lambda data: self.directory.restarted(data[0]))  # type: ignore[union-attr]
+        self.link.internal["workers.row"] = self.row
+
+    def switch(self, sink: Any, listens: tuple) -> OwnerSwitch:
+        """The transports' sink: ``sink`` for what this worker owns, the owner otherwise;
+        ``listens``: the server's listeners, in the same order in every worker."""
+        assert self.channel is not None
+        self._switch = OwnerSwitch(self.channel, sink, listens)
+        return self._switch
+
+    def install(self, server: Any) -> None:
+        """The server's parts exist (nothing is bound): connect the listeners to them."""
+        assert self.channel is not None and self._switch is not None
+        self._switch.serve(server.transports)
+        if self.directory is not None:
+            self.directory.serve(server.transports)
+        if self.location is not None and server.usrloc is not None:
+            self.location.serve(server.usrloc)
+        if self.dispatcher_states is not None and server.dispatcher is not None:
+            self.dispatcher_states.serve(server.dispatcher)
+        self.stats = stats = server.stats
+        switch, channel = self._switch, self.channel
+        for name in ("received", "forwarded", "taken"):
+            stats.gauge("workers", name, lambda n=name: getattr(switch, n))
+        stats.gauge("workers", "channel_dropped", lambda: channel.dropped)
+
+    def row(self) -> dict[str, Any]:
+        """This worker as ``core.workers`` lists it."""
+        sw, ch = self._switch, self.channel
+        return {
+            "index": self.ctx.index,
+            "pid": os.getpid(),
+            "received": sw.received if sw else 0,
+            "forwarded": sw.forwarded if sw else 0,
+            "taken": sw.taken if sw else 0,
+            "channel_dropped": ch.dropped if ch else 0,
+            "contact_copies": self.location.copies_in if self.location else 0,
+            "remote_connections": len(self.directory.holders) if self.directory else 0,
+            # what it routed as the owner: proof of the kernel's spreading in tests
+            **{
+                f"rcv_requests_{m}": (self.stats.value("core", f"rcv_requests_{m}") or 0)
+                for m in ("invite", "register", "cancel", "ack", "bye")
+            },
+        }
+
+    async def started(self) -> None:
+        """Everything listens: open the RPC link; a replacement worker catches up."""
+        await self.link.start()
+        if self.channel is not None:
+            self.channel.broadcast(HELLO, bytes((self.ctx.index,)), expected=True)
+        if self.restarted and self.location is not None:
+            for index in self.ctx.others:
+                try:
+                    answer = await self.link.call(index, "workers.location", [])
+                except WorkerUnavailable:
+                    continue
+                n = self.location.load_snapshot(answer.get("result") or [])
+                log.info("worker %d: %d contacts copied from worker %d", self.ctx.index, n, index)
+                break
+
+    async def close(self) -> None:
+        await self.link.close()
+        if self.channel is not None:
+            self.channel.close()

@@ -1,0 +1,207 @@
+"""One JSON-RPC server for ``kamtool serve --workers N``: worker 0 listens, and the methods
+whose answer depends on every worker's state ask the others
+(:mod:`kamtool.proxy.workers.rpc_link`) and merge what they say:
+
+* **sum**: statistics (``stats.*``, ``tm.stats``, ``sl.stats``, ``dlg.stats_active``,
+  ``dlg.profile_get_size``): numbers added up, except the values every worker holds the
+  same (registrations are copied to all of them; configured constants);
+* **merge**: dumps (``dlg.list``, ``dlg.briefing``, ``dlg.profile_list``, ``pike.list``,
+  ``core.workers``): the lists put together;
+* **all**: reloads and changes of state every worker keeps (``*.reload``, ``cfg.set*``,
+  ``htable.set*``, ``dispatcher.set_state``, ``ul.flush`` ...): run everywhere, worker
+  0's answer;
+* **owner**: ``dlg.end_dlg``: tried here, then on the others until the worker holding
+  the dialog answers (dialog ids are unique across the workers).
+
+Every other method answers from worker 0 alone: registrations (the other ``ul.*``) are the
+same in every worker (a change made here is copied to the others), and what runs once
+(dispatcher probing, upstream registrations) runs there.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from dataclasses import replace
+from typing import Any
+
+from kamtool.rpc.methods import Registry, RpcFault
+from kamtool.rpc.server.dispatch import render
+
+log = logging.getLogger(__name__)
+
+SUM = {
+    "stats.get_statistics", "stats.fetch", "stats.fetchn", "stats.clear_statistics",
+    "tm.stats", "sl.stats", "dlg.stats_active", "dlg.profile_get_size", "core.tcp_info",
+}  # fmt: skip
+MERGE = {"dlg.list", "dlg.list_ctx", "dlg.briefing", "dlg.profile_list", "pike.list",
+         "core.workers"}  # fmt: skip
+ALL = {
+    "permissions.addressReload", "permissions.trustedReload", "domain.reload",
+    "dispatcher.reload", "htable.reload", "dialplan.reload", "mtree.reload", "lcr.reload",
+    "app_python.reload", "app_python3.reload", "cfg.set", "cfg.seti", "cfg.sets",
+    "dispatcher.set_state", "dispatcher.set_duid_state", "htable.sets", "htable.seti", "ul.flush",
+    "htable.setex", "htable.delete", "htable.flush", "pv.shvSet", "stats.reset_statistics",
+    "siptrace.status", "siptrace.dest_add", "siptrace.dest_rm", "lcr.defunct_gw",
+}  # fmt: skip
+# (ws.* stay worker 0's: WebSocket connection ids are counted per worker)
+OWNER = {"dlg.end_dlg"}
+# statistics every worker holds the same value of (copied registrations, settings):
+# worker 0's value is the answer, not the sum
+SAME_EVERYWHERE = ("usrloc", "registrar:max_expires", "registrar:default_expire",
+                   "registrar.max_expires", "registrar.default_expire")  # fmt: skip
+
+
+class NotListening:
+    """The JSON-RPC "server" of a worker other than 0: worker 0 asks it over the link."""
+
+    async def close(self) -> None:
+        return None
+
+
+def join_workers(server: Any, registry: Registry) -> bool:
+    """Serve ``registry`` to the other workers and, in worker 0, answer for them all;
+    True when this worker is the one that listens (worker 0)."""
+    worker = server.worker
+    link = worker.link
+    registry.add("core.workers", lambda: [worker.row()], "The workers: counters of each.")
+
+    async def handle(method: str, params: list[Any]) -> bytes:
+        try:
+            result = await registry.call(method, params)
+        except RpcFault as exc:
+            return json.dumps({"error": {"code": exc.code, "message": exc.message}}).encode()
+        return await render({"result": result})
+
+    link.handler = handle
+    if worker.ctx.index != 0:
+        return False
+    for name, method in list(registry.methods.items()):
+        policy = _policy(name)
+        if policy is not None:
+            registry.methods[name] = replace(method, fn=_fanned(link, name, method.fn, policy))
+    return True
+
+
+def _policy(name: str) -> str | None:
+    for policy, names in (("sum", SUM), ("merge", MERGE), ("all", ALL), ("owner", OWNER)):
+        if name in names:
+            return policy
+    return None
+
+
+def _params(args: tuple[Any, ...]) -> list[Any]:
+    """The bound arguments as parameters again: the optional ones not given (None) are
+    left out, as the caller did (a None would not pass the other worker's type check)."""
+    out = list(args)
+    while out and out[-1] is None:
+        out.pop()
+    return out
+
+
+async def _local(fn: Any, args: tuple[Any, ...]) -> Any:
+    result = fn(*args)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+def _fanned(link: Any, name: str, fn: Any, policy: str) -> Any:
+    """``fn`` (worker 0's method) made to answer for every worker (see module docstring)."""
+
+    async def run(*args: Any) -> Any:
+        if policy == "owner":
+            return await _owner(link, name, fn, args)
+        local = await _local(fn, args)
+        answers = await link.call_others(name, _params(args))
+        if policy == "all":
+            for a in answers:
+                if "error" in a:
+                    log.warning("%s on worker %s: %s", name, a["worker"], a["error"])
+            return local
+        # the local answer as JSON values, as the others' came (a LazyList printed)
+        mine = json.loads(await render(local))
+        theirs = [a["result"] for a in answers if "result" in a]
+        return _merge_lists(mine, theirs) if policy == "merge" else _sum(mine, theirs)
+
+    return run
+
+
+async def _owner(link: Any, name: str, fn: Any, args: tuple[Any, ...]) -> Any:
+    try:
+        return await _local(fn, args)
+    except RpcFault as fault:
+        if fault.code != 404:
+            raise
+        for index in link.ctx.others:
+            try:
+                answer = await link.call(index, name, _params(args))
+            except Exception:
+                continue
+            if "result" in answer:
+                return answer["result"]
+        raise
+
+
+def _merge_lists(mine: Any, theirs: list[Any]) -> Any:
+    if not isinstance(mine, list):
+        return mine
+    out = list(mine)
+    for other in theirs:
+        if isinstance(other, list):
+            out.extend(other)
+    return out
+
+
+def _same(key: str) -> bool:
+    return key.startswith(SAME_EVERYWHERE)
+
+
+def _add(a: Any, b: Any) -> Any:
+    """``a + b`` for numbers and numeric strings (stats.fetch), else ``a``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a + b
+    if isinstance(a, str) and isinstance(b, str):
+        try:
+            return str(int(a) + int(b))
+        except ValueError:
+            return a
+    return a
+
+
+def _sum(mine: Any, theirs: list[Any]) -> Any:
+    if isinstance(mine, int | float) and not isinstance(mine, bool):
+        return mine + sum(t for t in theirs if isinstance(t, int | float))
+    if isinstance(mine, dict):
+        out = dict(mine)
+        for other in theirs:
+            if not isinstance(other, dict):
+                continue
+            for key, value in other.items():
+                if key not in out:
+                    out[key] = value
+                elif not _same(key):
+                    out[key] = _add(out[key], value)
+        return out
+    if isinstance(mine, list) and all(isinstance(x, str) for x in mine):
+        return _sum_lines(mine, theirs)
+    return mine
+
+
+def _sum_lines(mine: list[str], theirs: list[Any]) -> list[str]:
+    """``stats.get_statistics``' lines (``group:name = value``) added up by name."""
+    values: dict[str, Any] = {}
+    for line in mine:
+        key, sep, value = line.partition(" = ")
+        values[key] = value if sep else None
+    for other in theirs:
+        for line in other if isinstance(other, list) else ():
+            key, sep, value = str(line).partition(" = ")
+            if key not in values:
+                values[key] = value if sep else None
+            elif sep and values[key] is not None and not _same(key):
+                values[key] = _add(values[key], value)
+    return [key if value is None else f"{key} = {value}" for key, value in values.items()]
