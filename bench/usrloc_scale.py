@@ -89,7 +89,7 @@ def main() -> None:
     create_tables(db, ["standard"])
     now = [time.time()]
     store = LocationStore(db_mode=2, database=db, clock=lambda: now[0])
-    store.deferred = True  # as kamtool serve: the database write is the worker's
+    store.hand_over(lambda: None)  # as kamtool serve: the database write is the worker's
     script = None  # "builtin" and "default": kamtool's default route
     if args.route not in ("builtin", "default"):
         from kamtool.proxy.script import load_script

@@ -106,6 +106,13 @@ class LocationStore(LocationTable):
         self._ruid_prefix = f"uloc-{int(time.time()):x}-{os.getpid():x}"
         self._model: Any = None
 
+    def hand_over(self, changed: Callable[[], None]) -> None:
+        """From now on the database is the proxy's worker thread's: the store only
+        records what to write, and calls ``changed`` after each change so the worker is
+        woken (the loads before serving read the table directly)."""
+        self.deferred = True
+        self.changed = changed
+
     def load(self) -> int:
         """Read the ``location`` table into memory (modes 1 and 2, at start). Returns rows."""
         if self.db_mode not in (1, 2):

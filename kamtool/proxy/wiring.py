@@ -212,9 +212,7 @@ def build_served(
     loaded = usrloc.load()
     if loaded:
         log.info("usrloc: loaded %d contacts", loaded)
-    # from here on, the database is the worker's (the loads here run before serving)
-    usrloc.deferred = True
-    usrloc.changed = usrloc_changed
+    usrloc.hand_over(usrloc_changed)  # the loads above ran before serving
     auth = Authenticator(database, calculate_ha1=cfg.calculate_ha1,
                          nonce_expire=cfg.nonce_expire, secret=cfg.secret, qop=cfg.auth_qop,
                          nonce_count=cfg.nonce_count, one_time_nonce=cfg.one_time_nonce,
