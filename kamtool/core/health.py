@@ -36,18 +36,43 @@ def level_rank(level: str) -> int:
 
 
 def reply_class_total(stats: Mapping[str, float], cls: str) -> float:
-    """Final replies of class ``cls`` ("4xx") this server sent or relayed.
+    """Final SIP replies of class ``cls`` ("4xx") this server sent or relayed.
 
     tm's per-class transaction counters (``tmx:4xx_transactions``) plus sl's stateless
-    replies (``sl:404_replies``, ``sl:4xx_replies`` ...). A server without tmx/sl
-    counters falls back to the replies it received, ``core:rcv_replies_4xx``.
+    replies (``sl:404_replies``, ``sl:4xx_replies`` ...), less the answers to JSON-RPC
+    (:func:`rpc_answers`). A server without tmx/sl counters falls back to the replies
+    it received, ``core:rcv_replies_4xx``.
     """
-    digit = cls[0]
     tm = stats.get(f"tmx:{cls}_transactions")
-    sl = [v for k, v in stats.items() if k.startswith(f"sl:{digit}") and k.endswith("_replies")]
+    sl = _sl_class(stats, cls)
     if tm is None and not sl:
         return float(stats.get(f"core:rcv_replies_{cls}", 0))
-    return float(tm or 0) + float(sum(sl))
+    return float(tm or 0) + sl - rpc_answers(stats).get(cls, 0.0)
+
+
+def _sl_class(stats: Mapping[str, float], cls: str) -> float:
+    digit = cls[0]
+    return float(sum(v for k, v in stats.items()
+                     if k.startswith(f"sl:{digit}") and k.endswith("_replies")))  # fmt: skip
+
+
+def rpc_answers(stats: Mapping[str, float]) -> dict[str, float]:
+    """sl's replies that answered JSON-RPC over HTTP, by class, as far as they can be told.
+
+    Kamailio's xhttp answers each HTTP request through sl, so its 200s count in
+    ``sl:200_replies`` and its errors (``500 Method Not Found``, dispatcher.list's ``500
+    No Destination Sets``) in ``sl:500_replies``, next to the SIP replies. The counters
+    cannot tell them apart; each HTTP request (:func:`http_requests`) is taken to have
+    had one of them, a 5xx first (a monitor polling a server that lacks a module gets
+    one every poll), then a 2xx. That can hide a stateless SIP 500 on a server polled
+    over RPC; a monitor reporting its own polling as SIP errors, or hiding password
+    guessing behind its 200s, is the worse fault.
+    """
+    http = http_requests(stats)
+    if not http:
+        return {}
+    errors = min(_sl_class(stats, "5xx"), http)
+    return {"5xx": errors, "2xx": min(_sl_class(stats, "2xx"), http - errors)}
 
 
 @dataclass(frozen=True)
@@ -193,7 +218,16 @@ def sip_requests(stats: Mapping[str, float]) -> float:
     return float(stats.get("core:rcv_requests", 0))
 
 
+def http_requests(stats: Mapping[str, float]) -> float:
+    """Requests that were not SIP: Kamailio's xhttp (JSON-RPC) requests, which count in
+    ``core:rcv_requests`` but under no SIP method (0 where there are no method counters)."""
+    if not any(k.startswith("core:rcv_requests_") for k in stats):
+        return 0.0
+    return max(0.0, float(stats.get("core:rcv_requests", 0)) - sip_requests(stats))
+
+
 def _errors_and_messages(stats: Mapping[str, float]) -> tuple[float, float]:
+    """(errors, SIP messages received)."""
     errors = (
         stats.get("core:err_requests", 0)
         + stats.get("core:err_replies", 0)
@@ -371,23 +405,11 @@ def check_bans(
                    reason, command)  # fmt: skip
 
 
-def http_requests(stats: Mapping[str, float]) -> float:
-    """Requests that were not SIP: Kamailio's xhttp (JSON-RPC) requests, which count in
-    ``core:rcv_requests`` but under no SIP method (0 where there are no method counters)."""
-    if not any(k.startswith("core:rcv_requests_") for k in stats):
-        return 0.0
-    return max(0.0, float(stats.get("core:rcv_requests", 0)) - sip_requests(stats))
-
-
 def _auth_counts(stats: Mapping[str, float]) -> tuple[float, float]:
-    """(challenges and refusals sent: 401, 407, 403; successes: 2xx).
-
-    Each xhttp request got one sl reply, nearly always a 200: those are taken off the
-    2xx, or a server polled over JSON-RPC hid password guessing behind its RPC answers.
-    """
+    """(challenges and refusals sent: 401, 407, 403; successes: SIP 2xx)."""
     failures = sum(stats.get(f"sl:{c}_replies", 0) for c in (401, 403, 407))
     failures += sum(stats.get(f"tmx:{c}_transactions", 0) for c in (401, 403, 407))
-    return failures, max(0.0, reply_class_total(stats, "2xx") - http_requests(stats))
+    return failures, reply_class_total(stats, "2xx")
 
 
 def check_auth_failures(
@@ -400,7 +422,7 @@ def check_auth_failures(
     A phone that registers gets one challenge and one 200 (a ratio of 0.5); a wrong
     password, or a scanner trying accounts, only gets challenges (the ratio nears 1).
     On Kamailio 5.6 this rule is only as good as its ``sl:`` counters, which change from
-    read to read over JSON-RPC (xhttp's HTTP answers are taken off: :func:`_auth_counts`).
+    read to read over JSON-RPC (xhttp's HTTP answers are taken off: :func:`rpc_answers`).
     """
     command = "kamtool stats sl:"
     failures, good = _auth_counts(stats)

@@ -13,7 +13,10 @@ START = 1795693214.0  # the server's clock when the captures were taken
 
 # counter -> messages per poll; the k-th poll adds rate * (1 + k*7 % 5) so sparklines vary
 GROWTH = {
-    "core:rcv_requests": 12,
+    "core:rcv_requests": 12,  # all SIP: the per-method counters below add up to it
+    "core:rcv_requests_invite": 4,
+    "core:rcv_requests_register": 5,
+    "core:rcv_requests_bye": 3,
     "core:rcv_replies": 7,
     "core:fwd_requests": 5,
     "core:fwd_replies": 4,
@@ -22,7 +25,7 @@ GROWTH = {
     "tmx:2xx_transactions": 4,
     "sl:200_replies": 3,
     "tmx:4xx_transactions": 2,
-    "sl:500_replies": 1,
+    "tmx:5xx_transactions": 1,
 }
 
 

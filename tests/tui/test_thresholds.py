@@ -1,6 +1,8 @@
 """Health thresholds from the [monitor] TOML section and --threshold flags, applied by
-`kamtool monitor --once` and by the live app, over the FakeSource captures (4.8 % errors in
-105 messages, 3 transactions in memory, 5 % of shared memory used)."""
+`kamtool monitor --once` and by the live app, over the FakeSource captures with two
+failed SIP transactions added (3.6 % errors in 55 SIP messages; the captures' own five
+``sl:500_replies`` answered JSON-RPC calls), 3 transactions in memory, 5 % of shared
+memory used."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from tests.tui.fake import CAPTURES, make_app, settle
 @pytest.fixture
 def fake(monkeypatch):
     source = FakeSource(CAPTURES)
+    captured = source.stats
+    monkeypatch.setattr(source, "stats", lambda: {**captured(), "tmx:5xx_transactions": 2})
     monkeypatch.setattr("kamtool.tui.source.rpc_source", lambda url, **kw: source)
     return source
 
@@ -40,7 +44,7 @@ def test_defaults_judge_the_sample_healthy(fake):
 
 
 def test_monitor_section_sets_thresholds(fake, tmp_path):
-    config = "[monitor]\nerror_ratio_warning = 0.04\nshm_warning = 0.04\nshm_critical = 0.5\n"
+    config = "[monitor]\nerror_ratio_warning = 0.03\nshm_warning = 0.04\nshm_critical = 0.5\n"
     status, got = levels(config=config, tmp_path=tmp_path)
     assert status == 0
     assert (got["error rate"], got["shared memory"], got["transactions"]) == (
@@ -58,10 +62,10 @@ def test_flags_win_over_the_section(fake, tmp_path):
     status, got = levels("--threshold", "transactions_warning=1",
                          "--threshold", "transactions_critical=3")  # fmt: skip
     assert (status, got["transactions"]) == (0, "CRITICAL")
-    status, got = levels("--threshold", "error_ratio_warning=4%",
+    status, got = levels("--threshold", "error_ratio_warning=3%",
                          "--threshold", "min_messages=200")  # fmt: skip
-    assert got["error rate"] == "OK"  # 105 messages: too few to judge now
-    status, got = levels("--threshold", "error_ratio_warning=4%")
+    assert got["error rate"] == "OK"  # 55 messages: too few to judge now
+    status, got = levels("--threshold", "error_ratio_warning=3%")
     assert got["error rate"] == "WARNING"
 
 
