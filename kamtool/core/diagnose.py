@@ -66,11 +66,7 @@ class _Row:
 def _stats(rpc: Rpc) -> dict[str, float]:
     from kamtool.core.runtime import stats as runtime_stats
 
-    return {
-        f"{r['group']}:{r['name']}": float(r["value"])
-        for r in runtime_stats.get(rpc)
-        if isinstance(r.get("value"), int | float)
-    }
+    return runtime_stats.numbers(rpc)
 
 
 def _optional(read: Callable[[], Any]) -> Any:

@@ -59,14 +59,12 @@ def _sl_class(stats: Mapping[str, float], cls: str) -> float:
 def rpc_answers(stats: Mapping[str, float]) -> dict[str, float]:
     """sl's replies that answered JSON-RPC over HTTP, by class, as far as they can be told.
 
-    Kamailio's xhttp answers each HTTP request through sl, so its 200s count in
-    ``sl:200_replies`` and its errors (``500 Method Not Found``, dispatcher.list's ``500
-    No Destination Sets``) in ``sl:500_replies``, next to the SIP replies. The counters
-    cannot tell them apart; each HTTP request (:func:`http_requests`) is taken to have
-    had one of them, a 5xx first (a monitor polling a server that lacks a module gets
-    one every poll), then a 2xx. That can hide a stateless SIP 500 on a server polled
-    over RPC; a monitor reporting its own polling as SIP errors, or hiding password
-    guessing behind its 200s, is the worse fault.
+    Kamailio's xhttp answers through sl: its 200s count in ``sl:200_replies``, its errors
+    (``500 Method Not Found``, ``500 No Destination Sets``) in ``sl:500_replies``. Each
+    HTTP request (:func:`http_requests`) is taken to have had one, a 5xx first (a monitor
+    polling a server without some module gets one every poll), then a 2xx. That can hide
+    a stateless SIP 500 on a polled server; a monitor counting its own polls as SIP
+    errors, or hiding password guessing behind its 200s, is the worse fault.
     """
     http = http_requests(stats)
     if not http:
@@ -204,14 +202,9 @@ def check_dispatcher(destinations: Sequence[Destination]) -> Check:
 
 
 def sip_requests(stats: Mapping[str, float]) -> float:
-    """SIP requests received: the sum of the per-method counters
-    (``core:rcv_requests_invite`` ...) where the server has them.
-
-    Kamailio's ``core:rcv_requests`` also counts every HTTP request its xhttp module
-    takes, JSON-RPC calls included, and none of those has a SIP method counter: an idle
-    server polled over JSON-RPC looked busy, and its RPC error answers (which sl counts
-    as 500 replies) looked like SIP errors.
-    """
+    """SIP requests received: the sum of the per-method counters (``core:rcv_requests_
+    invite`` ...) where the server has them. Kamailio's ``core:rcv_requests`` also counts
+    the HTTP requests of xhttp (JSON-RPC): an idle server polled over RPC looked busy."""
     per_method = [v for k, v in stats.items() if k.startswith("core:rcv_requests_")]
     if per_method:
         return float(sum(per_method))
@@ -425,6 +418,8 @@ def check_auth_failures(
     read to read over JSON-RPC (xhttp's HTTP answers are taken off: :func:`rpc_answers`).
     """
     command = "kamtool stats sl:"
+    if not stats:
+        return Check("auth failures", WARNING, "no statistics from the server", command)
     failures, good = _auth_counts(stats)
     span = "since start"
     if baseline:

@@ -306,8 +306,7 @@ class RpcSource:
         return int(system.uptime(self).get("uptime", 0))
 
     def stats(self) -> dict[str, float]:
-        values = runtime_stats.sample(self, ["all"])
-        return {k: v for k, v in values.items() if isinstance(v, (int, float))}
+        return runtime_stats.numbers(self)
 
     def transactions(self) -> dict[str, int]:
         return {k: int(v) for k, v in tm.stats(self).items() if _int(v) is not None}

@@ -6,7 +6,7 @@ import difflib
 from typing import Any
 
 from kamtool.core.runtime import Rpc
-from kamtool.errors import NotFound
+from kamtool.errors import KamtoolError, NotFound
 
 # groups Kamailio users type for another one: tm's counters live in tmx (tm: is empty)
 GROUP_ALIASES = {"tm": "tmx"}
@@ -162,6 +162,31 @@ def reset(rpc: Rpc, selectors: list[str] | tuple[str, ...] = ()) -> None:
 def sample(rpc: Rpc, selectors: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """``{"group:name": value}`` for rate computations."""
     return {f"{r['group']}:{r['name']}": r["value"] for r in get(rpc, selectors)}
+
+
+def numbers(rpc: Rpc) -> dict[str, float]:
+    """Every numeric statistic, ``{"group:name": value}``, for the health rules, with
+    sl's reply counters read live from ``sl.stats``.
+
+    Kamailio 5.6's ``sl:*_replies`` in ``stats.get_statistics`` lag behind: a read right
+    after 25 REGISTERs were challenged showed no ``sl:401_replies`` (and ``sl:200_replies``
+    stood still while ``sl.stats`` counted every JSON-RPC answer). ``sl.stats`` sums the
+    processes' counters when asked; a server without it keeps the other values.
+    """
+    values = {k: float(v) for k, v in sample(rpc, ["all"]).items()
+              if isinstance(v, int | float) and not isinstance(v, bool)}  # fmt: skip
+    if not any(k.startswith("sl:") for k in values):
+        return values
+    try:
+        live = rpc.call("sl.stats")
+    except KamtoolError:
+        return values
+    if isinstance(live, dict):
+        for code, n in live.items():
+            key = f"sl:{code}_replies"
+            if key in values and isinstance(n, int | float) and not isinstance(n, bool):
+                values[key] = float(n)
+    return values
 
 
 def rates(before: dict[str, Any], after: dict[str, Any], seconds: float) -> list[dict[str, Any]]:
