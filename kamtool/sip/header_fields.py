@@ -225,15 +225,17 @@ class Headers:
         return n
 
     def _drop(self, key: str, start: int = 0) -> int:
+        keys, lines = self._keys, self._lines
         n = 0
-        i = len(self._keys) - 1
-        while i >= start:
-            if self._keys[i] == key:
-                del self._keys[i]
-                del self._lines[i]
-                n += 1
-            i -= 1
-        return n
+        while True:  # list.index scans in C: most calls find nothing (no Route to remove)
+            try:
+                i = keys.index(key, start)
+            except ValueError:
+                return n
+            del keys[i]
+            del lines[i]
+            n += 1
+            start = i
 
     def pop_first_value(self, name: str) -> str | None:
         """Remove and return the first element of a list header (``Via: a, b`` -> ``a``)."""

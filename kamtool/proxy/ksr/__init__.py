@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from kamtool.proxy.ksr.namespace import KsrModule, KsrNameError, build_module, install
+from kamtool.proxy.ksr.namespace import KsrModule, KsrNameError, build_module, install, is_ours
 
 __all__ = ["KsrNameError", "build", "ensure_installed"]
 
@@ -57,7 +57,7 @@ def build() -> KsrModule:
 def ensure_installed() -> KsrModule:
     """``sys.modules["KSR"]``: kamtool's module (built once per process)."""
     ksr = sys.modules.get("KSR")
-    if isinstance(ksr, KsrModule):
+    if is_ours(ksr):
         return ksr
     ksr = build()
     install(ksr)

@@ -6,9 +6,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from kamtool.proxy.ksr.context import MsgContext, db_error, state, wait_db
+from kamtool.proxy.ksr.context import MsgContext, db_error, field, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
-from kamtool.proxy.ksr.pv import _try
 from kamtool.sip.nonce import binding
 
 # ------------------------------------------------------------------ auth, auth_db
@@ -110,8 +109,8 @@ def consume_credentials() -> int:
 
 def has_credentials(realm: str) -> int:
     msg = state.ctx.msg
-    for creds in (_try(lambda: msg.authorizations) or []) + (
-        _try(lambda: msg.proxy_authorizations) or []
+    for creds in (field(msg, "authorizations") or []) + (
+        field(msg, "proxy_authorizations") or []
     ):
         if creds.get("realm") == str(realm):
             return 1

@@ -23,6 +23,7 @@ from typing import Any
 from greenlet import greenlet
 
 from kamtool.proxy.dbworker import log_db_error
+from kamtool.sip.errors import ParseError
 
 # route kinds (Kamailio's route types the tm/tmx functions look at)
 REQUEST, REPLY, ONREPLY, FAILURE, BRANCH = "request", "reply", "onreply", "failure", "branch"
@@ -85,10 +86,9 @@ class MsgContext:
         self.endpoint = endpoint
         self.addr = addr
         if fields:
-            for name, value in fields.items():
-                if not hasattr(MsgContext, name):
-                    raise TypeError(f"MsgContext has no field {name!r}")
-                setattr(self, name, value)
+            if not fields.keys() <= _FIELDS:
+                raise TypeError(f"MsgContext has no field {sorted(fields.keys() - _FIELDS)}")
+            self.__dict__.update(fields)
 
     # made on first use: most messages never need them
     @property
@@ -120,6 +120,10 @@ class MsgContext:
             self._matched = True
             self._match = self.parts.tm.match_request(self.msg, self.endpoint, self.addr)
         return self._match
+
+
+# what MsgContext(..., **fields) may set: the class attributes with a default
+_FIELDS = frozenset(MsgContext.__annotations__)
 
 
 class RouteExit(SystemExit):
@@ -264,6 +268,15 @@ def _suspend(g: RouteGreenlet, ctx: MsgContext, begin: Callable[[Any], None]) ->
 def in_route() -> bool:
     """True in a request route's greenlet, where :func:`wait_db` can wait."""
     return isinstance(greenlet.getcurrent(), RouteGreenlet) and state.ctx is not NO_ROUTE
+
+
+def field(msg: Any, name: str) -> Any:
+    """``msg.<name>`` (a header parsed on first use), None when it does not parse. The KSR
+    functions read headers this way: a broken header is the route's business, not an error."""
+    try:
+        return getattr(msg, name)
+    except (ParseError, AttributeError):
+        return None
 
 
 def db_error(ctx: MsgContext, what: str, error: BaseException) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kamtool.proxy.ksr.context import RouteExit, state
+from kamtool.proxy.ksr.context import RouteExit, field, state
 from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import SipURI, parse_uri
 
@@ -61,7 +61,7 @@ def _check_self(host: str | None, port: int | None) -> bool:
         return False
     host = host.lower().strip("[]")
     names = myself.names
-    if host not in names and f"[{host}]" not in names:
+    if host not in names and (":" not in host or f"[{host}]" not in names):
         return False
     return not port or port in myself.ports
 
@@ -94,12 +94,12 @@ def is_myself_ruri() -> bool:
 
 def is_myself_furi() -> bool:
     msg = state.ctx.msg
-    return _uri_is_myself(_safe(lambda: msg.from_.uri))
+    return _uri_is_myself(field(field(msg, "from_"), "uri"))
 
 
 def is_myself_turi() -> bool:
     msg = state.ctx.msg
-    return _uri_is_myself(_safe(lambda: msg.to.uri))
+    return _uri_is_myself(field(field(msg, "to"), "uri"))
 
 
 def is_myself_duri() -> bool:
@@ -110,12 +110,6 @@ def is_myself_duri() -> bool:
 def is_myself_srcip() -> bool:
     return _check_self(state.ctx.addr[0], None)
 
-
-def _safe(get: Any) -> Any:
-    try:
-        return get()
-    except (ParseError, AttributeError):
-        return None
 
 
 def setflag(flag: int) -> int:
@@ -157,7 +151,7 @@ def isbiflagset(flag: int, branch: int) -> bool:
 def force_rport() -> int:
     """rport on the sender's Via: replies go back to the source port (RFC 3581)."""
     ctx = state.ctx
-    via = _safe(lambda: ctx.msg.top_via)
+    via = field(ctx.msg, "top_via")
     if via is not None and via.rport is None:
         ctx.msg.replace_top_via(via.with_params(received=ctx.addr[0], rport=ctx.addr[1]))
     return 1
@@ -194,7 +188,7 @@ def seturi(uri: str) -> int:
 
 def _set_uri_part(**changes: Any) -> int:
     msg = state.ctx.msg
-    uri = _safe(lambda: msg.uri)
+    uri = field(msg, "uri")
     if not isinstance(uri, SipURI):
         return -1
     msg.uri = uri.replace(**changes)

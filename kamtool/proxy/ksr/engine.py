@@ -65,6 +65,7 @@ class ScriptEngine:
         self.reloads = 0
         self._pool: list[RouteGreenlet] = []  # idle route greenlets (this loop's thread)
         self._request_route = script.route("ksr_request_route")
+        self._reply_route = script.route("ksr_reply_route")
 
     def reload(self) -> str:
         """Load the script again (``app_python3.reload``): new messages run the new
@@ -72,6 +73,7 @@ class ScriptEngine:
         looked up by name in the new script)."""
         self.script = load_script(self.script.path)
         self._request_route = self.script.route("ksr_request_route")
+        self._reply_route = self.script.route("ksr_reply_route")
         self.reloads += 1
         self._reported.clear()
         return self.script.path
@@ -103,7 +105,14 @@ class ScriptEngine:
 
     def precheck(self, ctx: MsgContext) -> bool:
         """t_precheck_trans: True when another copy of ``ctx``'s request is in a route;
-        else ``ctx`` is marked as the one being routed."""
+        else ``ctx`` is marked as the one being routed. With no route waiting there is
+        no other copy, and this one is marked only if it comes to wait (``suspended``):
+        most requests never build the key."""
+        if not self.processing:
+            return False
+        return self._mark(ctx)
+
+    def _mark(self, ctx: MsgContext) -> bool:
         key = ctx.pkey or request_key(self.parts.codec, ctx.msg, ctx.addr)
         other = self.processing.get(key)
         if other is not None and other is not ctx:
@@ -116,13 +125,13 @@ class ScriptEngine:
         """A request route waits for the database (``waiting``) or goes on: while it
         waits, copies of its request are what t_precheck_trans reports."""
         if waiting and ctx.kind == "request" and ctx.pkey is None:
-            self.precheck(ctx)
+            self._mark(ctx)
 
     # ------------------------------------------------------------------ replies
 
     def response(self, resp: Any, endpoint: Any, addr: tuple[str, int]) -> None:
         """``ksr_reply_route`` first (when the script has one), then tm."""
-        if self.script.route("ksr_reply_route") is not None:
+        if self._reply_route is not None:
             ctx = MsgContext(self, self.parts, resp, endpoint, addr, kind=REPLY)
             self._run_inline(ctx, "ksr_reply_route")
             if ctx.drop:

@@ -10,9 +10,8 @@ import logging
 from typing import Any
 
 from kamtool.proxy.ksr.auth import auth_db_functions, auth_functions
-from kamtool.proxy.ksr.context import request_key, state
+from kamtool.proxy.ksr.context import field, request_key, state
 from kamtool.proxy.ksr.dispatcher import dispatcher_functions
-from kamtool.proxy.ksr.pv import _try
 from kamtool.proxy.ksr.registrar import (
     alias_db_lookup,
     next_flow,
@@ -159,7 +158,7 @@ def handle_ruri_alias() -> int:
     """An R-URI with ``;alias=``: the parameter goes and ``$du`` becomes that address.
     A malformed alias is a bad request (400), as a malformed header is."""
     ctx = state.ctx
-    uri = _try(lambda: ctx.msg.uri)
+    uri = field(ctx.msg, "uri")
     params = getattr(uri, "params", None) or {}
     if "alias" not in params:
         return -1
@@ -250,9 +249,9 @@ def _domain_local(host: Any) -> int:
 
 def domain_functions() -> dict[str, Any]:
     return dict(
-        is_from_local=lambda: _domain_local(getattr(_try(lambda: state.ctx.msg.from_.uri),
+        is_from_local=lambda: _domain_local(getattr(field(field(state.ctx.msg, "from_"), "uri"),
                                                     "host", None)),
-        is_uri_host_local=lambda: _domain_local(getattr(_try(lambda: state.ctx.msg.uri),
+        is_uri_host_local=lambda: _domain_local(getattr(field(state.ctx.msg, "uri"),
                                                         "host", None)),
         is_domain_local=_domain_local,
     )  # fmt: skip
@@ -308,7 +307,7 @@ def refuse_new() -> int:
     r = ctx.parts
     shed = r.overload
     msg = ctx.msg
-    if shed is None or not shed.overloaded or msg.method == "ACK" or _try(lambda: msg.to_tag):
+    if shed is None or not shed.overloaded or msg.method == "ACK" or field(msg, "to_tag"):
         return -1
     r.sl.reply(msg, ctx.endpoint, ctx.addr, 503, "Service Unavailable", shed.reject_headers())
     ctx.replied = True

@@ -7,8 +7,7 @@ import re
 from typing import Any
 
 from kamtool.proxy.codec import ParseFailure
-from kamtool.proxy.ksr.context import MsgContext, state
-from kamtool.proxy.ksr.pv import _try
+from kamtool.proxy.ksr.context import MsgContext, field, state
 from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import TelURI
 
@@ -147,12 +146,12 @@ def textopsx_functions() -> dict[str, Any]:
 
 
 def has_totag() -> int:
-    return 1 if _try(lambda: state.ctx.msg.to_tag) else -1
+    return 1 if field(state.ctx.msg, "to_tag") else -1
 
 
 def is_first_hop() -> int:
     msg = state.ctx.msg
-    vias = _try(lambda: msg.vias) or []
+    vias = field(msg, "vias") or []
     if msg.is_request:
         return 1 if len(vias) <= 1 else -1
     return 1 if len(vias) <= 2 else -1
@@ -176,13 +175,13 @@ def is_uri_user_e164(uri: str) -> int:
 
 
 def uri_param(name: str) -> int:
-    uri = _try(lambda: state.ctx.msg.uri)
+    uri = field(state.ctx.msg, "uri")
     params = getattr(uri, "params", {}) or {}
     return 1 if str(name) in params else -1
 
 
 def uri_param_value(name: str, value: str) -> int:
-    uri = _try(lambda: state.ctx.msg.uri)
+    uri = field(state.ctx.msg, "uri")
     params = getattr(uri, "params", {}) or {}
     return 1 if params.get(str(name)) == str(value) else -1
 

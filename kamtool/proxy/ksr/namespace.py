@@ -24,45 +24,45 @@ def _unknown(where: str, name: str, known: list[str]) -> KsrNameError:
     return KsrNameError(f"{where}.{name} is not in kamtool's KSR API{hint}")
 
 
-class Namespace:
-    """One KSR sub-module: its functions as attributes."""
-
-    def __init__(self, name: str, functions: Mapping[str, Callable[..., Any]]) -> None:
-        self._name = name
-        self.__dict__.update(functions)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        known = [k for k in self.__dict__ if not k.startswith("_")]
-        raise _unknown(self._name, name, known)
-
-    def __dir__(self) -> list[str]:
-        return sorted(k for k in self.__dict__ if not k.startswith("_"))
-
-    def __repr__(self) -> str:
-        return f"<{self._name}>"
+KsrModule = types.ModuleType  # what the KSR object and its sub-modules are
+_MARK = "__kamtool_ksr__"  # in the KSR module's dict: kamtool built it
 
 
-class KsrModule(types.ModuleType):
-    """The ``KSR`` module: core functions and the sub-modules."""
+def _module(name: str, doc: str, functions: Mapping[str, Callable[..., Any]]) -> KsrModule:
+    """A plain module holding ``functions``; a name it lacks raises :class:`KsrNameError`
+    through a module ``__getattr__`` (PEP 562). Plain modules, not a class with
+    ``__getattr__``: Python looks such a class's attributes up through a slow hook, and
+    ``KSR.tm.t_relay`` is two look-ups on every call a route makes."""
+    mod = types.ModuleType(name, doc)
+    mod.__dict__.update(functions)
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        known = [k for k in self.__dict__ if not k.startswith("_")]
-        raise _unknown("KSR", name, known)
+    def __getattr__(attr: str) -> Any:  # only for names the module lacks
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise _unknown(name, attr, __dir__())
+
+    def __dir__() -> list[str]:
+        return sorted(k for k in mod.__dict__ if not k.startswith("_"))
+
+    mod.__getattr__ = __getattr__  # type: ignore[method-assign]
+    mod.__dir__ = __dir__  # type: ignore[method-assign]
+    return mod
 
 
 def build_module(
     core: Mapping[str, Callable[..., Any]], modules: Mapping[str, Mapping[str, Callable[..., Any]]]
 ) -> KsrModule:
     """The KSR module object: ``core`` at the top, each of ``modules`` as ``KSR.<name>``."""
-    ksr = KsrModule("KSR", "kamtool's KEMI API (Kamailio's KSR names and return codes)")
-    ksr.__dict__.update(core)
-    for name, functions in modules.items():
-        setattr(ksr, name, Namespace(f"KSR.{name}", functions))
+    subs = {name: _module(f"KSR.{name}", f"KSR.{name}", functions)
+            for name, functions in modules.items()}  # fmt: skip
+    ksr = _module("KSR", "kamtool's KEMI API (Kamailio's KSR names and return codes)",
+                  {**core, **subs, _MARK: True})  # fmt: skip
     return ksr
+
+
+def is_ours(module: Any) -> bool:
+    """True for a KSR module :func:`build_module` made."""
+    return isinstance(module, types.ModuleType) and module.__dict__.get(_MARK) is True
 
 
 def install(ksr: KsrModule) -> None:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from kamtool.proxy.ksr.context import MsgContext, state
+from kamtool.proxy.ksr.context import MsgContext, field, state
 from kamtool.proxy.ksr.core import method_of
 from kamtool.proxy.ksr.namespace import KsrNameError
 from kamtool.sip.errors import ParseError
@@ -35,11 +35,15 @@ def _text(value: Any) -> str | None:
 
 
 def _ruri(ctx: MsgContext) -> Any:
-    return _try(lambda: ctx.msg.uri) if ctx.msg.is_request else None
+    return field(ctx.msg, "uri") if ctx.msg.is_request else None
 
 
 def _ruser(ctx: MsgContext) -> str | None:
-    uri = _ruri(ctx)
+    return _uri_user(_ruri(ctx))
+
+
+def _uri_user(uri: Any) -> str | None:
+    """$rU of a parsed R-URI: a SIP URI's user, a tel: URI's number."""
     if isinstance(uri, TelURI):
         return uri.number or None
     return getattr(uri, "user", None)
@@ -53,7 +57,7 @@ def _rport(ctx: MsgContext) -> int | None:
 
 
 def _name_addr(ctx: MsgContext, which: str) -> Any:
-    return _try(lambda: getattr(ctx.msg, which))
+    return field(ctx.msg, which)
 
 
 def _uri_of(ctx: MsgContext, which: str) -> Any:
@@ -65,7 +69,7 @@ def _credentials(ctx: MsgContext) -> Any:
     msg = ctx.msg
     if not msg.is_request:
         return None
-    creds = _try(lambda: msg.authorizations) or _try(lambda: msg.proxy_authorizations)
+    creds = field(msg, "authorizations") or field(msg, "proxy_authorizations")
     return creds[0] if creds else None
 
 
@@ -80,7 +84,7 @@ def _header(ctx: MsgContext, name: str) -> str | None:
 
 
 def _cseq(ctx: MsgContext) -> int | None:
-    c = _try(lambda: ctx.msg.cseq)
+    c = field(ctx.msg, "cseq")
     return c.num if c is not None else None
 
 
@@ -100,12 +104,12 @@ GETTERS: dict[str, Callable[[MsgContext], Any]] = {
     "fU": lambda c: getattr(_uri_of(c, "from_"), "user", None),
     "fd": lambda c: getattr(_uri_of(c, "from_"), "host", None),
     "fn": lambda c: getattr(_name_addr(c, "from_"), "display_name", None),
-    "ft": lambda c: _try(lambda: c.msg.from_tag),
+    "ft": lambda c: field(c.msg, "from_tag"),
     "tu": lambda c: _text(_uri_of(c, "to")),
     "tU": lambda c: getattr(_uri_of(c, "to"), "user", None),
     "td": lambda c: getattr(_uri_of(c, "to"), "host", None),
-    "tt": lambda c: _try(lambda: c.msg.to_tag),
-    "ci": lambda c: _try(lambda: c.msg.call_id),
+    "tt": lambda c: field(c.msg, "to_tag"),
+    "ci": lambda c: field(c.msg, "call_id"),
     "cs": _cseq,
     "rm": lambda c: method_of(c.msg),
     "rs": lambda c: None if c.msg.is_request else c.msg.status,

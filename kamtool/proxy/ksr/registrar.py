@@ -10,9 +10,9 @@ from functools import partial
 from typing import Any
 
 from kamtool.proxy.dbworker import log_db_error
-from kamtool.proxy.ksr.context import db_error, in_route, state, wait_db
+from kamtool.proxy.ksr.context import db_error, field, in_route, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
-from kamtool.proxy.ksr.pv import _ruser, _try
+from kamtool.proxy.ksr.pv import _try, _uri_user
 from kamtool.proxy.outbound import choose_flows, spare_flows
 from kamtool.proxy.usrloc import METHOD_BITS, UNSTORED_RETRY_AFTER
 
@@ -123,8 +123,9 @@ def lookup(table: str = "location", uri: str = "") -> int:
     r = ctx.parts
     req = ctx.msg
     ul = r.usrloc
-    user = _ruser(ctx) or ""
-    aor = ul.aor_key(user, getattr(_try(lambda: req.uri), "host", None))
+    ruri = field(req, "uri")  # parsed once: the user, the domain, sips:
+    user = _uri_user(ruri) or ""
+    aor = ul.aor_key(user, getattr(ruri, "host", None))
     fetched = False
     if ul.needs_fetch(aor):
         try:
@@ -143,9 +144,12 @@ def lookup(table: str = "location", uri: str = "") -> int:
     if not bindings:
         return -1
     bit = METHOD_BITS.get(req.method)
-    allowed = [b for b in bindings if b.methods is None or bit is None or b.methods & bit]
-    if not allowed:
-        return -2
+    if bit is None:
+        allowed = bindings
+    else:
+        allowed = [b for b in bindings if b.methods is None or b.methods & bit]
+        if not allowed:
+            return -2
     if any(b.reg_id and b.instance for b in allowed):  # outbound: live flows only
         chosen, dead = choose_flows(allowed, r.wire.tcp_alive)
         if not chosen:
@@ -155,7 +159,7 @@ def lookup(table: str = "location", uri: str = "") -> int:
         if spares:  # after a 430: KSR.kamtool.next_flow() in a failure route
             ctx.avps[SPARE_FLOWS] = spares
         allowed = chosen
-    if getattr(_try(lambda: req.uri), "secure", False):
+    if getattr(ruri, "secure", False):
         # RFC 3261 16.5, RFC 5630 3.1.3: a sips: request only goes to sips: contacts
         # (TLS on every hop); Kamailio's lookup() does not check this
         allowed = [b for b in allowed if b.contact[:5].lower() == "sips:"]
@@ -231,7 +235,7 @@ def alias_db_lookup(table: str = "dbaliases", flags: int = 0) -> int:
     """An R-URI user that is an alias becomes the user it stands for: 1; -1 otherwise."""
     ctx = state.ctx
     aliases = ctx.parts.aliases
-    uri = _try(lambda: ctx.msg.uri)
+    uri = field(ctx.msg, "uri")
     user = getattr(uri, "user", None)
     if aliases is None or not user:
         return -1

@@ -15,8 +15,7 @@ from urllib.parse import unquote
 
 from kamtool.proxy import outbound
 from kamtool.proxy.dest import dest_of_uri
-from kamtool.proxy.ksr.context import BRANCH, FAILURE, ONREPLY, REPLY, MsgContext, state
-from kamtool.proxy.ksr.pv import _try
+from kamtool.proxy.ksr.context import BRANCH, FAILURE, ONREPLY, REPLY, MsgContext, field, state
 from kamtool.proxy.transaction import Target
 from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import parse_uri
@@ -129,7 +128,7 @@ def t_relay() -> int:
     if method == "CANCEL":
         return _relay_cancel(ctx)
     if method == "ACK":
-        if _try(lambda: msg.to_tag):
+        if field(msg, "to_tag"):
             _in_dialog(ctx)
         return _forward_stateless(ctx)
     groups = ctx.targets
@@ -156,7 +155,7 @@ def _arm(ctx: MsgContext, stx: Any) -> None:
     msg = ctx.msg
     stx.flags |= ctx.flags
     _timers(ctx, stx)
-    in_dialog = bool(_try(lambda: msg.to_tag))
+    in_dialog = bool(field(msg, "to_tag"))
     if in_dialog:
         _in_dialog(ctx)
     dialog = None
@@ -331,7 +330,7 @@ def loose_route() -> int:
     ctx = state.ctx
     r = ctx.parts
     msg = ctx.msg
-    top = _try(lambda: msg.routes)
+    top = field(msg, "routes")
     if not top:
         return -1
     ours = r.myself.is_myself(top[0].uri)
@@ -392,7 +391,7 @@ def is_direction(direction: str) -> int:
     ftag = (ctx.route_params or {}).get("ftag")
     if ftag is None:
         return -1
-    downstream = ftag == _try(lambda: ctx.msg.from_tag)
+    downstream = ftag == field(ctx.msg, "from_tag")
     return 1 if downstream == (str(direction) == "downstream") else -1
 
 

@@ -165,7 +165,7 @@ def withindlg(method):
         if method == "BYE":
             KSR.setflag(FLT_ACC)
             KSR.setflag(FLT_ACCFAILED)
-        nat_replies()
+        nat_replies(method)
         media()  # a re-INVITE's offer, an ACK's answer, a BYE's delete
         if KSR.tm.t_relay() < 0:
             KSR.sl.sl_send_reply(404, "Not here")
@@ -258,7 +258,7 @@ def dispatch(user):
     if KSR.kamtool.call_limits() > 0:
         return EXIT
     KSR.tm.t_on_failure("dispatch_fail")
-    nat_replies()
+    nat_replies("INVITE")
     relay()
     return EXIT
 
@@ -298,7 +298,7 @@ def location(method):
         KSR.setflag(FLT_ACCMISSED)
     if KSR.kamtool.spare_flows() > 0:
         KSR.tm.t_on_failure("flow_failover")
-    nat_replies()
+    nat_replies(method)
     relay()
     return EXIT
 
@@ -346,16 +346,23 @@ def edge(method, settings):
                 KSR.hdr.append("Supported: path\r\n")
     if not in_dialog and (method == "INVITE" or method == "SUBSCRIBE"):
         KSR.rr.record_route()
-    nat_replies()
+    nat_replies(method)
     relay()
     return EXIT
 
 
-def nat_replies():
+# the requests whose replies nat_reply has work on: a Contact to alias (ISUNL), an SDP
+# answer or a failed call for RTPEngine (INVITE, UPDATE, PRACK), BYE's end of the media;
+# kamailio.cfg arms its reply route for INVITE, SUBSCRIBE and UPDATE only
+REPLY_ROUTED = {"INVITE", "SUBSCRIBE", "UPDATE", "NOTIFY", "REFER", "PRACK", "BYE"}
+
+
+def nat_replies(method):
     """Replies of NATed callees get the alias of where they came from."""
+    if method not in REPLY_ROUTED:
+        return
     settings = cfg()
-    websocket = any(x.proto in ("ws", "wss") for x in settings.listen)
-    if settings.nat or websocket or settings.rtpengine:
+    if settings.nat or settings.rtpengine or any(x.proto in ("ws", "wss") for x in settings.listen):
         KSR.tm.t_on_reply("nat_reply")
 
 
