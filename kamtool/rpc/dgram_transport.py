@@ -11,6 +11,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import weakref
 from typing import Any
 
 from kamtool.errors import BadInput, OperationTimeout
@@ -143,6 +144,7 @@ class UnixDgramTransport(_DatagramTransport):
         self.path = path
         self.url = f"unix:{path}"
         self._dir: str | None = None
+        self._cleanup: weakref.finalize | None = None
 
     def _address(self) -> str:
         return self.path
@@ -151,6 +153,9 @@ class UnixDgramTransport(_DatagramTransport):
         if not os.path.exists(self.path):
             raise EndpointUnreachable(f"no socket at {self.path}", url=self.url)
         self._dir = tempfile.mkdtemp(prefix="kamtool-rpc-")
+        # removed on close(), else when the transport is collected or the process exits:
+        # a client nobody closed left one directory in /tmp per process
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._dir, ignore_errors=True)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             sock.bind(os.path.join(self._dir, "reply.sock"))
@@ -167,15 +172,19 @@ class UnixDgramTransport(_DatagramTransport):
                 pass
         except OSError:
             sock.close()
-            shutil.rmtree(self._dir, ignore_errors=True)
+            self._remove_dir()
             raise
         return sock
 
     def _reset(self) -> None:
         super()._reset()
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
-            self._dir = None
+        self._remove_dir()
+
+    def _remove_dir(self) -> None:
+        if self._cleanup is not None:
+            self._cleanup()  # runs once: rmtree of the directory
+            self._cleanup = None
+        self._dir = None
 
 
 class UdpTransport(_DatagramTransport):

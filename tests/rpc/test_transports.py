@@ -168,6 +168,21 @@ def test_dgram_call_and_private_reply_socket():
         c.close()
 
 
+def test_dgram_reply_directory_goes_with_an_unclosed_client():
+    """A client nobody closes (a script's, a CLI run's) still removes its reply directory
+    when it is collected, or at the latest when the process exits: they piled up in /tmp."""
+    import gc
+
+    with FakeDgram(replay()) as srv:
+        c = RpcClient(srv.url, timeout=TIMEOUT)
+        assert c.call("core.version").startswith("kamailio")
+        reply_dir = c._transport._dir
+        assert os.path.isdir(reply_dir)
+        del c
+        gc.collect()
+        assert not os.path.exists(reply_dir)
+
+
 def test_dgram_large_single_datagram_arrives_whole():
     big = _big_result(20_000)  # ~1.2 MB in one datagram
     with FakeDgram(result_handler(big)) as srv:
