@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kamtool.sip.errors import ParseError
-from kamtool.sip.parser import parse_message
+from kamtool.sip.parser import is_keepalive, parse_message
 from kamtool.sip.topoh import TopoHiding
 
 __all__ = ["TopohHooks", "hooks_for"]
@@ -55,8 +55,8 @@ class TopohHooks:
 
     def outbound(self, data: bytes) -> bytes:
         """``data`` as it must leave: masked for the side it goes to."""
-        if data in (b"\r\n", b"\r\n\r\n") or not data.strip():
-            return data  # keepalives
+        if is_keepalive(data):
+            return data
         try:
             msg = parse_message(data)
             self.th.sent(msg, self.own)

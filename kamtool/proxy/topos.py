@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kamtool.sip.errors import ParseError
-from kamtool.sip.parser import parse_message
+from kamtool.sip.parser import is_keepalive, parse_message
 from kamtool.sip.topos import DIALOG_EXPIRE, Socket, TopoStrip
 
 __all__ = ["ToposHooks", "hooks_for"]
@@ -101,8 +101,8 @@ class ToposHooks:
 
     def outbound(self, data: bytes) -> bytes:
         """``data`` as it must leave: stripped of the other side's topology."""
-        if data in (b"\r\n", b"\r\n\r\n") or not data.strip():
-            return data  # keepalives
+        if is_keepalive(data):
+            return data
         now = self.clock()
         self._sweep(now)
         try:

@@ -346,6 +346,12 @@ class StreamFramer:
             yield ev
 
 
+def is_keepalive(data: bytes) -> bool:
+    """A CRLF keepalive (RFC 5626 4.4.1: "\\r\\n\\r\\n" ping, "\\r\\n" pong) or other
+    whitespace between messages: nothing to parse."""
+    return not data.strip()
+
+
 def is_message(obj: object) -> bool:
     """True for a Request or Response (as opposed to a KeepAlive)."""
     return isinstance(obj, Message)
