@@ -152,6 +152,22 @@ def test_malformed_requests_count_and_banned_ones_get_no_400(start_proxy):
 # ------------------------------------------------------------------ against Kamailio 5.6
 
 
+class UnitBoundary(Exception):
+    """A pike sampling unit began during the flood (a loaded machine sent the 200 requests
+    slower than one unit): its count is not comparable."""
+
+
+def comparable(flood_on_a_fresh_server, attempts: int = 3):
+    """``flood_on_a_fresh_server(attempt)``, again on a new server when a unit boundary
+    fell inside the flood; a machine too loaded for any of ``attempts`` fails the test."""
+    for attempt in range(attempts):
+        try:
+            return flood_on_a_fresh_server(attempt)
+        except UnitBoundary:
+            continue
+    pytest.fail(f"a pike sampling unit began mid-flood {attempts} times: machine too loaded")
+
+
 def flood_after_unit_start(port: int, rpc) -> dict:
     """The comparable flood: 127.0.0.2 is tracked, a unit begins, then requests until
     one is dropped; what the server shows afterwards."""
@@ -160,7 +176,8 @@ def flood_after_unit_start(port: int, rpc) -> dict:
         cut_at = flood.until_unanswered(400)
     hot = rpc("pike.top")
     # a unit boundary during the flood would show as the flood's hits moved to prev
-    assert leaf(rpc, "127.0.0.2")["leaf_hits_prev"] == prev, "a unit began mid-flood"
+    if leaf(rpc, "127.0.0.2")["leaf_hits_prev"] != prev:
+        raise UnitBoundary
     with Flooder("127.0.0.3", port) as other:
         other_status = other.one()
     return {
@@ -184,11 +201,18 @@ def test_same_flood_same_outcome_as_kamailio(start_proxy, tmp_path):
     kamailio_or_skip()
     from tests.support.kamailio import Kamailio
 
-    with Kamailio(tmp_path) as k:  # the reference cfg: 200 per 2 s, latency 4, ban 300 s
-        theirs = flood_after_unit_start(k.sip_port, k.rpc)
-        log = k.log_text()
-    proxy, rpc_port = start_with_rpc(start_proxy, tmp_path)  # the same defaults
-    ours = flood_after_unit_start(proxy.port, rpc_at(rpc_port))
+    def kamailio(attempt: int):  # the reference cfg: 200 per 2 s, latency 4, ban 300 s
+        (tmp_path / f"k{attempt}").mkdir()
+        with Kamailio(tmp_path / f"k{attempt}") as k:
+            return flood_after_unit_start(k.sip_port, k.rpc), k.log_text()
+
+    def kamtool(attempt: int):  # the same defaults
+        (tmp_path / f"p{attempt}").mkdir()
+        proxy, rpc_port = start_with_rpc(start_proxy, tmp_path / f"p{attempt}")
+        return flood_after_unit_start(proxy.port, rpc_at(rpc_port))
+
+    theirs, log = comparable(kamailio)
+    ours = comparable(kamtool)
 
     # after a unit begins, the 200th request of a tracked source is the first dropped
     assert theirs["cut_at"] == ours["cut_at"] == 200
@@ -222,8 +246,12 @@ def test_kamailio_keeps_the_density_in_16_bits(tmp_path, monkeypatch):
     assert line in text
     cfg.write_text(text.replace(line, line.replace("200", str(65536 + 200))))
     monkeypatch.setattr(support, "CONFIG", cfg)
-    with support.Kamailio(tmp_path) as k:
-        outcome = flood_after_unit_start(k.sip_port, k.rpc)
+    def kamailio(attempt: int):
+        (tmp_path / f"k{attempt}").mkdir()
+        with support.Kamailio(tmp_path / f"k{attempt}") as k:
+            return flood_after_unit_start(k.sip_port, k.rpc)
+
+    outcome = comparable(kamailio)
     assert outcome["max_hits"] == 200 and outcome["cut_at"] == 200
 
 
