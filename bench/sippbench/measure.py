@@ -149,10 +149,19 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
-def write_users_csv(path: Path, users: list[tuple[str, str]]) -> Path:
-    """A SIPp injection file: field0 the user, field1 its [authentication] keyword."""
+# the port the REGISTER scenarios put in the Contact of the load's users: one binding per
+# user (SIPp -t un gives each call its own port: a binding per call piled up in the AoRs
+# until their 200s no longer fitted a datagram)
+LOAD_CONTACT_PORT = 5999
+
+
+def write_users_csv(
+    path: Path, users: list[tuple[str, str]], contact_port: int = LOAD_CONTACT_PORT
+) -> Path:
+    """A SIPp injection file: field0 the user, field1 its [authentication] keyword, field2
+    the port of the Contact the REGISTER scenarios send (a callee: its UAS's port)."""
     lines = ["SEQUENTIAL"]
-    lines += [f"{u};[authentication username={u} password={p}]" for u, p in users]
+    lines += [f"{u};[authentication username={u} password={p}];{contact_port}" for u, p in users]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -226,7 +226,7 @@ class Callee:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Callee:
-        csv = write_users_csv(self.work / f"callee-{self.user[0]}.csv", [self.user])
+        csv = write_users_csv(self.work / f"callee-{self.user[0]}.csv", [self.user], self.port)
         wl = WORKLOADS["register" if self.server.auth else "register_noauth"]
         run = run_sipp(wl, self.server.port, 1, 1, csv, self.work, local_port=self.port)
         if run.ok != 1:

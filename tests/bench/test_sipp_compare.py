@@ -135,8 +135,8 @@ def test_users_csv(tmp_path):
     path = sc.write_users_csv(tmp_path / "u.csv", [("1001", "s1"), ("1002", "s2")])
     assert path.read_text().splitlines() == [
         "SEQUENTIAL",
-        "1001;[authentication username=1001 password=s1]",
-        "1002;[authentication username=1002 password=s2]",
+        "1001;[authentication username=1001 password=s1];5999",
+        "1002;[authentication username=1002 password=s2];5999",
     ]
 
 
