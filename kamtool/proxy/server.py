@@ -345,11 +345,12 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 # Garbage collector settings for a running proxy (see tune_gc). A generation's count is
 # objects made minus objects freed, so the young pass comes after ~5,000 new lasting
 # objects (transactions, dialogs, contacts) and walks about that many (under 1 ms), the
-# middle one after 10 young passes walks ~50,000; the full pass comes after the same
+# middle one after 4 young passes walks ~20,000 (~4 ms; after 10, ~14 ms held calls at
+# 500/s past 15 ms 14 times in 15 s: p99 16 ms, now 8); the full pass comes after the same
 # number of new objects as with the (20000, 20, 20) used before, which held the loop
 # 15-30 ms per young pass and 0.6-1.6 s per middle pass on this machine under load
 # (bench/README.md, issue #17: p99).
-GC_THRESHOLDS = (5_000, 10, 160)
+GC_THRESHOLDS = (5_000, 4, 400)
 
 
 def tune_gc() -> None:
