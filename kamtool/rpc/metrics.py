@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -31,7 +32,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from kamtool.core import health
 from kamtool.proxy.stats import Statistics
 
-__all__ = ["metric_name", "metrics_endpoint"]
+__all__ = ["metric_name", "metrics_endpoint", "workers_metrics_endpoint"]
 
 _BAD = re.compile(r"[^a-zA-Z0-9_]")
 _STATE_NAMES = {
@@ -43,6 +44,20 @@ _STATE_NAMES = {
 }
 
 
+# dlg.stats_active's keys (Kamailio's words) -> the dialog states the metrics name
+_ACTIVE_KEYS = {"starting": "unconfirmed", "connecting": "early",
+                "answering": "confirmed_not_acked", "ongoing": "confirmed"}  # fmt: skip
+
+
+def _count_states(dialogs: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for d in dialogs.dialogs():
+        key = _STATE_NAMES.get(d.state)
+        if key:
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def metric_name(group: str, name: str) -> str:
     """``kamailio_<group>_<name>`` made Prometheus-safe (``-`` and ``.`` → ``_``)."""
     return _BAD.sub("_", f"kamailio_{group}_{name}")
@@ -51,14 +66,15 @@ def metric_name(group: str, name: str) -> str:
 class _Collector:
     def __init__(
         self,
-        stats: Statistics,
-        dialogs: Any = None,
+        stats: Any,
+        dialog_counts: Callable[[], dict[str, int]] | None = None,
         dispatcher: Any = None,
         usrloc: Any = None,
         started: float | None = None,
         limits: health.Thresholds | None = None,
     ) -> None:
-        self.stats, self.dialogs, self.dispatcher, self.usrloc = stats, dialogs, dispatcher, usrloc
+        self.stats, self.dispatcher, self.usrloc = stats, dispatcher, usrloc
+        self.dialog_counts = dialog_counts  # {state name: dialogs}
         self.started = time.time() if started is None else started
         self.limits = limits or health.Thresholds()
 
@@ -74,12 +90,9 @@ class _Collector:
             yield fam
         yield _single("kamailio_up", "1 while the server answers", 1)
         yield _single("kamtool_uptime_seconds", "Seconds since start", time.time() - self.started)
-        if self.dialogs is not None:
+        if self.dialog_counts is not None:
             counts = dict.fromkeys(_STATE_NAMES.values(), 0)
-            for d in self.dialogs.dialogs():
-                key = _STATE_NAMES.get(d.state)
-                if key:
-                    counts[key] += 1
+            counts.update(self.dialog_counts())
             counts["all"] = sum(counts.values())
             for key, n in counts.items():
                 yield _single(f"kamailio_dlg_stats_active_{key}", f"Dialogs {key}.", n)
@@ -156,9 +169,48 @@ def metrics_endpoint(
     """A function producing ``(body, content_type)`` for ``RpcServer(metrics=...)``;
     ``limits``: the health thresholds (``[monitor]``), defaults when None."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(stats, dialogs, dispatcher, usrloc, started, limits))
+    counts = None if dialogs is None else partial(_count_states, dialogs)
+    registry.register(_Collector(stats, counts, dispatcher, usrloc, started, limits))
 
     def produce() -> tuple[bytes, str]:
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+    return produce
+
+
+class _Snapshot:
+    """Statistics as answered over RPC (``group:name = value`` lines), for the collector."""
+
+    def __init__(self, lines: Any) -> None:
+        from kamtool.core.runtime.stats import stat_rows
+
+        self.rows = [(r["group"], r["name"], r["value"]) for r in stat_rows(lines)
+                     if isinstance(r["value"], int | float)]  # fmt: skip
+
+    def items(self) -> list[tuple[str, str, Any]]:
+        return self.rows
+
+
+def workers_metrics_endpoint(
+    call: Callable[[str, list[Any]], Any],
+    *,
+    dispatcher: Any = None,
+    usrloc: Any = None,
+    started: float | None = None,
+    limits: health.Thresholds | None = None,
+) -> Callable[[], Any]:
+    """``/metrics`` of ``kamtool serve --workers N``: the statistics and dialog counts
+    summed over every worker through the RPC registry's ``call`` (worker 0 sums them as
+    for ``stats.get_statistics``); registrations and dispatcher states are worker 0's
+    (every worker holds the same)."""
+
+    async def produce() -> tuple[bytes, str]:
+        stats = _Snapshot(await call("stats.get_statistics", ["all"]))
+        active = await call("dlg.stats_active", [])
+        counts = {name: int(active.get(key, 0)) for key, name in _ACTIVE_KEYS.items()}
+        # (deleted dialogs, kept a moment after their end, are not in dlg.stats_active)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Collector(stats, lambda: counts, dispatcher, usrloc, started, limits))
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
     return produce

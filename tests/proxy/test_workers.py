@@ -189,6 +189,21 @@ def test_many_callers_spread_over_both_workers(workers):
     assert owners == {False, True}  # both workers' dialogs in one dump
     # registrations are copied, not counted twice
     assert stat(p, "usrloc:registered_users") == 1
+    # /metrics (worker 0 answers it) sums the workers as stats.get_statistics does
+    metrics = metric_values(p)
+    assert metrics["kamailio_core_rcv_requests_invite"] == invites
+    assert metrics["kamailio_dialog_processed_dialogs"] == calls
+    assert metrics["kamailio_usrloc_registered_users"] == 1
+
+
+def metric_values(p: KamtoolProxy) -> dict[str, float]:
+    """The unlabelled samples of ``GET /metrics``."""
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{p.http_port}/metrics", timeout=10).text
+    return {name: float(value) for name, _, value in
+            (line.partition(" ") for line in text.splitlines())
+            if name and not name.startswith("#") and "{" not in name}  # fmt: skip
 
 
 def test_end_dlg_reaches_the_worker_that_owns_the_dialog(workers):

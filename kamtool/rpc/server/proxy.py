@@ -20,7 +20,7 @@ from kamtool.proxy.config import parse_host_port
 from kamtool.proxy.dbworker import DatabaseDown, connection_errors
 from kamtool.rpc.methods import Registry, RpcFault
 from kamtool.rpc.methods.build import build_registry
-from kamtool.rpc.metrics import metrics_endpoint
+from kamtool.rpc.metrics import metrics_endpoint, workers_metrics_endpoint
 from kamtool.rpc.server import RpcServer
 
 log = logging.getLogger(__name__)
@@ -83,11 +83,27 @@ async def start_proxy_rpc(server: Any, *, limits: Any = None) -> RpcServer:
                 name, partial(_reload_route, server.engine.script),
                 "Reload the route script (transactions and dialogs in flight go on).",
             )  # fmt: skip
+    metrics = metrics_endpoint(
+        server.stats,
+        dialogs=server.dialogs,
+        usrloc=server.usrloc,
+        dispatcher=server.dispatcher,
+        started=server.started_at,
+        limits=limits,
+    )
     if getattr(server, "worker", None) is not None:  # --workers N
         from kamtool.rpc.server.workers import NotListening, join_workers
 
         if not join_workers(server, registry):
             return NotListening()  # type: ignore[return-value]
+        # worker 0 answers /metrics for all: counters summed as stats.get_statistics
+        metrics = workers_metrics_endpoint(
+            registry.call,
+            usrloc=server.usrloc,
+            dispatcher=server.dispatcher,
+            started=server.started_at,
+            limits=limits,
+        )
     host, port = parse_host_port(cfg.rpc_listen)
     rpc = RpcServer(
         registry,
@@ -95,14 +111,7 @@ async def start_proxy_rpc(server: Any, *, limits: Any = None) -> RpcServer:
         port,
         token=cfg.rpc_token,
         runtime_dir=cfg.rpc_runtime_dir,
-        metrics=metrics_endpoint(
-            server.stats,
-            dialogs=server.dialogs,
-            usrloc=server.usrloc,
-            dispatcher=server.dispatcher,
-            started=server.started_at,
-            limits=limits,
-        ),
+        metrics=metrics,
         server_header=cfg.server_header,
     )
     await rpc.start()
