@@ -257,7 +257,7 @@ def test_redis_outage_local_state_goes_on(tmp_path, prefix):
         ):
             uas = free_port()
             register(a.port, "1002", uas)
-            assert _contacts(b, "1002")
+            assert wait_for(lambda: _contacts(b, "1002"))  # replicated through Redis
             redis_proc.kill()
             redis_proc.wait(10)
             # Redis away: REGISTERs and calls go on with local (and mirrored) state
@@ -395,7 +395,7 @@ def test_stalled_redis_costs_one_timeout_then_nothing(tmp_path, prefix):
             finally:
                 redis_proc.send_signal(signal.SIGCONT)
             assert wait_for(lambda: len(_contacts(b, "1003")) == 1, timeout=20)
-            assert len(_contacts(b, "1001")) == 1
+            assert wait_for(lambda: len(_contacts(b, "1001")) == 1)
             assert wait_for(lambda: lines.count("Redis is back") >= 1)
     finally:
         logger.removeHandler(lines)
