@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import kamtool
-from tests.support.require import unavailable
+from tests.support.require import need_module, unavailable
 
 LOWER = ["kamtool.sip", "kamtool.db", "kamtool.core", "kamtool.rpc", "kamtool.proxy", "kamtool.ua"]
 FORBIDDEN = ("typer", "rich", "textual", "click")
@@ -114,7 +114,7 @@ def import_cycles(graph) -> list[set[str]]:
 
 
 def test_cycle_finder_finds_cycles():
-    grimp = pytest.importorskip("grimp")
+    grimp = need_module("grimp", "import-linter's graph library: pip install .[test]")
     graph = grimp.ImportGraph()
     for importer, imported in [("p.a", "p.b"), ("p.b", "p.c"), ("p.c", "p.a"), ("p.c", "p.d"),
                                ("p.d", "p.e"), ("p.e", "p.d"), ("p.f", "p.a")]:  # fmt: skip

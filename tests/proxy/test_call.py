@@ -18,6 +18,7 @@ from tests.proxy.harness import (
     wait_for,
 )
 from tests.support.ports import free_port
+from tests.support.require import need_module
 
 pytestmark = pytest.mark.sipp
 
@@ -37,7 +38,7 @@ def call_ok(proxy, scenario="uac_call.xml", **kw) -> None:
 def test_call_with_record_route_and_bye_through_the_proxy(start_proxy, loop):
     need("sipp")
     if loop == "uvloop":
-        pytest.importorskip("uvloop", reason="uvloop is optional (pip install .[fast])")
+        need_module("uvloop", "a dependency on Linux; elsewhere pip install .[fast]")
     proxy = start_proxy(loop=loop)
     uas_port = free_port()
     register(proxy.port, "1002", uas_port)
