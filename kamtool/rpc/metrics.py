@@ -31,31 +31,18 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from kamtool.core import health
 from kamtool.proxy.stats import Statistics
+from kamtool.rpc.methods.dlg import active_counts
 
 __all__ = ["metric_name", "metrics_endpoint", "workers_metrics_endpoint"]
 
 _BAD = re.compile(r"[^a-zA-Z0-9_]")
-_STATE_NAMES = {
-    1: "unconfirmed",
-    2: "early",
-    3: "confirmed_not_acked",
-    4: "confirmed",
-    5: "deleted",
-}
 
 
-# dlg.stats_active's keys (Kamailio's words) -> the dialog states the metrics name
-_ACTIVE_KEYS = {"starting": "unconfirmed", "connecting": "early",
-                "answering": "confirmed_not_acked", "ongoing": "confirmed"}  # fmt: skip
-
-
-def _count_states(dialogs: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for d in dialogs.dialogs():
-        key = _STATE_NAMES.get(d.state)
-        if key:
-            counts[key] = counts.get(key, 0) + 1
-    return counts
+# dlg.stats_active's keys (Kamailio's words) -> the names of the dialog gauges
+_ACTIVE_KEYS = {
+    "starting": "unconfirmed", "connecting": "early", "answering": "confirmed_not_acked",
+    "ongoing": "confirmed", "all": "all",
+}  # fmt: skip
 
 
 def metric_name(group: str, name: str) -> str:
@@ -67,14 +54,14 @@ class _Collector:
     def __init__(
         self,
         stats: Any,
-        dialog_counts: Callable[[], dict[str, int]] | None = None,
+        dialog_counts: Callable[[], dict[str, int]] | None = None,  # dlg.stats_active
         dispatcher: Any = None,
         usrloc: Any = None,
         started: float | None = None,
         limits: health.Thresholds | None = None,
     ) -> None:
         self.stats, self.dispatcher, self.usrloc = stats, dispatcher, usrloc
-        self.dialog_counts = dialog_counts  # {state name: dialogs}
+        self.dialog_counts = dialog_counts
         self.started = time.time() if started is None else started
         self.limits = limits or health.Thresholds()
 
@@ -91,11 +78,10 @@ class _Collector:
         yield _single("kamailio_up", "1 while the server answers", 1)
         yield _single("kamtool_uptime_seconds", "Seconds since start", time.time() - self.started)
         if self.dialog_counts is not None:
-            counts = dict.fromkeys(_STATE_NAMES.values(), 0)
-            counts.update(self.dialog_counts())
-            counts["all"] = sum(counts.values())
-            for key, n in counts.items():
-                yield _single(f"kamailio_dlg_stats_active_{key}", f"Dialogs {key}.", n)
+            active = self.dialog_counts()
+            for key, name in _ACTIVE_KEYS.items():
+                n = int(active.get(key, 0))
+                yield _single(f"kamailio_dlg_stats_active_{name}", f"Dialogs {name}.", n)
         if self.dispatcher is not None:
             fam = GaugeMetricFamily(
                 "kamailio_dispatcher_list_target",
@@ -169,7 +155,7 @@ def metrics_endpoint(
     """A function producing ``(body, content_type)`` for ``RpcServer(metrics=...)``;
     ``limits``: the health thresholds (``[monitor]``), defaults when None."""
     registry = CollectorRegistry(auto_describe=False)
-    counts = None if dialogs is None else partial(_count_states, dialogs)
+    counts = None if dialogs is None else partial(active_counts, dialogs)
     registry.register(_Collector(stats, counts, dispatcher, usrloc, started, limits))
 
     def produce() -> tuple[bytes, str]:
@@ -207,10 +193,8 @@ def workers_metrics_endpoint(
     async def produce() -> tuple[bytes, str]:
         stats = _Snapshot(await call("stats.get_statistics", ["all"]))
         active = await call("dlg.stats_active", [])
-        counts = {name: int(active.get(key, 0)) for key, name in _ACTIVE_KEYS.items()}
-        # (deleted dialogs, kept a moment after their end, are not in dlg.stats_active)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Collector(stats, lambda: counts, dispatcher, usrloc, started, limits))
+        registry.register(_Collector(stats, lambda: active, dispatcher, usrloc, started, limits))
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
     return produce

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from kamtool.rpc.kamjson import LazyList, chunks_of
 from kamtool.rpc.methods import Param, Registry, RpcFault
 
-__all__ = ["DEFAULT_PROFILES", "Dialogs", "dialog_info", "register"]
+__all__ = ["DEFAULT_PROFILES", "Dialogs", "active_counts", "dialog_info", "register"]
 
 # The reference cfg's profiles: with value (caller, callee) and without (inbound, outbound)
 DEFAULT_PROFILES = ("caller", "callee", "inbound", "outbound")
@@ -81,6 +81,21 @@ def _in_profile(d: Any, profile: str, value: str | None) -> bool:
     return False
 
 
+def active_counts(dialogs: Dialogs) -> dict[str, int]:
+    """``dlg.stats_active``: dialogs by state (Kamailio's words), ended ones left out."""
+    counts = dict.fromkeys((1, 2, 3, 4), 0)
+    for d in dialogs.dialogs():
+        if d.state in counts:
+            counts[d.state] += 1
+    return {
+        "starting": counts[1],
+        "connecting": counts[2],
+        "answering": counts[3],
+        "ongoing": counts[4],
+        "all": sum(counts.values()),
+    }
+
+
 def register(
     registry: Registry,
     dialogs: Dialogs,
@@ -123,17 +138,7 @@ def register(
         return LazyList(lambda: ([brief(d) for d in c] for c in chunks_of(listed, 200)))
 
     def stats_active() -> dict[str, int]:
-        counts = dict.fromkeys((1, 2, 3, 4), 0)
-        for d in dialogs.dialogs():
-            if d.state in counts:
-                counts[d.state] += 1
-        return {
-            "starting": counts[1],
-            "connecting": counts[2],
-            "answering": counts[3],
-            "ongoing": counts[4],
-            "all": sum(counts.values()),
-        }
+        return active_counts(dialogs)
 
     def profile_list(profile: str, value: str | None = None) -> LazyList:
         found = members(profile, value)  # streamed as list_all

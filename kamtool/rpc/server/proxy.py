@@ -83,27 +83,17 @@ async def start_proxy_rpc(server: Any, *, limits: Any = None) -> RpcServer:
                 name, partial(_reload_route, server.engine.script),
                 "Reload the route script (transactions and dialogs in flight go on).",
             )  # fmt: skip
-    metrics = metrics_endpoint(
-        server.stats,
-        dialogs=server.dialogs,
-        usrloc=server.usrloc,
-        dispatcher=server.dispatcher,
-        started=server.started_at,
-        limits=limits,
-    )
+    shared = dict(usrloc=server.usrloc, dispatcher=server.dispatcher,
+                  started=server.started_at, limits=limits)  # fmt: skip
     if getattr(server, "worker", None) is not None:  # --workers N
         from kamtool.rpc.server.workers import NotListening, join_workers
 
         if not join_workers(server, registry):
             return NotListening()  # type: ignore[return-value]
         # worker 0 answers /metrics for all: counters summed as stats.get_statistics
-        metrics = workers_metrics_endpoint(
-            registry.call,
-            usrloc=server.usrloc,
-            dispatcher=server.dispatcher,
-            started=server.started_at,
-            limits=limits,
-        )
+        metrics = workers_metrics_endpoint(registry.call, **shared)
+    else:
+        metrics = metrics_endpoint(server.stats, dialogs=server.dialogs, **shared)
     host, port = parse_host_port(cfg.rpc_listen)
     rpc = RpcServer(
         registry,
