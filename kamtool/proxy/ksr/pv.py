@@ -16,18 +16,10 @@ from typing import Any
 from kamtool.proxy.ksr.context import MsgContext, field, state
 from kamtool.proxy.ksr.core import method_of
 from kamtool.proxy.ksr.namespace import KsrNameError
-from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import SipURI, TelURI
 
 _PV = re.compile(r"^\$(\w+)(?:\((.*)\))?$", re.S)
 _INNER = re.compile(r"\$\w+(?:\([^()]*\))?")
-
-
-def _try(get: Callable[[], Any]) -> Any:
-    try:
-        return get()
-    except (ParseError, AttributeError):
-        return None
 
 
 def _text(value: Any) -> str | None:

@@ -12,9 +12,11 @@ from typing import Any
 from kamtool.proxy.dbworker import log_db_error
 from kamtool.proxy.ksr.context import db_error, field, in_route, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
-from kamtool.proxy.ksr.pv import _try, _uri_user
+from kamtool.proxy.ksr.pv import _uri_user
 from kamtool.proxy.outbound import choose_flows, spare_flows
 from kamtool.proxy.usrloc import METHOD_BITS, UNSTORED_RETRY_AFTER
+from kamtool.sip.errors import ParseError
+from kamtool.sip.uri import parse_uri
 
 SPARE_FLOWS = "registrar:spare_flows"  # ctx.avps: other flows of the instances lookup() chose
 
@@ -186,9 +188,10 @@ def registered(table: str = "location", uri: str = "") -> int:
     ctx = state.ctx
     ul = ctx.parts.usrloc
     text = str(uri) if uri else ctx.msg.uri_text
-    from kamtool.sip.uri import parse_uri
-
-    parsed = _try(lambda: parse_uri(text))
+    try:
+        parsed = parse_uri(text)
+    except ParseError:
+        parsed = None
     user = getattr(parsed, "user", None)
     if not user:
         return -1
