@@ -149,3 +149,49 @@ def test_rules():
         Thresholds().with_values({"tls_days_warning": 3, "tls_days_critical": 7})
     with pytest.raises(ConfigError):
         Thresholds().with_values({"pkg_warning": "120%"})
+
+
+def test_json_rpc_answers_are_not_sip_replies():
+    """A Kamailio polled over JSON-RPC: 40 HTTP requests (core:rcv_requests beyond the
+    per-method counters) had one sl answer each, 500s first (the counters cannot tell an
+    RPC 500 from a SIP one): those leave the SIP totals, the rest stays."""
+    from kamtool.core.health import check_error_rate, reply_class_total, rpc_answers
+
+    stats = {
+        "core:rcv_requests": 60, "core:rcv_requests_register": 20,
+        "sl:200_replies": 36, "sl:401_replies": 10, "sl:500_replies": 6,
+    }  # fmt: skip
+    assert rpc_answers(stats) == {"5xx": 6, "2xx": 34}
+    assert (reply_class_total(stats, "2xx"), reply_class_total(stats, "5xx")) == (2, 0)
+    assert check_error_rate(stats).reason.startswith("0.0% errors (0 of 20")
+    # no method counters (not Kamailio's core): nothing is taken off
+    assert rpc_answers({"core:rcv_requests": 60, "sl:500_replies": 6}) == {}
+    # more 500s than HTTP requests: the rest are SIP errors
+    many = {**stats, "sl:500_replies": 50}
+    assert (rpc_answers(many)["5xx"], reply_class_total(many, "5xx")) == (40, 10)
+
+
+class _Rpc:
+    """Answers as a Kamailio whose stats.get_statistics sl: counters lag."""
+
+    def __init__(self, sl_stats):
+        self.sl_stats = sl_stats
+
+    def call(self, method, *params):
+        if method == "stats.get_statistics":
+            return ["core:rcv_requests = 25", "sl:401_replies = 0", "sl:200_replies = 3"]
+        if method == "sl.stats" and self.sl_stats is not None:
+            return self.sl_stats
+        from kamtool.errors import RpcError
+
+        raise RpcError(500, "Method Not Found")
+
+
+def test_statistics_take_sl_counters_from_sl_stats():
+    from kamtool.core.runtime.stats import numbers
+
+    live = numbers(_Rpc({"200": 12, "401": 25, "xxx": 0}))
+    assert (live["sl:401_replies"], live["sl:200_replies"]) == (25, 12)
+    assert "sl:xxx_replies" not in live  # only counters the server listed
+    stale = numbers(_Rpc(None))  # a server without sl.stats: its own values stand
+    assert (stale["sl:401_replies"], stale["core:rcv_requests"]) == (0, 25)
