@@ -123,7 +123,7 @@ class DialogTracker:
         self._next_id = [id_base] * HASH_SIZE
         # (profile, None) and (profile, value) -> dialogs not ended; ("", None) -> all
         self._profile_sizes: dict[tuple[str, str | None], int] = {}
-        self.shared = shared  # SharedState: profile sizes of the other nodes (Redis)
+        self.shared = shared  # profile sizes of the other nodes (Redis) or workers
         if stats is not None:
             self._processed = stats.counter("dialog", "processed_dialogs")
             self._expired = stats.counter("dialog", "expired_dialogs")

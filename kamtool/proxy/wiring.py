@@ -63,7 +63,8 @@ def build_parts(
 ) -> Parts:
     """The proxy's step modules over the given tables and sockets (see module docstring).
     ``uacreg``: load the ``uacreg`` table from ``database`` (upstream registrations);
-    ``worker``: this process's part in ``--workers N`` (kamtool.proxy.workers.runtime)."""
+    ``worker``: this process's part in ``--workers N`` (kamtool.proxy.workers.runtime);
+    ``shared_state``: who shares the dialog profile counts (Redis, or the workers)."""
     codec = Codec(config, owner=worker.ctx.index if worker else None)
     myself = Myself(config, domains)
     wire = Wire(transports)
@@ -83,7 +84,7 @@ def build_parts(
     )
     dialogs = DialogTracker(timers, lifetime=config.dialog_lifetime, stats=stats,
                             send_bye=ByeSender(tm, wire, codec).send,
-                            shared=shared_state,
+                            shared=shared_state,  # (counts of the other nodes/workers)
                             id_base=worker.dialog_id_base if worker else 0)  # fmt: skip
     htables = htables if htables is not None else default_store()
     pike = None
@@ -223,9 +224,11 @@ def build_served(
     domains.load()
     if cfg.served_domain:
         domains.record_if_empty(cfg.served_domain)
+    # who hears of profile counts and shared bans: Redis, else the other workers
+    limits = state if state is not None else (worker.limits if worker else None)
     htables = default_store(database, ipban_autoexpire=cfg.ipban_autoexpire,
                             authfail_autoexpire=cfg.auth_fail_window,
-                            on_change=state.ht_changed if state else None,
+                            on_change=limits.ht_changed if limits else None,
                             shared=cfg.shared_tables)  # fmt: skip
     dispatcher = Dispatcher(database, cfg.dispatcher_settings, load=False,
                             shared=worker.dispatcher_states if worker else None)  # fmt: skip
@@ -263,7 +266,7 @@ def build_served(
         database=database, db=db, permissions=permissions, domains=domains,
         htables=htables, dispatcher=dispatcher, accounting=acc,
         aliases=AliasLookup(database), overload=overload, rules=rules,
-        rtpengine=rtpengine, uacreg=True, shared_state=state, worker=worker,
+        rtpengine=rtpengine, uacreg=True, shared_state=limits, worker=worker,
     )  # fmt: skip
     if state is not None:  # (started by the server, before the sockets open)
         state.attach(usrloc=usrloc, htables=htables, dialogs=parts.dialogs)

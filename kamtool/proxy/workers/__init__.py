@@ -12,6 +12,8 @@ dialogs are its own. What reaches the wrong worker is passed on:
 * :mod:`.relay`: the receive-side switch (forward, or handle here), and TCP/TLS/WebSocket
   connections another worker holds;
 * :mod:`.shared_location`: registrations, copied to every worker (without Redis);
+* :mod:`.shared_limits`: dialog profile counts (the call limits) and shared htables
+  (pike's bans), copied to every worker (without Redis);
 * :mod:`.rpc_link`: the JSON-RPC calls worker 0 passes to the others
   (:mod:`kamtool.rpc.server.workers` merges the answers);
 * :mod:`.supervisor`: forks, restarts and stops the workers.

@@ -27,6 +27,13 @@ from kamtool.proxy.workers import WorkerContext
 log = logging.getLogger(__name__)
 
 Handler = Callable[[bytes], None]
+
+# Every kind of datagram, here so that no two share a byte: SIP messages for their owner,
+# data to send on a connection another worker holds, a connection opened or closed, a
+# worker (re)started, and the copies of registrations, dispatcher states, dialog profile
+# counts and shared htable items.
+SIP, SEND, CONN, HELLO = b"S", b"T", b"C", b"H"
+LOCATION, DISPATCHER, PROFILES, TABLES = b"U", b"D", b"P", b"B"
 _BATCH = 64  # datagrams read per wake-up before the loop runs something else
 _MAX = 1 << 17  # a SIP message is at most 64 KiB; a registration change far less
 MAX_QUEUED = 10_000  # datagrams waiting for one peer; beyond, they are dropped
@@ -58,6 +65,8 @@ class Channel:
 
     def on(self, kind: bytes, handler: Handler) -> None:
         """Call ``handler(payload)`` for every datagram of ``kind`` (one byte)."""
+        if kind[0] in self.handlers:
+            raise ValueError(f"worker channel: {kind!r} has a handler already")
         self.handlers[kind[0]] = handler
 
     def send(self, to: int, kind: bytes, payload: bytes, *, expected: bool = False) -> bool:

@@ -21,7 +21,7 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from kamtool.proxy.workers.channel import Channel
+from kamtool.proxy.workers.channel import CONN, SEND, SIP, Channel
 from kamtool.proxy.workers.owner import owner_of_bytes, owner_of_message
 from kamtool.sip.errors import ParseError
 
@@ -31,7 +31,6 @@ Addr = tuple[str, int]
 Sink = Callable[[Any, Any, Addr], None]
 
 # channel kinds: a forwarded message, "send this on your connection", a connection up/down
-SIP, SEND, CONN = b"S", b"T", b"C"
 PROTOS = ("udp", "tcp", "tls", "ws", "wss")
 _HEAD = struct.Struct("!BBBHB")  # proto, listener index, holder, port, host length
 _PEER = struct.Struct("!BHB")  # proto, port, host length (SEND, CONN: + up/down byte first)

@@ -27,15 +27,15 @@ import os
 from typing import Any
 
 from kamtool.proxy.workers import WorkerContext
-from kamtool.proxy.workers.channel import Channel
+from kamtool.proxy.workers.channel import HELLO, Channel
 from kamtool.proxy.workers.relay import ConnectionDirectory, OwnerSwitch
 from kamtool.proxy.workers.rpc_link import RpcLink, WorkerUnavailable
 from kamtool.proxy.workers.shared_dispatcher import SharedDispatcher
+from kamtool.proxy.workers.shared_limits import SharedLimits
 from kamtool.proxy.workers.shared_location import SharedLocation
 
 log = logging.getLogger(__name__)
 
-HELLO = b"H"  # channel kind: "I (re)started", so the others forget my old connections
 DIALOG_ID_BLOCK = 1 << 24  # each worker's dialogs take h_id from their own range
 
 
@@ -49,6 +49,7 @@ class WorkerRuntime:
         self.location: SharedLocation | None = None
         self.dispatcher_states: SharedDispatcher | None = None
         self.directory: ConnectionDirectory | None = None
+        self.limits: SharedLimits | None = None
         self._switch: OwnerSwitch | None = None
         self.link = RpcLink(ctx)
         self.stats: Any = None
@@ -72,8 +73,19 @@ class WorkerRuntime:
             self.link.internal["workers.location"] = self.location.snapshot
         self.dispatcher_states = SharedDispatcher(channel)
         self.directory = ConnectionDirectory(channel)
-        channel.on(HELLO, lambda data: self.directory.restarted(data[0]))  # type: ignore[union-attr]
+        # with Redis the state backend shares profile counts and bans across every node
+        if not getattr(config, "state", ""):
+            self.limits = SharedLimits(channel, loop, config.shared_tables)
+            self.link.internal["workers.limits"] = self.limits.snapshot
+        channel.on(HELLO, self._hello)
         self.link.internal["workers.row"] = self.row
+
+    def _hello(self, data: bytes) -> None:
+        """Worker ``data[0]`` (re)started: what it held went with its old process."""
+        if self.directory is not None:
+            self.directory.restarted(data[0])
+        if self.limits is not None:
+            self.limits.forget(data[0])
 
     def switch(self, sink: Any, listens: tuple) -> OwnerSwitch:
         """The transports' sink: ``sink`` for what this worker owns, the owner otherwise;
@@ -92,6 +104,8 @@ class WorkerRuntime:
             self.location.serve(server.usrloc)
         if self.dispatcher_states is not None and server.dispatcher is not None:
             self.dispatcher_states.serve(server.dispatcher)
+        if self.limits is not None:
+            self.limits.serve(server.parts.htables, server.parts.dialogs)
         self.stats = stats = server.stats
         switch, channel = self._switch, self.channel
         for name in ("received", "forwarded", "taken"):
@@ -131,6 +145,14 @@ class WorkerRuntime:
                 n = self.location.load_snapshot(answer.get("result") or [])
                 log.info("worker %d: %d contacts copied from worker %d", self.ctx.index, n, index)
                 break
+        if self.restarted and self.limits is not None:
+            for index in self.ctx.others:  # every one's dialogs; the bans from any
+                try:
+                    answer = await self.link.call(index, "workers.limits", [])
+                except WorkerUnavailable:
+                    continue
+                if isinstance(answer.get("result"), dict):
+                    self.limits.load_snapshot(answer["result"])
 
     async def close(self) -> None:
         await self.link.close()

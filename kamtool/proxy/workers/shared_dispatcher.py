@@ -13,9 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kamtool.proxy.workers.channel import Channel
-
-DS = b"D"  # channel kind
+from kamtool.proxy.workers.channel import DISPATCHER, Channel
 
 
 class SharedDispatcher:
@@ -28,11 +26,11 @@ class SharedDispatcher:
     def serve(self, dispatcher: Any) -> None:
         """Apply the other workers' changes to ``dispatcher`` from now on."""
         self.dispatcher = dispatcher
-        self.channel.on(DS, self._received)
+        self.channel.on(DISPATCHER, self._received)
 
     def ds_changed(self, set_id: int, uri: str, state: int) -> None:
         change = {"set": set_id, "uri": uri, "state": state}
-        self.channel.broadcast(DS, json.dumps(change).encode())
+        self.channel.broadcast(DISPATCHER, json.dumps(change).encode())
 
     def _received(self, data: bytes) -> None:
         change = json.loads(data)

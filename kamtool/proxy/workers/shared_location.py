@@ -26,11 +26,10 @@ from dataclasses import asdict, fields
 from typing import Any
 
 from kamtool.proxy.binding import Binding
-from kamtool.proxy.workers.channel import Channel
+from kamtool.proxy.workers.channel import LOCATION, Channel
 
 log = logging.getLogger(__name__)
 
-UL = b"U"  # channel kind
 _FIELDS = {f.name for f in fields(Binding)} - {"state"}
 
 
@@ -61,7 +60,7 @@ class SharedLocation:
     def serve(self, store: Any) -> None:
         """Apply the other workers' changes to ``store`` from now on."""
         self.store = store
-        self.channel.on(UL, self._received)
+        self.channel.on(LOCATION, self._received)
 
     def ul_changed(self, saved: Binding | None, deleted: list[Binding] | None) -> None:
         """The store's listener: a contact saved, or contacts deleted, here."""
@@ -71,7 +70,7 @@ class SharedLocation:
             change = {"op": "del", "gone": [[b.aor, b.ruid] for b in deleted]}
         else:
             return
-        self.channel.broadcast(UL, json.dumps(change, separators=(",", ":")).encode())
+        self.channel.broadcast(LOCATION, json.dumps(change, separators=(",", ":")).encode())
 
     def _received(self, data: bytes) -> None:
         change = json.loads(data)

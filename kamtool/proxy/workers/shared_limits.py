@@ -1,0 +1,159 @@
+"""Call limits and bans shared by the workers when there is no Redis.
+
+Kamailio keeps dialog profiles and htables in shared memory, so a cfg's
+``get_profile_size()`` counts the calls of every child and a ban one child sets in
+``$sht(ipban=>...)`` stops the source in all of them. Each kamtool worker has its own
+dialogs and tables; without this, ``max_calls_per_caller = 1`` would let a caller make one
+call per worker, and a source pike banned on one worker would go on through the others.
+
+* **dialog profile sizes**: a worker sends its own new count of each profile that changed
+  (absolute numbers, so a lost or repeated datagram does no lasting harm), batched for
+  :data:`DELAY` s as the Redis state does; each worker adds the others' counts to its own
+  (:meth:`SharedLimits.remote_profile_size`, the dialog tracker's ``shared``). A restarted
+  worker's old counts are forgotten (its dialogs went with it).
+* **shared htables** (``[proxy] state_tables``, ``ipban`` by default): every item set or
+  removed, and a flush, is copied to the others (the tables' ``on_change``).
+
+Pike's own counting stays per worker (a source's datagrams reach one worker, since the
+kernel spreads by the sender's address; a flood from many ports of one address is counted
+in parts until one worker bans it, and then the ban holds in all).
+
+:class:`SharedLimits` implements the same listener interface as the Redis state
+(:mod:`kamtool.proxy.shared_state`): ``profiles_changed``/``remote_profile_size`` and
+``ht_changed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from kamtool.proxy.htable import Item
+from kamtool.proxy.workers.channel import PROFILES, TABLES, Channel
+
+log = logging.getLogger(__name__)
+
+DELAY = 0.02  # seconds a profile count waits to be sent with the next ones
+
+ProfileKey = tuple[str, str | None]
+
+
+class SharedLimits:
+    """One worker's end (see module docstring)."""
+
+    def __init__(self, channel: Channel, loop: asyncio.AbstractEventLoop, tables: tuple[str, ...]):
+        self.channel = channel
+        self.loop = loop
+        self.tables = tables
+        self.index = channel.ctx.index
+        self.htables: Any = None
+        self.dialogs: Any = None
+        self._remote: dict[int, dict[ProfileKey, int]] = {}  # worker -> its counts
+        self._remote_sum: dict[ProfileKey, int] = {}
+        self._dirty: dict[ProfileKey, int] = {}
+        self._flush_handle: asyncio.TimerHandle | None = None
+
+    def serve(self, htables: Any, dialogs: Any) -> None:
+        """Apply the other workers' changes to ``htables`` and count their dialogs."""
+        self.htables = htables
+        self.dialogs = dialogs
+        self.channel.on(PROFILES, self._profiles_received)
+        self.channel.on(TABLES, self._table_received)
+
+    # ------------------------------------------------------------------ dialog profiles
+
+    def profiles_changed(self, sizes: dict[ProfileKey, int]) -> None:
+        """From the dialog tracker: this worker's new counts of the profiles that changed."""
+        self._dirty.update(sizes)
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_later(DELAY, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        counts = [[p, v, max(n, 0)] for (p, v), n in self._dirty.items()]
+        self._dirty.clear()
+        if counts:
+            payload = {"w": self.index, "c": counts}
+            self.channel.broadcast(PROFILES, json.dumps(payload, separators=(",", ":")).encode())
+
+    def remote_profile_size(self, key: ProfileKey) -> int:
+        """The other workers' dialogs in a profile."""
+        return self._remote_sum.get(key, 0)
+
+    def _profiles_received(self, data: bytes) -> None:
+        msg = json.loads(data)
+        self.set_counts(int(msg["w"]), {(str(p), v): int(n) for p, v, n in msg["c"]})
+
+    def set_counts(self, worker: int, changes: dict[ProfileKey, int]) -> None:
+        """Worker ``worker``'s counts of some profiles are now ``changes``."""
+        if worker == self.index:
+            return
+        theirs = self._remote.setdefault(worker, {})
+        total = self._remote_sum
+        for key, n in changes.items():
+            old = theirs.pop(key, 0)
+            if n > 0:
+                theirs[key] = n
+            left = total.get(key, 0) + n - old
+            if left > 0:
+                total[key] = left
+            else:
+                total.pop(key, None)
+
+    def forget(self, worker: int) -> None:
+        """Worker ``worker`` restarted: the dialogs it counted are gone."""
+        self.set_counts(worker, dict.fromkeys(self._remote.get(worker, {}), 0))
+        self._remote.pop(worker, None)
+
+    # ------------------------------------------------------------------ shared htables
+
+    def ht_changed(self, table: str, key: str | None, item: Any) -> None:
+        """From a shared htable: an item set, removed (``item`` None) or every item
+        (``key`` None: a flush)."""
+        if key is None:
+            change: dict[str, Any] = {"t": table, "clear": 1}
+        elif item is None:
+            change = {"t": table, "k": key}
+        else:
+            change = {"t": table, "k": key, "v": item.value, "x": item.expires}
+        self.channel.broadcast(TABLES, json.dumps(change, separators=(",", ":")).encode())
+
+    def _table_received(self, data: bytes) -> None:
+        change = json.loads(data)
+        self.apply_item(change["t"], change.get("k"), change.get("v"), change.get("x"),
+                        clear=bool(change.get("clear")))  # fmt: skip
+
+    def apply_item(self, name: str, key: str | None, value: Any, expires: Any,
+                   clear: bool = False) -> None:  # fmt: skip
+        """Another worker's change, into this worker's table only (no echo back)."""
+        table = self.htables.get(name) if self.htables is not None else None
+        if table is None or name not in self.tables:
+            return
+        if clear:
+            table.items.clear()
+        elif key is None:
+            return
+        elif value is None:
+            table.items.pop(key, None)
+        elif isinstance(value, str | int) and not isinstance(value, bool):
+            table.items[key] = Item(value, float(expires or 0))
+
+    # ------------------------------------------------------------------ restarts
+
+    def snapshot(self) -> dict[str, Any]:
+        """This worker's counts and shared tables (a restarted worker's start-up copy)."""
+        mine = self.dialogs.profile_sizes() if self.dialogs is not None else {}
+        tables = {}
+        for name in self.tables:
+            table = self.htables.get(name) if self.htables is not None else None
+            if table is not None:
+                tables[name] = [[k, i.value, i.expires] for k, i in table.items.items()]
+        return {"w": self.index, "c": [[p, v, n] for (p, v), n in mine.items()], "t": tables}
+
+    def load_snapshot(self, snap: dict[str, Any]) -> None:
+        self.set_counts(int(snap["w"]), {(str(p), v): int(n) for p, v, n in snap["c"]})
+        for name, items in (snap.get("t") or {}).items():
+            for key, value, expires in items:
+                self.apply_item(name, key, value, expires)
