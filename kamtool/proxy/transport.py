@@ -211,6 +211,7 @@ class Transports:
         ws_policy: WsPolicy | None = None,
         reuse_port: bool = False,
         remote: Any = None,
+        ws_id_base: int = 0,
     ) -> None:
         self.loop = loop
         self.guard = guard or TcpGuard()  # TCP/TLS limits and timeouts (tcplimits)
@@ -232,8 +233,9 @@ class Transports:
         self.remote = remote
         self.connections: dict[Addr, TcpConnection] = remote.watched() if remote else {}
         # ws:/wss: listeners (RFC 7118): their open connections, by id and peer (ws.dump);
-        # a WebSocket is never opened by us, only reused while the browser keeps it
-        self.ws = WsRegistry()
+        # a WebSocket is never opened by us, only reused while the browser keeps it;
+        # --workers N: each worker numbers its connections from its own ``ws_id_base``
+        self.ws = WsRegistry(ws_id_base)
         if remote is not None:
             self.ws.by_peer = remote.watched()
         self.ws_policy = ws_policy or WsPolicy()  # ws:/wss: Origin allow-list, Server

@@ -85,7 +85,7 @@ def build_parts(
     dialogs = DialogTracker(timers, lifetime=config.dialog_lifetime, stats=stats,
                             send_bye=ByeSender(tm, wire, codec).send,
                             shared=shared_state,  # (counts of the other nodes/workers)
-                            id_base=worker.dialog_id_base if worker else 0)  # fmt: skip
+                            id_base=worker.id_base if worker else 0)  # fmt: skip
     htables = htables if htables is not None else default_store()
     pike = None
     if config.pike:
@@ -311,7 +311,8 @@ def _transports(cfg: Any, loop: Any, stats: Any, topoh: Any, worker: Any = None)
     transports = Transports(loop, tls=tls, guard=TcpGuard.from_config(cfg, stats),
                             out_filter=topoh.outbound if topoh is not None else None,
                             ws_policy=ws_policy, reuse_port=worker is not None,
-                            remote=worker.directory if worker else None)  # fmt: skip
+                            remote=worker.directory if worker else None,
+                            ws_id_base=worker.id_base if worker else 0)  # fmt: skip
     if websocket:
         from kamtool.proxy.ws import KAMAILIO_STAT_NAMES
 

@@ -388,8 +388,8 @@ class WsRegistry:
     counters of Kamailio's ``websocket`` statistics group (SIP frames only: each
     counts messages, as Kamailio's do)."""
 
-    def __init__(self) -> None:
-        self._ids = itertools.count(1)
+    def __init__(self, id_base: int = 0) -> None:
+        self._ids = itertools.count(id_base + 1)
         self.by_id: dict[int, WsConnection] = {}
         self.by_peer: dict[Addr, WsConnection] = {}
         self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)

@@ -28,7 +28,7 @@ from tests.support.require import unavailable
 pytestmark = [pytest.mark.sipp, pytest.mark.slow]
 
 PASSWORDS = {"1001": "secret1001", "1002": "secret1002", "1003": "secret1003"}
-DIALOG_ID_BLOCK = 1 << 24  # kamtool.proxy.workers.runtime: worker 1's dialogs above it
+DIALOG_ID_BLOCK = 1 << 24  # kamtool.proxy.workers.runtime.ID_BLOCK: worker 1's dialogs above
 
 
 @pytest.fixture

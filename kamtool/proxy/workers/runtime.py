@@ -36,7 +36,7 @@ from kamtool.proxy.workers.shared_location import SharedLocation
 
 log = logging.getLogger(__name__)
 
-DIALOG_ID_BLOCK = 1 << 24  # each worker's dialogs take h_id from their own range
+ID_BLOCK = 1 << 24  # each worker's dialog h_ids and WebSocket ids come from their own range
 
 
 class WorkerRuntime:
@@ -59,9 +59,11 @@ class WorkerRuntime:
         return self.ctx.runs_timers
 
     @property
-    def dialog_id_base(self) -> int:
-        """The first dialog ``h_id`` of this worker (``DialogTracker(id_base=)``)."""
-        return self.ctx.index * DIALOG_ID_BLOCK
+    def id_base(self) -> int:
+        """Where this worker's dialog ``h_id`` and WebSocket connection ids start
+        (``DialogTracker(id_base=)``, ``Transports(ws_id_base=)``): ``dlg.end_dlg`` and
+        ``ws.close`` name one dialog or connection among all the workers'."""
+        return self.ctx.index * ID_BLOCK
 
     def open(self, loop: asyncio.AbstractEventLoop, config: Any) -> None:
         """The channel, and the listeners the server's parts are built with."""

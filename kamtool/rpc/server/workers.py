@@ -10,8 +10,10 @@ whose answer depends on every worker's state ask the others
 * **all**: reloads and changes of state every worker keeps (``*.reload``, ``cfg.set*``,
   ``htable.set*``, ``dispatcher.set_state``, ``ul.flush`` ...): run everywhere, worker
   0's answer;
-* **owner**: ``dlg.end_dlg``: tried here, then on the others until the worker holding
-  the dialog answers (dialog ids are unique across the workers).
+* **owner**: ``dlg.end_dlg``, ``ws.close|ping|pong``: tried here, then on the others
+  until the worker holding the dialog or connection answers (dialog and WebSocket ids
+  are unique across the workers);
+* ``ws.dump``: every worker's connections in one list, ordered and cut as one worker's.
 
 Every other method answers from worker 0 alone: registrations (the other ``ul.*``) are the
 same in every worker (a change made here is copied to the others), and what runs once
@@ -23,6 +25,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -45,8 +48,9 @@ ALL = {
     "htable.setex", "htable.delete", "htable.flush", "pv.shvSet", "stats.reset_statistics",
     "siptrace.status", "siptrace.dest_add", "siptrace.dest_rm", "lcr.defunct_gw",
 }  # fmt: skip
-# (ws.* stay worker 0's: WebSocket connection ids are counted per worker)
-OWNER = {"dlg.end_dlg"}
+# owner: the method and the fault code its worker answers "not mine" with
+OWNER = {"dlg.end_dlg": 404, "ws.close": 500, "ws.ping": 500, "ws.pong": 500}
+WS_DUMP = "ws.dump"
 # statistics every worker holds the same value of (copied registrations, settings):
 # worker 0's value is the answer, not the sum
 SAME_EVERYWHERE = ("usrloc", "registrar:max_expires", "registrar:default_expire",
@@ -88,7 +92,7 @@ def _policy(name: str) -> str | None:
     for policy, names in (("sum", SUM), ("merge", MERGE), ("all", ALL), ("owner", OWNER)):
         if name in names:
             return policy
-    return None
+    return "ws" if name == WS_DUMP else None
 
 
 def _params(args: tuple[Any, ...]) -> list[Any]:
@@ -113,6 +117,8 @@ def _fanned(link: Any, name: str, fn: Any, policy: str) -> Any:
     async def run(*args: Any) -> Any:
         if policy == "owner":
             return await _owner(link, name, fn, args)
+        if policy == "ws":
+            return await _ws_dump(link, fn, args)
         local = await _local(fn, args)
         answers = await link.call_others(name, _params(args))
         if policy == "all":
@@ -132,7 +138,7 @@ async def _owner(link: Any, name: str, fn: Any, args: tuple[Any, ...]) -> Any:
     try:
         return await _local(fn, args)
     except RpcFault as fault:
-        if fault.code != 404:
+        if fault.code != OWNER[name]:
             raise
         for index in link.ctx.others:
             try:
@@ -142,6 +148,38 @@ async def _owner(link: Any, name: str, fn: Any, args: tuple[Any, ...]) -> Any:
             if "result" in answer:
                 return answer["result"]
         raise
+
+
+_USED = re.compile(r"last used (\d+)s ago")
+
+
+async def _ws_dump(link: Any, fn: Any, args: tuple[Any, ...]) -> Any:
+    """``ws.dump``: the connections of every worker as one worker would list them (by id,
+    or by time since last use), at most ``MAX_DUMP`` of them."""
+    from kamtool.rpc.methods.ws import MAX_DUMP
+
+    mine = await _local(fn, args)  # (a bad order fails here, as on a lone proxy)
+    answers = await link.call_others(WS_DUMP, _params(args))
+    lines = list(mine["connections"])
+    truncated = mine["info"]["truncated"] == "yes"
+    for a in answers:
+        result = a.get("result")
+        if isinstance(result, dict):
+            lines += result.get("connections", [])
+            truncated |= result.get("info", {}).get("truncated") == "yes"
+    order = str(args[0] if args and args[0] else "id_hash").lower()
+    lines.sort(key=lambda line: int(line.split(":", 1)[0]))
+    if order != "id_hash":  # used_desc: longest unused first; used_asc: the reverse
+        lines.sort(key=_unused_for, reverse=order == "used_desc")
+    truncated |= len(lines) > MAX_DUMP
+    lines = lines[:MAX_DUMP]
+    info = {"wscounter": len(lines), "truncated": "yes" if truncated else "no"}
+    return {"connections": lines, "info": info}
+
+
+def _unused_for(line: str) -> int:
+    found = _USED.search(line)
+    return int(found.group(1)) if found else 0
 
 
 def _merge_lists(mine: Any, theirs: list[Any]) -> Any:
