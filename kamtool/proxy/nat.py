@@ -66,6 +66,10 @@ class NatHelper:
         self._callid_prefix = f"natping-{os.urandom(4).hex()}-"
         self._seq = 0
         self._timer: Any = None
+        # a location shared by several hosts (Redis, db_mode 3): which socket strings are
+        # this host's listeners; a binding registered through another host is that host's
+        # to ping (its NAT pinhole leads there), as Kamailio's filter_server_id does
+        self.ours: Callable[[str], Any] | None = None
         self.pings_sent = stats.counter("nathelper", "pings_sent")
         self.pings_answered = stats.counter("nathelper", "pings_answered")
 
@@ -173,9 +177,17 @@ class NatHelper:
              local: Callable[[str], Any]) -> int:  # fmt: skip
         """OPTIONS to those of ``bindings`` that are NATed and on UDP; pings sent."""
         n = 0
+        ours = self.ours
+        mine: dict[str, bool] = {}  # socket string -> one of our listeners
         for b in bindings:
             if not b.cflags & NATB:
                 continue
+            if ours is not None and b.socket:
+                here = mine.get(b.socket)
+                if here is None:
+                    here = mine[b.socket] = ours(b.socket) is not None
+                if not here:
+                    continue
             target = self.codec.target_for_binding(b)
             if target is None or target.dest[0] != "udp":
                 continue

@@ -121,6 +121,8 @@ def build_parts(
         overload=overload, rtpengine=rtpengine, uacreg=registrar,
     )  # fmt: skip
     _usrloc_statistics(stats, usrloc, config)
+    if config.state or config.db_mode == 3:  # other hosts' bindings are theirs to ping
+        nat.ours = wire.transports.listen_named
     if worker is None or worker.runs_timers:  # (--workers N: worker 0 pings for all)
         nat.start_pinging(timers, usrloc, wire.send_to, wire.local_socket)
     return parts

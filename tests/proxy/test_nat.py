@@ -350,3 +350,42 @@ def test_asymmetric_sipsak_registration_is_not_taken_for_nat(proxy):
     with sipp_peer("uas_answer.xml", proxy.port, uas_port):
         res = call(proxy.port)
         assert res.returncode == 0, explain(res)
+
+
+@pytest.mark.parametrize("db_mode, pinged", [(3, False), (2, True)])
+def test_keepalive_leaves_another_hosts_bindings_to_it(start_proxy, db_mode, pinged):
+    """With a location shared by several hosts (db_mode 3 here; Redis likewise) a NATed
+    binding registered through another host (its socket is not one of ours) is left to
+    that host, whose address the phone's NAT pinhole leads to; a lone proxy (db_mode 2)
+    pings every NATed binding it holds."""
+    import time
+
+    from kamtool.proxy.binding import Binding
+
+    proxy = start_proxy(natping_interval=1, db_mode=db_mode)
+    ours = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    theirs = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for s in (ours, theirs):
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(3)
+    client = UdpClient(proxy.port)
+    try:
+        client.sock.close()
+        client.sock, client.port = ours, ours.getsockname()[1]
+        resp = client.register("1003", USERS["1003"], [f"<sip:1003@{NAT_HOST}:5060>"])
+        assert resp.status == 200
+        other = Binding(
+            aor="1002", contact=f"sip:1002@{NAT_HOST}:5060", expires=time.time() + 600,
+            received=f"sip:127.0.0.1:{theirs.getsockname()[1]}", socket="udp:192.0.2.10:5060",
+            cflags=1 << 6, ruid="uloc-other-host",
+        )  # fmt: skip
+        proxy.call(lambda: proxy.server.usrloc.save(other))
+        assert ours.recvfrom(65535)[0].startswith(b"OPTIONS sip:1003@")
+        try:
+            got = theirs.recvfrom(65535)[0]
+        except TimeoutError:
+            got = b""
+        assert got.startswith(b"OPTIONS sip:1002@") == pinged, got[:80]
+    finally:
+        client.close()
+        theirs.close()
