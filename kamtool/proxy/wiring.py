@@ -231,7 +231,7 @@ def build_served(
     htables = default_store(database, ipban_autoexpire=cfg.ipban_autoexpire,
                             authfail_autoexpire=cfg.auth_fail_window,
                             on_change=limits.ht_changed if limits else None,
-                            shared=cfg.shared_tables)  # fmt: skip
+                            shared=limits.tables if limits else ())  # fmt: skip
     dispatcher = Dispatcher(database, cfg.dispatcher_settings, load=False,
                             shared=worker.dispatcher_states if worker else None)  # fmt: skip
     dispatcher.load()

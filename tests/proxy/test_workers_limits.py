@@ -17,7 +17,15 @@ from kamtool.proxy.workers import WorkerContext
 from kamtool.proxy.workers.channel import PROFILES, TABLES
 from kamtool.proxy.workers.shared_limits import SharedLimits
 from tests.proxy.conftest import need
-from tests.proxy.harness import caller_args, explain, sipp, sipp_args, sipp_peer, wait_for
+from tests.proxy.harness import (
+    UdpClient,
+    caller_args,
+    explain,
+    sipp,
+    sipp_args,
+    sipp_peer,
+    wait_for,
+)
 from tests.proxy.test_call_limits import refused_scenario
 from tests.proxy.test_workers import options, port_on, register, rows, stat
 from tests.support.kamtool_proxy import KamtoolProxy
@@ -102,6 +110,38 @@ def test_a_source_banned_on_one_worker_is_dropped_by_the_other(tmp_path):
             s.bind(("127.0.0.1", quiet))
             assert not _answered(s, quiet, p.sip_port, 2)
         assert rows(p)[1]["received"] == before + 1  # worker 1 had it, and dropped it
+    finally:
+        p.stop()
+
+
+@pytest.mark.slow
+def test_failed_authentications_on_both_workers_add_up_to_the_ban(tmp_path):
+    """auth_fail_limit = 3: two wrong passwords through worker 0 and one through worker 1
+    are three failures of 127.0.0.1 (htable ``authfail`` is copied between the workers):
+    the third gets the source banned and no answer; alone, worker 1 would have counted one
+    and challenged again."""
+    p = _start(tmp_path, "--no-pike", toml="auth_fail_limit = 3")
+    try:
+        first = port_on(p, 0)
+        second = port_on(p, 1, avoid={first})
+        for port, answered in ((first, True), (first, True), (second, False)):
+            client = UdpClient(p.sip_port, timeout=2.0)
+            client.sock.close()
+            client.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            client.sock.bind(("127.0.0.1", port))
+            client.sock.settimeout(2.0)
+            client.port = port
+            try:
+                contact = [f"sip:1001@127.0.0.1:{port}"]
+                if answered:
+                    assert client.register("1001", "wrong", contact).status == 401
+                else:
+                    with pytest.raises(TimeoutError):
+                        client.register("1001", "wrong", contact)
+            finally:
+                client.close()
+        assert [r["rcv_requests_register"] for r in rows(p)] == [4, 2]
+        assert p.rpc("htable.get", "ipban", "127.0.0.1")
     finally:
         p.stop()
 

@@ -77,7 +77,10 @@ class WorkerRuntime:
         self.directory = ConnectionDirectory(channel)
         # with Redis the state backend shares profile counts and bans across every node
         if not getattr(config, "state", ""):
-            self.limits = SharedLimits(channel, loop, config.shared_tables)
+            # (kamtool's authfail too: one host's workers count a source's failed
+            # authentications together, as Kamailio's shared-memory htable does)
+            tables = tuple(dict.fromkeys((*config.shared_tables, "authfail")))
+            self.limits = SharedLimits(channel, loop, tables)
             self.link.internal["workers.limits"] = self.limits.snapshot
         channel.on(HELLO, self._hello)
         self.link.internal["workers.row"] = self.row

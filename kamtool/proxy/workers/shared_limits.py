@@ -11,8 +11,10 @@ call per worker, and a source pike banned on one worker would go on through the 
   :data:`DELAY` s as the Redis state does; each worker adds the others' counts to its own
   (:meth:`SharedLimits.remote_profile_size`, the dialog tracker's ``shared``). A restarted
   worker's old counts are forgotten (its dialogs went with it).
-* **shared htables** (``[proxy] state_tables``, ``ipban`` by default): every item set or
-  removed, and a flush, is copied to the others (the tables' ``on_change``).
+* **shared htables** (``[proxy] state_tables``, ``ipban`` by default, and ``authfail``,
+  the failed authentications the default route counts): every item set or removed, and
+  a flush, is copied to the others (the tables' ``on_change``). Two workers counting the
+  same key at the same moment may lose one count; a ban is a set, never lost.
 
 Pike's own counting stays per worker (a source's datagrams reach one worker, since the
 kernel spreads by the sender's address; a flood from many ports of one address is counted
