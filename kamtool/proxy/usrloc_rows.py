@@ -9,8 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from peewee import SqliteDatabase
-
+from kamtool.db.orm import peewee
 from kamtool.proxy.binding import CS_SYNC, Batch, Binding
 
 # Kamailio stores permanent contacts with expires 2030-05-28 21:32:15
@@ -206,7 +205,8 @@ class LocationTable:
         # SQLite: take the write lock first (BEGIN IMMEDIATE, waiting out the busy timeout).
         # A deferred transaction that reads before it writes fails at once ("database is
         # locked") when another process (a worker, Kamailio) wrote meanwhile.
-        lock = {"lock_type": "IMMEDIATE"} if isinstance(self.database, SqliteDatabase) else {}
+        sqlite = isinstance(self.database, peewee.SqliteDatabase)
+        lock = {"lock_type": "IMMEDIATE"} if sqlite else {}
         with self.database.atomic(**lock):
             if batch.deletes:
                 self._db_delete(batch.deletes)
