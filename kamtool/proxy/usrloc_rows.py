@@ -104,6 +104,9 @@ def bound_model(table: str, database: Any) -> Any:
     return make_model(schema.tables()[table], database)
 
 
+# a batch this big is written in bulk; a smaller one (db_mode 1 writes each REGISTER's
+# contacts through) a contact at a time, an UPDATE each: one statement, not three
+BULK_FROM = 4
 BULK_ROWS = 500  # contacts per statement in a write-back batch (24 columns: 12,000 values)
 
 
@@ -210,8 +213,13 @@ class LocationTable:
         with self.database.atomic(**lock):
             if batch.deletes:
                 self._db_delete(batch.deletes)
-            for start in range(0, len(batch.upserts), BULK_ROWS):
-                self._db_upsert_many(batch.upserts[start : start + BULK_ROWS])
+            upserts = batch.upserts
+            if len(upserts) < BULK_FROM:  # (db_mode 1: a REGISTER's own contacts)
+                for b in upserts:
+                    self._db_update(b)
+            else:
+                for start in range(0, len(upserts), BULK_ROWS):
+                    self._db_upsert_many(upserts[start : start + BULK_ROWS])
             for op, arg in batch.ops:
                 if op == "save":
                     self._db_update(arg)

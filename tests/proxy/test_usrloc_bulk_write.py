@@ -11,7 +11,7 @@ from kamtool.db.connect import open_database
 from kamtool.db.ddl import create_tables
 from kamtool.proxy.binding import Batch, Binding
 from kamtool.proxy.usrloc import LocationStore
-from kamtool.proxy.usrloc_rows import BULK_ROWS
+from kamtool.proxy.usrloc_rows import BULK_FROM, BULK_ROWS
 
 
 def _binding(i: int, now: float, **changes) -> Binding:
@@ -74,13 +74,15 @@ def test_a_batch_written_twice_does_no_harm(db_url):
         create_tables(db, ["standard"])
         store = LocationStore(db_mode=2, database=db)
         now = time.time()
-        batch = Batch(
-            upserts=[_binding(i, now) for i in range(3)],
-            ops=[("save", _binding(7, now)), ("save", _binding(7, now))],  # db_mode 3's path
+        small = Batch(
+            upserts=[_binding(i, now) for i in range(BULK_FROM - 1)],  # a contact at a time
+            ops=[("save", _binding(99, now)), ("save", _binding(99, now))],  # db_mode 3's path
         )
-        store.write_batch(batch)
-        store.write_batch(batch)
-        assert sorted(b.ruid for b in store._db_select()) == [f"uloc-{i}" for i in (0, 1, 2, 7)]
+        big = Batch(upserts=[_binding(i, now) for i in range(100, 100 + BULK_FROM)])
+        for batch in (small, small, big, big):
+            store.write_batch(batch)
+        want = [*range(BULK_FROM - 1), 99, *range(100, 100 + BULK_FROM)]
+        assert sorted(b.ruid for b in store._db_select()) == sorted(f"uloc-{i}" for i in want)
     finally:
         db.close()
 
@@ -106,8 +108,8 @@ def test_sqlite_batch_waits_for_another_writer(sqlite_url):
             other.execute("COMMIT")
 
         threading.Thread(target=commit_later).start()
-        store.write_batch(Batch(upserts=[_binding(1, time.time())]))
+        store.write_batch(Batch(upserts=[_binding(i, time.time()) for i in range(BULK_FROM)]))
         other.close()
-        assert sorted(b.ruid for b in store._db_select()) == ["r-x", "uloc-1"]
+        assert len(store._db_select()) == BULK_FROM + 1
     finally:
         db.close()
