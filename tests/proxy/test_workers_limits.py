@@ -265,3 +265,23 @@ def test_the_kinds_of_datagram_are_distinct():
     kinds = [channel.SIP, channel.SEND, channel.CONN, channel.HELLO, channel.LOCATION,
              channel.DISPATCHER, channel.PROFILES, channel.TABLES]  # fmt: skip
     assert len(set(kinds)) == len(kinds) and all(len(k) == 1 for k in kinds)
+
+
+def test_many_profile_changes_go_in_datagrams_the_channel_takes():
+    """Thousands of dialogs ending in one tick, long caller names: every count arrives,
+    in datagrams of at most ~32 KiB (the channel takes 128 KiB; one too big was lost)."""
+    from kamtool.proxy.workers.shared_limits import DATAGRAM_BYTES
+
+    loop = asyncio.new_event_loop()
+    try:
+        (a, ach, _), (b, _, _) = _pair(loop)
+        changes = {("caller", f"{i:05d}" + "x" * 200): 1 for i in range(2000)}
+        a.profiles_changed(changes)
+        loop.run_until_complete(asyncio.sleep(0.05))
+        assert len(ach.sent) > 1
+        assert all(len(p) <= DATAGRAM_BYTES + 300 for _, p in ach.sent)
+        for _, payload in ach.sent:
+            b.channel.handlers[PROFILES](payload)
+        assert all(b.remote_profile_size(k) == 1 for k in changes)
+    finally:
+        loop.close()

@@ -38,6 +38,7 @@ from kamtool.proxy.workers.channel import PROFILES, TABLES, Channel
 log = logging.getLogger(__name__)
 
 DELAY = 0.02  # seconds a profile count waits to be sent with the next ones
+DATAGRAM_BYTES = 32_768  # profile counts per datagram, about (the channel takes 128 KiB)
 
 ProfileKey = tuple[str, str | None]
 
@@ -74,11 +75,25 @@ class SharedLimits:
 
     def _flush(self) -> None:
         self._flush_handle = None
-        counts = [[p, v, max(n, 0)] for (p, v), n in self._dirty.items()]
+        entries = [json.dumps([p, v, max(n, 0)], separators=(",", ":"))
+                   for (p, v), n in self._dirty.items()]  # fmt: skip
         self._dirty.clear()
-        if counts:
-            payload = {"w": self.index, "c": counts}
-            self.channel.broadcast(PROFILES, json.dumps(payload, separators=(",", ":")).encode())
+        # in parts that fit a datagram: thousands of dialogs may end in one timer tick, and
+        # a profile value (a caller's user) is as long as the caller made it
+        part: list[str] = []
+        size = 0
+        for entry in entries:
+            if part and size + len(entry) > DATAGRAM_BYTES:
+                self._send_counts(part)
+                part, size = [], 0
+            part.append(entry)
+            size += len(entry) + 1
+        if part:
+            self._send_counts(part)
+
+    def _send_counts(self, entries: list[str]) -> None:
+        payload = f'{{"w":{self.index},"c":[{",".join(entries)}]}}'
+        self.channel.broadcast(PROFILES, payload.encode())
 
     def remote_profile_size(self, key: ProfileKey) -> int:
         """The other workers' dialogs in a profile."""
