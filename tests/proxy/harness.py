@@ -238,10 +238,14 @@ def explain(proc: Any) -> str:
 class UdpClient:
     """A tiny SIP UA on a UDP socket for crafted requests (digest answered on demand)."""
 
-    def __init__(self, proxy_port: int, timeout: float = 3.0) -> None:
+    def __init__(
+        self, proxy_port: int, timeout: float = 3.0, local: tuple[str, int] = ("127.0.0.1", 0)
+    ) -> None:
+        """``local``: the address to send from (another loopback address is another
+        host; a chosen port, a chosen worker of ``serve --workers``)."""
         self.proxy = ("127.0.0.1", proxy_port)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(local)
         self.sock.settimeout(timeout)
         self.port = self.sock.getsockname()[1]
         self._n = 0

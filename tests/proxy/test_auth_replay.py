@@ -7,7 +7,6 @@ no ``one_time_nonce``) accepts the same replay for the nonce's whole lifetime (3
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
@@ -22,14 +21,7 @@ CNONCE = "8c3f0a1b"
 
 def _client(proxy: Any, source: str = "127.0.0.1") -> UdpClient:
     """A UdpClient sending from ``source`` (another loopback address is another host)."""
-    client = UdpClient(proxy.port)
-    if source != "127.0.0.1":
-        client.sock.close()
-        client.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        client.sock.bind((source, 0))
-        client.sock.settimeout(3.0)
-        client.port = client.sock.getsockname()[1]
-    return client
+    return UdpClient(proxy.port, local=(source, 0))
 
 
 def _register(client: UdpClient, proxy: Any, contact: str, authorization: str | None,

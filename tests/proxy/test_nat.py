@@ -111,13 +111,9 @@ def test_in_dialog_request_with_a_bad_alias_gets_400(proxy):
 def test_nat_keepalive_pings_the_nated_contact(start_proxy):
     """natping_interval: OPTIONS to the received address of a NATed UDP binding."""
     proxy = start_proxy(natping_interval=1)
-    phone = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    phone.bind(("127.0.0.1", 0))
-    phone.settimeout(5)
-    client = UdpClient(proxy.port)
+    client = UdpClient(proxy.port, timeout=5)
+    phone = client.sock
     try:
-        client.sock.close()
-        client.sock, client.port = phone, phone.getsockname()[1]
         resp = client.register("1003", USERS["1003"], [f"<sip:1003@{NAT_HOST}:5060>"])
         assert resp.status == 200
         assert f'received="sip:127.0.0.1:{client.port}"' in resp.headers.get("contact")
@@ -363,15 +359,12 @@ def test_keepalive_leaves_another_hosts_bindings_to_it(start_proxy, db_mode, pin
     from kamtool.proxy.binding import Binding
 
     proxy = start_proxy(natping_interval=1, db_mode=db_mode)
-    ours = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    theirs = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    for s in (ours, theirs):
-        s.bind(("127.0.0.1", 0))
-        s.settimeout(3)
     client = UdpClient(proxy.port)
+    ours = client.sock
+    theirs = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    theirs.bind(("127.0.0.1", 0))
+    theirs.settimeout(3)
     try:
-        client.sock.close()
-        client.sock, client.port = ours, ours.getsockname()[1]
         resp = client.register("1003", USERS["1003"], [f"<sip:1003@{NAT_HOST}:5060>"])
         assert resp.status == 200
         other = Binding(

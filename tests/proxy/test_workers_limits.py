@@ -125,12 +125,7 @@ def test_failed_authentications_on_both_workers_add_up_to_the_ban(tmp_path):
         first = port_on(p, 0)
         second = port_on(p, 1, avoid={first})
         for port, answered in ((first, True), (first, True), (second, False)):
-            client = UdpClient(p.sip_port, timeout=2.0)
-            client.sock.close()
-            client.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            client.sock.bind(("127.0.0.1", port))
-            client.sock.settimeout(2.0)
-            client.port = port
+            client = UdpClient(p.sip_port, timeout=2.0, local=("127.0.0.1", port))
             try:
                 contact = [f"sip:1001@127.0.0.1:{port}"]
                 if answered:
