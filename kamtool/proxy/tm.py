@@ -303,6 +303,15 @@ class TransactionLayer:
             self.sip.set_timeouts(ctx.key, now, stx.fr_timer, stx.fr_inv_timer)
         self._run(events)
 
+    def retime(self, stx: ServerTx, fr: float | None, fr_inv: float | None) -> None:
+        """t_set_fr on a transaction already relayed: its branches still waiting take
+        the new timers from now (None: that timer stays)."""
+        now = self.timers.now()
+        for ctx in stx.branches:
+            if not ctx.done:
+                self.sip.set_timeouts(ctx.key, now, fr, fr_inv)
+        self._run([])  # (an earlier deadline than the one armed)
+
     def _timeout(self, key: Any, timer: str) -> None:
         ctx = self.client.get(key)
         if ctx is None or ctx.done:

@@ -197,10 +197,20 @@ class TransactionLayer:
         )
 
     def set_timeouts(self, key: TxKey, now: float, fr: float | None, c: float | None) -> None:
-        """Client ``key``'s own Timer B/F (``fr`` s from now) and C (a proxy's t_set_fr)."""
-        (tx := self._client[key]).ringing = c
-        if fr is not None:
-            self._start(tx, "B" if tx.kind == ICT else "F", now + fr)
+        """Client ``key``'s own Timer B/F (``fr`` s from now) and C (a proxy's t_set_fr);
+        None keeps a timer as it is. A timer already running restarts from ``now`` with
+        its new duration (Kamailio's tm changes running branches on the fly); one that
+        is not (B after a provisional, C before one) is not started."""
+        tx = self._client.get(key)
+        if tx is None:
+            return
+        if c is not None:
+            tx.ringing = c
+            if "C" in tx.timers:
+                self._start(tx, "C", now + c)
+        name = "B" if tx.kind == ICT else "F"
+        if fr is not None and name in tx.timers:
+            self._start(tx, name, now + fr)
 
     def _start_client(
         self, kind: str, key: TxKey, request, data: bytes, destination: Peer, now: float

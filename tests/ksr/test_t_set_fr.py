@@ -60,3 +60,23 @@ def test_fr_timer_of_the_script_ends_a_silent_branch(start_proxy, tmp_path):
     register(proxy.port, "1002", free_port())  # nobody listens there afterwards
     res = sipp("uac_timeout.xml", proxy.port, **caller_args())
     assert res.returncode == 0, explain(res)
+
+
+def test_t_set_fr_in_a_reply_route_retimes_the_ringing_branch(start_proxy, tmp_path):
+    """On the 180, the reply route shortens the ringing branch's fr_inv_timer: the
+    branch already running (its Timer C started by that 180 with the proxy's 120 s)
+    restarts with 1.5 s, as Kamailio's tm changes running branches on the fly."""
+    need("sipp")
+    text = (SCRIPTS / "policy.py").read_text()
+    text = text.replace(RELAY, f'    KSR.tm.t_on_reply("ksr_onreply_ring")\n{RELAY}')
+    text += (
+        "\n\ndef ksr_onreply_ring():\n"
+        "    if KSR.kx.get_status() == 180:\n"
+        "        KSR.tm.t_set_fr(1500, 0)\n"
+        "    return 1\n"
+    )
+    path = tmp_path / "ring.py"
+    path.write_text(text)
+    proxy = start_proxy(route=str(path), fr_inv_timer=120.0)
+    ring_until_408(proxy.port)
+    assert proxy.stat("tmx:4xx_transactions") == 1

@@ -485,6 +485,33 @@ def test_fr_timer_replaces_64_t1_like_kamailio():
     assert TimerConfig(fr_timer=5.0).f == TimerConfig(fr_timer=5.0).h == 5.0
 
 
+def test_set_timeouts_restarts_only_the_running_timer():
+    """t_set_fr on a running branch (a proxy's reply route): before a provisional it
+    restarts Timer B from now, after one Timer C; the other is not started."""
+    client = TransactionLayer(TimerConfig(c=180.0, fr_timer=30.0))
+    server = TransactionLayer(FAST, trying_after=None)
+    invite = request("INVITE", branch="z9hG4bK-retime")
+    key = client_key(invite)
+    out = client.send_request(invite, UAS, 0.0)
+    client.set_timeouts(key, 1.0, None, 20.0)  # C not running: only remembered
+    assert client.next_deadline() == 0.5  # (A: the retransmission)
+    client.set_timeouts(key, 2.0, 4.0, None)
+    (new,) = of(deliver(out, server, UAC, 0.0), RequestReceived)
+    deliver(respond(server, new.key, new.request, 180, 3.0), client, UAS, 3.0)
+    assert client.next_deadline() == 23.0  # C from the 180 with the remembered 20 s
+    client.set_timeouts(key, 5.0, 1.0, 2.0)  # B stopped by the 180: only C moves
+    assert client.next_deadline() == 7.0
+    assert client.handle_timer(7.0) == [TransactionTimeout(key, "C")]
+    client.set_timeouts(("z9hG4bK-gone", "INVITE"), 8.0, 1.0, 1.0)  # no such branch: nothing
+    silent = request("INVITE", branch="z9hG4bK-retime-b")
+    client.send_request(silent, UAS, 10.0)
+    client.set_timeouts(client_key(silent), 11.0, 4.0, None)  # B: 30 s -> 4 s from 11 s
+    events, _ = run_timers(client, 14.9)
+    assert not of(events, TransactionTimeout)
+    events, _ = run_timers(client, 15.0)
+    assert of(events, TransactionTimeout) == [TransactionTimeout(client_key(silent), "B")]
+
+
 def test_timer_c_for_proxies():
     client = TransactionLayer(TimerConfig(c=180.0))
     server = TransactionLayer(FAST, trying_after=None)

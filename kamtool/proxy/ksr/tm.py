@@ -222,8 +222,8 @@ def t_set_fr(fr_inv_ms: int, fr_ms: int = 0) -> int:
     and fr_timer (a branch's wait for any reply), in milliseconds, as Kamailio's tm: 0
     leaves that timer as it is (the proxy's, or an earlier t_set_fr's); -1 for a negative
     value. The branches sent afterwards (``t_relay()``, a failure route's new branch)
-    use them; Kamailio also changes the timers of branches already running, kamtool
-    does not."""
+    use them, and, as Kamailio's, branches already running (after ``t_relay()``, in a
+    reply route) restart the timer they are in with the new value."""
     fr_inv, fr = int(fr_inv_ms), int(fr_ms)
     if fr_inv < 0 or fr < 0:
         return -1
@@ -232,8 +232,11 @@ def t_set_fr(fr_inv_ms: int, fr_ms: int = 0) -> int:
         ctx.fr_inv_timer = fr_inv / 1000
     if fr:
         ctx.fr_timer = fr / 1000
-    if ctx.stx is not None:  # after t_relay()/t_newtran(), or in a failure route
+    if ctx.stx is not None:  # after t_relay()/t_newtran(), or in a reply/failure route
         _timers(ctx, ctx.stx)
+        if ctx.stx.branches:
+            ctx.parts.tm.retime(ctx.stx, fr / 1000 if fr else None,
+                                fr_inv / 1000 if fr_inv else None)  # fmt: skip
     return 1
 
 
