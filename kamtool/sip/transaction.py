@@ -49,13 +49,7 @@ from .events import (
 from .headers import MAGIC_COOKIE
 from .message import Request, Response, make_response
 from .timers import DEFAULT_TIMERS, TimerConfig
-from .transaction_messages import (
-    _response_peer,
-    build_ack,
-    build_cancel,
-    client_key,
-    server_key,
-)
+from .transaction_messages import _response_peer, build_ack, build_cancel, client_key, server_key
 from .transaction_state import (
     ACCEPTED,
     ACK,
@@ -197,19 +191,15 @@ class TransactionLayer:
         )
 
     def set_timeouts(self, key: TxKey, now: float, fr: float | None, c: float | None) -> None:
-        """Client ``key``'s own Timer B/F (``fr`` s from now) and C (a proxy's t_set_fr);
-        None keeps a timer as it is. A timer already running restarts from ``now`` with
-        its new duration (Kamailio's tm changes running branches on the fly); one that
-        is not (B after a provisional, C before one) is not started."""
-        tx = self._client.get(key)
-        if tx is None:
+        """Client ``key``'s own Timer B/F (``fr`` s) and C (a proxy's t_set_fr); None keeps
+        one. A running one restarts from ``now`` (Kamailio's tm retimes branches on the fly)."""
+        if (tx := self._client.get(key)) is None:
             return
         if c is not None:
             tx.ringing = c
             if "C" in tx.timers:
                 self._start(tx, "C", now + c)
-        name = "B" if tx.kind == ICT else "F"
-        if fr is not None and name in tx.timers:
+        if fr is not None and (name := "B" if tx.kind == ICT else "F") in tx.timers:
             self._start(tx, name, now + fr)
 
     def _start_client(
