@@ -11,7 +11,7 @@ from tests.support.require import in_ci
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """In CI a skip is a failure, whatever raised it (a marker, importorskip): the suite
+    """In CI a skip is a failure, whatever raised it (a marker, a plugin): the suite
     there has every prerequisite (tests/support/require.py)."""
     outcome = yield
     report = outcome.get_result()

@@ -1,11 +1,11 @@
-"""Missing test prerequisites: skip on a developer's machine, fail in CI.
+"""Missing test prerequisites: a test that needs what the machine lacks fails, saying what.
 
-A skip is the exception: only a prerequisite the machine lacks (a tool, a module, a
-server) may skip a test, and only through :func:`unavailable` or :func:`need_module`,
-with a reason that says what is missing and how to get it. ``scripts/test`` installs
-every prerequisite, so in CI (``CI=true``) a missing Kamailio, SIPp, sipsak, baresip or
-database server is an installation bug, never a pass: these fail instead, and
-``tests/conftest.py`` fails any other skip there too.
+``scripts/test`` installs every prerequisite (Kamailio and its modules, SIPp, sipsak,
+baresip, Chromium, the database servers...), so a missing one is an installation problem
+to fix, never a pass: :func:`unavailable` fails the test with what is missing and how to
+install it. The one platform-bound exception is pjsua2 (``tests/proxy/test_pjsua2.py``,
+wheels for x86_64 CPython 3.10-3.12 only). In CI (``CI=true``) ``tests/conftest.py`` also
+fails any skip another plugin or a future marker would make.
 """
 
 from __future__ import annotations
@@ -22,11 +22,8 @@ def in_ci() -> bool:
 
 
 def unavailable(reason: str) -> None:
-    """Skip the test with ``reason`` (what is missing, how to install it), or fail it
-    when running in CI."""
-    if in_ci():
-        pytest.fail(f"prerequisite missing in CI: {reason}")
-    pytest.skip(reason)
+    """Fail the test: ``reason`` says what is missing and how to install it."""
+    pytest.fail(f"test prerequisite missing (scripts/test installs it): {reason}")
 
 
 def need_module(name: str, install: str) -> ModuleType:
@@ -35,4 +32,4 @@ def need_module(name: str, install: str) -> ModuleType:
         return importlib.import_module(name)
     except ImportError:
         unavailable(f"{name} is not installed ({install})")
-        raise  # not reached: unavailable() skips or fails
+        raise  # not reached: unavailable() fails the test
