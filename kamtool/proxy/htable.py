@@ -154,6 +154,20 @@ class HtableStore:
     def sweep(self) -> int:
         return sum(t.sweep() for t in self.tables.values())
 
+    def mirror(self, name: str, key: str, value: Any, expires: float | None) -> None:
+        """Another node's or worker's change, into this table only (``on_change`` is not
+        told: no echo): ``value`` None removes ``key``; an item already expired is not
+        stored. ValueError for a value no htable holds (a string or an integer)."""
+        table = self.tables.get(name)
+        if table is None:
+            return
+        if value is None:
+            table.items.pop(key, None)
+        elif not isinstance(value, str | int) or isinstance(value, bool):
+            raise ValueError("bad htable value")
+        elif not expires or expires > table.clock():
+            table.items[key] = Item(value, float(expires or 0))
+
 
 def default_tables(
     clock: Callable[[], float] = time.time, ipban_autoexpire: int = 300

@@ -48,6 +48,7 @@ from typing import Any
 from kamtool.proxy.binding import Binding
 from kamtool.proxy.htable import Item
 from kamtool.proxy.redis_link import IO_TIMEOUT, RedisLink
+from kamtool.proxy.remote_counts import RemoteCounts
 from kamtool.proxy.shared_sync import (
     KEY_GRACE,
     SCRIPTS,
@@ -110,8 +111,7 @@ class SharedState(SnapshotSync):
         # for Redis before its 200 (see kamtool.proxy.ksr.registrar.save)
         self.news = 0
         self._known: set[str] = set()  # ruids of the contacts Redis has, as far as we know
-        self._remote: dict[str, dict[tuple[str, str | None], int]] = {}  # node -> sizes
-        self._remote_sum: dict[tuple[str, str | None], int] = {}
+        self._remote = RemoteCounts()  # the other nodes' profile sizes
         self._beat_timer: Any = None
         self._prof_dirty: dict[tuple[str, str | None], int] = {}  # changed, not yet sent
         self._prof_timer: Any = None
@@ -263,15 +263,9 @@ class SharedState(SnapshotSync):
         pipe.execute()
 
     def _apply_ht(self, table_name: str, key: str, value: Any, expires: float | None) -> None:
-        table = self.htables.get(table_name) if self.htables is not None else None
-        if table is None or table_name not in self.tables:
-            return
-        if expires is None:
-            table.items.pop(key, None)
-        elif not isinstance(value, str | int) or isinstance(value, bool):
-            raise ValueError("bad htable value")
-        elif not expires or expires > self.clock():
-            table.items[key] = Item(value, float(expires))
+        """Another node's item (``expires`` None: removed) into the shared table."""
+        if self.htables is not None and table_name in self.tables:
+            self.htables.mirror(table_name, key, None if expires is None else value, expires)
 
     # ------------------------------------------------------------------ dialog profiles
 
@@ -305,31 +299,13 @@ class SharedState(SnapshotSync):
 
     def remote_profile_size(self, key: tuple[str, str | None]) -> int:
         """The other live nodes' dialogs in a profile (see :meth:`profiles_changed`)."""
-        return self._remote_sum.get(key, 0)
+        return self._remote.size(key)
 
     def _set_remote(self, node: str, changes: dict[tuple[str, str | None], int]) -> None:
-        mine = self._remote.setdefault(node, {})
-        for key, n in changes.items():
-            old = mine.get(key, 0)
-            if n > 0:
-                mine[key] = n
-            else:
-                mine.pop(key, None)
-            total = self._remote_sum.get(key, 0) + n - old
-            if total > 0:
-                self._remote_sum[key] = total
-            else:
-                self._remote_sum.pop(key, None)
-        if not mine:
-            self._remote.pop(node, None)
+        self._remote.set(node, changes)
 
     def _replace_remote(self, nodes: dict[str, dict[tuple[str, str | None], int]]) -> None:
-        self._remote = {n: s for n, s in nodes.items() if n != self.node and s}
-        total: dict[tuple[str, str | None], int] = {}
-        for sizes in self._remote.values():
-            for key, n in sizes.items():
-                total[key] = total.get(key, 0) + n
-        self._remote_sum = total
+        self._remote.replace({n: s for n, s in nodes.items() if n != self.node})
 
     def _read_profiles(self) -> dict[str, dict[tuple[str, str | None], int]]:
         """On the link's thread: every node's counts. The nodes are a set (no SCAN of the

@@ -10,11 +10,13 @@ put the state on one worker and the message that must find it on the other.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import sqlite3
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 
@@ -91,6 +93,22 @@ def register(p: KamtoolProxy, user: str, port: int, expires: int = 600) -> None:
         variables={"expires": str(expires)},
     )  # fmt: skip
     assert res.returncode == 0, explain(res)
+
+
+@contextlib.contextmanager
+def held_call(p: KamtoolProxy, port: int) -> Iterator[subprocess.Popen]:
+    """1001 calls 1002 from ``port`` (SIPp uac_wait_bye.xml) and the call is up
+    (confirmed); the caller is yielded, to exit 0 once the proxy ends the dialog."""
+    caller = subprocess.Popen(
+        sipp_args("uac_wait_bye.xml", p.sip_port, port, **caller_args()),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/tmp",
+    )  # fmt: skip
+    try:
+        assert wait_for(lambda: [d["state"] for d in p.rpc("dlg.list")] == [4], 10)
+        yield caller
+    finally:
+        caller.kill()
+        caller.communicate(timeout=10)
 
 
 def stat(p: KamtoolProxy, name: str) -> int:
@@ -211,19 +229,11 @@ def test_end_dlg_reaches_the_worker_that_owns_the_dialog(workers):
     uas = port_on(p, 0)
     uac = port_on(p, 1, avoid={uas})
     register(p, "1002", uas)
-    with sipp_peer("uas_answer.xml", p.sip_port, uas):
-        caller = subprocess.Popen(
-            sipp_args("uac_wait_bye.xml", p.sip_port, uac, **caller_args()),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/tmp",
-        )  # fmt: skip
-        try:
-            assert wait_for(lambda: [d["state"] for d in p.rpc("dlg.list")] == [4], 10)
-            d = p.rpc("dlg.list")[0]
-            assert d["h_id"] > DIALOG_ID_BLOCK  # worker 1's: the RPC server is worker 0
-            p.rpc("dlg.end_dlg", d["h_entry"], d["h_id"])
-            assert caller.wait(20) == 0, caller.communicate()[0][-2000:]
-        finally:
-            caller.kill()
+    with sipp_peer("uas_answer.xml", p.sip_port, uas), held_call(p, uac) as caller:
+        d = p.rpc("dlg.list")[0]
+        assert d["h_id"] > DIALOG_ID_BLOCK  # worker 1's: the RPC server is worker 0
+        p.rpc("dlg.end_dlg", d["h_entry"], d["h_id"])
+        assert caller.wait(20) == 0, caller.communicate()[0][-2000:]
     assert [x["state"] for x in p.rpc("dlg.list")] == [5]
     with pytest.raises(RuntimeError, match="not found"):
         p.rpc("dlg.end_dlg", 1, 99)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import subprocess
 
 import pytest
 
@@ -22,12 +21,11 @@ from tests.proxy.harness import (
     caller_args,
     explain,
     sipp,
-    sipp_args,
     sipp_peer,
     wait_for,
 )
 from tests.proxy.test_call_limits import refused_scenario
-from tests.proxy.test_workers import options, port_on, register, rows, stat
+from tests.proxy.test_workers import held_call, options, port_on, register, rows, stat
 from tests.support.kamtool_proxy import KamtoolProxy
 
 
@@ -50,23 +48,14 @@ def test_call_limit_counts_the_calls_of_both_workers(tmp_path):
         held_port = port_on(p, 0, avoid={uas})
         other = port_on(p, 1, avoid={uas, held_port})
         register(p, "1002", uas)
-        with sipp_peer("uas_answer.xml", p.sip_port, uas):
-            held = subprocess.Popen(
-                sipp_args("uac_wait_bye.xml", p.sip_port, held_port, **caller_args()),
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/tmp",
-            )  # fmt: skip
-            try:
-                assert wait_for(lambda: [d["state"] for d in p.rpc("dlg.list")] == [4], 10)
-                res = sipp(refused_scenario(tmp_path, 403), p.sip_port, other, **caller_args())
-                assert res.returncode == 0, explain(res)
-                assert rows(p)[1]["rcv_requests_invite"] >= 1
-                assert stat(p, "dlglimit:caller_refused") == 1
-                d = p.rpc("dlg.list")[0]
-                p.rpc("dlg.end_dlg", d["h_entry"], d["h_id"])
-                assert held.wait(20) == 0, held.communicate()[0][-2000:]
-            finally:
-                held.kill()
-                held.communicate(timeout=10)
+        with sipp_peer("uas_answer.xml", p.sip_port, uas), held_call(p, held_port) as held:
+            res = sipp(refused_scenario(tmp_path, 403), p.sip_port, other, **caller_args())
+            assert res.returncode == 0, explain(res)
+            assert rows(p)[1]["rcv_requests_invite"] >= 1
+            assert stat(p, "dlglimit:caller_refused") == 1
+            d = p.rpc("dlg.list")[0]
+            p.rpc("dlg.end_dlg", d["h_entry"], d["h_id"])
+            assert held.wait(20) == 0, held.communicate()[0][-2000:]
         # worker 1 heard that the call ended (within the batching delay): a new call passes
         with sipp_peer("uas_answer.xml", p.sip_port, uas):
             res = sipp("uac_call.xml", p.sip_port, other, **caller_args())
@@ -164,6 +153,14 @@ class _Dialogs:
         return dict(self.sizes)
 
 
+@pytest.fixture
+def loop():
+    """An event loop for the batching timer (nothing else runs on it)."""
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
 def _pair(loop):
     """Workers 0 and 1, each with an ipban table; what 0 sends is handed to 1."""
     ends = []
@@ -176,66 +173,55 @@ def _pair(loop):
     return ends
 
 
-def test_counts_are_absolute_summed_per_worker_and_forgotten_on_restart():
-    loop = asyncio.new_event_loop()
-    try:
-        (a, ach, _), (b, _, _) = _pair(loop)
-        a.profiles_changed({("caller", "1001"): 1, ("", None): 1})
-        a.profiles_changed({("caller", "1001"): 2, ("", None): 2})  # batched: one datagram
-        loop.run_until_complete(asyncio.sleep(0.05))
-        assert [k for k, _ in ach.sent] == [PROFILES]
-        b.channel.handlers[PROFILES](ach.sent[0][1])
-        b.channel.handlers[PROFILES](ach.sent[0][1])  # a repeat changes nothing
-        assert b.remote_profile_size(("caller", "1001")) == 2
-        b.set_counts(2, {("caller", "1001"): 1})  # a third worker's call
-        assert b.remote_profile_size(("caller", "1001")) == 3
-        b.set_counts(1, {("caller", "1001"): 5})  # its own counts never come back to it
-        assert b.remote_profile_size(("caller", "1001")) == 3
-        b.forget(0)  # worker 0 restarted: its dialogs are gone
-        assert b.remote_profile_size(("caller", "1001")) == 1
-        assert b.remote_profile_size(("", None)) == 0
-    finally:
-        loop.close()
+def test_counts_are_absolute_summed_per_worker_and_forgotten_on_restart(loop):
+    (a, ach, _), (b, _, _) = _pair(loop)
+    a.profiles_changed({("caller", "1001"): 1, ("", None): 1})
+    a.profiles_changed({("caller", "1001"): 2, ("", None): 2})  # batched: one datagram
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert [k for k, _ in ach.sent] == [PROFILES]
+    b.channel.handlers[PROFILES](ach.sent[0][1])
+    b.channel.handlers[PROFILES](ach.sent[0][1])  # a repeat changes nothing
+    assert b.remote_profile_size(("caller", "1001")) == 2
+    b.set_counts(2, {("caller", "1001"): 1})  # a third worker's call
+    assert b.remote_profile_size(("caller", "1001")) == 3
+    b.set_counts(1, {("caller", "1001"): 5})  # its own counts never come back to it
+    assert b.remote_profile_size(("caller", "1001")) == 3
+    b.forget(0)  # worker 0 restarted: its dialogs are gone
+    assert b.remote_profile_size(("caller", "1001")) == 1
+    assert b.remote_profile_size(("", None)) == 0
 
 
-def test_shared_tables_copy_sets_deletes_and_flushes_not_other_tables():
-    loop = asyncio.new_event_loop()
-    try:
-        (a, ach, astore), (b, _, bstore) = _pair(loop)
-        astore.get("ipban").set("192.0.2.1", 1)
-        astore.get("kv").set("x", "y")  # not shared: nothing sent
-        astore.get("ipban").set("192.0.2.2", 1)
-        astore.get("ipban").delete("192.0.2.1")
-        assert [k for k, _ in ach.sent] == [TABLES] * 3
-        for _, payload in ach.sent:
-            b.channel.handlers[TABLES](payload)
-        assert sorted(bstore.get("ipban").items) == ["192.0.2.2"]
-        assert bstore.get("kv").items == {}
-        ach.sent.clear()
-        astore.get("ipban").clear()
-        ((_, payload),) = ach.sent
+def test_shared_tables_copy_sets_deletes_and_flushes_not_other_tables(loop):
+    (a, ach, astore), (b, _, bstore) = _pair(loop)
+    astore.get("ipban").set("192.0.2.1", 1)
+    astore.get("kv").set("x", "y")  # not shared: nothing sent
+    astore.get("ipban").set("192.0.2.2", 1)
+    astore.get("ipban").delete("192.0.2.1")
+    assert [k for k, _ in ach.sent] == [TABLES] * 3
+    for _, payload in ach.sent:
         b.channel.handlers[TABLES](payload)
-        assert bstore.get("ipban").items == {}
-        # a bad value from the link is not stored
+    assert sorted(bstore.get("ipban").items) == ["192.0.2.2"]
+    assert bstore.get("kv").items == {}
+    ach.sent.clear()
+    astore.get("ipban").clear()
+    ((_, payload),) = ach.sent
+    b.channel.handlers[TABLES](payload)
+    assert bstore.get("ipban").items == {}
+    # a bad value from the link is refused, not stored
+    with pytest.raises(ValueError):
         b.apply_item("ipban", "192.0.2.9", [1], 0)
-        assert bstore.get("ipban").items == {}
-    finally:
-        loop.close()
+    assert bstore.get("ipban").items == {}
 
 
-def test_a_restarted_worker_loads_the_others_counts_and_bans():
-    loop = asyncio.new_event_loop()
-    try:
-        (a, _, astore), (b, _, bstore) = _pair(loop)
-        a.dialogs.sizes = {("caller", "1001"): 1, ("", None): 1}
-        astore.get("ipban").set("192.0.2.1", 1)
-        snap = a.snapshot()
-        assert snap["w"] == 0 and snap["t"]["ipban"][0][:2] == ["192.0.2.1", 1]
-        b.load_snapshot(snap)
-        assert b.remote_profile_size(("caller", "1001")) == 1
-        assert bstore.get("ipban").get("192.0.2.1").value == 1
-    finally:
-        loop.close()
+def test_a_restarted_worker_loads_the_others_counts_and_bans(loop):
+    (a, _, astore), (b, _, bstore) = _pair(loop)
+    a.dialogs.sizes = {("caller", "1001"): 1, ("", None): 1}
+    astore.get("ipban").set("192.0.2.1", 1)
+    snap = a.snapshot()
+    assert snap["w"] == 0 and snap["t"]["ipban"][0][:2] == ["192.0.2.1", 1]
+    b.load_snapshot(snap)
+    assert b.remote_profile_size(("caller", "1001")) == 1
+    assert bstore.get("ipban").get("192.0.2.1").value == 1
 
 
 def test_two_parts_cannot_take_one_kind_of_datagram(tmp_path):
@@ -262,21 +248,17 @@ def test_the_kinds_of_datagram_are_distinct():
     assert len(set(kinds)) == len(kinds) and all(len(k) == 1 for k in kinds)
 
 
-def test_many_profile_changes_go_in_datagrams_the_channel_takes():
+def test_many_profile_changes_go_in_datagrams_the_channel_takes(loop):
     """Thousands of dialogs ending in one tick, long caller names: every count arrives,
     in datagrams of at most ~32 KiB (the channel takes 128 KiB; one too big was lost)."""
     from kamtool.proxy.workers.shared_limits import DATAGRAM_BYTES
 
-    loop = asyncio.new_event_loop()
-    try:
-        (a, ach, _), (b, _, _) = _pair(loop)
-        changes = {("caller", f"{i:05d}" + "x" * 200): 1 for i in range(2000)}
-        a.profiles_changed(changes)
-        loop.run_until_complete(asyncio.sleep(0.05))
-        assert len(ach.sent) > 1
-        assert all(len(p) <= DATAGRAM_BYTES + 300 for _, p in ach.sent)
-        for _, payload in ach.sent:
-            b.channel.handlers[PROFILES](payload)
-        assert all(b.remote_profile_size(k) == 1 for k in changes)
-    finally:
-        loop.close()
+    (a, ach, _), (b, _, _) = _pair(loop)
+    changes = {("caller", f"{i:05d}" + "x" * 200): 1 for i in range(2000)}
+    a.profiles_changed(changes)
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert len(ach.sent) > 1
+    assert all(len(p) <= DATAGRAM_BYTES + 300 for _, p in ach.sent)
+    for _, payload in ach.sent:
+        b.channel.handlers[PROFILES](payload)
+    assert all(b.remote_profile_size(k) == 1 for k in changes)

@@ -32,7 +32,7 @@ import json
 import logging
 from typing import Any
 
-from kamtool.proxy.htable import Item
+from kamtool.proxy.remote_counts import ProfileKey, RemoteCounts
 from kamtool.proxy.workers.channel import PROFILES, TABLES, Channel
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 DELAY = 0.02  # seconds a profile count waits to be sent with the next ones
 DATAGRAM_BYTES = 32_768  # profile counts per datagram, about (the channel takes 128 KiB)
 
-ProfileKey = tuple[str, str | None]
 
 
 class SharedLimits:
@@ -53,8 +52,7 @@ class SharedLimits:
         self.index = channel.ctx.index
         self.htables: Any = None
         self.dialogs: Any = None
-        self._remote: dict[int, dict[ProfileKey, int]] = {}  # worker -> its counts
-        self._remote_sum: dict[ProfileKey, int] = {}
+        self._remote = RemoteCounts()  # the other workers' profile counts
         self._dirty: dict[ProfileKey, int] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
 
@@ -97,7 +95,7 @@ class SharedLimits:
 
     def remote_profile_size(self, key: ProfileKey) -> int:
         """The other workers' dialogs in a profile."""
-        return self._remote_sum.get(key, 0)
+        return self._remote.size(key)
 
     def _profiles_received(self, data: bytes) -> None:
         msg = json.loads(data)
@@ -105,24 +103,12 @@ class SharedLimits:
 
     def set_counts(self, worker: int, changes: dict[ProfileKey, int]) -> None:
         """Worker ``worker``'s counts of some profiles are now ``changes``."""
-        if worker == self.index:
-            return
-        theirs = self._remote.setdefault(worker, {})
-        total = self._remote_sum
-        for key, n in changes.items():
-            old = theirs.pop(key, 0)
-            if n > 0:
-                theirs[key] = n
-            left = total.get(key, 0) + n - old
-            if left > 0:
-                total[key] = left
-            else:
-                total.pop(key, None)
+        if worker != self.index:
+            self._remote.set(worker, changes)
 
     def forget(self, worker: int) -> None:
         """Worker ``worker`` restarted: the dialogs it counted are gone."""
-        self.set_counts(worker, dict.fromkeys(self._remote.get(worker, {}), 0))
-        self._remote.pop(worker, None)
+        self._remote.forget(worker)
 
     # ------------------------------------------------------------------ shared htables
 
@@ -144,18 +130,15 @@ class SharedLimits:
 
     def apply_item(self, name: str, key: str | None, value: Any, expires: Any,
                    clear: bool = False) -> None:  # fmt: skip
-        """Another worker's change, into this worker's table only (no echo back)."""
+        """Another worker's change, into this worker's table only (no echo back);
+        ValueError for a value no htable holds (the channel logs it)."""
         table = self.htables.get(name) if self.htables is not None else None
         if table is None or name not in self.tables:
             return
         if clear:
             table.items.clear()
-        elif key is None:
-            return
-        elif value is None:
-            table.items.pop(key, None)
-        elif isinstance(value, str | int) and not isinstance(value, bool):
-            table.items[key] = Item(value, float(expires or 0))
+        elif key is not None:
+            self.htables.mirror(name, key, value, expires)
 
     # ------------------------------------------------------------------ restarts
 
