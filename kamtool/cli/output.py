@@ -24,6 +24,7 @@ class Column:
     key: str
     header: str | None = None
     justify: str = "left"
+    none: str = ""  # shown to people for a missing value (JSON keeps null)
 
     @property
     def title(self) -> str:
@@ -42,6 +43,11 @@ def _columns(
             keys.update(dict.fromkeys(row))
         columns = list(keys)
     return [c if isinstance(c, Column) else Column(c) for c in columns]
+
+
+def _shown(row: Mapping[str, Any], column: Column) -> str:
+    value = row.get(column.key)
+    return column.none if value is None else _cell(value)
 
 
 def _cell(value: Any) -> str:
@@ -144,7 +150,7 @@ class Output:
         if not self.is_terminal:
             self._stdout.write("\t".join(c.title for c in cols) + "\n")
             for row in rows:
-                self._stdout.write("\t".join(_cell(row.get(c.key)) for c in cols) + "\n")
+                self._stdout.write("\t".join(_shown(row, c) for c in cols) + "\n")
             self._stdout.flush()
             return
         from rich.table import Table
@@ -153,7 +159,7 @@ class Output:
         for c in cols:
             table.add_column(c.title, justify=c.justify)  # type: ignore[arg-type]
         for row in rows:
-            table.add_row(*(_cell(row.get(c.key)) for c in cols))
+            table.add_row(*(_shown(row, c) for c in cols))
         self.console.print(table)
 
     def record(self, data: Mapping[str, Any], *, title: str | None = None) -> None:

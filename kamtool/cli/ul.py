@@ -16,8 +16,9 @@ app = typer.Typer(
 )
 
 COLUMNS = [
-    Column("aor", "AOR"), Column("contact"), Column("expires", justify="right"),
-    Column("q", "Q", "right"), Column("socket"), Column("received"), Column("user_agent"),
+    Column("aor", "AOR"), Column("contact"),
+    Column("expires", justify="right", none="permanent"), Column("q", "Q", "right"),
+    Column("socket"), Column("received"), Column("user_agent"),
 ]  # fmt: skip
 TableOption = Annotated[str, typer.Option("--table", help="usrloc table (domain).")]
 

@@ -1,7 +1,9 @@
 """`kamtool ul` with what a kamctl user types, on Kamailio 5.6 and on kamtool's proxy:
 ``ul add AOR CONTACT EXPIRES [PATH]`` (kamctl's positional form was refused as "unexpected
 extra arguments") and an AoR written as a SIP URI (``ul show sip:1001@dom`` looked the URI
-up as it is and answered "not registered"; kamctl strips the scheme)."""
+up as it is and answered "not registered"; kamctl strips the scheme). A permanent contact
+(expires 0) is ``expires`` null and ``permanent`` true in JSON: usrloc's word "permanent"
+where scripts expect a number broke arithmetic on the column."""
 
 from __future__ import annotations
 
@@ -21,6 +23,14 @@ def test_kamctl_positional_expires_and_sip_uri_aor(target):
     assert set(contacts) == {"sip:7101@127.0.0.1:5099", "sip:7101@127.0.0.1:5098"}
     assert 0 < contacts["sip:7101@127.0.0.1:5099"]["expires"] <= 120  # not the 3600 default
     assert contacts["sip:7101@127.0.0.1:5098"]["path"] is None  # kamctl's "." is no path
+    timed, permanent = contacts["sip:7101@127.0.0.1:5099"], contacts["sip:7101@127.0.0.1:5098"]
+    assert (timed["permanent"], permanent["permanent"]) == (False, True)
+    assert permanent["expires"] is None and permanent["expired"] is False
+    table = invoke(*rpc, "ul", "show", aor)
+    assert table.exit_code == 0, table.stderr
+    lines = {line.split("\t")[1]: line.split("\t")[2] for line in table.stdout.splitlines()[1:]}
+    assert lines["sip:7101@127.0.0.1:5098"] == "permanent"
+    assert 0 < int(lines["sip:7101@127.0.0.1:5099"]) <= 120
     assert invoke(*rpc, "ul", "rm", aor).exit_code == 0
     after = invoke(*rpc, "--json", "ul", "show", "7101")
     assert after.exit_code == 3 or after.json() == [], after.stdout

@@ -41,8 +41,9 @@ CONTACT_KEYS = {
 def contact_row(aor: str, contact: dict[str, Any]) -> dict[str, Any]:
     """One flat row for a contact of ``aor``.
 
-    ``"[not set]"`` becomes None, ``Q`` -1 (not given) becomes None, and ``Expires``
-    ``"expired"`` becomes ``expires`` 0 with ``expired`` true.
+    ``"[not set]"`` becomes None, ``Q`` -1 (not given) becomes None, ``Expires``
+    ``"expired"`` becomes ``expires`` 0 with ``expired`` true, and ``"permanent"``
+    becomes ``expires`` None with ``permanent`` true: scripts always get a number or null.
     """
     row: dict[str, Any] = {"aor": aor}
     for key, name in CONTACT_KEYS.items():
@@ -54,6 +55,9 @@ def contact_row(aor: str, contact: dict[str, Any]) -> dict[str, Any]:
     row["expired"] = expires == "expired" or (isinstance(expires, int) and expires <= 0)
     if expires == "expired":
         row["expires"] = 0
+    row["permanent"] = expires == "permanent"
+    if row["permanent"]:
+        row["expires"] = None
     if row.get("q") == -1:
         row["q"] = None
     return row
