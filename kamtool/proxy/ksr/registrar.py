@@ -14,6 +14,7 @@ from kamtool.proxy.ksr.context import db_error, field, in_route, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
 from kamtool.proxy.ksr.pv import _uri_user
 from kamtool.proxy.outbound import choose_flows, spare_flows
+from kamtool.proxy.ul_replication import RemoteLocation
 from kamtool.proxy.usrloc import METHOD_BITS, UNSTORED_RETRY_AFTER
 from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import parse_uri
@@ -72,7 +73,7 @@ def save(table: str = "location", flags: int = 0, uri: str = "") -> int:
                 if strict:
                     return _unstored(ctx, exc)
                 log_db_error("usrloc write-through (kept for the timer)", exc)
-    shared = ul.shared
+    shared: RemoteLocation | None = ul.shared  # (only when up)
     if status == 200 and shared is not None and shared.news != news and shared.up and in_route():
         # a new contact (or one removed): the 200 once Redis has it, as the next INVITE
         # may reach another node; a refresh does not wait
@@ -105,7 +106,7 @@ def _shared_wait(worker: Any, job: Any) -> Any:
 def _shared_miss(ul: Any, aor: str) -> None:
     """Nothing local for ``aor``: a contact registered a moment ago on another node may
     not have reached this one yet; ask Redis."""
-    shared = ul.shared
+    shared: RemoteLocation | None = ul.shared
     if shared is not None and shared.up and in_route():
         found = _shared_wait(shared.link, partial(shared.read_aor, aor))
         if found:

@@ -46,9 +46,8 @@ def _decode(d: dict[str, Any]) -> Binding:
 class SharedLocation:
     """Copies one worker's usrloc changes to the others (see module docstring)."""
 
-    # what the registrar asks of a listener backed by a remote store (the Redis state:
-    # wait until it holds a new contact, read it on a miss): nothing here, the copy has
-    # left before the REGISTER's 200, and there is no store to read
+    # no remote store to wait for or to read on a miss (LocationReplication.up): the
+    # copy has left before the REGISTER's 200
     news = 0
     up = False
 
