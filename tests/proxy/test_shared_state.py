@@ -70,12 +70,15 @@ def _db(tmp_path: Path, name: str) -> str:
 
 
 @contextmanager
-def _nodes(tmp_path: Path, state: str, prefix: str, n: int = 2, **changes):
+def _nodes(tmp_path: Path, state: str, prefix: str, n: int = 2, rpc_ports=(), **changes):
+    """``n`` proxies on one Redis; ``rpc_ports[i]``: node i's JSON-RPC port (else none)."""
     nodes = []
     try:
         for i in range(n):
+            port = rpc_ports[i] if i < len(rpc_ports) else None
+            rpc = {"rpc_listen": f"127.0.0.1:{port}"} if port else {}
             cfg = make_config(
-                _db(tmp_path, f"node{i}"), state=state, state_prefix=prefix, **changes
+                _db(tmp_path, f"node{i}"), state=state, state_prefix=prefix, **rpc, **changes
             )
             nodes.append(RunningProxy(cfg).start())
         yield nodes
@@ -327,10 +330,12 @@ def test_call_limit_counts_the_calls_of_every_node(tmp_path, prefix):
     """max_calls_per_caller = 1: 1001's call held up through A makes B refuse 1001's next
     call (403, nothing relayed); once A's call ended, B lets it through."""
     from tests.proxy.peers import sipp_uas, stop
-    from tests.proxy.test_call_limits import refused_scenario
+    from tests.proxy.test_call_limits import refused_scenario, rpc
 
     need("sipp")
-    with _nodes(tmp_path, REDIS, prefix, max_calls_per_caller=1) as (a, b):
+    rpc_port = free_port()
+    with _nodes(tmp_path, REDIS, prefix, max_calls_per_caller=1, rpc_ports=(None, rpc_port),
+                rpc_runtime_dir=str(tmp_path / "rt")) as (a, b):
         uas_port = free_port()
         register(a.port, "1002", uas_port)
         uas = sipp_uas("uas_answer.xml", uas_port)
@@ -340,6 +345,9 @@ def test_call_limit_counts_the_calls_of_every_node(tmp_path, prefix):
             assert wait_for(lambda: a.call(lambda: dlg_a.counts()["ongoing"]) == 1)
             assert wait_for(lambda: b.call(lambda: dlg_b.profile_size("caller", "1001")) == 1)
             assert b.call(lambda: dlg_b.counts()["all"]) == 0  # the dialog stays on A
+            # B's JSON-RPC counts what B's limit counts (it answered 0 before)
+            assert rpc(rpc_port, "dlg.profile_get_size", "caller", "1001") == 1
+            assert rpc(rpc_port, "dlg.profile_get_size", "caller") == 1
             res = call(b.port, refused_scenario(tmp_path, 403))
             assert res.returncode == 0, explain(res)
             assert b.stat("dlglimit:caller_refused") == 1
@@ -347,6 +355,7 @@ def test_call_limit_counts_the_calls_of_every_node(tmp_path, prefix):
             assert a.call(lambda: dlg_a.end(d.h_entry, d.h_id))  # BYE both ways
             assert held.wait(20) == 0
             assert wait_for(lambda: b.call(lambda: dlg_b.profile_size("caller", "1001")) == 0)
+            assert rpc(rpc_port, "dlg.profile_get_size", "caller", "1001") == 0
             res = call(b.port)
             assert res.returncode == 0, explain(res)
         finally:

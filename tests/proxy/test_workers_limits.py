@@ -38,25 +38,29 @@ def _start(tmp_path, *args: str, toml: str = "") -> KamtoolProxy:
 @pytest.mark.sipp
 @pytest.mark.slow
 def test_call_limit_counts_the_calls_of_both_workers(tmp_path):
-    """max_calls_per_caller = 1: 1001's call held up on worker 0 makes worker 1 refuse
-    1001's next call (403, nothing relayed); once the held call ended, worker 1 lets it
-    through."""
+    """max_calls_per_caller = 1: 1001's call held up on worker 1 makes worker 0 refuse
+    1001's next call (403, nothing relayed), and worker 0's JSON-RPC counts it in
+    ``dlg.profile_get_size``; once the held call ended, worker 0 lets the next through."""
     need("sipp")
     p = _start(tmp_path, "--no-pike", toml="max_calls_per_caller = 1")
     try:
         uas = port_on(p, 0)
-        held_port = port_on(p, 0, avoid={uas})
-        other = port_on(p, 1, avoid={uas, held_port})
+        held_port = port_on(p, 1, avoid={uas})
+        other = port_on(p, 0, avoid={uas, held_port})
         register(p, "1002", uas)
         with sipp_peer("uas_answer.xml", p.sip_port, uas), held_call(p, held_port) as held:
+            assert rows(p)[0]["rcv_requests_invite"] == 0  # the call is on worker 1
+            assert wait_for(lambda: p.rpc("dlg.profile_get_size", "caller", "1001") == 1)
             res = sipp(refused_scenario(tmp_path, 403), p.sip_port, other, **caller_args())
             assert res.returncode == 0, explain(res)
-            assert rows(p)[1]["rcv_requests_invite"] >= 1
+            assert rows(p)[0]["rcv_requests_invite"] >= 1
             assert stat(p, "dlglimit:caller_refused") == 1
+            assert p.rpc("dlg.profile_get_size", "caller") == 1  # not one per worker
             d = p.rpc("dlg.list")[0]
             p.rpc("dlg.end_dlg", d["h_entry"], d["h_id"])
             assert held.wait(20) == 0, held.communicate()[0][-2000:]
-        # worker 1 heard that the call ended (within the batching delay): a new call passes
+        # worker 0 heard that the call ended (within the batching delay): a new call passes
+        assert wait_for(lambda: p.rpc("dlg.profile_get_size", "caller", "1001") == 0)
         with sipp_peer("uas_answer.xml", p.sip_port, uas):
             res = sipp("uac_call.xml", p.sip_port, other, **caller_args())
             assert res.returncode == 0, explain(res)

@@ -27,7 +27,9 @@ class Dialogs(Protocol):
       to_uri, state 1..5, start_ts, init_ts, end_ts, duration, timeout, lifetime, dflags,
       sflags, iflags, caller/callee legs with tag, contact, cseq (str), route_set,
       socket, and ``profiles``: a list of ``{"name": "value"}`` dicts and bare names);
-    * ``end(h_entry, h_id)`` → sends BYE both ways; False when there is no such dialog.
+    * ``end(h_entry, h_id)`` → sends BYE both ways; False when there is no such dialog;
+    * ``shared`` (may be absent or None) → the other nodes' and workers' profile counts,
+      ``remote_profile_size((profile, value))`` (Redis state, or the workers' copies).
     """
 
     def dialogs(self) -> list[Any]: ...
@@ -145,7 +147,12 @@ def register(
         return LazyList(lambda: ([dialog_info(d) for d in c] for c in chunks_of(found, 200)))
 
     def profile_get_size(profile: str, value: str | None = None) -> int:
-        return len(members(profile, value))
+        # the number the route's limits count: with shared state (several hosts on
+        # Redis, or the workers of one serve) the others' dialogs too, as Kamailio counts
+        # the dialogs dmq replicated to it
+        shared = getattr(dialogs, "shared", None)
+        remote = shared.remote_profile_size((profile, value)) if shared is not None else 0
+        return len(members(profile, value)) + remote
 
     def end_dlg(h_entry: int, h_id: int, extra_headers: str | None = None) -> None:
         if not dialogs.end(h_entry, h_id):

@@ -2,8 +2,8 @@
 whose answer depends on every worker's state ask the others
 (:mod:`kamtool.proxy.workers.rpc_link`) and merge what they say:
 
-* **sum**: statistics (``stats.*``, ``tm.stats``, ``sl.stats``, ``dlg.stats_active``,
-  ``dlg.profile_get_size``): numbers added up, except the values every worker holds the
+* **sum**: statistics (``stats.*``, ``tm.stats``, ``sl.stats``, ``dlg.stats_active``):
+  numbers added up, except the values every worker holds the
   same (registrations are copied to all of them; configured constants);
 * **merge**: dumps (``dlg.list``, ``dlg.briefing``, ``dlg.profile_list``, ``pike.list``,
   ``core.workers``): the lists put together;
@@ -16,8 +16,9 @@ whose answer depends on every worker's state ask the others
 * ``ws.dump``: every worker's connections in one list, ordered and cut as one worker's.
 
 Every other method answers from worker 0 alone: registrations (the other ``ul.*``) are the
-same in every worker (a change made here is copied to the others), and what runs once
-(dispatcher probing, upstream registrations) runs there.
+same in every worker (a change made here is copied to the others), what runs once
+(dispatcher probing, upstream registrations) runs there, and ``dlg.profile_get_size``
+counts the other workers' dialogs through the profile counts they share.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 SUM = {
     "stats.get_statistics", "stats.fetch", "stats.fetchn", "stats.clear_statistics",
-    "tm.stats", "sl.stats", "dlg.stats_active", "dlg.profile_get_size", "core.tcp_info",
+    "tm.stats", "sl.stats", "dlg.stats_active", "core.tcp_info",
 }  # fmt: skip
 MERGE = {"dlg.list", "dlg.list_ctx", "dlg.briefing", "dlg.profile_list", "pike.list",
          "core.workers"}  # fmt: skip
