@@ -413,7 +413,8 @@ DESCRIPTIONS: dict[str, str] = {
     "watch_period": "refresh period of watching commands (s)",
     "command_aliases": "kamcli command aliases",
 }
-_SECRET_URLS = ("db_url", "db_ro_url", "db_root_url")
+# (an RPC URL may carry user:password for HTTP Basic auth, as a DB URL does)
+_SECRET_URLS = ("db_url", "db_ro_url", "db_root_url", "rpc_url")
 
 
 def _shown(name: str, value: Any) -> Any:

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from kamtool.config import Settings
+from kamtool.config import Settings, redact_url
 from kamtool.errors import RpcUnavailable
 from kamtool.rpc import discovery, protocol
 from kamtool.rpc.protocol import Reply
@@ -55,7 +55,9 @@ class RpcClient:
     @property
     def url(self) -> str:
         """The endpoint in use (the first candidate until one answered)."""
-        return self._transport.url if self._transport is not None else self._candidates[0]
+        if self._transport is not None:
+            return self._transport.url
+        return redact_url(self._candidates[0])
 
     # ------------------------------------------------------------------ calls
 
@@ -106,7 +108,7 @@ class RpcClient:
             "no JSON-RPC endpoint answered; tried: " + "; ".join(failures),
             hint="start `kamtool serve` or Kamailio, or name the endpoint with --rpc URL "
             "(or KAMTOOL_RPC_URL, or [rpc] url in kamtool.toml)",
-            tried=list(self._candidates),
+            tried=[redact_url(url) for url in self._candidates],
         )
 
     # ------------------------------------------------------------------ lifetime

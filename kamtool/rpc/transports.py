@@ -34,6 +34,7 @@ import threading
 import time
 from typing import Any
 
+from kamtool.config import redact_url
 from kamtool.errors import BadInput, RpcUnavailable
 from kamtool.rpc.dgram_transport import UdpTransport, UnixDgramTransport
 from kamtool.rpc.fifo_transport import FifoTransport
@@ -112,7 +113,7 @@ def open_transport(url: str, *, token: str | None = None) -> Transport:
         if stat.S_ISSOCK(mode):
             return UnixDgramTransport(url)
     raise BadInput(
-        f"unsupported JSON-RPC URL {url!r}",
+        f"unsupported JSON-RPC URL {redact_url(url)!r}",
         hint="use http://HOST:PORT/RPC, fifo:/path/kamailio_rpc.fifo, unix:/path/kamailio_rpc.sock "
         "or udp:HOST:PORT",
     )
@@ -135,7 +136,8 @@ class HttpTransport:
         # a bare http://host:port means that path.
         if urlsplit(url).path in ("", "/"):
             url = url.rstrip("/") + "/RPC"
-        self.url = url
+        self._target = url  # may hold user:password (Basic auth): never shown
+        self.url = redact_url(url)  # what messages and error details name
         self._token = token
         self._client: Any = None
         self._lock = threading.Lock()
@@ -167,7 +169,7 @@ class HttpTransport:
         timeout = max(remaining(deadline), 0.001)
         try:
             with client.stream(
-                "POST", self.url, content=body, timeout=httpx.Timeout(timeout)
+                "POST", self._target, content=body, timeout=httpx.Timeout(timeout)
             ) as resp:
                 chunks = []
                 for chunk in resp.iter_bytes():

@@ -72,6 +72,11 @@ def test_config_show_names_the_sources_and_masks_secrets(tmp_path):
     table = invoke(*args, "config", "show")
     assert table.exit_code == 0 and "rcsecret" not in table.stdout
     assert f"kamctlrc: {rc}" in table.stdout
+    # an RPC URL with Basic-auth credentials is masked as a database URL is
+    basic = invoke(*args, "--rpc", "http://ops:rpcpw@10.0.0.5:5071/RPC", "--json", "config", "show")
+    rows = {row["setting"]: row for row in basic.json()["settings"]}
+    assert rows["rpc_url"]["value"] == "http://ops:***@10.0.0.5:5071/RPC"
+    assert "rpcpw" not in basic.stdout
 
 
 def test_instances_on_every_command(tmp_path):

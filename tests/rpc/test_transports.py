@@ -46,6 +46,30 @@ def test_http_result_error_and_token():
     assert req == {"jsonrpc": "2.0", "method": "core.version", "id": req["id"]}
 
 
+def test_http_basic_auth_password_is_sent_never_shown():
+    """``http://user:pw@host/RPC`` (xhttp behind an authenticating proxy): httpx sends the
+    credentials as Basic auth; messages, error details and ``url`` show ``user:***``."""
+    import base64
+
+    with FakeHttp(replay()) as srv:
+        url = srv.url.replace("http://", "http://ops:s3cr3t@")
+        with RpcClient(url, timeout=TIMEOUT) as c:
+            assert c.call("core.version").startswith("kamailio")
+            with pytest.raises(RpcError) as err:
+                c.call("no.such_method")
+            assert "s3cr3t" not in c.url and "ops:***@" in c.url
+    headers, _ = srv.requests[0]
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"ops:s3cr3t").decode()
+    assert "s3cr3t" not in str(err.value.details) + err.value.message
+    dead = f"http://ops:s3cr3t@127.0.0.1:{free_port()}/RPC"
+    for client in (RpcClient(dead, timeout=TIMEOUT), RpcClient(timeout=TIMEOUT)):
+        client._candidates = [dead]  # the second: a discovered endpoint, not --rpc
+        with pytest.raises(RpcUnavailable) as down:
+            client.call("core.version")
+        shown = down.value.message + str(down.value.details) + (down.value.hint or "")
+        assert "s3cr3t" not in shown and "ops:***@127.0.0.1" in shown
+
+
 def test_http_error_status_with_json_body_is_an_rpc_error():
     """xhttp answers ``404 Dialog not found`` with the JSON body: parse it anyway."""
     handler = replay({"dlg.end_dlg": "dlg.end_dlg.not_found"})
