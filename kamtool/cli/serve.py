@@ -246,21 +246,28 @@ def serve(
     logging.getLogger("kamtool.serve").info(
         "kamtool proxy on %s", ", ".join(str(x) for x in cfg.listen)
     )
+    from kamtool.config import db_identity
     from kamtool.proxy.config import parse_host_port
-    from kamtool.rpc.discovery import server_urls, serving
+    from kamtool.rpc.discovery import server_urls, serving, update_record
 
-    # recorded in the runtime directory: `kamtool ul show` then finds this server
+    # recorded in the runtime directory: `kamtool ul show` then finds this server, and an
+    # edit of this database reloads this server first (see kamtool.rpc.discovery)
     urls = (
         server_urls(*parse_host_port(cfg.rpc_listen), cfg.rpc_runtime_dir) if cfg.rpc_listen else []
     )
-    from functools import partial
-
     from kamtool.cli.monitor import _monitor_settings
 
     # /metrics judges the health rules with the [monitor] thresholds, as diagnose does
     limits, _ = _monitor_settings(settings.section("monitor"), [], None)
-    rpc = partial(start_proxy_rpc, limits=limits)
-    with serving(urls):
+    with serving(urls, db=db_identity(cfg.db_url) if cfg.db_url else None) as record:
+
+        async def rpc(server: Any) -> Any:
+            started = await start_proxy_rpc(server, limits=limits)
+            bound = getattr(started, "endpoints", None)  # (worker 0 of several listens)
+            if record is not None and bound is not None:
+                update_record(record, bound)  # the FIFO or socket may be another's
+            return started
+
         if cfg.workers == 1:
             run(cfg, rpc=rpc)
             return

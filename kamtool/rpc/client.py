@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any
 
-from kamtool.config import Settings, redact_url
+from kamtool.config import Settings, db_identity, redact_url
 from kamtool.errors import RpcUnavailable
 from kamtool.rpc import discovery, protocol
 from kamtool.rpc.protocol import Reply
@@ -31,9 +31,10 @@ DEFAULT_HTTP_URL = discovery.DEFAULT_HTTP_URL
 DEFAULT_FIFO_URL = f"fifo:{discovery.KAMAILIO_FIFOS[0]}"
 
 
-def default_candidates() -> list[str]:
-    """The endpoints tried when none is configured (tests replace this)."""
-    return discovery.candidates()
+def default_candidates(db: str | None = None) -> list[str]:
+    """The endpoints tried when none is configured, servers of database ``db`` first
+    (tests replace this)."""
+    return discovery.candidates(db)
 
 
 class RpcClient:
@@ -42,11 +43,17 @@ class RpcClient:
     default_url = f"a running kamtool serve, {DEFAULT_HTTP_URL}, then Kamailio's FIFO and socket"
 
     def __init__(
-        self, url: str | None = None, timeout: float = 5.0, token: str | None = None
+        self,
+        url: str | None = None,
+        timeout: float = 5.0,
+        token: str | None = None,
+        db: str | None = None,
     ) -> None:
+        """``db``: with no ``url``, try the servers of this database first (its
+        :func:`~kamtool.config.db_identity`)."""
         self.timeout = float(timeout)
         self.token = token
-        self._candidates = [url] if url else default_candidates()
+        self._candidates = [url] if url else default_candidates(db)
         self._transport: Transport | None = None
         self._lock = threading.Lock()
         if url:
@@ -128,5 +135,9 @@ class RpcClient:
 
 
 def client_from_settings(settings: Settings) -> RpcClient:
-    """The client for ``--rpc`` / ``KAMTOOL_RPC_URL`` / ``[rpc]`` settings."""
-    return RpcClient(settings.rpc_url, timeout=settings.rpc_timeout, token=settings.rpc_token)
+    """The client for ``--rpc`` / ``KAMTOOL_RPC_URL`` / ``[rpc]`` settings (without one,
+    a running ``kamtool serve`` of the settings' database is tried first)."""
+    db = None if settings.rpc_url else db_identity(settings.effective_db_url)
+    return RpcClient(
+        settings.rpc_url, timeout=settings.rpc_timeout, token=settings.rpc_token, db=db
+    )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
+from kamtool.config import db_identity
 from kamtool.errors import RpcUnavailable
 from kamtool.rpc import client as client_mod
 from kamtool.rpc import discovery
@@ -49,7 +52,7 @@ def test_candidates_start_with_the_recorded_server(tmp_path, monkeypatch):
 def test_the_error_lists_every_endpoint_tried(tmp_path, monkeypatch):
     dead = [f"http://127.0.0.1:{free_port()}/RPC", f"fifo:{tmp_path}/no.fifo",
             f"unix:{tmp_path}/no.sock"]  # fmt: skip
-    monkeypatch.setattr(client_mod, "default_candidates", lambda: list(dead))
+    monkeypatch.setattr(client_mod, "default_candidates", lambda db=None: list(dead))
     with pytest.raises(RpcUnavailable) as err:
         RpcClient(timeout=2).call("core.version")
     assert err.value.details["tried"] == dead
@@ -89,3 +92,54 @@ def test_records_others_could_write_are_ignored(tmp_path):
     record = next(directory.glob("serve-*.json"))
     record.chmod(0o666)
     assert discovery.recorded_endpoints(directory) == []
+
+
+def test_servers_of_the_clients_database_come_first(tmp_path):
+    """Several recorded servers: those of the client's database first (whatever their
+    age), then those that did not say which, then the others."""
+    mine, other = db_identity("sqlite:////srv/a.sqlite"), db_identity("sqlite:////srv/b.sqlite")
+    discovery.write_record(["http://127.0.0.1:1/RPC"], tmp_path, pid=os.getppid(), db=mine)
+    time.sleep(0.01)
+    discovery.write_record(["http://127.0.0.1:3/RPC"], tmp_path, pid=1, db=None)
+    time.sleep(0.01)
+    discovery.write_record(["http://127.0.0.1:2/RPC"], tmp_path, pid=os.getpid(), db=other)
+    assert discovery.recorded_endpoints(tmp_path, db=mine) == [
+        "http://127.0.0.1:1/RPC", "http://127.0.0.1:3/RPC", "http://127.0.0.1:2/RPC",
+    ]  # fmt: skip
+    assert discovery.recorded_endpoints(tmp_path)[0] == "http://127.0.0.1:2/RPC"  # newest
+
+
+def test_one_database_spelled_two_ways_is_one_identity(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert db_identity("sqlite:///k.sqlite") == db_identity(f"sqlite:///{tmp_path}/k.sqlite")
+    assert db_identity(f"{tmp_path}/k.sqlite") == f"sqlite:{tmp_path}/k.sqlite"
+    assert db_identity("mysql://kamailio:pw@localhost/kamailio") == db_identity(
+        "mariadb://root@127.0.0.1:3306/kamailio"
+    ) == "mysql://127.0.0.1:3306/kamailio"  # no credentials in it
+    assert db_identity("postgres://h/k") == db_identity("postgresql://u:p@h:5432/k")
+    assert db_identity("postgres://h/k") != db_identity("postgres://h/other")
+    assert db_identity("mysql://h:99999/k") is None  # unreadable: not compared
+
+
+@pytest.mark.slow
+def test_an_edit_reloads_the_server_of_its_database(tmp_path):
+    """Two `kamtool serve` on one host (one runtime directory): an edit of the older one's
+    database without --rpc reloads the older one, not the newest; the second server
+    records only the endpoints it holds (the first keeps the FIFO and socket)."""
+    a, b = KamtoolProxy(tmp_path / "a"), KamtoolProxy(tmp_path / "b")
+    b.home = a.home
+    b.run_dir.rmdir()
+    b.run_dir = a.run_dir  # one rpc_runtime_dir: the FIFO and socket go to the first
+    with a, b:  # b is the newer
+        records = {
+            json.loads(r.read_text())["db"]: json.loads(r.read_text())["endpoints"]
+            for r in (a.home / "run" / "kamtool").glob("serve-*.json")
+        }  # fmt: skip
+        assert records[db_identity(b.db_url)] == [f"http://127.0.0.1:{b.http_port}/RPC"]
+        assert len(records[db_identity(a.db_url)]) == 3  # HTTP, FIFO, socket
+        added = a.kamtool("dispatcher", "add", "6", "sip:10.6.6.6:5060")
+        assert added.returncode == 0, added.stderr
+        shown = a.kamtool("--json", "dispatcher", "list")
+        assert shown.returncode == 0 and "10.6.6.6" in shown.stdout, shown.stderr
+        other = b.kamtool("--json", "dispatcher", "list")
+        assert other.returncode == 0 and "10.6.6.6" not in other.stdout

@@ -291,12 +291,12 @@ def test_bare_paths_pick_the_transport(tmp_path):
 def test_default_tries_http_then_fifo(tmp_path, monkeypatch):
     dead_http = f"http://127.0.0.1:{free_port()}/RPC"
     with FakeFifo(replay(), tmp_path) as srv:
-        monkeypatch.setattr(client_mod, "default_candidates", lambda: [dead_http, srv.url])
+        monkeypatch.setattr(client_mod, "default_candidates", lambda db=None: [dead_http, srv.url])
         c = RpcClient(timeout=TIMEOUT)
         assert c.call("core.version").startswith("kamailio")
         assert c.url == srv.url
     monkeypatch.setattr(
-        client_mod, "default_candidates", lambda: [dead_http, f"fifo:{tmp_path}/none"]
+        client_mod, "default_candidates", lambda db=None: [dead_http, f"fifo:{tmp_path}/none"]
     )
     with pytest.raises(RpcUnavailable) as err:
         RpcClient(timeout=TIMEOUT).call("core.version")
@@ -381,7 +381,7 @@ def test_default_skips_a_web_server_that_is_not_json_rpc(tmp_path, monkeypatch):
         return 404, b"<html>Not Found</html>"
 
     with FakeHttp(page) as web, FakeFifo(replay(), tmp_path) as srv:
-        monkeypatch.setattr(client_mod, "default_candidates", lambda: [web.url, srv.url])
+        monkeypatch.setattr(client_mod, "default_candidates", lambda db=None: [web.url, srv.url])
         c = RpcClient(timeout=TIMEOUT)
         assert c.call("core.version").startswith("kamailio")
         assert c.url == srv.url

@@ -57,6 +57,7 @@ class KamtoolProxy(ServerProcess):
         self.wanted_sip_port = sip_port  # None: any free port
         self.seed = seed
         self.db_file = self.dir / "db" / "kamailio.sqlite"
+        self.home = self.dir / "home"  # HOME and XDG dirs of the server and its CLI runs
 
     # ------------------------------------------------------------------ addresses
 
@@ -83,7 +84,7 @@ class KamtoolProxy(ServerProcess):
         return subprocess.run(
             [sys.executable, "-m", "kamtool", "--db", self.db_url, "--domain", self.sip_domain,
              *args],
-            env=isolated_env(self.dir / "home"), capture_output=True, text=True, timeout=60,
+            env=isolated_env(self.home), capture_output=True, text=True, timeout=60,
         )  # fmt: skip
 
     def _seed(self) -> None:
@@ -95,12 +96,12 @@ class KamtoolProxy(ServerProcess):
 
     def start(self) -> KamtoolProxy:
         """Create the DB (and seed it), start ``kamtool serve``, wait until JSON-RPC answers."""
-        (self.dir / "home").mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         if self.seed:
             self._seed()  # the first command creates the SQLite file with every table
         self.sip_port, self.http_port = self.wanted_sip_port or free_port(), free_port()
-        self._spawn(self.serve_args(), env=isolated_env(self.dir / "home"), wait=30)
+        self._spawn(self.serve_args(), env=isolated_env(self.home), wait=30)
         return self
 
     def proxy_settings(self) -> dict[str, str | int | float | bool]:

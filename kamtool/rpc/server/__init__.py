@@ -111,6 +111,19 @@ class RpcServer:
         return f"http://{host}:{self.port}/RPC"
 
     @property
+    def endpoints(self) -> list[str]:
+        """The URLs clients reach this server at, once started: HTTP, and the FIFO and
+        socket it holds (not those another server of the runtime directory kept)."""
+        from kamtool.rpc.discovery import http_url
+
+        urls = [http_url(self.host, self.port)]
+        if self.fifo:
+            urls.append(f"fifo:{self.fifo.path}")
+        if self.dgram:
+            urls.append(f"unix:{self.dgram.path}")
+        return urls
+
+    @property
     def fifo_path(self) -> Path | None:
         return self.fifo.path if self.fifo else None
 
