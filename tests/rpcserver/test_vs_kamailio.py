@@ -110,3 +110,24 @@ def test_same_answers_as_kamailio(kamailio, tmp_path: Path) -> None:
         assert not problems, "\n".join(problems)
     finally:
         ours.stop()
+
+
+def test_an_item_that_never_expires_says_never(kamailio) -> None:
+    """htable.get of an item in a table without autoexpire (the cfg's ``kv``): "NEVER",
+    not the epoch as a date (kamtool said 1970-01-01 00:00:00)."""
+    from kamtool.rpc.server import RpcServer
+    from tests.rpcserver.fakes import FakeState
+
+    ours = ServerThread(
+        lambda: RpcServer(FakeState().registry(), "127.0.0.1", 0, fifo=False, dgram=False)
+    )
+    try:
+        answers = []
+        for url in (kamailio.rpc_http_url, ours.server.url):
+            _kamailio_call(url, "htable.sets", ["kv", "never", "v1"])
+            status, reply = _kamailio_call(url, "htable.get", ["kv", "never"])
+            answers.append((status, reply.get("result", reply)))
+        assert answers[0] == answers[1]
+        assert answers[1][1]["item"]["expire"] == "NEVER"
+    finally:
+        ours.stop()

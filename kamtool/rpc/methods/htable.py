@@ -13,7 +13,8 @@ __all__ = ["register"]
 
 
 def _expire_text(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    # an item of a table without autoexpire never expires: Kamailio says so in words
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "NEVER"
 
 
 def register(registry: Registry, store: HtableStore) -> None:
