@@ -154,7 +154,9 @@ def drop(
             if not removed:
                 raise NotFound(f"no database file {u.path}", hint=CREATE_HINT)
             return {"url": u.redacted, "dropped_database": True, "files": removed}
-        server.drop_database(u, server.parse_admin_url(admin_url) if admin_url else None)
+        admin = server.parse_admin_url(admin_url) if admin_url else None
+        if not server.drop_database(u, admin):
+            raise NotFound(f"no database {u.database} on {u.redacted}", hint=CREATE_HINT)
         return {"url": u.redacted, "dropped_database": True}
     with _open(url, must_exist=True) as db:
         names = [t.name for t in schema.tables_in(chosen) if t.name != "version"]

@@ -114,14 +114,23 @@ def ensure_database(u: DbUrl, admin: DbUrl | None = None) -> bool:
 
 
 def drop_database(u: DbUrl, admin: DbUrl | None = None) -> bool:
-    """Drop the whole MySQL/PostgreSQL database of ``u`` (as ``kamdbctl drop``)."""
+    """Drop the whole MySQL/PostgreSQL database of ``u`` (as ``kamdbctl drop``); False
+    when there is no such database (a misspelt name must not look like a drop)."""
     name = check_name("database", u.database or "")
     conn = server_connection(u, admin)
     try:
         with conn.cursor() as cur:
             if u.engine == "mysql":
+                cur.execute(
+                    "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,)
+                )
+                if not cur.fetchone():
+                    return False
                 cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
                 return True
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if not cur.fetchone():
+                return False
             cur.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = %s AND pid <> pg_backend_pid()",

@@ -96,6 +96,10 @@ def test_drop_drops_the_database_as_kamdbctl_does(db_url):
         assert kt(db_url, "dbctl", "show").exit_code == 3
     else:
         assert kt(db_url, "dbctl", "show").exit_code == 5  # no such database any more
+    # dropping it again (or a misspelt name) is "not found", not a second success
+    again = kt(db_url, "dbctl", "drop", "--yes")
+    assert again.exit_code == 3, again.stdout + again.stderr
+    assert again.json()["error"]["code"] == "not_found"
 
 
 def test_a_dropped_table_is_reported_and_recreated(db_url):
