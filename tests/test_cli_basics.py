@@ -21,3 +21,15 @@ def test_json_after_the_command_is_accepted():
     r = invoke("no-such-command", "--json")
     assert r.exit_code == 2
     assert r.json()["error"]["exit_status"] == 2
+
+
+def test_group_without_its_command_in_json_mode_prints_an_error_object():
+    """`kamtool --json shm`: one JSON document on stdout (the group's help went there
+    before), the help page on stderr; without --json the page stays on stdout."""
+    r = invoke("--json", "shm")
+    assert r.exit_code == 2
+    error = r.json()["error"]
+    assert (error["code"], error["commands"]) == ("usage", ["stats", "info"])
+    assert "Usage: kamtool shm" in r.stderr
+    plain = invoke("shm")
+    assert plain.exit_code == 2 and "Usage: kamtool shm" in plain.stdout

@@ -8,6 +8,7 @@ listed in :mod:`kamtool.cli.lazy` and imported only when their command runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
@@ -18,7 +19,7 @@ import typer
 
 from kamtool import __version__
 from kamtool.cli.lazy import LazyGroup
-from kamtool.cli.richhelp import load_help_renderer
+from kamtool.cli.richhelp import help_on_stderr, load_help_renderer
 from kamtool.errors import ExitStatus, KamtoolError
 
 if TYPE_CHECKING:
@@ -210,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     args, _json_after_command = _split_json_flag(list(sys.argv[1:] if argv is None else argv))
     args = _completion_shell_default(args)
     json_mode = _json_after_command or "--json" in args or os.environ.get("KAMTOOL_JSON") == "1"
-    if _wants_help(args):
+    wants_help = _wants_help(args)
+    if wants_help:
         load_help_renderer()  # before Typer imports its renderer the slow way
     if os.environ.get("_KAMTOOL_COMPLETE"):  # the shell asks for completions
         from kamtool.cli import completion
@@ -218,8 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         completion.prepare()
     from typer._click import exceptions as click_exc
 
+    # a group without its subcommand: the usage error in JSON on stdout, help on stderr
+    pages = help_on_stderr() if json_mode and not wants_help else contextlib.nullcontext()
     try:
-        rv = app(args=args, prog_name="kamtool", standalone_mode=False)
+        with pages:
+            rv = app(args=args, prog_name="kamtool", standalone_mode=False)
         return int(rv) if isinstance(rv, int) else 0
     except KamtoolError as exc:
         _output(json_mode).error(exc.to_dict(), exc.hint)
@@ -228,8 +233,17 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except typer.Abort:
         return int(ExitStatus.INTERRUPTED)
-    except click_exc.NoArgsIsHelpError:
-        return int(ExitStatus.USAGE)  # the help text was printed already
+    except click_exc.NoArgsIsHelpError as exc:  # the help text was printed already
+        if json_mode:
+            ctx = exc.ctx
+            group = ctx.command if ctx is not None else None
+            names = group.list_commands(ctx) if hasattr(group, "list_commands") else []
+            _output(json_mode).error(
+                {"code": "usage", "message": "Missing command.", "commands": names,
+                 "exit_status": int(ExitStatus.USAGE)},
+                f"see '{ctx.command_path} --help'" if ctx is not None else None,
+            )  # fmt: skip
+        return int(ExitStatus.USAGE)
     except click_exc.ClickException as exc:
         message = exc.format_message()
         ctx = getattr(exc, "ctx", None)

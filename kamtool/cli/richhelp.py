@@ -14,9 +14,11 @@ module, and Typer still gets the real classes should it ever need them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import types
+from collections.abc import Iterator
 from typing import Any
 
 # module -> the names typer.rich_utils imports from it
@@ -67,3 +69,30 @@ def load_help_renderer() -> None:
         for module, stub in stubs.items():
             if sys.modules.get(module) is stub:
                 del sys.modules[module]
+
+
+@contextlib.contextmanager
+def help_on_stderr() -> Iterator[None]:
+    """Within the block, group help pages go to stderr (``--json``: stdout holds one
+    JSON document).
+
+    A group called without its subcommand (``kamtool --json shm``) has Typer draw the
+    group's help while it raises the usage error, before :func:`kamtool.cli.main.main`
+    can answer in JSON. Typer has no switch for where that page goes, so the group's
+    ``format_help`` runs with stdout sent to stderr (rich's console writes to whatever
+    ``sys.stdout`` is when it prints). Nothing is imported for it: ``--json`` commands
+    stay as quick to start.
+    """
+    from typer.core import TyperGroup
+
+    draw = TyperGroup.format_help
+
+    def on_stderr(self: Any, ctx: Any, formatter: Any) -> None:
+        with contextlib.redirect_stdout(sys.stderr):
+            draw(self, ctx, formatter)
+
+    TyperGroup.format_help = on_stderr  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        TyperGroup.format_help = draw  # type: ignore[method-assign]
