@@ -20,6 +20,8 @@ COLUMNS = [
     Column("expires", justify="right", none="permanent"), Column("q", "Q", "right"),
     Column("socket"), Column("received"), Column("user_agent"),
 ]  # fmt: skip
+# ul.add takes a C int: a bigger number wraps (Kamailio stored 2147483638 for 1e14)
+MAX_EXPIRES = 2**31 - 1 - 2**30  # ~34 years, with room for "now" added to it
 TableOption = Annotated[str, typer.Option("--table", help="usrloc table (domain).")]
 
 
@@ -81,6 +83,7 @@ def add(
             metavar="EXPIRES",
             help="Seconds, as kamctl ul add takes it (same as --expires).",
             min=0,
+            max=MAX_EXPIRES,
             show_default=False,
         ),
     ] = None,  # fmt: skip
@@ -91,16 +94,20 @@ def add(
         ),
     ] = None,  # fmt: skip
     expires: Annotated[
-        int, typer.Option("--expires", help="Seconds; 0 = permanent.", min=0)
-    ] = 3600,
+        int,
+        typer.Option(
+            "--expires", help="Seconds; 0 = permanent (kamctl's default).", min=0, max=MAX_EXPIRES
+        ),
+    ] = 0,
     q: Annotated[
-        float | None, typer.Option("--q", help="q value 0..1 [not given].", show_default=False)
-    ] = None,
+        float, typer.Option("--q", help="q value 0..1 (kamctl's default 1.0).", min=0, max=1)
+    ] = 1.0,
     table: TableOption = "location",
 ) -> None:
     """Add a contact by hand (ul.add), like a REGISTER would.
 
-    kamctl's form, ul add AOR CONTACT [EXPIRES [PATH]], works too.
+    kamctl's form, ul add AOR CONTACT [EXPIRES [PATH]], works too, with kamctl's
+    defaults: permanent (expires 0) and q 1.0.
     """
     from kamtool.core.runtime import usrloc
 

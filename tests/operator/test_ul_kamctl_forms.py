@@ -17,6 +17,15 @@ def test_kamctl_positional_expires_and_sip_uri_aor(target):
     assert r.exit_code == 0, (r.stdout, r.stderr)
     r = invoke(*rpc, "ul", "add", "7101", "sip:7101@127.0.0.1:5098", "0", ".")
     assert r.exit_code == 0, (r.stdout, r.stderr)
+    # kamctl's defaults for `ul add AOR CONTACT`: permanent, q 1.0 (a static trunk
+    # contact added by a migrated script must not vanish an hour later)
+    r = invoke(*rpc, "ul", "add", "7102", "sip:7102@127.0.0.1:5097")
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    static = invoke(*rpc, "--json", "ul", "show", "7102").json()
+    assert [(c["permanent"], c["q"]) for c in static] == [(True, 1.0)]
+    assert invoke(*rpc, "ul", "rm", "7102").exit_code == 0
+    too_long = invoke(*rpc, "ul", "add", "7102", "sip:7102@127.0.0.1:5097", "99999999999999")
+    assert too_long.exit_code == 2, too_long.stdout
     shown = invoke(*rpc, "--json", "ul", "show", aor)
     assert shown.exit_code == 0, shown.stderr
     contacts = {row["contact"]: row for row in shown.json()}
