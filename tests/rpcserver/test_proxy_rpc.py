@@ -69,6 +69,14 @@ def test_registration_visible_over_rpc_and_metrics(proxy_with_rpc, tmp_path: Pat
     ]
     assert rpc("ul.rm", "location", "1001")["result"] == {}
     assert proxy.call(lambda: proxy.server.usrloc.lookup("1001")) == []
+    # listed in the order calls fork in: highest q first (the 0.5 added first goes last)
+    rpc("ul.add", "location", "1002", "sip:1002@127.0.0.1:5998", 600, 0.9, "", 0, 0, 4294967295)
+    listed = [c["Contact"]["Address"]
+              for c in rpc("ul.lookup", "location", "1002")["result"]["Contacts"]]  # fmt: skip
+    assert listed == ["sip:1002@127.0.0.1:5998", "sip:1002@127.0.0.1:5999"]
+    dumped = rpc("ul.dump")["result"]["Domains"][0]["Domain"]["AoRs"]
+    info = next(a["Info"] for a in dumped if a["Info"]["AoR"] == "1002")
+    assert [c["Contact"]["Address"] for c in info["Contacts"]] == listed
 
     # and the FIFO of the same server answers too
     fifo = tmp_path / "run" / "kamtool_rpc.fifo"

@@ -149,13 +149,15 @@ def register(
             return aor
         return user
 
+    def in_order(bindings: list[Any], now: float) -> list[dict[str, Any]]:
+        # highest q first, registration order among equals: the order lookup() forks in
+        # (as usrloc keeps a record's contacts)
+        ordered = sorted(bindings, key=lambda b: b.q_sort_key(), reverse=True)
+        return [contact_info(b, now) for b in ordered]
+
     def entry(aor: str, bindings: list[Any], now: float) -> dict[str, Any]:
         return {
-            "Info": {
-                "AoR": aor,
-                "HashID": aor_hash(aor),
-                "Contacts": [contact_info(b, now) for b in bindings],
-            }
+            "Info": {"AoR": aor, "HashID": aor_hash(aor), "Contacts": in_order(bindings, now)}
         }
 
     def dump(mode: str | None = None) -> dict[str, Any]:
@@ -209,7 +211,7 @@ def register(
         if not bindings:
             raise RpcFault(500, "AOR has no contacts")
         now = clock()
-        return {"AoR": aor, "Contacts": [contact_info(b, now) for b in bindings]}
+        return {"AoR": aor, "Contacts": in_order(bindings, now)}
 
     def rm(name: str, aor: str) -> None:
         check_table(name)
