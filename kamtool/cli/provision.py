@@ -111,12 +111,20 @@ def report(change: Change, *, no_reload: bool) -> None:
 
     A reload that finally fails raises :class:`~kamtool.errors.ReloadFailed` (exit
     non-zero: the server still uses the old table); with ``--json`` the change then goes
-    into the error document, so that stdout stays one JSON document.
+    into the error document, so that stdout stays one JSON document. Otherwise the JSON
+    says what became of the reload (``reload.status``: reloaded, unavailable when no
+    server answered, unused, skipped), so that a script can tell "live" from "in the
+    database only".
     """
     if out().json_mode:
         outcome = None if no_reload else after_edit(change)
         _raise_if_failed(change, outcome)
-        out().done(change.message, change.to_dict())
+        data = change.to_dict()
+        if outcome is not None:
+            data["reload"] = outcome.to_dict()
+        elif no_reload:
+            data["reload"] = {"status": "skipped"}
+        out().done(change.message, data)
         return
     out().done(change.message, change.to_dict())
     if not no_reload:

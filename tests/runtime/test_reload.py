@@ -130,10 +130,17 @@ def test_provisioning_edits_reach_a_running_kamailio(kamailio):
     def dumped():
         return {a["item"]["ip"] for a in k.rpc("permissions.addressDump")}
 
-    kt("address", "add", "1", "10.1.1.1", "--no-reload")
+    # the JSON says whether the change is live (a script cannot read stderr's notes)
+    assert kt("address", "add", "1", "10.1.1.1", "--no-reload").json()["reload"] == {
+        "status": "skipped"
+    }
     assert "10.1.1.1" not in dumped()
-    kt("address", "add", "1", "10.2.2.2")
+    assert kt("address", "add", "1", "10.2.2.2").json()["reload"]["status"] == "reloaded"
     assert {"10.1.1.1", "10.2.2.2"} <= dumped()
+    dead = f"http://127.0.0.1:{free_port()}/RPC"
+    r = invoke("--db", k.db_url, "--rpc", dead, "--json", "address", "add", "1", "10.3.3.3")
+    assert r.exit_code == 0, r.stderr  # in the database; no server to tell
+    assert r.json()["reload"]["status"] == "unavailable"
     kt("dispatcher", "add", "3", "sip:127.0.0.1:5070")
     sets = {s["SET"]["ID"] for s in k.rpc("dispatcher.list")["RECORDS"]}
     assert 3 in sets
