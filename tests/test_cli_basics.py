@@ -33,3 +33,14 @@ def test_group_without_its_command_in_json_mode_prints_an_error_object():
     assert "Usage: kamtool shm" in r.stderr
     plain = invoke("shm")
     assert plain.exit_code == 2 and "Usage: kamtool shm" in plain.stdout
+
+
+def test_a_new_sqlite_database_is_said(tmp_path):
+    """A mistyped --db path made a new empty database that answered "no subscribers" in
+    silence: the first use says so (on stderr), later ones do not."""
+    url = f"sqlite:///{tmp_path}/typo/kamailio.sqlite"
+    first = invoke("--db", url, "show")
+    assert first.exit_code == 0, first.stderr
+    assert f"new SQLite database {tmp_path}/typo/kamailio.sqlite" in first.stderr
+    again = invoke("--db", url, "show")
+    assert again.exit_code == 0 and "new SQLite database" not in again.stderr

@@ -33,8 +33,24 @@ def database() -> Iterator[peewee.Database]:
 
     url = settings().effective_db_url
     _kamailio_sqlite_must_exist(url)
+    new = _new_sqlite_file(url)
     with connected(url) as db:
+        if new is not None:  # said, so that a mistyped path does not go unnoticed
+            out().info(f"new SQLite database {new} (Kamailio's tables created)")
         yield db
+
+
+def _new_sqlite_file(url: str) -> str | None:
+    """The path of the SQLite file ``url`` names when it does not exist yet."""
+    from pathlib import Path
+
+    from kamtool.db.connect import parse_url
+
+    u = parse_url(url)
+    if u.engine != "sqlite" or not u.path or u.path == ":memory:":
+        return None
+    path = Path(u.path).expanduser()
+    return None if path.exists() else str(path.resolve())
 
 
 def _kamailio_sqlite_must_exist(url: str) -> None:
