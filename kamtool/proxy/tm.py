@@ -246,17 +246,23 @@ class TransactionLayer:
 
     # ------------------------------------------------------------------ forwarding
 
-    def relay(self, stx: ServerTx, groups: list[list[Target]]) -> None:
+    def relay(self, stx: ServerTx, groups: list[list[Target]], trying_sent: bool = False) -> None:
         """Forward ``stx`` to the targets, group after group (serial forking by q).
 
         An INVITE is answered ``100 Trying`` at once (RFC 3261 §16.2; Kamailio's text), so
-        the caller stops retransmitting while the branches ring."""
+        the caller stops retransmitting while the branches ring. ``trying_sent``: the route
+        sent one already while it waited for the database; the transaction keeps its own
+        for retransmissions of the INVITE without sending a second."""
         stx.groups = [g for g in groups if g]
         if not stx.groups:
             self.local_reply(stx, 404, "Not Found")
             return
         if stx.method == "INVITE" and stx.endpoint is not None:
-            self.local_reply(stx, 100, TRYING)
+            if trying_sent:
+                trying = self.codec.reply_message(stx.request, 100, TRYING, [])
+                self.sip.send_response(stx.key, trying, self.timers.now())  # kept, not sent
+            else:
+                self.local_reply(stx, 100, TRYING)
         self._next_group(stx)
 
     def send_local(

@@ -269,3 +269,34 @@ def test_tcp_registration_is_reached_over_its_own_connection(proxy):
         got = parse_message(phone.recv(65535))
         assert got.method == "MESSAGE" and got.uri_text == b.contact and got.body == b"hi"
     helper.close()
+
+
+def test_one_100_trying_per_invite(proxy):
+    """An authenticated INVITE waits for the database twice (auth_check, lookup) before
+    t_relay: the caller gets one 100 Trying, not one per wait plus tm's (three before)."""
+    from kamtool.sip.digest import answer_challenge, parse_challenge
+
+    need("sipp")
+    uas_port = free_port()
+    register(proxy.port, "1002", uas_port)
+    ua = harness.UdpClient(proxy.port)
+    try:
+        with sipp_peer("uas_busy.xml", proxy.port, uas_port):
+            uri, to = "sip:1002@127.0.0.1", "<sip:1002@127.0.0.1>"
+            sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+            invite = dict(to=to, call_id=f"one-trying-{ua.port}", body=sdp,
+                          headers=[f"Contact: <sip:1001@127.0.0.1:{ua.port}>",
+                                   "Content-Type: application/sdp"])  # fmt: skip
+            challenge = ua.ask("INVITE", uri, cseq=1, **invite)
+            assert challenge.status == 407
+            ch = parse_challenge(challenge.headers.get("proxy-authenticate"))
+            creds = answer_challenge(ch, method="INVITE", uri=uri, username="1001",
+                                     password=USERS["1001"], cnonce="c0ffee")  # fmt: skip
+            invite["headers"] = [*invite["headers"], f"Proxy-Authorization: {creds.to_header()}"]
+            ua.send_raw(ua.request("INVITE", uri, cseq=2, **invite))
+            statuses = []
+            while not statuses or statuses[-1] < 200:
+                statuses.append(ua.recv().status)
+    finally:
+        ua.close()
+    assert statuses == [100, 486], statuses

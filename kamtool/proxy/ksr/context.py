@@ -70,6 +70,7 @@ class MsgContext:
     avps_: dict[str, Any] | None = None  # $avp(...) and module state (see avps)
     pkey: Any = None  # this request's key while t_precheck_trans marks it
     early_trying: bool = False  # an INVITE that waits for the database gets 100 first
+    trying_sent: bool = False  # ... once: its first wait sent it
     cancelled: bool = False  # a CANCEL came while the route waited for the database
     forwarded: bool = False  # relayed (statefully or not)
     failed_branch: Any = None  # the branch a failure route runs for
@@ -240,10 +241,12 @@ def _suspend(g: RouteGreenlet, ctx: MsgContext, begin: Callable[[Any], None]) ->
     ``done(result, error)`` on the loop; then go on with that result."""
     engine = ctx.engine
     engine.suspended(ctx, True)
-    if ctx.early_trying and ctx.msg.method == "INVITE" and not ctx.replied:
+    if ctx.early_trying and not ctx.trying_sent and not ctx.replied and ctx.msg.method == "INVITE":
         # RFC 3261 16.2 / 17.2.1: a stateful proxy answers an INVITE with 100 within
         # 200 ms, so the caller stops retransmitting; the database may take longer
-        # (Kamailio blocks its worker instead and sends the 100 only in t_relay)
+        # (Kamailio blocks its worker instead and sends the 100 only in t_relay). One 100
+        # per INVITE: auth_check, then lookup, each wait for the database.
+        ctx.trying_sent = True
         ctx.parts.sl.trying(ctx.msg, ctx.endpoint, ctx.addr)
 
     def done(result: Any, error: BaseException | None) -> None:

@@ -144,7 +144,7 @@ def t_relay() -> int:
     r = ctx.parts
     r.counters.fwd_req.value += 1
     ctx.forwarded = True
-    r.tm.relay(ctx.stx, groups)
+    r.tm.relay(ctx.stx, groups, trying_sent=ctx.trying_sent)
     return 1
 
 
