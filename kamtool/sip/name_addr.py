@@ -10,6 +10,8 @@ from .errors import ParseError
 from .params import _format_params, parse_params, quote, split_list, unquote
 from .uri import URI, SipURI, parse_uri
 
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")  # RFC 3261 section 25.1, qvalue
+
 __all__ = ["NameAddr", "parse_name_addr", "parse_name_addr_list"]
 
 # unquoted display names: tokens, leniently widened to non-ASCII letters (phones send
@@ -69,12 +71,15 @@ class NameAddr:
 
     @property
     def q(self) -> float | None:
-        """Contact ``q`` parameter as a float, or None."""
+        """Contact ``q`` parameter as a float, or None when absent; ParseError (400) for
+        anything but RFC 3261's qvalue, 0 to 1 with at most three decimals (``inf``,
+        ``1.5``, ``nan`` would rank a contact above every other, or break the order)."""
         v = self.params.get("q")
-        try:
-            return float(v) if v is not None else None
-        except ValueError:
+        if v is None:
             return None
+        if not _QVALUE.fullmatch(v):
+            raise ParseError(f"Bad q value in Contact: {v[:20]}")
+        return float(v)
 
     @property
     def sip_uri(self) -> SipURI | None:

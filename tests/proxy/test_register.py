@@ -118,3 +118,20 @@ def test_ul_rpc_methods_work_on_the_live_location_store(start_proxy, tmp_path):
     assert rpc("ul.flush")["result"] == {}
     stats = rpc("stats.get_statistics", "usrloc:")["result"]
     assert "usrloc:registered_users = 1" in stats
+
+
+@pytest.mark.parametrize("q", ["1.5", "inf", "nan", "-1", "abc", "0.1234"])
+def test_a_contact_q_outside_rfc_3261_is_refused(proxy, q):
+    """q is 0 to 1 with three decimals at most (RFC 3261 25.1): 1.5 or inf ranked the
+    contact above every other and came back as ";q=inf"; 400, as Kamailio, nothing saved."""
+    from tests.proxy.harness import UdpClient
+
+    ua = UdpClient(proxy.port)
+    try:
+        reply = ua.register("1001", USERS["1001"], [f"<sip:1001@127.0.0.1:{ua.port}>;q={q}"])
+        assert reply.status == 400, reply.status
+        good = ua.register("1001", USERS["1001"], [f"<sip:1001@127.0.0.1:{ua.port}>;q=0.5"])
+        assert good.status == 200 and ";q=0.5;" in good.headers.get("contact")
+    finally:
+        ua.close()
+    assert proxy.call(lambda: [b.q for b in proxy.server.usrloc.lookup("1001")]) == [0.5]
