@@ -170,6 +170,18 @@ class Codec:
             return addr
         return addr[0], via.port or 5060
 
+    def answers_itself(self, req: Any, endpoint: Any, addr: tuple[str, int]) -> bool:
+        """A reply to ``req`` would go to the UDP socket it came in on: its Via names our
+        own port (a forged or looped request), and the reply would come back to us as a
+        response, to be relayed on down its other Vias."""
+        if getattr(endpoint, "proto", "udp") != "udp":
+            return False
+        lst = getattr(endpoint, "listen", None)
+        host, port = self.reply_address(req, endpoint, addr)
+        if lst is None or port != lst.port:
+            return False
+        return host == lst.host or host.lower() in self.config.local_names
+
     # ------------------------------------------------------------------ building
 
     def new_branch(self) -> str:

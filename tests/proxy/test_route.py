@@ -260,3 +260,34 @@ def test_own_replies_fill_rport_and_received(proxy, client):
     )
     resp = client.recv()
     assert resp.status == 200 and resp.top_via.port == 5999 and resp.top_via.rport == client.port
+
+
+def test_malformed_requests_that_get_no_400(proxy):
+    """A malformed ACK is never answered (RFC 3261 17.1.1.3), nor one whose Via names our
+    own socket: its 400 came back to us as a response and was relayed down the next Via
+    to the caller (found with SIPp: "BYE ACK sip:... SIP/2.0", CSeq ACK). Any other
+    malformed request still gets its 400."""
+    from tests.proxy.harness import UdpClient
+
+    ua = UdpClient(proxy.port, timeout=1.0)
+
+    def malformed(method_line: str, cseq: str, vias: list[str]) -> bytes:
+        lines = [method_line, *[f"Via: {v}" for v in vias],
+                 "From: <sip:1001@127.0.0.1>;tag=a", "To: <sip:1002@127.0.0.1>",
+                 f"Call-ID: bad-{cseq.replace(' ', '-')}-{ua.port}", f"CSeq: {cseq}",
+                 "Content-Length: 0"]  # fmt: skip
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+    mine = f"SIP/2.0/UDP 127.0.0.1:{ua.port};branch=z9hG4bK-mine"
+    ours = f"SIP/2.0/UDP 127.0.0.1:{proxy.port};branch=z9hG4bK-ours"
+    try:
+        ua.send_raw(malformed("BYE ACK sip:1002@127.0.0.1 SIP/2.0", "2 ACK", [ours, mine]))
+        ua.send_raw(malformed("BYE BYE sip:1002@127.0.0.1 SIP/2.0", "3 BYE", [ours, mine]))
+        ua.send_raw(malformed("ACK ACK sip:1002@127.0.0.1 SIP/2.0", "4 ACK", [mine]))
+        ua.send_raw(malformed("INVITE X sip:1002@127.0.0.1 SIP/2.0", "5 INVITE", [mine]))
+        reply = ua.recv()  # the first thing back is the INVITE's 400: nothing before it
+        assert (reply.status, reply.cseq.num) == (400, 5)
+        with pytest.raises(TimeoutError):
+            ua.recv()
+    finally:
+        ua.close()
