@@ -33,7 +33,9 @@ DESCRIPTIONS: dict[str, str] = {
     "use_domain": "usrloc/alias_db keyed on user@domain instead of user",
     "db_mode": "usrloc: 0 memory, 1 write-through, 2 write-back, 3 database only",
     "timer_interval": "seconds between usrloc write-back / expiry sweeps",
-    "min_expires": "shortest registration accepted (shorter gets 423), seconds",
+    "min_expires": "shortest registration granted, seconds (see min_expires_mode)",
+    "min_expires_mode": "registrar min_expires_mode: a shorter expires is raised to "
+    "min_expires (0, Kamailio's default) or refused with 423 Interval Too Brief (1)",
     "max_expires": "longest registration granted, seconds (0: no limit)",
     "default_expires": "registration time when the REGISTER names none, seconds",
     "max_contacts": "contacts per AoR (0: no limit)",

@@ -71,6 +71,7 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
     usrloc_ack_unstored: bool = False  # db_mode 1: 200 for a contact the DB did not take
     timer_interval: float = 10.0
     min_expires: int = 10
+    min_expires_mode: int = 0  # registrar's: 0 raises a shorter expires to min_expires, 1: 423
     max_expires: int = 3600
     default_expires: int = 3600
     max_contacts: int = 0
@@ -158,6 +159,8 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
             raise ConfigError("min_expires must be > 0 and <= default_expires")
         if self.max_expires and self.max_expires < self.min_expires:
             raise ConfigError("max_expires must be 0 (no limit) or >= min_expires")
+        if self.min_expires_mode not in (0, 1):
+            raise ConfigError("min_expires_mode must be 0 (raise to min_expires) or 1 (423)")
         for name in (
             "fr_timer",
             "fr_inv_timer",

@@ -3,7 +3,8 @@
 * AoR = the To user (``user@domain`` with use_domain);
 * expires per contact: ``expires`` parameter, else the Expires header, else
   ``default_expires``; above ``max_expires`` it is lowered, below ``min_expires`` (and not 0)
-  the request gets ``423 Interval Too Brief`` with ``Min-Expires``;
+  it is raised to ``min_expires`` (Kamailio's ``min_expires_mode`` 0), or with
+  ``min_expires_mode = 1`` the request gets ``423 Interval Too Brief`` with ``Min-Expires``;
 * ``Contact: *`` needs ``Expires: 0`` and no other contact (else 400) and removes all;
 * no Contact: a query, answered with the current bindings;
 * a binding is matched by ``+sip.instance``/``reg-id`` when given (RFC 5626), else by
@@ -122,7 +123,9 @@ class Registrar:
             if expires is None:
                 expires = cfg.default_expires
             if expires and expires < cfg.min_expires:
-                return 423, "Interval Too Brief", [("Min-Expires", str(cfg.min_expires))]
+                if cfg.min_expires_mode:
+                    return 423, "Interval Too Brief", [("Min-Expires", str(cfg.min_expires))]
+                expires = cfg.min_expires
             if cfg.max_expires and expires > cfg.max_expires:
                 expires = cfg.max_expires
             contact = str(c.uri)

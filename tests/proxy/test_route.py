@@ -62,7 +62,7 @@ def test_foreign_domains_are_not_relayed(proxy, client):
     assert (resp.status, resp.reason) == (403, "Not relaying")
 
 
-def test_registrar_bindings_q_expires_star_and_423(proxy, client):
+def test_registrar_bindings_q_expires_star_and_min_expires(proxy, client):
     a, b = "<sip:1001@127.0.0.1:6001>;q=0.5", "<sip:1001@127.0.0.1:6002>"
     resp = client.register("1001", USERS["1001"], [a, b], expires=600)
     assert resp.status == 200
@@ -71,8 +71,11 @@ def test_registrar_bindings_q_expires_star_and_423(proxy, client):
     assert "<sip:1001@127.0.0.1:6001>;q=0.5;expires=600" in listed
     order = proxy.call(lambda: [x.contact for x in proxy.server.usrloc.lookup("1001")])
     assert order == ["sip:1001@127.0.0.1:6002", "sip:1001@127.0.0.1:6001"]  # by q
-    resp = client.register("1001", USERS["1001"], ["<sip:1001@127.0.0.1:6003>"], expires=5)
-    assert resp.status == 423 and resp.headers.get("min-expires") == "10"
+    # below min_expires: raised to it, as Kamailio's registrar (min_expires_mode 0)
+    resp = client.register("1001", USERS["1001"], ["<sip:1001@127.0.0.1:6004>"], expires=5)
+    assert resp.status == 200
+    assert "<sip:1001@127.0.0.1:6004>;expires=10" in resp.headers.get_all("contact")
+    client.register("1001", USERS["1001"], ["<sip:1001@127.0.0.1:6004>"], expires=0)
     resp = client.register("1001", USERS["1001"], ["<sip:1001@127.0.0.1:6003>"], expires=99999)
     assert resp.status == 200
     assert "<sip:1001@127.0.0.1:6003>;expires=3600" in resp.headers.get_all("contact")
@@ -81,8 +84,22 @@ def test_registrar_bindings_q_expires_star_and_423(proxy, client):
     resp = client.register("1001", USERS["1001"], ["*"], expires=0)
     assert resp.status == 200 and "contact" not in resp.headers
     assert proxy.call(lambda: proxy.server.usrloc.lookup("1001")) == []
-    assert proxy.stat("registrar:accepted_regs") == 3
-    assert proxy.stat("registrar:rejected_regs") == 1  # the 423; "*" misuse fails sanity
+    assert proxy.stat("registrar:accepted_regs") == 5
+    assert proxy.stat("registrar:rejected_regs") == 0  # "*" misuse fails sanity
+
+
+def test_min_expires_mode_1_answers_423(start_proxy):
+    """min_expires_mode = 1: a registration shorter than min_expires is refused with 423
+    and Min-Expires (RFC 3261 10.3), nothing saved."""
+    proxy = start_proxy(min_expires_mode=1)
+    client = UdpClient(proxy.port)
+    try:
+        resp = client.register("1001", USERS["1001"], ["<sip:1001@127.0.0.1:6003>"], expires=5)
+    finally:
+        client.close()
+    assert resp.status == 423 and resp.headers.get("min-expires") == "10"
+    assert proxy.call(lambda: proxy.server.usrloc.lookup("1001")) == []
+    assert proxy.stat("registrar:rejected_regs") == 1
 
 
 def test_register_path_is_stored_and_echoed(proxy, client):
@@ -267,8 +284,6 @@ def test_malformed_requests_that_get_no_400(proxy):
     own socket: its 400 came back to us as a response and was relayed down the next Via
     to the caller (found with SIPp: "BYE ACK sip:... SIP/2.0", CSeq ACK). Any other
     malformed request still gets its 400."""
-    from tests.proxy.harness import UdpClient
-
     ua = UdpClient(proxy.port, timeout=1.0)
 
     def malformed(method_line: str, cseq: str, vias: list[str]) -> bytes:
