@@ -46,8 +46,15 @@ def _loopback(host: str) -> bool:
 
 
 def parse_host_port(text: str) -> tuple[str, int]:
-    """``127.0.0.1:5071`` → (host, port) for the RPC listener."""
-    return _split_host_port(text.strip(), None, what=f"rpc listen {text!r}")
+    """``127.0.0.1:5071`` → (host, port) for the RPC listener; ``http:127.0.0.1:5071``
+    (``--listen``'s form) and ``http://127.0.0.1:5071/RPC`` (the URL clients use) too."""
+    spec = text.strip()
+    low = spec.lower()
+    if low.startswith("http://"):
+        spec = spec[7:].split("/", 1)[0]
+    elif low.startswith("http:"):
+        spec = spec[5:]
+    return _split_host_port(spec, None, what=f"rpc listen {text!r}")
 
 
 @dataclass(frozen=True)

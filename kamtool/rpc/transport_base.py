@@ -40,8 +40,8 @@ def timeout_error(url: str, timeout_hint: str | None = None) -> OperationTimeout
     return OperationTimeout(
         f"no reply from {url} in time",
         hint=timeout_hint
-        or "the server may be overloaded or hung; raise --rpc timeout "
-        "([rpc] timeout / KAMTOOL_RPC_TIMEOUT) if answers are just slow",
+        or "the server may be overloaded or hung; if its answers are just slow, raise the "
+        "timeout: KAMTOOL_RPC_TIMEOUT=30, or timeout under [rpc] in kamtool.toml",
         url=url,
     )
 
