@@ -76,10 +76,14 @@ def remove(db: peewee.Database, alias: User) -> Change:
 
 
 def show(db: peewee.Database, user: User | None = None) -> list[dict[str, Any]]:
-    """All aliases, or the aliases of ``user`` (the target), ordered by alias."""
+    """All aliases, or those of ``user``: the aliases standing for it, and the alias it is
+    (kamctl's ``alias_db show ALIAS`` asks what an alias points to), ordered by alias."""
     A = models.Dbaliases
     query = A.select().order_by(A.alias_domain, A.alias_username)
     if user is not None:
-        query = query.where((A.username == user.username) & (A.domain == user.domain))
+        query = query.where(
+            ((A.username == user.username) & (A.domain == user.domain))
+            | ((A.alias_username == user.username) & (A.alias_domain == user.domain))
+        )
     with reading("dbaliases"):
         return [_row(r) for r in query]

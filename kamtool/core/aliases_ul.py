@@ -96,7 +96,8 @@ def remove(rpc: Rpc, alias: User) -> Change:
 
 
 def show(rpc: Rpc, user: User | None = None) -> list[dict[str, Any]]:
-    """Every alias in the server's ``aliases`` table, or those standing for ``user``.
+    """Every alias in the server's ``aliases`` table, or those of ``user``: standing for
+    it, or the alias it is (as :func:`kamtool.core.aliases.show`).
 
     With usrloc's use_domain 0 the server keeps the alias's user part only, so that is
     what ``alias`` holds then (kamctl shows the same).
@@ -106,5 +107,7 @@ def show(rpc: Rpc, user: User | None = None) -> list[dict[str, Any]]:
         raise _no_table()
     rows = [_row(r["aor"], r["contact"]) for r in usrloc.dump_rows(dump, table=TABLE)]
     if user is not None:
-        rows = [r for r in rows if r["user"].lower() == user.aor.lower()]
+        names = {user.aor.lower(), user.username.lower()}  # (the alias without its domain)
+        rows = [r for r in rows if r["user"].lower() == user.aor.lower()
+                or r["alias"].lower() in names]  # fmt: skip
     return sorted(rows, key=lambda r: (r["alias"], r["user"]))

@@ -104,6 +104,7 @@ def test_kamctl_alias_add_is_seen_and_removed_by_kamtool(kam):
 
     rows = ok(kam, "--json", "alias", "show", "1003").json()
     assert [(r["alias"], r["user"]) for r in rows] == [("5003", "1003@127.0.0.1")]
+    assert ok(kam, "--json", "alias", "show", "5003").json() == rows  # by the alias
     dup = kt(kam, "alias", "add", "5003", "1001")
     assert dup.exit_code != 0 and "already points to 'sip:1003@127.0.0.1'" in dup.stderr
     clash = kt(kam, "alias", "add", "1002", "1001")  # a subscriber's name

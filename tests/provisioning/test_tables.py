@@ -214,6 +214,10 @@ def test_alias_add_writes_kamctls_row(url):
     assert data[0]["alias"] == "5001@127.0.0.1" and data[0]["user"] == "1001@127.0.0.1"
     assert ok(url, "--json", "alias", "show", "1001").json()[0]["alias_username"] == "5001"
     assert ok(url, "--json", "alias", "show", "1002").json() == []
+    # the alias itself, as kamctl's `alias_db show ALIAS`: what it points to
+    assert [r["user"] for r in ok(url, "--json", "alias", "show", "5001").json()] == [
+        "1001@127.0.0.1"
+    ]
     assert kt(url, "alias", "add", "5001", "1002").exit_code == 4
     ok(url, "alias", "rm", "sip:5001@127.0.0.1")
     assert kt(url, "alias", "rm", "5001").exit_code == 3
