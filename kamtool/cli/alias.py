@@ -88,7 +88,8 @@ def rm(alias: AliasArg, no_reload: NoReloadOption = False) -> None:
 @app.command("show")
 def show(
     user: Annotated[
-        str | None, typer.Argument(help="Only the aliases of this user, or this alias.", show_default=False)
+        str | None,
+        typer.Argument(help="Only the aliases of this user, or this alias.", show_default=False),
     ] = None,
 ) -> None:
     """List aliases (with ALIASES_TYPE=UL: the server's aliases usrloc table)."""
