@@ -47,6 +47,11 @@ def _isolated_config(tmp_path, monkeypatch):
     monkeypatch.setattr("kamtool.config.SYSTEM_KAMCTLRC", tmp_path / "no-system-kamctlrc")
     monkeypatch.setattr("kamtool.config.LOCAL_KAMCTLRC", tmp_path / "no-local-kamctlrc")
     monkeypatch.setattr("kamtool.config.SYSTEM_KAMCLI_INI", tmp_path / "no-system-kamcli.ini")
+    # a command without --rpc must not reach a server this machine happens to run (kamtool
+    # serve on its default port, Kamailio's FIFO): a test's `kamtool rm` sent ul.rm to one
+    monkeypatch.setattr("kamtool.rpc.discovery.DEFAULT_HTTP_URL", "http://127.0.0.1:1/RPC")
+    monkeypatch.setattr("kamtool.rpc.discovery.KAMAILIO_FIFOS", (str(tmp_path / "no.fifo"),))
+    monkeypatch.setattr("kamtool.rpc.discovery.KAMAILIO_SOCKETS", (str(tmp_path / "no.sock"),))
 
 
 @pytest.fixture(params=ENGINES)

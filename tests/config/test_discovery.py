@@ -20,6 +20,9 @@ from tests.support.kamtool_proxy import KamtoolProxy
 from tests.support.ports import free_port
 
 
+REAL_FIFOS = ("/run/kamailio/kamailio_rpc.fifo", "/var/run/kamailio/kamailio_rpc.fifo")
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
@@ -37,6 +40,10 @@ def test_records_of_live_servers_are_found_and_stale_ones_removed(tmp_path):
 
 def test_candidates_start_with_the_recorded_server(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    # the real defaults (tests/conftest.py points them away from this machine's servers)
+    monkeypatch.setattr(discovery, "DEFAULT_HTTP_URL", "http://127.0.0.1:5071/RPC")
+    monkeypatch.setattr(discovery, "KAMAILIO_FIFOS", REAL_FIFOS)
+    monkeypatch.setattr(discovery, "KAMAILIO_SOCKETS", ("/run/kamailio/kamailio_rpc.sock",))
     with discovery.serving(discovery.server_urls("0.0.0.0", 5999, tmp_path / "r")):
         urls = discovery.candidates()
     assert urls[:4] == [
