@@ -19,7 +19,6 @@ from tests.support.cli import invoke
 from tests.support.kamtool_proxy import KamtoolProxy
 from tests.support.ports import free_port
 
-
 REAL_FIFOS = ("/run/kamailio/kamailio_rpc.fifo", "/var/run/kamailio/kamailio_rpc.fifo")
 
 
