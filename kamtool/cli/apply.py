@@ -27,14 +27,14 @@ def register(root: typer.Typer) -> None:
 
 
 def _load(file: Path) -> Any:
-    from kamtool.cli.provision import _sole_domain
+    from kamtool.cli.provision import sole_domain
     from kamtool.core import desired
 
     s = settings()
     default = s.sip_domain
     if default is None:
         try:
-            default = _sole_domain()
+            default = sole_domain()
         except Exception:  # no database yet: user names then need their domain
             default = None
     return desired.load(file, default_domain=default, settings=s)

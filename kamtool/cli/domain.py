@@ -26,9 +26,19 @@ def add(
     no_reload: NoReloadOption = False,
 ) -> None:
     """Add a domain."""
+    from kamtool.cli.context import out, settings
     from kamtool.core import domains
 
+    # with no configured domain, bare user names default to the table's only domain:
+    # a second one ends that, and `kamtool add 1001 pw` then says "domain unknown"
+    before = provision.sole_domain() if settings().sip_domain is None else None
     provision.edit(domains.add, domain, did, no_reload=no_reload)
+    if before is not None and before != domain.lower():
+        out().warn(
+            f"user names without a domain no longer default to {before} (the domain "
+            "table's only row): give user@domain, or set the default domain (--domain, "
+            "KAMTOOL_SIP_DOMAIN, [sip] domain, SIP_DOMAIN in kamctlrc)"
+        )
 
 
 @app.command("rm")

@@ -92,7 +92,7 @@ def user(spec: str, what: str = "user") -> User:
     s = settings()
     default = s.sip_domain
     if default is None and "@" not in spec:
-        default = _sole_domain()
+        default = sole_domain()
     parsed = parse_user(spec, default, what=what)
     if s.username_re:  # kamctlrc USERNAME_RE
         from kamtool.core.users import check_username_re
@@ -101,13 +101,15 @@ def user(spec: str, what: str = "user") -> User:
     return parsed
 
 
-def _sole_domain() -> str | None:
-    from kamtool.core.domains import sole_domain
+def sole_domain() -> str | None:
+    """The domain table's only domain (the default for bare user names when none is
+    configured), or None."""
+    from kamtool.core import domains
     from kamtool.errors import KamtoolError
 
     try:
         with database() as db:
-            return sole_domain(db)
+            return domains.sole_domain(db)
     except KamtoolError:  # no database or no table yet: the "domain unknown" error says more
         return None
 

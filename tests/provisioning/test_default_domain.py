@@ -17,8 +17,15 @@ def test_without_configuration_the_single_served_domain_is_used(sqlite_url):
 
 
 def test_two_domains_are_ambiguous_and_a_configured_domain_wins(sqlite_url):
-    for d in ("a.example", "b.example"):
-        assert invoke("--db", sqlite_url, "domain", "add", d, "--no-reload").exit_code == 0
+    first = invoke("--db", sqlite_url, "domain", "add", "a.example", "--no-reload")
+    assert first.exit_code == 0 and "warning" not in first.stderr
+    # the second ends the default: said when it happens, not at the next `add`
+    second = invoke("--db", sqlite_url, "domain", "add", "b.example", "--no-reload")
+    assert second.exit_code == 0
+    assert "no longer default to a.example" in second.stderr
+    configured = invoke("--db", sqlite_url, "--domain", "a.example", "domain", "add",
+                        "c.example", "--no-reload")  # fmt: skip
+    assert configured.exit_code == 0 and "no longer" not in configured.stderr
     assert invoke("--db", sqlite_url, "add", "1001", "pass", "--no-reload").exit_code == 2
     r = invoke("--db", sqlite_url, "--domain", "c.example", "add", "1001", "pw", "--no-reload")
     assert r.exit_code == 0, r.stderr
