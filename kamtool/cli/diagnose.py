@@ -2,14 +2,17 @@
 
 The rules and thresholds are the monitor's (``[monitor]`` section, ``--threshold``); the
 exit status is the worst level: 0 OK, 1 WARNING, 2 CRITICAL, so the command can run from
-cron or as a Nagios/Icinga check. Errors of kamtool itself (a bad flag, an unreadable
-config) keep their usual statuses.
+cron or as a Nagios/Icinga check. As such a check wants, the first line on stdout is the
+status and what is wrong, the table of checks follows, and a run that could not judge (an
+unknown area or threshold, a bad ``[monitor]`` section, a failure of kamtool itself) says
+``UNKNOWN: why`` and exits 3. (A flag Typer itself refuses still exits 2, before this
+command runs.)
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -54,11 +57,54 @@ def diagnose(
                      "statistics) instead of the totals since the server started.", min=0),
     ] = 0.0,  # fmt: skip
 ) -> None:
-    """Check the server, its database and certificates; exit 0 OK, 1 WARNING, 2 CRITICAL."""
+    """Check server, database and certificates; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
+    from kamtool.errors import KamtoolError
+
+    ctx = current()
+    try:
+        doc, areas = _judge(ctx, area, threshold, cert, sample)
+    except KamtoolError as exc:
+        _unknown(ctx.out, exc.message, exc.to_dict())
+    except Exception as exc:  # a bug: still an answer a monitoring system can read
+        import traceback
+
+        traceback.print_exc()
+        _unknown(ctx.out, f"internal error: {exc!r}", {"code": "internal_error"})
+    out = ctx.out
+    if out.json_mode:
+        out.json(doc)
+        raise typer.Exit(doc["exit_status"])
+    checks = doc["checks"]
+    problems = [r for r in checks if r["level"] != "OK"]
+    said = "; ".join(f"{r['rule']} ({r['area']}): {r['reason']}" for r in problems[:3])
+    more = f" and {len(problems) - 3} more" if len(problems) > 3 else ""
+    head = f"{len(checks)} checks on {', '.join(sorted(areas))}"
+    out.line(f"{doc['status']}: {said}{more}" if problems else f"{doc['status']}: {head}")
+    rows = problems if area == "brief" else checks
+    if rows:
+        out.table(rows, COLUMNS)
+    raise typer.Exit(doc["exit_status"])
+
+
+UNKNOWN = 3  # Nagios: the check could not be made
+
+
+def _unknown(out: Any, message: str, error: dict[str, Any]) -> NoReturn:
+    if out.json_mode:
+        out.json({"error": {**error, "message": message, "exit_status": UNKNOWN},
+                  "status": "UNKNOWN", "exit_status": UNKNOWN})  # fmt: skip
+    else:
+        out.line(f"UNKNOWN: {message}")
+    raise typer.Exit(UNKNOWN)
+
+
+def _judge(
+    ctx: Any, area: str, threshold: list[str] | None, cert: list[Path] | None, sample: float
+) -> tuple[dict[str, Any], set[str]]:
+    """The report of ``kamtool diagnose`` and the areas it covers."""
     from kamtool.cli.monitor import _monitor_settings
     from kamtool.core import diagnose as dg
 
-    ctx = current()
     s = ctx.settings
     areas = set(dg.areas_for(area))
     limits, _ = _monitor_settings(s.section("monitor"), threshold or [], None)
@@ -90,14 +136,4 @@ def diagnose(
         configured = s.section("proxy").get("tls_certificate")
         paths = [str(p) for p in cert] if cert else ([str(configured)] if configured else [])
         dg.read_certificates(paths, facts)
-    doc = dg.report(facts, limits, area)
-    out = ctx.out
-    if out.json_mode:
-        out.json(doc)
-    else:
-        rows = doc["checks"]
-        if area == "brief":
-            rows = [r for r in rows if r["level"] != "OK"]
-        out.table(rows, COLUMNS, empty=f"all {len(doc['checks'])} checks OK")
-        out.info(f"{doc['status']}: {len(doc['checks'])} checks on {', '.join(sorted(areas))}")
-    raise typer.Exit(doc["exit_status"])
+    return dg.report(facts, limits, area), areas

@@ -61,7 +61,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("kamtool.cli.apply", "Make the database what FILE says (one transaction), then reload what changed."),
     "export": ("kamtool.cli.apply", "Write the database's provisioning tables as a desired-state file."),
     "drift": ("kamtool.cli.apply", "Compare FILE, the database and the running server; exit 9 naming each difference."),
-    "diagnose": ("kamtool.cli.diagnose", "Check the server, its database and certificates; exit 0 OK, 1 WARNING, 2 CRITICAL."),
+    "diagnose": ("kamtool.cli.diagnose", "Check server, database and certificates; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."),
     "monitor": ("kamtool.cli.monitor", "Watch the SIP server live: traffic, registrations, calls, dispatcher, bans, health."),
     "demo": ("kamtool.cli.demo", "Try kamtool with nothing else installed: proxy, two phones and a call, in the monitor."),
     "srv": ("kamtool.cli.srv", "The server: sockets, aliases, modules, RPC methods, run info."),

@@ -162,6 +162,11 @@ class Output:
             table.add_row(*(_shown(row, c) for c in cols))
         self.console.print(table)
 
+    def line(self, text: str) -> None:
+        """One line of data on stdout, as it is (a status line a monitoring system reads)."""
+        self._stdout.write(text + "\n")
+        self._stdout.flush()
+
     def record(self, data: Mapping[str, Any], *, title: str | None = None) -> None:
         """One object: ``key: value`` lines for people, a JSON object for scripts."""
         if self.json_mode:

@@ -112,10 +112,13 @@ def test_thresholds_from_config_and_flags(tmp_path):
     res = invoke("--config", str(cfg), "--db", url, "--json", "diagnose", "db",
                  "--threshold", "db_latency_warning=1")  # fmt: skip
     assert res.exit_code == 0  # the flag wins
-    assert invoke("--db", url, "diagnose", "db", "--threshold", "nope=1").exit_code == 2
-    assert invoke("--db", url, "diagnose", "nowhere").exit_code == 2
+    # what keeps it from judging is UNKNOWN (3) for a monitoring system, not CRITICAL (2)
+    res = invoke("--db", url, "diagnose", "db", "--threshold", "nope=1")
+    assert res.exit_code == 3 and res.stdout.startswith("UNKNOWN: "), res.stdout
+    assert invoke("--db", url, "diagnose", "nowhere").exit_code == 3
     cfg.write_text("[monitor]\nbans_warning = 5\nbans_critical = 2\n")
-    assert invoke("--config", str(cfg), "--db", url, "diagnose", "db").exit_code == 8
+    res = invoke("--config", str(cfg), "--db", url, "--json", "diagnose", "db")
+    assert res.exit_code == 3 and res.json()["status"] == "UNKNOWN"
 
 
 def test_brief_prints_only_problems(tmp_path):
@@ -126,8 +129,14 @@ def test_brief_prints_only_problems(tmp_path):
     res = invoke("--db", url, "--rpc", f"http://127.0.0.1:{free_port()}/RPC", "diagnose", "brief")
     assert res.exit_code == 2
     lines = res.stdout.splitlines()
-    assert lines[0].split("\t")[:3] == ["LEVEL", "AREA", "RULE"]
-    assert [line.split("\t")[2] for line in lines[1:]] == ["connection"]  # db is OK: not shown
+    # a Nagios/Icinga check reads the first line: the status and what is wrong
+    assert lines[0].startswith("CRITICAL: connection (sip): ")
+    assert lines[1].split("\t")[:3] == ["LEVEL", "AREA", "RULE"]
+    assert [line.split("\t")[2] for line in lines[2:]] == ["connection"]  # db is OK: not shown
+    ok = invoke("--db", url, "diagnose", "db")
+    assert ok.exit_code == 0 and ok.stdout.splitlines()[0] == "OK: 2 checks on db", ok.stdout
+    quiet = invoke("--db", url, "diagnose", "brief", "--rpc", "http://127.0.0.1:1/RPC")
+    assert quiet.stdout.splitlines()[0].startswith("CRITICAL: ")
 
 
 def test_rules():
