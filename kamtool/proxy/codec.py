@@ -213,6 +213,10 @@ class Codec:
         sep = "." if stateless else "-"
         return f"{self.tag_prefix}{sep}{zlib.crc32(seed):08x}"
 
+    def our_stateless_tag(self, tag: str | None) -> bool:
+        """``tag`` is a To tag of a reply sent statelessly here (``sl_send_reply``)."""
+        return bool(tag) and tag.startswith(self.tag_prefix + ".")  # type: ignore[union-attr]
+
     def reply_message(
         self,
         req: Request,

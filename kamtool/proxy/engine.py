@@ -55,6 +55,8 @@ class Engine:
             if counter is not None:
                 counter.value += 1
             try:
+                if msg.method == "ACK" and self._acks_our_stateless_reply(msg):
+                    return
                 if not self.accepting and msg.method != "ACK" and not self.codec.to_tag(msg):
                     self.sl.reply(msg, endpoint, addr, 503, "Shutting Down")
                     return
@@ -93,6 +95,19 @@ class Engine:
             self.sl.reply(req, endpoint, addr, exc.status, exc.reason, exc.headers)
         except Exception:
             log.debug("cannot answer a malformed request from %s:%s", *addr)
+
+    def _acks_our_stateless_reply(self, ack: Any) -> bool:
+        """The ACK of a reply sl sent (a 407): taken here, before the route, as Kamailio's
+        sl filters it; a route would relay one that carries a preloaded Route to us on to
+        its R-URI."""
+        try:
+            tag = self.codec.to_tag(ack)
+        except ParseError:
+            return False
+        if not self.codec.our_stateless_tag(tag):
+            return False
+        self.sl.acks.value += 1
+        return True
 
     def route_failed(self, msg: Any, endpoint: Any, addr: tuple[str, int], exc: Exception) -> None:
         """Routing ``msg`` raised: its 400 or 500 (see StatelessReplies.route_failed)."""

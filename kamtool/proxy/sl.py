@@ -96,6 +96,8 @@ class StatelessReplies:
         (500, logged with the traceback); the proxy keeps serving either way."""
         if isinstance(exc, ParseFailure | ParseError):
             self.counters.err_req.value += 1
+            if msg.method == "ACK":  # never answered, even when a header of it is bad
+                return
             failure = exc if isinstance(exc, ParseFailure) else ParseFailure(exc)
             try:
                 self.reply(msg, endpoint, addr, failure.status, failure.reason, failure.headers)

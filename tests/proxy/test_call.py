@@ -300,3 +300,40 @@ def test_one_100_trying_per_invite(proxy):
     finally:
         ua.close()
     assert statuses == [100, 486], statuses
+
+
+def test_acks_of_our_negative_replies_stop_here_with_a_preloaded_route(proxy):
+    """A phone with an outbound proxy (baresip) sends its ACKs with ``Route: <proxy;lr>``:
+    loose_route() took them and t_relay() sent them on to the R-URI, the 407's and the
+    404's alike, and the 404 went on being retransmitted. The 407's ACK is taken before
+    the route (as Kamailio's sl filters it), the 404's by its transaction."""
+    from kamtool.sip.digest import answer_challenge, parse_challenge
+
+    ua = harness.UdpClient(proxy.port, timeout=1.2)
+    route = f"Route: <sip:127.0.0.1:{proxy.port};lr>"
+    uri, call_id = "sip:1003@127.0.0.1", f"preloaded-{ua.port}"  # 1003: not registered
+    contact = f"Contact: <sip:1001@127.0.0.1:{ua.port}>"
+
+    def ack(cseq: int, branch: str, reply) -> None:
+        ua.send_raw(ua.request("ACK", uri, cseq=cseq, branch=branch, call_id=call_id,
+                               to=reply.headers.get("to"), headers=[route]))  # fmt: skip
+
+    try:
+        first = ua.ask("INVITE", uri, cseq=1, branch="z9hG4bK-pre1", call_id=call_id,
+                       headers=[route, contact])  # fmt: skip
+        assert first.status == 407
+        ack(1, "z9hG4bK-pre1", first)
+        ch = parse_challenge(first.headers.get("proxy-authenticate"))
+        creds = answer_challenge(ch, method="INVITE", uri=uri, username="1001",
+                                 password=USERS["1001"], cnonce="c0ffee")  # fmt: skip
+        auth = f"Proxy-Authorization: {creds.to_header()}"
+        second = ua.ask("INVITE", uri, cseq=2, branch="z9hG4bK-pre2", call_id=call_id,
+                        headers=[route, contact, auth])  # fmt: skip
+        assert second.status == 404
+        ack(2, "z9hG4bK-pre2", second)
+        with pytest.raises(TimeoutError):  # no 404 again (T1 is 0.5 s): the ACK stopped it
+            ua.recv()
+    finally:
+        ua.close()
+    assert proxy.stat("core:fwd_requests") == 0  # neither ACK went anywhere
+    assert proxy.stat("sl:received_ACKs") >= 1  # the 407's

@@ -128,6 +128,11 @@ def t_relay() -> int:
     if method == "CANCEL":
         return _relay_cancel(ctx)
     if method == "ACK":
+        if ctx.match() is None:
+            # the ACK of a negative final reply of ours (a 404 after lookup): its
+            # transaction takes it and stops retransmitting; it goes no further, even when
+            # loose_route() took a preloaded Route to us (as tm's t_relay absorbs it)
+            return 0
         if field(msg, "to_tag"):
             _in_dialog(ctx)
         return _forward_stateless(ctx)
