@@ -6,7 +6,11 @@
   behind a NAT but send from one port and listen on another (asymmetric signaling:
   sipsak, some SBCs); their registrations would then point at the sending port and calls
   would never reach them. Behind a real NAT the Via names the private address, so 2
-  catches it; ``nat_uac_test = 19`` restores Kamailio's exact test;
+  catches it; ``nat_uac_test = 19`` restores Kamailio's exact test. On TCP and TLS the
+  default route adds 16 all the same for requests other than REGISTER: there the source
+  port is the connection's, never the Contact's, and a softphone's Contact is rarely
+  reachable (NAT, or it does not listen), so in-dialog requests towards it must go back
+  over its connection (a REGISTER's binding records that peer in the registrar);
 * **rport**: a NATed request gets ``rport`` on its Via (RFC 3581, force_rport), so its
   responses go back to the source port, the one the NAT opened;
 * **REGISTER** (fix_nated_register): the binding's ``received`` is the source address

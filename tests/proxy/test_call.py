@@ -337,3 +337,87 @@ def test_acks_of_our_negative_replies_stop_here_with_a_preloaded_route(proxy):
         ua.close()
     assert proxy.stat("core:fwd_requests") == 0  # neither ACK went anywhere
     assert proxy.stat("sl:received_ACKs") >= 1  # the 407's
+
+
+def test_callee_bye_reaches_a_tcp_caller_over_its_connection(proxy):
+    """A caller on TCP whose Contact is not its connection's address (a softphone behind a
+    NAT, or one that does not listen): its Contact gets an alias (nat_uac_test adds 16
+    on TCP/TLS, as the stock cfg's 19) and the callee's BYE comes back over the caller's
+    connection. Without it the BYE went to the Contact's port, failed, and the caller
+    never heard that the call had ended."""
+    import re
+    import socket
+
+    from kamtool.sip.digest import answer_challenge, parse_challenge
+    from kamtool.sip.name_addr import parse_name_addr
+    from kamtool.sip.parser import parse_message
+
+    need("sipp")
+    uas_port = free_port()
+    register(proxy.port, "1002", uas_port)
+    sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+    port = sock.getsockname()[1]
+    buffered = b""
+
+    def read() -> object:
+        nonlocal buffered
+        while True:
+            head, sep, rest = buffered.partition(b"\r\n\r\n")
+            if sep:
+                found = re.search(rb"(?im)^(?:content-length|l)\s*:\s*(\d+)", head)
+                size = int(found.group(1)) if found else 0
+                if len(rest) >= size:
+                    buffered = rest[size:]
+                    return parse_message(head + sep + rest[:size])
+            data = sock.recv(65535)
+            assert data, "the proxy closed the connection"
+            buffered += data
+
+    def send(lines: list[str]) -> None:
+        sock.sendall(("\r\n".join([*lines, "Content-Length: 0", "", ""])).encode())
+
+    uri, call_id = "sip:1002@127.0.0.1", f"tcp-caller-{port}"
+    common = [f"From: <sip:1001@127.0.0.1>;tag=tc{port}", "To: <sip:1002@127.0.0.1>",
+              f"Call-ID: {call_id}", "Contact: <sip:1001@127.0.0.1:5999;transport=tcp>",
+              "Max-Forwards: 70"]  # fmt: skip
+
+    def invite(cseq: int, extra: list[str]) -> None:
+        send([f"INVITE {uri} SIP/2.0",
+              f"Via: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK-tc{cseq};rport",
+              *common, f"CSeq: {cseq} INVITE", *extra])  # fmt: skip
+
+    try:
+        with sipp_peer("uas_hangup.xml", proxy.port, uas_port):
+            invite(1, [])
+            challenge = read()
+            while challenge.status == 100:
+                challenge = read()
+            assert challenge.status == 407
+            send([f"ACK {uri} SIP/2.0", "Via: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK-tc1",
+                  *common[:1], f"To: {challenge.headers.get('to')}", *common[2:4],
+                  "CSeq: 1 ACK"])  # fmt: skip
+            ch = parse_challenge(challenge.headers.get("proxy-authenticate"))
+            creds = answer_challenge(ch, method="INVITE", uri=uri, username="1001",
+                                     password=USERS["1001"], cnonce="tcp")  # fmt: skip
+            invite(2, [f"Proxy-Authorization: {creds.to_header()}"])
+            answer = read()
+            while answer.status < 200:
+                answer = read()
+            assert answer.status == 200
+            routes = list(reversed(answer.headers.get_all("record-route")))
+            target = str(parse_name_addr(answer.headers.get("contact")).uri)
+            send([f"ACK {target} SIP/2.0",
+                  "Via: SIP/2.0/TCP 127.0.0.1:5999;branch=z9hG4bK-tcack",
+                  *common[:1], f"To: {answer.headers.get('to')}", *common[2:4],
+                  "CSeq: 2 ACK", *[f"Route: {r}" for r in routes]])  # fmt: skip
+            bye = read()  # the callee hangs up: over this connection
+            assert bye.method == "BYE"
+            via = bye.headers.get_all("via")
+            sock.sendall(("\r\n".join(["SIP/2.0 200 OK", *[f"Via: {v}" for v in via],
+                                       f"From: {bye.headers.get('from')}",
+                                       f"To: {bye.headers.get('to')}", f"Call-ID: {call_id}",
+                                       f"CSeq: {bye.headers.get('cseq')}",
+                                       "Content-Length: 0", "", ""])).encode())  # fmt: skip
+    finally:
+        sock.close()
+    assert proxy.stat("core:rcv_requests_bye") == 1

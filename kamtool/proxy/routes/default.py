@@ -119,12 +119,19 @@ def natdetect(method, settings):
     # a browser over WebSocket (RFC 7118) is reached over its connection only, whatever
     # its Contact says (a made-up .invalid host): NATed always, as Kamailio's WebRTC cfg
     # treats it with nat_uac_test(64), even without WITH_NAT
-    websocket = KSR.pv.get("$pr") in ("ws", "wss")
+    proto = KSR.pv.get("$pr")
+    websocket = proto in ("ws", "wss")
     if websocket:
         KSR.setflag(FLT_SRC_WS)  # its replies go back to a browser (media())
     if not settings.nat and not websocket:
         return 1
-    if websocket or KSR.nathelper.nat_uac_test(settings.nat_uac_test) > 0:
+    tests = settings.nat_uac_test
+    if proto in ("tcp", "tls") and method != "REGISTER":
+        # a connection's source port is never the one the Contact names: reach the UA
+        # over its connection (16, as the stock cfg's 19; kept off UDP, see proxy.nat; a
+        # REGISTER's binding records the connection's peer in the registrar already)
+        tests |= 16
+    if websocket or KSR.nathelper.nat_uac_test(tests) > 0:
         KSR.force_rport()
         if method == "REGISTER":
             KSR.nathelper.fix_nated_register()
