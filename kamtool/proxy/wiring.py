@@ -136,6 +136,7 @@ def _usrloc_statistics(stats: Any, usrloc: Any, config: Any) -> None:
     gauge("usrloc", "location_expires", lambda: usrloc.expired_total)
     stats.set_value("registrar", "max_expires", config.max_expires)
     stats.set_value("registrar", "default_expire", config.default_expires)
+    stats.set_value("registrar", "max_contacts", config.max_contacts)
 
 
 def build_engine(parts: Parts, script: Any) -> Engine:

@@ -88,6 +88,14 @@ def test_registrar_bindings_q_expires_star_and_min_expires(proxy, client):
     assert proxy.stat("registrar:rejected_regs") == 0  # "*" misuse fails sanity
 
 
+def test_registrar_statistics_show_the_configuration(start_proxy):
+    """registrar:max_contacts and max_expires are the configured values, as Kamailio's
+    registrar shows its modparams (max_contacts read 0 whatever was set)."""
+    proxy = start_proxy(max_contacts=3, max_expires=1800)
+    assert proxy.stat("registrar:max_contacts") == 3
+    assert proxy.stat("registrar:max_expires") == 1800
+
+
 def test_min_expires_mode_1_answers_423(start_proxy):
     """min_expires_mode = 1: a registration shorter than min_expires is refused with 423
     and Min-Expires (RFC 3261 10.3), nothing saved."""

@@ -450,3 +450,23 @@ def test_with_redis_state_a_register_on_one_worker_is_found_by_another(tmp_path,
         assert w1["contact_copies"] == 0  # Redis carried it, not the worker channel
     finally:
         p.stop()
+
+
+def test_processes_and_memory_cover_every_worker(workers):
+    """``kamtool ps``/``core.psx`` and ``pkg.stats`` list both workers' processes (they
+    showed worker 0's only), numbered once; the memory ceiling the workers share is
+    counted once and free memory is what all of them together leave (the sum read as
+    twice the machine's memory, and the memory checks could never warn)."""
+    p = workers
+    pids = {r["pid"] for r in rows(p)}
+    assert len(pids) == 2
+    psx = p.rpc("core.psx")
+    assert {r["PID"] for r in psx} == pids
+    assert [r["IDX"] for r in psx] == list(range(len(psx)))
+    assert {r["pid"] for r in p.rpc("pkg.stats")} == pids
+    shm = p.rpc("core.shmmem")
+    stats = p.rpc("stats.fetch", "shmem:")
+    one = next(r for r in p.rpc("pkg.stats") if r["pid"] == min(pids))["total_size"]
+    assert shm["total"] == one == int(stats["shmem.total_size"])  # one ceiling, not two
+    assert shm["free"] == shm["total"] - shm["real_used"]
+    assert int(stats["shmem.free_size"]) == one - int(stats["shmem.real_used_size"])

@@ -2,11 +2,13 @@
 whose answer depends on every worker's state ask the others
 (:mod:`kamtool.proxy.workers.rpc_link`) and merge what they say:
 
-* **sum**: statistics (``stats.*``, ``tm.stats``, ``sl.stats``, ``dlg.stats_active``):
-  numbers added up, except the values every worker holds the
-  same (registrations are copied to all of them; configured constants);
+* **sum**: statistics (``stats.*``, ``tm.stats``, ``sl.stats``, ``dlg.stats_active``,
+  ``core.shmmem``): numbers added up, except the values every worker holds the same
+  (registrations are copied to all of them; configured constants; the memory ceiling
+  they share, of which free memory is what all of them together leave);
 * **merge**: dumps (``dlg.list``, ``dlg.briefing``, ``dlg.profile_list``, ``pike.list``,
-  ``core.workers``): the lists put together;
+  ``core.workers``, the processes of ``core.ps|psx|psa`` and ``pkg.stats``): the lists
+  put together, process rows numbered again;
 * **all**: reloads and changes of state every worker keeps (``*.reload``, ``cfg.set*``,
   ``htable.set*``, ``dispatcher.set_state``, ``ul.flush`` ...): run everywhere, worker
   0's answer;
@@ -37,10 +39,10 @@ log = logging.getLogger(__name__)
 
 SUM = {
     "stats.get_statistics", "stats.fetch", "stats.fetchn", "stats.clear_statistics",
-    "tm.stats", "sl.stats", "dlg.stats_active", "core.tcp_info",
+    "tm.stats", "sl.stats", "dlg.stats_active", "core.tcp_info", "core.shmmem",
 }  # fmt: skip
 MERGE = {"dlg.list", "dlg.list_ctx", "dlg.briefing", "dlg.profile_list", "pike.list",
-         "core.workers"}  # fmt: skip
+         "core.workers", "core.ps", "core.psx", "core.psa", "pkg.stats"}  # fmt: skip
 ALL = {
     "permissions.addressReload", "permissions.trustedReload", "domain.reload",
     "dispatcher.reload", "htable.reload", "dialplan.reload", "mtree.reload", "lcr.reload",
@@ -52,10 +54,16 @@ ALL = {
 # owner: the method and the fault code its worker answers "not mine" with
 OWNER = {"dlg.end_dlg": 404, "ws.close": 500, "ws.ping": 500, "ws.pong": 500}
 WS_DUMP = "ws.dump"
-# statistics every worker holds the same value of (copied registrations, settings):
-# worker 0's value is the answer, not the sum
-SAME_EVERYWHERE = ("usrloc", "registrar:max_expires", "registrar:default_expire",
-                   "registrar.max_expires", "registrar.default_expire")  # fmt: skip
+# statistics every worker holds the same value of (copied registrations, settings, the
+# memory ceiling all the workers share): worker 0's value is the answer, not the sum
+_SAME = ("registrar:max_expires", "registrar:default_expire", "registrar:max_contacts",
+         "registrar:default_expires_range", "registrar:expires_range", "shmem:total_size")
+SAME_EVERYWHERE = ("usrloc", *_SAME, *(k.replace(":", ".") for k in _SAME))
+# free memory is the shared ceiling less what all the workers use, not a sum of frees
+_FREE = {"shmem:free_size": ("shmem:total_size", "shmem:real_used_size"),
+         "shmem.free_size": ("shmem.total_size", "shmem.real_used_size")}  # fmt: skip
+# a process row's number: renumbered when the workers' lists are put together
+_ROW_NUMBER = ("IDX", "index", "entry", "rank")
 
 
 class NotListening:
@@ -130,7 +138,13 @@ def _fanned(link: Any, name: str, fn: Any, policy: str) -> Any:
         # the local answer as JSON values, as the others' came (a LazyList printed)
         mine = json.loads(await render(local))
         theirs = [a["result"] for a in answers if "result" in a]
-        return _merge_lists(mine, theirs) if policy == "merge" else _sum(mine, theirs)
+        if policy == "merge":
+            return _merge_lists(mine, theirs)
+        total = _sum(mine, theirs)
+        if name == "core.shmmem" and isinstance(total, dict):  # the shared ceiling, once
+            total["total"] = mine.get("total", 0)
+            total["free"] = max(int(total["total"]) - int(total.get("real_used", 0)), 0)
+        return total
 
     return run
 
@@ -190,6 +204,10 @@ def _merge_lists(mine: Any, theirs: list[Any]) -> Any:
     for other in theirs:
         if isinstance(other, list):
             out.extend(other)
+    if out and all(isinstance(row, dict) for row in out):  # processes: one numbering
+        keys = [k for k in _ROW_NUMBER if all(k in row for row in out)]
+        if keys:
+            out = [{**row, **dict.fromkeys(keys, n)} for n, row in enumerate(out)]
     return out
 
 
@@ -222,8 +240,9 @@ def _sum(mine: Any, theirs: list[Any]) -> Any:
             for key, value in other.items():
                 if key not in out:
                     out[key] = value
-                elif not _same(key):
+                elif not _same(key) and key not in _FREE:
                     out[key] = _add(out[key], value)
+        _free_of(out)
         return out
     if isinstance(mine, list) and all(isinstance(x, str) for x in mine):
         return _sum_lines(mine, theirs)
@@ -241,6 +260,18 @@ def _sum_lines(mine: list[str], theirs: list[Any]) -> list[str]:
             key, sep, value = str(line).partition(" = ")
             if key not in values:
                 values[key] = value if sep else None
-            elif sep and values[key] is not None and not _same(key):
+            elif sep and values[key] is not None and not _same(key) and key not in _FREE:
                 values[key] = _add(values[key], value)
+    _free_of(values)
     return [key if value is None else f"{key} = {value}" for key, value in values.items()]
+
+
+def _free_of(values: dict[str, Any]) -> None:
+    """Free memory of the workers together: the ceiling less the sum of what they use."""
+    for free, (total, used) in _FREE.items():
+        if free in values and total in values and used in values:
+            try:
+                left = max(int(values[total]) - int(values[used]), 0)
+            except (TypeError, ValueError):
+                continue
+            values[free] = str(left) if isinstance(values[free], str) else left
