@@ -147,7 +147,9 @@ class ProxyServer:
         script = load_route(cfg)  # first: a broken script stops the start early
         self.loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
-        self.started_at = time.time()
+        # a restarted worker serves a service that did not stop: its uptime goes on
+        self.started_at = self.worker.ctx.started if self.worker is not None else 0.0
+        self.started_at = self.started_at or time.time()
         if self.database is None:
             log.info("database %s", redact_url(cfg.db_url))
             try:

@@ -470,3 +470,16 @@ def test_processes_and_memory_cover_every_worker(workers):
     assert shm["total"] == one == int(stats["shmem.total_size"])  # one ceiling, not two
     assert shm["free"] == shm["total"] - shm["real_used"]
     assert int(stats["shmem.free_size"]) == one - int(stats["shmem.real_used_size"])
+
+
+def test_a_restarted_worker_0_keeps_the_services_uptime(workers):
+    """Worker 0 answers core.uptime: its restart made the service look restarted (the
+    monitor said "server restarted" though SIP never stopped)."""
+    p = workers
+    before = p.rpc("core.uptime")
+    old = rows(p)[0]["pid"]
+    os.kill(old, signal.SIGKILL)
+    assert wait_for(lambda: len(rows(p)) == 2 and rows(p)[0]["pid"] != old, 20), p.log_text()
+    after = p.rpc("core.uptime")
+    assert after["up_since"] == before["up_since"]
+    assert after["uptime"] >= before["uptime"]

@@ -33,11 +33,13 @@ __all__ = ["WorkerContext"]
 @dataclass(frozen=True)
 class WorkerContext:
     """Who this worker is: ``index`` of ``count``; ``rundir``: the supervisor's private
-    directory (mode 0700) holding every worker's sockets."""
+    directory (mode 0700) holding every worker's sockets; ``started``: when the service
+    started (the supervisor), which a restarted worker does not change (core.uptime)."""
 
     index: int
     count: int
     rundir: str
+    started: float = 0.0
 
     @property
     def runs_timers(self) -> bool:

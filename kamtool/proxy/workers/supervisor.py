@@ -50,6 +50,7 @@ class Supervisor:
         self.config = replace(config, secret=config.secret or os.urandom(32))
         self.run_worker = run_worker
         self.rundir = ""
+        self.service_started = time.time()  # core.uptime: kept by restarted workers
         self.children: dict[int, int] = {}  # pid -> index
         self.ready: dict[int, int] = {}  # read end of a worker's ready pipe -> index
         self.served: set[int] = set()  # workers that served at least once
@@ -99,7 +100,7 @@ class Supervisor:
                 pass
 
     def _spawn(self, index: int, *, restarted: bool) -> None:
-        ctx = WorkerContext(index, self.count, self.rundir)
+        ctx = WorkerContext(index, self.count, self.rundir, self.service_started)
         r, w = os.pipe()
         # a signal between the fork and the worker's own handlers must not run the
         # supervisor's handler in the worker: blocked until those are in place
