@@ -49,7 +49,12 @@ def monitor(
         ),
     ] = None,
     once: Annotated[
-        bool, typer.Option("--once", help="Read everything once, print it and exit.")
+        bool,
+        typer.Option(
+            "--once",
+            help="Read everything once, print it and exit (0, as kamctl monitor, whatever "
+            "the health; `kamtool diagnose` exits with it).",
+        ),
     ] = False,
     json_: Annotated[
         bool, typer.Option("--json", help="One sample as a JSON document (implies --once).")
