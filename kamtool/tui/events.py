@@ -50,6 +50,14 @@ class Reload:
     seen: bool  # False: no reload seen, ``at`` is when the server started
 
 
+# the order of a poll round's groups (see EventLog.events), by the kind's prefix
+_ROUND = {"counters": 0, "errors": 0, "restart": 0, "reload": 1, "dst": 1, "ban": 2}
+
+
+def _rank(event: Event) -> int:
+    return _ROUND.get(event.kind.split(":", 1)[0], 3)
+
+
 class EventLog:
     """Feed it samples as they come (:meth:`stats`, :meth:`bans`, ...); read :attr:`events`
     (newest first) and :attr:`last_reload`."""
@@ -67,8 +75,11 @@ class EventLog:
 
     @property
     def events(self) -> list[Event]:
-        """Newest first."""
-        return list(reversed(self._events))
+        """Newest first. The groups of one poll round arrive in any order (each is its
+        own read): events of the same moment are listed in the order of the round
+        (statistics, dispatcher, bans, then health), not as the reads happened to end."""
+        ordered = sorted(enumerate(self._events), key=lambda e: (e[1].at, _rank(e[1]), e[0]))
+        return [event for _, event in reversed(ordered)]
 
     def add(self, kind: str, level: str, text: str, at: float, count: int = 1,
             *, merge: bool = False) -> None:  # fmt: skip
