@@ -311,3 +311,27 @@ def test_a_forged_flow_token_is_refused(edge):
         assert (resp.status, resp.reason) == (403, "Forbidden")
     finally:
         client.close()
+
+
+def test_a_browser_whose_websocket_closed_is_temporarily_unavailable(start_proxy):  # noqa: F811
+    """A browser registered over a WebSocket without outbound (no reg-id): once its
+    connection is gone the binding cannot be used until it registers again; the caller
+    gets 480 Temporarily Unavailable, not 404 (the user exists and is registered)."""
+    port, ws = free_port(), free_port()
+    proxy = start_proxy(
+        port=port, auth=False,
+        listen=(Listen("udp", "127.0.0.1", port), Listen("ws", "127.0.0.1", ws)),
+    )  # fmt: skip
+    ua = FlowUA("ws", ws)
+    contact = "<sip:1001@ua.invalid;transport=ws>"
+    assert ua.register(contact=contact, supported="").status == 200
+    wait_closed(proxy, ua)
+    caller = UdpClient(proxy.port)
+    try:
+        caller.send_raw(invite(caller))
+        resp = final(caller)
+        assert (resp.status, resp.reason) == (480, "Temporarily Unavailable")
+        caller.send_raw(invite(caller, user="1003"))  # never registered: still 404
+        assert final(caller).status == 404
+    finally:
+        caller.close()

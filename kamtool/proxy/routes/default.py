@@ -271,8 +271,8 @@ def dispatch(user):
 
 
 def location(method):
-    """route[LOCATION]: alias, lookup (404/405; 480 for sips: without a sips: contact;
-    500 when the database failed), the dialog and its limits, relay."""
+    """route[LOCATION]: alias, lookup (404/405; 480 when registered but no contact can
+    be used now; 500 when the database failed), the dialog and its limits, relay."""
     KSR.alias_db.lookup("dbaliases")
     # a call from the carrier to a line we register upstream (uacreg) goes to its local
     # user; uac_reg_lookup returns -1 at once when there are no uacreg rows
@@ -288,9 +288,11 @@ def location(method):
         elif KSR.kamtool.flow_failed() > 0:
             # RFC 5626 5.3: registered, but over connections that are closed now
             KSR.sl.send_reply(430, "Flow Failed")
-        elif KSR.pv.get("$rz") == "sips" and KSR.registrar.registered("location") > 0:
-            # RFC 5630: a sips: request reaches sips: contacts only (lookup() of
-            # Kamailio would relay it over any transport)
+        elif KSR.registrar.registered("location") > 0:
+            # registered, but no contact to use now: a browser whose WebSocket closed, a
+            # sips: request without a sips: contact (RFC 5630; Kamailio's lookup() would
+            # relay it over any transport). Kamailio relays to the closed connection and
+            # fails with a 5xx; the caller learns more from 480.
             KSR.sl.send_reply(480, "Temporarily Unavailable")
         else:
             KSR.sl.send_reply(404, "Not Found")
