@@ -128,6 +128,9 @@ def test_caller_limit_refuses_the_next_call_until_a_bye(limited, tmp_path):
     assert proxy.stat("dlglimit:caller_refused") == 1
     held.end_one()
     assert rpc(rpc_port, "dlg.profile_get_size", "caller") == 0
+    # the ended dialogs still listed show no profiles, as the counts say
+    ended = [d for d in rpc(rpc_port, "dlg.list") if d["state"] == 5]
+    assert ended and all(d["profiles"] == [] for d in ended)
 
 
 @pytest.mark.parametrize(
