@@ -80,21 +80,14 @@ class Engine:
         source is banned: no 400s for a flood of garbage either), the rest is dropped."""
         c = self.counters
         c.bad_msg.value += 1
-        req = exc.request
-        if req is None or not exc.respond or _is_ack(req):  # an ACK is never answered
+        if exc.request is None or not exc.respond:
             log.debug("dropping malformed message from %s:%s: %s", addr[0], addr[1], exc)
-            return
-        if self.parts.codec.answers_itself(req, endpoint, addr):
-            log.debug("not answering a malformed request whose Via names our own socket")
             return
         if self.parts.flood.banned(None, addr):
             return
         c.rcv_req.value += 1
         c.err_req.value += 1
-        try:
-            self.sl.reply(req, endpoint, addr, exc.status, exc.reason, exc.headers)
-        except Exception:
-            log.debug("cannot answer a malformed request from %s:%s", *addr)
+        self.sl.malformed(exc.request, endpoint, addr, exc)
 
     def _acks_our_stateless_reply(self, ack: Any) -> bool:
         """The ACK of a reply sl sent (a 407): taken here, before the route, as Kamailio's
@@ -112,15 +105,3 @@ class Engine:
     def route_failed(self, msg: Any, endpoint: Any, addr: tuple[str, int], exc: Exception) -> None:
         """Routing ``msg`` raised: its 400 or 500 (see StatelessReplies.route_failed)."""
         self.sl.route_failed(msg, endpoint, addr, exc)
-
-
-
-def _is_ack(request: Any) -> bool:
-    """The request line or the CSeq says ACK (a malformed one may say it in either)."""
-    if request.method == "ACK":
-        return True
-    try:
-        cseq = request.cseq
-    except ParseError:
-        return False
-    return cseq is not None and cseq.method == "ACK"

@@ -91,18 +91,27 @@ class StatelessReplies:
         no To tag (RFC 3261 8.2.6.2), counted in sl:1xx_replies."""
         self.reply(request, endpoint, addr, 100, TRYING)
 
+    def malformed(self, req: Any, endpoint: Any, addr: tuple[str, int], failure: Any) -> None:
+        """Answer a malformed request with its status (``failure``: a ParseFailure),
+        except an ACK (never answered, RFC 3261 17.1.1.3; a malformed one may say so in
+        its request line or its CSeq) and one whose Via would send the reply to the socket
+        it came in on (it would come back to us as a response, to be relayed on down its
+        other Vias: a forged or looped request)."""
+        if _says_ack(req) or self.codec.answers_itself(req, endpoint, addr):
+            log.debug("not answering a malformed %s from %s:%s", req.method, *addr)
+            return
+        try:
+            self.reply(req, endpoint, addr, failure.status, failure.reason, failure.headers)
+        except Exception:  # what the parser kept of it is not enough to answer
+            log.debug("cannot answer a malformed request from %s:%s", *addr)
+
     def route_failed(self, msg: Any, endpoint: Any, addr: tuple[str, int], exc: Exception) -> None:
         """Routing ``msg`` raised: a header parsed lazily was bad (its 400), or a bug
         (500, logged with the traceback); the proxy keeps serving either way."""
         if isinstance(exc, ParseFailure | ParseError):
             self.counters.err_req.value += 1
-            if msg.method == "ACK":  # never answered, even when a header of it is bad
-                return
-            failure = exc if isinstance(exc, ParseFailure) else ParseFailure(exc)
-            try:
-                self.reply(msg, endpoint, addr, failure.status, failure.reason, failure.headers)
-            except ParseError:
-                log.debug("cannot answer a malformed request from %s:%s", *addr)
+            self.malformed(msg, endpoint, addr, exc if isinstance(exc, ParseFailure)
+                           else ParseFailure(exc))  # fmt: skip
             return
         log.error("error routing %s from %s:%s", msg.method, addr[0], addr[1], exc_info=exc)
         if msg.method != "ACK":
@@ -110,3 +119,14 @@ class StatelessReplies:
                 self.reply(msg, endpoint, addr, 500, "Server Internal Error", error=True)
             except Exception:
                 pass
+
+
+def _says_ack(request: Any) -> bool:
+    """The request line or the CSeq says ACK."""
+    if request.method == "ACK":
+        return True
+    try:
+        cseq = request.cseq
+    except ParseError:
+        return False
+    return cseq is not None and cseq.method == "ACK"

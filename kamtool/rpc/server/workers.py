@@ -59,10 +59,13 @@ WS_DUMP = "ws.dump"
 _SAME = ("registrar:max_expires", "registrar:default_expire", "registrar:max_contacts",
          "registrar:default_expires_range", "registrar:expires_range", "shmem:total_size")
 SAME_EVERYWHERE = ("usrloc", *_SAME, *(k.replace(":", ".") for k in _SAME))
-# free memory is the shared ceiling less what all the workers use, not a sum of frees
+# free memory is the shared ceiling less what all the workers use, not a sum of frees:
+# free -> (ceiling, used), in stats.get_statistics' and stats.fetch's names
 _FREE = {"shmem:free_size": ("shmem:total_size", "shmem:real_used_size"),
          "shmem.free_size": ("shmem.total_size", "shmem.real_used_size")}  # fmt: skip
-# a process row's number: renumbered when the workers' lists are put together
+_SHMMEM_FREE = {"free": ("total", "real_used")}  # core.shmmem's names
+# the processes' lists, and each row's number, numbered again when put together
+PROCESSES = {"core.ps", "core.psx", "core.psa", "pkg.stats"}
 _ROW_NUMBER = ("IDX", "index", "entry", "rank")
 
 
@@ -139,11 +142,12 @@ def _fanned(link: Any, name: str, fn: Any, policy: str) -> Any:
         mine = json.loads(await render(local))
         theirs = [a["result"] for a in answers if "result" in a]
         if policy == "merge":
-            return _merge_lists(mine, theirs)
+            merged = _merge_lists(mine, theirs)
+            return _renumbered(merged) if name in PROCESSES else merged
         total = _sum(mine, theirs)
         if name == "core.shmmem" and isinstance(total, dict):  # the shared ceiling, once
             total["total"] = mine.get("total", 0)
-            total["free"] = max(int(total["total"]) - int(total.get("real_used", 0)), 0)
+            _free_of(total, _SHMMEM_FREE)
         return total
 
     return run
@@ -204,11 +208,15 @@ def _merge_lists(mine: Any, theirs: list[Any]) -> Any:
     for other in theirs:
         if isinstance(other, list):
             out.extend(other)
-    if out and all(isinstance(row, dict) for row in out):  # processes: one numbering
-        keys = [k for k in _ROW_NUMBER if all(k in row for row in out)]
-        if keys:
-            out = [{**row, **dict.fromkeys(keys, n)} for n, row in enumerate(out)]
     return out
+
+
+def _renumbered(rows: Any) -> Any:
+    """Process rows of several workers numbered as one server's (each worker counts from 0)."""
+    if not rows or not all(isinstance(row, dict) for row in rows):
+        return rows  # (core.ps: a flat list of pids and descriptions, nothing to number)
+    keys = [k for k in _ROW_NUMBER if all(k in row for row in rows)]
+    return [{**row, **dict.fromkeys(keys, n)} for n, row in enumerate(rows)]
 
 
 def _same(key: str) -> bool:
@@ -266,9 +274,9 @@ def _sum_lines(mine: list[str], theirs: list[Any]) -> list[str]:
     return [key if value is None else f"{key} = {value}" for key, value in values.items()]
 
 
-def _free_of(values: dict[str, Any]) -> None:
+def _free_of(values: dict[str, Any], names: dict[str, tuple[str, str]] = _FREE) -> None:
     """Free memory of the workers together: the ceiling less the sum of what they use."""
-    for free, (total, used) in _FREE.items():
+    for free, (total, used) in names.items():
         if free in values and total in values and used in values:
             try:
                 left = max(int(values[total]) - int(values[used]), 0)
