@@ -389,27 +389,6 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
 
 
-def db_identity(url: str) -> str | None:
-    """Which database ``url`` names, without credentials, so that two spellings of one
-    database compare equal (an SQLite file by its real path; a server database by engine,
-    host, port and name, loopback names as one); None when ``url`` cannot be read."""
-    url = url.strip()
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() in ("sqlite", "sqlite3"):
-        path = rest.split("?", 1)[0] if sep else url
-        path = path[1:] if sep and path.startswith("/") else path  # as kamtool.db.connect
-        return f"sqlite:{os.path.realpath(path)}" if path else None
-    engine = {"mariadb": "mysql", "postgresql": "postgres"}.get(scheme.lower(), scheme.lower())
-    try:
-        parts = urlsplit(url)
-        port = parts.port or {"mysql": 3306, "postgres": 5432}.get(engine)
-    except ValueError:
-        return None
-    host = (parts.hostname or "localhost").lower()
-    host = "127.0.0.1" if host in ("localhost", "::1") else host
-    return f"{engine}://{host}:{port}/{parts.path.lstrip('/')}"
-
-
 # --------------------------------------------------------------------------- reporting
 
 # the settings `kamtool config show` lists, in order, with what they mean

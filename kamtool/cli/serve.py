@@ -246,7 +246,7 @@ def serve(
     logging.getLogger("kamtool.serve").info(
         "kamtool proxy on %s", ", ".join(str(x) for x in cfg.listen)
     )
-    from kamtool.config import db_identity
+    from kamtool.db.url import db_identity
     from kamtool.proxy.config import parse_host_port
     from kamtool.rpc.discovery import server_urls, serving, update_record
 

@@ -19,80 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-from kamtool.config import redact_url
 from kamtool.db import schema
 from kamtool.db.orm import load_driver, peewee
-from kamtool.errors import BadInput, DatabaseUnavailable, SchemaError
+from kamtool.db.url import DbUrl, parse_url
+from kamtool.errors import DatabaseUnavailable, SchemaError
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 CREATE_HINT = "kamtool dbctl create"
-
-
-@dataclass(frozen=True)
-class DbUrl:
-    """A parsed database URL. ``path`` is set for SQLite, the rest for servers."""
-
-    engine: str  # sqlite | mysql | postgres
-    url: str
-    path: str | None = None
-    host: str | None = None
-    port: int | None = None
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    database: str | None = None
-    options: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def redacted(self) -> str:
-        """The URL without its password, safe to print."""
-        return redact_url(self.url)
-
-
-def parse_url(url: str) -> DbUrl:
-    """Parse a database URL or an SQLite path (see the module docstring)."""
-    if not url or not url.strip():
-        raise BadInput("empty database URL")
-    url = url.strip()
-    if "://" not in url:
-        return DbUrl("sqlite", url, path=url)
-    scheme = url.split("://", 1)[0].lower()
-    if scheme in ("sqlite", "sqlite3"):
-        rest = url.split("://", 1)[1].split("?", 1)[0]
-        # db_sqlite drops the "/" that follows "sqlite://": sqlite:///rel, sqlite:////abs
-        path = rest[1:] if rest.startswith("/") else rest
-        if not path:
-            raise BadInput(f"no file name in database URL {url!r}")
-        return DbUrl("sqlite", url, path=path)
-    engines = {"mysql": "mysql", "mariadb": "mysql", "postgres": "postgres"}
-    engines["postgresql"] = "postgres"
-    if scheme not in engines:
-        raise BadInput(
-            f"unsupported database URL scheme {scheme!r}",
-            hint="use sqlite:///path, mysql://user:pw@host/db or postgres://user:pw@host/db",
-        )
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise BadInput(f"invalid database URL {redact_url(url)}: {exc}") from exc
-    name = unquote(parts.path.lstrip("/"))
-    if not name:
-        raise BadInput(f"no database name in URL {redact_url(url)}")
-    return DbUrl(
-        engines[scheme],
-        url,
-        host=parts.hostname or "localhost",
-        port=port,
-        user=unquote(parts.username) if parts.username is not None else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-        database=name,
-        options=dict(parse_qsl(parts.query)),
-    )
 
 
 def make_database(u: DbUrl) -> peewee.Database:

@@ -21,7 +21,8 @@ import threading
 import time
 from typing import Any
 
-from kamtool.config import Settings, db_identity, redact_url
+from kamtool.config import Settings, redact_url
+from kamtool.db.url import db_identity
 from kamtool.errors import RpcUnavailable
 from kamtool.rpc import discovery, protocol
 from kamtool.rpc.protocol import Reply
@@ -50,7 +51,7 @@ class RpcClient:
         db: str | None = None,
     ) -> None:
         """``db``: with no ``url``, try the servers of this database first (its
-        :func:`~kamtool.config.db_identity`)."""
+        :func:`~kamtool.db.url.db_identity`)."""
         self.timeout = float(timeout)
         self.token = token
         self._candidates = [url] if url else default_candidates(db)

@@ -7,7 +7,7 @@ else ``/tmp/kamtool-<uid>``): ``serve-<pid>.json``. A client with no ``--rpc``,
 
 1. the endpoints of every live recorded ``kamtool serve``: first those serving the
    database the client uses (a record names its server's database, without credentials:
-   :func:`kamtool.config.db_identity`), so that an edit reloads the server that reads it
+   :func:`kamtool.db.url.db_identity`), so that an edit reloads the server that reads it
    when several run on one host; then the others, newest first (the record of a process
    that is gone is ignored and removed). A record lists only the endpoints its server
    bound (the FIFO and socket stay with the first server of a runtime directory);
@@ -70,7 +70,7 @@ def write_record(
     db: str | None = None,
 ) -> Path:
     """Record ``urls`` as the endpoints of process ``pid`` (default: this one), serving
-    database ``db`` (a :func:`~kamtool.config.db_identity`; None: not said)."""
+    database ``db`` (a :func:`~kamtool.db.url.db_identity`; None: not said)."""
     directory = directory or default_runtime_dir()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     pid = os.getpid() if pid is None else pid
@@ -130,7 +130,7 @@ def recorded_endpoints(directory: Path | None = None, db: str | None = None) -> 
 
 def candidates(db: str | None = None) -> list[str]:
     """Every endpoint to try, in order (see the module doc); ``db``: the database the
-    client uses (:func:`~kamtool.config.db_identity`)."""
+    client uses (:func:`~kamtool.db.url.db_identity`)."""
     urls = recorded_endpoints(db=db)
     urls += [DEFAULT_HTTP_URL]
     seen: set[str] = set()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from kamtool.config import db_identity
+from kamtool.db.url import db_identity
 from kamtool.errors import RpcUnavailable
 from kamtool.rpc import client as client_mod
 from kamtool.rpc import discovery
