@@ -295,6 +295,7 @@ class Statistics:
     def __init__(self, *, defaults: bool = True) -> None:
         self._groups: dict[str, dict[str, Stat]] = {}
         self._no_reset: set[tuple[str, str]] = set()
+        self._settings: set[tuple[str, str]] = set()  # set_value's: not counts
         if defaults:
             for group, names in DEFAULT_STATS.items():
                 self._groups[group] = {}
@@ -340,6 +341,29 @@ class Statistics:
     def set_value(self, group: str, name: str, value: int) -> None:
         """Set a counter to a value (configuration values such as registrar:max_expires)."""
         self.counter(group, name).value = value
+        self._settings.add((group, name))
+
+    # ---- counts that outlive a process (serve --workers) -------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """``{"group:name": value}`` of the counters that count events: not the computed
+        values (gauges) nor the settings :meth:`set_value` holds."""
+        return {
+            f"{group}:{name}": stat.value
+            for group, stats in self._groups.items()
+            for name, stat in stats.items()
+            if isinstance(stat, Counter) and stat.value and (group, name) not in self._settings
+        }
+
+    def carry(self, counts: dict[str, int]) -> None:
+        """Add what a process before this one had counted (:meth:`counts`) to the counters."""
+        for key, value in counts.items():
+            group, _, name = key.partition(":")
+            if not name or (group, name) in self._settings or not isinstance(value, int):
+                continue
+            if callable(self._groups.get(group, {}).get(name)):
+                continue  # a gauge now: it tells the present, not a count to carry
+            self.counter(group, name).value += value
 
     # ---- reading ---------------------------------------------------------------------
 

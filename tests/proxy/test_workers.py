@@ -17,6 +17,7 @@ import socket
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -483,3 +484,44 @@ def test_a_restarted_worker_0_keeps_the_services_uptime(workers):
     after = p.rpc("core.uptime")
     assert after["up_since"] == before["up_since"]
     assert after["uptime"] >= before["uptime"]
+
+
+def test_a_restarted_worker_carries_on_its_counts(workers):
+    """A worker killed with SIGKILL: the one started in its place goes on from its counts
+    (Kamailio's are in shared memory), so a summed counter never goes back and Prometheus
+    sees no counter reset."""
+    p = workers
+    port = port_on(p, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", port))
+        s.settimeout(5)
+        for _ in range(5):
+            s.sendto(options(port, p.sip_port), ("127.0.0.1", p.sip_port))
+            assert s.recv(65535).startswith(b"SIP/2.0 200")
+    counted = stat(p, "core:rcv_requests_options")
+    assert rows(p)[1]["rcv_requests_invite"] == 0
+    assert wait_for(lambda: "rcv_requests_options" in _kept(p, 1), 5)  # written once a second
+    old = rows(p)[1]["pid"]
+    os.kill(old, signal.SIGKILL)
+    assert wait_for(lambda: len(rows(p)) == 2 and rows(p)[1]["pid"] != old, 20), p.log_text()
+    assert stat(p, "core:rcv_requests_options") >= counted, p.log_text()[-2000:]
+    assert "worker 1: " in p.log_text() and "counters carried over" in p.log_text()
+
+
+def _kept(p: KamtoolProxy, index: int) -> str:
+    """What worker ``index`` last wrote of its counts (kept_counters), as text; found
+    through the unix socket it bound in the supervisor's private directory."""
+    pid = rows(p)[index]["pid"]
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            link = os.readlink(fd)
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if len(fields) >= 8 and fields[6] in inodes and "kamtool-workers-" in fields[7]:
+            kept = Path(fields[7]).parent / f"counters-{index}.json"
+            with contextlib.suppress(OSError):
+                return kept.read_text()
+    return ""

@@ -102,3 +102,39 @@ def test_shmem_total_is_the_cgroup_limit_when_it_is_the_lowest(tmp_path, monkeyp
     else:
         assert Statistics().value("shmem", "total_size") == min(1 << 30, physical)
     assert 0 <= Statistics().value("shmem", "free_size") < min(1 << 30, physical)
+
+
+def test_counts_carry_to_a_new_process_but_not_gauges_or_settings(tmp_path) -> None:
+    """serve --workers: a restarted worker adds what its predecessor counted
+    (kamtool.proxy.workers.kept_counters), never its settings or present values."""
+    from kamtool.proxy.workers import WorkerContext
+    from kamtool.proxy.workers.kept_counters import KeptCounters
+
+    old = Statistics()
+    old.counter("core", "rcv_requests").value = 7
+    old.counter("sl", "200_replies").value = 2
+    old.set_value("registrar", "max_expires", 600)
+    old.gauge("dialog", "active_dialogs", lambda: 4)
+    assert old.counts() == {"core:rcv_requests": 7, "sl:200_replies": 2}
+
+    ctx = WorkerContext(1, 2, str(tmp_path))
+
+    class Timers:  # the first write happens at start; the next is left scheduled
+        def call_later(self, delay, fn, *args):
+            return type("T", (), {"cancel": lambda self: None})()
+
+    keeper = KeptCounters(ctx, old)
+    keeper.start(Timers())
+    new = Statistics()
+    new.set_value("registrar", "max_expires", 3600)
+    new.gauge("dialog", "active_dialogs", lambda: 0)
+    new.counter("core", "rcv_requests").value = 1  # counted before it read the file
+    assert KeptCounters(ctx, new).resume() == 2
+    assert new.value("core", "rcv_requests") == 8 and new.value("sl", "200_replies") == 2
+    assert new.value("registrar", "max_expires") == 3600
+    assert new.value("dialog", "active_dialogs") == 0
+    new.carry({"dialog:active_dialogs": 5, "registrar:max_expires": 1, "bad": 3, "core:x": "y"})
+    assert new.value("dialog", "active_dialogs") == 0
+    assert new.value("registrar", "max_expires") == 3600
+    # a worker that never wrote (first start, or a disk error) carries nothing
+    assert KeptCounters(WorkerContext(0, 2, str(tmp_path)), Statistics()).resume() == 0

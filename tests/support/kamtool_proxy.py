@@ -22,9 +22,13 @@ from tests.support.server_process import ServerProcess, demo_rows
 
 
 def isolated_env(home: Path) -> dict[str, str]:
-    """The environment for a kamtool subprocess: our PYTHONPATH, no user configuration."""
+    """The environment for a kamtool subprocess: our PYTHONPATH, no user configuration;
+    its temporary files under ``home/tmp`` (a path too long for the unix sockets of
+    ``serve --workers``, which then makes its private directory in /tmp)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAMTOOL_")}
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
     env.update(
+        TMPDIR=str(home / "tmp"),
         HOME=str(home),
         XDG_CONFIG_HOME=str(home / ".config"),
         XDG_DATA_HOME=str(home / ".local/share"),

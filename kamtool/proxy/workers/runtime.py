@@ -11,7 +11,8 @@ a worker differs from a lone proxy.
   given the part the others' changes go to; the owner mark in branches and
   Record-Routes; dialog ids of this worker's own range;
 * :meth:`WorkerRuntime.started` (everything listens): the RPC link; a restarted worker
-  tells the others and copies the registrations worker 0 holds;
+  tells the others, copies the registrations worker 0 holds and carries on its dead
+  predecessor's counts (:mod:`.kept_counters`);
 * :meth:`WorkerRuntime.close`.
 
 The ``workers`` statistics group counts, per worker, the messages it received from the
@@ -28,6 +29,7 @@ from typing import Any
 
 from kamtool.proxy.workers import WorkerContext
 from kamtool.proxy.workers.channel import HELLO, Channel
+from kamtool.proxy.workers.kept_counters import KeptCounters
 from kamtool.proxy.workers.relay import ConnectionDirectory, OwnerSwitch
 from kamtool.proxy.workers.rpc_link import RpcLink, WorkerUnavailable
 from kamtool.proxy.workers.shared_dispatcher import SharedDispatcher
@@ -53,6 +55,8 @@ class WorkerRuntime:
         self._switch: OwnerSwitch | None = None
         self.link = RpcLink(ctx)
         self.stats: Any = None
+        self.kept: KeptCounters | None = None
+        self._timers: Any = None
 
     @property
     def runs_timers(self) -> bool:
@@ -112,6 +116,7 @@ class WorkerRuntime:
         if self.limits is not None:
             self.limits.serve(server.parts.htables, server.parts.dialogs)
         self.stats = stats = server.stats
+        self.kept, self._timers = KeptCounters(self.ctx, stats), server.timers
         switch, channel = self._switch, self.channel
         for name in ("received", "forwarded", "taken"):
             stats.gauge("workers", name, lambda n=name: getattr(switch, n))
@@ -138,6 +143,10 @@ class WorkerRuntime:
 
     async def started(self) -> None:
         """Everything listens: open the RPC link; a replacement worker catches up."""
+        if self.kept is not None:  # (before the link: no answer counts without them)
+            if self.restarted and (n := self.kept.resume()):
+                log.info("worker %d: %d counters carried over", self.ctx.index, n)
+            self.kept.start(self._timers)
         await self.link.start()
         if self.channel is not None:
             self.channel.broadcast(HELLO, bytes((self.ctx.index,)), expected=True)
@@ -160,6 +169,8 @@ class WorkerRuntime:
                     self.limits.load_snapshot(answer["result"])
 
     async def close(self) -> None:
+        if self.kept is not None:
+            self.kept.stop()
         await self.link.close()
         if self.channel is not None:
             self.channel.close()

@@ -40,6 +40,21 @@ STOP_WAIT = 30.0  # after this the workers still running get SIGKILL
 RunWorker = Callable[[Any, WorkerContext, bool, Callable[[], None]], None]
 
 
+SUN_PATH_MAX = 107  # bytes of a unix socket's path (sockaddr_un.sun_path, less the NUL)
+
+
+def _private_dir(count: int) -> str:
+    """The workers' private directory (mode 0700) for their sockets: in the temporary
+    directory, or in /tmp when a long ``$TMPDIR`` would make the socket paths longer
+    than a unix socket's address holds (every worker would fail to start)."""
+    longest = len(os.fsencode(f"/w{count - 1}.sock"))
+    rundir = tempfile.mkdtemp(prefix="kamtool-workers-")
+    if len(os.fsencode(rundir)) + longest > SUN_PATH_MAX:
+        os.rmdir(rundir)
+        rundir = tempfile.mkdtemp(prefix="kamtool-workers-", dir="/tmp")
+    return rundir
+
+
 class Supervisor:
     """Runs ``config.workers`` workers until a signal (see module docstring)."""
 
@@ -62,7 +77,7 @@ class Supervisor:
 
     def run(self) -> int:
         """Fork, watch, stop; the exit status for ``kamtool serve``."""
-        self.rundir = tempfile.mkdtemp(prefix="kamtool-workers-")  # mode 0700
+        self.rundir = _private_dir(self.count)
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             # worker 0 first: a new database gets its tables (and an empty domain table
