@@ -2,10 +2,11 @@
 
 Python's ``re`` reads most PCRE the same way. The differences dialplans and lcr rules
 meet are rewritten here: POSIX classes inside brackets (``[[:digit:]]``), named groups
-written ``(?<name>...)`` or ``(?'name'...)``, ``\\z`` (end of subject) and ``\\Z`` (end
-or before a final newline). PCRE-only constructs with no Python equivalent (``\\K``,
-``\\R``, ``\\h``, ``\\v``, ``\\X``, verbs like ``(*SKIP)``, ``\\Q...\\E``, recursion) are
-refused rather than read differently.
+written ``(?<name>...)`` or ``(?'name'...)``, ``\\z`` (end of subject), ``\\Z`` (end
+or before a final newline) and ``\\Q...\\E`` (everything between taken literally, as in
+``\\Q+49\\E``). PCRE-only constructs with no Python equivalent (``\\K``, ``\\R``, ``\\h``,
+``\\v``, ``\\X``, verbs like ``(*SKIP)``, recursion) are refused rather than read
+differently.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ _POSIX = {
     "print": " -~", "punct": "!-/:-@\\[-`{-~", "space": "\\t\\n\\x0b\\x0c\\r ",
     "upper": "A-Z", "word": "\\w", "xdigit": "0-9A-Fa-f",
 }  # fmt: skip
-_UNSUPPORTED = re.compile(r"\\[KRhHvVXQ]|\(\*|\\g\{|\(\?R\)|\(\?[0-9+-]|\(\?&|\(\?P>")
+_UNSUPPORTED = re.compile(r"\\[KRhHvVX]|\(\*|\\g\{|\(\?R\)|\(\?[0-9+-]|\(\?&|\(\?P>")
+# an escaped character, or a \Q...\E quote (to its \E or the end): what the check skips
+_QUOTED = re.compile(r"\\Q.*?(?:\\E|\Z)|\\.", re.S)
 
 
 class PcreError(ValueError):
@@ -27,7 +30,7 @@ class PcreError(ValueError):
 
 def to_python(expression: str) -> str:
     """``expression`` rewritten for Python's ``re`` (see the module docstring)."""
-    if _UNSUPPORTED.search(expression):
+    if _UNSUPPORTED.search(_QUOTED.sub(_unquoted, expression)):
         raise PcreError("uses PCRE-only syntax kamtool cannot check")
     out: list[str] = []
     i, n = 0, len(expression)
@@ -36,6 +39,15 @@ def to_python(expression: str) -> str:
         c = expression[i]
         if c == "\\" and i + 1 < n:
             escaped = expression[i + 1]
+            if escaped == "Q":  # literal to the next \E (or the end), in a class too
+                end = expression.find("\\E", i + 2)
+                end = n if end < 0 else end
+                out.append(re.escape(expression[i + 2 : end]))
+                i = end + 2
+                continue
+            if escaped == "E":  # an \E with no \Q before it means nothing
+                i += 2
+                continue
             if not in_class and escaped == "z":
                 out.append(r"\Z")
             elif not in_class and escaped == "Z":
@@ -83,6 +95,11 @@ def to_python(expression: str) -> str:
         out.append(c)
         i += 1
     return "".join(out)
+
+
+def _unquoted(m: re.Match[str]) -> str:
+    """What the check for PCRE-only syntax reads of an escape: a quote is literal text."""
+    return "" if m.group().startswith("\\Q") else m.group()
 
 
 def compile_pcre(expression: str) -> re.Pattern[str]:

@@ -131,7 +131,12 @@ def test_pcre_spellings_python_reads_differently():
     assert compile_pcre("a\\Z").search("a\n") is not None
     assert compile_pcre("[]a]").match("]")
     assert compile_pcre("(?<=x)y").search("xy")  # a lookbehind stays one
-    for bad in ("[[:nope:]]", "a\\Kb", "(*SKIP)", "\\Qa\\E"):
+    # \Q...\E quotes literally (Python's re has no such syntax), also in a class
+    assert compile_pcre("^\\Q+49\\E(.*)$").match("+4930").group(1) == "30"
+    assert compile_pcre("^\\Q+49(.*)$").fullmatch("+49(.*)$")  # to the end: all literal
+    assert not compile_pcre("^\\Q+4").match("4")
+    assert compile_pcre("[\\Q]-\\E]+").fullmatch("]-]") and compile_pcre("\\Qa\\K").match("a\\K")
+    for bad in ("[[:nope:]]", "a\\Kb", "(*SKIP)", "\\Qa\\E\\K"):
         with pytest.raises(PcreError):
             compile_pcre(bad)
 
