@@ -1,8 +1,9 @@
 """A real browser for the edge tests: Debian's Chromium, headless, loading a page from a
 loopback HTTP server that also collects what the page reports (``/result?s=...``).
 
-The page's SIP stack (SIP.js from the npm registry) is installed by ``scripts/test`` into
-``tests/edge/browser/node_modules`` and served at ``/sipjs/``.
+The pages' SIP stacks (SIP.js and JsSIP from the npm registry) are installed by
+``scripts/test`` into ``tests/edge/browser/node_modules``; SIP.js is served at ``/sipjs/``,
+JsSIP's CommonJS modules at ``/node_modules/`` for the page's loader (``cjs.js``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.support.require import unavailable
 
 PAGES = Path(__file__).resolve().parent.parent / "edge" / "browser"
 SIPJS = PAGES / "node_modules" / "sip.js"
+JSSIP = PAGES / "node_modules" / "jssip"  # CommonJS: pages load it with /cjs.js
 CHROMIUM = ("chromium", "chromium-browser")
 
 
@@ -38,6 +40,11 @@ def chromium() -> str:
 def need_sipjs() -> None:
     if not (SIPJS / "lib" / "index.js").is_file():
         unavailable("SIP.js is not installed: npm install --prefix tests/edge/browser")
+
+
+def need_jssip() -> None:
+    if not (JSSIP / "lib" / "JsSIP.js").is_file():
+        unavailable("JsSIP is not installed: npm install --prefix tests/edge/browser")
 
 
 class PageServer:
