@@ -344,13 +344,14 @@ class TransactionLayer:
         if stx.on_failure is not None:
             more = stx.on_failure(stx, ctx)
             if more:
+                stx.first_branch = len(stx.branches)
                 stx.groups.append(more)
                 self._next_group(stx)
                 return
         self._finish(stx)
 
     def _best(self, stx: ServerTx) -> ClientTx:
-        done = [b for b in stx.branches if b.done]
+        done = [b for b in stx.branches[stx.first_branch :] if b.done]
         six = [b for b in done if b.status >= 600]
         if six:
             return six[0]
@@ -379,6 +380,10 @@ class TransactionLayer:
             self.local_reply(stx, 487, "Request Terminated")
         elif best.final is None:
             self.local_reply(stx, 408, "Request Timeout")
+        elif best.status == 503:
+            # RFC 3261 16.7 step 6: a 503 is not passed upstream (it would say we are down);
+            # 500, with the reason "Service Unavailable" as Kamailio's tm words it
+            self.local_reply(stx, 500, "Service Unavailable")
         else:
             self._rpl_relayed.value += 1
             best.final.pop_via()
@@ -454,17 +459,6 @@ class TransactionLayer:
             else:
                 self._rpl_absorbed.value += 1
             return
-        if status < 200:
-            ctx.status = max(ctx.status, status)
-            if status == 100 or stx.completed or stx.endpoint is None:
-                self._rpl_absorbed.value += 1  # (a provisional to our own request too)
-                return
-            self._rpl_relayed.value += 1
-            if stx.on_response is not None:
-                stx.on_response(stx, ctx, resp)
-            resp.pop_via()
-            self.reply(stx, resp)
-            return
         if 200 <= status < 300:
             ctx.done = True
             ctx.status = status
@@ -473,7 +467,19 @@ class TransactionLayer:
                 stx.on_final(stx, resp)
             self._relay_2xx(stx, ctx, resp)
             return
-        self._branch_final(ctx, status, resp)
+        # tm's onreply_route runs for every reply of a branch, before anything is decided:
+        # provisional (even 100, never relayed) and negative final alike
+        dropped = stx.on_response is not None and stx.on_response(stx, ctx, resp)
+        if status >= 200:
+            self._branch_final(ctx, status, resp)
+            return
+        ctx.status = max(ctx.status, status)
+        if status == 100 or stx.completed or stx.endpoint is None or dropped:
+            self._rpl_absorbed.value += 1  # (a provisional to our own request too)
+            return
+        self._rpl_relayed.value += 1
+        resp.pop_via()
+        self.reply(stx, resp)
 
     def _relay_2xx(self, stx: ServerTx, ctx: ClientTx, resp: Any) -> None:
         self._rpl_relayed.value += 1

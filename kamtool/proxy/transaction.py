@@ -63,6 +63,12 @@ class ServerTx:
     on_final: Callable[[ServerTx, Any], None] | None = None  # before a final is relayed
     on_response: Callable[[ServerTx, ClientTx, Any], None] | None = None  # any relayed reply
     build: Callable[[ServerTx, Target, str], Any] | None = None  # -> the branch's Request
+    # t_on_branch: the route the branches forwarded next run (once: as tm, a failure route
+    # that adds a branch must arm it again)
+    branch_route: str | None = None
+    # the first branch whose reply can be the answer: the branches a failure route adds
+    # replace those before them (tm's failure_reply_mode 3, Kamailio's default)
+    first_branch: int = 0
     ctx: Any = None  # routing data (dialog ...)
     # failure_route: the last branch failed and no q-group is left; new targets or None
     on_failure: Callable[[ServerTx, ClientTx], list[Target] | None] | None = None

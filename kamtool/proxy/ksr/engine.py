@@ -5,9 +5,9 @@
   loop serve other traffic;
 * every reply: ``ksr_reply_route`` (when defined; ``set_drop()`` drops the reply),
   then tm's matching and relaying;
-* the tm routes the request route armed: branch (per branch, before it is sent),
-  onreply (per relayed reply), failure (when every branch failed; ``t_relay()`` there
-  adds a branch).
+* the tm routes the request route armed: branch (per branch, on that branch's copy of
+  the request, before it is sent), onreply (per reply a branch receives), failure (when
+  every branch failed; ``t_relay()`` there adds a branch).
 
 An exception in a route: the request gets 500 (unless the route answered or relayed it
 already), the traceback is logged once per place in the script it came from, and the
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -140,54 +141,74 @@ class ScriptEngine:
         self.parts.replies.route(resp, endpoint, addr)
 
     def onreply_hook(self, name: str, inner: Any, origin: MsgContext) -> Any:
-        """The transaction's ``on_response``: ``inner`` (dialog), then route ``name``.
-        The branch flags are the request's, plus the cflags of the branch's contact (as
-        lookup() loads them)."""
+        """The transaction's ``on_response``: ``inner`` (dialog), then route ``name``, for
+        every reply a branch receives (provisional and final, as tm runs onreply_route).
+        The route sees the transaction's flags and AVPs (dialog variables among them) and
+        ``$T_reply_code``; the branch flags are the request's, plus the cflags of the
+        branch's contact (as lookup() loads them). True when the route dropped a
+        provisional reply (a final one cannot be dropped: tm would wait forever)."""
 
-        def on_response(stx: Any, branch: Any, resp: Any) -> None:
+        def on_response(stx: Any, branch: Any, resp: Any) -> bool:
             if inner is not None:
                 inner(stx, branch, resp)
             proto, host, port = branch.target.dest
             binding = branch.target.binding
             bflags = origin.bflags | (binding.cflags if binding is not None else 0)
             ctx = MsgContext(self, self.parts, resp, _peer(proto, stx), (host, port), kind=ONREPLY,
-                             stx=stx, flags=stx.flags, bflags=bflags)  # fmt: skip
+                             stx=stx, flags=stx.flags, bflags=bflags, reply_code=resp.status,
+                             avps_=origin.avps, branch_idx=stx.branches.index(branch))  # fmt: skip
             self._run_inline(ctx, name)
+            return ctx.drop and resp.status < 200
 
         return on_response
 
     def failure_hook(self, name: str, origin: MsgContext) -> Any:
-        """The transaction's ``on_failure``: route ``name``; the branches it adds."""
+        """The transaction's ``on_failure``: route ``name``; the branches it adds. The
+        route sees the request as the request route left it (``$du`` too) and the
+        transaction's AVPs."""
 
         def on_failure(stx: Any, branch: Any) -> list[Any] | None:
             best = self.parts.tm._best(stx)
             ctx = MsgContext(self, self.parts, stx.request, stx.endpoint, origin.addr,
                              kind=FAILURE, stx=stx, flags=stx.flags, bflags=origin.bflags,
                              reply=best.final, reply_code=best.status, failed_branch=branch,
-                             avps_=origin.avps, vars_=dict(origin.vars))  # fmt: skip
+                             avps_=origin.avps, vars_=dict(origin.vars),
+                             dst_uri=origin.dst_uri)  # fmt: skip
             self._run_inline(ctx, name)
             if stx.completed or not ctx.new_targets:
                 return None
             stx.flags |= ctx.flags
             stx.on_failure = self.failure_hook(ctx.on_failure, ctx) if ctx.on_failure else None
+            stx.branch_route = ctx.on_branch  # armed again here, or none for the new branches
             return ctx.new_targets
 
         return on_failure
 
     def branch_builder(self, ctx: MsgContext, in_dialog: bool) -> Any:
-        """The transaction's ``build``: route ``t_on_branch`` names, then the branch."""
+        """The transaction's ``build``: the branch route armed (``stx.branch_route``) on a
+        copy of the request, then the branch from that copy: what a branch route changes
+        (headers, ``$ru``) is that branch's alone, as tm runs it on each branch's copy."""
         branches = self.parts.branches
         base = branches.in_dialog if in_dialog else branches.initial
-        name = ctx.on_branch
-        if not name:
-            return base
 
         def build(stx: Any, target: Any, branch: str) -> Any:
-            bctx = MsgContext(self, self.parts, stx.request, stx.endpoint, ctx.addr,
+            name = stx.branch_route
+            if not name:
+                return base(stx, target, branch)
+            original = stx.request
+            request = original.copy()
+            bctx = MsgContext(self, self.parts, request, stx.endpoint, ctx.addr,
                               kind=BRANCH, stx=stx, flags=stx.flags, bflags=ctx.bflags,
-                              branch_idx=len(stx.branches))  # fmt: skip
+                              branch_idx=len(stx.branches), avps_=ctx.avps,
+                              dst_uri=ctx.dst_uri)  # fmt: skip
             self._run_inline(bctx, name)
-            return base(stx, target, branch)
+            if request.uri_text != original.uri_text:  # $ru set in the branch route
+                target = replace(target, uri=request.uri_text)
+            stx.request = request
+            try:
+                return base(stx, target, branch)
+            finally:
+                stx.request = original
 
         return build
 

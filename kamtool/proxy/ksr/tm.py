@@ -63,10 +63,13 @@ def t_check_trans() -> int:
 
 
 def t_reply(code: int, reason: str) -> int:
-    """A stateful reply (the transaction is made first when there is none)."""
+    """A stateful reply (the transaction is made first when there is none); -1 once the
+    transaction has its final reply (tm sends no second one)."""
     ctx = state.ctx
     from kamtool.proxy.ksr.msgops import reply
 
+    if ctx.stx is not None and ctx.stx.completed:
+        return -1
     if ctx.kind == FAILURE:
         return reply(ctx, code, reason, stateful=True)
     rc = t_newtran()
@@ -173,6 +176,7 @@ def _arm(ctx: MsgContext, stx: Any) -> None:
         rr = r.codec.record_route(local, msg.from_tag, dialog.did if dialog else None)
         msg.prepend_record_route(rr[:-1] + ctx.rr_params + ">" if ctx.rr_params else rr)
     stx.build = engine.branch_builder(ctx, in_dialog)
+    stx.branch_route = ctx.on_branch
     if ctx.record_route and ctx.rr_token and not in_dialog:  # RFC 5626 5.3: ;ob flow token
         stx.build = outbound.with_flow_rr(stx.build, ctx.rr_token, r.myself.is_myself)
     on_response = steps.on_response if dialog is not None else None
