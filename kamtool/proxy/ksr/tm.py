@@ -121,10 +121,16 @@ def t_relay() -> int:
     was a retransmission tm answered, -1 when it cannot be forwarded."""
     ctx = state.ctx
     if ctx.kind == FAILURE:
-        target = _target(ctx)
-        if target is None:
-            return -1
-        ctx.new_targets = (ctx.new_targets or []) + [target]
+        # the destination set lookup() or t_next_contacts() made here (all at once, as tm
+        # forks a failure route's branches), else $du or the R-URI
+        targets = [t for group in ctx.targets for t in group] if ctx.targets else None
+        ctx.targets = None
+        if targets is None:
+            target = _target(ctx)
+            if target is None:
+                return -1
+            targets = [target]
+        ctx.new_targets = (ctx.new_targets or []) + targets
         return 1
     msg = ctx.msg
     method = msg.method
@@ -278,7 +284,11 @@ def t_check_status(regex: str) -> int:
 
 
 def tm_functions() -> dict[str, Any]:
-    return dict(t_relay=t_relay, t_newtran=t_newtran, t_check_trans=t_check_trans,
+    from kamtool.proxy.ksr.tm_serial import tm_serial_functions
+    from kamtool.proxy.ksr.tm_settings import tm_settings_functions
+
+    return dict(**tm_serial_functions(), **tm_settings_functions(),
+                t_relay=t_relay, t_newtran=t_newtran, t_check_trans=t_check_trans,
                 t_reply=t_reply, t_send_reply=t_reply, t_on_branch=t_on_branch,
                 t_on_reply=t_on_reply, t_on_failure=t_on_failure, t_is_set=t_is_set,
                 t_is_canceled=t_is_canceled, t_is_expired=t_is_expired, t_set_fr=t_set_fr,
@@ -407,8 +417,21 @@ def is_direction(direction: str) -> int:
     return 1 if downstream == (str(direction) == "downstream") else -1
 
 
+def loose_route_preloaded() -> int:
+    """loose_route() for an initial request only (a Route set the UA preloaded): -1 for
+    a request inside a dialog."""
+    return -1 if field(state.ctx.msg, "to_tag") else loose_route()
+
+
+def next_hop_route() -> int:
+    """1 when a Route header is left to follow (after loose_route())."""
+    return 1 if field(state.ctx.msg, "routes") else -1
+
+
 def rr_functions() -> dict[str, Any]:
     return dict(record_route=record_route, record_route_params=record_route_params,
+                loose_route_preloaded=loose_route_preloaded, next_hop_route=next_hop_route,
+                loose_route_mode=lambda mode: loose_route(),
                 add_rr_param=add_rr_param, loose_route=loose_route,
                 check_route_param=check_route_param, is_direction=is_direction,
                 remove_record_route=lambda: 1)  # fmt: skip
