@@ -23,7 +23,9 @@ From/To tags).
 Writing never happens on the event loop: rows go to a queue and one writer thread inserts
 whatever has accumulated in a single transaction (a burst of calls costs one commit).
 When the database is unreachable the rows stay queued (up to ``max_backlog``), the thread
-logs once and retries every ``retry`` seconds; calls are never affected.
+logs once and retries every ``retry`` seconds; calls are never affected. A row the
+database refuses for what it holds is logged and dropped alone, never retried: one bad row
+must not hold back the CDRs after it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from kamtool.proxy.dbworker import connection_errors, describe
 
 log = logging.getLogger(__name__)
 
@@ -98,15 +102,26 @@ def cdrs_for(flags: int, request: Any, response: Any, now: float) -> list[Cdr]:
     if not tables:
         return []
     values = dict(
-        method=request.method,
-        from_tag=request.from_tag or "",
-        to_tag=response.to_tag or "",
-        callid=request.call_id or "",
+        method=_column(request.method, 16),
+        from_tag=_column(request.from_tag, 128),
+        to_tag=_column(response.to_tag, 128),
+        callid=_column(request.call_id, 255),
         sip_code=str(status),
-        sip_reason=response.reason or "",
+        sip_reason=_column(response.reason, 128),
         time=int(now),
     )
     return [Cdr(table, **values) for table in tables]
+
+
+def _column(value: str | None, size: int) -> str:
+    """``value`` as the column takes it: bytes that are not UTF-8 (kept by the parser as
+    surrogates) written as ``\\xff``, and cut to the column's size. Anybody can put such
+    bytes or a 300-character Call-ID in a request; a row the database refuses would be
+    one CDR lost (as in Kamailio), a cut or escaped one is still billed."""
+    text = value or ""
+    if not text.isascii():
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text[:size]
 
 
 class Accounting:
@@ -197,7 +212,13 @@ class Accounting:
             while backlog:
                 chunk = [backlog[i] for i in range(min(self.batch, len(backlog)))]
                 try:
-                    self.write(chunk)
+                    try:
+                        self.write(chunk)
+                    except connection_errors():
+                        raise
+                    except Exception:  # the rows, not the database: one at a time
+                        self._write_each(chunk, backlog)
+                        continue
                 except Exception as exc:
                     if not failing:
                         log.error(
@@ -220,6 +241,20 @@ class Accounting:
                     self._give_up(list(backlog))
                 self._close_connection()
                 return
+
+    def _write_each(self, chunk: list[Cdr], backlog: deque[Cdr]) -> None:
+        """``chunk`` (the head of ``backlog``) a CDR at a time: a row the database refuses
+        is logged and dropped, so that it cannot hold back every CDR after it; a lost
+        connection is raised (what is written is off the backlog)."""
+        for cdr in chunk:
+            try:
+                self.write([cdr])
+            except connection_errors():
+                raise
+            except Exception as exc:
+                log.error("acc: the database refused a CDR (%s)", describe(exc))
+                self._give_up([cdr])
+            backlog.popleft()
 
     def _give_up(self, cdrs: list[Cdr]) -> None:
         """CDRs the database will not get: each in the log at error level, so that an

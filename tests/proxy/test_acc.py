@@ -302,3 +302,72 @@ def test_shutdown_with_the_database_away_gives_up_in_time_and_says_so(tmp_path, 
     assert acc.dropped == 1  # but in the log, for the operator to bill it
     assert "not written to acc: ACC: transaction answered: timestamp=" in caplog.text
     assert "method=INVITE;from_tag=caller-1;to_tag=callee-1;call_id=engines-1@" in caplog.text
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "mysql", "postgres"])
+def test_a_cdr_with_bytes_no_column_takes_is_written_and_holds_back_nothing(engine, tmp_path):
+    """Anybody can send a Call-ID with bytes that are not UTF-8 or longer than the column:
+    the row was refused and retried forever, ahead of every CDR after it (found by a fuzz
+    audit). Now such values are escaped and cut to the column."""
+    from kamtool.db import schema
+    from kamtool.db.connect import open_database
+    from kamtool.db.ddl import create_tables
+    from kamtool.proxy.acc import ACC_MISSED, Accounting
+    from kamtool.sip.parser import parse_message
+    from tests.support.databases import database
+
+    poison = INVITE.replace("engines-1@", "poison-\xff\xfe-" + "x" * 300 + "@")
+    request = parse_message(poison.encode("latin-1"))
+    busy = parse_message(BUSY.encode())
+    odd_busy = parse_message(BUSY.replace("Busy Here", "Busy \xe9").encode("latin-1"))
+    with database(engine, tmp_path) as url:
+        db = open_database(url)
+        tables = schema.tables()
+        create_tables(db, tables=[tables[n] for n in ("version", "acc", "missed_calls")])
+        acc = Accounting(db, retry=0.2)
+        acc.start()
+        try:
+            acc.on_reply(ACC_MISSED, request, odd_busy)
+            acc.on_reply(ACC_MISSED, parse_message(INVITE.encode()), busy)
+            assert wait_for(lambda: acc.written == 2), (acc.written, acc.dropped)
+        finally:
+            acc.close()
+        db.close()
+        res = invoke("--db", url, "--json", "acc", "show", "--missed")
+        rows = sorted(res.json(), key=lambda r: r["callid"])
+        assert [r["callid"] for r in rows][0] == "engines-1@127.0.0.1"
+        assert rows[1]["callid"].startswith("poison-\\xff\\xfe-xxx")
+        assert len(rows[1]["callid"]) == 255
+        assert rows[1]["sip_reason"] == "Busy \\xe9"
+
+
+def test_a_row_the_database_refuses_is_dropped_alone(tmp_path, caplog):
+    """A refusal that is about the row (not the connection) costs that row, logged for
+    billing, and the others are written."""
+    from kamtool.db import schema
+    from kamtool.db.connect import open_database
+    from kamtool.db.ddl import create_tables
+    from kamtool.proxy.acc import ACC_MISSED, Accounting
+    from kamtool.sip.parser import parse_message
+
+    class Refusing(Accounting):
+        def write(self, cdrs):
+            if any(c.from_tag == "refused" for c in cdrs):
+                raise ValueError("value out of range")
+            super().write(cdrs)
+
+    db = open_database("sqlite:///" + str(tmp_path / "acc.sqlite"))
+    tables = schema.tables()
+    create_tables(db, tables=[tables[n] for n in ("version", "acc", "missed_calls")])
+    acc = Refusing(db, retry=0.2)
+    busy = parse_message(BUSY.encode())
+    for tag in ("before", "refused", "after"):
+        request = parse_message(INVITE.replace("caller-1", tag).encode())
+        acc.on_reply(ACC_MISSED, request, busy)
+    acc.start()
+    try:
+        assert wait_for(lambda: acc.written == 2 and acc.dropped == 1), (acc.written, acc.dropped)
+    finally:
+        acc.close()
+    assert "acc: the database refused a CDR (value out of range)" in caplog.text
+    assert "from_tag=refused" in caplog.text
