@@ -198,11 +198,11 @@ class Codec:
         self._rr_owner = rr_param(index)
 
     def stateless_branch(self, req: Request) -> str:
-        """Deterministic branch for stateless forwarding (retransmissions get the same)."""
+        """Deterministic branch for stateless forwarding (retransmissions get the same).
+        An RFC 2543 UA puts no branch in its Via: its Via as sent stands in for one."""
         via = req.top_via
-        return make_branch(
-            via.branch if via else "", req.call_id or "", self.cseq_num(req), secret=self._secret
-        )
+        branch = (via.branch if via else None) or req.headers.get_bytes("via") or b""
+        return make_branch(branch, req.call_id or "", self.cseq_num(req), secret=self._secret)
 
     def _to_tag(self, req: Request, stateless: bool) -> str:
         # raw bytes of the identifying headers: no parsing, same tag for a retransmission

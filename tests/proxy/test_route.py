@@ -314,3 +314,30 @@ def test_malformed_requests_that_get_no_400(proxy):
             ua.recv()
     finally:
         ua.close()
+
+
+def test_in_dialog_ack_without_a_via_branch_is_relayed(proxy):
+    """An RFC 2543 UA sends no branch in its Via: its ACK for a 2xx still goes on (the
+    stateless branch had nothing to start from and the route failed; found by a fuzz audit)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as uas, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ua:  # fmt: skip
+        uas.bind(("127.0.0.1", 0))
+        ua.bind(("127.0.0.1", 0))
+        uas.settimeout(3)
+        uas_port, ua_port = uas.getsockname()[1], ua.getsockname()[1]
+        ack = (
+            f"ACK sip:1002@127.0.0.1:{uas_port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{ua_port}\r\n"
+            "Max-Forwards: 70\r\nFrom: <sip:1001@127.0.0.1>;tag=aa\r\n"
+            "To: <sip:1002@127.0.0.1>;tag=bb\r\nCall-ID: nobranch-1\r\nCSeq: 1 ACK\r\n"
+            f"Route: <sip:127.0.0.1:{proxy.port};lr>\r\nContent-Length: 0\r\n\r\n"
+        )
+        ua.sendto(ack.encode(), ("127.0.0.1", proxy.port))
+        got = uas.recv(65535).decode()
+        ua.sendto(ack.encode(), ("127.0.0.1", proxy.port))  # a retransmission: same branch
+        again = uas.recv(65535).decode()
+    assert got.startswith(f"ACK sip:1002@127.0.0.1:{uas_port} SIP/2.0")
+    branch = got.split("branch=", 1)[1].split(";", 1)[0].split("\r\n", 1)[0]
+    assert branch.startswith("z9hG4bK") and f"branch={branch}" in again
