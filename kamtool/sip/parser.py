@@ -68,7 +68,7 @@ def parse_message(
 ) -> Request | Response:
     """Parse one SIP message from a datagram (or a frame cut by :class:`StreamFramer`).
 
-    - Leading CRLFs are skipped (RFC 3261 7.5).
+    - Leading CRLFs (and bare CRs and LFs) are skipped (RFC 3261 7.5).
     - Content-Length larger than the data is a 400; shorter data after the body is
       dropped (18.3). Without Content-Length the rest of a datagram is the body.
     - Routing headers are parsed and validated now (``eager=True``) or on first access.
@@ -79,8 +79,8 @@ def parse_message(
     if len(data) > max_size:
         raise ParseError("Message Too Large", 513, is_request=not data.startswith(b"SIP/"))
     start = 0
-    while data.startswith(b"\r\n", start):
-        start += 2
+    while start < len(data) and data[start] in b"\r\n":  # (bare LFs too, as Kamailio)
+        start += 1
     end = data.find(b"\r\n\r\n", start)
     if end >= 0:
         head = data[start:end]
@@ -293,7 +293,9 @@ class StreamFramer:
         if self.broken is not None:
             raise self.broken
         buf = self._buf
-        if buf[:1] == b"\r" or buf[:1] == b"\n":
+        if buf[:1] == b"\n":  # bare LFs before a message: skipped (as Kamailio), all at once
+            del buf[: len(buf) - len(buf.lstrip(b"\n"))]
+        if buf[:1] == b"\r":
             if buf[:4] == b"\r\n\r\n":
                 del buf[:4]
                 return PING
@@ -305,9 +307,6 @@ class StreamFramer:
                     return PONG
                 if len(buf) == 3:
                     return None  # b"\r\n\r": wait for the rest of a ping
-            if buf[:1] == b"\n":
-                del buf[:1]
-                return self.next_event()
             if len(buf) < 2:
                 return None
             return self._fail(ParseError("Bad framing"))

@@ -335,6 +335,18 @@ def test_stream_framer_partial_input_several_messages_and_keepalives():
     assert client.next_event() == KeepAlive(False) and client.next_event() is None
 
 
+def test_bare_lfs_before_a_message_are_skipped_however_many():
+    """Thousands of LFs on a stream recursed once each (RecursionError: the connection
+    dropped); one before a datagram made it unreadable. Kamailio skips them (fuzz audit)."""
+    framer = StreamFramer()
+    framer.feed(b"\n" * 5000 + INVITE)
+    assert framer.next_event().to_bytes() == INVITE and framer.buffered == 0
+    framer.feed(b"\n\r\n" + INVITE)  # a CRLF keep-alive after them is still one
+    assert framer.next_event() == KeepAlive(False) and framer.next_event().to_bytes() == INVITE
+    assert parse_message(b"\n" + INVITE).to_bytes() == INVITE
+    assert parse_message(b"\r\n\n\r\n" + INVITE).method == "INVITE"
+
+
 def test_stream_framer_without_content_length_takes_no_body():
     framer = StreamFramer()
     framer.feed(INVITE.replace(b"Content-Length: 5\r\n", b"") + INVITE)
