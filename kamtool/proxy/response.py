@@ -9,7 +9,11 @@ of the transaction here.
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class ReplyStep:
@@ -47,5 +51,19 @@ class ReplyStep:
             c.drop_rpl.value += 1
             return
         host, port = nxt.response_address()
+        if not _is_address(host):
+            # a name with no received= is no Via we marked (we add received= to a named
+            # sent-by, RFC 3261 18.2.1): a stray or forged reply, not worth a DNS query
+            log.debug("reply not forwarded: next Via host %r is not an address", host)
+            c.drop_rpl.value += 1
+            return
         c.fwd_rpl.value += 1
         self.wire.send_to((nxt.transport.lower(), host, port), codec.strip_via(resp))
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.proxy.conftest import USERS
-from tests.proxy.harness import UdpClient
+from tests.proxy.harness import UdpClient, wait_for
 
 
 @pytest.fixture
@@ -341,3 +341,22 @@ def test_in_dialog_ack_without_a_via_branch_is_relayed(proxy):
     assert got.startswith(f"ACK sip:1002@127.0.0.1:{uas_port} SIP/2.0")
     branch = got.split("branch=", 1)[1].split(";", 1)[0].split("\r\n", 1)[0]
     assert branch.startswith("z9hG4bK") and f"branch={branch}" in again
+
+
+def test_a_stray_reply_whose_next_via_is_a_name_is_dropped_quietly(proxy, caplog):
+    """A reply to no transaction goes on by the next Via; a host name there (we mark a
+    named sent-by with received=) went to sendto unresolved: a traceback per packet."""
+    import socket
+
+    before = proxy.stat("core:drop_replies")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        reply = (
+            "SIP/2.0 180 Ringing\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{proxy.port};branch=z9hG4bKstray1\r\n"
+            "Via: SIP/2.0/UDP localhost:5999;branch=z9hG4bK1\r\n"
+            "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: stray-1\r\n"
+            "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        )
+        s.sendto(reply.encode(), ("127.0.0.1", proxy.port))
+    assert wait_for(lambda: proxy.stat("core:drop_replies") == before + 1, 5)
+    assert "Traceback" not in caplog.text and "error handling" not in caplog.text
