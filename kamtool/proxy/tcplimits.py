@@ -12,7 +12,10 @@ first two, so 2,000 idle or slowloris connections stay open there until
 * ``tcp_msg_read_timeout`` (20 s): a message begun must be complete within this
   (slowloris: a header line every few seconds);
 * ``tcp_msg_data_timeout`` (20 s): an accepted connection must send something within
-  this (and a TLS handshake complete).
+  this (and a TLS handshake complete);
+* ``tcp_conn_wq_max`` (32 KiB, Kamailio 5.6's default): what may wait in our write
+  queue for a peer that does not read; past it the connection is closed (``sendq_full``),
+  rather than every answer to a client that never reads being kept in memory.
 
 And one of kamtool's own, ``tcp_fd_headroom`` (128): the connection cap is also
 ``RLIMIT_NOFILE`` minus what the process had open at start minus this headroom, so the
@@ -63,6 +66,7 @@ class TcpGuard:
         data_timeout: float = 20.0,
         lifetime: float = 3605.0,
         fd_headroom: int = 128,
+        conn_wq_max: int = 32 * 1024,
         stats: Any = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -72,6 +76,7 @@ class TcpGuard:
         self.data_timeout = data_timeout
         self.lifetime = lifetime
         self.fd_headroom = fd_headroom
+        self.conn_wq_max = conn_wq_max
         self.clock = clock
         self.cap = max_connections  # lowered by start() to what the fd limit allows
         self.conns: dict[int, Any] = {}  # id(conn) -> conn, oldest first
@@ -84,8 +89,10 @@ class TcpGuard:
         self.c_reject, self.c_timeout, self.c_evicted = (
             c("local_reject"), c("con_timeout"), c("evicted_idle"),
         )  # fmt: skip
+        self.c_sendq_full = c("sendq_full")
         if stats is not None:
             stats.gauge("tcp", "current_opened_connections", lambda: len(self.conns))
+            stats.gauge("tcp", "current_write_queue_size", self._queued)
 
     @classmethod
     def from_config(cls, cfg: Any, stats: Any = None) -> TcpGuard:
@@ -136,6 +143,28 @@ class TcpGuard:
         return max(1, soft - in_use - self.fd_headroom)
 
     # ---------------------------------------------------------------- transport hooks
+
+    def _queued(self) -> int:
+        """Bytes waiting in our write queues for peers to read (all connections)."""
+        return sum(c.transport.get_write_buffer_size() for c in list(self.conns.values())
+                   if c.transport is not None)  # fmt: skip
+
+    def write(self, conn: Any, data: bytes) -> None:
+        """Send ``data`` on ``conn``, unless what already waits for the peer to read, with
+        it, passes ``conn_wq_max``: then the connection is reset (one message bigger than
+        the limit still goes out to a peer that reads)."""
+        transport = conn.transport
+        if transport is None:
+            return
+        queued = transport.get_write_buffer_size()
+        if queued and queued + len(data) > self.conn_wq_max:
+            self.c_sendq_full.value += 1
+            self._event("sendq", f"{conn.proto} {conn.peer[0]}:{conn.peer[1]} does not read "
+                        f"({queued} bytes waiting): closed", closed=True)  # fmt: skip
+            conn.transport = None
+            transport.abort()
+            return
+        transport.write(data)
 
     def admit(self, conn: Any) -> bool:
         """A client connected: True to keep it (tracked), False to reset it."""
@@ -252,6 +281,7 @@ _KIND_NAMES = {
     "slow": "slow message",
     "silent": "silent connection",
     "idle": "idle connection",
+    "sendq": "peers not reading",
 }
 
 

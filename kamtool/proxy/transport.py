@@ -157,7 +157,7 @@ class TcpConnection(asyncio.Protocol):
             events += 1
             if isinstance(event, KeepAlive):
                 if event.ping and self.transport is not None:
-                    self.transport.write(b"\r\n")  # RFC 5626 pong
+                    self.registry.guard.write(self, b"\r\n")  # RFC 5626 pong
                 continue
             if self.registry.tap is not None and not isinstance(event, ParseError):
                 self.registry.tap(event.to_bytes(), self.proto, self.peer,
@@ -180,7 +180,7 @@ class TcpConnection(asyncio.Protocol):
         if self.registry.tap is not None:
             self.registry.tap(data, self.proto, (self.listen.host, self.listen.port), self.peer)
         if self.transport is not None:
-            self.transport.write(data)
+            self.registry.guard.write(self, data)  # (a peer that does not read: closed)
         else:
             self.pending.append(data)
 

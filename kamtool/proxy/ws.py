@@ -181,7 +181,10 @@ class WsConnection(asyncio.Protocol):
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and data:
-            self.transport.write(data)
+            if self.guard is not None:
+                self.guard.write(self, data)  # (a peer that does not read: closed)
+            else:
+                self.transport.write(data)
 
     # -- WebSocket events -------------------------------------------------------------------------
     def _handle(self, event: Any) -> None:

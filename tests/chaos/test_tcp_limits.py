@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from tests.proxy.harness import wait_for
 from tests.support.kamtool_proxy import KamtoolProxy
 
 pytestmark = pytest.mark.chaos
@@ -178,3 +179,36 @@ def test_kamailio_keeps_slowloris_and_silent_connections(kamailio):
         s.settimeout(0.2)
         assert not _closed_by_peer(s)
         s.close()
+
+
+def test_a_client_that_never_reads_is_closed_not_buffered_for(proxy):
+    """Requests pipelined on a connection whose reader never reads: the answers pile up
+    in our write queue (memory grew without end); past tcp_conn_wq_max (32 KiB) the
+    connection is closed (tcp:sendq_full), as Kamailio closes it, and others are served."""
+    port = proxy.sip_port
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(3)
+    s.connect(("127.0.0.1", port))
+    lport = s.getsockname()[1]
+    sent = 0
+    try:
+        for n in range(20_000):  # ~6 MB of requests at most; the queue limit comes long before
+            s.sendall(
+                f"OPTIONS sip:127.0.0.1:{port};transport=tcp SIP/2.0\r\n"
+                f"Via: SIP/2.0/TCP 127.0.0.1:{lport};branch=z9hG4bKnr{n}\r\n"
+                f"From: <sip:probe@127.0.0.1>;tag=t{n}\r\nTo: <sip:127.0.0.1:{port}>\r\n"
+                f"Call-ID: noread-{lport}-{n}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+                "Content-Length: 0\r\n\r\n".encode()
+            )
+            sent += 1
+        # (the proxy answers what it has read while we hold the connection unread)
+        assert wait_for(lambda: _stat(proxy, "sendq_full") >= 1, 20), (sent, proxy.log_text())
+    except OSError:
+        pass  # reset by the proxy (or the send blocked on a peer that stopped reading)
+    finally:
+        s.close()
+    assert _stat(proxy, "sendq_full") >= 1, (sent, proxy.log_text()[-2000:])
+    assert "does not read" in proxy.log_text()
+    assert _options_over_tcp(port).startswith("SIP/2.0 200")
