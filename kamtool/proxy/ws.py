@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 Addr = tuple[str, int]
 Sink = Callable[[Any, Any, Addr], None]
 SUBPROTOCOL = "sip"
+_CLOSING = (ConnectionState.LOCAL_CLOSING, ConnectionState.CLOSED)
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ class WsConnection(asyncio.Protocol):
         try:
             self.ws.receive_data(data)
             for event in self.ws.events():
+                if self.ws.state in _CLOSING:  # we closed it (an oversized message ...):
+                    break  # what came after in the same read is not ours to answer
                 done += isinstance(event, Request) or (
                     isinstance(event, TextMessage | BytesMessage) and event.message_finished
                 )
@@ -169,6 +172,12 @@ class WsConnection(asyncio.Protocol):
             else:
                 self.registry.failed += 1
                 self._close_with(CloseReason.PROTOCOL_ERROR, str(e))
+        except UnicodeDecodeError:  # wsproto reads the upgrade's headers as ASCII
+            if self.ws.state is ConnectionState.CONNECTING:
+                self._reject(400, "bad bytes in the upgrade request")
+            else:
+                self.registry.failed += 1
+                self._close_with(CloseReason.PROTOCOL_ERROR, "bad bytes")
         if self.guard is not None and self.transport is not None:
             self.guard.received(self, done)
 
@@ -210,14 +219,17 @@ class WsConnection(asyncio.Protocol):
             log.info("ws %s:%s: origin %r refused", *self.peer, self.origin)
             self._reject(403, "Origin not allowed")
             return
-        if SUBPROTOCOL not in (p.strip().lower() for p in req.subprotocols):
+        # the client's own spelling of "sip" is the one to echo (wsproto accepts only
+        # a token the client offered); Kamailio takes any case too
+        offered = [p.strip() for p in req.subprotocols if p.strip().lower() == SUBPROTOCOL]
+        if not offered:
             self._reject(400, "the sip WebSocket subprotocol is required (RFC 7118)")
             return
         self.registry.count("ws_successful_handshakes")
         self._write(
             self.ws.send(
                 AcceptConnection(
-                    subprotocol=SUBPROTOCOL,
+                    subprotocol=offered[0],
                     extra_headers=[(b"Server", self.policy.server.encode())],
                 )
             )

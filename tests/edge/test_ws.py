@@ -126,6 +126,66 @@ def test_plain_http_and_bad_version_get_http_errors():
     run(go())
 
 
+def test_odd_upgrades_get_an_http_answer_and_no_traceback(caplog):
+    """Found by a fuzz audit: "SIP" in capitals passed our check and then broke wsproto's
+    (no answer at all); a byte that is not ASCII in an upgrade header escaped as a
+    UnicodeDecodeError; both closed the socket with a traceback."""
+    upgrade = (
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade%s\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Protocol: %s\r\n\r\n"
+    )
+
+    async def go():
+        server, port, reg, _ = await _server()
+        async with server:
+            for extra, protocol, status in ((b"", b"x, SIP", b"101"), (b", \xa9", b"sip", b"400")):
+                r, w = await asyncio.open_connection("127.0.0.1", port)
+                w.write(upgrade % (extra, protocol))
+                head = await r.readuntil(b"\r\n\r\n")
+                w.close()
+                assert head.split(b" ")[1] == status, head
+                if status == b"101":
+                    assert b"Sec-WebSocket-Protocol: SIP\r\n" in head
+
+    run(go())
+    assert "Traceback" not in caplog.text and "Fatal error" not in caplog.text
+
+
+def test_a_ping_after_an_oversized_message_in_the_same_read_is_not_answered(caplog):
+    """We close on the oversized message; the Ping that came in the same read must not
+    be answered on the closing connection (wsproto raised, with a traceback)."""
+    import base64
+    import os
+
+    def frame(opcode: int, payload: bytes) -> bytes:
+        mask = os.urandom(4)
+        n = len(payload)
+        head = bytes([0x80 | opcode])
+        head += bytes([0x80 | n]) if n < 126 else (
+            bytes([0x80 | 126]) + n.to_bytes(2, "big") if n < 65536
+            else bytes([0x80 | 127]) + n.to_bytes(8, "big"))  # fmt: skip
+        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+    async def go():
+        server, port, reg, received = await _server(WsPolicy(max_message=4096))
+        async with server:
+            r, w = await asyncio.open_connection("127.0.0.1", port)
+            key = base64.b64encode(os.urandom(16))
+            w.write(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
+                    b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip\r\n\r\n")
+            await r.readuntil(b"\r\n\r\n")
+            w.write(frame(1, b"A" * 5000) + frame(9, b"hi"))
+            rest = await r.read()  # our close frame (1009), then the end
+            w.close()
+            assert rest[:1] == b"\x88" and rest[2:4] == (1009).to_bytes(2, "big"), rest[:8]
+            assert received == []
+
+    run(go())
+    assert "Traceback" not in caplog.text and "Fatal error" not in caplog.text
+
+
 def test_fragments_ping_pong_and_close():
     async def go():
         server, port, reg, received = await _server()
