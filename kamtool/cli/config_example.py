@@ -82,6 +82,9 @@ DESCRIPTIONS: dict[str, str] = {
     "uac_reg_timer_interval": "seconds between checks of the upstream registrations (uacreg)",
     "uac_reg_retry_interval": "seconds before a failed upstream registration is retried (doubles)",
     "ipban_autoexpire": "seconds a banned source stays in htable ipban (0: forever)",
+    "shvset": "$shv presets as pv's shvset, ';'-separated: name=i:NUMBER or name=s:TEXT",
+    "htables": "more htables for route scripts, in Kamailio's htable modparam syntax: "
+    "name=>size=..;autoexpire=..;initval=..;updateexpire=..;dbtable=.. (kv is built in)",
     "overload": "503 new requests while the receive queue is older than overload_max_age",
     "overload_max_age": "seconds a request may wait in the receive queue (T1)",
     "overload_retry_after": "Retry-After of those 503s, seconds",
@@ -164,6 +167,7 @@ PLACEHOLDERS: dict[str, Any] = {
     "tls_ca_list": "/etc/kamtool/ca.pem",
     "db_url": "sqlite:////var/lib/kamtool/kamailio.sqlite",
     "aliases": ["sip.example.com"],
+    "htables": ["cache=>size=8;autoexpire=60;", "counters=>size=4;initval=0;"],
     "route": "/etc/kamtool/route.py",
     "hep": "udp:127.0.0.1:9060",
     "hep_auth_key": "a-shared-secret",

@@ -119,6 +119,9 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
     pike_reqs_density_per_unit: int = 200
     pike_remove_latency: float = 4.0
     ipban_autoexpire: int = 300
+    shvset: str = ""  # $shv presets, pv's shvset: "name=i:0;motd=s:text" (kamtool.proxy.ksr)
+    # more htables, in Kamailio's modparam("htable", "htable", ...) syntax (kamtool.proxy.htable)
+    htables: tuple[str, ...] = ()
     uac_reg_timer_interval: float = 90.0  # uacreg: refresh with this much left (Kamailio's)
     uac_reg_retry_interval: float = 60.0  # first retry after a failure; doubles up to 8x
     # overload protection (kamtool.proxy.overload): queue age limit and the 503's Retry-After
@@ -218,6 +221,16 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
         self.check_outbound()
         if self.ipban_autoexpire < 0:
             raise ConfigError("ipban_autoexpire must be 0 (never) or positive")
+        if self.shvset:
+            from kamtool.proxy.ksr.pvstores import parse_shvset
+
+            try:
+                parse_shvset(self.shvset)
+            except ValueError as exc:
+                raise ConfigError(
+                    str(exc), hint='shvset = "maintenance=i:0;motd=s:hello"'
+                ) from None
+        self._check_htables()
         for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 (no limit) or positive")
@@ -228,6 +241,20 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
             parse_hep_uri(self.hep)
         if not 0 <= self.hep_capture_id <= 0xFFFFFFFF:
             raise ConfigError("hep_capture_id must be between 0 and 4294967295")
+
+    def _check_htables(self) -> None:
+        from kamtool.proxy.htable import parse_table_spec
+
+        names = set()
+        for spec in self.htables:
+            try:
+                table = parse_table_spec(spec)
+            except ValueError as exc:
+                raise ConfigError(f"htables: {exc}",
+                                  hint='htables = ["cache=>size=8;autoexpire=60;"]') from None
+            if table.name in names or table.name in ("ipban", "authfail"):
+                raise ConfigError(f"htables: table {table.name!r} is declared twice")
+            names.add(table.name)
 
     def _check_dispatcher(self) -> None:
         import re
@@ -306,7 +333,7 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
 
 _FIELDS = {f.name: f for f in fields(ProxyConfig)}
 # a TOML value's type follows its field's annotation ("int", "float | None" ...): one list of
-# settings, the dataclass; listen, aliases and secret are converted by hand in _coerce
+# settings, the dataclass; listen, aliases, htables and secret are converted by hand in _coerce
 _KIND = {name: str(f.type).removesuffix(" | None") for name, f in _FIELDS.items()}
 
 
@@ -317,10 +344,8 @@ def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:
             if key == "listen":
                 items = [value] if isinstance(value, str) else list(value)
                 out["listen"] = tuple(Listen.parse(str(v)) for v in items)
-            elif key == "aliases":
-                out["aliases"] = tuple(
-                    str(v) for v in ([value] if isinstance(value, str) else value)
-                )
+            elif key in ("aliases", "htables"):
+                out[key] = tuple(str(v) for v in ([value] if isinstance(value, str) else value))
             elif key == "workers":  # a count or "auto" (config_workers)
                 out["workers"] = parse_workers(value)
             elif key == "secret":

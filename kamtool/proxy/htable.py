@@ -1,4 +1,5 @@
-"""Named hash tables (Kamailio's htable module): ``ipban`` and ``kv`` of the reference cfg.
+"""Named hash tables (Kamailio's htable module): ``ipban`` and ``kv`` of the reference cfg,
+and the operator's own (``[proxy] htables``, in Kamailio's modparam syntax).
 
 Each table has its own ``autoexpire`` (seconds, 0 = never) and a slot count (a power of
 two, Kamailio's ``size`` parameter is the exponent). Values are ``str`` or ``int``.
@@ -22,6 +23,7 @@ __all__ = [
     "default_store",
     "default_tables",
     "load_db_rows",
+    "parse_table_spec",
 ]
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class HashTable:
     dbtable: str = ""
     dbmode: int = 0
     updateexpire: int = 1
+    initval: int | None = None  # an integer every missing key reads as (sht_inc counts from)
     clock: Callable[[], float] = time.time
     items: dict[str, Item] = field(default_factory=dict)
     # the shared state's listener (kamtool.proxy.shared_state, see default_store): told
@@ -86,6 +89,28 @@ class HashTable:
         self.items[key] = item = Item(value, expires)
         if self.on_change is not None:
             self.on_change(self.name, key, item)
+
+    def add(self, key: str, delta: int) -> int | None:
+        """``sht_inc``/``sht_dec``: the item's new value; a missing (or expired) key
+        starts from ``initval`` when the table has one, else None (nothing stored), as
+        None for a string value."""
+        item = self._live(key)
+        if item is None:
+            if self.initval is None:
+                return None
+            value = self.initval + delta
+        elif isinstance(item.value, str):
+            return None
+        else:
+            value = item.value + delta
+        if item is not None and not self.updateexpire:
+            expires = item.expires
+        else:
+            expires = self.clock() + self.autoexpire if self.autoexpire else 0.0
+        self.items[key] = new = Item(value, expires)
+        if self.on_change is not None:
+            self.on_change(self.name, key, new)
+        return value
 
     def set_expire(self, key: str, seconds: int) -> bool:
         """``htable.setex``: a new lifetime for an existing item (0 = never expires)."""
@@ -169,6 +194,40 @@ class HtableStore:
             table.items[key] = Item(value, float(expires or 0))
 
 
+_SPEC_INTS = ("size", "autoexpire", "dbmode", "updateexpire", "initval")
+
+
+def parse_table_spec(spec: str, clock: Callable[[], float] = time.time) -> HashTable:
+    """A table from Kamailio's htable modparam syntax:
+    ``name=>size=8;autoexpire=60;initval=0;updateexpire=1;dbtable=htable;dbmode=0``
+    (size is the exponent, 2**size slots; ``cols`` and ``dmqreplicate`` are Kamailio's
+    only and refused). ValueError for anything else."""
+    name, sep, rest = str(spec).partition("=>")
+    name = name.strip()
+    if not sep or not name or not name.replace("_", "").isalnum():
+        raise ValueError(f"{spec!r}: expected name=>key=value;...")
+    values: dict[str, Any] = {}
+    for part in rest.split(";"):
+        if not part.strip():
+            continue
+        key, eq, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or key not in (*_SPEC_INTS, "dbtable"):
+            raise ValueError(f"{spec!r}: unknown or empty parameter {part.strip()!r}")
+        if key == "dbtable":
+            values[key] = value
+            continue
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"{spec!r}: {key} must be an integer") from None
+        if number < 0 and key != "initval":
+            raise ValueError(f"{spec!r}: {key} must not be negative")
+        values[key] = number
+    size = values.pop("size", 4)
+    return HashTable(name, size=max(2, min(int(size), 14)), clock=clock, **values)
+
+
 def default_tables(
     clock: Callable[[], float] = time.time, ipban_autoexpire: int = 300
 ) -> list[HashTable]:
@@ -213,16 +272,25 @@ def default_store(
     authfail_autoexpire: int = 0,
     on_change: Callable[[str, str | None, Item | None], None] | None = None,
     shared: tuple[str, ...] = (),
+    extra: Iterable[str] = (),
 ) -> HtableStore:
     """The reference cfg's tables, ``kv`` loaded from ``database`` when one is given (a
     missing ``htable`` table is logged and leaves ``kv`` empty, as Kamailio starts anyway
     only with a warning). ``authfail_autoexpire`` > 0 adds kamtool's ``authfail`` table
     (failed authentications per source and per user, counted by the default route; each
     failure restarts the expiry, as htable's updateexpire=1 does). The tables named in
-    ``shared`` tell ``on_change`` of their changes (the shared state on Redis)."""
+    ``shared`` tell ``on_change`` of their changes (the shared state on Redis). ``extra``:
+    the operator's tables (``[proxy] htables``, :func:`parse_table_spec`); one named ``kv``
+    replaces the built-in."""
     tables = default_tables(clock, ipban_autoexpire)
     if authfail_autoexpire > 0:
-        tables.append(HashTable("authfail", size=8, autoexpire=authfail_autoexpire, clock=clock))
+        # initval 0: the default route's sht_inc counts a source's first failure as 1
+        # (Kamailio's htable without initval would store nothing)
+        tables.append(HashTable("authfail", size=8, autoexpire=authfail_autoexpire,
+                                initval=0, clock=clock))  # fmt: skip
+    declared = [parse_table_spec(spec, clock) for spec in extra]
+    names = {t.name for t in declared}
+    tables = [t for t in tables if t.name not in names] + declared
     tables = [replace(t, on_change=on_change) if t.name in shared else t for t in tables]
     store = HtableStore(tables, loader=load_db_rows(database) if database is not None else None)
     if database is not None:

@@ -230,7 +230,7 @@ def build_served(
     # who hears of profile counts and shared bans: Redis, else the other workers
     limits = state if state is not None else (worker.limits if worker else None)
     htables = default_store(database, ipban_autoexpire=cfg.ipban_autoexpire,
-                            authfail_autoexpire=cfg.auth_fail_window,
+                            authfail_autoexpire=cfg.auth_fail_window, extra=cfg.htables,
                             on_change=limits.ht_changed if limits else None,
                             shared=limits.tables if limits else ())  # fmt: skip
     dispatcher = Dispatcher(database, cfg.dispatcher_settings, load=False,

@@ -78,7 +78,8 @@ class KemiKamailio(Kamailio):
             self._seed()
         self.sip_port = self.wanted_sip_port or free_port()
         args = [
-            "kamailio", "-f", str(KEMI_CONFIG), "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
+            "kamailio", "-f", str(self.config or KEMI_CONFIG),
+            "-m", str(self.shm_mb), "-M", str(self.pkg_mb),
             "-Y", str(self.run_dir), "-w", str(self.run_dir),
             "-P", str(self.run_dir / "kamailio.pid"),
             "-A", "LISTEN_IP=127.0.0.1", "-A", f"SIP_PORT={self.sip_port}",

@@ -2,7 +2,8 @@
 
 A script does ``import KSR`` and calls ``KSR.tm.t_relay()``, ``KSR.pv.get("$ru")`` ...
 with Kamailio's names, arguments and return conventions (positive: true/success,
-negative: false/error, 0: stop; the tests of methods and flags return booleans). One
+negative: false/error, 0: stop; the tests of methods and flags, the flag and the core
+setter functions return booleans). One
 module object serves every route: the message a call is about is the running route's
 context (:mod:`kamtool.proxy.ksr.context`).
 """
@@ -19,15 +20,29 @@ __all__ = ["KsrNameError", "build", "ensure_installed"]
 
 def build() -> KsrModule:
     """A fresh KSR module object with every function kamtool exports."""
-    from kamtool.proxy.ksr import core, dialplan, lcr, modules, msgops, pv, tm, uac, userdata
+    from kamtool.proxy.ksr import (
+        core,
+        core_more,
+        dialplan,
+        hdr,
+        lcr,
+        modules,
+        msgops,
+        pv,
+        textops,
+        tm,
+        uac,
+        userdata,
+        xlog,
+    )
 
     subs: dict[str, dict[str, Any]] = {
         "x": core.x_functions(),
         "pv": pv.functions(),
         "kx": pv.kx_functions(),
         "sl": msgops.sl_functions(),
-        "hdr": msgops.hdr_functions(),
-        "textops": msgops.textops_functions(),
+        "hdr": hdr.hdr_functions(),
+        "textops": textops.textops_functions(),
         "textopsx": msgops.textopsx_functions(),
         "siputils": msgops.siputils_functions(),
         "corex": msgops.corex_functions(),
@@ -37,6 +52,8 @@ def build() -> KsrModule:
         "tmx": tm.tmx_functions(),
         "rr": tm.rr_functions(),
         "uac": uac.uac_functions(),
+        "xlog": xlog.xlog_functions(),
+        "kex": core_more.kex_functions(),
         **modules.misc_functions(),
         "dialplan": dialplan.dialplan_functions(),
         "mtree": dialplan.mtree_functions(),
@@ -51,7 +68,7 @@ def build() -> KsrModule:
     subs["rtpengine"] = rtpengine_functions()  # over [proxy] rtpengine (issue #18)
     subs["websocket"] = websocket_functions()  # over the ws:/wss: connections
     subs["path"] = path_functions()  # an edge proxy's Path, with outbound flow tokens
-    return build_module(core.functions(), subs)
+    return build_module({**core.functions(), **core_more.functions()}, subs)
 
 
 def ensure_installed() -> KsrModule:

@@ -76,6 +76,7 @@ class MsgContext:
     failed_branch: Any = None  # the branch a failure route runs for
     flow_failed: bool = False  # lookup()/loose_route() found only closed flows (RFC 5626)
     rr_token: str = ""  # the flow token our Record-Route carries (RFC 5626 5.3)
+    ouri: str | None = None  # $ou: the R-URI before the route rewrote it
     _match: Any = None
     _matched: bool = False
 
@@ -86,6 +87,8 @@ class MsgContext:
         self.msg = msg  # Request or Response
         self.endpoint = endpoint
         self.addr = addr
+        if msg.is_request:
+            self.ouri = msg.uri_text
         if fields:
             if not fields.keys() <= _FIELDS:
                 raise TypeError(f"MsgContext has no field {sorted(fields.keys() - _FIELDS)}")

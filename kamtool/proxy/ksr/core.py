@@ -2,8 +2,8 @@
 ``KSR.x`` (``exit``, ``drop``).
 
 Types as Kamailio's KEMI exports them: the method tests, ``is_method_in``, ``is_myself*``,
-``isflagset``, ``isbflagset`` and ``isdsturiset`` return Python booleans; the others ints
-(> 0 true/success, < 0 false/error).
+the flag functions (a flag outside 0..31: False) and the setters (``setdsturi``,
+``seturi``, ``force_rport`` ...) return Python booleans; the log functions 0.
 """
 
 from __future__ import annotations
@@ -112,101 +112,125 @@ def is_myself_srcip() -> bool:
 
 
 
-def setflag(flag: int) -> int:
+MAX_FLAG = 31  # Kamailio's message, branch and script flags: 0..31
+
+
+def flag_ok(flag: Any) -> bool:
+    """Kamailio's flag_in_range(): 0..31 (an error is logged for others)."""
+    ok = 0 <= int(flag) <= MAX_FLAG
+    if not ok:
+        log.error("flag %s out of range (0..%d)", flag, MAX_FLAG)
+    return ok
+
+
+def setflag(flag: int) -> bool:
+    if not flag_ok(flag):
+        return False
     state.ctx.flags |= 1 << int(flag)
-    return 1
+    return True
 
 
-def resetflag(flag: int) -> int:
+def resetflag(flag: int) -> bool:
+    if not flag_ok(flag):
+        return False
     state.ctx.flags &= ~(1 << int(flag))
-    return 1
+    return True
 
 
 def isflagset(flag: int) -> bool:
-    return bool(state.ctx.flags & (1 << int(flag)))
+    return flag_ok(flag) and bool(state.ctx.flags & (1 << int(flag)))
 
 
-def setbflag(flag: int) -> int:
+def setbflag(flag: int) -> bool:
+    if not flag_ok(flag):
+        return False
     state.ctx.bflags |= 1 << int(flag)
-    return 1
+    return True
 
 
-def resetbflag(flag: int) -> int:
+def resetbflag(flag: int) -> bool:
+    if not flag_ok(flag):
+        return False
     state.ctx.bflags &= ~(1 << int(flag))
-    return 1
+    return True
 
 
 def isbflagset(flag: int) -> bool:
-    return bool(state.ctx.bflags & (1 << int(flag)))
+    return flag_ok(flag) and bool(state.ctx.bflags & (1 << int(flag)))
 
 
-def setbiflag(flag: int, branch: int) -> int:
+def setbiflag(flag: int, branch: int) -> bool:
     return setbflag(flag)
+
+
+def resetbiflag(flag: int, branch: int) -> bool:
+    return resetbflag(flag)
 
 
 def isbiflagset(flag: int, branch: int) -> bool:
     return isbflagset(flag)
 
 
-def force_rport() -> int:
+def force_rport() -> bool:
     """rport on the sender's Via: replies go back to the source port (RFC 3581)."""
     ctx = state.ctx
     via = field(ctx.msg, "top_via")
     if via is not None and via.rport is None:
         ctx.msg.replace_top_via(via.with_params(received=ctx.addr[0], rport=ctx.addr[1]))
-    return 1
+    return True
 
 
-def set_reply_no_connect() -> int:
+def set_reply_no_connect() -> bool:
     # kamtool never opens a connection to send a reply (it answers on the one the
     # request came on): nothing to change
-    return 1
+    return True
 
 
-def set_forward_no_connect() -> int:
-    return 1
+def set_forward_no_connect() -> bool:
+    return True
 
 
 def isdsturiset() -> bool:
     return bool(state.ctx.dst_uri)
 
 
-def setdsturi(uri: str) -> int:
+def setdsturi(uri: str) -> bool:
     state.ctx.dst_uri = str(uri)
-    return 1
+    return True
 
 
-def resetdsturi() -> int:
+def resetdsturi() -> bool:
     state.ctx.dst_uri = None
-    return 1
+    return True
 
 
-def seturi(uri: str) -> int:
+def seturi(uri: str) -> bool:
     state.ctx.msg.uri = str(uri)
-    return 1
+    return True
 
 
-def _set_uri_part(**changes: Any) -> int:
+def _set_uri_part(**changes: Any) -> bool:
     msg = state.ctx.msg
     uri = field(msg, "uri")
     if not isinstance(uri, SipURI):
-        return -1
+        return False
     msg.uri = uri.replace(**changes)
-    return 1
+    return True
 
 
-def setuser(user: str) -> int:
+def setuser(user: str) -> bool:
     return _set_uri_part(user=str(user))
 
 
-def sethost(host: str) -> int:
+def sethost(host: str) -> bool:
     return _set_uri_part(host=str(host))
 
 
 def set_drop() -> int:
-    """Do not send the message (a reply in reply_route, a request's branch)."""
+    """Do not send the message (a reply in reply_route, a request's branch); 0 as
+    Kamailio's function without a result gives."""
     state.ctx.drop = True
-    return 1
+    return 0
 
 
 def drop() -> None:
@@ -223,7 +247,7 @@ def exit_route() -> None:
 def _logger(level: int) -> Any:
     def write(message: str) -> int:
         log.log(level, "%s", str(message).rstrip("\n"))
-        return 1
+        return 0  # (Kamailio's log functions have no result: app_python3 gives 0)
 
     return write
 
@@ -244,7 +268,7 @@ def functions() -> dict[str, Any]:
         is_myself_duri=is_myself_duri, is_myself_srcip=is_myself_srcip,
         setflag=setflag, resetflag=resetflag, isflagset=isflagset, setbflag=setbflag,
         resetbflag=resetbflag, isbflagset=isbflagset, setbiflag=setbiflag,
-        isbiflagset=isbiflagset, force_rport=force_rport,
+        isbiflagset=isbiflagset, resetbiflag=resetbiflag, force_rport=force_rport,
         set_reply_no_connect=set_reply_no_connect,
         set_forward_no_connect=set_forward_no_connect, isdsturiset=isdsturiset,
         setdsturi=setdsturi, resetdsturi=resetdsturi, seturi=seturi, setuser=setuser,

@@ -12,6 +12,7 @@ from typing import Any
 from kamtool.proxy.ksr.auth import auth_db_functions, auth_functions
 from kamtool.proxy.ksr.context import field, request_key, state
 from kamtool.proxy.ksr.dispatcher import dispatcher_functions
+from kamtool.proxy.ksr.htable import htable_functions
 from kamtool.proxy.ksr.registrar import (
     alias_db_lookup,
     next_flow,
@@ -47,76 +48,6 @@ def pike_check_req() -> int:
     if pike is None:
         return 1
     return _VERDICTS[pike.check(ctx.addr[0])]
-
-
-# ------------------------------------------------------------------ htable
-
-
-def _table(name: str) -> Any:
-    store = state.ctx.parts.htables
-    return store.get(str(name)) if store is not None else None
-
-
-def sht_get(table: str, key: str) -> Any:
-    ht = _table(table)
-    item = ht.get(str(key)) if ht is not None else None
-    return item.value if item is not None else None
-
-
-def sht_gete(table: str, key: str) -> Any:
-    value = sht_get(table, key)
-    return "" if value is None else value
-
-
-def sht_sets(table: str, key: str, value: str) -> int:
-    ht = _table(table)
-    if ht is None:
-        return -1
-    ht.set(str(key), str(value))
-    return 1
-
-
-def sht_seti(table: str, key: str, value: int) -> int:
-    ht = _table(table)
-    if ht is None:
-        return -1
-    ht.set(str(key), int(value))
-    return 1
-
-
-def sht_rm(table: str, key: str) -> int:
-    ht = _table(table)
-    return 1 if ht is not None and ht.delete(str(key)) else -1
-
-
-def sht_match_name(table: str, op: str, value: str) -> int:
-    """1 when a key of ``table`` matches: ``op`` "eq", "ne", "re", "sw" (starts with)."""
-    import re
-
-    ht = _table(table)
-    if ht is None:
-        return -1
-    text = str(value)
-    test = {
-        "eq": lambda k: k == text, "ne": lambda k: k != text,
-        "re": lambda k: re.search(text, k) is not None, "sw": lambda k: k.startswith(text),
-    }.get(str(op))  # fmt: skip
-    if test is None:
-        return -1
-    keys = [k for items in ht.buckets().values() for k, _ in items]
-    return 1 if any(test(k) for k in keys) else -1
-
-
-def sht_inc(table: str, key: str) -> Any:
-    value = sht_get(table, key)
-    new = (value if isinstance(value, int) else 0) + 1
-    sht_seti(table, key, new)
-    return new
-
-
-def htable_functions() -> dict[str, Any]:
-    return dict(sht_get=sht_get, sht_gete=sht_gete, sht_sets=sht_sets, sht_seti=sht_seti,
-                sht_rm=sht_rm, sht_match_name=sht_match_name, sht_inc=sht_inc)  # fmt: skip
 
 
 # ------------------------------------------------------------------ nathelper
@@ -337,7 +268,7 @@ def misc_functions() -> dict[str, dict[str, Any]]:
         "alias_db": {"lookup": alias_db_lookup},
         "permissions": {"allow_source_address": allow_source_address},
         "pike": {"pike_check_req": pike_check_req},
-        "htable": htable_functions(),
+        "htable": htable_functions(),  # (kamtool.proxy.ksr.htable)
         "nathelper": nathelper_functions(),
         "dispatcher": dispatcher_functions(),
         "dialog": dialog_functions(),

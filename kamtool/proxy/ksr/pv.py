@@ -1,127 +1,52 @@
 """``KSR.pv`` (pseudo-variables) and ``KSR.kx`` (their getters as functions).
 
 ``pv.get`` returns None for a variable without a value, a str, or an int for the ones
-Kamailio types as integers (``$sp``, ``$Rp``, ``$rs``, ``$cs``, ``$rp``, ``$T_branch_idx``
-and numbers stored in ``$var``/``$avp``/``$sht``). ``pv.gete`` gives "" instead of None,
-``getvn``/``getvs`` a default of the caller's. A variable kamtool does not know raises
-an error naming it, so a script meets a gap at once.
+Kamailio types as integers (see :mod:`kamtool.proxy.ksr.pvmsg`; numbers stored in
+``$var``/``$avp``/``$xavp``/``$shv``/``$sht``). Names are Kamailio's, with indexes and
+transformations (``$(hdr(Via)[-1])``, ``$(ru{uri.user})``; :mod:`.pvspec`).
+``pv.gete`` gives "" instead of None, ``getw`` "<null>", ``geti`` 0, ``getvn``/``getvs``
+a default of the caller's. ``sets``/``seti``/``unset`` return True, as Kamailio's
+(setting one Kamailio cannot set, such as ``$ua``, does nothing).
+
+A name that is no variable, or one kamtool does not know, reads as None and cannot be
+set (False), as in Kamailio; the error is logged once per name, not once per message.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
 
+from kamtool.proxy.ksr import pvstores
 from kamtool.proxy.ksr.context import MsgContext, field, state
-from kamtool.proxy.ksr.core import method_of
-from kamtool.proxy.ksr.namespace import KsrNameError
-from kamtool.sip.uri import SipURI, TelURI
+from kamtool.proxy.ksr.pvmsg import GETTERS, INT_NAMES, READ_ONLY, SETTERS, uri_user
+from kamtool.proxy.ksr.pvspec import ALL, Spec, parse
+from kamtool.proxy.ksr.transforms import apply
+from kamtool.sip.errors import LocalProtocolError
+from kamtool.sip.uri import SipURI
 
-_PV = re.compile(r"^\$(\w+)(?:\((.*)\))?$", re.S)
+__all__ = ["GETTERS", "INT_NAMES", "functions", "get", "kx_functions", "sets", "seti", "unset"]
+
+log = logging.getLogger("kamtool.route")
+
 _INNER = re.compile(r"\$\w+(?:\([^()]*\))?")
+_uri_user = uri_user  # (registrar.py's import)
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+class _Unknown(Exception):
+    """A name kamtool cannot read or set (logged once, then None/False)."""
 
 
-def _ruri(ctx: MsgContext) -> Any:
-    return field(ctx.msg, "uri") if ctx.msg.is_request else None
+_REPORTED: set[str] = set()
 
 
-def _ruser(ctx: MsgContext) -> str | None:
-    return _uri_user(_ruri(ctx))
-
-
-def _uri_user(uri: Any) -> str | None:
-    """$rU of a parsed R-URI: a SIP URI's user, a tel: URI's number."""
-    if isinstance(uri, TelURI):
-        return uri.number or None
-    return getattr(uri, "user", None)
-
-
-def _rport(ctx: MsgContext) -> int | None:
-    uri = _ruri(ctx)
-    if uri is None:
-        return None
-    return getattr(uri, "port", None) or 5060
-
-
-def _name_addr(ctx: MsgContext, which: str) -> Any:
-    return field(ctx.msg, which)
-
-
-def _uri_of(ctx: MsgContext, which: str) -> Any:
-    na = _name_addr(ctx, which)
-    return na.uri if na is not None else None
-
-
-def _credentials(ctx: MsgContext) -> Any:
-    msg = ctx.msg
-    if not msg.is_request:
-        return None
-    creds = field(msg, "authorizations") or field(msg, "proxy_authorizations")
-    return creds[0] if creds else None
-
-
-def _credential(ctx: MsgContext, name: str) -> str | None:
-    """A parameter of the first credentials (kamtool.sip.headers.Credentials.get)."""
-    creds = _credentials(ctx)
-    return creds.get(name) if creds is not None else None
-
-
-def _header(ctx: MsgContext, name: str) -> str | None:
-    return ctx.msg.headers.get(name)
-
-
-def _cseq(ctx: MsgContext) -> int | None:
-    c = field(ctx.msg, "cseq")
-    return c.num if c is not None else None
-
-
-def _local(ctx: MsgContext) -> Any:
-    return getattr(ctx.endpoint, "listen", None)
-
-
-# the pseudo-variables without a name inside parentheses: $name -> getter(ctx)
-GETTERS: dict[str, Callable[[MsgContext], Any]] = {
-    "ru": lambda c: c.msg.uri_text if c.msg.is_request else None,
-    "rU": _ruser,
-    "rd": lambda c: getattr(_ruri(c), "host", None),
-    "rp": _rport,
-    "rz": lambda c: getattr(_ruri(c), "scheme", None),
-    "du": lambda c: c.dst_uri,
-    "fu": lambda c: _text(_uri_of(c, "from_")),
-    "fU": lambda c: getattr(_uri_of(c, "from_"), "user", None),
-    "fd": lambda c: getattr(_uri_of(c, "from_"), "host", None),
-    "fn": lambda c: getattr(_name_addr(c, "from_"), "display_name", None),
-    "ft": lambda c: field(c.msg, "from_tag"),
-    "tu": lambda c: _text(_uri_of(c, "to")),
-    "tU": lambda c: getattr(_uri_of(c, "to"), "user", None),
-    "td": lambda c: getattr(_uri_of(c, "to"), "host", None),
-    "tt": lambda c: field(c.msg, "to_tag"),
-    "ci": lambda c: field(c.msg, "call_id"),
-    "cs": _cseq,
-    "rm": lambda c: method_of(c.msg),
-    "rs": lambda c: None if c.msg.is_request else c.msg.status,
-    "rr": lambda c: None if c.msg.is_request else c.msg.reason,
-    "si": lambda c: c.addr[0],
-    "sp": lambda c: c.addr[1],
-    "Ri": lambda c: getattr(_local(c), "host", None),
-    "Rp": lambda c: getattr(_local(c), "port", None),
-    "pr": lambda c: getattr(c.endpoint, "proto", "udp"),
-    "proto": lambda c: getattr(c.endpoint, "proto", "udp"),
-    "ua": lambda c: _header(c, "user-agent"),
-    "au": lambda c: _credential(c, "username"),
-    "ar": lambda c: _credential(c, "realm"),
-    "ct": lambda c: _header(c, "contact"),
-    "rb": lambda c: c.msg.body.decode("utf-8", "replace") if c.msg.body else None,
-    "mb": lambda c: c.msg.to_bytes().decode("utf-8", "replace"),
-    "T_branch_idx": lambda c: c.branch_idx,
-    "T_reply_code": lambda c: c.reply_code or None,
-}
-INT_NAMES = frozenset({"rp", "cs", "rs", "sp", "Rp", "T_branch_idx", "T_reply_code"})
+def _report(name: str, why: str) -> None:
+    """Log an unusable variable name once (Kamailio logs it at every use)."""
+    if name not in _REPORTED and len(_REPORTED) < _CACHE_MAX:
+        _REPORTED.add(name)
+        log.error("pseudo-variable %r: %s (it reads as null; logged once)", name, why)
 
 
 def _template(text: str) -> Callable[[MsgContext], str]:
@@ -129,10 +54,6 @@ def _template(text: str) -> Callable[[MsgContext], str]:
     writes each variable's value in its place."""
     if "$" not in text:
         return lambda _ctx: text
-    whole = _INNER.fullmatch(text) if text.startswith("$") else None
-    if whole is not None:  # the usual key: one variable ($si)
-        one = _getter(text)
-        return lambda ctx: "" if (v := one(ctx)) is None else str(v)
     parts: list[Any] = []
     pos = 0
     for m in _INNER.finditer(text):
@@ -163,14 +84,14 @@ def _table(ctx: MsgContext, name: str) -> Any:
     store = ctx.parts.htables
     ht = store.get(name) if store is not None else None
     if ht is None:
-        raise KsrNameError(f"$sht: no htable named {name!r}")
+        raise _Unknown(f"no htable named {name!r}")
     return ht
 
 
 def _sht_ref(arg: str) -> tuple[str, Callable[[MsgContext], str]]:
     table, sep, key = arg.partition("=>")
     if not sep:
-        raise KsrNameError(f"$sht({arg}): expected $sht(table=>key)")
+        raise _Unknown(f"$sht({arg}): expected $sht(table=>key)")
     return table.strip(), _template(key)
 
 
@@ -178,61 +99,135 @@ def _dialog_vars(ctx: MsgContext) -> dict[str, Any]:
     return ctx.avps.setdefault("\0dlg_var", {})
 
 
-_SPLIT: dict[str, tuple[str, str | None]] = {}  # names seen, parsed
+def _index_of(spec: Spec) -> Callable[[MsgContext], Any]:
+    index = spec.index
+    if isinstance(index, str) and index != ALL:  # a variable: $(avp(a)[$var(i)])
+        read = _getter(index)
+        return lambda c: int(read(c) or 0)
+    return lambda _c: index
+
+
+def _header_value(ctx: MsgContext, name: str, index: Any) -> Any:
+    lines = ctx.msg.headers.get_lines(name)
+    if not lines:
+        return None
+    if index == ALL:
+        return ",".join(lines)  # Kamailio joins header bodies with "," alone
+    i = (index or 0) + (len(lines) if (index or 0) < 0 else 0)
+    return lines[i] if 0 <= i < len(lines) else None
+
+
+def _shv_name(arg: str) -> str:
+    return arg.strip()
+
+
+def _base_getter(spec: Spec) -> Callable[[MsgContext], Any]:
+    """The reader of the variable itself (index included, transformations not)."""
+    pv, arg = spec.pv, spec.arg
+    if arg is None:
+        getter = GETTERS.get(pv)
+        if getter is None:
+            raise _Unknown(f"${pv} is not a pseudo-variable kamtool knows")
+        return getter
+    index = _index_of(spec)
+    if pv == "hdr":
+        header = _template(arg)
+        return lambda c: _header_value(c, header(c), index(c))
+    if pv == "hdrc":
+        header = _template(arg)
+        return lambda c: len(c.msg.headers.get_lines(header(c)))
+    if pv == "var":
+        name = arg.strip()
+        return lambda c: (c.vars_ or {}).get(name, 0)  # never set: 0, as Kamailio
+    if pv == "avp":
+        name = pvstores.avp_name(arg)
+        return lambda c: pvstores.avp_get(c, name, index(c))
+    if pv == "xavp":
+        pvstores.parse_xavp(arg)  # a bad name is an error now, not at each use
+        if spec.index is not None:  # $(xavp(a=>b)[*]): null in Kamailio (a=>b[*] is not)
+            return _null
+        return lambda c: pvstores.xavp_get(c, arg)
+    if pv == "shv":
+        name = _shv_name(arg)
+        return lambda c: pvstores.shv_store(c).get(name, 0)
+    if pv == "dlg_var":
+        return lambda c: _dialog_vars(c).get(arg)
+    if pv == "sht":
+        table, key = _sht_ref(arg)
+
+        def sht(c: MsgContext) -> Any:
+            item = _table(c, table).get(key(c))
+            return item.value if item is not None else None
+
+        return sht
+    raise _Unknown(f"${pv}(...) is not a pseudo-variable kamtool knows")
+
+
+_SPECS: dict[str, Spec | None] = {}  # names seen, parsed (None: not a variable)
 _GETTERS: dict[str, Callable[[MsgContext], Any]] = {}  # names seen -> their getters
 _CACHE_MAX = 4096  # scripts use a few dozen names; names built at run time are not kept
 
 
-def _split(name: str) -> tuple[str, str | None]:
-    parsed = _SPLIT.get(name)
-    if parsed is not None:
-        return parsed
-    m = _PV.match(str(name).strip())
-    if m is None:
-        raise KsrNameError(f"{name!r} is not a pseudo-variable ($name or $name(arg))")
-    parsed = m.group(1), m.group(2)
-    if len(_SPLIT) < _CACHE_MAX:
-        _SPLIT[name] = parsed
-    return parsed
+def _spec(name: str) -> Spec:
+    try:
+        spec = _SPECS[name]
+    except (KeyError, TypeError):
+        try:
+            spec = parse(name)
+        except ValueError as exc:
+            spec = None
+            _report(str(name), str(exc))
+        if len(_SPECS) < _CACHE_MAX:
+            _SPECS[name] = spec
+    if spec is None:
+        raise _Unknown("not a pseudo-variable")
+    return spec
+
+
+def _null(_ctx: MsgContext) -> None:
+    return None
 
 
 def _getter(name: str) -> Callable[[MsgContext], Any]:
-    """The function reading ``name`` from a context (made once per name)."""
+    """The function reading ``name`` from a context (made once per name); a name that
+    cannot be read gives a reader of None (the error logged once)."""
     getter = _GETTERS.get(name)
     if getter is not None:
         return getter
-    pv, arg = _split(name)
-    if arg is None:
-        getter = GETTERS.get(pv)
-        if getter is None:
-            raise KsrNameError(f"pseudo-variable ${pv} is not supported by kamtool")
-    elif pv == "hdr":
-        header = _template(arg)
-        getter = lambda c: c.msg.headers.get(header(c))  # noqa: E731
-    elif pv == "var":
-        getter = lambda c: c.vars.get(arg)  # noqa: E731
-    elif pv == "avp":
-        getter = lambda c: c.avps.get(arg)  # noqa: E731
-    elif pv == "dlg_var":
-        getter = lambda c: _dialog_vars(c).get(arg)  # noqa: E731
-    elif pv == "sht":
-        table, key = _sht_ref(arg)
-
-        def getter(c: MsgContext) -> Any:
-            item = _table(c, table).get(key(c))
-            return item.value if item is not None else None
-
+    try:
+        spec = _spec(name)
+        base = _base_getter(spec)
+    except _Unknown as exc:
+        _report(str(name), str(exc))
+        getter = _null
     else:
-        raise KsrNameError(f"pseudo-variable ${pv}(...) is not supported by kamtool")
+        if spec.transforms:
+            trs = spec.transforms
+
+            def getter(c: MsgContext) -> Any:
+                return apply(trs, base(c), lambda p: _getter(p)(c))
+
+        else:
+            getter = base
     if len(_GETTERS) < _CACHE_MAX:
         _GETTERS[name] = getter
     return getter
 
 
+def known(name: str) -> bool:
+    """True when ``name`` is a pseudo-variable kamtool can read (xlog refuses a format
+    naming one it cannot, as Kamailio's does)."""
+    return _getter(name) is not _null
+
+
 def get(name: str) -> Any:
-    """``$name`` / ``$name(arg)``: its value, None when it has none."""
+    """``$name`` / ``$name(arg)`` / ``$(name...)``: its value, None when it has none."""
     getter = _GETTERS.get(name) or _getter(name)
-    return getter(state.ctx)
+    try:
+        return getter(state.ctx)
+    except _Unknown as exc:  # an htable that does not exist
+        _report(str(name), str(exc))
+        return None
 
 
 def gete(name: str) -> Any:
@@ -252,82 +247,120 @@ def getvs(name: str, default: str) -> Any:
 
 def getw(name: str) -> Any:
     value = get(name)
-    return "<<null>>" if value is None else value
+    return "<null>" if value is None else value
+
+
+def geti(name: str) -> int:
+    """The value as an int: a number as it is, a string's number, else 0."""
+    value = get(name)
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return int(value)
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return 0
 
 
 def is_null(name: str) -> bool:
     return get(name) is None
 
 
-def _set(name: str, value: Any) -> int:
+def _set_ruri(ctx: MsgContext, pv: str, value: Any) -> bool:
+    msg = ctx.msg
+    if not msg.is_request:
+        return False
+    if pv == "ru":
+        msg.uri = str(value)
+        return True
+    uri = field(msg, "uri")
+    if not isinstance(uri, SipURI):
+        return False
+    part = {"rU": "user", "rd": "host", "rp": "port"}[pv]
+    msg.uri = uri.replace(**{part: int(value) if pv == "rp" else str(value)})
+    return True
+
+
+def _assign(spec: Spec, value: Any) -> bool:
+    """Set (or, ``value`` None, unset) the variable of ``spec``."""
     ctx = state.ctx
-    pv, arg = _split(name)
+    pv, arg = spec.pv, spec.arg
     if arg is not None:
-        if pv == "var":
-            ctx.vars[arg] = value
+        if pv == "var":  # unset: 0 (Kamailio's $var has no null)
+            ctx.vars[arg.strip()] = 0 if value is None else value
         elif pv == "avp":
-            ctx.avps[arg] = value
+            index = _index_of(spec)(ctx)
+            pvstores.avp_set(ctx, pvstores.avp_name(arg), index, value)
+        elif pv == "xavp":
+            return pvstores.xavp_set(ctx, arg, value)
+        elif pv == "shv":
+            pvstores.shv_store(ctx)[_shv_name(arg)] = 0 if value is None else value
         elif pv == "dlg_var":
-            _dialog_vars(ctx)[arg] = value
+            if value is None:
+                _dialog_vars(ctx).pop(arg, None)
+            else:
+                _dialog_vars(ctx)[arg] = value
         elif pv == "sht":
             table, key = _sht_ref(arg)
-            _table(ctx, table).set(key(ctx), value)
+            if value is None:
+                _table(ctx, table).delete(key(ctx))
+            else:
+                _table(ctx, table).set(key(ctx), value)
+        elif pv in ("hdr", "hdrc"):
+            return True  # read-only in Kamailio too: nothing done, True
         else:
-            raise KsrNameError(f"pseudo-variable ${pv}(...) cannot be set in kamtool")
-        return 1
-    msg = ctx.msg
+            raise _Unknown(f"${pv}(...) is not a pseudo-variable kamtool knows")
+        return True
     if pv == "du":
         ctx.dst_uri = str(value) if value else None
-    elif pv == "ru":
-        msg.uri = str(value)
-    elif pv in ("rU", "rd", "rp"):
-        uri = _ruri(ctx)
-        if not isinstance(uri, SipURI):
-            return -1
-        field = {"rU": "user", "rd": "host", "rp": "port"}[pv]
-        msg.uri = uri.replace(**{field: int(value) if pv == "rp" else str(value)})
-    else:
-        raise KsrNameError(f"pseudo-variable ${pv} cannot be set in kamtool")
-    return 1
+        return True
+    if pv in ("ru", "rU", "rd", "rp"):
+        return value is not None and _set_ruri(ctx, pv, value)
+    setter = SETTERS.get(pv)
+    if setter is not None:
+        return setter(ctx, value) if value is not None else True
+    if pv in READ_ONLY:
+        return True  # Kamailio: no setter, nothing done, True
+    raise _Unknown(f"${pv} is not a pseudo-variable kamtool knows")
 
 
-def sets(name: str, value: str) -> int:
+def _set(name: str, value: Any) -> bool:
+    try:
+        return bool(_assign(_spec(name), value))
+    except _Unknown as exc:
+        _report(str(name), str(exc))
+        return False
+    except (LocalProtocolError, ValueError) as exc:  # a value the header/URI cannot take
+        log.error("cannot set %s to %r: %s", name, value, exc)
+        return False
+
+
+def sets(name: str, value: str) -> bool:
     return _set(name, str(value))
 
 
-def seti(name: str, value: int) -> int:
+def seti(name: str, value: int) -> bool:
     return _set(name, int(value))
 
 
-def unset(name: str) -> int:
-    ctx = state.ctx
-    pv, arg = _split(name)
-    if pv == "var" and arg is not None:
-        ctx.vars.pop(arg, None)
-    elif pv == "avp" and arg is not None:
-        ctx.avps.pop(arg, None)
-    elif pv == "dlg_var" and arg is not None:
-        _dialog_vars(ctx).pop(arg, None)
-    elif pv == "sht" and arg is not None:
-        table, key = _sht_ref(arg)
-        _table(ctx, table).delete(key(ctx))
-    elif pv == "du" and arg is None:
-        ctx.dst_uri = None
-    else:
-        raise KsrNameError(f"pseudo-variable ${pv} cannot be unset in kamtool")
-    return 1
+def unset(name: str) -> bool:
+    return _set(name, None)
 
 
 def functions() -> dict[str, Any]:
     """``KSR.pv``."""
-    return dict(get=get, gete=gete, getvn=getvn, getvs=getvs, getw=getw, is_null=is_null,
-                sets=sets, seti=seti, unset=unset)  # fmt: skip
+    return dict(get=get, gete=gete, getvn=getvn, getvs=getvs, getw=getw, geti=geti,
+                is_null=is_null, sets=sets, seti=seti, unset=unset)  # fmt: skip
+
+
+_KX_INT = frozenset({"sp", "Rp", "rs"})
 
 
 def _kx(pv: str) -> Callable[[], Any]:
     def getter() -> Any:
         value = GETTERS[pv](state.ctx)
-        if pv in INT_NAMES:
+        if pv in _KX_INT:
             return -1 if value is None else value
         return "" if value is None else str(value)
 

@@ -31,7 +31,7 @@ def uac_reg_lookup(uuid: str, dst: str) -> int:
     local = reg.lookup(str(key))
     if local is None:
         return -1
-    return 1 if pv.sets(dst, local) >= 0 else -1
+    return 1 if pv.sets(dst, local) else -1
 
 
 def uac_reg_status(uuid: str) -> int:

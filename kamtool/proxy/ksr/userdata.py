@@ -61,7 +61,7 @@ def sd_lookup(table: str = "speed_dial", owner: str = "") -> int:
         return db_error(ctx, "sd_lookup", exc)
     if not rows or not rows[0][0]:
         return -1
-    return pv.sets("$ru", rows[0][0])
+    return 1 if pv.sets("$ru", rows[0][0]) else -1
 
 
 def _source(source: str) -> dict[str, str] | None:

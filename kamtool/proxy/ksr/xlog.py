@@ -1,0 +1,138 @@
+"""``KSR.xlog``: Kamailio's xlog module for KEMI scripts (``xinfo``, ``xerr``, ``xlog`` ...).
+
+The message is a format: every pseudo-variable in it (``$rm``, ``$hdr(X-A)``, ``$(ru)``)
+is replaced by its value for the running route, ``<null>`` for one without a value, as
+Kamailio's xlog prints them; ``$$`` prints one ``$``. A format Kamailio cannot parse (a
+``$`` that starts no variable, as ``5$``) logs nothing and gives -1; otherwise 1, also for
+a level the log does not show (``xdbg`` at the default level). An unknown variable
+(``$bogus``) is a format error too (-1), as in Kamailio. The log goes to the
+``kamtool.route`` logger, where ``KSR.info`` & co. write too.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from kamtool.proxy.ksr import pv
+from kamtool.proxy.ksr.namespace import KsrNameError
+
+log = logging.getLogger("kamtool.route")
+
+NULL_TEXT = "<null>"  # what xlog prints for a variable without a value
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# xlog(level, ...)'s level names (case does not matter); any other name logs as L_ERR
+LEVELS = {
+    "l_alert": logging.CRITICAL, "l_bug": logging.CRITICAL, "l_crit2": logging.CRITICAL,
+    "l_crit": logging.CRITICAL, "l_err": logging.ERROR, "l_warn": logging.WARNING,
+    "l_notice": logging.INFO, "l_info": logging.INFO, "l_dbg": logging.DEBUG,
+}  # fmt: skip
+
+
+class FormatError(ValueError):
+    """A format with a ``$`` that starts no pseudo-variable Kamailio knows."""
+
+
+def _closing(text: str, start: int) -> int:
+    """The index just past the ``)`` closing the ``(`` at ``start``."""
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "(":
+            depth += 1
+        elif text[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    raise FormatError(f"unclosed '(' in {text!r}")
+
+
+def split_format(text: str) -> list[str | tuple[str]]:
+    """The format's pieces: literal text, and ``(spec,)`` for each pseudo-variable
+    (``$name``, ``$name(arg)``, ``$(name(arg){trans})``)."""
+    out: list[str | tuple[str]] = []
+    pos = 0
+    literal: list[str] = []
+    while pos < len(text):
+        at = text.find("$", pos)
+        if at < 0:
+            literal.append(text[pos:])
+            break
+        literal.append(text[pos:at])
+        nxt = text[at + 1 : at + 2]
+        if nxt == "$":  # "$$" prints one "$"
+            literal.append("$")
+            pos = at + 2
+            continue
+        if nxt == "(":
+            end = _closing(text, at + 1)
+        else:
+            m = _NAME.match(text, at + 1)
+            if m is None:  # "5$", "$ ": Kamailio's parser refuses these
+                raise FormatError(f"'$' starts no pseudo-variable in {text!r}")
+            end = m.end()
+            if text[end : end + 1] == "(":
+                end = _closing(text, end)
+        if literal:
+            out.append("".join(literal))
+            literal = []
+        out.append((text[at:end],))
+        pos = end
+    if literal and literal != [""]:
+        out.append("".join(literal))
+    return out
+
+
+def _value(spec: str) -> str:
+    """A pseudo-variable's text as xlog prints it."""
+    if spec.startswith("$(") and "{" not in spec and "[" not in spec:
+        spec = "$" + spec[2:-1]  # $(hdr(X)) is $hdr(X)
+    if not pv.known(spec):
+        raise FormatError(f"unknown pseudo-variable {spec}")
+    value = pv.get(spec)
+    return NULL_TEXT if value is None else str(value)
+
+
+def render(text: str) -> str:
+    """``text`` with its pseudo-variables replaced (FormatError, KsrNameError)."""
+    return "".join(p if isinstance(p, str) else _value(p[0]) for p in split_format(text))
+
+
+def write(level: int, text: str) -> int:
+    """Log ``text`` at ``level`` after replacing its variables: 1, or -1 (logged as an
+    error, nothing else) for a format Kamailio would refuse too."""
+    if not log.isEnabledFor(level):
+        return 1  # (Kamailio does not even parse the format then)
+    try:
+        line = render(str(text))
+    except (FormatError, KsrNameError) as exc:
+        log.error("xlog: cannot print %r: %s", text, exc)
+        return -1
+    log.log(level, "%s", line.rstrip("\n"))
+    return 1
+
+
+def _at(level: int, name: str) -> Callable[[str], int]:
+    def xlog_at(text: str) -> int:
+        return write(level, text)
+
+    xlog_at.__name__ = name
+    xlog_at.__doc__ = f"Log the format at {logging.getLevelName(level)} (1, -1 bad format)."
+    return xlog_at
+
+
+def xlog(level: str, text: str) -> int:
+    """``xlog("L_WARN", "...")``: the level by Kamailio's name; an unknown one is L_ERR."""
+    return write(LEVELS.get(str(level).lower(), logging.ERROR), text)
+
+
+def xlog_functions() -> dict[str, Any]:
+    """``KSR.xlog``: the functions Kamailio 5.6's xlog exports to KEMI."""
+    return dict(
+        xdbg=_at(logging.DEBUG, "xdbg"), xinfo=_at(logging.INFO, "xinfo"),
+        xnotice=_at(logging.INFO, "xnotice"), xwarn=_at(logging.WARNING, "xwarn"),
+        xerr=_at(logging.ERROR, "xerr"), xalert=_at(logging.CRITICAL, "xalert"),
+        xcrit=_at(logging.CRITICAL, "xcrit"), xlog=xlog,
+    )  # fmt: skip

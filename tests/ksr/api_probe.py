@@ -1,0 +1,59 @@
+"""Running tests/ksr/scripts/api_probe.py on a real Kamailio 5.6 (with
+tests/support/kamailio-kemi-api.cfg) or on ``kamtool serve --route`` (with the same htables
+declared in ``[proxy] htables``), and reading what its KSR calls returned."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.interop.wire import Msg, Peer
+from tests.ksr.conftest import SCRIPTS
+from tests.support.kemi import KemiTarget, kemi_server
+from tests.support.ports import low_free_port
+
+API_CFG = Path(__file__).resolve().parents[1] / "support" / "kamailio-kemi-api.cfg"
+PROBE_SCRIPT = SCRIPTS / "api_probe.py"
+# the htables of kamailio-kemi-api.cfg, in kamtool's [proxy] setting
+HTABLES_TOML = 'htables = ["cache=>size=8;autoexpire=60;", "counters=>size=4;initval=0;"]'
+HEADERS = [
+    "X-A: val", "X-B: bval", "X-Multi: m1", "X-Multi: m2", "X-C: c", "X-D: d",
+    "X-E: old", "X-F: one", "X-G1: g", "Content-Type: text/plain",
+]  # fmt: skip
+BODY = "hello world"
+
+
+@contextmanager
+def api_server(name: str, base: Path) -> Iterator[KemiTarget]:
+    """``name`` ("kamailio" or "kamtool") running the probe script."""
+    kw: dict[str, Any] = (
+        {"config": API_CFG} if name == "kamailio" else {"proxy_toml": HTABLES_TOML}
+    )
+    with kemi_server(name, base, PROBE_SCRIPT, sip_port=low_free_port(), **kw) as t:
+        yield t
+
+
+def probe(target: KemiTarget, out_dir: Path, group: str, *, relay: Peer | None = None,
+          transport: str = "udp") -> tuple[list[tuple[str, str]], Msg, Msg | None]:  # fmt: skip
+    """Send a MESSAGE for ``group``; return ((expression, result) in order, the final reply, the
+    request ``relay`` received when given)."""
+    out = out_dir / f"{group}-{uuid.uuid4().hex}.jsonl"
+    headers = [*HEADERS, f"X-Out: {out}"]
+    with Peer(transport, target.sip_port) as caller:
+        uri = f"sip:{group}@127.0.0.1:{target.sip_port};transport={transport}"
+        if relay is not None:
+            headers.append(f"X-Relay: sip:127.0.0.1:{relay.port}")
+        caller.send(caller.request("MESSAGE", uri, headers=headers, body=BODY))
+        got = None
+        if relay is not None:
+            got = relay.recv()
+            relay.reply_to(got, 200, "OK")
+        final = caller.recv()
+        while final.status < 200:
+            final = caller.recv()
+    lines = out.read_text().splitlines()
+    return [tuple(r) for r in json.loads(lines[-1])["results"]], final, got

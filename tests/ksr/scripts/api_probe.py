@@ -1,0 +1,188 @@
+"""A KEMI route script in app_python3's style (written for kamtool's tests) that evaluates
+the KSR expressions of the group the request's R-URI user names (:data:`PROBES`) and
+appends what each returned, as one JSON line, to the file the ``X-Out`` header names; then
+relays the request to ``X-Relay`` (a test's peer, to see the edits on the wire) or answers
+``200 Probed``. tests/ksr/test_api_kamailio.py runs it on Kamailio 5.6 and on kamtool.
+
+A value is recorded as ``repr()``; an exception as ``EXC:<type>``.
+"""
+
+import json
+
+import KSR
+
+PROBES = {
+    "xlog": [
+        "KSR.xlog.xinfo('XLOGTEST info $rm $fU ru=$ru\\n')",
+        "KSR.xlog.xerr('XLOGTEST err $rU [$hdr(X-A)] [$hdr(X-Nope)] [$avp(none)]\\n')",
+        "KSR.xlog.xerr('XLOGTEST twodollars $$ end\\n')",
+        "KSR.xlog.xerr('XLOGTEST trailing 5$')",
+        "KSR.xlog.xerr('XLOGTEST spaced $ 5\\n')",
+        "KSR.xlog.xerr('XLOGTEST unknown $bogus\\n')",
+        "KSR.xlog.xwarn('XLOGTEST warn $(hdr(X-A)) $ci\\n')",
+        "KSR.xlog.xnotice('XLOGTEST notice $si:$sp\\n')",
+        "KSR.xlog.xcrit('XLOGTEST crit\\n')",
+        "KSR.xlog.xalert('XLOGTEST alert\\n')",
+        "KSR.xlog.xdbg('XLOGTEST dbg\\n')",
+        "KSR.xlog.xlog('L_WARN', 'XLOGTEST level $rm\\n')",
+        "KSR.xlog.xlog('l_info', 'XLOGTEST lower\\n')",
+        "KSR.xlog.xlog('L_DBG', 'XLOGTEST dbglevel\\n')",
+        "KSR.xlog.xlog('bogus', 'XLOGTEST bogus level\\n')",
+        "KSR.info('XLOGTEST core info\\n')",
+        "KSR.err('XLOGTEST core err\\n')",
+        "KSR.log('info', 'XLOGTEST core log\\n')",
+    ],
+    "core": [
+        "KSR.is_UDP()", "KSR.is_TCP()", "KSR.is_TLS()", "KSR.is_WS()", "KSR.is_WSS()",
+        "KSR.is_WSX()", "KSR.is_SCTP()", "KSR.is_IPv4()", "KSR.is_IPv6()",
+        "KSR.is_proto('u')", "KSR.is_proto('T')", "KSR.is_proto('tew')", "KSR.is_proto('U')",
+        "KSR.is_method('MESSAGE')", "KSR.is_method('message')", "KSR.is_method('INVITE')",
+        "KSR.is_method('INVITE|MESSAGE')", "KSR.is_method('INVITE|BYE')",
+        "KSR.setsflag(3)", "KSR.issflagset(3)", "KSR.resetsflag(3)", "KSR.issflagset(3)",
+        "KSR.setsflag(40)",
+        "KSR.setflag(2)", "KSR.isflagset(2)", "KSR.resetflag(2)", "KSR.isflagset(2)",
+        "KSR.setflag(40)", "KSR.isflagset(40)", "KSR.setbflag(5)", "KSR.resetbflag(5)",
+        "KSR.setbflag(40)", "KSR.isbflagset(40)", "KSR.force_rport()", "KSR.add_local_rport()",
+        "KSR.setdsturi('sip:127.0.0.1:5')", "KSR.resetdsturi()", "KSR.isdsturiset()",
+        "KSR.is_src_port(KSR.pv.get('$sp'))", "KSR.is_src_port(1)",
+        "KSR.is_dst_port(KSR.pv.get('$Rp'))", "KSR.is_dst_port(1)",
+        "KSR.kex.setdebug(3)", "KSR.kex.resetdebug()",
+    ],
+    "hdr": [
+        "KSR.hdr.get('X-A')", "KSR.hdr.gete('X-Nope')", "KSR.hdr.getw('X-Nope')",
+        "KSR.hdr.gete('X-A')", "KSR.hdr.getw('X-A')", "KSR.hdr.get('X-Multi')",
+        "KSR.hdr.get_idx('X-Multi', 0)", "KSR.hdr.get_idx('X-Multi', 1)",
+        "KSR.hdr.get_idx('X-Multi', -1)", "KSR.hdr.get_idx('X-Multi', 2)",
+        "KSR.hdr.gete_idx('X-Multi', 5)", "KSR.hdr.getw_idx('X-Multi', 5)",
+        "KSR.hdr.get_idx('x-multi', -2)",
+"KSR.hdr.match_content('X-Multi', 'eq', 'm2', 'one')",
+        "KSR.hdr.match_content('X-Multi', 'eq', 'M2', 'all')",
+        "KSR.hdr.match_content('X-Multi', 'sw', 'm', 'all')",
+        "KSR.hdr.match_content('X-Multi', 'eq', 'm1', 'first')",
+        "KSR.hdr.match_content('X-Multi', 'eq', 'm1', 'last')",
+        "KSR.hdr.match_content('X-Multi', 'ne', 'm1', 'last')",
+        "KSR.hdr.match_content('X-Multi', 'in', '1', 'first')",
+        "KSR.hdr.match_content('X-Multi', 're', 'm', 'first')",
+        "KSR.hdr.match_content('X-Nope', 'eq', 'x', 'one')",
+        "KSR.hdr.remove('X-Nope')", "KSR.textops.remove_hf('X-Nope')",
+    ],
+    "hdrwire": [
+        "KSR.hdr.append_after('X-After: 1\\r\\n', 'X-A')",
+        "KSR.hdr.insert_before('X-Before: 1\\r\\n', 'X-A')",
+        "KSR.hdr.rminsert('X-B', 'X-First: 1\\r\\n')",
+        "KSR.hdr.append_after('X-Never: 1\\r\\n', 'X-Nope')",
+    ],
+    "textops": [
+        "KSR.textops.search('^X-A')", "KSR.textops.search('^val')",
+        "KSR.textops.search('x-a: VAL')", "KSR.textops.search_body('^hello')",
+        "KSR.textops.has_body_type('text/plain')", "KSR.textops.has_body_type('application/sdp')",
+        "KSR.textops.search_hf('X-Multi', 'm2', 'a')",
+        "KSR.textops.search_hf('X-Multi', 'm2', 'f')",
+        "KSR.textops.search_hf('X-Multi', 'm2', 'l')", "KSR.textops.search_hf('X-Nope', '.', 'a')",
+        "KSR.textops.is_present_hf_re('^X-G')", "KSR.textops.is_present_hf_re('^X-Z')",
+        "KSR.textops.in_list('b', 'a,b,c', ',')", "KSR.textops.in_list('d', 'a, b,c', ',')",
+        "KSR.textops.in_list('b', 'a, b ,c', ',')",
+        "KSR.textops.in_list_prefix('abcd', 'x,ab', ',')",
+        "KSR.textops.starts_with('abcdef', 'abc')", "KSR.textops.starts_with('abc', 'abcd')",
+        "KSR.textops.ends_with('abcdef', 'def')",
+        "KSR.textops.cmp_str('a', 'b')", "KSR.textops.cmp_str('a', 'a')",
+        "KSR.textops.cmp_str('b', 'a')", "KSR.textops.cmp_istr('ABC', 'abc')",
+        "KSR.textops.cmp_istr('abc', 'abd')", "KSR.textops.search_str('hello', 'l+o$')",
+        "KSR.textops.str_find('hello', 'll')", "KSR.textops.str_find('hello', 'z')",
+        "KSR.textops.str_ifind('HELLO', 'll')",
+        "KSR.textops.remove_hf('X-Nope')", "KSR.textops.remove_hf_re('^X-Nope')",
+        "KSR.textops.is_privacy('id')",
+    ],
+    "textwire": [
+        "KSR.textops.subst('/X-E: old/X-E: new/')",
+        "KSR.textops.subst_uri('/^sip:textwire@/sip:substd@/')",
+        "KSR.textops.subst_user('/textwire/u2/')",
+        "KSR.textops.replace('X-F: one', 'X-F: two')",
+        "KSR.textops.replace_all('m[0-9]', 'mm')",
+        "KSR.textops.subst_hf('X-A', '/v(a)l/V\\\\1L/', 'a')",
+        "KSR.textops.subst_body('/hel+o/bye/')",
+        "KSR.textops.remove_hf_re('^X-G')",
+        "KSR.textops.remove_hf_exp('^X-[BC]', '^X-C')",
+        "KSR.textops.search_append('^X-D: d', ';app')",
+        "KSR.textops.subst('/nomatchxyz/q/')",
+    ],
+    "setbody": [
+        "KSR.textops.set_body('newbody', 'text/x-new')",
+    ],
+    "replbody": [
+        "KSR.textops.replace_body('o', '0')",
+        "KSR.textops.replace_body_all('l', 'L')",
+    ],
+    "htable": [
+        "KSR.htable.sht_rm('cache', 'nokey')", "KSR.htable.sht_rm('nosuchtable', 'k')",
+        "KSR.htable.sht_inc('cache', 'cnt')", "KSR.htable.sht_dec('cache', 'cnt')",
+        "KSR.htable.sht_get('cache', 'cnt')",
+        "KSR.htable.sht_seti('cache', 'c2', 1)", "KSR.htable.sht_inc('cache', 'c2')",
+        "KSR.htable.sht_dec('cache', 'c2')", "KSR.htable.sht_dec('cache', 'c2')",
+        "KSR.htable.sht_dec('cache', 'c2')",
+        "KSR.htable.sht_sets('cache', 's', 'str')", "KSR.htable.sht_inc('cache', 's')",
+        "KSR.htable.sht_inc('counters', 'x')", "KSR.htable.sht_inc('counters', 'x')",
+        "KSR.htable.sht_dec('counters', 'y')", "KSR.htable.sht_get('counters', 'nokey')",
+        "KSR.htable.sht_get('counters', 'x')", "KSR.htable.sht_inc('nosuchtable', 'x')",
+        "KSR.htable.sht_is_null('cache', 'c2')", "KSR.htable.sht_is_null('cache', 'nokey')",
+        "KSR.htable.sht_is_null('counters', 'nokey')", "KSR.htable.sht_is_null('nosuch', 'k')",
+        "KSR.htable.sht_setxi('cache', 'xi', 5, 30)", "KSR.htable.sht_get('cache', 'xi')",
+        "KSR.htable.sht_setxs('cache', 'xs', 'v', 30)", "KSR.htable.sht_get('cache', 'xs')",
+        "KSR.htable.sht_setex('cache', 'xs', 100)", "KSR.htable.sht_setex('cache', 'nokey', 5)",
+        "KSR.htable.sht_setex('counters', 'x', 5)",
+        "KSR.htable.sht_gete('cache', 'nokey')", "KSR.htable.sht_getw('cache', 'nokey')",
+        "KSR.htable.sht_match_name('cache', 'sw', 'x')",
+        "KSR.htable.sht_match_name('cache', 'eq', 'zz')",
+        "KSR.htable.sht_match_name('cache', 're', '^c[0-9]$')",
+        "KSR.htable.sht_match_str_value('cache', 'eq', 'v')",
+        "KSR.htable.sht_match_str_value('cache', 'eq', '5')",
+        "KSR.htable.sht_sets('cache', 'a1', 'keep')", "KSR.htable.sht_sets('cache', 'a2', 'drop')",
+        "KSR.htable.sht_sets('cache', 'b1', 'drop')",
+        "KSR.htable.sht_rm_name_re('cache', '^a1$')", "KSR.htable.sht_get('cache', 'a1')",
+        "KSR.htable.sht_rm_value_re('cache', '^dr')", "KSR.htable.sht_get('cache', 'a2')",
+        "KSR.htable.sht_get('cache', 'b1')", "KSR.htable.sht_sets('cache', 'p1', 'x')",
+        "KSR.htable.sht_rm_name('cache', 'sw', 'p')", "KSR.htable.sht_get('cache', 'p1')",
+        "KSR.htable.sht_rm_name('cache', 'eq', 'p')", "KSR.htable.sht_rm_value('cache', 're', 'q')",
+        "KSR.htable.sht_rm_name_re('nosuch', 'x')",
+        "KSR.htable.sht_reset('counters')", "KSR.htable.sht_get('counters', 'x')",
+    ],
+}
+
+
+def mod_init():
+    return Probe()
+
+
+def run_group(name):
+    results = []
+    for expr in PROBES.get(name, []):
+        try:
+            results.append([expr, repr(eval(expr))])
+        except BaseException as exc:  # (KSR.x.exit: a route end is an outcome too)
+            results.append([expr, "EXC:" + type(exc).__name__])
+    return results
+
+
+class Probe:
+    def child_init(self, rank):  # app_python3 refuses to start without it
+        return 0
+
+    def ksr_reply_route(self, msg):
+        return 1
+
+    def ksr_request_route(self, msg):
+        if KSR.is_ACK() or KSR.is_CANCEL():
+            return 1
+        group = KSR.pv.gete("$rU")
+        results = run_group(group)
+        out = KSR.hdr.get("X-Out")
+        if out:
+            with open(out, "a") as f:
+                f.write(json.dumps({"group": group, "results": results}) + "\n")
+        relay = KSR.hdr.get("X-Relay")
+        if relay:
+            KSR.pv.sets("$du", relay)
+            KSR.tm.t_relay()
+            return 1
+        KSR.sl.sl_send_reply(200, "Probed")
+        return 1

@@ -1,0 +1,99 @@
+"""KSR functions real scripts call first — ``KSR.xlog``, the core transport/flag tests,
+``KSR.hdr``'s getters and placement, ``KSR.textops``, ``KSR.htable`` with operator-declared
+tables — evaluated by one probe script (scripts/api_probe.py) on a real Kamailio 5.6 and
+on ``kamtool serve --route``: both must give what Kamailio 5.6.3 gave
+(api_expected.json), and make the same edits on the wire."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.interop.wire import Peer
+from tests.ksr.api_probe import api_server, probe
+from tests.ksr.conftest import TARGETS
+from tests.proxy.harness import wait_for
+
+EXPECTED = json.loads((Path(__file__).with_name("api_expected.json")).read_text())
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def target(request, tmp_path_factory):
+    base = tmp_path_factory.mktemp(f"api-{request.param}")
+    with api_server(request.param, base) as t:
+        t.out_dir = base  # type: ignore[attr-defined]
+        yield t
+
+
+@pytest.mark.parametrize("group", ["xlog", "core", "hdr", "textops", "htable"])
+def test_results_are_kamailios(target, group):
+    """Every expression of the group returns what Kamailio 5.6.3 returned (same type)."""
+    got, final, _ = probe(target, target.out_dir, group)
+    assert (final.status, final.reason) == (200, "Probed")
+    want = [tuple(pair) for pair in EXPECTED[group]]
+    assert [g for g in got if g not in want] == [], "differs from Kamailio"
+    assert got == want
+
+
+def test_xlog_writes_the_variables_values(target):
+    """The log lines xlog wrote, with the pseudo-variables replaced ($$ is one $); the
+    ones of a format with a lone $ and of xdbg at the default level are not there."""
+    probe(target, target.out_dir, "xlog")
+    wanted = ["XLOGTEST info MESSAGE 1001 ru=sip:xlog@127.0.0.1:",
+              "XLOGTEST err xlog [val] [<null>] [<null>]", "XLOGTEST twodollars $ end",
+              "XLOGTEST warn val ib-", "XLOGTEST notice 127.0.0.1:",
+              "XLOGTEST level MESSAGE", "XLOGTEST lower", "XLOGTEST bogus level",
+              "XLOGTEST crit", "XLOGTEST alert"]  # fmt: skip
+    assert wait_for(lambda: all(w in target.log_text() for w in wanted), 5), [
+        w for w in wanted if w not in target.log_text()
+    ]
+    log = target.log_text()
+    assert ": XLOGTEST trailing" not in log and ": XLOGTEST spaced" not in log
+    assert ": XLOGTEST unknown" not in log
+    assert ": XLOGTEST dbg" not in log
+
+
+def _relayed(target, group):
+    with Peer("udp", target.sip_port) as relay:
+        results, final, got = probe(target, target.out_dir, group, relay=relay)
+    assert final.status == 200 and got is not None
+    return results, got
+
+
+def test_hdr_places_headers_as_kamailio(target):
+    results, got = _relayed(target, "hdrwire")
+    assert [v for _, v in results] == ["1", "1", "1", "1"]
+    # (Kamailio puts an inserted line even above its own Via, kamtool below the Vias)
+    names = [n for n, _ in got.headers if n != "via"]
+    assert names[0] == "x-first" and "x-b" not in names
+    assert names.index("x-before") + 1 == names.index("x-a") == names.index("x-after") - 1
+    assert names[-1] == "x-never" or names[-2:] == ["x-never", "content-length"]
+
+
+def test_textops_edits_reach_the_wire(target):
+    results, got = _relayed(target, "textwire")
+    assert [v for _, v in results] == ["1", "1", "-1", "1", "1", "1", "1", "1", "1", "1", "-1"]
+    assert got.first.startswith("MESSAGE sip:substd@127.0.0.1:")
+    assert got.all("x-e") == ["new"] and got.all("x-f") == ["two"]
+    assert got.all("x-multi") == ["mm", "mm"] and got.all("x-a") == ["VaL"]
+    assert got.all("x-d") == ["d;app"] and got.all("x-g1") == []
+    assert got.all("x-b") == [] and got.all("x-c") == ["c"]  # X-C: kept by the skip regex
+    assert got.body == b"bye world" and got.get("content-length") == "9"
+
+
+def test_set_body_and_replace_body(target):
+    results, got = _relayed(target, "setbody")
+    assert results[0][1] == "1"
+    assert got.body == b"newbody" and got.all("content-type") == ["text/x-new"]
+    results, got = _relayed(target, "replbody")
+    assert [v for _, v in results] == ["1", "1"] and got.body == b"heLL0 worLd"
+
+
+def test_declared_tables_are_listed_by_rpc(target):
+    """The tables the cfg (Kamailio) or [proxy] htables (kamtool) declare: htable RPCs."""
+    names = {t["name"] for t in target.rpc("htable.listTables")}
+    assert {"cache", "counters", "ipban"} <= names
+    target.rpc("htable.seti", "counters", "rpc", 7)
+    assert target.rpc("htable.get", "counters", "rpc")["item"]["value"] == 7
