@@ -94,10 +94,11 @@ class StatelessReplies:
     def malformed(self, req: Any, endpoint: Any, addr: tuple[str, int], failure: Any) -> None:
         """Answer a malformed request with its status (``failure``: a ParseFailure),
         except an ACK (never answered, RFC 3261 17.1.1.3; a malformed one may say so in
-        its request line or its CSeq) and one whose Via would send the reply to the socket
-        it came in on (it would come back to us as a response, to be relayed on down its
-        other Vias: a forged or looped request)."""
-        if _says_ack(req) or self.codec.answers_itself(req, endpoint, addr):
+        its request line, or in its CSeq when its request line is unreadable) and one
+        whose Via would send the reply to the socket it came in on (it would come back to
+        us as a response, to be relayed on down its other Vias: a forged or looped
+        request)."""
+        if _says_ack(req, failure) or self.codec.answers_itself(req, endpoint, addr):
             log.debug("not answering a malformed %s from %s:%s", req.method, *addr)
             return
         try:
@@ -121,10 +122,13 @@ class StatelessReplies:
                 pass
 
 
-def _says_ack(request: Any) -> bool:
-    """The request line or the CSeq says ACK."""
+def _says_ack(request: Any, failure: Any) -> bool:
+    """The request line says ACK, or it is unreadable and the CSeq says ACK (a request
+    line that reads, INVITE with ``CSeq: 1 ACK``, is an INVITE: it gets its 400)."""
     if request.method == "ACK":
         return True
+    if getattr(failure, "reason", "") != "Malformed Request-Line":
+        return False
     try:
         cseq = request.cseq
     except ParseError:

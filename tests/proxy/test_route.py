@@ -312,6 +312,11 @@ def test_malformed_requests_that_get_no_400(proxy):
         assert (reply.status, reply.cseq.num) == (400, 5)
         with pytest.raises(TimeoutError):
             ua.recv()
+        # a request line that reads decides: an INVITE whose CSeq says ACK is an INVITE
+        # with a bad CSeq, and gets its 400 (as from Kamailio; found by a fuzz audit)
+        ua.send_raw(malformed("INVITE sip:1002@127.0.0.1 SIP/2.0", "6 ACK", [mine]))
+        reply = ua.recv()
+        assert (reply.status, reply.cseq.num) == (400, 6)
     finally:
         ua.close()
 
