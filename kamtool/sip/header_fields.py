@@ -379,7 +379,8 @@ def _p_uint(key: str, limit: int, clamp: bool = False) -> Callable[[Headers], in
             return None
         if not v.isdigit() or not v.isascii():
             raise ParseError(f"Bad {what} header")
-        n = int(v) if len(v) < 20 else limit + 1
+        digits = v.lstrip("0") or "0"  # (leading zeros are still the number: 0001 is 1)
+        n = int(digits) if len(digits) < 20 else limit + 1
         if n > limit:
             if clamp:
                 return limit

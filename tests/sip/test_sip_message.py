@@ -191,6 +191,16 @@ def test_decrement_max_forwards_adds_the_header_when_missing():
     assert m.max_forwards is None and m.decrement_max_forwards() == 69
 
 
+def test_numbers_with_leading_zeros_are_their_value():
+    """Max-Forwards: 00000000000000000001 is 1 (its 483 is due), not "too large" (fuzz
+    audit); twenty digits of a big number still are."""
+    m = parse_message(INVITE.replace(b"Max-Forwards: 70", b"Max-Forwards: " + b"0" * 19 + b"1"))
+    assert m.max_forwards == 1
+    with pytest.raises(ParseError):
+        _ = parse_message(INVITE.replace(b"Max-Forwards: 70", b"Max-Forwards: " + b"9" * 20))
+    assert parse_message(INVITE.replace(b"Length: 5", b"Length: 0005")).body == b"v=0\r\n"
+
+
 def test_missing_content_length_is_added_on_output():
     m = invite()
     m.headers.remove("l")
