@@ -309,6 +309,38 @@ def test_connection_limit_answers_503(rpc: ServerThread) -> None:
             s.close()
 
 
+def test_at_the_limit_the_longest_idle_keep_alive_connection_makes_room(rpc: ServerThread) -> None:
+    """Keep-alive clients idle between requests held every slot (a fuzz audit locked the
+    server out with 256 of them); now the one idle longest is closed for a newcomer."""
+    rpc.server.http.max_connections = 2
+    body = json.dumps(POST).encode()
+    request = (b"POST /RPC HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+    idle = []
+    try:
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", rpc.server.port), timeout=TIMEOUT)
+            s.sendall(request)
+            assert s.recv(65536).startswith(b"HTTP/1.1 200 ")
+            idle.append(s)
+            time.sleep(0.05)  # (the first one is the one idle longest)
+        deadline = time.monotonic() + TIMEOUT
+        while rpc.call(lambda: len(rpc.server.http.idle)) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert _raw_exchange(rpc, request).startswith(b"HTTP/1.1 200 ")
+        try:  # closed for the newcomer (reset: a FIN or an RST, as the kernel tells it)
+            closed = idle[0].recv(16) == b""
+        except ConnectionResetError:
+            closed = True
+        assert closed
+        idle[1].sendall(request)  # the other one is still served
+        assert idle[1].recv(65536).startswith(b"HTTP/1.1 200 ")
+    finally:
+        for s in idle:
+            s.close()
+
+
 def test_ipv6_loopback(tmp_path: Path) -> None:
     try:
         with socket.socket(socket.AF_INET6) as probe:

@@ -18,7 +18,9 @@ Differences (Kamailio closes after every reply and hangs on bad input):
   ``200`` with an HTML "Wrong URL" page);
 * ``Expect: 100-continue`` is answered (curl waits a second for it on bodies > 1 KiB);
 * chunked request bodies are accepted;
-* more than ``max_connections`` open connections → ``503`` for the newcomer;
+* at ``max_connections`` open connections the one idle longest between keep-alive
+  requests is closed for a newcomer (256 idle clients locked everybody out for a minute
+  at a time); only when none is idle does the newcomer get ``503``;
 * a request line/headers not complete within ``header_timeout`` or a body not within
   ``body_timeout`` → the connection is closed (slowloris guard);
 * cross-site requests are refused (:mod:`kamtool.rpc.server.guard`: Host allow-list,
@@ -33,6 +35,7 @@ import asyncio
 import hmac
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from kamtool.rpc import kamjson
@@ -107,11 +110,13 @@ class HttpHandler:
         self.max_connections = max_connections
         self.send_timeout = send_timeout  # a reply the client does not read in time is cut
         self.connections: set[asyncio.StreamWriter] = set()
+        # keep-alive connections waiting for their next request, and since when
+        self.idle: dict[asyncio.StreamWriter, float] = {}
         self.tasks: set[asyncio.Task] = set()
         self.guard = CrossSiteGuard(port, allowed_hosts)
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self.connections) >= self.max_connections:
+        if len(self.connections) >= self.max_connections and not self._evict_idle():
             # bounded resources: idle keep-alive clients cannot exhaust the proxy's fds
             try:
                 await self._send_error(
@@ -139,6 +144,7 @@ class HttpHandler:
             log.exception("HTTP RPC connection failed")
         finally:
             self.connections.discard(writer)
+            self.idle.pop(writer, None)
             if task is not None:
                 self.tasks.discard(task)
             writer.close()
@@ -149,11 +155,24 @@ class HttpHandler:
             except (ConnectionError, OSError):
                 pass
 
+    def _evict_idle(self) -> bool:
+        """Close the keep-alive connection idle longest (its client reconnects when it
+        has something to ask); False when no connection is idle."""
+        if not self.idle:
+            return False
+        oldest = min(self.idle, key=self.idle.__getitem__)
+        del self.idle[oldest]
+        self.connections.discard(oldest)
+        oldest.transport.abort()
+        return True
+
     async def _one_request(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first: bool
     ) -> bool:
         """Serve one request; False when the connection must close."""
         timeout = self.header_timeout if first else self.idle_timeout
+        if not first:
+            self.idle[writer] = time.monotonic()
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
         except asyncio.LimitOverrunError:
@@ -168,6 +187,8 @@ class HttpHandler:
             return False
         except asyncio.IncompleteReadError:
             return False
+        finally:
+            self.idle.pop(writer, None)
         version = "HTTP/1.1"
         try:
             method, target, version, headers = _parse_head(head)
