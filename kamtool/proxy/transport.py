@@ -28,6 +28,8 @@ from kamtool.proxy.ws import WsPolicy, WsRegistry, serve_ws
 from kamtool.sip.errors import ParseError
 from kamtool.sip.parser import KeepAlive, StreamFramer
 
+MAX_UDP = 65507  # the most a UDP datagram over IPv4 carries
+
 log = logging.getLogger(__name__)
 
 Addr = tuple[str, int]
@@ -85,6 +87,10 @@ class UdpEndpoint(asyncio.DatagramProtocol):
     def send(self, data: bytes, addr: Addr) -> None:
         if self.registry is not None and self.registry.out_filter is not None:
             data = self.registry.out_filter(data)  # topoh
+        if len(data) > MAX_UDP:  # the kernel refuses it (EMSGSIZE) and says so only at debug
+            log.warning("udp: a %d-byte message to %s:%s does not fit in a datagram; not sent",
+                        len(data), addr[0], addr[1])  # fmt: skip
+            return
         if self.transport is not None:
             self.transport.sendto(data, addr)
             if self.registry is not None and self.registry.tap is not None:

@@ -365,3 +365,27 @@ def test_a_stray_reply_whose_next_via_is_a_name_is_dropped_quietly(proxy, caplog
         s.sendto(reply.encode(), ("127.0.0.1", proxy.port))
     assert wait_for(lambda: proxy.stat("core:drop_replies") == before + 1, 5)
     assert "Traceback" not in caplog.text and "error handling" not in caplog.text
+
+
+def test_a_reply_too_big_for_udp_is_logged_not_lost_in_silence(start_proxy, caplog):
+    """A REGISTER of many contacts over UDP: its 200 lists them all and cannot fit in a
+    datagram; the kernel refused it and nothing said so (fuzz audit). Now a warning."""
+    import socket
+
+    proxy = start_proxy(auth=False)
+    contacts = ", ".join(f"<sip:1003@127.0.0.1:{6000 + n};transport=udp;x={'y' * 40}>"
+                         for n in range(700))  # fmt: skip
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        register = (
+            "REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKbig;rport\r\n"
+            "From: <sip:1003@127.0.0.1>;tag=big\r\nTo: <sip:1003@127.0.0.1>\r\n"
+            "Call-ID: big-1\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\n"
+            f"Contact: {contacts}\r\nExpires: 60\r\nContent-Length: 0\r\n\r\n"
+        )
+        assert len(register) < 65000
+        s.sendto(register.encode(), ("127.0.0.1", proxy.port))
+        said = lambda: "does not fit in a datagram" in caplog.text  # noqa: E731
+        assert wait_for(said, 10), caplog.text[-2000:]
