@@ -111,41 +111,69 @@ class LoopbackCapture:
         return self.path
 
 
-SIP_FIELDS = ("ip.src", "ipv6.src", "udp.srcport", "tcp.srcport", "ip.dst", "ipv6.dst",
-              "udp.dstport", "tcp.dstport", "sip.Call-ID", "sip.CSeq.method", "sip.Method",
-              "sip.Status-Code", "frame.time_epoch")  # fmt: skip
-
-
 def sip_packets(pcap: Path, *decode_as: str) -> list[dict[str, str]]:
-    """The SIP messages tshark finds in ``pcap``: one dict of :data:`SIP_FIELDS` each
-    (``decode_as``: extra ``-d`` rules, e.g. ``udp.port==5070,sip``)."""
+    """The SIP messages tshark finds in ``pcap``, each a dict of ``src``, ``dst``,
+    ``call_id``, ``method`` (the CSeq's), ``first`` (method or status code), ``time`` and
+    ``proto`` (``decode_as``: extra ``-d`` rules, e.g. ``udp.port==5070,sip``). A TCP
+    segment may carry several messages: each is one (tshark's JSON repeats the ``sip``
+    layer, a key Python's json would keep only once)."""
     need("tshark")
-    args = ["tshark", "-r", str(pcap), "-Y", "sip", "-T", "fields", "-E", "separator=\t",
-            "-E", "occurrence=f"]  # fmt: skip
+    args = ["tshark", "-r", str(pcap), "-Y", "sip", "-T", "json"]
     for rule in decode_as:
         args += ["-d", rule]
-    for f in SIP_FIELDS:
-        args += ["-e", f]
     res = subprocess.run(args, capture_output=True, text=True, timeout=60,
                          env={**os.environ, "LC_ALL": "C"})  # fmt: skip
     assert res.returncode == 0, res.stderr
     rows = []
-    for line in res.stdout.splitlines():
-        values = dict(zip(SIP_FIELDS, line.split("\t"), strict=False))
-        rows.append(
-            {
-                "src": f"{values['ip.src'] or values['ipv6.src']}:"
-                f"{values['udp.srcport'] or values['tcp.srcport']}",
-                "dst": f"{values['ip.dst'] or values['ipv6.dst']}:"
-                f"{values['udp.dstport'] or values['tcp.dstport']}",
-                "call_id": values["sip.Call-ID"],
-                "method": values["sip.CSeq.method"],
-                "first": values["sip.Method"] or values["sip.Status-Code"],
-                "time": values["frame.time_epoch"],
-                "proto": "udp" if values["udp.srcport"] else "tcp",
-            }
-        )
+    for packet in json.loads(res.stdout or "[]", object_pairs_hook=_pairs):
+        layers = _first(_first(packet, "_source"), "layers")
+        ip = _first(layers, "ip") or _first(layers, "ipv6") or {}
+        l4 = _first(layers, "udp") or _first(layers, "tcp") or {}
+        proto = "udp" if _first(layers, "udp") else "tcp"
+        src = _first(ip, "ip.src") or _first(ip, "ipv6.src")
+        dst = _first(ip, "ip.dst") or _first(ip, "ipv6.dst")
+        for sip in layers.get("sip", []):
+            rows.append({
+                "src": f"{src}:{_first(l4, f'{proto}.srcport')}",
+                "dst": f"{dst}:{_first(l4, f'{proto}.dstport')}",
+                "call_id": _deep(sip, "sip.Call-ID") or "",
+                "method": _deep(sip, "sip.CSeq.method") or "",
+                "first": _deep(sip, "sip.Method") or _deep(sip, "sip.Status-Code") or "",
+                "time": _first(_first(layers, "frame") or {}, "frame.time_epoch"),
+                "proto": proto,
+            })  # fmt: skip
     return rows
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, list[Any]]:
+    """A JSON object with every value of a repeated key kept, in order."""
+    out: dict[str, list[Any]] = {}
+    for k, v in pairs:
+        out.setdefault(k, []).append(v)
+    return out
+
+
+def _first(obj: Any, key: str) -> Any:
+    values = obj.get(key) if isinstance(obj, dict) else None
+    return values[0] if values else None
+
+
+def _deep(obj: Any, key: str) -> Any:
+    """The first value of ``key`` anywhere under ``obj`` (tshark nests fields in trees)."""
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key][0]
+        for values in obj.values():
+            for v in values:
+                found = _deep(v, key)
+                if found is not None:
+                    return found
+    elif isinstance(obj, list):
+        for v in obj:
+            found = _deep(v, key)
+            if found is not None:
+                return found
+    return None
 
 
 def key(row: dict[str, Any]) -> tuple[str, str, str, str, str]:
