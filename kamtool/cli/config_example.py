@@ -81,6 +81,8 @@ DESCRIPTIONS: dict[str, str] = {
     "pike_remove_latency": "seconds a quiet address stays in pike's tree",
     "uac_reg_timer_interval": "seconds between checks of the upstream registrations (uacreg)",
     "uac_reg_retry_interval": "seconds before a failed upstream registration is retried (doubles)",
+    "uac_restore_mode": "uac_replace_from/to: auto (replies and in-dialog requests get the "
+    "original back; needs rr_append_fromtag), manual or none",
     "ipban_autoexpire": "seconds a banned source stays in htable ipban (0: forever)",
     "shvset": "$shv presets as pv's shvset, ';'-separated: name=i:NUMBER or name=s:TEXT",
     "htables": "more htables for route scripts, in Kamailio's htable modparam syntax: "

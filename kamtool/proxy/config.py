@@ -124,6 +124,9 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
     htables: tuple[str, ...] = ()
     uac_reg_timer_interval: float = 90.0  # uacreg: refresh with this much left (Kamailio's)
     uac_reg_retry_interval: float = 60.0  # first retry after a failure; doubles up to 8x
+    # uac_replace_from/to: "auto" restores replies and in-dialog requests (Kamailio's
+    # default; needs rr_append_fromtag), "manual" with uac_restore_from/to(), "none"
+    uac_restore_mode: str = "auto"
     # overload protection (kamtool.proxy.overload): queue age limit and the 503's Retry-After
     # off by default: at 2-3x capacity the 503s cost most of the goodput (bench/README.md)
     overload: bool = False
@@ -231,6 +234,8 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
                     str(exc), hint='shvset = "maintenance=i:0;motd=s:hello"'
                 ) from None
         self._check_htables()
+        if self.uac_restore_mode.lower() not in ("auto", "manual", "none"):
+            raise ConfigError("uac_restore_mode must be auto, manual or none")
         for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 (no limit) or positive")

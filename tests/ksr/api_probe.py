@@ -20,6 +20,8 @@ API_CFG = Path(__file__).resolve().parents[1] / "support" / "kamailio-kemi-api.c
 PROBE_SCRIPT = SCRIPTS / "api_probe.py"
 # the htables of kamailio-kemi-api.cfg, in kamtool's [proxy] setting
 HTABLES_TOML = 'htables = ["cache=>size=8;autoexpire=60;", "counters=>size=4;initval=0;"]'
+# and uac's restore_mode "none" (kamailio-kemi-api.cfg's)
+PROXY_TOML = HTABLES_TOML + '\nuac_restore_mode = "none"'
 HEADERS = [
     "X-A: val", "X-B: bval", "X-Multi: m1", "X-Multi: m2", "X-C: c", "X-D: d",
     "X-E: old", "X-F: one", "X-G1: g", "Content-Type: text/plain",
@@ -31,7 +33,7 @@ BODY = "hello world"
 def api_server(name: str, base: Path) -> Iterator[KemiTarget]:
     """``name`` ("kamailio" or "kamtool") running the probe script."""
     kw: dict[str, Any] = (
-        {"config": API_CFG} if name == "kamailio" else {"proxy_toml": HTABLES_TOML}
+        {"config": API_CFG} if name == "kamailio" else {"proxy_toml": PROXY_TOML}
     )
     with kemi_server(name, base, PROBE_SCRIPT, sip_port=low_free_port(), **kw) as t:
         yield t

@@ -27,7 +27,9 @@ def target(request, tmp_path_factory):
         yield t
 
 
-@pytest.mark.parametrize("group", ["xlog", "core", "hdr", "textops", "htable"])
+@pytest.mark.parametrize(
+    "group", ["xlog", "core", "hdr", "textops", "htable", "siputils", "registrar"]
+)
 def test_results_are_kamailios(target, group):
     """Every expression of the group returns what Kamailio 5.6.3 returned (same type)."""
     got, final, _ = probe(target, target.out_dir, group)
@@ -97,3 +99,19 @@ def test_declared_tables_are_listed_by_rpc(target):
     assert {"cache", "counters", "ipban"} <= names
     target.rpc("htable.seti", "counters", "rpc", 7)
     assert target.rpc("htable.get", "counters", "rpc")["item"]["value"] == 7
+
+
+def test_siputils_rewrites_the_request_uri(target):
+    """add_uri_param, uri_param_rm (after $ru got ;lr): what the relayed R-URI is."""
+    results, got = _relayed(target, "siputilswire")
+    assert results == [tuple(p) for p in EXPECTED["siputilswire"]]
+    assert got.first.split(" ")[1].endswith(";transport=udp;added=1")
+
+
+def test_uac_replace_without_restoring(target):
+    """uac restore_mode "none": the relayed request has the new From/To; $fu reads the
+    received From (uac's edits apply as the request leaves)."""
+    results, got = _relayed(target, "uacwire")
+    assert results == [tuple(p) for p in EXPECTED["uacwire"]]
+    assert got.get("from") == "Alice <sip:alice@example.com>;tag=ib1"
+    assert got.get("to") == "<sip:bob@example.com>"

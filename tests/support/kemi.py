@@ -127,7 +127,9 @@ class KemiKamtool(KamtoolProxy):
         from kamtool.proxy.config import ProxyConfig
 
         known = {f.name for f in fields(ProxyConfig)}
-        mine = {k: v for k, v in KEMI_PROXY_SETTINGS.items() if k in known}
+        # a key the test's proxy_toml sets itself wins (TOML refuses a key given twice)
+        own = {ln.split("=")[0].strip() for ln in self.proxy_toml.splitlines() if "=" in ln}
+        mine = {k: v for k, v in KEMI_PROXY_SETTINGS.items() if k in known and k not in own}
         return {**super().proxy_settings(), **mine}
 
     def serve_args(self) -> list[str]:

@@ -47,6 +47,8 @@ class MsgContext:
     drop: bool = False  # set_drop()/drop(): do not send
     record_route: bool = False  # record_route() asked for; added by t_relay
     rr_params: str = ""  # add_rr_param()
+    uac_edits: dict[str, str] | None = None  # uac_replace_*/restore: header -> leaving value
+    uac_replies: list[str] | None = None  # ... whose received value the replies get back
     loose: Any = None  # loose_route()'s result (did, target, second) for t_relay
     dialog: bool = False  # dlg_manage(): track the INVITE as a dialog
     profiles_: list[Any] | None = None  # set_dlg_profile() (see profiles)

@@ -227,9 +227,45 @@ def next_flow() -> int:
     return -1
 
 
+def _aor_of(uri: str) -> str | None:
+    """The usrloc key of ``uri``'s AoR, or None when it is no URI with a user."""
+    try:
+        parsed = parse_uri(str(uri))
+    except ParseError:
+        return None
+    user = getattr(parsed, "user", None)
+    return state.ctx.parts.usrloc.aor_key(user, getattr(parsed, "host", None)) if user else None
+
+
+def unregister(table: str, uri: str, ruid: str = "") -> int:
+    """registrar's unregister(): every contact of ``uri``'s AoR removed (1, also when
+    there was none); with ``ruid`` only that contact (-3 when it is not there). -1 for an
+    empty or bad URI or a table usrloc does not have."""
+    ul = state.ctx.parts.usrloc
+    aor = _aor_of(uri) if uri else None
+    if str(table) != "location" or aor is None:
+        return -1
+    if ul.needs_fetch(aor):
+        try:
+            wait_db(partial(ul.fetch, aor))
+        except Exception as exc:
+            return db_error(state.ctx, "unregister(location)", exc)
+    if not ruid:
+        ul.remove(aor)
+        return 1
+    found = [b for b in ul.contacts_of(aor) if b.ruid == str(ruid)]
+    if not found:
+        return -3
+    ul.remove_binding(found[0])
+    return 1
+
+
 def registrar_functions() -> dict[str, Any]:
     return dict(save=save, lookup=lookup, registered=registered,
-                lookup_uri=lambda table, uri: lookup(table, uri))  # fmt: skip
+                lookup_uri=lambda table, uri: lookup(table, uri),
+                registered_uri=registered,
+                unregister=lambda table, uri: unregister(table, uri),
+                unregister_ruid=unregister)  # fmt: skip
 
 
 # ------------------------------------------------------------------ alias_db

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 
 from kamtool.proxy import outbound
 from kamtool.proxy.dest import dest_of_uri
+from kamtool.proxy.ksr import uac_replace
 from kamtool.proxy.ksr.context import BRANCH, FAILURE, ONREPLY, REPLY, MsgContext, field, state
 from kamtool.proxy.transaction import Target
 from kamtool.sip.errors import ParseError
@@ -94,6 +95,8 @@ def _forward_stateless(ctx: MsgContext) -> int:
     target = _target(ctx)
     if target is None:
         return -1
+    if ctx.uac_edits:  # (its own uac edits: loose_route() restored From/To)
+        uac_replace.apply(ctx.msg, ctx.uac_edits)
     data = r.branches.stateless(ctx.msg, target)
     r.counters.fwd_req.value += 1
     ctx.forwarded = True
@@ -182,12 +185,16 @@ def _arm(ctx: MsgContext, stx: Any) -> None:
         rr = r.codec.record_route(local, msg.from_tag, dialog.did if dialog else None)
         msg.prepend_record_route(rr[:-1] + ctx.rr_params + ">" if ctx.rr_params else rr)
     stx.build = engine.branch_builder(ctx, in_dialog)
+    if ctx.uac_edits:  # uac's From/To: on what leaves, as Kamailio's lumps
+        stx.build = uac_replace.with_edits(stx.build, ctx.uac_edits)
     stx.branch_route = ctx.on_branch
     if ctx.record_route and ctx.rr_token and not in_dialog:  # RFC 5626 5.3: ;ob flow token
         stx.build = outbound.with_flow_rr(stx.build, ctx.rr_token, r.myself.is_myself)
     on_response = steps.on_response if dialog is not None else None
     if ctx.on_reply:
         on_response = engine.onreply_hook(ctx.on_reply, on_response, ctx)
+    if ctx.uac_replies:  # uac restores the replies' From/To first (its TMCB_RESPONSE_IN)
+        on_response = uac_replace.reply_hook(ctx.uac_replies, on_response)
     stx.on_response = on_response
     if dialog is not None:
         stx.on_final = steps.on_final
@@ -284,11 +291,7 @@ def t_check_status(regex: str) -> int:
 
 
 def tm_functions() -> dict[str, Any]:
-    from kamtool.proxy.ksr.tm_serial import tm_serial_functions
-    from kamtool.proxy.ksr.tm_settings import tm_settings_functions
-
-    return dict(**tm_serial_functions(), **tm_settings_functions(),
-                t_relay=t_relay, t_newtran=t_newtran, t_check_trans=t_check_trans,
+    return dict(t_relay=t_relay, t_newtran=t_newtran, t_check_trans=t_check_trans,
                 t_reply=t_reply, t_send_reply=t_reply, t_on_branch=t_on_branch,
                 t_on_reply=t_on_reply, t_on_failure=t_on_failure, t_is_set=t_is_set,
                 t_is_canceled=t_is_canceled, t_is_expired=t_is_expired, t_set_fr=t_set_fr,
@@ -363,6 +366,8 @@ def loose_route() -> int:
         return -1
     ctx.loose = routed
     ctx.route_params = params
+    if ours:
+        uac_replace.on_loose_route(ctx)
     rest = msg.routes
     ctx.dst_uri = str(rest[0].uri) if rest else None
     if user or "received" in params:

@@ -15,65 +15,15 @@ import binascii
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from kamtool.proxy.ksr.transform_base import Failed, Resolve, Transform
+from kamtool.proxy.ksr.transform_base import int_param as _int_param
+from kamtool.proxy.ksr.transform_base import text as _text
+from kamtool.proxy.ksr.transform_base import to_int as _to_int
+from kamtool.proxy.ksr.transforms_sip import SIP_TRANSFORMS
+
 __all__ = ["Failed", "Transform", "apply", "parse_transform"]
-
-Resolve = Callable[[str], Any]
-
-
-class Failed(Exception):
-    """The transformation does not apply to the value: the variable is null."""
-
-
-@dataclass(frozen=True)
-class Transform:
-    """``{name,param,...}``: ``fn(value, params, resolve)`` gives the new value."""
-
-    name: str
-    fn: Callable[[Any, tuple[str, ...], Resolve], Any]
-    params: tuple[str, ...] = ()
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        raise Failed("null value")
-    return str(value)
-
-
-def _nonempty(value: Any) -> str:
-    """The value as a string; the uri/param/nameaddr/tobody classes need a non-empty one."""
-    if not isinstance(value, str) or not value:
-        raise Failed("not a string")
-    return value
-
-
-def _param(params: tuple[str, ...], i: int, resolve: Resolve, default: Any = None) -> Any:
-    if i >= len(params):
-        if default is None:
-            raise Failed("missing parameter")
-        return default
-    p = params[i]
-    return resolve(p) if p.startswith("$") else p
-
-
-def _int_param(params: tuple[str, ...], i: int, resolve: Resolve) -> int:
-    value = _param(params, i, resolve)
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise Failed(f"parameter {value!r} is not a number") from None
-
-
-def _to_int(value: Any) -> int:
-    if isinstance(value, int):
-        return value
-    try:
-        return int(_text(value).strip())
-    except ValueError:
-        raise Failed("not a number") from None
-
 
 def _substr(value: Any, params: tuple[str, ...], resolve: Resolve) -> str:
     s = _text(value)
@@ -199,8 +149,6 @@ _WITH_PARAMS: dict[str, Callable[[Any, tuple[str, ...], Resolve], Any]] = {
 def parse_transform(text: str) -> Transform:
     """``"s.substr,0,2"`` (the text between the braces) as a :class:`Transform`;
     ValueError for one kamtool does not know (Kamailio refuses the name too)."""
-    from kamtool.proxy.ksr.transforms_sip import SIP_TRANSFORMS
-
     name, *params = [p.strip() if i == 0 else p for i, p in enumerate(text.split(","))]
     key = name.lower()
     simple = _SIMPLE.get(key)

@@ -12,7 +12,9 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from kamtool.proxy.ksr.transforms import Failed, Resolve, _nonempty, _param
+from kamtool.proxy.ksr.transform_base import Failed, Resolve
+from kamtool.proxy.ksr.transform_base import nonempty as _nonempty
+from kamtool.proxy.ksr.transform_base import param as _param
 
 __all__ = ["SIP_TRANSFORMS", "split_uri"]
 

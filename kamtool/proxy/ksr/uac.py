@@ -44,5 +44,8 @@ def uac_reg_status(uuid: str) -> int:
 
 
 def uac_functions() -> dict[str, Any]:
-    """``KSR.uac`` (the registration functions)."""
-    return {"uac_reg_lookup": uac_reg_lookup, "uac_reg_status": uac_reg_status}
+    """``KSR.uac``: the registration functions and From/To replacement."""
+    from kamtool.proxy.ksr.uac_replace import uac_replace_functions
+
+    return {"uac_reg_lookup": uac_reg_lookup, "uac_reg_status": uac_reg_status,
+            **uac_replace_functions()}  # fmt: skip
