@@ -56,6 +56,7 @@ DESCRIPTIONS: dict[str, str] = {
     "tcp_msg_read_timeout": "seconds to complete a message once begun",
     "tcp_msg_data_timeout": "seconds for a new connection to send something",
     "tcp_fd_headroom": "file descriptors kept free; the oldest idle connection goes first",
+    "tcp_conn_wq_max": "bytes that may wait for a TCP/TLS/WS peer to read; past it: closed",
     "route": "a KEMI route script (KSR API; default kamtool/proxy/routes/default.py); "
     '"builtin": the route coded in kamtool.proxy.routing',
     "rr_enable_full_lr": 'rr: ";lr=on" instead of ";lr" in Record-Route',

@@ -95,6 +95,7 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
     tcp_msg_read_timeout: float = 20.0  # a message begun must be complete within this
     tcp_msg_data_timeout: float = 20.0  # an accepted connection must send data within this
     tcp_fd_headroom: int = 128  # file descriptors kept free for JSON-RPC, DB, new clients
+    tcp_conn_wq_max: int = 32 * 1024  # bytes waiting for a peer to read; past it: closed
     dialog_lifetime: int = 7200
     # call limits on the dialog profiles (get_profile_size in a cfg); 0 = no limit
     max_calls_per_caller: int = 0
@@ -189,6 +190,7 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
             "tcp_max_connections",
             "tcp_msg_read_timeout",
             "tcp_msg_data_timeout",
+            "tcp_conn_wq_max",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")

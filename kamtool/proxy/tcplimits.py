@@ -104,6 +104,7 @@ class TcpGuard:
             data_timeout=cfg.tcp_msg_data_timeout,
             lifetime=cfg.tcp_connection_lifetime,
             fd_headroom=cfg.tcp_fd_headroom,
+            conn_wq_max=cfg.tcp_conn_wq_max,
             stats=stats,
         )
 

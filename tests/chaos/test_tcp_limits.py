@@ -10,6 +10,7 @@ reference cfg); ``tcp_accept_iplimit``, ``tcp_msg_read_timeout`` and
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import time
 
@@ -25,6 +26,7 @@ tcp_max_connections = 40
 tcp_accept_iplimit = 30
 tcp_msg_read_timeout = 2
 tcp_msg_data_timeout = 2
+tcp_conn_wq_max = 16384
 """
 
 
@@ -183,8 +185,9 @@ def test_kamailio_keeps_slowloris_and_silent_connections(kamailio):
 
 def test_a_client_that_never_reads_is_closed_not_buffered_for(proxy):
     """Requests pipelined on a connection whose reader never reads: the answers pile up
-    in our write queue (memory grew without end); past tcp_conn_wq_max (32 KiB) the
-    connection is closed (tcp:sendq_full), as Kamailio closes it, and others are served."""
+    in our write queue (memory grew without end); past tcp_conn_wq_max the
+    connection is closed (tcp:sendq_full), as Kamailio closes it, and others are served
+    (tcp_conn_wq_max: 16 KiB here)."""
     port = proxy.sip_port
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -211,4 +214,6 @@ def test_a_client_that_never_reads_is_closed_not_buffered_for(proxy):
         s.close()
     assert _stat(proxy, "sendq_full") >= 1, (sent, proxy.log_text()[-2000:])
     assert "does not read" in proxy.log_text()
+    waited = [int(w) for w in re.findall(r"\((\d+) bytes waiting\)", proxy.log_text())]
+    assert waited and max(waited) <= 16384
     assert _options_over_tcp(port).startswith("SIP/2.0 200")
