@@ -138,17 +138,31 @@ class Authenticator:
 
     # ------------------------------------------------------------------ subscriber rows
 
-    def _db_lookup(self, user: str, domain: str) -> Any:
+    def _subscriber_model(self) -> Any:
         if self._model is None:
             from kamtool.proxy.usrloc import bound_model
 
             self._model = bound_model("subscriber", self.database)
-        m = self._model
+        return self._model
+
+    def _db_lookup(self, user: str, domain: str) -> Any:
+        m = self._subscriber_model()
         return (
             m.select(m.password, m.ha1, m.ha1b)
             .where((m.username == user) & (m.domain == domain))
             .first()
         )
+
+    def exists(self, user: str, domain: str | None) -> bool:
+        """A subscriber row with ``user`` (and ``domain``, unless None) is in the table
+        (auth_db's is_subscriber(); the DB worker calls it); raises on a database error."""
+        if self._lookup != self._db_lookup:  # rows from elsewhere (tests): by (user, domain)
+            return domain is not None and self._lookup(user, domain) is not None
+        m = self._subscriber_model()
+        where = m.username == user
+        if domain is not None:
+            where &= m.domain == domain
+        return m.select(m.username).where(where).first() is not None
 
     def fetch(self, user: str, domain: str) -> Any:
         """Read the subscriber row (password, ha1, ha1b) or None from the database, not

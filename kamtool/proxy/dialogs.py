@@ -80,6 +80,7 @@ class Dialog:
     profiles: list[Any] = field(default_factory=list)
     timer: Any = field(default=None, repr=False)
     ended_by: str = ""
+    vars: dict[str, str] = field(default_factory=dict)  # $dlg_var, KSR.dialog.var_*
 
     @property
     def did(self) -> str:
@@ -263,6 +264,28 @@ class DialogTracker:
         self._terminate(d, "rpc")
         return True
 
+    def set_lifetime(self, d: Dialog, seconds: int) -> None:
+        """``dlg_set_timeout()``: a confirmed dialog ends ``seconds`` from now; one not
+        confirmed yet gets that lifetime when it is."""
+        d.lifetime = seconds
+        if d.state < DLG_STATE_CONFIRMED_NA or d.state == DLG_STATE_DELETED:
+            return
+        if d.timer is not None:
+            d.timer.cancel()
+        d.timeout = int(self.clock()) + seconds
+        d.timer = self.timers.call_later(seconds, self._lifetime_expired, d)
+
+    def end_with_byes(self, d: Dialog, sides: tuple[str, ...]) -> None:
+        """``dlg_bye()``: BYE to ``sides`` ("caller", "callee"), then the dialog is over."""
+        self._send_byes(d, sides)
+        self._terminate(d, "dlg_bye")
+
+    def leave_profile(self, d: Dialog, index: int) -> None:
+        """``unset_dlg_profile()``: ``d.profiles[index]`` goes, and is no longer counted."""
+        self._count_profiles(d, -1)  # recounted with what is left: the keys stay right
+        del d.profiles[index]
+        self._count_profiles(d, +1)
+
     def _lifetime_expired(self, d: Dialog) -> None:
         if d.state == DLG_STATE_DELETED:
             return
@@ -271,10 +294,10 @@ class DialogTracker:
         self._send_byes(d)
         self._terminate(d, "timeout")
 
-    def _send_byes(self, d: Dialog) -> None:
+    def _send_byes(self, d: Dialog, sides: tuple[str, ...] = ("callee", "caller")) -> None:
         if self.send_bye is None or d.state < DLG_STATE_CONFIRMED_NA:
             return
-        for side in ("callee", "caller"):
+        for side in sides:
             try:
                 self.send_bye(d, side)
             except Exception:

@@ -212,6 +212,11 @@ class Dispatcher:
     def reload(self) -> None:
         """Re-read the table (``dispatcher.reload``): states restart from the ``flags``
         column. A table that cannot be read raises and leaves the sets as they were."""
+        self.replace(self.read_rows())
+
+    def read_rows(self) -> list[tuple[int, str, int, int, str, str]]:
+        """The table's rows for :meth:`replace` (any thread: KSR's ds_reload() reads
+        them on the database worker); raises when the table cannot be read."""
         from kamtool.db import schema
         from kamtool.db.models import make_model
 
@@ -225,7 +230,7 @@ class Dispatcher:
         except Exception:
             self._rollback()  # PostgreSQL refuses everything after a failed statement
             raise
-        self.replace(rows)
+        return rows
 
     def replace(self, rows: list[tuple[int, str, int, int, str, str]]) -> None:
         """New sets from ``(setid, uri, flags, priority, attrs, description)`` rows in

@@ -27,6 +27,7 @@ HEADERS = [
     "X-E: old", "X-F: one", "X-G1: g", "Content-Type: text/plain",
 ]  # fmt: skip
 BODY = "hello world"
+CONTACT_GROUPS = {"state"}  # groups whose request has a Contact (fix_nated_contact)
 
 
 @contextmanager
@@ -49,6 +50,8 @@ def probe(target: KemiTarget, out_dir: Path, group: str, *, relay: Peer | None =
         uri = f"sip:{group}@127.0.0.1:{target.sip_port};transport={transport}"
         if relay is not None:
             headers.append(f"X-Relay: sip:127.0.0.1:{relay.port}")
+        if group in CONTACT_GROUPS:  # the caller's own address: a Contact not NATed
+            headers.append(f"Contact: {caller.contact('1001')}")
         caller.send(caller.request("MESSAGE", uri, headers=headers, body=BODY))
         got = None
         if relay is not None:

@@ -28,7 +28,8 @@ def target(request, tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "group", ["xlog", "core", "hdr", "textops", "htable", "siputils", "registrar"]
+    "group", ["xlog", "core", "hdr", "textops", "htable", "siputils", "registrar", "dialog",
+              "permissions", "state"]
 )
 def test_results_are_kamailios(target, group):
     """Every expression of the group returns what Kamailio 5.6.3 returned (same type)."""

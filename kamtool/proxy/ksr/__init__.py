@@ -23,6 +23,7 @@ def build() -> KsrModule:
     from kamtool.proxy.ksr import (
         core,
         core_more,
+        dialog_more,
         dialplan,
         hdr,
         lcr,
@@ -65,6 +66,8 @@ def build() -> KsrModule:
         "speeddial": userdata.speeddial_functions(),
         "avpops": userdata.avpops_functions(),
     }
+    # the dialog functions over the current dialog (profiles, variables, lifetime, BYE)
+    subs["dialog"] = {**subs["dialog"], **dialog_more.dialog_more_functions()}
     from kamtool.proxy.ksr.path import path_functions
     from kamtool.proxy.ksr.rtpengine import rtpengine_functions
     from kamtool.proxy.ksr.websocket import websocket_functions

@@ -8,7 +8,9 @@ from typing import Any
 
 from kamtool.proxy.ksr.context import MsgContext, db_error, field, state, wait_db
 from kamtool.proxy.ksr.msgops import reply
+from kamtool.sip.errors import ParseError
 from kamtool.sip.nonce import binding
+from kamtool.sip.uri import parse_uri
 
 # ------------------------------------------------------------------ auth, auth_db
 
@@ -126,9 +128,30 @@ def auth_functions() -> dict[str, Any]:
     )  # fmt: skip
 
 
+def is_subscriber(uri: str, table: str, flags: int) -> int:
+    """auth_db's is_subscriber(): 1 when the subscriber table has the URI's user (flag 1:
+    and its host as the domain); -2 when it has not; -1 for a URI that does not parse,
+    a table other than ``subscriber`` or a database error. (kamtool loads no credential
+    attributes: flag 2's "only check" is what it always does.)"""
+    ctx = state.ctx
+    try:
+        parsed = parse_uri(str(uri)) if str(uri) else None
+    except (ParseError, ValueError):
+        parsed = None
+    if parsed is None or getattr(parsed, "host", None) is None or str(table) != "subscriber":
+        return -1
+    domain = parsed.host if int(flags) & 1 else None
+    try:
+        found = wait_db(partial(ctx.parts.auth.exists, parsed.user or "", domain))
+    except Exception as exc:
+        return db_error(ctx, "is_subscriber", exc)
+    return 1 if found else -2
+
+
 def auth_db_functions() -> dict[str, Any]:
     return dict(
         auth_check=auth_check,
+        is_subscriber=is_subscriber,
         www_authenticate=lambda realm, table, method="": auth_check(realm, table, 0),
         www_authorize=lambda realm, table: auth_check(realm, table, 0),
         proxy_authenticate=lambda realm, table: auth_check(realm, table, 0),

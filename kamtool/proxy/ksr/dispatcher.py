@@ -14,7 +14,7 @@ from typing import Any
 
 from kamtool.core.dispatch.uris import domain_ruri
 from kamtool.proxy import ds_ksr
-from kamtool.proxy.ksr.context import MsgContext, current
+from kamtool.proxy.ksr.context import MsgContext, current, db_error, wait_db
 
 __all__ = ["dispatcher_functions"]
 
@@ -154,6 +154,34 @@ def ds_load_unset() -> int:
     return 1 if ds_ksr.load_unset(ctx.parts.dispatcher, ctx.msg) else -1
 
 
+def ds_is_active_uri(set_id: int, uri: str = "") -> int:
+    """1 when set ``set_id`` has a destination neither inactive nor disabled (with ``uri``:
+    that destination, its URI compared as written); -1 otherwise."""
+    dispatcher = current().parts.dispatcher
+    if dispatcher is None:
+        return -1
+    uri = str(uri or "")
+    for dest in dispatcher.sets().get(int(set_id), ()):
+        if dest.usable and (not uri or dest.uri == uri):
+            return 1
+    return -1
+
+
+def ds_reload() -> int:
+    """Re-read the dispatcher table (on the database worker): 1, or -1 when it cannot be
+    read (the sets stay as they were)."""
+    ctx = current()
+    dispatcher = ctx.parts.dispatcher
+    if dispatcher is None:
+        return -1
+    try:
+        rows = wait_db(dispatcher.read_rows)
+    except Exception as exc:
+        return db_error(ctx, "ds_reload", exc)
+    dispatcher.replace(rows)
+    return 1
+
+
 def dispatcher_functions() -> dict[str, Any]:
     """The ``KSR.dispatcher`` table."""
     return dict(
@@ -165,4 +193,6 @@ def dispatcher_functions() -> dict[str, Any]:
         ds_mark_dst_state=ds_mark_dst, ds_is_from_list=ds_is_from_list,
         ds_is_from_lists=ds_is_from_list, ds_list_exists=ds_list_exists,
         ds_load_update=ds_load_update, ds_load_unset=ds_load_unset,
+        ds_is_active=lambda set_id: ds_is_active_uri(set_id), ds_is_active_uri=ds_is_active_uri,
+        ds_reload=ds_reload,
     )  # fmt: skip

@@ -1,7 +1,8 @@
 """The KSR modules over the proxy's other state: ``permissions``, ``pike``, ``htable``,
-``nathelper``, ``dispatcher``, ``dialog``, ``acc``, ``domain``, ``rtpproxy``/``rtpengine``
-(not configured: -1) and ``KSR.kamtool`` (kamtool's own, for its default route); and the
-table of every state module (:func:`misc_functions`). Return codes are Kamailio's.
+``nathelper``, ``dispatcher``, ``dialog`` (more in ``dialog_more``), ``acc``, ``domain``,
+``rtpproxy``/``rtpengine`` (not configured: -1) and ``KSR.kamtool`` (kamtool's own, for
+its default route); and the table of every state module (:func:`misc_functions`). Return
+codes are Kamailio's.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from kamtool.proxy.ksr.auth import auth_db_functions, auth_functions
 from kamtool.proxy.ksr.context import field, request_key, state
 from kamtool.proxy.ksr.dispatcher import dispatcher_functions
 from kamtool.proxy.ksr.htable import htable_functions
+from kamtool.proxy.ksr.permissions import permissions_functions
 from kamtool.proxy.ksr.registrar import (
     alias_db_lookup,
     next_flow,
@@ -27,15 +29,7 @@ from kamtool.sip.nat import parse_alias
 
 log = logging.getLogger("kamtool.route")
 
-# ------------------------------------------------------------------ permissions, pike
-
-
-def allow_source_address(group: int = 1) -> int:
-    ctx = state.ctx
-    perms = ctx.parts.permissions
-    if perms is None:
-        return -1
-    return 1 if perms.allows(int(group), ctx.addr[0], ctx.addr[1]) else -1
+# ------------------------------------------------------------------ pike
 
 
 _VERDICTS = {Verdict.OK: 1, Verdict.BLOCKED: -1, Verdict.NEW_BLOCK: -2}
@@ -104,11 +98,29 @@ def add_contact_alias() -> int:
     return set_contact_alias()
 
 
+def fix_nated_contact() -> int:
+    """kamtool marks the Contact with ``;alias=`` (set_contact_alias: kamtool.proxy.nat says
+    why) where Kamailio rewrites its host and port. Kamailio's codes: 1 for any Contact,
+    NATed or not; -1 without one, or on a second call for the same message."""
+    ctx = state.ctx
+    try:
+        contacts = ctx.msg.contacts
+    except ParseError:
+        return -1
+    if not contacts or getattr(contacts[0].uri, "host", None) is None:
+        return -1
+    if ctx.avps.get("\0fixed_contact"):
+        return -1
+    ctx.avps["\0fixed_contact"] = True
+    set_contact_alias()
+    return 1
+
+
 def nathelper_functions() -> dict[str, Any]:
     return dict(nat_uac_test=nat_uac_test, fix_nated_register=fix_nated_register,
                 set_contact_alias=set_contact_alias, handle_ruri_alias=handle_ruri_alias,
                 add_contact_alias=add_contact_alias,
-                fix_nated_contact=set_contact_alias)  # fmt: skip
+                fix_nated_contact=fix_nated_contact)  # fmt: skip
 
 
 # ------------------------------------------------------------------ dialog, acc
@@ -128,15 +140,8 @@ def set_dlg_profile(profile: str, value: str = "") -> int:
     return 1
 
 
-def get_profile_size(profile: str, value: str = "", pv: str = "") -> int:
-    """Dialogs in ``profile`` (with ``value``); kamtool: ``""`` counts every dialog."""
-    dialogs = state.ctx.parts.dialogs
-    return dialogs.profile_size(str(profile), str(value) if value else None)
-
-
 def dialog_functions() -> dict[str, Any]:
     return dict(dlg_manage=dlg_manage, set_dlg_profile=set_dlg_profile,
-                get_profile_size=get_profile_size,
                 is_known_dlg=lambda: 1 if state.ctx.loose else -1)  # fmt: skip
 
 
@@ -266,7 +271,7 @@ def misc_functions() -> dict[str, dict[str, Any]]:
         "auth": auth_functions(),
         "auth_db": auth_db_functions(),
         "alias_db": {"lookup": alias_db_lookup},
-        "permissions": {"allow_source_address": allow_source_address},
+        "permissions": permissions_functions(),
         "pike": {"pike_check_req": pike_check_req},
         "htable": htable_functions(),  # (kamtool.proxy.ksr.htable)
         "nathelper": nathelper_functions(),

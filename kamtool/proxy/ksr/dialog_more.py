@@ -1,0 +1,238 @@
+"""More of ``KSR.dialog``: profile tests and sizes written to a variable, dialog
+variables, the lifetime and BYEs of the current dialog, with Kamailio 5.6's return codes.
+
+"The current dialog" is the one Kamailio's ``dlg_get_msg_dialog()`` finds: for an
+initial INVITE, the dialog ``t_relay()`` created (after ``dlg_manage()``); for any other
+message, the tracked dialog named by the ``did`` of our Route (``loose_route()``), else
+the one with the message's Call-ID and tags. An initial INVITE whose route called
+``dlg_manage()`` but has not relayed yet has a *pending* dialog: its profiles are the ones
+``set_dlg_profile()`` collected.
+
+kamtool declares no profiles (Kamailio's ``profiles_with_value``/``profiles_no_value``):
+any name is a profile, and it is "with value" when a value is given.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kamtool.proxy.dialogs import DLG_STATE_CONFIRMED_NA, DLG_STATE_DELETED, Dialog
+from kamtool.proxy.ksr import pv as ksr_pv
+from kamtool.proxy.ksr.context import REQUEST, MsgContext, field, state
+from kamtool.sip.errors import ParseError
+
+log = logging.getLogger("kamtool.route")
+
+_VARS = "\0dlg_var"  # where $dlg_var(...) keeps its values (kamtool.proxy.ksr.pv)
+
+
+def current_dialog(ctx: MsgContext) -> Dialog | None:
+    """The tracked dialog of the message (module docstring), without changing it."""
+    stx_dialog = getattr(ctx.stx, "ctx", None) if ctx.stx is not None else None
+    if isinstance(stx_dialog, Dialog):
+        return stx_dialog  # the initial INVITE, relayed
+    tracker = ctx.parts.dialogs
+    if tracker is None:
+        return None
+    did = ctx.loose[0] if ctx.loose else None
+    dialog = tracker.by_did(did) if did else None
+    if dialog is None:
+        codec = ctx.parts.codec
+        try:
+            call_id = codec.call_id(ctx.msg)
+            dialog = tracker.find(call_id, codec.from_tag(ctx.msg), codec.to_tag(ctx.msg))
+        except (ParseError, AttributeError, TypeError):
+            return None
+    return dialog
+
+
+def _pending(ctx: MsgContext) -> bool:
+    """An initial INVITE whose dialog ``t_relay()`` will create (dlg_manage() called)."""
+    return bool(ctx.dialog) and ctx.msg.is_request and not field(ctx.msg, "to_tag")
+
+
+def _has(profiles: list[Any], profile: str, value: str | None) -> bool:
+    for p in profiles:
+        if isinstance(p, dict):
+            if profile in p and (value is None or p[profile] == value):
+                return True
+        elif p == profile and value is None:
+            return True
+    return False
+
+
+# ------------------------------------------------------------------ profiles
+
+
+def is_in_profile(profile: str, value: str = "") -> int:
+    """1 when the current dialog is in ``profile`` (with ``value`` when one is given);
+    -1 otherwise, and outside a dialog."""
+    ctx = state.ctx
+    profile, value = str(profile), str(value or "")
+    if not profile:
+        return -1
+    dialog = current_dialog(ctx)
+    if dialog is not None and dialog.state != DLG_STATE_DELETED:
+        profiles = dialog.profiles
+    elif _pending(ctx):
+        profiles = ctx.profiles
+    else:
+        return -1
+    return 1 if _has(profiles, profile, value or None) else -1
+
+
+def set_dlg_profile_static(profile: str) -> int:
+    """``set_dlg_profile(profile)`` for a profile without values."""
+    from kamtool.proxy.ksr.modules import set_dlg_profile
+
+    return set_dlg_profile(profile) if str(profile) else -1
+
+
+def unset_dlg_profile(profile: str, value: str = "") -> int:
+    """Take the current dialog out of ``profile`` (with ``value``). As Kamailio: -1 in
+    a request route, outside a dialog, or when the dialog is not in that profile."""
+    ctx = state.ctx
+    profile, value = str(profile), str(value or "")
+    if not profile or ctx.kind == REQUEST:
+        return -1
+    dialog = current_dialog(ctx)
+    if dialog is None or dialog.state == DLG_STATE_DELETED:
+        return -1
+    tracker = ctx.parts.dialogs
+    for i, p in enumerate(dialog.profiles):
+        if isinstance(p, dict):
+            if profile in p and (not value or p[profile] == value):
+                tracker.leave_profile(dialog, i)
+                return 1
+        elif p == profile and not value:
+            tracker.leave_profile(dialog, i)
+            return 1
+    return -1
+
+
+def _write_size(pvname: str, size: int) -> int:
+    # Kamailio writes the size only into $var(...) or $avp(...) (a script variable or AVP)
+    name = str(pvname).strip()
+    if not (name.startswith("$var(") or name.startswith("$avp(")) or not name.endswith(")"):
+        log.error("get_profile_size: the result must go to a $var or $avp, not %r", name)
+        return -1
+    return 1 if ksr_pv.seti(name, size) else -1
+
+
+def get_profile_size(profile: str, value: str = "", pvname: str | None = None) -> int:
+    """Kamailio: the number of dialogs in ``profile`` (with ``value``) written to the
+    variable ``pvname``; 1, or -1 when it cannot be written (also for pvname ""). Called
+    without ``pvname`` (a kamtool extension older scripts use) it returns the size itself,
+    and profile "" counts every dialog."""
+    dialogs = state.ctx.parts.dialogs
+    profile, value = str(profile), str(value or "")
+    if pvname is None:
+        return dialogs.profile_size(profile, value or None)
+    if not profile or not str(pvname):
+        return -1
+    return _write_size(pvname, dialogs.profile_size(profile, value or None))
+
+
+def get_profile_size_static(profile: str, pvname: str) -> int:
+    """The size of ``profile`` (all values) into ``pvname``: 1, or -1."""
+    if not str(profile) or not str(pvname):
+        return -1
+    return _write_size(pvname, state.ctx.parts.dialogs.profile_size(str(profile), None))
+
+
+# ------------------------------------------------------------------ lifetime, BYE
+
+
+def dlg_set_timeout(seconds: int) -> int:
+    """The current dialog ends (BYE both ways) ``seconds`` from now once it is
+    confirmed, or from now if it already is: 1; -1 without a dialog."""
+    ctx = state.ctx
+    dialog = current_dialog(ctx)
+    if dialog is None or dialog.state == DLG_STATE_DELETED:
+        return -1
+    ctx.parts.dialogs.set_lifetime(dialog, int(seconds))
+    return 1
+
+
+def dlg_bye(side: str) -> int:
+    """BYE from the proxy to the ``caller``, the ``callee`` or (anything else) both sides
+    of the current dialog, which then ends: 1; -1 without a confirmed dialog."""
+    ctx = state.ctx
+    dialog = current_dialog(ctx)
+    if dialog is None or dialog.state < DLG_STATE_CONFIRMED_NA or dialog.state == DLG_STATE_DELETED:
+        return -1
+    which = str(side).lower()
+    sides = (which,) if which in ("caller", "callee") else ("callee", "caller")
+    ctx.parts.dialogs.end_with_byes(dialog, sides)
+    return 1
+
+
+# ------------------------------------------------------------------ variables
+
+
+def _vars(ctx: MsgContext, create: bool) -> dict[str, Any] | None:
+    """The current dialog's variables, shared with ``$dlg_var(...)`` for this message;
+    None outside a dialog (then Kamailio's KEMI getters read nothing)."""
+    dialog = current_dialog(ctx)
+    if dialog is not None:
+        ctx.avps[_VARS] = dialog.vars  # $dlg_var reads the same dict
+        return dialog.vars
+    if _pending(ctx) or create:
+        return ctx.avps.setdefault(_VARS, {})
+    return None
+
+
+def var_sets(name: str, value: str) -> int:
+    """Set the dialog variable (outside a dialog: for this message only): 1."""
+    store = _vars(state.ctx, create=True)
+    assert store is not None
+    store[str(name)] = str(value)
+    return 1
+
+
+def _var(name: str) -> str | None:
+    ctx = state.ctx
+    if current_dialog(ctx) is None and not _pending(ctx):
+        return None
+    store = _vars(ctx, create=False)
+    return None if store is None else store.get(str(name))
+
+
+def var_get(name: str) -> str | None:
+    return _var(name)
+
+
+def var_gete(name: str) -> str:
+    v = _var(name)
+    return "" if v is None else v
+
+
+def var_getw(name: str) -> str:
+    v = _var(name)
+    return "<null>" if v is None else v
+
+
+def var_rm(name: str) -> int:
+    store = _vars(state.ctx, create=False)
+    if store is not None:
+        store.pop(str(name), None)
+    return 1
+
+
+def var_is_null(name: str) -> int:
+    return 1 if _var(name) is None else -1
+
+
+def dialog_more_functions() -> dict[str, Any]:
+    """The functions above by their KSR.dialog names."""
+    return dict(
+        is_in_profile=is_in_profile, is_in_profile_static=lambda p: is_in_profile(p),
+        set_dlg_profile_static=set_dlg_profile_static,
+        unset_dlg_profile=unset_dlg_profile,
+        unset_dlg_profile_static=lambda p: unset_dlg_profile(p),
+        get_profile_size=get_profile_size, get_profile_size_static=get_profile_size_static,
+        dlg_set_timeout=dlg_set_timeout, dlg_bye=dlg_bye,
+        var_sets=var_sets, var_get=var_get, var_gete=var_gete, var_getw=var_getw,
+        var_rm=var_rm, var_is_null=var_is_null,
+    )  # fmt: skip
