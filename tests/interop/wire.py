@@ -202,9 +202,20 @@ class Peer:
     def ask(self, data: bytes) -> Msg:
         """Send a request, return the first final reply (100 Trying skipped)."""
         self.send(data)
+        return self.final()
+
+    def final(self) -> Msg:
+        """The next final reply (provisional ones and requests skipped)."""
         while True:
             msg = self.recv()
             if msg.status >= 200:
+                return msg
+
+    def next_request(self) -> Msg:
+        """The next request (replies skipped)."""
+        while True:
+            msg = self.recv()
+            if not msg.status:
                 return msg
 
     def silence(self, wait: float = 1.0) -> bool:

@@ -35,13 +35,6 @@ def _in_dialog(method: str, uri: str, route: str, to: str, call_id: str, peer: P
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def _final(peer: Peer) -> Msg:
-    msg = peer.recv()
-    while msg.status < 200:
-        msg = peer.recv()
-    return msg
-
-
 def test_dlg_bye_ends_the_call_towards_the_callee(target):
     port = target.sip_port
     with Peer("udp", port) as caller, Peer("udp", port) as callee:
@@ -53,7 +46,7 @@ def test_dlg_bye_ends_the_call_towards_the_callee(target):
         invite = callee.recv()
         rr = invite.get("record-route")
         callee.send(_reply_with_contact(invite, callee))
-        assert _final(caller).status == 200
+        assert caller.final().status == 200
         to = invite.get("to") + ";tag=uas1"
         uri = f"sip:callee@127.0.0.1:{callee.port}"
         caller.send(_in_dialog("ACK", uri, rr, to, call_id, caller, 1, []))
@@ -63,10 +56,10 @@ def test_dlg_bye_ends_the_call_towards_the_callee(target):
         info = callee.recv()
         assert info.method == "INFO" and info.get("x-rc") == "1,-1,1,1"
         callee.reply_to(info, 200, "OK")
-        assert _final(caller).status == 200
+        assert caller.final().status == 200
 
         caller.send(_in_dialog("INFO", uri, rr, to, call_id, caller, 3, ["X-Bye: callee"]))
-        done = _final(caller)
+        done = caller.final()
         assert (done.status, done.reason) == (200, "Rc v,1")
         bye = callee.recv()
         assert bye.method == "BYE" and bye.get("call-id") == call_id

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.interop.wire import Msg, Peer
+from tests.interop.wire import Peer
 from tests.ksr.conftest import SCRIPTS, TARGETS
 from tests.proxy.harness import wait_for
 from tests.support.kemi import kemi_server
@@ -21,21 +21,6 @@ def target(request, tmp_path_factory):
         yield t
 
 
-def _request(peer: Peer) -> Msg:
-    """The next request ``peer`` receives (replies to it, if any, skipped)."""
-    while True:
-        msg = peer.recv()
-        if not msg.status:
-            return msg
-
-
-def _final(peer: Peer) -> Msg:
-    while True:
-        msg = peer.recv()
-        if msg.status >= 200:
-            return msg
-
-
 def test_busy_goes_on_in_the_failure_route_and_a_503_ends_as_500(target):
     """First callee: 180, 486 (busy); the failure route sends the call to the second,
     which answers 503: the caller gets 500 (RFC 3261 16.7: a 503 is not passed up)."""
@@ -44,17 +29,17 @@ def test_busy_goes_on_in_the_failure_route_and_a_503_ends_as_500(target):
         nxt = f"sip:vm@127.0.0.1:{vm.port}"
         caller.send(caller.request("INVITE", f"sip:busy@127.0.0.1:{busy.port}",
                                    headers=[f"X-Next: {nxt}"]))  # fmt: skip
-        first = _request(busy)
+        first = busy.next_request()
         assert first.all("x-branch") == ["0"], first.headers
         busy.reply_to(first, 180, "Ringing")
         busy.reply_to(first, 486, "Busy Here")
-        second = _request(vm)
+        second = vm.next_request()
         # branch 0's header stayed on branch 0; the failure route did not arm the branch
         # route again, so branch 1 has none
         assert second.all("x-branch") == [] and second.all("x-diverted") == ["busy"]
         assert second.first.startswith(f"INVITE {nxt} ")
         vm.reply_to(second, 503, "Down for maintenance")
-        final = _final(caller)
+        final = caller.final()
         assert (final.status, final.reason) == (500, "Service Unavailable"), final.first
     log = target.log_text()
     wanted = ["TMTEST onreply 180 avp=m-busy", "TMTEST onreply 486 avp=m-busy",
@@ -70,9 +55,9 @@ def test_a_branch_route_can_change_only_its_branch(target):
     port = target.sip_port
     with Peer("udp", port) as caller, Peer("udp", port) as callee:
         caller.send(caller.request("INVITE", f"sip:nobody@127.0.0.1:{callee.port}"))
-        req = _request(callee)
+        req = callee.next_request()
         assert req.all("x-branch") == ["0"]
         callee.reply_to(req, 404, "Not Here")
-        final = _final(caller)
+        final = caller.final()
         assert (final.status, final.reason) == (404, "Not Here")
     assert wait_for(lambda: "TMTEST onreply 404 avp=m-nobody" in target.log_text(), 5)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.interop.wire import Msg, Peer, register
+from tests.interop.wire import Peer, register
 from tests.ksr.conftest import SCRIPTS, TARGETS
 from tests.proxy.harness import wait_for
 from tests.support.kemi import kemi_server
@@ -21,20 +21,6 @@ def target(request, tmp_path_factory):
         yield t
 
 
-def _request(peer: Peer) -> Msg:
-    while True:
-        msg = peer.recv()
-        if not msg.status:
-            return msg
-
-
-def _final(peer: Peer) -> Msg:
-    while True:
-        msg = peer.recv()
-        if msg.status >= 200:
-            return msg
-
-
 def test_contacts_are_tried_by_q_one_group_per_failure_route(target):
     """Two contacts of q 1.0 ring together; when both are busy the failure route takes
     the q 0.5 one, whose 200 reaches the caller."""
@@ -46,15 +32,16 @@ def test_contacts_are_tried_by_q_one_group_per_failure_route(target):
             ok = register(peer, "serial", [f"Contact: {contact}", "Expires: 600"])
             assert ok.status == 200, ok.first
         caller.send(caller.request("INVITE", "sip:serial@127.0.0.1"))
-        first, second = _request(a), _request(b)
+        first, second = a.next_request(), b.next_request()
         assert first.method == second.method == "INVITE"
         a.reply_to(first, 486, "Busy Here")
         b.reply_to(second, 486, "Busy Here", to_tag="uas2")
-        assert _request(a).method == _request(b).method == "ACK"  # (hop by hop, of the 486s)
-        third = _request(c)
+        # the 486s are ACKed hop by hop
+        assert a.next_request().method == b.next_request().method == "ACK"
+        third = c.next_request()
         assert third.first.startswith(f"INVITE sip:serial@127.0.0.1:{c.port} ")
         c.reply_to(third, 200, "OK", to_tag="uas3")
-        final = _final(caller)
+        final = caller.final()
         assert final.status == 200 and "tag=uas3" in final.get("to"), final.first
         assert a.silence(0.5), "the first group rang again"
     wanted = "SERIAL failure replied=1 busy=1"
@@ -69,10 +56,10 @@ def test_relay_to_where_the_call_says(target, how):
     with Peer("udp", port) as caller, Peer("udp", port) as gw:
         uri = "sip:4930123@" + (f"127.0.0.1:{gw.port}" if "{" not in how else "example.net")
         caller.send(caller.request("INVITE", uri, headers=[f"X-Relay: {how.format(port=gw.port)}"]))
-        req = _request(gw)
+        req = gw.next_request()
         assert req.first.startswith(f"INVITE {uri} ")
         gw.reply_to(req, 404, "No Such Number")
         first = caller.recv()
         assert first.status == (404 if how == "flags" else 100), first.first
-        final = first if first.status >= 200 else _final(caller)
+        final = first if first.status >= 200 else caller.final()
         assert (final.status, final.reason) == (404, "No Such Number")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.wire import Msg, Peer
+from tests.interop.wire import Peer
 from tests.ksr.conftest import SCRIPTS, TARGETS
 from tests.support.kemi import kemi_server
 from tests.support.ports import low_free_port
@@ -40,13 +40,6 @@ def _in_dialog(method: str, uri: str, route: str, from_: str, to: str, call_id: 
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def _final(peer: Peer) -> Msg:
-    msg = peer.recv()
-    while msg.status < 200:
-        msg = peer.recv()
-    return msg
-
-
 def test_a_call_with_the_from_replaced(target):
     port = target.sip_port
     with Peer("udp", port) as caller, Peer("udp", port) as callee:
@@ -67,7 +60,7 @@ def test_a_call_with_the_from_replaced(target):
         callee.reply_to(invite, 180, "Ringing")
         assert caller.recv().get("from") == "<sip:1001@127.0.0.1>;tag=ib1"
         callee.reply_to(invite, 200, "OK")
-        ok = _final(caller)
+        ok = caller.final()
         assert ok.status == 200 and ok.get("from") == "<sip:1001@127.0.0.1>;tag=ib1"
         to = invite.get("to") + ";tag=uas1"
 
@@ -79,7 +72,7 @@ def test_a_call_with_the_from_replaced(target):
         assert info.method == "INFO" and info.get("x-rc") == "-1"
         assert info.get("from") == "<sip:newfrom@example.net>;tag=ib1"
         callee.reply_to(info, 200, "OK")
-        assert _final(caller).get("from") == "<sip:1001@127.0.0.1>;tag=ib1"
+        assert caller.final().get("from") == "<sip:1001@127.0.0.1>;tag=ib1"
 
         # the callee's BYE: its To (the new From) goes to the caller with the original URI,
         # and the caller's 200 goes back to the callee with the To it sent
@@ -88,5 +81,5 @@ def test_a_call_with_the_from_replaced(target):
         bye = caller.recv()
         assert bye.method == "BYE" and bye.get("to") == "New Name <sip:1001@127.0.0.1>;tag=ib1"
         caller.reply_to(bye, 200, "OK")
-        done = _final(callee)
+        done = callee.final()
         assert done.status == 200 and done.get("to") == f"{NEW_FROM};tag=ib1"
