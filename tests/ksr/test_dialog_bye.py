@@ -44,6 +44,7 @@ def test_dlg_bye_ends_the_call_towards_the_callee(target):
             headers=[f"X-Relay: sip:127.0.0.1:{callee.port}", f"Contact: {caller.contact('1001')}"],
         ))  # fmt: skip
         invite = callee.recv()
+        assert invite.get("x-init-rc") == "1,1"
         rr = invite.get("record-route")
         callee.send(_reply_with_contact(invite, callee))
         assert caller.final().status == 200
@@ -60,7 +61,7 @@ def test_dlg_bye_ends_the_call_towards_the_callee(target):
 
         caller.send(_in_dialog("INFO", uri, rr, to, call_id, caller, 3, ["X-Bye: callee"]))
         done = caller.final()
-        assert (done.status, done.reason) == (200, "Rc v,1")
+        assert (done.status, done.reason) == (200, "Rc v,f,1")  # "first": from the INVITE
         bye = callee.recv()
         assert bye.method == "BYE" and bye.get("call-id") == call_id
         assert bye.get("from").endswith(";tag=ib1") and bye.get("to").endswith(";tag=uas1")

@@ -27,6 +27,7 @@ from kamtool.sip.errors import ParseError
 
 # route kinds (Kamailio's route types the tm/tmx functions look at)
 REQUEST, REPLY, ONREPLY, FAILURE, BRANCH = "request", "reply", "onreply", "failure", "branch"
+DLG_VARS = "\0dlg_var"  # the AVP slot of $dlg_var(...) and KSR.dialog.var_* values
 
 
 class MsgContext:
@@ -51,6 +52,7 @@ class MsgContext:
     uac_replies: list[str] | None = None  # ... whose received value the replies get back
     loose: Any = None  # loose_route()'s result (did, target, second) for t_relay
     dialog: bool = False  # dlg_manage(): track the INVITE as a dialog
+    dlg_lifetime: int | None = None  # dlg_set_timeout() before the dialog exists
     profiles_: list[Any] | None = None  # set_dlg_profile() (see profiles)
     on_branch: str | None = None  # t_on_branch()
     on_reply: str | None = None  # t_on_reply()

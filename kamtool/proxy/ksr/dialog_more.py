@@ -19,12 +19,12 @@ from typing import Any
 
 from kamtool.proxy.dialogs import DLG_STATE_CONFIRMED_NA, DLG_STATE_DELETED, Dialog
 from kamtool.proxy.ksr import pv as ksr_pv
-from kamtool.proxy.ksr.context import REQUEST, MsgContext, field, state
+from kamtool.proxy.ksr.context import DLG_VARS, REQUEST, MsgContext, field, state
 from kamtool.sip.errors import ParseError
 
 log = logging.getLogger("kamtool.route")
 
-_VARS = "\0dlg_var"  # where $dlg_var(...) keeps its values (kamtool.proxy.ksr.pv)
+_VARS = DLG_VARS  # where $dlg_var(...) keeps its values (kamtool.proxy.ksr.pv)
 
 
 def current_dialog(ctx: MsgContext) -> Dialog | None:
@@ -149,6 +149,9 @@ def dlg_set_timeout(seconds: int) -> int:
     confirmed, or from now if it already is: 1; -1 without a dialog."""
     ctx = state.ctx
     dialog = current_dialog(ctx)
+    if dialog is None and _pending(ctx):  # t_relay() creates it with this lifetime
+        ctx.dlg_lifetime = int(seconds)
+        return 1
     if dialog is None or dialog.state == DLG_STATE_DELETED:
         return -1
     ctx.parts.dialogs.set_lifetime(dialog, int(seconds))

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kamtool.proxy.ksr import pvstores
-from kamtool.proxy.ksr.context import MsgContext, field, state
+from kamtool.proxy.ksr.context import DLG_VARS, MsgContext, field, state
 from kamtool.proxy.ksr.pvmsg import GETTERS, INT_NAMES, READ_ONLY, SETTERS, uri_user
 from kamtool.proxy.ksr.pvspec import ALL, Spec, parse
 from kamtool.proxy.ksr.transforms import apply
@@ -96,7 +96,7 @@ def _sht_ref(arg: str) -> tuple[str, Callable[[MsgContext], str]]:
 
 
 def _dialog_vars(ctx: MsgContext) -> dict[str, Any]:
-    return ctx.avps.setdefault("\0dlg_var", {})
+    return ctx.avps.setdefault(DLG_VARS, {})
 
 
 def _index_of(spec: Spec) -> Callable[[MsgContext], Any]:

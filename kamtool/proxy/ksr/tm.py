@@ -16,7 +16,16 @@ from urllib.parse import unquote
 from kamtool.proxy import outbound
 from kamtool.proxy.dest import dest_of_uri
 from kamtool.proxy.ksr import uac_replace
-from kamtool.proxy.ksr.context import BRANCH, FAILURE, ONREPLY, REPLY, MsgContext, field, state
+from kamtool.proxy.ksr.context import (
+    BRANCH,
+    DLG_VARS,
+    FAILURE,
+    ONREPLY,
+    REPLY,
+    MsgContext,
+    field,
+    state,
+)
 from kamtool.proxy.transaction import Target
 from kamtool.sip.errors import ParseError
 from kamtool.sip.uri import parse_uri
@@ -180,6 +189,7 @@ def _arm(ctx: MsgContext, stx: Any) -> None:
     if ctx.dialog and msg.method == "INVITE" and not in_dialog:
         dialog = steps.create(msg, ctx.endpoint, stx, ctx.profiles or [])
         stx.ctx = dialog
+        _adopt_pending(ctx, dialog)
     if ctx.record_route and not in_dialog:
         local = ctx.endpoint.listen
         rr = r.codec.record_route(local, msg.from_tag, dialog.did if dialog else None)
@@ -200,6 +210,17 @@ def _arm(ctx: MsgContext, stx: Any) -> None:
         stx.on_final = steps.on_final
     if ctx.on_failure:
         stx.on_failure = engine.failure_hook(ctx.on_failure, ctx)
+
+
+def _adopt_pending(ctx: MsgContext, dialog: Any) -> None:
+    """What the route gave the dialog before it existed (KSR.dialog's var_sets and
+    dlg_set_timeout on the initial INVITE) becomes the dialog's."""
+    pending = ctx.avps_.get(DLG_VARS) if ctx.avps_ else None
+    if pending:
+        dialog.vars.update(pending)
+        ctx.avps[DLG_VARS] = dialog.vars  # $dlg_var goes on reading the same values
+    if ctx.dlg_lifetime is not None:
+        ctx.parts.dialogs.set_lifetime(dialog, ctx.dlg_lifetime)
 
 
 def _in_dialog(ctx: MsgContext) -> None:

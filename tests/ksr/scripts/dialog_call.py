@@ -3,7 +3,8 @@ call (tests/ksr/test_dialog_bye.py): an initial INVITE becomes a dialog in profi
 "caller" (value: the From user), is record-routed and relayed to the ``X-Relay`` header's
 URI. Inside the dialog a request follows its Route with the dialog functions' return codes
 in ``X-Rc``; one with an ``X-Bye`` header is answered 200 and the proxy sends BYE to that
-side of the dialog (``dlg_bye``).
+side of the dialog (``dlg_bye``). The initial INVITE sets a dialog variable and the
+lifetime before the dialog exists (their return codes in ``X-Init-Rc``).
 """
 
 import KSR
@@ -30,7 +31,8 @@ class Route:
                 return 1
             side = KSR.hdr.get("X-Bye")
             if side:
-                rc = [KSR.dialog.var_get("k"), KSR.dialog.dlg_bye(side)]
+                got = [KSR.dialog.var_get("k"), KSR.dialog.var_get("first")]
+                rc = [*got, KSR.dialog.dlg_bye(side)]
                 KSR.sl.sl_send_reply(200, "Rc " + ",".join(str(v) for v in rc))
                 return 1
             rcs = [
@@ -46,6 +48,9 @@ class Route:
             return 1
         KSR.dialog.dlg_manage()
         KSR.dialog.set_dlg_profile("caller", KSR.pv.get("$fU"))
+        # before the dialog exists: kept for the dialog t_relay() makes
+        rcs = [KSR.dialog.var_sets("first", "f"), KSR.dialog.dlg_set_timeout(3600)]
+        KSR.hdr.append("X-Init-Rc: " + ",".join(str(rc) for rc in rcs) + "\r\n")
         KSR.rr.record_route()
         KSR.pv.sets("$du", KSR.hdr.get("X-Relay"))
         KSR.tm.t_relay()
