@@ -85,6 +85,10 @@ DESCRIPTIONS: dict[str, str] = {
     "uac_restore_mode": "uac_replace_from/to: auto (replies and in-dialog requests get the "
     "original back; needs rr_append_fromtag), manual or none",
     "ipban_autoexpire": "seconds a banned source stays in htable ipban (0: forever)",
+    "dlg_profiles_with_value": "dialog profiles counted per value (';'-separated); none set: "
+    "any name is a profile (the default route uses caller, callee)",
+    "dlg_profiles_no_value": "dialog profiles without values (the default route: inbound, "
+    "outbound)",
     "shvset": "$shv presets as pv's shvset, ';'-separated: name=i:NUMBER or name=s:TEXT",
     "htables": "more htables for route scripts, in Kamailio's htable modparam syntax: "
     "name=>size=..;autoexpire=..;initval=..;updateexpire=..;dbtable=.. (kv is built in)",

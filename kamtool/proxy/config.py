@@ -120,6 +120,9 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
     pike_reqs_density_per_unit: int = 200
     pike_remove_latency: float = 4.0
     ipban_autoexpire: int = 300
+    # dialog profiles, as the dialog module's modparams ("caller;callee"); none: any name
+    dlg_profiles_with_value: str = ""
+    dlg_profiles_no_value: str = ""
     shvset: str = ""  # $shv presets, pv's shvset: "name=i:0;motd=s:text" (kamtool.proxy.ksr)
     # more htables, in Kamailio's modparam("htable", "htable", ...) syntax (kamtool.proxy.htable)
     htables: tuple[str, ...] = ()

@@ -20,8 +20,11 @@ API_CFG = Path(__file__).resolve().parents[1] / "support" / "kamailio-kemi-api.c
 PROBE_SCRIPT = SCRIPTS / "api_probe.py"
 # the htables of kamailio-kemi-api.cfg, in kamtool's [proxy] setting
 HTABLES_TOML = 'htables = ["cache=>size=8;autoexpire=60;", "counters=>size=4;initval=0;"]'
-# and uac's restore_mode "none" (kamailio-kemi-api.cfg's)
-PROXY_TOML = HTABLES_TOML + '\nuac_restore_mode = "none"'
+# and uac's restore_mode "none" and the dialog profiles (kamailio-kemi-api.cfg's)
+PROXY_TOML = HTABLES_TOML + (
+    '\nuac_restore_mode = "none"\n'
+    'dlg_profiles_with_value = "caller"\ndlg_profiles_no_value = "calls"'
+)
 HEADERS = [
     "X-A: val", "X-B: bval", "X-Multi: m1", "X-Multi: m2", "X-C: c", "X-D: d",
     "X-E: old", "X-F: one", "X-G1: g", "Content-Type: text/plain",

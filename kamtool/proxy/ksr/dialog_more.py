@@ -8,12 +8,16 @@ the one with the message's Call-ID and tags. An initial INVITE whose route calle
 ``dlg_manage()`` but has not relayed yet has a *pending* dialog: its profiles are the ones
 ``set_dlg_profile()`` collected.
 
-kamtool declares no profiles (Kamailio's ``profiles_with_value``/``profiles_no_value``):
-any name is a profile, and it is "with value" when a value is given.
+Profiles are declared as Kamailio's modparams declare them: ``[proxy]
+dlg_profiles_with_value`` and ``dlg_profiles_no_value`` (``"caller;callee"``). Then a name
+declared in neither is refused (-1, logged), a with-value profile needs a value to be set,
+and a no-value profile ignores one. With neither key set (kamtool's default) any name is a
+profile, "with value" when a value is given.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -52,6 +56,47 @@ def _pending(ctx: MsgContext) -> bool:
     return bool(ctx.dialog) and ctx.msg.is_request and not field(ctx.msg, "to_tag")
 
 
+_ANY, _VALUE, _PLAIN = "any", "value", "plain"
+
+
+@functools.lru_cache(maxsize=8)
+def _declared(with_value: str, no_value: str) -> dict[str, str]:
+    names = {n.strip(): _VALUE for n in with_value.split(";") if n.strip()}
+    names.update({n.strip(): _PLAIN for n in no_value.split(";") if n.strip()})
+    return names
+
+
+def profile_kind(ctx: MsgContext, profile: str) -> str | None:
+    """``"value"`` or ``"plain"`` for a declared profile, ``"any"`` when none is declared,
+    None (logged) for a name the declarations do not have."""
+    cfg = ctx.parts.config
+    declared = _declared(getattr(cfg, "dlg_profiles_with_value", ""),
+                         getattr(cfg, "dlg_profiles_no_value", ""))  # fmt: skip
+    if not declared:
+        return _ANY
+    kind = declared.get(profile)
+    if kind is None:
+        log.error("dialog profile %r is not declared (dlg_profiles_with_value/_no_value)",
+                  profile)  # fmt: skip
+    return kind
+
+
+def set_dlg_profile(profile: str, value: str = "") -> int:
+    """Put the dialog in ``profile`` (with ``value``); the latest first, as dlg.list
+    shows Kamailio's. -1 for an undeclared profile, or one declared with values and
+    given none."""
+    ctx = state.ctx
+    profile, value = str(profile), str(value or "")
+    kind = profile_kind(ctx, profile) if profile else None
+    if kind is None or (kind == _VALUE and not value):
+        return -1
+    if kind == _PLAIN:
+        value = ""
+    ctx.dialog = True
+    ctx.profiles.insert(0, {profile: value} if value else profile)
+    return 1
+
+
 def _has(profiles: list[Any], profile: str, value: str | None) -> bool:
     for p in profiles:
         if isinstance(p, dict):
@@ -70,7 +115,7 @@ def is_in_profile(profile: str, value: str = "") -> int:
     -1 otherwise, and outside a dialog."""
     ctx = state.ctx
     profile, value = str(profile), str(value or "")
-    if not profile:
+    if not profile or profile_kind(ctx, profile) is None:
         return -1
     dialog = current_dialog(ctx)
     if dialog is not None and dialog.state != DLG_STATE_DELETED:
@@ -84,8 +129,6 @@ def is_in_profile(profile: str, value: str = "") -> int:
 
 def set_dlg_profile_static(profile: str) -> int:
     """``set_dlg_profile(profile)`` for a profile without values."""
-    from kamtool.proxy.ksr.modules import set_dlg_profile
-
     return set_dlg_profile(profile) if str(profile) else -1
 
 
@@ -94,7 +137,7 @@ def unset_dlg_profile(profile: str, value: str = "") -> int:
     a request route, outside a dialog, or when the dialog is not in that profile."""
     ctx = state.ctx
     profile, value = str(profile), str(value or "")
-    if not profile or ctx.kind == REQUEST:
+    if not profile or ctx.kind == REQUEST or profile_kind(ctx, profile) is None:
         return -1
     dialog = current_dialog(ctx)
     if dialog is None or dialog.state == DLG_STATE_DELETED:
@@ -129,14 +172,14 @@ def get_profile_size(profile: str, value: str = "", pvname: str | None = None) -
     profile, value = str(profile), str(value or "")
     if pvname is None:
         return dialogs.profile_size(profile, value or None)
-    if not profile or not str(pvname):
+    if not profile or not str(pvname) or profile_kind(state.ctx, profile) is None:
         return -1
     return _write_size(pvname, dialogs.profile_size(profile, value or None))
 
 
 def get_profile_size_static(profile: str, pvname: str) -> int:
     """The size of ``profile`` (all values) into ``pvname``: 1, or -1."""
-    if not str(profile) or not str(pvname):
+    if not str(profile) or not str(pvname) or profile_kind(state.ctx, str(profile)) is None:
         return -1
     return _write_size(pvname, state.ctx.parts.dialogs.profile_size(str(profile), None))
 
@@ -231,7 +274,7 @@ def dialog_more_functions() -> dict[str, Any]:
     """The functions above by their KSR.dialog names."""
     return dict(
         is_in_profile=is_in_profile, is_in_profile_static=lambda p: is_in_profile(p),
-        set_dlg_profile_static=set_dlg_profile_static,
+        set_dlg_profile=set_dlg_profile, set_dlg_profile_static=set_dlg_profile_static,
         unset_dlg_profile=unset_dlg_profile,
         unset_dlg_profile_static=lambda p: unset_dlg_profile(p),
         get_profile_size=get_profile_size, get_profile_size_static=get_profile_size_static,

@@ -131,17 +131,8 @@ def dlg_manage() -> int:
     return 1
 
 
-def set_dlg_profile(profile: str, value: str = "") -> int:
-    """Put the dialog in ``profile`` (with ``value``); the latest first, as dlg.list
-    shows Kamailio's."""
-    ctx = state.ctx
-    ctx.dialog = True
-    ctx.profiles.insert(0, {str(profile): str(value)} if value else str(profile))
-    return 1
-
-
 def dialog_functions() -> dict[str, Any]:
-    return dict(dlg_manage=dlg_manage, set_dlg_profile=set_dlg_profile,
+    return dict(dlg_manage=dlg_manage,  # (set_dlg_profile & co: kamtool.proxy.ksr.dialog_more)
                 is_known_dlg=lambda: 1 if state.ctx.loose else -1)  # fmt: skip
 
 

@@ -203,6 +203,11 @@ PROBES = {
         "KSR.dialog.var_sets('v', 'x')", "KSR.dialog.var_get('v')",
         "KSR.dialog.var_is_null('v')",
         "KSR.dialog.set_dlg_profile_static('calls')",
+        # profiles the cfg does not declare, and a with-value one given no value
+        "KSR.dialog.set_dlg_profile('nosuch', 'x')", "KSR.dialog.set_dlg_profile('caller', '')",
+        "KSR.dialog.is_in_profile('nosuch', '')",
+        "KSR.dialog.get_profile_size('nosuch', '', '$var(z)')",
+        "KSR.dialog.set_dlg_profile('calls', 'ignored')",
     ],
     "permissions": [
         "KSR.permissions.allow_address(2, '127.0.0.1', 5060)",
