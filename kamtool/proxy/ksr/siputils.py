@@ -161,9 +161,30 @@ def is_user(user: str) -> int:
     return -1
 
 
+# siputils' options_accept, _accept_encoding, _accept_language and options_support defaults
+OPTIONS_HEADERS = [("Accept", "*/*"), ("Accept-Encoding", ""), ("Accept-Language", "en"),
+                   ("Supported", "")]  # fmt: skip
+
+
+def options_reply() -> int:
+    """``200 OK`` with what the proxy accepts, to an OPTIONS for the proxy itself (no user
+    in the R-URI): 1; -1 for another method, or an R-URI with a user, as Kamailio."""
+    from kamtool.proxy.ksr.msgops import reply
+
+    ctx = state.ctx
+    msg = ctx.msg
+    if not msg.is_request or msg.method != "OPTIONS":
+        return -1
+    uri = field(msg, "uri")
+    if uri is None or getattr(uri, "user", None):
+        return -1
+    return reply(ctx, 200, "OK", list(OPTIONS_HEADERS), stateful=True)
+
+
 def more_siputils_functions() -> dict[str, Any]:
     return dict(is_numeric=is_numeric, is_alphanum=lambda v: is_alphanumex(v),
                 is_alphanumex=is_alphanumex, is_tel_number=is_tel_number, is_uri=is_uri,
                 cmp_uri=cmp_uri, cmp_aor=cmp_aor, cmp_hdr_name=cmp_hdr_name,
                 uri_param=uri_param, uri_param_any=uri_param_any, add_uri_param=add_uri_param,
-                uri_param_rm=uri_param_rm, is_user=is_user)  # fmt: skip
+                uri_param_rm=uri_param_rm, is_user=is_user,
+                options_reply=options_reply)  # fmt: skip
