@@ -1,6 +1,6 @@
-"""``KSR.hdr`` as Kamailio 5.6's core exports it: ``append``/``insert``/``remove``/``get``
-(from :mod:`kamtool.proxy.ksr.msgops`) and ``gete``/``getw``, the ``*_idx`` getters,
-``append_after``/``insert_before``/``rminsert`` and ``match_content``.
+"""``KSR.hdr`` as Kamailio 5.6's core exports it: ``append``/``insert``/``remove``/``get``,
+``gete``/``getw``, the ``*_idx`` getters, ``append_after``/``insert_before``/``rminsert``,
+``match_content``, and ``append_to_reply``.
 
 Header names match in any case; indexes count from 0, negative ones from the last field
 (-1 the last). ``remove`` of a header the message lacks is 1, as in Kamailio.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from kamtool.proxy.ksr import msgops
 from kamtool.proxy.ksr.context import state
 from kamtool.sip.header_fields import Headers
 from kamtool.sip.headers import canonical_name
@@ -18,17 +17,53 @@ from kamtool.sip.headers import canonical_name
 NULL_TEXT = "<null>"  # getw's null
 
 
+def parse_line(line: str) -> tuple[str, str]:
+    """``"Name: value\r\n"`` as (name, value); ValueError for anything else."""
+    name, sep, value = str(line).partition(":")
+    if not sep or not name.strip():
+        raise ValueError(f"hdr.append: {line!r} is not a header line (Name: value\\r\\n)")
+    return name.strip(), value.strip()
+
+
+def append(line: str) -> int:
+    """Add a whole header line (``"P-Hint: outbound\r\n"``) after the others."""
+    state.ctx.msg.headers.add(*parse_line(line))
+    return 1
+
+
+def insert(line: str) -> int:
+    """Add a whole header line before the others."""
+    state.ctx.msg.headers.prepend(*parse_line(line))
+    return 1
+
+
+def append_to_reply(line: str) -> int:
+    """Add a header line to the replies this route makes itself (sl_send_reply,
+    t_reply, auth challenges), not to the request (textops' append_to_reply)."""
+    ctx = state.ctx
+    ctx.reply_lumps = [*(ctx.reply_lumps or ()), parse_line(line)]
+    return 1
+
+
+def is_present(name: str) -> int:
+    return 1 if str(name) in state.ctx.msg.headers else -1
+
+
+def get(name: str) -> Any:
+    return state.ctx.msg.headers.get(str(name))
+
+
 def _values(name: str) -> list[str]:
     return state.ctx.msg.headers.get_lines(str(name))
 
 
 def gete(name: str) -> str:
-    value = msgops.hdr_get(name)
+    value = get(name)
     return "" if value is None else value
 
 
 def getw(name: str) -> str:
-    value = msgops.hdr_get(name)
+    value = get(name)
     return NULL_TEXT if value is None else value
 
 
@@ -58,7 +93,7 @@ def remove(name: str) -> int:
 def _place(line: str, anchor: str, after: bool) -> int:
     """Put a header line after the first / before the first field named ``anchor``; at the
     end / at the top when there is none (as Kamailio does)."""
-    name, value = msgops._parse_line(line)
+    name, value = parse_line(line)
     msg = state.ctx.msg
     items = list(msg.headers)
     key = canonical_name(str(anchor))
@@ -83,7 +118,7 @@ def insert_before(line: str, anchor: str) -> int:
 def rminsert(name: str, line: str) -> int:
     """Remove the fields of ``name``, then put ``line`` at the top."""
     remove(name)
-    return msgops.hdr_insert(line)
+    return insert(line)
 
 
 def _matches(op: str, value: str, body: str) -> bool:
@@ -119,9 +154,10 @@ def match_content(name: str, op: str, value: str, which: str) -> bool:
 def hdr_functions() -> dict[str, Any]:
     """``KSR.hdr``."""
     return {
-        **msgops.hdr_functions(), "remove": remove, "gete": gete, "getw": getw,
+        "append": append, "insert": insert, "remove": remove, "is_present": is_present,
+        "get": get, "append_to_reply": append_to_reply, "gete": gete, "getw": getw,
         "get_idx": get_idx, "gete_idx": gete_idx, "getw_idx": getw_idx,
         "append_after": append_after, "insert_before": insert_before, "rminsert": rminsert,
         "match_content": match_content,
-        "rmappend": lambda rm, line: (remove(rm), msgops.hdr_append(line))[1],
+        "rmappend": lambda rm, line: (remove(rm), append(line))[1],
     }  # fmt: skip

@@ -57,89 +57,16 @@ def sl_functions() -> dict[str, Any]:
                 send_reply_error=sl_reply_error)  # fmt: skip
 
 
-# ------------------------------------------------------------------ hdr
+# ------------------------------------------------------------------ textopsx
+# (KSR.hdr: kamtool.proxy.ksr.hdr; KSR.textops: kamtool.proxy.ksr.textops)
 
 
-def _parse_line(line: str) -> tuple[str, str]:
-    name, sep, value = str(line).partition(":")
-    if not sep or not name.strip():
-        raise ValueError(f"hdr.append: {line!r} is not a header line (Name: value\\r\\n)")
-    return name.strip(), value.strip()
-
-
-def hdr_append(line: str) -> int:
-    """Add a whole header line (``"P-Hint: outbound\\r\\n"``) after the others."""
-    name, value = _parse_line(line)
-    state.ctx.msg.headers.add(name, value)
-    return 1
-
-
-def hdr_append_to_reply(line: str) -> int:
-    """Add a header line to the replies this route makes itself (sl_send_reply,
-    t_reply, auth challenges), not to the request (textops' append_to_reply)."""
-    ctx = state.ctx
-    ctx.reply_lumps = [*(ctx.reply_lumps or ()), _parse_line(line)]
-    return 1
-
-
-def hdr_insert(line: str) -> int:
-    """Add a whole header line before the others."""
-    name, value = _parse_line(line)
-    state.ctx.msg.headers.prepend(name, value)
-    return 1
-
-
-def hdr_remove(name: str) -> int:
-    n = state.ctx.msg.headers.remove(str(name))
-    return 1 if n else -1
-
-
-def hdr_is_present(name: str) -> int:
-    return 1 if str(name) in state.ctx.msg.headers else -1
-
-
-def hdr_get(name: str) -> Any:
-    return state.ctx.msg.headers.get(str(name))
-
-
-def hdr_functions() -> dict[str, Any]:
-    return dict(append=hdr_append, insert=hdr_insert, remove=hdr_remove,
-                is_present=hdr_is_present, get=hdr_get, append_to_reply=hdr_append_to_reply,
-                rmappend=lambda rm, line: (hdr_remove(rm), hdr_append(line))[1])  # fmt: skip
-
-
-# ------------------------------------------------------------------ textops
-
-
-def _message_text(ctx: MsgContext) -> str:
-    return ctx.msg.to_bytes().decode("utf-8", "replace")
-
-
-def search(regex: str) -> int:
-    return 1 if re.search(str(regex), _message_text(state.ctx)) else -1
-
-
-def search_body(regex: str) -> int:
-    body = state.ctx.msg.body or b""
-    return 1 if re.search(str(regex), body.decode("utf-8", "replace")) else -1
-
-
-def is_present_hf(name: str) -> int:
-    return hdr_is_present(name)
-
-
-def has_body() -> int:
-    return 1 if state.ctx.msg.body else -1
-
-
-def textops_functions() -> dict[str, Any]:
-    return dict(search=search, search_body=search_body, is_present_hf=is_present_hf,
-                append_hf=hdr_append, remove_hf=hdr_remove, has_body=has_body,
-                insert_hf=hdr_insert)  # fmt: skip
+def _remove_hf_value(name: str) -> int:
+    return 1 if state.ctx.msg.headers.remove(str(name)) else -1
 
 
 def textopsx_functions() -> dict[str, Any]:
-    return dict(remove_hf_value=hdr_remove, msg_apply_changes=lambda: 1)
+    return dict(remove_hf_value=_remove_hf_value, msg_apply_changes=lambda: 1)
 
 
 # ------------------------------------------------------------------ siputils
@@ -174,12 +101,6 @@ def is_uri_user_e164(uri: str) -> int:
     return is_e164(m.group(1)) if m else -1
 
 
-def uri_param(name: str) -> int:
-    uri = field(state.ctx.msg, "uri")
-    params = getattr(uri, "params", {}) or {}
-    return 1 if str(name) in params else -1
-
-
 def uri_param_value(name: str, value: str) -> int:
     uri = field(state.ctx.msg, "uri")
     params = getattr(uri, "params", {}) or {}
@@ -196,7 +117,7 @@ def is_supported(option: str) -> int:
 def siputils_functions() -> dict[str, Any]:
     return dict(has_totag=has_totag, is_first_hop=is_first_hop, is_request=is_request,
                 is_reply=is_reply, is_e164=is_e164, is_uri_user_e164=is_uri_user_e164,
-                uri_param=uri_param, uri_param_value=uri_param_value,
+                uri_param_value=uri_param_value,
                 is_supported=is_supported)  # fmt: skip
 
 

@@ -15,14 +15,13 @@ set (False), as in Kamailio; the error is logged once per name, not once per mes
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
 from kamtool.proxy.ksr import pvstores
 from kamtool.proxy.ksr.context import DLG_VARS, MsgContext, field, state
 from kamtool.proxy.ksr.pvmsg import GETTERS, INT_NAMES, READ_ONLY, SETTERS, uri_user
-from kamtool.proxy.ksr.pvspec import ALL, Spec, parse
+from kamtool.proxy.ksr.pvspec import ALL, Spec, parse, pieces
 from kamtool.proxy.ksr.transforms import apply
 from kamtool.sip.errors import LocalProtocolError
 from kamtool.sip.uri import SipURI
@@ -31,7 +30,6 @@ __all__ = ["GETTERS", "INT_NAMES", "functions", "get", "kx_functions", "sets", "
 
 log = logging.getLogger("kamtool.route")
 
-_INNER = re.compile(r"\$\w+(?:\([^()]*\))?")
 _uri_user = uri_user  # (registrar.py's import)
 
 
@@ -54,13 +52,8 @@ def _template(text: str) -> Callable[[MsgContext], str]:
     writes each variable's value in its place."""
     if "$" not in text:
         return lambda _ctx: text
-    parts: list[Any] = []
-    pos = 0
-    for m in _INNER.finditer(text):
-        parts.append(text[pos : m.start()])
-        parts.append(_getter(m.group(0)))
-        pos = m.end()
-    parts.append(text[pos:])
+    parts: list[Any] = [p if isinstance(p, str) else _getter(p[0])
+                        for p in pieces(text, strict=False)]  # fmt: skip
 
     def write(ctx: MsgContext) -> str:
         out = []

@@ -15,7 +15,7 @@ from typing import Any
 
 from kamtool.proxy.ksr.transforms import Transform, parse_transform
 
-__all__ = ["ALL", "BadName", "Spec", "parse", "scan_pv"]
+__all__ = ["ALL", "BadName", "Spec", "parse", "pieces", "scan_pv"]
 
 ALL = "*"  # the index [*]: every value
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
@@ -114,3 +114,38 @@ def scan_pv(text: str, pos: int = 0, whole: bool = False) -> tuple[Spec, int]:
 def parse(name: str) -> Spec:
     """The :class:`Spec` of ``name`` (surrounding blanks ignored); BadName if it is none."""
     return scan_pv(str(name).strip(), 0, whole=True)[0]
+
+
+def pieces(text: str, strict: bool = True) -> list[str | tuple[str]]:
+    """A text with variables in it (an xlog format, an htable key ``ipban=>$si``) as
+    literal strings and ``(name,)`` for each variable; ``$$`` is one ``$``. A ``$`` that
+    starts no variable is BadName (``strict``, as xlog's formats), else literal text."""
+    out: list[str | tuple[str]] = []
+    literal: list[str] = []
+    pos = 0
+    while pos < len(text):
+        at = text.find("$", pos)
+        if at < 0:
+            literal.append(text[pos:])
+            break
+        literal.append(text[pos:at])
+        if text.startswith("$$", at):
+            literal.append("$")
+            pos = at + 2
+            continue
+        try:
+            _, end = scan_pv(text, at)
+        except BadName:
+            if strict:
+                raise
+            literal.append("$")
+            pos = at + 1
+            continue
+        if literal:
+            out.append("".join(literal))
+            literal = []
+        out.append((text[at:end],))
+        pos = end
+    if literal and literal != [""]:
+        out.append("".join(literal))
+    return out

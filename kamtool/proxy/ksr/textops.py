@@ -16,7 +16,7 @@ import re
 from typing import Any
 
 from kamtool.core.pcre import PcreError, to_python
-from kamtool.proxy.ksr import hdr, msgops
+from kamtool.proxy.ksr import hdr
 from kamtool.proxy.ksr.context import state
 from kamtool.sip.errors import LocalProtocolError, ParseError
 from kamtool.sip.header_fields import Headers
@@ -323,7 +323,9 @@ def is_privacy(value: str) -> int:
 def textops_functions() -> dict[str, Any]:
     """``KSR.textops``."""
     return {
-        **msgops.textops_functions(), "search": search, "search_body": search_body,
+        "search": search, "search_body": search_body, "is_present_hf": hdr.is_present,
+        "append_hf": hdr.append, "insert_hf": hdr.insert,
+        "has_body": lambda: 1 if state.ctx.msg.body else -1,
         "search_hf": search_hf, "search_append": search_append, "subst": subst,
         "subst_uri": subst_uri, "subst_user": subst_user, "subst_body": subst_body,
         "subst_hf": subst_hf, "replace": replace, "replace_all": replace_all,

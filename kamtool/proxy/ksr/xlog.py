@@ -12,17 +12,16 @@ a level the log does not show (``xdbg`` at the default level). An unknown variab
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
 from kamtool.proxy.ksr import pv
 from kamtool.proxy.ksr.namespace import KsrNameError
+from kamtool.proxy.ksr.pvspec import BadName, pieces
 
 log = logging.getLogger("kamtool.route")
 
 NULL_TEXT = "<null>"  # what xlog prints for a variable without a value
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # xlog(level, ...)'s level names (case does not matter); any other name logs as L_ERR
 LEVELS = {
@@ -36,53 +35,12 @@ class FormatError(ValueError):
     """A format with a ``$`` that starts no pseudo-variable Kamailio knows."""
 
 
-def _closing(text: str, start: int) -> int:
-    """The index just past the ``)`` closing the ``(`` at ``start``."""
-    depth = 0
-    for i in range(start, len(text)):
-        if text[i] == "(":
-            depth += 1
-        elif text[i] == ")":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    raise FormatError(f"unclosed '(' in {text!r}")
-
-
 def split_format(text: str) -> list[str | tuple[str]]:
-    """The format's pieces: literal text, and ``(spec,)`` for each pseudo-variable
-    (``$name``, ``$name(arg)``, ``$(name(arg){trans})``)."""
-    out: list[str | tuple[str]] = []
-    pos = 0
-    literal: list[str] = []
-    while pos < len(text):
-        at = text.find("$", pos)
-        if at < 0:
-            literal.append(text[pos:])
-            break
-        literal.append(text[pos:at])
-        nxt = text[at + 1 : at + 2]
-        if nxt == "$":  # "$$" prints one "$"
-            literal.append("$")
-            pos = at + 2
-            continue
-        if nxt == "(":
-            end = _closing(text, at + 1)
-        else:
-            m = _NAME.match(text, at + 1)
-            if m is None:  # "5$", "$ ": Kamailio's parser refuses these
-                raise FormatError(f"'$' starts no pseudo-variable in {text!r}")
-            end = m.end()
-            if text[end : end + 1] == "(":
-                end = _closing(text, end)
-        if literal:
-            out.append("".join(literal))
-            literal = []
-        out.append((text[at:end],))
-        pos = end
-    if literal and literal != [""]:
-        out.append("".join(literal))
-    return out
+    """The format's pieces: literal text, and ``(spec,)`` for each pseudo-variable."""
+    try:
+        return pieces(text)
+    except BadName:  # "5$", "$ ": Kamailio's parser refuses these
+        raise FormatError(f"'$' starts no pseudo-variable in {text!r}") from None
 
 
 def _value(spec: str) -> str:
