@@ -112,18 +112,25 @@ class DialogSteps:
 
     # ------------------------------------------------------------------ in-dialog
 
+    def dialog_of(self, req: Any, loose: Any) -> Any:
+        """The tracked dialog of a request inside one, unchanged: by the ``did`` of our
+        Route (``loose``: loose_route()'s result), else by Call-ID and tags; or None."""
+        did = loose[0] if loose else None
+        dialog = self.tracker.by_did(did) if did else None
+        if dialog is None:
+            codec = self.codec
+            dialog = self.tracker.find(codec.call_id(req), codec.from_tag(req), codec.to_tag(req))
+        return dialog
+
     def in_dialog(self, req: Any, loose: Any) -> Any:
         """A request inside a dialog (``loose``: loose_route()'s ``(did, target, second)``
         or None): the socket our second Route names, then the dialog's state (ACK, BYE,
         CSeq). Returns the dialog, or None when it is not one of ours."""
-        did, target, second = loose or (None, None, None)
+        _did, target, second = loose or (None, None, None)
         if second is not None and target is not None:
             self.wire.force_named(target.dest, socket_of_uri(second))
         tracker = self.tracker
-        dialog = tracker.by_did(did) if did else None
-        if dialog is None:
-            codec = self.codec
-            dialog = tracker.find(codec.call_id(req), codec.from_tag(req), codec.to_tag(req))
+        dialog = self.dialog_of(req, loose)
         if dialog is None:
             return None
         method = req.method

@@ -36,19 +36,12 @@ def current_dialog(ctx: MsgContext) -> Dialog | None:
     stx_dialog = getattr(ctx.stx, "ctx", None) if ctx.stx is not None else None
     if isinstance(stx_dialog, Dialog):
         return stx_dialog  # the initial INVITE, relayed
-    tracker = ctx.parts.dialogs
-    if tracker is None:
+    if ctx.parts.dialogs is None:
         return None
-    did = ctx.loose[0] if ctx.loose else None
-    dialog = tracker.by_did(did) if did else None
-    if dialog is None:
-        codec = ctx.parts.codec
-        try:
-            call_id = codec.call_id(ctx.msg)
-            dialog = tracker.find(call_id, codec.from_tag(ctx.msg), codec.to_tag(ctx.msg))
-        except (ParseError, AttributeError, TypeError):
-            return None
-    return dialog
+    try:
+        return ctx.parts.dialog_steps.dialog_of(ctx.msg, ctx.loose)
+    except (ParseError, AttributeError, TypeError):
+        return None
 
 
 def _pending(ctx: MsgContext) -> bool:
