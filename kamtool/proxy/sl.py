@@ -13,6 +13,7 @@ from kamtool.proxy.codec import ParseFailure
 from kamtool.proxy.stats import ReceivedReplies
 from kamtool.proxy.tm import TRYING
 from kamtool.sip.errors import ParseError
+from kamtool.sip.parser import MALFORMED_REQUEST_LINE
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def _says_ack(request: Any, failure: Any) -> bool:
     line that reads, INVITE with ``CSeq: 1 ACK``, is an INVITE: it gets its 400)."""
     if request.method == "ACK":
         return True
-    if getattr(failure, "reason", "") != "Malformed Request-Line":
+    if getattr(failure, "reason", "") != MALFORMED_REQUEST_LINE:
         return False
     try:
         cseq = request.cseq

@@ -30,6 +30,7 @@ _URI_START_RE = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*:")
 _NAME_RE = re.compile(rf"{_abnf.token}[ \t]*".encode())
 _LINE_SPLIT_RE = re.compile(rb"\r?\n")
 _CL_RE = re.compile(rb"\n(?:content-length|l)[ \t]*:[ \t]*(?:\r?\n[ \t]+)?([^\r\n]*)", re.I)
+MALFORMED_REQUEST_LINE = "Malformed Request-Line"  # (sl tells an unreadable line by it)
 
 #: methods RFC 3261 and extensions define; a mismatching CSeq on another method is a 501
 KNOWN_METHODS = frozenset(
@@ -129,7 +130,7 @@ def parse_message(
             # Refused, but if the line still splits into three tokens the header fields are
             # read so that ParseError.request can be answered (RFC 3261 8.2.6 needs only Via,
             # From, To, Call-ID and CSeq).
-            start_error = ParseError("Malformed Request-Line", is_request=True)
+            start_error = ParseError(MALFORMED_REQUEST_LINE, is_request=True)
             parts = first.split()
             if len(parts) < 3:
                 raise start_error
