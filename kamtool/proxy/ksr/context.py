@@ -28,6 +28,22 @@ from kamtool.sip.errors import ParseError
 # route kinds (Kamailio's route types the tm/tmx functions look at)
 REQUEST, REPLY, ONREPLY, FAILURE, BRANCH = "request", "reply", "onreply", "failure", "branch"
 DLG_VARS = "\0dlg_var"  # the AVP slot of $dlg_var(...) and KSR.dialog.var_* values
+NULL_TEXT = "<null>"  # what Kamailio's getw functions and xlog show for no value
+
+
+def e_and_w(get: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """Kamailio's ``gete``/``getw`` twins of a getter: ``""`` / ``"<null>"`` where it
+    gives None (``pv.gete``, ``hdr.getw_idx``, ``htable.sht_getw`` ...)."""
+
+    def gete(*args: Any) -> Any:
+        value = get(*args)
+        return "" if value is None else value
+
+    def getw(*args: Any) -> Any:
+        value = get(*args)
+        return NULL_TEXT if value is None else value
+
+    return gete, getw
 
 
 class MsgContext:

@@ -23,7 +23,7 @@ from typing import Any
 
 from kamtool.proxy.dialogs import DLG_STATE_CONFIRMED_NA, DLG_STATE_DELETED, Dialog
 from kamtool.proxy.ksr import pv as ksr_pv
-from kamtool.proxy.ksr.context import DLG_VARS, REQUEST, MsgContext, field, state
+from kamtool.proxy.ksr.context import DLG_VARS, REQUEST, MsgContext, e_and_w, field, state
 from kamtool.sip.errors import ParseError
 
 log = logging.getLogger("kamtool.route")
@@ -242,14 +242,7 @@ def var_get(name: str) -> str | None:
     return _var(name)
 
 
-def var_gete(name: str) -> str:
-    v = _var(name)
-    return "" if v is None else v
-
-
-def var_getw(name: str) -> str:
-    v = _var(name)
-    return "<null>" if v is None else v
+var_gete, var_getw = e_and_w(var_get)
 
 
 def var_rm(name: str) -> int:

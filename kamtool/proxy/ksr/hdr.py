@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kamtool.proxy.ksr.context import state
+from kamtool.proxy.ksr.context import e_and_w, state
 from kamtool.sip.header_fields import Headers
 from kamtool.sip.headers import canonical_name
-
-NULL_TEXT = "<null>"  # getw's null
 
 
 def parse_line(line: str) -> tuple[str, str]:
@@ -57,16 +55,6 @@ def _values(name: str) -> list[str]:
     return state.ctx.msg.headers.get_lines(str(name))
 
 
-def gete(name: str) -> str:
-    value = get(name)
-    return "" if value is None else value
-
-
-def getw(name: str) -> str:
-    value = get(name)
-    return NULL_TEXT if value is None else value
-
-
 def get_idx(name: str, idx: int) -> str | None:
     """The ``idx``-th field of ``name`` (negative: from the end), None when there is none."""
     values = _values(name)
@@ -74,14 +62,8 @@ def get_idx(name: str, idx: int) -> str | None:
     return values[i] if -len(values) <= i < len(values) else None
 
 
-def gete_idx(name: str, idx: int) -> str:
-    value = get_idx(name, idx)
-    return "" if value is None else value
-
-
-def getw_idx(name: str, idx: int) -> str:
-    value = get_idx(name, idx)
-    return NULL_TEXT if value is None else value
+gete, getw = e_and_w(get)
+gete_idx, getw_idx = e_and_w(get_idx)
 
 
 def remove(name: str) -> int:

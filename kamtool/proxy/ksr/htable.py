@@ -12,10 +12,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from kamtool.proxy.ksr.context import state
+from kamtool.proxy.ksr.context import e_and_w, state
 
 NO_VALUE = -255  # KSR_HT_KEMI_NOINTVAL
-NULL_TEXT = "<null>"
 # Kamailio compiles these POSIX expressions case-insensitive and newline-aware
 _RE_FLAGS = re.I | re.M
 
@@ -35,14 +34,7 @@ def sht_get(table: str, key: str) -> Any:
     return item.value
 
 
-def sht_gete(table: str, key: str) -> Any:
-    value = sht_get(table, key)
-    return "" if value is None else value
-
-
-def sht_getw(table: str, key: str) -> Any:
-    value = sht_get(table, key)
-    return NULL_TEXT if value is None else value
+sht_gete, sht_getw = e_and_w(sht_get)
 
 
 def _setter(cast: Callable[[Any], Any], ok: int) -> Callable[..., int]:

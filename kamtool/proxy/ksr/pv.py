@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kamtool.proxy.ksr import pvstores
-from kamtool.proxy.ksr.context import DLG_VARS, MsgContext, field, state
+from kamtool.proxy.ksr.context import DLG_VARS, MsgContext, e_and_w, field, state
 from kamtool.proxy.ksr.pvmsg import GETTERS, INT_NAMES, READ_ONLY, SETTERS, uri_user
 from kamtool.proxy.ksr.pvspec import ALL, Spec, parse, pieces
 from kamtool.proxy.ksr.transforms import apply
@@ -223,11 +223,6 @@ def get(name: str) -> Any:
         return None
 
 
-def gete(name: str) -> Any:
-    value = get(name)
-    return "" if value is None else value
-
-
 def getvn(name: str, default: int) -> Any:
     value = get(name)
     return default if value is None else value
@@ -238,9 +233,7 @@ def getvs(name: str, default: str) -> Any:
     return default if value is None else value
 
 
-def getw(name: str) -> Any:
-    value = get(name)
-    return "<null>" if value is None else value
+gete, getw = e_and_w(get)
 
 
 def geti(name: str) -> int:

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from typing import Any
 
 from kamtool.proxy.ksr import pv
+from kamtool.proxy.ksr.context import NULL_TEXT
 from kamtool.proxy.ksr.namespace import KsrNameError
 from kamtool.proxy.ksr.pvspec import BadName, pieces
 
 log = logging.getLogger("kamtool.route")
 
-NULL_TEXT = "<null>"  # what xlog prints for a variable without a value
 
 # xlog(level, ...)'s level names (case does not matter); any other name logs as L_ERR
 LEVELS = {
