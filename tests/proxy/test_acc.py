@@ -248,22 +248,29 @@ def _kill_connections(engine: str, url: str) -> None:
     conn.close()
 
 
+def _acc_database(url: str):
+    """The database at ``url``, opened, with the acc tables (and version) created."""
+    from kamtool.db import schema
+    from kamtool.db.connect import open_database
+    from kamtool.db.ddl import create_tables
+
+    db = open_database(url)
+    tables = schema.tables()
+    create_tables(db, tables=[tables[n] for n in ("version", "acc", "missed_calls")])
+    return db
+
+
 @pytest.mark.parametrize("engine", ["mysql", "postgres"])
 def test_cdrs_on_every_engine_and_after_the_connection_dies(engine, tmp_path, caplog):
     """The writer thread on MariaDB/PostgreSQL: rows as on SQLite (time in local
     DATETIME), and a killed connection is replaced without losing the CDR."""
-    from kamtool.db import schema
-    from kamtool.db.connect import open_database
-    from kamtool.db.ddl import create_tables
     from kamtool.proxy.acc import ACC_MISSED, Accounting
     from kamtool.sip.parser import parse_message
     from tests.support.databases import database
 
     request, response = parse_message(INVITE.encode()), parse_message(BUSY.encode())
     with database(engine, tmp_path) as url:
-        db = open_database(url)
-        tables = schema.tables()
-        create_tables(db, tables=[tables[n] for n in ("version", "acc", "missed_calls")])
+        db = _acc_database(url)
         acc = Accounting(db, retry=0.2)
         acc.start()
         try:
@@ -309,9 +316,6 @@ def test_a_cdr_with_bytes_no_column_takes_is_written_and_holds_back_nothing(engi
     """Anybody can send a Call-ID with bytes that are not UTF-8 or longer than the column:
     the row was refused and retried forever, ahead of every CDR after it (found by a fuzz
     audit). Now such values are escaped and cut to the column."""
-    from kamtool.db import schema
-    from kamtool.db.connect import open_database
-    from kamtool.db.ddl import create_tables
     from kamtool.proxy.acc import ACC_MISSED, Accounting
     from kamtool.sip.parser import parse_message
     from tests.support.databases import database
@@ -321,9 +325,7 @@ def test_a_cdr_with_bytes_no_column_takes_is_written_and_holds_back_nothing(engi
     busy = parse_message(BUSY.encode())
     odd_busy = parse_message(BUSY.replace("Busy Here", "Busy \xe9").encode("latin-1"))
     with database(engine, tmp_path) as url:
-        db = open_database(url)
-        tables = schema.tables()
-        create_tables(db, tables=[tables[n] for n in ("version", "acc", "missed_calls")])
+        db = _acc_database(url)
         acc = Accounting(db, retry=0.2)
         acc.start()
         try:
@@ -344,9 +346,6 @@ def test_a_cdr_with_bytes_no_column_takes_is_written_and_holds_back_nothing(engi
 def test_a_row_the_database_refuses_is_dropped_alone(tmp_path, caplog):
     """A refusal that is about the row (not the connection) costs that row, logged for
     billing, and the others are written."""
-    from kamtool.db import schema
-    from kamtool.db.connect import open_database
-    from kamtool.db.ddl import create_tables
     from kamtool.proxy.acc import ACC_MISSED, Accounting
     from kamtool.sip.parser import parse_message
 
@@ -356,9 +355,7 @@ def test_a_row_the_database_refuses_is_dropped_alone(tmp_path, caplog):
                 raise ValueError("value out of range")
             super().write(cdrs)
 
-    db = open_database("sqlite:///" + str(tmp_path / "acc.sqlite"))
-    tables = schema.tables()
-    create_tables(db, tables=[tables[n] for n in ("version", "acc", "missed_calls")])
+    db = _acc_database("sqlite:///" + str(tmp_path / "acc.sqlite"))
     acc = Refusing(db, retry=0.2)
     busy = parse_message(BUSY.encode())
     for tag in ("before", "refused", "after"):
