@@ -1,19 +1,21 @@
 """Instructions per message of the KSR route script, against a baseline checkout.
 
-Runs each scenario of ``proxy_core.py`` (OPTIONS, REGISTER 401 + 200, MESSAGE relayed
-and its 200, a call INVITE/200/ACK/BYE/200) through the routing core under
-``valgrind --tool=callgrind``, N and 2N times, and prints ``(Ir(2N) - Ir(N)) / N``: the
-instructions one iteration costs, start-up excluded. Instruction counts do not depend on
-the machine's load (CPU time does), so small differences are real::
+Runs each scenario of ``proxy_core.py`` (OPTIONS, REGISTER 401 + 200, REGISTER 200 with
+authentication off, MESSAGE relayed and its 200, a call INVITE/200/ACK/BYE/200) through
+the routing core under ``valgrind --tool=callgrind``, N and 2N times, and prints
+``(Ir(2N) - Ir(N)) / N``: the instructions one iteration costs, start-up excluded.
+Instruction counts do not depend on the machine's load (CPU time does), so small
+differences are real::
 
-    python bench/route_callgrind.py [--n 150] [--scenarios options,register,message,call]
+    python bench/route_callgrind.py [--n 150] [--scenarios options,register,...]
                                     [--route FILE.py] [--baseline DIR [--baseline-mode M]]
 
 About a minute of valgrind per run (2 runs per scenario and tree). ``--route``: another
 script than kamtool's default route. ``--baseline DIR``: also measure the checkout in DIR
 (e.g. ``git archive REV | tar -x -C DIR``) with its own ``bench/route_callgrind.py``;
 ``--baseline-mode builtin`` measures the route once coded in Python there (trees before
-the route split), ``route`` (default) its KSR route.
+the route split), ``route`` (default) its KSR route. ``register_noauth`` needs a baseline
+that has it (trees before it measured a call under that name).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-SCENARIOS = ("options", "register", "message", "call")
+SCENARIOS = ("options", "register", "register_noauth", "message", "call")
 
 
 def child(mode: str, scenario: str, n: int, route: str | None) -> None:
@@ -52,9 +54,12 @@ def child(mode: str, scenario: str, n: int, route: str | None) -> None:
 
     if mode != "route":
         raise SystemExit(f"mode {mode!r}: this tree runs route scripts only")
+    if scenario not in SCENARIOS:
+        raise SystemExit(f"scenario {scenario!r}: not one of {', '.join(SCENARIOS)}")
     loop = asyncio.new_event_loop()
     cfg = ProxyConfig(listen=(Listen("udp", "127.0.0.1", 5060),), rpc_listen=None,
-                      pike_reqs_density_per_unit=10**9, auth_qop=False)  # fmt: skip
+                      pike_reqs_density_per_unit=10**9, auth_qop=False,
+                      auth=scenario != "register_noauth")  # fmt: skip
     wire = b.Wire()
     usrloc = LocationStore(db_mode=0)
     r = build_proxy(cfg, script=load_script(route) if route else None, timers=TimerHeap(loop),
@@ -65,10 +70,12 @@ def child(mode: str, scenario: str, n: int, route: str | None) -> None:
                           expires=time.time() + 3600, q=-1.0, callid="x", cseq=1,
                           socket="udp:127.0.0.1:5060"))  # fmt: skip
     sink, peer, callee = b.Sink(), ("127.0.0.2", 5998), ("127.0.0.1", 5999)
-    r.receive(b.register(1), sink, callee)
-    ch = parse_challenge(parse_message(sink.last).headers.get("www-authenticate"))
-    creds = answer_challenge(ch, method="REGISTER", uri="sip:127.0.0.1", username="1001",
-                             password="secret").to_header()  # fmt: skip
+    creds = ""
+    if cfg.auth:
+        r.receive(b.register(1), sink, callee)
+        ch = parse_challenge(parse_message(sink.last).headers.get("www-authenticate"))
+        creds = answer_challenge(ch, method="REGISTER", uri="sip:127.0.0.1", username="1001",
+                                 password="secret").to_header()  # fmt: skip
     tune_gc()
     for i in range(n):
         if scenario == "options":
@@ -76,6 +83,8 @@ def child(mode: str, scenario: str, n: int, route: str | None) -> None:
         elif scenario == "register":
             r.receive(b.register(2 * i + 2), sink, callee)
             r.receive(b.register(2 * i + 3, creds), sink, callee)
+        elif scenario == "register_noauth":
+            r.receive(b.register(i + 2, None, "n"), sink, callee)
         elif scenario == "message":
             r.receive(b.message(i), sink, peer)
             r.receive(b.answer(wire.last), sink, callee)
@@ -88,7 +97,7 @@ def child(mode: str, scenario: str, n: int, route: str | None) -> None:
             bye_ok, _ = b.call_answer(wire.last)
             r.receive(bye_ok, sink, callee)
     status = parse_message(sink.last).status
-    if status not in (200, 401) or (scenario == "register" and status != 200):
+    if status not in (200, 401) or (scenario.startswith("register") and status != 200):
         raise SystemExit(f"{scenario}: unexpected last answer {status}")
 
 
@@ -119,6 +128,9 @@ def main() -> None:
     ap.add_argument("--baseline-mode", default="route", choices=("route", "builtin"))
     ap.add_argument("--child", nargs=3, metavar=("MODE", "SCENARIO", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
+    if unknown and not args.child:
+        ap.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}")
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]), args.route)
         return
