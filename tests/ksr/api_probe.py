@@ -27,7 +27,7 @@ PROXY_TOML = HTABLES_TOML + (
 )
 HEADERS = [
     "X-A: val", "X-B: bval", "X-Multi: m1", "X-Multi: m2", "X-C: c", "X-D: d",
-    "X-E: old", "X-F: one", "X-G1: g", "Content-Type: text/plain",
+    "X-E: old", "X-F: one", "X-G1: g",
 ]  # fmt: skip
 BODY = "hello world"
 CONTACT_GROUPS = {"state"}  # groups whose request has a Contact (fix_nated_contact)
@@ -43,19 +43,25 @@ def api_server(name: str, base: Path) -> Iterator[KemiTarget]:
         yield t
 
 
+Probed = tuple[list[tuple[str, str]], Msg, Msg | None]
+
+
 def probe(target: KemiTarget, out_dir: Path, group: str, *, relay: Peer | None = None,
-          transport: str = "udp") -> tuple[list[tuple[str, str]], Msg, Msg | None]:  # fmt: skip
-    """Send a MESSAGE for ``group``; return ((expression, result) in order, the final reply, the
-    request ``relay`` received when given)."""
+          transport: str = "udp", body: str = BODY,
+          content_type: str | None = "text/plain") -> Probed:  # fmt: skip
+    """Send a MESSAGE for ``group`` (with ``body`` of ``content_type``: None leaves the
+    header out); return ((expression, result) in order, the final reply, the request
+    ``relay`` received when given)."""
     out = out_dir / f"{group}-{uuid.uuid4().hex}.jsonl"
-    headers = [*HEADERS, f"X-Out: {out}"]
+    typed = [f"Content-Type: {content_type}"] if content_type is not None else []
+    headers = [*HEADERS, *typed, f"X-Out: {out}"]
     with Peer(transport, target.sip_port) as caller:
         uri = f"sip:{group}@127.0.0.1:{target.sip_port};transport={transport}"
         if relay is not None:
             headers.append(f"X-Relay: sip:127.0.0.1:{relay.port}")
         if group in CONTACT_GROUPS:  # the caller's own address: a Contact not NATed
             headers.append(f"Contact: {caller.contact('1001')}")
-        caller.send(caller.request("MESSAGE", uri, headers=headers, body=BODY))
+        caller.send(caller.request("MESSAGE", uri, headers=headers, body=body))
         got = None
         if relay is not None:
             got = relay.recv()

@@ -30,6 +30,7 @@ def build() -> KsrModule:
         modules,
         msgops,
         pv,
+        sdpops,
         siputils,
         textops,
         tm,
@@ -65,6 +66,7 @@ def build() -> KsrModule:
         "lcr": lcr.lcr_functions(),
         "speeddial": userdata.speeddial_functions(),
         "avpops": userdata.avpops_functions(),
+        "sdpops": sdpops.sdpops_functions(),
     }
     # the dialog functions over the current dialog (profiles, variables, lifetime, BYE)
     subs["dialog"] = {**subs["dialog"], **dialog_more.dialog_more_functions()}

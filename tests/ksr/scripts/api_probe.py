@@ -241,6 +241,43 @@ PROBES = {
         "KSR.uac.uac_replace_to('', 'sip:bob@example.com')",
         "KSR.pv.get('$fu')",
     ],
+    # sdpops: the request carries tests/ksr/test_sdpops.py's SDP (or none, or text)
+    "sdpread": [
+        "KSR.sdpops.sdp_content()", "KSR.sdpops.sdp_content_flags(1)",
+        "KSR.sdpops.sdp_with_ice()", "KSR.sdpops.sdp_with_media('audio')",
+        "KSR.sdpops.sdp_with_media('VIDEO')", "KSR.sdpops.sdp_with_media('image')",
+        "KSR.sdpops.sdp_with_active_media('audio')", "KSR.sdpops.sdp_with_active_media('video')",
+        "KSR.sdpops.sdp_with_codecs_by_id('0')", "KSR.sdpops.sdp_with_codecs_by_id('0,96')",
+        "KSR.sdpops.sdp_with_codecs_by_id('9')", "KSR.sdpops.sdp_with_codecs_by_name('PCMU')",
+        "KSR.sdpops.sdp_with_codecs_by_name('telephone-event')",
+        "KSR.sdpops.sdp_with_codecs_by_name('opus')", "KSR.sdpops.sdp_with_codecs_by_name('G722')",
+        "KSR.sdpops.sdp_with_transport('RTP/AVP')", "KSR.sdpops.sdp_with_transport('rtp/avp')",
+        "KSR.sdpops.sdp_with_transport('RTP/SAVP')", "KSR.sdpops.sdp_with_transport_like('AVP')",
+        "KSR.sdpops.sdp_with_transport_like('avp')", "KSR.sdpops.sdp_get('$avp(sdp)')",
+        "len(KSR.pv.get('$avp(sdp)'))", "KSR.sdpops.sdp_get('$var(sdp)')",
+        "KSR.sdpops.sdp_transport('$avp(tr)')", "KSR.pv.get('$avp(tr)')",
+        "KSR.sdpops.sdp_get_line_startswith('$avp(ml)', 'm=video')", "KSR.pv.get('$avp(ml)')",
+        "KSR.sdpops.sdp_get_line_startswith('$avp(ml)', 'z=')",
+        "KSR.sdpops.sdp_print(1)", "KSR.sdpops.remove_codecs_by_name('nonexistent', '')",
+        "KSR.sdpops.keep_codecs_by_name('opus', '')", "KSR.sdpops.remove_media('image')",
+    ],
+    "sdpwire": [
+        "KSR.sdpops.remove_codecs_by_name('PCMA', '')",
+        "KSR.sdpops.remove_codecs_by_id('18', 'audio')",
+        "KSR.sdpops.remove_line_by_prefix('a=X-', '')",
+        "KSR.sdpops.remove_line_by_prefix('a=rtcp-fb', 'video')",
+    ],
+    "sdpkeep": ["KSR.sdpops.keep_codecs_by_name('PCMU,telephone-event', '')"],
+    "sdpkeepid": ["KSR.sdpops.keep_codecs_by_id('8', 'audio')"],
+    "sdpmedia": ["KSR.sdpops.remove_media('video')"],
+    "sdpnone": [
+        "KSR.sdpops.sdp_content()", "KSR.sdpops.sdp_content_flags(1)",
+        "KSR.sdpops.sdp_with_media('audio')", "KSR.sdpops.sdp_get('$avp(s)')",
+        "KSR.sdpops.sdp_transport('$avp(t)')", "KSR.sdpops.sdp_with_codecs_by_id('0')",
+        "KSR.sdpops.sdp_get_line_startswith('$avp(x)', 'm=')",
+        "KSR.sdpops.remove_line_by_prefix('a=', '')", "KSR.sdpops.remove_media('audio')",
+        "KSR.sdpops.remove_codecs_by_id('0', '')", "KSR.sdpops.sdp_with_transport('RTP/AVP')",
+    ],
 }
 
 
