@@ -216,7 +216,7 @@ class Authenticator:
         credentials: Sequence[str],
         *,
         realm: str,
-        from_user: str,
+        from_user: str | None,
         challenge_status: int,
         stale_ok: bool = False,
         bound: bytes = b"",
@@ -279,7 +279,7 @@ class Authenticator:
                 reason=result.status.value,
                 stale=stale,
             )
-        if not hmac.compare_digest(user.encode(), from_user.encode()):
+        if from_user is not None and not hmac.compare_digest(user.encode(), from_user.encode()):
             log.info("auth user %r is not the From user %r", user, from_user)
             return AuthOutcome(403, user=user, reason="Forbidden - auth user mismatch")
         return AuthOutcome(200, user=user)

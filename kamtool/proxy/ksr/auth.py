@@ -3,6 +3,8 @@ table (the row read on the database worker while the route waits)."""
 
 from __future__ import annotations
 
+import hmac
+import logging
 from functools import partial
 from typing import Any
 
@@ -11,6 +13,8 @@ from kamtool.proxy.ksr.msgops import reply
 from kamtool.sip.errors import ParseError
 from kamtool.sip.nonce import binding
 from kamtool.sip.uri import parse_uri
+
+log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------ auth, auth_db
 
@@ -21,24 +25,30 @@ _AUTH_CODES = {"stale_nonce": -4, "replay": -6, "no_ha1": -3, "bad_response": -2
                "invalid_nonce": -2, "realm_mismatch": -2, "unsupported": -1}  # fmt: skip
 
 
+AUTH_CHECK_ID = 1  # auth_check() flag: the auth user must be the From (REGISTER: To) user
+AUTH_CHECK_SKIPFWD = 2  # ... except on INVITE, BYE, PRACK, UPDATE and MESSAGE
+_FORWARDED = frozenset(("INVITE", "BYE", "PRACK", "UPDATE", "MESSAGE"))
+
+
 def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
-    """Check the credentials for ``realm`` against the subscriber table: 1 when good;
-    Kamailio's codes otherwise: -1 error (the database failed), -2 wrong password, -3 no
-    such user, -4 stale nonce, -5 no credentials, -6 nonce reused, -8 the auth user is
-    not the From user. The challenge ``auth_challenge()`` sends next is the one this check
-    made (``stale=true`` after a stale nonce)."""
+    """Check the credentials for ``realm`` against the subscriber table: 1 when good
+    (always for ACK and CANCEL, which cannot be challenged); Kamailio's codes otherwise:
+    -1 error (the database failed), -2 wrong password, -3 no such user, -4 stale nonce,
+    -5 no credentials, -6 nonce reused, -8 an identity mismatch (:func:`_identity`, with
+    flag 1). The challenge ``auth_challenge()`` sends next is the one this check made
+    (``stale=true`` after a stale nonce)."""
     ctx = state.ctx
     r = ctx.parts
     req = ctx.msg
+    if req.method in ("ACK", "CANCEL"):
+        return 1
     realm = str(realm) or (r.config.domain or ctx.addr[0])
     is_reg = req.method == "REGISTER"
-    from_uri = r.codec.from_uri(req)
-    from_user = (from_uri.user or "") if from_uri is not None else ""
     creds = r.codec.credentials(req, proxy=not is_reg)
     if not creds:
         creds = r.codec.credentials(req, proxy=is_reg)
     bound = _bound(ctx)
-    outcome = r.auth.check(req.method, creds, realm=realm, from_user=from_user,
+    outcome = r.auth.check(req.method, creds, realm=realm, from_user=None,
                            challenge_status=401, bound=bound)  # fmt: skip
     if outcome.status == 0 and outcome.lookup is not None:
         key = outcome.lookup
@@ -51,19 +61,56 @@ def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
                 db_error(ctx, "auth_check", exc)
                 return -1
             stale_ok = True
-        outcome = r.auth.check(req.method, creds, realm=realm, from_user=from_user,
+        outcome = r.auth.check(req.method, creds, realm=realm, from_user=None,
                                challenge_status=401, stale_ok=stale_ok,
                                bound=bound)  # fmt: skip
     if outcome.status == 200:
+        if int(flags) & AUTH_CHECK_ID and not _identity(ctx, outcome.user or "", int(flags)):
+            return -8
         ctx.auth_user = outcome.user
         return 1
-    if outcome.status == 403:
-        return -8
     # what auth_challenge() sends next: stale=true when this check says so
     ctx.avps["\0challenge"] = (realm, outcome.stale)
     if not outcome.reason:
         return -5  # no credentials for this realm
     return _AUTH_CODES.get(outcome.reason, -1)
+
+
+def _identity(ctx: MsgContext, user: str, flags: int) -> bool:
+    """auth_db's identity check: the auth user is the From user, or for REGISTER and
+    PUBLISH the To user, with From the same as To (host too with ``auth_use_domain``) and
+    for PUBLISH the R-URI user too. Without it a subscriber could register their own
+    contact at anyone's address with their own password."""
+    req = ctx.msg
+    codec = ctx.parts.codec
+    from_uri = codec.from_uri(req)
+    if from_uri is None:
+        return False
+    binds = req.method in ("REGISTER", "PUBLISH")
+    to_uri = codec.to_uri(req) if binds else None
+    if binds and to_uri is None:
+        return False
+    claimed = getattr(to_uri if binds else from_uri, "user", None) or ""
+    skip = flags & AUTH_CHECK_SKIPFWD and req.method in _FORWARDED
+    if not skip and not hmac.compare_digest(user.encode(), claimed.encode()):
+        log.info("auth user %r is not the %s user", user, "To" if binds else "From")
+        return False
+    if binds:
+        to_user, to_host = getattr(to_uri, "user", None) or "", getattr(to_uri, "host", "") or ""
+        if (from_uri.user or "") != to_user:
+            return False
+        if ctx.parts.config.auth_use_domain and (from_uri.host or "").lower() != to_host.lower():
+            return False
+        if req.method == "PUBLISH" and (from_uri.user or "") != _ruri_user(req):
+            return False
+    return True
+
+
+def _ruri_user(req: Any) -> str:
+    try:
+        return getattr(parse_uri(str(req.uri)), "user", None) or ""
+    except (ParseError, ValueError):
+        return ""
 
 
 def _bound(ctx: MsgContext) -> bytes:
@@ -111,9 +158,7 @@ def consume_credentials() -> int:
 
 def has_credentials(realm: str) -> int:
     msg = state.ctx.msg
-    for creds in (field(msg, "authorizations") or []) + (
-        field(msg, "proxy_authorizations") or []
-    ):
+    for creds in (field(msg, "authorizations") or []) + (field(msg, "proxy_authorizations") or []):
         if creds.get("realm") == str(realm):
             return 1
     return -1
