@@ -220,6 +220,7 @@ class Authenticator:
         challenge_status: int,
         stale_ok: bool = False,
         bound: bytes = b"",
+        given: tuple[str, bool] | None = None,
     ) -> AuthOutcome:
         """Check the ``Authorization`` (or ``Proxy-Authorization``) values of a request.
 
@@ -227,7 +228,9 @@ class Authenticator:
         realms are ignored, as auth_check does. Deferred, an uncached row gives status 0
         (see :class:`AuthOutcome`); ``stale_ok`` (the database just failed) accepts an
         older cached row, as does a known outage. ``bound``: what the nonce must be bound
-        to (the challenge made here is bound to it too).
+        to (the challenge made here is bound to it too). ``given``: (the password or, when
+        the flag is true, its HA1) to check against instead of the subscriber row
+        (``pv_auth_check``); ``from_user`` None: no identity check here.
         """
         creds = None
         for value in credentials:
@@ -243,7 +246,11 @@ class Authenticator:
                 challenge_status, make_challenge=partial(self.new_challenge, realm, bound=bound)
             )
         user, domain = digest.lookup_key(creds.username, realm)
-        if self.deferred:
+        row = None
+        if given is not None:
+            value, is_ha1 = given
+            row = Secrets(None if is_ha1 else value, value if is_ha1 else None, None)
+        elif self.deferred:
             found, row = self.cached(user, domain, stale_ok=stale_ok or self.db_down())
             if not found:
                 return AuthOutcome(0, lookup=(user, domain))
@@ -254,10 +261,10 @@ class Authenticator:
             secret = digest.select_ha1(
                 creds.username,
                 realm,
-                calculate_ha1=self.calculate_ha1,
+                calculate_ha1=self.calculate_ha1 if given is None else not given[1],
                 password=row.password,
                 stored_ha1=row.ha1,
-                stored_ha1b=row.ha1b,
+                stored_ha1b=row.ha1 if given is not None else row.ha1b,
                 algorithm=creds.algorithm or "MD5",
             )
         now = self.clock()

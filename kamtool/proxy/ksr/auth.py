@@ -43,10 +43,7 @@ def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
     if req.method in ("ACK", "CANCEL"):
         return 1
     realm = str(realm) or (r.config.domain or ctx.addr[0])
-    is_reg = req.method == "REGISTER"
-    creds = r.codec.credentials(req, proxy=not is_reg)
-    if not creds:
-        creds = r.codec.credentials(req, proxy=is_reg)
+    creds = _credentials(ctx)
     bound = _bound(ctx)
     outcome = r.auth.check(req.method, creds, realm=realm, from_user=None,
                            challenge_status=401, bound=bound)  # fmt: skip
@@ -64,8 +61,37 @@ def auth_check(realm: str, table: str = "subscriber", flags: int = 1) -> int:
         outcome = r.auth.check(req.method, creds, realm=realm, from_user=None,
                                challenge_status=401, stale_ok=stale_ok,
                                bound=bound)  # fmt: skip
+    return _answer(ctx, realm, outcome, int(flags))
+
+
+def pv_auth_check(realm: str, passwd: str, flags: int, checks: int) -> int:
+    """auth's ``pv_auth_check``: the credentials checked against ``passwd`` (its HA1 with
+    flag 1) instead of a subscriber row; ``checks`` 1 adds auth_check's identity check.
+    auth_check's codes (-3 cannot happen: there is no row to miss)."""
+    ctx = state.ctx
+    r = ctx.parts
+    req = ctx.msg
+    if req.method in ("ACK", "CANCEL"):
+        return 1
+    realm = str(realm) or (r.config.domain or ctx.addr[0])
+    outcome = r.auth.check(req.method, _credentials(ctx), realm=realm, from_user=None,
+                           challenge_status=401, bound=_bound(ctx),
+                           given=(str(passwd), bool(int(flags) & 1)))  # fmt: skip
+    return _answer(ctx, realm, outcome, int(checks) & AUTH_CHECK_ID)
+
+
+def _credentials(ctx: MsgContext) -> list[str]:
+    """Authorization values for REGISTER, Proxy-Authorization for the rest (the other
+    header when the right one is missing)."""
+    is_reg = ctx.msg.method == "REGISTER"
+    codec = ctx.parts.codec
+    return codec.credentials(ctx.msg, proxy=not is_reg) or codec.credentials(ctx.msg, proxy=is_reg)
+
+
+def _answer(ctx: MsgContext, realm: str, outcome: Any, flags: int) -> int:
+    """A check's outcome as auth's return code (and the challenge to send next)."""
     if outcome.status == 200:
-        if int(flags) & AUTH_CHECK_ID and not _identity(ctx, outcome.user or "", int(flags)):
+        if flags & AUTH_CHECK_ID and not _identity(ctx, outcome.user or "", flags):
             return -8
         ctx.auth_user = outcome.user
         return 1
@@ -167,7 +193,7 @@ def has_credentials(realm: str) -> int:
 def auth_functions() -> dict[str, Any]:
     return dict(
         auth_challenge=auth_challenge, consume_credentials=consume_credentials,
-        has_credentials=has_credentials,
+        has_credentials=has_credentials, pv_auth_check=pv_auth_check,
         www_challenge=lambda realm, flags=0: _challenge(state.ctx, str(realm), 401, flags),
         proxy_challenge=lambda realm, flags=0: _challenge(state.ctx, str(realm), 407, flags),
     )  # fmt: skip
