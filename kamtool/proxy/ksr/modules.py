@@ -14,6 +14,7 @@ from kamtool.proxy.ksr.auth import auth_db_functions, auth_functions
 from kamtool.proxy.ksr.context import field, request_key, state
 from kamtool.proxy.ksr.dispatcher import dispatcher_functions
 from kamtool.proxy.ksr.htable import htable_functions
+from kamtool.proxy.ksr.htable_iter import htable_iter_functions
 from kamtool.proxy.ksr.permissions import permissions_functions
 from kamtool.proxy.ksr.registrar import (
     alias_db_lookup,
@@ -264,7 +265,7 @@ def misc_functions() -> dict[str, dict[str, Any]]:
         "alias_db": {"lookup": alias_db_lookup},
         "permissions": permissions_functions(),
         "pike": {"pike_check_req": pike_check_req},
-        "htable": htable_functions(),  # (kamtool.proxy.ksr.htable)
+        "htable": {**htable_functions(), **htable_iter_functions()},  # (ksr.htable, _iter)
         "nathelper": nathelper_functions(),
         "dispatcher": dispatcher_functions(),
         "dialog": dialog_functions(),

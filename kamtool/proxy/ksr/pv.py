@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from kamtool.proxy.ksr import pvstores
+from kamtool.proxy.ksr import htable_iter, pvstores
 from kamtool.proxy.ksr.context import DLG_VARS, MsgContext, e_and_w, field, state
 from kamtool.proxy.ksr.pvmsg import GETTERS, INT_NAMES, READ_ONLY, SETTERS, uri_user
 from kamtool.proxy.ksr.pvspec import ALL, Spec, parse, pieces
@@ -145,6 +145,9 @@ def _base_getter(spec: Spec) -> Callable[[MsgContext], Any]:
         return lambda c: pvstores.shv_store(c).get(name, 0)
     if pv == "dlg_var":
         return lambda c: _dialog_vars(c).get(arg)
+    if pv in ("shtitkey", "shtitval"):
+        iterator, value = arg.strip(), pv == "shtitval"
+        return lambda c: htable_iter.current(iterator, value)
     if pv == "sht":
         table, key = _sht_ref(arg)
 

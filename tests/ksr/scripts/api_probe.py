@@ -261,6 +261,21 @@ PROBES = {
         "KSR.sdpops.sdp_print(1)", "KSR.sdpops.remove_codecs_by_name('nonexistent', '')",
         "KSR.sdpops.keep_codecs_by_name('opus', '')", "KSR.sdpops.remove_media('image')",
     ],
+    # htable iterators over "cache" (emptied first): keys seen, removals, updates
+    "htiter": [
+        "KSR.htable.sht_reset('cache')",
+        "[KSR.htable.sht_sets('cache', k, 'v' + k) for k in ('a1', 'a2', 'b1', 'b2', 'c1')]",
+        "KSR.htable.sht_iterator_start('i1', 'cache')", "KSR.pv.get('$shtitkey(i1)')",
+        "walk('i1', 'b')", "KSR.htable.sht_iterator_next('i1')",
+        "KSR.htable.sht_iterator_end('i1')", "KSR.htable.sht_iterator_end('i1')",
+        "sorted(k for k in ('a1', 'a2', 'b1', 'b2', 'c1') if KSR.htable.sht_get('cache', k))",
+        "KSR.htable.sht_get('cache', 'a1')", "KSR.htable.sht_iterator_next('nope')",
+        "KSR.htable.sht_iterator_rm('nope')", "KSR.htable.sht_iterator_sets('nope', 'x')",
+        "KSR.htable.sht_iterator_start('i2', 'nosuchtable')",
+        "KSR.htable.sht_iterator_start('i3', 'cache')", "KSR.htable.sht_iterator_rm('i3')",
+        "KSR.htable.sht_iterator_end('i3')",
+        "KSR.htable.sht_lock('cache', 'a1')", "KSR.htable.sht_unlock('cache', 'a1')",
+    ],
     "sdpwire": [
         "KSR.sdpops.remove_codecs_by_name('PCMA', '')",
         "KSR.sdpops.remove_codecs_by_id('18', 'audio')",
@@ -279,6 +294,25 @@ PROBES = {
         "KSR.sdpops.remove_codecs_by_id('0', '')", "KSR.sdpops.sdp_with_transport('RTP/AVP')",
     ],
 }
+
+
+def walk(name, drop):
+    """Iterate with htable's documented loop: upper-case each value, remove the keys
+    starting with ``drop`` (an inner loop, as sht_iterator_rm() moves on by itself);
+    the keys seen, sorted, and the rm() answers."""
+    seen, answers = [], []
+    while KSR.htable.sht_iterator_next(name) > 0:
+        while (KSR.pv.get("$shtitkey(" + name + ")") or "").startswith(drop):
+            seen.append(KSR.pv.get("$shtitkey(" + name + ")"))
+            rc = KSR.htable.sht_iterator_rm(name)
+            answers.append(rc)
+            if rc < 0:
+                break
+        key = KSR.pv.get("$shtitkey(" + name + ")")
+        if key:
+            seen.append(key)
+            KSR.htable.sht_iterator_sets(name, KSR.pv.get("$shtitval(" + name + ")").upper())
+    return sorted(seen), sorted(answers)
 
 
 def mod_init():
