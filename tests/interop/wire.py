@@ -138,8 +138,10 @@ class Peer:
         else:
             self.sock.sendall(data)
 
-    def reply_to(self, req: Msg, status: int, reason: str, *, to_tag: str = "uas1") -> None:
-        """Answer ``req`` (a request this peer received) statelessly."""
+    def reply_to(self, req: Msg, status: int, reason: str, *, to_tag: str = "uas1",
+                 extra: list[str] | None = None) -> None:  # fmt: skip
+        """Answer ``req`` (a request this peer received) statelessly (with the ``extra``
+        header lines)."""
         lines = [f"SIP/2.0 {status} {reason}"]
         for name, value in req.headers:
             if name in ("via", "from", "call-id", "cseq", "record-route"):
@@ -148,7 +150,7 @@ class Peer:
                 lines.append(
                     f"To: {value};tag={to_tag}" if ";tag=" not in value else f"To: {value}"
                 )
-        lines.append("Content-Length: 0")
+        lines += [*(extra or []), "Content-Length: 0"]
         data = ("\r\n".join(lines) + "\r\n\r\n").encode()
         if self.transport == "udp":
             self.sock.sendto(data, self.server)  # Via of the proxy's hop is 127.0.0.1:server

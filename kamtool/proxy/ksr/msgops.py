@@ -57,16 +57,7 @@ def sl_functions() -> dict[str, Any]:
                 send_reply_error=sl_reply_error)  # fmt: skip
 
 
-# ------------------------------------------------------------------ textopsx
-# (KSR.hdr: kamtool.proxy.ksr.hdr; KSR.textops: kamtool.proxy.ksr.textops)
-
-
-def _remove_hf_value(name: str) -> int:
-    return 1 if state.ctx.msg.headers.remove(str(name)) else -1
-
-
-def textopsx_functions() -> dict[str, Any]:
-    return dict(remove_hf_value=_remove_hf_value, msg_apply_changes=lambda: 1)
+# (KSR.hdr: kamtool.proxy.ksr.hdr; KSR.textops: ksr.textops; KSR.textopsx: ksr.textopsx)
 
 
 # ------------------------------------------------------------------ siputils
