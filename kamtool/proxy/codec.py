@@ -404,6 +404,8 @@ class Codec:
         routes = req.routes
         if not routes:
             return None
+        if req.to_tag and is_myself(req.uri):
+            return self._after_strict(req, routes)
         did = second = None
         top = routes[0]
         if is_myself(top.uri):
@@ -423,6 +425,27 @@ class Codec:
             dest = dest_of_uri(req.uri)
             target = Target(req.uri_text, dest) if dest is not None else None
         return did, target, second
+
+    @staticmethod
+    def _after_strict(req: Request, routes: list) -> tuple[str | None, Target | None, None]:
+        """loose_route() after a strict router (RFC 3261 §16.4, Kamailio's after_strict):
+        our Record-Route URI is the Request-URI, the remote target the last Route. A
+        strict next hop (or the endpoint) takes the top Route as Request-URI; a loose one
+        is the next hop while the last Route goes back into the Request-URI."""
+        uri = req.uri
+        did = uri.params.get("did") if isinstance(uri, SipURI) else None
+        top = routes[0]
+        if isinstance(top.uri, SipURI) and "lr" in top.uri.params:
+            req.headers.remove("Route")
+            for route in reversed(routes[:-1]):
+                req.prepend_route(route)
+            req.uri = str(routes[-1].uri)
+        else:
+            req.pop_route()
+            req.uri = str(top.uri)
+        left = req.routes
+        dest = dest_of_uri(left[0].uri if left else req.uri)
+        return did, Target(req.uri_text, dest) if dest is not None else None, None
 
 
 def socket_of_uri(uri: Any) -> str | None:

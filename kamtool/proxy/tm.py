@@ -32,7 +32,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from kamtool.proxy.transaction import ClientTx, Dest, ServerTx, Target
+from kamtool.proxy.transaction import ClientTx, Dest, ServerTx, Target, cancel_reason
 from kamtool.sip.events import (
     Peer,
     RequestReceived,
@@ -41,6 +41,7 @@ from kamtool.sip.events import (
     Terminated,
     TransactionTimeout,
 )
+from kamtool.sip.message import REASON_PHRASES
 from kamtool.sip.timers import TimerConfig
 from kamtool.sip.transaction import TransactionLayer as SipTransactions
 from kamtool.sip.transaction import build_ack, client_key
@@ -233,7 +234,7 @@ class TransactionLayer:
     def _complete(self, stx: ServerTx, status: int) -> None:
         stx.completed = True
         self._cls[min(status // 100, 6)].value += 1
-        self._cancel_branches(stx)
+        self._cancel_branches(stx, cancel_reason(status))
         if stx.endpoint is None:
             self._drop_server(stx)  # no server transaction in the sip layer to wait for
 
@@ -335,10 +336,11 @@ class TransactionLayer:
         if stx.completed:
             return
         if any(not b.done for b in stx.branches):
-            if status >= 600:
-                self._finish(stx)  # 6xx: stop searching (§16.7 step 5)
+            if status >= 600:  # §16.7 step 5: not forwarded at once; the others are
+                stx.groups = []  # cancelled (Reason: SIP;cause=6xx, as tm), then it wins
+                self._cancel_branches(stx, cancel_reason(status))
             return
-        best = self._best(stx)
+        best = stx.best()
         if not stx.canceled and best.status < 600 and self._next_group(stx):
             return
         if stx.on_failure is not None:
@@ -350,23 +352,11 @@ class TransactionLayer:
                 return
         self._finish(stx)
 
-    def _best(self, stx: ServerTx) -> ClientTx:
-        done = [b for b in stx.branches[stx.first_branch :] if b.done]
-        six = [b for b in done if b.status >= 600]
-        if six:
-            return six[0]
-
-        def rank(b: ClientTx) -> tuple[int, int]:
-            # lowest class wins; a real reply beats our own 408 of the same class
-            return (b.status // 100, 1 if b.final is None else 0)
-
-        return min(done, key=rank)
-
     def _finish(self, stx: ServerTx) -> None:
         """Relay the best final response (or a local 408/487)."""
         if stx.completed:
             return
-        best = self._best(stx)
+        best = stx.best()
         if stx.on_final is not None:
             stx.on_final(stx, best.final)
         if stx.endpoint is None:  # our own request: nobody to answer
@@ -380,6 +370,10 @@ class TransactionLayer:
             self.local_reply(stx, 487, "Request Terminated")
         elif best.final is None:
             self.local_reply(stx, 408, "Request Timeout")
+        elif best.status in (401, 407) and len(auth := stx.challenges()) > 1:
+            # §16.7 step 7: every branch's challenge goes to the caller (tm_aggregate_auth:
+            # a reply of tm's own with the standard reason phrase)
+            self.local_reply(stx, best.status, REASON_PHRASES[best.status], auth)
         elif best.status == 503:
             # RFC 3261 16.7 step 6: a 503 is not passed upstream (it would say we are down);
             # 500, with the reason "Service Unavailable" as Kamailio's tm words it
@@ -389,23 +383,24 @@ class TransactionLayer:
             best.final.pop_via()
             self.reply(stx, best.final)
 
-    def _cancel_branches(self, stx: ServerTx) -> None:
-        """CANCEL every open INVITE branch (the sip layer holds the CANCEL of a branch
-        without a provisional until it has one, §9.1)."""
+    def _cancel_branches(self, stx: ServerTx, reason: tuple = ()) -> None:
+        """CANCEL every open INVITE branch, with ``reason`` (Reason headers, RFC 3326; the
+        sip layer holds the CANCEL of a branch without a provisional until it has one)."""
         if stx.method != "INVITE":
             return
         now = self.timers.now()
         for ctx in stx.branches:
             if not ctx.done:
-                self._run(self.sip.cancel(ctx.key, now))
+                self._run(self.sip.cancel(ctx.key, now, reason))
 
-    def cancel(self, stx: ServerTx) -> None:
-        """A CANCEL matched ``stx`` (already answered 200 by the route)."""
+    def cancel(self, stx: ServerTx, reason: tuple = ()) -> None:
+        """A CANCEL matched ``stx`` (already answered 200 by the route); ``reason``: its
+        Reason headers, passed on to the branches (RFC 3326, as tm's e2e CANCEL)."""
         if stx.completed:
             return
         stx.canceled = True
         stx.groups = []
-        self._cancel_branches(stx)
+        self._cancel_branches(stx, reason)
 
     # ------------------------------------------------------------------ responses
 

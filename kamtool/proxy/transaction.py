@@ -76,3 +76,41 @@ class ServerTx:
     # t_set_fr: this transaction's fr_timer and fr_inv_timer (seconds; None: the proxy's)
     fr_timer: float | None = None
     fr_inv_timer: float | None = None
+
+    def best(self) -> ClientTx:
+        """The branch whose final response answers (RFC 3261 §16.7 step 6): the best by
+        :func:`_prio`, the earliest of equals. Branches before ``first_branch`` were
+        replaced by a failure route's."""
+        return min((b for b in self.branches[self.first_branch :] if b.done), key=_prio)
+
+    def challenges(self) -> list[tuple[str, str]]:
+        """Every challenge of the 401 and 407 branches (§16.7 step 7: the proxy MUST
+        collect them all into the response it sends; Kamailio's tm_aggregate_auth)."""
+        out: list[tuple[str, str]] = []
+        for b in self.branches[self.first_branch :]:
+            if b.final is not None and b.status in (401, 407):
+                for name in ("WWW-Authenticate", "Proxy-Authenticate"):
+                    out += [(name, v) for v in b.final.headers.get_lines(name)]
+        return out
+
+
+def _prio(b: ClientTx) -> int:
+    """Kamailio tm's rank of a branch's final status (get_prio, lower wins): 6xx first,
+    then by class, the lowest code within a class, and in 4xx 401, 407, 415, 420, 484
+    (the replies the caller can act on) before the others. Our own 408 (no reply) loses
+    to a real reply of the same class."""
+    cls, xx = divmod(b.status, 100)
+    if cls == 6:
+        prio = 1000 + xx
+    elif cls == 4:
+        prio = 4000 + (xx if xx in (1, 7, 15, 20, 84) else 100 + xx)
+    else:
+        prio = cls * 1000 + xx
+    return prio * 2 + (1 if b.final is None else 0)
+
+
+def cancel_reason(status: int) -> tuple[tuple[str, str], ...]:
+    """The Reason header (RFC 3326) of the CANCELs a final ``status`` sends to the other
+    branches, as Kamailio's tm words it."""
+    text = ';text="Call completed elsewhere"' if status == 200 else ""
+    return (("Reason", f"SIP;cause={status}{text}"),)

@@ -286,9 +286,10 @@ class TransactionLayer:
                 self._start(tx, "R", now + tx.interval)
         return out
 
-    def cancel(self, key: TxKey, now: float) -> list[Event]:
-        """Cancel INVITE client transaction ``key``: build the CANCEL (section 9.1) and run
-        it in its own non-INVITE client transaction, key ``(branch, "CANCEL")``.
+    def cancel(self, key: TxKey, now: float, headers: tuple = ()) -> list[Event]:
+        """Cancel INVITE client transaction ``key``: build the CANCEL (section 9.1), with
+        ``headers`` (``(name, value)``: a Reason, RFC 3326) added, and run it in its own
+        non-INVITE client transaction, key ``(branch, "CANCEL")``.
 
         A CANCEL must not be sent before a provisional response arrived: until then it is
         held and goes out with the first provisional. Nothing happens once the INVITE got a
@@ -298,15 +299,15 @@ class TransactionLayer:
         if tx is None or tx.kind != ICT or tx.state not in (CALLING, PROCEEDING):
             return []
         if tx.state == CALLING:
-            tx.cancel_pending = True
+            tx.cancel_pending = tuple(headers)
             return []
-        return self._send_cancel(tx, now)
+        return self._send_cancel(tx, now, headers)
 
-    def _send_cancel(self, tx: _Tx, now: float) -> list[Event]:
+    def _send_cancel(self, tx: _Tx, now: float, headers: tuple = ()) -> list[Event]:
         key = (tx.key[0], "CANCEL")
         if key in self._client:
             return []  # already cancelling
-        cancel = build_cancel(tx.request)
+        cancel = build_cancel(tx.request, headers)
         return self._start_client(NICT, key, cancel, cancel.to_bytes(), tx.peer, now)
 
     def transport_error(self, key: TxKey, now: float, reason: str = "") -> list[Event]:
@@ -438,12 +439,11 @@ class TransactionLayer:
                     out.append(RequestReceived(msg, tx.peer, None))
                 else:
                     out.append(ResponseReceived(msg, tx.peer, tx.key))
-                    if tx.cancel_pending:
-                        # 9.1: the held CANCEL goes with the first provisional; after a
-                        # final response there is nothing left to cancel.
-                        tx.cancel_pending = False
-                        if event == R1XX:
-                            out.extend(self._send_cancel(tx, now))
+                    held, tx.cancel_pending = tx.cancel_pending, None
+                    # 9.1: the held CANCEL goes with the first provisional; after a
+                    # final response there is nothing left to cancel.
+                    if held is not None and event == R1XX:
+                        out.extend(self._send_cancel(tx, now, held))
             elif op == RESEND:
                 if tx.last is not None:
                     out.append(Send(tx.last, tx.peer, tx.key))

@@ -90,9 +90,10 @@ def build_ack(request: Request, response: Response) -> bytes:
     return "".join(parts).encode("utf-8", "surrogateescape")
 
 
-def build_cancel(request: Request) -> Request:
+def build_cancel(request: Request, extra: tuple = ()) -> Request:
     """The CANCEL of ``request`` (9.1): same Request-URI, top Via (same branch), From, To
-    (no tag added), Call-ID, CSeq number and Route set."""
+    (no tag added), Call-ID, CSeq number and Route set; ``extra`` ``(name, value)``
+    headers after them (a Reason, RFC 3326)."""
     headers: list[tuple[str, object]] = [
         ("Via", request.vias[0]),
         ("From", request.from_),
@@ -102,4 +103,5 @@ def build_cancel(request: Request) -> Request:
     ]
     headers.extend(("Route", route) for route in request.routes)
     headers.append(("Max-Forwards", "70"))
+    headers.extend(extra)
     return Request("CANCEL", request.uri_text, headers)

@@ -206,6 +206,7 @@ class _Tx:
         self.last: bytes | None = None  # server: last response sent
         self.ack: bytes | None = None  # ICT: the ACK sent for a non-2xx
         self.to_tag: str | None = None  # IST: To tag of the final response (RFC 2543 ACK match)
-        self.cancel_pending = False  # ICT: CANCEL requested before any provisional
+        # ICT: a CANCEL requested before any provisional (its extra headers), else None
+        self.cancel_pending: tuple | None = None
         self.ack_key: tuple | None = None  # IST: the 2xx ACK awaited (retransmit_2xx)
         self.ringing: float | None = None  # ICT: this transaction's Timer C (t_set_fr)

@@ -168,7 +168,7 @@ class ScriptEngine:
         transaction's AVPs."""
 
         def on_failure(stx: Any, branch: Any) -> list[Any] | None:
-            best = self.parts.tm._best(stx)
+            best = stx.best()
             ctx = MsgContext(self, self.parts, stx.request, stx.endpoint, origin.addr,
                              kind=FAILURE, stx=stx, flags=stx.flags, bflags=origin.bflags,
                              reply=best.final, reply_code=best.status, failed_branch=branch,

@@ -122,9 +122,14 @@ def _relay_cancel(ctx: MsgContext) -> int:
     stx = r.tm.lookup(cancels) if cancels is not None else None
     if stx is None:
         return -1
-    r.sl.reply(ctx.msg, ctx.endpoint, ctx.addr, 200, "canceling")
+    # tm's e2e CANCEL: "canceling" while a branch waits for its final response, else
+    # (the INVITE answered, the CANCEL crossed the final reply) "ok -- no more pending
+    # branches"
+    pending = not stx.completed and any(not b.done for b in stx.branches)
+    text = "canceling" if pending else "ok -- no more pending branches"
+    r.sl.reply(ctx.msg, ctx.endpoint, ctx.addr, 200, text)
     ctx.replied = True
-    r.tm.cancel(stx)
+    r.tm.cancel(stx, tuple(("Reason", v) for v in ctx.msg.headers.get_lines("Reason")))
     return 1
 
 
@@ -379,9 +384,12 @@ def loose_route() -> int:
     top = field(msg, "routes")
     if not top:
         return -1
-    ours = r.myself.is_myself(top[0].uri)
-    params = dict(getattr(top[0].uri, "params", {}) or {}) if ours else {}
-    user = getattr(top[0].uri, "user", None) if ours else None
+    # after a strict router our Record-Route URI is the R-URI (codec.loose_route)
+    strict = bool(field(msg, "to_tag")) and r.myself.is_myself(msg.uri)
+    head = msg.uri if strict else top[0].uri
+    ours = strict or r.myself.is_myself(head)
+    params = dict(getattr(head, "params", {}) or {}) if ours else {}
+    user = getattr(head, "user", None) if ours and not strict else None
     routed = r.codec.loose_route(msg, r.myself.is_myself)
     if routed is None:
         return -1
