@@ -2,20 +2,27 @@
 
 * AoR = the To user (``user@domain`` with use_domain);
 * expires per contact: ``expires`` parameter, else the Expires header, else
-  ``default_expires``; above ``max_expires`` it is lowered, below ``min_expires`` (and not 0)
-  it is raised to ``min_expires`` (Kamailio's ``min_expires_mode`` 0), or with
-  ``min_expires_mode = 1`` the request gets ``423 Interval Too Brief`` with ``Min-Expires``;
+  ``default_expires``; a malformed parameter gives ``default_expires``, not the header
+  (RFC 3261 10.2.1.1: "treated as equivalent to 3600"; Kamailio's calc_contact_expires()
+  alike), one above 2**32-1 is 2**32-1 (as 10.2.1.1 allows; Kamailio takes it for
+  malformed, the same 3600 once max_expires caps it); above ``max_expires`` it is lowered, below
+  ``min_expires`` (and not 0) it is raised to ``min_expires`` (Kamailio's
+  ``min_expires_mode`` 0), or with ``min_expires_mode = 1`` the request gets ``423
+  Interval Too Brief`` with ``Min-Expires``;
 * ``Contact: *`` needs ``Expires: 0`` and no other contact (else 400) and removes all;
 * no Contact: a query, answered with the current bindings;
 * a binding is matched by ``+sip.instance``/``reg-id`` when given (RFC 5626), else by
-  contact URI; a request with the same Call-ID and a CSeq not above the stored one is an
-  old retransmission and changes nothing;
+  contact URI. The same Call-ID with a lower CSeq than stored fails the whole request
+  (RFC 3261 10.3 step 7) with ``400 Invalid CSeq number``, nothing changed, as
+  Kamailio's usrloc; an equal CSeq within :data:`CSEQ_DELAY` of the last change is a
+  retransmission (of a REGISTER answered statelessly) and changes nothing, later it
+  fails as well. A contact given twice in one request counts once (the first);
+* a contact's ``methods`` parameter (RFC 3840) is its methods bitmask, else ``Allow``;
 * ``+sip.instance`` is stored without its quotes and ``reg-id`` only with an instance, as
   Kamailio's usrloc; outbound (``outbound_mode``, ``regid_mode``, ``flow_timer``: the 421,
   420 and 439 refusals, ``Require: outbound``) is :mod:`kamtool.proxy.outbound`'s;
 * Path (RFC 3327) is stored with ``use_path`` and echoed as ``path_mode`` says (420 in
-  strict mode when the UA does not support it); ``Allow`` sets the methods bitmask
-  (NULL = all);
+  strict mode when the UA does not support it); no methods (NULL) means all;
 * the 200 lists every current binding with its remaining expires (and q, instance, reg-id).
 """
 
@@ -29,10 +36,27 @@ from kamtool.proxy import outbound
 from kamtool.proxy.usrloc import METHOD_BITS, Binding, LocationStore
 from kamtool.sip.errors import ParseError
 from kamtool.sip.nat import received_uri
+from kamtool.sip.params import unquote
 
 log = logging.getLogger(__name__)
 
 Reply = tuple[int, str, list[tuple[str, str]]]
+
+# seconds after a change in which the same Call-ID and CSeq again is a retransmission
+# (usrloc's cseq_delay); later it is an out-of-order request
+CSEQ_DELAY = 20
+MAX_DELTA = 2**32 - 1  # RFC 3261 10.2.1.1: larger values MAY be taken as 2**32-1
+
+
+def _contact_expires(c: Any, header_expires: int | None, default: int) -> int:
+    """The expires a contact asks for, before min/max: its parameter, else the header,
+    else ``default``; a parameter with a value that is no delta-seconds gives ``default``
+    (RFC 3261 10.2.1.1), one without a value counts as absent (Kamailio alike)."""
+    raw = c.params.get("expires")
+    if raw:
+        raw = unquote(raw)
+        return min(int(raw), MAX_DELTA) if raw.isdigit() else default
+    return header_expires if header_expires is not None else default
 
 
 def _methods_mask(allow: list[str] | None) -> int | None:
@@ -108,20 +132,20 @@ class Registrar:
             return 200, "OK", outbound.reply_headers(tags, cfg, path)
         changes: list[tuple[Binding | None, Binding | None]] = []
         existing = self.usrloc.contacts_of(aor)
+        current = list(existing)  # the AoR as the contacts so far leave it
+        made: set[int] = set()  # ids of the bindings this request makes
         callid = req.call_id or ""
         cseq = req.cseq.num if req.cseq else 0
         path_rcv = outbound.path_received(path) if cfg.path_use_received else None
         # one string per distinct User-Agent, not per contact (100k phones, a few models)
         ua = sys.intern(req.headers.get("user-agent") or "")
-        methods = _methods_mask(req.headers.get_all("allow")) if "allow" in req.headers else None
+        allow = _methods_mask(req.headers.get_all("allow")) if "allow" in req.headers else None
         socket = endpoint.listen.socket_str
         udp = endpoint.proto == "udp"
         connection_id = -1 if udp else id(endpoint) & 0x7FFFFFFF
         domain = getattr(uri, "host", None) if self.usrloc.use_domain else None
         for c in contacts:
-            expires = c.expires if c.expires is not None else header_expires
-            if expires is None:
-                expires = cfg.default_expires
+            expires = _contact_expires(c, header_expires, cfg.default_expires)
             if expires and expires < cfg.min_expires:
                 if cfg.min_expires_mode:
                     return 423, "Interval Too Brief", [("Min-Expires", str(cfg.min_expires))]
@@ -135,7 +159,7 @@ class Registrar:
                 return 400, "Invalid Reg-Id number", []  # Kamailio's R_INV_REGID
             reg_id_n = int(reg_id) if reg_id else 0
             old = None
-            for b in existing:  # as usrloc: by instance and reg-id when given, else URI
+            for b in current:  # as usrloc: by instance and reg-id when given, else URI
                 if instance:
                     if b.instance and b.reg_id == reg_id_n and _same(b.instance, instance):
                         old = b
@@ -143,17 +167,27 @@ class Registrar:
                 elif b.contact == contact:
                     old = b
                     break
-            if old is not None and old.callid == callid and cseq <= old.cseq and expires:
-                continue  # an old retransmission
+            if old is not None and id(old) in made:
+                continue  # the same contact again in this request: the first counts
+            if old is not None and old.callid == callid and cseq <= old.cseq:
+                if cseq == old.cseq and now < old.last_modified + CSEQ_DELAY:
+                    continue  # a retransmission: answered with the bindings as they are
+                return 400, "Invalid CSeq number", []
             if not expires:
-                changes.append((old, None))
+                if old is not None:
+                    changes.append((old, None))
+                    current.remove(old)
                 continue
             if old is not None and instance and old.callid != callid:
                 # a new Call-ID from the same instance: the UA restarted, so its other
                 # registrations are stale (Kamailio's save() drops them as well)
-                changes += [(b, None) for b in existing if b is not old and b.instance
-                            and _same(b.instance, instance)
-                            and all(b is not o for o, _ in changes)]  # fmt: skip
+                stale = [b for b in current if b is not old and b.instance
+                         and _same(b.instance, instance)]  # fmt: skip
+                changes += [(b, None) for b in stale]
+                current = [b for b in current if all(b is not x for x in stale)]
+            methods = allow
+            if c.params.get("methods"):  # RFC 3840's feature tag wins over Allow
+                methods = _methods_mask(unquote(c.params["methods"]).split(","))
             q = c.q if c.q is not None else -1.0
             # where the UA is reached: the edge's received= (path_use_received), the NAT
             # address, else (no Path: the flow is ours) the connection's peer
@@ -186,15 +220,10 @@ class Registrar:
                 domain=domain,
             )
             changes.append((old, new))
-        if cfg.max_contacts:
-            live = {b.ruid for b in existing if not b.expired(now)}
-            for old, new in changes:
-                if old is not None and new is None:
-                    live.discard(old.ruid)
-                elif old is None and new is not None:
-                    live.add(f"new{id(new)}")
-            if len(live) > cfg.max_contacts:
-                return 403, "Too many registered contacts", []
+            current = [b for b in current if b is not old] + [new]
+            made.add(id(new))
+        if cfg.max_contacts and sum(not b.expired(now) for b in current) > cfg.max_contacts:
+            return 403, "Too many registered contacts", []
         for old, new in changes:
             if new is None:
                 if old is not None:
