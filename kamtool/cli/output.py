@@ -154,12 +154,16 @@ class Output:
             self._stdout.flush()
             return
         from rich.table import Table
+        from rich.text import Text
 
+        # Cells are Text, not markup: a value such as '^[a-z]+$' (dialplan) or '[/x]'
+        # (a tag) is data and must show as it is. "fold" wraps a long URI instead of
+        # cutting it with an ellipsis, so what is shown can be copied into a command.
         table = Table(title=title, header_style="bold")
         for c in cols:
-            table.add_column(c.title, justify=c.justify)  # type: ignore[arg-type]
+            table.add_column(Text(c.title), justify=c.justify, overflow="fold")  # type: ignore[arg-type]
         for row in rows:
-            table.add_row(*(_shown(row, c) for c in cols))
+            table.add_row(*(Text(_shown(row, c)) for c in cols))
         self.console.print(table)
 
     def line(self, text: str) -> None:

@@ -67,10 +67,11 @@ def rm(
     """Remove the contacts of an AoR, or one of them (ul.rm / ul.rm_contact)."""
     from kamtool.core.runtime import usrloc
 
+    target = _aor(aor)  # what the server was asked to remove, as `ul add` names it
     with client() as rpc:
-        usrloc.remove(rpc, _aor(aor), contact, table=table)
-    what = f"contact {contact} of {aor}" if contact else f"contacts of {aor}"
-    out().done(f"removed {what}", {"ok": True, "aor": aor, "contact": contact})
+        usrloc.remove(rpc, target, contact, table=table)
+    what = f"contact {contact} of {target}" if contact else f"contacts of {target}"
+    out().done(f"removed {what}", {"ok": True, "aor": target, "contact": contact})
 
 
 @app.command("add")

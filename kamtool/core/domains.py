@@ -27,7 +27,7 @@ def _row(r: Any) -> dict[str, Any]:
 
 def add(db: peewee.Database, domain: str, did: str | None = None) -> Change:
     """Insert ``domain``; AlreadyExists when it is there (kamctl says so and exits 0)."""
-    name = validate.domain_name(domain)
+    name = validate.domain_name(domain, new=True)
     values: dict[str, Any] = {
         "domain": name,
         "did": validate.text(did, "did", max_len=64) if did else None,

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
+from kamtool.core import validate
 from kamtool.core.users import User, credential_columns, parse_user
 from kamtool.core.writes import Change, reading, transaction
 from kamtool.db import models
@@ -109,6 +110,7 @@ def _entry(
         raise BadInput("more cells than the header names")
     domain = cell("domain", -1) if header is not None and "domain" in header else ""
     user = parse_user(spec, domain or default_domain)
+    validate.domain_name(user.domain, new=True)  # as `kamtool add` checks a new row
     columns = credential_columns(
         user, password, store_plaintext=store_plaintext, algorithm=algorithm
     )

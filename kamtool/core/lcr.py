@@ -59,7 +59,9 @@ def gw_values(
         "lcr_id": lcr_id(lcr),
         "gw_name": validate.text(gw_name, "gw_name", max_len=128) if _opt(gw_name) else None,
         "ip_addr": str(validate.ip_address(ip_addr)) if _opt(ip_addr) else None,
-        "hostname": validate.domain_name(hostname, "hostname") if _opt(hostname) else None,
+        "hostname": validate.domain_name(hostname, "hostname", new=True)
+        if _opt(hostname)
+        else None,
         "port": validate.port(port) if _opt(port) is not None else None,
         "params": validate.text(params, "params", max_len=64) if _opt(params) else None,
         "uri_scheme": _choice(uri_scheme, SCHEMES, "uri_scheme"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kamtool.core import validate
 from kamtool.core.users import User, credential_columns
 from kamtool.core.writes import Change, reading, transaction
 from kamtool.db import models
@@ -70,6 +71,7 @@ def add(
     algorithm: str = "MD5",
 ) -> Change:
     """Insert ``user`` as kamctl add does; AlreadyExists (nothing written) if present."""
+    validate.domain_name(user.domain, new=True)
     columns = credential_columns(
         user, password, store_plaintext=store_plaintext, algorithm=algorithm
     )

@@ -105,7 +105,7 @@ def sip_uri(value: str, what: str = "URI", *, max_len: int = 192) -> str:
     else:
         name, _, rest = host.partition(":")
         rest = ":" + rest if rest else ""
-        if not name or not _HOST_RE.match(name):
+        if not name or not _host_name(name):
             raise BadInput(f"{what} {value!r} has no valid host part")
     if rest:
         if not rest.startswith(":"):
@@ -114,13 +114,33 @@ def sip_uri(value: str, what: str = "URI", *, max_len: int = 192) -> str:
     return text(uri, what, max_len=max_len)
 
 
-def domain_name(value: str, what: str = "domain") -> str:
-    """A SIP domain: a host name, an IPv4 address or a bracketed IPv6 reference."""
+def _host_name(name: str) -> bool:
+    """True for a host name or an IPv4 address; False for anything else, such as
+    ``300.1.1.1`` or ``1.2.3``: a name whose last label is all digits is no host name
+    (RFC 3261's toplabel starts with a letter), so it must be a valid IPv4 address.
+    Kamailio would look such a name up in DNS: the destination is dropped at reload,
+    the domain never matches."""
+    if not _HOST_RE.match(name):
+        return False
+    if name.rstrip(".").rsplit(".", 1)[-1].isdigit():
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError:
+            return False
+    return True
+
+
+def domain_name(value: str, what: str = "domain", *, new: bool = False) -> str:
+    """A SIP domain: a host name, an IPv4 address or a bracketed IPv6 reference.
+
+    ``new``: for a value about to be written, also refuse a dotted name that is no
+    IPv4 address (``300.1.1.1``); lookups and removals take it, so that such a row
+    written earlier (or by kamctl) can still be found and removed."""
     raw = value.strip()
     if raw.startswith("[") and raw.endswith("]"):
         ip_address(raw, what)
         return text(raw, what, max_len=64)
-    if not raw or not _HOST_RE.match(raw):
+    if not raw or not _HOST_RE.match(raw) or (new and not _host_name(raw)):
         raise BadInput(f"{what} {value!r} is not a valid host name or IP address")
     # Stored as written, like kamctl: Kamailio compares domains byte for byte on SQLite.
     return text(raw, what, max_len=64)
