@@ -84,6 +84,11 @@ DESCRIPTIONS: dict[str, str] = {
     "uac_reg_retry_interval": "seconds before a failed upstream registration is retried (doubles)",
     "uac_restore_mode": "uac_replace_from/to: auto (replies and in-dialog requests get the "
     "original back; needs rr_append_fromtag), manual or none",
+    "uac_auth_username_avp": "uac_auth(): the variable holding the user name toward an "
+    'upstream that challenges ("$avp(auser)"; all three uac_auth_* or none)',
+    "uac_auth_password_avp": "uac_auth(): the variable holding the password (HA1 with "
+    "uac_auth_mode(1))",
+    "uac_auth_realm_avp": "uac_auth(): the variable holding the realm; empty: any realm",
     "ipban_autoexpire": "seconds a banned source stays in htable ipban (0: forever)",
     "dlg_profiles_with_value": "dialog profiles counted per value (';'-separated); none set: "
     "any name is a profile (the default route uses caller, callee)",
@@ -92,6 +97,8 @@ DESCRIPTIONS: dict[str, str] = {
     "shvset": "$shv presets as pv's shvset, ';'-separated: name=i:NUMBER or name=s:TEXT",
     "htables": "more htables for route scripts, in Kamailio's htable modparam syntax: "
     "name=>size=..;autoexpire=..;initval=..;updateexpire=..;dbtable=.. (kv is built in)",
+    "sqlcon": "KSR.sqlops connections as sqlops' sqlcon modparam: name=>url (sqlite:////path, "
+    "mysql://..., postgres://...); name=> alone: kamtool's own database",
     "overload": "503 new requests while the receive queue is older than overload_max_age",
     "overload_max_age": "seconds a request may wait in the receive queue (T1)",
     "overload_retry_after": "Retry-After of those 503s, seconds",
@@ -175,6 +182,7 @@ PLACEHOLDERS: dict[str, Any] = {
     "db_url": "sqlite:////var/lib/kamtool/kamailio.sqlite",
     "aliases": ["sip.example.com"],
     "htables": ["cache=>size=8;autoexpire=60;", "counters=>size=4;initval=0;"],
+    "sqlcon": ["ca=>", "cdr=>mysql://kamailio:password@db.example.com/cdrs"],
     "route": "/etc/kamtool/route.py",
     "hep": "udp:127.0.0.1:9060",
     "hep_auth_key": "a-shared-secret",

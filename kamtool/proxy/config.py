@@ -29,6 +29,7 @@ from kamtool.proxy.authconfig import AuthSettings
 from kamtool.proxy.config_edge import EdgeSettings
 from kamtool.proxy.config_outbound import OutboundSettings
 from kamtool.proxy.config_state import StateSettings
+from kamtool.proxy.config_uac import UacSettings
 from kamtool.proxy.config_workers import WorkerSettings, parse_workers
 from kamtool.proxy.listen import Listen, _split_host_port
 
@@ -58,7 +59,9 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
-class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, WorkerSettings):
+class ProxyConfig(
+    AuthSettings, EdgeSettings, StateSettings, OutboundSettings, WorkerSettings, UacSettings
+):
     """Configuration of :class:`kamtool.proxy.server.ProxyServer` (see module docstring)."""
 
     listen: tuple[Listen, ...] = tuple(Listen.parse(s) for s in DEFAULT_LISTEN)
@@ -126,6 +129,8 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
     shvset: str = ""  # $shv presets, pv's shvset: "name=i:0;motd=s:text" (kamtool.proxy.ksr)
     # more htables, in Kamailio's modparam("htable", "htable", ...) syntax (kamtool.proxy.htable)
     htables: tuple[str, ...] = ()
+    # KSR.sqlops connections, sqlops' sqlcon modparam: "name=>url" ("name=>": kamtool's db)
+    sqlcon: tuple[str, ...] = field(default=(), repr=False)
     uac_reg_timer_interval: float = 90.0  # uacreg: refresh with this much left (Kamailio's)
     uac_reg_retry_interval: float = 60.0  # first retry after a failure; doubles up to 8x
     # uac_replace_from/to: "auto" restores replies and in-dialog requests (Kamailio's
@@ -239,8 +244,10 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
                     str(exc), hint='shvset = "maintenance=i:0;motd=s:hello"'
                 ) from None
         self._check_htables()
+        self._check_sqlcon()
         if self.uac_restore_mode.lower() not in ("auto", "manual", "none"):
             raise ConfigError("uac_restore_mode must be auto, manual or none")
+        self.check_uac()
         for name in ("max_calls_per_caller", "max_calls_per_callee", "max_calls"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 (no limit) or positive")
@@ -265,6 +272,20 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
             if table.name in names or table.name in ("ipban", "authfail"):
                 raise ConfigError(f"htables: table {table.name!r} is declared twice")
             names.add(table.name)
+
+    def _check_sqlcon(self) -> None:
+        from kamtool.proxy.ksr.sqlops_db import parse_sqlcon
+
+        names = set()
+        for spec in self.sqlcon:
+            try:
+                name = parse_sqlcon(spec, self.db_url).name
+            except ValueError as exc:
+                hint = 'sqlcon = ["ca=>mysql://user:pw@host/db"]'
+                raise ConfigError(str(exc), hint=hint) from None
+            if name in names:
+                raise ConfigError(f"sqlcon: connection {name!r} is declared twice")
+            names.add(name)
 
     def _check_dispatcher(self) -> None:
         import re
@@ -343,7 +364,7 @@ class ProxyConfig(AuthSettings, EdgeSettings, StateSettings, OutboundSettings, W
 
 _FIELDS = {f.name: f for f in fields(ProxyConfig)}
 # a TOML value's type follows its field's annotation ("int", "float | None" ...): one list of
-# settings, the dataclass; listen, aliases, htables and secret are converted by hand in _coerce
+# settings, the dataclass; listen, aliases, htables, sqlcon, secret: converted in _coerce
 _KIND = {name: str(f.type).removesuffix(" | None") for name, f in _FIELDS.items()}
 
 
@@ -354,7 +375,7 @@ def _coerce(section: Mapping[str, Any]) -> dict[str, Any]:
             if key == "listen":
                 items = [value] if isinstance(value, str) else list(value)
                 out["listen"] = tuple(Listen.parse(str(v)) for v in items)
-            elif key in ("aliases", "htables"):
+            elif key in ("aliases", "htables", "sqlcon"):
                 out[key] = tuple(str(v) for v in ([value] if isinstance(value, str) else value))
             elif key == "workers":  # a count or "auto" (config_workers)
                 out["workers"] = parse_workers(value)

@@ -32,6 +32,7 @@ def build() -> KsrModule:
         pv,
         sdpops,
         siputils,
+        sqlops,
         textops,
         textopsx,
         tm,
@@ -68,6 +69,7 @@ def build() -> KsrModule:
         "speeddial": userdata.speeddial_functions(),
         "avpops": userdata.avpops_functions(),
         "sdpops": sdpops.sdpops_functions(),
+        "sqlops": sqlops.sqlops_functions(),  # over [proxy] sqlcon; registers $dbr
     }
     # the dialog functions over the current dialog (profiles, variables, lifetime, BYE)
     subs["dialog"] = {**subs["dialog"], **dialog_more.dialog_more_functions()}

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from kamtool.proxy.ksr import pv
 from kamtool.proxy.ksr.htable import _table
 
 __all__ = ["current", "htable_iter_functions"]
@@ -142,3 +143,9 @@ def htable_iter_functions() -> dict[str, Any]:
         sht_iterator_sets=sht_iterator_sets, sht_iterator_seti=sht_iterator_seti,
         sht_iterator_setex=sht_iterator_setex, sht_lock=_lock, sht_unlock=_lock,
     )  # fmt: skip
+
+
+pv.NAMED.update(
+    shtitkey=lambda arg: lambda c: current(arg.strip(), False),
+    shtitval=lambda arg: lambda c: current(arg.strip(), True),
+)

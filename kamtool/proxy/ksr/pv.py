@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from kamtool.proxy.ksr import htable_iter, pvstores
+from kamtool.proxy.ksr import pvstores
 from kamtool.proxy.ksr.context import DLG_VARS, MsgContext, e_and_w, field, state
 from kamtool.proxy.ksr.pvmsg import GETTERS, INT_NAMES, READ_ONLY, SETTERS, uri_user
 from kamtool.proxy.ksr.pvspec import ALL, Spec, parse, pieces
@@ -110,6 +110,12 @@ def _header_value(ctx: MsgContext, name: str, index: Any) -> Any:
     return lines[i] if 0 <= i < len(lines) else None
 
 
+# pseudo-variables other KSR modules define, by name: a function of the text in the
+# parentheses giving the reader (ValueError: not a valid name): sqlops' $dbr and
+# $sqlrows, htable's $shtitkey and $shtitval
+NAMED: dict[str, Callable[[str], Callable[[MsgContext], Any]]] = {}
+
+
 def _shv_name(arg: str) -> str:
     return arg.strip()
 
@@ -145,9 +151,6 @@ def _base_getter(spec: Spec) -> Callable[[MsgContext], Any]:
         return lambda c: pvstores.shv_store(c).get(name, 0)
     if pv == "dlg_var":
         return lambda c: _dialog_vars(c).get(arg)
-    if pv in ("shtitkey", "shtitval"):
-        iterator, value = arg.strip(), pv == "shtitval"
-        return lambda c: htable_iter.current(iterator, value)
     if pv == "sht":
         table, key = _sht_ref(arg)
 
@@ -156,6 +159,11 @@ def _base_getter(spec: Spec) -> Callable[[MsgContext], Any]:
             return item.value if item is not None else None
 
         return sht
+    if (named := NAMED.get(pv)) is not None:
+        try:
+            return named(arg)
+        except ValueError as exc:
+            raise _Unknown(str(exc)) from None
     raise _Unknown(f"${pv}(...) is not a pseudo-variable kamtool knows")
 
 

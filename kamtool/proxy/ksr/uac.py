@@ -44,8 +44,9 @@ def uac_reg_status(uuid: str) -> int:
 
 
 def uac_functions() -> dict[str, Any]:
-    """``KSR.uac``: the registration functions and From/To replacement."""
+    """``KSR.uac``: the registration functions, From/To replacement and uac_auth."""
+    from kamtool.proxy.ksr.uac_auth import uac_auth_functions
     from kamtool.proxy.ksr.uac_replace import uac_replace_functions
 
     return {"uac_reg_lookup": uac_reg_lookup, "uac_reg_status": uac_reg_status,
-            **uac_replace_functions()}  # fmt: skip
+            **uac_replace_functions(), **uac_auth_functions()}  # fmt: skip
