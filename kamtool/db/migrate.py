@@ -9,6 +9,7 @@ from kamtool.db import ddl, schema
 from kamtool.db.connect import existing_tables, read_versions
 from kamtool.db.fields import engine_of
 from kamtool.db.orm import peewee
+from kamtool.sip.ha1 import ha1, ha1b
 
 
 def varchar_sizes(db: peewee.Database, table: str) -> dict[str, int]:
@@ -123,6 +124,8 @@ def apply_upgrade(db: peewee.Database, t: schema.Table, entry: dict[str, Any]) -
             kind = "UNIQUE INDEX" if idx.unique else "INDEX"
             iname_q = q(engine, ddl.index_name(engine, t, idx))
             db.execute_sql(f"CREATE {kind} {iname_q} ON {q(engine, t.name)} ({cols})")
+        if t.name == "subscriber":
+            _fill_hashes(db, set(entry["add_columns"]) & {"ha1", "ha1b"})
         ph = db.param
         vt = q(engine, "version")
         cur = db.execute_sql(
@@ -133,3 +136,28 @@ def apply_upgrade(db: peewee.Database, t: schema.Table, entry: dict[str, Any]) -
                 f"INSERT INTO {vt} (table_name, table_version) VALUES ({ph}, {ph})",
                 (t.name, t.version),
             )
+
+
+def _fill_hashes(db: peewee.Database, added: set[str]) -> None:
+    """Compute the hash columns the upgrade just added (empty by their DEFAULT) from the
+    stored plain passwords, as kamctl computes them: otherwise every user fails digest
+    where Kamailio reads that column (ha1b: usernames given as user@domain)."""
+    engine = engine_of(db)
+    present = {c.name for c in db.get_columns("subscriber")}
+    if not added or "password" not in present:
+        return
+    q = ddl.quote
+    ph = db.param
+    rows = db.execute_sql(
+        f"SELECT {q(engine, 'id')}, {q(engine, 'username')}, {q(engine, 'domain')}, "
+        f"{q(engine, 'password')} FROM {q(engine, 'subscriber')}"
+    ).fetchall()
+    for row_id, user, domain, password in rows:
+        if not password:
+            continue
+        values = {"ha1": ha1(user, domain, password), "ha1b": ha1b(user, domain, password)}
+        sets = ", ".join(f"{q(engine, c)} = {ph}" for c in sorted(added))
+        db.execute_sql(
+            f"UPDATE {q(engine, 'subscriber')} SET {sets} WHERE {q(engine, 'id')} = {ph}",
+            (*[values[c] for c in sorted(added)], row_id),
+        )

@@ -396,6 +396,28 @@ def test_migrate_upgrades_additive_changes_and_reports_the_rest(db_url):
     assert done["up_to_date"] is True
 
 
+def test_migrate_computes_the_hash_column_it_adds(db_url):
+    """An older subscriber table without ``ha1b``: migrate adds it and computes it from the
+    stored passwords (kamctl's H(user@domain:domain:password)); left empty, every user
+    would fail digest where Kamailio reads ha1b."""
+    import hashlib
+
+    ok(kt(db_url, "dbctl", "create", "-g", "standard"))
+    with connected(db_url, auto_create=False) as db:
+        db.execute_sql("INSERT INTO subscriber (username, domain, password, ha1, ha1b) "
+                       "VALUES ('1001', 'example.com', 'pw1', 'x', 'y')")  # fmt: skip
+        db.execute_sql("INSERT INTO subscriber (username, domain, password, ha1, ha1b) "
+                       "VALUES ('1002', 'example.com', '', 'h', 'hb')")  # fmt: skip
+        db.execute_sql("ALTER TABLE subscriber DROP COLUMN ha1b")
+        db.execute_sql("UPDATE version SET table_version = 6 WHERE table_name = 'subscriber'")
+    done = ok(kt(db_url, "dbctl", "migrate"))
+    assert [t["table"] for t in done["upgraded"]] == ["subscriber"]
+    with connected(db_url, auto_create=False) as db:
+        rows = dict(db.execute_sql("SELECT username, ha1b FROM subscriber").fetchall())
+    want = hashlib.md5(b"1001@example.com:example.com:pw1").hexdigest()  # kamctl's ha1b
+    assert rows == {"1001": want, "1002": ""}  # no password stored: nothing to compute
+
+
 def test_commands_on_a_missing_database_fail_clearly(tmp_path):
     missing = "sqlite:///" + str(tmp_path / "nowhere" / "k.sqlite")
     for args in (["show"], ["backup", str(tmp_path / "b.jsonl")], ["migrate"], ["drop", "--yes"]):
