@@ -70,3 +70,13 @@ def test_an_old_row_with_such_a_name_can_be_removed(sqlite_url: str) -> None:
     conn.close()
     assert kt(sqlite_url, "rm", "1001@300.1.1.1", "--no-reload").exit_code == 0
     assert kt(sqlite_url, "domain", "rm", "300.1.1.1", "--no-reload").exit_code == 0
+
+
+def test_a_bare_ipv6_domain_gets_the_bracket_hint():
+    from kamtool.core.validate import domain_name
+    from kamtool.errors import BadInput
+
+    with pytest.raises(BadInput) as bare:
+        domain_name("2001:db8::2", new=True)
+    assert bare.value.hint == "an IPv6 address is written in brackets: [2001:db8::2]"
+    assert domain_name("[2001:db8::2]", new=True) == "[2001:db8::2]"

@@ -141,7 +141,14 @@ def domain_name(value: str, what: str = "domain", *, new: bool = False) -> str:
         ip_address(raw, what)
         return text(raw, what, max_len=64)
     if not raw or not _HOST_RE.match(raw) or (new and not _host_name(raw)):
-        raise BadInput(f"{what} {value!r} is not a valid host name or IP address")
+        hint = None
+        if ":" in raw:
+            try:
+                ipaddress.IPv6Address(raw)
+                hint = f"an IPv6 address is written in brackets: [{raw}]"
+            except ValueError:
+                pass
+        raise BadInput(f"{what} {value!r} is not a valid host name or IP address", hint=hint)
     # Stored as written, like kamctl: Kamailio compares domains byte for byte on SQLite.
     return text(raw, what, max_len=64)
 
