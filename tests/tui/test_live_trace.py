@@ -47,6 +47,9 @@ async def test_enter_on_a_live_call_shows_its_ladder_from_the_proxys_hep(
                 assert isinstance(screen, LadderScreen)
                 flow = [m.first_line.split(" ")[0] if m.status is None else m.status
                         for m in screen.messages]  # fmt: skip
+                # (on a loaded machine SIPp retransmits the first INVITE: another 407 pair)
+                while flow[2:4] == ["INVITE", 407]:
+                    del flow[2:4]
                 # caller -> proxy: INVITE, 407, ACK, INVITE, 100; proxy -> callee: INVITE
                 assert flow[:5] == ["INVITE", 407, "ACK", "INVITE", 100] and "INVITE" in flow[5:]
                 # each 180/200 once on each leg; a 200 comes again while its ACK is on the
