@@ -29,8 +29,16 @@ class ByeSender:
         if leg.addr is None or not leg.contact:
             return
         local = self.wire.local_socket(leg.addr, leg.socket)
-        make_bye = self.codec.make_bye
-        self.tm.send_local("BYE", leg.addr, lambda branch: make_bye(dialog, side, local, branch))
+        self.tm.send_local("BYE", leg.addr, lambda branch: self._bye(dialog, side, local, branch))
+
+    def _bye(self, dialog: Any, side: str, local: Any, branch: str) -> Any:
+        bye = self.codec.make_bye(dialog, side, local, branch)
+        # The BYE to the caller is the callee's request: its CSeq follows the callee's
+        # numbering (RFC 3261 §12.2.1.1; the caller answers a number below the callee's
+        # last one with 500, §12.2.2), as Kamailio's dlg.end_dlg sends it.
+        sender = dialog.caller if side == "callee" else dialog.callee
+        bye.headers.set("CSeq", f"{int(sender.cseq or 0) + 1} BYE")
+        return bye
 
 
 class DialogSteps:
@@ -55,12 +63,21 @@ class DialogSteps:
                 tag=codec.from_tag(req),
                 contact=codec.first_contact_uri(req),
                 cseq=str(codec.cseq_num(req)),
-                route_set=None,
+                route_set=self._caller_route_set(req),
                 socket=endpoint.listen.socket_str,
                 addr=(endpoint.proto, *stx.reply_addr),
             ),
             profiles,
         )
+
+    @staticmethod
+    def _caller_route_set(req: Any) -> str:
+        """The INVITE's Record-Route (the proxies towards the caller, ours not added yet):
+        the caller's route set from the start, as dlg.list shows Kamailio's ("" if none)."""
+        try:
+            return ",".join(str(r) for r in req.record_routes)
+        except ParseError:
+            return ""
 
     def on_response(self, stx: Any, ctx: Any, resp: Any) -> None:
         """tm's ``on_response`` of a dialog's INVITE: early on 1xx with a tag, confirmed
@@ -70,7 +87,7 @@ class DialogSteps:
             return
         status = resp.status
         if 100 < status < 200:
-            self.tracker.provisional(dialog, self.codec.to_tag(resp))
+            self.tracker.provisional(dialog)
         elif 200 <= status < 300:
             caller_routes, callee_routes = self.route_sets(resp, dialog.did)
             dialog.caller.route_set = caller_routes
@@ -142,4 +159,5 @@ class DialogSteps:
             tag = self.codec.from_tag(req)
             leg = dialog.caller if tag == dialog.caller.tag else dialog.callee
             leg.cseq = str(self.codec.cseq_num(req))
+            tracker.refreshed(dialog)
         return dialog

@@ -43,6 +43,13 @@ DLG_STATE_CONFIRMED = 4
 DLG_STATE_DELETED = 5
 KEEP_ENDED = 10.0  # seconds an ended dialog stays listed (retransmitted BYE/200 still match)
 
+# dlg.list "dflags" bits as the dialog module sets them (dlg_hash.h); kept for the listing
+DLG_FLAG_NEW = 1  # answered (2xx)
+DLG_FLAG_CHANGED = 2  # its timer was refreshed by a request inside it (ACK...)
+DLG_FLAG_HASBYE = 4  # a BYE went through
+DLG_FLAG_TM = 1 << 9  # dlg_manage(): the dialog hangs on its INVITE transaction
+DLG_FLAG_CHANGED_PROF = 1 << 10  # set_dlg_profile() was called on it
+
 
 @dataclass(slots=True)
 class Leg:
@@ -174,6 +181,11 @@ class DialogTracker:
         """This node's own profile sizes (what it shares with the others)."""
         return dict(self._profile_sizes)
 
+    def dialogs_by_entry(self) -> list[Dialog]:
+        """Every dialog still in the table in Kamailio's ``dlg.list`` order: by hash
+        bucket, oldest first within one (it walks its hash table)."""
+        return sorted(self._by_key.values(), key=lambda d: d.h_entry)
+
     def counts(self) -> dict[str, int]:
         """``dlg.stats_active``: starting, connecting, answering, ongoing, all (+early/active)."""
         c = {"starting": 0, "connecting": 0, "answering": 0, "ongoing": 0}
@@ -216,18 +228,21 @@ class DialogTracker:
             lifetime=self.lifetime,
             caller=caller,
             profiles=list(profiles or ()),
+            dflags=DLG_FLAG_TM | (DLG_FLAG_CHANGED_PROF if profiles else 0),
         )
+        # Kamailio counts a dialog processed when dlg_manage() creates it, answered or not
+        self._processed.value += 1
         self._count_profiles(d, +1)
         self._by_key[(h_entry, d.h_id)] = d
         self._by_callid.setdefault(call_id, []).append(d)
         return d
 
-    def provisional(self, d: Dialog, to_tag: str | None) -> None:
-        """A 1xx (other than 100) was relayed: early dialog."""
+    def provisional(self, d: Dialog) -> None:
+        """A 1xx (other than 100) was relayed: early dialog. The callee's leg (its tag
+        too) is only taken from the 2xx, as Kamailio does: a forked call has as many early
+        tags as branches, and in-dialog requests match on the caller's tag until then."""
         if d.state == DLG_STATE_UNCONFIRMED:
             d.state = DLG_STATE_EARLY
-        if to_tag and d.callee.tag is None:
-            d.callee.tag = to_tag
 
     def confirmed(self, d: Dialog, callee: Leg) -> None:
         """A 2xx was relayed: confirmed (not acked yet); the lifetime timer starts."""
@@ -236,13 +251,29 @@ class DialogTracker:
         d.state = DLG_STATE_CONFIRMED_NA
         d.callee = callee
         d.start_ts = int(self.clock())
-        d.timeout = d.start_ts + d.lifetime
-        self._processed.value += 1
-        d.timer = self.timers.call_later(d.lifetime, self._lifetime_expired, d)
+        d.dflags |= DLG_FLAG_NEW
+        d.ref += 1  # the lifetime timer's reference, as dlg.list shows Kamailio's
+        self._restart_timer(d)
 
     def acked(self, d: Dialog) -> None:
+        """The ACK of the 2xx (or any later one): confirmed; the lifetime restarts."""
         if d.state == DLG_STATE_CONFIRMED_NA:
             d.state = DLG_STATE_CONFIRMED
+        self.refreshed(d)
+
+    def refreshed(self, d: Dialog) -> None:
+        """A request inside an answered dialog went through: its lifetime starts again
+        from now (the dialog module's default, ``timeout_noreset`` 0), so a call with
+        re-INVITEs or ACKs is timed from its last sign of life."""
+        if d.state in (DLG_STATE_CONFIRMED_NA, DLG_STATE_CONFIRMED):
+            d.dflags |= DLG_FLAG_CHANGED
+            self._restart_timer(d)
+
+    def _restart_timer(self, d: Dialog) -> None:
+        if d.timer is not None:
+            d.timer.cancel()
+        d.timeout = int(self.clock()) + d.lifetime
+        d.timer = self.timers.call_later(d.lifetime, self._lifetime_expired, d)
 
     def failed(self, d: Dialog) -> None:
         """The INVITE got a final failure (or was cancelled): dialog deleted."""
@@ -253,6 +284,8 @@ class DialogTracker:
 
     def bye(self, d: Dialog) -> None:
         """A BYE was relayed in the dialog."""
+        if d.state != DLG_STATE_DELETED:
+            d.dflags |= DLG_FLAG_HASBYE
         self._terminate(d, "bye")
 
     def end(self, h_entry: int, h_id: int) -> bool:
@@ -270,10 +303,7 @@ class DialogTracker:
         d.lifetime = seconds
         if d.state < DLG_STATE_CONFIRMED_NA or d.state == DLG_STATE_DELETED:
             return
-        if d.timer is not None:
-            d.timer.cancel()
-        d.timeout = int(self.clock()) + seconds
-        d.timer = self.timers.call_later(seconds, self._lifetime_expired, d)
+        self._restart_timer(d)
 
     def end_with_byes(self, d: Dialog, sides: tuple[str, ...]) -> None:
         """``dlg_bye()``: BYE to ``sides`` ("caller", "callee"), then the dialog is over."""
@@ -306,10 +336,13 @@ class DialogTracker:
     def _terminate(self, d: Dialog, why: str) -> None:
         if d.state == DLG_STATE_DELETED:
             return
+        if d.state >= DLG_STATE_CONFIRMED_NA:
+            d.ref -= 1  # its lifetime timer is gone
         d.state = DLG_STATE_DELETED
         self._count_profiles(d, -1)
         d.ended_by = why
         d.end_ts = int(self.clock())
+        d.timeout = 0  # no lifetime timer any more (dlg.list: "timeout": 0)
         if d.timer is not None:
             d.timer.cancel()
         d.timer = self.timers.call_later(KEEP_ENDED, self._drop, d)

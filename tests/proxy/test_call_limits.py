@@ -64,10 +64,13 @@ class HeldCalls:
         return sum(d["state"] == 4 for d in rpc(self.rpc_port, "dlg.list"))
 
     def end_one(self) -> None:
-        """dlg.end_dlg on the oldest held call: BYE both ways; its caller must finish."""
+        """dlg.end_dlg on one held call: BYE both ways; its caller must finish (which
+        one: dlg.list is in hash table order, as Kamailio's, not in call order)."""
         d = next(d for d in rpc(self.rpc_port, "dlg.list") if d["state"] == 4)
         assert rpc(self.rpc_port, "dlg.end_dlg", d["h_entry"], d["h_id"]) == {}
-        proc = self.procs.pop(0)
+        assert wait_for(lambda: any(p.poll() is not None for p in self.procs), 20)
+        proc = next(p for p in self.procs if p.poll() is not None)
+        self.procs.remove(proc)
         assert proc.wait(20) == 0, proc.communicate()[0][-3000:]
 
     def close(self) -> None:

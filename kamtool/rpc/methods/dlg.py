@@ -119,8 +119,10 @@ def register(
         return [d for d in dialogs.dialogs() if d.state != 5 and _in_profile(d, profile, value)]
 
     def list_all() -> LazyList:
-        # streamed: dialogs listed now, printed 200 at a time (see kamjson.LazyList)
-        listed = list(dialogs.dialogs())
+        # streamed: dialogs listed now, printed 200 at a time (see kamjson.LazyList); in
+        # Kamailio's order (hash bucket, then age) when the table knows it
+        by_entry = getattr(dialogs, "dialogs_by_entry", None)
+        listed = list(by_entry() if by_entry is not None else dialogs.dialogs())
         return LazyList(lambda: ([dialog_info(d) for d in c] for c in chunks_of(listed, 200)))
 
     def count() -> int:
