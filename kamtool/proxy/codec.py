@@ -8,7 +8,8 @@ so the routing module reads like Kamailio's script and this module holds the wir
 * Via: ``SIP/2.0/UDP IP[:port];branch=z9hG4bK…`` (port omitted for 5060, as Kamailio);
   ``received``/``rport`` added to the sender's Via when they differ (RFC 3261 §18.2.1,
   RFC 3581);
-* Record-Route: ``<sip:IP[:port][;transport=tcp];lr;ftag=<from-tag>[;did=<dialog>]>``;
+* Record-Route: ``<sip:IP[:port][;transport=tcp];lr;ftag=<from-tag>[;did=<dialog>]>``
+  (``transport=ws`` for ws: and wss: sockets alike, RFC 7118);
 * To-tags of local replies: ``<32 hex>.<8 hex>`` stateless (sl) and ``<32 hex>-<8 hex>``
   from transactions (tm), stable for retransmissions of the same request;
 * no Server header unless ``server_signature`` is on.
@@ -267,7 +268,10 @@ class Codec:
         """Our Record-Route entry for ``local``; ``r2``: one of a double route."""
         host = format_host(local.host)
         port = "" if local.port == 5060 else f":{local.port}"
-        transport = "" if local.proto == "udp" else f";transport={local.proto}"
+        # RFC 7118 §5.2 has one URI transport for WebSocket, "ws", secure or not (Kamailio's
+        # Record-Route of a wss: socket says transport=ws too)
+        proto = "ws" if local.proto == "wss" else local.proto
+        transport = "" if proto == "udp" else f";transport={proto}"
         cfg = self.config
         params = (
             (";r2=on" if r2 else "")

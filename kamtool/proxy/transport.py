@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from kamtool.errors import ConfigError, bind_hint
 from kamtool.proxy.config import Listen
+from kamtool.proxy.reopen import response_address
 from kamtool.proxy.tcplimits import TcpGuard
 from kamtool.proxy.ws import WsPolicy, WsRegistry, serve_ws
 from kamtool.sip.errors import ParseError
@@ -113,6 +114,7 @@ class TcpConnection(asyncio.Protocol):
         self.pending: list[bytes] = []
         self.last_active = time.monotonic()
         self.outbound = False  # opened by us (Transports.send), not accepted
+        self.lost = False  # closed: what is still sent on it needs a new connection
         self.got_data = False  # tcplimits: anything received yet
         self.partial_since: float | None = None  # tcplimits: a message in progress since
         self.id = next(_CONN_IDS)  # core.tcp_list, tls.list
@@ -174,12 +176,16 @@ class TcpConnection(asyncio.Protocol):
                 log.exception("error handling a message from tcp %s:%s", *self.peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
         self.registry.guard.forget(self)
         if self.registry.connections.get(self.peer) is self:
             del self.registry.connections[self.peer]
         self.transport = None
 
     def send(self, data: bytes, addr: Addr | None = None) -> None:
+        if self.lost:  # (before topoh: the new connection's send masks it)
+            self.registry.reopen(self.proto, data)
+            return
         self.last_active = time.monotonic()
         if self.registry.out_filter is not None:
             data = self.registry.out_filter(data)  # topoh
@@ -249,6 +255,8 @@ class Transports:
         # registered socket, the socket a double Record-Route names): see socket_for()
         self._forced: dict[tuple[str, str, int], Listen] = {}
         self._source_cache: dict[str, str | None] = {}  # host -> local address (mhomed)
+        # told (proto, addr) when a TCP/TLS connection we open fails (reopen.fail_branches)
+        self.connect_failed: list[Callable[[str, Addr], None]] = []
 
     async def bind(self, listens: tuple[Listen, ...], sink: Sink | None = None) -> None:
         """Open every listener, delivering to ``sink`` (when given: the receiving core);
@@ -418,6 +426,13 @@ class Transports:
                 return True
         return False
 
+    def reopen(self, proto: str, data: bytes) -> None:
+        """A response whose request's connection has closed: over a new connection to
+        the Via's address (RFC 3261 §18.2.2, as Kamailio does); other data is lost."""
+        addr = response_address(data, proto)
+        if addr is None or not self.send(proto, addr, data):
+            log.info("%s connection gone, nowhere to send %d bytes", proto, len(data))
+
     async def _connect(self, conn: TcpConnection, addr: Addr) -> None:
         try:
             ssl_ctx = self.tls.client if conn.proto == "tls" and self.tls else None
@@ -433,6 +448,8 @@ class Transports:
             if self.connections.get(addr) is conn:
                 del self.connections[addr]
             conn.pending.clear()
+            for listener in self.connect_failed:  # the branches sent there fail (§16.9)
+                listener(conn.proto, addr)
 
     def close_idle(self, lifetime: float) -> int:
         """Close TCP connections idle for ``lifetime`` seconds (tcp_connection_lifetime)."""
