@@ -333,7 +333,9 @@ class Codec:
             leg, other = dialog.caller, dialog.callee
             from_ = f"<{dialog.to_uri}>;tag={dialog.callee.tag}"
             to = f"<{dialog.from_uri}>;tag={dialog.caller.tag}"
-        cseq = int(other.cseq or 0) + 1 if side == "callee" else int(leg.cseq or 0) + 1
+        # sent as the other party's request: its CSeq follows that party's numbering (RFC
+        # 3261 12.2.1.1; a number below the receiver's last one from it gets 500, 12.2.2)
+        cseq = int(other.cseq or 0) + 1
         h = Headers()
         h.add("Via", self.via_for(local, branch))
         h.add("From", from_)

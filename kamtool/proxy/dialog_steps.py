@@ -29,16 +29,8 @@ class ByeSender:
         if leg.addr is None or not leg.contact:
             return
         local = self.wire.local_socket(leg.addr, leg.socket)
-        self.tm.send_local("BYE", leg.addr, lambda branch: self._bye(dialog, side, local, branch))
-
-    def _bye(self, dialog: Any, side: str, local: Any, branch: str) -> Any:
-        bye = self.codec.make_bye(dialog, side, local, branch)
-        # The BYE to the caller is the callee's request: its CSeq follows the callee's
-        # numbering (RFC 3261 §12.2.1.1; the caller answers a number below the callee's
-        # last one with 500, §12.2.2), as Kamailio's dlg.end_dlg sends it.
-        sender = dialog.caller if side == "callee" else dialog.callee
-        bye.headers.set("CSeq", f"{int(sender.cseq or 0) + 1} BYE")
-        return bye
+        make_bye = self.codec.make_bye
+        self.tm.send_local("BYE", leg.addr, lambda branch: make_bye(dialog, side, local, branch))
 
 
 class DialogSteps:
