@@ -74,7 +74,7 @@ def answered(caller: Peer, callee: Peer) -> tuple[Call, Msg, Msg]:
     call = Call(caller, "1002")
     invite = ring(callee)
     answer(callee, invite, 200, "OK", body=SDP)
-    ok = finals(collect(caller))[0]
+    ok = finals(collect(caller), call=call)[0]
     call.in_dialog(ok, "ACK", 1)
     assert callee.next_request().method == "ACK"
     return call, invite, ok
@@ -130,7 +130,7 @@ def test_failed_calls_and_a_refused_bye(target):
     with phones(target, "1002") as (callee,), Peer("udp", target.sip_port) as caller:
         busy = Call(caller, "1002")
         answer(callee, ring(callee), 486, "Busy Here")
-        final = finals(collect(caller))[0]
+        final = finals(collect(caller), call=busy)[0]
         ack_failure(caller, busy, final)
         collect(callee, 0.2)  # the proxy's ACK of the 486
 
@@ -140,11 +140,11 @@ def test_failed_calls_and_a_refused_bye(target):
         cancelled.cancel()
         answer(callee, requests(collect(callee), "CANCEL")[0], 200, "OK")
         answer(callee, invite, 487, "Request Terminated")
-        ack_failure(caller, cancelled, finals(collect(caller))[0])
+        ack_failure(caller, cancelled, finals(collect(caller), call=cancelled)[0])
         collect(callee, 0.2)
 
         offline = Call(caller, "1003")
-        final = finals(collect(caller))[0]
+        final = finals(collect(caller), call=offline)[0]
         assert (final.status, final.reason) == (404, "Not Found")
         ack_failure(caller, offline, final)
 
@@ -176,7 +176,7 @@ def test_forked_calls_are_one_row_for_the_winning_reply(target):
             answer(b, invite_b, 486, "Busy Here", tag="b1")
             collect(b, 0.2)
             answer(c, invite_c, code, reason, tag="c1", body=SDP if code == 200 else "")
-            final = finals(collect(caller))[0]
+            final = finals(collect(caller), call=call)[0]
             assert (final.status, final.reason) == (code, reason)
             if code >= 300:
                 ack_failure(caller, call, final)

@@ -67,8 +67,11 @@ def collect(peer: Peer, wait: float = 0.5) -> list[Msg]:
         peer.sock.settimeout(peer.timeout)
 
 
-def finals(msgs: list[Msg], method: str = "INVITE") -> list[Msg]:
-    return [m for m in msgs if m.status >= 200 and m.get("cseq").endswith(method)]
+def finals(msgs: list[Msg], method: str = "INVITE", call: Call | None = None) -> list[Msg]:
+    """The final replies to ``method`` (of ``call`` only: a stateful final of an earlier
+    call, retransmitted before its ACK arrived, may come in with the next call's)."""
+    return [m for m in msgs if m.status >= 200 and m.get("cseq").endswith(method)
+            and (call is None or m.get("call-id") == call.call_id)]  # fmt: skip
 
 
 def requests(msgs: list[Msg], method: str) -> list[Msg]:

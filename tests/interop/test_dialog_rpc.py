@@ -111,13 +111,13 @@ def test_dialog_through_its_phases(target):
         assert (answered["state"], answered["ref"], answered["dflags"]) == (3, 2, ANSWERED_FLAGS)
         assert (answered["caller"], answered["callee"]) == (caller_leg, callee_leg)
         assert answered["start_ts"] >= answered["init_ts"] and answered["end_ts"] == 0
-        # Kamailio counts the timeout in timer ticks: a second either way
-        assert abs(answered["start_ts"] + LIFETIME - answered["timeout"]) <= 1
+        # Kamailio counts the timeout in timer ticks: a second or two either way
+        assert abs(answered["start_ts"] + LIFETIME - answered["timeout"]) <= 2
         assert target.rpc("dlg.stats_active")["answering"] == 1
 
         # the ACK (our Route only: the caller is the proxy before us)
         ok.headers = [(n, v) for n, v in ok.headers if not (n == "record-route" and v == up)]
-        time.sleep(1.0)  # the ACK restarts the lifetime: a second later, a later timeout
+        time.sleep(1.6)  # the ACK restarts the lifetime: 1.6 s later, a later timeout
         call.in_dialog(ok, "ACK", 1)
         assert callee.next_request().method == "ACK"
         time.sleep(0.2)
