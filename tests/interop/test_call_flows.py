@@ -230,6 +230,9 @@ def test_fork_answered_cancels_the_other_branch_with_reason(target):
     with phones(target, "1003", 2) as (b, c), Peer("udp", target.sip_port) as caller:
         Call(caller, "1003")
         invite_b, invite_c = ring(b, "b1"), ring(c, "c1")
+        # both 180s relayed first: Kamailio's children may otherwise take b's 200 before
+        # c's 180, and then cancel_b_method 1 sends no CANCEL to c until it rings again
+        assert len([m for m in collect(caller) if m.status == 180]) == 2
         answer(b, invite_b, 200, "OK", tag="b1", body=SDP)
         cancel = c.next_request()
         assert cancel.method == "CANCEL"
