@@ -102,58 +102,27 @@ def _remove_ids(body: str, stream: Stream, ids: list[str]) -> list[tuple[int, in
     return spans
 
 
-def remove_codecs_by_id(codecs: str, media: str = "") -> int:
-    try:
-        body, found = _read()
-    except SdpError:
-        return -1
-    if not found:
-        return -1
-    ids = _tokens(codecs)
-    _write(body, [sp for s in _streams(found, media) for sp in _remove_ids(body, s, ids)])
-    return 0
+def _codec_edit(by_name: bool, keep: bool) -> Any:
+    """One of the four codec edits: remove or keep, codecs given by id or by name (a name
+    list naming no codec of the SDP is -1, as sdpops; an id list is taken as it is)."""
 
+    def edit(codecs: str, media: str = "") -> int:
+        try:
+            body, found = _read()
+        except SdpError:
+            return -1
+        ids = _ids_of(found, codecs) if by_name else _tokens(codecs)
+        if not found or (by_name and not ids):
+            return -1
+        spans = []
+        for s in _streams(found, media):
+            drop = [pt for pt in s.payloads if pt not in ids] if keep else ids
+            spans += _remove_ids(body, s, drop)
+        _write(body, spans)
+        return 0
 
-def remove_codecs_by_name(codecs: str, media: str = "") -> int:
-    try:
-        body, found = _read()
-    except SdpError:
-        return -1
-    ids = _ids_of(found, codecs)
-    if not found or not ids:
-        return -1
-    _write(body, [sp for s in _streams(found, media) for sp in _remove_ids(body, s, ids)])
-    return 0
-
-
-def _keep(body: str, found: list[Session], ids: list[str], media: str) -> None:
-    spans = []
-    for s in _streams(found, media):
-        spans += _remove_ids(body, s, [pt for pt in s.payloads if pt not in ids])
-    _write(body, spans)
-
-
-def keep_codecs_by_id(codecs: str, media: str = "") -> int:
-    try:
-        body, found = _read()
-    except SdpError:
-        return -1
-    if not found:
-        return -1
-    _keep(body, found, _tokens(codecs), media)
-    return 0
-
-
-def keep_codecs_by_name(codecs: str, media: str = "") -> int:
-    try:
-        body, found = _read()
-    except SdpError:
-        return -1
-    ids = _ids_of(found, codecs)
-    if not found or not ids:
-        return -1
-    _keep(body, found, ids, media)
-    return 0
+    edit.__name__ = f"{'keep' if keep else 'remove'}_codecs_by_{'name' if by_name else 'id'}"
+    return edit
 
 
 def remove_line_by_prefix(prefix: str, media: str = "") -> int:
@@ -370,8 +339,9 @@ def sdp_print(level: int) -> int:
 def sdpops_functions() -> dict[str, Any]:
     """``KSR.sdpops`` (5.6's KEMI exports)."""
     return dict(
-        remove_codecs_by_name=remove_codecs_by_name, remove_codecs_by_id=remove_codecs_by_id,
-        keep_codecs_by_name=keep_codecs_by_name, keep_codecs_by_id=keep_codecs_by_id,
+        remove_codecs_by_name=_codec_edit(True, False),
+        remove_codecs_by_id=_codec_edit(False, False),
+        keep_codecs_by_name=_codec_edit(True, True), keep_codecs_by_id=_codec_edit(False, True),
         remove_line_by_prefix=remove_line_by_prefix, remove_media=remove_media,
         sdp_content=sdp_content, sdp_content_flags=sdp_content_flags, sdp_with_ice=sdp_with_ice,
         sdp_with_media=sdp_with_media, sdp_with_active_media=sdp_with_active_media,
