@@ -55,16 +55,20 @@ def answer(peer: Peer, req: Msg, status: int, reason: str, *, tag: str = "uas1",
 
 
 def collect(peer: Peer, wait: float = 0.5) -> list[Msg]:
-    """Everything ``peer`` receives until ``wait`` seconds of silence."""
+    """Everything ``peer`` receives (UDP or its stream) until ``wait`` seconds of silence."""
     out: list[Msg] = []
-    peer.sock.settimeout(wait)
+    old, peer.timeout = peer.timeout, wait
+    if peer.transport == "udp":
+        peer.sock.settimeout(wait)
     try:
         while True:
             out.append(peer.recv())
     except TimeoutError:
         return out
     finally:
-        peer.sock.settimeout(peer.timeout)
+        peer.timeout = old
+        if peer.transport == "udp":
+            peer.sock.settimeout(old)
 
 
 def finals(msgs: list[Msg], method: str = "INVITE", call: Call | None = None) -> list[Msg]:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests.interop.test_call_flows import collect, finals, requests
 from tests.interop.wire import Msg, Peer, register
 
 SDP = (
@@ -63,31 +64,6 @@ def answer(peer: Peer, req: Msg, status: int, reason: str, *, tag: str = "uas1",
         peer.sock.sendto(data, peer.server)
     else:
         peer._last_stream.sendall(data)
-
-
-def collect(peer: Peer, wait: float = 0.5) -> list[Msg]:
-    """Everything ``peer`` receives until ``wait`` seconds of silence."""
-    out: list[Msg] = []
-    old, peer.timeout = peer.timeout, wait
-    if peer.transport == "udp":
-        peer.sock.settimeout(wait)
-    try:
-        while True:
-            out.append(peer.recv())
-    except TimeoutError:
-        return out
-    finally:
-        peer.timeout = old
-        if peer.transport == "udp":
-            peer.sock.settimeout(old)
-
-
-def finals(msgs: list[Msg], method: str = "INVITE") -> list[Msg]:
-    return [m for m in msgs if m.status >= 200 and m.get("cseq").endswith(method)]
-
-
-def requests(msgs: list[Msg], method: str) -> list[Msg]:
-    return [m for m in msgs if m.method == method]
 
 
 def rr_entry(target, transport: str, r2: bool) -> str:
