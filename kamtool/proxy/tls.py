@@ -24,6 +24,23 @@ class TlsContexts:
     server: ssl.SSLContext
     client: ssl.SSLContext
 
+    def reload(self, config: Any) -> None:
+        """Re-read the certificate, key and CA files into these contexts (``tls.reload``).
+
+        The listeners keep the context objects they were started with, so the files are
+        loaded into them in place: new handshakes use the new certificate, established
+        connections keep theirs. Everything is read into fresh contexts first, so a bad
+        file raises ConfigError and leaves the running contexts untouched. OpenSSL only
+        adds to a context's trust store: a CA removed from ``tls_ca_list`` stays trusted
+        until a restart.
+        """
+        tls_contexts(config)  # validate: raises before anything is changed
+        ca_list = config.tls_ca_list or None
+        for ctx in (self.server, self.client):
+            _load_chain(ctx, config.tls_certificate, config.tls_private_key)
+            if ca_list:
+                _load_cas(ctx, ca_list)
+
 
 def _readable(option: str, path: str | None) -> str:
     if not path:

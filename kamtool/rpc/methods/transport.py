@@ -1,6 +1,6 @@
 """``core.tcp_list``, ``core.tcp_options`` and, with a ``tls:`` listener, ``tls.list``,
-``tls.info`` and ``tls.options``: the proxy's TCP/TLS connections and settings in the
-shapes Kamailio 5.6 answers them (its core and tls module).
+``tls.info``, ``tls.options`` and ``tls.reload``: the proxy's TCP/TLS connections and
+settings in the shapes Kamailio 5.6 answers them (its core and tls module).
 
 What kamtool has no twin for is left out rather than made up: Kamailio's OpenSSL and
 write-queue tuning (``ssl_freelist_max``, ``low_mem_threshold1``, ``conn_wq_max`` ...),
@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kamtool.rpc.methods import Registry
+from kamtool.errors import ConfigError
+from kamtool.rpc.methods import Registry, RpcFault
 
 __all__ = ["register"]
 
@@ -148,9 +149,22 @@ def register(
             "send_close_notify": 1,  # asyncio's TLS transport closes with close_notify
         }
 
+    def tls_reload() -> str:
+        """Kamailio re-reads tls.cfg; kamtool has none and re-reads the certificate files."""
+        contexts = getattr(transports, "tls", None)
+        if contexts is None:
+            raise RpcFault(500, "TLS support not loaded")
+        try:
+            contexts.reload(config)
+        except ConfigError as exc:
+            # Kamailio answers a bad tls.cfg with a 500 fault and keeps the old settings
+            raise RpcFault(500, f"Error while loading TLS configuration: {exc}") from exc
+        return "Ok. TLS configuration reloaded."
+
     registry.add("core.tcp_list", tcp_list, "The open TCP and TLS connections.")
     registry.add("core.tcp_options", tcp_options, "The TCP settings in effect.")
     if tls:
         registry.add("tls.list", tls_list, "The open TLS connections with their ciphers.")
         registry.add("tls.info", tls_info, "TLS connection count, limit and queued bytes.")
         registry.add("tls.options", tls_options, "The TLS settings in effect.")
+        registry.add("tls.reload", tls_reload, "Re-read the certificate, key and CA files.")

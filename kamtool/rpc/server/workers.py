@@ -50,6 +50,7 @@ ALL = {
     "dispatcher.set_state", "dispatcher.set_duid_state", "htable.sets", "htable.seti", "ul.flush",
     "htable.setex", "htable.delete", "htable.flush", "pv.shvSet", "stats.reset_statistics",
     "siptrace.status", "siptrace.dest_add", "siptrace.dest_rm", "lcr.defunct_gw",
+    "tls.reload",  # each worker holds its own TLS contexts
 }  # fmt: skip
 # owner: the method and the fault code its worker answers "not mine" with
 OWNER = {"dlg.end_dlg": 404, "ws.close": 500, "ws.ping": 500, "ws.pong": 500}
@@ -57,7 +58,8 @@ WS_DUMP = "ws.dump"
 # statistics every worker holds the same value of (copied registrations, settings, the
 # memory ceiling all the workers share): worker 0's value is the answer, not the sum
 _SAME = ("registrar:max_expires", "registrar:default_expire", "registrar:max_contacts",
-         "registrar:default_expires_range", "registrar:expires_range", "shmem:total_size")
+         "registrar:default_expires_range", "registrar:expires_range",
+         "shmem:total_size")  # fmt: skip
 SAME_EVERYWHERE = ("usrloc", *_SAME, *(k.replace(":", ".") for k in _SAME))
 # free memory is the shared ceiling less what all the workers use, not a sum of frees:
 # free -> (ceiling, used), in stats.get_statistics' and stats.fetch's names
