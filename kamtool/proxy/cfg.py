@@ -21,6 +21,7 @@ class CfgVar:
     name: str
     value: int | str
     help: str = ""
+    # applies a new value at once; raising ValueError refuses it
     on_set: Callable[[int | str], None] | None = None
 
     @property
@@ -74,9 +75,12 @@ class CfgStore:
                     return False
         elif not isinstance(value, str):
             return False
-        var.value = value
         if var.on_set is not None:
-            var.on_set(value)
+            try:
+                var.on_set(value)
+            except ValueError:  # out of range: refused, the old value stays
+                return False
+        var.value = value
         return True
 
 

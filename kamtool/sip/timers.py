@@ -30,6 +30,18 @@ class TimerConfig:
     # INVITE client transaction from the first provisional on, restarted by each one.
     c: float | None = None
 
+    def durations(self) -> dict[tuple[str, bool], float | None]:
+        """(timer, reliable transport) -> duration: Table 4 with its per-transport zeros."""
+        out: dict[tuple[str, bool], float | None] = {}
+        for reliable in (False, True):
+            for name, value in {
+                "A": self.a, "B": self.b, "C": self.c, "D": self.d_for(reliable), "E": self.e,
+                "F": self.f, "G": self.g, "H": self.h, "I": self.i_for(reliable),
+                "J": self.j_for(reliable), "K": self.k_for(reliable), "L": self.l, "M": self.m,
+            }.items():  # fmt: skip
+                out[name, reliable] = value
+        return out
+
     @property
     def a(self) -> float:
         """Timer A: initial INVITE retransmit interval (UDP only), doubled each time."""

@@ -97,18 +97,8 @@ class TransactionLayer:
     ) -> None:
         """``trying_after``: seconds after which an INVITE server transaction the TU has not
         answered sends 100 Trying by itself (17.2.1: 200 ms); 0 sends it at once, None never."""
-        self.timers = timers
         self.trying_after = trying_after
-        t = timers
-        # (timer, reliable transport) -> duration; the per-transport zeros of Table 4
-        self._durations: dict[tuple[str, bool], float | None] = {}
-        for reliable in (False, True):
-            for name, value in {
-                "A": t.a, "B": t.b, "C": t.c, "D": t.d_for(reliable), "E": t.e, "F": t.f, "G": t.g,
-                "H": t.h, "I": t.i_for(reliable), "J": t.j_for(reliable),
-                "K": t.k_for(reliable), "L": t.l, "M": t.m,
-            }.items():  # fmt: skip
-                self._durations[name, reliable] = value
+        self.set_timers(timers)
         self._client: dict[TxKey, _Tx] = {}
         self._server: dict[TxKey, _Tx] = {}
         self._heap: list[tuple[float, int, _Tx, str]] = []
@@ -117,6 +107,12 @@ class TransactionLayer:
         self._counts = [0] * 9
         # (Call-ID, CSeq number, From tag, To tag) -> IST retransmitting its 2xx (13.3.1.4)
         self._awaiting_ack: dict[tuple, _Tx] = {}
+
+    def set_timers(self, timers: TimerConfig) -> None:
+        """Timer values for the timers started from now on (Kamailio's ``cfg.seti tm
+        fr_inv_timer``); an INVITE client transaction keeps the Timer C it began with."""
+        self.timers = timers
+        self._durations = timers.durations()  # (timer, reliable) -> seconds; C None for a UA
 
     # ----------------------------------------------------------------- introspection
 
@@ -213,6 +209,7 @@ class TransactionLayer:
         out: list[Event] = [Send(data, destination, key)]
         t = self.timers
         if kind == ICT:
+            tx.ringing = t.c  # fixed at creation, as tm's t->fr_inv_timeout
             if not tx.reliable:
                 tx.interval = t.a
                 self._start(tx, "A", now + t.a)

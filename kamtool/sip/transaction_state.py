@@ -209,4 +209,4 @@ class _Tx:
         # ICT: a CANCEL requested before any provisional (its extra headers), else None
         self.cancel_pending: tuple | None = None
         self.ack_key: tuple | None = None  # IST: the 2xx ACK awaited (retransmit_2xx)
-        self.ringing: float | None = None  # ICT: this transaction's Timer C (t_set_fr)
+        self.ringing: float | None = None  # ICT: its Timer C (fr_inv_timer at start, t_set_fr)

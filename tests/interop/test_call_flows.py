@@ -7,6 +7,7 @@ the calls need no digest. Where the two servers differ on purpose the test says 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -419,3 +420,48 @@ def test_bye_from_a_strict_router(target):
         assert not bye.all("route")
         answer(callee, bye, 200, "OK")
         assert finals(collect(caller), "BYE")[0].status == 200
+
+
+# ------------------------------------------------------------------ timers at run time
+
+
+def _fr_inv_timer(target) -> int:
+    """``cfg.get tm fr_inv_timer``. Kamailio 5.6 refuses to read it: cfg_get_by_name()
+    answers no variable with an on-change fixup (tm's timer_fixup turns ms into ticks),
+    so cfg_rpc faults 400. kamtool keeps the value exactly as set and answers it."""
+    if target.name == "kamailio":
+        with pytest.raises(RuntimeError, match="not readable via RPC interface"):
+            target.rpc("cfg.get", "tm", "fr_inv_timer")
+        return -1
+    return target.rpc("cfg.get", "tm", "fr_inv_timer")
+
+
+def test_fr_inv_timer_set_over_rpc_cancels_a_ringing_call(target):
+    """``cfg.seti tm fr_inv_timer`` (ms) applies to the next transaction: the callee rings
+    and never answers, Timer C fires after ~2 s, the caller gets 408, the callee a CANCEL.
+    Kamailio 5.6 sends that CANCEL without a Reason (fake_reply: the cause is set only
+    when other branches are still open), and kamtool alike."""
+    assert _fr_inv_timer(target) in (-1, 120000)  # the reference cfg's modparam (ms)
+    assert target.rpc("cfg.seti", "tm", "fr_inv_timer", 2000) == {}  # both: no value
+    try:
+        assert _fr_inv_timer(target) in (-1, 2000)
+        with phones(target, "1002") as (callee,), Peer("udp", target.sip_port) as caller:
+            call = Call(caller, "1002")
+            invite = ring(callee)
+            rang = time.monotonic()
+            cancel = callee.next_request()
+            assert 1.5 < time.monotonic() - rang < 3.0
+            assert cancel.method == "CANCEL" and cancel.get("via") == invite.get("via")
+            assert cancel.all("reason") == []
+            answer(callee, cancel, 200, "OK")
+            answer(callee, invite, 487, "Request Terminated")
+            assert requests(collect(callee, 0.3), "ACK")  # the 487 absorbed, ACKed
+            got = finals(collect(caller, 0.3), call=call)  # (Timer G: resent until ACKed)
+            assert {(m.status, m.reason) for m in got} == {(408, "Request Timeout")}
+            branch = call.invite.decode().split("branch=", 1)[1].split(";", 1)[0]
+            caller.send(raw(caller, "ACK", "sip:1002@127.0.0.1", frm=call.frm,
+                            to=got[0].get("to"), call_id=call.call_id, cseq=1,
+                            branch=branch))  # fmt: skip
+    finally:
+        target.rpc("cfg.seti", "tm", "fr_inv_timer", 120000)
+    assert _fr_inv_timer(target) in (-1, 120000)

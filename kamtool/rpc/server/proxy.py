@@ -18,6 +18,7 @@ from typing import Any
 from kamtool.errors import ConfigError
 from kamtool.proxy.config import parse_host_port
 from kamtool.proxy.dbworker import DatabaseDown, connection_errors
+from kamtool.proxy.tm_cfg import proxy_cfg
 from kamtool.rpc.methods import Registry, RpcFault
 from kamtool.rpc.methods.build import build_registry
 from kamtool.rpc.metrics import metrics_endpoint, workers_metrics_endpoint
@@ -65,6 +66,7 @@ async def start_proxy_rpc(server: Any, *, limits: Any = None) -> RpcServer:
         tracer=server.hep,  # siptrace.status, siptrace.dest_add / dest_rm
         rules=server.rules,  # dialplan.*, mtree.*, lcr.*
         lcr_count=cfg.lcr_count,
+        cfg=proxy_cfg(server.tm),  # cfg.seti tm fr_inv_timer: the live transaction layer
     )
     if getattr(server, "uacreg", None) is not None:
         from kamtool.rpc.methods import uac
