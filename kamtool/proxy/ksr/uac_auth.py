@@ -26,14 +26,14 @@ cnonce. The password is never logged.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from typing import Any
 
 from kamtool.proxy.ksr import pv
 from kamtool.proxy.ksr.context import FAILURE, current
-from kamtool.sip.digest import Challenge, DigestParseError, parse_challenge
+from kamtool.sip.digest import Challenge, DigestParseError, compute_response, parse_challenge
+from kamtool.sip.ha1 import ha1
 
 __all__ = ["uac_auth", "uac_auth_functions", "uac_auth_mode"]
 
@@ -46,10 +46,6 @@ _HEADERS = {
     407: ("Proxy-Authenticate", "Proxy-Authorization"),
 }
 _ADDED = "\0uac_auth"  # transaction AVP slot: the header the last uac_auth() added
-
-
-def _md5(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8", "surrogateescape")).hexdigest()  # RFC 2617
 
 
 def _quoted(value: str) -> str:
@@ -87,20 +83,17 @@ def answer(challenge: Challenge, method: str, uri: str, user: str, realm: str, s
            ha1_given: bool, cnonce: str) -> str:  # fmt: skip
     """The Authorization value: uac's fields in uac's order (username, realm, nonce, uri,
     opaque, qop/nc/cnonce, response, algorithm=MD5)."""
-    ha1 = secret if ha1_given else _md5(f"{user}:{realm}:{secret}")
-    ha2 = _md5(f"{method}:{uri}")
     qop = _qop(challenge)
-    nonce = challenge.nonce
+    nc = "00000001" if qop else None  # one answer per nonce: uac always counts 1
+    response = compute_response(secret if ha1_given else ha1(user, realm, secret),
+                                method=method, uri=uri, nonce=challenge.nonce, algorithm="MD5",
+                                qop=qop, nc=nc, cnonce=cnonce if qop else None)  # fmt: skip
     parts = [f"username={_quoted(user)}", f"realm={_quoted(realm)}",
-             f"nonce={_quoted(nonce)}", f"uri={_quoted(uri)}"]  # fmt: skip
+             f"nonce={_quoted(challenge.nonce)}", f"uri={_quoted(uri)}"]  # fmt: skip
     if challenge.opaque:
         parts.append(f"opaque={_quoted(challenge.opaque)}")
     if qop is not None:
-        nc = "00000001"  # one answer per nonce: uac always counts 1
-        response = _md5(f"{ha1}:{nonce}:{nc}:{cnonce}:{qop}:{ha2}")
         parts += [f"qop={qop}", f"nc={nc}", f"cnonce={_quoted(cnonce)}"]
-    else:
-        response = _md5(f"{ha1}:{nonce}:{ha2}")
     parts += [f"response={_quoted(response)}", "algorithm=MD5"]
     return "Digest " + ", ".join(parts)
 
