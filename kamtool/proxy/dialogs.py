@@ -86,6 +86,9 @@ class Dialog:
     callee: Leg = field(default_factory=Leg)
     profiles: list[Any] = field(default_factory=list)
     timer: Any = field(default=None, repr=False)
+    # when the lifetime ends (clock time): a request inside the call moves it on, and the
+    # timer, when it fires early, sleeps again for the rest (no re-arming per request)
+    deadline: float = field(default=0.0, repr=False)
     ended_by: str = ""
     vars: dict[str, str] = field(default_factory=dict)  # $dlg_var, KSR.dialog.var_*
 
@@ -267,12 +270,15 @@ class DialogTracker:
         re-INVITEs or ACKs is timed from its last sign of life."""
         if d.state in (DLG_STATE_CONFIRMED_NA, DLG_STATE_CONFIRMED):
             d.dflags |= DLG_FLAG_CHANGED
-            self._restart_timer(d)
+            now = self.clock()
+            d.deadline, d.timeout = now + d.lifetime, int(now) + d.lifetime
 
     def _restart_timer(self, d: Dialog) -> None:
+        """Arm the lifetime timer anew (answered, or a new lifetime that may be shorter)."""
         if d.timer is not None:
             d.timer.cancel()
-        d.timeout = int(self.clock()) + d.lifetime
+        now = self.clock()
+        d.deadline, d.timeout = now + d.lifetime, int(now) + d.lifetime
         d.timer = self.timers.call_later(d.lifetime, self._lifetime_expired, d)
 
     def failed(self, d: Dialog) -> None:
@@ -318,6 +324,10 @@ class DialogTracker:
 
     def _lifetime_expired(self, d: Dialog) -> None:
         if d.state == DLG_STATE_DELETED:
+            return
+        left = d.deadline - self.clock()
+        if left > 0:  # a request inside the call moved the deadline on
+            d.timer = self.timers.call_later(left, self._lifetime_expired, d)
             return
         log.info("dialog %s (%s) reached its lifetime: BYE both sides", d.did, d.call_id)
         self._expired.value += 1
