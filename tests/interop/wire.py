@@ -4,6 +4,7 @@ with its own small parser, so that a bug shared by kamtool's parser and its prox
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass, field
 
@@ -72,6 +73,9 @@ class Peer:
         self.timeout = timeout
         self._buf = b""
         self._n = 0
+        # in branches and Call-IDs: a port the OS hands out again must not repeat a request
+        # a server still holds a transaction for (it would be absorbed as a retransmission)
+        self._token = os.urandom(3).hex()
         if transport == "udp":
             self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.sock.bind(("127.0.0.1", 0))
@@ -121,10 +125,10 @@ class Peer:
         lines = [
             f"{method} {uri} SIP/2.0",
             f"Via: SIP/2.0/{self.via_transport} 127.0.0.1:{self.port}"
-            f";branch=z9hG4bK-ib-{self.port}-{self._n};rport",
+            f";branch=z9hG4bK-ib-{self.port}-{self._token}-{self._n};rport",
             f"From: <sip:{from_user}@127.0.0.1>;tag=ib{self._n}",
             f"To: {to or f'<{uri}>'}",
-            f"Call-ID: {call_id or f'ib-{self.port}-{self._n}@127.0.0.1'}",
+            f"Call-ID: {call_id or f'ib-{self.port}-{self._token}-{self._n}@127.0.0.1'}",
             f"CSeq: {cseq} {method}",
         ]  # fmt: skip
         if max_forwards is not None:

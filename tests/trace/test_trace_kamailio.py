@@ -84,7 +84,10 @@ def test_kamailio_siptrace_feeds_kamtool_trace(tmp_path, transport, version):
     flow = [m["first_line"].split(" ")[0] if m["status"] is None else str(m["status"])
             for m in shown if m["call_id"] == invite_call]  # fmt: skip
     # caller->Kamailio and Kamailio->callee legs interleave; the caller's side comes first
-    assert flow[:3] == ["INVITE", "407", "ACK"] and flow.count("BYE") == 2
+    # (Kamailio's processes capture the 407 they send and the ACK they receive in either
+    # order: one CI run showed INVITE, ACK, 407)
+    assert flow[0] == "INVITE" and sorted(flow[1:3]) == ["407", "ACK"]
+    assert flow.count("BYE") == 2
     assert {m["capture_id"] for m in shown} == {4711}
     if transport == "u1":  # the direction, from the server's core.sockets_list
         local = f"127.0.0.1:{sip_port}"
