@@ -13,6 +13,7 @@ from tests.support.require import unavailable
 
 CONFIG = """poll_method\tepoll
 sip_listen\t127.0.0.1:{port}
+rtp_ports\t50000-59998
 audio_player\taubridge,{name}
 audio_source\taubridge,{name}src
 audio_alert\taubridge,{name}

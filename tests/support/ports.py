@@ -3,7 +3,9 @@
 Ports come from below Linux's ephemeral range (32768-60999), so an outgoing connection
 of another test never takes a port between the moment it is chosen and the moment its
 server binds it; under pytest-xdist each worker draws from its own slice, so two workers
-never pick the same one.
+never pick the same one. Ports that SIPp takes on its own are left out: every SIPp
+process binds media ports from 6000 up and a control port from 8888 up, whatever else
+it is told (a server that chose 6006 once lost it to a SIPp started by another worker).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import random
 import socket
 
 _RECENT: list[int] = []  # handed out lately by this process (chosen, maybe not bound yet)
+# SIPp's default media (-mp 6000, two ports per process) and control (-cp 8888) ports
+_SIPP_OWN = (range(6000, 6200), range(8888, 9000))
 
 
 def _slice(lo: int, hi: int) -> tuple[int, int]:
@@ -42,7 +46,9 @@ def _pick(host: str, lo: int, hi: int) -> int:
     first, last = _slice(lo, hi)
     for _ in range(500):
         port = random.randint(first, last)
-        if port not in _RECENT and _bindable(host, port):
+        if any(port in r for r in _SIPP_OWN) or port in _RECENT:
+            continue
+        if _bindable(host, port):
             _RECENT.append(port)
             del _RECENT[:-256]
             return port

@@ -43,7 +43,7 @@ class RtpEngineDaemon:
         self.dir = Path(base_dir) / f"rtpengine-{time.monotonic_ns()}"
         self.dir.mkdir(parents=True)
         self.ng_port = free_port()
-        base = random.randrange(20000, 59000, 200)  # an even media range of its own
+        base = random.randrange(40000, 49800, 200)  # an even media range above free_port()s
         self.port_min, self.port_max = base, base + 199
         self.proc: subprocess.Popen[bytes] | None = None
 
