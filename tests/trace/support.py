@@ -111,14 +111,18 @@ class LoopbackCapture:
         return self.path
 
 
-def sip_packets(pcap: Path, *decode_as: str) -> list[dict[str, str]]:
+def sip_packets(pcap: Path, *decode_as: str, ports: tuple[int, ...] = ()) -> list[dict[str, str]]:
     """The SIP messages tshark finds in ``pcap``, each a dict of ``src``, ``dst``,
     ``call_id``, ``method`` (the CSeq's), ``first`` (method or status code), ``time`` and
     ``proto`` (``decode_as``: extra ``-d`` rules, e.g. ``udp.port==5070,sip``). A TCP
     segment may carry several messages: each is one (tshark's JSON repeats the ``sip``
-    layer, a key Python's json would keep only once)."""
+    layer, a key Python's json would keep only once). ``ports``: SIP on these UDP and TCP
+    ports whatever else tshark knows them for (it picks a connection's dissector by its
+    lower port: a peer's port that some other protocol registered hid a whole call)."""
     need("tshark")
     args = ["tshark", "-r", str(pcap), "-Y", "sip", "-T", "json"]
+    for port in ports:
+        args += ["-d", f"tcp.port=={port},sip", "-d", f"udp.port=={port},sip"]
     for rule in decode_as:
         args += ["-d", rule]
     res = subprocess.run(args, capture_output=True, text=True, timeout=60,

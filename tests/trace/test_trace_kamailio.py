@@ -71,7 +71,7 @@ def test_kamailio_siptrace_feeds_kamtool_trace(tmp_path, transport, version):
                       "--pcap", str(pcap), *key_args, rpc=k.rpc_http_url)  # fmt: skip
         assert k.rpc("siptrace.status", "check") == "Enabled"
         calls(k.sip_port, transport, uas)
-        wire = sip_packets(capture.stop())
+        wire = sip_packets(capture.stop(), ports=(k.sip_port, uas))
         shown = trace.stop()
         assert k.rpc("siptrace.status", "check") == "Disabled"  # switched off on exit
         sip_port = k.sip_port
@@ -96,7 +96,7 @@ def test_kamailio_siptrace_feeds_kamtool_trace(tmp_path, transport, version):
         assert {m["direction"] for m in shown} == {"in", "out"}
     assert {m["proto"] for m in shown} == {"udp" if transport == "u1" else "tcp"}
     # the pcap: tshark finds the same messages (Call-IDs, methods, addresses)
-    written = sip_packets(pcap)
+    written = sip_packets(pcap, ports=(sip_port, uas))
     assert sorted(wire_key(r, transport) for r in written) == sorted(
         wire_key(r, transport) for r in wire
     )

@@ -75,9 +75,9 @@ def test_proxy_hep_feed_decodes_in_sngrep_and_kamtool_trace(tmp_path, transport)
         with sipp_peer("uas_answer.xml", proxy.sip_port, uas, transport=transport):
             res = call(proxy.sip_port, "uac_call.xml", transport=transport)
             assert res.returncode == 0, explain(res)
-        wire = sip_packets(capture.stop())
+        wire = sip_packets(capture.stop(), ports=(proxy.sip_port, uas))
         shown = trace.stop()
-        decoded = sip_packets(sngrep.stop())
+        decoded = sip_packets(sngrep.stop(), ports=(proxy.sip_port, uas))
         # trace's destination is gone; the configured one stays, and tracing stays on
         with pytest.raises(RuntimeError, match="Destination not found"):
             proxy.rpc("siptrace.dest_rm", f"udp:127.0.0.1:{trace_port}")
@@ -91,7 +91,7 @@ def test_proxy_hep_feed_decodes_in_sngrep_and_kamtool_trace(tmp_path, transport)
     local = f"127.0.0.1:{proxy.sip_port}"  # direction: from the proxy's core.sockets_list
     assert [m["direction"] for m in shown] == [
         "in" if m["dst"] == local else "out" for m in shown]  # fmt: skip
-    written = sip_packets(tmp_path / "trace.pcap")
+    written = sip_packets(tmp_path / "trace.pcap", ports=(proxy.sip_port, uas))
     assert sorted(ports_free_key(r, transport) for r in written) == want
 
 
