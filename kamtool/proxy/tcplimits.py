@@ -52,7 +52,8 @@ class TcpGuard:
     :class:`~kamtool.proxy.ws.WsConnection` objects (a WebSocket is a TCP connection, as
     in Kamailio: the same caps and timeouts; a slow HTTP upgrade is a slow message).
 
-    The transport calls :meth:`admit` when a client connects (False: reset it),
+    The transport calls :meth:`admit` when a client connects (False: reset it; a TLS
+    client before its handshake, then :meth:`handover` to the protocol),
     :meth:`track` for connections we open, :meth:`received` after each read and
     :meth:`forget` when a connection is gone; :meth:`start` runs the sweep.
     """
@@ -201,6 +202,12 @@ class TcpGuard:
         if not conn.outbound:
             source = conn.peer[0]
             self.by_source[source] = self.by_source.get(source, 0) + 1
+
+    def handover(self, handshake: Any, conn: Any) -> None:
+        """An admitted TLS ``handshake`` (:mod:`~kamtool.proxy.tls_accept`) completed:
+        ``conn``, its protocol, takes its place, with no second admission."""
+        self.forget(handshake)
+        self.track(conn)
 
     def received(self, conn: Any, messages: int) -> None:
         """After a read that framed ``messages`` messages: restart or stop the clock of

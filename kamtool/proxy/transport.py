@@ -25,6 +25,7 @@ from kamtool.errors import ConfigError, bind_hint
 from kamtool.proxy.config import Listen
 from kamtool.proxy.reopen import response_address
 from kamtool.proxy.tcplimits import TcpGuard
+from kamtool.proxy.tls_accept import serve_tls
 from kamtool.proxy.ws import WsPolicy, WsRegistry, serve_ws
 from kamtool.sip.errors import ParseError
 from kamtool.sip.parser import KeepAlive, StreamFramer
@@ -119,6 +120,8 @@ class TcpConnection(asyncio.Protocol):
         self.partial_since: float | None = None  # tcplimits: a message in progress since
         self.id = next(_CONN_IDS)  # core.tcp_list, tls.list
 
+    handshake: Any = None  # set by tls_accept: admitted before its TLS handshake
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
@@ -126,6 +129,8 @@ class TcpConnection(asyncio.Protocol):
         guard = self.registry.guard
         if self.outbound:
             guard.track(self)
+        elif self.handshake is not None:
+            guard.handover(self.handshake, self)
         elif not guard.admit(self):  # over a limit (tcplimits): reset it at once
             self.transport = None
             transport.abort()  # type: ignore[attr-defined]
@@ -236,7 +241,7 @@ class Transports:
         # every UDP/TCP/TLS message on its way out (topoh's masks: kamtool.proxy.topoh)
         self.out_filter = out_filter
         self.udp: list[UdpEndpoint] = []
-        self.tcp_servers: list[tuple[Listen, asyncio.base_events.Server]] = []
+        self.tcp_servers: list[tuple[Listen, Any]] = []  # asyncio.Server or TlsServer
         # --workers N: every worker binds the same addresses (SO_REUSEPORT), and a TCP/TLS/WS
         # peer whose connection another worker holds is reached through it: ``remote``, a
         # kamtool.proxy.workers.relay.ConnectionDirectory (send(proto, addr, data), alive),
@@ -294,16 +299,18 @@ class Transports:
         else:
             if lst.proto == "tls" and self.tls is None:
                 raise ConfigError(f"cannot listen on {lst}: no TLS certificate configured")
-            server = await self.loop.create_server(
-                lambda: TcpConnection(lst, self.sink, self),
-                host=lst.host,
-                port=lst.port,
-                reuse_address=True,
-                reuse_port=self.reuse_port or None,
-                ssl=self.tls.server if lst.proto == "tls" else None,
+            factory = lambda: TcpConnection(lst, self.sink, self)  # noqa: E731
+            if lst.proto == "tls":
                 # a handshake that never completes is a silent connection (tcplimits)
-                ssl_handshake_timeout=self.guard.data_timeout if lst.proto == "tls" else None,
-            )
+                server: Any = await serve_tls(
+                    factory, lst.host, lst.port, self.tls.server, guard=self.guard,
+                    reuse_port=self.reuse_port, handshake_timeout=self.guard.data_timeout,
+                )  # fmt: skip
+            else:
+                server = await self.loop.create_server(
+                    factory, host=lst.host, port=lst.port, reuse_address=True,
+                    reuse_port=self.reuse_port or None,
+                )  # fmt: skip
             self.tcp_servers.append((lst, server))
 
     def listens(self, proto: str) -> list[Listen]:

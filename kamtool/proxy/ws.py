@@ -47,6 +47,7 @@ from wsproto.events import (
 from wsproto.frame_protocol import CloseReason
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from kamtool.proxy.tls_accept import serve_tls
 from kamtool.proxy.ws_registry import KAMAILIO_STAT_NAMES, STAT_NAMES, WsRegistry
 from kamtool.sip.errors import ParseError
 from kamtool.sip.parser import parse_message
@@ -95,6 +96,8 @@ def _header(req: Request, name: bytes) -> str | None:
 class WsConnection(asyncio.Protocol):
     """One accepted WebSocket connection carrying SIP."""
 
+    handshake: Any = None  # set by tls_accept (wss): admitted before its TLS handshake
+
     def __init__(
         self,
         listen: Any,
@@ -139,7 +142,9 @@ class WsConnection(asyncio.Protocol):
         sock = transport.get_extra_info("sockname")
         self.peer = (peer[0], peer[1])
         self.local = (sock[0], sock[1])
-        if self.guard is not None and not self.guard.admit(self):
+        if self.handshake is not None and self.guard is not None:
+            self.guard.handover(self.handshake, self)  # wss: admitted before its handshake
+        elif self.guard is not None and not self.guard.admit(self):
             self.transport = None  # over a limit (tcplimits): reset at once
             transport.abort()  # type: ignore[attr-defined]
 
@@ -384,7 +389,7 @@ async def serve_ws(
     ssl_context: ssl.SSLContext | None = None,
     guard: Any = None,
     hooks: Any = None,
-) -> asyncio.Server:
+) -> Any:  # asyncio.Server, or a TlsServer for wss
     """Listen for WebSocket (``ssl_context``: secure WebSocket) SIP connections;
     ``guard``: the :class:`~kamtool.proxy.tcplimits.TcpGuard` admitting them; ``hooks``:
     an object whose ``out_filter`` and ``tap`` every message sent goes through."""
@@ -392,13 +397,12 @@ async def serve_ws(
     reg = registry if registry is not None else WsRegistry()
     loop = asyncio.get_running_loop()
     proto = "wss" if ssl_context else "ws"
-    return await loop.create_server(
-        lambda: WsConnection(listen, sink, pol, reg, proto, guard, hooks),
-        host,
-        port,
-        ssl=ssl_context,
-        reuse_address=True,
-        reuse_port=getattr(hooks, "reuse_port", False) or None,  # --workers N
-        # a TLS handshake that never completes is a silent connection (tcplimits)
-        ssl_handshake_timeout=guard.data_timeout if guard is not None and ssl_context else None,
-    )
+    factory = lambda: WsConnection(listen, sink, pol, reg, proto, guard, hooks)  # noqa: E731
+    reuse_port = getattr(hooks, "reuse_port", False)  # --workers N
+    if ssl_context is not None:
+        # admitted before the handshake; one never completed is a silent connection
+        return await serve_tls(factory, host, port, ssl_context, guard=guard,
+                               reuse_port=reuse_port,
+                               handshake_timeout=guard.data_timeout if guard else None)  # fmt: skip
+    return await loop.create_server(factory, host, port, reuse_address=True,
+                                    reuse_port=reuse_port or None)  # fmt: skip
