@@ -25,13 +25,18 @@ def add(
         str, typer.Argument(help="any, udp, tcp, tls, sctp, ws, wss or none.", show_default=False)
     ],
     from_pattern: Annotated[
-        str | None, typer.Argument(help="Regex the From URI must match.", show_default=False)
+        str | None,
+        typer.Argument(
+            help="POSIX basic regex (Kamailio's regcomp) the From URI must match.",
+            show_default=False,
+        ),
     ] = None,
     tag: Annotated[str | None, typer.Argument(help="Tag for the peer.", show_default=False)] = None,
     ruri_pattern: Annotated[
         str | None,
         typer.Option(
-            "--ruri-pattern", help="Regex the Request-URI must match.", show_default=False
+            "--ruri-pattern", help="POSIX basic regex the Request-URI must match.",
+            show_default=False,
         ),
     ] = None,
     priority: Annotated[int, typer.Option("--priority", help="Matching priority.")] = 0,

@@ -202,10 +202,14 @@ def _address(e: dict[str, Any], dd: str | None, settings: Any) -> list[dict[str,
 
 
 def _trusted(e: dict[str, Any], dd: str | None, settings: Any) -> list[dict[str, Any]]:
+    from kamtool.core.validate import posix_regex
+
     _take(e, {"src_ip", "proto", "from_pattern", "ruri_pattern", "tag", "priority"}, "trusted")
-    return [{"src_ip": str(e["src_ip"]), "proto": str(e["proto"]),
-             "from_pattern": _text_or_none(e.get("from_pattern")),
-             "ruri_pattern": _text_or_none(e.get("ruri_pattern")),
+    patterns = {k: _text_or_none(e.get(k)) for k in ("from_pattern", "ruri_pattern")}
+    for k, v in patterns.items():
+        if v:
+            posix_regex(v, k, max_len=64)
+    return [{"src_ip": str(e["src_ip"]), "proto": str(e["proto"]), **patterns,
              "tag": _text_or_none(e.get("tag")),
              "priority": int(e.get("priority", 0))}]  # fmt: skip
 

@@ -138,10 +138,10 @@ def trusted_add(
     values = {
         "src_ip": ip,
         "proto": validate.proto(proto),
-        "from_pattern": validate.text(from_pattern, "from pattern", max_len=64)
+        "from_pattern": validate.posix_regex(from_pattern, "from pattern", max_len=64)
         if from_pattern
         else None,
-        "ruri_pattern": validate.text(ruri_pattern, "R-URI pattern", max_len=64)
+        "ruri_pattern": validate.posix_regex(ruri_pattern, "R-URI pattern", max_len=64)
         if ruri_pattern
         else None,
         "tag": validate.text(tag, "tag", max_len=64) if tag else None,

@@ -158,6 +158,8 @@ def test_yaml_manages_only_its_sections(std_url, tmp_path):
         ("[[dispatcher]]\nset = 1\nuri = \"10.0.0.1\"\n", "not a sip:"),
         ("not toml at all [", "not valid TOML"),
         ('[[dialplan]]\ndpid = 1\nmatch_op = 1\nmatch_exp = "(unclosed"\n', "dialplan #1"),
+        ("[[trusted]]\nsrc_ip = \"10.0.0.1\"\nproto = \"any\"\nfrom_pattern = '^sip:\\(a'\n",
+         "not a valid POSIX regular expression"),
     ],
 )
 def test_bad_files_are_config_errors(tmp_path, text, message):

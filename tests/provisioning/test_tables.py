@@ -108,6 +108,18 @@ def test_trusted_add_rm_show(url):
     assert rows(url, "trusted", "src_ip") == [("10.1.1.2",)]
 
 
+def test_trusted_patterns_are_checked_as_kamailio_compiles_them(url):
+    """Kamailio compiles the patterns with regcomp() (POSIX basic): one it refuses is
+    refused here, with the reason; GNU's \\( \\| and a bracket class are fine. (A row with
+    such a pattern crashes Kamailio 5.6.3's worker at the next request from that IP.)"""
+    bad = kt(url, "trusted", "add", "10.1.1.4", "any", "^sip:\\(a")
+    assert bad.exit_code == 2 and "Unmatched ( or \\(" in bad.stderr
+    bad = kt(url, "--json", "trusted", "add", "10.1.1.4", "any", "--ruri-pattern", "[x")
+    assert bad.exit_code == 2 and bad.json()["error"]["code"] == "bad_input"
+    ok(url, "trusted", "add", "10.1.1.4", "any", "^sip:\\(a\\|b\\)[[:digit:]]\\{2\\}@")
+    assert rows(url, "trusted", "src_ip") == [("10.1.1.4",)]
+
+
 # ----------------------------------------------------------------------------- dispatcher
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 from typing import Any
 
+from kamtool.core import posix_regex
 from kamtool.proxy.ksr.context import state
 from kamtool.sip.errors import ParseError
 
@@ -66,12 +66,14 @@ def allow_source_address_group() -> int:
 
 
 def _matches(pattern: str | None, text: str) -> bool:
+    """The permissions module's match: a POSIX basic expression, as libc compiles it
+    (kamtool.core.posix_regex says why not ``re``); a bad pattern matches nothing."""
     if not pattern:
         return True
     try:
-        return re.search(pattern, text) is not None
-    except re.error:
-        log.error("trusted: bad pattern %r", pattern)
+        return posix_regex.search(pattern, text)
+    except posix_regex.PosixRegexError as exc:
+        log.error("trusted: invalid regular expression %r: %s", pattern, exc)
         return False
 
 
