@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kamtool.proxy.ksr.context import e_and_w, state
+from kamtool.proxy.ksr.textops import compile_re
 
 NO_VALUE = -255  # KSR_HT_KEMI_NOINTVAL
 # Kamailio compiles these POSIX expressions case-insensitive and newline-aware
@@ -93,8 +94,11 @@ def _live_items(ht: Any) -> list[tuple[str, Any]]:
 
 
 def _test(op: str, text: str) -> Callable[[str], bool] | None:
-    if op == "re":
-        pat = re.compile(text, _RE_FLAGS)
+    if op == "re":  # an extended POSIX expression ([[:digit:]] ...), as textops reads one
+        try:
+            pat = compile_re(text, _RE_FLAGS)
+        except re.error:
+            return None
         return lambda s: pat.search(s) is not None
     return {
         "eq": lambda s: s == text, "ne": lambda s: s != text,

@@ -134,6 +134,7 @@ PROBES = {
         "KSR.htable.sht_match_name('cache', 'sw', 'x')",
         "KSR.htable.sht_match_name('cache', 'eq', 'zz')",
         "KSR.htable.sht_match_name('cache', 're', '^c[0-9]$')",
+        "KSR.htable.sht_match_name('cache', 're', '^c[[:digit:]]$')",
         "KSR.htable.sht_match_str_value('cache', 'eq', 'v')",
         "KSR.htable.sht_match_str_value('cache', 'eq', '5')",
         "KSR.htable.sht_sets('cache', 'a1', 'keep')", "KSR.htable.sht_sets('cache', 'a2', 'drop')",
