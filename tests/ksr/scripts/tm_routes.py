@@ -51,6 +51,9 @@ class Router:
     def ksr_failure(self, msg):
         code, du = KSR.pv.get("$T_reply_code"), KSR.pv.get("$du")
         KSR.err(f"TMTEST failure {code} du={du}\n")
+        # t_check_status: an extended POSIX expression searched in the code, unanchored
+        found = [KSR.tm.t_check_status(x) for x in ("86", "^4", "^86", "4[0-9]6|503", "(")]
+        KSR.err(f"TMTEST status {found}\n")
         if KSR.tm.t_is_canceled() > 0:
             return 1
         nxt = KSR.hdr.get("X-Next")
