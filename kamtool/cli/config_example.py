@@ -132,6 +132,7 @@ DESCRIPTIONS: dict[str, str] = {
     "(dialplan match_dynamic)",
     "mt_char_list": "the characters mtree prefixes may hold (mtree char_list)",
     "mt_pv_value": "where KSR.mtree.mt_match puts the value found (mtree pv_value)",
+    "maxfwd_max_limit": "the most Max-Forwards a relayed request leaves with (maxfwd max_limit)",
     "lcr_count": "lcr_ids served, 1 to this (lcr lcr_count; others are errors)",
     "lcr_tag_avp": 'where KSR.lcr.next_gw and from_gw put the gateway\'s tag, e.g. "$avp(tag)"',
     "lcr_flags_avp": "where they put the gateway's flags (lcr flags_avp)",

@@ -157,6 +157,7 @@ class ProxyConfig(
     dp_attrs_pvar: str = ""
     dp_match_dynamic: bool = False  # dialplan match_dynamic: variables in regexp match_exp
     mt_char_list: str = "0123456789"
+    maxfwd_max_limit: int = 70  # maxfwd max_limit: process_maxfwd lowers a larger value
     mt_pv_value: str = "$avp(s:tvalue)"
     lcr_count: int = 1  # lcr modparams: lcr_ids 1..lcr_count served (Kamailio's default 1)
     lcr_tag_avp: str = ""
@@ -306,6 +307,8 @@ class ProxyConfig(
             )
         if self.ds_dns_interval <= 0:
             raise ConfigError("ds_dns_interval must be positive")
+        if not 1 <= self.maxfwd_max_limit <= 255:
+            raise ConfigError("maxfwd_max_limit must be between 1 and 255")
         if self.lcr_count < 1:
             raise ConfigError("lcr_count must be 1 or more (lcr_ids 1 to lcr_count are served)")
         if self.ds_probing_threshold < 1 or self.ds_inactive_threshold < 1:

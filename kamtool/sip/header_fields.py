@@ -395,7 +395,9 @@ _P_TO = _p_addr("to")
 _P_ROUTES = _p_addr_list("route")
 _P_RECORD_ROUTES = _p_addr_list("record-route")
 _P_CONTACTS = _p_addr_list("contact", allow_star=True)
-_P_MAX_FORWARDS = _p_uint("max-forwards", 255)
+# 1*DIGIT in RFC 3261's grammar, no upper bound: a large value is "many hops left" (a
+# proxy's maxfwd lowers it to its max_limit), read as 65535 rather than refused
+_P_MAX_FORWARDS = _p_uint("max-forwards", 65535, clamp=True)
 _P_CONTENT_LENGTH = _p_uint("content-length", 2**31 - 1)
 _P_EXPIRES = _p_uint("expires", 2**32 - 1, clamp=True)
 

@@ -71,6 +71,20 @@ def test_max_forwards_zero_is_483(target, transport):
         assert_local_reply(r, p, target)
 
 
+@pytest.mark.parametrize(("sent", "relayed"), [(70, "69"), (71, "70"), (255, "70"),
+                                              (300, "70"), (65535, "70")])  # fmt: skip
+def test_a_large_max_forwards_is_lowered_to_max_limit(target, transport, sent, relayed):
+    """maxfwd's max_limit (70): RFC 3261 sets no upper bound (1*DIGIT), so a value over
+    255 is served, not refused. (From 65536 on, Kamailio 5.6 cannot read the number and
+    answers 483 Too Many Hops, a bug; kamtool reads it as 65535 and lowers it too.)"""
+    with registered_uas(target, transport) as uas, Peer(transport, target.sip_port) as p:
+        p.send(p.request("OPTIONS", "sip:1002@127.0.0.1", max_forwards=sent))
+        got = uas.recv()
+        assert got.method == "OPTIONS" and got.get("max-forwards") == relayed
+        uas.reply_to(got, 200, "OK")
+        assert p.final().status == 200
+
+
 def test_max_forwards_one_reaches_a_registered_user_with_zero(target, transport):
     with registered_uas(target, transport) as uas, Peer(transport, target.sip_port) as p:
         p.send(p.request("OPTIONS", "sip:1002@127.0.0.1", max_forwards=1))

@@ -141,12 +141,17 @@ def corex_functions() -> dict[str, Any]:
 
 def process_maxfwd(limit: int) -> int:
     """-1 when Max-Forwards is 0 (the route answers 483); a request without one gets
-    ``limit`` on the way out. (The decrement happens as the request is forwarded.)"""
-    msg = state.ctx.msg
+    ``limit`` on the way out, one with more than ``maxfwd_max_limit`` (maxfwd's
+    max_limit, 70) leaves with that. (The decrement happens as the request is forwarded.)"""
+    ctx = state.ctx
+    msg = ctx.msg
     mf = msg.max_forwards
     if mf is None:
         msg.headers.add("Max-Forwards", str(int(limit) + 1))  # forward() takes one off
         return 2
+    cap = ctx.parts.config.maxfwd_max_limit
+    if mf > cap:
+        msg.headers.set("Max-Forwards", str(cap + 1))
     return -1 if mf <= 0 else 1
 
 
