@@ -33,6 +33,7 @@ __all__ = ["Handshake", "TlsServer", "serve_tls"]
 # own accept loop does the same) rather than spin on a listening socket that is ready
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 ACCEPT_PAUSE = 1.0
+FAIL_LOG_EVERY = 10.0
 # few per wakeup: a handshake evicted for a newcomer frees its descriptor only once the
 # event loop has run its cancellation, so long bursts would borrow the fd headroom
 ACCEPTS_PER_WAKEUP = 8
@@ -62,6 +63,37 @@ class Handshake:
             self.sock.close()
 
 
+class _Failures:
+    """Failed handshakes in the log: why the first one failed, then at most one line per
+    FAIL_LOG_EVERY seconds with the count since (a phone whose certificate is refused
+    should be visible to the operator; a scanner must not fill the log)."""
+
+    def __init__(self) -> None:
+        self.next_at = 0.0
+        self.quiet = 0
+
+    def note(self, peer: tuple[str, int], why: str) -> None:
+        now = time.monotonic()
+        if now < self.next_at:
+            self.quiet += 1
+            return
+        more = f" ({self.quiet} more failed since the last report)" if self.quiet else ""
+        log.info("TLS: handshake with %s:%d failed: %s%s", peer[0], peer[1], why, more)
+        self.quiet = 0
+        self.next_at = now + FAIL_LOG_EVERY
+
+
+def _why(exc: BaseException, timeout: float | None) -> str:
+    """A failed handshake's cause in a few words (OpenSSL's reason when it has one)."""
+    if isinstance(exc, ssl.SSLError):
+        return (exc.reason or str(exc)).replace("_", " ").lower()
+    if isinstance(exc, TimeoutError):
+        return f"not completed within {timeout:g} s" if timeout else "timed out"
+    if isinstance(exc, ConnectionError):
+        return "the client closed the connection"
+    return str(exc) or type(exc).__name__
+
+
 def _reset(sock: socket.socket) -> None:
     """Close with RST (SO_LINGER 0): a refused client learns at once."""
     with contextlib.suppress(OSError):
@@ -89,6 +121,7 @@ class TlsServer:
         self.guard = guard
         self.handshake_timeout = handshake_timeout
         self.pending: set[Handshake] = set()
+        self.failures = _Failures()
         self.closed = False
         for s in socks:
             loop.add_reader(s.fileno(), self._accept, s)
@@ -133,11 +166,11 @@ class TlsServer:
                 lambda: self._protocol(hs), hs.sock, ssl=self.ssl_context,
                 ssl_handshake_timeout=self.handshake_timeout,
             )  # fmt: skip
-        except (OSError, ssl.SSLError, asyncio.CancelledError, TimeoutError) as exc:
-            # a failed handshake (no TLS, refused certificate, timeout): nothing to say
-            # to a client that is not speaking TLS to us; the connection is gone
-            # (the transport closed the socket)
-            log.debug("TLS: handshake with %s failed: %r", hs.peer, exc)
+        except (OSError, asyncio.CancelledError) as exc:
+            # the connection is gone (the transport closed the socket); cancelled: the
+            # guard closed it and says so itself
+            if not isinstance(exc, asyncio.CancelledError):
+                self.failures.note(hs.peer, _why(exc, self.handshake_timeout))
             if self.guard is not None:
                 self.guard.forget(hs)
         finally:

@@ -124,3 +124,18 @@ def test_fd_limit_holds_under_a_handshake_flood(tmp_path):
         assert "Too many open files" not in p.log_text()
         for s in conns:
             s.close()
+
+
+def test_failed_handshakes_are_logged_with_their_cause_but_not_each(tmp_path):
+    """An operator sees why a client's handshake failed (OpenSSL's reason), once; a burst
+    of such clients is counted in the next report, not logged one by one."""
+    with _tls_proxy(tmp_path, "tls", "") as p:
+        for _ in range(5):  # plain SIP on the TLS port
+            with contextlib.closing(_connect(p.tls_port)) as s:
+                s.sendall(OPTIONS.format(port=p.tls_port, lport=s.getsockname()[1]).encode())
+                s.settimeout(5)
+                assert _closed_by_peer(s)
+        lines = [ln for ln in p.log_text().splitlines() if "TLS: handshake with" in ln]
+        assert len(lines) == 1, lines
+        assert "failed: wrong version number" in lines[0] or "failed: http request" in lines[0]
+        assert _tls_options(p.tls_port, "127.0.0.2") == "SIP/2.0 200 Keepalive"
