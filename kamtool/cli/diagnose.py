@@ -127,6 +127,8 @@ def _judge(
                     facts.target = rpc.url
         if "db" in areas and (s.db_url or _default_db_exists(s)):
             dg.read_database(s.effective_db_url, facts, timeout=limits.db_latency_critical)
+            if facts.db_error is None:
+                dg.read_trusted_patterns(s.effective_db_url, facts)
             if facts.db_error is None and not facts.connection_error:
                 dg.read_reloads(s.effective_db_url, rpc, facts)
     finally:

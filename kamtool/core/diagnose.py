@@ -28,7 +28,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "sip": ("connection", "error rate", "dispatcher"),
     "load": ("transactions", "dialogs"),
     "memory": ("shared memory", "private memory"),
-    "db": ("database", "reloads"),
+    "db": ("database", "reloads", "trusted patterns"),
     "security": ("bans", "auth failures", "tls certificate"),
 }
 ALL_AREAS = (*AREAS, "brief", "full")
@@ -53,6 +53,7 @@ class Facts:
     certificates: list[tuple[str, float | None, str | None]] = field(default_factory=list)
     stale: dict[str, tuple[int, int, bool]] | None = None
     stale_error: str | None = None
+    bad_patterns: list[str] | None = None  # trusted rows whose pattern regcomp() refuses
 
 
 class _Row:
@@ -158,6 +159,42 @@ def read_database(url: str, facts: Facts, *, timeout: float) -> None:
         facts.db_seconds = float(outcome["seconds"])
 
 
+def read_trusted_patterns(url: str, facts: Facts) -> None:
+    """The trusted rows whose from_pattern or ruri_pattern libc's regcomp() refuses (one
+    such row kills Kamailio 5.6's worker at the next request from its address)."""
+    from kamtool.core.posix_regex import PosixRegexError, compile_regex
+    from kamtool.db.connect import connected
+
+    bad: list[str] = []
+    try:
+        with connected(url, auto_create=False, create_dir=False) as db:
+            rows = db.execute_sql(
+                "SELECT id, src_ip, from_pattern, ruri_pattern FROM trusted").fetchall()
+    except Exception:  # no trusted table (permissions unused): nothing to judge
+        return
+    for row_id, src_ip, *patterns in rows:
+        for column, pattern in zip(("from_pattern", "ruri_pattern"), patterns, strict=True):
+            if not pattern:
+                continue
+            try:
+                compile_regex(pattern)
+            except PosixRegexError as exc:
+                bad.append(f"trusted id {row_id} ({src_ip}) {column} {pattern!r}: {exc}")
+    facts.bad_patterns = bad
+
+
+def check_trusted_patterns(bad: list[str] | None) -> Check:
+    """CRITICAL when a trusted row's pattern does not compile."""
+    command = "kamtool trusted show; kamtool trusted rm SRC_IP"
+    if bad is None:
+        return Check("trusted patterns", health.OK, "no trusted table read", command)
+    if bad:
+        return Check("trusted patterns", health.CRITICAL,
+                     "; ".join(bad) + " (Kamailio 5.6 crashes on such a row; "
+                     "allow_trusted never matches it)", command)  # fmt: skip
+    return Check("trusted patterns", health.OK, "every trusted pattern compiles", command)
+
+
 CACHED_TABLES = ("dispatcher", "address", "domain")
 
 
@@ -218,6 +255,7 @@ def judge(facts: Facts, limits: Thresholds, areas: Iterable[str] = AREAS) -> dic
         "database": lambda: [health.check_database(facts.db_target, facts.db_seconds,
                                                    facts.db_error, limits)],  # fmt: skip
         "reloads": lambda: [health.check_reloads(facts.stale, facts.stale_error)],
+        "trusted patterns": lambda: [check_trusted_patterns(facts.bad_patterns)],
         "bans": lambda: [health.check_bans(facts.bans, s.get("pike:blocked_ips"), limits)],
         "auth failures": lambda: [health.check_auth_failures(s, facts.baseline, limits)],
         "tls certificate": lambda: [health.check_certificate(p, d, e, limits)

@@ -134,7 +134,7 @@ def test_brief_prints_only_problems(tmp_path):
     assert lines[1].split("\t")[:3] == ["LEVEL", "AREA", "RULE"]
     assert [line.split("\t")[2] for line in lines[2:]] == ["connection"]  # db is OK: not shown
     ok = invoke("--db", url, "diagnose", "db")
-    assert ok.exit_code == 0 and ok.stdout.splitlines()[0] == "OK: 2 checks on db", ok.stdout
+    assert ok.exit_code == 0 and ok.stdout.splitlines()[0] == "OK: 3 checks on db", ok.stdout
 
 
 def test_rules():
@@ -202,3 +202,23 @@ def test_statistics_take_sl_counters_from_sl_stats():
     assert "sl:xxx_replies" not in live  # only counters the server listed
     stale = numbers(_Rpc(None))  # a server without sl.stats: its own values stand
     assert (stale["sl:401_replies"], stale["core:rcv_requests"]) == (0, 25)
+
+
+def test_a_trusted_pattern_kamailio_cannot_compile_is_critical(tmp_path):
+    """A row written behind kamtool's back (its CLI refuses such a pattern) with a pattern
+    regcomp() refuses: Kamailio 5.6's worker dies at the next request from its address."""
+    import sqlite3
+
+    url = "sqlite:///" + str(tmp_path / "k.sqlite")
+    invoke("--db", url, "trusted", "add", "10.0.0.1", "any", "^sip:ok@", "--no-reload")
+    res = invoke("--db", url, "--json", "diagnose", "db")
+    rule = next(c for c in res.json()["checks"] if c["rule"] == "trusted patterns")
+    assert (res.exit_code, rule["level"]) == (0, OK), res.stdout
+    with sqlite3.connect(tmp_path / "k.sqlite") as db:
+        db.execute("INSERT INTO trusted (src_ip, proto, from_pattern, priority) "
+                   "VALUES ('10.0.0.2', 'any', '^sip:\\(a', 0)")  # fmt: skip
+    db.close()
+    res = invoke("--db", url, "--json", "diagnose", "db")
+    rule = next(c for c in res.json()["checks"] if c["rule"] == "trusted patterns")
+    assert (res.exit_code, rule["level"]) == (2, CRITICAL)
+    assert "10.0.0.2" in rule["reason"] and "Unmatched ( or \\(" in rule["reason"]
