@@ -44,3 +44,12 @@ def test_a_new_sqlite_database_is_said(tmp_path):
     assert f"new SQLite database {tmp_path}/typo/kamailio.sqlite" in first.stderr
     again = invoke("--db", url, "show")
     assert again.exit_code == 0 and "new SQLite database" not in again.stderr
+
+
+def test_an_empty_db_or_rpc_url_is_refused_not_the_default(tmp_path):
+    """`--db "$URL"` with URL unset managed the default database in silence."""
+    for flag in ("--db", "--rpc"):
+        r = invoke("--json", flag, "", "show", env={"HOME": str(tmp_path)})
+        assert r.exit_code == 2, r.stdout
+        assert r.json()["error"]["message"] == f"{flag} is empty"
+    assert not list(tmp_path.rglob("*.sqlite"))

@@ -157,6 +157,12 @@ def root(
     from kamtool.config import load_settings
 
     json_mode = json_ or _json_after_command or None
+    for flag, given in (("--db", db), ("--rpc", rpc_url)):
+        if given is not None and not given.strip():
+            # (an unset variable in `--db "$URL"` must not mean the default database)
+            from kamtool.errors import BadInput
+
+            raise BadInput(f"{flag} is empty", hint=f"give a URL, or leave {flag} out")
     settings = load_settings(
         config_file=config,
         kamctlrc=kamctlrc,

@@ -35,8 +35,11 @@ def add(db: peewee.Database, domain: str, did: str | None = None) -> Change:
     }
     D = models.Domain
     with reading("domain"):
-        if D.select(D.id).where(D.domain == name).exists():
-            raise AlreadyExists(f"domain {name} is already in the domain table")
+        # Kamailio's domain module matches domains case-insensitively (so do MySQL's
+        # default collations; SQLite and PostgreSQL compare bytes): A.Example is a.example
+        same = D.select(D.domain).where(peewee.fn.LOWER(D.domain) == name.lower()).first()
+        if same is not None:
+            raise AlreadyExists(f"domain {same.domain} is already in the domain table")
     with transaction(db, f"domain {name}"):
         new_id = D.insert(**values).execute()
     return Change("domain", "added", [{"id": new_id, **values}], 1, f"domain {name} added")
@@ -46,13 +49,15 @@ def remove(db: peewee.Database, domain: str) -> Change:
     """Delete ``domain``."""
     name = validate.domain_name(domain)
     D = models.Domain
+    same = peewee.fn.LOWER(D.domain) == name.lower()  # as add() compares
     with transaction(db, f"domain {name}"):
-        rows = [_row(r) for r in D.select().where(D.domain == name)]
+        rows = [_row(r) for r in D.select().where(same)]
         if rows:
-            D.delete().where(D.domain == name).execute()
+            D.delete().where(same).execute()
     if not rows:
         raise NotFound(f"domain {name} is not in the domain table")
-    return Change("domain", "removed", rows, len(rows), f"domain {name} removed")
+    gone = ", ".join(r["domain"] for r in rows)
+    return Change("domain", "removed", rows, len(rows), f"domain {gone} removed")
 
 
 def show(db: peewee.Database) -> list[dict[str, Any]]:

@@ -174,7 +174,7 @@ def import_users(
             if progress is not None:
                 progress(len(batch))
     rows = [{"username": e.user.username, "domain": e.user.domain} for e in todo]
-    message = f"{len(todo)} users imported" + (
+    message = f"{len(todo)} user{'' if len(todo) == 1 else 's'} imported" + (
         f", {len(present)} existing skipped" if present else ""
     )
     change = Change("subscriber", "imported", rows, len(todo), message)

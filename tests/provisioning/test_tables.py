@@ -191,8 +191,10 @@ def test_domain_add_rm_show(url):
     assert [d["domain"] for d in data] == ["127.0.0.1", "kamailio.test"]
     assert data[0]["last_modified"][:4].isdigit()  # an ISO date, not `date` text
     assert kt(url, "domain", "add", "127.0.0.1").exit_code == 4
+    # Kamailio's domain module compares domains without case, whatever the database does
+    assert kt(url, "domain", "add", "Kamailio.TEST").exit_code == 4
     assert kt(url, "domain", "add", "bad domain").exit_code == 2
-    ok(url, "domain", "rm", "kamailio.test")
+    ok(url, "domain", "rm", "KAMAILIO.test")
     assert kt(url, "domain", "rm", "kamailio.test").exit_code == 3
     assert rows(url, "domain", "domain") == [("127.0.0.1",)]
 
