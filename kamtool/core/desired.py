@@ -44,10 +44,11 @@ class Kind:
     key: tuple[str, ...]
     values: tuple[str, ...]
     reload: str | None = None  # RELOAD_METHODS name / RPC reload after a change
+    nocase: tuple[str, ...] = ()  # key columns Kamailio compares without case
 
 
 KINDS: dict[str, Kind] = {k.section: k for k in (
-    Kind("domains", "domain", ("domain",), ("did",), reload="domain"),
+    Kind("domains", "domain", ("domain",), ("did",), reload="domain", nocase=("domain",)),
     Kind("subscribers", "subscriber", ("username", "domain"), SECRET_COLUMNS),
     Kind("aliases", "dbaliases", ("alias_username", "alias_domain"), ("username", "domain")),
     Kind("acl", "grp", ("username", "domain", "grp"), ()),
@@ -248,13 +249,16 @@ _ROW_MAKERS: dict[str, Callable[[dict[str, Any], str | None, Any], list[dict[str
 
 
 def key_of(kind: Kind, row: Mapping[str, Any]) -> tuple[Any, ...]:
-    return tuple(_norm(row.get(c)) for c in kind.key)
+    return tuple(_norm(row.get(c), c in kind.nocase) for c in kind.key)
 
 
-def _norm(value: Any) -> Any:
-    """Values as compared: NULL and '' alike, numbers as int, text stripped of nothing."""
+def _norm(value: Any, nocase: bool = False) -> Any:
+    """Values as compared: NULL and '' alike, numbers as int, text stripped of nothing
+    (``nocase``: lower-cased)."""
     if value is None or value == "":
         return None
+    if nocase and isinstance(value, str):
+        return value.lower()
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, float) and value.is_integer():

@@ -155,6 +155,7 @@ def test_yaml_manages_only_its_sections(std_url, tmp_path):
          "KT_NOT_SET_ANYWHERE is not set"),
         ('[[address]]\ngroup = 1\nip = "300.1.1.1"\n', "not an IPv4"),
         ('[[domains]]\ndomain = "a.example"\n[[domains]]\ndomain = "a.example"\n', "twice"),
+        ('[[domains]]\ndomain = "a.example"\n[[domains]]\ndomain = "A.Example"\n', "twice"),
         ("[[dispatcher]]\nset = 1\nuri = \"10.0.0.1\"\n", "not a sip:"),
         ("not toml at all [", "not valid TOML"),
         ('[[dialplan]]\ndpid = 1\nmatch_op = 1\nmatch_exp = "(unclosed"\n', "dialplan #1"),
