@@ -71,11 +71,19 @@ class DbRelay:
         self.delay = seconds
 
     def restore(self) -> None:
-        """Forward again at full speed; connections held by a stall are dropped first."""
-        if self.mode == STALL:
-            self._drop_all()
-        self.mode = OPEN
-        self.delay = 0.0
+        """Forward again at full speed; connections held by a stall are dropped. Open
+        first: a client reconnecting the moment its held connection drops must not be
+        accepted (and held for good) as a stalled one, as happened now and then."""
+        with self._lock:
+            held = self._conns if self.mode == STALL else []
+            if held:
+                self._conns = []
+            self.mode = OPEN
+            self.delay = 0.0
+        for s in held:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
 
     def close(self) -> None:
         """Stop accepting, drop every connection and join every thread (idempotent)."""
