@@ -54,6 +54,7 @@ class PosixRegex:
         self.pattern = pattern
         self._buf = ctypes.create_string_buffer(_REGEX_T_SIZE)
         self._compiled = False
+        self._regfree = _libc.regfree  # (at interpreter exit the module's globals are gone)
         raw = pattern.encode("utf-8", "surrogateescape")
         if b"\0" in raw:
             raise PosixRegexError("a pattern cannot contain a NUL character")
@@ -72,7 +73,7 @@ class PosixRegex:
     def __del__(self) -> None:
         if self._compiled:
             self._compiled = False
-            _libc.regfree(self._buf)
+            self._regfree(self._buf)
 
 
 @lru_cache(maxsize=512)
