@@ -418,9 +418,12 @@ class Codec:
             did = top.uri.params.get("did") if isinstance(top.uri, SipURI) else None
             req.pop_route()
             routes = req.routes
-            # a double Record-Route (socket change) leaves our second entry on top: it
-            # names the socket facing the next hop (rr sets the send socket from it)
-            if routes and is_myself(routes[0].uri):
+            # a double Record-Route (socket change, both entries with r2=on) leaves our
+            # second entry on top: it names the socket facing the next hop (rr sets the
+            # send socket from it). Without r2 a second Route of ours is another visit
+            # (a spiral, §16.4): the request goes to us again, as Kamailio's is_2rr()
+            r2 = isinstance(top.uri, SipURI) and "r2" in top.uri.params
+            if r2 and routes and is_myself(routes[0].uri):
                 second = routes[0].uri
                 req.pop_route()
                 routes = req.routes

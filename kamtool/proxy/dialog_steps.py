@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kamtool.proxy.codec import socket_of_uri
-from kamtool.proxy.dialogs import DLG_STATE_DELETED, Leg
+from kamtool.proxy.dialogs import DLG_STATE_CONFIRMED_NA, DLG_STATE_DELETED, Leg
 from kamtool.sip.errors import ParseError
 
 
@@ -89,7 +89,9 @@ class DialogSteps:
                 Leg(
                     tag=self.codec.to_tag(resp),
                     contact=self.codec.first_contact_uri(resp),
-                    cseq="0",
+                    # the callee's CSeq as its early requests left it (populate_leg_info
+                    # keeps dlg->cseq[callee]), "0" when it sent none
+                    cseq=dialog.callee.cseq or "0",
                     route_set=callee_routes,
                     socket=local.socket_str if local is not None else None,
                     addr=ctx.target.dest,
@@ -153,3 +155,24 @@ class DialogSteps:
             leg.cseq = str(self.codec.cseq_num(req))
             tracker.refreshed(dialog)
         return dialog
+
+    def target_refresh(self, req: Any, dialog: Any) -> Any:
+        """The response hook of a target refresh (re-INVITE, UPDATE) in an answered
+        ``dialog``, or None: its 2xx makes the request's Contact the sender's contact (the
+        one dlg.end_dlg's BYE goes to). RFC 3261 §12.2, RFC 3311 §5.1 and RFC 6141 §3.3:
+        only a successful refresh moves the target, and UPDATE refreshes it too. Kamailio
+        5.6's dialog module differs (a bug): it takes the Contact of every re-INVITE
+        request, even one refused with 488 or 491, and never an UPDATE's."""
+        if req.method not in ("INVITE", "UPDATE") or dialog.state < DLG_STATE_CONFIRMED_NA:
+            return None
+        contact = self.codec.first_contact_uri(req)
+        tag = self.codec.from_tag(req)
+        leg = next((x for x in (dialog.caller, dialog.callee) if x.tag == tag), None)
+        if not contact or leg is None:
+            return None
+
+        def refreshed(stx: Any, ctx: Any, resp: Any) -> None:
+            if 200 <= resp.status < 300:
+                leg.contact = contact
+
+        return refreshed

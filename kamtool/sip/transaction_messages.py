@@ -76,7 +76,9 @@ def _response_peer(request: Request, source: Peer) -> Peer:
 def build_ack(request: Request, response: Response) -> bytes:
     """The hop-by-hop ACK for a non-2xx final ``response`` to INVITE ``request``
     (17.1.1.3), as bytes: same Request-URI, top Via (same branch), From, Call-ID, CSeq
-    number and Route set as the INVITE; To (with the tag) from the response.
+    number, Route set and Max-Forwards (70 when it had none: tm's build_local copies
+    the INVITE's, so a proxy's ACK carries the hop count its INVITE had) as the INVITE;
+    To (with the tag) from the response.
 
     Written directly rather than through Request/Headers: it is on the hot path of every
     rejected call (each 401/407 challenge of an INVITE)."""
@@ -86,14 +88,15 @@ def build_ack(request: Request, response: Response) -> bytes:
     ]
     for route in request.routes:
         parts.append(f"Route: {route}\r\n")
-    parts.append("Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+    mf = request.max_forwards
+    parts.append(f"Max-Forwards: {70 if mf is None else mf}\r\nContent-Length: 0\r\n\r\n")
     return "".join(parts).encode("utf-8", "surrogateescape")
 
 
 def build_cancel(request: Request, extra: tuple = ()) -> Request:
     """The CANCEL of ``request`` (9.1): same Request-URI, top Via (same branch), From, To
-    (no tag added), Call-ID, CSeq number and Route set; ``extra`` ``(name, value)``
-    headers after them (a Reason, RFC 3326)."""
+    (no tag added), Call-ID, CSeq number, Route set and Max-Forwards (as tm, see
+    build_ack); ``extra`` ``(name, value)`` headers after them (a Reason, RFC 3326)."""
     headers: list[tuple[str, object]] = [
         ("Via", request.vias[0]),
         ("From", request.from_),
@@ -102,6 +105,7 @@ def build_cancel(request: Request, extra: tuple = ()) -> Request:
         ("CSeq", f"{request.cseq.num} CANCEL"),
     ]
     headers.extend(("Route", route) for route in request.routes)
-    headers.append(("Max-Forwards", "70"))
+    mf = request.max_forwards
+    headers.append(("Max-Forwards", "70" if mf is None else str(mf)))
     headers.extend(extra)
     return Request("CANCEL", request.uri_text, headers)

@@ -187,8 +187,7 @@ def _arm(ctx: MsgContext, stx: Any) -> None:
     stx.flags |= ctx.flags
     _timers(ctx, stx)
     in_dialog = bool(field(msg, "to_tag"))
-    if in_dialog:
-        _in_dialog(ctx)
+    refresh = _in_dialog(ctx) if in_dialog else None
     dialog = None
     steps = r.dialog_steps
     if ctx.dialog and msg.method == "INVITE" and not in_dialog:
@@ -205,7 +204,7 @@ def _arm(ctx: MsgContext, stx: Any) -> None:
     stx.branch_route = ctx.on_branch
     if ctx.record_route and ctx.rr_token and not in_dialog:  # RFC 5626 5.3: ;ob flow token
         stx.build = outbound.with_flow_rr(stx.build, ctx.rr_token, r.myself.is_myself)
-    on_response = steps.on_response if dialog is not None else None
+    on_response = steps.on_response if dialog is not None else refresh
     if ctx.on_reply:
         on_response = engine.onreply_hook(ctx.on_reply, on_response, ctx)
     if ctx.uac_replies:  # uac restores the replies' From/To first (its TMCB_RESPONSE_IN)
@@ -228,10 +227,13 @@ def _adopt_pending(ctx: MsgContext, dialog: Any) -> None:
         ctx.parts.dialogs.set_lifetime(dialog, ctx.dlg_lifetime)
 
 
-def _in_dialog(ctx: MsgContext) -> None:
+def _in_dialog(ctx: MsgContext) -> Any:
     """What the dialog module and rr do for a request inside a dialog of ours: the
-    dialog's state (ACK, BYE, CSeq), and the socket our second Route names."""
-    ctx.parts.dialog_steps.in_dialog(ctx.msg, ctx.loose)
+    dialog's state (ACK, BYE, CSeq), and the socket our second Route names. Returns the
+    response hook of a target refresh (DialogSteps.target_refresh) or None."""
+    steps = ctx.parts.dialog_steps
+    dialog = steps.in_dialog(ctx.msg, ctx.loose)
+    return steps.target_refresh(ctx.msg, dialog) if dialog is not None else None
 
 
 def t_on_branch(name: str) -> int:
