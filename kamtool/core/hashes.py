@@ -24,7 +24,9 @@ def core_hash(data: bytes | str, size: int = 0, *, ignore_case: bool = False) ->
 
     ``size`` must be 0 (the whole 32-bit value) or a power of two (a bucket number).
     """
-    raw = data.encode() if isinstance(data, str) else data
+    # (surrogateescape: a parsed Call-ID keeps bytes that are not UTF-8 as surrogates;
+    # hashed as those bytes, as Kamailio hashes the raw header)
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
     if ignore_case:
         raw = raw.lower()
     h = fold(word_sum(raw))

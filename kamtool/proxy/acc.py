@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from kamtool.proxy.dbworker import connection_errors, describe
+from kamtool.sip.errors import ParseError
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +104,23 @@ def cdrs_for(flags: int, request: Any, response: Any, now: float) -> list[Cdr]:
         return []
     values = dict(
         method=_column(request.method, 16),
-        from_tag=_column(request.from_tag, 128),
-        to_tag=_column(response.to_tag, 128),
+        from_tag=_column(_tag(request, "from_tag"), 128),
+        to_tag=_column(_tag(response, "to_tag") or _tag(request, "to_tag"), 128),
         callid=_column(request.call_id, 255),
         sip_code=str(status),
         sip_reason=_column(response.reason, 128),
         time=int(now),
     )
     return [Cdr(table, **values) for table in tables]
+
+
+def _tag(msg: Any, which: str) -> str | None:
+    """``msg.from_tag``/``msg.to_tag``, None when the header does not parse: a relayed
+    reply may carry a broken To (Kamailio's acc then takes the request's To)."""
+    try:
+        return getattr(msg, which)
+    except ParseError:
+        return None
 
 
 def _column(value: str | None, size: int) -> str:

@@ -153,7 +153,8 @@ class TransactionLayer:
                 if stx is None:
                     self.send(dest, ev.data)
                 elif stx.endpoint is not None:
-                    stx.endpoint.send(ev.data, (dest.host, dest.port))
+                    # as sl (Kamailio's reply_to_via=0): to the source, never a Via maddr
+                    stx.endpoint.send(ev.data, stx.reply_addr)
             elif kind is TransactionTimeout:
                 self._timeout(ev.key, ev.timer)
             elif kind is Terminated:
@@ -407,6 +408,9 @@ class TransactionLayer:
     def response(self, resp: Any, endpoint: Any, addr: tuple[str, int]) -> bool:
         """A response whose top Via is ours. False when it belongs to no transaction of
         ours (proxy.response forwards it statelessly by the next Via)."""
+        # a routing header that does not parse drops the reply (ParseError) before the
+        # sip layer moves: raised later (dialogs, reply route), it stranded the branch
+        resp.validate()
         source = Peer(endpoint.proto, addr[0], addr[1])
         events = self.sip.receive(resp, source, self.timers.now())
         got = None
@@ -454,7 +458,8 @@ class TransactionLayer:
             else:
                 self._rpl_absorbed.value += 1
             return
-        if 200 <= status < 300:
+        # §16.7 step 10: after a final only an INVITE's 2xx goes on (as tm; not a SUBSCRIBE's)
+        if 200 <= status < 300 and (ctx.is_invite or not stx.completed):
             ctx.done = True
             ctx.status = status
             ctx.final = resp

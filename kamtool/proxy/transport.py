@@ -450,7 +450,7 @@ class Transports:
             await self.loop.create_connection(
                 lambda: conn, addr[0], addr[1], ssl=ssl_ctx, local_addr=local
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a name idna refuses (a Via's)
             log.info("tcp connect to %s:%s failed: %s", addr[0], addr[1], exc)
             if self.connections.get(addr) is conn:
                 del self.connections[addr]

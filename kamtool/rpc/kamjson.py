@@ -27,6 +27,7 @@ __all__ = [
     "chunks_of",
     "contains_lazy",
     "dumps",
+    "encode",
     "format_number",
     "off_loop",
     "stream",
@@ -203,6 +204,13 @@ def dumps(value: Any) -> str:
     return _Printer().value(value, 0)
 
 
+def encode(text: str) -> bytes:
+    """Printed JSON as UTF-8. A SIP byte that is not UTF-8 (a From, a Call-ID of a
+    dialog...) is kept by the parser as a lone surrogate, which strict UTF-8 refuses:
+    it goes out as a ``\\udcXX`` escape, still valid JSON (strings only hold them)."""
+    return text.encode("utf-8", "backslashreplace")
+
+
 STREAM_FLUSH_BYTES = 256 * 1024
 
 _printer_thread: ThreadPoolExecutor | None = None
@@ -244,7 +252,7 @@ class _Stream:
 
     async def flush(self, force: bool = False) -> None:
         if self.parts and (force or self.size >= STREAM_FLUSH_BYTES):
-            data = "".join(self.parts).encode()
+            data = encode("".join(self.parts))
             self.parts, self.size = [], 0
             await self.write(data)
 

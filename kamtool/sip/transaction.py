@@ -335,6 +335,8 @@ class TransactionLayer:
         if tx is None:
             # 18.1.2: no transaction: the core decides (a stateful proxy forwards 2xx strays).
             return [ResponseReceived(msg, source, None)]
+        if tx.kind == ICT and msg.status >= 300:  # its ACK copies the To: a bad one raises
+            msg.to  # noqa: B018 - here, not half-way into Completed (with no ACK to resend)
         self._counts[8] += 1
         out: list[Event] = []
         self._apply(tx, _response_class(msg.status), msg, now, out)

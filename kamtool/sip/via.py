@@ -229,7 +229,10 @@ def parse_via_list(value: str) -> list[Via]:
     """Parse a Via header value that may hold several comma-separated Vias."""
     if "," not in value:
         return [parse_via(value.strip())]
-    return [parse_via(v) for v in split_list(value)]
+    vias = [parse_via(v) for v in split_list(value)]
+    if not vias:  # "Via: ," is a Via header without a via-parm: nothing to answer to
+        raise ParseError("Bad Via header")
+    return vias
 
 
 def make_branch(*parts: str | bytes | int, secret: bytes = b"") -> str:

@@ -92,3 +92,17 @@ def test_http_streams_chunked_on_1_1_and_until_close_on_1_0(rpc, state) -> None:
             assert b"Content-Length" not in head and b"Connection: close" in head
         dump = json.loads(payload)["result"]["Domains"][0]["Domain"]
         assert len(dump["AoRs"]) >= 2000 and dump["Stats"]["Records"] == len(dump["AoRs"])
+
+
+def test_a_sip_byte_that_is_not_utf8_is_printed_as_an_escape() -> None:
+    """The parser keeps such bytes (a dialog's Call-ID, From...) as lone surrogates:
+    the strict UTF-8 encode raised and the HTTP RPC connection failed (live fuzzer). Both
+    printers now send a \\udcXX escape: valid JSON that reads back as the same string."""
+    import json
+
+    from kamtool.rpc.server.dispatch import render
+
+    value = {"call-id": "\udca1x@h", "dialogs": LazyList(lambda: iter([["\udcff"]]))}
+    text, _ = _streamed(value)
+    assert json.loads(text) == {"call-id": "\udca1x@h", "dialogs": ["\udcff"]}
+    assert json.loads(asyncio.run(render({"from": "\udca1"}))) == {"from": "\udca1"}

@@ -14,6 +14,7 @@ from kamtool.sip import (
     parse_name_addr,
     parse_uri,
     parse_via,
+    parse_via_list,
     rfc2543_key,
     stateless_branch,
 )
@@ -163,6 +164,22 @@ def test_via_parameters():
     ):
         with pytest.raises(ParseError):
             parse_via(bad)
+
+
+@pytest.mark.parametrize("value", [",", " , ", ",,"])
+def test_a_via_header_of_commas_only_is_refused(value):
+    """``Via: ,`` held no via-parm but parsed as an empty list: a request with it passed
+    the mandatory-header check and the transaction layer's ``vias[0]`` raised IndexError
+    out of the route (found by the live fuzzer). Now it is a 400 Bad Via header."""
+    with pytest.raises(ParseError, match="Bad Via header"):
+        parse_via_list(value)
+    msg = parse_message(
+        f"INVITE sip:1@127.0.0.1 SIP/2.0\r\nVia: {value}\r\nFrom: <sip:a@b>;tag=1\r\n"
+        "To: <sip:1@127.0.0.1>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n".encode(),
+        eager=False,
+    )
+    with pytest.raises(ParseError, match="Bad Via header"):
+        msg.vias  # noqa: B018
 
 
 def test_branch_generation_is_deterministic():

@@ -157,6 +157,51 @@ def test_invite_rejected_ack_generated_hop_by_hop():
     assert sent == [] and of(ev, Terminated) == [Terminated(key)]
 
 
+def test_a_failure_response_whose_to_does_not_parse_leaves_the_transaction_alone():
+    """Building the ACK of a 486 whose To does not parse raised half-way into Completed
+    (timers stopped, nothing passed up, no ACK kept), so its retransmission made a Send
+    of None (found by the live fuzzer). Now the layer raises before it moves: the caller
+    drops the reply and the transaction takes the next, good one."""
+    import re
+
+    from kamtool.sip.errors import ParseError
+
+    client, server = layers()
+    invite = request("INVITE", branch="z9hG4bK-badto-1")
+    out = client.send_request(invite, UAS, 0.0)
+    key = client_key(invite)
+    (new,) = of(deliver(out, server, UAC, 0.01), RequestReceived)
+    (busy,) = sends(respond(server, new.key, new.request, 486, 0.02))
+    broken = parse_message(
+        re.sub(rb"\r\nTo: [^\r]*", b"\r\nTo: <bob@>;tag=x", busy.data), eager=False
+    )  # (as the proxy parses: lazily)
+    for now in (0.03, 0.04):  # the reply and its retransmission
+        with pytest.raises(ParseError):
+            client.receive(broken, UAS, now)
+        assert client.state(key) == "Calling"
+    got = deliver([busy], client, UAS, 0.05)
+    assert [e.response.status for e in of(got, ResponseReceived)] == [486]
+    assert client.state(key) == "Completed" and all(s.data for s in sends(got))
+
+
+def test_ack_and_cancel_keep_the_invites_max_forwards():
+    """A proxy's own ACK (non-2xx) and CANCEL carry the Max-Forwards of the INVITE it
+    forwarded (69 after one hop), as Kamailio tm's build_local; 70 when it had none."""
+    from kamtool.sip.transaction_messages import build_cancel
+
+    head = (
+        b"INVITE sip:uas@127.0.0.1:5080 SIP/2.0\r\n"
+        b"Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-p-1\r\n"
+        b"From: <sip:1001@127.0.0.1>;tag=a\r\nTo: <sip:1002@127.0.0.1>\r\n"
+        b"Call-ID: mf@127.0.0.1\r\nCSeq: 2 INVITE\r\n"
+    )
+    for mf, expect in ((b"Max-Forwards: 69\r\n", "69"), (b"", "70")):
+        invite = parse_message(head + mf + b"Content-Length: 0\r\n\r\n")
+        ack = build_ack(invite, make_response(invite, 488, to_tag="b"))
+        assert f"\r\nMax-Forwards: {expect}\r\n".encode() in ack
+        assert f"\r\nMax-Forwards: {expect}\r\n".encode() in build_cancel(invite).to_bytes()
+
+
 def test_build_ack_matches_sipp_trace():
     """Section 2 of sip-traces.txt: ACK sipp sent for Kamailio's 407."""
     invite = parse_message(

@@ -284,5 +284,5 @@ async def render(body: Any) -> bytes:
     takes seconds to print) are printed in a worker thread so the SIP event loop keeps
     running; the structures printed are fresh copies made by the method."""
     if _is_large(body):
-        return await kamjson.off_loop(lambda: kamjson.dumps(body).encode())
-    return kamjson.dumps(body).encode()
+        return await kamjson.off_loop(lambda: kamjson.encode(kamjson.dumps(body)))
+    return kamjson.encode(kamjson.dumps(body))
