@@ -1,6 +1,6 @@
 """What the live SIP fuzzer (tests/support/sip_fuzz_live.py) found in ``kamtool serve``,
 each as the smallest message that did it: every one left a traceback in the log (and
-lost the message or its reply). See /work/notes/fuzz.md for the hunt."""
+lost the message or its reply). The hunt: tests/support/sip_fuzz_live.py."""
 
 from __future__ import annotations
 

@@ -472,3 +472,36 @@ class Fuzzer:
 
 def bad_log_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if BAD_LOG.search(line)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """A long run by hand against a ``kamtool serve`` started as :data:`PROXY_TOML` and
+    :data:`EXTRA_ARGS` say, with users 1001 and 1002 (:data:`PASSWORD`); its log is the
+    place to look for tracebacks. Exit 1 when the proxy stops answering."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    for flag, default in (("--port", 5060), ("--ws-port", 0), ("--count", 20000), ("--seed", 1)):
+        ap.add_argument(flag, type=int, default=default)
+    ap.add_argument("--proto", default="UDP,TCP", help="UDP, TCP and/or WS, comma-separated")
+    args = ap.parse_args(argv)
+    fz = Fuzzer(args.seed, args.port, tuple(args.proto.upper().split(",")), args.ws_port)
+    try:
+        fz.setup()
+        checked = 0
+        while fz.sent < args.count:
+            fz.step()
+            if fz.sent - checked < 500:
+                continue
+            checked = fz.sent
+            if not fz.alive():
+                print(f"no answer after {fz.sent} messages; the last ones:")
+                print(*list(fz.recent)[-10:], sep="\n")
+                return 1
+    finally:
+        fz.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
