@@ -408,9 +408,9 @@ class TransactionLayer:
     def response(self, resp: Any, endpoint: Any, addr: tuple[str, int]) -> bool:
         """A response whose top Via is ours. False when it belongs to no transaction of
         ours (proxy.response forwards it statelessly by the next Via)."""
-        # a routing header that does not parse drops the reply (ParseError) before the
-        # sip layer moves: raised later (dialogs, reply route), it stranded the branch
-        resp.validate()
+        # what the ACK and dialog steps read, parsed before the sip layer moves: a broken
+        # one drops the reply here (ParseError); raised later, it stranded the branch
+        _ = resp.to, resp.contacts, resp.record_routes
         source = Peer(endpoint.proto, addr[0], addr[1])
         events = self.sip.receive(resp, source, self.timers.now())
         got = None
