@@ -17,16 +17,20 @@ import ctypes.util
 import sys
 from functools import lru_cache
 
-__all__ = ["BASIC", "EXTENDED", "PosixRegex", "PosixRegexError", "compile_regex", "search"]
+__all__ = ["BASIC", "EXTENDED", "ICASE", "KAMAILIO_ERE", "NEWLINE", "PosixRegex",
+           "PosixRegexError", "compile_regex", "search"]
 
 # the flags' values are the platform's (glibc and musl share these; macOS swaps two)
 if sys.platform == "darwin":
-    _REG_EXTENDED, _REG_ICASE, _REG_NOSUB = 1, 2, 4
+    _REG_EXTENDED, _REG_ICASE, _REG_NOSUB, _REG_NEWLINE = 1, 2, 4, 8
 else:
-    _REG_EXTENDED, _REG_ICASE, _REG_NOSUB = 1, 2, 8
+    _REG_EXTENDED, _REG_ICASE, _REG_NOSUB, _REG_NEWLINE = 1, 2, 8, 4
 BASIC = 0
 EXTENDED = _REG_EXTENDED
 ICASE = _REG_ICASE
+NEWLINE = _REG_NEWLINE
+# how tm (t_check_status) and htable (the "re" operators) compile their expressions
+KAMAILIO_ERE = EXTENDED | ICASE | NEWLINE
 
 _REGEX_T_SIZE = 256  # more than any libc's regex_t (glibc x86-64: 64 bytes)
 
@@ -48,7 +52,8 @@ class PosixRegexError(ValueError):
 
 class PosixRegex:
     """One compiled pattern (``flags``: :data:`BASIC` or :data:`EXTENDED`, with
-    :data:`ICASE`); :meth:`search` is ``regexec`` finding it anywhere in a text."""
+    :data:`ICASE` and :data:`NEWLINE`); :meth:`search` is ``regexec`` finding it anywhere
+    in a text."""
 
     def __init__(self, pattern: str, flags: int = BASIC) -> None:
         self.pattern = pattern

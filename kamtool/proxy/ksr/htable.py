@@ -8,16 +8,13 @@ table with initval reads as initval.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
+from kamtool.core import posix_regex
 from kamtool.proxy.ksr.context import e_and_w, state
-from kamtool.proxy.ksr.textops import compile_re
 
 NO_VALUE = -255  # KSR_HT_KEMI_NOINTVAL
-# Kamailio compiles these POSIX expressions case-insensitive and newline-aware
-_RE_FLAGS = re.I | re.M
 
 
 def _table(name: str) -> Any:
@@ -94,12 +91,12 @@ def _live_items(ht: Any) -> list[tuple[str, Any]]:
 
 
 def _test(op: str, text: str) -> Callable[[str], bool] | None:
-    if op == "re":  # an extended POSIX expression ([[:digit:]] ...), as textops reads one
+    if op == "re":  # an extended POSIX expression, compiled by libc as htable does
         try:
-            pat = compile_re(text, _RE_FLAGS)
-        except re.error:
+            pat = posix_regex.compile_regex(text, posix_regex.KAMAILIO_ERE)
+        except posix_regex.PosixRegexError:
             return None
-        return lambda s: pat.search(s) is not None
+        return pat.search
     return {
         "eq": lambda s: s == text, "ne": lambda s: s != text,
         "sw": lambda s: s.startswith(text),

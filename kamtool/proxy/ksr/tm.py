@@ -13,6 +13,7 @@ import logging
 from typing import Any
 from urllib.parse import unquote
 
+from kamtool.core import posix_regex
 from kamtool.proxy import outbound
 from kamtool.proxy.dest import dest_of_uri
 from kamtool.proxy.ksr import uac_replace
@@ -313,20 +314,15 @@ def t_branch_replied() -> int:
 def t_check_status(regex: str) -> int:
     """1 when the extended POSIX expression ``regex`` is found in the reply's code: tm
     searches it (regexec, unanchored: "86" matches 486), it does not match from the start."""
-    import re
-
-    from kamtool.proxy.ksr.textops import compile_re
-
     ctx = state.ctx
     code = ctx.reply_code if ctx.kind == FAILURE else getattr(ctx.msg, "status", 0)
     if not code:
         return -1
     try:
-        pat = compile_re(str(regex), re.I | re.M)  # tm's REG_ICASE | REG_NEWLINE
-    except re.error:
-        log.error("t_check_status: bad regular expression %r", regex)
+        return 1 if posix_regex.search(str(regex), str(code), posix_regex.KAMAILIO_ERE) else -1
+    except posix_regex.PosixRegexError as exc:
+        log.error("t_check_status: bad regular expression %r: %s", regex, exc)
         return -1
-    return 1 if pat.search(str(code)) else -1
 
 
 def tm_functions() -> dict[str, Any]:
