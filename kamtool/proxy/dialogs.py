@@ -268,12 +268,9 @@ class DialogTracker:
         """A request inside an answered dialog went through: its lifetime starts again
         from now (the dialog module's default, ``timeout_noreset`` 0), so a call with
         re-INVITEs or ACKs is timed from its last sign of life."""
-        if d.state == DLG_STATE_EARLY:
-            # a PRACK/UPDATE in the early dialog: dlg_update_cseq() marks it changed, but
-            # an early dialog has no lifetime timer yet
-            d.dflags |= DLG_FLAG_CHANGED
-        if d.state in (DLG_STATE_CONFIRMED_NA, DLG_STATE_CONFIRMED):
-            d.dflags |= DLG_FLAG_CHANGED
+        if d.state in (DLG_STATE_EARLY, DLG_STATE_CONFIRMED_NA, DLG_STATE_CONFIRMED):
+            d.dflags |= DLG_FLAG_CHANGED  # dlg_update_cseq(), early dialogs (PRACK) too
+        if d.state in (DLG_STATE_CONFIRMED_NA, DLG_STATE_CONFIRMED):  # (early: no timer yet)
             now = self.clock()
             d.deadline, d.timeout = now + d.lifetime, int(now) + d.lifetime
 
